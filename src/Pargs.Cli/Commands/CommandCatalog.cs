@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace Pargs.Cli.Commands;
+
+/// <summary>Every `pargs` subcommand, in the order `pargs --help` lists them.</summary>
+public static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}
