@@ -1,0 +1,76 @@
+using Pargs.Checkpoints;
+using Pargs.Tokenizers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Pargs.Models;
+
+/// <summary>
+/// A causal language model: a transformer backbone and an output head <c>lm_head</c> (tied to the token
+/// embedding when the config says so). Parameter names match Hugging Face's ...ForCausalLM one to one.
+/// </summary>
+public sealed class CausalLM : nn.Module
+{
+    readonly Linear? lmHead;
+
+    public CausalLM(ModelConfig config) : base(nameof(CausalLM))
+    {
+        Config = config;
+        Backbone = TransformerBackbone.Create(config);
+        register_module(Backbone.HuggingFacePrefix, Backbone);
+        if (!config.TieWordEmbeddings)
+        {
+            lmHead = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+            register_module("lm_head", lmHead);
+        }
+    }
+
+    public ModelConfig Config { get; }
+    public TransformerBackbone Backbone { get; }
+    public ITokenizer? Tokenizer { get; set; }
+    public GenerationDefaults? Generation { get; set; }
+    /// <summary>Where the weights came from, for messages and generation records.</summary>
+    public string Source { get; set; } = "(in memory)";
+
+    /// <summary>The Hugging Face architecture name written into config.json.</summary>
+    public string Architecture => Config.Family == ModelFamily.Gpt2 ? "GPT2LMHeadModel"
+        : Config.ModelType switch { "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", _ => "LlamaForCausalLM" };
+
+    /// <summary>Next-token logits from hidden states [..., hidden] → [..., vocab].</summary>
+    public Tensor LogitsFromHidden(Tensor hidden)
+        => lmHead is null ? nn.functional.linear(hidden, Backbone.TokenEmbeddingWeight) : lmHead.forward(hidden);
+
+    /// <summary>
+    /// Logits for every position of a padded batch [B, T] (no cache): what perplexity, DPO and the
+    /// naive decoding oracle need. <paramref name="valid"/> [B, T] marks real tokens (null = all real).
+    /// </summary>
+    public Tensor Logits(Tensor inputIds, Tensor? valid = null)
+    {
+        valid ??= ones_like(inputIds, dtype: ScalarType.Bool);
+        var hidden = Backbone.Forward(inputIds, AttentionMasks.Positions(null, valid), AttentionMasks.Causal(null, valid), null);
+        return LogitsFromHidden(hidden);
+    }
+
+    /// <summary>Builds the model from checkpoint tensors (strict: every parameter must be present).</summary>
+    public static CausalLM FromCheckpoint(CheckpointContents contents)
+    {
+        var model = new CausalLM(contents.Config)
+        {
+            Tokenizer = contents.Tokenizer,
+            Generation = contents.Generation,
+            Source = contents.Source,
+        };
+        bool tied = contents.Config.TieWordEmbeddings;
+        // A reward-model or classification checkpoint has "score.weight" instead of "lm_head": it is not an LM.
+        if (!tied && !contents.Tensors.ContainsKey("lm_head.weight") && contents.Tensors.ContainsKey("score.weight"))
+            throw new PargsException($"{contents.Source}: this checkpoint has a score head (a reward model), not an lm_head; load it as a reward model");
+        StateDict.Load(model, contents.Tensors, contents.Source,
+            mayBeUnused: name => tied && name == "lm_head.weight");
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Parameters by HF name (tied head left out, as Hugging Face saves it).</summary>
+    public Dictionary<string, Tensor> StateDictForSaving() => StateDict.Snapshot(this);
+}

@@ -1,0 +1,144 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Pargs.Models;
+
+/// <summary>
+/// Keys and values of every layer for a batch of rows that advance together, plus which key slots are real.
+/// Rows are aligned on the right (prompts are left-padded), so all rows share one <see cref="Length"/>;
+/// padding slots are simply never attended to (<see cref="Valid"/> is false there).
+/// Buffers are preallocated and grown by doubling, so a decoding step writes in place instead of
+/// concatenating (no per-token reallocation of the whole cache).
+/// </summary>
+public sealed class KvCache : IDisposable
+{
+    readonly Tensor?[] keys, values;
+    Tensor valid; // [B, capacity] bool
+    readonly int batch, kvHeads, headDim;
+
+    public KvCache(ModelConfig config, int batchSize, int initialCapacity = 64)
+    {
+        batch = batchSize;
+        kvHeads = config.NumKvHeads;
+        headDim = config.HeadDim;
+        keys = new Tensor?[config.NumLayers];
+        values = new Tensor?[config.NumLayers];
+        Capacity = Math.Max(1, initialCapacity);
+        valid = zeros(batch, Capacity, dtype: ScalarType.Bool).DetachFromDisposeScope();
+    }
+
+    public int BatchSize => batch;
+    /// <summary>Committed key slots (prompt + accepted tokens, padding included).</summary>
+    public int Length { get; private set; }
+    public int Capacity { get; private set; }
+    /// <summary>[B, Length] bool: which committed slots hold real tokens.</summary>
+    public Tensor ValidPrefix => valid.narrow(1, 0, Length);
+
+    /// <summary>Makes room for <paramref name="extra"/> slots past <see cref="Length"/>.</summary>
+    public void Reserve(int extra)
+    {
+        int need = Length + extra;
+        if (need <= Capacity) return;
+        // Slots are not positions (padding and sibling candidates take slots too), so the context limit is
+        // enforced on positions by BatchSession, not here.
+        int newCapacity = Math.Max(need, Capacity * 2);
+        for (int i = 0; i < keys.Length; i++)
+        {
+            keys[i] = Grow(keys[i], newCapacity);
+            values[i] = Grow(values[i], newCapacity);
+        }
+        var newValid = zeros(batch, newCapacity, dtype: ScalarType.Bool);
+        newValid.narrow(1, 0, Capacity).copy_(valid);
+        valid.Dispose();
+        valid = newValid.DetachFromDisposeScope();
+        Capacity = newCapacity;
+    }
+
+    Tensor? Grow(Tensor? old, int newCapacity)
+    {
+        if (old is null) return null;
+        var grown = zeros(batch, kvHeads, newCapacity, headDim);
+        grown.narrow(2, 0, Capacity).copy_(old);
+        old.Dispose();
+        return grown.DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// Writes a layer's new keys/values [B, kvHeads, T, D] at slots Length..Length+T-1 and returns views of
+    /// all keys/values up to them. <see cref="Length"/> does not move until <see cref="Advance"/> or
+    /// <see cref="CommitSibling"/>, so every layer of one forward writes the same slots.
+    /// </summary>
+    public (Tensor Keys, Tensor Values) Write(int layer, Tensor k, Tensor v)
+    {
+        int t = (int)k.shape[2];
+        if (Length + t > Capacity) throw new InvalidOperationException("KvCache.Reserve was not called before the forward");
+        keys[layer] ??= zeros(batch, kvHeads, Capacity, headDim).DetachFromDisposeScope();
+        values[layer] ??= zeros(batch, kvHeads, Capacity, headDim).DetachFromDisposeScope();
+        keys[layer]!.narrow(2, Length, t).copy_(k);
+        values[layer]!.narrow(2, Length, t).copy_(v);
+        return (keys[layer]!.narrow(2, 0, Length + t), values[layer]!.narrow(2, 0, Length + t));
+    }
+
+    /// <summary>Commits the <paramref name="newValid"/> [B, T] slots just written by every layer.</summary>
+    public void Advance(Tensor newValid)
+    {
+        int t = (int)newValid.shape[1];
+        valid.narrow(1, Length, t).copy_(newValid);
+        Length += t;
+    }
+
+    /// <summary>
+    /// After a sibling forward wrote k candidate tokens at slots Length..Length+k-1 (each attending only to the
+    /// prefix and itself), keeps candidate <paramref name="chosen"/>[b] of each row as the next committed
+    /// token. Its keys/values are exactly what a forward of that token alone would give, so the prefix is
+    /// extended with no extra forward pass.
+    /// </summary>
+    public void CommitSibling(Tensor chosen)
+    {
+        using var scope = NewDisposeScope();
+        var index = (chosen.to(ScalarType.Int64) + Length).view(batch, 1, 1, 1).expand(batch, kvHeads, 1, headDim);
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (keys[i] is null) continue;
+            var k = keys[i]!.gather(2, index);
+            var v = values[i]!.gather(2, index);
+            keys[i]!.narrow(2, Length, 1).copy_(k);
+            values[i]!.narrow(2, Length, 1).copy_(v);
+        }
+        valid.narrow(1, Length, 1).fill_(true);
+        Length += 1;
+    }
+
+    /// <summary>Keeps only the rows in <paramref name="rows"/> (e.g. to expand one prompt into N samples).</summary>
+    public KvCache SelectRows(long[] rows)
+    {
+        var copy = new KvCache(batch: rows.Length, kvHeads, headDim, keys.Length, Capacity) { Length = Length };
+        using var index = tensor(rows);
+        for (int i = 0; i < keys.Length; i++)
+        {
+            copy.keys[i] = keys[i]?.index_select(0, index).DetachFromDisposeScope();
+            copy.values[i] = values[i]?.index_select(0, index).DetachFromDisposeScope();
+        }
+        copy.valid.Dispose();
+        copy.valid = valid.index_select(0, index).DetachFromDisposeScope();
+        return copy;
+    }
+
+    KvCache(int batch, int kvHeads, int headDim, int layers, int capacity)
+    {
+        this.batch = batch;
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        keys = new Tensor?[layers];
+        values = new Tensor?[layers];
+        Capacity = capacity;
+        valid = zeros(batch, capacity, dtype: ScalarType.Bool).DetachFromDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in keys) t?.Dispose();
+        foreach (var t in values) t?.Dispose();
+        valid.Dispose();
+    }
+}

@@ -1,0 +1,22 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Pargs.Models.Llama;
+
+/// <summary>RMSNorm (TorchSharp 0.107 has none): x / sqrt(mean(x²) + eps) · weight.</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    readonly double eps;
+    public Parameter weight;
+
+    public RmsNorm(int size, double eps) : base(nameof(RmsNorm))
+    {
+        this.eps = eps;
+        weight = nn.Parameter(ones(size));
+        register_parameter("weight", weight);
+    }
+
+    public override Tensor forward(Tensor x)
+        => x * (x.pow(2).mean(new long[] { -1 }, keepdim: true) + eps).rsqrt() * weight;
+}

@@ -1,0 +1,60 @@
+using Pargs.Models.Gpt2;
+using Pargs.Models.Llama;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Pargs.Models;
+
+/// <summary>
+/// A decoder-only transformer without its head: token ids in, final-normalised hidden states out.
+/// A causal LM puts <c>lm_head</c> on top, a reward model puts <c>score</c> on top; both share this.
+/// </summary>
+public abstract class TransformerBackbone : nn.Module
+{
+    protected TransformerBackbone(string name, ModelConfig config) : base(name) => Config = config;
+
+    public ModelConfig Config { get; }
+
+    /// <summary>Hugging Face's name for the backbone inside a ...ForCausalLM: "model" (Llama) or "transformer" (GPT-2).</summary>
+    public abstract string HuggingFacePrefix { get; }
+
+    /// <summary>The token embedding matrix [vocab, hidden], which a tied lm_head shares.</summary>
+    public abstract Parameter TokenEmbeddingWeight { get; }
+
+    /// <summary>
+    /// Runs tokens <paramref name="inputIds"/> [B, T] at <paramref name="positions"/> [B, T] with the boolean
+    /// <paramref name="mask"/> [B, 1, T, S] (S = cache length + T). With a cache, new keys/values are written
+    /// into it (the caller commits them). Returns hidden states [B, T, hidden].
+    /// </summary>
+    public abstract Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache);
+
+    public static TransformerBackbone Create(ModelConfig config) => config.Family switch
+    {
+        ModelFamily.Llama => new LlamaModel(config),
+        ModelFamily.Gpt2 => new Gpt2Model(config),
+        _ => throw new PargsException($"unsupported model family {config.Family}"),
+    };
+
+    /// <summary>
+    /// Grouped-query attention without copying keys/values: the H query heads are folded into KvH groups
+    /// of H/KvH × T query rows, so each kv head serves its queries in one SDPA call (what repeat_kv does,
+    /// minus the copy). <paramref name="groupedMask"/> is the mask already repeated for the groups.
+    /// </summary>
+    internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor groupedMask, int heads, int kvHeads)
+    {
+        long b = q.shape[0], t = q.shape[2], d = q.shape[3];
+        int groups = heads / kvHeads;
+        var qg = q.reshape(b, kvHeads, groups * t, d);
+        var o = nn.functional.scaled_dot_product_attention(qg, k, v, attn_mask: groupedMask);
+        return o.view(b, heads, t, d).transpose(1, 2).reshape(b, t, heads * d);
+    }
+
+    /// <summary>Repeats a [B, 1, T, S] mask for the query groups of <see cref="Attend"/>.</summary>
+    internal static Tensor GroupMask(Tensor mask, int groups)
+    {
+        if (groups == 1) return mask;
+        long b = mask.shape[0], t = mask.shape[2], s = mask.shape[3];
+        return mask.unsqueeze(2).expand(b, 1, groups, t, s).reshape(b, 1, groups * t, s);
+    }
+}

@@ -1,0 +1,83 @@
+using Pargs.Models;
+using static TorchSharp.torch;
+
+namespace Pargs.Tests.Models;
+
+/// <summary>
+/// Independent, deliberately naive forwards written from the papers' equations over a plain state dict
+/// (explicit repeat_kv, explicit softmax, explicit rotary formula) for one unpadded sequence. The model
+/// code must agree with these; they share nothing with it but the parameter names.
+/// </summary>
+public static class ReferenceForward
+{
+    public static Tensor Llama(ModelConfig c, Dictionary<string, Tensor> w, long[] ids)
+    {
+        int t = ids.Length, h = c.NumHeads, kvh = c.NumKvHeads, d = c.HeadDim;
+        Tensor Rms(Tensor x, Tensor g) => x / (x.pow(2).mean(new long[] { -1 }, keepdim: true) + c.NormEps).sqrt() * g;
+        Tensor Lin(Tensor x, string name) => x.matmul(w[name + ".weight"].t()) + (w.TryGetValue(name + ".bias", out var b) ? b : zeros(1));
+        // Rotary, "rotate half": angle(pos, i) = pos / theta^(2i/d) for i < d/2, applied to (x_i, x_{i+d/2}).
+        var angles = zeros(t, d / 2, dtype: ScalarType.Float64);
+        for (int p = 0; p < t; p++)
+            for (int i = 0; i < d / 2; i++)
+                angles[p, i] = p / Math.Pow(c.RopeTheta, 2.0 * i / d);
+        var cos = angles.cos().to(ScalarType.Float32).unsqueeze(1); // [T, 1, d/2]
+        var sin = angles.sin().to(ScalarType.Float32).unsqueeze(1);
+        Tensor Rope(Tensor x) // [T, heads, d]
+        {
+            var a = x.narrow(2, 0, d / 2);
+            var b = x.narrow(2, d / 2, d / 2);
+            return cat(new[] { a * cos - b * sin, b * cos + a * sin }, 2);
+        }
+        var x = w["model.embed_tokens.weight"].index_select(0, tensor(ids));
+        var causal = ones(t, t).tril();
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            var hn = Rms(x, w[p + "input_layernorm.weight"]);
+            var q = Rope(Lin(hn, p + "self_attn.q_proj").view(t, h, d));
+            var k = Rope(Lin(hn, p + "self_attn.k_proj").view(t, kvh, d));
+            var v = Lin(hn, p + "self_attn.v_proj").view(t, kvh, d);
+            k = k.repeat_interleave(h / kvh, dim: 1);
+            v = v.repeat_interleave(h / kvh, dim: 1);
+            var scores = q.permute(1, 0, 2).matmul(k.permute(1, 2, 0)) / Math.Sqrt(d); // [h, T, T]
+            scores = scores.masked_fill(causal.eq(0), double.NegativeInfinity).softmax(-1);
+            var o = scores.matmul(v.permute(1, 0, 2)).permute(1, 0, 2).reshape(t, h * d);
+            x = x + Lin(o, p + "self_attn.o_proj");
+            hn = Rms(x, w[p + "post_attention_layernorm.weight"]);
+            var gate = Lin(hn, p + "mlp.gate_proj");
+            x = x + Lin(gate * gate.sigmoid() * Lin(hn, p + "mlp.up_proj"), p + "mlp.down_proj");
+        }
+        x = Rms(x, w["model.norm.weight"]);
+        var head = w.TryGetValue("lm_head.weight", out var lm) ? lm : w["model.embed_tokens.weight"];
+        return x.matmul(head.t());
+    }
+
+    public static Tensor Gpt2(ModelConfig c, Dictionary<string, Tensor> w, long[] ids)
+    {
+        int t = ids.Length, h = c.NumHeads, d = c.HeadDim, e = c.HiddenSize;
+        Tensor Ln(Tensor x, string name)
+        {
+            var mu = x.mean(new long[] { -1 }, keepdim: true);
+            var var = (x - mu).pow(2).mean(new long[] { -1 }, keepdim: true);
+            return (x - mu) / (var + c.NormEps).sqrt() * w[name + ".weight"] + w[name + ".bias"];
+        }
+        Tensor Conv(Tensor x, string name) => x.matmul(w[name + ".weight"]) + w[name + ".bias"];
+        var x = w["transformer.wte.weight"].index_select(0, tensor(ids)) + w["transformer.wpe.weight"].narrow(0, 0, t);
+        var causal = ones(t, t).tril();
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            string p = $"transformer.h.{l}.";
+            var qkv = Conv(Ln(x, p + "ln_1"), p + "attn.c_attn");
+            var q = qkv.narrow(1, 0, e).view(t, h, d).permute(1, 0, 2);
+            var k = qkv.narrow(1, e, e).view(t, h, d).permute(1, 0, 2);
+            var v = qkv.narrow(1, 2 * e, e).view(t, h, d).permute(1, 0, 2);
+            var att = (q.matmul(k.transpose(1, 2)) / Math.Sqrt(d)).masked_fill(causal.eq(0), double.NegativeInfinity).softmax(-1);
+            x = x + Conv(att.matmul(v).permute(1, 0, 2).reshape(t, e), p + "attn.c_proj");
+            var f = Conv(Ln(x, p + "ln_2"), p + "mlp.c_fc");
+            f = 0.5 * f * (1 + (Math.Sqrt(2 / Math.PI) * (f + 0.044715 * f.pow(3))).tanh());
+            x = x + Conv(f, p + "mlp.c_proj");
+        }
+        x = Ln(x, "transformer.ln_f");
+        return x.matmul(w["transformer.wte.weight"].t());
+    }
+}
