@@ -114,3 +114,27 @@ public class Stories260KCheckpointTests
         Assert.Contains("missing.gguf", e.Message);
     }
 }
+
+/// <summary>End to end: the converted weights in Pargs' HF-layout Llama reproduce llama2.c run.c's greedy output.</summary>
+public class Stories260KGreedyTests
+{
+    [Theory]
+    [InlineData("gguf")]
+    [InlineData("bin")]
+    public void Greedy_continuation_matches_the_llama2c_reference(string format)
+    {
+        using var contents = CheckpointLoader.Load(format == "gguf" ? TestPaths.Stories260KGguf : TestPaths.Stories260KBin);
+        using var model = Pargs.Models.CausalLM.FromCheckpoint(contents);
+        // data/models/stories260K/SOURCE.md: BOS " Once" " upon" " a" " time", then these greedy ids.
+        var ids = new List<long> { 1, 403, 407, 261, 378 };
+        long[] expected = [432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426];
+        using (no_grad())
+            for (int step = 0; step < expected.Length; step++)
+            {
+                using var scope = NewDisposeScope();
+                var logits = model.Logits(tensor(ids.ToArray()).unsqueeze(0));
+                ids.Add(logits[0, -1].argmax().item<long>());
+            }
+        Assert.Equal(expected, ids.Skip(5).ToArray());
+    }
+}
