@@ -123,7 +123,7 @@ public sealed partial class DemoPipeline
 
     (IReadOnlyList<string>, Dictionary<string, double>) PromptsStage(string dir)
     {
-        var prompts = StoryPrompts.Read(promptsPath, o.MaxPrompts);
+        var prompts = StoryPrompts.Read(promptsPath, o.MaxPrompts, minimum: 2);
         var (train, eval) = DataSplit.Split(prompts, o.EvalPromptFraction, o.Seed);
         if (train.Count == 0 || eval.Count == 0)
             throw new PargsException($"{promptsPath}: {prompts.Count} prompts leave {train.Count} to train on and {eval.Count} to evaluate; expected at least one of each");

@@ -9,7 +9,8 @@ public static class StoryPrompts
     /// <summary>The shipped openings (TinyStories style), relative to the data root.</summary>
     public const string Shipped = "data/prompts/story-openings.txt";
 
-    public static IReadOnlyList<string> Read(string path, int? max = null)
+    /// <param name="minimum">Fewer prompts is an error (the demo's source file needs 2: one to train on, one to evaluate).</param>
+    public static IReadOnlyList<string> Read(string path, int? max = null, int minimum = 1)
     {
         if (!File.Exists(path)) throw new PargsException($"{path}: prompt file not found (expected one prompt per line)");
         var prompts = File.ReadLines(path)
@@ -17,7 +18,7 @@ public static class StoryPrompts
             .Where(line => line.Trim().Length > 0 && !line.TrimStart().StartsWith('#'))
             .ToList();
         if (max is { } m) prompts = prompts.Take(m).ToList();
-        if (prompts.Count < 2) throw new PargsException($"{path}: {prompts.Count} prompts found; expected at least 2 (one to train on, one to evaluate)");
+        if (prompts.Count < minimum) throw new PargsException($"{path}: {prompts.Count} prompts found; expected at least {minimum}");
         return prompts;
     }
 
