@@ -52,6 +52,18 @@ public sealed class CausalLM : nn.Module
         return LogitsFromHidden(hidden);
     }
 
+    /// <summary>
+    /// Loads a causal LM and its tokenizer from a Hugging Face folder, a .gguf file or a llama2.c .bin
+    /// (<paramref name="tokenizerPath"/> overrides the tokenizer found beside or inside the checkpoint).
+    /// </summary>
+    public static CausalLM Load(string path, string? tokenizerPath = null)
+    {
+        using var contents = CheckpointLoader.Load(path);
+        var model = FromCheckpoint(contents);
+        model.Tokenizer = TokenizerLoader.ForCheckpoint(contents, tokenizerPath);
+        return model;
+    }
+
     /// <summary>Builds the model from checkpoint tensors (strict: every parameter must be present).</summary>
     public static CausalLM FromCheckpoint(CheckpointContents contents)
     {

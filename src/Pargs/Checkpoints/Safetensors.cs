@@ -1,0 +1,198 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using TorchSharp;
+
+namespace Pargs.Checkpoints;
+
+/// <summary>
+/// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length, a JSON header
+/// mapping each tensor name to <c>dtype</c>, <c>shape</c> and <c>data_offsets</c> [begin, end) within the
+/// data section that follows, plus an optional <c>__metadata__</c> string map. Reads F32, F16, BF16 and F64
+/// into float32; writes F32. Every inconsistency is a <see cref="PargsException"/> naming file and tensor,
+/// because a silently misread weight shows up much later as a model that merely talks nonsense.
+/// </summary>
+public static class Safetensors
+{
+    /// <summary>The spec's own cap; a larger "header length" means the file is not safetensors.</summary>
+    const long MaxHeaderBytes = 100_000_000;
+
+    /// <summary>One tensor's entry in the header, offsets already made absolute within the file.</summary>
+    public sealed record Entry(string Name, StoredType Type, long[] Shape, long Begin, long End);
+
+    public sealed record Header(IReadOnlyList<Entry> Entries, IReadOnlyDictionary<string, string> Metadata, long DataStart);
+
+    /// <summary>Loads every tensor of <paramref name="path"/> as float32 on the CPU.</summary>
+    public static Dictionary<string, torch.Tensor> Load(string path)
+    {
+        var header = ReadHeader(path);
+        var tensors = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
+        try
+        {
+            using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+            foreach (var e in header.Entries)
+                tensors[e.Name] = StoredTensorReader.Read(file, path, $"tensor \"{e.Name}\"", e.Begin, e.Shape, e.Type);
+            return tensors;
+        }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Parses and validates the header without reading tensor data.</summary>
+    public static Header ReadHeader(string path)
+    {
+        if (!File.Exists(path)) throw new PargsException($"{path}: file not found");
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        long fileLength = RandomAccess.GetLength(file);
+        if (fileLength < 8)
+            throw new PargsException($"{path}: {fileLength} bytes is too short for a safetensors file (needs at least the 8-byte header length)");
+        Span<byte> lengthBytes = stackalloc byte[8];
+        StoredTensorReader.ReadExactly(file, lengthBytes, 0, path, "the header length");
+        ulong headerLength = BitConverter.ToUInt64(lengthBytes);
+        if (headerLength > MaxHeaderBytes)
+            throw new PargsException($"{path}: header length {headerLength} is implausible (over {MaxHeaderBytes} bytes); not a safetensors file?");
+        if (8 + (long)headerLength > fileLength)
+            throw new PargsException($"{path}: file is shorter ({fileLength} bytes) than its header says (8 + {headerLength} bytes); truncated?");
+        var headerBytes = new byte[headerLength];
+        StoredTensorReader.ReadExactly(file, headerBytes, 8, path, "the JSON header");
+        long dataStart = 8 + (long)headerLength;
+        return ParseHeader(path, headerBytes, dataStart, fileLength - dataStart);
+    }
+
+    static Header ParseHeader(string path, byte[] headerBytes, long dataStart, long dataLength)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(headerBytes); }
+        catch (JsonException e) { throw new PargsException($"{path}: safetensors header is not valid JSON ({e.Message})"); }
+        using var _ = doc;
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new PargsException($"{path}: safetensors header must be a JSON object, got {doc.RootElement.ValueKind}");
+
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var entries = new List<Entry>();
+        foreach (var property in doc.RootElement.EnumerateObject())
+        {
+            if (property.Name == "__metadata__")
+            {
+                if (property.Value.ValueKind != JsonValueKind.Object)
+                    throw new PargsException($"{path}: \"__metadata__\" must be an object of strings");
+                foreach (var m in property.Value.EnumerateObject())
+                    metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                continue;
+            }
+            entries.Add(ParseEntry(path, property, dataStart, dataLength));
+        }
+
+        // Tensors may not share bytes: sorted by start, each must end before the next begins.
+        var sorted = entries.Where(e => e.End > e.Begin).OrderBy(e => e.Begin).ToList();
+        for (int i = 1; i < sorted.Count; i++)
+            if (sorted[i].Begin < sorted[i - 1].End)
+                throw new PargsException($"{path}: tensor \"{sorted[i].Name}\" overlaps tensor \"{sorted[i - 1].Name}\" in the data section");
+        return new Header(entries, metadata, dataStart);
+    }
+
+    static Entry ParseEntry(string path, JsonProperty property, long dataStart, long dataLength)
+    {
+        string name = property.Name;
+        string where = $"{path}: tensor \"{name}\"";
+        var value = property.Value;
+        if (value.ValueKind != JsonValueKind.Object) throw new PargsException($"{where}: header entry must be an object");
+        if (!value.TryGetProperty("dtype", out var dtypeNode) || dtypeNode.ValueKind != JsonValueKind.String)
+            throw new PargsException($"{where}: missing string field \"dtype\"");
+        string dtype = dtypeNode.GetString()!;
+        StoredType type = dtype switch
+        {
+            "F32" => StoredType.F32,
+            "F16" => StoredType.F16,
+            "BF16" => StoredType.BF16,
+            "F64" => StoredType.F64,
+            _ => throw new PargsException($"{where}: unsupported dtype \"{dtype}\" (Pargs reads F32, F16, BF16 and F64)"),
+        };
+        if (!value.TryGetProperty("shape", out var shapeNode) || shapeNode.ValueKind != JsonValueKind.Array)
+            throw new PargsException($"{where}: missing array field \"shape\"");
+        var shape = new List<long>();
+        foreach (var d in shapeNode.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long dim) || dim < 0)
+                throw new PargsException($"{where}: shape must hold non-negative integers, got {shapeNode.GetRawText()}");
+            shape.Add(dim);
+        }
+        if (!value.TryGetProperty("data_offsets", out var offsetsNode) || offsetsNode.ValueKind != JsonValueKind.Array
+            || offsetsNode.GetArrayLength() != 2
+            || !offsetsNode[0].TryGetInt64(out long begin) || !offsetsNode[1].TryGetInt64(out long end))
+            throw new PargsException($"{where}: \"data_offsets\" must be [begin, end] integers");
+        if (begin < 0 || end < begin || end > dataLength)
+            throw new PargsException($"{where}: data_offsets [{begin}, {end}] lie outside the data section of {dataLength} bytes (truncated file or corrupt header)");
+        long expected = StoredTensorReader.ByteCount(type, StoredTensorReader.ElementCount(shape.ToArray()))!.Value;
+        if (end - begin != expected)
+            throw new PargsException($"{where}: data_offsets span {end - begin} bytes but shape [{string.Join(", ", shape)}] of {dtype} needs {expected}");
+        return new Entry(name, type, shape.ToArray(), dataStart + begin, dataStart + end);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="tensors"/> as F32 safetensors, names in ordinal order, atomically
+    /// (a temporary file renamed over <paramref name="path"/>, so readers never see half a file).
+    /// </summary>
+    public static void Save(string path, IReadOnlyDictionary<string, torch.Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var names = tensors.Keys.OrderBy(n => n, StringComparer.Ordinal).ToList();
+        using var scope = torch.NewDisposeScope();
+        var prepared = names.Select(n => tensors[n].detach().to(torch.ScalarType.Float32).cpu().contiguous()).ToList();
+
+        using var headerStream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(headerStream))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("__metadata__");
+            json.WriteString("format", "pt");
+            if (metadata != null)
+                foreach (var (k, v) in metadata)
+                    if (k != "format") json.WriteString(k, v);
+            json.WriteEndObject();
+            long offset = 0;
+            for (int i = 0; i < names.Count; i++)
+            {
+                long bytes = prepared[i].numel() * 4;
+                json.WriteStartObject(names[i]);
+                json.WriteString("dtype", "F32");
+                json.WriteStartArray("shape");
+                foreach (long d in prepared[i].shape) json.WriteNumberValue(d);
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset + bytes);
+                json.WriteEndArray();
+                json.WriteEndObject();
+                offset += bytes;
+            }
+            json.WriteEndObject();
+        }
+        // Pad the header with spaces so the data section starts 8-byte aligned (as the reference writer does).
+        var header = new List<byte>(headerStream.ToArray());
+        while (header.Count % 8 != 0) header.Add((byte)' ');
+
+        string tmp = path + ".tmp";
+        using (var output = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            output.Write(BitConverter.GetBytes((ulong)header.Count));
+            output.Write(header.ToArray());
+            foreach (var t in prepared) WriteFloats(output, t);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    static unsafe void WriteFloats(Stream output, torch.Tensor t)
+    {
+        long count = t.numel();
+        var start = StoredTensorReader.DataPointer(t);
+        const int chunk = 1 << 22;
+        for (long i = 0; i < count; i += chunk)
+        {
+            var span = new ReadOnlySpan<float>(start + i, (int)Math.Min(chunk, count - i));
+            output.Write(MemoryMarshal.AsBytes(span));
+        }
+    }
+}

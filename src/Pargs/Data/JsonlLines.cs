@@ -1,0 +1,115 @@
+using System.IO.Compression;
+using System.Text;
+
+namespace Pargs.Data;
+
+/// <summary>
+/// The lines of a .jsonl or .jsonl.gz file, with 1-based line numbers. Gzip is recognised by its magic bytes
+/// (1f 8b), not by the extension, so a mis-named file still reads. .NET's GZipStream does NOT notice a truncated
+/// file (it just stops early, which would silently drop rows), so we check the gzip trailer ourselves: the
+/// CRC-32 and length of everything decompressed must match the file's last 8 bytes. A concatenation of several
+/// gzip members fails that check (the trailer covers only the last member); recompress such files as one.
+/// </summary>
+internal static class JsonlLines
+{
+    public static IEnumerable<(int Line, string Text)> Read(string path)
+    {
+        if (!File.Exists(path))
+            throw new PargsException($"{path}: file not found (expected a .jsonl or .jsonl.gz preference file).");
+
+        using var file = File.OpenRead(path);
+        var magic = new byte[2];
+        bool isGzip = file.Read(magic, 0, 2) == 2 && magic[0] == 0x1F && magic[1] == 0x8B;
+        file.Position = 0;
+
+        GzipTrailer? trailer = null;
+        Stream content = file;
+        if (isGzip)
+        {
+            trailer = GzipTrailer.ReadFrom(file, path);
+            content = new CheckingStream(new GZipStream(file, CompressionMode.Decompress, leaveOpen: true));
+        }
+        else if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new PargsException($"{path}: named .gz but does not start with the gzip magic bytes 1f 8b; expected gzip data.");
+        }
+
+        using var reader = new StreamReader(content, new UTF8Encoding(false, throwOnInvalidBytes: true));
+        int line = 0;
+        while (true)
+        {
+            string? text;
+            try
+            {
+                text = reader.ReadLine();
+            }
+            catch (InvalidDataException e)
+            {
+                throw new PargsException($"{path}: corrupt gzip data after line {line}: {e.Message}", e);
+            }
+            catch (DecoderFallbackException e)
+            {
+                throw new PargsException($"{path}:{line + 1}: invalid UTF-8 text (expected UTF-8 JSON lines).", e);
+            }
+            if (text == null) break;
+            line++;
+            yield return (line, text);
+        }
+
+        if (content is CheckingStream checking && trailer is { } expected)
+        {
+            if (checking.Length32 != expected.Length32 || checking.Crc != expected.Crc)
+                throw new PargsException(
+                    $"{path}: gzip data is truncated or corrupt after line {line}: decompressed {checking.Length32} bytes " +
+                    $"with CRC-32 {checking.Crc:x8}, but the gzip trailer expects {expected.Length32} bytes with CRC-32 {expected.Crc:x8}.");
+        }
+    }
+
+    readonly record struct GzipTrailer(uint Crc, uint Length32)
+    {
+        public static GzipTrailer ReadFrom(FileStream file, string path)
+        {
+            // 10-byte header + 8-byte trailer is the smallest possible gzip file.
+            if (file.Length < 18)
+                throw new PargsException($"{path}: gzip file is only {file.Length} bytes (truncated; expected at least 18).");
+            var tail = new byte[8];
+            file.Position = file.Length - 8;
+            file.ReadExactly(tail);
+            file.Position = 0;
+            return new GzipTrailer(BitConverter.ToUInt32(tail, 0), BitConverter.ToUInt32(tail, 4));
+        }
+    }
+
+    /// <summary>Passes decompressed bytes through while keeping their CRC-32 and length (mod 2^32, as gzip stores it).</summary>
+    sealed class CheckingStream(Stream inner) : Stream
+    {
+        public uint Crc { get; private set; }
+        public uint Length32 { get; private set; }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            int n = inner.Read(buffer);
+            Crc = Crc32.Append(Crc, buffer[..n]);
+            Length32 = unchecked(Length32 + (uint)n);
+            return n;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+namespace Pargs.Data;
+
+/// <summary>
+/// How a conversation becomes the text a model reads. The SAME template must be used when the reward model is
+/// trained and when prompts are decoded (decoding calls <see cref="RenderPrompt(string)"/> on the user's text),
+/// otherwise the reward model scores text in a format it never saw.
+/// Each format string holds one <c>{content}</c> placeholder. An assistant turn renders as
+/// <see cref="GenerationPrompt"/> + <see cref="AssistantFormat"/>, so "prompt + response" is exactly the
+/// rendering of the whole conversation: the prompt ends with the generation prompt, the response is the rest.
+/// </summary>
+public sealed record PromptTemplate(
+    string Name,
+    string SystemFormat,
+    string UserFormat,
+    string AssistantFormat,
+    string GenerationPrompt)
+{
+    const string Placeholder = "{content}";
+
+    /// <summary>The text as is: TRL's "standard" (non-conversational) format. Meant for single-turn prompts.</summary>
+    public static readonly PromptTemplate Plain = new("plain", "{content}\n\n", "{content}", " {content}", "");
+
+    /// <summary>Anthropic HH-RLHF dialogues: <c>"\n\nHuman: {prompt}\n\nAssistant:"</c>, responses start with a space.</summary>
+    public static readonly PromptTemplate Hh = new("hh", "{content}", "\n\nHuman: {content}", " {content}", "\n\nAssistant:");
+
+    /// <summary>ChatML (<c>&lt;|im_start|&gt;role\n…&lt;|im_end|&gt;</c>); the end marker is part of the response so the model learns to stop.</summary>
+    public static readonly PromptTemplate ChatMl = new("chatml",
+        "<|im_start|>system\n{content}<|im_end|>\n",
+        "<|im_start|>user\n{content}<|im_end|>\n",
+        "{content}<|im_end|>\n",
+        "<|im_start|>assistant\n");
+
+    public static IReadOnlyList<PromptTemplate> BuiltIn { get; } = [Plain, Hh, ChatMl];
+
+    /// <summary>A built-in template by name ("plain", "hh", "chatml").</summary>
+    public static PromptTemplate FromName(string name) =>
+        BuiltIn.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new PargsException(
+            $"Unknown prompt template '{name}': expected one of {string.Join(", ", BuiltIn.Select(t => t.Name))}.");
+
+    /// <summary>The text a model continues for a single user message: the user turn then the generation prompt.</summary>
+    public string RenderPrompt(string userText) => Fill(UserFormat, userText) + GenerationPrompt;
+
+    /// <summary>The prompt messages rendered, then the generation prompt that opens the assistant's answer.</summary>
+    public string RenderPrompt(IReadOnlyList<ChatMessage> messages) => RenderMessages(messages) + GenerationPrompt;
+
+    /// <summary>
+    /// The completion messages as the continuation of a prompt from <see cref="RenderPrompt(IReadOnlyList{ChatMessage})"/>:
+    /// the first message must be the assistant's (its generation prompt is already in the prompt).
+    /// </summary>
+    public string RenderResponse(IReadOnlyList<ChatMessage> messages)
+    {
+        if (messages.Count == 0 || messages[0].Role != ChatMessage.Assistant)
+            throw new ArgumentException("A response must start with an assistant message.", nameof(messages));
+        return RenderMessages(messages)[GenerationPrompt.Length..];
+    }
+
+    /// <summary>The whole conversation as text; every assistant turn is preceded by the generation prompt.</summary>
+    public string RenderMessages(IReadOnlyList<ChatMessage> messages)
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var message in messages)
+        {
+            text.Append(message.Role switch
+            {
+                ChatMessage.System => Fill(SystemFormat, message.Content),
+                ChatMessage.User => Fill(UserFormat, message.Content),
+                ChatMessage.Assistant => GenerationPrompt + Fill(AssistantFormat, message.Content),
+                _ => throw new ArgumentException(
+                    $"Unknown role '{message.Role}': expected system, user or assistant.", nameof(messages)),
+            });
+        }
+        return text.ToString();
+    }
+
+    static string Fill(string format, string content) => format.Replace(Placeholder, content, StringComparison.Ordinal);
+}

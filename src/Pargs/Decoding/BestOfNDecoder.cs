@@ -1,0 +1,71 @@
+using Pargs.Models;
+using Pargs.Rewards;
+using static TorchSharp.torch;
+
+namespace Pargs.Decoding;
+
+/// <summary>
+/// Best-of-N: N independent top-k samples per prompt (each with its own seeded stream; one prefill per
+/// prompt, then the cache is copied to N rows), scored whole by a full-sequence reward model at their last
+/// token; the highest-reward sample is the output.
+/// </summary>
+public sealed class BestOfNDecoder
+{
+    readonly CausalLM lm;
+    readonly IRewardModel rm;
+    readonly DecodingOptions options;
+
+    public BestOfNDecoder(CausalLM lm, IRewardModel? rm, DecodingOptions options)
+    {
+        this.lm = lm;
+        this.rm = rm ?? throw new PargsException("best-of-n needs a reward model (--reward-model)");
+        this.options = options;
+    }
+
+    /// <summary>Returns, per prompt, the winning sample (its RowProgress) and its reward.</summary>
+    public IReadOnlyList<(RowProgress Best, double Reward)> Run(IReadOnlyList<int[]> prompts, IReadOnlyList<int> promptIndices, DecodingContext context)
+    {
+        int n = options.SamplesPerPrompt;
+        var sampler = new TokenwiseDecoder(lm, null, options with { Method = DecodingMethod.TopK });
+        var expandedPrompts = prompts.SelectMany(p => Enumerable.Repeat(p, n)).ToList();
+        var rows = promptIndices.SelectMany((pi, i) => Enumerable.Range(0, n).Select(j => new RowProgress(context, pi, j, prompts[i]))).ToList();
+        sampler.Run(expandedPrompts, rows);
+
+        var rewards = SequenceRewards(expandedPrompts, rows, context.EosId);
+        var result = new List<(RowProgress, double)>();
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            int best = i * n;
+            for (int j = i * n + 1; j < (i + 1) * n; j++)
+                if (rewards[j] > rewards[best]) best = j;
+            result.Add((rows[best], rewards[best]));
+        }
+        return result;
+    }
+
+    /// <summary>Reward of prompt + completion (+ EOS when the row ended with one), batched with right padding.</summary>
+    double[] SequenceRewards(IReadOnlyList<int[]> prompts, IReadOnlyList<RowProgress> rows, int? eos)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var sequences = rows.Select((r, i) => prompts[i].Concat(r.Tokens).Concat(r.FinishReason == "eos" && eos is { } e ? new[] { e } : Array.Empty<int>()).ToArray()).ToList();
+        var all = new double[rows.Count];
+        const int chunk = 16;
+        for (int start = 0; start < sequences.Count; start += chunk)
+        {
+            var part = sequences.Skip(start).Take(chunk).ToList();
+            int longest = part.Max(s => s.Length);
+            var ids = new long[part.Count * longest];
+            var valid = new bool[part.Count * longest];
+            for (int b = 0; b < part.Count; b++)
+                for (int t = 0; t < part[b].Length; t++)
+                {
+                    ids[b * longest + t] = part[b][t];
+                    valid[b * longest + t] = true;
+                }
+            var r = rm.SequenceRewards(tensor(ids, part.Count, longest), tensor(valid, part.Count, longest)).data<float>().ToArray();
+            for (int b = 0; b < part.Count; b++) all[start + b] = r[b];
+        }
+        return all;
+    }
+}

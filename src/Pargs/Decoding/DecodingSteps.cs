@@ -1,0 +1,125 @@
+using static TorchSharp.torch;
+
+namespace Pargs.Decoding;
+
+/// <summary>
+/// The small steps every method is composed of, in the order data flows through a decoding step
+/// (vLLM-sampler style): LM logits → log-softmax → top-k → [reward of each candidate] → combine →
+/// temperature → sample | argmax. Tensor steps work on a batch [B, …]; the final choice runs per row on the
+/// CPU with the row's own random stream, so a row's output does not depend on which rows share its batch.
+/// </summary>
+public static class DecodingSteps
+{
+    /// <summary>log π(v | x, y&lt;t) for every token v: [B, V].</summary>
+    public static Tensor LogSoftmax(Tensor logits) => logits.log_softmax(-1);
+
+    /// <summary>The k most likely tokens per row, most likely first: (log-probs [B, k], ids [B, k]).</summary>
+    public static (Tensor LogProbs, Tensor Ids) TopK(Tensor logProbs, int k)
+    {
+        var (values, indices) = logProbs.topk(k, dim: -1, largest: true, sorted: true);
+        return (values, indices);
+    }
+
+    /// <summary>score(v) = log π(v) + w · r(x, y&lt;t ∘ v) — the ARGS/PARGS objective.</summary>
+    public static Tensor Combine(Tensor logProbs, Tensor rewards, double w) => logProbs + w * rewards;
+
+    /// <summary>
+    /// Picks one column per row from <paramref name="scores"/> [B][k]: the argmax (first on ties, i.e. the
+    /// most likely LM token, since candidates arrive sorted), or a draw from softmax(score / temperature).
+    /// </summary>
+    public static int[] Choose(float[][] scores, bool sample, double temperature, Random[] rowRandom)
+    {
+        var chosen = new int[scores.Length];
+        for (int b = 0; b < scores.Length; b++)
+        {
+            var row = scores[b];
+            foreach (var s in row)
+                if (!float.IsFinite(s) && !float.IsNegativeInfinity(s))
+                    throw new PargsException($"a candidate score is {s} (NaN or +inf): the reward model produced a non-finite reward; check its weights");
+            chosen[b] = sample ? SampleSoftmax(row, temperature, rowRandom[b]) : ArgMax(row);
+        }
+        return chosen;
+    }
+
+    public static int ArgMax(float[] row)
+    {
+        int best = 0;
+        for (int j = 1; j < row.Length; j++)
+            if (row[j] > row[best]) best = j;
+        return best;
+    }
+
+    /// <summary>One draw from softmax(row / temperature), computed in double precision.</summary>
+    public static int SampleSoftmax(float[] row, double temperature, Random random)
+    {
+        double max = row.Max() / temperature;
+        var weights = new double[row.Length];
+        double total = 0;
+        for (int j = 0; j < row.Length; j++)
+        {
+            weights[j] = Math.Exp(row[j] / temperature - max);
+            total += weights[j];
+        }
+        double u = random.NextDouble() * total;
+        for (int j = 0; j < row.Length; j++)
+        {
+            u -= weights[j];
+            if (u < 0) return j;
+        }
+        return row.Length - 1;
+    }
+
+    /// <summary>
+    /// Nucleus candidates: per row, the most likely tokens until their probability reaches
+    /// <paramref name="p"/> (at least one). Returns (log-probs, ids) per row, most likely first.
+    /// </summary>
+    public static (float[][] LogProbs, long[][] Ids) TopP(Tensor logProbs, double p)
+    {
+        using var scope = NewDisposeScope();
+        var (sorted, order) = logProbs.sort(-1, descending: true);
+        long rows = sorted.shape[0], vocab = sorted.shape[1];
+        var values = sorted.data<float>().ToArray();
+        var ids = order.data<long>().ToArray();
+        var outLogp = new float[rows][];
+        var outIds = new long[rows][];
+        for (int b = 0; b < rows; b++)
+        {
+            double mass = 0;
+            int n = 0;
+            while (n < vocab && (n == 0 || mass < p))
+            {
+                mass += Math.Exp(values[b * vocab + n]);
+                n++;
+            }
+            outLogp[b] = values.AsSpan((int)(b * vocab), n).ToArray();
+            outIds[b] = ids.AsSpan((int)(b * vocab), n).ToArray();
+        }
+        return (outLogp, outIds);
+    }
+
+    /// <summary>[B, k] float tensor → jagged CPU array.</summary>
+    public static float[][] ToRows(Tensor scores)
+    {
+        var flat = scores.contiguous().data<float>().ToArray();
+        int rows = (int)scores.shape[0], k = (int)scores.shape[1];
+        return Enumerable.Range(0, rows).Select(b => flat.AsSpan(b * k, k).ToArray()).ToArray();
+    }
+
+    /// <summary>
+    /// The random stream of one output row: a function of the run's seed, the prompt's index and the
+    /// sample's index only, so results are reproducible and independent of batching.
+    /// </summary>
+    public static Random RowRandom(int seed, int promptIndex, int sampleIndex = 0)
+    {
+        // SplitMix64 over the three numbers (HashCode.Combine is randomised per process, so unusable here).
+        ulong x = (ulong)(uint)seed;
+        foreach (var part in new[] { (ulong)(uint)promptIndex, (ulong)(uint)sampleIndex })
+        {
+            x += 0x9E3779B97F4A7C15UL ^ part;
+            x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
+            x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
+            x ^= x >> 31;
+        }
+        return new Random((int)(x & 0x7FFFFFFF));
+    }
+}

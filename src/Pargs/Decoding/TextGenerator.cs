@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using Pargs.Models;
+using Pargs.Rewards;
+
+namespace Pargs.Decoding;
+
+/// <summary>One prompt's output.</summary>
+public sealed record GenerationResult(
+    int PromptIndex, string Prompt, string Output, int[] TokenIds, string FinishReason, double Seconds, double? GuideReward);
+
+/// <summary>
+/// The library entry point: prompts in, continuations out, for any method. Tokenizes (BOS first), runs
+/// prompts in batches whose rows finish independently, times each batch.
+/// <code>
+///   var lm = CausalLM.Load("model.gguf");
+///   var rm = RewardModel.Load("rm-folder");
+///   var outputs = TextGenerator.Generate(lm, rm, new[] { "Once upon a time" }, new DecodingOptions { Method = DecodingMethod.Pargs });
+/// </code>
+/// </summary>
+public static class TextGenerator
+{
+    public static IReadOnlyList<GenerationResult> Generate(CausalLM lm, IRewardModel? rm, IReadOnlyList<string> prompts,
+        DecodingOptions options, IProgress<int>? promptsDone = null, Action<int, string>? onText = null)
+    {
+        var tokenizer = lm.Tokenizer ?? throw new PargsException($"{lm.Source}: the model has no tokenizer (tokenizer.json missing?)");
+        options.Validate(lm.Config.VocabSize);
+        if (options.Method.NeedsRewardModel())
+        {
+            if (rm is null) throw new PargsException($"{options.Method.Name()} needs a reward model (--reward-model)");
+            VocabularyBridge.RequireSameVocabulary(lm, rm);
+        }
+        var encoded = prompts.Select((p, i) =>
+        {
+            if (string.IsNullOrEmpty(p)) throw new PargsException($"prompt {i + 1} is empty");
+            var ids = tokenizer.Encode(p, addBos: true);
+            if (ids.Length + options.MaxNewTokens > lm.Config.MaxPositions)
+                throw new PargsException($"prompt {i + 1} has {ids.Length} tokens; with --max-new-tokens {options.MaxNewTokens} that exceeds the model's context of {lm.Config.MaxPositions}");
+            return ids;
+        }).ToArray();
+        var context = new DecodingContext(tokenizer, lm.Config.EosTokenId ?? tokenizer.EosId, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
+
+        var results = new GenerationResult[prompts.Count];
+        int batchSize = options.Naive ? 1 : options.BatchSize;
+        int done = 0;
+        for (int start = 0; start < prompts.Count; start += batchSize)
+        {
+            var indices = Enumerable.Range(start, Math.Min(batchSize, prompts.Count - start)).ToArray();
+            var batchPrompts = indices.Select(i => encoded[i]).ToArray();
+            var clock = Stopwatch.StartNew();
+            IReadOnlyList<(RowProgress Row, double? Reward)> outcome;
+            if (options.Method == DecodingMethod.BestOfN)
+            {
+                outcome = new BestOfNDecoder(lm, rm, options).Run(batchPrompts, indices, context)
+                    .Select(x => (x.Best, (double?)x.Reward)).ToList();
+            }
+            else
+            {
+                var rows = indices.Select((pi, i) => new RowProgress(context, pi, 0, batchPrompts[i])).ToList();
+                Action<RowProgress>? stream = onText is null ? null : r => onText(r.PromptIndex, r.Text);
+                if (options.Naive) new NaiveGuidedDecoder(lm, rm, options).Run(batchPrompts, rows, stream);
+                else new TokenwiseDecoder(lm, rm, options).Run(batchPrompts, rows, stream);
+                outcome = rows.Select(r => (r, (double?)null)).ToList();
+            }
+            double seconds = clock.Elapsed.TotalSeconds / indices.Length; // batch time shared by its rows
+            foreach (var (row, reward) in outcome)
+            {
+                results[row.PromptIndex] = new GenerationResult(row.PromptIndex, prompts[row.PromptIndex], row.Text,
+                    row.Tokens.ToArray(), row.FinishReason ?? "length", seconds, reward);
+            }
+            done += indices.Length;
+            promptsDone?.Report(done);
+        }
+        return results;
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Pargs.Evaluation;
+
+/// <summary>Reads and writes <see cref="GenerationRecord"/> files: one JSON object per line, UTF-8.</summary>
+public static class GenerationJsonl
+{
+    private static readonly JsonSerializerOptions Options = new()
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never,
+        // NaN/Infinity round-trip as "NaN"/"Infinity" instead of failing the whole write.
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>
+    /// Every non-blank line must be a JSON object with string <c>instruction</c> and <c>output</c> and a
+    /// <c>method</c> or <c>generator</c>; otherwise a <see cref="PargsException"/> names file and line.
+    /// </summary>
+    public static List<GenerationRecord> Read(string path)
+    {
+        if (!File.Exists(path)) throw new PargsException($"{path}: generations file not found.");
+        var records = new List<GenerationRecord>();
+        int lineNumber = 0;
+        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        {
+            lineNumber++;
+            if (line.Trim().Length == 0) continue;
+            GenerationRecord? record;
+            try
+            {
+                using (var doc = JsonDocument.Parse(line))
+                {
+                    if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                        throw new PargsException($"{path}:{lineNumber}: expected a JSON object per line, got {doc.RootElement.ValueKind}.");
+                    foreach (var field in new[] { "instruction", "output" })
+                        if (!doc.RootElement.TryGetProperty(field, out var value) || value.ValueKind != JsonValueKind.String)
+                            throw new PargsException($"{path}:{lineNumber}: field '{field}' is missing or not a string.");
+                }
+                record = JsonSerializer.Deserialize<GenerationRecord>(line, Options);
+            }
+            catch (JsonException e)
+            {
+                throw new PargsException($"{path}:{lineNumber}: invalid generation record: {e.Message}", e);
+            }
+            if (record == null || record.MethodName.Length == 0)
+                throw new PargsException($"{path}:{lineNumber}: a generation needs a 'method' (or 'generator') name.");
+            records.Add(record);
+        }
+        return records;
+    }
+
+    /// <summary>Writes all records atomically (temporary file, then rename).</summary>
+    public static void Write(string path, IEnumerable<GenerationRecord> records)
+    {
+        var tmp = path + ".tmp";
+        using (var writer = new StreamWriter(tmp, append: false, new UTF8Encoding(false)))
+        {
+            foreach (var record in records)
+            {
+                writer.Write(JsonSerializer.Serialize(record, Options));
+                writer.Write('\n');
+            }
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+}

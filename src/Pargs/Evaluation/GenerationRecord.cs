@@ -1,0 +1,37 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Pargs.Evaluation;
+
+/// <summary>
+/// One generation, one JSONL line. AlpacaEval's fields (<c>instruction</c>, <c>output</c>, <c>generator</c>) so
+/// its tools read our files, plus ours: <c>prompt_id</c>, <c>method</c>, <c>k</c>, <c>w</c>, <c>seed</c>,
+/// <c>reward</c> (the gold reward if already scored, else null), <c>tokens</c> generated, wall-clock
+/// <c>seconds</c>. Unknown fields are kept in <see cref="Extra"/> and written back unchanged.
+/// </summary>
+public sealed record GenerationRecord
+{
+    /// <summary>The prompt as given to the model.</summary>
+    [JsonPropertyName("instruction")] public string Instruction { get; init; } = "";
+    /// <summary>The continuation only (without the prompt).</summary>
+    [JsonPropertyName("output")] public string Output { get; init; } = "";
+    /// <summary>AlpacaEval's model/run name, e.g. <c>stories260K/pargs</c>.</summary>
+    [JsonPropertyName("generator")] public string? Generator { get; init; }
+    /// <summary>Pairs generations of the same prompt across methods; falls back to the instruction text.</summary>
+    [JsonPropertyName("prompt_id")] public string? PromptId { get; init; }
+    [JsonPropertyName("method")] public string? Method { get; init; }
+    [JsonPropertyName("k")] public int? K { get; init; }
+    [JsonPropertyName("w")] public double? W { get; init; }
+    [JsonPropertyName("seed")] public long? Seed { get; init; }
+    [JsonPropertyName("reward")] public double? Reward { get; init; }
+    [JsonPropertyName("tokens")] public int Tokens { get; init; }
+    [JsonPropertyName("seconds")] public double Seconds { get; init; }
+
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
+
+    /// <summary>The pairing key for win rates: <see cref="PromptId"/>, else the instruction text.</summary>
+    [JsonIgnore] public string PromptKey => PromptId ?? Instruction;
+
+    /// <summary>The method name used for grouping: <see cref="Method"/>, else <see cref="Generator"/>.</summary>
+    [JsonIgnore] public string MethodName => Method ?? Generator ?? "";
+}

@@ -1,0 +1,71 @@
+namespace Pargs.Evaluation;
+
+/// <summary>
+/// Turns generation records into comparison rows, one per (method, w), in order of first appearance of the
+/// method and ascending w. Per row: reward mean ± SE over its generations; win/tie/loss against the baseline
+/// method, paired by prompt (<see cref="GenerationRecord.PromptKey"/>) after averaging each side's rewards
+/// per prompt (several seeds per prompt count as one paired observation); ARGS diversity; coherence and
+/// perplexity through the optional delegates; throughput.
+/// </summary>
+public static class MethodReport
+{
+    public static IReadOnlyList<MethodReportRow> Build(IEnumerable<GenerationRecord> records, MethodReportOptions options)
+    {
+        var all = records.ToList();
+        var rewards = all.Select(r => RewardOf(r, options)).ToList();
+        var scored = all.Zip(rewards, (record, reward) => (Record: record, Reward: reward)).ToList();
+
+        Dictionary<string, double>? baseline = null;
+        if (options.Baseline != null)
+        {
+            var baselineRecords = scored.Where(s => s.Record.MethodName == options.Baseline).ToList();
+            if (baselineRecords.Count == 0)
+                throw new PargsException($"Baseline method '{options.Baseline}' has no generations; methods present: " +
+                    string.Join(", ", all.Select(r => r.MethodName).Distinct()) + ".");
+            baseline = MeanPerPrompt(baselineRecords);
+        }
+
+        var methodOrder = all.Select(r => r.MethodName).Distinct().ToList();
+        var rows = new List<MethodReportRow>();
+        foreach (var group in scored
+                     .GroupBy(s => (Method: s.Record.MethodName, s.Record.W))
+                     .OrderBy(g => methodOrder.IndexOf(g.Key.Method))
+                     .ThenBy(g => g.Key.W ?? double.NegativeInfinity))
+        {
+            var items = group.ToList();
+            WinTieLoss? vsBaseline = null;
+            if (baseline != null)
+            {
+                try { vsBaseline = WinRate.Compare(MeanPerPrompt(items), baseline, options.TieTolerance); }
+                catch (PargsException e)
+                {
+                    throw new PargsException($"Method '{group.Key.Method}' (w = {group.Key.W?.ToString() ?? "none"}) " +
+                        $"vs baseline '{options.Baseline}': {e.Message}", e);
+                }
+            }
+            var pairs = items.Select(s => (s.Record.Instruction, s.Record.Output)).ToList();
+            rows.Add(new MethodReportRow(
+                group.Key.Method,
+                group.Key.W,
+                items.Count,
+                MeanWithError.Of(items.Select(s => s.Reward)),
+                vsBaseline,
+                Diversity.Mean(items.Select(s => s.Record.Output)),
+                options.Embed == null ? double.NaN : Coherence.Mean(pairs, options.Embed),
+                options.ContinuationLogProbs == null ? double.NaN : Perplexity.OfTexts(pairs, options.ContinuationLogProbs),
+                Throughput.Of(items.Select(s => s.Record))));
+        }
+        return rows;
+    }
+
+    private static double RewardOf(GenerationRecord record, MethodReportOptions options)
+    {
+        if (options.Reward != null) return options.Reward(record.Instruction, record.Output);
+        return record.Reward ?? throw new PargsException(
+            $"Generation for prompt '{record.PromptKey}' of method '{record.MethodName}' has no 'reward' and " +
+            "no evaluation reward was given.");
+    }
+
+    private static Dictionary<string, double> MeanPerPrompt(IEnumerable<(GenerationRecord Record, double Reward)> items) =>
+        items.GroupBy(s => s.Record.PromptKey).ToDictionary(g => g.Key, g => g.Average(s => s.Reward));
+}

@@ -1,0 +1,53 @@
+using Pargs.Checkpoints;
+
+namespace Pargs.Tokenizers;
+
+/// <summary>
+/// Finds the tokenizer that belongs to a checkpoint: the vocabulary embedded in a GGUF file, tokenizer.json
+/// in a Hugging Face folder, or for llama2.c the tokenizer .bin beside the model (tokenizer.bin, or
+/// tok{vocab}.bin as llama2.c names its custom vocabularies). An explicit path wins over all of these.
+/// </summary>
+public static class TokenizerLoader
+{
+    public static ITokenizer ForCheckpoint(CheckpointContents contents, string? explicitPath = null)
+    {
+        if (explicitPath is not null) return FromFile(explicitPath, contents);
+        switch (contents.Format)
+        {
+            case "gguf":
+            {
+                var (pieces, scores, types, bos, eos) = GgufCheckpoint.ReadVocabulary(GgufFile.Read(contents.Source));
+                return SentencePieceTokenizer.FromVocabulary(pieces, scores, types, bos ?? contents.Config.BosTokenId, eos ?? contents.Config.EosTokenId);
+            }
+            case "hf-folder":
+            {
+                string path = Path.Combine(contents.Source, HuggingFaceFolder.TokenizerFile);
+                if (!File.Exists(path))
+                    throw new PargsException($"{contents.Source}: no {HuggingFaceFolder.TokenizerFile} in the model folder (Pargs needs the fast-tokenizer file; pass --tokenizer to use another)");
+                return TokenizerJson.Load(path, contents.Config.BosTokenId, contents.Config.EosTokenId);
+            }
+            case "llama2c":
+            {
+                string dir = Path.GetDirectoryName(Path.GetFullPath(contents.Source))!;
+                var candidates = new[] { Path.Combine(dir, "tokenizer.bin"), Path.Combine(dir, $"tok{contents.Config.VocabSize}.bin") };
+                string? found = candidates.FirstOrDefault(File.Exists);
+                if (found is null)
+                    throw new PargsException($"{contents.Source}: no llama2.c tokenizer beside the model (looked for {string.Join(" and ", candidates.Select(Path.GetFileName))}); pass --tokenizer");
+                return FromFile(found, contents);
+            }
+            default:
+                throw new PargsException($"{contents.Source}: no tokenizer known for format {contents.Format}; pass --tokenizer");
+        }
+    }
+
+    static ITokenizer FromFile(string path, CheckpointContents contents)
+    {
+        if (!File.Exists(path)) throw new PargsException($"{path}: tokenizer file not found");
+        var tokenizer = path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+            ? TokenizerJson.Load(path, contents.Config.BosTokenId, contents.Config.EosTokenId)
+            : SentencePieceTokenizer.LoadLlama2c(path);
+        if (tokenizer.VocabSize > contents.Config.VocabSize)
+            throw new PargsException($"{path}: the tokenizer has {tokenizer.VocabSize} tokens but the model {contents.Source} only {contents.Config.VocabSize}; they do not belong together");
+        return tokenizer;
+    }
+}
