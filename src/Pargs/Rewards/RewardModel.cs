@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Pargs.Checkpoints;
 using Pargs.Models;
 using Pargs.Tokenizers;
@@ -116,6 +117,48 @@ public sealed class RewardModel : nn.Module
     {
         var last = valid.to(ScalarType.Int64).sum(1, keepdim: true) - 1;
         return PrefixRewards(ids, valid).gather(1, last.clamp_min(0)).squeeze(1);
+    }
+
+    /// <summary>
+    /// Writes a Hugging Face folder: config.json (…ForSequenceClassification, <c>num_labels: 1</c>, pad_token_id,
+    /// and Pargs's <c>pargs_objective</c>), model.safetensors with <c>score.weight</c>, and the tokenizer when known.
+    /// The folder is replaced atomically.
+    /// </summary>
+    public void Save(string dir, RewardObjective? objective = null)
+    {
+        objective ??= Objective;
+        var extra = new Dictionary<string, JsonNode?> { ["num_labels"] = 1 };
+        if (objective is { } o) extra[ObjectiveField] = o.ToConfigValue();
+        // HF's ...ForSequenceClassification needs pad_token_id to find each row's last token in a padded batch.
+        var config = Config.PadTokenId is null && Config.EosTokenId is { } eos ? Config with { PadTokenId = eos } : Config;
+        HuggingFaceFolder.Save(dir, config, Architecture, StateDictForSaving(), Tokenizer, extra);
+    }
+
+    /// <summary>config.json field recording what the reward model was trained on (full or partial).</summary>
+    public const string ObjectiveField = "pargs_objective";
+
+    /// <summary>
+    /// Loads a trained reward model (HF folder or any checkpoint <see cref="CheckpointLoader"/> reads) with its
+    /// tokenizer; <paramref name="requireTokenizer"/> = false allows a weights-only folder (Tokenizer stays null).
+    /// </summary>
+    public static RewardModel Load(string path, string? tokenizerPath = null, bool requireTokenizer = true)
+    {
+        using var contents = CheckpointLoader.Load(path);
+        var model = FromCheckpoint(contents);
+        bool hasTokenizerFile = contents.Format == "hf-folder" && File.Exists(Path.Combine(contents.Source, HuggingFaceFolder.TokenizerFile));
+        model.Tokenizer = contents.Tokenizer
+            ?? (requireTokenizer || tokenizerPath != null || hasTokenizerFile ? TokenizerLoader.ForCheckpoint(contents, tokenizerPath) : null);
+        model.Objective = ReadObjective(path);
+        return model;
+    }
+
+    static RewardObjective? ReadObjective(string path)
+    {
+        string dir = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
+        string configPath = Path.Combine(dir, HuggingFaceFolder.ConfigFile);
+        if (!File.Exists(configPath)) return null;
+        var value = JsonNode.Parse(File.ReadAllText(configPath))?[ObjectiveField];
+        return value is null ? null : RewardObjectives.Parse(value.GetValue<string>(), $"{configPath}: field \"{ObjectiveField}\"");
     }
 
     /// <summary>Parameters by HF name (what a saved reward model holds).</summary>

@@ -82,18 +82,12 @@ public sealed class RewardTrainer : ITrainingTask
         return metrics;
     }
 
-    /// <summary>Checkpoint weights: model.safetensors under HF names (exact float32 round trip).</summary>
-    public void SaveModel(string dir)
-    {
-        Directory.CreateDirectory(dir);
-        TorchSharp.PyBridge.Safetensors.SaveStateDict(Path.Combine(dir, "model.safetensors"), model.StateDictForSaving());
-    }
+    /// <summary>Checkpoints are complete reward-model folders (loadable with <see cref="RewardModel.Load"/>).</summary>
+    public void SaveModel(string dir) => model.Save(dir, options.Objective);
 
     public void LoadModel(string dir)
     {
-        string path = Path.Combine(dir, "model.safetensors");
-        if (!File.Exists(path)) throw new PargsException($"{path}: missing (the checkpoint is incomplete)");
-        var tensors = TorchSharp.PyBridge.Safetensors.LoadStateDict(path);
-        Models.StateDict.Load(model, tensors, path);
+        using var contents = Checkpoints.CheckpointLoader.Load(dir);
+        Models.StateDict.Load(model, contents.Tensors, contents.Source, mayBeUnused: name => name == "lm_head.weight");
     }
 }

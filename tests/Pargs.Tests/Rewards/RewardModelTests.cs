@@ -96,3 +96,53 @@ public class RewardModelTests
         Assert.True(loaded.ScoreWeight.equal(rm.ScoreWeight).all().item<bool>());
     }
 }
+
+public class RewardModelFolderTests : IDisposable
+{
+    readonly string dir = Path.Combine(Path.GetTempPath(), "pargs-rm-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    [Theory]
+    [InlineData("llama", "LlamaForSequenceClassification")]
+    [InlineData("qwen2", "Qwen2ForSequenceClassification")]
+    [InlineData("gpt2", "GPT2ForSequenceClassification")]
+    public void SavesAHuggingFaceSequenceClassificationFolderThatLoadsBack(string family, string architecture)
+    {
+        var config = family switch { "llama" => TinyModels.LlamaConfig(), "qwen2" => TinyModels.Qwen2Config(), _ => TinyModels.Gpt2Config() };
+        var model = RewardModel.Create(config, seed: 6);
+        TinyModels.Randomize(model, 6);
+        string folder = Path.Combine(dir, family);
+        model.Save(folder, RewardObjective.Partial);
+
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!;
+        Assert.Equal(architecture, json["architectures"]![0]!.GetValue<string>());
+        Assert.Equal(1, json["num_labels"]!.GetValue<int>());
+        Assert.Equal("partial", json["pargs_objective"]!.GetValue<string>());
+        Assert.NotNull(json["pad_token_id"]);
+        var tensors = Pargs.Checkpoints.Safetensors.Load(Path.Combine(folder, "model.safetensors"));
+        Assert.Contains("score.weight", tensors.Keys);
+        Assert.DoesNotContain(tensors.Keys, k => k.StartsWith("lm_head"));
+
+        var loaded = RewardModel.Load(folder, requireTokenizer: false);
+        Assert.Equal(RewardObjective.Partial, loaded.Objective);
+        var ids = tensor(TinyModels.Tokens(6, config.VocabSize, 3).Select(i => (long)i).ToArray(), 1, 6);
+        var valid = ones(1, 6, dtype: ScalarType.Bool);
+        model.eval();
+        using var _ = no_grad();
+        Assert.True(model.PrefixRewards(ids, valid).equal(loaded.PrefixRewards(ids, valid)).all().item<bool>());
+    }
+
+    [Fact]
+    public void LoadingABaseLanguageModelAsARewardModelFails()
+    {
+        var lm = TinyModels.RandomLM(TinyModels.LlamaConfig());
+        string folder = Path.Combine(dir, "lm");
+        Pargs.Checkpoints.HuggingFaceFolder.Save(folder, lm.Config, lm.Architecture, lm.StateDictForSaving());
+        var error = Assert.Throws<PargsException>(() => RewardModel.Load(folder, requireTokenizer: false));
+        Assert.Contains("no score head (score.weight)", error.Message);
+    }
+}
