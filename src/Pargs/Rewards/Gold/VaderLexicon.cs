@@ -61,19 +61,7 @@ public sealed class VaderLexicon
     /// Finds <see cref="RelativePath"/> by walking up from the application folder, then from the current
     /// folder (tests and <c>dotnet run</c> start deep inside bin/). Throws when neither has it.
     /// </summary>
-    public static string FindDefaultPath()
-    {
-        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
-        {
-            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, RelativePath);
-                if (File.Exists(candidate)) return candidate;
-            }
-        }
-        throw new PargsException($"Could not find {RelativePath} above {AppContext.BaseDirectory} or " +
-            $"{Directory.GetCurrentDirectory()}; pass the lexicon path explicitly.");
-    }
+    public static string FindDefaultPath() => ShippedData.Find(RelativePath);
 
     public static VaderLexicon LoadDefault() => Load(FindDefaultPath());
 }

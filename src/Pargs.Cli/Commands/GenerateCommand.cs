@@ -1,0 +1,138 @@
+using System.CommandLine;
+using System.Text.Json;
+using Pargs.Decoding;
+using Pargs.Evaluation;
+using Pargs.Rewards;
+using Spectre.Console;
+
+namespace Pargs.Cli.Commands;
+
+/// <summary>
+/// `pargs generate`: continuations from a base LM, optionally steered by a reward model
+/// (greedy, topk, topp, best-of-n, args, pargs, pargs-g). One prompt streams to the terminal; a prompts
+/// file writes JSONL with a progress bar.
+/// </summary>
+public static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var model = ModelOptions.Model();
+        var tokenizer = ModelOptions.Tokenizer();
+        var threads = ModelOptions.Threads();
+        var rewardModel = new Option<string>("--reward-model", "-r") { Description = "Reward model folder (HF ...ForSequenceClassification) for best-of-n, args, pargs, pargs-g" };
+        var method = new Option<string>("--method") { Description = "greedy | topk | topp | best-of-n | args | pargs | pargs-g", DefaultValueFactory = _ => "topk" };
+        var k = new Option<int>("-k") { Description = "Candidates per step (top-k); also N for best-of-n unless -n is given", DefaultValueFactory = _ => 10 };
+        var w = new Option<double>("-w") { Description = "Reward weight w in log p + w·r", DefaultValueFactory = _ => 1.0 };
+        var n = new Option<int?>("-n") { Description = "Samples per prompt for best-of-n (default: k)" };
+        var temperature = new Option<double>("--temperature") { Description = "Softmax temperature for sampling methods", DefaultValueFactory = _ => 1.0 };
+        var topP = new Option<double>("--top-p") { Description = "Probability mass kept by topp", DefaultValueFactory = _ => 0.9 };
+        var seed = new Option<int>("--seed") { Description = "Random seed (every method is reproducible for a seed)", DefaultValueFactory = _ => 0 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens to generate at most", DefaultValueFactory = _ => 64 };
+        var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var prompt = new Option<string>("--prompt", "-p") { Description = "One prompt" };
+        var prompts = new Option<string>("--prompts") { Description = "Prompts file: one per line (.txt) or JSONL with \"prompt\" or \"instruction\"" };
+        var output = new Option<string>("--out", "-o") { Description = "Write generations as JSONL here" };
+        var batch = new Option<int>("--batch-size") { Description = "Prompts decoded together", DefaultValueFactory = _ => 8 };
+        var naive = new Option<bool>("--naive") { Description = "Reference algorithm without caches (benchmark baseline / oracle only)" };
+
+        var command = new Command("generate", "Generate continuations, optionally steered by a reward model.")
+        {
+            model, tokenizer, rewardModel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, output, batch, naive, threads,
+        };
+        command.SetAction(CliErrors.Action(result =>
+        {
+            ModelOptions.SetThreads(result.GetValue(threads));
+            var options = new DecodingOptions
+            {
+                Method = DecodingMethods.Parse(result.GetValue(method)!),
+                K = result.GetValue(k),
+                W = result.GetValue(w),
+                N = result.GetValue(n),
+                Temperature = result.GetValue(temperature),
+                TopP = result.GetValue(topP),
+                Seed = result.GetValue(seed),
+                MaxNewTokens = result.GetValue(maxNew),
+                StopStrings = result.GetValue(stop) ?? Array.Empty<string>(),
+                BatchSize = result.GetValue(batch),
+                Naive = result.GetValue(naive),
+            };
+            var promptList = ReadPrompts(result.GetValue(prompt), result.GetValue(prompts));
+            string? modelPath = result.GetValue(model);
+            using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer));
+            string? rmPath = result.GetValue(rewardModel);
+            if (options.Method.NeedsRewardModel() && rmPath is null)
+                throw new PargsException($"--method {options.Method.Name()} needs --reward-model DIR");
+            IRewardModel? rm = rmPath is null ? null : RewardModelFiles.Load(rmPath);
+            options.Validate(lm.Config.VocabSize); // before anything is printed
+            string generator = $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source))}+{options.Method.Name()}";
+
+            IReadOnlyList<GenerationResult> results;
+            if (promptList.Count == 1 && result.GetValue(output) is null)
+            {
+                // One prompt: stream the text as it grows.
+                Console.Write(promptList[0]);
+                int shown = 0;
+                results = TextGenerator.Generate(lm, rm, promptList, options, onText: (_, text) =>
+                {
+                    if (text.Length > shown && !text.EndsWith('\uFFFD')) { Console.Write(text[shown..]); shown = text.Length; }
+                });
+                var final = results[0].Output;
+                if (final.Length > shown) Console.Write(final[shown..]);
+                Console.WriteLine();
+                Console.Error.WriteLine($"[{results[0].TokenIds.Length} tokens, {results[0].Seconds:F2} s, {results[0].FinishReason}]");
+            }
+            else
+            {
+                results = AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask($"generate ({options.Method.Name()})", maxValue: promptList.Count);
+                        return TextGenerator.Generate(lm, rm, promptList, options, new Progress<int>(d => task.Value = d));
+                    });
+                if (result.GetValue(output) is { } outPath)
+                {
+                    GenerationJsonl.Write(outPath, results.Select(r => r.ToRecord(options, generator)));
+                    AnsiConsole.MarkupLine($"wrote {results.Count} generations to [bold]{Markup.Escape(outPath)}[/]");
+                }
+                else
+                    foreach (var r in results) Console.WriteLine(JsonSerializer.Serialize(r.ToRecord(options, generator)));
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>--prompt, or a file of prompts (plain lines, or JSONL objects with "prompt"/"instruction").</summary>
+    static List<string> ReadPrompts(string? prompt, string? file)
+    {
+        if (prompt is not null && file is not null) throw new PargsException("give --prompt or --prompts, not both");
+        if (prompt is not null) return new List<string> { prompt };
+        if (file is null) return new List<string> { "Once upon a time" };
+        if (!File.Exists(file)) throw new PargsException($"{file}: prompts file not found");
+        var list = new List<string>();
+        int lineNumber = 0;
+        foreach (var line in File.ReadLines(file))
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            if (line.TrimStart().StartsWith('{'))
+            {
+                try
+                {
+                    using var doc = JsonDocument.Parse(line);
+                    var root = doc.RootElement;
+                    if (root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String) list.Add(p.GetString()!);
+                    else if (root.TryGetProperty("instruction", out var i) && i.ValueKind == JsonValueKind.String) list.Add(i.GetString()!);
+                    else throw new PargsException($"{file}:{lineNumber}: expected a string field \"prompt\" or \"instruction\"");
+                }
+                catch (JsonException e)
+                {
+                    throw new PargsException($"{file}:{lineNumber}: invalid JSON ({e.Message})");
+                }
+            }
+            else list.Add(line);
+        }
+        if (list.Count == 0) throw new PargsException($"{file}: no prompts in the file");
+        return list;
+    }
+}

@@ -1,0 +1,10 @@
+using Pargs.Rewards;
+
+namespace Pargs.Cli.Commands;
+
+/// <summary>Loads a reward-model folder for the commands that take --reward-model.</summary>
+public static class RewardModelFiles
+{
+    public static IRewardModel Load(string path)
+        => throw new PargsException($"{path}: reward models load once the reward-model issue lands");
+}
