@@ -15,7 +15,7 @@ namespace Pargs.Rewards;
 /// position t has seen exactly tokens 0..t: scoring every position of one forward gives the reward of every
 /// prefix, which is what partial-sequence training and decoding-time guidance need.
 /// </summary>
-public sealed class RewardModel : nn.Module
+public sealed class RewardModel : nn.Module, IRewardModel
 {
     readonly Linear score;
 
