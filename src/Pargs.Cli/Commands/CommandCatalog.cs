@@ -9,5 +9,7 @@ public static class CommandCatalog
     {
         yield return GenerateCommand.Create();
         yield return InfoCommand.Create();
+        yield return TrainRmCommand.Create();
+        yield return EvalRmCommand.Create();
     }
 }

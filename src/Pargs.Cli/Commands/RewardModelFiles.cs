@@ -5,6 +5,5 @@ namespace Pargs.Cli.Commands;
 /// <summary>Loads a reward-model folder for the commands that take --reward-model.</summary>
 public static class RewardModelFiles
 {
-    public static IRewardModel Load(string path)
-        => throw new PargsException($"{path}: reward models load once the reward-model issue lands");
+    public static IRewardModel Load(string path) => RewardModel.Load(path);
 }

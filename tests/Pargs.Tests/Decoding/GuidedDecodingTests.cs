@@ -1,5 +1,6 @@
 using Pargs.Decoding;
 using Pargs.Models;
+using Pargs.Rewards;
 using Pargs.Tests.Models;
 using static TorchSharp.torch;
 
@@ -9,17 +10,16 @@ public class GuidedDecodingTests
 {
     static readonly string[] Prompts = { "abc", "hello", "q", "decoding" };
 
-    static (CausalLM Lm, TestRewardModel Rm) Models(int vocab = 40)
+    static (CausalLM Lm, RewardModel Rm) Models(int vocab = 40)
     {
         var config = TinyModels.LlamaConfig(vocab);
         var lm = TinyModels.RandomLM(config, seed: 7);
         lm.Tokenizer = new TestCharTokenizer(vocab);
-        lm.Config.GetType(); // config has EOS 2
-        var rm = new TestRewardModel(config, seed: 99);
+        var rm = TinyModels.RandomRM(config, seed: 99);
         return (lm, rm);
     }
 
-    static IReadOnlyList<GenerationResult> Run(CausalLM lm, TestRewardModel? rm, DecodingOptions o, IReadOnlyList<string>? prompts = null)
+    static IReadOnlyList<GenerationResult> Run(CausalLM lm, IRewardModel? rm, DecodingOptions o, IReadOnlyList<string>? prompts = null)
         => TextGenerator.Generate(lm, rm, prompts ?? Prompts, o);
 
     [Theory]
@@ -106,7 +106,7 @@ public class GuidedDecodingTests
         var config = TinyModels.LlamaConfig(vocab: 6);
         var lm = TinyModels.RandomLM(config, seed: 5);
         lm.Tokenizer = new TestCharTokenizer(6);
-        var rm = new TestRewardModel(config, seed: 6, headScale: 3f);
+        var rm = TinyModels.RandomRM(config, seed: 6, headScale: 3f);
         const double w = 0.8;
         var prompt = new long[] { 1, 3, 4 };
         // The expected distribution, computed directly: full forwards, no cache, no decoding code.
@@ -158,10 +158,10 @@ public class GuidedDecodingTests
         Assert.Contains("empty", Assert.Throws<PargsException>(() => Run(lm, rm, o, new[] { "" })).Message);
         Assert.Contains("context", Assert.Throws<PargsException>(() => Run(lm, rm, o with { MaxNewTokens = 200 })).Message);
         Assert.Contains("reward model", Assert.Throws<PargsException>(() => Run(lm, null, o)).Message);
-        var otherVocab = new TestRewardModel(TinyModels.LlamaConfig(50), seed: 1);
+        var otherVocab = TinyModels.RandomRM(TinyModels.LlamaConfig(50), seed: 1);
         Assert.Contains("vocabulary", Assert.Throws<PargsException>(() => Run(lm, otherVocab, o)).Message);
-        var nan = new TestRewardModel(TinyModels.LlamaConfig(40), seed: 1);
-        using (no_grad()) nan.Head.weight!.fill_(float.NaN);
+        var nan = TinyModels.RandomRM(TinyModels.LlamaConfig(40), seed: 1);
+        using (no_grad()) nan.ScoreWeight.fill_(float.NaN);
         Assert.Contains("non-finite", Assert.Throws<PargsException>(() => Run(lm, nan, o)).Message);
     }
 }

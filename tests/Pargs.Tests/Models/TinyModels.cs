@@ -38,6 +38,16 @@ public static class TinyModels
         return model;
     }
 
+    /// <summary>A reward model (backbone + score head) with every parameter seeded random; <paramref name="headScale"/> sharpens rewards.</summary>
+    public static Pargs.Rewards.RewardModel RandomRM(ModelConfig config, long seed, float headScale = 1f)
+    {
+        var rm = Pargs.Rewards.RewardModel.Create(config, seed);
+        Randomize(rm, seed);
+        using (no_grad()) rm.ScoreWeight.mul_(headScale);
+        rm.eval();
+        return rm;
+    }
+
     public static void Randomize(nn.Module module, long seed)
     {
         var generator = new Generator((ulong)seed);

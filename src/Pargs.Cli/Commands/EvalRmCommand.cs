@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Pargs.Rewards;
+using Spectre.Console;
+
+namespace Pargs.Cli.Commands;
+
+/// <summary>
+/// `pargs eval-rm`: preference accuracy of one or more reward models on held-out pairs — on whole responses and
+/// on every prefix, by prefix length and by fraction of the response, side by side (the PARGS paper's comparison
+/// of full- and partial-sequence reward models). Writes eval_rm.json into --out.
+/// </summary>
+public static class EvalRmCommand
+{
+    public const string OutputFile = "eval_rm.json";
+
+    public static Command Create()
+    {
+        var rewardModels = new Option<string[]>("--reward-model", "-r") { Description = "Reward model folder (repeat to compare several)", Required = true };
+        var data = new Option<string>("--data") { Description = "Preference pairs (JSONL / .jsonl.gz)", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "Folder for eval_rm.json", Required = true };
+        var template = new Option<string>("--template") { Description = "Prompt template: plain | hh | chatml", DefaultValueFactory = _ => "plain" };
+        var maxLength = new Option<int>("--max-length") { Description = "Pairs whose prompt + response is longer are dropped", DefaultValueFactory = _ => 512 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Pairs per forward", DefaultValueFactory = _ => 16 };
+        var threads = ModelOptions.Threads();
+        threads.DefaultValueFactory = _ => 2;
+
+        var command = new Command("eval-rm", "Accuracy of reward models on preference pairs, overall and by prefix length.")
+        {
+            rewardModels, data, output, template, maxLength, batchSize, threads,
+        };
+        command.SetAction(CliErrors.Action(result =>
+        {
+            ModelOptions.SetThreads(result.GetValue(threads));
+            var paths = result.GetValue(rewardModels)!;
+            string dataPath = result.GetValue(data)!;
+            var evaluations = new List<(string Path, RewardModel Model, RewardEvaluation Result)>();
+            foreach (var path in paths)
+            {
+                var rm = RewardModel.Load(path);
+                var pairs = RewardData.Load(dataPath, rm.Tokenizer!, result.GetValue(template)!, Math.Min(result.GetValue(maxLength), rm.Config.MaxPositions), finalOnly: false);
+                evaluations.Add((path, rm, RewardEvaluator.Evaluate(rm, pairs, result.GetValue(batchSize))));
+            }
+
+            var table = new Table().AddColumn("accuracy");
+            foreach (var (path, rm, _) in evaluations)
+                table.AddColumn(new TableColumn(Markup.Escape($"{Path.GetFileName(Path.TrimEndingDirectorySeparator(path))} ({rm.Objective?.ToConfigValue() ?? "?"})")).RightAligned());
+            static string Cell(double value, int n) => n == 0 ? "–" : $"{value:F3}";
+            table.AddRow(new[] { "whole responses" }.Concat(evaluations.Select(e => Cell(e.Result.Accuracy, e.Result.Pairs))).ToArray());
+            table.AddRow(new[] { "mean margin" }.Concat(evaluations.Select(e => $"{e.Result.MeanMargin:F3}")).ToArray());
+            for (int b = 0; b < PrefixBuckets.LengthLabels.Count; b++)
+                table.AddRow(new[] { $"prefix {PrefixBuckets.LengthLabels[b]} tokens" }
+                    .Concat(evaluations.Select(e => Cell(e.Result.ByPrefixLength[b].Accuracy, e.Result.ByPrefixLength[b].Comparisons))).ToArray());
+            for (int b = 0; b < PrefixBuckets.FractionLabels.Count; b++)
+                table.AddRow(new[] { $"prefix {PrefixBuckets.FractionLabels[b]} of response" }
+                    .Concat(evaluations.Select(e => Cell(e.Result.ByPrefixFraction[b].Accuracy, e.Result.ByPrefixFraction[b].Comparisons))).ToArray());
+            AnsiConsole.Write(table);
+
+            string outDir = result.GetValue(output)!;
+            Directory.CreateDirectory(outDir);
+            var json = new JsonObject
+            {
+                ["data"] = dataPath,
+                ["reward_models"] = new JsonArray(evaluations.Select(e => (JsonNode)ToJson(e.Path, e.Model, e.Result)).ToArray()),
+            };
+            string file = Path.Combine(outDir, OutputFile);
+            File.WriteAllText(file + ".tmp", json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.Move(file + ".tmp", file, overwrite: true);
+            CliErrors.Info($"written {file}");
+            return 0;
+        }));
+        return command;
+    }
+
+    static JsonObject ToJson(string path, RewardModel rm, RewardEvaluation e)
+    {
+        static JsonObject Buckets(IEnumerable<BucketAccuracy> buckets)
+        {
+            var o = new JsonObject();
+            foreach (var b in buckets)
+                o[b.Bucket] = new JsonObject { ["accuracy"] = b.Comparisons == 0 ? null : b.Accuracy, ["comparisons"] = b.Comparisons };
+            return o;
+        }
+        return new JsonObject
+        {
+            ["reward_model"] = path,
+            ["objective"] = rm.Objective?.ToConfigValue(),
+            ["pairs"] = e.Pairs,
+            ["accuracy"] = e.Accuracy,
+            ["margin"] = e.MeanMargin,
+            ["mean_reward"] = e.MeanReward,
+            ["accuracy_by_prefix"] = Buckets(e.ByPrefixLength),
+            ["accuracy_by_prefix_fraction"] = Buckets(e.ByPrefixFraction),
+        };
+    }
+}

@@ -1,0 +1,31 @@
+using static TorchSharp.torch;
+
+namespace Pargs.Rewards;
+
+/// <summary>The loss of one batch of comparisons and TRL's reward-training metrics for it.</summary>
+public sealed record BradleyTerryResult(Tensor Loss, double Accuracy, double Margin, double MeanReward, int Comparisons);
+
+/// <summary>
+/// The Bradley–Terry loss of a reward model over N comparisons (chosen reward r_w, rejected reward r_l):
+/// loss = −mean log σ(r_w − r_l − margin) + c · mean((r_w + r_l)²), as TRL's RewardTrainer computes it (margin
+/// and <c>center_rewards_coefficient</c> c optional). For partial training each comparison is one prefix pair
+/// (pair, i). The PARGS paper writes the loss as a sum over prefix pairs; we take the mean so the loss and a good
+/// learning rate do not scale with response length or batch size — only the step size differs, not the optimum.
+/// </summary>
+public static class BradleyTerryLoss
+{
+    public static BradleyTerryResult Compute(Tensor chosen, Tensor rejected, Tensor? margins = null, double centerRewardsCoefficient = 0.0)
+    {
+        var difference = chosen - rejected;
+        var loss = -nn.functional.logsigmoid(margins is null ? difference : difference - margins.to(difference.dtype)).mean();
+        if (centerRewardsCoefficient != 0.0)
+            loss = loss + centerRewardsCoefficient * (chosen + rejected).pow(2).mean();
+        using (no_grad())
+        {
+            double accuracy = (difference > 0).to(ScalarType.Float64).mean().item<double>();
+            double margin = difference.to(ScalarType.Float64).mean().item<double>();
+            double meanReward = ((chosen + rejected) / 2).to(ScalarType.Float64).mean().item<double>();
+            return new BradleyTerryResult(loss, accuracy, margin, meanReward, (int)chosen.shape[0]);
+        }
+    }
+}

@@ -1,0 +1,166 @@
+using System.Text.Json.Nodes;
+using Pargs.Checkpoints;
+using Pargs.Models;
+using Pargs.Tokenizers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Pargs.Rewards;
+
+/// <summary>
+/// A reward model: a transformer backbone and a scalar head <c>score</c> (Linear hidden→1, no bias). Parameter
+/// names match Hugging Face's LlamaForSequenceClassification / GPT2ForSequenceClassification with
+/// <c>num_labels = 1</c>, so a checkpoint maps one to one. Because the backbone is causal, the hidden state at
+/// position t has seen exactly tokens 0..t: scoring every position of one forward gives the reward of every
+/// prefix, which is what partial-sequence training and decoding-time guidance need.
+/// </summary>
+public sealed class RewardModel : nn.Module, IRewardModel
+{
+    readonly Linear score;
+
+    public RewardModel(ModelConfig config) : base(nameof(RewardModel))
+    {
+        Config = config;
+        Backbone = TransformerBackbone.Create(config);
+        register_module(Backbone.HuggingFacePrefix, Backbone);
+        score = nn.Linear(config.HiddenSize, 1, hasBias: false);
+        register_module("score", score);
+    }
+
+    public ModelConfig Config { get; }
+    public TransformerBackbone Backbone { get; }
+    public ITokenizer? Tokenizer { get; set; }
+    /// <summary>What it was trained on, when known (config.json's <c>pargs_objective</c>).</summary>
+    public RewardObjective? Objective { get; set; }
+    /// <summary>Where the weights came from, for messages and generation records.</summary>
+    public string Source { get; set; } = "(in memory)";
+
+    /// <summary>The head's weight [1, hidden].</summary>
+    public Parameter ScoreWeight => score.weight!;
+
+    /// <summary>The Hugging Face architecture name written into config.json.</summary>
+    public string Architecture => Config.Family == ModelFamily.Gpt2 ? "GPT2ForSequenceClassification"
+        : Config.ModelType switch
+        {
+            "qwen2" => "Qwen2ForSequenceClassification",
+            "mistral" => "MistralForSequenceClassification",
+            _ => "LlamaForSequenceClassification",
+        };
+
+    /// <summary>A model with fresh random weights (TorchSharp's default initialisation, seeded).</summary>
+    public static RewardModel Create(ModelConfig config, long seed = 0)
+    {
+        manual_seed(seed);
+        var model = new RewardModel(config);
+        model.InitialiseScore(seed);
+        return model;
+    }
+
+    /// <summary>
+    /// A reward model whose backbone starts from a base LM's weights (the usual RLHF recipe); the LM head is
+    /// dropped and the score head drawn from N(0, 1/√hidden) with <paramref name="seed"/>.
+    /// </summary>
+    public static RewardModel FromCausalLM(CheckpointContents lmCheckpoint, long seed)
+    {
+        var model = new RewardModel(lmCheckpoint.Config)
+        {
+            Tokenizer = lmCheckpoint.Tokenizer,
+            Source = lmCheckpoint.Source,
+        };
+        StateDict.Load(model, lmCheckpoint.Tensors, lmCheckpoint.Source,
+            mayBeMissing: name => name == "score.weight",
+            mayBeUnused: name => name == "lm_head.weight");
+        model.InitialiseScore(seed);
+        return model;
+    }
+
+    /// <summary>A trained reward model (strict: the score head must be there).</summary>
+    public static RewardModel FromCheckpoint(CheckpointContents contents)
+    {
+        if (!contents.Tensors.ContainsKey("score.weight"))
+            throw new PargsException(
+                $"{contents.Source}: this checkpoint has no score head (score.weight); it is a base language model, not a reward model " +
+                "(train one with `pargs train-rm`, or check that the reward-model export saved the head)");
+        var model = new RewardModel(contents.Config)
+        {
+            Tokenizer = contents.Tokenizer,
+            Source = contents.Source,
+        };
+        StateDict.Load(model, contents.Tensors, contents.Source, mayBeUnused: name => name == "lm_head.weight");
+        model.eval();
+        return model;
+    }
+
+    void InitialiseScore(long seed)
+    {
+        var generator = new Generator((ulong)seed);
+        using (no_grad())
+            score.weight!.copy_(randn(score.weight!.shape, generator: generator) / Math.Sqrt(Config.HiddenSize));
+    }
+
+    /// <summary>Rewards from hidden states [..., hidden] → [...]: the decoding hot path scores cached hidden states with this.</summary>
+    public Tensor ScoreFromHidden(Tensor hidden) => score.forward(hidden).squeeze(-1);
+
+    /// <summary>
+    /// The reward of every prefix of a right-padded batch, in one causal forward: ids and valid [B, T] → [B, T],
+    /// where [b, t] is the reward of tokens 0..t of row b. Entries at padding are meaningless.
+    /// </summary>
+    public Tensor PrefixRewards(Tensor ids, Tensor valid)
+    {
+        var hidden = Backbone.Forward(ids, AttentionMasks.Positions(null, valid), AttentionMasks.Causal(null, valid), null);
+        return ScoreFromHidden(hidden);
+    }
+
+    /// <summary>The reward of each whole row [B]: the prefix reward at the row's last real token (right padding).</summary>
+    public Tensor SequenceRewards(Tensor ids, Tensor valid)
+    {
+        var last = valid.to(ScalarType.Int64).sum(1, keepdim: true) - 1;
+        return PrefixRewards(ids, valid).gather(1, last.clamp_min(0)).squeeze(1);
+    }
+
+    /// <summary>
+    /// Writes a Hugging Face folder: config.json (…ForSequenceClassification, <c>num_labels: 1</c>, pad_token_id,
+    /// and Pargs's <c>pargs_objective</c>), model.safetensors with <c>score.weight</c>, and the tokenizer when known.
+    /// The folder is replaced atomically.
+    /// </summary>
+    public void Save(string dir, RewardObjective? objective = null)
+    {
+        objective ??= Objective;
+        var extra = new Dictionary<string, JsonNode?> { ["num_labels"] = 1 };
+        if (objective is { } o) extra[ObjectiveField] = o.ToConfigValue();
+        // HF's ...ForSequenceClassification needs pad_token_id to find each row's last token in a padded batch.
+        var config = Config.PadTokenId is null && Config.EosTokenId is { } eos ? Config with { PadTokenId = eos } : Config;
+        HuggingFaceFolder.Save(dir, config, Architecture, StateDictForSaving(), Tokenizer, extra);
+    }
+
+    /// <summary>config.json field recording what the reward model was trained on (full or partial).</summary>
+    public const string ObjectiveField = "pargs_objective";
+
+    /// <summary>
+    /// Loads a trained reward model (HF folder or any checkpoint <see cref="CheckpointLoader"/> reads) with its
+    /// tokenizer; <paramref name="requireTokenizer"/> = false allows a weights-only folder (Tokenizer stays null).
+    /// </summary>
+    public static RewardModel Load(string path, string? tokenizerPath = null, bool requireTokenizer = true)
+    {
+        using var contents = CheckpointLoader.Load(path);
+        var model = FromCheckpoint(contents);
+        bool hasTokenizerFile = contents.Format == "hf-folder" && File.Exists(Path.Combine(contents.Source, HuggingFaceFolder.TokenizerFile));
+        model.Tokenizer = contents.Tokenizer
+            ?? (requireTokenizer || tokenizerPath != null || hasTokenizerFile ? TokenizerLoader.ForCheckpoint(contents, tokenizerPath) : null);
+        model.Objective = ReadObjective(path);
+        return model;
+    }
+
+    static RewardObjective? ReadObjective(string path)
+    {
+        string dir = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
+        string configPath = Path.Combine(dir, HuggingFaceFolder.ConfigFile);
+        if (!File.Exists(configPath)) return null;
+        var value = JsonNode.Parse(File.ReadAllText(configPath))?[ObjectiveField];
+        return value is null ? null : RewardObjectives.Parse(value.GetValue<string>(), $"{configPath}: field \"{ObjectiveField}\"");
+    }
+
+    /// <summary>Parameters by HF name (what a saved reward model holds).</summary>
+    public Dictionary<string, Tensor> StateDictForSaving() => StateDict.Snapshot(this);
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Pargs.Training;
+
+/// <summary>What a finished run did: optimizer steps, every logged metrics line, the checkpoint it resumed from.</summary>
+public sealed record TrainingResult(int Steps, IReadOnlyList<IReadOnlyDictionary<string, double>> LogHistory, string? ResumedFrom);
+
+/// <summary>
+/// The optimisation loop every Pargs trainer shares: AdamW (torch.optim.AdamW), warm-up + decay schedule,
+/// gradient accumulation and clipping, a data order fixed by (seed, epoch), metrics in JSONL (TRL names), eval
+/// every N steps, and atomic checkpoints that a resumed run continues from to the same final weights.
+/// The data order is a flat stream of micro-batches over epochs; optimizer step s consumes micro-batches
+/// s·A … s·A + A − 1 (A = gradient accumulation), so a checkpoint only needs the step to know where data resumes.
+/// The models have no dropout, so no torch random state needs saving.
+/// </summary>
+public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
+{
+    public const string MetricsFile = "metrics.jsonl";
+
+    public TrainingResult Run(IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        options.Validate();
+        if (options.Threads is { } threads) set_num_threads(threads);
+        var lengths = task.ExampleLengths;
+        if (lengths.Count == 0) throw new PargsException("there are no training examples");
+        int perEpoch = LengthBatches.CountPerEpoch(lengths.Count, options.BatchSize);
+        int accumulation = options.GradientAccumulation;
+        int totalSteps = options.MaxSteps ?? (int)Math.Ceiling((double)options.Epochs * perEpoch / accumulation);
+
+        var parameters = task.Model.parameters().Where(p => p.requires_grad).ToList();
+        var optimizer = optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+        var history = new List<IReadOnlyDictionary<string, double>>();
+        int step = 0;
+        string? resumedFrom = null;
+        var checkpoints = options.OutputDir is { } dir ? new TrainingCheckpoints(dir, options.KeepCheckpoints) : null;
+        if (checkpoints != null)
+        {
+            Directory.CreateDirectory(options.OutputDir!);
+            if (options.Resume && checkpoints.Latest() is { } latest)
+            {
+                var state = checkpoints.Restore(latest, task, optimizer);
+                if (state.Seed != options.Seed || state.BatchSize != options.BatchSize || state.GradientAccumulation != accumulation)
+                    throw new PargsException($"{latest}: was written with seed {state.Seed}, batch size {state.BatchSize}, gradient accumulation {state.GradientAccumulation}; resume with the same values");
+                step = state.Step;
+                history.AddRange(state.LogHistory);
+                resumedFrom = latest;
+            }
+            MetricsJsonl.Rewrite(Path.Combine(options.OutputDir!, MetricsFile), history);
+        }
+
+        var window = new MetricWindow();
+        (int Epoch, IReadOnlyList<int[]> Batches) epochBatches = (-1, Array.Empty<int[]>());
+        var clock = Stopwatch.StartNew();
+        int firstStep = step;
+        task.Model.train();
+        while (step < totalSteps)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            double learningRate = LearningRateSchedule.At(step, totalSteps, options.LearningRate, options.WarmupSteps, options.Schedule);
+            foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
+            optimizer.zero_grad();
+            for (int a = 0; a < accumulation; a++)
+            {
+                long cursor = (long)step * accumulation + a;
+                int epoch = (int)(cursor / perEpoch);
+                if (epochBatches.Epoch != epoch)
+                    epochBatches = (epoch, LengthBatches.ForEpoch(lengths, options.BatchSize, options.Seed, epoch));
+                using var scope = NewDisposeScope();
+                var result = task.Forward(epochBatches.Batches[(int)(cursor % perEpoch)]);
+                (result.Loss / accumulation).backward();
+                window.Add(result.Loss.to(ScalarType.Float64).item<double>(), result.Metrics);
+            }
+            if (options.MaxGradNorm is { } maxNorm)
+                window.AddGradNorm(nn.utils.clip_grad_norm_(parameters, maxNorm));
+            optimizer.step();
+            step++;
+            double epochs = (double)step * accumulation / perEpoch;
+
+            if (step % options.LogEvery == 0 || step == totalSteps)
+                Log(window.Drain(step, epochs, learningRate), history);
+            if (options.EvalEvery is { } every && (step % every == 0 || step == totalSteps))
+                Evaluate(step, epochs, history);
+            if (checkpoints != null && options.CheckpointEvery is { } save && step % save == 0)
+                checkpoints.Save(step, task, optimizer, new TrainerState(step, options.Seed, options.BatchSize, accumulation, history));
+
+            var eta = step > firstStep ? TimeSpan.FromTicks(clock.Elapsed.Ticks / (step - firstStep) * (totalSteps - step)) : (TimeSpan?)null;
+            progress?.Report(new TrainingProgress(step, totalSteps, window.LastLoss, window.LastAccuracy, eta));
+        }
+        task.Model.eval();
+        return new TrainingResult(step, history, resumedFrom);
+    }
+
+    void Evaluate(int step, double epochs, List<IReadOnlyDictionary<string, double>> history)
+    {
+        task.Model.eval();
+        IReadOnlyDictionary<string, double>? metrics;
+        using (no_grad())
+        using (NewDisposeScope())
+            metrics = task.Evaluate();
+        task.Model.train();
+        if (metrics is null) return;
+        var record = metrics.ToDictionary(kv => "eval_" + kv.Key, kv => kv.Value);
+        record["epoch"] = epochs;
+        record["step"] = step;
+        Log(record, history);
+    }
+
+    void Log(Dictionary<string, double> record, List<IReadOnlyDictionary<string, double>> history)
+    {
+        history.Add(record);
+        if (options.OutputDir is { } dir) MetricsJsonl.Append(Path.Combine(dir, MetricsFile), record);
+    }
+}
