@@ -84,6 +84,7 @@ public sealed partial class DemoPipeline
         }
         finally
         {
+            DisposeRewardModels();
             lm?.Dispose();
             lm = null;
         }
