@@ -3,6 +3,7 @@ using Pargs.Data;
 using Pargs.Decoding;
 using Pargs.Evaluation;
 using Pargs.Experiments;
+using Pargs.Rewards;
 
 namespace Pargs.Tests.Experiments;
 
@@ -80,7 +81,7 @@ public class DemoPipelineTests
         string rms = Path.Combine(temp.Path, "reward-models");
         foreach (var objective in new[] { "full", "partial" })
         {
-            using var rm = Pargs.Rewards.RewardModel.Load(Path.Combine(rms, objective));
+            using var rm = RewardModel.Load(Path.Combine(rms, objective));
             Assert.Equal(objective, rm.Objective?.ToConfigValue());
             Assert.True(File.Exists(Path.Combine(rms, "logs", objective, "metrics.jsonl")));
         }
