@@ -29,7 +29,7 @@ public static class GenerateBenchmark
     public static BenchTable Run(GenerateBenchmarkOptions options, Action<string>? log = null)
     {
         var table = new BenchTable("bench generate: greedy decoding throughput",
-            "model", "params", "threads", "batch", "prompt", "new", "prefill ms", "ms/step", "matmul floor ms",
+            "model", "params", "threads", "batch", "prompt", "new", "prefill ms", "ms/step mean", "ms/step median", "matmul floor ms",
             "tok/s decode", "tok/s +prefill", "peak MiB");
         foreach (var name in options.Models)
         {
@@ -42,14 +42,14 @@ public static class GenerateBenchmark
                     log?.Invoke($"generate: {name} threads={threads} batch={batch}");
                     var r = Measure(model, batch, threads, options);
                     table.Add(name, $"{parameters / 1e6:F2}M", threads.ToString(), batch.ToString(), options.PromptLength.ToString(),
-                        r.NewTokens.ToString(), $"{r.PrefillSeconds * 1000:F1}", $"{r.DecodeSeconds * 1000 / r.NewTokens:F2}", $"{MatmulFloorMs(model, batch):F2}",
+                        r.NewTokens.ToString(), $"{r.PrefillSeconds * 1000:F1}", $"{r.DecodeSeconds * 1000 / r.NewTokens:F2}", $"{r.MedianStepMs:F2}", $"{MatmulFloorMs(model, batch):F2}",
                         $"{batch * r.NewTokens / r.DecodeSeconds:F1}", $"{batch * r.NewTokens / (r.DecodeSeconds + r.PrefillSeconds):F1}",
                         $"{MachineInfo.PeakMemoryMiB():F0}");
                 }
         }
         table.Notes.Add($"Prompt: {options.PromptLength} random token ids per row; greedy (argmax), no EOS stop. " +
-                        "\"decode only\" = batch × new tokens / time of the decode steps (prefill excluded); " +
-                        "\"incl. prefill\" adds the prompt's prefill time.");
+                        "tok/s decode = batch × new tokens / wall time of the decode steps (prefill excluded); " +
+                        "tok/s +prefill adds the prompt's prefill time; ms/step median is robust to preemption on a shared CPU.");
         table.Notes.Add($"Each configuration decodes for ~{options.SecondsPerConfig:F0} s after {options.WarmupTokens} warm-up steps " +
                         $"(at most {options.MaxNewTokens} tokens, and never past the model's context).");
         table.Notes.Add("matmul floor = time per step of only the weight matrix-vector products (every 2-D weight but the " +
@@ -68,7 +68,7 @@ public static class GenerateBenchmark
         _ => throw new PargsException($"--models: unknown model \"{name}\" (expected 260k, 15m or 110m)"),
     };
 
-    internal sealed record Result(int NewTokens, double PrefillSeconds, double DecodeSeconds);
+    internal sealed record Result(int NewTokens, double PrefillSeconds, double DecodeSeconds, double MedianStepMs);
 
     static Result Measure(CausalLM model, int batch, int threads, GenerateBenchmarkOptions options)
     {
@@ -91,15 +91,17 @@ public static class GenerateBenchmark
         for (int i = 0; i < options.WarmupTokens; i++) hidden = Next(model, session, hidden);
 
         clock.Restart();
-        int produced = 0;
-        while (produced < cap && (produced == 0 || clock.Elapsed.TotalSeconds < options.SecondsPerConfig))
+        var steps = new List<double>();
+        while (steps.Count < cap && (steps.Count == 0 || clock.Elapsed.TotalSeconds < options.SecondsPerConfig))
         {
+            double before = clock.Elapsed.TotalMilliseconds;
             hidden = Next(model, session, hidden);
-            produced++;
+            steps.Add(clock.Elapsed.TotalMilliseconds - before);
         }
         double decode = clock.Elapsed.TotalSeconds;
         hidden.Dispose();
-        return new Result(produced, prefill, decode);
+        steps.Sort();
+        return new Result(steps.Count, prefill, decode, steps[steps.Count / 2]);
     }
 
     /// <summary>
