@@ -11,5 +11,6 @@ public static class CommandCatalog
         yield return InfoCommand.Create();
         yield return TrainRmCommand.Create();
         yield return EvalRmCommand.Create();
+        yield return BenchCommand.Create();
     }
 }
