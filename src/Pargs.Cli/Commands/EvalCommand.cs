@@ -1,0 +1,61 @@
+using System.CommandLine;
+using Pargs.Evaluation;
+using Pargs.Experiments;
+using Pargs.Rewards.Gold;
+using Spectre.Console;
+
+namespace Pargs.Cli.Commands;
+
+/// <summary>
+/// `pargs eval`: the demo's evaluation stage on any generation files (JSONL as `pargs generate` writes them):
+/// gold reward (VADER positive sentiment by default), win/tie/loss against a baseline method, diversity, and —
+/// with the base LM — coherence and perplexity; writes table.md, report.json, scored generations and plots.
+/// </summary>
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var generations = new Option<string[]>("--generations", "-g") { Description = "Generation JSONL files (one or more)", Required = true, AllowMultipleArgumentsPerToken = true };
+        var baseline = new Option<string>("--baseline") { Description = "Method every row is compared with (win/tie/loss); \"none\" for no comparison", DefaultValueFactory = _ => "topk" };
+        var output = new Option<string>("--out", "-o") { Description = "Folder for table.md, report.json, generations.scored.jsonl and plots", Required = true };
+        var reward = new Option<string>("--reward") { Description = "Gold reward: vader-positive | vader-negative", DefaultValueFactory = _ => "vader-positive" };
+        var model = ModelOptions.Model("Base LM for perplexity and coherence (default: the shipped stories260K)");
+        var tokenizer = ModelOptions.Tokenizer();
+        var noModel = new Option<bool>("--no-model") { Description = "Skip perplexity and coherence (no base LM needed)" };
+        var threads = ModelOptions.Threads();
+
+        var command = new Command("eval", "Evaluate generation files with a held-out gold reward: table, JSON and plots.")
+        {
+            generations, baseline, output, reward, model, tokenizer, noModel, threads,
+        };
+        command.SetAction(CliErrors.Action(result =>
+        {
+            ModelOptions.SetThreads(result.GetValue(threads));
+            var records = result.GetValue(generations)!.SelectMany(GenerationJsonl.Read).ToList();
+            var lexicon = VaderLexicon.LoadDefault();
+            IGoldReward gold = result.GetValue(reward)!.Trim().ToLowerInvariant() switch
+            {
+                "vader-positive" => LexiconSentiment.Positive(lexicon),
+                "vader-negative" => LexiconSentiment.Negative(lexicon),
+                var other => throw new PargsException($"--reward \"{other}\" is not known (expected vader-positive or vader-negative)"),
+            };
+            string? baselineName = result.GetValue(baseline) is { } b && b != "none" ? b : null;
+            using var lm = result.GetValue(noModel) ? null : ModelOptions.LoadLanguageModel(result.GetValue(model), result.GetValue(tokenizer));
+            var probe = lm is null ? null : new BaseLmProbe(lm);
+            string outDir = result.GetValue(output)!;
+
+            EvaluationOutputs outputs = null!;
+            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("evaluate", maxValue: records.Count);
+                    outputs = GenerationEvaluator.Run(records, gold, baselineName, probe, outDir,
+                        new InlineProgress<(int Done, int Total)>(p => task.Value = p.Done));
+                });
+            Console.WriteLine(ReportWriter.ToMarkdown(outputs.Rows, baselineName));
+            AnsiConsole.MarkupLine($"wrote [bold]{Markup.Escape(outDir)}[/]: table.md, report.json, generations.scored.jsonl, reward-vs-w.png/svg, reward-vs-perplexity.png/svg");
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,102 @@
+using Pargs.Decoding;
+
+namespace Pargs.Experiments;
+
+/// <summary>
+/// Everything <see cref="DemoPipeline"/> does, with defaults sized for ≤ 10 minutes on 2 CPU cores
+/// (<see cref="Quick"/>: ≤ 2 minutes). Stage fingerprints are built from these values, so changing one reruns
+/// the stages that depend on it and nothing else.
+/// </summary>
+public sealed record DemoOptions
+{
+    /// <summary>Work folder: every stage writes its artifacts and a manifest.json into a subfolder here.</summary>
+    public string WorkDir { get; init; } = Path.Combine("runs", "demo");
+    /// <summary>Master seed: the prompt split, pair sampling, label draws, RM initialisation and decoding derive from it.</summary>
+    public int Seed { get; init; } = 1;
+    /// <summary>
+    /// torch.set_num_threads (null leaves TorchSharp's default). 1 is the default: stories260K is so small that a
+    /// second thread only adds synchronisation, and on a busy 2-core machine it made decoding ~9× slower (measured).
+    /// </summary>
+    public int? Threads { get; init; } = 1;
+    /// <summary>Base LM (null: the shipped stories260K, data/models/stories260K/…gguf).</summary>
+    public string? BaseModelPath { get; init; }
+    /// <summary>Story openings, one per line, # comments (null: data/prompts/story-openings.txt).</summary>
+    public string? PromptsPath { get; init; }
+    /// <summary>Use only the first this many prompts of the file (null: all).</summary>
+    public int? MaxPrompts { get; init; }
+    /// <summary>Share of prompts held out for generation and evaluation (never seen by reward training).</summary>
+    public double EvalPromptFraction { get; init; } = 1.0 / 3;
+
+    // ---- stage 2: gold-labelled preference pairs
+    /// <summary>Pairs sampled per train prompt (each pair = two independent base-LM samples).</summary>
+    public int PairsPerPrompt { get; init; } = 10;
+    /// <summary>Share of the pairs kept aside to evaluate the reward models (pairs.eval.jsonl).</summary>
+    public double EvalPairFraction { get; init; } = 0.2;
+    /// <summary>k of the top-k sampling that produces the pair continuations.</summary>
+    public int PairTopK { get; init; } = 40;
+    public int PairMaxNewTokens { get; init; } = 40;
+    /// <summary>Rows sampled together for the pairs (many short rows: batching is nearly free on CPU).</summary>
+    public int PairBatchSize { get; init; } = 64;
+    /// <summary>
+    /// τ of the Bradley–Terry label draw: P(a preferred over b) = σ((g_a − g_b) / τ), with g the gold reward in
+    /// (−1, 1). Small τ: nearly always the higher gold reward wins; large τ: noisy labels.
+    /// </summary>
+    public double LabelTemperature { get; init; } = 0.1;
+    /// <summary>Drop pairs whose two gold rewards are equal (often both 0: no sentiment word) — their label would be a coin flip.</summary>
+    public bool DropTiedPairs { get; init; } = true;
+
+    // ---- stage 3: reward models (full and partial, same data, same budget)
+    public int TrainEpochs { get; init; } = 3;
+    /// <summary>Optimizer steps; overrides <see cref="TrainEpochs"/> when set.</summary>
+    public int? TrainMaxSteps { get; init; }
+    public int TrainBatchSize { get; init; } = 16;
+    public double LearningRate { get; init; } = 1e-3;
+
+    // ---- stage 4: guided generation on the held-out prompts
+    public IReadOnlyList<DecodingMethod> Methods { get; init; } =
+        [DecodingMethod.TopK, DecodingMethod.BestOfN, DecodingMethod.Args, DecodingMethod.Pargs, DecodingMethod.PargsGreedy];
+    /// <summary>Candidates per step (and N of Best-of-N, as in the paper).</summary>
+    public int K { get; init; } = 10;
+    /// <summary>Guidance weights swept for ARGS, PARGS and PARGS-G.</summary>
+    public IReadOnlyList<double> Weights { get; init; } = [0.5, 1, 2, 4];
+    /// <summary>Decoding seeds: sampling methods run once per seed; deterministic ones (ARGS, PARGS-G) once.</summary>
+    public int GenerationSeeds { get; init; } = 2;
+    public int MaxNewTokens { get; init; } = 40;
+    public int BatchSize { get; init; } = 32;
+
+    // ---- stage 5
+    /// <summary>The method every row is compared with (win/tie/loss).</summary>
+    public string Baseline { get; init; } = "topk";
+
+    /// <summary>The ≤ 2-minute preset: fewer prompts, pairs, steps, weights and seeds.</summary>
+    public DemoOptions Quick() => this with
+    {
+        MaxPrompts = 30,
+        PairsPerPrompt = 6,
+        TrainEpochs = 2,
+        Weights = [1, 4],
+        GenerationSeeds = 1,
+        MaxNewTokens = 32,
+        PairMaxNewTokens = 32,
+    };
+
+    public bool NeedsRewardModels => Methods.Any(m => m.NeedsRewardModel());
+
+    public DemoOptions Validate()
+    {
+        void Require(bool ok, string what) { if (!ok) throw new PargsException($"demo options: {what}"); }
+        Require(EvalPromptFraction > 0 && EvalPromptFraction < 1, $"eval prompt fraction must be in (0, 1), got {EvalPromptFraction}");
+        Require(EvalPairFraction > 0 && EvalPairFraction < 1, $"eval pair fraction must be in (0, 1), got {EvalPairFraction}");
+        Require(MaxPrompts is null or >= 2, $"--max-prompts must be at least 2 (one train, one eval), got {MaxPrompts}");
+        Require(PairsPerPrompt > 0, $"pairs per prompt must be at least 1, got {PairsPerPrompt}");
+        Require(LabelTemperature > 0 && double.IsFinite(LabelTemperature), $"label temperature τ must be positive, got {LabelTemperature}");
+        Require(PairTopK > 0 && K > 0, "k must be at least 1");
+        Require(PairMaxNewTokens > 0 && MaxNewTokens > 0, "max new tokens must be at least 1");
+        Require(TrainEpochs > 0 && (TrainMaxSteps is null or > 0) && TrainBatchSize > 0 && LearningRate > 0, "training budget must be positive");
+        Require(Methods.Count > 0, "at least one method is needed");
+        Require(Weights.Count > 0 && Weights.All(double.IsFinite), "at least one finite guidance weight is needed");
+        Require(GenerationSeeds > 0, $"generation seeds must be at least 1, got {GenerationSeeds}");
+        Require(Threads is null or > 0, $"threads must be positive, got {Threads}");
+        return this;
+    }
+}

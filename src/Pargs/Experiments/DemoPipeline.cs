@@ -1,0 +1,181 @@
+using System.Diagnostics;
+using Pargs.Data;
+using Pargs.Evaluation;
+using Pargs.Models;
+using Pargs.Rewards;
+using Pargs.Rewards.Gold;
+using TorchSharp;
+
+namespace Pargs.Experiments;
+
+/// <summary>What a demo run produced.</summary>
+/// <summary>What a demo run produced: its stages, report.md, the comparison table (Markdown) and the total time.</summary>
+public sealed record DemoResult(IReadOnlyList<DemoStageResult> Stages, string ReportPath, string Table, double Seconds);
+
+/// <summary>
+/// The paper end to end, offline (DESIGN.md §6): stories260K as the base LM, positive sentiment (VADER) as the
+/// gold reward, in five cached stages, each in its own folder of <see cref="DemoOptions.WorkDir"/>:
+/// <list type="number">
+/// <item><c>prompts/</c>: story openings split (seeded) into train.txt and eval.txt.</item>
+/// <item><c>pairs/</c>: two base-LM samples per pair for the train prompts, labelled by a Bradley–Terry draw on the
+/// gold reward → train.jsonl / eval.jsonl (TRL explicit format).</item>
+/// <item><c>reward-models/</c>: a full-sequence and a partial-sequence reward model, both from the base LM's
+/// weights + a score head, same data and budget; their accuracy by prefix length on the eval pairs.</item>
+/// <item><c>generate/</c>: top-k, Best-of-N, ARGS, PARGS, PARGS-G on the held-out prompts, sweeping w.</item>
+/// <item><c>evaluate/</c>: gold reward (it guided nothing), win rates vs top-k, diversity, coherence, perplexity;
+/// table, JSON and plots; <c>report.md</c> at the top of the work folder.</item>
+/// </list>
+/// A rerun skips every stage whose <see cref="StageManifest"/> matches its inputs.
+/// Seeds: prompt split = Seed, pair sampling and labels = Seed + 1, reward-model head and data order = Seed + 2,
+/// decoding = Seed + 100 + j for seed number j.
+/// </summary>
+public sealed partial class DemoPipeline
+{
+    public static readonly IReadOnlyList<string> StageNames = ["prompts", "pairs", "reward-models", "generate", "evaluate"];
+
+    readonly DemoOptions o;
+    readonly string modelPath, promptsPath;
+    CausalLM? lm;
+    IGoldReward? gold;
+
+    public DemoPipeline(DemoOptions options)
+    {
+        o = options.Validate();
+        modelPath = o.BaseModelPath ?? ShippedData.Find(ShippedData.DefaultModel);
+        promptsPath = o.PromptsPath ?? ShippedData.Find(StoryPrompts.Shipped);
+    }
+
+    string StageDir(string stage) => Path.Combine(o.WorkDir, stage);
+    CausalLM Lm => lm ??= CausalLM.Load(modelPath);
+    IGoldReward Gold => gold ??= LexiconSentiment.Positive(VaderLexicon.LoadDefault());
+    string GeneratorName => Path.GetFileNameWithoutExtension(modelPath);
+
+    /// <param name="fresh">Delete the stage folders and report first (only those: the work folder may hold other files).</param>
+    /// <param name="commandLine">Recorded in report.md so the run can be repeated.</param>
+    public DemoResult Run(IProgress<DemoProgress>? progress = null, bool fresh = false, string? commandLine = null)
+    {
+        if (fresh) DeleteOutputs();
+        Directory.CreateDirectory(o.WorkDir);
+        if (o.Threads is { } threads) torch.set_num_threads(threads);
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var stages = new List<DemoStageResult>();
+            string fp1 = StageManifest.FingerprintOf("", new { prompts = File.ReadAllText(promptsPath), o.MaxPrompts, o.EvalPromptFraction, o.Seed });
+            stages.Add(RunStage("prompts", fp1, progress, PromptsStage));
+            string fp2 = StageManifest.FingerprintOf(fp1, new
+            {
+                model = Path.GetFileName(modelPath), o.PairsPerPrompt, o.EvalPairFraction, o.PairTopK, o.PairMaxNewTokens, o.LabelTemperature, o.DropTiedPairs,
+            });
+            stages.Add(RunStage("pairs", fp2, progress, dir => PairsStage(dir, progress)));
+            string fp3 = StageManifest.FingerprintOf(fp2, new { o.NeedsRewardModels, o.TrainEpochs, o.TrainMaxSteps, o.TrainBatchSize, o.LearningRate });
+            if (o.NeedsRewardModels) stages.Add(RunStage("reward-models", fp3, progress, dir => RewardModelsStage(dir, progress)));
+            string fp4 = StageManifest.FingerprintOf(fp3, new { methods = o.Methods.Select(m => m.ToString()), o.K, o.Weights, o.GenerationSeeds, o.MaxNewTokens });
+            stages.Add(RunStage("generate", fp4, progress, dir => GenerateStage(dir, progress)));
+            string fp5 = StageManifest.FingerprintOf(fp4, new { o.Baseline });
+            stages.Add(RunStage("evaluate", fp5, progress, dir =>
+            {
+                var outputs = EvaluateStage(dir, progress);
+                return (outputs.FilesRelativeTo(dir), new Dictionary<string, double> { ["rows"] = outputs.Rows.Count });
+            }));
+            var report = DemoReport.Write(o, stages, commandLine, clock.Elapsed.TotalSeconds);
+            string table = File.ReadAllText(Path.Combine(StageDir("evaluate"), "table.md"));
+            return new DemoResult(stages, report, table, clock.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            DisposeRewardModels();
+            lm?.Dispose();
+            lm = null;
+        }
+    }
+
+    void DeleteOutputs()
+    {
+        foreach (var stage in StageNames)
+            if (Directory.Exists(StageDir(stage))) Directory.Delete(StageDir(stage), recursive: true);
+        var report = Path.Combine(o.WorkDir, DemoReport.FileName);
+        if (File.Exists(report)) File.Delete(report);
+    }
+
+    DemoStageResult RunStage(string name, string fingerprint, IProgress<DemoProgress>? progress,
+        Func<string, (IReadOnlyList<string> Files, Dictionary<string, double> Summary)> body)
+    {
+        string dir = StageDir(name);
+        if (StageManifest.ReadIfComplete(dir, fingerprint) is { } cached)
+        {
+            progress?.Report(new DemoProgress(name, 1, 1, "cached"));
+            return new DemoStageResult(name, true, cached.Seconds, dir, cached.Summary);
+        }
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); // outputs of other inputs, or an interrupted run
+        Directory.CreateDirectory(dir);
+        progress?.Report(new DemoProgress(name, 0, 1, "starting"));
+        var clock = Stopwatch.StartNew();
+        var (files, summary) = body(dir);
+        var manifest = new StageManifest
+        {
+            Stage = name, Fingerprint = fingerprint, Files = files, Seconds = Math.Round(clock.Elapsed.TotalSeconds, 2),
+            FinishedUtc = DateTime.UtcNow, Summary = summary,
+        };
+        manifest.Write(dir);
+        progress?.Report(new DemoProgress(name, 1, 1, $"done in {manifest.Seconds:0.0} s"));
+        return new DemoStageResult(name, false, manifest.Seconds, dir, summary);
+    }
+
+    (IReadOnlyList<string>, Dictionary<string, double>) PromptsStage(string dir)
+    {
+        var prompts = StoryPrompts.Read(promptsPath, o.MaxPrompts, minimum: 2);
+        var (train, eval) = DataSplit.Split(prompts, o.EvalPromptFraction, o.Seed);
+        if (train.Count == 0 || eval.Count == 0)
+            throw new PargsException($"{promptsPath}: {prompts.Count} prompts leave {train.Count} to train on and {eval.Count} to evaluate; expected at least one of each");
+        StoryPrompts.Write(Path.Combine(dir, "train.txt"), train);
+        StoryPrompts.Write(Path.Combine(dir, "eval.txt"), eval);
+        return (["train.txt", "eval.txt"], new() { ["train_prompts"] = train.Count, ["eval_prompts"] = eval.Count });
+    }
+
+    (IReadOnlyList<string>, Dictionary<string, double>) PairsStage(string dir, IProgress<DemoProgress>? progress)
+    {
+        var prompts = StoryPrompts.Read(Path.Combine(StageDir("prompts"), "train.txt"));
+        var settings = new GoldPairSampler.Settings(o.PairsPerPrompt, o.PairTopK, o.PairMaxNewTokens, o.LabelTemperature, o.DropTiedPairs, o.Seed + 1, o.PairBatchSize);
+        var pairs = GoldPairSampler.Sample(Lm, Gold, prompts, settings,
+            progress is null ? null : new InlineProgress<(int Done, int Total)>(p => progress.Report(new DemoProgress("pairs", p.Done, p.Total, "sampling continuations"))));
+        if (pairs.Count < 2)
+            throw new PargsException($"only {pairs.Count} preference pairs were left after dropping ties; sample more (pairs per prompt, prompts or tokens)");
+        var (train, eval) = DataSplit.Split(pairs, o.EvalPairFraction, o.Seed + 1);
+        GoldPairSampler.WriteJsonl(Path.Combine(dir, "train.jsonl"), train);
+        GoldPairSampler.WriteJsonl(Path.Combine(dir, "eval.jsonl"), eval);
+        return (["train.jsonl", "eval.jsonl"], new()
+        {
+            ["pairs_sampled"] = prompts.Count * o.PairsPerPrompt,
+            ["pairs_kept"] = pairs.Count,
+            ["train_pairs"] = train.Count,
+            ["eval_pairs"] = eval.Count,
+            ["mean_chosen_gold"] = pairs.Average(p => p.ChosenGold),
+            ["mean_rejected_gold"] = pairs.Average(p => p.RejectedGold),
+            ["label_agrees_with_gold"] = pairs.Average(p => p.ChosenGold > p.RejectedGold ? 1.0 : 0.0),
+        });
+    }
+
+    (IReadOnlyList<string>, Dictionary<string, double>) GenerateStage(string dir, IProgress<DemoProgress>? progress)
+    {
+        var prompts = StoryPrompts.Read(Path.Combine(StageDir("prompts"), "eval.txt"));
+        var (full, partial) = o.NeedsRewardModels ? LoadRewardModels() : (null, null);
+        var runs = GenerationSweep.Plan(o, full, partial, o.Seed + 100);
+        var records = GenerationSweep.Execute(Lm, runs, prompts, GeneratorName,
+            progress is null ? null : new InlineProgress<(int Done, int Total, string Run)>(p => progress.Report(new DemoProgress("generate", p.Done, p.Total, p.Run))));
+        GenerationJsonl.Write(Path.Combine(dir, "generations.jsonl"), records);
+        return (["generations.jsonl"], new()
+        {
+            ["runs"] = runs.Count, ["generations"] = records.Count, ["tokens"] = records.Sum(r => r.Tokens),
+            ["decode_seconds"] = records.Sum(r => r.Seconds),
+        });
+    }
+
+    EvaluationOutputs EvaluateStage(string dir, IProgress<DemoProgress>? progress)
+    {
+        var records = GenerationJsonl.Read(Path.Combine(StageDir("generate"), "generations.jsonl"));
+        string? baseline = records.Any(r => r.MethodName == o.Baseline) ? o.Baseline : null;
+        return GenerationEvaluator.Run(records, Gold, baseline, new BaseLmProbe(Lm), dir,
+            progress is null ? null : new InlineProgress<(int Done, int Total)>(p => progress.Report(new DemoProgress("evaluate", p.Done, p.Total, "perplexity and coherence"))));
+    }
+}

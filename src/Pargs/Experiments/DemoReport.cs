@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Text;
+
+namespace Pargs.Experiments;
+
+/// <summary>
+/// Writes <c>report.md</c> at the top of the work folder: how to repeat the run (command, seed, options), what each
+/// stage did and how long it took, the reward models' accuracy by prefix length, the comparison table and the
+/// plots (linked relative to the work folder), and what each column means.
+/// </summary>
+public static class DemoReport
+{
+    public const string FileName = "report.md";
+
+    public static string Write(DemoOptions o, IReadOnlyList<DemoStageResult> stages, string? commandLine, double wallSeconds)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.Append("# Pargs demo: steering stories260K toward positive sentiment\n\n");
+        sb.Append("Command: `").Append(commandLine ?? "pargs demo").Append("`  \n");
+        sb.Append("Seed: ").Append(o.Seed).Append(" · threads: ").Append(o.Threads?.ToString(inv) ?? "default")
+          .Append(" · finished: ").Append(DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", inv))
+          .Append(" · this invocation: ").Append(wallSeconds.ToString("0.0", inv)).Append(" s")
+          .Append(" · all stages (as first computed): ").Append(stages.Sum(s => s.Seconds).ToString("0.0", inv)).Append(" s\n\n");
+        sb.Append("Settings: k = ").Append(o.K).Append(", w ∈ {").Append(string.Join(", ", o.Weights.Select(w => w.ToString("0.###", inv))))
+          .Append("}, ").Append(o.MaxNewTokens).Append(" new tokens, ").Append(o.GenerationSeeds).Append(" decoding seed(s); pairs: ")
+          .Append(o.PairsPerPrompt).Append(" per train prompt, top-").Append(o.PairTopK).Append(" samples of ").Append(o.PairMaxNewTokens)
+          .Append(" tokens, Bradley–Terry labels with τ = ").Append(o.LabelTemperature.ToString("0.###", inv))
+          .Append(o.DropTiedPairs ? " (tied gold rewards dropped)" : "").Append("; reward models: ")
+          .Append(o.TrainMaxSteps is { } steps ? $"{steps} steps" : $"{o.TrainEpochs} epochs").Append(", batch ").Append(o.TrainBatchSize)
+          .Append(", lr ").Append(o.LearningRate.ToString("0.#####", inv)).Append(".\n\n");
+
+        sb.Append("## Stages\n\n| stage | status | seconds | summary |\n|---|---|---:|---|\n");
+        foreach (var s in stages)
+            sb.Append("| ").Append(s.Stage).Append(" | ").Append(s.Skipped ? "cached" : "ran").Append(" | ").Append(s.Seconds.ToString("0.0", inv))
+              .Append(" | ").Append(string.Join(", ", s.Summary.Select(kv => $"{kv.Key} = {Format(kv.Value)}"))).Append(" |\n");
+
+        string rmTable = Path.Combine(o.WorkDir, "reward-models", "prefix-accuracy.md");
+        if (File.Exists(rmTable))
+        {
+            sb.Append("\n## Reward models: accuracy on held-out pairs by prefix length\n\n");
+            sb.Append("Both start from the base LM's weights with a fresh score head and see the same pairs for the same number of steps; ")
+              .Append("*full* is trained on whole responses only, *partial* on every prefix. A prefix of i tokens of the chosen response ")
+              .Append("is compared with the same-length prefix of the rejected one.\n\n");
+            sb.Append(File.ReadAllText(rmTable)).Append("\n![prefix accuracy](reward-models/prefix-accuracy.png)\n");
+        }
+
+        sb.Append("\n## Methods on held-out prompts, judged by the gold reward\n\n");
+        sb.Append(File.ReadAllText(Path.Combine(o.WorkDir, "evaluate", "table.md")));
+        sb.Append("\n![reward vs w](evaluate/reward-vs-w.png)\n\n![reward vs perplexity](evaluate/reward-vs-perplexity.png)\n\n");
+        sb.Append("""
+            ### What the columns mean
+
+            - **reward**: the gold reward, VADER compound sentiment of the continuation (Pargs's `LexiconSentiment`, positive
+              target), in (−1, 1). It never guided any method: the reward models guided, and they only ever saw Bradley–Terry
+              labels drawn from it.
+            - **win/tie/loss**: per prompt (seeds averaged), gold reward against the baseline method's on the same prompt.
+            - **diversity**: ARGS's diversity (product of distinct-n ratios, n = 2..4) of the continuations.
+            - **coherence**: cosine between the base LM's mean-pooled last hidden states of the prompt and of the continuation
+              (each encoded alone; ARGS uses SimCSE embeddings, which we do not ship).
+            - **ppl**: perplexity of the continuations under the base LM, given their prompts (lower = closer to what the LM
+              would write itself).
+            - **tok/s**, **s/sample**: decoding speed on this machine (batch time shared among its rows).
+
+            """);
+        string path = Path.Combine(o.WorkDir, FileName);
+        File.WriteAllText(path + ".tmp", sb.ToString(), new UTF8Encoding(false));
+        File.Move(path + ".tmp", path, overwrite: true);
+        return path;
+    }
+
+    static string Format(double x) => x == Math.Round(x) && Math.Abs(x) < 1e9
+        ? x.ToString("0", CultureInfo.InvariantCulture)
+        : x.ToString("0.###", CultureInfo.InvariantCulture);
+}

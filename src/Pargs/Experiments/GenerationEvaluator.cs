@@ -1,0 +1,59 @@
+using Pargs.Evaluation;
+using Pargs.Rewards.Gold;
+
+namespace Pargs.Experiments;
+
+/// <summary>What <see cref="GenerationEvaluator.Run"/> wrote (full paths) and the table rows.</summary>
+public sealed record EvaluationOutputs(
+    IReadOnlyList<MethodReportRow> Rows, string TableMarkdown, string Json, string ScoredGenerations,
+    (string Png, string Svg) RewardVsW, (string Png, string Svg) RewardVsPerplexity)
+{
+    /// <summary>The written files relative to <paramref name="dir"/> (for a stage manifest).</summary>
+    public IReadOnlyList<string> FilesRelativeTo(string dir) =>
+        new[] { TableMarkdown, Json, ScoredGenerations, RewardVsW.Png, RewardVsW.Svg, RewardVsPerplexity.Png, RewardVsPerplexity.Svg }
+            .Select(f => Path.GetRelativePath(dir, f)).ToList();
+}
+
+/// <summary>
+/// Stage 5 of the demo, also `pargs eval`: scores every generation with the gold reward (which guided nothing),
+/// builds the comparison table (one row per method and w, win/tie/loss against a baseline method, diversity,
+/// coherence and perplexity under the base LM when a <see cref="BaseLmProbe"/> is given) and writes
+/// <c>table.md</c>, <c>report.json</c>, <c>generations.scored.jsonl</c> and the plots
+/// <c>reward-vs-w</c> and <c>reward-vs-perplexity</c> (.png and .svg) into <paramref name="outDir"/>.
+/// </summary>
+public static class GenerationEvaluator
+{
+    public static EvaluationOutputs Run(IReadOnlyList<GenerationRecord> records, IGoldReward gold, string? baseline, BaseLmProbe? probe,
+        string outDir, IProgress<(int Done, int Total)>? progress = null)
+    {
+        if (records.Count == 0) throw new PargsException("there are no generations to evaluate");
+        Directory.CreateDirectory(outDir);
+        var scored = records.Select(r => r with { Reward = gold.Score(r.Instruction, r.Output) }).ToList();
+        var scoredPath = Path.Combine(outDir, "generations.scored.jsonl");
+        GenerationJsonl.Write(scoredPath, scored);
+
+        int done = 0;
+        Func<string, string, IReadOnlyList<double>>? logProbs = probe is null ? null : (prompt, continuation) =>
+        {
+            var result = probe.ContinuationLogProbs(prompt, continuation);
+            progress?.Report((++done, scored.Count)); // perplexity visits every record once
+            return result;
+        };
+        var rows = MethodReport.Build(scored, new MethodReportOptions
+        {
+            Baseline = baseline,
+            Embed = probe is null ? null : probe.Embed,
+            ContinuationLogProbs = logProbs,
+        });
+
+        var table = Path.Combine(outDir, "table.md");
+        var json = Path.Combine(outDir, "report.json");
+        ReportWriter.WriteMarkdown(table, rows, baseline);
+        ReportWriter.WriteJson(json, rows, baseline, gold.Name);
+        string label = $"gold reward ({gold.Name})";
+        var byW = Plots.RewardVsW(Path.Combine(outDir, "reward-vs-w"), rows, label);
+        var byPpl = Plots.RewardVsPerplexity(Path.Combine(outDir, "reward-vs-perplexity"), rows, label);
+        progress?.Report((scored.Count, scored.Count));
+        return new EvaluationOutputs(rows, table, json, scoredPath, byW, byPpl);
+    }
+}

@@ -1,0 +1,99 @@
+using System.Text.Json;
+using Pargs.Data;
+using Pargs.Decoding;
+using Pargs.Evaluation;
+using Pargs.Experiments;
+
+namespace Pargs.Tests.Experiments;
+
+/// <summary>The demo end to end at a tiny size on the real stories260K (seconds, not minutes).</summary>
+public class DemoPipelineTests
+{
+    static DemoOptions Tiny(string work, IReadOnlyList<DecodingMethod> methods) => new()
+    {
+        WorkDir = work,
+        BaseModelPath = TestPaths.Stories260KGguf,
+        PromptsPath = Path.Combine(TestPaths.RepoRoot, StoryPrompts.Shipped),
+        MaxPrompts = 4,
+        PairsPerPrompt = 3,
+        PairMaxNewTokens = 12,
+        DropTiedPairs = false, // a handful of 12-token samples often has no sentiment word at all
+        TrainMaxSteps = 3,
+        TrainBatchSize = 4,
+        Methods = methods,
+        Weights = [2],
+        GenerationSeeds = 1,
+        MaxNewTokens = 8,
+        K = 4,
+        Threads = 1,
+    };
+
+    internal static readonly DecodingMethod[] AllMethods =
+        [DecodingMethod.TopK, DecodingMethod.BestOfN, DecodingMethod.Args, DecodingMethod.Pargs, DecodingMethod.PargsGreedy];
+
+    [Fact]
+    public void Top_k_demo_writes_every_stage_output_and_a_rerun_uses_the_cache()
+    {
+        using var temp = new TempDir();
+        var options = Tiny(temp.Path, [DecodingMethod.TopK]);
+        var progress = new List<DemoProgress>();
+        var first = new DemoPipeline(options).Run(new InlineProgress<DemoProgress>(progress.Add), commandLine: "pargs demo (test)");
+
+        Assert.Equal(["prompts", "pairs", "generate", "evaluate"], first.Stages.Select(s => s.Stage));
+        Assert.All(first.Stages, s => Assert.False(s.Skipped));
+        Assert.All(first.Stages, s => Assert.Contains(progress, p => p.Stage == s.Stage && p.Message.StartsWith("done")));
+
+        var train = StoryPrompts.Read(Path.Combine(temp.Path, "prompts", "train.txt"));
+        var eval = StoryPrompts.Read(Path.Combine(temp.Path, "prompts", "eval.txt"), max: null);
+        Assert.Equal(4, train.Count + eval.Count);
+        Assert.Empty(train.Intersect(eval));
+
+        var pairs = PreferenceReader.Read(Path.Combine(temp.Path, "pairs", "train.jsonl")).Pairs
+            .Concat(PreferenceReader.Read(Path.Combine(temp.Path, "pairs", "eval.jsonl")).Pairs).ToList();
+        Assert.InRange(pairs.Count, 2, train.Count * 3);
+        Assert.All(pairs, p => Assert.Contains(p.Prompt, train));
+
+        var generations = GenerationJsonl.Read(Path.Combine(temp.Path, "generate", "generations.jsonl"));
+        Assert.Equal(eval.Count, generations.Count);
+        Assert.All(generations, g => Assert.Equal("topk", g.Method));
+
+        AssertEvaluation(temp.Path, ["topk"]);
+        var report = File.ReadAllText(first.ReportPath);
+        Assert.Contains("pargs demo (test)", report);
+        Assert.Contains("| topk |", report);
+
+        var second = new DemoPipeline(options).Run();
+        Assert.All(second.Stages, s => Assert.True(s.Skipped, s.Stage));
+
+        // A decoding setting changes only the stages from generation on.
+        var third = new DemoPipeline(options with { MaxNewTokens = 6 }).Run();
+        Assert.Equal([true, true, false, false], third.Stages.Select(s => s.Skipped));
+    }
+
+    [Fact]
+    public void Fresh_deletes_the_stage_outputs_but_not_other_files()
+    {
+        using var temp = new TempDir();
+        var options = Tiny(temp.Path, [DecodingMethod.TopK]) with { MaxNewTokens = 4 };
+        File.WriteAllText(temp.File("keep.txt"), "mine");
+        new DemoPipeline(options).Run();
+        var again = new DemoPipeline(options).Run(fresh: true);
+        Assert.All(again.Stages, s => Assert.False(s.Skipped));
+        Assert.True(File.Exists(temp.File("keep.txt")));
+    }
+
+    internal static void AssertEvaluation(string work, IReadOnlyList<string> methods)
+    {
+        string dir = Path.Combine(work, "evaluate");
+        foreach (var file in new[] { "table.md", "report.json", "generations.scored.jsonl", "reward-vs-w.png", "reward-vs-w.svg", "reward-vs-perplexity.png", "reward-vs-perplexity.svg" })
+            Assert.True(new FileInfo(Path.Combine(dir, file)).Length > 0, file);
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
+        var rows = json.RootElement.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(methods.OrderBy(m => m), rows.Select(r => r.GetProperty("method").GetString()!).Distinct().OrderBy(m => m));
+        Assert.All(rows, r => Assert.True(double.IsFinite(r.GetProperty("perplexity").GetDouble())));
+        Assert.All(rows, r => Assert.InRange(r.GetProperty("reward_mean").GetDouble(), -1, 1));
+        var table = File.ReadAllText(Path.Combine(dir, "table.md"));
+        foreach (var m in methods) Assert.Contains($"| {m} |", table);
+        Assert.All(GenerationJsonl.Read(Path.Combine(dir, "generations.scored.jsonl")), g => Assert.NotNull(g.Reward));
+    }
+}
