@@ -12,6 +12,7 @@ public static class BenchCommand
         var command = new Command("bench", "Measure decoding speed (tokens/s, ms per token) on this machine.");
         command.Subcommands.Add(Generate());
         command.Subcommands.Add(Decode());
+        command.Subcommands.Add(TrainRm());
         return command;
     }
 
@@ -67,6 +68,26 @@ public static class BenchCommand
             };
             var machine = MachineInfo.Current();
             var table = DecodeBenchmark.Run(options, Log);
+            Report(machine, options.Threads.ToString(), table, CommandLine(), result.GetValue(OutOption));
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command TrainRm()
+    {
+        var threads = new Option<int>("--threads") { Description = "torch threads.", DefaultValueFactory = _ => 1 };
+        var lengths = new Option<int[]>("--lengths") { Description = "Response lengths L.", DefaultValueFactory = _ => new[] { 32, 64, 128 }, AllowMultipleArgumentsPerToken = true };
+        var command = new Command("train-rm", "Partial RM training pairs/s: one forward per pair vs materialized prefixes.");
+        foreach (var o in new Option[] { threads, lengths, StoriesOption, OutOption }) command.Options.Add(o);
+        command.SetAction(CliErrors.Action(result =>
+        {
+            var options = new TrainRmBenchmarkOptions
+            {
+                Threads = result.GetValue(threads), ResponseLengths = result.GetValue(lengths)!, Stories260KPath = result.GetValue(StoriesOption)!,
+            };
+            var machine = MachineInfo.Current();
+            var table = TrainRmBenchmark.Run(options, Log);
             Report(machine, options.Threads.ToString(), table, CommandLine(), result.GetValue(OutOption));
             return 0;
         }));

@@ -36,7 +36,9 @@ public static class DecodeBenchmark
         {
             var (lm, config) = Load(name, options.Stories260KPath);
             using var _lm = lm;
-            using var rm = new RandomRewardModel(config, seed: 7, lm.Tokenizer);
+            using var rm = Rewards.RewardModel.Create(config, seed: 7);
+            rm.Tokenizer = lm.Tokenizer;
+            rm.eval();
             foreach (int promptLength in options.PromptLengths)
             {
                 if (promptLength + options.NewTokens + options.K + 1 > config.MaxPositions)
@@ -60,7 +62,7 @@ public static class DecodeBenchmark
                     $"{pargs / topk:F2}", $"{naivePargs / pargs:F1}");
             }
         }
-        table.Notes.Add($"Prompt = random token ids; the reward model is a random backbone of the LM's shape + a linear score head (RandomRewardModel).");
+        table.Notes.Add($"Prompt = random token ids; the reward model is a random backbone of the LM's shape + a linear score head (RewardModel.Create).");
         table.Notes.Add($"top-k/ARGS/PARGS: {options.NewTokens} new tokens through TokenwiseDecoder.Run; naive PARGS: only {options.NaiveNewTokens} new tokens " +
                         "through NaiveGuidedDecoder.Run (DecodingOptions.Naive) — its per-token cost grows with the sequence, so this slightly flatters it.");
         table.Notes.Add("15m = random Llama of stories15M's shape with max_position_embeddings raised from 256 to 512 so that prompt 256 + 64 new tokens fit.");
@@ -82,7 +84,7 @@ public static class DecodeBenchmark
         return (lm, lm.Config);
     }
 
-    static double MsPerToken(CausalLM lm, RandomRewardModel rm, int[] prompt, DecodingMethod method, bool naive, int newTokens, int k)
+    static double MsPerToken(CausalLM lm, Rewards.RewardModel rm, int[] prompt, DecodingMethod method, bool naive, int newTokens, int k)
     {
         var options = new DecodingOptions { Method = method, K = k, W = 1.0, MaxNewTokens = newTokens, StopAtEos = false, BatchSize = 1, Seed = 1, Naive = naive };
         var tokenizer = lm.Tokenizer ?? new IdTokenizer(lm.Config.VocabSize);
