@@ -119,6 +119,29 @@ public class DpoTrainerTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("LlamaForCausalLM", reloaded.Architecture);
     }
 
+    [Fact]
+    public void RealCheckpointTrainedAndSavedLoadsBackWithCausalLMLoad()
+    {
+        var policy = CausalLM.Load(TestPaths.Stories260KGguf);
+        var tokenizer = policy.Tokenizer!;
+        int[] Ids(string text, bool bos = false) => tokenizer.Encode(text, bos);
+        var pairs = new List<TokenizedPair>
+        {
+            DpoTestData.Pair(Ids("Once upon a time", bos: true), Ids(" there was a cat."), Ids(" the end")),
+            DpoTestData.Pair(Ids("The dog", bos: true), Ids(" ran home."), Ids(" zzz qqq")),
+        };
+        var trainer = new DpoTrainer(policy, pairs, null,
+            new DpoTrainingOptions { Loop = new TrainingOptions { LearningRate = 1e-3, BatchSize = 2, MaxSteps = 2, Threads = 1 } });
+        trainer.Train();
+        string saved = Path.Combine(dir, "stories-dpo");
+        trainer.SavePolicy(saved);
+        var reloaded = CausalLM.Load(saved);
+        var ids = tensor(Ids("Once upon a time there", bos: true).Select(i => (long)i).ToArray()).unsqueeze(0);
+        using var _ = no_grad();
+        Assert.Equal(0.0, (reloaded.Logits(ids) - policy.Logits(ids)).abs().max().item<float>());
+        Assert.Equal(Ids("a cat"), reloaded.Tokenizer!.Encode("a cat"));
+    }
+
     [Theory]
     [InlineData(0.0)]
     [InlineData(-0.5)]
