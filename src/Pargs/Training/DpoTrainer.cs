@@ -25,6 +25,7 @@ public sealed class DpoTrainer : ITrainingTask
     readonly DpoTrainingOptions options;
     readonly Example[] train;
     readonly Example[]? evaluation;
+    readonly LoraAdapters? lora;
 
     public DpoTrainer(CausalLM policy, IReadOnlyList<TokenizedPair> train, IReadOnlyList<TokenizedPair>? evaluation,
         DpoTrainingOptions options, CausalLM? reference = null)
@@ -43,16 +44,25 @@ public sealed class DpoTrainer : ITrainingTask
         if (train.Count == 0) throw new PargsException("DPO: there are no training pairs");
         this.train = Prepare("training", train, eos, reference ?? policy);
         this.evaluation = evaluation is { Count: > 0 } ? Prepare("evaluation", evaluation, eos, reference ?? policy) : null;
+        // Adapters are attached after the reference log-probs (at init they change nothing anyway: B = 0).
+        lora = options.Lora is { } loraOptions ? new LoraAdapters(policy, loraOptions) : null;
         ExampleLengths = this.train.Select(e => e.Prompt.Length + Math.Max(e.Chosen.Length, e.Rejected.Length)).ToArray();
     }
 
-    public nn.Module Model => policy;
+    /// <summary>What the optimizer trains: the policy, or only its LoRA adapters.</summary>
+    public nn.Module Model => lora ?? (nn.Module)policy;
+    public LoraAdapters? Lora => lora;
     public IReadOnlyList<int> ExampleLengths { get; }
     public CausalLM Policy => policy;
 
-    /// <summary>Trains with <see cref="DpoTrainingOptions.Loop"/>; the policy is left in eval mode.</summary>
+    /// <summary>Trains with <see cref="DpoTrainingOptions.Loop"/>; the policy is left in eval mode (adapters merged).</summary>
     public TrainingResult Train(IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
-        => new TrainingLoop(this, options.Loop).Run(progress, cancellation);
+    {
+        var result = new TrainingLoop(this, options.Loop).Run(progress, cancellation);
+        lora?.Sync();
+        policy.eval();
+        return result;
+    }
 
     /// <summary>The response DPO scores: the real tokens of the padded side, plus EOS when asked.</summary>
     public static int[] Response(int[] padded, int length, int? eos) => eos is { } e ? [.. padded[..length], e] : padded[..length];
@@ -122,14 +132,16 @@ public sealed class DpoTrainer : ITrainingTask
 
     public TrainingStep Forward(IReadOnlyList<int> examples)
     {
+        lora?.Sync();
         var result = Loss(examples.Select(i => train[i]).ToList());
-        return new TrainingStep(result.Loss, result.Metrics);
+        return new TrainingStep(lora is null ? result.Loss : lora.Surrogate(result.Loss), result.Metrics);
     }
 
     /// <summary>Eval-set means of the loss and every metric (per-batch means weighted by batch size).</summary>
     public IReadOnlyDictionary<string, double>? Evaluate()
     {
         if (evaluation is null) return null;
+        lora?.Sync();
         var sums = new Dictionary<string, double>();
         foreach (var chunk in evaluation.Chunk(options.EvalBatchSize))
         {
@@ -140,15 +152,37 @@ public sealed class DpoTrainer : ITrainingTask
         return sums.ToDictionary(kv => kv.Key, kv => kv.Value / evaluation.Length);
     }
 
-    /// <summary>The policy as a Hugging Face causal-LM folder that <see cref="CausalLM.Load"/> reads back.</summary>
+    /// <summary>
+    /// The policy as a Hugging Face causal-LM folder that <see cref="CausalLM.Load"/> reads back (with LoRA, the
+    /// adapters merged in: W₀ + (alpha/rank)·B·A).
+    /// </summary>
     public void SavePolicy(string dir)
-        => HuggingFaceFolder.Save(dir, policy.Config, policy.Architecture, policy.StateDictForSaving(), policy.Tokenizer, generation: policy.Generation);
+    {
+        lora?.Sync();
+        HuggingFaceFolder.Save(dir, policy.Config, policy.Architecture, policy.StateDictForSaving(), policy.Tokenizer, generation: policy.Generation);
+    }
 
-    /// <summary>Checkpoint weights: the policy as an HF folder (so any checkpoint is a usable model).</summary>
-    public void SaveModel(string dir) => SavePolicy(dir);
+    const string AdapterFile = "adapter_model.safetensors";
+
+    /// <summary>Checkpoint weights: the (merged) policy as an HF folder, so any checkpoint is a usable model; plus the adapters.</summary>
+    public void SaveModel(string dir)
+    {
+        SavePolicy(dir);
+        if (lora != null)
+            TorchSharp.PyBridge.Safetensors.SaveStateDict(Path.Combine(dir, AdapterFile), StateDict.Snapshot(lora));
+    }
 
     public void LoadModel(string dir)
     {
+        if (lora != null)
+        {
+            // The base weights never change under LoRA: restore the adapters and re-merge.
+            string adapterPath = Path.Combine(dir, AdapterFile);
+            if (!File.Exists(adapterPath)) throw new PargsException($"{adapterPath}: missing (the checkpoint was not written by a LoRA run)");
+            StateDict.Load(lora, TorchSharp.PyBridge.Safetensors.LoadStateDict(adapterPath), adapterPath);
+            lora.Sync();
+            return;
+        }
         if (!File.Exists(Path.Combine(dir, HuggingFaceFolder.WeightsFile)))
             throw new PargsException($"{Path.Combine(dir, HuggingFaceFolder.WeightsFile)}: missing (the checkpoint is incomplete)");
         using var contents = HuggingFaceFolder.Load(dir);

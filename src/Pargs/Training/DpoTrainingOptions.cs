@@ -16,12 +16,15 @@ public sealed record DpoTrainingOptions
     /// <summary>Sequences (prompt + response [+ EOS]) longer than this are an error (null = max_position_embeddings).</summary>
     public int? MaxLength { get; init; }
     public int EvalBatchSize { get; init; } = 16;
+    /// <summary>Train low-rank adapters instead of every weight (null = full fine-tuning); merged on save.</summary>
+    public LoraOptions? Lora { get; init; }
 
     public DpoTrainingOptions Validate()
     {
         if (!(Beta > 0) || double.IsInfinity(Beta)) throw new PargsException($"--beta must be positive (got {Beta})");
         if (EvalBatchSize <= 0) throw new PargsException($"DPO eval batch size must be positive (got {EvalBatchSize})");
         if (MaxLength is <= 1) throw new PargsException($"--max-length must be at least 2 (got {MaxLength})");
+        Lora?.Validate();
         Loop.Validate();
         return this;
     }
