@@ -37,12 +37,15 @@ public static class TrainDpoCommand
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Save a resumable checkpoint every N steps" };
         var seed = new Option<int>("--seed") { Description = "Seed of the data order and the eval split", DefaultValueFactory = _ => 42 };
         var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out" };
+        var loraRank = new Option<int?>("--lora-rank") { Description = "Train rank-r LoRA adapters instead of every weight (merged into the saved model)" };
+        var loraAlpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha (update scale alpha/rank)", DefaultValueFactory = _ => 16 };
+        var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated module names to adapt", DefaultValueFactory = _ => "q_proj,v_proj" };
         var threads = new Option<int?>("--threads") { Description = "CPU threads for TorchSharp" };
 
         var command = new Command("train-dpo", "Fine-tune a causal LM on preference pairs with Direct Preference Optimization.")
         {
             model, tokenizer, data, output, beta, lr, epochs, maxSteps, batchSize, accumulation, warmup, maxLength, template, skipBad,
-            evalFraction, evalEvery, checkpointEvery, seed, resume, threads,
+            evalFraction, evalEvery, checkpointEvery, seed, resume, loraRank, loraAlpha, loraTargets, threads,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -56,7 +59,14 @@ public static class TrainDpoCommand
                 WarmupSteps = result.GetValue(warmup), Seed = result.GetValue(seed), CheckpointEvery = result.GetValue(checkpointEvery),
                 OutputDir = outDir, Resume = result.GetValue(resume), Threads = threadCount, LogEvery = 1,
             };
-            var options = new DpoTrainingOptions { Beta = result.GetValue(beta), Loop = loop, MaxLength = result.GetValue(maxLength) }.Validate();
+            var lora = result.GetValue(loraRank) is { } rank
+                ? new LoraOptions
+                {
+                    Rank = rank, Alpha = result.GetValue(loraAlpha), Seed = loop.Seed,
+                    TargetModules = result.GetValue(loraTargets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                }
+                : null;
+            var options = new DpoTrainingOptions { Beta = result.GetValue(beta), Loop = loop, MaxLength = result.GetValue(maxLength), Lora = lora }.Validate();
 
             var policy = CausalLM.Load(result.GetValue(model)!, result.GetValue(tokenizer));
             var tok = policy.Tokenizer ?? throw new PargsException($"{policy.Source}: no tokenizer found (pass --tokenizer)");

@@ -107,6 +107,37 @@ public class LoraTests : IDisposable
         Assert.True((adapted - Logits(DpoTestData.Policy(seed: 43))).abs().max().item<float>() > 1e-4, "training moved the logits");
     }
 
+    static DpoTrainer ResumableTrainer(string output, bool resume = false) => new(DpoTestData.Policy(seed: 51), DpoTestData.EchoPairs(10, seed: 5), null,
+        new DpoTrainingOptions
+        {
+            Lora = new LoraOptions { Rank = 2, Alpha = 4, TargetModules = ["q_proj", "down_proj"], Seed = 1 },
+            Loop = new TrainingOptions { LearningRate = 5e-3, BatchSize = 3, MaxSteps = 6, CheckpointEvery = 3, OutputDir = output, Resume = resume, Seed = 2, Threads = 1 },
+        });
+
+    sealed class Synchronous(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    [Fact]
+    public void LoraRunResumesToTheSameMergedWeights()
+    {
+        var a = ResumableTrainer(Path.Combine(dir, "a"));
+        a.Train();
+        string run = Path.Combine(dir, "b");
+        using var kill = new CancellationTokenSource();
+        Assert.Throws<OperationCanceledException>(() =>
+            ResumableTrainer(run).Train(new Synchronous(p => { if (p.Step == 3) kill.Cancel(); }), kill.Token));
+        var b = ResumableTrainer(run, resume: true);
+        Assert.EndsWith("checkpoint-3", b.Train().ResumedFrom);
+        var expected = a.Policy.StateDictForSaving();
+        foreach (var (name, value) in b.Policy.StateDictForSaving())
+        {
+            double diff = (value - expected[name]).abs().max().item<float>();
+            Assert.True(diff <= 1e-6, $"{name} differs by {diff}");
+        }
+    }
+
     [Fact]
     public void BadLoraOptionsAreClearErrors()
     {
