@@ -12,6 +12,7 @@ public static class CommandCatalog
         yield return InfoCommand.Create();
         yield return TrainRmCommand.Create();
         yield return EvalRmCommand.Create();
+        yield return TrainDpoCommand.Create();
         yield return EvalCommand.Create();
         yield return BenchCommand.Create();
     }
