@@ -29,7 +29,7 @@ public sealed record DemoOptions
 
     // ---- stage 2: gold-labelled preference pairs
     /// <summary>Pairs sampled per train prompt (each pair = two independent base-LM samples).</summary>
-    public int PairsPerPrompt { get; init; } = 10;
+    public int PairsPerPrompt { get; init; } = 30;
     /// <summary>Share of the pairs kept aside to evaluate the reward models (pairs.eval.jsonl).</summary>
     public double EvalPairFraction { get; init; } = 0.2;
     /// <summary>k of the top-k sampling that produces the pair continuations.</summary>
@@ -46,7 +46,7 @@ public sealed record DemoOptions
     public bool DropTiedPairs { get; init; } = true;
 
     // ---- stage 3: reward models (full and partial, same data, same budget)
-    public int TrainEpochs { get; init; } = 3;
+    public int TrainEpochs { get; init; } = 4;
     /// <summary>Optimizer steps; overrides <see cref="TrainEpochs"/> when set.</summary>
     public int? TrainMaxSteps { get; init; }
     public int TrainBatchSize { get; init; } = 16;
@@ -60,7 +60,7 @@ public sealed record DemoOptions
     /// <summary>Guidance weights swept for ARGS, PARGS and PARGS-G.</summary>
     public IReadOnlyList<double> Weights { get; init; } = [0.5, 1, 2, 4];
     /// <summary>Decoding seeds: sampling methods run once per seed; deterministic ones (ARGS, PARGS-G) once.</summary>
-    public int GenerationSeeds { get; init; } = 2;
+    public int GenerationSeeds { get; init; } = 4;
     public int MaxNewTokens { get; init; } = 40;
     public int BatchSize { get; init; } = 32;
 
@@ -71,11 +71,11 @@ public sealed record DemoOptions
     /// <summary>The ≤ 2-minute preset: fewer prompts, pairs, steps, weights and seeds.</summary>
     public DemoOptions Quick() => this with
     {
-        MaxPrompts = 30,
-        PairsPerPrompt = 6,
+        MaxPrompts = 45,
+        PairsPerPrompt = 12,
         TrainEpochs = 2,
         Weights = [1, 4],
-        GenerationSeeds = 1,
+        GenerationSeeds = 2,
         MaxNewTokens = 32,
         PairMaxNewTokens = 32,
     };

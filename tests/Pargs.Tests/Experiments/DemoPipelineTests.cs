@@ -71,6 +71,38 @@ public class DemoPipelineTests
     }
 
     [Fact]
+    public void Full_demo_trains_both_reward_models_and_reports_every_method()
+    {
+        using var temp = new TempDir();
+        var result = new DemoPipeline(Tiny(temp.Path, AllMethods)).Run();
+
+        Assert.Equal(DemoPipeline.StageNames, result.Stages.Select(s => s.Stage));
+        string rms = Path.Combine(temp.Path, "reward-models");
+        foreach (var objective in new[] { "full", "partial" })
+        {
+            using var rm = Pargs.Rewards.RewardModel.Load(Path.Combine(rms, objective));
+            Assert.Equal(objective, rm.Objective?.ToConfigValue());
+            Assert.True(File.Exists(Path.Combine(rms, "logs", objective, "metrics.jsonl")));
+        }
+        using (var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(rms, "prefix-accuracy.json"))))
+            foreach (var objective in new[] { "full", "partial" })
+            {
+                var model = json.RootElement.GetProperty("models").GetProperty(objective);
+                Assert.InRange(model.GetProperty("accuracy").GetDouble(), 0, 1);
+                Assert.NotEmpty(model.GetProperty("by_exact_length").EnumerateArray());
+            }
+        Assert.True(new FileInfo(Path.Combine(rms, "prefix-accuracy.png")).Length > 0);
+        Assert.Equal(3, result.Stages.Single(s => s.Stage == "reward-models").Summary["partial_steps"]);
+
+        var generations = GenerationJsonl.Read(Path.Combine(temp.Path, "generate", "generations.jsonl"));
+        int evalPrompts = StoryPrompts.Read(Path.Combine(temp.Path, "prompts", "eval.txt")).Count;
+        Assert.Equal(5 * evalPrompts, generations.Count); // one seed, one w: one generation per method and prompt
+        Assert.All(generations.Where(g => g.Method is "args" or "pargs" or "pargs-g"), g => Assert.Equal(2.0, g.W));
+        AssertEvaluation(temp.Path, ["topk", "best-of-n", "args", "pargs", "pargs-g"]);
+        Assert.Contains("prefix-accuracy.png", File.ReadAllText(result.ReportPath));
+    }
+
+    [Fact]
     public void Fresh_deletes_the_stage_outputs_but_not_other_files()
     {
         using var temp = new TempDir();
