@@ -7,9 +7,13 @@ public static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return DemoCommand.Create();
         yield return GenerateCommand.Create();
         yield return InfoCommand.Create();
         yield return TrainRmCommand.Create();
         yield return EvalRmCommand.Create();
+        yield return TrainDpoCommand.Create();
+        yield return EvalCommand.Create();
+        yield return BenchCommand.Create();
     }
 }

@@ -1,3 +1,4 @@
+using Pargs.Rewards;
 using System.Text.Json;
 using Pargs.Data;
 using Pargs.Decoding;

@@ -1,0 +1,125 @@
+using System.CommandLine;
+using Pargs.Benchmarks;
+using Spectre.Console;
+
+namespace Pargs.Cli.Commands;
+
+/// <summary>`pargs bench generate|decode`: throughput and guided-decoding cost, as a console table and optional Markdown.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("bench", "Measure decoding speed (tokens/s, ms per token) on this machine.");
+        command.Subcommands.Add(Generate());
+        command.Subcommands.Add(Decode());
+        command.Subcommands.Add(TrainRm());
+        return command;
+    }
+
+    static readonly Option<string?> OutOption = new("--out") { Description = "Append the results as Markdown to this file (default: print only)." };
+    static readonly Option<string> StoriesOption = new("--stories")
+    {
+        Description = "The stories260K checkpoint.",
+        DefaultValueFactory = _ => BenchmarkModels.Stories260KPath,
+    };
+
+    static Command Generate()
+    {
+        var threads = new Option<int[]>("--threads") { Description = "torch thread counts to measure (one table row each).", DefaultValueFactory = _ => new[] { 1, 2 }, AllowMultipleArgumentsPerToken = true };
+        var batch = new Option<int[]>("--batch") { Description = "Batch sizes.", DefaultValueFactory = _ => new[] { 1, 10 }, AllowMultipleArgumentsPerToken = true };
+        var models = new Option<string[]>("--models") { Description = "Models: 260k (stories260K checkpoint), 15m, 110m (random Llamas of those shapes).", DefaultValueFactory = _ => new[] { "260k", "15m", "110m" }, AllowMultipleArgumentsPerToken = true };
+        var seconds = new Option<double>("--seconds") { Description = "Decoding time per configuration.", DefaultValueFactory = _ => 3.0 };
+        var promptLength = new Option<int>("--prompt-length") { Description = "Prompt tokens per row.", DefaultValueFactory = _ => 16 };
+        var command = new Command("generate", "Greedy decoding tokens/s at batch 1 and 10 (stories260K, 15M- and 110M-shaped Llamas).");
+        foreach (var o in new Option[] { threads, batch, models, seconds, promptLength, StoriesOption, OutOption }) command.Options.Add(o);
+        command.SetAction(CliErrors.Action(result =>
+        {
+            var options = new GenerateBenchmarkOptions
+            {
+                Threads = result.GetValue(threads)!, BatchSizes = result.GetValue(batch)!, Models = result.GetValue(models)!,
+                SecondsPerConfig = result.GetValue(seconds), PromptLength = result.GetValue(promptLength),
+                Stories260KPath = result.GetValue(StoriesOption)!,
+            };
+            var machine = MachineInfo.Current();
+            var table = GenerateBenchmark.Run(options, Log);
+            Report(machine, string.Join(",", options.Threads), table, CommandLine(), result.GetValue(OutOption));
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command Decode()
+    {
+        var threads = new Option<int>("--threads") { Description = "torch threads.", DefaultValueFactory = _ => 1 };
+        var models = new Option<string[]>("--models") { Description = "Models: 260k (stories260K checkpoint), 15m (random Llama of that shape).", DefaultValueFactory = _ => new[] { "260k", "15m" }, AllowMultipleArgumentsPerToken = true };
+        var prompts = new Option<int[]>("--prompt-lengths") { Description = "Prompt lengths (random token ids).", DefaultValueFactory = _ => new[] { 64, 256 }, AllowMultipleArgumentsPerToken = true };
+        var newTokens = new Option<int>("--new-tokens") { Description = "New tokens for top-k, ARGS, PARGS.", DefaultValueFactory = _ => 64 };
+        var naiveTokens = new Option<int>("--naive-new-tokens") { Description = "New tokens for the (slow) naive PARGS reference.", DefaultValueFactory = _ => 4 };
+        var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => 10 };
+        var command = new Command("decode", "Wall ms per token: top-k vs ARGS vs PARGS vs naive PARGS, with an RM the LM's shape.");
+        foreach (var o in new Option[] { threads, models, prompts, newTokens, naiveTokens, k, StoriesOption, OutOption }) command.Options.Add(o);
+        command.SetAction(CliErrors.Action(result =>
+        {
+            var options = new DecodeBenchmarkOptions
+            {
+                Threads = result.GetValue(threads), Models = result.GetValue(models)!, PromptLengths = result.GetValue(prompts)!,
+                NewTokens = result.GetValue(newTokens), NaiveNewTokens = result.GetValue(naiveTokens), K = result.GetValue(k),
+                Stories260KPath = result.GetValue(StoriesOption)!,
+            };
+            var machine = MachineInfo.Current();
+            var table = DecodeBenchmark.Run(options, Log);
+            Report(machine, options.Threads.ToString(), table, CommandLine(), result.GetValue(OutOption));
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command TrainRm()
+    {
+        var threads = new Option<int>("--threads") { Description = "torch threads.", DefaultValueFactory = _ => 1 };
+        var lengths = new Option<int[]>("--lengths") { Description = "Response lengths L.", DefaultValueFactory = _ => new[] { 32, 64, 128 }, AllowMultipleArgumentsPerToken = true };
+        var command = new Command("train-rm", "Partial RM training pairs/s: one forward per pair vs materialized prefixes.");
+        foreach (var o in new Option[] { threads, lengths, StoriesOption, OutOption }) command.Options.Add(o);
+        command.SetAction(CliErrors.Action(result =>
+        {
+            var options = new TrainRmBenchmarkOptions
+            {
+                Threads = result.GetValue(threads), ResponseLengths = result.GetValue(lengths)!, Stories260KPath = result.GetValue(StoriesOption)!,
+            };
+            var machine = MachineInfo.Current();
+            var table = TrainRmBenchmark.Run(options, Log);
+            Report(machine, options.Threads.ToString(), table, CommandLine(), result.GetValue(OutOption));
+            return 0;
+        }));
+        return command;
+    }
+
+    static string CommandLine() => "pargs " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
+
+    static void Log(string line) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
+
+    static void Report(MachineInfo machine, string threads, BenchTable table, string commandLine, string? outPath)
+    {
+        var machineTable = new Table().AddColumn("machine").AddColumn("");
+        foreach (var (name, value) in machine.Rows(threads)) machineTable.AddRow(Markup.Escape(name), Markup.Escape(value));
+        AnsiConsole.Write(machineTable);
+
+        var results = new Table { Title = new TableTitle(Markup.Escape(table.Title)) };
+        foreach (var column in table.Columns) results.AddColumn(Markup.Escape(column));
+        foreach (var row in table.Rows) results.AddRow(row.Select(Markup.Escape).ToArray());
+        AnsiConsole.Write(results);
+        foreach (var note in table.Notes) AnsiConsole.MarkupLine($"[grey]- {Markup.Escape(note)}[/]");
+
+        if (outPath is null) return;
+        var md = new System.Text.StringBuilder();
+        md.AppendLine($"## `{commandLine.Trim()}` — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC").AppendLine();
+        md.AppendLine("| machine | |").AppendLine("|---|---|");
+        foreach (var (name, value) in machine.Rows(threads)) md.AppendLine($"| {name} | {value} |");
+        md.AppendLine().Append(table.ToMarkdown());
+        // Appending keeps earlier runs; write-then-move so a crash never leaves half a file.
+        string previous = File.Exists(outPath) ? File.ReadAllText(outPath) : "";
+        File.WriteAllText(outPath + ".tmp", previous + md);
+        File.Move(outPath + ".tmp", outPath, true);
+        AnsiConsole.MarkupLine($"[green]appended to {Markup.Escape(outPath)}[/]");
+    }
+}

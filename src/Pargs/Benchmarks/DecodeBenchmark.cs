@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using Pargs.Decoding;
+using Pargs.Models;
+using static TorchSharp.torch;
+
+namespace Pargs.Benchmarks;
+
+/// <summary>Settings of <see cref="DecodeBenchmark"/>.</summary>
+public sealed record DecodeBenchmarkOptions
+{
+    public int Threads { get; init; } = 1;
+    public IReadOnlyList<int> PromptLengths { get; init; } = new[] { 64, 256 };
+    public int NewTokens { get; init; } = 64;
+    /// <summary>The naive reference is O(k·L²) per token, so it runs fewer tokens; per-token time is reported.</summary>
+    public int NaiveNewTokens { get; init; } = 4;
+    public int K { get; init; } = 10;
+    /// <summary>Runs per fast configuration; the median is reported (the naive reference runs once).</summary>
+    public int Repeats { get; init; } = 3;
+    public string Stories260KPath { get; init; } = BenchmarkModels.Stories260KPath;
+    /// <summary>Which of "260k", "15m" to run.</summary>
+    public IReadOnlyList<string> Models { get; init; } = new[] { "260k", "15m" };
+}
+
+/// <summary>
+/// Wall time per generated token of top-k, ARGS, PARGS (fast tokenwise path) and the naive PARGS reference,
+/// with a random reward model the same shape as the LM, one prompt of random token ids (batch 1).
+/// </summary>
+public static class DecodeBenchmark
+{
+    public static BenchTable Run(DecodeBenchmarkOptions options, Action<string>? log = null)
+    {
+        set_num_threads(options.Threads);
+        var table = new BenchTable($"bench decode: wall ms per generated token (k = {options.K}, batch 1, threads {options.Threads})",
+            "model", "prompt", "top-k", "ARGS", "PARGS", "naive PARGS", "PARGS / top-k (target ≤ 2.0)", "naive / PARGS (target ≥ 25 at 256)");
+        foreach (var name in options.Models)
+        {
+            var (lm, config) = Load(name, options.Stories260KPath);
+            using var _lm = lm;
+            using var rm = Rewards.RewardModel.Create(config, seed: 7);
+            rm.Tokenizer = lm.Tokenizer;
+            rm.eval();
+            foreach (int promptLength in options.PromptLengths)
+            {
+                if (promptLength + options.NewTokens + options.K + 1 > config.MaxPositions)
+                    throw new PargsException($"prompt {promptLength} + {options.NewTokens} new tokens exceeds {name}'s context ({config.MaxPositions})");
+                var prompt = BenchmarkModels.RandomPrompt(promptLength, config.VocabSize, seed: promptLength);
+                double Time(DecodingMethod method, bool naive)
+                {
+                    log?.Invoke($"decode: {name} prompt={promptLength} {method.Name()}{(naive ? " (naive)" : "")}");
+                    int tokens = naive ? options.NaiveNewTokens : options.NewTokens;
+                    // Median of several runs: the CPU may be shared, and a preempted run should not decide the number.
+                    var runs = Enumerable.Range(0, naive ? 1 : options.Repeats)
+                        .Select(_ => MsPerToken(lm, rm, prompt, method, naive, tokens, options.K)).Order().ToArray();
+                    return runs[runs.Length / 2];
+                }
+                Time(DecodingMethod.TopK, naive: false); // warm-up: first-call allocations and JIT
+                double topk = Time(DecodingMethod.TopK, false);
+                double args = Time(DecodingMethod.Args, false);
+                double pargs = Time(DecodingMethod.Pargs, false);
+                double naivePargs = Time(DecodingMethod.Pargs, true);
+                table.Add(name, promptLength.ToString(), $"{topk:F2}", $"{args:F2}", $"{pargs:F2}", $"{naivePargs:F1}",
+                    $"{pargs / topk:F2}", $"{naivePargs / pargs:F1}");
+            }
+        }
+        table.Notes.Add($"Prompt = random token ids; the reward model is a random backbone of the LM's shape + a linear score head (RewardModel.Create).");
+        table.Notes.Add($"top-k/ARGS/PARGS: {options.NewTokens} new tokens through TokenwiseDecoder.Run; naive PARGS: only {options.NaiveNewTokens} new tokens " +
+                        "through NaiveGuidedDecoder.Run (DecodingOptions.Naive) — its per-token cost grows with the sequence, so this slightly flatters it.");
+        table.Notes.Add("15m = random Llama of stories15M's shape with max_position_embeddings raised from 256 to 512 so that prompt 256 + 64 new tokens fit.");
+        table.Notes.Add($"ms/token = wall time of the whole Run (prefill included) / new tokens; fast methods: median of {options.Repeats} runs, naive: one run.");
+        return table;
+    }
+
+    static (CausalLM Lm, ModelConfig Config) Load(string name, string storiesPath)
+    {
+        var lm = name.ToLowerInvariant() switch
+        {
+            "260k" => File.Exists(storiesPath) ? CausalLM.Load(storiesPath)
+                : throw new PargsException($"{storiesPath}: stories260K checkpoint not found (run from the repository root or pass --stories)"),
+            // stories15M's context is 256; a 256-token prompt + new tokens needs more. Only the rotary table
+            // grows: the weights, and so the per-token cost at a given length, are unchanged.
+            "15m" => BenchmarkModels.RandomLM(BenchmarkModels.Llama15MShape() with { MaxPositions = 512 }, seed: 15),
+            _ => throw new PargsException($"--models: unknown model \"{name}\" (expected 260k or 15m)"),
+        };
+        return (lm, lm.Config);
+    }
+
+    static double MsPerToken(CausalLM lm, Rewards.RewardModel rm, int[] prompt, DecodingMethod method, bool naive, int newTokens, int k)
+    {
+        var options = new DecodingOptions { Method = method, K = k, W = 1.0, MaxNewTokens = newTokens, StopAtEos = false, BatchSize = 1, Seed = 1, Naive = naive };
+        var tokenizer = lm.Tokenizer ?? new IdTokenizer(lm.Config.VocabSize);
+        var context = new DecodingContext(tokenizer, null, false, Array.Empty<string>(), newTokens);
+        var rows = new[] { new RowProgress(context, 0, 0, prompt) };
+        var clock = Stopwatch.StartNew();
+        if (naive) new NaiveGuidedDecoder(lm, rm, options).Run(new[] { prompt }, rows);
+        else new TokenwiseDecoder(lm, rm, options).Run(new[] { prompt }, rows);
+        double seconds = clock.Elapsed.TotalSeconds;
+        if (rows[0].Tokens.Count != newTokens)
+            throw new InvalidOperationException($"expected {newTokens} tokens, got {rows[0].Tokens.Count}");
+        return seconds * 1000 / newTokens;
+    }
+}
