@@ -65,7 +65,7 @@ public sealed partial class DemoPipeline
             stages.Add(RunStage("prompts", fp1, progress, PromptsStage));
             string fp2 = StageManifest.FingerprintOf(fp1, new
             {
-                model = Path.GetFileName(modelPath), o.PairsPerPrompt, o.EvalPairFraction, o.PairTopK, o.PairMaxNewTokens, o.LabelTemperature, o.DropTiedPairs,
+                model = Path.GetFileName(modelPath), modelBytes = new FileInfo(modelPath).Length, o.PairsPerPrompt, o.EvalPairFraction, o.PairTopK, o.PairMaxNewTokens, o.LabelTemperature, o.DropTiedPairs,
             });
             stages.Add(RunStage("pairs", fp2, progress, dir => PairsStage(dir, progress)));
             string fp3 = StageManifest.FingerprintOf(fp2, new { o.NeedsRewardModels, o.TrainEpochs, o.TrainMaxSteps, o.TrainBatchSize, o.LearningRate });
