@@ -42,7 +42,7 @@ public static class EvalRmCommand
             var evaluations = new List<(string Path, RewardModel Model, RewardEvaluation Result)>();
             foreach (var path in paths)
             {
-                var rm = RewardModel.Load(path);
+                var rm = RewardModelFiles.Load(path);
                 var pairs = RewardData.Load(dataPath, rm.Tokenizer!, result.GetValue(template)!, Math.Min(result.GetValue(maxLength), rm.Config.MaxPositions), finalOnly: false);
                 evaluations.Add((path, rm, RewardEvaluator.Evaluate(rm, pairs, result.GetValue(batchSize))));
             }

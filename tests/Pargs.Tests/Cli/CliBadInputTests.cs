@@ -75,11 +75,11 @@ public class CliBadInputTests : IDisposable
     [Fact]
     public void Gguf_with_bad_magic()
     {
-        string path = _dir.File("bad-magic.gguf");
+        string path = _dir.File("corrupt.gguf");
         var bytes = File.ReadAllBytes(Gguf)[..4096];
         bytes[0] = (byte)'X';
         File.WriteAllBytes(path, bytes);
-        PargsCli.Fails(["info", "--model", path], path, "magic");
+        PargsCli.Fails(["info", "--model", path], path, "not a GGUF file");
     }
 
     [Fact]
@@ -163,6 +163,7 @@ public class CliBadInputTests : IDisposable
         PargsCli.Fails(["generate", "--model", Gguf, "--prompts", missingPrompts, "--threads", "1"], missingPrompts, "not found");
         string missingRm = _dir.File("no-rm");
         string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
-        PargsCli.Fails(["eval-rm", "--reward-model", missingRm, "--data", data, "--out", _dir.File("eval"), "--threads", "1"], missingRm);
+        PargsCli.Fails(["eval-rm", "--reward-model", missingRm, "--data", data, "--out", _dir.File("eval"), "--threads", "1"], missingRm, "reward model folder not found");
+        PargsCli.Fails(["generate", "--model", Gguf, "--method", "args", "--reward-model", missingRm, "--threads", "1"], missingRm, "reward model folder not found");
     }
 }
