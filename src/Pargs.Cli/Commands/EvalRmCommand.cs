@@ -39,6 +39,8 @@ public static class EvalRmCommand
             ModelOptions.SetThreads(result.GetValue(threads));
             var paths = result.GetValue(rewardModels)!;
             string dataPath = result.GetValue(data)!;
+            string outDir = CliErrors.OutputFolder(result.GetValue(output)!);
+            if (result.GetValue(batchSize) < 1) throw new PargsException($"--batch-size must be at least 1, got {result.GetValue(batchSize)}");
             var evaluations = new List<(string Path, RewardModel Model, RewardEvaluation Result)>();
             foreach (var path in paths)
             {
@@ -61,7 +63,6 @@ public static class EvalRmCommand
                     .Concat(evaluations.Select(e => Cell(e.Result.ByPrefixFraction[b].Accuracy, e.Result.ByPrefixFraction[b].Comparisons))).ToArray());
             AnsiConsole.Write(table);
 
-            string outDir = result.GetValue(output)!;
             Directory.CreateDirectory(outDir);
             var json = new JsonObject
             {

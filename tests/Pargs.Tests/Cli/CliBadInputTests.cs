@@ -166,4 +166,23 @@ public class CliBadInputTests : IDisposable
         PargsCli.Fails(["eval-rm", "--reward-model", missingRm, "--data", data, "--out", _dir.File("eval"), "--threads", "1"], missingRm, "reward model folder not found");
         PargsCli.Fails(["generate", "--model", Gguf, "--method", "args", "--reward-model", missingRm, "--threads", "1"], missingRm, "reward model folder not found");
     }
+
+    [Fact]
+    public void Output_paths_of_the_wrong_kind()
+    {
+        string file = _dir.File("a-file");
+        File.WriteAllText(file, "not a folder");
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
+        PargsCli.Fails(["train-rm", "--model", Gguf, "--data", data, "--out", file, "--max-steps", "1", "--threads", "1"], file, "existing file");
+        PargsCli.Fails(["eval-rm", "--reward-model", _dir.Path, "--data", data, "--out", file, "--threads", "1"], file, "existing file");
+        PargsCli.Fails(["generate", "--model", Gguf, "--prompt", "Hi", "--max-new-tokens", "2", "--out", _dir.Path, "--threads", "1"], _dir.Path, "existing folder");
+    }
+
+    [Fact]
+    public void Eval_rm_batch_size_zero_and_empty_stop_string()
+    {
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
+        PargsCli.Fails(["eval-rm", "--reward-model", _dir.Path, "--data", data, "--out", _dir.File("eval"), "--batch-size", "0", "--threads", "1"], "--batch-size", "at least 1");
+        PargsCli.Fails(["generate", "--model", Gguf, "--stop", "", "--threads", "1"], "--stop", "non-empty");
+    }
 }
