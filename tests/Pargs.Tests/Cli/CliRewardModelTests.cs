@@ -34,18 +34,18 @@ public class CliRewardModelTests : IDisposable
     public void Train_rm_then_eval_rm_writes_json_and_prefix_accuracy_plots()
     {
         string data = PairsFile();
-        string rm = _dir.File("rm-partial");
-        PargsCli.Succeeds(TrainArgs(data, rm, 2));
-        Assert.True(File.Exists(Path.Combine(rm, HuggingFaceFolder.WeightsFile)));
+        string full = _dir.File("rm-full"), partial = _dir.File("rm-partial");
+        PargsCli.Succeeds(TrainArgs(data, full, 2, "--objective", "full"));
+        PargsCli.Succeeds(TrainArgs(data, partial, 2, "--objective", "partial"));
+        Assert.True(File.Exists(Path.Combine(partial, HuggingFaceFolder.WeightsFile)));
 
         string outDir = _dir.File("eval");
-        var run = PargsCli.Succeeds("eval-rm", "--reward-model", rm, "--reward-model", rm,
+        var run = PargsCli.Succeeds("eval-rm", "--reward-model", full, "--reward-model", partial,
             "--data", data, "--out", outDir, "--threads", "1");
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, EvalRmCommand.OutputFile)))!;
         var models = json["reward_models"]!.AsArray();
-        Assert.Equal(2, models.Count);
-        Assert.Equal(8, (int)models[0]!["pairs"]!);
-        Assert.Equal("partial", (string?)models[0]!["objective"]);
+        Assert.Equal(["full", "partial"], models.Select(m => (string?)m!["objective"]));
+        Assert.All(models, m => Assert.Equal(8, (int)m!["pairs"]!));
         foreach (var plot in new[] { EvalRmCommand.PrefixLengthPlot, EvalRmCommand.PrefixFractionPlot })
             foreach (var ext in new[] { ".png", ".svg" })
             {
@@ -54,7 +54,10 @@ public class CliRewardModelTests : IDisposable
             }
         var png = File.ReadAllBytes(Path.Combine(outDir, EvalRmCommand.PrefixLengthPlot + ".png"));
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
-        Assert.Contains("<svg", File.ReadAllText(Path.Combine(outDir, EvalRmCommand.PrefixLengthPlot + ".svg")));
+        string svg = File.ReadAllText(Path.Combine(outDir, EvalRmCommand.PrefixLengthPlot + ".svg"));
+        Assert.Contains("<svg", svg);
+        Assert.Contains("rm-full (full)", svg);       // one legend entry per reward model, side by side
+        Assert.Contains("rm-partial (partial)", svg);
         Assert.Empty(Directory.GetFiles(outDir, "*.tmp*"));
     }
 
