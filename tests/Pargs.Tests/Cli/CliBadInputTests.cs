@@ -185,4 +185,14 @@ public class CliBadInputTests : IDisposable
         PargsCli.Fails(["eval-rm", "--reward-model", _dir.Path, "--data", data, "--out", _dir.File("eval"), "--batch-size", "0", "--threads", "1"], "--batch-size", "at least 1");
         PargsCli.Fails(["generate", "--model", Gguf, "--stop", "", "--threads", "1"], "--stop", "non-empty");
     }
+
+    [Fact]
+    public void Generate_with_a_missing_tokenizer_a_bad_prompts_line_or_zero_threads()
+    {
+        string tokenizer = _dir.File("tokenizer.json");
+        PargsCli.Fails(["generate", "--model", Gguf, "--tokenizer", tokenizer, "--threads", "1"], tokenizer, "not found");
+        string prompts = WriteJsonl("prompts.jsonl", """{"prompt": "Once upon a time"}""", """{"text": "no prompt field"}""");
+        PargsCli.Fails(["generate", "--model", Gguf, "--prompts", prompts, "--threads", "1"], $"{prompts}:2", "\"prompt\"");
+        PargsCli.Fails(["generate", "--model", Gguf, "--threads", "0"], "--threads", "at least 1");
+    }
 }
