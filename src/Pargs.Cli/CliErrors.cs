@@ -37,6 +37,23 @@ public static class CliErrors
         return e;
     }
 
+    /// <summary>
+    /// Checks an output-folder option before any work is done, so a path that is an existing file fails with one
+    /// line (Directory.CreateDirectory would throw an IOException hours into training instead).
+    /// </summary>
+    public static string OutputFolder(string path, string option = "--out")
+    {
+        if (File.Exists(path)) throw new PargsException($"{option} {path}: is an existing file; expected a folder (new or existing)");
+        return path;
+    }
+
+    /// <summary>The file counterpart of <see cref="OutputFolder"/>: an existing folder cannot be replaced by a file.</summary>
+    public static string OutputFile(string path, string option = "--out")
+    {
+        if (Directory.Exists(path)) throw new PargsException($"{option} {path}: is an existing folder; expected a file path");
+        return path;
+    }
+
     /// <summary>Markup-safe print helper for messages that may contain brackets.</summary>
     public static void Info(string text) => AnsiConsole.MarkupLine(Markup.Escape(text));
 }

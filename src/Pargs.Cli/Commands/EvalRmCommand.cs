@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Pargs.Evaluation;
 using Pargs.Rewards;
 using Spectre.Console;
 
@@ -9,11 +10,14 @@ namespace Pargs.Cli.Commands;
 /// <summary>
 /// `pargs eval-rm`: preference accuracy of one or more reward models on held-out pairs — on whole responses and
 /// on every prefix, by prefix length and by fraction of the response, side by side (the PARGS paper's comparison
-/// of full- and partial-sequence reward models). Writes eval_rm.json into --out.
+/// of full- and partial-sequence reward models). Writes eval_rm.json and the plots accuracy_by_prefix.png/.svg and
+/// accuracy_by_prefix_fraction.png/.svg (one line per reward model) into --out.
 /// </summary>
 public static class EvalRmCommand
 {
     public const string OutputFile = "eval_rm.json";
+    public const string PrefixLengthPlot = "accuracy_by_prefix";
+    public const string PrefixFractionPlot = "accuracy_by_prefix_fraction";
 
     public static Command Create()
     {
@@ -35,10 +39,12 @@ public static class EvalRmCommand
             ModelOptions.SetThreads(result.GetValue(threads));
             var paths = result.GetValue(rewardModels)!;
             string dataPath = result.GetValue(data)!;
+            string outDir = CliErrors.OutputFolder(result.GetValue(output)!);
+            if (result.GetValue(batchSize) < 1) throw new PargsException($"--batch-size must be at least 1, got {result.GetValue(batchSize)}");
             var evaluations = new List<(string Path, RewardModel Model, RewardEvaluation Result)>();
             foreach (var path in paths)
             {
-                var rm = RewardModel.Load(path);
+                var rm = RewardModelFiles.Load(path);
                 var pairs = RewardData.Load(dataPath, rm.Tokenizer!, result.GetValue(template)!, Math.Min(result.GetValue(maxLength), rm.Config.MaxPositions), finalOnly: false);
                 evaluations.Add((path, rm, RewardEvaluator.Evaluate(rm, pairs, result.GetValue(batchSize))));
             }
@@ -57,7 +63,6 @@ public static class EvalRmCommand
                     .Concat(evaluations.Select(e => Cell(e.Result.ByPrefixFraction[b].Accuracy, e.Result.ByPrefixFraction[b].Comparisons))).ToArray());
             AnsiConsole.Write(table);
 
-            string outDir = result.GetValue(output)!;
             Directory.CreateDirectory(outDir);
             var json = new JsonObject
             {
@@ -68,10 +73,37 @@ public static class EvalRmCommand
             File.WriteAllText(file + ".tmp", json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             File.Move(file + ".tmp", file, overwrite: true);
             CliErrors.Info($"written {file}");
+            foreach (var plot in WritePlots(outDir, evaluations))
+                CliErrors.Info($"written {plot}");
             return 0;
         }));
         return command;
     }
+
+    /// <summary>
+    /// Accuracy against prefix length (x = first length of each doubling bucket: 1, 2, 3, 5, 9, 17, 33) and against
+    /// the fraction of the response (x = middle of each quarter), one line per reward model; empty buckets are left out.
+    /// </summary>
+    static IEnumerable<string> WritePlots(string outDir, IReadOnlyList<(string Path, RewardModel Model, RewardEvaluation Result)> evaluations)
+    {
+        var byLength = new Dictionary<string, IReadOnlyList<PrefixAccuracyPoint>>();
+        var byFraction = new Dictionary<string, IReadOnlyList<PrefixAccuracyPoint>>();
+        for (int i = 0; i < evaluations.Count; i++)
+        {
+            var (path, rm, e) = evaluations[i];
+            string name = $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(path))} ({rm.Objective?.ToConfigValue() ?? "?"})";
+            if (byLength.ContainsKey(name)) name += $" #{i + 1}"; // two folders with the same name still get two lines
+            static double Accuracy(BucketAccuracy b) => b.Comparisons == 0 ? double.NaN : b.Accuracy;
+            byLength[name] = e.ByPrefixLength.Select((b, k) => new PrefixAccuracyPoint(BucketStart(PrefixBuckets.LengthLabels[k]), Accuracy(b))).ToList();
+            byFraction[name] = e.ByPrefixFraction.Select((b, k) => new PrefixAccuracyPoint(25.0 * k + 12.5, Accuracy(b))).ToList();
+        }
+        var (lengthPng, lengthSvg) = Plots.PrefixAccuracy(Path.Combine(outDir, PrefixLengthPlot), byLength, "prefix length (tokens, start of bucket)");
+        var (fractionPng, fractionSvg) = Plots.PrefixAccuracy(Path.Combine(outDir, PrefixFractionPlot), byFraction, "prefix length (% of the response, middle of quarter)");
+        return [lengthPng, lengthSvg, fractionPng, fractionSvg];
+    }
+
+    /// <summary>"1" → 1, "3-4" → 3, "33+" → 33.</summary>
+    static double BucketStart(string label) => int.Parse(new string(label.TakeWhile(char.IsDigit).ToArray()));
 
     static JsonObject ToJson(string path, RewardModel rm, RewardEvaluation e)
     {

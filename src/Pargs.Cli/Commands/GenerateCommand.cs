@@ -56,6 +56,9 @@ public static class GenerateCommand
                 BatchSize = result.GetValue(batch),
                 Naive = result.GetValue(naive),
             };
+            // An empty stop string matches at once and would end every generation after one token.
+            if (options.StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop needs a non-empty string");
+            if (result.GetValue(output) is { } outFile) CliErrors.OutputFile(outFile);
             var promptList = ReadPrompts(result.GetValue(prompt), result.GetValue(prompts));
             string? modelPath = result.GetValue(model);
             using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer));

@@ -5,5 +5,15 @@ namespace Pargs.Cli.Commands;
 /// <summary>Loads a reward-model folder for the commands that take --reward-model.</summary>
 public static class RewardModelFiles
 {
-    public static IRewardModel Load(string path) => RewardModel.Load(path);
+    /// <summary>
+    /// A reward model is always a folder, so a missing path gets that said, not the base-LM formats
+    /// (.gguf, llama2.c .bin) the checkpoint loader would list.
+    /// </summary>
+    public static RewardModel Load(string path)
+    {
+        if (!Directory.Exists(path))
+            throw new PargsException($"{path}: reward model folder not found (expected a Hugging Face folder with config.json and " +
+                                     "model.safetensors holding score.weight, as `pargs train-rm` writes)");
+        return RewardModel.Load(path);
+    }
 }

@@ -51,7 +51,7 @@ public static class TrainRmCommand
         {
             ModelOptions.SetThreads(result.GetValue(threads));
             var goal = RewardObjectives.Parse(result.GetValue(objective)!, "--objective");
-            string outDir = result.GetValue(output)!;
+            string outDir = CliErrors.OutputFolder(result.GetValue(output)!);
             int seedValue = result.GetValue(seed);
 
             RewardModel rm;

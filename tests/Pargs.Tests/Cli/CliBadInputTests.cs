@@ -1,0 +1,198 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Pargs.Checkpoints;
+using Pargs.Tests.Checkpoints;
+using Pargs.Tests.Models;
+
+namespace Pargs.Tests.Cli;
+
+/// <summary>
+/// Bad input given to the real `pargs` executable: each must end in one clear error line on stderr that names the
+/// file (or option) and the problem, a non-zero exit code, and no stack trace.
+/// </summary>
+public class CliBadInputTests : IDisposable
+{
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    static readonly string Gguf = PargsCli.Stories260KGguf;
+
+    /// <summary>A tiny random Llama saved as a Hugging Face folder (no tokenizer.json).</summary>
+    string TinyLmFolder(string name = "lm")
+    {
+        var config = TinyModels.LlamaConfig();
+        using var lm = TinyModels.RandomLM(config);
+        string folder = _dir.File(name);
+        HuggingFaceFolder.Save(folder, config, lm.Architecture, lm.StateDictForSaving());
+        return folder;
+    }
+
+    string WriteJsonl(string name, params string[] lines)
+    {
+        string path = _dir.File(name);
+        File.WriteAllText(path, string.Join("\n", lines) + "\n");
+        return path;
+    }
+
+    [Fact]
+    public void Truncated_model_safetensors()
+    {
+        string folder = TinyLmFolder();
+        string weights = Path.Combine(folder, HuggingFaceFolder.WeightsFile);
+        var bytes = File.ReadAllBytes(weights);
+        File.WriteAllBytes(weights, bytes[..(bytes.Length / 2)]);
+        PargsCli.Fails(["info", "--model", folder], weights, "truncated");
+    }
+
+    [Fact]
+    public void Safetensors_header_that_lies_about_offsets()
+    {
+        string folder = TinyLmFolder();
+        string weights = Path.Combine(folder, HuggingFaceFolder.WeightsFile);
+        // One 4×8 F32 tensor (128 bytes) claimed, 16 bytes of data present.
+        var header = Encoding.UTF8.GetBytes("""{"model.embed_tokens.weight":{"dtype":"F32","shape":[4,8],"data_offsets":[0,128]}}""");
+        using (var w = new BinaryWriter(File.Create(weights)))
+        {
+            w.Write((ulong)header.Length);
+            w.Write(header);
+            w.Write(new byte[16]);
+        }
+        PargsCli.Fails(["info", "--model", folder], weights, "model.embed_tokens.weight");
+    }
+
+    [Fact]
+    public void Config_with_an_unknown_model_type()
+    {
+        string folder = TinyLmFolder();
+        string configPath = Path.Combine(folder, HuggingFaceFolder.ConfigFile);
+        var json = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        json["model_type"] = "mamba";
+        json["architectures"] = new JsonArray("MambaForCausalLM");
+        File.WriteAllText(configPath, json.ToJsonString());
+        PargsCli.Fails(["info", "--model", folder], configPath, "mamba");
+    }
+
+    [Fact]
+    public void Gguf_with_bad_magic()
+    {
+        string path = _dir.File("corrupt.gguf");
+        var bytes = File.ReadAllBytes(Gguf)[..4096];
+        bytes[0] = (byte)'X';
+        File.WriteAllBytes(path, bytes);
+        PargsCli.Fails(["info", "--model", path], path, "not a GGUF file");
+    }
+
+    [Fact]
+    public void Gguf_with_an_unsupported_tensor_type()
+    {
+        string path = new GgufWriter(3)
+            .String("general.architecture", "llama")
+            .U32("llama.embedding_length", 4)
+            .U32("llama.feed_forward_length", 6)
+            .U32("llama.block_count", 1)
+            .U32("llama.attention.head_count", 2)
+            .U32("llama.attention.head_count_kv", 1)
+            .F32("llama.attention.layer_norm_rms_epsilon", 1e-6f)
+            .Strings("tokenizer.ggml.tokens", ["<unk>", "<s>", "</s>"])
+            .TensorF32("token_embd.weight", [4, 3], new float[12])
+            .Tensor("blk.0.ffn_up.weight", [256, 1], 12, new byte[144]) // Q4_K
+            .Save(_dir.File("q4k.gguf"));
+        PargsCli.Fails(["info", "--model", path], path, "Q4_K", "blk.0.ffn_up.weight");
+    }
+
+    [Fact]
+    public void Hf_folder_without_tokenizer_json_cannot_generate()
+    {
+        string folder = TinyLmFolder();
+        PargsCli.Fails(["generate", "--model", folder, "--method", "greedy", "--max-new-tokens", "3", "--threads", "1"], folder, "tokenizer");
+    }
+
+    [Fact]
+    public void Prompt_plus_new_tokens_longer_than_the_context()
+        => PargsCli.Fails(["generate", "--model", Gguf, "--method", "greedy", "--max-new-tokens", "600", "--threads", "1"], "600", "context of 512");
+
+    [Fact]
+    public void K_zero() => PargsCli.Fails(["generate", "--model", Gguf, "-k", "0", "--threads", "1"], "-k", "at least 1");
+
+    [Fact]
+    public void K_larger_than_the_vocabulary() => PargsCli.Fails(["generate", "--model", Gguf, "-k", "100000", "--threads", "1"], "100000", "vocabulary");
+
+    [Fact]
+    public void Pargs_without_a_reward_model()
+        => PargsCli.Fails(["generate", "--model", Gguf, "--method", "pargs", "--threads", "1"], "--method pargs", "--reward-model");
+
+    [Fact]
+    public void Train_rm_rows_missing_fields_name_the_file_and_line()
+    {
+        string data = WriteJsonl("pairs.jsonl",
+            """{"prompt": "Once upon a time", "chosen": " a cat sat.", "rejected": " a dog ran."}""",
+            """{"prompt": "Once upon a time", "chosen": " a bird sang."}""");
+        PargsCli.Fails(["train-rm", "--model", Gguf, "--data", data, "--out", _dir.File("rm"), "--max-steps", "1", "--threads", "1"],
+            $"{data}:2", "rejected");
+    }
+
+    [Fact]
+    public void Train_dpo_beta_zero()
+    {
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
+        PargsCli.Fails(["train-dpo", "--model", Gguf, "--data", data, "--out", _dir.File("dpo"), "--beta", "0", "--threads", "1"], "--beta", "positive");
+    }
+
+    [Fact]
+    public void Eval_rm_with_a_base_lm_folder_says_there_is_no_score_head()
+    {
+        string folder = TinyLmFolder();
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
+        PargsCli.Fails(["eval-rm", "--reward-model", folder, "--data", data, "--out", _dir.File("eval"), "--threads", "1"], folder, "no score head");
+    }
+
+    [Fact]
+    public void Nonexistent_model_file()
+    {
+        string missing = _dir.File("nowhere.gguf");
+        PargsCli.Fails(["info", "--model", missing], missing, "no such file");
+        PargsCli.Fails(["generate", "--model", missing, "--threads", "1"], missing, "no such file");
+    }
+
+    [Fact]
+    public void Nonexistent_data_prompts_and_reward_model_files()
+    {
+        string missingData = _dir.File("missing.jsonl");
+        PargsCli.Fails(["train-rm", "--model", Gguf, "--data", missingData, "--out", _dir.File("rm"), "--threads", "1"], missingData, "not found");
+        string missingPrompts = _dir.File("prompts.txt");
+        PargsCli.Fails(["generate", "--model", Gguf, "--prompts", missingPrompts, "--threads", "1"], missingPrompts, "not found");
+        string missingRm = _dir.File("no-rm");
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
+        PargsCli.Fails(["eval-rm", "--reward-model", missingRm, "--data", data, "--out", _dir.File("eval"), "--threads", "1"], missingRm, "reward model folder not found");
+        PargsCli.Fails(["generate", "--model", Gguf, "--method", "args", "--reward-model", missingRm, "--threads", "1"], missingRm, "reward model folder not found");
+    }
+
+    [Fact]
+    public void Output_paths_of_the_wrong_kind()
+    {
+        string file = _dir.File("a-file");
+        File.WriteAllText(file, "not a folder");
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
+        PargsCli.Fails(["train-rm", "--model", Gguf, "--data", data, "--out", file, "--max-steps", "1", "--threads", "1"], file, "existing file");
+        PargsCli.Fails(["eval-rm", "--reward-model", _dir.Path, "--data", data, "--out", file, "--threads", "1"], file, "existing file");
+        PargsCli.Fails(["generate", "--model", Gguf, "--prompt", "Hi", "--max-new-tokens", "2", "--out", _dir.Path, "--threads", "1"], _dir.Path, "existing folder");
+    }
+
+    [Fact]
+    public void Eval_rm_batch_size_zero_and_empty_stop_string()
+    {
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
+        PargsCli.Fails(["eval-rm", "--reward-model", _dir.Path, "--data", data, "--out", _dir.File("eval"), "--batch-size", "0", "--threads", "1"], "--batch-size", "at least 1");
+        PargsCli.Fails(["generate", "--model", Gguf, "--stop", "", "--threads", "1"], "--stop", "non-empty");
+    }
+
+    [Fact]
+    public void Generate_with_a_missing_tokenizer_a_bad_prompts_line_or_zero_threads()
+    {
+        string tokenizer = _dir.File("tokenizer.json");
+        PargsCli.Fails(["generate", "--model", Gguf, "--tokenizer", tokenizer, "--threads", "1"], tokenizer, "not found");
+        string prompts = WriteJsonl("prompts.jsonl", """{"prompt": "Once upon a time"}""", """{"text": "no prompt field"}""");
+        PargsCli.Fails(["generate", "--model", Gguf, "--prompts", prompts, "--threads", "1"], $"{prompts}:2", "\"prompt\"");
+        PargsCli.Fails(["generate", "--model", Gguf, "--threads", "0"], "--threads", "at least 1");
+    }
+}
