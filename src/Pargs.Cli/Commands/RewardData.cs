@@ -6,9 +6,13 @@ namespace Pargs.Cli.Commands;
 /// <summary>Reads a preference file and tokenizes it into partial pairs for train-rm and eval-rm.</summary>
 static class RewardData
 {
-    public static IReadOnlyList<TokenizedPair> Load(string path, ITokenizer tokenizer, string template, int maxLength, bool finalOnly)
+    public static IReadOnlyList<TokenizedPair> Load(string path, ITokenizer tokenizer, string template, int maxLength, bool finalOnly, bool skipBadRows = false)
     {
-        var read = PreferenceReader.Read(path, new PreferenceReadOptions { Template = PromptTemplate.FromName(template) });
+        var read = PreferenceReader.Read(path, new PreferenceReadOptions
+        {
+            Template = PromptTemplate.FromName(template),
+            OnBadRow = skipBadRows ? BadRowPolicy.Skip : BadRowPolicy.Fail,
+        });
         var options = new PairTokenizerOptions
         {
             MaxLength = maxLength,

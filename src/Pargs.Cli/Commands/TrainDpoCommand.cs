@@ -49,9 +49,9 @@ public static class TrainDpoCommand
         };
         command.SetAction(CliErrors.Action(result =>
         {
-            string outDir = result.GetValue(output)!;
+            string outDir = CliErrors.OutputFolder(result.GetValue(output)!);
             int? threadCount = result.GetValue(threads);
-            if (threadCount is { } t) TorchSharp.torch.set_num_threads(t);
+            if (threadCount is { } t) ModelOptions.SetThreads(t);
             var loop = new TrainingOptions
             {
                 LearningRate = result.GetValue(lr), Epochs = result.GetValue(epochs), MaxSteps = result.GetValue(maxSteps),

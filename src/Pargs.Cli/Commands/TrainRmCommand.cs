@@ -40,12 +40,13 @@ public static class TrainRmCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out" };
         var threads = ModelOptions.Threads();
         threads.DefaultValueFactory = _ => 2;
+        var skipBad = new Option<bool>("--skip-bad-rows") { Description = "Leave out (and count) malformed rows instead of failing" };
         var template = new Option<string>("--template") { Description = "Prompt template: plain | hh | chatml", DefaultValueFactory = _ => "plain" };
 
         var command = new Command("train-rm", "Train a reward model (full-sequence or partial-sequence Bradley–Terry).")
         {
             model, tokenizer, data, evalData, objective, output, epochs, maxSteps, lr, weightDecay, batchSize, gradAccum, maxLength,
-            warmup, schedule, maxGradNorm, center, seed, logEvery, evalEvery, checkpointEvery, resume, threads, template,
+            warmup, schedule, maxGradNorm, center, seed, logEvery, evalEvery, checkpointEvery, resume, threads, template, skipBad,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -63,8 +64,8 @@ public static class TrainRmCommand
             rm.Objective = goal;
             int maxLen = Math.Min(result.GetValue(maxLength), rm.Config.MaxPositions);
             string templateName = result.GetValue(template)!;
-            var train = RewardData.Load(result.GetValue(data)!, rm.Tokenizer!, templateName, maxLen, goal == RewardObjective.Full);
-            var eval = result.GetValue(evalData) is { } evalPath ? RewardData.Load(evalPath, rm.Tokenizer!, templateName, maxLen, finalOnly: false) : null;
+            var train = RewardData.Load(result.GetValue(data)!, rm.Tokenizer!, templateName, maxLen, goal == RewardObjective.Full, result.GetValue(skipBad));
+            var eval = result.GetValue(evalData) is { } evalPath ? RewardData.Load(evalPath, rm.Tokenizer!, templateName, maxLen, finalOnly: false, result.GetValue(skipBad)) : null;
 
             double clip = result.GetValue(maxGradNorm);
             var options = new RewardTrainingOptions
