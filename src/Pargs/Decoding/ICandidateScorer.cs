@@ -26,9 +26,11 @@ public sealed class CandidateScoringCounts
 {
     /// <summary>Candidates scored as one-token siblings over the RM's cached prefix.</summary>
     public long Siblings { get; set; }
+    /// <summary>Candidates that extend the RM's cached prefix by several tokens, scored over the cache in the same packed pass.</summary>
+    public long Extensions { get; set; }
     /// <summary>Candidates that leave the RM's text unchanged (a held-back byte, a special token): the prefix's reward.</summary>
     public long Unchanged { get; set; }
-    /// <summary>Candidates whose retokenization diverged from the cached prefix: a cache-free full forward each.</summary>
+    /// <summary>Candidates whose retokenization changed earlier RM tokens of the cached prefix: a cache-free full forward each.</summary>
     public long FullForwards { get; set; }
     /// <summary>Steps whose choice was committed by copying sibling keys/values (no forward).</summary>
     public long SiblingCommits { get; set; }

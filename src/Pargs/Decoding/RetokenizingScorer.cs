@@ -7,23 +7,27 @@ namespace Pargs.Decoding;
 /// <summary>
 /// Candidate scoring when the LM and the reward model have DIFFERENT tokenizers: candidates are detokenized
 /// and retokenized (<see cref="RewardRetokenizer"/> defines the RM's view of an LM sequence: complete UTF-8
-/// characters only, RM BOS first, RM EOS after an LM EOS). Every reward equals a cache-free forward of the RM
-/// over <c>RewardIds(prompt + sequence + candidate)</c> — what <see cref="NaiveGuidedDecoder"/> computes — and
-/// the cache is used wherever that is exact. Per row the scorer keeps the committed LM bytes, the RM ids of
-/// their text (C) with their keys/values in one batched RM <see cref="BatchSession"/>, and C's reward.
-/// For each candidate, T = the RM ids of committed text + candidate bytes:
+/// characters only — a byte-level piece that starts a multi-byte character is held back until it completes —
+/// RM BOS first, RM EOS after an LM EOS). Every reward equals a cache-free forward of the RM over
+/// <c>RewardIds(prompt + sequence + candidate)</c> — what <see cref="NaiveGuidedDecoder"/> computes — and the
+/// RM's KV cache is used wherever that is exact. Per row the scorer keeps the committed LM bytes, the RM ids
+/// of their text (C) with their keys/values in one batched RM <see cref="BatchSession"/>, and C's reward.
+/// For each candidate, T = the RM ids of committed text + candidate bytes (+ RM EOS for the LM's EOS):
 /// <code>
-///   T == C               unchanged text (a held-back lead byte, a special token, EOS without an RM EOS): C's reward
-///   T == C + [t]         ONE new RM token: scored as a sibling over the cached prefix (one batched pass for all rows)
-///   anything else        the tokenizations diverge (a merge across the boundary, several new tokens, earlier
-///                        tokens changed): a cache-free full forward of T (batched across such candidates)
+///   T == C                unchanged text (a held-back lead byte, a special token, EOS when the RM has none): C's reward
+///   T == C + [t1 … tm]    the prefix is kept: scored over the cache in ONE packed forward for all rows — each
+///                         candidate's new tokens are a segment that sees the prefix and its own earlier tokens
+///                         (m = 1 is the shared-vocabulary sibling)
+///   otherwise             the tokenizations diverge (a merge across the boundary changed earlier RM tokens):
+///                         a cache-free full forward of T, batched across such candidates
 /// </code>
-/// Commit, per row, the new committed ids C' = RM ids of the new text (no RM EOS — an EOS that does not end
-/// the sequence is just empty text): when every running row extends by its scored sibling, the siblings'
-/// keys/values are copied (no forward); else, when every C is a prefix of its C', the new tokens are appended
-/// (one ragged forward); else (some row's earlier RM tokens changed) the whole batch's RM cache is rebuilt by
-/// prefilling every running row's C' — the simplest correct choice, as the cache cannot drop one row's slots.
-/// Cost: every candidate's text is re-encoded in full each step (O(length) per candidate; exactness over speed).
+/// Commit, per row, C' = the RM ids of the new text (no RM EOS: an EOS that does not end the sequence is just
+/// empty text). When every running row extends by one scored token, its keys/values are copied
+/// (<see cref="BatchSession.CommitSibling"/>, no forward); else, when every C is a prefix of its C', the new
+/// tokens are appended (one small ragged forward); else (some row's earlier RM tokens changed) the whole
+/// batch's RM cache is rebuilt by prefilling every running row's C' — the simplest correct choice, as the
+/// cache cannot drop one row's slots. Cost: each candidate's full text is re-encoded every step (O(length)
+/// per candidate): exactness first.
 /// </summary>
 public sealed class RetokenizingScorer : ICandidateScorer
 {
@@ -33,7 +37,7 @@ public sealed class RetokenizingScorer : ICandidateScorer
     readonly CandidateScoringCounts counts;
     readonly Row[] rows;
     BatchSession? session;
-    bool siblingsRan;
+    bool packedRan; // the last Score wrote candidate keys/values after the prefix
 
     sealed class Row
     {
@@ -45,7 +49,8 @@ public sealed class RetokenizingScorer : ICandidateScorer
         public Candidate[] Candidates = [];
     }
 
-    sealed record Candidate(byte[] Bytes, bool Started, int[] TextIds, int[] ScoredIds, bool Sibling, float Reward);
+    /// <param name="SiblingSlot">Packed slot of a one-new-token candidate (its keys/values can be committed), else -1.</param>
+    sealed record Candidate(byte[] Bytes, bool Started, int[] TextIds, int[] ScoredIds, int SiblingSlot, float Reward);
 
     public RetokenizingScorer(IRewardModel rm, RewardRetokenizer bridge, int batchSize, int capacity, CandidateScoringCounts counts)
     {
@@ -74,34 +79,35 @@ public sealed class RetokenizingScorer : ICandidateScorer
         int k = (int)candidates.shape[1];
         var ids = candidates.data<long>().ToArray();
         var rewards = new float[batch * k];
-        var siblingIds = new long[batch * k];
-        var siblingAt = new List<int>();
         var fullAt = new List<int>();
         var scored = new (byte[] Bytes, bool Started, int[] TextIds, int[] ScoredIds)[batch * k];
+        var slot = new int[batch * k];   // where a candidate's last new token sits in the packed forward (-1: none)
+        var rowSlots = new List<(long Token, int Segment, long Position)>[batch];
+        Array.Fill(slot, -1);
         for (int b = 0; b < batch; b++)
         {
             var row = rows[b];
+            rowSlots[b] = new();
             row.Running = active[b];
             if (!row.Running) continue;
+            var c = row.RmIds;
             for (int j = 0; j < k; j++)
             {
                 long id = ids[b * k + j];
-                var added = bridge.BytesOf(id, row.Started);
-                var bytes = row.Bytes.Concat(added).ToArray();
+                var bytes = row.Bytes.Concat(bridge.BytesOf(id, row.Started)).ToArray();
                 var textIds = bridge.Encode(RewardRetokenizer.CompleteText(bytes));
                 var scoredIds = bridge.IsLmEos(id) && bridge.RmEos is int eos ? [.. textIds, eos] : textIds;
                 scored[b * k + j] = (bytes, row.Started || bridge.Starts(id), textIds, scoredIds);
-                var c = row.RmIds;
                 if (scoredIds.AsSpan().SequenceEqual(c))
                 {
                     rewards[b * k + j] = row.Reward;
                     counts.Unchanged++;
                 }
-                else if (scoredIds.Length == c.Length + 1 && scoredIds.AsSpan(0, c.Length).SequenceEqual(c))
+                else if (scoredIds.AsSpan().StartsWith(c))
                 {
-                    siblingIds[b * k + j] = scoredIds[^1];
-                    siblingAt.Add(b * k + j);
-                    counts.Siblings++;
+                    for (int t = c.Length; t < scoredIds.Length; t++) rowSlots[b].Add((scoredIds[t], j, t));
+                    slot[b * k + j] = rowSlots[b].Count - 1;
+                    if (scoredIds.Length == c.Length + 1) counts.Siblings++; else counts.Extensions++;
                 }
                 else
                 {
@@ -113,24 +119,52 @@ public sealed class RetokenizingScorer : ICandidateScorer
 
         using (var scope = NewDisposeScope())
         {
-            siblingsRan = siblingAt.Count > 0;
-            if (siblingsRan)
+            int width = rowSlots.Max(r => r.Count);
+            packedRan = width > 0;
+            if (packedRan)
             {
-                var r = rm.ScoreFromHidden(session!.Siblings(tensor(siblingIds, batch, k))).contiguous().data<float>().ToArray();
-                foreach (var at in siblingAt) rewards[at] = r[at];
+                var r = rm.ScoreFromHidden(PackedExtensions(rowSlots, width)).contiguous().data<float>().ToArray();
+                for (int at = 0; at < batch * k; at++)
+                    if (slot[at] >= 0) rewards[at] = r[at / k * width + slot[at]];
             }
             var full = FullRewards(fullAt.Select(at => scored[at].ScoredIds).ToList());
             for (int i = 0; i < fullAt.Count; i++) rewards[fullAt[i]] = full[i];
         }
 
-        var sibling = new HashSet<int>(siblingAt);
         for (int b = 0; b < batch; b++)
             rows[b].Candidates = !rows[b].Running ? [] : Enumerable.Range(0, k).Select(j =>
             {
                 var s = scored[b * k + j];
-                return new Candidate(s.Bytes, s.Started, s.TextIds, s.ScoredIds, sibling.Contains(b * k + j), rewards[b * k + j]);
+                bool sibling = slot[b * k + j] >= 0 && s.ScoredIds.Length == rows[b].RmIds.Length + 1;
+                return new Candidate(s.Bytes, s.Started, s.TextIds, s.ScoredIds, sibling ? slot[b * k + j] : -1, rewards[b * k + j]);
             }).ToArray();
         return tensor(rewards, batch, k);
+    }
+
+    /// <summary>
+    /// One forward over the RM cache for every candidate that extends its row's prefix: per row, the candidates'
+    /// new tokens are packed one segment after another; each token sees the committed prefix, the earlier
+    /// tokens of its own segment and itself (siblings generalised to several tokens — a tree of depth 1). Keys
+    /// and values are written after the prefix but not committed. Returns hidden states [B, width, hidden].
+    /// </summary>
+    Tensor PackedExtensions(List<(long Token, int Segment, long Position)>[] rowSlots, int width)
+    {
+        var tokens = new long[batch * width];
+        var positions = new long[batch * width];
+        var segment = new long[batch * width];
+        Array.Fill(segment, -1L);
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < rowSlots[b].Count; i++)
+                (tokens[b * width + i], segment[b * width + i], positions[b * width + i]) = rowSlots[b][i];
+        var cache = session!.Cache;
+        cache.Reserve(width);
+        var prefix = cache.ValidPrefix;
+        var seg = tensor(segment, batch, width);
+        var sameSegment = seg.unsqueeze(2).eq(seg.unsqueeze(1)) & seg.unsqueeze(2).ge(0);
+        var newPart = (sameSegment & ones(width, width, dtype: ScalarType.Bool).tril()) | eye(width, dtype: ScalarType.Bool);
+        var prefixPart = prefix.unsqueeze(1).expand(batch, width, prefix.shape[1]);
+        var mask = cat(new[] { prefixPart, newPart }, 2).unsqueeze(1);
+        return rm.Backbone.Forward(tensor(tokens, batch, width), tensor(positions, batch, width), mask, cache);
     }
 
     /// <summary>Cache-free rewards of whole RM sequences (right-padded batches).</summary>
@@ -168,12 +202,12 @@ public sealed class RetokenizingScorer : ICandidateScorer
             rows[b].Started = pick.Started;
         }
 
-        bool allSiblings = siblingsRan && picks.All(p => p.Value.Sibling && p.Value.ScoredIds.Length == p.Value.TextIds.Length);
+        bool allSiblings = packedRan && picks.All(p => p.Value.SiblingSlot >= 0 && p.Value.ScoredIds.Length == p.Value.TextIds.Length);
         if (allSiblings)
         {
             // Every running row extends by the one token it was scored with: keep those keys/values. Finished
-            // rows take any column; their cache is never read again.
-            session!.CommitSibling(tensor(Enumerable.Range(0, batch).Select(b => picks.ContainsKey(b) ? (long)chosen[b] : 0L).ToArray()));
+            // rows take any slot; their cache is never read again.
+            session!.CommitSibling(tensor(Enumerable.Range(0, batch).Select(b => picks.TryGetValue(b, out var p) ? (long)p.SiblingSlot : 0L).ToArray()));
             foreach (var (b, pick) in picks) (rows[b].RmIds, rows[b].Reward) = (pick.TextIds, pick.Reward);
             counts.SiblingCommits++;
             return;
@@ -223,7 +257,7 @@ public sealed class RetokenizingScorer : ICandidateScorer
         session = new BatchSession(rm.Backbone, batch, Math.Max(capacity, longest + capacity / 2));
         var r = rm.ScoreFromHidden(session.Prefill(rows.Select(row => row.RmIds).ToList())).contiguous().data<float>().ToArray();
         for (int b = 0; b < batch; b++) rows[b].Reward = r[b];
-        siblingsRan = false;
+        packedRan = false;
     }
 
     public void Dispose() => session?.Dispose();
