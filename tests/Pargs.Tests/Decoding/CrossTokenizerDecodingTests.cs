@@ -20,15 +20,13 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(true, DecodingMethod.Args)]
     [InlineData(true, DecodingMethod.Pargs)]
     [InlineData(false, DecodingMethod.PargsGreedy)]
-    [InlineData(false, DecodingMethod.Pargs)]
     public void Bridged_fast_path_scores_and_chooses_like_the_naive_oracle(bool gpt2Lm, DecodingMethod method)
     {
         var (lm, rm) = Models(gpt2Lm);
         Assert.False(VocabularyBridge.SharesVocabulary(lm, rm));
-        var options = new DecodingOptions { Method = method, K = 6, W = 1.5, MaxNewTokens = 10, Seed = 3, StopAtEos = false, BatchSize = 4 };
+        var options = new DecodingOptions { Method = method, K = 5, W = 1.5, MaxNewTokens = 10, Seed = 3, StopAtEos = false, BatchSize = 4 };
         var tok = lm.Tokenizer!;
         int eos = lm.Config.EosTokenId!.Value;
         var encoded = Prompts.Select(p => tok.Encode(p, addBos: true)).ToArray();
@@ -119,7 +117,7 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
     public void Generation_stops_at_eos_and_matches_the_oracle_row_by_row()
     {
         var (lm, rm) = Models(gpt2Lm: true);
-        var o = new DecodingOptions { Method = DecodingMethod.Args, K = 5, W = 2.0, MaxNewTokens = 12, StopAtEos = true, BatchSize = 4 };
+        var o = new DecodingOptions { Method = DecodingMethod.Args, K = 5, W = 2.0, MaxNewTokens = 10, StopAtEos = true, BatchSize = 4 };
         var fast = TextGenerator.Generate(lm, rm, Prompts, o);
         var naive = TextGenerator.Generate(lm, rm, Prompts, o with { Naive = true });
         Assert.Equal(naive.Select(r => r.TokenIds), fast.Select(r => r.TokenIds));
