@@ -11,56 +11,66 @@ namespace Pargs.Decoding;
 /// RM BOS first, RM EOS after an LM EOS). Every reward equals a cache-free forward of the RM over
 /// <c>RewardIds(prompt + sequence + candidate)</c> — what <see cref="NaiveGuidedDecoder"/> computes — and the
 /// RM's KV cache is used wherever that is exact. Per row the scorer keeps the committed LM bytes, the RM ids
-/// of their text (C) with their keys/values in one batched RM <see cref="BatchSession"/>, and C's reward.
-/// For each candidate, T = the RM ids of committed text + candidate bytes (+ RM EOS for the LM's EOS):
+/// of their text (C), C's reward, and in one batched RM <see cref="BatchSession"/> the keys/values of P = C
+/// minus its last <c>lag</c> tokens (default 1: a merge across the LM's token boundary usually rewrites only
+/// the last RM token, which then costs nothing extra). For each candidate, T = the RM ids of committed text +
+/// candidate bytes (+ RM EOS for the LM's EOS):
 /// <code>
 ///   T == C                unchanged text (a held-back lead byte, a special token, EOS when the RM has none): C's reward
-///   T == C + [t1 … tm]    the prefix is kept: scored over the cache in ONE packed forward for all rows — each
-///                         candidate's new tokens are a segment that sees the prefix and its own earlier tokens
-///                         (m = 1 is the shared-vocabulary sibling)
-///   otherwise             the tokenizations diverge (a merge across the boundary changed earlier RM tokens):
-///                         a cache-free full forward of T, batched across such candidates
+///   T == P + [t1 … tm]    scored over the cache in ONE packed forward for all rows: each candidate's tokens
+///                         after P are a segment that sees P and its own earlier tokens (m = 1: a sibling)
+///   otherwise             the tokenizations diverge before P's end: a cache-free full forward of T, batched
 /// </code>
 /// Commit, per row, C' = the RM ids of the new text (no RM EOS: an EOS that does not end the sequence is just
-/// empty text). When every running row extends by one scored token, its keys/values are copied
-/// (<see cref="BatchSession.CommitSibling"/>, no forward); else, when every C is a prefix of its C', the new
-/// tokens are appended (one small ragged forward); else (some row's earlier RM tokens changed) the whole
-/// batch's RM cache is rebuilt by prefilling every running row's C' — the simplest correct choice, as the
-/// cache cannot drop one row's slots. Cost: each candidate's full text is re-encoded every step (O(length)
-/// per candidate): exactness first.
+/// empty text). When every running row's P is a prefix of its C', P grows toward C' minus the lag: by copying
+/// the keys/values of the pick's first segment token when every row caches exactly one (no forward), else by
+/// appending the tokens (one small ragged forward). When some row's P is not (its earlier RM tokens changed),
+/// the batch's RM cache is rebuilt by prefilling every running row's new P — the simplest correct choice, as
+/// the cache cannot drop one row's slots. Cost: each candidate's full text is re-encoded every step
+/// (O(length) per candidate): exactness first.
 /// </summary>
 public sealed class RetokenizingScorer : ICandidateScorer
 {
     readonly IRewardModel rm;
     readonly RewardRetokenizer bridge;
-    readonly int batch, capacity;
+    readonly int batch, capacity, lag;
     readonly CandidateScoringCounts counts;
     readonly Row[] rows;
     BatchSession? session;
-    bool packedRan; // the last Score wrote candidate keys/values after the prefix
+    bool packedRan; // the last Score wrote candidate keys/values after the cached prefix
 
     sealed class Row
     {
         public List<byte> Bytes = new();
         public bool Started;       // a token with bytes has been committed (the LM's dummy prefix no longer applies)
-        public int[] RmIds = [];   // C: the RM ids of the committed text, as held in the cache
+        public int[] RmIds = [];   // C: the RM ids of the committed text
+        public int Cached;         // P = C[..Cached] is what the cache holds
         public float Reward;       // C's reward
         public bool Running;       // scored at the last Score (finished rows are left alone)
         public Candidate[] Candidates = [];
     }
 
-    /// <param name="SiblingSlot">Packed slot of a one-new-token candidate (its keys/values can be committed), else -1.</param>
-    sealed record Candidate(byte[] Bytes, bool Started, int[] TextIds, int[] ScoredIds, int SiblingSlot, float Reward);
+    /// <param name="FirstSlot">Packed slot of the first token of the candidate's segment, else -1.</param>
+    sealed record Candidate(byte[] Bytes, bool Started, int[] TextIds, int[] ScoredIds, int FirstSlot, float Reward);
 
-    public RetokenizingScorer(IRewardModel rm, RewardRetokenizer bridge, int batchSize, int capacity, CandidateScoringCounts counts)
+    /// <param name="lag">
+    /// How many RM tokens at the end of the committed text stay out of the cache (re-read with every candidate).
+    /// A merge across the LM's token boundary usually changes only the last RM token ("▁h" "ap" → "▁hap"), so
+    /// with a lag of 1 it stays on the cache instead of forcing a rebuild; 0 caches everything.
+    /// </param>
+    public RetokenizingScorer(IRewardModel rm, RewardRetokenizer bridge, int batchSize, int capacity, CandidateScoringCounts counts, int lag = 1)
     {
+        if (lag < 0) throw new ArgumentOutOfRangeException(nameof(lag));
         this.rm = rm;
         this.bridge = bridge;
         this.counts = counts;
         batch = batchSize;
         this.capacity = capacity;
+        this.lag = lag;
         rows = Enumerable.Range(0, batchSize).Select(_ => new Row()).ToArray();
     }
+
+    int CachedLength(int[] ids) => Math.Min(ids.Length, Math.Max(1, ids.Length - lag));
 
     public void Prefill(IReadOnlyList<int[]> prompts)
     {
@@ -69,7 +79,13 @@ public sealed class RetokenizingScorer : ICandidateScorer
             var row = rows[b];
             row.Bytes = bridge.BytesOf(prompts[b], out row.Started);
             row.RmIds = bridge.Encode(RewardRetokenizer.CompleteText(row.Bytes.ToArray()));
+            row.Cached = CachedLength(row.RmIds);
             row.Running = true;
+        }
+        using (NewDisposeScope())
+        {
+            var rewards = FullRewards(rows.Select(r => r.RmIds).ToList());
+            for (int b = 0; b < batch; b++) rows[b].Reward = rewards[b];
         }
         Rebuild();
     }
@@ -81,16 +97,17 @@ public sealed class RetokenizingScorer : ICandidateScorer
         var rewards = new float[batch * k];
         var fullAt = new List<int>();
         var scored = new (byte[] Bytes, bool Started, int[] TextIds, int[] ScoredIds)[batch * k];
-        var slot = new int[batch * k];   // where a candidate's last new token sits in the packed forward (-1: none)
+        var firstSlot = new int[batch * k];
+        var lastSlot = new int[batch * k];
         var rowSlots = new List<(long Token, int Segment, long Position)>[batch];
-        Array.Fill(slot, -1);
+        Array.Fill(firstSlot, -1);
         for (int b = 0; b < batch; b++)
         {
             var row = rows[b];
             rowSlots[b] = new();
             row.Running = active[b];
             if (!row.Running) continue;
-            var c = row.RmIds;
+            var cachedIds = row.RmIds.AsSpan(0, row.Cached);
             for (int j = 0; j < k; j++)
             {
                 long id = ids[b * k + j];
@@ -98,16 +115,17 @@ public sealed class RetokenizingScorer : ICandidateScorer
                 var textIds = bridge.Encode(RewardRetokenizer.CompleteText(bytes));
                 var scoredIds = bridge.IsLmEos(id) && bridge.RmEos is int eos ? [.. textIds, eos] : textIds;
                 scored[b * k + j] = (bytes, row.Started || bridge.Starts(id), textIds, scoredIds);
-                if (scoredIds.AsSpan().SequenceEqual(c))
+                if (scoredIds.AsSpan().SequenceEqual(row.RmIds))
                 {
                     rewards[b * k + j] = row.Reward;
                     counts.Unchanged++;
                 }
-                else if (scoredIds.AsSpan().StartsWith(c))
+                else if (scoredIds.Length > cachedIds.Length && scoredIds.AsSpan().StartsWith(cachedIds))
                 {
-                    for (int t = c.Length; t < scoredIds.Length; t++) rowSlots[b].Add((scoredIds[t], j, t));
-                    slot[b * k + j] = rowSlots[b].Count - 1;
-                    if (scoredIds.Length == c.Length + 1) counts.Siblings++; else counts.Extensions++;
+                    firstSlot[b * k + j] = rowSlots[b].Count;
+                    for (int t = cachedIds.Length; t < scoredIds.Length; t++) rowSlots[b].Add((scoredIds[t], j, t));
+                    lastSlot[b * k + j] = rowSlots[b].Count - 1;
+                    if (scoredIds.Length == cachedIds.Length + 1) counts.Siblings++; else counts.Extensions++;
                 }
                 else
                 {
@@ -125,7 +143,7 @@ public sealed class RetokenizingScorer : ICandidateScorer
             {
                 var r = rm.ScoreFromHidden(PackedExtensions(rowSlots, width)).contiguous().data<float>().ToArray();
                 for (int at = 0; at < batch * k; at++)
-                    if (slot[at] >= 0) rewards[at] = r[at / k * width + slot[at]];
+                    if (firstSlot[at] >= 0) rewards[at] = r[at / k * width + lastSlot[at]];
             }
             var full = FullRewards(fullAt.Select(at => scored[at].ScoredIds).ToList());
             for (int i = 0; i < fullAt.Count; i++) rewards[fullAt[i]] = full[i];
@@ -135,17 +153,16 @@ public sealed class RetokenizingScorer : ICandidateScorer
             rows[b].Candidates = !rows[b].Running ? [] : Enumerable.Range(0, k).Select(j =>
             {
                 var s = scored[b * k + j];
-                bool sibling = slot[b * k + j] >= 0 && s.ScoredIds.Length == rows[b].RmIds.Length + 1;
-                return new Candidate(s.Bytes, s.Started, s.TextIds, s.ScoredIds, sibling ? slot[b * k + j] : -1, rewards[b * k + j]);
+                return new Candidate(s.Bytes, s.Started, s.TextIds, s.ScoredIds, firstSlot[b * k + j], rewards[b * k + j]);
             }).ToArray();
         return tensor(rewards, batch, k);
     }
 
     /// <summary>
-    /// One forward over the RM cache for every candidate that extends its row's prefix: per row, the candidates'
-    /// new tokens are packed one segment after another; each token sees the committed prefix, the earlier
-    /// tokens of its own segment and itself (siblings generalised to several tokens — a tree of depth 1). Keys
-    /// and values are written after the prefix but not committed. Returns hidden states [B, width, hidden].
+    /// One forward over the RM cache for every candidate that extends its row's cached prefix: per row, the
+    /// candidates' remaining tokens are packed one segment after another; each token sees the cached prefix,
+    /// the earlier tokens of its own segment and itself (siblings generalised to several tokens — a tree of
+    /// depth 1). Keys and values are written after the prefix but not committed. Returns hidden [B, width, hidden].
     /// </summary>
     Tensor PackedExtensions(List<(long Token, int Segment, long Position)>[] rowSlots, int width)
     {
@@ -196,67 +213,61 @@ public sealed class RetokenizingScorer : ICandidateScorer
         var running = Enumerable.Range(0, batch).Where(b => rows[b].Running).ToList();
         if (running.Count == 0) return;
         var picks = running.ToDictionary(b => b, b => rows[b].Candidates[chosen[b]]);
+        var keptPrefix = picks.ToDictionary(p => p.Key, p => p.Value.TextIds.AsSpan().StartsWith(rows[p.Key].RmIds.AsSpan(0, rows[p.Key].Cached)));
+        var oldCached = running.ToDictionary(b => b, b => rows[b].Cached);
         foreach (var (b, pick) in picks)
         {
-            rows[b].Bytes = pick.Bytes.ToList();
-            rows[b].Started = pick.Started;
+            var row = rows[b];
+            row.Bytes = pick.Bytes.ToList();
+            row.Started = pick.Started;
+            // C's reward: the pick's, unless an RM EOS was appended to score it (then the text, and C, did not change).
+            if (pick.ScoredIds.Length == pick.TextIds.Length) row.Reward = pick.Reward;
+            row.RmIds = pick.TextIds;
         }
 
-        bool allSiblings = packedRan && picks.All(p => p.Value.SiblingSlot >= 0 && p.Value.ScoredIds.Length == p.Value.TextIds.Length);
-        if (allSiblings)
+        if (keptPrefix.Values.Any(kept => !kept))
         {
-            // Every running row extends by the one token it was scored with: keep those keys/values. Finished
-            // rows take any slot; their cache is never read again.
-            session!.CommitSibling(tensor(Enumerable.Range(0, batch).Select(b => picks.TryGetValue(b, out var p) ? (long)p.SiblingSlot : 0L).ToArray()));
-            foreach (var (b, pick) in picks) (rows[b].RmIds, rows[b].Reward) = (pick.TextIds, pick.Reward);
-            counts.SiblingCommits++;
-            return;
-        }
-
-        bool allExtend = picks.All(p => p.Value.TextIds.AsSpan().StartsWith(rows[p.Key].RmIds));
-        if (!allExtend)
-        {
-            foreach (var (b, pick) in picks) rows[b].RmIds = pick.TextIds;
+            foreach (var b in running) rows[b].Cached = CachedLength(rows[b].RmIds);
             Rebuild();
             counts.Rebuilds++;
             return;
         }
 
-        int longest = picks.Max(p => p.Value.TextIds.Length - rows[p.Key].RmIds.Length);
-        if (longest > 0)
+        // Every cached prefix is still a prefix: extend each toward C' minus the lag (never shrink it).
+        foreach (var b in running) rows[b].Cached = Math.Max(oldCached[b], CachedLength(rows[b].RmIds));
+        var added = running.ToDictionary(b => b, b => rows[b].Cached - oldCached[b]);
+        if (packedRan && running.All(b => added[b] == 1 && picks[b].FirstSlot >= 0))
         {
-            var ids = new long[batch * longest];
-            var valid = new bool[batch * longest];
-            foreach (var (b, pick) in picks)
-                for (int t = rows[b].RmIds.Length; t < pick.TextIds.Length; t++)
-                {
-                    int at = b * longest + t - rows[b].RmIds.Length;
-                    ids[at] = pick.TextIds[t];
-                    valid[at] = true;
-                }
-            var hidden = session!.Append(tensor(ids, batch, longest), tensor(valid, batch, longest));
-            var r = rm.ScoreFromHidden(hidden).contiguous().data<float>().ToArray(); // [B, longest]
-            foreach (var (b, pick) in picks)
-            {
-                int added = pick.TextIds.Length - rows[b].RmIds.Length;
-                if (added > 0) rows[b].Reward = r[b * longest + added - 1];
-            }
-            counts.AppendCommits++;
+            // The one token each row caches is the first of its pick's scored segment: copy those keys/values
+            // (no forward). Finished rows take any slot; their cache is never read again.
+            session!.CommitSibling(tensor(Enumerable.Range(0, batch).Select(b => picks.TryGetValue(b, out var p) ? (long)p.FirstSlot : 0L).ToArray()));
+            counts.SiblingCommits++;
+            return;
         }
-        foreach (var (b, pick) in picks) rows[b].RmIds = pick.TextIds;
+        int longest = added.Values.Max();
+        if (longest == 0) return;
+        var ids = new long[batch * longest];
+        var valid = new bool[batch * longest];
+        foreach (var b in running)
+            for (int i = 0; i < added[b]; i++)
+            {
+                ids[b * longest + i] = rows[b].RmIds[oldCached[b] + i];
+                valid[b * longest + i] = true;
+            }
+        session!.Append(tensor(ids, batch, longest), tensor(valid, batch, longest));
+        counts.AppendCommits++;
     }
 
-    /// <summary>A fresh RM cache holding every running row's committed ids (finished rows: one token as a placeholder).</summary>
+    /// <summary>A fresh RM cache holding every running row's cached prefix (finished rows: one token as a placeholder).</summary>
     void Rebuild()
     {
         using var scope = NewDisposeScope();
         session?.Dispose();
         foreach (var row in rows)
-            if (!row.Running) row.RmIds = row.RmIds[..Math.Min(1, row.RmIds.Length)];
-        int longest = rows.Max(r => r.RmIds.Length);
+            if (!row.Running) (row.RmIds, row.Cached) = (row.RmIds[..Math.Min(1, row.RmIds.Length)], Math.Min(1, row.RmIds.Length));
+        int longest = rows.Max(r => r.Cached);
         session = new BatchSession(rm.Backbone, batch, Math.Max(capacity, longest + capacity / 2));
-        var r = rm.ScoreFromHidden(session.Prefill(rows.Select(row => row.RmIds).ToList())).contiguous().data<float>().ToArray();
-        for (int b = 0; b < batch; b++) rows[b].Reward = r[b];
+        session.Prefill(rows.Select(row => row.RmIds[..row.Cached]).ToList());
         packedRan = false;
     }
 

@@ -61,16 +61,17 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
         var c = fast.Counts;
         output.WriteLine($"siblings {c.Siblings}, extensions {c.Extensions}, unchanged {c.Unchanged}, full forwards {c.FullForwards}; commits: sibling {c.SiblingCommits}, append {c.AppendCommits}, rebuild {c.Rebuilds}");
         output.WriteLine(string.Join(" | ", fastRows.Select(r => r.Text)));
-        Assert.True(c.Siblings > 0, "no candidate took the cached sibling path");
-        Assert.True(c.Extensions > 0, "no candidate took the cached multi-token path");
+        // With the default lag of 1 every candidate re-reads the last committed RM token, so segments have 2+
+        // tokens; the one-token and fallback paths are pinned down one by one in the test below (lag 0 and 1).
+        Assert.True(c.Extensions > 0, "no candidate took the cached path");
         Assert.True(c.Unchanged > 0, "no candidate left the text unchanged (held-back byte)");
-        // SentencePiece's pieces merge across the LM's boundaries; GPT-2 words mostly extend SentencePiece's.
-        if (!gpt2Lm) Assert.True(c.FullForwards > 0 && c.Rebuilds > 0, "no candidate took the cache-free fallback");
-        Assert.True(c.AppendCommits > 0);
+        Assert.True(c.AppendCommits > 0 && c.SiblingCommits > 0);
     }
 
-    [Fact]
-    public void Every_scoring_and_commit_path_gives_the_from_scratch_reward()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public void Every_scoring_and_commit_path_gives_the_from_scratch_reward(int lag)
     {
         var (lm, rm) = Models(gpt2Lm: true);
         var gpt2 = lm.Tokenizer!;
@@ -88,7 +89,7 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
         output.WriteLine(string.Join(", ", columns.Select(id => $"\"{gpt2.Decode([(int)id])}\"")));
 
         var counts = new CandidateScoringCounts();
-        using var scorer = new RetokenizingScorer(rm, bridge, 1, 16, counts);
+        using var scorer = new RetokenizingScorer(rm, bridge, 1, 16, counts, lag);
         using var _ = no_grad();
         var sequence = prompt.ToList();
         scorer.Prefill([prompt]);
@@ -107,10 +108,12 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
             }
             long before = check();
             scorer.Commit([column]);
-            if (column <= 2) Assert.Equal(before + 1, check());
+            if (lag == 0 && column <= 2) Assert.Equal(before + 1, check()); // with lag 0, C is the cached prefix
             sequence.Add((int)columns[column]);
         }
-        Assert.True(counts.Siblings > 0 && counts.Extensions > 0 && counts.Unchanged > 0 && counts.FullForwards > 0);
+        output.WriteLine($"siblings {counts.Siblings}, extensions {counts.Extensions}, unchanged {counts.Unchanged}, full forwards {counts.FullForwards}; commits: sibling {counts.SiblingCommits}, append {counts.AppendCommits}, rebuild {counts.Rebuilds}");
+        Assert.True(counts.Extensions > 0 && counts.Unchanged > 0 && counts.SiblingCommits + counts.AppendCommits > 0);
+        if (lag == 0) Assert.True(counts.Siblings > 0 && counts.FullForwards > 0);
     }
 
     [Fact]
