@@ -113,7 +113,7 @@ public sealed class RetokenizingScorer : ICandidateScorer
                 long id = ids[b * k + j];
                 var bytes = row.Bytes.Concat(bridge.BytesOf(id, row.Started)).ToArray();
                 var textIds = bridge.Encode(RewardRetokenizer.CompleteText(bytes));
-                var scoredIds = bridge.IsLmEos(id) && bridge.RmEos is int eos ? [.. textIds, eos] : textIds;
+                var scoredIds = bridge.IsLmEos(id) && bridge.RmEos is int eos ? bridge.CheckContext([.. textIds, eos]) : textIds;
                 scored[b * k + j] = (bytes, row.Started || bridge.Starts(id), textIds, scoredIds);
                 if (scoredIds.AsSpan().SequenceEqual(row.RmIds))
                 {

@@ -101,10 +101,12 @@ public sealed class RewardRetokenizer
                 $"\"{Snippet(back, at)}\", e.g. <unk> for a character missing from its vocabulary); use a reward model whose tokenizer " +
                 "covers every character the LM can write (byte fallback or byte-level BPE), or one built on the LM's tokenizer");
         }
-        if (ids.Length > RmContext)
-            throw new PargsException($"{rmName}: the text needs {ids.Length} reward-model tokens but its context is {RmContext} (max_position_embeddings); shorten the prompt or max_new_tokens");
-        return ids;
+        return CheckContext(ids);
     }
+
+    /// <summary>The ids, if they fit the reward model's context.</summary>
+    public int[] CheckContext(int[] ids) => ids.Length <= RmContext ? ids
+        : throw new PargsException($"{rmName}: the text needs {ids.Length} reward-model tokens but its context is {RmContext} (max_position_embeddings); shorten the prompt or max_new_tokens");
 
     static string Snippet(string s, int at)
     {
@@ -119,7 +121,7 @@ public sealed class RewardRetokenizer
     public int[] RewardIds(IReadOnlyList<int> lmIds)
     {
         var ids = Encode(CompleteText(BytesOf(lmIds, out _).ToArray()));
-        return lmIds.Count > 0 && IsLmEos(lmIds[^1]) && RmEos is int eos ? [.. ids, eos] : ids;
+        return lmIds.Count > 0 && IsLmEos(lmIds[^1]) && RmEos is int eos ? CheckContext([.. ids, eos]) : ids;
     }
 
     /// <summary>
