@@ -7,7 +7,8 @@ namespace Pargs.Decoding;
 /// <summary>
 /// Best-of-N: N independent top-k samples per prompt (each with its own seeded stream; one prefill per
 /// prompt, then the cache is copied to N rows), scored whole by a full-sequence reward model at their last
-/// token; the highest-reward sample is the output.
+/// token; the highest-reward sample is the output. A reward model with another tokenizer reads each sample's
+/// text retokenized (<see cref="RewardRetokenizer.RewardIds"/>).
 /// </summary>
 public sealed class BestOfNDecoder
 {
@@ -48,7 +49,12 @@ public sealed class BestOfNDecoder
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var sequences = rows.Select((r, i) => prompts[i].Concat(r.Tokens).Concat(r.FinishReason == "eos" && eos is { } e ? new[] { e } : Array.Empty<int>()).ToArray()).ToList();
+        var bridge = RewardRetokenizer.For(lm, rm); // null: LM ids go straight to the RM
+        var sequences = rows.Select((r, i) =>
+        {
+            var lmIds = prompts[i].Concat(r.Tokens).Concat(r.FinishReason == "eos" && eos is { } e ? new[] { e } : Array.Empty<int>()).ToArray();
+            return bridge is null ? lmIds : bridge.RewardIds(lmIds);
+        }).ToList();
         var all = new double[rows.Count];
         const int chunk = 16;
         for (int start = 0; start < sequences.Count; start += chunk)

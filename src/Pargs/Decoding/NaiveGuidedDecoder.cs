@@ -8,12 +8,15 @@ namespace Pargs.Decoding;
 /// The reference algorithm as the paper's code runs it: no KV cache anywhere; at every step the LM re-reads
 /// prompt + sequence, and each of the k candidates is scored by its own full reward-model forward of
 /// prompt + sequence + candidate. O(k·L²) work per token. Exists only as the benchmark baseline and as the
-/// correctness oracle of <see cref="TokenwiseDecoder"/> (same choices for greedy methods, same scores).
+/// correctness oracle of <see cref="TokenwiseDecoder"/> (same choices for greedy methods, same scores). With
+/// different tokenizers each candidate's RM ids are rebuilt from scratch from the whole text
+/// (<see cref="RewardRetokenizer.RewardIds"/>) — the oracle of <see cref="RetokenizingScorer"/>.
 /// </summary>
 public sealed class NaiveGuidedDecoder
 {
     readonly CausalLM lm;
     readonly IRewardModel? rm;
+    readonly RewardRetokenizer? bridge; // null: LM ids go straight to the RM
     readonly DecodingOptions options;
 
     public NaiveGuidedDecoder(CausalLM lm, IRewardModel? rm, DecodingOptions options)
@@ -24,6 +27,7 @@ public sealed class NaiveGuidedDecoder
             throw new PargsException($"{options.Method.Name()} needs a reward model (--reward-model)");
         this.lm = lm;
         this.rm = options.Method.IsTokenwiseGuided() ? rm : null;
+        bridge = this.rm is null ? null : RewardRetokenizer.For(lm, this.rm);
         this.options = options;
     }
 
@@ -51,7 +55,8 @@ public sealed class NaiveGuidedDecoder
                     var rewards = new float[k];
                     for (int j = 0; j < k; j++)
                     {
-                        var extended = tensor(sequence.Append(ids[j]).ToArray()).unsqueeze(0);
+                        var extended = bridge is null ? tensor(sequence.Append(ids[j]).ToArray()).unsqueeze(0)
+                            : tensor(bridge.RewardIds(sequence.Append(ids[j]).Select(i => (int)i).ToList()).Select(i => (long)i).ToArray()).unsqueeze(0);
                         rewards[j] = rm.SequenceRewards(extended, ones_like(extended, dtype: ScalarType.Bool))[0].item<float>();
                     }
                     scores = DecodingSteps.Combine(candLogp, tensor(rewards).unsqueeze(0), options.W);

@@ -27,7 +27,7 @@ public static class TextGenerator
         if (options.Method.NeedsRewardModel())
         {
             if (rm is null) throw new PargsException($"{options.Method.Name()} needs a reward model (--reward-model)");
-            VocabularyBridge.RequireSameVocabulary(lm, rm);
+            RewardRetokenizer.For(lm, rm); // fails early when the vocabularies differ and cannot be bridged
         }
         var encoded = prompts.Select((p, i) =>
         {

@@ -10,13 +10,15 @@ namespace Pargs.Decoding;
 /// <code>
 ///   log p = LogSoftmax(lm_head(h))                 base LM, one cached step per token
 ///   (log p_k, v_k) = TopK(log p, k)                  candidates (top-p: the nucleus)
-///   r_k = score(RM siblings(v_k))                    ONE batched RM pass: k one-token extensions over the RM's cached prefix
+///   r_k = scorer.Score(v_k)                          ONE batched RM pass: k one-token extensions over the RM's cached prefix
 ///   s_k = log p_k + w·r_k                            Combine
 ///   j = Sample(softmax(s_k / T)) | ArgMax(s_k)       per row, with the row's own seeded stream
-///   append v_j: LM Step(v_j); RM CommitSibling(j)    the RM prefix grows without another forward
+///   append v_j: LM Step(v_j); scorer.Commit(j)       the RM prefix grows without another forward
 /// </code>
-/// The reward model is never re-run over the sequence: its keys/values for the chosen candidate are the
-/// ones computed while scoring it.
+/// With a shared vocabulary (<see cref="SharedVocabularyScorer"/>) the reward model is never re-run over the
+/// sequence: its keys/values for the chosen candidate are the ones computed while scoring it. With different
+/// tokenizers (<see cref="RetokenizingScorer"/>) candidates go through text, and fall back to a cache-free
+/// forward only where the two tokenizations diverge.
 /// </summary>
 public sealed class TokenwiseDecoder
 {
@@ -33,6 +35,9 @@ public sealed class TokenwiseDecoder
         this.options = options;
     }
 
+    /// <summary>Which reward paths the runs of this decoder took (siblings, full forwards, commits).</summary>
+    public CandidateScoringCounts Counts { get; } = new();
+
     /// <summary>Optional per-step trace (row, step, candidate ids, combined scores) — for tests and debugging.</summary>
     public Action<StepTrace>? Trace { get; init; }
 
@@ -42,11 +47,12 @@ public sealed class TokenwiseDecoder
         int batch = prompts.Count;
         var random = rows.Select(r => DecodingSteps.RowRandom(options.Seed, r.PromptIndex, r.SampleIndex)).ToArray();
         using var lmSession = new BatchSession(lm.Backbone, batch, prompts.Max(p => p.Length) + options.MaxNewTokens + 1);
-        using var rmSession = rm is null ? null : new BatchSession(rm.Backbone, batch, prompts.Max(p => p.Length) + options.MaxNewTokens + options.K + 1);
         using var _ = no_grad();
+        using var scorer = rm is null ? null
+            : VocabularyBridge.ScorerFor(lm, rm, batch, prompts.Max(p => p.Length) + options.MaxNewTokens + options.K + 1, Counts);
 
         var hidden = lmSession.Prefill(prompts).MoveToOuterDisposeScope();
-        rmSession?.Prefill(prompts);
+        scorer?.Prefill(prompts);
         for (int step = 0; step < options.MaxNewTokens && rows.Any(r => !r.Done); step++)
         {
             using var scope = NewDisposeScope();
@@ -63,9 +69,9 @@ public sealed class TokenwiseDecoder
                 int k = options.Method == DecodingMethod.Greedy ? 1 : options.K;
                 var (candLogp, candIds) = DecodingSteps.TopK(logProbs, k);
                 var scores = candLogp;
-                if (rm is not null)
+                if (scorer is not null)
                 {
-                    var rewards = rm.ScoreFromHidden(rmSession!.Siblings(candIds));
+                    var rewards = scorer.Score(candIds, rows.Select(r => !r.Done).ToArray());
                     scores = DecodingSteps.Combine(candLogp, rewards, options.W);
                 }
                 var rowsScores = DecodingSteps.ToRows(scores);
@@ -75,7 +81,7 @@ public sealed class TokenwiseDecoder
                 if (Trace is not null)
                     for (int b = 0; b < batch; b++)
                         Trace(new StepTrace(b, step, ids.AsSpan(b * k, k).ToArray(), rowsScores[b], chosen[b]));
-                rmSession?.CommitSibling(tensor(chosen.Select(j => (long)j).ToArray()));
+                scorer?.Commit(chosen);
             }
             for (int b = 0; b < batch; b++)
             {

@@ -4,21 +4,31 @@ using Pargs.Rewards;
 namespace Pargs.Decoding;
 
 /// <summary>
-/// LM and reward model must agree on token ids for candidates to pass straight through (the cached hot
-/// path). They agree when both vocabularies have the same size and every token stands for the same bytes.
+/// Whether an LM and a reward model agree on token ids, so candidates can pass straight through (the cached
+/// sibling hot path, <see cref="SharedVocabularyScorer"/>). They agree when both vocabularies have the same
+/// size and every token stands for the same bytes (and is special in both or neither); otherwise candidates
+/// go through text (<see cref="RewardRetokenizer"/>, <see cref="RetokenizingScorer"/>).
 /// </summary>
 public static class VocabularyBridge
 {
-    public static void RequireSameVocabulary(CausalLM lm, IRewardModel rm)
+    public static bool SharesVocabulary(CausalLM lm, IRewardModel rm)
     {
-        int lmVocab = lm.Config.VocabSize, rmVocab = rm.Backbone.Config.VocabSize;
-        if (lmVocab != rmVocab)
-            throw new PargsException($"the reward model's vocabulary ({rmVocab} tokens) differs from the LM's ({lmVocab}): its tokenizer cannot represent the LM's token ids; use a reward model built on the LM's tokenizer (e.g. initialised from the same base model)");
-        if (lm.Tokenizer is { } a && rm.Tokenizer is { } b)
-        {
-            for (int id = 0; id < lmVocab; id++)
-                if (!a.TokenBytes(id).AsSpan().SequenceEqual(b.TokenBytes(id)))
-                    throw new PargsException($"the reward model's tokenizer maps token {id} to different text than the LM's; use a reward model built on the LM's tokenizer");
-        }
+        if (lm.Config.VocabSize != rm.Backbone.Config.VocabSize) return false;
+        // Without both tokenizers there is nothing to compare: equal sizes are taken as the same vocabulary.
+        if (lm.Tokenizer is not { } a || rm.Tokenizer is not { } b) return true;
+        if (a.VocabSize != b.VocabSize) return false;
+        for (int id = 0; id < a.VocabSize; id++)
+            if (a.IsSpecial(id) != b.IsSpecial(id) || !a.TokenBytes(id).AsSpan().SequenceEqual(b.TokenBytes(id)))
+                return false;
+        return true;
     }
+
+    /// <summary>
+    /// The candidate scorer for guided decoding: ids straight through when the vocabularies agree, through
+    /// text otherwise. Throws a <see cref="PargsException"/> when they differ and a tokenizer is missing.
+    /// </summary>
+    public static ICandidateScorer ScorerFor(CausalLM lm, IRewardModel rm, int batchSize, int capacity, CandidateScoringCounts counts)
+        => RewardRetokenizer.For(lm, rm) is { } bridge
+            ? new RetokenizingScorer(rm, bridge, batchSize, capacity, counts)
+            : new SharedVocabularyScorer(rm, batchSize, capacity, counts);
 }

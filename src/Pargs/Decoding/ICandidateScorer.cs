@@ -1,0 +1,41 @@
+using static TorchSharp.torch;
+
+namespace Pargs.Decoding;
+
+/// <summary>
+/// The reward step of guided decoding, for one batch of rows: r(x, y&lt;t ∘ v) for k candidate LM tokens v per
+/// row, over a prefix that grows by the chosen candidate each step.
+/// </summary>
+public interface ICandidateScorer : IDisposable
+{
+    /// <summary>Starts every row from its prompt (LM ids, BOS included).</summary>
+    void Prefill(IReadOnlyList<int[]> prompts);
+
+    /// <summary>
+    /// Rewards [B, k] of the candidate LM ids [B, k]. Rows not <paramref name="active"/> (finished) may get
+    /// any value; nothing is committed.
+    /// </summary>
+    Tensor Score(Tensor candidates, IReadOnlyList<bool> active);
+
+    /// <summary>Extends each row by its candidate in column <paramref name="chosen"/>[b] of the last <see cref="Score"/>.</summary>
+    void Commit(int[] chosen);
+}
+
+/// <summary>How candidates were scored and prefixes extended — to see (and test) which paths a run took.</summary>
+public sealed class CandidateScoringCounts
+{
+    /// <summary>Candidates scored as one-token siblings over the RM's cached prefix.</summary>
+    public long Siblings { get; set; }
+    /// <summary>Candidates that extend the RM's cached prefix by several tokens, scored over the cache in the same packed pass.</summary>
+    public long Extensions { get; set; }
+    /// <summary>Candidates that leave the RM's text unchanged (a held-back byte, a special token): the prefix's reward.</summary>
+    public long Unchanged { get; set; }
+    /// <summary>Candidates whose retokenization changed earlier RM tokens of the cached prefix: a cache-free full forward each.</summary>
+    public long FullForwards { get; set; }
+    /// <summary>Steps whose choice was committed by copying sibling keys/values (no forward).</summary>
+    public long SiblingCommits { get; set; }
+    /// <summary>Steps whose choice was committed by appending new RM tokens to the cache (one small forward).</summary>
+    public long AppendCommits { get; set; }
+    /// <summary>Steps where a row's earlier RM tokens changed, so the batch's RM cache was rebuilt.</summary>
+    public long Rebuilds { get; set; }
+}
