@@ -72,13 +72,21 @@ public static class GenerateCommand
             IReadOnlyList<GenerationResult> results;
             if (promptList.Count == 1 && result.GetValue(output) is null)
             {
-                // One prompt: stream the text as it grows.
-                Console.Write(promptList[0]);
+                // One prompt: stream the text as it grows. The prompt is echoed with the first token, i.e. only
+                // once the generator has accepted it (a prompt beyond the context prints just the error).
                 int shown = 0;
+                bool echoed = false;
+                void Echo()
+                {
+                    if (!echoed) Console.Write(promptList[0]);
+                    echoed = true;
+                }
                 results = TextGenerator.Generate(lm, rm, promptList, options, onText: (_, text) =>
                 {
+                    Echo();
                     if (text.Length > shown && !text.EndsWith('\uFFFD')) { Console.Write(text[shown..]); shown = text.Length; }
                 });
+                Echo();
                 var final = results[0].Output;
                 if (final.Length > shown) Console.Write(final[shown..]);
                 Console.WriteLine();
