@@ -32,9 +32,10 @@ public class ColumnMajorTests
     [Theory]
     [InlineData("llama")]
     [InlineData("qwen2")]
+    [InlineData("gpt2")]
     public void DecodingLayoutKeepsTheParametersAndTheLogits(string kind)
     {
-        var config = kind == "llama" ? TinyModels.LlamaConfig() : TinyModels.Qwen2Config();
+        var config = kind switch { "llama" => TinyModels.LlamaConfig(), "qwen2" => TinyModels.Qwen2Config(), _ => TinyModels.Gpt2Config() };
         using var model = TinyModels.RandomLM(config);
         var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var expected = GreedyLogits(model, 5);
@@ -43,13 +44,21 @@ public class ColumnMajorTests
 
         var after = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         Assert.All(before, kv => Assert.Same(kv.Value, after[kv.Key]));        // same Parameter objects, changed in place
-        Assert.True(ColumnMajor.Is(after["model.layers.0.self_attn.q_proj.weight"]));
-        Assert.True(ColumnMajor.Is(after["model.layers.1.mlp.down_proj.weight"]));
-        if (config.TieWordEmbeddings) Assert.True(ColumnMajor.Is(after["model.embed_tokens.weight"]));
+        if (kind == "gpt2")
+        {
+            Assert.True(ColumnMajor.Is(after["transformer.wte.weight"]));              // the tied head
+            Assert.True(after["transformer.h.0.attn.c_attn.weight"].is_contiguous());  // Conv1D is already [in, out]
+        }
         else
         {
-            Assert.True(ColumnMajor.Is(after["lm_head.weight"]));
-            Assert.True(after["model.embed_tokens.weight"].is_contiguous()); // untied: the table is only indexed
+            Assert.True(ColumnMajor.Is(after["model.layers.0.self_attn.q_proj.weight"]));
+            Assert.True(ColumnMajor.Is(after["model.layers.1.mlp.down_proj.weight"]));
+            if (config.TieWordEmbeddings) Assert.True(ColumnMajor.Is(after["model.embed_tokens.weight"]));
+            else
+            {
+                Assert.True(ColumnMajor.Is(after["lm_head.weight"]));
+                Assert.True(after["model.embed_tokens.weight"].is_contiguous()); // untied: the table is only indexed
+            }
         }
         var actual = GreedyLogits(model, 5);
         Assert.Equal(expected.Length, actual.Length);
