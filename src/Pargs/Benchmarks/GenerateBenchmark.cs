@@ -17,6 +17,13 @@ public sealed record GenerateBenchmarkOptions
     public string Stories260KPath { get; init; } = BenchmarkModels.Stories260KPath;
     /// <summary>Which of "260k", "15m", "110m" to run.</summary>
     public IReadOnlyList<string> Models { get; init; } = new[] { "260k", "15m", "110m" };
+    /// <summary>
+    /// Weight layouts to compare (<see cref="ColumnMajor"/>): "row" (PyTorch's, what training uses) and
+    /// "column" (the decoding layout). Measured on the same model, switched in place, interleaved in rounds.
+    /// </summary>
+    public IReadOnlyList<string> Layouts { get; init; } = new[] { "row", "column" };
+    /// <summary>Rounds per configuration: each round decodes SecondsPerConfig / Rounds with every layout in turn.</summary>
+    public int Rounds { get; init; } = 3;
 }
 
 /// <summary>
@@ -29,8 +36,10 @@ public static class GenerateBenchmark
     public static BenchTable Run(GenerateBenchmarkOptions options, Action<string>? log = null)
     {
         var table = new BenchTable("bench generate: greedy decoding throughput",
-            "model", "params", "threads", "batch", "prompt", "new", "prefill ms", "ms/step mean", "ms/step median", "matmul floor ms",
-            "tok/s decode", "tok/s +prefill", "peak MiB");
+            "model", "params", "layout", "threads", "batch", "prompt", "new", "prefill ms", "ms/step mean", "ms/step median", "matmul floor ms",
+            "tok/s decode", "tok/s @median", "peak MiB");
+        foreach (var layout in options.Layouts)
+            if (layout is not ("row" or "column")) throw new PargsException($"layout \"{layout}\": expected row or column");
         foreach (var name in options.Models)
         {
             using var model = Load(name, options.Stories260KPath);
@@ -39,19 +48,34 @@ public static class GenerateBenchmark
                 foreach (int batch in options.BatchSizes)
                 {
                     set_num_threads(threads);
-                    log?.Invoke($"generate: {name} threads={threads} batch={batch}");
-                    var r = Measure(model, batch, threads, options);
-                    table.Add(name, $"{parameters / 1e6:F2}M", threads.ToString(), batch.ToString(), options.PromptLength.ToString(),
-                        r.NewTokens.ToString(), $"{r.PrefillSeconds * 1000:F1}", $"{r.DecodeSeconds * 1000 / r.NewTokens:F2}", $"{r.MedianStepMs:F2}", $"{MatmulFloorMs(model, batch):F2}",
-                        $"{batch * r.NewTokens / r.DecodeSeconds:F1}", $"{batch * r.NewTokens / (r.DecodeSeconds + r.PrefillSeconds):F1}",
-                        $"{MachineInfo.PeakMemoryMiB():F0}");
+                    log?.Invoke($"generate: {name} threads={threads} batch={batch} layouts={string.Join("/", options.Layouts)}");
+                    // Interleave the layouts round by round so that both see the same background load.
+                    var results = options.Layouts.ToDictionary(l => l, _ => new List<Result>());
+                    var floors = options.Layouts.ToDictionary(l => l, _ => new List<double>());
+                    for (int round = 0; round < Math.Max(1, options.Rounds); round++)
+                        foreach (var layout in options.Layouts)
+                        {
+                            ColumnMajor.Apply(model, layout == "column");
+                            results[layout].Add(Measure(model, batch, options, options.SecondsPerConfig / Math.Max(1, options.Rounds)));
+                            floors[layout].Add(MatmulFloorMs(model, batch, repeats: 5));
+                        }
+                    foreach (var layout in options.Layouts)
+                    {
+                        var r = Result.Combine(results[layout]);
+                        table.Add(name, $"{parameters / 1e6:F2}M", layout, threads.ToString(), batch.ToString(), options.PromptLength.ToString(),
+                            r.NewTokens.ToString(), $"{r.PrefillSeconds * 1000:F1}", $"{r.DecodeSeconds * 1000 / r.NewTokens:F2}", $"{r.MedianStepMs:F2}",
+                            $"{Median(floors[layout]):F2}",
+                            $"{batch * r.NewTokens / r.DecodeSeconds:F1}", $"{batch * 1000 / r.MedianStepMs:F1}",
+                            $"{MachineInfo.PeakMemoryMiB():F0}");
+                    }
                 }
         }
         table.Notes.Add($"Prompt: {options.PromptLength} random token ids per row; greedy (argmax), no EOS stop. " +
                         "tok/s decode = batch × new tokens / wall time of the decode steps (prefill excluded); " +
-                        "tok/s +prefill adds the prompt's prefill time; ms/step median is robust to preemption on a shared CPU.");
-        table.Notes.Add($"Each configuration decodes for ~{options.SecondsPerConfig:F0} s after {options.WarmupTokens} warm-up steps " +
-                        $"(at most {options.MaxNewTokens} tokens, and never past the model's context).");
+                        "tok/s @median = batch / median step time, robust to preemption on a shared CPU; prefill ms is the median over rounds.");
+        table.Notes.Add($"layout: row = PyTorch's row-major weights (what training uses); column = ColumnMajor.Apply, the decoding layout. " +
+                        $"Each configuration decodes ~{options.SecondsPerConfig:F0} s per layout, in {Math.Max(1, options.Rounds)} interleaved rounds " +
+                        $"(fresh session, prefill, {options.WarmupTokens} warm-up steps each; at most {options.MaxNewTokens} tokens per round, never past the context).");
         table.Notes.Add("matmul floor = time per step of only the weight matrix-vector products (every 2-D weight but the " +
                         "embedding table, applied to [batch, in] inputs): what the step would cost with zero per-op overhead; " +
                         "ms/step − floor is the framework's overhead (small ops, masks, rotary, cache writes, dispatch).");
@@ -68,9 +92,23 @@ public static class GenerateBenchmark
         _ => throw new PargsException($"--models: unknown model \"{name}\" (expected 260k, 15m or 110m)"),
     };
 
-    internal sealed record Result(int NewTokens, double PrefillSeconds, double DecodeSeconds, double MedianStepMs);
+    internal sealed record Result(int NewTokens, double PrefillSeconds, double DecodeSeconds, double MedianStepMs, IReadOnlyList<double> StepsMs)
+    {
+        public static Result Combine(IReadOnlyList<Result> rounds)
+        {
+            var steps = rounds.SelectMany(r => r.StepsMs).OrderBy(x => x).ToList();
+            return new Result(rounds.Sum(r => r.NewTokens), Median(rounds.Select(r => r.PrefillSeconds).ToList()),
+                rounds.Sum(r => r.DecodeSeconds), steps[steps.Count / 2], steps);
+        }
+    }
 
-    static Result Measure(CausalLM model, int batch, int threads, GenerateBenchmarkOptions options)
+    static double Median(IReadOnlyList<double> values)
+    {
+        var sorted = values.OrderBy(x => x).ToList();
+        return sorted[sorted.Count / 2];
+    }
+
+    static Result Measure(CausalLM model, int batch, GenerateBenchmarkOptions options, double seconds)
     {
         var config = model.Config;
         int cap = Math.Min(options.MaxNewTokens, config.MaxPositions - options.PromptLength - options.WarmupTokens - 1);
@@ -92,7 +130,7 @@ public static class GenerateBenchmark
 
         clock.Restart();
         var steps = new List<double>();
-        while (steps.Count < cap && (steps.Count == 0 || clock.Elapsed.TotalSeconds < options.SecondsPerConfig))
+        while (steps.Count < cap && (steps.Count == 0 || clock.Elapsed.TotalSeconds < seconds))
         {
             double before = clock.Elapsed.TotalMilliseconds;
             hidden = Next(model, session, hidden);
@@ -101,7 +139,7 @@ public static class GenerateBenchmark
         double decode = clock.Elapsed.TotalSeconds;
         hidden.Dispose();
         steps.Sort();
-        return new Result(steps.Count, prefill, decode, steps[steps.Count / 2]);
+        return new Result(steps.Count, prefill, decode, steps[steps.Count / 2], steps);
     }
 
     /// <summary>

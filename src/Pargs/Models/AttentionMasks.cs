@@ -16,6 +16,13 @@ public static class AttentionMasks
     public static Tensor Causal(Tensor? validPrefix, Tensor validNew)
     {
         long b = validNew.shape[0], t = validNew.shape[1];
+        // One new token (a decoding step) always sees itself: skip building the [T, T] triangle.
+        if (t == 1)
+        {
+            var self = ones(b, 1, 1, dtype: ScalarType.Bool);
+            if (validPrefix is null || validPrefix.shape[1] == 0) return self.unsqueeze(1);
+            return cat(new[] { validPrefix.unsqueeze(1), self }, 2).unsqueeze(1);
+        }
         var causal = ones(t, t, dtype: ScalarType.Bool).tril();                  // [T, T]
         var newPart = causal.unsqueeze(0) & validNew.unsqueeze(1);             // [B, T, T]
         newPart = newPart | eye(t, dtype: ScalarType.Bool).unsqueeze(0);

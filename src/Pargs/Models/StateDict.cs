@@ -43,7 +43,12 @@ public static class StateDict
             throw new PargsException($"{source}: unexpected tensor(s) {string.Join(", ", unexpected.Take(5).Select(n => $"\"{n}\""))}{(unexpected.Count > 5 ? $" and {unexpected.Count - 5} more" : "")} — the config.json does not describe this checkpoint");
     }
 
-    /// <summary>The module's parameters by HF name, detached copies (for saving).</summary>
+    /// <summary>
+    /// The module's parameters by HF name, detached contiguous (row-major) copies for saving: weights may be
+    /// stored column-major (<see cref="ColumnMajor"/>), and writers copy raw memory.
+    /// </summary>
     public static Dictionary<string, Tensor> Snapshot(nn.Module module)
-        => module.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        => module.named_parameters().ToDictionary(p => p.name, p => ContiguousCopy(p.parameter.detach()));
+
+    static Tensor ContiguousCopy(Tensor t) => t.is_contiguous() ? t.clone() : t.contiguous();
 }

@@ -25,15 +25,15 @@ public sealed class LlamaAttention : nn.Module
         register_module("o_proj", oProj);
     }
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor groupedMask, KvCache? cache)
+    public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor groupedMask, KvCache? cache)
     {
         long b = x.shape[0], t = x.shape[1];
         int d = config.HeadDim;
         var q = qProj.forward(x).view(b, t, config.NumHeads, d).transpose(1, 2);
         var k = kProj.forward(x).view(b, t, config.NumKvHeads, d).transpose(1, 2);
         var v = vProj.forward(x).view(b, t, config.NumKvHeads, d).transpose(1, 2);
-        q = RotaryEmbedding.Apply(q, cos, sin);
-        k = RotaryEmbedding.Apply(k, cos, sin);
+        q = RotaryEmbedding.Apply(q, cos, signedSin);
+        k = RotaryEmbedding.Apply(k, cos, signedSin);
         if (cache is not null) (k, v) = cache.Write(layerIndex, k, v);
         var o = TransformerBackbone.Attend(q, k, v, groupedMask, config.NumHeads, config.NumKvHeads);
         return oProj.forward(o);

@@ -22,9 +22,9 @@ public sealed class LlamaDecoderLayer : nn.Module
         register_module("post_attention_layernorm", postAttentionLayernorm);
     }
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor groupedMask, KvCache? cache)
+    public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor groupedMask, KvCache? cache)
     {
-        var h = x + selfAttn.Forward(inputLayernorm.forward(x), cos, sin, groupedMask, cache);
+        var h = x + selfAttn.Forward(inputLayernorm.forward(x), cos, signedSin, groupedMask, cache);
         return h + mlp.forward(postAttentionLayernorm.forward(h));
     }
 }

@@ -31,11 +31,11 @@ public sealed class LlamaModel : TransformerBackbone
 
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
-        var (cos, sin) = rotary.At(positions);
+        var (cos, signedSin) = rotary.At(positions);
         var groupedMask = GroupMask(mask, Config.NumHeads / Config.NumKvHeads);
         var x = embedTokens.forward(inputIds);
         foreach (var layer in layers)
-            x = layer.Forward(x, cos, sin, groupedMask, cache);
+            x = layer.Forward(x, cos, signedSin, groupedMask, cache);
         return norm.forward(x);
     }
 
