@@ -16,8 +16,16 @@ public static class ModelOptions
     public static Option<int> Threads()
         => new("--threads") { Description = "CPU threads for torch (1 decodes a single sequence fastest; 2 helps batches and training)", DefaultValueFactory = _ => 1 };
 
+    /// <summary>
+    /// Loads the LM for decoding (generate, demo), in the column-major weight layout that makes batch-1
+    /// matrix-vector products faster. Not for training: TorchSharp's optimizer cannot save that layout.
+    /// </summary>
     public static CausalLM LoadLanguageModel(string? path, string? tokenizer)
-        => CausalLM.Load(path ?? ShippedData.Find(ShippedData.DefaultModel), tokenizer);
+    {
+        var lm = CausalLM.Load(path ?? ShippedData.Find(ShippedData.DefaultModel), tokenizer);
+        ColumnMajor.Apply(lm);
+        return lm;
+    }
 
     public static void SetThreads(int threads)
     {

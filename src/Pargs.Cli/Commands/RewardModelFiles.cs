@@ -1,3 +1,4 @@
+using Pargs.Models;
 using Pargs.Rewards;
 
 namespace Pargs.Cli.Commands;
@@ -14,6 +15,8 @@ public static class RewardModelFiles
         if (!Directory.Exists(path))
             throw new PargsException($"{path}: reward model folder not found (expected a Hugging Face folder with config.json and " +
                                      "model.safetensors holding score.weight, as `pargs train-rm` writes)");
-        return RewardModel.Load(path);
+        var rm = RewardModel.Load(path);
+        ColumnMajor.Apply(rm); // decoding only, never trained here: the faster matrix-vector layout
+        return rm;
     }
 }

@@ -75,7 +75,7 @@ public sealed class CausalLM : nn.Module
         };
         bool tied = contents.Config.TieWordEmbeddings;
         // A reward-model or classification checkpoint has "score.weight" instead of "lm_head": it is not an LM.
-        if (!tied && !contents.Tensors.ContainsKey("lm_head.weight") && contents.Tensors.ContainsKey("score.weight"))
+        if (!contents.Tensors.ContainsKey("lm_head.weight") && contents.Tensors.ContainsKey("score.weight"))
             throw new PargsException($"{contents.Source}: this checkpoint has a score head (a reward model), not an lm_head; load it as a reward model");
         StateDict.Load(model, contents.Tensors, contents.Source,
             mayBeUnused: name => tied && name == "lm_head.weight");
