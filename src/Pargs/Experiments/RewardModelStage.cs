@@ -79,16 +79,33 @@ public static class RewardModelStage
         return (files, summary);
     }
 
-    /// <summary>Accuracy at each exact prefix length i (over the pairs whose padded response has at least i tokens).</summary>
+    /// <summary>
+    /// Accuracy at each exact prefix length i (over the pairs whose padded response has at least i tokens; ties count
+    /// half), from one forward per side: a causal reward model scores every prefix of a sequence at once.
+    /// </summary>
     static IReadOnlyList<PrefixAccuracyPoint> AccuracyByLength(RewardModel rm, IReadOnlyList<TokenizedPair> pairs)
     {
+        int longest = pairs.Max(p => p.ResponseLength);
+        var score = new double[longest + 1];
+        var count = new int[longest + 1];
+        using (TorchSharp.torch.no_grad())
+            foreach (var batch in pairs.OrderBy(p => p.SequenceLength).Chunk(16))
+            {
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                var prefixBatch = RewardPairBatch.Build(batch, pair => Enumerable.Range(1, pair.ResponseLength));
+                var (chosen, rejected) = prefixBatch.Rewards(rm);
+                var w = chosen.to(TorchSharp.torch.ScalarType.Float64).data<double>().ToArray();
+                var l = rejected.to(TorchSharp.torch.ScalarType.Float64).data<double>().ToArray();
+                var prefix = prefixBatch.PrefixLengths.data<long>().ToArray();
+                for (int n = 0; n < w.Length; n++)
+                {
+                    score[prefix[n]] += w[n] > l[n] ? 1.0 : w[n] == l[n] ? 0.5 : 0.0;
+                    count[prefix[n]]++;
+                }
+            }
         var points = new List<PrefixAccuracyPoint>();
-        for (int i = 1; ; i++)
-        {
-            var long_ = pairs.Where(p => p.ResponseLength >= i).ToList();
-            if (long_.Count < Math.Max(1, pairs.Count / 4)) break; // too few pairs left for a meaningful point
-            points.Add(new PrefixAccuracyPoint(i, RewardEvaluator.PrefixAccuracy(rm, long_, _ => [i], batchSize: 64)));
-        }
+        for (int i = 1; i <= longest && count[i] >= Math.Max(1, pairs.Count / 4); i++) // stop when too few pairs are left for a meaningful point
+            points.Add(new PrefixAccuracyPoint(i, score[i] / count[i]));
         return points;
     }
 
