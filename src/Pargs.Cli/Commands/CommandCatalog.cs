@@ -15,5 +15,6 @@ public static class CommandCatalog
         yield return TrainDpoCommand.Create();
         yield return EvalCommand.Create();
         yield return BenchCommand.Create();
+        yield return ExperimentCommand.Create();
     }
 }

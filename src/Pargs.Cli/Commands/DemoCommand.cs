@@ -7,7 +7,8 @@ namespace Pargs.Cli.Commands;
 
 /// <summary>
 /// `pargs demo`: the paper end to end on the shipped stories260K (DESIGN.md §6): prompts → gold-labelled pairs →
-/// full and partial reward models → top-k / Best-of-N / ARGS / PARGS / PARGS-G → gold-reward report. Each stage is
+/// full and partial reward models and a DPO policy → top-k / Best-of-N / ARGS / PARGS / PARGS-G / DPO →
+/// gold-reward report. Each stage is
 /// cached in the work folder; a rerun skips finished stages.
 /// </summary>
 public static class DemoCommand
@@ -15,13 +16,13 @@ public static class DemoCommand
     public static Command Create()
     {
         var work = new Option<string>("--work") { Description = "Work folder for every stage's artifacts and report.md", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
-        var quick = new Option<bool>("--quick") { Description = "A smaller run (about 1 minute on 2 cores, under 2 when busy): fewer prompts, pairs, weights and seeds" };
+        var quick = new Option<bool>("--quick") { Description = "A smaller run (75 s measured on a busy 2-core VM): fewer prompts, pairs, steps, weights and seeds" };
         var fresh = new Option<bool>("--fresh") { Description = "Delete the stages' cached outputs first and start over" };
         var seed = new Option<int>("--seed") { Description = "Master seed (prompt split, pairs, labels, reward models, decoding)", DefaultValueFactory = _ => 1 };
-        var methods = new Option<string>("--methods") { Description = "Comma-separated subset of topk,best-of-n,args,pargs,pargs-g (default: all)" };
+        var methods = new Option<string>("--methods") { Description = "Comma-separated subset of topk,best-of-n,args,pargs,pargs-g,dpo (default: all)" };
         var threads = new Option<int>("--threads") { Description = "CPU threads for torch (1 is fastest for stories260K)", DefaultValueFactory = _ => 1 };
 
-        var command = new Command("demo", "Reproduce the PARGS paper offline on stories260K: train full and partial reward models from gold-labelled pairs, compare decoding methods, write a report.")
+        var command = new Command("demo", "Reproduce the PARGS paper offline on stories260K: train full and partial reward models and a DPO policy from gold-labelled pairs, compare decoding methods, write a report.")
         {
             work, quick, fresh, seed, methods, threads,
         };
@@ -31,7 +32,15 @@ public static class DemoCommand
             var options = new DemoOptions { WorkDir = result.GetValue(work)!, Seed = result.GetValue(seed), Threads = result.GetValue(threads) };
             if (result.GetValue(quick)) options = options.Quick();
             if (result.GetValue(methods) is { } list)
-                options = options with { Methods = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(DecodingMethods.Parse).ToList() };
+            {
+                var names = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                bool dpo = names.Any(n => n.Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase));
+                options = options with
+                {
+                    Methods = names.Where(n => !n.Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase)).Select(DecodingMethods.Parse).ToList(),
+                    Dpo = dpo,
+                };
+            }
             var pipeline = new DemoPipeline(options);
             string commandLine = "pargs " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
 
@@ -41,8 +50,7 @@ public static class DemoCommand
                 .Start(ctx =>
                 {
                     var tasks = new Dictionary<string, ProgressTask>();
-                    var stages = options.NeedsRewardModels ? DemoPipeline.StageNames : DemoPipeline.StageNames.Where(s => s != "reward-models");
-                    foreach (var stage in stages)
+                    foreach (var stage in options.Stages)
                     {
                         var task = ctx.AddTask(stage, autoStart: false, maxValue: 1);
                         tasks[stage] = task;

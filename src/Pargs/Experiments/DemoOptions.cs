@@ -52,7 +52,13 @@ public sealed record DemoOptions
     public int TrainBatchSize { get; init; } = 16;
     public double LearningRate { get; init; } = 1e-3;
 
-    // ---- stage 4: guided generation on the held-out prompts
+    // ---- stage 4: DPO, the paper's offline baseline (same pairs and budget as the reward models)
+    /// <summary>Train a DPO policy from the base LM and add its top-k samples as the "dpo" row.</summary>
+    public bool Dpo { get; init; } = true;
+    /// <summary>DPO's β (TRL's default): the strength of the implicit KL penalty to the base LM.</summary>
+    public double DpoBeta { get; init; } = 0.1;
+
+    // ---- stage 5: guided generation on the held-out prompts
     public IReadOnlyList<DecodingMethod> Methods { get; init; } =
         [DecodingMethod.TopK, DecodingMethod.BestOfN, DecodingMethod.Args, DecodingMethod.Pargs, DecodingMethod.PargsGreedy];
     /// <summary>Candidates per step (and N of Best-of-N, as in the paper).</summary>
@@ -64,7 +70,7 @@ public sealed record DemoOptions
     public int MaxNewTokens { get; init; } = 40;
     public int BatchSize { get; init; } = 32;
 
-    // ---- stage 5
+    // ---- stage 6
     /// <summary>The method every row is compared with (win/tie/loss).</summary>
     public string Baseline { get; init; } = "topk";
 
@@ -82,6 +88,15 @@ public sealed record DemoOptions
 
     public bool NeedsRewardModels => Methods.Any(m => m.NeedsRewardModel());
 
+    /// <summary>The stages this configuration runs, in order.</summary>
+    public IReadOnlyList<string> Stages => DemoPipeline.StageNames
+        .Where(s => (s != "reward-models" || NeedsRewardModels) && (s != "dpo" || Dpo)).ToList();
+
+    /// <summary>The reward models' and the DPO policy's shared budget (seed: Seed + 2).</summary>
+    public TrainingBudget Budget => new(TrainEpochs, TrainMaxSteps, TrainBatchSize, LearningRate, Seed + 2, Threads);
+
+    public SweepSettings Sweep => new(Methods, K, Weights, GenerationSeeds, MaxNewTokens, BatchSize, Dpo);
+
     public DemoOptions Validate()
     {
         void Require(bool ok, string what) { if (!ok) throw new PargsException($"demo options: {what}"); }
@@ -93,7 +108,8 @@ public sealed record DemoOptions
         Require(PairTopK > 0 && K > 0, "k must be at least 1");
         Require(PairMaxNewTokens > 0 && MaxNewTokens > 0, "max new tokens must be at least 1");
         Require(TrainEpochs > 0 && (TrainMaxSteps is null or > 0) && TrainBatchSize > 0 && LearningRate > 0, "training budget must be positive");
-        Require(Methods.Count > 0, "at least one method is needed");
+        Require(Methods.Count > 0 || Dpo, "at least one method is needed");
+        Require(DpoBeta > 0 && double.IsFinite(DpoBeta), $"DPO β must be positive, got {DpoBeta}");
         Require(Weights.Count > 0 && Weights.All(double.IsFinite), "at least one finite guidance weight is needed");
         Require(GenerationSeeds > 0, $"generation seeds must be at least 1, got {GenerationSeeds}");
         Require(Threads is null or > 0, $"threads must be positive, got {Threads}");

@@ -8,30 +8,31 @@ using TorchSharp;
 
 namespace Pargs.Experiments;
 
-/// <summary>What a demo run produced.</summary>
 /// <summary>What a demo run produced: its stages, report.md, the comparison table (Markdown) and the total time.</summary>
 public sealed record DemoResult(IReadOnlyList<DemoStageResult> Stages, string ReportPath, string Table, double Seconds);
 
 /// <summary>
 /// The paper end to end, offline (DESIGN.md §6): stories260K as the base LM, positive sentiment (VADER) as the
-/// gold reward, in five cached stages, each in its own folder of <see cref="DemoOptions.WorkDir"/>:
+/// gold reward, in six cached stages, each in its own folder of <see cref="DemoOptions.WorkDir"/>:
 /// <list type="number">
 /// <item><c>prompts/</c>: story openings split (seeded) into train.txt and eval.txt.</item>
 /// <item><c>pairs/</c>: two base-LM samples per pair for the train prompts, labelled by a Bradley–Terry draw on the
 /// gold reward → train.jsonl / eval.jsonl (TRL explicit format).</item>
 /// <item><c>reward-models/</c>: a full-sequence and a partial-sequence reward model, both from the base LM's
 /// weights + a score head, same data and budget; their accuracy by prefix length on the eval pairs.</item>
-/// <item><c>generate/</c>: top-k, Best-of-N, ARGS, PARGS, PARGS-G on the held-out prompts, sweeping w.</item>
+/// <item><c>dpo/</c>: a DPO policy from the base LM on the same train pairs and budget (<see cref="DpoStage"/>).</item>
+/// <item><c>generate/</c>: top-k, Best-of-N, ARGS, PARGS, PARGS-G and DPO (top-k from the DPO policy) on the
+/// held-out prompts, sweeping w.</item>
 /// <item><c>evaluate/</c>: gold reward (it guided nothing), win rates vs top-k, diversity, coherence, perplexity;
 /// table, JSON and plots; <c>report.md</c> at the top of the work folder.</item>
 /// </list>
 /// A rerun skips every stage whose <see cref="StageManifest"/> matches its inputs.
-/// Seeds: prompt split = Seed, pair sampling and labels = Seed + 1, reward-model head and data order = Seed + 2,
+/// Seeds: prompt split = Seed, pair sampling and labels = Seed + 1, reward-model head and data order (DPO's too) = Seed + 2,
 /// decoding = Seed + 100 + j for seed number j.
 /// </summary>
-public sealed partial class DemoPipeline
+public sealed class DemoPipeline
 {
-    public static readonly IReadOnlyList<string> StageNames = ["prompts", "pairs", "reward-models", "generate", "evaluate"];
+    public static readonly IReadOnlyList<string> StageNames = ["prompts", "pairs", "reward-models", "dpo", "generate", "evaluate"];
 
     readonly DemoOptions o;
     readonly string modelPath, promptsPath;
@@ -54,33 +55,42 @@ public sealed partial class DemoPipeline
     /// <param name="commandLine">Recorded in report.md so the run can be repeated.</param>
     public DemoResult Run(IProgress<DemoProgress>? progress = null, bool fresh = false, string? commandLine = null)
     {
-        if (fresh) DeleteOutputs();
+        var stages = new StageRunner(o.WorkDir, progress);
+        if (fresh) stages.Delete(StageNames, DemoReport.FileName);
         Directory.CreateDirectory(o.WorkDir);
         if (o.Threads is { } threads) torch.set_num_threads(threads);
         var clock = Stopwatch.StartNew();
         try
         {
-            var stages = new List<DemoStageResult>();
+            var results = new List<DemoStageResult>();
             string fp1 = StageManifest.FingerprintOf("", new { prompts = File.ReadAllText(promptsPath), o.MaxPrompts, o.EvalPromptFraction, o.Seed });
-            stages.Add(RunStage("prompts", fp1, progress, PromptsStage));
+            results.Add(stages.Run("prompts", fp1, PromptsStage));
             string fp2 = StageManifest.FingerprintOf(fp1, new
             {
                 model = Path.GetFileName(modelPath), modelBytes = new FileInfo(modelPath).Length, o.PairsPerPrompt, o.EvalPairFraction, o.PairTopK, o.PairMaxNewTokens, o.LabelTemperature, o.DropTiedPairs,
             });
-            stages.Add(RunStage("pairs", fp2, progress, dir => PairsStage(dir, progress)));
+            results.Add(stages.Run("pairs", fp2, dir => PairsStage(dir, progress)));
+            string pairs = stages.Dir("pairs");
             string fp3 = StageManifest.FingerprintOf(fp2, new { o.NeedsRewardModels, o.TrainEpochs, o.TrainMaxSteps, o.TrainBatchSize, o.LearningRate });
-            if (o.NeedsRewardModels) stages.Add(RunStage("reward-models", fp3, progress, dir => RewardModelsStage(dir, progress)));
-            string fp4 = StageManifest.FingerprintOf(fp3, new { methods = o.Methods.Select(m => m.ToString()), o.K, o.Weights, o.GenerationSeeds, o.MaxNewTokens });
-            stages.Add(RunStage("generate", fp4, progress, dir => GenerateStage(dir, progress)));
+            if (o.NeedsRewardModels)
+                results.Add(stages.Run("reward-models", fp3, dir => RewardModelStage.Run(dir, modelPath, null,
+                    Path.Combine(pairs, "train.jsonl"), Path.Combine(pairs, "eval.jsonl"), Lm.Config.MaxPositions,
+                    [Rewards.RewardObjective.Full, Rewards.RewardObjective.Partial], o.Budget, stages.For("reward-models"))));
+            string fpDpo = StageManifest.FingerprintOf(fp2, new { o.Dpo, o.DpoBeta, o.Budget });
+            if (o.Dpo)
+                results.Add(stages.Run("dpo", fpDpo, dir => DpoStage.Run(dir, modelPath, null,
+                    Path.Combine(pairs, "train.jsonl"), Path.Combine(pairs, "eval.jsonl"), o.DpoBeta, o.Budget, stages.For("dpo"))));
+            string fp4 = StageManifest.FingerprintOf(fp3 + fpDpo, new { methods = o.Methods.Select(m => m.ToString()), o.K, o.Weights, o.GenerationSeeds, o.MaxNewTokens, o.Dpo });
+            results.Add(stages.Run("generate", fp4, dir => GenerateStage(dir, progress)));
             string fp5 = StageManifest.FingerprintOf(fp4, new { o.Baseline });
-            stages.Add(RunStage("evaluate", fp5, progress, dir =>
+            results.Add(stages.Run("evaluate", fp5, dir =>
             {
                 var outputs = EvaluateStage(dir, progress);
                 return (outputs.FilesRelativeTo(dir), new Dictionary<string, double> { ["rows"] = outputs.Rows.Count });
             }));
-            var report = DemoReport.Write(o, stages, commandLine, clock.Elapsed.TotalSeconds);
+            var report = DemoReport.Write(o, results, commandLine, clock.Elapsed.TotalSeconds);
             string table = File.ReadAllText(Path.Combine(StageDir("evaluate"), "table.md"));
-            return new DemoResult(stages, report, table, clock.Elapsed.TotalSeconds);
+            return new DemoResult(results, report, table, clock.Elapsed.TotalSeconds);
         }
         finally
         {
@@ -88,38 +98,6 @@ public sealed partial class DemoPipeline
             lm?.Dispose();
             lm = null;
         }
-    }
-
-    void DeleteOutputs()
-    {
-        foreach (var stage in StageNames)
-            if (Directory.Exists(StageDir(stage))) Directory.Delete(StageDir(stage), recursive: true);
-        var report = Path.Combine(o.WorkDir, DemoReport.FileName);
-        if (File.Exists(report)) File.Delete(report);
-    }
-
-    DemoStageResult RunStage(string name, string fingerprint, IProgress<DemoProgress>? progress,
-        Func<string, (IReadOnlyList<string> Files, Dictionary<string, double> Summary)> body)
-    {
-        string dir = StageDir(name);
-        if (StageManifest.ReadIfComplete(dir, fingerprint) is { } cached)
-        {
-            progress?.Report(new DemoProgress(name, 1, 1, "cached"));
-            return new DemoStageResult(name, true, cached.Seconds, dir, cached.Summary);
-        }
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); // outputs of other inputs, or an interrupted run
-        Directory.CreateDirectory(dir);
-        progress?.Report(new DemoProgress(name, 0, 1, "starting"));
-        var clock = Stopwatch.StartNew();
-        var (files, summary) = body(dir);
-        var manifest = new StageManifest
-        {
-            Stage = name, Fingerprint = fingerprint, Files = files, Seconds = Math.Round(clock.Elapsed.TotalSeconds, 2),
-            FinishedUtc = DateTime.UtcNow, Summary = summary,
-        };
-        manifest.Write(dir);
-        progress?.Report(new DemoProgress(name, 1, 1, $"done in {manifest.Seconds:0.0} s"));
-        return new DemoStageResult(name, false, manifest.Seconds, dir, summary);
     }
 
     (IReadOnlyList<string>, Dictionary<string, double>) PromptsStage(string dir)
@@ -160,7 +138,8 @@ public sealed partial class DemoPipeline
     {
         var prompts = StoryPrompts.Read(Path.Combine(StageDir("prompts"), "eval.txt"));
         var (full, partial) = o.NeedsRewardModels ? LoadRewardModels() : (null, null);
-        var runs = GenerationSweep.Plan(o, full, partial, o.Seed + 100);
+        using var policy = o.Dpo ? Models.CausalLM.Load(Path.Combine(StageDir("dpo"), DpoStage.PolicyFolder)) : null;
+        var runs = GenerationSweep.Plan(o.Sweep, full, partial, policy, o.Seed + 100);
         var records = GenerationSweep.Execute(Lm, runs, prompts, GeneratorName,
             progress is null ? null : new InlineProgress<(int Done, int Total, string Run)>(p => progress.Report(new DemoProgress("generate", p.Done, p.Total, p.Run))));
         GenerationJsonl.Write(Path.Combine(dir, "generations.jsonl"), records);
@@ -177,5 +156,21 @@ public sealed partial class DemoPipeline
         string? baseline = records.Any(r => r.MethodName == o.Baseline) ? o.Baseline : null;
         return GenerationEvaluator.Run(records, Gold, baseline, new BaseLmProbe(Lm), dir,
             progress is null ? null : new InlineProgress<(int Done, int Total)>(p => progress.Report(new DemoProgress("evaluate", p.Done, p.Total, "perplexity and coherence"))));
+    }
+
+    RewardModel? fullRm, partialRm;
+
+    (IRewardModel? Full, IRewardModel? Partial) LoadRewardModels()
+    {
+        fullRm ??= RewardModel.Load(Path.Combine(StageDir("reward-models"), "full"));
+        partialRm ??= RewardModel.Load(Path.Combine(StageDir("reward-models"), "partial"));
+        return (fullRm, partialRm);
+    }
+
+    void DisposeRewardModels()
+    {
+        fullRm?.Dispose();
+        partialRm?.Dispose();
+        fullRm = partialRm = null;
     }
 }

@@ -27,8 +27,9 @@ public static class DemoReport
           .Append(o.PairsPerPrompt).Append(" per train prompt, top-").Append(o.PairTopK).Append(" samples of ").Append(o.PairMaxNewTokens)
           .Append(" tokens, Bradley–Terry labels with τ = ").Append(o.LabelTemperature.ToString("0.###", inv))
           .Append(o.DropTiedPairs ? " (tied gold rewards dropped)" : "").Append("; reward models: ")
-          .Append(o.TrainMaxSteps is { } steps ? $"{steps} steps" : $"{o.TrainEpochs} epochs").Append(", batch ").Append(o.TrainBatchSize)
-          .Append(", lr ").Append(o.LearningRate.ToString("0.#####", inv)).Append(".\n\n");
+          .Append(o.Budget.Describe(inv))
+          .Append(o.Dpo ? $"; DPO: β = {o.DpoBeta.ToString("0.###", inv)}, the same pairs and budget, row \"dpo\" = top-k sampling from the DPO policy" : "")
+          .Append(".\n\n");
 
         sb.Append("## Stages\n\n| stage | status | seconds | summary |\n|---|---|---:|---|\n");
         foreach (var s in stages)
@@ -45,12 +46,23 @@ public static class DemoReport
             sb.Append(File.ReadAllText(rmTable)).Append("\n![prefix accuracy](reward-models/prefix-accuracy.png)\n");
         }
 
+        if (stages.FirstOrDefault(s => s.Stage == "dpo") is { } dpo)
+        {
+            sb.Append("\n## DPO\n\nThe policy starts from the base LM (also the frozen reference) and is trained on the same train pairs with the ")
+              .Append("same steps, batch, learning rate and data-order seed as the reward models. Held-out pairs: DPO loss ")
+              .Append(Format(dpo.Summary.GetValueOrDefault("eval_loss", double.NaN))).Append(", implicit-reward accuracy ")
+              .Append(Format(dpo.Summary.GetValueOrDefault("eval_reward_accuracies", double.NaN))).Append(" (")
+              .Append(Format(dpo.Summary.GetValueOrDefault("eval_pairs", double.NaN))).Append(" pairs, ")
+              .Append(Format(dpo.Summary.GetValueOrDefault("steps", double.NaN))).Append(" steps).\n");
+        }
+
         sb.Append("\n## Methods on held-out prompts, judged by the gold reward\n\n");
         sb.Append(File.ReadAllText(Path.Combine(o.WorkDir, "evaluate", "table.md")));
         sb.Append("\n![reward vs w](evaluate/reward-vs-w.png)\n\n![reward vs perplexity](evaluate/reward-vs-perplexity.png)\n\n");
         sb.Append("""
             ### What the columns mean
 
+            - **dpo**: top-k sampling (same k, temperature and seeds as topk) from the DPO-trained policy instead of the base LM.
             - **reward**: the gold reward, VADER compound sentiment of the continuation (Pargs's `LexiconSentiment`, positive
               target), in (−1, 1). It never guided any method: the reward models guided, and they only ever saw Bradley–Terry
               labels drawn from it.

@@ -11,59 +11,57 @@ using Pargs.Training;
 namespace Pargs.Experiments;
 
 /// <summary>
-/// Stage 3: the two reward models of the paper's comparison, trained with the same pairs, steps, batch, learning
-/// rate and seed (score head and data order) — only the objective differs: <c>full/</c> sees whole responses,
-/// <c>partial/</c> every prefix. Both are evaluated on the held-out pairs at every prefix length:
-/// <c>prefix-accuracy.json</c> (the evaluator's buckets and per-length accuracy), <c>prefix-accuracy.md</c>
-/// and the plot <c>prefix-accuracy.png/svg</c>. Training logs go to <c>logs/&lt;objective&gt;/metrics.jsonl</c>.
+/// The reward-models stage of the demo and of `pargs experiment`: the reward models of the paper's comparison,
+/// each initialised from the base LM's weights plus a score head and trained with the same pairs and
+/// <see cref="TrainingBudget"/> — only the objective differs: <c>full/</c> sees whole responses, <c>partial/</c>
+/// every prefix. Each is evaluated on the held-out pairs at every prefix length: <c>prefix-accuracy.json</c>
+/// (the evaluator's buckets and per-length accuracy), <c>prefix-accuracy.md</c> and the plot
+/// <c>prefix-accuracy.png/svg</c>. Training logs go to <c>logs/&lt;objective&gt;/metrics.jsonl</c>.
 /// </summary>
-public sealed partial class DemoPipeline
+public static class RewardModelStage
 {
-    RewardModel? fullRm, partialRm;
-
-    (IReadOnlyList<string>, Dictionary<string, double>) RewardModelsStage(string dir, IProgress<DemoProgress>? progress)
+    /// <param name="maxLength">Longest prompt + response kept (the pair files are already filtered; this guards the context).</param>
+    public static (IReadOnlyList<string>, Dictionary<string, double>) Run(string dir, string baseModelPath, string? tokenizerPath,
+        string trainPath, string evalPath, int maxLength, IReadOnlyList<RewardObjective> objectives, TrainingBudget budget,
+        IProgress<(int Done, int Total, string Message)>? progress)
     {
-        var pairsDir = StageDir("pairs");
-        var tokenizer = Lm.Tokenizer!;
         var summary = new Dictionary<string, double>();
         var evaluations = new Dictionary<string, RewardEvaluation>();
         var byLength = new Dictionary<string, IReadOnlyList<PrefixAccuracyPoint>>();
-        var evalPairs = Tokenize(Path.Combine(pairsDir, "eval.jsonl"), tokenizer, finalOnly: false);
-        foreach (var objective in new[] { RewardObjective.Full, RewardObjective.Partial })
+        var files = new List<string>();
+        IReadOnlyList<TokenizedPair>? evalPairs = null;
+        foreach (var objective in objectives)
         {
             string name = objective.ToConfigValue();
-            var train = Tokenize(Path.Combine(pairsDir, "train.jsonl"), tokenizer, finalOnly: objective == RewardObjective.Full);
             RewardModel rm;
-            using (var contents = CheckpointLoader.Load(modelPath))
+            using (var contents = CheckpointLoader.Load(baseModelPath))
             {
-                rm = RewardModel.FromCausalLM(contents, o.Seed + 2);
-                rm.Tokenizer = TokenizerLoader.ForCheckpoint(contents, null);
+                rm = RewardModel.FromCausalLM(contents, budget.Seed);
+                rm.Tokenizer = TokenizerLoader.ForCheckpoint(contents, tokenizerPath);
             }
+            using var _ = rm;
             rm.Objective = objective;
-            var options = new RewardTrainingOptions
-            {
-                Objective = objective,
-                Loop = new TrainingOptions
-                {
-                    LearningRate = o.LearningRate, BatchSize = o.TrainBatchSize, Epochs = o.TrainEpochs, MaxSteps = o.TrainMaxSteps,
-                    Seed = o.Seed + 2, Threads = o.Threads, OutputDir = Path.Combine(dir, "logs", name), LogEvery = 5,
-                }.Validate(),
-            };
+            int length = Math.Min(maxLength, rm.Config.MaxPositions);
+            var tokenizer = rm.Tokenizer!;
+            evalPairs ??= PairFiles.Tokenize(evalPath, tokenizer, length, finalOnly: false);
+            var train = PairFiles.Tokenize(trainPath, tokenizer, length, finalOnly: objective == RewardObjective.Full);
+            var options = new RewardTrainingOptions { Objective = objective, MaxLength = length, Loop = budget.ToLoop(Path.Combine(dir, "logs", name)) };
             var trained = new RewardTrainer(rm, train, null, options).Train(progress is null ? null : new InlineProgress<TrainingProgress>(p =>
-                progress.Report(new DemoProgress("reward-models", p.Step, p.TotalSteps, $"training {name}: loss {p.Loss:0.000}"))));
+                progress.Report((p.Step, p.TotalSteps, $"training {name}: loss {p.Loss:0.000}"))));
             rm.Save(Path.Combine(dir, name), objective);
+            files.AddRange([$"{name}/config.json", $"{name}/model.safetensors"]);
 
-            progress?.Report(new DemoProgress("reward-models", 0, 1, $"evaluating {name} on {evalPairs.Count} pairs"));
+            progress?.Report((0, 1, $"evaluating {name} on {evalPairs.Count} pairs"));
             var evaluation = RewardEvaluator.Evaluate(rm, evalPairs);
             evaluations[name] = evaluation;
             byLength[name] = AccuracyByLength(rm, evalPairs);
             summary[$"{name}_steps"] = trained.Steps;
             summary[$"{name}_accuracy"] = Math.Round(evaluation.Accuracy, 4);
             summary[$"{name}_accuracy_prefix_1_4"] = Math.Round(RewardEvaluator.PrefixAccuracy(rm, evalPairs, p => Enumerable.Range(1, Math.Min(4, p.ResponseLength))), 4);
-            rm.Dispose();
+            summary["train_pairs"] = train.Count;
         }
-        summary["train_pairs"] = File.ReadLines(Path.Combine(pairsDir, "train.jsonl")).Count(l => l.Length > 0);
-        summary["eval_pairs"] = evalPairs.Count;
+        summary["eval_pairs"] = evalPairs?.Count ?? 0;
+        if (evaluations.Count == 0) return (files, summary);
 
         WriteText(Path.Combine(dir, "prefix-accuracy.json"), JsonSerializer.Serialize(new
         {
@@ -77,49 +75,37 @@ public sealed partial class DemoPipeline
         }, new JsonSerializerOptions { WriteIndented = true }) + "\n");
         WriteText(Path.Combine(dir, "prefix-accuracy.md"), PrefixTable(evaluations));
         var plot = Plots.PrefixAccuracy(Path.Combine(dir, "prefix-accuracy"), byLength);
-        return ([
-            "full/config.json", "full/model.safetensors", "partial/config.json", "partial/model.safetensors",
-            "prefix-accuracy.json", "prefix-accuracy.md", Path.GetFileName(plot.Png), Path.GetFileName(plot.Svg),
-        ], summary);
+        files.AddRange(["prefix-accuracy.json", "prefix-accuracy.md", Path.GetFileName(plot.Png), Path.GetFileName(plot.Svg)]);
+        return (files, summary);
     }
 
-    (IRewardModel? Full, IRewardModel? Partial) LoadRewardModels()
-    {
-        fullRm ??= RewardModel.Load(Path.Combine(StageDir("reward-models"), "full"));
-        partialRm ??= RewardModel.Load(Path.Combine(StageDir("reward-models"), "partial"));
-        return (fullRm, partialRm);
-    }
-
-    void DisposeRewardModels()
-    {
-        fullRm?.Dispose();
-        partialRm?.Dispose();
-        fullRm = partialRm = null;
-    }
-
-    IReadOnlyList<TokenizedPair> Tokenize(string path, ITokenizer tokenizer, bool finalOnly)
-    {
-        var read = PreferenceReader.Read(path);
-        var options = new PairTokenizerOptions
-        {
-            MaxLength = Lm.Config.MaxPositions,
-            PartialPairs = finalOnly ? new PartialPairOptions { Positions = new PrefixPositions.FinalOnly() } : new PartialPairOptions(),
-        };
-        var pairs = new PairTokenizer(tokenizer, options).Tokenize(read.Pairs, path).Pairs;
-        if (pairs.Count == 0) throw new PargsException($"{path}: no usable preference pairs");
-        return pairs;
-    }
-
-    /// <summary>Accuracy at each exact prefix length i (over the pairs whose padded response has at least i tokens).</summary>
+    /// <summary>
+    /// Accuracy at each exact prefix length i (over the pairs whose padded response has at least i tokens; ties count
+    /// half), from one forward per side: a causal reward model scores every prefix of a sequence at once.
+    /// </summary>
     static IReadOnlyList<PrefixAccuracyPoint> AccuracyByLength(RewardModel rm, IReadOnlyList<TokenizedPair> pairs)
     {
+        int longest = pairs.Max(p => p.ResponseLength);
+        var score = new double[longest + 1];
+        var count = new int[longest + 1];
+        using (TorchSharp.torch.no_grad())
+            foreach (var batch in pairs.OrderBy(p => p.SequenceLength).Chunk(16))
+            {
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                var prefixBatch = RewardPairBatch.Build(batch, pair => Enumerable.Range(1, pair.ResponseLength));
+                var (chosen, rejected) = prefixBatch.Rewards(rm);
+                var w = chosen.to(TorchSharp.torch.ScalarType.Float64).data<double>().ToArray();
+                var l = rejected.to(TorchSharp.torch.ScalarType.Float64).data<double>().ToArray();
+                var prefix = prefixBatch.PrefixLengths.data<long>().ToArray();
+                for (int n = 0; n < w.Length; n++)
+                {
+                    score[prefix[n]] += w[n] > l[n] ? 1.0 : w[n] == l[n] ? 0.5 : 0.0;
+                    count[prefix[n]]++;
+                }
+            }
         var points = new List<PrefixAccuracyPoint>();
-        for (int i = 1; ; i++)
-        {
-            var long_ = pairs.Where(p => p.ResponseLength >= i).ToList();
-            if (long_.Count < Math.Max(1, pairs.Count / 4)) break; // too few pairs left for a meaningful point
-            points.Add(new PrefixAccuracyPoint(i, RewardEvaluator.PrefixAccuracy(rm, long_, _ => [i], batchSize: 64)));
-        }
+        for (int i = 1; i <= longest && count[i] >= Math.Max(1, pairs.Count / 4); i++) // stop when too few pairs are left for a meaningful point
+            points.Add(new PrefixAccuracyPoint(i, score[i] / count[i]));
         return points;
     }
 
@@ -143,7 +129,7 @@ public sealed partial class DemoPipeline
 
     static double? Finite(double x) => double.IsFinite(x) ? x : null;
 
-    static void WriteText(string path, string text)
+    internal static void WriteText(string path, string text)
     {
         File.WriteAllText(path + ".tmp", text, new UTF8Encoding(false));
         File.Move(path + ".tmp", path, overwrite: true);

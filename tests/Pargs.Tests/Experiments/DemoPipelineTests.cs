@@ -1,4 +1,3 @@
-using Pargs.Rewards;
 using System.Text.Json;
 using Pargs.Data;
 using Pargs.Decoding;
@@ -11,8 +10,9 @@ namespace Pargs.Tests.Experiments;
 /// <summary>The demo end to end at a tiny size on the real stories260K (seconds, not minutes).</summary>
 public class DemoPipelineTests
 {
-    static DemoOptions Tiny(string work, IReadOnlyList<DecodingMethod> methods) => new()
+    static DemoOptions Tiny(string work, IReadOnlyList<DecodingMethod> methods, bool dpo = false) => new()
     {
+        Dpo = dpo,
         WorkDir = work,
         BaseModelPath = TestPaths.Stories260KGguf,
         PromptsPath = Path.Combine(TestPaths.RepoRoot, StoryPrompts.Shipped),
@@ -73,10 +73,10 @@ public class DemoPipelineTests
     }
 
     [Fact]
-    public void Full_demo_trains_both_reward_models_and_reports_every_method()
+    public void Full_demo_trains_both_reward_models_and_a_dpo_policy_and_reports_every_method()
     {
         using var temp = new TempDir();
-        var result = new DemoPipeline(Tiny(temp.Path, AllMethods)).Run();
+        var result = new DemoPipeline(Tiny(temp.Path, AllMethods, dpo: true)).Run();
 
         Assert.Equal(DemoPipeline.StageNames, result.Stages.Select(s => s.Stage));
         string rms = Path.Combine(temp.Path, "reward-models");
@@ -96,12 +96,27 @@ public class DemoPipelineTests
         Assert.True(new FileInfo(Path.Combine(rms, "prefix-accuracy.png")).Length > 0);
         Assert.Equal(3, result.Stages.Single(s => s.Stage == "reward-models").Summary["partial_steps"]);
 
+        // DPO: same pairs and budget as the reward models; the policy is a loadable causal LM that differs from the base.
+        var dpo = result.Stages.Single(s => s.Stage == "dpo");
+        Assert.Equal(3, dpo.Summary["steps"]);
+        Assert.Equal(result.Stages.Single(s => s.Stage == "reward-models").Summary["train_pairs"], dpo.Summary["train_pairs"]);
+        using (var policy = Pargs.Models.CausalLM.Load(Path.Combine(temp.Path, "dpo", DpoStage.PolicyFolder)))
+        using (var baseLm = Pargs.Models.CausalLM.Load(TestPaths.Stories260KGguf))
+        {
+            var p = policy.StateDictForSaving();
+            var b = baseLm.StateDictForSaving();
+            Assert.Contains(p.Keys, k => !p[k].allclose(b[k], rtol: 0, atol: 0));
+        }
+
         var generations = GenerationJsonl.Read(Path.Combine(temp.Path, "generate", "generations.jsonl"));
         int evalPrompts = StoryPrompts.Read(Path.Combine(temp.Path, "prompts", "eval.txt")).Count;
-        Assert.Equal(5 * evalPrompts, generations.Count); // one seed, one w: one generation per method and prompt
+        Assert.Equal(6 * evalPrompts, generations.Count); // one seed, one w: one generation per method and prompt
         Assert.All(generations.Where(g => g.Method is "args" or "pargs" or "pargs-g"), g => Assert.Equal(2.0, g.W));
-        AssertEvaluation(temp.Path, ["topk", "best-of-n", "args", "pargs", "pargs-g"]);
-        Assert.Contains("prefix-accuracy.png", File.ReadAllText(result.ReportPath));
+        Assert.All(generations.Where(g => g.Method == "dpo"), g => { Assert.Null(g.W); Assert.Equal(4, g.K); });
+        AssertEvaluation(temp.Path, ["topk", "best-of-n", "args", "pargs", "pargs-g", "dpo"]);
+        var report = File.ReadAllText(result.ReportPath);
+        Assert.Contains("prefix-accuracy.png", report);
+        Assert.Contains("## DPO", report);
     }
 
     [Fact]

@@ -1,0 +1,256 @@
+using System.Text.Json;
+using Pargs.Data;
+using Pargs.Decoding;
+using Pargs.Rewards;
+
+namespace Pargs.Experiments;
+
+/// <summary>
+/// A `pargs experiment` run, read from a JSON config (comments and trailing commas allowed). Every section is
+/// optional; what a section needs is checked here, and each error names the config field:
+/// <code>
+/// {
+///   "model": "data/models/stories260K/tinyllamas-stories-260k-f32.gguf",   // base LM (default: shipped stories260K)
+///   "tokenizer": null, "work": "runs/my-experiment", "seed": 1, "threads": 1,
+///   "data": { "train": "pairs.jsonl.gz", "eval": null, "eval_fraction": 0.2, "format": "auto", "template": "hh",
+///             "max_length": 256, "limit": 600, "eval_limit": null, "skip_bad_rows": false },
+///   "reward_models": { "objectives": ["full", "partial"], "epochs": 1, "max_steps": null, "batch_size": 16, "lr": 1e-3 },
+///   "dpo": { "beta": 0.1, "epochs": …, "max_steps": …, "batch_size": …, "lr": … },   // budget defaults: reward_models'
+///   "generate": { "prompts": "prompts.txt" | "from_eval_data": 20, "methods": ["topk", "pargs", "dpo"], "k": 10,
+///                 "w": [1, 2], "max_new_tokens": 40, "seeds": 2, "batch_size": 16 },
+///   "evaluate": { "reward": "vader-positive" | { "reward_model": "DIR" }, "baseline": "topk" }
+/// }
+/// </code>
+/// Relative paths are looked up beside the config file, then in the current folder, then among Pargs's shipped data.
+/// </summary>
+public sealed record ExperimentConfig
+{
+    public string ConfigPath { get; init; } = "(in memory)";
+    public string ModelPath { get; init; } = "";
+    public string? TokenizerPath { get; init; }
+    public string WorkDir { get; init; } = Path.Combine("runs", "experiment");
+    public int Seed { get; init; } = 1;
+    public int? Threads { get; init; } = 1;
+    public DataSection? Data { get; init; }
+    public RewardModelsSection? RewardModels { get; init; }
+    public DpoSection? Dpo { get; init; }
+    public GenerateSection? Generate { get; init; }
+    public EvaluateSection? Evaluate { get; init; }
+
+    public sealed record DataSection(string Train, string? Eval, double EvalFraction, PreferenceFormat Format, PromptTemplate Template,
+        int MaxLength, int? Limit, int? EvalLimit, bool SkipBadRows);
+    public sealed record Budget(int Epochs, int? MaxSteps, int BatchSize, double LearningRate);
+    public sealed record RewardModelsSection(IReadOnlyList<RewardObjective> Objectives, Budget Budget);
+    public sealed record DpoSection(double Beta, Budget Budget);
+    public sealed record GenerateSection(string? PromptsFile, int? FromEvalData, IReadOnlyList<DecodingMethod> Methods, bool Dpo,
+        int K, IReadOnlyList<double> Weights, int MaxNewTokens, int Seeds, int BatchSize);
+    /// <param name="Reward">"vader-positive" / "vader-negative", or null when <paramref name="RewardModel"/> judges.</param>
+    public sealed record EvaluateSection(string? Reward, string? RewardModel, string Baseline);
+
+    public static ExperimentConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new PargsException($"{path}: config file not found");
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException e) { throw new PargsException($"{path}: invalid JSON at line {e.LineNumber + 1} (expected one JSON object): {e.Message}"); }
+        using (document) return Parse(document.RootElement, path);
+    }
+
+    public static ExperimentConfig Parse(JsonElement root, string path)
+    {
+        var r = new Reader(path, Path.GetDirectoryName(Path.GetFullPath(path))!);
+        r.Object(root, "");
+        r.Known(root, "", "model", "tokenizer", "work", "seed", "threads", "data", "reward_models", "dpo", "generate", "evaluate");
+        int seed = r.Int(root, "seed") ?? 1;
+        var config = new ExperimentConfig
+        {
+            ConfigPath = path,
+            ModelPath = r.Path(root, "model") ?? ShippedData.Find(ShippedData.DefaultModel),
+            TokenizerPath = r.Path(root, "tokenizer"),
+            WorkDir = r.String(root, "work") ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(path)),
+            Seed = seed,
+            Threads = r.Int(root, "threads", min: 1) ?? 1,
+        };
+
+        if (r.Section(root, "data") is { } d)
+        {
+            r.Known(d, "data", "train", "eval", "eval_fraction", "format", "template", "max_length", "limit", "eval_limit", "skip_bad_rows");
+            string? eval = r.Path(d, "eval", "data.");
+            double fraction = r.Double(d, "eval_fraction", "data.") ?? 0.2;
+            if (eval is null && !(fraction > 0 && fraction < 1)) throw r.Error("data.eval_fraction", $"must be in (0, 1) when data.eval is not given, got {fraction}");
+            string format = r.String(d, "format", "data.") ?? "auto";
+            config = config with
+            {
+                Data = new DataSection(
+                    r.Path(d, "train", "data.") ?? throw r.Error("data.train", "is required (a preference JSONL / .jsonl.gz file)"),
+                    eval, fraction,
+                    Enum.TryParse<PreferenceFormat>(format.Replace("_", "").Replace("-", ""), ignoreCase: true, out var f) ? f
+                        : throw r.Error("data.format", $"\"{format}\" is not known (expected auto, explicit, implicitprompt, conversational, implicitconversational or tldr)"),
+                    Template(r, d),
+                    r.Int(d, "max_length", "data.", min: 2) ?? 256,
+                    r.Int(d, "limit", "data.", min: 2), r.Int(d, "eval_limit", "data.", min: 1),
+                    r.Bool(d, "skip_bad_rows", "data.") ?? false),
+            };
+        }
+        if (r.Section(root, "reward_models") is { } rm)
+        {
+            r.Known(rm, "reward_models", "objectives", "epochs", "max_steps", "batch_size", "lr");
+            var objectives = r.Strings(rm, "objectives", "reward_models.")?.Select(o => RewardObjectives.Parse(o, "reward_models.objectives")).Distinct().ToList()
+                ?? [RewardObjective.Full, RewardObjective.Partial];
+            if (objectives.Count == 0) throw r.Error("reward_models.objectives", "is empty (expected \"full\" and/or \"partial\")");
+            config = config with { RewardModels = new RewardModelsSection(objectives, ReadBudget(r, rm, "reward_models.", null)) };
+        }
+        if (r.Section(root, "dpo") is { } dpo)
+        {
+            r.Known(dpo, "dpo", "beta", "epochs", "max_steps", "batch_size", "lr");
+            double beta = r.Double(dpo, "beta", "dpo.") ?? 0.1;
+            if (!(beta > 0) || !double.IsFinite(beta)) throw r.Error("dpo.beta", $"must be positive, got {beta}");
+            config = config with { Dpo = new DpoSection(beta, ReadBudget(r, dpo, "dpo.", config.RewardModels?.Budget)) };
+        }
+        if (r.Section(root, "generate") is { } g)
+        {
+            r.Known(g, "generate", "prompts", "from_eval_data", "methods", "k", "w", "max_new_tokens", "seeds", "batch_size");
+            var names = r.Strings(g, "methods", "generate.") ?? ["topk"];
+            bool wantsDpo = names.Any(n => n.Trim().Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase));
+            var methods = new List<DecodingMethod>();
+            foreach (var n in names.Where(n => !n.Trim().Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase)))
+                try { methods.Add(DecodingMethods.Parse(n)); }
+                catch (PargsException ex) { throw r.Error("generate.methods", ex.Message + " or dpo"); }
+            if (methods.Count == 0 && !wantsDpo) throw r.Error("generate.methods", "is empty");
+            var weights = r.Doubles(g, "w", "generate.") ?? [1.0];
+            if (weights.Count == 0 || !weights.All(double.IsFinite)) throw r.Error("generate.w", "expected a non-empty list of finite numbers");
+            var section = new GenerateSection(r.Path(g, "prompts", "generate."), r.Int(g, "from_eval_data", "generate.", min: 1), methods, wantsDpo,
+                r.Int(g, "k", "generate.", min: 1) ?? 10, weights, r.Int(g, "max_new_tokens", "generate.", min: 1) ?? 40,
+                r.Int(g, "seeds", "generate.", min: 1) ?? 1, r.Int(g, "batch_size", "generate.", min: 1) ?? 16);
+            if ((section.PromptsFile is null) == (section.FromEvalData is null))
+                throw r.Error("generate.prompts", "give exactly one of generate.prompts (a file, one prompt per line) and generate.from_eval_data (a number of held-out prompts)");
+            if (section.FromEvalData is not null && config.Data is null) throw r.Error("generate.from_eval_data", "needs a \"data\" section");
+            if (methods.Any(m => m.NeedsRewardModel()))
+            {
+                var have = config.RewardModels?.Objectives ?? [];
+                foreach (var m in methods.Where(m => m.NeedsRewardModel()))
+                {
+                    var needed = m is DecodingMethod.BestOfN or DecodingMethod.Args ? RewardObjective.Full : RewardObjective.Partial;
+                    if (!have.Contains(needed))
+                        throw r.Error("generate.methods", $"{m.Name()} needs a {needed.ToConfigValue()} reward model: add \"{needed.ToConfigValue()}\" to reward_models.objectives");
+                }
+            }
+            if (wantsDpo && config.Dpo is null) throw r.Error("generate.methods", "dpo needs a \"dpo\" section (the policy to sample from)");
+            config = config with { Generate = section };
+        }
+        if (r.Section(root, "evaluate") is { } e)
+        {
+            r.Known(e, "evaluate", "reward", "baseline");
+            if (config.Generate is null) throw r.Error("evaluate", "needs a \"generate\" section (there is nothing to evaluate)");
+            string? reward = null, judge = null;
+            if (e.TryGetProperty("reward", out var rv) && rv.ValueKind == JsonValueKind.Object)
+            {
+                r.Known(rv, "evaluate.reward", "reward_model");
+                judge = r.Path(rv, "reward_model", "evaluate.reward.") ?? throw r.Error("evaluate.reward.reward_model", "is required (a reward-model folder)");
+            }
+            else
+            {
+                reward = (r.String(e, "reward", "evaluate.") ?? "vader-positive").Trim().ToLowerInvariant();
+                if (reward is not ("vader-positive" or "vader-negative"))
+                    throw r.Error("evaluate.reward", $"\"{reward}\" is not known (expected \"vader-positive\", \"vader-negative\" or {{\"reward_model\": DIR}})");
+            }
+            config = config with { Evaluate = new EvaluateSection(reward, judge, r.String(e, "baseline", "evaluate.") ?? "topk") };
+        }
+        if ((config.RewardModels is not null || config.Dpo is not null) && config.Data is null)
+            throw r.Error(config.RewardModels is not null ? "reward_models" : "dpo", "needs a \"data\" section (the preference pairs to train on)");
+        return config;
+    }
+
+    static PromptTemplate Template(Reader r, JsonElement d)
+    {
+        string name = r.String(d, "template", "data.") ?? "plain";
+        try { return PromptTemplate.FromName(name); }
+        catch (PargsException e) { throw r.Error("data.template", e.Message); }
+    }
+
+    static Budget ReadBudget(Reader r, JsonElement e, string prefix, Budget? defaults)
+    {
+        double lr = r.Double(e, "lr", prefix) ?? defaults?.LearningRate ?? 1e-3;
+        if (!(lr > 0) || !double.IsFinite(lr)) throw r.Error(prefix + "lr", $"must be positive, got {lr}");
+        return new Budget(r.Int(e, "epochs", prefix, min: 1) ?? defaults?.Epochs ?? 1,
+            e.TryGetProperty("max_steps", out _) ? r.Int(e, "max_steps", prefix, min: 1) : defaults?.MaxSteps,
+            r.Int(e, "batch_size", prefix, min: 1) ?? defaults?.BatchSize ?? 16, lr);
+    }
+
+    /// <summary>Typed field access whose errors say "config: field 'x.y': …".</summary>
+    sealed class Reader(string path, string configDir)
+    {
+        public PargsException Error(string field, string what) => new($"{path}: field '{field}' {what}");
+
+        public void Object(JsonElement e, string field)
+        {
+            if (e.ValueKind != JsonValueKind.Object) throw Error(field.Length == 0 ? "(root)" : field, $"must be a JSON object, got {e.ValueKind}");
+        }
+
+        public void Known(JsonElement e, string section, params string[] names)
+        {
+            foreach (var p in e.EnumerateObject())
+                if (!names.Contains(p.Name))
+                    throw Error(section.Length == 0 ? p.Name : $"{section}.{p.Name}", $"is not known (expected one of {string.Join(", ", names)})");
+        }
+
+        public JsonElement? Section(JsonElement root, string name)
+        {
+            if (!root.TryGetProperty(name, out var e) || e.ValueKind == JsonValueKind.Null) return null;
+            Object(e, name);
+            return e;
+        }
+
+        JsonElement? Get(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+
+        public string? String(JsonElement e, string name, string prefix = "")
+            => Get(e, name) is not { } v ? null : v.ValueKind == JsonValueKind.String ? v.GetString() : throw Error(prefix + name, $"must be a string, got {v.ValueKind}");
+
+        public int? Int(JsonElement e, string name, string prefix = "", int min = int.MinValue)
+        {
+            if (Get(e, name) is not { } v) return null;
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int x)) throw Error(prefix + name, $"must be an integer, got {v}");
+            if (x < min) throw Error(prefix + name, $"must be at least {min}, got {x}");
+            return x;
+        }
+
+        public double? Double(JsonElement e, string name, string prefix = "")
+            => Get(e, name) is not { } v ? null : v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Error(prefix + name, $"must be a number, got {v}");
+
+        public bool? Bool(JsonElement e, string name, string prefix = "")
+            => Get(e, name) is not { } v ? null : v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : throw Error(prefix + name, $"must be true or false, got {v}");
+
+        public List<string>? Strings(JsonElement e, string name, string prefix = "")
+        {
+            if (Get(e, name) is not { } v) return null;
+            if (v.ValueKind != JsonValueKind.Array || v.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.String))
+                throw Error(prefix + name, "must be a list of strings");
+            return v.EnumerateArray().Select(x => x.GetString()!).ToList();
+        }
+
+        public List<double>? Doubles(JsonElement e, string name, string prefix = "")
+        {
+            if (Get(e, name) is not { } v) return null;
+            if (v.ValueKind == JsonValueKind.Number) return [v.GetDouble()];
+            if (v.ValueKind != JsonValueKind.Array || v.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number))
+                throw Error(prefix + name, "must be a number or a list of numbers");
+            return v.EnumerateArray().Select(x => x.GetDouble()).ToList();
+        }
+
+        /// <summary>A path that must exist: beside the config, in the current folder, or in Pargs's shipped data.</summary>
+        public string? Path(JsonElement e, string name, string prefix = "")
+        {
+            if (String(e, name, prefix) is not { } p) return null;
+            if (System.IO.Path.IsPathRooted(p)) return Exists(p) ? p : throw Error(prefix + name, $"\"{p}\" does not exist");
+            foreach (var candidate in new[] { System.IO.Path.Combine(configDir, p), System.IO.Path.GetFullPath(p) })
+                if (Exists(candidate)) return candidate;
+            try { return ShippedData.Find(p); }
+            catch (PargsException) { throw Error(prefix + name, $"\"{p}\" was not found beside the config ({configDir}), in the current folder or in Pargs's shipped data"); }
+        }
+
+        static bool Exists(string p) => File.Exists(p) || Directory.Exists(p);
+    }
+}

@@ -1,0 +1,109 @@
+using System.Text.Json;
+using Pargs.Data;
+using Pargs.Decoding;
+using Pargs.Evaluation;
+using Pargs.Experiments;
+using Pargs.Rewards;
+
+namespace Pargs.Tests.Experiments;
+
+/// <summary>`pargs experiment`: config validation, a tiny end-to-end run, and the shipped partial reward model.</summary>
+public class ExperimentTests
+{
+    static string ShippedRm => Path.Combine(TestPaths.RepoRoot, "data", "models", "stories260K-partial-rm");
+
+    static ExperimentConfig Parse(string json, string dir)
+    {
+        string path = Path.Combine(dir, "config.json");
+        File.WriteAllText(path, json);
+        return ExperimentConfig.Load(path);
+    }
+
+    static void WritePairs(string path, int n)
+    {
+        string[] good = ["happy and she smiled", "kind and they were friends", "a great day with her mom"];
+        string[] bad = ["sad and she cried", "angry and he was mean", "a bad day and she was scared"];
+        PairFiles.Write(path, Enumerable.Range(0, n).Select(i =>
+            new PreferencePair($"Once upon a time, there was a girl {i} who was", " " + good[i % 3], " " + bad[(i + 1) % 3])));
+    }
+
+    [Theory]
+    [InlineData("""{"modle": "x"}""", "'modle'")]
+    [InlineData("""{"data": {"eval_fraction": 0.2}}""", "'data.train'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl", "template": "alpaca"}}""", "'data.template'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl", "max_length": "long"}}""", "'data.max_length'")]
+    [InlineData("""{"data": {"train": "missing.jsonl"}}""", "'data.train'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["partial"]}, "generate": {"from_eval_data": 2, "methods": ["args"]}}""", "'generate.methods'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "generate": {"from_eval_data": 2, "methods": ["dpo"]}}""", "'generate.methods'")]
+    [InlineData("""{"generate": {"methods": ["topk"]}}""", "'generate.prompts'")]
+    [InlineData("""{"reward_models": {}}""", "'reward_models'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "generate": {"from_eval_data": 2}, "evaluate": {"reward": "gpt4"}}""", "'evaluate.reward'")]
+    public void Config_errors_name_the_field(string json, string field)
+    {
+        using var temp = new TempDir();
+        WritePairs(temp.File("pairs.jsonl"), 4);
+        var e = Assert.Throws<PargsException>(() => Parse(json, temp.Path));
+        Assert.Contains(field, e.Message);
+    }
+
+    [Fact]
+    public void Paths_resolve_beside_the_config_and_defaults_fill_the_rest()
+    {
+        using var temp = new TempDir();
+        WritePairs(temp.File("pairs.jsonl"), 4);
+        var c = Parse("""{"data": {"train": "pairs.jsonl", "template": "hh"}, "dpo": {}, /* comments are fine */ }""", temp.Path);
+        Assert.Equal(temp.File("pairs.jsonl"), c.Data!.Train);
+        Assert.Equal("hh", c.Data.Template.Name);
+        Assert.Equal(0.1, c.Dpo!.Beta);
+        Assert.True(File.Exists(c.ModelPath));
+        Assert.Null(c.RewardModels);
+        Assert.Equal(Path.Combine("runs", "config"), c.WorkDir);
+    }
+
+    [Fact]
+    public void Tiny_experiment_runs_every_stage_on_user_pairs_with_a_reward_model_judge()
+    {
+        using var temp = new TempDir();
+        WritePairs(temp.File("pairs.jsonl"), 12);
+        var json = $$$"""
+            {
+              "model": {{{JsonSerializer.Serialize(TestPaths.Stories260KGguf)}}}, "work": {{{JsonSerializer.Serialize(temp.File("work"))}}}, "seed": 3,
+              "data": {"train": "pairs.jsonl", "eval_fraction": 0.25, "max_length": 64, "limit": 10},
+              "reward_models": {"objectives": ["full", "partial"], "max_steps": 2, "batch_size": 4},
+              "dpo": {"beta": 0.2},
+              "generate": {"from_eval_data": 2, "methods": ["topk", "pargs", "dpo"], "k": 4, "w": [2], "max_new_tokens": 5},
+              "evaluate": {"reward": {"reward_model": {{{JsonSerializer.Serialize(ShippedRm)}}}}}
+            }
+            """;
+        var config = Parse(json, temp.Path);
+        var result = new ExperimentPipeline(config).Run(commandLine: "pargs experiment (test)");
+
+        Assert.Equal(ExperimentPipeline.StageNames, result.Stages.Select(s => s.Stage));
+        var data = result.Stages[0].Summary;
+        Assert.Equal(10, data["train_pairs"] + data["eval_pairs"]); // limit 10 of 12
+        Assert.Equal(3, data["eval_pairs"]); // round(10 × 0.25), halves away from zero
+        Assert.Equal(2, result.Stages[1].Summary["partial_steps"]);
+        Assert.Equal(2, result.Stages[2].Summary["steps"]); // DPO inherits the reward models' budget
+        var generations = GenerationJsonl.Read(Path.Combine(config.WorkDir, "generate", "generations.jsonl"));
+        Assert.Equal(2 * 3, generations.Count);
+        var scored = GenerationJsonl.Read(Path.Combine(config.WorkDir, "evaluate", "generations.scored.jsonl"));
+        Assert.All(scored, g => Assert.True(double.IsFinite(g.Reward!.Value)));
+        var report = File.ReadAllText(result.ReportPath);
+        Assert.Contains("| dpo |", report);
+        Assert.Contains("prefix-accuracy.png", report);
+
+        var again = new ExperimentPipeline(config).Run();
+        Assert.All(again.Stages, s => Assert.True(s.Skipped, s.Stage));
+    }
+
+    [Fact]
+    public void Shipped_partial_reward_model_loads_and_prefers_positive_continuations()
+    {
+        using var rm = RewardModel.Load(ShippedRm);
+        Assert.Equal(RewardObjective.Partial, rm.Objective);
+        Assert.Equal(512, rm.Config.VocabSize);
+        using var judge = new RewardModelJudge(RewardModel.Load(ShippedRm));
+        string prompt = "Once upon a time, there was a little girl named Lily. She";
+        Assert.True(judge.Score(prompt, " was very happy and she loved her friends.") > judge.Score(prompt, " was very sad and she cried and cried."));
+    }
+}
