@@ -63,6 +63,8 @@ public static class GenerateCommand
             string? modelPath = result.GetValue(model);
             using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer));
             string? rmPath = result.GetValue(rewardModel);
+            // On the shipped default model, guided methods default to the shipped partial RM (trained by `pargs demo`).
+            if (options.Method.NeedsRewardModel() && rmPath is null && modelPath is null) rmPath = ShippedData.Find("data/models/stories260K-partial-rm");
             if (options.Method.NeedsRewardModel() && rmPath is null)
                 throw new PargsException($"--method {options.Method.Name()} needs --reward-model DIR");
             IRewardModel? rm = rmPath is null ? null : RewardModelFiles.Load(rmPath);
