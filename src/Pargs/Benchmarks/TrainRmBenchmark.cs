@@ -51,25 +51,11 @@ public static class TrainRmBenchmark
     static Tensor MaterializedLoss(RewardModel model, IReadOnlyList<TokenizedPair> pairs)
     {
         var prefixes = pairs.SelectMany(p => p.MaterializePrefixes()).ToList();
-        var winners = SequenceBatch(prefixes.Select(p => p.WinnerIds).ToList());
-        var losers = SequenceBatch(prefixes.Select(p => p.LoserIds).ToList());
+        var winners = PaddedBatch.RightPadded(prefixes.Select(p => p.WinnerIds).ToList());
+        var losers = PaddedBatch.RightPadded(prefixes.Select(p => p.LoserIds).ToList());
         var chosen = model.SequenceRewards(winners.Ids, winners.Valid);
         var rejected = model.SequenceRewards(losers.Ids, losers.Valid);
         return BradleyTerryLoss.Compute(chosen, rejected).Loss;
-    }
-
-    static (Tensor Ids, Tensor Valid) SequenceBatch(IReadOnlyList<int[]> sequences)
-    {
-        int longest = sequences.Max(s => s.Length);
-        var ids = new long[sequences.Count * longest];
-        var valid = new bool[sequences.Count * longest];
-        for (int b = 0; b < sequences.Count; b++)
-            for (int t = 0; t < sequences[b].Length; t++)
-            {
-                ids[b * longest + t] = sequences[b][t];
-                valid[b * longest + t] = true;
-            }
-        return (tensor(ids, sequences.Count, longest), tensor(valid, sequences.Count, longest));
     }
 
     static double PairsPerSecond(Func<Tensor> loss, int pairs, int repeats)

@@ -47,31 +47,12 @@ public sealed class BestOfNDecoder
     /// <summary>Reward of prompt + completion (+ EOS when the row ended with one), batched with right padding.</summary>
     double[] SequenceRewards(IReadOnlyList<int[]> prompts, IReadOnlyList<RowProgress> rows, int? eos)
     {
-        using var _ = no_grad();
-        using var scope = NewDisposeScope();
         var bridge = RewardRetokenizer.For(lm, rm); // null: LM ids go straight to the RM
         var sequences = rows.Select((r, i) =>
         {
             var lmIds = prompts[i].Concat(r.Tokens).Concat(r.FinishReason == "eos" && eos is { } e ? new[] { e } : Array.Empty<int>()).ToArray();
             return bridge is null ? lmIds : bridge.RewardIds(lmIds);
         }).ToList();
-        var all = new double[rows.Count];
-        const int chunk = 16;
-        for (int start = 0; start < sequences.Count; start += chunk)
-        {
-            var part = sequences.Skip(start).Take(chunk).ToList();
-            int longest = part.Max(s => s.Length);
-            var ids = new long[part.Count * longest];
-            var valid = new bool[part.Count * longest];
-            for (int b = 0; b < part.Count; b++)
-                for (int t = 0; t < part[b].Length; t++)
-                {
-                    ids[b * longest + t] = part[b][t];
-                    valid[b * longest + t] = true;
-                }
-            var r = rm.SequenceRewards(tensor(ids, part.Count, longest), tensor(valid, part.Count, longest)).data<float>().ToArray();
-            for (int b = 0; b < part.Count; b++) all[start + b] = r[b];
-        }
-        return all;
+        return SequenceRewardBatches.Score(rm, sequences).Select(r => (double)r).ToArray();
     }
 }

@@ -185,27 +185,7 @@ public sealed class RetokenizingScorer : ICandidateScorer
     }
 
     /// <summary>Cache-free rewards of whole RM sequences (right-padded batches).</summary>
-    float[] FullRewards(IReadOnlyList<int[]> sequences)
-    {
-        var all = new float[sequences.Count];
-        const int chunk = 16;
-        for (int start = 0; start < sequences.Count; start += chunk)
-        {
-            var part = sequences.Skip(start).Take(chunk).ToList();
-            int longest = part.Max(s => s.Length);
-            var ids = new long[part.Count * longest];
-            var valid = new bool[part.Count * longest];
-            for (int b = 0; b < part.Count; b++)
-                for (int t = 0; t < part[b].Length; t++)
-                {
-                    ids[b * longest + t] = part[b][t];
-                    valid[b * longest + t] = true;
-                }
-            var r = rm.SequenceRewards(tensor(ids, part.Count, longest), tensor(valid, part.Count, longest)).data<float>().ToArray();
-            Array.Copy(r, 0, all, start, part.Count);
-        }
-        return all;
-    }
+    float[] FullRewards(IReadOnlyList<int[]> sequences) => SequenceRewardBatches.Score(rm, sequences);
 
     public void Commit(int[] chosen)
     {
