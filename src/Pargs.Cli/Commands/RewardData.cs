@@ -6,12 +6,12 @@ namespace Pargs.Cli.Commands;
 /// <summary>Reads a preference file and tokenizes it into partial pairs for train-rm and eval-rm.</summary>
 static class RewardData
 {
-    public static IReadOnlyList<TokenizedPair> Load(string path, ITokenizer tokenizer, string template, int maxLength, bool finalOnly, bool skipBadRows = false)
+    public static IReadOnlyList<TokenizedPair> Load(string path, ITokenizer tokenizer, string template, int maxLength, bool finalOnly, BadRowPolicy onBadRow = BadRowPolicy.Fail)
     {
         var read = PreferenceReader.Read(path, new PreferenceReadOptions
         {
             Template = PromptTemplate.FromName(template),
-            OnBadRow = skipBadRows ? BadRowPolicy.Skip : BadRowPolicy.Fail,
+            OnBadRow = onBadRow,
         });
         var options = new PairTokenizerOptions
         {

@@ -31,7 +31,7 @@ public static class TrainDpoCommand
         var warmup = new Option<int>("--warmup-steps") { Description = "Linear warm-up steps", DefaultValueFactory = _ => 0 };
         var maxLength = new Option<int>("--max-length") { Description = "Longest prompt + response (+ EOS) kept; longer pairs are filtered out", DefaultValueFactory = _ => 512 };
         var template = new Option<string>("--template") { Description = "Prompt template: plain | hh | chatml", DefaultValueFactory = _ => "plain" };
-        var skipBad = new Option<bool>("--skip-bad-rows") { Description = "Leave out (and count) malformed rows instead of failing" };
+        var onBadRow = DataOptions.OnBadRow();
         var evalFraction = new Option<double>("--eval-fraction") { Description = "Share of pairs held out for evaluation", DefaultValueFactory = _ => 0.0 };
         var evalEvery = new Option<int?>("--eval-every") { Description = "Evaluate every N steps (default: at the end when there is an eval set)" };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Save a resumable checkpoint every N steps" };
@@ -44,7 +44,7 @@ public static class TrainDpoCommand
 
         var command = new Command("train-dpo", "Fine-tune a causal LM on preference pairs with Direct Preference Optimization.")
         {
-            model, tokenizer, data, output, beta, lr, epochs, maxSteps, batchSize, accumulation, warmup, maxLength, template, skipBad,
+            model, tokenizer, data, output, beta, lr, epochs, maxSteps, batchSize, accumulation, warmup, maxLength, template, onBadRow,
             evalFraction, evalEvery, checkpointEvery, seed, resume, loraRank, loraAlpha, loraTargets, threads,
         };
         command.SetAction(CliErrors.Action(result =>
@@ -73,7 +73,7 @@ public static class TrainDpoCommand
             var read = PreferenceReader.Read(result.GetValue(data)!, new PreferenceReadOptions
             {
                 Template = Template(result.GetValue(template)!),
-                OnBadRow = result.GetValue(skipBad) ? BadRowPolicy.Skip : BadRowPolicy.Fail,
+                OnBadRow = DataOptions.ParseOnBadRow(result.GetValue(onBadRow)),
             });
             // The trainer appends one EOS to each response, so the tokenizer keeps one token of room for it.
             var tokenized = new PairTokenizer(tok, new PairTokenizerOptions

@@ -40,13 +40,13 @@ public static class TrainRmCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out" };
         var threads = ModelOptions.Threads();
         threads.DefaultValueFactory = _ => 2;
-        var skipBad = new Option<bool>("--skip-bad-rows") { Description = "Leave out (and count) malformed rows instead of failing" };
+        var onBadRow = DataOptions.OnBadRow();
         var template = new Option<string>("--template") { Description = "Prompt template: plain | hh | chatml", DefaultValueFactory = _ => "plain" };
 
         var command = new Command("train-rm", "Train a reward model (full-sequence or partial-sequence Bradley–Terry).")
         {
             model, tokenizer, data, evalData, objective, output, epochs, maxSteps, lr, weightDecay, batchSize, gradAccum, maxLength,
-            warmup, schedule, maxGradNorm, center, seed, logEvery, evalEvery, checkpointEvery, resume, threads, template, skipBad,
+            warmup, schedule, maxGradNorm, center, seed, logEvery, evalEvery, checkpointEvery, resume, threads, template, onBadRow,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -64,8 +64,8 @@ public static class TrainRmCommand
             rm.Objective = goal;
             int maxLen = Math.Min(result.GetValue(maxLength), rm.Config.MaxPositions);
             string templateName = result.GetValue(template)!;
-            var train = RewardData.Load(result.GetValue(data)!, rm.Tokenizer!, templateName, maxLen, goal == RewardObjective.Full, result.GetValue(skipBad));
-            var eval = result.GetValue(evalData) is { } evalPath ? RewardData.Load(evalPath, rm.Tokenizer!, templateName, maxLen, finalOnly: false, result.GetValue(skipBad)) : null;
+            var train = RewardData.Load(result.GetValue(data)!, rm.Tokenizer!, templateName, maxLen, goal == RewardObjective.Full, DataOptions.ParseOnBadRow(result.GetValue(onBadRow)));
+            var eval = result.GetValue(evalData) is { } evalPath ? RewardData.Load(evalPath, rm.Tokenizer!, templateName, maxLen, finalOnly: false, DataOptions.ParseOnBadRow(result.GetValue(onBadRow))) : null;
 
             double clip = result.GetValue(maxGradNorm);
             var options = new RewardTrainingOptions

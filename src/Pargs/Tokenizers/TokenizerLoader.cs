@@ -11,6 +11,15 @@ public static class TokenizerLoader
 {
     public static ITokenizer ForCheckpoint(CheckpointContents contents, string? explicitPath = null)
     {
+        var tokenizer = Find(contents, explicitPath);
+        // Ids past the embedding table would index out of range deep inside a forward; say it here instead.
+        if (tokenizer.VocabSize > contents.Config.VocabSize)
+            throw new PargsException($"{explicitPath ?? contents.Source}: the tokenizer has {tokenizer.VocabSize} tokens but the model {contents.Source} only {contents.Config.VocabSize} (vocab_size); they do not belong together");
+        return tokenizer;
+    }
+
+    static ITokenizer Find(CheckpointContents contents, string? explicitPath)
+    {
         if (explicitPath is not null) return FromFile(explicitPath, contents);
         switch (contents.Format)
         {
@@ -43,11 +52,8 @@ public static class TokenizerLoader
     static ITokenizer FromFile(string path, CheckpointContents contents)
     {
         if (!File.Exists(path)) throw new PargsException($"{path}: tokenizer file not found");
-        var tokenizer = path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+        return path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
             ? TokenizerJson.Load(path, contents.Config.BosTokenId, contents.Config.EosTokenId)
             : SentencePieceTokenizer.LoadLlama2c(path);
-        if (tokenizer.VocabSize > contents.Config.VocabSize)
-            throw new PargsException($"{path}: the tokenizer has {tokenizer.VocabSize} tokens but the model {contents.Source} only {contents.Config.VocabSize}; they do not belong together");
-        return tokenizer;
     }
 }

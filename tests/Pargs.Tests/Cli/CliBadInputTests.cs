@@ -132,6 +132,29 @@ public class CliBadInputTests : IDisposable
     }
 
     [Fact]
+    public void Train_rm_on_bad_row_skip_counts_and_leaves_out_malformed_rows()
+    {
+        string data = WriteJsonl("mixed.jsonl",
+            """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""",
+            """{"prompt": "Once", "chosen": " a cat."}""",
+            """{"prompt": "One day", "chosen": " she smiled.", "rejected": " she cried."}""");
+        var run = PargsCli.Succeeds("train-rm", "--model", Gguf, "--data", data, "--out", _dir.File("rm"), "--max-steps", "1",
+            "--batch-size", "2", "--on-bad-row", "skip", "--threads", "1");
+        Assert.Contains("2 pairs read (1 skipped)", run.StdoutFlat);
+        PargsCli.Fails(["train-rm", "--model", Gguf, "--data", data, "--out", _dir.File("rm2"), "--on-bad-row", "maybe", "--threads", "1"],
+            "--on-bad-row", "skip or fail");
+    }
+
+    [Fact]
+    public void A_tokenizer_with_more_tokens_than_the_model_vocabulary()
+    {
+        string folder = TinyLmFolder();
+        Pargs.Tokenizers.SentencePieceTokenizer.LoadLlama2c(TestPaths.Stories260KTokenizer)
+            .SaveTokenizerJson(Path.Combine(folder, HuggingFaceFolder.TokenizerFile));
+        PargsCli.Fails(["generate", "--model", folder, "--max-new-tokens", "2", "--threads", "1"], folder, "512 tokens", "vocab_size");
+    }
+
+    [Fact]
     public void Train_dpo_beta_zero()
     {
         string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
