@@ -62,6 +62,18 @@ public static class GenerateCommand
             var promptList = ReadPrompts(result.GetValue(prompt), result.GetValue(prompts));
             string? modelPath = result.GetValue(model);
             using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer));
+            // The checkpoint's generation_config.json fills in what the command line left unsaid.
+            if (lm.Generation is { } defaults)
+            {
+                bool Unsaid(Option option) => result.GetResult(option) is null or { Implicit: true };
+                options = options with
+                {
+                    Temperature = Unsaid(temperature) && defaults.Temperature is { } t ? t : options.Temperature,
+                    K = Unsaid(k) && defaults.TopK is { } topK && topK > 0 ? topK : options.K,
+                    TopP = Unsaid(topP) && defaults.TopP is { } p ? p : options.TopP,
+                    MaxNewTokens = Unsaid(maxNew) && defaults.MaxNewTokens is { } m ? m : options.MaxNewTokens,
+                };
+            }
             string? rmPath = result.GetValue(rewardModel);
             // On the shipped default model, guided methods default to the shipped partial RM (trained by `pargs demo`).
             if (options.Method.NeedsRewardModel() && rmPath is null && modelPath is null) rmPath = ShippedData.Find("data/models/stories260K-partial-rm");

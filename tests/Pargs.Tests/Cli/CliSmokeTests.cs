@@ -23,4 +23,20 @@ public class CliSmokeTests
         // Greedy is deterministic: a second run prints the same text.
         Assert.Equal(text, PargsCli.Succeeds("generate", "--model", PargsCli.Stories260KGguf, "--method", "greedy", "--max-new-tokens", "5", "--threads", "1").Stdout.Trim());
     }
+
+    [Fact]
+    public void Generate_takes_unsaid_settings_from_generation_config_json()
+    {
+        using var dir = new TempDir();
+        string folder = dir.File("lm");
+        var config = Models.TinyModels.LlamaConfig(vocab: 512);
+        using (var lm = Models.TinyModels.RandomLM(config))
+            Pargs.Checkpoints.HuggingFaceFolder.Save(folder, config, lm.Architecture, lm.StateDictForSaving(),
+                Pargs.Tokenizers.SentencePieceTokenizer.LoadLlama2c(TestPaths.Stories260KTokenizer),
+                generation: new Pargs.Checkpoints.GenerationDefaults(Temperature: 0.7, TopK: 5, TopP: null, MaxNewTokens: 3, EosTokenIds: null));
+        var run = PargsCli.Succeeds("generate", "--model", folder, "--method", "greedy", "--threads", "1");
+        Assert.Contains("[3 tokens", run.Stderr);
+        // What the command line says wins over the file.
+        Assert.Contains("[4 tokens", PargsCli.Succeeds("generate", "--model", folder, "--method", "greedy", "--max-new-tokens", "4", "--threads", "1").Stderr);
+    }
 }
