@@ -32,29 +32,7 @@ public class GuidedDecodingTests
     {
         var (lm, rm) = Models();
         var options = new DecodingOptions { Method = method, K = 5, W = 1.5, MaxNewTokens = 12, Seed = 3, StopAtEos = false, BatchSize = 4 };
-        var fastTrace = new List<StepTrace>();
-        var naiveTrace = new List<StepTrace>();
-        var tok = lm.Tokenizer!;
-        var encoded = Prompts.Select(p => tok.Encode(p, addBos: true)).ToArray();
-        var ctx = new DecodingContext(tok, 2, false, Array.Empty<string>(), options.MaxNewTokens);
-        var fastRows = encoded.Select((p, i) => new RowProgress(ctx, i, 0, p)).ToList();
-        var naiveRows = encoded.Select((p, i) => new RowProgress(ctx, i, 0, p)).ToList();
-        new TokenwiseDecoder(lm, rm, options) { Trace = fastTrace.Add }.Run(encoded, fastRows);
-        new NaiveGuidedDecoder(lm, rm, options) { Trace = naiveTrace.Add }.Run(encoded, naiveRows);
-
-        for (int b = 0; b < Prompts.Length; b++)
-        {
-            Assert.Equal(naiveRows[b].Tokens, fastRows[b].Tokens);
-            var f = fastTrace.Where(t => t.Row == b).ToList();
-            var n = naiveTrace.Where(t => t.Row == b).ToList();
-            Assert.Equal(n.Count, f.Count);
-            for (int s = 0; s < n.Count; s++)
-            {
-                Assert.Equal(n[s].CandidateIds, f[s].CandidateIds);
-                for (int j = 0; j < n[s].Scores.Length; j++)
-                    Assert.True(Math.Abs(n[s].Scores[j] - f[s].Scores[j]) <= 1e-4, $"row {b} step {s} candidate {j}: {n[s].Scores[j]} vs {f[s].Scores[j]}");
-            }
-        }
+        OracleComparison.AssertFastMatchesNaive(lm, rm, options, Prompts);
     }
 
     [Theory]
