@@ -115,7 +115,7 @@ public class GgufTests
     }
 
     /// <summary>llama metadata for a 1-layer model with hidden 4, 2 heads, 1 kv head, ff 6, vocab 3 (tensors added by callers).</summary>
-    static GgufWriter TinyLlamaGguf() => new GgufWriter(3)
+    internal static GgufWriter TinyLlamaGguf() => new GgufWriter(3)
         .String("general.architecture", "llama")
         .U32("llama.embedding_length", 4)
         .U32("llama.feed_forward_length", 6)

@@ -85,16 +85,7 @@ public class CliBadInputTests : IDisposable
     [Fact]
     public void Gguf_with_an_unsupported_tensor_type()
     {
-        string path = new GgufWriter(3)
-            .String("general.architecture", "llama")
-            .U32("llama.embedding_length", 4)
-            .U32("llama.feed_forward_length", 6)
-            .U32("llama.block_count", 1)
-            .U32("llama.attention.head_count", 2)
-            .U32("llama.attention.head_count_kv", 1)
-            .F32("llama.attention.layer_norm_rms_epsilon", 1e-6f)
-            .Strings("tokenizer.ggml.tokens", ["<unk>", "<s>", "</s>"])
-            .TensorF32("token_embd.weight", [4, 3], new float[12])
+        string path = GgufTests.TinyLlamaGguf()
             .Tensor("blk.0.ffn_up.weight", [256, 1], 12, new byte[144]) // Q4_K
             .Save(_dir.File("q4k.gguf"));
         PargsCli.Fails(["info", "--model", path], path, "Q4_K", "blk.0.ffn_up.weight");
