@@ -19,7 +19,7 @@ public sealed class BestOfNDecoder
     public BestOfNDecoder(CausalLM lm, IRewardModel? rm, DecodingOptions options)
     {
         this.lm = lm;
-        this.rm = rm ?? throw new PargsException("best-of-n needs a reward model (--reward-model)");
+        this.rm = DecodingMethod.BestOfN.RewardModelFor(rm)!;
         this.options = options;
     }
 

@@ -1,3 +1,5 @@
+using Pargs.Rewards;
+
 namespace Pargs.Decoding;
 
 /// <summary>The decoding methods of the paper and its baselines.</summary>
@@ -39,6 +41,16 @@ public static class DecodingMethods
     public static bool IsTokenwiseGuided(this DecodingMethod m) => m is DecodingMethod.Args or DecodingMethod.Pargs or DecodingMethod.PargsGreedy;
 
     public static bool NeedsRewardModel(this DecodingMethod m) => m.IsTokenwiseGuided() || m == DecodingMethod.BestOfN;
+
+    /// <summary>
+    /// The reward model the method consults, or null for methods that use none; a guided method without one
+    /// is an error.
+    /// </summary>
+    public static IRewardModel? RewardModelFor(this DecodingMethod m, IRewardModel? rm)
+    {
+        if (!m.NeedsRewardModel()) return null;
+        return rm ?? throw new PargsException($"{m.Name()} needs a reward model (--reward-model)");
+    }
 
     /// <summary>Whether the method draws at random (the rest are deterministic).</summary>
     public static bool Samples(this DecodingMethod m) => m is DecodingMethod.TopK or DecodingMethod.TopP or DecodingMethod.BestOfN or DecodingMethod.Pargs;

@@ -23,10 +23,8 @@ public sealed class NaiveGuidedDecoder
     {
         if (options.Method is DecodingMethod.TopP or DecodingMethod.BestOfN)
             throw new PargsException($"--naive applies to greedy, topk, args, pargs and pargs-g, not {options.Method.Name()}");
-        if (options.Method.IsTokenwiseGuided() && rm is null)
-            throw new PargsException($"{options.Method.Name()} needs a reward model (--reward-model)");
         this.lm = lm;
-        this.rm = options.Method.IsTokenwiseGuided() ? rm : null;
+        this.rm = options.Method.RewardModelFor(rm);
         bridge = this.rm is null ? null : RewardRetokenizer.For(lm, this.rm);
         this.options = options;
     }

@@ -24,11 +24,8 @@ public static class TextGenerator
     {
         var tokenizer = lm.Tokenizer ?? throw new PargsException($"{lm.Source}: the model has no tokenizer (tokenizer.json missing?)");
         options.Validate(lm.Config.VocabSize);
-        if (options.Method.NeedsRewardModel())
-        {
-            if (rm is null) throw new PargsException($"{options.Method.Name()} needs a reward model (--reward-model)");
-            RewardRetokenizer.For(lm, rm); // fails early when the vocabularies differ and cannot be bridged
-        }
+        if (options.Method.RewardModelFor(rm) is { } guide)
+            RewardRetokenizer.For(lm, guide); // fails early when the vocabularies differ and cannot be bridged
         var encoded = prompts.Select((p, i) =>
         {
             if (string.IsNullOrEmpty(p)) throw new PargsException($"prompt {i + 1} is empty");

@@ -28,10 +28,8 @@ public sealed class TokenwiseDecoder
 
     public TokenwiseDecoder(CausalLM lm, IRewardModel? rm, DecodingOptions options)
     {
-        if (options.Method.IsTokenwiseGuided() && rm is null)
-            throw new PargsException($"{options.Method.Name()} needs a reward model (--reward-model)");
         this.lm = lm;
-        this.rm = options.Method.IsTokenwiseGuided() ? rm : null;
+        this.rm = options.Method.IsTokenwiseGuided() ? options.Method.RewardModelFor(rm) : null; // best-of-n scores whole samples elsewhere
         this.options = options;
     }
 
@@ -45,11 +43,12 @@ public sealed class TokenwiseDecoder
     public void Run(IReadOnlyList<int[]> prompts, IReadOnlyList<RowProgress> rows, Action<RowProgress>? onToken = null)
     {
         int batch = prompts.Count;
+        int longest = prompts.Max(p => p.Length);
         var random = rows.Select(r => DecodingSteps.RowRandom(options.Seed, r.PromptIndex, r.SampleIndex)).ToArray();
-        using var lmSession = new BatchSession(lm.Backbone, batch, prompts.Max(p => p.Length) + options.MaxNewTokens + 1);
+        using var lmSession = new BatchSession(lm.Backbone, batch, longest + options.MaxNewTokens + 1);
         using var _ = no_grad();
         using var scorer = rm is null ? null
-            : VocabularyBridge.ScorerFor(lm, rm, batch, prompts.Max(p => p.Length) + options.MaxNewTokens + options.K + 1, Counts);
+            : VocabularyBridge.ScorerFor(lm, rm, batch, longest + options.MaxNewTokens + options.K + 1, Counts);
 
         var hidden = lmSession.Prefill(prompts).MoveToOuterDisposeScope();
         scorer?.Prefill(prompts);
@@ -89,7 +88,7 @@ public sealed class TokenwiseDecoder
                 rows[b].Accept((int)tokens[b]);
                 if (!wasDone) onToken?.Invoke(rows[b]);
             }
-            if (rows.All(r => r.Done) || step == options.MaxNewTokens - 1) break;
+            if (rows.All(r => r.Done) || step == options.MaxNewTokens - 1) break; // no LM step whose logits nobody reads
             hidden.Dispose();
             hidden = lmSession.Step(tensor(tokens)).MoveToOuterDisposeScope();
         }
