@@ -50,7 +50,7 @@ public sealed class BatchSession : IDisposable
     {
         valid ??= ones(tokens.shape[0], tokens.shape[1], dtype: ScalarType.Bool);
         int t = (int)tokens.shape[1];
-        EnsureContext(valid.to(ScalarType.Int64).sum(1));
+        EnsureContext(NextPositions + valid.to(ScalarType.Int64).sum(1));
         Cache.Reserve(t);
         var prefix = Cache.ValidPrefix;
         var hidden = backbone.Forward(tokens, AttentionMasks.Positions(prefix, valid), AttentionMasks.Causal(prefix, valid), Cache);
@@ -69,16 +69,18 @@ public sealed class BatchSession : IDisposable
     public Tensor Siblings(Tensor candidates)
     {
         int k = (int)candidates.shape[1];
-        EnsureContext(ones(BatchSize, dtype: ScalarType.Int64));
+        var next = NextPositions; // every candidate sits at the row's next position
+        EnsureContext(next + 1);
         Cache.Reserve(k);
         var prefix = Cache.ValidPrefix;
-        var positions = NextPositions.unsqueeze(1).expand(BatchSize, k);
+        var positions = next.unsqueeze(1).expand(BatchSize, k);
         return backbone.Forward(candidates, positions, AttentionMasks.Siblings(prefix, k), Cache);
     }
 
-    void EnsureContext(Tensor newTokensPerRow)
+    /// <summary>Positions each row will need [B] must fit the model's context.</summary>
+    void EnsureContext(Tensor positionsNeeded)
     {
-        long longest = (NextPositions + newTokensPerRow).max().item<long>();
+        long longest = positionsNeeded.max().item<long>();
         int context = backbone.Config.MaxPositions;
         if (longest > context)
             throw new PargsException($"the sequence needs {longest} positions but the model's context is {context} (max_position_embeddings); shorten the prompt or max_new_tokens");
