@@ -49,7 +49,7 @@ public sealed class BaseLmProbe(CausalLM lm)
         using var scope = NewDisposeScope();
         var input = tensor(ids.Select(i => (long)i).ToArray()).unsqueeze(0);
         var valid = ones_like(input, dtype: ScalarType.Bool);
-        var hidden = lm.Backbone.Forward(input, Models.AttentionMasks.Positions(null, valid), Models.AttentionMasks.Causal(null, valid), null)[0];
+        var hidden = lm.Backbone.ForwardPadded(input, valid)[0];
         var pooled = hidden.narrow(0, skip, ids.Length - skip).mean([0]);
         var vector = pooled.to(ScalarType.Float32).data<float>().ToArray();
         embeddings[text] = vector;

@@ -48,7 +48,7 @@ public sealed class CausalLM : nn.Module
     public Tensor Logits(Tensor inputIds, Tensor? valid = null)
     {
         valid ??= ones_like(inputIds, dtype: ScalarType.Bool);
-        var hidden = Backbone.Forward(inputIds, AttentionMasks.Positions(null, valid), AttentionMasks.Causal(null, valid), null);
+        var hidden = Backbone.ForwardPadded(inputIds, valid);
         return LogitsFromHidden(hidden);
     }
 

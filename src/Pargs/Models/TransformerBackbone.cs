@@ -29,6 +29,13 @@ public abstract class TransformerBackbone : nn.Module
     /// </summary>
     public abstract Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache);
 
+    /// <summary>
+    /// Hidden states [B, T, hidden] of a padded batch in one causal forward without a cache (training, perplexity,
+    /// whole-sequence rewards). <paramref name="valid"/> [B, T] marks real tokens.
+    /// </summary>
+    public Tensor ForwardPadded(Tensor inputIds, Tensor valid)
+        => Forward(inputIds, AttentionMasks.Positions(null, valid), AttentionMasks.Causal(null, valid), null);
+
     public static TransformerBackbone Create(ModelConfig config) => config.Family switch
     {
         ModelFamily.Llama => new LlamaModel(config),

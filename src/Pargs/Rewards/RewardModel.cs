@@ -108,7 +108,7 @@ public sealed class RewardModel : nn.Module, IRewardModel
     /// </summary>
     public Tensor PrefixRewards(Tensor ids, Tensor valid)
     {
-        var hidden = Backbone.Forward(ids, AttentionMasks.Positions(null, valid), AttentionMasks.Causal(null, valid), null);
+        var hidden = Backbone.ForwardPadded(ids, valid);
         return ScoreFromHidden(hidden);
     }
 
