@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Pargs.Models;
+using Pargs.Models.Cpu;
 using TorchSharp;
 
 namespace Pargs.Cli.Commands;
@@ -14,22 +15,18 @@ public static class ModelOptions
         => new("--tokenizer") { Description = "Tokenizer file overriding the one found with the model (tokenizer.json or llama2.c tokenizer .bin)" };
 
     public static Option<int> Threads()
-        => new("--threads") { Description = "CPU threads for torch (1 decodes a single sequence fastest; 2 helps batches and training)", DefaultValueFactory = _ => 1 };
+        => new("--threads") { Description = "CPU threads for torch and Pargs' decode kernels (default 1, safe on a shared machine; on an idle one, the number of cores decodes and trains fastest)", DefaultValueFactory = _ => 1 };
 
     /// <summary>
-    /// Loads the LM for decoding (generate, demo), in the column-major weight layout that makes batch-1
-    /// matrix-vector products faster. Not for training: TorchSharp's optimizer cannot save that layout.
+    /// Loads the LM for decoding (generate, demo) in its fastest decoding layout (<see cref="ColumnMajor.ApplyForDecoding"/>).
+    /// Not for training: TorchSharp's optimizer cannot save the column-major layout.
     /// </summary>
     public static CausalLM LoadLanguageModel(string? path, string? tokenizer)
     {
         var lm = CausalLM.Load(path ?? ShippedData.Find(ShippedData.DefaultModel), tokenizer);
-        ColumnMajor.Apply(lm);
+        ColumnMajor.ApplyForDecoding(lm, lm.Config);
         return lm;
     }
 
-    public static void SetThreads(int threads)
-    {
-        if (threads < 1) throw new PargsException($"--threads must be at least 1, got {threads}");
-        torch.set_num_threads(threads);
-    }
+    public static void SetThreads(int threads) => ComputeThreads.Set(threads);
 }

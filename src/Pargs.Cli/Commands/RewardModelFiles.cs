@@ -16,7 +16,7 @@ public static class RewardModelFiles
             throw new PargsException($"{path}: reward model folder not found (expected a Hugging Face folder with config.json and " +
                                      "model.safetensors holding score.weight, as `pargs train-rm` writes)");
         var rm = RewardModel.Load(path);
-        ColumnMajor.Apply(rm); // decoding only, never trained here: the faster matrix-vector layout
+        ColumnMajor.ApplyForDecoding(rm, rm.Config); // decoding only, never trained here
         return rm;
     }
 }

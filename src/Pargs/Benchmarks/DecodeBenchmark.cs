@@ -29,7 +29,7 @@ public static class DecodeBenchmark
 {
     public static BenchTable Run(DecodeBenchmarkOptions options, Action<string>? log = null)
     {
-        set_num_threads(options.Threads);
+        Models.Cpu.ComputeThreads.Set(options.Threads);
         var table = new BenchTable($"bench decode: wall ms per generated token (k = {options.K}, batch 1, threads {options.Threads})",
             "model", "prompt", "top-k", "ARGS", "PARGS", "naive PARGS", "PARGS / top-k (target ≤ 2.0)", "naive / PARGS (target ≥ 25 at 256)");
         foreach (var name in options.Models)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Pargs.Models;
+using Pargs.Models.Cpu;
 using static TorchSharp.torch;
 
 namespace Pargs.Benchmarks;
@@ -18,10 +19,11 @@ public sealed record GenerateBenchmarkOptions
     /// <summary>Which of "260k", "15m", "110m" to run.</summary>
     public IReadOnlyList<string> Models { get; init; } = new[] { "260k", "15m", "110m" };
     /// <summary>
-    /// Weight layouts to compare (<see cref="ColumnMajor"/>): "row" (PyTorch's, what training uses) and
-    /// "column" (the decoding layout). Measured on the same model, switched in place, interleaved in rounds.
+    /// Decode paths to compare: "kernel" (Pargs' CPU decode kernel, what generate uses for Llama models),
+    /// "torch-row" (torch ops, PyTorch's row-major weights) and "torch-column" (torch ops, <see cref="ColumnMajor"/>
+    /// weights). Measured on the same model, switched in place, interleaved in rounds.
     /// </summary>
-    public IReadOnlyList<string> Layouts { get; init; } = new[] { "row", "column" };
+    public IReadOnlyList<string> Paths { get; init; } = new[] { "kernel", "torch-row", "torch-column" };
     /// <summary>Rounds per configuration: each round decodes SecondsPerConfig / Rounds with every layout in turn.</summary>
     public int Rounds { get; init; } = 3;
 }
@@ -36,10 +38,10 @@ public static class GenerateBenchmark
     public static BenchTable Run(GenerateBenchmarkOptions options, Action<string>? log = null)
     {
         var table = new BenchTable("bench generate: greedy decoding throughput",
-            "model", "params", "layout", "threads", "batch", "prompt", "new", "prefill ms", "ms/step mean", "ms/step median", "matmul floor ms",
+            "model", "params", "path", "threads", "batch", "prompt", "new", "prefill ms", "ms/step mean", "ms/step median", "matmul floor ms",
             "tok/s decode", "tok/s @median", "peak MiB");
-        foreach (var layout in options.Layouts)
-            if (layout is not ("row" or "column")) throw new PargsException($"layout \"{layout}\": expected row or column");
+        foreach (var path in options.Paths)
+            if (path is not ("kernel" or "torch-row" or "torch-column")) throw new PargsException($"path \"{path}\": expected kernel, torch-row or torch-column");
         foreach (var name in options.Models)
         {
             using var model = Load(name, options.Stories260KPath);
@@ -47,19 +49,21 @@ public static class GenerateBenchmark
             foreach (int threads in options.Threads)
                 foreach (int batch in options.BatchSizes)
                 {
-                    set_num_threads(threads);
-                    log?.Invoke($"generate: {name} threads={threads} batch={batch} layouts={string.Join("/", options.Layouts)}");
+                    ComputeThreads.Set(threads);
+                    log?.Invoke($"generate: {name} threads={threads} batch={batch} paths={string.Join("/", options.Paths)}");
                     // Interleave the layouts round by round so that both see the same background load.
-                    var results = options.Layouts.ToDictionary(l => l, _ => new List<Result>());
-                    var floors = options.Layouts.ToDictionary(l => l, _ => new List<double>());
+                    var results = options.Paths.ToDictionary(l => l, _ => new List<Result>());
+                    var floors = options.Paths.ToDictionary(l => l, _ => new List<double>());
                     for (int round = 0; round < Math.Max(1, options.Rounds); round++)
-                        foreach (var layout in options.Layouts)
+                        foreach (var layout in options.Paths)
                         {
-                            ColumnMajor.Apply(model, layout == "column");
-                            results[layout].Add(Measure(model, batch, options, options.SecondsPerConfig / Math.Max(1, options.Rounds)));
-                            floors[layout].Add(MatmulFloorMs(model, batch, repeats: 5));
+                            ColumnMajor.Apply(model, layout == "torch-column");
+                            using (layout == "kernel" ? null : CpuKernels.Suppress())
+                                results[layout].Add(Measure(model, batch, options, options.SecondsPerConfig / Math.Max(1, options.Rounds)));
+                            using (CpuKernels.Suppress())
+                                floors[layout].Add(MatmulFloorMs(model, batch, repeats: 5));
                         }
-                    foreach (var layout in options.Layouts)
+                    foreach (var layout in options.Paths)
                     {
                         var r = Result.Combine(results[layout]);
                         table.Add(name, $"{parameters / 1e6:F2}M", layout, threads.ToString(), batch.ToString(), options.PromptLength.ToString(),
@@ -73,8 +77,9 @@ public static class GenerateBenchmark
         table.Notes.Add($"Prompt: {options.PromptLength} random token ids per row; greedy (argmax), no EOS stop. " +
                         "tok/s decode = batch × new tokens / wall time of the decode steps (prefill excluded); " +
                         "tok/s @median = batch / median step time, robust to preemption on a shared CPU; prefill ms is the median over rounds.");
-        table.Notes.Add($"layout: row = PyTorch's row-major weights (what training uses); column = ColumnMajor.Apply, the decoding layout. " +
-                        $"Each configuration decodes ~{options.SecondsPerConfig:F0} s per layout, in {Math.Max(1, options.Rounds)} interleaved rounds " +
+        table.Notes.Add($"path: kernel = Pargs' CPU decode kernel (LlamaDecodeKernel + CpuLinear head, row-major weights; what generate uses); " +
+                        "torch-row / torch-column = the same steps as torch ops with row-major (training) or ColumnMajor weights. " +
+                        $"Each configuration decodes ~{options.SecondsPerConfig:F0} s per path, in {Math.Max(1, options.Rounds)} interleaved rounds " +
                         $"(fresh session, prefill, {options.WarmupTokens} warm-up steps each; at most {options.MaxNewTokens} tokens per round, never past the context).");
         table.Notes.Add("matmul floor = time per step of only the weight matrix-vector products (every 2-D weight but the " +
                         "embedding table, applied to [batch, in] inputs): what the step would cost with zero per-op overhead; " +

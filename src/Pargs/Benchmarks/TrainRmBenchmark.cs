@@ -28,7 +28,7 @@ public static class TrainRmBenchmark
 {
     public static BenchTable Run(TrainRmBenchmarkOptions options, Action<string>? log = null)
     {
-        set_num_threads(options.Threads);
+        Models.Cpu.ComputeThreads.Set(options.Threads);
         using var contents = Checkpoints.CheckpointLoader.Load(options.Stories260KPath);
         using var model = RewardModel.FromCausalLM(contents, seed: 1);
         model.train();

@@ -220,7 +220,7 @@ public sealed class RetokenizingScorer : ICandidateScorer
         {
             // The one token each row caches is the first of its pick's scored segment: copy those keys/values
             // (no forward). Finished rows take any slot; their cache is never read again.
-            session!.CommitSibling(tensor(Enumerable.Range(0, batch).Select(b => picks.TryGetValue(b, out var p) ? (long)p.FirstSlot : 0L).ToArray()));
+            session!.CommitSibling(Enumerable.Range(0, batch).Select(b => picks.TryGetValue(b, out var p) ? (long)p.FirstSlot : 0L).ToArray());
             counts.SiblingCommits++;
             return;
         }

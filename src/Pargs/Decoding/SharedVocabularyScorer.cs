@@ -37,7 +37,7 @@ public sealed class SharedVocabularyScorer : ICandidateScorer
 
     public void Commit(int[] chosen)
     {
-        session.CommitSibling(tensor(chosen.Select(j => (long)j).ToArray()));
+        session.CommitSibling(chosen.Select(j => (long)j).ToArray());
         counts.SiblingCommits++;
     }
 

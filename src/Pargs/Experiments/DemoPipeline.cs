@@ -58,7 +58,7 @@ public sealed class DemoPipeline
         var stages = new StageRunner(o.WorkDir, progress);
         if (fresh) stages.Delete(StageNames, DemoReport.FileName);
         Directory.CreateDirectory(o.WorkDir);
-        if (o.Threads is { } threads) torch.set_num_threads(threads);
+        if (o.Threads is { } threads) Models.Cpu.ComputeThreads.Set(threads);
         var clock = Stopwatch.StartNew();
         try
         {

@@ -34,7 +34,7 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
         var stages = new StageRunner(c.WorkDir, progress);
         if (fresh) stages.Delete(StageNames, ReportFile);
         Directory.CreateDirectory(c.WorkDir);
-        if (c.Threads is { } threads) torch.set_num_threads(threads);
+        if (c.Threads is { } threads) Models.Cpu.ComputeThreads.Set(threads);
         var clock = Stopwatch.StartNew();
         var results = new List<DemoStageResult>();
         string model = Identity(c.ModelPath);

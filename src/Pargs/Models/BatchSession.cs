@@ -87,7 +87,7 @@ public sealed class BatchSession : IDisposable
     }
 
     /// <summary>Commits column <paramref name="chosen"/>[b] of the last <see cref="Siblings"/> call as each row's next token.</summary>
-    public void CommitSibling(Tensor chosen) => Cache.CommitSibling(chosen);
+    public void CommitSibling(long[] chosen) => Cache.CommitSibling(chosen);
 
     /// <summary>Keeps the given rows (in that order, repeats allowed): turns one prompt into N samples after one prefill.</summary>
     public void SelectRows(long[] rows)

@@ -1,4 +1,5 @@
 using Pargs.Checkpoints;
+using Pargs.Models.Cpu;
 using Pargs.Tokenizers;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -37,9 +38,15 @@ public sealed class CausalLM : nn.Module
     public string Architecture => Config.Family == ModelFamily.Gpt2 ? "GPT2LMHeadModel"
         : Config.ModelType switch { "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", _ => "LlamaForCausalLM" };
 
-    /// <summary>Next-token logits from hidden states [..., hidden] → [..., vocab].</summary>
+    /// <summary>
+    /// Next-token logits from hidden states [..., hidden] → [..., vocab]. A decoding step's few rows go through
+    /// <see cref="CpuLinear"/> (the head is the largest weight of a small model, streamed once per step).
+    /// </summary>
     public Tensor LogitsFromHidden(Tensor hidden)
-        => lmHead is null ? nn.functional.linear(hidden, Backbone.TokenEmbeddingWeight) : lmHead.forward(hidden);
+    {
+        var weight = lmHead?.weight ?? Backbone.TokenEmbeddingWeight;
+        return CpuLinear.TryForward(hidden, weight) ?? nn.functional.linear(hidden, weight);
+    }
 
     /// <summary>
     /// Logits for every position of a padded batch [B, T] (no cache): what perplexity, DPO and the

@@ -91,22 +91,42 @@ public sealed class KvCache : IDisposable
     /// After a sibling forward wrote k candidate tokens at slots Length..Length+k-1 (each attending only to the
     /// prefix and itself), keeps candidate <paramref name="chosen"/>[b] of each row as the next committed
     /// token. Its keys/values are exactly what a forward of that token alone would give, so the prefix is
-    /// extended with no extra forward pass.
+    /// extended with no extra forward pass: one copy of D floats per layer, row and kv head.
     /// </summary>
-    public void CommitSibling(Tensor chosen)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public unsafe void CommitSibling(long[] chosen)
     {
-        using var scope = NewDisposeScope();
-        var index = (chosen.to(ScalarType.Int64) + Length).view(batch, 1, 1, 1).expand(batch, kvHeads, 1, headDim);
+        if (chosen.Length != batch) throw new ArgumentException($"expected {batch} chosen columns, got {chosen.Length}");
+        long bytes = headDim * sizeof(float);
         for (int i = 0; i < keys.Length; i++)
         {
             if (keys[i] is null) continue;
-            var k = keys[i]!.gather(2, index);
-            var v = values[i]!.gather(2, index);
-            keys[i]!.narrow(2, Length, 1).copy_(k);
-            values[i]!.narrow(2, Length, 1).copy_(v);
+            foreach (var buffer in new[] { keys[i]!, values[i]! })
+            {
+                float* data = Cpu.TensorMemory.Floats(buffer);
+                for (int b = 0; b < batch; b++)
+                {
+                    if (chosen[b] == 0) continue; // already in place
+                    if (chosen[b] < 0 || Length + chosen[b] >= Capacity) throw new ArgumentOutOfRangeException(nameof(chosen), $"sibling column {chosen[b]} of row {b} was never written");
+                    for (int g = 0; g < kvHeads; g++)
+                    {
+                        float* head = data + ((long)b * kvHeads + g) * Capacity * headDim;
+                        Buffer.MemoryCopy(head + (Length + chosen[b]) * headDim, head + (long)Length * headDim, bytes, bytes);
+                    }
+                }
+            }
         }
         valid.narrow(1, Length, 1).fill_(true);
         Length += 1;
+    }
+
+    /// <summary>Layer <paramref name="layer"/>'s whole key and value buffers [B, kvHeads, Capacity, D] (allocated on
+    /// first use), for a kernel that writes slots Length.. in place as <see cref="Write"/> does.</summary>
+    internal (Tensor Keys, Tensor Values) Buffers(int layer)
+    {
+        keys[layer] ??= zeros(batch, kvHeads, Capacity, headDim).DetachFromDisposeScope();
+        values[layer] ??= zeros(batch, kvHeads, Capacity, headDim).DetachFromDisposeScope();
+        return (keys[layer]!, values[layer]!);
     }
 
     /// <summary>Keeps only the rows in <paramref name="rows"/> (e.g. to expand one prompt into N samples).</summary>

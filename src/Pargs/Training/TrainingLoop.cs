@@ -22,7 +22,7 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
     public TrainingResult Run(IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         options.Validate();
-        if (options.Threads is { } threads) set_num_threads(threads);
+        if (options.Threads is { } threads) Models.Cpu.ComputeThreads.Set(threads);
         var lengths = task.ExampleLengths;
         if (lengths.Count == 0) throw new PargsException("there are no training examples");
         int perEpoch = LengthBatches.CountPerEpoch(lengths.Count, options.BatchSize);

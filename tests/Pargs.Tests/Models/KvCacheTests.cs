@@ -90,7 +90,7 @@ public class KvCacheTests
             }
 
         long[] chosen = { 2, 0 };
-        session.CommitSibling(tensor(chosen));
+        session.CommitSibling(chosen);
         long[] after = { 13, 17 };
         var stepLogits = model.LogitsFromHidden(session.Step(tensor(after)));
         for (int row = 0; row < 2; row++)

@@ -14,6 +14,7 @@ public sealed class LlamaModel : TransformerBackbone
     readonly ModuleList<LlamaDecoderLayer> layers;
     readonly RmsNorm norm;
     readonly RotaryEmbedding rotary;
+    LlamaDecodeKernel? decodeKernel;
 
     public LlamaModel(ModelConfig config) : base(nameof(LlamaModel), config)
     {
@@ -31,6 +32,11 @@ public sealed class LlamaModel : TransformerBackbone
 
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
+        // A decoding step (a few tokens over a cache, no gradients) runs on the CPU kernel; it declines
+        // everything else, which the torch ops below compute.
+        if (cache is not null && inputIds.numel() <= LlamaDecodeKernel.MaxTokens
+            && (decodeKernel ??= new LlamaDecodeKernel(this, rotary)).TryForward(inputIds, positions, mask, cache) is { } fast)
+            return fast;
         var (cos, signedSin) = rotary.At(positions);
         var groupedMask = GroupMask(mask, Config.NumHeads / Config.NumKvHeads);
         var x = embedTokens.forward(inputIds);

@@ -14,6 +14,10 @@ public sealed class RotaryEmbedding : IDisposable
     // roll(x, D/2)·signedSin: one op instead of narrow/neg/narrow/cat (rotate_half(x) = [−x₂, x₁], roll = [x₂, x₁]).
     readonly Tensor cos, signedSin;
 
+    /// <summary>The tables [maxPositions, D] themselves, for <see cref="LlamaDecodeKernel"/>.</summary>
+    internal Tensor CosTable => cos;
+    internal Tensor SignedSinTable => signedSin;
+
     public RotaryEmbedding(int headDim, int maxPositions, double theta)
     {
         using var scope = NewDisposeScope();

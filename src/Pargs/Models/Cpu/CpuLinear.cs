@@ -1,0 +1,69 @@
+using static TorchSharp.torch;
+
+namespace Pargs.Models.Cpu;
+
+/// <summary>
+/// nn.functional.linear for the few rows of a decoding step (the LM head: 32000 × hidden weights streamed for
+/// one row), on <see cref="CpuThreads"/>. Returns null when the inputs are not what the kernel handles
+/// (gradients wanted, not float32, not contiguous, too many rows), and the caller uses torch.
+/// </summary>
+public static unsafe class CpuLinear
+{
+    /// <summary>Rows up to which the kernel beats libtorch's GEMM; above it the product is compute-bound.</summary>
+    public const int MaxRows = 32;
+
+    [ThreadStatic] static MatMulJob? job;
+
+    public static Tensor? TryForward(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        if (!CpuKernels.Enabled || is_grad_enabled() || x.dim() < 1) return null;
+        long inF = weight.shape[1], outF = weight.shape[0];
+        if (x.shape[^1] != inF || weight.dim() != 2) return null;
+        long rows = x.numel() / inF;
+        if (rows < 1 || rows > MaxRows) return null;
+        float* w = TensorMemory.Floats(weight), b = bias is null ? null : TensorMemory.Floats(bias);
+        if (w == null || (bias is not null && b == null)) return null;
+        var input = x.is_contiguous() ? x : x.contiguous();
+        float* xp = TensorMemory.Floats(input);
+        if (xp == null) return null;
+        var shape = x.shape.ToArray();
+        shape[^1] = outF;
+        var y = empty(shape, dtype: ScalarType.Float32);
+        (job ??= new MatMulJob()).Run(xp, (int)rows, (int)inF, w, b, TensorMemory.Floats(y), (int)outF);
+        return y;
+    }
+}
+
+/// <summary>
+/// The switch for Pargs' own CPU kernels: on by default; <see cref="Suppress"/> turns them off for the
+/// current flow of execution only (the torch reference in tests and benchmarks), not for other threads.
+/// </summary>
+public static class CpuKernels
+{
+    static readonly AsyncLocal<bool> suppressed = new();
+
+    /// <summary>Process-wide switch (e.g. to rule the kernels out when chasing a numerical difference).</summary>
+    public static bool Globally { get; set; } = true;
+
+    public static bool Enabled => Globally && !suppressed.Value;
+
+    [ThreadStatic] static long forwardsOnThisThread;
+
+    /// <summary>Decode-kernel forwards run on the calling thread so far: lets a test prove the kernel, not torch, ran.</summary>
+    public static long ForwardsOnThisThread => forwardsOnThisThread;
+
+    internal static void CountForward() => forwardsOnThisThread++;
+
+    /// <summary>Runs torch's ops instead of the kernels until the returned scope is disposed.</summary>
+    public static IDisposable Suppress()
+    {
+        bool before = suppressed.Value;
+        suppressed.Value = true;
+        return new Restore(() => suppressed.Value = before);
+    }
+
+    sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
+    }
+}

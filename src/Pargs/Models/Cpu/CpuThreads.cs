@@ -1,0 +1,136 @@
+namespace Pargs.Models.Cpu;
+
+/// <summary>
+/// The threads Pargs' own CPU kernels split work over (<see cref="LlamaDecodeKernel"/>, <see cref="CpuLinear"/>):
+/// the caller plus <c>Count − 1</c> long-lived workers. WHY not Parallel.For or libtorch's OpenMP: a decoding
+/// step is a few hundred small jobs of 10–300 µs each, and a decode matrix–vector product is bound by memory
+/// bandwidth, which one core does not saturate on this class of machine. Handing a job to a worker that is
+/// already spinning costs well under a microsecond; waking a pool thread costs tens of microseconds, which
+/// is the size of the job (docs/benchmarks.md). Workers spin briefly between jobs and then sleep, so an idle
+/// process does not burn a core.
+/// <para>
+/// One dispatcher at a time: if another thread is already using the workers (e.g. tests running in
+/// parallel), the caller simply runs the whole range itself — correct, never blocked, never oversubscribed.
+/// </para>
+/// </summary>
+public static class CpuThreads
+{
+    static readonly object dispatchGate = new();
+    static Worker[] workers = Array.Empty<Worker>();
+    static int count = 1;
+
+    /// <summary>Threads the kernels use, the caller included (1 = run on the caller only). Set by <c>--threads</c>.</summary>
+    public static int Count
+    {
+        get => count;
+        set
+        {
+            if (value < 1) throw new PargsException($"thread count must be at least 1, got {value}");
+            lock (dispatchGate)
+            {
+                if (value == count) return;
+                foreach (var w in workers) w.Stop();
+                workers = Enumerable.Range(1, value - 1).Select(i => new Worker(i)).ToArray();
+                count = value;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(lo, hi) over [0, <paramref name="n"/>) split into one contiguous chunk per
+    /// thread, chunk starts aligned to <paramref name="align"/> (keeps vector loops on whole blocks). Returns when
+    /// every chunk is done. <paramref name="body"/> must not call <see cref="For"/> itself.
+    /// </summary>
+    public static void For(int n, Action<int, int> body, int align = 1, int minPerThread = 1)
+    {
+        int threads = Math.Min(count, Math.Max(1, n / Math.Max(1, minPerThread)));
+        if (threads <= 1 || !Monitor.TryEnter(dispatchGate))
+        {
+            body(0, n);
+            return;
+        }
+        try
+        {
+            var pool = workers;
+            threads = Math.Min(threads, pool.Length + 1);
+            int Bound(int i) => i == threads ? n : Math.Min(n, (int)((long)n * i / threads) / align * align);
+            for (int i = 1; i < threads; i++) pool[i - 1].Post(body, Bound(i), Bound(i + 1));
+            body(0, Bound(1));
+            for (int i = 1; i < threads; i++) pool[i - 1].Wait();
+        }
+        finally
+        {
+            Monitor.Exit(dispatchGate);
+        }
+    }
+
+    /// <summary>One worker thread with a single job slot; posted/finished are job generations.</summary>
+    sealed class Worker
+    {
+        // How long a worker spins for the next job before it sleeps: the gaps inside a decoding step are a few
+        // microseconds, the gap between steps (sampling, tokenizer) rarely more than a millisecond.
+        const int SpinIterations = 20_000;
+        readonly SemaphoreSlim wake = new(0);
+        Action<int, int>? body;
+        int lo, hi;
+        volatile int posted, finished;
+        volatile bool sleeping, stopping;
+        Exception? failure;
+
+        public Worker(int index)
+        {
+            new Thread(Loop) { IsBackground = true, Name = $"pargs-cpu-{index}" }.Start();
+        }
+
+        public void Post(Action<int, int> job, int from, int to)
+        {
+            body = job;
+            lo = from;
+            hi = to;
+            posted = posted + 1; // volatile write publishes the fields above
+            Interlocked.MemoryBarrier();
+            if (sleeping) wake.Release();
+        }
+
+        public void Wait()
+        {
+            var spin = new SpinWait();
+            while (finished != posted) spin.SpinOnce(sleep1Threshold: -1);
+            if (failure is { } e)
+            {
+                failure = null;
+                throw new AggregateException("a CPU kernel worker failed", e);
+            }
+        }
+
+        public void Stop()
+        {
+            stopping = true;
+            posted = posted + 1;
+            wake.Release();
+        }
+
+        void Loop()
+        {
+            int seen = 0;
+            while (true)
+            {
+                int spins = 0;
+                while (posted == seen)
+                {
+                    if (++spins < SpinIterations) { Thread.SpinWait(8); continue; }
+                    sleeping = true;
+                    Interlocked.MemoryBarrier();
+                    if (posted == seen) wake.Wait();
+                    sleeping = false;
+                    spins = 0;
+                }
+                if (stopping) return;
+                seen = posted;
+                try { body!(lo, hi); }
+                catch (Exception e) { failure = e; }
+                finished = seen;
+            }
+        }
+    }
+}

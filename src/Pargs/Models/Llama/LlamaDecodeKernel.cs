@@ -1,0 +1,210 @@
+using System.Runtime.CompilerServices;
+using Pargs.Models.Cpu;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Pargs.Models.Llama;
+
+/// <summary>
+/// <see cref="LlamaModel.Forward"/> for the few new tokens of a decoding step (one per row, or k sibling
+/// candidates) over a KV cache, on Pargs' CPU kernels instead of ~50 torch ops per layer. WHY: at batch 1 a
+/// step is a chain of small ops; through TorchSharp each costs microseconds of dispatch whatever its size, and
+/// libtorch's matrix–vector products use one core. Here the step is the llama2.c loop — norm, q/k/v, rotary,
+/// cache write, attention, o, residual, norm, SwiGLU, residual — with the weight products split over
+/// <see cref="CpuThreads"/>. Same inputs, same outputs and cache writes as the torch path (tested against it
+/// to 1e-5); the torch path stays the reference and runs everything else (prefill, training, gradients).
+/// <para>Weights are read by their Hugging Face names from the module, in place: no copy, no second layout.</para>
+/// </summary>
+internal sealed unsafe class LlamaDecodeKernel
+{
+    /// <summary>New tokens (rows × tokens per row) up to which this kernel runs; above it the step is compute-bound
+    /// and libtorch's GEMM wins.</summary>
+    public const int MaxTokens = 32;
+
+    readonly ModelConfig config;
+    readonly Tensor embed, finalNorm, cos, signedSin;
+    readonly LayerWeights[] layers;
+    readonly MatMulJob matMul = new();
+    readonly Action<int, int> attentionBody;
+    readonly object gate = new();
+    // Activations of the step, [tokens, width]: pinned so the kernels can hold raw pointers into them.
+    float[] x = [], xb = [], q = [], k = [], v = [], att = [], gateBuf = [], up = [];
+    // The step's attention arguments, read by attentionBody on the workers.
+    float* qPtr, attPtr; float*[] keyPtr = [], valuePtr = [];
+    bool* maskPtr;
+    int stepRows, stepTokens, stepSlots, stepCapacity;
+
+    sealed record LayerWeights(Tensor InputNorm, Tensor Q, Tensor K, Tensor V, Tensor? QBias, Tensor? KBias, Tensor? VBias,
+                               Tensor O, Tensor PostNorm, Tensor Gate, Tensor Up, Tensor Down);
+
+    public LlamaDecodeKernel(LlamaModel model, RotaryEmbedding rotary)
+    {
+        config = model.Config;
+        var p = model.named_parameters().ToDictionary(np => np.name, np => (Tensor)np.parameter);
+        Tensor? Maybe(string name) => p.GetValueOrDefault(name);
+        embed = p["embed_tokens.weight"];
+        finalNorm = p["norm.weight"];
+        (cos, signedSin) = (rotary.CosTable, rotary.SignedSinTable);
+        layers = Enumerable.Range(0, config.NumLayers).Select(i =>
+        {
+            string a = $"layers.{i}.self_attn.", m = $"layers.{i}.mlp.";
+            return new LayerWeights(p[$"layers.{i}.input_layernorm.weight"],
+                p[a + "q_proj.weight"], p[a + "k_proj.weight"], p[a + "v_proj.weight"],
+                Maybe(a + "q_proj.bias"), Maybe(a + "k_proj.bias"), Maybe(a + "v_proj.bias"),
+                p[a + "o_proj.weight"], p[$"layers.{i}.post_attention_layernorm.weight"],
+                p[m + "gate_proj.weight"], p[m + "up_proj.weight"], p[m + "down_proj.weight"]);
+        }).ToArray();
+        attentionBody = AttentionRange;
+    }
+
+    /// <summary>
+    /// The forward of <paramref name="inputIds"/> [B, T] at <paramref name="positions"/> [B, T] with
+    /// <paramref name="mask"/> [B, 1, T, Length + T] over <paramref name="cache"/>, writing the new keys/values at
+    /// slots Length.. like <see cref="KvCache.Write"/>. Returns the final-normed hidden states [B, T, hidden],
+    /// or null when this step is not one the kernel takes (the caller runs torch).
+    /// </summary>
+    public Tensor? TryForward(Tensor inputIds, Tensor positions, Tensor mask, KvCache cache)
+    {
+        long rows = inputIds.shape[0], perRow = inputIds.shape[1];
+        if (!CpuKernels.Enabled || is_grad_enabled() || rows * perRow > MaxTokens) return null;
+        if (cache.Length + perRow > cache.Capacity) throw new InvalidOperationException("KvCache.Reserve was not called before the forward");
+        if (mask.dtype != ScalarType.Bool || mask.shape[3] != cache.Length + perRow) return null;
+        lock (gate)
+        {
+            using var scope = NewDisposeScope();
+            var hidden = Run(inputIds, positions, mask.contiguous(), cache);
+            if (hidden is null) return null;
+            CpuKernels.CountForward();
+            return hidden.MoveToOuterDisposeScope();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // see CpuOps
+    Tensor? Run(Tensor inputIds, Tensor positions, Tensor mask, KvCache cache)
+    {
+        int hidden = config.HiddenSize, headDim = config.HeadDim, heads = config.NumHeads, kvHeads = config.NumKvHeads;
+        int kvDim = config.KvDim, inter = config.IntermediateSize, nLayers = config.NumLayers;
+        int b = (int)inputIds.shape[0], t = (int)inputIds.shape[1], n = b * t;
+        int length = cache.Length, capacity = cache.Capacity, slots = length + t;
+        float* embedP = TensorMemory.Floats(embed), normP = TensorMemory.Floats(finalNorm);
+        float* cosP = TensorMemory.Floats(cos), sinP = TensorMemory.Floats(signedSin);
+        if (embedP == null || normP == null || cosP == null || sinP == null) return null;
+        var w = new float*[nLayers, 12];
+        for (int l = 0; l < nLayers; l++)
+        {
+            var lw = layers[l];
+            var all = new[] { lw.InputNorm, lw.Q, lw.K, lw.V, lw.QBias, lw.KBias, lw.VBias, lw.O, lw.PostNorm, lw.Gate, lw.Up, lw.Down };
+            for (int j = 0; j < all.Length; j++)
+            {
+                if (all[j] is null) { w[l, j] = null; continue; }
+                w[l, j] = TensorMemory.Floats(all[j]!);
+                if (w[l, j] == null) return null; // e.g. column-major weights: torch handles those
+            }
+        }
+        var ids = inputIds.to(ScalarType.Int64).contiguous().data<long>().ToArray();
+        var pos = positions.to(ScalarType.Int64).contiguous().data<long>().ToArray();
+        foreach (var id in ids)
+            if (id < 0 || id >= config.VocabSize) throw new PargsException($"token id {id} is outside the vocabulary (0..{config.VocabSize - 1})");
+
+        Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * hidden);
+        Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
+        Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter);
+        var output = empty(b, t, hidden, dtype: ScalarType.Float32);
+        fixed (float* xP = x, xbP = xb, qP = q, kP = k, vP = v, attP = att, gP = gateBuf, upP = up)
+        {
+            for (int i = 0; i < n; i++)
+                Buffer.MemoryCopy(embedP + ids[i] * hidden, xP + (long)i * hidden, hidden * 4L, hidden * 4L);
+            if (keyPtr.Length != nLayers) { keyPtr = new float*[nLayers]; valuePtr = new float*[nLayers]; }
+            for (int l = 0; l < nLayers; l++)
+            {
+                var (keys, values) = cache.Buffers(l);
+                keyPtr[l] = TensorMemory.Floats(keys);
+                valuePtr[l] = TensorMemory.Floats(values);
+            }
+            qPtr = qP; attPtr = attP; maskPtr = (bool*)TensorMemory.Data(mask);
+            (stepRows, stepTokens, stepSlots, stepCapacity) = (b, t, slots, capacity);
+
+            for (int l = 0; l < nLayers; l++)
+            {
+                // Attention block: x += o(attend(rotary(q), cache ∪ rotary(k), cache ∪ v)) of norm(x).
+                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, w[l, 0], config.NormEps, xbP + (long)i * hidden, hidden);
+                matMul.Run(xbP, n, hidden, w[l, 1], w[l, 4], qP, heads * headDim);
+                matMul.Run(xbP, n, hidden, w[l, 2], w[l, 5], kP, kvDim);
+                matMul.Run(xbP, n, hidden, w[l, 3], w[l, 6], vP, kvDim);
+                for (int i = 0; i < n; i++)
+                {
+                    float* c = cosP + pos[i] * headDim, s = sinP + pos[i] * headDim;
+                    for (int h = 0; h < heads; h++) CpuOps.Rotary(qP + ((long)i * heads + h) * headDim, c, s, headDim);
+                    for (int g = 0; g < kvHeads; g++) CpuOps.Rotary(kP + ((long)i * kvHeads + g) * headDim, c, s, headDim);
+                    // Cache layout [B, kvHeads, capacity, D]: token i = (row, j) goes to slot length + j.
+                    int row = i / t, j = i % t;
+                    for (int g = 0; g < kvHeads; g++)
+                    {
+                        long slot = (((long)row * kvHeads + g) * capacity + length + j) * headDim;
+                        Buffer.MemoryCopy(kP + ((long)i * kvHeads + g) * headDim, keyPtr[l] + slot, headDim * 4L, headDim * 4L);
+                        Buffer.MemoryCopy(vP + ((long)i * kvHeads + g) * headDim, valuePtr[l] + slot, headDim * 4L, headDim * 4L);
+                    }
+                }
+                attentionLayer = l;
+                CpuThreads.For(b * kvHeads, attentionBody);
+                matMul.Run(attP, n, heads * headDim, w[l, 7], null, xbP, hidden);
+                CpuOps.Add(xP, xbP, n * hidden);
+
+                // Feed-forward block: x += down(silu(gate(norm(x))) · up(norm(x))).
+                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, w[l, 8], config.NormEps, xbP + (long)i * hidden, hidden);
+                matMul.Run(xbP, n, hidden, w[l, 9], null, gP, inter);
+                matMul.Run(xbP, n, hidden, w[l, 10], null, upP, inter);
+                CpuOps.SiluMul(gP, upP, n * inter);
+                matMul.Run(gP, n, inter, w[l, 11], null, xbP, hidden);
+                CpuOps.Add(xP, xbP, n * hidden);
+            }
+            float* outP = TensorMemory.Floats(output);
+            for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, normP, config.NormEps, outP + (long)i * hidden, hidden);
+        }
+        return output;
+    }
+
+    int attentionLayer;
+    // Per-thread scratch of the attention work items: the gathered queries, their scores and row pointers.
+    [ThreadStatic] static float[]? queryScratch, scoreScratch;
+    [ThreadStatic] static IntPtr[]? maskRows, outputRows;
+
+    /// <summary>
+    /// Attention for work items [lo, hi) of (row, kv head): the row's new tokens × the kv head's query heads
+    /// attend together over that head's cache (<see cref="CpuOps.Attend"/>), each under its own mask row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void AttentionRange(int lo, int hi)
+    {
+        int heads = config.NumHeads, headDim = config.HeadDim, kvHeads = config.NumKvHeads, groups = heads / kvHeads;
+        int queries = stepTokens * groups;
+        if (queryScratch is null || queryScratch.Length < queries * headDim) queryScratch = GC.AllocateUninitializedArray<float>(queries * headDim, pinned: true);
+        if (scoreScratch is null || scoreScratch.Length < queries * stepSlots) scoreScratch = GC.AllocateUninitializedArray<float>(Math.Max(queries * stepSlots, 4096), pinned: true);
+        if (maskRows is null || maskRows.Length < queries) { maskRows = new IntPtr[queries]; outputRows = new IntPtr[queries]; }
+        fixed (float* qs = queryScratch, scores = scoreScratch)
+        fixed (IntPtr* masks = maskRows, outputs = outputRows)
+        {
+            for (int item = lo; item < hi; item++)
+            {
+                int row = item / kvHeads, g = item % kvHeads;
+                for (int j = 0; j < stepTokens; j++)
+                    for (int hh = 0; hh < groups; hh++)
+                    {
+                        int i = j * groups + hh;
+                        long head = ((long)(row * stepTokens + j) * heads + g * groups + hh) * headDim;
+                        Buffer.MemoryCopy(qPtr + head, qs + (long)i * headDim, headDim * 4L, headDim * 4L);
+                        outputs[i] = (IntPtr)(attPtr + head);
+                        masks[i] = (IntPtr)(maskPtr + (long)(row * stepTokens + j) * stepSlots);
+                    }
+                long cacheHead = ((long)row * kvHeads + g) * stepCapacity * headDim;
+                CpuOps.Attend(qs, queries, keyPtr[attentionLayer] + cacheHead, valuePtr[attentionLayer] + cacheHead,
+                              (bool**)masks, stepSlots, headDim, scores, (float**)outputs);
+            }
+        }
+    }
+
+    static void Ensure(ref float[] buffer, int size)
+    {
+        if (buffer.Length < size) buffer = GC.AllocateUninitializedArray<float>(size, pinned: true);
+    }
+}
