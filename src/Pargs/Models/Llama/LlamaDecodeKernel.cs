@@ -28,10 +28,10 @@ internal sealed unsafe class LlamaDecodeKernel
     readonly Action<int, int> attentionBody;
     readonly object gate = new();
     // Activations of the step, [tokens, width]: pinned so the kernels can hold raw pointers into them.
-    float[] x = [], xb = [], q = [], k = [], v = [], att = [], gateBuf = [], up = [];
+    float[] x = [], xb = [], q = [], k = [], v = [], att = [], gateBuf = [], up = [], maskAdd = [];
     // The step's attention arguments, read by attentionBody on the workers.
     float* qPtr, attPtr; float*[] keyPtr = [], valuePtr = [];
-    bool* maskPtr;
+    float* maskAddPtr;
     int stepRows, stepTokens, stepSlots, stepCapacity;
 
     sealed record LayerWeights(Tensor InputNorm, Tensor Q, Tensor K, Tensor V, Tensor? QBias, Tensor? KBias, Tensor? VBias,
@@ -108,10 +108,13 @@ internal sealed unsafe class LlamaDecodeKernel
 
         Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * hidden);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
-        Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter);
+        Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter); Ensure(ref maskAdd, n * slots);
         var output = empty(b, t, hidden, dtype: ScalarType.Float32);
-        fixed (float* xP = x, xbP = xb, qP = q, kP = k, vP = v, attP = att, gP = gateBuf, upP = up)
+        fixed (float* xP = x, xbP = xb, qP = q, kP = k, vP = v, attP = att, gP = gateBuf, upP = up, maskP = maskAdd)
         {
+            // The boolean mask [B, 1, T, slots] as additive rows (0 / −inf), once for all layers and heads.
+            bool* allowed = (bool*)TensorMemory.Data(mask);
+            for (long i = 0; i < (long)n * slots; i++) maskP[i] = allowed[i] ? 0f : float.NegativeInfinity;
             for (int i = 0; i < n; i++)
                 Buffer.MemoryCopy(embedP + ids[i] * hidden, xP + (long)i * hidden, hidden * 4L, hidden * 4L);
             if (keyPtr.Length != nLayers) { keyPtr = new float*[nLayers]; valuePtr = new float*[nLayers]; }
@@ -121,7 +124,7 @@ internal sealed unsafe class LlamaDecodeKernel
                 keyPtr[l] = TensorMemory.Floats(keys);
                 valuePtr[l] = TensorMemory.Floats(values);
             }
-            qPtr = qP; attPtr = attP; maskPtr = (bool*)TensorMemory.Data(mask);
+            qPtr = qP; attPtr = attP; maskAddPtr = maskP;
             (stepRows, stepTokens, stepSlots, stepCapacity) = (b, t, slots, capacity);
 
             for (int l = 0; l < nLayers; l++)
@@ -194,11 +197,11 @@ internal sealed unsafe class LlamaDecodeKernel
                         long head = ((long)(row * stepTokens + j) * heads + g * groups + hh) * headDim;
                         Buffer.MemoryCopy(qPtr + head, qs + (long)i * headDim, headDim * 4L, headDim * 4L);
                         outputs[i] = (IntPtr)(attPtr + head);
-                        masks[i] = (IntPtr)(maskPtr + (long)(row * stepTokens + j) * stepSlots);
+                        masks[i] = (IntPtr)(maskAddPtr + (long)(row * stepTokens + j) * stepSlots);
                     }
                 long cacheHead = ((long)row * kvHeads + g) * stepCapacity * headDim;
                 CpuOps.Attend(qs, queries, keyPtr[attentionLayer] + cacheHead, valuePtr[attentionLayer] + cacheHead,
-                              (bool**)masks, stepSlots, headDim, scores, (float**)outputs);
+                              (float**)masks, stepSlots, headDim, scores, (float**)outputs);
             }
         }
     }
