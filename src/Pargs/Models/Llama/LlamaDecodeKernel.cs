@@ -17,9 +17,15 @@ namespace Pargs.Models.Llama;
 /// </summary>
 internal sealed unsafe class LlamaDecodeKernel
 {
-    /// <summary>New tokens (rows × tokens per row) up to which this kernel runs; above it the step is compute-bound
-    /// and libtorch's GEMM wins.</summary>
-    public const int MaxTokens = 32;
+    /// <summary>
+    /// Whether a forward of <paramref name="tokens"/> new tokens (rows × tokens per row) runs here. Decoding steps
+    /// always do (up to 32 tokens: a step, or k sibling candidates of a few rows). Longer forwards do while their
+    /// weight products stay small (tokens · hidden² ≤ 4M multiply-adds per square matrix, e.g. a stories260K
+    /// prompt of up to 1024 tokens): there torch's per-op cost dominates (a 256-token stories260K prefill took
+    /// ~20 ms through torch); above that libtorch's GEMM is the faster engine for a compute-bound product.
+    /// </summary>
+    public static bool Takes(long tokens, ModelConfig config)
+        => tokens <= 32 || (tokens <= 1024 && tokens * config.HiddenSize * config.HiddenSize <= (1L << 22));
 
     readonly ModelConfig config;
     readonly Tensor embed, finalNorm, cos, signedSin;
@@ -66,7 +72,7 @@ internal sealed unsafe class LlamaDecodeKernel
     public Tensor? TryForward(Tensor inputIds, Tensor positions, Tensor mask, KvCache cache)
     {
         long rows = inputIds.shape[0], perRow = inputIds.shape[1];
-        if (!CpuKernels.Enabled || is_grad_enabled() || rows * perRow > MaxTokens) return null;
+        if (!CpuKernels.Enabled || is_grad_enabled() || !Takes(rows * perRow, config)) return null;
         if (cache.Length + perRow > cache.Capacity) throw new InvalidOperationException("KvCache.Reserve was not called before the forward");
         if (mask.dtype != ScalarType.Bool || mask.shape[3] != cache.Length + perRow) return null;
         lock (gate)

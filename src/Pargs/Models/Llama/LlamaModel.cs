@@ -32,9 +32,9 @@ public sealed class LlamaModel : TransformerBackbone
 
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
-        // A decoding step (a few tokens over a cache, no gradients) runs on the CPU kernel; it declines
-        // everything else, which the torch ops below compute.
-        if (cache is not null && inputIds.numel() <= LlamaDecodeKernel.MaxTokens
+        // A decoding step (a few tokens over a cache, no gradients; or a small model's prefill) runs on the CPU
+        // kernel; it declines everything else, which the torch ops below compute.
+        if (cache is not null && LlamaDecodeKernel.Takes(inputIds.numel(), Config)
             && (decodeKernel ??= new LlamaDecodeKernel(this, rotary)).TryForward(inputIds, positions, mask, cache) is { } fast)
             return fast;
         var (cos, signedSin) = rotary.At(positions);
