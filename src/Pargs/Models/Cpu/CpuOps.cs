@@ -330,15 +330,15 @@ public static unsafe class CpuOps
     }
 
     /// <summary>
-    /// e^x for x ≤ 0, eight at a time (Cephes' expf: x = n·ln2 + r, |r| ≤ ln2/2, degree-5 polynomial for e^r,
-    /// 2^n built in the exponent bits; relative error ~2e-7). Below −87, and for −inf, exactly 0.
+    /// e^x, eight at a time (Cephes' expf: x = n·ln2 + r, |r| ≤ ln2/2, degree-5 polynomial for e^r, 2^n built in
+    /// the exponent bits; relative error ~2e-7). Below −87, and for −inf, exactly 0; above 88, e^88.
     /// WHY not Vector256.Exp: measured 5× slower, and attention runs one per (query, slot).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static Vector256<float> Exp(Vector256<float> x)
     {
         var underflow = Vector256.LessThan(x, Vector256.Create(-87f));
-        x = Vector256.Max(x, Vector256.Create(-87f));
+        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-87f)), Vector256.Create(88f));
         var n = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
         var r = x - n * Vector256.Create(0.693359375f) + n * Vector256.Create(2.12194440e-4f);
         var r2 = r * r;
@@ -382,11 +382,17 @@ public static unsafe class CpuOps
         for (; i < n; i++) x[i] += y[i];
     }
 
-    /// <summary>LlamaMlp's silu(gate) · up, into gate.</summary>
+    /// <summary>LlamaMlp's silu(gate) · up = gate / (1 + e^−gate) · up, into gate.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SiluMul(float* gate, float* up, int n)
     {
-        for (int i = 0; i < n; i++)
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+        {
+            var g = Vector256.Load(gate + i);
+            (g / (Vector256<float>.One + Exp(-g)) * Vector256.Load(up + i)).Store(gate + i);
+        }
+        for (; i < n; i++)
         {
             float g = gate[i];
             gate[i] = g / (1f + MathF.Exp(-g)) * up[i];

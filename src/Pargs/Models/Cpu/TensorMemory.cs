@@ -10,8 +10,19 @@ namespace Pargs.Models.Cpu;
 /// </summary>
 public static unsafe class TensorMemory
 {
-    [DllImport("LibTorchSharp")]
+    [DllImport("LibTorchSharp"), SuppressGCTransition]
     static extern IntPtr THSTensor_data(IntPtr handle);
+
+    /// <summary>
+    /// Where <paramref name="t"/>'s first element is, without any check: a plain native call (TorchSharp's
+    /// properties each cost a few native calls with error checks, which a decoding step cannot afford per weight).
+    /// For tensors whose layout is known (validated before, or made by Pargs itself).
+    /// </summary>
+    public static IntPtr Address(Tensor t) => THSTensor_data(t.Handle);
+
+    /// <summary>The first element of a contiguous CPU int64 tensor, or null when it is not one.</summary>
+    public static long* Int64s(Tensor t)
+        => t.dtype == ScalarType.Int64 && t.device_type == DeviceType.CPU && t.is_contiguous() ? (long*)THSTensor_data(t.Handle) : null;
 
     /// <summary>The first element of a contiguous CPU float32 tensor, or null when it is not one.</summary>
     public static float* Floats(Tensor t)

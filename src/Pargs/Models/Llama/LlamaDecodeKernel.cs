@@ -28,8 +28,12 @@ internal sealed unsafe class LlamaDecodeKernel
         => tokens <= 32 || (tokens <= 1024 && tokens * config.HiddenSize * config.HiddenSize <= (1L << 22));
 
     readonly ModelConfig config;
-    readonly Tensor embed, finalNorm, cos, signedSin;
-    readonly LayerWeights[] layers;
+    // Every tensor the kernel reads, flat: embed, final norm, cos, signed sin, then 12 per layer (null = no bias).
+    // Their addresses are validated once (float32, contiguous) and re-validated only when one moves.
+    readonly Tensor?[] tensors;
+    readonly IntPtr[] addresses;
+    bool validated;
+    const int PerLayer = 12, Globals = 4;
     readonly MatMulJob matMul = new();
     readonly Action<int, int> attentionBody;
     readonly object gate = new();
@@ -40,26 +44,23 @@ internal sealed unsafe class LlamaDecodeKernel
     float* maskAddPtr;
     int stepRows, stepTokens, stepSlots, stepCapacity;
 
-    sealed record LayerWeights(Tensor InputNorm, Tensor Q, Tensor K, Tensor V, Tensor? QBias, Tensor? KBias, Tensor? VBias,
-                               Tensor O, Tensor PostNorm, Tensor Gate, Tensor Up, Tensor Down);
-
     public LlamaDecodeKernel(LlamaModel model, RotaryEmbedding rotary)
     {
         config = model.Config;
         var p = model.named_parameters().ToDictionary(np => np.name, np => (Tensor)np.parameter);
         Tensor? Maybe(string name) => p.GetValueOrDefault(name);
-        embed = p["embed_tokens.weight"];
-        finalNorm = p["norm.weight"];
-        (cos, signedSin) = (rotary.CosTable, rotary.SignedSinTable);
-        layers = Enumerable.Range(0, config.NumLayers).Select(i =>
+        var list = new List<Tensor?> { p["embed_tokens.weight"], p["norm.weight"], rotary.CosTable, rotary.SignedSinTable };
+        for (int i = 0; i < config.NumLayers; i++)
         {
             string a = $"layers.{i}.self_attn.", m = $"layers.{i}.mlp.";
-            return new LayerWeights(p[$"layers.{i}.input_layernorm.weight"],
+            list.AddRange(new[] { p[$"layers.{i}.input_layernorm.weight"],
                 p[a + "q_proj.weight"], p[a + "k_proj.weight"], p[a + "v_proj.weight"],
                 Maybe(a + "q_proj.bias"), Maybe(a + "k_proj.bias"), Maybe(a + "v_proj.bias"),
                 p[a + "o_proj.weight"], p[$"layers.{i}.post_attention_layernorm.weight"],
-                p[m + "gate_proj.weight"], p[m + "up_proj.weight"], p[m + "down_proj.weight"]);
-        }).ToArray();
+                p[m + "gate_proj.weight"], p[m + "up_proj.weight"], p[m + "down_proj.weight"] });
+        }
+        tensors = list.ToArray();
+        addresses = new IntPtr[tensors.Length];
         attentionBody = AttentionRange;
     }
 
@@ -92,25 +93,13 @@ internal sealed unsafe class LlamaDecodeKernel
         int kvDim = config.KvDim, inter = config.IntermediateSize, nLayers = config.NumLayers;
         int b = (int)inputIds.shape[0], t = (int)inputIds.shape[1], n = b * t;
         int length = cache.Length, capacity = cache.Capacity, slots = length + t;
-        float* embedP = TensorMemory.Floats(embed), normP = TensorMemory.Floats(finalNorm);
-        float* cosP = TensorMemory.Floats(cos), sinP = TensorMemory.Floats(signedSin);
-        if (embedP == null || normP == null || cosP == null || sinP == null) return null;
-        var w = new float*[nLayers, 12];
-        for (int l = 0; l < nLayers; l++)
-        {
-            var lw = layers[l];
-            var all = new[] { lw.InputNorm, lw.Q, lw.K, lw.V, lw.QBias, lw.KBias, lw.VBias, lw.O, lw.PostNorm, lw.Gate, lw.Up, lw.Down };
-            for (int j = 0; j < all.Length; j++)
-            {
-                if (all[j] is null) { w[l, j] = null; continue; }
-                w[l, j] = TensorMemory.Floats(all[j]!);
-                if (w[l, j] == null) return null; // e.g. column-major weights: torch handles those
-            }
-        }
-        var ids = inputIds.to(ScalarType.Int64).contiguous().data<long>().ToArray();
-        var pos = positions.to(ScalarType.Int64).contiguous().data<long>().ToArray();
-        foreach (var id in ids)
-            if (id < 0 || id >= config.VocabSize) throw new PargsException($"token id {id} is outside the vocabulary (0..{config.VocabSize - 1})");
+        if (!WeightsReadable()) return null; // e.g. column-major weights: torch handles those
+        float* embedP = (float*)addresses[0], normP = (float*)addresses[1], cosP = (float*)addresses[2], sinP = (float*)addresses[3];
+        float* W(int layer, int j) => (float*)addresses[Globals + layer * PerLayer + j];
+        long* ids = TensorMemory.Int64s(inputIds.contiguous()), pos = TensorMemory.Int64s(positions.contiguous());
+        if (ids == null || pos == null) return null;
+        for (int i = 0; i < n; i++)
+            if (ids[i] < 0 || ids[i] >= config.VocabSize) throw new PargsException($"token id {ids[i]} is outside the vocabulary (0..{config.VocabSize - 1})");
 
         Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * hidden);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
@@ -127,8 +116,8 @@ internal sealed unsafe class LlamaDecodeKernel
             for (int l = 0; l < nLayers; l++)
             {
                 var (keys, values) = cache.Buffers(l);
-                keyPtr[l] = TensorMemory.Floats(keys);
-                valuePtr[l] = TensorMemory.Floats(values);
+                keyPtr[l] = (float*)TensorMemory.Address(keys); // KvCache makes them contiguous float32
+                valuePtr[l] = (float*)TensorMemory.Address(values);
             }
             qPtr = qP; attPtr = attP; maskAddPtr = maskP;
             (stepRows, stepTokens, stepSlots, stepCapacity) = (b, t, slots, capacity);
@@ -136,10 +125,10 @@ internal sealed unsafe class LlamaDecodeKernel
             for (int l = 0; l < nLayers; l++)
             {
                 // Attention block: x += o(attend(rotary(q), cache ∪ rotary(k), cache ∪ v)) of norm(x).
-                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, w[l, 0], config.NormEps, xbP + (long)i * hidden, hidden);
-                matMul.Run(xbP, n, hidden, w[l, 1], w[l, 4], qP, heads * headDim);
-                matMul.Run(xbP, n, hidden, w[l, 2], w[l, 5], kP, kvDim);
-                matMul.Run(xbP, n, hidden, w[l, 3], w[l, 6], vP, kvDim);
+                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, W(l, 0), config.NormEps, xbP + (long)i * hidden, hidden);
+                matMul.Run(xbP, n, hidden, W(l, 1), W(l, 4), qP, heads * headDim);
+                matMul.Run(xbP, n, hidden, W(l, 2), W(l, 5), kP, kvDim);
+                matMul.Run(xbP, n, hidden, W(l, 3), W(l, 6), vP, kvDim);
                 for (int i = 0; i < n; i++)
                 {
                     float* c = cosP + pos[i] * headDim, s = sinP + pos[i] * headDim;
@@ -156,21 +145,40 @@ internal sealed unsafe class LlamaDecodeKernel
                 }
                 attentionLayer = l;
                 CpuThreads.For(b * kvHeads, attentionBody);
-                matMul.Run(attP, n, heads * headDim, w[l, 7], null, xbP, hidden);
+                matMul.Run(attP, n, heads * headDim, W(l, 7), null, xbP, hidden);
                 CpuOps.Add(xP, xbP, n * hidden);
 
                 // Feed-forward block: x += down(silu(gate(norm(x))) · up(norm(x))).
-                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, w[l, 8], config.NormEps, xbP + (long)i * hidden, hidden);
-                matMul.Run(xbP, n, hidden, w[l, 9], null, gP, inter);
-                matMul.Run(xbP, n, hidden, w[l, 10], null, upP, inter);
+                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, W(l, 8), config.NormEps, xbP + (long)i * hidden, hidden);
+                matMul.Run(xbP, n, hidden, W(l, 9), null, gP, inter);
+                matMul.Run(xbP, n, hidden, W(l, 10), null, upP, inter);
                 CpuOps.SiluMul(gP, upP, n * inter);
-                matMul.Run(gP, n, inter, w[l, 11], null, xbP, hidden);
+                matMul.Run(gP, n, inter, W(l, 11), null, xbP, hidden);
                 CpuOps.Add(xP, xbP, n * hidden);
             }
             float* outP = TensorMemory.Floats(output);
             for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, normP, config.NormEps, outP + (long)i * hidden, hidden);
         }
         return output;
+    }
+
+    /// <summary>Fills <see cref="addresses"/>; false when a tensor is not contiguous float32 (the torch path runs).</summary>
+    bool WeightsReadable()
+    {
+        bool moved = !validated;
+        for (int i = 0; i < tensors.Length && !moved; i++)
+            if (tensors[i] is { } t && TensorMemory.Address(t) != addresses[i]) moved = true;
+        if (!moved) return true;
+        validated = false;
+        for (int i = 0; i < tensors.Length; i++)
+        {
+            if (tensors[i] is not { } t) { addresses[i] = IntPtr.Zero; continue; }
+            float* data = TensorMemory.Floats(t);
+            if (data == null) return false;
+            addresses[i] = (IntPtr)data;
+        }
+        validated = true;
+        return true;
     }
 
     int attentionLayer;
