@@ -234,7 +234,7 @@ public sealed class RetokenizingScorer : ICandidateScorer
                 ids[b * longest + i] = rows[b].RmIds[oldCached[b] + i];
                 valid[b * longest + i] = true;
             }
-        session!.Append(tensor(ids, batch, longest), tensor(valid, batch, longest));
+        session!.Append(ids, valid, longest);
         counts.AppendCommits++;
     }
 

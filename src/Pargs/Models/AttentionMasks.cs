@@ -3,52 +3,95 @@ using static TorchSharp.torch;
 namespace Pargs.Models;
 
 /// <summary>
-/// Boolean attention masks [B, 1, T, S] (true = may attend) for the three ways Pargs runs a transformer.
-/// Every query may always attend to itself, so a padding row never sees an all-false row (which would
-/// make softmax produce NaN); its output is ignored anyway.
+/// Boolean attention masks [B, 1, T, S] (true = may attend) and token positions [B, T] for the three ways Pargs
+/// runs a transformer. Every query may always attend to itself, so a padding row never sees an all-false row
+/// (which would make softmax produce NaN); its output is ignored anyway.
+/// <para>
+/// Built on the host from bool arrays and handed to torch as one tensor each. WHY: a decoding step needs a
+/// mask and positions for every model it runs; built from tensor ops they were ~15 TorchSharp calls per step
+/// and model, which cost more than the stories260K forward itself.
+/// </para>
 /// </summary>
 public static class AttentionMasks
 {
     /// <summary>
-    /// Causal attention over new tokens [B, T] that follow a committed prefix [B, L] (L may be 0):
-    /// query t sees valid prefix slots and valid new tokens at or before t.
+    /// Causal attention over new tokens (<paramref name="validNew"/> [B, T]) that follow a committed prefix of
+    /// <paramref name="prefixLength"/> slots (row b's slot s valid = <paramref name="validPrefix"/>[b·stride + s];
+    /// null or length 0 = no prefix): query t sees valid prefix slots and valid new tokens at or before t.
     /// </summary>
+    public static Tensor Causal(bool[]? validPrefix, int prefixStride, int prefixLength, bool[] validNew, int batch, int t)
+    {
+        int s = prefixLength + t;
+        var mask = new bool[(long)batch * t * s];
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < t; i++)
+            {
+                long row = ((long)b * t + i) * s;
+                for (int j = 0; j < prefixLength; j++) mask[row + j] = validPrefix![(long)b * prefixStride + j];
+                for (int j = 0; j <= i; j++) mask[row + prefixLength + j] = validNew[b * t + j];
+                mask[row + prefixLength + i] = true;
+            }
+        return tensor(mask, new long[] { batch, 1, t, s });
+    }
+
+    /// <summary><see cref="Causal(bool[], int, int, bool[], int, int)"/> for tensors (null prefix = none).</summary>
     public static Tensor Causal(Tensor? validPrefix, Tensor validNew)
     {
-        long b = validNew.shape[0], t = validNew.shape[1];
-        // One new token (a decoding step) always sees itself: skip building the [T, T] triangle.
-        if (t == 1)
-        {
-            var self = ones(b, 1, 1, dtype: ScalarType.Bool);
-            if (validPrefix is null || validPrefix.shape[1] == 0) return self.unsqueeze(1);
-            return cat(new[] { validPrefix.unsqueeze(1), self }, 2).unsqueeze(1);
-        }
-        var causal = ones(t, t, dtype: ScalarType.Bool).tril();                  // [T, T]
-        var newPart = causal.unsqueeze(0) & validNew.unsqueeze(1);             // [B, T, T]
-        newPart = newPart | eye(t, dtype: ScalarType.Bool).unsqueeze(0);
-        if (validPrefix is null || validPrefix.shape[1] == 0) return newPart.unsqueeze(1);
-        var prefixPart = validPrefix.unsqueeze(1).expand(b, t, validPrefix.shape[1]);
-        return cat(new[] { prefixPart, newPart }, 2).unsqueeze(1);
+        int batch = (int)validNew.shape[0], t = (int)validNew.shape[1];
+        int length = validPrefix is null ? 0 : (int)validPrefix.shape[1];
+        return Causal(validPrefix is null ? null : Host(validPrefix), length, length, Host(validNew), batch, t);
     }
 
     /// <summary>
-    /// k sibling candidates appended to a prefix [B, L]: each sees the valid prefix and itself, not its
-    /// siblings — so one forward scores k one-token extensions of the same prefix.
+    /// k sibling candidates appended to a prefix of <paramref name="prefixLength"/> slots: each sees the valid
+    /// prefix and itself, not its siblings — so one forward scores k one-token extensions of the same prefix.
     /// </summary>
-    public static Tensor Siblings(Tensor validPrefix, int k)
+    public static Tensor Siblings(bool[] validPrefix, int prefixStride, int prefixLength, int batch, int k)
     {
-        long b = validPrefix.shape[0];
-        var prefixPart = validPrefix.unsqueeze(1).expand(b, k, validPrefix.shape[1]);
-        var self = eye(k, dtype: ScalarType.Bool).unsqueeze(0).expand(b, k, k);
-        return cat(new[] { prefixPart, self }, 2).unsqueeze(1);
+        int s = prefixLength + k;
+        var mask = new bool[(long)batch * k * s];
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < k; i++)
+            {
+                long row = ((long)b * k + i) * s;
+                Array.Copy(validPrefix, (long)b * prefixStride, mask, row, prefixLength);
+                mask[row + prefixLength + i] = true;
+            }
+        return tensor(mask, new long[] { batch, 1, k, s });
     }
 
-    /// <summary>Position of each token = count of valid tokens before it in its row (left padding gets 0).</summary>
+    /// <summary>
+    /// Position of each new token = count of valid tokens before it in its row (<paramref name="committed"/>[b]
+    /// committed ones, null = none, plus the valid new ones before it); padding gets 0.
+    /// </summary>
+    public static long[] Positions(long[]? committed, bool[] validNew, int batch, int t)
+    {
+        var positions = new long[batch * t];
+        for (int b = 0; b < batch; b++)
+        {
+            long next = committed?[b] ?? 0;
+            for (int i = 0; i < t; i++)
+            {
+                if (!validNew[b * t + i]) continue; // padding: position 0
+                positions[b * t + i] = next++;
+            }
+        }
+        return positions;
+    }
+
+    /// <summary><see cref="Positions(long[], bool[], int, int)"/> for tensors: [B, T] int64.</summary>
     public static Tensor Positions(Tensor? validPrefix, Tensor validNew)
     {
-        var offset = validPrefix is null ? zeros(validNew.shape[0], 1, dtype: ScalarType.Int64)
-                                         : validPrefix.to(ScalarType.Int64).sum(1, keepdim: true);
-        var positions = validNew.to(ScalarType.Int64).cumsum(1) - 1 + offset;
-        return positions.clamp_min(0);
+        int batch = (int)validNew.shape[0], t = (int)validNew.shape[1];
+        long[]? committed = null;
+        if (validPrefix is not null)
+        {
+            var prefix = Host(validPrefix);
+            int length = (int)validPrefix.shape[1];
+            committed = Enumerable.Range(0, batch).Select(b => (long)prefix.AsSpan(b * length, length).Count(true)).ToArray();
+        }
+        return tensor(Positions(committed, Host(validNew), batch, t), batch, t);
     }
+
+    static bool[] Host(Tensor valid) => valid.to(ScalarType.Bool).contiguous().data<bool>().ToArray();
 }

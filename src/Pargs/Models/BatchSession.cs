@@ -22,7 +22,7 @@ public sealed class BatchSession : IDisposable
     public KvCache Cache { get; private set; }
     public int BatchSize => Cache.BatchSize;
     /// <summary>Committed tokens per row (padding excluded): the next token's position.</summary>
-    public Tensor NextPositions => Cache.ValidPrefix.to(ScalarType.Int64).sum(1);
+    public long[] NextPositions => Cache.CommittedTokens;
 
     /// <summary>Left-pads <paramref name="prompts"/>, runs them, commits them; returns the last position's hidden state [B, hidden].</summary>
     public Tensor Prefill(IReadOnlyList<int[]> prompts)
@@ -41,25 +41,40 @@ public sealed class BatchSession : IDisposable
                 valid[b * longest + pad + t] = true;
             }
         }
-        var hidden = Append(tensor(ids, BatchSize, longest), tensor(valid, BatchSize, longest));
+        var hidden = Append(ids, valid, longest);
         return hidden.select(1, longest - 1);
     }
 
     /// <summary>Runs and commits tokens [B, T] (valid [B, T], null = all real); returns hidden states [B, T, hidden].</summary>
     public Tensor Append(Tensor tokens, Tensor? valid = null)
     {
-        valid ??= ones(tokens.shape[0], tokens.shape[1], dtype: ScalarType.Bool);
         int t = (int)tokens.shape[1];
-        EnsureContext(NextPositions + valid.to(ScalarType.Int64).sum(1));
+        var validHost = valid is null ? Enumerable.Repeat(true, BatchSize * t).ToArray() : valid.to(ScalarType.Bool).contiguous().data<bool>().ToArray();
+        return Append(tokens, validHost, t);
+    }
+
+    /// <summary>Runs and commits <paramref name="ids"/> [B, T] (row-major) with <paramref name="valid"/> [B, T] marking real tokens.</summary>
+    public Tensor Append(long[] ids, bool[] valid, int t) => Append(tensor(ids, BatchSize, t), valid, t);
+
+    Tensor Append(Tensor tokens, bool[] valid, int t)
+    {
+        var committed = NextPositions;
+        long longest = 0;
+        for (int b = 0; b < BatchSize; b++)
+            longest = Math.Max(longest, committed[b] + valid.AsSpan(b * t, t).Count(true));
+        EnsureContext(longest);
         Cache.Reserve(t);
-        var prefix = Cache.ValidPrefix;
-        var hidden = backbone.Forward(tokens, AttentionMasks.Positions(prefix, valid), AttentionMasks.Causal(prefix, valid), Cache);
-        Cache.Advance(valid);
+        var positions = tensor(AttentionMasks.Positions(committed, valid, BatchSize, t), BatchSize, t);
+        var mask = AttentionMasks.Causal(Cache.ValidSlots, Cache.Capacity, Cache.Length, valid, BatchSize, t);
+        var hidden = backbone.Forward(tokens, positions, mask, Cache);
+        Cache.Advance(valid, t);
         return hidden;
     }
 
     /// <summary>Runs and commits one token per row [B]; returns hidden states [B, hidden].</summary>
-    public Tensor Step(Tensor tokens) => Append(tokens.view(-1, 1)).select(1, 0);
+    public Tensor Step(Tensor tokens) => Append(tokens.view(-1, 1), allValid ??= Enumerable.Repeat(true, BatchSize).ToArray(), 1).select(1, 0);
+
+    bool[]? allValid;
 
     /// <summary>
     /// Hidden states [B, k, hidden] of k one-token extensions per row (<paramref name="candidates"/> [B, k]),
@@ -70,20 +85,20 @@ public sealed class BatchSession : IDisposable
     {
         int k = (int)candidates.shape[1];
         var next = NextPositions; // every candidate sits at the row's next position
-        EnsureContext(next + 1);
+        EnsureContext(next.Max() + 1);
         Cache.Reserve(k);
-        var prefix = Cache.ValidPrefix;
-        var positions = next.unsqueeze(1).expand(BatchSize, k);
-        return backbone.Forward(candidates, positions, AttentionMasks.Siblings(prefix, k), Cache);
+        var positions = new long[BatchSize * k];
+        for (int b = 0; b < BatchSize; b++) Array.Fill(positions, next[b], b * k, k);
+        var mask = AttentionMasks.Siblings(Cache.ValidSlots, Cache.Capacity, Cache.Length, BatchSize, k);
+        return backbone.Forward(candidates, tensor(positions, BatchSize, k), mask, Cache);
     }
 
-    /// <summary>Positions each row will need [B] must fit the model's context.</summary>
-    void EnsureContext(Tensor positionsNeeded)
+    /// <summary>The longest row will need <paramref name="positionsNeeded"/> positions: it must fit the model's context.</summary>
+    void EnsureContext(long positionsNeeded)
     {
-        long longest = positionsNeeded.max().item<long>();
         int context = backbone.Config.MaxPositions;
-        if (longest > context)
-            throw new PargsException($"the sequence needs {longest} positions but the model's context is {context} (max_position_embeddings); shorten the prompt or max_new_tokens");
+        if (positionsNeeded > context)
+            throw new PargsException($"the sequence needs {positionsNeeded} positions but the model's context is {context} (max_position_embeddings); shorten the prompt or max_new_tokens");
     }
 
     /// <summary>Commits column <paramref name="chosen"/>[b] of the last <see cref="Siblings"/> call as each row's next token.</summary>

@@ -8,12 +8,14 @@ namespace Pargs.Models;
 /// Rows are aligned on the right (prompts are left-padded), so all rows share one <see cref="Length"/>;
 /// padding slots are simply never attended to (<see cref="Valid"/> is false there).
 /// Buffers are preallocated and grown by doubling, so a decoding step writes in place instead of
-/// concatenating (no per-token reallocation of the whole cache).
+/// concatenating (no per-token reallocation of the whole cache). Which slots are real is kept on the host
+/// (masks and positions are built there, see <see cref="AttentionMasks"/>).
 /// </summary>
 public sealed class KvCache : IDisposable
 {
     readonly Tensor?[] keys, values;
-    Tensor valid; // [B, capacity] bool
+    bool[] valid;              // [B, Capacity]: slot holds a real token
+    readonly long[] validCount; // [B]: real tokens committed per row
     readonly int batch, kvHeads, headDim;
 
     public KvCache(ModelConfig config, int batchSize, int initialCapacity = 64)
@@ -24,7 +26,8 @@ public sealed class KvCache : IDisposable
         keys = new Tensor?[config.NumLayers];
         values = new Tensor?[config.NumLayers];
         Capacity = Math.Max(1, initialCapacity);
-        valid = zeros(batch, Capacity, dtype: ScalarType.Bool).DetachFromDisposeScope();
+        valid = new bool[batch * Capacity];
+        validCount = new long[batch];
     }
 
     public int BatchSize => batch;
@@ -32,7 +35,21 @@ public sealed class KvCache : IDisposable
     public int Length { get; private set; }
     public int Capacity { get; private set; }
     /// <summary>[B, Length] bool: which committed slots hold real tokens.</summary>
-    public Tensor ValidPrefix => valid.narrow(1, 0, Length);
+    public Tensor ValidPrefix
+    {
+        get
+        {
+            var prefix = new bool[batch * Length];
+            for (int b = 0; b < batch; b++) Array.Copy(valid, (long)b * Capacity, prefix, (long)b * Length, Length);
+            return tensor(prefix, batch, Length);
+        }
+    }
+
+    /// <summary>Row b's slot s is real = ValidSlots[b · Capacity + s] (s &lt; Length), without a tensor.</summary>
+    public bool[] ValidSlots => valid;
+
+    /// <summary>Real tokens committed per row [B]: each row's next position.</summary>
+    public long[] CommittedTokens => validCount;
 
     /// <summary>Makes room for <paramref name="extra"/> slots past <see cref="Length"/>.</summary>
     public void Reserve(int extra)
@@ -47,10 +64,9 @@ public sealed class KvCache : IDisposable
             keys[i] = Grow(keys[i], newCapacity);
             values[i] = Grow(values[i], newCapacity);
         }
-        var newValid = zeros(batch, newCapacity, dtype: ScalarType.Bool);
-        newValid.narrow(1, 0, Capacity).copy_(valid);
-        valid.Dispose();
-        valid = newValid.DetachFromDisposeScope();
+        var newValid = new bool[batch * newCapacity];
+        for (int b = 0; b < batch; b++) Array.Copy(valid, (long)b * Capacity, newValid, (long)b * newCapacity, Capacity);
+        valid = newValid;
         Capacity = newCapacity;
     }
 
@@ -79,11 +95,12 @@ public sealed class KvCache : IDisposable
         return (keys[layer]!.narrow(2, 0, Length + t), values[layer]!.narrow(2, 0, Length + t));
     }
 
-    /// <summary>Commits the <paramref name="newValid"/> [B, T] slots just written by every layer.</summary>
-    public void Advance(Tensor newValid)
+    /// <summary>Commits the <paramref name="t"/> slots per row just written by every layer; <paramref name="newValid"/> [B, T] marks the real ones.</summary>
+    public void Advance(bool[] newValid, int t)
     {
-        int t = (int)newValid.shape[1];
-        valid.narrow(1, Length, t).copy_(newValid);
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < t; i++)
+                if (valid[b * Capacity + Length + i] = newValid[b * t + i]) validCount[b]++;
         Length += t;
     }
 
@@ -116,7 +133,11 @@ public sealed class KvCache : IDisposable
                 }
             }
         }
-        valid.narrow(1, Length, 1).fill_(true);
+        for (int b = 0; b < batch; b++)
+        {
+            valid[b * Capacity + Length] = true;
+            validCount[b]++;
+        }
         Length += 1;
     }
 
@@ -139,8 +160,11 @@ public sealed class KvCache : IDisposable
             copy.keys[i] = keys[i]?.index_select(0, index).DetachFromDisposeScope();
             copy.values[i] = values[i]?.index_select(0, index).DetachFromDisposeScope();
         }
-        copy.valid.Dispose();
-        copy.valid = valid.index_select(0, index).DetachFromDisposeScope();
+        for (int r = 0; r < rows.Length; r++)
+        {
+            Array.Copy(valid, rows[r] * Capacity, copy.valid, (long)r * Capacity, Capacity);
+            copy.validCount[r] = validCount[rows[r]];
+        }
         return copy;
     }
 
@@ -152,13 +176,13 @@ public sealed class KvCache : IDisposable
         keys = new Tensor?[layers];
         values = new Tensor?[layers];
         Capacity = capacity;
-        valid = zeros(batch, capacity, dtype: ScalarType.Bool).DetachFromDisposeScope();
+        valid = new bool[batch * capacity];
+        validCount = new long[batch];
     }
 
     public void Dispose()
     {
         foreach (var t in keys) t?.Dispose();
         foreach (var t in values) t?.Dispose();
-        valid.Dispose();
     }
 }
