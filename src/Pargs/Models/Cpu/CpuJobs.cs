@@ -18,7 +18,9 @@ public sealed unsafe class MatMulJob
     {
         this.x = x; this.w = w; this.bias = bias; this.y = y;
         this.rows = rows; this.inF = inF; this.outF = outF;
-        // Below ~64 outputs per thread the hand-off costs more than the work.
-        CpuThreads.For(outF, body, align: 4, minPerThread: 64);
+        // A hand-off to a spinning worker costs about a microsecond: split only when each thread gets at least
+        // ~16K multiply-adds (a few microseconds). One row of a stories260K layer stays on one thread; its ten
+        // sibling candidates, or any 110M product, are split.
+        CpuThreads.For(outF, body, align: 4, minPerThread: Math.Max(4, (1 << 14) / Math.Max(1, rows * inF)));
     }
 }
