@@ -55,8 +55,16 @@ public static class CpuThreads
             threads = Math.Min(threads, pool.Length + 1);
             int Bound(int i) => i == threads ? n : Math.Min(n, (int)((long)n * i / threads) / align * align);
             for (int i = 1; i < threads; i++) pool[i - 1].Post(body, Bound(i), Bound(i + 1));
-            body(0, Bound(1));
-            for (int i = 1; i < threads; i++) pool[i - 1].Wait();
+            Exception? failure = null;
+            try { body(0, Bound(1)); }
+            catch (Exception e) { failure = e; }
+            // Every worker is waited for, even after a failure: none may still be running when For returns.
+            for (int i = 1; i < threads; i++)
+            {
+                try { pool[i - 1].Wait(); }
+                catch (Exception e) { failure ??= e; }
+            }
+            if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
         finally
         {
@@ -99,7 +107,7 @@ public static class CpuThreads
             if (failure is { } e)
             {
                 failure = null;
-                throw new AggregateException("a CPU kernel worker failed", e);
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
             }
         }
 
