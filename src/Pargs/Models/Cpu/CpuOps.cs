@@ -29,17 +29,18 @@ public static unsafe class CpuOps
             MatVec(x, inF, w, bias, y, lo, hi);
             return;
         }
+        // While a block's four weight rows serve every input row, the block after next is prefetched, a cache
+        // line every few FMAs: for a few rows the weights stream from memory once and the first pass over a block
+        // otherwise stalls on them (measured 14 → 18-25 GMAC/s on ten rows, cold weights). Matrices that fit in
+        // L2 (stories260K's) skip it: the prefetches would only cost instructions.
+        bool prefetching = (long)outF * inF >= (1 << 16);
+        long iterations = Math.Max(1, (rows / 2) * (long)(inF / 8));
+        long step = 16 * Math.Max(1, (4L * inF / 16 + iterations - 1) / iterations);
         int o = lo;
         for (; o + 4 <= hi; o += 4)
         {
             float* w0 = w + (long)o * inF;
-            // While this block's four weight rows serve every input row, the block after next is prefetched, a
-            // cache line every few FMAs: for a few rows the weights stream from memory once and the first pass
-            // over a block otherwise stalls on them (measured 14 → 18-25 GMAC/s on ten rows, cold weights).
-            float* ahead = w0 + 8L * inF;
-            long aheadLength = Math.Clamp((long)(hi - o - 8) * inF, 0, 4L * inF);
-            long iterations = Math.Max(1, (rows / 2) * (long)(inF / 8));
-            var prefetch = new Prefetch(ahead, aheadLength, 16 * Math.Max(1, (aheadLength / 16 + iterations - 1) / iterations));
+            var prefetch = new Prefetch(w0 + 8L * inF, prefetching ? Math.Clamp((long)(hi - o - 8) * inF, 0, 4L * inF) : 0, step);
             int r = 0;
             // Two input rows at a time: eight independent accumulators keep both FMA pipes busy, and each weight
             // vector loaded serves two rows (rows > 1: sibling candidates, batches).
@@ -375,13 +376,19 @@ public static unsafe class CpuOps
             e.Store(x + i);
             sum += e;
         }
-        float total = Vector256.Sum(sum);
-        for (; i < n; i++)
+        if (i < n)
         {
-            x[i] = MathF.Exp(x[i] - max);
-            total += x[i];
+            // The last 1-7 values through the same vector exp (padding lanes are −inf, whose exp is 0): a scalar
+            // MathF.Exp each cost as much as the whole vector loop for rows of ~100 slots.
+            var tail = stackalloc float[8];
+            new Span<float>(tail, 8).Fill(float.NegativeInfinity);
+            for (int j = i; j < n; j++) tail[j - i] = x[j];
+            var e = Exp(Vector256.Load(tail) - maxV);
+            sum += e;
+            e.Store(tail);
+            for (int j = i; j < n; j++) x[j] = tail[j - i];
         }
-        return total;
+        return Vector256.Sum(sum);
     }
 
     /// <summary>
