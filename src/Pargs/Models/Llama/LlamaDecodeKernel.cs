@@ -24,7 +24,7 @@ internal sealed unsafe class LlamaDecodeKernel
     /// prompt of up to 1024 tokens): there torch's per-op cost dominates (a 256-token stories260K prefill took
     /// ~20 ms through torch); above that libtorch's GEMM is the faster engine for a compute-bound product.
     /// </summary>
-    public static bool Takes(long tokens, ModelConfig config)
+    static bool Takes(long tokens, ModelConfig config)
         => tokens <= 32 || (tokens <= 1024 && tokens * config.HiddenSize * config.HiddenSize <= (1L << 22));
 
     readonly ModelConfig config;

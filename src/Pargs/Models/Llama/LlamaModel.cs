@@ -34,8 +34,7 @@ public sealed class LlamaModel : TransformerBackbone
     {
         // A decoding step (a few tokens over a cache, no gradients; or a small model's prefill) runs on the CPU
         // kernel; it declines everything else, which the torch ops below compute.
-        if (cache is not null && LlamaDecodeKernel.Takes(inputIds.numel(), Config)
-            && (decodeKernel ??= new LlamaDecodeKernel(this, rotary)).TryForward(inputIds, positions, mask, cache) is { } fast)
+        if (cache is not null && (decodeKernel ??= new LlamaDecodeKernel(this, rotary)).TryForward(inputIds, positions, mask, cache) is { } fast)
             return fast;
         var (cos, signedSin) = rotary.At(positions);
         var groupedMask = GroupMask(mask, Config.NumHeads / Config.NumKvHeads);
