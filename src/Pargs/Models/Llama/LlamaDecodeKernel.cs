@@ -42,7 +42,7 @@ internal sealed unsafe class LlamaDecodeKernel
     // The step's attention arguments, read by attentionBody on the workers.
     float* qPtr, attPtr; float*[] keyPtr = [], valuePtr = [];
     float* maskAddPtr;
-    int stepRows, stepTokens, stepSlots, stepCapacity;
+    int stepTokens, stepSlots, stepCapacity;
 
     public LlamaDecodeKernel(LlamaModel model, RotaryEmbedding rotary)
     {
@@ -99,7 +99,11 @@ internal sealed unsafe class LlamaDecodeKernel
         long* ids = TensorMemory.Int64s(inputIds.contiguous()), pos = TensorMemory.Int64s(positions.contiguous());
         if (ids == null || pos == null) return null;
         for (int i = 0; i < n; i++)
+        {
+            // What torch's embedding and rotary-table lookups would refuse; here they would read past the tables.
             if (ids[i] < 0 || ids[i] >= config.VocabSize) throw new PargsException($"token id {ids[i]} is outside the vocabulary (0..{config.VocabSize - 1})");
+            if (pos[i] < 0 || pos[i] >= config.MaxPositions) throw new PargsException($"position {pos[i]} is outside the model's context (0..{config.MaxPositions - 1})");
+        }
 
         Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * hidden);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
@@ -120,7 +124,7 @@ internal sealed unsafe class LlamaDecodeKernel
                 valuePtr[l] = (float*)TensorMemory.Address(values);
             }
             qPtr = qP; attPtr = attP; maskAddPtr = maskP;
-            (stepRows, stepTokens, stepSlots, stepCapacity) = (b, t, slots, capacity);
+            (stepTokens, stepSlots, stepCapacity) = (t, slots, capacity);
 
             for (int l = 0; l < nLayers; l++)
             {
