@@ -25,7 +25,7 @@ public static class BenchCommand
 
     static Command Generate()
     {
-        var threads = new Option<int[]>("--threads") { Description = "torch thread counts to measure (one table row each).", DefaultValueFactory = _ => new[] { 1, 2 }, AllowMultipleArgumentsPerToken = true };
+        var threads = new Option<int[]>("--threads") { Description = "Thread counts to measure, for torch and Pargs' CPU kernels (one table row each).", DefaultValueFactory = _ => new[] { 1, 2 }, AllowMultipleArgumentsPerToken = true };
         var batch = new Option<int[]>("--batch") { Description = "Batch sizes.", DefaultValueFactory = _ => new[] { 1, 10 }, AllowMultipleArgumentsPerToken = true };
         var models = new Option<string[]>("--models") { Description = "Models: 260k (stories260K checkpoint), 15m, 110m (random Llamas of those shapes).", DefaultValueFactory = _ => new[] { "260k", "15m", "110m" }, AllowMultipleArgumentsPerToken = true };
         var seconds = new Option<double>("--seconds") { Description = "Decoding time per configuration.", DefaultValueFactory = _ => 3.0 };
@@ -50,7 +50,7 @@ public static class BenchCommand
 
     static Command Decode()
     {
-        var threads = new Option<int>("--threads") { Description = "torch threads.", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "Threads for torch and Pargs' CPU kernels.", DefaultValueFactory = _ => 1 };
         var models = new Option<string[]>("--models") { Description = "Models: 260k (stories260K checkpoint), 15m (random Llama of that shape).", DefaultValueFactory = _ => new[] { "260k", "15m" }, AllowMultipleArgumentsPerToken = true };
         var prompts = new Option<int[]>("--prompt-lengths") { Description = "Prompt lengths (random token ids).", DefaultValueFactory = _ => new[] { 64, 256 }, AllowMultipleArgumentsPerToken = true };
         var newTokens = new Option<int>("--new-tokens") { Description = "New tokens for top-k, ARGS, PARGS.", DefaultValueFactory = _ => 64 };
@@ -76,7 +76,7 @@ public static class BenchCommand
 
     static Command TrainRm()
     {
-        var threads = new Option<int>("--threads") { Description = "torch threads.", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "Threads for torch and Pargs' CPU kernels.", DefaultValueFactory = _ => 1 };
         var lengths = new Option<int[]>("--lengths") { Description = "Response lengths L.", DefaultValueFactory = _ => new[] { 32, 64, 128 }, AllowMultipleArgumentsPerToken = true };
         var command = new Command("train-rm", "Partial RM training pairs/s: one forward per pair vs materialized prefixes.");
         foreach (var o in new Option[] { threads, lengths, StoriesOption, OutOption }) command.Options.Add(o);

@@ -20,7 +20,7 @@ public static class DemoCommand
         var fresh = new Option<bool>("--fresh") { Description = "Delete the stages' cached outputs first and start over" };
         var seed = new Option<int>("--seed") { Description = "Master seed (prompt split, pairs, labels, reward models, decoding)", DefaultValueFactory = _ => 1 };
         var methods = new Option<string>("--methods") { Description = "Comma-separated subset of topk,best-of-n,args,pargs,pargs-g,dpo (default: all)" };
-        var threads = new Option<int>("--threads") { Description = "CPU threads for torch (1 is fastest for stories260K)", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for torch and Pargs' decode kernels (default 1, safe on a shared machine)", DefaultValueFactory = _ => 1 };
 
         var command = new Command("demo", "Reproduce the PARGS paper offline on stories260K: train full and partial reward models and a DPO policy from gold-labelled pairs, compare decoding methods, write a report.")
         {

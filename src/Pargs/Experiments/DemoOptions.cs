@@ -14,8 +14,9 @@ public sealed record DemoOptions
     /// <summary>Master seed: the prompt split, pair sampling, label draws, RM initialisation and decoding derive from it.</summary>
     public int Seed { get; init; } = 1;
     /// <summary>
-    /// torch.set_num_threads (null leaves TorchSharp's default). 1 is the default: stories260K is so small that a
-    /// second thread only adds synchronisation, and on a busy 2-core machine it made decoding ~9× slower (measured).
+    /// Threads for torch and Pargs' CPU kernels (<see cref="Models.Cpu.ComputeThreads"/>; null leaves the defaults).
+    /// 1 is the default: stories260K is so small that a second thread only adds synchronisation, and on a busy
+    /// 2-core machine it made decoding ~9× slower (measured).
     /// </summary>
     public int? Threads { get; init; } = 1;
     /// <summary>Base LM (null: the shipped stories260K, data/models/stories260K/…gguf).</summary>

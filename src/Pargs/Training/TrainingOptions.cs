@@ -34,7 +34,7 @@ public sealed record TrainingOptions
     public int? CheckpointEvery { get; init; }
     /// <summary>Checkpoints kept on disk (oldest deleted first).</summary>
     public int KeepCheckpoints { get; init; } = 2;
-    /// <summary>torch.set_num_threads; null leaves the default.</summary>
+    /// <summary>Threads for torch and Pargs' CPU kernels (<see cref="Models.Cpu.ComputeThreads"/>); null leaves the defaults.</summary>
     public int? Threads { get; init; }
     /// <summary>Where metrics.jsonl and checkpoint-&lt;step&gt; folders go; null = nothing written.</summary>
     public string? OutputDir { get; init; }
