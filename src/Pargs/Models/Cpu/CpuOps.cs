@@ -53,9 +53,10 @@ public static unsafe class CpuOps
     }
 
     /// <summary>
-    /// One input row (a decoding step at batch 1; also a product's odd row and last outputs): weight rows one after another, four accumulators along each,
-    /// so the weights are read as one sequential stream — measured 1.3–1.7× faster than four interleaved rows
-    /// when rows are short (288 floats: stories15M), where streaming, not arithmetic, is the cost.
+    /// One input row (a decoding step at batch 1; also a product's odd row and last outputs): weight rows one
+    /// after another, four accumulators along each, so the weights are read as one sequential stream — measured
+    /// 1.3–1.7× faster than four interleaved rows when rows are short (288 floats: stories15M), where streaming,
+    /// not arithmetic, is the cost.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void MatVec(float* x, int inF, float* w, float* bias, float* y, int lo, int hi)
