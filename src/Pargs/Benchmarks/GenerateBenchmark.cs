@@ -51,7 +51,7 @@ public static class GenerateBenchmark
                 {
                     ComputeThreads.Set(threads);
                     log?.Invoke($"generate: {name} threads={threads} batch={batch} paths={string.Join("/", options.Paths)}");
-                    // Interleave the layouts round by round so that both see the same background load.
+                    // Interleave the paths round by round so that all see the same background load.
                     var results = options.Paths.ToDictionary(l => l, _ => new List<Result>());
                     var floors = options.Paths.ToDictionary(l => l, _ => new List<double>());
                     for (int round = 0; round < Math.Max(1, options.Rounds); round++)

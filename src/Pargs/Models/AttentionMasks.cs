@@ -93,5 +93,6 @@ public static class AttentionMasks
         return tensor(Positions(committed, Host(validNew), batch, t), batch, t);
     }
 
-    static bool[] Host(Tensor valid) => valid.to(ScalarType.Bool).contiguous().data<bool>().ToArray();
+    /// <summary>A [B, T] validity tensor as a row-major host array.</summary>
+    internal static bool[] Host(Tensor valid) => valid.to(ScalarType.Bool).contiguous().data<bool>().ToArray();
 }

@@ -49,7 +49,7 @@ public sealed class BatchSession : IDisposable
     public Tensor Append(Tensor tokens, Tensor? valid = null)
     {
         int t = (int)tokens.shape[1];
-        var validHost = valid is null ? Enumerable.Repeat(true, BatchSize * t).ToArray() : valid.to(ScalarType.Bool).contiguous().data<bool>().ToArray();
+        var validHost = valid is null ? Enumerable.Repeat(true, BatchSize * t).ToArray() : AttentionMasks.Host(valid);
         return Append(tokens, validHost, t);
     }
 

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Pargs.Models.Cpu;
 
 /// <summary>
-/// Raw access to the memory of CPU float32 tensors, for the kernels that read weights and write the KV cache
+/// Raw access to the memory of CPU tensors, for the kernels that read weights and write the KV cache
 /// in place. Only contiguous tensors are handed out: a pointer plus row-major indexing must mean the tensor.
 /// </summary>
 public static unsafe class TensorMemory
@@ -20,15 +20,15 @@ public static unsafe class TensorMemory
     /// </summary>
     public static IntPtr Address(Tensor t) => THSTensor_data(t.Handle);
 
-    /// <summary>The first element of a contiguous CPU int64 tensor, or null when it is not one.</summary>
-    public static long* Int64s(Tensor t)
-        => t.dtype == ScalarType.Int64 && t.device_type == DeviceType.CPU && t.is_contiguous() ? (long*)THSTensor_data(t.Handle) : null;
-
     /// <summary>The first element of a contiguous CPU float32 tensor, or null when it is not one.</summary>
-    public static float* Floats(Tensor t)
-        => t.dtype == ScalarType.Float32 && t.device_type == DeviceType.CPU && t.is_contiguous() ? (float*)THSTensor_data(t.Handle) : null;
+    public static float* Floats(Tensor t) => (float*)Checked(t, ScalarType.Float32);
 
-    /// <summary>The first element of a contiguous CPU tensor of any dtype (caller checks the dtype).</summary>
-    public static void* Data(Tensor t)
-        => t.is_contiguous() && t.device_type == DeviceType.CPU ? (void*)THSTensor_data(t.Handle) : null;
+    /// <summary>The first element of a contiguous CPU int64 tensor, or null when it is not one.</summary>
+    public static long* Int64s(Tensor t) => (long*)Checked(t, ScalarType.Int64);
+
+    /// <summary>The first element of a contiguous CPU bool tensor, or null when it is not one.</summary>
+    public static bool* Bools(Tensor t) => (bool*)Checked(t, ScalarType.Bool);
+
+    static void* Checked(Tensor t, ScalarType dtype)
+        => t.dtype == dtype && t.device_type == DeviceType.CPU && t.is_contiguous() ? (void*)THSTensor_data(t.Handle) : null;
 }

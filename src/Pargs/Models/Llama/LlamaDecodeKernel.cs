@@ -21,8 +21,9 @@ internal sealed unsafe class LlamaDecodeKernel
     /// Whether a forward of <paramref name="tokens"/> new tokens (rows × tokens per row) runs here. Decoding steps
     /// always do (up to 32 tokens: a step, or k sibling candidates of a few rows). Longer forwards do while their
     /// weight products stay small (tokens · hidden² ≤ 4M multiply-adds per square matrix, e.g. a stories260K
-    /// prompt of up to 1024 tokens): there torch's per-op cost dominates (a 256-token stories260K prefill took
-    /// ~20 ms through torch); above that libtorch's GEMM is the faster engine for a compute-bound product.
+    /// prompt of up to 1024 tokens): there torch's per-op cost dominates (through torch, a 16-token stories260K
+    /// prefill took 2.4–3.1 ms against 0.5 ms here, docs/benchmarks.md); above that libtorch's GEMM is the faster
+    /// engine for a compute-bound product.
     /// </summary>
     static bool Takes(long tokens, ModelConfig config)
         => tokens <= 32 || (tokens <= 1024 && tokens * config.HiddenSize * config.HiddenSize <= (1L << 22));
@@ -97,7 +98,8 @@ internal sealed unsafe class LlamaDecodeKernel
         float* embedP = (float*)addresses[0], normP = (float*)addresses[1], cosP = (float*)addresses[2], sinP = (float*)addresses[3];
         float* W(int layer, int j) => (float*)addresses[Globals + layer * PerLayer + j];
         long* ids = TensorMemory.Int64s(inputIds.contiguous()), pos = TensorMemory.Int64s(positions.contiguous());
-        if (ids == null || pos == null) return null;
+        bool* allowed = TensorMemory.Bools(mask);
+        if (ids == null || pos == null || allowed == null) return null;
         for (int i = 0; i < n; i++)
         {
             // What torch's embedding and rotary-table lookups would refuse; here they would read past the tables.
@@ -112,7 +114,6 @@ internal sealed unsafe class LlamaDecodeKernel
         fixed (float* xP = x, xbP = xb, qP = q, kP = k, vP = v, attP = att, gP = gateBuf, upP = up, maskP = maskAdd)
         {
             // The boolean mask [B, 1, T, slots] as additive rows (0 / −inf), once for all layers and heads.
-            bool* allowed = (bool*)TensorMemory.Data(mask);
             for (long i = 0; i < (long)n * slots; i++) maskP[i] = allowed[i] ? 0f : float.NegativeInfinity;
             for (int i = 0; i < n; i++)
                 Buffer.MemoryCopy(embedP + ids[i] * hidden, xP + (long)i * hidden, hidden * 4L, hidden * 4L);
