@@ -28,18 +28,22 @@ public unsafe class CpuOpsTests
     [InlineData(6, 8, 37)]    // siblings with D = 8: the slot-block path, with a tail
     [InlineData(10, 48, 83)]  // stories15M heads: the matrix-product path
     [InlineData(4, 12, 19)]   // a head size that is not a multiple of 8
+    [InlineData(20, 8, 266)]  // ten siblings × two query heads per kv head (stories260K at prompt 256)
+    [InlineData(5, 16, 21)]   // slot blocks with two 8-dim chunks
+    [InlineData(4, 8, 3)]     // slot blocks: a single, partial block
     public void Attend_matches_a_reference_softmax_attention_under_a_mask(int queries, int headDim, int slots)
     {
         var random = new Random(queries * 100 + headDim);
         float[] Random(int n) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
         float[] q = Random(queries * headDim), keys = Random(slots * headDim), values = Random(slots * headDim);
-        // Query i may not see every third slot (offset by i), but always sees slot 0.
+        // Query i may not see every third slot (offset by i), nor, as in a causal prefill, the slots after
+        // slots − queries + i; it always sees slot 0.
         var mask = new float[queries * slots];
         for (int i = 0; i < queries; i++)
             for (int s = 0; s < slots; s++)
-                mask[i * slots + s] = s > 0 && (s + i) % 3 == 0 ? float.NegativeInfinity : 0f;
+                mask[i * slots + s] = s > 0 && ((s + i) % 3 == 0 || s > slots - queries + i) ? float.NegativeInfinity : 0f;
         var output = new float[queries * headDim];
-        var scores = new float[queries * slots];
+        var scores = new float[CpuOps.AttendScratchFloats(queries, slots, headDim)];
         fixed (float* qp = q, kp = keys, vp = values, mp = mask, op = output, sp = scores)
         {
             var masks = stackalloc float*[queries];

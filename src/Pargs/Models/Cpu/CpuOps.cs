@@ -94,7 +94,12 @@ public static unsafe class CpuOps
         }
     }
 
-    /// <summary>Outputs o..o+3 of input rows x and x+inF, written at y and y+outF.</summary>
+    /// <summary>
+    /// Outputs o..o+3 of input rows x and x+inF, written at y and y+outF. The eight dot products end in one
+    /// <see cref="SumEach"/> (nine instructions, against about eighty for eight separate horizontal sums: a
+    /// third of the block's instructions when rows are 64 floats, stories260K's), and a row length that is not a
+    /// multiple of 8 ends in one masked step instead of a scalar tail.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     static void Block4x2(float* x, int inF, float* w0, float* bias, float* y, int outF, ref Prefetch prefetch)
     {
@@ -116,22 +121,40 @@ public static unsafe class CpuOps
             a2 = Vector256.FusedMultiplyAdd(v2, xa, a2); b2 = Vector256.FusedMultiplyAdd(v2, xb, b2);
             a3 = Vector256.FusedMultiplyAdd(v3, xa, a3); b3 = Vector256.FusedMultiplyAdd(v3, xb, b3);
         }
-        float s0 = Vector256.Sum(a0), s1 = Vector256.Sum(a1), s2 = Vector256.Sum(a2), s3 = Vector256.Sum(a3);
-        float t0 = Vector256.Sum(b0), t1 = Vector256.Sum(b1), t2 = Vector256.Sum(b2), t3 = Vector256.Sum(b3);
-        for (; i < inF; i++)
+        if (i < inF && Avx.IsSupported)
         {
-            s0 += w0[i] * x[i]; s1 += w1[i] * x[i]; s2 += w2[i] * x[i]; s3 += w3[i] * x[i];
-            t0 += w0[i] * x1[i]; t1 += w1[i] * x1[i]; t2 += w2[i] * x1[i]; t3 += w3[i] * x1[i];
+            // The last 1–7 floats of every row: masked loads read zeros past the row (and never fault).
+            var m = TailMask(inF - i);
+            var xa = Avx.MaskLoad(x + i, m);
+            var xb = Avx.MaskLoad(x1 + i, m);
+            var v0 = Avx.MaskLoad(w0 + i, m);
+            var v1 = Avx.MaskLoad(w1 + i, m);
+            var v2 = Avx.MaskLoad(w2 + i, m);
+            var v3 = Avx.MaskLoad(w3 + i, m);
+            a0 = Vector256.FusedMultiplyAdd(v0, xa, a0); b0 = Vector256.FusedMultiplyAdd(v0, xb, b0);
+            a1 = Vector256.FusedMultiplyAdd(v1, xa, a1); b1 = Vector256.FusedMultiplyAdd(v1, xb, b1);
+            a2 = Vector256.FusedMultiplyAdd(v2, xa, a2); b2 = Vector256.FusedMultiplyAdd(v2, xb, b2);
+            a3 = Vector256.FusedMultiplyAdd(v3, xa, a3); b3 = Vector256.FusedMultiplyAdd(v3, xb, b3);
+            i = inF;
         }
+        // [Σa0 … Σa3 | Σb0 … Σb3]: row x's four outputs in the low half, row x1's in the high half.
+        var sums = SumEach(a0, a1, a2, a3, b0, b1, b2, b3);
+        for (; i < inF; i++) // without AVX only
+            sums += Vector256.Create(w0[i] * x[i], w1[i] * x[i], w2[i] * x[i], w3[i] * x[i],
+                                     w0[i] * x1[i], w1[i] * x1[i], w2[i] * x1[i], w3[i] * x1[i]);
         if (bias != null)
         {
-            s0 += bias[0]; s1 += bias[1]; s2 += bias[2]; s3 += bias[3];
-            t0 += bias[0]; t1 += bias[1]; t2 += bias[2]; t3 += bias[3];
+            var b = Vector128.Load(bias);
+            sums += Vector256.Create(b, b);
         }
-        y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
-        float* y1 = y + outF;
-        y1[0] = t0; y1[1] = t1; y1[2] = t2; y1[3] = t3;
+        sums.GetLower().Store(y);
+        sums.GetUpper().Store(y + outF);
     }
+
+    /// <summary>A load mask of the first <paramref name="count"/> (1–7) lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> TailMask(int count)
+        => Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(count)).AsSingle();
 
     /// <summary>Σᵢ a[i]·b[i].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
@@ -177,19 +200,21 @@ public static unsafe class CpuOps
     /// head: scores = q·Kᵀ/√D + mask, then per query a softmax and Σ p_s·v_s. keys/values point at slot 0 of the
     /// head's cache ([slots, D] contiguous); maskAdd[i] is query i's additive mask row (0 = may attend, −inf =
     /// may not) of <paramref name="slots"/> floats; query i's output is written at output[i].
-    /// <paramref name="scores"/> is scratch of queries × slots floats.
+    /// <paramref name="scratch"/> holds <see cref="AttendScratchFloats"/> floats.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Attend(float* q, int queries, float* keys, float* values, float** maskAdd, int slots, int headDim,
-                              float* scores, float** output)
+                              float* scratch, float** output)
     {
         float scale = 1f / MathF.Sqrt(headDim);
-        if (queries >= 4 && headDim % 8 == 0 && headDim <= 16) ScoresBySlotBlocks(q, queries, keys, maskAdd, slots, headDim, scale, scores);
-        else
+        if (BySlotBlocks(queries, headDim))
         {
-            MatMul(q, queries, headDim, keys, null, scores, slots, 0, slots);
-            for (int i = 0; i < queries; i++) ScaleAndMask(scores + (long)i * slots, scale, maskAdd[i], slots);
+            AttendBySlotBlocks(q, queries, keys, values, maskAdd, slots, headDim, scale, scratch, output);
+            return;
         }
+        float* scores = scratch;
+        MatMul(q, queries, headDim, keys, null, scores, slots, 0, slots);
+        for (int i = 0; i < queries; i++) ScaleAndMask(scores + (long)i * slots, scale, maskAdd[i], slots);
         for (int i = 0; i < queries; i++)
         {
             float* row = scores + (long)i * slots;
@@ -206,59 +231,212 @@ public static unsafe class CpuOps
         }
     }
 
+    /// <summary>Floats of scratch <see cref="Attend"/> needs.</summary>
+    public static long AttendScratchFloats(int queries, int slots, int headDim)
+        => BySlotBlocks(queries, headDim) ? 2L * ((slots + 7) / 8 * 8) * headDim + (slots + 7) / 8 * 8 : (long)queries * slots;
+
     /// <summary>
-    /// Scores of many queries against one head's keys, eight slots at a time: the 8 × D key block is transposed
-    /// once into D vectors of 8 slots, and every query then gets its 8 scores from D broadcast FMAs — no
-    /// horizontal sums, which dominate a dot product when D is small (stories260K: D = 8) and the sibling
-    /// candidates of a row share every key.
+    /// Small heads (D = 8 or 16: stories260K) seen by several queries (sibling candidates, a prefill) take the
+    /// slot-block path; wide heads are long enough for the dot products of <see cref="MatMul"/>.
+    /// </summary>
+    static bool BySlotBlocks(int queries, int headDim) => queries >= 4 && (headDim == 8 || headDim == 16);
+
+    /// <summary>
+    /// <see cref="Attend"/> with keys and values transposed, eight slots at a time, into D vectors of 8 slots
+    /// (once per call, shared by every query). A query's scores then come from D broadcast FMAs per 8 slots and
+    /// its weighted sum from D FMAs of the 8 softmax numerators — no horizontal sum per slot, which is what a dot
+    /// product of 8 floats mostly costs, and eight independent FMA chains instead of one. Each query stops at its
+    /// last allowed slot: a causal prefill skips its masked half, a sibling candidate the siblings after it.
+    /// WHY: stories260K's 8-wide heads under ten sibling candidates made attention half of a sibling pass
+    /// (docs/benchmarks.md).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void ScoresBySlotBlocks(float* q, int queries, float* keys, float** maskAdd, int slots, int headDim, float scale, float* scores)
+    static void AttendBySlotBlocks(float* q, int queries, float* keys, float* values, float** maskAdd, int slots, int headDim,
+                                   float scale, float* scratch, float** output)
     {
-        float* block = stackalloc float[headDim * 8];
+        int padded = (slots + 7) / 8 * 8;
+        float* kt = scratch, vt = kt + (long)padded * headDim, p = vt + (long)padded * headDim;
+        TransposeSlotBlocks(keys, slots, headDim, kt);
+        TransposeSlotBlocks(values, slots, headDim, vt);
         var scaleV = Vector256.Create(scale);
-        int s0 = 0;
-        for (; s0 + 8 <= slots; s0 += 8)
+        float* tailMask = stackalloc float[8];
+        for (int i = 0; i < queries; i++)
         {
-            for (int j = 0; j < 8; j++)
+            float* qi = q + (long)i * headDim, mask = maskAdd[i], o = output[i];
+            int end = slots;
+            while (end > 0 && float.IsNegativeInfinity(mask[end - 1])) end--;
+            if (end == 0) // nothing allowed (never happens: every query sees itself)
             {
-                float* key = keys + (long)(s0 + j) * headDim;
-                for (int d = 0; d < headDim; d++) block[d * 8 + j] = key[d];
+                new Span<float>(o, headDim).Clear();
+                continue;
             }
-            int i = 0;
-            // Four queries at a time: four independent FMA chains, one load of each key vector for all four.
-            for (; i + 4 <= queries; i += 4)
+            int blocks = (end + 7) / 8;
+            // The last block's mask, padded with −inf past the last slot (those lanes' keys and values are zero).
+            int last = (blocks - 1) * 8;
+            for (int j = 0; j < 8; j++) tailMask[j] = last + j < slots ? mask[last + j] : float.NegativeInfinity;
+
+            // Scores (scaled, masked) into p, and their max; then the softmax numerators and Σ p_s·v_s, eight
+            // output dimensions per pass over the blocks.
+            var max = Vector256.Create(HorizontalMax(SlotBlockScores(qi, kt, headDim, mask, tailMask, blocks, scaleV, p)));
+            var total = Vector256<float>.Zero;
+            for (int c = 0; c < headDim; c += 8)
             {
-                float* q0 = q + (long)i * headDim, q1 = q0 + headDim, q2 = q1 + headDim, q3 = q2 + headDim;
-                var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
-                for (int d = 0; d < headDim; d++)
-                {
-                    var kd = Vector256.Load(block + d * 8);
-                    a0 = Vector256.FusedMultiplyAdd(Vector256.Create(q0[d]), kd, a0);
-                    a1 = Vector256.FusedMultiplyAdd(Vector256.Create(q1[d]), kd, a1);
-                    a2 = Vector256.FusedMultiplyAdd(Vector256.Create(q2[d]), kd, a2);
-                    a3 = Vector256.FusedMultiplyAdd(Vector256.Create(q3[d]), kd, a3);
-                }
-                Vector256.FusedMultiplyAdd(a0, scaleV, Vector256.Load(maskAdd[i] + s0)).Store(scores + (long)i * slots + s0);
-                Vector256.FusedMultiplyAdd(a1, scaleV, Vector256.Load(maskAdd[i + 1] + s0)).Store(scores + (long)(i + 1) * slots + s0);
-                Vector256.FusedMultiplyAdd(a2, scaleV, Vector256.Load(maskAdd[i + 2] + s0)).Store(scores + (long)(i + 2) * slots + s0);
-                Vector256.FusedMultiplyAdd(a3, scaleV, Vector256.Load(maskAdd[i + 3] + s0)).Store(scores + (long)(i + 3) * slots + s0);
-            }
-            for (; i < queries; i++)
-            {
-                float* qi = q + (long)i * headDim;
-                var a0 = Vector256<float>.Zero; var a1 = a0;
-                for (int d = 0; d < headDim; d += 2)
-                {
-                    a0 = Vector256.FusedMultiplyAdd(Vector256.Create(qi[d]), Vector256.Load(block + d * 8), a0);
-                    a1 = Vector256.FusedMultiplyAdd(Vector256.Create(qi[d + 1]), Vector256.Load(block + (d + 1) * 8), a1);
-                }
-                Vector256.FusedMultiplyAdd(a0 + a1, scaleV, Vector256.Load(maskAdd[i] + s0)).Store(scores + (long)i * slots + s0);
+                var sums = SlotBlockWeightedSum(p, vt + c * 8, headDim * 8, blocks, max, c == 0, headDim > 8, ref total);
+                (sums * Vector256.Create(1f / Vector256.Sum(total))).Store(o + c);
             }
         }
-        for (int s = s0; s < slots; s++)
-            for (int i = 0; i < queries; i++)
-                scores[(long)i * slots + s] = Dot(q + (long)i * headDim, keys + (long)s * headDim, headDim) * scale + maskAdd[i][s];
+    }
+
+    /// <summary>
+    /// p[s] = q·k_s·scale + mask[s] for the slots of <paramref name="blocks"/> blocks of <paramref name="kt"/>
+    /// (<see cref="TransposeSlotBlocks"/>); returns their lane-wise max. The last block takes its mask from
+    /// <paramref name="lastMask"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static Vector256<float> SlotBlockScores(float* q, float* kt, int headDim, float* mask, float* lastMask, int blocks,
+                                            Vector256<float> scale, float* p)
+    {
+        var maxV = Vector256.Create(float.NegativeInfinity);
+        for (int c = 0; c < headDim; c += 8)
+        {
+            var q0 = Vector256.Create(q[c]); var q1 = Vector256.Create(q[c + 1]);
+            var q2 = Vector256.Create(q[c + 2]); var q3 = Vector256.Create(q[c + 3]);
+            var q4 = Vector256.Create(q[c + 4]); var q5 = Vector256.Create(q[c + 5]);
+            var q6 = Vector256.Create(q[c + 6]); var q7 = Vector256.Create(q[c + 7]);
+            bool first = c == 0, final = c + 8 == headDim;
+            float* k = kt + c * 8, pb = p, m = mask;
+            long stride = headDim * 8L;
+            for (int b = 0; b < blocks; b++, k += stride, pb += 8, m += 8)
+            {
+                // Two FMA chains of four, so that consecutive blocks overlap in the pipeline.
+                var a = Vector256.FusedMultiplyAdd(q0, Vector256.Load(k), q1 * Vector256.Load(k + 8));
+                var e = Vector256.FusedMultiplyAdd(q2, Vector256.Load(k + 16), q3 * Vector256.Load(k + 24));
+                a = Vector256.FusedMultiplyAdd(q4, Vector256.Load(k + 32), a);
+                e = Vector256.FusedMultiplyAdd(q5, Vector256.Load(k + 40), e);
+                a = Vector256.FusedMultiplyAdd(q6, Vector256.Load(k + 48), a);
+                e = Vector256.FusedMultiplyAdd(q7, Vector256.Load(k + 56), e);
+                a += e;
+                if (!first) a += Vector256.Load(pb);
+                if (final)
+                {
+                    a = Vector256.FusedMultiplyAdd(a, scale, Vector256.Load(b == blocks - 1 ? lastMask : m));
+                    // vmaxps: Vector256.Max's NaN and −0 rules cost eight instructions here, and a NaN score still
+                    // reaches the output through its exp.
+                    maxV = Vector256.MaxNative(maxV, a);
+                }
+                a.Store(pb);
+            }
+        }
+        return maxV;
+    }
+
+    /// <summary>
+    /// Σ_s p[s]·v[s, c..c+7] over the blocks, as one vector of the eight sums, for <paramref name="vt"/> pointing at
+    /// dimension c of block 0 (blocks <paramref name="stride"/> floats apart). With <paramref name="exponentiate"/>,
+    /// p holds scores: they are first replaced by exp(score − max) (kept in p when <paramref name="keep"/>) and
+    /// added to <paramref name="total"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static Vector256<float> SlotBlockWeightedSum(float* p, float* vt, long stride, int blocks, Vector256<float> max,
+                                                 bool exponentiate, bool keep, ref Vector256<float> total)
+    {
+        var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
+        var sum = Vector256<float>.Zero;
+        float* v = vt, pb = p;
+        for (int b = 0; b < blocks; b++, v += stride, pb += 8)
+        {
+            var e = Vector256.Load(pb);
+            if (exponentiate)
+            {
+                e = Exp(e - max);
+                sum += e;
+                if (keep) e.Store(pb);
+            }
+            a0 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v), a0);
+            a1 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 8), a1);
+            a2 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 16), a2);
+            a3 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 24), a3);
+            a4 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 32), a4);
+            a5 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 40), a5);
+            a6 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 48), a6);
+            a7 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 56), a7);
+        }
+        if (exponentiate) total = sum;
+        return SumEach(a0, a1, a2, a3, a4, a5, a6, a7);
+    }
+
+    /// <summary>
+    /// src [slots, D] → dst in blocks of eight slots: dst[((b·D + d)·8 + j] = src[b·8 + j, d], the last block
+    /// zero-padded. D is a multiple of 8.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void TransposeSlotBlocks(float* src, int slots, int headDim, float* dst)
+    {
+        int b = 0;
+        for (; (b + 1) * 8 <= slots; b++)
+            for (int c = 0; c < headDim; c += 8)
+                Transpose8x8(src + (long)b * 8 * headDim + c, headDim, dst + ((long)b * headDim + c) * 8);
+        int rest = slots - b * 8;
+        if (rest == 0) return;
+        float* tail = stackalloc float[8 * headDim];
+        new Span<float>(tail, 8 * headDim).Clear();
+        Buffer.MemoryCopy(src + (long)b * 8 * headDim, tail, 8L * headDim * 4, (long)rest * headDim * 4);
+        for (int c = 0; c < headDim; c += 8)
+            Transpose8x8(tail + c, headDim, dst + ((long)b * headDim + c) * 8);
+    }
+
+    /// <summary>The 8 × 8 block at src (rows <paramref name="stride"/> floats apart) transposed into dst (64 floats).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    static void Transpose8x8(float* src, int stride, float* dst)
+    {
+        if (!Avx.IsSupported)
+        {
+            for (int r = 0; r < 8; r++)
+                for (int c = 0; c < 8; c++) dst[c * 8 + r] = src[(long)r * stride + c];
+            return;
+        }
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + stride);
+        var r2 = Avx.LoadVector256(src + 2L * stride); var r3 = Avx.LoadVector256(src + 3L * stride);
+        var r4 = Avx.LoadVector256(src + 4L * stride); var r5 = Avx.LoadVector256(src + 5L * stride);
+        var r6 = Avx.LoadVector256(src + 6L * stride); var r7 = Avx.LoadVector256(src + 7L * stride);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + 8, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 16, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 24, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 32, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 40, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 48, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 56, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    /// <summary>[Σ a0, Σ a1, …, Σ a7]: the lane sums of eight vectors in one vector (a transpose by horizontal adds).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    static Vector256<float> SumEach(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3,
+                                    Vector256<float> a4, Vector256<float> a5, Vector256<float> a6, Vector256<float> a7)
+    {
+        if (!Avx.IsSupported)
+            return Vector256.Create(Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3),
+                                    Vector256.Sum(a4), Vector256.Sum(a5), Vector256.Sum(a6), Vector256.Sum(a7));
+        // Per 128-bit half: [Σ a0, Σ a1, Σ a2, Σ a3] of that half's lanes, then the two halves added.
+        var low = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+        var high = Avx.HorizontalAdd(Avx.HorizontalAdd(a4, a5), Avx.HorizontalAdd(a6, a7));
+        return Avx.Add(Avx.Permute2x128(low, high, 0x20), Avx.Permute2x128(low, high, 0x31));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float HorizontalMax(Vector256<float> v)
+    {
+        var m = Vector128.Max(v.GetLower(), v.GetUpper());
+        return Math.Max(Math.Max(m.GetElement(0), m.GetElement(1)), Math.Max(m.GetElement(2), m.GetElement(3)));
     }
 
     /// <summary>row = row·scale + mask.</summary>
@@ -277,7 +455,7 @@ public static unsafe class CpuOps
     {
         var m = Vector256.Create(float.NegativeInfinity);
         int i = 0;
-        for (; i + 8 <= n; i += 8) m = Vector256.Max(m, Vector256.Load(x + i));
+        for (; i + 8 <= n; i += 8) m = Vector256.MaxNative(m, Vector256.Load(x + i));
         float max = float.NegativeInfinity;
         for (int j = 0; j < 8; j++) max = Math.Max(max, m.GetElement(j));
         for (; i < n; i++) max = Math.Max(max, x[i]);
@@ -386,8 +564,9 @@ public static unsafe class CpuOps
         poly = Vector256.FusedMultiplyAdd(poly, r, Vector256.Create(1.6666665459e-1f));
         poly = Vector256.FusedMultiplyAdd(poly, r, Vector256.Create(5.0000001201e-1f));
         var e = Vector256.FusedMultiplyAdd(poly, r2, r + Vector256<float>.One);
-        var scale = ((Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23).AsSingle();
-        return Vector256.ConditionalSelect(underflow, Vector256<float>.Zero, e * scale);
+        // n is a whole number in [−126, 127] here: the native conversion needs no saturation fix-ups.
+        var scale = ((Vector256.ConvertToInt32Native(n) + Vector256.Create(127)) << 23).AsSingle();
+        return Vector256.AndNot(e * scale, underflow);
     }
 
     /// <summary>y += a·x.</summary>

@@ -201,7 +201,8 @@ internal sealed unsafe class LlamaDecodeKernel
         int heads = config.NumHeads, headDim = config.HeadDim, kvHeads = config.NumKvHeads, groups = heads / kvHeads;
         int queries = stepTokens * groups;
         if (queryScratch is null || queryScratch.Length < queries * headDim) queryScratch = GC.AllocateUninitializedArray<float>(queries * headDim, pinned: true);
-        if (scoreScratch is null || scoreScratch.Length < queries * stepSlots) scoreScratch = GC.AllocateUninitializedArray<float>(Math.Max(queries * stepSlots, 4096), pinned: true);
+        long scratch = CpuOps.AttendScratchFloats(queries, stepSlots, headDim);
+        if (scoreScratch is null || scoreScratch.Length < scratch) scoreScratch = GC.AllocateUninitializedArray<float>((int)Math.Max(scratch, 4096), pinned: true);
         if (maskRows is null || maskRows.Length < queries) { maskRows = new IntPtr[queries]; outputRows = new IntPtr[queries]; }
         fixed (float* qs = queryScratch, scores = scoreScratch)
         fixed (IntPtr* masks = maskRows, outputs = outputRows)
