@@ -12,10 +12,10 @@ public interface ICandidateScorer : IDisposable
     void Prefill(IReadOnlyList<int[]> prompts);
 
     /// <summary>
-    /// Rewards [B, k] of the candidate LM ids [B, k]. Rows not <paramref name="active"/> (finished) may get
-    /// any value; nothing is committed.
+    /// Rewards [B][k] of the candidate LM ids [B, k], on the host (the rest of a step — combine, choose — runs
+    /// per row there). Rows not <paramref name="active"/> (finished) may get any value; nothing is committed.
     /// </summary>
-    Tensor Score(Tensor candidates, IReadOnlyList<bool> active);
+    float[][] Score(Tensor candidates, IReadOnlyList<bool> active);
 
     /// <summary>Extends each row by its candidate in column <paramref name="chosen"/>[b] of the last <see cref="Score"/>.</summary>
     void Commit(int[] chosen);

@@ -46,7 +46,7 @@ public sealed class NaiveGuidedDecoder
                 var logProbs = DecodingSteps.LogSoftmax(logits.unsqueeze(0));
                 int k = options.Method == DecodingMethod.Greedy ? 1 : options.K;
                 var (candLogp, candIds) = DecodingSteps.TopK(logProbs, k);
-                var scores = candLogp;
+                var rowScores = DecodingSteps.ToRows(candLogp);
                 var ids = candIds.data<long>().ToArray();
                 if (rm is not null)
                 {
@@ -57,9 +57,8 @@ public sealed class NaiveGuidedDecoder
                             : tensor(bridge.RewardIds(sequence.Append(ids[j]).Select(i => (int)i).ToList()).Select(i => (long)i).ToArray()).unsqueeze(0);
                         rewards[j] = rm.SequenceRewards(extended, ones_like(extended, dtype: ScalarType.Bool))[0].item<float>();
                     }
-                    scores = DecodingSteps.Combine(candLogp, tensor(rewards).unsqueeze(0), options.W);
+                    rowScores = DecodingSteps.Combine(rowScores, [rewards], options.W);
                 }
-                var rowScores = DecodingSteps.ToRows(scores);
                 int chosen = DecodingSteps.Choose(rowScores, options.Method.Samples(), options.Temperature, random)[0];
                 Trace?.Invoke(new StepTrace(b, step, ids, rowScores[0], chosen));
                 row.Accept((int)ids[chosen]);

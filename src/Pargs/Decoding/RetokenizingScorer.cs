@@ -90,7 +90,7 @@ public sealed class RetokenizingScorer : ICandidateScorer
         Rebuild();
     }
 
-    public Tensor Score(Tensor candidates, IReadOnlyList<bool> active)
+    public float[][] Score(Tensor candidates, IReadOnlyList<bool> active)
     {
         int k = (int)candidates.shape[1];
         var ids = candidates.data<long>().ToArray();
@@ -155,7 +155,7 @@ public sealed class RetokenizingScorer : ICandidateScorer
                 var s = scored[b * k + j];
                 return new Candidate(s.Bytes, s.Started, s.TextIds, s.ScoredIds, firstSlot[b * k + j], rewards[b * k + j]);
             }).ToArray();
-        return tensor(rewards, batch, k);
+        return Enumerable.Range(0, batch).Select(b => rewards.AsSpan(b * k, k).ToArray()).ToArray();
     }
 
     /// <summary>

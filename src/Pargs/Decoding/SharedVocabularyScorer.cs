@@ -29,10 +29,12 @@ public sealed class SharedVocabularyScorer : ICandidateScorer
         session.Prefill(prompts);
     }
 
-    public Tensor Score(Tensor candidates, IReadOnlyList<bool> active)
+    public float[][] Score(Tensor candidates, IReadOnlyList<bool> active)
     {
-        counts.Siblings += candidates.shape[0] * candidates.shape[1];
-        return rm.ScoreFromHidden(session.Siblings(candidates));
+        using var scope = NewDisposeScope();
+        var rewards = rm.ScoreFromHidden(session.Siblings(candidates)); // [B, k]
+        counts.Siblings += rewards.numel();
+        return DecodingSteps.ToRows(rewards);
     }
 
     public void Commit(int[] chosen)

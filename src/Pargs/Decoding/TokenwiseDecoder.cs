@@ -67,13 +67,12 @@ public sealed class TokenwiseDecoder
             {
                 int k = options.Method == DecodingMethod.Greedy ? 1 : options.K;
                 var (candLogp, candIds) = DecodingSteps.TopK(logProbs, k);
-                var scores = candLogp;
+                var rowsScores = DecodingSteps.ToRows(candLogp);
                 if (scorer is not null)
                 {
                     var rewards = scorer.Score(candIds, rows.Select(r => !r.Done).ToArray());
-                    scores = DecodingSteps.Combine(candLogp, rewards, options.W);
+                    rowsScores = DecodingSteps.Combine(rowsScores, rewards, options.W);
                 }
-                var rowsScores = DecodingSteps.ToRows(scores);
                 var chosen = DecodingSteps.Choose(rowsScores, options.Method.Samples(), options.Temperature, random);
                 var ids = candIds.data<long>().ToArray();
                 tokens = chosen.Select((j, b) => ids[b * k + j]).ToArray();

@@ -101,7 +101,7 @@ public sealed class RewardModel : nn.Module, IRewardModel
     }
 
     /// <summary>Rewards from hidden states [..., hidden] → [...]: the decoding hot path scores cached hidden states with this.</summary>
-    public Tensor ScoreFromHidden(Tensor hidden) => (CpuLinear.TryForward(hidden, score.weight!) ?? score.forward(hidden)).squeeze(-1);
+    public Tensor ScoreFromHidden(Tensor hidden) => CpuLinear.TryForward(hidden, score.weight!, squeezeOutput: true) ?? score.forward(hidden).squeeze(-1);
 
     /// <summary>
     /// The reward of every prefix of a right-padded batch, in one causal forward: ids and valid [B, T] → [B, T],

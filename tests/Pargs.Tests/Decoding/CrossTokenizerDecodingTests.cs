@@ -76,7 +76,7 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
         foreach (var (column, check) in new (int, Func<long>)[]
                  { (0, () => counts.Rebuilds), (2, () => counts.AppendCommits), (1, () => counts.SiblingCommits), (4, () => 0), (3, () => 0) })
         {
-            var got = scorer.Score(tensor(columns).unsqueeze(0), [true]).data<float>().ToArray();
+            var got = scorer.Score(tensor(columns).unsqueeze(0), [true])[0];
             for (int j = 0; j < columns.Length; j++)
             {
                 var ids = bridge.RewardIds([.. sequence, (int)columns[j]]).Select(i => (long)i).ToArray();

@@ -14,20 +14,27 @@ public static unsafe class CpuLinear
 
     [ThreadStatic] static MatMulJob? job;
 
-    public static Tensor? TryForward(Tensor x, Tensor weight, Tensor? bias = null)
+    /// <summary>
+    /// x [..., inF] · weightᵀ (+ bias) → [..., outF], or [...] with <paramref name="squeezeOutput"/> (a one-output
+    /// head such as a reward model's score, without a separate squeeze). Every TorchSharp call here costs about a
+    /// microsecond, which for a ten-row score head is the whole product: so the shape is read once.
+    /// </summary>
+    public static Tensor? TryForward(Tensor x, Tensor weight, Tensor? bias = null, bool squeezeOutput = false)
     {
-        if (!CpuKernels.Enabled || is_grad_enabled() || x.dim() < 1) return null;
-        long inF = weight.shape[1], outF = weight.shape[0];
-        if (x.shape[^1] != inF || weight.dim() != 2) return null;
-        long rows = x.numel() / inF;
+        if (!CpuKernels.Enabled || is_grad_enabled() || weight.dim() != 2) return null;
+        var shape = x.shape;
+        long outF = weight.size(0), inF = weight.size(1);
+        if (shape.Length < 1 || shape[^1] != inF || (squeezeOutput && outF != 1)) return null;
+        long rows = 1;
+        for (int i = 0; i < shape.Length - 1; i++) rows *= shape[i];
         if (rows < 1 || rows > MaxRows) return null;
         float* w = TensorMemory.Floats(weight), b = bias is null ? null : TensorMemory.Floats(bias);
         if (w == null || (bias is not null && b == null)) return null;
-        var input = x.is_contiguous() ? x : x.contiguous();
-        float* xp = TensorMemory.Floats(input);
+        float* xp = TensorMemory.Floats(x); // null when not contiguous float32
+        if (xp == null && x.dtype == ScalarType.Float32) xp = TensorMemory.Floats(x = x.contiguous());
         if (xp == null) return null;
-        var shape = x.shape.ToArray();
-        shape[^1] = outF;
+        if (squeezeOutput) shape = shape[..^1];
+        else shape[^1] = outF;
         var y = empty(shape, dtype: ScalarType.Float32);
         (job ??= new MatMulJob()).Run(xp, (int)rows, (int)inF, w, b, TensorMemory.Floats(y), (int)outF);
         return y;
