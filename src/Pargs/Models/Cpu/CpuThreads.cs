@@ -12,6 +12,12 @@ namespace Pargs.Models.Cpu;
 /// One dispatcher at a time: if another thread is already using the workers (e.g. tests running in
 /// parallel), the caller simply runs the whole range itself — correct, never blocked, never oversubscribed.
 /// </para>
+/// <para>
+/// A posted chunk is run by whoever claims it first: the worker, or the caller once its own chunk is done. So a
+/// worker that is asleep, or whose core the host has descheduled (a VM's vCPU, or libgomp's threads spinning on
+/// it), costs the caller one chunk's work instead of a wait of unbounded length: on this 2-vCPU VM single 64-token
+/// runs at 2 threads were measured taking 5–25× their median (docs/benchmarks.md).
+/// </para>
 /// </summary>
 public static class CpuThreads
 {
@@ -82,6 +88,7 @@ public static class CpuThreads
         Action<int, int>? body;
         int lo, hi;
         volatile int posted, finished;
+        int claimed; // the last job generation someone (worker or caller) took on: CAS from generation − 1
         volatile bool sleeping, stopping;
         Exception? failure;
 
@@ -100,10 +107,18 @@ public static class CpuThreads
             if (sleeping) wake.Release();
         }
 
+        /// <summary>Returns when the posted job is done: runs it on the caller if the worker has not claimed it yet.</summary>
         public void Wait()
         {
+            int job = posted;
+            if (Interlocked.CompareExchange(ref claimed, job, job - 1) == job - 1)
+            {
+                try { body!(lo, hi); }
+                finally { finished = job; }
+                return;
+            }
             var spin = new SpinWait();
-            while (finished != posted) spin.SpinOnce(sleep1Threshold: -1);
+            while (finished != job) spin.SpinOnce(sleep1Threshold: -1);
             if (failure is { } e)
             {
                 failure = null;
@@ -135,6 +150,7 @@ public static class CpuThreads
                 }
                 if (stopping) return;
                 seen = posted;
+                if (Interlocked.CompareExchange(ref claimed, seen, seen - 1) != seen - 1) continue; // the caller ran it
                 try { body!(lo, hi); }
                 catch (Exception e) { failure = e; }
                 finished = seen;
