@@ -78,7 +78,7 @@ public unsafe class CpuOpsTests
         const int inF = 37, outF = 70;
         var w = Enumerable.Range(0, outF * inF).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         var bias = Enumerable.Range(0, outF).Select(_ => (float)random.NextDouble()).ToArray();
-        foreach (int rows in new[] { 1, 2, 3, 10 })
+        foreach (int rows in new[] { 1, 2, 3, 4, 5, 7, 10 }) // every mix of 3-row and 2-row blocks and a last single row
         {
             var x = Enumerable.Range(0, rows * inF).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
             var y = new float[rows * outF];
