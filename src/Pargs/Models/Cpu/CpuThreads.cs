@@ -90,6 +90,7 @@ public static class CpuThreads
         volatile int posted, finished;
         int claimed; // the last job generation someone (worker or caller) took on: CAS from generation − 1
         volatile bool sleeping, stopping;
+        int wakePending; // 1 while a Release is on its way: one per sleep, however many jobs are posted meanwhile
         Exception? failure;
 
         public Worker(int index)
@@ -104,7 +105,8 @@ public static class CpuThreads
             hi = to;
             posted = posted + 1; // volatile write publishes the fields above
             Interlocked.MemoryBarrier();
-            if (sleeping) wake.Release();
+            // While the worker wakes, the caller may post and run several jobs itself: release once, not per job.
+            if (sleeping && Interlocked.CompareExchange(ref wakePending, 1, 0) == 0) wake.Release();
         }
 
         /// <summary>Returns when the posted job is done: runs it on the caller if the worker has not claimed it yet.</summary>
@@ -145,11 +147,14 @@ public static class CpuThreads
                     sleeping = true;
                     Interlocked.MemoryBarrier();
                     if (posted == seen) wake.Wait();
+                    Volatile.Write(ref wakePending, 0);
                     sleeping = false;
                     spins = 0;
                 }
-                if (stopping) return;
                 seen = posted;
+                // After reading posted: Stop writes stopping before posted, so a worker that sees Stop's posted sees
+                // stopping too and cannot claim that generation as a job (the caller may have run the last real one).
+                if (stopping) return;
                 if (Interlocked.CompareExchange(ref claimed, seen, seen - 1) != seen - 1) continue; // the caller ran it
                 try { body!(lo, hi); }
                 catch (Exception e) { failure = e; }
