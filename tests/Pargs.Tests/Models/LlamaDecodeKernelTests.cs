@@ -92,5 +92,16 @@ public class LlamaDecodeKernelTests
         float diff = (y - nn.functional.linear(x, w, b)).abs().max().item<float>();
         Assert.True(diff <= 1e-5f, $"max diff {diff}");
         Assert.Null(CpuLinear.TryForward(randn(CpuLinear.MaxRows + 1, 37), w)); // a real GEMM: torch's job
+
+        // A non-contiguous input goes through a contiguous copy; a one-output head can drop its unit dim.
+        var transposed = randn(37, 5, generator: new TorchSharp.torch.Generator(6)).t();
+        var yt = CpuLinear.TryForward(transposed, w, b);
+        Assert.NotNull(yt);
+        Assert.True((yt! - nn.functional.linear(transposed, w, b)).abs().max().item<float>() <= 1e-5f);
+        var head = w.narrow(0, 0, 1);
+        var scores = CpuLinear.TryForward(x, head, squeezeOutput: true);
+        Assert.Equal(new long[] { 3, 2 }, scores!.shape);
+        Assert.True((scores - nn.functional.linear(x, head).squeeze(-1)).abs().max().item<float>() <= 1e-5f);
+        Assert.Null(CpuLinear.TryForward(x, w, squeezeOutput: true)); // 41 outputs have no unit dim to drop
     }
 }

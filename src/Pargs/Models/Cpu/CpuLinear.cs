@@ -31,7 +31,10 @@ public static unsafe class CpuLinear
         float* w = TensorMemory.Floats(weight), b = bias is null ? null : TensorMemory.Floats(bias);
         if (w == null || (bias is not null && b == null)) return null;
         float* xp = TensorMemory.Floats(x); // null when not contiguous float32
-        if (xp == null && x.dtype == ScalarType.Float32) xp = TensorMemory.Floats(x = x.contiguous());
+        // A contiguous copy is held (and freed) here: outside a dispose scope nothing else would keep it alive
+        // while the kernel reads it, and the GC could finalize it mid-product.
+        using var copy = xp == null && x.dtype == ScalarType.Float32 ? x.contiguous() : null;
+        if (copy is not null) xp = TensorMemory.Floats(copy);
         if (xp == null) return null;
         if (squeezeOutput) shape = shape[..^1];
         else shape[^1] = outF;
