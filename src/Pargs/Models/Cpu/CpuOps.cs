@@ -34,7 +34,7 @@ public static unsafe class CpuOps
         // otherwise stalls on them (measured 14 → 18-25 GMAC/s on ten rows, cold weights). Matrices that fit in
         // L2 (stories260K's) skip it: the prefetches would only cost instructions.
         bool prefetching = (long)outF * inF >= (1 << 16);
-        long iterations = Math.Max(1, (rows / 2) * (long)(inF / 8));
+        long iterations = Math.Max(1, RowBlocks(rows) * (long)(inF / 8));
         long step = 16 * Math.Max(1, (4L * inF / 16 + iterations - 1) / iterations);
         int o = lo;
         for (; o + 4 <= hi; o += 4)
@@ -42,7 +42,7 @@ public static unsafe class CpuOps
             float* w0 = w + (long)o * inF;
             var prefetch = new Prefetch(w0 + 8L * inF, prefetching ? Math.Clamp((long)(hi - o - 8) * inF, 0, 4L * inF) : 0, step);
             int r = 0;
-            // Three input rows at a time where the rest allows (10 = 3 + 3 + 2 + 2), else two: twelve (eight)
+            // Three input rows at a time where the rest allows (10 = 3 + 3 + 2 + 2, see RowBlocks), else two: twelve (eight)
             // independent accumulators keep both FMA pipes busy, and each weight vector loaded serves three (two)
             // rows — three make it 12 FMAs per 7 loads instead of 8 per 6 (sibling candidates, batches).
             for (int left = rows; left >= 2; left = rows - r)
@@ -55,6 +55,14 @@ public static unsafe class CpuOps
         }
         if (o < hi)
             for (int r = 0; r < rows; r++) MatVec(x + (long)r * inF, inF, w, bias, y + (long)r * outF, o, hi);
+    }
+
+    /// <summary>How many 3- or 2-row blocks <see cref="MatMul"/> splits <paramref name="rows"/> into (a last single row aside).</summary>
+    static int RowBlocks(int rows)
+    {
+        int blocks = 0;
+        for (int left = rows; left >= 2; blocks++) left -= left >= 3 && left != 4 ? 3 : 2;
+        return blocks;
     }
 
     /// <summary>
@@ -335,7 +343,8 @@ public static unsafe class CpuOps
                 continue;
             }
             int blocks = (end + 7) / 8;
-            // The last block's mask, padded with −inf past the last slot (those lanes' keys and values are zero).
+            // The last block's mask, padded with −inf past the last slot (lanes at or past `slots` have zero keys and
+            // values; lanes from `end` to `slots` hold real ones, silenced by their −inf mask).
             int last = (blocks - 1) * 8;
             for (int j = 0; j < 8; j++) tailMask[j] = last + j < slots ? mask[last + j] : float.NegativeInfinity;
 
@@ -628,7 +637,8 @@ public static unsafe class CpuOps
         poly = Vector256.FusedMultiplyAdd(poly, r, Vector256.Create(1.6666665459e-1f));
         poly = Vector256.FusedMultiplyAdd(poly, r, Vector256.Create(5.0000001201e-1f));
         var e = Vector256.FusedMultiplyAdd(poly, r2, r + Vector256<float>.One);
-        // n is a whole number in [−126, 127] here: the native conversion needs no saturation fix-ups.
+        // n is a whole number in [−126, 127] here (for a NaN x it is garbage, but e is NaN then): the native
+        // conversion needs no saturation fix-ups.
         var scale = ((Vector256.ConvertToInt32Native(n) + Vector256.Create(127)) << 23).AsSingle();
         return Vector256.AndNot(e * scale, underflow);
     }
