@@ -16,7 +16,7 @@ namespace Pargs.Models.Cpu;
 /// A posted chunk is run by whoever claims it first: the worker, or the caller once its own chunk is done. So a
 /// worker that is asleep, or whose core the host has descheduled (a VM's vCPU, or libgomp's threads spinning on
 /// it), costs the caller one chunk's work instead of a wait of unbounded length: on this 2-vCPU VM single 64-token
-/// runs at 2 threads were measured taking 5–25× their median (docs/benchmarks.md).
+/// runs at 2 threads were measured taking up to 12× their median (docs/benchmarks.md).
 /// </para>
 /// </summary>
 public static class CpuThreads
