@@ -45,11 +45,12 @@ public static unsafe class CpuOps
             // Three input rows at a time where the rest allows (10 = 3 + 3 + 2 + 2, see RowBlocks), else two: twelve (eight)
             // independent accumulators keep both FMA pipes busy, and each weight vector loaded serves three (two)
             // rows — three make it 12 FMAs per 7 loads instead of 8 per 6 (sibling candidates, batches).
-            for (int left = rows; left >= 2; left = rows - r)
+            for (int block; rows - r >= 2; r += block)
             {
                 float* xr = x + (long)r * inF, yr = y + (long)r * outF + o, br = bias == null ? null : bias + o;
-                if (left >= 3 && left != 4) { Block4x3(xr, inF, w0, br, yr, outF, ref prefetch); r += 3; }
-                else { Block4x2(xr, inF, w0, br, yr, outF, ref prefetch); r += 2; }
+                block = NextRowBlock(rows - r);
+                if (block == 3) Block4x3(xr, inF, w0, br, yr, outF, ref prefetch);
+                else Block4x2(xr, inF, w0, br, yr, outF, ref prefetch);
             }
             if (r < rows) MatVec(x + (long)r * inF, inF, w, bias, y + (long)r * outF, o, o + 4);
         }
@@ -61,9 +62,12 @@ public static unsafe class CpuOps
     static int RowBlocks(int rows)
     {
         int blocks = 0;
-        for (int left = rows; left >= 2; blocks++) left -= left >= 3 && left != 4 ? 3 : 2;
+        for (int left = rows; left >= 2; blocks++) left -= NextRowBlock(left);
         return blocks;
     }
+
+    /// <summary>The next block's rows when <paramref name="left"/> ≥ 2 rows remain: 3, unless that would leave a single row.</summary>
+    static int NextRowBlock(int left) => left >= 3 && left != 4 ? 3 : 2;
 
     /// <summary>
     /// One input row (a decoding step at batch 1; also a product's odd row and last outputs): weight rows one
@@ -305,7 +309,10 @@ public static unsafe class CpuOps
 
     /// <summary>Floats of scratch <see cref="Attend"/> needs.</summary>
     public static long AttendScratchFloats(int queries, int slots, int headDim)
-        => BySlotBlocks(queries, headDim) ? 2L * ((slots + 7) / 8 * 8) * headDim + (slots + 7) / 8 * 8 : (long)queries * slots;
+        => BySlotBlocks(queries, headDim) ? (2L * headDim + 1) * PaddedSlots(slots) : (long)queries * slots;
+
+    /// <summary>Slots rounded up to whole blocks of 8: the slot-block scratch holds keys, values (D each) and one score row of this many.</summary>
+    static int PaddedSlots(int slots) => (slots + 7) / 8 * 8;
 
     /// <summary>
     /// Small heads (D = 8 or 16: stories260K) seen by several queries (sibling candidates, a prefill) take the
@@ -326,7 +333,7 @@ public static unsafe class CpuOps
     static void AttendBySlotBlocks(float* q, int queries, float* keys, float* values, float** maskAdd, int slots, int headDim,
                                    float scale, float* scratch, float** output)
     {
-        int padded = (slots + 7) / 8 * 8;
+        int padded = PaddedSlots(slots);
         float* kt = scratch, vt = kt + (long)padded * headDim, p = vt + (long)padded * headDim;
         TransposeSlotBlocks(keys, slots, headDim, kt);
         TransposeSlotBlocks(values, slots, headDim, vt);
