@@ -26,6 +26,19 @@ public sealed class StreamingDecoder
     /// <summary>All text completed so far.</summary>
     public string Text => _text.ToString();
 
+    /// <summary>Characters completed so far (the length of <see cref="Text"/>, without building it).</summary>
+    public int Length => _text.Length;
+
+    /// <summary>Completed text from character <paramref name="start"/> on.</summary>
+    public string TextFrom(int start) => _text.ToString(start, _text.Length - start);
+
+    /// <summary>
+    /// Whether the last tokens ended inside a character: decoding the whole sequence would show those bytes as
+    /// one U+FFFD (a valid but unfinished UTF-8 sequence is one maximal subpart), which <see cref="Flush"/> would
+    /// emit. Asking does not change the decoder's state.
+    /// </summary>
+    public bool EndsInsideCharacter => _utf8.GetCharCount(ReadOnlySpan<byte>.Empty, flush: true) > 0;
+
     /// <summary>Adds one token; returns the text it completes (possibly empty).</summary>
     public string Push(int id)
     {
