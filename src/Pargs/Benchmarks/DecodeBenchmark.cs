@@ -36,7 +36,8 @@ public static class DecodeBenchmark
     {
         Models.Cpu.ComputeThreads.Set(options.Threads);
         var table = new BenchTable($"bench decode: wall ms per generated token (k = {options.K}, batch 1, threads {options.Threads})",
-            "model", "prompt", "top-k", "ARGS", "PARGS", "naive PARGS", "PARGS / top-k (target ≤ 2.0)", "naive / PARGS (target ≥ 25 at 256)");
+            "model", "prompt", "top-k", "ARGS", "PARGS", "naive PARGS", "PARGS / top-k (target ≤ 2.0)", "naive / PARGS (target ≥ 25 at 256)",
+            "PARGS / top-k work: multiply-adds", "weight bytes");
         foreach (var name in options.Models)
         {
             var (lm, config) = Load(name, options.Stories260KPath);
@@ -64,14 +65,19 @@ public static class DecodeBenchmark
                 double pairedRatio = Median(times[DecodingMethod.Pargs].Zip(times[DecodingMethod.TopK], (p, t) => p / t));
                 log?.Invoke($"decode: {name} prompt={promptLength} naive PARGS");
                 double naivePargs = Run(DecodingMethod.Pargs, true);
+                var topKWork = DecodeWork.TopK(config, promptLength, options.NewTokens);
+                var guidedWork = DecodeWork.Guided(config, promptLength, options.NewTokens, options.K);
                 table.Add(name, promptLength.ToString(), $"{topk:F2}", $"{args:F2}", $"{pargs:F2}", $"{naivePargs:F1}",
-                    $"{pairedRatio:F2}", $"{naivePargs / pargs:F1}");
+                    $"{pairedRatio:F2}", $"{naivePargs / pargs:F1}",
+                    $"{guidedWork.MultiplyAdds / topKWork.MultiplyAdds:F1}", $"{guidedWork.WeightBytes / topKWork.WeightBytes:F2}");
             }
         }
         table.Notes.Add($"Prompt = random token ids; the reward model is a random backbone of the LM's shape + a linear score head (RewardModel.Create).");
         table.Notes.Add($"top-k/ARGS/PARGS: {options.NewTokens} new tokens through TokenwiseDecoder.Run; naive PARGS: only {options.NaiveNewTokens} new tokens " +
                         "through NaiveGuidedDecoder.Run (DecodingOptions.Naive) — its per-token cost grows with the sequence, so this slightly flatters it.");
         table.Notes.Add("15m = random Llama of stories15M's shape with max_position_embeddings raised from 256 to 512 so that prompt 256 + 64 new tokens fit.");
+        table.Notes.Add("work = multiply-adds and float32 weight bytes read per generated token, counted from the shape (DecodeWork): " +
+                        "a time ratio tends to the bytes ratio where reading weights dominates a step and to the multiply-add ratio where the weights stay in cache.");
         table.Notes.Add($"ms/token = wall time of the whole Run (prefill included) / new tokens; fast methods: median of {options.Repeats} interleaved rounds (top-k, ARGS, PARGS in turn), naive: one run. " +
                         "PARGS / top-k = median over rounds of that round's PARGS time / its top-k time.");
         return table;
