@@ -1,0 +1,348 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Pargs.Models.Cpu;
+
+// CpuOps, part 3 of 3: scaled_dot_product_attention of a few queries over one kv head's cache.
+public static unsafe partial class CpuOps
+{
+    /// <summary>
+    /// scaled_dot_product_attention for the <paramref name="queries"/> query rows [queries, D] that share one kv
+    /// head: scores = q·Kᵀ/√D + mask, then per query a softmax and Σ p_s·v_s. keys/values point at slot 0 of the
+    /// head's cache ([slots, D] contiguous); maskAdd[i] is query i's additive mask row (0 = may attend, −inf =
+    /// may not) of <paramref name="slots"/> floats; query i's output is written at output[i].
+    /// <paramref name="scratch"/> holds <see cref="AttendScratchFloats"/> floats.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Attend(float* q, int queries, float* keys, float* values, float** maskAdd, int slots, int headDim,
+                              float* scratch, float** output)
+    {
+        float scale = 1f / MathF.Sqrt(headDim);
+        if (BySlotBlocks(queries, headDim))
+        {
+            AttendBySlotBlocks(q, queries, keys, values, maskAdd, slots, headDim, scale, scratch, output);
+            return;
+        }
+        float* scores = scratch;
+        MatMul(q, queries, headDim, keys, null, scores, slots, 0, slots);
+        for (int i = 0; i < queries; i++) ScaleAndMask(scores + (long)i * slots, scale, maskAdd[i], slots);
+        for (int i = 0; i < queries; i++)
+        {
+            float* row = scores + (long)i * slots;
+            float* o = output[i];
+            float max = Max(row, slots);
+            if (float.IsNegativeInfinity(max)) // nothing allowed (never happens: every query sees itself)
+            {
+                new Span<float>(o, headDim).Clear();
+                continue;
+            }
+            float total = SoftmaxNumerators(row, slots, max);
+            WeightedSum(row, values, slots, headDim, o);
+            Scale(o, 1f / total, headDim);
+        }
+    }
+
+    /// <summary>Floats of scratch <see cref="Attend"/> needs.</summary>
+    public static long AttendScratchFloats(int queries, int slots, int headDim)
+        => BySlotBlocks(queries, headDim) ? (2L * headDim + 1) * PaddedSlots(slots) : (long)queries * slots;
+
+    /// <summary>Slots rounded up to whole blocks of 8: the slot-block scratch holds keys, values (D each) and one score row of this many.</summary>
+    static int PaddedSlots(int slots) => (slots + 7) / 8 * 8;
+
+    /// <summary>
+    /// Small heads (D = 8 or 16: stories260K) seen by several queries (sibling candidates, a prefill) take the
+    /// slot-block path; wide heads are long enough for the dot products of <see cref="MatMul"/>.
+    /// </summary>
+    static bool BySlotBlocks(int queries, int headDim) => queries >= 4 && (headDim == 8 || headDim == 16);
+
+    /// <summary>
+    /// <see cref="Attend"/> with keys and values transposed, eight slots at a time, into D vectors of 8 slots
+    /// (once per call, shared by every query). A query's scores then come from D broadcast FMAs per 8 slots and
+    /// its weighted sum from D FMAs of the 8 softmax numerators — no horizontal sum per slot, which is what a dot
+    /// product of 8 floats mostly costs, and eight independent FMA chains instead of one. Each query stops at its
+    /// last allowed slot: a causal prefill skips its masked half, a sibling candidate the siblings after it.
+    /// WHY: stories260K's 8-wide heads under ten sibling candidates made attention half of a sibling pass
+    /// (docs/benchmarks.md).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void AttendBySlotBlocks(float* q, int queries, float* keys, float* values, float** maskAdd, int slots, int headDim,
+                                   float scale, float* scratch, float** output)
+    {
+        int padded = PaddedSlots(slots);
+        float* kt = scratch, vt = kt + (long)padded * headDim, p = vt + (long)padded * headDim;
+        TransposeSlotBlocks(keys, slots, headDim, kt);
+        TransposeSlotBlocks(values, slots, headDim, vt);
+        var scaleV = Vector256.Create(scale);
+        float* tailMask = stackalloc float[8];
+        for (int i = 0; i < queries; i++)
+        {
+            float* qi = q + (long)i * headDim, mask = maskAdd[i], o = output[i];
+            int end = slots;
+            while (end > 0 && float.IsNegativeInfinity(mask[end - 1])) end--;
+            if (end == 0) // nothing allowed (never happens: every query sees itself)
+            {
+                new Span<float>(o, headDim).Clear();
+                continue;
+            }
+            int blocks = (end + 7) / 8;
+            // The last block's mask, padded with −inf past the last slot (lanes at or past `slots` have zero keys and
+            // values; lanes from `end` to `slots` hold real ones, silenced by their −inf mask).
+            int last = (blocks - 1) * 8;
+            for (int j = 0; j < 8; j++) tailMask[j] = last + j < slots ? mask[last + j] : float.NegativeInfinity;
+
+            // Scores (scaled, masked) into p, and their max; then the softmax numerators and Σ p_s·v_s, eight
+            // output dimensions per pass over the blocks.
+            var max = Vector256.Create(HorizontalMax(SlotBlockScores(qi, kt, headDim, mask, tailMask, blocks, scaleV, p)));
+            var total = Vector256<float>.Zero;
+            for (int c = 0; c < headDim; c += 8)
+            {
+                var sums = SlotBlockWeightedSum(p, vt + c * 8, headDim * 8, blocks, max, c == 0, headDim > 8, ref total);
+                (sums * Vector256.Create(1f / Vector256.Sum(total))).Store(o + c);
+            }
+        }
+    }
+
+    /// <summary>
+    /// p[s] = q·k_s·scale + mask[s] for the slots of <paramref name="blocks"/> blocks of <paramref name="kt"/>
+    /// (<see cref="TransposeSlotBlocks"/>); returns their lane-wise max. The last block takes its mask from
+    /// <paramref name="lastMask"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static Vector256<float> SlotBlockScores(float* q, float* kt, int headDim, float* mask, float* lastMask, int blocks,
+                                            Vector256<float> scale, float* p)
+    {
+        var maxV = Vector256.Create(float.NegativeInfinity);
+        for (int c = 0; c < headDim; c += 8)
+        {
+            var q0 = Vector256.Create(q[c]); var q1 = Vector256.Create(q[c + 1]);
+            var q2 = Vector256.Create(q[c + 2]); var q3 = Vector256.Create(q[c + 3]);
+            var q4 = Vector256.Create(q[c + 4]); var q5 = Vector256.Create(q[c + 5]);
+            var q6 = Vector256.Create(q[c + 6]); var q7 = Vector256.Create(q[c + 7]);
+            bool first = c == 0, final = c + 8 == headDim;
+            float* k = kt + c * 8, pb = p, m = mask;
+            long stride = headDim * 8L;
+            for (int b = 0; b < blocks; b++, k += stride, pb += 8, m += 8)
+            {
+                // Two FMA chains of four, so that consecutive blocks overlap in the pipeline.
+                var a = Vector256.FusedMultiplyAdd(q0, Vector256.Load(k), q1 * Vector256.Load(k + 8));
+                var e = Vector256.FusedMultiplyAdd(q2, Vector256.Load(k + 16), q3 * Vector256.Load(k + 24));
+                a = Vector256.FusedMultiplyAdd(q4, Vector256.Load(k + 32), a);
+                e = Vector256.FusedMultiplyAdd(q5, Vector256.Load(k + 40), e);
+                a = Vector256.FusedMultiplyAdd(q6, Vector256.Load(k + 48), a);
+                e = Vector256.FusedMultiplyAdd(q7, Vector256.Load(k + 56), e);
+                a += e;
+                if (!first) a += Vector256.Load(pb);
+                if (final)
+                {
+                    a = Vector256.FusedMultiplyAdd(a, scale, Vector256.Load(b == blocks - 1 ? lastMask : m));
+                    // vmaxps: Vector256.Max's NaN and −0 rules cost eight instructions here, and a NaN score still
+                    // reaches the output through its exp.
+                    maxV = Vector256.MaxNative(maxV, a);
+                }
+                a.Store(pb);
+            }
+        }
+        return maxV;
+    }
+
+    /// <summary>
+    /// Σ_s p[s]·v[s, c..c+7] over the blocks, as one vector of the eight sums, for <paramref name="vt"/> pointing at
+    /// dimension c of block 0 (blocks <paramref name="stride"/> floats apart). With <paramref name="exponentiate"/>,
+    /// p holds scores: they are first replaced by exp(score − max) (kept in p when <paramref name="keep"/>) and
+    /// added to <paramref name="total"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static Vector256<float> SlotBlockWeightedSum(float* p, float* vt, long stride, int blocks, Vector256<float> max,
+                                                 bool exponentiate, bool keep, ref Vector256<float> total)
+    {
+        var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
+        var sum = Vector256<float>.Zero;
+        float* v = vt, pb = p;
+        for (int b = 0; b < blocks; b++, v += stride, pb += 8)
+        {
+            var e = Vector256.Load(pb);
+            if (exponentiate)
+            {
+                e = Exp(e - max);
+                sum += e;
+                if (keep) e.Store(pb);
+            }
+            a0 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v), a0);
+            a1 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 8), a1);
+            a2 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 16), a2);
+            a3 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 24), a3);
+            a4 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 32), a4);
+            a5 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 40), a5);
+            a6 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 48), a6);
+            a7 = Vector256.FusedMultiplyAdd(e, Vector256.Load(v + 56), a7);
+        }
+        if (exponentiate) total = sum;
+        return SumEach(a0, a1, a2, a3, a4, a5, a6, a7);
+    }
+
+    /// <summary>
+    /// src [slots, D] → dst in blocks of eight slots: dst[((b·D + d)·8 + j] = src[b·8 + j, d], the last block
+    /// zero-padded. D is a multiple of 8.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void TransposeSlotBlocks(float* src, int slots, int headDim, float* dst)
+    {
+        int b = 0;
+        for (; (b + 1) * 8 <= slots; b++)
+            for (int c = 0; c < headDim; c += 8)
+                Transpose8x8(src + (long)b * 8 * headDim + c, headDim, dst + ((long)b * headDim + c) * 8);
+        int rest = slots - b * 8;
+        if (rest == 0) return;
+        float* tail = stackalloc float[8 * headDim];
+        new Span<float>(tail, 8 * headDim).Clear();
+        Buffer.MemoryCopy(src + (long)b * 8 * headDim, tail, 8L * headDim * 4, (long)rest * headDim * 4);
+        for (int c = 0; c < headDim; c += 8)
+            Transpose8x8(tail + c, headDim, dst + ((long)b * headDim + c) * 8);
+    }
+
+    /// <summary>The 8 × 8 block at src (rows <paramref name="stride"/> floats apart) transposed into dst (64 floats).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    static void Transpose8x8(float* src, int stride, float* dst)
+    {
+        if (!Avx.IsSupported)
+        {
+            for (int r = 0; r < 8; r++)
+                for (int c = 0; c < 8; c++) dst[c * 8 + r] = src[(long)r * stride + c];
+            return;
+        }
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + stride);
+        var r2 = Avx.LoadVector256(src + 2L * stride); var r3 = Avx.LoadVector256(src + 3L * stride);
+        var r4 = Avx.LoadVector256(src + 4L * stride); var r5 = Avx.LoadVector256(src + 5L * stride);
+        var r6 = Avx.LoadVector256(src + 6L * stride); var r7 = Avx.LoadVector256(src + 7L * stride);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + 8, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 16, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 24, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 32, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 40, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 48, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 56, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float HorizontalMax(Vector256<float> v)
+    {
+        var m = Vector128.Max(v.GetLower(), v.GetUpper());
+        return Math.Max(Math.Max(m.GetElement(0), m.GetElement(1)), Math.Max(m.GetElement(2), m.GetElement(3)));
+    }
+
+    /// <summary>row = row·scale + mask.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void ScaleAndMask(float* row, float scale, float* mask, int n)
+    {
+        var scaleV = Vector256.Create(scale);
+        int i = 0;
+        for (; i + 8 <= n; i += 8) Vector256.FusedMultiplyAdd(Vector256.Load(row + i), scaleV, Vector256.Load(mask + i)).Store(row + i);
+        for (; i < n; i++) row[i] = row[i] * scale + mask[i];
+    }
+
+    /// <summary>max of x (−inf when n = 0 or everything is −inf).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float Max(float* x, int n)
+    {
+        var m = Vector256.Create(float.NegativeInfinity);
+        int i = 0;
+        for (; i + 8 <= n; i += 8) m = Vector256.MaxNative(m, Vector256.Load(x + i));
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < 8; j++) max = Math.Max(max, m.GetElement(j));
+        for (; i < n; i++) max = Math.Max(max, x[i]);
+        return max;
+    }
+
+    /// <summary>
+    /// output[d] = Σ_s p[s]·v[s, d] for v [slots, D]. Slots outer, four at a time, so each value row is read once
+    /// while it is in L1 (a pass over all slots per eight dimensions re-read V from L2 D/8 times: measured 6×
+    /// slower at D = 48); the four products are summed in registers before touching the output.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void WeightedSum(float* p, float* v, int slots, int headDim, float* output)
+    {
+        if (headDim == 8)
+        {
+            WeightedSum8(p, v, slots, output);
+            return;
+        }
+        new Span<float>(output, headDim).Clear();
+        int s = 0;
+        for (; s + 4 <= slots; s += 4)
+        {
+            if (p[s] == 0f && p[s + 1] == 0f && p[s + 2] == 0f && p[s + 3] == 0f) continue; // masked (padding)
+            var p0 = Vector256.Create(p[s]); var p1 = Vector256.Create(p[s + 1]);
+            var p2 = Vector256.Create(p[s + 2]); var p3 = Vector256.Create(p[s + 3]);
+            float* v0 = v + (long)s * headDim, v1 = v0 + headDim, v2 = v1 + headDim, v3 = v2 + headDim;
+            int d = 0;
+            for (; d + 8 <= headDim; d += 8)
+            {
+                var t = Vector256.FusedMultiplyAdd(p1, Vector256.Load(v1 + d), p0 * Vector256.Load(v0 + d));
+                var u = Vector256.FusedMultiplyAdd(p3, Vector256.Load(v3 + d), p2 * Vector256.Load(v2 + d));
+                (Vector256.Load(output + d) + (t + u)).Store(output + d);
+            }
+            for (; d < headDim; d++) output[d] += p[s] * v0[d] + p[s + 1] * v1[d] + p[s + 2] * v2[d] + p[s + 3] * v3[d];
+        }
+        for (; s < slots; s++)
+            if (p[s] != 0f) Axpy(p[s], v + (long)s * headDim, output, headDim);
+    }
+
+    /// <summary>
+    /// <see cref="WeightedSum"/> for D = 8 (stories260K): one vector per value row, four register accumulators over
+    /// the slots, no memory traffic for the output until the end.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void WeightedSum8(float* p, float* v, int slots, float* output)
+    {
+        var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        int s = 0;
+        for (; s + 4 <= slots; s += 4)
+        {
+            a0 = Vector256.FusedMultiplyAdd(Vector256.Create(p[s]), Vector256.Load(v + (long)s * 8), a0);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.Create(p[s + 1]), Vector256.Load(v + (long)(s + 1) * 8), a1);
+            a2 = Vector256.FusedMultiplyAdd(Vector256.Create(p[s + 2]), Vector256.Load(v + (long)(s + 2) * 8), a2);
+            a3 = Vector256.FusedMultiplyAdd(Vector256.Create(p[s + 3]), Vector256.Load(v + (long)(s + 3) * 8), a3);
+        }
+        for (; s < slots; s++) a0 = Vector256.FusedMultiplyAdd(Vector256.Create(p[s]), Vector256.Load(v + (long)s * 8), a0);
+        ((a0 + a1) + (a2 + a3)).Store(output);
+    }
+
+    /// <summary>x[i] = exp(x[i] − max) in place, eight at a time; returns their sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float SoftmaxNumerators(float* x, int n, float max)
+    {
+        var maxV = Vector256.Create(max);
+        var sum = Vector256<float>.Zero;
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+        {
+            var e = Exp(Vector256.Load(x + i) - maxV);
+            e.Store(x + i);
+            sum += e;
+        }
+        if (i < n)
+        {
+            // The last 1-7 values through the same vector exp (padding lanes are −inf, whose exp is 0): a scalar
+            // MathF.Exp each cost as much as the whole vector loop for rows of ~100 slots.
+            var tail = stackalloc float[8];
+            new Span<float>(tail, 8).Fill(float.NegativeInfinity);
+            for (int j = i; j < n; j++) tail[j - i] = x[j];
+            var e = Exp(Vector256.Load(tail) - maxV);
+            sum += e;
+            e.Store(tail);
+            for (int j = i; j < n; j++) x[j] = tail[j - i];
+        }
+        return Vector256.Sum(sum);
+    }
+}
