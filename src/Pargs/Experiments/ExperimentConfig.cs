@@ -15,6 +15,7 @@ namespace Pargs.Experiments;
 ///   "data": { "train": "pairs.jsonl.gz", "eval": null, "eval_fraction": 0.2, "format": "auto", "template": "hh",
 ///             "max_length": 256, "limit": 600, "eval_limit": null, "skip_bad_rows": false },
 ///   "reward_models": { "objectives": ["full", "partial"], "epochs": 1, "max_steps": null, "batch_size": 16, "lr": 1e-3 },
+///               // or, instead of training: { "use": { "partial": "DIR", "full": "DIR" } }   (reward-model folders)
 ///   "dpo": { "beta": 0.1, "epochs": …, "max_steps": …, "batch_size": …, "lr": … },   // budget defaults: reward_models'
 ///   "generate": { "prompts": "prompts.txt" | "from_eval_data": 20, "methods": ["topk", "pargs", "dpo"], "k": 10,
 ///                 "w": [1, 2], "max_new_tokens": 40, "seeds": 2, "batch_size": 16 },
@@ -40,7 +41,12 @@ public sealed record ExperimentConfig
     public sealed record DataSection(string Train, string? Eval, double EvalFraction, PreferenceFormat Format, PromptTemplate Template,
         int MaxLength, int? Limit, int? EvalLimit, bool SkipBadRows);
     public sealed record Budget(int Epochs, int? MaxSteps, int BatchSize, double LearningRate);
-    public sealed record RewardModelsSection(IReadOnlyList<RewardObjective> Objectives, Budget Budget);
+    /// <summary>
+    /// The reward models: trained in the run's reward-models stage on <see cref="Data"/> with <paramref name="Budget"/>,
+    /// or, with <paramref name="Use"/>, existing folders (e.g. from <c>pargs train-rm</c>) and no training.
+    /// </summary>
+    public sealed record RewardModelsSection(IReadOnlyList<RewardObjective> Objectives, Budget? Budget,
+        IReadOnlyDictionary<RewardObjective, string>? Use = null);
     public sealed record DpoSection(double Beta, Budget Budget);
     public sealed record GenerateSection(string? PromptsFile, int? FromEvalData, IReadOnlyList<DecodingMethod> Methods, bool Dpo,
         int K, IReadOnlyList<double> Weights, int MaxNewTokens, int Seeds, int BatchSize);
@@ -97,11 +103,8 @@ public sealed record ExperimentConfig
         }
         if (r.Section(root, "reward_models") is { } rm)
         {
-            r.Known(rm, "reward_models", "objectives", "epochs", "max_steps", "batch_size", "lr");
-            var objectives = r.Strings(rm, "objectives", "reward_models.")?.Select(o => RewardObjectives.Parse(o, "reward_models.objectives")).Distinct().ToList()
-                ?? [RewardObjective.Full, RewardObjective.Partial];
-            if (objectives.Count == 0) throw r.Error("reward_models.objectives", "is empty (expected \"full\" and/or \"partial\")");
-            config = config with { RewardModels = new RewardModelsSection(objectives, ReadBudget(r, rm, "reward_models.", null)) };
+            r.Known(rm, "reward_models", "objectives", "epochs", "max_steps", "batch_size", "lr", "use");
+            config = config with { RewardModels = r.Section(rm, "use", "reward_models.") is { } use ? ExistingRewardModels(r, rm, use) : TrainedRewardModels(r, rm) };
         }
         if (r.Section(root, "dpo") is { } dpo)
         {
@@ -135,7 +138,7 @@ public sealed record ExperimentConfig
                 {
                     var needed = m is DecodingMethod.BestOfN or DecodingMethod.Args ? RewardObjective.Full : RewardObjective.Partial;
                     if (!have.Contains(needed))
-                        throw r.Error("generate.methods", $"{m.Name()} needs a {needed.ToConfigValue()} reward model: add \"{needed.ToConfigValue()}\" to reward_models.objectives");
+                        throw r.Error("generate.methods", $"{m.Name()} needs a {needed.ToConfigValue()} reward model: add \"{needed.ToConfigValue()}\" to reward_models.objectives (or a folder as reward_models.use.{needed.ToConfigValue()})");
                 }
             }
             if (wantsDpo && config.Dpo is null) throw r.Error("generate.methods", "dpo needs a \"dpo\" section (the policy to sample from)");
@@ -159,9 +162,41 @@ public sealed record ExperimentConfig
             }
             config = config with { Evaluate = new EvaluateSection(reward, judge, r.String(e, "baseline", "evaluate.") ?? "topk") };
         }
-        if ((config.RewardModels is not null || config.Dpo is not null) && config.Data is null)
-            throw r.Error(config.RewardModels is not null ? "reward_models" : "dpo", "needs a \"data\" section (the preference pairs to train on)");
+        bool trainsRewardModels = config.RewardModels is { Use: null };
+        if ((trainsRewardModels || config.Dpo is not null) && config.Data is null)
+            throw r.Error(trainsRewardModels ? "reward_models" : "dpo", "needs a \"data\" section (the preference pairs to train on)");
         return config;
+    }
+
+    /// <summary>reward_models with objectives and a training budget: trained in the run's reward-models stage.</summary>
+    static RewardModelsSection TrainedRewardModels(Reader r, JsonElement rm)
+    {
+        var objectives = r.Strings(rm, "objectives", "reward_models.")?.Select(o => RewardObjectives.Parse(o, "reward_models.objectives")).Distinct().ToList()
+            ?? [RewardObjective.Full, RewardObjective.Partial];
+        if (objectives.Count == 0) throw r.Error("reward_models.objectives", "is empty (expected \"full\" and/or \"partial\")");
+        return new RewardModelsSection(objectives, ReadBudget(r, rm, "reward_models.", null));
+    }
+
+    /// <summary>reward_models.use: existing reward-model folders, by objective; nothing is trained.</summary>
+    static RewardModelsSection ExistingRewardModels(Reader r, JsonElement rm, JsonElement use)
+    {
+        if (rm.EnumerateObject().Select(p => p.Name).FirstOrDefault(n => n != "use") is { } other)
+            throw r.Error($"reward_models.{other}", "cannot be combined with reward_models.use (existing reward models are not trained again)");
+        r.Known(use, "reward_models.use", "full", "partial");
+        var folders = new Dictionary<RewardObjective, string>();
+        foreach (var objective in new[] { RewardObjective.Full, RewardObjective.Partial })
+        {
+            string field = objective.ToConfigValue();
+            if (r.Path(use, field, "reward_models.use.") is not { } folder) continue;
+            if (!Directory.Exists(folder)) throw r.Error($"reward_models.use.{field}", $"\"{folder}\" is a file; expected a reward-model folder (config.json + weights)");
+            // A reward model that records how it was trained must be used as that: PARGS scored by a full-response
+            // model would be ARGS with sampling, under PARGS's name.
+            if (RewardModel.ReadObjective(folder) is { } trained && trained != objective)
+                throw r.Error($"reward_models.use.{field}", $"\"{folder}\" was trained as a {trained.ToConfigValue()} reward model (pargs_objective in its config.json)");
+            folders[objective] = folder;
+        }
+        if (folders.Count == 0) throw r.Error("reward_models.use", "is empty (expected \"full\" and/or \"partial\": a reward-model folder)");
+        return new RewardModelsSection(folders.Keys.ToList(), null, folders);
     }
 
     static PromptTemplate Template(Reader r, JsonElement d)
@@ -197,10 +232,10 @@ public sealed record ExperimentConfig
                     throw Error(section.Length == 0 ? p.Name : $"{section}.{p.Name}", $"is not known (expected one of {string.Join(", ", names)})");
         }
 
-        public JsonElement? Section(JsonElement root, string name)
+        public JsonElement? Section(JsonElement root, string name, string prefix = "")
         {
             if (!root.TryGetProperty(name, out var e) || e.ValueKind == JsonValueKind.Null) return null;
-            Object(e, name);
+            Object(e, prefix + name);
             return e;
         }
 

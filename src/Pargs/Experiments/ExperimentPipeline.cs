@@ -20,7 +20,7 @@ public sealed record ExperimentResult(IReadOnlyList<DemoStageResult> Stages, str
 /// `pargs experiment`: the demo's pipeline on the user's LM, preference data and judge (<see cref="ExperimentConfig"/>),
 /// with the demo's own stage functions and caching. Stages (each only when its section is in the config):
 /// <c>data/</c> (read, filter by length, limit, seeded split → train.jsonl / eval.jsonl with rendered prompts),
-/// <c>reward-models/</c> (<see cref="RewardModelStage"/>), <c>dpo/</c> (<see cref="DpoStage"/>),
+/// <c>reward-models/</c> (<see cref="RewardModelStage"/>; skipped with reward_models.use), <c>dpo/</c> (<see cref="DpoStage"/>),
 /// <c>generate/</c> (<see cref="GenerationSweep"/>), <c>evaluate/</c> (<see cref="GenerationEvaluator"/>); then report.md.
 /// Seeds: data split = seed, training (heads, data order) = seed + 2, decoding = seed + 100 + j.
 /// </summary>
@@ -48,9 +48,11 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
             (train, eval) = (Path.Combine(stages.Dir("data"), "train.jsonl"), Path.Combine(stages.Dir("data"), "eval.jsonl"));
         }
         string fpData = fp, fpRm = "", fpDpo = "";
-        if (c.RewardModels is { } rms)
+        if (c.RewardModels is { Use: { } existing })
+            fpRm = StageManifest.FingerprintOf(fpData, existing.OrderBy(kv => kv.Key).Select(kv => new { objective = kv.Key.ToConfigValue(), folder = Identity(kv.Value) }));
+        else if (c.RewardModels is { Budget: { } rmBudget } rms)
         {
-            var budget = ToBudget(rms.Budget);
+            var budget = ToBudget(rmBudget);
             fpRm = StageManifest.FingerprintOf(fpData, new { objectives = rms.Objectives.Select(o => o.ToConfigValue()), budget });
             results.Add(stages.Run("reward-models", fpRm, dir => RewardModelStage.Run(dir, c.ModelPath, c.TokenizerPath, train!, eval!,
                 c.Data!.MaxLength, rms.Objectives, budget, stages.For("reward-models"))));
@@ -149,10 +151,8 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
     {
         var prompts = Prompts(g, stages);
         using var lm = CausalLM.Load(c.ModelPath, c.TokenizerPath);
-        string rmDir = stages.Dir("reward-models");
-        bool HasRm(string name) => File.Exists(Path.Combine(rmDir, name, "config.json"));
-        using var full = HasRm("full") ? RewardModel.Load(Path.Combine(rmDir, "full"), c.TokenizerPath) : null;
-        using var partial = HasRm("partial") ? RewardModel.Load(Path.Combine(rmDir, "partial"), c.TokenizerPath) : null;
+        using var full = LoadRewardModel(RewardObjective.Full, stages);
+        using var partial = LoadRewardModel(RewardObjective.Partial, stages);
         using var policy = g.Dpo ? CausalLM.Load(Path.Combine(stages.Dir("dpo"), DpoStage.PolicyFolder)) : null;
         var runs = GenerationSweep.Plan(new SweepSettings(g.Methods, g.K, g.Weights, g.Seeds, g.MaxNewTokens, g.BatchSize, g.Dpo), full, partial, policy, c.Seed + 100);
         var progress = stages.For("generate");
@@ -164,6 +164,19 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
             ["prompts"] = prompts.Count, ["runs"] = runs.Count, ["generations"] = records.Count, ["tokens"] = records.Sum(r => r.Tokens),
             ["decode_seconds"] = records.Sum(r => r.Seconds),
         });
+    }
+
+    /// <summary>
+    /// The run's reward model for <paramref name="objective"/>: an existing folder (reward_models.use, with its own
+    /// tokenizer: a different one than the LM's is bridged by retokenizing), or the one the reward-models stage
+    /// trained from the LM (tokenized like the LM); null when there is none.
+    /// </summary>
+    RewardModel? LoadRewardModel(RewardObjective objective, StageRunner stages)
+    {
+        if (c.RewardModels?.Use is { } existing)
+            return existing.TryGetValue(objective, out var folder) ? RewardModel.Load(folder) : null;
+        string trained = Path.Combine(stages.Dir("reward-models"), objective.ToConfigValue());
+        return File.Exists(Path.Combine(trained, "config.json")) ? RewardModel.Load(trained, c.TokenizerPath) : null;
     }
 
     (IReadOnlyList<string>, Dictionary<string, double>) EvaluateStage(string dir, ExperimentConfig.EvaluateSection e, StageRunner stages)
@@ -188,6 +201,9 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
           .Append("Config: `").Append(c.ConfigPath).Append("` · model: `").Append(Path.GetFileName(c.ModelPath)).Append("` · seed: ").Append(c.Seed)
           .Append(" · this invocation: ").Append(seconds.ToString("0.0", inv)).Append(" s · all stages (as first computed): ")
           .Append(stages.Sum(s => s.Seconds).ToString("0.0", inv)).Append(" s · finished: ").Append(DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", inv)).Append("\n\n");
+        if (c.RewardModels?.Use is { } existing)
+            sb.Append("Reward models (existing, not trained by this run): ")
+              .Append(string.Join(" · ", existing.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key.ToConfigValue()} = `{kv.Value}`"))).Append("\n\n");
         sb.Append("## Stages\n\n| stage | status | seconds | summary |\n|---|---|---:|---|\n");
         foreach (var s in stages)
             sb.Append("| ").Append(s.Stage).Append(" | ").Append(s.Skipped ? "cached" : "ran").Append(" | ").Append(s.Seconds.ToString("0.0", inv))

@@ -153,7 +153,8 @@ public sealed class RewardModel : nn.Module, IRewardModel
         return model;
     }
 
-    static RewardObjective? ReadObjective(string path)
+    /// <summary>The objective a saved reward model records (<c>pargs_objective</c> in config.json), or null when it records none.</summary>
+    public static RewardObjective? ReadObjective(string path)
     {
         string dir = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
         string configPath = Path.Combine(dir, HuggingFaceFolder.ConfigFile);

@@ -96,6 +96,47 @@ public class ExperimentTests
         Assert.All(again.Stages, s => Assert.True(s.Skipped, s.Stage));
     }
 
+    [Theory]
+    [InlineData("""{"reward_models": {"use": {"partial": "{RM}"}, "objectives": ["partial"]}}""", "'reward_models.objectives'")]
+    [InlineData("""{"reward_models": {"use": {"fuzzy": "{RM}"}}}""", "'reward_models.use.fuzzy'")]
+    [InlineData("""{"reward_models": {"use": {}}}""", "'reward_models.use'")]
+    [InlineData("""{"reward_models": {"use": {"full": "{RM}"}}}""", "'reward_models.use.full'")] // the shipped RM is a partial one
+    [InlineData("""{"reward_models": {"use": {"partial": "{RM}/config.json"}}}""", "'reward_models.use.partial'")]
+    [InlineData("""{"reward_models": {"use": {"partial": "{RM}"}}, "generate": {"prompts": "prompts.txt", "methods": ["args"]}}""", "'generate.methods'")]
+    public void Existing_reward_model_errors_name_the_field(string json, string field)
+    {
+        using var temp = new TempDir();
+        File.WriteAllText(temp.File("prompts.txt"), "Once upon a time\n");
+        var e = Assert.Throws<PargsException>(() => Parse(json.Replace("{RM}", ShippedRm), temp.Path));
+        Assert.Contains(field, e.Message);
+    }
+
+    [Fact]
+    public void Experiment_with_an_existing_reward_model_trains_nothing_and_decodes_with_it()
+    {
+        using var temp = new TempDir();
+        File.WriteAllText(temp.File("prompts.txt"), "Once upon a time, there was a girl who was\nTom saw a big dog and he felt\n");
+        var json = $$$"""
+            {
+              "model": {{{JsonSerializer.Serialize(TestPaths.Stories260KGguf)}}}, "work": {{{JsonSerializer.Serialize(temp.File("work"))}}},
+              "reward_models": {"use": {"partial": {{{JsonSerializer.Serialize(ShippedRm)}}}}},
+              "generate": {"prompts": "prompts.txt", "methods": ["topk", "pargs"], "k": 4, "w": [2], "max_new_tokens": 5},
+              "evaluate": {"reward": "vader-positive"}
+            }
+            """;
+        var config = Parse(json, temp.Path);
+        Assert.Null(config.Data);
+        Assert.Equal([RewardObjective.Partial], config.RewardModels!.Objectives);
+        var result = new ExperimentPipeline(config).Run();
+
+        Assert.Equal(["generate", "evaluate"], result.Stages.Select(s => s.Stage));
+        Assert.False(Directory.Exists(Path.Combine(config.WorkDir, "reward-models")));
+        var generations = GenerationJsonl.Read(Path.Combine(config.WorkDir, "generate", "generations.jsonl"));
+        Assert.Equal(2 * 2, generations.Count);
+        Assert.Equal(2, generations.Count(g => g.MethodName == "pargs"));
+        Assert.Contains("partial = `" + ShippedRm + "`", File.ReadAllText(result.ReportPath));
+    }
+
     [Fact]
     public void Shipped_partial_reward_model_loads_and_prefers_positive_continuations()
     {
