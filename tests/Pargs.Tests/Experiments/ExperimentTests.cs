@@ -138,6 +138,19 @@ public class ExperimentTests
     }
 
     [Fact]
+    public void Every_shipped_experiment_config_parses()
+    {
+        var configs = Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "data", "experiments"), "*.json");
+        Assert.Contains(configs, f => f.EndsWith("shipped-partial-rm.json"));
+        foreach (var path in configs)
+        {
+            var c = ExperimentConfig.Load(path);
+            Assert.True(File.Exists(c.ModelPath), path);
+            Assert.True(c.RewardModels is not null, path);
+        }
+    }
+
+    [Fact]
     public void Shipped_partial_reward_model_loads_and_prefers_positive_continuations()
     {
         using var rm = RewardModel.Load(ShippedRm);
