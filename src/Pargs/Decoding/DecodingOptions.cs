@@ -40,6 +40,7 @@ public sealed record DecodingOptions
         if (!double.IsFinite(W)) throw new PargsException($"-w must be a finite number, got {W}");
         if (MaxNewTokens <= 0) throw new PargsException($"--max-new-tokens must be at least 1, got {MaxNewTokens}");
         if (BatchSize <= 0) throw new PargsException($"--batch-size must be at least 1, got {BatchSize}");
+        if (StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop: a stop string is empty (it would match before any text)");
         return this;
     }
 }

@@ -23,11 +23,13 @@ public sealed class RowProgress
         PromptIndex = promptIndex;
         SampleIndex = sampleIndex;
         // The continuation reads as it does at the end of decoding prompt + continuation: SentencePiece's
-        // dummy-prefix space is dropped only when the prompt shows no text (e.g. BOS alone). A prompt of ids
-        // that ends inside a character (byte pieces; never an encoded string) does not share that character
-        // with the continuation: the continuation's bytes are decoded as its own.
-        bool promptShowsText = context.Tokenizer.Decode(promptIds).Length > 0;
-        decoder = new StreamingDecoder(context.Tokenizer, atSequenceStart: !promptShowsText);
+        // dummy-prefix space is dropped only when no prompt token has any bytes (e.g. BOS alone), exactly where
+        // the whole-sequence decode would drop it from the continuation. A prompt of ids that ends inside a
+        // character (byte pieces; never an encoded string) does not share that character with the
+        // continuation: the continuation's bytes are decoded as its own.
+        var tokenizer = context.Tokenizer;
+        bool promptHasBytes = promptIds.Any(id => !tokenizer.IsSpecial(id) && tokenizer.TokenBytes(id).Length > 0);
+        decoder = new StreamingDecoder(tokenizer, atSequenceStart: !promptHasBytes);
         longestStop = context.StopStrings.Count == 0 ? 0 : context.StopStrings.Max(s => s.Length);
     }
 
@@ -57,7 +59,8 @@ public sealed class RowProgress
         }
         Tokens.Add(token);
         // Completed text only grows, and every earlier search saw it: a stop string can only end in what this
-        // token added, so the search starts longestStop − 1 characters before it.
+        // token added, so the search starts longestStop − 1 characters before it. When one token completes two
+        // stop strings, the text is cut before the earlier of them (whatever their order in the list).
         int searchFrom = Math.Max(0, decoder.Length - Math.Max(longestStop - 1, 0));
         decoder.Push(token);
         text = null;

@@ -188,7 +188,8 @@ public sealed record ExperimentConfig
         {
             string field = objective.ToConfigValue();
             if (r.Path(use, field, "reward_models.use.") is not { } folder) continue;
-            if (!Directory.Exists(folder)) throw r.Error($"reward_models.use.{field}", $"\"{folder}\" is a file; expected a reward-model folder (config.json + weights)");
+            if (!File.Exists(Path.Combine(folder, "config.json")))
+                throw r.Error($"reward_models.use.{field}", $"\"{folder}\" is not a reward-model folder (expected config.json + weights, as pargs train-rm writes)");
             // A reward model that records how it was trained must be used as that: PARGS scored by a full-response
             // model would be ARGS with sampling, under PARGS's name.
             if (RewardModel.ReadObjective(folder) is { } trained && trained != objective)

@@ -49,7 +49,7 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
         }
         string fpData = fp, fpRm = "", fpDpo = "";
         if (c.RewardModels is { Use: { } existing })
-            fpRm = StageManifest.FingerprintOf(fpData, existing.OrderBy(kv => kv.Key).Select(kv => new { objective = kv.Key.ToConfigValue(), folder = Identity(kv.Value) }));
+            fpRm = StageManifest.FingerprintOf(fpData, existing.OrderBy(kv => kv.Key).Select(kv => new { objective = kv.Key.ToConfigValue(), folder = ContentHash(kv.Value) }));
         else if (c.RewardModels is { Budget: { } rmBudget } rms)
         {
             var budget = ToBudget(rmBudget);
@@ -87,6 +87,24 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
     static string Identity(string path) => Directory.Exists(path)
         ? Path.GetFileName(Path.TrimEndingDirectorySeparator(path)) + ":" + string.Join(",", Directory.GetFiles(path).Order().Select(f => new FileInfo(f).Length))
         : Path.GetFileName(path) + ":" + new FileInfo(path).Length;
+
+    /// <summary>
+    /// A hash of every file in a folder, names and contents. WHY not <see cref="Identity"/>: two reward models of one
+    /// shape have files of equal sizes, and a folder retrained in place keeps its name; reusing generations
+    /// decoded with another reward model would be silently wrong. Hashing reads the folder once per run.
+    /// </summary>
+    static string ContentHash(string folder)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var file in Directory.GetFiles(folder).Order(StringComparer.Ordinal))
+        {
+            sha.AppendData(Encoding.UTF8.GetBytes(Path.GetFileName(file) + "\0"));
+            using var stream = File.OpenRead(file);
+            var buffer = new byte[1 << 20];
+            for (int n; (n = stream.Read(buffer)) > 0;) sha.AppendData(buffer, 0, n);
+        }
+        return Convert.ToHexString(sha.GetHashAndReset());
+    }
 
     (IReadOnlyList<string>, Dictionary<string, double>) DataStage(string dir, ExperimentConfig.DataSection d)
     {

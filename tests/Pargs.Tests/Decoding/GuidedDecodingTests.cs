@@ -134,6 +134,7 @@ public class GuidedDecodingTests
         Assert.Contains("larger than the vocabulary", Assert.Throws<PargsException>(() => Run(lm, rm, o with { K = 500 })).Message);
         Assert.Contains("-k", Assert.Throws<PargsException>(() => Run(lm, rm, o with { K = 0 })).Message);
         Assert.Contains("empty", Assert.Throws<PargsException>(() => Run(lm, rm, o, new[] { "" })).Message);
+        Assert.Contains("stop string is empty", Assert.Throws<PargsException>(() => Run(lm, rm, o with { StopStrings = new[] { "." , "" } })).Message);
         Assert.Contains("context", Assert.Throws<PargsException>(() => Run(lm, rm, o with { MaxNewTokens = 200 })).Message);
         Assert.Contains("reward model", Assert.Throws<PargsException>(() => Run(lm, null, o)).Message);
         var otherVocab = TinyModels.RandomRM(TinyModels.LlamaConfig(50), seed: 1);

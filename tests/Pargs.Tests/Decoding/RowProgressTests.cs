@@ -8,9 +8,11 @@ public class RowProgressTests
 {
     /// <summary>
     /// What RowProgress used to compute afresh every token: decode prompt + continuation and cut the prompt's
-    /// text, then cut before the earliest stop string. The incremental row must agree with it after every token.
-    /// A prompt that ends inside a character is replaced by a one-token prompt: its continuation is defined as
-    /// its own bytes decoded, as after a prompt that ends at a character boundary.
+    /// text; then cut before a stop string. The incremental row must agree with it after every token. Two
+    /// deliberate differences from the old code: when one token completes two stop strings the cut is before
+    /// the earlier one (the old code took the first in list order), and a prompt that ends inside a character
+    /// is replaced here by a one-token prompt: its continuation is defined as its own bytes decoded, as after a
+    /// prompt that ends at a character boundary.
     /// </summary>
     sealed class FullDecodeReference(DecodingContext context, int[] promptIds)
     {
@@ -84,6 +86,31 @@ public class RowProgressTests
                     }
                 }
         Assert.True(checkedSteps > 1000, $"only {checkedSteps} steps compared");
+    }
+
+    [Fact]
+    public void A_prompt_of_only_the_space_piece_keeps_the_continuations_space()
+    {
+        // "▁" alone: the whole-sequence decode drops the prompt's space (the dummy prefix), not the continuation's.
+        var tok = CrossTokenizerModels.SentencePiece;
+        int space = CrossTokenizerModels.ByteToken(tok, (byte)' ');
+        var context = new DecodingContext(tok, tok.EosId, true, Array.Empty<string>(), 10);
+        var row = new RowProgress(context, 0, 0, [tok.BosId!.Value, space]);
+        row.Accept(space);
+        row.Accept(space);
+        Assert.Equal("  ", row.Text);
+        Assert.Equal(tok.Decode([tok.BosId!.Value, space, space, space]), row.Text);
+    }
+
+    [Fact]
+    public void One_token_completing_two_stop_strings_cuts_before_the_earlier()
+    {
+        var tok = new ByteTestTokenizer(mergeColonSpace: true);
+        var context = new DecodingContext(tok, tok.EosId, true, new[] { " ", ":" }, 100);
+        var row = new RowProgress(context, 0, 0, tok.Encode("x", addBos: true));
+        foreach (var id in tok.Encode("ab: ")) row.Accept(id); // "ab" then the one token ": "
+        Assert.Equal("stop", row.FinishReason);
+        Assert.Equal("ab", row.Text);
     }
 
     [Fact]

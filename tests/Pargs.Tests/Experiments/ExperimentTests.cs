@@ -102,11 +102,13 @@ public class ExperimentTests
     [InlineData("""{"reward_models": {"use": {}}}""", "'reward_models.use'")]
     [InlineData("""{"reward_models": {"use": {"full": "{RM}"}}}""", "'reward_models.use.full'")] // the shipped RM is a partial one
     [InlineData("""{"reward_models": {"use": {"partial": "{RM}/config.json"}}}""", "'reward_models.use.partial'")]
+    [InlineData("""{"reward_models": {"use": {"partial": "empty-folder"}}}""", "'reward_models.use.partial'")]
     [InlineData("""{"reward_models": {"use": {"partial": "{RM}"}}, "generate": {"prompts": "prompts.txt", "methods": ["args"]}}""", "'generate.methods'")]
     public void Existing_reward_model_errors_name_the_field(string json, string field)
     {
         using var temp = new TempDir();
         File.WriteAllText(temp.File("prompts.txt"), "Once upon a time\n");
+        Directory.CreateDirectory(temp.File("empty-folder"));
         var e = Assert.Throws<PargsException>(() => Parse(json.Replace("{RM}", ShippedRm), temp.Path));
         Assert.Contains(field, e.Message);
     }
@@ -135,6 +137,32 @@ public class ExperimentTests
         Assert.Equal(2 * 2, generations.Count);
         Assert.Equal(2, generations.Count(g => g.MethodName == "pargs"));
         Assert.Contains("partial = `" + ShippedRm + "`", File.ReadAllText(result.ReportPath));
+    }
+
+    [Fact]
+    public void A_changed_existing_reward_model_invalidates_the_cached_generations()
+    {
+        using var temp = new TempDir();
+        File.WriteAllText(temp.File("prompts.txt"), "Once upon a time, there was a girl who was\n");
+        string folder = temp.File("rm");
+        using (var rm = RewardModel.Load(ShippedRm)) rm.Save(folder);
+        var json = $$$"""
+            {
+              "model": {{{JsonSerializer.Serialize(TestPaths.Stories260KGguf)}}}, "work": {{{JsonSerializer.Serialize(temp.File("work"))}}},
+              "reward_models": {"use": {"partial": "rm"}},
+              "generate": {"prompts": "prompts.txt", "methods": ["pargs"], "k": 4, "w": [2], "max_new_tokens": 3}
+            }
+            """;
+        var config = Parse(json, temp.Path);
+        Assert.False(new ExperimentPipeline(config).Run().Stages.Single().Skipped);
+        Assert.True(new ExperimentPipeline(config).Run().Stages.Single().Skipped);
+        // Same shape, same file sizes, same folder: only the score head's values change.
+        using (var rm = RewardModel.Load(folder))
+        {
+            using (TorchSharp.torch.no_grad()) rm.ScoreWeight.neg_();
+            rm.Save(folder);
+        }
+        Assert.False(new ExperimentPipeline(config).Run().Stages.Single().Skipped);
     }
 
     [Fact]
