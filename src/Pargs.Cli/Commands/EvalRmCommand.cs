@@ -27,8 +27,7 @@ public static class EvalRmCommand
         var template = new Option<string>("--template") { Description = "Prompt template: plain | hh | chatml", DefaultValueFactory = _ => "plain" };
         var maxLength = new Option<int>("--max-length") { Description = "Pairs whose prompt + response is longer are dropped", DefaultValueFactory = _ => 512 };
         var batchSize = new Option<int>("--batch-size") { Description = "Pairs per forward", DefaultValueFactory = _ => 16 };
-        var threads = ModelOptions.Threads();
-        threads.DefaultValueFactory = _ => 2;
+        var threads = ModelOptions.Threads(byDefault: 2);
 
         var command = new Command("eval-rm", "Accuracy of reward models on preference pairs, overall and by prefix length.")
         {

@@ -14,8 +14,12 @@ public static class ModelOptions
     public static Option<string> Tokenizer()
         => new("--tokenizer") { Description = "Tokenizer file overriding the one found with the model (tokenizer.json or llama2.c tokenizer .bin)" };
 
-    public static Option<int> Threads()
-        => new("--threads") { Description = "CPU threads for torch and Pargs' decode kernels (default 1, safe on a shared machine; on an idle one, the number of cores decodes and trains fastest)", DefaultValueFactory = _ => 1 };
+    public static Option<int> Threads(int byDefault = 1)
+        => new("--threads")
+        {
+            Description = $"CPU threads for torch and Pargs' decode kernels (default {byDefault}{(byDefault == 1 ? ", safe on a shared machine" : "")}; on an idle machine, the number of cores decodes and trains fastest)",
+            DefaultValueFactory = _ => byDefault,
+        };
 
     /// <summary>
     /// Loads the LM for decoding (generate, demo) in its fastest decoding layout (<see cref="ColumnMajor.ApplyForDecoding"/>).

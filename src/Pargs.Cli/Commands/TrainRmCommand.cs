@@ -38,8 +38,7 @@ public static class TrainRmCommand
         var evalEvery = new Option<int?>("--eval-every") { Description = "Evaluate --eval-data every N steps" };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Write checkpoint-<step> every N steps (the last 2 are kept)" };
         var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out" };
-        var threads = ModelOptions.Threads();
-        threads.DefaultValueFactory = _ => 2;
+        var threads = ModelOptions.Threads(byDefault: 2);
         var onBadRow = DataOptions.OnBadRow();
         var template = new Option<string>("--template") { Description = "Prompt template: plain | hh | chatml", DefaultValueFactory = _ => "plain" };
 

@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 namespace Pargs.Decoding;
 
 /// <summary>
-/// Best-of-N: N independent top-k samples per prompt (each with its own seeded stream; one prefill per
-/// prompt, then the cache is copied to N rows), scored whole by a full-sequence reward model at their last
+/// Best-of-N: N independent top-k samples per prompt (each with its own seeded stream; the prompt is
+/// repeated as N rows of one batch, prefilled together), scored whole by a full-sequence reward model at their last
 /// token; the highest-reward sample is the output. A reward model with another tokenizer reads each sample's
 /// text retokenized (<see cref="RewardRetokenizer.RewardIds"/>).
 /// </summary>

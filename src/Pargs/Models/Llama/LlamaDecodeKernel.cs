@@ -12,7 +12,8 @@ namespace Pargs.Models.Llama;
 /// libtorch's matrix–vector products use one core. Here the step is the llama2.c loop — norm, q/k/v, rotary,
 /// cache write, attention, o, residual, norm, SwiGLU, residual — with the weight products split over
 /// <see cref="CpuThreads"/>. Same inputs, same outputs and cache writes as the torch path (tested against it
-/// to 1e-5); the torch path stays the reference and runs everything else (prefill, training, gradients).
+/// to 1e-5); the torch path stays the reference and runs everything else (prefills of larger models, see
+/// <see cref="Takes"/>; training; gradients).
 /// <para>Weights are read by their Hugging Face names from the module, in place: no copy, no second layout.</para>
 /// </summary>
 internal sealed unsafe class LlamaDecodeKernel
