@@ -4,7 +4,8 @@ namespace Pargs.Cli;
 
 /// <summary>
 /// Turns a <see cref="PargsException"/> (bad input the user can fix) into one readable line on stderr and
-/// exit code 1, with no stack trace. Anything else is a bug and keeps its stack trace for the report.
+/// exit code 1, with no stack trace; so too a file-system failure (permissions, a full disk, a path that
+/// vanished), whose .NET message names the path. Anything else is a bug and keeps its stack trace for the report.
 /// </summary>
 public static class CliErrors
 {
@@ -17,6 +18,11 @@ public static class CliErrors
         catch (Exception e) when (Unwrap(e) is PargsException pe)
         {
             Console.Error.WriteLine($"error: {pe.Message}");
+            return 1;
+        }
+        catch (Exception e) when (Unwrap(e) is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"error: {Unwrap(e).Message}");
             return 1;
         }
         catch (Exception e) when (Unwrap(e) is OperationCanceledException)
@@ -38,20 +44,36 @@ public static class CliErrors
     }
 
     /// <summary>
-    /// Checks an output-folder option before any work is done, so a path that is an existing file fails with one
-    /// line (Directory.CreateDirectory would throw an IOException hours into training instead).
+    /// Checks an output-folder option before any work is done, so a path that cannot become a folder fails with
+    /// one line (Directory.CreateDirectory would throw an IOException hours into training instead). Missing
+    /// parent folders are fine: they are created with the folder.
     /// </summary>
     public static string OutputFolder(string path, string option = "--out")
     {
+        if (string.IsNullOrWhiteSpace(path)) throw new PargsException($"{option}: the path is empty; expected a folder");
         if (File.Exists(path)) throw new PargsException($"{option} {path}: is an existing file; expected a folder (new or existing)");
+        NoFileAbove(path, option);
         return path;
     }
 
-    /// <summary>The file counterpart of <see cref="OutputFolder"/>: an existing folder cannot be replaced by a file.</summary>
+    /// <summary>
+    /// The file counterpart of <see cref="OutputFolder"/>: an existing folder cannot be replaced by a file, and the
+    /// file's missing parent folders are created now, so that writing it after the work cannot fail on them.
+    /// </summary>
     public static string OutputFile(string path, string option = "--out")
     {
+        if (string.IsNullOrWhiteSpace(path)) throw new PargsException($"{option}: the path is empty; expected a file path");
         if (Directory.Exists(path)) throw new PargsException($"{option} {path}: is an existing folder; expected a file path");
+        NoFileAbove(path, option);
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent) Directory.CreateDirectory(parent);
         return path;
+    }
+
+    /// <summary>An existing file among the path's parent folders means nothing can ever be written there.</summary>
+    static void NoFileAbove(string path, string option)
+    {
+        for (var dir = Path.GetDirectoryName(Path.GetFullPath(path)); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+            if (File.Exists(dir)) throw new PargsException($"{option} {path}: {dir} is a file, so nothing can be written below it");
     }
 
     /// <summary>Markup-safe print helper for messages that may contain brackets.</summary>

@@ -40,9 +40,10 @@ public static class BenchCommand
                 SecondsPerConfig = result.GetValue(seconds), PromptLength = result.GetValue(promptLength),
                 Stories260KPath = result.GetValue(StoriesOption)!,
             };
+            string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null; // before the work, not after
             var machine = MachineInfo.Current();
             var table = GenerateBenchmark.Run(options, Log);
-            Report(machine, string.Join(",", options.Threads), table, CommandLine(), result.GetValue(OutOption));
+            Report(machine, string.Join(",", options.Threads), table, CommandLine(), outPath);
             return 0;
         }));
         return command;
@@ -66,9 +67,10 @@ public static class BenchCommand
                 NewTokens = result.GetValue(newTokens), NaiveNewTokens = result.GetValue(naiveTokens), K = result.GetValue(k),
                 Stories260KPath = result.GetValue(StoriesOption)!,
             };
+            string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null; // before the work, not after
             var machine = MachineInfo.Current();
             var table = DecodeBenchmark.Run(options, Log);
-            Report(machine, options.Threads.ToString(), table, CommandLine(), result.GetValue(OutOption));
+            Report(machine, options.Threads.ToString(), table, CommandLine(), outPath);
             return 0;
         }));
         return command;
@@ -86,9 +88,10 @@ public static class BenchCommand
             {
                 Threads = result.GetValue(threads), ResponseLengths = result.GetValue(lengths)!, Stories260KPath = result.GetValue(StoriesOption)!,
             };
+            string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null; // before the work, not after
             var machine = MachineInfo.Current();
             var table = TrainRmBenchmark.Run(options, Log);
-            Report(machine, options.Threads.ToString(), table, CommandLine(), result.GetValue(OutOption));
+            Report(machine, options.Threads.ToString(), table, CommandLine(), outPath);
             return 0;
         }));
         return command;

@@ -29,7 +29,7 @@ public static class DemoCommand
         command.SetAction(CliErrors.Action(result =>
         {
             ModelOptions.SetThreads(result.GetValue(threads));
-            var options = new DemoOptions { WorkDir = result.GetValue(work)!, Seed = result.GetValue(seed), Threads = result.GetValue(threads) };
+            var options = new DemoOptions { WorkDir = CliErrors.OutputFolder(result.GetValue(work)!, "--work"), Seed = result.GetValue(seed), Threads = result.GetValue(threads) };
             if (result.GetValue(quick)) options = options.Quick();
             if (result.GetValue(methods) is { } list)
             {

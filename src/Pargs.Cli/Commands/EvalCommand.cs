@@ -42,7 +42,7 @@ public static class EvalCommand
             string? baselineName = result.GetValue(baseline) is { } b && b != "none" ? b : null;
             using var lm = result.GetValue(noModel) ? null : ModelOptions.LoadLanguageModel(result.GetValue(model), result.GetValue(tokenizer));
             var probe = lm is null ? null : new BaseLmProbe(lm);
-            string outDir = result.GetValue(output)!;
+            string outDir = CliErrors.OutputFolder(result.GetValue(output)!);
 
             EvaluationOutputs outputs = null!;
             AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())

@@ -24,7 +24,7 @@ public static class ExperimentCommand
         command.SetAction(CliErrors.Action(result =>
         {
             var options = ExperimentConfig.Load(result.GetValue(config)!);
-            if (result.GetValue(work) is { } dir) options = options with { WorkDir = dir };
+            if (result.GetValue(work) is { } dir) options = options with { WorkDir = CliErrors.OutputFolder(dir, "--work") };
             if (options.Threads is { } threads) ModelOptions.SetThreads(threads);
             string commandLine = "pargs " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
             string last = "";

@@ -34,6 +34,10 @@ public static class DecodeBenchmark
 {
     public static BenchTable Run(DecodeBenchmarkOptions options, Action<string>? log = null)
     {
+        BenchChecks.AtLeastOne(options.PromptLengths, "--prompt-lengths");
+        BenchChecks.AtLeastOne([options.NewTokens], "--new-tokens");
+        BenchChecks.AtLeastOne([options.NaiveNewTokens], "--naive-new-tokens");
+        BenchChecks.AtLeastOne([options.K], "-k");
         Models.Cpu.ComputeThreads.Set(options.Threads);
         var table = new BenchTable($"bench decode: wall ms per generated token (k = {options.K}, batch 1, threads {options.Threads})",
             "model", "prompt", "top-k", "ARGS", "PARGS", "naive PARGS", "PARGS / top-k (target ≤ 2.0)", "naive / PARGS (target ≥ 25 at 256)",
@@ -45,6 +49,7 @@ public static class DecodeBenchmark
             using var rm = Rewards.RewardModel.Create(config, seed: 7);
             rm.Tokenizer = lm.Tokenizer;
             rm.eval();
+            if (options.K > config.VocabSize) throw new PargsException($"-k {options.K} is larger than {name}'s vocabulary ({config.VocabSize} tokens)");
             foreach (int promptLength in options.PromptLengths)
             {
                 if (promptLength + options.NewTokens + options.K + 1 > config.MaxPositions)

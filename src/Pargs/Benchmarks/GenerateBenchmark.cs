@@ -37,6 +37,11 @@ public static class GenerateBenchmark
 {
     public static BenchTable Run(GenerateBenchmarkOptions options, Action<string>? log = null)
     {
+        BenchChecks.AtLeastOne(options.BatchSizes, "--batch");
+        BenchChecks.AtLeastOne(options.Threads, "--threads");
+        BenchChecks.AtLeastOne([options.PromptLength], "--prompt-length");
+        if (!(options.SecondsPerConfig > 0) || !double.IsFinite(options.SecondsPerConfig))
+            throw new PargsException($"--seconds must be a positive number, got {options.SecondsPerConfig}");
         var table = new BenchTable("bench generate: greedy decoding throughput",
             "model", "params", "path", "threads", "batch", "prompt", "new", "prefill ms", "ms/step mean", "ms/step median", "matmul floor ms",
             "tok/s decode", "tok/s @median", "peak MiB");

@@ -28,8 +28,12 @@ public static class TrainRmBenchmark
 {
     public static BenchTable Run(TrainRmBenchmarkOptions options, Action<string>? log = null)
     {
+        BenchChecks.AtLeastOne(options.ResponseLengths, "--lengths");
         Models.Cpu.ComputeThreads.Set(options.Threads);
         using var contents = Checkpoints.CheckpointLoader.Load(options.Stories260KPath);
+        foreach (int length in options.ResponseLengths)
+            if (options.PromptLength + length > contents.Config.MaxPositions)
+                throw new PargsException($"--lengths {length}: prompt {options.PromptLength} + response {length} tokens exceeds the model's context ({contents.Config.MaxPositions})");
         using var model = RewardModel.FromCausalLM(contents, seed: 1);
         model.train();
         var table = new BenchTable($"bench train-rm: partial BT training pairs/s (batch {options.PairsPerBatch} pairs, prompt {options.PromptLength}, threads {options.Threads})",

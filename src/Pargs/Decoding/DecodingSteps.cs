@@ -34,7 +34,15 @@ public static class DecodingSteps
             if (logProbs[b].Length != rewards[b].Length) throw new ArgumentException($"row {b}: {logProbs[b].Length} candidates but {rewards[b].Length} rewards");
             scores[b] = new float[logProbs[b].Length];
             // In float32, as torch's logProbs + w * rewards computed it: the same bits, so seeded runs are unchanged.
-            for (int j = 0; j < scores[b].Length; j++) scores[b][j] = logProbs[b][j] + (float)w * rewards[b][j];
+            for (int j = 0; j < scores[b].Length; j++)
+            {
+                scores[b][j] = logProbs[b][j] + (float)w * rewards[b][j];
+                if (!float.IsFinite(scores[b][j]) && !float.IsNegativeInfinity(scores[b][j])) // −inf: a token of probability 0
+                    throw new PargsException(float.IsFinite(rewards[b][j]) && !float.IsNaN(logProbs[b][j]) && !float.IsPositiveInfinity(logProbs[b][j])
+                        ? $"log p + w·r is {scores[b][j]} for a candidate: w·r overflowed float32 (w = {w}, r = {rewards[b][j]}); use a smaller -w"
+                        : float.IsFinite(rewards[b][j]) ? NonFiniteLogProb(logProbs[b][j])
+                        : $"the reward model gave a candidate the reward {rewards[b][j]}: check its weights and config");
+            }
         }
         return scores;
     }
@@ -49,13 +57,16 @@ public static class DecodingSteps
         for (int b = 0; b < scores.Length; b++)
         {
             var row = scores[b];
+            // Guided scores were checked by Combine, with the reward's share; what is left comes from the LM.
             foreach (var s in row)
-                if (!float.IsFinite(s) && !float.IsNegativeInfinity(s))
-                    throw new PargsException($"a candidate score is {s} (NaN or +inf): the reward model produced a non-finite reward; check its weights");
+                if (!float.IsFinite(s) && !float.IsNegativeInfinity(s)) throw new PargsException(NonFiniteLogProb(s));
             chosen[b] = sample ? SampleSoftmax(row, temperature, rowRandom[b]) : ArgMax(row);
         }
         return chosen;
     }
+
+    static string NonFiniteLogProb(float value)
+        => $"the language model gave a candidate the log-probability {value}: its logits are not finite; check its weights and config";
 
     public static int ArgMax(float[] row)
     {

@@ -49,7 +49,11 @@ public sealed class RewardModel : nn.Module, IRewardModel
             _ => "LlamaForSequenceClassification",
         };
 
-    /// <summary>A model with fresh random weights (TorchSharp's default initialisation, seeded).</summary>
+    /// <summary>
+    /// A model with fresh random weights: TorchSharp's default initialisation, seeded through torch's global
+    /// generator (as its module constructors draw), so the weights repeat for a seed when no other thread
+    /// constructs modules at the same time; the score head has its own generator.
+    /// </summary>
     public static RewardModel Create(ModelConfig config, long seed = 0)
     {
         manual_seed(seed);

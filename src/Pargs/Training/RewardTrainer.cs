@@ -24,6 +24,8 @@ public sealed class RewardTrainer : ITrainingTask
         this.train = train;
         this.evaluation = evaluation is { Count: > 0 } ? evaluation : null;
         this.options = options;
+        if (!(options.CenterRewardsCoefficient >= 0) || !double.IsFinite(options.CenterRewardsCoefficient))
+            throw new PargsException($"--center-rewards must be a non-negative number, got {options.CenterRewardsCoefficient}");
         int maxLength = Math.Min(options.MaxLength ?? int.MaxValue, model.Config.MaxPositions);
         foreach (var (set, pairs) in new[] { ("training", train), ("evaluation", evaluation ?? []) })
             for (int n = 0; n < pairs.Count; n++)
@@ -87,6 +89,9 @@ public sealed class RewardTrainer : ITrainingTask
 
     public void LoadModel(string dir)
     {
+        // Resuming a partial run as a full one (or back) would finish a model trained on two objectives under one name.
+        if (RewardModel.ReadObjective(dir) is { } saved && saved != options.Objective)
+            throw new PargsException($"{dir}: this checkpoint was trained with --objective {saved.ToConfigValue()}; resume with the same objective");
         using var contents = Checkpoints.CheckpointLoader.Load(dir);
         Models.StateDict.Load(model, contents.Tensors, contents.Source, mayBeUnused: name => name == "lm_head.weight");
     }

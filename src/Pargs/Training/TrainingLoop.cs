@@ -70,7 +70,12 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
                 using var scope = NewDisposeScope();
                 var result = task.Forward(epochBatches.Batches[(int)(cursor % perEpoch)]);
                 (result.Loss / accumulation).backward();
-                window.Add(result.Loss.to(ScalarType.Float64).item<double>(), result.Metrics);
+                double loss = result.Loss.to(ScalarType.Float64).item<double>();
+                // A NaN or infinite loss poisons every weight at the next step; stop here, with the last
+                // checkpoint (if any) still good, instead of saving a NaN model and reporting success.
+                if (!double.IsFinite(loss))
+                    throw new PargsException($"training diverged at step {step + 1}: the loss is {loss} (try a lower learning rate than {options.LearningRate})");
+                window.Add(loss, result.Metrics);
             }
             if (options.MaxGradNorm is { } maxNorm)
                 window.AddGradNorm(nn.utils.clip_grad_norm_(parameters, maxNorm));

@@ -44,7 +44,11 @@ public sealed record TrainingOptions
     public TrainingOptions Validate()
     {
         void Require(bool ok, string what) { if (!ok) throw new PargsException($"training options: {what}"); }
-        Require(LearningRate > 0, $"learning rate must be positive, got {LearningRate}");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), $"learning rate must be a positive number, got {LearningRate}");
+        Require(WeightDecay >= 0 && double.IsFinite(WeightDecay), $"weight decay must be a non-negative number, got {WeightDecay}");
+        Require(Beta1 >= 0 && Beta1 < 1 && Beta2 >= 0 && Beta2 < 1, $"AdamW betas must be in [0, 1), got {Beta1} and {Beta2}");
+        Require(Epsilon > 0 && double.IsFinite(Epsilon), $"AdamW epsilon must be a positive number, got {Epsilon}");
+        Require(MaxGradNorm is null || (MaxGradNorm > 0 && double.IsFinite(MaxGradNorm.Value)), $"the gradient-clipping norm must be a positive number, got {MaxGradNorm}");
         Require(BatchSize > 0, $"batch size must be positive, got {BatchSize}");
         Require(GradientAccumulation > 0, $"gradient accumulation must be positive, got {GradientAccumulation}");
         Require(Epochs > 0, $"epochs must be positive, got {Epochs}");

@@ -193,6 +193,49 @@ public class CliBadInputTests : IDisposable
     }
 
     [Fact]
+    public void Outputs_below_a_file_fail_before_the_work_and_missing_parent_folders_are_made()
+    {
+        string file = _dir.File("a-file");
+        File.WriteAllText(file, "not a folder");
+        string below = Path.Combine(file, "sub", "out.jsonl");
+        PargsCli.Fails(["generate", "--model", Gguf, "--prompt", "Hi", "--max-new-tokens", "2", "--out", below, "--threads", "1"], file, "is a file");
+        PargsCli.Fails(["bench", "decode", "--models", "260k", "--stories", Gguf, "--out", below], file, "is a file");
+        string gens = WriteJsonl("g.jsonl", """{"instruction": "Once", "output": " a cat.", "method": "topk"}""");
+        PargsCli.Fails(["eval", "-g", gens, "--no-model", "--out", file], file, "existing file");
+        PargsCli.Fails(["demo", "--quick", "--work", file], "--work", "existing file");
+        string config = _dir.File("config.json");
+        File.WriteAllText(config, "{}");
+        PargsCli.Fails(["experiment", "--config", config, "--work", Path.Combine(file, "x")], "--work", "is a file");
+
+        string nested = Path.Combine(_dir.Path, "new", "folders", "out.jsonl");
+        PargsCli.Succeeds("generate", "--model", Gguf, "--prompt", "Hi", "--max-new-tokens", "2", "--out", nested, "--threads", "1");
+        Assert.True(File.Exists(nested));
+    }
+
+    [Fact]
+    public void More_threads_than_cpus_and_bad_bench_settings()
+    {
+        string many = (Environment.ProcessorCount + 1).ToString();
+        PargsCli.Fails(["generate", "--model", Gguf, "--prompt", "Hi", "--threads", many], $"--threads {many}", "logical CPUs");
+        PargsCli.Fails(["bench", "decode", "--models", "260k", "--stories", Gguf, "-k", "0"], "-k", "at least 1");
+        PargsCli.Fails(["bench", "decode", "--models", "260k", "--stories", Gguf, "-k", "1000"], "-k 1000", "vocabulary");
+        PargsCli.Fails(["bench", "generate", "--stories", Gguf, "--batch", "0"], "--batch", "at least 1");
+        PargsCli.Fails(["bench", "train-rm", "--stories", Gguf, "--lengths", "10000"], "--lengths 10000", "context");
+    }
+
+    [Fact]
+    public void Training_that_diverges_stops_with_an_error_instead_of_saving_a_nan_model()
+    {
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a happy cat.", "rejected": " a sad dog."}""",
+            """{"prompt": "Then", "chosen": " they smiled.", "rejected": " they cried."}""");
+        string output = _dir.File("rm");
+        PargsCli.Fails(["train-rm", "--model", Gguf, "--data", data, "--out", output, "--max-steps", "20", "--lr", "1e10", "--threads", "1"],
+            "diverged", "learning rate");
+        Assert.False(File.Exists(Path.Combine(output, "model", "config.json")) || File.Exists(Path.Combine(output, "config.json")));
+        PargsCli.Fails(["train-rm", "--model", Gguf, "--data", data, "--out", output, "--weight-decay", "NaN", "--threads", "1"], "weight decay");
+    }
+
+    [Fact]
     public void Eval_rm_batch_size_zero_and_empty_stop_string()
     {
         string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");

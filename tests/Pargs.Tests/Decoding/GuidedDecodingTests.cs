@@ -141,6 +141,12 @@ public class GuidedDecodingTests
         Assert.Contains("vocabulary", Assert.Throws<PargsException>(() => Run(lm, otherVocab, o)).Message);
         var nan = TinyModels.RandomRM(TinyModels.LlamaConfig(40), seed: 1);
         using (no_grad()) nan.ScoreWeight.fill_(float.NaN);
-        Assert.Contains("non-finite", Assert.Throws<PargsException>(() => Run(lm, nan, o)).Message);
+        Assert.Contains("reward model gave a candidate the reward NaN", Assert.Throws<PargsException>(() => Run(lm, nan, o)).Message);
+        // w·r beyond float32 is the user's -w, not a broken model; NaN logits are the LM's, whatever the method.
+        Assert.Contains("overflowed", Assert.Throws<PargsException>(() => Run(lm, rm, o with { W = 1e300 })).Message);
+        var nanLm = TinyModels.RandomLM(TinyModels.LlamaConfig(40), seed: 2);
+        nanLm.Tokenizer = new TestCharTokenizer(40);
+        using (no_grad()) foreach (var p in nanLm.parameters()) p.fill_(float.NaN);
+        Assert.Contains("language model", Assert.Throws<PargsException>(() => Run(nanLm, null, o with { Method = DecodingMethod.TopK })).Message);
     }
 }
