@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Pargs.Data;
 using Pargs.Decoding;
 using Pargs.Evaluation;
 using Pargs.Rewards;
@@ -30,7 +31,7 @@ public static class GenerateCommand
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens to generate at most", DefaultValueFactory = _ => 64 };
         var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable)", AllowMultipleArgumentsPerToken = false };
         var prompt = new Option<string>("--prompt", "-p") { Description = "One prompt" };
-        var prompts = new Option<string>("--prompts") { Description = "Prompts file: one per line (.txt) or JSONL with \"prompt\" or \"instruction\"" };
+        var prompts = new Option<string>("--prompts") { Description = "Prompts file: one per line (# starts a comment line) or JSONL with \"prompt\" or \"instruction\"" };
         var output = new Option<string>("--out", "-o") { Description = "Write generations as JSONL here" };
         var batch = new Option<int>("--batch-size") { Description = "Prompts decoded together", DefaultValueFactory = _ => 8 };
         var template = new Option<string>("--template") { Description = "Prompt template applied to each prompt: plain | hh | chatml — use the one the reward model was trained with (train-rm --template)", DefaultValueFactory = _ => "plain" };
@@ -129,37 +130,12 @@ public static class GenerateCommand
         return command;
     }
 
-    /// <summary>--prompt, or a file of prompts (plain lines, or JSONL objects with "prompt"/"instruction").</summary>
+    /// <summary>--prompt, or a file of prompts (<see cref="PromptFile"/>).</summary>
     static List<string> ReadPrompts(string? prompt, string? file)
     {
         if (prompt is not null && file is not null) throw new PargsException("give --prompt or --prompts, not both");
         if (prompt is not null) return new List<string> { prompt };
         if (file is null) return new List<string> { "Once upon a time" };
-        if (!File.Exists(file)) throw new PargsException($"{file}: prompts file not found");
-        var list = new List<string>();
-        int lineNumber = 0;
-        foreach (var line in File.ReadLines(file))
-        {
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            if (line.TrimStart().StartsWith('{'))
-            {
-                try
-                {
-                    using var doc = JsonDocument.Parse(line);
-                    var root = doc.RootElement;
-                    if (root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String) list.Add(p.GetString()!);
-                    else if (root.TryGetProperty("instruction", out var i) && i.ValueKind == JsonValueKind.String) list.Add(i.GetString()!);
-                    else throw new PargsException($"{file}:{lineNumber}: expected a string field \"prompt\" or \"instruction\"");
-                }
-                catch (JsonException e)
-                {
-                    throw new PargsException($"{file}:{lineNumber}: invalid JSON ({e.Message})");
-                }
-            }
-            else list.Add(line);
-        }
-        if (list.Count == 0) throw new PargsException($"{file}: no prompts in the file");
-        return list;
+        return PromptFile.Read(file).ToList();
     }
 }

@@ -117,6 +117,8 @@ public sealed record ExperimentConfig
         {
             r.Known(g, "generate", "prompts", "from_eval_data", "methods", "k", "w", "max_new_tokens", "seeds", "batch_size");
             var names = r.Strings(g, "methods", "generate.") ?? ["topk"];
+            if (names.GroupBy(n => n.Trim().ToLowerInvariant()).FirstOrDefault(group => group.Count() > 1) is { } twice)
+                throw r.Error("generate.methods", $"lists \"{twice.Key}\" twice (each method runs once per w and seed)");
             bool wantsDpo = names.Any(n => n.Trim().Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase));
             var methods = new List<DecodingMethod>();
             foreach (var n in names.Where(n => !n.Trim().Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase)))
@@ -128,6 +130,8 @@ public sealed record ExperimentConfig
             var section = new GenerateSection(r.Path(g, "prompts", "generate."), r.Int(g, "from_eval_data", "generate.", min: 1), methods, wantsDpo,
                 r.Int(g, "k", "generate.", min: 1) ?? 10, weights, r.Int(g, "max_new_tokens", "generate.", min: 1) ?? 40,
                 r.Int(g, "seeds", "generate.", min: 1) ?? 1, r.Int(g, "batch_size", "generate.", min: 1) ?? 16);
+            if (section.PromptsFile is { } promptsPath && Directory.Exists(promptsPath))
+                throw r.Error("generate.prompts", $"\"{promptsPath}\" is a folder; expected a prompt file (one prompt per line, or JSONL)");
             if ((section.PromptsFile is null) == (section.FromEvalData is null))
                 throw r.Error("generate.prompts", "give exactly one of generate.prompts (a file, one prompt per line) and generate.from_eval_data (a number of held-out prompts)");
             if (section.FromEvalData is not null && config.Data is null) throw r.Error("generate.from_eval_data", "needs a \"data\" section");
@@ -160,7 +164,12 @@ public sealed record ExperimentConfig
                 if (reward is not ("vader-positive" or "vader-negative"))
                     throw r.Error("evaluate.reward", $"\"{reward}\" is not known (expected \"vader-positive\", \"vader-negative\" or {{\"reward_model\": DIR}})");
             }
-            config = config with { Evaluate = new EvaluateSection(reward, judge, r.String(e, "baseline", "evaluate.") ?? "topk") };
+            // The default compares with top-k when it was generated; a baseline named outright must have been.
+            string? baseline = r.String(e, "baseline", "evaluate.");
+            var generated = config.Generate.Methods.Select(m => m.Name()).Concat(config.Generate.Dpo ? [GenerationSweep.DpoMethod] : []).ToList();
+            if (baseline is not null && baseline != "none" && !generated.Contains(baseline))
+                throw r.Error("evaluate.baseline", $"\"{baseline}\" is not among the generated methods ({string.Join(", ", generated)}); expected one of them or \"none\"");
+            config = config with { Evaluate = new EvaluateSection(reward, judge, baseline ?? "topk") };
         }
         bool trainsRewardModels = config.RewardModels is { Use: null };
         if ((trainsRewardModels || config.Dpo is not null) && config.Data is null)
@@ -171,8 +180,16 @@ public sealed record ExperimentConfig
     /// <summary>reward_models with objectives and a training budget: trained in the run's reward-models stage.</summary>
     static RewardModelsSection TrainedRewardModels(Reader r, JsonElement rm)
     {
-        var objectives = r.Strings(rm, "objectives", "reward_models.")?.Select(o => RewardObjectives.Parse(o, "reward_models.objectives")).Distinct().ToList()
-            ?? [RewardObjective.Full, RewardObjective.Partial];
+        var names = r.Strings(rm, "objectives", "reward_models.") ?? ["full", "partial"];
+        var objectives = new List<RewardObjective>();
+        foreach (var name in names)
+            objectives.Add(name.Trim().ToLowerInvariant() switch
+            {
+                "full" => RewardObjective.Full,
+                "partial" => RewardObjective.Partial,
+                _ => throw r.Error("reward_models.objectives", $"\"{name}\" is not known (expected \"full\" and/or \"partial\")"),
+            });
+        objectives = objectives.Distinct().ToList();
         if (objectives.Count == 0) throw r.Error("reward_models.objectives", "is empty (expected \"full\" and/or \"partial\")");
         return new RewardModelsSection(objectives, ReadBudget(r, rm, "reward_models.", null));
     }

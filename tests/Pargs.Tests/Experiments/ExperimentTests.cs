@@ -36,6 +36,10 @@ public class ExperimentTests
     [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["partial"]}, "generate": {"from_eval_data": 2, "methods": ["args"]}}""", "'generate.methods'")]
     [InlineData("""{"data": {"train": "pairs.jsonl"}, "generate": {"from_eval_data": 2, "methods": ["dpo"]}}""", "'generate.methods'")]
     [InlineData("""{"generate": {"methods": ["topk"]}}""", "'generate.prompts'")]
+    [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk", "pargs", "topk"]}}""", "'generate.methods'")]
+    [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk"]}, "evaluate": {"baseline": "greedy"}}""", "'evaluate.baseline'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["half"]}}""", "'reward_models.objectives'")]
+    [InlineData("""{"generate": {"prompts": ".", "methods": ["topk"]}}""", "'generate.prompts'")]
     [InlineData("""{"reward_models": {}}""", "'reward_models'")]
     [InlineData("""{"data": {"train": "pairs.jsonl"}, "generate": {"from_eval_data": 2}, "evaluate": {"reward": "gpt4"}}""", "'evaluate.reward'")]
     public void Config_errors_name_the_field(string json, string field)
