@@ -213,6 +213,16 @@ public class CliBadInputTests : IDisposable
     }
 
     [Fact]
+    public void A_value_that_does_not_parse_is_one_error_and_a_pointer_to_the_help()
+    {
+        var run = PargsCli.Run("generate", "--model", Gguf, "-w", "abc");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("error: Cannot parse argument 'abc' for option '-w'", run.Stderr);
+        Assert.Contains("pargs generate --help", run.Stderr);
+        Assert.DoesNotContain("Usage:", run.Stderr + run.Stdout); // not the whole help page
+    }
+
+    [Fact]
     public void More_threads_than_cpus_and_bad_bench_settings()
     {
         string many = (Environment.ProcessorCount + 1).ToString();
