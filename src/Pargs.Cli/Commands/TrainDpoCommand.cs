@@ -90,6 +90,7 @@ public static class TrainDpoCommand
             var run = trainer.Train(progress);
             Console.Error.WriteLine();
             if (run.ResumedFrom is { } from) CliErrors.Info($"resumed from {from}");
+            else if (result.GetValue(resume)) CliErrors.Info($"--resume: no checkpoint in {outDir}; trained from the start");
             string modelDir = Path.Combine(outDir, PolicyFolder);
             trainer.SavePolicy(modelDir);
             var last = run.LogHistory.LastOrDefault(r => r.ContainsKey("rewards/margins"));

@@ -100,6 +100,7 @@ public static class TrainRmCommand
                     }));
                 });
             if (trained!.ResumedFrom is { } from) CliErrors.Info($"resumed from {from}");
+            else if (result.GetValue(resume)) CliErrors.Info($"--resume: no checkpoint in {outDir}; trained from the start");
 
             SaveInto(rm, outDir, goal);
             CliErrors.Info($"reward model ({goal.ToConfigValue()}) written to {outDir} after {trained.Steps} steps; metrics in {Path.Combine(outDir, TrainingLoop.MetricsFile)}");
