@@ -40,6 +40,13 @@ public static class GenerationJsonl
                 }
                 record = JsonSerializer.Deserialize<GenerationRecord>(line, Options);
             }
+            catch (JsonException e) when (e.Path is { Length: > 2 } at && at.StartsWith("$."))
+            {
+                // System.Text.Json names .NET types ("System.Nullable`1[System.Double]"); say it in the file's terms.
+                string field = at[2..];
+                string expected = field is "w" or "k" or "seed" or "reward" or "tokens" or "seconds" ? "a number" : "a string";
+                throw new PargsException($"{path}:{lineNumber}: field '{field}' has a value of the wrong type (expected {expected}).", e);
+            }
             catch (JsonException e)
             {
                 throw new PargsException($"{path}:{lineNumber}: invalid generation record: {e.Message}", e);

@@ -54,5 +54,15 @@ public sealed class GenerationJsonlTests : IDisposable
         File.WriteAllText(path, content);
         var e = Assert.Throws<PargsException>(() => GenerationJsonl.Read(path));
         Assert.Contains($"{path}:{badLine}:", e.Message);
+        Assert.DoesNotContain("System.", e.Message); // the file's terms, not .NET type names
+    }
+
+    [Fact]
+    public void A_field_of_the_wrong_type_is_named_with_the_type_expected()
+    {
+        var path = Path.Combine(_dir, "bad.jsonl");
+        File.WriteAllText(path, "{\"instruction\":\"a\",\"output\":\"b\",\"method\":\"m\",\"w\":\"high\"}");
+        var e = Assert.Throws<PargsException>(() => GenerationJsonl.Read(path));
+        Assert.Contains("field 'w' has a value of the wrong type (expected a number)", e.Message);
     }
 }
