@@ -169,6 +169,11 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
     {
         var prompts = Prompts(g, stages);
         using var lm = CausalLM.Load(c.ModelPath, c.TokenizerPath);
+        // What only the model can tell, said in the config's terms before any generation starts.
+        if (g.K > lm.Config.VocabSize)
+            throw new PargsException($"{c.ConfigPath}: field 'generate.k' is {g.K}, larger than the model's vocabulary ({lm.Config.VocabSize} tokens)");
+        if (g.MaxNewTokens >= lm.Config.MaxPositions)
+            throw new PargsException($"{c.ConfigPath}: field 'generate.max_new_tokens' is {g.MaxNewTokens}, but the model's context is {lm.Config.MaxPositions} tokens (prompt included)");
         using var full = LoadRewardModel(RewardObjective.Full, stages);
         using var partial = LoadRewardModel(RewardObjective.Partial, stages);
         using var policy = g.Dpo ? CausalLM.Load(Path.Combine(stages.Dir("dpo"), DpoStage.PolicyFolder)) : null;

@@ -169,6 +169,24 @@ public class ExperimentTests
         Assert.False(new ExperimentPipeline(config).Run().Stages.Single().Skipped);
     }
 
+    [Theory]
+    [InlineData("\"k\": 100000", "'generate.k'")]
+    [InlineData("\"max_new_tokens\": 100000", "'generate.max_new_tokens'")]
+    public void Settings_the_model_cannot_take_name_the_config_field_before_generating(string setting, string field)
+    {
+        using var temp = new TempDir();
+        File.WriteAllText(temp.File("prompts.txt"), "Once upon a time\n");
+        var json = $$$"""
+            {
+              "model": {{{JsonSerializer.Serialize(TestPaths.Stories260KGguf)}}}, "work": {{{JsonSerializer.Serialize(temp.File("work"))}}},
+              "generate": {"prompts": "prompts.txt", "methods": ["topk"], {{{setting}}}}
+            }
+            """;
+        var e = Assert.Throws<PargsException>(() => new ExperimentPipeline(Parse(json, temp.Path)).Run());
+        Assert.Contains(field, e.Message);
+        Assert.False(File.Exists(Path.Combine(temp.File("work"), "generate", "generations.jsonl")));
+    }
+
     [Fact]
     public void Every_shipped_experiment_config_parses()
     {
