@@ -36,6 +36,9 @@ internal static class JsonlLines
 
         using var reader = new StreamReader(content, new UTF8Encoding(false, throwOnInvalidBytes: true));
         int line = 0;
+        // Each line is handed out only once the next one was read: the last line of a truncated gzip file is cut
+        // short, and the trailer check below must speak before a JSON parser complains about that fragment.
+        string? pending = null;
         while (true)
         {
             string? text;
@@ -52,8 +55,9 @@ internal static class JsonlLines
                 throw new PargsException($"{path}:{line + 1}: invalid UTF-8 text (expected UTF-8 JSON lines).", e);
             }
             if (text == null) break;
+            if (pending != null) yield return (line, pending);
             line++;
-            yield return (line, text);
+            pending = text;
         }
 
         if (content is CheckingStream checking && trailer is { } expected)
@@ -63,6 +67,7 @@ internal static class JsonlLines
                     $"{path}: gzip data is truncated or corrupt after line {line}: decompressed {checking.Length32} bytes " +
                     $"with CRC-32 {checking.Crc:x8}, but the gzip trailer expects {expected.Length32} bytes with CRC-32 {expected.Crc:x8}.");
         }
+        if (pending != null) yield return (line, pending);
     }
 
     readonly record struct GzipTrailer(uint Crc, uint Length32)

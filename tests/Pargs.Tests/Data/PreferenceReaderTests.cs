@@ -166,6 +166,8 @@ public class PreferenceReaderTests : IDisposable
             var error = Assert.Throws<PargsException>(() => Read(path, new PreferenceReadOptions { OnBadRow = BadRowPolicy.Skip }));
             Assert.Contains($"cut{cut}.jsonl.gz", error.Message);
             Assert.Contains("gzip", error.Message);
+            // Without skipping bad rows too: the cut-off last line is not reported as bad JSON first.
+            Assert.Contains("gzip", Assert.Throws<PargsException>(() => Read(path)).Message);
         }
     }
 
