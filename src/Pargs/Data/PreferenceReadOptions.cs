@@ -19,4 +19,7 @@ public sealed record PreferenceReadOptions
     public PromptTemplate Template { get; init; } = PromptTemplate.Plain;
 
     public BadRowPolicy OnBadRow { get; init; } = BadRowPolicy.Fail;
+
+    /// <summary>How the caller's user turns on <see cref="BadRowPolicy.Skip"/> (an option or a config field), for the error's hint.</summary>
+    public string SkipSetting { get; init; } = "--on-bad-row skip, or OnBadRow = Skip in the library,";
 }

@@ -32,7 +32,7 @@ public static class PreferenceReader
             {
                 string message = $"{path}:{line}: {bad.Message}";
                 if (options.OnBadRow == BadRowPolicy.Fail)
-                    throw new PargsException(message + " (pass --on-bad-row skip, or OnBadRow = Skip in the library, to leave such rows out and count them)");
+                    throw new PargsException(message + $" (set {options.SkipSetting} to leave such rows out and count them)");
                 skipped.Add(new SkippedRow(line, bad.Reason, message));
             }
         }

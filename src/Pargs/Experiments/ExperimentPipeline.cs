@@ -115,7 +115,11 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
             tokenizer = TokenizerLoader.ForCheckpoint(contents, c.TokenizerPath);
             maxLength = Math.Min(d.MaxLength, contents.Config.MaxPositions);
         }
-        var options = new PreferenceReadOptions { Format = d.Format, Template = d.Template, OnBadRow = d.SkipBadRows ? BadRowPolicy.Skip : BadRowPolicy.Fail };
+        var options = new PreferenceReadOptions
+        {
+            Format = d.Format, Template = d.Template, OnBadRow = d.SkipBadRows ? BadRowPolicy.Skip : BadRowPolicy.Fail,
+            SkipSetting = $"\"skip_bad_rows\": true in the data section of {c.ConfigPath}",
+        };
         var summary = new Dictionary<string, double>();
         List<PreferencePair> Fitting(string path, int? limit, string name)
         {

@@ -188,6 +188,19 @@ public class ExperimentTests
     }
 
     [Fact]
+    public void A_bad_data_row_points_at_the_config_field_that_skips_it()
+    {
+        using var temp = new TempDir();
+        WritePairs(temp.File("pairs.jsonl"), 4);
+        File.AppendAllText(temp.File("pairs.jsonl"), "{\"prompt\": \"x\"}\n");
+        var json = $$$"""{"work": {{{JsonSerializer.Serialize(temp.File("work"))}}}, "data": {"train": "pairs.jsonl"}}""";
+        var e = Assert.Throws<PargsException>(() => new ExperimentPipeline(Parse(json, temp.Path)).Run());
+        Assert.Contains("pairs.jsonl:5", e.Message);
+        Assert.Contains("\"skip_bad_rows\": true", e.Message);
+        Assert.DoesNotContain("--on-bad-row", e.Message);
+    }
+
+    [Fact]
     public void Every_shipped_experiment_config_parses()
     {
         var configs = Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "data", "experiments"), "*.json");
