@@ -64,6 +64,10 @@ public static class CliErrors
     {
         if (string.IsNullOrWhiteSpace(path)) throw new PargsException($"{option}: the path is empty; expected a file path");
         if (Directory.Exists(path)) throw new PargsException($"{option} {path}: is an existing folder; expected a file path");
+        if (Evaluation.GenerationJsonl.IsDevice(path)) return path; // /dev/stdout and the like are written in place
+        // Writing goes to a temporary file renamed over the path: that would replace a link, not write where it points.
+        if (new FileInfo(path).LinkTarget is { } target)
+            throw new PargsException($"{option} {path}: is a symbolic link (to {target}); give the file it points to");
         NoFileAbove(path, option);
         if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent) Directory.CreateDirectory(parent);
         return path;
@@ -75,6 +79,16 @@ public static class CliErrors
         for (var dir = Path.GetDirectoryName(Path.GetFullPath(path)); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
             if (File.Exists(dir)) throw new PargsException($"{option} {path}: {dir} is a file, so nothing can be written below it");
     }
+
+    /// <summary>System.CommandLine's parse errors name .NET types ("as expected type 'System.Double'"); say what is expected instead.</summary>
+    public static string InUserTerms(string message) => System.Text.RegularExpressions.Regex.Replace(message,
+        @" as expected type 'System\.(\w+)'", m => m.Groups[1].Value switch
+        {
+            "Double" or "Single" => " (expected a number)",
+            "Int32" or "Int64" => " (expected a whole number)",
+            "Boolean" => " (expected true or false)",
+            _ => "",
+        });
 
     /// <summary>Markup-safe print helper for messages that may contain brackets.</summary>
     public static void Info(string text) => AnsiConsole.MarkupLine(Markup.Escape(text));

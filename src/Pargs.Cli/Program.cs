@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Pargs.Cli;
 using Pargs.Cli.Commands;
 
@@ -8,12 +9,13 @@ foreach (var command in CommandCatalog.All())
     root.Subcommands.Add(command);
 var parsed = root.Parse(args);
 // A value that does not parse (-w abc, an unknown option) is one line, like every other bad input, with a
-// pointer to the help rather than the whole help page (System.CommandLine's default).
+// pointer to the command's help rather than the whole help page (System.CommandLine's default).
 if (parsed.Errors.Count > 0 && args.Length > 0)
 {
-    foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
-    string command = string.Join(' ', parsed.CommandResult.Command is RootCommand ? [] : new[] { parsed.CommandResult.Command.Name });
-    Console.Error.WriteLine($"(see: pargs {command}{(command.Length > 0 ? " " : "")}--help)");
+    foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {CliErrors.InUserTerms(error.Message)}");
+    var path = new List<string>();
+    for (SymbolResult? r = parsed.CommandResult; r is CommandResult { Command: not RootCommand } c; r = c.Parent) path.Insert(0, c.Command.Name);
+    Console.Error.WriteLine($"(see: pargs {string.Join(' ', path.Append("--help"))})");
     return 1;
 }
 return CliErrors.Run(() => parsed.Invoke());

@@ -8,6 +8,7 @@ public static class TestPaths
     public static string Stories260KGguf => Path.Combine(Stories260KFolder, "tinyllamas-stories-260k-f32.gguf");
     public static string Stories260KBin => Path.Combine(Stories260KFolder, "stories260K.bin");
     public static string Stories260KTokenizer => Path.Combine(Stories260KFolder, "tok512.bin");
+    public static string ShippedPartialRm => Path.Combine(RepoRoot, "data", "models", "stories260K-partial-rm");
 
     static string FindRepoRoot()
     {

@@ -119,6 +119,11 @@ public static class BenchCommand
         md.AppendLine("| machine | |").AppendLine("|---|---|");
         foreach (var (name, value) in machine.Rows(threads)) md.AppendLine($"| {name} | {value} |");
         md.AppendLine().Append(table.ToMarkdown());
+        if (Evaluation.GenerationJsonl.IsDevice(outPath)) // e.g. /dev/stdout: written in place, nothing to append to
+        {
+            File.WriteAllText(outPath, md.ToString());
+            return;
+        }
         // Appending keeps earlier runs; write-then-move so a crash never leaves half a file.
         string previous = File.Exists(outPath) ? File.ReadAllText(outPath) : "";
         File.WriteAllText(outPath + ".tmp", previous + md);

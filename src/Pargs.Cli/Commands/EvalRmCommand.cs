@@ -28,10 +28,11 @@ public static class EvalRmCommand
         var maxLength = new Option<int>("--max-length") { Description = "Pairs whose prompt + response is longer are dropped", DefaultValueFactory = _ => 512 };
         var batchSize = new Option<int>("--batch-size") { Description = "Pairs per forward", DefaultValueFactory = _ => 16 };
         var threads = ModelOptions.Threads(byDefault: 2);
+        var onBadRow = DataOptions.OnBadRow();
 
         var command = new Command("eval-rm", "Accuracy of reward models on preference pairs, overall and by prefix length.")
         {
-            rewardModels, data, output, template, maxLength, batchSize, threads,
+            rewardModels, data, output, template, maxLength, batchSize, threads, onBadRow,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -44,8 +45,12 @@ public static class EvalRmCommand
             foreach (var path in paths)
             {
                 var rm = RewardModelFiles.Load(path);
-                var pairs = RewardData.Load(dataPath, rm.Tokenizer!, result.GetValue(template)!, Math.Min(result.GetValue(maxLength), rm.Config.MaxPositions), finalOnly: false);
-                evaluations.Add((path, rm, RewardEvaluator.Evaluate(rm, pairs, result.GetValue(batchSize))));
+                var pairs = RewardData.Load(dataPath, rm.Tokenizer!, result.GetValue(template)!, Math.Min(result.GetValue(maxLength), rm.Config.MaxPositions), finalOnly: false,
+                    DataOptions.ParseOnBadRow(result.GetValue(onBadRow)));
+                var evaluation = RewardEvaluator.Evaluate(rm, pairs, result.GetValue(batchSize));
+                if (!double.IsFinite(evaluation.MeanMargin))
+                    throw new PargsException($"{path}: the reward model gives non-finite rewards (mean margin {evaluation.MeanMargin}); check its weights");
+                evaluations.Add((path, rm, evaluation));
             }
 
             var table = new Table().AddColumn("accuracy");

@@ -61,7 +61,7 @@ public static class GenerateCommand
             // An empty stop string matches at once and would end every generation after one token.
             if (options.StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop needs a non-empty string");
             if (result.GetValue(output) is { } outFile) CliErrors.OutputFile(outFile);
-            var promptTemplate = Pargs.Data.PromptTemplate.FromName(result.GetValue(template)!);
+            var promptTemplate = Pargs.Data.PromptTemplate.FromName(result.GetValue(template)!, "--template");
             var promptList = ReadPrompts(result.GetValue(prompt), result.GetValue(prompts)).Select(promptTemplate.RenderPrompt).ToList();
             string? modelPath = result.GetValue(model);
             using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer));

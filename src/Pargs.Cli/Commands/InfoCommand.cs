@@ -43,9 +43,9 @@ public static class InfoCommand
                 var tok = TokenizerLoader.ForCheckpoint(contents, result.GetValue(tokenizerOption));
                 tokenizerText = $"{tok.GetType().Name}, {tok.VocabSize} tokens, BOS {tok.BosId?.ToString() ?? "–"}, EOS {tok.EosId?.ToString() ?? "–"}";
             }
-            catch (PargsException e)
+            catch (PargsException e) when (result.GetValue(tokenizerOption) is null)
             {
-                tokenizerText = "none: " + e.Message;
+                tokenizerText = "none: " + e.Message; // a checkpoint without one is worth describing; a --tokenizer asked for must load
             }
             Row("tokenizer", tokenizerText);
             AnsiConsole.Write(table);

@@ -10,7 +10,7 @@ static class RewardData
     {
         var read = PreferenceReader.Read(path, new PreferenceReadOptions
         {
-            Template = PromptTemplate.FromName(template),
+            Template = PromptTemplate.FromName(template, "--template"),
             OnBadRow = onBadRow,
         });
         var options = new PairTokenizerOptions

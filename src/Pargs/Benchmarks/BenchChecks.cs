@@ -10,4 +10,13 @@ internal static class BenchChecks
         foreach (int v in values)
             if (v < 1) throw new PargsException($"{option} must be at least 1, got {v}");
     }
+
+    /// <summary>Every --models name is one the benchmark knows, checked before the first model runs for minutes.</summary>
+    public static void KnownModels(IReadOnlyList<string> names, params string[] known)
+    {
+        if (names.Count == 0) throw new PargsException("--models: expected at least one model");
+        foreach (var name in names)
+            if (!known.Contains(name.ToLowerInvariant()))
+                throw new PargsException($"--models: unknown model \"{name}\" (expected {string.Join(", ", known)})");
+    }
 }

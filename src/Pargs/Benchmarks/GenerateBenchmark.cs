@@ -40,6 +40,7 @@ public static class GenerateBenchmark
         BenchChecks.AtLeastOne(options.BatchSizes, "--batch");
         BenchChecks.AtLeastOne(options.Threads, "--threads");
         BenchChecks.AtLeastOne([options.PromptLength], "--prompt-length");
+        BenchChecks.KnownModels(options.Models, "260k", "15m", "110m");
         if (!(options.SecondsPerConfig > 0) || !double.IsFinite(options.SecondsPerConfig))
             throw new PargsException($"--seconds must be a positive number, got {options.SecondsPerConfig}");
         var table = new BenchTable("bench generate: greedy decoding throughput",

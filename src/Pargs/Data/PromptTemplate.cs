@@ -32,11 +32,11 @@ public sealed record PromptTemplate(
 
     public static IReadOnlyList<PromptTemplate> BuiltIn { get; } = [Plain, Hh, ChatMl];
 
-    /// <summary>A built-in template by name ("plain", "hh", "chatml").</summary>
-    public static PromptTemplate FromName(string name) =>
+    /// <summary>A built-in template by name ("plain", "hh", "chatml"); <paramref name="setting"/> names where the name came from, for the error.</summary>
+    public static PromptTemplate FromName(string name, string setting = "template") =>
         BuiltIn.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new PargsException(
-            $"Unknown prompt template '{name}': expected one of {string.Join(", ", BuiltIn.Select(t => t.Name))}.");
+            $"{setting}: unknown prompt template '{name}': expected one of {string.Join(", ", BuiltIn.Select(t => t.Name))}.");
 
     /// <summary>The text a model continues for a single user message: the user turn then the generation prompt.</summary>
     public string RenderPrompt(string userText) => Fill(UserFormat, userText) + GenerationPrompt;

@@ -58,10 +58,14 @@ public static class GenerationJsonl
         return records;
     }
 
-    /// <summary>Writes all records atomically (temporary file, then rename).</summary>
+    /// <summary>
+    /// Writes all records atomically (temporary file, then rename). A device such as /dev/stdout is written in
+    /// place: a rename would replace the device with a regular file.
+    /// </summary>
     public static void Write(string path, IEnumerable<GenerationRecord> records)
     {
-        var tmp = path + ".tmp";
+        bool device = IsDevice(path);
+        var tmp = device ? path : path + ".tmp";
         using (var writer = new StreamWriter(tmp, append: false, new UTF8Encoding(false)))
         {
             foreach (var record in records)
@@ -70,6 +74,10 @@ public static class GenerationJsonl
                 writer.Write('\n');
             }
         }
-        File.Move(tmp, path, overwrite: true);
+        if (!device) File.Move(tmp, path, overwrite: true);
     }
+
+    /// <summary>A path under /dev or /proc (on Unix): a device or a process's stream, not a file to replace.</summary>
+    public static bool IsDevice(string path)
+        => !OperatingSystem.IsWindows() && Path.GetFullPath(path) is var full && (full.StartsWith("/dev/") || full.StartsWith("/proc/"));
 }

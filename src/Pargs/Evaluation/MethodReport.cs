@@ -20,7 +20,7 @@ public static class MethodReport
         {
             var baselineRecords = scored.Where(s => s.Record.MethodName == options.Baseline).ToList();
             if (baselineRecords.Count == 0)
-                throw new PargsException($"Baseline method '{options.Baseline}' has no generations; methods present: " +
+                throw new PargsException($"--baseline {options.Baseline}: that method has no generations (pass --baseline none for no comparison); methods present: " +
                     string.Join(", ", all.Select(r => r.MethodName).Distinct()) + ".");
             baseline = MeanPerPrompt(baselineRecords);
         }

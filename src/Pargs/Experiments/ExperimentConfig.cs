@@ -221,7 +221,7 @@ public sealed record ExperimentConfig
     {
         string name = r.String(d, "template", "data.") ?? "plain";
         try { return PromptTemplate.FromName(name); }
-        catch (PargsException e) { throw r.Error("data.template", e.Message); }
+        catch (PargsException) { throw r.Error("data.template", $"\"{name}\" is not known (expected one of {string.Join(", ", PromptTemplate.BuiltIn.Select(t => t.Name))})"); }
     }
 
     static Budget ReadBudget(Reader r, JsonElement e, string prefix, Budget? defaults)

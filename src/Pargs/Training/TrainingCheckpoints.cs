@@ -55,7 +55,13 @@ public sealed class TrainingCheckpoints(string outputDir, int keep)
         task.LoadModel(dir);
         string optimizerPath = Path.Combine(dir, OptimizerFile);
         if (!File.Exists(optimizerPath)) throw new PargsException($"{optimizerPath}: missing (the checkpoint is incomplete)");
-        optimizer.load_state_dict(optimizerPath);
+        try { optimizer.load_state_dict(optimizerPath); }
+        catch (ArgumentException e)
+        {
+            // TorchSharp checks only that the saved state fits this optimizer's parameters.
+            throw new PargsException($"{optimizerPath}: the optimizer state does not fit the parameters being trained ({e.Message.TrimEnd('.')}); " +
+                                     "resume with the settings the checkpoint was written with (e.g. the same --lora-rank and --lora-targets)", e);
+        }
         return ReadState(Path.Combine(dir, StateFile));
     }
 

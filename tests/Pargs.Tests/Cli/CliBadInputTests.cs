@@ -207,6 +207,12 @@ public class CliBadInputTests : IDisposable
         File.WriteAllText(config, "{}");
         PargsCli.Fails(["experiment", "--config", config, "--work", Path.Combine(file, "x")], "--work", "is a file");
 
+        // A rename over a link would replace the link, not write where it points.
+        string target = _dir.File("target.jsonl"), link = _dir.File("link.jsonl");
+        File.WriteAllText(target, "");
+        File.CreateSymbolicLink(link, target);
+        PargsCli.Fails(["generate", "--model", Gguf, "--prompt", "Hi", "--max-new-tokens", "2", "--out", link, "--threads", "1"], link, "symbolic link");
+
         string nested = Path.Combine(_dir.Path, "new", "folders", "out.jsonl");
         PargsCli.Succeeds("generate", "--model", Gguf, "--prompt", "Hi", "--max-new-tokens", "2", "--out", nested, "--threads", "1");
         Assert.True(File.Exists(nested));
@@ -220,6 +226,8 @@ public class CliBadInputTests : IDisposable
         Assert.Contains("error: Cannot parse argument 'abc' for option '-w'", run.Stderr);
         Assert.Contains("pargs generate --help", run.Stderr);
         Assert.DoesNotContain("Usage:", run.Stderr + run.Stdout); // not the whole help page
+        Assert.DoesNotContain("System.", run.Stderr); // and no .NET type names
+        Assert.Contains("pargs bench decode --help", PargsCli.Run("bench", "decode", "--new-tokens", "x").Stderr);
     }
 
     [Fact]
@@ -230,6 +238,7 @@ public class CliBadInputTests : IDisposable
         PargsCli.Fails(["bench", "decode", "--models", "260k", "--stories", Gguf, "-k", "0"], "-k", "at least 1");
         PargsCli.Fails(["bench", "decode", "--models", "260k", "--stories", Gguf, "-k", "1000"], "-k 1000", "vocabulary");
         PargsCli.Fails(["bench", "generate", "--stories", Gguf, "--batch", "0"], "--batch", "at least 1");
+        PargsCli.Fails(["bench", "decode", "--stories", Gguf, "--models", "260k", "foo"], "--models", "\"foo\""); // before 260k runs
         PargsCli.Fails(["bench", "train-rm", "--stories", Gguf, "--lengths", "10000"], "--lengths 10000", "context");
     }
 
@@ -243,6 +252,37 @@ public class CliBadInputTests : IDisposable
             "diverged", "learning rate");
         Assert.False(File.Exists(Path.Combine(output, "model", "config.json")) || File.Exists(Path.Combine(output, "config.json")));
         PargsCli.Fails(["train-rm", "--model", Gguf, "--data", data, "--out", output, "--weight-decay", "NaN", "--threads", "1"], "weight decay");
+    }
+
+    [Fact]
+    public void Resuming_dpo_with_other_lora_settings_is_one_clear_error()
+    {
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a happy cat.", "rejected": " a sad dog."}""",
+            """{"prompt": "Then", "chosen": " they smiled.", "rejected": " they cried."}""");
+        string output = _dir.File("dpo");
+        PargsCli.Succeeds("train-dpo", "-m", Gguf, "-d", data, "-o", output, "--max-steps", "2", "--checkpoint-every", "1",
+            "--eval-fraction", "0", "--lora-rank", "4", "--threads", "1");
+        PargsCli.Fails(["train-dpo", "-m", Gguf, "-d", data, "-o", output, "--max-steps", "3", "--eval-fraction", "0", "--resume", "--threads", "1"],
+            "optimizer state", "--lora-rank");
+    }
+
+    [Fact]
+    public void A_broken_reward_model_and_a_missing_tokenizer_are_errors_not_quiet_results()
+    {
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a happy cat.", "rejected": " a sad dog."}""");
+        string rm = _dir.File("nan-rm");
+        using (var model = Pargs.Rewards.RewardModel.Load(TestPaths.ShippedPartialRm))
+        {
+            using (TorchSharp.torch.no_grad()) model.ScoreWeight.fill_(float.NaN);
+            model.Save(rm);
+        }
+        PargsCli.Fails(["eval-rm", "-r", rm, "--data", data, "-o", _dir.File("eval"), "--threads", "1"], rm, "non-finite rewards");
+        PargsCli.Fails(["generate", "--model", Gguf, "--method", "best-of-n", "-n", "2", "-r", rm, "--prompt", "Once", "--max-new-tokens", "3", "--threads", "1"],
+            "Best-of-N", "NaN");
+        string missing = Path.Combine(_dir.Path, "nowhere", "tokenizer.json");
+        PargsCli.Fails(["info", "--model", Gguf, "--tokenizer", missing], missing, "not found");
+        string gens = WriteJsonl("g.jsonl", """{"instruction": "Once", "output": " a cat.", "method": "pargs"}""");
+        PargsCli.Fails(["eval", "-g", gens, "--no-model", "-o", _dir.File("ev")], "--baseline topk", "--baseline none");
     }
 
     [Fact]
