@@ -31,7 +31,10 @@ public static class EvalCommand
         command.SetAction(CliErrors.Action(result =>
         {
             ModelOptions.SetThreads(result.GetValue(threads));
-            var records = result.GetValue(generations)!.SelectMany(GenerationJsonl.Read).ToList();
+            var files = result.GetValue(generations)!;
+            if (files.GroupBy(Path.GetFullPath).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new PargsException($"-g {twice.First()}: given twice (its generations would count double)");
+            var records = files.SelectMany(GenerationJsonl.Read).ToList();
             var lexicon = VaderLexicon.LoadDefault();
             IGoldReward gold = result.GetValue(reward)!.Trim().ToLowerInvariant() switch
             {

@@ -12,6 +12,7 @@ public static class MethodReport
     public static IReadOnlyList<MethodReportRow> Build(IEnumerable<GenerationRecord> records, MethodReportOptions options)
     {
         var all = records.ToList();
+        CheckPairable(all);
         var rewards = all.Select(r => RewardOf(r, options)).ToList();
         var scored = all.Zip(rewards, (record, reward) => (Record: record, Reward: reward)).ToList();
 
@@ -22,6 +23,10 @@ public static class MethodReport
             if (baselineRecords.Count == 0)
                 throw new PargsException($"--baseline {options.Baseline}: that method has no generations (pass --baseline none for no comparison); methods present: " +
                     string.Join(", ", all.Select(r => r.MethodName).Distinct()) + ".");
+            var settings = baselineRecords.Select(s => (s.Record.W, s.Record.K)).Distinct().ToList();
+            if (settings.Count > 1)
+                throw new PargsException($"--baseline {options.Baseline}: that method was run with several settings " +
+                    $"({string.Join("; ", settings.Select(x => $"w = {x.W?.ToString() ?? "none"}, k = {x.K?.ToString() ?? "none"}"))}); the baseline must be one run");
             baseline = MeanPerPrompt(baselineRecords);
         }
 
@@ -56,6 +61,24 @@ public static class MethodReport
                 Throughput.Of(items.Select(s => s.Record))));
         }
         return rows;
+    }
+
+    /// <summary>
+    /// Records are paired by prompt id and pooled by (method, w): both must mean one thing. A prompt id that stands
+    /// for two different prompts (files generated from different prompt lists) would pair unrelated generations,
+    /// and one (method, w) run with several k would pool different settings into one row.
+    /// </summary>
+    static void CheckPairable(IReadOnlyList<GenerationRecord> all)
+    {
+        foreach (var prompt in all.GroupBy(r => r.PromptKey))
+            if (prompt.Select(r => r.Instruction).Distinct().Take(2).ToList() is [var a, var b])
+                throw new PargsException($"prompt id '{prompt.Key}' stands for different prompts (\"{Short(a)}\" and \"{Short(b)}\"): " +
+                    "these generations come from different prompt lists and cannot be paired; evaluate them separately");
+        foreach (var run in all.GroupBy(r => (r.MethodName, r.W)))
+            if (run.Select(r => r.K).Distinct().Take(2).ToList() is [var k1, var k2])
+                throw new PargsException($"method '{run.Key.MethodName}' (w = {run.Key.W?.ToString() ?? "none"}) was run with different k ({k1}, {k2}), " +
+                    "which one row cannot hold; evaluate those files separately");
+        static string Short(string text) => text.Length <= 40 ? text : text[..40] + "…";
     }
 
     private static double RewardOf(GenerationRecord record, MethodReportOptions options)

@@ -104,4 +104,17 @@ public sealed class MethodReportTests : IDisposable
         Assert.Null(jsonRows[2]!["coherence"]);                           // NaN → null
         Assert.Equal(0.2 / Math.Sqrt(3), (double)jsonRows[0]!["reward_se"]!, 12);
     }
+
+    [Fact]
+    public void Generations_that_cannot_be_paired_or_pooled_are_errors()
+    {
+        // The same prompt id for two different prompts: files from different prompt lists.
+        var mixed = Records().Append(Gen("args", 1, "p1", 0.5) with { Instruction = "another prompt" });
+        Assert.Contains("stands for different prompts", Assert.Throws<PargsException>(() => MethodReport.Build(mixed, new MethodReportOptions())).Message);
+        // One (method, w) row from runs with different k.
+        var ks = Records().Select((r, i) => r.Method == "topk" ? r with { K = i == 0 ? 2 : 50 } : r);
+        Assert.Contains("different k", Assert.Throws<PargsException>(() => MethodReport.Build(ks, new MethodReportOptions())).Message);
+        // A baseline that is several runs (pargs at w = 1 and 2).
+        Assert.Contains("several settings", Assert.Throws<PargsException>(() => MethodReport.Build(Records(), new MethodReportOptions { Baseline = "pargs" })).Message);
+    }
 }
