@@ -127,6 +127,8 @@ public sealed record ExperimentConfig
             if (methods.Count == 0 && !wantsDpo) throw r.Error("generate.methods", "is empty");
             var weights = r.Doubles(g, "w", "generate.") ?? [1.0];
             if (weights.Count == 0 || !weights.All(double.IsFinite)) throw r.Error("generate.w", "expected a non-empty list of finite numbers");
+            if (weights.GroupBy(w => w).FirstOrDefault(group => group.Count() > 1) is { } repeated)
+                throw r.Error("generate.w", $"lists {repeated.Key} twice (each w runs once per method and seed)");
             var section = new GenerateSection(r.Path(g, "prompts", "generate."), r.Int(g, "from_eval_data", "generate.", min: 1), methods, wantsDpo,
                 r.Int(g, "k", "generate.", min: 1) ?? 10, weights, r.Int(g, "max_new_tokens", "generate.", min: 1) ?? 40,
                 r.Int(g, "seeds", "generate.", min: 1) ?? 1, r.Int(g, "batch_size", "generate.", min: 1) ?? 16);

@@ -37,6 +37,7 @@ public class ExperimentTests
     [InlineData("""{"data": {"train": "pairs.jsonl"}, "generate": {"from_eval_data": 2, "methods": ["dpo"]}}""", "'generate.methods'")]
     [InlineData("""{"generate": {"methods": ["topk"]}}""", "'generate.prompts'")]
     [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk", "pargs", "topk"]}}""", "'generate.methods'")]
+    [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk"], "w": [1, 2, 1]}}""", "'generate.w'")]
     [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk"]}, "evaluate": {"baseline": "greedy"}}""", "'evaluate.baseline'")]
     [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["half"]}}""", "'reward_models.objectives'")]
     [InlineData("""{"generate": {"prompts": ".", "methods": ["topk"]}}""", "'generate.prompts'")]
