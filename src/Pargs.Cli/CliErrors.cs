@@ -90,6 +90,13 @@ public static class CliErrors
             _ => "",
         });
 
+    /// <summary>An option given outright where it has no effect is an error: a silently ignored setting misleads.</summary>
+    public static void NoEffectUnless(System.CommandLine.ParseResult result, System.CommandLine.Option option, bool hasEffect, string unless)
+    {
+        if (!hasEffect && result.GetResult(option) is { Implicit: false })
+            throw new PargsException($"{option.Name} has no effect {unless}");
+    }
+
     /// <summary>Markup-safe print helper for messages that may contain brackets.</summary>
     public static void Info(string text) => AnsiConsole.MarkupLine(Markup.Escape(text));
 }

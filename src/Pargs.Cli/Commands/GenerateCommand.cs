@@ -58,6 +58,9 @@ public static class GenerateCommand
                 BatchSize = result.GetValue(batch),
                 Naive = result.GetValue(naive),
             };
+            CliErrors.NoEffectUnless(result, n, options.Method == DecodingMethod.BestOfN, "unless --method best-of-n");
+            CliErrors.NoEffectUnless(result, topP, options.Method == DecodingMethod.TopP, "unless --method topp");
+            CliErrors.NoEffectUnless(result, w, options.Method.IsTokenwiseGuided(), "unless --method is args, pargs or pargs-g");
             // An empty stop string matches at once and would end every generation after one token.
             if (options.StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop needs a non-empty string");
             if (result.GetValue(output) is { } outFile) CliErrors.OutputFile(outFile);

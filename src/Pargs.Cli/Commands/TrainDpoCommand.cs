@@ -59,6 +59,8 @@ public static class TrainDpoCommand
                 WarmupSteps = result.GetValue(warmup), Seed = result.GetValue(seed), CheckpointEvery = result.GetValue(checkpointEvery),
                 OutputDir = outDir, Resume = result.GetValue(resume), Threads = threadCount, LogEvery = 1,
             };
+            CliErrors.NoEffectUnless(result, loraAlpha, result.GetValue(loraRank) is not null, "without --lora-rank");
+            CliErrors.NoEffectUnless(result, loraTargets, result.GetValue(loraRank) is not null, "without --lora-rank");
             var lora = result.GetValue(loraRank) is { } rank
                 ? new LoraOptions
                 {

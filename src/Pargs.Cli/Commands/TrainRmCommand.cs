@@ -64,6 +64,7 @@ public static class TrainRmCommand
             int maxLen = Math.Min(result.GetValue(maxLength), rm.Config.MaxPositions);
             string templateName = result.GetValue(template)!;
             var train = RewardData.Load(result.GetValue(data)!, rm.Tokenizer!, templateName, maxLen, goal == RewardObjective.Full, DataOptions.ParseOnBadRow(result.GetValue(onBadRow)));
+            CliErrors.NoEffectUnless(result, evalEvery, result.GetValue(evalData) is not null, "without --eval-data");
             var eval = result.GetValue(evalData) is { } evalPath ? RewardData.Load(evalPath, rm.Tokenizer!, templateName, maxLen, finalOnly: false, DataOptions.ParseOnBadRow(result.GetValue(onBadRow))) : null;
 
             double clip = result.GetValue(maxGradNorm);

@@ -231,6 +231,17 @@ public class CliBadInputTests : IDisposable
     }
 
     [Fact]
+    public void Options_that_would_have_no_effect_are_refused()
+    {
+        PargsCli.Fails(["generate", "--model", Gguf, "-n", "3", "--threads", "1"], "-n", "best-of-n");
+        PargsCli.Fails(["generate", "--model", Gguf, "--top-p", "0.5", "--threads", "1"], "--top-p", "topp");
+        PargsCli.Fails(["generate", "--model", Gguf, "-w", "2", "--method", "topk", "--threads", "1"], "-w", "pargs");
+        string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
+        PargsCli.Fails(["train-rm", "--model", Gguf, "--data", data, "--out", _dir.File("rm"), "--eval-every", "2", "--threads", "1"], "--eval-every", "--eval-data");
+        PargsCli.Fails(["train-dpo", "-m", Gguf, "-d", data, "-o", _dir.File("dpo"), "--lora-alpha", "8", "--threads", "1"], "--lora-alpha", "--lora-rank");
+    }
+
+    [Fact]
     public void More_threads_than_cpus_and_bad_bench_settings()
     {
         string many = (Environment.ProcessorCount + 1).ToString();
