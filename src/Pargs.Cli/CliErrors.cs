@@ -20,7 +20,7 @@ public static class CliErrors
             Console.Error.WriteLine($"error: {pe.Message}");
             return 1;
         }
-        catch (Exception e) when (Unwrap(e) is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (IsFileSystemFailure(Unwrap(e)))
         {
             Console.Error.WriteLine($"error: {Unwrap(e).Message}");
             return 1;
@@ -31,6 +31,15 @@ public static class CliErrors
             return 130;
         }
     }
+
+    /// <summary>
+    /// A failure of the file system whose message names the path (permissions, a missing folder, a full disk). Not
+    /// every IOException: one without a path (e.g. a stream that ended early) is a reader that failed to say which
+    /// file was bad, a bug to fix there, and keeps its stack trace.
+    /// </summary>
+    static bool IsFileSystemFailure(Exception e)
+        => e is UnauthorizedAccessException
+           || (e is IOException and not EndOfStreamException && (e.Message.Contains('/') || e.Message.Contains('\\')));
 
     /// <summary>An action for a command: runs <paramref name="body"/> with the same error handling.</summary>
     public static Func<System.CommandLine.ParseResult, int> Action(Func<System.CommandLine.ParseResult, int> body)
@@ -57,32 +66,38 @@ public static class CliErrors
     }
 
     /// <summary>
-    /// The file counterpart of <see cref="OutputFolder"/>: an existing folder cannot be replaced by a file, and the
-    /// file's missing parent folders are created now, so that writing it after the work cannot fail on them.
+    /// The file counterpart of <see cref="OutputFolder"/>: an existing folder cannot be replaced by a file. Missing
+    /// parent folders are fine: the writer creates them with the file, after the work (so a run that fails on its
+    /// inputs leaves nothing behind).
     /// </summary>
     public static string OutputFile(string path, string option = "--out")
     {
         if (string.IsNullOrWhiteSpace(path)) throw new PargsException($"{option}: the path is empty; expected a file path");
-        if (Directory.Exists(path)) throw new PargsException($"{option} {path}: is an existing folder; expected a file path");
+        if (Path.EndsInDirectorySeparator(path) || Directory.Exists(path))
+            throw new PargsException($"{option} {path}: names a folder; expected a file path");
         if (Evaluation.GenerationJsonl.IsDevice(path)) return path; // /dev/stdout and the like are written in place
         // Writing goes to a temporary file renamed over the path: that would replace a link, not write where it points.
         if (new FileInfo(path).LinkTarget is { } target)
             throw new PargsException($"{option} {path}: is a symbolic link (to {target}); give the file it points to");
         NoFileAbove(path, option);
-        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent) Directory.CreateDirectory(parent);
         return path;
     }
 
-    /// <summary>An existing file among the path's parent folders means nothing can ever be written there.</summary>
+    /// <summary>
+    /// Nothing can ever be written below an existing file (or a link that leads nowhere) among the path's parent
+    /// folders; and a leading ~ is only ever expanded by a shell, so a quoted one would make a folder named "~".
+    /// </summary>
     static void NoFileAbove(string path, string option)
     {
-        for (var dir = Path.GetDirectoryName(Path.GetFullPath(path)); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
-            if (File.Exists(dir)) throw new PargsException($"{option} {path}: {dir} is a file, so nothing can be written below it");
+        if (path.StartsWith('~')) throw new PargsException($"{option} {path}: starts with ~, which only a shell expands; give the full path");
+        for (var dir = Path.GetDirectoryName(Path.GetFullPath(Path.TrimEndingDirectorySeparator(path))); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+            if (File.Exists(dir) || (new FileInfo(dir).LinkTarget is not null && !Directory.Exists(dir)))
+                throw new PargsException($"{option} {path}: {dir} is not a folder (a file, or a link that leads nowhere), so nothing can be written below it");
     }
 
     /// <summary>System.CommandLine's parse errors name .NET types ("as expected type 'System.Double'"); say what is expected instead.</summary>
     public static string InUserTerms(string message) => System.Text.RegularExpressions.Regex.Replace(message,
-        @" as expected type 'System\.(\w+)'", m => m.Groups[1].Value switch
+        @" as expected type 'System\.(?:Nullable`1\[System\.)?(\w+)\]?'", m => m.Groups[1].Value switch
         {
             "Double" or "Single" => " (expected a number)",
             "Int32" or "Int64" => " (expected a whole number)",

@@ -25,7 +25,7 @@ public static class BenchCommand
 
     static Command Generate()
     {
-        var threads = new Option<int[]>("--threads") { Description = "Thread counts to measure, for torch and Pargs' CPU kernels (one table row each).", DefaultValueFactory = _ => new[] { 1, 2 }, AllowMultipleArgumentsPerToken = true };
+        var threads = new Option<int[]>("--threads") { Description = "Thread counts to measure, for torch and Pargs' CPU kernels (one table row each).", DefaultValueFactory = _ => new[] { 1, Math.Min(2, Environment.ProcessorCount) }.Distinct().ToArray(), AllowMultipleArgumentsPerToken = true };
         var batch = new Option<int[]>("--batch") { Description = "Batch sizes.", DefaultValueFactory = _ => new[] { 1, 10 }, AllowMultipleArgumentsPerToken = true };
         var models = new Option<string[]>("--models") { Description = "Models: 260k (stories260K checkpoint), 15m, 110m (random Llamas of those shapes).", DefaultValueFactory = _ => new[] { "260k", "15m", "110m" }, AllowMultipleArgumentsPerToken = true };
         var seconds = new Option<double>("--seconds") { Description = "Decoding time per configuration.", DefaultValueFactory = _ => 3.0 };
@@ -125,6 +125,7 @@ public static class BenchCommand
             return;
         }
         // Appending keeps earlier runs; write-then-move so a crash never leaves half a file.
+        if (Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } parent) Directory.CreateDirectory(parent);
         string previous = File.Exists(outPath) ? File.ReadAllText(outPath) : "";
         File.WriteAllText(outPath + ".tmp", previous + md);
         File.Move(outPath + ".tmp", outPath, true);

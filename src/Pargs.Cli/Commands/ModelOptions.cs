@@ -32,5 +32,9 @@ public static class ModelOptions
         return lm;
     }
 
-    public static void SetThreads(int threads) => ComputeThreads.Set(threads);
+    public static void SetThreads(int threads)
+    {
+        int used = ComputeThreads.Set(threads);
+        if (used < threads) Console.Error.WriteLine($"note: --threads {threads}: using {used}, the logical CPUs this process may use");
+    }
 }

@@ -11,6 +11,18 @@ internal static class BenchChecks
             if (v < 1) throw new PargsException($"{option} must be at least 1, got {v}");
     }
 
+    /// <summary>
+    /// Thread counts the machine can run: a row labelled with more threads than CPUs would measure fewer
+    /// (ComputeThreads caps them), so a benchmark refuses them instead.
+    /// </summary>
+    public static void Threads(IReadOnlyList<int> threads)
+    {
+        AtLeastOne(threads, "--threads");
+        foreach (int t in threads)
+            if (t > Environment.ProcessorCount)
+                throw new PargsException($"--threads {t}: this process may use {Environment.ProcessorCount} logical CPUs");
+    }
+
     /// <summary>Every --models name is one the benchmark knows, checked before the first model runs for minutes.</summary>
     public static void KnownModels(IReadOnlyList<string> names, params string[] known)
     {

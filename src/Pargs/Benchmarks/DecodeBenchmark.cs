@@ -39,6 +39,7 @@ public static class DecodeBenchmark
         BenchChecks.AtLeastOne([options.NaiveNewTokens], "--naive-new-tokens");
         BenchChecks.AtLeastOne([options.K], "-k");
         BenchChecks.KnownModels(options.Models, "260k", "15m");
+        BenchChecks.Threads([options.Threads]);
         Models.Cpu.ComputeThreads.Set(options.Threads);
         var table = new BenchTable($"bench decode: wall ms per generated token (k = {options.K}, batch 1, threads {options.Threads})",
             "model", "prompt", "top-k", "ARGS", "PARGS", "naive PARGS", "PARGS / top-k (target ≤ 2.0)", "naive / PARGS (target ≥ 25 at 256)",

@@ -8,7 +8,7 @@ namespace Pargs.Benchmarks;
 /// <summary>Settings of <see cref="GenerateBenchmark"/>.</summary>
 public sealed record GenerateBenchmarkOptions
 {
-    public IReadOnlyList<int> Threads { get; init; } = new[] { 1, 2 };
+    public IReadOnlyList<int> Threads { get; init; } = new[] { 1, Math.Min(2, Environment.ProcessorCount) }.Distinct().ToArray();
     public IReadOnlyList<int> BatchSizes { get; init; } = new[] { 1, 10 };
     public int PromptLength { get; init; } = 16;
     /// <summary>Decode until this much time has passed (after warm-up) or the token cap is reached.</summary>
@@ -38,7 +38,7 @@ public static class GenerateBenchmark
     public static BenchTable Run(GenerateBenchmarkOptions options, Action<string>? log = null)
     {
         BenchChecks.AtLeastOne(options.BatchSizes, "--batch");
-        BenchChecks.AtLeastOne(options.Threads, "--threads");
+        BenchChecks.Threads(options.Threads);
         BenchChecks.AtLeastOne([options.PromptLength], "--prompt-length");
         BenchChecks.KnownModels(options.Models, "260k", "15m", "110m");
         if (!(options.SecondsPerConfig > 0) || !double.IsFinite(options.SecondsPerConfig))

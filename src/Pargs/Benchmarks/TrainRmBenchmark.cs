@@ -29,6 +29,7 @@ public static class TrainRmBenchmark
     public static BenchTable Run(TrainRmBenchmarkOptions options, Action<string>? log = null)
     {
         BenchChecks.AtLeastOne(options.ResponseLengths, "--lengths");
+        BenchChecks.Threads([options.Threads]);
         Models.Cpu.ComputeThreads.Set(options.Threads);
         using var contents = Checkpoints.CheckpointLoader.Load(options.Stories260KPath);
         foreach (int length in options.ResponseLengths)

@@ -44,7 +44,7 @@ public static class GenerationJsonl
             {
                 // System.Text.Json names .NET types ("System.Nullable`1[System.Double]"); say it in the file's terms.
                 string field = at[2..];
-                string expected = field is "w" or "k" or "seed" or "reward" or "tokens" or "seconds" ? "a number" : "a string";
+                string expected = field is "k" or "seed" or "tokens" ? "a whole number" : field is "w" or "reward" or "seconds" ? "a number" : "a string";
                 throw new PargsException($"{path}:{lineNumber}: field '{field}' has a value of the wrong type (expected {expected}).", e);
             }
             catch (JsonException e)
@@ -66,6 +66,7 @@ public static class GenerationJsonl
     {
         bool device = IsDevice(path);
         var tmp = device ? path : path + ".tmp";
+        if (!device && Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent) Directory.CreateDirectory(parent);
         using (var writer = new StreamWriter(tmp, append: false, new UTF8Encoding(false)))
         {
             foreach (var record in records)
@@ -77,7 +78,15 @@ public static class GenerationJsonl
         if (!device) File.Move(tmp, path, overwrite: true);
     }
 
-    /// <summary>A path under /dev or /proc (on Unix): a device or a process's stream, not a file to replace.</summary>
+    /// <summary>
+    /// An existing path under /dev or /proc (on Unix) other than the ordinary folders there (/dev/shm, /dev/mqueue):
+    /// a device or a process's stream such as /dev/stdout, written in place, never replaced.
+    /// </summary>
     public static bool IsDevice(string path)
-        => !OperatingSystem.IsWindows() && Path.GetFullPath(path) is var full && (full.StartsWith("/dev/") || full.StartsWith("/proc/"));
+    {
+        if (OperatingSystem.IsWindows()) return false;
+        string full = Path.GetFullPath(path);
+        bool special = (full.StartsWith("/dev/") && !full.StartsWith("/dev/shm/") && !full.StartsWith("/dev/mqueue/")) || full.StartsWith("/proc/");
+        return special && File.Exists(full);
+    }
 }

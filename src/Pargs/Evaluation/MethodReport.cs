@@ -25,7 +25,7 @@ public static class MethodReport
                     string.Join(", ", all.Select(r => r.MethodName).Distinct()) + ".");
             var settings = baselineRecords.Select(s => (s.Record.W, s.Record.K)).Distinct().ToList();
             if (settings.Count > 1)
-                throw new PargsException($"--baseline {options.Baseline}: that method was run with several settings " +
+                throw new PargsException($"baseline '{options.Baseline}': that method was run with several settings " +
                     $"({string.Join("; ", settings.Select(x => $"w = {x.W?.ToString() ?? "none"}, k = {x.K?.ToString() ?? "none"}"))}); the baseline must be one run");
             baseline = MeanPerPrompt(baselineRecords);
         }

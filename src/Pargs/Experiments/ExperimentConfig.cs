@@ -171,6 +171,9 @@ public sealed record ExperimentConfig
             var generated = config.Generate.Methods.Select(m => m.Name()).Concat(config.Generate.Dpo ? [GenerationSweep.DpoMethod] : []).ToList();
             if (baseline is not null && baseline != "none" && !generated.Contains(baseline))
                 throw r.Error("evaluate.baseline", $"\"{baseline}\" is not among the generated methods ({string.Join(", ", generated)}); expected one of them or \"none\"");
+            // A guided method runs once per w: as a baseline it would be several runs pooled into one.
+            if (baseline is not null && config.Generate.Weights.Count > 1 && config.Generate.Methods.Any(m => m.Name() == baseline && m.IsTokenwiseGuided()))
+                throw r.Error("evaluate.baseline", $"\"{baseline}\" runs at every w in generate.w ({string.Join(", ", config.Generate.Weights)}); a baseline must be one run (e.g. topk, best-of-n or dpo)");
             config = config with { Evaluate = new EvaluateSection(reward, judge, baseline ?? "topk") };
         }
         bool trainsRewardModels = config.RewardModels is { Use: null };

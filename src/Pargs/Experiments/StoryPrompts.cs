@@ -15,9 +15,14 @@ public static class StoryPrompts
         return prompts;
     }
 
+    /// <summary>
+    /// Writes prompts so that <see cref="Read"/> gives them back exactly: a prompt that a plain line would not
+    /// carry (a leading # or {, a line break, surrounding whitespace) is written as a JSONL line.
+    /// </summary>
     public static void Write(string path, IEnumerable<string> prompts)
     {
-        File.WriteAllLines(path + ".tmp", prompts);
+        static bool Plain(string p) => p.Length > 0 && p.Trim() == p && !p.StartsWith('#') && !p.StartsWith('{') && !p.Contains('\n') && !p.Contains('\r');
+        File.WriteAllLines(path + ".tmp", prompts.Select(p => Plain(p) ? p : System.Text.Json.JsonSerializer.Serialize(new { prompt = p })));
         File.Move(path + ".tmp", path, overwrite: true);
     }
 }

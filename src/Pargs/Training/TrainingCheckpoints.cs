@@ -56,6 +56,10 @@ public sealed class TrainingCheckpoints(string outputDir, int keep)
         string optimizerPath = Path.Combine(dir, OptimizerFile);
         if (!File.Exists(optimizerPath)) throw new PargsException($"{optimizerPath}: missing (the checkpoint is incomplete)");
         try { optimizer.load_state_dict(optimizerPath); }
+        catch (Exception e) when (e is IOException) // truncated or corrupt file
+        {
+            throw new PargsException($"{optimizerPath}: cannot be read ({e.Message}); the checkpoint is damaged — resume from an earlier one or start again", e);
+        }
         catch (ArgumentException e)
         {
             // TorchSharp checks only that the saved state fits this optimizer's parameters.

@@ -58,6 +58,7 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
         while (step < totalSteps)
         {
             cancellation.ThrowIfCancellationRequested();
+            currentStep = step;
             double learningRate = LearningRateSchedule.At(step, totalSteps, options.LearningRate, options.WarmupSteps, options.Schedule);
             foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
             optimizer.zero_grad();
@@ -71,14 +72,15 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
                 var result = task.Forward(epochBatches.Batches[(int)(cursor % perEpoch)]);
                 (result.Loss / accumulation).backward();
                 double loss = result.Loss.to(ScalarType.Float64).item<double>();
-                // A NaN or infinite loss poisons every weight at the next step; stop here, with the last
-                // checkpoint (if any) still good, instead of saving a NaN model and reporting success.
-                if (!double.IsFinite(loss))
-                    throw new PargsException($"training diverged at step {step + 1}: the loss is {loss} (try a lower learning rate than {options.LearningRate})");
+                if (!double.IsFinite(loss)) throw Diverged($"the loss is {loss}");
                 window.Add(loss, result.Metrics);
             }
             if (options.MaxGradNorm is { } maxNorm)
-                window.AddGradNorm(nn.utils.clip_grad_norm_(parameters, maxNorm));
+            {
+                double norm = nn.utils.clip_grad_norm_(parameters, maxNorm);
+                if (!double.IsFinite(norm)) throw Diverged($"the gradient norm is {norm}");
+                window.AddGradNorm(norm);
+            }
             optimizer.step();
             step++;
             double epochs = (double)step * accumulation / perEpoch;
@@ -96,6 +98,16 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
         task.Model.eval();
         return new TrainingResult(step, history, resumedFrom);
     }
+
+    /// <summary>
+    /// A NaN or infinite loss or gradient would poison every weight at this step's update: training stops before
+    /// it, instead of saving a NaN model and reporting success. The weights were usually running away for a few
+    /// steps already, so the advice is a lower learning rate from the start, not a resume.
+    /// </summary>
+    PargsException Diverged(string what)
+        => new($"training diverged at step {currentStep + 1}: {what}; start again with a learning rate below {options.LearningRate}");
+
+    int currentStep;
 
     void Evaluate(int step, double epochs, List<IReadOnlyDictionary<string, double>> history)
     {

@@ -16,6 +16,17 @@ public class PromptFileTests
     }
 
     [Fact]
+    public void Written_prompts_read_back_exactly()
+    {
+        using var temp = new TempDir();
+        string path = temp.File("eval.txt");
+        string[] prompts = ["Once upon a time", "# a heading", "{braces}", "two\nlines", " padded ", "naïve \"quotes\""];
+        Pargs.Experiments.StoryPrompts.Write(path, prompts);
+        Assert.Equal(prompts, PromptFile.Read(path));
+        Assert.Equal("Once upon a time", File.ReadLines(path).First()); // plain prompts stay plain lines
+    }
+
+    [Fact]
     public void Bad_files_name_the_path_and_line()
     {
         using var temp = new TempDir();

@@ -38,6 +38,7 @@ public class ExperimentTests
     [InlineData("""{"generate": {"methods": ["topk"]}}""", "'generate.prompts'")]
     [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk", "pargs", "topk"]}}""", "'generate.methods'")]
     [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk"], "w": [1, 2, 1]}}""", "'generate.w'")]
+    [InlineData("""{"reward_models": {"use": {"partial": "{RM}"}}, "generate": {"prompts": "pairs.jsonl", "methods": ["pargs-g"], "w": [1, 2]}, "evaluate": {"baseline": "pargs-g"}}""", "'evaluate.baseline'")]
     [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk"]}, "evaluate": {"baseline": "greedy"}}""", "'evaluate.baseline'")]
     [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["half"]}}""", "'reward_models.objectives'")]
     [InlineData("""{"generate": {"prompts": ".", "methods": ["topk"]}}""", "'generate.prompts'")]
@@ -47,7 +48,7 @@ public class ExperimentTests
     {
         using var temp = new TempDir();
         WritePairs(temp.File("pairs.jsonl"), 4);
-        var e = Assert.Throws<PargsException>(() => Parse(json, temp.Path));
+        var e = Assert.Throws<PargsException>(() => Parse(json.Replace("{RM}", ShippedRm), temp.Path));
         Assert.Contains(field, e.Message);
     }
 
