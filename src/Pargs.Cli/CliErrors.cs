@@ -75,7 +75,7 @@ public static class CliErrors
         if (string.IsNullOrWhiteSpace(path)) throw new PargsException($"{option}: the path is empty; expected a file path");
         if (Path.EndsInDirectorySeparator(path) || Directory.Exists(path))
             throw new PargsException($"{option} {path}: names a folder; expected a file path");
-        if (Evaluation.GenerationJsonl.IsDevice(path)) return path; // /dev/stdout and the like are written in place
+        if (DevicePaths.IsDevice(path)) return path; // /dev/stdout and the like are written in place
         // Writing goes to a temporary file renamed over the path: that would replace a link, not write where it points.
         if (new FileInfo(path).LinkTarget is { } target)
             throw new PargsException($"{option} {path}: is a symbolic link (to {target}); give the file it points to");

@@ -119,7 +119,7 @@ public static class BenchCommand
         md.AppendLine("| machine | |").AppendLine("|---|---|");
         foreach (var (name, value) in machine.Rows(threads)) md.AppendLine($"| {name} | {value} |");
         md.AppendLine().Append(table.ToMarkdown());
-        if (Evaluation.GenerationJsonl.IsDevice(outPath)) // e.g. /dev/stdout: written in place, nothing to append to
+        if (DevicePaths.IsDevice(outPath)) // e.g. /dev/stdout: written in place, nothing to append to
         {
             File.WriteAllText(outPath, md.ToString());
             return;

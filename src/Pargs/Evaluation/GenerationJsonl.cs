@@ -64,7 +64,7 @@ public static class GenerationJsonl
     /// </summary>
     public static void Write(string path, IEnumerable<GenerationRecord> records)
     {
-        bool device = IsDevice(path);
+        bool device = DevicePaths.IsDevice(path);
         var tmp = device ? path : path + ".tmp";
         if (!device && Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent) Directory.CreateDirectory(parent);
         using (var writer = new StreamWriter(tmp, append: false, new UTF8Encoding(false)))
@@ -78,15 +78,4 @@ public static class GenerationJsonl
         if (!device) File.Move(tmp, path, overwrite: true);
     }
 
-    /// <summary>
-    /// An existing path under /dev or /proc (on Unix) other than the ordinary folders there (/dev/shm, /dev/mqueue):
-    /// a device or a process's stream such as /dev/stdout, written in place, never replaced.
-    /// </summary>
-    public static bool IsDevice(string path)
-    {
-        if (OperatingSystem.IsWindows()) return false;
-        string full = Path.GetFullPath(path);
-        bool special = (full.StartsWith("/dev/") && !full.StartsWith("/dev/shm/") && !full.StartsWith("/dev/mqueue/")) || full.StartsWith("/proc/");
-        return special && File.Exists(full);
-    }
 }
