@@ -55,7 +55,7 @@ public sealed class DemoPipeline
     /// <param name="commandLine">Recorded in report.md so the run can be repeated.</param>
     public DemoResult Run(IProgress<DemoProgress>? progress = null, bool fresh = false, string? commandLine = null)
     {
-        var stages = new StageRunner(o.WorkDir, progress);
+        var stages = new StageRunner(o.WorkDir, progress, DemoReport.FileName);
         if (fresh) stages.Delete(StageNames, DemoReport.FileName);
         Directory.CreateDirectory(o.WorkDir);
         if (o.Threads is { } threads) Models.Cpu.ComputeThreads.Set(threads);

@@ -31,7 +31,7 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
 
     public ExperimentResult Run(IProgress<DemoProgress>? progress = null, bool fresh = false, string? commandLine = null)
     {
-        var stages = new StageRunner(c.WorkDir, progress);
+        var stages = new StageRunner(c.WorkDir, progress, ReportFile);
         if (fresh) stages.Delete(StageNames, ReportFile);
         Directory.CreateDirectory(c.WorkDir);
         if (c.Threads is { } threads) Models.Cpu.ComputeThreads.Set(threads);

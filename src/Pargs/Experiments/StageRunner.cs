@@ -6,8 +6,10 @@ namespace Pargs.Experiments;
 /// Runs the cached stages of a pipeline (the demo, `pargs experiment`): each stage writes into its own folder of the
 /// work folder and finishes with a <see cref="StageManifest"/>; a stage whose manifest matches its fingerprint is
 /// skipped. A stage body gets its (fresh, empty) folder and returns the files it wrote and a few summary numbers.
+/// The run's summary files (report.md) are deleted as soon as a stage has to run again: until the run rewrites them
+/// they would describe the old results, and if the stage fails they never would be rewritten.
 /// </summary>
-public sealed class StageRunner(string workDir, IProgress<DemoProgress>? progress)
+public sealed class StageRunner(string workDir, IProgress<DemoProgress>? progress, params string[] summaryFiles)
 {
     public string WorkDir => workDir;
     public IProgress<DemoProgress>? Progress => progress;
@@ -26,6 +28,8 @@ public sealed class StageRunner(string workDir, IProgress<DemoProgress>? progres
             progress?.Report(new DemoProgress(name, 1, 1, "cached"));
             return new DemoStageResult(name, true, cached.Seconds, dir, cached.Summary);
         }
+        foreach (var file in summaryFiles)
+            if (File.Exists(Path.Combine(workDir, file))) File.Delete(Path.Combine(workDir, file));
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); // outputs of other inputs, or an interrupted run
         Directory.CreateDirectory(dir);
         progress?.Report(new DemoProgress(name, 0, 1, "starting"));

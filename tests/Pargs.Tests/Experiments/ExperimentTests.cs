@@ -184,9 +184,13 @@ public class ExperimentTests
               "generate": {"prompts": "prompts.txt", "methods": ["topk"], {{{setting}}}}
             }
             """;
+        // A report from an earlier, successful run of the same work folder must not outlive the failed one.
+        Directory.CreateDirectory(temp.File("work"));
+        File.WriteAllText(Path.Combine(temp.File("work"), ExperimentPipeline.ReportFile), "# an earlier run");
         var e = Assert.Throws<PargsException>(() => new ExperimentPipeline(Parse(json, temp.Path)).Run());
         Assert.Contains(field, e.Message);
         Assert.False(File.Exists(Path.Combine(temp.File("work"), "generate", "generations.jsonl")));
+        Assert.False(File.Exists(Path.Combine(temp.File("work"), ExperimentPipeline.ReportFile)));
     }
 
     [Fact]
