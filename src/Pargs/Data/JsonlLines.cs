@@ -34,27 +34,22 @@ internal static class JsonlLines
             throw new PargsException($"{path}: named .gz but does not start with the gzip magic bytes 1f 8b; expected gzip data.");
         }
 
-        using var reader = new StreamReader(content, new UTF8Encoding(false, throwOnInvalidBytes: true));
+        using var bytes = new LineSplitter(content, path);
+        var utf8 = new UTF8Encoding(false, throwOnInvalidBytes: true);
         int line = 0;
         // Each line is handed out only once the next one was read: the last line of a truncated gzip file is cut
         // short, and the trailer check below must speak before a JSON parser complains about that fragment.
         string? pending = null;
-        while (true)
+        while (bytes.Next() is { } raw)
         {
-            string? text;
-            try
-            {
-                text = reader.ReadLine();
-            }
-            catch (InvalidDataException e)
-            {
-                throw new PargsException($"{path}: corrupt gzip data after line {line}: {e.Message}", e);
-            }
+            // Decoded line by line (a StreamReader decodes whole buffers ahead, so its error would name an earlier line).
+            string text;
+            int skip = line == 0 && raw.AsSpan().StartsWith(Utf8Bom) ? Utf8Bom.Length : 0;
+            try { text = utf8.GetString(raw.AsSpan(skip)); }
             catch (DecoderFallbackException e)
             {
                 throw new PargsException($"{path}:{line + 1}: invalid UTF-8 text (expected UTF-8 JSON lines).", e);
             }
-            if (text == null) break;
             if (pending != null) yield return (line, pending);
             line++;
             pending = text;
@@ -68,6 +63,56 @@ internal static class JsonlLines
                     $"with CRC-32 {checking.Crc:x8}, but the gzip trailer expects {expected.Length32} bytes with CRC-32 {expected.Crc:x8}.");
         }
         if (pending != null) yield return (line, pending);
+    }
+
+    static readonly byte[] Utf8Bom = [0xEF, 0xBB, 0xBF];
+
+    /// <summary>
+    /// The stream's lines as raw bytes, split at \n (a \r before it is dropped, as StreamReader.ReadLine does); a
+    /// corrupt gzip stream is reported with the file's name.
+    /// </summary>
+    sealed class LineSplitter(Stream content, string path) : IDisposable
+    {
+        readonly byte[] buffer = new byte[1 << 16];
+        readonly MemoryStream current = new();
+        int start, end;
+        bool finished;
+
+        public byte[]? Next()
+        {
+            while (true)
+            {
+                int newline = Array.IndexOf(buffer, (byte)'\n', start, end - start);
+                if (newline >= 0)
+                {
+                    current.Write(buffer, start, newline - start);
+                    start = newline + 1;
+                    return Take();
+                }
+                current.Write(buffer, start, end - start);
+                start = end = 0;
+                if (finished || (end = Fill()) == 0)
+                {
+                    finished = true;
+                    return current.Length > 0 ? Take() : null;
+                }
+            }
+        }
+
+        int Fill()
+        {
+            try { return content.Read(buffer, 0, buffer.Length); }
+            catch (InvalidDataException e) { throw new PargsException($"{path}: corrupt gzip data: {e.Message}", e); }
+        }
+
+        byte[] Take()
+        {
+            var line = current.ToArray();
+            current.SetLength(0);
+            return line.Length > 0 && line[^1] == (byte)'\r' ? line[..^1] : line;
+        }
+
+        public void Dispose() => current.Dispose();
     }
 
     readonly record struct GzipTrailer(uint Crc, uint Length32)

@@ -172,6 +172,30 @@ public class PreferenceReaderTests : IDisposable
     }
 
     [Fact]
+    public void Invalid_utf8_is_reported_on_its_own_line_and_a_bom_and_crlf_are_fine()
+    {
+        // Short rows: a reader that decodes whole buffers ahead would fail while still on an earlier line.
+        var rows = Enumerable.Range(0, 60).Select(i => $$"""{"prompt":"p{{i}} {{new string('x', 5)}}","chosen":"yes","rejected":"no"}""").ToList();
+        var bytes = new List<byte>();
+        for (int i = 0; i < rows.Count; i++)
+        {
+            bytes.AddRange(System.Text.Encoding.UTF8.GetBytes(rows[i]));
+            if (i == 49) bytes.AddRange(new byte[] { 0xC3, 0x28 }); // an invalid two-byte sequence on line 50
+            bytes.AddRange("\r\n"u8.ToArray());
+        }
+        var gzipped = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(gzipped, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            gzip.Write(bytes.ToArray());
+        foreach (var (name, content) in new[] { ("bad-utf8.jsonl", bytes.ToArray()), ("bad-utf8.jsonl.gz", gzipped.ToArray()) })
+        {
+            var error = Assert.Throws<PargsException>(() => Read(_files.Bytes(name, content)));
+            Assert.Contains($"{name}:50: invalid UTF-8", error.Message);
+        }
+        byte[] bom = [0xEF, 0xBB, 0xBF, .. System.Text.Encoding.UTF8.GetBytes("{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\"}\r\n")];
+        Assert.Single(Read(_files.Bytes("bom.jsonl", bom)).Pairs);
+    }
+
+    [Fact]
     public void Garbage_after_gzip_magic_is_a_clear_error()
     {
         var garbage = new byte[200];
