@@ -89,7 +89,8 @@ public static class CliErrors
     /// </summary>
     static void NoFileAbove(string path, string option)
     {
-        if (path.StartsWith('~')) throw new PargsException($"{option} {path}: starts with ~, which only a shell expands; give the full path");
+        if (path == "~" || path.StartsWith("~/") || path.StartsWith("~\\"))
+            throw new PargsException($"{option} {path}: starts with ~, which only a shell expands; give the full path");
         for (var dir = Path.GetDirectoryName(Path.GetFullPath(Path.TrimEndingDirectorySeparator(path))); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
             if (File.Exists(dir) || (new FileInfo(dir).LinkTarget is not null && !Directory.Exists(dir)))
                 throw new PargsException($"{option} {path}: {dir} is not a folder (a file, or a link that leads nowhere), so nothing can be written below it");

@@ -61,6 +61,8 @@ public static class GenerateCommand
             CliErrors.NoEffectUnless(result, n, options.Method == DecodingMethod.BestOfN, "unless --method best-of-n");
             CliErrors.NoEffectUnless(result, topP, options.Method == DecodingMethod.TopP, "unless --method topp");
             CliErrors.NoEffectUnless(result, w, options.Method.IsTokenwiseGuided(), "unless --method is args, pargs or pargs-g");
+            CliErrors.NoEffectUnless(result, k, options.Method is not (DecodingMethod.Greedy or DecodingMethod.TopP), $"with --method {options.Method.Name()}");
+            CliErrors.NoEffectUnless(result, temperature, options.Method.Samples(), $"with --method {options.Method.Name()} (it does not sample)");
             // An empty stop string matches at once and would end every generation after one token.
             if (options.StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop needs a non-empty string");
             if (result.GetValue(output) is { } outFile) CliErrors.OutputFile(outFile);

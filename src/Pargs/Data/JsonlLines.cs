@@ -36,23 +36,23 @@ internal static class JsonlLines
 
         using var bytes = new LineSplitter(content, path);
         var utf8 = new UTF8Encoding(false, throwOnInvalidBytes: true);
+        // Each line is decoded and handed out only once the next one was read: the last line of a truncated gzip
+        // file is cut short (mid-character, too), and the trailer check below must speak before anyone complains
+        // about that fragment. Decoded line by line: a StreamReader decodes whole buffers ahead, so its error named
+        // an earlier line.
+        string Decode(byte[] raw, int number)
+        {
+            int skip = number == 1 && raw.AsSpan().StartsWith(Utf8Bom) ? Utf8Bom.Length : 0;
+            try { return utf8.GetString(raw.AsSpan(skip)); }
+            catch (DecoderFallbackException e) { throw new PargsException($"{path}:{number}: invalid UTF-8 text (expected UTF-8 JSON lines).", e); }
+        }
         int line = 0;
-        // Each line is handed out only once the next one was read: the last line of a truncated gzip file is cut
-        // short, and the trailer check below must speak before a JSON parser complains about that fragment.
-        string? pending = null;
+        byte[]? pending = null;
         while (bytes.Next() is { } raw)
         {
-            // Decoded line by line (a StreamReader decodes whole buffers ahead, so its error would name an earlier line).
-            string text;
-            int skip = line == 0 && raw.AsSpan().StartsWith(Utf8Bom) ? Utf8Bom.Length : 0;
-            try { text = utf8.GetString(raw.AsSpan(skip)); }
-            catch (DecoderFallbackException e)
-            {
-                throw new PargsException($"{path}:{line + 1}: invalid UTF-8 text (expected UTF-8 JSON lines).", e);
-            }
-            if (pending != null) yield return (line, pending);
+            if (pending != null) yield return (line, Decode(pending, line));
             line++;
-            pending = text;
+            pending = raw;
         }
 
         if (content is CheckingStream checking && trailer is { } expected)
@@ -62,13 +62,13 @@ internal static class JsonlLines
                     $"{path}: gzip data is truncated or corrupt after line {line}: decompressed {checking.Length32} bytes " +
                     $"with CRC-32 {checking.Crc:x8}, but the gzip trailer expects {expected.Length32} bytes with CRC-32 {expected.Crc:x8}.");
         }
-        if (pending != null) yield return (line, pending);
+        if (pending != null) yield return (line, Decode(pending, line));
     }
 
     static readonly byte[] Utf8Bom = [0xEF, 0xBB, 0xBF];
 
     /// <summary>
-    /// The stream's lines as raw bytes, split at \n (a \r before it is dropped, as StreamReader.ReadLine does); a
+    /// The stream's lines as raw bytes, ended by \n, \r\n or a lone \r (as StreamReader.ReadLine ends them); a
     /// corrupt gzip stream is reported with the file's name.
     /// </summary>
     sealed class LineSplitter(Stream content, string path) : IDisposable
@@ -76,40 +76,49 @@ internal static class JsonlLines
         readonly byte[] buffer = new byte[1 << 16];
         readonly MemoryStream current = new();
         int start, end;
-        bool finished;
+        bool finished, afterCarriageReturn;
 
         public byte[]? Next()
         {
             while (true)
             {
-                int newline = Array.IndexOf(buffer, (byte)'\n', start, end - start);
-                if (newline >= 0)
+                if (start == end && !Refill()) return current.Length > 0 ? Take() : null;
+                // A \r ended the previous line: a \n right after it (maybe in the next buffer) belongs to it.
+                if (afterCarriageReturn)
                 {
-                    current.Write(buffer, start, newline - start);
-                    start = newline + 1;
-                    return Take();
+                    afterCarriageReturn = false;
+                    if (buffer[start] == (byte)'\n') { start++; continue; }
                 }
-                current.Write(buffer, start, end - start);
-                start = end = 0;
-                if (finished || (end = Fill()) == 0)
+                int at = buffer.AsSpan(start, end - start).IndexOfAny((byte)'\r', (byte)'\n');
+                if (at < 0)
                 {
-                    finished = true;
-                    return current.Length > 0 ? Take() : null;
+                    current.Write(buffer, start, end - start);
+                    start = end;
+                    continue;
                 }
+                current.Write(buffer, start, at);
+                afterCarriageReturn = buffer[start + at] == (byte)'\r';
+                start += at + 1;
+                return Take();
             }
         }
 
-        int Fill()
+        /// <summary>Reads the next buffer; false at the end of the stream.</summary>
+        bool Refill()
         {
-            try { return content.Read(buffer, 0, buffer.Length); }
+            if (finished) return false;
+            try { end = content.Read(buffer, 0, buffer.Length); }
             catch (InvalidDataException e) { throw new PargsException($"{path}: corrupt gzip data: {e.Message}", e); }
+            start = 0;
+            finished = end == 0;
+            return !finished;
         }
 
         byte[] Take()
         {
             var line = current.ToArray();
             current.SetLength(0);
-            return line.Length > 0 && line[^1] == (byte)'\r' ? line[..^1] : line;
+            return line;
         }
 
         public void Dispose() => current.Dispose();

@@ -202,6 +202,8 @@ public class CliBadInputTests : IDisposable
         PargsCli.Fails(["bench", "decode", "--models", "260k", "--stories", Gguf, "--out", below], file, "is not a folder");
         PargsCli.Fails(["generate", "--model", Gguf, "--prompt", "Hi", "--out", Path.Combine(_dir.Path, "newdir") + "/", "--threads", "1"], "names a folder");
         PargsCli.Fails(["generate", "--model", Gguf, "--prompt", "Hi", "--out", "~/gen.jsonl", "--threads", "1"], "~", "shell");
+        string tilde = Path.Combine(_dir.Path, "~x.jsonl"); // a name that merely starts with ~ is fine
+        PargsCli.Succeeds("generate", "--model", Gguf, "--prompt", "Hi", "--max-new-tokens", "2", "--out", tilde, "--threads", "1");
         // A run that fails on its inputs leaves no output folders behind.
         string unmade = Path.Combine(_dir.Path, "a", "b", "out.jsonl");
         PargsCli.Fails(["generate", "--model", Gguf, "--prompts", _dir.File("no-such-prompts.txt"), "--out", unmade, "--threads", "1"], "not found");
@@ -242,6 +244,8 @@ public class CliBadInputTests : IDisposable
         PargsCli.Fails(["generate", "--model", Gguf, "-n", "3", "--threads", "1"], "-n", "best-of-n");
         PargsCli.Fails(["generate", "--model", Gguf, "--top-p", "0.5", "--threads", "1"], "--top-p", "topp");
         PargsCli.Fails(["generate", "--model", Gguf, "-w", "2", "--method", "topk", "--threads", "1"], "-w", "pargs");
+        PargsCli.Fails(["generate", "--model", Gguf, "-k", "5", "--method", "greedy", "--threads", "1"], "-k", "greedy");
+        PargsCli.Fails(["generate", "--model", Gguf, "--temperature", "0.7", "--method", "args", "-r", TestPaths.ShippedPartialRm, "--threads", "1"], "--temperature", "does not sample");
         string data = WriteJsonl("pairs.jsonl", """{"prompt": "Once", "chosen": " a cat.", "rejected": " a dog."}""");
         PargsCli.Fails(["train-rm", "--model", Gguf, "--data", data, "--out", _dir.File("rm"), "--eval-every", "2", "--threads", "1"], "--eval-every", "--eval-data");
         PargsCli.Fails(["train-dpo", "-m", Gguf, "-d", data, "-o", _dir.File("dpo"), "--lora-alpha", "8", "--threads", "1"], "--lora-alpha", "--lora-rank");

@@ -196,6 +196,58 @@ public class PreferenceReaderTests : IDisposable
     }
 
     [Fact]
+    public void Lines_end_as_readline_ends_them_across_buffer_boundaries_plain_and_gzipped()
+    {
+        // Rows separated by \n, \r\n or a lone \r, with blank lines, some rows longer than the reader's 64 KiB
+        // buffer (so separators fall on buffer edges), and one bad row whose line number must be ReadLine's.
+        var random = new Random(5);
+        var text = new System.Text.StringBuilder();
+        var prompts = new List<string>();
+        int lineNumber = 0, badLine = -1;
+        string[] separators = ["\n", "\r\n", "\r"];
+        string last = "";
+        // After a lone \r, a \n would join it as one \r\n: a blank line there starts with \r.
+        string Separator() => last = last == "\r" ? separators[1 + random.Next(2)] : separators[random.Next(3)];
+        for (int i = 0; i < 400; i++)
+        {
+            if (random.Next(10) == 0) { text.Append(Separator()); lineNumber++; } // a blank line
+            string prompt = $"p{i} " + new string('é', random.Next(10) == 0 ? 40_000 : random.Next(1, 30));
+            prompts.Add(prompt);
+            text.Append($$"""{"prompt":"{{prompt}}","chosen":"yes","rejected":"no"}""").Append(Separator());
+            lineNumber++;
+        }
+        var good = System.Text.Encoding.UTF8.GetBytes(text.ToString());
+        var gzipped = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(gzipped, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            gzip.Write(good);
+        foreach (var (name, content) in new[] { ("lines.jsonl", good), ("lines.jsonl.gz", gzipped.ToArray()) })
+            Assert.Equal(prompts, Read(_files.Bytes(name, content)).Pairs.Select(p => p.Prompt));
+
+        badLine = lineNumber + 1;
+        var bad = System.Text.Encoding.UTF8.GetBytes(text + "{\"prompt\": 1}\r\n");
+        using var reader = new StreamReader(new MemoryStream(bad));
+        int readLineCount = 0;
+        while (reader.ReadLine() is not null) readLineCount++;
+        Assert.Equal(badLine, readLineCount); // the test's own count agrees with ReadLine's
+        Assert.Contains($"bad-line.jsonl:{badLine}:", Assert.Throws<PargsException>(() => Read(_files.Bytes("bad-line.jsonl", bad))).Message);
+    }
+
+    [Fact]
+    public void A_truncated_gzip_whose_last_line_stops_inside_a_character_is_reported_as_truncated()
+    {
+        // Random CJK text compresses poorly, so a cut in the gzip lands in the last row's text, often mid-character.
+        var random = new Random(9);
+        string Text(int n) => new string(Enumerable.Range(0, n).Select(_ => (char)random.Next(0x4E00, 0x9FA5)).ToArray());
+        var rows = Enumerable.Range(0, 300).Select(i => $$"""{"prompt":"p{{i}} {{Text(30)}}","chosen":"yes","rejected":"no"}""").ToArray();
+        byte[] whole = File.ReadAllBytes(_files.Gzip("multibyte.jsonl.gz", rows));
+        for (int cut = whole.Length - 20; cut > whole.Length - 1500; cut -= 3)
+        {
+            var error = Assert.Throws<PargsException>(() => Read(_files.Bytes("cut.jsonl.gz", whole[..cut])));
+            Assert.Contains("gzip", error.Message);
+        }
+    }
+
+    [Fact]
     public void Garbage_after_gzip_magic_is_a_clear_error()
     {
         var garbage = new byte[200];
