@@ -25,7 +25,7 @@ public static class BenchCommand
 
     static Command Generate()
     {
-        var threads = new Option<int[]>("--threads") { Description = "Thread counts to measure, for torch and Pargs' CPU kernels (one table row each).", DefaultValueFactory = _ => new[] { 1, Math.Min(2, Environment.ProcessorCount) }.Distinct().ToArray(), AllowMultipleArgumentsPerToken = true };
+        var threads = new Option<int[]>("--threads") { Description = "Thread counts to measure, for torch and Pargs' CPU kernels (one table row each).", DefaultValueFactory = _ => new GenerateBenchmarkOptions().Threads.ToArray(), AllowMultipleArgumentsPerToken = true };
         var batch = new Option<int[]>("--batch") { Description = "Batch sizes.", DefaultValueFactory = _ => new[] { 1, 10 }, AllowMultipleArgumentsPerToken = true };
         var models = new Option<string[]>("--models") { Description = "Models: 260k (stories260K checkpoint), 15m, 110m (random Llamas of those shapes).", DefaultValueFactory = _ => new[] { "260k", "15m", "110m" }, AllowMultipleArgumentsPerToken = true };
         var seconds = new Option<double>("--seconds") { Description = "Decoding time per configuration.", DefaultValueFactory = _ => 3.0 };

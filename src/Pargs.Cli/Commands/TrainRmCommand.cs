@@ -52,6 +52,7 @@ public static class TrainRmCommand
             ModelOptions.SetThreads(result.GetValue(threads));
             var goal = RewardObjectives.Parse(result.GetValue(objective)!, "--objective");
             string outDir = CliErrors.OutputFolder(result.GetValue(output)!);
+            CliErrors.NoEffectUnless(result, evalEvery, result.GetValue(evalData) is not null, "without --eval-data"); // before any data is read
             int seedValue = result.GetValue(seed);
 
             RewardModel rm;
@@ -64,7 +65,6 @@ public static class TrainRmCommand
             int maxLen = Math.Min(result.GetValue(maxLength), rm.Config.MaxPositions);
             string templateName = result.GetValue(template)!;
             var train = RewardData.Load(result.GetValue(data)!, rm.Tokenizer!, templateName, maxLen, goal == RewardObjective.Full, DataOptions.ParseOnBadRow(result.GetValue(onBadRow)));
-            CliErrors.NoEffectUnless(result, evalEvery, result.GetValue(evalData) is not null, "without --eval-data");
             var eval = result.GetValue(evalData) is { } evalPath ? RewardData.Load(evalPath, rm.Tokenizer!, templateName, maxLen, finalOnly: false, DataOptions.ParseOnBadRow(result.GetValue(onBadRow))) : null;
 
             double clip = result.GetValue(maxGradNorm);

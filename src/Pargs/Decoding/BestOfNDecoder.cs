@@ -34,8 +34,9 @@ public sealed class BestOfNDecoder
 
         var rewards = SequenceRewards(expandedPrompts, rows, context.EosId);
         // NaN is never the larger reward: without this a broken model would quietly crown every prompt's first sample.
-        if (rewards.FirstOrDefault(r => !double.IsFinite(r), 0.0) is var bad && !double.IsFinite(bad))
-            throw new PargsException($"the reward model gave a Best-of-N sample the reward {bad}: check its weights and config");
+        foreach (double reward in rewards)
+            if (!double.IsFinite(reward))
+                throw new PargsException($"the reward model gave a Best-of-N sample the reward {reward}: check its weights and config");
         var result = new List<(RowProgress, double)>();
         for (int i = 0; i < prompts.Count; i++)
         {

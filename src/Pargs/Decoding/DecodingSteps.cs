@@ -38,10 +38,7 @@ public static class DecodingSteps
             {
                 scores[b][j] = logProbs[b][j] + (float)w * rewards[b][j];
                 if (!float.IsFinite(scores[b][j]) && !float.IsNegativeInfinity(scores[b][j])) // −inf: a token of probability 0
-                    throw new PargsException(float.IsFinite(rewards[b][j]) && !float.IsNaN(logProbs[b][j]) && !float.IsPositiveInfinity(logProbs[b][j])
-                        ? $"log p + w·r is {scores[b][j]} for a candidate: w·r overflowed float32 (w = {w}, r = {rewards[b][j]}); use a smaller -w"
-                        : float.IsFinite(rewards[b][j]) ? NonFiniteLogProb(logProbs[b][j])
-                        : $"the reward model gave a candidate the reward {rewards[b][j]}: check its weights and config");
+                    throw new PargsException(NonFiniteScore(scores[b][j], logProbs[b][j], rewards[b][j], w));
             }
         }
         return scores;
@@ -63,6 +60,14 @@ public static class DecodingSteps
             chosen[b] = sample ? SampleSoftmax(row, temperature, rowRandom[b]) : ArgMax(row);
         }
         return chosen;
+    }
+
+    /// <summary>Which of the score's parts made it NaN or +inf: the reward, the LM's log-probability, or w·r's size.</summary>
+    static string NonFiniteScore(float score, float logProb, float reward, double w)
+    {
+        if (!float.IsFinite(reward)) return $"the reward model gave a candidate the reward {reward}: check its weights and config";
+        if (float.IsNaN(logProb) || float.IsPositiveInfinity(logProb)) return NonFiniteLogProb(logProb);
+        return $"log p + w·r is {score} for a candidate: w·r overflowed float32 (w = {w}, r = {reward}); use a smaller -w";
     }
 
     static string NonFiniteLogProb(float value)

@@ -58,7 +58,6 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
         while (step < totalSteps)
         {
             cancellation.ThrowIfCancellationRequested();
-            currentStep = step;
             double learningRate = LearningRateSchedule.At(step, totalSteps, options.LearningRate, options.WarmupSteps, options.Schedule);
             foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
             optimizer.zero_grad();
@@ -72,13 +71,13 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
                 var result = task.Forward(epochBatches.Batches[(int)(cursor % perEpoch)]);
                 (result.Loss / accumulation).backward();
                 double loss = result.Loss.to(ScalarType.Float64).item<double>();
-                if (!double.IsFinite(loss)) throw Diverged($"the loss is {loss}");
+                if (!double.IsFinite(loss)) throw Diverged(step, $"the loss is {loss}");
                 window.Add(loss, result.Metrics);
             }
             if (options.MaxGradNorm is { } maxNorm)
             {
                 double norm = nn.utils.clip_grad_norm_(parameters, maxNorm);
-                if (!double.IsFinite(norm)) throw Diverged($"the gradient norm is {norm}");
+                if (!double.IsFinite(norm)) throw Diverged(step, $"the gradient norm is {norm}");
                 window.AddGradNorm(norm);
             }
             optimizer.step();
@@ -104,10 +103,8 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
     /// it, instead of saving a NaN model and reporting success. The weights were usually running away for a few
     /// steps already, so the advice is a lower learning rate from the start, not a resume.
     /// </summary>
-    PargsException Diverged(string what)
-        => new($"training diverged at step {currentStep + 1}: {what}; start again with a learning rate below {options.LearningRate}");
-
-    int currentStep;
+    PargsException Diverged(int step, string what)
+        => new($"training diverged at step {step + 1}: {what}; start again with a learning rate below {options.LearningRate}");
 
     void Evaluate(int step, double epochs, List<IReadOnlyDictionary<string, double>> history)
     {
