@@ -8,6 +8,8 @@ namespace Pargs;
 public static class ShippedData
 {
     public const string DefaultModel = "data/models/stories260K/tinyllamas-stories-260k-f32.gguf";
+    /// <summary>The partial (PARGS) reward model trained on the default model by <c>pargs demo</c>.</summary>
+    public const string PartialRewardModel = "data/models/stories260K-partial-rm";
 
     public static string Find(string relativePath)
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Pargs.Decoding;
+using Pargs.Decoding.Methods;
 using Pargs.Experiments;
 using Spectre.Console;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Pargs.Data;
 using Pargs.Decoding;
+using Pargs.Decoding.Methods;
 using Pargs.Evaluation;
 using Pargs.Rewards;
 using Spectre.Console;
@@ -21,7 +22,7 @@ public static class GenerateCommand
         var tokenizer = ModelOptions.Tokenizer();
         var threads = ModelOptions.Threads();
         var rewardModel = new Option<string>("--reward-model", "-r") { Description = "Reward model folder (HF ...ForSequenceClassification) for best-of-n, args, pargs, pargs-g" };
-        var method = new Option<string>("--method") { Description = "greedy | topk | topp | best-of-n | args | pargs | pargs-g", DefaultValueFactory = _ => "topk" };
+        var method = new Option<string>("--method") { Description = DecodingMethods.Names, DefaultValueFactory = _ => "topk" };
         var k = new Option<int>("-k") { Description = "Candidates per step (top-k); also N for best-of-n unless -n is given", DefaultValueFactory = _ => 10 };
         var w = new Option<double>("-w") { Description = "Reward weight w in log p + w·r", DefaultValueFactory = _ => 1.0 };
         var n = new Option<int?>("-n") { Description = "Samples per prompt for best-of-n (default: k)" };
@@ -44,52 +45,32 @@ public static class GenerateCommand
         command.SetAction(CliErrors.Action(result =>
         {
             ModelOptions.SetThreads(result.GetValue(threads));
-            var options = new DecodingOptions
+            T? Given<T>(Option<T> option) where T : struct => result.GetResult(option) is { Implicit: false } ? result.GetValue(option) : null;
+            var request = new GenerationRequest
             {
-                Method = DecodingMethods.Parse(result.GetValue(method)!),
-                K = result.GetValue(k),
-                W = result.GetValue(w),
-                N = result.GetValue(n),
-                Temperature = result.GetValue(temperature),
-                TopP = result.GetValue(topP),
+                Method = result.GetValue(method)!,
+                Settings = new MethodSettings
+                {
+                    K = Given(k), W = Given(w), N = result.GetValue(n), Temperature = Given(temperature), TopP = Given(topP),
+                },
                 Seed = result.GetValue(seed),
-                MaxNewTokens = result.GetValue(maxNew),
+                MaxNewTokens = Given(maxNew),
                 StopStrings = result.GetValue(stop) ?? Array.Empty<string>(),
                 BatchSize = result.GetValue(batch),
-                Naive = result.GetValue(naive),
+                Engine = result.GetValue(naive) ? DecodingEngine.Naive : DecodingEngine.Cached,
             };
-            CliErrors.NoEffectUnless(result, n, options.Method == DecodingMethod.BestOfN, "unless --method best-of-n");
-            CliErrors.NoEffectUnless(result, topP, options.Method == DecodingMethod.TopP, "unless --method topp");
-            CliErrors.NoEffectUnless(result, w, options.Method.IsTokenwiseGuided(), "unless --method is args, pargs or pargs-g");
-            CliErrors.NoEffectUnless(result, k, options.Method is not (DecodingMethod.Greedy or DecodingMethod.TopP), $"with --method {options.Method.Name()}");
-            CliErrors.NoEffectUnless(result, temperature, options.Method.Samples(), $"with --method {options.Method.Name()} (it does not sample)");
-            // An empty stop string matches at once and would end every generation after one token.
-            if (options.StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop needs a non-empty string");
+            var decodingMethod = request.CheckSettings(); // before any model is loaded
+            if (request.StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop needs a non-empty string");
             if (result.GetValue(output) is { } outFile) CliErrors.OutputFile(outFile);
             var promptTemplate = Pargs.Data.PromptTemplate.FromName(result.GetValue(template)!, "--template");
             var promptList = ReadPrompts(result.GetValue(prompt), result.GetValue(prompts)).Select(promptTemplate.RenderPrompt).ToList();
             string? modelPath = result.GetValue(model);
             using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer));
             // The checkpoint's generation_config.json fills in what the command line left unsaid.
-            if (lm.Generation is { } defaults)
-            {
-                bool Unsaid(Option option) => result.GetResult(option) is null or { Implicit: true };
-                options = options with
-                {
-                    Temperature = Unsaid(temperature) && defaults.Temperature is { } t ? t : options.Temperature,
-                    K = Unsaid(k) && defaults.TopK is { } topK && topK > 0 ? topK : options.K,
-                    TopP = Unsaid(topP) && defaults.TopP is { } p ? p : options.TopP,
-                    MaxNewTokens = Unsaid(maxNew) && defaults.MaxNewTokens is { } m ? m : options.MaxNewTokens,
-                };
-            }
-            string? rmPath = result.GetValue(rewardModel);
-            // On the shipped default model, guided methods default to the shipped partial RM (trained by `pargs demo`).
-            if (options.Method.NeedsRewardModel() && rmPath is null && modelPath is null) rmPath = ShippedData.Find("data/models/stories260K-partial-rm");
-            if (options.Method.NeedsRewardModel() && rmPath is null)
-                throw new PargsException($"--method {options.Method.Name()} needs --reward-model DIR");
+            var options = request.Resolve(lm.Generation, lm.Config.VocabSize); // before anything is printed
+            string? rmPath = result.GetValue(rewardModel) ?? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null);
             IRewardModel? rm = rmPath is null ? null : RewardModelFiles.Load(rmPath);
-            options.Validate(lm.Config.VocabSize); // before anything is printed
-            string generator = $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source))}+{options.Method.Name()}";
+            string generator = $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source))}+{decodingMethod.Name}";
 
             IReadOnlyList<GenerationResult> results;
             if (promptList.Count == 1 && result.GetValue(output) is null)
@@ -119,7 +100,7 @@ public static class GenerateCommand
                 results = AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
-                        var task = ctx.AddTask($"generate ({options.Method.Name()})", maxValue: promptList.Count);
+                        var task = ctx.AddTask($"generate ({decodingMethod.Name})", maxValue: promptList.Count);
                         return TextGenerator.Generate(lm, rm, promptList, options, new Progress<int>(d => task.Value = d));
                     });
                 if (result.GetValue(output) is { } outPath)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Pargs.Decoding;
+using Pargs.Decoding.Methods;
 using Pargs.Models;
 using static TorchSharp.torch;
 
@@ -58,7 +59,7 @@ public static class DecodeBenchmark
                     throw new PargsException($"prompt {promptLength} + {options.NewTokens} new tokens exceeds {name}'s context ({config.MaxPositions})");
                 var prompt = BenchmarkModels.RandomPrompt(promptLength, config.VocabSize, seed: promptLength);
                 double Run(DecodingMethod method, bool naive) => MsPerToken(lm, rm, prompt, method, naive, naive ? options.NaiveNewTokens : options.NewTokens, options.K);
-                var fast = new[] { DecodingMethod.TopK, DecodingMethod.Args, DecodingMethod.Pargs };
+                var fast = new[] { DecodingMethods.TopK, DecodingMethods.Args, DecodingMethods.Pargs };
                 log?.Invoke($"decode: {name} prompt={promptLength} warm-up");
                 foreach (var method in fast) Run(method, false); // first-call allocations and JIT
                 var times = fast.ToDictionary(m => m, _ => new List<double>());
@@ -68,10 +69,10 @@ public static class DecodeBenchmark
                     foreach (var method in fast) times[method].Add(Run(method, false));
                 }
                 double Median(IEnumerable<double> xs) => xs.Order().ElementAt(xs.Count() / 2);
-                double topk = Median(times[DecodingMethod.TopK]), args = Median(times[DecodingMethod.Args]), pargs = Median(times[DecodingMethod.Pargs]);
-                double pairedRatio = Median(times[DecodingMethod.Pargs].Zip(times[DecodingMethod.TopK], (p, t) => p / t));
+                double topk = Median(times[DecodingMethods.TopK]), args = Median(times[DecodingMethods.Args]), pargs = Median(times[DecodingMethods.Pargs]);
+                double pairedRatio = Median(times[DecodingMethods.Pargs].Zip(times[DecodingMethods.TopK], (p, t) => p / t));
                 log?.Invoke($"decode: {name} prompt={promptLength} naive PARGS");
-                double naivePargs = Run(DecodingMethod.Pargs, true);
+                double naivePargs = Run(DecodingMethods.Pargs, true);
                 var topKWork = DecodeWork.TopK(config, promptLength, options.NewTokens);
                 var guidedWork = DecodeWork.Guided(config, promptLength, options.NewTokens, options.K);
                 table.Add(name, promptLength.ToString(), $"{topk:F2}", $"{args:F2}", $"{pargs:F2}", $"{naivePargs:F1}",
@@ -81,7 +82,7 @@ public static class DecodeBenchmark
         }
         table.Notes.Add($"Prompt = random token ids; the reward model is a random backbone of the LM's shape + a linear score head (RewardModel.Create).");
         table.Notes.Add($"top-k/ARGS/PARGS: {options.NewTokens} new tokens through TokenwiseDecoder.Run; naive PARGS: only {options.NaiveNewTokens} new tokens " +
-                        "through NaiveGuidedDecoder.Run (DecodingOptions.Naive) — its per-token cost grows with the sequence, so this slightly flatters it.");
+                        "through the same loop on the cache-free reference engine (DecodingEngine.Naive) — its per-token cost grows with the sequence, so this slightly flatters it.");
         table.Notes.Add("15m = random Llama of stories15M's shape with max_position_embeddings raised from 256 to 512 so that prompt 256 + 64 new tokens fit.");
         table.Notes.Add("work = multiply-adds and float32 weight bytes read per generated token, counted from the shape (DecodeWork): " +
                         "a time ratio tends to the bytes ratio where reading weights dominates a step and to the multiply-add ratio where the weights stay in cache.");
@@ -106,13 +107,16 @@ public static class DecodeBenchmark
 
     static double MsPerToken(CausalLM lm, Rewards.RewardModel rm, int[] prompt, DecodingMethod method, bool naive, int newTokens, int k)
     {
-        var options = new DecodingOptions { Method = method, K = k, W = 1.0, MaxNewTokens = newTokens, StopAtEos = false, BatchSize = 1, Seed = 1, Naive = naive };
+        var options = new DecodingOptions
+        {
+            Method = method.Options(new MethodSettings { K = k, W = 1.0 }), MaxNewTokens = newTokens, StopAtEos = false, BatchSize = 1, Seed = 1,
+            Engine = naive ? DecodingEngine.Naive : DecodingEngine.Cached,
+        };
         var tokenizer = lm.Tokenizer ?? new IdTokenizer(lm.Config.VocabSize);
         var context = new DecodingContext(tokenizer, null, false, Array.Empty<string>(), newTokens);
         var rows = new[] { new RowProgress(context, 0, 0, prompt) };
         var clock = Stopwatch.StartNew();
-        if (naive) new NaiveGuidedDecoder(lm, rm, options).Run(new[] { prompt }, rows);
-        else new TokenwiseDecoder(lm, rm, options).Run(new[] { prompt }, rows);
+        new TokenwiseDecoder(lm, rm, options).Run(new[] { prompt }, rows);
         double seconds = clock.Elapsed.TotalSeconds;
         if (rows[0].Tokens.Count != newTokens)
             throw new InvalidOperationException($"expected {newTokens} tokens, got {rows[0].Tokens.Count}");

@@ -73,6 +73,9 @@ public static class DecodingSteps
     static string NonFiniteLogProb(float value)
         => $"the language model gave a candidate the log-probability {value}: its logits are not finite; check its weights and config";
 
+    /// <summary>The argmax of every row (<see cref="Choose"/> without sampling).</summary>
+    public static int[] ArgMaxes(float[][] scores) => Choose(scores, sample: false, 1.0, []);
+
     public static int ArgMax(float[] row)
     {
         int best = 0;

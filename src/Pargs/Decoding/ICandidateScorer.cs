@@ -3,13 +3,19 @@ using static TorchSharp.torch;
 namespace Pargs.Decoding;
 
 /// <summary>
-/// The reward step of guided decoding, for one batch of rows: r(x, y&lt;t ∘ v) for k candidate LM tokens v per
-/// row, over a prefix that grows by the chosen candidate each step.
+/// The reward step of guided decoding, for the rows of a session: r(x, y&lt;t ∘ v) for k candidate LM tokens v
+/// per row, over a prefix that grows by the chosen candidate each step. Rows join and leave between steps as
+/// they do in the LM session (<see cref="Engine.ILanguageModelSession"/>), numbered the same way.
 /// </summary>
 public interface ICandidateScorer : IDisposable
 {
-    /// <summary>Starts every row from its prompt (LM ids, BOS included).</summary>
-    void Prefill(IReadOnlyList<int[]> prompts);
+    int Rows { get; }
+
+    /// <summary>Adds one row per prompt (LM ids, BOS included) after the existing rows.</summary>
+    void AddRows(IReadOnlyList<int[]> prompts);
+
+    /// <summary>Keeps the rows listed, in that order (as <see cref="Engine.ILanguageModelSession.KeepRows"/>).</summary>
+    void KeepRows(int[] rows);
 
     /// <summary>
     /// Rewards [B][k] of the candidate LM ids [B, k], on the host (the rest of a step — combine, choose — runs
@@ -30,7 +36,7 @@ public sealed class CandidateScoringCounts
     public long Extensions { get; set; }
     /// <summary>Candidates that leave the RM's text unchanged (a held-back byte, a special token): the prefix's reward.</summary>
     public long Unchanged { get; set; }
-    /// <summary>Candidates whose retokenization changed earlier RM tokens of the cached prefix: a cache-free full forward each.</summary>
+    /// <summary>Candidates whose retokenization changed earlier RM tokens of the cached prefix, or scored by the reference engine: a cache-free full forward each.</summary>
     public long FullForwards { get; set; }
     /// <summary>Steps whose choice was committed by copying sibling keys/values (no forward).</summary>
     public long SiblingCommits { get; set; }

@@ -31,11 +31,12 @@ namespace Pargs.Decoding;
 /// </summary>
 public sealed class RetokenizingScorer : ICandidateScorer
 {
-    readonly IRewardModel rm;
+    readonly RewardModel rm;
     readonly RewardRetokenizer bridge;
-    readonly int batch, capacity, lag;
+    readonly int capacity, lag;
     readonly CandidateScoringCounts counts;
-    readonly Row[] rows;
+    readonly List<Row> rows = new();
+    int batch => rows.Count;
     BatchSession? session;
     bool packedRan; // the last Score wrote candidate keys/values after the cached prefix
 
@@ -58,36 +59,46 @@ public sealed class RetokenizingScorer : ICandidateScorer
     /// A merge across the LM's token boundary usually changes only the last RM token ("▁h" "ap" → "▁hap"), so
     /// with a lag of 1 it stays on the cache instead of forcing a rebuild; 0 caches everything.
     /// </param>
-    public RetokenizingScorer(IRewardModel rm, RewardRetokenizer bridge, int batchSize, int capacity, CandidateScoringCounts counts, int lag = 1)
+    public RetokenizingScorer(RewardModel rm, RewardRetokenizer bridge, int capacity, CandidateScoringCounts counts, int lag = 1)
     {
         if (lag < 0) throw new ArgumentOutOfRangeException(nameof(lag));
         this.rm = rm;
         this.bridge = bridge;
         this.counts = counts;
-        batch = batchSize;
         this.capacity = capacity;
         this.lag = lag;
-        rows = Enumerable.Range(0, batchSize).Select(_ => new Row()).ToArray();
     }
+
+    public int Rows => rows.Count;
 
     int CachedLength(int[] ids) => Math.Min(ids.Length, Math.Max(1, ids.Length - lag));
 
-    public void Prefill(IReadOnlyList<int[]> prompts)
+    /// <summary>New rows start from their prompts; the RM cache is rebuilt to hold them (joining is rare next to steps).</summary>
+    public void AddRows(IReadOnlyList<int[]> prompts)
     {
-        for (int b = 0; b < batch; b++)
+        var added = prompts.Select(p =>
         {
-            var row = rows[b];
-            row.Bytes = bridge.BytesOf(prompts[b], out row.Started);
+            var row = new Row { Running = true };
+            row.Bytes = bridge.BytesOf(p, out row.Started);
             row.RmIds = bridge.Encode(RewardRetokenizer.CompleteText(row.Bytes.ToArray()));
             row.Cached = CachedLength(row.RmIds);
-            row.Running = true;
-        }
+            return row;
+        }).ToList();
         using (NewDisposeScope())
         {
-            var rewards = FullRewards(rows.Select(r => r.RmIds).ToList());
-            for (int b = 0; b < batch; b++) rows[b].Reward = rewards[b];
+            var rewards = FullRewards(added.Select(r => r.RmIds).ToList());
+            for (int i = 0; i < added.Count; i++) added[i].Reward = rewards[i];
         }
+        rows.AddRange(added);
         Rebuild();
+    }
+
+    public void KeepRows(int[] keep)
+    {
+        var kept = keep.Select(r => rows[r]).ToList();
+        rows.Clear();
+        rows.AddRange(kept);
+        session?.SelectRows(keep.Select(r => (long)r).ToArray());
     }
 
     public float[][] Score(Tensor candidates, IReadOnlyList<bool> active)

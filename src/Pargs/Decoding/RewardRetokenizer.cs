@@ -128,15 +128,15 @@ public sealed class RewardRetokenizer
     /// The bridge between <paramref name="lm"/> and <paramref name="rm"/>, or null when they share a vocabulary
     /// (ids pass straight through). Both tokenizers are needed to bridge.
     /// </summary>
-    public static RewardRetokenizer? For(CausalLM lm, IRewardModel rm)
+    public static RewardRetokenizer? For(Engine.LanguageModelInfo lm, IRewardModel rm)
     {
         if (VocabularyBridge.SharesVocabulary(lm, rm)) return null;
-        string name = rm is RewardModel m ? m.Source : "reward model";
+        string name = rm.Source;
         if (lm.Tokenizer is null || rm.Tokenizer is null)
             throw new PargsException(
-                $"{name}: the reward model's vocabulary ({rm.Backbone.Config.VocabSize} tokens) differs from the LM's ({lm.Config.VocabSize}) " +
+                $"{name}: the reward model's vocabulary ({rm.Config.VocabSize} tokens) differs from the LM's ({lm.VocabSize}) " +
                 $"and {(lm.Tokenizer is null ? "the LM" : "the reward model")} has no tokenizer to translate between them through text; " +
                 "give the reward model its tokenizer (tokenizer.json) or use one built on the LM's tokenizer");
-        return new RewardRetokenizer(lm.Tokenizer, lm.Config.EosTokenId ?? lm.Tokenizer.EosId, rm.Tokenizer, name, rm.Backbone.Config.MaxPositions);
+        return new RewardRetokenizer(lm.Tokenizer, lm.StopId, rm.Tokenizer, name, rm.Config.MaxPositions);
     }
 }

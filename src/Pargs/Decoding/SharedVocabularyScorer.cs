@@ -12,22 +12,28 @@ namespace Pargs.Decoding;
 /// </summary>
 public sealed class SharedVocabularyScorer : ICandidateScorer
 {
-    readonly IRewardModel rm;
+    readonly RewardModel rm;
     readonly BatchSession session;
     readonly CandidateScoringCounts counts;
+    readonly int capacity;
 
-    public SharedVocabularyScorer(IRewardModel rm, int batchSize, int capacity, CandidateScoringCounts counts)
+    public SharedVocabularyScorer(RewardModel rm, int capacity, CandidateScoringCounts counts)
     {
         this.rm = rm;
         this.counts = counts;
-        session = new BatchSession(rm.Backbone, batchSize, capacity);
+        this.capacity = capacity;
+        session = new BatchSession(rm.Backbone, 0, capacity);
     }
 
-    public void Prefill(IReadOnlyList<int[]> prompts)
+    public int Rows => session.BatchSize;
+
+    public void AddRows(IReadOnlyList<int[]> prompts)
     {
         using var scope = NewDisposeScope();
-        session.Prefill(prompts);
+        session.AddRows(prompts, capacity);
     }
+
+    public void KeepRows(int[] rows) => session.SelectRows(rows.Select(r => (long)r).ToArray());
 
     public float[][] Score(Tensor candidates, IReadOnlyList<bool> active)
     {

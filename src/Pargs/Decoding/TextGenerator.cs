@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Pargs.Decoding.Methods;
+using Pargs.Engine;
 using Pargs.Models;
 using Pargs.Rewards;
 
@@ -14,30 +16,38 @@ public sealed record GenerationResult(
 /// <code>
 ///   var lm = CausalLM.Load("model.gguf");
 ///   var rm = RewardModel.Load("rm-folder");
-///   var outputs = TextGenerator.Generate(lm, rm, new[] { "Once upon a time" }, new DecodingOptions { Method = DecodingMethod.Pargs });
+///   var outputs = TextGenerator.Generate(lm, rm, new[] { "Once upon a time" },
+///       new DecodingOptions { Method = new PargsOptions { K = 10, W = 2 } });
 /// </code>
 /// </summary>
 public static class TextGenerator
 {
     public static IReadOnlyList<GenerationResult> Generate(CausalLM lm, IRewardModel? rm, IReadOnlyList<string> prompts,
         DecodingOptions options, IProgress<int>? promptsDone = null, Action<int, string>? onText = null)
+        => Generate(Engines.For(lm, options.Engine), rm, prompts, options, promptsDone, onText);
+
+    public static IReadOnlyList<GenerationResult> Generate(LanguageModelEngine engine, IRewardModel? rm, IReadOnlyList<string> prompts,
+        DecodingOptions options, IProgress<int>? promptsDone = null, Action<int, string>? onText = null)
     {
-        var tokenizer = lm.Tokenizer ?? throw new PargsException($"{lm.Source}: the model has no tokenizer (tokenizer.json missing?)");
-        options.Validate(lm.Config.VocabSize);
-        if (options.Method.RewardModelFor(rm) is { } guide)
-            RewardRetokenizer.For(lm, guide); // fails early when the vocabularies differ and cannot be bridged
+        var info = engine.Info;
+        var tokenizer = info.Tokenizer ?? throw new PargsException($"{info.Source}: the model has no tokenizer (tokenizer.json missing?)");
+        options.Validate(info.VocabSize);
+        var method = options.Method.Method;
+        if (method.RewardModelFor(rm) is { } guide)
+            RewardRetokenizer.For(info, guide); // fails early when the vocabularies differ and cannot be bridged
         var encoded = prompts.Select((p, i) =>
         {
             if (string.IsNullOrEmpty(p)) throw new PargsException($"prompt {i + 1} is empty");
             var ids = tokenizer.Encode(p, addBos: true);
-            if (ids.Length + options.MaxNewTokens > lm.Config.MaxPositions)
-                throw new PargsException($"prompt {i + 1} has {ids.Length} tokens; with --max-new-tokens {options.MaxNewTokens} that exceeds the model's context of {lm.Config.MaxPositions}");
+            if (ids.Length + options.MaxNewTokens > info.MaxPositions)
+                throw new PargsException($"prompt {i + 1} has {ids.Length} tokens; with --max-new-tokens {options.MaxNewTokens} that exceeds the model's context of {info.MaxPositions}");
             return ids;
         }).ToArray();
-        var context = new DecodingContext(tokenizer, lm.Config.EosTokenId ?? tokenizer.EosId, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
+        var context = new DecodingContext(tokenizer, info.StopId, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
 
         var results = new GenerationResult[prompts.Count];
-        int batchSize = options.Naive ? 1 : options.BatchSize;
+        // The reference engine re-reads every row alone anyway; one prompt at a time keeps its rows independent.
+        int batchSize = options.Engine == DecodingEngine.Naive ? 1 : options.BatchSize;
         int done = 0;
         for (int start = 0; start < prompts.Count; start += batchSize)
         {
@@ -45,18 +55,20 @@ public static class TextGenerator
             var batchPrompts = indices.Select(i => encoded[i]).ToArray();
             var clock = Stopwatch.StartNew();
             IReadOnlyList<(RowProgress Row, double? Reward)> outcome;
-            if (options.Method == DecodingMethod.BestOfN)
+            switch (options.Method)
             {
-                outcome = new BestOfNDecoder(lm, rm, options).Run(batchPrompts, indices, context)
-                    .Select(x => (x.Best, (double?)x.Reward)).ToList();
-            }
-            else
-            {
-                var rows = indices.Select((pi, i) => new RowProgress(context, pi, 0, batchPrompts[i])).ToList();
-                Action<RowProgress>? stream = onText is null ? null : r => onText(r.PromptIndex, r.Text);
-                if (options.Naive) new NaiveGuidedDecoder(lm, rm, options).Run(batchPrompts, rows, stream);
-                else new TokenwiseDecoder(lm, rm, options).Run(batchPrompts, rows, stream);
-                outcome = rows.Select(r => (r, (double?)null)).ToList();
+                case ISearchOptions search:
+                    outcome = search.CreateSearch().Run(new SearchContext(engine, rm, options, context), batchPrompts, indices)
+                        .Select(x => (x.Best, (double?)x.Reward)).ToList();
+                    break;
+                case ITokenwiseOptions tokenwise:
+                    var rows = indices.Select((pi, i) => new RowProgress(context, pi, 0, batchPrompts[i])).ToList();
+                    Action<RowProgress>? stream = onText is null ? null : r => onText(r.PromptIndex, r.Text);
+                    new TokenwiseDecoder(engine, rm, tokenwise, options).Run(batchPrompts, rows, stream);
+                    outcome = rows.Select(r => (r, (double?)null)).ToList();
+                    break;
+                default:
+                    throw new PargsException($"{method.Name}: its options are neither tokenwise nor a search");
             }
             double seconds = clock.Elapsed.TotalSeconds / indices.Length; // batch time shared by its rows
             foreach (var (row, reward) in outcome)

@@ -1,3 +1,5 @@
+using Pargs.Decoding.Methods;
+using Pargs.Engine;
 using Pargs.Models;
 using Pargs.Rewards;
 using static TorchSharp.torch;
@@ -5,33 +7,40 @@ using static TorchSharp.torch;
 namespace Pargs.Decoding;
 
 /// <summary>
-/// The fast path for every method that picks one token per step: greedy, top-k, top-p, ARGS, PARGS and
-/// PARGS-G. Each step, per batch of rows:
+/// The shared decoding loop of every method that picks one token per step. It knows no method names: each
+/// step it hands the method's <see cref="TokenRule"/> the LM's next-token distribution (and the reward model's
+/// candidate scorer, for guided methods), appends the chosen tokens, and lets rows finish independently.
 /// <code>
-///   log p = LogSoftmax(lm_head(h))                 base LM, one cached step per token
-///   (log p_k, v_k) = TopK(log p, k)                  candidates (top-p: the nucleus)
-///   r_k = scorer.Score(v_k)                          ONE batched RM pass: k one-token extensions over the RM's cached prefix
-///   s_k = log p_k + w·r_k                            Combine
-///   j = Sample(softmax(s_k / T)) | ArgMax(s_k)       per row, with the row's own seeded stream
-///   append v_j: LM Step(v_j); scorer.Commit(j)       the RM prefix grows without another forward
+///   next = lm.AddRows(prompts); scorer.AddRows(prompts)        prefill, LM and RM each over its own cache
+///   repeat: tokens = rule.Choose(next, scorer, rows' streams)   e.g. PARGS: top-k → r → log p + w·r → sample; scorer.Commit
+///           rows accept tokens (EOS, stop strings, length)
+///           next = lm.Append(tokens)                            one cached step per token
 /// </code>
-/// With a shared vocabulary (<see cref="SharedVocabularyScorer"/>) the reward model is never re-run over the
-/// sequence: its keys/values for the chosen candidate are the ones computed while scoring it. With different
-/// tokenizers (<see cref="RetokenizingScorer"/>) candidates go through text, and fall back to a cache-free
-/// forward only where the two tokenizations diverge.
+/// Where the steps are computed is the engine's business (<see cref="LanguageModelEngine"/>): the cached local
+/// engine, or the cache-free reference one — the same loop and rule run on both, which is what makes the
+/// reference an oracle of the caches.
 /// </summary>
 public sealed class TokenwiseDecoder
 {
-    readonly CausalLM lm;
+    readonly LanguageModelEngine engine;
     readonly IRewardModel? rm;
+    readonly ITokenwiseOptions method;
     readonly DecodingOptions options;
 
-    public TokenwiseDecoder(CausalLM lm, IRewardModel? rm, DecodingOptions options)
+    public TokenwiseDecoder(LanguageModelEngine engine, IRewardModel? rm, ITokenwiseOptions method, DecodingOptions options)
     {
-        this.lm = lm;
-        this.rm = options.Method.IsTokenwiseGuided() ? options.Method.RewardModelFor(rm) : null; // best-of-n scores whole samples elsewhere
+        this.engine = engine;
+        this.method = method;
+        this.rm = method.Method.IsTokenwiseGuided ? method.Method.RewardModelFor(rm) : null;
         this.options = options;
     }
+
+    /// <summary>The loop on <paramref name="lm"/>'s engine for <paramref name="options"/> (its method must be tokenwise).</summary>
+    public TokenwiseDecoder(CausalLM lm, IRewardModel? rm, DecodingOptions options)
+        : this(Engines.For(lm, options.Engine), rm, TokenwiseOf(options), options) { }
+
+    static ITokenwiseOptions TokenwiseOf(DecodingOptions options) => options.Method as ITokenwiseOptions
+        ?? throw new PargsException($"{options.Method.Method.Name} does not decode token by token");
 
     /// <summary>Which reward paths the runs of this decoder took (siblings, full forwards, commits).</summary>
     public CandidateScoringCounts Counts { get; } = new();
@@ -45,42 +54,20 @@ public sealed class TokenwiseDecoder
         int batch = prompts.Count;
         int longest = prompts.Max(p => p.Length);
         var random = rows.Select(r => DecodingSteps.RowRandom(options.Seed, r.PromptIndex, r.SampleIndex)).ToArray();
-        using var lmSession = new BatchSession(lm.Backbone, batch, longest + options.MaxNewTokens + 1);
+        var rule = method.CreateRule();
         using var _ = no_grad();
-        using var scorer = rm is null ? null
-            : VocabularyBridge.ScorerFor(lm, rm, batch, longest + options.MaxNewTokens + options.K + 1, Counts);
+        using var lm = engine.OpenSession(longest + options.MaxNewTokens + 1);
+        using var scorer = rm is null ? null : engine.OpenScorer(rm, rule.ScoredCandidates, longest + options.MaxNewTokens + 1, Counts);
 
-        var hidden = lmSession.Prefill(prompts).MoveToOuterDisposeScope();
-        scorer?.Prefill(prompts);
+        var next = lm.AddRows(prompts);
+        scorer?.AddRows(prompts);
         for (int step = 0; step < options.MaxNewTokens && rows.Any(r => !r.Done); step++)
         {
             using var scope = NewDisposeScope();
-            var logProbs = DecodingSteps.LogSoftmax(lm.LogitsFromHidden(hidden));
-            long[] tokens;
-            if (options.Method == DecodingMethod.TopP)
+            var tokens = rule.Choose(new TokenwiseStep
             {
-                var (candLogp, candIds) = DecodingSteps.TopP(logProbs, options.TopP);
-                var chosen = DecodingSteps.Choose(candLogp, sample: true, options.Temperature, random);
-                tokens = candIds.Select((ids, b) => ids[chosen[b]]).ToArray();
-            }
-            else
-            {
-                int k = options.Method == DecodingMethod.Greedy ? 1 : options.K;
-                var (candLogp, candIds) = DecodingSteps.TopK(logProbs, k);
-                var rowsScores = DecodingSteps.ToRows(candLogp);
-                if (scorer is not null)
-                {
-                    var rewards = scorer.Score(candIds, rows.Select(r => !r.Done).ToArray());
-                    rowsScores = DecodingSteps.Combine(rowsScores, rewards, options.W);
-                }
-                var chosen = DecodingSteps.Choose(rowsScores, options.Method.Samples(), options.Temperature, random);
-                var ids = candIds.data<long>().ToArray();
-                tokens = chosen.Select((j, b) => ids[b * k + j]).ToArray();
-                if (Trace is not null)
-                    for (int b = 0; b < batch; b++)
-                        Trace(new StepTrace(b, step, ids.AsSpan(b * k, k).ToArray(), rowsScores[b], chosen[b]));
-                scorer?.Commit(chosen);
-            }
+                Next = next, Scorer = scorer, RowRandom = random, Active = rows.Select(r => !r.Done).ToArray(), Index = step, Trace = Trace,
+            });
             for (int b = 0; b < batch; b++)
             {
                 bool wasDone = rows[b].Done;
@@ -88,12 +75,20 @@ public sealed class TokenwiseDecoder
                 if (!wasDone) onToken?.Invoke(rows[b]);
             }
             if (rows.All(r => r.Done) || step == options.MaxNewTokens - 1) break; // no LM step whose logits nobody reads
-            hidden.Dispose();
-            hidden = lmSession.Step(tensor(tokens)).MoveToOuterDisposeScope();
+            next = lm.Append(tokens);
         }
-        hidden.Dispose();
     }
 }
 
 /// <summary>One row's candidates and combined scores at one step.</summary>
 public sealed record StepTrace(int Row, int Step, long[] CandidateIds, float[] Scores, int ChosenColumn);
+
+/// <summary>The engine a local model decodes on for a <see cref="DecodingEngine"/> choice — stated once.</summary>
+public static class Engines
+{
+    public static LanguageModelEngine For(CausalLM lm, DecodingEngine engine) => engine switch
+    {
+        DecodingEngine.Naive => LanguageModelEngine.Recompute(lm),
+        _ => LanguageModelEngine.Cached(lm),
+    };
+}

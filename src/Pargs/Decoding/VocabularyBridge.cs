@@ -1,4 +1,4 @@
-using Pargs.Models;
+using Pargs.Engine;
 using Pargs.Rewards;
 
 namespace Pargs.Decoding;
@@ -11,9 +11,9 @@ namespace Pargs.Decoding;
 /// </summary>
 public static class VocabularyBridge
 {
-    public static bool SharesVocabulary(CausalLM lm, IRewardModel rm)
+    public static bool SharesVocabulary(LanguageModelInfo lm, IRewardModel rm)
     {
-        if (lm.Config.VocabSize != rm.Backbone.Config.VocabSize) return false;
+        if (lm.VocabSize != rm.Config.VocabSize) return false;
         // Without both tokenizers there is nothing to compare: equal sizes are taken as the same vocabulary.
         if (lm.Tokenizer is not { } a || rm.Tokenizer is not { } b) return true;
         if (a.VocabSize != b.VocabSize) return false;
@@ -27,8 +27,8 @@ public static class VocabularyBridge
     /// The candidate scorer for guided decoding: ids straight through when the vocabularies agree, through
     /// text otherwise. Throws a <see cref="PargsException"/> when they differ and a tokenizer is missing.
     /// </summary>
-    public static ICandidateScorer ScorerFor(CausalLM lm, IRewardModel rm, int batchSize, int capacity, CandidateScoringCounts counts)
+    public static ICandidateScorer ScorerFor(LanguageModelInfo lm, RewardModel rm, int capacity, CandidateScoringCounts counts)
         => RewardRetokenizer.For(lm, rm) is { } bridge
-            ? new RetokenizingScorer(rm, bridge, batchSize, capacity, counts)
-            : new SharedVocabularyScorer(rm, batchSize, capacity, counts);
+            ? new RetokenizingScorer(rm, bridge, capacity, counts)
+            : new SharedVocabularyScorer(rm, capacity, counts);
 }

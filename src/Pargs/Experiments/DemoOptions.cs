@@ -1,4 +1,5 @@
 using Pargs.Decoding;
+using Pargs.Decoding.Methods;
 
 namespace Pargs.Experiments;
 
@@ -61,7 +62,7 @@ public sealed record DemoOptions
 
     // ---- stage 5: guided generation on the held-out prompts
     public IReadOnlyList<DecodingMethod> Methods { get; init; } =
-        [DecodingMethod.TopK, DecodingMethod.BestOfN, DecodingMethod.Args, DecodingMethod.Pargs, DecodingMethod.PargsGreedy];
+        [DecodingMethods.TopK, DecodingMethods.BestOfN, DecodingMethods.Args, DecodingMethods.Pargs, DecodingMethods.PargsGreedy];
     /// <summary>Candidates per step (and N of Best-of-N, as in the paper).</summary>
     public int K { get; init; } = 10;
     /// <summary>Guidance weights swept for ARGS, PARGS and PARGS-G.</summary>
@@ -87,7 +88,7 @@ public sealed record DemoOptions
         PairMaxNewTokens = 32,
     };
 
-    public bool NeedsRewardModels => Methods.Any(m => m.NeedsRewardModel());
+    public bool NeedsRewardModels => Methods.Any(m => m.NeedsRewardModel);
 
     /// <summary>The stages this configuration runs, in order.</summary>
     public IReadOnlyList<string> Stages => DemoPipeline.StageNames

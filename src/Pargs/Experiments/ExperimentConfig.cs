@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Pargs.Data;
 using Pargs.Decoding;
+using Pargs.Decoding.Methods;
 using Pargs.Rewards;
 
 namespace Pargs.Experiments;
@@ -137,14 +138,14 @@ public sealed record ExperimentConfig
             if ((section.PromptsFile is null) == (section.FromEvalData is null))
                 throw r.Error("generate.prompts", "give exactly one of generate.prompts (a file, one prompt per line) and generate.from_eval_data (a number of held-out prompts)");
             if (section.FromEvalData is not null && config.Data is null) throw r.Error("generate.from_eval_data", "needs a \"data\" section");
-            if (methods.Any(m => m.NeedsRewardModel()))
+            if (methods.Any(m => m.NeedsRewardModel))
             {
                 var have = config.RewardModels?.Objectives ?? [];
-                foreach (var m in methods.Where(m => m.NeedsRewardModel()))
+                foreach (var m in methods.Where(m => m.NeedsRewardModel))
                 {
-                    var needed = m is DecodingMethod.BestOfN or DecodingMethod.Args ? RewardObjective.Full : RewardObjective.Partial;
+                    var needed = m.GuideObjective ?? RewardObjective.Full;
                     if (!have.Contains(needed))
-                        throw r.Error("generate.methods", $"{m.Name()} needs a {needed.ToConfigValue()} reward model: add \"{needed.ToConfigValue()}\" to reward_models.objectives (or a folder as reward_models.use.{needed.ToConfigValue()})");
+                        throw r.Error("generate.methods", $"{m.Name} needs a {needed.ToConfigValue()} reward model: add \"{needed.ToConfigValue()}\" to reward_models.objectives (or a folder as reward_models.use.{needed.ToConfigValue()})");
                 }
             }
             if (wantsDpo && config.Dpo is null) throw r.Error("generate.methods", "dpo needs a \"dpo\" section (the policy to sample from)");
@@ -168,11 +169,11 @@ public sealed record ExperimentConfig
             }
             // The default compares with top-k when it was generated; a baseline named outright must have been.
             string? baseline = r.String(e, "baseline", "evaluate.");
-            var generated = config.Generate.Methods.Select(m => m.Name()).Concat(config.Generate.Dpo ? [GenerationSweep.DpoMethod] : []).ToList();
+            var generated = config.Generate.Methods.Select(m => m.Name).Concat(config.Generate.Dpo ? [GenerationSweep.DpoMethod] : []).ToList();
             if (baseline is not null && baseline != "none" && !generated.Contains(baseline))
                 throw r.Error("evaluate.baseline", $"\"{baseline}\" is not among the generated methods ({string.Join(", ", generated)}); expected one of them or \"none\"");
             // A guided method runs once per w: as a baseline it would be several runs pooled into one.
-            if (baseline is not null && config.Generate.Weights.Count > 1 && config.Generate.Methods.Any(m => m.Name() == baseline && m.IsTokenwiseGuided()))
+            if (baseline is not null && config.Generate.Weights.Count > 1 && config.Generate.Methods.Any(m => m.Name == baseline && m.IsTokenwiseGuided))
                 throw r.Error("evaluate.baseline", $"\"{baseline}\" runs at every w in generate.w ({string.Join(", ", config.Generate.Weights)}); a baseline must be one run (e.g. topk, best-of-n or dpo)");
             config = config with { Evaluate = new EvaluateSection(reward, judge, baseline ?? "topk") };
         }

@@ -68,7 +68,7 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
             string fpGen = StageManifest.FingerprintOf(fpData + fpRm + fpDpo, new
             {
                 prompts = g.PromptsFile is null ? null : File.ReadAllText(g.PromptsFile), g.FromEvalData, template = c.Data?.Template.Name,
-                methods = g.Methods.Select(m => m.Name()), g.Dpo, g.K, g.Weights, g.MaxNewTokens, g.Seeds,
+                methods = g.Methods.Select(m => m.Name), g.Dpo, g.K, g.Weights, g.MaxNewTokens, g.Seeds,
             });
             results.Add(stages.Run("generate", fpGen, dir => GenerateStage(dir, g, stages)));
             if (c.Evaluate is { } e)

@@ -1,4 +1,5 @@
 using Pargs.Decoding;
+using Pargs.Decoding.Methods;
 using Pargs.Evaluation;
 using Pargs.Models;
 using Pargs.Rewards;
@@ -30,16 +31,15 @@ public static class GenerationSweep
         var seeds = Enumerable.Range(0, s.Seeds).Select(j => baseSeed + j).ToList();
         DecodingOptions Options(DecodingMethod method, double w, int seed) => new()
         {
-            Method = method, K = s.K, N = s.K, W = w, Seed = seed, MaxNewTokens = s.MaxNewTokens, BatchSize = s.BatchSize,
+            Method = method.Options(new MethodSettings { K = s.K, N = s.K, W = w }), Seed = seed, MaxNewTokens = s.MaxNewTokens, BatchSize = s.BatchSize,
         };
         foreach (var method in s.Methods)
         {
-            var rm = method is DecodingMethod.BestOfN or DecodingMethod.Args ? full
-                : method is DecodingMethod.Pargs or DecodingMethod.PargsGreedy ? partial : null;
-            if (method.NeedsRewardModel() && rm is null)
-                throw new PargsException($"{method.Name()} needs a reward model, but none was trained (stage reward-models)");
-            var weights = method.IsTokenwiseGuided() ? s.Weights : [1.0];
-            var methodSeeds = method.Samples() ? seeds : seeds.Take(1).ToList();
+            var rm = method.GuideObjective switch { RewardObjective.Full => full, RewardObjective.Partial => partial, _ => null };
+            if (method.NeedsRewardModel && rm is null)
+                throw new PargsException($"{method.Name} needs a reward model, but none was trained (stage reward-models)");
+            var weights = method.IsTokenwiseGuided ? s.Weights : [1.0];
+            var methodSeeds = method.Samples ? seeds : seeds.Take(1).ToList();
             foreach (var w in weights)
                 foreach (var seed in methodSeeds)
                     runs.Add(new Run(Options(method, w, seed), rm));
@@ -47,7 +47,7 @@ public static class GenerationSweep
         if (s.Dpo)
         {
             if (dpoPolicy is null) throw new PargsException("the dpo row needs a DPO policy, but none was trained (stage dpo)");
-            foreach (var seed in seeds) runs.Add(new Run(Options(DecodingMethod.TopK, 1.0, seed), null, dpoPolicy, DpoMethod));
+            foreach (var seed in seeds) runs.Add(new Run(Options(DecodingMethods.TopK, 1.0, seed), null, dpoPolicy, DpoMethod));
         }
         return runs;
     }
@@ -63,7 +63,7 @@ public static class GenerationSweep
             int offset = before;
             var results = TextGenerator.Generate(run.Policy ?? lm, run.RewardModel, prompts, run.Options,
                 progress is null ? null : new InlineProgress<int>(d => progress.Report((offset + d, total, label))));
-            string method = run.MethodName ?? run.Options.Method.Name();
+            string method = run.MethodName ?? run.Options.Method.Method.Name;
             records.AddRange(results.Select(r => r.ToRecord(run.Options, $"{generatorName}+{method}") with { Method = method }));
             before += prompts.Count;
             progress?.Report((before, total, label));
@@ -74,7 +74,7 @@ public static class GenerationSweep
     public static string Label(Run run)
     {
         var o = run.Options;
-        string method = run.MethodName ?? o.Method.Name();
-        return o.Method.IsTokenwiseGuided() ? $"{method} w={o.W:0.###} seed={o.Seed}" : $"{method} seed={o.Seed}";
+        string method = run.MethodName ?? o.Method.Method.Name;
+        return o.Method.RecordW is { } w ? $"{method} w={w:0.###} seed={o.Seed}" : $"{method} seed={o.Seed}";
     }
 }

@@ -31,7 +31,7 @@ public static class GoldPairSampler
         var expanded = prompts.SelectMany(p => Enumerable.Repeat(p, perPrompt)).ToList();
         var options = new DecodingOptions
         {
-            Method = DecodingMethod.TopK, K = s.TopK, MaxNewTokens = s.MaxNewTokens, Seed = s.Seed, BatchSize = s.BatchSize,
+            Method = new Decoding.Methods.TopKOptions { K = s.TopK }, MaxNewTokens = s.MaxNewTokens, Seed = s.Seed, BatchSize = s.BatchSize,
         };
         var samples = TextGenerator.Generate(lm, null, expanded, options,
             progress is null ? null : new InlineProgress<int>(done => progress.Report((done, expanded.Count))));

@@ -104,7 +104,32 @@ public sealed class BatchSession : IDisposable
     /// <summary>Commits column <paramref name="chosen"/>[b] of the last <see cref="Siblings"/> call as each row's next token.</summary>
     public void CommitSibling(long[] chosen) => Cache.CommitSibling(chosen);
 
-    /// <summary>Keeps the given rows (in that order, repeats allowed): turns one prompt into N samples after one prefill.</summary>
+    /// <summary>
+    /// Adds one row per prompt after the existing rows (continuous batching: rows join between steps) and
+    /// returns the new rows' last-position hidden states [n, hidden]. The prompts are prefilled in a batch of
+    /// their own, then the two caches are joined right-aligned (<see cref="KvCache.Concat"/>): padding slots
+    /// are never attended to and positions count real tokens only, so no row's numbers change.
+    /// </summary>
+    public Tensor AddRows(IReadOnlyList<int[]> prompts, int capacity)
+    {
+        if (BatchSize == 0)
+        {
+            Cache.Dispose();
+            Cache = new KvCache(backbone.Config, prompts.Count, capacity);
+            return Prefill(prompts);
+        }
+        using var joining = new BatchSession(backbone, prompts.Count, capacity);
+        var hidden = joining.Prefill(prompts);
+        var old = Cache;
+        Cache = KvCache.Concat(old, joining.Cache);
+        old.Dispose();
+        return hidden;
+    }
+
+    /// <summary>
+    /// Keeps the given rows (in that order, repeats allowed): turns one prompt into N samples after one
+    /// prefill, and lets finished rows leave a continuous batch (leading slots no kept row uses are dropped).
+    /// </summary>
     public void SelectRows(long[] rows)
     {
         var old = Cache;

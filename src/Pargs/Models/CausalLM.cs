@@ -34,6 +34,9 @@ public sealed class CausalLM : nn.Module
     /// <summary>Where the weights came from, for messages and generation records.</summary>
     public string Source { get; set; } = "(in memory)";
 
+    /// <summary>What decoding needs to know about the model (tokenizer, vocabulary, context, EOS).</summary>
+    public Engine.LanguageModelInfo Info => new(Source, Tokenizer, Config.VocabSize, Config.MaxPositions, Config.EosTokenId);
+
     /// <summary>The Hugging Face architecture name written into config.json.</summary>
     public string Architecture => Config.Family == ModelFamily.Gpt2 ? "GPT2LMHeadModel"
         : Config.ModelType switch { "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", _ => "LlamaForCausalLM" };

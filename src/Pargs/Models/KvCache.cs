@@ -150,22 +150,83 @@ public sealed class KvCache : IDisposable
         return (keys[layer]!, values[layer]!);
     }
 
-    /// <summary>Keeps only the rows in <paramref name="rows"/> (e.g. to expand one prompt into N samples).</summary>
+    /// <summary>
+    /// Keeps only the rows in <paramref name="rows"/> (e.g. to expand one prompt into N samples, or to let
+    /// finished rows leave). Leading slots that no kept row uses are dropped, so a long-running batch whose
+    /// rows come and go does not grow without bound.
+    /// </summary>
     public KvCache SelectRows(long[] rows)
     {
-        var copy = new KvCache(batch: rows.Length, kvHeads, headDim, keys.Length, Capacity) { Length = Length };
+        int drop = Length;
+        foreach (long r in rows)
+        {
+            int first = Array.IndexOf(valid, true, (int)(r * Capacity), Length);
+            drop = Math.Min(drop, first < 0 ? Length : first - (int)(r * Capacity));
+        }
+        if (rows.Length == 0) drop = 0;
+        var copy = new KvCache(batch: rows.Length, kvHeads, headDim, keys.Length, Capacity) { Length = Length - drop };
         using var index = tensor(rows);
         for (int i = 0; i < keys.Length; i++)
         {
-            copy.keys[i] = keys[i]?.index_select(0, index).DetachFromDisposeScope();
-            copy.values[i] = values[i]?.index_select(0, index).DetachFromDisposeScope();
+            copy.keys[i] = Shifted(keys[i]?.index_select(0, index), drop);
+            copy.values[i] = Shifted(values[i]?.index_select(0, index), drop);
         }
         for (int r = 0; r < rows.Length; r++)
         {
-            Array.Copy(valid, rows[r] * Capacity, copy.valid, (long)r * Capacity, Capacity);
+            Array.Copy(valid, rows[r] * Capacity + drop, copy.valid, (long)r * Capacity, Capacity - drop);
             copy.validCount[r] = validCount[rows[r]];
         }
         return copy;
+    }
+
+    /// <summary>[B, kvHeads, Capacity, D] with slots moved <paramref name="drop"/> to the left (the tail zeroed).</summary>
+    static Tensor? Shifted(Tensor? buffer, int drop)
+    {
+        if (buffer is null) return null;
+        if (drop > 0)
+        {
+            long capacity = buffer.shape[2];
+            var shifted = zeros_like(buffer);
+            shifted.narrow(2, 0, capacity - drop).copy_(buffer.narrow(2, drop, capacity - drop));
+            buffer.Dispose();
+            buffer = shifted;
+        }
+        return buffer.DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// The rows of <paramref name="a"/> then those of <paramref name="b"/> in one cache, aligned on the right
+    /// as a batch is (the shorter one's slots move right; the slots before them are padding, never attended).
+    /// </summary>
+    public static KvCache Concat(KvCache a, KvCache b)
+    {
+        if (a.kvHeads != b.kvHeads || a.headDim != b.headDim || a.keys.Length != b.keys.Length)
+            throw new ArgumentException("the caches belong to different models");
+        int length = Math.Max(a.Length, b.Length);
+        int capacity = Math.Max(Math.Max(a.Capacity - a.Length, b.Capacity - b.Length) + length, 1);
+        var joined = new KvCache(a.batch + b.batch, a.kvHeads, a.headDim, a.keys.Length, capacity) { Length = length };
+        for (int i = 0; i < a.keys.Length; i++)
+        {
+            if (a.keys[i] is null && b.keys[i] is null) continue;
+            var (keys, values) = joined.Buffers(i);
+            foreach (var (part, rowOffset) in new[] { (a, 0), (b, a.batch) })
+            {
+                if (part.keys[i] is null || part.batch == 0) continue;
+                int shift = length - part.Length;
+                keys.narrow(0, rowOffset, part.batch).narrow(2, shift, part.Length).copy_(part.keys[i]!.narrow(2, 0, part.Length));
+                values.narrow(0, rowOffset, part.batch).narrow(2, shift, part.Length).copy_(part.values[i]!.narrow(2, 0, part.Length));
+            }
+        }
+        foreach (var (part, rowOffset) in new[] { (a, 0), (b, a.batch) })
+        {
+            int shift = length - part.Length;
+            for (int r = 0; r < part.batch; r++)
+            {
+                Array.Copy(part.valid, (long)r * part.Capacity, joined.valid, (long)(rowOffset + r) * capacity + shift, part.Length);
+                joined.validCount[rowOffset + r] = part.validCount[r];
+            }
+        }
+        return joined;
     }
 
     KvCache(int batch, int kvHeads, int headDim, int layers, int capacity)

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using Pargs.Checkpoints;
+using Pargs.Decoding;
+using Pargs.Engine;
 using Pargs.Models;
 using Pargs.Models.Cpu;
 using Pargs.Tokenizers;
@@ -36,6 +38,10 @@ public sealed class RewardModel : nn.Module, IRewardModel
     public RewardObjective? Objective { get; set; }
     /// <summary>Where the weights came from, for messages and generation records.</summary>
     public string Source { get; set; } = "(in memory)";
+
+    /// <inheritdoc/>
+    public ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts)
+        => VocabularyBridge.ScorerFor(lm, this, capacity, counts);
 
     /// <summary>The head's weight [1, hidden].</summary>
     public Parameter ScoreWeight => score.weight!;

@@ -1,4 +1,5 @@
 using Pargs.Decoding;
+using Pargs.Decoding.Methods;
 using Pargs.Models;
 using Pargs.Rewards;
 using Pargs.Tokenizers;
@@ -20,13 +21,13 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(true, DecodingMethod.Pargs)]
-    [InlineData(false, DecodingMethod.PargsGreedy)]
-    public void Bridged_fast_path_scores_and_chooses_like_the_naive_oracle(bool gpt2Lm, DecodingMethod method)
+    [InlineData(true, "pargs")]
+    [InlineData(false, "pargs-g")]
+    public void Bridged_fast_path_scores_and_chooses_like_the_naive_oracle(bool gpt2Lm, string method)
     {
         var (lm, rm) = Models(gpt2Lm);
-        Assert.False(VocabularyBridge.SharesVocabulary(lm, rm));
-        var options = new DecodingOptions { Method = method, K = 5, W = 1.5, MaxNewTokens = 10, Seed = 3, StopAtEos = false, BatchSize = 4 };
+        Assert.False(VocabularyBridge.SharesVocabulary(lm.Info, rm));
+        var options = new DecodingOptions { Method = GuidedDecodingTests.Method(method, k: 5, w: 1.5), MaxNewTokens = 10, Seed = 3, StopAtEos = false, BatchSize = 4 };
         var tok = lm.Tokenizer!;
         int eos = lm.Config.EosTokenId!.Value;
         var (fast, fastRows, fastTrace) = OracleComparison.AssertFastMatchesNaive(lm, rm, options, Prompts);
@@ -53,7 +54,7 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
     {
         var (lm, rm) = Models(gpt2Lm: true);
         var gpt2 = lm.Tokenizer!;
-        var bridge = RewardRetokenizer.For(lm, rm)!;
+        var bridge = RewardRetokenizer.For(lm.Info, rm)!;
         var prompt = gpt2.Encode("The dog was hap");
         var c = bridge.RewardIds(prompt);
         // One candidate of each kind, found by retokenizing (T: the RM ids with the candidate).
@@ -67,10 +68,10 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
         output.WriteLine(string.Join(", ", columns.Select(id => $"\"{gpt2.Decode([(int)id])}\"")));
 
         var counts = new CandidateScoringCounts();
-        using var scorer = new RetokenizingScorer(rm, bridge, 1, 16, counts, lag);
+        using var scorer = new RetokenizingScorer(rm, bridge, 16, counts, lag);
         using var _ = no_grad();
         var sequence = prompt.ToList();
-        scorer.Prefill([prompt]);
+        scorer.AddRows([prompt]);
         // Commit in turn: the diverging candidate (rebuild), the extension (append), the sibling (copy), EOS
         // (no new RM token), the lead byte (held back); the rewards always equal a from-scratch forward.
         foreach (var (column, check) in new (int, Func<long>)[]
@@ -98,9 +99,9 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
     public void Generation_stops_at_eos_and_matches_the_oracle_row_by_row()
     {
         var (lm, rm) = Models(gpt2Lm: true);
-        var o = new DecodingOptions { Method = DecodingMethod.Args, K = 5, W = 2.0, MaxNewTokens = 10, StopAtEos = true, BatchSize = 4 };
+        var o = new DecodingOptions { Method = new ArgsOptions { K = 5, W = 2.0 }, MaxNewTokens = 10, StopAtEos = true, BatchSize = 4 };
         var fast = TextGenerator.Generate(lm, rm, Prompts, o);
-        var naive = TextGenerator.Generate(lm, rm, Prompts, o with { Naive = true });
+        var naive = TextGenerator.Generate(lm, rm, Prompts, o with { Engine = DecodingEngine.Naive });
         Assert.Equal(naive.Select(r => r.TokenIds), fast.Select(r => r.TokenIds));
         Assert.Equal(naive.Select(r => r.FinishReason), fast.Select(r => r.FinishReason));
         Assert.Contains(fast, r => r.FinishReason == "eos");
@@ -131,13 +132,13 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
     {
         var (_, rm) = Models(gpt2Lm: true);
         var lm = CrossTokenizerModels.Lm(CrossTokenizerModels.Gpt2, [], seed: 17); // mostly whole words
-        var o = new DecodingOptions { Method = DecodingMethod.BestOfN, K = 8, N = 3, MaxNewTokens = 6, Seed = 9, StopAtEos = false };
+        var o = new DecodingOptions { Method = new BestOfNOptions { K = 8, N = 3 }, MaxNewTokens = 6, Seed = 9, StopAtEos = false };
         var results = TextGenerator.Generate(lm, rm, Prompts, o);
         using var _ = no_grad();
         int independent = 0;
         foreach (var r in results)
         {
-            var bridge = RewardRetokenizer.For(lm, rm)!;
+            var bridge = RewardRetokenizer.For(lm.Info, rm)!;
             var ids = bridge.RewardIds([.. lm.Tokenizer!.Encode(r.Prompt, addBos: true), .. r.TokenIds]);
             // Independently of the bridge when the text is complete: the RM reads prompt + output, BOS first.
             if (!r.Output.Contains('\uFFFD'))
@@ -161,7 +162,7 @@ public class CrossTokenizerDecodingTests(ITestOutputHelper output)
         var letters = SentencePieceTokenizer.FromVocabulary(pieces, new float[pieces.Length], null, 1, 2);
         var rm = CrossTokenizerModels.Rm(letters, seed: 5, "letters-only-rm");
         var lm = CrossTokenizerModels.Lm(CrossTokenizerModels.Gpt2, [], seed: 3);
-        var o = new DecodingOptions { Method = DecodingMethod.Pargs, K = 4, MaxNewTokens = 3 };
+        var o = new DecodingOptions { Method = new PargsOptions { K = 4 }, MaxNewTokens = 3 };
         var e = Assert.Throws<PargsException>(() => TextGenerator.Generate(lm, rm, new[] { "un café" }, o));
         Assert.Contains("letters-only-rm", e.Message);
         Assert.Contains("cannot represent", e.Message);

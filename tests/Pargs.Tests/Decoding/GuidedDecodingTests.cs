@@ -1,4 +1,5 @@
 using Pargs.Decoding;
+using Pargs.Decoding.Methods;
 using Pargs.Models;
 using Pargs.Rewards;
 using Pargs.Tests.Models;
@@ -19,31 +20,35 @@ public class GuidedDecodingTests
         return (lm, rm);
     }
 
+    /// <summary>A registered method's options from the settings a test gives (as the CLI would).</summary>
+    internal static IMethodOptions Method(string name, int? k = null, double? w = null, int? n = null)
+        => DecodingMethods.Parse(name).Options(new MethodSettings { K = k, W = w, N = n });
+
     static IReadOnlyList<GenerationResult> Run(CausalLM lm, IRewardModel? rm, DecodingOptions o, IReadOnlyList<string>? prompts = null)
         => TextGenerator.Generate(lm, rm, prompts ?? Prompts, o);
 
     [Theory]
-    [InlineData(DecodingMethod.Greedy)]
-    [InlineData(DecodingMethod.TopK)]
-    [InlineData(DecodingMethod.Args)]
-    [InlineData(DecodingMethod.PargsGreedy)]
-    [InlineData(DecodingMethod.Pargs)]
-    public void Fast_path_chooses_the_same_tokens_with_the_same_scores_as_the_naive_reference(DecodingMethod method)
+    [InlineData("greedy")]
+    [InlineData("topk")]
+    [InlineData("args")]
+    [InlineData("pargs-g")]
+    [InlineData("pargs")]
+    public void Fast_path_chooses_the_same_tokens_with_the_same_scores_as_the_naive_reference(string method)
     {
         var (lm, rm) = Models();
-        var options = new DecodingOptions { Method = method, K = 5, W = 1.5, MaxNewTokens = 12, Seed = 3, StopAtEos = false, BatchSize = 4 };
+        var options = new DecodingOptions { Method = Method(method, k: 5, w: 1.5), MaxNewTokens = 12, Seed = 3, StopAtEos = false, BatchSize = 4 };
         OracleComparison.AssertFastMatchesNaive(lm, rm, options, Prompts);
     }
 
     [Theory]
-    [InlineData(DecodingMethod.Pargs)]
-    [InlineData(DecodingMethod.TopK)]
-    [InlineData(DecodingMethod.TopP)]
-    [InlineData(DecodingMethod.BestOfN)]
-    public void Sampling_is_reproducible_for_a_seed_and_changes_with_it(DecodingMethod method)
+    [InlineData("pargs")]
+    [InlineData("topk")]
+    [InlineData("topp")]
+    [InlineData("best-of-n")]
+    public void Sampling_is_reproducible_for_a_seed_and_changes_with_it(string method)
     {
         var (lm, rm) = Models();
-        var o = new DecodingOptions { Method = method, K = 8, W = 1.0, MaxNewTokens = 16, Seed = 11, StopAtEos = false, N = 3 };
+        var o = new DecodingOptions { Method = Method(method, k: 8, w: 1.0, n: 3), MaxNewTokens = 16, Seed = 11, StopAtEos = false };
         var a = Run(lm, rm, o).Select(r => r.Output).ToList();
         var b = Run(lm, rm, o).Select(r => r.Output).ToList();
         var c = Run(lm, rm, o with { Seed = 12 }).Select(r => r.Output).ToList();
@@ -52,13 +57,13 @@ public class GuidedDecodingTests
     }
 
     [Theory]
-    [InlineData(DecodingMethod.Pargs)]
-    [InlineData(DecodingMethod.Args)]
-    [InlineData(DecodingMethod.TopP)]
-    public void Rows_in_a_ragged_batch_give_the_same_output_as_alone(DecodingMethod method)
+    [InlineData("pargs")]
+    [InlineData("args")]
+    [InlineData("topp")]
+    public void Rows_in_a_ragged_batch_give_the_same_output_as_alone(string method)
     {
         var (lm, rm) = Models();
-        var o = new DecodingOptions { Method = method, K = 6, W = 2.0, MaxNewTokens = 10, Seed = 5, StopAtEos = false, BatchSize = 4 };
+        var o = new DecodingOptions { Method = Method(method, k: 6, w: 2.0), MaxNewTokens = 10, Seed = 5, StopAtEos = false, BatchSize = 4 };
         var together = Run(lm, rm, o).Select(r => r.Output).ToList();
         var alone = Run(lm, rm, o with { BatchSize = 1 }).Select(r => r.Output).ToList();
         Assert.Equal(alone, together);
@@ -68,13 +73,13 @@ public class GuidedDecodingTests
     public void With_w_zero_pargs_is_topk_sampling_and_args_is_greedy()
     {
         var (lm, rm) = Models();
-        var o = new DecodingOptions { K = 6, W = 0.0, MaxNewTokens = 10, Seed = 21, StopAtEos = false };
+        var o = new DecodingOptions { MaxNewTokens = 10, Seed = 21, StopAtEos = false };
         Assert.Equal(
-            Run(lm, null, o with { Method = DecodingMethod.TopK }).Select(r => r.Output),
-            Run(lm, rm, o with { Method = DecodingMethod.Pargs }).Select(r => r.Output));
+            Run(lm, null, o with { Method = new TopKOptions { K = 6 } }).Select(r => r.Output),
+            Run(lm, rm, o with { Method = new PargsOptions { K = 6, W = 0.0 } }).Select(r => r.Output));
         Assert.Equal(
-            Run(lm, null, o with { Method = DecodingMethod.Greedy }).Select(r => r.Output),
-            Run(lm, rm, o with { Method = DecodingMethod.Args }).Select(r => r.Output));
+            Run(lm, null, o with { Method = new GreedyOptions() }).Select(r => r.Output),
+            Run(lm, rm, o with { Method = new ArgsOptions { K = 6, W = 0.0 } }).Select(r => r.Output));
     }
 
     [Fact]
@@ -104,7 +109,7 @@ public class GuidedDecodingTests
         Assert.True(probs.Min() > 0.05, "pick a seed where every candidate is plausible");
 
         const int draws = 3000;
-        var o = new DecodingOptions { Method = DecodingMethod.Pargs, K = 3, W = w, MaxNewTokens = 1, Seed = 1, StopAtEos = false, BatchSize = 500 };
+        var o = new DecodingOptions { Method = new PargsOptions { K = 3, W = w }, MaxNewTokens = 1, Seed = 1, StopAtEos = false, BatchSize = 500 };
         var outputs = TextGenerator.Generate(lm, rm, Enumerable.Repeat("ab", draws).ToList(), o);
         var counts = candidates.Select(v => outputs.Count(r => r.TokenIds[0] == v)).ToArray();
         Assert.Equal(draws, counts.Sum());
@@ -116,11 +121,11 @@ public class GuidedDecodingTests
     public void Best_of_n_returns_the_highest_reward_sample_and_with_n_1_is_topk()
     {
         var (lm, rm) = Models();
-        var o = new DecodingOptions { Method = DecodingMethod.BestOfN, K = 6, N = 1, MaxNewTokens = 8, Seed = 4, StopAtEos = false };
+        var o = new DecodingOptions { Method = new BestOfNOptions { K = 6, N = 1 }, MaxNewTokens = 8, Seed = 4, StopAtEos = false };
         Assert.Equal(
-            Run(lm, null, o with { Method = DecodingMethod.TopK }).Select(r => r.Output),
+            Run(lm, null, o with { Method = new TopKOptions { K = 6 } }).Select(r => r.Output),
             Run(lm, rm, o).Select(r => r.Output));
-        var best = Run(lm, rm, o with { N = 5 });
+        var best = Run(lm, rm, o with { Method = new BestOfNOptions { K = 6, N = 5 } });
         var single = Enumerable.Range(0, 5).Select(j => Run(lm, rm, o).First()).ToList();
         Assert.All(best, r => Assert.NotNull(r.GuideReward));
         Assert.True(best[0].GuideReward >= single[0].GuideReward - 1e-5);
@@ -130,9 +135,9 @@ public class GuidedDecodingTests
     public void Bad_settings_are_clear_errors()
     {
         var (lm, rm) = Models();
-        var o = new DecodingOptions { Method = DecodingMethod.Pargs, MaxNewTokens = 4 };
-        Assert.Contains("larger than the vocabulary", Assert.Throws<PargsException>(() => Run(lm, rm, o with { K = 500 })).Message);
-        Assert.Contains("-k", Assert.Throws<PargsException>(() => Run(lm, rm, o with { K = 0 })).Message);
+        var o = new DecodingOptions { Method = new PargsOptions(), MaxNewTokens = 4 };
+        Assert.Contains("larger than the vocabulary", Assert.Throws<PargsException>(() => Run(lm, rm, o with { Method = new PargsOptions { K = 500 } })).Message);
+        Assert.Contains("-k", Assert.Throws<PargsException>(() => Run(lm, rm, o with { Method = new PargsOptions { K = 0 } })).Message);
         Assert.Contains("empty", Assert.Throws<PargsException>(() => Run(lm, rm, o, new[] { "" })).Message);
         Assert.Contains("stop string is empty", Assert.Throws<PargsException>(() => Run(lm, rm, o with { StopStrings = new[] { "." , "" } })).Message);
         Assert.Contains("context", Assert.Throws<PargsException>(() => Run(lm, rm, o with { MaxNewTokens = 200 })).Message);
@@ -143,10 +148,10 @@ public class GuidedDecodingTests
         using (no_grad()) nan.ScoreWeight.fill_(float.NaN);
         Assert.Contains("reward model gave a candidate the reward NaN", Assert.Throws<PargsException>(() => Run(lm, nan, o)).Message);
         // w·r beyond float32 is the user's -w, not a broken model; NaN logits are the LM's, whatever the method.
-        Assert.Contains("overflowed", Assert.Throws<PargsException>(() => Run(lm, rm, o with { W = 1e300 })).Message);
+        Assert.Contains("overflowed", Assert.Throws<PargsException>(() => Run(lm, rm, o with { Method = new PargsOptions { W = 1e300 } })).Message);
         var nanLm = TinyModels.RandomLM(TinyModels.LlamaConfig(40), seed: 2);
         nanLm.Tokenizer = new TestCharTokenizer(40);
         using (no_grad()) foreach (var p in nanLm.parameters()) p.fill_(float.NaN);
-        Assert.Contains("language model", Assert.Throws<PargsException>(() => Run(nanLm, null, o with { Method = DecodingMethod.TopK })).Message);
+        Assert.Contains("language model", Assert.Throws<PargsException>(() => Run(nanLm, null, o with { Method = new TopKOptions() })).Message);
     }
 }

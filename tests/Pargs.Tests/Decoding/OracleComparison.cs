@@ -5,7 +5,7 @@ using Pargs.Rewards;
 namespace Pargs.Tests.Decoding;
 
 /// <summary>
-/// Runs the fast <see cref="TokenwiseDecoder"/> and the cache-free <see cref="NaiveGuidedDecoder"/> on the same
+/// Runs the fast <see cref="TokenwiseDecoder"/> and the same loop on the cache-free reference engine (<see cref="Engine.RecomputeEngine"/>) on the same
 /// prompts and asserts the same tokens, the same candidates and the same scores (≤ 1e-4) at every step.
 /// </summary>
 internal static class OracleComparison
@@ -23,7 +23,7 @@ internal static class OracleComparison
         var naiveTrace = new List<StepTrace>();
         var fast = new TokenwiseDecoder(lm, rm, options) { Trace = fastTrace.Add };
         fast.Run(encoded, fastRows);
-        new NaiveGuidedDecoder(lm, rm, options) { Trace = naiveTrace.Add }.Run(encoded, naiveRows);
+        new TokenwiseDecoder(lm, rm, options with { Engine = DecodingEngine.Naive }) { Trace = naiveTrace.Add }.Run(encoded, naiveRows);
 
         for (int b = 0; b < prompts.Count; b++)
         {

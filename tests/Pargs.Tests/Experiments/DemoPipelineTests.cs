@@ -10,7 +10,7 @@ namespace Pargs.Tests.Experiments;
 /// <summary>The demo end to end at a tiny size on the real stories260K (seconds, not minutes).</summary>
 public class DemoPipelineTests
 {
-    static DemoOptions Tiny(string work, IReadOnlyList<DecodingMethod> methods, bool dpo = false) => new()
+    static DemoOptions Tiny(string work, IReadOnlyList<Pargs.Decoding.Methods.DecodingMethod> methods, bool dpo = false) => new()
     {
         Dpo = dpo,
         WorkDir = work,
@@ -30,14 +30,14 @@ public class DemoPipelineTests
         Threads = 1,
     };
 
-    internal static readonly DecodingMethod[] AllMethods =
-        [DecodingMethod.TopK, DecodingMethod.BestOfN, DecodingMethod.Args, DecodingMethod.Pargs, DecodingMethod.PargsGreedy];
+    internal static readonly Pargs.Decoding.Methods.DecodingMethod[] AllMethods =
+        [Pargs.Decoding.Methods.DecodingMethods.TopK, Pargs.Decoding.Methods.DecodingMethods.BestOfN, Pargs.Decoding.Methods.DecodingMethods.Args, Pargs.Decoding.Methods.DecodingMethods.Pargs, Pargs.Decoding.Methods.DecodingMethods.PargsGreedy];
 
     [Fact]
     public void Top_k_demo_writes_every_stage_output_and_a_rerun_uses_the_cache()
     {
         using var temp = new TempDir();
-        var options = Tiny(temp.Path, [DecodingMethod.TopK]);
+        var options = Tiny(temp.Path, [Pargs.Decoding.Methods.DecodingMethods.TopK]);
         var progress = new List<DemoProgress>();
         var first = new DemoPipeline(options).Run(new InlineProgress<DemoProgress>(progress.Add), commandLine: "pargs demo (test)");
 
@@ -123,7 +123,7 @@ public class DemoPipelineTests
     public void Fresh_deletes_the_stage_outputs_but_not_other_files()
     {
         using var temp = new TempDir();
-        var options = Tiny(temp.Path, [DecodingMethod.TopK]) with { MaxNewTokens = 4 };
+        var options = Tiny(temp.Path, [Pargs.Decoding.Methods.DecodingMethods.TopK]) with { MaxNewTokens = 4 };
         File.WriteAllText(temp.File("keep.txt"), "mine");
         new DemoPipeline(options).Run();
         var again = new DemoPipeline(options).Run(fresh: true);

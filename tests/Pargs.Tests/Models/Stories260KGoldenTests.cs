@@ -23,7 +23,7 @@ public class Stories260KGoldenTests
     {
         using var lm = CausalLM.Load(Path.Combine(TokenizerTestData.RepoRoot(), "data", "models", "stories260K", file));
         Assert.Equal(ReferencePromptIds, lm.Tokenizer!.Encode("Once upon a time", addBos: true));
-        var options = new DecodingOptions { Method = DecodingMethod.Greedy, MaxNewTokens = 64 - ReferencePromptIds.Length + 1, StopAtEos = true };
+        var options = new DecodingOptions { Method = new Pargs.Decoding.Methods.GreedyOptions(), MaxNewTokens = 64 - ReferencePromptIds.Length + 1, StopAtEos = true };
         // run.c with steps = 64 runs positions 0..63 and emits a token at each, the last one predicted at position 63.
         var result = TextGenerator.Generate(lm, null, new[] { "Once upon a time" }, options).Single();
         Assert.Equal(ReferenceFirstIds, result.TokenIds.Take(ReferenceFirstIds.Length));
