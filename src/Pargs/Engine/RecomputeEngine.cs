@@ -82,7 +82,7 @@ public sealed class RecomputeEngine : LanguageModelEngine
         NextTokens Current()
         {
             current?.Dispose();
-            current = stack(logProbs).DetachFromDisposeScope();
+            current = (logProbs.Count == 0 ? empty(0, lm.Config.VocabSize) : stack(logProbs)).DetachFromDisposeScope();
             return new NextTokens(current);
         }
 

@@ -72,7 +72,11 @@ public sealed class BatchSession : IDisposable
     }
 
     /// <summary>Runs and commits one token per row [B]; returns hidden states [B, hidden].</summary>
-    public Tensor Step(Tensor tokens) => Append(tokens.view(-1, 1), allValid ??= Enumerable.Repeat(true, BatchSize).ToArray(), 1).select(1, 0);
+    public Tensor Step(Tensor tokens)
+    {
+        if (allValid?.Length != BatchSize) allValid = Enumerable.Repeat(true, BatchSize).ToArray(); // rows join and leave
+        return Append(tokens.view(-1, 1), allValid, 1).select(1, 0);
+    }
 
     bool[]? allValid;
 

@@ -1,0 +1,118 @@
+using Pargs.Decoding.Methods;
+using Pargs.Engine;
+using Pargs.Rewards;
+using static TorchSharp.torch;
+
+namespace Pargs.Decoding;
+
+/// <summary>
+/// Continuous batching for one method: rows join between steps (<see cref="Join"/>) and leave as soon as they
+/// finish or are cancelled, so a server's requests share one batched LM step and one batched reward pass
+/// whatever moment they arrived. Each row has its own prompt, limits and stop strings
+/// (<see cref="RowProgress"/>) and its own random stream, and every row's numbers are independent of its
+/// neighbours (left padding, per-row positions), so a request gives the same text alone or among others.
+/// Rows of different methods or options need different decoders (the rule is shared by the batch).
+/// Not thread-safe: one thread steps it; others hand it work through their own queue.
+/// </summary>
+public sealed class ContinuousDecoder : IDisposable
+{
+    readonly ILanguageModelSession lm;
+    readonly ICandidateScorer? scorer;
+    readonly TokenRule rule;
+    readonly List<Row> rows = new();
+    readonly List<Row> joining = new();
+    NextTokens? next;
+    int step;
+
+    sealed record Row(int[] Prompt, RowProgress Progress, Random Random, Action<RowProgress>? OnToken)
+    {
+        public bool Cancelled { get; set; }
+    }
+
+    /// <param name="capacity">The longest row expected (prompt + new tokens): the caches' first allocation.</param>
+    public ContinuousDecoder(LanguageModelEngine engine, IRewardModel? rm, ITokenwiseOptions method, int capacity, CandidateScoringCounts? counts = null)
+    {
+        rule = method.CreateRule();
+        lm = engine.OpenSession(capacity);
+        var guide = method.Method.IsTokenwiseGuided ? method.Method.RewardModelFor(rm) : null;
+        scorer = guide is null ? null : engine.OpenScorer(guide, rule.ScoredCandidates, capacity, counts ?? new CandidateScoringCounts());
+    }
+
+    /// <summary>Rows running or waiting to join.</summary>
+    public int Count => rows.Count + joining.Count;
+
+    /// <summary>Queues a row; it joins the batch at the next <see cref="Step"/>. <paramref name="onToken"/> sees every accepted token.</summary>
+    public void Join(int[] prompt, RowProgress progress, Random random, Action<RowProgress>? onToken = null)
+        => joining.Add(new Row(prompt, progress, random, onToken));
+
+    /// <summary>Stops a row at the next step (a client that went away); its progress stays as it was.</summary>
+    public void Cancel(RowProgress progress)
+    {
+        foreach (var row in rows.Concat(joining))
+            if (ReferenceEquals(row.Progress, progress)) row.Cancelled = true;
+    }
+
+    /// <summary>
+    /// One step for every row: waiting rows join (their prompts are prefilled), the rule picks a token per row,
+    /// finished and cancelled rows leave, the rest advance. Returns the rows that left in this step.
+    /// </summary>
+    public IReadOnlyList<RowProgress> Step()
+    {
+        using var _ = no_grad();
+        var left = new List<RowProgress>();
+        joining.RemoveAll(r => { if (r.Cancelled) left.Add(r.Progress); return r.Cancelled; });
+        RemoveRows(r => r.Cancelled, left);
+        if (joining.Count > 0)
+        {
+            var prompts = joining.Select(r => r.Prompt).ToList();
+            next = lm.AddRows(prompts);
+            scorer?.AddRows(prompts);
+            rows.AddRange(joining);
+            joining.Clear();
+        }
+        if (rows.Count == 0) return left;
+
+        using var scope = NewDisposeScope();
+        var tokens = rule.Choose(new TokenwiseStep
+        {
+            Next = next!, Scorer = scorer, RowRandom = rows.Select(r => r.Random).ToArray(),
+            Active = rows.Select(_ => true).ToArray(), Index = step++,
+        });
+        for (int b = 0; b < rows.Count; b++)
+        {
+            rows[b].Progress.Accept((int)tokens[b]);
+            rows[b].OnToken?.Invoke(rows[b].Progress);
+        }
+        var kept = RemoveRows(r => r.Progress.Done, left);
+        if (rows.Count > 0) next = lm.Append(kept.Select(b => tokens[b]).ToArray());
+        return left;
+    }
+
+    /// <summary>Drops the rows that match from the batch (LM session and scorer alike); returns the kept rows' old indices.</summary>
+    int[] RemoveRows(Func<Row, bool> leaves, List<RowProgress> left)
+    {
+        var kept = Enumerable.Range(0, rows.Count).Where(b => !leaves(rows[b])).ToArray();
+        if (kept.Length == rows.Count) return kept;
+        left.AddRange(rows.Where(leaves).Select(r => r.Progress));
+        var keptRows = kept.Select(b => rows[b]).ToList();
+        rows.Clear();
+        rows.AddRange(keptRows);
+        if (kept.Length > 0)
+        {
+            next = lm.KeepRows(kept);
+            scorer?.KeepRows(kept);
+        }
+        else
+        {
+            next = lm.KeepRows([]);
+            scorer?.KeepRows([]);
+        }
+        return kept;
+    }
+
+    public void Dispose()
+    {
+        scorer?.Dispose();
+        lm.Dispose();
+    }
+}
