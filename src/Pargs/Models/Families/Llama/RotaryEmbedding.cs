@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Llama;
+namespace Pargs.Models.Families.Llama;
 
 /// <summary>
 /// Rotary position embeddings in Hugging Face's "rotate half" convention: dimension i pairs with i + D/2.

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Llama;
+namespace Pargs.Models.Families.Llama;
 
 /// <summary>
 /// The Llama backbone (also Mistral, and Qwen2 with q/k/v biases): embed_tokens → layers → norm.
@@ -14,7 +14,6 @@ public sealed class LlamaModel : TransformerBackbone
     readonly ModuleList<LlamaDecoderLayer> layers;
     readonly RmsNorm norm;
     readonly RotaryEmbedding rotary;
-    LlamaDecodeKernel? decodeKernel;
 
     public LlamaModel(ModelConfig config) : base(nameof(LlamaModel), config)
     {
@@ -27,15 +26,13 @@ public sealed class LlamaModel : TransformerBackbone
         register_module("norm", norm);
     }
 
-    public override string HuggingFacePrefix => "model";
     public override Parameter TokenEmbeddingWeight => (Parameter)embedTokens.weight!;
+
+    /// <summary>The rotary tables, which <see cref="LlamaDecodeKernel"/> reads in place.</summary>
+    internal RotaryEmbedding Rotary => rotary;
 
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
-        // A decoding step (a few tokens over a cache, no gradients; or a small model's prefill) runs on the CPU
-        // kernel; it declines everything else, which the torch ops below compute.
-        if (cache is not null && (decodeKernel ??= new LlamaDecodeKernel(this, rotary)).TryForward(inputIds, positions, mask, cache) is { } fast)
-            return fast;
         var (cos, signedSin) = rotary.At(positions);
         var groupedMask = GroupMask(mask, Config.NumHeads / Config.NumKvHeads);
         var x = embedTokens.forward(inputIds);
