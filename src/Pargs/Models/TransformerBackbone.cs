@@ -53,7 +53,7 @@ public abstract class TransformerBackbone : nn.Module
     /// of H/KvH × T query rows, so each kv head serves its queries in one SDPA call (what repeat_kv does,
     /// minus the copy). <paramref name="groupedMask"/> is the mask already repeated for the groups.
     /// </summary>
-    internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor groupedMask, int heads, int kvHeads)
+    protected internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor groupedMask, int heads, int kvHeads)
     {
         long b = q.shape[0], t = q.shape[2], d = q.shape[3];
         int groups = heads / kvHeads;
@@ -63,7 +63,7 @@ public abstract class TransformerBackbone : nn.Module
     }
 
     /// <summary>Repeats a [B, 1, T, S] mask for the query groups of <see cref="Attend"/>.</summary>
-    internal static Tensor GroupMask(Tensor mask, int groups)
+    protected internal static Tensor GroupMask(Tensor mask, int groups)
     {
         if (groups == 1) return mask;
         long b = mask.shape[0], t = mask.shape[2], s = mask.shape[3];
