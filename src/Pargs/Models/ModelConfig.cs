@@ -25,18 +25,36 @@ public sealed record ModelConfig
     public int NumKvHeads { get; init; }
     public int MaxPositions { get; init; } = 2048;
     public double RopeTheta { get; init; } = 10000.0;
+    /// <summary>rope_scaling / rope_parameters beyond theta (null = the default rotary).</summary>
+    public RopeScaling? RopeScaling { get; init; }
+    /// <summary>Each token attends to itself and the previous SlidingWindow − 1 tokens only (Mistral's sliding_window); null = all.</summary>
+    public int? SlidingWindow { get; init; }
     /// <summary>RMSNorm epsilon (Llama) or LayerNorm epsilon (GPT-2).</summary>
     public double NormEps { get; init; } = 1e-5;
     public bool TieWordEmbeddings { get; init; }
     /// <summary>Biases on q/k/v projections (Qwen2).</summary>
     public bool AttentionBias { get; init; }
     public int? BosTokenId { get; init; }
+    /// <summary>The first (or only) EOS id; <see cref="EosTokenIds"/> lists every one config.json gives.</summary>
     public int? EosTokenId { get; init; }
+    /// <summary>EOS ids after the first, when config.json lists several (Llama-3: end_of_text and eot).</summary>
+    public ValueList<int> MoreEosTokenIds { get; init; } = ValueList<int>.Empty;
     public int? PadTokenId { get; init; }
     /// <summary>Settings only this config's family has (a record the family defines), or null.</summary>
     public object? Extras { get; init; }
 
-    public int HeadDim => HiddenSize / NumHeads;
+    /// <summary>Every id that ends a sequence: <see cref="EosTokenId"/> then <see cref="MoreEosTokenIds"/> (a decoder stops on any).</summary>
+    public IReadOnlyList<int> EosTokenIds => EosTokenId is { } first ? [first, .. MoreEosTokenIds] : [];
+
+    int? headDim;
+    /// <summary>Width of one attention head: config.json's head_dim when given (it may differ from hidden/heads), else hidden/heads.</summary>
+    public int HeadDim
+    {
+        get => headDim ?? (NumHeads > 0 ? HiddenSize / NumHeads : 0);
+        init => headDim = value;
+    }
+    /// <summary>True when <see cref="HeadDim"/> was set explicitly (config.json's head_dim).</summary>
+    public bool HasExplicitHeadDim => headDim is not null;
     public int KvDim => NumKvHeads * HeadDim;
 
     /// <summary>The registered family of <see cref="ModelType"/> (a <see cref="PargsException"/> when none is).</summary>
@@ -52,7 +70,10 @@ public sealed record ModelConfig
         Require(VocabSize > 0, $"vocab_size must be positive, got {VocabSize}");
         Require(HiddenSize > 0, $"hidden_size must be positive, got {HiddenSize}");
         Require(NumLayers > 0, $"num_hidden_layers must be positive, got {NumLayers}");
-        Require(NumHeads > 0 && HiddenSize % NumHeads == 0, $"hidden_size {HiddenSize} must be a multiple of num_attention_heads {NumHeads}");
+        Require(NumHeads > 0, $"num_attention_heads must be positive, got {NumHeads}");
+        Require(HasExplicitHeadDim || HiddenSize % NumHeads == 0, $"hidden_size {HiddenSize} must be a multiple of num_attention_heads {NumHeads}");
+        Require(HeadDim > 0, $"head_dim must be positive, got {HeadDim}");
+        Require(SlidingWindow is null or > 0, $"sliding_window must be positive, got {SlidingWindow}");
         Require(NumKvHeads > 0 && NumHeads % NumKvHeads == 0, $"num_attention_heads {NumHeads} must be a multiple of num_key_value_heads {NumKvHeads}");
         Require(IntermediateSize > 0, $"intermediate_size must be positive, got {IntermediateSize}");
         Require(MaxPositions > 0, $"max_position_embeddings must be positive, got {MaxPositions}");
@@ -99,7 +120,8 @@ public sealed record ModelConfig
         json["tie_word_embeddings"] = TieWordEmbeddings;
         json["torch_dtype"] = "float32";
         if (BosTokenId is { } bos) json["bos_token_id"] = bos;
-        if (EosTokenId is { } eos) json["eos_token_id"] = eos;
+        if (EosTokenIds.Count > 1) json["eos_token_id"] = new JsonArray(EosTokenIds.Select(id => (JsonNode?)id).ToArray());
+        else if (EosTokenId is { } eos) json["eos_token_id"] = eos;
         if (PadTokenId is { } pad) json["pad_token_id"] = pad;
         if (extra != null)
             foreach (var (key, value) in extra) json[key] = value?.DeepClone();

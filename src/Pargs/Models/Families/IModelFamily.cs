@@ -36,6 +36,12 @@ public interface IModelFamily
     /// </summary>
     ModelConfig ReadConfig(JsonObject json, string source);
 
+    /// <summary>
+    /// The config.json fields this family knows for <paramref name="modelType"/>, each honoured, refused unless it
+    /// has the default value, or irrelevant to inference (docs and the fidelity test walk this table).
+    /// </summary>
+    IReadOnlyList<ConfigField> ConfigFields(string modelType);
+
     /// <summary>Writes the family's fields of config.json (architectures, model_type and the shared token ids are written by the caller).</summary>
     void WriteConfig(ModelConfig config, JsonObject json);
 

@@ -29,6 +29,12 @@ public sealed class MeanAttentionFamily : IModelFamily
     public string CausalLMArchitecture(ModelConfig config) => "MeanAttentionForCausalLM";
     public string SequenceClassificationArchitecture(ModelConfig config) => "MeanAttentionForSequenceClassification";
 
+    public IReadOnlyList<ConfigField> ConfigFields(string modelType) =>
+    [
+        new("vocab_size", ConfigFieldUse.Honoured), new("width", ConfigFieldUse.Honoured), new("depth", ConfigFieldUse.Honoured),
+        new("num_heads", ConfigFieldUse.Honoured), new("context", ConfigFieldUse.Honoured), new("residual_scale", ConfigFieldUse.Honoured),
+    ];
+
     public ModelConfig ReadConfig(JsonObject json, string source)
     {
         var c = new ConfigJson(json, source);

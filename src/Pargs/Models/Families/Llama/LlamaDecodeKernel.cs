@@ -30,6 +30,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         => tokens <= 32 || (tokens <= 1024 && tokens * config.HiddenSize * config.HiddenSize <= (1L << 22));
 
     readonly ModelConfig config;
+    readonly RotaryEmbedding rotary;
     // Every tensor the kernel reads, flat: embed, final norm, cos, signed sin, then each layer's in LlamaLayerTensor order (null = no bias).
     // Their addresses are validated once (float32, contiguous) and re-validated only when one moves.
     readonly Tensor?[] tensors;
@@ -50,7 +51,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     public LlamaDecodeKernel(LlamaModel model)
     {
         config = model.Config;
-        var rotary = model.Rotary;
+        rotary = model.Rotary;
         var p = model.named_parameters().ToDictionary(np => np.name, np => (Tensor)np.parameter);
         // Names from the family's declaration (LlamaTensors), in its layer order; an absent bias is null.
         var list = new List<Tensor?> { p[LlamaTensors.Embedding], p[LlamaTensors.FinalNorm], rotary.CosTable, rotary.SignedSinTable };
@@ -103,8 +104,14 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             if (ids[i] < 0 || ids[i] >= config.VocabSize) throw new PargsException($"token id {ids[i]} is outside the vocabulary (0..{config.VocabSize - 1})");
             if (pos[i] < 0 || pos[i] >= config.MaxPositions) throw new PargsException($"position {pos[i]} is outside the model's context (0..{config.MaxPositions - 1})");
         }
+        long maxPosition = 0;
+        for (int i = 0; i < n; i++) maxPosition = Math.Max(maxPosition, pos[i]);
+        // Past the sliding window the mask needs key positions the kernel does not track: torch runs those forwards.
+        if (config.SlidingWindow is { } window && maxPosition >= window) return null;
+        var (cosTable, sinTable) = rotary.TablesFor(maxPosition + 1); // LongRoPE switches tables past its original context
+        if (!ReferenceEquals(cosTable, tensors[2])) { cosP = TensorMemory.Floats(cosTable); sinP = TensorMemory.Floats(sinTable); }
 
-        Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * hidden);
+        Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * heads * headDim);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
         Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter); Ensure(ref maskAdd, n * slots);
         var output = empty(b, t, hidden, dtype: ScalarType.Float32);

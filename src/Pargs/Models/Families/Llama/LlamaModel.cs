@@ -20,7 +20,7 @@ public sealed class LlamaModel : TransformerBackbone
         embedTokens = nn.Embedding(config.VocabSize, config.HiddenSize);
         layers = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(i => new LlamaDecoderLayer(config, i)).ToArray());
         norm = new RmsNorm(config.HiddenSize, config.NormEps);
-        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositions, config.RopeTheta);
+        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositions, config.RopeTheta, config.RopeScaling);
         register_module("embed_tokens", embedTokens);
         register_module("layers", layers);
         register_module("norm", norm);
@@ -34,6 +34,7 @@ public sealed class LlamaModel : TransformerBackbone
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
         var (cos, signedSin) = rotary.At(positions);
+        if (Config.SlidingWindow is { } window) mask = SlidingWindow.Restrict(mask, positions, cache, window);
         var groupedMask = GroupMask(mask, Config.NumHeads / Config.NumKvHeads);
         var x = embedTokens.forward(inputIds);
         foreach (var layer in layers)
