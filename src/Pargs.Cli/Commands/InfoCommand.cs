@@ -30,8 +30,7 @@ public static class InfoCommand
             Row("heads / kv heads", $"{c.NumHeads} / {c.NumKvHeads}");
             Row("context", c.MaxPositions);
             Row("vocab_size", c.VocabSize);
-            if (c.Family == Models.ModelFamily.Llama) Row("rope_theta", c.RopeTheta);
-            Row("norm eps", c.NormEps);
+            foreach (var (field, value) in c.Family.DescribeConfig(c)) Row(field, value); // what the family honours
             Row("tied embeddings", c.TieWordEmbeddings);
             Row("bos / eos", $"{c.BosTokenId?.ToString() ?? "–"} / {c.EosTokenId?.ToString() ?? "–"}");
             long parameters = contents.Tensors.Values.Sum(t => t.numel());

@@ -20,7 +20,7 @@ public static class BenchmarkModels
 
     static ModelConfig Shape(int dim, int layers, int heads, int hidden, int seq) => new ModelConfig
     {
-        Family = ModelFamily.Llama, ModelType = "llama", VocabSize = 32000, HiddenSize = dim, IntermediateSize = hidden,
+        ModelType = "llama", VocabSize = 32000, HiddenSize = dim, IntermediateSize = hidden,
         NumLayers = layers, NumHeads = heads, NumKvHeads = heads, MaxPositions = seq,
         // llama2.c's stories checkpoints share the classifier with the embedding (shared_classifier), so a step
         // reads the same bytes as there.

@@ -1,3 +1,7 @@
+using Pargs.Models;
+using Pargs.Tokenizers;
+using TorchSharp;
+
 namespace Pargs.Checkpoints;
 
 /// <summary>Opens any checkpoint Pargs reads, choosing the reader from what the path is.</summary>
@@ -23,6 +27,36 @@ public static class CheckpointLoader
             return Llama2cCheckpoint.Load(path);
         }
         throw new PargsException($"{path}: unrecognised checkpoint; expected {AcceptedFormats}");
+    }
+
+    /// <summary>
+    /// The tail every reader shares: the family puts the tensor names into its modules' form, the strict check
+    /// against the family's declaration runs, and the contents are assembled. On failure the tensors are
+    /// disposed (the reader hands over ownership) and the <see cref="PargsException"/> propagates.
+    /// </summary>
+    public static CheckpointContents Complete(ModelConfig config, string? architecture, Dictionary<string, torch.Tensor> tensors,
+        string source, string format, ITokenizer? tokenizer = null, GenerationDefaults? generation = null)
+    {
+        try
+        {
+            config.Family.NormaliseTensorNames(tensors, config, architecture);
+            ExpectedTensors.Check(config, architecture, tensors, source);
+        }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
+        }
+        return new CheckpointContents
+        {
+            Config = config,
+            Tensors = tensors,
+            Source = source,
+            Format = format,
+            Tokenizer = tokenizer,
+            Generation = generation,
+            Architecture = architecture,
+        };
     }
 
     static bool IsZip(string path)

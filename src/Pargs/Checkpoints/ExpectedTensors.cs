@@ -6,65 +6,19 @@ namespace Pargs.Checkpoints;
 /// <summary>
 /// The Hugging Face tensor names and shapes a config implies, so a loader can say "missing
 /// model.layers.3.mlp.up_proj.weight" or "wrong shape" at load time instead of failing somewhere inside a
-/// forward pass. A shape entry of -1 means "any size" (e.g. the number of labels of a score head).
+/// forward pass. The backbone's tensors are the family's declaration (<see cref="Models.Families.IModelFamily.BackboneTensors"/>)
+/// under its prefix; the head is <c>score</c> or <c>lm_head</c>. A shape entry of -1 means "any size"
+/// (e.g. the number of labels of a score head).
 /// </summary>
 public static class ExpectedTensors
 {
     public static List<(string Name, long[] Shape)> For(ModelConfig c, string? architecture)
     {
-        var list = new List<(string, long[])>();
-        long h = c.HiddenSize, ff = c.IntermediateSize, v = c.VocabSize;
+        var family = c.Family;
+        var list = family.BackboneTensors(c).Select(t => (family.HuggingFacePrefix + "." + t.Name, t.Shape)).ToList();
         bool classifier = architecture?.EndsWith("ForSequenceClassification", StringComparison.Ordinal) == true;
-        if (c.Family == ModelFamily.Llama)
-        {
-            list.Add(("model.embed_tokens.weight", [v, h]));
-            for (int i = 0; i < c.NumLayers; i++)
-            {
-                string p = $"model.layers.{i}.";
-                list.Add((p + "input_layernorm.weight", [h]));
-                list.Add((p + "self_attn.q_proj.weight", [c.NumHeads * c.HeadDim, h]));
-                list.Add((p + "self_attn.k_proj.weight", [c.KvDim, h]));
-                list.Add((p + "self_attn.v_proj.weight", [c.KvDim, h]));
-                list.Add((p + "self_attn.o_proj.weight", [h, c.NumHeads * c.HeadDim]));
-                if (c.AttentionBias)
-                {
-                    list.Add((p + "self_attn.q_proj.bias", [c.NumHeads * c.HeadDim]));
-                    list.Add((p + "self_attn.k_proj.bias", [c.KvDim]));
-                    list.Add((p + "self_attn.v_proj.bias", [c.KvDim]));
-                }
-                list.Add((p + "post_attention_layernorm.weight", [h]));
-                list.Add((p + "mlp.gate_proj.weight", [ff, h]));
-                list.Add((p + "mlp.up_proj.weight", [ff, h]));
-                list.Add((p + "mlp.down_proj.weight", [h, ff]));
-            }
-            list.Add(("model.norm.weight", [h]));
-        }
-        else
-        {
-            list.Add(("transformer.wte.weight", [v, h]));
-            list.Add(("transformer.wpe.weight", [c.MaxPositions, h]));
-            for (int i = 0; i < c.NumLayers; i++)
-            {
-                // GPT-2 uses Conv1D: weights are stored [in, out], the transpose of nn.Linear.
-                string p = $"transformer.h.{i}.";
-                list.Add((p + "ln_1.weight", [h]));
-                list.Add((p + "ln_1.bias", [h]));
-                list.Add((p + "attn.c_attn.weight", [h, 3 * h]));
-                list.Add((p + "attn.c_attn.bias", [3 * h]));
-                list.Add((p + "attn.c_proj.weight", [h, h]));
-                list.Add((p + "attn.c_proj.bias", [h]));
-                list.Add((p + "ln_2.weight", [h]));
-                list.Add((p + "ln_2.bias", [h]));
-                list.Add((p + "mlp.c_fc.weight", [h, ff]));
-                list.Add((p + "mlp.c_fc.bias", [ff]));
-                list.Add((p + "mlp.c_proj.weight", [ff, h]));
-                list.Add((p + "mlp.c_proj.bias", [h]));
-            }
-            list.Add(("transformer.ln_f.weight", [h]));
-            list.Add(("transformer.ln_f.bias", [h]));
-        }
-        if (classifier) list.Add(("score.weight", [-1, h]));
-        else if (!c.TieWordEmbeddings) list.Add(("lm_head.weight", [v, h]));
+        if (classifier) list.Add(("score.weight", [-1, c.HiddenSize]));
+        else if (!c.TieWordEmbeddings) list.Add(("lm_head.weight", [c.VocabSize, c.HiddenSize]));
         return list;
     }
 

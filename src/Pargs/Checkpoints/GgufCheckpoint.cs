@@ -48,21 +48,13 @@ public static partial class GgufCheckpoint
                 head.Dispose();
                 config = config with { TieWordEmbeddings = true };
             }
-            ExpectedTensors.Check(config, "LlamaForCausalLM", tensors, path);
         }
         catch
         {
             foreach (var t in tensors.Values) t.Dispose();
             throw;
         }
-        return new CheckpointContents
-        {
-            Config = config,
-            Tensors = tensors,
-            Source = path,
-            Format = "gguf",
-            Architecture = "LlamaForCausalLM",
-        };
+        return CheckpointLoader.Complete(config, "LlamaForCausalLM", tensors, path, "gguf");
     }
 
     /// <summary>The <c>llama.*</c> metadata as a Hugging Face config; no output.weight means tied embeddings (Load also ties an exact copy).</summary>
@@ -82,7 +74,6 @@ public static partial class GgufCheckpoint
         int heads = Required("llama.attention.head_count");
         var config = new ModelConfig
         {
-            Family = ModelFamily.Llama,
             ModelType = "llama",
             VocabSize = vocab,
             HiddenSize = Required("llama.embedding_length"),

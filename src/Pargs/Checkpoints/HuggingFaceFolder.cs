@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Pargs.Models;
+using Pargs.Models.Families;
 using Pargs.Tokenizers;
 using TorchSharp;
 
@@ -20,11 +21,6 @@ public static class HuggingFaceFolder
     public const string GenerationConfigFile = "generation_config.json";
     public const string TokenizerFile = "tokenizer.json";
 
-    static readonly string[] LlamaArchitectures =
-        ["LlamaForCausalLM", "LlamaForSequenceClassification", "MistralForCausalLM", "MistralForSequenceClassification",
-         "Qwen2ForCausalLM", "Qwen2ForSequenceClassification"];
-    static readonly string[] Gpt2Architectures = ["GPT2LMHeadModel", "GPT2ForSequenceClassification"];
-
     public static CheckpointContents Load(string dir)
     {
         if (!Directory.Exists(dir)) throw new PargsException($"{dir}: model folder not found");
@@ -35,26 +31,7 @@ public static class HuggingFaceFolder
         string? architecture = ReadArchitecture(configPath, config);
         var generation = ReadGenerationDefaults(Path.Combine(dir, GenerationConfigFile));
 
-        var tensors = LoadWeights(dir);
-        try
-        {
-            if (config.Family == ModelFamily.Gpt2) NormaliseGpt2Names(tensors, config, architecture);
-            ExpectedTensors.Check(config, architecture, tensors, dir);
-        }
-        catch
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-            throw;
-        }
-        return new CheckpointContents
-        {
-            Config = config,
-            Tensors = tensors,
-            Source = dir,
-            Format = "hf-folder",
-            Generation = generation,
-            Architecture = architecture,
-        };
+        return CheckpointLoader.Complete(config, architecture, LoadWeights(dir), dir, "hf-folder", generation: generation);
     }
 
     static string? ReadArchitecture(string configPath, ModelConfig config)
@@ -62,9 +39,9 @@ public static class HuggingFaceFolder
         var json = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
         if (json["architectures"] is not JsonArray { Count: > 0 } list) return null;
         string? name = list[0]?.GetValueKind() == JsonValueKind.String ? list[0]!.GetValue<string>() : null;
-        var known = config.Family == ModelFamily.Gpt2 ? Gpt2Architectures : LlamaArchitectures;
-        if (name is null || !known.Contains(name))
-            throw new PargsException($"{configPath}: architectures[0] is {list[0]?.ToJsonString() ?? "null"}, which Pargs cannot run for model_type \"{config.ModelType}\" (expected one of {string.Join(", ", known)})");
+        var family = config.Family;
+        if (name is null || ModelFamilies.ForArchitecture(name) != family)
+            throw new PargsException($"{configPath}: architectures[0] is {list[0]?.ToJsonString() ?? "null"}, which Pargs cannot run for model_type \"{config.ModelType}\" (expected one of {string.Join(", ", family.Architectures)})");
         return name;
     }
 
@@ -125,34 +102,6 @@ public static class HuggingFaceFolder
             foreach (var t in tensors.Values) t.Dispose();
             throw;
         }
-    }
-
-    /// <summary>
-    /// GPT-2 checkpoints on the Hub name parameters without the <c>transformer.</c> prefix (they were saved
-    /// from GPT2Model); GPT2LMHeadModel expects it. The causal-mask buffers (<c>attn.bias</c>,
-    /// <c>attn.masked_bias</c>) are not parameters and are dropped. A tied LM head gets its own view of wte.
-    /// </summary>
-    static void NormaliseGpt2Names(Dictionary<string, torch.Tensor> tensors, ModelConfig config, string? architecture)
-    {
-        foreach (var name in tensors.Keys.ToList())
-        {
-            var t = tensors[name];
-            if (name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal))
-            {
-                tensors.Remove(name);
-                t.Dispose();
-                continue;
-            }
-            if (name.StartsWith("transformer.", StringComparison.Ordinal) || name.StartsWith("lm_head.", StringComparison.Ordinal)
-                || name.StartsWith("score.", StringComparison.Ordinal))
-                continue;
-            tensors.Remove(name);
-            tensors["transformer." + name] = t;
-        }
-        bool causal = architecture is null || architecture == "GPT2LMHeadModel";
-        if (causal && config.TieWordEmbeddings && !tensors.ContainsKey("lm_head.weight")
-            && tensors.TryGetValue("transformer.wte.weight", out var wte))
-            tensors["lm_head.weight"] = wte.alias(); // same storage, own handle (disposed separately)
     }
 
     public static GenerationDefaults? ReadGenerationDefaults(string path)

@@ -38,7 +38,6 @@ public static class Llama2cCheckpoint
 
         var config = new ModelConfig
         {
-            Family = ModelFamily.Llama,
             ModelType = "llama",
             VocabSize = vocab,
             HiddenSize = dim,
@@ -100,21 +99,13 @@ public static class Llama2cCheckpoint
                     offset += bytes;
                 }
             }
-            ExpectedTensors.Check(config, "LlamaForCausalLM", tensors, path);
         }
         catch
         {
             foreach (var t in tensors.Values) t.Dispose();
             throw;
         }
-        return new CheckpointContents
-        {
-            Config = config,
-            Tensors = tensors,
-            Source = path,
-            Format = "llama2c",
-            Architecture = "LlamaForCausalLM",
-        };
+        return CheckpointLoader.Complete(config, "LlamaForCausalLM", tensors, path, "llama2c");
     }
 
     static string? HuggingFaceName(string table, int layer) => table switch

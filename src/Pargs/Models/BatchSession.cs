@@ -12,10 +12,14 @@ namespace Pargs.Models;
 public sealed class BatchSession : IDisposable
 {
     readonly TransformerBackbone backbone;
+    // The family's CPU decode kernel, when it has one: tried before the backbone's torch forward, which runs
+    // whatever the kernel declines. The one place that decides which engine runs a cached forward.
+    readonly IDecodeKernel? kernel;
 
     public BatchSession(TransformerBackbone backbone, int batchSize, int initialCapacity = 64)
     {
         this.backbone = backbone;
+        kernel = backbone.Config.Family.CreateDecodeKernel(backbone);
         Cache = new KvCache(backbone.Config, batchSize, initialCapacity);
     }
 
@@ -66,7 +70,7 @@ public sealed class BatchSession : IDisposable
         Cache.Reserve(t);
         var positions = tensor(AttentionMasks.Positions(committed, valid, BatchSize, t), BatchSize, t);
         var mask = AttentionMasks.Causal(Cache.ValidSlots, Cache.Capacity, Cache.Length, valid, BatchSize, t);
-        var hidden = backbone.Forward(tokens, positions, mask, Cache);
+        var hidden = kernel?.TryForward(tokens, positions, mask, Cache) ?? backbone.Forward(tokens, positions, mask, Cache);
         Cache.Advance(valid, t);
         return hidden;
     }
@@ -94,7 +98,8 @@ public sealed class BatchSession : IDisposable
         var positions = new long[BatchSize * k];
         for (int b = 0; b < BatchSize; b++) Array.Fill(positions, next[b], b * k, k);
         var mask = AttentionMasks.Siblings(Cache.ValidSlots, Cache.Capacity, Cache.Length, BatchSize, k);
-        return backbone.Forward(candidates, tensor(positions, BatchSize, k), mask, Cache);
+        var positionsTensor = tensor(positions, BatchSize, k);
+        return kernel?.TryForward(candidates, positionsTensor, mask, Cache) ?? backbone.Forward(candidates, positionsTensor, mask, Cache);
     }
 
     /// <summary>The longest row will need <paramref name="positionsNeeded"/> positions: it must fit the model's context.</summary>

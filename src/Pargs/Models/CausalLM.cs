@@ -18,8 +18,7 @@ public sealed class CausalLM : nn.Module
     public CausalLM(ModelConfig config) : base(nameof(CausalLM))
     {
         Config = config;
-        Backbone = TransformerBackbone.Create(config);
-        register_module(Backbone.HuggingFacePrefix, Backbone);
+        Backbone = TransformerBackbone.BuildInto(this, config);
         if (!config.TieWordEmbeddings)
         {
             lmHead = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
@@ -38,8 +37,7 @@ public sealed class CausalLM : nn.Module
     public Engine.LanguageModelInfo Info => new(Source, Tokenizer, Config.VocabSize, Config.MaxPositions, Config.EosTokenId);
 
     /// <summary>The Hugging Face architecture name written into config.json.</summary>
-    public string Architecture => Config.Family == ModelFamily.Gpt2 ? "GPT2LMHeadModel"
-        : Config.ModelType switch { "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", _ => "LlamaForCausalLM" };
+    public string Architecture => Config.Family.CausalLMArchitecture(Config);
 
     /// <summary>
     /// Next-token logits from hidden states [..., hidden] → [..., vocab]. A decoding step's few rows go through

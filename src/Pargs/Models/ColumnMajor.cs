@@ -34,12 +34,12 @@ public static class ColumnMajor
     }
 
     /// <summary>
-    /// The layout a model that will only decode should have: Llama-family backbones decode on
-    /// <see cref="Llama.LlamaDecodeKernel"/>, which reads PyTorch's row-major weights in place (and streams them
-    /// faster than either torch layout); the other families decode through torch ops, which stream column-major
-    /// weights faster.
+    /// The layout a model that will only decode should have, as its family declares
+    /// (<see cref="Families.IModelFamily.DecodesColumnMajor"/>): Llama-family backbones decode on their CPU kernel,
+    /// which reads PyTorch's row-major weights in place (and streams them faster than either torch layout); the
+    /// other families decode through torch ops, which stream column-major weights faster.
     /// </summary>
-    public static void ApplyForDecoding(nn.Module model, ModelConfig config) => Apply(model, columnMajor: config.Family != ModelFamily.Llama);
+    public static void ApplyForDecoding(nn.Module model, ModelConfig config) => Apply(model, columnMajor: config.Family.DecodesColumnMajor);
 
     /// <summary>True when <paramref name="t"/> is a matrix stored column-major (and not also row-major).</summary>
     public static bool Is(Tensor t) => t.dim() == 2 && t.stride(0) == 1 && t.stride(1) == t.shape[0] && t.shape[0] > 1;

@@ -1,5 +1,3 @@
-using Pargs.Models.Gpt2;
-using Pargs.Models.Llama;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -17,7 +15,7 @@ public abstract class TransformerBackbone : nn.Module
     public ModelConfig Config { get; }
 
     /// <summary>Hugging Face's name for the backbone inside a ...ForCausalLM: "model" (Llama) or "transformer" (GPT-2).</summary>
-    public abstract string HuggingFacePrefix { get; }
+    public string HuggingFacePrefix => Config.Family.HuggingFacePrefix;
 
     /// <summary>The token embedding matrix [vocab, hidden], which a tied lm_head shares.</summary>
     public abstract Parameter TokenEmbeddingWeight { get; }
@@ -25,7 +23,8 @@ public abstract class TransformerBackbone : nn.Module
     /// <summary>
     /// Runs tokens <paramref name="inputIds"/> [B, T] at <paramref name="positions"/> [B, T] with the boolean
     /// <paramref name="mask"/> [B, 1, T, S] (S = cache length + T). With a cache, new keys/values are written
-    /// into it (the caller commits them). Returns hidden states [B, T, hidden].
+    /// into it (the caller commits them). Returns hidden states [B, T, hidden]. Always the torch ops (the
+    /// reference); a family's <see cref="IDecodeKernel"/> is tried by the caller that owns the cache.
     /// </summary>
     public abstract Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache);
 
@@ -36,19 +35,25 @@ public abstract class TransformerBackbone : nn.Module
     public Tensor ForwardPadded(Tensor inputIds, Tensor valid)
         => Forward(inputIds, AttentionMasks.Positions(null, valid), AttentionMasks.Causal(null, valid), null);
 
-    public static TransformerBackbone Create(ModelConfig config) => config.Family switch
+    /// <summary>
+    /// The head-on-backbone construction <see cref="CausalLM"/> and <c>RewardModel</c> share: the config's family
+    /// builds the backbone, which is registered in <paramref name="owner"/> under the family's Hugging Face prefix,
+    /// so the owner's parameter names are transformers' (<c>model.layers.0…</c>, then the owner adds its head).
+    /// </summary>
+    public static TransformerBackbone BuildInto(nn.Module owner, ModelConfig config)
     {
-        ModelFamily.Llama => new LlamaModel(config),
-        ModelFamily.Gpt2 => new Gpt2Model(config),
-        _ => throw new PargsException($"unsupported model family {config.Family}"),
-    };
+        var family = config.Family;
+        var backbone = family.CreateBackbone(config);
+        owner.register_module(family.HuggingFacePrefix, backbone);
+        return backbone;
+    }
 
     /// <summary>
     /// Grouped-query attention without copying keys/values: the H query heads are folded into KvH groups
     /// of H/KvH × T query rows, so each kv head serves its queries in one SDPA call (what repeat_kv does,
     /// minus the copy). <paramref name="groupedMask"/> is the mask already repeated for the groups.
     /// </summary>
-    internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor groupedMask, int heads, int kvHeads)
+    protected internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor groupedMask, int heads, int kvHeads)
     {
         long b = q.shape[0], t = q.shape[2], d = q.shape[3];
         int groups = heads / kvHeads;
@@ -58,7 +63,7 @@ public abstract class TransformerBackbone : nn.Module
     }
 
     /// <summary>Repeats a [B, 1, T, S] mask for the query groups of <see cref="Attend"/>.</summary>
-    internal static Tensor GroupMask(Tensor mask, int groups)
+    protected internal static Tensor GroupMask(Tensor mask, int groups)
     {
         if (groups == 1) return mask;
         long b = mask.shape[0], t = mask.shape[2], s = mask.shape[3];

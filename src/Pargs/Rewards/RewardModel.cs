@@ -25,8 +25,7 @@ public sealed class RewardModel : nn.Module, IRewardModel
     public RewardModel(ModelConfig config) : base(nameof(RewardModel))
     {
         Config = config;
-        Backbone = TransformerBackbone.Create(config);
-        register_module(Backbone.HuggingFacePrefix, Backbone);
+        Backbone = TransformerBackbone.BuildInto(this, config);
         score = nn.Linear(config.HiddenSize, 1, hasBias: false);
         register_module("score", score);
     }
@@ -47,13 +46,7 @@ public sealed class RewardModel : nn.Module, IRewardModel
     public Parameter ScoreWeight => score.weight!;
 
     /// <summary>The Hugging Face architecture name written into config.json.</summary>
-    public string Architecture => Config.Family == ModelFamily.Gpt2 ? "GPT2ForSequenceClassification"
-        : Config.ModelType switch
-        {
-            "qwen2" => "Qwen2ForSequenceClassification",
-            "mistral" => "MistralForSequenceClassification",
-            _ => "LlamaForSequenceClassification",
-        };
+    public string Architecture => Config.Family.SequenceClassificationArchitecture(Config);
 
     /// <summary>
     /// A model with fresh random weights: TorchSharp's default initialisation, seeded through torch's global

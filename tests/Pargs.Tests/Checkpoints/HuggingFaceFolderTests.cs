@@ -97,7 +97,7 @@ public class HuggingFaceFolderTests
         using var dir = new TempDir();
         var config = new ModelConfig
         {
-            Family = ModelFamily.Gpt2, ModelType = "gpt2", VocabSize = 10, HiddenSize = 8, IntermediateSize = 32, NumLayers = 1,
+            ModelType = "gpt2", VocabSize = 10, HiddenSize = 8, IntermediateSize = 32, NumLayers = 1,
             NumHeads = 2, NumKvHeads = 2, MaxPositions = 16, TieWordEmbeddings = true,
         };
         var tensors = RandomTensors(config, "GPT2LMHeadModel", 4);

@@ -21,7 +21,7 @@ public class KvCacheTests
     static Tensor Reference(ModelConfig c, CausalLM model, long[] ids)
     {
         var w = model.StateDictForSaving();
-        return c.Family == ModelFamily.Gpt2 ? ReferenceForward.Gpt2(c, w, ids) : ReferenceForward.Llama(c, w, ids);
+        return c.ModelType == "gpt2" ? ReferenceForward.Gpt2(c, w, ids) : ReferenceForward.Llama(c, w, ids);
     }
 
     [Theory, MemberData(nameof(Families))]

@@ -10,7 +10,7 @@ public static class TinyModels
     /// <summary>Llama with GQA (4 heads, 2 kv heads), untied head and rope_theta ≠ 10000.</summary>
     public static ModelConfig LlamaConfig(int vocab = 61) => new ModelConfig
     {
-        Family = ModelFamily.Llama, ModelType = "llama", VocabSize = vocab, HiddenSize = 32, IntermediateSize = 48,
+        ModelType = "llama", VocabSize = vocab, HiddenSize = 32, IntermediateSize = 48,
         NumLayers = 2, NumHeads = 4, NumKvHeads = 2, MaxPositions = 128, RopeTheta = 5000.0, NormEps = 1e-5,
         TieWordEmbeddings = false, BosTokenId = 1, EosTokenId = 2,
     };
@@ -23,7 +23,7 @@ public static class TinyModels
 
     public static ModelConfig Gpt2Config() => new ModelConfig
     {
-        Family = ModelFamily.Gpt2, ModelType = "gpt2", VocabSize = 67, HiddenSize = 32, IntermediateSize = 128,
+        ModelType = "gpt2", VocabSize = 67, HiddenSize = 32, IntermediateSize = 128,
         NumLayers = 2, NumHeads = 4, NumKvHeads = 4, MaxPositions = 128, NormEps = 1e-5, TieWordEmbeddings = true,
         BosTokenId = 66, EosTokenId = 66,
     };

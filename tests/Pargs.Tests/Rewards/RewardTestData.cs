@@ -9,7 +9,7 @@ public static class RewardTestData
 {
     public static ModelConfig TinyLlama(int vocab = 16) => new ModelConfig
     {
-        Family = ModelFamily.Llama, ModelType = "llama", VocabSize = vocab, HiddenSize = 32, IntermediateSize = 48,
+        ModelType = "llama", VocabSize = vocab, HiddenSize = 32, IntermediateSize = 48,
         NumLayers = 2, NumHeads = 4, NumKvHeads = 2, MaxPositions = 64, RopeTheta = 10000.0, NormEps = 1e-5,
         BosTokenId = 1, EosTokenId = 2, PadTokenId = 2,
     };

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Gpt2;
+namespace Pargs.Models.Families.Gpt2;
 
 /// <summary>Multi-head attention with the fused c_attn projection (q, k, v side by side in one matrix).</summary>
 public sealed class Gpt2Attention : nn.Module

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Gpt2;
+namespace Pargs.Models.Families.Gpt2;
 
 /// <summary>Pre-LayerNorm block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>
 public sealed class Gpt2Block : nn.Module

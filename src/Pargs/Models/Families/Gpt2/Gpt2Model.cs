@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Gpt2;
+namespace Pargs.Models.Families.Gpt2;
 
 /// <summary>
 /// The GPT-2 backbone: wte + wpe (learned positions) → h.N blocks → ln_f, under the prefix "transformer".
@@ -25,7 +25,6 @@ public sealed class Gpt2Model : TransformerBackbone
         register_module("ln_f", lnF);
     }
 
-    public override string HuggingFacePrefix => "transformer";
     public override Parameter TokenEmbeddingWeight => (Parameter)wte.weight!;
 
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)

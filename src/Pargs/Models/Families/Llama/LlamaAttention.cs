@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Llama;
+namespace Pargs.Models.Families.Llama;
 
 /// <summary>Grouped-query self-attention with rotary positions (q/k/v biases for Qwen2).</summary>
 public sealed class LlamaAttention : nn.Module

@@ -3,7 +3,7 @@ using Pargs.Models.Cpu;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Llama;
+namespace Pargs.Models.Families.Llama;
 
 /// <summary>
 /// <see cref="LlamaModel.Forward"/> for the few new tokens of a decoding step (one per row, or k sibling
@@ -16,7 +16,7 @@ namespace Pargs.Models.Llama;
 /// <see cref="Takes"/>; training; gradients).
 /// <para>Weights are read by their Hugging Face names from the module, in place: no copy, no second layout.</para>
 /// </summary>
-internal sealed unsafe class LlamaDecodeKernel
+internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
 {
     /// <summary>
     /// Whether a forward of <paramref name="tokens"/> new tokens (rows × tokens per row) runs here. Decoding steps
@@ -30,12 +30,14 @@ internal sealed unsafe class LlamaDecodeKernel
         => tokens <= 32 || (tokens <= 1024 && tokens * config.HiddenSize * config.HiddenSize <= (1L << 22));
 
     readonly ModelConfig config;
-    // Every tensor the kernel reads, flat: embed, final norm, cos, signed sin, then 12 per layer (null = no bias).
+    readonly RotaryEmbedding rotary;
+    // Every tensor the kernel reads, flat: embed, final norm, cos, signed sin, then each layer's in LlamaLayerTensor order (null = no bias).
     // Their addresses are validated once (float32, contiguous) and re-validated only when one moves.
     readonly Tensor?[] tensors;
     readonly IntPtr[] addresses;
     bool validated;
-    const int PerLayer = 12, Globals = 4;
+    const int Globals = 4;
+    static readonly int PerLayer = LlamaTensors.LayerTensors.Length;
     readonly MatMulJob matMul = new();
     readonly Action<int, int> attentionBody;
     readonly object gate = new();
@@ -46,21 +48,16 @@ internal sealed unsafe class LlamaDecodeKernel
     float* maskAddPtr;
     int stepTokens, stepSlots, stepCapacity;
 
-    public LlamaDecodeKernel(LlamaModel model, RotaryEmbedding rotary)
+    public LlamaDecodeKernel(LlamaModel model)
     {
         config = model.Config;
+        rotary = model.Rotary;
         var p = model.named_parameters().ToDictionary(np => np.name, np => (Tensor)np.parameter);
-        Tensor? Maybe(string name) => p.GetValueOrDefault(name);
-        var list = new List<Tensor?> { p["embed_tokens.weight"], p["norm.weight"], rotary.CosTable, rotary.SignedSinTable };
+        // Names from the family's declaration (LlamaTensors), in its layer order; an absent bias is null.
+        var list = new List<Tensor?> { p[LlamaTensors.Embedding], p[LlamaTensors.FinalNorm], rotary.CosTable, rotary.SignedSinTable };
         for (int i = 0; i < config.NumLayers; i++)
-        {
-            string a = $"layers.{i}.self_attn.", m = $"layers.{i}.mlp.";
-            list.AddRange(new[] { p[$"layers.{i}.input_layernorm.weight"],
-                p[a + "q_proj.weight"], p[a + "k_proj.weight"], p[a + "v_proj.weight"],
-                Maybe(a + "q_proj.bias"), Maybe(a + "k_proj.bias"), Maybe(a + "v_proj.bias"),
-                p[a + "o_proj.weight"], p[$"layers.{i}.post_attention_layernorm.weight"],
-                p[m + "gate_proj.weight"], p[m + "up_proj.weight"], p[m + "down_proj.weight"] });
-        }
+            foreach (var tensor in LlamaTensors.LayerTensors)
+                list.Add(LlamaTensors.Shape(config, tensor) is null ? null : p[LlamaTensors.Name(i, tensor)]);
         tensors = list.ToArray();
         addresses = new IntPtr[tensors.Length];
         attentionBody = AttentionRange;
@@ -97,7 +94,7 @@ internal sealed unsafe class LlamaDecodeKernel
         int length = cache.Length, capacity = cache.Capacity, slots = length + t;
         if (!WeightsReadable()) return null; // e.g. column-major weights: torch handles those
         float* embedP = (float*)addresses[0], normP = (float*)addresses[1], cosP = (float*)addresses[2], sinP = (float*)addresses[3];
-        float* W(int layer, int j) => (float*)addresses[Globals + layer * PerLayer + j];
+        float* W(int layer, LlamaLayerTensor j) => (float*)addresses[Globals + layer * PerLayer + (int)j];
         long* ids = TensorMemory.Int64s(inputIds.contiguous()), pos = TensorMemory.Int64s(positions.contiguous());
         bool* allowed = TensorMemory.Bools(mask);
         if (ids == null || pos == null || allowed == null) return null;
@@ -107,8 +104,14 @@ internal sealed unsafe class LlamaDecodeKernel
             if (ids[i] < 0 || ids[i] >= config.VocabSize) throw new PargsException($"token id {ids[i]} is outside the vocabulary (0..{config.VocabSize - 1})");
             if (pos[i] < 0 || pos[i] >= config.MaxPositions) throw new PargsException($"position {pos[i]} is outside the model's context (0..{config.MaxPositions - 1})");
         }
+        long maxPosition = 0;
+        for (int i = 0; i < n; i++) maxPosition = Math.Max(maxPosition, pos[i]);
+        // Past the sliding window the mask needs key positions the kernel does not track: torch runs those forwards.
+        if (config.SlidingWindow is { } window && maxPosition >= window) return null;
+        var (cosTable, sinTable) = rotary.TablesFor(maxPosition + 1); // LongRoPE switches tables past its original context
+        if (!ReferenceEquals(cosTable, tensors[2])) { cosP = TensorMemory.Floats(cosTable); sinP = TensorMemory.Floats(sinTable); }
 
-        Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * hidden);
+        Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * heads * headDim);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
         Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter); Ensure(ref maskAdd, n * slots);
         var output = empty(b, t, hidden, dtype: ScalarType.Float32);
@@ -131,10 +134,10 @@ internal sealed unsafe class LlamaDecodeKernel
             for (int l = 0; l < nLayers; l++)
             {
                 // Attention block: x += o(attend(rotary(q), cache ∪ rotary(k), cache ∪ v)) of norm(x).
-                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, W(l, 0), config.NormEps, xbP + (long)i * hidden, hidden);
-                matMul.Run(xbP, n, hidden, W(l, 1), W(l, 4), qP, heads * headDim);
-                matMul.Run(xbP, n, hidden, W(l, 2), W(l, 5), kP, kvDim);
-                matMul.Run(xbP, n, hidden, W(l, 3), W(l, 6), vP, kvDim);
+                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, W(l, LlamaLayerTensor.InputNorm), config.NormEps, xbP + (long)i * hidden, hidden);
+                matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.QProj), W(l, LlamaLayerTensor.QBias), qP, heads * headDim);
+                matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.KProj), W(l, LlamaLayerTensor.KBias), kP, kvDim);
+                matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.VProj), W(l, LlamaLayerTensor.VBias), vP, kvDim);
                 for (int i = 0; i < n; i++)
                 {
                     float* c = cosP + pos[i] * headDim, s = sinP + pos[i] * headDim;
@@ -151,15 +154,15 @@ internal sealed unsafe class LlamaDecodeKernel
                 }
                 attentionLayer = l;
                 CpuThreads.For(b * kvHeads, attentionBody);
-                matMul.Run(attP, n, heads * headDim, W(l, 7), null, xbP, hidden);
+                matMul.Run(attP, n, heads * headDim, W(l, LlamaLayerTensor.OProj), null, xbP, hidden);
                 CpuOps.Add(xP, xbP, n * hidden);
 
                 // Feed-forward block: x += down(silu(gate(norm(x))) · up(norm(x))).
-                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, W(l, 8), config.NormEps, xbP + (long)i * hidden, hidden);
-                matMul.Run(xbP, n, hidden, W(l, 9), null, gP, inter);
-                matMul.Run(xbP, n, hidden, W(l, 10), null, upP, inter);
+                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, W(l, LlamaLayerTensor.PostAttentionNorm), config.NormEps, xbP + (long)i * hidden, hidden);
+                matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.GateProj), null, gP, inter);
+                matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.UpProj), null, upP, inter);
                 CpuOps.SiluMul(gP, upP, n * inter);
-                matMul.Run(gP, n, inter, W(l, 11), null, xbP, hidden);
+                matMul.Run(gP, n, inter, W(l, LlamaLayerTensor.DownProj), null, xbP, hidden);
                 CpuOps.Add(xP, xbP, n * hidden);
             }
             float* outP = TensorMemory.Floats(output);

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Gpt2;
+namespace Pargs.Models.Families.Gpt2;
 
 /// <summary>c_proj(gelu_new(c_fc(x))), GELU with the tanh approximation as GPT-2 was trained.</summary>
 public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Llama;
+namespace Pargs.Models.Families.Llama;
 
 /// <summary>SwiGLU feed-forward: down(silu(gate(x)) · up(x)).</summary>
 public sealed class LlamaMlp : nn.Module<Tensor, Tensor>

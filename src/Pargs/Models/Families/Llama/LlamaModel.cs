@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Llama;
+namespace Pargs.Models.Families.Llama;
 
 /// <summary>
 /// The Llama backbone (also Mistral, and Qwen2 with q/k/v biases): embed_tokens → layers → norm.
@@ -14,29 +14,27 @@ public sealed class LlamaModel : TransformerBackbone
     readonly ModuleList<LlamaDecoderLayer> layers;
     readonly RmsNorm norm;
     readonly RotaryEmbedding rotary;
-    LlamaDecodeKernel? decodeKernel;
 
     public LlamaModel(ModelConfig config) : base(nameof(LlamaModel), config)
     {
         embedTokens = nn.Embedding(config.VocabSize, config.HiddenSize);
         layers = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(i => new LlamaDecoderLayer(config, i)).ToArray());
         norm = new RmsNorm(config.HiddenSize, config.NormEps);
-        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositions, config.RopeTheta);
+        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositions, config.RopeTheta, config.RopeScaling);
         register_module("embed_tokens", embedTokens);
         register_module("layers", layers);
         register_module("norm", norm);
     }
 
-    public override string HuggingFacePrefix => "model";
     public override Parameter TokenEmbeddingWeight => (Parameter)embedTokens.weight!;
+
+    /// <summary>The rotary tables, which <see cref="LlamaDecodeKernel"/> reads in place.</summary>
+    internal RotaryEmbedding Rotary => rotary;
 
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
-        // A decoding step (a few tokens over a cache, no gradients; or a small model's prefill) runs on the CPU
-        // kernel; it declines everything else, which the torch ops below compute.
-        if (cache is not null && (decodeKernel ??= new LlamaDecodeKernel(this, rotary)).TryForward(inputIds, positions, mask, cache) is { } fast)
-            return fast;
         var (cos, signedSin) = rotary.At(positions);
+        if (Config.SlidingWindow is { } window) mask = SlidingWindow.Restrict(mask, positions, cache, window);
         var groupedMask = GroupMask(mask, Config.NumHeads / Config.NumKvHeads);
         var x = embedTokens.forward(inputIds);
         foreach (var layer in layers)

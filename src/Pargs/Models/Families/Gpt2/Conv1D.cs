@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Gpt2;
+namespace Pargs.Models.Families.Gpt2;
 
 /// <summary>
 /// GPT-2's "Conv1D": a linear layer whose weight is stored transposed, [in, out], as in the original

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Llama;
+namespace Pargs.Models.Families.Llama;
 
 /// <summary>RMSNorm (TorchSharp 0.107 has none): x / sqrt(mean(x²) + eps) · weight.</summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>

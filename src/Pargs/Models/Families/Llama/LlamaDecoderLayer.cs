@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Pargs.Models.Llama;
+namespace Pargs.Models.Families.Llama;
 
 /// <summary>Pre-norm block: x + attn(norm(x)), then + mlp(norm(x)).</summary>
 public sealed class LlamaDecoderLayer : nn.Module

@@ -1,0 +1,19 @@
+using static TorchSharp.torch;
+
+namespace Pargs.Models;
+
+/// <summary>
+/// A second engine for a backbone's gradient-free forward over a KV cache (a decoding step, sibling candidates,
+/// a small prefill): same inputs, outputs and cache writes as <see cref="TransformerBackbone.Forward"/>, which
+/// stays the reference. A family that has one returns it from <c>IModelFamily.CreateDecodeKernel</c>; the
+/// caller that owns the cache (<see cref="BatchSession"/>) tries it first and runs the backbone when it declines.
+/// </summary>
+public interface IDecodeKernel
+{
+    /// <summary>
+    /// Hidden states [B, T, hidden] for <paramref name="inputIds"/> [B, T] at <paramref name="positions"/> with
+    /// the boolean <paramref name="mask"/> [B, 1, T, cache.Length + T], writing keys/values into
+    /// <paramref name="cache"/> as the backbone would; null when this forward is not one the kernel takes.
+    /// </summary>
+    Tensor? TryForward(Tensor inputIds, Tensor positions, Tensor mask, KvCache cache);
+}
