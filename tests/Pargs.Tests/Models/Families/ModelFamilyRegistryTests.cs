@@ -86,9 +86,9 @@ public class ModelFamilyRegistryTests
         }
 
         // Text generation: the cached decoder and the cache-free oracle choose the same greedy tokens.
-        var options = new DecodingOptions { Method = DecodingMethod.Greedy, MaxNewTokens = 8, StopAtEos = false };
+        var options = new DecodingOptions { Method = new Pargs.Decoding.Methods.GreedyOptions(), MaxNewTokens = 8, StopAtEos = false };
         var fast = TextGenerator.Generate(lm, null, ["abc", "d"], options);
-        var naive = TextGenerator.Generate(lm, null, ["abc", "d"], options with { Naive = true });
+        var naive = TextGenerator.Generate(lm, null, ["abc", "d"], options with { Engine = DecodingEngine.Naive });
         Assert.Equal(naive.Select(r => r.TokenIds), fast.Select(r => r.TokenIds));
         Assert.All(fast, r => Assert.Equal(8, r.TokenIds.Length));
 
