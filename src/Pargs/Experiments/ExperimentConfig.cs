@@ -82,104 +82,124 @@ public sealed record ExperimentConfig
             Threads = r.Int(root, "threads", min: 1) ?? 1,
         };
 
-        if (r.Section(root, "data") is { } d)
-        {
-            r.Known(d, "data", "train", "eval", "eval_fraction", "format", "template", "max_length", "limit", "eval_limit", "skip_bad_rows");
-            string? eval = r.Path(d, "eval", "data.");
-            double fraction = r.Double(d, "eval_fraction", "data.") ?? 0.2;
-            if (eval is null && !(fraction > 0 && fraction < 1)) throw r.Error("data.eval_fraction", $"must be in (0, 1) when data.eval is not given, got {fraction}");
-            string format = r.String(d, "format", "data.") ?? "auto";
-            config = config with
-            {
-                Data = new DataSection(
-                    r.Path(d, "train", "data.") ?? throw r.Error("data.train", "is required (a preference JSONL / .jsonl.gz file)"),
-                    eval, fraction,
-                    Enum.TryParse<PreferenceFormat>(format.Replace("_", "").Replace("-", ""), ignoreCase: true, out var f) ? f
-                        : throw r.Error("data.format", $"\"{format}\" is not known (expected auto, explicit, implicitprompt, conversational, implicitconversational or tldr)"),
-                    Template(r, d),
-                    r.Int(d, "max_length", "data.", min: 2) ?? 256,
-                    r.Int(d, "limit", "data.", min: 2), r.Int(d, "eval_limit", "data.", min: 1),
-                    r.Bool(d, "skip_bad_rows", "data.") ?? false),
-            };
-        }
-        if (r.Section(root, "reward_models") is { } rm)
-        {
-            r.Known(rm, "reward_models", "objectives", "epochs", "max_steps", "batch_size", "lr", "use");
-            config = config with { RewardModels = r.Section(rm, "use", "reward_models.") is { } use ? ExistingRewardModels(r, rm, use) : TrainedRewardModels(r, rm) };
-        }
-        if (r.Section(root, "dpo") is { } dpo)
-        {
-            r.Known(dpo, "dpo", "beta", "epochs", "max_steps", "batch_size", "lr");
-            double beta = r.Double(dpo, "beta", "dpo.") ?? 0.1;
-            if (!(beta > 0) || !double.IsFinite(beta)) throw r.Error("dpo.beta", $"must be positive, got {beta}");
-            config = config with { Dpo = new DpoSection(beta, ReadBudget(r, dpo, "dpo.", config.RewardModels?.Budget)) };
-        }
-        if (r.Section(root, "generate") is { } g)
-        {
-            r.Known(g, "generate", "prompts", "from_eval_data", "methods", "k", "w", "max_new_tokens", "seeds", "batch_size");
-            var names = r.Strings(g, "methods", "generate.") ?? ["topk"];
-            if (names.GroupBy(n => n.Trim().ToLowerInvariant()).FirstOrDefault(group => group.Count() > 1) is { } twice)
-                throw r.Error("generate.methods", $"lists \"{twice.Key}\" twice (each method runs once per w and seed)");
-            bool wantsDpo = names.Any(n => n.Trim().Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase));
-            var methods = new List<DecodingMethod>();
-            foreach (var n in names.Where(n => !n.Trim().Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase)))
-                try { methods.Add(DecodingMethods.Parse(n)); }
-                catch (PargsException ex) { throw r.Error("generate.methods", ex.Message + " or dpo"); }
-            if (methods.Count == 0 && !wantsDpo) throw r.Error("generate.methods", "is empty");
-            var weights = r.Doubles(g, "w", "generate.") ?? [1.0];
-            if (weights.Count == 0 || !weights.All(double.IsFinite)) throw r.Error("generate.w", "expected a non-empty list of finite numbers");
-            if (weights.GroupBy(w => w).FirstOrDefault(group => group.Count() > 1) is { } repeated)
-                throw r.Error("generate.w", $"lists {repeated.Key} twice (each w runs once per method and seed)");
-            var section = new GenerateSection(r.Path(g, "prompts", "generate."), r.Int(g, "from_eval_data", "generate.", min: 1), methods, wantsDpo,
-                r.Int(g, "k", "generate.", min: 1) ?? 10, weights, r.Int(g, "max_new_tokens", "generate.", min: 1) ?? 40,
-                r.Int(g, "seeds", "generate.", min: 1) ?? 1, r.Int(g, "batch_size", "generate.", min: 1) ?? 16);
-            if (section.PromptsFile is { } promptsPath && Directory.Exists(promptsPath))
-                throw r.Error("generate.prompts", $"\"{promptsPath}\" is a folder; expected a prompt file (one prompt per line, or JSONL)");
-            if ((section.PromptsFile is null) == (section.FromEvalData is null))
-                throw r.Error("generate.prompts", "give exactly one of generate.prompts (a file, one prompt per line) and generate.from_eval_data (a number of held-out prompts)");
-            if (section.FromEvalData is not null && config.Data is null) throw r.Error("generate.from_eval_data", "needs a \"data\" section");
-            if (methods.Any(m => m.NeedsRewardModel))
-            {
-                var have = config.RewardModels?.Objectives ?? [];
-                foreach (var m in methods.Where(m => m.NeedsRewardModel))
-                {
-                    var needed = m.GuideObjective ?? RewardObjective.Full;
-                    if (!have.Contains(needed))
-                        throw r.Error("generate.methods", $"{m.Name} needs a {needed.ToConfigValue()} reward model: add \"{needed.ToConfigValue()}\" to reward_models.objectives (or a folder as reward_models.use.{needed.ToConfigValue()})");
-                }
-            }
-            if (wantsDpo && config.Dpo is null) throw r.Error("generate.methods", "dpo needs a \"dpo\" section (the policy to sample from)");
-            config = config with { Generate = section };
-        }
-        if (r.Section(root, "evaluate") is { } e)
-        {
-            r.Known(e, "evaluate", "reward", "baseline");
-            if (config.Generate is null) throw r.Error("evaluate", "needs a \"generate\" section (there is nothing to evaluate)");
-            string? reward = null, judge = null;
-            if (e.TryGetProperty("reward", out var rv) && rv.ValueKind == JsonValueKind.Object)
-            {
-                r.Known(rv, "evaluate.reward", "reward_model");
-                judge = r.Path(rv, "reward_model", "evaluate.reward.") ?? throw r.Error("evaluate.reward.reward_model", "is required (a reward-model folder)");
-            }
-            else
-            {
-                reward = (r.String(e, "reward", "evaluate.") ?? "vader-positive").Trim().ToLowerInvariant();
-                if (reward is not ("vader-positive" or "vader-negative"))
-                    throw r.Error("evaluate.reward", $"\"{reward}\" is not known (expected \"vader-positive\", \"vader-negative\" or {{\"reward_model\": DIR}})");
-            }
-            // The default compares with top-k when it was generated; a baseline named outright must have been.
-            string? baseline = r.String(e, "baseline", "evaluate.");
-            var generated = config.Generate.Methods.Select(m => m.Name).Concat(config.Generate.Dpo ? [GenerationSweep.DpoMethod] : []).ToList();
-            if (baseline is not null && baseline != "none" && !generated.Contains(baseline))
-                throw r.Error("evaluate.baseline", $"\"{baseline}\" is not among the generated methods ({string.Join(", ", generated)}); expected one of them or \"none\"");
-            // A guided method runs once per w: as a baseline it would be several runs pooled into one.
-            if (baseline is not null && config.Generate.Weights.Count > 1 && config.Generate.Methods.Any(m => m.Name == baseline && m.IsTokenwiseGuided))
-                throw r.Error("evaluate.baseline", $"\"{baseline}\" runs at every w in generate.w ({string.Join(", ", config.Generate.Weights)}); a baseline must be one run (e.g. topk, best-of-n or dpo)");
-            config = config with { Evaluate = new EvaluateSection(reward, judge, baseline ?? "topk") };
-        }
+        if (r.Section(root, "data") is { } d) config = WithData(r, d, config);
+        if (r.Section(root, "reward_models") is { } rm) config = WithRewardModels(r, rm, config);
+        if (r.Section(root, "dpo") is { } dpo) config = WithDpo(r, dpo, config);
+        if (r.Section(root, "generate") is { } g) config = WithGenerate(r, g, config);
+        if (r.Section(root, "evaluate") is { } e) config = WithEvaluate(r, e, config);
         bool trainsRewardModels = config.RewardModels is { Use: null };
         if ((trainsRewardModels || config.Dpo is not null) && config.Data is null)
             throw r.Error(trainsRewardModels ? "reward_models" : "dpo", "needs a \"data\" section (the preference pairs to train on)");
+        return config;
+    }
+
+    /// <summary>The "data" section: the preference data to train on.</summary>
+    static ExperimentConfig WithData(Reader r, JsonElement d, ExperimentConfig config)
+    {
+        r.Known(d, "data", "train", "eval", "eval_fraction", "format", "template", "max_length", "limit", "eval_limit", "skip_bad_rows");
+        string? eval = r.Path(d, "eval", "data.");
+        double fraction = r.Double(d, "eval_fraction", "data.") ?? 0.2;
+        if (eval is null && !(fraction > 0 && fraction < 1)) throw r.Error("data.eval_fraction", $"must be in (0, 1) when data.eval is not given, got {fraction}");
+        string format = r.String(d, "format", "data.") ?? "auto";
+        config = config with
+        {
+            Data = new DataSection(
+                r.Path(d, "train", "data.") ?? throw r.Error("data.train", "is required (a preference JSONL / .jsonl.gz file)"),
+                eval, fraction,
+                Enum.TryParse<PreferenceFormat>(format.Replace("_", "").Replace("-", ""), ignoreCase: true, out var f) ? f
+                    : throw r.Error("data.format", $"\"{format}\" is not known (expected auto, explicit, implicitprompt, conversational, implicitconversational or tldr)"),
+                Template(r, d),
+                r.Int(d, "max_length", "data.", min: 2) ?? 256,
+                r.Int(d, "limit", "data.", min: 2), r.Int(d, "eval_limit", "data.", min: 1),
+                r.Bool(d, "skip_bad_rows", "data.") ?? false),
+        };
+        return config;
+    }
+
+    /// <summary>The "reward_models" section: reward models to train, or existing ones to use.</summary>
+    static ExperimentConfig WithRewardModels(Reader r, JsonElement rm, ExperimentConfig config)
+    {
+        r.Known(rm, "reward_models", "objectives", "epochs", "max_steps", "batch_size", "lr", "use");
+        config = config with { RewardModels = r.Section(rm, "use", "reward_models.") is { } use ? ExistingRewardModels(r, rm, use) : TrainedRewardModels(r, rm) };
+        return config;
+    }
+
+    /// <summary>The "dpo" section: the DPO baseline policy.</summary>
+    static ExperimentConfig WithDpo(Reader r, JsonElement dpo, ExperimentConfig config)
+    {
+        r.Known(dpo, "dpo", "beta", "epochs", "max_steps", "batch_size", "lr");
+        double beta = r.Double(dpo, "beta", "dpo.") ?? 0.1;
+        if (!(beta > 0) || !double.IsFinite(beta)) throw r.Error("dpo.beta", $"must be positive, got {beta}");
+        config = config with { Dpo = new DpoSection(beta, ReadBudget(r, dpo, "dpo.", config.RewardModels?.Budget)) };
+        return config;
+    }
+
+    /// <summary>The "generate" section: what to decode: methods, k, w, seeds, prompts.</summary>
+    static ExperimentConfig WithGenerate(Reader r, JsonElement g, ExperimentConfig config)
+    {
+        r.Known(g, "generate", "prompts", "from_eval_data", "methods", "k", "w", "max_new_tokens", "seeds", "batch_size");
+        var names = r.Strings(g, "methods", "generate.") ?? ["topk"];
+        if (names.GroupBy(n => n.Trim().ToLowerInvariant()).FirstOrDefault(group => group.Count() > 1) is { } twice)
+            throw r.Error("generate.methods", $"lists \"{twice.Key}\" twice (each method runs once per w and seed)");
+        bool wantsDpo = names.Any(n => n.Trim().Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase));
+        var methods = new List<DecodingMethod>();
+        foreach (var n in names.Where(n => !n.Trim().Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase)))
+            try { methods.Add(DecodingMethods.Parse(n)); }
+            catch (PargsException ex) { throw r.Error("generate.methods", ex.Message + " or dpo"); }
+        if (methods.Count == 0 && !wantsDpo) throw r.Error("generate.methods", "is empty");
+        var weights = r.Doubles(g, "w", "generate.") ?? [1.0];
+        if (weights.Count == 0 || !weights.All(double.IsFinite)) throw r.Error("generate.w", "expected a non-empty list of finite numbers");
+        if (weights.GroupBy(w => w).FirstOrDefault(group => group.Count() > 1) is { } repeated)
+            throw r.Error("generate.w", $"lists {repeated.Key} twice (each w runs once per method and seed)");
+        var section = new GenerateSection(r.Path(g, "prompts", "generate."), r.Int(g, "from_eval_data", "generate.", min: 1), methods, wantsDpo,
+            r.Int(g, "k", "generate.", min: 1) ?? 10, weights, r.Int(g, "max_new_tokens", "generate.", min: 1) ?? 40,
+            r.Int(g, "seeds", "generate.", min: 1) ?? 1, r.Int(g, "batch_size", "generate.", min: 1) ?? 16);
+        if (section.PromptsFile is { } promptsPath && Directory.Exists(promptsPath))
+            throw r.Error("generate.prompts", $"\"{promptsPath}\" is a folder; expected a prompt file (one prompt per line, or JSONL)");
+        if ((section.PromptsFile is null) == (section.FromEvalData is null))
+            throw r.Error("generate.prompts", "give exactly one of generate.prompts (a file, one prompt per line) and generate.from_eval_data (a number of held-out prompts)");
+        if (section.FromEvalData is not null && config.Data is null) throw r.Error("generate.from_eval_data", "needs a \"data\" section");
+        if (methods.Any(m => m.NeedsRewardModel))
+        {
+            var have = config.RewardModels?.Objectives ?? [];
+            foreach (var m in methods.Where(m => m.NeedsRewardModel))
+            {
+                var needed = m.GuideObjective ?? RewardObjective.Full;
+                if (!have.Contains(needed))
+                    throw r.Error("generate.methods", $"{m.Name} needs a {needed.ToConfigValue()} reward model: add \"{needed.ToConfigValue()}\" to reward_models.objectives (or a folder as reward_models.use.{needed.ToConfigValue()})");
+            }
+        }
+        if (wantsDpo && config.Dpo is null) throw r.Error("generate.methods", "dpo needs a \"dpo\" section (the policy to sample from)");
+        config = config with { Generate = section };
+        return config;
+    }
+
+    /// <summary>The "evaluate" section: the held-out reward and the baseline.</summary>
+    static ExperimentConfig WithEvaluate(Reader r, JsonElement e, ExperimentConfig config)
+    {
+        r.Known(e, "evaluate", "reward", "baseline");
+        if (config.Generate is null) throw r.Error("evaluate", "needs a \"generate\" section (there is nothing to evaluate)");
+        string? reward = null, judge = null;
+        if (e.TryGetProperty("reward", out var rv) && rv.ValueKind == JsonValueKind.Object)
+        {
+            r.Known(rv, "evaluate.reward", "reward_model");
+            judge = r.Path(rv, "reward_model", "evaluate.reward.") ?? throw r.Error("evaluate.reward.reward_model", "is required (a reward-model folder)");
+        }
+        else
+        {
+            reward = (r.String(e, "reward", "evaluate.") ?? "vader-positive").Trim().ToLowerInvariant();
+            if (reward is not ("vader-positive" or "vader-negative"))
+                throw r.Error("evaluate.reward", $"\"{reward}\" is not known (expected \"vader-positive\", \"vader-negative\" or {{\"reward_model\": DIR}})");
+        }
+        // The default compares with top-k when it was generated; a baseline named outright must have been.
+        string? baseline = r.String(e, "baseline", "evaluate.");
+        var generated = config.Generate.Methods.Select(m => m.Name).Concat(config.Generate.Dpo ? [GenerationSweep.DpoMethod] : []).ToList();
+        if (baseline is not null && baseline != "none" && !generated.Contains(baseline))
+            throw r.Error("evaluate.baseline", $"\"{baseline}\" is not among the generated methods ({string.Join(", ", generated)}); expected one of them or \"none\"");
+        // A guided method runs once per w: as a baseline it would be several runs pooled into one.
+        if (baseline is not null && config.Generate.Weights.Count > 1 && config.Generate.Methods.Any(m => m.Name == baseline && m.IsTokenwiseGuided))
+            throw r.Error("evaluate.baseline", $"\"{baseline}\" runs at every w in generate.w ({string.Join(", ", config.Generate.Weights)}); a baseline must be one run (e.g. topk, best-of-n or dpo)");
+        config = config with { Evaluate = new EvaluateSection(reward, judge, baseline ?? "topk") };
         return config;
     }
 
