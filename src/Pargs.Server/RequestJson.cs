@@ -16,6 +16,14 @@ public sealed class RequestJson
     /// <summary>Parses a body; anything but a JSON object (bad JSON, invalid UTF-8, an array) is a 400.</summary>
     public static RequestJson Parse(byte[] body)
     {
+        // The JSON reader checks UTF-8 only where it decodes a string; a body is checked whole, before anything reads it.
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            int at = 0;
+            try { _ = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body); }
+            catch (System.Text.DecoderFallbackException e) { at = e.Index; }
+            throw new ApiException(400, $"The request body is not valid UTF-8 (byte {at}).", code: "invalid_json");
+        }
         JsonDocument document;
         try
         {
