@@ -16,5 +16,6 @@ public static class CommandCatalog
         yield return EvalCommand.Create();
         yield return BenchCommand.Create();
         yield return ExperimentCommand.Create();
+        yield return ServeCommand.Create();
     }
 }

@@ -1,0 +1,87 @@
+using System.CommandLine;
+using Pargs.Server;
+
+namespace Pargs.Cli.Commands;
+
+/// <summary>
+/// `pargs serve`: an OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /v1/rewards,
+/// /health, /metrics) over models loaded at start. Binds 127.0.0.1 unless --host says otherwise (then --api-key is
+/// required); with no --model it serves the shipped stories260K and its partial reward model.
+/// </summary>
+public static class ServeCommand
+{
+    const string ShippedModelName = "stories260K";
+    const string ShippedRewardModelName = "stories260K-partial-rm";
+
+    public static Command Create()
+    {
+        var model = new Option<string[]>("--model", "-m") { Description = "Language model to serve, as PATH or NAME=PATH (repeatable; requests name it by NAME, default: the file or folder name). Default: the shipped stories260K", AllowMultipleArgumentsPerToken = false };
+        var rewardModel = new Option<string[]>("--reward-model", "-r") { Description = "Reward model folder to load, as PATH or NAME=PATH (repeatable); the first is the default guide. Default with no --model: the shipped partial RM", AllowMultipleArgumentsPerToken = false };
+        var template = new Option<string>("--template") { Description = "Chat template for /v1/chat/completions: plain | hh | chatml", DefaultValueFactory = _ => "plain" };
+        var host = new Option<string>("--host") { Description = "IP address to bind (anything but loopback needs --api-key)", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "Port (0 = any free port; the URL is printed)", DefaultValueFactory = _ => 8000 };
+        var apiKey = new Option<string>("--api-key") { Description = "Require Authorization: Bearer KEY on /v1 and /metrics" };
+        var maxQueue = new Option<int>("--max-queue") { Description = "Requests admitted at once (running + waiting); more get 429", DefaultValueFactory = _ => new ServerLimits().MaxQueuedRequests };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Largest max_tokens a request may ask for", DefaultValueFactory = _ => new ServerLimits().MaxTokens };
+        var grace = new Option<double>("--grace-seconds") { Description = "On SIGTERM, how long running requests may finish", DefaultValueFactory = _ => new ServerLimits().ShutdownGrace.TotalSeconds };
+        var threads = ModelOptions.Threads();
+
+        var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (with reward-guided decoding).")
+        {
+            model, rewardModel, template, host, port, apiKey, maxQueue, maxTokens, grace, threads,
+        };
+        command.SetAction(CliErrors.Action(result =>
+        {
+            ModelOptions.SetThreads(result.GetValue(threads));
+            if (result.GetValue(maxQueue) < 1) throw new PargsException($"--max-queue must be at least 1, got {result.GetValue(maxQueue)}");
+            if (result.GetValue(maxTokens) < 1) throw new PargsException($"--max-tokens must be at least 1, got {result.GetValue(maxTokens)}");
+            if (!(result.GetValue(grace) >= 0 && result.GetValue(grace) <= 3600)) throw new PargsException($"--grace-seconds must be between 0 and 3600, got {result.GetValue(grace)}");
+            var chatTemplate = Pargs.Data.PromptTemplate.FromName(result.GetValue(template)!, "--template");
+            var limits = new ServerLimits
+            {
+                MaxQueuedRequests = result.GetValue(maxQueue),
+                MaxTokens = result.GetValue(maxTokens),
+                ShutdownGrace = TimeSpan.FromSeconds(result.GetValue(grace)),
+            };
+            var options = new PargsServerOptions { Host = result.GetValue(host)!, Port = result.GetValue(port), ApiKey = result.GetValue(apiKey), Limits = limits, ConsoleLog = true };
+
+            var modelSpecs = result.GetValue(model) is { Length: > 0 } given ? given.Select(Named).ToList() : null;
+            var rmSpecs = result.GetValue(rewardModel)?.Select(Named).ToList() ?? new();
+            if (modelSpecs is null)
+            {
+                modelSpecs = new() { (ShippedModelName, ShippedData.Find(ShippedData.DefaultModel)) };
+                if (rmSpecs.Count == 0) rmSpecs.Add((ShippedRewardModelName, ShippedData.Find("data/models/stories260K-partial-rm")));
+            }
+            using var models = new ServedModels();
+            foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.Load(path));
+            foreach (var (name, path) in modelSpecs) models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null), chatTemplate);
+
+            var server = PargsServer.StartAsync(models, options).GetAwaiter().GetResult();
+            try
+            {
+                Console.WriteLine($"pargs serve: listening on {server.Url} (OpenAI base URL {server.Url}v1)");
+                Console.WriteLine($"  models: {string.Join(", ", models.LanguageModels.Select(m => m.Name))}" +
+                                  (models.RewardModels.Count > 0 ? $"; reward models: {string.Join(", ", models.RewardModels.Select(m => m.Name))}" : ""));
+                Console.Out.Flush();
+                server.WaitForShutdownAsync().GetAwaiter().GetResult();
+            }
+            finally
+            {
+                server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            Console.WriteLine("pargs serve: stopped");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>NAME=PATH, or PATH named by its file (without extension) or folder name.</summary>
+    static (string Name, string Path) Named(string spec)
+    {
+        int eq = spec.IndexOf('=');
+        if (eq > 0 && !File.Exists(spec) && !Directory.Exists(spec)) return (spec[..eq], spec[(eq + 1)..]);
+        string trimmed = Path.TrimEndingDirectorySeparator(spec);
+        string name = File.Exists(trimmed) ? Path.GetFileNameWithoutExtension(trimmed) : Path.GetFileName(trimmed);
+        return (name, spec);
+    }
+}

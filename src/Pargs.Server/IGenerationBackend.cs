@@ -1,0 +1,70 @@
+namespace Pargs.Server;
+
+/// <summary>
+/// One generation request as the server hands it to a backend. Optional settings are null when the request left
+/// them out, so the backend can refuse a setting that the chosen method would ignore (honour or refuse).
+/// </summary>
+public sealed record GenerationRequest
+{
+    /// <summary>A served language model's name.</summary>
+    public required string Model { get; init; }
+    /// <summary>The text to continue (a chat request's messages already rendered with the model's template).</summary>
+    public required string Prompt { get; init; }
+    /// <summary>greedy | topk | topp | best-of-n | args | pargs | pargs-g; null = OpenAI's sampling (temperature, top_p).</summary>
+    public string? Method { get; init; }
+    public int? K { get; init; }
+    public double? W { get; init; }
+    public double? Temperature { get; init; }
+    public double? TopP { get; init; }
+    /// <summary>Candidates of Best-of-N per choice.</summary>
+    public int? BestOf { get; init; }
+    /// <summary>A served reward model's name; null = the language model's default one.</summary>
+    public string? RewardModel { get; init; }
+    /// <summary>Null = as many as the context leaves after the prompt, within the server's max_tokens bound.</summary>
+    public int? MaxTokens { get; init; }
+    /// <summary>Null = a fresh random seed.</summary>
+    public long? Seed { get; init; }
+    public IReadOnlyList<string> Stop { get; init; } = Array.Empty<string>();
+    /// <summary>Choices (independent samples of the prompt).</summary>
+    public int N { get; init; } = 1;
+    /// <summary>The request field that holds the prompt ("prompt" or "messages"), for error messages.</summary>
+    public string PromptParam { get; init; } = "prompt";
+}
+
+/// <summary>
+/// One update of a running request: new text of choice <see cref="Index"/>, and, on that choice's last update, why it
+/// ended ("stop" | "length") and how many tokens it has.
+/// </summary>
+public sealed record GenerationUpdate(int Index, string TextDelta, string? FinishReason = null, int CompletionTokens = 0);
+
+/// <summary>
+/// What the server needs from a decoding engine: check a request up front (a 4xx before any work), run it as a stream
+/// of text deltas, and score texts with a reward model. The first implementation (<see cref="SerialGenerationBackend"/>)
+/// runs requests one after another; a continuous-batching engine can take its place behind this interface.
+/// </summary>
+public interface IGenerationBackend : IDisposable
+{
+    /// <summary>The method names requests may give.</summary>
+    IReadOnlyList<string> Methods { get; }
+
+    /// <summary>
+    /// Checks <paramref name="request"/> (names, ranges, settings the method would ignore, prompt + max_tokens against
+    /// the context) and returns the prompt's length in tokens. Throws <see cref="ApiException"/>.
+    /// </summary>
+    int Validate(GenerationRequest request);
+
+    /// <summary>
+    /// Runs a validated request. Each choice's text is the concatenation of its deltas; every choice ends with one
+    /// update carrying its finish reason. Cancelling <paramref name="cancellation"/> (client gone) stops the work.
+    /// </summary>
+    IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, CancellationToken cancellation);
+
+    /// <summary>
+    /// The reward of each text (the reward model reads it with BOS first, as in training). Throws
+    /// <see cref="ApiException"/> for an unknown model or a text beyond its context.
+    /// </summary>
+    Task<float[]> ScoreAsync(string rewardModel, IReadOnlyList<string> texts, CancellationToken cancellation);
+
+    /// <summary>Requests waiting for the engine (not counting running ones).</summary>
+    int QueueDepth { get; }
+}

@@ -1,0 +1,381 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Pargs.Data;
+
+namespace Pargs.Server;
+
+/// <summary>
+/// The OpenAI-compatible routes: /v1/models, /v1/completions, /v1/chat/completions (JSON or server-sent events ending
+/// in <c>data: [DONE]</c>) and Pargs' /v1/rewards. Requests are read strictly (<see cref="RequestJson"/>), checked by the
+/// backend before any work, then admitted (<see cref="RequestAdmission"/>) or refused with 429.
+/// </summary>
+public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend backend, ServerLimits limits, ServerMetrics metrics, RequestAdmission admission)
+{
+    static readonly string[] CompletionFields = [.. GenerationRequestReader.SharedFields, "prompt"];
+    static readonly Dictionary<string, string> CompletionRefused = new(GenerationRequestReader.SharedRefused)
+    {
+        ["echo"] = "the prompt is not echoed back.",
+        ["suffix"] = "insertion (a suffix after the completion) is not supported.",
+    };
+    static readonly string[] ChatFields = [.. GenerationRequestReader.SharedFields, "messages", "max_completion_tokens", "parallel_tool_calls"];
+    static readonly Dictionary<string, string> ChatRefused = new(GenerationRequestReader.SharedRefused)
+    {
+        ["modalities"] = "output is text only.",
+        ["audio"] = "output is text only.",
+        ["prediction"] = "predicted outputs are not supported.",
+        ["reasoning_effort"] = "the served models do not reason.",
+        ["web_search_options"] = "web search is not supported.",
+        ["metadata"] = "completions are not stored.",
+        ["service_tier"] = "there is one tier.",
+    };
+
+    public IResult Models()
+    {
+        var body = Json(w =>
+        {
+            w.WriteString("object", "list");
+            w.WriteStartArray("data");
+            foreach (var m in models.LanguageModels) Model(w, m.Name, "language_model");
+            foreach (var m in models.RewardModels) Model(w, m.Name, "reward_model");
+            w.WriteEndArray();
+        });
+        return Results.Bytes(body, "application/json");
+
+        static void Model(Utf8JsonWriter w, string name, string kind)
+        {
+            w.WriteStartObject();
+            w.WriteString("id", name);
+            w.WriteString("object", "model");
+            w.WriteNumber("created", 0);
+            w.WriteString("owned_by", "pargs");
+            w.WriteString("pargs_kind", kind);
+            w.WriteEndObject();
+        }
+    }
+
+    public async Task Completions(HttpContext context)
+    {
+        var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
+        json.RefuseUnknown(CompletionFields, CompletionRefused);
+        string prompt = ReadPrompt(json);
+        var (request, stream, includeUsage) = GenerationRequestReader.Read(json, prompt, "prompt", limits, null, defaultMaxTokens: 16); // OpenAI's default for completions
+        await Run(context, request, stream, includeUsage, chat: false);
+    }
+
+    static string ReadPrompt(RequestJson json)
+    {
+        if (!json.Root.TryGetProperty("prompt", out var prompt) || prompt.ValueKind == JsonValueKind.Null)
+            throw ApiException.BadRequest("'prompt' is required.", "prompt", "missing_required_parameter");
+        if (prompt.ValueKind == JsonValueKind.String) return prompt.GetString()!;
+        if (prompt.ValueKind == JsonValueKind.Array)
+        {
+            if (prompt.GetArrayLength() == 1 && prompt[0].ValueKind == JsonValueKind.String) return prompt[0].GetString()!;
+            throw ApiException.BadRequest("'prompt' must be one string (or an array of exactly one string); token-id prompts and several prompts per request are not supported.", "prompt");
+        }
+        throw RequestJson.WrongType("prompt", prompt, "a string");
+    }
+
+    public async Task ChatCompletions(HttpContext context)
+    {
+        var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
+        json.RefuseUnknown(ChatFields, ChatRefused);
+        string modelName = json.RequiredString("model");
+        var served = models.LanguageModel(modelName);
+        var messages = ReadMessages(json);
+        string prompt = served.ChatTemplate.RenderPrompt(messages);
+        if (json.Has("max_tokens") && json.Has("max_completion_tokens"))
+            throw ApiException.BadRequest("Give 'max_completion_tokens' or 'max_tokens', not both.", "max_completion_tokens");
+        int? maxCompletion = (int?)json.OptionalInteger("max_completion_tokens", 1, limits.MaxTokens);
+        var (request, stream, includeUsage) = GenerationRequestReader.Read(json, prompt, "messages", limits, maxCompletion, defaultMaxTokens: null); // chat: up to the context
+        // The chat template's end-of-turn marker ends the answer, as the template's own training text does.
+        if (served.ChatTemplate == PromptTemplate.ChatMl && !request.Stop.Contains("<|im_end|>"))
+            request = request with { Stop = [.. request.Stop, "<|im_end|>"] };
+        await Run(context, request, stream, includeUsage, chat: true);
+    }
+
+    List<ChatMessage> ReadMessages(RequestJson json)
+    {
+        if (!json.Root.TryGetProperty("messages", out var array) || array.ValueKind == JsonValueKind.Null)
+            throw ApiException.BadRequest("'messages' is required.", "messages", "missing_required_parameter");
+        if (array.ValueKind != JsonValueKind.Array) throw RequestJson.WrongType("messages", array, "an array");
+        int count = array.GetArrayLength();
+        if (count == 0) throw ApiException.BadRequest("'messages' is empty.", "messages");
+        if (count > limits.MaxMessages) throw ApiException.BadRequest($"'messages' has {count} messages; at most {limits.MaxMessages} are allowed.", "messages");
+        var list = new List<ChatMessage>();
+        int i = 0;
+        foreach (var message in array.EnumerateArray())
+        {
+            string at = $"messages[{i}]";
+            if (message.ValueKind != JsonValueKind.Object) throw RequestJson.WrongType(at, message, "an object with 'role' and 'content'");
+            string? role = null, content = null;
+            foreach (var field in message.EnumerateObject())
+            {
+                switch (field.Name)
+                {
+                    case "role":
+                        if (field.Value.ValueKind != JsonValueKind.String) throw RequestJson.WrongType($"{at}.role", field.Value, "a string");
+                        role = field.Value.GetString();
+                        break;
+                    case "content":
+                        content = ReadContent(field.Value, $"{at}.content");
+                        break;
+                    default:
+                        throw ApiException.BadRequest($"'{at}.{RequestJson.Shorten(field.Name)}' is not supported (a message has 'role' and 'content').", $"{at}.{RequestJson.Shorten(field.Name)}", "unknown_parameter");
+                }
+            }
+            role = role switch
+            {
+                "system" or "developer" => ChatMessage.System,
+                "user" => ChatMessage.User,
+                "assistant" => ChatMessage.Assistant,
+                null => throw ApiException.BadRequest($"'{at}.role' is required.", $"{at}.role"),
+                _ => throw ApiException.BadRequest($"'{at}.role' must be system, developer, user or assistant; got '{RequestJson.Shorten(role)}'.", $"{at}.role"),
+            };
+            if (content is null) throw ApiException.BadRequest($"'{at}.content' is required.", $"{at}.content");
+            list.Add(new ChatMessage(role, content));
+            i++;
+        }
+        return list;
+    }
+
+    static string ReadContent(JsonElement content, string at)
+    {
+        if (content.ValueKind == JsonValueKind.String) return content.GetString()!;
+        if (content.ValueKind != JsonValueKind.Array) throw RequestJson.WrongType(at, content, "a string or an array of text parts");
+        var text = new StringBuilder();
+        foreach (var part in content.EnumerateArray())
+        {
+            if (part.ValueKind != JsonValueKind.Object
+                || !part.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String
+                || type.GetString() != "text" || !part.TryGetProperty("text", out var partText) || partText.ValueKind != JsonValueKind.String)
+                throw ApiException.BadRequest($"'{at}': only text parts ({{\"type\": \"text\", \"text\": ...}}) are supported.", at);
+            text.Append(partText.GetString());
+        }
+        return text.ToString();
+    }
+
+    async Task Run(HttpContext context, GenerationRequest request, bool stream, bool includeUsage, bool chat)
+    {
+        int promptTokens = backend.Validate(request); // every 4xx before any work
+        using var admitted = admission.TryEnter() ?? throw TooBusy();
+        var clock = Stopwatch.StartNew();
+        string id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
+        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var texts = Enumerable.Range(0, request.N).Select(_ => new StringBuilder()).ToArray();
+        var finish = new string?[request.N];
+        int completionTokens = 0;
+        double? lastText = null;
+
+        if (stream)
+        {
+            context.Response.ContentType = "text/event-stream";
+            context.Response.Headers.CacheControl = "no-cache";
+            context.Response.Headers["X-Accel-Buffering"] = "no";
+            if (chat)
+                for (int i = 0; i < request.N; i++)
+                    await Event(context, Chunk(id, created, request.Model, chat, i, "", null, role: true));
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+        }
+        try
+        {
+            await foreach (var update in backend.GenerateAsync(request, context.RequestAborted))
+            {
+                if (update.TextDelta.Length > 0)
+                {
+                    double now = clock.Elapsed.TotalSeconds;
+                    if (lastText is null) metrics.ObserveFirstToken(now); else metrics.ObserveInterToken(now - lastText.Value);
+                    lastText = now;
+                }
+                texts[update.Index].Append(update.TextDelta);
+                if (update.FinishReason is not null)
+                {
+                    finish[update.Index] = update.FinishReason;
+                    completionTokens += update.CompletionTokens;
+                }
+                if (stream && (update.TextDelta.Length > 0 || update.FinishReason is not null))
+                    await Event(context, Chunk(id, created, request.Model, chat, update.Index, update.TextDelta, update.FinishReason, role: false));
+            }
+        }
+        catch (Exception e) when (stream && context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+        {
+            // Headers are gone: the error travels as an event, as OpenAI-compatible servers send it mid-stream.
+            var (status, message, type, param, code) = ErrorHandling.Describe(e);
+            await context.Response.WriteAsync($"data: {OpenAiErrors.Body(message, type, param, code)}\n\n");
+            return;
+        }
+        metrics.CountTokens(promptTokens, completionTokens);
+        if (stream)
+        {
+            if (includeUsage) await Event(context, UsageChunk(id, created, request.Model, chat, promptTokens, completionTokens));
+            await context.Response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+        }
+        else
+        {
+            var body = Json(w =>
+            {
+                Header(w, id, created, request.Model, chat ? "chat.completion" : "text_completion");
+                w.WriteStartArray("choices");
+                for (int i = 0; i < request.N; i++)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("index", i);
+                    if (chat)
+                    {
+                        w.WriteStartObject("message");
+                        w.WriteString("role", "assistant");
+                        w.WriteString("content", texts[i].ToString());
+                        w.WriteEndObject();
+                    }
+                    else w.WriteString("text", texts[i].ToString());
+                    w.WriteNull("logprobs");
+                    w.WriteString("finish_reason", finish[i] ?? "length");
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                Usage(w, promptTokens, completionTokens);
+            });
+            context.Response.ContentType = "application/json";
+            await context.Response.Body.WriteAsync(body, context.RequestAborted);
+        }
+        metrics.ObserveRequest(clock.Elapsed.TotalSeconds);
+    }
+
+    public async Task Rewards(HttpContext context)
+    {
+        var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
+        json.RefuseUnknown(["model", "input", "user"], new Dictionary<string, string>());
+        string model = json.RequiredString("model");
+        models.RewardModel(model, "model"); // 404 before reading the texts
+        if (!json.Root.TryGetProperty("input", out var input) || input.ValueKind == JsonValueKind.Null)
+            throw ApiException.BadRequest("'input' is required: a text, an array of texts, or an array of {\"prompt\", \"response\"} pairs.", "input", "missing_required_parameter");
+        var texts = new List<string>();
+        if (input.ValueKind == JsonValueKind.String) texts.Add(input.GetString()!);
+        else if (input.ValueKind == JsonValueKind.Array)
+        {
+            int count = input.GetArrayLength();
+            if (count == 0) throw ApiException.BadRequest("'input' is empty.", "input");
+            if (count > limits.MaxRewardInputs) throw ApiException.BadRequest($"'input' has {count} items; at most {limits.MaxRewardInputs} are allowed.", "input");
+            int i = 0;
+            foreach (var item in input.EnumerateArray())
+            {
+                texts.Add(item.ValueKind switch
+                {
+                    JsonValueKind.String => item.GetString()!,
+                    JsonValueKind.Object => Pair(item, i),
+                    _ => throw RequestJson.WrongType($"input[{i}]", item, "a string or a {\"prompt\", \"response\"} object"),
+                });
+                i++;
+            }
+        }
+        else throw RequestJson.WrongType("input", input, "a string or an array");
+
+        using var admitted = admission.TryEnter() ?? throw TooBusy();
+        var rewards = await backend.ScoreAsync(model, texts, context.RequestAborted);
+        var body = Json(w =>
+        {
+            w.WriteString("object", "list");
+            w.WriteString("model", model);
+            w.WriteStartArray("data");
+            for (int i = 0; i < rewards.Length; i++)
+            {
+                w.WriteStartObject();
+                w.WriteString("object", "reward");
+                w.WriteNumber("index", i);
+                w.WriteNumber("reward", rewards[i]);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        });
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(body, context.RequestAborted);
+    }
+
+    /// <summary>A prompt/response pair is scored as the text prompt + response, as the reward model was trained.</summary>
+    static string Pair(JsonElement item, int i)
+    {
+        string? prompt = null, response = null;
+        foreach (var field in item.EnumerateObject())
+        {
+            if (field.Name is not ("prompt" or "response"))
+                throw ApiException.BadRequest($"'input[{i}].{RequestJson.Shorten(field.Name)}' is not supported (a pair has 'prompt' and 'response').", $"input[{i}]", "unknown_parameter");
+            if (field.Value.ValueKind != JsonValueKind.String) throw RequestJson.WrongType($"input[{i}].{field.Name}", field.Value, "a string");
+            if (field.Name == "prompt") prompt = field.Value.GetString(); else response = field.Value.GetString();
+        }
+        if (prompt is null || response is null) throw ApiException.BadRequest($"'input[{i}]' needs both 'prompt' and 'response'.", $"input[{i}]");
+        return prompt + response;
+    }
+
+    ApiException TooBusy()
+    {
+        metrics.Rejected();
+        return new ApiException(429, $"The server is busy ({limits.MaxQueuedRequests} requests admitted); retry after a second.", code: "rate_limit_exceeded", type: "rate_limit_error");
+    }
+
+    static async Task Event(HttpContext context, byte[] json)
+    {
+        await context.Response.Body.WriteAsync("data: "u8.ToArray(), context.RequestAborted);
+        await context.Response.Body.WriteAsync(json, context.RequestAborted);
+        await context.Response.Body.WriteAsync("\n\n"u8.ToArray(), context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+    }
+
+    static byte[] Chunk(string id, long created, string model, bool chat, int index, string text, string? finishReason, bool role) => Json(w =>
+    {
+        Header(w, id, created, model, chat ? "chat.completion.chunk" : "text_completion");
+        w.WriteStartArray("choices");
+        w.WriteStartObject();
+        w.WriteNumber("index", index);
+        if (chat)
+        {
+            w.WriteStartObject("delta");
+            if (role) w.WriteString("role", "assistant");
+            if (role || text.Length > 0) w.WriteString("content", text);
+            w.WriteEndObject();
+        }
+        else w.WriteString("text", text);
+        w.WriteNull("logprobs");
+        if (finishReason is null) w.WriteNull("finish_reason"); else w.WriteString("finish_reason", finishReason);
+        w.WriteEndObject();
+        w.WriteEndArray();
+    });
+
+    static byte[] UsageChunk(string id, long created, string model, bool chat, int promptTokens, int completionTokens) => Json(w =>
+    {
+        Header(w, id, created, model, chat ? "chat.completion.chunk" : "text_completion");
+        w.WriteStartArray("choices");
+        w.WriteEndArray();
+        Usage(w, promptTokens, completionTokens);
+    });
+
+    static void Header(Utf8JsonWriter w, string id, long created, string model, string type)
+    {
+        w.WriteString("id", id);
+        w.WriteString("object", type);
+        w.WriteNumber("created", created);
+        w.WriteString("model", model);
+    }
+
+    static void Usage(Utf8JsonWriter w, int promptTokens, int completionTokens)
+    {
+        w.WriteStartObject("usage");
+        w.WriteNumber("prompt_tokens", promptTokens);
+        w.WriteNumber("completion_tokens", completionTokens);
+        w.WriteNumber("total_tokens", promptTokens + completionTokens);
+        w.WriteEndObject();
+    }
+
+    static byte[] Json(Action<Utf8JsonWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            write(w);
+            w.WriteEndObject();
+        }
+        return buffer.ToArray();
+    }
+}
