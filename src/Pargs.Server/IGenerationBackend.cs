@@ -39,7 +39,7 @@ public sealed record GenerationUpdate(int Index, string TextDelta, string? Finis
 
 /// <summary>
 /// What the server needs from a decoding engine: check a request up front (a 4xx before any work), run it as a stream
-/// of text deltas, and score texts with a reward model. The first implementation (<see cref="SerialGenerationBackend"/>)
+/// of text deltas, and score texts with a reward model. The first implementation (<see cref="BatchingGenerationBackend"/>)
 /// runs requests one after another; a continuous-batching engine can take its place behind this interface.
 /// </summary>
 public interface IGenerationBackend : IDisposable

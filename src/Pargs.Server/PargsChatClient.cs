@@ -50,7 +50,7 @@ public sealed class PargsChatClient : IChatClient
         models = new ServedModels(disposeModels: false);
         if (rm is not null) models.AddRewardModel(RewardModelName, rm);
         models.AddLanguageModel(LanguageModelName, lm, this.options.ChatTemplate);
-        backend = new SerialGenerationBackend(models, this.options.Limits);
+        backend = new BatchingGenerationBackend(models, this.options.Limits);
     }
 
     public ChatClientMetadata Metadata => new("pargs", null, options.ModelId);

@@ -54,7 +54,7 @@ public sealed class PargsServer : IAsyncDisposable
 
         var limits = options.Limits;
         bool ownsBackend = backend is null;
-        backend ??= new SerialGenerationBackend(models, limits);
+        backend ??= new BatchingGenerationBackend(models, limits);
         var metrics = new ServerMetrics();
         var admission = new RequestAdmission(limits, metrics);
         var endpoints = new OpenAiEndpoints(models, backend, limits, metrics, admission);

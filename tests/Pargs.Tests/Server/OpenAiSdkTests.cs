@@ -27,7 +27,7 @@ public sealed class OpenAiSdkTests(ServerFixture fixture)
 
     /// <summary>With no method, the server samples as OpenAI does: nucleus over the whole distribution (top_p 1), temperature 1.</summary>
     static DecodingOptions DefaultSampling(int seed, int maxTokens, double temperature = 1.0, double topP = 1.0)
-        => new() { Method = DecodingMethod.TopP, TopP = topP, Temperature = temperature, Seed = seed, MaxNewTokens = maxTokens };
+        => new() { Method = new Pargs.Decoding.Methods.TopPOptions { P = topP, Temperature = temperature }, Seed = seed, MaxNewTokens = maxTokens };
 
     [Fact]
     public async Task Models_are_listed_by_name()
@@ -89,7 +89,7 @@ public sealed class OpenAiSdkTests(ServerFixture fixture)
         var json = JsonDocument.Parse(result.GetRawResponse().Content.ToString()).RootElement;
         string text = json.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
 
-        var options = new DecodingOptions { Method = DecodingMethod.Pargs, W = 2, K = 10, Seed = 1, MaxNewTokens = 24 };
+        var options = new DecodingOptions { Method = new Pargs.Decoding.Methods.PargsOptions { W = 2, K = 10 }, Seed = 1, MaxNewTokens = 24 };
         Assert.Equal(fixture.Reference(Prompt, options), text);
 
         var (streamed, _, done) = await fixture.StreamAsync("v1/chat/completions", request.Replace("\"seed\":1", "\"seed\":1,\"stream\":true"));
@@ -149,7 +149,7 @@ public sealed class OpenAiSdkTests(ServerFixture fixture)
             AdditionalProperties = new() { ["method"] = "pargs", ["w"] = 2.0, ["k"] = 10 },
         };
         var response = await local.GetResponseAsync(Prompt, options);
-        var expected = fixture.Reference(Prompt, new DecodingOptions { Method = DecodingMethod.Pargs, W = 2, K = 10, Seed = 1, MaxNewTokens = 24 });
+        var expected = fixture.Reference(Prompt, new DecodingOptions { Method = new Pargs.Decoding.Methods.PargsOptions { W = 2, K = 10 }, Seed = 1, MaxNewTokens = 24 });
         Assert.Equal(expected, response.Text);
         Assert.Equal(Microsoft.Extensions.AI.ChatFinishReason.Length, response.FinishReason);
 

@@ -1,0 +1,334 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Pargs.Decoding;
+using Pargs.Decoding.Methods;
+using Pargs.Engine;
+using Pargs.Rewards;
+
+namespace Pargs.Server;
+
+/// <summary>
+/// The <see cref="IGenerationBackend"/> with continuous batching: one worker thread owns the models and steps a
+/// <see cref="ContinuousDecoder"/> per (language model, reward model, method options); a request's n choices
+/// join the matching decoder as rows at its next step and leave as each finishes, so concurrent requests share
+/// every batched LM step and reward pass instead of waiting for each other. Each row has its own seeded stream
+/// (seed, choice index), so a request's text does not depend on what else is running. Whole-sample methods
+/// (Best-of-N) run between steps through <see cref="TextGenerator"/>. A client that goes away cancels its rows
+/// at the next step. One worker, because a model's forward and its KV caches are not shared between threads.
+/// </summary>
+public sealed class BatchingGenerationBackend : IGenerationBackend
+{
+    readonly ServedModels models;
+    readonly ServerLimits limits;
+    readonly Channel<Action> jobs = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
+    readonly Thread worker;
+    int waiting;
+
+    public BatchingGenerationBackend(ServedModels models, ServerLimits? limits = null)
+    {
+        this.models = models;
+        this.limits = limits ?? new ServerLimits();
+        worker = new Thread(Work) { IsBackground = true, Name = "pargs-generation" };
+        worker.Start();
+    }
+
+    public IReadOnlyList<string> Methods => DecodingMethods.All.Select(m => m.Name).ToArray();
+
+    public int QueueDepth => Volatile.Read(ref waiting);
+
+    /// <summary>
+    /// The worker: take what has arrived (blocking only when no row is running), then one step of every decoder
+    /// with rows. A job either joins rows (tokenwise methods) or does its whole work (search methods, scoring).
+    /// </summary>
+    void Work()
+    {
+        while (true)
+        {
+            if (decoders.Count == 0 && !jobs.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
+            while (jobs.Reader.TryRead(out var job))
+            {
+                Interlocked.Decrement(ref waiting);
+                job(); // every job catches its own exceptions and reports them to its caller
+            }
+            foreach (var (key, batch) in decoders.ToList())
+            {
+                batch.CancelLeavers();
+                try
+                {
+                    foreach (var left in batch.Decoder.Step()) batch.Leave(left);
+                }
+                catch (Exception e)
+                {
+                    batch.Fail(e); // a broken step fails the requests of that batch only
+                    decoders.Remove(key);
+                    continue;
+                }
+                if (batch.Decoder.Count == 0)
+                {
+                    batch.Decoder.Dispose();
+                    decoders.Remove(key);
+                }
+            }
+        }
+    }
+
+    /// <summary>Requests that decode together: same language model, reward model and method options.</summary>
+    sealed record BatchKey(ServedLanguageModel Model, IRewardModel? RewardModel, IMethodOptions Method);
+
+    readonly Dictionary<BatchKey, RunningBatch> decoders = new();
+
+    /// <summary>One decoder and the rows of the requests riding in it, with where each row's text goes.</summary>
+    sealed class RunningBatch(ContinuousDecoder decoder)
+    {
+        public ContinuousDecoder Decoder { get; } = decoder;
+        readonly Dictionary<RowProgress, (RunningRequest Request, int Choice)> rows = new(ReferenceEqualityComparer.Instance);
+
+        public void Add(RunningRequest request, int choice, RowProgress row) => rows[row] = (request, choice);
+
+        public void CancelLeavers()
+        {
+            foreach (var (row, (request, _)) in rows)
+                if (request.Cancellation.IsCancellationRequested) Decoder.Cancel(row);
+        }
+
+        public void Leave(RowProgress row)
+        {
+            if (!rows.Remove(row, out var owner)) return;
+            owner.Request.Finish(owner.Choice, row);
+        }
+
+        public void Fail(Exception e)
+        {
+            foreach (var (request, _) in rows.Values.Distinct()) request.Updates.TryComplete(e);
+            rows.Clear();
+            Decoder.Dispose();
+        }
+    }
+
+    /// <summary>A request's n choices in flight: streams each choice's new text and completes after the last one.</summary>
+    sealed class RunningRequest(GenerationRequest request, ChannelWriter<GenerationUpdate> updates, CancellationToken cancellation)
+    {
+        readonly int[] sent = new int[request.N];
+        int open = request.N;
+        // Text that a stop string may still cut is held back: at most (longest stop − 1) characters, and a character
+        // whose UTF-8 bytes are not all decoded yet (shown as U+FFFD until they are).
+        readonly int holdBack = Math.Max(0, request.Stop.Select(s => s.Length).DefaultIfEmpty(0).Max() - 1);
+
+        public ChannelWriter<GenerationUpdate> Updates => updates;
+        public CancellationToken Cancellation => cancellation;
+
+        public void Stream(int choice, string text)
+        {
+            int end = text.Length;
+            while (end > 0 && text[end - 1] == '\uFFFD') end--;
+            end -= holdBack;
+            if (end > 0 && char.IsHighSurrogate(text[end - 1])) end--;
+            if (end > sent[choice])
+            {
+                updates.TryWrite(new GenerationUpdate(choice, text[sent[choice]..end]));
+                sent[choice] = end;
+            }
+        }
+
+        public void Finish(int choice, RowProgress row)
+        {
+            if (cancellation.IsCancellationRequested) { updates.TryComplete(new OperationCanceledException(cancellation)); return; }
+            Finish(choice, row.Text, row.FinishReason ?? "length", row.Tokens.Count);
+        }
+
+        public void Finish(int choice, string output, string finishReason, int tokens)
+        {
+            string rest = output.Length > sent[choice] ? output[sent[choice]..] : "";
+            string finish = finishReason == "length" ? "length" : "stop"; // eos and stop strings are both OpenAI's "stop"
+            updates.TryWrite(new GenerationUpdate(choice, rest, finish, tokens));
+            if (--open == 0) updates.TryComplete();
+        }
+    }
+
+    Task<T> Enqueue<T>(Func<T> work, CancellationToken cancellation)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Increment(ref waiting);
+        if (!jobs.Writer.TryWrite(() =>
+            {
+                if (cancellation.IsCancellationRequested) { done.TrySetCanceled(cancellation); return; }
+                try { done.TrySetResult(work()); }
+                catch (OperationCanceledException) when (cancellation.IsCancellationRequested) { done.TrySetCanceled(cancellation); }
+                catch (Exception e) { done.TrySetException(e); }
+            }))
+        {
+            Interlocked.Decrement(ref waiting);
+            throw new ApiException(503, "The server is shutting down.", code: "server_shutting_down", type: "server_error");
+        }
+        return done.Task;
+    }
+
+    /// <summary>A request resolved into what the generator takes.</summary>
+    sealed record Plan(ServedLanguageModel Model, IRewardModel? RewardModel, DecodingOptions Options, int[] PromptIds);
+
+    public int Validate(GenerationRequest request) => Resolve(request).PromptIds.Length;
+
+    Plan Resolve(GenerationRequest request)
+    {
+        var served = models.LanguageModel(request.Model);
+        var lm = served.Model;
+        int vocab = lm.Config.VocabSize;
+        bool explicitMethod = request.Method is not null;
+        string methodName = request.Method ?? (request.Temperature == 0 ? "greedy" : "topp");
+        DecodingMethod method;
+        try { method = DecodingMethods.Parse(methodName); }
+        catch (PargsException) { throw ApiException.BadRequest($"Unknown method '{Shorten(methodName)}'; expected one of {string.Join(", ", Methods)}.", "method"); }
+
+        // Honour or refuse: a setting the method would ignore is an error, not a silent no-op.
+        void OnlyFor(object? value, string param, bool applies, string which)
+        {
+            if (value is not null && !applies)
+                throw ApiException.BadRequest(explicitMethod
+                    ? $"'{param}' has no effect with method '{methodName}' ({which})."
+                    : $"'{param}' needs a decoding 'method' ({which}); without one the server samples with temperature and top_p.", param);
+        }
+        string Readers(MethodParameter p) => "it applies to " + string.Join(", ", DecodingMethods.All.Where(m => m.Reads(p)).Select(m => m.Name));
+        OnlyFor(request.K, "k", method.Reads(MethodParameter.K), Readers(MethodParameter.K));
+        OnlyFor(request.W, "w", method.Reads(MethodParameter.W), Readers(MethodParameter.W));
+        OnlyFor(request.BestOf, "best_of", method.Reads(MethodParameter.N), Readers(MethodParameter.N));
+        OnlyFor(request.RewardModel, "reward_model", method.NeedsRewardModel,
+            "it applies to " + string.Join(", ", DecodingMethods.All.Where(m => m.NeedsRewardModel).Select(m => m.Name)));
+        OnlyFor(request.TopP, "top_p", method.Reads(MethodParameter.TopP), Readers(MethodParameter.TopP) + ", the default");
+        if (explicitMethod) OnlyFor(request.Temperature, "temperature", method.Reads(MethodParameter.Temperature), Readers(MethodParameter.Temperature));
+
+        int k = request.K ?? 10;
+        if (k < 1 || k > Math.Min(limits.MaxK, vocab))
+            throw ApiException.BadRequest($"'k' must be between 1 and {Math.Min(limits.MaxK, vocab)}, got {k}.", "k");
+        double temperature = request.Temperature ?? 1.0;
+        if (!(temperature >= 0 && temperature <= 2)) throw ApiException.BadRequest($"'temperature' must be between 0 and 2, got {temperature}.", "temperature");
+        if (method.Samples && temperature == 0)
+            throw ApiException.BadRequest($"'temperature' must be positive for method '{methodName}' (it samples); use a greedy method for temperature 0.", "temperature");
+        double topP = request.TopP ?? 1.0;
+        if (!(topP > 0 && topP <= 1)) throw ApiException.BadRequest($"'top_p' must be in (0, 1], got {topP}.", "top_p");
+        double w = request.W ?? 1.0;
+        if (!double.IsFinite(w) || Math.Abs(w) > 1e6) throw ApiException.BadRequest($"'w' must be a finite number of at most 1e6 in size, got {w}.", "w");
+        if (request.N < 1 || request.N > limits.MaxN) throw ApiException.BadRequest($"'n' must be between 1 and {limits.MaxN}, got {request.N}.", "n");
+        int bestOf = request.BestOf ?? k;
+        if (bestOf < 1) throw ApiException.BadRequest($"'best_of' must be at least 1, got {bestOf}.", "best_of");
+        long sequences = method.Reads(MethodParameter.N) ? (long)request.N * bestOf : method.IsTokenwiseGuided ? (long)request.N * k : request.N;
+        if (sequences > limits.MaxSequencesPerRequest)
+            throw ApiException.BadRequest(method.Reads(MethodParameter.N)
+                ? $"n × best_of = {sequences} sequences exceeds this server's limit of {limits.MaxSequencesPerRequest} per request."
+                : $"n × k = {sequences} candidates per step exceeds this server's limit of {limits.MaxSequencesPerRequest} per request.", "n");
+        if (request.MaxTokens is < 1 || request.MaxTokens > limits.MaxTokens)
+            throw ApiException.BadRequest($"'max_tokens' must be between 1 and {limits.MaxTokens}, got {request.MaxTokens}.", "max_tokens");
+        long seed = request.Seed ?? Random.Shared.Next();
+        if (seed < int.MinValue || seed > int.MaxValue)
+            throw ApiException.BadRequest($"'seed' must fit in 32 bits ({int.MinValue} to {int.MaxValue}), got {seed}.", "seed");
+
+        IRewardModel? rm = null;
+        if (method.NeedsRewardModel)
+        {
+            string? name = request.RewardModel ?? served.DefaultRewardModel ?? models.RewardModels.FirstOrDefault()?.Name;
+            if (name is null) throw ApiException.BadRequest($"Method '{methodName}' needs a reward model and this server has none loaded.", "method");
+            rm = models.RewardModel(name, "reward_model").Model;
+        }
+
+        if (request.Prompt.Length == 0) throw ApiException.BadRequest("The prompt is empty.", request.PromptParam);
+        int[] ids = lm.Tokenizer!.Encode(request.Prompt, addBos: true);
+        int context = lm.Config.MaxPositions;
+        if (ids.Length >= context)
+            throw new ApiException(400, $"This model's maximum context length is {context} tokens; the prompt has {ids.Length} tokens, which leaves none to generate.",
+                request.PromptParam, "context_length_exceeded");
+        int maxTokens = request.MaxTokens ?? Math.Min(limits.MaxTokens, context - ids.Length);
+        if (ids.Length + maxTokens > context)
+            throw new ApiException(400, $"This model's maximum context length is {context} tokens; the prompt has {ids.Length} tokens and max_tokens asks for {maxTokens} more.",
+                "max_tokens", "context_length_exceeded");
+
+        var options = new DecodingOptions
+        {
+            Method = method.Options(new MethodSettings { K = k, W = w, Temperature = temperature, TopP = topP, N = bestOf }),
+            Seed = (int)seed, MaxNewTokens = maxTokens, StopStrings = request.Stop,
+            BatchSize = request.N, // the n choices decode as the rows of one batch
+        };
+        try
+        {
+            options.Validate(vocab);
+            if (rm is not null) RewardRetokenizer.For(lm.Info, rm); // an LM/RM pair that cannot be bridged fails here, not mid-stream
+        }
+        catch (PargsException e) { throw ApiException.BadRequest(e.Message); }
+        return new Plan(served, rm, options, ids);
+    }
+
+    public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        var plan = Resolve(request);
+        var updates = Channel.CreateUnbounded<GenerationUpdate>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
+        var running = new RunningRequest(request, updates.Writer, cancellation);
+        var started = Enqueue(() =>
+        {
+            try { Start(plan, request, running); }
+            catch (Exception e) { updates.Writer.TryComplete(e); throw; }
+            return true;
+        }, cancellation);
+        _ = started.ContinueWith(t =>
+        {
+            if (t.IsFaulted || t.IsCanceled) updates.Writer.TryComplete(t.Exception?.InnerException ?? new OperationCanceledException(cancellation));
+        }, TaskScheduler.Default);
+        await foreach (var update in updates.Reader.ReadAllAsync(cancellation))
+            yield return update;
+    }
+
+    /// <summary>On the worker: a tokenwise request's choices join their batch; a search runs to the end here.</summary>
+    void Start(Plan plan, GenerationRequest request, RunningRequest running)
+    {
+        var lm = plan.Model.Model;
+        var options = plan.Options;
+        if (options.Method is not ITokenwiseOptions tokenwise)
+        {
+            var prompts = Enumerable.Repeat(request.Prompt, request.N).ToArray();
+            var results = TextGenerator.Generate(lm, plan.RewardModel, prompts, options, onText: (row, text) =>
+            {
+                running.Cancellation.ThrowIfCancellationRequested(); // a client that left stops its request at the next step
+                running.Stream(row, text);
+            });
+            foreach (var r in results) running.Finish(r.PromptIndex, r.Output, r.FinishReason, r.TokenIds.Length);
+            return;
+        }
+        var key = new BatchKey(plan.Model, plan.RewardModel, tokenwise);
+        if (!decoders.TryGetValue(key, out var batch))
+        {
+            int capacity = Math.Min(lm.Config.MaxPositions, plan.PromptIds.Length + options.MaxNewTokens + 1);
+            batch = new RunningBatch(new ContinuousDecoder(LanguageModelEngine.Cached(lm), plan.RewardModel, tokenwise, capacity));
+            decoders[key] = batch;
+        }
+        var context = new DecodingContext(lm.Tokenizer!, lm.Info.StopId, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
+        for (int choice = 0; choice < request.N; choice++)
+        {
+            int c = choice;
+            var row = new RowProgress(context, c, 0, plan.PromptIds);
+            batch.Add(running, c, row);
+            // The stream of choice c of a request is the stream of prompt c of a TextGenerator run (seed, c, 0).
+            batch.Decoder.Join(plan.PromptIds, row, DecodingSteps.RowRandom(options.Seed, c, 0), r => running.Stream(c, r.Text));
+        }
+    }
+
+    public Task<float[]> ScoreAsync(string rewardModel, IReadOnlyList<string> texts, CancellationToken cancellation)
+    {
+        var served = models.RewardModel(rewardModel, "model");
+        var rm = served.Model;
+        int context = rm.Config.MaxPositions;
+        var sequences = texts.Select((text, i) =>
+        {
+            if (text.Length == 0) throw ApiException.BadRequest($"input {i}: the text is empty.", "input");
+            var ids = rm.Tokenizer!.Encode(text, addBos: true);
+            if (ids.Length > context)
+                throw new ApiException(400, $"input {i}: {ids.Length} tokens exceed the reward model's context of {context}.", "input", "context_length_exceeded");
+            return ids;
+        }).ToArray();
+        return Enqueue(() => SequenceRewardBatches.Score(rm, sequences), cancellation);
+    }
+
+    static string Shorten(string text) => text.Length > 64 ? text[..64] + "…" : text;
+
+    public void Dispose()
+    {
+        jobs.Writer.TryComplete();
+        worker.Join(TimeSpan.FromSeconds(30));
+    }
+}
