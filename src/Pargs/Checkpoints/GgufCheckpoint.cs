@@ -89,6 +89,14 @@ public static partial class GgufCheckpoint
             EosTokenId = (int?)gguf.GetInteger("tokenizer.ggml.eos_token_id"),
             PadTokenId = (int?)gguf.GetInteger("tokenizer.ggml.padding_token_id"),
         }.Validate(path);
+        // llama.cpp's rope scaling keys: linear maps onto rope_scaling; anything else would be ignored, so it is refused.
+        if (gguf.GetString("llama.rope.scaling.type") is { } scalingType && scalingType != "none")
+        {
+            double factor = gguf.GetNumber("llama.rope.scaling.factor") ?? 1.0;
+            if (scalingType != "linear")
+                throw new PargsException($"{path}: GGUF metadata llama.rope.scaling.type = \"{scalingType}\" is not supported for model_type \"llama\" (Pargs reads \"linear\"; load the Hugging Face folder instead)");
+            if (factor != 1.0) config = config with { RopeScaling = new RopeScaling { Type = "linear", Factor = factor } };
+        }
         if (gguf.GetInteger("llama.rope.dimension_count") is { } ropeDims && ropeDims != config.HeadDim)
             throw new PargsException($"{path}: llama.rope.dimension_count {ropeDims} differs from the head size {config.HeadDim}; partial rotary is not supported");
         return config;
