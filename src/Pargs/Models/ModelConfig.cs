@@ -32,8 +32,12 @@ public sealed record ModelConfig
     /// <summary>RMSNorm epsilon (Llama) or LayerNorm epsilon (GPT-2).</summary>
     public double NormEps { get; init; } = 1e-5;
     public bool TieWordEmbeddings { get; init; }
-    /// <summary>Biases on q/k/v projections (Qwen2).</summary>
+    /// <summary>Biases on q/k/v projections (Qwen2; Llama's and Qwen3's attention_bias).</summary>
     public bool AttentionBias { get; init; }
+    /// <summary>A bias on the attention output projection o_proj (Llama's and Qwen3's attention_bias; Qwen2 has none).</summary>
+    public bool AttentionOutputBias { get; init; }
+    /// <summary>RMSNorm over each head of q and k before the rotary (Qwen3's q_norm / k_norm).</summary>
+    public bool QkNorm { get; init; }
     public int? BosTokenId { get; init; }
     /// <summary>The first (or only) EOS id; <see cref="EosTokenIds"/> lists every one config.json gives.</summary>
     public int? EosTokenId { get; init; }

@@ -38,8 +38,15 @@ public static class ReferenceForward
         {
             string p = $"model.layers.{l}.";
             var hn = Rms(x, w[p + "input_layernorm.weight"]);
-            var q = Rope(Lin(hn, p + "self_attn.q_proj").view(t, h, d));
-            var k = Rope(Lin(hn, p + "self_attn.k_proj").view(t, kvh, d));
+            var q = Lin(hn, p + "self_attn.q_proj").view(t, h, d);
+            var k = Lin(hn, p + "self_attn.k_proj").view(t, kvh, d);
+            if (w.TryGetValue(p + "self_attn.q_norm.weight", out var qNorm)) // Qwen3: RMSNorm over each head first
+            {
+                q = Rms(q, qNorm);
+                k = Rms(k, w[p + "self_attn.k_norm.weight"]);
+            }
+            q = Rope(q);
+            k = Rope(k);
             var v = Lin(hn, p + "self_attn.v_proj").view(t, kvh, d);
             k = k.repeat_interleave(h / kvh, dim: 1);
             v = v.repeat_interleave(h / kvh, dim: 1);

@@ -29,7 +29,13 @@ public class ConfigFidelityTests
             ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 64,
             ["rms_norm_eps"] = 1e-5, ["tie_word_embeddings"] = false, ["bos_token_id"] = 1, ["eos_token_id"] = 2,
             ["sliding_window"] = null,
-        };
+        } is var json && modelType == "qwen3" ? With(json, "head_dim", 8) : json;
+
+    static JsonObject With(JsonObject json, string field, JsonNode? value)
+    {
+        json[field] = value;
+        return json;
+    }
 
     static JsonObject With(string modelType, string field, string valueJson)
     {
@@ -72,6 +78,9 @@ public class ConfigFidelityTests
         { "gpt2", "vocab_size", "48" }, { "gpt2", "n_embd", "64" }, { "gpt2", "n_layer", "1" }, { "gpt2", "n_head", "8" },
         { "gpt2", "n_inner", "20" }, { "gpt2", "n_positions", "48" }, { "gpt2", "layer_norm_epsilon", "0.5" },
         { "gpt2", "tie_word_embeddings", "false" },
+        { "qwen3", "head_dim", "16" }, { "qwen3", "attention_bias", "true" }, { "qwen3", "rms_norm_eps", "0.5" },
+        { "qwen3", "num_key_value_heads", "4" }, { "qwen3", "tie_word_embeddings", "true" },
+        { "qwen3", "rope_scaling", """{"rope_type":"yarn","factor":4.0,"original_max_position_embeddings":16}""" },
     };
 
     [Theory, MemberData(nameof(HonouredOnLogits))]
@@ -179,6 +188,8 @@ public class ConfigFidelityTests
         { "gpt2", "activation_function", "\"relu\"" }, { "gpt2", "scale_attn_weights", "false" },
         { "gpt2", "scale_attn_by_inverse_layer_idx", "true" }, { "gpt2", "add_cross_attention", "true" },
         { "gpt2", "quantization_config", """{"quant_method":"gptq"}""" },
+        { "qwen3", "hidden_act", "\"gelu\"" }, { "qwen3", "use_sliding_window", "true" },
+        { "qwen3", "layer_types", """["full_attention","sliding_attention"]""" }, { "qwen3", "quantization_config", "{}" },
     };
 
     [Theory, MemberData(nameof(Refused))]
@@ -194,7 +205,7 @@ public class ConfigFidelityTests
         Assert.DoesNotContain('\n', e.Message);
     }
 
-    public static TheoryData<string> ModelTypes => new() { "llama", "mistral", "qwen2", "gpt2" };
+    public static TheoryData<string> ModelTypes => new() { "llama", "mistral", "qwen2", "gpt2", "qwen3" };
 
     /// <summary>Every field a family's table calls irrelevant loads with an odd value and changes nothing.</summary>
     [Theory, MemberData(nameof(ModelTypes))]
@@ -281,6 +292,9 @@ public class ConfigFidelityTests
         minimal["model_type"] = "llama";
         var llama = ModelConfig.FromHuggingFaceJson(minimal, "config.json");
         Assert.Equal((32, 11008, 2048, false, false), (llama.NumKvHeads, llama.IntermediateSize, llama.MaxPositions, llama.AttentionBias, llama.TieWordEmbeddings));
+        minimal["model_type"] = "qwen3";
+        var qwen3 = ModelConfig.FromHuggingFaceJson(minimal, "config.json");
+        Assert.Equal((128, 32, 32768, true, false), (qwen3.HeadDim, qwen3.NumKvHeads, qwen3.MaxPositions, qwen3.QkNorm, qwen3.TieWordEmbeddings));
     }
 
     public static TheoryData<string, string, string> CachedCases => new()
@@ -290,6 +304,8 @@ public class ConfigFidelityTests
         { "llama", "rope_scaling", """{"rope_type":"yarn","factor":4.0,"original_max_position_embeddings":16}""" },
         { "llama", "rope_scaling", """{"rope_type":"longrope","short_factor":[1.0,1.5,2.0,3.0],"long_factor":[2.0,3.0,5.0,7.0],"original_max_position_embeddings":16}""" },
         { "llama", "head_dim", "16" },
+        { "qwen3", "head_dim", "16" },
+        { "llama", "attention_bias", "true" },
     };
 
     /// <summary>

@@ -138,6 +138,11 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.QProj), W(l, LlamaLayerTensor.QBias), qP, heads * headDim);
                 matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.KProj), W(l, LlamaLayerTensor.KBias), kP, kvDim);
                 matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.VProj), W(l, LlamaLayerTensor.VBias), vP, kvDim);
+                if (config.QkNorm) // Qwen3: RMSNorm over each head of q and k, in place, before the rotary
+                {
+                    for (int h = 0; h < n * heads; h++) CpuOps.RmsNorm(qP + (long)h * headDim, W(l, LlamaLayerTensor.QNorm), config.NormEps, qP + (long)h * headDim, headDim);
+                    for (int g = 0; g < n * kvHeads; g++) CpuOps.RmsNorm(kP + (long)g * headDim, W(l, LlamaLayerTensor.KNorm), config.NormEps, kP + (long)g * headDim, headDim);
+                }
                 for (int i = 0; i < n; i++)
                 {
                     float* c = cosP + pos[i] * headDim, s = sinP + pos[i] * headDim;
@@ -154,7 +159,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 }
                 attentionLayer = l;
                 CpuThreads.For(b * kvHeads, attentionBody);
-                matMul.Run(attP, n, heads * headDim, W(l, LlamaLayerTensor.OProj), null, xbP, hidden);
+                matMul.Run(attP, n, heads * headDim, W(l, LlamaLayerTensor.OProj), W(l, LlamaLayerTensor.OBias), xbP, hidden);
                 CpuOps.Add(xP, xbP, n * hidden);
 
                 // Feed-forward block: x += down(silu(gate(norm(x))) · up(norm(x))).
