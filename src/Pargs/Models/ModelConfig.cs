@@ -77,6 +77,9 @@ public sealed record ModelConfig
         Require(NumHeads > 0, $"num_attention_heads must be positive, got {NumHeads}");
         Require(HasExplicitHeadDim || HiddenSize % NumHeads == 0, $"hidden_size {HiddenSize} must be a multiple of num_attention_heads {NumHeads}");
         Require(HeadDim > 0, $"head_dim must be positive, got {HeadDim}");
+        // Products of the shape fields size the weight matrices: keep them within what an int-indexed tensor can hold.
+        Require((long)NumHeads * HeadDim <= 1 << 24 && (long)HiddenSize <= 1 << 24 && (long)IntermediateSize <= 1 << 24 && VocabSize <= 1 << 24,
+            $"the shape (hidden_size {HiddenSize}, intermediate_size {IntermediateSize}, heads × head_dim {(long)NumHeads * HeadDim}, vocab_size {VocabSize}) is implausibly large");
         Require(SlidingWindow is null or > 0, $"sliding_window must be positive, got {SlidingWindow}");
         Require(NumKvHeads > 0 && NumHeads % NumKvHeads == 0, $"num_attention_heads {NumHeads} must be a multiple of num_key_value_heads {NumKvHeads}");
         Require(IntermediateSize > 0, $"intermediate_size must be positive, got {IntermediateSize}");

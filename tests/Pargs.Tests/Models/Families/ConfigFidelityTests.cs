@@ -339,4 +339,32 @@ public class ConfigFidelityTests
                 Assert.True((reference[i] - full[4 + i]).abs().max().item<float>() < 1e-4f, $"step {i}: cached and full forward differ");
         }
     }
+
+    public static TheoryData<string, string, string> Malformed => new()
+    {
+        { "llama", "head_dim", "-4" }, { "llama", "head_dim", "\"wide\"" }, { "mistral", "sliding_window", "0" },
+        { "llama", "num_attention_heads", "0" }, { "llama", "hidden_size", "1000000000" }, { "qwen3", "head_dim", "100000000" },
+        { "llama", "rope_scaling", "5" }, { "llama", "rope_scaling", """{"rope_type":"linear","factor":"x"}""" },
+        { "llama", "rope_scaling", """{"rope_type":"linear","factor":0}""" }, { "llama", "rope_scaling", """{"factor":2.0}""" },
+        { "llama", "rope_scaling", """{"rope_type":"yarn","factor":-2.0}""" },
+        { "llama", "rope_scaling", """{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0}""" },
+        { "llama", "rope_scaling", """{"rope_type":"llama3","factor":8.0,"low_freq_factor":4.0,"high_freq_factor":1.0,"original_max_position_embeddings":16}""" },
+        { "llama", "rope_scaling", """{"rope_type":"longrope","short_factor":[1.0,1.0],"long_factor":[1.0,1.0]}""" },
+        { "llama", "rope_scaling", """{"rope_type":"longrope","short_factor":[1.0,1.0,0.0,1.0],"long_factor":[1.0,1.0,1.0,1.0]}""" },
+        { "llama", "rope_scaling", """{"rope_type":"longrope","short_factor":"many","long_factor":[1.0]}""" },
+        { "llama", "rope_scaling", """{"rope_type":"yarn","factor":2.0,"original_max_position_embeddings":-5}""" },
+        { "llama", "rope_parameters", "\"default\"" }, { "llama", "rope_theta", "-1" },
+        { "llama", "eos_token_id", """["a"]""" }, { "gpt2", "eos_token_id", "[null]" }, { "llama", "bos_token_id", "1.5" },
+        { "qwen2", "layer_types", "[1]" }, { "llama", "mlp_bias", "\"yes\"" },
+    };
+
+    /// <summary>Malformed values are one PargsException naming the field, never another exception type.</summary>
+    [Theory, MemberData(nameof(Malformed))]
+    public void A_malformed_value_is_a_pargs_error_naming_the_field(string modelType, string field, string valueJson)
+    {
+        var e = Assert.Throws<PargsException>(() => ModelConfig.FromHuggingFaceJson(With(modelType, field, valueJson), "config.json"));
+        Assert.StartsWith("config.json", e.Message);
+        Assert.True(e.Message.Contains(field) || e.Message.Contains(field.Replace("_", " ")) || field is "hidden_size" or "head_dim" or "num_attention_heads",
+            $"{field}: {e.Message}");
+    }
 }

@@ -146,6 +146,8 @@ public sealed class LlamaFamily : IModelFamily
         if (config.HeadDim % 2 != 0)
             throw new PargsException($"{source}: head dimension {config.HeadDim} must be even for rotary embeddings");
         var d = Of(config);
+        if (config.RopeScaling is { ShortFactor: { } shortFactor, LongFactor: { } longFactor } && (shortFactor.Count != config.HeadDim / 2 || longFactor.Count != config.HeadDim / 2))
+            throw new PargsException($"{source}: rope_scaling short_factor and long_factor need {config.HeadDim / 2} entries (head_dim / 2), got {shortFactor.Count} and {longFactor.Count}");
         if (d.QkvBias is { } fixedBias && config.AttentionBias != fixedBias)
             throw new PargsException($"{source}: model_type \"{config.ModelType}\" has {(fixedBias ? "" : "no ")}q/k/v biases (attention_bias {config.AttentionBias} cannot apply)");
         if (d.QkvBias is null && config.AttentionBias != config.AttentionOutputBias)

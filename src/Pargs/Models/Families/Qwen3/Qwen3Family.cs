@@ -98,6 +98,8 @@ public sealed class Qwen3Family : IModelFamily
     {
         if (config.HeadDim % 2 != 0)
             throw new PargsException($"{source}: head_dim {config.HeadDim} must be even for rotary embeddings");
+        if (config.RopeScaling is { ShortFactor: { } shortFactor, LongFactor: { } longFactor } && (shortFactor.Count != config.HeadDim / 2 || longFactor.Count != config.HeadDim / 2))
+            throw new PargsException($"{source}: rope_scaling short_factor and long_factor need {config.HeadDim / 2} entries (head_dim / 2), got {shortFactor.Count} and {longFactor.Count}");
         if (!config.QkNorm || config.AttentionBias != config.AttentionOutputBias || config.SlidingWindow is not null)
             throw new PargsException($"{source}: a qwen3 config has per-head q/k norms, attention_bias on q/k/v/o together and no sliding window");
     }
