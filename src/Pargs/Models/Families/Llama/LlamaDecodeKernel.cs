@@ -96,6 +96,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         float* embedP = (float*)addresses[0], normP = (float*)addresses[1], cosP = (float*)addresses[2], sinP = (float*)addresses[3];
         float* W(int layer, LlamaLayerTensor j) => (float*)addresses[Globals + layer * PerLayer + (int)j];
         long* ids = TensorMemory.Int64s(inputIds.contiguous()), pos = TensorMemory.Int64s(positions.contiguous());
+        // Mistral's sliding window: the same restricted mask the torch path builds (SlidingWindow), read as usual.
+        if (config.SlidingWindow is { } window) mask = SlidingWindow.Restrict(mask, positions, cache, window).contiguous();
         bool* allowed = TensorMemory.Bools(mask);
         if (ids == null || pos == null || allowed == null) return null;
         for (int i = 0; i < n; i++)
@@ -106,8 +108,6 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         }
         long maxPosition = 0;
         for (int i = 0; i < n; i++) maxPosition = Math.Max(maxPosition, pos[i]);
-        // Past the sliding window the mask needs key positions the kernel does not track: torch runs those forwards.
-        if (config.SlidingWindow is { } window && maxPosition >= window) return null;
         var (cosTable, sinTable) = rotary.TablesFor(maxPosition + 1); // LongRoPE switches tables past its original context
         if (!ReferenceEquals(cosTable, tensors[2])) { cosP = TensorMemory.Floats(cosTable); sinP = TensorMemory.Floats(sinTable); }
 
