@@ -28,12 +28,15 @@ public static class InfoCommand
             Row("intermediate_size", c.IntermediateSize);
             Row("layers", c.NumLayers);
             Row("heads / kv heads", $"{c.NumHeads} / {c.NumKvHeads}");
+            Row("head_dim", c.HeadDim);
             Row("context", c.MaxPositions);
             Row("vocab_size", c.VocabSize);
-            foreach (var (field, value) in c.Family.DescribeConfig(c)) Row(field, value); // what the family honours
+            foreach (var (field, value) in c.Family.DescribeConfig(c)) Row(field, value); // the family's other honoured fields
             Row("tied embeddings", c.TieWordEmbeddings);
-            Row("bos / eos", $"{c.BosTokenId?.ToString() ?? "–"} / {c.EosTokenId?.ToString() ?? "–"}");
-            long parameters = contents.Tensors.Values.Sum(t => t.numel());
+            Row("bos / eos", $"{c.BosTokenId?.ToString() ?? "–"} / {(c.EosTokenIds.Count > 0 ? string.Join(", ", c.EosTokenIds) : "–")}");
+            Row("pad", c.PadTokenId);
+            // A tied head is the embedding matrix itself (GPT-2 folders carry it as a second handle): count it once.
+            long parameters = contents.Tensors.Where(t => !(c.TieWordEmbeddings && t.Key == "lm_head.weight")).Sum(t => t.Value.numel());
             Row("parameters", $"{parameters:N0}");
             Row("tensors", $"{contents.Tensors.Count} (loaded as float32)");
             string tokenizerText;

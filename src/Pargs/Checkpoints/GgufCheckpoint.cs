@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Pargs.Models;
+using Pargs.Models.Families.Llama;
 using TorchSharp;
 
 namespace Pargs.Checkpoints;
@@ -89,6 +90,14 @@ public static partial class GgufCheckpoint
             EosTokenId = (int?)gguf.GetInteger("tokenizer.ggml.eos_token_id"),
             PadTokenId = (int?)gguf.GetInteger("tokenizer.ggml.padding_token_id"),
         }.Validate(path);
+        // llama.cpp's rope scaling keys: linear maps onto rope_scaling; anything else would be ignored, so it is refused.
+        if (gguf.GetString("llama.rope.scaling.type") is { } scalingType && scalingType != "none")
+        {
+            double factor = gguf.GetNumber("llama.rope.scaling.factor") ?? 1.0;
+            if (scalingType != "linear")
+                throw new PargsException($"{path}: GGUF metadata llama.rope.scaling.type = \"{scalingType}\" is not supported for model_type \"llama\" (Pargs reads \"linear\"; load the Hugging Face folder instead)");
+            if (factor != 1.0) config = config with { RopeScaling = new RopeScaling { Type = "linear", Factor = factor } };
+        }
         if (gguf.GetInteger("llama.rope.dimension_count") is { } ropeDims && ropeDims != config.HeadDim)
             throw new PargsException($"{path}: llama.rope.dimension_count {ropeDims} differs from the head size {config.HeadDim}; partial rotary is not supported");
         return config;
@@ -100,28 +109,32 @@ public static partial class GgufCheckpoint
     /// <summary>llama.cpp tensor name → transformers LlamaForCausalLM name, or null when there is none.</summary>
     public static string? HuggingFaceName(string ggufName)
     {
+        const string prefix = "model.";
         switch (ggufName)
         {
-            case "token_embd.weight": return "model.embed_tokens.weight";
-            case "output_norm.weight": return "model.norm.weight";
+            case "token_embd.weight": return prefix + LlamaTensors.Embedding;
+            case "output_norm.weight": return prefix + LlamaTensors.FinalNorm;
             case "output.weight": return "lm_head.weight";
         }
         var m = BlockTensor().Match(ggufName);
         if (!m.Success) return null;
-        string part = m.Groups[2].Value switch
+        bool bias = m.Groups[3].Value == "bias";
+        // llama.cpp's per-block names → the Llama family's declared tensors (LlamaTensors names them once). Biases are
+        // not mapped: a q/k bias would need the Meta→HF rotary permute too, and llama GGUFs carry none.
+        LlamaLayerTensor? tensor = (m.Groups[2].Value, bias) switch
         {
-            "attn_q" => "self_attn.q_proj",
-            "attn_k" => "self_attn.k_proj",
-            "attn_v" => "self_attn.v_proj",
-            "attn_output" => "self_attn.o_proj",
-            "ffn_gate" => "mlp.gate_proj",
-            "ffn_up" => "mlp.up_proj",
-            "ffn_down" => "mlp.down_proj",
-            "attn_norm" => "input_layernorm",
-            "ffn_norm" => "post_attention_layernorm",
-            _ => "",
+            ("attn_q", false) => LlamaLayerTensor.QProj,
+            ("attn_k", false) => LlamaLayerTensor.KProj,
+            ("attn_v", false) => LlamaLayerTensor.VProj,
+            ("attn_output", false) => LlamaLayerTensor.OProj,
+            ("ffn_gate", false) => LlamaLayerTensor.GateProj,
+            ("ffn_up", false) => LlamaLayerTensor.UpProj,
+            ("ffn_down", false) => LlamaLayerTensor.DownProj,
+            ("attn_norm", false) => LlamaLayerTensor.InputNorm,
+            ("ffn_norm", false) => LlamaLayerTensor.PostAttentionNorm,
+            _ => null,
         };
-        return part.Length == 0 ? null : $"model.layers.{m.Groups[1].Value}.{part}.{m.Groups[3].Value}";
+        return tensor is { } t && int.TryParse(m.Groups[1].Value, out int layer) ? prefix + LlamaTensors.Name(layer, t) : null;
     }
 
     /// <summary>The SentencePiece-style vocabulary a GGUF carries (tokenizer.ggml.*), for building a tokenizer.</summary>

@@ -32,8 +32,12 @@ public sealed record ModelConfig
     /// <summary>RMSNorm epsilon (Llama) or LayerNorm epsilon (GPT-2).</summary>
     public double NormEps { get; init; } = 1e-5;
     public bool TieWordEmbeddings { get; init; }
-    /// <summary>Biases on q/k/v projections (Qwen2).</summary>
+    /// <summary>Biases on q/k/v projections (Qwen2; Llama's and Qwen3's attention_bias).</summary>
     public bool AttentionBias { get; init; }
+    /// <summary>A bias on the attention output projection o_proj (Llama's and Qwen3's attention_bias; Qwen2 has none).</summary>
+    public bool AttentionOutputBias { get; init; }
+    /// <summary>RMSNorm over each head of q and k before the rotary (Qwen3's q_norm / k_norm).</summary>
+    public bool QkNorm { get; init; }
     public int? BosTokenId { get; init; }
     /// <summary>The first (or only) EOS id; <see cref="EosTokenIds"/> lists every one config.json gives.</summary>
     public int? EosTokenId { get; init; }
@@ -73,6 +77,9 @@ public sealed record ModelConfig
         Require(NumHeads > 0, $"num_attention_heads must be positive, got {NumHeads}");
         Require(HasExplicitHeadDim || HiddenSize % NumHeads == 0, $"hidden_size {HiddenSize} must be a multiple of num_attention_heads {NumHeads}");
         Require(HeadDim > 0, $"head_dim must be positive, got {HeadDim}");
+        // Products of the shape fields size the weight matrices: keep them within what an int-indexed tensor can hold.
+        Require((long)NumHeads * HeadDim <= 1 << 24 && (long)HiddenSize <= 1 << 24 && (long)IntermediateSize <= 1 << 24 && VocabSize <= 1 << 24,
+            $"the shape (hidden_size {HiddenSize}, intermediate_size {IntermediateSize}, heads × head_dim {(long)NumHeads * HeadDim}, vocab_size {VocabSize}) is implausibly large");
         Require(SlidingWindow is null or > 0, $"sliding_window must be positive, got {SlidingWindow}");
         Require(NumKvHeads > 0 && NumHeads % NumKvHeads == 0, $"num_attention_heads {NumHeads} must be a multiple of num_key_value_heads {NumKvHeads}");
         Require(IntermediateSize > 0, $"intermediate_size must be positive, got {IntermediateSize}");

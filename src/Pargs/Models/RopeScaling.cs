@@ -117,6 +117,11 @@ public sealed record RopeScaling
         {
             if (!ok) throw c.Error($"\"{field}\" with rope_type \"{type}\" needs {what}");
         }
+        foreach (var (key, value) in new[] { ("factor", scaling.Factor), ("attention_factor", scaling.AttentionFactor), ("beta_fast", scaling.BetaFast), ("beta_slow", scaling.BetaSlow) })
+            if (value is { } v && !(v > 0 && double.IsFinite(v))) throw c.Error($"\"{field}.{key}\" must be a positive number, got {v}");
+        if (scaling.OriginalMaxPositions is <= 0) throw c.Error($"\"{field}.original_max_position_embeddings\" must be positive, got {scaling.OriginalMaxPositions}");
+        foreach (var (key, list) in new[] { ("short_factor", scaling.ShortFactor), ("long_factor", scaling.LongFactor) })
+            if (list is not null && list.Any(v => !(v > 0 && double.IsFinite(v)))) throw c.Error($"\"{field}.{key}\" must hold positive numbers");
         switch (type)
         {
             case "linear" or "dynamic":

@@ -10,7 +10,10 @@ namespace Pargs.Tests.Models;
 /// </summary>
 public static class ReferenceForward
 {
-    public static Tensor Llama(ModelConfig c, Dictionary<string, Tensor> w, long[] ids)
+    /// <param name="inverseFrequencies">Rotary frequencies [d/2] (default: 1/theta^(2i/d)); <paramref name="attentionFactor"/> scales cos and sin.</param>
+    /// <param name="window">Sliding window: position i sees j only when i − j &lt; window.</param>
+    public static Tensor Llama(ModelConfig c, Dictionary<string, Tensor> w, long[] ids,
+        double[]? inverseFrequencies = null, double attentionFactor = 1.0, int? window = null)
     {
         int t = ids.Length, h = c.NumHeads, kvh = c.NumKvHeads, d = c.HeadDim;
         Tensor Rms(Tensor x, Tensor g) => x / (x.pow(2).mean(new long[] { -1 }, keepdim: true) + c.NormEps).sqrt() * g;
@@ -19,9 +22,9 @@ public static class ReferenceForward
         var angles = zeros(t, d / 2, dtype: ScalarType.Float64);
         for (int p = 0; p < t; p++)
             for (int i = 0; i < d / 2; i++)
-                angles[p, i] = p / Math.Pow(c.RopeTheta, 2.0 * i / d);
-        var cos = angles.cos().to(ScalarType.Float32).unsqueeze(1); // [T, 1, d/2]
-        var sin = angles.sin().to(ScalarType.Float32).unsqueeze(1);
+                angles[p, i] = p * (inverseFrequencies?[i] ?? 1.0 / Math.Pow(c.RopeTheta, 2.0 * i / d));
+        var cos = (angles.cos() * attentionFactor).to(ScalarType.Float32).unsqueeze(1); // [T, 1, d/2]
+        var sin = (angles.sin() * attentionFactor).to(ScalarType.Float32).unsqueeze(1);
         Tensor Rope(Tensor x) // [T, heads, d]
         {
             var a = x.narrow(2, 0, d / 2);
@@ -30,12 +33,20 @@ public static class ReferenceForward
         }
         var x = w["model.embed_tokens.weight"].index_select(0, tensor(ids));
         var causal = ones(t, t).tril();
+        if (window is { } span) causal = causal - ones(t, t).tril(-span); // drop keys at distance ≥ window
         for (int l = 0; l < c.NumLayers; l++)
         {
             string p = $"model.layers.{l}.";
             var hn = Rms(x, w[p + "input_layernorm.weight"]);
-            var q = Rope(Lin(hn, p + "self_attn.q_proj").view(t, h, d));
-            var k = Rope(Lin(hn, p + "self_attn.k_proj").view(t, kvh, d));
+            var q = Lin(hn, p + "self_attn.q_proj").view(t, h, d);
+            var k = Lin(hn, p + "self_attn.k_proj").view(t, kvh, d);
+            if (w.TryGetValue(p + "self_attn.q_norm.weight", out var qNorm)) // Qwen3: RMSNorm over each head first
+            {
+                q = Rms(q, qNorm);
+                k = Rms(k, w[p + "self_attn.k_norm.weight"]);
+            }
+            q = Rope(q);
+            k = Rope(k);
             var v = Lin(hn, p + "self_attn.v_proj").view(t, kvh, d);
             k = k.repeat_interleave(h / kvh, dim: 1);
             v = v.repeat_interleave(h / kvh, dim: 1);
@@ -78,6 +89,6 @@ public static class ReferenceForward
             x = x + Conv(f, p + "mlp.c_proj");
         }
         x = Ln(x, "transformer.ln_f");
-        return x.matmul(w["transformer.wte.weight"].t());
+        return x.matmul((w.TryGetValue("lm_head.weight", out var head) ? head : w["transformer.wte.weight"]).t());
     }
 }

@@ -1,5 +1,6 @@
 using Pargs.Models.Families.Gpt2;
 using Pargs.Models.Families.Llama;
+using Pargs.Models.Families.Qwen3;
 
 namespace Pargs.Models.Families;
 
@@ -18,6 +19,7 @@ public static class ModelFamilies
     {
         Register(new LlamaFamily());
         Register(new Gpt2Family());
+        Register(new Qwen3Family());
     }
 
     /// <summary>Adds <paramref name="family"/>; registering the same object again is a no-op, a model_type claimed by another family is an error.</summary>

@@ -108,7 +108,7 @@ public class ModelFamilyRegistryTests
         var json = new System.Text.Json.Nodes.JsonObject { ["model_type"] = "bert", ["hidden_size"] = 8 };
         var e = Assert.Throws<PargsException>(() => ModelConfig.FromHuggingFaceJson(json, "cfg.json"));
         Assert.Contains("unknown model_type \"bert\"", e.Message);
-        foreach (var type in new[] { "gpt2", "llama", "mistral", "qwen2" }) Assert.Contains(type, e.Message);
+        foreach (var type in new[] { "gpt2", "llama", "mistral", "qwen2", "qwen3" }) Assert.Contains(type, e.Message);
     }
 
     [Fact]
@@ -123,13 +123,22 @@ public class ModelFamilyRegistryTests
     public static TheoryData<string, bool> Declarations => new()
     {
         { "llama", false }, { "llama", true }, { "qwen2", false }, { "qwen2", true }, { "gpt2", false }, { "gpt2", true },
+        { "qwen3", false }, { "qwen3", true }, { "llama-bias", false },
     };
 
     /// <summary>The declaration the loader checks and the kernel reads is exactly what the modules hold: names and shapes.</summary>
     [Theory, MemberData(nameof(Declarations))]
     public void The_declared_tensors_are_exactly_the_modules_parameters(string kind, bool rewardModel)
     {
-        var config = kind switch { "llama" => TinyModels.LlamaConfig(), "qwen2" => TinyModels.Qwen2Config(), _ => TinyModels.Gpt2Config() };
+        var config = kind switch
+        {
+            "llama" => TinyModels.LlamaConfig(),
+            "llama-bias" => TinyModels.LlamaConfig() with { AttentionBias = true, AttentionOutputBias = true },
+            "qwen2" => TinyModels.Qwen2Config(),
+            "qwen3" => TinyModels.LlamaConfig() with { ModelType = "qwen3", QkNorm = true, HeadDim = 16, AttentionBias = true, AttentionOutputBias = true },
+            _ => TinyModels.Gpt2Config(),
+        };
+        config.Validate("test");
         using TorchSharp.torch.nn.Module model = rewardModel ? RewardModel.Create(config) : new CausalLM(config);
         var family = config.Family;
         string architecture = rewardModel ? family.SequenceClassificationArchitecture(config) : family.CausalLMArchitecture(config);
@@ -138,5 +147,32 @@ public class ModelFamilyRegistryTests
         Assert.Equal(declared.Keys.Order(), actual.Keys.Order());
         foreach (var (name, shape) in declared)
             Assert.True(shape.Zip(actual[name]).All(p => p.First < 0 || p.First == p.Second), $"{name}: declared [{string.Join(", ", shape)}], module [{string.Join(", ", actual[name])}]");
+    }
+
+    public static TheoryData<string> RoundTrips => new() { "qwen3", "mistral-window", "llama-llama3", "llama-bias-eos" };
+
+    /// <summary>What the family readers honour survives save → load: equal config (rope scaling, window, EOS list…), identical logits.</summary>
+    [Theory, MemberData(nameof(RoundTrips))]
+    public void A_saved_folder_loads_back_to_an_equal_config_and_identical_logits(string kind)
+    {
+        var config = kind switch
+        {
+            "qwen3" => TinyModels.LlamaConfig() with { ModelType = "qwen3", QkNorm = true, HeadDim = 16, AttentionBias = true, AttentionOutputBias = true },
+            "mistral-window" => TinyModels.LlamaConfig() with { ModelType = "mistral", SlidingWindow = 3 },
+            "llama-llama3" => TinyModels.LlamaConfig() with
+            {
+                RopeScaling = new RopeScaling { Type = "llama3", Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositions = 32 },
+            },
+            _ => TinyModels.LlamaConfig() with { AttentionBias = true, AttentionOutputBias = true, MoreEosTokenIds = new ValueList<int>([7, 9]) },
+        };
+        using var dir = new TempDir();
+        using var original = TinyModels.RandomLM(config.Validate("test"), seed: 3);
+        HuggingFaceFolder.Save(dir.File("m"), config, original.Architecture, original.StateDictForSaving());
+        using var contents = CheckpointLoader.Load(dir.File("m"));
+        Assert.Equal(config, contents.Config);
+        using var loaded = CausalLM.FromCheckpoint(contents);
+        using var _ = no_grad();
+        var ids = tensor(TinyModels.Tokens(12, config.VocabSize, seed: 2).Select(i => (long)i).ToArray()).view(1, -1);
+        Assert.True(original.Logits(ids).eq(loaded.Logits(ids)).all().item<bool>());
     }
 }

@@ -96,6 +96,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         float* embedP = (float*)addresses[0], normP = (float*)addresses[1], cosP = (float*)addresses[2], sinP = (float*)addresses[3];
         float* W(int layer, LlamaLayerTensor j) => (float*)addresses[Globals + layer * PerLayer + (int)j];
         long* ids = TensorMemory.Int64s(inputIds.contiguous()), pos = TensorMemory.Int64s(positions.contiguous());
+        // Mistral's sliding window: the same restricted mask the torch path builds (SlidingWindow), read as usual.
+        if (config.SlidingWindow is { } window) mask = SlidingWindow.Restrict(mask, positions, cache, window).contiguous();
         bool* allowed = TensorMemory.Bools(mask);
         if (ids == null || pos == null || allowed == null) return null;
         for (int i = 0; i < n; i++)
@@ -106,8 +108,6 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         }
         long maxPosition = 0;
         for (int i = 0; i < n; i++) maxPosition = Math.Max(maxPosition, pos[i]);
-        // Past the sliding window the mask needs key positions the kernel does not track: torch runs those forwards.
-        if (config.SlidingWindow is { } window && maxPosition >= window) return null;
         var (cosTable, sinTable) = rotary.TablesFor(maxPosition + 1); // LongRoPE switches tables past its original context
         if (!ReferenceEquals(cosTable, tensors[2])) { cosP = TensorMemory.Floats(cosTable); sinP = TensorMemory.Floats(sinTable); }
 
@@ -138,6 +138,11 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.QProj), W(l, LlamaLayerTensor.QBias), qP, heads * headDim);
                 matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.KProj), W(l, LlamaLayerTensor.KBias), kP, kvDim);
                 matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.VProj), W(l, LlamaLayerTensor.VBias), vP, kvDim);
+                if (config.QkNorm) // Qwen3: RMSNorm over each head of q and k, in place, before the rotary
+                {
+                    for (int h = 0; h < n * heads; h++) CpuOps.RmsNorm(qP + (long)h * headDim, W(l, LlamaLayerTensor.QNorm), config.NormEps, qP + (long)h * headDim, headDim);
+                    for (int g = 0; g < n * kvHeads; g++) CpuOps.RmsNorm(kP + (long)g * headDim, W(l, LlamaLayerTensor.KNorm), config.NormEps, kP + (long)g * headDim, headDim);
+                }
                 for (int i = 0; i < n; i++)
                 {
                     float* c = cosP + pos[i] * headDim, s = sinP + pos[i] * headDim;
@@ -154,7 +159,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 }
                 attentionLayer = l;
                 CpuThreads.For(b * kvHeads, attentionBody);
-                matMul.Run(attP, n, heads * headDim, W(l, LlamaLayerTensor.OProj), null, xbP, hidden);
+                matMul.Run(attP, n, heads * headDim, W(l, LlamaLayerTensor.OProj), W(l, LlamaLayerTensor.OBias), xbP, hidden);
                 CpuOps.Add(xP, xbP, n * hidden);
 
                 // Feed-forward block: x += down(silu(gate(norm(x))) · up(norm(x))).

@@ -112,6 +112,8 @@ public sealed class LlamaFamily : IModelFamily
             NormEps = c.Double("rms_norm_eps", 1e-6),
             TieWordEmbeddings = c.Bool("tie_word_embeddings", false),
             AttentionBias = d.QkvBias ?? c.Bool("attention_bias", false),
+            // transformers' LlamaAttention gives o_proj a bias with attention_bias too; Qwen2's and Mistral's never.
+            AttentionOutputBias = d.QkvBias is null && c.Bool("attention_bias", false),
             SlidingWindow = modelType == "mistral" ? (json.ContainsKey("sliding_window") ? c.OptionalInt("sliding_window") : d.SlidingWindow) : null,
             BosTokenId = c.TokenId("bos_token_id"),
             EosTokenId = eos.Length > 0 ? eos[0] : null,
@@ -144,8 +146,16 @@ public sealed class LlamaFamily : IModelFamily
         if (config.HeadDim % 2 != 0)
             throw new PargsException($"{source}: head dimension {config.HeadDim} must be even for rotary embeddings");
         var d = Of(config);
+        if (config.RopeScaling is { ShortFactor: { } shortFactor, LongFactor: { } longFactor } && (shortFactor.Count != config.HeadDim / 2 || longFactor.Count != config.HeadDim / 2))
+            throw new PargsException($"{source}: rope_scaling short_factor and long_factor need {config.HeadDim / 2} entries (head_dim / 2), got {shortFactor.Count} and {longFactor.Count}");
         if (d.QkvBias is { } fixedBias && config.AttentionBias != fixedBias)
             throw new PargsException($"{source}: model_type \"{config.ModelType}\" has {(fixedBias ? "" : "no ")}q/k/v biases (attention_bias {config.AttentionBias} cannot apply)");
+        if (d.QkvBias is null && config.AttentionBias != config.AttentionOutputBias)
+            throw new PargsException($"{source}: model_type \"{config.ModelType}\"'s attention_bias puts biases on q/k/v and o_proj together");
+        if (config.AttentionOutputBias && d.QkvBias is not null)
+            throw new PargsException($"{source}: model_type \"{config.ModelType}\" has no o_proj bias");
+        if (config.QkNorm)
+            throw new PargsException($"{source}: per-head q/k norms belong to model_type \"qwen3\", not \"{config.ModelType}\"");
         if (config.SlidingWindow is not null && config.ModelType != "mistral")
             throw new PargsException($"{source}: sliding_window is implemented for model_type \"mistral\" only, not \"{config.ModelType}\"");
     }

@@ -4,6 +4,7 @@ namespace Pargs.Models.Families.Llama;
 public enum LlamaLayerTensor
 {
     InputNorm, QProj, KProj, VProj, QBias, KBias, VBias, OProj, PostAttentionNorm, GateProj, UpProj, DownProj,
+    OBias, QNorm, KNorm,
 }
 
 /// <summary>
@@ -33,6 +34,9 @@ public static class LlamaTensors
         LlamaLayerTensor.GateProj => "mlp.gate_proj.weight",
         LlamaLayerTensor.UpProj => "mlp.up_proj.weight",
         LlamaLayerTensor.DownProj => "mlp.down_proj.weight",
+        LlamaLayerTensor.OBias => "self_attn.o_proj.bias",
+        LlamaLayerTensor.QNorm => "self_attn.q_norm.weight",
+        LlamaLayerTensor.KNorm => "self_attn.k_norm.weight",
         _ => throw new ArgumentOutOfRangeException(nameof(tensor)),
     };
 
@@ -50,6 +54,8 @@ public static class LlamaTensors
             LlamaLayerTensor.OProj => [h, q],
             LlamaLayerTensor.GateProj or LlamaLayerTensor.UpProj => [ff, h],
             LlamaLayerTensor.DownProj => [h, ff],
+            LlamaLayerTensor.OBias => c.AttentionOutputBias ? [h] : null,
+            LlamaLayerTensor.QNorm or LlamaLayerTensor.KNorm => c.QkNorm ? [c.HeadDim] : null,
             _ => throw new ArgumentOutOfRangeException(nameof(tensor)),
         };
     }
