@@ -5,6 +5,9 @@ using Pargs.Cli.Commands;
 
 // `pargs`: one subcommand per job. Each command lives in Commands/ and is added here.
 var root = new RootCommand("Pargs: reward-guided text generation (PARGS, ARGS, Best-of-N, …) on CPU.");
+// System.CommandLine names the root command after the executable, which is Pargs.Cli (the assembly cannot be named
+// pargs, see docs/architecture.md); users type `pargs` (the .NET tool's command), so help and usage say that.
+typeof(Symbol).GetField("<Name>k__BackingField", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.SetValue(root, "pargs");
 foreach (var command in CommandCatalog.All())
     root.Subcommands.Add(command);
 var parsed = root.Parse(args);

@@ -103,22 +103,29 @@ public static class BenchCommand
 
     static void Report(MachineInfo machine, string threads, BenchTable table, string commandLine, string? outPath)
     {
-        var machineTable = new Table().AddColumn("machine").AddColumn("");
-        foreach (var (name, value) in machine.Rows(threads)) machineTable.AddRow(Markup.Escape(name), Markup.Escape(value));
-        AnsiConsole.Write(machineTable);
-
-        var results = new Table { Title = new TableTitle(Markup.Escape(table.Title)) };
-        foreach (var column in table.Columns) results.AddColumn(Markup.Escape(column));
-        foreach (var row in table.Rows) results.AddRow(row.Select(Markup.Escape).ToArray());
-        AnsiConsole.Write(results);
-        foreach (var note in table.Notes) AnsiConsole.MarkupLine($"[grey]- {Markup.Escape(note)}[/]");
-
-        if (outPath is null) return;
         var md = new System.Text.StringBuilder();
         md.AppendLine($"## `{commandLine.Trim()}` — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC").AppendLine();
         md.AppendLine("| machine | |").AppendLine("|---|---|");
         foreach (var (name, value) in machine.Rows(threads)) md.AppendLine($"| {name} | {value} |");
         md.AppendLine().Append(table.ToMarkdown());
+
+        // Spectre fits tables to the console's width, and a pipe or file has none (80 columns): headers came out as
+        // "prom…". Not on a terminal, the tables are Markdown, whole.
+        if (Console.IsOutputRedirected) Console.Write(md.ToString());
+        else
+        {
+            var machineTable = new Table().AddColumn("machine").AddColumn("");
+            foreach (var (name, value) in machine.Rows(threads)) machineTable.AddRow(Markup.Escape(name), Markup.Escape(value));
+            AnsiConsole.Write(machineTable);
+
+            var results = new Table { Title = new TableTitle(Markup.Escape(table.Title)) };
+            foreach (var column in table.Columns) results.AddColumn(Markup.Escape(column));
+            foreach (var row in table.Rows) results.AddRow(row.Select(Markup.Escape).ToArray());
+            AnsiConsole.Write(results);
+            foreach (var note in table.Notes) AnsiConsole.MarkupLine($"[grey]- {Markup.Escape(note)}[/]");
+        }
+
+        if (outPath is null) return;
         if (DevicePaths.IsDevice(outPath)) // e.g. /dev/stdout: written in place, nothing to append to
         {
             File.WriteAllText(outPath, md.ToString());
