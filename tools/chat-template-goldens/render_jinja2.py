@@ -89,11 +89,32 @@ def render_family(path, env):
     print(f"{golden['family']}: {len(golden['cases'])} conversations, {differ} where @huggingface/jinja and Jinja2 differ")
 
 
+def render_features(path, env):
+    """The single-feature templates of features.mjs, each rendered with the same variables."""
+    with open(path, encoding="utf-8") as f:
+        golden = json.load(f)
+    differ = 0
+    for case in golden["cases"]:
+        try:
+            case["jinja2_expected"] = env.from_string(case["template"]).render(**json.loads(json.dumps(golden["variables"])))
+            case["jinja2_error"] = None
+        except jinja2.exceptions.TemplateError as e:
+            case["jinja2_expected"] = None
+            case["jinja2_error"] = f"{type(e).__name__}: {e}"
+        if case["jinja2_expected"] != case["expected"]:
+            differ += 1
+    golden["jinja2"] = f"Jinja2 {jinja2.__version__} (transformers' chat-template environment)"
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(golden, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"features: {len(golden['cases'])} templates, {sum(1 for c in golden['cases'] if c['jinja2_error'])} raise in Jinja2, {differ} where @huggingface/jinja and Jinja2 differ")
+
+
 def main():
     env = make_environment()
-    families = sys.argv[1:] or ["qwen3", "llama3_1", "gemma3"]
-    for family in families:
+    for family in ["qwen3", "llama3_1", "gemma3"]:
         render_family(os.path.join(GOLDENS, family + ".json"), env)
+    render_features(os.path.join(GOLDENS, "features.json"), env)
 
 
 if __name__ == "__main__":

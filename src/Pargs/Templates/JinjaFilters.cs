@@ -68,7 +68,7 @@ static class JinjaFilters
                 return value switch
                 {
                     JinjaUndefined => new List<object?>(),
-                    Dictionary<string, object?> dict => dict.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList(),
+                    Dictionary<string, object?> dict => dict.Select(kv => (object?)new JinjaTuple([kv.Key, kv.Value])).ToList(),
                     _ => throw new JinjaRuntimeException($"items filter: can only get item pairs from a mapping, not {JinjaValues.TypeName(value)}", line),
                 };
             case "reverse":
@@ -122,7 +122,13 @@ static class JinjaFilters
                 return Select(value, args, name == "selectattr", byAttribute: true);
             case "attr":
                 args.Check(name, 1);
-                return JinjaValues.GetAttribute(value, Text(args.Get(0, "name", null), name, line), line);
+            {
+                // attr() is getattr only: a dict's keys are items, not attributes.
+                var attribute = Text(args.Get(0, "name", null), name, line);
+                return value is Dictionary<string, object?> && !JinjaMethods.HasMethod(value, attribute)
+                    ? new JinjaUndefined($"'dict object' has no attribute '{attribute}'; it")
+                    : JinjaValues.GetAttribute(value, attribute, line);
+            }
             case "abs":
                 args.Check(name, 0);
                 return value switch
@@ -165,7 +171,7 @@ static class JinjaFilters
                 double scale = Math.Pow(10, precision);
                 return method switch
                 {
-                    "common" => Math.Round(number, precision, MidpointRounding.AwayFromZero),
+                    "common" => Math.Round(number, precision, MidpointRounding.ToEven), // Python's round()
                     "ceil" => Math.Ceiling(number * scale) / scale,
                     "floor" => Math.Floor(number * scale) / scale,
                     _ => throw new JinjaRuntimeException("round: method must be 'common', 'ceil' or 'floor'", line),
@@ -217,7 +223,7 @@ static class JinjaFilters
                 var comparer = Comparer<KeyValuePair<string, object?>>.Create((a, b) => JinjaValues.Compare(
                     SortKey(by == "value" ? a.Value : a.Key, null, caseSensitive, line), SortKey(by == "value" ? b.Value : b.Key, null, caseSensitive, line), "<", line));
                 var pairs = reverse ? dict.OrderDescending(comparer) : dict.Order(comparer);
-                return pairs.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList();
+                return pairs.Select(kv => (object?)new JinjaTuple([kv.Key, kv.Value])).ToList();
             }
             case "unique":
             {

@@ -190,7 +190,10 @@ sealed class JinjaInterpreter
             case NameExpr name:
                 return scope.TryLookup(name.Name, out var value) ? value : new JinjaUndefined($"'{name.Name}'");
             case ListExpr list:
-                return list.Items.Select(i => Evaluate(i, scope)).ToList();
+            {
+                var items = list.Items.Select(i => Evaluate(i, scope));
+                return list.IsTuple ? new JinjaTuple(items) : items.ToList();
+            }
             case DictExpr dict:
             {
                 var result = new Dictionary<string, object?>(StringComparer.Ordinal);

@@ -131,7 +131,7 @@ static class JinjaMethods
         {
             case "items":
                 args.Check(name, 0);
-                return dict.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList();
+                return dict.Select(kv => (object?)new JinjaTuple([kv.Key, kv.Value])).ToList();
             case "keys":
                 args.Check(name, 0);
                 return dict.Keys.Cast<object?>().ToList();

@@ -29,7 +29,7 @@ sealed record MacroParameter(string Name, JinjaExpr? Default);
 abstract record JinjaExpr(int Line) : JinjaNode(Line);
 sealed record LiteralExpr(object? Value, int Line) : JinjaExpr(Line);
 sealed record NameExpr(string Name, int Line) : JinjaExpr(Line);
-sealed record ListExpr(List<JinjaExpr> Items, int Line) : JinjaExpr(Line);
+sealed record ListExpr(List<JinjaExpr> Items, int Line, bool IsTuple = false) : JinjaExpr(Line);
 sealed record DictExpr(List<(JinjaExpr Key, JinjaExpr Value)> Items, int Line) : JinjaExpr(Line);
 sealed record AttributeExpr(JinjaExpr Target, string Name, int Line) : JinjaExpr(Line);
 sealed record IndexExpr(JinjaExpr Target, JinjaExpr Index, int Line) : JinjaExpr(Line);

@@ -288,7 +288,7 @@ sealed class JinjaParser
             if (Current.Kind is JinjaTokenKind.CloseStatement or JinjaTokenKind.CloseExpression) break;
             items.Add(withCondition ? ParseExpression() : ParseOr());
         }
-        return new ListExpr(items, line);
+        return new ListExpr(items, line, IsTuple: true);
     }
 
     JinjaExpr ParseExpression()
@@ -455,7 +455,7 @@ sealed class JinjaParser
             case JinjaTokenKind.Operator when token.Value == "(":
             {
                 index++;
-                if (SkipOperator(")")) return new ListExpr([], token.Line);
+                if (SkipOperator(")")) return new ListExpr([], token.Line, IsTuple: true);
                 var inner = ParseTuple();
                 Expect(JinjaTokenKind.Operator, ")");
                 return inner;
