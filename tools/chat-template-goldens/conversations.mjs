@@ -116,3 +116,51 @@ export const llama3_1 = [
   { name: "tool-role-passthrough", messages: [u("x"), { role: "tool", content: " tool output " }], add_generation_prompt: true },
   { name: "custom-bos", messages: [u("hello")], add_generation_prompt: true, extra: { bos_token: "<BOS>" } },
 ];
+
+const listTool = {
+  type: "function",
+  function: {
+    name: "plan_trip",
+    description: "Plan a trip",
+    parameters: {
+      type: "object",
+      properties: {
+        cities: { type: "array", items: { type: "string" }, description: "Cities to visit" },
+        days: { type: "integer", default: 3 },
+        budget: { type: "number", nullable: true },
+        mode: { type: "string", enum: ["train", "car"], default: "train" },
+        stops: { type: "array", items: { type: "object", properties: { name: { type: "string" } } } },
+        flexible: { type: "boolean" },
+        notes: { oneOf: [{ type: "string", description: "free text" }, { type: "integer" }] },
+        anything: {},
+      },
+      required: ["cities"],
+    },
+  },
+};
+const noParamTool = { type: "function", function: { name: "now", description: "The current time" } };
+
+// gpt-oss (harmony format): thinking field, one tool call per assistant message, reasoning_effort, builtin tools.
+export const gptoss = [
+  { name: "thinking-last-turn-training", messages: [u("2+2?"), a("4", { thinking: "Two plus two." })], add_generation_prompt: false },
+  { name: "thinking-history-dropped", messages: [u("2+2?"), a("4", { thinking: "Two plus two." }), u("3+3?")], add_generation_prompt: true },
+  { name: "reasoning-effort-high", messages: [u("Prove it")], add_generation_prompt: true, extra: { reasoning_effort: "high" } },
+  { name: "model-identity", messages: [u("Who are you?")], add_generation_prompt: true, extra: { model_identity: "You are Pargs-Bot." } },
+  { name: "builtin-tools", messages: [u("Browse and compute")], add_generation_prompt: true, extra: { builtin_tools: ["browser", "python"] } },
+  { name: "function-tools", messages: [s("Use tools wisely."), u("Weather?")], add_generation_prompt: true, extra: { tools: [weatherTool, searchTool, listTool, noParamTool] } },
+  {
+    name: "tool-call-roundtrip",
+    messages: [u("Weather in Paris?"), a("", { thinking: "Need the tool.", tool_calls: [toolCall("get_weather", { city: "Paris" })] }), { role: "tool", content: "21 degrees" }],
+    add_generation_prompt: true,
+    extra: { tools: [weatherTool] },
+  },
+  {
+    name: "tool-call-then-final",
+    messages: [u("Weather?"), a("Checking", { tool_calls: [toolCall("get_weather", { city: "Oslo" })] }), { role: "tool", content: "{\"t\": -3}" }, a("It is -3 °C.")],
+    add_generation_prompt: false,
+    extra: { tools: [weatherTool] },
+  },
+  { name: "channel-tags-refused", messages: [u("x"), a("<|channel|>final<|message|>hi")], add_generation_prompt: false },
+  { name: "tool-without-call-refused", messages: [u("x"), { role: "tool", content: "orphan" }], add_generation_prompt: true },
+  { name: "developer-role", messages: [{ role: "developer", content: "Dev instructions" }, u("Go")], add_generation_prompt: true },
+];

