@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Pargs.Templates;
@@ -70,6 +71,7 @@ sealed class JinjaInterpreter
 
     Flow Execute(JinjaNode node, JinjaScope scope)
     {
+        RuntimeHelpers.EnsureSufficientExecutionStack();
         switch (node)
         {
             case TextNode text:
@@ -184,6 +186,8 @@ sealed class JinjaInterpreter
 
     public object? Evaluate(JinjaExpr expression, JinjaScope scope)
     {
+        // A long operator chain (1+1+…) nests as deep as it is long: stop with an error, not a stack overflow.
+        RuntimeHelpers.EnsureSufficientExecutionStack();
         switch (expression)
         {
             case LiteralExpr literal: return literal.Value;

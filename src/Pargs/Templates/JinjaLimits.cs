@@ -4,7 +4,7 @@ namespace Pargs.Templates;
 /// Bounds on one render, because a template is untrusted text: a loop or recursion that would not end, or an
 /// output that would fill memory, stops with an error naming the template and line instead.
 /// </summary>
-static class JinjaLimits
+public static class JinjaLimits
 {
     /// <summary>Characters of rendered text (also the bound on any one string a template builds).</summary>
     public const int MaxOutputChars = 16 * 1024 * 1024;

@@ -63,6 +63,7 @@ sealed class JinjaParser
 
     void Enter()
     {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
         if (++depth > MaxNesting) throw Error($"the template nests deeper than {MaxNesting} levels");
     }
 

@@ -23,7 +23,22 @@ public sealed class JinjaTemplate
     }
 
     /// <summary>Parses <paramref name="text"/>; a syntax error is a <see cref="PargsException"/> naming <paramref name="source"/> and the line.</summary>
-    public static JinjaTemplate Parse(string text, string source) => new(JinjaParser.Parse(text, source), source);
+    public static JinjaTemplate Parse(string text, string source)
+    {
+        if (text.Length > MaxTemplateChars)
+            throw new PargsException($"chat template {source}: {text.Length} characters, more than the {MaxTemplateChars} a template may have");
+        try
+        {
+            return new(JinjaParser.Parse(text, source), source);
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw new PargsException($"chat template {source}: the template nests too deeply to parse");
+        }
+    }
+
+    /// <summary>Real chat templates are a few kB to tens of kB; a bound keeps an untrusted one from exhausting memory.</summary>
+    public const int MaxTemplateChars = 4 * 1024 * 1024;
 
     /// <summary>
     /// Renders with <paramref name="variables"/> (converted by <see cref="ToTemplateValue"/>). <paramref name="now"/>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Pargs.Templates;
@@ -57,6 +58,7 @@ static class JinjaValues
     /// <summary>Python's <c>repr(value)</c>, as lists and dicts print their items.</summary>
     public static string Repr(object? value)
     {
+        RuntimeHelpers.EnsureSufficientExecutionStack();
         switch (value)
         {
             case string s: return ReprString(s);
@@ -278,6 +280,7 @@ static class JinjaValues
 
     public static new bool Equals(object? a, object? b)
     {
+        RuntimeHelpers.EnsureSufficientExecutionStack();
         if (a is JinjaUndefined || b is JinjaUndefined) return a is JinjaUndefined && b is JinjaUndefined;
         if (a is null || b is null) return a is null && b is null;
         if (IsNumber(a) && IsNumber(b))
