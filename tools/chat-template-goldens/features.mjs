@@ -65,6 +65,10 @@ export const features = [
   { name: "filter-sort-unique-reverse", template: "{{ [3, 1, 2] | sort | list }} {{ ['b', 'A', 'c'] | sort | list }} {{ [3, 1, 2] | sort(reverse=true) | list }} {{ messages | sort(attribute='role') | map(attribute='role') | list }} {{ ['a', 'A', 'b', 'a'] | unique | list }} {{ [1, 2, 3] | reverse | list }} {{ 'abc' | reverse }}" },
   { name: "filter-dictsort-wordcount", template: "{{ {'b': 1, 'a': 2} | dictsort }} {{ 'one two  three' | wordcount }}" },
   { name: "filter-safe-escape", template: "{{ '<b>' | safe }} {{ '<b>&\"\\'' | e }}" },
+  // map/select/reject/items return generators in Jinja2: always true, no len(), not JSON, empty for a false input
+  { name: "generator-truthiness", template: "{{ 'yes' if [] | select else 'no' }} {{ 'yes' if [] | select | list else 'no' }} {{ none | selectattr('x') | list }} {{ missing | map(attribute='x') | list }} {{ messages | selectattr('role', 'eq', 'user') | list | length }}" },
+  { name: "generator-has-no-length", template: "{{ messages | selectattr('role', 'eq', 'user') | length }}" },
+  { name: "generator-not-json", template: "{{ messages | map(attribute='role') | tojson }}" },
   // methods
   { name: "string-methods", template: "{{ 'Hello'.startswith('He') }} {{ 'Hello'.endswith(('x', 'lo')) }} {{ 'a,b,,c'.split(',') }} {{ '  a  b '.split() }} {{ 'a b c'.split(' ', 1) }} {{ 'a-b-c'.rsplit('-', 1) }} {{ '--x--'.strip('-') }} {{ '  x  '.lstrip() }}| {{ '  x  '.rstrip() }}| {{ 'abc'.upper() }} {{ 'ABC'.lower() }} {{ 'hello world'.title() }} {{ 'hELLO'.capitalize() }} {{ 'aaa'.replace('a', 'b') }} {{ 'hello'.find('l') }} {{ 'hello'.count('l') }} {{ '-'.join(['a', 'b']) }}" },
   { name: "string-format", template: "{{ '{} and {}'.format('a', 1) }} {{ '{0}{1}{0}'.format('x', 'y') }} {{ '{name}!'.format(name='hi') }} {{ '{{literal}}'.format() }}" },

@@ -101,7 +101,7 @@ def render_features(path, env):
         try:
             case["jinja2_expected"] = env.from_string(case["template"]).render(**json.loads(json.dumps(golden["variables"])))
             case["jinja2_error"] = None
-        except jinja2.exceptions.TemplateError as e:
+        except Exception as e:  # TemplateError, and the TypeError of e.g. len() of a generator
             case["jinja2_expected"] = None
             case["jinja2_error"] = f"{type(e).__name__}: {e}"
         if case["jinja2_expected"] != case["expected"]:

@@ -57,6 +57,7 @@ static class JinjaFilters
             case "last":
             {
                 args.Check(name, 0);
+                if (value is JinjaGenerator) throw new JinjaRuntimeException("last: 'generator' object is not reversible (pipe it through | list first)", line);
                 var items = JinjaValues.Iterate(value, line);
                 return items.Count > 0 ? items[^1] : new JinjaUndefined("last item of an empty sequence");
             }
@@ -67,8 +68,8 @@ static class JinjaFilters
                 args.Check(name, 0);
                 return value switch
                 {
-                    JinjaUndefined => new List<object?>(),
-                    Dictionary<string, object?> dict => dict.Select(kv => (object?)new JinjaTuple([kv.Key, kv.Value])).ToList(),
+                    JinjaUndefined => new JinjaGenerator([]),
+                    Dictionary<string, object?> dict => new JinjaGenerator(dict.Select(kv => (object?)new JinjaTuple([kv.Key, kv.Value]))),
                     _ => throw new JinjaRuntimeException($"items filter: can only get item pairs from a mapping, not {JinjaValues.TypeName(value)}", line),
                 };
             case "reverse":
@@ -239,7 +240,7 @@ static class JinjaFilters
                     seen.Add(key);
                     result.Add(item);
                 }
-                return result;
+                return new JinjaGenerator(result);
             }
             case "wordcount":
                 args.Check(name, 0);
@@ -321,28 +322,30 @@ static class JinjaFilters
     static object? Map(JinjaInterpreter interpreter, object? value, JinjaArguments args)
     {
         int line = args.Line;
-        var items = JinjaValues.Iterate(value, line);
+        // Jinja's map yields nothing for a false value (None, undefined, empty).
+        var items = JinjaValues.IsTrue(value) ? JinjaValues.Iterate(value, line) : [];
         if (args.Positional.Count == 0)
         {
             args.Check("map", 0, "attribute", "default");
             var attribute = args.Get(-1, "attribute", null) ?? throw new JinjaRuntimeException("map needs a filter name or attribute=", line);
             bool hasDefault = args.Has(-1, "default");
             var fallback = args.Get(-1, "default", null);
-            return items.Select(i =>
+            return new JinjaGenerator(items.Select(i =>
             {
                 var v = Attribute(i, attribute, line);
                 return hasDefault && v is JinjaUndefined ? fallback : v;
-            }).ToList();
+            }));
         }
         var filter = args.Positional[0] as string ?? throw new JinjaRuntimeException("map: the filter name must be a string", line);
         var rest = new JinjaArguments(args.Positional.Skip(1).ToList(), args.Named, line);
-        return items.Select(i => Apply(interpreter, filter, i, rest)).ToList();
+        return new JinjaGenerator(items.Select(i => Apply(interpreter, filter, i, rest)));
     }
 
     static object? Select(object? value, JinjaArguments args, bool keep, bool byAttribute)
     {
         int line = args.Line;
-        var items = JinjaValues.Iterate(value, line);
+        // Jinja's select filters yield nothing for a false value (None, undefined, empty).
+        var items = JinjaValues.IsTrue(value) ? JinjaValues.Iterate(value, line) : [];
         int next = 0;
         object? attribute = null;
         if (byAttribute)
@@ -353,11 +356,11 @@ static class JinjaFilters
         string? test = next < args.Positional.Count ? args.Positional[next++] as string ?? throw new JinjaRuntimeException("the test name must be a string", line) : null;
         var testArguments = args.Positional.Skip(next).ToList();
         if (args.Named.Count > 0) throw new JinjaRuntimeException("select filters take no keyword arguments", line);
-        return items.Where(i =>
+        return new JinjaGenerator(items.Where(i =>
         {
             var probe = byAttribute ? Attribute(i, attribute, line) : i;
             bool passes = test is null ? JinjaValues.IsTrue(probe) : JinjaTestFunctions.Run(test, probe, testArguments, line);
             return passes == keep;
-        }).ToList();
+        }).ToList());
     }
 }

@@ -59,6 +59,8 @@ public static class JinjaJson
                 text.Append(double.IsNaN(d) ? "NaN" : double.IsPositiveInfinity(d) ? "Infinity" : double.IsNegativeInfinity(d) ? "-Infinity" : JinjaValues.FormatFloat(d));
                 return;
             case string s: WriteString(text, s, ensureAscii); return;
+            case JinjaGenerator:
+                throw new JinjaRuntimeException("tojson: Object of type generator is not JSON serializable (pipe it through | list first)", line);
             case List<object?> list:
                 WriteContainer(text, '[', ']', list.Count, indent, itemSeparator, depth, i =>
                     Write(text, list[i], indent, itemSeparator, keySeparator, sortKeys, ensureAscii, depth + 1, line));

@@ -20,6 +20,7 @@ static class JinjaValues
         long l => l != 0,
         double d => d != 0,
         string s => s.Length > 0,
+        JinjaGenerator => true,
         List<object?> list => list.Count > 0,
         Dictionary<string, object?> dict => dict.Count > 0,
         _ => true,
@@ -35,6 +36,8 @@ static class JinjaValues
         long => "int",
         double => "float",
         string => "str",
+        JinjaGenerator => "generator",
+        JinjaTuple => "tuple",
         List<object?> => "list",
         Dictionary<string, object?> => "dict",
         JinjaNamespace => "Namespace",
@@ -62,6 +65,7 @@ static class JinjaValues
         switch (value)
         {
             case string s: return ReprString(s);
+            case JinjaGenerator: return "<generator object>";
             case JinjaTuple tuple: return "(" + string.Join(", ", tuple.Select(Repr)) + (tuple.Count == 1 ? ",)" : ")");
             case List<object?> list: return "[" + string.Join(", ", list.Select(Repr)) + "]";
             case Dictionary<string, object?> dict:
@@ -167,6 +171,7 @@ static class JinjaValues
     public static long Length(object? value, int line) => value switch
     {
         string s => CodePointLength(s),
+        JinjaGenerator => throw new JinjaRuntimeException("object of type 'generator' has no len() (pipe it through | list first)", line),
         List<object?> list => list.Count,
         Dictionary<string, object?> dict => dict.Count,
         JinjaNamespace ns => ns.Attributes.Count,
@@ -202,6 +207,8 @@ static class JinjaValues
                 if (key is string k && dict.TryGetValue(k, out var item)) return item;
                 if (key is string name && JinjaMethods.HasMethod(value, name)) return new JinjaBoundMethod(value, name);
                 return new JinjaUndefined($"'dict object' has no attribute {Repr(key)}; it");
+            case JinjaGenerator:
+                return new JinjaUndefined($"'generator' object is not subscriptable; item {Repr(key)}");
             case List<object?> list when key is long or bool:
             {
                 long i = ToLong(key);
@@ -230,6 +237,7 @@ static class JinjaValues
         if (stepValue == 0) throw new JinjaRuntimeException("slice step cannot be zero", line);
         switch (value)
         {
+            case JinjaGenerator: throw new JinjaRuntimeException("'generator' object is not subscriptable", line);
             case List<object?> list:
                 return SliceIndices(list.Count, Bound(start), Bound(stop), stepValue).Select(i => list[i]).ToList();
             case string s:
@@ -286,6 +294,7 @@ static class JinjaValues
         if (IsNumber(a) && IsNumber(b))
             return a is double || b is double ? ToDouble(a) == ToDouble(b) : ToLong(a) == ToLong(b);
         if (a is string sa && b is string sb) return string.Equals(sa, sb, StringComparison.Ordinal);
+        if (a is JinjaGenerator || b is JinjaGenerator) return ReferenceEquals(a, b);
         if (a is List<object?> la && b is List<object?> lb)
         {
             if (la.Count != lb.Count) return false;
@@ -362,7 +371,7 @@ static class JinjaValues
         switch (op)
         {
             case "+" when a is string sa && b is string sb: return sa + sb;
-            case "+" when a is List<object?> la && b is List<object?> lb: return la.Concat(lb).ToList();
+            case "+" when a is List<object?> la && b is List<object?> lb && a is not JinjaGenerator && b is not JinjaGenerator: return la.Concat(lb).ToList();
             case "*" when a is string s && b is long or bool: return Repeat(s, ToLong(b), line);
             case "*" when b is string s && a is long or bool: return Repeat(s, ToLong(a), line);
             case "*" when a is List<object?> l && b is long or bool: return RepeatList(l, ToLong(b), line);
