@@ -35,6 +35,8 @@ export const features = [
   // whitespace control
   { name: "whitespace-control", template: "x  {{- ' y ' -}}  z\n  {%- if true %}\n  inner\n  {%- endif %}\nend" },
   { name: "trim-lstrip-blocks", template: "line1\n    {% if true %}\n    kept indent\n    {% endif %}\nline2\n  {# comment #}\nline3 {% if true %}x{% endif %}\n" },
+  { name: "raw-block", template: "a\n  {% raw %}\n{{ not rendered }} {% if %}\n  {% endraw %}\nb {%- raw -%}  x  {%- endraw -%}  c" },
+  { name: "plus-markers", template: "a\n  {%+ if true +%}\n  b\n  {% endif %}\nc" },
   { name: "expression-no-trim", template: "a\n  {{ 'b' }}\nc\n{{ 'd' }}\n" },
   // expressions
   { name: "arithmetic", template: "{{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 7 / 2 }} {{ 1.5 + 1 }} {{ 10 - 2 - 3 }}" },

@@ -43,7 +43,9 @@ sealed class JinjaLexer
             int tagStart = FindTagStart(position);
             int textEnd = tagStart < 0 ? length : tagStart;
             bool stripBefore = tagStart >= 0 && tagStart + 2 < length && text[tagStart + 2] == '-';
-            bool isBlockOrComment = tagStart >= 0 && text[tagStart + 1] != '{';
+            // {%+ keeps the indentation lstrip_blocks would remove
+            bool keepBefore = tagStart >= 0 && tagStart + 2 < length && text[tagStart + 2] == '+' && text[tagStart + 1] == '%';
+            bool isBlockOrComment = tagStart >= 0 && text[tagStart + 1] != '{' && !keepBefore;
             int textStart = position;
             if (stripNextText)
                 while (textStart < textEnd && char.IsWhiteSpace(text[textStart])) textStart++;
@@ -58,11 +60,38 @@ sealed class JinjaLexer
             if (tagStart < 0) break;
 
             char kind = text[tagStart + 1];
-            position = tagStart + 2 + (stripBefore ? 1 : 0);
+            position = tagStart + 2 + (stripBefore || keepBefore ? 1 : 0);
             if (kind == '#') stripNextText = SkipComment();
+            else if (kind == '%' && RawBlockStart.Match(text, position) is { Success: true } raw && raw.Index == position) stripNextText = LexRaw(raw);
             else stripNextText = LexTag(kind == '%');
         }
         tokens.Add(new(JinjaTokenKind.End, "", line));
+    }
+
+    static readonly System.Text.RegularExpressions.Regex RawBlockStart = new(@"\G\s*raw\s*([-+]?)%\}");
+    static readonly System.Text.RegularExpressions.Regex RawBlockEnd = new(@"\{%([-+]?)\s*endraw\s*([-+]?)%\}");
+
+    /// <summary>
+    /// <c>{% raw %}…{% endraw %}</c>: the text between is output as is; whitespace control as Jinja2 applies it.
+    /// Returns whether the endraw tag ended with <c>-%}</c>.
+    /// </summary>
+    bool LexRaw(System.Text.RegularExpressions.Match start)
+    {
+        int startLine = line;
+        position = start.Index + start.Length;
+        // Jinja2 applies no trim_blocks after {% raw %}: the raw text starts right after the tag.
+        if (start.Groups[1].Value == "-") while (position < length && char.IsWhiteSpace(text[position])) position++;
+        var end = RawBlockEnd.Match(text, position);
+        if (!end.Success || end.Index + end.Length > length) throw JinjaErrors.At(source, startLine, "{% raw %} is never closed with {% endraw %}");
+        int contentEnd = end.Index;
+        if (end.Groups[1].Value == "-") while (contentEnd > position && char.IsWhiteSpace(text[contentEnd - 1])) contentEnd--;
+        else if (end.Groups[1].Value != "+") contentEnd = LstripBlockStart(position, end.Index);
+        if (contentEnd > position) tokens.Add(new(JinjaTokenKind.Text, text[position..contentEnd], line));
+        CountLines(position, end.Index + end.Length);
+        position = end.Index + end.Length;
+        if (end.Groups[2].Value == "-") return true;
+        if (end.Groups[2].Value != "+") TrimBlockNewline();
+        return false;
     }
 
     int FindTagStart(int from)
@@ -126,6 +155,12 @@ sealed class JinjaLexer
                     position += 3;
                     tokens.Add(new(statement ? JinjaTokenKind.CloseStatement : JinjaTokenKind.CloseExpression, close, line));
                     return true;
+                }
+                if (statement && c == '+' && string.CompareOrdinal(text, position + 1, close, 0, 2) == 0 && position + 3 <= length)
+                {
+                    position += 3; // +%} keeps the newline trim_blocks would remove
+                    tokens.Add(new(JinjaTokenKind.CloseStatement, close, line));
+                    return false;
                 }
                 if (string.CompareOrdinal(text, position, close, 0, 2) == 0 && position + 2 <= length)
                 {
