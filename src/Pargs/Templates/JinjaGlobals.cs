@@ -10,7 +10,7 @@ namespace Pargs.Templates;
 /// </summary>
 static class JinjaGlobals
 {
-    public static void AddTo(JinjaScope scope, string source, Func<DateTime> now)
+    public static void AddTo(JinjaScope scope, Func<DateTime> now)
     {
         scope.Set("range", new JinjaFunction("range", Range));
         scope.Set("namespace", new JinjaFunction("namespace", Namespace));

@@ -47,7 +47,7 @@ public sealed class JinjaTemplate
     public string Render(IEnumerable<KeyValuePair<string, object?>> variables, Func<DateTime>? now = null)
     {
         var globals = new JinjaScope(null);
-        JinjaGlobals.AddTo(globals, Source, now ?? (() => DateTime.Now));
+        JinjaGlobals.AddTo(globals, now ?? (() => DateTime.Now));
         var scope = new JinjaScope(globals);
         foreach (var (name, value) in variables) scope.Set(name, ToTemplateValue(value));
         try

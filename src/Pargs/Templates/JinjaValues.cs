@@ -311,7 +311,7 @@ static class JinjaValues
     {
         if (IsNumber(a) && IsNumber(b))
             return a is double || b is double ? ToDouble(a).CompareTo(ToDouble(b)) : ToLong(a).CompareTo(ToLong(b));
-        if (a is string sa && b is string sb) return string.CompareOrdinal(sa, sb) switch { < 0 => -1, > 0 => 1, _ => 0 } * 1;
+        if (a is string sa && b is string sb) return CompareCodePoints(sa, sb);
         if (a is List<object?> la && b is List<object?> lb)
         {
             for (int i = 0; i < Math.Min(la.Count, lb.Count); i++)
@@ -322,6 +322,20 @@ static class JinjaValues
             return la.Count.CompareTo(lb.Count);
         }
         throw new JinjaRuntimeException($"'{op}' not supported between instances of '{TypeName(a)}' and '{TypeName(b)}'", line);
+    }
+
+    /// <summary>Python orders strings by code point (UTF-16 order differs for characters beyond U+FFFF).</summary>
+    static int CompareCodePoints(string a, string b)
+    {
+        var x = a.EnumerateRunes();
+        var y = b.EnumerateRunes();
+        while (true)
+        {
+            bool hasX = x.MoveNext(), hasY = y.MoveNext();
+            if (!hasX || !hasY) return hasX.CompareTo(hasY);
+            int order = x.Current.Value.CompareTo(y.Current.Value);
+            if (order != 0) return order;
+        }
     }
 
     public static bool Contains(object? container, object? item, int line) => container switch
