@@ -75,6 +75,7 @@ export const features = [
   { name: "string-methods", template: "{{ 'Hello'.startswith('He') }} {{ 'Hello'.endswith(('x', 'lo')) }} {{ 'a,b,,c'.split(',') }} {{ '  a  b '.split() }} {{ 'a b c'.split(' ', 1) }} {{ 'a-b-c'.rsplit('-', 1) }} {{ '--x--'.strip('-') }} {{ '  x  '.lstrip() }}| {{ '  x  '.rstrip() }}| {{ 'abc'.upper() }} {{ 'ABC'.lower() }} {{ 'hello world'.title() }} {{ 'hELLO'.capitalize() }} {{ 'aaa'.replace('a', 'b') }} {{ 'hello'.find('l') }} {{ 'hello'.count('l') }} {{ '-'.join(['a', 'b']) }}" },
   { name: "string-format", template: "{{ '{} and {}'.format('a', 1) }} {{ '{0}{1}{0}'.format('x', 'y') }} {{ '{name}!'.format(name='hi') }} {{ '{{literal}}'.format() }}" },
   { name: "dict-methods", template: "{% set d = {'a': 1, 'b': none} %}{{ d.keys() | list }} {{ d.values() | list }} {{ d.items() | list }} {{ d.get('a') }} {{ d.get('z', 'dflt') }} {{ d.get('z') }} {{ d['b'] }}" },
+  { name: "non-string-dict-keys", template: "{% set d = {0: 'zero', 512: 128, 1.5: 'f', none: 'n', true: 'one'} %}{{ d[512] }} {{ d[0] }} {{ d[1] }} {{ d[1.5] }} {{ d[none] }} {{ 512 in d }} {{ '512' in d }} {{ d.get(0) }} {{ d | length }} {% for k in d %}{{ k }},{% endfor %} {{ d }} {{ d | tojson }} {{ {'\u0000x': 1} | tojson }}" },
   { name: "list-methods", template: "{{ [1, 2, 3, 2].index(2) }} {{ [1, 2, 3, 2].count(2) }}" },
   { name: "strip-chars", template: "[{{ '\\n\\n  text \\n'.lstrip('\\n') }}][{{ 'xxaxx'.rstrip('x') }}][{{ '<<a>>'.strip('<>') }}]" },
   // globals

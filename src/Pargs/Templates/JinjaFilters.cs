@@ -69,7 +69,7 @@ static class JinjaFilters
                 return value switch
                 {
                     JinjaUndefined => new JinjaGenerator([]),
-                    Dictionary<string, object?> dict => new JinjaGenerator(dict.Select(kv => (object?)new JinjaTuple([kv.Key, kv.Value]))),
+                    Dictionary<string, object?> dict => new JinjaGenerator(dict.Select(kv => (object?)new JinjaTuple([JinjaDictKeys.Decode(kv.Key), kv.Value]))),
                     _ => throw new JinjaRuntimeException($"items filter: can only get item pairs from a mapping, not {JinjaValues.TypeName(value)}", line),
                 };
             case "reverse":
@@ -222,9 +222,10 @@ static class JinjaFilters
                 string by = args.Get(1, "by", "key") as string ?? "key";
                 bool reverse = JinjaValues.IsTrue(args.Get(2, "reverse", false));
                 var comparer = Comparer<KeyValuePair<string, object?>>.Create((a, b) => JinjaValues.Compare(
-                    SortKey(by == "value" ? a.Value : a.Key, null, caseSensitive, line), SortKey(by == "value" ? b.Value : b.Key, null, caseSensitive, line), "<", line));
+                    SortKey(by == "value" ? a.Value : JinjaDictKeys.Decode(a.Key), null, caseSensitive, line),
+                    SortKey(by == "value" ? b.Value : JinjaDictKeys.Decode(b.Key), null, caseSensitive, line), "<", line));
                 var pairs = reverse ? dict.OrderDescending(comparer) : dict.Order(comparer);
-                return pairs.Select(kv => (object?)new JinjaTuple([kv.Key, kv.Value])).ToList();
+                return pairs.Select(kv => (object?)new JinjaTuple([JinjaDictKeys.Decode(kv.Key), kv.Value])).ToList();
             }
             case "unique":
             {

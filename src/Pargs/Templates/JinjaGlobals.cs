@@ -58,7 +58,8 @@ static class JinjaGlobals
         foreach (var initial in args.Positional)
         {
             if (initial is not Dictionary<string, object?> dict) throw new JinjaRuntimeException("namespace() takes a dict or keyword arguments", args.Line);
-            foreach (var (key, value) in dict) ns.Attributes[key] = value;
+            foreach (var (key, value) in dict)
+                ns.Attributes[JinjaDictKeys.Decode(key) as string ?? throw new JinjaRuntimeException("namespace() attribute names must be strings", args.Line)] = value;
         }
         foreach (var (key, value) in args.Named) ns.Attributes[key] = value;
         return ns;

@@ -203,8 +203,7 @@ sealed class JinjaInterpreter
                 var result = new Dictionary<string, object?>(StringComparer.Ordinal);
                 foreach (var (keyExpr, valueExpr) in dict.Items)
                 {
-                    var key = Evaluate(keyExpr, scope) as string
-                        ?? throw new JinjaRuntimeException("dict literal keys must be strings", keyExpr.Line);
+                    var key = JinjaDictKeys.KeyFor(result, Evaluate(keyExpr, scope), keyExpr.Line);
                     result[key] = Evaluate(valueExpr, scope);
                 }
                 return result;

@@ -35,7 +35,7 @@ public static class JinjaJson
     static Dictionary<string, object?> ObjectFromJson(JsonElement element)
     {
         var dict = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (var property in element.EnumerateObject()) dict[property.Name] = FromJson(property.Value);
+        foreach (var property in element.EnumerateObject()) dict[JinjaDictKeys.Encode(property.Name, 0)] = FromJson(property.Value);
         return dict;
     }
 
@@ -71,7 +71,7 @@ public static class JinjaJson
                 if (sortKeys) entries.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
                 WriteContainer(text, '{', '}', entries.Count, indent, itemSeparator, depth, i =>
                 {
-                    WriteString(text, entries[i].Key, ensureAscii);
+                    WriteString(text, JinjaDictKeys.JsonKey(entries[i].Key), ensureAscii);
                     text.Append(keySeparator);
                     Write(text, entries[i].Value, indent, itemSeparator, keySeparator, sortKeys, ensureAscii, depth + 1, line);
                 });

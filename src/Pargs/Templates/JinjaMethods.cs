@@ -131,10 +131,10 @@ static class JinjaMethods
         {
             case "items":
                 args.Check(name, 0);
-                return dict.Select(kv => (object?)new JinjaTuple([kv.Key, kv.Value])).ToList();
+                return dict.Select(kv => (object?)new JinjaTuple([JinjaDictKeys.Decode(kv.Key), kv.Value])).ToList();
             case "keys":
                 args.Check(name, 0);
-                return dict.Keys.Cast<object?>().ToList();
+                return dict.Keys.Select(JinjaDictKeys.Decode).ToList();
             case "values":
                 args.Check(name, 0);
                 return dict.Values.ToList();
@@ -142,7 +142,7 @@ static class JinjaMethods
             {
                 args.Check(name, 2);
                 var key = args.Get(0, "", null);
-                return key is string k && dict.TryGetValue(k, out var value) ? value : args.Get(1, "", null);
+                return JinjaDictKeys.Find(dict, key, args.Line) is { } stored ? dict[stored] : args.Get(1, "", null);
             }
         }
         throw new JinjaRuntimeException($"'dict' object has no method '{name}'", args.Line);

@@ -80,8 +80,8 @@ public sealed class JinjaTemplate
         decimal m => (double)m,
         JsonElement element => JinjaJson.FromJson(element),
         System.Text.Json.Nodes.JsonNode node => JinjaJson.FromJson(JsonSerializer.SerializeToElement(node)),
-        IDictionary<string, object?> dict => dict.ToDictionary(kv => kv.Key, kv => ToTemplateValue(kv.Value), StringComparer.Ordinal),
-        IReadOnlyDictionary<string, object?> dict => dict.ToDictionary(kv => kv.Key, kv => ToTemplateValue(kv.Value), StringComparer.Ordinal),
+        IDictionary<string, object?> dict => dict.ToDictionary(kv => JinjaDictKeys.Encode(kv.Key, 0), kv => ToTemplateValue(kv.Value), StringComparer.Ordinal),
+        IReadOnlyDictionary<string, object?> dict => dict.ToDictionary(kv => JinjaDictKeys.Encode(kv.Key, 0), kv => ToTemplateValue(kv.Value), StringComparer.Ordinal),
         IEnumerable sequence => sequence.Cast<object?>().Select(ToTemplateValue).ToList(),
         _ => throw new ArgumentException($"a template variable of type {value.GetType().Name} is not supported"),
     };

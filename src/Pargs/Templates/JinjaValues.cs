@@ -69,7 +69,7 @@ static class JinjaValues
             case JinjaTuple tuple: return "(" + string.Join(", ", tuple.Select(Repr)) + (tuple.Count == 1 ? ",)" : ")");
             case List<object?> list: return "[" + string.Join(", ", list.Select(Repr)) + "]";
             case Dictionary<string, object?> dict:
-                return "{" + string.Join(", ", dict.Select(kv => ReprString(kv.Key) + ": " + Repr(kv.Value))) + "}";
+                return "{" + string.Join(", ", dict.Select(kv => Repr(JinjaDictKeys.Decode(kv.Key)) + ": " + Repr(kv.Value))) + "}";
             case JinjaNamespace ns:
                 return "<Namespace " + string.Join(", ", ns.Attributes.Select(kv => kv.Key + "=" + Repr(kv.Value))) + ">";
             case JinjaUndefined: return "Undefined";
@@ -162,7 +162,7 @@ static class JinjaValues
     public static IReadOnlyList<object?> Iterate(object? value, int line) => value switch
     {
         List<object?> list => list,
-        Dictionary<string, object?> dict => dict.Keys.Cast<object?>().ToList(),
+        Dictionary<string, object?> dict => dict.Keys.Select(JinjaDictKeys.Decode).ToList(),
         string s => CodePoints(s).Select(p => (object?)FromCodePoints([p])).ToList(),
         JinjaUndefined => [],
         _ => throw new JinjaRuntimeException($"'{TypeName(value)}' object is not iterable", line),
@@ -190,7 +190,7 @@ static class JinjaValues
             case JinjaLoop loop: return loop.Attribute(name, line);
             case Dictionary<string, object?> dict:
                 if (JinjaMethods.HasMethod(value, name)) return new JinjaBoundMethod(value, name);
-                return dict.TryGetValue(name, out var item) ? item : new JinjaUndefined($"'dict object' has no attribute '{name}'; it");
+                return dict.TryGetValue(JinjaDictKeys.Encode(name, line), out var item) ? item : new JinjaUndefined($"'dict object' has no attribute '{name}'; it");
             default:
                 if (JinjaMethods.HasMethod(value, name)) return new JinjaBoundMethod(value, name);
                 return new JinjaUndefined($"'{TypeName(value)} object' has no attribute '{name}'; it");
@@ -204,7 +204,7 @@ static class JinjaValues
         {
             case JinjaUndefined undefined: throw undefined.Error(line);
             case Dictionary<string, object?> dict:
-                if (key is string k && dict.TryGetValue(k, out var item)) return item;
+                if (JinjaDictKeys.Find(dict, key, line) is { } stored) return dict[stored];
                 if (key is string name && JinjaMethods.HasMethod(value, name)) return new JinjaBoundMethod(value, name);
                 return new JinjaUndefined($"'dict object' has no attribute {Repr(key)}; it");
             case JinjaGenerator:
@@ -343,7 +343,9 @@ static class JinjaValues
         string s when item is string sub => s.Contains(sub, StringComparison.Ordinal),
         string => throw new JinjaRuntimeException($"'in <string>' requires string as left operand, not {TypeName(item)}", line),
         List<object?> list => list.Any(x => Equals(x, item)),
-        Dictionary<string, object?> dict => item is string key && dict.ContainsKey(key),
+        Dictionary<string, object?> dict => JinjaDictKeys.IsHashable(item)
+            ? JinjaDictKeys.Find(dict, item, line) != null
+            : throw new JinjaRuntimeException($"unhashable type: '{TypeName(item)}'", line),
         JinjaUndefined => false,
         _ => throw new JinjaRuntimeException($"argument of type '{TypeName(container)}' is not iterable", line),
     };
