@@ -35,7 +35,7 @@ public static class GenerateCommand
         var prompts = new Option<string>("--prompts") { Description = "Prompts file: one per line (# starts a comment line) or JSONL with \"prompt\" or \"instruction\"" };
         var output = new Option<string>("--out", "-o") { Description = "Write generations as JSONL here" };
         var batch = new Option<int>("--batch-size") { Description = "Prompts decoded together", DefaultValueFactory = _ => 8 };
-        var template = new Option<string>("--template") { Description = "Prompt template applied to each prompt: plain | hh | chatml — use the one the reward model was trained with (train-rm --template)", DefaultValueFactory = _ => "plain" };
+        var template = new Option<string>("--template") { Description = "Prompt template applied to each prompt: plain | hh | chatml | auto (the model's chat template from its tokenizer_config.json, plain if it has none) — use the one the reward model was trained with (train-rm --template)", DefaultValueFactory = _ => "plain" };
         var naive = new Option<bool>("--naive") { Description = "Reference algorithm without caches (benchmark baseline / oracle only)" };
 
         var command = new Command("generate", "Generate continuations, optionally steered by a reward model.")
@@ -62,7 +62,7 @@ public static class GenerateCommand
             var decodingMethod = request.CheckSettings(); // before any model is loaded
             if (request.StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop needs a non-empty string");
             if (result.GetValue(output) is { } outFile) CliErrors.OutputFile(outFile);
-            var promptTemplate = Pargs.Data.PromptTemplate.FromName(result.GetValue(template)!, "--template");
+            var promptTemplate = Pargs.Data.PromptTemplate.FromName(result.GetValue(template)!, "--template", result.GetValue(model));
             var promptList = ReadPrompts(result.GetValue(prompt), result.GetValue(prompts)).Select(promptTemplate.RenderPrompt).ToList();
             string? modelPath = result.GetValue(model);
             using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer));

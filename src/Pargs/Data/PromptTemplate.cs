@@ -1,3 +1,5 @@
+using Pargs.Templates;
+
 namespace Pargs.Data;
 
 /// <summary>
@@ -7,6 +9,8 @@ namespace Pargs.Data;
 /// Each format string holds one <c>{content}</c> placeholder. An assistant turn renders as
 /// <see cref="GenerationPrompt"/> + <see cref="AssistantFormat"/>, so "prompt + response" is exactly the
 /// rendering of the whole conversation: the prompt ends with the generation prompt, the response is the rest.
+/// "auto" is the model's own chat template (<see cref="Chat"/>, a Jinja template from its tokenizer_config.json)
+/// when it has one, for instruct models; the format strings are then unused.
 /// </summary>
 public sealed record PromptTemplate(
     string Name,
@@ -16,6 +20,10 @@ public sealed record PromptTemplate(
     string GenerationPrompt)
 {
     const string Placeholder = "{content}";
+    public const string AutoName = "auto";
+
+    /// <summary>The model's chat template, for "auto" on a model that has one; null for the built-in formats.</summary>
+    public ChatTemplate? Chat { get; init; }
 
     /// <summary>The text as is: TRL's "standard" (non-conversational) format. Meant for single-turn prompts.</summary>
     public static readonly PromptTemplate Plain = new("plain", "{content}\n\n", "{content}", " {content}", "");
@@ -32,17 +40,37 @@ public sealed record PromptTemplate(
 
     public static IReadOnlyList<PromptTemplate> BuiltIn { get; } = [Plain, Hh, ChatMl];
 
-    /// <summary>A built-in template by name ("plain", "hh", "chatml"); <paramref name="setting"/> names where the name came from, for the error.</summary>
-    public static PromptTemplate FromName(string name, string setting = "template") =>
-        BuiltIn.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new PargsException(
-            $"{setting}: unknown prompt template '{name}': expected one of {string.Join(", ", BuiltIn.Select(t => t.Name))}.");
+    /// <summary>
+    /// A template by name: a built-in one ("plain", "hh", "chatml"), or "auto" — the chat template of the model at
+    /// <paramref name="modelPath"/> (its folder, or a file in it) when its tokenizer_config.json (or
+    /// chat_template.jinja) has one, else plain text for a base model. <paramref name="setting"/> names where the
+    /// name came from, for the error.
+    /// </summary>
+    public static PromptTemplate FromName(string name, string setting = "template", string? modelPath = null)
+    {
+        if (string.Equals(name, AutoName, StringComparison.OrdinalIgnoreCase))
+        {
+            if (modelPath is null) throw new PargsException($"{setting}: '{AutoName}' reads the model's chat template and needs the model's folder");
+            var folder = Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath)) ?? ".";
+            return ChatTemplate.Exists(folder) ? FromChatTemplate(ChatTemplate.FromTokenizerConfig(folder)) : Plain;
+        }
+        return BuiltIn.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))
+            ?? throw new PargsException(
+                $"{setting}: unknown prompt template '{name}': expected one of {string.Join(", ", BuiltIn.Select(t => t.Name))}, {AutoName}.");
+    }
+
+    /// <summary>A model's chat template as a prompt template (name "auto").</summary>
+    public static PromptTemplate FromChatTemplate(ChatTemplate chat) => new(AutoName, "", "", "", "") { Chat = chat };
 
     /// <summary>The text a model continues for a single user message: the user turn then the generation prompt.</summary>
-    public string RenderPrompt(string userText) => Fill(UserFormat, userText) + GenerationPrompt;
+    public string RenderPrompt(string userText) => Chat is { } chat
+        ? chat.Render([new ChatMessage(ChatMessage.User, userText)], addGenerationPrompt: true)
+        : Fill(UserFormat, userText) + GenerationPrompt;
 
     /// <summary>The prompt messages rendered, then the generation prompt that opens the assistant's answer.</summary>
-    public string RenderPrompt(IReadOnlyList<ChatMessage> messages) => RenderMessages(messages) + GenerationPrompt;
+    public string RenderPrompt(IReadOnlyList<ChatMessage> messages) => Chat is { } chat
+        ? chat.Render(messages, addGenerationPrompt: true)
+        : RenderMessages(messages) + GenerationPrompt;
 
     /// <summary>
     /// The completion messages as the continuation of a prompt from <see cref="RenderPrompt(IReadOnlyList{ChatMessage})"/>:
@@ -50,14 +78,32 @@ public sealed record PromptTemplate(
     /// </summary>
     public string RenderResponse(IReadOnlyList<ChatMessage> messages)
     {
+        if (Chat is { } chat)
+            throw new PargsException($"{chat.Source}: a model's chat template renders a response only after its prompt (each template treats turns differently)");
         if (messages.Count == 0 || messages[0].Role != ChatMessage.Assistant)
             throw new ArgumentException("A response must start with an assistant message.", nameof(messages));
         return RenderMessages(messages)[GenerationPrompt.Length..];
     }
 
+    /// <summary>
+    /// The completion as the continuation of its prompt: the whole conversation rendered, minus the rendered prompt
+    /// (with its generation prompt). A chat template whose conversation does not start with that prompt (one that
+    /// rewrites earlier turns) is refused, naming the template.
+    /// </summary>
+    public string RenderResponse(IReadOnlyList<ChatMessage> prompt, IReadOnlyList<ChatMessage> completion)
+    {
+        if (Chat is not { } chat) return RenderResponse(completion);
+        string promptText = chat.Render(prompt, addGenerationPrompt: true);
+        string whole = chat.Render([.. prompt, .. completion], addGenerationPrompt: false);
+        if (!whole.StartsWith(promptText, StringComparison.Ordinal))
+            throw new PargsException($"{chat.Source}: the conversation with its response does not begin with the prompt as rendered for generation, so the response cannot be cut from it");
+        return whole[promptText.Length..];
+    }
+
     /// <summary>The whole conversation as text; every assistant turn is preceded by the generation prompt.</summary>
     public string RenderMessages(IReadOnlyList<ChatMessage> messages)
     {
+        if (Chat is { } chat) return chat.Render(messages, addGenerationPrompt: false);
         var text = new System.Text.StringBuilder();
         foreach (var message in messages)
         {
