@@ -1,0 +1,79 @@
+using Pargs.Models.Cpu;
+
+namespace Pargs.Weights;
+
+/// <summary>
+/// A <see cref="WeightMatrix"/> times a few activation rows, split over <see cref="CpuThreads"/> by output rows.
+/// It owns the quantized-activation buffer and makes its job delegate once, so a decoding step's hundreds of
+/// products allocate nothing. Not thread-safe: one owner (a kernel instance, or one per thread).
+/// </summary>
+public sealed unsafe class WeightProduct
+{
+    readonly Action<int, int> body;
+    byte[] activations = Array.Empty<byte>();
+    WeightMatrix matrix = null!;
+    float* x, y;
+    byte* quantized;
+    long activationRowBytes;
+    int n;
+
+    public WeightProduct() => body = Rows;
+
+    /// <summary>y [n, rows] = x [n, cols] · Wᵀ.</summary>
+    public void Run(WeightMatrix matrix, float* x, int n, float* y)
+    {
+        this.matrix = matrix;
+        this.x = x;
+        this.y = y;
+        this.n = n;
+        if (WeightCodec.ActivationFormat(matrix.Format) is { } activationFormat)
+        {
+            // The activation rows are quantized once, on the caller, before the split: every thread reads them all.
+            activationRowBytes = WeightFormats.ByteCount(activationFormat, matrix.Cols, matrix.Name);
+            long needed = activationRowBytes * n;
+            if (activations.Length < needed) activations = GC.AllocateUninitializedArray<byte>(checked((int)needed), pinned: true);
+            fixed (byte* buffer = activations) quantized = buffer; // pinned array: the address stays valid
+            for (int r = 0; r < n; r++)
+                WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
+                                   new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
+        }
+        // As MatMulJob: split only when each thread gets at least ~16K multiply-adds.
+        CpuThreads.For(matrix.Rows, body, align: 4, minPerThread: Math.Max(4, (1 << 14) / Math.Max(1, n * matrix.Cols)));
+    }
+
+    void Rows(int lo, int hi)
+    {
+        var m = matrix;
+        int cols = m.Cols, rows = m.Rows;
+        switch (m.Format)
+        {
+            case WeightFormat.F32:
+                CpuOps.MatMul(x, n, cols, (float*)m.Data, null, y, rows, lo, hi);
+                return;
+            case WeightFormat.F16:
+                for (int o = lo; o < hi; o++)
+                    for (int r = 0; r < n; r++) y[(long)r * rows + o] = Float16.Dot((ushort*)m.Row(o), x + (long)r * cols, cols);
+                return;
+            case WeightFormat.BF16:
+                for (int o = lo; o < hi; o++)
+                    for (int r = 0; r < n; r++) y[(long)r * rows + o] = BFloat16.Dot((ushort*)m.Row(o), x + (long)r * cols, cols);
+                return;
+        }
+        int blocks = cols / WeightFormats.BlockElements(m.Format);
+        delegate*<byte*, byte*, int, float> dot = m.Format switch
+        {
+            WeightFormat.Q8_0 => &Q8_0.Dot,
+            WeightFormat.Q4_0 => &Q4_0.Dot,
+            WeightFormat.Q4_K => &Q4_K.Dot,
+            WeightFormat.Q5_K => &Q5_K.Dot,
+            WeightFormat.Q6_K => &Q6_K.Dot,
+            _ => throw new InvalidOperationException($"no product for {m.Format}"),
+        };
+        // Each weight row is read once and applied to all n activation rows while it sits in L1.
+        for (int o = lo; o < hi; o++)
+        {
+            byte* row = m.Row(o);
+            for (int r = 0; r < n; r++) y[(long)r * rows + o] = dot(row, quantized + r * activationRowBytes, blocks);
+        }
+    }
+}
