@@ -103,17 +103,17 @@ public static unsafe class Q4_K
     {
         if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
         var acc = Vector256<float>.Zero;
-        float minTerm = 0;
+        var minAcc = Vector256<float>.Zero;
         var low4 = Vector256.Create((byte)0x0F);
-        byte* sc = stackalloc byte[8];
-        byte* mn = stackalloc byte[8];
         for (int b = 0; b < blocks; b++, w += BlockBytes, a += Q8_K.BlockBytes)
         {
             float da = Q8_K.Scale(a);
-            UnpackScaleMins(w + ScalesOffset, sc, mn);
-            int mins = 0;
-            for (int j = 0; j < 8; j++) mins += mn[j] * (Q8_K.Sum16(a, 2 * j) + Q8_K.Sum16(a, 2 * j + 1));
-            minTerm += Q8_0.HalfAt(w + 2) * da * mins;
+            ScaleMinWords(w + ScalesOffset, out ulong sc, out ulong mn);
+            // dmin·Σ_j min_j·(bsum_2j + bsum_2j+1): each min widened to two 16-bit lanes, one vpmaddwd with the sums.
+            var mins16 = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mn).AsByte());
+            var minPairs = Vector256.Create(Sse2.UnpackLow(mins16, mins16), Sse2.UnpackHigh(mins16, mins16));
+            var minSums = Avx2.MultiplyAddAdjacent(Avx.LoadVector256((short*)(a + Q8_K.SumsOffset)), minPairs);
+            minAcc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(minSums), Vector256.Create(Q8_0.HalfAt(w + 2) * da), minAcc);
             var isum = Vector256<int>.Zero;
             byte* q = w + QuantsOffset;
             sbyte* qa = (sbyte*)(a + Q8_K.QuantsOffset);
@@ -122,12 +122,12 @@ public static unsafe class Q4_K
                 var packed = Avx.LoadVector256(q);
                 var lo = packed & low4;
                 var hi = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low4;
-                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(lo, Avx.LoadVector256(qa)), Vector256.Create((short)sc[2 * c]));
-                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(hi, Avx.LoadVector256(qa + 32)), Vector256.Create((short)sc[2 * c + 1]));
+                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(lo, Avx.LoadVector256(qa)), Vector256.Create((short)(byte)(sc >> (16 * c))));
+                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(hi, Avx.LoadVector256(qa + 32)), Vector256.Create((short)(byte)(sc >> (16 * c + 8))));
             }
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(Q8_0.HalfAt(w) * da), acc);
         }
-        return Vector256.Sum(acc) - minTerm;
+        return Vector256.Sum(acc - minAcc);
     }
 
     public static float DotScalar(byte* w, byte* a, int blocks)
@@ -155,6 +155,20 @@ public static unsafe class Q4_K
             sum += Q8_0.HalfAt(w) * da * isum - Q8_0.HalfAt(w + 2) * da * mins;
         }
         return sum;
+    }
+
+    /// <summary>
+    /// The eight 6-bit scales and mins of a block's 12 packed bytes as eight bytes each (byte j of the word =
+    /// sub-block j), unpacked four at a time in 32-bit words: the layout <see cref="KQuantSearch.ScaleMin"/> reads.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ScaleMinWords(byte* packed, out ulong scales, out ulong mins)
+    {
+        uint u0 = Unsafe.ReadUnaligned<uint>(packed), u1 = Unsafe.ReadUnaligned<uint>(packed + 4), u2 = Unsafe.ReadUnaligned<uint>(packed + 8);
+        uint scalesHigh = (u2 & 0x0F0F0F0F) | (((u0 >> 6) & 0x03030303) << 4);
+        uint minsHigh = ((u2 >> 4) & 0x0F0F0F0F) | (((u1 >> 6) & 0x03030303) << 4);
+        scales = (u0 & 0x3F3F3F3F) | (ulong)scalesHigh << 32;
+        mins = (u1 & 0x3F3F3F3F) | (ulong)minsHigh << 32;
     }
 
     /// <summary>The eight 6-bit scales and mins of a block's 12 packed bytes.</summary>

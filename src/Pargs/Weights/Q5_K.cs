@@ -116,18 +116,18 @@ public static unsafe class Q5_K
     {
         if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
         var acc = Vector256<float>.Zero;
-        float minTerm = 0;
+        var minAcc = Vector256<float>.Zero;
         var low4 = Vector256.Create((byte)0x0F);
         var bit0 = Vector256.Create((byte)0x01);
-        byte* sc = stackalloc byte[8];
-        byte* mn = stackalloc byte[8];
         for (int b = 0; b < blocks; b++, w += BlockBytes, a += Q8_K.BlockBytes)
         {
             float da = Q8_K.Scale(a);
-            Q4_K.UnpackScaleMins(w + ScalesOffset, sc, mn);
-            int mins = 0;
-            for (int j = 0; j < 8; j++) mins += mn[j] * (Q8_K.Sum16(a, 2 * j) + Q8_K.Sum16(a, 2 * j + 1));
-            minTerm += Q8_0.HalfAt(w + 2) * da * mins;
+            Q4_K.ScaleMinWords(w + ScalesOffset, out ulong sc, out ulong mn);
+            // dmin·Σ_j min_j·(bsum_2j + bsum_2j+1): each min widened to two 16-bit lanes, one vpmaddwd with the sums.
+            var mins16 = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mn).AsByte());
+            var minPairs = Vector256.Create(Sse2.UnpackLow(mins16, mins16), Sse2.UnpackHigh(mins16, mins16));
+            var minSums = Avx2.MultiplyAddAdjacent(Avx.LoadVector256((short*)(a + Q8_K.SumsOffset)), minPairs);
+            minAcc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(minSums), Vector256.Create(Q8_0.HalfAt(w + 2) * da), minAcc);
             var isum = Vector256<int>.Zero;
             var high = Avx.LoadVector256(w + HighBitsOffset).AsUInt16();
             byte* q = w + QuantsOffset;
@@ -140,12 +140,12 @@ public static unsafe class Q5_K
                 var h2 = Avx2.ShiftLeftLogical((Avx2.ShiftRightLogical(high, (byte)(2 * c + 1)).AsByte() & bit0).AsUInt16(), 4).AsByte();
                 var lo = (packed & low4) | h1;
                 var hi = (Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low4) | h2;
-                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(lo, Avx.LoadVector256(qa)), Vector256.Create((short)sc[2 * c]));
-                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(hi, Avx.LoadVector256(qa + 32)), Vector256.Create((short)sc[2 * c + 1]));
+                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(lo, Avx.LoadVector256(qa)), Vector256.Create((short)(byte)(sc >> (16 * c))));
+                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(hi, Avx.LoadVector256(qa + 32)), Vector256.Create((short)(byte)(sc >> (16 * c + 8))));
             }
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(Q8_0.HalfAt(w) * da), acc);
         }
-        return Vector256.Sum(acc) - minTerm;
+        return Vector256.Sum(acc - minAcc);
     }
 
     public static float DotScalar(byte* w, byte* a, int blocks)

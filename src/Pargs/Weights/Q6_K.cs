@@ -106,9 +106,9 @@ public static unsafe class Q6_K
         for (int b = 0; b < blocks; b++, w += BlockBytes, a += Q8_K.BlockBytes)
         {
             sbyte* scales = (sbyte*)(w + ScalesOffset);
-            // The −32 offset of every level, through the activation's group sums: 32·Σ_g scale_g·bsum_g.
-            int offset = 0;
-            for (int g = 0; g < 16; g++) offset += scales[g] * Q8_K.Sum16(a, g);
+            // The −32 offset of every level, through the activation's group sums: 32·Σ_g scale_g·bsum_g, as eight
+            // lanes of scale·bsum pairs (the lanes are summed at the end anyway).
+            var offset = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.LoadVector128(scales)), Avx.LoadVector256((short*)(a + Q8_K.SumsOffset)));
             var isum = Vector256<int>.Zero;
             sbyte* qa = (sbyte*)(a + Q8_K.QuantsOffset);
             for (int half = 0; half < 2; half++, qa += 128, scales += 8)
@@ -132,8 +132,7 @@ public static unsafe class Q6_K
                     isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(nibbles | highBits, Avx.LoadVector256(qa + 32 * k)), groupScales);
                 }
             }
-            // The offset goes into one lane only: the lanes are summed at the end.
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum - Vector256.CreateScalar(32 * offset)),
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum - (offset << 5)),
                                   Vector256.Create(Q8_0.HalfAt(w + ScaleOffset) * Q8_K.Scale(a)), acc);
         }
         return Vector256.Sum(acc);
