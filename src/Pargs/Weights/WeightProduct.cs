@@ -41,6 +41,36 @@ public sealed unsafe class WeightProduct
         CpuThreads.For(matrix.Rows, body, align: 4, minPerThread: Math.Max(4, (1 << 14) / Math.Max(1, n * matrix.Cols)));
     }
 
+    /// <summary>Rows of a 2-byte float format at most this long are converted once into a stack buffer when several activation rows use them.</summary>
+    const int MaxConvertedRow = 16384;
+
+    /// <summary>
+    /// F16 / BF16 rows. One activation row: converted in registers inside the dot product. Several (sibling
+    /// candidates, a small prefill): each weight row is converted once into a float buffer that stays in L1,
+    /// and the float32 dot product runs on it for every activation row.
+    /// </summary>
+    void HalfRows(WeightMatrix m, int lo, int hi)
+    {
+        int cols = m.Cols, rows = m.Rows;
+        bool f16 = m.Format == WeightFormat.F16;
+        if (n == 1 || cols > MaxConvertedRow)
+        {
+            for (int o = lo; o < hi; o++)
+                for (int r = 0; r < n; r++)
+                    y[(long)r * rows + o] = f16 ? Float16.Dot((ushort*)m.Row(o), x + (long)r * cols, cols) : BFloat16.Dot((ushort*)m.Row(o), x + (long)r * cols, cols);
+            return;
+        }
+        float* converted = stackalloc float[cols];
+        for (int o = lo; o < hi; o++)
+        {
+            var source = new ReadOnlySpan<ushort>(m.Row(o), cols);
+            var destination = new Span<float>(converted, cols);
+            if (f16) Float16.ToFloats(source, destination);
+            else BFloat16.ToFloats(source, destination);
+            for (int r = 0; r < n; r++) y[(long)r * rows + o] = CpuOps.Dot(converted, x + (long)r * cols, cols);
+        }
+    }
+
     void Rows(int lo, int hi)
     {
         var m = matrix;
@@ -50,13 +80,8 @@ public sealed unsafe class WeightProduct
             case WeightFormat.F32:
                 CpuOps.MatMul(x, n, cols, (float*)m.Data, null, y, rows, lo, hi);
                 return;
-            case WeightFormat.F16:
-                for (int o = lo; o < hi; o++)
-                    for (int r = 0; r < n; r++) y[(long)r * rows + o] = Float16.Dot((ushort*)m.Row(o), x + (long)r * cols, cols);
-                return;
-            case WeightFormat.BF16:
-                for (int o = lo; o < hi; o++)
-                    for (int r = 0; r < n; r++) y[(long)r * rows + o] = BFloat16.Dot((ushort*)m.Row(o), x + (long)r * cols, cols);
+            case WeightFormat.F16 or WeightFormat.BF16:
+                HalfRows(m, lo, hi);
                 return;
         }
         int blocks = cols / WeightFormats.BlockElements(m.Format);

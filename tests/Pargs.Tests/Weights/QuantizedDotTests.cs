@@ -70,6 +70,35 @@ public unsafe class QuantizedDotTests
         }
     }
 
+    [Fact]
+    public void The_avx2_and_vnni_paths_give_identical_results()
+    {
+        var random = new Random(21);
+        foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
+        {
+            var ws = Encode(format, RandomRow(random, 1024, 1));
+            var xs = Encode(WeightFormat.Q8_0, RandomRow(random, 1024, 99));
+            var (simd, _) = Dots(format);
+            bool previous = IntegerDot.VnniEnabled;
+            try
+            {
+                fixed (byte* wp = ws)
+                fixed (byte* xp = xs)
+                {
+                    IntegerDot.VnniEnabled = true;
+                    float withVnni = simd(wp, xp, 32);
+                    IntegerDot.VnniEnabled = false;
+                    float withAvx2 = simd(wp, xp, 32);
+                    Assert.Equal(BitConverter.SingleToInt32Bits(withAvx2), BitConverter.SingleToInt32Bits(withVnni));
+                }
+            }
+            finally
+            {
+                IntegerDot.VnniEnabled = previous;
+            }
+        }
+    }
+
     [Theory]
     [InlineData(8)]
     [InlineData(37)]
