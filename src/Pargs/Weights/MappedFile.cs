@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using Pargs.Checkpoints;
 
 namespace Pargs.Weights;
 
@@ -76,6 +77,21 @@ public sealed unsafe class MappedFile : IDisposable
         long bytes = WeightFormats.ByteCount(format, (long)rows * cols, $"{Path}: tensor \"{name}\"");
         byte* data = Pointer(offset, bytes, $"tensor \"{name}\"");
         return new WeightMatrix(name, format, rows, cols, data, bytes, this);
+    }
+
+    /// <summary>
+    /// A GGUF tensor of this (GGUF) file as a matrix read in place: [rows, cols] from its row-major shape (a 1-D
+    /// tensor is one row). A type Pargs cannot compute on, or data past the end of the file, is an error naming it.
+    /// </summary>
+    public WeightMatrix Matrix(GgufTensorInfo tensor)
+    {
+        var format = WeightFormats.FromGgml(tensor.Type, tensor.Name);
+        if (tensor.Shape.Length is < 1 or > 2)
+            throw new PargsException($"{Path}: tensor \"{tensor.Name}\" has {tensor.Shape.Length} dimensions; a weight matrix has 1 or 2");
+        long rows = tensor.Shape.Length == 2 ? tensor.Shape[0] : 1, cols = tensor.Shape[^1];
+        if (rows > int.MaxValue || cols > int.MaxValue)
+            throw new PargsException($"{Path}: tensor \"{tensor.Name}\" of shape [{string.Join(", ", tensor.Shape)}] is too large for a weight matrix");
+        return Matrix(tensor.Name, format, (int)rows, (int)cols, tensor.Offset);
     }
 
     public void Dispose()

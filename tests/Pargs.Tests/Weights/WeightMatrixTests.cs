@@ -126,4 +126,20 @@ public unsafe class WeightMatrixTests
         Assert.Contains("empty", Assert.Throws<PargsException>(() => MappedFile.Open(empty)).Message);
         Assert.Contains("missing.gguf", Assert.Throws<PargsException>(() => MappedFile.Open(dir.File("missing.gguf"))).Message);
     }
+
+    [Fact]
+    public void Tensors_of_a_real_gguf_file_map_to_the_values_the_gguf_reader_loads()
+    {
+        var gguf = Pargs.Checkpoints.GgufFile.Read(TestPaths.Stories260KGguf);
+        using var file = MappedFile.Open(TestPaths.Stories260KGguf);
+        int checkedTensors = 0;
+        foreach (var info in gguf.Tensors)
+        {
+            var mapped = file.Matrix(info);
+            using var loaded = gguf.ReadTensor(info);
+            Assert.Equal(loaded.data<float>().ToArray(), mapped.Dequantize());
+            checkedTensors++;
+        }
+        Assert.True(checkedTensors > 10);
+    }
 }
