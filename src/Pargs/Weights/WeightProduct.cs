@@ -22,6 +22,13 @@ public sealed unsafe class WeightProduct
     /// <summary>y [n, rows] = x [n, cols] · Wᵀ.</summary>
     public void Run(WeightMatrix matrix, float* x, int n, float* y)
     {
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n));
+        if (n == 0 || matrix.Rows == 0) return;
+        if (matrix.Cols == 0)
+        {
+            new Span<float>(y, checked(n * matrix.Rows)).Clear(); // empty dot products
+            return;
+        }
         this.matrix = matrix;
         this.x = x;
         this.y = y;
@@ -32,7 +39,7 @@ public sealed unsafe class WeightProduct
             activationRowBytes = WeightFormats.ByteCount(activationFormat, matrix.Cols, matrix.Name);
             long needed = activationRowBytes * n;
             if (activations.Length < needed) activations = GC.AllocateUninitializedArray<byte>(checked((int)needed), pinned: true);
-            fixed (byte* buffer = activations) quantized = buffer; // pinned array: the address stays valid
+            quantized = (byte*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(activations, 0); // pinned: the address stays valid
             for (int r = 0; r < n; r++)
                 WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
                                    new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
