@@ -19,14 +19,18 @@ public static class IntegerDot
     /// </summary>
     public static bool VnniEnabled { get; set; } = AvxVnni.IsSupported;
 
-    static readonly Vector256<short> Ones = Vector256.Create((short)1);
-
-    /// <summary>Eight lanes whose total is Σ w[i]·a[i] over 32 signed bytes.</summary>
+    /// <summary>
+    /// Eight lanes whose total is Σ w[i]·a[i] over 32 signed bytes. <paramref name="vnni"/>: <see cref="UseVnni"/>,
+    /// read once per row by the caller (a static read inside the loop costs a class-initialisation check there).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<int> Signed(Vector256<sbyte> w, Vector256<sbyte> a)
-        => VnniEnabled && AvxVnni.IsSupported
+    public static Vector256<int> Signed(Vector256<sbyte> w, Vector256<sbyte> a, bool vnni)
+        => vnni
             ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx2.Abs(w), Avx2.Sign(a, w)) // vpdpbusd: both steps in one
-            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(w), Avx2.Sign(a, w)), Ones);
+            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(w), Avx2.Sign(a, w)), Vector256.Create((short)1));
+
+    /// <summary>Whether <see cref="Signed"/> should take the VNNI path: enabled and supported.</summary>
+    public static bool UseVnni => VnniEnabled && AvxVnni.IsSupported;
 
     /// <summary>Sixteen int16 lanes, each the sum of two adjacent products u[i]·a[i] (u unsigned, at most 63 here).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -61,28 +61,29 @@ public static unsafe class Q4_0
     public static float Dot(byte* w, byte* a, int blocks)
     {
         if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
+        bool vnni = IntegerDot.UseVnni;
         var acc0 = Vector256<float>.Zero;
         var acc1 = Vector256<float>.Zero;
         int b = 0;
         for (; b + 2 <= blocks; b += 2, w += 2 * BlockBytes, a += 2 * Q8_0.BlockBytes)
         {
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockDot(w, a)), Vector256.Create(Q8_0.HalfAt(w) * Q8_0.HalfAt(a)), acc0);
-            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockDot(w + BlockBytes, a + Q8_0.BlockBytes)),
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockDot(w, a, vnni)), Vector256.Create(Q8_0.HalfAt(w) * Q8_0.HalfAt(a)), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockDot(w + BlockBytes, a + Q8_0.BlockBytes, vnni)),
                                    Vector256.Create(Q8_0.HalfAt(w + BlockBytes) * Q8_0.HalfAt(a + Q8_0.BlockBytes)), acc1);
         }
         if (b < blocks)
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockDot(w, a)), Vector256.Create(Q8_0.HalfAt(w) * Q8_0.HalfAt(a)), acc0);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockDot(w, a, vnni)), Vector256.Create(Q8_0.HalfAt(w) * Q8_0.HalfAt(a)), acc0);
         return Vector256.Sum(acc0 + acc1);
     }
 
     /// <summary>One block: the 32 nibbles as bytes in element order (low nibbles, then high), less 8, times a's bytes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> BlockDot(byte* w, byte* a)
+    static Vector256<int> BlockDot(byte* w, byte* a, bool vnni)
     {
         var packed = Sse2.LoadVector128(w + 2);
         var nibbles = Vector256.Create(packed, Sse2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte()) & Vector256.Create((byte)0x0F);
         var q = Avx2.Subtract(nibbles, Vector256.Create((byte)8)).AsSByte();
-        return IntegerDot.Signed(q, Avx.LoadVector256((sbyte*)(a + 2)));
+        return IntegerDot.Signed(q, Avx.LoadVector256((sbyte*)(a + 2)), vnni);
     }
 
     public static float DotScalar(byte* w, byte* a, int blocks)

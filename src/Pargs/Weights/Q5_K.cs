@@ -132,12 +132,14 @@ public static unsafe class Q5_K
             var high = Avx.LoadVector256(w + HighBitsOffset).AsUInt16();
             byte* q = w + QuantsOffset;
             sbyte* qa = (sbyte*)(a + Q8_K.QuantsOffset);
-            for (int c = 0; c < 4; c++, q += 32, qa += 64)
+            // Chunk c takes bits 2c and 2c+1 of each qh byte: shift the 16-bit lanes right by 2 per chunk (by a
+            // constant: a variable immediate makes the JIT call a slow fallback) and read bits 0 and 1 of every byte;
+            // bits shifted in from the neighbouring byte land above bit 1 and are masked off.
+            for (int c = 0; c < 4; c++, q += 32, qa += 64, high = Avx2.ShiftRightLogical(high, 2))
             {
                 var packed = Avx.LoadVector256(q);
-                // Bit 2c (2c+1) of each qh byte to bit 4: a 16-bit shift keeps every byte's own bit at bit 0 after the mask.
-                var h1 = Avx2.ShiftLeftLogical((Avx2.ShiftRightLogical(high, (byte)(2 * c)).AsByte() & bit0).AsUInt16(), 4).AsByte();
-                var h2 = Avx2.ShiftLeftLogical((Avx2.ShiftRightLogical(high, (byte)(2 * c + 1)).AsByte() & bit0).AsUInt16(), 4).AsByte();
+                var h1 = Avx2.ShiftLeftLogical((high.AsByte() & bit0).AsUInt16(), 4).AsByte();
+                var h2 = Avx2.ShiftLeftLogical((Avx2.ShiftRightLogical(high, 1).AsByte() & bit0).AsUInt16(), 4).AsByte();
                 var lo = (packed & low4) | h1;
                 var hi = (Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low4) | h2;
                 isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(lo, Avx.LoadVector256(qa)), Vector256.Create((short)(byte)(sc >> (16 * c))));

@@ -102,7 +102,7 @@ public static unsafe class Q6_K
         if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
         var acc = Vector256<float>.Zero;
         var low4 = Vector256.Create((byte)0x0F);
-        var two = Vector256.Create((byte)0x03);
+        var high2 = Vector256.Create((byte)0x30);
         for (int b = 0; b < blocks; b++, w += BlockBytes, a += Q8_K.BlockBytes)
         {
             sbyte* scales = (sbyte*)(w + ScalesOffset);
@@ -117,25 +117,28 @@ public static unsafe class Q6_K
                 var qh = Avx.LoadVector256(w + HighBitsOffset + 32 * half).AsUInt16();
                 var ql0 = Avx.LoadVector256(ql);
                 var ql1 = Avx.LoadVector256(ql + 32);
-                for (int k = 0; k < 4; k++)
-                {
-                    var nibbles = k switch
-                    {
-                        0 => ql0 & low4,
-                        1 => ql1 & low4,
-                        2 => Avx2.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte() & low4,
-                        _ => Avx2.ShiftRightLogical(ql1.AsUInt16(), 4).AsByte() & low4,
-                    };
-                    var highBits = Avx2.ShiftLeftLogical((Avx2.ShiftRightLogical(qh, (byte)(2 * k)).AsByte() & two).AsUInt16(), 4).AsByte();
-                    // Values 0..15 of this quarter use group scale 2k, values 16..31 scale 2k+1: one per 128-bit half.
-                    var groupScales = Vector256.Create(Vector128.Create((short)scales[2 * k]), Vector128.Create((short)scales[2 * k + 1]));
-                    isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(nibbles | highBits, Avx.LoadVector256(qa + 32 * k)), groupScales);
-                }
+                // Quarter k: low nibbles of ql0, ql1, then high nibbles; high bits 2k..2k+1 of qh moved to bits 4..5.
+                // Shifts by constants only (a variable immediate makes the JIT call a slow fallback).
+                isum += Quarter(ql0 & low4, Avx2.ShiftLeftLogical(qh, 4).AsByte() & high2, qa, scales, 0);
+                isum += Quarter(ql1 & low4, Avx2.ShiftLeftLogical(qh, 2).AsByte() & high2, qa + 32, scales, 2);
+                isum += Quarter(Avx2.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte() & low4, qh.AsByte() & high2, qa + 64, scales, 4);
+                isum += Quarter(Avx2.ShiftRightLogical(ql1.AsUInt16(), 4).AsByte() & low4, Avx2.ShiftRightLogical(qh, 2).AsByte() & high2, qa + 96, scales, 6);
             }
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum - (offset << 5)),
                                   Vector256.Create(Q8_0.HalfAt(w + ScaleOffset) * Q8_K.Scale(a)), acc);
         }
         return Vector256.Sum(acc);
+    }
+
+    /// <summary>
+    /// One quarter of a half (32 values, levels = nibbles | high bits, 0..63) times its 32 activation bytes; values
+    /// 0..15 use group scale g, values 16..31 group scale g+1 — one per 128-bit half of the vector.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Quarter(Vector256<byte> nibbles, Vector256<byte> highBits, sbyte* qa, sbyte* scales, int g)
+    {
+        var groupScales = Vector256.Create(Vector128.Create((short)scales[g]), Vector128.Create((short)scales[g + 1]));
+        return IntegerDot.Scaled(IntegerDot.UnsignedPairs(nibbles | highBits, Avx.LoadVector256(qa)), groupScales);
     }
 
     public static float DotScalar(byte* w, byte* a, int blocks)

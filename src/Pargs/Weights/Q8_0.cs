@@ -48,18 +48,19 @@ public static unsafe class Q8_0
     public static float Dot(byte* w, byte* a, int blocks)
     {
         if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
+        bool vnni = IntegerDot.UseVnni;
         var acc0 = Vector256<float>.Zero;
         var acc1 = Vector256<float>.Zero;
         int b = 0;
         for (; b + 2 <= blocks; b += 2, w += 2 * BlockBytes, a += 2 * BlockBytes)
         {
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + 2)), Avx.LoadVector256((sbyte*)(a + 2)))),
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + 2)), Avx.LoadVector256((sbyte*)(a + 2)), vnni)),
                                    Vector256.Create(HalfAt(w) * HalfAt(a)), acc0);
-            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + BlockBytes + 2)), Avx.LoadVector256((sbyte*)(a + BlockBytes + 2)))),
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + BlockBytes + 2)), Avx.LoadVector256((sbyte*)(a + BlockBytes + 2)), vnni)),
                                    Vector256.Create(HalfAt(w + BlockBytes) * HalfAt(a + BlockBytes)), acc1);
         }
         if (b < blocks)
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + 2)), Avx.LoadVector256((sbyte*)(a + 2)))),
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + 2)), Avx.LoadVector256((sbyte*)(a + 2)), vnni)),
                                    Vector256.Create(HalfAt(w) * HalfAt(a)), acc0);
         return Vector256.Sum(acc0 + acc1);
     }

@@ -59,6 +59,12 @@ public class GgmlGoldenTests
             if (float.IsNaN(want)) Assert.True(float.IsNaN(got), $"half {h:X4}");
             else Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(got), $"half {h:X4}: ggml {want:R}, ours {got:R}");
         }
+        // The vector conversion (rows, dot products) against the same table.
+        var rowResult = new float[65536];
+        Float16.ToFloats(Enumerable.Range(0, 65536).Select(h => (ushort)h).ToArray(), rowResult);
+        for (int h = 0; h < 65536; h++)
+            if (float.IsNaN(all[h])) Assert.True(float.IsNaN(rowResult[h]), $"half {h:X4} (vector)");
+            else Assert.True(BitConverter.SingleToInt32Bits(all[h]) == BitConverter.SingleToInt32Bits(rowResult[h]), $"half {h:X4} (vector): ggml {all[h]:R}, ours {rowResult[h]:R}");
         var from = GgmlGolden.Floats("f16.from");
         var to = GgmlGolden.UInt16s("f16.to");
         for (int i = 0; i < from.Length; i++)

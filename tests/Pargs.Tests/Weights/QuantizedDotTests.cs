@@ -143,6 +143,40 @@ public unsafe class QuantizedDotTests
             Assert.Equal(want, Float16.Dot(wp, xp, w.Length), 1e-4 * Math.Abs(want));
     }
 
+    [Fact]
+    public void F16_dot_takes_the_exact_path_for_chunks_with_subnormal_or_infinite_halves()
+    {
+        var random = new Random(8);
+        const int n = 1024;
+        var w = new ushort[n];
+        var x = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            w[i] = Float16.FromFloat((float)(BlockFormatTests.Normal(random) * 0.5));
+            x[i] = (float)BlockFormatTests.Normal(random);
+        }
+        for (int i = 96; i < 128; i += 3) w[i] = (ushort)(random.Next(1, 0x400) | (i % 2 << 15)); // subnormals, both signs
+        for (int i = 300; i < 320; i++) w[i] = (ushort)(i % 2 == 0 ? 0x0000 : 0x8000);            // ±0 (the fast path)
+        w[700] = 0x03FF;                                                                        // one subnormal in a chunk
+        double want = 0, scale = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double term = (double)(float)BitConverter.UInt16BitsToHalf(w[i]) * x[i];
+            want += term;
+            scale += Math.Abs(term);
+        }
+        fixed (ushort* wp = w)
+        fixed (float* xp = x)
+        {
+            Assert.True(Math.Abs(Float16.Dot(wp, xp, n) - want) <= Tolerance * scale);
+            wp[500] = 0x7C00; // +inf weight
+            xp[500] = 1f;
+            Assert.Equal(float.PositiveInfinity, Float16.Dot(wp, xp, n));
+            wp[501] = 0x7E00; // NaN weight
+            Assert.True(float.IsNaN(Float16.Dot(wp, xp, n)));
+        }
+    }
+
     /// <summary>Random normal values; kinds 0–3 splice in edge blocks from the golden input.</summary>
     internal static float[] RandomRow(Random random, int n, int kind)
     {
