@@ -13,6 +13,7 @@ public static class BenchCommand
         command.Subcommands.Add(Generate());
         command.Subcommands.Add(Decode());
         command.Subcommands.Add(TrainRm());
+        command.Subcommands.Add(MatVec());
         return command;
     }
 
@@ -92,6 +93,32 @@ public static class BenchCommand
             var machine = MachineInfo.Current();
             var table = TrainRmBenchmark.Run(options, Log);
             Report(machine, options.Threads.ToString(), table, CommandLine(), outPath);
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command MatVec()
+    {
+        var defaults = new MatVecBenchmarkOptions();
+        var threads = new Option<int[]>("--threads") { Description = "Thread counts, side by side.", DefaultValueFactory = _ => defaults.Threads.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var shapes = new Option<string[]>("--shapes") { Description = "Layer shapes: 0.5b (hidden 896, ff 4864), 1b (hidden 2048, ff 8192).", DefaultValueFactory = _ => defaults.Shapes.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var formats = new Option<string[]>("--formats") { Description = "Weight formats (f32 also runs the existing float32 kernel).", DefaultValueFactory = _ => defaults.Formats.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var seconds = new Option<double>("--seconds") { Description = "Measuring time per format and thread count.", DefaultValueFactory = _ => defaults.SecondsPerConfig };
+        var workingSet = new Option<int>("--working-set-mib") { Description = "MiB of matrix copies cycled through, to read weights from memory rather than cache.", DefaultValueFactory = _ => defaults.WorkingSetMiB };
+        var command = new Command("matvec", "Matrix × vector ms and GB/s per weight format (f32, f16, bf16, q8_0, q4_0, q4_K, ...) at the 0.5B and 1B layer shapes.");
+        foreach (var o in new Option[] { threads, shapes, formats, seconds, workingSet, OutOption }) command.Options.Add(o);
+        command.SetAction(CliErrors.Action(result =>
+        {
+            var options = new MatVecBenchmarkOptions
+            {
+                Threads = result.GetValue(threads)!, Shapes = result.GetValue(shapes)!, Formats = result.GetValue(formats)!,
+                SecondsPerConfig = result.GetValue(seconds), WorkingSetMiB = result.GetValue(workingSet),
+            };
+            string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null; // before the work, not after
+            var machine = MachineInfo.Current();
+            var table = MatVecBenchmark.Run(options, Log);
+            Report(machine, string.Join(",", options.Threads), table, CommandLine(), outPath);
             return 0;
         }));
         return command;

@@ -1,0 +1,194 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Pargs.Weights;
+
+/// <summary>
+/// ggml's Q4_K (block_q4_K): super-blocks of 256 values in eight sub-blocks of 32, each with a 6-bit scale and
+/// min (packed in 12 bytes) under the super-block's f16 d and dmin; value = d·scale·q − dmin·min, q 4-bit.
+/// Bytes: d, dmin, scales[12], qs[128]; each 64 values share 32 bytes, the first 32 in the low nibbles.
+/// Its products take the activation row in <see cref="Q8_K"/>.
+/// </summary>
+public static unsafe class Q4_K
+{
+    public const int BlockElements = WeightFormats.SuperBlock;
+    public const int BlockBytes = 2 + 2 + 12 + BlockElements / 2;
+    const int ScalesOffset = 4, QuantsOffset = 16;
+
+    /// <summary>quantize_row_q4_K_ref (no importance matrix), bit for bit.</summary>
+    public static void Quantize(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        int blocks = Blocks(x.Length, y.Length);
+        Span<byte> L = stackalloc byte[BlockElements];
+        Span<byte> Laux = stackalloc byte[32];
+        Span<float> weights = stackalloc float[32];
+        Span<float> mins = stackalloc float[8];
+        Span<float> scales = stackalloc float[8];
+        Span<byte> ls = stackalloc byte[8];
+        Span<byte> lm = stackalloc byte[8];
+        for (int b = 0; b < blocks; b++)
+        {
+            var xb = x.Slice(b * BlockElements, BlockElements);
+            var yb = y.Slice(b * BlockBytes, BlockBytes);
+            float maxScale = 0, maxMin = 0;
+            for (int j = 0; j < 8; ++j)
+            {
+                var xs = xb.Slice(32 * j, 32);
+                float sumX2 = 0;
+                for (int l = 0; l < 32; ++l) sumX2 += xs[l] * xs[l];
+                float avX = MathF.Sqrt(sumX2 / 32);
+                for (int l = 0; l < 32; ++l) weights[l] = avX + MathF.Abs(xs[l]);
+                scales[j] = KQuantSearch.MakeQkx2Quants(32, 15, xs, weights, L.Slice(32 * j, 32), out mins[j], Laux, -1f, 0.1f, 20, false);
+                if (scales[j] > maxScale) maxScale = scales[j];
+                if (mins[j] > maxMin) maxMin = mins[j];
+            }
+            float invScale = maxScale > 0 ? 63f / maxScale : 0f;
+            float invMin = maxMin > 0 ? 63f / maxMin : 0f;
+            for (int j = 0; j < 8; ++j)
+            {
+                ls[j] = Math.Min((byte)63, (byte)KQuantSearch.NearestInt(invScale * scales[j]));
+                lm[j] = Math.Min((byte)63, (byte)KQuantSearch.NearestInt(invMin * mins[j]));
+            }
+            KQuantSearch.PackScaleMins(ls, lm, yb.Slice(ScalesOffset, 12));
+            Q8_0.WriteHalf(yb, Float16.FromFloat(maxScale / 63f));
+            Q8_0.WriteHalf(yb[2..], Float16.FromFloat(maxMin / 63f));
+            float dStored = Float16.ToFloat(Q8_0.ReadHalf(yb)), dminStored = Float16.ToFloat(Q8_0.ReadHalf(yb[2..]));
+            for (int j = 0; j < 8; ++j)
+            {
+                KQuantSearch.ScaleMin(j, yb.Slice(ScalesOffset, 12), out int sc, out int m);
+                float d = dStored * sc;
+                if (d == 0) continue;
+                float dm = dminStored * m;
+                for (int i = 0; i < 32; ++i)
+                {
+                    int l = KQuantSearch.NearestInt((xb[32 * j + i] + dm) / d);
+                    L[32 * j + i] = (byte)Math.Max(0, Math.Min(15, l));
+                }
+            }
+            var q = yb.Slice(QuantsOffset, 128);
+            for (int j = 0; j < BlockElements; j += 64)
+                for (int l = 0; l < 32; ++l) q[j / 2 + l] = (byte)(L[j + l] | (L[j + l + 32] << 4));
+        }
+    }
+
+    /// <summary>dequantize_row_q4_K.</summary>
+    public static void Dequantize(ReadOnlySpan<byte> x, Span<float> y)
+    {
+        int blocks = Blocks(y.Length, x.Length);
+        for (int b = 0; b < blocks; b++)
+        {
+            var xb = x.Slice(b * BlockBytes, BlockBytes);
+            var yb = y.Slice(b * BlockElements, BlockElements);
+            float d = Float16.ToFloat(Q8_0.ReadHalf(xb)), min = Float16.ToFloat(Q8_0.ReadHalf(xb[2..]));
+            var scales = xb.Slice(ScalesOffset, 12);
+            for (int c = 0; c < 4; c++)
+            {
+                KQuantSearch.ScaleMin(2 * c, scales, out int sc1, out int m1);
+                KQuantSearch.ScaleMin(2 * c + 1, scales, out int sc2, out int m2);
+                float d1 = d * sc1, min1 = min * m1, d2 = d * sc2, min2 = min * m2;
+                for (int l = 0; l < 32; l++)
+                {
+                    byte q = xb[QuantsOffset + 32 * c + l];
+                    yb[64 * c + l] = d1 * (q & 0xF) - min1;
+                    yb[64 * c + 32 + l] = d2 * (q >> 4) - min2;
+                }
+            }
+        }
+    }
+
+    /// <summary>A Q4_K weight row times a <see cref="Q8_K"/> activation row of <paramref name="blocks"/> super-blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot(byte* w, byte* a, int blocks)
+    {
+        if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
+        var acc = Vector256<float>.Zero;
+        var minAcc = Vector256<float>.Zero;
+        var low4 = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < blocks; b++, w += BlockBytes, a += Q8_K.BlockBytes)
+        {
+            float da = Q8_K.Scale(a);
+            ScaleMinWords(w + ScalesOffset, out ulong sc, out ulong mn);
+            // dmin·Σ_j min_j·(bsum_2j + bsum_2j+1): each min widened to two 16-bit lanes, one vpmaddwd with the sums.
+            var mins16 = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mn).AsByte());
+            var minPairs = Vector256.Create(Sse2.UnpackLow(mins16, mins16), Sse2.UnpackHigh(mins16, mins16));
+            var minSums = Avx2.MultiplyAddAdjacent(Avx.LoadVector256((short*)(a + Q8_K.SumsOffset)), minPairs);
+            minAcc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(minSums), Vector256.Create(Q8_0.HalfAt(w + 2) * da), minAcc);
+            var isum = Vector256<int>.Zero;
+            byte* q = w + QuantsOffset;
+            sbyte* qa = (sbyte*)(a + Q8_K.QuantsOffset);
+            for (int c = 0; c < 4; c++, q += 32, qa += 64)
+            {
+                var packed = Avx.LoadVector256(q);
+                var lo = packed & low4;
+                var hi = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low4;
+                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(lo, Avx.LoadVector256(qa)), Vector256.Create((short)(byte)(sc >> (16 * c))));
+                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(hi, Avx.LoadVector256(qa + 32)), Vector256.Create((short)(byte)(sc >> (16 * c + 8))));
+            }
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(Q8_0.HalfAt(w) * da), acc);
+        }
+        return Vector256.Sum(acc - minAcc);
+    }
+
+    public static float DotScalar(byte* w, byte* a, int blocks)
+    {
+        float sum = 0;
+        byte* sc = stackalloc byte[8];
+        byte* mn = stackalloc byte[8];
+        for (int b = 0; b < blocks; b++, w += BlockBytes, a += Q8_K.BlockBytes)
+        {
+            float da = Q8_K.Scale(a);
+            UnpackScaleMins(w + ScalesOffset, sc, mn);
+            int isum = 0, mins = 0;
+            for (int c = 0; c < 4; c++)
+            {
+                int lo = 0, hi = 0;
+                for (int l = 0; l < 32; l++)
+                {
+                    byte q = w[QuantsOffset + 32 * c + l];
+                    lo += (q & 0xF) * (sbyte)a[Q8_K.QuantsOffset + 64 * c + l];
+                    hi += (q >> 4) * (sbyte)a[Q8_K.QuantsOffset + 64 * c + 32 + l];
+                }
+                isum += sc[2 * c] * lo + sc[2 * c + 1] * hi;
+            }
+            for (int j = 0; j < 8; j++) mins += mn[j] * (Q8_K.Sum16(a, 2 * j) + Q8_K.Sum16(a, 2 * j + 1));
+            sum += Q8_0.HalfAt(w) * da * isum - Q8_0.HalfAt(w + 2) * da * mins;
+        }
+        return sum;
+    }
+
+    /// <summary>
+    /// The eight 6-bit scales and mins of a block's 12 packed bytes as eight bytes each (byte j of the word =
+    /// sub-block j), unpacked four at a time in 32-bit words: the layout <see cref="KQuantSearch.ScaleMin"/> reads.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ScaleMinWords(byte* packed, out ulong scales, out ulong mins)
+    {
+        uint u0 = Unsafe.ReadUnaligned<uint>(packed), u1 = Unsafe.ReadUnaligned<uint>(packed + 4), u2 = Unsafe.ReadUnaligned<uint>(packed + 8);
+        uint scalesHigh = (u2 & 0x0F0F0F0F) | (((u0 >> 6) & 0x03030303) << 4);
+        uint minsHigh = ((u2 >> 4) & 0x0F0F0F0F) | (((u1 >> 6) & 0x03030303) << 4);
+        scales = (u0 & 0x3F3F3F3F) | (ulong)scalesHigh << 32;
+        mins = (u1 & 0x3F3F3F3F) | (ulong)minsHigh << 32;
+    }
+
+    /// <summary>The eight 6-bit scales and mins of a block's 12 packed bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void UnpackScaleMins(byte* packed, byte* scales, byte* mins)
+    {
+        var q = new ReadOnlySpan<byte>(packed, 12);
+        for (int j = 0; j < 8; j++)
+        {
+            KQuantSearch.ScaleMin(j, q, out int s, out int m);
+            scales[j] = (byte)s;
+            mins[j] = (byte)m;
+        }
+    }
+
+    static int Blocks(int elements, int bytes)
+    {
+        if (elements % BlockElements != 0) throw new ArgumentException($"q4_K rows are whole blocks of {BlockElements}, got {elements} values");
+        int blocks = elements / BlockElements;
+        if (bytes < blocks * BlockBytes) throw new ArgumentException($"{blocks} q4_K blocks need {blocks * BlockBytes} bytes, got {bytes}");
+        return blocks;
+    }
+}

@@ -1,0 +1,100 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Pargs.Weights;
+
+/// <summary>
+/// ggml's Q8_0 (block_q8_0): blocks of 32 values as an f16 scale d and 32 signed bytes q, value = d·q. Used
+/// for weights and as the activation format of Q8_0 and Q4_0 products.
+/// </summary>
+public static unsafe class Q8_0
+{
+    public const int BlockElements = 32;
+    public const int BlockBytes = 2 + BlockElements;
+
+    /// <summary>quantize_row_q8_0_ref: d = max|x|/127, q = round(x/d) (halves away from zero).</summary>
+    public static void Quantize(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        int blocks = Blocks(x.Length, y.Length);
+        for (int b = 0; b < blocks; b++)
+        {
+            var xb = x.Slice(b * BlockElements, BlockElements);
+            var yb = y.Slice(b * BlockBytes, BlockBytes);
+            float amax = 0;
+            foreach (float v in xb) amax = amax > MathF.Abs(v) ? amax : MathF.Abs(v);
+            float d = amax / 127;
+            float id = d != 0 ? 1f / d : 0f;
+            WriteHalf(yb, Float16.FromFloat(d));
+            for (int j = 0; j < BlockElements; j++)
+                yb[2 + j] = (byte)KQuantSearch.CInt8(MathF.Round(xb[j] * id, MidpointRounding.AwayFromZero));
+        }
+    }
+
+    /// <summary>dequantize_row_q8_0.</summary>
+    public static void Dequantize(ReadOnlySpan<byte> x, Span<float> y)
+    {
+        int blocks = Blocks(y.Length, x.Length);
+        for (int b = 0; b < blocks; b++)
+        {
+            var xb = x.Slice(b * BlockBytes, BlockBytes);
+            float d = Float16.ToFloat(ReadHalf(xb));
+            for (int j = 0; j < BlockElements; j++) y[b * BlockElements + j] = (sbyte)xb[2 + j] * d;
+        }
+    }
+
+    /// <summary>Σ over <paramref name="blocks"/> blocks of d_w·d_a·Σ q_w·q_a: a Q8_0 weight row times a Q8_0 activation row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot(byte* w, byte* a, int blocks)
+    {
+        if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
+        bool vnni = IntegerDot.UseVnni;
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2, w += 2 * BlockBytes, a += 2 * BlockBytes)
+        {
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + 2)), Avx.LoadVector256((sbyte*)(a + 2)), vnni)),
+                                   Vector256.Create(HalfAt(w) * HalfAt(a)), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + BlockBytes + 2)), Avx.LoadVector256((sbyte*)(a + BlockBytes + 2)), vnni)),
+                                   Vector256.Create(HalfAt(w + BlockBytes) * HalfAt(a + BlockBytes)), acc1);
+        }
+        if (b < blocks)
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + 2)), Avx.LoadVector256((sbyte*)(a + 2)), vnni)),
+                                   Vector256.Create(HalfAt(w) * HalfAt(a)), acc0);
+        return Vector256.Sum(acc0 + acc1);
+    }
+
+    /// <summary><see cref="Dot"/> without SIMD: the fallback, and the tests' second implementation.</summary>
+    public static float DotScalar(byte* w, byte* a, int blocks)
+    {
+        float sum = 0;
+        for (int b = 0; b < blocks; b++, w += BlockBytes, a += BlockBytes)
+        {
+            int isum = 0;
+            for (int j = 0; j < BlockElements; j++) isum += (sbyte)w[2 + j] * (sbyte)a[2 + j];
+            sum += HalfAt(w) * HalfAt(a) * isum;
+        }
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float HalfAt(byte* p) => Float16.ToFloat(Unsafe.ReadUnaligned<ushort>(p));
+
+    internal static ushort ReadHalf(ReadOnlySpan<byte> p) => (ushort)(p[0] | p[1] << 8);
+
+    internal static void WriteHalf(Span<byte> p, ushort h)
+    {
+        p[0] = (byte)h;
+        p[1] = (byte)(h >> 8);
+    }
+
+    /// <summary>Whole blocks in <paramref name="elements"/>, checking that <paramref name="bytes"/> hold them.</summary>
+    static int Blocks(int elements, int bytes)
+    {
+        if (elements % BlockElements != 0) throw new ArgumentException($"q8_0 rows are whole blocks of {BlockElements}, got {elements} values");
+        int blocks = elements / BlockElements;
+        if (bytes < blocks * BlockBytes) throw new ArgumentException($"{blocks} q8_0 blocks need {blocks * BlockBytes} bytes, got {bytes}");
+        return blocks;
+    }
+}

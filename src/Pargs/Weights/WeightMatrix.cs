@@ -1,0 +1,96 @@
+using System.Runtime.InteropServices;
+
+namespace Pargs.Weights;
+
+/// <summary>
+/// A [rows, cols] weight matrix in its stored format (row-major, each row a whole number of blocks, as GGUF and
+/// safetensors lay tensors out), read in place from memory it does not own: a memory-mapped file
+/// (<see cref="MappedFile"/>) or a pinned array. <see cref="Owner"/> keeps that memory alive as long as the
+/// matrix is. The products (<see cref="MatMul"/>) compute on the stored bytes: F16/BF16 converted in registers,
+/// integer formats against the activation quantized once per call, as llama.cpp does.
+/// </summary>
+public sealed unsafe class WeightMatrix
+{
+    [ThreadStatic] static WeightProduct? threadProduct;
+
+    public WeightMatrix(string name, WeightFormat format, int rows, int cols, byte* data, long availableBytes, object? owner)
+    {
+        if (format == WeightFormat.Q8_K)
+            throw new PargsException($"{name}: q8_K is an activation format; weights in it are not supported (llama.cpp stores none)");
+        if (rows < 0 || cols < 0) throw new PargsException($"{name}: negative shape [{rows}, {cols}]");
+        long rowBytes = WeightFormats.ByteCount(format, cols, name);
+        if ((long)rows * rowBytes > availableBytes)
+            throw new PargsException($"{name}: [{rows}, {cols}] in {WeightFormats.Name(format)} needs {(long)rows * rowBytes} bytes, only {availableBytes} are there (truncated data?)");
+        Name = name;
+        Format = format;
+        Rows = rows;
+        Cols = cols;
+        RowBytes = rowBytes;
+        Data = data;
+        Owner = owner;
+    }
+
+    public string Name { get; }
+    public WeightFormat Format { get; }
+    public int Rows { get; }
+    public int Cols { get; }
+    /// <summary>Bytes of one stored row.</summary>
+    public long RowBytes { get; }
+    public long ByteLength => RowBytes * Rows;
+    /// <summary>The first byte of row 0.</summary>
+    public byte* Data { get; }
+    /// <summary>What keeps <see cref="Data"/> valid (a <see cref="MappedFile"/>, a pinned array), or null when the caller does.</summary>
+    public object? Owner { get; }
+
+    public byte* Row(int row) => Data + row * RowBytes;
+
+    /// <summary>
+    /// Quantizes float32 values [rows, cols] into <paramref name="format"/> with ggml's reference quantizers,
+    /// into a new pinned array the matrix owns.
+    /// </summary>
+    public static WeightMatrix Quantize(string name, WeightFormat format, ReadOnlySpan<float> values, int rows, int cols)
+    {
+        if (values.Length != (long)rows * cols) throw new ArgumentException($"{values.Length} values for [{rows}, {cols}]");
+        long rowBytes = WeightFormats.ByteCount(format, cols, name);
+        var bytes = GC.AllocateUninitializedArray<byte>(checked((int)(rowBytes * rows)), pinned: true);
+        for (int r = 0; r < rows; r++)
+            WeightCodec.Encode(format, values.Slice(r * cols, cols), bytes.AsSpan((int)(r * rowBytes), (int)rowBytes));
+        return FromPinned(name, format, rows, cols, bytes);
+    }
+
+    /// <summary>A matrix over a copy of <paramref name="stored"/> (its stored bytes), in a new pinned array.</summary>
+    public static WeightMatrix FromBytes(string name, WeightFormat format, int rows, int cols, ReadOnlySpan<byte> stored)
+    {
+        var bytes = GC.AllocateUninitializedArray<byte>(stored.Length, pinned: true);
+        stored.CopyTo(bytes);
+        return FromPinned(name, format, rows, cols, bytes);
+    }
+
+    static WeightMatrix FromPinned(string name, WeightFormat format, int rows, int cols, byte[] pinned)
+        => new(name, format, rows, cols, (byte*)Marshal.UnsafeAddrOfPinnedArrayElement(pinned, 0), pinned.Length, pinned);
+
+    /// <summary>Row <paramref name="row"/> as float32 (the reference the products are tested against).</summary>
+    public void DequantizeRow(int row, Span<float> destination)
+    {
+        if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row));
+        WeightCodec.Decode(Format, new ReadOnlySpan<byte>(Row(row), (int)RowBytes), destination[..Cols]);
+    }
+
+    /// <summary>The whole matrix as float32 [rows·cols].</summary>
+    public float[] Dequantize()
+    {
+        var result = new float[(long)Rows * Cols];
+        for (int r = 0; r < Rows; r++) DequantizeRow(r, result.AsSpan(r * Cols, Cols));
+        return result;
+    }
+
+    /// <summary>
+    /// y [n, rows] = x [n, cols] · Wᵀ, split by output rows over <see cref="Models.Cpu.CpuThreads"/>. Integer
+    /// formats first quantize each x row to Q8_0 (Q8_0, Q4_0) or Q8_K (K-quants). Uses this thread's
+    /// <see cref="WeightProduct"/>; a kernel that owns one can call <see cref="WeightProduct.Run"/> itself.
+    /// </summary>
+    public void MatMul(float* x, int n, float* y) => (threadProduct ??= new WeightProduct()).Run(this, x, n, y);
+
+    /// <summary>y [rows] = W · x [cols].</summary>
+    public void MatVec(float* x, float* y) => MatMul(x, 1, y);
+}

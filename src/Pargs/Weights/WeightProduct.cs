@@ -1,0 +1,111 @@
+using Pargs.Models.Cpu;
+
+namespace Pargs.Weights;
+
+/// <summary>
+/// A <see cref="WeightMatrix"/> times a few activation rows, split over <see cref="CpuThreads"/> by output rows.
+/// It owns the quantized-activation buffer and makes its job delegate once, so a decoding step's hundreds of
+/// products allocate nothing. Not thread-safe: one owner (a kernel instance, or one per thread).
+/// </summary>
+public sealed unsafe class WeightProduct
+{
+    readonly Action<int, int> body;
+    byte[] activations = Array.Empty<byte>();
+    WeightMatrix matrix = null!;
+    float* x, y;
+    byte* quantized;
+    long activationRowBytes;
+    int n;
+
+    public WeightProduct() => body = Rows;
+
+    /// <summary>y [n, rows] = x [n, cols] · Wᵀ.</summary>
+    public void Run(WeightMatrix matrix, float* x, int n, float* y)
+    {
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n));
+        if (n == 0 || matrix.Rows == 0) return;
+        if (matrix.Cols == 0)
+        {
+            new Span<float>(y, checked(n * matrix.Rows)).Clear(); // empty dot products
+            return;
+        }
+        this.matrix = matrix;
+        this.x = x;
+        this.y = y;
+        this.n = n;
+        if (WeightCodec.ActivationFormat(matrix.Format) is { } activationFormat)
+        {
+            // The activation rows are quantized once, on the caller, before the split: every thread reads them all.
+            activationRowBytes = WeightFormats.ByteCount(activationFormat, matrix.Cols, matrix.Name);
+            long needed = activationRowBytes * n;
+            if (activations.Length < needed) activations = GC.AllocateUninitializedArray<byte>(checked((int)needed), pinned: true);
+            quantized = (byte*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(activations, 0); // pinned: the address stays valid
+            for (int r = 0; r < n; r++)
+                WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
+                                   new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
+        }
+        // As MatMulJob: split only when each thread gets at least ~16K multiply-adds.
+        CpuThreads.For(matrix.Rows, body, align: 4, minPerThread: Math.Max(4, (1 << 14) / Math.Max(1, n * matrix.Cols)));
+    }
+
+    /// <summary>Rows of a 2-byte float format at most this long are converted once into a stack buffer when several activation rows use them.</summary>
+    const int MaxConvertedRow = 16384;
+
+    /// <summary>
+    /// F16 / BF16 rows. One activation row: converted in registers inside the dot product. Several (sibling
+    /// candidates, a small prefill): each weight row is converted once into a float buffer that stays in L1,
+    /// and the float32 dot product runs on it for every activation row.
+    /// </summary>
+    void HalfRows(WeightMatrix m, int lo, int hi)
+    {
+        int cols = m.Cols, rows = m.Rows;
+        bool f16 = m.Format == WeightFormat.F16;
+        if (n == 1 || cols > MaxConvertedRow)
+        {
+            for (int o = lo; o < hi; o++)
+                for (int r = 0; r < n; r++)
+                    y[(long)r * rows + o] = f16 ? Float16.Dot((ushort*)m.Row(o), x + (long)r * cols, cols) : BFloat16.Dot((ushort*)m.Row(o), x + (long)r * cols, cols);
+            return;
+        }
+        float* converted = stackalloc float[cols];
+        for (int o = lo; o < hi; o++)
+        {
+            var source = new ReadOnlySpan<ushort>(m.Row(o), cols);
+            var destination = new Span<float>(converted, cols);
+            if (f16) Float16.ToFloats(source, destination);
+            else BFloat16.ToFloats(source, destination);
+            for (int r = 0; r < n; r++) y[(long)r * rows + o] = CpuOps.Dot(converted, x + (long)r * cols, cols);
+        }
+    }
+
+    void Rows(int lo, int hi)
+    {
+        var m = matrix;
+        int cols = m.Cols, rows = m.Rows;
+        switch (m.Format)
+        {
+            case WeightFormat.F32:
+                CpuOps.MatMul(x, n, cols, (float*)m.Data, null, y, rows, lo, hi);
+                return;
+            case WeightFormat.F16 or WeightFormat.BF16:
+                HalfRows(m, lo, hi);
+                return;
+        }
+        int blocks = cols / WeightFormats.BlockElements(m.Format);
+        delegate*<byte*, byte*, int, float> dot = m.Format switch
+        {
+            WeightFormat.Q8_0 => &Q8_0.Dot,
+            WeightFormat.Q4_0 => &Q4_0.Dot,
+            WeightFormat.Q4_K => &Q4_K.Dot,
+            WeightFormat.Q5_K => &Q5_K.Dot,
+            WeightFormat.Q6_K => &Q6_K.Dot,
+            _ => throw new InvalidOperationException($"no product for {m.Format}"),
+        };
+        // Each weight row is read once and applied to all n activation rows while it sits in L1.
+        for (int o = lo; o < hi; o++)
+        {
+            byte* row = m.Row(o);
+            for (int r = 0; r < n; r++) y[(long)r * rows + o] = dot(row, quantized + r * activationRowBytes, blocks);
+        }
+    }
+}
