@@ -16,5 +16,7 @@ public static class CommandCatalog
         yield return EvalCommand.Create();
         yield return BenchCommand.Create();
         yield return ExperimentCommand.Create();
+        yield return ConvertCommand.Create();
+        yield return ReferenceCheckpointCommand.Create();
     }
 }
