@@ -95,6 +95,7 @@ public static class GgufConverter
     public static GgufConversionSummary Convert(string modelPath, string outPath, GgufOutputType type)
     {
         using var contents = CheckpointLoader.Load(modelPath);
+        FamilyOf(contents); // refusals first: a reward model needs no tokenizer to be refused
         var vocabulary = GgufVocabulary.ForCheckpoint(contents);
         var writer = Build(contents, vocabulary, type, Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd(Path.DirectorySeparatorChar)));
         writer.Save(outPath);
@@ -106,10 +107,7 @@ public static class GgufConverter
     {
         var config = contents.Config;
         string source = contents.Source;
-        if (!Families.TryGetValue(config.ModelType, out var family))
-            throw new PargsException($"{source}: model_type \"{config.ModelType}\" has no GGUF conversion yet (pargs convert writes {string.Join(", ", Families.Keys)})");
-        if (contents.Architecture?.EndsWith("ForSequenceClassification", StringComparison.Ordinal) == true || contents.Tensors.ContainsKey("score.weight"))
-            throw new PargsException($"{source}: {contents.Architecture ?? "this checkpoint"} is a reward model (score head); llama.cpp has no such architecture, so pargs convert writes causal LMs only");
+        var family = FamilyOf(contents);
 
         var writer = new GgufWriter();
         string arch = family.Architecture;
@@ -154,6 +152,15 @@ public static class GgufConverter
             writer.AddTensor(ggufName, shape, tensorType, stream => WriteTensor(stream, t, transpose, rotaryHeads, tensorType));
         }
         return writer;
+    }
+
+    /// <summary>The family's row of the table, or a refusal naming what cannot be converted.</summary>
+    static GgufFamily FamilyOf(CheckpointContents contents)
+    {
+        if (contents.Architecture?.EndsWith("ForSequenceClassification", StringComparison.Ordinal) == true || contents.Tensors.ContainsKey("score.weight"))
+            throw new PargsException($"{contents.Source}: {contents.Architecture ?? "this checkpoint"} is a reward model (score head); llama.cpp has no such architecture, so pargs convert writes causal LMs only");
+        return Families.TryGetValue(contents.Config.ModelType, out var family) ? family
+            : throw new PargsException($"{contents.Source}: model_type \"{contents.Config.ModelType}\" has no GGUF conversion yet (pargs convert writes {string.Join(", ", Families.Keys)})");
     }
 
     /// <summary>Embedding, then blocks in layer order, then the rest: the order llama.cpp's converter writes (readers do not depend on it).</summary>
