@@ -11,7 +11,7 @@ public static class ReferenceCheckpointCommand
 {
     public static Command Create()
     {
-        var name = new Argument<string>("NAME") { Description = $"One of {string.Join(", ", ReferenceCheckpoints.Names)}" };
+        var name = new Argument<string>("NAME") { Description = $"One of {string.Join(", ", ReferenceCheckpoints.Names.Concat(ReferenceCheckpoints.Shapes.Keys))}" };
         var output = new Option<string>("--out", "-o") { Description = "Folder to write (replaced if it exists)", Required = true };
         var command = new Command("reference-checkpoint", "Write a tiny seeded reference checkpoint (for tools/llamacpp-reference).") { name, output };
         command.Hidden = true;

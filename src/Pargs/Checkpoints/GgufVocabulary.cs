@@ -182,6 +182,61 @@ public sealed class GgufVocabulary
         throw new PargsException($"{path}: pre_tokenizer {(patterns.Count == 0 ? "has no split regex" : $"splits with {string.Join(" then ", patterns.Select(p => $"\"{p}\""))}")}, which is not a pre-tokenizer llama.cpp knows by name (pargs convert knows {string.Join(", ", KnownPreTokenizers.Select(k => k.Pre))})");
     }
 
+    /// <summary>
+    /// The inverse for byte-level vocabularies: a GGUF's "gpt2" <c>tokenizer.ggml.*</c> as the tokenizer.json it
+    /// stands for (vocabulary, merges, control and user-defined tokens as added tokens, the pre-tokenizer named
+    /// by <c>tokenizer.ggml.pre</c>), so Pargs tokenizes as the source model did. Unknown pre names are refused.
+    /// </summary>
+    public static JsonObject ToTokenizerJson(GgufFile gguf)
+    {
+        string path = gguf.Path;
+        T Array<T>(string key) where T : class =>
+            gguf.Metadata.TryGetValue(key, out var v) && v is T t ? t : throw new PargsException($"{path}: GGUF metadata \"{key}\" is missing or not an array of the expected type");
+        var tokens = Array<string[]>("tokenizer.ggml.tokens");
+        var types = Array<int[]>("tokenizer.ggml.token_type");
+        var merges = Array<string[]>("tokenizer.ggml.merges");
+        if (types.Length != tokens.Length) throw new PargsException($"{path}: tokenizer.ggml.token_type has {types.Length} entries for {tokens.Length} tokens");
+        string pre = gguf.GetString("tokenizer.ggml.pre") ?? "default";
+        string? pattern = KnownPreTokenizers.FirstOrDefault(k => k.Pre == pre).Pattern;
+        if (pattern is null)
+            throw new PargsException($"{path}: tokenizer.ggml.pre \"{pre}\" is not a pre-tokenizer Pargs knows (known: {string.Join(", ", KnownPreTokenizers.Select(k => k.Pre))})");
+        var vocab = new JsonObject();
+        var added = new JsonArray();
+        for (int id = 0; id < tokens.Length; id++)
+        {
+            if (!vocab.ContainsKey(tokens[id])) vocab[tokens[id]] = id;
+            if (types[id] is Control or UserDefined)
+                added.Add(new JsonObject
+                {
+                    ["id"] = id, ["content"] = tokens[id], ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false,
+                    ["normalized"] = false, ["special"] = types[id] == Control,
+                });
+        }
+        var byteLevel = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = false, ["use_regex"] = pre == "gpt-2" };
+        JsonNode preTokenizer = pre == "gpt-2" ? byteLevel : new JsonObject
+        {
+            ["type"] = "Sequence",
+            ["pretokenizers"] = new JsonArray(
+                new JsonObject { ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = pattern }, ["behavior"] = "Isolated", ["invert"] = false },
+                byteLevel),
+        };
+        return new JsonObject
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = added,
+            // Qwen2's tokenizer normalizes to NFC before splitting; llama.cpp's "qwen2" pre-tokenizer stands for it.
+            ["normalizer"] = pre == "qwen2" ? new JsonObject { ["type"] = "NFC" } : null,
+            ["pre_tokenizer"] = preTokenizer,
+            ["post_processor"] = null,
+            ["decoder"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = false, ["use_regex"] = false },
+            ["model"] = new JsonObject
+            {
+                ["type"] = "BPE", ["dropout"] = null, ["unk_token"] = null, ["continuing_subword_prefix"] = "", ["end_of_word_suffix"] = "",
+                ["fuse_unk"] = false, ["byte_fallback"] = false, ["vocab"] = vocab, ["merges"] = new JsonArray(merges.Select(m => (JsonNode?)m).ToArray()),
+            },
+        };
+    }
+
     /// <summary>Writes the <c>tokenizer.ggml.*</c> keys, padding the token list to <paramref name="vocabSize"/> (the embedding's rows).</summary>
     public void WriteTo(GgufWriter writer, int vocabSize, string source)
     {

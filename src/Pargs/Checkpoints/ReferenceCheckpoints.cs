@@ -54,13 +54,47 @@ public static class ReferenceCheckpoints
             NumLayers = 2, NumHeads = 4, NumKvHeads = 4, MaxPositions = 128, NormEps = 1e-5,
             TieWordEmbeddings = false, BosTokenId = 296, EosTokenId = 296,
         },
-        _ => throw new PargsException($"no reference checkpoint named \"{name}\" (known: {string.Join(", ", Names)})"),
+        _ => throw new PargsException($"no reference checkpoint named \"{name}\" (known: {string.Join(", ", Names.Concat(Shapes.Keys))})"),
     };
 
-    /// <summary>Writes the checkpoint <paramref name="name"/> as a Hugging Face folder at <paramref name="dir"/>.</summary>
+    /// <summary>
+    /// Real model shapes with the same seeded weights and tiny tokenizers (the vocabulary padded to the shape's
+    /// size), for speed and memory measurements against llama.cpp: family and config.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, (string Family, Func<ModelConfig> Config)> Shapes =
+        new Dictionary<string, (string, Func<ModelConfig>)>(StringComparer.Ordinal)
+        {
+            // llama2.c's stories110M (the shape of docs/benchmarks.md).
+            ["llama-110m"] = ("llama", () => Config("llama") with
+            {
+                VocabSize = 32000, HiddenSize = 768, IntermediateSize = 2048, NumLayers = 12, NumHeads = 12, NumKvHeads = 12,
+                MaxPositions = 1024, RopeTheta = 10000.0, TieWordEmbeddings = true,
+            }),
+            ["qwen2.5-0.5b"] = ("qwen2", () => Config("qwen2") with
+            {
+                VocabSize = 151936, HiddenSize = 896, IntermediateSize = 4864, NumLayers = 24, NumHeads = 14, NumKvHeads = 2,
+                MaxPositions = 32768, TieWordEmbeddings = true,
+            }),
+            ["llama3.2-1b"] = ("llama", () => Config("llama") with
+            {
+                VocabSize = 128256, HiddenSize = 2048, IntermediateSize = 8192, NumLayers = 16, NumHeads = 32, NumKvHeads = 8,
+                MaxPositions = 131072, RopeTheta = 500000.0, TieWordEmbeddings = true,
+            }),
+        };
+
+    /// <summary>
+    /// Writes the checkpoint <paramref name="name"/> (a family of <see cref="Names"/>, or a shape of
+    /// <see cref="Shapes"/>) as a Hugging Face folder at <paramref name="dir"/>.
+    /// </summary>
     public static void Write(string name, string dir)
     {
-        var config = Config(name);
+        ModelConfig config;
+        if (Shapes.TryGetValue(name, out var realShape))
+        {
+            config = realShape.Config();
+            name = realShape.Family;
+        }
+        else config = Config(name);
         string architecture = config.Family == ModelFamily.Gpt2 ? "GPT2LMHeadModel"
             : name switch { "mistral" => "MistralForCausalLM", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" };
         var random = new SplitMix64((ulong)(Names.ToList().IndexOf(name) + 1) * 0x9E3779B97F4A7C15UL);
