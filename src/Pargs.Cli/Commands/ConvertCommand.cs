@@ -21,6 +21,7 @@ public static class ConvertCommand
             var tensorType = GgufConverter.ParseType(result.GetValue(type)!);
             string outPath = result.GetValue(output)!;
             var summary = GgufConverter.Convert(result.GetValue(model)!, outPath, tensorType);
+            foreach (var note in summary.Notes) Console.Error.WriteLine($"note: {note}");
             Console.WriteLine($"wrote {outPath}: GGUF v3, architecture {summary.Architecture}, {summary.Tensors} tensors, {tensorType.ToString().ToLowerInvariant()}, {summary.Bytes:N0} bytes");
             return 0;
         }));

@@ -96,14 +96,41 @@ public static class GgufConverter
     {
         using var contents = CheckpointLoader.Load(modelPath);
         FamilyOf(contents); // refusals first: a reward model needs no tokenizer to be refused
+        var (window, notes) = CheckHuggingFaceConfig(contents);
         var vocabulary = GgufVocabulary.ForCheckpoint(contents);
-        var writer = Build(contents, vocabulary, type, Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd(Path.DirectorySeparatorChar)));
+        var writer = Build(contents, vocabulary, type, Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd(Path.DirectorySeparatorChar)), window);
         writer.Save(outPath);
-        return new GgufConversionSummary(Families[contents.Config.ModelType].Architecture, writer.TensorCount, new FileInfo(outPath).Length);
+        return new GgufConversionSummary(Families[contents.Config.ModelType].Architecture, writer.TensorCount, new FileInfo(outPath).Length, notes);
+    }
+
+    /// <summary>
+    /// config.json fields that change the computation but have no place in what this converter writes:
+    /// RoPE scaling is refused; a sliding window shorter than the context caps context_length at the window
+    /// (llama.cpp's llama/qwen2 architectures attend to everything, which is the same within the window).
+    /// </summary>
+    static (int? ContextLimit, List<string> Notes) CheckHuggingFaceConfig(CheckpointContents contents)
+    {
+        var notes = new List<string>();
+        if (contents.Format != "hf-folder") return (null, notes);
+        string path = Path.Combine(contents.Source, HuggingFaceFolder.ConfigFile);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        string modelType = contents.Config.ModelType;
+        if (json["rope_scaling"] is System.Text.Json.Nodes.JsonObject scaling)
+            throw new PargsException($"{path}: rope_scaling {scaling.ToJsonString()} ({modelType}) is not converted to GGUF yet");
+        if (json["rope_parameters"] is System.Text.Json.Nodes.JsonObject parameters && parameters["rope_type"]?.ToString() is { } ropeType && ropeType != "default")
+            throw new PargsException($"{path}: rope_parameters.rope_type \"{ropeType}\" ({modelType}) is not converted to GGUF yet");
+        bool windowed = modelType == "mistral" || (modelType == "qwen2" && json["use_sliding_window"]?.GetValueKind() == System.Text.Json.JsonValueKind.True);
+        if (windowed && json["sliding_window"] is System.Text.Json.Nodes.JsonValue w && w.TryGetValue<int>(out int window) && window < contents.Config.MaxPositions)
+        {
+            if (window <= 0) throw new PargsException($"{path}: sliding_window {window} must be positive");
+            notes.Add($"sliding_window {window}: written as {Families[modelType].Architecture}.context_length {window} (llama.cpp's \"{Families[modelType].Architecture}\" has no sliding window; within {window} tokens attention is the same)");
+            return (window, notes);
+        }
+        return (null, notes);
     }
 
     /// <summary>The GGUF for <paramref name="contents"/>; tensors are encoded while the file is written.</summary>
-    public static GgufWriter Build(CheckpointContents contents, GgufVocabulary vocabulary, GgufOutputType type, string name)
+    public static GgufWriter Build(CheckpointContents contents, GgufVocabulary vocabulary, GgufOutputType type, string name, int? contextLength = null)
     {
         var config = contents.Config;
         string source = contents.Source;
@@ -114,7 +141,7 @@ public static class GgufConverter
         writer.Set("general.architecture", GgufValue.String(arch));
         writer.Set("general.name", GgufValue.String(name));
         writer.Set("general.file_type", GgufValue.U32(type switch { GgufOutputType.F32 => 0u, GgufOutputType.F16 => 1u, _ => 32u }));
-        writer.Set($"{arch}.context_length", GgufValue.U32(checked((uint)config.MaxPositions)));
+        writer.Set($"{arch}.context_length", GgufValue.U32(checked((uint)(contextLength ?? config.MaxPositions))));
         writer.Set($"{arch}.embedding_length", GgufValue.U32(checked((uint)config.HiddenSize)));
         writer.Set($"{arch}.block_count", GgufValue.U32(checked((uint)config.NumLayers)));
         writer.Set($"{arch}.feed_forward_length", GgufValue.U32(checked((uint)config.IntermediateSize)));
@@ -266,4 +293,4 @@ public static class GgufConverter
 }
 
 /// <summary>What a conversion wrote, for the CLI's one-line report.</summary>
-public sealed record GgufConversionSummary(string Architecture, int Tensors, long Bytes);
+public sealed record GgufConversionSummary(string Architecture, int Tensors, long Bytes, IReadOnlyList<string> Notes);

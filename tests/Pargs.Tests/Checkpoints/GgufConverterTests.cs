@@ -227,4 +227,49 @@ public class GgufConverterTests
             Assert.True(Same(a, b), info.Name);
         }
     }
+
+    [Fact]
+    public void Rope_scaling_is_refused_and_a_sliding_window_caps_the_context()
+    {
+        using var dir = new TempDir();
+        string llama = dir.File("llama");
+        ReferenceCheckpoints.Write("llama", llama);
+        string configPath = Path.Combine(llama, "config.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        json["rope_scaling"] = new System.Text.Json.Nodes.JsonObject { ["rope_type"] = "llama3", ["factor"] = 8.0 };
+        File.WriteAllText(configPath, json.ToJsonString());
+        var e = Assert.Throws<PargsException>(() => GgufConverter.Convert(llama, dir.File("l.gguf"), GgufOutputType.F32));
+        Assert.Contains("rope_scaling", e.Message);
+        Assert.Contains(configPath, e.Message);
+
+        string mistral = dir.File("mistral");
+        ReferenceCheckpoints.Write("mistral", mistral);
+        configPath = Path.Combine(mistral, "config.json");
+        json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        json["sliding_window"] = 64;
+        File.WriteAllText(configPath, json.ToJsonString());
+        var summary = GgufConverter.Convert(mistral, dir.File("m.gguf"), GgufOutputType.F32);
+        Assert.Contains("sliding_window 64", Assert.Single(summary.Notes));
+        Assert.Equal(64L, GgufFile.Read(dir.File("m.gguf")).GetInteger("llama.context_length"));
+    }
+
+    [Fact]
+    public void Llama_query_and_key_biases_are_permuted_with_their_rows_and_come_back()
+    {
+        using var dir = new TempDir();
+        var config = HuggingFaceFolderTests.TinyLlama(tied: false) with { AttentionBias = true };
+        var tensors = HuggingFaceFolderTests.RandomTensors(config, "LlamaForCausalLM", 5);
+        using var contents = new CheckpointContents { Config = config, Tensors = tensors, Source = "(memory)", Format = "hf-folder", Architecture = "LlamaForCausalLM" };
+        var pieces = Enumerable.Range(0, config.VocabSize).Select(i => $"t{i}").ToArray();
+        var vocabulary = new GgufVocabulary { Model = "llama", Tokens = pieces, TokenTypes = new int[pieces.Length].Select(_ => GgufVocabulary.Normal).ToArray(), Scores = new float[pieces.Length] };
+        string path = dir.File("bias.gguf");
+        GgufConverter.Build(contents, vocabulary, GgufOutputType.F32, "bias").Save(path);
+        using var q = GgufFile.Read(path).ReadTensor("blk.0.attn_q.bias");
+        using var expected = MetaRotaryLayout.FromHuggingFace(tensors["model.layers.0.self_attn.q_proj.bias"], config.NumHeads);
+        Assert.True(Same(expected, q));
+        using var back = CheckpointLoader.Load(path);
+        Assert.True(back.Config.AttentionBias);
+        foreach (var name in new[] { "q_proj", "k_proj", "v_proj" })
+            Assert.True(Same(tensors[$"model.layers.1.self_attn.{name}.bias"], back.Tensors[$"model.layers.1.self_attn.{name}.bias"]), name);
+    }
 }
