@@ -272,4 +272,31 @@ public class GgufConverterTests
         foreach (var name in new[] { "q_proj", "k_proj", "v_proj" })
             Assert.True(Same(tensors[$"model.layers.1.self_attn.{name}.bias"], back.Tensors[$"model.layers.1.self_attn.{name}.bias"]), name);
     }
+
+    [Fact]
+    public void A_byte_level_gguf_vocabulary_becomes_pargs_tokenizer_and_an_unknown_pre_tokenizer_is_refused()
+    {
+        using var dir = new TempDir();
+        var (folder, path) = Convert(dir, "qwen2");
+        using var contents = CheckpointLoader.Load(path);
+        var fromGguf = Pargs.Tokenizers.TokenizerLoader.ForCheckpoint(contents);
+        var fromJson = Pargs.Tokenizers.TokenizerJson.Load(Path.Combine(folder, "tokenizer.json"));
+        Assert.IsType<Pargs.Tokenizers.ByteLevelBpeTokenizer>(fromGguf);
+        const string text = "Hello <|im_start|>user\nthe sailor waved, 123 times!<|im_end|>";
+        Assert.Equal(fromJson.Encode(text), fromGguf.Encode(text));
+        Assert.True(fromGguf.IsSpecial(319));
+
+        var bytes = File.ReadAllBytes(path);
+        var pre = System.Text.Encoding.UTF8.GetBytes("qwen2");
+        // Same length, another name: "qwen9" is no pre-tokenizer Pargs (or llama.cpp) knows.
+        int at = System.Text.Encoding.Latin1.GetString(bytes).IndexOf("tokenizer.ggml.pre", StringComparison.Ordinal) + "tokenizer.ggml.pre".Length + 4 + 8;
+        Assert.Equal(pre, bytes[at..(at + 5)]);
+        bytes[at + 4] = (byte)'9';
+        string bad = dir.File("bad-pre.gguf");
+        File.WriteAllBytes(bad, bytes);
+        using var badContents = CheckpointLoader.Load(bad);
+        var e = Assert.Throws<PargsException>(() => Pargs.Tokenizers.TokenizerLoader.ForCheckpoint(badContents));
+        Assert.Contains("tokenizer.ggml.pre \"qwen9\"", e.Message);
+        Assert.Contains(bad, e.Message);
+    }
 }
