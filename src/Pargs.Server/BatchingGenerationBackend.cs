@@ -297,7 +297,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             batch = new RunningBatch(new ContinuousDecoder(LanguageModelEngine.Cached(lm), plan.RewardModel, tokenwise, capacity));
             decoders[key] = batch;
         }
-        var context = new DecodingContext(lm.Tokenizer!, lm.Info.StopId, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
+        var context = lm.Info.RowContext(lm.Tokenizer!, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
         for (int choice = 0; choice < request.N; choice++)
         {
             int c = choice;

@@ -17,5 +17,7 @@ public static class CommandCatalog
         yield return BenchCommand.Create();
         yield return ExperimentCommand.Create();
         yield return ServeCommand.Create();
+        yield return ConvertCommand.Create();
+        yield return ReferenceCheckpointCommand.Create();
     }
 }

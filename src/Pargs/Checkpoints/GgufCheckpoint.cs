@@ -6,43 +6,63 @@ using TorchSharp;
 namespace Pargs.Checkpoints;
 
 /// <summary>
-/// Loads a llama-architecture GGUF (llama.cpp) as Hugging Face Llama tensors: llama.cpp names are mapped
-/// to transformers names, q/k rows are converted from Meta's rotary layout (<see cref="MetaRotaryLayout"/>),
-/// and the config comes from the <c>llama.*</c> metadata. The vocabulary is exposed separately
-/// (<see cref="ReadVocabulary"/>); building a tokenizer from it is Pargs.Tokenizers' job.
+/// Loads a GGUF (llama.cpp) of architecture llama, qwen2 or gpt2 as Hugging Face tensors: llama.cpp names
+/// are mapped back through <see cref="GgufConverter.Families"/> (the one name table, read in reverse),
+/// q/k rows (and biases) of "llama" files are converted from Meta's rotary layout
+/// (<see cref="MetaRotaryLayout"/>), GPT-2 matrices go back to Conv1D's [in, out], and the config comes
+/// from the <c>{arch}.*</c> metadata. The vocabulary is exposed separately (<see cref="ReadVocabulary"/>);
+/// building a tokenizer from it is Pargs.Tokenizers' job.
 /// </summary>
 public static partial class GgufCheckpoint
 {
+    /// <summary>GGUF architecture → the Hugging Face model type Pargs loads it as.</summary>
+    static readonly Dictionary<string, string> ModelTypeOfArchitecture = new(StringComparer.Ordinal)
+    {
+        ["llama"] = "llama", ["qwen2"] = "qwen2", ["gpt2"] = "gpt2",
+    };
+
     public static CheckpointContents Load(string path)
     {
         var gguf = GgufFile.Read(path);
-        string arch = gguf.GetString("general.architecture")
-            ?? throw new PargsException($"{path}: GGUF metadata lacks \"general.architecture\"");
-        if (arch != "llama")
-            throw new PargsException($"{path}: GGUF architecture \"{arch}\" is not supported (Pargs loads \"llama\" GGUF files)");
         var config = ReadConfig(gguf);
+        var family = GgufConverter.Families[config.ModelType];
+        string architecture = config.ModelType switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" };
+        string embeddingName = config.ModelType == "gpt2" ? "transformer.wte.weight" : "model.embed_tokens.weight";
 
         var tensors = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
         try
         {
             foreach (var info in gguf.Tensors)
             {
-                string hfName = HuggingFaceName(info.Name)
-                    ?? throw new PargsException($"{path}: tensor \"{info.Name}\" has no Llama counterpart Pargs knows (unsupported GGUF variant?)");
+                var (hfName, transpose) = HuggingFaceName(family, info.Name)
+                    ?? throw new PargsException($"{path}: tensor \"{info.Name}\" has no {architecture} counterpart Pargs knows (unsupported GGUF variant?)");
                 var t = gguf.ReadTensor(info);
-                if (hfName.EndsWith("q_proj.weight", StringComparison.Ordinal) || hfName.EndsWith("k_proj.weight", StringComparison.Ordinal))
+                if (family.MetaRotaryLayout && (hfName.Contains(".q_proj.", StringComparison.Ordinal) || hfName.Contains(".k_proj.", StringComparison.Ordinal)))
                 {
-                    int heads = hfName.EndsWith("q_proj.weight", StringComparison.Ordinal) ? config.NumHeads : config.NumKvHeads;
+                    int heads = hfName.Contains(".q_proj.", StringComparison.Ordinal) ? config.NumHeads : config.NumKvHeads;
                     using var meta = t;
-                    if (t.dim() != 2 || t.shape[0] % (2L * heads) != 0)
+                    if (t.dim() is < 1 or > 2 || t.shape[0] % (2L * heads) != 0)
                         throw new PargsException($"{path}: tensor \"{info.Name}\" has shape [{string.Join(", ", t.shape)}], which does not split into {heads} heads");
-                    t = MetaRotaryLayout.ToHuggingFace(meta, heads);
+                    if (t.dim() == 2) t = MetaRotaryLayout.ToHuggingFace(meta, heads);
+                    else
+                    {
+                        // A bias is permuted like a one-column matrix.
+                        using var column = meta.unsqueeze(1);
+                        using var permuted = MetaRotaryLayout.ToHuggingFace(column, heads);
+                        t = permuted.squeeze(1);
+                    }
+                }
+                if (transpose)
+                {
+                    using var stored = t;
+                    if (t.dim() != 2) throw new PargsException($"{path}: tensor \"{info.Name}\" should be a matrix, has shape [{string.Join(", ", t.shape)}]");
+                    t = stored.t().contiguous();
                 }
                 tensors[hfName] = t;
             }
             // Converters (llama.cpp's convert-llama2c-to-ggml among them) write output.weight even when the
             // model shares it with the embedding; an exact copy means tied, as transformers would save it.
-            if (tensors.TryGetValue("lm_head.weight", out var head) && tensors.TryGetValue("model.embed_tokens.weight", out var embed)
+            if (tensors.TryGetValue("lm_head.weight", out var head) && tensors.TryGetValue(embeddingName, out var embed)
                 && head.shape.SequenceEqual(embed.shape) && head.eq(embed).all().item<bool>())
             {
                 tensors.Remove("lm_head.weight");
@@ -55,13 +75,21 @@ public static partial class GgufCheckpoint
             foreach (var t in tensors.Values) t.Dispose();
             throw;
         }
-        return CheckpointLoader.Complete(config, "LlamaForCausalLM", tensors, path, "gguf");
+        var contents = CheckpointLoader.Complete(config, architecture, tensors, path, "gguf");
+        // GPT2LMHeadModel keeps lm_head as its own parameter name even when tied (see HuggingFaceFolder).
+        if (config.ModelType == "gpt2" && config.TieWordEmbeddings && !contents.Tensors.ContainsKey("lm_head.weight"))
+            contents.Tensors["lm_head.weight"] = contents.Tensors[embeddingName].alias();
+        return contents;
     }
 
-    /// <summary>The <c>llama.*</c> metadata as a Hugging Face config; no output.weight means tied embeddings (Load also ties an exact copy).</summary>
+    /// <summary>The <c>{arch}.*</c> metadata as a Hugging Face config; no output.weight means tied embeddings (Load also ties an exact copy).</summary>
     public static ModelConfig ReadConfig(GgufFile gguf)
     {
         string path = gguf.Path;
+        string arch = gguf.GetString("general.architecture")
+            ?? throw new PargsException($"{path}: GGUF metadata lacks \"general.architecture\"");
+        if (!ModelTypeOfArchitecture.TryGetValue(arch, out var modelType))
+            throw new PargsException($"{path}: GGUF architecture \"{arch}\" is not supported (Pargs loads {string.Join(", ", ModelTypeOfArchitecture.Keys.Select(k => $"\"{k}\""))} GGUF files)");
         int Required(string key)
         {
             long v = gguf.GetInteger(key) ?? throw new PargsException($"{path}: GGUF metadata lacks integer \"{key}\"");
@@ -72,74 +100,66 @@ public static partial class GgufCheckpoint
         int vocab = (int)embedding.Shape[0];
         if (gguf.Metadata.TryGetValue("tokenizer.ggml.tokens", out var tokens) && tokens is string[] pieces && pieces.Length != vocab)
             throw new PargsException($"{path}: tokenizer.ggml.tokens has {pieces.Length} entries but token_embd.weight has {vocab} rows");
-        int heads = Required("llama.attention.head_count");
+        int heads = Required($"{arch}.attention.head_count");
+        bool gpt2 = arch == "gpt2";
+        if (gpt2 && gguf.GetInteger($"{arch}.attention.head_count_kv") is { } kvHeads && kvHeads != heads)
+            throw new PargsException($"{path}: {arch}.attention.head_count_kv {kvHeads} differs from head_count {heads}; GPT-2 has no grouped-query attention");
         var config = new ModelConfig
         {
-            ModelType = "llama",
+            ModelType = modelType,
             VocabSize = vocab,
-            HiddenSize = Required("llama.embedding_length"),
-            IntermediateSize = Required("llama.feed_forward_length"),
-            NumLayers = Required("llama.block_count"),
+            HiddenSize = Required($"{arch}.embedding_length"),
+            IntermediateSize = Required($"{arch}.feed_forward_length"),
+            NumLayers = Required($"{arch}.block_count"),
             NumHeads = heads,
-            NumKvHeads = gguf.GetInteger("llama.attention.head_count_kv") is { } kv ? (int)kv : heads,
-            MaxPositions = gguf.GetInteger("llama.context_length") is { } ctx ? (int)ctx : 2048,
-            RopeTheta = gguf.GetNumber("llama.rope.freq_base") ?? 10000.0,
-            NormEps = gguf.GetNumber("llama.attention.layer_norm_rms_epsilon") ?? 1e-5,
+            NumKvHeads = gguf.GetInteger($"{arch}.attention.head_count_kv") is { } kv ? (int)kv : heads,
+            // GPT-2's learned positions fix the context; the table's rows are the truth.
+            MaxPositions = gpt2 && gguf.Find("position_embd.weight") is { } positions ? (int)positions.Shape[0]
+                : gguf.GetInteger($"{arch}.context_length") is { } ctx ? (int)ctx : 2048,
+            RopeTheta = gguf.GetNumber($"{arch}.rope.freq_base") ?? 10000.0,
+            NormEps = (gpt2 ? gguf.GetNumber($"{arch}.attention.layer_norm_epsilon") : gguf.GetNumber($"{arch}.attention.layer_norm_rms_epsilon")) ?? 1e-5,
             TieWordEmbeddings = gguf.Find("output.weight") is null,
+            AttentionBias = !gpt2 && gguf.Find("blk.0.attn_q.bias") is not null,
             BosTokenId = (int?)gguf.GetInteger("tokenizer.ggml.bos_token_id"),
             EosTokenId = (int?)gguf.GetInteger("tokenizer.ggml.eos_token_id"),
             PadTokenId = (int?)gguf.GetInteger("tokenizer.ggml.padding_token_id"),
         }.Validate(path);
         // llama.cpp's rope scaling keys: linear maps onto rope_scaling; anything else would be ignored, so it is refused.
-        if (gguf.GetString("llama.rope.scaling.type") is { } scalingType && scalingType != "none")
+        if (!gpt2 && gguf.GetString($"{arch}.rope.scaling.type") is { } scalingType && scalingType != "none")
         {
-            double factor = gguf.GetNumber("llama.rope.scaling.factor") ?? 1.0;
+            double factor = gguf.GetNumber($"{arch}.rope.scaling.factor") ?? 1.0;
             if (scalingType != "linear")
-                throw new PargsException($"{path}: GGUF metadata llama.rope.scaling.type = \"{scalingType}\" is not supported for model_type \"llama\" (Pargs reads \"linear\"; load the Hugging Face folder instead)");
+                throw new PargsException($"{path}: GGUF metadata {arch}.rope.scaling.type = \"{scalingType}\" is not supported for model_type \"{modelType}\" (Pargs reads \"linear\"; load the Hugging Face folder instead)");
             if (factor != 1.0) config = config with { RopeScaling = new RopeScaling { Type = "linear", Factor = factor } };
         }
-        if (gguf.GetInteger("llama.rope.dimension_count") is { } ropeDims && ropeDims != config.HeadDim)
-            throw new PargsException($"{path}: llama.rope.dimension_count {ropeDims} differs from the head size {config.HeadDim}; partial rotary is not supported");
+        if (!gpt2 && gguf.GetInteger($"{arch}.rope.dimension_count") is { } ropeDims && ropeDims != config.HeadDim)
+            throw new PargsException($"{path}: {arch}.rope.dimension_count {ropeDims} differs from the head size {config.HeadDim}; partial rotary is not supported");
+        if (!gpt2 && gguf.Find("blk.0.attn_output.bias") is not null)
+            throw new PargsException($"{path}: tensor \"blk.0.attn_output.bias\": an attention output bias is not supported for {arch}");
         return config;
     }
 
-    [GeneratedRegex(@"^blk\.(\d+)\.(\w+)\.(weight|bias)$")]
+    [GeneratedRegex(@"^blk\.(\d+)\.(.+)$")]
     private static partial Regex BlockTensor();
 
     /// <summary>llama.cpp tensor name → transformers LlamaForCausalLM name, or null when there is none.</summary>
-    public static string? HuggingFaceName(string ggufName)
+    public static string? HuggingFaceName(string ggufName) => HuggingFaceName(GgufConverter.Families["llama"], ggufName)?.Name;
+
+    /// <summary>llama.cpp tensor name → the family's transformers name and whether the matrix is stored transposed (GPT-2's Conv1D).</summary>
+    static (string Name, bool Transpose)? HuggingFaceName(GgufConverter.GgufFamily family, string ggufName)
     {
-        const string prefix = "model.";
-        switch (ggufName)
-        {
-            case "token_embd.weight": return prefix + LlamaTensors.Embedding;
-            case "output_norm.weight": return prefix + LlamaTensors.FinalNorm;
-            case "output.weight": return "lm_head.weight";
-        }
         var m = BlockTensor().Match(ggufName);
-        if (!m.Success) return null;
-        bool bias = m.Groups[3].Value == "bias";
-        // llama.cpp's per-block names → the Llama family's declared tensors (LlamaTensors names them once). Biases are
-        // not mapped: a q/k bias would need the Meta→HF rotary permute too, and llama GGUFs carry none.
-        LlamaLayerTensor? tensor = (m.Groups[2].Value, bias) switch
-        {
-            ("attn_q", false) => LlamaLayerTensor.QProj,
-            ("attn_k", false) => LlamaLayerTensor.KProj,
-            ("attn_v", false) => LlamaLayerTensor.VProj,
-            ("attn_output", false) => LlamaLayerTensor.OProj,
-            ("ffn_gate", false) => LlamaLayerTensor.GateProj,
-            ("ffn_up", false) => LlamaLayerTensor.UpProj,
-            ("ffn_down", false) => LlamaLayerTensor.DownProj,
-            ("attn_norm", false) => LlamaLayerTensor.InputNorm,
-            ("ffn_norm", false) => LlamaLayerTensor.PostAttentionNorm,
-            _ => null,
-        };
-        return tensor is { } t && int.TryParse(m.Groups[1].Value, out int layer) ? prefix + LlamaTensors.Name(layer, t) : null;
+        string generic = m.Success ? "blk.{i}." + m.Groups[2].Value : ggufName;
+        foreach (var (hf, gguf, transpose) in family.Tensors)
+            if (gguf == generic) return (m.Success ? hf.Replace("{i}", m.Groups[1].Value) : hf, transpose);
+        return null;
     }
 
     /// <summary>The SentencePiece-style vocabulary a GGUF carries (tokenizer.ggml.*), for building a tokenizer.</summary>
     public static (string[] Pieces, float[] Scores, int[]? TokenTypes, int? Bos, int? Eos) ReadVocabulary(GgufFile gguf)
     {
+        if (gguf.GetString("tokenizer.ggml.model") is { } model && model != "llama")
+            throw new PargsException($"{gguf.Path}: tokenizer.ggml.model \"{model}\": Pargs reads only SentencePiece (\"llama\") vocabularies from GGUF; pass the model's tokenizer.json with --tokenizer");
         if (!gguf.Metadata.TryGetValue("tokenizer.ggml.tokens", out var t) || t is not string[] pieces)
             throw new PargsException($"{gguf.Path}: GGUF has no string array \"tokenizer.ggml.tokens\" (no embedded vocabulary)");
         float[] scores = new float[pieces.Length];

@@ -23,4 +23,18 @@ public static class MetaRotaryLayout
         using var scope = torch.NewDisposeScope();
         return w.view(heads, outDim / heads / 2, 2, inDim).transpose(1, 2).reshape(outDim, inDim).contiguous().MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The inverse, for writing GGUF: <c>w.view(heads, 2, head_dim/2, in).transpose(1, 2).reshape(out, in)</c>,
+    /// also for a q/k bias (one dimension). A new contiguous tensor.
+    /// </summary>
+    public static torch.Tensor FromHuggingFace(torch.Tensor w, int heads)
+    {
+        long outDim = w.shape[0];
+        if (w.dim() is < 1 or > 2 || outDim % (2L * heads) != 0)
+            throw new ArgumentException($"cannot split a [{string.Join(", ", w.shape)}] projection into {heads} heads of even size");
+        long[] rest = w.dim() == 2 ? [w.shape[1]] : [];
+        using var scope = torch.NewDisposeScope();
+        return w.view([heads, 2, outDim / heads / 2, .. rest]).transpose(1, 2).reshape([outDim, .. rest]).contiguous().MoveToOuterDisposeScope();
+    }
 }

@@ -37,6 +37,8 @@ public sealed class RowProgress
     public int SampleIndex { get; }
     public List<int> Tokens { get; } = new();
     public bool Done => FinishReason is not null;
+    /// <summary>The EOS id that ended the row (one of several a model may have), when it ended at one.</summary>
+    public int? EosToken { get; private set; }
     /// <summary>eos, stop, length — null while running.</summary>
     public string? FinishReason { get; private set; }
 
@@ -52,9 +54,10 @@ public sealed class RowProgress
     public void Accept(int token)
     {
         if (Done) return;
-        if (context.StopAtEos && context.EosId == token)
+        if (context.StopAtEos && (context.EosId == token || context.MoreEosIds.Contains(token)))
         {
             FinishReason = "eos";
+            EosToken = token;
             return;
         }
         Tokens.Add(token);
@@ -81,4 +84,8 @@ public sealed class RowProgress
 }
 
 /// <summary>What every row of a run shares: tokenizer, EOS, limits.</summary>
-public sealed record DecodingContext(ITokenizer Tokenizer, int? EosId, bool StopAtEos, IReadOnlyList<string> StopStrings, int MaxNewTokens);
+public sealed record DecodingContext(ITokenizer Tokenizer, int? EosId, bool StopAtEos, IReadOnlyList<string> StopStrings, int MaxNewTokens)
+{
+    /// <summary>Further ids that end a row as <see cref="EosId"/> does (a model's list of EOS ids).</summary>
+    public IReadOnlyCollection<int> MoreEosIds { get; init; } = [];
+}

@@ -43,7 +43,7 @@ public static class TextGenerator
                 throw new PargsException($"prompt {i + 1} has {ids.Length} tokens; with --max-new-tokens {options.MaxNewTokens} that exceeds the model's context of {info.MaxPositions}");
             return ids;
         }).ToArray();
-        var context = new DecodingContext(tokenizer, info.StopId, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
+        var context = info.RowContext(tokenizer, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
 
         var results = new GenerationResult[prompts.Count];
         // The reference engine re-reads every row alone anyway; one prompt at a time keeps its rows independent.

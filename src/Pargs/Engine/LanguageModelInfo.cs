@@ -11,4 +11,14 @@ public sealed record LanguageModelInfo(string Source, ITokenizer? Tokenizer, int
 {
     /// <summary>The EOS id generation stops at: the config's, else the tokenizer's.</summary>
     public int? StopId => EosTokenId ?? Tokenizer?.EosId;
+
+    /// <summary>
+    /// Further ids that end a sequence: the rest of config.json's / generation_config.json's <c>eos_token_id</c>
+    /// lists (Llama-3 instruct: <c>&lt;|end_of_text|&gt;</c> and <c>&lt;|eot_id|&gt;</c>), as transformers' generate() stops on any.
+    /// </summary>
+    public IReadOnlyList<int> MoreStopIds { get; init; } = [];
+
+    /// <summary>The row context of a generation run on this model: stops at every EOS id it has.</summary>
+    public Decoding.DecodingContext RowContext(ITokenizer tokenizer, bool stopAtEos, IReadOnlyList<string> stopStrings, int maxNewTokens)
+        => new(tokenizer, StopId, stopAtEos, stopStrings, maxNewTokens) { MoreEosIds = MoreStopIds.Where(id => id != StopId).ToArray() };
 }

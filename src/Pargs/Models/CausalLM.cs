@@ -34,7 +34,10 @@ public sealed class CausalLM : nn.Module
     public string Source { get; set; } = "(in memory)";
 
     /// <summary>What decoding needs to know about the model (tokenizer, vocabulary, context, EOS).</summary>
-    public Engine.LanguageModelInfo Info => new(Source, Tokenizer, Config.VocabSize, Config.MaxPositions, Config.EosTokenId);
+    public Engine.LanguageModelInfo Info => new(Source, Tokenizer, Config.VocabSize, Config.MaxPositions, Config.EosTokenId)
+    {
+        MoreStopIds = Config.EosTokenIds.Concat(Generation?.EosTokenIds ?? []).Distinct().ToArray(),
+    };
 
     /// <summary>The Hugging Face architecture name written into config.json.</summary>
     public string Architecture => Config.Family.CausalLMArchitecture(Config);

@@ -33,6 +33,9 @@ public static class TokenizerJson
         return new Reader(path, root).Read(bosId, eosId);
     }
 
+    /// <summary>A tokenizer.json already parsed (e.g. rebuilt from a GGUF vocabulary); <paramref name="source"/> names it in errors.</summary>
+    public static ITokenizer FromJson(JsonObject root, string source, int? bosId, int? eosId) => new Reader(source, root).Read(bosId, eosId);
+
     sealed class Reader(string path, JsonObject root)
     {
         PargsException Error(string field, string problem) => new($"{path}: {field}: {problem}");

@@ -25,7 +25,11 @@ public static class TokenizerLoader
         {
             case "gguf":
             {
-                var (pieces, scores, types, bos, eos) = GgufCheckpoint.ReadVocabulary(GgufFile.Read(contents.Source));
+                var gguf = GgufFile.Read(contents.Source);
+                if (gguf.GetString("tokenizer.ggml.model") == "gpt2")
+                    return TokenizerJson.FromJson(GgufVocabulary.ToTokenizerJson(gguf), $"{contents.Source} (tokenizer.ggml.*)",
+                        contents.Config.BosTokenId, contents.Config.EosTokenId);
+                var (pieces, scores, types, bos, eos) = GgufCheckpoint.ReadVocabulary(gguf);
                 return SentencePieceTokenizer.FromVocabulary(pieces, scores, types, bos ?? contents.Config.BosTokenId, eos ?? contents.Config.EosTokenId);
             }
             case "hf-folder":

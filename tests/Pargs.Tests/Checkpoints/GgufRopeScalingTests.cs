@@ -20,13 +20,13 @@ public class GgufRopeScalingTests
     public void Linear_scaling_is_read_and_other_types_are_refused()
     {
         using var dir = new TempDir();
-        string linear = Tiny(w => w.String("llama.rope.scaling.type", "linear").F32("llama.rope.scaling.factor", 4f)).Save(dir.File("linear.gguf"));
+        string linear = Tiny(w => w.Set("llama.rope.scaling.type", GgufValue.String("linear")).Set("llama.rope.scaling.factor", GgufValue.F32(4f))).SaveTo(dir.File("linear.gguf"));
         using (var c = GgufCheckpoint.Load(linear))
             Assert.Equal(new Pargs.Models.RopeScaling { Type = "linear", Factor = 4 }, c.Config.RopeScaling);
-        string none = Tiny(w => w.String("llama.rope.scaling.type", "none")).Save(dir.File("none.gguf"));
+        string none = Tiny(w => w.Set("llama.rope.scaling.type", GgufValue.String("none"))).SaveTo(dir.File("none.gguf"));
         using (var c = GgufCheckpoint.Load(none))
             Assert.Null(c.Config.RopeScaling);
-        string yarn = Tiny(w => w.String("llama.rope.scaling.type", "yarn").F32("llama.rope.scaling.factor", 4f)).Save(dir.File("yarn.gguf"));
+        string yarn = Tiny(w => w.Set("llama.rope.scaling.type", GgufValue.String("yarn")).Set("llama.rope.scaling.factor", GgufValue.F32(4f))).SaveTo(dir.File("yarn.gguf"));
         var e = Assert.Throws<PargsException>(() => GgufCheckpoint.Load(yarn));
         Assert.Contains("llama.rope.scaling.type = \"yarn\"", e.Message);
     }

@@ -5,26 +5,24 @@ namespace Pargs.Tests.Checkpoints;
 
 public class GgufTests
 {
-    static GgufWriter WithEveryMetadataType(uint version)
-    {
-        var w = new GgufWriter(version)
-            .Add("u8", 0, b => b.Write((byte)200))
-            .Add("i8", 1, b => b.Write((sbyte)-5))
-            .Add("u16", 2, b => b.Write((ushort)60000))
-            .Add("i16", 3, b => b.Write((short)-300))
-            .U32("u32", 4_000_000_000)
-            .I32("i32", -7)
-            .F32("f32", 0.25f)
-            .Add("bool", 7, b => b.Write((byte)1))
-            .String("str", "héllo")
-            .Add("u64", 10, b => b.Write(123456789012UL))
-            .Add("i64", 11, b => b.Write(-123456789012L))
-            .Add("f64", 12, b => b.Write(2.5))
-            .Strings("strs", ["a", "", "<0x0A>"])
-            .Floats("floats", [1f, -2f])
-            .Ints("ints", [3, -4, 5]);
-        return w;
-    }
+    static GgufWriter WithEveryMetadataType(uint version) => new GgufWriter(version)
+        .Set("u8", GgufValue.U8(200))
+        .Set("i8", GgufValue.I8(-5))
+        .Set("u16", GgufValue.U16(60000))
+        .Set("i16", GgufValue.I16(-300))
+        .Set("u32", GgufValue.U32(4_000_000_000))
+        .Set("i32", GgufValue.I32(-7))
+        .Set("f32", GgufValue.F32(0.25f))
+        .Set("bool", GgufValue.Bool(true))
+        .Set("str", GgufValue.String("héllo"))
+        .Set("u64", GgufValue.U64(123456789012UL))
+        .Set("i64", GgufValue.I64(-123456789012L))
+        .Set("f64", GgufValue.F64(2.5))
+        .Set("strs", GgufValue.Strings(["a", "", "<0x0A>"]))
+        .Set("floats", GgufValue.Floats([1f, -2f]))
+        .Set("ints", GgufValue.Ints([3, -4, 5]));
+
+    static byte[] F32Bytes(float[] values) => values.SelectMany(BitConverter.GetBytes).ToArray();
 
     [Theory]
     [InlineData(1u)]
@@ -38,10 +36,10 @@ public class GgufTests
         // Q8_0 block: f16 scale 0.5, then the values / scale as signed bytes.
         byte[] q8 = [.. BitConverter.GetBytes((Half)0.5f), .. q8Values.Select(v => (byte)(sbyte)(v / 0.5f))];
         string path = WithEveryMetadataType(version)
-            .TensorF32("m", [3, 2], matrix) // ne = [3, 2]: 2 rows of 3
-            .Tensor("h", [2], 1, [.. BitConverter.GetBytes((Half)1.5f), .. BitConverter.GetBytes((Half)(-0.25f))])
-            .Tensor("q", [32], 8, q8)
-            .Save(dir.File($"v{version}.gguf"));
+            .AddTensor("m", [2, 3], GgmlType.F32, F32Bytes(matrix)) // 2 rows of 3 (GGUF's ne = [3, 2])
+            .AddTensor("h", [2], GgmlType.F16, [.. BitConverter.GetBytes((Half)1.5f), .. BitConverter.GetBytes((Half)(-0.25f))])
+            .AddTensor("q", [32], GgmlType.Q8_0, q8)
+            .SaveTo(dir.File($"v{version}.gguf"));
 
         var gguf = GgufFile.Read(path);
         Assert.Equal(version, gguf.Version);
@@ -76,12 +74,18 @@ public class GgufTests
     public void Bad_magic_and_unsupported_version_are_rejected()
     {
         using var dir = new TempDir();
-        string path = new GgufWriter(3) { Magic = 0x4C4D4747 }.Save(dir.File("bad.gguf")); // "GGML"
+        string path = dir.File("bad.gguf");
+        var bytes = new GgufWriter(3).ToArray();
+        BitConverter.GetBytes(0x4C4D4747u).CopyTo(bytes, 0); // "GGML"
+        File.WriteAllBytes(path, bytes);
         var e = Assert.Throws<PargsException>(() => GgufFile.Read(path));
         Assert.Contains("not a GGUF file", e.Message);
         Assert.Contains(path, e.Message);
 
-        path = new GgufWriter(4).Save(dir.File("v4.gguf"));
+        path = dir.File("v4.gguf");
+        bytes = new GgufWriter(3).ToArray();
+        BitConverter.GetBytes(4u).CopyTo(bytes, 4); // the writer writes only versions it knows
+        File.WriteAllBytes(path, bytes);
         e = Assert.Throws<PargsException>(() => GgufFile.Read(path));
         Assert.Contains("version 4", e.Message);
     }
@@ -91,8 +95,8 @@ public class GgufTests
     {
         using var dir = new TempDir();
         string path = TinyLlamaGguf()
-            .Tensor("blk.0.ffn_up.weight", [256, 1], 12, new byte[144]) // Q4_K
-            .Save(dir.File("q4k.gguf"));
+            .AddTensor("blk.0.ffn_up.weight", [1, 256], GgmlType.Q4_K, new byte[144])
+            .SaveTo(dir.File("q4k.gguf"));
         var e = Assert.Throws<PargsException>(() => GgufCheckpoint.Load(path));
         Assert.Contains("blk.0.ffn_up.weight", e.Message);
         Assert.Contains("Q4_K", e.Message);
@@ -102,7 +106,7 @@ public class GgufTests
     public void Truncated_file_is_rejected_with_its_name()
     {
         using var dir = new TempDir();
-        var bytes = WithEveryMetadataType(3).TensorF32("m", [64], new float[64]).Build();
+        var bytes = WithEveryMetadataType(3).AddTensor("m", [64], GgmlType.F32, new byte[256]).ToArray();
         string path = dir.File("cut.gguf");
         File.WriteAllBytes(path, bytes[..^200]); // inside the tensor data
         var e = Assert.Throws<PargsException>(() => GgufFile.Read(path));
@@ -115,17 +119,17 @@ public class GgufTests
     }
 
     /// <summary>llama metadata for a 1-layer model with hidden 4, 2 heads, 1 kv head, ff 6, vocab 3 (tensors added by callers).</summary>
-    internal static GgufWriter TinyLlamaGguf() => new GgufWriter(3)
-        .String("general.architecture", "llama")
-        .U32("llama.embedding_length", 4)
-        .U32("llama.feed_forward_length", 6)
-        .U32("llama.block_count", 1)
-        .U32("llama.attention.head_count", 2)
-        .U32("llama.attention.head_count_kv", 1)
-        .F32("llama.attention.layer_norm_rms_epsilon", 1e-6f)
-        .Strings("tokenizer.ggml.tokens", ["<unk>", "<s>", "</s>"])
-        .U32("tokenizer.ggml.bos_token_id", 1)
-        .U32("tokenizer.ggml.eos_token_id", 2)
+    internal static GgufWriter TinyLlamaGguf() => new GgufWriter()
+        .Set("general.architecture", GgufValue.String("llama"))
+        .Set("llama.embedding_length", GgufValue.U32(4))
+        .Set("llama.feed_forward_length", GgufValue.U32(6))
+        .Set("llama.block_count", GgufValue.U32(1))
+        .Set("llama.attention.head_count", GgufValue.U32(2))
+        .Set("llama.attention.head_count_kv", GgufValue.U32(1))
+        .Set("llama.attention.layer_norm_rms_epsilon", GgufValue.F32(1e-6f))
+        .Set("tokenizer.ggml.tokens", GgufValue.Strings(["<unk>", "<s>", "</s>"]))
+        .Set("tokenizer.ggml.bos_token_id", GgufValue.U32(1))
+        .Set("tokenizer.ggml.eos_token_id", GgufValue.U32(2))
         .TensorF32("token_embd.weight", [4, 3], Enumerable.Range(0, 12).Select(i => (float)i).ToArray());
 
     static float[] Seq(int n, int start) => Enumerable.Range(start, n).Select(i => (float)i).ToArray();
@@ -146,7 +150,7 @@ public class GgufTests
     public void Tiny_llama_gguf_maps_names_and_config()
     {
         using var dir = new TempDir();
-        using var c = GgufCheckpoint.Load(LayerTensors(TinyLlamaGguf()).Save(dir.File("tiny.gguf")));
+        using var c = GgufCheckpoint.Load(LayerTensors(TinyLlamaGguf()).SaveTo(dir.File("tiny.gguf")));
 
         Assert.Equal(4, c.Config.HiddenSize);
         Assert.Equal(6, c.Config.IntermediateSize);
@@ -168,17 +172,30 @@ public class GgufTests
     public void Output_weight_is_kept_untied_unless_it_copies_the_embedding()
     {
         using var dir = new TempDir();
-        string path = LayerTensors(TinyLlamaGguf()).TensorF32("output.weight", [4, 3], Seq(12, 50)).Save(dir.File("untied.gguf"));
+        string path = LayerTensors(TinyLlamaGguf()).TensorF32("output.weight", [4, 3], Seq(12, 50)).SaveTo(dir.File("untied.gguf"));
         using (var c = GgufCheckpoint.Load(path))
         {
             Assert.False(c.Config.TieWordEmbeddings);
             Assert.Equal(Seq(12, 50), c.Tensors["lm_head.weight"].data<float>().ToArray());
         }
-        path = LayerTensors(TinyLlamaGguf()).TensorF32("output.weight", [4, 3], Seq(12, 0)).Save(dir.File("copy.gguf"));
+        path = LayerTensors(TinyLlamaGguf()).TensorF32("output.weight", [4, 3], Seq(12, 0)).SaveTo(dir.File("copy.gguf"));
         using (var c = GgufCheckpoint.Load(path))
         {
             Assert.True(c.Config.TieWordEmbeddings);
             Assert.DoesNotContain("lm_head.weight", c.Tensors.Keys);
         }
+    }
+}
+
+/// <summary>The test files' shorthands over the library writer: ne innermost first as GGUF lists it, and save-and-return-path.</summary>
+static class GgufWriterTestExtensions
+{
+    public static GgufWriter TensorF32(this GgufWriter w, string name, long[] ne, float[] values) =>
+        w.AddTensor(name, ne.Reverse().ToArray(), GgmlType.F32, values.SelectMany(BitConverter.GetBytes).ToArray());
+
+    public static string SaveTo(this GgufWriter w, string path)
+    {
+        w.Save(path);
+        return path;
     }
 }

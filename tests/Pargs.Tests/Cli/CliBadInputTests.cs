@@ -86,8 +86,8 @@ public class CliBadInputTests : IDisposable
     public void Gguf_with_an_unsupported_tensor_type()
     {
         string path = GgufTests.TinyLlamaGguf()
-            .Tensor("blk.0.ffn_up.weight", [256, 1], 12, new byte[144]) // Q4_K
-            .Save(_dir.File("q4k.gguf"));
+            .AddTensor("blk.0.ffn_up.weight", [1, 256], GgmlType.Q4_K, new byte[144])
+            .SaveTo(_dir.File("q4k.gguf"));
         PargsCli.Fails(["info", "--model", path], path, "Q4_K", "blk.0.ffn_up.weight");
     }
 

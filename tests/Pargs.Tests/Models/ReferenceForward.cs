@@ -63,7 +63,8 @@ public static class ReferenceForward
         return x.matmul(head.t());
     }
 
-    public static Tensor Gpt2(ModelConfig c, Dictionary<string, Tensor> w, long[] ids)
+    /// <summary><paramref name="gelu"/> replaces the tanh GELU (to emulate another implementation's rounding of it).</summary>
+    public static Tensor Gpt2(ModelConfig c, Dictionary<string, Tensor> w, long[] ids, Func<Tensor, Tensor>? gelu = null)
     {
         int t = ids.Length, h = c.NumHeads, d = c.HeadDim, e = c.HiddenSize;
         Tensor Ln(Tensor x, string name)
@@ -85,7 +86,7 @@ public static class ReferenceForward
             var att = (q.matmul(k.transpose(1, 2)) / Math.Sqrt(d)).masked_fill(causal.eq(0), double.NegativeInfinity).softmax(-1);
             x = x + Conv(att.matmul(v).permute(1, 0, 2).reshape(t, e), p + "attn.c_proj");
             var f = Conv(Ln(x, p + "ln_2"), p + "mlp.c_fc");
-            f = 0.5 * f * (1 + (Math.Sqrt(2 / Math.PI) * (f + 0.044715 * f.pow(3))).tanh());
+            f = gelu?.Invoke(f) ?? 0.5 * f * (1 + (Math.Sqrt(2 / Math.PI) * (f + 0.044715 * f.pow(3))).tanh());
             x = x + Conv(f, p + "mlp.c_proj");
         }
         x = Ln(x, "transformer.ln_f");

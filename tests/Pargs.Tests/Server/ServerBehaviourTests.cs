@@ -140,7 +140,7 @@ public sealed class ServerBehaviourTests(ServerFixture fixture)
         Assert.True(events[^1].TryGetProperty("usage", out var usage));
         Assert.Equal(body.GetProperty("usage").GetProperty("completion_tokens").GetInt32(), usage.GetProperty("completion_tokens").GetInt32());
         var reference = TextGenerator.Generate(fixture.Lm, null, Enumerable.Repeat("Lily and Ben", 3).ToArray(),
-            new DecodingOptions { Method = DecodingMethod.TopP, TopP = 1, Temperature = 0.9, Seed = 5, MaxNewTokens = 40, StopStrings = [". ", "!"], BatchSize = 3 });
+            new DecodingOptions { Method = new Pargs.Decoding.Methods.TopPOptions { P = 1, Temperature = 0.9 }, Seed = 5, MaxNewTokens = 40, StopStrings = [". ", "!"], BatchSize = 3 });
         Assert.Equal(reference.Select(r => r.Output).ToArray(), texts);
         Assert.All(texts, t => Assert.False(t.Contains(". ") || t.Contains('!'), t));
     }

@@ -69,10 +69,9 @@ sealed class BestOfNSearch(BestOfNOptions options) : ISequenceSearch
     static double[] SequenceRewards(SearchContext context, IRewardModel rm, IReadOnlyList<int[]> prompts, IReadOnlyList<RowProgress> rows)
     {
         var bridge = RewardRetokenizer.For(context.Engine.Info, rm); // null: LM ids go straight to the RM
-        int? eos = context.Rows.EosId;
         var sequences = rows.Select((r, i) =>
         {
-            var lmIds = prompts[i].Concat(r.Tokens).Concat(r.FinishReason == "eos" && eos is { } e ? new[] { e } : Array.Empty<int>()).ToArray();
+            var lmIds = prompts[i].Concat(r.Tokens).Concat(r.EosToken is { } e ? new[] { e } : Array.Empty<int>()).ToArray();
             return bridge is null ? lmIds : bridge.RewardIds(lmIds);
         }).ToList();
         return SequenceRewardBatches.Score(rm, sequences).Select(r => (double)r).ToArray();

@@ -1,0 +1,296 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Pargs.Models;
+using Pargs.Tokenizers;
+using TorchSharp;
+
+namespace Pargs.Checkpoints;
+
+/// <summary>The tensor types <c>pargs convert --to gguf</c> writes.</summary>
+public enum GgufOutputType { F32, F16, BF16 }
+
+/// <summary>
+/// Converts any checkpoint Pargs loads (Hugging Face folder, GGUF, llama2.c) into a GGUF v3 file that
+/// llama.cpp loads: llama.cpp's architecture name, tensor names and metadata keys, q/k rows in Meta's
+/// interleaved rotary layout where llama.cpp's architecture rotates pairs (llama), and the tokenizer as
+/// llama.cpp's vocabulary loader wants it (<see cref="GgufVocabulary"/>). What llama.cpp's HF converter
+/// does for these families, written from the format, not from its code.
+/// </summary>
+public static class GgufConverter
+{
+    /// <summary>
+    /// How one Hugging Face model type becomes a llama.cpp architecture: the ONE table of names
+    /// (it can move into the family declarations as a whole). <c>{i}</c> stands for the layer index.
+    /// </summary>
+    public sealed record GgufFamily(
+        string Architecture,
+        // llama.cpp's "llama" rotates interleaved pairs (Meta's layout); "qwen2" rotates halves as HF does.
+        bool MetaRotaryLayout,
+        // LayerNorm (GPT-2) writes attention.layer_norm_epsilon; RMSNorm writes attention.layer_norm_rms_epsilon.
+        bool LayerNorm,
+        IReadOnlyList<(string HuggingFace, string Gguf, bool Transpose)> Tensors);
+
+    static readonly (string, string, bool)[] LlamaTensors =
+    [
+        ("model.embed_tokens.weight", "token_embd.weight", false),
+        ("model.norm.weight", "output_norm.weight", false),
+        ("lm_head.weight", "output.weight", false),
+        ("model.layers.{i}.input_layernorm.weight", "blk.{i}.attn_norm.weight", false),
+        ("model.layers.{i}.self_attn.q_proj.weight", "blk.{i}.attn_q.weight", false),
+        ("model.layers.{i}.self_attn.q_proj.bias", "blk.{i}.attn_q.bias", false),
+        ("model.layers.{i}.self_attn.k_proj.weight", "blk.{i}.attn_k.weight", false),
+        ("model.layers.{i}.self_attn.k_proj.bias", "blk.{i}.attn_k.bias", false),
+        ("model.layers.{i}.self_attn.v_proj.weight", "blk.{i}.attn_v.weight", false),
+        ("model.layers.{i}.self_attn.v_proj.bias", "blk.{i}.attn_v.bias", false),
+        ("model.layers.{i}.self_attn.o_proj.weight", "blk.{i}.attn_output.weight", false),
+        ("model.layers.{i}.post_attention_layernorm.weight", "blk.{i}.ffn_norm.weight", false),
+        ("model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight", false),
+        ("model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight", false),
+        ("model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight", false),
+    ];
+
+    // GPT-2's Conv1D stores weights [in, out]; llama.cpp wants [out, in] like every other matrix.
+    static readonly (string, string, bool)[] Gpt2Tensors =
+    [
+        ("transformer.wte.weight", "token_embd.weight", false),
+        ("transformer.wpe.weight", "position_embd.weight", false),
+        ("transformer.ln_f.weight", "output_norm.weight", false),
+        ("transformer.ln_f.bias", "output_norm.bias", false),
+        ("lm_head.weight", "output.weight", false),
+        ("transformer.h.{i}.ln_1.weight", "blk.{i}.attn_norm.weight", false),
+        ("transformer.h.{i}.ln_1.bias", "blk.{i}.attn_norm.bias", false),
+        ("transformer.h.{i}.attn.c_attn.weight", "blk.{i}.attn_qkv.weight", true),
+        ("transformer.h.{i}.attn.c_attn.bias", "blk.{i}.attn_qkv.bias", false),
+        ("transformer.h.{i}.attn.c_proj.weight", "blk.{i}.attn_output.weight", true),
+        ("transformer.h.{i}.attn.c_proj.bias", "blk.{i}.attn_output.bias", false),
+        ("transformer.h.{i}.ln_2.weight", "blk.{i}.ffn_norm.weight", false),
+        ("transformer.h.{i}.ln_2.bias", "blk.{i}.ffn_norm.bias", false),
+        ("transformer.h.{i}.mlp.c_fc.weight", "blk.{i}.ffn_up.weight", true),
+        ("transformer.h.{i}.mlp.c_fc.bias", "blk.{i}.ffn_up.bias", false),
+        ("transformer.h.{i}.mlp.c_proj.weight", "blk.{i}.ffn_down.weight", true),
+        ("transformer.h.{i}.mlp.c_proj.bias", "blk.{i}.ffn_down.bias", false),
+    ];
+
+    /// <summary>HF <c>model_type</c> → llama.cpp architecture (Mistral without a sliding window is llama.cpp's "llama").</summary>
+    public static readonly IReadOnlyDictionary<string, GgufFamily> Families = new Dictionary<string, GgufFamily>(StringComparer.Ordinal)
+    {
+        ["llama"] = new("llama", MetaRotaryLayout: true, LayerNorm: false, LlamaTensors),
+        ["mistral"] = new("llama", MetaRotaryLayout: true, LayerNorm: false, LlamaTensors),
+        ["qwen2"] = new("qwen2", MetaRotaryLayout: false, LayerNorm: false, LlamaTensors),
+        ["gpt2"] = new("gpt2", MetaRotaryLayout: false, LayerNorm: true, Gpt2Tensors),
+    };
+
+    /// <summary>Parses <c>--type</c>; quantized types are refused by name until their quantizers land.</summary>
+    public static GgufOutputType ParseType(string type) => type.ToLowerInvariant() switch
+    {
+        "f32" => GgufOutputType.F32,
+        "f16" => GgufOutputType.F16,
+        "bf16" => GgufOutputType.BF16,
+        "q8_0" or "q4_0" or "q4_1" or "q5_0" or "q5_1" or "q2_k" or "q3_k" or "q4_k" or "q5_k" or "q6_k" =>
+            throw new PargsException($"--type {type.ToLowerInvariant()} is not supported yet (pargs convert writes f32, f16 and bf16)"),
+        _ => throw new PargsException($"--type {type}: unknown tensor type (expected f32, f16 or bf16)"),
+    };
+
+    /// <summary>Loads <paramref name="modelPath"/>, converts it and writes <paramref name="outPath"/> atomically.</summary>
+    public static GgufConversionSummary Convert(string modelPath, string outPath, GgufOutputType type)
+    {
+        using var contents = CheckpointLoader.Load(modelPath);
+        FamilyOf(contents); // refusals first: a reward model needs no tokenizer to be refused
+        var (window, notes) = CheckHuggingFaceConfig(contents);
+        var vocabulary = GgufVocabulary.ForCheckpoint(contents);
+        var writer = Build(contents, vocabulary, type, Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd(Path.DirectorySeparatorChar)), window);
+        writer.Save(outPath);
+        return new GgufConversionSummary(Families[contents.Config.ModelType].Architecture, writer.TensorCount, new FileInfo(outPath).Length, notes);
+    }
+
+    /// <summary>
+    /// config.json fields that change the computation but have no place in what this converter writes:
+    /// RoPE scaling is refused; a sliding window shorter than the context caps context_length at the window
+    /// (llama.cpp's llama/qwen2 architectures attend to everything, which is the same within the window).
+    /// </summary>
+    static (int? ContextLimit, List<string> Notes) CheckHuggingFaceConfig(CheckpointContents contents)
+    {
+        var notes = new List<string>();
+        if (contents.Format != "hf-folder") return (null, notes);
+        string path = Path.Combine(contents.Source, HuggingFaceFolder.ConfigFile);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        string modelType = contents.Config.ModelType;
+        if (json["rope_scaling"] is System.Text.Json.Nodes.JsonObject scaling)
+            throw new PargsException($"{path}: rope_scaling {scaling.ToJsonString()} ({modelType}) is not converted to GGUF yet");
+        if (json["rope_parameters"] is System.Text.Json.Nodes.JsonObject parameters && parameters["rope_type"]?.ToString() is { } ropeType && ropeType != "default")
+            throw new PargsException($"{path}: rope_parameters.rope_type \"{ropeType}\" ({modelType}) is not converted to GGUF yet");
+        bool windowed = modelType == "mistral" || (modelType == "qwen2" && json["use_sliding_window"]?.GetValueKind() == System.Text.Json.JsonValueKind.True);
+        if (windowed && json["sliding_window"] is System.Text.Json.Nodes.JsonValue w && w.TryGetValue<int>(out int window) && window < contents.Config.MaxPositions)
+        {
+            if (window <= 0) throw new PargsException($"{path}: sliding_window {window} must be positive");
+            notes.Add($"sliding_window {window}: written as {Families[modelType].Architecture}.context_length {window} (llama.cpp's \"{Families[modelType].Architecture}\" has no sliding window; within {window} tokens attention is the same)");
+            return (window, notes);
+        }
+        return (null, notes);
+    }
+
+    /// <summary>The GGUF for <paramref name="contents"/>; tensors are encoded while the file is written.</summary>
+    public static GgufWriter Build(CheckpointContents contents, GgufVocabulary vocabulary, GgufOutputType type, string name, int? contextLength = null)
+    {
+        var config = contents.Config;
+        string source = contents.Source;
+        var family = FamilyOf(contents);
+
+        var writer = new GgufWriter();
+        string arch = family.Architecture;
+        writer.Set("general.architecture", GgufValue.String(arch));
+        writer.Set("general.name", GgufValue.String(name));
+        writer.Set("general.file_type", GgufValue.U32(type switch { GgufOutputType.F32 => 0u, GgufOutputType.F16 => 1u, _ => 32u }));
+        writer.Set($"{arch}.context_length", GgufValue.U32(checked((uint)(contextLength ?? config.MaxPositions))));
+        writer.Set($"{arch}.embedding_length", GgufValue.U32(checked((uint)config.HiddenSize)));
+        writer.Set($"{arch}.block_count", GgufValue.U32(checked((uint)config.NumLayers)));
+        writer.Set($"{arch}.feed_forward_length", GgufValue.U32(checked((uint)config.IntermediateSize)));
+        writer.Set($"{arch}.attention.head_count", GgufValue.U32(checked((uint)config.NumHeads)));
+        if (family.LayerNorm)
+            writer.Set($"{arch}.attention.layer_norm_epsilon", GgufValue.F32((float)config.NormEps));
+        else
+        {
+            writer.Set($"{arch}.attention.head_count_kv", GgufValue.U32(checked((uint)config.NumKvHeads)));
+            writer.Set($"{arch}.rope.freq_base", GgufValue.F32((float)config.RopeTheta));
+            writer.Set($"{arch}.rope.dimension_count", GgufValue.U32(checked((uint)config.HeadDim)));
+            writer.Set($"{arch}.attention.layer_norm_rms_epsilon", GgufValue.F32((float)config.NormEps));
+        }
+        writer.Set($"{arch}.vocab_size", GgufValue.U32(checked((uint)config.VocabSize)));
+        vocabulary.WriteTo(writer, config.VocabSize, source);
+
+        foreach (var (hfName, tensor) in OrderedTensors(contents, family))
+        {
+            string ggufName = GgufName(family, hfName)
+                ?? throw new PargsException($"{source}: tensor \"{hfName}\" has no llama.cpp \"{arch}\" counterpart; pargs convert cannot place it");
+            bool transpose = Transposed(family, hfName);
+            int? rotaryHeads = !family.MetaRotaryLayout ? null
+                : hfName.Contains(".self_attn.q_proj.", StringComparison.Ordinal) ? config.NumHeads
+                : hfName.Contains(".self_attn.k_proj.", StringComparison.Ordinal) ? config.NumKvHeads
+                : null;
+            long[] shape = transpose ? [tensor.shape[1], tensor.shape[0]] : tensor.shape;
+            // llama.cpp's converter keeps vectors (norms, biases) in float32 whatever the file type.
+            var tensorType = shape.Length <= 1 ? GgmlType.F32 : type switch
+            {
+                GgufOutputType.F16 => GgmlType.F16,
+                GgufOutputType.BF16 => GgmlType.BF16,
+                _ => GgmlType.F32,
+            };
+            var t = tensor;
+            writer.AddTensor(ggufName, shape, tensorType, stream => WriteTensor(stream, t, transpose, rotaryHeads, tensorType));
+        }
+        return writer;
+    }
+
+    /// <summary>The family's row of the table, or a refusal naming what cannot be converted.</summary>
+    static GgufFamily FamilyOf(CheckpointContents contents)
+    {
+        if (contents.Architecture?.EndsWith("ForSequenceClassification", StringComparison.Ordinal) == true || contents.Tensors.ContainsKey("score.weight"))
+            throw new PargsException($"{contents.Source}: {contents.Architecture ?? "this checkpoint"} is a reward model (score head); llama.cpp has no such architecture, so pargs convert writes causal LMs only");
+        return Families.TryGetValue(contents.Config.ModelType, out var family) ? family
+            : throw new PargsException($"{contents.Source}: model_type \"{contents.Config.ModelType}\" has no GGUF conversion yet (pargs convert writes {string.Join(", ", Families.Keys)})");
+    }
+
+    /// <summary>Embedding, then blocks in layer order, then the rest: the order llama.cpp's converter writes (readers do not depend on it).</summary>
+    static IEnumerable<(string Name, torch.Tensor Tensor)> OrderedTensors(CheckpointContents contents, GgufFamily family)
+    {
+        bool tied = contents.Config.TieWordEmbeddings;
+        // A tied head is the embedding itself; llama.cpp uses token_embd when output.weight is absent.
+        var names = contents.Tensors.Keys.Where(n => !(tied && n == "lm_head.weight")).ToList();
+        int Layer(string n) => LayerIndex(n) ?? -1;
+        return names
+            .OrderBy(n => Layer(n) < 0 ? (n.Contains("embed") || n.Contains("wte") || n.Contains("wpe") ? 0 : 2) : 1)
+            .ThenBy(Layer)
+            .ThenBy(n => IndexInTable(family, n))
+            .Select(n => (n, contents.Tensors[n]));
+    }
+
+    static int? LayerIndex(string hfName)
+    {
+        foreach (var prefix in new[] { "model.layers.", "transformer.h." })
+            if (hfName.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                int end = hfName.IndexOf('.', prefix.Length);
+                if (end > prefix.Length && int.TryParse(hfName.AsSpan(prefix.Length, end - prefix.Length), out int i)) return i;
+            }
+        return null;
+    }
+
+    static string Generic(string hfName, out int? layer)
+    {
+        layer = LayerIndex(hfName);
+        if (layer is null) return hfName;
+        string prefix = hfName.StartsWith("model.layers.", StringComparison.Ordinal) ? "model.layers." : "transformer.h.";
+        return prefix + "{i}" + hfName[(prefix.Length + layer.Value.ToString().Length)..];
+    }
+
+    static int IndexInTable(GgufFamily family, string hfName)
+    {
+        string generic = Generic(hfName, out _);
+        for (int k = 0; k < family.Tensors.Count; k++) if (family.Tensors[k].HuggingFace == generic) return k;
+        return int.MaxValue;
+    }
+
+    /// <summary>The llama.cpp name of a Hugging Face tensor in <paramref name="family"/>, or null when it has none.</summary>
+    public static string? GgufName(GgufFamily family, string hfName)
+    {
+        string generic = Generic(hfName, out int? layer);
+        foreach (var (hf, gguf, _) in family.Tensors)
+            if (hf == generic) return layer is { } i ? gguf.Replace("{i}", i.ToString()) : gguf;
+        return null;
+    }
+
+    static bool Transposed(GgufFamily family, string hfName)
+    {
+        string generic = Generic(hfName, out _);
+        return family.Tensors.Any(t => t.HuggingFace == generic && t.Transpose);
+    }
+
+    static void WriteTensor(Stream stream, torch.Tensor tensor, bool transpose, int? rotaryHeads, GgmlType type)
+    {
+        using var scope = torch.NewDisposeScope();
+        // alias: a handle of our own, so the scope never disposes the checkpoint's tensor.
+        var t = tensor.alias();
+        if (transpose) t = t.t();
+        if (rotaryHeads is { } heads) t = MetaRotaryLayout.FromHuggingFace(t, heads);
+        t = t.contiguous();
+        var values = MemoryMarshal.Cast<byte, float>(t.bytes);
+        const int chunk = 1 << 16;
+        var buffer = new byte[chunk * 4];
+        for (int start = 0; start < values.Length; start += chunk)
+        {
+            var part = values.Slice(start, Math.Min(chunk, values.Length - start));
+            int n = Encode(part, type, buffer);
+            stream.Write(buffer, 0, n);
+        }
+    }
+
+    /// <summary>Encodes float32 values as <paramref name="type"/>, little-endian; returns the bytes written.</summary>
+    public static int Encode(ReadOnlySpan<float> values, GgmlType type, Span<byte> output)
+    {
+        switch (type)
+        {
+            case GgmlType.F32:
+                MemoryMarshal.AsBytes(values).CopyTo(output);
+                return values.Length * 4;
+            case GgmlType.F16:
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteHalfLittleEndian(output[(2 * i)..], (Half)values[i]);
+                return values.Length * 2;
+            case GgmlType.BF16:
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteUInt16LittleEndian(output[(2 * i)..], ToBFloat16(values[i]));
+                return values.Length * 2;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(type), type, "only F32, F16 and BF16 are encoded here");
+        }
+    }
+
+    /// <summary>float32 → bfloat16 rounding to nearest, ties to even (as ggml does); a NaN stays a quiet NaN.</summary>
+    public static ushort ToBFloat16(float value)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        if ((bits & 0x7fffffff) > 0x7f800000) return (ushort)((bits >> 16) | 64);
+        return (ushort)((bits + (0x7fff + ((bits >> 16) & 1))) >> 16);
+    }
+}
+
+/// <summary>What a conversion wrote, for the CLI's one-line report.</summary>
+public sealed record GgufConversionSummary(string Architecture, int Tensors, long Bytes, IReadOnlyList<string> Notes);

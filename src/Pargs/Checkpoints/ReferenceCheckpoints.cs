@@ -1,0 +1,281 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Pargs.Models;
+using Pargs.Tokenizers;
+using TorchSharp;
+
+namespace Pargs.Checkpoints;
+
+/// <summary>
+/// Tiny checkpoints in the real Hugging Face format (config.json, model.safetensors, tokenizer.json),
+/// one per family, with every structural field set (GQA, q/k/v biases, untied and tied heads, rope
+/// theta, norm epsilon, vocabulary padded past the tokenizer). Weights come from a seeded SplitMix64
+/// stream, not from torch's generator, so the same bytes come out on any machine and libtorch version:
+/// tools/llamacpp-reference regenerates llama.cpp's goldens from them, and the tests rebuild them to
+/// compare Pargs against those goldens. The tokenizers are small BPEs trained here on a fixed text.
+/// </summary>
+public static class ReferenceCheckpoints
+{
+    public static readonly IReadOnlyList<string> Names = ["llama", "mistral", "qwen2", "gpt2"];
+
+    const string Corpus =
+        "Once upon a time there was a little girl who loved the sea. Every day she walked to the shore and " +
+        "watched the boats come in. One day a small boat came in with a big red sail, and the girl waved at " +
+        "the sailor. He waved back and said hello. The girl smiled, because the sea was kind to her today.";
+
+    public static ModelConfig Config(string name) => name switch
+    {
+        // GQA 4:2, untied head, a non-default rope theta; 340 rows for a 335-token vocabulary (5 padding rows).
+        "llama" => new ModelConfig
+        {
+            ModelType = "llama", VocabSize = 340, HiddenSize = 64, IntermediateSize = 96,
+            NumLayers = 2, NumHeads = 4, NumKvHeads = 2, MaxPositions = 128, RopeTheta = 500000.0, NormEps = 1e-5,
+            TieWordEmbeddings = false, BosTokenId = 1, EosTokenId = 2,
+        },
+        // GQA 6:2 with head size 8, tied embeddings.
+        "mistral" => new ModelConfig
+        {
+            ModelType = "mistral", VocabSize = 335, HiddenSize = 48, IntermediateSize = 80,
+            NumLayers = 2, NumHeads = 6, NumKvHeads = 2, MaxPositions = 128, RopeTheta = 1_000_000.0, NormEps = 1e-6,
+            TieWordEmbeddings = true, BosTokenId = 1, EosTokenId = 2,
+        },
+        // q/k/v biases, GQA 4:2, untied head (Qwen2's own default), byte-level vocabulary with Qwen2's regex.
+        "qwen2" => new ModelConfig
+        {
+            ModelType = "qwen2", VocabSize = 320, HiddenSize = 64, IntermediateSize = 112,
+            NumLayers = 2, NumHeads = 4, NumKvHeads = 2, MaxPositions = 128, RopeTheta = 1_000_000.0, NormEps = 1e-6,
+            TieWordEmbeddings = false, AttentionBias = true, BosTokenId = null, EosTokenId = 317, PadTokenId = 317,
+        },
+        // LayerNorm with biases, learned positions, untied head.
+        "gpt2" => new ModelConfig
+        {
+            ModelType = "gpt2", VocabSize = 300, HiddenSize = 64, IntermediateSize = 256,
+            NumLayers = 2, NumHeads = 4, NumKvHeads = 4, MaxPositions = 128, NormEps = 1e-5,
+            TieWordEmbeddings = false, BosTokenId = 296, EosTokenId = 296,
+        },
+        _ => throw new PargsException($"no reference checkpoint named \"{name}\" (known: {string.Join(", ", Names.Concat(Shapes.Keys))})"),
+    };
+
+    /// <summary>
+    /// Real model shapes with the same seeded weights and tiny tokenizers (the vocabulary padded to the shape's
+    /// size), for speed and memory measurements against llama.cpp: family and config.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, (string Family, Func<ModelConfig> Config)> Shapes =
+        new Dictionary<string, (string, Func<ModelConfig>)>(StringComparer.Ordinal)
+        {
+            // llama2.c's stories110M (the shape of docs/benchmarks.md).
+            ["llama-110m"] = ("llama", () => Config("llama") with
+            {
+                VocabSize = 32000, HiddenSize = 768, IntermediateSize = 2048, NumLayers = 12, NumHeads = 12, NumKvHeads = 12,
+                MaxPositions = 1024, RopeTheta = 10000.0, TieWordEmbeddings = true,
+            }),
+            ["qwen2.5-0.5b"] = ("qwen2", () => Config("qwen2") with
+            {
+                VocabSize = 151936, HiddenSize = 896, IntermediateSize = 4864, NumLayers = 24, NumHeads = 14, NumKvHeads = 2,
+                MaxPositions = 32768, TieWordEmbeddings = true,
+            }),
+            ["llama3.2-1b"] = ("llama", () => Config("llama") with
+            {
+                VocabSize = 128256, HiddenSize = 2048, IntermediateSize = 8192, NumLayers = 16, NumHeads = 32, NumKvHeads = 8,
+                MaxPositions = 131072, RopeTheta = 500000.0, TieWordEmbeddings = true,
+            }),
+        };
+
+    /// <summary>
+    /// Writes the checkpoint <paramref name="name"/> (a family of <see cref="Names"/>, or a shape of
+    /// <see cref="Shapes"/>) as a Hugging Face folder at <paramref name="dir"/>.
+    /// </summary>
+    public static void Write(string name, string dir)
+    {
+        ModelConfig config;
+        if (Shapes.TryGetValue(name, out var realShape))
+        {
+            config = realShape.Config();
+            name = realShape.Family;
+        }
+        else config = Config(name);
+        string architecture = config.ModelType == "gpt2" ? "GPT2LMHeadModel"
+            : name switch { "mistral" => "MistralForCausalLM", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" };
+        var random = new SplitMix64((ulong)(Names.ToList().IndexOf(name) + 1) * 0x9E3779B97F4A7C15UL);
+        var tensors = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var (tensorName, shape) in ExpectedTensors.For(config, architecture))
+            {
+                long n = shape.Aggregate(1L, (a, b) => a * b);
+                var values = new float[n];
+                bool gain = tensorName.EndsWith("norm.weight", StringComparison.Ordinal) || tensorName.Contains(".ln_", StringComparison.Ordinal) && tensorName.EndsWith(".weight", StringComparison.Ordinal);
+                bool vector = shape.Length == 1;
+                // Matrices scaled by 1/sqrt(fan-in) keep activations near unit size through the layers;
+                // embeddings and the head stay larger so the next-token distribution is far from uniform.
+                double scale = gain ? 0.2 : vector ? 0.2 : tensorName.Contains("embed") || tensorName.Contains("wte") || tensorName.Contains("wpe") ? 1.0
+                    : tensorName.Contains("lm_head") ? 3.0 / Math.Sqrt(shape[^1]) : 1.7 / Math.Sqrt(shape[^1]);
+                for (long i = 0; i < n; i++) values[i] = (float)((gain ? 1.0 : 0.0) + scale * random.NextSymmetric());
+                // GPT-2 Conv1D stores [in, out]: the fan-in is the first dimension.
+                if (config.ModelType == "gpt2" && shape.Length == 2 && !tensorName.Contains("wte") && !tensorName.Contains("wpe") && !tensorName.Contains("lm_head"))
+                    for (long i = 0; i < n; i++) values[i] = (float)(values[i] * Math.Sqrt(shape[1]) / Math.Sqrt(shape[0]));
+                tensors[tensorName] = torch.tensor(values, shape);
+            }
+            var extra = name == "mistral" ? new Dictionary<string, JsonNode?> { ["sliding_window"] = null } : null;
+            HuggingFaceFolder.Save(dir, config, architecture, tensors, extraConfig: extra);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+        var tokenizer = config.ModelType == "gpt2" || name == "qwen2" ? ByteLevelTokenizerJson(name) : SentencePieceTokenizerJson();
+        File.WriteAllText(Path.Combine(dir, HuggingFaceFolder.TokenizerFile), tokenizer.ToJsonString());
+        var tokenizerConfig = new JsonObject { ["add_bos_token"] = config.ModelType != "gpt2" && name != "qwen2", ["add_eos_token"] = false };
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), tokenizerConfig.ToJsonString());
+    }
+
+    /// <summary>Token ids to evaluate: BOS (when the family has one) then a fixed text, tokenized by the checkpoint's own tokenizer.</summary>
+    public const string PromptText = "Once upon a time the girl waved at the little boat.";
+
+    const string Qwen2Pattern = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+    static JsonObject ByteLevelTokenizerJson(string name)
+    {
+        string pattern = name == "qwen2" ? Qwen2Pattern : ByteLevelBpeOptions.Gpt2Pattern;
+        var words = Regex.Matches(Corpus, pattern).Select(m => ByteLevelAlphabet.Encode(Encoding.UTF8.GetBytes(m.Value))).ToList();
+        var vocab = new List<string>();
+        for (int b = 0; b < 256; b++) vocab.Add(ByteLevelAlphabet.ByteToChar[b].ToString());
+        int mergesWanted = name == "qwen2" ? 61 : 40;
+        var merges = TrainBpe(words, vocab, mergesWanted);
+        // Special-token ids are fixed in the configs above (EOS 317 for qwen2, 296 for gpt2).
+        if (vocab.Count != 256 + mergesWanted) throw new InvalidOperationException($"the byte-level reference vocabulary has {vocab.Count} tokens, expected {256 + mergesWanted}");
+        string[] specials = name == "qwen2" ? ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] : ["<|endoftext|>"];
+        var vocabJson = new JsonObject();
+        for (int i = 0; i < vocab.Count; i++) vocabJson[vocab[i]] = i;
+        var added = new JsonArray();
+        foreach (var s in specials)
+        {
+            int id = vocab.Count + added.Count;
+            added.Add(new JsonObject { ["id"] = id, ["content"] = s, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = true });
+        }
+        JsonNode preTokenizer = name == "qwen2"
+            ? new JsonObject
+            {
+                ["type"] = "Sequence",
+                ["pretokenizers"] = new JsonArray(
+                    new JsonObject { ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = pattern }, ["behavior"] = "Isolated", ["invert"] = false },
+                    new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = false, ["use_regex"] = false }),
+            }
+            : new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = true };
+        return new JsonObject
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = added,
+            ["normalizer"] = name == "qwen2" ? new JsonObject { ["type"] = "NFC" } : null,
+            ["pre_tokenizer"] = preTokenizer,
+            ["post_processor"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = false, ["use_regex"] = false },
+            ["decoder"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = false, ["use_regex"] = false },
+            ["model"] = new JsonObject
+            {
+                ["type"] = "BPE", ["dropout"] = null, ["unk_token"] = null, ["continuing_subword_prefix"] = "", ["end_of_word_suffix"] = "",
+                ["fuse_unk"] = false, ["byte_fallback"] = false, ["vocab"] = vocabJson, ["merges"] = new JsonArray(merges.Select(m => (JsonNode?)m).ToArray()),
+            },
+        };
+    }
+
+    /// <summary>Llama-2-style: &lt;unk&gt; &lt;s&gt; &lt;/s&gt;, the 256 byte pieces, the corpus' characters, then merged pieces.</summary>
+    static JsonObject SentencePieceTokenizerJson()
+    {
+        var vocab = new List<string> { "<unk>", "<s>", "</s>" };
+        for (int b = 0; b < 256; b++) vocab.Add($"<0x{b:X2}>");
+        string text = "▁" + Corpus.Replace(' ', '▁');
+        foreach (char c in text.Distinct().Order()) vocab.Add(c.ToString());
+        // Words keep their leading "▁", as SentencePiece splits on whitespace before merging.
+        var words = Regex.Matches(text, "▁[^▁]*").Select(m => m.Value).ToList();
+        var merges = TrainBpe(words, vocab, 48);
+        if (vocab.Count != 335) throw new InvalidOperationException($"the SentencePiece reference vocabulary has {vocab.Count} tokens, expected 335");
+        var vocabJson = new JsonObject();
+        for (int i = 0; i < vocab.Count; i++) vocabJson[vocab[i]] = i;
+        var added = new JsonArray();
+        for (int i = 0; i < 3; i++)
+            added.Add(new JsonObject { ["id"] = i, ["content"] = vocab[i], ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = true });
+        return new JsonObject
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = added,
+            ["normalizer"] = new JsonObject
+            {
+                ["type"] = "Sequence",
+                ["normalizers"] = new JsonArray(
+                    new JsonObject { ["type"] = "Prepend", ["prepend"] = "▁" },
+                    new JsonObject { ["type"] = "Replace", ["pattern"] = new JsonObject { ["String"] = " " }, ["content"] = "▁" }),
+            },
+            ["pre_tokenizer"] = null,
+            ["post_processor"] = new JsonObject
+            {
+                ["type"] = "TemplateProcessing",
+                ["single"] = new JsonArray(new JsonObject { ["SpecialToken"] = new JsonObject { ["id"] = "<s>", ["type_id"] = 0 } },
+                    new JsonObject { ["Sequence"] = new JsonObject { ["id"] = "A", ["type_id"] = 0 } }),
+                ["special_tokens"] = new JsonObject { ["<s>"] = new JsonObject { ["id"] = "<s>", ["ids"] = new JsonArray(1), ["tokens"] = new JsonArray("<s>") } },
+            },
+            ["decoder"] = new JsonObject
+            {
+                ["type"] = "Sequence",
+                ["decoders"] = new JsonArray(
+                    new JsonObject { ["type"] = "Replace", ["pattern"] = new JsonObject { ["String"] = "▁" }, ["content"] = " " },
+                    new JsonObject { ["type"] = "ByteFallback" },
+                    new JsonObject { ["type"] = "Fuse" },
+                    new JsonObject { ["type"] = "Strip", ["content"] = " ", ["start"] = 1, ["stop"] = 0 }),
+            },
+            ["model"] = new JsonObject
+            {
+                ["type"] = "BPE", ["dropout"] = null, ["unk_token"] = "<unk>", ["continuing_subword_prefix"] = null, ["end_of_word_suffix"] = null,
+                ["fuse_unk"] = true, ["byte_fallback"] = true, ["vocab"] = vocabJson, ["merges"] = new JsonArray(merges.Select(m => (JsonNode?)m).ToArray()),
+            },
+        };
+    }
+
+    /// <summary>Plain BPE training: repeatedly merge the most frequent adjacent pair (first seen on ties); adds merged tokens to <paramref name="vocab"/>.</summary>
+    static List<string> TrainBpe(List<string> words, List<string> vocab, int count)
+    {
+        var split = words.Select(w => w.Select(c => c.ToString()).ToList()).ToList();
+        var merges = new List<string>();
+        var known = new HashSet<string>(vocab, StringComparer.Ordinal);
+        while (merges.Count < count)
+        {
+            var frequency = new Dictionary<(string, string), int>();
+            var order = new List<(string, string)>();
+            foreach (var w in split)
+                for (int i = 0; i + 1 < w.Count; i++)
+                {
+                    var pair = (w[i], w[i + 1]);
+                    if (!frequency.TryGetValue(pair, out int f)) order.Add(pair);
+                    frequency[pair] = f + 1;
+                }
+            if (order.Count == 0) break;
+            var best = order.OrderByDescending(p => frequency[p]).First(); // OrderBy is stable: first seen wins ties
+            string merged = best.Item1 + best.Item2;
+            merges.Add($"{best.Item1} {best.Item2}");
+            if (known.Add(merged)) vocab.Add(merged);
+            foreach (var w in split)
+                for (int i = 0; i + 1 < w.Count; i++)
+                    if (w[i] == best.Item1 && w[i + 1] == best.Item2)
+                    {
+                        w[i] = merged;
+                        w.RemoveAt(i + 1);
+                    }
+        }
+        return merges;
+    }
+
+    /// <summary>SplitMix64: a fixed, documented generator, so weights do not depend on the runtime's Random.</summary>
+    sealed class SplitMix64(ulong state)
+    {
+        public ulong Next()
+        {
+            ulong z = state += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+
+        /// <summary>Uniform in [-√3, √3): unit variance.</summary>
+        public double NextSymmetric() => ((Next() >> 11) * (1.0 / (1UL << 53)) * 2.0 - 1.0) * Math.Sqrt(3.0);
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Regenerates the llama.cpp goldens Pargs' tests compare against (tests/Pargs.Tests/Checkpoints/LlamaCppGoldens/):
+# writes the tiny seeded reference checkpoints (pargs reference-checkpoint), converts them and the shipped
+# stories260K GGUF (v1, which llama.cpp no longer reads) with `pargs convert --to gguf`, and evaluates each
+# GGUF in llama.cpp through node-llama-cpp (reference.mjs). Run from anywhere; needs the .NET SDK and Node 20.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+out="$root/tests/Pargs.Tests/Checkpoints/LlamaCppGoldens"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+(cd "$here" && npm ci --no-audit --no-fund)
+dotnet build "$root/src/Pargs.Cli" -c Release -v quiet -nologo
+pargs() { dotnet "$root/src/Pargs.Cli/bin/Release/net10.0/linux-x64/Pargs.Cli.dll" "$@"; }
+
+text="Once upon a time the girl waved at the little boat."
+mkdir -p "$out"
+for name in llama mistral qwen2 gpt2; do
+    pargs reference-checkpoint "$name" --out "$work/$name"
+    pargs convert "$work/$name" --to gguf --out "$work/$name.gguf" --type f32
+    node "$here/reference.mjs" --model "$work/$name.gguf" --name "$name" --text "$text" > "$out/$name.json"
+done
+pargs convert "$root/data/models/stories260K/tinyllamas-stories-260k-f32.gguf" --to gguf --out "$work/stories260K.gguf" --type f32
+node "$here/reference.mjs" --model "$work/stories260K.gguf" --name stories260K --text "$text" > "$out/stories260K.json"
+ls -l "$out"
