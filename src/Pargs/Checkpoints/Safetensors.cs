@@ -174,14 +174,12 @@ public static class Safetensors
         var header = new List<byte>(headerStream.ToArray());
         while (header.Count % 8 != 0) header.Add((byte)' ');
 
-        string tmp = path + ".tmp";
-        using (var output = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        Pargs.IO.AtomicFile.Write(path, output =>
         {
             output.Write(BitConverter.GetBytes((ulong)header.Count));
             output.Write(header.ToArray());
             foreach (var t in prepared) WriteFloats(output, t);
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
     }
 
     static unsafe void WriteFloats(Stream output, torch.Tensor t)

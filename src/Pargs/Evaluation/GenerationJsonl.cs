@@ -64,18 +64,14 @@ public static class GenerationJsonl
     /// </summary>
     public static void Write(string path, IEnumerable<GenerationRecord> records)
     {
-        bool device = DevicePaths.IsDevice(path);
-        var tmp = device ? path : path + ".tmp";
-        if (!device && Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent) Directory.CreateDirectory(parent);
-        using (var writer = new StreamWriter(tmp, append: false, new UTF8Encoding(false)))
+        Pargs.IO.AtomicFile.WriteText(path, writer =>
         {
             foreach (var record in records)
             {
                 writer.Write(JsonSerializer.Serialize(record, Options));
                 writer.Write('\n');
             }
-        }
-        if (!device) File.Move(tmp, path, overwrite: true);
+        });
     }
 
 }

@@ -24,9 +24,7 @@ public static class MetricsJsonl
     /// <summary>Replaces the file with exactly these records (a resumed run drops lines logged after its checkpoint).</summary>
     public static void Rewrite(string path, IEnumerable<IReadOnlyDictionary<string, double>> records)
     {
-        string tmp = path + ".tmp";
-        File.WriteAllLines(tmp, records.Select(ToLine));
-        File.Move(tmp, path, overwrite: true);
+        Pargs.IO.AtomicFile.WriteAllLines(path, records.Select(ToLine));
     }
 
     public static List<IReadOnlyDictionary<string, double>> Read(string path)
