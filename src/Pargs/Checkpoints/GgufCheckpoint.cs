@@ -71,11 +71,11 @@ public static partial class GgufCheckpoint
         string path = gguf.Path;
         int Required(string key)
         {
-            long v = gguf.GetInteger(key) ?? throw new PargsException($"{path}: GGUF metadata lacks integer \"{key}\"");
-            if (v <= 0 || v > int.MaxValue) throw new PargsException($"{path}: GGUF metadata \"{key}\" = {v} is not a positive int");
-            return (int)v;
+            return gguf.GetInt32(key, 1, int.MaxValue) ?? throw new PargsException($"{path}: GGUF metadata lacks integer \"{key}\"");
         }
         var embedding = gguf.Find("token_embd.weight") ?? throw new PargsException($"{path}: no tensor \"token_embd.weight\"");
+        if (embedding.Shape.Length != 2 || embedding.Shape[0] is < 1 or > int.MaxValue)
+            throw new PargsException($"{path}: token_embd.weight has shape [{string.Join(", ", embedding.Shape)}]; expected [vocabulary, hidden]");
         int vocab = (int)embedding.Shape[0];
         if (gguf.Metadata.TryGetValue("tokenizer.ggml.tokens", out var tokens) && tokens is string[] pieces && pieces.Length != vocab)
             throw new PargsException($"{path}: tokenizer.ggml.tokens has {pieces.Length} entries but token_embd.weight has {vocab} rows");
@@ -89,14 +89,14 @@ public static partial class GgufCheckpoint
             IntermediateSize = Required("llama.feed_forward_length"),
             NumLayers = Required("llama.block_count"),
             NumHeads = heads,
-            NumKvHeads = gguf.GetInteger("llama.attention.head_count_kv") is { } kv ? (int)kv : heads,
-            MaxPositions = gguf.GetInteger("llama.context_length") is { } ctx ? (int)ctx : 2048,
+            NumKvHeads = gguf.GetInt32("llama.attention.head_count_kv", 1, int.MaxValue) ?? heads,
+            MaxPositions = gguf.GetInt32("llama.context_length", 1, int.MaxValue) ?? 2048,
             RopeTheta = gguf.GetNumber("llama.rope.freq_base") ?? 10000.0,
             NormEps = gguf.GetNumber("llama.attention.layer_norm_rms_epsilon") ?? 1e-5,
             TieWordEmbeddings = gguf.Find("output.weight") is null,
-            BosTokenId = (int?)gguf.GetInteger("tokenizer.ggml.bos_token_id"),
-            EosTokenId = (int?)gguf.GetInteger("tokenizer.ggml.eos_token_id"),
-            PadTokenId = (int?)gguf.GetInteger("tokenizer.ggml.padding_token_id"),
+            BosTokenId = gguf.GetInt32("tokenizer.ggml.bos_token_id", 0, int.MaxValue),
+            EosTokenId = gguf.GetInt32("tokenizer.ggml.eos_token_id", 0, int.MaxValue),
+            PadTokenId = gguf.GetInt32("tokenizer.ggml.padding_token_id", 0, int.MaxValue),
         }.Validate(path);
         if (gguf.GetInteger("llama.rope.dimension_count") is { } ropeDims && ropeDims != config.HeadDim)
             throw new PargsException($"{path}: llama.rope.dimension_count {ropeDims} differs from the head size {config.HeadDim}; partial rotary is not supported");
@@ -152,6 +152,6 @@ public static partial class GgufCheckpoint
                 throw new PargsException($"{gguf.Path}: tokenizer.ggml.token_type must be {pieces.Length} integers");
             types = ints;
         }
-        return (pieces, scores, types, (int?)gguf.GetInteger("tokenizer.ggml.bos_token_id"), (int?)gguf.GetInteger("tokenizer.ggml.eos_token_id"));
+        return (pieces, scores, types, gguf.GetInt32("tokenizer.ggml.bos_token_id", 0, int.MaxValue), gguf.GetInt32("tokenizer.ggml.eos_token_id", 0, int.MaxValue));
     }
 }
