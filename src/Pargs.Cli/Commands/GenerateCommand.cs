@@ -74,6 +74,9 @@ public static class GenerateCommand
             if (lm.Generation is { } defaults)
             {
                 bool Unsaid(Option option) => result.GetResult(option) is null or { Implicit: true };
+                // A bad value from the file is the file's fault: say so, not "--temperature must be positive".
+                if (Unsaid(temperature) && defaults.Temperature is { } bad && !(bad > 0) && options.Method.Samples())
+                    throw new PargsException($"{lm.Source}: generation_config.json: temperature {bad} is not positive, so --method {options.Method.Name()} cannot sample with it; pass --temperature");
                 options = options with
                 {
                     Temperature = Unsaid(temperature) && defaults.Temperature is { } t ? t : options.Temperature,

@@ -158,23 +158,9 @@ public static class HuggingFaceFolder
     public static GenerationDefaults? ReadGenerationDefaults(string path)
     {
         if (!File.Exists(path)) return null;
-        JsonObject json;
-        try { json = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new PargsException($"{path}: expected a JSON object"); }
-        catch (JsonException e) { throw new PargsException($"{path}: not valid JSON ({e.Message})"); }
-        T? Get<T>(string field) where T : struct
-        {
-            var node = json[field];
-            if (node is null || node.GetValueKind() == JsonValueKind.Null) return null;
-            try { return node.GetValue<T>(); }
-            catch (Exception) { throw new PargsException($"{path}: field \"{field}\" must be a {typeof(T).Name}, got {node.ToJsonString()}"); }
-        }
-        int[]? eos = json["eos_token_id"] switch
-        {
-            null => null,
-            JsonArray a => a.Select(n => n!.GetValue<int>()).ToArray(),
-            var n => [n.GetValue<int>()],
-        };
-        return new GenerationDefaults(Get<double>("temperature"), Get<int>("top_k"), Get<double>("top_p"), Get<int>("max_new_tokens"), eos);
+        var json = Pargs.Json.CheckedJson.ReadFile(path).Object(); // types checked field by field, naming the file and field
+        return new GenerationDefaults(json["temperature"].DoubleOrNull(), json["top_k"].IntOrNull(), json["top_p"].DoubleOrNull(),
+            json["max_new_tokens"].IntOrNull(), json["eos_token_id"].IntOrIntList(0, int.MaxValue));
     }
 
     /// <summary>

@@ -34,6 +34,8 @@ public static class TextGenerator
                 throw new PargsException($"prompt {i + 1} has {ids.Length} tokens; with --max-new-tokens {options.MaxNewTokens} that exceeds the model's context of {lm.Config.MaxPositions}");
             return ids;
         }).ToArray();
+        // Sized by the request (rows × samples × tokens), checked before the first batch allocates anything.
+        DecodingMemory.Check(lm.Config, options.Method.RewardModelFor(rm)?.Backbone.Config, options, prompts.Count, encoded.Select(e => e.Length).DefaultIfEmpty(0).Max());
         var context = new DecodingContext(tokenizer, lm.Config.EosTokenId ?? tokenizer.EosId, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
 
         var results = new GenerationResult[prompts.Count];
