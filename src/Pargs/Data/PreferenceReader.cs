@@ -54,7 +54,13 @@ public static class PreferenceReader
     {
         try
         {
-            return JsonDocument.Parse(text);
+            var document = JsonDocument.Parse(text);
+            if (!Pargs.Json.CheckedJson.StringsAreValid(document.RootElement, out string? problem))
+            {
+                document.Dispose();
+                throw new BadRowException(BadRowReason.InvalidJson, problem!);
+            }
+            return document;
         }
         catch (JsonException e)
         {

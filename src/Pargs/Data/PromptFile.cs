@@ -40,6 +40,7 @@ public static class PromptFile
         {
             using var doc = JsonDocument.Parse(line);
             var root = doc.RootElement;
+            if (!Pargs.Json.CheckedJson.StringsAreValid(root, out string? problem)) throw new PargsException($"{path}:{lineNumber}: {problem}");
             if (root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String) return p.GetString()!;
             if (root.TryGetProperty("instruction", out var i) && i.ValueKind == JsonValueKind.String) return i.GetString()!;
             throw new PargsException($"{path}:{lineNumber}: expected a string field \"prompt\" or \"instruction\"");

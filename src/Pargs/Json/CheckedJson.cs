@@ -95,6 +95,11 @@ public sealed class CheckedJson
             string where = e.LineNumber is { } line ? $" at line {line + 1}" : "";
             throw new PargsException($"{source}: not valid JSON{where}: {FirstLine(e.Message)}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // A string or key whose escapes decode to invalid UTF-16, e.g. a lone surrogate "\ud800".
+            throw new PargsException($"{source}: not valid JSON: {FirstLine(e.Message)}", e);
+        }
         catch (DuplicateKeyException e)
         {
             throw new PargsException($"{source}: not valid JSON: {e.Message}", e);
@@ -133,8 +138,53 @@ public sealed class CheckedJson
         JsonValueKind.Object => ToObject(element),
         JsonValueKind.Array => new JsonArray(element.EnumerateArray().Select(ToNode).ToArray()),
         JsonValueKind.Null => null,
+        JsonValueKind.String => JsonValue.Create(Checked(element)),
         _ => JsonValue.Create(element.Clone()),
     };
+
+    /// <summary>
+    /// Decodes every string and property name of a parsed document once, so readers that walk a JsonDocument
+    /// themselves meet a bad escape (a lone UTF-16 surrogate such as "\ud800") here, as an
+    /// <see cref="InvalidOperationException"/> they can report, not later in the middle of their own logic.
+    /// </summary>
+    public static bool StringsAreValid(JsonElement root, out string? problem)
+    {
+        var stack = new Stack<JsonElement>();
+        stack.Push(root);
+        try
+        {
+            while (stack.Count > 0)
+            {
+                var element = stack.Pop();
+                switch (element.ValueKind)
+                {
+                    case JsonValueKind.String: _ = element.GetString(); break;
+                    case JsonValueKind.Array: foreach (var item in element.EnumerateArray()) stack.Push(item); break;
+                    case JsonValueKind.Object:
+                        foreach (var property in element.EnumerateObject())
+                        {
+                            _ = property.Name;
+                            stack.Push(property.Value);
+                        }
+                        break;
+                }
+            }
+        }
+        catch (InvalidOperationException e)
+        {
+            problem = $"a string is not valid text ({FirstLine(e.Message)})";
+            return false;
+        }
+        problem = null;
+        return true;
+    }
+
+    /// <summary>The string decoded once here, so a bad escape fails at parse time and not in a later accessor.</summary>
+    static JsonElement Checked(JsonElement element)
+    {
+        _ = element.GetString();
+        return element.Clone();
+    }
 
     static JsonObject ToObject(JsonElement element)
     {

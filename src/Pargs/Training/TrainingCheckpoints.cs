@@ -57,7 +57,13 @@ public sealed class TrainingCheckpoints(string outputDir, int keep)
         if (int.TryParse(Path.GetFileName(dir).AsSpan(Prefix.Length), out int folderStep) && folderStep != state.Step)
             throw new PargsException($"{Path.Combine(dir, StateFile)}: global_step is {state.Step} but the folder is {Path.GetFileName(dir)}; the checkpoint is damaged");
         task.LoadModel(dir);
-        string optimizerPath = Path.Combine(dir, OptimizerFile);
+        LoadOptimizerState(Path.Combine(dir, OptimizerFile), optimizer);
+        return state;
+    }
+
+    /// <summary>Loads AdamW's state from <paramref name="optimizerPath"/>; a damaged file is a one-line <see cref="PargsException"/>.</summary>
+    public static void LoadOptimizerState(string optimizerPath, TorchSharp.Modules.AdamW optimizer)
+    {
         if (!File.Exists(optimizerPath)) throw new PargsException($"{optimizerPath}: missing (the checkpoint is incomplete)");
         try { optimizer.load_state_dict(optimizerPath); }
         catch (ArgumentException e)
@@ -72,7 +78,6 @@ public sealed class TrainingCheckpoints(string outputDir, int keep)
             // stream, bad string lengths, invalid enum values) with messages that may quote the file's bytes.
             throw new PargsException($"{optimizerPath}: cannot be read ({e.GetType().Name}: {Printable(e.Message)}); the checkpoint is damaged — resume from an earlier one or start again", e);
         }
-        return state;
     }
 
     /// <summary>A message cut to one short line of printable ASCII (a damaged file's bytes must not reach the terminal).</summary>
@@ -91,7 +96,8 @@ public sealed class TrainingCheckpoints(string outputDir, int keep)
         ["log_history"] = new JsonArray(state.LogHistory.Select(r => JsonNode.Parse(MetricsJsonl.ToLine(r))).ToArray()),
     };
 
-    static TrainerState ReadState(string path)
+    /// <summary>Reads a <c>trainer_state.json</c>; every field is type- and range-checked.</summary>
+    public static TrainerState ReadState(string path)
     {
         var json = Pargs.Json.CheckedJson.ReadFile(path, Pargs.Json.CheckedJsonLimits.Large);
         var history = new List<IReadOnlyDictionary<string, double>>();
