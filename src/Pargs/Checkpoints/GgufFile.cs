@@ -46,15 +46,15 @@ public sealed class GgufFile
     {
         if (!Metadata.TryGetValue(key, out var v)) return null;
         if (v is not (long or ulong))
-            throw new PargsException($"{Path}: GGUF metadata \"{key}\" must be an integer, got {Describe(v)}");
+            throw new PargsException($"{Path}: GGUF metadata {Shown(key)} must be an integer, got {Describe(v)}");
         if (v is ulong || (long)v < min || (long)v > max)
-            throw new PargsException($"{Path}: GGUF metadata \"{key}\" = {v} is out of range (expected {min} to {max})");
+            throw new PargsException($"{Path}: GGUF metadata {Shown(key)} = {v} is out of range (expected {min} to {max})");
         return (int)(long)v;
     }
 
     static string Describe(object value) => value switch
     {
-        string s => $"the string \"{(s.Length > 40 ? s[..40] + "..." : s)}\"",
+        string s => $"the string {Shown(s)}",
         Array a => $"an array of {a.Length}",
         _ => value.ToString() ?? "",
     };
@@ -71,7 +71,7 @@ public sealed class GgufFile
     };
 
     public torch.Tensor ReadTensor(string name) =>
-        ReadTensor(Find(name) ?? throw new PargsException($"{Path}: no tensor named \"{name}\""));
+        ReadTensor(Find(name) ?? throw new PargsException($"{Path}: no tensor named {Shown(name)}"));
 
     /// <summary>The tensor as float32 on the CPU; F32, F16, BF16, Q8_0 and Q4_0 are supported.</summary>
     public torch.Tensor ReadTensor(GgufTensorInfo info)
@@ -142,7 +142,7 @@ public sealed class GgufFile
             uint type = r.ReadUInt32();
             var value = ReadValue(path, r, type, key, Count, ReadString, lengthBytes, depth: 0);
             if (!metadata.TryAdd(key, value))
-                throw new PargsException($"{path}: metadata key \"{key}\" at byte {at} appears twice");
+                throw new PargsException($"{path}: metadata key {Shown(key)} at byte {at} appears twice");
         }
 
         int alignment = 32;
@@ -158,20 +158,20 @@ public sealed class GgufFile
         for (long i = 0; i < tensorCount; i++)
         {
             string name = ReadString("tensor name");
-            if (!names.Add(name)) throw new PargsException($"{path}: tensor \"{name}\" appears twice in the tensor directory");
+            if (!names.Add(name)) throw new PargsException($"{path}: tensor {Shown(name)} appears twice in the tensor directory");
             uint dims = r.ReadUInt32();
-            if (dims > 4) throw new PargsException($"{path}: tensor \"{name}\" claims {dims} dimensions (GGUF allows at most 4)");
+            if (dims > 4) throw new PargsException($"{path}: tensor {Shown(name)} claims {dims} dimensions (GGUF allows at most 4)");
             var ne = new long[dims];
             for (int d = 0; d < dims; d++)
             {
                 ulong dim = v1 ? r.ReadUInt32() : r.ReadUInt64();
-                if (dim > long.MaxValue) throw new PargsException($"{path}: tensor \"{name}\" has dimension {dim}, beyond any file");
+                if (dim > long.MaxValue) throw new PargsException($"{path}: tensor {Shown(name)} has dimension {dim}, beyond any file");
                 ne[d] = (long)dim;
             }
             var type = (GgmlType)r.ReadUInt32();
             ulong offset = r.ReadUInt64();
             if (offset > (ulong)fileLength)
-                throw new PargsException($"{path}: tensor \"{name}\" offset {offset} lies beyond the end of the file ({fileLength} bytes)");
+                throw new PargsException($"{path}: tensor {Shown(name)} offset {offset} lies beyond the end of the file ({fileLength} bytes)");
             Array.Reverse(ne); // ne[0] is the innermost (contiguous) dimension; torch lists it last
             raw.Add((name, ne, type, (long)offset));
         }
@@ -184,20 +184,32 @@ public sealed class GgufFile
             // Both are at most the file length here, so the sum cannot overflow.
             var info = new GgufTensorInfo(name, shape, type, dataStart + offset);
             if (offset % alignment != 0)
-                throw new PargsException($"{path}: tensor \"{name}\" offset {offset} is not a multiple of the alignment {alignment}");
-            long elements = StoredTensorReader.CheckedElementCount(shape, path, $"tensor \"{name}\"");
+                throw new PargsException($"{path}: tensor {Shown(name)} offset {offset} is not a multiple of the alignment {alignment}");
+            long elements = StoredTensorReader.CheckedElementCount(shape, path, $"tensor {Shown(name)}");
             if (StoredTypeOf(type) is { } stored)
             {
-                long bytes = StoredTensorReader.CheckedByteCount(stored, shape, path, $"tensor \"{name}\"");
+                long bytes = StoredTensorReader.CheckedByteCount(stored, shape, path, $"tensor {Shown(name)}");
                 if (bytes > fileLength - info.Offset)
-                    throw new PargsException($"{path}: tensor \"{name}\" needs {bytes} bytes from byte {info.Offset} but the file has only {fileLength} (truncated file?)");
+                    throw new PargsException($"{path}: tensor {Shown(name)} needs {bytes} bytes from byte {info.Offset} but the file has only {fileLength} (truncated file?)");
             }
             else if (elements > fileLength * 32)
                 // Unreadable types are never decoded, but no ggml type stores more than 32 elements per byte.
-                throw new PargsException($"{path}: tensor \"{name}\" claims {elements} elements, more than a {fileLength}-byte file can hold");
+                throw new PargsException($"{path}: tensor {Shown(name)} claims {elements} elements, more than a {fileLength}-byte file can hold");
             tensors.Add(info);
         }
         return new GgufFile { Path = path, Version = version, Metadata = metadata, Tensors = tensors, Alignment = alignment, DataStart = dataStart };
+    }
+
+    /// <summary>
+    /// A key or tensor name as a message shows it: quoted, control characters escaped, cut to 80 characters,
+    /// because a damaged file's "name" may be any bytes and the message must stay one printable line.
+    /// </summary>
+    static string Shown(string text)
+    {
+        var sb = new StringBuilder("\"");
+        foreach (char c in text.Length > 80 ? text[..80] : text)
+            sb.Append(char.IsControl(c) ? $"\\x{(int)c:x2}" : c.ToString());
+        return sb.Append(text.Length > 80 ? "...\"" : "\"").ToString();
     }
 
     /// <summary>Smallest encoding of one value of a metadata type, to bound array lengths before allocating.</summary>
@@ -226,17 +238,17 @@ public sealed class GgufFile
             // The shortest decimal that round-trips the float32, so 1e-5f becomes 1e-5 and not 9.99999974e-6.
             case 6: return double.Parse(r.ReadSingle().ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
             case 7: return r.ReadByte() != 0;
-            case 8: return readString($"string \"{key}\"");
+            case 8: return readString($"string {Shown(key)}");
             case 9:
             {
                 if (depth >= MaxArrayDepth)
-                    throw new PargsException($"{path}: metadata \"{key}\" nests arrays more than {MaxArrayDepth} deep at byte {r.BaseStream.Position}");
+                    throw new PargsException($"{path}: metadata {Shown(key)} nests arrays more than {MaxArrayDepth} deep at byte {r.BaseStream.Position}");
                 uint elementType = r.ReadUInt32();
                 if (elementType > 12)
-                    throw new PargsException($"{path}: metadata \"{key}\" is an array of unknown value type {elementType} at byte {r.BaseStream.Position - 4}");
-                long length = count($"array \"{key}\" length", MinBytes(elementType, lengthBytes));
+                    throw new PargsException($"{path}: metadata {Shown(key)} is an array of unknown value type {elementType} at byte {r.BaseStream.Position - 4}");
+                long length = count($"array {Shown(key)} length", MinBytes(elementType, lengthBytes));
                 if (length > Array.MaxLength)
-                    throw new PargsException($"{path}: metadata \"{key}\" is an array of {length} values, more than Pargs can hold");
+                    throw new PargsException($"{path}: metadata {Shown(key)} is an array of {length} values, more than Pargs can hold");
                 int n = (int)length;
                 switch (elementType)
                 {
@@ -273,7 +285,7 @@ public sealed class GgufFile
                     case 8:
                     {
                         var values = new string[n];
-                        for (int i = 0; i < n; i++) values[i] = readString($"array \"{key}\" element");
+                        for (int i = 0; i < n; i++) values[i] = readString($"array {Shown(key)} element");
                         return values;
                     }
                     default:
@@ -289,7 +301,7 @@ public sealed class GgufFile
             case 11: return r.ReadInt64();
             case 12: return r.ReadDouble();
             default:
-                throw new PargsException($"{path}: metadata \"{key}\" has unknown value type {type} at byte {r.BaseStream.Position - 4}");
+                throw new PargsException($"{path}: metadata {Shown(key)} has unknown value type {type} at byte {r.BaseStream.Position - 4}");
         }
     }
 }

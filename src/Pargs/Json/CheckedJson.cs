@@ -311,7 +311,8 @@ public sealed class CheckedJson
         long value;
         if (!element.TryGetInt64(out value))
         {
-            double d = element.GetDouble(); // finite: JSON has no NaN or infinity literals
+            // A number beyond double range (1e400) does not parse as a double at all.
+            if (!element.TryGetDouble(out double d)) throw Error($"{Shown} is out of range; expected an integer from {min} to {max}");
             if (d != Math.Floor(d)) throw Expected("an integer");
             if (d < min || d > max || d < long.MinValue || d >= 9.2233720368547758E18)
                 throw Error($"{Shown} is out of range; expected an integer from {min} to {max}");
@@ -333,8 +334,8 @@ public sealed class CheckedJson
     public double Double(double min = double.MinValue, double max = double.MaxValue)
     {
         if (!IsNumber) throw Expected("a number");
-        double value = Node!.GetValue<JsonElement>().GetDouble();
-        if (!double.IsFinite(value)) throw Error($"{Shown} is not a finite number");
+        if (!Node!.GetValue<JsonElement>().TryGetDouble(out double value) || !double.IsFinite(value))
+            throw Error($"{Shown} is out of range; expected a finite number");
         if (value < min || value > max)
             throw Error($"{Shown} is out of range; expected a number from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}");
         return value;

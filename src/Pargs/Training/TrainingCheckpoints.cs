@@ -72,10 +72,12 @@ public sealed class TrainingCheckpoints(string outputDir, int keep)
             throw new PargsException($"{optimizerPath}: the optimizer state does not fit the parameters being trained ({Printable(e.Message)}); " +
                                      "the file is damaged, or was written with other settings (resume with the same --lora-rank and --lora-targets)", e);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e)
         {
             // Truncated or corrupt: TorchSharp reads it with a BinaryReader, which fails in many ways (end of
             // stream, bad string lengths, invalid enum values) with messages that may quote the file's bytes.
+            // It also sizes some arrays from the file before checking them (a damaged tensor rank), so even an
+            // OutOfMemoryException here is one failed allocation sized by the file, not an exhausted process.
             throw new PargsException($"{optimizerPath}: cannot be read ({e.GetType().Name}: {Printable(e.Message)}); the checkpoint is damaged — resume from an earlier one or start again", e);
         }
     }

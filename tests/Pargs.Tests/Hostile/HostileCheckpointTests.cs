@@ -130,3 +130,35 @@ public class HostileCheckpointTests
         Assert.Contains("more bytes than any file holds", Refused(() => Llama2cCheckpoint.Load(Write(1 << 24, 1 << 24, 1 << 24, 1 << 10, 1 << 10, 1 << 24, 1 << 24))));
     }
 }
+
+/// <summary>Inputs the long fuzzer runs found (PARGS_FUZZ_CASES=1500), kept as regression cases.</summary>
+public class FuzzFoundRegressionTests
+{
+    [Fact]
+    public void Gguf_keys_of_binary_junk_stay_one_printable_line_in_messages()
+    {
+        using var temp = new TempDir();
+        string path = temp.File("junk-key.gguf");
+        // A damaged length swallowed the next entries into the key: the message quoted raw bytes over several lines.
+        new GgufWriter(3).U32("a\n\0b\u0006", 1).U32("a\n\0b\u0006", 2).Save(path);
+        string message = Assert.Throws<PargsException>(() => GgufFile.Read(path)).Message;
+        Assert.Contains("\"a\\x0a\\x00b\\x06\"", message);
+        Assert.DoesNotContain('\n', message);
+        Assert.All(message, c => Assert.False(char.IsControl(c)));
+    }
+
+    [Fact]
+    public void An_optimizer_bin_with_a_huge_tensor_rank_is_a_PargsException()
+    {
+        using var temp = new TempDir();
+        var model = TorchSharp.torch.nn.Linear(4, 3);
+        var optimizer = TorchSharp.torch.optim.AdamW(model.parameters(), 1e-3);
+        using (var loss = model.forward(TorchSharp.torch.ones(2, 4)).sum()) loss.backward();
+        optimizer.step();
+        string path = temp.File("optimizer.bin");
+        optimizer.save_state_dict(path);
+        // Fuzz case 1343: a tensor's rank became 0xFFFFFFFF; TorchSharp allocates for it before any check.
+        File.WriteAllBytes(path, new Pargs.Tests.Fuzzing.Mutator(20261206).Binary(File.ReadAllBytes(path), 1343));
+        Assert.StartsWith(path, Assert.Throws<PargsException>(() => Pargs.Training.TrainingCheckpoints.LoadOptimizerState(path, optimizer)).Message);
+    }
+}

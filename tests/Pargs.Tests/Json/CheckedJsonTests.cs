@@ -54,6 +54,8 @@ public class CheckedJsonTests
         Assert.Contains("out of range", Refused(() => Doc("""{"n": 1e300}""")["n"].Long()));
         Assert.Contains("out of range", Refused(() => Doc("""{"n": 99999999999999999999999}""")["n"].Long()));
         Assert.Contains("out of range", Refused(() => Doc("""{"t": 1e39}""")["t"].Float()));
+        Assert.Contains("out of range", Refused(() => Doc("""{"t": 1e400}""")["t"].Double()));
+        Assert.Contains("out of range", Refused(() => Doc("""{"t": -1e400}""")["t"].Int()));
         Assert.Contains("out of range", Refused(() => Doc("""{"t": -1}""")["t"].Double(0, 10)));
         Assert.Contains("at most 2 allowed", Refused(() => Doc("""{"a": [1, 2, 3]}""")["a"].Items(2)));
     }
