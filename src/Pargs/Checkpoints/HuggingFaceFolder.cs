@@ -82,9 +82,8 @@ public static class HuggingFaceFolder
 
     static Dictionary<string, torch.Tensor> LoadSharded(string dir, string indexPath)
     {
-        JsonObject? weightMap;
-        try { weightMap = JsonNode.Parse(File.ReadAllText(indexPath))?["weight_map"] as JsonObject; }
-        catch (JsonException e) { throw new PargsException($"{indexPath}: not valid JSON ({e.Message})"); }
+        var index = Pargs.Json.CheckedJson.ReadFile(indexPath, Pargs.Json.CheckedJsonLimits.Large); // a top-level [] is an error, not a crash
+        JsonObject? weightMap = index.IsObject && index["weight_map"].IsObject ? index["weight_map"].AsObject() : null;
         if (weightMap is null || weightMap.Count == 0)
             throw new PargsException($"{indexPath}: missing or empty object \"weight_map\" (tensor name → shard file)");
         var shardOf = new Dictionary<string, string>(StringComparer.Ordinal);

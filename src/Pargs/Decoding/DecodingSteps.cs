@@ -28,7 +28,7 @@ public static class DecodingSteps
     public static float[][] Combine(float[][] logProbs, float[][] rewards, double w)
     {
         if (logProbs.Length != rewards.Length) throw new ArgumentException($"{logProbs.Length} rows of log-probabilities but {rewards.Length} of rewards");
-        if (!float.IsFinite((float)w)) throw new PargsException($"-w {w} does not fit float32 (at most {float.MaxValue:G3} in size); use a smaller -w");
+        if (!float.IsFinite((float)w)) throw new PargsException($"-w {w} overflowed float32 (whose largest value is {float.MaxValue:G3}), where scores are computed; use a smaller -w");
         var scores = new float[logProbs.Length][];
         for (int b = 0; b < logProbs.Length; b++)
         {
