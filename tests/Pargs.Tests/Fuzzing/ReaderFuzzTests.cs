@@ -153,7 +153,7 @@ public class ReaderFuzzTests(ITestOutputHelper output)
             {"global_step": 4, "seed": 17, "batch_size": 3, "gradient_accumulation_steps": 1,
              "log_history": [{"step": 2, "epoch": 0.5, "loss": 0.69, "accuracy": null}, {"step": 4, "epoch": 1, "loss": 0.6}]}
             """;
-        Holds(FuzzHarness.Run("trainer-state", FuzzHarness.Cases(150), c => Mutate.Json(state, c), TrainingCheckpoints.StateFile,
+        Holds(FuzzHarness.Run("trainer-state", FuzzHarness.Cases(100), c => Mutate.Json(state, c), TrainingCheckpoints.StateFile,
             p => TrainingCheckpoints.ReadState(p)));
     }
 
@@ -188,14 +188,14 @@ public class ReaderFuzzTests(ITestOutputHelper output)
     {
         using var contents = CheckpointLoader.Load(TestPaths.ShippedPartialRm);
         string json = File.ReadAllText(Path.Combine(TestPaths.ShippedPartialRm, "tokenizer.json"));
-        Holds(FuzzHarness.Run("tokenizer-json", FuzzHarness.Cases(60), c => Mutate.Json(json, c), "tokenizer.json", p =>
+        Holds(FuzzHarness.Run("tokenizer-json", FuzzHarness.Cases(30), c => Mutate.Json(json, c), "tokenizer.json", p =>
         {
             var tokenizer = TokenizerLoader.ForCheckpoint(contents, p);
             var ids = tokenizer.Encode("Once upon a time, Tim saw a big dog.", addBos: true);
             tokenizer.Decode(ids);
         }), owned: false);
         var bin = File.ReadAllBytes(TestPaths.Stories260KTokenizer);
-        Holds(FuzzHarness.Run("tokenizer-bin", FuzzHarness.Cases(60), c => Mutate.Binary(bin, c), "tok512.bin", p =>
+        Holds(FuzzHarness.Run("tokenizer-bin", FuzzHarness.Cases(30), c => Mutate.Binary(bin, c), "tok512.bin", p =>
         {
             var tokenizer = TokenizerLoader.ForCheckpoint(contents, p);
             tokenizer.Decode(tokenizer.Encode("Once upon a time", addBos: true));
