@@ -162,3 +162,22 @@ public class FuzzFoundRegressionTests
         Assert.StartsWith(path, Assert.Throws<PargsException>(() => Pargs.Training.TrainingCheckpoints.LoadOptimizerState(path, optimizer)).Message);
     }
 }
+
+public class HostileConfigSizeTests
+{
+    [Fact]
+    public void A_config_claiming_two_billion_layers_is_refused_before_allocating_for_them()
+    {
+        using var temp = new TempDir();
+        string folder = temp.File("model");
+        Directory.CreateDirectory(folder);
+        File.Copy(Path.Combine(TestPaths.ShippedPartialRm, "model.safetensors"), Path.Combine(folder, "model.safetensors"));
+        string config = File.ReadAllText(Path.Combine(TestPaths.ShippedPartialRm, "config.json"));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(config)!.AsObject();
+        json["num_hidden_layers"] = 2_000_000_000;
+        File.WriteAllText(Path.Combine(folder, "config.json"), json.ToJsonString());
+        string? problem = Pargs.Tests.Fuzzing.FuzzHarness.RunOne(() =>
+            Assert.Contains("claims 2000000000 layers", Assert.Throws<PargsException>(() => CheckpointLoader.Load(folder)).Message));
+        Assert.Null(problem); // within the fuzzer's time and allocation bounds
+    }
+}
