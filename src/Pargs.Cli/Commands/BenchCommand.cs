@@ -161,8 +161,7 @@ public static class BenchCommand
         // Appending keeps earlier runs; write-then-move so a crash never leaves half a file.
         if (Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } parent) Directory.CreateDirectory(parent);
         string previous = File.Exists(outPath) ? File.ReadAllText(outPath) : "";
-        File.WriteAllText(outPath + ".tmp", previous + md);
-        File.Move(outPath + ".tmp", outPath, true);
+        Pargs.IO.AtomicFile.WriteAllText(outPath, previous + md);
         AnsiConsole.MarkupLine($"[green]appended to {Markup.Escape(outPath)}[/]");
     }
 }

@@ -74,13 +74,12 @@ public static class EvalRmCommand
                 ["reward_models"] = new JsonArray(evaluations.Select(e => (JsonNode)ToJson(e.Path, e.Model, e.Result)).ToArray()),
             };
             string file = Path.Combine(outDir, OutputFile);
-            File.WriteAllText(file + ".tmp", json.ToJsonString(new JsonSerializerOptions
+            Pargs.IO.AtomicFile.WriteAllText(file, json.ToJsonString(new JsonSerializerOptions
             {
                 WriteIndented = true,
                 // A broken model's NaN accuracy or margin is written as "NaN" (a JSON number cannot hold it) rather than lost with the file.
                 NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
             }));
-            File.Move(file + ".tmp", file, overwrite: true);
             CliErrors.Info($"written {file}");
             foreach (var plot in WritePlots(outDir, evaluations))
                 CliErrors.Info($"written {plot}");

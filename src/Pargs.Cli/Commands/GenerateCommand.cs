@@ -67,7 +67,7 @@ public static class GenerateCommand
             string? modelPath = result.GetValue(model);
             using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer));
             // The checkpoint's generation_config.json fills in what the command line left unsaid.
-            var options = request.Resolve(lm.Generation, lm.Config.VocabSize); // before anything is printed
+            var options = request.Resolve(lm.Generation, lm.Config.VocabSize, $"{lm.Source}: generation_config.json"); // before anything is printed
             string? rmPath = result.GetValue(rewardModel) ?? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null);
             IRewardModel? rm = rmPath is null ? null : RewardModelFiles.Load(rmPath);
             string generator = $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source))}+{decodingMethod.Name}";

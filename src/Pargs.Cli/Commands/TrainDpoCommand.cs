@@ -87,6 +87,7 @@ public static class TrainDpoCommand
             var (train, eval) = DataSplit.Split(tokenized.Pairs, result.GetValue(evalFraction), loop.Seed);
             if (eval.Count > 0) options = options with { Loop = loop with { EvalEvery = result.GetValue(evalEvery) ?? int.MaxValue } };
 
+            using var outputLock = TrainingOutputLock.Acquire(outDir); // held through SavePolicy: no other run writes here meanwhile
             var trainer = new DpoTrainer(policy, train, eval, options);
             var progress = new ConsoleProgress();
             var run = trainer.Train(progress);

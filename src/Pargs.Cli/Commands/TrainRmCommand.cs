@@ -67,7 +67,7 @@ public static class TrainRmCommand
             var train = RewardData.Load(result.GetValue(data)!, rm.Tokenizer!, templateName, maxLen, goal == RewardObjective.Full, DataOptions.ParseOnBadRow(result.GetValue(onBadRow)));
             var eval = result.GetValue(evalData) is { } evalPath ? RewardData.Load(evalPath, rm.Tokenizer!, templateName, maxLen, finalOnly: false, DataOptions.ParseOnBadRow(result.GetValue(onBadRow))) : null;
 
-            double clip = result.GetValue(maxGradNorm);
+            double clip = result.GetValue(maxGradNorm); // 0 turns clipping off; NaN and negatives are refused by Validate
             var options = new RewardTrainingOptions
             {
                 Objective = goal,
@@ -77,12 +77,13 @@ public static class TrainRmCommand
                 {
                     LearningRate = result.GetValue(lr), WeightDecay = result.GetValue(weightDecay), BatchSize = result.GetValue(batchSize),
                     GradientAccumulation = result.GetValue(gradAccum), WarmupSteps = result.GetValue(warmup),
-                    Schedule = LearningRateSchedule.Parse(result.GetValue(schedule)!), MaxGradNorm = clip > 0 ? clip : null,
+                    Schedule = LearningRateSchedule.Parse(result.GetValue(schedule)!), MaxGradNorm = clip == 0 ? null : clip,
                     Seed = seedValue, Epochs = result.GetValue(epochs), MaxSteps = result.GetValue(maxSteps), LogEvery = result.GetValue(logEvery),
                     EvalEvery = eval is null ? null : result.GetValue(evalEvery), CheckpointEvery = result.GetValue(checkpointEvery),
                     OutputDir = outDir, Resume = result.GetValue(resume), Threads = result.GetValue(threads),
                 }.Validate(),
             };
+            using var outputLock = TrainingOutputLock.Acquire(outDir); // held through SaveInto: no other run writes here meanwhile
             var trainer = new RewardTrainer(rm, train, eval, options);
 
             TrainingResult? trained = null;

@@ -25,6 +25,10 @@ public static class ExpectedTensors
     /// <summary>Throws a <see cref="PargsException"/> naming the first missing or misshapen tensor.</summary>
     public static void Check(ModelConfig config, string? architecture, IReadOnlyDictionary<string, torch.Tensor> tensors, string source)
     {
+        // Every layer needs tensors of its own: a layer count beyond the tensors present (num_hidden_layers: 2e9)
+        // is refused before the list of expected names is built, which would otherwise grow to gigabytes.
+        if (config.NumLayers > tensors.Count)
+            throw new PargsException($"{source}: the config claims {config.NumLayers} layers but the checkpoint holds only {tensors.Count} tensors");
         foreach (var (name, shape) in For(config, architecture))
         {
             if (!tensors.TryGetValue(name, out var t))

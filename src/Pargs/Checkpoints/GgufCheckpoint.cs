@@ -92,11 +92,11 @@ public static partial class GgufCheckpoint
             throw new PargsException($"{path}: GGUF architecture \"{arch}\" is not supported (Pargs loads {string.Join(", ", ModelTypeOfArchitecture.Keys.Select(k => $"\"{k}\""))} GGUF files)");
         int Required(string key)
         {
-            long v = gguf.GetInteger(key) ?? throw new PargsException($"{path}: GGUF metadata lacks integer \"{key}\"");
-            if (v <= 0 || v > int.MaxValue) throw new PargsException($"{path}: GGUF metadata \"{key}\" = {v} is not a positive int");
-            return (int)v;
+            return gguf.GetInt32(key, 1, int.MaxValue) ?? throw new PargsException($"{path}: GGUF metadata lacks integer \"{key}\"");
         }
         var embedding = gguf.Find("token_embd.weight") ?? throw new PargsException($"{path}: no tensor \"token_embd.weight\"");
+        if (embedding.Shape.Length != 2 || embedding.Shape[0] is < 1 or > int.MaxValue)
+            throw new PargsException($"{path}: token_embd.weight has shape [{string.Join(", ", embedding.Shape)}]; expected [vocabulary, hidden]");
         int vocab = (int)embedding.Shape[0];
         if (gguf.Metadata.TryGetValue("tokenizer.ggml.tokens", out var tokens) && tokens is string[] pieces && pieces.Length != vocab)
             throw new PargsException($"{path}: tokenizer.ggml.tokens has {pieces.Length} entries but token_embd.weight has {vocab} rows");
@@ -112,17 +112,17 @@ public static partial class GgufCheckpoint
             IntermediateSize = Required($"{arch}.feed_forward_length"),
             NumLayers = Required($"{arch}.block_count"),
             NumHeads = heads,
-            NumKvHeads = gguf.GetInteger($"{arch}.attention.head_count_kv") is { } kv ? (int)kv : heads,
+            NumKvHeads = gguf.GetInt32($"{arch}.attention.head_count_kv", 1, int.MaxValue) ?? heads,
             // GPT-2's learned positions fix the context; the table's rows are the truth.
             MaxPositions = gpt2 && gguf.Find("position_embd.weight") is { } positions ? (int)positions.Shape[0]
-                : gguf.GetInteger($"{arch}.context_length") is { } ctx ? (int)ctx : 2048,
+                : gguf.GetInt32($"{arch}.context_length", 1, int.MaxValue) ?? 2048,
             RopeTheta = gguf.GetNumber($"{arch}.rope.freq_base") ?? 10000.0,
             NormEps = (gpt2 ? gguf.GetNumber($"{arch}.attention.layer_norm_epsilon") : gguf.GetNumber($"{arch}.attention.layer_norm_rms_epsilon")) ?? 1e-5,
             TieWordEmbeddings = gguf.Find("output.weight") is null,
             AttentionBias = !gpt2 && gguf.Find("blk.0.attn_q.bias") is not null,
-            BosTokenId = (int?)gguf.GetInteger("tokenizer.ggml.bos_token_id"),
-            EosTokenId = (int?)gguf.GetInteger("tokenizer.ggml.eos_token_id"),
-            PadTokenId = (int?)gguf.GetInteger("tokenizer.ggml.padding_token_id"),
+            BosTokenId = gguf.GetInt32("tokenizer.ggml.bos_token_id", 0, int.MaxValue),
+            EosTokenId = gguf.GetInt32("tokenizer.ggml.eos_token_id", 0, int.MaxValue),
+            PadTokenId = gguf.GetInt32("tokenizer.ggml.padding_token_id", 0, int.MaxValue),
         }.Validate(path);
         // llama.cpp's rope scaling keys: linear maps onto rope_scaling; anything else would be ignored, so it is refused.
         if (!gpt2 && gguf.GetString($"{arch}.rope.scaling.type") is { } scalingType && scalingType != "none")
@@ -176,6 +176,6 @@ public static partial class GgufCheckpoint
                 throw new PargsException($"{gguf.Path}: tokenizer.ggml.token_type must be {pieces.Length} integers");
             types = ints;
         }
-        return (pieces, scores, types, (int?)gguf.GetInteger("tokenizer.ggml.bos_token_id"), (int?)gguf.GetInteger("tokenizer.ggml.eos_token_id"));
+        return (pieces, scores, types, gguf.GetInt32("tokenizer.ggml.bos_token_id", 0, int.MaxValue), gguf.GetInt32("tokenizer.ggml.eos_token_id", 0, int.MaxValue));
     }
 }

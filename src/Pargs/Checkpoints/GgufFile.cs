@@ -37,6 +37,27 @@ public sealed class GgufFile
 
     public string? GetString(string key) => Metadata.TryGetValue(key, out var v) ? v as string : null;
     public long? GetInteger(string key) => Metadata.TryGetValue(key, out var v) && v is long l ? l : null;
+
+    /// <summary>
+    /// An integer metadata value that must fit [min, max]; null when absent. Refuses a value of another type
+    /// or out of range (a context_length of 2^32+16 is an error, not 16), naming the file and the key.
+    /// </summary>
+    public int? GetInt32(string key, int min = int.MinValue, int max = int.MaxValue)
+    {
+        if (!Metadata.TryGetValue(key, out var v)) return null;
+        if (v is not (long or ulong))
+            throw new PargsException($"{Path}: GGUF metadata {Shown(key)} must be an integer, got {Describe(v)}");
+        if (v is ulong || (long)v < min || (long)v > max)
+            throw new PargsException($"{Path}: GGUF metadata {Shown(key)} = {v} is out of range (expected {min} to {max})");
+        return (int)(long)v;
+    }
+
+    static string Describe(object value) => value switch
+    {
+        string s => $"the string {Shown(s)}",
+        Array a => $"an array of {a.Length}",
+        _ => value.ToString() ?? "",
+    };
     public double? GetNumber(string key) => Metadata.TryGetValue(key, out var v) ? v switch { double d => d, long l => l, _ => null } : null;
 
     public static StoredType? StoredTypeOf(GgmlType type) => type switch
@@ -50,7 +71,7 @@ public sealed class GgufFile
     };
 
     public torch.Tensor ReadTensor(string name) =>
-        ReadTensor(Find(name) ?? throw new PargsException($"{Path}: no tensor named \"{name}\""));
+        ReadTensor(Find(name) ?? throw new PargsException($"{Path}: no tensor named {Shown(name)}"));
 
     /// <summary>The tensor as float32 on the CPU; F32, F16, BF16, Q8_0 and Q4_0 are supported.</summary>
     public torch.Tensor ReadTensor(GgufTensorInfo info)
@@ -76,6 +97,12 @@ public sealed class GgufFile
         }
     }
 
+    /// <summary>Nesting limit for arrays of arrays: real files nest at most one level; a forged file must not exhaust the stack.</summary>
+    public const int MaxArrayDepth = 16;
+
+    /// <summary>Longest string Pargs reads from the header (a whole chat template fits many times over).</summary>
+    public const int MaxStringBytes = 16 << 20;
+
     static GgufFile Parse(string path, BinaryReader r, long fileLength)
     {
         if (fileLength < 8 || r.ReadUInt32() != Magic)
@@ -84,24 +111,38 @@ public sealed class GgufFile
         if (version is < 1 or > 3)
             throw new PargsException($"{path}: GGUF version {version} is not supported (Pargs reads versions 1, 2 and 3)");
         bool v1 = version == 1;
-        long Count(string what)
+        int lengthBytes = v1 ? 4 : 8;
+        // A count whose items (each at least minItemBytes) would not fit in the rest of the file cannot be
+        // honest; refuse it before allocating for it.
+        long Count(string what, int minItemBytes)
         {
-            long n = v1 ? r.ReadUInt32() : (long)r.ReadUInt64();
-            // A count larger than the remaining bytes cannot be honest; refuse before allocating for it.
-            if (n < 0 || n > fileLength - r.BaseStream.Position)
-                throw new PargsException($"{path}: {what} {n} at byte {r.BaseStream.Position} is larger than the file allows (corrupt or truncated?)");
-            return n;
+            long at = r.BaseStream.Position;
+            ulong n = v1 ? r.ReadUInt32() : r.ReadUInt64();
+            long remaining = fileLength - r.BaseStream.Position;
+            if (n > (ulong)(remaining / Math.Max(1, minItemBytes)))
+                throw new PargsException($"{path}: {what} {n} at byte {at} is larger than the file allows (corrupt or truncated?)");
+            return (long)n;
         }
-        string ReadString(string what) => Encoding.UTF8.GetString(r.ReadBytes(checked((int)Count(what + " length"))));
+        string ReadString(string what)
+        {
+            long at = r.BaseStream.Position;
+            long n = Count(what + " length", 1);
+            if (n > MaxStringBytes)
+                throw new PargsException($"{path}: {what} at byte {at} is {n} bytes long, over the {MaxStringBytes} bytes Pargs reads");
+            return Encoding.UTF8.GetString(r.ReadBytes((int)n));
+        }
 
-        long tensorCount = Count("tensor count");
-        long kvCount = Count("metadata count");
+        long tensorCount = Count("tensor count", lengthBytes + 4 + 4 + 8);
+        long kvCount = Count("metadata count", lengthBytes + 4 + 1);
         var metadata = new Dictionary<string, object>(StringComparer.Ordinal);
         for (long i = 0; i < kvCount; i++)
         {
+            long at = r.BaseStream.Position;
             string key = ReadString("metadata key");
             uint type = r.ReadUInt32();
-            metadata[key] = ReadValue(path, r, type, key, Count, ReadString);
+            var value = ReadValue(path, r, type, key, Count, ReadString, lengthBytes, depth: 0);
+            if (!metadata.TryAdd(key, value))
+                throw new PargsException($"{path}: metadata key {Shown(key)} at byte {at} appears twice");
         }
 
         int alignment = 32;
@@ -113,21 +154,26 @@ public sealed class GgufFile
         }
 
         var raw = new List<(string Name, long[] Shape, GgmlType Type, long Offset)>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
         for (long i = 0; i < tensorCount; i++)
         {
             string name = ReadString("tensor name");
+            if (!names.Add(name)) throw new PargsException($"{path}: tensor {Shown(name)} appears twice in the tensor directory");
             uint dims = r.ReadUInt32();
-            if (dims > 8) throw new PargsException($"{path}: tensor \"{name}\" claims {dims} dimensions (GGUF allows at most 4)");
+            if (dims > 4) throw new PargsException($"{path}: tensor {Shown(name)} claims {dims} dimensions (GGUF allows at most 4)");
             var ne = new long[dims];
             for (int d = 0; d < dims; d++)
             {
-                ne[d] = v1 ? r.ReadUInt32() : (long)r.ReadUInt64();
-                if (ne[d] < 0) throw new PargsException($"{path}: tensor \"{name}\" has a negative dimension");
+                ulong dim = v1 ? r.ReadUInt32() : r.ReadUInt64();
+                if (dim > long.MaxValue) throw new PargsException($"{path}: tensor {Shown(name)} has dimension {dim}, beyond any file");
+                ne[d] = (long)dim;
             }
             var type = (GgmlType)r.ReadUInt32();
-            long offset = (long)r.ReadUInt64();
+            ulong offset = r.ReadUInt64();
+            if (offset > (ulong)fileLength)
+                throw new PargsException($"{path}: tensor {Shown(name)} offset {offset} lies beyond the end of the file ({fileLength} bytes)");
             Array.Reverse(ne); // ne[0] is the innermost (contiguous) dimension; torch lists it last
-            raw.Add((name, ne, type, offset));
+            raw.Add((name, ne, type, (long)offset));
         }
 
         long position = r.BaseStream.Position;
@@ -135,23 +181,51 @@ public sealed class GgufFile
         var tensors = new List<GgufTensorInfo>();
         foreach (var (name, shape, type, offset) in raw)
         {
+            // Both are at most the file length here, so the sum cannot overflow.
             var info = new GgufTensorInfo(name, shape, type, dataStart + offset);
-            if (offset < 0 || offset % alignment != 0)
-                throw new PargsException($"{path}: tensor \"{name}\" offset {offset} is not a multiple of the alignment {alignment}");
+            if (offset % alignment != 0)
+                throw new PargsException($"{path}: tensor {Shown(name)} offset {offset} is not a multiple of the alignment {alignment}");
+            long elements = StoredTensorReader.CheckedElementCount(shape, path, $"tensor {Shown(name)}");
             if (StoredTypeOf(type) is { } stored)
             {
-                long? bytes = StoredTensorReader.ByteCount(stored, StoredTensorReader.ElementCount(shape));
-                if (bytes is null)
-                    throw new PargsException($"{path}: tensor \"{name}\" of type {type} has {StoredTensorReader.ElementCount(shape)} elements, not a whole number of blocks");
-                if (info.Offset + bytes > fileLength)
-                    throw new PargsException($"{path}: tensor \"{name}\" needs bytes {info.Offset}..{info.Offset + bytes} but the file has only {fileLength} (truncated file?)");
+                long bytes = StoredTensorReader.CheckedByteCount(stored, shape, path, $"tensor {Shown(name)}");
+                if (bytes > fileLength - info.Offset)
+                    throw new PargsException($"{path}: tensor {Shown(name)} needs {bytes} bytes from byte {info.Offset} but the file has only {fileLength} (truncated file?)");
             }
+            else if (elements > fileLength * 32)
+                // Unreadable types are never decoded, but no ggml type stores more than 32 elements per byte.
+                throw new PargsException($"{path}: tensor {Shown(name)} claims {elements} elements, more than a {fileLength}-byte file can hold");
             tensors.Add(info);
         }
         return new GgufFile { Path = path, Version = version, Metadata = metadata, Tensors = tensors, Alignment = alignment, DataStart = dataStart };
     }
 
-    static object ReadValue(string path, BinaryReader r, uint type, string key, Func<string, long> count, Func<string, string> readString)
+    /// <summary>
+    /// A key or tensor name as a message shows it: quoted, control characters escaped, cut to 80 characters,
+    /// because a damaged file's "name" may be any bytes and the message must stay one printable line.
+    /// </summary>
+    static string Shown(string text)
+    {
+        var sb = new StringBuilder("\"");
+        foreach (char c in text.Length > 80 ? text[..80] : text)
+            sb.Append(char.IsControl(c) ? $"\\x{(int)c:x2}" : c.ToString());
+        return sb.Append(text.Length > 80 ? "...\"" : "\"").ToString();
+    }
+
+    /// <summary>Smallest encoding of one value of a metadata type, to bound array lengths before allocating.</summary>
+    static int MinBytes(uint type, int lengthBytes) => type switch
+    {
+        0 or 1 or 7 => 1,
+        2 or 3 => 2,
+        4 or 5 or 6 => 4,
+        10 or 11 or 12 => 8,
+        8 => lengthBytes,
+        9 => 4 + lengthBytes,
+        _ => 1,
+    };
+
+    static object ReadValue(string path, BinaryReader r, uint type, string key, Func<string, int, long> count, Func<string, string> readString,
+        int lengthBytes, int depth)
     {
         switch (type)
         {
@@ -164,23 +238,30 @@ public sealed class GgufFile
             // The shortest decimal that round-trips the float32, so 1e-5f becomes 1e-5 and not 9.99999974e-6.
             case 6: return double.Parse(r.ReadSingle().ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
             case 7: return r.ReadByte() != 0;
-            case 8: return readString($"string \"{key}\"");
+            case 8: return readString($"string {Shown(key)}");
             case 9:
             {
+                if (depth >= MaxArrayDepth)
+                    throw new PargsException($"{path}: metadata {Shown(key)} nests arrays more than {MaxArrayDepth} deep at byte {r.BaseStream.Position}");
                 uint elementType = r.ReadUInt32();
-                int n = checked((int)count($"array \"{key}\" length"));
+                if (elementType > 12)
+                    throw new PargsException($"{path}: metadata {Shown(key)} is an array of unknown value type {elementType} at byte {r.BaseStream.Position - 4}");
+                long length = count($"array {Shown(key)} length", MinBytes(elementType, lengthBytes));
+                if (length > Array.MaxLength)
+                    throw new PargsException($"{path}: metadata {Shown(key)} is an array of {length} values, more than Pargs can hold");
+                int n = (int)length;
                 switch (elementType)
                 {
                     case 0: case 1: case 2: case 3: case 5:
                     {
                         var values = new int[n];
-                        for (int i = 0; i < n; i++) values[i] = (int)(long)ReadValue(path, r, elementType, key, count, readString);
+                        for (int i = 0; i < n; i++) values[i] = (int)(long)ReadValue(path, r, elementType, key, count, readString, lengthBytes, depth + 1);
                         return values;
                     }
                     case 4: case 10: case 11:
                     {
                         var values = new long[n];
-                        for (int i = 0; i < n; i++) values[i] = (long)ReadValue(path, r, elementType, key, count, readString);
+                        for (int i = 0; i < n; i++) values[i] = (long)ReadValue(path, r, elementType, key, count, readString, lengthBytes, depth + 1);
                         return values;
                     }
                     case 6:
@@ -204,22 +285,23 @@ public sealed class GgufFile
                     case 8:
                     {
                         var values = new string[n];
-                        for (int i = 0; i < n; i++) values[i] = readString($"array \"{key}\" element");
+                        for (int i = 0; i < n; i++) values[i] = readString($"array {Shown(key)} element");
                         return values;
                     }
                     default:
                     {
                         var values = new object[n];
-                        for (int i = 0; i < n; i++) values[i] = ReadValue(path, r, elementType, key, count, readString);
+                        for (int i = 0; i < n; i++) values[i] = ReadValue(path, r, elementType, key, count, readString, lengthBytes, depth + 1);
                         return values;
                     }
                 }
             }
-            case 10: return unchecked((long)r.ReadUInt64());
+            // u64 values above long range are kept as ulong; the checked accessors refuse them where a number is needed.
+            case 10: { ulong u = r.ReadUInt64(); return u <= long.MaxValue ? (long)u : u; }
             case 11: return r.ReadInt64();
             case 12: return r.ReadDouble();
             default:
-                throw new PargsException($"{path}: metadata \"{key}\" has unknown value type {type} at byte {r.BaseStream.Position - 4}");
+                throw new PargsException($"{path}: metadata {Shown(key)} has unknown value type {type} at byte {r.BaseStream.Position - 4}");
         }
     }
 }

@@ -59,9 +59,8 @@ public static class HuggingFaceFolder
 
     static Dictionary<string, torch.Tensor> LoadSharded(string dir, string indexPath)
     {
-        JsonObject? weightMap;
-        try { weightMap = JsonNode.Parse(File.ReadAllText(indexPath))?["weight_map"] as JsonObject; }
-        catch (JsonException e) { throw new PargsException($"{indexPath}: not valid JSON ({e.Message})"); }
+        var index = Pargs.Json.CheckedJson.ReadFile(indexPath, Pargs.Json.CheckedJsonLimits.Large); // a top-level [] is an error, not a crash
+        JsonObject? weightMap = index.IsObject && index["weight_map"].IsObject ? index["weight_map"].AsObject() : null;
         if (weightMap is null || weightMap.Count == 0)
             throw new PargsException($"{indexPath}: missing or empty object \"weight_map\" (tensor name → shard file)");
         var shardOf = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -107,23 +106,9 @@ public static class HuggingFaceFolder
     public static GenerationDefaults? ReadGenerationDefaults(string path)
     {
         if (!File.Exists(path)) return null;
-        JsonObject json;
-        try { json = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new PargsException($"{path}: expected a JSON object"); }
-        catch (JsonException e) { throw new PargsException($"{path}: not valid JSON ({e.Message})"); }
-        T? Get<T>(string field) where T : struct
-        {
-            var node = json[field];
-            if (node is null || node.GetValueKind() == JsonValueKind.Null) return null;
-            try { return node.GetValue<T>(); }
-            catch (Exception) { throw new PargsException($"{path}: field \"{field}\" must be a {typeof(T).Name}, got {node.ToJsonString()}"); }
-        }
-        int[]? eos = json["eos_token_id"] switch
-        {
-            null => null,
-            JsonArray a => a.Select(n => n!.GetValue<int>()).ToArray(),
-            var n => [n.GetValue<int>()],
-        };
-        return new GenerationDefaults(Get<double>("temperature"), Get<int>("top_k"), Get<double>("top_p"), Get<int>("max_new_tokens"), eos);
+        var json = Pargs.Json.CheckedJson.ReadFile(path).Object(); // types checked field by field, naming the file and field
+        return new GenerationDefaults(json["temperature"].DoubleOrNull(), json["top_k"].IntOrNull(), json["top_p"].DoubleOrNull(),
+            json["max_new_tokens"].IntOrNull(), json["eos_token_id"].IntOrIntList(0, int.MaxValue));
     }
 
     /// <summary>

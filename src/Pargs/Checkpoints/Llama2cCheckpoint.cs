@@ -31,7 +31,7 @@ public static class Llama2cCheckpoint
             throw new PargsException($"{path}: llama2.c versioned export (magic \"ak42\") is not supported; export with --version 0 (legacy) or use the GGUF/HF formats");
         int dim = Field(0), hidden = Field(1), layers = Field(2), heads = Field(3), kvHeads = Field(4), vocabField = Field(5), seqLen = Field(6);
         bool shared = vocabField > 0;
-        int vocab = Math.Abs(vocabField);
+        int vocab = vocabField == int.MinValue ? int.MinValue : Math.Abs(vocabField); // |int.MinValue| overflows; refused below
         foreach (var (name, value) in new[] { ("dim", dim), ("hidden_dim", hidden), ("n_layers", layers), ("n_heads", heads), ("n_kv_heads", kvHeads), ("vocab_size", vocab), ("seq_len", seqLen) })
             if (value <= 0 || value > 1 << 24)
                 throw new PargsException($"{path}: header field {name} = {value} is implausible; not a llama2.c checkpoint?");
@@ -71,8 +71,13 @@ public static class Llama2cCheckpoint
             ("freq_cis", [seqLen, headSize], false), // real and imaginary halves, seq_len × head_size/2 each
         };
         if (!shared) tables.Add(("wcls", [vocab, dim], false));
-        long expectedFloats = tables.Sum(t => StoredTensorReader.ElementCount(t.Shape) * (t.PerLayer ? L : 1));
-        long expectedBytes = HeaderBytes + 4 * expectedFloats;
+        // Each field is at most 2^24, so a product of three can exceed long range: sum with checks.
+        long expectedBytes;
+        try { expectedBytes = checked(HeaderBytes + 4 * tables.Sum(t => StoredTensorReader.ElementCount(t.Shape) * (t.PerLayer ? L : 1))); }
+        catch (OverflowException)
+        {
+            throw new PargsException($"{path}: the header (dim {dim}, hidden {hidden}, {layers} layers, vocab {vocabField}, seq_len {seqLen}) implies more bytes than any file holds; not a llama2.c checkpoint?");
+        }
         if (length != expectedBytes)
             throw new PargsException($"{path}: {length} bytes, but the header (dim {dim}, hidden {hidden}, {layers} layers, {heads} heads, {kvHeads} kv heads, vocab {vocabField}, seq_len {seqLen}) implies {expectedBytes}; {(length < expectedBytes ? "truncated" : "trailing data or wrong header")}");
 

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Pargs.Json;
 using TorchSharp;
 
 namespace Pargs.Checkpoints;
@@ -64,26 +65,24 @@ public static class Safetensors
 
     static Header ParseHeader(string path, byte[] headerBytes, long dataStart, long dataLength)
     {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(headerBytes); }
-        catch (JsonException e) { throw new PargsException($"{path}: safetensors header is not valid JSON ({e.Message})"); }
-        using var _ = doc;
-        if (doc.RootElement.ValueKind != JsonValueKind.Object)
-            throw new PargsException($"{path}: safetensors header must be a JSON object, got {doc.RootElement.ValueKind}");
+        // The checked reader refuses invalid UTF-8, duplicate tensor names and deep nesting at parse time.
+        var root = CheckedJson.Parse(headerBytes, $"{path} (safetensors header)", new CheckedJsonLimits(MaxHeaderBytes, 64));
+        if (!root.IsObject)
+            throw new PargsException($"{path}: safetensors header must be a JSON object, got {root.Kind}");
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         var entries = new List<Entry>();
-        foreach (var property in doc.RootElement.EnumerateObject())
+        foreach (var (name, value) in root.Fields())
         {
-            if (property.Name == "__metadata__")
+            if (name == "__metadata__")
             {
-                if (property.Value.ValueKind != JsonValueKind.Object)
+                if (!value.IsObject)
                     throw new PargsException($"{path}: \"__metadata__\" must be an object of strings");
-                foreach (var m in property.Value.EnumerateObject())
-                    metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                foreach (var (key, m) in value.Fields())
+                    metadata[key] = m.IsString ? m.String() : m.Node?.ToJsonString() ?? "null";
                 continue;
             }
-            entries.Add(ParseEntry(path, property, dataStart, dataLength));
+            entries.Add(ParseEntry(path, name, value, dataStart, dataLength));
         }
 
         // Tensors may not share bytes: sorted by start, each must end before the next begins.
@@ -94,15 +93,13 @@ public static class Safetensors
         return new Header(entries, metadata, dataStart);
     }
 
-    static Entry ParseEntry(string path, JsonProperty property, long dataStart, long dataLength)
+    static Entry ParseEntry(string path, string name, CheckedJson value, long dataStart, long dataLength)
     {
-        string name = property.Name;
         string where = $"{path}: tensor \"{name}\"";
-        var value = property.Value;
-        if (value.ValueKind != JsonValueKind.Object) throw new PargsException($"{where}: header entry must be an object");
-        if (!value.TryGetProperty("dtype", out var dtypeNode) || dtypeNode.ValueKind != JsonValueKind.String)
+        if (!value.IsObject) throw new PargsException($"{where}: header entry must be an object");
+        if (!value["dtype"].IsString)
             throw new PargsException($"{where}: missing string field \"dtype\"");
-        string dtype = dtypeNode.GetString()!;
+        string dtype = value["dtype"].String();
         StoredType type = dtype switch
         {
             "F32" => StoredType.F32,
@@ -111,22 +108,26 @@ public static class Safetensors
             "F64" => StoredType.F64,
             _ => throw new PargsException($"{where}: unsupported dtype \"{dtype}\" (Pargs reads F32, F16, BF16 and F64)"),
         };
-        if (!value.TryGetProperty("shape", out var shapeNode) || shapeNode.ValueKind != JsonValueKind.Array)
+        var shapeNode = value["shape"];
+        if (!shapeNode.IsArray)
             throw new PargsException($"{where}: missing array field \"shape\"");
         var shape = new List<long>();
-        foreach (var d in shapeNode.EnumerateArray())
+        foreach (var d in shapeNode.Items())
         {
-            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long dim) || dim < 0)
-                throw new PargsException($"{where}: shape must hold non-negative integers, got {shapeNode.GetRawText()}");
+            long dim = -1;
+            if (!d.IsNumber || !d.Node!.GetValue<JsonElement>().TryGetInt64(out dim) || dim < 0)
+                throw new PargsException($"{where}: shape must hold non-negative integers, got {shapeNode.Shown}");
             shape.Add(dim);
         }
-        if (!value.TryGetProperty("data_offsets", out var offsetsNode) || offsetsNode.ValueKind != JsonValueKind.Array
-            || offsetsNode.GetArrayLength() != 2
-            || !offsetsNode[0].TryGetInt64(out long begin) || !offsetsNode[1].TryGetInt64(out long end))
+        var offsetsNode = value["data_offsets"];
+        long begin = 0, end = 0;
+        if (!offsetsNode.IsArray || offsetsNode.AsArray().Count != 2
+            || !offsetsNode[0].IsNumber || !offsetsNode[0].Node!.GetValue<JsonElement>().TryGetInt64(out begin)
+            || !offsetsNode[1].IsNumber || !offsetsNode[1].Node!.GetValue<JsonElement>().TryGetInt64(out end))
             throw new PargsException($"{where}: \"data_offsets\" must be [begin, end] integers");
         if (begin < 0 || end < begin || end > dataLength)
             throw new PargsException($"{where}: data_offsets [{begin}, {end}] lie outside the data section of {dataLength} bytes (truncated file or corrupt header)");
-        long expected = StoredTensorReader.ByteCount(type, StoredTensorReader.ElementCount(shape.ToArray()))!.Value;
+        long expected = StoredTensorReader.CheckedByteCount(type, shape, path, $"tensor \"{name}\"");
         if (end - begin != expected)
             throw new PargsException($"{where}: data_offsets span {end - begin} bytes but shape [{string.Join(", ", shape)}] of {dtype} needs {expected}");
         return new Entry(name, type, shape.ToArray(), dataStart + begin, dataStart + end);
@@ -174,14 +175,12 @@ public static class Safetensors
         var header = new List<byte>(headerStream.ToArray());
         while (header.Count % 8 != 0) header.Add((byte)' ');
 
-        string tmp = path + ".tmp";
-        using (var output = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        Pargs.IO.AtomicFile.Write(path, output =>
         {
             output.Write(BitConverter.GetBytes((ulong)header.Count));
             output.Write(header.ToArray());
             foreach (var t in prepared) WriteFloats(output, t);
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
     }
 
     static unsafe void WriteFloats(Stream output, torch.Tensor t)

@@ -27,20 +27,50 @@ internal static class StoredTensorReader
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 
-    /// <summary>Stored size in bytes of <paramref name="elements"/> elements, or null when they do not fill whole blocks.</summary>
+    /// <summary>
+    /// Stored size in bytes of <paramref name="elements"/> elements, or null when they do not fill whole blocks.
+    /// A size beyond long range (only a forged shape gets there) is refused by <see cref="CheckedByteCount"/>.
+    /// </summary>
     public static long? ByteCount(StoredType type, long elements)
     {
         var (bytes, perBlock) = BlockOf(type);
         if (elements % perBlock != 0) return null;
-        return elements / perBlock * bytes;
+        long blocks = elements / perBlock;
+        return blocks > long.MaxValue / bytes ? long.MaxValue : blocks * bytes;
     }
 
-    public static long ElementCount(long[] shape)
+    /// <summary>The product of the dimensions, or null when a dimension is negative or the product overflows a long.</summary>
+    public static long? TryElementCount(IReadOnlyList<long> shape)
     {
         long n = 1;
-        foreach (long d in shape) n *= d;
+        foreach (long d in shape)
+        {
+            if (d < 0) return null;
+            if (d != 0 && n > long.MaxValue / d) return null;
+            n *= d;
+        }
         return n;
     }
+
+    /// <summary>The element count of a shape read from a file, refused (naming the file and tensor) when it cannot be honest.</summary>
+    public static long CheckedElementCount(IReadOnlyList<long> shape, string path, string tensorName) =>
+        TryElementCount(shape) ?? throw new PargsException($"{path}: {tensorName} has shape [{string.Join(", ", shape)}], whose element count is negative or overflows");
+
+    /// <summary>
+    /// Bytes a tensor of this shape occupies, refused when the count is not whole blocks or exceeds what a
+    /// file can hold; every reader bounds it against the file's length before allocating.
+    /// </summary>
+    public static long CheckedByteCount(StoredType type, IReadOnlyList<long> shape, string path, string tensorName)
+    {
+        long elements = CheckedElementCount(shape, path, tensorName);
+        long bytes = ByteCount(type, elements)
+            ?? throw new PargsException($"{path}: {tensorName} of type {type} has {elements} elements, not a whole number of {BlockOf(type).Elements}-element blocks");
+        if (bytes == long.MaxValue) throw new PargsException($"{path}: {tensorName} has shape [{string.Join(", ", shape)}], too large to store");
+        return bytes;
+    }
+
+    /// <summary>Elements of a shape the caller has already validated (via <see cref="CheckedElementCount"/> or its own bounds).</summary>
+    public static long ElementCount(long[] shape) => checked(TryElementCount(shape) ?? throw new OverflowException("unchecked shape"));
 
     public static unsafe torch.Tensor Read(SafeFileHandle file, string path, string tensorName, long offset, long[] shape, StoredType type)
     {

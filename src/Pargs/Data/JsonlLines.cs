@@ -12,10 +12,19 @@ namespace Pargs.Data;
 /// </summary>
 internal static class JsonlLines
 {
-    public static IEnumerable<(int Line, string Text)> Read(string path)
+    /// <summary>The default cap on one line's bytes: far above any real row, far below what hangs a tokenizer or fills memory.</summary>
+    public const int DefaultMaxLineBytes = 1 << 20;
+
+    /// <summary>
+    /// The file's lines. A line longer than <paramref name="maxLineBytes"/> is not kept in memory: it comes back
+    /// with a null text and its length, so the caller refuses or skips it by line number before any parsing.
+    /// </summary>
+    public static IEnumerable<(int Line, string? Text, long Bytes)> Read(string path, int maxLineBytes = DefaultMaxLineBytes, string expected = "a .jsonl or .jsonl.gz preference file")
     {
+        if (Directory.Exists(path))
+            throw new PargsException($"{path}: is a folder; expected {expected}.");
         if (!File.Exists(path))
-            throw new PargsException($"{path}: file not found (expected a .jsonl or .jsonl.gz preference file).");
+            throw new PargsException($"{path}: file not found (expected {expected}).");
 
         using var file = File.OpenRead(path);
         var magic = new byte[2];
@@ -34,35 +43,36 @@ internal static class JsonlLines
             throw new PargsException($"{path}: named .gz but does not start with the gzip magic bytes 1f 8b; expected gzip data.");
         }
 
-        using var bytes = new LineSplitter(content, path);
+        using var bytes = new LineSplitter(content, path, maxLineBytes);
         var utf8 = new UTF8Encoding(false, throwOnInvalidBytes: true);
         // Each line is decoded and handed out only once the next one was read: the last line of a truncated gzip
         // file is cut short (mid-character, too), and the trailer check below must speak before anyone complains
         // about that fragment. Decoded line by line: a StreamReader decodes whole buffers ahead, so its error named
         // an earlier line.
-        string Decode(byte[] raw, int number)
+        string? Decode(byte[]? raw, int number)
         {
+            if (raw is null) return null;
             int skip = number == 1 && raw.AsSpan().StartsWith(Utf8Bom) ? Utf8Bom.Length : 0;
             try { return utf8.GetString(raw.AsSpan(skip)); }
-            catch (DecoderFallbackException e) { throw new PargsException($"{path}:{number}: invalid UTF-8 text (expected UTF-8 JSON lines).", e); }
+            catch (DecoderFallbackException e) { throw new PargsException($"{path}:{number}: invalid UTF-8 text (expected {expected} in UTF-8).", e); }
         }
         int line = 0;
-        byte[]? pending = null;
+        (byte[]? Bytes, long Length)? pending = null;
         while (bytes.Next() is { } raw)
         {
-            if (pending != null) yield return (line, Decode(pending, line));
+            if (pending is { } p) yield return (line, Decode(p.Bytes, line), p.Length);
             line++;
             pending = raw;
         }
 
-        if (content is CheckingStream checking && trailer is { } expected)
+        if (content is CheckingStream checking && trailer is { } trailerExpected)
         {
-            if (checking.Length32 != expected.Length32 || checking.Crc != expected.Crc)
+            if (checking.Length32 != trailerExpected.Length32 || checking.Crc != trailerExpected.Crc)
                 throw new PargsException(
                     $"{path}: gzip data is truncated or corrupt after line {line}: decompressed {checking.Length32} bytes " +
-                    $"with CRC-32 {checking.Crc:x8}, but the gzip trailer expects {expected.Length32} bytes with CRC-32 {expected.Crc:x8}.");
+                    $"with CRC-32 {checking.Crc:x8}, but the gzip trailer expects {trailerExpected.Length32} bytes with CRC-32 {trailerExpected.Crc:x8}.");
         }
-        if (pending != null) yield return (line, Decode(pending, line));
+        if (pending is { } last) yield return (line, Decode(last.Bytes, line), last.Length);
     }
 
     static readonly byte[] Utf8Bom = [0xEF, 0xBB, 0xBF];
@@ -71,18 +81,20 @@ internal static class JsonlLines
     /// The stream's lines as raw bytes, ended by \n, \r\n or a lone \r (as StreamReader.ReadLine ends them); a
     /// corrupt gzip stream is reported with the file's name.
     /// </summary>
-    sealed class LineSplitter(Stream content, string path) : IDisposable
+    sealed class LineSplitter(Stream content, string path, int maxLineBytes) : IDisposable
     {
         readonly byte[] buffer = new byte[1 << 16];
         readonly MemoryStream current = new();
         int start, end;
+        long length; // of the current line, counted even past the cap
         bool finished, afterCarriageReturn;
 
-        public byte[]? Next()
+        /// <summary>The next line's bytes (null when over the cap) and its length; null at the end.</summary>
+        public (byte[]? Bytes, long Length)? Next()
         {
             while (true)
             {
-                if (start == end && !Refill()) return current.Length > 0 ? Take() : null;
+                if (start == end && !Refill()) return length > 0 ? Take() : null;
                 // A \r ended the previous line: a \n right after it (maybe in the next buffer) belongs to it.
                 if (afterCarriageReturn)
                 {
@@ -92,11 +104,11 @@ internal static class JsonlLines
                 int at = buffer.AsSpan(start, end - start).IndexOfAny((byte)'\r', (byte)'\n');
                 if (at < 0)
                 {
-                    current.Write(buffer, start, end - start);
+                    Keep(end - start);
                     start = end;
                     continue;
                 }
-                current.Write(buffer, start, at);
+                Keep(at);
                 afterCarriageReturn = buffer[start + at] == (byte)'\r';
                 start += at + 1;
                 return Take();
@@ -114,11 +126,19 @@ internal static class JsonlLines
             return !finished;
         }
 
-        byte[] Take()
+        void Keep(int count)
         {
-            var line = current.ToArray();
+            length += count;
+            if (length <= maxLineBytes) current.Write(buffer, start, count);
+        }
+
+        (byte[]? Bytes, long Length) Take()
+        {
+            var line = length <= maxLineBytes ? current.ToArray() : null;
+            var result = (line, length);
             current.SetLength(0);
-            return line;
+            length = 0;
+            return result;
         }
 
         public void Dispose() => current.Dispose();

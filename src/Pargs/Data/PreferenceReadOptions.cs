@@ -20,6 +20,13 @@ public sealed record PreferenceReadOptions
 
     public BadRowPolicy OnBadRow { get; init; } = BadRowPolicy.Fail;
 
+    /// <summary>
+    /// Longest row, in bytes, that is parsed at all. A longer row is a bad row (<see cref="BadRowReason.TooLong"/>,
+    /// failed or skipped per <see cref="OnBadRow"/>) found before any JSON parsing or tokenizing, and never held in
+    /// memory whole: a hostile 50 MB row must not cost minutes of tokenizing or gigabytes.
+    /// </summary>
+    public int MaxRowBytes { get; init; } = JsonlLines.DefaultMaxLineBytes;
+
     /// <summary>How the caller's user turns on <see cref="BadRowPolicy.Skip"/> (an option or a config field), for the error's hint.</summary>
     public string SkipSetting { get; init; } = "--on-bad-row skip, or OnBadRow = Skip in the library,";
 }

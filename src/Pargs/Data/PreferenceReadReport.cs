@@ -11,6 +11,8 @@ public enum BadRowReason
     EmptyResponse,
     IdenticalResponses,
     PromptMismatch,
+    /// <summary>The row has more bytes than <see cref="PreferenceReadOptions.MaxRowBytes"/>; refused before parsing or tokenizing.</summary>
+    TooLong,
 }
 
 /// <summary>A row left out under <see cref="BadRowPolicy.Skip"/>, with the same message Fail would have thrown.</summary>

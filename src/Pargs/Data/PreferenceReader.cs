@@ -17,12 +17,15 @@ public static class PreferenceReader
         var skipped = new List<SkippedRow>();
         int rowsRead = 0;
 
-        foreach (var (line, text) in JsonlLines.Read(path))
+        if (options.MaxRowBytes < 1) throw new PargsException($"MaxRowBytes must be positive, got {options.MaxRowBytes}");
+        foreach (var (line, text, bytes) in JsonlLines.Read(path, options.MaxRowBytes))
         {
-            if (string.IsNullOrWhiteSpace(text)) continue; // blank lines (e.g. a trailing newline) are not rows
+            if (text is not null && string.IsNullOrWhiteSpace(text)) continue; // blank lines (e.g. a trailing newline) are not rows
             rowsRead++;
             try
             {
+                if (text is null)
+                    throw new BadRowException(BadRowReason.TooLong, $"the row is {bytes} bytes, over the limit of {options.MaxRowBytes} bytes per row");
                 using var document = ParseJson(text);
                 var rowFormat = format == PreferenceFormat.Auto ? PreferenceRowParser.Detect(document.RootElement) : format;
                 pairs.Add(PreferenceRowParser.Parse(document.RootElement, rowFormat, options.Template, line));
@@ -51,7 +54,13 @@ public static class PreferenceReader
     {
         try
         {
-            return JsonDocument.Parse(text);
+            var document = JsonDocument.Parse(text);
+            if (!Pargs.Json.CheckedJson.StringsAreValid(document.RootElement, out string? problem))
+            {
+                document.Dispose();
+                throw new BadRowException(BadRowReason.InvalidJson, problem!);
+            }
+            return document;
         }
         catch (JsonException e)
         {

@@ -28,6 +28,7 @@ public static class DecodingSteps
     public static float[][] Combine(float[][] logProbs, float[][] rewards, double w)
     {
         if (logProbs.Length != rewards.Length) throw new ArgumentException($"{logProbs.Length} rows of log-probabilities but {rewards.Length} of rewards");
+        if (!float.IsFinite((float)w)) throw new PargsException($"-w {w} overflowed float32 (whose largest value is {float.MaxValue:G3}), where scores are computed; use a smaller -w");
         var scores = new float[logProbs.Length][];
         for (int b = 0; b < logProbs.Length; b++)
         {
@@ -36,8 +37,10 @@ public static class DecodingSteps
             // In float32, as torch's logProbs + w * rewards computed it: the same bits, so seeded runs are unchanged.
             for (int j = 0; j < scores[b].Length; j++)
             {
-                scores[b][j] = logProbs[b][j] + (float)w * rewards[b][j];
-                if (!float.IsFinite(scores[b][j]) && !float.IsNegativeInfinity(scores[b][j])) // −inf: a token of probability 0
+                float weighted = (float)w * rewards[b][j];
+                scores[b][j] = logProbs[b][j] + weighted;
+                // −inf is a token of probability 0, but only from the LM: a w·r that overflowed to ±inf is garbage.
+                if ((!float.IsFinite(scores[b][j]) && !float.IsNegativeInfinity(scores[b][j])) || !float.IsFinite(weighted))
                     throw new PargsException(NonFiniteScore(scores[b][j], logProbs[b][j], rewards[b][j], w));
             }
         }
@@ -87,6 +90,8 @@ public static class DecodingSteps
     /// <summary>One draw from softmax(row / temperature), computed in double precision.</summary>
     public static int SampleSoftmax(float[] row, double temperature, Random random)
     {
+        if (!float.IsFinite(row.Max()))
+            throw new PargsException("no candidate has a finite score (every one has probability 0), so none can be sampled");
         double max = row.Max() / temperature;
         var weights = new double[row.Length];
         double total = 0;
@@ -94,6 +99,18 @@ public static class DecodingSteps
         {
             weights[j] = Math.Exp(row[j] / temperature - max);
             total += weights[j];
+        }
+        if (!double.IsFinite(total) || total <= 0)
+        {
+            // A temperature so small that score / temperature overflows: the same distribution, computed as
+            // exp((s − max) / T), which cannot overflow (the usual form is kept otherwise: seeded runs stay bit-identical).
+            double top = row.Max();
+            total = 0;
+            for (int j = 0; j < row.Length; j++)
+            {
+                weights[j] = Math.Exp((row[j] - top) / temperature);
+                total += weights[j];
+            }
         }
         double u = random.NextDouble() * total;
         for (int j = 0; j < row.Length; j++)

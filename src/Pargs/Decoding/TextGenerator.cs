@@ -43,6 +43,8 @@ public static class TextGenerator
                 throw new PargsException($"prompt {i + 1} has {ids.Length} tokens; with --max-new-tokens {options.MaxNewTokens} that exceeds the model's context of {info.MaxPositions}");
             return ids;
         }).ToArray();
+        // Sized by the request (rows × samples × tokens), checked before the first batch allocates anything.
+        engine.CheckFits(method.RewardModelFor(rm), options, prompts.Count, encoded.Select(e => e.Length).DefaultIfEmpty(0).Max());
         var context = info.RowContext(tokenizer, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
 
         var results = new GenerationResult[prompts.Count];

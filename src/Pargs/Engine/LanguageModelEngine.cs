@@ -25,6 +25,12 @@ public abstract class LanguageModelEngine
     /// <summary>The scorer of <paramref name="rm"/> for the rows of a session (<paramref name="candidates"/> per row and step).</summary>
     public abstract ICandidateScorer OpenScorer(IRewardModel rm, int candidates, int capacity, CandidateScoringCounts counts);
 
+    /// <summary>
+    /// Refuses a request whose memory (rows × samples × tokens of caches and logits) would not fit, before
+    /// anything is allocated. An engine whose memory is elsewhere (a server) has nothing to check.
+    /// </summary>
+    public virtual void CheckFits(IRewardModel? rm, DecodingOptions options, int prompts, int longestPrompt) { }
+
     /// <summary>The local cached engine on <paramref name="lm"/>.</summary>
     public static LanguageModelEngine Cached(CausalLM lm) => new LocalEngine(lm);
 

@@ -18,6 +18,9 @@ public sealed class LocalEngine : LanguageModelEngine
 
     public override LanguageModelInfo Info => lm.Info;
 
+    public override void CheckFits(IRewardModel? rm, DecodingOptions options, int prompts, int longestPrompt)
+        => DecodingMemory.Check(lm.Config, rm?.Config, options, prompts, longestPrompt);
+
     public override ILanguageModelSession OpenSession(int capacity) => new LocalSession(lm, capacity);
 
     public override ICandidateScorer OpenScorer(IRewardModel rm, int candidates, int capacity, CandidateScoringCounts counts)

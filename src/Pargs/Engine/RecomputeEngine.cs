@@ -19,6 +19,9 @@ public sealed class RecomputeEngine : LanguageModelEngine
 
     public override LanguageModelInfo Info => lm.Info;
 
+    public override void CheckFits(IRewardModel? rm, DecodingOptions options, int prompts, int longestPrompt)
+        => DecodingMemory.Check(lm.Config, rm?.Config, options, prompts, longestPrompt);
+
     public override ILanguageModelSession OpenSession(int capacity) => new RecomputeSession(lm);
 
     public override ICandidateScorer OpenScorer(IRewardModel rm, int candidates, int capacity, CandidateScoringCounts counts)

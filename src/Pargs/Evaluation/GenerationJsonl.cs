@@ -14,18 +14,22 @@ public static class GenerationJsonl
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
+    /// <summary>Longest generation record read (a few thousand tokens of output is ~20 KB).</summary>
+    public const int MaxLineBytes = 16 << 20;
+
     /// <summary>
     /// Every non-blank line must be a JSON object with string <c>instruction</c> and <c>output</c> and a
     /// <c>method</c> or <c>generator</c>; otherwise a <see cref="PargsException"/> names file and line.
     /// </summary>
     public static List<GenerationRecord> Read(string path)
     {
+        if (Directory.Exists(path)) throw new PargsException($"{path}: is a folder; expected a generations file (JSONL).");
         if (!File.Exists(path)) throw new PargsException($"{path}: generations file not found.");
         var records = new List<GenerationRecord>();
-        int lineNumber = 0;
-        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        // Strict UTF-8 (invalid bytes are refused with the line number, not replaced by U+FFFD) and a cap per line.
+        foreach (var (lineNumber, text, bytes) in Pargs.Data.JsonlLines.Read(path, MaxLineBytes, "a generations file (JSONL)"))
         {
-            lineNumber++;
+            string line = text ?? throw new PargsException($"{path}:{lineNumber}: the line is {bytes} bytes, over the limit of {MaxLineBytes} bytes per generation record.");
             if (line.Trim().Length == 0) continue;
             GenerationRecord? record;
             try
@@ -64,18 +68,14 @@ public static class GenerationJsonl
     /// </summary>
     public static void Write(string path, IEnumerable<GenerationRecord> records)
     {
-        bool device = DevicePaths.IsDevice(path);
-        var tmp = device ? path : path + ".tmp";
-        if (!device && Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent) Directory.CreateDirectory(parent);
-        using (var writer = new StreamWriter(tmp, append: false, new UTF8Encoding(false)))
+        Pargs.IO.AtomicFile.WriteText(path, writer =>
         {
             foreach (var record in records)
             {
                 writer.Write(JsonSerializer.Serialize(record, Options));
                 writer.Write('\n');
             }
-        }
-        if (!device) File.Move(tmp, path, overwrite: true);
+        });
     }
 
 }

@@ -91,12 +91,8 @@ public static class Plots
         var png = stem + ".png";
         var svg = stem + ".svg";
         // ScottPlot picks the format from the extension, so the temporary files keep it.
-        var pngTmp = stem + ".tmp.png";
-        var svgTmp = stem + ".tmp.svg";
-        plot.SavePng(pngTmp, Width, Height);
-        plot.SaveSvg(svgTmp, Width, Height);
-        File.Move(pngTmp, png, overwrite: true);
-        File.Move(svgTmp, svg, overwrite: true);
+        Pargs.IO.AtomicFile.WriteVia(png, temporary => plot.SavePng(temporary, Width, Height));
+        Pargs.IO.AtomicFile.WriteVia(svg, temporary => plot.SaveSvg(temporary, Width, Height));
         return (png, svg);
     }
 }

@@ -76,12 +76,7 @@ public static class ReportWriter
     public static void WriteJson(string path, IReadOnlyList<MethodReportRow> rows, string? baseline = null, string? rewardName = null) =>
         WriteAtomically(path, ToJson(rows, baseline, rewardName).ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
 
-    private static void WriteAtomically(string path, string text)
-    {
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, text, new UTF8Encoding(false));
-        File.Move(tmp, path, overwrite: true);
-    }
+    private static void WriteAtomically(string path, string text) => Pargs.IO.AtomicFile.WriteAllText(path, text);
 
     private static JsonNode? Value(double x) => double.IsFinite(x) ? JsonValue.Create(x) : null;
 

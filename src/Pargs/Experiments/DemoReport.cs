@@ -76,8 +76,7 @@ public static class DemoReport
 
             """);
         string path = Path.Combine(o.WorkDir, FileName);
-        File.WriteAllText(path + ".tmp", sb.ToString(), new UTF8Encoding(false));
-        File.Move(path + ".tmp", path, overwrite: true);
+        Pargs.IO.AtomicFile.WriteAllText(path, sb.ToString());
         return path;
     }
 

@@ -27,10 +27,8 @@ public static class GenerationEvaluator
         string outDir, IProgress<(int Done, int Total)>? progress = null)
     {
         if (records.Count == 0) throw new PargsException("there are no generations to evaluate");
-        Directory.CreateDirectory(outDir);
         var scored = records.Select(r => r with { Reward = gold.Score(r.Instruction, r.Output) }).ToList();
         var scoredPath = Path.Combine(outDir, "generations.scored.jsonl");
-        GenerationJsonl.Write(scoredPath, scored);
 
         int done = 0;
         Func<string, string, IReadOnlyList<double>>? logProbs = probe is null ? null : (prompt, continuation) =>
@@ -46,6 +44,9 @@ public static class GenerationEvaluator
             ContinuationLogProbs = logProbs,
         });
 
+        // Written only once everything is computed (a missing baseline fails above): a failed run leaves no output.
+        Directory.CreateDirectory(outDir);
+        GenerationJsonl.Write(scoredPath, scored);
         var table = Path.Combine(outDir, "table.md");
         var json = Path.Combine(outDir, "report.json");
         ReportWriter.WriteMarkdown(table, rows, baseline);

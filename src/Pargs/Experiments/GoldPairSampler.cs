@@ -62,8 +62,7 @@ public static class GoldPairSampler
     /// </summary>
     public static void WriteJsonl(string path, IEnumerable<GoldLabelledPair> pairs)
     {
-        var tmp = path + ".tmp";
-        using (var writer = new StreamWriter(tmp, false, new UTF8Encoding(false)))
+        Pargs.IO.AtomicFile.WriteText(path, writer =>
         {
             var json = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
             foreach (var p in pairs)
@@ -76,7 +75,6 @@ public static class GoldPairSampler
                 }, json));
                 writer.Write('\n');
             }
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
     }
 }

@@ -14,7 +14,8 @@ public static class PairFiles
     public static void Write(string path, IEnumerable<PreferencePair> pairs)
     {
         var json = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        using (var writer = new StreamWriter(path + ".tmp", false, new UTF8Encoding(false)))
+        Pargs.IO.AtomicFile.WriteText(path, writer =>
+        {
             foreach (var p in pairs)
             {
                 var row = new Dictionary<string, object> { ["prompt"] = p.Prompt, ["chosen"] = p.Chosen, ["rejected"] = p.Rejected };
@@ -22,7 +23,7 @@ public static class PairFiles
                 writer.Write(JsonSerializer.Serialize(row, json));
                 writer.Write('\n');
             }
-        File.Move(path + ".tmp", path, overwrite: true);
+        });
     }
 
     /// <summary>

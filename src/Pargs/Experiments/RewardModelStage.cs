@@ -131,7 +131,6 @@ public static class RewardModelStage
 
     internal static void WriteText(string path, string text)
     {
-        File.WriteAllText(path + ".tmp", text, new UTF8Encoding(false));
-        File.Move(path + ".tmp", path, overwrite: true);
+        Pargs.IO.AtomicFile.WriteAllText(path, text);
     }
 }

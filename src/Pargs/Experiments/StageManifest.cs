@@ -40,8 +40,7 @@ public sealed record StageManifest
     public void Write(string stageDir)
     {
         var path = Path.Combine(stageDir, FileName);
-        File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(this, Json) + "\n", new UTF8Encoding(false));
-        File.Move(path + ".tmp", path, overwrite: true);
+        Pargs.IO.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json) + "\n");
     }
 
     /// <summary>A short stable hash of the given values (their JSON), chained with the upstream fingerprint.</summary>

@@ -22,7 +22,6 @@ public static class StoryPrompts
     public static void Write(string path, IEnumerable<string> prompts)
     {
         static bool Plain(string p) => p.Length > 0 && p.Trim() == p && !p.StartsWith('#') && !p.StartsWith('{') && !p.Contains('\n') && !p.Contains('\r');
-        File.WriteAllLines(path + ".tmp", prompts.Select(p => Plain(p) ? p : System.Text.Json.JsonSerializer.Serialize(new { prompt = p })));
-        File.Move(path + ".tmp", path, overwrite: true);
+        Pargs.IO.AtomicFile.WriteAllLines(path, prompts.Select(p => Plain(p) ? p : System.Text.Json.JsonSerializer.Serialize(new { prompt = p })));
     }
 }

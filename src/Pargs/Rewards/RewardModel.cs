@@ -162,8 +162,8 @@ public sealed class RewardModel : nn.Module, IRewardModel
         string dir = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
         string configPath = Path.Combine(dir, HuggingFaceFolder.ConfigFile);
         if (!File.Exists(configPath)) return null;
-        var value = JsonNode.Parse(File.ReadAllText(configPath))?[ObjectiveField];
-        return value is null ? null : RewardObjectives.Parse(value.GetValue<string>(), $"{configPath}: field \"{ObjectiveField}\"");
+        var json = Pargs.Json.CheckedJson.ReadFile(configPath).Object(); // wrong types name the file and field
+        return json[ObjectiveField].StringOrNull() is { } value ? RewardObjectives.Parse(value, $"{configPath}: field \"{ObjectiveField}\"") : null;
     }
 
     /// <summary>Parameters by HF name (what a saved reward model holds).</summary>

@@ -105,8 +105,6 @@ internal static class TokenizerJsonWriter
         };
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, doc.ToJsonString(Indented));
-        File.Move(tmp, path, overwrite: true);
+        Pargs.IO.AtomicFile.WriteAllText(path, doc.ToJsonString(Indented));
     }
 }

@@ -24,9 +24,7 @@ public static class MetricsJsonl
     /// <summary>Replaces the file with exactly these records (a resumed run drops lines logged after its checkpoint).</summary>
     public static void Rewrite(string path, IEnumerable<IReadOnlyDictionary<string, double>> records)
     {
-        string tmp = path + ".tmp";
-        File.WriteAllLines(tmp, records.Select(ToLine));
-        File.Move(tmp, path, overwrite: true);
+        Pargs.IO.AtomicFile.WriteAllLines(path, records.Select(ToLine));
     }
 
     public static List<IReadOnlyDictionary<string, double>> Read(string path)
@@ -37,15 +35,10 @@ public static class MetricsJsonl
         {
             line++;
             if (string.IsNullOrWhiteSpace(text)) continue;
-            try
-            {
-                var json = JsonNode.Parse(text)!.AsObject();
-                records.Add(json.ToDictionary(kv => kv.Key, kv => kv.Value is null ? double.NaN : kv.Value.GetValue<double>()));
-            }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-            {
-                throw new PargsException($"{path}:{line}: expected a JSON object of numbers ({e.Message})");
-            }
+            // Checked field by field: "null", [] or a string where a number belongs are one-line errors naming the line.
+            var json = Pargs.Json.CheckedJson.Parse(text, $"{path}:{line}", Pargs.Json.CheckedJsonLimits.Row);
+            if (!json.IsObject) throw new PargsException($"{path}:{line}: expected a JSON object of numbers, got {json.Shown}");
+            records.Add(json.Fields().ToDictionary(f => f.Name, f => f.Value.IsMissing ? double.NaN : f.Value.Double()));
         }
         return records;
     }

@@ -52,21 +52,41 @@ public sealed class TrainingCheckpoints(string outputDir, int keep)
     /// <summary>Loads the model and optimizer from <paramref name="dir"/>; returns the recorded state.</summary>
     public TrainerState Restore(string dir, ITrainingTask task, TorchSharp.Modules.AdamW optimizer)
     {
+        // The small JSON state first: a damaged checkpoint is refused before any weight is replaced.
+        var state = ReadState(Path.Combine(dir, StateFile));
+        if (int.TryParse(Path.GetFileName(dir).AsSpan(Prefix.Length), out int folderStep) && folderStep != state.Step)
+            throw new PargsException($"{Path.Combine(dir, StateFile)}: global_step is {state.Step} but the folder is {Path.GetFileName(dir)}; the checkpoint is damaged");
         task.LoadModel(dir);
-        string optimizerPath = Path.Combine(dir, OptimizerFile);
+        LoadOptimizerState(Path.Combine(dir, OptimizerFile), optimizer);
+        return state;
+    }
+
+    /// <summary>Loads AdamW's state from <paramref name="optimizerPath"/>; a damaged file is a one-line <see cref="PargsException"/>.</summary>
+    public static void LoadOptimizerState(string optimizerPath, TorchSharp.Modules.AdamW optimizer)
+    {
         if (!File.Exists(optimizerPath)) throw new PargsException($"{optimizerPath}: missing (the checkpoint is incomplete)");
         try { optimizer.load_state_dict(optimizerPath); }
-        catch (Exception e) when (e is IOException) // truncated or corrupt file
-        {
-            throw new PargsException($"{optimizerPath}: cannot be read ({e.Message}); the checkpoint is damaged — resume from an earlier one or start again", e);
-        }
         catch (ArgumentException e)
         {
-            // TorchSharp checks only that the saved state fits this optimizer's parameters.
-            throw new PargsException($"{optimizerPath}: the optimizer state does not fit the parameters being trained ({e.Message.TrimEnd('.')}); " +
-                                     "resume with the settings the checkpoint was written with (e.g. the same --lora-rank and --lora-targets)", e);
+            // TorchSharp checks that the saved state fits this optimizer's parameters (a damaged file fails here too).
+            throw new PargsException($"{optimizerPath}: the optimizer state does not fit the parameters being trained ({Printable(e.Message)}); " +
+                                     "the file is damaged, or was written with other settings (resume with the same --lora-rank and --lora-targets)", e);
         }
-        return ReadState(Path.Combine(dir, StateFile));
+        catch (Exception e)
+        {
+            // Truncated or corrupt: TorchSharp reads it with a BinaryReader, which fails in many ways (end of
+            // stream, bad string lengths, invalid enum values) with messages that may quote the file's bytes.
+            // It also sizes some arrays from the file before checking them (a damaged tensor rank), so even an
+            // OutOfMemoryException here is one failed allocation sized by the file, not an exhausted process.
+            throw new PargsException($"{optimizerPath}: cannot be read ({e.GetType().Name}: {Printable(e.Message)}); the checkpoint is damaged — resume from an earlier one or start again", e);
+        }
+    }
+
+    /// <summary>A message cut to one short line of printable ASCII (a damaged file's bytes must not reach the terminal).</summary>
+    static string Printable(string message)
+    {
+        var text = new string(message.Select(c => c is >= ' ' and <= '~' ? c : '?').Take(160).ToArray()).TrimEnd('.');
+        return message.Length > 160 ? text + "..." : text;
     }
 
     static JsonObject StateJson(TrainerState state) => new()
@@ -78,21 +98,16 @@ public sealed class TrainingCheckpoints(string outputDir, int keep)
         ["log_history"] = new JsonArray(state.LogHistory.Select(r => JsonNode.Parse(MetricsJsonl.ToLine(r))).ToArray()),
     };
 
-    static TrainerState ReadState(string path)
+    /// <summary>Reads a <c>trainer_state.json</c>; every field is type- and range-checked.</summary>
+    public static TrainerState ReadState(string path)
     {
-        try
-        {
-            var json = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-            int Int(string name) => json[name]?.GetValue<int>() ?? throw new PargsException($"{path}: missing field \"{name}\"");
-            var history = (json["log_history"] as JsonArray ?? [])
-                .Select(node => (IReadOnlyDictionary<string, double>)node!.AsObject()
-                    .ToDictionary(kv => kv.Key, kv => kv.Value is null ? double.NaN : kv.Value.GetValue<double>()))
-                .ToList();
-            return new TrainerState(Int("global_step"), Int("seed"), Int("batch_size"), Int("gradient_accumulation_steps"), history);
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-        {
-            throw new PargsException($"{path}: not a valid trainer state ({e.Message})");
-        }
+        var json = Pargs.Json.CheckedJson.ReadFile(path, Pargs.Json.CheckedJsonLimits.Large);
+        var history = new List<IReadOnlyDictionary<string, double>>();
+        if (!json["log_history"].IsMissing)
+            foreach (var row in json["log_history"].Items())
+                // A metric that was NaN is written as null (JSON has no NaN); it reads back as NaN.
+                history.Add(row.Fields().ToDictionary(f => f.Name, f => f.Value.IsMissing ? double.NaN : f.Value.Double()));
+        return new TrainerState(json["global_step"].Int(0, int.MaxValue), json["seed"].Int(), json["batch_size"].Int(1, int.MaxValue),
+            json["gradient_accumulation_steps"].Int(1, int.MaxValue), history);
     }
 }

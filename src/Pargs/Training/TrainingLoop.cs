@@ -27,7 +27,26 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
         if (lengths.Count == 0) throw new PargsException("there are no training examples");
         int perEpoch = LengthBatches.CountPerEpoch(lengths.Count, options.BatchSize);
         int accumulation = options.GradientAccumulation;
-        int totalSteps = options.MaxSteps ?? (int)Math.Ceiling((double)options.Epochs * perEpoch / accumulation);
+        double plannedSteps = Math.Ceiling((double)options.Epochs * perEpoch / accumulation);
+        if (options.MaxSteps is null && plannedSteps > int.MaxValue)
+            throw new PargsException($"{options.Epochs} epochs of {perEpoch} batches are {plannedSteps} optimizer steps, more than Pargs counts; set fewer epochs or max steps");
+        int totalSteps = options.MaxSteps ?? (int)plannedSteps;
+        using var outputLock = options.OutputDir is { } lockDir ? TrainingOutputLock.Acquire(lockDir) : null;
+        string? metricsPath = options.OutputDir is { } metricsDir ? Path.Combine(metricsDir, MetricsFile) : null;
+        try
+        {
+            return Run(progress, cancellation, lengths, perEpoch, accumulation, totalSteps);
+        }
+        catch when (metricsPath != null && File.Exists(metricsPath) && new FileInfo(metricsPath).Length == 0)
+        {
+            // A run that fails before its first metrics line (diverged at once, bad resume) leaves no empty file.
+            File.Delete(metricsPath);
+            throw;
+        }
+    }
+
+    TrainingResult Run(IProgress<TrainingProgress>? progress, CancellationToken cancellation, IReadOnlyList<int> lengths, int perEpoch, int accumulation, int totalSteps)
+    {
 
         var parameters = task.Model.parameters().Where(p => p.requires_grad).ToList();
         var optimizer = optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
@@ -41,6 +60,8 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
             if (options.Resume && checkpoints.Latest() is { } latest)
             {
                 var state = checkpoints.Restore(latest, task, optimizer);
+                if (state.Step > totalSteps)
+                    throw new PargsException($"{latest}: the checkpoint is at step {state.Step}, but this run has only {totalSteps} steps; resume with the run's settings (--max-steps, --epochs) or start a new output folder");
                 if (state.Seed != options.Seed || state.BatchSize != options.BatchSize || state.GradientAccumulation != accumulation)
                     throw new PargsException($"{latest}: was written with seed {state.Seed}, batch size {state.BatchSize}, gradient accumulation {state.GradientAccumulation}; resume with the same values");
                 step = state.Step;

@@ -1,0 +1,52 @@
+using Pargs.Decoding;
+using Pargs.Tests.Cli;
+
+namespace Pargs.Tests.Hostile;
+
+/// <summary>Requests that must be refused before any work or output (issue 13), through the real `pargs` process.</summary>
+public class HostileCliTests : IDisposable
+{
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    static string Gguf => TestPaths.Stories260KGguf;
+
+    [Fact]
+    public void Best_of_n_with_a_million_samples_is_refused_from_the_request_before_decoding()
+    {
+        var lm = Pargs.Checkpoints.CheckpointLoader.Load(Gguf);
+        var options = new DecodingOptions { Method = new Pargs.Decoding.Methods.BestOfNOptions { N = 1_000_000 }, MaxNewTokens = 64 };
+        // stories260K: 5 layers × 32 kv dims → 1.3 KB of cache per token; a million 70-token samples are ~90 GB of cache alone.
+        var refused = Assert.Throws<PargsException>(() => DecodingMemory.Check(lm.Config, lm.Config, options, prompts: 1, longestPrompt: 6, availableBytes: 16L << 30));
+        Assert.Contains("× 1000000 samples (-n)", refused.Message);
+        Assert.Contains("lower -n", refused.Message);
+        DecodingMemory.Check(lm.Config, lm.Config, options with { Method = new Pargs.Decoding.Methods.BestOfNOptions { N = 4 } }, prompts: 1, longestPrompt: 6, availableBytes: 16L << 30);
+        lm.Dispose();
+
+        PargsCli.Fails(["generate", "--model", Gguf, "--method", "best-of-n", "-n", "100000000", "-r", TestPaths.ShippedPartialRm,
+            "--prompt", "Once", "--max-new-tokens", "8", "--threads", "1"], "needs about", "lower -n");
+    }
+
+    [Fact]
+    public void A_weight_beyond_float32_is_refused_on_the_sampling_path()
+    {
+        PargsCli.Fails(["generate", "--model", Gguf, "--method", "pargs", "-w", "1e39", "-r", TestPaths.ShippedPartialRm,
+            "--prompt", "Once", "--max-new-tokens", "4", "--threads", "1"], "-w 1E+39", "float32");
+        // Directly: an overflowing w·r is refused, not turned into a probability-0 candidate.
+        var error = Assert.Throws<PargsException>(() => DecodingSteps.Combine([[-1f, -2f]], [[-10f, 0.5f]], 1e38));
+        Assert.Contains("overflowed float32", error.Message);
+        Assert.Contains("no candidate has a finite score",
+            Assert.Throws<PargsException>(() => DecodingSteps.SampleSoftmax([float.NegativeInfinity, float.NegativeInfinity], 1.0, new Random(1))).Message);
+        Assert.Equal(1, DecodingSteps.SampleSoftmax([-1000f, 0f], 1e-300, new Random(1))); // tiny temperature: argmax, not NaN
+    }
+
+    [Fact]
+    public void Eval_with_a_missing_baseline_writes_nothing()
+    {
+        string gens = _dir.File("g.jsonl");
+        File.WriteAllText(gens, """{"instruction": "Once", "output": " a cat.", "method": "pargs"}""" + "\n");
+        string outDir = _dir.File("ev");
+        PargsCli.Fails(["eval", "-g", gens, "--no-model", "--baseline", "topk", "-o", outDir], "--baseline topk");
+        Assert.False(Directory.Exists(outDir));
+    }
+}
