@@ -33,6 +33,8 @@ internal sealed class IdentityPostProcessor : PostProcessor
 
 internal sealed class SequencePostProcessor(IReadOnlyList<PostProcessor> processors) : PostProcessor
 {
+    public IReadOnlyList<PostProcessor> Items => processors;
+
     public override List<EncodingPart> Process(List<EncodingPart> parts, bool addSpecialTokens)
     {
         foreach (var p in processors) parts = p.Process(parts, addSpecialTokens);
@@ -58,6 +60,8 @@ internal sealed record TemplatePiece(bool IsSequence, bool IsB, string? SpecialN
 internal sealed class TemplateProcessor(IReadOnlyList<TemplatePiece> single, IReadOnlyList<TemplatePiece> pair,
     IReadOnlyDictionary<string, int[]> specialTokens) : PostProcessor
 {
+    public IReadOnlyDictionary<string, int[]> SpecialTokens => specialTokens;
+
     public override List<EncodingPart> Process(List<EncodingPart> parts, bool addSpecialTokens)
     {
         var template = parts.Count > 1 ? pair : single;

@@ -60,11 +60,26 @@ internal sealed class TokenizerJsonReader(string path, JsonObject root)
         var pipeline = new TokenizerPipeline(added, Normalizer(root["normalizer"], "normalizer"),
             PreTokenizerOf(root["pre_tokenizer"], "pre_tokenizer"), model,
             PostProcessorOf(root["post_processor"], "post_processor", added, model), DecoderOf(root["decoder"], "decoder"), root);
+        int size = Math.Max(model.Size, added.Count == 0 ? 0 : added.Max(t => t.Id) + 1);
+        foreach (var (id, where) in PostProcessorIds(pipeline.PostProcessor))
+        {
+            if (id < 0 || id >= size) throw Error("post_processor", $"{where} id {id} is outside the vocabulary of {size} tokens.");
+        }
         var settings = TokenizerConfig.Read(path, pipeline, bosId, eosId);
         if (model is WordPieceModel) return new WordPieceTokenizer(pipeline, settings);
         if (model is UnigramModel) return new UnigramTokenizer(pipeline, settings);
         bool byteLevel = HuggingFaceTokenizer.Flatten(pipeline.PreTokenizer).Any(p => p is ByteLevelPreTokenizer) || pipeline.Decoder is ByteLevelDecoder;
         return byteLevel ? new ByteLevelBpeTokenizer(pipeline, settings) : new SentencePieceBpeTokenizer(pipeline, settings);
+    }
+
+    static IEnumerable<(int Id, string Where)> PostProcessorIds(PostProcessor? processor)
+    {
+        if (processor is null) yield break;
+        foreach (var id in processor.SingleSpecials.Before.Concat(processor.SingleSpecials.After)) yield return (id, "special token");
+        if (processor is TemplateProcessor t)
+            foreach (var (name, ids) in t.SpecialTokens) foreach (var id in ids) yield return (id, $"special_tokens[\"{name}\"]");
+        if (processor is SequencePostProcessor s)
+            foreach (var inner in s.Items) foreach (var x in PostProcessorIds(inner)) yield return x;
     }
 
     // ---- models ----

@@ -19,13 +19,23 @@ public sealed class UnicodeRegex
 
     public UnicodeRegex(string pattern)
     {
-        _regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        // A timeout bounds a pattern that backtracks catastrophically (a tokenizer.json is untrusted input).
+        _regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant, TimeSpan.FromSeconds(10));
     }
 
     public string Pattern => _regex.ToString();
 
     /// <summary>Non-overlapping matches (start, end) in UTF-16 indices of <paramref name="text"/>, empty ones included.</summary>
     public void Matches(string text, List<(int Start, int End)> matches)
+    {
+        try { MatchAll(text, matches); }
+        catch (RegexMatchTimeoutException)
+        {
+            throw new PargsException($"the tokenizer regex \"{_regex}\" took over 10 s on one piece of a {text.Length}-character text (it backtracks catastrophically).");
+        }
+    }
+
+    void MatchAll(string text, List<(int Start, int End)> matches)
     {
         matches.Clear();
         if (text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0)
