@@ -8,7 +8,7 @@ namespace Pargs.Tokenizers;
 /// </summary>
 internal sealed class BpeMerges
 {
-    readonly Dictionary<long, (int Rank, int Merged)> _pairs = new();
+    readonly Dictionary<long, (int Rank, int Merged)> _pairs = new(PairKeyComparer.Instance);
     readonly List<(int Left, int Right)> _inRankOrder = new();
 
     public int Count => _pairs.Count;
@@ -57,4 +57,18 @@ internal sealed class BpeMerges
         symbols.Clear();
         for (int i = 0; i >= 0; i = next[i]) symbols.Add(ids[i]);
     }
+}
+
+/// <summary>
+/// Hashes a (left, right) pair key with a multiplicative mix. WHY: long's own hash is the xor of its halves, so
+/// every pair (x, x) — the merges of runs such as "aaaa" or spaces — landed in one bucket, and with Qwen's
+/// 151k merges a 1,000-letter word took 0.2 s.
+/// </summary>
+internal sealed class PairKeyComparer : IEqualityComparer<long>
+{
+    public static readonly PairKeyComparer Instance = new();
+
+    public bool Equals(long x, long y) => x == y;
+
+    public int GetHashCode(long key) => (int)((ulong)key * 0x9E3779B97F4A7C15UL >> 32);
 }

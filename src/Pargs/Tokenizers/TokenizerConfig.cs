@@ -5,10 +5,10 @@ namespace Pargs.Tokenizers;
 
 /// <summary>
 /// BOS, EOS and decode clean-up for a tokenizer.json, from the files transformers reads beside it — never
-/// guessed from token names when they exist. In order: ids given explicitly (the model's config.json), then
-/// tokenizer_config.json's bos_token / eos_token (a null there means "none": Qwen3 has no BOS), then
-/// generation_config.json's bos_token_id / eos_token_id (the first of a list), then for BOS the special token
-/// the post-processor puts before the text. Only a bare tokenizer.json, with neither configuration file,
+/// guessed from token names when they exist. In order: tokenizer_config.json's bos_token / eos_token (a null
+/// there means "none": Qwen3 has no BOS, although its config.json names a bos_token_id), then ids given by the
+/// caller (the model's config.json), then generation_config.json's bos_token_id / eos_token_id (the first of
+/// a list), then for BOS the special token the post-processor puts before the text. Only a bare tokenizer.json, with neither configuration file,
 /// falls back to the conventional names, and then only among its special added tokens (an ordinary
 /// vocabulary entry "&lt;s&gt;" is text, not a control token).
 /// </summary>
@@ -31,9 +31,10 @@ internal static class TokenizerConfig
         bool cleanUp = false;
         if (config is not null)
         {
-            if (config.TryGetPropertyValue("bos_token", out var bos) && bosId is null)
+            // The tokenizer's own configuration names its tokens; the model's config.json ids come second.
+            if (config.TryGetPropertyValue("bos_token", out var bos))
                 bosId = bos is null ? null : IdOf(TokenContent(bos, configPath, "bos_token"), pipeline, configPath, "bos_token");
-            if (config.TryGetPropertyValue("eos_token", out var eos) && eosId is null)
+            if (config.TryGetPropertyValue("eos_token", out var eos))
                 eosId = eos is null ? null : IdOf(TokenContent(eos, configPath, "eos_token"), pipeline, configPath, "eos_token");
             cleanUp = config["clean_up_tokenization_spaces"] is JsonValue c && c.GetValueKind() == JsonValueKind.True;
         }

@@ -15,7 +15,10 @@ public static class TokenizerJson
 {
     public static ITokenizer Load(string path) => Load(path, null, null);
 
-    /// <summary>Explicit <paramref name="bosId"/>/<paramref name="eosId"/> (e.g. from config.json) win over what the files say.</summary>
+    /// <summary>
+    /// <paramref name="bosId"/>/<paramref name="eosId"/> (the model's config.json) count where tokenizer_config.json
+    /// beside the file does not name the token (see <see cref="TokenizerConfig"/>).
+    /// </summary>
     public static ITokenizer Load(string path, int? bosId, int? eosId) => LoadHuggingFace(path, bosId, eosId);
 
     /// <summary>As <see cref="Load(string, int?, int?)"/>, typed: pair encoding and token type ids are on the result.</summary>

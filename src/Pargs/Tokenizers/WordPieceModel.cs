@@ -8,6 +8,12 @@ namespace Pargs.Tokenizers;
 internal sealed class WordPieceModel(string?[] tokens, Dictionary<string, int> vocab, string unknownToken,
     string continuingSubwordPrefix, int maxInputCharsPerWord) : TokenizerModel
 {
+    // Candidates longer than the longest vocabulary entry cannot match, so the search starts at that length
+    // (the result is the same; a 100-character word no longer costs thousands of lookups), and pieces are
+    // looked up as spans, without a string each.
+    readonly int _longestToken = vocab.Keys.Select(k => k.Length).DefaultIfEmpty(0).Max();
+    readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _bySpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+
     public string UnknownToken => unknownToken;
     public string ContinuingSubwordPrefix => continuingSubwordPrefix;
     public override int Size => tokens.Length;
@@ -22,13 +28,24 @@ internal sealed class WordPieceModel(string?[] tokens, Dictionary<string, int> v
         foreach (var _ in word.EnumerateRunes()) chars++;
         if (chars > maxInputCharsPerWord) { ids.Add(unknown); return; }
         int before = ids.Count, start = 0;
+        Span<char> buffer = _longestToken <= 512 ? stackalloc char[_longestToken + 1] : new char[_longestToken + 1];
         while (start < word.Length)
         {
-            int end = word.Length, found = -1;
+            int found = -1;
+            int end = Math.Min(word.Length, start + _longestToken);
+            if (end < word.Length && char.IsLowSurrogate(word[end]) && end > start) end--; // never cut a surrogate pair
             while (start < end)
             {
-                var piece = start > 0 ? continuingSubwordPrefix + word[start..end] : word[start..end];
-                if (vocab.TryGetValue(piece, out found)) break;
+                scoped ReadOnlySpan<char> piece = word.AsSpan(start, end - start);
+                if (start > 0)
+                {
+                    int length = continuingSubwordPrefix.Length + piece.Length;
+                    if (length > _longestToken) { end -= char.IsLowSurrogate(word[end - 1]) && end - 2 >= start ? 2 : 1; continue; }
+                    continuingSubwordPrefix.AsSpan().CopyTo(buffer);
+                    piece.CopyTo(buffer[continuingSubwordPrefix.Length..]);
+                    piece = buffer[..length];
+                }
+                if (_bySpan.TryGetValue(piece, out found)) break;
                 found = -1;
                 end -= char.IsLowSurrogate(word[end - 1]) && end - 2 >= start ? 2 : 1;
             }

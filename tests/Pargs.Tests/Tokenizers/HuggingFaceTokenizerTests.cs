@@ -54,6 +54,8 @@ public class HuggingFaceTokenizerTests : IDisposable
         var qwen = TokenizerGoldens.Load("qwen3");
         Assert.Null(qwen.BosId); // bos_token: null — its vocabulary's ordinary "<s>" is not a BOS
         Assert.Equal(151645, qwen.EosId); // <|im_end|>
+        var qwenWithModelIds = TokenizerJson.LoadHuggingFace(QwenPath(), bosId: 151643, eosId: 151645); // Qwen3's config.json ids
+        Assert.Null(qwenWithModelIds.BosId); // tokenizer_config.json's "bos_token": null wins
         Assert.Equal(qwen.Encode("Hello"), qwen.Encode("Hello", addBos: true)); // its post-processor adds nothing
         Assert.False(qwen.CleanUpTokenizationSpaces);
 
@@ -68,7 +70,7 @@ public class HuggingFaceTokenizerTests : IDisposable
         Assert.Equal(llama3.AddedTokens.Single(t => t.Content == "<|eot_id|>").Id, llama3.EosId);
         Assert.Equal([begin, .. llama3.Encode("Hi")], llama3.Encode("Hi", addBos: true));
 
-        // generation_config.json speaks when tokenizer_config.json does not; explicit ids (config.json) win.
+        // generation_config.json speaks when tokenizer_config.json and config.json (the ids passed in) do not.
         var folder = Path.Combine(_dir, "gen");
         Directory.CreateDirectory(folder);
         File.Copy(Path.Combine(TokenizerGoldens.Fixtures, "llama2", "tokenizer.json"), Path.Combine(folder, "tokenizer.json"));
@@ -98,6 +100,17 @@ public class HuggingFaceTokenizerTests : IDisposable
         var bareQwen = TokenizerJson.LoadHuggingFace(Path.Combine(bare, "tokenizer.json"));
         Assert.Null(bareQwen.BosId);
         Assert.Equal(151643, bareQwen.EosId);
+    }
+
+    /// <summary>The unpacked Qwen3 tokenizer.json with its tokenizer_config.json (as TokenizerGoldens unpacks it).</summary>
+    string QwenPath()
+    {
+        var folder = Path.Combine(_dir, "qwen3");
+        Directory.CreateDirectory(folder);
+        using (var gz = new GZipStream(File.OpenRead(Path.Combine(TokenizerGoldens.Fixtures, "qwen3", "tokenizer.json.gz")), CompressionMode.Decompress))
+        using (var file = File.Create(Path.Combine(folder, "tokenizer.json"))) gz.CopyTo(file);
+        File.Copy(Path.Combine(TokenizerGoldens.Fixtures, "qwen3", "tokenizer_config.json"), Path.Combine(folder, "tokenizer_config.json"));
+        return Path.Combine(folder, "tokenizer.json");
     }
 
     [Fact]
