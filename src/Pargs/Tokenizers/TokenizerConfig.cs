@@ -27,6 +27,20 @@ internal static class TokenizerConfig
         var generationPath = Path.Combine(dir, GenerationFileName);
         var config = ReadObject(configPath);
         var generation = ReadObject(generationPath);
+        try
+        {
+            return Read(tokenizerPath, pipeline, bosId, eosId, config, configPath, generation, generationPath);
+        }
+        catch (ArgumentException e)
+        {
+            // System.Text.Json reports a property name given twice only when the object is first read.
+            throw new PargsException($"{configPath} / {generationPath}: malformed JSON object: {e.Message}", e);
+        }
+    }
+
+    static SpecialTokenSettings Read(string tokenizerPath, TokenizerPipeline pipeline, int? bosId, int? eosId,
+        JsonObject? config, string configPath, JsonObject? generation, string generationPath)
+    {
 
         bool cleanUp = false;
         if (config is not null)

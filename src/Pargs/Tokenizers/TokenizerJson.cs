@@ -36,7 +36,15 @@ public static class TokenizerJson
         {
             throw new PargsException($"{path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e);
         }
-        return new TokenizerJsonReader(path, root).Read(bosId, eosId);
+        try
+        {
+            return new TokenizerJsonReader(path, root).Read(bosId, eosId);
+        }
+        catch (ArgumentException e)
+        {
+            // System.Text.Json reports a property name given twice only when the object is first read.
+            throw new PargsException($"{path}: malformed JSON object: {e.Message}", e);
+        }
     }
 }
 
@@ -177,7 +185,8 @@ internal sealed class TokenizerJsonReader(string path, JsonObject root)
             var field = $"added_tokens[{i}]";
             var t = list[i] as JsonObject ?? throw Error(field, "expected an object.");
             int id = Int(t["id"], field + ".id");
-            if (id < 0 || id > 10_000_000) throw Error(field + ".id", $"{id} is outside 0 … 10,000,000.");
+            if (id < 0 || id >= model.Size + 2 * list.Count + 1024)
+                throw Error(field + ".id", $"{id} is far past the vocabulary of {model.Size} tokens and {list.Count} added tokens.");
             result.Add(new AddedToken(id, Str(t["content"], field + ".content"),
                 Bool(t["special"], false, field + ".special"), Bool(t["lstrip"], false, field + ".lstrip"),
                 Bool(t["rstrip"], false, field + ".rstrip"), Bool(t["single_word"], false, field + ".single_word"),
