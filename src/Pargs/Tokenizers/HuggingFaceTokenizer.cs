@@ -18,6 +18,9 @@ internal sealed record SpecialTokenSettings(int? BosId, int? EosId, bool CleanUp
 {
     /// <summary>A post-processor the configuration puts in place of the file's (transformers' Llama/Gemma classes).</summary>
     public PostProcessor? PostProcessor { get; init; }
+
+    /// <summary>The tokenizer_config.json read beside the file, written back beside a saved copy.</summary>
+    public System.Text.Json.Nodes.JsonObject? Config { get; init; }
 }
 
 /// <summary>Ids with their token type ids (0 for the first sequence, 1 for the second where the template says so).</summary>
@@ -140,12 +143,17 @@ public abstract class HuggingFaceTokenizer : ITokenizer, IAddsDummyPrefix
 
     public bool IsSpecial(int id) => _added.TryGetValue(CheckId(id), out var a) && a.Special;
 
-    /// <summary>Writes the tokenizer.json this tokenizer was read from (it loads back to the same ids).</summary>
+    /// <summary>
+    /// Writes the tokenizer.json this tokenizer was read from, and the tokenizer_config.json that was beside it
+    /// (BOS/EOS, add_bos_token, clean-up), so the copy loads back to the same ids and the same special tokens.
+    /// </summary>
     public void SaveTokenizerJson(string path)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null) Directory.CreateDirectory(dir);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
         File.WriteAllText(path, _pipeline.Source.ToJsonString(TokenizerJsonWriter.Options));
+        if (_settings.Config is { } config)
+            File.WriteAllText(Path.Combine(dir, TokenizerConfig.FileName), config.ToJsonString(TokenizerJsonWriter.Options));
     }
 
     int CheckId(int id) => id >= 0 && id < VocabSize ? id

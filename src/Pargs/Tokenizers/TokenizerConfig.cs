@@ -79,6 +79,7 @@ internal static class TokenizerConfig
         return new SpecialTokenSettings(bosId, eosId, cleanUp, PrependBosWithoutTemplate: bare)
         {
             PostProcessor = config is null ? null : LlamaStyleTemplate(config, configPath, bosId, eosId),
+            Config = config,
         };
     }
 

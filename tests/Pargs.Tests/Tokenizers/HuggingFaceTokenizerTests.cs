@@ -176,6 +176,14 @@ public class HuggingFaceTokenizerTests : IDisposable
         gemma.SaveTokenizerJson(saved);
         var reloaded = TokenizerJson.LoadHuggingFace(saved);
         foreach (var text in TokenizerGoldens.Corpus.Take(300)) Assert.Equal(gemma.Encode(text), reloaded.Encode(text));
+        Assert.Equal((gemma.BosId, gemma.EosId), (reloaded.BosId, reloaded.EosId)); // tokenizer_config.json saved beside
+
+        var llama3 = TokenizerGoldens.Load("llama3");
+        var savedLlama3 = Path.Combine(_dir, "saved3", "tokenizer.json");
+        llama3.SaveTokenizerJson(savedLlama3);
+        var reloaded3 = TokenizerJson.LoadHuggingFace(savedLlama3);
+        Assert.True(reloaded3.CleanUpTokenizationSpaces);
+        Assert.Equal(llama3.EosId, reloaded3.EosId);
     }
 
     [Theory]
