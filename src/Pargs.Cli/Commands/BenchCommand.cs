@@ -14,6 +14,7 @@ public static class BenchCommand
         command.Subcommands.Add(Decode());
         command.Subcommands.Add(TrainRm());
         command.Subcommands.Add(MatVec());
+        command.Subcommands.Add(Tokenize());
         return command;
     }
 
@@ -119,6 +120,30 @@ public static class BenchCommand
             var machine = MachineInfo.Current();
             var table = MatVecBenchmark.Run(options, Log);
             Report(machine, string.Join(",", options.Threads), table, CommandLine(), outPath);
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command Tokenize()
+    {
+        var fixtures = new Option<string>("--fixtures") { Description = "Folder of the tokenizer fixtures and corpus.", DefaultValueFactory = _ => TokenizeBenchmark.DefaultFixtures() };
+        var names = new Option<string[]>("--tokenizers") { Description = "Tokenizers (folders of --fixtures).", DefaultValueFactory = _ => new TokenizeBenchmarkOptions().Tokenizers.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var repeats = new Option<int>("--repeats") { Description = "Encodes per text on each side; the best time counts.", DefaultValueFactory = _ => 3 };
+        var noReference = new Option<bool>("--no-reference") { Description = "Measure Pargs alone (no Node)." };
+        var command = new Command("tokenize", "Encode tokens/s on the tokenizer corpus: Pargs vs Hugging Face's Rust library (through Node).");
+        foreach (var o in new Option[] { fixtures, names, repeats, noReference, OutOption }) command.Options.Add(o);
+        command.SetAction(CliErrors.Action(result =>
+        {
+            var options = new TokenizeBenchmarkOptions
+            {
+                FixturesDir = result.GetValue(fixtures)!, Tokenizers = result.GetValue(names)!, Repeats = result.GetValue(repeats),
+                Reference = !result.GetValue(noReference),
+            };
+            string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null; // before the work, not after
+            var machine = MachineInfo.Current();
+            var table = TokenizeBenchmark.Run(options, Log);
+            Report(machine, "1", table, CommandLine(), outPath);
             return 0;
         }));
         return command;

@@ -38,7 +38,7 @@ public sealed class GgufVocabulary
     /// <summary>Known byte-level pre-tokenizer regexes by the name llama.cpp gives them (its pre-tokenizer names).</summary>
     static readonly (string Pattern, string Pre)[] KnownPreTokenizers =
     [
-        (ByteLevelBpeOptions.Gpt2Pattern, "gpt-2"),
+        (Pargs.Tokenizers.ByteLevelPreTokenizer.Gpt2Pattern, "gpt-2"),
         (@"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", "qwen2"),
         (@"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", "llama-bpe"),
     ];
@@ -173,7 +173,7 @@ public sealed class GgufVocabulary
         foreach (var step in steps)
         {
             string type = step["type"]?.GetValue<string>() ?? "";
-            if (type == "ByteLevel" && (step["use_regex"]?.GetValue<bool>() ?? true)) patterns.Add(ByteLevelBpeOptions.Gpt2Pattern);
+            if (type == "ByteLevel" && (step["use_regex"]?.GetValue<bool>() ?? true)) patterns.Add(Pargs.Tokenizers.ByteLevelPreTokenizer.Gpt2Pattern);
             else if (type == "Split" && step["pattern"]?["Regex"]?.GetValue<string>() is string rx) patterns.Add(rx);
         }
         if (patterns.Count == 1)

@@ -137,7 +137,7 @@ public static class ReferenceCheckpoints
 
     static JsonObject ByteLevelTokenizerJson(string name)
     {
-        string pattern = name == "qwen2" ? Qwen2Pattern : ByteLevelBpeOptions.Gpt2Pattern;
+        string pattern = name == "qwen2" ? Qwen2Pattern : Pargs.Tokenizers.ByteLevelPreTokenizer.Gpt2Pattern;
         var words = Regex.Matches(Corpus, pattern).Select(m => ByteLevelAlphabet.Encode(Encoding.UTF8.GetBytes(m.Value))).ToList();
         var vocab = new List<string>();
         for (int b = 0; b < 256; b++) vocab.Add(ByteLevelAlphabet.ByteToChar[b].ToString());

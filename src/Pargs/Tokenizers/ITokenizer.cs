@@ -10,7 +10,11 @@ public interface ITokenizer
     int? BosId { get; }
     int? EosId { get; }
 
-    /// <summary>Ids for <paramref name="text"/>; BOS first when asked and the tokenizer has one. Never appends EOS.</summary>
+    /// <summary>
+    /// Ids for <paramref name="text"/>. <paramref name="addBos"/> adds the tokenizer's special tokens: BOS for
+    /// SentencePiece vocabularies and Llama-style tokenizer.json files, whatever the post-processor adds for
+    /// others (nothing for Qwen3, [CLS] … [SEP] for BERT, a trailing &lt;/s&gt; for T5).
+    /// </summary>
     int[] Encode(string text, bool addBos = false);
 
     /// <summary>Text for <paramref name="ids"/>; special tokens (BOS/EOS/…) are left out when <paramref name="skipSpecial"/>.</summary>

@@ -141,26 +141,53 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
         _idOfByte[b] >= 0 ? _idOfByte[b]
         : UnknownId ?? throw new PargsException($"SentencePiece vocabulary has no byte piece {TokenText.PieceOfByte(b)} and no <unk> piece to stand for it.");
 
-    /// <summary>llama2.c's merge loop; the candidate merge of each adjacent pair is cached between rounds.</summary>
+    /// <summary>
+    /// llama2.c's merge loop — repeatedly merge the adjacent pair whose concatenation is the highest-scoring
+    /// piece, leftmost on ties, scores above −1e10 only — with the candidates in a heap keyed by (score,
+    /// position) and stale entries skipped when popped. WHY: rescanning every pair after each merge is
+    /// quadratic, and a 1 MB prompt line ran for minutes.
+    /// </summary>
     void MergeByScore(List<int> symbols)
     {
-        var merged = new List<int>(symbols.Count); // merged[i] = piece id of symbols[i]+symbols[i+1], or -1
-        for (int i = 0; i + 1 < symbols.Count; i++) merged.Add(PairPiece(symbols[i], symbols[i + 1]));
-        while (true)
+        int n = symbols.Count;
+        if (n < 2) return;
+        var ids = symbols.ToArray();
+        var next = new int[n];
+        var prev = new int[n];
+        var alive = new bool[n];
+        for (int i = 0; i < n; i++) { next[i] = i + 1 < n ? i + 1 : -1; prev[i] = i - 1; alive[i] = true; }
+        var queue = new PriorityQueue<(int Position, int Merged), (float Score, int Position)>(n, HighestScoreFirst.Instance);
+        void Push(int position)
         {
-            float bestScore = -1e10f; // llama2.c's starting value
-            int bestAt = -1;
-            for (int i = 0; i < merged.Count; i++)
-            {
-                if (merged[i] >= 0 && _scores[merged[i]] > bestScore) (bestScore, bestAt) = (_scores[merged[i]], i);
-            }
-            if (bestAt < 0) return;
-            symbols[bestAt] = merged[bestAt];
-            symbols.RemoveAt(bestAt + 1);
-            merged.RemoveAt(bestAt);
-            if (bestAt < merged.Count) merged[bestAt] = PairPiece(symbols[bestAt], symbols[bestAt + 1]);
-            if (bestAt > 0) merged[bestAt - 1] = PairPiece(symbols[bestAt - 1], symbols[bestAt]);
+            int right = next[position];
+            if (right < 0) return;
+            int merged = PairPiece(ids[position], ids[right]);
+            if (merged >= 0 && _scores[merged] > -1e10f) queue.Enqueue((position, merged), (_scores[merged], position));
         }
+        for (int i = 0; i + 1 < n; i++) Push(i);
+        while (queue.TryDequeue(out var top, out _))
+        {
+            int at = top.Position;
+            if (!alive[at] || next[at] < 0 || PairPiece(ids[at], ids[next[at]]) != top.Merged) continue; // stale
+            int right = next[at];
+            ids[at] = top.Merged;
+            alive[right] = false;
+            next[at] = next[right];
+            if (next[at] >= 0) prev[next[at]] = at;
+            if (prev[at] >= 0) Push(prev[at]);
+            Push(at);
+        }
+        symbols.Clear();
+        for (int i = 0; i >= 0; i = next[i]) symbols.Add(ids[i]);
+    }
+
+    /// <summary>Higher score first; among equal scores the leftmost position (llama2.c's strict "&gt;" scan).</summary>
+    sealed class HighestScoreFirst : IComparer<(float Score, int Position)>
+    {
+        public static readonly HighestScoreFirst Instance = new();
+
+        public int Compare((float Score, int Position) x, (float Score, int Position) y) =>
+            x.Score != y.Score ? y.Score.CompareTo(x.Score) : x.Position.CompareTo(y.Position);
     }
 
     int PairPiece(int left, int right) => _idOfPiece.TryGetValue(_pieces[left] + _pieces[right], out var id) ? id : -1;

@@ -1,260 +1,424 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 
 namespace Pargs.Tokenizers;
 
 /// <summary>
-/// Reads a Hugging Face tokenizer.json whose model is BPE: byte-level (GPT-2, Qwen2, Llama-3) or
-/// SentencePiece-style with byte fallback (Llama-2, Mistral). Other models (WordPiece, Unigram, …) and
-/// pipeline parts Pargs does not implement are refused with a message naming the field.
+/// Reads a Hugging Face tokenizer.json: models BPE (byte-level or SentencePiece-style), WordPiece and Unigram,
+/// with the normalizers, pre-tokenizers, post-processors and decoders real files use. A part or field that
+/// would change the result and that Pargs does not implement is refused with a message naming it. BOS/EOS and
+/// decode clean-up come from tokenizer_config.json / generation_config.json beside the file
+/// (<see cref="TokenizerConfig"/>).
 /// </summary>
 public static class TokenizerJson
 {
-    static readonly string[] BosNames = ["<s>", "<|begin_of_text|>"];
-    static readonly string[] EosNames = ["</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>"];
-
     public static ITokenizer Load(string path) => Load(path, null, null);
 
-    /// <summary>Explicit <paramref name="bosId"/>/<paramref name="eosId"/> (e.g. from config.json) win over what the file implies.</summary>
-    public static ITokenizer Load(string path, int? bosId, int? eosId)
+    /// <summary>
+    /// <paramref name="bosId"/>/<paramref name="eosId"/> (the model's config.json) count where tokenizer_config.json
+    /// beside the file does not name the token (see <see cref="TokenizerConfig"/>).
+    /// </summary>
+    public static ITokenizer Load(string path, int? bosId, int? eosId) => LoadHuggingFace(path, bosId, eosId);
+
+    /// <summary>A tokenizer.json already parsed (e.g. rebuilt from a GGUF vocabulary); <paramref name="source"/> names it in errors.</summary>
+    public static ITokenizer FromJson(JsonObject root, string source, int? bosId, int? eosId) => new TokenizerJsonReader(source, root).Read(bosId, eosId);
+
+    /// <summary>As <see cref="Load(string, int?, int?)"/>, typed: pair encoding and token type ids are on the result.</summary>
+    public static HuggingFaceTokenizer LoadHuggingFace(string path, int? bosId = null, int? eosId = null)
     {
         if (!File.Exists(path)) throw new PargsException($"{path}: tokenizer.json not found.");
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            var options = new JsonDocumentOptions { MaxDepth = 64 };
+            root = JsonNode.Parse(File.ReadAllText(path), documentOptions: options) as JsonObject
                 ?? throw new PargsException($"{path}: expected a JSON object at the top level.");
         }
         catch (JsonException e)
         {
             throw new PargsException($"{path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e);
         }
-        return new Reader(path, root).Read(bosId, eosId);
+        try
+        {
+            return new TokenizerJsonReader(path, root).Read(bosId, eosId);
+        }
+        catch (ArgumentException e)
+        {
+            // System.Text.Json reports a property name given twice only when the object is first read.
+            throw new PargsException($"{path}: malformed JSON object: {e.Message}", e);
+        }
+    }
+}
+
+/// <summary>Builds the pipeline parts of one tokenizer.json; every error names the file and the JSON path.</summary>
+internal sealed class TokenizerJsonReader(string path, JsonObject root)
+{
+    PargsException Error(string field, string problem) => new($"{path}: {field}: {problem}");
+
+    public HuggingFaceTokenizer Read(int? bosId, int? eosId)
+    {
+        var modelJson = root["model"] as JsonObject ?? throw Error("model", "missing; expected an object with a \"type\".");
+        // Older files leave the model's type out; BPE is then told apart by its merges.
+        string type = modelJson["type"] is null && modelJson["merges"] is not null ? "BPE" : Str(modelJson["type"], "model.type");
+        if (root["truncation"] is JsonObject) throw Error("truncation", "is set; Pargs does not truncate inside the tokenizer (leave it null).");
+        if (root["padding"] is JsonObject) throw Error("padding", "is set; Pargs does not pad inside the tokenizer (leave it null).");
+        var model = type switch
+        {
+            "BPE" => (TokenizerModel)ReadBpe(modelJson),
+            "WordPiece" => ReadWordPiece(modelJson),
+            "Unigram" => ReadUnigram(modelJson),
+            _ => throw Error("model.type", $"is \"{type}\"; Pargs reads BPE, WordPiece and Unigram tokenizers."),
+        };
+        var added = ReadAddedTokens(model);
+        var pipeline = new TokenizerPipeline(added, Normalizer(root["normalizer"], "normalizer"),
+            PreTokenizerOf(root["pre_tokenizer"], "pre_tokenizer"), model,
+            PostProcessorOf(root["post_processor"], "post_processor", added, model), DecoderOf(root["decoder"], "decoder"), root);
+        int size = Math.Max(model.Size, added.Count == 0 ? 0 : added.Max(t => t.Id) + 1);
+        foreach (var (id, where) in PostProcessorIds(pipeline.PostProcessor))
+        {
+            if (id < 0 || id >= size) throw Error("post_processor", $"{where} id {id} is outside the vocabulary of {size} tokens.");
+        }
+        var settings = TokenizerConfig.Read(path, pipeline, bosId, eosId);
+        if (model is WordPieceModel) return new WordPieceTokenizer(pipeline, settings);
+        if (model is UnigramModel) return new UnigramTokenizer(pipeline, settings);
+        bool byteLevel = HuggingFaceTokenizer.Flatten(pipeline.PreTokenizer).Any(p => p is ByteLevelPreTokenizer) || pipeline.Decoder is ByteLevelDecoder;
+        return byteLevel ? new ByteLevelBpeTokenizer(pipeline, settings) : new SentencePieceBpeTokenizer(pipeline, settings);
     }
 
-    /// <summary>A tokenizer.json already parsed (e.g. rebuilt from a GGUF vocabulary); <paramref name="source"/> names it in errors.</summary>
-    public static ITokenizer FromJson(JsonObject root, string source, int? bosId, int? eosId) => new Reader(source, root).Read(bosId, eosId);
-
-    sealed class Reader(string path, JsonObject root)
+    static IEnumerable<(int Id, string Where)> PostProcessorIds(PostProcessor? processor)
     {
-        PargsException Error(string field, string problem) => new($"{path}: {field}: {problem}");
+        if (processor is null) yield break;
+        foreach (var id in processor.SingleSpecials.Before.Concat(processor.SingleSpecials.After)) yield return (id, "special token");
+        if (processor is TemplateProcessor t)
+            foreach (var (name, ids) in t.SpecialTokens) foreach (var id in ids) yield return (id, $"special_tokens[\"{name}\"]");
+        if (processor is SequencePostProcessor s)
+            foreach (var inner in s.Items) foreach (var x in PostProcessorIds(inner)) yield return x;
+    }
 
-        public ITokenizer Read(int? bosId, int? eosId)
+    // ---- models ----
+
+    (string?[] Tokens, Dictionary<string, int> Vocab) ReadVocab(JsonObject model)
+    {
+        var vocabJson = model["vocab"] as JsonObject ?? throw Error("model.vocab", "missing; expected an object of token → id.");
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        int size = 0;
+        foreach (var (token, idNode) in vocabJson)
         {
-            var model = root["model"] as JsonObject ?? throw Error("model", "missing; expected an object with \"type\": \"BPE\".");
-            var type = Str(model["type"], "model.type");
-            if (type != "BPE")
-                throw Error("model.type", $"is \"{type}\"; Pargs reads only BPE tokenizers (byte-level or SentencePiece-style).");
-            foreach (var field in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
-            {
-                if (model[field] is JsonValue v && v.GetValueKind() == JsonValueKind.String && v.GetValue<string>().Length > 0)
-                    throw Error($"model.{field}", "is set; Pargs does not implement subword prefixes/suffixes.");
-            }
-            var vocabJson = model["vocab"] as JsonObject ?? throw Error("model.vocab", "missing; expected an object of token → id.");
-            var idOf = new Dictionary<string, int>(StringComparer.Ordinal);
-            int size = 0;
-            foreach (var (token, idNode) in vocabJson)
-            {
-                int id = Int(idNode, $"model.vocab[\"{token}\"]");
-                if (id < 0) throw Error($"model.vocab[\"{token}\"]", $"id {id} is negative.");
-                idOf[token] = id;
-                size = Math.Max(size, id + 1);
-            }
-            var tokens = new string?[size];
-            foreach (var (token, id) in idOf) tokens[id] ??= token;
-            var merges = ReadMerges(model, idOf);
-            var added = ReadAddedTokens();
-            bosId ??= TemplateBos(added, idOf) ?? ByName(BosNames, added, idOf);
-            eosId ??= ByName(EosNames, added, idOf);
-            var source = (root["normalizer"], root["pre_tokenizer"], root["post_processor"], root["decoder"]);
-            bool ignoreMerges = Bool(model["ignore_merges"], false);
-
-            if (IsByteLevel())
-                return new ByteLevelBpeTokenizer(tokens, merges, added, ReadByteLevelOptions(ignoreMerges), bosId, eosId, source);
-            bool byteFallback = Bool(model["byte_fallback"], false);
-            var sp = ReadSentencePieceOptions(ignoreMerges, Bool(model["fuse_unk"], false), byteFallback);
-            if (sp is null)
-                throw Error("pre_tokenizer", "is neither ByteLevel nor SentencePiece-style (Metaspace, or normalizer Replace \" \" → \"▁\"); Pargs cannot tell how to split text.");
-            var unk = model["unk_token"] is JsonValue u && u.GetValueKind() == JsonValueKind.String ? u.GetValue<string>() : null;
-            return new SentencePieceBpeTokenizer(tokens, merges, added, sp, unk, bosId, eosId, source);
+            int id = Int(idNode, $"model.vocab[\"{token}\"]");
+            if (id < 0 || id > 10_000_000) throw Error($"model.vocab[\"{token}\"]", $"id {id} is outside 0 … 10,000,000.");
+            vocab[token] = id;
+            size = Math.Max(size, id + 1);
         }
+        if (size > 2 * vocab.Count + 1024) throw Error("model.vocab", $"ids reach {size - 1} but there are only {vocab.Count} tokens.");
+        var tokens = new string?[size];
+        foreach (var (token, id) in vocab) tokens[id] ??= token;
+        return (tokens, vocab);
+    }
 
-        BpeMerges ReadMerges(JsonObject model, Dictionary<string, int> idOf)
+    BpeModel ReadBpe(JsonObject model)
+    {
+        foreach (var field in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
         {
-            var list = model["merges"] as JsonArray ?? throw Error("model.merges", "missing; expected a list of merges.");
-            var merges = new BpeMerges();
-            for (int i = 0; i < list.Count; i++)
+            if (model[field] is JsonValue v && v.GetValueKind() == JsonValueKind.String && v.GetValue<string>().Length > 0)
+                throw Error($"model.{field}", "is set; Pargs does not implement BPE subword prefixes/suffixes.");
+        }
+        if (model["dropout"] is JsonValue d && d.GetValueKind() == JsonValueKind.Number && d.GetValue<double>() > 0)
+            throw Error("model.dropout", "is set; BPE dropout makes encoding random and is for training only.");
+        var (tokens, vocab) = ReadVocab(model);
+        var list = model["merges"] as JsonArray ?? throw Error("model.merges", "missing; expected a list of merges.");
+        var merges = new BpeMerges();
+        for (int i = 0; i < list.Count; i++)
+        {
+            string left, right;
+            if (list[i] is JsonArray pair && pair.Count == 2)
+                (left, right) = (Str(pair[0], $"model.merges[{i}][0]"), Str(pair[1], $"model.merges[{i}][1]"));
+            else
             {
-                string left, right;
-                if (list[i] is JsonArray pair && pair.Count == 2)
-                    (left, right) = (Str(pair[0], $"model.merges[{i}][0]"), Str(pair[1], $"model.merges[{i}][1]"));
-                else
+                var text = Str(list[i], $"model.merges[{i}]");
+                int space = text.IndexOf(' ', 1);
+                if (space < 0 || text.IndexOf(' ', space + 1) >= 0)
+                    throw Error($"model.merges[{i}]", $"\"{text}\" is not two tokens separated by one space.");
+                (left, right) = (text[..space], text[(space + 1)..]);
+            }
+            if (!vocab.TryGetValue(left, out var l) || !vocab.TryGetValue(right, out var r))
+                throw Error($"model.merges[{i}]", $"\"{left} {right}\" uses a token missing from model.vocab.");
+            if (!vocab.TryGetValue(left + right, out var merged))
+                throw Error($"model.merges[{i}]", $"the merged token \"{left + right}\" is missing from model.vocab.");
+            merges.Add(l, r, merged);
+        }
+        var unk = OptionalStr(model["unk_token"], "model.unk_token");
+        return new BpeModel(tokens, vocab, merges, unk, Bool(model["fuse_unk"], false, "model.fuse_unk"),
+            Bool(model["byte_fallback"], false, "model.byte_fallback"), Bool(model["ignore_merges"], false, "model.ignore_merges"));
+    }
+
+    WordPieceModel ReadWordPiece(JsonObject model)
+    {
+        var (tokens, vocab) = ReadVocab(model);
+        var unk = OptionalStr(model["unk_token"], "model.unk_token") ?? "[UNK]";
+        var prefix = OptionalStr(model["continuing_subword_prefix"], "model.continuing_subword_prefix") ?? "##";
+        int max = model["max_input_chars_per_word"] is null ? 100 : Int(model["max_input_chars_per_word"], "model.max_input_chars_per_word");
+        return new WordPieceModel(tokens, vocab, unk, prefix, max);
+    }
+
+    UnigramModel ReadUnigram(JsonObject model)
+    {
+        var list = model["vocab"] as JsonArray ?? throw Error("model.vocab", "missing; expected a list of [piece, score].");
+        var pieces = new string[list.Count];
+        var scores = new double[list.Count];
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (list[i] is not JsonArray entry || entry.Count != 2) throw Error($"model.vocab[{i}]", "expected [piece, score].");
+            pieces[i] = Str(entry[0], $"model.vocab[{i}][0]");
+            scores[i] = entry[1] is JsonValue v && v.GetValueKind() == JsonValueKind.Number ? v.GetValue<double>()
+                : throw Error($"model.vocab[{i}][1]", "expected a number.");
+        }
+        int? unk = model["unk_id"] is null || model["unk_id"]!.GetValueKind() == JsonValueKind.Null ? null : Int(model["unk_id"], "model.unk_id");
+        if (unk is int u && (u < 0 || u >= pieces.Length)) throw Error("model.unk_id", $"{u} is outside the vocabulary of {pieces.Length}.");
+        return new UnigramModel(pieces, scores, unk, Bool(model["byte_fallback"], false, "model.byte_fallback"));
+    }
+
+    List<AddedToken> ReadAddedTokens(TokenizerModel model)
+    {
+        var result = new List<AddedToken>();
+        if (root["added_tokens"] is null || root["added_tokens"]!.GetValueKind() == JsonValueKind.Null) return result;
+        if (root["added_tokens"] is not JsonArray list) throw Error("added_tokens", "expected a list.");
+        for (int i = 0; i < list.Count; i++)
+        {
+            var field = $"added_tokens[{i}]";
+            var t = list[i] as JsonObject ?? throw Error(field, "expected an object.");
+            int id = Int(t["id"], field + ".id");
+            if (id < 0 || id >= model.Size + 2 * list.Count + 1024)
+                throw Error(field + ".id", $"{id} is far past the vocabulary of {model.Size} tokens and {list.Count} added tokens.");
+            result.Add(new AddedToken(id, Str(t["content"], field + ".content"),
+                Bool(t["special"], false, field + ".special"), Bool(t["lstrip"], false, field + ".lstrip"),
+                Bool(t["rstrip"], false, field + ".rstrip"), Bool(t["single_word"], false, field + ".single_word"),
+                Bool(t["normalized"], false, field + ".normalized")));
+        }
+        return result;
+    }
+
+    // ---- normalizers ----
+
+    TextNormalizer? Normalizer(JsonNode? node, string field)
+    {
+        if (node is null || node.GetValueKind() == JsonValueKind.Null) return null;
+        var o = node as JsonObject ?? throw Error(field, "expected an object.");
+        var type = Str(o["type"], field + ".type");
+        return type switch
+        {
+            "Sequence" => new SequenceNormalizer(Items(o, "normalizers", field).Select(x => Normalizer(x.Node, x.Field)!).ToList()),
+            "NFC" => new UnicodeFormNormalizer(NormalizationForm.FormC),
+            "NFD" => new UnicodeFormNormalizer(NormalizationForm.FormD),
+            "NFKC" => new UnicodeFormNormalizer(NormalizationForm.FormKC),
+            "NFKD" => new UnicodeFormNormalizer(NormalizationForm.FormKD),
+            "Lowercase" => new LowercaseNormalizer(),
+            "Strip" => new StripNormalizer(Bool(o["strip_left"], true, field + ".strip_left"), Bool(o["strip_right"], true, field + ".strip_right")),
+            "StripAccents" => new StripAccentsNormalizer(),
+            "Replace" => new ReplaceNormalizer(Pattern(o["pattern"], field + ".pattern"), Str(o["content"], field + ".content")),
+            "Prepend" => new PrependNormalizer(Str(o["prepend"], field + ".prepend")),
+            "BertNormalizer" => new BertNormalizer(Bool(o["clean_text"], true, field + ".clean_text"),
+                Bool(o["handle_chinese_chars"], true, field + ".handle_chinese_chars"),
+                o["strip_accents"] is JsonValue sa && sa.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? sa.GetValue<bool>() : null,
+                Bool(o["lowercase"], true, field + ".lowercase")),
+            _ => throw Error(field + ".type", $"normalizer \"{type}\" is not implemented (Pargs has Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, Replace, Prepend, BertNormalizer)."),
+        };
+    }
+
+    // ---- pre-tokenizers ----
+
+    PreTokenizer? PreTokenizerOf(JsonNode? node, string field)
+    {
+        if (node is null || node.GetValueKind() == JsonValueKind.Null) return null;
+        var o = node as JsonObject ?? throw Error(field, "expected an object.");
+        var type = Str(o["type"], field + ".type");
+        switch (type)
+        {
+            case "Sequence":
+                return new SequencePreTokenizer(Items(o, "pretokenizers", field).Select(x => PreTokenizerOf(x.Node, x.Field)!).ToList());
+            case "ByteLevel":
+                return new ByteLevelPreTokenizer(Bool(o["add_prefix_space"], true, field + ".add_prefix_space"), Bool(o["use_regex"], true, field + ".use_regex"));
+            case "Split":
+                return new SplitPreTokenizer(Pattern(o["pattern"], field + ".pattern"), Behavior(o["behavior"], field + ".behavior"),
+                    Bool(o["invert"], false, field + ".invert"));
+            case "Metaspace":
+            {
+                var replacement = Replacement(o, field);
+                var scheme = Scheme(o, field);
+                return new MetaspacePreTokenizer(replacement, scheme, Bool(o["split"], true, field + ".split"));
+            }
+            case "Whitespace": return new WhitespacePreTokenizer();
+            case "WhitespaceSplit": return new WhitespaceSplitPreTokenizer();
+            case "BertPreTokenizer": return new BertPreTokenizer();
+            case "Punctuation":
+                return new PunctuationPreTokenizer(o["behavior"] is null ? SplitBehavior.Isolated : Behavior(o["behavior"], field + ".behavior"));
+            case "Digits": return new DigitsPreTokenizer(Bool(o["individual_digits"], false, field + ".individual_digits"));
+            default:
+                throw Error(field + ".type", $"pre-tokenizer \"{type}\" is not implemented (Pargs has Sequence, ByteLevel, Split, Metaspace, Whitespace, WhitespaceSplit, BertPreTokenizer, Punctuation, Digits).");
+        }
+    }
+
+    char Replacement(JsonObject o, string field)
+    {
+        var replacement = OptionalStr(o["replacement"], field + ".replacement") ?? "▁";
+        if (replacement.Length != 1) throw Error(field + ".replacement", $"is \"{replacement}\"; expected one character.");
+        return replacement[0];
+    }
+
+    PrependScheme Scheme(JsonObject o, string field)
+    {
+        var scheme = OptionalStr(o["prepend_scheme"], field + ".prepend_scheme")
+            ?? (Bool(o["add_prefix_space"], true, field + ".add_prefix_space") ? "always" : "never");
+        return scheme switch
+        {
+            "always" => PrependScheme.Always,
+            "first" => PrependScheme.First,
+            "never" => PrependScheme.Never,
+            _ => throw Error(field + ".prepend_scheme", $"is \"{scheme}\"; expected always, first or never."),
+        };
+    }
+
+    SplitPattern Pattern(JsonNode? node, string field)
+    {
+        var o = node as JsonObject ?? throw Error(field, "expected {\"String\": …} or {\"Regex\": …}.");
+        if (o["String"] is JsonNode s) return new LiteralPattern(Str(s, field + ".String"));
+        if (o["Regex"] is JsonNode r)
+        {
+            var pattern = Str(r, field + ".Regex");
+            try { return new RegexPattern(new UnicodeRegex(pattern)); }
+            catch (ArgumentException e) { throw Error(field + ".Regex", $"regex does not compile in .NET: {e.Message}"); }
+        }
+        throw Error(field, "expected {\"String\": …} or {\"Regex\": …}.");
+    }
+
+    SplitBehavior Behavior(JsonNode? node, string field)
+    {
+        var name = Str(node, field);
+        return Enum.TryParse<SplitBehavior>(name, ignoreCase: false, out var b) && Enum.IsDefined(b) && !char.IsDigit(name[0]) ? b
+            : throw Error(field, $"is \"{name}\"; expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous.");
+    }
+
+    // ---- post-processors ----
+
+    PostProcessor? PostProcessorOf(JsonNode? node, string field, List<AddedToken> added, TokenizerModel model)
+    {
+        if (node is null || node.GetValueKind() == JsonValueKind.Null) return null;
+        var o = node as JsonObject ?? throw Error(field, "expected an object.");
+        var type = Str(o["type"], field + ".type");
+        switch (type)
+        {
+            case "Sequence":
+                return new SequencePostProcessor(Items(o, "processors", field).Select(x => PostProcessorOf(x.Node, x.Field, added, model)!).ToList());
+            case "ByteLevel":
+                return new IdentityPostProcessor();
+            case "TemplateProcessing":
+            {
+                var specials = new Dictionary<string, int[]>(StringComparer.Ordinal);
+                if (o["special_tokens"] is JsonObject st)
                 {
-                    var text = Str(list[i], $"model.merges[{i}]");
-                    var parts = text.Split(' ');
-                    if (parts.Length != 2) throw Error($"model.merges[{i}]", $"\"{text}\" is not two tokens separated by one space.");
-                    (left, right) = (parts[0], parts[1]);
-                }
-                if (!idOf.TryGetValue(left, out var l) || !idOf.TryGetValue(right, out var r))
-                    throw Error($"model.merges[{i}]", $"\"{left} {right}\" uses a token missing from model.vocab.");
-                if (!idOf.TryGetValue(left + right, out var merged))
-                    throw Error($"model.merges[{i}]", $"the merged token \"{left + right}\" is missing from model.vocab.");
-                merges.Add(l, r, merged);
-            }
-            return merges;
-        }
-
-        List<AddedToken> ReadAddedTokens()
-        {
-            var result = new List<AddedToken>();
-            if (root["added_tokens"] is not JsonArray list) return result;
-            for (int i = 0; i < list.Count; i++)
-            {
-                var field = $"added_tokens[{i}]";
-                var t = list[i] as JsonObject ?? throw Error(field, "expected an object.");
-                result.Add(new AddedToken(Int(t["id"], field + ".id"), Str(t["content"], field + ".content"),
-                    Bool(t["special"], false), Bool(t["lstrip"], false), Bool(t["rstrip"], false),
-                    Bool(t["single_word"], false), Bool(t["normalized"], false)));
-            }
-            return result;
-        }
-
-        /// <summary>The special token a TemplateProcessing post-processor puts before sequence A, if any.</summary>
-        int? TemplateBos(List<AddedToken> added, Dictionary<string, int> idOf)
-        {
-            var processors = root["post_processor"] is JsonObject pp
-                ? (Str(pp["type"], "post_processor.type") == "Sequence" ? (pp["processors"] as JsonArray)?.OfType<JsonObject>() ?? [] : [pp])
-                : [];
-            foreach (var p in processors)
-            {
-                if (p["type"]?.GetValue<string>() != "TemplateProcessing" || p["single"] is not JsonArray single) continue;
-                foreach (var piece in single)
-                {
-                    if (piece?["Sequence"] is not null) break;
-                    if (piece?["SpecialToken"]?["id"]?.GetValue<string>() is string name)
+                    foreach (var (name, value) in st)
                     {
-                        if (p["special_tokens"]?[name]?["ids"] is JsonArray ids && ids.Count > 0) return Int(ids[0], $"post_processor.special_tokens[\"{name}\"].ids[0]");
-                        return ByName([name], added, idOf);
+                        var f = $"{field}.special_tokens[\"{name}\"]";
+                        var ids = (value as JsonObject)?["ids"] as JsonArray ?? throw Error(f + ".ids", "expected a list of ids.");
+                        specials[name] = ids.Select((x, i) => Int(x, $"{f}.ids[{i}]")).ToArray();
                     }
                 }
+                var single = Template(o["single"], field + ".single", specials);
+                var pair = o["pair"] is null ? single : Template(o["pair"], field + ".pair", specials);
+                return new TemplateProcessor(single, pair, specials);
             }
-            return null;
-        }
-
-        static int? ByName(string[] names, List<AddedToken> added, Dictionary<string, int> idOf)
-        {
-            foreach (var name in names)
+            case "BertProcessing":
+            case "RobertaProcessing":
             {
-                if (added.FirstOrDefault(t => t.Content == name) is AddedToken t) return t.Id;
-                if (idOf.TryGetValue(name, out var id)) return id;
-            }
-            return null;
-        }
-
-        static IEnumerable<(JsonObject Node, string Field)> Flatten(JsonNode? node, string field, string listName)
-        {
-            if (node is not JsonObject o) yield break;
-            if (o["type"]?.GetValue<string>() == "Sequence" && o[listName] is JsonArray items)
-            {
-                for (int i = 0; i < items.Count; i++)
-                    foreach (var inner in Flatten(items[i], $"{field}.{listName}[{i}]", listName)) yield return inner;
-            }
-            else yield return (o, field);
-        }
-
-        bool IsByteLevel() =>
-            Flatten(root["pre_tokenizer"], "pre_tokenizer", "pretokenizers").Any(p => p.Node["type"]?.GetValue<string>() == "ByteLevel") ||
-            Flatten(root["decoder"], "decoder", "decoders").Any(p => p.Node["type"]?.GetValue<string>() == "ByteLevel");
-
-        ByteLevelBpeOptions ReadByteLevelOptions(bool ignoreMerges)
-        {
-            bool nfc = false;
-            foreach (var (n, field) in Flatten(root["normalizer"], "normalizer", "normalizers"))
-            {
-                var type = Str(n["type"], field + ".type");
-                if (type == "NFC") nfc = true;
-                else throw Error(field + ".type", $"normalizer \"{type}\" is not implemented for byte-level BPE (only NFC).");
-            }
-            var splits = new List<Regex>();
-            bool addPrefixSpace = false;
-            foreach (var (p, field) in Flatten(root["pre_tokenizer"], "pre_tokenizer", "pretokenizers"))
-            {
-                switch (Str(p["type"], field + ".type"))
+                int Token(string key)
                 {
-                    case "ByteLevel":
-                        addPrefixSpace = Bool(p["add_prefix_space"], false);
-                        if (Bool(p["use_regex"], true)) splits.Add(Compile(ByteLevelBpeOptions.Gpt2Pattern, field));
-                        break;
-                    case "Split":
-                        var behavior = p["behavior"]?.GetValue<string>();
-                        if (behavior != "Isolated" || Bool(p["invert"], false))
-                            throw Error(field + ".behavior", $"Split with behavior \"{behavior}\" (invert {Bool(p["invert"], false)}) is not implemented; only Isolated.");
-                        var pattern = p["pattern"] as JsonObject ?? throw Error(field + ".pattern", "missing.");
-                        splits.Add(pattern["Regex"] is JsonNode rx ? Compile(Str(rx, field + ".pattern.Regex"), field + ".pattern.Regex")
-                            : Compile(Regex.Escape(Str(pattern["String"], field + ".pattern.String")), field + ".pattern.String"));
-                        break;
-                    case "Digits":
-                        splits.Add(Compile(Bool(p["individual_digits"], false) ? @"\p{N}" : @"\p{N}+", field));
-                        break;
-                    case var other:
-                        throw Error(field + ".type", $"pre-tokenizer \"{other}\" is not implemented for byte-level BPE.");
+                    var pair = o[key] as JsonArray;
+                    if (pair is null || pair.Count != 2) throw Error($"{field}.{key}", "expected [token, id].");
+                    return Int(pair[1], $"{field}.{key}[1]");
                 }
+                return new ClsSepProcessor(Token("cls"), Token("sep"), type == "RobertaProcessing");
             }
-            return new ByteLevelBpeOptions(splits, addPrefixSpace, nfc, ignoreMerges);
+            default:
+                throw Error(field + ".type", $"post-processor \"{type}\" is not implemented (Pargs has Sequence, ByteLevel, TemplateProcessing, BertProcessing, RobertaProcessing).");
         }
-
-        Regex Compile(string pattern, string field)
-        {
-            try { return new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant); }
-            catch (ArgumentException e) { throw Error(field, $"regex does not compile in .NET: {e.Message}"); }
-        }
-
-        SentencePieceBpeOptions? ReadSentencePieceOptions(bool ignoreMerges, bool fuseUnk, bool byteFallback)
-        {
-            string? prepend = null;
-            bool replaceSpaces = false, metaspace = false, split = false;
-            string scheme = "never";
-            foreach (var (n, field) in Flatten(root["normalizer"], "normalizer", "normalizers"))
-            {
-                switch (Str(n["type"], field + ".type"))
-                {
-                    case "Prepend":
-                        prepend = Str(n["prepend"], field + ".prepend");
-                        if (prepend != "▁") throw Error(field + ".prepend", $"is \"{prepend}\"; expected \"▁\".");
-                        break;
-                    case "Replace":
-                        var from = n["pattern"]?["String"]?.GetValue<string>();
-                        var to = n["content"]?.GetValue<string>();
-                        if (from != " " || to != "▁") throw Error(field, "only Replace \" \" → \"▁\" is implemented.");
-                        replaceSpaces = true;
-                        break;
-                    case var other:
-                        throw Error(field + ".type", $"normalizer \"{other}\" is not implemented for SentencePiece-style BPE.");
-                }
-            }
-            foreach (var (p, field) in Flatten(root["pre_tokenizer"], "pre_tokenizer", "pretokenizers"))
-            {
-                var type = Str(p["type"], field + ".type");
-                if (type != "Metaspace") throw Error(field + ".type", $"pre-tokenizer \"{type}\" is not implemented for SentencePiece-style BPE.");
-                var replacement = p["replacement"]?.GetValue<string>() ?? "▁";
-                if (replacement != "▁") throw Error(field + ".replacement", $"is \"{replacement}\"; expected \"▁\".");
-                metaspace = replaceSpaces = true;
-                split = Bool(p["split"], true);
-                scheme = p["prepend_scheme"]?.GetValue<string>() ?? (Bool(p["add_prefix_space"], true) ? "always" : "never");
-                if (scheme is not ("always" or "first" or "never")) throw Error(field + ".prepend_scheme", $"is \"{scheme}\"; expected always, first or never.");
-            }
-            if (!replaceSpaces && !metaspace) return null;
-            return new SentencePieceBpeOptions(prepend, replaceSpaces, scheme, split, ignoreMerges, fuseUnk, byteFallback);
-        }
-
-        string Str(JsonNode? node, string field) =>
-            node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : throw Error(field, "expected a string.");
-
-        int Int(JsonNode? node, string field) =>
-            node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<int>(out var i) ? i : throw Error(field, "expected an integer.");
-
-        bool Bool(JsonNode? node, bool fallback) =>
-            node is JsonValue v && v.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? v.GetValue<bool>() : fallback;
     }
+
+    List<TemplatePiece> Template(JsonNode? node, string field, Dictionary<string, int[]> specials)
+    {
+        var list = node as JsonArray ?? throw Error(field, "expected a list of template pieces.");
+        var pieces = new List<TemplatePiece>();
+        for (int i = 0; i < list.Count; i++)
+        {
+            var f = $"{field}[{i}]";
+            var o = list[i] as JsonObject ?? throw Error(f, "expected {\"Sequence\": …} or {\"SpecialToken\": …}.");
+            if (o["Sequence"] is JsonObject seq)
+            {
+                var id = Str(seq["id"], f + ".Sequence.id");
+                if (id is not ("A" or "B")) throw Error(f + ".Sequence.id", $"is \"{id}\"; expected A or B.");
+                pieces.Add(new TemplatePiece(true, id == "B", null, Int(seq["type_id"], f + ".Sequence.type_id")));
+            }
+            else if (o["SpecialToken"] is JsonObject sp)
+            {
+                var id = Str(sp["id"], f + ".SpecialToken.id");
+                if (!specials.ContainsKey(id)) throw Error(f + ".SpecialToken.id", $"\"{id}\" is not listed in special_tokens.");
+                pieces.Add(new TemplatePiece(false, false, id, Int(sp["type_id"], f + ".SpecialToken.type_id")));
+            }
+            else throw Error(f, "expected {\"Sequence\": …} or {\"SpecialToken\": …}.");
+        }
+        return pieces;
+    }
+
+    // ---- decoders ----
+
+    TokenDecoder? DecoderOf(JsonNode? node, string field)
+    {
+        if (node is null || node.GetValueKind() == JsonValueKind.Null) return null;
+        var o = node as JsonObject ?? throw Error(field, "expected an object.");
+        var type = Str(o["type"], field + ".type");
+        return type switch
+        {
+            "Sequence" => new SequenceDecoder(Items(o, "decoders", field).Select(x => DecoderOf(x.Node, x.Field)!).ToList()),
+            "ByteLevel" => new ByteLevelDecoder(),
+            "Metaspace" => new MetaspaceDecoder(Replacement(o, field), Scheme(o, field)),
+            "Replace" => new ReplaceDecoder(Pattern(o["pattern"], field + ".pattern"), Str(o["content"], field + ".content")),
+            "ByteFallback" => new ByteFallbackDecoder(),
+            "Fuse" => new FuseDecoder(),
+            "Strip" => StripDecoderOf(o, field),
+            "WordPiece" => new WordPieceDecoder(OptionalStr(o["prefix"], field + ".prefix") ?? "##", Bool(o["cleanup"], true, field + ".cleanup")),
+            "BPEDecoder" => new BpeSuffixDecoder(OptionalStr(o["suffix"], field + ".suffix") ?? "</w>"),
+            _ => throw Error(field + ".type", $"decoder \"{type}\" is not implemented (Pargs has Sequence, ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, WordPiece, BPEDecoder)."),
+        };
+    }
+
+    StripDecoder StripDecoderOf(JsonObject o, string field)
+    {
+        var content = Str(o["content"], field + ".content");
+        if (content.Length != 1) throw Error(field + ".content", $"is \"{content}\"; expected one character.");
+        return new StripDecoder(content[0], Int(o["start"], field + ".start"), Int(o["stop"], field + ".stop"));
+    }
+
+    // ---- typed field access ----
+
+    IEnumerable<(JsonNode? Node, string Field)> Items(JsonObject o, string listName, string field)
+    {
+        var list = o[listName] as JsonArray ?? throw Error($"{field}.{listName}", "expected a list.");
+        for (int i = 0; i < list.Count; i++) yield return (list[i] ?? throw Error($"{field}.{listName}[{i}]", "is null."), $"{field}.{listName}[{i}]");
+    }
+
+    string Str(JsonNode? node, string field) =>
+        node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : throw Error(field, "expected a string.");
+
+    string? OptionalStr(JsonNode? node, string field) =>
+        node is null || node.GetValueKind() == JsonValueKind.Null ? null : Str(node, field);
+
+    int Int(JsonNode? node, string field) =>
+        node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<int>(out var i) ? i : throw Error(field, "expected an integer.");
+
+    bool Bool(JsonNode? node, bool fallback, string field) => node switch
+    {
+        null => fallback,
+        JsonValue v when v.GetValueKind() is JsonValueKind.True or JsonValueKind.False => v.GetValue<bool>(),
+        JsonValue v when v.GetValueKind() == JsonValueKind.Null => fallback,
+        _ => throw Error(field, "expected true or false."),
+    };
 }

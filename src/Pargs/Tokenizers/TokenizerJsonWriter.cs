@@ -7,6 +7,8 @@ namespace Pargs.Tokenizers;
 /// <summary>Builds and writes Hugging Face tokenizer.json documents (format version 1.0).</summary>
 internal static class TokenizerJsonWriter
 {
+    internal static JsonSerializerOptions Options => Indented;
+
     static readonly JsonSerializerOptions Indented = new()
     {
         WriteIndented = true,

@@ -102,12 +102,12 @@ public class TokenizerJsonTests : IDisposable
         var missing = Assert.Throws<PargsException>(() => TokenizerJson.Load(Path.Combine(_dir, "nope.json")));
         Assert.Contains("nope.json", missing.Message);
 
-        var wordPiece = Path.Combine(_dir, "wordpiece.json");
-        File.WriteAllText(wordPiece, """{"model": {"type": "WordPiece", "vocab": {"a": 0}}}""");
-        var e = Assert.Throws<PargsException>(() => TokenizerJson.Load(wordPiece));
-        Assert.Contains("wordpiece.json", e.Message);
+        var wordLevel = Path.Combine(_dir, "wordlevel.json");
+        File.WriteAllText(wordLevel, """{"model": {"type": "WordLevel", "vocab": {"a": 0}}}""");
+        var e = Assert.Throws<PargsException>(() => TokenizerJson.Load(wordLevel));
+        Assert.Contains("wordlevel.json", e.Message);
         Assert.Contains("model.type", e.Message);
-        Assert.Contains("WordPiece", e.Message);
+        Assert.Contains("WordLevel", e.Message);
 
         var badMerge = Path.Combine(_dir, "badmerge.json");
         File.WriteAllText(badMerge, """{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}}""");

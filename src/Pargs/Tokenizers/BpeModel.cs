@@ -1,0 +1,105 @@
+using System.Text;
+
+namespace Pargs.Tokenizers;
+
+/// <summary>
+/// The BPE model: each character of a piece becomes its vocabulary id (or, with byte_fallback, its UTF-8
+/// bytes as "&lt;0xAB&gt;" pieces, or the unknown token, fused with a neighbouring unknown when fuse_unk),
+/// then rank-ordered merges; with ignore_merges a piece that is itself in the vocabulary is taken whole.
+/// A character with no id, no byte pieces and no unk_token is dropped, as the Rust library drops it.
+/// </summary>
+internal sealed class BpeModel : TokenizerModel
+{
+    readonly string?[] _tokens;
+    readonly Dictionary<string, int> _vocab;
+    readonly Dictionary<int, int> _idOfRune = new();
+    readonly int[] _idOfByte = new int[256];
+    readonly BpeMerges _merges;
+    readonly int? _unknownId;
+    readonly Dictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+    readonly Lock _cacheLock = new();
+
+    public BpeModel(string?[] tokens, Dictionary<string, int> vocab, BpeMerges merges, string? unknownToken,
+        bool fuseUnknown, bool byteFallback, bool ignoreMerges)
+    {
+        (_tokens, _vocab, _merges, FuseUnknown, ByteFallback, IgnoreMerges, UnknownToken) =
+            (tokens, vocab, merges, fuseUnknown, byteFallback, ignoreMerges, unknownToken);
+        foreach (var (token, id) in vocab)
+        {
+            if (token.Length is 1 or 2 && Rune.TryGetRuneAt(token, 0, out var r) && r.Utf16SequenceLength == token.Length)
+                _idOfRune[r.Value] = id;
+        }
+        for (int b = 0; b < 256; b++) _idOfByte[b] = vocab.TryGetValue(TokenText.PieceOfByte(b), out var id) ? id : -1;
+        _unknownId = unknownToken is not null && vocab.TryGetValue(unknownToken, out var u) ? u : null;
+    }
+
+    public BpeMerges Merges => _merges;
+    public string? UnknownToken { get; }
+    public bool FuseUnknown { get; }
+    public bool ByteFallback { get; }
+    public bool IgnoreMerges { get; }
+    public override int Size => _tokens.Length;
+    public override string? IdToToken(int id) => id >= 0 && id < _tokens.Length ? _tokens[id] : null;
+    public override bool TryGetId(string token, out int id) => _vocab.TryGetValue(token, out id);
+
+    public override void Tokenize(string word, List<int> ids)
+    {
+        if (word.Length == 0) return;
+        if (IgnoreMerges && _vocab.TryGetValue(word, out var whole)) { ids.Add(whole); return; }
+        // The Rust library caches words shorter than 256 characters; long ones are merged every time.
+        bool cacheable = word.Length < 256;
+        if (cacheable)
+        {
+            lock (_cacheLock)
+            {
+                if (_cache.TryGetValue(word, out var cached)) { ids.AddRange(cached); return; }
+            }
+        }
+        var symbols = Symbols(word);
+        _merges.Apply(symbols);
+        if (cacheable)
+        {
+            var result = symbols.ToArray();
+            lock (_cacheLock)
+            {
+                if (_cache.Count > 100_000) _cache.Clear();
+                _cache[word] = result;
+            }
+        }
+        ids.AddRange(symbols);
+    }
+
+    List<int> Symbols(string word)
+    {
+        var symbols = new List<int>(word.Length);
+        bool pendingUnknown = false;
+        Span<byte> utf8 = stackalloc byte[4];
+        foreach (var rune in word.EnumerateRunes())
+        {
+            if (_idOfRune.TryGetValue(rune.Value, out var id))
+            {
+                if (pendingUnknown) { symbols.Add(_unknownId!.Value); pendingUnknown = false; }
+                symbols.Add(id);
+                continue;
+            }
+            if (ByteFallback)
+            {
+                int n = rune.EncodeToUtf8(utf8);
+                bool all = true;
+                for (int i = 0; i < n; i++) all &= _idOfByte[utf8[i]] >= 0;
+                if (all)
+                {
+                    // Byte pieces do not flush a pending unknown, as in the Rust library.
+                    for (int i = 0; i < n; i++) symbols.Add(_idOfByte[utf8[i]]);
+                    continue;
+                }
+            }
+            if (UnknownToken is null) continue;
+            if (_unknownId is null) throw new PargsException($"tokenizer.json: model.unk_token \"{UnknownToken}\" is not in model.vocab.");
+            if (pendingUnknown && !FuseUnknown) symbols.Add(_unknownId.Value);
+            pendingUnknown = true;
+        }
+        if (pendingUnknown) symbols.Add(_unknownId!.Value);
+        return symbols;
+    }
+}
