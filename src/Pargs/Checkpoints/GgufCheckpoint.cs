@@ -120,6 +120,8 @@ public static partial class GgufCheckpoint
             NormEps = (gpt2 ? gguf.GetNumber($"{arch}.attention.layer_norm_epsilon") : gguf.GetNumber($"{arch}.attention.layer_norm_rms_epsilon")) ?? 1e-5,
             TieWordEmbeddings = gguf.Find("output.weight") is null,
             AttentionBias = !gpt2 && gguf.Find("blk.0.attn_q.bias") is not null,
+            // transformers' Llama: attention_bias puts biases on q/k/v and o_proj together (qwen2 has q/k/v only).
+            AttentionOutputBias = modelType == "llama" && gguf.Find("blk.0.attn_output.bias") is not null,
             BosTokenId = gguf.GetInt32("tokenizer.ggml.bos_token_id", 0, int.MaxValue),
             EosTokenId = gguf.GetInt32("tokenizer.ggml.eos_token_id", 0, int.MaxValue),
             PadTokenId = gguf.GetInt32("tokenizer.ggml.padding_token_id", 0, int.MaxValue),
@@ -134,7 +136,7 @@ public static partial class GgufCheckpoint
         }
         if (!gpt2 && gguf.GetInteger($"{arch}.rope.dimension_count") is { } ropeDims && ropeDims != config.HeadDim)
             throw new PargsException($"{path}: {arch}.rope.dimension_count {ropeDims} differs from the head size {config.HeadDim}; partial rotary is not supported");
-        if (!gpt2 && gguf.Find("blk.0.attn_output.bias") is not null)
+        if (!gpt2 && modelType != "llama" && gguf.Find("blk.0.attn_output.bias") is not null)
             throw new PargsException($"{path}: tensor \"blk.0.attn_output.bias\": an attention output bias is not supported for {arch}");
         return config;
     }

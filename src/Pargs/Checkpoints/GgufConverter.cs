@@ -43,6 +43,7 @@ public static class GgufConverter
         ("model.layers.{i}.self_attn.v_proj.weight", "blk.{i}.attn_v.weight", false),
         ("model.layers.{i}.self_attn.v_proj.bias", "blk.{i}.attn_v.bias", false),
         ("model.layers.{i}.self_attn.o_proj.weight", "blk.{i}.attn_output.weight", false),
+        ("model.layers.{i}.self_attn.o_proj.bias", "blk.{i}.attn_output.bias", false),
         ("model.layers.{i}.post_attention_layernorm.weight", "blk.{i}.ffn_norm.weight", false),
         ("model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight", false),
         ("model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight", false),

@@ -101,7 +101,7 @@ public static class ReferenceCheckpoints
         var tensors = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
         try
         {
-            foreach (var (tensorName, shape) in ExpectedTensors.For(config, architecture))
+            foreach (var (tensorName, shape) in GenerationOrder(ExpectedTensors.For(config, architecture)))
             {
                 long n = shape.Aggregate(1L, (a, b) => a * b);
                 var values = new float[n];
@@ -132,6 +132,27 @@ public static class ReferenceCheckpoints
 
     /// <summary>Token ids to evaluate: BOS (when the family has one) then a fixed text, tokenized by the checkpoint's own tokenizer.</summary>
     public const string PromptText = "Once upon a time the girl waved at the little boat.";
+
+    /// <summary>
+    /// The order the values are drawn in, which defines the weights: each layer's o_proj.weight before its q/k/v
+    /// biases, as the tensor list was ordered when the committed llama.cpp goldens were made (the family
+    /// declaration now lists the biases beside their matrices). Reordering would give other weights and void the goldens.
+    /// </summary>
+    static List<(string Name, long[] Shape)> GenerationOrder(IEnumerable<(string Name, long[] Shape)> tensors)
+    {
+        var list = tensors.ToList();
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (!list[i].Name.EndsWith("self_attn.o_proj.weight", StringComparison.Ordinal)) continue;
+            string layer = list[i].Name[..^"self_attn.o_proj.weight".Length];
+            int firstBias = list.FindIndex(t => t.Name == layer + "self_attn.q_proj.bias");
+            if (firstBias < 0 || firstBias > i) continue;
+            var o = list[i];
+            list.RemoveAt(i);
+            list.Insert(firstBias, o);
+        }
+        return list;
+    }
 
     const string Qwen2Pattern = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 

@@ -257,7 +257,7 @@ public class GgufConverterTests
     public void Llama_query_and_key_biases_are_permuted_with_their_rows_and_come_back()
     {
         using var dir = new TempDir();
-        var config = HuggingFaceFolderTests.TinyLlama(tied: false) with { AttentionBias = true };
+        var config = HuggingFaceFolderTests.TinyLlama(tied: false) with { AttentionBias = true, AttentionOutputBias = true };
         var tensors = HuggingFaceFolderTests.RandomTensors(config, "LlamaForCausalLM", 5);
         using var contents = new CheckpointContents { Config = config, Tensors = tensors, Source = "(memory)", Format = "hf-folder", Architecture = "LlamaForCausalLM" };
         var pieces = Enumerable.Range(0, config.VocabSize).Select(i => $"t{i}").ToArray();

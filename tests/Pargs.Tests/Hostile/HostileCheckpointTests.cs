@@ -86,7 +86,7 @@ public class HostileCheckpointTests
     {
         using var temp = new TempDir();
         string path = temp.File("ctx.gguf");
-        new RawGgufWriter(3)
+        new RawGgufWriter(3).String("general.architecture", "llama")
             .U32("llama.embedding_length", 8).U32("llama.feed_forward_length", 16).U32("llama.block_count", 1)
             .U32("llama.attention.head_count", 2)
             .Add("llama.context_length", 10, w => w.Write((1UL << 32) + 16))
