@@ -134,7 +134,7 @@ static class JinjaFilters
                 args.Check(name, 0);
                 return value switch
                 {
-                    long l => (object)Math.Abs(l),
+                    long l => l == long.MinValue ? throw new JinjaRuntimeException("integer overflow in abs", line) : (object)Math.Abs(l),
                     double d => Math.Abs(d),
                     bool b => b ? 1L : 0L,
                     _ => throw new JinjaRuntimeException($"bad operand type for abs(): '{JinjaValues.TypeName(value)}'", line),

@@ -45,7 +45,9 @@ static class JinjaGlobals
             default: throw new JinjaRuntimeException("range() needs 1 to 3 arguments", args.Line);
         }
         if (step == 0) throw new JinjaRuntimeException("range() step must not be zero", args.Line);
-        long count = step > 0 ? Math.Max(0, (stop - start + step - 1) / step) : Math.Max(0, (start - stop - step - 1) / -step);
+        long count;
+        try { count = checked(step > 0 ? Math.Max(0, (stop - start + step - 1) / step) : Math.Max(0, (start - stop - step - 1) / -step)); }
+        catch (OverflowException) { throw new JinjaRuntimeException("range() bounds overflow", args.Line); }
         interpreter.CountIterations(count, args.Line);
         var result = new List<object?>((int)count);
         for (long i = 0; i < count; i++) result.Add(start + i * step);

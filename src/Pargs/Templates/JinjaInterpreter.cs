@@ -238,7 +238,7 @@ sealed class JinjaInterpreter
                     "not" => !JinjaValues.IsTrue(operand),
                     "-" => operand switch
                     {
-                        long l => (object)(-l),
+                        long l => l == long.MinValue ? throw new JinjaRuntimeException("integer overflow in unary -", unary.Line) : (object)(-l),
                         double d => -d,
                         bool b => b ? -1L : 0L,
                         JinjaUndefined u => throw u.Error(unary.Line),

@@ -79,6 +79,7 @@ public sealed class JinjaTemplate
         float f => (double)f,
         decimal m => (double)m,
         JsonElement element => JinjaJson.FromJson(element),
+        Pargs.Data.ChatMessage message => new Dictionary<string, object?>(StringComparer.Ordinal) { ["role"] = message.Role, ["content"] = message.Content },
         System.Text.Json.Nodes.JsonNode node => JinjaJson.FromJson(JsonSerializer.SerializeToElement(node)),
         IDictionary<string, object?> dict => dict.ToDictionary(kv => JinjaDictKeys.Encode(kv.Key, 0), kv => ToTemplateValue(kv.Value), StringComparer.Ordinal),
         IReadOnlyDictionary<string, object?> dict => dict.ToDictionary(kv => JinjaDictKeys.Encode(kv.Key, 0), kv => ToTemplateValue(kv.Value), StringComparer.Ordinal),

@@ -253,6 +253,8 @@ static class JinjaValues
     /// <summary>The indices Python's <c>slice(start, stop, step).indices(count)</c> walks.</summary>
     static IEnumerable<int> SliceIndices(int count, long? start, long? stop, long step)
     {
+        // A step past the length behaves as the length itself; clamping it keeps i + step from overflowing.
+        step = Math.Clamp(step, -(long)count - 1, (long)count + 1);
         long Clamp(long v, long low, long high) => Math.Max(low, Math.Min(high, v));
         long first, end;
         if (step > 0)
@@ -428,14 +430,14 @@ static class JinjaValues
     static string Repeat(string s, long times, int line)
     {
         if (times <= 0) return "";
-        if (s.Length * times > JinjaLimits.MaxOutputChars) throw new JinjaRuntimeException($"string repetition beyond {JinjaLimits.MaxOutputChars} characters", line);
+        if (times > JinjaLimits.MaxOutputChars || s.Length * times > JinjaLimits.MaxOutputChars) throw new JinjaRuntimeException($"string repetition beyond {JinjaLimits.MaxOutputChars} characters", line);
         return string.Concat(Enumerable.Repeat(s, (int)times));
     }
 
     static List<object?> RepeatList(List<object?> list, long times, int line)
     {
         if (times <= 0) return [];
-        if (list.Count * times > JinjaLimits.MaxLoopIterations) throw new JinjaRuntimeException($"list repetition beyond {JinjaLimits.MaxLoopIterations} items", line);
+        if (times > JinjaLimits.MaxLoopIterations || list.Count * times > JinjaLimits.MaxLoopIterations) throw new JinjaRuntimeException($"list repetition beyond {JinjaLimits.MaxLoopIterations} items", line);
         var result = new List<object?>();
         for (long i = 0; i < times; i++) result.AddRange(list);
         return result;

@@ -89,6 +89,19 @@ public class JinjaTemplateTests
     }
 
     [Fact]
+    public void IntegerEdgesAreErrorsNotCrashes()
+    {
+        Assert.Equal("b|c", Render("{{ 'abc'[1::9223372036854775807] }}|{{ 'abc'[::-9223372036854775807] }}"));
+        Assert.Contains("string repetition", Fails("{{ 'ab' * 9223372036854775807 }}").Message);
+        Assert.Contains("list repetition", Fails("{{ [1] * 9223372036854775807 }}").Message);
+        Assert.Contains("integer overflow", Fails("{{ (-9223372036854775807 - 1) | abs }}").Message);
+        Assert.Contains("integer overflow", Fails("{{ -(-9223372036854775807 - 1) }}").Message);
+        Assert.Contains("integer overflow", Fails("{{ 9223372036854775807 + 1 }}").Message);
+        Assert.Contains("range() bounds overflow", Fails("{{ range(-9223372036854775807, 9223372036854775807) | list }}").Message);
+        Assert.Contains("too large", Assert.Throws<PargsException>(() => JinjaTemplate.Parse("{{ 99999999999999999999 }}", "t")).Message);
+    }
+
+    [Fact]
     public void StrftimeNowUsesTheInjectedClock()
     {
         var template = JinjaTemplate.Parse("{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%Y-%m-%d %H:%M:%S %A %B %-d %j %I%p') }}", "t");
