@@ -87,7 +87,8 @@ public sealed unsafe class WeightMatrix
     /// <summary>
     /// y [n, rows] = x [n, cols] · Wᵀ, split by output rows over <see cref="Models.Cpu.CpuThreads"/>. Integer
     /// formats first quantize each x row to Q8_0 (Q8_0, Q4_0) or Q8_K (K-quants). Uses this thread's
-    /// <see cref="WeightProduct"/>; a kernel that owns one can call <see cref="WeightProduct.Run"/> itself.
+    /// <see cref="WeightProduct"/>; a kernel that owns one can call <see cref="WeightProduct.Run"/> itself. Like every
+    /// CpuThreads split, not to be called from inside a CpuThreads job.
     /// </summary>
     public void MatMul(float* x, int n, float* y) => (threadProduct ??= new WeightProduct()).Run(this, x, n, y);
 

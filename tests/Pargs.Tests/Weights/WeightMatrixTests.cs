@@ -119,6 +119,8 @@ public unsafe class WeightMatrixTests
             Assert.Throws<PargsException>(() => file.Bytes(file.Length - 4, 8, "header"));
             Assert.Throws<PargsException>(() => file.Bytes(-1, 4, "header"));
             Assert.Equal(stored[..4], file.Bytes(offset, 4, "first block").ToArray());
+            var copied = WeightMatrix.FromBytes("blk.0.ffn_up.weight", WeightFormat.Q4_K, rows, cols, file.Bytes(offset, stored.Length, "tensor"));
+            Assert.Equal(reference.Dequantize(), copied.Dequantize());
         }
 
         string empty = dir.File("empty.gguf");
