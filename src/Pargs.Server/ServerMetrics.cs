@@ -43,8 +43,8 @@ public sealed class ServerMetrics
         Gauge(text, "pargs_requests_running", "Requests admitted and not finished (running or queued).", Interlocked.Read(ref running));
         Gauge(text, "pargs_queue_depth", "Requests waiting for the decoding engine.", queueDepth);
         requestSeconds.Render(text, "pargs_request_duration_seconds", "Time from a request's arrival to its last byte.");
-        firstTokenSeconds.Render(text, "pargs_time_to_first_token_seconds", "Time from a streaming request's arrival to its first text.");
-        interTokenSeconds.Render(text, "pargs_inter_token_latency_seconds", "Time between consecutive text chunks of a stream.");
+        firstTokenSeconds.Render(text, "pargs_time_to_first_token_seconds", "Time from a generation request's admission to its first text.");
+        interTokenSeconds.Render(text, "pargs_inter_token_latency_seconds", "Time between consecutive text chunks of a generation request.");
         return text.ToString();
     }
 

@@ -15,6 +15,36 @@ public static class BenchCommand
         command.Subcommands.Add(TrainRm());
         command.Subcommands.Add(MatVec());
         command.Subcommands.Add(Tokenize());
+        command.Subcommands.Add(Serve());
+        return command;
+    }
+
+    /// <summary>`pargs bench serve`: concurrent streams against an in-process `pargs serve` on loopback (docs/server.md).</summary>
+    static Command Serve()
+    {
+        var defaults = new Pargs.Server.ServeBenchmarkOptions();
+        var concurrency = new Option<int[]>("--concurrency") { Description = "Concurrent streams per level (one table row each).", DefaultValueFactory = _ => defaults.Concurrency.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var requests = new Option<int>("--requests") { Description = "Requests each stream sends in turn.", DefaultValueFactory = _ => defaults.RequestsPerStream };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per request.", DefaultValueFactory = _ => defaults.MaxTokens };
+        var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => defaults.K };
+        var command = new Command("serve", "PARGS streams at 1, 4, 16 concurrent clients against pargs serve (stories260K + its partial RM) on loopback: aggregate tok/s, TTFT, inter-token latency.");
+        foreach (var o in new Option[] { concurrency, requests, maxTokens, k, OutOption }) command.Options.Add(o);
+        command.SetAction(CliErrors.Action(result =>
+        {
+            var options = defaults with { Concurrency = result.GetValue(concurrency)!, RequestsPerStream = result.GetValue(requests), MaxTokens = result.GetValue(maxTokens), K = result.GetValue(k) };
+            string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null;
+            var machine = MachineInfo.Current();
+            using var models = new Pargs.Server.ServedModels()
+                .AddRewardModel("stories260K-partial-rm", RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
+                .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
+            var limits = new Pargs.Server.ServerLimits { MaxQueuedRequests = options.Concurrency.DefaultIfEmpty(1).Max() + 1 };
+            var server = Pargs.Server.PargsServer.StartAsync(models, new Pargs.Server.PargsServerOptions { Port = 0, Limits = limits }).GetAwaiter().GetResult();
+            BenchTable table;
+            try { table = Pargs.Server.ServeBenchmark.RunAsync(server.Url, "stories260K", options, Log).GetAwaiter().GetResult(); }
+            finally { server.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            Report(machine, "1", table, CommandLine(), outPath);
+            return 0;
+        }));
         return command;
     }
 
