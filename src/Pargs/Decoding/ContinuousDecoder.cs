@@ -97,16 +97,8 @@ public sealed class ContinuousDecoder : IDisposable
         var keptRows = kept.Select(b => rows[b]).ToList();
         rows.Clear();
         rows.AddRange(keptRows);
-        if (kept.Length > 0)
-        {
-            next = lm.KeepRows(kept);
-            scorer?.KeepRows(kept);
-        }
-        else
-        {
-            next = lm.KeepRows([]);
-            scorer?.KeepRows([]);
-        }
+        next = lm.KeepRows(kept);
+        scorer?.KeepRows(kept);
         return kept;
     }
 

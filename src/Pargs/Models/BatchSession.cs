@@ -121,17 +121,27 @@ public sealed class BatchSession : IDisposable
     /// </summary>
     public Tensor AddRows(IReadOnlyList<int[]> prompts, int capacity)
     {
-        if (BatchSize == 0)
+        // The joining rows are prefilled into a cache of their own through this session (and its decode kernel,
+        // built once per session, not once per join), then that cache is joined to the running one.
+        var running = Cache;
+        Cache = new KvCache(backbone.Config, prompts.Count, capacity);
+        Tensor hidden;
+        try { hidden = Prefill(prompts); }
+        catch
         {
-            Cache.Dispose();
-            Cache = new KvCache(backbone.Config, prompts.Count, capacity);
-            return Prefill(prompts);
+            Cache.Dispose(); // a prompt that cannot join leaves the running rows as they were
+            Cache = running;
+            throw;
         }
-        using var joining = new BatchSession(backbone, prompts.Count, capacity);
-        var hidden = joining.Prefill(prompts);
-        var old = Cache;
-        Cache = KvCache.Concat(old, joining.Cache);
-        old.Dispose();
+        if (running.BatchSize == 0)
+        {
+            running.Dispose();
+            return hidden;
+        }
+        var joining = Cache;
+        Cache = KvCache.Concat(running, joining);
+        running.Dispose();
+        joining.Dispose();
         return hidden;
     }
 
