@@ -38,9 +38,21 @@ public sealed class RewardModel : nn.Module, IRewardModel
     /// <summary>Where the weights came from, for messages and generation records.</summary>
     public string Source { get; set; } = "(in memory)";
 
+    /// <summary>
+    /// Which token of a sequence its reward is read at: the last one (Pargs's own reward models, trained on every
+    /// token, EOS padding included), or — for a reward model trained elsewhere whose config.json names a
+    /// <c>pad_token_id</c> — the last token that is not padding, as transformers' …ForSequenceClassification
+    /// reads it. With TRL's usual pad = EOS, that is the token before the trailing EOS; following transformers is
+    /// what makes a TRL-trained reward model score the same here. Set by <see cref="Load"/>.
+    /// </summary>
+    public RewardReadout Readout { get; set; } = RewardReadout.LastToken;
+
+    /// <summary>The pad id whose trailing runs are skipped when reading a reward, or null when the last token is read.</summary>
+    public int? SkippedPadId => Readout == RewardReadout.LastNonPadToken ? Config.PadTokenId : null;
+
     /// <inheritdoc/>
     public ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts)
-        => VocabularyBridge.ScorerFor(lm, this, capacity, counts);
+        => TrailingPadScorer.Wrap(VocabularyBridge.ScorerFor(lm, this, capacity, counts), lm, this);
 
     /// <summary>The head's weight [1, hidden].</summary>
     public Parameter ScoreWeight => score.weight!;
@@ -116,11 +128,19 @@ public sealed class RewardModel : nn.Module, IRewardModel
         return ScoreFromHidden(hidden);
     }
 
-    /// <summary>The reward of each whole row [B]: the prefix reward at the row's last real token (right padding).</summary>
+    /// <summary>
+    /// The reward of each whole row [B] (right padding): the prefix reward at the row's last real token, or, when
+    /// <see cref="Readout"/> skips padding, at its last real token that is not the pad id (position 0 when every
+    /// token is padding — transformers' argmax over an all-zero mask).
+    /// </summary>
     public Tensor SequenceRewards(Tensor ids, Tensor valid)
     {
-        var last = valid.to(ScalarType.Int64).sum(1, keepdim: true) - 1;
-        return PrefixRewards(ids, valid).gather(1, last.clamp_min(0)).squeeze(1);
+        using var scope = NewDisposeScope();
+        var read = valid.to(ScalarType.Bool);
+        if (SkippedPadId is int pad) read = read.logical_and(ids.ne(pad));
+        var positions = arange(ids.shape[1], dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
+        var last = (positions * read.to(ScalarType.Int64)).argmax(1, keepdim: true);
+        return PrefixRewards(ids, valid).gather(1, last).squeeze(1).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -153,6 +173,8 @@ public sealed class RewardModel : nn.Module, IRewardModel
         model.Tokenizer = contents.Tokenizer
             ?? (requireTokenizer || tokenizerPath != null || hasTokenizerFile ? TokenizerLoader.ForCheckpoint(contents, tokenizerPath) : null);
         model.Objective = ReadObjective(path);
+        // A reward model Pargs did not train reads as transformers reads it (see Readout).
+        model.Readout = model.Objective is null && model.Config.PadTokenId is not null ? RewardReadout.LastNonPadToken : RewardReadout.LastToken;
         return model;
     }
 
@@ -168,4 +190,13 @@ public sealed class RewardModel : nn.Module, IRewardModel
 
     /// <summary>Parameters by HF name (what a saved reward model holds).</summary>
     public Dictionary<string, Tensor> StateDictForSaving() => StateDict.Snapshot(this);
+}
+
+/// <summary>Which token of a sequence a reward model's score is read at (<see cref="RewardModel.Readout"/>).</summary>
+public enum RewardReadout
+{
+    /// <summary>The last real token, whatever it is (Pargs's reward models: EOS positions are trained).</summary>
+    LastToken,
+    /// <summary>The last token that is not <c>pad_token_id</c>, as transformers' …ForSequenceClassification reads it.</summary>
+    LastNonPadToken,
 }
