@@ -230,7 +230,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         }
 
         if (request.Prompt.Length == 0) throw ApiException.BadRequest("The prompt is empty.", request.PromptParam);
-        int[] ids = lm.Tokenizer!.Encode(request.Prompt, addBos: true);
+        int[] ids = lm.Tokenizer!.Encode(request.Prompt, addBos: request.AddSpecialTokens);
         int context = lm.Config.MaxPositions;
         if (ids.Length >= context)
             throw new ApiException(400, $"This model's maximum context length is {context} tokens; the prompt has {ids.Length} tokens, which leaves none to generate.",
@@ -245,6 +245,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             Method = method.Options(new MethodSettings { K = k, W = w, Temperature = temperature, TopP = topP, N = bestOf }),
             Seed = (int)seed, MaxNewTokens = maxTokens, StopStrings = request.Stop,
             BatchSize = request.N, // the n choices decode as the rows of one batch
+            AddSpecialTokens = request.AddSpecialTokens,
         };
         try
         {

@@ -29,6 +29,8 @@ public sealed record GenerationRequest
     public int N { get; init; } = 1;
     /// <summary>The request field that holds the prompt ("prompt" or "messages"), for error messages.</summary>
     public string PromptParam { get; init; } = "prompt";
+    /// <summary>False when the prompt was rendered by the model's chat template, which writes its own special tokens.</summary>
+    public bool AddSpecialTokens { get; init; } = true;
 }
 
 /// <summary>

@@ -89,6 +89,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
             throw ApiException.BadRequest("Give 'max_completion_tokens' or 'max_tokens', not both.", "max_completion_tokens");
         int? maxCompletion = (int?)json.OptionalInteger("max_completion_tokens", 1, limits.MaxTokens);
         var (request, stream, includeUsage) = GenerationRequestReader.Read(json, prompt, "messages", limits, maxCompletion, defaultMaxTokens: null); // chat: up to the context
+        request = request with { AddSpecialTokens = !served.ChatTemplate.RendersSpecialTokens };
         // The chat template's end-of-turn marker ends the answer, as the template's own training text does.
         if (served.ChatTemplate == PromptTemplate.ChatMl && !request.Stop.Contains("<|im_end|>"))
             request = request with { Stop = [.. request.Stop, "<|im_end|>"] };

@@ -139,6 +139,7 @@ public sealed class PargsChatClient : IChatClient
             Model = LanguageModelName,
             Prompt = options.ChatTemplate.RenderPrompt(list),
             PromptParam = "messages",
+            AddSpecialTokens = !options.ChatTemplate.RendersSpecialTokens,
             Method = Extra<string>(extra, "method"),
             K = chat?.TopK ?? Extra<int?>(extra, "k"),
             W = Extra<double?>(extra, "w"),

@@ -36,11 +36,12 @@ public static class GenerateCommand
         var output = new Option<string>("--out", "-o") { Description = "Write generations as JSONL here" };
         var batch = new Option<int>("--batch-size") { Description = "Prompts decoded together", DefaultValueFactory = _ => 8 };
         var template = new Option<string>("--template") { Description = "Prompt template applied to each prompt: plain | hh | chatml | auto (the model's chat template from its tokenizer_config.json, plain if it has none) — use the one the reward model was trained with (train-rm --template)", DefaultValueFactory = _ => "plain" };
+        var chat = new Option<bool>("--chat") { Description = "Each prompt is a user message, rendered with the model's own chat template (its tokenizer_config.json) and a generation prompt; a model without one is refused (--template auto would fall back to plain)" };
         var naive = new Option<bool>("--naive") { Description = "Reference algorithm without caches (benchmark baseline / oracle only)" };
 
         var command = new Command("generate", "Generate continuations, optionally steered by a reward model.")
         {
-            model, tokenizer, rewardModel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, template, output, batch, naive, threads,
+            model, tokenizer, rewardModel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, template, chat, output, batch, naive, threads,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -62,7 +63,9 @@ public static class GenerateCommand
             var decodingMethod = request.CheckSettings(); // before any model is loaded
             if (request.StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop needs a non-empty string");
             if (result.GetValue(output) is { } outFile) CliErrors.OutputFile(outFile);
-            var promptTemplate = Pargs.Data.PromptTemplate.FromName(result.GetValue(template)!, "--template", result.GetValue(model));
+            var promptTemplate = ChatOrTemplate(result.GetValue(chat), result.GetResult(template) is { Implicit: false }, result.GetValue(template)!, result.GetValue(model));
+            // A chat template writes its own BOS: the prompts are tokenized without adding it again (as transformers does).
+            request = request with { AddSpecialTokens = !promptTemplate.RendersSpecialTokens };
             var promptList = ReadPrompts(result.GetValue(prompt), result.GetValue(prompts)).Select(promptTemplate.RenderPrompt).ToList();
             string? modelPath = result.GetValue(model);
             using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer));
@@ -123,5 +126,17 @@ public static class GenerateCommand
         if (prompt is not null) return new List<string> { prompt };
         if (file is null) return new List<string> { "Once upon a time" };
         return PromptFile.Read(file).ToList();
+    }
+
+    /// <summary>The prompt template of --chat (the model's own chat template, required) or --template.</summary>
+    static Pargs.Data.PromptTemplate ChatOrTemplate(bool chat, bool templateGiven, string templateName, string? modelPath)
+    {
+        if (!chat) return Pargs.Data.PromptTemplate.FromName(templateName, "--template", modelPath);
+        if (templateGiven) throw new PargsException("--chat uses the model's own chat template; give --chat or --template, not both");
+        if (modelPath is null) throw new PargsException("--chat: the shipped default model is a base model without a chat template (give --model with a tokenizer_config.json that has one)");
+        var chatTemplate = Pargs.Data.PromptTemplate.FromName(Pargs.Data.PromptTemplate.AutoName, "--chat", modelPath);
+        if (chatTemplate.Chat is null)
+            throw new PargsException($"--chat: {modelPath} has no chat template (no chat_template in tokenizer_config.json, no chat_template.jinja); use --template plain|hh|chatml for a base model");
+        return chatTemplate;
     }
 }

@@ -17,7 +17,7 @@ public static class ServeCommand
     {
         var model = new Option<string[]>("--model", "-m") { Description = "Language model to serve, as PATH or NAME=PATH (repeatable; requests name it by NAME, default: the file or folder name). Default: the shipped stories260K", AllowMultipleArgumentsPerToken = false };
         var rewardModel = new Option<string[]>("--reward-model", "-r") { Description = "Reward model folder to load, as PATH or NAME=PATH (repeatable); the first is the default guide. Default with no --model: the shipped partial RM", AllowMultipleArgumentsPerToken = false };
-        var template = new Option<string>("--template") { Description = "Chat template for /v1/chat/completions: plain | hh | chatml", DefaultValueFactory = _ => "plain" };
+        var template = new Option<string>("--template") { Description = "Chat template for /v1/chat/completions: auto (each model's own chat template from its tokenizer_config.json, plain for a model without one) | plain | hh | chatml", DefaultValueFactory = _ => "auto" };
         var host = new Option<string>("--host") { Description = "IP address to bind (anything but loopback needs --api-key)", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port (0 = any free port; the URL is printed)", DefaultValueFactory = _ => 8000 };
         var apiKey = new Option<string>("--api-key") { Description = "Require Authorization: Bearer KEY on /v1 and /metrics" };
@@ -36,7 +36,9 @@ public static class ServeCommand
             if (result.GetValue(maxQueue) < 1) throw new PargsException($"--max-queue must be at least 1, got {result.GetValue(maxQueue)}");
             if (result.GetValue(maxTokens) < 1) throw new PargsException($"--max-tokens must be at least 1, got {result.GetValue(maxTokens)}");
             if (!(result.GetValue(grace) >= 0 && result.GetValue(grace) <= 3600)) throw new PargsException($"--grace-seconds must be between 0 and 3600, got {result.GetValue(grace)}");
-            var chatTemplate = Pargs.Data.PromptTemplate.FromName(result.GetValue(template)!, "--template");
+            string templateName = result.GetValue(template)!;
+            if (!string.Equals(templateName, Pargs.Data.PromptTemplate.AutoName, StringComparison.OrdinalIgnoreCase))
+                Pargs.Data.PromptTemplate.FromName(templateName, "--template"); // an unknown name fails before any model loads
             var limits = new ServerLimits
             {
                 MaxQueuedRequests = result.GetValue(maxQueue),
@@ -54,7 +56,8 @@ public static class ServeCommand
             }
             using var models = new ServedModels();
             foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.Load(path));
-            foreach (var (name, path) in modelSpecs) models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null), chatTemplate);
+            foreach (var (name, path) in modelSpecs)
+                models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null), Pargs.Data.PromptTemplate.FromName(templateName, "--template", path));
 
             var server = PargsServer.StartAsync(models, options).GetAwaiter().GetResult();
             try

@@ -25,6 +25,12 @@ public sealed record PromptTemplate(
     /// <summary>The model's chat template, for "auto" on a model that has one; null for the built-in formats.</summary>
     public ChatTemplate? Chat { get; init; }
 
+    /// <summary>
+    /// True when the rendered text already holds the model's special tokens (a chat template writes
+    /// <c>bos_token</c> itself): it is then tokenized without adding them, as transformers' apply_chat_template does.
+    /// </summary>
+    public bool RendersSpecialTokens => Chat is not null;
+
     /// <summary>The text as is: TRL's "standard" (non-conversational) format. Meant for single-turn prompts.</summary>
     public static readonly PromptTemplate Plain = new("plain", "{content}\n\n", "{content}", " {content}", "");
 

@@ -23,6 +23,12 @@ public sealed record DecodingOptions
     /// (<see cref="Engine.RecomputeEngine"/>) that exists only as the benchmark baseline and correctness oracle.
     /// </summary>
     public DecodingEngine Engine { get; init; } = DecodingEngine.Cached;
+    /// <summary>
+    /// Whether the tokenizer adds its special tokens (BOS, what its post-processor adds) to each prompt. False for
+    /// prompts rendered by a model's chat template, which writes them itself: transformers' apply_chat_template
+    /// tokenizes with add_special_tokens=False, and adding them again would give Llama-3 and Gemma two BOS.
+    /// </summary>
+    public bool AddSpecialTokens { get; init; } = true;
 
     /// <summary>Checks the options against a vocabulary size; the message names the option.</summary>
     public DecodingOptions Validate(int vocabSize)

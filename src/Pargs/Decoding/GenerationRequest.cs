@@ -26,6 +26,8 @@ public sealed record GenerationRequest
     public bool StopAtEos { get; init; } = true;
     public int BatchSize { get; init; } = 8;
     public DecodingEngine Engine { get; init; } = DecodingEngine.Cached;
+    /// <summary>See <see cref="DecodingOptions.AddSpecialTokens"/>: false when the prompts come from a chat template.</summary>
+    public bool AddSpecialTokens { get; init; } = true;
 
     /// <summary>How each setting is named to the user in messages (CLI option names by default).</summary>
     public Func<MethodParameter, string> NameOf { get; init; } = CliName;
@@ -84,6 +86,7 @@ public sealed record GenerationRequest
             StopAtEos = StopAtEos,
             BatchSize = BatchSize,
             Engine = Engine,
+            AddSpecialTokens = AddSpecialTokens,
         }.Validate(vocabSize);
     }
 

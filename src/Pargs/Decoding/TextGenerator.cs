@@ -38,7 +38,7 @@ public static class TextGenerator
         var encoded = prompts.Select((p, i) =>
         {
             if (string.IsNullOrEmpty(p)) throw new PargsException($"prompt {i + 1} is empty");
-            var ids = tokenizer.Encode(p, addBos: true);
+            var ids = tokenizer.Encode(p, addBos: options.AddSpecialTokens);
             if (ids.Length + options.MaxNewTokens > info.MaxPositions)
                 throw new PargsException($"prompt {i + 1} has {ids.Length} tokens; with --max-new-tokens {options.MaxNewTokens} that exceeds the model's context of {info.MaxPositions}");
             return ids;
