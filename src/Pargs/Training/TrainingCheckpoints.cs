@@ -65,6 +65,9 @@ public sealed class TrainingCheckpoints(string outputDir, int keep)
     public static void LoadOptimizerState(string optimizerPath, TorchSharp.Modules.AdamW optimizer)
     {
         if (!File.Exists(optimizerPath)) throw new PargsException($"{optimizerPath}: missing (the checkpoint is incomplete)");
+        // TorchSharp sizes arrays from the file before checking them (a damaged tensor rank asks for gigabytes):
+        // the file's structure is checked against this optimizer's own first, so only well-formed state reaches it.
+        OptimizerStateLayout.Check(optimizerPath, optimizer);
         try { optimizer.load_state_dict(optimizerPath); }
         catch (ArgumentException e)
         {
