@@ -145,7 +145,7 @@ public sealed class GgufVocabulary
         if (!File.Exists(path)) return (null, null);
         try
         {
-            var json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject;
+            var json = Pargs.Json.CheckedJson.ReadFile(path).Node as JsonObject;
             bool? Flag(string key) => json?[key] is JsonValue v && v.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? v.GetValue<bool>() : null;
             return (Flag("add_bos_token"), Flag("add_eos_token"));
         }

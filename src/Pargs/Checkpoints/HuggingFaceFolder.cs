@@ -36,7 +36,7 @@ public static class HuggingFaceFolder
 
     static string? ReadArchitecture(string configPath, ModelConfig config)
     {
-        var json = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        var json = Pargs.Json.CheckedJson.ReadFile(configPath).AsObject();
         if (json["architectures"] is not JsonArray { Count: > 0 } list) return null;
         string? name = list[0]?.GetValueKind() == JsonValueKind.String ? list[0]!.GetValue<string>() : null;
         var family = config.Family;

@@ -91,21 +91,8 @@ public sealed record ModelConfig
     /// <summary>Reads a Hugging Face config.json with the defaults of its model_type's family.</summary>
     public static ModelConfig FromHuggingFaceJson(string path)
     {
-        JsonObject json;
-        try
-        {
-            json = JsonNode.Parse(File.ReadAllText(path))?.AsObject()
-                   ?? throw new PargsException($"{path}: expected a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new PargsException($"{path}: not valid JSON ({e.Message})");
-        }
-        catch (InvalidOperationException)
-        {
-            throw new PargsException($"{path}: expected a JSON object");
-        }
-        return FromHuggingFaceJson(json, path);
+        // The checked reader: size, depth, strict UTF-8, lone surrogates, duplicate keys; a top-level non-object names the file.
+        return FromHuggingFaceJson(Pargs.Json.CheckedJson.ReadFile(path).AsObject(), path);
     }
 
     public static ModelConfig FromHuggingFaceJson(JsonObject json, string source)

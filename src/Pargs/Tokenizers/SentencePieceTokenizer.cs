@@ -89,7 +89,7 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
             float score = BitConverter.ToSingle(data, at);
             int length = BitConverter.ToInt32(data, at + 4);
             at += 8;
-            if (length < 0 || at + length > data.Length)
+            if (length < 0 || length > data.Length - at) // not at + length: that overflows for lengths near 2^31
                 throw new PargsException($"{tokBinPath}: token {pieces.Count} has length {length}, beyond the end of the file.");
             pieces.Add(Encoding.UTF8.GetString(data, at, length).Replace(' ', TokenText.SpaceMarker));
             scores.Add(score);

@@ -121,15 +121,7 @@ internal static class TokenizerConfig
     static JsonObject? ReadObject(string path)
     {
         if (!File.Exists(path)) return null;
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { MaxDepth = 64 }) as JsonObject
-                ?? throw new PargsException($"{path}: expected a JSON object at the top level.");
-        }
-        catch (JsonException e)
-        {
-            throw new PargsException($"{path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e);
-        }
+        return Pargs.Json.CheckedJson.ReadFile(path).AsObject();
     }
 
     /// <summary>A special token as tokenizer_config.json writes it: a string, or an object with "content".</summary>

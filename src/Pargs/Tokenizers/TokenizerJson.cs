@@ -28,17 +28,8 @@ public static class TokenizerJson
     public static HuggingFaceTokenizer LoadHuggingFace(string path, int? bosId = null, int? eosId = null)
     {
         if (!File.Exists(path)) throw new PargsException($"{path}: tokenizer.json not found.");
-        JsonObject root;
-        try
-        {
-            var options = new JsonDocumentOptions { MaxDepth = 64 };
-            root = JsonNode.Parse(File.ReadAllText(path), documentOptions: options) as JsonObject
-                ?? throw new PargsException($"{path}: expected a JSON object at the top level.");
-        }
-        catch (JsonException e)
-        {
-            throw new PargsException($"{path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e);
-        }
+        // The checked reader: strict UTF-8, depth and size bounds, lone-surrogate escapes and syntax errors as one line.
+        JsonObject root = Pargs.Json.CheckedJson.ReadFile(path, Pargs.Json.CheckedJsonLimits.Large).AsObject();
         try
         {
             return new TokenizerJsonReader(path, root).Read(bosId, eosId);

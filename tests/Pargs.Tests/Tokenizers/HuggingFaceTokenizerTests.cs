@@ -201,8 +201,8 @@ public class HuggingFaceTokenizerTests : IDisposable
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "Lowercase"}, "truncation": {"max_length": 5}}""", "truncation")]
     [InlineData("""{"model": {"type": "WordPiece", "vocab": {"a": 0}}, "post_processor": {"type": "BertProcessing", "cls": ["[CLS]", 70000], "sep": ["[SEP]", 0]}}""", "post_processor")]
     [InlineData("""{"model": {"type": "WordPiece", "vocab": {"a": 0}}, "post_processor": {"type": "Sequence", "processors": [{"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {"x": {"id": "x", "ids": [-1]}}}]}}""", "post_processor")]
-    [InlineData("""[]""", "top level")]
-    [InlineData("""{"model": {"type": "BPE", "type": "BPE", "vocab": {"a": 0}, "merges": []}}""", "malformed")]
+    [InlineData("""[]""", "$: expected an object, got []")]
+    [InlineData("""{"model": {"type": "BPE", "type": "BPE", "vocab": {"a": 0}, "merges": []}}""", "not valid JSON")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 5000000, "content": "x"}]}""", "added_tokens[0].id")]
     public void Bad_files_are_one_line_errors_naming_the_field(string json, string field)
     {
