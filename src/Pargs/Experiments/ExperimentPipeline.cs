@@ -209,8 +209,8 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
     (IReadOnlyList<string>, Dictionary<string, double>) EvaluateStage(string dir, ExperimentConfig.EvaluateSection e, StageRunner stages)
     {
         var records = GenerationJsonl.Read(Path.Combine(stages.Dir("generate"), "generations.jsonl"));
-        using var judge = e.RewardModel is { } rmPath ? new RewardModelJudge(RewardModel.Load(rmPath)) : null;
-        IGoldReward gold = judge is not null ? judge : (e.Reward == "vader-negative"
+        using var judge = e.RewardModel is { } rmPath ? GoldRewards.FromFolder(rmPath) as IDisposable : null; // an encoder or a causal RM
+        IGoldReward gold = judge is IGoldReward given ? given : (e.Reward == "vader-negative"
             ? LexiconSentiment.Negative(VaderLexicon.LoadDefault()) : LexiconSentiment.Positive(VaderLexicon.LoadDefault()));
         using var lm = CausalLM.Load(c.ModelPath, c.TokenizerPath);
         string? baseline = records.Any(r => r.MethodName == e.Baseline) ? e.Baseline : null;
