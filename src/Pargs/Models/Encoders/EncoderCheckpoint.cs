@@ -12,7 +12,11 @@ namespace Pargs.Models.Encoders;
 public static class EncoderCheckpoint
 {
     static readonly string[] PickleFiles = ["pytorch_model.bin", "pytorch_model.bin.index.json"];
-    static readonly string[] PickleExtensions = [".bin", ".pt", ".pth", ".ckpt", ".pkl"];
+    // Not ".bin" in general: llama2.c checkpoints and tokenizers are raw .bin files, not pickles.
+    static readonly string[] PickleExtensions = [".pt", ".pth", ".ckpt", ".pkl"];
+
+    static bool IsPickle(string file) => PickleExtensions.Contains(Path.GetExtension(file).ToLowerInvariant())
+        || Path.GetFileName(file).StartsWith("pytorch_model", StringComparison.Ordinal) && file.EndsWith(".bin", StringComparison.Ordinal);
 
     /// <summary>Refuses a path that is, or a folder whose only weights are, a pickle — naming the file and why.</summary>
     public static void RefusePickle(string path)
@@ -20,13 +24,13 @@ public static class EncoderCheckpoint
         static PargsException Refuse(string file) => new(
             $"{file}: pickled PyTorch weights are not read (unpickling can run arbitrary code); convert the model to safetensors " +
             "(e.g. transformers' save_pretrained(..., safe_serialization=True)) and load model.safetensors");
-        if (File.Exists(path) && PickleExtensions.Contains(Path.GetExtension(path).ToLowerInvariant())) throw Refuse(path);
+        if (File.Exists(path) && IsPickle(path)) throw Refuse(path);
         if (!Directory.Exists(path)) return;
         if (File.Exists(Path.Combine(path, HuggingFaceFolder.WeightsFile)) || File.Exists(Path.Combine(path, HuggingFaceFolder.IndexFile))) return;
         foreach (var name in PickleFiles)
             if (File.Exists(Path.Combine(path, name))) throw Refuse(Path.Combine(path, name));
         foreach (var file in Directory.EnumerateFiles(path))
-            if (PickleExtensions.Contains(Path.GetExtension(file).ToLowerInvariant()) && !file.EndsWith("tokenizer.bin", StringComparison.Ordinal)) throw Refuse(file);
+            if (IsPickle(file)) throw Refuse(file);
     }
 
     /// <summary>The classifier and config of <paramref name="dir"/>, weights loaded, in eval mode.</summary>
