@@ -76,6 +76,22 @@ public class EncoderRewardModelTests : IDisposable
     }
 
     [Fact]
+    public void The_input_setting_and_label_saved_with_the_model_are_read_back()
+    {
+        string dir = TinyEncoders.Write(_dir.File("bert"), TinyEncoders.Bert(), seed: 2);
+        using (var plain = EncoderRewardModel.Load(dir, "POSITIVE")) Assert.Equal(EncoderInput.Text, plain.Input);
+        EncoderRewardModel.SaveSettings(dir, EncoderInput.Pair, "NEGATIVE");
+        using var saved = EncoderRewardModel.Load(dir);
+        Assert.Equal(EncoderInput.Pair, saved.Input);
+        Assert.Equal("NEGATIVE", saved.Label.Name);
+        Assert.Equal([0, 0, 0, 0, 1, 1], saved.Encode("a b", "c").TypeIds); // [CLS] a b [SEP] c [SEP]
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
+        config[EncoderInputs.ConfigField] = "both";
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
+        Assert.Contains("pargs_input", Assert.Throws<PargsException>(() => EncoderRewardModel.Load(dir)).Message);
+    }
+
+    [Fact]
     public void Pickled_weights_are_refused_naming_the_file_and_why()
     {
         string dir = _dir.File("pickled");
