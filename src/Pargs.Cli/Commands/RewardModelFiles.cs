@@ -19,4 +19,22 @@ public static class RewardModelFiles
         ColumnMajor.ApplyForDecoding(rm, rm.Config); // decoding only, never trained here
         return rm;
     }
+
+    /// <summary>
+    /// A reward model to guide decoding: an encoder classifier folder (BERT, RoBERTa, DistilBERT, DeBERTa-v2/v3) read
+    /// with <paramref name="rewardLabel"/>, or a causal reward model (which has one output: a label is refused).
+    /// </summary>
+    public static IRewardModel LoadForDecoding(string path, string? rewardLabel)
+    {
+        if (Pargs.Rewards.Gold.GoldRewards.IsEncoderFolder(path)) return EncoderRewardModel.Load(path, rewardLabel);
+        if (rewardLabel is not null)
+            throw new PargsException($"{path}: --reward-label applies to encoder classifiers; this reward model has one output, its reward");
+        return Load(path);
+    }
+
+    /// <summary>The --reward-label option (which label of a multi-label classifier is the reward).</summary>
+    public static System.CommandLine.Option<string> RewardLabelOption() => new("--reward-label")
+    {
+        Description = "Label of an encoder classifier whose log-probability is the reward (log-softmax over its labels; a one-label head gives its logit); default: the config's pargs_reward_label",
+    };
 }

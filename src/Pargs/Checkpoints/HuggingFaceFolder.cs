@@ -57,6 +57,9 @@ public static class HuggingFaceFolder
         throw new PargsException($"{dir}: no weights; expected {WeightsFile} or {IndexFile}{hint}");
     }
 
+    /// <summary>The tensors of a folder's shards as its model.safetensors.index.json lists them.</summary>
+    public static Dictionary<string, torch.Tensor> LoadShardedWeights(string dir) => LoadSharded(dir, Path.Combine(dir, IndexFile));
+
     static Dictionary<string, torch.Tensor> LoadSharded(string dir, string indexPath)
     {
         var index = Pargs.Json.CheckedJson.ReadFile(indexPath, Pargs.Json.CheckedJsonLimits.Large); // a top-level [] is an error, not a crash

@@ -178,8 +178,10 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
             throw new PargsException($"{c.ConfigPath}: field 'generate.k' is {g.K}, larger than the model's vocabulary ({lm.Config.VocabSize} tokens)");
         if (g.MaxNewTokens >= lm.Config.MaxPositions)
             throw new PargsException($"{c.ConfigPath}: field 'generate.max_new_tokens' is {g.MaxNewTokens}, but the model's context is {lm.Config.MaxPositions} tokens (prompt included)");
-        using var full = LoadRewardModel(RewardObjective.Full, stages);
-        using var partial = LoadRewardModel(RewardObjective.Partial, stages);
+        var full = LoadRewardModel(RewardObjective.Full, stages);
+        using var fullDisposal = full as IDisposable;
+        var partial = LoadRewardModel(RewardObjective.Partial, stages);
+        using var partialDisposal = partial as IDisposable;
         using var policy = g.Dpo ? CausalLM.Load(Path.Combine(stages.Dir("dpo"), DpoStage.PolicyFolder)) : null;
         var runs = GenerationSweep.Plan(new SweepSettings(g.Methods, g.K, g.Weights, g.Seeds, g.MaxNewTokens, g.BatchSize, g.Dpo), full, partial, policy, c.Seed + 100);
         var progress = stages.For("generate");
@@ -198,10 +200,10 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
     /// tokenizer: a different one than the LM's is bridged by retokenizing), or the one the reward-models stage
     /// trained from the LM (tokenized like the LM); null when there is none.
     /// </summary>
-    RewardModel? LoadRewardModel(RewardObjective objective, StageRunner stages)
+    IRewardModel? LoadRewardModel(RewardObjective objective, StageRunner stages)
     {
-        if (c.RewardModels?.Use is { } existing)
-            return existing.TryGetValue(objective, out var folder) ? RewardModel.Load(folder) : null;
+        if (c.RewardModels?.Use is { } existing) // an encoder classifier is read with the label its config.json saves (pargs_reward_label)
+            return existing.TryGetValue(objective, out var folder) ? (GoldRewards.IsEncoderFolder(folder) ? EncoderRewardModel.Load(folder) : RewardModel.Load(folder)) : null;
         string trained = Path.Combine(stages.Dir("reward-models"), objective.ToConfigValue());
         return File.Exists(Path.Combine(trained, "config.json")) ? RewardModel.Load(trained, c.TokenizerPath) : null;
     }
@@ -209,8 +211,8 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
     (IReadOnlyList<string>, Dictionary<string, double>) EvaluateStage(string dir, ExperimentConfig.EvaluateSection e, StageRunner stages)
     {
         var records = GenerationJsonl.Read(Path.Combine(stages.Dir("generate"), "generations.jsonl"));
-        using var judge = e.RewardModel is { } rmPath ? new RewardModelJudge(RewardModel.Load(rmPath)) : null;
-        IGoldReward gold = judge is not null ? judge : (e.Reward == "vader-negative"
+        using var judge = e.RewardModel is { } rmPath ? GoldRewards.FromFolder(rmPath) as IDisposable : null; // an encoder or a causal RM
+        IGoldReward gold = judge is IGoldReward given ? given : (e.Reward == "vader-negative"
             ? LexiconSentiment.Negative(VaderLexicon.LoadDefault()) : LexiconSentiment.Positive(VaderLexicon.LoadDefault()));
         using var lm = CausalLM.Load(c.ModelPath, c.TokenizerPath);
         string? baseline = records.Any(r => r.MethodName == e.Baseline) ? e.Baseline : null;

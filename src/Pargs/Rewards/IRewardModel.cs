@@ -27,4 +27,27 @@ public interface IRewardModel
     /// straight through when the vocabularies agree, through text otherwise.
     /// </summary>
     ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts);
+
+    /// <summary>
+    /// The cache-free reference scorer of the recompute engine (<c>--naive</c>), the oracle the cached scorer is
+    /// tested against: by default a full forward per candidate over its ids (retokenized from scratch when the
+    /// vocabularies differ); a model that reads text (an encoder) supplies its own.
+    /// </summary>
+    ICandidateScorer OpenReferenceScorer(LanguageModelInfo lm, CandidateScoringCounts counts)
+        => new FromScratchScorer(this, RewardRetokenizer.For(lm, this), counts);
+
+    /// <summary>
+    /// Rewards of whole LM sequences (Best-of-N): prompt ∘ completion, the completion's EOS included when it ended with
+    /// one. By default through ids (retokenized when the vocabularies differ), right-padded in batches.
+    /// </summary>
+    float[] ScoreCompletions(LanguageModelInfo lm, IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> completions)
+    {
+        var bridge = RewardRetokenizer.For(lm, this); // null: LM ids go straight to the RM
+        var sequences = prompts.Select((p, i) =>
+        {
+            int[] lmIds = [.. p, .. completions[i]];
+            return bridge is null ? lmIds : bridge.RewardIds(lmIds);
+        }).ToList();
+        return SequenceRewardBatches.Score(this, sequences);
+    }
 }

@@ -123,3 +123,109 @@ internal sealed class BertNormalizer(bool cleanText, bool handleChineseChars, bo
         c is >= 0x4E00 and <= 0x9FFF or >= 0x3400 and <= 0x4DBF or >= 0x20000 and <= 0x2A6DF or >= 0x2A700 and <= 0x2B73F
             or >= 0x2B740 and <= 0x2B81F or >= 0x2B920 and <= 0x2CEAF or >= 0xF900 and <= 0xFAFF or >= 0x2F800 and <= 0x2FA1F;
 }
+
+/// <summary>
+/// SentencePiece's compiled normalization rules (the <c>precompiled_charsmap</c> of DeBERTa-v3, T5, ALBERT, XLM-R
+/// tokenizer.json files), run as Hugging Face's library runs them. The blob is a little-endian u32 byte size of a
+/// darts-clone double-array trie, the trie's u32 units, then a pool of NUL-terminated replacement strings; a key's
+/// trie value is the offset of its replacement in the pool. Text is walked by extended grapheme cluster: a cluster of
+/// fewer than 6 UTF-8 bytes whose bytes start with a rule is replaced whole by the <b>shortest</b> matching rule
+/// (the reference's rule, even though it can drop the rest of the cluster); otherwise each character is replaced by its
+/// own rule or kept.
+/// </summary>
+internal sealed class PrecompiledNormalizer : TextNormalizer
+{
+    readonly uint[] trie;
+    readonly byte[] pool;
+    readonly string source;
+
+    PrecompiledNormalizer(uint[] trie, byte[] pool, string source)
+    {
+        this.trie = trie;
+        this.pool = pool;
+        this.source = source;
+    }
+
+    /// <summary>Reads the base64 charsmap; <paramref name="source"/> names the file and field for errors.</summary>
+    public static PrecompiledNormalizer FromBase64(string charsmap, string source)
+    {
+        byte[] blob;
+        try { blob = Convert.FromBase64String(charsmap); }
+        catch (FormatException) { throw new PargsException($"{source}: precompiled_charsmap is not valid base64"); }
+        if (blob.Length < 4) throw new PargsException($"{source}: precompiled_charsmap is {blob.Length} bytes, too short for its trie size");
+        uint trieBytes = BitConverter.ToUInt32(blob, 0); // little-endian in the file; .NET runs little-endian here
+        if (!BitConverter.IsLittleEndian) trieBytes = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(trieBytes);
+        long trieUnits = trieBytes / 4;
+        if (4 + trieUnits * 4 > blob.Length)
+            throw new PargsException($"{source}: precompiled_charsmap claims a {trieBytes}-byte trie but holds {blob.Length - 4} bytes after the size");
+        var trie = new uint[trieUnits];
+        for (long i = 0; i < trieUnits; i++) trie[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(blob.AsSpan(4 + (int)i * 4, 4));
+        var pool = blob[(4 + (int)trieUnits * 4)..];
+        if (Json.CheckedJson.FirstInvalidUtf8(pool) is var bad && bad >= 0)
+            throw new PargsException($"{source}: the replacement strings of precompiled_charsmap are not valid UTF-8 (byte {bad})");
+        return new PrecompiledNormalizer(trie, pool, source);
+    }
+
+    // darts-clone unit fields.
+    static bool HasLeaf(uint unit) => ((unit >> 8) & 1) == 1;
+    static uint Value(uint unit) => unit & ((1u << 31) - 1);
+    static uint Label(uint unit) => unit & ((1u << 31) | 0xFF);
+    static uint Offset(uint unit) => (unit >> 10) << (int)((unit & (1u << 9)) >> 6);
+
+    /// <summary>The value of the shortest key that is a prefix of <paramref name="key"/>, or null.</summary>
+    long? FirstPrefixValue(ReadOnlySpan<byte> key)
+    {
+        if (trie.Length == 0) return null;
+        long position = Offset(trie[0]);
+        foreach (byte c in key)
+        {
+            if (c == 0) return null;
+            position ^= c;
+            if (position >= trie.Length) return null; // outside the array: no such edge
+            uint unit = trie[position];
+            if (Label(unit) != c) return null;
+            position ^= Offset(unit);
+            if (HasLeaf(unit)) return position < trie.Length ? Value(trie[position]) : throw Malformed();
+        }
+        return null;
+    }
+
+    PargsException Malformed() => new($"{source}: precompiled_charsmap is malformed (a trie entry points outside the trie or its replacement strings)");
+
+    /// <summary>The replacement of the shortest rule matching a prefix of <paramref name="chunk"/>, or null.</summary>
+    string? Transform(string chunk)
+    {
+        Span<byte> buffer = stackalloc byte[32];
+        int length = Encoding.UTF8.GetByteCount(chunk);
+        var bytes = length <= buffer.Length ? buffer[..length] : new byte[length];
+        Encoding.UTF8.GetBytes(chunk, bytes);
+        if (FirstPrefixValue(bytes) is not long start) return null;
+        if (start > pool.Length) throw Malformed();
+        int end = (int)start;
+        while (end < pool.Length && pool[end] != 0) end++;
+        var replacement = pool.AsSpan((int)start, end - (int)start);
+        if (Json.CheckedJson.FirstInvalidUtf8(replacement) >= 0) throw Malformed(); // a rule starting inside a character
+        return Encoding.UTF8.GetString(replacement);
+    }
+
+    public override string Normalize(string text)
+    {
+        var result = new StringBuilder(text.Length);
+        var clusters = System.Globalization.StringInfo.GetTextElementEnumerator(text);
+        while (clusters.MoveNext())
+        {
+            string cluster = clusters.GetTextElement();
+            if (Encoding.UTF8.GetByteCount(cluster) < 6 && Transform(cluster) is { } whole)
+            {
+                result.Append(whole);
+                continue;
+            }
+            foreach (var rune in cluster.EnumerateRunes())
+            {
+                string character = rune.ToString();
+                result.Append(Transform(character) ?? character);
+            }
+        }
+        return result.ToString();
+    }
+}

@@ -208,11 +208,12 @@ internal sealed class TokenizerJsonReader(string path, JsonObject root)
             "StripAccents" => new StripAccentsNormalizer(),
             "Replace" => new ReplaceNormalizer(Pattern(o["pattern"], field + ".pattern"), Str(o["content"], field + ".content")),
             "Prepend" => new PrependNormalizer(Str(o["prepend"], field + ".prepend")),
+            "Precompiled" => PrecompiledNormalizer.FromBase64(Str(o["precompiled_charsmap"], field + ".precompiled_charsmap"), $"{path}: {field}"),
             "BertNormalizer" => new BertNormalizer(Bool(o["clean_text"], true, field + ".clean_text"),
                 Bool(o["handle_chinese_chars"], true, field + ".handle_chinese_chars"),
                 o["strip_accents"] is JsonValue sa && sa.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? sa.GetValue<bool>() : null,
                 Bool(o["lowercase"], true, field + ".lowercase")),
-            _ => throw Error(field + ".type", $"normalizer \"{type}\" is not implemented (Pargs has Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, Replace, Prepend, BertNormalizer)."),
+            _ => throw Error(field + ".type", $"normalizer \"{type}\" is not implemented (Pargs has Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, Replace, Prepend, Precompiled, BertNormalizer)."),
         };
     }
 

@@ -190,7 +190,7 @@ public class HuggingFaceTokenizerTests : IDisposable
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": 5}}""", "pre_tokenizer.type")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "("}, "behavior": "Isolated"}}""", "pre_tokenizer.pattern.Regex")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "Sideways"}}""", "pre_tokenizer.behavior")]
-    [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "Precompiled", "precompiled_charsmap": ""}}""", "normalizer.type")]
+    [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "Precompiled", "precompiled_charsmap": ""}}""", "normalizer: precompiled_charsmap is 0 bytes")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "dropout": 0.1}}""", "model.dropout")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 1000000000}, "merges": []}}""", "model.vocab")]
     [InlineData("""{"model": {"type": "Unigram", "vocab": [["a", "x"]]}}""", "model.vocab[0][1]")]

@@ -10,7 +10,7 @@ namespace Pargs.Tests.Tokenizers;
 /// </summary>
 internal static class TokenizerGoldens
 {
-    public static readonly string[] Names = ["qwen3", "gptoss", "llama3", "llama2", "gemma3", "roberta", "bert", "deberta", "t5"];
+    public static readonly string[] Names = ["qwen3", "gptoss", "llama3", "llama2", "gemma3", "roberta", "bert", "deberta", "t5", "deberta-spm"];
 
     public static string Fixtures => Path.Combine(TokenizerTestData.RepoRoot(), "tests", "Pargs.Tests", "Tokenizers", "Fixtures");
 

@@ -68,12 +68,7 @@ sealed class BestOfNSearch(BestOfNOptions options) : ISequenceSearch
     /// <summary>Reward of prompt + completion (+ EOS when the row ended with one), batched with right padding.</summary>
     static double[] SequenceRewards(SearchContext context, IRewardModel rm, IReadOnlyList<int[]> prompts, IReadOnlyList<RowProgress> rows)
     {
-        var bridge = RewardRetokenizer.For(context.Engine.Info, rm); // null: LM ids go straight to the RM
-        var sequences = rows.Select((r, i) =>
-        {
-            var lmIds = prompts[i].Concat(r.Tokens).Concat(r.EosToken is { } e ? new[] { e } : Array.Empty<int>()).ToArray();
-            return bridge is null ? lmIds : bridge.RewardIds(lmIds);
-        }).ToList();
-        return SequenceRewardBatches.Score(rm, sequences).Select(r => (double)r).ToArray();
+        var completions = rows.Select(r => r.Tokens.Concat(r.EosToken is { } e ? new[] { e } : Array.Empty<int>()).ToArray()).ToList();
+        return rm.ScoreCompletions(context.Engine.Info, prompts, completions).Select(r => (double)r).ToArray();
     }
 }
