@@ -21,7 +21,7 @@ public static class GenerateCommand
         var model = ModelOptions.Model();
         var tokenizer = ModelOptions.Tokenizer();
         var threads = ModelOptions.Threads();
-        var rewardModel = new Option<string>("--reward-model", "-r") { Description = "Reward model folder (HF ...ForSequenceClassification) for best-of-n, args, pargs, pargs-g" };
+        var rewardModel = new Option<string>("--reward-model", "-r") { Description = "Reward model folder (HF ...ForSequenceClassification for best-of-n, args, pargs, pargs-g; a FaRMA / GenARM causal LM for farma, farma-g, genarm)" };
         var method = new Option<string>("--method") { Description = DecodingMethods.Names, DefaultValueFactory = _ => "topk" };
         var k = new Option<int>("-k") { Description = "Candidates per step (top-k); also N for best-of-n unless -n is given", DefaultValueFactory = _ => 10 };
         var w = new Option<double>("-w") { Description = "Reward weight w in log p + w·r", DefaultValueFactory = _ => 1.0 };
@@ -69,7 +69,7 @@ public static class GenerateCommand
             // The checkpoint's generation_config.json fills in what the command line left unsaid.
             var options = request.Resolve(lm.Generation, lm.Config.VocabSize, $"{lm.Source}: generation_config.json"); // before anything is printed
             string? rmPath = result.GetValue(rewardModel) ?? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null);
-            IRewardModel? rm = rmPath is null ? null : RewardModelFiles.Load(rmPath);
+            IRewardModel? rm = rmPath is null ? null : RewardModelFiles.LoadForDecoding(rmPath);
             string generator = $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source))}+{decodingMethod.Name}";
 
             IReadOnlyList<GenerationResult> results;

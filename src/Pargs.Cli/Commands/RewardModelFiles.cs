@@ -19,4 +19,19 @@ public static class RewardModelFiles
         ColumnMajor.ApplyForDecoding(rm, rm.Config); // decoding only, never trained here
         return rm;
     }
+
+    /// <summary>
+    /// Any reward model decoding can use: a scalar-head one (<see cref="Load"/>), or a FaRMA / GenARM one with a
+    /// vocabulary head, recognised by config.json's <c>pargs_objective</c> (<see cref="RewardModels.Load"/>).
+    /// </summary>
+    public static IRewardModel LoadForDecoding(string path)
+    {
+        if (Directory.Exists(path) && RewardModel.ReadObjective(path) is { } objective && objective.HasVocabularyHead())
+        {
+            var rm = VocabularyRewardModel.Load(path);
+            ColumnMajor.ApplyForDecoding(rm.Model, rm.Config);
+            return rm;
+        }
+        return Load(path);
+    }
 }

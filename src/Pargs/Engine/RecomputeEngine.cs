@@ -25,7 +25,7 @@ public sealed class RecomputeEngine : LanguageModelEngine
     public override ILanguageModelSession OpenSession(int capacity) => new RecomputeSession(lm);
 
     public override ICandidateScorer OpenScorer(IRewardModel rm, int candidates, int capacity, CandidateScoringCounts counts)
-        => new FromScratchScorer(rm, RewardRetokenizer.For(Info, rm), counts);
+        => rm.OpenReferenceScorer(Info, counts);
 
     sealed class RecomputeSession : ILanguageModelSession
     {

@@ -27,4 +27,12 @@ public interface IRewardModel
     /// straight through when the vocabularies agree, through text otherwise.
     /// </summary>
     ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts);
+
+    /// <summary>
+    /// The cache-free scorer of the reference engine (<c>--naive</c>): by default every candidate is a full
+    /// forward of the whole sequence (<see cref="FromScratchScorer"/>); a reward model whose head reads every
+    /// candidate at once (<see cref="VocabularyRewardModel"/>) recomputes its one row instead.
+    /// </summary>
+    ICandidateScorer OpenReferenceScorer(LanguageModelInfo lm, CandidateScoringCounts counts)
+        => new FromScratchScorer(this, RewardRetokenizer.For(lm, this), counts);
 }
