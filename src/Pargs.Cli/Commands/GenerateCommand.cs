@@ -28,6 +28,9 @@ public static class GenerateCommand
         var n = new Option<int?>("-n") { Description = "Samples per prompt for best-of-n (default: k)" };
         var temperature = new Option<double>("--temperature") { Description = "Softmax temperature for sampling methods", DefaultValueFactory = _ => 1.0 };
         var topP = new Option<double>("--top-p") { Description = "Probability mass kept by topp", DefaultValueFactory = _ => 0.9 };
+        var continuations = new Option<int?>("-K") { Description = "cd: continuations sampled per block (default 10)" };
+        var blockLength = new Option<int?>("-M") { Description = "cd: tokens per block (default 8)" };
+        var targetReward = new Option<double?>("--target-reward") { Description = "cards: the reward r* its acceptance threshold rises to (required by cards)" };
         var seed = new Option<int>("--seed") { Description = "Random seed (every method is reproducible for a seed)", DefaultValueFactory = _ => 0 };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens to generate at most", DefaultValueFactory = _ => 64 };
         var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable)", AllowMultipleArgumentsPerToken = false };
@@ -41,6 +44,7 @@ public static class GenerateCommand
         var command = new Command("generate", "Generate continuations, optionally steered by a reward model.")
         {
             model, tokenizer, rewardModel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, template, output, batch, naive, threads,
+            continuations, blockLength, targetReward,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -52,6 +56,7 @@ public static class GenerateCommand
                 Settings = new MethodSettings
                 {
                     K = Given(k), W = Given(w), N = result.GetValue(n), Temperature = Given(temperature), TopP = Given(topP),
+                    Continuations = result.GetValue(continuations), BlockLength = result.GetValue(blockLength), TargetReward = result.GetValue(targetReward),
                 },
                 Seed = result.GetValue(seed),
                 MaxNewTokens = Given(maxNew),

@@ -21,7 +21,7 @@ public enum RewardUse
 }
 
 /// <summary>A setting a user can give a method (CLI option, experiment-config key, request field).</summary>
-public enum MethodParameter { K, W, N, Temperature, TopP }
+public enum MethodParameter { K, W, N, Temperature, TopP, Continuations, BlockLength, TargetReward }
 
 /// <summary>
 /// A decoding method as the registry knows it: its name, what it needs, which settings it reads, and how to

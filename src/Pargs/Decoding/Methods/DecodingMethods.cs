@@ -32,7 +32,12 @@ public static class DecodingMethods
     public static readonly DecodingMethod GenArm = new("genarm", "GenARM: sample from π_base · π_r^w over the whole vocabulary, π_r an autoregressive reward model",
         RewardUse.Vocabulary, RewardObjective.Genarm, samples: true, [W, Temperature], GenArmOptions.From);
 
-    static readonly List<DecodingMethod> registered = [Greedy, TopK, TopP, BestOfN, Args, Pargs, PargsGreedy, Farma, FarmaGreedy, GenArm];
+    public static readonly DecodingMethod ControlledDecoding = new("cd", "blockwise controlled decoding: K sampled continuations of M tokens per block, a prefix scorer (partial RM) keeps the best",
+        RewardUse.Prefix, RewardObjective.Partial, samples: true, [Continuations, BlockLength, Temperature], ControlledDecodingOptions.From);
+    public static readonly DecodingMethod Cards = new("cards", "CARDS: segments end at high next-token entropy and are accepted with probability min(1, exp((r − τ)/β)), τ rising to --target-reward",
+        RewardUse.Prefix, RewardObjective.Partial, samples: true, [K, Temperature, TargetReward], CardsOptions.From);
+
+    static readonly List<DecodingMethod> registered = [Greedy, TopK, TopP, BestOfN, Args, Pargs, PargsGreedy, Farma, FarmaGreedy, GenArm, ControlledDecoding, Cards];
 
     /// <summary>Every registered method, in registration order.</summary>
     public static IReadOnlyList<DecodingMethod> All => registered;
