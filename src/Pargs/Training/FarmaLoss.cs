@@ -11,7 +11,7 @@ public sealed record FarmaLossResult(Tensor BradleyTerry, Tensor MaxConstraint, 
 /// FaRMA's training losses (Rashid et al., ICML 2025) for a reward model with a vocabulary head, where the reward
 /// of a prefix is read from the head at the position before its last token: r(x, y1..t) := RM(x, y&lt;t)[y_t].
 /// <list type="number">
-/// <item>Bradley–Terry on whole responses: −mean log σ(r(x, y_w) − r(x, y_l)), each reward read at the response's
+/// <item>Bradley–Terry on whole responses: −mean log σ(r(x, y_w) − r(x, y_l) − margin), each reward read at the response's
 /// last (EOS-padded) token, as the full-sequence reward model reads it.</item>
 /// <item>The max constraint on chosen prefixes: mean over t of (r(x, y1..t) − max_v RM(x, y1..t)[v])², for the
 /// chosen response's prefixes t = 1 … min(real length, L − 1) (the last real prefix is extended by its first EOS,
@@ -43,7 +43,7 @@ public static class FarmaLoss
 
         var chosen = RewardOfTokenAt(batch.ChosenIndex);
         var rejected = RewardOfTokenAt(batch.RejectedIndex);
-        var bt = BradleyTerryLoss.Compute(chosen, rejected);
+        var bt = BradleyTerryLoss.Compute(chosen, rejected, batch.Margins); // a pair's margin inside the sigmoid, as TRL (0 without one)
 
         int t = (int)batch.Ids.shape[1];
         var tokenIndex = new List<long>();

@@ -46,6 +46,8 @@ public sealed class VocabularyRewardTrainer : ITrainingTask
                     throw new PargsException($"{where}: chosen and rejected must be padded to the same non-zero length (got {pair.ChosenIds.Length} and {pair.RejectedIds.Length})");
                 if (pair.ChosenLength <= 0 || pair.RejectedLength <= 0 || pair.ChosenLength > pair.ChosenIds.Length || pair.RejectedLength > pair.RejectedIds.Length)
                     throw new PargsException($"{where}: response lengths {pair.ChosenLength}/{pair.RejectedLength} do not fit the stored ids ({pair.ChosenIds.Length}/{pair.RejectedIds.Length})");
+                if (options.Objective == RewardObjective.Genarm && pair.Margin is not null)
+                    throw new PargsException($"{where}: the pair has a margin, which GenARM's loss has no term for (remove the \"margin\" field or train --objective farma, whose Bradley–Terry loss subtracts it)");
                 if (pair.SequenceLength + 1 > maxLength)
                     throw new PargsException($"{where}: prompt + response is {pair.SequenceLength} tokens (+1 EOS), more than the maximum {maxLength}; lower the data's max length");
                 foreach (var (field, ids) in new[] { ("prompt", pair.PromptIds), ("chosen", pair.ChosenIds), ("rejected", pair.RejectedIds) })
