@@ -202,3 +202,24 @@ public class VocabularyMethodTests
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
     }
 }
+
+public class NewMethodRegistrationTests
+{
+    [Fact]
+    public void The_methods_of_issue_19_state_what_they_read_and_which_reward_model_they_are_defined_with()
+    {
+        Assert.Equal((RewardUse.Vocabulary, RewardObjective.Farma), (DecodingMethods.Farma.RewardUse, DecodingMethods.Farma.GuideObjective!.Value));
+        Assert.Equal((RewardUse.Vocabulary, RewardObjective.Farma), (DecodingMethods.FarmaGreedy.RewardUse, DecodingMethods.FarmaGreedy.GuideObjective!.Value));
+        Assert.Equal((RewardUse.Vocabulary, RewardObjective.Genarm), (DecodingMethods.GenArm.RewardUse, DecodingMethods.GenArm.GuideObjective!.Value));
+        Assert.Equal((RewardUse.Prefix, RewardObjective.Partial), (DecodingMethods.ControlledDecoding.RewardUse, DecodingMethods.ControlledDecoding.GuideObjective!.Value));
+        Assert.Equal((RewardUse.Prefix, RewardObjective.Partial), (DecodingMethods.Cards.RewardUse, DecodingMethods.Cards.GuideObjective!.Value));
+        Assert.True(DecodingMethods.Farma.IsTokenwiseGuided && DecodingMethods.GenArm.IsTokenwiseGuided);
+        Assert.False(DecodingMethods.ControlledDecoding.IsTokenwiseGuided || DecodingMethods.Cards.IsTokenwiseGuided);
+        Assert.False(DecodingMethods.FarmaGreedy.Samples);
+        Assert.False(DecodingMethods.GenArm.Reads(MethodParameter.K)); // the whole vocabulary: -k is refused, not ignored
+        Assert.True(DecodingMethods.ControlledDecoding.Reads(MethodParameter.Continuations) && DecodingMethods.ControlledDecoding.Reads(MethodParameter.BlockLength));
+        Assert.True(DecodingMethods.Cards.Reads(MethodParameter.TargetReward));
+        foreach (var objective in new[] { RewardObjective.Farma, RewardObjective.Genarm })
+            Assert.Equal(objective, RewardObjectives.Parse(objective.ToConfigValue(), "test"));
+    }
+}

@@ -43,9 +43,7 @@ sealed class GenArmRule(double alpha, double temperature) : TokenRule
     public override long[] Choose(TokenwiseStep step)
     {
         var scorer = VocabularyTopKRule.VocabularyScorerOf(step, DecodingMethods.GenArm);
-        if (!float.IsFinite((float)alpha)) throw new PargsException($"-w {alpha} overflowed float32 (whose largest value is {float.MaxValue:G3}), where scores are computed; use a smaller -w");
-        var combined = step.Next.LogProbs + (float)alpha * scorer.Values;      // [B, V]
-        var scores = DecodingSteps.ToRows(combined);
+        var scores = VocabularyRows.Combine(step.Next.LogProbs, scorer.Values, alpha, DecodingMethods.GenArm); // [B][V] on the host
         var tokens = new long[scores.Length];
         for (int b = 0; b < scores.Length; b++)
         {
