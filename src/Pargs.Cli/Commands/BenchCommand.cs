@@ -89,8 +89,9 @@ public static class BenchCommand
         var newTokens = new Option<int>("--new-tokens") { Description = "New tokens for top-k, ARGS, PARGS.", DefaultValueFactory = _ => 64 };
         var naiveTokens = new Option<int>("--naive-new-tokens") { Description = "New tokens for the (slow) naive PARGS reference.", DefaultValueFactory = _ => 4 };
         var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => 10 };
+        var methods = new Option<string[]>("--methods") { Description = "Instead: these methods next to top-k (ms/token, LM/RM calls per token), e.g. farma genarm cd cards", AllowMultipleArgumentsPerToken = true };
         var command = new Command("decode", "Wall ms per token: top-k vs ARGS vs PARGS vs naive PARGS, with an RM the LM's shape.");
-        foreach (var o in new Option[] { threads, models, prompts, newTokens, naiveTokens, k, StoriesOption, OutOption }) command.Options.Add(o);
+        foreach (var o in new Option[] { threads, models, prompts, newTokens, naiveTokens, k, methods, StoriesOption, OutOption }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
             var options = new DecodeBenchmarkOptions
@@ -101,7 +102,7 @@ public static class BenchCommand
             };
             string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null; // before the work, not after
             var machine = MachineInfo.Current();
-            var table = DecodeBenchmark.Run(options, Log);
+            var table = result.GetValue(methods) is { Length: > 0 } names ? MethodsBenchmark.Run(options, names, log: Log) : DecodeBenchmark.Run(options, Log);
             Report(machine, options.Threads.ToString(), table, CommandLine(), outPath);
             return 0;
         }));

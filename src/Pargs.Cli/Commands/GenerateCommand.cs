@@ -21,7 +21,7 @@ public static class GenerateCommand
         var model = ModelOptions.Model();
         var tokenizer = ModelOptions.Tokenizer();
         var threads = ModelOptions.Threads();
-        var rewardModel = new Option<string>("--reward-model", "-r", "--rm") { Description = "Reward model folder (HF ...ForSequenceClassification: a causal RM or a BERT/RoBERTa/DistilBERT/DeBERTa-v2 encoder) for best-of-n, args, pargs, pargs-g" };
+        var rewardModel = new Option<string>("--reward-model", "-r", "--rm") { Description = "Reward model folder (HF ...ForSequenceClassification: a causal RM or a BERT/RoBERTa/DistilBERT/DeBERTa-v2 encoder, for best-of-n, args, pargs, pargs-g, cd, cards; a FaRMA / GenARM causal LM for farma, farma-g, genarm)" };
         var rewardLabel = RewardModelFiles.RewardLabelOption();
         var method = new Option<string>("--method") { Description = DecodingMethods.Names, DefaultValueFactory = _ => "topk" };
         var k = new Option<int>("-k") { Description = "Candidates per step (top-k); also N for best-of-n unless -n is given", DefaultValueFactory = _ => 10 };
@@ -29,6 +29,9 @@ public static class GenerateCommand
         var n = new Option<int?>("-n") { Description = "Samples per prompt for best-of-n (default: k)" };
         var temperature = new Option<double>("--temperature") { Description = "Softmax temperature for sampling methods", DefaultValueFactory = _ => 1.0 };
         var topP = new Option<double>("--top-p") { Description = "Probability mass kept by topp", DefaultValueFactory = _ => 0.9 };
+        var continuations = new Option<int?>("-K") { Description = "cd: continuations sampled per block (default 10)" };
+        var blockLength = new Option<int?>("-M") { Description = "cd: tokens per block (default 8)" };
+        var targetReward = new Option<double?>("--target-reward") { Description = "cards: the reward r* its acceptance threshold rises to (required by cards)" };
         var seed = new Option<int>("--seed") { Description = "Random seed (every method is reproducible for a seed)", DefaultValueFactory = _ => 0 };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens to generate at most", DefaultValueFactory = _ => 64 };
         var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable)", AllowMultipleArgumentsPerToken = false };
@@ -43,6 +46,7 @@ public static class GenerateCommand
         var command = new Command("generate", "Generate continuations, optionally steered by a reward model.")
         {
             model, tokenizer, rewardModel, rewardLabel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, template, chat, output, batch, naive, threads,
+            continuations, blockLength, targetReward,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -54,6 +58,7 @@ public static class GenerateCommand
                 Settings = new MethodSettings
                 {
                     K = Given(k), W = Given(w), N = result.GetValue(n), Temperature = Given(temperature), TopP = Given(topP),
+                    Continuations = result.GetValue(continuations), BlockLength = result.GetValue(blockLength), TargetReward = result.GetValue(targetReward),
                 },
                 Seed = result.GetValue(seed),
                 MaxNewTokens = Given(maxNew),

@@ -21,14 +21,21 @@ public static class RewardModelFiles
     }
 
     /// <summary>
-    /// A reward model to guide decoding: an encoder classifier folder (BERT, RoBERTa, DistilBERT, DeBERTa-v2/v3) read
-    /// with <paramref name="rewardLabel"/>, or a causal reward model (which has one output: a label is refused).
+    /// Any reward model decoding can use: an encoder classifier folder (BERT, RoBERTa, DistilBERT, DeBERTa-v2/v3) read
+    /// with <paramref name="rewardLabel"/>; a FaRMA / GenARM one with a vocabulary head, recognised by config.json's
+    /// <c>pargs_objective</c>; or a scalar-head causal one (<see cref="Load"/>). Only an encoder has labels to choose.
     /// </summary>
-    public static IRewardModel LoadForDecoding(string path, string? rewardLabel)
+    public static IRewardModel LoadForDecoding(string path, string? rewardLabel = null)
     {
         if (Pargs.Rewards.Gold.GoldRewards.IsEncoderFolder(path)) return EncoderRewardModel.Load(path, rewardLabel);
         if (rewardLabel is not null)
             throw new PargsException($"{path}: --reward-label applies to encoder classifiers; this reward model has one output, its reward");
+        if (Directory.Exists(path) && RewardModel.ReadObjective(path) is { } objective && objective.HasVocabularyHead())
+        {
+            var rm = VocabularyRewardModel.Load(path);
+            ColumnMajor.ApplyForDecoding(rm.Model, rm.Config);
+            return rm;
+        }
         return Load(path);
     }
 

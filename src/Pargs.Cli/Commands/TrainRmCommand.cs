@@ -20,7 +20,7 @@ public static class TrainRmCommand
         var tokenizer = ModelOptions.Tokenizer();
         var data = new Option<string>("--data") { Description = "Preference pairs (JSONL / .jsonl.gz: TRL, HH-RLHF or TL;DR format)", Required = true };
         var evalData = new Option<string>("--eval-data") { Description = "Held-out pairs evaluated every --eval-every steps and at the end" };
-        var objective = new Option<string>("--objective") { Description = "full (whole responses, TRL) | partial (every prefix, PARGS)", DefaultValueFactory = _ => "partial" };
+        var objective = new Option<string>("--objective") { Description = "full (whole responses, TRL) | partial (every prefix, PARGS) | farma (vocabulary head: BT + max constraint) | genarm (autoregressive RM)", DefaultValueFactory = _ => "partial" };
         var output = new Option<string>("--out", "-o") { Description = "Output folder (model, metrics.jsonl, checkpoints)", Required = true };
         var epochs = new Option<int>("--epochs") { Description = "Passes over the data", DefaultValueFactory = _ => 1 };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Optimizer steps (overrides --epochs)" };
@@ -40,12 +40,15 @@ public static class TrainRmCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out" };
         var threads = ModelOptions.Threads(byDefault: 2);
         var onBadRow = DataOptions.OnBadRow();
+        var beta = new Option<double>("--beta") { Description = "GenARM's β in −log σ(β·(Σ log π_r(y_w) − Σ log π_r(y_l)))", DefaultValueFactory = _ => GenArmLoss.DefaultBeta };
+        var maxConstraintWeight = new Option<double>("--max-constraint-weight") { Description = "FaRMA: weight λ of the max constraint (its micro-batches alternate with Bradley–Terry)", DefaultValueFactory = _ => 1.0 };
         var template = new Option<string>("--template") { Description = "Prompt template: plain | hh | chatml", DefaultValueFactory = _ => "plain" };
 
         var command = new Command("train-rm", "Train a reward model (full-sequence or partial-sequence Bradley–Terry).")
         {
             model, tokenizer, data, evalData, objective, output, epochs, maxSteps, lr, weightDecay, batchSize, gradAccum, maxLength,
             warmup, schedule, maxGradNorm, center, seed, logEvery, evalEvery, checkpointEvery, resume, threads, template, onBadRow,
+            beta, maxConstraintWeight,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -53,7 +56,24 @@ public static class TrainRmCommand
             var goal = RewardObjectives.Parse(result.GetValue(objective)!, "--objective");
             string outDir = CliErrors.OutputFolder(result.GetValue(output)!);
             CliErrors.NoEffectUnless(result, evalEvery, result.GetValue(evalData) is not null, "without --eval-data"); // before any data is read
+            CliErrors.NoEffectUnless(result, beta, goal == RewardObjective.Genarm, "without --objective genarm");
+            CliErrors.NoEffectUnless(result, maxConstraintWeight, goal == RewardObjective.Farma, "without --objective farma");
+            CliErrors.NoEffectUnless(result, center, !goal.HasVocabularyHead(), $"with --objective {goal.ToConfigValue()}");
             int seedValue = result.GetValue(seed);
+            double clip = result.GetValue(maxGradNorm); // 0 turns clipping off; NaN and negatives are refused by Validate
+            TrainingOptions Loop(bool hasEval) => new TrainingOptions
+            {
+                LearningRate = result.GetValue(lr), WeightDecay = result.GetValue(weightDecay), BatchSize = result.GetValue(batchSize),
+                GradientAccumulation = result.GetValue(gradAccum), WarmupSteps = result.GetValue(warmup),
+                Schedule = LearningRateSchedule.Parse(result.GetValue(schedule)!), MaxGradNorm = clip == 0 ? null : clip,
+                Seed = seedValue, Epochs = result.GetValue(epochs), MaxSteps = result.GetValue(maxSteps), LogEvery = result.GetValue(logEvery),
+                EvalEvery = hasEval ? result.GetValue(evalEvery) : null, CheckpointEvery = result.GetValue(checkpointEvery),
+                OutputDir = outDir, Resume = result.GetValue(resume), Threads = result.GetValue(threads),
+            }.Validate();
+            if (goal.HasVocabularyHead())
+                return VocabularyRewardTraining.Run(new VocabularyRewardTraining.Request(goal, result.GetValue(model)!, result.GetValue(tokenizer),
+                    result.GetValue(data)!, result.GetValue(evalData), result.GetValue(template)!, result.GetValue(maxLength),
+                    DataOptions.ParseOnBadRow(result.GetValue(onBadRow)), outDir, result.GetValue(resume), result.GetValue(beta), result.GetValue(maxConstraintWeight), Loop));
 
             RewardModel rm;
             using (var contents = CheckpointLoader.Load(result.GetValue(model)!))
@@ -67,21 +87,12 @@ public static class TrainRmCommand
             var train = RewardData.Load(result.GetValue(data)!, rm.Tokenizer!, templateName, maxLen, goal == RewardObjective.Full, DataOptions.ParseOnBadRow(result.GetValue(onBadRow)));
             var eval = result.GetValue(evalData) is { } evalPath ? RewardData.Load(evalPath, rm.Tokenizer!, templateName, maxLen, finalOnly: false, DataOptions.ParseOnBadRow(result.GetValue(onBadRow))) : null;
 
-            double clip = result.GetValue(maxGradNorm); // 0 turns clipping off; NaN and negatives are refused by Validate
             var options = new RewardTrainingOptions
             {
                 Objective = goal,
                 MaxLength = maxLen,
                 CenterRewardsCoefficient = result.GetValue(center),
-                Loop = new TrainingOptions
-                {
-                    LearningRate = result.GetValue(lr), WeightDecay = result.GetValue(weightDecay), BatchSize = result.GetValue(batchSize),
-                    GradientAccumulation = result.GetValue(gradAccum), WarmupSteps = result.GetValue(warmup),
-                    Schedule = LearningRateSchedule.Parse(result.GetValue(schedule)!), MaxGradNorm = clip == 0 ? null : clip,
-                    Seed = seedValue, Epochs = result.GetValue(epochs), MaxSteps = result.GetValue(maxSteps), LogEvery = result.GetValue(logEvery),
-                    EvalEvery = eval is null ? null : result.GetValue(evalEvery), CheckpointEvery = result.GetValue(checkpointEvery),
-                    OutputDir = outDir, Resume = result.GetValue(resume), Threads = result.GetValue(threads),
-                }.Validate(),
+                Loop = Loop(eval is not null),
             };
             using var outputLock = TrainingOutputLock.Acquire(outDir); // held through SaveInto: no other run writes here meanwhile
             var trainer = new RewardTrainer(rm, train, eval, options);

@@ -39,6 +39,9 @@ public sealed record GenerationRequest
         MethodParameter.N => "-n",
         MethodParameter.Temperature => "--temperature",
         MethodParameter.TopP => "--top-p",
+        MethodParameter.Continuations => "-K",
+        MethodParameter.BlockLength => "-M",
+        MethodParameter.TargetReward => "--target-reward",
         _ => p.ToString(),
     };
 

@@ -31,7 +31,8 @@ public interface IRewardModel
     /// <summary>
     /// The cache-free reference scorer of the recompute engine (<c>--naive</c>), the oracle the cached scorer is
     /// tested against: by default a full forward per candidate over its ids (retokenized from scratch when the
-    /// vocabularies differ); a model that reads text (an encoder) supplies its own.
+    /// vocabularies differ); a model that reads text (an encoder) or reads every candidate at once
+    /// (<see cref="VocabularyRewardModel"/>) supplies its own.
     /// </summary>
     ICandidateScorer OpenReferenceScorer(LanguageModelInfo lm, CandidateScoringCounts counts)
         => new FromScratchScorer(this, RewardRetokenizer.For(lm, this), counts);

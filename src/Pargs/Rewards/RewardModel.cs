@@ -167,6 +167,8 @@ public sealed class RewardModel : nn.Module, IRewardModel
     /// </summary>
     public static RewardModel Load(string path, string? tokenizerPath = null, bool requireTokenizer = true)
     {
+        if (ReadObjective(path) is { } vocabularyHead && vocabularyHead.HasVocabularyHead())
+            throw new PargsException($"{path}: a {vocabularyHead.ToConfigValue()} reward model (a causal LM whose head scores every token) has no scalar score head; it guides --method {(vocabularyHead == RewardObjective.Farma ? "farma or farma-g" : "genarm")} (load it with RewardModels.Load)");
         using var contents = CheckpointLoader.Load(path);
         var model = FromCheckpoint(contents);
         bool hasTokenizerFile = contents.Format == "hf-folder" && File.Exists(Path.Combine(contents.Source, HuggingFaceFolder.TokenizerFile));

@@ -11,10 +11,17 @@ public enum RewardUse
     Tokenwise,
     /// <summary>Whole samples are scored once they are finished (Best-of-N).</summary>
     WholeSequence,
+    /// <summary>
+    /// The reward model's head over the whole vocabulary is read at every step, one reward-model token per row
+    /// and step (FaRMA, GenARM: a <see cref="Rewards.VocabularyRewardModel"/>).
+    /// </summary>
+    Vocabulary,
+    /// <summary>Prefixes several tokens long are scored as they grow (blockwise controlled decoding, CARDS).</summary>
+    Prefix,
 }
 
 /// <summary>A setting a user can give a method (CLI option, experiment-config key, request field).</summary>
-public enum MethodParameter { K, W, N, Temperature, TopP }
+public enum MethodParameter { K, W, N, Temperature, TopP, Continuations, BlockLength, TargetReward }
 
 /// <summary>
 /// A decoding method as the registry knows it: its name, what it needs, which settings it reads, and how to
@@ -54,7 +61,8 @@ public sealed class DecodingMethod
     public IReadOnlyCollection<MethodParameter> Parameters { get; }
 
     public bool NeedsRewardModel => RewardUse != RewardUse.None;
-    public bool IsTokenwiseGuided => RewardUse == RewardUse.Tokenwise;
+    /// <summary>Whether the shared loop opens the reward model's scorer for the rows (tokenwise candidates, or the vocabulary head).</summary>
+    public bool IsTokenwiseGuided => RewardUse is RewardUse.Tokenwise or RewardUse.Vocabulary;
     public bool Reads(MethodParameter parameter) => Parameters.Contains(parameter);
 
     /// <summary>The method's options from a user's settings (settings it does not read are ignored here; see <see cref="Unread"/>).</summary>

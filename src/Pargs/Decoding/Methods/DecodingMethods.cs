@@ -25,7 +25,19 @@ public static class DecodingMethods
     public static readonly DecodingMethod PargsGreedy = new("pargs-g", "PARGS-G: argmax of the PARGS score",
         RewardUse.Tokenwise, RewardObjective.Partial, samples: false, [K, W], PargsGreedyOptions.From);
 
-    static readonly List<DecodingMethod> registered = [Greedy, TopK, TopP, BestOfN, Args, Pargs, PargsGreedy];
+    public static readonly DecodingMethod Farma = new("farma", "FaRMA: sample from softmax((log p + w·r)/T) over the top-k of the whole vocabulary, r from a vocabulary-head reward model (one RM token per step)",
+        RewardUse.Vocabulary, RewardObjective.Farma, samples: true, [K, W, Temperature], FarmaOptions.From);
+    public static readonly DecodingMethod FarmaGreedy = new("farma-g", "FaRMA-G: argmax of the FaRMA score log p + w·r over the whole vocabulary",
+        RewardUse.Vocabulary, RewardObjective.Farma, samples: false, [K, W], FarmaGreedyOptions.From);
+    public static readonly DecodingMethod GenArm = new("genarm", "GenARM: sample from π_base · π_r^w over the whole vocabulary, π_r an autoregressive reward model",
+        RewardUse.Vocabulary, RewardObjective.Genarm, samples: true, [W, Temperature], GenArmOptions.From);
+
+    public static readonly DecodingMethod ControlledDecoding = new("cd", "blockwise controlled decoding: K sampled continuations of M tokens per block, a prefix scorer (partial RM) keeps the best",
+        RewardUse.Prefix, RewardObjective.Partial, samples: true, [Continuations, BlockLength, Temperature], ControlledDecodingOptions.From);
+    public static readonly DecodingMethod Cards = new("cards", "CARDS: segments end at high next-token entropy and are accepted with probability min(1, exp((r − τ)/β)), τ rising to --target-reward",
+        RewardUse.Prefix, RewardObjective.Partial, samples: true, [K, Temperature, TargetReward], CardsOptions.From);
+
+    static readonly List<DecodingMethod> registered = [Greedy, TopK, TopP, BestOfN, Args, Pargs, PargsGreedy, Farma, FarmaGreedy, GenArm, ControlledDecoding, Cards];
 
     /// <summary>Every registered method, in registration order.</summary>
     public static IReadOnlyList<DecodingMethod> All => registered;

@@ -15,6 +15,12 @@ public sealed record MethodSettings
     public int? N { get; init; }
     public double? Temperature { get; init; }
     public double? TopP { get; init; }
+    /// <summary>Blockwise controlled decoding: continuations sampled per block (-K).</summary>
+    public int? Continuations { get; init; }
+    /// <summary>Blockwise controlled decoding: tokens per block (-M).</summary>
+    public int? BlockLength { get; init; }
+    /// <summary>CARDS: the reward r* its acceptance threshold rises to (--target-reward).</summary>
+    public double? TargetReward { get; init; }
 
     /// <summary>The settings that were given.</summary>
     public IEnumerable<MethodParameter> Given
@@ -26,6 +32,9 @@ public sealed record MethodSettings
             if (N is not null) yield return MethodParameter.N;
             if (Temperature is not null) yield return MethodParameter.Temperature;
             if (TopP is not null) yield return MethodParameter.TopP;
+            if (Continuations is not null) yield return MethodParameter.Continuations;
+            if (BlockLength is not null) yield return MethodParameter.BlockLength;
+            if (TargetReward is not null) yield return MethodParameter.TargetReward;
         }
     }
 

@@ -54,4 +54,19 @@ public interface ISequenceSearch
 }
 
 /// <summary>What a search has to work with: the engine to sample from, the reward model, the run's shared settings.</summary>
-public sealed record SearchContext(LanguageModelEngine Engine, Rewards.IRewardModel? RewardModel, DecodingOptions Options, DecodingContext Rows);
+public sealed record SearchContext(LanguageModelEngine Engine, Rewards.IRewardModel? RewardModel, DecodingOptions Options, DecodingContext Rows)
+{
+    /// <summary>Where a search counts its language-model and reward-model calls (benchmarks read it); null = not counted.</summary>
+    public MethodCalls? Calls { get; init; }
+}
+
+/// <summary>
+/// Calls a search made, counted honestly: an LM call is one forward of a session (a prefill or a step of all its
+/// rows, per row), an RM call one reward of one sequence; tokens are the output tokens they bought.
+/// </summary>
+public sealed class MethodCalls
+{
+    public long LanguageModel { get; set; }
+    public long RewardModel { get; set; }
+    public long Tokens { get; set; }
+}
