@@ -19,6 +19,7 @@ public static partial class GgufCheckpoint
     static readonly Dictionary<string, string> ModelTypeOfArchitecture = new(StringComparer.Ordinal)
     {
         ["llama"] = "llama", ["qwen2"] = "qwen2", ["gpt2"] = "gpt2",
+        ["gemma2"] = "gemma2", ["gemma3"] = "gemma3_text",
     };
 
     public static CheckpointContents Load(string path)
@@ -27,6 +28,7 @@ public static partial class GgufCheckpoint
         var config = ReadConfig(gguf);
         var family = GgufConverter.Families[config.ModelType];
         string architecture = config.ModelType switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" };
+        if (family.NormWeightsPlusOne) architecture = config.Family.CausalLMArchitecture(config);
         string embeddingName = config.ModelType == "gpt2" ? "transformer.wte.weight" : "model.embed_tokens.weight";
 
         var tensors = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
@@ -57,6 +59,11 @@ public static partial class GgufCheckpoint
                     using var stored = t;
                     if (t.dim() != 2) throw new PargsException($"{path}: tensor \"{info.Name}\" should be a matrix, has shape [{string.Join(", ", t.shape)}]");
                     t = stored.t().contiguous();
+                }
+                if (family.NormWeightsPlusOne && hfName.EndsWith("norm.weight", StringComparison.Ordinal))
+                {
+                    using var stored = t;
+                    t = stored - 1.0f; // llama.cpp's 1 + w back to transformers' w
                 }
                 tensors[hfName] = t;
             }
@@ -90,6 +97,7 @@ public static partial class GgufCheckpoint
             ?? throw new PargsException($"{path}: GGUF metadata lacks \"general.architecture\"");
         if (!ModelTypeOfArchitecture.TryGetValue(arch, out var modelType))
             throw new PargsException($"{path}: GGUF architecture \"{arch}\" is not supported (Pargs loads {string.Join(", ", ModelTypeOfArchitecture.Keys.Select(k => $"\"{k}\""))} GGUF files)");
+        if (arch is "gemma2" or "gemma3") return Models.Families.Gemma.GemmaGguf.ReadConfig(gguf, arch).Validate(path);
         int Required(string key)
         {
             return gguf.GetInt32(key, 1, int.MaxValue) ?? throw new PargsException($"{path}: GGUF metadata lacks integer \"{key}\"");

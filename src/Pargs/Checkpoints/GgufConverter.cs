@@ -28,7 +28,11 @@ public static class GgufConverter
         bool MetaRotaryLayout,
         // LayerNorm (GPT-2) writes attention.layer_norm_epsilon; RMSNorm writes attention.layer_norm_rms_epsilon.
         bool LayerNorm,
-        IReadOnlyList<(string HuggingFace, string Gguf, bool Transpose)> Tensors);
+        IReadOnlyList<(string HuggingFace, string Gguf, bool Transpose)> Tensors,
+        // Gemma: llama.cpp stores every RMSNorm weight as 1 + w (transformers' Gemma norms multiply by 1 + w).
+        bool NormWeightsPlusOne = false,
+        // Keys the architecture reads beyond the shared ones (and refusals of what it cannot express).
+        Action<GgufWriter, ModelConfig, string>? ExtraMetadata = null);
 
     static readonly (string, string, bool)[] LlamaTensors =
     [
@@ -79,6 +83,10 @@ public static class GgufConverter
         ["mistral"] = new("llama", MetaRotaryLayout: true, LayerNorm: false, LlamaTensors),
         ["qwen2"] = new("qwen2", MetaRotaryLayout: false, LayerNorm: false, LlamaTensors),
         ["gpt2"] = new("gpt2", MetaRotaryLayout: false, LayerNorm: true, Gpt2Tensors),
+        ["gemma2"] = new("gemma2", MetaRotaryLayout: false, LayerNorm: false, Models.Families.Gemma.GemmaGguf.Gemma2Tensors,
+            NormWeightsPlusOne: true, ExtraMetadata: Models.Families.Gemma.GemmaGguf.WriteMetadata),
+        ["gemma3_text"] = new("gemma3", MetaRotaryLayout: false, LayerNorm: false, Models.Families.Gemma.GemmaGguf.Gemma3Tensors,
+            NormWeightsPlusOne: true, ExtraMetadata: Models.Families.Gemma.GemmaGguf.WriteMetadata),
     };
 
     /// <summary>Parses <c>--type</c>; quantized types are refused by name until their quantizers land.</summary>
@@ -157,6 +165,7 @@ public static class GgufConverter
             writer.Set($"{arch}.attention.layer_norm_rms_epsilon", GgufValue.F32((float)config.NormEps));
         }
         writer.Set($"{arch}.vocab_size", GgufValue.U32(checked((uint)config.VocabSize)));
+        family.ExtraMetadata?.Invoke(writer, config, source);
         vocabulary.WriteTo(writer, config.VocabSize, source);
 
         foreach (var (hfName, tensor) in OrderedTensors(contents, family))
@@ -177,7 +186,8 @@ public static class GgufConverter
                 _ => GgmlType.F32,
             };
             var t = tensor;
-            writer.AddTensor(ggufName, shape, tensorType, stream => WriteTensor(stream, t, transpose, rotaryHeads, tensorType));
+            bool plusOne = family.NormWeightsPlusOne && hfName.EndsWith("norm.weight", StringComparison.Ordinal);
+            writer.AddTensor(ggufName, shape, tensorType, stream => WriteTensor(stream, t, transpose, rotaryHeads, tensorType, plusOne));
         }
         return writer;
     }
@@ -246,11 +256,12 @@ public static class GgufConverter
         return family.Tensors.Any(t => t.HuggingFace == generic && t.Transpose);
     }
 
-    static void WriteTensor(Stream stream, torch.Tensor tensor, bool transpose, int? rotaryHeads, GgmlType type)
+    static void WriteTensor(Stream stream, torch.Tensor tensor, bool transpose, int? rotaryHeads, GgmlType type, bool plusOne = false)
     {
         using var scope = torch.NewDisposeScope();
         // alias: a handle of our own, so the scope never disposes the checkpoint's tensor.
         var t = tensor.alias();
+        if (plusOne) t = t + 1.0f;
         if (transpose) t = t.t();
         if (rotaryHeads is { } heads) t = MetaRotaryLayout.FromHuggingFace(t, heads);
         t = t.contiguous();

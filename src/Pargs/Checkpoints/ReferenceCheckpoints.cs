@@ -88,6 +88,11 @@ public static class ReferenceCheckpoints
     /// </summary>
     public static void Write(string name, string dir)
     {
+        if (Models.Families.Gemma.GemmaReferenceCheckpoints.Names.Contains(name))
+        {
+            Models.Families.Gemma.GemmaReferenceCheckpoints.Write(name, dir);
+            return;
+        }
         ModelConfig config;
         if (Shapes.TryGetValue(name, out var realShape))
         {
@@ -201,7 +206,7 @@ public static class ReferenceCheckpoints
     }
 
     /// <summary>Llama-2-style: &lt;unk&gt; &lt;s&gt; &lt;/s&gt;, the 256 byte pieces, the corpus' characters, then merged pieces.</summary>
-    static JsonObject SentencePieceTokenizerJson()
+    internal static JsonObject SentencePieceTokenizerJson()
     {
         var vocab = new List<string> { "<unk>", "<s>", "</s>" };
         for (int b = 0; b < 256; b++) vocab.Add($"<0x{b:X2}>");
@@ -286,7 +291,7 @@ public static class ReferenceCheckpoints
     }
 
     /// <summary>SplitMix64: a fixed, documented generator, so weights do not depend on the runtime's Random.</summary>
-    sealed class SplitMix64(ulong state)
+    internal sealed class SplitMix64(ulong state)
     {
         public ulong Next()
         {

@@ -14,10 +14,12 @@ namespace Pargs.Models;
 public sealed class CausalLM : nn.Module
 {
     readonly Linear? lmHead;
+    readonly Families.IModelFamily family;
 
     public CausalLM(ModelConfig config) : base(nameof(CausalLM))
     {
         Config = config;
+        family = config.Family;
         Backbone = TransformerBackbone.BuildInto(this, config);
         if (!config.TieWordEmbeddings)
         {
@@ -49,7 +51,7 @@ public sealed class CausalLM : nn.Module
     public Tensor LogitsFromHidden(Tensor hidden)
     {
         var weight = lmHead?.weight ?? Backbone.TokenEmbeddingWeight;
-        return CpuLinear.TryForward(hidden, weight) ?? nn.functional.linear(hidden, weight);
+        return family.AdjustLogits(CpuLinear.TryForward(hidden, weight) ?? nn.functional.linear(hidden, weight), Config);
     }
 
     /// <summary>

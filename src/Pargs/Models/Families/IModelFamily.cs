@@ -67,6 +67,12 @@ public interface IModelFamily
     IDecodeKernel? CreateDecodeKernel(TransformerBackbone backbone) => null;
 
     /// <summary>
+    /// What the family does to the LM head's output before it is a logit (Gemma's final_logit_softcapping); the
+    /// default is nothing. A reward model's score head does not pass through it.
+    /// </summary>
+    Tensor AdjustLogits(Tensor logits, ModelConfig config) => logits;
+
+    /// <summary>
     /// Whether a model that only decodes should store its matrix weights column-major (<see cref="ColumnMajor"/>):
     /// true for families decoded through torch's matrix–vector products, false for one whose decode kernel
     /// reads row-major weights in place.

@@ -1,3 +1,4 @@
+using Pargs.Models.Families.Gemma;
 using Pargs.Models.Families.Gpt2;
 using Pargs.Models.Families.Llama;
 using Pargs.Models.Families.Qwen3;
@@ -20,6 +21,7 @@ public static class ModelFamilies
         Register(new LlamaFamily());
         Register(new Gpt2Family());
         Register(new Qwen3Family());
+        Register(new GemmaFamily());
     }
 
     /// <summary>Adds <paramref name="family"/>; registering the same object again is a no-op, a model_type claimed by another family is an error.</summary>
