@@ -25,10 +25,11 @@ public static class ServeCommand
         var maxTokens = new Option<int>("--max-tokens") { Description = "Largest max_tokens a request may ask for", DefaultValueFactory = _ => new ServerLimits().MaxTokens };
         var grace = new Option<double>("--grace-seconds") { Description = "On SIGTERM, how long running requests may finish", DefaultValueFactory = _ => new ServerLimits().ShutdownGrace.TotalSeconds };
         var threads = ModelOptions.Threads();
+        var config = new Option<string>("--config") { Description = "A JSON server config (host, port, api_key, models [{name, path, template, reward_model}], reward_models [{name, path}], limits); flags given beside it override its host, port and api_key" };
 
         var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (with reward-guided decoding).")
         {
-            model, rewardModel, template, host, port, apiKey, maxQueue, maxTokens, grace, threads,
+            model, rewardModel, template, host, port, apiKey, maxQueue, maxTokens, grace, threads, config,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -36,28 +37,48 @@ public static class ServeCommand
             if (result.GetValue(maxQueue) < 1) throw new PargsException($"--max-queue must be at least 1, got {result.GetValue(maxQueue)}");
             if (result.GetValue(maxTokens) < 1) throw new PargsException($"--max-tokens must be at least 1, got {result.GetValue(maxTokens)}");
             if (!(result.GetValue(grace) >= 0 && result.GetValue(grace) <= 3600)) throw new PargsException($"--grace-seconds must be between 0 and 3600, got {result.GetValue(grace)}");
+            bool Given(Option option) => result.GetResult(option) is { Implicit: false };
+            var file = result.GetValue(config) is { } configPath ? ServerConfigFile.Read(configPath) : null; // checked whole before anything loads
+            if (file is not null && (Given(model) || Given(rewardModel) || Given(template) || Given(maxQueue) || Given(maxTokens) || Given(grace)))
+                throw new PargsException("--config names the models, reward models, templates and limits; give them there, not as flags too");
             string templateName = result.GetValue(template)!;
             if (!string.Equals(templateName, Pargs.Data.PromptTemplate.AutoName, StringComparison.OrdinalIgnoreCase))
                 Pargs.Data.PromptTemplate.FromName(templateName, "--template"); // an unknown name fails before any model loads
-            var limits = new ServerLimits
+            var limits = file?.Limits ?? new ServerLimits
             {
                 MaxQueuedRequests = result.GetValue(maxQueue),
                 MaxTokens = result.GetValue(maxTokens),
                 ShutdownGrace = TimeSpan.FromSeconds(result.GetValue(grace)),
             };
-            var options = new PargsServerOptions { Host = result.GetValue(host)!, Port = result.GetValue(port), ApiKey = result.GetValue(apiKey), Limits = limits, ConsoleLog = true };
-
-            var modelSpecs = result.GetValue(model) is { Length: > 0 } given ? given.Select(Named).ToList() : null;
-            var rmSpecs = result.GetValue(rewardModel)?.Select(Named).ToList() ?? new();
-            if (modelSpecs is null)
+            var options = new PargsServerOptions
             {
-                modelSpecs = new() { (ShippedModelName, ShippedData.Find(ShippedData.DefaultModel)) };
-                if (rmSpecs.Count == 0) rmSpecs.Add((ShippedRewardModelName, ShippedData.Find("data/models/stories260K-partial-rm")));
-            }
+                Host = Given(host) || file?.Host is null ? result.GetValue(host)! : file.Host,
+                Port = Given(port) || file?.Port is null ? result.GetValue(port) : file.Port.Value,
+                ApiKey = result.GetValue(apiKey) ?? file?.ApiKey,
+                Limits = limits, ConsoleLog = true,
+            };
+
             using var models = new ServedModels();
-            foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.Load(path));
-            foreach (var (name, path) in modelSpecs)
-                models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null), Pargs.Data.PromptTemplate.FromName(templateName, "--template", path));
+            if (file is not null)
+            {
+                foreach (var spec in file.RewardModels) models.AddRewardModel(spec.Name, RewardModelFiles.Load(spec.Path));
+                foreach (var spec in file.Models)
+                    models.AddLanguageModel(spec.Name, ModelOptions.LoadLanguageModel(spec.Path, null),
+                        Pargs.Data.PromptTemplate.FromName(spec.Template, $"{result.GetValue(config)}: template of model \"{spec.Name}\"", spec.Path), spec.RewardModel);
+            }
+            else
+            {
+                var modelSpecs = result.GetValue(model) is { Length: > 0 } given ? given.Select(Named).ToList() : null;
+                var rmSpecs = result.GetValue(rewardModel)?.Select(Named).ToList() ?? new();
+                if (modelSpecs is null)
+                {
+                    modelSpecs = new() { (ShippedModelName, ShippedData.Find(ShippedData.DefaultModel)) };
+                    if (rmSpecs.Count == 0) rmSpecs.Add((ShippedRewardModelName, ShippedData.Find("data/models/stories260K-partial-rm")));
+                }
+                foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.Load(path));
+                foreach (var (name, path) in modelSpecs)
+                    models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null), Pargs.Data.PromptTemplate.FromName(templateName, "--template", path));
+            }
 
             var server = PargsServer.StartAsync(models, options).GetAwaiter().GetResult();
             try

@@ -26,8 +26,8 @@ static class OptimizerStateLayout
         }
         finally { File.Delete(scratch); }
         if (length != own.Length)
-            throw new PargsException($"{path}: {length} bytes where this optimizer's state takes {own.Length}; the file is damaged, " +
-                                     "or was written for other parameters (resume with the same model and --lora-rank/--lora-targets)");
+            throw new PargsException($"{path}: the optimizer state does not fit the parameters being trained ({length} bytes where this optimizer's state takes {own.Length}); " +
+                                     "the file is damaged, or was written with other settings (resume with the same model, --lora-rank and --lora-targets)");
         byte[] file = File.ReadAllBytes(path);
 
         var shapes = optimizer.parameters().Select(p => p.shape).ToList();
