@@ -1,5 +1,7 @@
 using Pargs.Models.Families.Gpt2;
+using Pargs.Models.Families.GptNeoX;
 using Pargs.Models.Families.Llama;
+using Pargs.Models.Families.Phi3;
 using Pargs.Models.Families.Qwen3;
 
 namespace Pargs.Models.Families;
@@ -20,6 +22,8 @@ public static class ModelFamilies
         Register(new LlamaFamily());
         Register(new Gpt2Family());
         Register(new Qwen3Family());
+        Register(new Phi3Family());
+        Register(new GptNeoXFamily());
     }
 
     /// <summary>Adds <paramref name="family"/>; registering the same object again is a no-op, a model_type claimed by another family is an error.</summary>
