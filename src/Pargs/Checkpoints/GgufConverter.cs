@@ -42,6 +42,13 @@ public static class GgufConverter
         public Func<ModelConfig, IEnumerable<(string Name, float[] Values)>>? ConfigTensors { get; init; }
         /// <summary>A tensor's re-layout on its way into the GGUF, given its llama.cpp name (e.g. GPT-NeoX's per-head qkv rows).</summary>
         public Func<string, torch.Tensor, ModelConfig, torch.Tensor>? ToGgufLayout { get; init; }
+        /// <summary>The reverse of <see cref="ToGgufLayout"/>, for loading a GGUF.</summary>
+        public Func<string, torch.Tensor, ModelConfig, torch.Tensor>? FromGgufLayout { get; init; }
+        /// <summary>
+        /// Loading a GGUF: the family's config from the generic one <see cref="GgufCheckpoint"/> read (its own settings,
+        /// biases, rotary) and the file; the names of <see cref="ConfigTensors"/> are read here, not as weights.
+        /// </summary>
+        public Func<GgufFile, ModelConfig, ModelConfig>? FromGgufConfig { get; init; }
     }
 
     static readonly (string, string, bool)[] LlamaTensors =

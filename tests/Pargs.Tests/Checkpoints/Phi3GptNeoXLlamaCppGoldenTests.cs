@@ -77,6 +77,42 @@ public class Phi3GptNeoXLlamaCppGoldenTests
     }
 
     /// <summary>
+    /// The GGUF Pargs wrote loads back in Pargs to the model llama.cpp ran: the same weights (GPT-NeoX's q|k|v rows
+    /// regrouped per head again), partial rotary, LongRoPE from its factor tensors, the residual form — and GPT-NeoX's
+    /// activation as llama.cpp runs it (tanh GELU). Its logits equal the folder's (with that activation) and match the golden.
+    /// </summary>
+    [Theory, MemberData(nameof(Names))]
+    public void The_converted_gguf_loads_back_to_the_same_model(string name)
+    {
+        var golden = Golden(name);
+        int[] tokens = golden["tokens"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray();
+        using var dir = new TempDir();
+        string folder = dir.File(name), gguf = dir.File(name + ".gguf");
+        ReferenceCheckpoints.Write(name, folder);
+        GgufConverter.Convert(folder, gguf, GgufOutputType.F32);
+        using var fromFolder = CheckpointLoader.Load(folder);
+        using var fromGguf = CheckpointLoader.Load(gguf);
+        var expectedConfig = fromFolder.Config.ModelType == "gpt_neox"
+            ? fromFolder.Config with { Extras = GptNeoXSettings.Of(fromFolder.Config) with { HiddenAct = "gelu_new" } }
+            : fromFolder.Config;
+        Assert.Equal(expectedConfig.Extras, fromGguf.Config.Extras);
+        Assert.Equal((expectedConfig.SlidingWindow, expectedConfig.RopeTheta, expectedConfig.NormEps, expectedConfig.AttentionBias, expectedConfig.NumKvHeads),
+            (fromGguf.Config.SlidingWindow, fromGguf.Config.RopeTheta, fromGguf.Config.NormEps, fromGguf.Config.AttentionBias, fromGguf.Config.NumKvHeads));
+        using var lm = CausalLM.FromCheckpoint(fromGguf);
+        using var reference = new CausalLM(expectedConfig);
+        Pargs.Models.StateDict.Load(reference, fromFolder.Tensors, folder);
+        using (no_grad())
+        {
+            var ids = tensor(tokens.Select(t => (long)t).ToArray(), [1, tokens.Length]);
+            float diff = (lm.Logits(ids) - reference.Logits(ids)).abs().max().item<float>();
+            Assert.True(diff < 1e-4f, $"{name}: the GGUF's logits differ from the folder's by {diff}");
+        }
+        double worst = WorstDifference(LogProbs(lm, tokens), golden["logprobs"]!.AsArray());
+        Assert.True(worst <= (name == "phi3" ? Tolerance : GptNeoXTolerance), $"{name} from GGUF: log-probabilities differ from llama.cpp's by up to {worst:G3}");
+        Assert.Equal(golden["greedy"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray(), Greedy(lm, tokens, 32));
+    }
+
+    /// <summary>
     /// The GPT-NeoX gap is mostly llama.cpp's GELU: the written reference forward with its GELU replaced by llama.cpp's
     /// (tanh approximation of the f16-rounded input, stored as f16, saturated outside [-10, 10]) lands within 1e-3 of
     /// the golden, and the exact GELU at least 4× further away.

@@ -37,7 +37,28 @@ public static class GptNeoXGguf
         Check = Check,
         WriteMetadata = WriteMetadata,
         ToGgufLayout = ToGgufLayout,
+        FromGgufLayout = FromGgufLayout,
+        FromGgufConfig = FromGguf,
     };
+
+    /// <summary>
+    /// A gptneox GGUF's config. Its activation is llama.cpp's: the file has no hidden_act and llama.cpp's gptneox runs
+    /// the tanh GELU, so Pargs reads it as gelu_new (a Pythia folder's exact GELU becomes the tanh form in GGUF).
+    /// </summary>
+    static ModelConfig FromGguf(GgufFile gguf, ModelConfig generic)
+    {
+        int headDim = generic.HeadDim;
+        int dims = gguf.GetInt32("gptneox.rope.dimension_count", 2, headDim) ?? (int)(headDim * 0.25);
+        bool parallel = gguf.Metadata.TryGetValue("gptneox.use_parallel_residual", out var p) && p is bool b ? b : true;
+        bool bias = gguf.Find("blk.0.attn_qkv.bias") is not null;
+        return generic with
+        {
+            NumKvHeads = generic.NumHeads,
+            NormEps = gguf.GetNumber("gptneox.attention.layer_norm_epsilon") ?? 1e-5,
+            AttentionBias = bias, AttentionOutputBias = bias,
+            Extras = new GptNeoXSettings((double)dims / headDim, parallel, "gelu_new"),
+        };
+    }
 
     static IEnumerable<string> Check(ModelConfig config, string source)
     {
@@ -56,6 +77,18 @@ public static class GptNeoXGguf
         writer.Set("gptneox.rope.dimension_count", GgufValue.U32(checked((uint)GptNeoXSettings.Of(config).RotaryDims(config))));
         writer.Set("gptneox.rope.freq_base", GgufValue.F32((float)config.RopeTheta));
         writer.Set("gptneox.use_parallel_residual", GgufValue.Bool(GptNeoXSettings.Of(config).UseParallelResidual));
+    }
+
+    /// <summary>attn_qkv rows [3, heads, head_size] (q rows, then k, then v) → query_key_value's [heads, 3, head_size].</summary>
+    static Tensor FromGgufLayout(string ggufName, Tensor t, ModelConfig config)
+    {
+        if (!ggufName.EndsWith(".attn_qkv.weight", StringComparison.Ordinal) && !ggufName.EndsWith(".attn_qkv.bias", StringComparison.Ordinal)) return t;
+        long h = config.NumHeads, d = config.HeadDim;
+        long[] grouped = t.dim() == 2 ? [3, h, d, t.shape[1]] : [3, h, d];
+        if (t.numel() != grouped.Aggregate(1L, (a, x) => a * x))
+            throw new PargsException($"tensor \"{ggufName}\" has shape [{string.Join(", ", t.shape)}], which does not split into q, k, v of {h} heads × {d}");
+        using var scope = NewDisposeScope();
+        return t.reshape(grouped).transpose(0, 1).contiguous().reshape(t.shape).MoveToOuterDisposeScope();
     }
 
     /// <summary>query_key_value rows [heads, 3, head_size] (weight or bias) → [3, heads, head_size]: q rows, then k, then v.</summary>

@@ -31,7 +31,42 @@ public static class Phi3Gguf
         Check = Notes,
         WriteMetadata = WriteMetadata,
         ConfigTensors = RopeFactors,
+        FromGgufConfig = FromGguf,
     };
+
+    /// <summary>
+    /// A phi3 GGUF's config: the rotated share from rope.dimension_count, LongRoPE from the factor tensors and keys, the
+    /// sliding window from attention.sliding_window (honoured as transformers does, though llama.cpp ignores it).
+    /// </summary>
+    static ModelConfig FromGguf(GgufFile gguf, ModelConfig generic)
+    {
+        int headDim = generic.HeadDim;
+        int dims = gguf.GetInt32("phi3.rope.dimension_count", 2, headDim) ?? headDim;
+        int original = gguf.GetInt32("phi3.rope.scaling.original_context_length", 1, int.MaxValue) ?? generic.MaxPositions;
+        RopeScaling? scaling = null;
+        if (gguf.Find("rope_factors_long.weight") is not null || gguf.Find("rope_factors_short.weight") is not null)
+        {
+            ValueList<double> Factors(string name)
+            {
+                using var t = gguf.ReadTensor(name);
+                if (t.dim() != 1 || t.shape[0] != dims / 2)
+                    throw new PargsException($"{gguf.Path}: tensor \"{name}\" has shape [{string.Join(", ", t.shape)}]; LongRoPE needs [{dims / 2}] (rope.dimension_count / 2)");
+                return new ValueList<double>(t.data<float>().ToArray().Select(f => (double)f));
+            }
+            scaling = new RopeScaling
+            {
+                Type = "longrope", OriginalMaxPositions = original,
+                ShortFactor = Factors("rope_factors_short.weight"), LongFactor = Factors("rope_factors_long.weight"),
+                AttentionFactor = gguf.GetNumber("phi3.rope.scaling.attn_factor"),
+            };
+        }
+        int? window = gguf.GetInt32("phi3.attention.sliding_window", 0, int.MaxValue) is { } w && w > 0 ? w : null;
+        return generic with
+        {
+            RopeScaling = scaling, SlidingWindow = window, AttentionBias = false, AttentionOutputBias = false,
+            Extras = new Phi3Settings((double)dims / headDim, original),
+        };
+    }
 
     static IEnumerable<string> Notes(ModelConfig config, string source)
     {
