@@ -6,7 +6,7 @@ using TorchSharp;
 namespace Pargs.Checkpoints;
 
 /// <summary>
-/// Loads a GGUF (llama.cpp) of architecture llama, qwen2 or gpt2 as Hugging Face tensors: llama.cpp names
+/// Loads a GGUF (llama.cpp) of architecture llama, qwen2, gpt2, phi3 or gptneox as Hugging Face tensors: llama.cpp names
 /// are mapped back through <see cref="GgufConverter.Families"/> (the one name table, read in reverse),
 /// q/k rows (and biases) of "llama" files are converted from Meta's rotary layout
 /// (<see cref="MetaRotaryLayout"/>), GPT-2 matrices go back to Conv1D's [in, out], and the config comes
@@ -18,7 +18,7 @@ public static partial class GgufCheckpoint
     /// <summary>GGUF architecture → the Hugging Face model type Pargs loads it as.</summary>
     static readonly Dictionary<string, string> ModelTypeOfArchitecture = new(StringComparer.Ordinal)
     {
-        ["llama"] = "llama", ["qwen2"] = "qwen2", ["gpt2"] = "gpt2",
+        ["llama"] = "llama", ["qwen2"] = "qwen2", ["gpt2"] = "gpt2", ["phi3"] = "phi3", ["gptneox"] = "gpt_neox",
         ["gemma2"] = "gemma2", ["gemma3"] = "gemma3_text",
     };
 
@@ -27,15 +27,16 @@ public static partial class GgufCheckpoint
         var gguf = GgufFile.Read(path);
         var config = ReadConfig(gguf);
         var family = GgufConverter.Families[config.ModelType];
-        string architecture = config.ModelType switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" };
+        string architecture = config.ModelType switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", "phi3" or "gpt_neox" => config.Family.CausalLMArchitecture(config), _ => "LlamaForCausalLM" };
         if (family.NormWeightsPlusOne) architecture = config.Family.CausalLMArchitecture(config);
-        string embeddingName = config.ModelType == "gpt2" ? "transformer.wte.weight" : "model.embed_tokens.weight";
+        string embeddingName = config.ModelType switch { "gpt2" => "transformer.wte.weight", "gpt_neox" => "gpt_neox.embed_in.weight", _ => "model.embed_tokens.weight" };
 
         var tensors = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
         try
         {
             foreach (var info in gguf.Tensors)
             {
+                if (family.FromGgufConfig is not null && info.Name.StartsWith("rope_factors_", StringComparison.Ordinal)) continue; // read into the config
                 var (hfName, transpose) = HuggingFaceName(family, info.Name)
                     ?? throw new PargsException($"{path}: tensor \"{info.Name}\" has no {architecture} counterpart Pargs knows (unsupported GGUF variant?)");
                 var t = gguf.ReadTensor(info);
@@ -64,6 +65,11 @@ public static partial class GgufCheckpoint
                 {
                     using var stored = t;
                     t = stored - 1.0f; // llama.cpp's 1 + w back to transformers' w
+                }
+                if (family.FromGgufLayout is { } relayout && relayout(info.Name, t, config) is var moved && !ReferenceEquals(moved, t))
+                {
+                    t.Dispose();
+                    t = moved;
                 }
                 tensors[hfName] = t;
             }
@@ -142,6 +148,8 @@ public static partial class GgufCheckpoint
                 throw new PargsException($"{path}: GGUF metadata {arch}.rope.scaling.type = \"{scalingType}\" is not supported for model_type \"{modelType}\" (Pargs reads \"linear\"; load the Hugging Face folder instead)");
             if (factor != 1.0) config = config with { RopeScaling = new RopeScaling { Type = "linear", Factor = factor } };
         }
+        // Families with their own GGUF reading (partial rotary, LongRoPE, LayerNorm with rotary) finish the config themselves.
+        if (GgufConverter.Families[modelType].FromGgufConfig is { } familyConfig) return familyConfig(gguf, config).Validate(path);
         if (!gpt2 && gguf.GetInteger($"{arch}.rope.dimension_count") is { } ropeDims && ropeDims != config.HeadDim)
             throw new PargsException($"{path}: {arch}.rope.dimension_count {ropeDims} differs from the head size {config.HeadDim}; partial rotary is not supported");
         if (!gpt2 && modelType != "llama" && gguf.Find("blk.0.attn_output.bias") is not null)

@@ -32,7 +32,28 @@ public static class GgufConverter
         // Gemma: llama.cpp stores every RMSNorm weight as 1 + w (transformers' Gemma norms multiply by 1 + w).
         bool NormWeightsPlusOne = false,
         // Keys the architecture reads beyond the shared ones (and refusals of what it cannot express).
-        Action<GgufWriter, ModelConfig, string>? ExtraMetadata = null);
+        Action<GgufWriter, ModelConfig, string>? ExtraMetadata = null)
+    {
+        /// <summary>Rotated dimensions per head written as rope.dimension_count (null = head_dim; partial rotary families set it).</summary>
+        public Func<ModelConfig, int>? RotaryDims { get; init; }
+        /// <summary>The rope_scaling types this architecture carries in GGUF (any other is refused).</summary>
+        public IReadOnlyList<string> RopeScalingTypes { get; init; } = [];
+        /// <summary>Family-specific checks before writing (throws a <see cref="PargsException"/>) and notes for the report.</summary>
+        public Func<ModelConfig, string, IEnumerable<string>>? Check { get; init; }
+        /// <summary>Metadata keys only this architecture has, written after the shared ones.</summary>
+        public Action<GgufWriter, ModelConfig>? WriteMetadata { get; init; }
+        /// <summary>float32 tensors computed from the config rather than stored (e.g. LongRoPE's factors), by llama.cpp name.</summary>
+        public Func<ModelConfig, IEnumerable<(string Name, float[] Values)>>? ConfigTensors { get; init; }
+        /// <summary>A tensor's re-layout on its way into the GGUF, given its llama.cpp name (e.g. GPT-NeoX's per-head qkv rows).</summary>
+        public Func<string, torch.Tensor, ModelConfig, torch.Tensor>? ToGgufLayout { get; init; }
+        /// <summary>The reverse of <see cref="ToGgufLayout"/>, for loading a GGUF.</summary>
+        public Func<string, torch.Tensor, ModelConfig, torch.Tensor>? FromGgufLayout { get; init; }
+        /// <summary>
+        /// Loading a GGUF: the family's config from the generic one <see cref="GgufCheckpoint"/> read (its own settings,
+        /// biases, rotary) and the file; the names of <see cref="ConfigTensors"/> are read here, not as weights.
+        /// </summary>
+        public Func<GgufFile, ModelConfig, ModelConfig>? FromGgufConfig { get; init; }
+    }
 
     static readonly (string, string, bool)[] LlamaTensors =
     [
@@ -87,6 +108,8 @@ public static class GgufConverter
             NormWeightsPlusOne: true, ExtraMetadata: Models.Families.Gemma.GemmaGguf.WriteMetadata),
         ["gemma3_text"] = new("gemma3", MetaRotaryLayout: false, LayerNorm: false, Models.Families.Gemma.GemmaGguf.Gemma3Tensors,
             NormWeightsPlusOne: true, ExtraMetadata: Models.Families.Gemma.GemmaGguf.WriteMetadata),
+        ["phi3"] = Models.Families.Phi3.Phi3Gguf.Family,
+        ["gpt_neox"] = Models.Families.GptNeoX.GptNeoXGguf.Family,
     };
 
     /// <summary>Parses <c>--type</c>; quantized types are refused by name until their quantizers land.</summary>
@@ -124,9 +147,12 @@ public static class GgufConverter
         string path = Path.Combine(contents.Source, HuggingFaceFolder.ConfigFile);
         var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         string modelType = contents.Config.ModelType;
-        if (json["rope_scaling"] is System.Text.Json.Nodes.JsonObject scaling)
+        var family = Families[modelType];
+        notes.AddRange(family.Check?.Invoke(contents.Config, path) ?? []);
+        bool carried = contents.Config.RopeScaling is { } parsed && family.RopeScalingTypes.Contains(parsed.Type);
+        if (json["rope_scaling"] is System.Text.Json.Nodes.JsonObject scaling && !carried)
             throw new PargsException($"{path}: rope_scaling {scaling.ToJsonString()} ({modelType}) is not converted to GGUF yet");
-        if (json["rope_parameters"] is System.Text.Json.Nodes.JsonObject parameters && parameters["rope_type"]?.ToString() is { } ropeType && ropeType != "default")
+        if (json["rope_parameters"] is System.Text.Json.Nodes.JsonObject parameters && parameters["rope_type"]?.ToString() is { } ropeType && ropeType != "default" && !carried)
             throw new PargsException($"{path}: rope_parameters.rope_type \"{ropeType}\" ({modelType}) is not converted to GGUF yet");
         bool windowed = modelType == "mistral" || (modelType == "qwen2" && json["use_sliding_window"]?.GetValueKind() == System.Text.Json.JsonValueKind.True);
         if (windowed && json["sliding_window"] is System.Text.Json.Nodes.JsonValue w && w.TryGetValue<int>(out int window) && window < contents.Config.MaxPositions)
@@ -161,12 +187,19 @@ public static class GgufConverter
         {
             writer.Set($"{arch}.attention.head_count_kv", GgufValue.U32(checked((uint)config.NumKvHeads)));
             writer.Set($"{arch}.rope.freq_base", GgufValue.F32((float)config.RopeTheta));
-            writer.Set($"{arch}.rope.dimension_count", GgufValue.U32(checked((uint)config.HeadDim)));
+            writer.Set($"{arch}.rope.dimension_count", GgufValue.U32(checked((uint)(family.RotaryDims?.Invoke(config) ?? config.HeadDim))));
             writer.Set($"{arch}.attention.layer_norm_rms_epsilon", GgufValue.F32((float)config.NormEps));
         }
         writer.Set($"{arch}.vocab_size", GgufValue.U32(checked((uint)config.VocabSize)));
         family.ExtraMetadata?.Invoke(writer, config, source);
+        family.WriteMetadata?.Invoke(writer, config);
         vocabulary.WriteTo(writer, config.VocabSize, source);
+        foreach (var (ggufName, values) in family.ConfigTensors?.Invoke(config) ?? [])
+        {
+            var bytes = new byte[values.Length * 4];
+            Encode(values, GgmlType.F32, bytes);
+            writer.AddTensor(ggufName, [values.Length], GgmlType.F32, bytes);
+        }
 
         foreach (var (hfName, tensor) in OrderedTensors(contents, family))
         {
@@ -187,7 +220,8 @@ public static class GgufConverter
             };
             var t = tensor;
             bool plusOne = family.NormWeightsPlusOne && hfName.EndsWith("norm.weight", StringComparison.Ordinal);
-            writer.AddTensor(ggufName, shape, tensorType, stream => WriteTensor(stream, t, transpose, rotaryHeads, tensorType, plusOne));
+            var layout = family.ToGgufLayout is { } relayout ? (Func<torch.Tensor, torch.Tensor>)(x => relayout(ggufName, x, config)) : null;
+            writer.AddTensor(ggufName, shape, tensorType, stream => WriteTensor(stream, t, transpose, rotaryHeads, tensorType, plusOne, layout));
         }
         return writer;
     }
@@ -215,9 +249,12 @@ public static class GgufConverter
             .Select(n => (n, contents.Tensors[n]));
     }
 
+    /// <summary>Where the families' Hugging Face layer names start (Llama-like, GPT-2, GPT-NeoX).</summary>
+    static readonly string[] LayerPrefixes = ["model.layers.", "transformer.h.", "gpt_neox.layers."];
+
     static int? LayerIndex(string hfName)
     {
-        foreach (var prefix in new[] { "model.layers.", "transformer.h." })
+        foreach (var prefix in LayerPrefixes)
             if (hfName.StartsWith(prefix, StringComparison.Ordinal))
             {
                 int end = hfName.IndexOf('.', prefix.Length);
@@ -230,7 +267,7 @@ public static class GgufConverter
     {
         layer = LayerIndex(hfName);
         if (layer is null) return hfName;
-        string prefix = hfName.StartsWith("model.layers.", StringComparison.Ordinal) ? "model.layers." : "transformer.h.";
+        string prefix = LayerPrefixes.First(p => hfName.StartsWith(p, StringComparison.Ordinal));
         return prefix + "{i}" + hfName[(prefix.Length + layer.Value.ToString().Length)..];
     }
 
@@ -256,7 +293,7 @@ public static class GgufConverter
         return family.Tensors.Any(t => t.HuggingFace == generic && t.Transpose);
     }
 
-    static void WriteTensor(Stream stream, torch.Tensor tensor, bool transpose, int? rotaryHeads, GgmlType type, bool plusOne = false)
+    static void WriteTensor(Stream stream, torch.Tensor tensor, bool transpose, int? rotaryHeads, GgmlType type, bool plusOne = false, Func<torch.Tensor, torch.Tensor>? layout = null)
     {
         using var scope = torch.NewDisposeScope();
         // alias: a handle of our own, so the scope never disposes the checkpoint's tensor.
@@ -264,6 +301,7 @@ public static class GgufConverter
         if (plusOne) t = t + 1.0f;
         if (transpose) t = t.t();
         if (rotaryHeads is { } heads) t = MetaRotaryLayout.FromHuggingFace(t, heads);
+        if (layout is not null) t = layout(t);
         t = t.contiguous();
         var values = MemoryMarshal.Cast<byte, float>(t.bytes);
         const int chunk = 1 << 16;

@@ -133,7 +133,7 @@ public static class HuggingFaceFolder
         {
             var options = new JsonSerializerOptions { WriteIndented = true };
             File.WriteAllText(Path.Combine(tmp, ConfigFile), config.ToHuggingFaceJson(architecture, extraConfig).ToJsonString(options));
-            Safetensors.Save(Path.Combine(tmp, WeightsFile), tensors);
+            Safetensors.Save(Path.Combine(tmp, WeightsFile), config.Family.TensorsForSaving(tensors, config, architecture));
             tokenizer?.SaveTokenizerJson(Path.Combine(tmp, TokenizerFile));
             if (generation != null)
                 File.WriteAllText(Path.Combine(tmp, GenerationConfigFile), GenerationJson(generation).ToJsonString(options));

@@ -17,7 +17,7 @@ namespace Pargs.Checkpoints;
 /// </summary>
 public static class ReferenceCheckpoints
 {
-    public static readonly IReadOnlyList<string> Names = ["llama", "mistral", "qwen2", "gpt2"];
+    public static readonly IReadOnlyList<string> Names = ["llama", "mistral", "qwen2", "gpt2", "phi3", "gpt_neox", "gpt_neox-sequential"];
 
     const string Corpus =
         "Once upon a time there was a little girl who loved the sea. Every day she walked to the shore and " +
@@ -53,6 +53,29 @@ public static class ReferenceCheckpoints
             ModelType = "gpt2", VocabSize = 300, HiddenSize = 64, IntermediateSize = 256,
             NumLayers = 2, NumHeads = 4, NumKvHeads = 4, MaxPositions = 128, NormEps = 1e-5,
             TieWordEmbeddings = false, BosTokenId = 296, EosTokenId = 296,
+        },
+        // Phi-3: GQA 4:2, half of each head rotated, LongRoPE from a 256-token pre-training context (short factors within
+        // it; attention factor √1.25), a sliding window, untied head.
+        "phi3" => new ModelConfig
+        {
+            ModelType = "phi3", VocabSize = 340, HiddenSize = 64, IntermediateSize = 96,
+            NumLayers = 2, NumHeads = 4, NumKvHeads = 2, MaxPositions = 1024, RopeTheta = 250000.0, NormEps = 1e-5,
+            TieWordEmbeddings = false, BosTokenId = 1, EosTokenId = 2, PadTokenId = 2, SlidingWindow = 96,
+            RopeScaling = new RopeScaling
+            {
+                Type = "longrope", OriginalMaxPositions = 256,
+                ShortFactor = new ValueList<double>([1.0, 1.25, 1.5, 2.0]), LongFactor = new ValueList<double>([1.5, 2.0, 3.0, 4.0]),
+            },
+            Extras = new Models.Families.Phi3.Phi3Settings(PartialRotaryFactor: 0.5, OriginalMaxPositions: 256),
+        },
+        // GPT-NeoX / Pythia: a quarter of each head rotated (base 20000), LayerNorms and attention with biases, exact
+        // GELU, parallel residual (or sequential), untied embed_out; GPT-2's byte-level vocabulary.
+        "gpt_neox" or "gpt_neox-sequential" => new ModelConfig
+        {
+            ModelType = "gpt_neox", VocabSize = 300, HiddenSize = 64, IntermediateSize = 256,
+            NumLayers = 2, NumHeads = 4, NumKvHeads = 4, MaxPositions = 128, RopeTheta = 20000.0, NormEps = 1e-5,
+            TieWordEmbeddings = false, AttentionBias = true, AttentionOutputBias = true, BosTokenId = 296, EosTokenId = 296,
+            Extras = new Models.Families.GptNeoX.GptNeoXSettings(RotaryPct: 0.25, UseParallelResidual: name == "gpt_neox", HiddenAct: "gelu"),
         },
         _ => throw new PargsException($"no reference checkpoint named \"{name}\" (known: {string.Join(", ", Names.Concat(Shapes.Keys))})"),
     };
@@ -100,7 +123,8 @@ public static class ReferenceCheckpoints
             name = realShape.Family;
         }
         else config = Config(name);
-        string architecture = config.ModelType == "gpt2" ? "GPT2LMHeadModel"
+        string architecture = config.ModelType is "phi3" or "gpt_neox" ? config.Family.CausalLMArchitecture(config)
+            : config.ModelType == "gpt2" ? "GPT2LMHeadModel"
             : name switch { "mistral" => "MistralForCausalLM", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" };
         var random = new SplitMix64((ulong)(Names.ToList().IndexOf(name) + 1) * 0x9E3779B97F4A7C15UL);
         var tensors = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
@@ -129,9 +153,10 @@ public static class ReferenceCheckpoints
         {
             foreach (var t in tensors.Values) t.Dispose();
         }
-        var tokenizer = config.ModelType == "gpt2" || name == "qwen2" ? ByteLevelTokenizerJson(name) : SentencePieceTokenizerJson();
+        bool byteLevel = config.ModelType is "gpt2" or "gpt_neox" || name == "qwen2";
+        var tokenizer = byteLevel ? ByteLevelTokenizerJson(name) : SentencePieceTokenizerJson();
         File.WriteAllText(Path.Combine(dir, HuggingFaceFolder.TokenizerFile), tokenizer.ToJsonString());
-        var tokenizerConfig = new JsonObject { ["add_bos_token"] = config.ModelType != "gpt2" && name != "qwen2", ["add_eos_token"] = false };
+        var tokenizerConfig = new JsonObject { ["add_bos_token"] = !byteLevel, ["add_eos_token"] = false };
         File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), tokenizerConfig.ToJsonString());
     }
 

@@ -106,7 +106,9 @@ public static class Safetensors
             "F16" => StoredType.F16,
             "BF16" => StoredType.BF16,
             "F64" => StoredType.F64,
-            _ => throw new PargsException($"{where}: unsupported dtype \"{dtype}\" (Pargs reads F32, F16, BF16 and F64)"),
+            // Old checkpoints keep boolean mask buffers beside the weights (Pythia's attention.bias); the family drops them.
+            "BOOL" => StoredType.Bool,
+            _ => throw new PargsException($"{where}: unsupported dtype \"{dtype}\" (Pargs reads F32, F16, BF16, F64 and BOOL)"),
         };
         var shapeNode = value["shape"];
         if (!shapeNode.IsArray)

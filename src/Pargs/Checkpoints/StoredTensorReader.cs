@@ -6,7 +6,7 @@ using TorchSharp;
 namespace Pargs.Checkpoints;
 
 /// <summary>How a tensor's elements are stored on disk. Quantized types come in fixed-size blocks.</summary>
-public enum StoredType { F32, F16, BF16, F64, Q8_0, Q4_0 }
+public enum StoredType { F32, F16, BF16, F64, Q8_0, Q4_0, Bool }
 
 /// <summary>
 /// Reads one stored tensor out of a file into a float32 CPU tensor. Shared by the safetensors and GGUF
@@ -24,6 +24,7 @@ internal static class StoredTensorReader
         StoredType.F64 => (8, 1),
         StoredType.Q8_0 => (34, 32), // f16 scale + 32 signed bytes (ggml block_q8_0)
         StoredType.Q4_0 => (18, 32), // f16 scale + 16 bytes of 4-bit values (ggml block_q4_0)
+        StoredType.Bool => (1, 1),
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 
@@ -161,6 +162,9 @@ internal static class StoredTensorReader
                 for (int i = 0; i < output.Length; i++) output[i] = (float)doubles[i];
                 break;
             }
+            case StoredType.Bool: // a mask buffer (e.g. GPT-NeoX's attention.bias): 0 or 1
+                for (int i = 0; i < output.Length; i++) output[i] = input[i] != 0 ? 1f : 0f;
+                break;
             case StoredType.Q8_0:
                 for (int b = 0; b < output.Length / 32; b++)
                 {

@@ -63,6 +63,13 @@ public interface IModelFamily
     /// </summary>
     void NormaliseTensorNames(Dictionary<string, Tensor> tensors, ModelConfig config, string? architecture) { }
 
+    /// <summary>
+    /// The reverse of <see cref="NormaliseTensorNames"/> for a checkpoint being saved as <paramref name="architecture"/>:
+    /// the tensors under the names transformers' class expects (e.g. GPT-NeoX's head is <c>embed_out</c>, not
+    /// <c>lm_head</c>); the default leaves them as they are.
+    /// </summary>
+    IReadOnlyDictionary<string, Tensor> TensorsForSaving(IReadOnlyDictionary<string, Tensor> tensors, ModelConfig config, string architecture) => tensors;
+
     /// <summary>The CPU decode kernel for <paramref name="backbone"/>, or null when the family decodes through torch only.</summary>
     IDecodeKernel? CreateDecodeKernel(TransformerBackbone backbone) => null;
 

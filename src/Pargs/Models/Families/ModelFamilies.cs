@@ -1,6 +1,8 @@
 using Pargs.Models.Families.Gemma;
 using Pargs.Models.Families.Gpt2;
+using Pargs.Models.Families.GptNeoX;
 using Pargs.Models.Families.Llama;
+using Pargs.Models.Families.Phi3;
 using Pargs.Models.Families.Qwen3;
 
 namespace Pargs.Models.Families;
@@ -22,6 +24,8 @@ public static class ModelFamilies
         Register(new Gpt2Family());
         Register(new Qwen3Family());
         Register(new GemmaFamily());
+        Register(new Phi3Family());
+        Register(new GptNeoXFamily());
     }
 
     /// <summary>Adds <paramref name="family"/>; registering the same object again is a no-op, a model_type claimed by another family is an error.</summary>

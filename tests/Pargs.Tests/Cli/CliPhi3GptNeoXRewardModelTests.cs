@@ -1,0 +1,55 @@
+using System.Text.Json.Nodes;
+using Pargs.Checkpoints;
+using Pargs.Evaluation;
+
+namespace Pargs.Tests.Cli;
+
+/// <summary>
+/// The Phi-3 and GPT-NeoX reward models end to end through the real CLI: train-rm a few steps from a tiny reference
+/// checkpoint of the family (writing Phi3ForSequenceClassification / GPTNeoXForSequenceClassification), then
+/// generate --method pargs guided by it.
+/// </summary>
+public class CliPhi3GptNeoXRewardModelTests : IDisposable
+{
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    string PairsFile()
+    {
+        string[] good = [" The girl waved at the boat.", " The sea was kind to her.", " She smiled at the sailor."];
+        string[] bad = [" The boat.", " Sea.", " It was a day."];
+        string path = _dir.File("pairs.jsonl");
+        File.WriteAllLines(path, Enumerable.Range(0, 8).Select(i => new JsonObject
+        {
+            ["prompt"] = "Once upon a time", ["chosen"] = good[i % 3], ["rejected"] = bad[i % 3],
+        }.ToJsonString()));
+        return path;
+    }
+
+    [Theory]
+    [InlineData("phi3", "Phi3ForSequenceClassification")]
+    [InlineData("gpt_neox", "GPTNeoXForSequenceClassification")]
+    public void Train_rm_then_generate_with_pargs_guided_by_it(string name, string architecture)
+    {
+        string lm = _dir.File(name);
+        ReferenceCheckpoints.Write(name, lm);
+        string rm = _dir.File(name + "-rm");
+        PargsCli.Succeeds("train-rm", "--model", lm, "--data", PairsFile(), "--out", rm, "--max-steps", "2", "--batch-size", "4",
+            "--log-every", "1", "--schedule", "constant", "--lr", "1e-3", "--threads", "1");
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(rm, HuggingFaceFolder.ConfigFile)))!;
+        Assert.Equal(architecture, config["architectures"]![0]!.GetValue<string>());
+        Assert.Equal(name, config["model_type"]!.GetValue<string>());
+        var weights = Safetensors.Load(Path.Combine(rm, HuggingFaceFolder.WeightsFile));
+        Assert.Contains("score.weight", weights.Keys);
+        foreach (var t in weights.Values) t.Dispose();
+
+        string output = _dir.File(name + ".jsonl");
+        var run = PargsCli.Succeeds("generate", "--model", lm, "--method", "pargs", "--reward-model", rm, "-k", "3", "-w", "2",
+            "--prompt", "Once upon a time", "--max-new-tokens", "6", "--out", output, "--threads", "1");
+        var records = GenerationJsonl.Read(output);
+        var record = Assert.Single(records);
+        Assert.Equal("pargs", record.Method);
+        Assert.StartsWith("Once upon a time", record.Instruction);
+        Assert.NotNull(record.Output);
+    }
+}
