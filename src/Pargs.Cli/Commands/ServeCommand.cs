@@ -54,7 +54,7 @@ public static class ServeCommand
             }
             using var models = new ServedModels();
             foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.Load(path));
-            foreach (var (name, path) in modelSpecs) models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null), chatTemplate);
+            foreach (var (name, path) in modelSpecs) models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null, storedPrecision: true), chatTemplate);
 
             var server = PargsServer.StartAsync(models, options).GetAwaiter().GetResult();
             try
