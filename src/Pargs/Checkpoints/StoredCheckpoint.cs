@@ -66,6 +66,7 @@ public static class StoredCheckpoint
                 }
             }
             Check(config, architecture, weights, dir);
+            CheckFits(weights, dir);
             var contents = new CheckpointContents
             {
                 Config = config, Tensors = new(StringComparer.Ordinal), Source = dir, Format = "hf-folder", Architecture = architecture,
@@ -140,6 +141,7 @@ public static class StoredCheckpoint
                 else weights.AddMatrix(hfName, order is null ? matrix : matrix.WithRowOrder(order));
             }
             Check(config, architecture, weights, path);
+            CheckFits(weights, path);
             var contents = new CheckpointContents
             {
                 Config = config, Tensors = new(StringComparer.Ordinal), Source = path, Format = "gguf", Architecture = architecture,
@@ -167,6 +169,38 @@ public static class StoredCheckpoint
                 for (int b = 0; b < half; b++)
                     order[h * headDim + a * half + b] = h * headDim + 2 * b + a;
         return order;
+    }
+
+    /// <summary>
+    /// Refuses weights that cannot be resident in this machine's available memory (<c>MemAvailable</c> of
+    /// /proc/meminfo, which counts page cache a mapped file can reuse) with the numbers and the file type that would
+    /// fit — instead of a model that pages from disk on every token. The KV cache and reward model are checked when
+    /// decoding starts (DecodingMemory); this is the weights alone, before any of them is read.
+    /// </summary>
+    public static void CheckFits(StoredTensors weights, string source, long? availableBytes = null)
+    {
+        long? available = availableBytes ?? MemAvailable();
+        if (available is not { } free || weights.Bytes <= free) return;
+        long parameters = weights.Elements;
+        var smaller = new (string Type, double BytesPerWeight)[] { ("bf16", 2), ("q8_0", 34.0 / 32), ("q4_0", 18.0 / 32) }
+            .Where(t => parameters * t.BytesPerWeight <= free && parameters * t.BytesPerWeight < weights.Bytes).Select(t => t.Type).FirstOrDefault();
+        string hint = smaller is null ? "no file type Pargs writes is small enough; free memory or use a smaller model"
+            : $"convert it smaller with `pargs convert MODEL --to gguf --type {smaller}` (≈ {parameters * (smaller == "bf16" ? 2 : smaller == "q8_0" ? 34.0 / 32 : 18.0 / 32) / 1e9:F2} GB)";
+        throw new PargsException($"{source}: its weights need {weights.Bytes / 1e9:F2} GB resident but only {free / 1e9:F2} GB of memory is available (MemAvailable); {hint}");
+    }
+
+    /// <summary>/proc/meminfo's MemAvailable in bytes, or null where there is none.</summary>
+    static long? MemAvailable()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal)
+                    && long.TryParse(line["MemAvailable:".Length..].Trim().Split(' ')[0], out long kib)) return kib * 1024;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return null;
     }
 
     /// <summary>The strict check of the float32 loaders, on stored tensors: every expected tensor with its shape, nothing unexpected.</summary>

@@ -27,6 +27,9 @@ public sealed unsafe class StoredTensors : IDisposable
     /// <summary>Bytes the tensors occupy as stored (matrices) or decoded (vectors).</summary>
     public long Bytes => matrices.Values.Sum(m => m.ByteLength) + vectors.Values.Sum(v => 4L * v.Length);
 
+    /// <summary>Weights (elements) over all tensors.</summary>
+    public long Elements => matrices.Values.Sum(m => (long)m.Rows * m.Cols) + vectors.Values.Sum(v => (long)v.Length);
+
     /// <summary>Keeps <paramref name="owner"/> (a mapped file) alive until this is disposed.</summary>
     public void Own(IDisposable owner) => owned.Add(owner);
 

@@ -242,6 +242,20 @@ public class StoredPrecisionTests
     }
 
     [Fact]
+    public void Weights_that_do_not_fit_the_available_memory_are_refused_with_a_type_that_would()
+    {
+        var config = Config(qwen2: false);
+        using var original = TinyModels.RandomLM(config, seed: 3);
+        using var weights = Store(original, WeightFormat.F32);
+        StoredCheckpoint.CheckFits(weights, "m.gguf", availableBytes: weights.Bytes); // exactly fits
+        var e = Assert.Throws<PargsException>(() => StoredCheckpoint.CheckFits(weights, "m.gguf", availableBytes: weights.Bytes / 3));
+        Assert.Contains("m.gguf", e.Message);
+        Assert.Contains("--type q8_0", e.Message); // 1.06 of 4 bytes per weight fits a third; bf16 does not
+        e = Assert.Throws<PargsException>(() => StoredCheckpoint.CheckFits(weights, "m.gguf", availableBytes: weights.Bytes / 100));
+        Assert.Contains("no file type", e.Message);
+    }
+
+    [Fact]
     public void Meta_row_order_is_the_permutation_of_MetaRotaryLayout()
     {
         int heads = 3, rows = 3 * 8, cols = 5;
