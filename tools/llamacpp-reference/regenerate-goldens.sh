@@ -21,6 +21,11 @@ for name in llama mistral qwen2 gpt2; do
     pargs convert "$work/$name" --to gguf --out "$work/$name.gguf" --type f32
     node "$here/reference.mjs" --model "$work/$name.gguf" --name "$name" --text "$text" > "$out/$name.json"
 done
+# Quantized files (pargs convert --type q8_0 | q4_0): llama.cpp must load them; LlamaCppQuantizedGoldenTests.
+for type in q8_0 q4_0; do
+    pargs convert "$work/llama" --to gguf --out "$work/llama-$type.gguf" --type "$type"
+    node "$here/reference.mjs" --model "$work/llama-$type.gguf" --name "llama-$type" --text "$text" > "$out/llama-$type.json"
+done
 pargs convert "$root/data/models/stories260K/tinyllamas-stories-260k-f32.gguf" --to gguf --out "$work/stories260K.gguf" --type f32
 node "$here/reference.mjs" --model "$work/stories260K.gguf" --name stories260K --text "$text" > "$out/stories260K.json"
 ls -l "$out"

@@ -74,7 +74,7 @@ public static class GenerateCommand
             request = request with { AddSpecialTokens = !promptTemplate.RendersSpecialTokens };
             var promptList = ReadPrompts(result.GetValue(prompt), result.GetValue(prompts)).Select(promptTemplate.RenderPrompt).ToList();
             string? modelPath = result.GetValue(model);
-            using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer));
+            using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer), storedPrecision: !result.GetValue(naive));
             // The checkpoint's generation_config.json fills in what the command line left unsaid.
             var options = request.Resolve(lm.Generation, lm.Config.VocabSize, $"{lm.Source}: generation_config.json"); // before anything is printed
             string? rmPath = result.GetValue(rewardModel) ?? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null);

@@ -23,12 +23,15 @@ public static class ModelOptions
 
     /// <summary>
     /// Loads the LM for decoding (generate, demo) in its fastest decoding layout (<see cref="ColumnMajor.ApplyForDecoding"/>).
-    /// Not for training: TorchSharp's optimizer cannot save the column-major layout.
+    /// With <paramref name="storedPrecision"/>, a GGUF / safetensors Llama-family model is mapped and decoded in its
+    /// stored precision (<see cref="CausalLM.LoadForInference"/>). Not for training: TorchSharp's optimizer cannot
+    /// save the column-major layout.
     /// </summary>
-    public static CausalLM LoadLanguageModel(string? path, string? tokenizer)
+    public static CausalLM LoadLanguageModel(string? path, string? tokenizer, bool storedPrecision = false)
     {
-        var lm = CausalLM.Load(path ?? ShippedData.Find(ShippedData.DefaultModel), tokenizer);
-        ColumnMajor.ApplyForDecoding(lm, lm.Config);
+        path ??= ShippedData.Find(ShippedData.DefaultModel);
+        var lm = storedPrecision ? CausalLM.LoadForInference(path, tokenizer) : CausalLM.Load(path, tokenizer);
+        if (lm.StoredWeights is null) ColumnMajor.ApplyForDecoding(lm, lm.Config);
         return lm;
     }
 

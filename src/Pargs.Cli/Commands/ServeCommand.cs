@@ -63,7 +63,7 @@ public static class ServeCommand
             {
                 foreach (var spec in file.RewardModels) models.AddRewardModel(spec.Name, RewardModelFiles.Load(spec.Path));
                 foreach (var spec in file.Models)
-                    models.AddLanguageModel(spec.Name, ModelOptions.LoadLanguageModel(spec.Path, null),
+                    models.AddLanguageModel(spec.Name, ModelOptions.LoadLanguageModel(spec.Path, null, storedPrecision: true),
                         Pargs.Data.PromptTemplate.FromName(spec.Template, $"{result.GetValue(config)}: template of model \"{spec.Name}\"", spec.Path), spec.RewardModel);
             }
             else
@@ -77,7 +77,7 @@ public static class ServeCommand
                 }
                 foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.Load(path));
                 foreach (var (name, path) in modelSpecs)
-                    models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null), Pargs.Data.PromptTemplate.FromName(templateName, "--template", path));
+                    models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null, storedPrecision: true), Pargs.Data.PromptTemplate.FromName(templateName, "--template", path));
             }
 
             var server = PargsServer.StartAsync(models, options).GetAwaiter().GetResult();

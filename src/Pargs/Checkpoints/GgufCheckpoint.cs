@@ -164,7 +164,7 @@ public static partial class GgufCheckpoint
     public static string? HuggingFaceName(string ggufName) => HuggingFaceName(GgufConverter.Families["llama"], ggufName)?.Name;
 
     /// <summary>llama.cpp tensor name → the family's transformers name and whether the matrix is stored transposed (GPT-2's Conv1D).</summary>
-    static (string Name, bool Transpose)? HuggingFaceName(GgufConverter.GgufFamily family, string ggufName)
+    internal static (string Name, bool Transpose)? HuggingFaceName(GgufConverter.GgufFamily family, string ggufName)
     {
         var m = BlockTensor().Match(ggufName);
         string generic = m.Success ? "blk.{i}." + m.Groups[2].Value : ggufName;

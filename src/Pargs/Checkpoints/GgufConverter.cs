@@ -6,8 +6,8 @@ using TorchSharp;
 
 namespace Pargs.Checkpoints;
 
-/// <summary>The tensor types <c>pargs convert --to gguf</c> writes.</summary>
-public enum GgufOutputType { F32, F16, BF16 }
+/// <summary>The tensor types <c>pargs convert --to gguf</c> writes (llama.cpp's file types: most matrices in this type).</summary>
+public enum GgufOutputType { F32, F16, BF16, Q8_0, Q4_0 }
 
 /// <summary>
 /// Converts any checkpoint Pargs loads (Hugging Face folder, GGUF, llama2.c) into a GGUF v3 file that
@@ -118,9 +118,11 @@ public static class GgufConverter
         "f32" => GgufOutputType.F32,
         "f16" => GgufOutputType.F16,
         "bf16" => GgufOutputType.BF16,
-        "q8_0" or "q4_0" or "q4_1" or "q5_0" or "q5_1" or "q2_k" or "q3_k" or "q4_k" or "q5_k" or "q6_k" =>
-            throw new PargsException($"--type {type.ToLowerInvariant()} is not supported yet (pargs convert writes f32, f16 and bf16)"),
-        _ => throw new PargsException($"--type {type}: unknown tensor type (expected f32, f16 or bf16)"),
+        "q8_0" => GgufOutputType.Q8_0,
+        "q4_0" => GgufOutputType.Q4_0,
+        "q4_1" or "q5_0" or "q5_1" or "q2_k" or "q3_k" or "q4_k" or "q4_k_m" or "q4_k_s" or "q5_k" or "q6_k" =>
+            throw new PargsException($"--type {type.ToLowerInvariant()} is not supported yet (pargs convert writes f32, f16, bf16, q8_0 and q4_0)"),
+        _ => throw new PargsException($"--type {type}: unknown tensor type (expected f32, f16, bf16, q8_0 or q4_0)"),
     };
 
     /// <summary>Loads <paramref name="modelPath"/>, converts it and writes <paramref name="outPath"/> atomically.</summary>
@@ -175,7 +177,11 @@ public static class GgufConverter
         string arch = family.Architecture;
         writer.Set("general.architecture", GgufValue.String(arch));
         writer.Set("general.name", GgufValue.String(name));
-        writer.Set("general.file_type", GgufValue.U32(type switch { GgufOutputType.F32 => 0u, GgufOutputType.F16 => 1u, _ => 32u }));
+        // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7, MOSTLY_BF16 32.
+        writer.Set("general.file_type", GgufValue.U32(type switch
+        {
+            GgufOutputType.F32 => 0u, GgufOutputType.F16 => 1u, GgufOutputType.Q4_0 => 2u, GgufOutputType.Q8_0 => 7u, _ => 32u,
+        }));
         writer.Set($"{arch}.context_length", GgufValue.U32(checked((uint)(contextLength ?? config.MaxPositions))));
         writer.Set($"{arch}.embedding_length", GgufValue.U32(checked((uint)config.HiddenSize)));
         writer.Set($"{arch}.block_count", GgufValue.U32(checked((uint)config.NumLayers)));
@@ -216,6 +222,7 @@ public static class GgufConverter
             {
                 GgufOutputType.F16 => GgmlType.F16,
                 GgufOutputType.BF16 => GgmlType.BF16,
+                GgufOutputType.Q8_0 or GgufOutputType.Q4_0 => GgufQuantization.TypeOf(ggufName, shape, type, config.TieWordEmbeddings, source),
                 _ => GgmlType.F32,
             };
             var t = tensor;
@@ -328,8 +335,16 @@ public static class GgufConverter
             case GgmlType.BF16:
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteUInt16LittleEndian(output[(2 * i)..], ToBFloat16(values[i]));
                 return values.Length * 2;
+            case GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q6_K:
+            {
+                // ggml's reference quantizers (Weights/), block for block; values is a whole number of rows.
+                var format = (Weights.WeightFormat)(uint)type;
+                int bytes = (int)Weights.WeightFormats.ByteCount(format, values.Length, $"{type} data");
+                Weights.WeightCodec.Encode(format, values, output[..bytes]);
+                return bytes;
+            }
             default:
-                throw new ArgumentOutOfRangeException(nameof(type), type, "only F32, F16 and BF16 are encoded here");
+                throw new ArgumentOutOfRangeException(nameof(type), type, "only F32, F16, BF16, Q8_0, Q4_0 and Q6_K are encoded here");
         }
     }
 

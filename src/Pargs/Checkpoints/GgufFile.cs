@@ -76,8 +76,14 @@ public sealed class GgufFile
     /// <summary>The tensor as float32 on the CPU; F32, F16, BF16, Q8_0 and Q4_0 are supported.</summary>
     public torch.Tensor ReadTensor(GgufTensorInfo info)
     {
+        if (StoredTypeOf(info.Type) is null && info.Type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K)
+        {
+            // K-quants (e.g. the Q6_K head of a Q4_0 file): ggml's dequantization, row by row, from the mapped file.
+            using var mapped = Weights.MappedFile.Open(Path);
+            return torch.tensor(mapped.Matrix(info).Dequantize(), info.Shape);
+        }
         var stored = StoredTypeOf(info.Type)
-            ?? throw new PargsException($"{Path}: tensor \"{info.Name}\" has type {info.Type} ({(uint)info.Type}), which Pargs does not read (supported: F32, F16, BF16, Q8_0, Q4_0)");
+            ?? throw new PargsException($"{Path}: tensor \"{info.Name}\" has type {info.Type} ({(uint)info.Type}), which Pargs does not read (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
         using var file = File.OpenHandle(Path, FileMode.Open, FileAccess.Read);
         return StoredTensorReader.Read(file, Path, $"tensor \"{info.Name}\"", info.Offset, info.Shape, stored);
     }

@@ -34,7 +34,7 @@ public static class HuggingFaceFolder
         return CheckpointLoader.Complete(config, architecture, LoadWeights(dir), dir, "hf-folder", generation: generation);
     }
 
-    static string? ReadArchitecture(string configPath, ModelConfig config)
+    internal static string? ReadArchitecture(string configPath, ModelConfig config)
     {
         var json = Pargs.Json.CheckedJson.ReadFile(configPath).AsObject();
         if (json["architectures"] is not JsonArray { Count: > 0 } list) return null;

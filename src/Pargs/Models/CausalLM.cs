@@ -1,6 +1,8 @@
 using Pargs.Checkpoints;
 using Pargs.Models.Cpu;
+using Pargs.Models.Families.Llama;
 using Pargs.Tokenizers;
+using Pargs.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -15,6 +17,8 @@ public sealed class CausalLM : nn.Module
 {
     readonly Linear? lmHead;
     readonly Families.IModelFamily family;
+    // Inference in stored precision (LoadForInference): the head as stored (or the tied embedding), no torch weights.
+    readonly WeightMatrix? storedHead;
 
     public CausalLM(ModelConfig config) : base(nameof(CausalLM))
     {
@@ -28,8 +32,23 @@ public sealed class CausalLM : nn.Module
         }
     }
 
+    /// <summary>
+    /// The decode-only construction: <paramref name="backbone"/> holds the weights in their stored precision and
+    /// <paramref name="head"/> is lm_head as stored (the embedding when tied). No float32 parameter exists.
+    /// </summary>
+    CausalLM(ModelConfig config, LlamaStoredBackbone backbone, WeightMatrix head) : base(nameof(CausalLM))
+    {
+        Config = config;
+        family = config.Family;
+        Backbone = backbone;
+        register_module(config.Family.HuggingFacePrefix, backbone);
+        storedHead = head;
+    }
+
     public ModelConfig Config { get; }
     public TransformerBackbone Backbone { get; }
+    /// <summary>The weights in their stored precision when loaded for inference (<see cref="LoadForInference"/>); null for a float32 model.</summary>
+    public StoredTensors? StoredWeights => (Backbone as LlamaStoredBackbone)?.Weights;
     public ITokenizer? Tokenizer { get; set; }
     public GenerationDefaults? Generation { get; set; }
     /// <summary>Where the weights came from, for messages and generation records.</summary>
@@ -50,8 +69,20 @@ public sealed class CausalLM : nn.Module
     /// </summary>
     public Tensor LogitsFromHidden(Tensor hidden)
     {
+        if (storedHead is not null) return StoredLogits(hidden);
         var weight = lmHead?.weight ?? Backbone.TokenEmbeddingWeight;
         return family.AdjustLogits(CpuLinear.TryForward(hidden, weight) ?? nn.functional.linear(hidden, weight), Config);
+    }
+
+    unsafe Tensor StoredLogits(Tensor hidden)
+    {
+        using var x = hidden.to(ScalarType.Float32).contiguous();
+        var shape = x.shape;
+        shape[^1] = storedHead!.Rows;
+        long rows = x.numel() / Config.HiddenSize;
+        var y = empty(shape, dtype: ScalarType.Float32);
+        storedHead.MatMul(TensorMemory.Floats(x), checked((int)rows), TensorMemory.Floats(y));
+        return y;
     }
 
     /// <summary>
@@ -74,6 +105,43 @@ public sealed class CausalLM : nn.Module
         using var contents = CheckpointLoader.Load(path);
         var model = FromCheckpoint(contents);
         model.Tokenizer = TokenizerLoader.ForCheckpoint(contents, tokenizerPath);
+        return model;
+    }
+
+    /// <summary>
+    /// Loads a causal LM for inference (generate, serve, bench): a GGUF or safetensors checkpoint of a family with a
+    /// stored-precision kernel (llama, mistral, qwen2, qwen3) is memory-mapped and computed on as stored
+    /// (<see cref="StoredCheckpoint"/>); anything else loads as <see cref="Load"/> does (float32). Not for training.
+    /// </summary>
+    public static CausalLM LoadForInference(string path, string? tokenizerPath = null)
+    {
+        if (StoredCheckpoint.Open(path) is not { } opened) return Load(path, tokenizerPath);
+        var (contents, weights) = opened;
+        try
+        {
+            var model = FromStored(contents.Config, weights, contents.Source);
+            model.Generation = contents.Generation;
+            model.Tokenizer = TokenizerLoader.ForCheckpoint(contents, tokenizerPath);
+            return model;
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A decode-only model over <paramref name="weights"/> (Hugging Face names, stored precision; disposed with the
+    /// model): a Llama-family config, every tensor the family declares, lm_head unless tied.
+    /// </summary>
+    public static CausalLM FromStored(ModelConfig config, StoredTensors weights, string source)
+    {
+        if (!StoredCheckpoint.HasStoredKernel(config))
+            throw new PargsException($"{source}: model_type \"{config.ModelType}\" has no stored-precision kernel; load it as float32");
+        var head = weights.Matrix(config.TieWordEmbeddings ? config.Family.HuggingFacePrefix + "." + LlamaTensors.Embedding : "lm_head.weight");
+        var model = new CausalLM(config, new LlamaStoredBackbone(config, weights), head) { Source = source };
+        model.eval();
         return model;
     }
 

@@ -42,7 +42,42 @@ public sealed unsafe class WeightMatrix
     /// <summary>What keeps <see cref="Data"/> valid (a <see cref="MappedFile"/>, a pinned array), or null when the caller does.</summary>
     public object? Owner { get; }
 
-    public byte* Row(int row) => Data + row * RowBytes;
+    /// <summary>
+    /// Which stored row each logical row reads (null: row i is stored row i). Lets a matrix whose rows a loader
+    /// must reorder stay a view: GGUF stores q/k projections in Meta's interleaved rotary layout, Pargs runs
+    /// Hugging Face's (<see cref="Checkpoints.MetaRotaryLayout"/>), and a permutation of output rows costs no copy.
+    /// </summary>
+    public int[]? RowOrder { get; private init; }
+
+    public byte* Row(int row) => Data + (RowOrder is { } order ? order[row] : row) * RowBytes;
+
+    /// <summary>
+    /// A float32 matrix's products round each activation row through <see cref="ActivationRounding"/> first (quantize,
+    /// dequantize) — the float32 reference of an integer format's product: the same rounding of the input as the
+    /// integer dot products, then plain float arithmetic on the dequantized weights (null: no rounding).
+    /// </summary>
+    public WeightFormat? ActivationRounding { get; private init; }
+
+    /// <summary>This float32 matrix with its activations rounded through <paramref name="activation"/> (Q8_0 or Q8_K) in products.</summary>
+    public WeightMatrix WithActivationRounding(WeightFormat activation)
+    {
+        if (Format != WeightFormat.F32) throw new ArgumentException($"{Name}: activation rounding is a float32 reference; this matrix is {WeightFormats.Name(Format)}");
+        WeightFormats.ByteCount(activation, Cols, Name); // whole blocks
+        return new WeightMatrix(Name, Format, Rows, Cols, Data, ByteLength, Owner) { RowOrder = RowOrder, ActivationRounding = activation };
+    }
+
+    /// <summary>The same stored bytes read with logical row i = stored row <paramref name="order"/>[i] (a permutation).</summary>
+    public WeightMatrix WithRowOrder(int[] order)
+    {
+        if (order.Length != Rows) throw new ArgumentException($"{Name}: a row order of {order.Length} entries for {Rows} rows");
+        var seen = new bool[Rows];
+        foreach (int r in order)
+        {
+            if ((uint)r >= (uint)Rows || seen[r]) throw new ArgumentException($"{Name}: the row order is not a permutation of 0..{Rows - 1}");
+            seen[r] = true;
+        }
+        return new WeightMatrix(Name, Format, Rows, Cols, Data, ByteLength, Owner) { RowOrder = (int[])order.Clone(), ActivationRounding = ActivationRounding };
+    }
 
     /// <summary>
     /// Quantizes float32 values [rows, cols] into <paramref name="format"/> with ggml's reference quantizers,

@@ -11,6 +11,7 @@ public sealed unsafe class WeightProduct
 {
     readonly Action<int, int> body;
     byte[] activations = Array.Empty<byte>();
+    float[] rounded = Array.Empty<float>();
     WeightMatrix matrix = null!;
     float* x, y;
     byte* quantized;
@@ -28,6 +29,19 @@ public sealed unsafe class WeightProduct
         {
             new Span<float>(y, checked(n * matrix.Rows)).Clear(); // empty dot products
             return;
+        }
+        if (matrix.ActivationRounding is { } rounding)
+        {
+            // The float32 reference of an integer product: x rounded as the integer path quantizes it.
+            long rowBytes = WeightFormats.ByteCount(rounding, matrix.Cols, matrix.Name);
+            var block = new byte[rowBytes];
+            if (rounded.Length < (long)n * matrix.Cols) rounded = GC.AllocateUninitializedArray<float>(checked(n * matrix.Cols), pinned: true);
+            for (int r = 0; r < n; r++)
+            {
+                WeightCodec.Encode(rounding, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols), block);
+                WeightCodec.Decode(rounding, block, rounded.AsSpan(r * matrix.Cols, matrix.Cols));
+            }
+            x = (float*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(rounded, 0);
         }
         this.matrix = matrix;
         this.x = x;
@@ -84,8 +98,12 @@ public sealed unsafe class WeightProduct
         int cols = m.Cols, rows = m.Rows;
         switch (m.Format)
         {
-            case WeightFormat.F32:
+            case WeightFormat.F32 when m.RowOrder is null:
                 CpuOps.MatMul(x, n, cols, (float*)m.Data, null, y, rows, lo, hi);
+                return;
+            case WeightFormat.F32: // reordered rows (a GGUF q/k projection in float32): one dot product per row
+                for (int o = lo; o < hi; o++)
+                    for (int r = 0; r < n; r++) y[(long)r * rows + o] = CpuOps.Dot((float*)m.Row(o), x + (long)r * cols, cols);
                 return;
             case WeightFormat.F16 or WeightFormat.BF16:
                 HalfRows(m, lo, hi);

@@ -185,11 +185,11 @@ public class GgufConverterTests
     }
 
     [Fact]
-    public void Quantized_types_and_reward_models_are_refused_by_name()
+    public void Unsupported_quantized_types_and_reward_models_are_refused_by_name()
     {
-        Assert.Equal("--type q8_0 is not supported yet (pargs convert writes f32, f16 and bf16)",
-            Assert.Throws<PargsException>(() => GgufConverter.ParseType("Q8_0")).Message);
-        Assert.Contains("--type q4_0 is not supported yet", Assert.Throws<PargsException>(() => GgufConverter.ParseType("q4_0")).Message);
+        Assert.Equal("--type q4_k is not supported yet (pargs convert writes f32, f16, bf16, q8_0 and q4_0)",
+            Assert.Throws<PargsException>(() => GgufConverter.ParseType("Q4_K")).Message);
+        Assert.Contains("--type q5_0 is not supported yet", Assert.Throws<PargsException>(() => GgufConverter.ParseType("q5_0")).Message);
         Assert.Contains("--type f8", Assert.Throws<PargsException>(() => GgufConverter.ParseType("f8")).Message);
 
         using var dir = new TempDir();

@@ -26,7 +26,7 @@ public sealed class CliConvertTests : IDisposable
     public void Refusals_name_the_option_or_path()
     {
         string output = _dir.File("x.gguf");
-        PargsCli.Fails(["convert", PargsCli.Stories260KGguf, "--to", "gguf", "--out", output, "--type", "q8_0"], "--type q8_0 is not supported yet");
+        PargsCli.Fails(["convert", PargsCli.Stories260KGguf, "--to", "gguf", "--out", output, "--type", "q4_k"], "--type q4_k is not supported yet");
         PargsCli.Fails(["convert", PargsCli.Stories260KGguf, "--to", "safetensors", "--out", output], "--to safetensors");
         string missingFolder = _dir.File("no/such/dir/x.gguf");
         PargsCli.Fails(["convert", PargsCli.Stories260KGguf, "--to", "gguf", "--out", missingFolder], missingFolder);

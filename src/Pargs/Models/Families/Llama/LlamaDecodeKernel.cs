@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Pargs.Models.Cpu;
+using Pargs.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,7 +15,12 @@ namespace Pargs.Models.Families.Llama;
 /// <see cref="CpuThreads"/>. Same inputs, same outputs and cache writes as the torch path (tested against it
 /// to 1e-5); the torch path stays the reference and runs everything else (prefills of larger models, see
 /// <see cref="Takes"/>; training; gradients).
-/// <para>Weights are read by their Hugging Face names from the module, in place: no copy, no second layout.</para>
+/// <para>Weights are read by their Hugging Face names, in place: no copy, no second layout. Every matrix product
+/// (q/k/v/o, gate/up/down) goes through <see cref="WeightMatrix"/> in the format the weight is stored in: the
+/// module's float32 tensors (the reference path), or — for a model loaded for inference
+/// (<see cref="LlamaStoredBackbone"/>) — F16/BF16/Q8_0/Q4_0/K-quant views into the mapped checkpoint, with the
+/// embedding row dequantized on lookup. A stored-precision kernel takes every forward (there is no float32 copy
+/// for torch to run), prefills included: n tokens are one n-row product per matrix.</para>
 /// </summary>
 internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
 {
@@ -31,14 +37,23 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
 
     readonly ModelConfig config;
     readonly RotaryEmbedding rotary;
-    // Every tensor the kernel reads, flat: embed, final norm, cos, signed sin, then each layer's in LlamaLayerTensor order (null = no bias).
-    // Their addresses are validated once (float32, contiguous) and re-validated only when one moves.
-    readonly Tensor?[] tensors;
+    // Module mode: every tensor the kernel reads, flat: embed, final norm, cos, signed sin, then each layer's in
+    // LlamaLayerTensor order (null = no bias). Their addresses are validated once (float32, contiguous) and
+    // re-validated only when one moves. Null in stored mode, whose weights never move.
+    readonly Tensor?[]? tensors;
     readonly IntPtr[] addresses;
     bool validated;
     const int Globals = 4;
     static readonly int PerLayer = LlamaTensors.LayerTensors.Length;
-    readonly MatMulJob matMul = new();
+    // What a forward reads: the embedding and each layer's matrices (index layer · PerLayer + kind; null for the
+    // vector kinds) as WeightMatrix, the vectors (norms, biases; 0 = absent) as addresses.
+    WeightMatrix embedding = null!;
+    WeightMatrix?[] matrices = [];
+    IntPtr[] vectors = [];
+    float* finalNorm;
+    /// <summary>Stored mode: the weights are a checkpoint's, not the module's; this kernel takes every forward.</summary>
+    readonly bool stored;
+    readonly WeightProduct product = new();
     readonly Action<int, int> attentionBody;
     readonly object gate = new();
     // Activations of the step, [tokens, width]: pinned so the kernels can hold raw pointers into them.
@@ -64,6 +79,39 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     }
 
     /// <summary>
+    /// A kernel over a checkpoint's weights in their stored precision (<paramref name="weights"/>, Hugging Face names
+    /// under <paramref name="prefix"/>, e.g. "model."), with rotary tables <paramref name="rotary"/> the caller owns.
+    /// </summary>
+    public LlamaDecodeKernel(ModelConfig config, StoredTensors weights, string prefix, RotaryEmbedding rotary)
+    {
+        this.config = config;
+        this.rotary = rotary;
+        stored = true;
+        addresses = [];
+        attentionBody = AttentionRange;
+        embedding = weights.Matrix(prefix + LlamaTensors.Embedding);
+        finalNorm = weights.Vector(prefix + LlamaTensors.FinalNorm);
+        matrices = new WeightMatrix?[config.NumLayers * PerLayer];
+        vectors = new IntPtr[config.NumLayers * PerLayer];
+        for (int l = 0; l < config.NumLayers; l++)
+            foreach (var kind in LlamaTensors.LayerTensors)
+            {
+                if (LlamaTensors.Shape(config, kind) is null) continue;
+                string name = prefix + LlamaTensors.Name(l, kind);
+                if (IsMatrix(kind)) matrices[l * PerLayer + (int)kind] = weights.Matrix(name);
+                else vectors[l * PerLayer + (int)kind] = (IntPtr)weights.Vector(name);
+            }
+    }
+
+    /// <summary>The kernel for <paramref name="backbone"/>: over its stored weights, or over the module's float32 tensors.</summary>
+    public static IDecodeKernel For(TransformerBackbone backbone)
+        => backbone is LlamaStoredBackbone stored ? stored.CreateKernel() : new LlamaDecodeKernel((LlamaModel)backbone);
+
+    /// <summary>The layer tensors that are weight matrices (the rest are norms and biases).</summary>
+    public static bool IsMatrix(LlamaLayerTensor kind) => kind is LlamaLayerTensor.QProj or LlamaLayerTensor.KProj or LlamaLayerTensor.VProj
+        or LlamaLayerTensor.OProj or LlamaLayerTensor.GateProj or LlamaLayerTensor.UpProj or LlamaLayerTensor.DownProj;
+
+    /// <summary>
     /// The forward of <paramref name="inputIds"/> [B, T] at <paramref name="positions"/> [B, T] with
     /// <paramref name="mask"/> [B, 1, T, Length + T] over <paramref name="cache"/>, writing the new keys/values at
     /// slots Length.. like <see cref="KvCache.Write"/>. Returns the final-normed hidden states [B, T, hidden],
@@ -72,14 +120,20 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     public Tensor? TryForward(Tensor inputIds, Tensor positions, Tensor mask, KvCache cache)
     {
         long rows = inputIds.shape[0], perRow = inputIds.shape[1];
-        if (!CpuKernels.Enabled || is_grad_enabled() || !Takes(rows * perRow, config)) return null;
+        // Stored weights have no torch twin: every forward runs here (a gradient through them is impossible anyway).
+        if (!stored && (!CpuKernels.Enabled || is_grad_enabled() || !Takes(rows * perRow, config))) return null;
         if (cache.Length + perRow > cache.Capacity) throw new InvalidOperationException("KvCache.Reserve was not called before the forward");
-        if (mask.dtype != ScalarType.Bool || mask.shape[3] != cache.Length + perRow) return null;
+        if (mask.dtype != ScalarType.Bool || mask.shape[3] != cache.Length + perRow)
+            return stored ? throw new ArgumentException($"mask [{string.Join(", ", mask.shape)}] ({mask.dtype}) does not fit a forward of {perRow} tokens over {cache.Length} cached slots") : null;
         lock (gate)
         {
             using var scope = NewDisposeScope();
             var hidden = Run(inputIds, positions, mask.contiguous(), cache);
-            if (hidden is null) return null;
+            if (hidden is null)
+            {
+                if (stored) throw new InvalidOperationException("the stored-precision kernel declined a forward");
+                return null;
+            }
             CpuKernels.CountForward();
             return hidden.MoveToOuterDisposeScope();
         }
@@ -92,9 +146,10 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         int kvDim = config.KvDim, inter = config.IntermediateSize, nLayers = config.NumLayers;
         int b = (int)inputIds.shape[0], t = (int)inputIds.shape[1], n = b * t;
         int length = cache.Length, capacity = cache.Capacity, slots = length + t;
-        if (!WeightsReadable()) return null; // e.g. column-major weights: torch handles those
-        float* embedP = (float*)addresses[0], normP = (float*)addresses[1], cosP = (float*)addresses[2], sinP = (float*)addresses[3];
-        float* W(int layer, LlamaLayerTensor j) => (float*)addresses[Globals + layer * PerLayer + (int)j];
+        if (!stored && !WeightsReadable()) return null; // e.g. column-major weights: torch handles those
+        float* normP = finalNorm, cosP = TensorMemory.Floats(rotary.CosTable), sinP = TensorMemory.Floats(rotary.SignedSinTable);
+        float* W(int layer, LlamaLayerTensor j) => (float*)vectors[layer * PerLayer + (int)j];
+        WeightMatrix M(int layer, LlamaLayerTensor j) => matrices[layer * PerLayer + (int)j]!;
         long* ids = TensorMemory.Int64s(inputIds.contiguous()), pos = TensorMemory.Int64s(positions.contiguous());
         // Mistral's sliding window: the same restricted mask the torch path builds (SlidingWindow), read as usual.
         if (config.SlidingWindow is { } window) mask = SlidingWindow.Restrict(mask, positions, cache, window).contiguous();
@@ -109,7 +164,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         long maxPosition = 0;
         for (int i = 0; i < n; i++) maxPosition = Math.Max(maxPosition, pos[i]);
         var (cosTable, sinTable) = rotary.TablesFor(maxPosition + 1); // LongRoPE switches tables past its original context
-        if (!ReferenceEquals(cosTable, tensors[2])) { cosP = TensorMemory.Floats(cosTable); sinP = TensorMemory.Floats(sinTable); }
+        if (!ReferenceEquals(cosTable, rotary.CosTable)) { cosP = TensorMemory.Floats(cosTable); sinP = TensorMemory.Floats(sinTable); }
 
         Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * heads * headDim);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
@@ -120,7 +175,11 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             // The boolean mask [B, 1, T, slots] as additive rows (0 / −inf), once for all layers and heads.
             for (long i = 0; i < (long)n * slots; i++) maskP[i] = allowed[i] ? 0f : float.NegativeInfinity;
             for (int i = 0; i < n; i++)
-                Buffer.MemoryCopy(embedP + ids[i] * hidden, xP + (long)i * hidden, hidden * 4L, hidden * 4L);
+            {
+                if (embedding.Format == WeightFormat.F32 && embedding.RowOrder is null)
+                    Buffer.MemoryCopy(embedding.Row((int)ids[i]), xP + (long)i * hidden, hidden * 4L, hidden * 4L);
+                else embedding.DequantizeRow((int)ids[i], new Span<float>(xP + (long)i * hidden, hidden));
+            }
             if (keyPtr.Length != nLayers) { keyPtr = new float*[nLayers]; valuePtr = new float*[nLayers]; }
             for (int l = 0; l < nLayers; l++)
             {
@@ -135,9 +194,9 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             {
                 // Attention block: x += o(attend(rotary(q), cache ∪ rotary(k), cache ∪ v)) of norm(x).
                 for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, W(l, LlamaLayerTensor.InputNorm), config.NormEps, xbP + (long)i * hidden, hidden);
-                matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.QProj), W(l, LlamaLayerTensor.QBias), qP, heads * headDim);
-                matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.KProj), W(l, LlamaLayerTensor.KBias), kP, kvDim);
-                matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.VProj), W(l, LlamaLayerTensor.VBias), vP, kvDim);
+                Product(M(l, LlamaLayerTensor.QProj), W(l, LlamaLayerTensor.QBias), xbP, n, qP);
+                Product(M(l, LlamaLayerTensor.KProj), W(l, LlamaLayerTensor.KBias), xbP, n, kP);
+                Product(M(l, LlamaLayerTensor.VProj), W(l, LlamaLayerTensor.VBias), xbP, n, vP);
                 if (config.QkNorm) // Qwen3: RMSNorm over each head of q and k, in place, before the rotary
                 {
                     for (int h = 0; h < n * heads; h++) CpuOps.RmsNorm(qP + (long)h * headDim, W(l, LlamaLayerTensor.QNorm), config.NormEps, qP + (long)h * headDim, headDim);
@@ -159,15 +218,15 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 }
                 attentionLayer = l;
                 CpuThreads.For(b * kvHeads, attentionBody);
-                matMul.Run(attP, n, heads * headDim, W(l, LlamaLayerTensor.OProj), W(l, LlamaLayerTensor.OBias), xbP, hidden);
+                Product(M(l, LlamaLayerTensor.OProj), W(l, LlamaLayerTensor.OBias), attP, n, xbP);
                 CpuOps.Add(xP, xbP, n * hidden);
 
                 // Feed-forward block: x += down(silu(gate(norm(x))) · up(norm(x))).
                 for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, W(l, LlamaLayerTensor.PostAttentionNorm), config.NormEps, xbP + (long)i * hidden, hidden);
-                matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.GateProj), null, gP, inter);
-                matMul.Run(xbP, n, hidden, W(l, LlamaLayerTensor.UpProj), null, upP, inter);
+                Product(M(l, LlamaLayerTensor.GateProj), null, xbP, n, gP);
+                Product(M(l, LlamaLayerTensor.UpProj), null, xbP, n, upP);
                 CpuOps.SiluMul(gP, upP, n * inter);
-                matMul.Run(gP, n, inter, W(l, LlamaLayerTensor.DownProj), null, xbP, hidden);
+                Product(M(l, LlamaLayerTensor.DownProj), null, gP, n, xbP);
                 CpuOps.Add(xP, xbP, n * hidden);
             }
             float* outP = TensorMemory.Floats(output);
@@ -176,9 +235,24 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         return output;
     }
 
-    /// <summary>Fills <see cref="addresses"/>; false when a tensor is not contiguous float32 (the torch path runs).</summary>
+    /// <summary>
+    /// y [n, rows] = x [n, cols] · Wᵀ (+ bias) in W's stored format (<see cref="WeightProduct"/>: F32 is the
+    /// float32 kernel, integer formats quantize x to 8 bits once per product, as llama.cpp does).
+    /// </summary>
+    void Product(WeightMatrix w, float* bias, float* x, int n, float* y)
+    {
+        product.Run(w, x, n, y);
+        if (bias != null)
+            for (int i = 0; i < n; i++) CpuOps.Add(y + (long)i * w.Rows, bias, w.Rows);
+    }
+
+    /// <summary>
+    /// Module mode: fills <see cref="addresses"/> and the float32 views over them; false when a tensor is not
+    /// contiguous float32 (the torch path runs).
+    /// </summary>
     bool WeightsReadable()
     {
+        var tensors = this.tensors!;
         bool moved = !validated;
         for (int i = 0; i < tensors.Length && !moved; i++)
             if (tensors[i] is { } t && TensorMemory.Address(t) != addresses[i]) moved = true;
@@ -191,6 +265,20 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             if (data == null) return false;
             addresses[i] = (IntPtr)data;
         }
+        // Float32 views over the module's tensors (owned by them): the reference format of the products.
+        WeightMatrix F32(int i, string name) => new(name, WeightFormat.F32, (int)tensors[i]!.shape[0], (int)tensors[i]!.shape[1],
+                                                    (byte*)addresses[i], tensors[i]!.shape[0] * tensors[i]!.shape[1] * 4, tensors[i]);
+        embedding = F32(0, LlamaTensors.Embedding);
+        finalNorm = (float*)addresses[1];
+        matrices = new WeightMatrix?[config.NumLayers * PerLayer];
+        vectors = new IntPtr[config.NumLayers * PerLayer];
+        for (int l = 0; l < config.NumLayers; l++)
+            foreach (var kind in LlamaTensors.LayerTensors)
+            {
+                int i = Globals + l * PerLayer + (int)kind;
+                if (IsMatrix(kind)) matrices[l * PerLayer + (int)kind] = F32(i, LlamaTensors.Name(l, kind));
+                else vectors[l * PerLayer + (int)kind] = addresses[i];
+            }
         validated = true;
         return true;
     }

@@ -164,7 +164,7 @@ public sealed class LlamaFamily : IModelFamily
 
     public IReadOnlyList<TensorSpec> BackboneTensors(ModelConfig config) => LlamaTensors.Declare(config);
 
-    public IDecodeKernel? CreateDecodeKernel(TransformerBackbone backbone) => new LlamaDecodeKernel((LlamaModel)backbone);
+    public IDecodeKernel? CreateDecodeKernel(TransformerBackbone backbone) => LlamaDecodeKernel.For(backbone);
 
     public bool DecodesColumnMajor => false;
 
