@@ -93,8 +93,8 @@ public sealed class BadRequestCorpusTests(ServerFixture fixture)
         yield return Case("w a string", Completions, $"{{{M},{P},\"method\":\"pargs\",\"w\":\"2\"}}", 400, "w");
         yield return Case("reward_model with topk", Completions, $"{{{M},{P},\"method\":\"topk\",\"reward_model\":\"stories260K-partial-rm\"}}", 400, "reward_model");
         // Refused OpenAI features.
-        yield return Case("logprobs", Completions, $"{{{M},{P},\"logprobs\":2}}", 400, "logprobs");
-        yield return Case("chat logprobs", Chat, $"{{{M},{Msgs},\"logprobs\":true}}", 400, "logprobs");
+        yield return Case("logprobs beyond the limit", Completions, $"{{{M},{P},\"logprobs\":65}}", 400, "logprobs");
+        yield return Case("chat top_logprobs without logprobs", Chat, $"{{{M},{Msgs},\"top_logprobs\":2}}", 400, "top_logprobs");
         yield return Case("tools", Chat, $"{{{M},{Msgs},\"tools\":[{{\"type\":\"function\",\"function\":{{\"name\":\"f\"}}}}]}}", 400, "tools");
         yield return Case("echo", Completions, $"{{{M},{P},\"echo\":true}}", 400, "echo");
         yield return Case("stream_options without stream", Chat, $"{{{M},{Msgs},\"stream_options\":{{\"include_usage\":true}}}}", 400, "stream_options");
