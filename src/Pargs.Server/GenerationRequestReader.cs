@@ -17,7 +17,7 @@ public static class GenerationRequestReader
     public static int? CompletionLogProbs(RequestJson json, ServerLimits limits)
         => (int?)json.OptionalInteger("logprobs", 0, limits.MaxLogProbs);
 
-    /// <summary>Chat's <c>logprobs</c> (true/false) and <c>top_logprobs</c> (0..20 alternatives per token, needs logprobs true).</summary>
+    /// <summary>Chat's <c>logprobs</c> (true/false) and <c>top_logprobs</c> (alternatives per token, at most <see cref="ServerLimits.MaxLogProbs"/>; needs logprobs true).</summary>
     public static int? ChatLogProbs(RequestJson json, ServerLimits limits)
     {
         bool wanted = json.OptionalBool("logprobs") ?? false;

@@ -40,7 +40,9 @@ public sealed class BadRequestCorpusTests(ServerFixture fixture)
         yield return Case("no messages", Chat, $"{{{M}}}", 400, "messages");
         yield return Case("model is a number", Completions, $"{{\"model\":5,{P}}}", 400, "model");
         yield return Case("prompt is a number", Completions, $"{{{M},\"prompt\":5}}", 400, "prompt");
-        yield return Case("token-id prompt", Completions, $"{{{M},\"prompt\":[1,2,3]}}", 400, "prompt");
+        yield return Case("token id beyond the vocabulary", Completions, $"{{{M},\"prompt\":[1,2,99999]}}", 400, "prompt");
+        yield return Case("negative token id", Completions, $"{{{M},\"prompt\":[1,-2]}}", 400, "prompt");
+        yield return Case("token id not an integer", Completions, $"{{{M},\"prompt\":[1,2.5]}}", 400, "prompt");
         yield return Case("two prompts", Completions, $"{{{M},\"prompt\":[\"a\",\"b\"]}}", 400, "prompt");
         yield return Case("max_tokens a string", Completions, $"{{{M},{P},\"max_tokens\":\"10\"}}", 400, "max_tokens");
         yield return Case("max_tokens fractional", Completions, $"{{{M},{P},\"max_tokens\":2.5}}", 400, "max_tokens");
