@@ -109,6 +109,12 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     sealed class RunningRequest(GenerationRequest request, ChannelWriter<GenerationUpdate> updates, CancellationToken cancellation)
     {
         readonly int[] sent = new int[request.N];
+        readonly List<TokenLogProbs>?[] logProbs = Enumerable.Range(0, request.N).Select(_ => request.LogProbs is null ? null : new List<TokenLogProbs>()).ToArray();
+
+        /// <summary>Records the raw distribution choice <paramref name="choice"/>'s token was chosen from (null when not asked for).</summary>
+        public Action<long, float[]>? LogProbsOf(int choice) => logProbs[choice] is { } list
+            ? (token, distribution) => list.Add(new TokenLogProbs((int)token, distribution[token], LogProbsJson.Top(distribution, request.LogProbs!.Value)))
+            : null;
         int open = request.N;
         // Text that a stop string may still cut is held back: at most (longest stop − 1) characters, and a character
         // whose UTF-8 bytes are not all decoded yet (shown as U+FFFD until they are).
@@ -140,7 +146,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         {
             string rest = output.Length > sent[choice] ? output[sent[choice]..] : "";
             string finish = finishReason == "length" ? "length" : "stop"; // eos and stop strings are both OpenAI's "stop"
-            updates.TryWrite(new GenerationUpdate(choice, rest, finish, tokens));
+            updates.TryWrite(new GenerationUpdate(choice, rest, finish, tokens) { LogProbs = logProbs[choice] });
             if (--open == 0) updates.TryComplete();
         }
     }
@@ -229,8 +235,23 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             rm = models.RewardModel(name, "reward_model").Model;
         }
 
-        if (request.Prompt.Length == 0) throw ApiException.BadRequest("The prompt is empty.", request.PromptParam);
-        int[] ids = lm.Tokenizer!.Encode(request.Prompt, addBos: request.AddSpecialTokens);
+        if (request.LogProbs is not null && method.Reads(MethodParameter.N))
+            throw ApiException.BadRequest($"log-probabilities are reported for methods that choose token by token; '{methodName}' picks among whole samples.", "logprobs");
+        int[] ids;
+        if (request.PromptIds is { } given)
+        {
+            if (method.Reads(MethodParameter.N))
+                throw ApiException.BadRequest($"a token-id prompt is taken by methods that choose token by token; '{methodName}' needs a text prompt.", request.PromptParam);
+            // Token ids are used exactly as sent (no BOS added), as vLLM takes them.
+            for (int i = 0; i < given.Length; i++)
+                if (given[i] >= vocab) throw ApiException.BadRequest($"'prompt[{i}]' is token id {given[i]}, beyond the vocabulary of {vocab} tokens.", request.PromptParam);
+            ids = given;
+        }
+        else
+        {
+            if (request.Prompt.Length == 0) throw ApiException.BadRequest("The prompt is empty.", request.PromptParam);
+            ids = lm.Tokenizer!.Encode(request.Prompt, addBos: request.AddSpecialTokens);
+        }
         int context = lm.Config.MaxPositions;
         if (ids.Length >= context)
             throw new ApiException(400, $"This model's maximum context length is {context} tokens; the prompt has {ids.Length} tokens, which leaves none to generate.",
@@ -305,7 +326,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             var row = new RowProgress(context, c, 0, plan.PromptIds);
             batch.Add(running, c, row);
             // The stream of choice c of a request is the stream of prompt c of a TextGenerator run (seed, c, 0).
-            batch.Decoder.Join(plan.PromptIds, row, DecodingSteps.RowRandom(options.Seed, c, 0), r => running.Stream(c, r.Text));
+            batch.Decoder.Join(plan.PromptIds, row, DecodingSteps.RowRandom(options.Seed, c, 0), r => running.Stream(c, r.Text), running.LogProbsOf(c));
         }
     }
 

@@ -10,11 +10,25 @@ public static class GenerationRequestReader
         "method", "k", "w", "reward_model", "best_of",
     };
 
+    /// <summary>
+    /// Completions' <c>logprobs</c> (an integer: the alternatives per token, 0 = the chosen token only), bounded by
+    /// <see cref="ServerLimits.MaxLogProbs"/> as vLLM bounds it by <c>--max-logprobs</c>.
+    /// </summary>
+    public static int? CompletionLogProbs(RequestJson json, ServerLimits limits)
+        => (int?)json.OptionalInteger("logprobs", 0, limits.MaxLogProbs);
+
+    /// <summary>Chat's <c>logprobs</c> (true/false) and <c>top_logprobs</c> (alternatives per token, at most <see cref="ServerLimits.MaxLogProbs"/>; needs logprobs true).</summary>
+    public static int? ChatLogProbs(RequestJson json, ServerLimits limits)
+    {
+        bool wanted = json.OptionalBool("logprobs") ?? false;
+        int? top = (int?)json.OptionalInteger("top_logprobs", 0, limits.MaxLogProbs);
+        if (top is not null && !wanted) throw ApiException.BadRequest("'top_logprobs' needs 'logprobs' set to true.", "top_logprobs");
+        return wanted ? top ?? 0 : null;
+    }
+
     /// <summary>OpenAI fields this server cannot honour, with why; sent with their neutral value they pass.</summary>
     public static readonly Dictionary<string, string> SharedRefused = new()
     {
-        ["logprobs"] = "log-probabilities are not reported by this server's decoding backend yet.",
-        ["top_logprobs"] = "log-probabilities are not reported by this server's decoding backend yet.",
         ["frequency_penalty"] = "no decoding method here applies penalties.",
         ["presence_penalty"] = "no decoding method here applies penalties.",
         ["logit_bias"] = "no decoding method here biases logits.",
@@ -31,7 +45,7 @@ public static class GenerationRequestReader
     /// <paramref name="defaultMaxTokens"/> the max_tokens of a request that gives none (null: as many as the context leaves).
     /// </summary>
     public static (GenerationRequest Request, bool Stream, bool IncludeUsage) Read(RequestJson json, string prompt, string promptParam, ServerLimits limits,
-        int? maxTokensOverride, int? defaultMaxTokens)
+        int? maxTokensOverride, int? defaultMaxTokens, int? logProbs = null)
     {
         bool stream = json.OptionalBool("stream") ?? false;
         bool includeUsage = false;
@@ -64,7 +78,10 @@ public static class GenerationRequestReader
             Seed = json.OptionalInteger("seed", long.MinValue, long.MaxValue),
             Stop = json.StopStrings("stop", limits),
             N = (int)(json.OptionalInteger("n", 1, limits.MaxN) ?? 1),
+            LogProbs = logProbs,
         };
+        if (logProbs is not null && stream)
+            throw ApiException.BadRequest("log-probabilities are reported with non-streamed responses only; set 'stream' to false.", "logprobs");
         return (request, stream, includeUsage);
     }
 }

@@ -31,13 +31,28 @@ public sealed record GenerationRequest
     public string PromptParam { get; init; } = "prompt";
     /// <summary>False when the prompt was rendered by the model's chat template, which writes its own special tokens.</summary>
     public bool AddSpecialTokens { get; init; } = true;
+    /// <summary>A prompt given as token ids (completions' <c>prompt: [ids]</c>): used exactly as sent, no BOS added; null = <see cref="Prompt"/>.</summary>
+    public int[]? PromptIds { get; init; }
+    /// <summary>
+    /// Log-probabilities to report with each generated token: null = none; 0 = the chosen token's only; N = also the N most
+    /// likely tokens. Always the LM's raw distribution (log-softmax of the logits at temperature 1), before the method's
+    /// processing (temperature, top-k/top-p truncation, reward guidance) — vLLM's <c>logprobs_mode=raw_logprobs</c>.
+    /// </summary>
+    public int? LogProbs { get; init; }
 }
+
+/// <summary>One generated token with its log-probability and the most likely alternatives (most likely first), from the raw distribution.</summary>
+public sealed record TokenLogProbs(int Token, float LogProb, (int Token, float LogProb)[] Top);
 
 /// <summary>
 /// One update of a running request: new text of choice <see cref="Index"/>, and, on that choice's last update, why it
 /// ended ("stop" | "length") and how many tokens it has.
 /// </summary>
-public sealed record GenerationUpdate(int Index, string TextDelta, string? FinishReason = null, int CompletionTokens = 0);
+public sealed record GenerationUpdate(int Index, string TextDelta, string? FinishReason = null, int CompletionTokens = 0)
+{
+    /// <summary>With the last update of a choice whose request asked for log-probabilities: one entry per generated token.</summary>
+    public IReadOnlyList<TokenLogProbs>? LogProbs { get; init; }
+}
 
 /// <summary>
 /// What the server needs from a decoding engine: check a request up front (a 4xx before any work), run it as a stream

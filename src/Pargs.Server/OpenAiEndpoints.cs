@@ -13,13 +13,13 @@ namespace Pargs.Server;
 /// </summary>
 public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend backend, ServerLimits limits, ServerMetrics metrics, RequestAdmission admission)
 {
-    static readonly string[] CompletionFields = [.. GenerationRequestReader.SharedFields, "prompt"];
+    static readonly string[] CompletionFields = [.. GenerationRequestReader.SharedFields, "prompt", "logprobs", "return_tokens_as_token_ids"];
     static readonly Dictionary<string, string> CompletionRefused = new(GenerationRequestReader.SharedRefused)
     {
         ["echo"] = "the prompt is not echoed back.",
         ["suffix"] = "insertion (a suffix after the completion) is not supported.",
     };
-    static readonly string[] ChatFields = [.. GenerationRequestReader.SharedFields, "messages", "max_completion_tokens", "parallel_tool_calls"];
+    static readonly string[] ChatFields = [.. GenerationRequestReader.SharedFields, "messages", "max_completion_tokens", "parallel_tool_calls", "logprobs", "top_logprobs", "return_tokens_as_token_ids"];
     static readonly Dictionary<string, string> ChatRefused = new(GenerationRequestReader.SharedRefused)
     {
         ["modalities"] = "output is text only.",
@@ -59,22 +59,47 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
     {
         var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
         json.RefuseUnknown(CompletionFields, CompletionRefused);
-        string prompt = ReadPrompt(json);
-        var (request, stream, includeUsage) = GenerationRequestReader.Read(json, prompt, "prompt", limits, null, defaultMaxTokens: 16); // OpenAI's default for completions
-        await Run(context, request, stream, includeUsage, chat: false);
+        var (prompt, promptIds) = ReadPrompt(json);
+        int? logProbs = GenerationRequestReader.CompletionLogProbs(json, limits);
+        var (request, stream, includeUsage) = GenerationRequestReader.Read(json, prompt, "prompt", limits, null, defaultMaxTokens: 16, logProbs); // OpenAI's default for completions
+        request = request with { PromptIds = promptIds };
+        await Run(context, request, stream, includeUsage, chat: false, tokensAsIds: json.OptionalBool("return_tokens_as_token_ids") ?? false);
     }
 
-    static string ReadPrompt(RequestJson json)
+    /// <summary>
+    /// A string, an array of one string, or token ids (<c>[1, 2, 3]</c>, or <c>[[1, 2, 3]]</c>: one prompt) as vLLM takes them —
+    /// what a remote engine sends, so that no text round trip changes the ids.
+    /// </summary>
+    (string Text, int[]? Ids) ReadPrompt(RequestJson json)
     {
         if (!json.Root.TryGetProperty("prompt", out var prompt) || prompt.ValueKind == JsonValueKind.Null)
             throw ApiException.BadRequest("'prompt' is required.", "prompt", "missing_required_parameter");
-        if (prompt.ValueKind == JsonValueKind.String) return prompt.GetString()!;
+        if (prompt.ValueKind == JsonValueKind.String) return (prompt.GetString()!, null);
         if (prompt.ValueKind == JsonValueKind.Array)
         {
-            if (prompt.GetArrayLength() == 1 && prompt[0].ValueKind == JsonValueKind.String) return prompt[0].GetString()!;
-            throw ApiException.BadRequest("'prompt' must be one string (or an array of exactly one string); token-id prompts and several prompts per request are not supported.", "prompt");
+            int count = prompt.GetArrayLength();
+            if (count == 1 && prompt[0].ValueKind == JsonValueKind.String) return (prompt[0].GetString()!, null);
+            if (count == 1 && prompt[0].ValueKind == JsonValueKind.Array) return ("", TokenIds(prompt[0], "prompt[0]"));
+            if (count > 0 && prompt[0].ValueKind == JsonValueKind.Number) return ("", TokenIds(prompt, "prompt"));
+            throw ApiException.BadRequest("'prompt' must be one string, an array of one string, or one prompt of token ids; several prompts per request are not supported.", "prompt");
         }
-        throw RequestJson.WrongType("prompt", prompt, "a string");
+        throw RequestJson.WrongType("prompt", prompt, "a string or an array of token ids");
+    }
+
+    int[] TokenIds(JsonElement array, string at)
+    {
+        int count = array.GetArrayLength();
+        if (count == 0) throw ApiException.BadRequest($"'{at}' has no token ids.", "prompt");
+        // The body limit bounds the count already; the context check (in the backend) bounds it by the model.
+        var ids = new int[count];
+        int i = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt32(out ids[i]) || ids[i] < 0)
+                throw ApiException.BadRequest($"'{at}[{i}]' must be a token id (a non-negative integer), got {RequestJson.Shorten(item.GetRawText())}.", "prompt");
+            i++;
+        }
+        return ids;
     }
 
     public async Task ChatCompletions(HttpContext context)
@@ -88,12 +113,13 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         if (json.Has("max_tokens") && json.Has("max_completion_tokens"))
             throw ApiException.BadRequest("Give 'max_completion_tokens' or 'max_tokens', not both.", "max_completion_tokens");
         int? maxCompletion = (int?)json.OptionalInteger("max_completion_tokens", 1, limits.MaxTokens);
-        var (request, stream, includeUsage) = GenerationRequestReader.Read(json, prompt, "messages", limits, maxCompletion, defaultMaxTokens: null); // chat: up to the context
+        int? logProbs = GenerationRequestReader.ChatLogProbs(json, limits);
+        var (request, stream, includeUsage) = GenerationRequestReader.Read(json, prompt, "messages", limits, maxCompletion, defaultMaxTokens: null, logProbs); // chat: up to the context
         request = request with { AddSpecialTokens = !served.ChatTemplate.RendersSpecialTokens };
         // The chat template's end-of-turn marker ends the answer, as the template's own training text does.
         if (served.ChatTemplate == PromptTemplate.ChatMl && !request.Stop.Contains("<|im_end|>"))
             request = request with { Stop = [.. request.Stop, "<|im_end|>"] };
-        await Run(context, request, stream, includeUsage, chat: true);
+        await Run(context, request, stream, includeUsage, chat: true, tokensAsIds: json.OptionalBool("return_tokens_as_token_ids") ?? false);
     }
 
     List<ChatMessage> ReadMessages(RequestJson json)
@@ -157,7 +183,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         return text.ToString();
     }
 
-    async Task Run(HttpContext context, GenerationRequest request, bool stream, bool includeUsage, bool chat)
+    async Task Run(HttpContext context, GenerationRequest request, bool stream, bool includeUsage, bool chat, bool tokensAsIds)
     {
         int promptTokens = backend.Validate(request); // every 4xx before any work
         using var admitted = admission.TryEnter() ?? throw TooBusy();
@@ -166,6 +192,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var texts = Enumerable.Range(0, request.N).Select(_ => new StringBuilder()).ToArray();
         var finish = new string?[request.N];
+        var logProbs = new IReadOnlyList<TokenLogProbs>?[request.N];
         int completionTokens = 0;
         double? lastText = null;
 
@@ -193,6 +220,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
                 if (update.FinishReason is not null)
                 {
                     finish[update.Index] = update.FinishReason;
+                    logProbs[update.Index] = update.LogProbs;
                     completionTokens += update.CompletionTokens;
                 }
                 if (stream && (update.TextDelta.Length > 0 || update.FinishReason is not null))
@@ -231,7 +259,14 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
                         w.WriteEndObject();
                     }
                     else w.WriteString("text", texts[i].ToString());
-                    w.WriteNull("logprobs");
+                    if (request.LogProbs is null || logProbs[i] is null) w.WriteNull("logprobs");
+                    else
+                    {
+                        var tokenizer = models.LanguageModel(request.Model).Model.Tokenizer!;
+                        w.WritePropertyName("logprobs");
+                        if (chat) LogProbsJson.WriteChat(w, logProbs[i]!, tokenizer, tokensAsIds);
+                        else LogProbsJson.WriteCompletion(w, logProbs[i]!, tokenizer, tokensAsIds);
+                    }
                     w.WriteString("finish_reason", finish[i] ?? "length");
                     w.WriteEndObject();
                 }

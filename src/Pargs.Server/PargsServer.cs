@@ -80,7 +80,7 @@ public sealed class PargsServer : IAsyncDisposable
             byte[] expected = Encoding.UTF8.GetBytes("Bearer " + options.ApiKey);
             app.Use(async (context, next) =>
             {
-                if (context.Request.Path.StartsWithSegments("/v1") || context.Request.Path.StartsWithSegments("/metrics"))
+                if (context.Request.Path.StartsWithSegments("/v1") || context.Request.Path.StartsWithSegments("/metrics") || context.Request.Path.StartsWithSegments("/tokenize"))
                 {
                     byte[] given = Encoding.UTF8.GetBytes(context.Request.Headers.Authorization.ToString());
                     if (!CryptographicOperations.FixedTimeEquals(given, expected))
@@ -95,6 +95,7 @@ public sealed class PargsServer : IAsyncDisposable
         app.MapPost("/v1/completions", endpoints.Completions);
         app.MapPost("/v1/chat/completions", endpoints.ChatCompletions);
         app.MapPost("/v1/rewards", endpoints.Rewards);
+        app.MapPost("/tokenize", new TokenizeEndpoint(models, limits).Tokenize);
         app.MapFallback(context => throw (HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsPost(context.Request.Method)
             ? new ApiException(404, $"Unknown route {context.Request.Method} {RequestJson.Shorten(context.Request.Path.Value ?? "")}.", code: "unknown_url", type: "invalid_request_error")
             : new ApiException(405, $"Method {RequestJson.Shorten(context.Request.Method)} is not allowed here.", code: "method_not_allowed")));

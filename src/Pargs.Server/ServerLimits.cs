@@ -16,6 +16,8 @@ public sealed record ServerLimits
     public int MaxN { get; init; } = 16;
     /// <summary>Upper bound of <c>k</c> (candidates per step; also bounded by the vocabulary).</summary>
     public int MaxK { get; init; } = 64;
+    /// <summary>Most alternatives per token a request's logprobs / top_logprobs may ask for (vLLM's <c>--max-logprobs</c>, whose default is 20).</summary>
+    public int MaxLogProbs { get; init; } = 64;
     /// <summary>
     /// Upper bound of the sequences one request decodes at once: n × k for the tokenwise-guided methods (each row scores
     /// k candidates per step), n × best_of for Best-of-N, n otherwise.

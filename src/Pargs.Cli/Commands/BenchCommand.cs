@@ -16,6 +16,7 @@ public static class BenchCommand
         command.Subcommands.Add(MatVec());
         command.Subcommands.Add(Tokenize());
         command.Subcommands.Add(Serve());
+        command.Subcommands.Add(RemoteBenchCommand.Create(OutOption, Report));
         return command;
     }
 

@@ -48,6 +48,8 @@ public static class GenerateCommand
             model, tokenizer, rewardModel, rewardLabel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, template, chat, output, batch, naive, threads,
             continuations, blockLength, targetReward,
         };
+        var remote = new RemoteOptions(); // --lm-url / --rm-url (docs/remote.md)
+        remote.AddTo(command);
         command.SetAction(CliErrors.Action(result =>
         {
             ModelOptions.SetThreads(result.GetValue(threads));
@@ -74,13 +76,18 @@ public static class GenerateCommand
             request = request with { AddSpecialTokens = !promptTemplate.RendersSpecialTokens };
             var promptList = ReadPrompts(result.GetValue(prompt), result.GetValue(prompts)).Select(promptTemplate.RenderPrompt).ToList();
             string? modelPath = result.GetValue(model);
-            using var lm = ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer), storedPrecision: !result.GetValue(naive));
+            if (remote.RemoteLm(result) && (modelPath is not null || request.Engine == DecodingEngine.Naive)) throw new PargsException("--lm-url steers a served model: give it without --model and --naive");
+            using var remoteLm = remote.ConnectLm(result, result.GetValue(tokenizer), Math.Max(request.Settings.K ?? MethodSettings.DefaultK, 1));
+            using var lm = remoteLm is null ? ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer), storedPrecision: !result.GetValue(naive)) : null;
+            Pargs.Engine.LanguageModelEngine engine = remoteLm ?? Engines.For(lm!, request.Engine);
             // The checkpoint's generation_config.json fills in what the command line left unsaid.
-            var options = request.Resolve(lm.Generation, lm.Config.VocabSize, $"{lm.Source}: generation_config.json"); // before anything is printed
-            string? rmPath = result.GetValue(rewardModel) ?? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null);
+            var options = request.Resolve(lm?.Generation, engine.Info.VocabSize, $"{engine.Info.Source}: generation_config.json"); // before anything is printed
+            using var remoteRm = remote.ConnectRm(result, engine.Info);
+            string? rmPath = result.GetValue(rewardModel) ?? (remoteRm is null ? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null && remoteLm is null) : null);
+            if (remoteRm is not null && result.GetValue(rewardModel) is not null) throw new PargsException("give --reward-model or --rm-url, not both");
             if (rmPath is null && result.GetValue(rewardLabel) is not null) throw new PargsException("--reward-label needs a reward model (--reward-model)");
-            IRewardModel? rm = rmPath is null ? null : RewardModelFiles.LoadForDecoding(rmPath, result.GetValue(rewardLabel));
-            string generator = $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source))}+{decodingMethod.Name}";
+            IRewardModel? rm = (IRewardModel?)remoteRm ?? (rmPath is null ? null : RewardModelFiles.LoadForDecoding(rmPath, result.GetValue(rewardLabel)));
+            string generator = $"{(lm is null ? "remote" : Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source)))}+{decodingMethod.Name}";
 
             IReadOnlyList<GenerationResult> results;
             if (promptList.Count == 1 && result.GetValue(output) is null)
@@ -94,7 +101,7 @@ public static class GenerateCommand
                     if (!echoed) Console.Write(promptList[0]);
                     echoed = true;
                 }
-                results = TextGenerator.Generate(lm, rm, promptList, options, onText: (_, text) =>
+                results = TextGenerator.Generate(engine, rm, promptList, options, onText: (_, text) =>
                 {
                     Echo();
                     if (text.Length > shown && !text.EndsWith('\uFFFD')) { Console.Write(text[shown..]); shown = text.Length; }
@@ -111,7 +118,7 @@ public static class GenerateCommand
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask($"generate ({decodingMethod.Name})", maxValue: promptList.Count);
-                        return TextGenerator.Generate(lm, rm, promptList, options, new Progress<int>(d => task.Value = d));
+                        return TextGenerator.Generate(engine, rm, promptList, options, new Progress<int>(d => task.Value = d));
                     });
                 if (result.GetValue(output) is { } outPath)
                 {

@@ -24,7 +24,7 @@ public sealed class ContinuousDecoder : IDisposable
     NextTokens? next;
     int step;
 
-    sealed record Row(int[] Prompt, RowProgress Progress, Random Random, Action<RowProgress>? OnToken)
+    sealed record Row(int[] Prompt, RowProgress Progress, Random Random, Action<RowProgress>? OnToken, Action<long, float[]>? OnDistribution = null)
     {
         public bool Cancelled { get; set; }
     }
@@ -41,9 +41,13 @@ public sealed class ContinuousDecoder : IDisposable
     /// <summary>Rows running or waiting to join.</summary>
     public int Count => rows.Count + joining.Count;
 
-    /// <summary>Queues a row; it joins the batch at the next <see cref="Step"/>. <paramref name="onToken"/> sees every accepted token.</summary>
-    public void Join(int[] prompt, RowProgress progress, Random random, Action<RowProgress>? onToken = null)
-        => joining.Add(new Row(prompt, progress, random, onToken));
+    /// <summary>
+    /// Queues a row; it joins the batch at the next <see cref="Step"/>. <paramref name="onToken"/> sees every accepted token;
+    /// <paramref name="onDistribution"/> (a server reporting log-probabilities) sees each chosen token with the LM's raw
+    /// next-token log-probabilities it was chosen from (log-softmax at temperature 1, before the method's processing).
+    /// </summary>
+    public void Join(int[] prompt, RowProgress progress, Random random, Action<RowProgress>? onToken = null, Action<long, float[]>? onDistribution = null)
+        => joining.Add(new Row(prompt, progress, random, onToken, onDistribution));
 
     /// <summary>Stops a row at the next step (a client that went away); its progress stays as it was.</summary>
     public void Cancel(RowProgress progress)
@@ -78,6 +82,12 @@ public sealed class ContinuousDecoder : IDisposable
             Next = next!, Scorer = scorer, RowRandom = rows.Select(r => r.Random).ToArray(),
             Active = rows.Select(_ => true).ToArray(), Index = step++,
         });
+        if (rows.Any(r => r.OnDistribution is not null))
+        {
+            var logProbs = next!.LogProbs; // [B, V]
+            for (int b = 0; b < rows.Count; b++)
+                rows[b].OnDistribution?.Invoke(tokens[b], logProbs[b].contiguous().data<float>().ToArray());
+        }
         for (int b = 0; b < rows.Count; b++)
         {
             rows[b].Progress.Accept((int)tokens[b]);

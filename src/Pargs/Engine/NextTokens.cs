@@ -12,16 +12,63 @@ namespace Pargs.Engine;
 public sealed class NextTokens
 {
     readonly Tensor? logProbs;
+    readonly float[][]? topLogProbs;
+    readonly long[][]? topIds;
+    readonly string? source;
 
     /// <param name="logProbs">log π(v | x, y&lt;t) for every token v: [B, V].</param>
     public NextTokens(Tensor logProbs) => this.logProbs = logProbs;
 
+    /// <summary>Only each row's most likely tokens (most likely first), as a server returns them; <paramref name="source"/> names it in errors.</summary>
+    public NextTokens(float[][] topLogProbs, long[][] topIds, string source)
+    {
+        this.topLogProbs = topLogProbs;
+        this.topIds = topIds;
+        this.source = source;
+    }
+
     /// <summary>log π(v | x, y&lt;t) for every token v: [B, V].</summary>
-    public Tensor LogProbs => logProbs ?? throw new PargsException("this engine returns only each row's top tokens, not the whole distribution");
+    public Tensor LogProbs => logProbs ?? throw new PargsException($"{source ?? "this engine"} returns only each row's top tokens, not the whole distribution");
 
     /// <summary>The k most likely tokens per row, most likely first: (log-probs [B, k], ids [B, k]).</summary>
-    public (Tensor LogProbs, Tensor Ids) TopK(int k) => DecodingSteps.TopK(LogProbs, k);
+    public (Tensor LogProbs, Tensor Ids) TopK(int k)
+    {
+        if (logProbs is not null) return DecodingSteps.TopK(logProbs, k);
+        int rows = topIds!.Length;
+        var values = new float[rows * k];
+        var ids = new long[rows * k];
+        for (int b = 0; b < rows; b++)
+        {
+            if (topIds[b].Length < k) throw new PargsException($"{source}: {topIds[b].Length} tokens per step were asked for but the method needs k = {k}");
+            Array.Copy(topLogProbs![b], 0, values, b * k, k);
+            Array.Copy(topIds[b], 0, ids, b * k, k);
+        }
+        return (tensor(values, rows, k), tensor(ids, rows, k));
+    }
 
-    /// <summary>Nucleus candidates per row (see <see cref="DecodingSteps.TopP"/>).</summary>
-    public (float[][] LogProbs, long[][] Ids) TopP(double p) => DecodingSteps.TopP(LogProbs, p);
+    /// <summary>
+    /// Nucleus candidates per row (see <see cref="DecodingSteps.TopP"/>). From top tokens only, this is exact when their mass
+    /// reaches p (the nucleus lies inside them); otherwise it is refused, naming the mass.
+    /// </summary>
+    public (float[][] LogProbs, long[][] Ids) TopP(double p)
+    {
+        if (logProbs is not null) return DecodingSteps.TopP(logProbs, p);
+        var outLogp = new float[topIds!.Length][];
+        var outIds = new long[topIds.Length][];
+        for (int b = 0; b < topIds.Length; b++)
+        {
+            double mass = 0;
+            int n = 0;
+            while (n < topIds[b].Length && (n == 0 || mass < p))
+            {
+                mass += Math.Exp(topLogProbs![b][n]);
+                n++;
+            }
+            if (mass < p)
+                throw new PargsException($"{source}: top-p {p} needs more than the {topIds[b].Length} most likely tokens the server returned (their mass is {mass:G4}); ask for more log-probabilities per step");
+            outLogp[b] = topLogProbs![b][..n];
+            outIds[b] = topIds[b][..n];
+        }
+        return (outLogp, outIds);
+    }
 }

@@ -40,7 +40,9 @@ public sealed class BadRequestCorpusTests(ServerFixture fixture)
         yield return Case("no messages", Chat, $"{{{M}}}", 400, "messages");
         yield return Case("model is a number", Completions, $"{{\"model\":5,{P}}}", 400, "model");
         yield return Case("prompt is a number", Completions, $"{{{M},\"prompt\":5}}", 400, "prompt");
-        yield return Case("token-id prompt", Completions, $"{{{M},\"prompt\":[1,2,3]}}", 400, "prompt");
+        yield return Case("token id beyond the vocabulary", Completions, $"{{{M},\"prompt\":[1,2,99999]}}", 400, "prompt");
+        yield return Case("negative token id", Completions, $"{{{M},\"prompt\":[1,-2]}}", 400, "prompt");
+        yield return Case("token id not an integer", Completions, $"{{{M},\"prompt\":[1,2.5]}}", 400, "prompt");
         yield return Case("two prompts", Completions, $"{{{M},\"prompt\":[\"a\",\"b\"]}}", 400, "prompt");
         yield return Case("max_tokens a string", Completions, $"{{{M},{P},\"max_tokens\":\"10\"}}", 400, "max_tokens");
         yield return Case("max_tokens fractional", Completions, $"{{{M},{P},\"max_tokens\":2.5}}", 400, "max_tokens");
@@ -93,8 +95,8 @@ public sealed class BadRequestCorpusTests(ServerFixture fixture)
         yield return Case("w a string", Completions, $"{{{M},{P},\"method\":\"pargs\",\"w\":\"2\"}}", 400, "w");
         yield return Case("reward_model with topk", Completions, $"{{{M},{P},\"method\":\"topk\",\"reward_model\":\"stories260K-partial-rm\"}}", 400, "reward_model");
         // Refused OpenAI features.
-        yield return Case("logprobs", Completions, $"{{{M},{P},\"logprobs\":2}}", 400, "logprobs");
-        yield return Case("chat logprobs", Chat, $"{{{M},{Msgs},\"logprobs\":true}}", 400, "logprobs");
+        yield return Case("logprobs beyond the limit", Completions, $"{{{M},{P},\"logprobs\":65}}", 400, "logprobs");
+        yield return Case("chat top_logprobs without logprobs", Chat, $"{{{M},{Msgs},\"top_logprobs\":2}}", 400, "top_logprobs");
         yield return Case("tools", Chat, $"{{{M},{Msgs},\"tools\":[{{\"type\":\"function\",\"function\":{{\"name\":\"f\"}}}}]}}", 400, "tools");
         yield return Case("echo", Completions, $"{{{M},{P},\"echo\":true}}", 400, "echo");
         yield return Case("stream_options without stream", Chat, $"{{{M},{Msgs},\"stream_options\":{{\"include_usage\":true}}}}", 400, "stream_options");

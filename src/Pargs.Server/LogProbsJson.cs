@@ -1,0 +1,121 @@
+using System.Text;
+using System.Text.Json;
+using Pargs.Tokenizers;
+
+namespace Pargs.Server;
+
+/// <summary>
+/// Writes per-token log-probabilities in OpenAI's two shapes: completions' (<c>tokens</c>, <c>token_logprobs</c>,
+/// <c>top_logprobs</c> as {token: logprob}, <c>text_offset</c>) and chat's (<c>content</c>: [{token, logprob, bytes,
+/// top_logprobs: [{token, logprob, bytes}]}]). A token is its text, or "token_id:N" with vLLM's
+/// <c>return_tokens_as_token_ids</c> (the form a remote engine reads: no two tokens share it). Numbers are float32 written
+/// in their shortest round-trippable form, so a client that parses them back to float32 gets the server's bits exactly;
+/// −∞ (a token of probability 0) is written as −9999.0, as vLLM writes it, because JSON has no infinity.
+/// </summary>
+public static class LogProbsJson
+{
+    /// <summary>What −∞ travels as.</summary>
+    public const float NegativeInfinity = -9999.0f;
+
+    public static void WriteCompletion(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs> tokens, ITokenizer tokenizer, bool tokensAsIds)
+    {
+        w.WriteStartObject();
+        w.WriteStartArray("tokens");
+        foreach (var t in tokens) w.WriteStringValue(Name(t.Token, tokenizer, tokensAsIds));
+        w.WriteEndArray();
+        w.WriteStartArray("token_logprobs");
+        foreach (var t in tokens) Number(w, t.LogProb);
+        w.WriteEndArray();
+        w.WriteStartArray("top_logprobs");
+        foreach (var t in tokens)
+        {
+            w.WriteStartObject();
+            var seen = new HashSet<string>();
+            foreach (var (id, logProb) in t.Top)
+            {
+                string name = Name(id, tokenizer, tokensAsIds);
+                if (!seen.Add(name)) continue; // two ids with one text: the more likely one stands (a JSON object has one value per key)
+                w.WritePropertyName(name);
+                Number(w, logProb);
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("text_offset");
+        int offset = 0;
+        foreach (var t in tokens)
+        {
+            w.WriteNumberValue(offset);
+            offset += Text(t.Token, tokenizer).Length;
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    public static void WriteChat(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs> tokens, ITokenizer tokenizer, bool tokensAsIds)
+    {
+        w.WriteStartObject();
+        w.WriteStartArray("content");
+        foreach (var t in tokens)
+        {
+            w.WriteStartObject();
+            Entry(w, t.Token, t.LogProb, tokenizer, tokensAsIds);
+            w.WriteStartArray("top_logprobs");
+            foreach (var (id, logProb) in t.Top)
+            {
+                w.WriteStartObject();
+                Entry(w, id, logProb, tokenizer, tokensAsIds);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    static void Entry(Utf8JsonWriter w, int id, float logProb, ITokenizer tokenizer, bool tokensAsIds)
+    {
+        w.WriteString("token", Name(id, tokenizer, tokensAsIds));
+        w.WritePropertyName("logprob");
+        Number(w, logProb);
+        w.WriteStartArray("bytes");
+        foreach (var b in Bytes(id, tokenizer)) w.WriteNumberValue(b);
+        w.WriteEndArray();
+    }
+
+    /// <summary>A float32 in its shortest round-trippable form (.NET's float formatting), −∞ as <see cref="NegativeInfinity"/>.</summary>
+    public static void Number(Utf8JsonWriter w, float value)
+    {
+        if (float.IsNegativeInfinity(value) || value < NegativeInfinity) value = NegativeInfinity;
+        if (!float.IsFinite(value)) throw new PargsException($"the language model gave the log-probability {value}: its logits are not finite");
+        w.WriteNumberValue(value);
+    }
+
+    static string Name(int id, ITokenizer tokenizer, bool tokensAsIds) => tokensAsIds ? $"token_id:{id}" : Text(id, tokenizer);
+
+    static string Text(int id, ITokenizer tokenizer)
+    {
+        var bytes = tokenizer.TokenBytes(id);
+        return bytes.Length > 0 ? Encoding.UTF8.GetString(bytes) : tokenizer.Decode([id], skipSpecial: false);
+    }
+
+    static byte[] Bytes(int id, ITokenizer tokenizer)
+    {
+        var bytes = tokenizer.TokenBytes(id);
+        return bytes.Length > 0 ? bytes : Encoding.UTF8.GetBytes(tokenizer.Decode([id], skipSpecial: false));
+    }
+
+    /// <summary>The <paramref name="count"/> most likely tokens of a raw distribution, most likely first (ties: the lower id first).</summary>
+    public static (int Token, float LogProb)[] Top(float[] logProbs, int count)
+    {
+        count = Math.Min(count, logProbs.Length);
+        if (count == 0) return [];
+        var order = Enumerable.Range(0, logProbs.Length).ToArray();
+        var keys = logProbs.Select(v => float.IsNaN(v) ? float.PositiveInfinity : -v).ToArray(); // NaN first: reported, not hidden
+        Array.Sort(keys, order);
+        // Array.Sort is not stable: among equal values put the lower id first.
+        var top = order.Take(count).Select(i => (i, logProbs[i])).ToList();
+        return top.OrderByDescending(x => float.IsNaN(x.Item2) ? float.PositiveInfinity : x.Item2).ThenBy(x => x.i).ToArray();
+    }
+}

@@ -1,0 +1,56 @@
+using Pargs.Tokenizers;
+
+namespace Pargs.Engine.Remote;
+
+/// <summary>
+/// Is the local tokenizer the server's? Token ids travel between them without text, so one id meaning two things would
+/// steer with the wrong tokens silently. Compared: the vocabulary size where the server reports it, and the ids of a few
+/// probe strings (ASCII, leading spaces, digits, accents, an emoji) through the server's tokenize endpoint where it has
+/// one. A mismatch is refused with both values.
+/// </summary>
+public static class TokenizerCheck
+{
+    /// <summary>How many rows past its tokenizer a model's vocabulary may be padded and still count as the same.</summary>
+    public const int PaddingAllowed = 1024;
+
+    public static readonly string[] Probes =
+    [
+        "Once upon a time",
+        " The quick brown fox jumps over the lazy dog.",
+        "12345 + 678 = 13023",
+        "naïve café, déjà vu — “quotes”",
+        "emoji 🙂 and\ttabs\nnew lines",
+    ];
+
+    /// <summary>Runs the checks; returns what was compared and the server's vocabulary size where it reported one.</summary>
+    public static (IReadOnlyList<string> Checks, int? VocabSize) Run(RemoteLmClient client, RemoteHttp http, RemoteModelFacts facts, ITokenizer tokenizer, string tokenizerSource)
+    {
+        var done = new List<string>();
+        int? serverVocab = facts.VocabSize;
+        foreach (var probe in Probes)
+        {
+            var theirs = client.TokenizeAsync(http, facts.Model, probe).GetAwaiter().GetResult();
+            if (theirs is null)
+            {
+                done.Add($"{client.BaseUrl} has no tokenize endpoint: probe strings not compared");
+                break;
+            }
+            var ours = tokenizer.Encode(probe, addBos: true);
+            if (!theirs.SequenceEqual(ours))
+                throw new PargsException($"the tokenizer {tokenizerSource} is not the server's: \"{Escape(probe)}\" is [{string.Join(", ", ours)}] here but [{string.Join(", ", theirs)}] at {client.BaseUrl}");
+            if (client is OpenAiCompletionsClient { LastVocabSize: { } reported }) serverVocab ??= reported;
+        }
+        if (done.Count == 0) done.Add($"{Probes.Length} probe strings tokenize identically here and at {client.BaseUrl}");
+        if (serverVocab is { } vocab)
+        {
+            // A model's embedding table may be padded past its tokenizer (Qwen2.5: 151,936 rows for 151,665 tokens), never short of it.
+            if (vocab < tokenizer.VocabSize || vocab - tokenizer.VocabSize > PaddingAllowed)
+                throw new PargsException($"the tokenizer {tokenizerSource} has {tokenizer.VocabSize} tokens but the model at {client.BaseUrl} has {vocab}: they do not belong together");
+            done.Add(vocab == tokenizer.VocabSize ? $"vocabulary size {vocab} on both sides" : $"vocabulary: {tokenizer.VocabSize} tokens here, a table of {vocab} (padded) at the server");
+        }
+        else done.Add($"{client.BaseUrl} does not report its vocabulary size: every returned id is checked against the local {tokenizer.VocabSize}");
+        return (done, serverVocab);
+    }
+
+    static string Escape(string text) => text.Replace("\n", "\\n").Replace("\t", "\\t");
+}

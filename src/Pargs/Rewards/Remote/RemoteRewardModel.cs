@@ -1,0 +1,256 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Pargs.Decoding;
+using Pargs.Engine;
+using Pargs.Engine.Remote;
+using Pargs.Models;
+using Pargs.Tokenizers;
+using static TorchSharp.torch;
+
+namespace Pargs.Rewards.Remote;
+
+/// <summary>Which HTTP protocol a remote reward model speaks.</summary>
+public enum RemoteRmProtocol
+{
+    /// <summary><c>pargs serve</c>'s <c>POST /v1/rewards</c>.</summary>
+    Pargs,
+    /// <summary>Hugging Face text-embeddings-inference <c>POST /predict</c> with <c>raw_scores</c>.</summary>
+    Tei,
+    /// <summary>vLLM's pooling endpoint <c>POST /pooling</c> (a reward / sequence-classification model run with <c>--runner pooling</c>).</summary>
+    Vllm,
+}
+
+public sealed record RemoteRmOptions
+{
+    public required Uri Url { get; init; }
+    public RemoteRmProtocol Protocol { get; init; } = RemoteRmProtocol.Pargs;
+    /// <summary>The served reward model's name (pargs, vllm); null = the first one the server lists.</summary>
+    public string? Model { get; init; }
+    public int Concurrency { get; init; } = 16;
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public int Retries { get; init; } = 4;
+    public TimeSpan RetryBase { get; init; } = TimeSpan.FromMilliseconds(250);
+    public string? ApiKey { get; init; }
+
+    public static RemoteRmProtocol ParseProtocol(string name) => name.ToLowerInvariant() switch
+    {
+        "pargs" => RemoteRmProtocol.Pargs,
+        "tei" => RemoteRmProtocol.Tei,
+        "vllm" => RemoteRmProtocol.Vllm,
+        _ => throw new PargsException($"--rm-protocol {name}: expected pargs, tei or vllm"),
+    };
+}
+
+/// <summary>
+/// A reward model served elsewhere, scoring the LM's text: a candidate v of a row is scored as the text of
+/// prompt + sequence + v (the LM tokenizer's decoding, special tokens left out, an incomplete last UTF-8 character
+/// held back), which the server tokenizes with its own tokenizer and BOS as its model was trained. The k candidates of
+/// a row travel in one request, the rows of a step concurrently. Unlike a local reward model no prefix is cached here
+/// (the server's own prefix caching, where it has one, does that), and an LM end-of-sequence is not passed on as the
+/// reward model's EOS (text has none).
+/// <list type="bullet">
+/// <item><c>pargs</c>: <c>POST /v1/rewards {"model", "input": [texts]}</c> → <c>{"data": [{"index", "reward"}]}</c>.</item>
+/// <item><c>tei</c>: <c>POST /predict {"inputs": [[text], …], "raw_scores": true}</c> → <c>[[{"score", "label"}], …]</c>
+/// (router/src/http/types.rs at commit 02506d0b3879596c20905951425d16f09be1a556: a batch is a list of one-string lists);
+/// one label per text, the reward model's single head output before any sigmoid/softmax.</item>
+/// <item><c>vllm</c>: <c>POST /pooling {"model", "input": [texts]}</c> → <c>{"data": [{"index", "data": …}]}</c> (docs
+/// "Pooling Models", v0.10–v0.11): a number, a one-element list, or per-token rows (reward models' ALL pooling), of which
+/// the last token's is the sequence's reward.</item>
+/// </list>
+/// </summary>
+public sealed class RemoteRewardModel : IRewardModel, IDisposable
+{
+    readonly RemoteRmOptions options;
+    readonly RemoteHttp http;
+    readonly ITokenizer lmTokenizer;
+    readonly string? model;
+    readonly Uri baseUrl;
+
+    /// <param name="lm">The language model whose text is scored (its tokenizer decodes the candidates).</param>
+    public RemoteRewardModel(RemoteRmOptions options, LanguageModelInfo lm)
+    {
+        this.options = options;
+        lmTokenizer = lm.Tokenizer ?? throw new PargsException($"{lm.Source}: a remote reward model scores text, and the LM has no tokenizer to write it");
+        baseUrl = options.Url.AbsoluteUri.EndsWith('/') ? options.Url : new Uri(options.Url.AbsoluteUri + "/");
+        if (baseUrl.Scheme is not ("http" or "https")) throw new PargsException($"--rm-url {options.Url}: expected an http:// or https:// address");
+        http = new RemoteHttp(options.Concurrency, options.RequestTimeout, options.Retries, options.RetryBase, options.ApiKey);
+        // Scored through the LM's text, the candidates are LM ids: the vocabularies "agree" by construction.
+        Config = new ModelConfig { VocabSize = lm.VocabSize, MaxPositions = lm.MaxPositions };
+        try { model = options.Protocol == RemoteRmProtocol.Tei ? null : options.Model ?? FirstModel(); }
+        catch { http.Dispose(); throw; }
+        Source = $"{baseUrl} ({options.Protocol.ToString().ToLowerInvariant()}{(model is null ? "" : ": " + model)})";
+    }
+
+    public ModelConfig Config { get; }
+    /// <summary>None here: the server tokenizes the text itself.</summary>
+    public ITokenizer? Tokenizer => null;
+    public string Source { get; }
+
+    /// <summary>Requests sent (attempts, retries included).</summary>
+    public long Requests => http.Requests - setupRequests;
+    long setupRequests;
+
+    string FirstModel()
+    {
+        var url = new Uri(baseUrl, "v1/models");
+        using var doc = http.GetAsync(url).GetAwaiter().GetResult();
+        setupRequests = http.Requests;
+        if (!doc.RootElement.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
+            throw new PargsException($"{url}: the answer has no 'data' list of models");
+        foreach (var m in data.EnumerateArray())
+        {
+            // pargs serve marks its kinds; vLLM serves one model.
+            bool reward = !m.TryGetProperty("pargs_kind", out var kind) || kind.GetString() == "reward_model";
+            if (reward && m.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String) return id.GetString()!;
+        }
+        throw new PargsException($"{url}: the server lists no reward model");
+    }
+
+    /// <summary>The text a reward model reads for LM ids: their decoding, special tokens left out, a trailing incomplete character held back.</summary>
+    public string TextOf(IEnumerable<int> lmIds) => lmTokenizer.Decode(lmIds, skipSpecial: true).TrimEnd('\uFFFD');
+
+    /// <summary>The rewards of <paramref name="texts"/>, in order, in one request.</summary>
+    public async Task<float[]> ScoreAsync(IReadOnlyList<string> texts)
+    {
+        var (url, body) = Request(texts);
+        using var doc = await http.PostAsync(url, body).ConfigureAwait(false);
+        try { return Read(doc.RootElement, texts.Count, url); }
+        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
+        {
+            throw new PargsException($"{url}: the answer is not in the expected shape ({e.Message}): {Shorten(doc.RootElement.GetRawText())}");
+        }
+    }
+
+    public float[] Score(IReadOnlyList<string> texts) => ScoreAsync(texts).GetAwaiter().GetResult();
+
+    (Uri Url, byte[] Body) Request(IReadOnlyList<string> texts)
+    {
+        var input = new JsonArray(texts.Select(t => (JsonNode)t).ToArray());
+        return options.Protocol switch
+        {
+            RemoteRmProtocol.Pargs => (new Uri(baseUrl, "v1/rewards"), JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["model"] = model, ["input"] = input })),
+            RemoteRmProtocol.Vllm => (new Uri(baseUrl, "pooling"), JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["model"] = model, ["input"] = input })),
+            RemoteRmProtocol.Tei => (new Uri(baseUrl, "predict"), JsonSerializer.SerializeToUtf8Bytes(new JsonObject
+            {
+                ["inputs"] = new JsonArray(texts.Select(t => (JsonNode)new JsonArray(t)).ToArray()),
+                ["raw_scores"] = true,
+            })),
+            _ => throw new ArgumentOutOfRangeException(nameof(options.Protocol)),
+        };
+    }
+
+    float[] Read(JsonElement root, int count, Uri url)
+    {
+        var rewards = new float[count];
+        var seen = new bool[count];
+        switch (options.Protocol)
+        {
+            case RemoteRmProtocol.Tei:
+                if (root.GetArrayLength() != count) throw new FormatException($"{root.GetArrayLength()} predictions for {count} texts");
+                for (int i = 0; i < count; i++)
+                {
+                    var labels = root[i];
+                    if (labels.GetArrayLength() != 1)
+                        throw new PargsException($"{url}: the model has {labels.GetArrayLength()} labels; a reward model has one (num_labels = 1)");
+                    rewards[i] = Float(labels[0].GetProperty("score"));
+                    seen[i] = true;
+                }
+                return rewards;
+            default:
+                foreach (var item in root.GetProperty("data").EnumerateArray())
+                {
+                    int index = item.GetProperty("index").GetInt32();
+                    if (index < 0 || index >= count || seen[index]) throw new FormatException($"index {index} out of place");
+                    rewards[index] = options.Protocol == RemoteRmProtocol.Pargs ? Float(item.GetProperty("reward")) : PooledReward(item.GetProperty("data"), url);
+                    seen[index] = true;
+                }
+                if (seen.Contains(false)) throw new FormatException($"{seen.Count(s => s)} rewards for {count} texts");
+                return rewards;
+        }
+    }
+
+    /// <summary>vLLM's pooled output: a number, [number], or per-token rows whose last is the sequence's reward.</summary>
+    static float PooledReward(JsonElement data, Uri url)
+    {
+        if (data.ValueKind == JsonValueKind.Number) return Float(data);
+        if (data.ValueKind != JsonValueKind.Array || data.GetArrayLength() == 0) throw new FormatException("empty pooled output");
+        var last = data[data.GetArrayLength() - 1];
+        if (last.ValueKind == JsonValueKind.Array) // per token: the last token's output
+        {
+            if (last.GetArrayLength() != 1) throw new PargsException($"{url}: the pooled output has {last.GetArrayLength()} values per token; a reward model has one");
+            return Float(last[0]);
+        }
+        if (data.GetArrayLength() != 1) throw new PargsException($"{url}: the pooled output has {data.GetArrayLength()} values; a reward model has one (is this an embedding model?)");
+        return Float(data[0]);
+    }
+
+    static float Float(JsonElement value) => value.ValueKind == JsonValueKind.Number
+        ? float.Parse(value.GetRawText(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture)
+        : throw new FormatException($"expected a number, got {value.ValueKind}");
+
+    static string Shorten(string text) => text.Length > 300 ? text[..300] + "…" : text;
+
+    /// <summary>Rewards of whole sequences (Best-of-N, the reference engine): one request for the batch.</summary>
+    public Tensor SequenceRewards(Tensor ids, Tensor valid)
+    {
+        long rows = ids.shape[0], length = ids.shape[1];
+        var flat = ids.data<long>().ToArray();
+        var mask = valid.data<bool>().ToArray();
+        var texts = Enumerable.Range(0, (int)rows)
+            .Select(b => TextOf(Enumerable.Range(0, (int)length).Where(t => mask[b * length + t]).Select(t => (int)flat[b * length + t])))
+            .ToArray();
+        return tensor(Score(texts));
+    }
+
+    public ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts) => new RemoteScorer(this, counts);
+
+    /// <summary>Rows of LM ids; each step one request per active row with its k candidate texts.</summary>
+    sealed class RemoteScorer(RemoteRewardModel rm, CandidateScoringCounts counts) : ICandidateScorer
+    {
+        readonly List<List<int>> rows = new();
+        long[] last = [];
+        int lastK;
+
+        public int Rows => rows.Count;
+
+        public void AddRows(IReadOnlyList<int[]> prompts) => rows.AddRange(prompts.Select(p => p.ToList()));
+
+        public void KeepRows(int[] keep)
+        {
+            var kept = keep.Select(r => rows[r].ToList()).ToList();
+            rows.Clear();
+            rows.AddRange(kept);
+        }
+
+        public float[][] Score(Tensor candidates, IReadOnlyList<bool> active)
+        {
+            int k = (int)candidates.shape[1];
+            var ids = candidates.data<long>().ToArray();
+            var tasks = new Task<float[]>?[rows.Count];
+            for (int b = 0; b < rows.Count; b++)
+            {
+                if (!active[b]) continue;
+                var prefix = rows[b];
+                var texts = Enumerable.Range(0, k).Select(j => rm.TextOf(prefix.Append((int)ids[b * k + j]))).ToArray();
+                tasks[b] = rm.ScoreAsync(texts);
+                counts.FullForwards += k;
+            }
+            var running = tasks.Where(t => t is not null).Cast<Task>().ToArray();
+            try { Task.WaitAll(running); }
+            catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(x => x is PargsException) is PargsException first) { throw first; }
+            catch (AggregateException e) { throw e.InnerException!; }
+            last = ids;
+            lastK = k;
+            return tasks.Select(t => t?.Result ?? new float[k]).ToArray();
+        }
+
+        public void Commit(int[] chosen)
+        {
+            for (int b = 0; b < rows.Count; b++) rows[b].Add((int)last[b * lastK + chosen[b]]);
+        }
+
+        public void Dispose() { }
+    }
+
+    public void Dispose() => http.Dispose();
+}

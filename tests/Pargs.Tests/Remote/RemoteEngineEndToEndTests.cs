@@ -1,0 +1,158 @@
+#pragma warning disable OPENAI001
+using System.ClientModel;
+using System.Text.Json;
+using OpenAI;
+using OpenAI.Chat;
+using Pargs.Decoding;
+using Pargs.Decoding.Methods;
+using Pargs.Engine.Remote;
+using Pargs.Rewards.Remote;
+using Pargs.Tests.Server;
+using static TorchSharp.torch;
+
+namespace Pargs.Tests.Remote;
+
+/// <summary>
+/// A remote engine steering `pargs serve` (stories260K, in process on 127.0.0.1, a free port) gives token for token what
+/// the local engine gives for the same seed: the server's raw top-k log-probabilities travel as shortest round-trip
+/// float32 text and come back with the same bits.
+/// </summary>
+[Collection(ServerCollection.Name)]
+public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
+{
+    static readonly string[] Prompts = ["Tim was sad because", "Once upon a time", "Lily saw a big dog"];
+
+    RemoteEngine Connect(int topK) => RemoteEngine.Connect(
+        new RemoteLmOptions { Url = fixture.Server.Url, TopK = topK, Concurrency = 4, RetryBase = TimeSpan.FromMilliseconds(20) },
+        fixture.Lm.Tokenizer!, fixture.Lm.Config.EosTokenId);
+
+    public static TheoryData<string> Methods => new() { "pargs", "args", "topk", "pargs-g" };
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void Remote_engine_equals_the_local_engine_token_for_token(string method)
+    {
+        var options = new DecodingOptions
+        {
+            Method = DecodingMethods.Parse(method).Options(new MethodSettings { K = 8, W = 2.0 }),
+            Seed = 11, MaxNewTokens = 20, BatchSize = 3,
+        };
+        var local = TextGenerator.Generate(fixture.Lm, fixture.Rm, Prompts, options);
+        using var engine = Connect(topK: 8);
+        var remote = TextGenerator.Generate(engine, fixture.Rm, Prompts, options);
+        for (int i = 0; i < Prompts.Length; i++)
+        {
+            Assert.Equal(local[i].TokenIds, remote[i].TokenIds);
+            Assert.Equal(local[i].Output, remote[i].Output);
+        }
+        // One LM request per row and step: the prefill, then one per appended token of the batch (rows stay until it ends).
+        int steps = local.Max(r => r.TokenIds.Length);
+        Assert.Equal(Prompts.Length * steps, engine.Requests);
+        Assert.Contains(engine.TokenizerChecks, c => c.Contains("probe strings tokenize identically"));
+        Assert.Contains(engine.TokenizerChecks, c => c.Contains("vocabulary size 512 on both sides"));
+    }
+
+    [Fact]
+    public void Remote_reward_model_through_pargs_rewards_scores_the_text_as_the_local_model()
+    {
+        using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = fixture.Server.Url, Protocol = RemoteRmProtocol.Pargs, Concurrency = 4 }, fixture.Lm.Info);
+        var ids = fixture.Lm.Tokenizer!.Encode("Tim was sad because his dog ran away.", addBos: true);
+        using var scope = NewDisposeScope();
+        var remote = rm.SequenceRewards(tensor(ids.Select(i => (long)i).ToArray()).unsqueeze(0), ones(1, ids.Length, ScalarType.Bool));
+        var local = fixture.Rm.SequenceRewards(tensor(ids.Select(i => (long)i).ToArray()).unsqueeze(0), ones(1, ids.Length, ScalarType.Bool));
+        Assert.Equal(local.item<float>(), remote.item<float>(), 1e-5f);
+        Assert.Equal(1, rm.Requests);
+    }
+
+    [Fact]
+    public void Remote_lm_and_remote_reward_model_run_pargs_with_one_rm_request_per_row_and_step()
+    {
+        var options = new DecodingOptions { Method = new PargsOptions { K = 5, W = 1.5 }, Seed = 3, MaxNewTokens = 12, BatchSize = 2 };
+        using var engine = Connect(topK: 5);
+        using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = fixture.Server.Url, Concurrency = 4 }, engine.Info);
+        var results = TextGenerator.Generate(engine, rm, Prompts[..2], options);
+        int steps = results.Max(r => r.TokenIds.Length);
+        Assert.Equal(2 * steps, engine.Requests);
+        Assert.Equal(2 * steps, rm.Requests); // k candidates of a row in one request
+        Assert.All(results, r => Assert.NotEmpty(r.TokenIds));
+    }
+
+    [Fact]
+    public async Task Token_id_prompt_returns_the_raw_top_logprobs_bit_for_bit()
+    {
+        var ids = fixture.Lm.Tokenizer!.Encode("Once upon a time", addBos: true);
+        var body = JsonSerializer.Serialize(new { model = ServerFixture.Model, prompt = ids, max_tokens = 1, logprobs = 6, return_tokens_as_token_ids = true, seed = 1 });
+        var (status, json, _) = await fixture.PostAsync("v1/completions", body);
+        Assert.Equal(200, status);
+        var logprobs = json.GetProperty("choices")[0].GetProperty("logprobs");
+        var top = logprobs.GetProperty("top_logprobs")[0].EnumerateObject().ToList();
+        Assert.Equal(6, top.Count);
+
+        using var session = Pargs.Engine.LanguageModelEngine.Cached(fixture.Lm).OpenSession(ids.Length + 1);
+        using var scope = NewDisposeScope();
+        var next = session.AddRows([ids]);
+        var (values, topIds) = next.TopK(6);
+        var expectedValues = values.data<float>().ToArray();
+        var expectedIds = topIds.data<long>().ToArray();
+        for (int j = 0; j < 6; j++)
+        {
+            Assert.Equal($"token_id:{expectedIds[j]}", top[j].Name);
+            float parsed = float.Parse(top[j].Value.GetRawText(), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal(BitConverter.SingleToInt32Bits(expectedValues[j]), BitConverter.SingleToInt32Bits(parsed));
+        }
+        // The chosen token's own log-probability is the same distribution's.
+        var chosen = logprobs.GetProperty("tokens")[0].GetString()!;
+        int chosenId = int.Parse(chosen["token_id:".Length..]);
+        float chosenLogProb = float.Parse(logprobs.GetProperty("token_logprobs")[0].GetRawText(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(next.LogProbs[0, chosenId].item<float>(), chosenLogProb);
+    }
+
+    [Fact]
+    public async Task Chat_logprobs_through_the_openai_sdk_are_the_raw_distribution()
+    {
+        var client = new OpenAIClient(new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = fixture.V1, NetworkTimeout = TimeSpan.FromSeconds(60) });
+        var chat = client.GetChatClient(ServerFixture.Model);
+        var options = new ChatCompletionOptions { Seed = 5, MaxOutputTokenCount = 4, IncludeLogProbabilities = true, TopLogProbabilityCount = 3, Temperature = 0.7f };
+        ChatCompletion completion = await chat.CompleteChatAsync([new UserChatMessage("Tim was sad because")], options);
+        var tokens = completion.ContentTokenLogProbabilities;
+        Assert.Equal(completion.Usage.OutputTokenCount, tokens.Count);
+        Assert.All(tokens, t => Assert.Equal(3, t.TopLogProbabilities.Count));
+        // Temperature 0.7 changes the sampling, not the reported numbers: they are the raw distribution of the first
+        // position, which the library computes in process from the rendered prompt.
+        string rendered = fixture.Models.LanguageModel(ServerFixture.Model).ChatTemplate.RenderPrompt([new Pargs.Data.ChatMessage(Pargs.Data.ChatMessage.User, "Tim was sad because")]);
+        var ids = fixture.Lm.Tokenizer!.Encode(rendered, addBos: true);
+        using var session = Pargs.Engine.LanguageModelEngine.Cached(fixture.Lm).OpenSession(ids.Length + 1);
+        using var scope = NewDisposeScope();
+        var (values, _) = session.AddRows([ids]).TopK(3);
+        var expected = values.data<float>().ToArray();
+        for (int j = 0; j < 3; j++) Assert.Equal(expected[j], tokens[0].TopLogProbabilities[j].LogProbability, 1e-6f);
+        Assert.Equal(tokens[0].TopLogProbabilities[0].Token, tokens[0].TopLogProbabilities[0].Token);
+    }
+
+    [Fact]
+    public async Task Tokenize_answers_in_vllms_shape()
+    {
+        var (status, json, _) = await fixture.PostAsync("tokenize", JsonSerializer.Serialize(new { model = ServerFixture.Model, prompt = "Once upon a time" }));
+        Assert.Equal(200, status);
+        var expected = fixture.Lm.Tokenizer!.Encode("Once upon a time", addBos: true);
+        Assert.Equal(expected, json.GetProperty("tokens").EnumerateArray().Select(t => t.GetInt32()).ToArray());
+        Assert.Equal(expected.Length, json.GetProperty("count").GetInt32());
+        Assert.Equal(fixture.Lm.Config.MaxPositions, json.GetProperty("max_model_len").GetInt32());
+        Assert.Equal(512, json.GetProperty("vocab_size").GetInt32());
+    }
+
+    [Fact]
+    public async Task Logprobs_refusals_name_the_field()
+    {
+        var (status, json, _) = await fixture.PostAsync("v1/completions", JsonSerializer.Serialize(new { model = ServerFixture.Model, prompt = "Hi", logprobs = 65 }));
+        Assert.Equal(400, status);
+        Assert.Equal("logprobs", json.GetProperty("error").GetProperty("param").GetString());
+        (status, json, _) = await fixture.PostAsync("v1/completions", JsonSerializer.Serialize(new { model = ServerFixture.Model, prompt = "Hi", logprobs = 2, stream = true }));
+        Assert.Equal(400, status);
+        (status, json, _) = await fixture.PostAsync("v1/completions", JsonSerializer.Serialize(new { model = ServerFixture.Model, prompt = new[] { 1, 99999 } }));
+        Assert.Equal(400, status);
+        Assert.Contains("beyond the vocabulary", json.GetProperty("error").GetProperty("message").GetString());
+        (status, json, _) = await fixture.PostAsync("v1/completions", JsonSerializer.Serialize(new { model = ServerFixture.Model, prompt = new[] { 1, 2 }, method = "best-of-n" }));
+        Assert.Equal(400, status);
+    }
+}

@@ -1,0 +1,398 @@
+using System.Globalization;
+using System.Text.Json;
+using Pargs.Decoding;
+using Pargs.Decoding.Methods;
+using Pargs.Engine;
+using Pargs.Engine.Remote;
+using Pargs.Models;
+using Pargs.Rewards.Remote;
+using Pargs.Tokenizers;
+using static TorchSharp.torch;
+
+namespace Pargs.Tests.Remote;
+
+/// <summary>
+/// The remote clients against the shapes real servers answer with, replayed by an in-test HTTP listener. The bodies are
+/// transcribed from: vLLM's OpenAI-compatible completions with logprobs and return_tokens_as_token_ids (docs, v0.10–v0.11;
+/// both its current {"error": {...}} and older {"object": "error", ...} error bodies); llama.cpp's tools/server/README.md at
+/// commit 00dc8057ab28c9cb4c79a6dd6dfce07fe779f63b (/completion with n_probs, /tokenize, /v1/models meta, /props, its
+/// {"error": {"code", "message", "type"}} errors); SGLang's native /generate (docs/basic_usage/native_api at commit
+/// 440d418ff4d9fa76f3c50da4b293d6be02fd2518: meta_info.output_top_logprobs as [logprob, id, text] triples); TEI's
+/// /predict (router/src/http/types.rs at commit 02506d0b3879596c20905951425d16f09be1a556); vLLM's /pooling (docs "Pooling Models").
+/// </summary>
+public sealed class RemoteProtocolShapeTests
+{
+    static readonly Lazy<ITokenizer> Stories = new(() =>
+    {
+        using var lm = CausalLM.Load(TestPaths.Stories260KGguf);
+        return lm.Tokenizer!;
+    });
+    static ITokenizer Tokenizer => Stories.Value;
+
+    /// <summary>A deterministic "model": the top tokens of a prefix (most likely first) with log-probabilities.</summary>
+    static (int Id, float LogProb)[] Top(int[] prefix, int count)
+        => Enumerable.Range(0, count).Select(j => ((prefix.Sum() * 7 + prefix.Length * 31 + j * 37) % 500 + 3, -0.25f - 0.5f * j - (prefix.Length % 3) * 0.01f)).ToArray();
+
+    static int[] PrefixOf(string body, string field) => JsonDocument.Parse(body).RootElement.GetProperty(field).EnumerateArray().Select(e => e.GetInt32()).ToArray();
+
+    static string F(float v) => v.ToString("R", CultureInfo.InvariantCulture);
+
+    static RemoteLmOptions Options(Uri url, RemoteLmProtocol protocol, int k, int retries = 2)
+        => new() { Url = url, Protocol = protocol, TopK = k, Concurrency = 4, Retries = retries, RetryBase = TimeSpan.FromMilliseconds(5), RequestTimeout = TimeSpan.FromSeconds(10) };
+
+    // ---- vLLM --------------------------------------------------------------------------------------------------------
+
+    static ReplayServer.Reply Vllm(string path, string body, int returned = -1, bool addSampled = true)
+    {
+        switch (path)
+        {
+            case "/v1/models":
+                return new(200, """{"object":"list","data":[{"id":"meta-llama/Llama-3.2-1B","object":"model","created":1733000000,"owned_by":"vllm","root":"meta-llama/Llama-3.2-1B","parent":null,"max_model_len":2048,"permission":[]}]}""");
+            case "/tokenize":
+            {
+                var prompt = JsonDocument.Parse(body).RootElement.GetProperty("prompt").GetString()!;
+                var ids = Tokenizer.Encode(prompt, addBos: true);
+                return new(200, $$"""{"count":{{ids.Length}},"max_model_len":2048,"tokens":[{{string.Join(",", ids)}}],"token_strs":null}""");
+            }
+            case "/v1/completions":
+            {
+                var root = JsonDocument.Parse(body).RootElement;
+                int k = root.GetProperty("logprobs").GetInt32();
+                var top = Top(PrefixOf(body, "prompt"), returned < 0 ? k : returned);
+                // vLLM adds the sampled token to the top-k; here it samples a token outside them (rank k+1).
+                var entries = top.Select(t => $"\"token_id:{t.Id}\":{F(t.LogProb)}").ToList();
+                if (addSampled) entries.Add("\"token_id:2\":-9.75");
+                string sampled = addSampled ? "token_id:2" : $"token_id:{top[0].Id}";
+                return new(200, $$$"""{"id":"cmpl-8c1f","object":"text_completion","created":1733000001,"model":"meta-llama/Llama-3.2-1B","choices":[{"index":0,"text":"{{{sampled}}}","logprobs":{"text_offset":[0],"token_logprobs":[-9.75],"tokens":["{{{sampled}}}"],"top_logprobs":[{{{{string.Join(",", entries)}}}}]},"finish_reason":"length","stop_reason":null,"prompt_logprobs":null}],"usage":{"prompt_tokens":5,"total_tokens":6,"completion_tokens":1,"prompt_tokens_details":null}}""");
+            }
+            default:
+                return new(404, """{"detail":"Not Found"}""");
+        }
+    }
+
+    [Fact]
+    public void Vllm_completions_top_logprobs_are_read_in_order_without_the_added_sampled_token()
+    {
+        using var server = new ReplayServer((p, b) => Vllm(p, b));
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 5), Tokenizer);
+        using var session = engine.OpenSession(64);
+        var prompt = Tokenizer.Encode("Once upon a time", addBos: true);
+        var next = session.AddRows([prompt]);
+        using var scope = NewDisposeScope();
+        var (values, ids) = next.TopK(5);
+        var expected = Top(prompt, 5);
+        Assert.Equal(expected.Select(t => (long)t.Id), ids.data<long>().ToArray());
+        Assert.Equal(expected.Select(t => t.LogProb), values.data<float>().ToArray());
+        var step = server.Seen.Single(s => s.Path == "/v1/completions").Body;
+        var request = JsonDocument.Parse(step).RootElement;
+        Assert.Equal("meta-llama/Llama-3.2-1B", request.GetProperty("model").GetString());
+        Assert.Equal(1, request.GetProperty("max_tokens").GetInt32());
+        Assert.True(request.GetProperty("return_tokens_as_token_ids").GetBoolean());
+        Assert.Equal(1.0, request.GetProperty("temperature").GetDouble());
+        Assert.Equal(2048, engine.Info.MaxPositions);
+        Assert.Throws<PargsException>(() => next.LogProbs); // a truncated distribution is never passed off as the whole one
+    }
+
+    [Fact]
+    public void Fewer_logprobs_than_k_is_an_error_naming_vllms_flag()
+    {
+        using var server = new ReplayServer((p, b) => Vllm(p, b, returned: 3, addSampled: false));
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 10), Tokenizer);
+        using var session = engine.OpenSession(64);
+        var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+        Assert.Contains("returned 3 log-probabilities where 10 were asked", e.Message);
+        Assert.Contains("--max-logprobs", e.Message);
+        Assert.Contains("/v1/completions", e.Message);
+    }
+
+    [Theory]
+    [InlineData("""{"error":{"message":"Requested sample logprobs of 30, which is greater than max allowed: 20","type":"BadRequestError","param":null,"code":400}}""")]
+    [InlineData("""{"object":"error","message":"Requested sample logprobs of 30, which is greater than max allowed: 20","type":"BadRequestError","param":null,"code":400}""")]
+    public void Vllm_error_bodies_surface_with_url_status_and_message(string errorBody)
+    {
+        using var server = new ReplayServer((p, b) => p == "/v1/completions" ? new(400, errorBody) : Vllm(p, b));
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 30), Tokenizer);
+        using var session = engine.OpenSession(64);
+        var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+        Assert.Contains($"{server.Url}v1/completions: HTTP 400", e.Message);
+        Assert.Contains("greater than max allowed: 20", e.Message);
+        Assert.Equal(1, server.Seen.Count(s => s.Path == "/v1/completions")); // a 400 is not retried
+    }
+
+    [Fact]
+    public void Retries_back_off_on_503_and_429_then_succeed()
+    {
+        int failures = 0;
+        using var server = new ReplayServer((p, b) =>
+        {
+            if (p == "/v1/completions" && Interlocked.Increment(ref failures) <= 2)
+                return failures == 1 ? new(503, """{"error":{"message":"busy","type":"ServiceUnavailable","code":503}}""") : new(429, """{"error":{"message":"slow down"}}""", RetryAfter: "0");
+            return Vllm(p, b);
+        });
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 4), Tokenizer);
+        using var session = engine.OpenSession(64);
+        session.AddRows([Tokenizer.Encode("Hi", addBos: true)]);
+        Assert.Equal(3, engine.Requests);
+        Assert.Equal(2, engine.Retries);
+    }
+
+    [Fact]
+    public void The_last_retry_fails_with_the_url_and_status()
+    {
+        using var server = new ReplayServer((p, b) => p == "/v1/completions" ? new(502, "<html>Bad Gateway</html>") : Vllm(p, b));
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 4, retries: 2), Tokenizer);
+        using var session = engine.OpenSession(64);
+        var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+        Assert.Contains("v1/completions: HTTP 502", e.Message);
+        Assert.Contains("gave up after 3 attempts", e.Message);
+        Assert.Equal(3, engine.Requests);
+    }
+
+    [Fact]
+    public void A_server_that_dies_mid_run_fails_the_run_with_a_clear_error()
+    {
+        int steps = 0;
+        var server = new ReplayServer((p, b) =>
+        {
+            // Dies at the 12th step request: from then on every connection drops without an answer.
+            if (p == "/v1/completions" && Interlocked.Increment(ref steps) >= 12) return new(-1, "");
+            return Vllm(p, b);
+        });
+        using (server)
+        {
+            using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 4, retries: 1), Tokenizer);
+            var options = new DecodingOptions { Method = new TopKOptions { K = 4 }, Seed = 1, MaxNewTokens = 30, StopAtEos = false, BatchSize = 2 };
+            var e = Assert.Throws<PargsException>(() => TextGenerator.Generate(engine, null, ["Once upon a time", "Tim was sad"], options));
+            Assert.Contains($"{server.Url}v1/completions", e.Message);
+            Assert.True(e.Message.Contains("gave up after 2 attempts"), e.Message);
+        }
+    }
+
+    [Fact]
+    public void A_tokenizer_mismatch_is_refused_with_both_values()
+    {
+        using var server = new ReplayServer((p, b) => p == "/tokenize"
+            ? new(200, """{"count":3,"max_model_len":2048,"tokens":[1,400,401],"token_strs":null}""")
+            : Vllm(p, b));
+        var e = Assert.Throws<PargsException>(() => RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 4), Tokenizer, tokenizerSource: "tok.json"));
+        Assert.Contains("tok.json is not the server's", e.Message);
+        Assert.Contains("[1, 400, 401]", e.Message);
+        Assert.Contains($"[{string.Join(", ", Tokenizer.Encode(TokenizerCheck.Probes[0], addBos: true))}]", e.Message);
+    }
+
+    // ---- llama.cpp ---------------------------------------------------------------------------------------------------
+
+    static ReplayServer.Reply LlamaCpp(string path, string body, int nVocab = 512)
+    {
+        switch (path)
+        {
+            case "/v1/models":
+                return new(200, $$$"""{"models":[{"name":"stories260K.gguf","model":"stories260K.gguf","type":"model","capabilities":["completion"]}],"object":"list","data":[{"id":"stories260K.gguf","object":"model","created":1733000000,"owned_by":"llamacpp","meta":{"vocab_type":1,"n_vocab":{{{nVocab}}},"n_ctx_train":512,"n_embd":64,"n_params":260000,"size":1048576}}]}""");
+            case "/props":
+                return new(200, """{"default_generation_settings":{"id":0,"id_task":-1,"n_ctx":512,"speculative":false,"is_processing":false,"params":{"n_predict":-1,"temperature":0.800000011920929,"n_probs":0}},"total_slots":1,"model_path":"stories260K.gguf","chat_template":"","modalities":{"vision":false},"build_info":"b6000-00dc805"}""");
+            case "/tokenize":
+            {
+                var content = JsonDocument.Parse(body).RootElement.GetProperty("content").GetString()!;
+                return new(200, $$"""{"tokens":[{{string.Join(",", Tokenizer.Encode(content, addBos: true))}}]}""");
+            }
+            case "/completion":
+            {
+                var root = JsonDocument.Parse(body).RootElement;
+                var top = Top(PrefixOf(body, "prompt"), root.GetProperty("n_probs").GetInt32());
+                string Entry((int Id, float LogProb) t) => $$"""{"id":{{t.Id}},"token":"x","bytes":[120],"logprob":{{F(t.LogProb)}}}""";
+                return new(200, $$"""{"index":0,"content":"x","tokens":[],"id_slot":0,"stop":true,"model":"stories260K.gguf","tokens_predicted":1,"tokens_evaluated":5,"prompt":"","has_new_line":false,"truncated":false,"stop_type":"limit","stopping_word":"","tokens_cached":4,"timings":{"prompt_n":1,"predicted_n":1},"completion_probabilities":[{"id":{{top[0].Id}},"token":"x","bytes":[120],"logprob":{{F(top[0].LogProb)}},"top_logprobs":[{{string.Join(",", top.Select(Entry))}}]}]}""");
+            }
+            default:
+                return new(404, """{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}""");
+        }
+    }
+
+    [Fact]
+    public void LlamaCpp_completion_probabilities_are_read_and_the_request_asks_for_raw_probabilities()
+    {
+        using var server = new ReplayServer((p, b) => LlamaCpp(p, b));
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.LlamaCpp, 6), Tokenizer);
+        Assert.Contains(engine.TokenizerChecks, c => c.Contains("vocabulary size 512 on both sides"));
+        Assert.Equal(512, engine.Info.MaxPositions);
+        using var session = engine.OpenSession(64);
+        var prompt = Tokenizer.Encode("Lily saw a dog", addBos: true);
+        using var scope = NewDisposeScope();
+        var (values, ids) = session.AddRows([prompt]).TopK(6);
+        Assert.Equal(Top(prompt, 6).Select(t => (long)t.Id), ids.data<long>().ToArray());
+        Assert.Equal(Top(prompt, 6).Select(t => t.LogProb), values.data<float>().ToArray());
+        var request = JsonDocument.Parse(server.Seen.Single(s => s.Path == "/completion").Body).RootElement;
+        Assert.Equal(1, request.GetProperty("n_predict").GetInt32());
+        Assert.True(request.GetProperty("cache_prompt").GetBoolean());
+        Assert.False(request.GetProperty("post_sampling_probs").GetBoolean());
+        Assert.Equal(prompt, request.GetProperty("prompt").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+    }
+
+    [Fact]
+    public void LlamaCpp_vocabulary_mismatch_and_error_bodies()
+    {
+        using (var server = new ReplayServer((p, b) => LlamaCpp(p, b, nVocab: 32000)))
+        {
+            var e = Assert.Throws<PargsException>(() => RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.LlamaCpp, 6), Tokenizer));
+            Assert.Contains("has 512 tokens but the model", e.Message);
+            Assert.Contains("32000", e.Message);
+        }
+        using (var server = new ReplayServer((p, b) => p == "/completion"
+            ? new(400, """{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":600,"n_ctx":512}}""")
+            : LlamaCpp(p, b)))
+        {
+            using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.LlamaCpp, 6), Tokenizer);
+            using var session = engine.OpenSession(64);
+            var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+            Assert.Contains("completion: HTTP 400", e.Message);
+            Assert.Contains("exceeds the available context size", e.Message);
+        }
+        // A build that answers probabilities (post-sampling, or the older format) is refused by name.
+        using (var server = new ReplayServer((p, b) => p == "/completion"
+            ? new(200, """{"content":"x","completion_probabilities":[{"id":5,"token":"x","bytes":[120],"prob":0.5,"top_probs":[{"id":5,"token":"x","bytes":[120],"prob":0.5}]}]}""")
+            : LlamaCpp(p, b)))
+        {
+            using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.LlamaCpp, 1), Tokenizer);
+            using var session = engine.OpenSession(64);
+            var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+            Assert.Contains("probabilities instead of log-probabilities", e.Message);
+        }
+    }
+
+    // ---- SGLang ------------------------------------------------------------------------------------------------------
+
+    static ReplayServer.Reply SgLang(string path, string body, int returned = -1)
+    {
+        switch (path)
+        {
+            case "/get_model_info":
+                return new(200, """{"model_path":"meta-llama/Llama-3.2-1B-Instruct","tokenizer_path":"meta-llama/Llama-3.2-1B-Instruct","is_generation":true}""");
+            case "/generate":
+            {
+                var root = JsonDocument.Parse(body).RootElement;
+                int k = root.GetProperty("top_logprobs_num").GetInt32();
+                var top = Top(PrefixOf(body, "input_ids"), returned < 0 ? k : returned);
+                string triples = string.Join(",", top.Select(t => $"[{F(t.LogProb)},{t.Id},null]"));
+                return new(200, $$$"""{"text":"x","output_ids":[{{{top[0].Id}}}],"meta_info":{"id":"4f1a","finish_reason":{"type":"length","length":1},"prompt_tokens":5,"weight_version":"default","completion_tokens":1,"cached_tokens":4,"e2e_latency":0.012,"output_token_logprobs":[[{{{F(top[0].LogProb)}}},{{{top[0].Id}}},null]],"output_top_logprobs":[[{{{triples}}}]]}}""");
+            }
+            default:
+                return new(404, """{"detail":"Not Found"}""");
+        }
+    }
+
+    [Fact]
+    public void SgLang_output_top_logprobs_triples_are_read_and_fewer_than_k_is_an_error()
+    {
+        using (var server = new ReplayServer((p, b) => SgLang(p, b)))
+        {
+            using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.SgLang, 7), Tokenizer);
+            Assert.Contains(engine.TokenizerChecks, c => c.Contains("no tokenize endpoint"));
+            using var session = engine.OpenSession(64);
+            var prompt = Tokenizer.Encode("Tim was happy", addBos: true);
+            using var scope = NewDisposeScope();
+            var (values, ids) = session.AddRows([prompt]).TopK(7);
+            Assert.Equal(Top(prompt, 7).Select(t => (long)t.Id), ids.data<long>().ToArray());
+            Assert.Equal(Top(prompt, 7).Select(t => t.LogProb), values.data<float>().ToArray());
+            var request = JsonDocument.Parse(server.Seen.Single(s => s.Path == "/generate").Body).RootElement;
+            Assert.True(request.GetProperty("return_logprob").GetBoolean());
+            Assert.Equal(1, request.GetProperty("sampling_params").GetProperty("max_new_tokens").GetInt32());
+            Assert.Equal(prompt, request.GetProperty("input_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+        }
+        using (var server = new ReplayServer((p, b) => SgLang(p, b, returned: 2)))
+        {
+            using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.SgLang, 7), Tokenizer);
+            using var session = engine.OpenSession(64);
+            var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+            Assert.Contains("returned 2 log-probabilities where 7 were asked", e.Message);
+            Assert.Contains("top_logprobs_num", e.Message);
+        }
+        using (var server = new ReplayServer((p, b) => p == "/generate" ? new(400, """{"error":{"message":"Input length (600 tokens) exceeds the maximum allowed length (512 tokens)."}}""") : SgLang(p, b)))
+        {
+            using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.SgLang, 7), Tokenizer);
+            using var session = engine.OpenSession(64);
+            var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+            Assert.Contains("exceeds the maximum allowed length", e.Message);
+        }
+    }
+
+    // ---- remote reward models ----------------------------------------------------------------------------------------
+
+    static LanguageModelInfo Info => new("stories260K", Tokenizer, 512, 512, 2);
+
+    [Fact]
+    public void Tei_predict_sends_a_batch_of_one_string_lists_with_raw_scores()
+    {
+        using var server = new ReplayServer((p, b) =>
+        {
+            if (p != "/predict") return new(404, """{"error":"not found","error_type":"Unhealthy"}""");
+            int n = JsonDocument.Parse(b).RootElement.GetProperty("inputs").GetArrayLength();
+            return new(200, "[" + string.Join(",", Enumerable.Range(0, n).Select(i => $$"""[{"score":{{F(0.5f - i)}},"label":"LABEL_0"}]""")) + "]");
+        });
+        using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url, Protocol = RemoteRmProtocol.Tei }, Info);
+        Assert.Equal([0.5f, -0.5f, -1.5f], rm.Score(["a", "b", "c"]));
+        var request = JsonDocument.Parse(server.Seen.Single().Body).RootElement;
+        Assert.True(request.GetProperty("raw_scores").GetBoolean());
+        Assert.Equal("b", request.GetProperty("inputs")[1][0].GetString());
+    }
+
+    [Fact]
+    public void Tei_errors_and_multi_label_models_are_refused()
+    {
+        using (var server = new ReplayServer((p, b) => new(413, """{"error":"Input validation error: `inputs` must have less than 512 tokens. Given: 600","error_type":"Validation"}""")))
+        {
+            using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url, Protocol = RemoteRmProtocol.Tei }, Info);
+            var e = Assert.Throws<PargsException>(() => rm.Score(["a"]));
+            Assert.Contains("predict: HTTP 413", e.Message);
+            Assert.Contains("must have less than 512 tokens", e.Message);
+        }
+        using (var server = new ReplayServer((p, b) => new(200, """[[{"score":0.9,"label":"POSITIVE"},{"score":0.1,"label":"NEGATIVE"}]]""")))
+        {
+            using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url, Protocol = RemoteRmProtocol.Tei }, Info);
+            var e = Assert.Throws<PargsException>(() => rm.Score(["a"]));
+            Assert.Contains("2 labels", e.Message);
+        }
+    }
+
+    [Theory]
+    [InlineData("[0.75]")]
+    [InlineData("[[0.1],[0.3],[0.75]]")]
+    public void Vllm_pooling_reads_a_sequence_or_per_token_reward(string pooled)
+    {
+        using var server = new ReplayServer((p, b) => p switch
+        {
+            "/v1/models" => new(200, """{"object":"list","data":[{"id":"Skywork/Skywork-Reward-V2-Llama-3.1-8B","object":"model","created":1733000000,"owned_by":"vllm","max_model_len":8192}]}"""),
+            "/pooling" => new(200, $$$"""{"id":"pool-1","object":"list","created":1733000002,"model":"Skywork/Skywork-Reward-V2-Llama-3.1-8B","data":[{"index":1,"object":"pooling","data":[-2.0]},{"index":0,"object":"pooling","data":{{{pooled}}}}],"usage":{"prompt_tokens":9,"total_tokens":9}}"""),
+            _ => new(404, """{"detail":"Not Found"}"""),
+        });
+        using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url, Protocol = RemoteRmProtocol.Vllm }, Info);
+        Assert.Equal([0.75f, -2.0f], rm.Score(["good", "bad"]));
+        var request = JsonDocument.Parse(server.Seen.Single(s => s.Path == "/pooling").Body).RootElement;
+        Assert.Equal("Skywork/Skywork-Reward-V2-Llama-3.1-8B", request.GetProperty("model").GetString());
+    }
+
+    [Fact]
+    public void Remote_scorer_sends_the_k_candidates_of_a_row_in_one_request()
+    {
+        var texts = new List<string[]>();
+        using var server = new ReplayServer((p, b) =>
+        {
+            if (p == "/v1/models") return new(200, """{"object":"list","data":[{"id":"lm","pargs_kind":"language_model"},{"id":"rm","pargs_kind":"reward_model"}]}""");
+            var input = JsonDocument.Parse(b).RootElement.GetProperty("input").EnumerateArray().Select(e => e.GetString()!).ToArray();
+            lock (texts) texts.Add(input);
+            return new(200, "{\"object\":\"list\",\"model\":\"rm\",\"data\":[" + string.Join(",", input.Select((t, i) => $$"""{"object":"reward","index":{{i}},"reward":{{F(t.Length)}}}""")) + "]}");
+        });
+        using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url }, Info);
+        using var scorer = rm.OpenScorer(Info, 64, new CandidateScoringCounts());
+        var prompts = new[] { Tokenizer.Encode("Once upon", addBos: true), Tokenizer.Encode("Tim", addBos: true) };
+        scorer.AddRows(prompts);
+        using var scope = NewDisposeScope();
+        var candidates = tensor(new long[] { 10, 11, 12, 20, 21, 22 }, 2, 3);
+        var rewards = scorer.Score(candidates, [true, true]);
+        Assert.Equal(2, rm.Requests);
+        Assert.All(texts, t => Assert.Equal(3, t.Length));
+        Assert.Equal(rm.TextOf(prompts[0].Append(11)).Length, rewards[0][1]);
+        scorer.Commit([1, 2]);
+        scorer.Score(candidates, [true, false]); // a finished row costs no request
+        Assert.Equal(3, rm.Requests);
+        Assert.Contains(texts, t => t[0] == rm.TextOf([.. prompts[0], 11, 10]));
+    }
+}
