@@ -147,7 +147,7 @@ public static class GgufConverter
         var notes = new List<string>();
         if (contents.Format != "hf-folder") return (null, notes);
         string path = Path.Combine(contents.Source, HuggingFaceFolder.ConfigFile);
-        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        var json = Pargs.Json.CheckedJson.ReadFile(path).AsObject();
         string modelType = contents.Config.ModelType;
         var family = Families[modelType];
         notes.AddRange(family.Check?.Invoke(contents.Config, path) ?? []);

@@ -81,7 +81,7 @@ public sealed class GgufVocabulary
     public static GgufVocabulary FromTokenizerJson(string path, int? bosId, int? eosId, int? paddingId)
     {
         var tokenizer = TokenizerJson.Load(path, bosId, eosId);
-        var root = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        var root = Pargs.Json.CheckedJson.ReadFile(path, Pargs.Json.CheckedJsonLimits.Large).AsObject();
         var model = root["model"]!.AsObject();
         var tokenOf = new SortedDictionary<int, string>();
         foreach (var (token, id) in model["vocab"]!.AsObject()) tokenOf.TryAdd(id!.GetValue<int>(), token);
