@@ -52,7 +52,8 @@ public class ConfigFidelityTests
         var lm = TinyModels.RandomLM(config, seed: 9);
         using var _ = no_grad();
         var logits = lm.Logits(tensor(Ids).view(1, -1))[0];
-        return (config, logits, lm.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter));
+        // Copies, not the parameters: once lm is unreachable its finalizer disposes them (a flaky "empty handle" when a GC ran mid-test).
+        return (config, logits, lm.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone()));
     }
 
     /// <summary>Honoured fields whose effect is on the logits: (model type, field, value as JSON).</summary>

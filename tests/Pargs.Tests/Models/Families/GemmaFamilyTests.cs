@@ -48,7 +48,8 @@ public class GemmaFamilyTests
         var lm = TinyModels.RandomLM(config, seed: 9);
         using var _ = no_grad();
         var logits = lm.Logits(tensor(Ids).view(1, -1))[0];
-        return (config, logits, lm.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter));
+        // Copies, not the parameters: once lm is unreachable its finalizer disposes them (a flaky "empty handle" when a GC ran mid-test).
+        return (config, logits, lm.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone()));
     }
 
     public static TheoryData<string, string, string> Honoured

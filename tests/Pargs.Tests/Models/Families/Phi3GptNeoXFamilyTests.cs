@@ -53,7 +53,8 @@ public class Phi3GptNeoXFamilyTests
         var lm = TinyModels.RandomLM(config, seed: 9);
         using var _ = no_grad();
         var logits = lm.Logits(tensor(Ids).view(1, -1))[0];
-        return (config, logits, lm.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter));
+        // Copies, not the parameters: once lm is unreachable its finalizer disposes them (a flaky "empty handle" when a GC ran mid-test).
+        return (config, logits, lm.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone()));
     }
 
     static double? Number(JsonNode? node) => node is null ? null : double.Parse(node.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
