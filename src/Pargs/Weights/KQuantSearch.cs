@@ -178,6 +178,59 @@ internal static class KQuantSearch
         return scale;
     }
 
+    /// <summary>
+    /// The part quantize_row_q4_K_ref and quantize_row_q5_K_ref share for one super-block of 256 values: each
+    /// 32-value sub-block's scale and min by make_qkx2_quants (<paramref name="nmax"/>, <paramref name="rmin"/>,
+    /// <paramref name="nstep"/> are the format's), the 6-bit scales and mins packed at <paramref name="block"/>[4..16]
+    /// under the f16 d and dmin at [0..4], then every value's level 0..<paramref name="nmax"/> in <paramref name="levels"/>
+    /// against the stored (rounded) scales. The caller packs the levels in its own layout.
+    /// </summary>
+    public static void ScaleMinSuperBlock(ReadOnlySpan<float> xb, Span<byte> block, Span<byte> levels, int nmax, float rmin, int nstep)
+    {
+        Span<byte> Laux = stackalloc byte[32];
+        Span<float> weights = stackalloc float[32];
+        Span<float> mins = stackalloc float[8];
+        Span<float> scales = stackalloc float[8];
+        Span<byte> ls = stackalloc byte[8];
+        Span<byte> lm = stackalloc byte[8];
+        var packed = block.Slice(4, 12);
+        float maxScale = 0, maxMin = 0;
+        for (int j = 0; j < 8; ++j)
+        {
+            var xs = xb.Slice(32 * j, 32);
+            float sumX2 = 0;
+            for (int l = 0; l < 32; ++l) sumX2 += xs[l] * xs[l];
+            float avX = MathF.Sqrt(sumX2 / 32);
+            for (int l = 0; l < 32; ++l) weights[l] = avX + MathF.Abs(xs[l]);
+            scales[j] = MakeQkx2Quants(32, nmax, xs, weights, levels.Slice(32 * j, 32), out mins[j], Laux, rmin, 0.1f, nstep, false);
+            if (scales[j] > maxScale) maxScale = scales[j];
+            if (mins[j] > maxMin) maxMin = mins[j];
+        }
+        float invScale = maxScale > 0 ? 63f / maxScale : 0f;
+        float invMin = maxMin > 0 ? 63f / maxMin : 0f;
+        for (int j = 0; j < 8; ++j)
+        {
+            ls[j] = Math.Min((byte)63, (byte)NearestInt(invScale * scales[j]));
+            lm[j] = Math.Min((byte)63, (byte)NearestInt(invMin * mins[j]));
+        }
+        PackScaleMins(ls, lm, packed);
+        Q8_0.WriteHalf(block, Float16.FromFloat(maxScale / 63f));
+        Q8_0.WriteHalf(block[2..], Float16.FromFloat(maxMin / 63f));
+        float dStored = Float16.ToFloat(Q8_0.ReadHalf(block)), dminStored = Float16.ToFloat(Q8_0.ReadHalf(block[2..]));
+        for (int j = 0; j < 8; ++j)
+        {
+            ScaleMin(j, packed, out int sc, out int m);
+            float d = dStored * sc;
+            if (d == 0) continue;
+            float dm = dminStored * m;
+            for (int i = 0; i < 32; ++i)
+            {
+                int l = NearestInt((xb[32 * j + i] + dm) / d);
+                levels[32 * j + i] = (byte)Math.Max(0, Math.Min(nmax, l));
+            }
+        }
+    }
+
     /// <summary>Sub-block <paramref name="j"/>'s 6-bit scale and min from the 12 packed bytes of Q4_K / Q5_K (get_scale_min_k4).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ScaleMin(int j, ReadOnlySpan<byte> q, out int scale, out int min)

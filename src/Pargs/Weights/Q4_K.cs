@@ -21,51 +21,11 @@ public static unsafe class Q4_K
     {
         int blocks = Blocks(x.Length, y.Length);
         Span<byte> L = stackalloc byte[BlockElements];
-        Span<byte> Laux = stackalloc byte[32];
-        Span<float> weights = stackalloc float[32];
-        Span<float> mins = stackalloc float[8];
-        Span<float> scales = stackalloc float[8];
-        Span<byte> ls = stackalloc byte[8];
-        Span<byte> lm = stackalloc byte[8];
         for (int b = 0; b < blocks; b++)
         {
             var xb = x.Slice(b * BlockElements, BlockElements);
             var yb = y.Slice(b * BlockBytes, BlockBytes);
-            float maxScale = 0, maxMin = 0;
-            for (int j = 0; j < 8; ++j)
-            {
-                var xs = xb.Slice(32 * j, 32);
-                float sumX2 = 0;
-                for (int l = 0; l < 32; ++l) sumX2 += xs[l] * xs[l];
-                float avX = MathF.Sqrt(sumX2 / 32);
-                for (int l = 0; l < 32; ++l) weights[l] = avX + MathF.Abs(xs[l]);
-                scales[j] = KQuantSearch.MakeQkx2Quants(32, 15, xs, weights, L.Slice(32 * j, 32), out mins[j], Laux, -1f, 0.1f, 20, false);
-                if (scales[j] > maxScale) maxScale = scales[j];
-                if (mins[j] > maxMin) maxMin = mins[j];
-            }
-            float invScale = maxScale > 0 ? 63f / maxScale : 0f;
-            float invMin = maxMin > 0 ? 63f / maxMin : 0f;
-            for (int j = 0; j < 8; ++j)
-            {
-                ls[j] = Math.Min((byte)63, (byte)KQuantSearch.NearestInt(invScale * scales[j]));
-                lm[j] = Math.Min((byte)63, (byte)KQuantSearch.NearestInt(invMin * mins[j]));
-            }
-            KQuantSearch.PackScaleMins(ls, lm, yb.Slice(ScalesOffset, 12));
-            Q8_0.WriteHalf(yb, Float16.FromFloat(maxScale / 63f));
-            Q8_0.WriteHalf(yb[2..], Float16.FromFloat(maxMin / 63f));
-            float dStored = Float16.ToFloat(Q8_0.ReadHalf(yb)), dminStored = Float16.ToFloat(Q8_0.ReadHalf(yb[2..]));
-            for (int j = 0; j < 8; ++j)
-            {
-                KQuantSearch.ScaleMin(j, yb.Slice(ScalesOffset, 12), out int sc, out int m);
-                float d = dStored * sc;
-                if (d == 0) continue;
-                float dm = dminStored * m;
-                for (int i = 0; i < 32; ++i)
-                {
-                    int l = KQuantSearch.NearestInt((xb[32 * j + i] + dm) / d);
-                    L[32 * j + i] = (byte)Math.Max(0, Math.Min(15, l));
-                }
-            }
+            KQuantSearch.ScaleMinSuperBlock(xb, yb, L, nmax: 15, rmin: -1f, nstep: 20);
             var q = yb.Slice(QuantsOffset, 128);
             for (int j = 0; j < BlockElements; j += 64)
                 for (int l = 0; l < 32; ++l) q[j / 2 + l] = (byte)(L[j + l] | (L[j + l + 32] << 4));
