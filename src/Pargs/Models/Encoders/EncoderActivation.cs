@@ -28,7 +28,7 @@ public static class EncoderActivations
     public static Tensor Apply(this EncoderActivation activation, Tensor x) => activation switch
     {
         EncoderActivation.Gelu => nn.functional.gelu(x),
-        EncoderActivation.GeluTanh => 0.5 * x * (1.0 + tanh(Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * x.pow(3)))),
+        EncoderActivation.GeluTanh => Families.Gpt2.Gpt2Mlp.GeluNew(x),
         EncoderActivation.Relu => nn.functional.relu(x),
         EncoderActivation.Tanh => tanh(x),
         _ => throw new ArgumentOutOfRangeException(nameof(activation)),

@@ -1,3 +1,4 @@
+using Pargs.Models.Families.Llama;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,12 +12,12 @@ public sealed class GemmaDecoderLayer : nn.Module
 {
     readonly GemmaRmsNorm inputLayernorm, postAttentionLayernorm, preFeedforwardLayernorm, postFeedforwardLayernorm;
     readonly GemmaAttention selfAttn;
-    readonly GemmaMlp mlp;
+    readonly LlamaMlp mlp; // GeGLU: the gated MLP with the tanh GELU
 
     public GemmaDecoderLayer(ModelConfig config, int layerIndex) : base(nameof(GemmaDecoderLayer))
     {
         selfAttn = new GemmaAttention(config, layerIndex);
-        mlp = new GemmaMlp(config);
+        mlp = new LlamaMlp(config, Gpt2.Gpt2Mlp.GeluNew);
         inputLayernorm = new GemmaRmsNorm(config.HiddenSize, config.NormEps);
         postAttentionLayernorm = new GemmaRmsNorm(config.HiddenSize, config.NormEps);
         preFeedforwardLayernorm = new GemmaRmsNorm(config.HiddenSize, config.NormEps);

@@ -4,13 +4,18 @@ using static TorchSharp.torch;
 
 namespace Pargs.Models.Families.Llama;
 
-/// <summary>SwiGLU feed-forward: down(silu(gate(x)) · up(x)).</summary>
+/// <summary>
+/// Gated feed-forward: down(act(gate(x)) · up(x)) — SwiGLU with SiLU (Llama, Mistral, Qwen), GeGLU with the tanh GELU
+/// (Gemma passes <see cref="Gpt2.Gpt2Mlp.GeluNew"/>, which is torch's gelu(approximate="tanh")).
+/// </summary>
 public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
     readonly Linear gateProj, upProj, downProj;
+    readonly Func<Tensor, Tensor> activation;
 
-    public LlamaMlp(ModelConfig config) : base(nameof(LlamaMlp))
+    public LlamaMlp(ModelConfig config, Func<Tensor, Tensor>? activation = null) : base(nameof(LlamaMlp))
     {
+        this.activation = activation ?? (t => nn.functional.silu(t));
         gateProj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: false);
         upProj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: false);
         downProj = nn.Linear(config.IntermediateSize, config.HiddenSize, hasBias: false);
@@ -20,5 +25,5 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor x)
-        => downProj.forward(nn.functional.silu(gateProj.forward(x)) * upProj.forward(x));
+        => downProj.forward(activation(gateProj.forward(x)) * upProj.forward(x));
 }
