@@ -11,8 +11,8 @@ namespace Pargs.Decoding;
 /// model appends its EOS and EOS is its pad (TRL's usual setup) — is read at the token before it: its reward is
 /// the row's current reward, not the sibling forward's value at the pad position. Every other candidate passes
 /// through. The row's current reward is the chosen candidate's at each commit; for a prompt it is computed once
-/// when the row joins (one forward of the prompt through <see cref="IRewardModel.SequenceRewards"/>, which applies
-/// the same rule), so the cached scorer equals the from-scratch oracle.
+/// when the rows join (the joining prompts in padded batches through <see cref="SequenceRewardBatches"/>, whose
+/// <see cref="IRewardModel.SequenceRewards"/> applies the same rule), so the cached scorer equals the from-scratch oracle.
 /// </summary>
 public sealed class TrailingPadScorer : ICandidateScorer
 {
@@ -51,12 +51,7 @@ public sealed class TrailingPadScorer : ICandidateScorer
     public void AddRows(IReadOnlyList<int[]> prompts)
     {
         inner.AddRows(prompts);
-        foreach (var prompt in prompts)
-        {
-            using var scope = NewDisposeScope();
-            var ids = tensor(rewardIds(prompt).Select(i => (long)i).ToArray()).unsqueeze(0);
-            current.Add(rm.SequenceRewards(ids, ones_like(ids, dtype: ScalarType.Bool))[0].item<float>());
-        }
+        current.AddRange(SequenceRewardBatches.Score(rm, prompts.Select(rewardIds).ToList()));
     }
 
     public void KeepRows(int[] rows)

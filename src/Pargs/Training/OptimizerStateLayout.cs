@@ -60,19 +60,18 @@ static class OptimizerStateLayout
     /// <summary>Bytes of one parameter's state record: step, two moments, the amsgrad flag (off in Pargs's trainers).</summary>
     static long StateBytes(long[] shape) => 8 + 2 * TensorBytes(shape) + 1;
 
-    static long TensorBytes(long[] shape)
-    {
-        long header = LebSize(6) + LebSize(shape.Length) + shape.Sum(LebSize);
-        return header + shape.Aggregate(1L, (a, b) => a * b) * sizeof(float);
-    }
+    static long TensorBytes(long[] shape) => HeaderBytes(shape) + shape.Aggregate(1L, (a, b) => a * b) * sizeof(float);
+
+    /// <summary>A float32 tensor's header: LEB128 dtype (6), rank, then each dim.</summary>
+    static int HeaderBytes(long[] shape) => (int)(LebSize(6) + LebSize(shape.Length) + shape.Sum(LebSize));
 
     /// <summary>The tensor header at <paramref name="pos"/> must be byte-equal to this optimizer's; returns the position after its elements.</summary>
     static int SameTensorHeader(string path, byte[] own, byte[] file, int pos, long[] shape, int parameter)
     {
-        int header = (int)(LebSize(6) + LebSize(shape.Length) + shape.Sum(LebSize));
+        int header = HeaderBytes(shape);
         if (!own.AsSpan(pos, header).SequenceEqual(file.AsSpan(pos, header)))
             throw Damaged(path, $"parameter {parameter}'s moment tensor header (dtype, rank, shape) differs from this optimizer's [{string.Join(", ", shape)}]");
-        return pos + header + (int)(shape.Aggregate(1L, (a, b) => a * b) * sizeof(float));
+        return pos + (int)TensorBytes(shape);
     }
 
     static PargsException Damaged(string path, string what)
