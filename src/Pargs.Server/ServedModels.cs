@@ -46,9 +46,12 @@ public sealed partial class ServedModels(bool disposeModels = true) : IDisposabl
         return this;
     }
 
+    /// <summary>Whether <paramref name="name"/> may name a served model: letters, digits, '.', '_', ':' or '-', at most 128 characters.</summary>
+    public static bool IsValidName(string name) => NamePattern().IsMatch(name);
+
     void CheckNewName(string name)
     {
-        if (!NamePattern().IsMatch(name))
+        if (!IsValidName(name))
             throw new PargsException($"model name \"{name}\": use letters, digits, '.', '_', ':' or '-' (at most 128 characters)");
         if (languageModels.ContainsKey(name) || rewardModels.ContainsKey(name))
             throw new PargsException($"model name \"{name}\" is given twice; name the models apart (NAME=PATH)");

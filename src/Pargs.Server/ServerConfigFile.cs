@@ -94,8 +94,8 @@ public sealed record ServerConfigFile
     static string Name(CheckedJson item)
     {
         string name = item["name"].String();
-        if (name.Length is 0 or > 128 || name.Any(c => char.IsControl(c) || c is '/' or '\\'))
-            throw item["name"].Error($"\"{name}\" is not a model name (1–128 characters, no slashes or control characters)");
+        if (!ServedModels.IsValidName(name)) // the server's own rule, checked before anything loads
+            throw item["name"].Error($"\"{name}\" is not a model name (letters, digits, '.', '_', ':' or '-', at most 128 characters)");
         return name;
     }
 
