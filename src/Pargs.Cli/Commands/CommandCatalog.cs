@@ -14,6 +14,7 @@ public static class CommandCatalog
         yield return EvalRmCommand.Create();
         yield return TrainDpoCommand.Create();
         yield return EvalCommand.Create();
+        yield return MergeCommand.Create();
         yield return BenchCommand.Create();
         yield return ExperimentCommand.Create();
         yield return ServeCommand.Create();

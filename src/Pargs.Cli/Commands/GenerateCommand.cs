@@ -38,6 +38,8 @@ public static class GenerateCommand
         var prompt = new Option<string>("--prompt", "-p") { Description = "One prompt" };
         var prompts = new Option<string>("--prompts") { Description = "Prompts file: one per line (# starts a comment line) or JSONL with \"prompt\" or \"instruction\"" };
         var output = new Option<string>("--out", "-o") { Description = "Write generations as JSONL here" };
+        var shard = new Option<string>("--shard") { Description = "i/n: decode only the i-th of n slices of the prompts (whole batches, from 0), for a job spread over n machines; `pargs merge` joins the n output files into the one an unsharded run writes" };
+        var noTimings = new Option<bool>("--no-timings") { Description = "Leave the wall-clock \"seconds\" out of the records, so that two runs of one job (or merged shards and an unsharded run) write the same bytes" };
         var batch = new Option<int>("--batch-size") { Description = "Prompts decoded together", DefaultValueFactory = _ => 8 };
         var template = new Option<string>("--template") { Description = "Prompt template applied to each prompt: plain | hh | chatml | auto (the model's chat template from its tokenizer_config.json, plain if it has none) — use the one the reward model was trained with (train-rm --template)", DefaultValueFactory = _ => "plain" };
         var chat = new Option<bool>("--chat") { Description = "Each prompt is a user message, rendered with the model's own chat template (its tokenizer_config.json) and a generation prompt; a model without one is refused (--template auto would fall back to plain)" };
@@ -45,7 +47,7 @@ public static class GenerateCommand
 
         var command = new Command("generate", "Generate continuations, optionally steered by a reward model.")
         {
-            model, tokenizer, rewardModel, rewardLabel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, template, chat, output, batch, naive, threads,
+            model, tokenizer, rewardModel, rewardLabel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, template, chat, output, shard, noTimings, batch, naive, threads,
             continuations, blockLength, targetReward,
         };
         var remote = new RemoteOptions(); // --lm-url / --rm-url (docs/remote.md)
@@ -71,6 +73,8 @@ public static class GenerateCommand
             var decodingMethod = request.CheckSettings(); // before any model is loaded
             if (request.StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop needs a non-empty string");
             if (result.GetValue(output) is { } outFile) CliErrors.OutputFile(outFile);
+            var promptShard = result.GetValue(shard) is { } shardText ? PromptShard.Parse(shardText) : (PromptShard?)null;
+            if (promptShard is not null && result.GetValue(output) is null) throw new PargsException("--shard writes its slice to a file: give --out");
             var promptTemplate = ChatOrTemplate(result.GetValue(chat), result.GetResult(template) is { Implicit: false }, result.GetValue(template)!, result.GetValue(model));
             // A chat template writes its own BOS: the prompts are tokenized without adding it again (as transformers does).
             request = request with { AddSpecialTokens = !promptTemplate.RendersSpecialTokens };
@@ -89,8 +93,31 @@ public static class GenerateCommand
             IRewardModel? rm = (IRewardModel?)remoteRm ?? (rmPath is null ? null : RewardModelFiles.LoadForDecoding(rmPath, result.GetValue(rewardLabel)));
             string generator = $"{(lm is null ? "remote" : Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source)))}+{decodingMethod.Name}";
 
-            IReadOnlyList<GenerationResult> results;
-            if (promptList.Count == 1 && result.GetValue(output) is null)
+            if (result.GetValue(output) is { } outPath)
+            {
+                // Rows go to a partial file batch by batch; the output appears, whole, when the slice is done, and the same
+                // command after a failure resumes after the rows already written (GenerationJob).
+                var job = new GenerationJobSettings
+                {
+                    OutPath = outPath,
+                    Generator = generator,
+                    Fingerprint = JobFingerprint(promptList, engine.Info.Source),
+                    Shard = promptShard ?? PromptShard.Whole,
+                    Timings = !result.GetValue(noTimings),
+                };
+                GenerationJobOutcome outcome = null!;
+                AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var (_, sliceLength) = job.Shard.Slice(promptList.Count, TextGenerator.BatchSizeFor(options));
+                        var task = ctx.AddTask($"generate ({decodingMethod.Name})", maxValue: Math.Max(sliceLength, 1));
+                        outcome = GenerationJob.Run(engine, rm, promptList, options, job, new Progress<int>(d => task.Value = d));
+                    });
+                string slice = promptShard is null ? "" : $" (shard {promptShard}: prompts {outcome.Start + 1}–{outcome.Start + outcome.Length} of {promptList.Count})";
+                string resumed = outcome.Resumed > 0 ? $", {outcome.Resumed} of them resumed from an interrupted run" : "";
+                AnsiConsole.MarkupLine($"wrote {outcome.Records.Count} generations{Markup.Escape(slice + resumed)} to [bold]{Markup.Escape(outPath)}[/]");
+            }
+            else if (promptList.Count == 1)
             {
                 // One prompt: stream the text as it grows. The prompt is echoed with the first token, i.e. only
                 // once the generator has accepted it (a prompt beyond the context prints just the error).
@@ -101,7 +128,7 @@ public static class GenerateCommand
                     if (!echoed) Console.Write(promptList[0]);
                     echoed = true;
                 }
-                results = TextGenerator.Generate(engine, rm, promptList, options, onText: (_, text) =>
+                var results = TextGenerator.Generate(engine, rm, promptList, options, onText: (_, text) =>
                 {
                     Echo();
                     if (text.Length > shown && !text.EndsWith('\uFFFD')) { Console.Write(text[shown..]); shown = text.Length; }
@@ -114,23 +141,40 @@ public static class GenerateCommand
             }
             else
             {
-                results = AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                var results = AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask($"generate ({decodingMethod.Name})", maxValue: promptList.Count);
                         return TextGenerator.Generate(engine, rm, promptList, options, new Progress<int>(d => task.Value = d));
                     });
-                if (result.GetValue(output) is { } outPath)
+                bool timings = !result.GetValue(noTimings);
+                foreach (var r in results)
                 {
-                    GenerationJsonl.Write(outPath, results.Select(r => r.ToRecord(options, generator)));
-                    AnsiConsole.MarkupLine($"wrote {results.Count} generations to [bold]{Markup.Escape(outPath)}[/]");
+                    var record = r.ToRecord(options, generator);
+                    Console.WriteLine(GenerationJsonl.Format(timings ? record : record with { Seconds = null }));
                 }
-                else
-                    foreach (var r in results) Console.WriteLine(JsonSerializer.Serialize(r.ToRecord(options, generator)));
             }
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Which job a partial output file belongs to: the command line as given, the prompts as rendered and the model's
+    /// source (with its size and time when it is a file), so a changed setting, prompt file or model starts over.
+    /// </summary>
+    static string JobFingerprint(IReadOnlyList<string> prompts, string modelSource)
+    {
+        var parts = new List<string>(Environment.GetCommandLineArgs().Skip(1)) { "\0prompts" };
+        parts.AddRange(prompts);
+        parts.Add("\0model");
+        parts.Add(modelSource);
+        if (File.Exists(modelSource))
+        {
+            var file = new FileInfo(modelSource);
+            parts.Add($"{file.Length}:{file.LastWriteTimeUtc.Ticks}");
+        }
+        return GenerationJob.Fingerprint(parts);
     }
 
     /// <summary>--prompt, or a file of prompts (<see cref="PromptFile"/>).</summary>

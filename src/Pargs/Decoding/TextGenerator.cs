@@ -26,9 +26,19 @@ public static class TextGenerator
         DecodingOptions options, IProgress<int>? promptsDone = null, Action<int, string>? onText = null)
         => Generate(Engines.For(lm, options.Engine), rm, prompts, options, promptsDone, onText);
 
+    /// <summary>Prompts decoded together: the reference engine re-reads every row alone anyway, so one prompt at a time keeps its rows independent.</summary>
+    public static int BatchSizeFor(DecodingOptions options) => options.Engine == DecodingEngine.Naive ? 1 : options.BatchSize;
+
+    /// <param name="firstPromptIndex">The index of <paramref name="prompts"/>[0] in the whole job: a slice of a larger prompt
+    /// list (a shard, or the rows a resumed run has not written yet) draws the same per-row random streams, and so gives
+    /// the same outputs, as the whole list would.</param>
+    /// <param name="batchDone">Called after each batch with its results (in prompt order), e.g. to append them to a
+    /// resumable output file.</param>
     public static IReadOnlyList<GenerationResult> Generate(LanguageModelEngine engine, IRewardModel? rm, IReadOnlyList<string> prompts,
-        DecodingOptions options, IProgress<int>? promptsDone = null, Action<int, string>? onText = null)
+        DecodingOptions options, IProgress<int>? promptsDone = null, Action<int, string>? onText = null,
+        int firstPromptIndex = 0, Action<IReadOnlyList<GenerationResult>>? batchDone = null)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstPromptIndex);
         var info = engine.Info;
         var tokenizer = info.Tokenizer ?? throw new PargsException($"{info.Source}: the model has no tokenizer (tokenizer.json missing?)");
         options.Validate(info.VocabSize);
@@ -37,10 +47,10 @@ public static class TextGenerator
             RewardRetokenizer.For(info, guide); // fails early when the vocabularies differ and cannot be bridged
         var encoded = prompts.Select((p, i) =>
         {
-            if (string.IsNullOrEmpty(p)) throw new PargsException($"prompt {i + 1} is empty");
+            if (string.IsNullOrEmpty(p)) throw new PargsException($"prompt {firstPromptIndex + i + 1} is empty");
             var ids = tokenizer.Encode(p, addBos: options.AddSpecialTokens);
             if (ids.Length + options.MaxNewTokens > info.MaxPositions)
-                throw new PargsException($"prompt {i + 1} has {ids.Length} tokens; with --max-new-tokens {options.MaxNewTokens} that exceeds the model's context of {info.MaxPositions}");
+                throw new PargsException($"prompt {firstPromptIndex + i + 1} has {ids.Length} tokens; with --max-new-tokens {options.MaxNewTokens} that exceeds the model's context of {info.MaxPositions}");
             return ids;
         }).ToArray();
         // Sized by the request (rows × samples × tokens), checked before the first batch allocates anything.
@@ -48,13 +58,12 @@ public static class TextGenerator
         var context = info.RowContext(tokenizer, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
 
         var results = new GenerationResult[prompts.Count];
-        // The reference engine re-reads every row alone anyway; one prompt at a time keeps its rows independent.
-        int batchSize = options.Engine == DecodingEngine.Naive ? 1 : options.BatchSize;
+        int batchSize = BatchSizeFor(options);
         int done = 0;
         for (int start = 0; start < prompts.Count; start += batchSize)
         {
-            var indices = Enumerable.Range(start, Math.Min(batchSize, prompts.Count - start)).ToArray();
-            var batchPrompts = indices.Select(i => encoded[i]).ToArray();
+            var indices = Enumerable.Range(firstPromptIndex + start, Math.Min(batchSize, prompts.Count - start)).ToArray();
+            var batchPrompts = indices.Select(i => encoded[i - firstPromptIndex]).ToArray();
             var clock = Stopwatch.StartNew();
             IReadOnlyList<(RowProgress Row, double? Reward)> outcome;
             switch (options.Method)
@@ -75,9 +84,11 @@ public static class TextGenerator
             double seconds = clock.Elapsed.TotalSeconds / indices.Length; // batch time shared by its rows
             foreach (var (row, reward) in outcome)
             {
-                results[row.PromptIndex] = new GenerationResult(row.PromptIndex, prompts[row.PromptIndex], row.Text,
+                int local = row.PromptIndex - firstPromptIndex;
+                results[local] = new GenerationResult(row.PromptIndex, prompts[local], row.Text,
                     row.Tokens.ToArray(), row.FinishReason ?? "length", seconds, reward);
             }
+            batchDone?.Invoke(results.AsSpan(start, indices.Length).ToArray());
             done += indices.Length;
             promptsDone?.Report(done);
         }

@@ -31,36 +31,45 @@ public static class GenerationJsonl
         {
             string line = text ?? throw new PargsException($"{path}:{lineNumber}: the line is {bytes} bytes, over the limit of {MaxLineBytes} bytes per generation record.");
             if (line.Trim().Length == 0) continue;
-            GenerationRecord? record;
-            try
-            {
-                using (var doc = JsonDocument.Parse(line))
-                {
-                    if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                        throw new PargsException($"{path}:{lineNumber}: expected a JSON object per line, got {doc.RootElement.ValueKind}.");
-                    foreach (var field in new[] { "instruction", "output" })
-                        if (!doc.RootElement.TryGetProperty(field, out var value) || value.ValueKind != JsonValueKind.String)
-                            throw new PargsException($"{path}:{lineNumber}: field '{field}' is missing or not a string.");
-                }
-                record = JsonSerializer.Deserialize<GenerationRecord>(line, Options);
-            }
-            catch (JsonException e) when (e.Path is { Length: > 2 } at && at.StartsWith("$."))
-            {
-                // System.Text.Json names .NET types ("System.Nullable`1[System.Double]"); say it in the file's terms.
-                string field = at[2..];
-                string expected = field is "k" or "seed" or "tokens" ? "a whole number" : field is "w" or "reward" or "seconds" ? "a number" : "a string";
-                throw new PargsException($"{path}:{lineNumber}: field '{field}' has a value of the wrong type (expected {expected}).", e);
-            }
-            catch (JsonException e)
-            {
-                throw new PargsException($"{path}:{lineNumber}: invalid generation record: {e.Message}", e);
-            }
-            if (record == null || record.MethodName.Length == 0)
-                throw new PargsException($"{path}:{lineNumber}: a generation needs a 'method' (or 'generator') name.");
-            records.Add(record);
+            records.Add(ParseLine(path, lineNumber, line));
         }
         return records;
     }
+
+    /// <summary>One line of a generations file (<paramref name="path"/>:<paramref name="lineNumber"/> for the error messages).</summary>
+    public static GenerationRecord ParseLine(string path, int lineNumber, string line)
+    {
+        GenerationRecord? record;
+        try
+        {
+            using (var doc = JsonDocument.Parse(line))
+            {
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                    throw new PargsException($"{path}:{lineNumber}: expected a JSON object per line, got {doc.RootElement.ValueKind}.");
+                foreach (var field in new[] { "instruction", "output" })
+                    if (!doc.RootElement.TryGetProperty(field, out var value) || value.ValueKind != JsonValueKind.String)
+                        throw new PargsException($"{path}:{lineNumber}: field '{field}' is missing or not a string.");
+            }
+            record = JsonSerializer.Deserialize<GenerationRecord>(line, Options);
+        }
+        catch (JsonException e) when (e.Path is { Length: > 2 } at && at.StartsWith("$."))
+        {
+            // System.Text.Json names .NET types ("System.Nullable`1[System.Double]"); say it in the file's terms.
+            string field = at[2..];
+            string expected = field is "k" or "seed" or "tokens" ? "a whole number" : field is "w" or "reward" or "seconds" ? "a number" : "a string";
+            throw new PargsException($"{path}:{lineNumber}: field '{field}' has a value of the wrong type (expected {expected}).", e);
+        }
+        catch (JsonException e)
+        {
+            throw new PargsException($"{path}:{lineNumber}: invalid generation record: {e.Message}", e);
+        }
+        if (record == null || record.MethodName.Length == 0)
+            throw new PargsException($"{path}:{lineNumber}: a generation needs a 'method' (or 'generator') name.");
+        return record;
+    }
+
+    /// <summary>A record as the one line <see cref="Write"/> writes for it (without the newline).</summary>
+    public static string Format(GenerationRecord record) => JsonSerializer.Serialize(record, Options);
 
     /// <summary>
     /// Writes all records atomically (temporary file, then rename). A device such as /dev/stdout is written in
@@ -72,7 +81,7 @@ public static class GenerationJsonl
         {
             foreach (var record in records)
             {
-                writer.Write(JsonSerializer.Serialize(record, Options));
+                writer.Write(Format(record));
                 writer.Write('\n');
             }
         });

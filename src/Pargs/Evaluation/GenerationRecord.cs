@@ -25,7 +25,9 @@ public sealed record GenerationRecord
     [JsonPropertyName("seed")] public long? Seed { get; init; }
     [JsonPropertyName("reward")] public double? Reward { get; init; }
     [JsonPropertyName("tokens")] public int Tokens { get; init; }
-    [JsonPropertyName("seconds")] public double Seconds { get; init; }
+    /// <summary>Wall-clock seconds of the row (its batch's time shared by its rows); null when the run was asked not to
+    /// record timings (`generate --no-timings`), so that two runs of one job write byte-identical files.</summary>
+    [JsonPropertyName("seconds"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? Seconds { get; init; }
 
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 

@@ -2,7 +2,8 @@ namespace Pargs.Evaluation;
 
 /// <summary>
 /// Generation speed from the records: tokens/s = Σ tokens / Σ seconds (pooled, so long generations weigh
-/// more, as wall-clock does) and seconds per sample = mean seconds. NaN when there are no records or no time.
+/// more, as wall-clock does) and seconds per sample = mean seconds, over the records that carry a time. NaN when there
+/// are none (records written with `--no-timings`).
 /// </summary>
 public sealed record Throughput(double TokensPerSecond, double SecondsPerSample, long Tokens, double Seconds, int Samples)
 {
@@ -13,8 +14,9 @@ public sealed record Throughput(double TokensPerSecond, double SecondsPerSample,
         int samples = 0;
         foreach (var r in records)
         {
+            if (r.Seconds is not { } s) continue;
             tokens += r.Tokens;
-            seconds += r.Seconds;
+            seconds += s;
             samples++;
         }
         return new Throughput(

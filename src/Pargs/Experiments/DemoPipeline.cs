@@ -146,7 +146,7 @@ public sealed class DemoPipeline
         return (["generations.jsonl"], new()
         {
             ["runs"] = runs.Count, ["generations"] = records.Count, ["tokens"] = records.Sum(r => r.Tokens),
-            ["decode_seconds"] = records.Sum(r => r.Seconds),
+            ["decode_seconds"] = records.Sum(r => r.Seconds ?? 0),
         });
     }
 

@@ -191,7 +191,7 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
         return (["generations.jsonl"], new()
         {
             ["prompts"] = prompts.Count, ["runs"] = runs.Count, ["generations"] = records.Count, ["tokens"] = records.Sum(r => r.Tokens),
-            ["decode_seconds"] = records.Sum(r => r.Seconds),
+            ["decode_seconds"] = records.Sum(r => r.Seconds ?? 0),
         });
     }
 

@@ -169,6 +169,63 @@ public sealed class RemoteProtocolShapeTests
     }
 
     [Fact]
+    public void A_job_whose_server_dies_leaves_no_output_and_its_rerun_resumes_to_the_same_bytes()
+    {
+        using var dir = new TempDir();
+        string[] prompts = ["Once upon a time", "Tim was sad", "The dog ran", "A big tree", "Lily saw a cat", "The sun was hot", "Sam had a ball"];
+        var options = new DecodingOptions { Method = new TopKOptions { K = 4 }, Seed = 3, MaxNewTokens = 6, StopAtEos = false, BatchSize = 2 };
+        GenerationJobSettings Job(string outPath) => new() { OutPath = outPath, Generator = "replay+topk", Fingerprint = GenerationJob.Fingerprint(["job", .. prompts]), Timings = false };
+
+        // The uninterrupted job.
+        string whole = dir.File("whole.jsonl");
+        int wholeSteps = 0;
+        using (var healthy = new ReplayServer((p, b) => { if (p == "/v1/completions") Interlocked.Increment(ref wholeSteps); return Vllm(p, b); }))
+        using (var engine = RemoteEngine.Connect(Options(healthy.Url, RemoteLmProtocol.OpenAi, 4), Tokenizer))
+            GenerationJob.Run(engine, null, prompts, options, Job(whole));
+        Assert.Equal(0, wholeSteps % prompts.Length);
+        int perRow = wholeSteps / prompts.Length; // one step request per row and token
+
+        // The same job against a server that dies during the third batch (after 2 batches × 2 rows were written).
+        string output = dir.File("out.jsonl");
+        int steps = 0;
+        using (var dying = new ReplayServer((p, b) => p == "/v1/completions" && Interlocked.Increment(ref steps) > 4 * perRow + 1 ? new(-1, "") : Vllm(p, b)))
+        using (var engine = RemoteEngine.Connect(Options(dying.Url, RemoteLmProtocol.OpenAi, 4, retries: 1), Tokenizer))
+        {
+            var e = Assert.Throws<PargsException>(() => GenerationJob.Run(engine, null, prompts, options, Job(output)));
+            Assert.Contains($"{dying.Url}v1/completions", e.Message);
+            Assert.Contains("4 of 7 rows are kept", e.Message);
+            Assert.Contains("run the same command again to resume", e.Message);
+        }
+        Assert.False(File.Exists(output)); // no partial output file
+        string partial = GenerationJob.PartialPathFor(output, Job(output).Fingerprint);
+        Assert.True(File.Exists(partial));
+
+        // A torn last line (a kill in the middle of a write) is dropped and decoded again.
+        File.AppendAllText(partial, "{\"instruction\":\"The dog");
+
+        int resumedSteps = 0;
+        using (var healthy = new ReplayServer((p, b) => { if (p == "/v1/completions") Interlocked.Increment(ref resumedSteps); return Vllm(p, b); }))
+        using (var engine = RemoteEngine.Connect(Options(healthy.Url, RemoteLmProtocol.OpenAi, 4), Tokenizer))
+        {
+            var outcome = GenerationJob.Run(engine, null, prompts, options, Job(output));
+            Assert.Equal(4, outcome.Resumed);
+        }
+        Assert.Equal(3 * perRow, resumedSteps); // only the 3 rows not yet written were decoded
+        Assert.Equal(File.ReadAllBytes(whole), File.ReadAllBytes(output));
+        Assert.False(File.Exists(partial));
+
+        // Another job's partial file is never resumed into this one.
+        File.WriteAllText(GenerationJob.PartialPathFor(output, "ffffffffffff"), "{\"pargs_partial_generations\":1,\"fingerprint\":\"0000\"}\n");
+        var other = Job(output) with { Fingerprint = "ffffffffffff" + new string('0', 52) };
+        using (var healthy = new ReplayServer((p, b) => Vllm(p, b)))
+        using (var engine = RemoteEngine.Connect(Options(healthy.Url, RemoteLmProtocol.OpenAi, 4), Tokenizer))
+        {
+            var e = Assert.Throws<PargsException>(() => GenerationJob.Run(engine, null, prompts, options, other));
+            Assert.Contains("the partial file of another job", e.Message);
+        }
+    }
+
+    [Fact]
     public void A_tokenizer_mismatch_is_refused_with_both_values()
     {
         using var server = new ReplayServer((p, b) => p == "/tokenize"
