@@ -29,6 +29,12 @@ public sealed record GenerationRecord
     /// record timings (`generate --no-timings`), so that two runs of one job write byte-identical files.</summary>
     [JsonPropertyName("seconds"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? Seconds { get; init; }
 
+    /// <summary>Written by evaluation with a base LM: log p of each continuation token given the prompt, as perplexity
+    /// reads them. Kept per record so that shards of an evaluation (`eval --shard`) join into the same table.</summary>
+    [JsonPropertyName("perplexity_logprobs"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double[]? PerplexityLogProbs { get; init; }
+    /// <summary>Written by evaluation with a base LM: cosine of the prompt's and the continuation's embeddings.</summary>
+    [JsonPropertyName("coherence"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? Coherence { get; init; }
+
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 
     /// <summary>The pairing key for win rates: <see cref="PromptId"/>, else the instruction text.</summary>

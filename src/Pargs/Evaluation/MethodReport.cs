@@ -56,8 +56,8 @@ public static class MethodReport
                 MeanWithError.Of(items.Select(s => s.Reward)),
                 vsBaseline,
                 Diversity.Mean(items.Select(s => s.Record.Output)),
-                options.Embed == null ? double.NaN : Coherence.Mean(pairs, options.Embed),
-                options.ContinuationLogProbs == null ? double.NaN : Perplexity.OfTexts(pairs, options.ContinuationLogProbs),
+                CoherenceOf(items.Select(s => s.Record).ToList(), pairs, options),
+                PerplexityOf(items.Select(s => s.Record).ToList(), pairs, options),
                 Throughput.Of(items.Select(s => s.Record))));
         }
         return rows;
@@ -79,6 +79,26 @@ public static class MethodReport
                 throw new PargsException($"method '{run.Key.MethodName}' (w = {run.Key.W?.ToString() ?? "none"}) was run with different k ({k1}, {k2}), " +
                     "which one row cannot hold; evaluate those files separately");
         static string Short(string text) => text.Length <= 40 ? text : text[..40] + "…";
+    }
+
+    /// <summary>The records' own coherence when evaluation stored it in every one (a joined sharded evaluation), else the delegate's.</summary>
+    static double CoherenceOf(IReadOnlyList<GenerationRecord> records, List<(string, string)> pairs, MethodReportOptions options)
+    {
+        if (records.Count > 0 && records.All(r => r.Coherence is not null))
+        {
+            double sum = 0;
+            foreach (var r in records) sum += r.Coherence!.Value; // the order and arithmetic of Coherence.Mean
+            return sum / records.Count;
+        }
+        return options.Embed == null ? double.NaN : Coherence.Mean(pairs, options.Embed);
+    }
+
+    /// <summary>The records' own continuation log-probabilities when stored in every one, else the delegate's.</summary>
+    static double PerplexityOf(IReadOnlyList<GenerationRecord> records, List<(string, string)> pairs, MethodReportOptions options)
+    {
+        if (records.Count > 0 && records.All(r => r.PerplexityLogProbs is not null))
+            return Perplexity.FromLogProbs(records.SelectMany(r => r.PerplexityLogProbs!).ToList());
+        return options.ContinuationLogProbs == null ? double.NaN : Perplexity.OfTexts(pairs, options.ContinuationLogProbs);
     }
 
     private static double RewardOf(GenerationRecord record, MethodReportOptions options)

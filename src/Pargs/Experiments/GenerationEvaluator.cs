@@ -27,22 +27,41 @@ public static class GenerationEvaluator
         string outDir, IProgress<(int Done, int Total)>? progress = null)
     {
         if (records.Count == 0) throw new PargsException("there are no generations to evaluate");
-        var scored = records.Select(r => r with { Reward = gold.Score(r.Instruction, r.Output) }).ToList();
-        var scoredPath = Path.Combine(outDir, "generations.scored.jsonl");
+        var scored = Score(records, gold, probe, progress);
+        return Report(scored, gold.Name, baseline, outDir);
+    }
 
-        int done = 0;
-        Func<string, string, IReadOnlyList<double>>? logProbs = probe is null ? null : (prompt, continuation) =>
+    /// <summary>
+    /// Each record scored on its own: the gold reward, and with a base LM its continuation's log-probabilities (for
+    /// perplexity) and its prompt–continuation coherence — everything a table needs that costs a model's forward, so
+    /// that an evaluation can be split over machines (`eval --shard`) and joined (`eval --join`) into the same table.
+    /// </summary>
+    public static List<GenerationRecord> Score(IReadOnlyList<GenerationRecord> records, IGoldReward gold, BaseLmProbe? probe,
+        IProgress<(int Done, int Total)>? progress = null)
+    {
+        var scored = new List<GenerationRecord>(records.Count);
+        foreach (var r in records)
         {
-            var result = probe.ContinuationLogProbs(prompt, continuation);
-            progress?.Report((++done, scored.Count)); // perplexity visits every record once
-            return result;
-        };
-        var rows = MethodReport.Build(scored, new MethodReportOptions
-        {
-            Baseline = baseline,
-            Embed = probe is null ? null : probe.Embed,
-            ContinuationLogProbs = logProbs,
-        });
+            var record = r with { Reward = gold.Score(r.Instruction, r.Output) };
+            if (probe is not null)
+                record = record with
+                {
+                    PerplexityLogProbs = probe.ContinuationLogProbs(r.Instruction, r.Output).ToArray(),
+                    Coherence = Coherence.Cosine(probe.Embed(r.Instruction), probe.Embed(r.Output)),
+                };
+            scored.Add(record);
+            progress?.Report((scored.Count, records.Count));
+        }
+        return scored;
+    }
+
+    /// <summary>The table, JSON, scored generations and plots from records <see cref="Score"/> has scored; no model needed.</summary>
+    public static EvaluationOutputs Report(IReadOnlyList<GenerationRecord> scored, string goldName, string? baseline, string outDir)
+    {
+        if (scored.Count == 0) throw new PargsException("there are no generations to evaluate");
+        var scoredPath = Path.Combine(outDir, "generations.scored.jsonl");
+        // Rewards, perplexity and coherence are read from the records (Reward = null: each record's own).
+        var rows = MethodReport.Build(scored, new MethodReportOptions { Baseline = baseline });
 
         // Written only once everything is computed (a missing baseline fails above): a failed run leaves no output.
         Directory.CreateDirectory(outDir);
@@ -50,11 +69,10 @@ public static class GenerationEvaluator
         var table = Path.Combine(outDir, "table.md");
         var json = Path.Combine(outDir, "report.json");
         ReportWriter.WriteMarkdown(table, rows, baseline);
-        ReportWriter.WriteJson(json, rows, baseline, gold.Name);
-        string label = $"gold reward ({gold.Name})";
+        ReportWriter.WriteJson(json, rows, baseline, goldName);
+        string label = $"gold reward ({goldName})";
         var byW = Plots.RewardVsW(Path.Combine(outDir, "reward-vs-w"), rows, label);
         var byPpl = Plots.RewardVsPerplexity(Path.Combine(outDir, "reward-vs-perplexity"), rows, label);
-        progress?.Report((scored.Count, scored.Count));
         return new EvaluationOutputs(rows, table, json, scoredPath, byW, byPpl);
     }
 }
