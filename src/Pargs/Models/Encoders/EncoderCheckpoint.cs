@@ -59,6 +59,60 @@ public static class EncoderCheckpoint
         }
     }
 
+    /// <summary>
+    /// The classifier of <paramref name="dir"/> with a <b>one-label</b> head, as a reward-model run starts it (TRL's
+    /// RewardTrainer loads AutoModelForSequenceClassification with num_labels = 1): a one-label head is kept (training
+    /// continues it); a head with more labels has its last layer (<see cref="EncoderClassifier.ScoreLayer"/>) replaced by
+    /// a fresh one-output layer drawn from <paramref name="seed"/> as transformers' _init_weights draws it (weight
+    /// N(0, 0.02²), bias 0). The pooler and every other weight load strictly. In train mode.
+    /// </summary>
+    public static EncoderClassifier LoadOneLabel(string dir, int seed, out bool headReplaced)
+    {
+        if (!Directory.Exists(dir))
+        {
+            RefusePickle(dir);
+            throw new PargsException($"{dir}: encoder model folder not found (expected config.json, model.safetensors and tokenizer.json)");
+        }
+        RefusePickle(dir);
+        string configPath = Path.Combine(dir, HuggingFaceFolder.ConfigFile);
+        if (!File.Exists(configPath)) throw new PargsException($"{dir}: no {HuggingFaceFolder.ConfigFile}");
+        var config = EncoderConfigReader.Read(configPath);
+        headReplaced = config.NumLabels != 1;
+        bool replace = headReplaced;
+        string head = EncoderClassifier.ScoreLayer(config.ModelType) + ".";
+        var oneLabel = replace ? config with { Labels = ["LABEL_0"], MultiLabel = false } : config;
+        var tensors = LoadWeights(dir);
+        try
+        {
+            var model = EncoderClassifier.Create(oneLabel);
+            bool OldHead(string name) => replace && name.StartsWith(head, StringComparison.Ordinal);
+            var kept = tensors.Where(kv => !OldHead(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
+            Models.StateDict.Load(model, kept, dir, mayBeMissing: OldHead, mayBeUnused: IsUnusedBuffer);
+            if (replace) InitialiseScoreLayer(model, head, seed);
+            model.train();
+            return model;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>transformers' _init_weights for a Linear (initializer_range 0.02, every encoder's default), from a seeded generator.</summary>
+    static void InitialiseScoreLayer(EncoderClassifier model, string head, int seed)
+    {
+        var random = new Random(seed);
+        using var _ = no_grad();
+        foreach (var (name, parameter) in model.named_parameters().Where(p => p.name.StartsWith(head, StringComparison.Ordinal)))
+        {
+            var values = new float[parameter.numel()];
+            if (name.EndsWith(".weight", StringComparison.Ordinal))
+                for (int i = 0; i < values.Length; i++)
+                    values[i] = (float)(0.02 * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+            parameter.copy_(tensor(values, parameter.shape));
+        }
+    }
+
     /// <summary>Buffers transformers saved in older checkpoints (recomputed here): position_ids and the zero token_type_ids.</summary>
     static bool IsUnusedBuffer(string name) => name.EndsWith("embeddings.position_ids", StringComparison.Ordinal) || name.EndsWith("embeddings.token_type_ids", StringComparison.Ordinal);
 
