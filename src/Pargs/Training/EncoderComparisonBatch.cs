@@ -64,6 +64,23 @@ public sealed class EncoderComparisonBatch
     }
 
     /// <summary>
+    /// A rough count of the float32 activations a training forward keeps for the backward pass, per layer and padded
+    /// token: ~10·hidden + 2·intermediate + 2·heads·T (q, k, v, scores and their softmax, context, residuals, norms, the
+    /// feed-forward's two activations). It only has to be right within a factor of two: it turns an out-of-memory kill
+    /// of the process (no swap) into a message saying which setting to lower.
+    /// </summary>
+    public long EstimatedActivationBytes(Models.Encoders.EncoderConfig c)
+    {
+        long bytes = 0;
+        foreach (var group in rows.Select(r => (long)r.Ids.Length).Order().Chunk(EncoderRewardModel.MaxRowsPerForward))
+        {
+            long t = group.Max();
+            bytes += group.Length * t * (c.NumLayers * (10L * c.HiddenSize + 2L * c.IntermediateSize + 2L * c.NumHeads * t) + 3L * c.HiddenSize) * sizeof(float);
+        }
+        return bytes;
+    }
+
+    /// <summary>
     /// Rewards (chosen [N], rejected [N]) with gradients: the distinct rows sorted by length and cut into forwards of at
     /// most <see cref="EncoderRewardModel.MaxRowsPerForward"/> rows, each right-padded to its own longest row.
     /// </summary>

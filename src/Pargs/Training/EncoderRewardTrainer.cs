@@ -60,9 +60,23 @@ public sealed class EncoderRewardTrainer : ITrainingTask
         return BradleyTerryLoss.Compute(chosen, rejected, useMargins ? batch.Margins : null, centerRewardsCoefficient);
     }
 
+    /// <summary>
+    /// The most activation memory one micro-batch may keep for its backward pass (estimated, see
+    /// <see cref="EncoderComparisonBatch.EstimatedActivationBytes"/>); above it the step is refused with the settings to
+    /// lower, instead of the process being killed for memory. Default 6 GiB.
+    /// </summary>
+    public long MaxActivationBytes { get; init; } = 6L << 30;
+
     public TrainingStep Forward(IReadOnlyList<int> examples)
     {
-        var result = Loss(model, examples.Select(i => train[i]).ToList(), options.Objective, options.CenterRewardsCoefficient, options.UseMargins);
+        var pairs = examples.Select(i => train[i]).ToList();
+        var batch = EncoderComparisonBatch.Build(model, pairs, pair => LossPrefixes(pair, options.Objective));
+        long bytes = batch.EstimatedActivationBytes(model.Classifier.Config);
+        if (bytes > MaxActivationBytes)
+            throw new PargsException($"a micro-batch of {pairs.Count} pairs materializes {batch.Rows.Count} prefix inputs (about {bytes / (1 << 20):N0} MiB of activations for the backward pass, " +
+                                     $"more than {MaxActivationBytes / (1 << 20):N0} MiB); lower --batch-size (with --grad-accum to keep the batch), or compare fewer prefixes with --prefix-stride or --prefix-sample");
+        var (chosen, rejected) = batch.Rewards(model);
+        var result = BradleyTerryLoss.Compute(chosen, rejected, options.UseMargins ? batch.Margins : null, options.CenterRewardsCoefficient);
         return new TrainingStep(result.Loss, new Dictionary<string, double>
         {
             ["accuracy"] = result.Accuracy, ["margin"] = result.Margin, ["mean_reward"] = result.MeanReward,

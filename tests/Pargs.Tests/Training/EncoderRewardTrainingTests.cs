@@ -278,6 +278,25 @@ public class EncoderRewardTrainingTests : IDisposable
     }
 
     [Fact]
+    public void A_micro_batch_whose_materialized_prefixes_would_exhaust_memory_is_refused_with_the_settings_to_lower()
+    {
+        using var rm = EncoderRewardModel.ForTraining(Bert(), EncoderInput.Text, seed: 1, null, out _);
+        var pairs = SeparablePairs(rm, 4, seed: 1, new PrefixPositions.All());
+        var batch = EncoderComparisonBatch.Build(rm, pairs, p => p.PrefixLengths);
+        long bytes = batch.EstimatedActivationBytes(rm.Classifier.Config);
+        var options = Options(RewardObjective.Partial, null, 1);
+        options = options with { Loop = options.Loop with { BatchSize = 4, GradientAccumulation = 1, EvalEvery = null } };
+        var trainer = new EncoderRewardTrainer(rm, pairs, null, options) { MaxActivationBytes = bytes - 1 };
+        var error = Assert.Throws<PargsException>(() => trainer.Train());
+        Assert.Contains($"a micro-batch of 4 pairs materializes {batch.Rows.Count} prefix inputs", error.Message);
+        Assert.Contains("--prefix-stride", error.Message);
+        Assert.Equal(1, new EncoderRewardTrainer(rm, pairs, null, options) { MaxActivationBytes = bytes }.Train().Steps);
+        // Full training reads two inputs per pair and fits.
+        var full = new EncoderRewardTrainer(rm, pairs, null, options with { Objective = RewardObjective.Full }) { MaxActivationBytes = bytes / 2 };
+        Assert.Equal(1, full.Train().Steps);
+    }
+
+    [Fact]
     public void A_multi_label_head_is_replaced_by_one_output_drawn_from_the_seed_and_the_rest_loads_as_saved()
     {
         string start = Bert();
