@@ -148,9 +148,8 @@ public static class TrainRmCommand
             : SavedInput(r.ModelPath) ?? EncoderInput.Text;
         if (r.Positions is PrefixPositions.Stride { Every: < 1 } or PrefixPositions.RandomSubset { Count: < 1 })
             throw new PargsException("--prefix-stride and --prefix-sample must be at least 1");
-        using var rm = EncoderRewardModel.ForTraining(r.ModelPath, input, r.Seed, r.TokenizerPath, out bool replaced);
-        if (replaced)
-            CliErrors.Info($"{r.ModelPath}: the classifier's labels are replaced by one reward output (TRL's num_labels = 1), its last layer initialised from --seed {r.Seed}");
+        using var rm = EncoderRewardModel.ForTraining(r.ModelPath, input, r.Seed, r.TokenizerPath, out string? note);
+        if (note is not null) CliErrors.Info($"{note} (--seed {r.Seed})");
         int maxLen = Math.Min(r.MaxLength, rm.Classifier.Config.MaxTokens);
         var prefixes = new PartialPairOptions { Positions = r.Positions };
         var trainPrefixes = r.Objective == RewardObjective.Full ? new PartialPairOptions { Positions = new PrefixPositions.FinalOnly() } : prefixes;

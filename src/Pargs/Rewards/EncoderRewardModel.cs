@@ -97,11 +97,12 @@ public sealed class EncoderRewardModel : IRewardModel, IDisposable
     /// <summary>
     /// An encoder classifier folder as <c>train-rm</c> starts from it: a one-label head (TRL's num_labels = 1; a
     /// multi-label head's last layer is re-initialised from <paramref name="seed"/>, see
-    /// <see cref="EncoderCheckpoint.LoadOneLabel"/>), read with <paramref name="input"/>, in train mode.
+    /// <see cref="EncoderCheckpoint.LoadOneLabel"/>; a pretrained BertModel / …ForMaskedLM gets a new head), read with
+    /// <paramref name="input"/>, in train mode. <paramref name="note"/> says what was made new.
     /// </summary>
-    public static EncoderRewardModel ForTraining(string dir, EncoderInput input, int seed, string? tokenizerPath, out bool headReplaced)
+    public static EncoderRewardModel ForTraining(string dir, EncoderInput input, int seed, string? tokenizerPath, out string? note)
     {
-        var classifier = EncoderCheckpoint.LoadOneLabel(dir, seed, out headReplaced);
+        var classifier = EncoderCheckpoint.LoadOneLabel(dir, seed, out note);
         try
         {
             var json = CheckedJson.ReadFile(Path.Combine(dir, HuggingFaceFolder.ConfigFile)).Object().AsObject();
@@ -129,6 +130,7 @@ public sealed class EncoderRewardModel : IRewardModel, IDisposable
         if (trainingConfig is null) throw new InvalidOperationException("only a model started with ForTraining is saved");
         Directory.CreateDirectory(dir);
         var json = (System.Text.Json.Nodes.JsonObject)trainingConfig.DeepClone();
+        json["architectures"] = new System.Text.Json.Nodes.JsonArray(Classifier.Config.Architecture); // a pretrained BertForMaskedLM's is now a classifier
         json["id2label"] = new System.Text.Json.Nodes.JsonObject { ["0"] = Label.Name };
         json["label2id"] = new System.Text.Json.Nodes.JsonObject { [Label.Name] = 0 };
         json.Remove("num_labels");

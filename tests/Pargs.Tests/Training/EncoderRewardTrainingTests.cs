@@ -62,8 +62,8 @@ public class EncoderRewardTrainingTests : IDisposable
     [Fact]
     public void Prefixes_are_materialized_once_per_distinct_input_with_stride_and_sample_as_counted_by_hand()
     {
-        using var rm = EncoderRewardModel.ForTraining(Bert(), EncoderInput.Text, seed: 1, null, out bool replaced);
-        Assert.True(replaced);
+        using var rm = EncoderRewardModel.ForTraining(Bert(), EncoderInput.Text, seed: 1, null, out string? note);
+        Assert.NotNull(note);
         // "a b c d e" is 5 tokens, "a b x" 3: L = 5, the rejected side's prefixes 4 and 5 are its whole text.
         var all = Pair(rm, "Q:", " a b c d e", " a b x");
         Assert.Equal(5, all.ResponseLength);
@@ -250,8 +250,8 @@ public class EncoderRewardTrainingTests : IDisposable
     public void A_trained_encoder_reward_model_prefers_the_chosen_response_on_held_out_pairs(string family, RewardObjective objective)
     {
         string start = TinyEncoders.Write(_dir.File(family), EncoderReferenceTests.ConfigOf(family), seed: 12);
-        using var rm = EncoderRewardModel.ForTraining(start, EncoderInput.Text, seed: 2, null, out bool replaced);
-        Assert.Equal(family == "bert", replaced); // the tiny DeBERTa-v3 has one label already: its head is kept
+        using var rm = EncoderRewardModel.ForTraining(start, EncoderInput.Text, seed: 2, null, out string? note);
+        Assert.Equal(family == "bert", note is not null); // the tiny DeBERTa-v3 has one label already: its head is kept
         var train = SeparablePairs(rm, 24, seed: 3, new PrefixPositions.All());
         var held = SeparablePairs(rm, 12, seed: 4, new PrefixPositions.All());
         var before = EncoderRewardTrainer.Evaluate(rm, held, objective);
@@ -294,6 +294,50 @@ public class EncoderRewardTrainingTests : IDisposable
         // Full training reads two inputs per pair and fits.
         var full = new EncoderRewardTrainer(rm, pairs, null, options with { Objective = RewardObjective.Full }) { MaxActivationBytes = bytes / 2 };
         Assert.Equal(1, full.Train().Steps);
+    }
+
+    [Theory]
+    [InlineData("bert", "BertForMaskedLM", false)]
+    [InlineData("deberta-v3", "DebertaV2Model", true)]
+    public void A_pretrained_encoder_keeps_its_weights_and_gets_a_new_head(string family, string architecture, bool bare)
+    {
+        var config = EncoderReferenceTests.ConfigOf(family);
+        string prefix = EncoderClassifier.BackbonePrefix((string)config["model_type"]!);
+        string dir = TinyEncoders.Write(_dir.File(family), config, seed: 5, edit: tensors =>
+        {
+            // What a pretrained checkpoint holds: the encoder (BertForMaskedLM without the pooler; a bare model without
+            // the prefix) and a pre-training head the reward model does not use.
+            foreach (var key in tensors.Keys.ToList())
+                if (!key.StartsWith(prefix) || key.StartsWith(prefix + "pooler."))
+                {
+                    tensors[key].Dispose();
+                    tensors.Remove(key);
+                }
+            if (bare)
+                foreach (var key in tensors.Keys.ToList()) { tensors[key[prefix.Length..]] = tensors[key]; tensors.Remove(key); }
+            else tensors["cls.predictions.bias"] = zeros(7);
+        });
+        config["architectures"] = new JsonArray(architecture);
+        config.Remove("id2label");
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
+
+        using var rm = EncoderRewardModel.ForTraining(dir, EncoderInput.Text, seed: 3, null, out string? note);
+        Assert.Contains($"a pretrained {architecture}", note);
+        var parameters = rm.Classifier.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var stored = Pargs.Checkpoints.Safetensors.Load(Path.Combine(dir, "model.safetensors"));
+        foreach (var (key, value) in stored.Where(kv => !kv.Key.StartsWith("cls.")))
+            Assert.True(parameters[bare ? prefix + key : key].eq(value).all().item<bool>(), key);
+        foreach (var t in stored.Values) t.Dispose();
+        Assert.Equal([1L, 16L], parameters["classifier.weight"].shape);
+        Assert.InRange(parameters["classifier.weight"].std().item<float>(), 0.005, 0.05);
+
+        var pairs = SeparablePairs(rm, 4, seed: 1, new PrefixPositions.Stride(2));
+        var options = Options(RewardObjective.Partial, null, 2);
+        new EncoderRewardTrainer(rm, pairs, null, options with { Loop = options.Loop with { EvalEvery = null } }).Train();
+        string saved = _dir.File("saved-" + family);
+        rm.Save(saved, RewardObjective.Partial);
+        using var loaded = EncoderRewardModel.Load(saved); // a …ForSequenceClassification folder now
+        Assert.Equal(rm.Score([("Once upon a time", " good cat.")])[0], loaded.Score([("Once upon a time", " good cat.")])[0], 5);
     }
 
     [Fact]

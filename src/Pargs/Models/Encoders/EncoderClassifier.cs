@@ -25,6 +25,13 @@ public abstract class EncoderClassifier(string name, EncoderConfig config) : Mod
     /// </summary>
     public static string ScoreLayer(string modelType) => modelType == "roberta" ? "classifier.out_proj" : "classifier";
 
+    /// <summary>The encoder's name prefix inside the classifier (bert., roberta., distilbert., deberta.): what a pretrained checkpoint provides.</summary>
+    public static string BackbonePrefix(string modelType) => modelType switch
+    {
+        "deberta-v2" => "deberta.",
+        _ => modelType + ".",
+    };
+
     /// <summary>The module for <paramref name="config"/>'s model type, with fresh weights.</summary>
     public static EncoderClassifier Create(EncoderConfig config) => config.ModelType switch
     {
