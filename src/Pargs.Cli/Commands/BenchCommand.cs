@@ -143,6 +143,7 @@ public static class BenchCommand
             var machine = MachineInfo.Current();
             var table = TrainRmBenchmark.Run(options, Log);
             Report(machine, options.Threads.ToString(), table, CommandLine(), outPath);
+            Report(machine, options.Threads.ToString(), TrainRmBenchmark.RunEncoder(options, Log), CommandLine(), outPath); // encoder backbones (issue 15)
             return 0;
         }));
         return command;

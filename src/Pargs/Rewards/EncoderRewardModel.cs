@@ -94,17 +94,71 @@ public sealed class EncoderRewardModel : IRewardModel, IDisposable
         IO.AtomicFile.WriteAllText(path, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
+    /// <summary>
+    /// An encoder classifier folder as <c>train-rm</c> starts from it: a one-label head (TRL's num_labels = 1; a
+    /// multi-label head's last layer is re-initialised from <paramref name="seed"/>, see
+    /// <see cref="EncoderCheckpoint.LoadOneLabel"/>; a pretrained BertModel / …ForMaskedLM gets a new head), read with
+    /// <paramref name="input"/>, in train mode. <paramref name="note"/> says what was made new.
+    /// </summary>
+    public static EncoderRewardModel ForTraining(string dir, EncoderInput input, int seed, string? tokenizerPath, out string? note)
+    {
+        var classifier = EncoderCheckpoint.LoadOneLabel(dir, seed, out note);
+        try
+        {
+            var json = CheckedJson.ReadFile(Path.Combine(dir, HuggingFaceFolder.ConfigFile)).Object().AsObject();
+            var tokenizer = EncoderCheckpoint.LoadTokenizer(dir, classifier.Config, tokenizerPath);
+            var label = RewardLabel.Resolve(classifier.Config.Labels, classifier.Config.MultiLabel, null, dir);
+            return new EncoderRewardModel(classifier, tokenizer, input, label, dir) { trainingConfig = json };
+        }
+        catch
+        {
+            classifier.Dispose();
+            throw;
+        }
+    }
+
+    System.Text.Json.Nodes.JsonObject? trainingConfig;
+
+    /// <summary>
+    /// Writes a trained model as a folder <see cref="Load"/> (and transformers) reads: config.json (the starting folder's,
+    /// with the one-label head's id2label, <c>pargs_input</c> and <c>pargs_objective</c>; a multi-label setting that no
+    /// longer applies — problem_type, num_labels, pargs_reward_label — removed), model.safetensors under transformers'
+    /// names, and the tokenizer files.
+    /// </summary>
+    public void Save(string dir, RewardObjective objective)
+    {
+        if (trainingConfig is null) throw new InvalidOperationException("only a model started with ForTraining is saved");
+        Directory.CreateDirectory(dir);
+        var json = (System.Text.Json.Nodes.JsonObject)trainingConfig.DeepClone();
+        json["architectures"] = new System.Text.Json.Nodes.JsonArray(Classifier.Config.Architecture); // a pretrained BertForMaskedLM's is now a classifier
+        json["id2label"] = new System.Text.Json.Nodes.JsonObject { ["0"] = Label.Name };
+        json["label2id"] = new System.Text.Json.Nodes.JsonObject { [Label.Name] = 0 };
+        json.Remove("num_labels");
+        json.Remove("problem_type");
+        json.Remove(RewardLabel.ConfigField);
+        json[EncoderInputs.ConfigField] = Input.ToConfigValue();
+        json[RewardModel.ObjectiveField] = objective.ToConfigValue();
+        File.WriteAllText(Path.Combine(dir, HuggingFaceFolder.ConfigFile), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        var tensors = StateDict.Snapshot(Classifier);
+        try { Safetensors.Save(Path.Combine(dir, HuggingFaceFolder.WeightsFile), tensors); }
+        finally { foreach (var t in tensors.Values) t.Dispose(); }
+        EncoderTokenizer.SaveTokenizerJson(Path.Combine(dir, HuggingFaceFolder.TokenizerFile));
+    }
+
     /// <summary>The model's input for a prompt and a response: one text, or a pair.</summary>
     public TokenizerEncoding Encode(string prompt, string response)
     {
-        var encoding = Input == EncoderInput.Pair
-            ? EncoderTokenizer.Encode(prompt, response, addSpecialTokens: true)
-            : EncoderTokenizer.Encode(prompt + response, null, addSpecialTokens: true);
+        var encoding = EncodeUnchecked(prompt, response);
         if (encoding.Ids.Length > Classifier.Config.MaxTokens)
             throw new PargsException($"{Source}: the text needs {encoding.Ids.Length} tokens but the encoder reads at most {Classifier.Config.MaxTokens} " +
                                      "(max_position_embeddings); shorten the prompt or max_new_tokens");
         return encoding;
     }
+
+    /// <summary><see cref="Encode"/> without the length check (callers that filter or report long inputs themselves).</summary>
+    public TokenizerEncoding EncodeUnchecked(string prompt, string response) => Input == EncoderInput.Pair
+        ? EncoderTokenizer.Encode(prompt, response, addSpecialTokens: true)
+        : EncoderTokenizer.Encode(prompt + response, null, addSpecialTokens: true);
 
     /// <summary>Rewards of (prompt, response) pairs, batched by length bucket.</summary>
     public float[] Score(IReadOnlyList<(string Prompt, string Response)> texts)

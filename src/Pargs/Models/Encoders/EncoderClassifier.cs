@@ -19,6 +19,19 @@ public abstract class EncoderClassifier(string name, EncoderConfig config) : Mod
     /// <summary>Absolute positions 0..T−1 of every row (right padding keeps each row's real tokens at 0..len−1).</summary>
     protected static Tensor Arange(Tensor ids) => arange(ids.shape[1], dtype: ScalarType.Int64).unsqueeze(0).expand(ids.shape[0], -1);
 
+    /// <summary>
+    /// The classifier's last Linear (logits = its output): the layer a reward-model run re-initialises to one label.
+    /// RoBERTa's head is two layers (classifier.dense, classifier.out_proj); the others' is classifier.
+    /// </summary>
+    public static string ScoreLayer(string modelType) => modelType == "roberta" ? "classifier.out_proj" : "classifier";
+
+    /// <summary>The encoder's name prefix inside the classifier (bert., roberta., distilbert., deberta.): what a pretrained checkpoint provides.</summary>
+    public static string BackbonePrefix(string modelType) => modelType switch
+    {
+        "deberta-v2" => "deberta.",
+        _ => modelType + ".",
+    };
+
     /// <summary>The module for <paramref name="config"/>'s model type, with fresh weights.</summary>
     public static EncoderClassifier Create(EncoderConfig config) => config.ModelType switch
     {

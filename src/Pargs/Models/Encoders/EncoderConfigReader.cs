@@ -26,16 +26,31 @@ public static class EncoderConfigReader
         return json["model_type"].StringOrNull() is { } type && Architectures.ContainsKey(type);
     }
 
-    public static EncoderConfig Read(string configPath) => Read(CheckedJson.ReadFile(configPath).Object());
+    /// <summary>
+    /// The pretrained-encoder classes a reward model may <b>start</b> from (train-rm): the bare model and its pre-training
+    /// heads. Their weights hold the encoder; the classification head is new, as transformers' from_pretrained makes it.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string[]> BaseArchitectures = new Dictionary<string, string[]>
+    {
+        ["bert"] = ["BertModel", "BertForMaskedLM", "BertForPreTraining"],
+        ["roberta"] = ["RobertaModel", "RobertaForMaskedLM"],
+        ["distilbert"] = ["DistilBertModel", "DistilBertForMaskedLM"],
+        ["deberta-v2"] = ["DebertaV2Model", "DebertaV2ForMaskedLM"],
+    };
 
-    public static EncoderConfig Read(CheckedJson json)
+    public static EncoderConfig Read(string configPath, bool allowBase = false) => Read(CheckedJson.ReadFile(configPath).Object(), allowBase);
+
+    /// <param name="allowBase">Also accept a pretrained encoder (<see cref="BaseArchitectures"/>); its config is returned
+    /// as the …ForSequenceClassification one, whose head the caller initialises.</param>
+    public static EncoderConfig Read(CheckedJson json, bool allowBase = false)
     {
         string modelType = json["model_type"].String();
         if (!Architectures.TryGetValue(modelType, out var architecture))
             throw json["model_type"].Error($"\"{modelType}\" is not an encoder Pargs runs (expected {string.Join(", ", Architectures.Keys)})");
         string given = json["architectures"].IsMissing ? architecture : json["architectures"][0].String();
-        if (given != architecture)
-            throw json["architectures"].Error($"{given} is not supported for model_type \"{modelType}\": Pargs runs encoders as reward models, i.e. {architecture}");
+        if (given != architecture && !(allowBase && BaseArchitectures[modelType].Contains(given)))
+            throw json["architectures"].Error($"{given} is not supported for model_type \"{modelType}\": Pargs runs encoders as reward models, i.e. {architecture}" +
+                                              (allowBase ? $", and trains them from that or a pretrained {string.Join(" / ", BaseArchitectures[modelType])}" : ""));
 
         // Fields of PretrainedConfig that change what the model computes.
         if (!json["quantization_config"].IsMissing) throw json["quantization_config"].Error("quantized encoders are not supported (use float32/float16/bfloat16 safetensors)");
