@@ -1,4 +1,5 @@
 using Pargs.Decoding;
+using Pargs.Engine;
 using Pargs.Models;
 using static TorchSharp.torch;
 
@@ -8,8 +9,9 @@ namespace Pargs.Training;
 /// Draws PPO's responses: plain sampling from softmax(logits / T) over the whole vocabulary (TRL: top_k 0, top_p 1),
 /// each row from its own seeded stream (<see cref="DecodingSteps.RowRandom"/>), so a row's response depends on the seed,
 /// the update and its row only, never on its batch neighbours. A response ends after a stop id (kept as its last token)
-/// or at the length limit. Each step recomputes the batch without a KV cache: the policy changes every update, and
-/// PPO's model is small enough on CPU that the forward of a few dozen tokens is cheap next to training.
+/// or at the length limit. Steps run on the cached engine the decoders use (KV caches and the family's CPU kernel,
+/// which reads the module's weights in place, so it always samples from the policy as it is now): recomputing the
+/// batch each step made sampling ~70% of an update's time on stories260K.
 /// </summary>
 public static class PpoSampler
 {
@@ -20,26 +22,25 @@ public static class PpoSampler
         var responses = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
         var done = new bool[n];
         using var _ = no_grad();
+        using var session = LanguageModelEngine.Cached(policy).OpenSession(prompts.Max(p => p.Length) + maxNewTokens + 1);
+        var next = session.AddRows(prompts);
         for (int step = 0; step < maxNewTokens; step++)
         {
-            var active = Enumerable.Range(0, n).Where(b => !done[b]).ToArray();
-            if (active.Length == 0) break;
             using var scope = NewDisposeScope();
-            var sequences = active.Select(b => (int[])[.. prompts[b], .. responses[b]]).ToList();
-            var (ids, valid) = PaddedBatch.RightPadded(sequences);
-            var hidden = policy.Backbone.ForwardPadded(ids, valid);
-            var last = tensor(sequences.Select(s => (long)s.Length - 1).ToArray());
-            long width = hidden.shape[2];
-            var lastHidden = hidden.gather(1, last.view(active.Length, 1, 1).expand(active.Length, 1, width)).squeeze(1); // [A, H]
-            var logits = policy.LogitsFromHidden(lastHidden).to(ScalarType.Float32).contiguous().data<float>().ToArray();
-            int vocab = logits.Length / active.Length;
-            for (int a = 0; a < active.Length; a++)
+            var logProbs = next.LogProbs.to(ScalarType.Float32).contiguous().data<float>().ToArray(); // log softmax(logits), [B, V]
+            int vocab = logProbs.Length / n;
+            var tokens = new long[n];
+            for (int b = 0; b < n; b++)
             {
-                int b = active[a];
-                int token = DecodingSteps.SampleSoftmax(logits.AsSpan(a * vocab, vocab).ToArray(), temperature, rowRandom[b]);
+                if (done[b]) continue; // a finished row rides along (token 0), as in the decoders
+                // softmax(log p / T) = softmax(logits / T): the tempered distribution.
+                int token = DecodingSteps.SampleSoftmax(logProbs.AsSpan(b * vocab, vocab).ToArray(), temperature, rowRandom[b]);
                 responses[b].Add(token);
+                tokens[b] = token;
                 if (stopIds.Contains(token)) done[b] = true;
             }
+            if (done.All(d => d) || step == maxNewTokens - 1) break;
+            next = session.Append(tokens);
         }
         return responses.Select(r => r.ToArray()).ToArray();
     }

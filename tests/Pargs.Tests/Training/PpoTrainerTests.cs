@@ -76,11 +76,12 @@ public class PpoTrainerTests(ITestOutputHelper output) : IDisposable
     public void PpoLossGradientMatchesFiniteDifferencesOnATinyModelInFloat64()
     {
         var policy = DpoTestData.Policy(seed: 6);
-        policy.to(ScalarType.Float64);
         var trainer = new PpoTrainer(policy, new LexiconScorer(), Prompts(8, 3),
             Options(1) with { Loop = Options(1).Loop with { BatchSize = 4, GradientAccumulation = 2 } });
         using var scope = NewDisposeScope();
         var rollout = trainer.Rollout(0);
+        // The rollout is sampled as always (float32, the cached engine); the loss is then differentiated in float64.
+        trainer.Model.to(ScalarType.Float64);
         // Move the policy and value head away from the rollout's, so ratios and values leave the clip ranges.
         var noise = new Generator(7);
         using (no_grad())
