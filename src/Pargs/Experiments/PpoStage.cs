@@ -9,10 +9,10 @@ namespace Pargs.Experiments;
 /// from the base LM (a second copy is the frozen reference) and is trained against the demo's FULL reward model on the
 /// train prompts (the prompts the pairs were sampled for; the held-out prompts stay unseen). Rollouts sample at
 /// temperature 1 and stop at EOS or at the demo's response length, so the policy is trained for the distribution its
-/// row samples from. Budget: the reward models' and DPO's learning rate, batch and seed, and as many optimizer steps as
-/// DPO makes (epochs × train pairs / batch), i.e. that many / 4 updates of one rollout batch each (TRL's 4 PPO epochs,
-/// 1 mini-batch). The policy is saved as a Hugging Face causal-LM folder <c>policy/</c>; the generate stage samples
-/// from it with top-k (row "ppo"). Logs: <c>logs/metrics.jsonl</c> (TRL's names).
+/// row samples from. Budget: the reward models' and DPO's learning rate, gradient clipping, batch and seed, and as many
+/// optimizer steps as DPO makes (epochs × train pairs / batch), i.e. that many / 4 updates of one rollout batch each
+/// (TRL's 4 PPO epochs, 1 mini-batch). The policy is saved as a Hugging Face causal-LM folder <c>policy/</c>; the
+/// generate stage samples from it with top-k (row "ppo"). Logs: <c>logs/metrics.jsonl</c> (TRL's names).
 /// </summary>
 public static class PpoStage
 {
