@@ -135,12 +135,11 @@ public sealed class PpoTrainer
                 if (!stopIds.Contains(responses[b][^1])) scores[b] -= penalty;
 
         var sequences = new PpoSequences(batchPrompts, responses);
-        // Log-probabilities and values in micro-batches, with torch's kernels (as the training forward): the first PPO pass
-        // then starts from a ratio of exactly 1.
+        // Log-probabilities and values in micro-batches, through torch's ops as the training forward computes them (not the
+        // CPU decode kernel's products), so π_old differs from the first pass's π only by the batch's padding.
         var logProbs = new List<Tensor>();
         var referenceLogProbs = new List<Tensor>();
         var values = new List<Tensor>();
-        var entropy = new List<Tensor>();
         using (Models.Cpu.CpuKernels.Suppress())
             foreach (var chunk in Enumerable.Range(0, rows.Length).Chunk(options.Loop.BatchSize))
             {
@@ -148,7 +147,6 @@ public sealed class PpoTrainer
                 var (logits, allValues) = Model.Forward(part.Ids, part.Valid);
                 var responseLogits = part.ResponseLogits(logits);
                 logProbs.Add(Widen(part.LogProbs(responseLogits, options.Temperature), sequences.Mask.shape[1]));
-                entropy.Add(Widen(PpoSequences.Entropy(responseLogits, options.Temperature), sequences.Mask.shape[1]));
                 values.Add(Widen(part.ResponseValues(allValues), sequences.Mask.shape[1]));
                 var referenceLogits = part.ResponseLogits(reference.Logits(part.Ids, part.Valid));
                 referenceLogProbs.Add(Widen(part.LogProbs(referenceLogits, options.Temperature), sequences.Mask.shape[1]));
@@ -165,8 +163,7 @@ public sealed class PpoTrainer
         if (options.WhitenRewards) rewards = PpoAdvantages.Whiten(rewards, mask, shiftMean: false);
         var (advantages, returns) = PpoAdvantages.Gae(rewards, value, mask, options.Gamma, options.Lambda);
         advantages = PpoAdvantages.Whiten(advantages, mask);
-        return new PpoRollout(batchPrompts, responses, sequences, logp, refLogp, value, scoreTensor, kl, nonScore, rewards, advantages, returns,
-            cat(entropy, 0) * mask);
+        return new PpoRollout(batchPrompts, responses, sequences, logp, refLogp, value, scoreTensor, kl, nonScore, rewards, advantages, returns);
     }
 
     /// <summary>Pads [b, r] with zeros to [b, width] (chunks of a batch have their own longest response).</summary>

@@ -198,6 +198,20 @@ public class PpoTrainerTests(ITestOutputHelper output) : IDisposable
             new PpoTrainer(DpoTestData.Policy(), new LexiconScorer(), [[1, 3]], new PpoTrainingOptions { ResponseLength = 63 })).Message);
     }
 
+    [Fact]
+    public void TheGoldScorerJudgesTheDecodedResponse()
+    {
+        using var lm = CausalLM.Load(TestPaths.Stories260KGguf);
+        var tokenizer = lm.Tokenizer!;
+        var gold = Pargs.Rewards.Gold.LexiconSentiment.Positive(Pargs.Rewards.Gold.VaderLexicon.LoadDefault());
+        int[] prompt = tokenizer.Encode("Once upon a time", addBos: true);
+        string[] responses = [" she was very happy and loved her friends.", " he was sad and angry."];
+        var scores = new GoldPpoScorer(gold, tokenizer).Score([prompt, prompt], responses.Select(r => tokenizer.Encode(r)).ToList());
+        for (int i = 0; i < responses.Length; i++)
+            Assert.Equal(gold.Score(tokenizer.Decode(prompt), tokenizer.Decode(tokenizer.Encode(responses[i]))), scores[i]);
+        Assert.True(scores[0] > 0.5 && scores[1] < 0, $"scores {scores[0]}, {scores[1]}");
+    }
+
     sealed class Synchronous(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => report(value);
