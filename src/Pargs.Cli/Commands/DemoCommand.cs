@@ -9,7 +9,7 @@ namespace Pargs.Cli.Commands;
 /// <summary>
 /// `pargs demo`: the paper end to end on the shipped stories260K (DESIGN.md §6): prompts → gold-labelled pairs →
 /// full and partial reward models and a DPO policy → top-k / Best-of-N / ARGS / PARGS / PARGS-G / DPO →
-/// gold-reward report. Each stage is
+/// gold-reward report (and a PPO policy against the full reward model, row "ppo"). Each stage is
 /// cached in the work folder; a rerun skips finished stages.
 /// </summary>
 public static class DemoCommand

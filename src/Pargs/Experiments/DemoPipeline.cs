@@ -13,7 +13,7 @@ public sealed record DemoResult(IReadOnlyList<DemoStageResult> Stages, string Re
 
 /// <summary>
 /// The paper end to end, offline (DESIGN.md §6): stories260K as the base LM, positive sentiment (VADER) as the
-/// gold reward, in six cached stages, each in its own folder of <see cref="DemoOptions.WorkDir"/>:
+/// gold reward, in seven cached stages, each in its own folder of <see cref="DemoOptions.WorkDir"/>:
 /// <list type="number">
 /// <item><c>prompts/</c>: story openings split (seeded) into train.txt and eval.txt.</item>
 /// <item><c>pairs/</c>: two base-LM samples per pair for the train prompts, labelled by a Bradley–Terry draw on the
