@@ -13,6 +13,7 @@ public static class CommandCatalog
         yield return TrainRmCommand.Create();
         yield return EvalRmCommand.Create();
         yield return TrainDpoCommand.Create();
+        yield return TrainPpoCommand.Create();
         yield return EvalCommand.Create();
         yield return MergeCommand.Create();
         yield return BenchCommand.Create();

@@ -9,7 +9,7 @@ namespace Pargs.Cli.Commands;
 /// <summary>
 /// `pargs demo`: the paper end to end on the shipped stories260K (DESIGN.md §6): prompts → gold-labelled pairs →
 /// full and partial reward models and a DPO policy → top-k / Best-of-N / ARGS / PARGS / PARGS-G / DPO →
-/// gold-reward report. Each stage is
+/// gold-reward report (and a PPO policy against the full reward model, row "ppo"). Each stage is
 /// cached in the work folder; a rerun skips finished stages.
 /// </summary>
 public static class DemoCommand
@@ -20,7 +20,7 @@ public static class DemoCommand
         var quick = new Option<bool>("--quick") { Description = "A smaller run (75 s measured on a busy 2-core VM): fewer prompts, pairs, steps, weights and seeds" };
         var fresh = new Option<bool>("--fresh") { Description = "Delete the stages' cached outputs first and start over" };
         var seed = new Option<int>("--seed") { Description = "Master seed (prompt split, pairs, labels, reward models, decoding)", DefaultValueFactory = _ => 1 };
-        var methods = new Option<string>("--methods") { Description = "Comma-separated subset of topk,best-of-n,args,pargs,pargs-g,dpo (default: all)" };
+        var methods = new Option<string>("--methods") { Description = "Comma-separated subset of topk,best-of-n,args,pargs,pargs-g,dpo,ppo (default: all)" };
         var threads = new Option<int>("--threads") { Description = "CPU threads for torch and Pargs' decode kernels (default 1, safe on a shared machine)", DefaultValueFactory = _ => 1 };
 
         var command = new Command("demo", "Reproduce the PARGS paper offline on stories260K: train full and partial reward models and a DPO policy from gold-labelled pairs, compare decoding methods, write a report.")
@@ -36,10 +36,12 @@ public static class DemoCommand
             {
                 var names = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 bool dpo = names.Any(n => n.Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase));
+                bool ppo = names.Any(n => n.Equals(GenerationSweep.PpoMethod, StringComparison.OrdinalIgnoreCase));
                 options = options with
                 {
-                    Methods = names.Where(n => !n.Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase)).Select(DecodingMethods.Parse).ToList(),
-                    Dpo = dpo,
+                    Methods = names.Where(n => !n.Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase)
+                                               && !n.Equals(GenerationSweep.PpoMethod, StringComparison.OrdinalIgnoreCase)).Select(DecodingMethods.Parse).ToList(),
+                    Dpo = dpo, Ppo = ppo,
                 };
             }
             var pipeline = new DemoPipeline(options);

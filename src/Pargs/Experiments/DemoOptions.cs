@@ -60,6 +60,12 @@ public sealed record DemoOptions
     /// <summary>DPO's β (TRL's default): the strength of the implicit KL penalty to the base LM.</summary>
     public double DpoBeta { get; init; } = 0.1;
 
+    // ---- stage 4b: PPO, the paper's other offline baseline (the full reward model, DPO's budget in optimizer steps)
+    /// <summary>Train a PPO policy from the base LM against the full reward model and add its top-k samples as the "ppo" row.</summary>
+    public bool Ppo { get; init; } = true;
+    /// <summary>PPO's kl_coef (TRL's default): β of the per-token reward −β·KL(policy ‖ base LM).</summary>
+    public double PpoKlCoef { get; init; } = 0.05;
+
     // ---- stage 5: guided generation on the held-out prompts
     public IReadOnlyList<DecodingMethod> Methods { get; init; } =
         [DecodingMethods.TopK, DecodingMethods.BestOfN, DecodingMethods.Args, DecodingMethods.Pargs, DecodingMethods.PargsGreedy];
@@ -88,16 +94,16 @@ public sealed record DemoOptions
         PairMaxNewTokens = 32,
     };
 
-    public bool NeedsRewardModels => Methods.Any(m => m.NeedsRewardModel);
+    public bool NeedsRewardModels => Ppo || Methods.Any(m => m.NeedsRewardModel);
 
     /// <summary>The stages this configuration runs, in order.</summary>
     public IReadOnlyList<string> Stages => DemoPipeline.StageNames
-        .Where(s => (s != "reward-models" || NeedsRewardModels) && (s != "dpo" || Dpo)).ToList();
+        .Where(s => (s != "reward-models" || NeedsRewardModels) && (s != "dpo" || Dpo) && (s != "ppo" || Ppo)).ToList();
 
     /// <summary>The reward models' and the DPO policy's shared budget (seed: Seed + 2).</summary>
     public TrainingBudget Budget => new(TrainEpochs, TrainMaxSteps, TrainBatchSize, LearningRate, Seed + 2, Threads);
 
-    public SweepSettings Sweep => new(Methods, K, Weights, GenerationSeeds, MaxNewTokens, BatchSize, Dpo);
+    public SweepSettings Sweep => new(Methods, K, Weights, GenerationSeeds, MaxNewTokens, BatchSize, Dpo, Ppo);
 
     public DemoOptions Validate()
     {
@@ -110,7 +116,8 @@ public sealed record DemoOptions
         Require(PairTopK > 0 && K > 0, "k must be at least 1");
         Require(PairMaxNewTokens > 0 && MaxNewTokens > 0, "max new tokens must be at least 1");
         Require(TrainEpochs > 0 && (TrainMaxSteps is null or > 0) && TrainBatchSize > 0 && LearningRate > 0, "training budget must be positive");
-        Require(Methods.Count > 0 || Dpo, "at least one method is needed");
+        Require(Methods.Count > 0 || Dpo || Ppo, "at least one method is needed");
+        Require(PpoKlCoef >= 0 && double.IsFinite(PpoKlCoef), $"PPO kl_coef must be a non-negative number, got {PpoKlCoef}");
         Require(DpoBeta > 0 && double.IsFinite(DpoBeta), $"DPO β must be positive, got {DpoBeta}");
         Require(Weights.Count > 0 && Weights.All(double.IsFinite), "at least one finite guidance weight is needed");
         Require(GenerationSeeds > 0, $"generation seeds must be at least 1, got {GenerationSeeds}");

@@ -13,7 +13,7 @@ public sealed record DemoResult(IReadOnlyList<DemoStageResult> Stages, string Re
 
 /// <summary>
 /// The paper end to end, offline (DESIGN.md §6): stories260K as the base LM, positive sentiment (VADER) as the
-/// gold reward, in six cached stages, each in its own folder of <see cref="DemoOptions.WorkDir"/>:
+/// gold reward, in seven cached stages, each in its own folder of <see cref="DemoOptions.WorkDir"/>:
 /// <list type="number">
 /// <item><c>prompts/</c>: story openings split (seeded) into train.txt and eval.txt.</item>
 /// <item><c>pairs/</c>: two base-LM samples per pair for the train prompts, labelled by a Bradley–Terry draw on the
@@ -21,6 +21,7 @@ public sealed record DemoResult(IReadOnlyList<DemoStageResult> Stages, string Re
 /// <item><c>reward-models/</c>: a full-sequence and a partial-sequence reward model, both from the base LM's
 /// weights + a score head, same data and budget; their accuracy by prefix length on the eval pairs.</item>
 /// <item><c>dpo/</c>: a DPO policy from the base LM on the same train pairs and budget (<see cref="DpoStage"/>).</item>
+/// <item><c>ppo/</c>: a PPO policy from the base LM against the full reward model on the train prompts (<see cref="PpoStage"/>).</item>
 /// <item><c>generate/</c>: top-k, Best-of-N, ARGS, PARGS, PARGS-G and DPO (top-k from the DPO policy) on the
 /// held-out prompts, sweeping w.</item>
 /// <item><c>evaluate/</c>: gold reward (it guided nothing), win rates vs top-k, diversity, coherence, perplexity;
@@ -32,7 +33,7 @@ public sealed record DemoResult(IReadOnlyList<DemoStageResult> Stages, string Re
 /// </summary>
 public sealed class DemoPipeline
 {
-    public static readonly IReadOnlyList<string> StageNames = ["prompts", "pairs", "reward-models", "dpo", "generate", "evaluate"];
+    public static readonly IReadOnlyList<string> StageNames = ["prompts", "pairs", "reward-models", "dpo", "ppo", "generate", "evaluate"];
 
     readonly DemoOptions o;
     readonly string modelPath, promptsPath;
@@ -80,7 +81,11 @@ public sealed class DemoPipeline
             if (o.Dpo)
                 results.Add(stages.Run("dpo", fpDpo, dir => DpoStage.Run(dir, modelPath, null,
                     Path.Combine(pairs, "train.jsonl"), Path.Combine(pairs, "eval.jsonl"), o.DpoBeta, o.Budget, stages.For("dpo"))));
-            string fp4 = StageManifest.FingerprintOf(fp3 + fpDpo, new { methods = o.Methods.Select(m => m.ToString()), o.K, o.Weights, o.GenerationSeeds, o.MaxNewTokens, o.Dpo });
+            string fpPpo = StageManifest.FingerprintOf(fp3, new { o.Ppo, o.PpoKlCoef, o.Budget, o.MaxNewTokens });
+            if (o.Ppo)
+                results.Add(stages.Run("ppo", fpPpo, dir => PpoStage.Run(dir, modelPath, Path.Combine(StageDir("prompts"), "train.txt"),
+                    Path.Combine(StageDir("reward-models"), "full"), Path.Combine(pairs, "train.jsonl"), o.PpoKlCoef, o.MaxNewTokens, o.Budget, stages.For("ppo"))));
+            string fp4 = StageManifest.FingerprintOf(fp3 + fpDpo + (o.Ppo ? fpPpo : ""), new { methods = o.Methods.Select(m => m.ToString()), o.K, o.Weights, o.GenerationSeeds, o.MaxNewTokens, o.Dpo });
             results.Add(stages.Run("generate", fp4, dir => GenerateStage(dir, progress)));
             string fp5 = StageManifest.FingerprintOf(fp4, new { o.Baseline });
             results.Add(stages.Run("evaluate", fp5, dir =>
@@ -139,7 +144,8 @@ public sealed class DemoPipeline
         var prompts = StoryPrompts.Read(Path.Combine(StageDir("prompts"), "eval.txt"));
         var (full, partial) = o.NeedsRewardModels ? LoadRewardModels() : (null, null);
         using var policy = o.Dpo ? Models.CausalLM.Load(Path.Combine(StageDir("dpo"), DpoStage.PolicyFolder)) : null;
-        var runs = GenerationSweep.Plan(o.Sweep, full, partial, policy, o.Seed + 100);
+        using var ppoPolicy = o.Ppo ? Models.CausalLM.Load(Path.Combine(StageDir("ppo"), PpoStage.PolicyFolder)) : null;
+        var runs = GenerationSweep.Plan(o.Sweep, full, partial, policy, o.Seed + 100, ppoPolicy);
         var records = GenerationSweep.Execute(Lm, runs, prompts, GeneratorName,
             progress is null ? null : new InlineProgress<(int Done, int Total, string Run)>(p => progress.Report(new DemoProgress("generate", p.Done, p.Total, p.Run))));
         GenerationJsonl.Write(Path.Combine(dir, "generations.jsonl"), records);

@@ -29,6 +29,7 @@ public static class DemoReport
           .Append(o.DropTiedPairs ? " (tied gold rewards dropped)" : "").Append("; reward models: ")
           .Append(o.Budget.Describe(inv))
           .Append(o.Dpo ? $"; DPO: β = {o.DpoBeta.ToString("0.###", inv)}, the same pairs and budget, row \"dpo\" = top-k sampling from the DPO policy" : "")
+          .Append(o.Ppo ? $"; PPO: kl_coef = {o.PpoKlCoef.ToString("0.###", inv)} against the full reward model on the train prompts, DPO's optimizer steps, row \"ppo\" = top-k sampling from the PPO policy" : "")
           .Append(".\n\n");
 
         sb.Append("## Stages\n\n| stage | status | seconds | summary |\n|---|---|---:|---|\n");
@@ -63,6 +64,7 @@ public static class DemoReport
             ### What the columns mean
 
             - **dpo**: top-k sampling (same k, temperature and seeds as topk) from the DPO-trained policy instead of the base LM.
+            - **ppo**: the same, from the PPO-trained policy (RLHF against the full reward model).
             - **reward**: the gold reward, VADER compound sentiment of the continuation (Pargs's `LexiconSentiment`, positive
               target), in (−1, 1). It never guided any method: the reward models guided, and they only ever saw Bradley–Terry
               labels drawn from it.

@@ -8,24 +8,25 @@ namespace Pargs.Experiments;
 
 /// <summary>What the generate stage decodes: the methods, k (also N of Best-of-N), the swept w, seeds and lengths.</summary>
 public sealed record SweepSettings(IReadOnlyList<DecodingMethod> Methods, int K, IReadOnlyList<double> Weights, int Seeds,
-    int MaxNewTokens, int BatchSize, bool Dpo);
+    int MaxNewTokens, int BatchSize, bool Dpo, bool Ppo = false);
 
 /// <summary>
 /// The generate stage: every method on the held-out prompts. Sampling methods (top-k, Best-of-N, PARGS) run once
 /// per seed; deterministic ones (ARGS, PARGS-G) once, since another seed would repeat them exactly. Guided methods
 /// sweep w. Best-of-N (N = k) and ARGS are guided by the full-sequence reward model, PARGS and PARGS-G by the
 /// partial one, as in the paper. The "dpo" row is top-k sampling (same k, T, seeds) from the DPO policy instead of
-/// the base LM.
+/// the base LM; the "ppo" row likewise samples from the PPO policy.
 /// </summary>
 public static class GenerationSweep
 {
     public const string DpoMethod = "dpo";
+    public const string PpoMethod = "ppo";
 
     /// <summary>One decoding run: a method, its options, the reward model it needs (null for top-k) and the LM to
     /// decode with (null: the base LM); <see cref="MethodName"/> overrides the method written into the records.</summary>
     public sealed record Run(DecodingOptions Options, IRewardModel? RewardModel, CausalLM? Policy = null, string? MethodName = null);
 
-    public static IReadOnlyList<Run> Plan(SweepSettings s, IRewardModel? full, IRewardModel? partial, CausalLM? dpoPolicy, int baseSeed)
+    public static IReadOnlyList<Run> Plan(SweepSettings s, IRewardModel? full, IRewardModel? partial, CausalLM? dpoPolicy, int baseSeed, CausalLM? ppoPolicy = null)
     {
         var runs = new List<Run>();
         var seeds = Enumerable.Range(0, s.Seeds).Select(j => baseSeed + j).ToList();
@@ -48,6 +49,11 @@ public static class GenerationSweep
         {
             if (dpoPolicy is null) throw new PargsException("the dpo row needs a DPO policy, but none was trained (stage dpo)");
             foreach (var seed in seeds) runs.Add(new Run(Options(DecodingMethods.TopK, 1.0, seed), null, dpoPolicy, DpoMethod));
+        }
+        if (s.Ppo)
+        {
+            if (ppoPolicy is null) throw new PargsException("the ppo row needs a PPO policy, but none was trained (stage ppo)");
+            foreach (var seed in seeds) runs.Add(new Run(Options(DecodingMethods.TopK, 1.0, seed), null, ppoPolicy, PpoMethod));
         }
         return runs;
     }

@@ -10,9 +10,10 @@ namespace Pargs.Tests.Experiments;
 /// <summary>The demo end to end at a tiny size on the real stories260K (seconds, not minutes).</summary>
 public class DemoPipelineTests
 {
-    static DemoOptions Tiny(string work, IReadOnlyList<Pargs.Decoding.Methods.DecodingMethod> methods, bool dpo = false) => new()
+    static DemoOptions Tiny(string work, IReadOnlyList<Pargs.Decoding.Methods.DecodingMethod> methods, bool dpo = false, bool ppo = false) => new()
     {
         Dpo = dpo,
+        Ppo = ppo,
         WorkDir = work,
         BaseModelPath = TestPaths.Stories260KGguf,
         PromptsPath = Path.Combine(TestPaths.RepoRoot, StoryPrompts.Shipped),
@@ -76,7 +77,7 @@ public class DemoPipelineTests
     public void Full_demo_trains_both_reward_models_and_a_dpo_policy_and_reports_every_method()
     {
         using var temp = new TempDir();
-        var result = new DemoPipeline(Tiny(temp.Path, AllMethods, dpo: true)).Run();
+        var result = new DemoPipeline(Tiny(temp.Path, AllMethods, dpo: true, ppo: true)).Run();
 
         Assert.Equal(DemoPipeline.StageNames, result.Stages.Select(s => s.Stage));
         string rms = Path.Combine(temp.Path, "reward-models");
@@ -108,12 +109,18 @@ public class DemoPipelineTests
             Assert.Contains(p.Keys, k => !p[k].allclose(b[k], rtol: 0, atol: 0));
         }
 
+        // PPO: against the full reward model, DPO's 3 optimizer steps = 1 update of 4 PPO epochs; a loadable policy.
+        var ppo = result.Stages.Single(s => s.Stage == "ppo");
+        Assert.Equal(1, ppo.Summary["updates"]);
+        using (var policy = Pargs.Models.CausalLM.Load(Path.Combine(temp.Path, "ppo", PpoStage.PolicyFolder)))
+            Assert.Equal(512, policy.Config.VocabSize);
+
         var generations = GenerationJsonl.Read(Path.Combine(temp.Path, "generate", "generations.jsonl"));
         int evalPrompts = StoryPrompts.Read(Path.Combine(temp.Path, "prompts", "eval.txt")).Count;
-        Assert.Equal(6 * evalPrompts, generations.Count); // one seed, one w: one generation per method and prompt
+        Assert.Equal(7 * evalPrompts, generations.Count); // one seed, one w: one generation per method and prompt
         Assert.All(generations.Where(g => g.Method is "args" or "pargs" or "pargs-g"), g => Assert.Equal(2.0, g.W));
         Assert.All(generations.Where(g => g.Method == "dpo"), g => { Assert.Null(g.W); Assert.Equal(4, g.K); });
-        AssertEvaluation(temp.Path, ["topk", "best-of-n", "args", "pargs", "pargs-g", "dpo"]);
+        AssertEvaluation(temp.Path, ["topk", "best-of-n", "args", "pargs", "pargs-g", "dpo", "ppo"]);
         var report = File.ReadAllText(result.ReportPath);
         Assert.Contains("prefix-accuracy.png", report);
         Assert.Contains("## DPO", report);
