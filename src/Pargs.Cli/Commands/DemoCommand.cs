@@ -8,7 +8,8 @@ namespace Pargs.Cli.Commands;
 
 /// <summary>
 /// `pargs demo`: the paper end to end on the shipped stories260K (DESIGN.md §6): prompts → gold-labelled pairs →
-/// full and partial reward models and a DPO policy → top-k / Best-of-N / ARGS / PARGS / PARGS-G / DPO →
+/// full, partial, FaRMA and GenARM reward models and a DPO policy → top-k / Best-of-N / ARGS / PARGS / PARGS-G /
+/// FaRMA / FaRMA-G / GenARM / blockwise CD / CARDS / DPO →
 /// gold-reward report. Each stage is
 /// cached in the work folder; a rerun skips finished stages.
 /// </summary>
@@ -20,7 +21,7 @@ public static class DemoCommand
         var quick = new Option<bool>("--quick") { Description = "A smaller run (75 s measured on a busy 2-core VM): fewer prompts, pairs, steps, weights and seeds" };
         var fresh = new Option<bool>("--fresh") { Description = "Delete the stages' cached outputs first and start over" };
         var seed = new Option<int>("--seed") { Description = "Master seed (prompt split, pairs, labels, reward models, decoding)", DefaultValueFactory = _ => 1 };
-        var methods = new Option<string>("--methods") { Description = "Comma-separated subset of topk,best-of-n,args,pargs,pargs-g,dpo (default: all)" };
+        var methods = new Option<string>("--methods") { Description = "Comma-separated subset of topk,best-of-n,args,pargs,pargs-g,farma,farma-g,genarm,cd,cards,dpo (default: all)" };
         var threads = new Option<int>("--threads") { Description = "CPU threads for torch and Pargs' decode kernels (default 1, safe on a shared machine)", DefaultValueFactory = _ => 1 };
 
         var command = new Command("demo", "Reproduce the PARGS paper offline on stories260K: train full and partial reward models and a DPO policy from gold-labelled pairs, compare decoding methods, write a report.")
