@@ -18,7 +18,7 @@ public static class DemoCommand
     public static Command Create()
     {
         var work = new Option<string>("--work") { Description = "Work folder for every stage's artifacts and report.md", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
-        var quick = new Option<bool>("--quick") { Description = "A smaller run (75 s measured on a busy 2-core VM): fewer prompts, pairs, steps, weights and seeds" };
+        var quick = new Option<bool>("--quick") { Description = "A smaller run: fewer prompts, pairs, steps, weights and seeds (every method still runs)" };
         var fresh = new Option<bool>("--fresh") { Description = "Delete the stages' cached outputs first and start over" };
         var seed = new Option<int>("--seed") { Description = "Master seed (prompt split, pairs, labels, reward models, decoding)", DefaultValueFactory = _ => 1 };
         var methods = new Option<string>("--methods") { Description = "Comma-separated subset of topk,best-of-n,args,pargs,pargs-g,farma,farma-g,genarm,cd,cards,dpo (default: all)" };
