@@ -8,7 +8,8 @@ namespace Pargs.Cli.Commands;
 
 /// <summary>
 /// `pargs demo`: the paper end to end on the shipped stories260K (DESIGN.md §6): prompts → gold-labelled pairs →
-/// full and partial reward models and a DPO policy → top-k / Best-of-N / ARGS / PARGS / PARGS-G / DPO →
+/// full, partial, FaRMA and GenARM reward models and a DPO policy → top-k / Best-of-N / ARGS / PARGS / PARGS-G /
+/// FaRMA / FaRMA-G / GenARM / blockwise CD / CARDS / DPO →
 /// gold-reward report (and a PPO policy against the full reward model, row "ppo"). Each stage is
 /// cached in the work folder; a rerun skips finished stages.
 /// </summary>
@@ -17,15 +18,16 @@ public static class DemoCommand
     public static Command Create()
     {
         var work = new Option<string>("--work") { Description = "Work folder for every stage's artifacts and report.md", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
-        var quick = new Option<bool>("--quick") { Description = "A smaller run (75 s measured on a busy 2-core VM): fewer prompts, pairs, steps, weights and seeds" };
+        var quick = new Option<bool>("--quick") { Description = "A smaller run: fewer prompts, pairs, steps, weights and seeds (every method still runs)" };
         var fresh = new Option<bool>("--fresh") { Description = "Delete the stages' cached outputs first and start over" };
         var seed = new Option<int>("--seed") { Description = "Master seed (prompt split, pairs, labels, reward models, decoding)", DefaultValueFactory = _ => 1 };
-        var methods = new Option<string>("--methods") { Description = "Comma-separated subset of topk,best-of-n,args,pargs,pargs-g,dpo,ppo (default: all)" };
+        var methods = new Option<string>("--methods") { Description = "Comma-separated subset of topk,best-of-n,args,pargs,pargs-g,farma,farma-g,genarm,cd,cards,dpo,ppo (default: all)" };
+        var check = new Option<string>("--check") { Description = "Compare the run's table with a published one (docs/results/seed1.json): rows identical to the printed digit or within the cross-machine tolerance (±0.03 reward, ±10 % perplexity); exit code 1 beyond it" };
         var threads = new Option<int>("--threads") { Description = "CPU threads for torch and Pargs' decode kernels (default 1, safe on a shared machine)", DefaultValueFactory = _ => 1 };
 
         var command = new Command("demo", "Reproduce the PARGS paper offline on stories260K: train full and partial reward models and a DPO policy from gold-labelled pairs, compare decoding methods, write a report.")
         {
-            work, quick, fresh, seed, methods, threads,
+            work, quick, fresh, seed, methods, threads, check,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -74,6 +76,16 @@ public static class DemoCommand
             Console.WriteLine();
             Console.WriteLine(outcome.Table);
             AnsiConsole.MarkupLine($"report: [bold]{Markup.Escape(outcome.ReportPath)}[/] ({outcome.Seconds:0.0} s)");
+            if (result.GetValue(check) is { } published)
+            {
+                if (!File.Exists(published)) throw new PargsException($"--check {published}: file not found");
+                var comparison = PublishedResults.Compare(File.ReadAllText(Path.Combine(options.WorkDir, "evaluate", "report.json")), File.ReadAllText(published), published);
+                foreach (var row in comparison.WithinTolerance) CliErrors.Info("within tolerance: " + row);
+                foreach (var row in comparison.Beyond) CliErrors.Info("DIFFERS: " + row);
+                CliErrors.Info($"--check {published}: {comparison.Identical} row(s) identical to the printed digit, {comparison.WithinTolerance.Count} within the cross-machine tolerance " +
+                    $"(±{PublishedResults.RewardTolerance} reward, ±{PublishedResults.PerplexityRelativeTolerance:P0} perplexity), {comparison.Beyond.Count} beyond it");
+                return comparison.Reproduced ? 0 : 1;
+            }
             return 0;
         }));
         return command;

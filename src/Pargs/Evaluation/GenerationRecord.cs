@@ -34,11 +34,22 @@ public sealed record GenerationRecord
     [JsonPropertyName("perplexity_logprobs"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double[]? PerplexityLogProbs { get; init; }
     /// <summary>Written by evaluation with a base LM: cosine of the prompt's and the continuation's embeddings.</summary>
     [JsonPropertyName("coherence"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? Coherence { get; init; }
+    /// <summary>
+    /// Σ_t log π(y_t | x, y&lt;t) of the generated tokens (and the EOS that ended them) under the distribution the
+    /// method sampled from, where the method defines one per token (top-k, PARGS, FaRMA, GenARM, a DPO policy's
+    /// top-k); null otherwise. With <see cref="BaseLogProb"/> it gives a per-sample estimate of KL(π ‖ p_base).
+    /// </summary>
+    [JsonPropertyName("policy_logprob")] public double? PolicyLogProb { get; init; }
+    /// <summary>Σ_t log p_base(y_t | x, y&lt;t) of the same tokens under the base LM (full softmax, T = 1); null where <see cref="PolicyLogProb"/> is.</summary>
+    [JsonPropertyName("base_logprob")] public double? BaseLogProb { get; init; }
 
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 
     /// <summary>The pairing key for win rates: <see cref="PromptId"/>, else the instruction text.</summary>
     [JsonIgnore] public string PromptKey => PromptId ?? Instruction;
+
+    /// <summary>log π(y) − log p_base(y): one sample's estimate of KL(π ‖ p_base) (its mean over samples y ~ π is unbiased); null without both.</summary>
+    [JsonIgnore] public double? KlToBase => PolicyLogProb is { } p && BaseLogProb is { } b ? p - b : null;
 
     /// <summary>The method name used for grouping: <see cref="Method"/>, else <see cref="Generator"/>.</summary>
     [JsonIgnore] public string MethodName => Method ?? Generator ?? "";

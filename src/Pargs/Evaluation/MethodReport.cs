@@ -58,7 +58,11 @@ public static class MethodReport
                 Diversity.Mean(items.Select(s => s.Record.Output)),
                 CoherenceOf(items.Select(s => s.Record).ToList(), pairs, options),
                 PerplexityOf(items.Select(s => s.Record).ToList(), pairs, options),
-                Throughput.Of(items.Select(s => s.Record))));
+                Throughput.Of(items.Select(s => s.Record)))
+            {
+                // Only when every generation of the row carries both log-probabilities: a partial mean would be another row's.
+                KlToBase = items.All(s => s.Record.KlToBase is not null) ? MeanWithError.Of(items.Select(s => s.Record.KlToBase!.Value)) : null,
+            });
         }
         return rows;
     }

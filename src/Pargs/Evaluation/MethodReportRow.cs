@@ -14,4 +14,12 @@ public sealed record MethodReportRow(
     double Diversity,
     double Coherence,
     double Perplexity,
-    Throughput Throughput);
+    Throughput Throughput)
+{
+    /// <summary>
+    /// KL(π ‖ p_base) in nats per sample, mean ± SE of the per-sample estimates log π(y) − log p_base(y)
+    /// (<see cref="GenerationRecord.KlToBase"/>); null when the method defines no per-token policy (argmax methods,
+    /// searches over samples), where <see cref="Perplexity"/> measures the distance to the base LM instead.
+    /// </summary>
+    public MeanWithError? KlToBase { get; init; }
+}

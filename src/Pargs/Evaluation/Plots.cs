@@ -63,6 +63,60 @@ public static class Plots
         return Save(plot, path);
     }
 
+    /// <summary>
+    /// The reward–KL frontier: gold reward against the distance to the base LM, one point per (method, w), the
+    /// points of one method joined in order of w. Two panels side by side in one PNG, because the distance is
+    /// measured two ways: LEFT, rows with a per-token policy (<see cref="MethodReportRow.KlToBase"/>): KL(π ‖ p_base)
+    /// in nats per sample (vertical bars: the reward's SE); RIGHT, the rest (argmax methods, searches over samples),
+    /// whose distribution has no per-token log-probability: perplexity under the base LM. A row with a policy is
+    /// drawn only on the left.
+    /// </summary>
+    public static string Frontier(string path, IReadOnlyList<MethodReportRow> rows, string rewardLabel = "gold reward")
+    {
+        var multiplot = new Multiplot();
+        multiplot.AddPlots(2);
+        multiplot.Layout = new ScottPlot.MultiplotLayouts.Columns();
+        var kl = multiplot.GetPlot(0);
+        var ppl = multiplot.GetPlot(1);
+        foreach (var group in rows.GroupBy(r => r.Method))
+        {
+            var withPolicy = group.Where(r => r.KlToBase is { } k && double.IsFinite(k.Mean) && double.IsFinite(r.Reward.Mean)).OrderBy(r => r.W ?? 0).ToList();
+            if (withPolicy.Count > 0)
+            {
+                double[] xs = withPolicy.Select(r => r.KlToBase!.Mean).ToArray(), ys = withPolicy.Select(r => r.Reward.Mean).ToArray();
+                var line = kl.Add.Scatter(xs, ys);
+                line.LegendText = group.Key;
+                line.MarkerSize = 7;
+                var bars = kl.Add.ErrorBar(xs, ys, withPolicy.Select(r => Finite(r.Reward.StandardError)).ToArray());
+                bars.Color = line.Color;
+                continue;
+            }
+            var points = group.Where(r => double.IsFinite(r.Perplexity) && double.IsFinite(r.Reward.Mean)).OrderBy(r => r.W ?? 0).ToList();
+            if (points.Count == 0) continue;
+            var scatter = ppl.Add.Scatter(points.Select(r => r.Perplexity).ToArray(), points.Select(r => r.Reward.Mean).ToArray());
+            scatter.LegendText = group.Key;
+            scatter.MarkerSize = 7;
+        }
+        kl.Title("per-token policies: KL to the base LM");
+        kl.XLabel("KL(π ‖ p_base), nats per sample");
+        kl.YLabel(rewardLabel);
+        kl.ShowLegend(Alignment.LowerRight);
+        ppl.Title("argmax and search methods: perplexity");
+        ppl.XLabel("perplexity under the base LM");
+        ppl.YLabel(rewardLabel);
+        ppl.ShowLegend(Alignment.LowerRight);
+        // One reward scale for both panels, so a point on the left and one on the right compare by height.
+        var rewards = rows.Where(r => double.IsFinite(r.Reward.Mean)).Select(r => r.Reward.Mean).DefaultIfEmpty(0).ToList();
+        double low = rewards.Min(), high = rewards.Max(), pad = Math.Max(0.05, 0.08 * (high - low));
+        kl.Axes.SetLimitsY(low - pad, high + pad);
+        ppl.Axes.SetLimitsY(low - pad, high + pad);
+        var png = Path.ChangeExtension(path, null) + ".png";
+        Pargs.IO.AtomicFile.WriteVia(png, temporary => multiplot.SavePng(temporary, 2 * Width, Height));
+        return png;
+    }
+
+    static double Finite(double x) => double.IsFinite(x) ? x : 0;
+
     /// <summary>Pairwise accuracy against prefix length, one line per reward model (e.g. "full", "partial").</summary>
     public static (string Png, string Svg) PrefixAccuracy(
         string path, IReadOnlyDictionary<string, IReadOnlyList<PrefixAccuracyPoint>> byRewardModel, string prefixLabel = "prefix length (tokens)")

@@ -15,10 +15,12 @@ public static class ReportWriter
     public static string ToMarkdown(IReadOnlyList<MethodReportRow> rows, string? baseline = null)
     {
         var vs = baseline == null ? "baseline" : baseline;
+        // The KL column only when some row has a per-token policy (generation files written before it have none).
+        bool kl = rows.Any(r => r.KlToBase is not null);
         var sb = new StringBuilder();
         sb.Append("| method | w | n | reward (mean ± SE) | win/tie/loss vs ").Append(vs)
-          .Append(" | win+tie | diversity | coherence | ppl | tok/s | s/sample |\n");
-        sb.Append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+          .Append(" | win+tie | diversity | coherence | ppl").Append(kl ? " | KL (nats)" : "").Append(" | tok/s | s/sample |\n");
+        sb.Append("|---|---:|---:|---:|---:|---:|---:|---:|---:|").Append(kl ? "---:|" : "").Append("---:|---:|\n");
         foreach (var row in rows)
         {
             sb.Append("| ").Append(row.Method)
@@ -30,6 +32,7 @@ public static class ReportWriter
               .Append(" | ").Append(Number(row.Diversity, "0.000"))
               .Append(" | ").Append(Number(row.Coherence, "0.000"))
               .Append(" | ").Append(Number(row.Perplexity, "0.00"))
+              .Append(kl ? " | " + (row.KlToBase is { } k ? k.Format("0.00") : "–") : "")
               .Append(" | ").Append(Number(row.Throughput.TokensPerSecond, "0.0"))
               .Append(" | ").Append(Number(row.Throughput.SecondsPerSample, "0.000"))
               .Append(" |\n");
@@ -58,6 +61,8 @@ public static class ReportWriter
                 ["diversity"] = Value(row.Diversity),
                 ["coherence"] = Value(row.Coherence),
                 ["perplexity"] = Value(row.Perplexity),
+                ["kl_mean"] = row.KlToBase is { } k ? Value(k.Mean) : null,
+                ["kl_se"] = row.KlToBase is { } kse ? Value(kse.StandardError) : null,
                 ["tokens"] = row.Throughput.Tokens,
                 ["seconds"] = Value(row.Throughput.Seconds),
                 ["tokens_per_second"] = Value(row.Throughput.TokensPerSecond),

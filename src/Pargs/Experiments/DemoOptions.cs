@@ -1,3 +1,4 @@
+using Pargs.Rewards;
 using Pargs.Decoding;
 using Pargs.Decoding.Methods;
 
@@ -54,6 +55,13 @@ public sealed record DemoOptions
     public int TrainBatchSize { get; init; } = 16;
     public double LearningRate { get; init; } = 1e-3;
 
+    // ---- stage 3b: reward models with a vocabulary head (FaRMA's and GenARM's), same data and budget by default
+    /// <summary>
+    /// Budget of the FaRMA and GenARM reward models, in optimizer steps (null: the same as the full and partial ones,
+    /// <see cref="Budget"/>) — a knob to keep the demo's time down; the default keeps the comparison like for like.
+    /// </summary>
+    public int? VocabularyRewardModelMaxSteps { get; init; }
+
     // ---- stage 4: DPO, the paper's offline baseline (same pairs and budget as the reward models)
     /// <summary>Train a DPO policy from the base LM and add its top-k samples as the "dpo" row.</summary>
     public bool Dpo { get; init; } = true;
@@ -68,7 +76,10 @@ public sealed record DemoOptions
 
     // ---- stage 5: guided generation on the held-out prompts
     public IReadOnlyList<DecodingMethod> Methods { get; init; } =
-        [DecodingMethods.TopK, DecodingMethods.BestOfN, DecodingMethods.Args, DecodingMethods.Pargs, DecodingMethods.PargsGreedy];
+    [
+        DecodingMethods.TopK, DecodingMethods.BestOfN, DecodingMethods.Args, DecodingMethods.Pargs, DecodingMethods.PargsGreedy,
+        DecodingMethods.Farma, DecodingMethods.FarmaGreedy, DecodingMethods.GenArm, DecodingMethods.ControlledDecoding, DecodingMethods.Cards,
+    ];
     /// <summary>Candidates per step (and N of Best-of-N, as in the paper).</summary>
     public int K { get; init; } = 10;
     /// <summary>Guidance weights swept for ARGS, PARGS and PARGS-G.</summary>
@@ -77,6 +88,10 @@ public sealed record DemoOptions
     public int GenerationSeeds { get; init; } = 4;
     public int MaxNewTokens { get; init; } = 40;
     public int BatchSize { get; init; } = 32;
+    /// <summary>M of blockwise controlled decoding (K = <see cref="K"/>): 8 tokens, five blocks of a 40-token continuation.</summary>
+    public int BlockLength { get; init; } = ControlledDecodingOptions.DefaultBlockLength;
+    /// <summary>CARDS's r*: this quantile of the partial reward model's rewards on the train pairs (<see cref="CardsTarget"/>).</summary>
+    public double CardsTargetQuantile { get; init; } = CardsTarget.DefaultQuantile;
 
     // ---- stage 6
     /// <summary>The method every row is compared with (win/tie/loss).</summary>
@@ -94,16 +109,32 @@ public sealed record DemoOptions
         PairMaxNewTokens = 32,
     };
 
-    public bool NeedsRewardModels => Ppo || Methods.Any(m => m.NeedsRewardModel);
+    /// <summary>The scalar-head reward models the methods need (full, partial), in that order.</summary>
+    public IReadOnlyList<Rewards.RewardObjective> ScalarObjectives => ObjectivesNeeded(vocabulary: false);
+    /// <summary>The vocabulary-head reward models the methods need (farma, genarm), in that order.</summary>
+    public IReadOnlyList<Rewards.RewardObjective> VocabularyObjectives => ObjectivesNeeded(vocabulary: true);
+    public bool NeedsRewardModels => Ppo || ScalarObjectives.Count > 0;
+
+    IReadOnlyList<Rewards.RewardObjective> ObjectivesNeeded(bool vocabulary)
+    {
+        var needed = Methods.Where(m => m.GuideObjective is { } o && o.HasVocabularyHead() == vocabulary).Select(m => m.GuideObjective!.Value).ToHashSet();
+        // The scalar pair is trained together (the prefix-accuracy comparison is full against partial).
+        if (!vocabulary && needed.Count > 0) return [Rewards.RewardObjective.Full, Rewards.RewardObjective.Partial];
+        return Enum.GetValues<Rewards.RewardObjective>().Where(needed.Contains).ToList();
+    }
 
     /// <summary>The stages this configuration runs, in order.</summary>
     public IReadOnlyList<string> Stages => DemoPipeline.StageNames
-        .Where(s => (s != "reward-models" || NeedsRewardModels) && (s != "dpo" || Dpo) && (s != "ppo" || Ppo)).ToList();
+        .Where(s => (s != "reward-models" || NeedsRewardModels) && (s != DemoPipeline.VocabularyRewardModelsStage || VocabularyObjectives.Count > 0) && (s != "dpo" || Dpo) && (s != "ppo" || Ppo)).ToList();
 
     /// <summary>The reward models' and the DPO policy's shared budget (seed: Seed + 2).</summary>
     public TrainingBudget Budget => new(TrainEpochs, TrainMaxSteps, TrainBatchSize, LearningRate, Seed + 2, Threads);
 
-    public SweepSettings Sweep => new(Methods, K, Weights, GenerationSeeds, MaxNewTokens, BatchSize, Dpo, Ppo);
+    /// <summary>The FaRMA and GenARM reward models' budget: <see cref="Budget"/>, or its steps capped by <see cref="VocabularyRewardModelMaxSteps"/>.</summary>
+    public TrainingBudget VocabularyBudget => VocabularyRewardModelMaxSteps is { } steps ? Budget with { MaxSteps = steps } : Budget;
+
+    /// <summary>The sweep; <paramref name="cardsTarget"/> is r*, known once the partial reward model is trained.</summary>
+    public SweepSettings SweepWith(double? cardsTarget) => new(Methods, K, Weights, GenerationSeeds, MaxNewTokens, BatchSize, Dpo, BlockLength, cardsTarget, Ppo);
 
     public DemoOptions Validate()
     {
@@ -122,6 +153,9 @@ public sealed record DemoOptions
         Require(Weights.Count > 0 && Weights.All(double.IsFinite), "at least one finite guidance weight is needed");
         Require(GenerationSeeds > 0, $"generation seeds must be at least 1, got {GenerationSeeds}");
         Require(Threads is null or > 0, $"threads must be positive, got {Threads}");
+        Require(BlockLength > 0, $"the block length M of controlled decoding must be at least 1, got {BlockLength}");
+        Require(CardsTargetQuantile > 0 && CardsTargetQuantile < 1, $"the CARDS target quantile must be in (0, 1), got {CardsTargetQuantile}");
+        Require(VocabularyRewardModelMaxSteps is null or > 0, $"the FaRMA/GenARM reward models' steps must be positive, got {VocabularyRewardModelMaxSteps}");
         return this;
     }
 }

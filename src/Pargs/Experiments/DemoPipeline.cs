@@ -20,10 +20,12 @@ public sealed record DemoResult(IReadOnlyList<DemoStageResult> Stages, string Re
 /// gold reward → train.jsonl / eval.jsonl (TRL explicit format).</item>
 /// <item><c>reward-models/</c>: a full-sequence and a partial-sequence reward model, both from the base LM's
 /// weights + a score head, same data and budget; their accuracy by prefix length on the eval pairs.</item>
+/// <item><c>vocabulary-reward-models/</c>: FaRMA's and GenARM's reward models (causal LMs whose head scores every
+/// next token), from the base LM's weights with its head, same pairs and budget (<see cref="DemoOptions.VocabularyBudget"/>).</item>
 /// <item><c>dpo/</c>: a DPO policy from the base LM on the same train pairs and budget (<see cref="DpoStage"/>).</item>
 /// <item><c>ppo/</c>: a PPO policy from the base LM against the full reward model on the train prompts (<see cref="PpoStage"/>).</item>
-/// <item><c>generate/</c>: top-k, Best-of-N, ARGS, PARGS, PARGS-G and DPO (top-k from the DPO policy) on the
-/// held-out prompts, sweeping w.</item>
+/// <item><c>generate/</c>: top-k, Best-of-N, ARGS, PARGS, PARGS-G, FaRMA, FaRMA-G, GenARM, blockwise CD, CARDS and
+/// DPO (top-k from the DPO policy) on the held-out prompts, sweeping w; CARDS's r* from the partial RM (<see cref="CardsTarget"/>).</item>
 /// <item><c>evaluate/</c>: gold reward (it guided nothing), win rates vs top-k, diversity, coherence, perplexity;
 /// table, JSON and plots; <c>report.md</c> at the top of the work folder.</item>
 /// </list>
@@ -33,7 +35,8 @@ public sealed record DemoResult(IReadOnlyList<DemoStageResult> Stages, string Re
 /// </summary>
 public sealed class DemoPipeline
 {
-    public static readonly IReadOnlyList<string> StageNames = ["prompts", "pairs", "reward-models", "dpo", "ppo", "generate", "evaluate"];
+    public const string VocabularyRewardModelsStage = "vocabulary-reward-models";
+    public static readonly IReadOnlyList<string> StageNames = ["prompts", "pairs", "reward-models", VocabularyRewardModelsStage, "dpo", "ppo", "generate", "evaluate"];
 
     readonly DemoOptions o;
     readonly string modelPath, promptsPath;
@@ -76,7 +79,13 @@ public sealed class DemoPipeline
             if (o.NeedsRewardModels)
                 results.Add(stages.Run("reward-models", fp3, dir => RewardModelStage.Run(dir, modelPath, null,
                     Path.Combine(pairs, "train.jsonl"), Path.Combine(pairs, "eval.jsonl"), Lm.Config.MaxPositions,
-                    [Rewards.RewardObjective.Full, Rewards.RewardObjective.Partial], o.Budget, stages.For("reward-models"))));
+                    o.ScalarObjectives, o.Budget, stages.For("reward-models"))));
+            // Its own stage (and fingerprint): adding FaRMA/GenARM to a run keeps the full and partial models cached.
+            string fpVocabulary = StageManifest.FingerprintOf(fp2, new { objectives = o.VocabularyObjectives.Select(v => v.ToConfigValue()), budget = o.VocabularyBudget });
+            if (o.VocabularyObjectives.Count > 0)
+                results.Add(stages.Run(VocabularyRewardModelsStage, fpVocabulary, dir => RewardModelStage.Run(dir, modelPath, null,
+                    Path.Combine(pairs, "train.jsonl"), Path.Combine(pairs, "eval.jsonl"), Lm.Config.MaxPositions,
+                    o.VocabularyObjectives, o.VocabularyBudget, stages.For(VocabularyRewardModelsStage))));
             string fpDpo = StageManifest.FingerprintOf(fp2, new { o.Dpo, o.DpoBeta, o.Budget });
             if (o.Dpo)
                 results.Add(stages.Run("dpo", fpDpo, dir => DpoStage.Run(dir, modelPath, null,
@@ -85,7 +94,8 @@ public sealed class DemoPipeline
             if (o.Ppo)
                 results.Add(stages.Run("ppo", fpPpo, dir => PpoStage.Run(dir, modelPath, Path.Combine(StageDir("prompts"), "train.txt"),
                     Path.Combine(StageDir("reward-models"), "full"), Path.Combine(pairs, "train.jsonl"), o.PpoKlCoef, o.MaxNewTokens, o.Budget, stages.For("ppo"))));
-            string fp4 = StageManifest.FingerprintOf(fp3 + fpDpo + (o.Ppo ? fpPpo : ""), new { methods = o.Methods.Select(m => m.ToString()), o.K, o.Weights, o.GenerationSeeds, o.MaxNewTokens, o.Dpo });
+            string fp4 = StageManifest.FingerprintOf(fp3 + (o.VocabularyObjectives.Count > 0 ? fpVocabulary : "") + fpDpo + (o.Ppo ? fpPpo : ""),
+                new { methods = o.Methods.Select(m => m.ToString()), o.K, o.Weights, o.GenerationSeeds, o.MaxNewTokens, o.Dpo, o.BlockLength, o.CardsTargetQuantile });
             results.Add(stages.Run("generate", fp4, dir => GenerateStage(dir, progress)));
             string fp5 = StageManifest.FingerprintOf(fp4, new { o.Baseline });
             results.Add(stages.Run("evaluate", fp5, dir =>
@@ -142,18 +152,23 @@ public sealed class DemoPipeline
     (IReadOnlyList<string>, Dictionary<string, double>) GenerateStage(string dir, IProgress<DemoProgress>? progress)
     {
         var prompts = StoryPrompts.Read(Path.Combine(StageDir("prompts"), "eval.txt"));
-        var (full, partial) = o.NeedsRewardModels ? LoadRewardModels() : (null, null);
+        var guides = LoadRewardModels();
         using var policy = o.Dpo ? Models.CausalLM.Load(Path.Combine(StageDir("dpo"), DpoStage.PolicyFolder)) : null;
         using var ppoPolicy = o.Ppo ? Models.CausalLM.Load(Path.Combine(StageDir("ppo"), PpoStage.PolicyFolder)) : null;
-        var runs = GenerationSweep.Plan(o.Sweep, full, partial, policy, o.Seed + 100, ppoPolicy);
+        double? cardsTarget = o.Methods.Contains(Decoding.Methods.DecodingMethods.Cards)
+            ? CardsTarget.FromPairs(guides[RewardObjective.Partial], Path.Combine(StageDir("pairs"), "train.jsonl"), Lm.Config.MaxPositions, o.CardsTargetQuantile)
+            : null;
+        var runs = GenerationSweep.Plan(o.SweepWith(cardsTarget), guides, policy, o.Seed + 100, ppoPolicy);
         var records = GenerationSweep.Execute(Lm, runs, prompts, GeneratorName,
             progress is null ? null : new InlineProgress<(int Done, int Total, string Run)>(p => progress.Report(new DemoProgress("generate", p.Done, p.Total, p.Run))));
         GenerationJsonl.Write(Path.Combine(dir, "generations.jsonl"), records);
-        return (["generations.jsonl"], new()
+        var summary = new Dictionary<string, double>
         {
             ["runs"] = runs.Count, ["generations"] = records.Count, ["tokens"] = records.Sum(r => r.Tokens),
             ["decode_seconds"] = records.Sum(r => r.Seconds ?? 0),
-        });
+        };
+        if (cardsTarget is { } target) summary["cards_target_reward"] = Math.Round(target, 4);
+        return (["generations.jsonl"], summary);
     }
 
     EvaluationOutputs EvaluateStage(string dir, IProgress<DemoProgress>? progress)
@@ -164,19 +179,20 @@ public sealed class DemoPipeline
             progress is null ? null : new InlineProgress<(int Done, int Total)>(p => progress.Report(new DemoProgress("evaluate", p.Done, p.Total, "perplexity and coherence"))));
     }
 
-    RewardModel? fullRm, partialRm;
+    readonly Dictionary<RewardObjective, IRewardModel> guides = new();
 
-    (IRewardModel? Full, IRewardModel? Partial) LoadRewardModels()
+    /// <summary>The reward models the methods need, by objective, from the stages that trained them.</summary>
+    IReadOnlyDictionary<RewardObjective, IRewardModel> LoadRewardModels()
     {
-        fullRm ??= RewardModel.Load(Path.Combine(StageDir("reward-models"), "full"));
-        partialRm ??= RewardModel.Load(Path.Combine(StageDir("reward-models"), "partial"));
-        return (fullRm, partialRm);
+        foreach (var objective in o.ScalarObjectives.Concat(o.VocabularyObjectives))
+            if (!guides.ContainsKey(objective))
+                guides[objective] = RewardModels.Load(Path.Combine(StageDir(objective.HasVocabularyHead() ? VocabularyRewardModelsStage : "reward-models"), objective.ToConfigValue()));
+        return guides;
     }
 
     void DisposeRewardModels()
     {
-        fullRm?.Dispose();
-        partialRm?.Dispose();
-        fullRm = partialRm = null;
+        foreach (var rm in guides.Values) (rm as IDisposable)?.Dispose();
+        guides.Clear();
     }
 }

@@ -1,3 +1,4 @@
+using Pargs.Rewards;
 using System.Globalization;
 using System.Text;
 
@@ -47,6 +48,17 @@ public static class DemoReport
             sb.Append(File.ReadAllText(rmTable)).Append("\n![prefix accuracy](reward-models/prefix-accuracy.png)\n");
         }
 
+        if (stages.FirstOrDefault(s => s.Stage == DemoPipeline.VocabularyRewardModelsStage) is { } vocabulary)
+        {
+            sb.Append("\n## Reward models with a vocabulary head (FaRMA, GenARM)\n\n")
+              .Append("Causal LMs started from the base LM, head included, trained on the same pairs (budget: ")
+              .Append(o.VocabularyBudget.Describe(inv)).Append("): FaRMA's objective (Bradley–Terry on whole responses alternating with the ")
+              .Append("max constraint on chosen prefixes, detached target) and GenARM's (β = 0.05). Held-out whole-response accuracy: ")
+              .Append(string.Join(", ", o.VocabularyObjectives.Select(v => v.ToConfigValue())
+                  .Select(n => $"{n} {Format(vocabulary.Summary.GetValueOrDefault(n + "_accuracy", double.NaN))} (loss {Format(vocabulary.Summary.GetValueOrDefault(n + "_eval_loss", double.NaN))})")))
+              .Append(".\n");
+        }
+
         if (stages.FirstOrDefault(s => s.Stage == "dpo") is { } dpo)
         {
             sb.Append("\n## DPO\n\nThe policy starts from the base LM (also the frozen reference) and is trained on the same train pairs with the ")
@@ -60,6 +72,15 @@ public static class DemoReport
         sb.Append("\n## Methods on held-out prompts, judged by the gold reward\n\n");
         sb.Append(File.ReadAllText(Path.Combine(o.WorkDir, "evaluate", "table.md")));
         sb.Append("\n![reward vs w](evaluate/reward-vs-w.png)\n\n![reward vs perplexity](evaluate/reward-vs-perplexity.png)\n\n");
+        sb.Append("### The reward–KL frontier\n\n![frontier](evaluate/frontier.png)\n\n")
+          .Append("Left: methods that draw every token from a softmax over scores (topk, pargs, farma, genarm, dpo), at KL(π ‖ p_base) ")
+          .Append("estimated per sample as Σ_t log π(y_t) − log p_base(y_t) with π's log-probabilities read while decoding (the \"KL\" column; ")
+          .Append("mean ± SE over samples). Right: argmax methods (args, pargs-g, farma-g) and searches over samples (best-of-n, cd, cards), ")
+          .Append("which define no per-token log-probability: perplexity under the base LM instead.\n\n");
+        if (stages.FirstOrDefault(s => s.Stage == "generate") is { } generate && generate.Summary.TryGetValue("cards_target_reward", out var target))
+            sb.Append("CARDS: r* = ").Append(Format(target)).Append(", the ").Append((100 * o.CardsTargetQuantile).ToString("0.#", inv))
+              .Append("th percentile of the partial reward model's rewards on the train pairs' responses; segments at temperature 0.7 (their code), top-").Append(o.K)
+              .Append(". Blockwise CD: K = ").Append(o.K).Append(" continuations of M = ").Append(o.BlockLength).Append(" tokens per block.\n\n");
         sb.Append("""
             ### What the columns mean
 
@@ -74,6 +95,8 @@ public static class DemoReport
               (each encoded alone; ARGS uses SimCSE embeddings, which we do not ship).
             - **ppl**: perplexity of the continuations under the base LM, given their prompts (lower = closer to what the LM
               would write itself).
+            - **KL (nats)**: KL(π ‖ p_base) per sample, mean ± SE of log π(y) − log p_base(y) over the samples, for methods
+              with a per-token policy (the tokens drawn and the EOS that ended a row; p_base = the base LM's full softmax).
             - **tok/s**, **s/sample**: decoding speed on this machine (batch time shared among its rows).
 
             """);

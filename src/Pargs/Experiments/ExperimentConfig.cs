@@ -15,11 +15,13 @@ namespace Pargs.Experiments;
 ///   "tokenizer": null, "work": "runs/my-experiment", "seed": 1, "threads": 1,
 ///   "data": { "train": "pairs.jsonl.gz", "eval": null, "eval_fraction": 0.2, "format": "auto", "template": "hh",
 ///             "max_length": 256, "limit": 600, "eval_limit": null, "skip_bad_rows": false },
-///   "reward_models": { "objectives": ["full", "partial"], "epochs": 1, "max_steps": null, "batch_size": 16, "lr": 1e-3 },
-///               // or, instead of training: { "use": { "partial": "DIR", "full": "DIR" } }   (reward-model folders)
+///   "reward_models": { "objectives": ["full", "partial", "farma", "genarm"], "epochs": 1, "max_steps": null, "batch_size": 16, "lr": 1e-3 },
+///               // or, instead of training: { "use": { "partial": "DIR", "full": "DIR", "farma": "DIR" } }   (reward-model folders)
 ///   "dpo": { "beta": 0.1, "epochs": …, "max_steps": …, "batch_size": …, "lr": … },   // budget defaults: reward_models'
 ///   "generate": { "prompts": "prompts.txt" | "from_eval_data": 20, "methods": ["topk", "pargs", "dpo"], "k": 10,
-///                 "w": [1, 2], "max_new_tokens": 40, "seeds": 2, "batch_size": 16 },
+///                 "w": [1, 2], "max_new_tokens": 40, "seeds": 2, "batch_size": 16,
+///                 "block_length": 8,            // M of blockwise CD (K = k)
+///                 "target_reward": 1.5 },       // r* of CARDS (default: the 90th percentile of the partial RM's rewards on the train pairs)
 ///   "evaluate": { "reward": "vader-positive" | { "reward_model": "DIR" }, "baseline": "topk" }
 /// }
 /// </code>
@@ -50,7 +52,8 @@ public sealed record ExperimentConfig
         IReadOnlyDictionary<RewardObjective, string>? Use = null);
     public sealed record DpoSection(double Beta, Budget Budget);
     public sealed record GenerateSection(string? PromptsFile, int? FromEvalData, IReadOnlyList<DecodingMethod> Methods, bool Dpo,
-        int K, IReadOnlyList<double> Weights, int MaxNewTokens, int Seeds, int BatchSize);
+        int K, IReadOnlyList<double> Weights, int MaxNewTokens, int Seeds, int BatchSize,
+        int BlockLength = ControlledDecodingOptions.DefaultBlockLength, double? TargetReward = null);
     /// <param name="Reward">"vader-positive" / "vader-negative", or null when <paramref name="RewardModel"/> judges.</param>
     public sealed record EvaluateSection(string? Reward, string? RewardModel, string Baseline);
 
@@ -137,7 +140,7 @@ public sealed record ExperimentConfig
     /// <summary>The "generate" section: what to decode: methods, k, w, seeds, prompts.</summary>
     static ExperimentConfig WithGenerate(Reader r, JsonElement g, ExperimentConfig config)
     {
-        r.Known(g, "generate", "prompts", "from_eval_data", "methods", "k", "w", "max_new_tokens", "seeds", "batch_size");
+        r.Known(g, "generate", "prompts", "from_eval_data", "methods", "k", "w", "max_new_tokens", "seeds", "batch_size", "block_length", "target_reward");
         var names = r.Strings(g, "methods", "generate.") ?? ["topk"];
         if (names.GroupBy(n => n.Trim().ToLowerInvariant()).FirstOrDefault(group => group.Count() > 1) is { } twice)
             throw r.Error("generate.methods", $"lists \"{twice.Key}\" twice (each method runs once per w and seed)");
@@ -153,7 +156,12 @@ public sealed record ExperimentConfig
             throw r.Error("generate.w", $"lists {repeated.Key} twice (each w runs once per method and seed)");
         var section = new GenerateSection(r.Path(g, "prompts", "generate."), r.Int(g, "from_eval_data", "generate.", min: 1), methods, wantsDpo,
             r.Int(g, "k", "generate.", min: 1) ?? 10, weights, r.Int(g, "max_new_tokens", "generate.", min: 1) ?? 40,
-            r.Int(g, "seeds", "generate.", min: 1) ?? 1, r.Int(g, "batch_size", "generate.", min: 1) ?? 16);
+            r.Int(g, "seeds", "generate.", min: 1) ?? 1, r.Int(g, "batch_size", "generate.", min: 1) ?? 16,
+            r.Int(g, "block_length", "generate.", min: 1) ?? ControlledDecodingOptions.DefaultBlockLength, r.Double(g, "target_reward", "generate."));
+        if (section.TargetReward is { } target && !double.IsFinite(target)) throw r.Error("generate.target_reward", $"must be a finite number, got {target}");
+        // r* by default comes from the trained partial reward model's rewards on the train pairs: without those, it must be given.
+        if (methods.Contains(DecodingMethods.Cards) && section.TargetReward is null && (config.Data is null || config.RewardModels?.Use is not null))
+            throw r.Error("generate.target_reward", "is required for cards when the run trains no partial reward model on its own data (r* is a point on the reward model's scale)");
         if (section.PromptsFile is { } promptsPath && Directory.Exists(promptsPath))
             throw r.Error("generate.prompts", $"\"{promptsPath}\" is a folder; expected a prompt file (one prompt per line, or JSONL)");
         if ((section.PromptsFile is null) == (section.FromEvalData is null))
@@ -213,10 +221,12 @@ public sealed record ExperimentConfig
             {
                 "full" => RewardObjective.Full,
                 "partial" => RewardObjective.Partial,
-                _ => throw r.Error("reward_models.objectives", $"\"{name}\" is not known (expected \"full\" and/or \"partial\")"),
+                "farma" => RewardObjective.Farma,
+                "genarm" => RewardObjective.Genarm,
+                _ => throw r.Error("reward_models.objectives", $"\"{name}\" is not known (expected some of \"full\", \"partial\", \"farma\", \"genarm\")"),
             });
         objectives = objectives.Distinct().ToList();
-        if (objectives.Count == 0) throw r.Error("reward_models.objectives", "is empty (expected \"full\" and/or \"partial\")");
+        if (objectives.Count == 0) throw r.Error("reward_models.objectives", "is empty (expected some of \"full\", \"partial\", \"farma\", \"genarm\")");
         return new RewardModelsSection(objectives, ReadBudget(r, rm, "reward_models.", null));
     }
 
@@ -225,9 +235,9 @@ public sealed record ExperimentConfig
     {
         if (rm.EnumerateObject().Select(p => p.Name).FirstOrDefault(n => n != "use") is { } other)
             throw r.Error($"reward_models.{other}", "cannot be combined with reward_models.use (existing reward models are not trained again)");
-        r.Known(use, "reward_models.use", "full", "partial");
+        r.Known(use, "reward_models.use", "full", "partial", "farma", "genarm");
         var folders = new Dictionary<RewardObjective, string>();
-        foreach (var objective in new[] { RewardObjective.Full, RewardObjective.Partial })
+        foreach (var objective in Enum.GetValues<RewardObjective>())
         {
             string field = objective.ToConfigValue();
             if (r.Path(use, field, "reward_models.use.") is not { } folder) continue;
@@ -239,7 +249,7 @@ public sealed record ExperimentConfig
                 throw r.Error($"reward_models.use.{field}", $"\"{folder}\" was trained as a {trained.ToConfigValue()} reward model (pargs_objective in its config.json)");
             folders[objective] = folder;
         }
-        if (folders.Count == 0) throw r.Error("reward_models.use", "is empty (expected \"full\" and/or \"partial\": a reward-model folder)");
+        if (folders.Count == 0) throw r.Error("reward_models.use", "is empty (expected \"full\", \"partial\", \"farma\" or \"genarm\": a reward-model folder)");
         return new RewardModelsSection(folders.Keys.ToList(), null, folders);
     }
 

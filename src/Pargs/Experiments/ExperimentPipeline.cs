@@ -68,7 +68,7 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
             string fpGen = StageManifest.FingerprintOf(fpData + fpRm + fpDpo, new
             {
                 prompts = g.PromptsFile is null ? null : File.ReadAllText(g.PromptsFile), g.FromEvalData, template = c.Data?.Template.Name,
-                methods = g.Methods.Select(m => m.Name), g.Dpo, g.K, g.Weights, g.MaxNewTokens, g.Seeds,
+                methods = g.Methods.Select(m => m.Name), g.Dpo, g.K, g.Weights, g.MaxNewTokens, g.Seeds, g.BlockLength, g.TargetReward,
             });
             results.Add(stages.Run("generate", fpGen, dir => GenerateStage(dir, g, stages)));
             if (c.Evaluate is { } e)
@@ -178,21 +178,39 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
             throw new PargsException($"{c.ConfigPath}: field 'generate.k' is {g.K}, larger than the model's vocabulary ({lm.Config.VocabSize} tokens)");
         if (g.MaxNewTokens >= lm.Config.MaxPositions)
             throw new PargsException($"{c.ConfigPath}: field 'generate.max_new_tokens' is {g.MaxNewTokens}, but the model's context is {lm.Config.MaxPositions} tokens (prompt included)");
-        var full = LoadRewardModel(RewardObjective.Full, stages);
-        using var fullDisposal = full as IDisposable;
-        var partial = LoadRewardModel(RewardObjective.Partial, stages);
-        using var partialDisposal = partial as IDisposable;
+        var guides = new Dictionary<RewardObjective, IRewardModel>();
+        try
+        {
+            foreach (var objective in Enum.GetValues<RewardObjective>())
+                if (LoadRewardModel(objective, stages) is { } rm) guides[objective] = rm;
+            return Generate(dir, g, stages, prompts, lm, guides);
+        }
+        finally
+        {
+            foreach (var rm in guides.Values) (rm as IDisposable)?.Dispose();
+        }
+    }
+
+    (IReadOnlyList<string>, Dictionary<string, double>) Generate(string dir, ExperimentConfig.GenerateSection g, StageRunner stages,
+        IReadOnlyList<string> prompts, CausalLM lm, IReadOnlyDictionary<RewardObjective, IRewardModel> guides)
+    {
         using var policy = g.Dpo ? CausalLM.Load(Path.Combine(stages.Dir("dpo"), DpoStage.PolicyFolder)) : null;
-        var runs = GenerationSweep.Plan(new SweepSettings(g.Methods, g.K, g.Weights, g.Seeds, g.MaxNewTokens, g.BatchSize, g.Dpo), full, partial, policy, c.Seed + 100);
+        // CARDS's r*: given, or from the trained partial reward model and the run's train pairs (ExperimentConfig checks one exists).
+        double? target = g.TargetReward;
+        if (target is null && g.Methods.Contains(Decoding.Methods.DecodingMethods.Cards) && guides.TryGetValue(RewardObjective.Partial, out var partial))
+            target = CardsTarget.FromPairs(partial, Path.Combine(stages.Dir("data"), "train.jsonl"), c.Data!.MaxLength);
+        var runs = GenerationSweep.Plan(new SweepSettings(g.Methods, g.K, g.Weights, g.Seeds, g.MaxNewTokens, g.BatchSize, g.Dpo, g.BlockLength, target), guides, policy, c.Seed + 100);
         var progress = stages.For("generate");
         var records = GenerationSweep.Execute(lm, runs, prompts, Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(c.ModelPath)),
             progress is null ? null : new InlineProgress<(int Done, int Total, string Run)>(p => progress.Report((p.Done, p.Total, p.Run))));
         GenerationJsonl.Write(Path.Combine(dir, "generations.jsonl"), records);
-        return (["generations.jsonl"], new()
+        var summary = new Dictionary<string, double>
         {
             ["prompts"] = prompts.Count, ["runs"] = runs.Count, ["generations"] = records.Count, ["tokens"] = records.Sum(r => r.Tokens),
             ["decode_seconds"] = records.Sum(r => r.Seconds ?? 0),
-        });
+        };
+        if (target is { } t && g.Methods.Contains(Decoding.Methods.DecodingMethods.Cards)) summary["cards_target_reward"] = Math.Round(t, 4);
+        return (["generations.jsonl"], summary);
     }
 
     /// <summary>
@@ -203,9 +221,9 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
     IRewardModel? LoadRewardModel(RewardObjective objective, StageRunner stages)
     {
         if (c.RewardModels?.Use is { } existing) // an encoder classifier is read with the label its config.json saves (pargs_reward_label)
-            return existing.TryGetValue(objective, out var folder) ? (GoldRewards.IsEncoderFolder(folder) ? EncoderRewardModel.Load(folder) : RewardModel.Load(folder)) : null;
+            return existing.TryGetValue(objective, out var folder) ? (GoldRewards.IsEncoderFolder(folder) ? EncoderRewardModel.Load(folder) : RewardModels.Load(folder)) : null;
         string trained = Path.Combine(stages.Dir("reward-models"), objective.ToConfigValue());
-        return File.Exists(Path.Combine(trained, "config.json")) ? RewardModel.Load(trained, c.TokenizerPath) : null;
+        return File.Exists(Path.Combine(trained, "config.json")) ? RewardModels.Load(trained, c.TokenizerPath) : null;
     }
 
     (IReadOnlyList<string>, Dictionary<string, double>) EvaluateStage(string dir, ExperimentConfig.EvaluateSection e, StageRunner stages)

@@ -6,11 +6,11 @@ namespace Pargs.Experiments;
 /// <summary>What <see cref="GenerationEvaluator.Run"/> wrote (full paths) and the table rows.</summary>
 public sealed record EvaluationOutputs(
     IReadOnlyList<MethodReportRow> Rows, string TableMarkdown, string Json, string ScoredGenerations,
-    (string Png, string Svg) RewardVsW, (string Png, string Svg) RewardVsPerplexity)
+    (string Png, string Svg) RewardVsW, (string Png, string Svg) RewardVsPerplexity, string Frontier)
 {
     /// <summary>The written files relative to <paramref name="dir"/> (for a stage manifest).</summary>
     public IReadOnlyList<string> FilesRelativeTo(string dir) =>
-        new[] { TableMarkdown, Json, ScoredGenerations, RewardVsW.Png, RewardVsW.Svg, RewardVsPerplexity.Png, RewardVsPerplexity.Svg }
+        new[] { TableMarkdown, Json, ScoredGenerations, RewardVsW.Png, RewardVsW.Svg, RewardVsPerplexity.Png, RewardVsPerplexity.Svg, Frontier }
             .Select(f => Path.GetRelativePath(dir, f)).ToList();
 }
 
@@ -19,7 +19,8 @@ public sealed record EvaluationOutputs(
 /// builds the comparison table (one row per method and w, win/tie/loss against a baseline method, diversity,
 /// coherence and perplexity under the base LM when a <see cref="BaseLmProbe"/> is given) and writes
 /// <c>table.md</c>, <c>report.json</c>, <c>generations.scored.jsonl</c> and the plots
-/// <c>reward-vs-w</c> and <c>reward-vs-perplexity</c> (.png and .svg) into <paramref name="outDir"/>.
+/// <c>reward-vs-w</c> and <c>reward-vs-perplexity</c> (.png and .svg) and the reward–KL frontier <c>frontier.png</c>
+/// (<see cref="Plots.Frontier"/>) into <paramref name="outDir"/>.
 /// </summary>
 public static class GenerationEvaluator
 {
@@ -73,6 +74,7 @@ public static class GenerationEvaluator
         string label = $"gold reward ({goldName})";
         var byW = Plots.RewardVsW(Path.Combine(outDir, "reward-vs-w"), rows, label);
         var byPpl = Plots.RewardVsPerplexity(Path.Combine(outDir, "reward-vs-perplexity"), rows, label);
-        return new EvaluationOutputs(rows, table, json, scoredPath, byW, byPpl);
+        var frontier = Plots.Frontier(Path.Combine(outDir, "frontier"), rows, label);
+        return new EvaluationOutputs(rows, table, json, scoredPath, byW, byPpl, frontier);
     }
 }

@@ -6,16 +6,23 @@ using Pargs.Rewards;
 
 namespace Pargs.Experiments;
 
-/// <summary>What the generate stage decodes: the methods, k (also N of Best-of-N), the swept w, seeds and lengths.</summary>
+/// <summary>
+/// What the generate stage decodes: the methods, k (also N of Best-of-N and K of blockwise CD), the swept w, seeds
+/// and lengths; M of blockwise CD (<paramref name="BlockLength"/>) and r* of CARDS (<paramref name="TargetReward"/>,
+/// on the partial reward model's scale; needed only when CARDS runs).
+/// </summary>
 public sealed record SweepSettings(IReadOnlyList<DecodingMethod> Methods, int K, IReadOnlyList<double> Weights, int Seeds,
-    int MaxNewTokens, int BatchSize, bool Dpo, bool Ppo = false);
+    int MaxNewTokens, int BatchSize, bool Dpo, int BlockLength = ControlledDecodingOptions.DefaultBlockLength, double? TargetReward = null, bool Ppo = false);
 
 /// <summary>
 /// The generate stage: every method on the held-out prompts. Sampling methods (top-k, Best-of-N, PARGS) run once
 /// per seed; deterministic ones (ARGS, PARGS-G) once, since another seed would repeat them exactly. Guided methods
-/// sweep w. Best-of-N (N = k) and ARGS are guided by the full-sequence reward model, PARGS and PARGS-G by the
-/// partial one, as in the paper. The "dpo" row is top-k sampling (same k, T, seeds) from the DPO policy instead of
-/// the base LM; the "ppo" row likewise samples from the PPO policy.
+/// sweep w. Each method is guided by the reward model of its <see cref="DecodingMethod.GuideObjective"/>: Best-of-N
+/// (N = k) and ARGS by the full-sequence one, PARGS, PARGS-G, blockwise CD (K = k) and CARDS by the partial one, as
+/// in their papers, FaRMA and FaRMA-G by a FaRMA reward model, GenARM by a GenARM one. The "dpo" row is top-k
+/// sampling (same k, T, seeds) from the DPO policy instead of the base LM; the "ppo" row likewise samples from the PPO policy.
+/// <para>Samples of a method with a per-token policy (<see cref="PolicyLogProbs"/>) carry their log-probability under
+/// it and under the base LM, for the reward–KL frontier.</para>
 /// </summary>
 public static class GenerationSweep
 {
@@ -26,19 +33,21 @@ public static class GenerationSweep
     /// decode with (null: the base LM); <see cref="MethodName"/> overrides the method written into the records.</summary>
     public sealed record Run(DecodingOptions Options, IRewardModel? RewardModel, CausalLM? Policy = null, string? MethodName = null);
 
-    public static IReadOnlyList<Run> Plan(SweepSettings s, IRewardModel? full, IRewardModel? partial, CausalLM? dpoPolicy, int baseSeed, CausalLM? ppoPolicy = null)
+    /// <param name="guides">The reward models the run has, by objective (a method whose objective is missing is an error).</param>
+    public static IReadOnlyList<Run> Plan(SweepSettings s, IReadOnlyDictionary<RewardObjective, IRewardModel> guides, CausalLM? dpoPolicy, int baseSeed, CausalLM? ppoPolicy = null)
     {
         var runs = new List<Run>();
         var seeds = Enumerable.Range(0, s.Seeds).Select(j => baseSeed + j).ToList();
         DecodingOptions Options(DecodingMethod method, double w, int seed) => new()
         {
-            Method = method.Options(new MethodSettings { K = s.K, N = s.K, W = w }), Seed = seed, MaxNewTokens = s.MaxNewTokens, BatchSize = s.BatchSize,
+            Method = method.Options(new MethodSettings { K = s.K, N = s.K, W = w, Continuations = s.K, BlockLength = s.BlockLength, TargetReward = s.TargetReward }),
+            Seed = seed, MaxNewTokens = s.MaxNewTokens, BatchSize = s.BatchSize,
         };
         foreach (var method in s.Methods)
         {
-            var rm = method.GuideObjective switch { RewardObjective.Full => full, RewardObjective.Partial => partial, _ => null };
+            var rm = method.GuideObjective is { } objective ? guides.GetValueOrDefault(objective) : null;
             if (method.NeedsRewardModel && rm is null)
-                throw new PargsException($"{method.Name} needs a reward model, but none was trained (stage reward-models)");
+                throw new PargsException($"{method.Name} needs a {method.GuideObjective?.ToConfigValue()} reward model, but none was trained or given");
             var weights = method.IsTokenwiseGuided ? s.Weights : [1.0];
             var methodSeeds = method.Samples ? seeds : seeds.Take(1).ToList();
             foreach (var w in weights)
@@ -67,10 +76,25 @@ public static class GenerationSweep
         {
             string label = Label(run);
             int offset = before;
-            var results = TextGenerator.Generate(run.Policy ?? lm, run.RewardModel, prompts, run.Options,
-                progress is null ? null : new InlineProgress<int>(d => progress.Report((offset + d, total, label))));
+            var promptsDone = progress is null ? null : new InlineProgress<int>(d => progress.Report((offset + d, total, label)));
             string method = run.MethodName ?? run.Options.Method.Method.Name;
-            records.AddRange(results.Select(r => r.ToRecord(run.Options, $"{generatorName}+{method}") with { Method = method }));
+            if (PolicyLogProbs.TemperatureOf(run.Options.Method) is null)
+            {
+                var results = TextGenerator.Generate(run.Policy ?? lm, run.RewardModel, prompts, run.Options, promptsDone);
+                records.AddRange(results.Select(r => r.ToRecord(run.Options, $"{generatorName}+{method}") with { Method = method }));
+            }
+            else
+            {
+                var (results, drawn, logProbs) = PolicyLogProbs.Generate(run.Policy ?? lm, run.RewardModel, prompts, run.Options, promptsDone);
+                var tokenizer = lm.Tokenizer ?? throw new PargsException($"{lm.Source}: the model has no tokenizer");
+                records.AddRange(results.Select(r => r.ToRecord(run.Options, $"{generatorName}+{method}") with
+                {
+                    Method = method,
+                    PolicyLogProb = logProbs[r.PromptIndex],
+                    // Under the BASE LM (also for the DPO row): the frontier's distance is to the model every method starts from.
+                    BaseLogProb = PolicyLogProbs.BaseLogProb(lm, tokenizer.Encode(r.Prompt, addBos: run.Options.AddSpecialTokens), drawn[r.PromptIndex]),
+                }));
+            }
             before += prompts.Count;
             progress?.Report((before, total, label));
         }

@@ -17,6 +17,10 @@ namespace Pargs.Experiments;
 /// every prefix. Each is evaluated on the held-out pairs at every prefix length: <c>prefix-accuracy.json</c>
 /// (the evaluator's buckets and per-length accuracy), <c>prefix-accuracy.md</c> and the plot
 /// <c>prefix-accuracy.png/svg</c>. Training logs go to <c>logs/&lt;objective&gt;/metrics.jsonl</c>.
+/// <para>The vocabulary-head objectives (farma, genarm: FaRMA's and GenARM's reward models) are trained here too, from
+/// the base LM with its head (as both papers initialise theirs), on the same whole-response pairs and budget
+/// (<see cref="VocabularyRewardTrainer"/>); their summary has the trainer's held-out accuracy and loss (they have
+/// no scalar prefix score, so no prefix-accuracy column).</para>
 /// </summary>
 public static class RewardModelStage
 {
@@ -33,6 +37,12 @@ public static class RewardModelStage
         foreach (var objective in objectives)
         {
             string name = objective.ToConfigValue();
+            if (objective.HasVocabularyHead())
+            {
+                TrainVocabularyHead(dir, baseModelPath, tokenizerPath, trainPath, evalPath, maxLength, objective, budget, progress, summary);
+                files.AddRange([$"{name}/config.json", $"{name}/model.safetensors"]);
+                continue;
+            }
             RewardModel rm;
             using (var contents = CheckpointLoader.Load(baseModelPath))
             {
@@ -60,7 +70,7 @@ public static class RewardModelStage
             summary[$"{name}_accuracy_prefix_1_4"] = Math.Round(RewardEvaluator.PrefixAccuracy(rm, evalPairs, p => Enumerable.Range(1, Math.Min(4, p.ResponseLength))), 4);
             summary["train_pairs"] = train.Count;
         }
-        summary["eval_pairs"] = evalPairs?.Count ?? 0;
+        if (evalPairs is not null) summary["eval_pairs"] = evalPairs.Count;
         if (evaluations.Count == 0) return (files, summary);
 
         WriteText(Path.Combine(dir, "prefix-accuracy.json"), JsonSerializer.Serialize(new
@@ -77,6 +87,37 @@ public static class RewardModelStage
         var plot = Plots.PrefixAccuracy(Path.Combine(dir, "prefix-accuracy"), byLength);
         files.AddRange(["prefix-accuracy.json", "prefix-accuracy.md", Path.GetFileName(plot.Png), Path.GetFileName(plot.Svg)]);
         return (files, summary);
+    }
+
+    static void TrainVocabularyHead(string dir, string baseModelPath, string? tokenizerPath, string trainPath, string evalPath, int maxLength,
+        RewardObjective objective, TrainingBudget budget, IProgress<(int Done, int Total, string Message)>? progress, Dictionary<string, double> summary)
+    {
+        string name = objective.ToConfigValue();
+        VocabularyRewardModel rm;
+        using (var contents = CheckpointLoader.Load(baseModelPath))
+        {
+            rm = VocabularyRewardModel.FromCausalLM(contents, objective);
+            rm.Model.Tokenizer = TokenizerLoader.ForCheckpoint(contents, tokenizerPath);
+        }
+        using var _ = rm;
+        int length = Math.Min(maxLength, rm.Config.MaxPositions - 1); // one EOS after the response, as train-rm leaves room for
+        var tokenizer = rm.Tokenizer!;
+        var train = PairFiles.Tokenize(trainPath, tokenizer, length, finalOnly: true);
+        var eval = PairFiles.Tokenize(evalPath, tokenizer, length, finalOnly: true);
+        var options = new VocabularyRewardTrainingOptions { Objective = objective, MaxLength = length, Loop = budget.ToLoop(Path.Combine(dir, "logs", name)) }.Validate();
+        var trainer = new VocabularyRewardTrainer(rm, train, eval, options);
+        var trained = trainer.Train(progress is null ? null : new InlineProgress<TrainingProgress>(p =>
+            progress.Report((p.Step, p.TotalSteps, $"training {name}: loss {p.Loss:0.000}"))));
+        rm.Save(Path.Combine(dir, name));
+        summary[$"{name}_steps"] = trained.Steps;
+        progress?.Report((0, 1, $"evaluating {name} on {eval.Count} pairs"));
+        if (trainer.Evaluate() is { } metrics)
+        {
+            summary[$"{name}_accuracy"] = Math.Round(metrics["accuracy"], 4);
+            summary[$"{name}_eval_loss"] = Math.Round(metrics["loss"], 4);
+        }
+        summary["train_pairs"] = train.Count;
+        summary["eval_pairs"] = eval.Count;
     }
 
     /// <summary>

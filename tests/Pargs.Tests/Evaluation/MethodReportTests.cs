@@ -23,6 +23,30 @@ public sealed class MethodReportTests : IDisposable
     };
 
     [Fact]
+    public void KlToTheBaseLmIsTheMeanOfLogPiMinusLogPBaseOnlyWhenEverySampleHasBoth()
+    {
+        var records = new List<GenerationRecord>
+        {
+            Gen("topk", null, "p1", 0.1) with { PolicyLogProb = -3, BaseLogProb = -4 },
+            Gen("topk", null, "p2", 0.2) with { PolicyLogProb = -2, BaseLogProb = -5 },
+            Gen("args", 1, "p1", 0.3), Gen("args", 1, "p2", 0.4),
+            Gen("pargs", 1, "p1", 0.3) with { PolicyLogProb = -1, BaseLogProb = -2 }, Gen("pargs", 1, "p2", 0.4), // one sample without: no KL
+        };
+        var rows = MethodReport.Build(records, new MethodReportOptions());
+        Assert.Equal(2.0, rows[0].KlToBase!.Mean, 12);                // (1 + 3) / 2
+        Assert.Equal(1.0, rows[0].KlToBase!.StandardError, 12);       // SD √2, n = 2
+        Assert.Null(rows[1].KlToBase);
+        Assert.Null(rows[2].KlToBase);
+        var table = ReportWriter.ToMarkdown(rows);
+        Assert.Contains("| ppl | KL (nats) | tok/s |", table);
+        Assert.Contains("| 2.00 ± 1.00 |", table);
+        Assert.DoesNotContain("KL", ReportWriter.ToMarkdown(rows.Skip(1).ToList())); // no policy row: the old columns
+        var json = ReportWriter.ToJson(rows);
+        Assert.Equal(2.0, json["rows"]![0]!["kl_mean"]!.GetValue<double>(), 12);
+        Assert.Null(json["rows"]![1]!["kl_mean"]);
+    }
+
+    [Fact]
     public void BuildsOneRowPerMethodAndWeight()
     {
         var rows = MethodReport.Build(Records(), new MethodReportOptions { Baseline = "topk" });

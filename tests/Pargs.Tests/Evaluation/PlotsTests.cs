@@ -31,6 +31,19 @@ public sealed class PlotsTests : IDisposable
     }
 
     [Fact]
+    public void FrontierWritesOnePngWithBothPanels()
+    {
+        var rows = Rows.Select(r => r.Method == "args" ? r : r with { KlToBase = new MeanWithError(1.5 * (r.W ?? 0.1), 0.3, 0.1, 10) }).ToList();
+        var png = Plots.Frontier(Path.Combine(_dir, "frontier"), rows);
+        Assert.Equal(Path.Combine(_dir, "frontier.png"), png);
+        var bytes = File.ReadAllBytes(png);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+        // Two panels side by side: the PNG's IHDR width (bytes 16–19, big-endian) is twice one plot's.
+        Assert.Equal(2 * Plots.Width, (bytes[16] << 24) | (bytes[17] << 16) | (bytes[18] << 8) | bytes[19]);
+        Assert.Empty(Directory.GetFiles(_dir, "*.tmp.*"));
+    }
+
+    [Fact]
     public void RewardVsWWritesPngAndSvg()
     {
         var stem = Path.Combine(_dir, "reward_vs_w");

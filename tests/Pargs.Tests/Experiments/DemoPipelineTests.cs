@@ -79,7 +79,8 @@ public class DemoPipelineTests
         using var temp = new TempDir();
         var result = new DemoPipeline(Tiny(temp.Path, AllMethods, dpo: true, ppo: true)).Run();
 
-        Assert.Equal(DemoPipeline.StageNames, result.Stages.Select(s => s.Stage));
+        // The scalar methods need no vocabulary-head reward models: that stage does not run.
+        Assert.Equal(DemoPipeline.StageNames.Where(s => s != DemoPipeline.VocabularyRewardModelsStage), result.Stages.Select(s => s.Stage));
         string rms = Path.Combine(temp.Path, "reward-models");
         foreach (var objective in new[] { "full", "partial" })
         {
@@ -124,6 +125,65 @@ public class DemoPipelineTests
         var report = File.ReadAllText(result.ReportPath);
         Assert.Contains("prefix-accuracy.png", report);
         Assert.Contains("## DPO", report);
+    }
+
+    [Fact]
+    public void The_peer_methods_get_their_reward_models_rows_and_the_frontier()
+    {
+        using var temp = new TempDir();
+        var peers = new[]
+        {
+            Pargs.Decoding.Methods.DecodingMethods.TopK, Pargs.Decoding.Methods.DecodingMethods.Pargs,
+            Pargs.Decoding.Methods.DecodingMethods.Farma, Pargs.Decoding.Methods.DecodingMethods.FarmaGreedy, Pargs.Decoding.Methods.DecodingMethods.GenArm,
+            Pargs.Decoding.Methods.DecodingMethods.ControlledDecoding, Pargs.Decoding.Methods.DecodingMethods.Cards,
+        };
+        // First without the peers: adding them later must keep the full and partial reward models cached.
+        var scalarOnly = Tiny(temp.Path, peers.Take(2).ToList());
+        new DemoPipeline(scalarOnly).Run();
+        var options = Tiny(temp.Path, peers) with { BlockLength = 3, VocabularyRewardModelMaxSteps = 2 };
+        var result = new DemoPipeline(options).Run();
+
+        Assert.Equal(["prompts", "pairs", "reward-models", DemoPipeline.VocabularyRewardModelsStage, "generate", "evaluate"], result.Stages.Select(s => s.Stage));
+        Assert.Equal([true, true, true, false, false, false], result.Stages.Select(s => s.Skipped));
+        var vocabulary = result.Stages.Single(s => s.Stage == DemoPipeline.VocabularyRewardModelsStage);
+        foreach (var objective in new[] { RewardObjective.Farma, RewardObjective.Genarm })
+        {
+            string name = objective.ToConfigValue();
+            using var rm = VocabularyRewardModel.Load(Path.Combine(temp.Path, DemoPipeline.VocabularyRewardModelsStage, name));
+            Assert.Equal(objective, rm.Objective);
+            Assert.Equal(2, vocabulary.Summary[$"{name}_steps"]); // the capped budget
+            Assert.InRange(vocabulary.Summary[$"{name}_accuracy"], 0, 1);
+        }
+
+        // r*: the 0.9 quantile of the partial RM's rewards of the train pairs, recomputed here.
+        using (var partial = RewardModel.Load(Path.Combine(temp.Path, "reward-models", "partial")))
+        {
+            double expected = CardsTarget.FromPairs(partial, Path.Combine(temp.Path, "pairs", "train.jsonl"), partial.Config.MaxPositions);
+            Assert.Equal(Math.Round(expected, 4), result.Stages.Single(s => s.Stage == "generate").Summary["cards_target_reward"]);
+        }
+
+        var generations = GenerationJsonl.Read(Path.Combine(temp.Path, "generate", "generations.jsonl"));
+        int evalPrompts = StoryPrompts.Read(Path.Combine(temp.Path, "prompts", "eval.txt")).Count;
+        Assert.Equal(peers.Length * evalPrompts, generations.Count);
+        Assert.All(generations.Where(g => g.Method == "cd"), g => { Assert.Equal(4, g.K); Assert.Null(g.W); }); // K = k
+        Assert.All(generations.Where(g => g.Method == "cards"), g => Assert.Equal(4, g.K));                 // top-k = k, not CARDS's 40
+        // A per-token policy carries its log-probability and the base LM's; argmax and search methods do not.
+        foreach (var g in generations)
+        {
+            bool policy = g.Method is "topk" or "pargs" or "farma" or "genarm";
+            Assert.Equal(policy, g.PolicyLogProb is not null);
+            Assert.Equal(policy, g.BaseLogProb is not null);
+        }
+        // Top-k renormalises the base LM over its k best tokens: log π ≥ log p_base token by token, so KL per sample ≥ 0.
+        Assert.All(generations.Where(g => g.Method == "topk"), g => Assert.True(g.KlToBase >= -1e-4, $"{g.KlToBase}"));
+
+        AssertEvaluation(temp.Path, ["topk", "pargs", "farma", "farma-g", "genarm", "cd", "cards"]);
+        Assert.True(new FileInfo(Path.Combine(temp.Path, "evaluate", "frontier.png")).Length > 0);
+        var table = File.ReadAllText(Path.Combine(temp.Path, "evaluate", "table.md"));
+        Assert.Contains("KL (nats)", table);
+        var report = File.ReadAllText(result.ReportPath);
+        Assert.Contains("evaluate/frontier.png", report);
+        Assert.Contains("CARDS: r* = ", report);
     }
 
     [Fact]

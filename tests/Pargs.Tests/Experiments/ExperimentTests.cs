@@ -42,6 +42,9 @@ public class ExperimentTests
     [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk"]}, "evaluate": {"baseline": "greedy"}}""", "'evaluate.baseline'")]
     [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["half"]}}""", "'reward_models.objectives'")]
     [InlineData("""{"generate": {"prompts": ".", "methods": ["topk"]}}""", "'generate.prompts'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["partial"]}, "generate": {"from_eval_data": 2, "methods": ["farma"]}}""", "'generate.methods'")]
+    [InlineData("""{"reward_models": {"use": {"partial": "{RM}"}}, "generate": {"prompts": "pairs.jsonl", "methods": ["cards"]}}""", "'generate.target_reward'")]
+    [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk"], "block_length": 0}}""", "'generate.block_length'")]
     [InlineData("""{"reward_models": {}}""", "'reward_models'")]
     [InlineData("""{"data": {"train": "pairs.jsonl"}, "generate": {"from_eval_data": 2}, "evaluate": {"reward": "gpt4"}}""", "'evaluate.reward'")]
     public void Config_errors_name_the_field(string json, string field)
@@ -50,6 +53,31 @@ public class ExperimentTests
         WritePairs(temp.File("pairs.jsonl"), 4);
         var e = Assert.Throws<PargsException>(() => Parse(json.Replace("{RM}", ShippedRm), temp.Path));
         Assert.Contains(field, e.Message);
+    }
+
+    [Fact]
+    public void Experiment_trains_farma_and_genarm_reward_models_and_decodes_every_peer_method()
+    {
+        using var temp = new TempDir();
+        WritePairs(temp.File("pairs.jsonl"), 12);
+        var json = $$$"""
+            {
+              "model": {{{JsonSerializer.Serialize(TestPaths.Stories260KGguf)}}}, "work": {{{JsonSerializer.Serialize(temp.File("work"))}}}, "seed": 2,
+              "data": {"train": "pairs.jsonl", "eval_fraction": 0.25, "max_length": 64, "limit": 10},
+              "reward_models": {"objectives": ["partial", "farma", "genarm"], "max_steps": 2, "batch_size": 4},
+              "generate": {"from_eval_data": 2, "methods": ["farma", "farma-g", "genarm", "cd", "cards"], "k": 3, "w": [1], "max_new_tokens": 6, "block_length": 2}
+            }
+            """;
+        var config = Parse(json, temp.Path);
+        Assert.Equal(2, config.Generate!.BlockLength);
+        var result = new ExperimentPipeline(config).Run();
+        var rms = result.Stages.Single(s => s.Stage == "reward-models").Summary;
+        Assert.Equal(2, rms["farma_steps"]);
+        Assert.Equal(2, rms["genarm_steps"]);
+        Assert.True(result.Stages.Single(s => s.Stage == "generate").Summary.ContainsKey("cards_target_reward"));
+        var generations = GenerationJsonl.Read(Path.Combine(config.WorkDir, "generate", "generations.jsonl"));
+        Assert.Equal(["farma", "farma-g", "genarm", "cd", "cards"], generations.Select(g => g.Method!).Distinct());
+        Assert.All(generations.Where(g => g.Method is "farma" or "genarm"), g => Assert.NotNull(g.KlToBase));
     }
 
     [Fact]
