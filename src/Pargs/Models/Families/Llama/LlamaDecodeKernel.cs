@@ -37,6 +37,12 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
 
     readonly ModelConfig config;
     readonly RotaryEmbedding rotary;
+    // The rotated width at the start of each head: head_dim, or less for a partial rotary (Phi-3's
+    // partial_rotary_factor); the tables' width.
+    readonly int rotaryDims;
+    // Module mode: the rows of each tensor the kernel reads as one matrix (FirstRow, Rows; Rows 0 = all) — a
+    // family with fused projections (Phi-3's qkv_proj, gate_up_proj) hands out row ranges of one parameter.
+    readonly (long FirstRow, long Rows)[] slices = [];
     // Module mode: every tensor the kernel reads, flat: embed, final norm, cos, signed sin, then each layer's in
     // LlamaLayerTensor order (null = no bias). Their addresses are validated once (float32, contiguous) and
     // re-validated only when one moves. Null in stored mode, whose weights never move.
@@ -63,20 +69,38 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     float* maskAddPtr;
     int stepTokens, stepSlots, stepCapacity;
 
-    public LlamaDecodeKernel(LlamaModel model)
+    public LlamaDecodeKernel(LlamaModel model) : this(model.Config, model.Rotary, Parameters(model), (p, layer, kind) =>
+        LlamaTensors.Shape(model.Config, kind) is null ? null : (p[LlamaTensors.Name(layer, kind)], 0, 0))
     {
-        config = model.Config;
-        rotary = model.Rotary;
-        var p = model.named_parameters().ToDictionary(np => np.name, np => (Tensor)np.parameter);
-        // Names from the family's declaration (LlamaTensors), in its layer order; an absent bias is null.
-        var list = new List<Tensor?> { p[LlamaTensors.Embedding], p[LlamaTensors.FinalNorm], rotary.CosTable, rotary.SignedSinTable };
+    }
+
+    /// <summary>
+    /// A kernel over a module whose layers are Llama's but whose tensors are stored differently: <paramref name="layerTensor"/>
+    /// gives, for (parameters by name, layer, kind), the parameter holding that tensor and its rows (FirstRow, Rows; 0 =
+    /// all), or null when the layer has none (an absent bias). The embedding and final norm are read under Llama's names.
+    /// </summary>
+    internal LlamaDecodeKernel(ModelConfig config, RotaryEmbedding rotary, Dictionary<string, Tensor> parameters,
+                               Func<Dictionary<string, Tensor>, int, LlamaLayerTensor, (Tensor Tensor, long FirstRow, long Rows)?> layerTensor)
+    {
+        this.config = config;
+        this.rotary = rotary;
+        rotaryDims = (int)rotary.CosTable.shape[1];
+        var list = new List<Tensor?> { parameters[LlamaTensors.Embedding], parameters[LlamaTensors.FinalNorm], rotary.CosTable, rotary.SignedSinTable };
+        var rows = new List<(long, long)> { (0, 0), (0, 0), (0, 0), (0, 0) };
         for (int i = 0; i < config.NumLayers; i++)
-            foreach (var tensor in LlamaTensors.LayerTensors)
-                list.Add(LlamaTensors.Shape(config, tensor) is null ? null : p[LlamaTensors.Name(i, tensor)]);
+            foreach (var kind in LlamaTensors.LayerTensors)
+            {
+                var source = layerTensor(parameters, i, kind);
+                list.Add(source?.Tensor);
+                rows.Add(source is { } s ? (s.FirstRow, s.Rows) : (0, 0));
+            }
         tensors = list.ToArray();
+        slices = rows.ToArray();
         addresses = new IntPtr[tensors.Length];
         attentionBody = AttentionRange;
     }
+
+    static Dictionary<string, Tensor> Parameters(nn.Module model) => model.named_parameters().ToDictionary(np => np.name, np => (Tensor)np.parameter);
 
     /// <summary>
     /// A kernel over a checkpoint's weights in their stored precision (<paramref name="weights"/>, Hugging Face names
@@ -86,6 +110,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     {
         this.config = config;
         this.rotary = rotary;
+        rotaryDims = (int)rotary.CosTable.shape[1];
         stored = true;
         addresses = [];
         attentionBody = AttentionRange;
@@ -204,9 +229,10 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 }
                 for (int i = 0; i < n; i++)
                 {
-                    float* c = cosP + pos[i] * headDim, s = sinP + pos[i] * headDim;
-                    for (int h = 0; h < heads; h++) CpuOps.Rotary(qP + ((long)i * heads + h) * headDim, c, s, headDim);
-                    for (int g = 0; g < kvHeads; g++) CpuOps.Rotary(kP + ((long)i * kvHeads + g) * headDim, c, s, headDim);
+                    // The first rotaryDims of each head (all of it but for a partial rotary); the rest passes through.
+                    float* c = cosP + pos[i] * rotaryDims, s = sinP + pos[i] * rotaryDims;
+                    for (int h = 0; h < heads; h++) CpuOps.Rotary(qP + ((long)i * heads + h) * headDim, c, s, rotaryDims);
+                    for (int g = 0; g < kvHeads; g++) CpuOps.Rotary(kP + ((long)i * kvHeads + g) * headDim, c, s, rotaryDims);
                     // Cache layout [B, kvHeads, capacity, D]: token i = (row, j) goes to slot length + j.
                     int row = i / t, j = i % t;
                     for (int g = 0; g < kvHeads; g++)
@@ -265,9 +291,13 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             if (data == null) return false;
             addresses[i] = (IntPtr)data;
         }
-        // Float32 views over the module's tensors (owned by them): the reference format of the products.
-        WeightMatrix F32(int i, string name) => new(name, WeightFormat.F32, (int)tensors[i]!.shape[0], (int)tensors[i]!.shape[1],
-                                                    (byte*)addresses[i], tensors[i]!.shape[0] * tensors[i]!.shape[1] * 4, tensors[i]);
+        // Float32 views over the module's tensors (owned by them): the reference format of the products; a fused
+        // tensor's rows FirstRow.. (Rows of them) are a view at an offset, not a copy.
+        WeightMatrix F32(int i, string name)
+        {
+            long cols = tensors[i]!.shape[1], first = slices[i].FirstRow, rows = slices[i].Rows > 0 ? slices[i].Rows : tensors[i]!.shape[0];
+            return new(name, WeightFormat.F32, (int)rows, (int)cols, (byte*)addresses[i] + first * cols * 4, rows * cols * 4, tensors[i]);
+        }
         embedding = F32(0, LlamaTensors.Embedding);
         finalNorm = (float*)addresses[1];
         matrices = new WeightMatrix?[config.NumLayers * PerLayer];
@@ -277,7 +307,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             {
                 int i = Globals + l * PerLayer + (int)kind;
                 if (IsMatrix(kind)) matrices[l * PerLayer + (int)kind] = F32(i, LlamaTensors.Name(l, kind));
-                else vectors[l * PerLayer + (int)kind] = addresses[i];
+                else vectors[l * PerLayer + (int)kind] = addresses[i] == IntPtr.Zero ? IntPtr.Zero : addresses[i] + (nint)(slices[i].FirstRow * 4);
             }
         validated = true;
         return true;
