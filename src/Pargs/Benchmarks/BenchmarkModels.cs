@@ -32,6 +32,18 @@ public static class BenchmarkModels
         ["tie_word_embeddings"] = true, ["sliding_window"] = null, ["bos_token_id"] = 1, ["eos_token_id"] = 2,
     }, "phi3 benchmark shape");
 
+    /// <summary>
+    /// A random GPT-NeoX (Pythia's defaults: parallel residual, a quarter of each head rotated, exact GELU, biases, 4×
+    /// MLP, untied head) of stories15M's width, depth and vocabulary, or of stories260K's.
+    /// </summary>
+    public static ModelConfig GptNeoXShape(bool stories15M) => ModelConfig.FromHuggingFaceJson(new System.Text.Json.Nodes.JsonObject
+    {
+        ["model_type"] = "gpt_neox", ["vocab_size"] = stories15M ? 32000 : 512, ["hidden_size"] = stories15M ? 288 : 64,
+        ["intermediate_size"] = stories15M ? 1152 : 256, ["num_hidden_layers"] = stories15M ? 6 : 5,
+        ["num_attention_heads"] = stories15M ? 6 : 8, ["max_position_embeddings"] = stories15M ? 256 : 512,
+        ["tie_word_embeddings"] = false, ["bos_token_id"] = 1, ["eos_token_id"] = 2,
+    }, "gpt_neox benchmark shape");
+
     static ModelConfig Shape(int dim, int layers, int heads, int hidden, int seq) => new ModelConfig
     {
         ModelType = "llama", VocabSize = 32000, HiddenSize = dim, IntermediateSize = hidden,
