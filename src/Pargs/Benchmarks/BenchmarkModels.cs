@@ -18,6 +18,32 @@ public static class BenchmarkModels
     /// <summary>llama2.c stories110M: dim 768, 12 layers, 12 heads, hidden 2048, vocab 32000, seq 1024.</summary>
     public static ModelConfig Llama110MShape() => Shape(dim: 768, layers: 12, heads: 12, hidden: 2048, seq: 1024);
 
+    /// <summary>
+    /// A random Phi-3 (fused qkv_proj / gate_up_proj) of stories15M's shape, or of stories260K's (dim 64, 5 layers,
+    /// 8 heads over 4 kv heads, hidden 172, vocab 512) with half of each head rotated: the families' decode kernel
+    /// against their torch path.
+    /// </summary>
+    public static ModelConfig Phi3Shape(bool stories15M) => ModelConfig.FromHuggingFaceJson(new System.Text.Json.Nodes.JsonObject
+    {
+        ["model_type"] = "phi3", ["vocab_size"] = stories15M ? 32000 : 512, ["hidden_size"] = stories15M ? 288 : 64,
+        ["intermediate_size"] = stories15M ? 768 : 172, ["num_hidden_layers"] = stories15M ? 6 : 5,
+        ["num_attention_heads"] = stories15M ? 6 : 8, ["num_key_value_heads"] = stories15M ? 6 : 4,
+        ["max_position_embeddings"] = stories15M ? 256 : 512, ["partial_rotary_factor"] = stories15M ? 1.0 : 0.5,
+        ["tie_word_embeddings"] = true, ["sliding_window"] = null, ["bos_token_id"] = 1, ["eos_token_id"] = 2,
+    }, "phi3 benchmark shape");
+
+    /// <summary>
+    /// A random GPT-NeoX (Pythia's defaults: parallel residual, a quarter of each head rotated, exact GELU, biases, 4×
+    /// MLP, untied head) of stories15M's width, depth and vocabulary, or of stories260K's.
+    /// </summary>
+    public static ModelConfig GptNeoXShape(bool stories15M) => ModelConfig.FromHuggingFaceJson(new System.Text.Json.Nodes.JsonObject
+    {
+        ["model_type"] = "gpt_neox", ["vocab_size"] = stories15M ? 32000 : 512, ["hidden_size"] = stories15M ? 288 : 64,
+        ["intermediate_size"] = stories15M ? 1152 : 256, ["num_hidden_layers"] = stories15M ? 6 : 5,
+        ["num_attention_heads"] = stories15M ? 6 : 8, ["max_position_embeddings"] = stories15M ? 256 : 512,
+        ["tie_word_embeddings"] = false, ["bos_token_id"] = 1, ["eos_token_id"] = 2,
+    }, "gpt_neox benchmark shape");
+
     static ModelConfig Shape(int dim, int layers, int heads, int hidden, int seq) => new ModelConfig
     {
         ModelType = "llama", VocabSize = 32000, HiddenSize = dim, IntermediateSize = hidden,

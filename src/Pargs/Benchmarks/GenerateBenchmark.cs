@@ -40,7 +40,7 @@ public static class GenerateBenchmark
         BenchChecks.AtLeastOne(options.BatchSizes, "--batch");
         BenchChecks.Threads(options.Threads);
         BenchChecks.AtLeastOne([options.PromptLength], "--prompt-length");
-        BenchChecks.KnownModels(options.Models, "260k", "15m", "110m");
+        BenchChecks.KnownModels(options.Models, "260k", "15m", "110m", "phi3-260k", "phi3-15m", "neox-260k", "neox-15m");
         if (!(options.SecondsPerConfig > 0) || !double.IsFinite(options.SecondsPerConfig))
             throw new PargsException($"--seconds must be a positive number, got {options.SecondsPerConfig}");
         var table = new BenchTable("bench generate: greedy decoding throughput",
@@ -100,7 +100,9 @@ public static class GenerateBenchmark
             : throw new PargsException($"{storiesPath}: stories260K checkpoint not found (run from the repository root or pass --stories)"),
         "15m" => BenchmarkModels.RandomLM(BenchmarkModels.Llama15MShape(), seed: 15),
         "110m" => BenchmarkModels.RandomLM(BenchmarkModels.Llama110MShape(), seed: 110),
-        _ => throw new PargsException($"--models: unknown model \"{name}\" (expected 260k, 15m or 110m)"),
+        "phi3-260k" or "phi3-15m" => BenchmarkModels.RandomLM(BenchmarkModels.Phi3Shape(name.ToLowerInvariant() == "phi3-15m"), seed: 3),
+        "neox-260k" or "neox-15m" => BenchmarkModels.RandomLM(BenchmarkModels.GptNeoXShape(name.ToLowerInvariant() == "neox-15m"), seed: 4),
+        _ => throw new PargsException($"--models: unknown model \"{name}\" (expected 260k, 15m, 110m, phi3-260k, phi3-15m, neox-260k or neox-15m)"),
     };
 
     internal sealed record Result(int NewTokens, double PrefillSeconds, double DecodeSeconds, double MedianStepMs, IReadOnlyList<double> StepsMs)

@@ -25,7 +25,7 @@ public class LlamaDecodeKernelTests
     };
 
     /// <summary>Prefill a ragged batch, take 4 steps, score 3 siblings per row, commit one, step again: logits of every stage.</summary>
-    static List<Tensor> Decode(CausalLM model, bool kernel)
+    internal static List<Tensor> Decode(CausalLM model, bool kernel)
     {
         using var _ = no_grad();
         using var off = kernel ? null : CpuKernels.Suppress();

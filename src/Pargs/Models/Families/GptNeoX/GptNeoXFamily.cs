@@ -196,10 +196,10 @@ public sealed class GptNeoXFamily : IModelFamily
             ? tensors.ToDictionary(p => p.Key == "lm_head.weight" ? HeadName : p.Key, p => p.Value, StringComparer.Ordinal)
             : tensors;
 
-    /// <summary>No CPU kernel: GPT-NeoX decodes through its torch modules (the reference path), with column-major weights.</summary>
-    public IDecodeKernel? CreateDecodeKernel(TransformerBackbone backbone) => null;
+    /// <summary>GPT-NeoX decodes on the Llama kernel with its layer form as hooks (<see cref="GptNeoXDecodeKernel"/>).</summary>
+    public IDecodeKernel? CreateDecodeKernel(TransformerBackbone backbone) => backbone is GptNeoXModel model ? GptNeoXDecodeKernel.For(model) : null;
 
-    public bool DecodesColumnMajor => true;
+    public bool DecodesColumnMajor => false;
 
     public IEnumerable<(string Field, object? Value)> DescribeConfig(ModelConfig config)
     {

@@ -27,6 +27,9 @@ public sealed class GptNeoXModel : TransformerBackbone
         register_module("final_layer_norm", finalLayerNorm);
     }
 
+    /// <summary>The rotary tables (rotary_pct of each head), shared with the decode kernel.</summary>
+    internal PartialRotaryEmbedding Rotary => rotary;
+
     public override Parameter TokenEmbeddingWeight => (Parameter)embedIn.weight!;
 
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)

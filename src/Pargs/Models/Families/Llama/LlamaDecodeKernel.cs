@@ -37,13 +37,22 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
 
     readonly ModelConfig config;
     readonly RotaryEmbedding rotary;
+    // The rotated width at the start of each head: head_dim, or less for a partial rotary (Phi-3's
+    // partial_rotary_factor); the tables' width.
+    readonly int rotaryDims;
+    // Module mode: the rows of each tensor the kernel reads as one matrix (FirstRow, Rows; Rows 0 = all) — a
+    // family with fused projections (Phi-3's qkv_proj, gate_up_proj) hands out row ranges of one parameter.
+    readonly (long FirstRow, long Rows)[] slices = [];
+    // Where the family's layer departs from Llama's (LayerNorm, parallel residual, fused per-head q/k/v, GELU MLP).
+    readonly DecodeLayerForm form = DecodeLayerForm.Llama;
+    float* finalNormBias;
     // Module mode: every tensor the kernel reads, flat: embed, final norm, cos, signed sin, then each layer's in
     // LlamaLayerTensor order (null = no bias). Their addresses are validated once (float32, contiguous) and
     // re-validated only when one moves. Null in stored mode, whose weights never move.
     readonly Tensor?[]? tensors;
     readonly IntPtr[] addresses;
     bool validated;
-    const int Globals = 4;
+    const int Globals = 5; // embedding, final norm, cos, signed sin, final norm bias (null but for LayerNorm)
     static readonly int PerLayer = LlamaTensors.LayerTensors.Length;
     // What a forward reads: the embedding and each layer's matrices (index layer · PerLayer + kind; null for the
     // vector kinds) as WeightMatrix, the vectors (norms, biases; 0 = absent) as addresses.
@@ -57,26 +66,48 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     readonly Action<int, int> attentionBody;
     readonly object gate = new();
     // Activations of the step, [tokens, width]: pinned so the kernels can hold raw pointers into them.
-    float[] x = [], xb = [], q = [], k = [], v = [], att = [], gateBuf = [], up = [], maskAdd = [];
+    float[] x = [], xb = [], q = [], k = [], v = [], att = [], gateBuf = [], up = [], maskAdd = [], qkv = [], attOut = [];
     // The step's attention arguments, read by attentionBody on the workers.
     float* qPtr, attPtr; float*[] keyPtr = [], valuePtr = [];
     float* maskAddPtr;
     int stepTokens, stepSlots, stepCapacity;
 
-    public LlamaDecodeKernel(LlamaModel model)
+    public LlamaDecodeKernel(LlamaModel model) : this(model.Config, model.Rotary, Parameters(model), (p, layer, kind) =>
+        LlamaTensors.Shape(model.Config, kind) is null ? null : (p[LlamaTensors.Name(layer, kind)], 0, 0))
     {
-        config = model.Config;
-        rotary = model.Rotary;
-        var p = model.named_parameters().ToDictionary(np => np.name, np => (Tensor)np.parameter);
-        // Names from the family's declaration (LlamaTensors), in its layer order; an absent bias is null.
-        var list = new List<Tensor?> { p[LlamaTensors.Embedding], p[LlamaTensors.FinalNorm], rotary.CosTable, rotary.SignedSinTable };
+    }
+
+    /// <summary>
+    /// A kernel over a module whose layers are Llama's but whose tensors are stored differently: <paramref name="layerTensor"/>
+    /// gives, for (parameters by name, layer, kind), the parameter holding that tensor and its rows (FirstRow, Rows; 0 =
+    /// all), or null when the layer has none (an absent bias). The embedding and final norm are read under Llama's names.
+    /// </summary>
+    internal LlamaDecodeKernel(ModelConfig config, RotaryEmbedding rotary, Dictionary<string, Tensor> parameters,
+                               Func<Dictionary<string, Tensor>, int, LlamaLayerTensor, (Tensor Tensor, long FirstRow, long Rows)?> layerTensor,
+                               DecodeLayerForm? form = null, string embeddingName = LlamaTensors.Embedding,
+                               string finalNormName = LlamaTensors.FinalNorm, string? finalNormBiasName = null)
+    {
+        this.config = config;
+        this.rotary = rotary;
+        this.form = form ?? DecodeLayerForm.Llama;
+        rotaryDims = (int)rotary.CosTable.shape[1];
+        var list = new List<Tensor?> { parameters[embeddingName], parameters[finalNormName], rotary.CosTable, rotary.SignedSinTable,
+                                       finalNormBiasName is null ? null : parameters[finalNormBiasName] };
+        var rows = new List<(long, long)> { (0, 0), (0, 0), (0, 0), (0, 0), (0, 0) };
         for (int i = 0; i < config.NumLayers; i++)
-            foreach (var tensor in LlamaTensors.LayerTensors)
-                list.Add(LlamaTensors.Shape(config, tensor) is null ? null : p[LlamaTensors.Name(i, tensor)]);
+            foreach (var kind in LlamaTensors.LayerTensors)
+            {
+                var source = layerTensor(parameters, i, kind);
+                list.Add(source?.Tensor);
+                rows.Add(source is { } s ? (s.FirstRow, s.Rows) : (0, 0));
+            }
         tensors = list.ToArray();
+        slices = rows.ToArray();
         addresses = new IntPtr[tensors.Length];
         attentionBody = AttentionRange;
     }
+
+    static Dictionary<string, Tensor> Parameters(nn.Module model) => model.named_parameters().ToDictionary(np => np.name, np => (Tensor)np.parameter);
 
     /// <summary>
     /// A kernel over a checkpoint's weights in their stored precision (<paramref name="weights"/>, Hugging Face names
@@ -86,6 +117,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     {
         this.config = config;
         this.rotary = rotary;
+        rotaryDims = (int)rotary.CosTable.shape[1];
         stored = true;
         addresses = [];
         attentionBody = AttentionRange;
@@ -193,10 +225,27 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             for (int l = 0; l < nLayers; l++)
             {
                 // Attention block: x += o(attend(rotary(q), cache ∪ rotary(k), cache ∪ v)) of norm(x).
-                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, W(l, LlamaLayerTensor.InputNorm), config.NormEps, xbP + (long)i * hidden, hidden);
-                Product(M(l, LlamaLayerTensor.QProj), W(l, LlamaLayerTensor.QBias), xbP, n, qP);
-                Product(M(l, LlamaLayerTensor.KProj), W(l, LlamaLayerTensor.KBias), xbP, n, kP);
-                Product(M(l, LlamaLayerTensor.VProj), W(l, LlamaLayerTensor.VBias), xbP, n, vP);
+                NormRows(xP, W(l, LlamaLayerTensor.InputNorm), W(l, LlamaLayerTensor.InputNormBias), xbP, n);
+                if (form.FusedQkvPerHead) // GPT-NeoX: one product, then each head's q | k | v rows apart
+                {
+                    Ensure(ref qkv, n * 3 * heads * headDim);
+                    fixed (float* qkvP = qkv)
+                    {
+                        Product(M(l, LlamaLayerTensor.QProj), W(l, LlamaLayerTensor.QBias), xbP, n, qkvP);
+                        for (long h = 0; h < (long)n * heads; h++)
+                        {
+                            Buffer.MemoryCopy(qkvP + h * 3 * headDim, qP + h * headDim, headDim * 4L, headDim * 4L);
+                            Buffer.MemoryCopy(qkvP + (h * 3 + 1) * headDim, kP + h * headDim, headDim * 4L, headDim * 4L);
+                            Buffer.MemoryCopy(qkvP + (h * 3 + 2) * headDim, vP + h * headDim, headDim * 4L, headDim * 4L);
+                        }
+                    }
+                }
+                else
+                {
+                    Product(M(l, LlamaLayerTensor.QProj), W(l, LlamaLayerTensor.QBias), xbP, n, qP);
+                    Product(M(l, LlamaLayerTensor.KProj), W(l, LlamaLayerTensor.KBias), xbP, n, kP);
+                    Product(M(l, LlamaLayerTensor.VProj), W(l, LlamaLayerTensor.VBias), xbP, n, vP);
+                }
                 if (config.QkNorm) // Qwen3: RMSNorm over each head of q and k, in place, before the rotary
                 {
                     for (int h = 0; h < n * heads; h++) CpuOps.RmsNorm(qP + (long)h * headDim, W(l, LlamaLayerTensor.QNorm), config.NormEps, qP + (long)h * headDim, headDim);
@@ -204,9 +253,10 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 }
                 for (int i = 0; i < n; i++)
                 {
-                    float* c = cosP + pos[i] * headDim, s = sinP + pos[i] * headDim;
-                    for (int h = 0; h < heads; h++) CpuOps.Rotary(qP + ((long)i * heads + h) * headDim, c, s, headDim);
-                    for (int g = 0; g < kvHeads; g++) CpuOps.Rotary(kP + ((long)i * kvHeads + g) * headDim, c, s, headDim);
+                    // The first rotaryDims of each head (all of it but for a partial rotary); the rest passes through.
+                    float* c = cosP + pos[i] * rotaryDims, s = sinP + pos[i] * rotaryDims;
+                    for (int h = 0; h < heads; h++) CpuOps.Rotary(qP + ((long)i * heads + h) * headDim, c, s, rotaryDims);
+                    for (int g = 0; g < kvHeads; g++) CpuOps.Rotary(kP + ((long)i * kvHeads + g) * headDim, c, s, rotaryDims);
                     // Cache layout [B, kvHeads, capacity, D]: token i = (row, j) goes to slot length + j.
                     int row = i / t, j = i % t;
                     for (int g = 0; g < kvHeads; g++)
@@ -218,21 +268,47 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 }
                 attentionLayer = l;
                 CpuThreads.For(b * kvHeads, attentionBody);
-                Product(M(l, LlamaLayerTensor.OProj), W(l, LlamaLayerTensor.OBias), attP, n, xbP);
-                CpuOps.Add(xP, xbP, n * hidden);
+                // A parallel residual (GPT-NeoX) keeps the attention output aside: the MLP reads the layer's input.
+                Ensure(ref attOut, form.ParallelResidual ? n * hidden : 0);
+                fixed (float* attOutP = attOut)
+                {
+                    Product(M(l, LlamaLayerTensor.OProj), W(l, LlamaLayerTensor.OBias), attP, n, form.ParallelResidual ? attOutP : xbP);
+                    if (!form.ParallelResidual) CpuOps.Add(xP, xbP, n * hidden);
 
-                // Feed-forward block: x += down(silu(gate(norm(x))) · up(norm(x))).
-                for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, W(l, LlamaLayerTensor.PostAttentionNorm), config.NormEps, xbP + (long)i * hidden, hidden);
-                Product(M(l, LlamaLayerTensor.GateProj), null, xbP, n, gP);
-                Product(M(l, LlamaLayerTensor.UpProj), null, xbP, n, upP);
-                CpuOps.SiluMul(gP, upP, n * inter);
-                Product(M(l, LlamaLayerTensor.DownProj), null, gP, n, xbP);
-                CpuOps.Add(xP, xbP, n * hidden);
+                    // Feed-forward block: x += down(silu(gate(norm(x))) · up(norm(x))), or down(gelu(up(norm(x)))).
+                    NormRows(xP, W(l, LlamaLayerTensor.PostAttentionNorm), W(l, LlamaLayerTensor.PostAttentionNormBias), xbP, n);
+                    if (form.Activation == DecodeActivation.SwiGlu)
+                    {
+                        Product(M(l, LlamaLayerTensor.GateProj), null, xbP, n, gP);
+                        Product(M(l, LlamaLayerTensor.UpProj), null, xbP, n, upP);
+                        CpuOps.SiluMul(gP, upP, n * inter);
+                        Product(M(l, LlamaLayerTensor.DownProj), null, gP, n, xbP);
+                    }
+                    else
+                    {
+                        Product(M(l, LlamaLayerTensor.UpProj), W(l, LlamaLayerTensor.UpBias), xbP, n, upP);
+                        CpuOps.Gelu(upP, n * inter, exact: form.Activation == DecodeActivation.GeluExact);
+                        Product(M(l, LlamaLayerTensor.DownProj), W(l, LlamaLayerTensor.DownBias), upP, n, xbP);
+                    }
+                    CpuOps.Add(xP, xbP, n * hidden);
+                    if (form.ParallelResidual) CpuOps.Add(xP, attOutP, n * hidden);
+                }
             }
             float* outP = TensorMemory.Floats(output);
-            for (int i = 0; i < n; i++) CpuOps.RmsNorm(xP + (long)i * hidden, normP, config.NormEps, outP + (long)i * hidden, hidden);
+            NormRows(xP, normP, finalNormBias, outP, n);
         }
         return output;
+    }
+
+    /// <summary>n rows of hidden width normalised: RMSNorm, or LayerNorm with <paramref name="bias"/> (DecodeLayerForm.LayerNorm).</summary>
+    void NormRows(float* x, float* weight, float* bias, float* y, int n)
+    {
+        int hidden = config.HiddenSize;
+        for (int i = 0; i < n; i++)
+        {
+            if (form.LayerNorm) CpuOps.LayerNorm(x + (long)i * hidden, weight, bias, config.NormEps, y + (long)i * hidden, hidden);
+            else CpuOps.RmsNorm(x + (long)i * hidden, weight, config.NormEps, y + (long)i * hidden, hidden);
+        }
     }
 
     /// <summary>
@@ -265,19 +341,24 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             if (data == null) return false;
             addresses[i] = (IntPtr)data;
         }
-        // Float32 views over the module's tensors (owned by them): the reference format of the products.
-        WeightMatrix F32(int i, string name) => new(name, WeightFormat.F32, (int)tensors[i]!.shape[0], (int)tensors[i]!.shape[1],
-                                                    (byte*)addresses[i], tensors[i]!.shape[0] * tensors[i]!.shape[1] * 4, tensors[i]);
+        // Float32 views over the module's tensors (owned by them): the reference format of the products; a fused
+        // tensor's rows FirstRow.. (Rows of them) are a view at an offset, not a copy.
+        WeightMatrix F32(int i, string name)
+        {
+            long cols = tensors[i]!.shape[1], first = slices[i].FirstRow, rows = slices[i].Rows > 0 ? slices[i].Rows : tensors[i]!.shape[0];
+            return new(name, WeightFormat.F32, (int)rows, (int)cols, (byte*)addresses[i] + first * cols * 4, rows * cols * 4, tensors[i]);
+        }
         embedding = F32(0, LlamaTensors.Embedding);
         finalNorm = (float*)addresses[1];
+        finalNormBias = (float*)addresses[4];
         matrices = new WeightMatrix?[config.NumLayers * PerLayer];
         vectors = new IntPtr[config.NumLayers * PerLayer];
         for (int l = 0; l < config.NumLayers; l++)
             foreach (var kind in LlamaTensors.LayerTensors)
             {
                 int i = Globals + l * PerLayer + (int)kind;
-                if (IsMatrix(kind)) matrices[l * PerLayer + (int)kind] = F32(i, LlamaTensors.Name(l, kind));
-                else vectors[l * PerLayer + (int)kind] = addresses[i];
+                if (IsMatrix(kind)) matrices[l * PerLayer + (int)kind] = tensors[i] is null ? null : F32(i, LlamaTensors.Name(l, kind)); // null: fused away
+                else vectors[l * PerLayer + (int)kind] = addresses[i] == IntPtr.Zero ? IntPtr.Zero : addresses[i] + (nint)(slices[i].FirstRow * 4);
             }
         validated = true;
         return true;

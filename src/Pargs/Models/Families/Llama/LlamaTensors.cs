@@ -5,6 +5,8 @@ public enum LlamaLayerTensor
 {
     InputNorm, QProj, KProj, VProj, QBias, KBias, VBias, OProj, PostAttentionNorm, GateProj, UpProj, DownProj,
     OBias, QNorm, KNorm,
+    // Only families decoding on this kernel with DecodeLayerForm hooks have these (GPT-NeoX); Llama's shape is null.
+    InputNormBias, PostAttentionNormBias, UpBias, DownBias,
 }
 
 /// <summary>
@@ -37,6 +39,10 @@ public static class LlamaTensors
         LlamaLayerTensor.OBias => "self_attn.o_proj.bias",
         LlamaLayerTensor.QNorm => "self_attn.q_norm.weight",
         LlamaLayerTensor.KNorm => "self_attn.k_norm.weight",
+        LlamaLayerTensor.InputNormBias => "input_layernorm.bias",
+        LlamaLayerTensor.PostAttentionNormBias => "post_attention_layernorm.bias",
+        LlamaLayerTensor.UpBias => "mlp.up_proj.bias",
+        LlamaLayerTensor.DownBias => "mlp.down_proj.bias",
         _ => throw new ArgumentOutOfRangeException(nameof(tensor)),
     };
 
@@ -56,6 +62,7 @@ public static class LlamaTensors
             LlamaLayerTensor.DownProj => [h, ff],
             LlamaLayerTensor.OBias => c.AttentionOutputBias ? [h] : null,
             LlamaLayerTensor.QNorm or LlamaLayerTensor.KNorm => c.QkNorm ? [c.HeadDim] : null,
+            LlamaLayerTensor.InputNormBias or LlamaLayerTensor.PostAttentionNormBias or LlamaLayerTensor.UpBias or LlamaLayerTensor.DownBias => null,
             _ => throw new ArgumentOutOfRangeException(nameof(tensor)),
         };
     }

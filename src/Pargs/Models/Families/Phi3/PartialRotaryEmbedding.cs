@@ -38,5 +38,8 @@ public sealed class PartialRotaryEmbedding : IDisposable
         return cat(new[] { rotated, x.narrow(3, Dims, d - Dims) }, 3);
     }
 
+    /// <summary>The tables of the rotated slice (width <see cref="Dims"/>), for the decode kernel.</summary>
+    internal RotaryEmbedding Tables => rotary;
+
     public void Dispose() => rotary.Dispose();
 }

@@ -12,8 +12,8 @@ namespace Pargs.Models.Families.Phi3;
 /// WHY its own modules rather than splitting the fused weights into Llama's at load time (which would let
 /// <see cref="LlamaDecodeKernel"/> decode it): the checkpoint Pargs saves (a trained Phi3ForSequenceClassification)
 /// must be one transformers loads, and llama.cpp's phi3 wants the fused tensors too, so the fused names are the
-/// truth in both directions; and the Llama kernel rotates whole heads, while Phi-4-mini rotates 3/4 of each.
-/// Decoding therefore runs on torch ops (<see cref="CreateDecodeKernel"/>), with column-major weights.
+/// truth in both directions.
+/// The decode kernel is Llama's all the same, reading the fused matrices as row ranges (<see cref="Phi3DecodeKernel"/>).
 /// </para>
 /// </summary>
 public sealed class Phi3Family : IModelFamily
@@ -193,9 +193,9 @@ public sealed class Phi3Family : IModelFamily
     /// No CPU kernel yet: <see cref="LlamaDecodeKernel"/> reads separate q/k/v and gate/up matrices and rotates whole
     /// heads; Phi-3 decodes through its torch modules (the reference path), with column-major weights.
     /// </summary>
-    public IDecodeKernel? CreateDecodeKernel(TransformerBackbone backbone) => null;
+    public IDecodeKernel? CreateDecodeKernel(TransformerBackbone backbone) => backbone is Phi3Model model ? Phi3DecodeKernel.For(model) : null;
 
-    public bool DecodesColumnMajor => true;
+    public bool DecodesColumnMajor => false;
 
     public IEnumerable<(string Field, object? Value)> DescribeConfig(ModelConfig config)
     {

@@ -28,6 +28,9 @@ public sealed class Phi3Model : TransformerBackbone
         register_module("norm", norm);
     }
 
+    /// <summary>The rotary tables (partial width, LongRoPE's short and long), shared with the decode kernel.</summary>
+    internal PartialRotaryEmbedding Rotary => rotary;
+
     public override Parameter TokenEmbeddingWeight => (Parameter)embedTokens.weight!;
 
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
