@@ -109,6 +109,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     sealed class RunningRequest(GenerationRequest request, ChannelWriter<GenerationUpdate> updates, CancellationToken cancellation)
     {
         readonly int[] sent = new int[request.N];
+        readonly int[] sentLogProbs = new int[request.N]; // entries of logProbs[choice] already handed out with an update
         readonly List<TokenLogProbs>?[] logProbs = Enumerable.Range(0, request.N).Select(_ => request.LogProbs is null ? null : new List<TokenLogProbs>()).ToArray();
 
         /// <summary>Records the raw distribution choice <paramref name="choice"/>'s token was chosen from (null when not asked for).</summary>
@@ -131,9 +132,21 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             if (end > 0 && char.IsHighSurrogate(text[end - 1])) end--;
             if (end > sent[choice])
             {
-                updates.TryWrite(new GenerationUpdate(choice, text[sent[choice]..end]));
+                updates.TryWrite(new GenerationUpdate(choice, text[sent[choice]..end]) { LogProbs = NewLogProbs(choice) });
                 sent[choice] = end;
             }
+        }
+
+        /// <summary>
+        /// The log-probabilities recorded since choice <paramref name="choice"/>'s last update (null when not asked for): an
+        /// update carries those of the tokens accepted up to it, so a stream's chunks, joined, hold every token's once.
+        /// </summary>
+        IReadOnlyList<TokenLogProbs>? NewLogProbs(int choice)
+        {
+            if (logProbs[choice] is not { } list) return null;
+            var fresh = list.GetRange(sentLogProbs[choice], list.Count - sentLogProbs[choice]);
+            sentLogProbs[choice] = list.Count;
+            return fresh;
         }
 
         public void Finish(int choice, RowProgress row)
@@ -146,7 +159,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         {
             string rest = output.Length > sent[choice] ? output[sent[choice]..] : "";
             string finish = finishReason == "length" ? "length" : "stop"; // eos and stop strings are both OpenAI's "stop"
-            updates.TryWrite(new GenerationUpdate(choice, rest, finish, tokens) { LogProbs = logProbs[choice] });
+            updates.TryWrite(new GenerationUpdate(choice, rest, finish, tokens) { LogProbs = NewLogProbs(choice) });
             if (--open == 0) updates.TryComplete();
         }
     }
@@ -316,7 +329,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         if (!decoders.TryGetValue(key, out var batch))
         {
             int capacity = Math.Min(lm.Config.MaxPositions, plan.PromptIds.Length + options.MaxNewTokens + 1);
-            batch = new RunningBatch(new ContinuousDecoder(LanguageModelEngine.Cached(lm), plan.RewardModel, tokenwise, capacity));
+            batch = new RunningBatch(new ContinuousDecoder(LanguageModelEngine.Cached(lm, PrefixCacheOf(plan.Model)), plan.RewardModel, tokenwise, capacity));
             decoders[key] = batch;
         }
         var context = lm.Info.RowContext(lm.Tokenizer!, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
@@ -330,14 +343,31 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         }
     }
 
-    public Task<float[]> ScoreAsync(string rewardModel, IReadOnlyList<string> texts, CancellationToken cancellation)
+    public Task<float[]> ScoreAsync(string rewardModel, IReadOnlyList<RewardInput> inputs, CancellationToken cancellation)
     {
         var served = models.RewardModel(rewardModel, "model");
         var rm = served.Model;
-        int context = rm.Config.MaxPositions;
-        var sequences = texts.Select((text, i) =>
+        for (int i = 0; i < inputs.Count; i++)
+            if (inputs[i].Text.Length + (inputs[i].Response?.Length ?? 0) == 0) throw ApiException.BadRequest($"input {i}: the text is empty.", "input");
+        if (rm is EncoderRewardModel encoder)
         {
-            if (text.Length == 0) throw ApiException.BadRequest($"input {i}: the text is empty.", "input");
+            // An encoder reads text: a plain text as one sequence, a pair as the model was trained to read it (pargs_input).
+            var encoded = inputs.Select((input, i) =>
+            {
+                try
+                {
+                    return input.Response is null
+                        ? CheckedLength(encoder, encoder.EncoderTokenizer.Encode(input.Text, null, addSpecialTokens: true), i)
+                        : encoder.Encode(input.Text, input.Response);
+                }
+                catch (PargsException e) { throw new ApiException(400, $"input {i}: {e.Message}", "input", "context_length_exceeded"); }
+            }).ToList();
+            return Enqueue(() => encoder.Score(encoded), cancellation);
+        }
+        int context = rm.Config.MaxPositions;
+        var sequences = inputs.Select((input, i) =>
+        {
+            string text = input.Text + input.Response; // a causal reward model reads prompt + response as one text, as trained
             var ids = rm.Tokenizer!.Encode(text, addBos: true);
             if (ids.Length > context)
                 throw new ApiException(400, $"input {i}: {ids.Length} tokens exceed the reward model's context of {context}.", "input", "context_length_exceeded");
@@ -346,11 +376,47 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         return Enqueue(() => SequenceRewardBatches.Score(rm, sequences), cancellation);
     }
 
+    /// <summary>
+    /// The language model's prefix cache, shared by all its decoders (on the worker): a request whose prompt extends a
+    /// sequence a finished row held — a remote engine's next step, a chat's next turn — computes only the new tokens.
+    /// </summary>
+    PrefixCache? PrefixCacheOf(ServedLanguageModel model)
+    {
+        if (limits.PrefixCacheBytes <= 0) return null;
+        if (!prefixCaches.TryGetValue(model.Name, out var cache)) prefixCaches[model.Name] = cache = new PrefixCache(limits.PrefixCacheBytes);
+        return cache;
+    }
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, PrefixCache> prefixCaches = new(StringComparer.Ordinal);
+
+    public IReadOnlyList<BackendMetric> Metrics => prefixCaches.SelectMany(p =>
+    {
+        string labels = $"model=\"{p.Key}\"";
+        return new[]
+        {
+            new BackendMetric("pargs_prefix_cache_hits_total", "Joining rows that started from a kept prefix.", true, p.Value.Hits, labels),
+            new BackendMetric("pargs_prefix_cache_misses_total", "Joining rows prefilled whole.", true, p.Value.Misses, labels),
+            new BackendMetric("pargs_prefix_cache_reused_tokens_total", "Prompt tokens read from the prefix cache instead of computed.", true, p.Value.ReusedTokens, labels),
+            new BackendMetric("pargs_prefix_cache_computed_tokens_total", "Prompt tokens computed.", true, p.Value.ComputedTokens, labels),
+            new BackendMetric("pargs_prefix_cache_evictions_total", "Prefix cache entries evicted to stay within the budget.", true, p.Value.Evictions, labels),
+            new BackendMetric("pargs_prefix_cache_bytes", "Bytes of KV caches kept for prefixes.", false, p.Value.Bytes, labels),
+        };
+    }).ToArray();
+
+    static Pargs.Tokenizers.TokenizerEncoding CheckedLength(EncoderRewardModel encoder, Pargs.Tokenizers.TokenizerEncoding encoding, int i)
+    {
+        int most = encoder.Classifier.Config.MaxTokens;
+        if (encoding.Ids.Length > most)
+            throw new ApiException(400, $"input {i}: {encoding.Ids.Length} tokens exceed the reward model's context of {most}.", "input", "context_length_exceeded");
+        return encoding;
+    }
+
     static string Shorten(string text) => text.Length > 64 ? text[..64] + "…" : text;
 
     public void Dispose()
     {
         jobs.Writer.TryComplete();
-        worker.Join(TimeSpan.FromSeconds(30));
+        if (worker.Join(TimeSpan.FromSeconds(30)))
+            foreach (var cache in prefixCaches.Values) cache.Dispose();
     }
 }

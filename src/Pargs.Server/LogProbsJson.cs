@@ -17,7 +17,11 @@ public static class LogProbsJson
     /// <summary>What −∞ travels as.</summary>
     public const float NegativeInfinity = -9999.0f;
 
-    public static void WriteCompletion(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs> tokens, ITokenizer tokenizer, bool tokensAsIds)
+    /// <summary>
+    /// Completions' shape; <paramref name="textOffset"/> is where the first token's text starts in the completion (a streamed
+    /// chunk continues the offsets of the chunks before it). Returns the offset after the last token.
+    /// </summary>
+    public static int WriteCompletion(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs> tokens, ITokenizer tokenizer, bool tokensAsIds, int textOffset = 0)
     {
         w.WriteStartObject();
         w.WriteStartArray("tokens");
@@ -42,7 +46,7 @@ public static class LogProbsJson
         }
         w.WriteEndArray();
         w.WriteStartArray("text_offset");
-        int offset = 0;
+        int offset = textOffset;
         foreach (var t in tokens)
         {
             w.WriteNumberValue(offset);
@@ -50,6 +54,7 @@ public static class LogProbsJson
         }
         w.WriteEndArray();
         w.WriteEndObject();
+        return offset;
     }
 
     public static void WriteChat(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs> tokens, ITokenizer tokenizer, bool tokensAsIds)

@@ -61,7 +61,7 @@ public static class ServeCommand
             using var models = new ServedModels();
             if (file is not null)
             {
-                foreach (var spec in file.RewardModels) models.AddRewardModel(spec.Name, RewardModelFiles.Load(spec.Path));
+                foreach (var spec in file.RewardModels) models.AddRewardModel(spec.Name, RewardModelFiles.LoadForDecoding(spec.Path));
                 foreach (var spec in file.Models)
                     models.AddLanguageModel(spec.Name, ModelOptions.LoadLanguageModel(spec.Path, null, storedPrecision: true),
                         Pargs.Data.PromptTemplate.FromName(spec.Template, $"{result.GetValue(config)}: template of model \"{spec.Name}\"", spec.Path), spec.RewardModel);
@@ -75,7 +75,7 @@ public static class ServeCommand
                     modelSpecs = new() { (ShippedModelName, ShippedData.Find(ShippedData.DefaultModel)) };
                     if (rmSpecs.Count == 0) rmSpecs.Add((ShippedRewardModelName, ShippedData.Find("data/models/stories260K-partial-rm")));
                 }
-                foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.Load(path));
+                foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.LoadForDecoding(path));
                 foreach (var (name, path) in modelSpecs)
                     models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null, storedPrecision: true), Pargs.Data.PromptTemplate.FromName(templateName, "--template", path));
             }

@@ -147,8 +147,9 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         var (status, json, _) = await fixture.PostAsync("v1/completions", JsonSerializer.Serialize(new { model = ServerFixture.Model, prompt = "Hi", logprobs = 65 }));
         Assert.Equal(400, status);
         Assert.Equal("logprobs", json.GetProperty("error").GetProperty("param").GetString());
-        (status, json, _) = await fixture.PostAsync("v1/completions", JsonSerializer.Serialize(new { model = ServerFixture.Model, prompt = "Hi", logprobs = 2, stream = true }));
+        (status, json, _) = await fixture.PostAsync("v1/completions", JsonSerializer.Serialize(new { model = ServerFixture.Model, prompt = "Hi", logprobs = 2, method = "best-of-n" }));
         Assert.Equal(400, status);
+        Assert.Equal("logprobs", json.GetProperty("error").GetProperty("param").GetString());
         (status, json, _) = await fixture.PostAsync("v1/completions", JsonSerializer.Serialize(new { model = ServerFixture.Model, prompt = new[] { 1, 99999 } }));
         Assert.Equal(400, status);
         Assert.Contains("beyond the vocabulary", json.GetProperty("error").GetProperty("message").GetString());
