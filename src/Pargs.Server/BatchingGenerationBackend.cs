@@ -3,6 +3,8 @@ using System.Threading.Channels;
 using Pargs.Decoding;
 using Pargs.Decoding.Methods;
 using Pargs.Engine;
+using Pargs.Models;
+using static TorchSharp.torch;
 using Pargs.Rewards;
 
 namespace Pargs.Server;
@@ -373,8 +375,40 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 throw new ApiException(400, $"input {i}: {ids.Length} tokens exceed the reward model's context of {context}.", "input", "context_length_exceeded");
             return ids;
         }).ToArray();
+        if (rm is RewardModel causal && causal.SkippedPadId is null && limits.PrefixCacheBytes > 0)
+            return Enqueue(() => SharedPrefixRewards(causal, sequences, served.Name), cancellation);
         return Enqueue(() => SequenceRewardBatches.Score(rm, sequences), cancellation);
     }
+
+    /// <summary>
+    /// On the worker: rewards of texts that share a prefix — a remote steering client's k candidates of one row, whose
+    /// text is prompt + sequence so far + candidate — read at each one's last token. The shared prefix runs once, itself
+    /// starting from the longest prefix the reward model's prefix cache holds (the previous step's shared prefix, which
+    /// this step's extends by the chosen candidate), and is kept for the next request; then the k rest segments run as k
+    /// rows over it in one forward. Equal to whole-sequence scoring (<see cref="SequenceRewardBatches"/>) up to the order
+    /// of float sums; sequences with nothing in common go there.
+    /// </summary>
+    float[] SharedPrefixRewards(RewardModel rm, int[][] sequences, string name)
+    {
+        int shortest = sequences.Min(s => s.Length);
+        int common = 0;
+        while (common < shortest - 1 && sequences.All(s => s[common] == sequences[0][common])) common++; // each keeps ≥ 1 token of its own
+        if (common == 0) return SequenceRewardBatches.Score(rm, sequences);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var cache = rewardPrefixCaches.GetOrAdd(name, key => new PrefixCache(limits.PrefixCacheBytes));
+        int[] prefix = sequences[0][..common];
+        int capacity = sequences.Max(s => s.Length) + 1;
+        using var session = new BatchSession(rm.Backbone, 0, capacity);
+        var (kept, length) = cache.Find(prefix);
+        session.AddRows([prefix[length..]], capacity, kept is null ? null : KvCache.Stack([kept], capacity));
+        cache.Add(prefix, session.Cache.CompactRow(0));
+        session.SelectRows(new long[sequences.Length]); // k rows over the one prefix
+        var hidden = session.Prefill(sequences.Select(s => s[common..]).ToList()); // each rest's last token [k, hidden]
+        return rm.ScoreFromHidden(hidden).to(ScalarType.Float32).data<float>().ToArray();
+    }
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, PrefixCache> rewardPrefixCaches = new(StringComparer.Ordinal);
 
     /// <summary>
     /// The language model's prefix cache, shared by all its decoders (on the worker): a request whose prompt extends a
@@ -389,7 +423,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
 
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, PrefixCache> prefixCaches = new(StringComparer.Ordinal);
 
-    public IReadOnlyList<BackendMetric> Metrics => prefixCaches.SelectMany(p =>
+    public IReadOnlyList<BackendMetric> Metrics => prefixCaches.Concat(rewardPrefixCaches).SelectMany(p =>
     {
         string labels = $"model=\"{p.Key}\"";
         return new[]
@@ -417,6 +451,6 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     {
         jobs.Writer.TryComplete();
         if (worker.Join(TimeSpan.FromSeconds(30)))
-            foreach (var cache in prefixCaches.Values) cache.Dispose();
+            foreach (var cache in prefixCaches.Values.Concat(rewardPrefixCaches.Values)) cache.Dispose();
     }
 }

@@ -9,13 +9,15 @@ namespace Pargs.Server;
 /// <summary>Settings of `pargs bench serve`.</summary>
 public sealed record ServeBenchmarkOptions
 {
-    public IReadOnlyList<int> Concurrency { get; init; } = [1, 4, 16];
+    public IReadOnlyList<int> Concurrency { get; init; } = [1, 4, 16, 64];
     /// <summary>Requests each stream sends one after another.</summary>
     public int RequestsPerStream { get; init; } = 2;
     public int MaxTokens { get; init; } = 64;
     public string Method { get; init; } = "pargs";
     public int K { get; init; } = 10;
     public double W { get; init; } = 2.0;
+    /// <summary>Every request's prompt (text the served model's tokenizer reads).</summary>
+    public string Prompt { get; init; } = "Once upon a time";
 }
 
 /// <summary>
@@ -26,6 +28,27 @@ public sealed record ServeBenchmarkOptions
 /// </summary>
 public static class ServeBenchmark
 {
+    /// <summary>The name `bench serve --models 15m` serves its random stories15M-shaped pair under.</summary>
+    public const string Model15M = "15m";
+
+    /// <summary>
+    /// The 15M shape: a random Llama of llama2.c's stories15M shape (<see cref="BenchmarkModels.Llama15MShape"/>) and a random
+    /// reward model of the same shape as its guide, both reading ids through <see cref="IdTokenizer"/> ("&lt;17&gt;&lt;4&gt;…").
+    /// Random weights cost what trained ones do. Returns the models and a 16-token prompt in that tokenizer's text.
+    /// </summary>
+    public static (ServedModels Models, string Prompt) Random15M()
+    {
+        var config = BenchmarkModels.Llama15MShape();
+        var lm = BenchmarkModels.RandomLM(config, seed: 15);
+        var rm = Pargs.Rewards.RewardModel.Create(config, seed: 16);
+        rm.Tokenizer = new IdTokenizer(config.VocabSize);
+        rm.Source = "(random weights, stories15M shape)";
+        rm.eval();
+        var models = new ServedModels().AddRewardModel(Model15M + "-rm", rm).AddLanguageModel(Model15M, lm);
+        string prompt = string.Concat(BenchmarkModels.RandomPrompt(16, config.VocabSize, seed: 1).Select(id => $"<{id}>"));
+        return (models, prompt);
+    }
+
     public static async Task<BenchTable> RunAsync(Uri serverUrl, string model, ServeBenchmarkOptions options, Action<string>? log = null)
     {
         if (options.Concurrency.Count == 0 || options.Concurrency.Any(c => c < 1 || c > 256)) throw new PargsException("--concurrency: each level must be between 1 and 256");
@@ -70,7 +93,7 @@ public static class ServeBenchmark
     {
         string body = JsonSerializer.Serialize(new Dictionary<string, object>
         {
-            ["model"] = model, ["prompt"] = "Once upon a time", ["max_tokens"] = o.MaxTokens, ["seed"] = seed, ["stream"] = true,
+            ["model"] = model, ["prompt"] = o.Prompt, ["max_tokens"] = o.MaxTokens, ["seed"] = seed, ["stream"] = true,
             ["stream_options"] = new Dictionary<string, bool> { ["include_usage"] = true },
             ["method"] = o.Method, ["k"] = o.K, ["w"] = o.W,
         });

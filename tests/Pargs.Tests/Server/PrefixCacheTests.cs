@@ -181,10 +181,31 @@ public sealed class ServerPrefixCacheTests(ServerFixture fixture)
         Assert.True(reused >= 3 * first + 3, $"reused {reused} tokens");
     }
 
-    async Task<double> Metric(string name)
+    [Fact]
+    public async Task Rewards_of_candidates_sharing_a_prefix_reuse_it_and_equal_whole_sequence_scoring()
+    {
+        double reusedBefore = await Metric("pargs_prefix_cache_reused_tokens_total", ServerFixture.RewardModelName);
+        string sequence = "Once upon a time, there was a little girl named Lily.";
+        string[] candidates = [" She", " Her", " One", " The"];
+        for (int step = 0; step < 3; step++)
+        {
+            var texts = candidates.Select(c => sequence + c).ToArray();
+            var (status, json, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, input = texts }));
+            Assert.Equal(200, status);
+            var rewards = json.GetProperty("data").EnumerateArray().Select(d => d.GetProperty("reward").GetSingle()).ToArray();
+            var expected = Pargs.Rewards.SequenceRewardBatches.Score(fixture.Rm, texts.Select(t => fixture.Rm.Tokenizer!.Encode(t, addBos: true)).ToList());
+            for (int i = 0; i < texts.Length; i++)
+                Assert.True(Math.Abs(expected[i] - rewards[i]) <= 1e-5f, $"step {step}, text {i}: {rewards[i]} vs whole-sequence {expected[i]}");
+            sequence += candidates[step]; // the client's choice extends the shared prefix
+        }
+        double reused = await Metric("pargs_prefix_cache_reused_tokens_total", ServerFixture.RewardModelName) - reusedBefore;
+        Assert.True(reused >= 2 * fixture.Rm.Tokenizer!.Encode("Once upon a time, there was a little girl named Lily.", addBos: true).Length - 2, $"reused {reused} tokens");
+    }
+
+    async Task<double> Metric(string name, string model = ServerFixture.Model)
     {
         string text = await fixture.Http.GetStringAsync(new Uri(fixture.Server.Url, "metrics"));
-        return text.Split('\n').Where(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains($"model=\"{ServerFixture.Model}\""))
+        return text.Split('\n').Where(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains($"model=\"{model}\""))
             .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Sum();
     }
 }
