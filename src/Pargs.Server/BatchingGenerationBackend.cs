@@ -46,7 +46,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     {
         while (true)
         {
-            if (decoders.Count == 0 && !jobs.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
+            if (!decoders.Values.Any(b => b.Decoder.Count > 0) && !jobs.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
             while (jobs.Reader.TryRead(out var job))
             {
                 Interlocked.Decrement(ref waiting);
@@ -54,9 +54,12 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             }
             foreach (var (key, batch) in decoders.ToList())
             {
+                if (batch.Decoder.Count == 0) continue; // idle, kept for the next request
                 batch.CancelLeavers();
                 try
                 {
+                    Interlocked.Increment(ref steps);
+                    Interlocked.Add(ref rowSteps, batch.Decoder.Count);
                     foreach (var left in batch.Decoder.Step()) batch.Leave(left);
                 }
                 catch (Exception e)
@@ -65,14 +68,33 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                     decoders.Remove(key);
                     continue;
                 }
-                if (batch.Decoder.Count == 0)
-                {
-                    batch.Decoder.Dispose();
-                    decoders.Remove(key);
-                }
+                if (batch.Decoder.Count == 0) batch.IdleSince = Environment.TickCount64;
             }
+            RetireIdleDecoders();
         }
     }
+
+    /// <summary>
+    /// A decoder whose rows all left stays for a while: its sessions, their decode kernels and the reward model's scorer
+    /// are ready for the next request of the same kind (a remote engine's step requests come back every few milliseconds,
+    /// each a one-token row). Retired after <see cref="IdleDecoderSeconds"/> idle, and beyond <see cref="MaxIdleDecoders"/>
+    /// (longest idle first).
+    /// </summary>
+    void RetireIdleDecoders()
+    {
+        if (decoders.Count == 0) return;
+        long now = Environment.TickCount64;
+        var idle = decoders.Where(d => d.Value.Decoder.Count == 0).OrderBy(d => d.Value.IdleSince).ToList();
+        for (int i = 0; i < idle.Count; i++)
+            if (idle.Count - i > MaxIdleDecoders || now - idle[i].Value.IdleSince > IdleDecoderSeconds * 1000)
+            {
+                idle[i].Value.Decoder.Dispose();
+                decoders.Remove(idle[i].Key);
+            }
+    }
+
+    const int MaxIdleDecoders = 8;
+    const int IdleDecoderSeconds = 30;
 
     /// <summary>Requests that decode together: same language model, reward model and method options.</summary>
     sealed record BatchKey(ServedLanguageModel Model, IRewardModel? RewardModel, IMethodOptions Method);
@@ -83,6 +105,8 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     sealed class RunningBatch(ContinuousDecoder decoder)
     {
         public ContinuousDecoder Decoder { get; } = decoder;
+        /// <summary>When its last row left (Environment.TickCount64), for retiring idle decoders.</summary>
+        public long IdleSince { get; set; }
         readonly Dictionary<RowProgress, (RunningRequest Request, int Choice)> rows = new(ReferenceEqualityComparer.Instance);
 
         public void Add(RunningRequest request, int choice, RowProgress row) => rows[row] = (request, choice);
@@ -399,14 +423,21 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         var cache = rewardPrefixCaches.GetOrAdd(name, key => new PrefixCache(limits.PrefixCacheBytes));
         int[] prefix = sequences[0][..common];
         int capacity = sequences.Max(s => s.Length) + 1;
-        using var session = new BatchSession(rm.Backbone, 0, capacity);
-        var (kept, length) = cache.Find(prefix);
-        session.AddRows([prefix[length..]], capacity, kept is null ? null : KvCache.Stack([kept], capacity));
-        cache.Add(prefix, session.Cache.CompactRow(0));
-        session.SelectRows(new long[sequences.Length]); // k rows over the one prefix
-        var hidden = session.Prefill(sequences.Select(s => s[common..]).ToList()); // each rest's last token [k, hidden]
-        return rm.ScoreFromHidden(hidden).to(ScalarType.Float32).data<float>().ToArray();
+        // One session per reward model, emptied after each use: its decode kernel is built once, not per request.
+        if (!rewardSessions.TryGetValue(rm, out var session)) rewardSessions[rm] = session = new BatchSession(rm.Backbone, 0, capacity);
+        try
+        {
+            var (kept, length) = cache.Find(prefix);
+            session.AddRows([prefix[length..]], capacity, kept is null ? null : KvCache.Stack([kept], capacity));
+            cache.Add(prefix, session.Cache.CompactRow(0));
+            session.SelectRows(new long[sequences.Length]); // k rows over the one prefix
+            var hidden = session.Prefill(sequences.Select(s => s[common..]).ToList()); // each rest's last token [k, hidden]
+            return rm.ScoreFromHidden(hidden).to(ScalarType.Float32).data<float>().ToArray();
+        }
+        finally { session.SelectRows([]); }
     }
+
+    readonly Dictionary<RewardModel, BatchSession> rewardSessions = new(ReferenceEqualityComparer.Instance);
 
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, PrefixCache> rewardPrefixCaches = new(StringComparer.Ordinal);
 
@@ -423,7 +454,13 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
 
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, PrefixCache> prefixCaches = new(StringComparer.Ordinal);
 
-    public IReadOnlyList<BackendMetric> Metrics => prefixCaches.Concat(rewardPrefixCaches).SelectMany(p =>
+    long steps, rowSteps;
+
+    public IReadOnlyList<BackendMetric> Metrics => new[]
+    {
+        new BackendMetric("pargs_decoder_steps_total", "Batched decoding steps run (one per decoder per worker round).", true, Interlocked.Read(ref steps)),
+        new BackendMetric("pargs_decoder_row_steps_total", "Rows those steps advanced (÷ steps = rows per batched step).", true, Interlocked.Read(ref rowSteps)),
+    }.Concat(prefixCaches.Concat(rewardPrefixCaches).SelectMany(p =>
     {
         string labels = $"model=\"{p.Key}\"";
         return new[]
@@ -435,7 +472,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             new BackendMetric("pargs_prefix_cache_evictions_total", "Prefix cache entries evicted to stay within the budget.", true, p.Value.Evictions, labels),
             new BackendMetric("pargs_prefix_cache_bytes", "Bytes of KV caches kept for prefixes.", false, p.Value.Bytes, labels),
         };
-    }).ToArray();
+    })).ToArray();
 
     static Pargs.Tokenizers.TokenizerEncoding CheckedLength(EncoderRewardModel encoder, Pargs.Tokenizers.TokenizerEncoding encoding, int i)
     {
@@ -451,6 +488,12 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     {
         jobs.Writer.TryComplete();
         if (worker.Join(TimeSpan.FromSeconds(30)))
+        {
+            // The worker has ended: what it owned is this thread's to release.
+            foreach (var batch in decoders.Values) batch.Decoder.Dispose();
+            decoders.Clear();
+            foreach (var session in rewardSessions.Values) session.Dispose();
             foreach (var cache in prefixCaches.Values.Concat(rewardPrefixCaches.Values)) cache.Dispose();
+        }
     }
 }
