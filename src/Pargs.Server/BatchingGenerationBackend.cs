@@ -428,7 +428,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         try
         {
             var (kept, length) = cache.Find(prefix);
-            session.AddRows([prefix[length..]], capacity, kept is null ? null : KvCache.Stack([kept], capacity));
+            session.AddRows([prefix[length..]], capacity, kept is null ? null : KvCache.Stack([kept], capacity, [length]));
             cache.Add(prefix, session.Cache.CompactRow(0));
             session.SelectRows(new long[sequences.Length]); // k rows over the one prefix
             var hidden = session.Prefill(sequences.Select(s => s[common..]).ToList()); // each rest's last token [k, hidden]

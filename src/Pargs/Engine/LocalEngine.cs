@@ -69,7 +69,7 @@ public sealed class LocalEngine : LanguageModelEngine
             if (found.Any(f => f.Cache is not null))
             {
                 var empty = new KvCache(lm.Config, 1, 1);
-                try { prefixes = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity); }
+                try { prefixes = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity, found.Select(f => f.Length).ToArray()); }
                 finally { empty.Dispose(); }
             }
             var rest = prompts.Select((p, i) => p[found[i].Length..]).ToArray();

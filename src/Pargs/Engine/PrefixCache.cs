@@ -9,25 +9,34 @@ namespace Pargs.Engine;
 /// after it. What makes it pay: a client steering pargs serve token by token (a remote engine) sends each row's whole
 /// prefix with every step, one token longer than the last — with the cache a step costs one token, not a prefill.
 /// <para>
+/// A match is the longest common prefix of the prompt with any kept sequence (the first m slots of a compact entry are
+/// exactly those m tokens' keys/values), so requests that share a system prompt or a story opening share its compute, as
+/// with vLLM's block-level reuse. A kept sequence that a newer one extends is dropped (the newer one serves every prompt
+/// the older one did), so a row stepped token by token keeps one entry, not one per step.
+/// </para>
+/// <para>
 /// Exact: the kept keys/values are the ones the row's own forward wrote, positions count real tokens only, and a match
 /// always leaves at least one token to compute (the last position's logits are not kept), so a cached step gives the
 /// log-probabilities of a fresh prefill up to the order of float sums (tested ≤ 1e-5). Bounded: entries are compact
-/// single-row caches, evicted least recently used first once their bytes pass <see cref="ByteBudget"/>. Matches are whole
-/// kept sequences that are a prefix of the prompt (no partial reuse of a longer entry). Not thread-safe: the thread that
-/// steps the sessions owns it; the counters may be read from any thread.
+/// single-row caches, evicted least recently used first once their bytes pass <see cref="ByteBudget"/>. Not thread-safe:
+/// the thread that steps the sessions owns it; the counters may be read from any thread.
 /// </para>
 /// </summary>
 public sealed class PrefixCache : IDisposable
 {
-    sealed class Entry(int[] ids, ulong hash, KvCache cache)
+    sealed class Entry(int[] ids, ulong[] prefixHashes, KvCache cache)
     {
         public int[] Ids { get; } = ids;
-        public ulong Hash { get; } = hash;
+        /// <summary>[i] = hash of Ids[..(i + 1)]; the last is the whole sequence's.</summary>
+        public ulong[] PrefixHashes { get; } = prefixHashes;
+        public ulong Hash => PrefixHashes[^1];
         public KvCache Cache { get; } = cache;
-        public long Bytes { get; } = cache.AllocatedBytes + ids.Length * sizeof(int);
+        // The ids and one index slot per prefix are counted with the keys/values.
+        public long Bytes { get; } = cache.AllocatedBytes + ids.Length * (sizeof(int) + 32L);
     }
 
-    readonly Dictionary<ulong, LinkedListNode<Entry>> byHash = new();
+    readonly Dictionary<ulong, LinkedListNode<Entry>> byHash = new();   // whole kept sequences
+    readonly Dictionary<ulong, LinkedListNode<Entry>> byPrefix = new(); // every prefix of a kept sequence → the newest entry holding it
     readonly LinkedList<Entry> recent = new(); // most recently used first
     long bytes, hits, misses, reusedTokens, computedTokens, evictions;
     int longest;
@@ -51,9 +60,9 @@ public sealed class PrefixCache : IDisposable
     public long Evictions => Interlocked.Read(ref evictions);
 
     /// <summary>
-    /// The longest kept sequence that is a proper prefix of <paramref name="prompt"/> (at least one token left to compute),
-    /// marked as recently used: its cache (owned by this cache: read it, do not keep or dispose it) and its length; or
-    /// (null, 0).
+    /// The kept sequence sharing the longest prefix with <paramref name="prompt"/>, at most all but its last token (at least
+    /// one token is left to compute), marked as recently used: its cache (owned by this cache: read its first Length slots,
+    /// do not keep or dispose it) and the shared length; or (null, 0).
     /// </summary>
     public (KvCache? Cache, int Length) Find(int[] prompt)
     {
@@ -65,9 +74,9 @@ public sealed class PrefixCache : IDisposable
             for (int i = 0; i < most; i++) prefixHashes[i + 1] = h = Mix(h, prompt[i]);
             for (int length = most; length >= 1; length--)
             {
-                if (!byHash.TryGetValue(prefixHashes[length], out var node)) continue;
+                if (!byPrefix.TryGetValue(prefixHashes[length], out var node)) continue;
                 var ids = node.Value.Ids;
-                if (ids.Length != length || !prompt.AsSpan(0, length).SequenceEqual(ids)) continue; // a hash collision
+                if (ids.Length < length || !prompt.AsSpan(0, length).SequenceEqual(ids.AsSpan(0, length))) continue; // a hash collision
                 recent.Remove(node);
                 recent.AddFirst(node);
                 Interlocked.Increment(ref hits);
@@ -89,13 +98,26 @@ public sealed class PrefixCache : IDisposable
             cache.Dispose();
             throw new ArgumentException($"a prefix cache entry is one row holding its {ids.Length} ids");
         }
+        var prefixHashes = new ulong[ids.Length];
         ulong hash = Seed;
-        foreach (int id in ids) hash = Mix(hash, id);
-        var entry = new Entry(ids, hash, cache);
+        for (int i = 0; i < ids.Length; i++) prefixHashes[i] = hash = Mix(hash, ids[i]);
+        var entry = new Entry(ids, prefixHashes, cache);
         if (entry.Bytes > ByteBudget) { cache.Dispose(); return; }
-        if (byHash.TryGetValue(hash, out var old)) Remove(old); // the same sequence again (or a collision): the newest stands
+        if (byPrefix.TryGetValue(hash, out var covering) && covering.Value.Ids.AsSpan().StartsWith(ids))
+        {
+            // A kept sequence already holds all of these (the same one, or one that extends it): nothing new to keep.
+            recent.Remove(covering);
+            recent.AddFirst(covering);
+            cache.Dispose();
+            return;
+        }
+        // Kept sequences this one extends are dropped: it serves every prompt they served.
+        for (int i = 0; i < ids.Length; i++)
+            if (byHash.TryGetValue(prefixHashes[i], out var older) && older.Value.Ids.Length == i + 1 && ids.AsSpan().StartsWith(older.Value.Ids))
+                Remove(older);
         var node = recent.AddFirst(entry);
         byHash[hash] = node;
+        foreach (ulong h in prefixHashes) byPrefix[h] = node;
         Interlocked.Add(ref bytes, entry.Bytes);
         longest = Math.Max(longest, ids.Length);
         while (Bytes > ByteBudget && recent.Last is { } last && !ReferenceEquals(last, node))
@@ -108,7 +130,11 @@ public sealed class PrefixCache : IDisposable
     void Remove(LinkedListNode<Entry> node)
     {
         recent.Remove(node);
-        byHash.Remove(node.Value.Hash);
+        if (byHash.TryGetValue(node.Value.Hash, out var whole) && whole == node) byHash.Remove(node.Value.Hash);
+        // A prefix another entry also holds may lose its index here (the newest holder had it); lookups then find a
+        // shorter match or none — never a wrong one, since every match is checked token by token.
+        foreach (ulong h in node.Value.PrefixHashes)
+            if (byPrefix.TryGetValue(h, out var holder) && holder == node) byPrefix.Remove(h);
         Interlocked.Add(ref bytes, -node.Value.Bytes);
         node.Value.Cache.Dispose();
         if (recent.Count == 0) longest = 0;
@@ -130,6 +156,7 @@ public sealed class PrefixCache : IDisposable
         foreach (var e in recent) e.Cache.Dispose();
         recent.Clear();
         byHash.Clear();
+        byPrefix.Clear();
         Interlocked.Exchange(ref bytes, 0);
     }
 }

@@ -256,31 +256,35 @@ public sealed class KvCache : IDisposable
 
     /// <summary>
     /// The rows of all <paramref name="parts"/> in one cache, aligned on the right (as <see cref="Concat(KvCache, KvCache)"/>,
-    /// in one copy for many parts), with room for <paramref name="spare"/> more slots. The parts are only read.
+    /// in one copy for many parts), with room for <paramref name="spare"/> more slots. <paramref name="slots"/>[i], when
+    /// given, takes only part i's first slots (a prefix of a kept sequence). The parts are only read.
     /// </summary>
-    public static KvCache Stack(IReadOnlyList<KvCache> parts, int spare)
+    public static KvCache Stack(IReadOnlyList<KvCache> parts, int spare, IReadOnlyList<int>? slots = null)
     {
         var first = parts[0];
-        int length = parts.Max(p => p.Length);
+        int Used(int p) => slots is null ? parts[p].Length : Math.Min(slots[p], parts[p].Length);
+        int length = Enumerable.Range(0, parts.Count).Max(Used);
         int capacity = Math.Max(1, length + spare);
         var joined = new KvCache(parts.Sum(p => p.batch), first.kvHeads, first.headDim, first.keys.Length, capacity) { Length = length };
         int rowOffset = 0;
-        foreach (var part in parts)
+        for (int p = 0; p < parts.Count; p++)
         {
+            var part = parts[p];
+            int used = Used(p);
             if (part.kvHeads != first.kvHeads || part.headDim != first.headDim || part.keys.Length != first.keys.Length)
                 throw new ArgumentException("the caches belong to different models");
-            int shift = length - part.Length;
+            int shift = length - used;
             for (int i = 0; i < first.keys.Length; i++)
             {
-                if (part.keys[i] is null || part.batch == 0 || part.Length == 0) continue;
+                if (part.keys[i] is null || part.batch == 0 || used == 0) continue;
                 var (keys, values) = joined.Buffers(i);
-                keys.narrow(0, rowOffset, part.batch).narrow(2, shift, part.Length).copy_(part.keys[i]!.narrow(2, 0, part.Length));
-                values.narrow(0, rowOffset, part.batch).narrow(2, shift, part.Length).copy_(part.values[i]!.narrow(2, 0, part.Length));
+                keys.narrow(0, rowOffset, part.batch).narrow(2, shift, used).copy_(part.keys[i]!.narrow(2, 0, used));
+                values.narrow(0, rowOffset, part.batch).narrow(2, shift, used).copy_(part.values[i]!.narrow(2, 0, used));
             }
             for (int r = 0; r < part.batch; r++)
             {
-                Array.Copy(part.valid, (long)r * part.Capacity, joined.valid, (long)(rowOffset + r) * capacity + shift, part.Length);
-                joined.validCount[rowOffset + r] = part.validCount[r];
+                Array.Copy(part.valid, (long)r * part.Capacity, joined.valid, (long)(rowOffset + r) * capacity + shift, used);
+                joined.validCount[rowOffset + r] = used == part.Length ? part.validCount[r] : part.valid.AsSpan(r * part.Capacity, used).Count(true);
             }
             rowOffset += part.batch;
         }

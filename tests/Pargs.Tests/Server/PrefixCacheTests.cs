@@ -49,11 +49,13 @@ public class PrefixCacheTests
         Assert.Equal(0, cache.Hits);
 
         // Joining together: a's sequence extended by three tokens (a hit at depth 9), b's by one (a hit at depth 5), a
-        // prompt kept nowhere (a miss), and a prompt sharing only a's first tokens (not a whole kept sequence: a miss).
+        // prompt kept nowhere (a miss), and a prompt sharing only a's first four tokens (a hit at depth 4: the first slots
+        // of a longer kept sequence).
         int[] extendsA = [.. a, 5, 9, 11, 12, 13];
         int[] extendsB = [.. b, 6, 10, 14];
-        int[] unrelated = TinyModels.Tokens(6, vocab, 3);
-        int[] partial = [.. a[..4], 1, 2];
+        int[] unrelated = [vocab - 1, .. TinyModels.Tokens(5, vocab - 1, 3)];
+        int[] partial = [.. a[..4], (a[4] + 1) % vocab, 2];
+        Assert.True(a[0] != vocab - 1 && b[0] != vocab - 1, "the unrelated prompt starts with a token no kept sequence starts with");
         var prompts = new[] { extendsA, extendsB, unrelated, partial };
         using (var session = engine.OpenSession(32))
         {
@@ -71,14 +73,14 @@ public class PrefixCacheTests
             for (int r = 0; r < prompts.Length; r++)
                 Assert.True(MaxDiff(expectedNext[r], next[r].data<float>().ToArray()) <= 1e-5f, $"row {r} after a step");
         }
-        Assert.Equal(2, cache.Hits);
-        Assert.Equal(2, cache.Misses - 2); // the first session's two prompts missed too
-        Assert.Equal(a.Length + 2 + b.Length + 2, cache.ReusedTokens);
-        Assert.Equal(3 + 1 + unrelated.Length + partial.Length + a.Length + b.Length, cache.ComputedTokens);
+        Assert.Equal(3, cache.Hits);
+        Assert.Equal(1, cache.Misses - 2); // the first session's two prompts missed too
+        Assert.Equal(a.Length + 2 + b.Length + 2 + 4, cache.ReusedTokens);
+        Assert.Equal(3 + 1 + unrelated.Length + 2 + a.Length + b.Length, cache.ComputedTokens);
     }
 
     [Fact]
-    public void An_exact_repeat_still_computes_its_last_token_and_a_later_entry_replaces_nothing_it_should_not()
+    public void An_exact_repeat_still_computes_its_last_token_and_a_sequence_is_kept_once()
     {
         using var lm = Model("llama");
         using var cache = new PrefixCache(64 << 20);
@@ -92,10 +94,28 @@ public class PrefixCacheTests
             Assert.True(MaxDiff(Fresh(lm, [p])[0], got) <= 1e-5f);
             session.KeepRows([]);
         }
-        // The second round matched the first five tokens? No: only whole kept sequences match, and the kept one is p itself
-        // (six tokens), which leaves nothing to compute — so it missed, and the same sequence is kept once.
-        Assert.Equal(0, cache.Hits);
+        // The second round reused p's first five tokens (its last one is computed: its logits are not kept), and the
+        // same sequence is kept once.
+        Assert.Equal(1, cache.Hits);
+        Assert.Equal(5, cache.ReusedTokens);
         Assert.Equal(1, cache.Entries);
+
+        // A row that extends a kept sequence replaces it: a row stepped token by token keeps one entry, not one per step.
+        using (var session = engine.OpenSession(16))
+        {
+            using var scope = NewDisposeScope();
+            session.AddRows([p]);
+            session.Append([7]);
+            session.KeepRows([]);
+        }
+        Assert.Equal(1, cache.Entries);
+        using (var session = engine.OpenSession(16))
+        {
+            using var scope = NewDisposeScope();
+            int[] next = [.. p, 7, 8];
+            Assert.True(MaxDiff(Fresh(lm, [next])[0], session.AddRows([next]).LogProbs[0].data<float>().ToArray()) <= 1e-5f);
+        }
+        Assert.Equal(5 + 5 + 7, cache.ReusedTokens);
     }
 
     [Fact]
@@ -106,7 +126,8 @@ public class PrefixCacheTests
         long perToken = 2L * c.NumLayers * c.NumKvHeads * c.HeadDim * sizeof(float) + sizeof(int);
         using var cache = new PrefixCache(perToken * 20); // room for two 8-token sequences, not three
         var engine = LanguageModelEngine.Cached(lm, cache);
-        var prompts = Enumerable.Range(0, 3).Select(i => TinyModels.Tokens(8, c.VocabSize, 10 + i)).ToArray();
+        // Each starts with its own token, so no two share a prefix.
+        var prompts = Enumerable.Range(0, 3).Select(i => (int[])[i + 1, .. TinyModels.Tokens(7, c.VocabSize, 10 + i)]).ToArray();
         void Keep(int[] prompt)
         {
             using var session = engine.OpenSession(16);
