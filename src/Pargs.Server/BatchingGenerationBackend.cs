@@ -70,6 +70,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 }
                 if (batch.Decoder.Count == 0) batch.IdleSince = Environment.TickCount64;
             }
+            RunPendingRewards();
             RetireIdleDecoders();
         }
     }
@@ -400,39 +401,105 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             return ids;
         }).ToArray();
         if (rm is RewardModel causal && causal.SkippedPadId is null && limits.PrefixCacheBytes > 0)
-            return Enqueue(() => SharedPrefixRewards(causal, sequences, served.Name), cancellation);
+        {
+            var job = new RewardJob(causal, served.Name, sequences, cancellation);
+            Enqueue(() => { pendingRewards.Add(job); return true; }, cancellation)
+                .ContinueWith(t => { if (!t.IsCompletedSuccessfully) job.Done.TrySetCanceled(cancellation); }, TaskScheduler.Default);
+            return job.Done.Task;
+        }
         return Enqueue(() => SequenceRewardBatches.Score(rm, sequences), cancellation);
     }
 
-    /// <summary>
-    /// On the worker: rewards of texts that share a prefix — a remote steering client's k candidates of one row, whose
-    /// text is prompt + sequence so far + candidate — read at each one's last token. The shared prefix runs once, itself
-    /// starting from the longest prefix the reward model's prefix cache holds (the previous step's shared prefix, which
-    /// this step's extends by the chosen candidate), and is kept for the next request; then the k rest segments run as k
-    /// rows over it in one forward. Equal to whole-sequence scoring (<see cref="SequenceRewardBatches"/>) up to the order
-    /// of float sums; sequences with nothing in common go there.
-    /// </summary>
-    float[] SharedPrefixRewards(RewardModel rm, int[][] sequences, string name)
+    /// <summary>A /v1/rewards request waiting for the worker's next batched reward pass.</summary>
+    sealed record RewardJob(RewardModel Model, string Name, int[][] Sequences, CancellationToken Cancellation)
     {
-        int shortest = sequences.Min(s => s.Length);
-        int common = 0;
-        while (common < shortest - 1 && sequences.All(s => s[common] == sequences[0][common])) common++; // each keeps ≥ 1 token of its own
-        if (common == 0) return SequenceRewardBatches.Score(rm, sequences);
+        public TaskCompletionSource<float[]> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    readonly List<RewardJob> pendingRewards = new(); // the worker's
+    const int MaxRewardRowsPerPass = 256;
+
+    /// <summary>On the worker, after taking what arrived: every waiting /v1/rewards request, batched per reward model.</summary>
+    void RunPendingRewards()
+    {
+        if (pendingRewards.Count == 0) return;
+        var jobs = pendingRewards.Where(j => !j.Cancellation.IsCancellationRequested || !j.Done.TrySetCanceled(j.Cancellation)).ToList();
+        pendingRewards.Clear();
+        // Per reward model, in passes of at most MaxRewardRowsPerPass texts (each text is a row with its own copy of its prefix).
+        var passes = new List<List<RewardJob>>();
+        foreach (var group in jobs.GroupBy(j => j.Model, ReferenceEqualityComparer.Instance))
+            foreach (var job in group)
+            {
+                if (passes.Count == 0 || passes[^1][0].Model != job.Model || passes[^1].Sum(j => j.Sequences.Length) + job.Sequences.Length > MaxRewardRowsPerPass)
+                    passes.Add(new List<RewardJob>());
+                passes[^1].Add(job);
+            }
+        foreach (var list in passes)
+        {
+            try
+            {
+                var rewards = SharedPrefixRewards(list[0].Model, list[0].Name, list.Select(j => j.Sequences).ToList());
+                for (int i = 0; i < list.Count; i++) list[i].Done.TrySetResult(rewards[i]);
+            }
+            catch (Exception e)
+            {
+                foreach (var job in list) job.Done.TrySetException(e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// On the worker: the rewards of several requests' texts, each request's texts sharing a prefix — a remote steering
+    /// client's k candidates of one row, whose text is prompt + sequence so far + candidate — read at each text's last
+    /// token. Each request's shared prefix is a row that starts from the longest prefix the reward model's prefix cache
+    /// holds (the previous step's shared prefix, which this step's extends by the chosen candidate) and is kept for the
+    /// next step; then every request's tails run as rows over their prefix, all requests in one forward. Equal to
+    /// whole-sequence scoring (<see cref="SequenceRewardBatches"/>) up to the order of float sums; a request whose texts
+    /// share nothing goes there.
+    /// </summary>
+    float[][] SharedPrefixRewards(RewardModel rm, string name, IReadOnlyList<int[][]> requests)
+    {
+        var results = new float[requests.Count][];
+        var common = requests.Select(sequences =>
+        {
+            int shortest = sequences.Min(s => s.Length), length = 0;
+            while (length < shortest - 1 && sequences.All(s => s[length] == sequences[0][length])) length++; // each keeps ≥ 1 token of its own
+            return length;
+        }).ToArray();
+        var shared = Enumerable.Range(0, requests.Count).Where(r => common[r] > 0).ToArray();
+        foreach (int r in Enumerable.Range(0, requests.Count).Where(r => common[r] == 0)) results[r] = SequenceRewardBatches.Score(rm, requests[r]);
+        if (shared.Length == 0) return results;
+
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var cache = rewardPrefixCaches.GetOrAdd(name, key => new PrefixCache(limits.PrefixCacheBytes));
-        int[] prefix = sequences[0][..common];
-        int capacity = sequences.Max(s => s.Length) + 1;
+        var prefixes = shared.Select(r => requests[r][0][..common[r]]).ToArray();
+        int capacity = shared.Max(r => requests[r].Max(s => s.Length)) + 1;
         // One session per reward model, emptied after each use: its decode kernel is built once, not per request.
         if (!rewardSessions.TryGetValue(rm, out var session)) rewardSessions[rm] = session = new BatchSession(rm.Backbone, 0, capacity);
         try
         {
-            var (kept, length) = cache.Find(prefix);
-            session.AddRows([prefix[length..]], capacity, kept is null ? null : KvCache.Stack([kept], capacity, [length]));
-            cache.Add(prefix, session.Cache.CompactRow(0));
-            session.SelectRows(new long[sequences.Length]); // k rows over the one prefix
-            var hidden = session.Prefill(sequences.Select(s => s[common..]).ToList()); // each rest's last token [k, hidden]
-            return rm.ScoreFromHidden(hidden).to(ScalarType.Float32).data<float>().ToArray();
+            var found = prefixes.Select(cache.Find).ToArray();
+            KvCache? kept = null;
+            if (found.Any(f => f.Cache is not null))
+            {
+                using var empty = new KvCache(rm.Config, 1, 1);
+                kept = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity, found.Select(f => f.Length).ToArray());
+            }
+            session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
+            for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i));
+            // Each request's texts as rows over its prefix row, all in one forward.
+            var rows = shared.SelectMany((r, i) => Enumerable.Repeat((long)i, requests[r].Length)).ToArray();
+            session.SelectRows(rows);
+            var tails = shared.SelectMany(r => requests[r].Select(s => s[common[r]..])).ToList();
+            var rewards = rm.ScoreFromHidden(session.Prefill(tails)).to(ScalarType.Float32).data<float>().ToArray(); // each tail's last token
+            int at = 0;
+            foreach (int r in shared)
+            {
+                results[r] = rewards[at..(at + requests[r].Length)];
+                at += requests[r].Length;
+            }
+            return results;
         }
         finally { session.SelectRows([]); }
     }

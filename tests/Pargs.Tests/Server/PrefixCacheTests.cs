@@ -223,6 +223,26 @@ public sealed class ServerPrefixCacheTests(ServerFixture fixture)
         Assert.True(reused >= 2 * fixture.Rm.Tokenizer!.Encode("Once upon a time, there was a little girl named Lily.", addBos: true).Length - 2, $"reused {reused} tokens");
     }
 
+    [Fact]
+    public async Task Concurrent_reward_requests_share_one_pass_and_each_equals_whole_sequence_scoring()
+    {
+        string[] openings = ["Tim was sad because his dog ran", "Lily saw a big red ball in the", "Once upon a time there was a cat", "Ben and Sue went to"];
+        string[] candidates = [" away", " park", " home", " school", " tree"];
+        var answers = await Task.WhenAll(openings.Select(async opening =>
+        {
+            var texts = candidates.Select(c => opening + c).ToArray();
+            var (status, json, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, input = texts }));
+            Assert.Equal(200, status);
+            return (texts, rewards: json.GetProperty("data").EnumerateArray().Select(d => d.GetProperty("reward").GetSingle()).ToArray());
+        }));
+        foreach (var (texts, rewards) in answers)
+        {
+            var expected = Pargs.Rewards.SequenceRewardBatches.Score(fixture.Rm, texts.Select(t => fixture.Rm.Tokenizer!.Encode(t, addBos: true)).ToList());
+            Assert.Equal(texts.Length, rewards.Length);
+            for (int i = 0; i < texts.Length; i++) Assert.True(Math.Abs(expected[i] - rewards[i]) <= 1e-5f, $"{texts[i]}: {rewards[i]} vs {expected[i]}");
+        }
+    }
+
     async Task<double> Metric(string name, string model = ServerFixture.Model)
     {
         string text = await fixture.Http.GetStringAsync(new Uri(fixture.Server.Url, "metrics"));
