@@ -54,9 +54,9 @@ public static class ServeBenchmark
         if (options.Concurrency.Count == 0 || options.Concurrency.Any(c => c < 1 || c > 256)) throw new PargsException("--concurrency: each level must be between 1 and 256");
         if (options.RequestsPerStream < 1) throw new PargsException($"--requests must be at least 1, got {options.RequestsPerStream}");
         var table = new BenchTable($"pargs serve: {options.Method} (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on {model}, {options.MaxTokens} tokens per request, {options.RequestsPerStream} requests per stream",
-            "streams", "requests", "tokens", "aggregate tok/s", "× 1 stream", "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms", "ITL p99 ms");
+            "streams", "requests", "tokens", "aggregate tok/s", "× 1 stream", "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms", "ITL p99 ms", "ITL p99 ÷ 1 stream");
         using var http = new HttpClient { BaseAddress = serverUrl, Timeout = TimeSpan.FromMinutes(30) };
-        double? single = null;
+        double? single = null, singleItl99 = null;
         foreach (int streams in options.Concurrency)
         {
             log?.Invoke($"{streams} concurrent stream(s)…");
@@ -80,9 +80,12 @@ public static class ServeBenchmark
             double seconds = clock.Elapsed.TotalSeconds;
             double throughput = tokens / seconds;
             single ??= streams == 1 ? throughput : null;
+            double itl99 = Percentile(gaps, 99);
+            singleItl99 ??= streams == 1 ? itl99 : null;
             table.Add(streams.ToString(), (streams * options.RequestsPerStream).ToString(), tokens.ToString(), throughput.ToString("F0", CultureInfo.InvariantCulture),
                 single is { } s ? (throughput / s).ToString("F2", CultureInfo.InvariantCulture) : "–",
-                Ms(Percentile(firstTokens, 50)), Ms(Percentile(firstTokens, 99)), Ms(Percentile(gaps, 50)), Ms(Percentile(gaps, 99)));
+                Ms(Percentile(firstTokens, 50)), Ms(Percentile(firstTokens, 99)), Ms(Percentile(gaps, 50)), Ms(itl99),
+                singleItl99 is { } i1 && !double.IsNaN(itl99) ? (itl99 / i1).ToString("F2", CultureInfo.InvariantCulture) : "–");
         }
         table.Notes.Add("TTFT: time from sending a request to its first text; ITL: time between consecutive text chunks of one stream.");
         table.Notes.Add("Loopback HTTP with server-sent events; clients and server share this process and its cores. The server's backend batches concurrent requests continuously (BatchingGenerationBackend over ContinuousDecoder): streams join the running batch at its next step.");
