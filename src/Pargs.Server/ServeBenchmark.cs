@@ -57,6 +57,8 @@ public static class ServeBenchmark
             "streams", "requests", "tokens", "aggregate tok/s", "× 1 stream", "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms", "ITL p99 ms", "ITL p99 ÷ 1 stream");
         using var http = new HttpClient { BaseAddress = serverUrl, Timeout = TimeSpan.FromMinutes(30) };
         double? single = null, singleItl99 = null;
+        log?.Invoke("warm-up…");
+        await OneRequest(http, model, options, seed: -1); // untimed: the JIT, the server's first decoder and kernels
         foreach (int streams in options.Concurrency)
         {
             log?.Invoke($"{streams} concurrent stream(s)…");
@@ -87,7 +89,7 @@ public static class ServeBenchmark
                 Ms(Percentile(firstTokens, 50)), Ms(Percentile(firstTokens, 99)), Ms(Percentile(gaps, 50)), Ms(itl99),
                 singleItl99 is { } i1 && !double.IsNaN(itl99) ? (itl99 / i1).ToString("F2", CultureInfo.InvariantCulture) : "–");
         }
-        table.Notes.Add("TTFT: time from sending a request to its first text; ITL: time between consecutive text chunks of one stream.");
+        table.Notes.Add("TTFT: time from sending a request to its first text; ITL: time between consecutive text chunks of one stream. One untimed request first (warm-up).");
         table.Notes.Add("Loopback HTTP with server-sent events; clients and server share this process and its cores. The server's backend batches concurrent requests continuously (BatchingGenerationBackend over ContinuousDecoder): streams join the running batch at its next step.");
         return table;
     }
