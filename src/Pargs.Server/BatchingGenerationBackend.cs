@@ -453,7 +453,8 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     /// client's k candidates of one row, whose text is prompt + sequence so far + candidate — read at each text's last
     /// token. Each request's shared prefix is a row that starts from the longest prefix the reward model's prefix cache
     /// holds (the previous step's shared prefix, which this step's extends by the chosen candidate) and is kept for the
-    /// next step; then every request's tails run as rows over their prefix, all requests in one forward. Equal to
+    /// next step; then every request's tails run as rows over their prefix (as siblings when each is one token), all
+    /// requests in one forward. Equal to
     /// whole-sequence scoring (<see cref="SequenceRewardBatches"/>) up to the order of float sums; a request whose texts
     /// share nothing goes there.
     /// </summary>
@@ -488,6 +489,16 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             }
             session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
             for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i));
+            int k = requests[shared[0]].Length;
+            if (shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1)))
+            {
+                // One token after each prefix (a candidate per text, the usual step): the k candidates of a row are siblings
+                // over its prefix in one forward (BatchSession.Siblings, as the local scorer runs them) — no copy per text.
+                var candidates = shared.SelectMany(r => requests[r].Select(s => (long)s[^1])).ToArray();
+                var siblings = rm.ScoreFromHidden(session.Siblings(tensor(candidates, shared.Length, k))).to(ScalarType.Float32).data<float>().ToArray();
+                for (int i = 0; i < shared.Length; i++) results[shared[i]] = siblings[(i * k)..((i + 1) * k)];
+                return results;
+            }
             // Each request's texts as rows over its prefix row, all in one forward.
             var rows = shared.SelectMany((r, i) => Enumerable.Repeat((long)i, requests[r].Length)).ToArray();
             session.SelectRows(rows);

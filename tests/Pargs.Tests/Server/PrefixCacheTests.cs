@@ -227,14 +227,27 @@ public sealed class ServerPrefixCacheTests(ServerFixture fixture)
     public async Task Concurrent_reward_requests_share_one_pass_and_each_equals_whole_sequence_scoring()
     {
         string[] openings = ["Tim was sad because his dog ran", "Lily saw a big red ball in the", "Once upon a time there was a cat", "Ben and Sue went to"];
+        // One-token tails run as siblings over the prefix; a request with longer tails runs them as rows (both paths at once).
         string[] candidates = [" away", " park", " home", " school", " tree"];
-        var answers = await Task.WhenAll(openings.Select(async opening =>
+        var answers = await Task.WhenAll(openings.Select(async (opening, n) =>
         {
-            var texts = candidates.Select(c => opening + c).ToArray();
+            var texts = candidates.Select(c => opening + (n == 3 ? c + " and played all day" : c)).ToArray();
             var (status, json, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, input = texts }));
             Assert.Equal(200, status);
             return (texts, rewards: json.GetProperty("data").EnumerateArray().Select(d => d.GetProperty("reward").GetSingle()).ToArray());
         }));
+        // And alone, a request whose candidates each add exactly one token (the siblings path).
+        var tokenizer = fixture.Rm.Tokenizer!;
+        string story = "Tim was sad because his dog ran";
+        var storyIds = tokenizer.Encode(story, addBos: true);
+        var oneToken = new[] { " the", " a", " and", " to", " he", " she", " was", " it", " in", " so", " not", " big", " up", " out" }
+            .Where(c => tokenizer.Encode(story + c, addBos: true) is var ids && ids.Length == storyIds.Length + 1 && ids.AsSpan().StartsWith(storyIds))
+            .Take(4).ToArray();
+        Assert.True(oneToken.Length >= 2, "the stories260K tokenizer has one-token words after the story");
+        var single = oneToken.Select(c => story + c).ToArray();
+        var (singleStatus, singleJson, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, input = single }));
+        Assert.Equal(200, singleStatus);
+        answers = [.. answers, (single, singleJson.GetProperty("data").EnumerateArray().Select(d => d.GetProperty("reward").GetSingle()).ToArray())];
         foreach (var (texts, rewards) in answers)
         {
             var expected = Pargs.Rewards.SequenceRewardBatches.Score(fixture.Rm, texts.Select(t => fixture.Rm.Tokenizer!.Encode(t, addBos: true)).ToList());
