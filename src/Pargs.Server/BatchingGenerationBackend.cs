@@ -3,6 +3,8 @@ using System.Threading.Channels;
 using Pargs.Decoding;
 using Pargs.Decoding.Methods;
 using Pargs.Engine;
+using Pargs.Models;
+using static TorchSharp.torch;
 using Pargs.Rewards;
 
 namespace Pargs.Server;
@@ -44,7 +46,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     {
         while (true)
         {
-            if (decoders.Count == 0 && !jobs.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
+            if (!decoders.Values.Any(b => b.Decoder.Count > 0) && !jobs.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
             while (jobs.Reader.TryRead(out var job))
             {
                 Interlocked.Decrement(ref waiting);
@@ -52,9 +54,12 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             }
             foreach (var (key, batch) in decoders.ToList())
             {
+                if (batch.Decoder.Count == 0) continue; // idle, kept for the next request
                 batch.CancelLeavers();
                 try
                 {
+                    Interlocked.Increment(ref steps);
+                    Interlocked.Add(ref rowSteps, batch.Decoder.Count);
                     foreach (var left in batch.Decoder.Step()) batch.Leave(left);
                 }
                 catch (Exception e)
@@ -63,14 +68,34 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                     decoders.Remove(key);
                     continue;
                 }
-                if (batch.Decoder.Count == 0)
-                {
-                    batch.Decoder.Dispose();
-                    decoders.Remove(key);
-                }
+                if (batch.Decoder.Count == 0) batch.IdleSince = Environment.TickCount64;
             }
+            RunPendingRewards();
+            RetireIdleDecoders();
         }
     }
+
+    /// <summary>
+    /// A decoder whose rows all left stays for a while: its sessions, their decode kernels and the reward model's scorer
+    /// are ready for the next request of the same kind (a remote engine's step requests come back every few milliseconds,
+    /// each a one-token row). Retired after <see cref="IdleDecoderSeconds"/> idle, and beyond <see cref="MaxIdleDecoders"/>
+    /// (longest idle first).
+    /// </summary>
+    void RetireIdleDecoders()
+    {
+        if (decoders.Count == 0) return;
+        long now = Environment.TickCount64;
+        var idle = decoders.Where(d => d.Value.Decoder.Count == 0).OrderBy(d => d.Value.IdleSince).ToList();
+        for (int i = 0; i < idle.Count; i++)
+            if (idle.Count - i > MaxIdleDecoders || now - idle[i].Value.IdleSince > IdleDecoderSeconds * 1000)
+            {
+                idle[i].Value.Decoder.Dispose();
+                decoders.Remove(idle[i].Key);
+            }
+    }
+
+    const int MaxIdleDecoders = 8;
+    const int IdleDecoderSeconds = 30;
 
     /// <summary>Requests that decode together: same language model, reward model and method options.</summary>
     sealed record BatchKey(ServedLanguageModel Model, IRewardModel? RewardModel, IMethodOptions Method);
@@ -81,6 +106,8 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     sealed class RunningBatch(ContinuousDecoder decoder)
     {
         public ContinuousDecoder Decoder { get; } = decoder;
+        /// <summary>When its last row left (Environment.TickCount64), for retiring idle decoders.</summary>
+        public long IdleSince { get; set; }
         readonly Dictionary<RowProgress, (RunningRequest Request, int Choice)> rows = new(ReferenceEqualityComparer.Instance);
 
         public void Add(RunningRequest request, int choice, RowProgress row) => rows[row] = (request, choice);
@@ -109,6 +136,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     sealed class RunningRequest(GenerationRequest request, ChannelWriter<GenerationUpdate> updates, CancellationToken cancellation)
     {
         readonly int[] sent = new int[request.N];
+        readonly int[] sentLogProbs = new int[request.N]; // entries of logProbs[choice] already handed out with an update
         readonly List<TokenLogProbs>?[] logProbs = Enumerable.Range(0, request.N).Select(_ => request.LogProbs is null ? null : new List<TokenLogProbs>()).ToArray();
 
         /// <summary>Records the raw distribution choice <paramref name="choice"/>'s token was chosen from (null when not asked for).</summary>
@@ -131,9 +159,21 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             if (end > 0 && char.IsHighSurrogate(text[end - 1])) end--;
             if (end > sent[choice])
             {
-                updates.TryWrite(new GenerationUpdate(choice, text[sent[choice]..end]));
+                updates.TryWrite(new GenerationUpdate(choice, text[sent[choice]..end]) { LogProbs = NewLogProbs(choice) });
                 sent[choice] = end;
             }
+        }
+
+        /// <summary>
+        /// The log-probabilities recorded since choice <paramref name="choice"/>'s last update (null when not asked for): an
+        /// update carries those of the tokens accepted up to it, so a stream's chunks, joined, hold every token's once.
+        /// </summary>
+        IReadOnlyList<TokenLogProbs>? NewLogProbs(int choice)
+        {
+            if (logProbs[choice] is not { } list) return null;
+            var fresh = list.GetRange(sentLogProbs[choice], list.Count - sentLogProbs[choice]);
+            sentLogProbs[choice] = list.Count;
+            return fresh;
         }
 
         public void Finish(int choice, RowProgress row)
@@ -146,7 +186,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         {
             string rest = output.Length > sent[choice] ? output[sent[choice]..] : "";
             string finish = finishReason == "length" ? "length" : "stop"; // eos and stop strings are both OpenAI's "stop"
-            updates.TryWrite(new GenerationUpdate(choice, rest, finish, tokens) { LogProbs = logProbs[choice] });
+            updates.TryWrite(new GenerationUpdate(choice, rest, finish, tokens) { LogProbs = NewLogProbs(choice) });
             if (--open == 0) updates.TryComplete();
         }
     }
@@ -316,7 +356,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         if (!decoders.TryGetValue(key, out var batch))
         {
             int capacity = Math.Min(lm.Config.MaxPositions, plan.PromptIds.Length + options.MaxNewTokens + 1);
-            batch = new RunningBatch(new ContinuousDecoder(LanguageModelEngine.Cached(lm), plan.RewardModel, tokenwise, capacity));
+            batch = new RunningBatch(new ContinuousDecoder(LanguageModelEngine.Cached(lm, PrefixCacheOf(plan.Model)), plan.RewardModel, tokenwise, capacity));
             decoders[key] = batch;
         }
         var context = lm.Info.RowContext(lm.Tokenizer!, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
@@ -330,20 +370,194 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         }
     }
 
-    public Task<float[]> ScoreAsync(string rewardModel, IReadOnlyList<string> texts, CancellationToken cancellation)
+    public Task<float[]> ScoreAsync(string rewardModel, IReadOnlyList<RewardInput> inputs, CancellationToken cancellation)
     {
         var served = models.RewardModel(rewardModel, "model");
         var rm = served.Model;
-        int context = rm.Config.MaxPositions;
-        var sequences = texts.Select((text, i) =>
+        for (int i = 0; i < inputs.Count; i++)
+            if (inputs[i].Text.Length + (inputs[i].Response?.Length ?? 0) == 0) throw ApiException.BadRequest($"input {i}: the text is empty.", "input");
+        if (rm is EncoderRewardModel encoder)
         {
-            if (text.Length == 0) throw ApiException.BadRequest($"input {i}: the text is empty.", "input");
+            // An encoder reads text: a plain text as one sequence, a pair as the model was trained to read it (pargs_input).
+            var encoded = inputs.Select((input, i) =>
+            {
+                try
+                {
+                    return input.Response is null
+                        ? CheckedLength(encoder, encoder.EncoderTokenizer.Encode(input.Text, null, addSpecialTokens: true), i)
+                        : encoder.Encode(input.Text, input.Response);
+                }
+                catch (PargsException e) { throw new ApiException(400, $"input {i}: {e.Message}", "input", "context_length_exceeded"); }
+            }).ToList();
+            return Enqueue(() => encoder.Score(encoded), cancellation);
+        }
+        int context = rm.Config.MaxPositions;
+        var sequences = inputs.Select((input, i) =>
+        {
+            string text = input.Text + input.Response; // a causal reward model reads prompt + response as one text, as trained
             var ids = rm.Tokenizer!.Encode(text, addBos: true);
             if (ids.Length > context)
                 throw new ApiException(400, $"input {i}: {ids.Length} tokens exceed the reward model's context of {context}.", "input", "context_length_exceeded");
             return ids;
         }).ToArray();
+        if (rm is RewardModel causal && causal.SkippedPadId is null && limits.PrefixCacheBytes > 0)
+        {
+            var job = new RewardJob(causal, served.Name, sequences, cancellation);
+            Enqueue(() => { pendingRewards.Add(job); return true; }, cancellation)
+                .ContinueWith(t => { if (!t.IsCompletedSuccessfully) job.Done.TrySetCanceled(cancellation); }, TaskScheduler.Default);
+            return job.Done.Task;
+        }
         return Enqueue(() => SequenceRewardBatches.Score(rm, sequences), cancellation);
+    }
+
+    /// <summary>A /v1/rewards request waiting for the worker's next batched reward pass.</summary>
+    sealed record RewardJob(RewardModel Model, string Name, int[][] Sequences, CancellationToken Cancellation)
+    {
+        public TaskCompletionSource<float[]> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    readonly List<RewardJob> pendingRewards = new(); // the worker's
+    const int MaxRewardRowsPerPass = 256;
+
+    /// <summary>On the worker, after taking what arrived: every waiting /v1/rewards request, batched per reward model.</summary>
+    void RunPendingRewards()
+    {
+        if (pendingRewards.Count == 0) return;
+        var jobs = pendingRewards.Where(j => !j.Cancellation.IsCancellationRequested || !j.Done.TrySetCanceled(j.Cancellation)).ToList();
+        pendingRewards.Clear();
+        // Per reward model, in passes of at most MaxRewardRowsPerPass texts (each text is a row with its own copy of its prefix).
+        var passes = new List<List<RewardJob>>();
+        foreach (var group in jobs.GroupBy(j => j.Model, ReferenceEqualityComparer.Instance))
+            foreach (var job in group)
+            {
+                if (passes.Count == 0 || passes[^1][0].Model != job.Model || passes[^1].Sum(j => j.Sequences.Length) + job.Sequences.Length > MaxRewardRowsPerPass)
+                    passes.Add(new List<RewardJob>());
+                passes[^1].Add(job);
+            }
+        foreach (var list in passes)
+        {
+            try
+            {
+                var rewards = SharedPrefixRewards(list[0].Model, list[0].Name, list.Select(j => j.Sequences).ToList());
+                for (int i = 0; i < list.Count; i++) list[i].Done.TrySetResult(rewards[i]);
+            }
+            catch (Exception e)
+            {
+                foreach (var job in list) job.Done.TrySetException(e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// On the worker: the rewards of several requests' texts, each request's texts sharing a prefix — a remote steering
+    /// client's k candidates of one row, whose text is prompt + sequence so far + candidate — read at each text's last
+    /// token. Each request's shared prefix is a row that starts from the longest prefix the reward model's prefix cache
+    /// holds (the previous step's shared prefix, which this step's extends by the chosen candidate) and is kept for the
+    /// next step; then every request's tails run as rows over their prefix (as siblings when each is one token), all
+    /// requests in one forward. Equal to
+    /// whole-sequence scoring (<see cref="SequenceRewardBatches"/>) up to the order of float sums; a request whose texts
+    /// share nothing goes there.
+    /// </summary>
+    float[][] SharedPrefixRewards(RewardModel rm, string name, IReadOnlyList<int[][]> requests)
+    {
+        var results = new float[requests.Count][];
+        var common = requests.Select(sequences =>
+        {
+            int shortest = sequences.Min(s => s.Length), length = 0;
+            while (length < shortest - 1 && sequences.All(s => s[length] == sequences[0][length])) length++; // each keeps ≥ 1 token of its own
+            return length;
+        }).ToArray();
+        var shared = Enumerable.Range(0, requests.Count).Where(r => common[r] > 0).ToArray();
+        foreach (int r in Enumerable.Range(0, requests.Count).Where(r => common[r] == 0)) results[r] = SequenceRewardBatches.Score(rm, requests[r]);
+        if (shared.Length == 0) return results;
+
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var cache = rewardPrefixCaches.GetOrAdd(name, key => new PrefixCache(limits.PrefixCacheBytes));
+        var prefixes = shared.Select(r => requests[r][0][..common[r]]).ToArray();
+        int capacity = shared.Max(r => requests[r].Max(s => s.Length)) + 1;
+        // One session per reward model, emptied after each use: its decode kernel is built once, not per request.
+        if (!rewardSessions.TryGetValue(rm, out var session)) rewardSessions[rm] = session = new BatchSession(rm.Backbone, 0, capacity);
+        try
+        {
+            var found = prefixes.Select(cache.Find).ToArray();
+            KvCache? kept = null;
+            if (found.Any(f => f.Cache is not null))
+            {
+                using var empty = new KvCache(rm.Config, 1, 1);
+                kept = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity, found.Select(f => f.Length).ToArray());
+            }
+            session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
+            for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i));
+            int k = requests[shared[0]].Length;
+            if (shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1)))
+            {
+                // One token after each prefix (a candidate per text, the usual step): the k candidates of a row are siblings
+                // over its prefix in one forward (BatchSession.Siblings, as the local scorer runs them) — no copy per text.
+                var candidates = shared.SelectMany(r => requests[r].Select(s => (long)s[^1])).ToArray();
+                var siblings = rm.ScoreFromHidden(session.Siblings(tensor(candidates, shared.Length, k))).to(ScalarType.Float32).data<float>().ToArray();
+                for (int i = 0; i < shared.Length; i++) results[shared[i]] = siblings[(i * k)..((i + 1) * k)];
+                return results;
+            }
+            // Each request's texts as rows over its prefix row, all in one forward.
+            var rows = shared.SelectMany((r, i) => Enumerable.Repeat((long)i, requests[r].Length)).ToArray();
+            session.SelectRows(rows);
+            var tails = shared.SelectMany(r => requests[r].Select(s => s[common[r]..])).ToList();
+            var rewards = rm.ScoreFromHidden(session.Prefill(tails)).to(ScalarType.Float32).data<float>().ToArray(); // each tail's last token
+            int at = 0;
+            foreach (int r in shared)
+            {
+                results[r] = rewards[at..(at + requests[r].Length)];
+                at += requests[r].Length;
+            }
+            return results;
+        }
+        finally { session.SelectRows([]); }
+    }
+
+    readonly Dictionary<RewardModel, BatchSession> rewardSessions = new(ReferenceEqualityComparer.Instance);
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, PrefixCache> rewardPrefixCaches = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The language model's prefix cache, shared by all its decoders (on the worker): a request whose prompt extends a
+    /// sequence a finished row held — a remote engine's next step, a chat's next turn — computes only the new tokens.
+    /// </summary>
+    PrefixCache? PrefixCacheOf(ServedLanguageModel model)
+    {
+        if (limits.PrefixCacheBytes <= 0) return null;
+        if (!prefixCaches.TryGetValue(model.Name, out var cache)) prefixCaches[model.Name] = cache = new PrefixCache(limits.PrefixCacheBytes);
+        return cache;
+    }
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, PrefixCache> prefixCaches = new(StringComparer.Ordinal);
+
+    long steps, rowSteps;
+
+    public IReadOnlyList<BackendMetric> Metrics => new[]
+    {
+        new BackendMetric("pargs_decoder_steps_total", "Batched decoding steps run (one per decoder per worker round).", true, Interlocked.Read(ref steps)),
+        new BackendMetric("pargs_decoder_row_steps_total", "Rows those steps advanced (÷ steps = rows per batched step).", true, Interlocked.Read(ref rowSteps)),
+    }.Concat(prefixCaches.Concat(rewardPrefixCaches).SelectMany(p =>
+    {
+        string labels = $"model=\"{p.Key}\"";
+        return new[]
+        {
+            new BackendMetric("pargs_prefix_cache_hits_total", "Joining rows that started from a kept prefix.", true, p.Value.Hits, labels),
+            new BackendMetric("pargs_prefix_cache_misses_total", "Joining rows prefilled whole.", true, p.Value.Misses, labels),
+            new BackendMetric("pargs_prefix_cache_reused_tokens_total", "Prompt tokens read from the prefix cache instead of computed.", true, p.Value.ReusedTokens, labels),
+            new BackendMetric("pargs_prefix_cache_computed_tokens_total", "Prompt tokens computed.", true, p.Value.ComputedTokens, labels),
+            new BackendMetric("pargs_prefix_cache_evictions_total", "Prefix cache entries evicted to stay within the budget.", true, p.Value.Evictions, labels),
+            new BackendMetric("pargs_prefix_cache_bytes", "Bytes of KV caches kept for prefixes.", false, p.Value.Bytes, labels),
+        };
+    })).ToArray();
+
+    static Pargs.Tokenizers.TokenizerEncoding CheckedLength(EncoderRewardModel encoder, Pargs.Tokenizers.TokenizerEncoding encoding, int i)
+    {
+        int most = encoder.Classifier.Config.MaxTokens;
+        if (encoding.Ids.Length > most)
+            throw new ApiException(400, $"input {i}: {encoding.Ids.Length} tokens exceed the reward model's context of {most}.", "input", "context_length_exceeded");
+        return encoding;
     }
 
     static string Shorten(string text) => text.Length > 64 ? text[..64] + "…" : text;
@@ -351,6 +565,13 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     public void Dispose()
     {
         jobs.Writer.TryComplete();
-        worker.Join(TimeSpan.FromSeconds(30));
+        if (worker.Join(TimeSpan.FromSeconds(30)))
+        {
+            // The worker has ended: what it owned is this thread's to release.
+            foreach (var batch in decoders.Values) batch.Decoder.Dispose();
+            decoders.Clear();
+            foreach (var session in rewardSessions.Values) session.Dispose();
+            foreach (var cache in prefixCaches.Values.Concat(rewardPrefixCaches.Values)) cache.Dispose();
+        }
     }
 }

@@ -80,8 +80,6 @@ public static class GenerationRequestReader
             N = (int)(json.OptionalInteger("n", 1, limits.MaxN) ?? 1),
             LogProbs = logProbs,
         };
-        if (logProbs is not null && stream)
-            throw ApiException.BadRequest("log-probabilities are reported with non-streamed responses only; set 'stream' to false.", "logprobs");
         return (request, stream, includeUsage);
     }
 }

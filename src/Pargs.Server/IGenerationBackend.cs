@@ -50,7 +50,11 @@ public sealed record TokenLogProbs(int Token, float LogProb, (int Token, float L
 /// </summary>
 public sealed record GenerationUpdate(int Index, string TextDelta, string? FinishReason = null, int CompletionTokens = 0)
 {
-    /// <summary>With the last update of a choice whose request asked for log-probabilities: one entry per generated token.</summary>
+    /// <summary>
+    /// When the request asked for log-probabilities: one entry per token accepted since the choice's previous update (text a
+    /// stop string or an unfinished character holds back arrives later than its token's entry); a choice's updates together
+    /// carry one entry per generated token, in order.
+    /// </summary>
     public IReadOnlyList<TokenLogProbs>? LogProbs { get; init; }
 }
 
@@ -77,11 +81,21 @@ public interface IGenerationBackend : IDisposable
     IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, CancellationToken cancellation);
 
     /// <summary>
-    /// The reward of each text (the reward model reads it with BOS first, as in training). Throws
-    /// <see cref="ApiException"/> for an unknown model or a text beyond its context.
+    /// The reward of each input (a causal reward model reads prompt + response with BOS first, as in training; an encoder
+    /// reads a text as one sequence and a pair as its saved input setting says). Throws <see cref="ApiException"/> for an
+    /// unknown model or an input beyond its context.
     /// </summary>
-    Task<float[]> ScoreAsync(string rewardModel, IReadOnlyList<string> texts, CancellationToken cancellation);
+    Task<float[]> ScoreAsync(string rewardModel, IReadOnlyList<RewardInput> inputs, CancellationToken cancellation);
 
     /// <summary>Requests waiting for the engine (not counting running ones).</summary>
     int QueueDepth { get; }
+
+    /// <summary>The backend's own counters and gauges for /metrics (a prefix cache's hits and size, say); none by default.</summary>
+    IReadOnlyList<BackendMetric> Metrics => [];
 }
+
+/// <summary>One input of /v1/rewards: a text (<see cref="Response"/> null) or a (prompt, response) pair.</summary>
+public sealed record RewardInput(string Text, string? Response = null);
+
+/// <summary>One backend number for /metrics: a Prometheus counter (only grows) or gauge, with its help text.</summary>
+public sealed record BackendMetric(string Name, string Help, bool IsCounter, double Value, string? Labels = null);

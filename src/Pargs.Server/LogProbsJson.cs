@@ -17,7 +17,11 @@ public static class LogProbsJson
     /// <summary>What −∞ travels as.</summary>
     public const float NegativeInfinity = -9999.0f;
 
-    public static void WriteCompletion(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs> tokens, ITokenizer tokenizer, bool tokensAsIds)
+    /// <summary>
+    /// Completions' shape; <paramref name="textOffset"/> is where the first token's text starts in the completion (a streamed
+    /// chunk continues the offsets of the chunks before it). Returns the offset after the last token.
+    /// </summary>
+    public static int WriteCompletion(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs> tokens, ITokenizer tokenizer, bool tokensAsIds, int textOffset = 0)
     {
         w.WriteStartObject();
         w.WriteStartArray("tokens");
@@ -42,7 +46,7 @@ public static class LogProbsJson
         }
         w.WriteEndArray();
         w.WriteStartArray("text_offset");
-        int offset = 0;
+        int offset = textOffset;
         foreach (var t in tokens)
         {
             w.WriteNumberValue(offset);
@@ -50,6 +54,7 @@ public static class LogProbsJson
         }
         w.WriteEndArray();
         w.WriteEndObject();
+        return offset;
     }
 
     public static void WriteChat(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs> tokens, ITokenizer tokenizer, bool tokensAsIds)
@@ -111,11 +116,25 @@ public static class LogProbsJson
     {
         count = Math.Min(count, logProbs.Length);
         if (count == 0) return [];
-        var order = Enumerable.Range(0, logProbs.Length).ToArray();
-        var keys = logProbs.Select(v => float.IsNaN(v) ? float.PositiveInfinity : -v).ToArray(); // NaN first: reported, not hidden
-        Array.Sort(keys, order);
-        // Array.Sort is not stable: among equal values put the lower id first.
-        var top = order.Take(count).Select(i => (i, logProbs[i])).ToList();
-        return top.OrderByDescending(x => float.IsNaN(x.Item2) ? float.PositiveInfinity : x.Item2).ThenBy(x => x.i).ToArray();
+        // One pass with a min-heap of the best `count` (O(V log count)): a step reports the top tokens of a 32,000-token
+        // vocabulary without sorting all of it. Order: larger first, NaN above everything (reported, not hidden), ties by lower id.
+        var heap = new PriorityQueue<int, (float Key, int Id)>(count + 1, Comparer<(float Key, int Id)>.Create((a, b) =>
+        {
+            int byValue = a.Key.CompareTo(b.Key);
+            return byValue != 0 ? byValue : b.Id.CompareTo(a.Id); // the worse of two equal values is the higher id
+        }));
+        for (int i = 0; i < logProbs.Length; i++)
+        {
+            float key = float.IsNaN(logProbs[i]) ? float.PositiveInfinity : logProbs[i];
+            if (heap.Count < count) heap.Enqueue(i, (key, i));
+            else if (heap.TryPeek(out _, out var worst) && (key > worst.Key || (key == worst.Key && i < worst.Id))) heap.EnqueueDequeue(i, (key, i));
+        }
+        var top = new (int Token, float LogProb)[heap.Count];
+        for (int j = top.Length - 1; j >= 0; j--)
+        {
+            int id = heap.Dequeue();
+            top[j] = (id, logProbs[id]);
+        }
+        return top;
     }
 }

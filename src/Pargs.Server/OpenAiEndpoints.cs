@@ -192,7 +192,9 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var texts = Enumerable.Range(0, request.N).Select(_ => new StringBuilder()).ToArray();
         var finish = new string?[request.N];
-        var logProbs = new IReadOnlyList<TokenLogProbs>?[request.N];
+        var logProbs = Enumerable.Range(0, request.N).Select(_ => new List<TokenLogProbs>()).ToArray();
+        var textOffsets = new int[request.N]; // completions' text_offset continues across streamed chunks
+        var tokenizer = models.LanguageModel(request.Model).Model.Tokenizer!;
         int completionTokens = 0;
         double? lastText = null;
 
@@ -217,14 +219,18 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
                     lastText = now;
                 }
                 texts[update.Index].Append(update.TextDelta);
+                if (update.LogProbs is not null) logProbs[update.Index].AddRange(update.LogProbs);
                 if (update.FinishReason is not null)
                 {
                     finish[update.Index] = update.FinishReason;
-                    logProbs[update.Index] = update.LogProbs;
                     completionTokens += update.CompletionTokens;
                 }
                 if (stream && (update.TextDelta.Length > 0 || update.FinishReason is not null))
-                    await Event(context, Chunk(id, created, request.Model, chat, update.Index, update.TextDelta, update.FinishReason, role: false));
+                {
+                    var chunkLogProbs = request.LogProbs is null ? null : update.LogProbs ?? [];
+                    await Event(context, Chunk(id, created, request.Model, chat, update.Index, update.TextDelta, update.FinishReason, role: false,
+                        w => textOffsets[update.Index] = WriteLogProbs(w, chunkLogProbs, tokenizer, chat, tokensAsIds, textOffsets[update.Index])));
+                }
             }
         }
         catch (Exception e) when (stream && context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
@@ -259,14 +265,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
                         w.WriteEndObject();
                     }
                     else w.WriteString("text", texts[i].ToString());
-                    if (request.LogProbs is null || logProbs[i] is null) w.WriteNull("logprobs");
-                    else
-                    {
-                        var tokenizer = models.LanguageModel(request.Model).Model.Tokenizer!;
-                        w.WritePropertyName("logprobs");
-                        if (chat) LogProbsJson.WriteChat(w, logProbs[i]!, tokenizer, tokensAsIds);
-                        else LogProbsJson.WriteCompletion(w, logProbs[i]!, tokenizer, tokensAsIds);
-                    }
+                    WriteLogProbs(w, request.LogProbs is null ? null : logProbs[i], tokenizer, chat, tokensAsIds, 0);
                     w.WriteString("finish_reason", finish[i] ?? "length");
                     w.WriteEndObject();
                 }
@@ -287,8 +286,8 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         models.RewardModel(model, "model"); // 404 before reading the texts
         if (!json.Root.TryGetProperty("input", out var input) || input.ValueKind == JsonValueKind.Null)
             throw ApiException.BadRequest("'input' is required: a text, an array of texts, or an array of {\"prompt\", \"response\"} pairs.", "input", "missing_required_parameter");
-        var texts = new List<string>();
-        if (input.ValueKind == JsonValueKind.String) texts.Add(input.GetString()!);
+        var texts = new List<RewardInput>();
+        if (input.ValueKind == JsonValueKind.String) texts.Add(new RewardInput(input.GetString()!));
         else if (input.ValueKind == JsonValueKind.Array)
         {
             int count = input.GetArrayLength();
@@ -299,7 +298,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
             {
                 texts.Add(item.ValueKind switch
                 {
-                    JsonValueKind.String => item.GetString()!,
+                    JsonValueKind.String => new RewardInput(item.GetString()!),
                     JsonValueKind.Object => Pair(item, i),
                     _ => throw RequestJson.WrongType($"input[{i}]", item, "a string or a {\"prompt\", \"response\"} object"),
                 });
@@ -329,8 +328,8 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         await context.Response.Body.WriteAsync(body, context.RequestAborted);
     }
 
-    /// <summary>A prompt/response pair is scored as the text prompt + response, as the reward model was trained.</summary>
-    static string Pair(JsonElement item, int i)
+    /// <summary>A prompt/response pair: a causal reward model reads prompt + response, an encoder its saved input setting.</summary>
+    static RewardInput Pair(JsonElement item, int i)
     {
         string? prompt = null, response = null;
         foreach (var field in item.EnumerateObject())
@@ -341,7 +340,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
             if (field.Name == "prompt") prompt = field.Value.GetString(); else response = field.Value.GetString();
         }
         if (prompt is null || response is null) throw ApiException.BadRequest($"'input[{i}]' needs both 'prompt' and 'response'.", $"input[{i}]");
-        return prompt + response;
+        return new RewardInput(prompt, response);
     }
 
     ApiException TooBusy()
@@ -358,7 +357,17 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         await context.Response.Body.FlushAsync(context.RequestAborted);
     }
 
-    static byte[] Chunk(string id, long created, string model, bool chat, int index, string text, string? finishReason, bool role) => Json(w =>
+    /// <summary>A choice's "logprobs" field: null when not asked for, else OpenAI's completions or chat shape. Returns the text offset after it.</summary>
+    static int WriteLogProbs(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs>? tokens, Pargs.Tokenizers.ITokenizer tokenizer, bool chat, bool tokensAsIds, int textOffset)
+    {
+        if (tokens is null) { w.WriteNull("logprobs"); return textOffset; }
+        w.WritePropertyName("logprobs");
+        if (!chat) return LogProbsJson.WriteCompletion(w, tokens, tokenizer, tokensAsIds, textOffset);
+        LogProbsJson.WriteChat(w, tokens, tokenizer, tokensAsIds);
+        return textOffset;
+    }
+
+    static byte[] Chunk(string id, long created, string model, bool chat, int index, string text, string? finishReason, bool role, Action<Utf8JsonWriter>? logProbs = null) => Json(w =>
     {
         Header(w, id, created, model, chat ? "chat.completion.chunk" : "text_completion");
         w.WriteStartArray("choices");
@@ -372,7 +381,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
             w.WriteEndObject();
         }
         else w.WriteString("text", text);
-        w.WriteNull("logprobs");
+        if (logProbs is null) w.WriteNull("logprobs"); else logProbs(w);
         if (finishReason is null) w.WriteNull("finish_reason"); else w.WriteString("finish_reason", finishReason);
         w.WriteEndObject();
         w.WriteEndArray();

@@ -44,7 +44,7 @@ public sealed class PargsChatClient : IChatClient
     readonly PargsChatClientOptions options;
 
     /// <summary>A client over <paramref name="lm"/> guided by <paramref name="rm"/> (optional). The models stay the caller's to dispose.</summary>
-    public PargsChatClient(CausalLM lm, RewardModel? rm = null, PargsChatClientOptions? options = null)
+    public PargsChatClient(CausalLM lm, Pargs.Rewards.IRewardModel? rm = null, PargsChatClientOptions? options = null)
     {
         this.options = options ?? new PargsChatClientOptions();
         models = new ServedModels(disposeModels: false);

@@ -90,7 +90,7 @@ public sealed class PargsServer : IAsyncDisposable
             });
         }
         app.MapGet("/health", () => Results.Text("{\"status\":\"ok\"}", "application/json"));
-        app.MapGet("/metrics", () => Results.Text(metrics.Render(backend.QueueDepth), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/metrics", () => Results.Text(metrics.Render(backend.QueueDepth, backend.Metrics), "text/plain; version=0.0.4; charset=utf-8"));
         app.MapGet("/v1/models", endpoints.Models);
         app.MapPost("/v1/completions", endpoints.Completions);
         app.MapPost("/v1/chat/completions", endpoints.ChatCompletions);

@@ -29,7 +29,19 @@ public static class RemoteBenchmark
     public static BenchTable Run(Uri serverUrl, CausalLM lm, IRewardModel rm, RemoteBenchmarkOptions options, Action<string>? log = null)
     {
         var table = new BenchTable($"remote engine: pargs (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on stories260K, {options.MaxTokens} tokens per row, pargs serve on loopback",
-            "rows in flight", "engine", "tokens", "tok/s", "× local", "LM requests / row / step", "RM requests / row / step");
+            "rows in flight", "engine", "tokens", "tok/s", "× local", "LM requests / row / step", "RM requests / row / step", "server rows / batched step", "prefix cache: tokens reused / computed");
+        using var metricsClient = new HttpClient { BaseAddress = serverUrl };
+        ServerCounters Counters() => ServerCounters.Read(metricsClient.GetStringAsync("metrics").GetAwaiter().GetResult());
+        // Warm-up (not timed): the JIT, the server's first requests, TorchSharp's first ops.
+        {
+            log?.Invoke("warm-up…");
+            var warm = new DecodingOptions { Method = new PargsOptions { K = options.K, W = options.W }, Seed = 2, MaxNewTokens = 4, StopAtEos = false, BatchSize = 2 };
+            string[] warmPrompts = ["Warm up", "Warm up too"];
+            TextGenerator.Generate(lm, rm, warmPrompts, warm);
+            using var warmEngine = RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, TopK = options.K, Concurrency = 2 }, lm.Tokenizer!, lm.Config.EosTokenId);
+            using var warmRm = new RemoteRewardModel(new RemoteRmOptions { Url = serverUrl, Concurrency = 2 }, warmEngine.Info);
+            TextGenerator.Generate(warmEngine, warmRm, warmPrompts, warm);
+        }
         foreach (int rows in options.Rows)
         {
             var prompts = Enumerable.Range(0, rows).Select(i => $"Once upon a time, story {i}").ToArray();
@@ -41,32 +53,64 @@ public static class RemoteBenchmark
             var clock = Stopwatch.StartNew();
             var local = TextGenerator.Generate(lm, rm, prompts, decoding);
             double localRate = local.Sum(r => r.TokenIds.Length) / clock.Elapsed.TotalSeconds;
-            table.Add(rows.ToString(), "local", local.Sum(r => r.TokenIds.Length).ToString(), Rate(localRate), "1.00", "–", "–");
+            table.Add(rows.ToString(), "local", local.Sum(r => r.TokenIds.Length).ToString(), Rate(localRate), "1.00", "–", "–", "–", "–");
 
             using var engine = RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, TopK = options.K, Concurrency = rows }, lm.Tokenizer!, lm.Config.EosTokenId);
             log?.Invoke($"{rows} row(s): remote LM, local RM…");
+            var before = Counters();
             clock.Restart();
             var remote = TextGenerator.Generate(engine, rm, prompts, decoding);
             double rate = remote.Sum(r => r.TokenIds.Length) / clock.Elapsed.TotalSeconds;
             if (!remote.Select(r => r.TokenIds).SequenceEqual(local.Select(r => r.TokenIds), new SameIds()))
                 throw new PargsException("bench remote: the remote engine's tokens differ from the local engine's");
             long steps = (long)rows * options.MaxTokens;
-            table.Add(rows.ToString(), "remote LM", remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), (rate / localRate).ToString("F2", CultureInfo.InvariantCulture),
-                PerStep(engine.Requests, steps), "local");
+            table.Add([rows.ToString(), "remote LM", remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), (rate / localRate).ToString("F2", CultureInfo.InvariantCulture),
+                PerStep(engine.Requests, steps), "local", .. Counters().Since(before, "stories260K")]);
 
             using var engine2 = RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, TopK = options.K, Concurrency = rows }, lm.Tokenizer!, lm.Config.EosTokenId);
             using var remoteRm = new RemoteRewardModel(new RemoteRmOptions { Url = serverUrl, Concurrency = rows }, engine2.Info);
             log?.Invoke($"{rows} row(s): remote LM, remote RM…");
+            before = Counters();
             clock.Restart();
             var both = TextGenerator.Generate(engine2, remoteRm, prompts, decoding);
             double bothRate = both.Sum(r => r.TokenIds.Length) / clock.Elapsed.TotalSeconds;
-            table.Add(rows.ToString(), "remote LM + RM", both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), (bothRate / localRate).ToString("F2", CultureInfo.InvariantCulture),
-                PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps));
+            table.Add([rows.ToString(), "remote LM + RM", both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), (bothRate / localRate).ToString("F2", CultureInfo.InvariantCulture),
+                PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, "stories260K", "stories260K-partial-rm")]);
         }
         table.Notes.Add("Same seed, same tokens: the remote LM rows are checked token for token against the local engine's before they are reported.");
-        table.Notes.Add("Client and server share this process and its cores; every request re-reads its whole prefix (pargs serve has no prefix cache yet), so a step of a row costs a prefill of the row's length on the server.");
-        table.Notes.Add("With the RM remote too, candidates are scored as text by /v1/rewards (from scratch, no cached prefix): rewards differ in the last bits from the local cached scorer, so those rows are not compared.");
+        table.Notes.Add("Client and server share this process and its cores. Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
+        table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
+        table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidate texts over their shared prefix (kept in the RM's prefix cache between steps): rewards equal whole-text scoring to ~1e-6, but not the local cached scorer's last bits, so those rows are not compared token for token.");
+        table.Notes.Add("Untimed warm-up first (JIT, first requests).");
         return table;
+    }
+
+    /// <summary>The server's decoder and prefix-cache counters (from /metrics), to report what one level cost it.</summary>
+    sealed record ServerCounters(Dictionary<string, double> Values)
+    {
+        public static ServerCounters Read(string metrics)
+        {
+            var values = new Dictionary<string, double>();
+            foreach (var line in metrics.Split('\n'))
+            {
+                if (line.Length == 0 || line[0] == '#') continue;
+                int space = line.LastIndexOf(' ');
+                if (space > 0 && double.TryParse(line[(space + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) values[line[..space]] = v;
+            }
+            return new ServerCounters(values);
+        }
+
+        double Get(string key) => Values.GetValueOrDefault(key);
+
+        /// <summary>[rows per batched step, "reused / computed" prompt tokens of <paramref name="models"/>' prefix caches] since <paramref name="before"/>.</summary>
+        public string[] Since(ServerCounters before, params string[] models)
+        {
+            double Delta(string key) => Get(key) - before.Get(key);
+            double steps = Delta("pargs_decoder_steps_total"), rowSteps = Delta("pargs_decoder_row_steps_total");
+            double reused = models.Sum(m => Delta($"pargs_prefix_cache_reused_tokens_total{{model=\"{m}\"}}"));
+            double computed = models.Sum(m => Delta($"pargs_prefix_cache_computed_tokens_total{{model=\"{m}\"}}"));
+            return [steps == 0 ? "–" : (rowSteps / steps).ToString("F2", CultureInfo.InvariantCulture), $"{reused:F0} / {computed:F0}"];
+        }
     }
 
     static string Rate(double r) => r.ToString("F0", CultureInfo.InvariantCulture);

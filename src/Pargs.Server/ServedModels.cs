@@ -8,8 +8,11 @@ namespace Pargs.Server;
 /// <summary>A language model the server answers for, by name, with the chat template its chat requests use.</summary>
 public sealed record ServedLanguageModel(string Name, CausalLM Model, PromptTemplate ChatTemplate, string? DefaultRewardModel);
 
-/// <summary>A reward model the server scores with, by name (guided decoding, /v1/rewards).</summary>
-public sealed record ServedRewardModel(string Name, RewardModel Model);
+/// <summary>
+/// A reward model the server scores with, by name (guided decoding, /v1/rewards): any <see cref="IRewardModel"/> — a causal
+/// one with a score head, an encoder classifier (BERT, RoBERTa, DistilBERT, DeBERTa), one with a vocabulary head.
+/// </summary>
+public sealed record ServedRewardModel(string Name, IRewardModel Model);
 
 /// <summary>
 /// The models loaded at start, by name. Requests name models, never paths: a name is looked up here and nothing a
@@ -38,7 +41,7 @@ public sealed partial class ServedModels(bool disposeModels = true) : IDisposabl
         return this;
     }
 
-    public ServedModels AddRewardModel(string name, RewardModel model)
+    public ServedModels AddRewardModel(string name, IRewardModel model)
     {
         CheckNewName(name);
         if (model.Tokenizer is null) throw new PargsException($"reward model {name} ({model.Source}): no tokenizer found; the server needs one to read texts");
@@ -86,6 +89,6 @@ public sealed partial class ServedModels(bool disposeModels = true) : IDisposabl
     {
         if (!disposeModels) return;
         foreach (var m in languageModels.Values) m.Model.Dispose();
-        foreach (var m in rewardModels.Values) m.Model.Dispose();
+        foreach (var m in rewardModels.Values) (m.Model as IDisposable)?.Dispose();
     }
 }

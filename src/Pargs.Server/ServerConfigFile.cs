@@ -14,7 +14,7 @@ public sealed record ServedRewardModelSpec(string Name, string Path);
 /// {"host": "127.0.0.1", "port": 8000, "api_key": "…",
 ///  "models": [{"name": "qwen", "path": "models/qwen", "template": "auto", "reward_model": "harmless"}],
 ///  "reward_models": [{"name": "harmless", "path": "rms/partial"}],
-///  "limits": {"max_queue": 32, "max_tokens": 1024, "max_n": 16, "max_k": 64, "max_body_bytes": 1048576, "grace_seconds": 30}}
+///  "limits": {"max_queue": 32, "max_tokens": 1024, "max_n": 16, "max_k": 64, "max_body_bytes": 1048576, "grace_seconds": 30, "prefix_cache_mb": 256}}
 /// </code>
 /// Relative paths are relative to the file's folder. Read through <see cref="CheckedJson"/>: a wrong type, a value
 /// out of range, an unknown key, a duplicate name or a model's reward_model that names no loaded reward model is
@@ -32,7 +32,7 @@ public sealed record ServerConfigFile
     static readonly string[] TopKeys = ["host", "port", "api_key", "models", "reward_models", "limits"];
     static readonly string[] ModelKeys = ["name", "path", "template", "reward_model"];
     static readonly string[] RewardModelKeys = ["name", "path"];
-    static readonly string[] LimitKeys = ["max_queue", "max_tokens", "max_n", "max_k", "max_body_bytes", "grace_seconds"];
+    static readonly string[] LimitKeys = ["max_queue", "max_tokens", "max_n", "max_k", "max_body_bytes", "grace_seconds", "prefix_cache_mb"];
 
     public static ServerConfigFile Read(string path)
     {
@@ -77,6 +77,7 @@ public sealed record ServerConfigFile
                 MaxK = l["max_k"].IntOrNull(1, 1 << 16) ?? limits.MaxK,
                 MaxBodyBytes = l["max_body_bytes"].LongOrNull(1024, 1L << 30) ?? limits.MaxBodyBytes,
                 ShutdownGrace = l["grace_seconds"].IsMissing ? limits.ShutdownGrace : TimeSpan.FromSeconds(l["grace_seconds"].Int(0, 3600)),
+                PrefixCacheBytes = l["prefix_cache_mb"].IsMissing ? limits.PrefixCacheBytes : (long)l["prefix_cache_mb"].Int(0, 1 << 20) << 20,
             };
         }
         return new ServerConfigFile

@@ -30,6 +30,11 @@ public sealed record ServerLimits
     public int MaxRewardInputs { get; init; } = 64;
     /// <summary>Chat messages per request.</summary>
     public int MaxMessages { get; init; } = 256;
+    /// <summary>
+    /// Bytes of KV caches each language model keeps for its prefix cache (rows that left, found again by a request whose
+    /// prompt extends them); 0 turns the cache off.
+    /// </summary>
+    public long PrefixCacheBytes { get; init; } = 256L << 20;
     /// <summary>How long SIGTERM waits for running requests before the process exits.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(30);
 }

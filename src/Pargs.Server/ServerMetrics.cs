@@ -31,7 +31,7 @@ public sealed class ServerMetrics
     public void ObserveFirstToken(double seconds) => firstTokenSeconds.Observe(seconds);
     public void ObserveInterToken(double seconds) => interTokenSeconds.Observe(seconds);
 
-    public string Render(int queueDepth)
+    public string Render(int queueDepth, IReadOnlyList<BackendMetric>? backendMetrics = null)
     {
         var text = new StringBuilder();
         text.Append("# HELP pargs_requests_total HTTP requests answered, by endpoint and status.\n# TYPE pargs_requests_total counter\n");
@@ -42,6 +42,12 @@ public sealed class ServerMetrics
         Counter(text, "pargs_requests_rejected_total", "Requests refused with 429 because the queue was full.", Interlocked.Read(ref rejected));
         Gauge(text, "pargs_requests_running", "Requests admitted and not finished (running or queued).", Interlocked.Read(ref running));
         Gauge(text, "pargs_queue_depth", "Requests waiting for the decoding engine.", queueDepth);
+        foreach (var group in (backendMetrics ?? []).GroupBy(m => m.Name))
+        {
+            text.Append($"# HELP {group.Key} {group.First().Help}\n# TYPE {group.Key} {(group.First().IsCounter ? "counter" : "gauge")}\n");
+            foreach (var m in group)
+                text.Append($"{m.Name}{(m.Labels is null ? "" : "{" + m.Labels + "}")} {m.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
+        }
         requestSeconds.Render(text, "pargs_request_duration_seconds", "Time from a request's arrival to its last byte.");
         firstTokenSeconds.Render(text, "pargs_time_to_first_token_seconds", "Time from a generation request's admission to its first text.");
         interTokenSeconds.Render(text, "pargs_inter_token_latency_seconds", "Time between consecutive text chunks of a generation request.");

@@ -28,22 +28,32 @@ public static class BenchCommand
         var requests = new Option<int>("--requests") { Description = "Requests each stream sends in turn.", DefaultValueFactory = _ => defaults.RequestsPerStream };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per request.", DefaultValueFactory = _ => defaults.MaxTokens };
         var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => defaults.K };
-        var command = new Command("serve", "PARGS streams at 1, 4, 16 concurrent clients against pargs serve (stories260K + its partial RM) on loopback: aggregate tok/s, TTFT, inter-token latency.");
-        foreach (var o in new Option[] { concurrency, requests, maxTokens, k, OutOption }) command.Options.Add(o);
+        var serveModels = new Option<string[]>("--models") { Description = "260k (stories260K + its partial RM) and/or 15m (random stories15M-shaped LM and RM).", DefaultValueFactory = _ => ["260k", "15m"], AllowMultipleArgumentsPerToken = true };
+        var command = new Command("serve", "PARGS streams at 1, 4, 16, 64 concurrent clients against pargs serve (stories260K + its partial RM, and the 15M shape) on loopback: aggregate tok/s, TTFT, inter-token latency.");
+        foreach (var o in new Option[] { concurrency, requests, maxTokens, k, serveModels, OutOption }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
             var options = defaults with { Concurrency = result.GetValue(concurrency)!, RequestsPerStream = result.GetValue(requests), MaxTokens = result.GetValue(maxTokens), K = result.GetValue(k) };
             string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null;
             var machine = MachineInfo.Current();
-            using var models = new Pargs.Server.ServedModels()
-                .AddRewardModel("stories260K-partial-rm", RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
-                .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
-            var limits = new Pargs.Server.ServerLimits { MaxQueuedRequests = options.Concurrency.DefaultIfEmpty(1).Max() + 1 };
-            var server = Pargs.Server.PargsServer.StartAsync(models, new Pargs.Server.PargsServerOptions { Port = 0, Limits = limits }).GetAwaiter().GetResult();
-            BenchTable table;
-            try { table = Pargs.Server.ServeBenchmark.RunAsync(server.Url, "stories260K", options, Log).GetAwaiter().GetResult(); }
-            finally { server.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
-            Report(machine, "1", table, CommandLine(), outPath);
+            if (result.GetValue(serveModels)!.FirstOrDefault(m => m is not ("260k" or "15m")) is { } unknownModel)
+                throw new PargsException($"--models: unknown model \"{unknownModel}\" (expected 260k or 15m)");
+            foreach (string shape in result.GetValue(serveModels)!)
+            {
+                Pargs.Server.ServedModels models;
+                string name = "stories260K", prompt = defaults.Prompt;
+                if (shape == "15m") { (models, prompt) = Pargs.Server.ServeBenchmark.Random15M(); name = Pargs.Server.ServeBenchmark.Model15M; }
+                else models = new Pargs.Server.ServedModels()
+                    .AddRewardModel("stories260K-partial-rm", RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
+                    .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
+                using var _ = models;
+                var limits = new Pargs.Server.ServerLimits { MaxQueuedRequests = options.Concurrency.DefaultIfEmpty(1).Max() + 1 };
+                var server = Pargs.Server.PargsServer.StartAsync(models, new Pargs.Server.PargsServerOptions { Port = 0, Limits = limits }).GetAwaiter().GetResult();
+                BenchTable table;
+                try { table = Pargs.Server.ServeBenchmark.RunAsync(server.Url, name, options with { Prompt = prompt }, Log).GetAwaiter().GetResult(); }
+                finally { server.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+                Report(machine, "1", table, CommandLine(), outPath);
+            }
             return 0;
         }));
         return command;

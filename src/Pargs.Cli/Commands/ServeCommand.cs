@@ -23,23 +23,25 @@ public static class ServeCommand
         var apiKey = new Option<string>("--api-key") { Description = "Require Authorization: Bearer KEY on /v1 and /metrics" };
         var maxQueue = new Option<int>("--max-queue") { Description = "Requests admitted at once (running + waiting); more get 429", DefaultValueFactory = _ => new ServerLimits().MaxQueuedRequests };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Largest max_tokens a request may ask for", DefaultValueFactory = _ => new ServerLimits().MaxTokens };
+        var prefixCache = new Option<double>("--prefix-cache-mb") { Description = "MiB of KV caches each model keeps for its prefix cache (a request extending a kept sequence computes only the new tokens; 0 = off)", DefaultValueFactory = _ => new ServerLimits().PrefixCacheBytes / (double)(1 << 20) };
         var grace = new Option<double>("--grace-seconds") { Description = "On SIGTERM, how long running requests may finish", DefaultValueFactory = _ => new ServerLimits().ShutdownGrace.TotalSeconds };
         var threads = ModelOptions.Threads();
         var config = new Option<string>("--config") { Description = "A JSON server config (host, port, api_key, models [{name, path, template, reward_model}], reward_models [{name, path}], limits); flags given beside it override its host, port and api_key" };
 
         var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (with reward-guided decoding).")
         {
-            model, rewardModel, template, host, port, apiKey, maxQueue, maxTokens, grace, threads, config,
+            model, rewardModel, template, host, port, apiKey, maxQueue, maxTokens, grace, prefixCache, threads, config,
         };
         command.SetAction(CliErrors.Action(result =>
         {
             ModelOptions.SetThreads(result.GetValue(threads));
             if (result.GetValue(maxQueue) < 1) throw new PargsException($"--max-queue must be at least 1, got {result.GetValue(maxQueue)}");
             if (result.GetValue(maxTokens) < 1) throw new PargsException($"--max-tokens must be at least 1, got {result.GetValue(maxTokens)}");
+            if (!(result.GetValue(prefixCache) >= 0 && result.GetValue(prefixCache) <= 1 << 20)) throw new PargsException($"--prefix-cache-mb must be between 0 and {1 << 20}, got {result.GetValue(prefixCache)}");
             if (!(result.GetValue(grace) >= 0 && result.GetValue(grace) <= 3600)) throw new PargsException($"--grace-seconds must be between 0 and 3600, got {result.GetValue(grace)}");
             bool Given(Option option) => result.GetResult(option) is { Implicit: false };
             var file = result.GetValue(config) is { } configPath ? ServerConfigFile.Read(configPath) : null; // checked whole before anything loads
-            if (file is not null && (Given(model) || Given(rewardModel) || Given(template) || Given(maxQueue) || Given(maxTokens) || Given(grace)))
+            if (file is not null && (Given(model) || Given(rewardModel) || Given(template) || Given(maxQueue) || Given(maxTokens) || Given(grace) || Given(prefixCache)))
                 throw new PargsException("--config names the models, reward models, templates and limits; give them there, not as flags too");
             string templateName = result.GetValue(template)!;
             if (!string.Equals(templateName, Pargs.Data.PromptTemplate.AutoName, StringComparison.OrdinalIgnoreCase))
@@ -49,6 +51,7 @@ public static class ServeCommand
                 MaxQueuedRequests = result.GetValue(maxQueue),
                 MaxTokens = result.GetValue(maxTokens),
                 ShutdownGrace = TimeSpan.FromSeconds(result.GetValue(grace)),
+                PrefixCacheBytes = (long)(result.GetValue(prefixCache) * (1 << 20)),
             };
             var options = new PargsServerOptions
             {
@@ -61,7 +64,7 @@ public static class ServeCommand
             using var models = new ServedModels();
             if (file is not null)
             {
-                foreach (var spec in file.RewardModels) models.AddRewardModel(spec.Name, RewardModelFiles.Load(spec.Path));
+                foreach (var spec in file.RewardModels) models.AddRewardModel(spec.Name, RewardModelFiles.LoadForDecoding(spec.Path));
                 foreach (var spec in file.Models)
                     models.AddLanguageModel(spec.Name, ModelOptions.LoadLanguageModel(spec.Path, null, storedPrecision: true),
                         Pargs.Data.PromptTemplate.FromName(spec.Template, $"{result.GetValue(config)}: template of model \"{spec.Name}\"", spec.Path), spec.RewardModel);
@@ -75,7 +78,7 @@ public static class ServeCommand
                     modelSpecs = new() { (ShippedModelName, ShippedData.Find(ShippedData.DefaultModel)) };
                     if (rmSpecs.Count == 0) rmSpecs.Add((ShippedRewardModelName, ShippedData.Find("data/models/stories260K-partial-rm")));
                 }
-                foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.Load(path));
+                foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.LoadForDecoding(path));
                 foreach (var (name, path) in modelSpecs)
                     models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null, storedPrecision: true), Pargs.Data.PromptTemplate.FromName(templateName, "--template", path));
             }

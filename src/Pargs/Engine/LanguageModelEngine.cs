@@ -32,7 +32,7 @@ public abstract class LanguageModelEngine
     public virtual void CheckFits(IRewardModel? rm, DecodingOptions options, int prompts, int longestPrompt) { }
 
     /// <summary>The local cached engine on <paramref name="lm"/>.</summary>
-    public static LanguageModelEngine Cached(CausalLM lm) => new LocalEngine(lm);
+    public static LanguageModelEngine Cached(CausalLM lm, PrefixCache? prefixCache = null) => new LocalEngine(lm, prefixCache);
 
     /// <summary>The cache-free reference engine on <paramref name="lm"/>.</summary>
     public static LanguageModelEngine Recompute(CausalLM lm) => new RecomputeEngine(lm);

@@ -13,15 +13,22 @@ namespace Pargs.Engine;
 public sealed class LocalEngine : LanguageModelEngine
 {
     readonly CausalLM lm;
+    readonly PrefixCache? prefixCache;
 
-    public LocalEngine(CausalLM lm) => this.lm = lm;
+    /// <param name="prefixCache">Where rows that leave a session keep their KV caches and joining rows look for their
+    /// prompt's prefix (a server's steps); null = every prompt is prefilled whole.</param>
+    public LocalEngine(CausalLM lm, PrefixCache? prefixCache = null)
+    {
+        this.lm = lm;
+        this.prefixCache = prefixCache;
+    }
 
     public override LanguageModelInfo Info => lm.Info;
 
     public override void CheckFits(IRewardModel? rm, DecodingOptions options, int prompts, int longestPrompt)
         => DecodingMemory.Check(lm.Config, rm?.Config, options, prompts, longestPrompt);
 
-    public override ILanguageModelSession OpenSession(int capacity) => new LocalSession(lm, capacity);
+    public override ILanguageModelSession OpenSession(int capacity) => new LocalSession(lm, capacity, prefixCache);
 
     public override ICandidateScorer OpenScorer(IRewardModel rm, int candidates, int capacity, CandidateScoringCounts counts)
         => rm.OpenScorer(Info, capacity + candidates, counts);
@@ -31,12 +38,16 @@ public sealed class LocalEngine : LanguageModelEngine
         readonly CausalLM lm;
         readonly BatchSession session;
         readonly int capacity;
+        readonly PrefixCache? prefixCache;
+        readonly List<List<int>>? rowIds; // with a prefix cache: the ids each row's KV cache holds
         Tensor? logProbs; // [B, V] of the last step, held across steps (outside any dispose scope)
 
-        public LocalSession(CausalLM lm, int capacity)
+        public LocalSession(CausalLM lm, int capacity, PrefixCache? prefixCache)
         {
             this.lm = lm;
             this.capacity = capacity;
+            this.prefixCache = prefixCache;
+            rowIds = prefixCache is null ? null : new();
             session = new BatchSession(lm.Backbone, 0, capacity);
         }
 
@@ -46,20 +57,50 @@ public sealed class LocalEngine : LanguageModelEngine
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var added = LogProbsOf(session.AddRows(prompts, capacity));
+            var added = LogProbsOf(prefixCache is null ? session.AddRows(prompts, capacity) : AddFromPrefixCache(prompts));
             return Keep(logProbs is null ? added : cat([logProbs, added]));
+        }
+
+        /// <summary>Each joining row starts from the longest kept prefix of its prompt and computes only the rest.</summary>
+        Tensor AddFromPrefixCache(IReadOnlyList<int[]> prompts)
+        {
+            var found = prompts.Select(p => prefixCache!.Find(p)).ToArray();
+            KvCache? prefixes = null;
+            if (found.Any(f => f.Cache is not null))
+            {
+                var empty = new KvCache(lm.Config, 1, 1);
+                try { prefixes = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity, found.Select(f => f.Length).ToArray()); }
+                finally { empty.Dispose(); }
+            }
+            var rest = prompts.Select((p, i) => p[found[i].Length..]).ToArray();
+            var hidden = session.AddRows(rest, capacity, prefixes);
+            foreach (var p in prompts) rowIds!.Add([.. p]);
+            return hidden;
         }
 
         public NextTokens Append(long[] tokens)
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            return Keep(LogProbsOf(session.Step(tensor(tokens))));
+            var hidden = session.Step(tensor(tokens));
+            if (rowIds is not null)
+                for (int b = 0; b < tokens.Length; b++) rowIds[b].Add((int)tokens[b]);
+            return Keep(LogProbsOf(hidden));
         }
 
         public NextTokens KeepRows(int[] rows)
         {
             using var scope = NewDisposeScope();
+            if (rowIds is not null)
+            {
+                // Rows that leave keep their caches for a later request that extends them.
+                var kept = new HashSet<int>(rows);
+                for (int b = 0; b < rowIds.Count; b++)
+                    if (!kept.Contains(b)) prefixCache!.Add([.. rowIds[b]], session.Cache.CompactRow(b));
+                var ids = rows.Select(r => new List<int>(rowIds[r])).ToList();
+                rowIds.Clear();
+                rowIds.AddRange(ids);
+            }
             session.SelectRows(rows.Select(r => (long)r).ToArray());
             return Keep(logProbs!.index_select(0, tensor(rows.Select(r => (long)r).ToArray())));
         }

@@ -119,12 +119,16 @@ public sealed class BatchSession : IDisposable
     /// their own, then the two caches are joined right-aligned (<see cref="KvCache.Concat"/>): padding slots
     /// are never attended to and positions count real tokens only, so no row's numbers change.
     /// </summary>
-    public Tensor AddRows(IReadOnlyList<int[]> prompts, int capacity)
+    /// <param name="cachedPrefixes">
+    /// With a prefix cache: the joining rows' already computed prefixes (one row each, owned by this call from now on);
+    /// <paramref name="prompts"/> are then only the tokens that follow them.
+    /// </param>
+    public Tensor AddRows(IReadOnlyList<int[]> prompts, int capacity, KvCache? cachedPrefixes = null)
     {
         // The joining rows are prefilled into a cache of their own through this session (and its decode kernel,
         // built once per session, not once per join), then that cache is joined to the running one.
         var running = Cache;
-        Cache = new KvCache(backbone.Config, prompts.Count, capacity);
+        Cache = cachedPrefixes ?? new KvCache(backbone.Config, prompts.Count, capacity);
         Tensor hidden;
         try { hidden = Prefill(prompts); }
         catch

@@ -229,6 +229,68 @@ public sealed class KvCache : IDisposable
         return joined;
     }
 
+    /// <summary>
+    /// Row <paramref name="row"/> alone, compacted: only its real slots, in order, in a cache of exactly that many slots
+    /// (a server's prefix cache keeps it). Positions count real tokens only, so the copy's numbers are the row's.
+    /// </summary>
+    public KvCache CompactRow(int row)
+    {
+        var slots = new List<long>();
+        for (int s = 0; s < Length; s++)
+            if (valid[(long)row * Capacity + s]) slots.Add(s);
+        var copy = new KvCache(1, kvHeads, headDim, keys.Length, Math.Max(1, slots.Count)) { Length = slots.Count };
+        using var index = tensor(slots.ToArray());
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (keys[i] is null || slots.Count == 0) continue;
+            copy.keys[i] = keys[i]!.narrow(0, row, 1).index_select(2, index).DetachFromDisposeScope();
+            copy.values[i] = values[i]!.narrow(0, row, 1).index_select(2, index).DetachFromDisposeScope();
+        }
+        Array.Fill(copy.valid, true, 0, slots.Count);
+        copy.validCount[0] = slots.Count;
+        return copy;
+    }
+
+    /// <summary>Bytes of key/value buffers allocated (what a cache budget counts).</summary>
+    public long AllocatedBytes => keys.Concat(values).Sum(t => t is null ? 0L : t.numel() * sizeof(float));
+
+    /// <summary>
+    /// The rows of all <paramref name="parts"/> in one cache, aligned on the right (as <see cref="Concat(KvCache, KvCache)"/>,
+    /// in one copy for many parts), with room for <paramref name="spare"/> more slots. <paramref name="slots"/>[i], when
+    /// given, takes only part i's first slots (a prefix of a kept sequence). The parts are only read.
+    /// </summary>
+    public static KvCache Stack(IReadOnlyList<KvCache> parts, int spare, IReadOnlyList<int>? slots = null)
+    {
+        var first = parts[0];
+        int Used(int p) => slots is null ? parts[p].Length : Math.Min(slots[p], parts[p].Length);
+        int length = Enumerable.Range(0, parts.Count).Max(Used);
+        int capacity = Math.Max(1, length + spare);
+        var joined = new KvCache(parts.Sum(p => p.batch), first.kvHeads, first.headDim, first.keys.Length, capacity) { Length = length };
+        int rowOffset = 0;
+        for (int p = 0; p < parts.Count; p++)
+        {
+            var part = parts[p];
+            int used = Used(p);
+            if (part.kvHeads != first.kvHeads || part.headDim != first.headDim || part.keys.Length != first.keys.Length)
+                throw new ArgumentException("the caches belong to different models");
+            int shift = length - used;
+            for (int i = 0; i < first.keys.Length; i++)
+            {
+                if (part.keys[i] is null || part.batch == 0 || used == 0) continue;
+                var (keys, values) = joined.Buffers(i);
+                keys.narrow(0, rowOffset, part.batch).narrow(2, shift, used).copy_(part.keys[i]!.narrow(2, 0, used));
+                values.narrow(0, rowOffset, part.batch).narrow(2, shift, used).copy_(part.values[i]!.narrow(2, 0, used));
+            }
+            for (int r = 0; r < part.batch; r++)
+            {
+                Array.Copy(part.valid, (long)r * part.Capacity, joined.valid, (long)(rowOffset + r) * capacity + shift, used);
+                joined.validCount[rowOffset + r] = used == part.Length ? part.validCount[r] : part.valid.AsSpan(r * part.Capacity, used).Count(true);
+            }
+            rowOffset += part.batch;
+        }
+        return joined;
+    }
+
     KvCache(int batch, int kvHeads, int headDim, int layers, int capacity)
     {
         this.batch = batch;

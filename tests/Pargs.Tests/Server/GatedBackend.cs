@@ -36,6 +36,6 @@ sealed class GatedBackend : IGenerationBackend
         yield return new GenerationUpdate(0, " last", "stop", 2);
     }
 
-    public Task<float[]> ScoreAsync(string rewardModel, IReadOnlyList<string> texts, CancellationToken cancellation) => Task.FromResult(new float[texts.Count]);
+    public Task<float[]> ScoreAsync(string rewardModel, IReadOnlyList<RewardInput> inputs, CancellationToken cancellation) => Task.FromResult(new float[inputs.Count]);
     public void Dispose() => Release();
 }

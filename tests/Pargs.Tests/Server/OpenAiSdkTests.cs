@@ -114,13 +114,13 @@ public sealed class OpenAiSdkTests(ServerFixture fixture)
         Assert.Equal(400, tooLong.Status);
         Assert.Contains("max_completion_tokens", tooLong.Message);
 
-        // Log-probabilities are reported (RemoteEngineEndToEndTests), but not beside a stream.
+        // Log-probabilities are bounded as vLLM bounds them (--max-logprobs).
         var logprobs = await Assert.ThrowsAsync<ClientResultException>(async () =>
         {
-            await foreach (var _ in chat.CompleteChatStreamingAsync([new UserChatMessage(Prompt)], new ChatCompletionOptions { IncludeLogProbabilities = true, MaxOutputTokenCount = 4 })) { }
+            await foreach (var _ in chat.CompleteChatStreamingAsync([new UserChatMessage(Prompt)], new ChatCompletionOptions { IncludeLogProbabilities = true, TopLogProbabilityCount = 65, MaxOutputTokenCount = 4 })) { }
         });
         Assert.Equal(400, logprobs.Status);
-        Assert.Contains("logprobs", logprobs.Message);
+        Assert.Contains("top_logprobs", logprobs.Message);
     }
 
     /// <summary>Microsoft.Extensions.AI's OpenAI chat client against the server = PargsChatClient in process.</summary>

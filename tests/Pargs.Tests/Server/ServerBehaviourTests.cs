@@ -121,7 +121,8 @@ public sealed class ServerBehaviourTests(ServerFixture fixture)
         var rewards = body.GetProperty("data").EnumerateArray().Select(d => d.GetProperty("reward").GetSingle()).ToArray();
         var tokenizer = fixture.Rm.Tokenizer!;
         var expected = SequenceRewardBatches.Score(fixture.Rm, [tokenizer.Encode("Tim was happy. He smiled.", addBos: true), tokenizer.Encode("Tim was sad. He cried.", addBos: true)]);
-        Assert.Equal(expected, rewards);
+        // The texts share "Tim was": the server runs that prefix once (its prefix cache), so sums run in another order.
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], rewards[i], 1e-5f);
         Assert.NotEqual(rewards[0], rewards[1]);
     }
 

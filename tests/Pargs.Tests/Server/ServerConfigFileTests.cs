@@ -17,7 +17,7 @@ public class ServerConfigFileTests
              "models": [{"name": "tiny", "path": "../models/lm.gguf", "reward_model": "partial"},
                         {"name": "chat", "path": "/abs/model", "template": "chatml"}],
              "reward_models": [{"name": "partial", "path": "rms/partial"}],
-             "limits": {"max_queue": 4, "max_tokens": 99, "max_k": 8, "grace_seconds": 2}}
+             "limits": {"max_queue": 4, "max_tokens": 99, "max_k": 8, "grace_seconds": 2, "prefix_cache_mb": 3}}
             """);
         var config = ServerConfigFile.Read(path);
         Assert.Equal(0, config.Port);
@@ -30,6 +30,7 @@ public class ServerConfigFileTests
         Assert.Equal(8, config.Limits.MaxK);
         Assert.Equal(new ServerLimits().MaxN, config.Limits.MaxN);
         Assert.Equal(TimeSpan.FromSeconds(2), config.Limits.ShutdownGrace);
+        Assert.Equal(3L << 20, config.Limits.PrefixCacheBytes);
     }
 
     [Theory]
@@ -42,6 +43,7 @@ public class ServerConfigFileTests
     [InlineData("""{"models": [{"name": "a", "path": "x", "template": "llama"}]}""", "$.models[0].template")]
     [InlineData("""{"models": [{"name": "a", "path": "x"}], "limits": {"max_queue": 0}}""", "$.limits.max_queue")]
     [InlineData("""{"models": [{"name": "a", "path": "x"}], "port": 70000}""", "$.port")]
+    [InlineData("""{"models": [{"name": "a", "path": "x"}], "limits": {"prefix_cache_mb": -1}}""", "$.limits.prefix_cache_mb")]
     [InlineData("""[]""", "expected an object")]
     public void A_bad_config_is_one_line_naming_the_file_and_the_json_path(string json, string expected)
     {

@@ -1,0 +1,162 @@
+using Pargs.Models;
+
+namespace Pargs.Engine;
+
+/// <summary>
+/// Automatic prefix caching for the local engine, as vLLM's automatic prefix caching and llama.cpp's
+/// <c>cache_prompt</c> do it: the KV caches of rows that left a session are kept, keyed by the token ids they hold, and a
+/// row that joins with a prompt extending a kept sequence starts from a copy of that cache and computes only the tokens
+/// after it. What makes it pay: a client steering pargs serve token by token (a remote engine) sends each row's whole
+/// prefix with every step, one token longer than the last — with the cache a step costs one token, not a prefill.
+/// <para>
+/// A match is the longest common prefix of the prompt with any kept sequence (the first m slots of a compact entry are
+/// exactly those m tokens' keys/values), so requests that share a system prompt or a story opening share its compute, as
+/// with vLLM's block-level reuse. A kept sequence that a newer one extends is dropped (the newer one serves every prompt
+/// the older one did), so a row stepped token by token keeps one entry, not one per step.
+/// </para>
+/// <para>
+/// Exact: the kept keys/values are the ones the row's own forward wrote, positions count real tokens only, and a match
+/// always leaves at least one token to compute (the last position's logits are not kept), so a cached step gives the
+/// log-probabilities of a fresh prefill up to the order of float sums (tested ≤ 1e-5). Bounded: entries are compact
+/// single-row caches, evicted least recently used first once their bytes pass <see cref="ByteBudget"/>. Not thread-safe:
+/// the thread that steps the sessions owns it; the counters may be read from any thread.
+/// </para>
+/// </summary>
+public sealed class PrefixCache : IDisposable
+{
+    sealed class Entry(int[] ids, ulong[] prefixHashes, KvCache cache)
+    {
+        public int[] Ids { get; } = ids;
+        /// <summary>[i] = hash of Ids[..(i + 1)]; the last is the whole sequence's.</summary>
+        public ulong[] PrefixHashes { get; } = prefixHashes;
+        public ulong Hash => PrefixHashes[^1];
+        public KvCache Cache { get; } = cache;
+        // The ids and one index slot per prefix are counted with the keys/values.
+        public long Bytes { get; } = cache.AllocatedBytes + ids.Length * (sizeof(int) + 32L);
+    }
+
+    readonly Dictionary<ulong, LinkedListNode<Entry>> byHash = new();   // whole kept sequences
+    readonly Dictionary<ulong, LinkedListNode<Entry>> byPrefix = new(); // every prefix of a kept sequence → the newest entry holding it
+    readonly LinkedList<Entry> recent = new(); // most recently used first
+    long bytes, hits, misses, reusedTokens, computedTokens, evictions;
+    int longest;
+
+    /// <param name="byteBudget">Most bytes of keys/values kept (entries beyond it are evicted, least recently used first).</param>
+    public PrefixCache(long byteBudget)
+    {
+        if (byteBudget < 0) throw new PargsException($"prefix cache: the byte budget must not be negative, got {byteBudget}");
+        ByteBudget = byteBudget;
+    }
+
+    public long ByteBudget { get; }
+    public long Bytes => Interlocked.Read(ref bytes);
+    public int Entries => recent.Count;
+    /// <summary>Joining rows that started from a kept prefix.</summary>
+    public long Hits => Interlocked.Read(ref hits);
+    public long Misses => Interlocked.Read(ref misses);
+    /// <summary>Prompt tokens not computed thanks to the cache, and prompt tokens computed.</summary>
+    public long ReusedTokens => Interlocked.Read(ref reusedTokens);
+    public long ComputedTokens => Interlocked.Read(ref computedTokens);
+    public long Evictions => Interlocked.Read(ref evictions);
+
+    /// <summary>
+    /// The kept sequence sharing the longest prefix with <paramref name="prompt"/>, at most all but its last token (at least
+    /// one token is left to compute), marked as recently used: its cache (owned by this cache: read its first Length slots,
+    /// do not keep or dispose it) and the shared length; or (null, 0).
+    /// </summary>
+    public (KvCache? Cache, int Length) Find(int[] prompt)
+    {
+        int most = Math.Min(prompt.Length - 1, longest);
+        if (most >= 1)
+        {
+            var prefixHashes = new ulong[most + 1];
+            ulong h = Seed;
+            for (int i = 0; i < most; i++) prefixHashes[i + 1] = h = Mix(h, prompt[i]);
+            for (int length = most; length >= 1; length--)
+            {
+                if (!byPrefix.TryGetValue(prefixHashes[length], out var node)) continue;
+                var ids = node.Value.Ids;
+                if (ids.Length < length || !prompt.AsSpan(0, length).SequenceEqual(ids.AsSpan(0, length))) continue; // a hash collision
+                recent.Remove(node);
+                recent.AddFirst(node);
+                Interlocked.Increment(ref hits);
+                Interlocked.Add(ref reusedTokens, length);
+                Interlocked.Add(ref computedTokens, prompt.Length - length);
+                return (node.Value.Cache, length);
+            }
+        }
+        Interlocked.Increment(ref misses);
+        Interlocked.Add(ref computedTokens, prompt.Length);
+        return (null, 0);
+    }
+
+    /// <summary>Keeps <paramref name="cache"/> (one compact row holding exactly <paramref name="ids"/>; owned from now on).</summary>
+    public void Add(int[] ids, KvCache cache)
+    {
+        if (cache.BatchSize != 1 || cache.CommittedTokens[0] != ids.Length || ids.Length == 0)
+        {
+            cache.Dispose();
+            throw new ArgumentException($"a prefix cache entry is one row holding its {ids.Length} ids");
+        }
+        var prefixHashes = new ulong[ids.Length];
+        ulong hash = Seed;
+        for (int i = 0; i < ids.Length; i++) prefixHashes[i] = hash = Mix(hash, ids[i]);
+        var entry = new Entry(ids, prefixHashes, cache);
+        if (entry.Bytes > ByteBudget) { cache.Dispose(); return; }
+        if (byPrefix.TryGetValue(hash, out var covering) && covering.Value.Ids.AsSpan().StartsWith(ids))
+        {
+            // A kept sequence already holds all of these (the same one, or one that extends it): nothing new to keep.
+            recent.Remove(covering);
+            recent.AddFirst(covering);
+            cache.Dispose();
+            return;
+        }
+        // Kept sequences this one extends are dropped: it serves every prompt they served.
+        for (int i = 0; i < ids.Length; i++)
+            if (byHash.TryGetValue(prefixHashes[i], out var older) && older.Value.Ids.Length == i + 1 && ids.AsSpan().StartsWith(older.Value.Ids))
+                Remove(older);
+        var node = recent.AddFirst(entry);
+        byHash[hash] = node;
+        foreach (ulong h in prefixHashes) byPrefix[h] = node;
+        Interlocked.Add(ref bytes, entry.Bytes);
+        longest = Math.Max(longest, ids.Length);
+        while (Bytes > ByteBudget && recent.Last is { } last && !ReferenceEquals(last, node))
+        {
+            Remove(last);
+            Interlocked.Increment(ref evictions);
+        }
+    }
+
+    void Remove(LinkedListNode<Entry> node)
+    {
+        recent.Remove(node);
+        if (byHash.TryGetValue(node.Value.Hash, out var whole) && whole == node) byHash.Remove(node.Value.Hash);
+        // A prefix another entry also holds may lose its index here (the newest holder had it); lookups then find a
+        // shorter match or none — never a wrong one, since every match is checked token by token.
+        foreach (ulong h in node.Value.PrefixHashes)
+            if (byPrefix.TryGetValue(h, out var holder) && holder == node) byPrefix.Remove(h);
+        Interlocked.Add(ref bytes, -node.Value.Bytes);
+        node.Value.Cache.Dispose();
+        if (recent.Count == 0) longest = 0;
+    }
+
+    const ulong Seed = 1469598103934665603UL;
+
+    /// <summary>A 64-bit hash of a sequence, extended one id at a time (so every prefix's hash comes in one pass).</summary>
+    static ulong Mix(ulong hash, int id)
+    {
+        ulong x = hash ^ (uint)id;
+        x *= 0x100000001B3UL;
+        x ^= x >> 29;
+        return x * 0xBF58476D1CE4E5B9UL;
+    }
+
+    public void Dispose()
+    {
+        foreach (var e in recent) e.Cache.Dispose();
+        recent.Clear();
+        byHash.Clear();
+        byPrefix.Clear();
+        Interlocked.Exchange(ref bytes, 0);
+    }
+}
