@@ -17,8 +17,11 @@ namespace Pargs.Weights;
 public sealed unsafe class HalfGemm
 {
     public const int PanelRows = 16;
-    /// <summary>Activation rows per pass over a thread's panels (the panel conversion is paid once per pass).</summary>
-    const int ChunkRows = 128;
+    /// <summary>
+    /// Activation rows per pass over a thread's panels. The panel conversion is paid once per pass, and at 128 rows
+    /// it cost about half of the multiply-adds for 4864-long rows: a whole 512-token prefill is one pass.
+    /// </summary>
+    const int ChunkRows = 512;
     /// <summary>From this many activation rows on, a product takes the GEMM.</summary>
     public const int MinRows = 16;
 
@@ -44,6 +47,8 @@ public sealed unsafe class HalfGemm
 
     [ThreadStatic] static float[]? panelScratch, rowScratch;
 
+    // Fully optimised from the first call (no tier-0 or OSR code around the tiles: a prefill calls this a few times only).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Panels(int lo, int hi)
     {
         var m = matrix;
@@ -68,6 +73,8 @@ public sealed unsafe class HalfGemm
                         for (int k = 0; k < cols; k++) destination[k * PanelRows] = row[k];
                     }
                     int r = first;
+                    if (Avx512F.IsSupported)
+                        for (; r + 8 <= last; r += 8) Tile8Wide(panel, cols, x + (long)r * cols, y + (long)r * rows + row0, rows, valid);
                     for (; r + 4 <= last; r += 4) Tile4(panel, cols, x + (long)r * cols, y + (long)r * rows + row0, rows, valid);
                     for (; r < last; r++) Tile1(panel, cols, x + (long)r * cols, y + (long)r * rows + row0, valid);
                 }
@@ -75,7 +82,7 @@ public sealed unsafe class HalfGemm
     }
 
     /// <summary>16 panel rows × four activation rows (<paramref name="cols"/> apart), stored at y + j·<paramref name="yStride"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     static void Tile4(float* panel, int cols, float* x, float* y, int yStride, int valid)
     {
         var a0 = Vector256<float>.Zero; var b0 = a0; var a1 = a0; var b1 = a0; var a2 = a0; var b2 = a0; var a3 = a0; var b3 = a0;
@@ -100,7 +107,39 @@ public sealed unsafe class HalfGemm
         Store(a3, b3, y + 3L * yStride, valid);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>
+    /// With AVX-512: the 16 panel rows as one 512-bit vector times eight activation rows — per element one panel load,
+    /// eight broadcasts and eight FMAs of twice the width (two 512-bit FMA pipes on the CPUs that have them).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    static void Tile8Wide(float* panel, int cols, float* x, float* y, int yStride, int valid)
+    {
+        var a0 = Vector512<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
+        float* x0 = x, x1 = x + cols, x2 = x + 2 * cols, x3 = x + 3 * cols, x4 = x + 4 * cols, x5 = x + 5 * cols, x6 = x + 6 * cols, x7 = x + 7 * cols;
+        float* w = panel;
+        for (int k = 0; k < cols; k++, w += PanelRows)
+        {
+            var wk = Avx512F.LoadVector512(w);
+            a0 = Avx512F.FusedMultiplyAdd(wk, Vector512.Create(x0[k]), a0);
+            a1 = Avx512F.FusedMultiplyAdd(wk, Vector512.Create(x1[k]), a1);
+            a2 = Avx512F.FusedMultiplyAdd(wk, Vector512.Create(x2[k]), a2);
+            a3 = Avx512F.FusedMultiplyAdd(wk, Vector512.Create(x3[k]), a3);
+            a4 = Avx512F.FusedMultiplyAdd(wk, Vector512.Create(x4[k]), a4);
+            a5 = Avx512F.FusedMultiplyAdd(wk, Vector512.Create(x5[k]), a5);
+            a6 = Avx512F.FusedMultiplyAdd(wk, Vector512.Create(x6[k]), a6);
+            a7 = Avx512F.FusedMultiplyAdd(wk, Vector512.Create(x7[k]), a7);
+        }
+        Store(a0.GetLower(), a0.GetUpper(), y, valid);
+        Store(a1.GetLower(), a1.GetUpper(), y + yStride, valid);
+        Store(a2.GetLower(), a2.GetUpper(), y + 2L * yStride, valid);
+        Store(a3.GetLower(), a3.GetUpper(), y + 3L * yStride, valid);
+        Store(a4.GetLower(), a4.GetUpper(), y + 4L * yStride, valid);
+        Store(a5.GetLower(), a5.GetUpper(), y + 5L * yStride, valid);
+        Store(a6.GetLower(), a6.GetUpper(), y + 6L * yStride, valid);
+        Store(a7.GetLower(), a7.GetUpper(), y + 7L * yStride, valid);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     static void Tile1(float* panel, int cols, float* x, float* y, int valid)
     {
         var a = Vector256<float>.Zero; var b = a;

@@ -147,6 +147,8 @@ public sealed unsafe class IntegerGemm
     [ThreadStatic] static byte[]? panelLevels, rowLevels;
     [ThreadStatic] static float[]? panelScales, panelMins, rowScales, rowMins;
 
+    // Fully optimised from the first call (no tier-0 or OSR code around the tiles: a prefill calls this a few times only).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Panels(int lo, int hi)
     {
         var m = matrix;
@@ -255,7 +257,7 @@ public sealed unsafe class IntegerGemm
     /// terms <paramref name="terms"/> apart): 8 × 4 outputs, stored at y + j·<paramref name="yStride"/> (the first
     /// <paramref name="valid"/> lanes).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     static void Tile4(byte* panel, float* ws, float* wm, int subBlocks, int groups, byte* a, int cols,
                       float* ad, int* start, float* minTerm, int terms, float* y, int yStride, int valid)
     {
@@ -264,18 +266,27 @@ public sealed unsafe class IntegerGemm
         byte* wp = panel;
         for (int s = 0; s < subBlocks; s++)
         {
+            // Two integer accumulators per activation row (even and odd groups of four elements): vpdpbusd has a
+            // latency of ~5 cycles, and four dependent chains left it waiting (measured 35 → see docs/benchmarks.md).
             var i0 = Vector256.Create(start[s]);
             var i1 = Vector256.Create(start[terms + s]);
             var i2 = Vector256.Create(start[2 * terms + s]);
             var i3 = Vector256.Create(start[3 * terms + s]);
-            for (int g = 0; g < groups; g++, wp += 32, a0 += 4, a1 += 4, a2 += 4, a3 += 4)
+            Vector256<int> j0 = Vector256<int>.Zero, j1 = j0, j2 = j0, j3 = j0;
+            for (int g = 0; g < groups; g += 2, wp += 64, a0 += 8, a1 += 8, a2 += 8, a3 += 8)
             {
                 var w = Avx.LoadVector256(wp);
                 i0 = AvxVnni.MultiplyWideningAndAdd(i0, w, Vector256.Create(*(int*)a0).AsSByte());
                 i1 = AvxVnni.MultiplyWideningAndAdd(i1, w, Vector256.Create(*(int*)a1).AsSByte());
                 i2 = AvxVnni.MultiplyWideningAndAdd(i2, w, Vector256.Create(*(int*)a2).AsSByte());
                 i3 = AvxVnni.MultiplyWideningAndAdd(i3, w, Vector256.Create(*(int*)a3).AsSByte());
+                w = Avx.LoadVector256(wp + 32);
+                j0 = AvxVnni.MultiplyWideningAndAdd(j0, w, Vector256.Create(*(int*)(a0 + 4)).AsSByte());
+                j1 = AvxVnni.MultiplyWideningAndAdd(j1, w, Vector256.Create(*(int*)(a1 + 4)).AsSByte());
+                j2 = AvxVnni.MultiplyWideningAndAdd(j2, w, Vector256.Create(*(int*)(a2 + 4)).AsSByte());
+                j3 = AvxVnni.MultiplyWideningAndAdd(j3, w, Vector256.Create(*(int*)(a3 + 4)).AsSByte());
             }
+            i0 += j0; i1 += j1; i2 += j2; i3 += j3;
             var scale = Avx.LoadVector256(ws + s * PanelRows);
             f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), scale * Vector256.Create(ad[s]), f0);
             f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), scale * Vector256.Create(ad[terms + s]), f1);
@@ -297,7 +308,7 @@ public sealed unsafe class IntegerGemm
     }
 
     /// <summary><see cref="Tile4"/> for one activation row (the last rows of a chunk).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     static void Tile1(byte* panel, float* ws, float* wm, int subBlocks, int groups, byte* a,
                       float* ad, int* start, float* minTerm, float* y, int valid)
     {
