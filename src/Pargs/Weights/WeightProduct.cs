@@ -63,8 +63,9 @@ public sealed unsafe class WeightProduct
             if (activations.Length < needed) activations = GC.AllocateUninitializedArray<byte>(checked((int)needed), pinned: true);
             quantized = (byte*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(activations, 0); // pinned: the address stays valid
             for (int r = 0; r < n; r++)
-                WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
-                                   new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
+                if (activationFormat == WeightFormat.Q8_0) Q8_0.QuantizeRow(x + (long)r * matrix.Cols, quantized + r * activationRowBytes, matrix.Cols / Q8_0.BlockElements);
+                else WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
+                                        new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
             if (IntegerGemm.Takes(matrix.Format, n))
             {
                 integerGemm.Run(matrix, quantized, activationRowBytes, n, y);
