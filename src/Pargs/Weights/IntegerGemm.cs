@@ -267,7 +267,8 @@ public sealed unsafe class IntegerGemm
         for (int s = 0; s < subBlocks; s++)
         {
             // Two integer accumulators per activation row (even and odd groups of four elements): vpdpbusd has a
-            // latency of ~5 cycles, and four dependent chains left it waiting (measured 35 → see docs/benchmarks.md).
+            // latency of ~5 cycles, and with one chain per row a sub-block's eight dependent vpdpbusd per row would bound
+            // the tile by latency rather than by throughput.
             var i0 = Vector256.Create(start[s]);
             var i1 = Vector256.Create(start[terms + s]);
             var i2 = Vector256.Create(start[2 * terms + s]);
