@@ -56,25 +56,32 @@ public static unsafe class Q4_0
         }
     }
 
-    /// <summary>A Q4_0 weight row times a <see cref="Q8_0"/> activation row of <paramref name="blocks"/> blocks.</summary>
+    /// <summary>
+    /// A Q4_0 weight row times a <see cref="Q8_0"/> activation row of <paramref name="blocks"/> blocks: four blocks per
+    /// iteration into four accumulators, scales read from <see cref="HalfTable"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(byte* w, byte* a, int blocks)
     {
         if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
         bool vnni = IntegerDot.UseVnni;
-        var acc0 = Vector256<float>.Zero;
-        var acc1 = Vector256<float>.Zero;
+        float* half = HalfTable.Values;
+        var acc0 = Vector256<float>.Zero; var acc1 = acc0; var acc2 = acc0; var acc3 = acc0;
         int b = 0;
-        for (; b + 2 <= blocks; b += 2, w += 2 * BlockBytes, a += 2 * Q8_0.BlockBytes)
+        for (; b + 4 <= blocks; b += 4, w += 4 * BlockBytes, a += 4 * Q8_0.BlockBytes)
         {
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockDot(w, a, vnni)), Vector256.Create(Q8_0.HalfAt(w) * Q8_0.HalfAt(a)), acc0);
-            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockDot(w + BlockBytes, a + Q8_0.BlockBytes, vnni)),
-                                   Vector256.Create(Q8_0.HalfAt(w + BlockBytes) * Q8_0.HalfAt(a + Q8_0.BlockBytes)), acc1);
+            acc0 = Block(w, a, half, vnni, acc0);
+            acc1 = Block(w + BlockBytes, a + Q8_0.BlockBytes, half, vnni, acc1);
+            acc2 = Block(w + 2 * BlockBytes, a + 2 * Q8_0.BlockBytes, half, vnni, acc2);
+            acc3 = Block(w + 3 * BlockBytes, a + 3 * Q8_0.BlockBytes, half, vnni, acc3);
         }
-        if (b < blocks)
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockDot(w, a, vnni)), Vector256.Create(Q8_0.HalfAt(w) * Q8_0.HalfAt(a)), acc0);
-        return Vector256.Sum(acc0 + acc1);
+        for (; b < blocks; b++, w += BlockBytes, a += Q8_0.BlockBytes) acc0 = Block(w, a, half, vnni, acc0);
+        return Vector256.Sum((acc0 + acc1) + (acc2 + acc3));
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Block(byte* w, byte* a, float* half, bool vnni, Vector256<float> acc)
+        => Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockDot(w, a, vnni)), Vector256.Create(HalfTable.At(half, w) * HalfTable.At(half, a)), acc);
 
     /// <summary>One block: the 32 nibbles as bytes in element order (low nibbles, then high), less 8, times a's bytes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

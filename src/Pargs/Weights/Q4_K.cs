@@ -144,6 +144,29 @@ public static unsafe class Q4_K
         }
     }
 
+    /// <summary>
+    /// One block as unsigned levels u[256] (0..15) and per 32-value sub-block scale s = d·scale and min = dmin·m, so
+    /// that value = s·u − min exactly as <see cref="Dequantize"/> computes it: the panel form of <see cref="IntegerGemm"/>.
+    /// </summary>
+    internal static void Levels(byte* block, byte* u, float* s, float* min)
+    {
+        float d = Q8_0.HalfAt(block), dmin = Q8_0.HalfAt(block + 2);
+        byte* sc = stackalloc byte[8], mn = stackalloc byte[8];
+        UnpackScaleMins(block + ScalesOffset, sc, mn);
+        for (int j = 0; j < 8; j++)
+        {
+            s[j] = d * sc[j];
+            min[j] = dmin * mn[j];
+        }
+        var low4 = Vector256.Create((byte)0x0F);
+        for (int c = 0; c < 4; c++)
+        {
+            var q = Avx.LoadVector256(block + QuantsOffset + 32 * c);
+            (q & low4).Store(u + 64 * c);
+            (Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & low4).Store(u + 64 * c + 32);
+        }
+    }
+
     static int Blocks(int elements, int bytes)
     {
         if (elements % BlockElements != 0) throw new ArgumentException($"q4_K rows are whole blocks of {BlockElements}, got {elements} values");

@@ -137,6 +137,33 @@ public static unsafe class Q5_K
         return sum;
     }
 
+    /// <summary>
+    /// One block as unsigned levels u[256] (0..31) and per 32-value sub-block scale s = d·scale and min = dmin·m
+    /// (value = s·u − min, as <see cref="Dequantize"/>): the panel form of <see cref="IntegerGemm"/>.
+    /// </summary>
+    internal static void Levels(byte* block, byte* u, float* s, float* min)
+    {
+        float d = Q8_0.HalfAt(block), dmin = Q8_0.HalfAt(block + 2);
+        byte* sc = stackalloc byte[8], mn = stackalloc byte[8];
+        Q4_K.UnpackScaleMins(block + ScalesOffset, sc, mn);
+        for (int j = 0; j < 8; j++)
+        {
+            s[j] = d * sc[j];
+            min[j] = dmin * mn[j];
+        }
+        var low4 = Vector256.Create((byte)0x0F);
+        var sixteen = Vector256.Create((byte)16);
+        var high = Avx.LoadVector256(block + HighBitsOffset);
+        for (int c = 0; c < 4; c++)
+        {
+            var q = Avx.LoadVector256(block + QuantsOffset + 32 * c);
+            var bit1 = Vector256.Create((byte)(1 << (2 * c)));
+            var bit2 = Vector256.Create((byte)(2 << (2 * c)));
+            ((q & low4) | (Vector256.Equals(high & bit1, bit1) & sixteen)).Store(u + 64 * c);
+            ((Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & low4) | (Vector256.Equals(high & bit2, bit2) & sixteen)).Store(u + 64 * c + 32);
+        }
+    }
+
     static int Blocks(int elements, int bytes)
     {
         if (elements % BlockElements != 0) throw new ArgumentException($"q5_K rows are whole blocks of {BlockElements}, got {elements} values");

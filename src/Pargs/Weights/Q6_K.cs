@@ -159,6 +159,30 @@ public static unsafe class Q6_K
         return sum;
     }
 
+    /// <summary>
+    /// One block as unsigned levels u[256] (0..63; value = s·(u − 32)) and per 16-value group scale s = d·scale, as
+    /// <see cref="Dequantize"/> computes it: the panel form of <see cref="IntegerGemm"/>. Quarter k of each half takes
+    /// its low nibble from ql (low for k &lt; 2, high otherwise) and bits 2k..2k+1 of qh as bits 4–5.
+    /// </summary>
+    internal static void Levels(byte* block, byte* u, float* s)
+    {
+        float d = Q8_0.HalfAt(block + ScaleOffset);
+        for (int g = 0; g < 16; g++) s[g] = d * (sbyte)block[ScalesOffset + g];
+        var low4 = Vector256.Create((byte)0x0F);
+        var bits45 = Vector256.Create((byte)0x30);
+        for (int half = 0; half < 2; half++)
+        {
+            var ql0 = Avx.LoadVector256(block + 64 * half).AsUInt16();
+            var ql1 = Avx.LoadVector256(block + 64 * half + 32).AsUInt16();
+            var qh = Avx.LoadVector256(block + HighBitsOffset + 32 * half).AsUInt16();
+            byte* o = u + 128 * half;
+            ((ql0.AsByte() & low4) | (Avx2.ShiftLeftLogical(qh, 4).AsByte() & bits45)).Store(o);
+            ((ql1.AsByte() & low4) | (Avx2.ShiftLeftLogical(qh, 2).AsByte() & bits45)).Store(o + 32);
+            ((Avx2.ShiftRightLogical(ql0, 4).AsByte() & low4) | (qh.AsByte() & bits45)).Store(o + 64);
+            ((Avx2.ShiftRightLogical(ql1, 4).AsByte() & low4) | (Avx2.ShiftRightLogical(qh, 2).AsByte() & bits45)).Store(o + 96);
+        }
+    }
+
     static int Blocks(int elements, int bytes)
     {
         if (elements % BlockElements != 0) throw new ArgumentException($"q6_K rows are whole blocks of {BlockElements}, got {elements} values");

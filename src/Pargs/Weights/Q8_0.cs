@@ -31,6 +31,65 @@ public static unsafe class Q8_0
         }
     }
 
+    /// <summary>
+    /// <see cref="Quantize"/> vectorized, bit for bit (tested): the activation row of every Q8_0 / Q4_0 product, quantized
+    /// once per product. Round half away from zero as trunc(v) ± 1 where |v − trunc(v)| ≥ 0.5 (the difference is exact
+    /// in float). A block holding NaN or ±inf, or so small that 1/d overflows, takes the scalar reference, whose comparisons decide what such a block
+    /// becomes. WHY: the scalar loop cost ~10 ns per value, a few percent of a decoding step.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void QuantizeRow(float* x, byte* y, int blocks)
+    {
+        if (!Avx2.IsSupported)
+        {
+            Quantize(new ReadOnlySpan<float>(x, blocks * BlockElements), new Span<byte>(y, blocks * BlockBytes));
+            return;
+        }
+        var half = Vector256.Create(0.5f);
+        var one = Vector256.Create(1f);
+        var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+        for (int b = 0; b < blocks; b++, x += BlockElements, y += BlockBytes)
+        {
+            var v0 = Avx.LoadVector256(x); var v1 = Avx.LoadVector256(x + 8); var v2 = Avx.LoadVector256(x + 16); var v3 = Avx.LoadVector256(x + 24);
+            var zero = Vector256<float>.Zero;
+            // x − x is 0 for finite x, NaN for NaN and ±inf.
+            var finite = Vector256.Equals(v0 - v0, zero) & Vector256.Equals(v1 - v1, zero) & Vector256.Equals(v2 - v2, zero) & Vector256.Equals(v3 - v3, zero);
+            if (finite.ExtractMostSignificantBits() != 0xFF)
+            {
+                Quantize(new ReadOnlySpan<float>(x, BlockElements), new Span<byte>(y, BlockBytes));
+                continue;
+            }
+            var m = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
+            var m4 = Vector128.Max(m.GetLower(), m.GetUpper());
+            float amax = MathF.Max(MathF.Max(m4.GetElement(0), m4.GetElement(1)), MathF.Max(m4.GetElement(2), m4.GetElement(3)));
+            float d = amax / 127;
+            float id = d != 0 ? 1f / d : 0f;
+            if (!float.IsFinite(id))
+            {
+                // A subnormal d overflows 1/d: the reference's casts of ±inf and NaN decide those bytes.
+                Quantize(new ReadOnlySpan<float>(x, BlockElements), new Span<byte>(y, BlockBytes));
+                continue;
+            }
+            Unsafe.WriteUnaligned(y, Float16.FromFloat(d));
+            var scale = Vector256.Create(id);
+            var i0 = Avx.ConvertToVector256Int32WithTruncation(RoundAway(v0 * scale, half, one));
+            var i1 = Avx.ConvertToVector256Int32WithTruncation(RoundAway(v1 * scale, half, one));
+            var i2 = Avx.ConvertToVector256Int32WithTruncation(RoundAway(v2 * scale, half, one));
+            var i3 = Avx.ConvertToVector256Int32WithTruncation(RoundAway(v3 * scale, half, one));
+            // int32 → int16 → int8 packs interleave the 128-bit lanes; one permute puts the 32 bytes back in order.
+            var bytes = Avx2.PackSignedSaturate(Avx2.PackSignedSaturate(i0, i1), Avx2.PackSignedSaturate(i2, i3));
+            Avx2.PermuteVar8x32(bytes.AsInt32(), order).AsByte().Store(y + 2);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> RoundAway(Vector256<float> v, Vector256<float> half, Vector256<float> one)
+    {
+        var t = Avx.RoundToZero(v);
+        var up = Vector256.GreaterThanOrEqual(Vector256.Abs(v - t), half);
+        return t + (up & Vector256.CopySign(one, v));
+    }
+
     /// <summary>dequantize_row_q8_0.</summary>
     public static void Dequantize(ReadOnlySpan<byte> x, Span<float> y)
     {
@@ -43,27 +102,35 @@ public static unsafe class Q8_0
         }
     }
 
-    /// <summary>Σ over <paramref name="blocks"/> blocks of d_w·d_a·Σ q_w·q_a: a Q8_0 weight row times a Q8_0 activation row.</summary>
+    /// <summary>
+    /// Σ over <paramref name="blocks"/> blocks of d_w·d_a·Σ q_w·q_a: a Q8_0 weight row times a Q8_0 activation row.
+    /// Four blocks per iteration into four accumulators (independent FMA chains), scales read from
+    /// <see cref="HalfTable"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(byte* w, byte* a, int blocks)
     {
         if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
         bool vnni = IntegerDot.UseVnni;
-        var acc0 = Vector256<float>.Zero;
-        var acc1 = Vector256<float>.Zero;
+        float* half = HalfTable.Values;
+        var acc0 = Vector256<float>.Zero; var acc1 = acc0; var acc2 = acc0; var acc3 = acc0;
         int b = 0;
-        for (; b + 2 <= blocks; b += 2, w += 2 * BlockBytes, a += 2 * BlockBytes)
+        for (; b + 4 <= blocks; b += 4, w += 4 * BlockBytes, a += 4 * BlockBytes)
         {
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + 2)), Avx.LoadVector256((sbyte*)(a + 2)), vnni)),
-                                   Vector256.Create(HalfAt(w) * HalfAt(a)), acc0);
-            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + BlockBytes + 2)), Avx.LoadVector256((sbyte*)(a + BlockBytes + 2)), vnni)),
-                                   Vector256.Create(HalfAt(w + BlockBytes) * HalfAt(a + BlockBytes)), acc1);
+            acc0 = Block(w, a, half, vnni, acc0);
+            acc1 = Block(w + BlockBytes, a + BlockBytes, half, vnni, acc1);
+            acc2 = Block(w + 2 * BlockBytes, a + 2 * BlockBytes, half, vnni, acc2);
+            acc3 = Block(w + 3 * BlockBytes, a + 3 * BlockBytes, half, vnni, acc3);
         }
-        if (b < blocks)
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + 2)), Avx.LoadVector256((sbyte*)(a + 2)), vnni)),
-                                   Vector256.Create(HalfAt(w) * HalfAt(a)), acc0);
-        return Vector256.Sum(acc0 + acc1);
+        for (; b < blocks; b++, w += BlockBytes, a += BlockBytes) acc0 = Block(w, a, half, vnni, acc0);
+        return Vector256.Sum((acc0 + acc1) + (acc2 + acc3));
     }
+
+    /// <summary>acc + d_w·d_a·(the eight lane sums of one block's byte products).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Block(byte* w, byte* a, float* half, bool vnni, Vector256<float> acc)
+        => Fma.MultiplyAdd(Avx.ConvertToVector256Single(IntegerDot.Signed(Avx.LoadVector256((sbyte*)(w + 2)), Avx.LoadVector256((sbyte*)(a + 2)), vnni)),
+                           Vector256.Create(HalfTable.At(half, w) * HalfTable.At(half, a)), acc);
 
     /// <summary><see cref="Dot"/> without SIMD: the fallback, and the tests' second implementation.</summary>
     public static float DotScalar(byte* w, byte* a, int blocks)

@@ -10,6 +10,9 @@ namespace Pargs.Weights;
 public sealed unsafe class WeightProduct
 {
     readonly Action<int, int> body;
+    // Many activation rows (a prefill): blocked GEMMs instead of one dot product per (weight row, activation row).
+    readonly IntegerGemm integerGemm = new();
+    readonly HalfGemm halfGemm = new();
     byte[] activations = Array.Empty<byte>();
     float[] rounded = Array.Empty<float>();
     WeightMatrix matrix = null!;
@@ -47,6 +50,11 @@ public sealed unsafe class WeightProduct
         this.x = x;
         this.y = y;
         this.n = n;
+        if (matrix.ActivationRounding is null && HalfGemm.Takes(matrix.Format, n))
+        {
+            halfGemm.Run(matrix, x, n, y);
+            return;
+        }
         if (WeightCodec.ActivationFormat(matrix.Format) is { } activationFormat)
         {
             // The activation rows are quantized once, on the caller, before the split: every thread reads them all.
@@ -55,8 +63,14 @@ public sealed unsafe class WeightProduct
             if (activations.Length < needed) activations = GC.AllocateUninitializedArray<byte>(checked((int)needed), pinned: true);
             quantized = (byte*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(activations, 0); // pinned: the address stays valid
             for (int r = 0; r < n; r++)
-                WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
-                                   new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
+                if (activationFormat == WeightFormat.Q8_0) Q8_0.QuantizeRow(x + (long)r * matrix.Cols, quantized + r * activationRowBytes, matrix.Cols / Q8_0.BlockElements);
+                else WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
+                                        new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
+            if (IntegerGemm.Takes(matrix.Format, n))
+            {
+                integerGemm.Run(matrix, quantized, activationRowBytes, n, y);
+                return;
+            }
         }
         // As MatMulJob: split only when each thread gets at least ~16K multiply-adds.
         CpuThreads.For(matrix.Rows, body, align: 4, minPerThread: Math.Max(4, (1 << 14) / Math.Max(1, n * matrix.Cols)));

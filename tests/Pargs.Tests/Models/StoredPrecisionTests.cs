@@ -14,13 +14,13 @@ namespace Pargs.Tests.Models;
 public class StoredPrecisionTests
 {
     /// <summary>Widths every block format divides (K-quants: 256-element super-blocks), GQA, q/k/v biases (Qwen2).</summary>
-    static ModelConfig Config(bool qwen2) => (qwen2 ? TinyModels.Qwen2Config() : TinyModels.LlamaConfig(vocab: 67)) with
+    internal static ModelConfig Config(bool qwen2) => (qwen2 ? TinyModels.Qwen2Config() : TinyModels.LlamaConfig(vocab: 67)) with
     {
         HiddenSize = 256, IntermediateSize = 512, NumHeads = 4, NumKvHeads = 2,
     };
 
     /// <summary>The model's tensors with every matrix (embedding and head included) stored in <paramref name="format"/>, vectors in float32.</summary>
-    static StoredTensors Store(CausalLM model, WeightFormat format)
+    internal static StoredTensors Store(CausalLM model, WeightFormat format)
     {
         var weights = new StoredTensors($"(test, {WeightFormats.Name(format)})");
         foreach (var (name, p) in model.named_parameters())
@@ -36,7 +36,7 @@ public class StoredPrecisionTests
     /// A float32 model whose matrices are the stored ones dequantized, its vectors the original's (the same seed):
     /// the reference a stored format is held to.
     /// </summary>
-    static CausalLM Dequantized(ModelConfig config, long seed, StoredTensors weights)
+    internal static CausalLM Dequantized(ModelConfig config, long seed, StoredTensors weights)
     {
         var model = TinyModels.RandomLM(config, seed);
         using var _ = no_grad();
@@ -65,7 +65,7 @@ public class StoredPrecisionTests
     }
 
     /// <summary>max |a − b| / max |b| over every stage.</summary>
-    static float WorstRelative(List<Tensor> actual, List<Tensor> reference)
+    internal static float WorstRelative(List<Tensor> actual, List<Tensor> reference)
     {
         Assert.Equal(reference.Count, actual.Count);
         float worst = 0;
@@ -92,10 +92,10 @@ public class StoredPrecisionTests
         { "q4_0", false, 1 }, { "q4_K", true, 1 }, { "q5_K", false, 1 }, { "q6_K", false, 2 },
     };
 
-    static WeightFormat Parse(string name) => Enum.GetValues<WeightFormat>().First(f => WeightFormats.Name(f) == name);
+    internal static WeightFormat Parse(string name) => Enum.GetValues<WeightFormat>().First(f => WeightFormats.Name(f) == name);
 
     /// <summary>The stored model's matrices dequantized into float32 views whose products round activations as the integer format does.</summary>
-    static CausalLM RoundedReference(ModelConfig config, StoredTensors stored)
+    internal static CausalLM RoundedReference(ModelConfig config, StoredTensors stored)
     {
         var weights = new StoredTensors("(test, float32 with rounded activations)");
         var names = ExpectedTensors.For(config, null).Select(e => e.Name);
