@@ -105,6 +105,13 @@ public static class ReferenceCheckpoints
                 VocabSize = 128256, HiddenSize = 2048, IntermediateSize = 8192, NumLayers = 16, NumHeads = 32, NumKvHeads = 8,
                 MaxPositions = 131072, RopeTheta = 500000.0, TieWordEmbeddings = true,
             }),
+            // Qwen2.5-0.5B's widths as a llama with Llama 3's 128,256-token vocabulary: a 0.5B reward model that shares the
+            // 1B/8B shapes' tokenizer (candidates scored as siblings, no retokenizing) for PARGS measurements.
+            ["llama-0.5b"] = ("llama", () => Config("llama") with
+            {
+                VocabSize = 128256, HiddenSize = 896, IntermediateSize = 4864, NumLayers = 24, NumHeads = 14, NumKvHeads = 2,
+                MaxPositions = 131072, RopeTheta = 500000.0, TieWordEmbeddings = true,
+            }),
             // Llama-3.1-8B's shape (its llama3 rope_scaling left out: the shape is what memory and speed depend on).
             ["llama3.1-8b"] = ("llama", () => Config("llama") with
             {

@@ -205,8 +205,9 @@ public sealed class RewardModel : nn.Module, IRewardModel
         var (contents, weights) = opened;
         try
         {
-            var model = FromStored(contents.Config, weights, contents.Source);
-            return Completed(model, contents, path, tokenizerPath, requireTokenizer);
+            var model = Completed(FromStored(contents.Config, weights, contents.Source), contents, path, tokenizerPath, requireTokenizer);
+            CausalLM.ReleaseLoadingGarbage(); // as the LM's load does
+            return model;
         }
         catch
         {
