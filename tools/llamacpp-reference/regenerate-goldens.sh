@@ -26,6 +26,11 @@ for type in q8_0 q4_0; do
     pargs convert "$work/llama" --to gguf --out "$work/llama-$type.gguf" --type "$type"
     node "$here/reference.mjs" --model "$work/llama-$type.gguf" --name "llama-$type" --text "$text" > "$out/llama-$type.json"
 done
+# Q4_K_M (pargs convert --type q4_k: Q4_K with Q6_K attn_v/ffn_down/head by llama-quantize's rules) needs rows of whole
+# 256-value super-blocks: the reference llama widened to 256.
+pargs reference-checkpoint llama-256 --out "$work/llama-256"
+pargs convert "$work/llama-256" --to gguf --out "$work/llama-256-q4_k.gguf" --type q4_k
+node "$here/reference.mjs" --model "$work/llama-256-q4_k.gguf" --name "llama-256-q4_k" --text "$text" > "$out/llama-256-q4_k.json"
 pargs convert "$root/data/models/stories260K/tinyllamas-stories-260k-f32.gguf" --to gguf --out "$work/stories260K.gguf" --type f32
 node "$here/reference.mjs" --model "$work/stories260K.gguf" --name stories260K --text "$text" > "$out/stories260K.json"
 ls -l "$out"

@@ -44,11 +44,12 @@ public static class GenerateCommand
         var template = new Option<string>("--template") { Description = "Prompt template applied to each prompt: plain | hh | chatml | auto (the model's chat template from its tokenizer_config.json, plain if it has none) — use the one the reward model was trained with (train-rm --template)", DefaultValueFactory = _ => "plain" };
         var chat = new Option<bool>("--chat") { Description = "Each prompt is a user message, rendered with the model's own chat template (its tokenizer_config.json) and a generation prompt; a model without one is refused (--template auto would fall back to plain)" };
         var naive = new Option<bool>("--naive") { Description = "Reference algorithm without caches (benchmark baseline / oracle only)" };
+        var kvCache = ModelOptions.KvCache();
 
         var command = new Command("generate", "Generate continuations, optionally steered by a reward model.")
         {
             model, tokenizer, rewardModel, rewardLabel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, template, chat, output, shard, noTimings, batch, naive, threads,
-            continuations, blockLength, targetReward,
+            continuations, blockLength, targetReward, kvCache,
         };
         var remote = new RemoteOptions(); // --lm-url / --rm-url (docs/remote.md)
         remote.AddTo(command);
@@ -71,6 +72,7 @@ public static class GenerateCommand
                 Engine = result.GetValue(naive) ? DecodingEngine.Naive : DecodingEngine.Cached,
             };
             var decodingMethod = request.CheckSettings(); // before any model is loaded
+            var cacheType = ModelOptions.ParseKvCache(result.GetValue(kvCache)!);
             if (request.StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop needs a non-empty string");
             if (result.GetValue(output) is { } outFile) CliErrors.OutputFile(outFile);
             var promptShard = result.GetValue(shard) is { } shardText ? PromptShard.Parse(shardText) : (PromptShard?)null;
@@ -90,7 +92,9 @@ public static class GenerateCommand
             string? rmPath = result.GetValue(rewardModel) ?? (remoteRm is null ? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null && remoteLm is null) : null);
             if (remoteRm is not null && result.GetValue(rewardModel) is not null) throw new PargsException("give --reward-model or --rm-url, not both");
             if (rmPath is null && result.GetValue(rewardLabel) is not null) throw new PargsException("--reward-label needs a reward model (--reward-model)");
-            IRewardModel? rm = (IRewardModel?)remoteRm ?? (rmPath is null ? null : RewardModelFiles.LoadForDecoding(rmPath, result.GetValue(rewardLabel)));
+            IRewardModel? rm = (IRewardModel?)remoteRm ?? (rmPath is null ? null : RewardModelFiles.LoadForDecoding(rmPath, result.GetValue(rewardLabel), storedPrecision: !result.GetValue(naive)));
+            if (lm is not null) lm.Backbone.KvCacheType = cacheType;
+            if (rm is RewardModel causalRm) causalRm.Backbone.KvCacheType = cacheType;
             string generator = $"{(lm is null ? "remote" : Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source)))}+{decodingMethod.Name}";
 
             if (result.GetValue(output) is { } outPath)

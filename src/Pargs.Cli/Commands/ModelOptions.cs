@@ -35,6 +35,22 @@ public static class ModelOptions
         return lm;
     }
 
+    /// <summary>--kv-cache f32 | f16: how decoding's KV caches store keys and values.</summary>
+    public static Option<string> KvCache()
+        => new("--kv-cache")
+        {
+            Description = "KV cache precision: f32 (exact) or f16 (half the memory and half the bytes attention reads; keys and values rounded to float16, as llama.cpp's default)",
+            DefaultValueFactory = _ => "f32",
+        };
+
+    /// <summary>The --kv-cache value, or a one-line refusal naming it.</summary>
+    public static KvCacheType ParseKvCache(string value) => value.ToLowerInvariant() switch
+    {
+        "f32" => KvCacheType.F32,
+        "f16" => KvCacheType.F16,
+        _ => throw new PargsException($"--kv-cache {value}: expected f32 or f16"),
+    };
+
     public static void SetThreads(int threads)
     {
         int used = ComputeThreads.Set(threads);

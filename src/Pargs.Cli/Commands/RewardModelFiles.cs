@@ -10,13 +10,15 @@ public static class RewardModelFiles
     /// A reward model is always a folder, so a missing path gets that said, not the base-LM formats
     /// (.gguf, llama2.c .bin) the checkpoint loader would list.
     /// </summary>
-    public static RewardModel Load(string path)
+    public static RewardModel Load(string path, bool storedPrecision = false)
     {
-        if (!Directory.Exists(path))
+        bool gguf = storedPrecision && File.Exists(path) && Path.GetExtension(path).Equals(".gguf", StringComparison.OrdinalIgnoreCase);
+        if (!Directory.Exists(path) && !gguf)
             throw new PargsException($"{path}: reward model folder not found (expected a Hugging Face folder with config.json and " +
                                      "model.safetensors holding score.weight, as `pargs train-rm` writes)");
-        var rm = RewardModel.Load(path);
-        ColumnMajor.ApplyForDecoding(rm, rm.Config); // decoding only, never trained here
+        // storedPrecision: a Llama-family reward model is mapped and decoded as stored (RewardModel.LoadForInference).
+        var rm = storedPrecision ? RewardModel.LoadForInference(path) : RewardModel.Load(path);
+        if (rm.StoredWeights is null) ColumnMajor.ApplyForDecoding(rm, rm.Config); // decoding only, never trained here
         return rm;
     }
 
@@ -25,7 +27,7 @@ public static class RewardModelFiles
     /// with <paramref name="rewardLabel"/>; a FaRMA / GenARM one with a vocabulary head, recognised by config.json's
     /// <c>pargs_objective</c>; or a scalar-head causal one (<see cref="Load"/>). Only an encoder has labels to choose.
     /// </summary>
-    public static IRewardModel LoadForDecoding(string path, string? rewardLabel = null)
+    public static IRewardModel LoadForDecoding(string path, string? rewardLabel = null, bool storedPrecision = false)
     {
         if (Pargs.Rewards.Gold.GoldRewards.IsEncoderFolder(path)) return EncoderRewardModel.Load(path, rewardLabel);
         if (rewardLabel is not null)
@@ -36,7 +38,7 @@ public static class RewardModelFiles
             ColumnMajor.ApplyForDecoding(rm.Model, rm.Config);
             return rm;
         }
-        return Load(path);
+        return Load(path, storedPrecision);
     }
 
     /// <summary>The --reward-label option (which label of a multi-label classifier is the reward).</summary>

@@ -29,6 +29,9 @@ public static partial class GgufCheckpoint
         var family = GgufConverter.Families[config.ModelType];
         string architecture = config.ModelType switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", "phi3" or "gpt_neox" => config.Family.CausalLMArchitecture(config), _ => "LlamaForCausalLM" };
         if (family.NormWeightsPlusOne) architecture = config.Family.CausalLMArchitecture(config);
+        // A reward model pargs convert wrote: the head is llama.cpp's classifier output (StoredCheckpoint.GgufScoreTensor).
+        bool rewardModel = gguf.Tensors.Any(t => t.Name == StoredCheckpoint.GgufScoreTensor);
+        if (rewardModel) architecture = config.Family.SequenceClassificationArchitecture(config);
         string embeddingName = config.ModelType switch { "gpt2" => "transformer.wte.weight", "gpt_neox" => "gpt_neox.embed_in.weight", _ => "model.embed_tokens.weight" };
 
         var tensors = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
@@ -37,7 +40,7 @@ public static partial class GgufCheckpoint
             foreach (var info in gguf.Tensors)
             {
                 if (family.FromGgufConfig is not null && info.Name.StartsWith("rope_factors_", StringComparison.Ordinal)) continue; // read into the config
-                var (hfName, transpose) = HuggingFaceName(family, info.Name)
+                var (hfName, transpose) = info.Name == StoredCheckpoint.GgufScoreTensor ? ("score.weight", false) : HuggingFaceName(family, info.Name)
                     ?? throw new PargsException($"{path}: tensor \"{info.Name}\" has no {architecture} counterpart Pargs knows (unsupported GGUF variant?)");
                 var t = gguf.ReadTensor(info);
                 if (family.MetaRotaryLayout && (hfName.Contains(".q_proj.", StringComparison.Ordinal) || hfName.Contains(".k_proj.", StringComparison.Ordinal)))

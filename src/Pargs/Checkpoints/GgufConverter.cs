@@ -1,13 +1,14 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Pargs.Models;
+using Pargs.Rewards;
 using Pargs.Tokenizers;
 using TorchSharp;
 
 namespace Pargs.Checkpoints;
 
 /// <summary>The tensor types <c>pargs convert --to gguf</c> writes (llama.cpp's file types: most matrices in this type).</summary>
-public enum GgufOutputType { F32, F16, BF16, Q8_0, Q4_0 }
+public enum GgufOutputType { F32, F16, BF16, Q8_0, Q4_0, Q4_K_M }
 
 /// <summary>
 /// Converts any checkpoint Pargs loads (Hugging Face folder, GGUF, llama2.c) into a GGUF v3 file that
@@ -120,9 +121,10 @@ public static class GgufConverter
         "bf16" => GgufOutputType.BF16,
         "q8_0" => GgufOutputType.Q8_0,
         "q4_0" => GgufOutputType.Q4_0,
-        "q4_1" or "q5_0" or "q5_1" or "q2_k" or "q3_k" or "q4_k" or "q4_k_m" or "q4_k_s" or "q5_k" or "q6_k" =>
-            throw new PargsException($"--type {type.ToLowerInvariant()} is not supported yet (pargs convert writes f32, f16, bf16, q8_0 and q4_0)"),
-        _ => throw new PargsException($"--type {type}: unknown tensor type (expected f32, f16, bf16, q8_0 or q4_0)"),
+        "q4_k" or "q4_k_m" => GgufOutputType.Q4_K_M, // llama-quantize's Q4_K is its Q4_K_M mixture
+        "q4_1" or "q5_0" or "q5_1" or "q2_k" or "q3_k" or "q4_k_s" or "q5_k" or "q5_k_s" or "q5_k_m" or "q6_k" =>
+            throw new PargsException($"--type {type.ToLowerInvariant()} is not supported yet (pargs convert writes f32, f16, bf16, q8_0, q4_0 and q4_k)"),
+        _ => throw new PargsException($"--type {type}: unknown tensor type (expected f32, f16, bf16, q8_0, q4_0 or q4_k)"),
     };
 
     /// <summary>Loads <paramref name="modelPath"/>, converts it and writes <paramref name="outPath"/> atomically.</summary>
@@ -166,8 +168,19 @@ public static class GgufConverter
         return (null, notes);
     }
 
-    /// <summary>The GGUF for <paramref name="contents"/>; tensors are encoded while the file is written.</summary>
-    public static GgufWriter Build(CheckpointContents contents, GgufVocabulary vocabulary, GgufOutputType type, string name, int? contextLength = null)
+    /// <summary>
+    /// Tensors produced one at a time while the file is written, instead of <see cref="CheckpointContents.Tensors"/>:
+    /// a checkpoint too large to hold in float32 (an 8B shape is 32 GB) is converted holding one tensor at a time.
+    /// <see cref="Load"/>'s tensor is disposed once written.
+    /// </summary>
+    public sealed record StreamedTensors(IReadOnlyList<(string Name, long[] Shape)> Shapes, Func<string, torch.Tensor> Load);
+
+    /// <summary>
+    /// The GGUF for <paramref name="contents"/> (or for <paramref name="streamed"/>'s tensors, with contents giving the
+    /// config and vocabulary); tensors are encoded while the file is written.
+    /// </summary>
+    public static GgufWriter Build(CheckpointContents contents, GgufVocabulary vocabulary, GgufOutputType type, string name, int? contextLength = null,
+                                   StreamedTensors? streamed = null)
     {
         var config = contents.Config;
         string source = contents.Source;
@@ -177,10 +190,10 @@ public static class GgufConverter
         string arch = family.Architecture;
         writer.Set("general.architecture", GgufValue.String(arch));
         writer.Set("general.name", GgufValue.String(name));
-        // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7, MOSTLY_BF16 32.
+        // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7, MOSTLY_Q4_K_M 15, MOSTLY_BF16 32.
         writer.Set("general.file_type", GgufValue.U32(type switch
         {
-            GgufOutputType.F32 => 0u, GgufOutputType.F16 => 1u, GgufOutputType.Q4_0 => 2u, GgufOutputType.Q8_0 => 7u, _ => 32u,
+            GgufOutputType.F32 => 0u, GgufOutputType.F16 => 1u, GgufOutputType.Q4_0 => 2u, GgufOutputType.Q8_0 => 7u, GgufOutputType.Q4_K_M => 15u, _ => 32u,
         }));
         writer.Set($"{arch}.context_length", GgufValue.U32(checked((uint)(contextLength ?? config.MaxPositions))));
         writer.Set($"{arch}.embedding_length", GgufValue.U32(checked((uint)config.HiddenSize)));
@@ -207,8 +220,32 @@ public static class GgufConverter
             writer.AddTensor(ggufName, [values.Length], GgmlType.F32, bytes);
         }
 
-        foreach (var (hfName, tensor) in OrderedTensors(contents, family))
+        if (IsRewardModel(contents))
         {
+            // A scalar reward model: the backbone as an LM's, the head as llama.cpp's classifier output (kept float32, as
+            // Pargs computes it). llama.cpp itself refuses the extra tensor in a "llama"/"qwen2" file; Pargs reads it back
+            // (RewardModel.LoadForInference). The objective decides where a reward is read, so it travels along.
+            string objective = "";
+            if (contents.Format == "hf-folder" && Rewards.RewardModel.ReadObjective(contents.Source) is { } o) objective = o.ToConfigValue();
+            writer.Set(RewardObjectiveKey, GgufValue.String(objective));
+        }
+        var shapes = streamed?.Shapes.ToDictionary(s => s.Name, s => s.Shape, StringComparer.Ordinal)
+                     ?? contents.Tensors.ToDictionary(p => p.Key, p => p.Value.shape, StringComparer.Ordinal);
+        // The tensor to write: the checkpoint's (kept), or a streamed one made now and disposed once written.
+        Action<Stream> Writing(string hfName, Action<Stream, torch.Tensor> write) => stream =>
+        {
+            if (streamed is null) { write(stream, contents.Tensors[hfName]); return; }
+            using var made = streamed.Load(hfName);
+            write(stream, made);
+        };
+        foreach (var hfName in OrderedNames(shapes.Keys, contents.Config, family))
+        {
+            var tensorShape = shapes[hfName];
+            if (hfName == "score.weight")
+            {
+                writer.AddTensor(StoredCheckpoint.GgufScoreTensor, tensorShape, GgmlType.F32, Writing(hfName, (stream, head) => WriteTensor(stream, head, false, null, GgmlType.F32)));
+                continue;
+            }
             string ggufName = GgufName(family, hfName)
                 ?? throw new PargsException($"{source}: tensor \"{hfName}\" has no llama.cpp \"{arch}\" counterpart; pargs convert cannot place it");
             bool transpose = Transposed(family, hfName);
@@ -216,19 +253,18 @@ public static class GgufConverter
                 : hfName.Contains(".self_attn.q_proj.", StringComparison.Ordinal) ? config.NumHeads
                 : hfName.Contains(".self_attn.k_proj.", StringComparison.Ordinal) ? config.NumKvHeads
                 : null;
-            long[] shape = transpose ? [tensor.shape[1], tensor.shape[0]] : tensor.shape;
+            long[] shape = transpose ? [tensorShape[1], tensorShape[0]] : tensorShape;
             // llama.cpp's converter keeps vectors (norms, biases) in float32 whatever the file type.
             var tensorType = shape.Length <= 1 ? GgmlType.F32 : type switch
             {
                 GgufOutputType.F16 => GgmlType.F16,
                 GgufOutputType.BF16 => GgmlType.BF16,
-                GgufOutputType.Q8_0 or GgufOutputType.Q4_0 => GgufQuantization.TypeOf(ggufName, shape, type, config.TieWordEmbeddings, source),
+                GgufOutputType.Q8_0 or GgufOutputType.Q4_0 or GgufOutputType.Q4_K_M => GgufQuantization.TypeOf(ggufName, shape, type, config.TieWordEmbeddings, source, config.NumLayers),
                 _ => GgmlType.F32,
             };
-            var t = tensor;
             bool plusOne = family.NormWeightsPlusOne && hfName.EndsWith("norm.weight", StringComparison.Ordinal);
             var layout = family.ToGgufLayout is { } relayout ? (Func<torch.Tensor, torch.Tensor>)(x => relayout(ggufName, x, config)) : null;
-            writer.AddTensor(ggufName, shape, tensorType, stream => WriteTensor(stream, t, transpose, rotaryHeads, tensorType, plusOne, layout));
+            writer.AddTensor(ggufName, shape, tensorType, Writing(hfName, (stream, t) => WriteTensor(stream, t, transpose, rotaryHeads, tensorType, plusOne, layout)));
         }
         return writer;
     }
@@ -236,24 +272,35 @@ public static class GgufConverter
     /// <summary>The family's row of the table, or a refusal naming what cannot be converted.</summary>
     static GgufFamily FamilyOf(CheckpointContents contents)
     {
-        if (contents.Architecture?.EndsWith("ForSequenceClassification", StringComparison.Ordinal) == true || contents.Tensors.ContainsKey("score.weight"))
-            throw new PargsException($"{contents.Source}: {contents.Architecture ?? "this checkpoint"} is a reward model (score head); llama.cpp has no such architecture, so pargs convert writes causal LMs only");
+        if (IsRewardModel(contents) && !StoredCheckpoint.HasStoredKernel(contents.Config))
+            throw new PargsException($"{contents.Source}: {contents.Architecture ?? "this checkpoint"} is a reward model (score head); pargs convert writes reward models of the llama, mistral, qwen2 and qwen3 families only (llama.cpp has no reward-model architecture)");
+        if (IsRewardModel(contents) && contents.Tensors.Count > 0 && !contents.Tensors.ContainsKey("score.weight")) // (streamed: no tensors held)
+            throw new PargsException($"{contents.Source}: {contents.Architecture} has no score head (score.weight)");
         return Families.TryGetValue(contents.Config.ModelType, out var family) ? family
             : throw new PargsException($"{contents.Source}: model_type \"{contents.Config.ModelType}\" has no GGUF conversion yet (pargs convert writes {string.Join(", ", Families.Keys)})");
     }
 
+    /// <summary>A …ForSequenceClassification checkpoint (a scalar reward model).</summary>
+    static bool IsRewardModel(CheckpointContents contents)
+        => contents.Architecture?.EndsWith("ForSequenceClassification", StringComparison.Ordinal) == true || contents.Tensors.ContainsKey("score.weight");
+
+    /// <summary>
+    /// GGUF metadata marking a reward model: its objective as config.json's <c>pargs_objective</c> records it (empty when
+    /// none), so a converted reward model reads its reward at the same token (<see cref="Rewards.RewardModel.Readout"/>).
+    /// </summary>
+    public const string RewardObjectiveKey = "pargs.reward_model.objective";
+
     /// <summary>Embedding, then blocks in layer order, then the rest: the order llama.cpp's converter writes (readers do not depend on it).</summary>
-    static IEnumerable<(string Name, torch.Tensor Tensor)> OrderedTensors(CheckpointContents contents, GgufFamily family)
+    static IEnumerable<string> OrderedNames(IEnumerable<string> tensorNames, ModelConfig config, GgufFamily family)
     {
-        bool tied = contents.Config.TieWordEmbeddings;
+        bool tied = config.TieWordEmbeddings;
         // A tied head is the embedding itself; llama.cpp uses token_embd when output.weight is absent.
-        var names = contents.Tensors.Keys.Where(n => !(tied && n == "lm_head.weight")).ToList();
+        var names = tensorNames.Where(n => !(tied && n == "lm_head.weight")).ToList();
         int Layer(string n) => LayerIndex(n) ?? -1;
         return names
             .OrderBy(n => Layer(n) < 0 ? (n.Contains("embed") || n.Contains("wte") || n.Contains("wpe") ? 0 : 2) : 1)
             .ThenBy(Layer)
-            .ThenBy(n => IndexInTable(family, n))
-            .Select(n => (n, contents.Tensors[n]));
+            .ThenBy(n => IndexInTable(family, n));
     }
 
     /// <summary>Where the families' Hugging Face layer names start (Llama-like, GPT-2, GPT-NeoX).</summary>
@@ -335,7 +382,7 @@ public static class GgufConverter
             case GgmlType.BF16:
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteUInt16LittleEndian(output[(2 * i)..], ToBFloat16(values[i]));
                 return values.Length * 2;
-            case GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q6_K:
+            case GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K:
             {
                 // ggml's reference quantizers (Weights/), block for block; values is a whole number of rows.
                 var format = (Weights.WeightFormat)(uint)type;
@@ -344,7 +391,7 @@ public static class GgufConverter
                 return bytes;
             }
             default:
-                throw new ArgumentOutOfRangeException(nameof(type), type, "only F32, F16, BF16, Q8_0, Q4_0 and Q6_K are encoded here");
+                throw new ArgumentOutOfRangeException(nameof(type), type, "only F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K are encoded here");
         }
     }
 

@@ -122,7 +122,8 @@ public static class HuggingFaceFolder
     /// <paramref name="dir"/>, so an interrupted save never leaves a half-written model behind.
     /// </summary>
     public static void Save(string dir, ModelConfig config, string architecture, IReadOnlyDictionary<string, torch.Tensor> tensors,
-        ITokenizer? tokenizer = null, IDictionary<string, JsonNode?>? extraConfig = null, GenerationDefaults? generation = null)
+        ITokenizer? tokenizer = null, IDictionary<string, JsonNode?>? extraConfig = null, GenerationDefaults? generation = null,
+        StoredType weightsType = StoredType.F32)
     {
         string full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
         string parent = Path.GetDirectoryName(full) ?? throw new PargsException($"{dir}: cannot save a model as a filesystem root");
@@ -133,7 +134,7 @@ public static class HuggingFaceFolder
         {
             var options = new JsonSerializerOptions { WriteIndented = true };
             File.WriteAllText(Path.Combine(tmp, ConfigFile), config.ToHuggingFaceJson(architecture, extraConfig).ToJsonString(options));
-            Safetensors.Save(Path.Combine(tmp, WeightsFile), config.Family.TensorsForSaving(tensors, config, architecture));
+            Safetensors.Save(Path.Combine(tmp, WeightsFile), config.Family.TensorsForSaving(tensors, config, architecture), storeAs: weightsType);
             tokenizer?.SaveTokenizerJson(Path.Combine(tmp, TokenizerFile));
             if (generation != null)
                 File.WriteAllText(Path.Combine(tmp, GenerationConfigFile), GenerationJson(generation).ToJsonString(options));

@@ -93,6 +93,8 @@ public static class ReferenceCheckpoints
                 VocabSize = 32000, HiddenSize = 768, IntermediateSize = 2048, NumLayers = 12, NumHeads = 12, NumKvHeads = 12,
                 MaxPositions = 1024, RopeTheta = 10000.0, TieWordEmbeddings = true,
             }),
+            // The reference llama widened to whole 256-value super-blocks, so every K-quant applies (convert --type q4_k).
+            ["llama-256"] = ("llama", () => Config("llama") with { HiddenSize = 256, IntermediateSize = 512 }),
             ["qwen2.5-0.5b"] = ("qwen2", () => Config("qwen2") with
             {
                 VocabSize = 151936, HiddenSize = 896, IntermediateSize = 4864, NumLayers = 24, NumHeads = 14, NumKvHeads = 2,
@@ -103,19 +105,113 @@ public static class ReferenceCheckpoints
                 VocabSize = 128256, HiddenSize = 2048, IntermediateSize = 8192, NumLayers = 16, NumHeads = 32, NumKvHeads = 8,
                 MaxPositions = 131072, RopeTheta = 500000.0, TieWordEmbeddings = true,
             }),
+            // Qwen2.5-0.5B's widths as a llama with Llama 3's 128,256-token vocabulary: a 0.5B reward model that shares the
+            // 1B/8B shapes' tokenizer (candidates scored as siblings, no retokenizing) for PARGS measurements.
+            ["llama-0.5b"] = ("llama", () => Config("llama") with
+            {
+                VocabSize = 128256, HiddenSize = 896, IntermediateSize = 4864, NumLayers = 24, NumHeads = 14, NumKvHeads = 2,
+                MaxPositions = 131072, RopeTheta = 500000.0, TieWordEmbeddings = true,
+            }),
+            // Llama-3.1-8B's shape (its llama3 rope_scaling left out: the shape is what memory and speed depend on).
+            ["llama3.1-8b"] = ("llama", () => Config("llama") with
+            {
+                VocabSize = 128256, HiddenSize = 4096, IntermediateSize = 14336, NumLayers = 32, NumHeads = 32, NumKvHeads = 8,
+                MaxPositions = 131072, RopeTheta = 500000.0, TieWordEmbeddings = false,
+            }),
         };
 
     /// <summary>
     /// Writes the checkpoint <paramref name="name"/> (a family of <see cref="Names"/>, or a shape of
-    /// <see cref="Shapes"/>) as a Hugging Face folder at <paramref name="dir"/>.
+    /// <see cref="Shapes"/>) as a Hugging Face folder at <paramref name="dir"/>; with <paramref name="rewardModel"/>, as
+    /// the family's …ForSequenceClassification (a seeded score head [1, hidden] instead of lm_head).
     /// </summary>
-    public static void Write(string name, string dir)
+    public static void Write(string name, string dir, bool rewardModel = false)
     {
         if (Models.Families.Gemma.GemmaReferenceCheckpoints.Names.Contains(name))
         {
+            if (rewardModel) throw new PargsException($"reference checkpoint \"{name}\" has no reward-model form");
             Models.Families.Gemma.GemmaReferenceCheckpoints.Write(name, dir);
             return;
         }
+        var (config, family, architecture, seed) = Resolve(name, rewardModel);
+        var tensors = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
+        try
+        {
+            var random = new SplitMix64(seed);
+            foreach (var (tensorName, shape) in GenerationOrder(ExpectedTensors.For(config, architecture)))
+            {
+                var values = new float[Elements(shape)];
+                unsafe
+                {
+                    fixed (float* p = values) Fill(p, values.Length, tensorName, Concrete(shape), config, random);
+                }
+                tensors[tensorName] = torch.tensor(values, Concrete(shape));
+            }
+            var extra = family == "mistral" ? new Dictionary<string, JsonNode?> { ["sliding_window"] = null } : null;
+            if (rewardModel) (extra ??= new())["num_labels"] = 1;
+            HuggingFaceFolder.Save(dir, config, architecture, tensors, extraConfig: extra);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+        WriteTokenizerFiles(family, config, dir);
+    }
+
+    /// <summary>
+    /// Writes the checkpoint <paramref name="name"/> straight to a GGUF of <paramref name="type"/> at <paramref name="path"/>,
+    /// one tensor at a time: the same seeded weights as <see cref="Write"/> (SplitMix64 is counter-based, so each tensor's
+    /// values start at their own offset of the one stream) without ever holding the float32 model — an 8B shape would
+    /// need 32 GB. A llama / mistral / qwen2 family only (the stored-precision families); reward models as
+    /// <see cref="GgufConverter"/> writes them (head as <c>cls.output.weight</c>).
+    /// </summary>
+    public static GgufConversionSummary WriteGguf(string name, string path, GgufOutputType type, bool rewardModel = false)
+    {
+        var (config, family, architecture, seed) = Resolve(name, rewardModel);
+        if (!StoredCheckpoint.HasStoredKernel(config))
+            throw new PargsException($"reference checkpoint \"{name}\" ({config.ModelType}) is written as a folder only; convert it with pargs convert");
+        var order = GenerationOrder(ExpectedTensors.For(config, architecture)).Select(t => (t.Name, Shape: Concrete(t.Shape))).ToList();
+        var offsets = new Dictionary<string, long>(StringComparer.Ordinal);
+        long offset = 0;
+        foreach (var (tensorName, shape) in order) { offsets[tensorName] = offset; offset += Elements(shape); }
+        var shapes = order.ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal);
+        unsafe torch.Tensor Make(string tensorName)
+        {
+            var shape = shapes[tensorName];
+            var t = torch.empty(shape, dtype: torch.ScalarType.Float32);
+            // Value i of the stream is the (i+1)-th draw from the seed: start the generator offset draws further.
+            var random = new SplitMix64(seed + (ulong)offsets[tensorName] * SplitMix64.Gamma);
+            Fill(StoredTensorReader.DataPointer(t), Elements(shape), tensorName, shape, config, random);
+            return t;
+        }
+        // Config and tokenizer files in a scratch folder beside the output: the vocabulary is built from them as convert does.
+        string scratch = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.vocab-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(scratch);
+        try
+        {
+            var extra = new Dictionary<string, JsonNode?>();
+            if (family == "mistral") extra["sliding_window"] = null;
+            if (rewardModel) extra["num_labels"] = 1;
+            File.WriteAllText(Path.Combine(scratch, HuggingFaceFolder.ConfigFile), config.ToHuggingFaceJson(architecture, extra).ToJsonString());
+            WriteTokenizerFiles(family, config, scratch);
+            using var contents = new CheckpointContents
+            {
+                Config = config, Tensors = new(StringComparer.Ordinal), Source = scratch, Format = "hf-folder", Architecture = architecture,
+            };
+            var vocabulary = GgufVocabulary.ForCheckpoint(contents);
+            var writer = GgufConverter.Build(contents, vocabulary, type, name + (rewardModel ? "-rm" : ""), streamed: new GgufConverter.StreamedTensors(order, Make));
+            writer.Save(path);
+            return new GgufConversionSummary(GgufConverter.Families[config.ModelType].Architecture, writer.TensorCount, new FileInfo(path).Length, []);
+        }
+        finally
+        {
+            Directory.Delete(scratch, recursive: true);
+        }
+    }
+
+    /// <summary>The config, family, architecture and seed of a reference checkpoint or shape.</summary>
+    static (ModelConfig Config, string Family, string Architecture, ulong Seed) Resolve(string name, bool rewardModel)
+    {
         ModelConfig config;
         if (Shapes.TryGetValue(name, out var realShape))
         {
@@ -123,38 +219,41 @@ public static class ReferenceCheckpoints
             name = realShape.Family;
         }
         else config = Config(name);
-        string architecture = config.ModelType is "phi3" or "gpt_neox" ? config.Family.CausalLMArchitecture(config)
+        string architecture = rewardModel ? config.Family.SequenceClassificationArchitecture(config)
+            : config.ModelType is "phi3" or "gpt_neox" ? config.Family.CausalLMArchitecture(config)
             : config.ModelType == "gpt2" ? "GPT2LMHeadModel"
             : name switch { "mistral" => "MistralForCausalLM", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" };
-        var random = new SplitMix64((ulong)(Names.ToList().IndexOf(name) + 1) * 0x9E3779B97F4A7C15UL);
-        var tensors = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
-        try
+        return (config, name, architecture, (ulong)(Names.ToList().IndexOf(name) + 1) * 0x9E3779B97F4A7C15UL);
+    }
+
+    /// <summary>A declared shape with "any size" (-1: a score head's labels) as 1.</summary>
+    static long[] Concrete(long[] shape) => shape.Select(d => d < 0 ? 1 : d).ToArray();
+
+    static long Elements(long[] shape) => Concrete(shape).Aggregate(1L, (a, b) => a * b);
+
+    /// <summary>The seeded values of one tensor, drawn from <paramref name="random"/> in order.</summary>
+    static unsafe void Fill(float* values, long count, string tensorName, long[] shape, ModelConfig config, SplitMix64 random)
+    {
+        bool gain = tensorName.EndsWith("norm.weight", StringComparison.Ordinal) || tensorName.Contains(".ln_", StringComparison.Ordinal) && tensorName.EndsWith(".weight", StringComparison.Ordinal);
+        bool vector = shape.Length == 1;
+        // Matrices scaled by 1/sqrt(fan-in) keep activations near unit size through the layers;
+        // embeddings and the head stay larger so the next-token distribution is far from uniform.
+        double scale = gain ? 0.2 : vector ? 0.2 : tensorName.Contains("embed") || tensorName.Contains("wte") || tensorName.Contains("wpe") ? 1.0
+            : tensorName.Contains("lm_head") ? 3.0 / Math.Sqrt(shape[^1]) : 1.7 / Math.Sqrt(shape[^1]);
+        // GPT-2 Conv1D stores [in, out]: the fan-in is the first dimension.
+        bool conv1d = config.ModelType == "gpt2" && shape.Length == 2 && !tensorName.Contains("wte") && !tensorName.Contains("wpe") && !tensorName.Contains("lm_head");
+        for (long i = 0; i < count; i++)
         {
-            foreach (var (tensorName, shape) in GenerationOrder(ExpectedTensors.For(config, architecture)))
-            {
-                long n = shape.Aggregate(1L, (a, b) => a * b);
-                var values = new float[n];
-                bool gain = tensorName.EndsWith("norm.weight", StringComparison.Ordinal) || tensorName.Contains(".ln_", StringComparison.Ordinal) && tensorName.EndsWith(".weight", StringComparison.Ordinal);
-                bool vector = shape.Length == 1;
-                // Matrices scaled by 1/sqrt(fan-in) keep activations near unit size through the layers;
-                // embeddings and the head stay larger so the next-token distribution is far from uniform.
-                double scale = gain ? 0.2 : vector ? 0.2 : tensorName.Contains("embed") || tensorName.Contains("wte") || tensorName.Contains("wpe") ? 1.0
-                    : tensorName.Contains("lm_head") ? 3.0 / Math.Sqrt(shape[^1]) : 1.7 / Math.Sqrt(shape[^1]);
-                for (long i = 0; i < n; i++) values[i] = (float)((gain ? 1.0 : 0.0) + scale * random.NextSymmetric());
-                // GPT-2 Conv1D stores [in, out]: the fan-in is the first dimension.
-                if (config.ModelType == "gpt2" && shape.Length == 2 && !tensorName.Contains("wte") && !tensorName.Contains("wpe") && !tensorName.Contains("lm_head"))
-                    for (long i = 0; i < n; i++) values[i] = (float)(values[i] * Math.Sqrt(shape[1]) / Math.Sqrt(shape[0]));
-                tensors[tensorName] = torch.tensor(values, shape);
-            }
-            var extra = name == "mistral" ? new Dictionary<string, JsonNode?> { ["sliding_window"] = null } : null;
-            HuggingFaceFolder.Save(dir, config, architecture, tensors, extraConfig: extra);
+            float v = (float)((gain ? 1.0 : 0.0) + scale * random.NextSymmetric());
+            values[i] = conv1d ? (float)(v * Math.Sqrt(shape[1]) / Math.Sqrt(shape[0])) : v;
         }
-        finally
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-        }
-        bool byteLevel = config.ModelType is "gpt2" or "gpt_neox" || name == "qwen2";
-        var tokenizer = byteLevel ? ByteLevelTokenizerJson(name) : SentencePieceTokenizerJson();
+    }
+
+    /// <summary>tokenizer.json (a small BPE trained here) and tokenizer_config.json of the family's reference checkpoint.</summary>
+    static void WriteTokenizerFiles(string family, ModelConfig config, string dir)
+    {
+        bool byteLevel = config.ModelType is "gpt2" or "gpt_neox" || family == "qwen2";
+        var tokenizer = byteLevel ? ByteLevelTokenizerJson(family) : SentencePieceTokenizerJson();
         File.WriteAllText(Path.Combine(dir, HuggingFaceFolder.TokenizerFile), tokenizer.ToJsonString());
         var tokenizerConfig = new JsonObject { ["add_bos_token"] = !byteLevel, ["add_eos_token"] = false };
         File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), tokenizerConfig.ToJsonString());
@@ -318,9 +417,12 @@ public static class ReferenceCheckpoints
     /// <summary>SplitMix64: a fixed, documented generator, so weights do not depend on the runtime's Random.</summary>
     internal sealed class SplitMix64(ulong state)
     {
+        /// <summary>The increment of the state per draw (2⁶⁴/φ): draw i + 1 from state s is draw 1 from s + i·Gamma.</summary>
+        public const ulong Gamma = 0x9E3779B97F4A7C15UL;
+
         public ulong Next()
         {
-            ulong z = state += 0x9E3779B97F4A7C15UL;
+            ulong z = state += Gamma;
             z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
             z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
             return z ^ (z >> 31);

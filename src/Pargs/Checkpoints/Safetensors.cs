@@ -10,7 +10,7 @@ namespace Pargs.Checkpoints;
 /// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length, a JSON header
 /// mapping each tensor name to <c>dtype</c>, <c>shape</c> and <c>data_offsets</c> [begin, end) within the
 /// data section that follows, plus an optional <c>__metadata__</c> string map. Reads F32, F16, BF16 and F64
-/// into float32; writes F32. Every inconsistency is a <see cref="PargsException"/> naming file and tensor,
+/// into float32; writes F32, F16 or BF16. Every inconsistency is a <see cref="PargsException"/> naming file and tensor,
 /// because a silently misread weight shows up much later as a model that merely talks nonsense.
 /// </summary>
 public static class Safetensors
@@ -139,8 +139,13 @@ public static class Safetensors
     /// Writes <paramref name="tensors"/> as F32 safetensors, names in ordinal order, atomically
     /// (a temporary file renamed over <paramref name="path"/>, so readers never see half a file).
     /// </summary>
-    public static void Save(string path, IReadOnlyDictionary<string, torch.Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Save(string path, IReadOnlyDictionary<string, torch.Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null,
+                            StoredType storeAs = StoredType.F32)
     {
+        if (storeAs is not (StoredType.F32 or StoredType.F16 or StoredType.BF16))
+            throw new ArgumentOutOfRangeException(nameof(storeAs), storeAs, "safetensors are written as F32, F16 or BF16");
+        int width = storeAs == StoredType.F32 ? 4 : 2;
+        string dtype = storeAs.ToString();
         var names = tensors.Keys.OrderBy(n => n, StringComparer.Ordinal).ToList();
         using var scope = torch.NewDisposeScope();
         var prepared = names.Select(n => tensors[n].detach().to(torch.ScalarType.Float32).cpu().contiguous()).ToList();
@@ -158,9 +163,9 @@ public static class Safetensors
             long offset = 0;
             for (int i = 0; i < names.Count; i++)
             {
-                long bytes = prepared[i].numel() * 4;
+                long bytes = prepared[i].numel() * width;
                 json.WriteStartObject(names[i]);
-                json.WriteString("dtype", "F32");
+                json.WriteString("dtype", dtype);
                 json.WriteStartArray("shape");
                 foreach (long d in prepared[i].shape) json.WriteNumberValue(d);
                 json.WriteEndArray();
@@ -181,19 +186,23 @@ public static class Safetensors
         {
             output.Write(BitConverter.GetBytes((ulong)header.Count));
             output.Write(header.ToArray());
-            foreach (var t in prepared) WriteFloats(output, t);
+            foreach (var t in prepared) WriteFloats(output, t, storeAs);
         });
     }
 
-    static unsafe void WriteFloats(Stream output, torch.Tensor t)
+    static unsafe void WriteFloats(Stream output, torch.Tensor t, StoredType storeAs)
     {
         long count = t.numel();
         var start = StoredTensorReader.DataPointer(t);
         const int chunk = 1 << 22;
+        byte[]? halves = storeAs == StoredType.F32 ? null : new byte[2 * Math.Min(chunk, count)];
         for (long i = 0; i < count; i += chunk)
         {
             var span = new ReadOnlySpan<float>(start + i, (int)Math.Min(chunk, count - i));
-            output.Write(MemoryMarshal.AsBytes(span));
+            if (halves is null) { output.Write(MemoryMarshal.AsBytes(span)); continue; }
+            // The same rounding as the GGUF writer (round to nearest even), so both files hold the same values.
+            int n = GgufConverter.Encode(span, storeAs == StoredType.F16 ? GgmlType.F16 : GgmlType.BF16, halves);
+            output.Write(halves, 0, n);
         }
     }
 }

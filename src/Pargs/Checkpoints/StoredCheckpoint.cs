@@ -20,27 +20,34 @@ public static class StoredCheckpoint
     /// <summary>
     /// The checkpoint at <paramref name="path"/> mapped, or null when it is not one this path serves (a llama2.c
     /// .bin, a family without a stored-precision kernel, an F64 safetensors): the caller loads it as float32.
+    /// With <paramref name="rewardModel"/>, the checkpoint is a …ForSequenceClassification whose head is
+    /// <c>score.weight</c> (one row; GGUF: <c>cls.output.weight</c>) instead of an lm_head.
     /// </summary>
-    public static (CheckpointContents Contents, StoredTensors Weights)? Open(string path)
+    public static (CheckpointContents Contents, StoredTensors Weights)? Open(string path, bool rewardModel = false)
     {
-        if (Directory.Exists(path)) return OpenFolder(path);
+        if (Directory.Exists(path)) return OpenFolder(path, rewardModel);
         if (!File.Exists(path)) return null; // the float32 loader words the error
         string name = Path.GetFileName(path);
         if (name is HuggingFaceFolder.ConfigFile or HuggingFaceFolder.WeightsFile or HuggingFaceFolder.IndexFile)
-            return OpenFolder(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        return Path.GetExtension(path).Equals(".gguf", StringComparison.OrdinalIgnoreCase) ? OpenGguf(path) : null;
+            return OpenFolder(Path.GetDirectoryName(Path.GetFullPath(path))!, rewardModel);
+        return Path.GetExtension(path).Equals(".gguf", StringComparison.OrdinalIgnoreCase) ? OpenGguf(path, rewardModel) : null;
     }
+
+    /// <summary>The reward model's head in a GGUF: llama.cpp's classifier output tensor (its rerankers' name for a score head).</summary>
+    public const string GgufScoreTensor = "cls.output.weight";
 
     /// <summary>Families whose forward <see cref="LlamaDecodeKernel"/> computes (the stored-precision engine).</summary>
     public static bool HasStoredKernel(ModelConfig config) => config.Family is LlamaFamily or Qwen3Family;
 
-    static (CheckpointContents, StoredTensors)? OpenFolder(string dir)
+    static (CheckpointContents, StoredTensors)? OpenFolder(string dir, bool rewardModel)
     {
         string configPath = Path.Combine(dir, HuggingFaceFolder.ConfigFile);
         if (!File.Exists(configPath)) return null;
         var config = ModelConfig.FromHuggingFaceJson(configPath);
         if (!HasStoredKernel(config)) return null;
         string? architecture = HuggingFaceFolder.ReadArchitecture(configPath, config);
+        if (rewardModel && architecture?.EndsWith("ForSequenceClassification", StringComparison.Ordinal) != true)
+            architecture = config.Family.SequenceClassificationArchitecture(config); // the strict check below then names a missing score.weight
         var files = WeightFiles(dir);
         if (files is null) return null;
         var headers = files.Select(f => (f.Path, f.Names, Header: Safetensors.ReadHeader(f.Path))).ToList();
@@ -65,7 +72,7 @@ public static class StoredCheckpoint
                     else weights.AddMatrix(e.Name, matrix);
                 }
             }
-            Check(config, architecture, weights, dir);
+            Check(config, architecture, weights, dir, rewardModel);
             CheckFits(weights, dir);
             var contents = new CheckpointContents
             {
@@ -111,12 +118,13 @@ public static class StoredCheckpoint
         _ => null,
     };
 
-    static (CheckpointContents, StoredTensors)? OpenGguf(string path)
+    static (CheckpointContents, StoredTensors)? OpenGguf(string path, bool rewardModel)
     {
         var gguf = GgufFile.Read(path);
         var config = GgufCheckpoint.ReadConfig(gguf);
         if (!HasStoredKernel(config) || !GgufConverter.Families.TryGetValue(config.ModelType, out var family)) return null;
-        string architecture = config.ModelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+        string architecture = rewardModel ? config.Family.SequenceClassificationArchitecture(config)
+            : config.ModelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
         var weights = new StoredTensors(path);
         try
         {
@@ -124,7 +132,7 @@ public static class StoredCheckpoint
             weights.Own(mapped);
             foreach (var info in gguf.Tensors)
             {
-                var (hfName, transpose) = GgufCheckpoint.HuggingFaceName(family, info.Name)
+                var (hfName, transpose) = info.Name == GgufScoreTensor ? ("score.weight", false) : GgufCheckpoint.HuggingFaceName(family, info.Name)
                     ?? throw new PargsException($"{path}: tensor \"{info.Name}\" has no {architecture} counterpart Pargs knows (unsupported GGUF variant?)");
                 if (transpose) throw new PargsException($"{path}: tensor \"{info.Name}\" is stored transposed, which the stored-precision kernel does not read");
                 var matrix = mapped.Matrix(info); // an unknown type or truncated data is an error naming the tensor
@@ -140,7 +148,7 @@ public static class StoredCheckpoint
                 if (info.Shape.Length == 1) weights.AddVector(hfName, matrix, order);
                 else weights.AddMatrix(hfName, order is null ? matrix : matrix.WithRowOrder(order));
             }
-            Check(config, architecture, weights, path);
+            Check(config, architecture, weights, path, rewardModel);
             CheckFits(weights, path);
             var contents = new CheckpointContents
             {
@@ -204,12 +212,18 @@ public static class StoredCheckpoint
     }
 
     /// <summary>The strict check of the float32 loaders, on stored tensors: every expected tensor with its shape, nothing unexpected.</summary>
-    static void Check(ModelConfig config, string? architecture, StoredTensors weights, string source)
+    static void Check(ModelConfig config, string? architecture, StoredTensors weights, string source, bool rewardModel = false)
     {
         if (config.NumLayers > weights.Count)
             throw new PargsException($"{source}: the config claims {config.NumLayers} layers but the checkpoint holds only {weights.Count} tensors");
-        if (!weights.Contains("lm_head.weight") && weights.Contains("score.weight"))
+        if (!rewardModel && !weights.Contains("lm_head.weight") && weights.Contains("score.weight"))
             throw new PargsException($"{source}: this checkpoint has a score head (a reward model), not an lm_head; load it as a reward model");
+        if (rewardModel && !weights.Contains("score.weight"))
+            throw new PargsException(
+                $"{source}: this checkpoint has no score head (score.weight); it is a base language model, not a reward model " +
+                "(train one with `pargs train-rm`, or check that the reward-model export saved the head)");
+        if (rewardModel && weights.Shape("score.weight") is { } head && (head.Length != 2 || head[0] != 1))
+            throw new PargsException($"{source}: tensor \"score.weight\" has shape [{string.Join(", ", head)}]; a reward model has one output (num_labels 1), [1, {config.HiddenSize}]");
         var expected = ExpectedTensors.For(config, architecture);
         foreach (var (name, shape) in expected)
         {
@@ -221,7 +235,7 @@ public static class StoredCheckpoint
                 throw new PargsException($"{source}: tensor \"{name}\" has shape [{string.Join(", ", actual)}] but the config implies [{string.Join(", ", shape.Select(d => d < 0 ? "*" : d.ToString()))}]");
         }
         var names = expected.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
-        var unexpected = weights.Names.Where(n => !names.Contains(n) && !(config.TieWordEmbeddings && n == "lm_head.weight")
+        var unexpected = weights.Names.Where(n => !names.Contains(n) && !((config.TieWordEmbeddings || rewardModel) && n == "lm_head.weight")
                                                   && !n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)).ToList();
         if (unexpected.Count > 0)
             throw new PargsException($"{source}: unexpected tensor(s) {string.Join(", ", unexpected.Take(5).Select(n => $"\"{n}\""))}{(unexpected.Count > 5 ? $" and {unexpected.Count - 5} more" : "")} — the config does not describe this checkpoint");

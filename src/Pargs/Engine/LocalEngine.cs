@@ -26,7 +26,8 @@ public sealed class LocalEngine : LanguageModelEngine
     public override LanguageModelInfo Info => lm.Info;
 
     public override void CheckFits(IRewardModel? rm, DecodingOptions options, int prompts, int longestPrompt)
-        => DecodingMemory.Check(lm.Config, rm?.Config, options, prompts, longestPrompt);
+        => DecodingMemory.Check(lm.Config, rm?.Config, options, prompts, longestPrompt,
+                                lmCache: lm.Backbone.KvCacheType, rmCache: (rm as RewardModel)?.Backbone.KvCacheType ?? KvCacheType.F32);
 
     public override ILanguageModelSession OpenSession(int capacity) => new LocalSession(lm, capacity, prefixCache);
 

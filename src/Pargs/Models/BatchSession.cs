@@ -20,7 +20,7 @@ public sealed class BatchSession : IDisposable
     {
         this.backbone = backbone;
         kernel = backbone.Config.Family.CreateDecodeKernel(backbone);
-        Cache = new KvCache(backbone.Config, batchSize, initialCapacity);
+        Cache = new KvCache(backbone.Config, batchSize, initialCapacity, backbone.KvCacheType);
     }
 
     public KvCache Cache { get; private set; }
@@ -128,7 +128,7 @@ public sealed class BatchSession : IDisposable
         // The joining rows are prefilled into a cache of their own through this session (and its decode kernel,
         // built once per session, not once per join), then that cache is joined to the running one.
         var running = Cache;
-        Cache = cachedPrefixes ?? new KvCache(backbone.Config, prompts.Count, capacity);
+        Cache = cachedPrefixes ?? new KvCache(backbone.Config, prompts.Count, capacity, backbone.KvCacheType);
         Tensor hidden;
         try { hidden = Prefill(prompts); }
         catch

@@ -3,13 +3,26 @@ using static TorchSharp.torch;
 
 namespace Pargs.Models;
 
+/// <summary>How a <see cref="KvCache"/> stores keys and values (<c>--kv-cache</c>).</summary>
+public enum KvCacheType
+{
+    /// <summary>float32: exactly what the forward computed (the default and the reference).</summary>
+    F32,
+    /// <summary>
+    /// IEEE float16, rounded to nearest even on write and widened on read, as llama.cpp's default cache: half the
+    /// memory and half the bytes attention reads per step, at ~1e-3 relative rounding of each key and value.
+    /// </summary>
+    F16,
+}
+
 /// <summary>
 /// Keys and values of every layer for a batch of rows that advance together, plus which key slots are real.
 /// Rows are aligned on the right (prompts are left-padded), so all rows share one <see cref="Length"/>;
 /// padding slots are simply never attended to (<see cref="Valid"/> is false there).
 /// Buffers are preallocated and grown by doubling, so a decoding step writes in place instead of
 /// concatenating (no per-token reallocation of the whole cache). Which slots are real is kept on the host
-/// (masks and positions are built there, see <see cref="AttentionMasks"/>).
+/// (masks and positions are built there, see <see cref="AttentionMasks"/>). Keys and values are float32 or float16
+/// (<see cref="Type"/>); the torch path reads a float16 cache widened to float32, the decode kernel reads the halves.
 /// </summary>
 public sealed class KvCache : IDisposable
 {
@@ -18,8 +31,9 @@ public sealed class KvCache : IDisposable
     readonly long[] validCount; // [B]: real tokens committed per row
     readonly int batch, kvHeads, headDim;
 
-    public KvCache(ModelConfig config, int batchSize, int initialCapacity = 64)
+    public KvCache(ModelConfig config, int batchSize, int initialCapacity = 64, KvCacheType type = KvCacheType.F32)
     {
+        Type = type;
         batch = batchSize;
         kvHeads = config.NumKvHeads;
         headDim = config.HeadDim;
@@ -31,6 +45,15 @@ public sealed class KvCache : IDisposable
     }
 
     public int BatchSize => batch;
+    /// <summary>How keys and values are stored.</summary>
+    public KvCacheType Type { get; }
+    /// <summary>Bytes of one stored key or value element.</summary>
+    public int ElementBytes => Type == KvCacheType.F16 ? 2 : 4;
+    ScalarType DType => Type == KvCacheType.F16 ? ScalarType.Float16 : ScalarType.Float32;
+    /// <summary>Bytes the key and value buffers hold now (layers allocate on first use; capacity, not length).</summary>
+    public long AllocatedBytes => keys.Concat(values).Sum(t => t is null ? 0L : t.NumberOfElements * ElementBytes);
+    /// <summary>Bytes of one slot of one row over every layer, keys and values (for memory estimates).</summary>
+    public static long BytesPerSlot(ModelConfig config, KvCacheType type) => 2L * config.NumLayers * config.KvDim * (type == KvCacheType.F16 ? 2 : 4);
     /// <summary>Committed key slots (prompt + accepted tokens, padding included).</summary>
     public int Length { get; private set; }
     public int Capacity { get; private set; }
@@ -73,7 +96,7 @@ public sealed class KvCache : IDisposable
     Tensor? Grow(Tensor? old, int newCapacity)
     {
         if (old is null) return null;
-        var grown = zeros(batch, kvHeads, newCapacity, headDim);
+        var grown = zeros(batch, kvHeads, newCapacity, headDim, dtype: DType);
         grown.narrow(2, 0, Capacity).copy_(old);
         old.Dispose();
         return grown.DetachFromDisposeScope();
@@ -88,11 +111,13 @@ public sealed class KvCache : IDisposable
     {
         int t = (int)k.shape[2];
         if (Length + t > Capacity) throw new InvalidOperationException("KvCache.Reserve was not called before the forward");
-        keys[layer] ??= zeros(batch, kvHeads, Capacity, headDim).DetachFromDisposeScope();
-        values[layer] ??= zeros(batch, kvHeads, Capacity, headDim).DetachFromDisposeScope();
-        keys[layer]!.narrow(2, Length, t).copy_(k);
+        keys[layer] ??= zeros(batch, kvHeads, Capacity, headDim, dtype: DType).DetachFromDisposeScope();
+        values[layer] ??= zeros(batch, kvHeads, Capacity, headDim, dtype: DType).DetachFromDisposeScope();
+        keys[layer]!.narrow(2, Length, t).copy_(k); // rounds to float16 for a float16 cache
         values[layer]!.narrow(2, Length, t).copy_(v);
-        return (keys[layer]!.narrow(2, 0, Length + t), values[layer]!.narrow(2, 0, Length + t));
+        var (allKeys, allValues) = (keys[layer]!.narrow(2, 0, Length + t), values[layer]!.narrow(2, 0, Length + t));
+        // The torch attention computes in the queries' float32: a float16 cache is read widened (the rounding stays).
+        return Type == KvCacheType.F16 ? (allKeys.to(k.dtype), allValues.to(v.dtype)) : (allKeys, allValues);
     }
 
     /// <summary>Commits the <paramref name="t"/> slots per row just written by every layer; <paramref name="newValid"/> [B, T] marks the real ones.</summary>
@@ -114,21 +139,21 @@ public sealed class KvCache : IDisposable
     public unsafe void CommitSibling(long[] chosen)
     {
         if (chosen.Length != batch) throw new ArgumentException($"expected {batch} chosen columns, got {chosen.Length}");
-        long bytes = headDim * sizeof(float);
+        long bytes = (long)headDim * ElementBytes;
         for (int i = 0; i < keys.Length; i++)
         {
             if (keys[i] is null) continue;
             foreach (var buffer in new[] { keys[i]!, values[i]! })
             {
-                float* data = Cpu.TensorMemory.Floats(buffer);
+                byte* data = (byte*)Cpu.TensorMemory.Address(buffer);
                 for (int b = 0; b < batch; b++)
                 {
                     if (chosen[b] == 0) continue; // already in place
                     if (chosen[b] < 0 || Length + chosen[b] >= Capacity) throw new ArgumentOutOfRangeException(nameof(chosen), $"sibling column {chosen[b]} of row {b} was never written");
                     for (int g = 0; g < kvHeads; g++)
                     {
-                        float* head = data + ((long)b * kvHeads + g) * Capacity * headDim;
-                        Buffer.MemoryCopy(head + (Length + chosen[b]) * headDim, head + (long)Length * headDim, bytes, bytes);
+                        byte* head = data + ((long)b * kvHeads + g) * Capacity * bytes;
+                        Buffer.MemoryCopy(head + (Length + chosen[b]) * bytes, head + Length * bytes, bytes, bytes);
                     }
                 }
             }
@@ -142,11 +167,12 @@ public sealed class KvCache : IDisposable
     }
 
     /// <summary>Layer <paramref name="layer"/>'s whole key and value buffers [B, kvHeads, Capacity, D] (allocated on
-    /// first use), for a kernel that writes slots Length.. in place as <see cref="Write"/> does.</summary>
+    /// first use; float32 or float16 as <see cref="Type"/> says), for a kernel that writes slots Length.. in place as
+    /// <see cref="Write"/> does.</summary>
     internal (Tensor Keys, Tensor Values) Buffers(int layer)
     {
-        keys[layer] ??= zeros(batch, kvHeads, Capacity, headDim).DetachFromDisposeScope();
-        values[layer] ??= zeros(batch, kvHeads, Capacity, headDim).DetachFromDisposeScope();
+        keys[layer] ??= zeros(batch, kvHeads, Capacity, headDim, dtype: DType).DetachFromDisposeScope();
+        values[layer] ??= zeros(batch, kvHeads, Capacity, headDim, dtype: DType).DetachFromDisposeScope();
         return (keys[layer]!, values[layer]!);
     }
 
@@ -164,7 +190,7 @@ public sealed class KvCache : IDisposable
             drop = Math.Min(drop, first < 0 ? Length : first - (int)(r * Capacity));
         }
         if (rows.Length == 0) drop = 0;
-        var copy = new KvCache(batch: rows.Length, kvHeads, headDim, keys.Length, Capacity) { Length = Length - drop };
+        var copy = new KvCache(batch: rows.Length, kvHeads, headDim, keys.Length, Capacity, Type) { Length = Length - drop };
         using var index = tensor(rows);
         for (int i = 0; i < keys.Length; i++)
         {
@@ -200,11 +226,11 @@ public sealed class KvCache : IDisposable
     /// </summary>
     public static KvCache Concat(KvCache a, KvCache b)
     {
-        if (a.kvHeads != b.kvHeads || a.headDim != b.headDim || a.keys.Length != b.keys.Length)
+        if (a.kvHeads != b.kvHeads || a.headDim != b.headDim || a.keys.Length != b.keys.Length || a.Type != b.Type)
             throw new ArgumentException("the caches belong to different models");
         int length = Math.Max(a.Length, b.Length);
         int capacity = Math.Max(Math.Max(a.Capacity - a.Length, b.Capacity - b.Length) + length, 1);
-        var joined = new KvCache(a.batch + b.batch, a.kvHeads, a.headDim, a.keys.Length, capacity) { Length = length };
+        var joined = new KvCache(a.batch + b.batch, a.kvHeads, a.headDim, a.keys.Length, capacity, a.Type) { Length = length };
         for (int i = 0; i < a.keys.Length; i++)
         {
             if (a.keys[i] is null && b.keys[i] is null) continue;
@@ -238,7 +264,7 @@ public sealed class KvCache : IDisposable
         var slots = new List<long>();
         for (int s = 0; s < Length; s++)
             if (valid[(long)row * Capacity + s]) slots.Add(s);
-        var copy = new KvCache(1, kvHeads, headDim, keys.Length, Math.Max(1, slots.Count)) { Length = slots.Count };
+        var copy = new KvCache(1, kvHeads, headDim, keys.Length, Math.Max(1, slots.Count), Type) { Length = slots.Count };
         using var index = tensor(slots.ToArray());
         for (int i = 0; i < keys.Length; i++)
         {
@@ -251,9 +277,6 @@ public sealed class KvCache : IDisposable
         return copy;
     }
 
-    /// <summary>Bytes of key/value buffers allocated (what a cache budget counts).</summary>
-    public long AllocatedBytes => keys.Concat(values).Sum(t => t is null ? 0L : t.numel() * sizeof(float));
-
     /// <summary>
     /// The rows of all <paramref name="parts"/> in one cache, aligned on the right (as <see cref="Concat(KvCache, KvCache)"/>,
     /// in one copy for many parts), with room for <paramref name="spare"/> more slots. <paramref name="slots"/>[i], when
@@ -265,14 +288,14 @@ public sealed class KvCache : IDisposable
         int Used(int p) => slots is null ? parts[p].Length : Math.Min(slots[p], parts[p].Length);
         int length = Enumerable.Range(0, parts.Count).Max(Used);
         int capacity = Math.Max(1, length + spare);
-        var joined = new KvCache(parts.Sum(p => p.batch), first.kvHeads, first.headDim, first.keys.Length, capacity) { Length = length };
+        var joined = new KvCache(parts.Sum(p => p.batch), first.kvHeads, first.headDim, first.keys.Length, capacity, first.Type) { Length = length };
         int rowOffset = 0;
         for (int p = 0; p < parts.Count; p++)
         {
             var part = parts[p];
             int used = Used(p);
-            if (part.kvHeads != first.kvHeads || part.headDim != first.headDim || part.keys.Length != first.keys.Length)
-                throw new ArgumentException("the caches belong to different models");
+            if (part.kvHeads != first.kvHeads || part.headDim != first.headDim || part.keys.Length != first.keys.Length || part.Type != first.Type)
+                throw new ArgumentException("the caches belong to different models (or cache types)");
             int shift = length - used;
             for (int i = 0; i < first.keys.Length; i++)
             {
@@ -291,8 +314,9 @@ public sealed class KvCache : IDisposable
         return joined;
     }
 
-    KvCache(int batch, int kvHeads, int headDim, int layers, int capacity)
+    KvCache(int batch, int kvHeads, int headDim, int layers, int capacity, KvCacheType type)
     {
+        Type = type;
         this.batch = batch;
         this.kvHeads = kvHeads;
         this.headDim = headDim;

@@ -14,6 +14,9 @@ public abstract class TransformerBackbone : nn.Module
 
     public ModelConfig Config { get; }
 
+    /// <summary>How the KV caches of this backbone's sessions store keys and values (<c>--kv-cache</c>); float32 unless set.</summary>
+    public KvCacheType KvCacheType { get; set; } = KvCacheType.F32;
+
     /// <summary>Hugging Face's name for the backbone inside a ...ForCausalLM: "model" (Llama) or "transformer" (GPT-2).</summary>
     public string HuggingFacePrefix => Config.Family.HuggingFacePrefix;
 

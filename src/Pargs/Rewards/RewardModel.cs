@@ -4,7 +4,9 @@ using Pargs.Decoding;
 using Pargs.Engine;
 using Pargs.Models;
 using Pargs.Models.Cpu;
+using Pargs.Models.Families.Llama;
 using Pargs.Tokenizers;
+using Pargs.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -30,8 +32,24 @@ public sealed class RewardModel : nn.Module, IRewardModel
         register_module("score", score);
     }
 
+    /// <summary>
+    /// The decode-only construction: <paramref name="backbone"/> holds the weights in their stored precision (views
+    /// into the mapped file) and the score head — one row of hidden values, read on every candidate — is float32.
+    /// </summary>
+    RewardModel(ModelConfig config, LlamaStoredBackbone backbone, float[] scoreWeight) : base(nameof(RewardModel))
+    {
+        Config = config;
+        Backbone = backbone;
+        register_module(config.Family.HuggingFacePrefix, backbone);
+        score = nn.Linear(config.HiddenSize, 1, hasBias: false);
+        register_module("score", score);
+        using (no_grad()) score.weight!.copy_(tensor(scoreWeight, 1, config.HiddenSize));
+    }
+
     public ModelConfig Config { get; }
     public TransformerBackbone Backbone { get; }
+    /// <summary>The backbone's weights in their stored precision when loaded for inference (<see cref="LoadForInference"/>); null for a float32 model.</summary>
+    public StoredTensors? StoredWeights => (Backbone as LlamaStoredBackbone)?.Weights;
     public ITokenizer? Tokenizer { get; set; }
     /// <summary>What it was trained on, when known (config.json's <c>pargs_objective</c>).</summary>
     public RewardObjective? Objective { get; set; }
@@ -148,14 +166,14 @@ public sealed class RewardModel : nn.Module, IRewardModel
     /// and Pargs's <c>pargs_objective</c>), model.safetensors with <c>score.weight</c>, and the tokenizer when known.
     /// The folder is replaced atomically.
     /// </summary>
-    public void Save(string dir, RewardObjective? objective = null)
+    public void Save(string dir, RewardObjective? objective = null, StoredType weightsType = StoredType.F32)
     {
         objective ??= Objective;
         var extra = new Dictionary<string, JsonNode?> { ["num_labels"] = 1 };
         if (objective is { } o) extra[ObjectiveField] = o.ToConfigValue();
         // HF's ...ForSequenceClassification needs pad_token_id to find each row's last token in a padded batch.
         var config = Config.PadTokenId is null && Config.EosTokenId is { } eos ? Config with { PadTokenId = eos } : Config;
-        HuggingFaceFolder.Save(dir, config, Architecture, StateDictForSaving(), Tokenizer, extra);
+        HuggingFaceFolder.Save(dir, config, Architecture, StateDictForSaving(), Tokenizer, extra, weightsType: weightsType);
     }
 
     /// <summary>config.json field recording what the reward model was trained on (full or partial).</summary>
@@ -170,7 +188,54 @@ public sealed class RewardModel : nn.Module, IRewardModel
         if (ReadObjective(path) is { } vocabularyHead && vocabularyHead.HasVocabularyHead())
             throw new PargsException($"{path}: a {vocabularyHead.ToConfigValue()} reward model (a causal LM whose head scores every token) has no scalar score head; it guides --method {(vocabularyHead == RewardObjective.Farma ? "farma or farma-g" : "genarm")} (load it with RewardModels.Load)");
         using var contents = CheckpointLoader.Load(path);
-        var model = FromCheckpoint(contents);
+        return Completed(FromCheckpoint(contents), contents, path, tokenizerPath, requireTokenizer);
+    }
+
+    /// <summary>
+    /// Loads a reward model for decoding only: a Llama-family checkpoint (safetensors F32/F16/BF16 folder, or a GGUF
+    /// whose head is <c>cls.output.weight</c>) is memory-mapped and its backbone computed on as stored — as
+    /// <see cref="CausalLM.LoadForInference"/> does for the LM — with the score head in float32. Anything else loads
+    /// as <see cref="Load"/> does. WHY: the reward model is a second backbone beside the LM; a float32 copy of it
+    /// cost 4 bytes per weight where its file has 2 or ~1. Not for training (there are no backbone parameters).
+    /// </summary>
+    public static RewardModel LoadForInference(string path, string? tokenizerPath = null, bool requireTokenizer = true)
+    {
+        if (ReadObjective(path) is { } vocabularyHead && vocabularyHead.HasVocabularyHead()) return Load(path, tokenizerPath, requireTokenizer); // words the refusal
+        if (StoredCheckpoint.Open(path, rewardModel: true) is not { } opened) return Load(path, tokenizerPath, requireTokenizer);
+        var (contents, weights) = opened;
+        try
+        {
+            var model = Completed(FromStored(contents.Config, weights, contents.Source), contents, path, tokenizerPath, requireTokenizer);
+            CausalLM.ReleaseLoadingGarbage(); // as the LM's load does
+            return model;
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A decode-only reward model over <paramref name="weights"/> (Hugging Face names, stored precision; disposed with
+    /// the model): a Llama-family config, every backbone tensor the family declares and <c>score.weight</c> [1, hidden].
+    /// </summary>
+    public static RewardModel FromStored(ModelConfig config, StoredTensors weights, string source)
+    {
+        if (!StoredCheckpoint.HasStoredKernel(config))
+            throw new PargsException($"{source}: model_type \"{config.ModelType}\" has no stored-precision kernel; load it as float32");
+        var head = weights.Matrix("score.weight");
+        if (head.Rows != 1 || head.Cols != config.HiddenSize)
+            throw new PargsException($"{source}: tensor \"score.weight\" has shape [{head.Rows}, {head.Cols}]; a reward model's head is [1, {config.HiddenSize}]");
+        var model = new RewardModel(config, new LlamaStoredBackbone(config, weights), head.Dequantize()) { Source = source };
+        model.eval();
+        return model;
+    }
+
+    /// <summary>What every load sets after the weights: tokenizer, objective and the token a reward is read at.</summary>
+    static RewardModel Completed(RewardModel model, CheckpointContents contents, string path, string? tokenizerPath, bool requireTokenizer)
+    {
+        model.Source = contents.Source;
         bool hasTokenizerFile = contents.Format == "hf-folder" && File.Exists(Path.Combine(contents.Source, HuggingFaceFolder.TokenizerFile));
         model.Tokenizer = contents.Tokenizer
             ?? (requireTokenizer || tokenizerPath != null || hasTokenizerFile ? TokenizerLoader.ForCheckpoint(contents, tokenizerPath) : null);
@@ -183,6 +248,12 @@ public sealed class RewardModel : nn.Module, IRewardModel
     /// <summary>The objective a saved reward model records (<c>pargs_objective</c> in config.json), or null when it records none.</summary>
     public static RewardObjective? ReadObjective(string path)
     {
+        if (File.Exists(path) && Path.GetExtension(path).Equals(".gguf", StringComparison.OrdinalIgnoreCase))
+        {
+            // A reward model converted by pargs convert carries it as metadata (empty: none recorded).
+            string? recorded = GgufFile.Read(path).GetString(GgufConverter.RewardObjectiveKey);
+            return string.IsNullOrEmpty(recorded) ? null : RewardObjectives.Parse(recorded, $"{path}: metadata \"{GgufConverter.RewardObjectiveKey}\"");
+        }
         string dir = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
         string configPath = Path.Combine(dir, HuggingFaceFolder.ConfigFile);
         if (!File.Exists(configPath)) return null;

@@ -187,18 +187,21 @@ public class GgufConverterTests
     [Fact]
     public void Unsupported_quantized_types_and_reward_models_are_refused_by_name()
     {
-        Assert.Equal("--type q4_k is not supported yet (pargs convert writes f32, f16, bf16, q8_0 and q4_0)",
-            Assert.Throws<PargsException>(() => GgufConverter.ParseType("Q4_K")).Message);
+        Assert.Equal("--type q5_k_m is not supported yet (pargs convert writes f32, f16, bf16, q8_0, q4_0 and q4_k)",
+            Assert.Throws<PargsException>(() => GgufConverter.ParseType("Q5_K_M")).Message);
+        Assert.Equal(GgufOutputType.Q4_K_M, GgufConverter.ParseType("Q4_K"));
         Assert.Contains("--type q5_0 is not supported yet", Assert.Throws<PargsException>(() => GgufConverter.ParseType("q5_0")).Message);
         Assert.Contains("--type f8", Assert.Throws<PargsException>(() => GgufConverter.ParseType("f8")).Message);
 
+        // Llama-family reward models convert (StoredRewardModelTests); others have no reader of the result.
         using var dir = new TempDir();
-        var config = HuggingFaceFolderTests.TinyLlama();
+        var config = Models.TinyModels.Gpt2Config();
         string rm = dir.File("rm");
-        HuggingFaceFolder.Save(rm, config, "LlamaForSequenceClassification", HuggingFaceFolderTests.RandomTensors(config, "LlamaForSequenceClassification", 3),
+        HuggingFaceFolder.Save(rm, config, "GPT2ForSequenceClassification", HuggingFaceFolderTests.RandomTensors(config, "GPT2ForSequenceClassification", 3),
             extraConfig: new Dictionary<string, System.Text.Json.Nodes.JsonNode?> { ["num_labels"] = 1 });
         var e = Assert.Throws<PargsException>(() => GgufConverter.Convert(rm, dir.File("rm.gguf"), GgufOutputType.F32));
         Assert.Contains("reward model", e.Message);
+        Assert.Contains("llama, mistral, qwen2 and qwen3", e.Message);
         Assert.False(File.Exists(dir.File("rm.gguf")));
     }
 

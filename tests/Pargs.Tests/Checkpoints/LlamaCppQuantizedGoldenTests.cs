@@ -6,9 +6,10 @@ using static TorchSharp.torch;
 namespace Pargs.Tests.Checkpoints;
 
 /// <summary>
-/// Quantized files Pargs writes, evaluated by llama.cpp: LlamaCppGoldens/llama-q8_0.json and llama-q4_0.json were
-/// written by tools/llamacpp-reference/regenerate-goldens.sh from the reference llama checkpoint converted with
-/// <c>pargs convert --type q8_0 | q4_0</c> (so llama.cpp loads them), evaluated by llama.cpp (node-llama-cpp
+/// Quantized files Pargs writes, evaluated by llama.cpp: LlamaCppGoldens/llama-q8_0.json, llama-q4_0.json and
+/// llama-256-q4_k.json were written by tools/llamacpp-reference/regenerate-goldens.sh from the reference llama checkpoint
+/// (llama-256: widened to whole K-quant super-blocks) converted with <c>pargs convert --type q8_0 | q4_0 | q4_k</c>
+/// (so llama.cpp loads them), evaluated by llama.cpp (node-llama-cpp
 /// 3.21.1, float32 KV cache). Pargs converts the same checkpoint again (the quantizers are deterministic) and
 /// decodes it in its stored formats (<see cref="CausalLM.LoadForInference"/>).
 /// </summary>
@@ -19,19 +20,23 @@ public class LlamaCppQuantizedGoldenTests
     // Measured: max |Δ log-prob| 3.2e-6 at Q8_0 and 4.1e-6 at Q4_0, against 0.51 (Q8_0) and 6.4 (Q4_0) between
     // llama.cpp on the file and Pargs on the float32 checkpoint — the formats' own noise on this random model.
     // The bound is the float goldens' 1e-4.
+    // Q4_K_M (llama-256-q4_k.json, `pargs convert --type q4_k` of the reference llama widened to 256: Q4_K matrices,
+    // Q6_K attn_v/ffn_down of layer 1 and the head, against activations quantized to Q8_K as llama.cpp does):
+    // max |Δ log-prob| 6.0e-6, against 4.6 between llama.cpp on the file and Pargs on the float32 checkpoint.
     [Theory]
-    [InlineData("q8_0", 1e-4)]
-    [InlineData("q4_0", 1e-4)]
-    public void Pargs_decodes_its_quantized_gguf_as_llama_cpp_does(string type, double tolerance)
+    [InlineData("q8_0", 1e-4, "llama")]
+    [InlineData("q4_0", 1e-4, "llama")]
+    [InlineData("q4_k", 1e-4, "llama-256")]
+    public void Pargs_decodes_its_quantized_gguf_as_llama_cpp_does(string type, double tolerance, string checkpoint)
     {
-        var golden = JsonNode.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "Pargs.Tests", "Checkpoints", "LlamaCppGoldens", $"llama-{type}.json")))!.AsObject();
+        var golden = JsonNode.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "Pargs.Tests", "Checkpoints", "LlamaCppGoldens", $"{checkpoint}-{type}.json")))!.AsObject();
         int[] tokens = golden["tokens"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray();
         var logprobs = golden["logprobs"]!.AsArray();
 
         using var dir = new TempDir();
-        string folder = dir.File("llama");
-        ReferenceCheckpoints.Write("llama", folder);
-        string gguf = dir.File($"llama-{type}.gguf");
+        string folder = dir.File(checkpoint);
+        ReferenceCheckpoints.Write(checkpoint, folder);
+        string gguf = dir.File($"{checkpoint}-{type}.gguf");
         GgufConverter.Convert(folder, gguf, GgufConverter.ParseType(type));
         using var lm = CausalLM.LoadForInference(gguf);
         Assert.NotNull(lm.StoredWeights);

@@ -195,8 +195,9 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         }
         long maxPosition = 0;
         for (int i = 0; i < n; i++) maxPosition = Math.Max(maxPosition, pos[i]);
-        var (cosTable, sinTable) = rotary.TablesFor(maxPosition + 1); // LongRoPE switches tables past its original context
-        if (!ReferenceEquals(cosTable, rotary.CosTable)) { cosP = TensorMemory.Floats(cosTable); sinP = TensorMemory.Floats(sinTable); }
+        // LongRoPE switches tables past its original context; lazily tabulated tables (stored models) grow here.
+        var (cosTable, sinTable) = rotary.TablesFor(maxPosition + 1);
+        cosP = TensorMemory.Floats(cosTable); sinP = TensorMemory.Floats(sinTable);
 
         Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * heads * headDim);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
@@ -213,10 +214,12 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 else embedding.DequantizeRow((int)ids[i], new Span<float>(xP + (long)i * hidden, hidden));
             }
             if (keyPtr.Length != nLayers) { keyPtr = new float*[nLayers]; valuePtr = new float*[nLayers]; }
+            // A float16 cache (--kv-cache f16): the same buffers hold halves; written rounded, widened when attended.
+            halfCache = cache.Type == KvCacheType.F16;
             for (int l = 0; l < nLayers; l++)
             {
                 var (keys, values) = cache.Buffers(l);
-                keyPtr[l] = (float*)TensorMemory.Address(keys); // KvCache makes them contiguous float32
+                keyPtr[l] = (float*)TensorMemory.Address(keys); // KvCache makes them contiguous (float32 or float16)
                 valuePtr[l] = (float*)TensorMemory.Address(values);
             }
             qPtr = qP; attPtr = attP; maskAddPtr = maskP;
@@ -262,8 +265,15 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                     for (int g = 0; g < kvHeads; g++)
                     {
                         long slot = (((long)row * kvHeads + g) * capacity + length + j) * headDim;
-                        Buffer.MemoryCopy(kP + ((long)i * kvHeads + g) * headDim, keyPtr[l] + slot, headDim * 4L, headDim * 4L);
-                        Buffer.MemoryCopy(vP + ((long)i * kvHeads + g) * headDim, valuePtr[l] + slot, headDim * 4L, headDim * 4L);
+                        float* newKey = kP + ((long)i * kvHeads + g) * headDim, newValue = vP + ((long)i * kvHeads + g) * headDim;
+                        if (halfCache)
+                        {
+                            Float16.FromFloats(new ReadOnlySpan<float>(newKey, headDim), new Span<ushort>((ushort*)keyPtr[l] + slot, headDim));
+                            Float16.FromFloats(new ReadOnlySpan<float>(newValue, headDim), new Span<ushort>((ushort*)valuePtr[l] + slot, headDim));
+                            continue;
+                        }
+                        Buffer.MemoryCopy(newKey, keyPtr[l] + slot, headDim * 4L, headDim * 4L);
+                        Buffer.MemoryCopy(newValue, valuePtr[l] + slot, headDim * 4L, headDim * 4L);
                     }
                 }
                 attentionLayer = l;
@@ -367,8 +377,10 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     int attentionLayer;
     /// <summary>Tokens of a forward whose queries attend together (see <see cref="AttentionRange"/>).</summary>
     const int AttentionTokenBlock = 32;
-    // Per-thread scratch of the attention work items: the gathered queries, their scores and row pointers.
-    [ThreadStatic] static float[]? queryScratch, scoreScratch;
+    bool halfCache;
+    // Per-thread scratch of the attention work items: the gathered queries, their scores and row pointers; with a
+    // float16 cache, one kv head's keys and values widened to float32.
+    [ThreadStatic] static float[]? queryScratch, scoreScratch, keyScratch, valueScratch;
     [ThreadStatic] static IntPtr[]? maskRows, outputRows;
 
     /// <summary>
@@ -400,6 +412,21 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                         masks[i] = (IntPtr)(maskAddPtr + (long)(row * stepTokens + j) * stepSlots);
                     }
                 long cacheHead = ((long)row * kvHeads + g) * stepCapacity * headDim;
+                float* keys = keyPtr[attentionLayer] + cacheHead, values = valuePtr[attentionLayer] + cacheHead;
+                if (halfCache)
+                {
+                    // Reads the halves (half the cache bytes of float32) into this thread's float32 scratch of one head.
+                    int count = stepSlots * headDim;
+                    if (keyScratch is null || keyScratch.Length < count)
+                    {
+                        keyScratch = GC.AllocateUninitializedArray<float>(Math.Max(count, 4096), pinned: true);
+                        valueScratch = GC.AllocateUninitializedArray<float>(keyScratch.Length, pinned: true);
+                    }
+                    Float16.ToFloats(new ReadOnlySpan<ushort>((ushort*)keyPtr[attentionLayer] + cacheHead, count), keyScratch);
+                    Float16.ToFloats(new ReadOnlySpan<ushort>((ushort*)valuePtr[attentionLayer] + cacheHead, count), valueScratch);
+                    keys = (float*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(keyScratch, 0);
+                    values = (float*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(valueScratch!, 0);
+                }
                 // A long forward (a prefill) attends in blocks of tokens, each over the slots up to the last one any of
                 // its tokens may see: under a causal mask that skips the masked upper triangle (about half the work at
                 // 512 tokens) instead of computing scores that the mask then zeroes.
@@ -414,7 +441,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                         limit = Math.Max(limit, last);
                     }
                     int first = j0 * groups;
-                    CpuOps.Attend(qs + (long)first * headDim, (j1 - j0) * groups, keyPtr[attentionLayer] + cacheHead, valuePtr[attentionLayer] + cacheHead,
+                    CpuOps.Attend(qs + (long)first * headDim, (j1 - j0) * groups, keys, values,
                                   (float**)masks + first, Math.Max(limit, 1), headDim, scores, (float**)outputs + first);
                 }
             }

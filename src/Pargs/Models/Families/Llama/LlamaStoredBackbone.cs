@@ -23,7 +23,8 @@ public sealed class LlamaStoredBackbone : TransformerBackbone
     {
         this.weights = weights;
         prefix = config.Family.HuggingFacePrefix + ".";
-        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositions, config.RopeTheta, config.RopeScaling);
+        // Tabulated for the positions decoding reaches, growing on demand (a 131,072-position context is 64 MiB of tables).
+        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositions, config.RopeTheta, config.RopeScaling, initialRows: 1024);
         cacheFree = new(CreateKernel);
     }
 
@@ -44,7 +45,7 @@ public sealed class LlamaStoredBackbone : TransformerBackbone
     {
         if (cache is not null) return cacheFree.Value.TryForward(inputIds, positions, mask, cache)!;
         int b = (int)inputIds.shape[0], t = (int)inputIds.shape[1];
-        using var scratch = new KvCache(Config, b, t);
+        using var scratch = new KvCache(Config, b, t, KvCacheType);
         scratch.Reserve(t);
         return cacheFree.Value.TryForward(inputIds, positions, mask, scratch)!;
     }

@@ -14,11 +14,20 @@ namespace Pargs.Models.Families.Llama;
 /// </summary>
 public sealed class RotaryEmbedding : IDisposable
 {
-    // [maxPositions, D]. signedSin = sin with its first half negated, so that rotate_half(x)·sin becomes
-    // roll(x, D/2)·signedSin: one op instead of narrow/neg/narrow/cat (rotate_half(x) = [−x₂, x₁], roll = [x₂, x₁]).
-    readonly Tensor cos, signedSin;
+    // [rows, D] (rows = maxPositions unless tabulated lazily). signedSin = sin with its first half negated, so that
+    // rotate_half(x)·sin becomes roll(x, D/2)·signedSin: one op instead of narrow/neg/narrow/cat
+    // (rotate_half(x) = [−x₂, x₁], roll = [x₂, x₁]).
+    Tensor cos, signedSin;
     readonly Tensor? longCos, longSignedSin;
     readonly int longFrom; // sequence length from which the long tables apply (LongRoPE), else int.MaxValue
+    // Lazy tabulation (decode-only models): the rows tabulated so far, and the settings to tabulate more. Outgrown
+    // tables stay alive until Dispose, so a kernel still holding their address on another thread reads valid memory.
+    readonly int headDim, maxPositions;
+    readonly double theta;
+    readonly RopeScaling? scaling;
+    readonly List<Tensor> outgrown = [];
+    readonly object growing = new();
+    int rows;
 
     /// <summary>The tables [maxPositions, D] themselves, for <see cref="LlamaDecodeKernel"/>.</summary>
     internal Tensor CosTable => cos;
@@ -26,26 +35,35 @@ public sealed class RotaryEmbedding : IDisposable
 
     public RotaryEmbedding(int headDim, int maxPositions, double theta) : this(headDim, maxPositions, theta, null) { }
 
-    public RotaryEmbedding(int headDim, int maxPositions, double theta, RopeScaling? scaling)
+    /// <summary>
+    /// With <paramref name="initialRows"/>, only that many positions are tabulated at first and the tables grow (doubling)
+    /// as <see cref="TablesFor"/> is asked for longer sequences. WHY: at a 131,072-position context (Llama 3) the full
+    /// tables are 64 MiB — a quarter-GB while built in float64 — for a decode that reaches a few thousand positions.
+    /// Row p of a grown table is the same value as in the full one (the frequencies depend on the context, not on how
+    /// many rows are tabulated). LongRoPE always tabulates everything (two table pairs switched by length).
+    /// </summary>
+    public RotaryEmbedding(int headDim, int maxPositions, double theta, RopeScaling? scaling, int? initialRows = null)
     {
+        (this.headDim, this.maxPositions, this.theta, this.scaling) = (headDim, maxPositions, theta, scaling);
         // LongRoPE: the main tables use the short factors (sequences within the pre-training context), the long
         // tables the long factors; every other type's tables are fixed (dynamic: see the class comment).
         int original = scaling is { Type: "longrope" } ? scaling.OriginalMaxPositions ?? maxPositions : maxPositions;
-        (cos, signedSin) = Tables(headDim, maxPositions, theta, scaling, sequenceLength: original);
+        rows = initialRows is int initial && original == maxPositions ? Math.Clamp(initial, 1, maxPositions) : maxPositions;
+        (cos, signedSin) = Tables(headDim, maxPositions, theta, scaling, sequenceLength: original, rows);
         longFrom = int.MaxValue;
         if (original < maxPositions)
         {
-            (longCos, longSignedSin) = Tables(headDim, maxPositions, theta, scaling, sequenceLength: original + 1);
+            (longCos, longSignedSin) = Tables(headDim, maxPositions, theta, scaling, sequenceLength: original + 1, maxPositions);
             longFrom = original + 1;
         }
     }
 
-    static (Tensor Cos, Tensor SignedSin) Tables(int headDim, int maxPositions, double theta, RopeScaling? scaling, long sequenceLength)
+    static (Tensor Cos, Tensor SignedSin) Tables(int headDim, int maxPositions, double theta, RopeScaling? scaling, long sequenceLength, int rows)
     {
         using var scope = NewDisposeScope();
         var (inverse, attentionFactor) = RopeScaling.Frequencies(scaling, headDim, theta, maxPositions, sequenceLength);
         var invFreq = tensor(inverse, dtype: ScalarType.Float64);
-        var freqs = outer(arange(maxPositions, dtype: ScalarType.Float64), invFreq);
+        var freqs = outer(arange(rows, dtype: ScalarType.Float64), invFreq);
         var emb = cat(new[] { freqs, freqs }, 1);
         var sign = cat(new[] { -ones(headDim / 2, dtype: ScalarType.Float64), ones(headDim / 2, dtype: ScalarType.Float64) });
         return ((emb.cos() * attentionFactor).to(ScalarType.Float32).MoveToOuterDisposeScope(),
@@ -57,14 +75,34 @@ public sealed class RotaryEmbedding : IDisposable
     /// the long LongRoPE tables past the pre-training context, else the main ones.
     /// </summary>
     internal (Tensor Cos, Tensor SignedSin) TablesFor(long sequenceLength)
-        => sequenceLength >= longFrom ? (longCos!, longSignedSin!) : (cos, signedSin);
+    {
+        if (sequenceLength >= longFrom) return (longCos!, longSignedSin!);
+        if (sequenceLength > rows) Grow(sequenceLength);
+        return (cos, signedSin);
+    }
+
+    /// <summary>Positions tabulated so far (all of them unless built with initialRows).</summary>
+    public int TabulatedPositions => rows;
+
+    void Grow(long sequenceLength)
+    {
+        lock (growing)
+        {
+            if (sequenceLength <= rows) return;
+            int grown = (int)Math.Min(maxPositions, Math.Max(sequenceLength, 2L * rows));
+            var (newCos, newSin) = Tables(headDim, maxPositions, theta, scaling, sequenceLength: maxPositions, grown);
+            outgrown.Add(cos);
+            outgrown.Add(signedSin);
+            (cos, signedSin, rows) = (newCos, newSin, grown);
+        }
+    }
 
     /// <summary>cos and signed sin for <paramref name="positions"/> [B, T], shaped [B, 1, T, D] to broadcast over heads.</summary>
     public (Tensor Cos, Tensor SignedSin) At(Tensor positions)
     {
         var flat = positions.reshape(-1);
         long b = positions.shape[0], t = positions.shape[1];
-        var (c, s) = longFrom == int.MaxValue ? (cos, signedSin) : TablesFor(flat.max().item<long>() + 1);
+        var (c, s) = longFrom == int.MaxValue && rows == maxPositions ? (cos, signedSin) : TablesFor(flat.max().item<long>() + 1);
         return (c.index_select(0, flat).view(b, 1, t, -1), s.index_select(0, flat).view(b, 1, t, -1));
     }
 
@@ -74,6 +112,7 @@ public sealed class RotaryEmbedding : IDisposable
 
     public void Dispose()
     {
+        foreach (var t in outgrown) t.Dispose();
         cos.Dispose();
         signedSin.Dispose();
         longCos?.Dispose();
