@@ -152,11 +152,7 @@ public static class GenerateCommand
                         return TextGenerator.Generate(engine, rm, promptList, options, new Progress<int>(d => task.Value = d));
                     });
                 bool timings = !result.GetValue(noTimings);
-                foreach (var r in results)
-                {
-                    var record = r.ToRecord(options, generator);
-                    Console.WriteLine(GenerationJsonl.Format(timings ? record : record with { Seconds = null }));
-                }
+                foreach (var r in results) Console.WriteLine(GenerationJsonl.Format(GenerationJob.Record(r, options, generator, timings)));
             }
             return 0;
         }));

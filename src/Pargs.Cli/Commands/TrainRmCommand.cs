@@ -198,7 +198,7 @@ public static class TrainRmCommand
             .Start(ctx =>
             {
                 var bar = ctx.AddTask($"train-rm ({goal.ToConfigValue()})");
-                trained = train(new InlineProgress(p =>
+                trained = train(new InlineProgress<TrainingProgress>(p =>
                 {
                     bar.MaxValue = p.TotalSteps;
                     bar.Value = p.Step;
@@ -226,11 +226,5 @@ public static class TrainRmCommand
         string tmp = Path.Combine(outDir, ".model-tmp");
         rm.Save(tmp, objective);
         MoveInto(tmp, outDir);
-    }
-
-    /// <summary>Reports on the training thread (System.Progress would post to the thread pool, out of order).</summary>
-    sealed class InlineProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }

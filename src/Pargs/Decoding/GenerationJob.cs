@@ -106,7 +106,7 @@ public static class GenerationJob
             try
             {
                 TextGenerator.Generate(engine, rm, prompts.Skip(start + resumed).Take(length - resumed).ToList(), options,
-                    promptsDone is null ? null : new InlineProgress(d => promptsDone.Report(resumed + d)),
+                    promptsDone is null ? null : new InlineProgress<int>(d => promptsDone.Report(resumed + d)),
                     firstPromptIndex: start + resumed,
                     batchDone: batch =>
                     {
@@ -137,11 +137,14 @@ public static class GenerationJob
     }
 
     static List<GenerationRecord> Records(IReadOnlyList<GenerationResult> results, DecodingOptions options, GenerationJobSettings job)
-        => results.Select(r =>
-        {
-            var record = r.ToRecord(options, job.Generator);
-            return job.Timings ? record : record with { Seconds = null };
-        }).ToList();
+        => results.Select(r => Record(r, options, job.Generator, job.Timings)).ToList();
+
+    /// <summary>A result as its JSONL record, with or without its wall-clock <c>seconds</c>.</summary>
+    public static GenerationRecord Record(GenerationResult result, DecodingOptions options, string generator, bool timings)
+    {
+        var record = result.ToRecord(options, generator);
+        return timings ? record : record with { Seconds = null };
+    }
 
     static void WriteLine(FileStream stream, string line)
     {
@@ -215,11 +218,5 @@ public static class GenerationJob
             keepBytes = end;
         }
         return keepBytes;
-    }
-
-    /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to a thread pool and arrive late or out of order).</summary>
-    sealed class InlineProgress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
     }
 }

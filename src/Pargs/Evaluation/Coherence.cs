@@ -24,12 +24,16 @@ public static class Coherence
 
     /// <summary>Mean cosine(embed(prompt), embed(continuation)); NaN when there are no pairs.</summary>
     public static double Mean(IEnumerable<(string Prompt, string Continuation)> pairs, Func<string, float[]> embed)
+        => MeanOf(pairs.Select(p => Cosine(embed(p.Prompt), embed(p.Continuation))));
+
+    /// <summary>The mean of per-pair cosines (summed in order, as <see cref="Mean"/>); NaN when there are none.</summary>
+    public static double MeanOf(IEnumerable<double> cosines)
     {
         double sum = 0;
         int count = 0;
-        foreach (var (prompt, continuation) in pairs)
+        foreach (var c in cosines)
         {
-            sum += Cosine(embed(prompt), embed(continuation));
+            sum += c;
             count++;
         }
         return count == 0 ? double.NaN : sum / count;

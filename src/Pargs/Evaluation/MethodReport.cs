@@ -89,11 +89,7 @@ public static class MethodReport
     static double CoherenceOf(IReadOnlyList<GenerationRecord> records, List<(string, string)> pairs, MethodReportOptions options)
     {
         if (records.Count > 0 && records.All(r => r.Coherence is not null))
-        {
-            double sum = 0;
-            foreach (var r in records) sum += r.Coherence!.Value; // the order and arithmetic of Coherence.Mean
-            return sum / records.Count;
-        }
+            return Coherence.MeanOf(records.Select(r => r.Coherence!.Value));
         return options.Embed == null ? double.NaN : Coherence.Mean(pairs, options.Embed);
     }
 

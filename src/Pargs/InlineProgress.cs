@@ -1,4 +1,4 @@
-namespace Pargs.Experiments;
+namespace Pargs;
 
 /// <summary>
 /// An <see cref="IProgress{T}"/> that calls its handler at once, on the reporting thread. (System.Progress posts
