@@ -10,7 +10,7 @@ namespace Pargs.Tests.Checkpoints;
 
 /// <summary>
 /// llama.cpp as the independent reference for Gemma-2 and Gemma-3. LlamaCppGoldens/gemma2.json and gemma3.json were
-/// written by tools/llamacpp-reference/regenerate-gemma-goldens.sh: <see cref="GemmaReferenceCheckpoints"/> (sliding
+/// written by tools/llamacpp-reference/regenerate-goldens.sh (group gemma): <see cref="GemmaReferenceCheckpoints"/> (sliding
 /// windows shorter than the text, interleaved local/global layers, soft-caps that bite, GQA, explicit head_dim; Gemma-3
 /// with q/k norms, a local rotary base and an untied head) converted by <c>pargs convert --to gguf</c> and evaluated by
 /// llama.cpp (node-llama-cpp 3.21.1). Pargs must give the same tokens, the same greedy continuation of 32 tokens, and

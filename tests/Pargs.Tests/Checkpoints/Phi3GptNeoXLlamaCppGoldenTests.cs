@@ -10,7 +10,7 @@ namespace Pargs.Tests.Checkpoints;
 
 /// <summary>
 /// llama.cpp as the independent reference for the Phi-3 and GPT-NeoX families. LlamaCppGoldens/{phi3,gpt_neox,
-/// gpt_neox-sequential}.json were written by tools/llamacpp-reference/regenerate-phi3-gptneox-goldens.sh: the seeded
+/// gpt_neox-sequential}.json were written by tools/llamacpp-reference/regenerate-goldens.sh (group phi3-gptneox): the seeded
 /// checkpoints of <see cref="ReferenceCheckpoints"/> (Phi-3 with GQA, half-rotated heads, LongRoPE and a sliding window;
 /// GPT-NeoX with a quarter-rotated head, biases, exact GELU, parallel and sequential residual), converted by
 /// <c>pargs convert --to gguf</c> and evaluated by llama.cpp (node-llama-cpp 3.21.1). Pargs rebuilds the same folders
