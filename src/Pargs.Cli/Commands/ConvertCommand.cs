@@ -12,7 +12,7 @@ public static class ConvertCommand
         var to = new Option<string>("--to") { Description = "Output format (gguf)", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Output file; written to a temporary file beside it, then renamed", Required = true };
         var type = new Option<string>("--type") { Description = "Tensor type of matrices: f32, f16, bf16, q8_0 or q4_0 (norms and biases stay f32; a quantized file keeps the output head in q8_0/q6_K, as llama-quantize does)", DefaultValueFactory = _ => "f32" };
-        var command = new Command("convert", "Convert a checkpoint to GGUF for llama.cpp (llama, mistral, qwen2, gpt2).") { model, to, output, type };
+        var command = new Command("convert", "Convert a checkpoint to GGUF for llama.cpp (llama, mistral, qwen2, qwen3, gpt2, gemma2, gemma3, phi3, gpt_neox).") { model, to, output, type };
         command.SetAction(CliErrors.Action(result =>
         {
             string format = result.GetValue(to)!;

@@ -6,7 +6,7 @@ using TorchSharp;
 namespace Pargs.Checkpoints;
 
 /// <summary>
-/// Loads a GGUF (llama.cpp) of architecture llama, qwen2, gpt2, phi3 or gptneox as Hugging Face tensors: llama.cpp names
+/// Loads a GGUF (llama.cpp) of architecture llama, qwen2, qwen3, gpt2, phi3, gptneox, gemma2 or gemma3 as Hugging Face tensors: llama.cpp names
 /// are mapped back through <see cref="GgufConverter.Families"/> (the one name table, read in reverse),
 /// q/k rows (and biases) of "llama" files are converted from Meta's rotary layout
 /// (<see cref="MetaRotaryLayout"/>), GPT-2 matrices go back to Conv1D's [in, out], and the config comes
@@ -18,7 +18,7 @@ public static partial class GgufCheckpoint
     /// <summary>GGUF architecture → the Hugging Face model type Pargs loads it as.</summary>
     static readonly Dictionary<string, string> ModelTypeOfArchitecture = new(StringComparer.Ordinal)
     {
-        ["llama"] = "llama", ["qwen2"] = "qwen2", ["gpt2"] = "gpt2", ["phi3"] = "phi3", ["gptneox"] = "gpt_neox",
+        ["llama"] = "llama", ["qwen2"] = "qwen2", ["qwen3"] = "qwen3", ["gpt2"] = "gpt2", ["phi3"] = "phi3", ["gptneox"] = "gpt_neox",
         ["gemma2"] = "gemma2", ["gemma3"] = "gemma3_text",
     };
 
@@ -27,7 +27,7 @@ public static partial class GgufCheckpoint
         var gguf = GgufFile.Read(path);
         var config = ReadConfig(gguf);
         var family = GgufConverter.Families[config.ModelType];
-        string architecture = config.ModelType switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", "phi3" or "gpt_neox" => config.Family.CausalLMArchitecture(config), _ => "LlamaForCausalLM" };
+        string architecture = config.ModelType switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", "qwen3" or "phi3" or "gpt_neox" => config.Family.CausalLMArchitecture(config), _ => "LlamaForCausalLM" };
         if (family.NormWeightsPlusOne) architecture = config.Family.CausalLMArchitecture(config);
         // A reward model pargs convert wrote: the head is llama.cpp's classifier output (StoredCheckpoint.GgufScoreTensor).
         bool rewardModel = gguf.Tensors.Any(t => t.Name == StoredCheckpoint.GgufScoreTensor);
@@ -142,7 +142,23 @@ public static partial class GgufCheckpoint
             BosTokenId = gguf.GetInt32("tokenizer.ggml.bos_token_id", 0, int.MaxValue),
             EosTokenId = gguf.GetInt32("tokenizer.ggml.eos_token_id", 0, int.MaxValue),
             PadTokenId = gguf.GetInt32("tokenizer.ggml.padding_token_id", 0, int.MaxValue),
-        }.Validate(path);
+        };
+        // An explicit head width (attention.key_length; Qwen3 always has one) instead of hidden/heads.
+        if (!gpt2 && gguf.GetInt32($"{arch}.attention.key_length", 1, 1 << 16) is { } keyLength)
+        {
+            int valueLength = gguf.GetInt32($"{arch}.attention.value_length", 1, 1 << 16) ?? keyLength;
+            if (valueLength != keyLength)
+                throw new PargsException($"{path}: {arch}.attention.value_length {valueLength} differs from key_length {keyLength}; Pargs' attention has one head size");
+            if (keyLength != config.HeadDim || arch == "qwen3") config = config with { HeadDim = keyLength };
+        }
+        if (arch == "qwen3")
+        {
+            // transformers' Qwen3 has q/k norms always and attention_bias on q/k/v and o_proj together; llama.cpp's has no o_proj bias.
+            if (config.AttentionBias)
+                throw new PargsException($"{path}: tensor \"blk.0.attn_q.bias\": q/k/v biases without an o_proj bias are not a Qwen3 attention Pargs computes");
+            config = config with { QkNorm = true };
+        }
+        config = config.Validate(path);
         // llama.cpp's rope scaling keys: linear maps onto rope_scaling; anything else would be ignored, so it is refused.
         if (!gpt2 && gguf.GetString($"{arch}.rope.scaling.type") is { } scalingType && scalingType != "none")
         {

@@ -76,6 +76,14 @@ public static class GgufConverter
         ("model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight", false),
     ];
 
+    // Qwen3: Llama's tensors plus an RMSNorm over each head of q and k (llama.cpp's attn_q_norm / attn_k_norm).
+    static readonly (string, string, bool)[] Qwen3Tensors =
+    [
+        .. LlamaTensors,
+        ("model.layers.{i}.self_attn.q_norm.weight", "blk.{i}.attn_q_norm.weight", false),
+        ("model.layers.{i}.self_attn.k_norm.weight", "blk.{i}.attn_k_norm.weight", false),
+    ];
+
     // GPT-2's Conv1D stores weights [in, out]; llama.cpp wants [out, in] like every other matrix.
     static readonly (string, string, bool)[] Gpt2Tensors =
     [
@@ -105,6 +113,7 @@ public static class GgufConverter
         ["mistral"] = new("llama", MetaRotaryLayout: true, LayerNorm: false, LlamaTensors),
         ["qwen2"] = new("qwen2", MetaRotaryLayout: false, LayerNorm: false, LlamaTensors),
         ["gpt2"] = new("gpt2", MetaRotaryLayout: false, LayerNorm: true, Gpt2Tensors),
+        ["qwen3"] = new("qwen3", MetaRotaryLayout: false, LayerNorm: false, Qwen3Tensors) { Check = RefuseQwen3AttentionBias },
         ["gemma2"] = new("gemma2", MetaRotaryLayout: false, LayerNorm: false, Models.Families.Gemma.GemmaGguf.Gemma2Tensors,
             NormWeightsPlusOne: true, ExtraMetadata: Models.Families.Gemma.GemmaGguf.WriteMetadata),
         ["gemma3_text"] = new("gemma3", MetaRotaryLayout: false, LayerNorm: false, Models.Families.Gemma.GemmaGguf.Gemma3Tensors,
@@ -112,6 +121,17 @@ public static class GgufConverter
         ["phi3"] = Models.Families.Phi3.Phi3Gguf.Family,
         ["gpt_neox"] = Models.Families.GptNeoX.GptNeoXGguf.Family,
     };
+
+    /// <summary>
+    /// transformers' Qwen3 puts attention_bias on q/k/v and o_proj together; llama.cpp's "qwen3" has no o_proj bias, so a
+    /// file with one would not load there (and one without it would compute something else).
+    /// </summary>
+    static IEnumerable<string> RefuseQwen3AttentionBias(ModelConfig config, string path)
+    {
+        if (config.AttentionOutputBias)
+            throw new PargsException($"{path}: attention_bias true (qwen3) is not converted to GGUF: llama.cpp's \"qwen3\" architecture has no o_proj bias");
+        return [];
+    }
 
     /// <summary>Parses <c>--type</c>; quantized types are refused by name until their quantizers land.</summary>
     public static GgufOutputType ParseType(string type) => type.ToLowerInvariant() switch
@@ -212,6 +232,13 @@ public static class GgufConverter
         writer.Set($"{arch}.vocab_size", GgufValue.U32(checked((uint)config.VocabSize)));
         family.ExtraMetadata?.Invoke(writer, config, source);
         family.WriteMetadata?.Invoke(writer, config);
+        // A head width other than hidden/heads (config.json's head_dim; Qwen3's is 128 whatever the width) is llama.cpp's
+        // key/value length; without it llama.cpp would split the heads at hidden/heads.
+        if (!family.LayerNorm && config.HeadDim * config.NumHeads != config.HiddenSize && !writer.Keys.Contains($"{arch}.attention.key_length"))
+        {
+            writer.Set($"{arch}.attention.key_length", GgufValue.U32(checked((uint)config.HeadDim)));
+            writer.Set($"{arch}.attention.value_length", GgufValue.U32(checked((uint)config.HeadDim)));
+        }
         vocabulary.WriteTo(writer, config.VocabSize, source);
         foreach (var (ggufName, values) in family.ConfigTensors?.Invoke(config) ?? [])
         {

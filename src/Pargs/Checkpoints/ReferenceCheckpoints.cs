@@ -17,7 +17,7 @@ namespace Pargs.Checkpoints;
 /// </summary>
 public static class ReferenceCheckpoints
 {
-    public static readonly IReadOnlyList<string> Names = ["llama", "mistral", "qwen2", "gpt2", "phi3", "gpt_neox", "gpt_neox-sequential"];
+    public static readonly IReadOnlyList<string> Names = ["llama", "mistral", "qwen2", "gpt2", "phi3", "gpt_neox", "gpt_neox-sequential", "qwen3"];
 
     const string Corpus =
         "Once upon a time there was a little girl who loved the sea. Every day she walked to the shore and " +
@@ -46,6 +46,14 @@ public static class ReferenceCheckpoints
             ModelType = "qwen2", VocabSize = 320, HiddenSize = 64, IntermediateSize = 112,
             NumLayers = 2, NumHeads = 4, NumKvHeads = 2, MaxPositions = 128, RopeTheta = 1_000_000.0, NormEps = 1e-6,
             TieWordEmbeddings = false, AttentionBias = true, BosTokenId = null, EosTokenId = 317, PadTokenId = 317,
+        },
+        // Qwen3: per-head q/k RMSNorms, an explicit head_dim (24) that is not hidden/heads (16), GQA 4:2, untied head, no
+        // attention bias (Qwen3's default); Qwen2's byte-level vocabulary.
+        "qwen3" => new ModelConfig
+        {
+            ModelType = "qwen3", VocabSize = 320, HiddenSize = 64, IntermediateSize = 112, HeadDim = 24, QkNorm = true,
+            NumLayers = 2, NumHeads = 4, NumKvHeads = 2, MaxPositions = 128, RopeTheta = 1_000_000.0, NormEps = 1e-6,
+            TieWordEmbeddings = false, BosTokenId = null, EosTokenId = 317, PadTokenId = 317,
         },
         // LayerNorm with biases, learned positions, untied head.
         "gpt2" => new ModelConfig
@@ -222,7 +230,7 @@ public static class ReferenceCheckpoints
         string architecture = rewardModel ? config.Family.SequenceClassificationArchitecture(config)
             : config.ModelType is "phi3" or "gpt_neox" ? config.Family.CausalLMArchitecture(config)
             : config.ModelType == "gpt2" ? "GPT2LMHeadModel"
-            : name switch { "mistral" => "MistralForCausalLM", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" };
+            : name switch { "mistral" => "MistralForCausalLM", "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", _ => "LlamaForCausalLM" };
         return (config, name, architecture, (ulong)(Names.ToList().IndexOf(name) + 1) * 0x9E3779B97F4A7C15UL);
     }
 
@@ -252,8 +260,9 @@ public static class ReferenceCheckpoints
     /// <summary>tokenizer.json (a small BPE trained here) and tokenizer_config.json of the family's reference checkpoint.</summary>
     static void WriteTokenizerFiles(string family, ModelConfig config, string dir)
     {
-        bool byteLevel = config.ModelType is "gpt2" or "gpt_neox" || family == "qwen2";
-        var tokenizer = byteLevel ? ByteLevelTokenizerJson(family) : SentencePieceTokenizerJson();
+        bool byteLevel = config.ModelType is "gpt2" or "gpt_neox" || family is "qwen2" or "qwen3";
+        // Qwen3 ships Qwen2's tokenizer.
+        var tokenizer = byteLevel ? ByteLevelTokenizerJson(family == "qwen3" ? "qwen2" : family) : SentencePieceTokenizerJson();
         File.WriteAllText(Path.Combine(dir, HuggingFaceFolder.TokenizerFile), tokenizer.ToJsonString());
         var tokenizerConfig = new JsonObject { ["add_bos_token"] = !byteLevel, ["add_eos_token"] = false };
         File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), tokenizerConfig.ToJsonString());

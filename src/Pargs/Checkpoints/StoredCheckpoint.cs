@@ -123,8 +123,7 @@ public static class StoredCheckpoint
         var gguf = GgufFile.Read(path);
         var config = GgufCheckpoint.ReadConfig(gguf);
         if (!HasStoredKernel(config) || !GgufConverter.Families.TryGetValue(config.ModelType, out var family)) return null;
-        string architecture = rewardModel ? config.Family.SequenceClassificationArchitecture(config)
-            : config.ModelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+        string architecture = rewardModel ? config.Family.SequenceClassificationArchitecture(config) : config.Family.CausalLMArchitecture(config);
         var weights = new StoredTensors(path);
         try
         {

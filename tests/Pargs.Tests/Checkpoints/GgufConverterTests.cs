@@ -103,6 +103,7 @@ public class GgufConverterTests
     [InlineData("llama")]
     [InlineData("mistral")]
     [InlineData("qwen2")]
+    [InlineData("qwen3")]
     [InlineData("gpt2")]
     public void F32_gguf_loads_back_in_pargs_to_the_same_tensors_and_logits(string name)
     {
@@ -121,6 +122,52 @@ public class GgufConverterTests
         using var ids = tensor(new long[] { 5, 70, 200, 33, 7, 250 }, [1, 6]);
         using var _ = no_grad();
         Assert.True(Same(a.Logits(ids), b.Logits(ids)));
+    }
+
+    /// <summary>
+    /// Qwen3's explicit head width travels as llama.cpp's attention.key_length / value_length (its q/k norms as
+    /// attn_q_norm / attn_k_norm), and so does any other family's head_dim that is not hidden/heads; a Qwen3 with
+    /// attention_bias is refused, since llama.cpp's "qwen3" has no o_proj bias.
+    /// </summary>
+    [Fact]
+    public void Explicit_head_widths_are_key_lengths_and_a_qwen3_attention_bias_is_refused()
+    {
+        using var dir = new TempDir();
+        var (_, path) = Convert(dir, "qwen3");
+        var gguf = GgufFile.Read(path);
+        Assert.Equal("qwen3", gguf.GetString("general.architecture"));
+        Assert.Equal(24L, gguf.GetInteger("qwen3.attention.key_length"));
+        Assert.Equal(24L, gguf.GetInteger("qwen3.attention.value_length"));
+        Assert.Equal(new long[] { 24 }, gguf.Find("blk.1.attn_k_norm.weight")!.Shape);
+        Assert.Equal(new long[] { 4 * 24, 64 }, gguf.Find("blk.0.attn_q.weight")!.Shape);
+
+        // The plain reference llama (head width = hidden/heads) writes no key length, as llama.cpp's converter does.
+        var (plainFolder, plain) = Convert(dir, "llama");
+        Assert.Null(GgufFile.Read(plain).GetInteger("llama.attention.key_length"));
+        // A Llama with head_dim 24 (heads × head_dim 96 ≠ hidden 64) round-trips through the key length.
+        var llama = ReferenceCheckpoints.Config("llama") with { HeadDim = 24 };
+        string folder = dir.File("llama-head24");
+        HuggingFaceFolder.Save(folder, llama, "LlamaForCausalLM", HuggingFaceFolderTests.RandomTensors(llama, "LlamaForCausalLM", 5));
+        CopyTokenizer(plainFolder, folder);
+        string llamaGguf = dir.File("llama-head24.gguf");
+        GgufConverter.Convert(folder, llamaGguf, GgufOutputType.F32);
+        Assert.Equal(24L, GgufFile.Read(llamaGguf).GetInteger("llama.attention.key_length"));
+        using var back = CheckpointLoader.Load(llamaGguf);
+        Assert.Equal(24, back.Config.HeadDim);
+
+        var biased = ReferenceCheckpoints.Config("qwen3") with { AttentionBias = true, AttentionOutputBias = true };
+        string biasedFolder = dir.File("qwen3-bias");
+        HuggingFaceFolder.Save(biasedFolder, biased, "Qwen3ForCausalLM", HuggingFaceFolderTests.RandomTensors(biased, "Qwen3ForCausalLM", 6));
+        CopyTokenizer(dir.File("qwen3"), biasedFolder);
+        var e = Assert.Throws<PargsException>(() => GgufConverter.Convert(biasedFolder, dir.File("qwen3-bias.gguf"), GgufOutputType.F32));
+        Assert.Contains("attention_bias true (qwen3)", e.Message);
+        Assert.False(File.Exists(dir.File("qwen3-bias.gguf")));
+    }
+
+    static void CopyTokenizer(string from, string to)
+    {
+        foreach (var file in new[] { HuggingFaceFolder.TokenizerFile, "tokenizer_config.json" })
+            File.Copy(Path.Combine(from, file), Path.Combine(to, file));
     }
 
     [Theory]

@@ -28,7 +28,7 @@ public class LlamaCppGoldenTests
     /// </summary>
     const double Gpt2Tolerance = 1e-2;
 
-    public static TheoryData<string> Names => new() { "llama", "mistral", "qwen2", "gpt2", "stories260K" };
+    public static TheoryData<string> Names => new() { "llama", "mistral", "qwen2", "qwen3", "gpt2", "stories260K" };
 
     static JsonObject Golden(string name) =>
         JsonNode.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "Pargs.Tests", "Checkpoints", "LlamaCppGoldens", name + ".json")))!.AsObject();

@@ -114,7 +114,6 @@ public sealed class Qwen3Family : IModelFamily
 
     public IEnumerable<(string Field, object? Value)> DescribeConfig(ModelConfig config)
     {
-        yield return ("head_dim", config.HeadDim);
         yield return ("rope_theta", config.RopeTheta);
         yield return ("rope_scaling", config.RopeScaling?.ToJson().ToJsonString() ?? "default");
         yield return ("rms_norm_eps", config.NormEps);

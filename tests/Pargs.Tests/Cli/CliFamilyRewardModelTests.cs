@@ -5,11 +5,11 @@ using Pargs.Evaluation;
 namespace Pargs.Tests.Cli;
 
 /// <summary>
-/// The Phi-3 and GPT-NeoX reward models end to end through the real CLI: train-rm a few steps from a tiny reference
-/// checkpoint of the family (writing Phi3ForSequenceClassification / GPTNeoXForSequenceClassification), then
-/// generate --method pargs guided by it.
+/// The reward models of the families beyond Llama end to end through the real CLI: train-rm a few steps from a tiny
+/// reference checkpoint of the family (writing its …ForSequenceClassification), then generate --method pargs guided by
+/// it. (Gemma's: CliGemmaTests.)
 /// </summary>
-public class CliPhi3GptNeoXRewardModelTests : IDisposable
+public class CliFamilyRewardModelTests : IDisposable
 {
     readonly TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
@@ -29,6 +29,7 @@ public class CliPhi3GptNeoXRewardModelTests : IDisposable
     [Theory]
     [InlineData("phi3", "Phi3ForSequenceClassification")]
     [InlineData("gpt_neox", "GPTNeoXForSequenceClassification")]
+    [InlineData("qwen3", "Qwen3ForSequenceClassification")]
     public void Train_rm_then_generate_with_pargs_guided_by_it(string name, string architecture)
     {
         string lm = _dir.File(name);
