@@ -40,6 +40,7 @@ public static partial class GgufCheckpoint
             foreach (var info in gguf.Tensors)
             {
                 if (family.FromGgufConfig is not null && info.Name.StartsWith("rope_factors_", StringComparison.Ordinal)) continue; // read into the config
+                if (info.Name == LlamaGguf.RopeFreqsTensor) continue; // read into the config (ReadConfig)
                 var (hfName, transpose) = info.Name == StoredCheckpoint.GgufScoreTensor ? ("score.weight", false) : HuggingFaceName(family, info.Name)
                     ?? throw new PargsException($"{path}: tensor \"{info.Name}\" has no {architecture} counterpart Pargs knows (unsupported GGUF variant?)");
                 var t = gguf.ReadTensor(info);
@@ -166,6 +167,13 @@ public static partial class GgufCheckpoint
             if (scalingType != "linear")
                 throw new PargsException($"{path}: GGUF metadata {arch}.rope.scaling.type = \"{scalingType}\" is not supported for model_type \"{modelType}\" (Pargs reads \"linear\"; load the Hugging Face folder instead)");
             if (factor != 1.0) config = config with { RopeScaling = new RopeScaling { Type = "linear", Factor = factor } };
+        }
+        // Llama 3.x: the llama3 rope scaling as llama.cpp's converter writes it, one divisor per rotary frequency.
+        if (gguf.Find(LlamaGguf.RopeFreqsTensor) is not null)
+        {
+            if (arch != "llama")
+                throw new PargsException($"{path}: tensor \"{LlamaGguf.RopeFreqsTensor}\" in a GGUF of architecture \"{arch}\" is not supported (Pargs reads it for \"llama\")");
+            config = LlamaGguf.WithRopeFreqs(gguf, config).Validate(path);
         }
         // Families with their own GGUF reading (partial rotary, LongRoPE, LayerNorm with rotary) finish the config themselves.
         if (GgufConverter.Families[modelType].FromGgufConfig is { } familyConfig) return familyConfig(gguf, config).Validate(path);

@@ -109,7 +109,13 @@ public static class GgufConverter
     /// <summary>HF <c>model_type</c> → llama.cpp architecture (Mistral without a sliding window is llama.cpp's "llama").</summary>
     public static readonly IReadOnlyDictionary<string, GgufFamily> Families = new Dictionary<string, GgufFamily>(StringComparer.Ordinal)
     {
-        ["llama"] = new("llama", MetaRotaryLayout: true, LayerNorm: false, LlamaTensors),
+        ["llama"] = new("llama", MetaRotaryLayout: true, LayerNorm: false, LlamaTensors)
+        {
+            // Llama 3.x's rope_scaling travels as llama.cpp's rope_freqs tensor (LlamaGguf).
+            RopeScalingTypes = ["llama3", "longrope"],
+            ConfigTensors = config => Models.Families.Llama.LlamaGguf.RopeFreqs(config, "pargs convert") is { } divisors
+                ? [(Models.Families.Llama.LlamaGguf.RopeFreqsTensor, divisors)] : [],
+        },
         ["mistral"] = new("llama", MetaRotaryLayout: true, LayerNorm: false, LlamaTensors),
         ["qwen2"] = new("qwen2", MetaRotaryLayout: false, LayerNorm: false, LlamaTensors),
         ["gpt2"] = new("gpt2", MetaRotaryLayout: false, LayerNorm: true, Gpt2Tensors),

@@ -17,7 +17,7 @@ namespace Pargs.Checkpoints;
 /// </summary>
 public static class ReferenceCheckpoints
 {
-    public static readonly IReadOnlyList<string> Names = ["llama", "mistral", "qwen2", "gpt2", "phi3", "gpt_neox", "gpt_neox-sequential", "qwen3"];
+    public static readonly IReadOnlyList<string> Names = ["llama", "mistral", "qwen2", "gpt2", "phi3", "gpt_neox", "gpt_neox-sequential", "qwen3", "llama3"];
 
     const string Corpus =
         "Once upon a time there was a little girl who loved the sea. Every day she walked to the shore and " +
@@ -32,6 +32,14 @@ public static class ReferenceCheckpoints
             ModelType = "llama", VocabSize = 340, HiddenSize = 64, IntermediateSize = 96,
             NumLayers = 2, NumHeads = 4, NumKvHeads = 2, MaxPositions = 128, RopeTheta = 500000.0, NormEps = 1e-5,
             TieWordEmbeddings = false, BosTokenId = 1, EosTokenId = 2,
+        },
+        // Llama 3.x's rotary scaling (rope_type llama3) over the reference llama: with head size 16 and base 10000 the
+        // eight frequencies have wavelengths 6.3, 19.9, 62.8, 199, … positions, so against a 64-position pre-training
+        // context (low 1, high 4: boundaries at 16 and 64) one is kept, two are blended and five divided by the factor.
+        "llama3" => Config("llama") with
+        {
+            RopeTheta = 10000.0,
+            RopeScaling = new RopeScaling { Type = "llama3", Factor = 4.0, LowFreqFactor = 1.0, HighFreqFactor = 4.0, OriginalMaxPositions = 64 },
         },
         // GQA 6:2 with head size 8, tied embeddings.
         "mistral" => new ModelConfig

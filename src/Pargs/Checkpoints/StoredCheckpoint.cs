@@ -131,6 +131,7 @@ public static class StoredCheckpoint
             weights.Own(mapped);
             foreach (var info in gguf.Tensors)
             {
+                if (info.Name == Models.Families.Llama.LlamaGguf.RopeFreqsTensor) continue; // read into the config (GgufCheckpoint.ReadConfig)
                 var (hfName, transpose) = info.Name == GgufScoreTensor ? ("score.weight", false) : GgufCheckpoint.HuggingFaceName(family, info.Name)
                     ?? throw new PargsException($"{path}: tensor \"{info.Name}\" has no {architecture} counterpart Pargs knows (unsupported GGUF variant?)");
                 if (transpose) throw new PargsException($"{path}: tensor \"{info.Name}\" is stored transposed, which the stored-precision kernel does not read");

@@ -28,7 +28,7 @@ public class LlamaCppGoldenTests
     /// </summary>
     const double Gpt2Tolerance = 1e-2;
 
-    public static TheoryData<string> Names => new() { "llama", "mistral", "qwen2", "qwen3", "gpt2", "stories260K" };
+    public static TheoryData<string> Names => new() { "llama", "llama3", "mistral", "qwen2", "qwen3", "gpt2", "stories260K" };
 
     static JsonObject Golden(string name) =>
         JsonNode.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "Pargs.Tests", "Checkpoints", "LlamaCppGoldens", name + ".json")))!.AsObject();
@@ -85,6 +85,32 @@ public class LlamaCppGoldenTests
             Assert.True(worst <= tolerance, $"{path}: next-token log-probabilities differ from llama.cpp's by up to {worst:G3} (tolerance {tolerance})");
             Assert.Equal(greedy, Greedy(lm, tokens, 32));
         }
+    }
+
+    /// <summary>
+    /// The llama3 golden could only pass by accident if llama.cpp ignored the rope_freqs tensor and the scaling did not
+    /// matter on 20 positions: the same weights without rope_scaling are far from it.
+    /// </summary>
+    [Fact]
+    public void The_llama3_golden_depends_on_its_rope_scaling()
+    {
+        var golden = Golden("llama3");
+        int[] tokens = golden["tokens"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray();
+        using var dir = new TempDir();
+        using var contents = CheckpointLoader.Load(Source("llama3", dir));
+        Assert.Equal("llama3", contents.Config.RopeScaling?.Type);
+        var unscaledContents = new CheckpointContents // shares contents.Tensors: disposed once, with contents
+        {
+            Config = contents.Config with { RopeScaling = null }, Tensors = contents.Tensors, Source = contents.Source, Format = contents.Format,
+        };
+        using var unscaled = CausalLM.FromCheckpoint(unscaledContents);
+        float[][] ours = LogProbs(unscaled, tokens);
+        var logprobs = golden["logprobs"]!.AsArray();
+        double worst = 0;
+        for (int position = 0; position < tokens.Length; position++)
+            for (int token = 0; token < ours[position].Length; token++)
+                if (logprobs[position]![token] is { } reference) worst = Math.Max(worst, Math.Abs(ours[position][token] - reference.GetValue<double>()));
+        Assert.True(worst > 1e-2, $"without its rope_scaling the model is within {worst:G3} of llama.cpp's golden: the golden does not test the scaling");
     }
 
     [Fact]
