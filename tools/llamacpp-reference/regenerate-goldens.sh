@@ -8,7 +8,7 @@
 #   regenerate-goldens.sh                 # every group
 #   regenerate-goldens.sh gemma phi3-gptneox   # only these groups (each family's goldens regenerate independently)
 #
-# Groups: core (llama, mistral, qwen2, qwen3, gpt2, the quantized llama files, stories260K), gemma (gemma2, gemma3),
+# Groups: core (llama, llama3, mistral, qwen2, qwen3, gpt2, the quantized llama files, stories260K), gemma (gemma2, gemma3),
 # phi3-gptneox (phi3, gpt_neox, gpt_neox-sequential).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -41,7 +41,7 @@ reference() {
 for group in "${groups[@]}"; do
     case "$group" in
     core)
-        for name in llama mistral qwen2 qwen3 gpt2; do reference "$name" "$work/$name"; golden "$name" "$work/$name.gguf"; done
+        for name in llama llama3 mistral qwen2 qwen3 gpt2; do reference "$name" "$work/$name"; golden "$name" "$work/$name.gguf"; done
         # Quantized files (pargs convert --type q8_0 | q4_0): llama.cpp must load them; LlamaCppQuantizedGoldenTests.
         for type in q8_0 q4_0; do
             pargs convert "$work/llama" --to gguf --out "$work/llama-$type.gguf" --type "$type"
