@@ -4,8 +4,10 @@ using Pargs.Checkpoints;
 namespace Pargs.Cli.Commands;
 
 /// <summary>
-/// Hidden `pargs reference-checkpoint NAME --out DIR`: writes one of the tiny seeded Hugging Face checkpoints
-/// (<see cref="ReferenceCheckpoints"/>) that tools/llamacpp-reference converts and evaluates in llama.cpp.
+/// `pargs reference-checkpoint NAME --out DIR`: writes one of the seeded checkpoints in the real format
+/// (<see cref="ReferenceCheckpoints"/>): the tiny ones tools/llamacpp-reference converts and evaluates in llama.cpp, and
+/// the real-size shapes (random weights) docs/benchmarks.md measures speed and memory on. Listed in `pargs --help`
+/// because the benchmarks' commands start with it.
 /// </summary>
 public static class ReferenceCheckpointCommand
 {
@@ -15,8 +17,7 @@ public static class ReferenceCheckpointCommand
         var output = new Option<string>("--out", "-o") { Description = "Folder to write (replaced if it exists); a .gguf file with --gguf-type", Required = true };
         var ggufType = new Option<string>("--gguf-type") { Description = "Write a GGUF of this type (f32, f16, bf16, q8_0, q4_0, q4_k) straight from the seeded weights, one tensor at a time (real-size shapes without their float32 copy)" };
         var rewardModel = new Option<bool>("--reward-model") { Description = "Write the family's …ForSequenceClassification (a seeded score head instead of lm_head)" };
-        var command = new Command("reference-checkpoint", "Write a tiny seeded reference checkpoint (for tools/llamacpp-reference).") { name, output, ggufType, rewardModel };
-        command.Hidden = true;
+        var command = new Command("reference-checkpoint", "Write a seeded checkpoint in the real format (random weights): the tiny references of the llama.cpp goldens, or a real model's shape for the benchmarks.") { name, output, ggufType, rewardModel };
         command.SetAction(CliErrors.Action(result =>
         {
             if (result.GetValue(ggufType) is { } type)
