@@ -33,7 +33,7 @@ public static class ModelOptions
         path ??= ShippedData.Find(ShippedData.DefaultModel);
         var lm = storedPrecision ? CausalLM.LoadForInference(path, tokenizer) : CausalLM.Load(path, tokenizer);
         if (lm.StoredWeights is null) ColumnMajor.ApplyForDecoding(lm, lm.Config);
-        TorchStartupPages.Release(); // before the first forward pages the weights in (docs/benchmarks.md: where the fixed part goes)
+        StartupPages.Release(); // before the first forward pages the weights in (docs/benchmarks.md: where the fixed part goes)
         return lm;
     }
 

@@ -4,25 +4,31 @@ using System.Runtime.InteropServices;
 namespace Pargs.Checkpoints;
 
 /// <summary>
-/// Hands back to the page cache the code pages libtorch's start-up touched and decoding never runs again. WHY: loading
-/// libtorch registers its ~2,000 operators' kernels from static initialisers spread over libtorch_cpu.so's 340 MiB of
-/// code; those pages stay counted in the process's resident set (≈ 45–60 MiB, measured in docs/benchmarks.md, "Resident
-/// memory: where the fixed part goes"), although a stored-precision decode runs a handful of torch ops. Clean,
-/// read-only file pages are exactly what the kernel evicts first under memory pressure; telling it now — after loading,
-/// before the first forward pages the weights in — keeps them out of the high-water mark the user's machine must hold.
-/// A page needed again is read back from the page cache on first touch (a minor fault, once).
-/// <para>Only mappings that cannot hold anything but the file's own bytes are released: a torch native library's
-/// mapping that is not writable and has no anonymous (copy-on-write) or dirty pages — so a relocated RELRO segment,
-/// writable data and the runtime's own code never are. Linux only; elsewhere a no-op. The AppContext switch
-/// <see cref="KeepSwitch"/> (runtimeconfig.json <c>configProperties</c>) turns it off.</para>
+/// Hands back to the page cache the code and read-only data pages that start-up touched and decoding may never run again.
+/// WHY: loading libtorch registers its ~2,000 operators' kernels from static initialisers spread over libtorch_cpu.so's
+/// 340 MiB of code, and the .NET runtime, its JIT and the assemblies page in their own start-up paths; all of it stays
+/// counted in the process's resident set (≈ 40 MiB of libtorch code alone; docs/benchmarks.md, "Resident memory: where
+/// the fixed part goes"), although a stored-precision decode runs a handful of torch ops. Clean, read-only file pages
+/// are exactly what the kernel evicts first under memory pressure; telling it now — after loading, before the first
+/// forward pages the weights in — keeps them out of the high-water mark the user's machine must hold. A page needed
+/// again is read back from the page cache on first touch (a minor fault, once).
+/// <para>Only mappings that cannot hold anything but the file's own bytes are released: a shared library's (.so) or an
+/// assembly's (.dll) mapping that is not writable and has no anonymous (copy-on-write) or dirty pages — so relocated
+/// RELRO segments, writable data, the JIT's code (an anonymous memfd) and the model's mapped weights never are. Linux
+/// only; elsewhere a no-op. The AppContext switch <see cref="KeepSwitch"/> (runtimeconfig.json <c>configProperties</c>)
+/// turns it off.</para>
 /// </summary>
-public static class TorchStartupPages
+public static class StartupPages
 {
-    /// <summary>AppContext switch: true keeps libtorch's start-up pages resident (for measuring what this saves).</summary>
-    public const string KeepSwitch = "Pargs.KeepTorchStartupPages";
+    /// <summary>AppContext switch: true keeps start-up pages resident (to measure what releasing them saves).</summary>
+    public const string KeepSwitch = "Pargs.KeepStartupPages";
 
-    /// <summary>The native libraries of TorchSharp's CPU build whose start-up pages are released.</summary>
-    static readonly string[] TorchLibraries = ["libtorch_cpu.so", "libtorch.so", "libc10.so", "libLibTorchSharp.so", "libgomp"];
+    /// <summary>Whether <paramref name="path"/> names a shared library (lib.so, lib.so.1) or a .NET assembly (.dll): code and read-only data.</summary>
+    public static bool IsCodeFile(string path)
+    {
+        string name = System.IO.Path.GetFileName(path);
+        return name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".so", StringComparison.Ordinal) || name.Contains(".so.", StringComparison.Ordinal);
+    }
 
     const int MadviseDontNeed = 4; // MADV_DONTNEED: unmap the range's pages; a later touch refills them from the file
 
@@ -30,17 +36,16 @@ public static class TorchStartupPages
     public sealed record Mapping(ulong Start, ulong End, string Permissions, string Path, long RssKiB, long AnonymousKiB, long DirtyKiB)
     {
         /// <summary>
-        /// True when every resident page is the file's own bytes and nothing can write to the mapping: a torch library's
-        /// read-only (r-x or r--) mapping with no anonymous and no dirty pages.
+        /// True when every resident page is the file's own bytes and nothing can write to the mapping: a shared library's
+        /// or an assembly's read-only (r-x, r--) mapping with no anonymous and no dirty pages.
         /// </summary>
         public bool Releasable =>
             Permissions.Length >= 2 && Permissions[1] == '-' && Path.StartsWith('/') && !Path.EndsWith(" (deleted)", StringComparison.Ordinal)
-            && AnonymousKiB == 0 && DirtyKiB == 0 && RssKiB > 0
-            && TorchLibraries.Any(library => System.IO.Path.GetFileName(Path).StartsWith(library, StringComparison.Ordinal));
+            && AnonymousKiB == 0 && DirtyKiB == 0 && RssKiB > 0 && IsCodeFile(Path);
     }
 
     /// <summary>
-    /// Releases the start-up pages of the torch libraries mapped in this process; returns the resident KiB released
+    /// Releases the start-up pages of the libraries and assemblies mapped in this process; returns the resident KiB released
     /// (0 off Linux, with the switch on, or when nothing is mapped). Never throws: a failure leaves the pages resident.
     /// </summary>
     public static long Release()

@@ -4,11 +4,11 @@ using static TorchSharp.torch;
 namespace Pargs.Tests.Checkpoints;
 
 /// <summary>
-/// <see cref="TorchStartupPages"/>: which mappings of /proc/self/smaps may be handed back (only a torch library's clean,
-/// read-only file pages — never relocated data, writable data, the runtime or the model file), and, live, that releasing
-/// them lowers libtorch_cpu.so's resident code while torch keeps computing the same numbers.
+/// <see cref="StartupPages"/>: which mappings of /proc/self/smaps may be handed back (only a library's or an assembly's
+/// clean, read-only file pages — never relocated data, writable data, JIT code, anonymous memory or the model file), and,
+/// live, that releasing them lowers libtorch_cpu.so's resident code while torch keeps computing the same numbers.
 /// </summary>
-public class TorchStartupPagesTests
+public class StartupPagesTests
 {
     const string Smaps = """
         7f0000000000-7f0000100000 r-xp 00000000 08:01 1234                       /opt/app/libtorch_cpu.so
@@ -43,33 +43,41 @@ public class TorchStartupPagesTests
         7f0000600000-7f0000700000 r-xp 00000000 08:01 1236                       /opt/app/libLibTorchSharp.so
         Rss:                   0 kB
         Anonymous:             0 kB
+        7f0000800000-7f0000900000 r--s 00000000 08:01 1237                       /opt/app/Pargs.dll
+        Rss:                  40 kB
+        Anonymous:             0 kB
+        7f0000900000-7f0000a00000 r-xp 00000000 08:01 1238                       /usr/lib/x86_64-linux-gnu/libgomp.so.1.0.0
+        Rss:                  20 kB
+        Anonymous:             0 kB
         7f0000700000-7f0000800000 rw-p 00000000 00:00 0 
         Rss:                 256 kB
         Anonymous:           256 kB
         """;
 
     [Fact]
-    public void Only_a_torch_librarys_clean_read_only_pages_are_releasable()
+    public void Only_clean_read_only_pages_of_libraries_and_assemblies_are_releasable()
     {
-        var mappings = TorchStartupPages.ParseSmaps(Smaps.Split('\n'));
-        Assert.Equal(9, mappings.Count);
+        var mappings = StartupPages.ParseSmaps(Smaps.Split('\n'));
+        Assert.Equal(11, mappings.Count);
         var text = mappings[0];
         Assert.Equal((0x7f0000000000ul, 0x7f0000100000ul, "r-xp", "/opt/app/libtorch_cpu.so", 800L), (text.Start, text.End, text.Permissions, text.Path, text.RssKiB));
         Assert.True(text.Releasable);
         Assert.False(mappings[1].Releasable); // relocated (RELRO): its copy-on-write pages would revert to the file's bytes
         Assert.False(mappings[2].Releasable); // writable data
-        Assert.False(mappings[3].Releasable); // the runtime's code: not torch's start-up
+        Assert.True(mappings[3].Releasable); // the runtime's code: clean, read-only
         Assert.Equal("/tmp/my models/model-q8_0.gguf", mappings[4].Path); // a path with a space is kept whole
         Assert.False(mappings[4].Releasable); // the weights: decoding reads them next
         Assert.False(mappings[5].Releasable); // JIT code in a memfd
         Assert.Equal(4, mappings[6].DirtyKiB);
         Assert.False(mappings[6].Releasable); // a dirty page
         Assert.False(mappings[7].Releasable); // nothing resident: nothing to release
-        Assert.Equal("", mappings[8].Path);
-        Assert.False(mappings[8].Releasable); // anonymous memory
+        Assert.True(mappings[8].Releasable); // an assembly's image, mapped shared read-only
+        Assert.True(mappings[9].Releasable); // a versioned library name (lib.so.1.0.0)
+        Assert.Equal("", mappings[10].Path);
+        Assert.False(mappings[10].Releasable); // anonymous memory
     }
 
-    static long ResidentTorchCodeKiB() => TorchStartupPages.ParseSmaps(File.ReadLines("/proc/self/smaps"))
+    static long ResidentTorchCodeKiB() => StartupPages.ParseSmaps(File.ReadLines("/proc/self/smaps"))
         .Where(m => m.Permissions == "r-xp" && Path.GetFileName(m.Path) == "libtorch_cpu.so").Sum(m => m.RssKiB);
 
     [Fact]
@@ -81,7 +89,7 @@ public class TorchStartupPagesTests
         long residentBefore = ResidentTorchCodeKiB();
         Assert.True(residentBefore > 1024, $"libtorch_cpu.so's code resident: {residentBefore} KiB"); // torch's start-up touched tens of MiB
 
-        long released = TorchStartupPages.Release();
+        long released = StartupPages.Release();
         long residentAfter = ResidentTorchCodeKiB();
         Assert.True(released >= residentBefore / 2, $"released {released} KiB of {residentBefore} KiB resident");
         Assert.True(residentAfter < residentBefore / 2, $"libtorch_cpu.so's code resident {residentBefore} KiB → {residentAfter} KiB");
@@ -95,8 +103,8 @@ public class TorchStartupPagesTests
     [Fact]
     public void The_keep_switch_releases_nothing()
     {
-        AppContext.SetSwitch(TorchStartupPages.KeepSwitch, true);
-        try { Assert.Equal(0, TorchStartupPages.Release()); }
-        finally { AppContext.SetSwitch(TorchStartupPages.KeepSwitch, false); }
+        AppContext.SetSwitch(StartupPages.KeepSwitch, true);
+        try { Assert.Equal(0, StartupPages.Release()); }
+        finally { AppContext.SetSwitch(StartupPages.KeepSwitch, false); }
     }
 }
