@@ -75,11 +75,13 @@ public static class BenchCommand
         var promptLength = new Option<int>("--prompt-length") { Description = "Prompt tokens per row.", DefaultValueFactory = _ => 16 };
         var gguf = new Option<string?>("--gguf") { Description = "A GGUF file: greedy decode and 512-token prefill of Pargs on it in stored precision (instead of --models)." };
         var yardstick = new Option<bool>("--yardstick") { Description = "With --gguf: run llama.cpp (docs/yardstick) on the same file between two Pargs runs and print the ratios." };
+        var kvCache = ModelOptions.KvCache(); // with --gguf: llama.cpp's default cache is f16, so f16 compares like for like
         var ggufShape = new Option<int[]>("--gguf-work") { Description = "With --gguf: new tokens, prefill tokens, repeats.", DefaultValueFactory = _ => [64, 512, 3], AllowMultipleArgumentsPerToken = true };
         var command = new Command("generate", "Greedy decoding tokens/s at batch 1 and 10 (stories260K, 15M- and 110M-shaped Llamas), or on a GGUF against llama.cpp.");
-        foreach (var o in new Option[] { threads, batch, models, seconds, promptLength, StoriesOption, OutOption, gguf, yardstick, ggufShape }) command.Options.Add(o);
+        foreach (var o in new Option[] { threads, batch, models, seconds, promptLength, StoriesOption, OutOption, gguf, yardstick, ggufShape, kvCache }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
+            var cacheType = ModelOptions.ParseKvCache(result.GetValue(kvCache)!);
             if (result.GetValue(gguf) is { } file)
             {
                 string? ggufOut = result.GetValue(OutOption) is { } go ? CliErrors.OutputFile(go) : null;
@@ -87,13 +89,14 @@ public static class BenchCommand
                 var ggufTable = GgufYardstick.Run(new GgufYardstickOptions
                 {
                     Gguf = file, Threads = ggufThreads, PromptLength = result.GetValue(promptLength), Yardstick = result.GetValue(yardstick),
-                    NewTokens = Work(0, 64), PrefillTokens = Work(1, 512), Repeats = Work(2, 3),
+                    KvCache = cacheType, NewTokens = Work(0, 64), PrefillTokens = Work(1, 512), Repeats = Work(2, 3),
                 }, Log);
                 int Work(int i, int byDefault) => result.GetValue(ggufShape) is { } w && w.Length > i ? w[i] : byDefault;
                 Report(MachineInfo.Current(), string.Join(",", ggufThreads), ggufTable, CommandLine(), ggufOut);
                 return 0;
             }
             if (result.GetValue(yardstick)) throw new PargsException("--yardstick needs --gguf FILE");
+            if (cacheType != Pargs.Models.KvCacheType.F32) throw new PargsException("--kv-cache f16 applies to --gguf FILE; the --models benchmark measures float32 caches");
             var options = new GenerateBenchmarkOptions
             {
                 Threads = result.GetValue(threads)!, BatchSizes = result.GetValue(batch)!, Models = result.GetValue(models)!,

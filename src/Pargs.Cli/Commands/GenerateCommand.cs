@@ -93,8 +93,7 @@ public static class GenerateCommand
             if (remoteRm is not null && result.GetValue(rewardModel) is not null) throw new PargsException("give --reward-model or --rm-url, not both");
             if (rmPath is null && result.GetValue(rewardLabel) is not null) throw new PargsException("--reward-label needs a reward model (--reward-model)");
             IRewardModel? rm = (IRewardModel?)remoteRm ?? (rmPath is null ? null : RewardModelFiles.LoadForDecoding(rmPath, result.GetValue(rewardLabel), storedPrecision: !result.GetValue(naive)));
-            if (lm is not null) lm.Backbone.KvCacheType = cacheType;
-            if (rm is RewardModel causalRm) causalRm.Backbone.KvCacheType = cacheType;
+            ModelOptions.ApplyKvCache(cacheType, lm, rm);
             string generator = $"{(lm is null ? "remote" : Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source)))}+{decodingMethod.Name}";
 
             if (result.GetValue(output) is { } outPath)

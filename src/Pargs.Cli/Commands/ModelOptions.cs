@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Pargs.Checkpoints;
 using Pargs.Models;
 using Pargs.Models.Cpu;
 using TorchSharp;
@@ -32,6 +33,7 @@ public static class ModelOptions
         path ??= ShippedData.Find(ShippedData.DefaultModel);
         var lm = storedPrecision ? CausalLM.LoadForInference(path, tokenizer) : CausalLM.Load(path, tokenizer);
         if (lm.StoredWeights is null) ColumnMajor.ApplyForDecoding(lm, lm.Config);
+        StartupPages.Release(); // before the first forward pages the weights in (docs/benchmarks.md: where the fixed part goes)
         return lm;
     }
 
@@ -50,6 +52,18 @@ public static class ModelOptions
         "f16" => KvCacheType.F16,
         _ => throw new PargsException($"--kv-cache {value}: expected f32 or f16"),
     };
+
+    /// <summary>
+    /// Makes every KV cache decoding opens for <paramref name="lm"/> and <paramref name="rm"/> store keys and values as
+    /// <paramref name="type"/>: the LM's, a causal reward model's, a FaRMA / GenARM reward model's LM. An encoder
+    /// classifier keeps no cache (it reads each text whole), so there is nothing to set.
+    /// </summary>
+    public static void ApplyKvCache(KvCacheType type, CausalLM? lm, Pargs.Rewards.IRewardModel? rm)
+    {
+        if (lm is not null) lm.Backbone.KvCacheType = type;
+        if (rm is Pargs.Rewards.RewardModel causal) causal.Backbone.KvCacheType = type;
+        else if (rm is Pargs.Rewards.VocabularyRewardModel vocabulary) vocabulary.Model.Backbone.KvCacheType = type;
+    }
 
     public static void SetThreads(int threads)
     {

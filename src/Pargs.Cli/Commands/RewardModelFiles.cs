@@ -19,6 +19,7 @@ public static class RewardModelFiles
         // storedPrecision: a Llama-family reward model is mapped and decoded as stored (RewardModel.LoadForInference).
         var rm = storedPrecision ? RewardModel.LoadForInference(path) : RewardModel.Load(path);
         if (rm.StoredWeights is null) ColumnMajor.ApplyForDecoding(rm, rm.Config); // decoding only, never trained here
+        Pargs.Checkpoints.StartupPages.Release(); // as the LM's load does (ModelOptions.LoadLanguageModel)
         return rm;
     }
 

@@ -16,7 +16,7 @@ public static class ServeCommand
     public static Command Create()
     {
         var model = new Option<string[]>("--model", "-m") { Description = "Language model to serve, as PATH or NAME=PATH (repeatable; requests name it by NAME, default: the file or folder name). Default: the shipped stories260K", AllowMultipleArgumentsPerToken = false };
-        var rewardModel = new Option<string[]>("--reward-model", "-r") { Description = "Reward model folder to load, as PATH or NAME=PATH (repeatable); the first is the default guide. Default with no --model: the shipped partial RM", AllowMultipleArgumentsPerToken = false };
+        var rewardModel = new Option<string[]>("--reward-model", "-r") { Description = "Reward model to load (a folder, or a .gguf of a Llama-family reward model, decoded as stored as generate does), as PATH or NAME=PATH (repeatable); the first is the default guide. Default with no --model: the shipped partial RM", AllowMultipleArgumentsPerToken = false };
         var template = new Option<string>("--template") { Description = "Chat template for /v1/chat/completions: auto (each model's own chat template from its tokenizer_config.json, plain for a model without one) | plain | hh | chatml", DefaultValueFactory = _ => "auto" };
         var host = new Option<string>("--host") { Description = "IP address to bind (anything but loopback needs --api-key)", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port (0 = any free port; the URL is printed)", DefaultValueFactory = _ => 8000 };
@@ -26,11 +26,12 @@ public static class ServeCommand
         var prefixCache = new Option<double>("--prefix-cache-mb") { Description = "MiB of KV caches each model keeps for its prefix cache (a request extending a kept sequence computes only the new tokens; 0 = off)", DefaultValueFactory = _ => new ServerLimits().PrefixCacheBytes / (double)(1 << 20) };
         var grace = new Option<double>("--grace-seconds") { Description = "On SIGTERM, how long running requests may finish", DefaultValueFactory = _ => new ServerLimits().ShutdownGrace.TotalSeconds };
         var threads = ModelOptions.Threads();
+        var kvCache = ModelOptions.KvCache();
         var config = new Option<string>("--config") { Description = "A JSON server config (host, port, api_key, models [{name, path, template, reward_model}], reward_models [{name, path}], limits); flags given beside it override its host, port and api_key" };
 
         var command = new Command("serve", "Serve models over an OpenAI-compatible HTTP API (with reward-guided decoding).")
         {
-            model, rewardModel, template, host, port, apiKey, maxQueue, maxTokens, grace, prefixCache, threads, config,
+            model, rewardModel, template, host, port, apiKey, maxQueue, maxTokens, grace, prefixCache, threads, kvCache, config,
         };
         command.SetAction(CliErrors.Action(result =>
         {
@@ -39,6 +40,7 @@ public static class ServeCommand
             if (result.GetValue(maxTokens) < 1) throw new PargsException($"--max-tokens must be at least 1, got {result.GetValue(maxTokens)}");
             if (!(result.GetValue(prefixCache) >= 0 && result.GetValue(prefixCache) <= 1 << 20)) throw new PargsException($"--prefix-cache-mb must be between 0 and {1 << 20}, got {result.GetValue(prefixCache)}");
             if (!(result.GetValue(grace) >= 0 && result.GetValue(grace) <= 3600)) throw new PargsException($"--grace-seconds must be between 0 and 3600, got {result.GetValue(grace)}");
+            var cacheType = ModelOptions.ParseKvCache(result.GetValue(kvCache)!); // before any model loads
             bool Given(Option option) => result.GetResult(option) is { Implicit: false };
             var file = result.GetValue(config) is { } configPath ? ServerConfigFile.Read(configPath) : null; // checked whole before anything loads
             if (file is not null && (Given(model) || Given(rewardModel) || Given(template) || Given(maxQueue) || Given(maxTokens) || Given(grace) || Given(prefixCache)))
@@ -64,7 +66,7 @@ public static class ServeCommand
             using var models = new ServedModels();
             if (file is not null)
             {
-                foreach (var spec in file.RewardModels) models.AddRewardModel(spec.Name, RewardModelFiles.LoadForDecoding(spec.Path));
+                foreach (var spec in file.RewardModels) models.AddRewardModel(spec.Name, RewardModelFiles.LoadForDecoding(spec.Path, storedPrecision: true));
                 foreach (var spec in file.Models)
                     models.AddLanguageModel(spec.Name, ModelOptions.LoadLanguageModel(spec.Path, null, storedPrecision: true),
                         Pargs.Data.PromptTemplate.FromName(spec.Template, $"{result.GetValue(config)}: template of model \"{spec.Name}\"", spec.Path), spec.RewardModel);
@@ -78,10 +80,13 @@ public static class ServeCommand
                     modelSpecs = new() { (ShippedModelName, ShippedData.Find(ShippedData.DefaultModel)) };
                     if (rmSpecs.Count == 0) rmSpecs.Add((ShippedRewardModelName, ShippedData.Find("data/models/stories260K-partial-rm")));
                 }
-                foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.LoadForDecoding(path));
+                foreach (var (name, path) in rmSpecs) models.AddRewardModel(name, RewardModelFiles.LoadForDecoding(path, storedPrecision: true));
                 foreach (var (name, path) in modelSpecs)
                     models.AddLanguageModel(name, ModelOptions.LoadLanguageModel(path, null, storedPrecision: true), Pargs.Data.PromptTemplate.FromName(templateName, "--template", path));
             }
+
+            foreach (var lm in models.LanguageModels) ModelOptions.ApplyKvCache(cacheType, lm.Model, null);
+            foreach (var rm in models.RewardModels) ModelOptions.ApplyKvCache(cacheType, null, rm.Model);
 
             var server = PargsServer.StartAsync(models, options).GetAwaiter().GetResult();
             try

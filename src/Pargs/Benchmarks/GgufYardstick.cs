@@ -17,6 +17,8 @@ public sealed record GgufYardstickOptions
     public int Repeats { get; init; } = 3;
     /// <summary>Also run llama.cpp (docs/yardstick/llamacpp-decode.mjs) between two Pargs runs and report the ratios.</summary>
     public bool Yardstick { get; init; }
+    /// <summary>Pargs' KV cache (bench generate --kv-cache); llama.cpp's side keeps its default, float16.</summary>
+    public KvCacheType KvCache { get; init; } = KvCacheType.F32;
     /// <summary>The repository root (for docs/yardstick and tools/llamacpp-reference's node_modules).</summary>
     public string RepositoryRoot { get; init; } = ".";
 }
@@ -38,10 +40,11 @@ public static class GgufYardstick
         BenchChecks.Threads(o.Threads);
         if (o.NewTokens < 1 || o.PromptLength < 1 || o.PrefillTokens < 1 || o.Repeats < 1)
             throw new PargsException("--new-tokens, --prompt-length, --prefill and --repeats must be positive");
-        var table = new BenchTable($"bench generate --gguf {Path.GetFileName(o.Gguf)}: greedy decode (batch 1) and {o.PrefillTokens}-token prefill",
+        var table = new BenchTable($"bench generate --gguf {Path.GetFileName(o.Gguf)}: greedy decode (batch 1) and {o.PrefillTokens}-token prefill{(o.KvCache == KvCacheType.F16 ? ", Pargs' KV cache f16" : "")}",
             "engine", "threads", "decode tok/s", "prefill tok/s", "decode ratio", "prefill ratio");
         var watch = Stopwatch.StartNew();
         using var lm = CausalLM.LoadForInference(o.Gguf);
+        lm.Backbone.KvCacheType = o.KvCache;
         double loadSeconds = watch.Elapsed.TotalSeconds;
         var before = MeasurePargs(lm, o, log);
         if (!o.Yardstick)

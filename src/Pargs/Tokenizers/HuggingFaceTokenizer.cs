@@ -39,7 +39,7 @@ public abstract class HuggingFaceTokenizer : ITokenizer, IAddsDummyPrefix
     readonly Dictionary<int, AddedToken> _added = new();
     readonly AddedTokenSplitter _rawSplitter;
     readonly AddedTokenSplitter _normalizedSplitter;
-    readonly byte[][] _bytes;
+    readonly TokenByteTable _bytes;
     readonly bool _byteLevel;
 
     private protected HuggingFaceTokenizer(TokenizerPipeline pipeline, SpecialTokenSettings settings)
@@ -54,8 +54,7 @@ public abstract class HuggingFaceTokenizer : ITokenizer, IAddsDummyPrefix
         VocabSize = Math.Max(pipeline.Model.Size, pipeline.AddedTokens.Count == 0 ? 0 : pipeline.AddedTokens.Max(t => t.Id) + 1);
         _byteLevel = pipeline.Decoder is ByteLevelDecoder || (pipeline.Decoder is null && pipeline.PreTokenizer is ByteLevelPreTokenizer)
             || Flatten(pipeline.PreTokenizer).Any(p => p is ByteLevelPreTokenizer);
-        _bytes = new byte[VocabSize][];
-        for (int id = 0; id < VocabSize; id++) _bytes[id] = BytesOf(id);
+        _bytes = new TokenByteTable(VocabSize, BytesOf);
         AddsDummyPrefix = DummyPrefix(pipeline);
     }
 
@@ -139,7 +138,7 @@ public abstract class HuggingFaceTokenizer : ITokenizer, IAddsDummyPrefix
         return CleanUpTokenizationSpaces ? CleanUp.TokenizationSpaces(text) : text;
     }
 
-    public byte[] TokenBytes(int id) => (byte[])_bytes[CheckId(id)].Clone();
+    public byte[] TokenBytes(int id) => _bytes[CheckId(id)].ToArray();
 
     public bool IsSpecial(int id) => _added.TryGetValue(CheckId(id), out var a) && a.Special;
 

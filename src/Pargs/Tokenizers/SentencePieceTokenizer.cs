@@ -18,7 +18,7 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
     readonly int[] _types;
     readonly Dictionary<string, int> _idOfPiece = new(StringComparer.Ordinal);
     readonly int[] _idOfByte = new int[256];
-    readonly byte[][] _bytes;
+    readonly TokenByteTable _bytes;
 
     SentencePieceTokenizer(string[] pieces, float[] scores, int[] types, int? bosId, int? eosId)
     {
@@ -29,9 +29,7 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
         {
             if (types[id] == ByteType && TokenText.ByteOfPiece(pieces[id]) is int b && _idOfByte[b] < 0) _idOfByte[b] = id;
         }
-        _bytes = new byte[pieces.Length][];
-        for (int id = 0; id < pieces.Length; id++)
-            _bytes[id] = IsSpecial(id) ? [] : TokenText.SentencePieceBytes(pieces[id]);
+        _bytes = new TokenByteTable(pieces.Length, id => IsSpecial(id) ? [] : TokenText.SentencePieceBytes(pieces[id]));
         UnknownId = Array.IndexOf(types, UnknownType) is int u && u >= 0 ? u : null;
     }
 
@@ -195,7 +193,7 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
     public string Decode(IEnumerable<int> ids, bool skipSpecial = true) =>
         TokenText.Decode(this, ids, skipSpecial, stripDummyPrefix: true, id => _pieces[id]);
 
-    public byte[] TokenBytes(int id) => (byte[])_bytes[CheckId(id)].Clone();
+    public byte[] TokenBytes(int id) => _bytes[CheckId(id)].ToArray();
 
     public bool IsSpecial(int id) => _types[CheckId(id)] is ControlType or UnknownType;
 
