@@ -85,19 +85,19 @@ public static class ServeBenchmark
         if (options.Concurrency.Count == 0 || options.Concurrency.Any(c => c < 1 || c > 256)) throw new PargsException("--concurrency: each level must be between 1 and 256");
         if (options.RequestsPerStream < 1) throw new PargsException($"--requests must be at least 1, got {options.RequestsPerStream}");
         if (options.Prompts.Count == 0) throw new PargsException("bench serve: no prompts");
-        var table = new BenchTable($"pargs serve: {options.Method} (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on {model}, {options.MaxTokens} tokens per request, {options.RequestsPerStream} requests per stream, a distinct prompt per request",
+        var table = new BenchTable($"pargs serve: {options.Method} (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on {model}, {Math.Max(1, options.MaxTokens / 2)}–{options.MaxTokens / 2 + options.MaxTokens} tokens per request ({options.MaxTokens} on average), {options.RequestsPerStream} requests per stream, a distinct prompt per request",
             "streams", "requests", "tokens", "aggregate tok/s", "× 1 stream", "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms", "ITL p99 ms", "ITL p99 ÷ 1 stream",
             "rows / step", "CPU cores busy", "client parse CPU %");
         using var http = new HttpClient { BaseAddress = serverUrl, Timeout = TimeSpan.FromMinutes(30) };
         double? single = null, singleItl99 = null;
         int nextPrompt = 0;
-        string NextPrompt() => options.Prompts[nextPrompt++ % options.Prompts.Count];
+        (string Prompt, int MaxTokens) NextPrompt() => (options.Prompts[nextPrompt % options.Prompts.Count], MaxTokensOf(options, nextPrompt++));
         var profiles = new List<string>();
         foreach (int streams in options.Concurrency)
         {
             log?.Invoke($"{streams} concurrent stream(s): warm-up…");
             var warmUp = Enumerable.Range(0, streams).Select(_ => NextPrompt()).ToArray();
-            await Task.WhenAll(warmUp.Select((prompt, stream) => OneRequest(http, model, options, prompt, seed: -1 - stream)));
+            await Task.WhenAll(warmUp.Select((request, stream) => OneRequest(http, model, options, request.Prompt, request.MaxTokens, seed: -1 - stream)));
             log?.Invoke($"{streams} concurrent stream(s)…");
             var prompts = Enumerable.Range(0, streams * options.RequestsPerStream).Select(_ => NextPrompt()).ToArray();
             var firstTokens = new List<double>();
@@ -112,7 +112,8 @@ public static class ServeBenchmark
             {
                 for (int r = 0; r < options.RequestsPerStream; r++)
                 {
-                    var result = await OneRequest(http, model, options, prompts[stream * options.RequestsPerStream + r], seed: stream * 1000 + r);
+                    var (prompt, maxTokens) = prompts[stream * options.RequestsPerStream + r];
+                    var result = await OneRequest(http, model, options, prompt, maxTokens, seed: stream * 1000 + r);
                     lock (gaps)
                     {
                         firstTokens.Add(result.First);
@@ -181,11 +182,18 @@ public static class ServeBenchmark
 
     sealed record RequestResult(double First, List<double> Gaps, int Tokens, double ParseCpuSeconds);
 
-    static async Task<RequestResult> OneRequest(HttpClient http, string model, ServeBenchmarkOptions o, string prompt, int seed)
+    /// <summary>
+    /// Request <paramref name="index"/>'s max_tokens: spread evenly over MaxTokens/2 … 3·MaxTokens/2 (mean MaxTokens). Real
+    /// requests differ in length; equal lengths keep streams that start together in lockstep — all leaving and joining
+    /// in the same step, so no running row ever waits for another's prefill — which flatters inter-token latency.
+    /// </summary>
+    static int MaxTokensOf(ServeBenchmarkOptions o, int index) => Math.Max(1, o.MaxTokens / 2 + (int)(index * 7919L % (o.MaxTokens + 1)));
+
+    static async Task<RequestResult> OneRequest(HttpClient http, string model, ServeBenchmarkOptions o, string prompt, int maxTokens, int seed)
     {
         string body = JsonSerializer.Serialize(new Dictionary<string, object>
         {
-            ["model"] = model, ["prompt"] = prompt, ["max_tokens"] = o.MaxTokens, ["seed"] = seed, ["stream"] = true,
+            ["model"] = model, ["prompt"] = prompt, ["max_tokens"] = maxTokens, ["seed"] = seed, ["stream"] = true,
             ["stream_options"] = new Dictionary<string, bool> { ["include_usage"] = true },
             ["method"] = o.Method, ["k"] = o.K, ["w"] = o.W,
         });
