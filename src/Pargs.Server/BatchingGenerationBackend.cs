@@ -47,11 +47,13 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         while (true)
         {
             if (!decoders.Values.Any(b => b.Decoder.Count > 0) && !jobs.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
+            var admitted = times is null ? default : StepPhaseTimes.Now();
             while (jobs.Reader.TryRead(out var job))
             {
                 Interlocked.Decrement(ref waiting);
                 job(); // every job catches its own exceptions and reports them to its caller
             }
+            times?.Add(StepPhaseTimes.Phase.Admit, ref admitted);
             foreach (var (key, batch) in decoders.ToList())
             {
                 if (batch.Decoder.Count == 0) continue; // idle, kept for the next request
@@ -72,8 +74,16 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             }
             RunPendingRewards();
             RetireIdleDecoders();
+            if (times is not null) Volatile.Write(ref workerCpuSeconds, ThreadCpuClock.Seconds());
         }
     }
+
+    /// <summary>
+    /// PARGS_SERVE_PROFILE=1: every decoder sums its steps' phase times here (the worker's alone), and /metrics reports
+    /// them with the worker thread's CPU time (pargs_worker_*), so a benchmark can tell where a step's time goes.
+    /// </summary>
+    readonly StepPhaseTimes? times = Environment.GetEnvironmentVariable("PARGS_SERVE_PROFILE") == "1" ? new StepPhaseTimes() : null;
+    double workerCpuSeconds;
 
     /// <summary>
     /// A decoder whose rows all left stays for a while: its sessions, their decode kernels and the reward model's scorer
@@ -93,6 +103,13 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 decoders.Remove(idle[i].Key);
             }
     }
+
+    /// <summary>
+    /// Prompt tokens a decoder prefills per step (<see cref="ContinuousDecoder.MaxJoinTokensPerStep"/>): 64 requests that
+    /// arrive together join over several steps instead of holding every running row's next token for all their prefills.
+    /// 256 ≈ sixteen 16-token prompts: a join step costs at most about as much as a decoding step of 16 PARGS rows (k = 10).
+    /// </summary>
+    const int JoinTokensPerStep = 256;
 
     const int MaxIdleDecoders = 8;
     const int IdleDecoderSeconds = 30;
@@ -356,7 +373,10 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         if (!decoders.TryGetValue(key, out var batch))
         {
             int capacity = Math.Min(lm.Config.MaxPositions, plan.PromptIds.Length + options.MaxNewTokens + 1);
-            batch = new RunningBatch(new ContinuousDecoder(LanguageModelEngine.Cached(lm, PrefixCacheOf(plan.Model)), plan.RewardModel, tokenwise, capacity));
+            batch = new RunningBatch(new ContinuousDecoder(LanguageModelEngine.Cached(lm, PrefixCacheOf(plan.Model)), plan.RewardModel, tokenwise, capacity, times: times)
+            {
+                MaxJoinTokensPerStep = JoinTokensPerStep,
+            });
             decoders[key] = batch;
         }
         var context = lm.Info.RowContext(lm.Tokenizer!, options.StopAtEos, options.StopStrings, options.MaxNewTokens);
@@ -538,7 +558,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     {
         new BackendMetric("pargs_decoder_steps_total", "Batched decoding steps run (one per decoder per worker round).", true, Interlocked.Read(ref steps)),
         new BackendMetric("pargs_decoder_row_steps_total", "Rows those steps advanced (÷ steps = rows per batched step).", true, Interlocked.Read(ref rowSteps)),
-    }.Concat(prefixCaches.Concat(rewardPrefixCaches).SelectMany(p =>
+    }.Concat(ProfileMetrics()).Concat(prefixCaches.Concat(rewardPrefixCaches).SelectMany(p =>
     {
         string labels = $"model=\"{p.Key}\"";
         return new[]
@@ -551,6 +571,20 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             new BackendMetric("pargs_prefix_cache_bytes", "Bytes of KV caches kept for prefixes.", false, p.Value.Bytes, labels),
         };
     })).ToArray();
+
+    /// <summary>With PARGS_SERVE_PROFILE=1: the worker's phase sums (read while it runs: doubles, a profile's precision), its CPU time.</summary>
+    IEnumerable<BackendMetric> ProfileMetrics()
+    {
+        if (times is null) yield break;
+        yield return new BackendMetric("pargs_worker_cpu_seconds_total", "CPU time of the generation worker thread.", true, Volatile.Read(ref workerCpuSeconds));
+        yield return new BackendMetric("pargs_worker_timed_steps_total", "Decoder steps timed by phase.", true, times.Steps);
+        yield return new BackendMetric("pargs_worker_timed_row_steps_total", "Rows those timed steps advanced.", true, times.RowSteps);
+        foreach (var phase in StepPhaseTimes.Phases)
+        {
+            yield return new BackendMetric("pargs_worker_phase_cpu_seconds_total", "Worker thread CPU time of the decoding phases.", true, times.CpuSeconds(phase), $"phase=\"{phase}\"");
+            yield return new BackendMetric("pargs_worker_phase_seconds_total", "Wall time of the worker's decoding phases.", true, times.WallSeconds(phase), $"phase=\"{phase}\"");
+        }
+    }
 
     static Pargs.Tokenizers.TokenizerEncoding CheckedLength(EncoderRewardModel encoder, Pargs.Tokenizers.TokenizerEncoding encoding, int i)
     {

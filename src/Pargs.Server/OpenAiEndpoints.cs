@@ -205,13 +205,24 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
             context.Response.Headers["X-Accel-Buffering"] = "no";
             if (chat)
                 for (int i = 0; i < request.N; i++)
-                    await Event(context, Chunk(id, created, request.Model, chat, i, "", null, role: true));
+                    Event(context, Chunk(id, created, request.Model, chat, i, "", null, role: true));
             await context.Response.Body.FlushAsync(context.RequestAborted);
         }
         try
         {
-            await foreach (var update in backend.GenerateAsync(request, context.RequestAborted))
+            // Streamed events are flushed when no further update is ready: a client that fell behind, or n choices of one
+            // step, get their events in one send instead of one send (and one HTTP chunk) per event; none waits for a later token.
+            await using var updates = backend.GenerateAsync(request, context.RequestAborted).GetAsyncEnumerator(context.RequestAborted);
+            bool unflushed = false;
+            for (var moving = updates.MoveNextAsync(); ; moving = updates.MoveNextAsync())
             {
+                if (unflushed && !moving.IsCompleted)
+                {
+                    await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+                    unflushed = false;
+                }
+                if (!await moving) break;
+                var update = updates.Current;
                 if (update.TextDelta.Length > 0)
                 {
                     double now = clock.Elapsed.TotalSeconds;
@@ -228,10 +239,12 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
                 if (stream && (update.TextDelta.Length > 0 || update.FinishReason is not null))
                 {
                     var chunkLogProbs = request.LogProbs is null ? null : update.LogProbs ?? [];
-                    await Event(context, Chunk(id, created, request.Model, chat, update.Index, update.TextDelta, update.FinishReason, role: false,
+                    Event(context, Chunk(id, created, request.Model, chat, update.Index, update.TextDelta, update.FinishReason, role: false,
                         w => textOffsets[update.Index] = WriteLogProbs(w, chunkLogProbs, tokenizer, chat, tokensAsIds, textOffsets[update.Index])));
+                    unflushed = true;
                 }
             }
+            if (unflushed) await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
         }
         catch (Exception e) when (stream && context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
         {
@@ -243,7 +256,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         metrics.CountTokens(promptTokens, completionTokens);
         if (stream)
         {
-            if (includeUsage) await Event(context, UsageChunk(id, created, request.Model, chat, promptTokens, completionTokens));
+            if (includeUsage) Event(context, UsageChunk(id, created, request.Model, chat, promptTokens, completionTokens));
             await context.Response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
             await context.Response.Body.FlushAsync(context.RequestAborted);
         }
@@ -349,12 +362,18 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         return new ApiException(429, $"The server is busy ({limits.MaxQueuedRequests} requests admitted); retry after a second.", code: "rate_limit_exceeded", type: "rate_limit_error");
     }
 
-    static async Task Event(HttpContext context, byte[] json)
+    /// <summary>
+    /// Buffers one server-sent event in the response's pipe (sent at the caller's next flush): one HTTP chunk per flush,
+    /// where writing through Response.Body sent each of an event's three parts as a chunk of its own.
+    /// </summary>
+    static void Event(HttpContext context, byte[] json)
     {
-        await context.Response.Body.WriteAsync("data: "u8.ToArray(), context.RequestAborted);
-        await context.Response.Body.WriteAsync(json, context.RequestAborted);
-        await context.Response.Body.WriteAsync("\n\n"u8.ToArray(), context.RequestAborted);
-        await context.Response.Body.FlushAsync(context.RequestAborted);
+        var writer = context.Response.BodyWriter;
+        var span = writer.GetSpan(json.Length + 8);
+        "data: "u8.CopyTo(span);
+        json.CopyTo(span[6..]);
+        "\n\n"u8.CopyTo(span[(6 + json.Length)..]);
+        writer.Advance(json.Length + 8);
     }
 
     /// <summary>A choice's "logprobs" field: null when not asked for, else OpenAI's completions or chat shape. Returns the text offset after it.</summary>

@@ -29,10 +29,12 @@ public static class BenchCommand
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per request.", DefaultValueFactory = _ => defaults.MaxTokens };
         var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => defaults.K };
         var serveModels = new Option<string[]>("--models") { Description = "260k (stories260K + its partial RM) and/or 15m (random stories15M-shaped LM and RM).", DefaultValueFactory = _ => ["260k", "15m"], AllowMultipleArgumentsPerToken = true };
+        var serveThreads = ModelOptions.Threads();
         var command = new Command("serve", "PARGS streams at 1, 4, 16, 64 concurrent clients against pargs serve (stories260K + its partial RM, and the 15M shape) on loopback: aggregate tok/s, TTFT, inter-token latency.");
-        foreach (var o in new Option[] { concurrency, requests, maxTokens, k, serveModels, OutOption }) command.Options.Add(o);
+        foreach (var o in new Option[] { concurrency, requests, maxTokens, k, serveModels, serveThreads, OutOption }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
+            ModelOptions.SetThreads(result.GetValue(serveThreads)); // as `pargs serve --threads`
             var options = defaults with { Concurrency = result.GetValue(concurrency)!, RequestsPerStream = result.GetValue(requests), MaxTokens = result.GetValue(maxTokens), K = result.GetValue(k) };
             string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null;
             var machine = MachineInfo.Current();
@@ -41,8 +43,9 @@ public static class BenchCommand
             foreach (string shape in result.GetValue(serveModels)!)
             {
                 Pargs.Server.ServedModels models;
-                string name = "stories260K", prompt = defaults.Prompt;
-                if (shape == "15m") { (models, prompt) = Pargs.Server.ServeBenchmark.Random15M(); name = Pargs.Server.ServeBenchmark.Model15M; }
+                string name = "stories260K";
+                IReadOnlyList<string> prompts = defaults.Prompts;
+                if (shape == "15m") { (models, prompts) = Pargs.Server.ServeBenchmark.Random15M(); name = Pargs.Server.ServeBenchmark.Model15M; }
                 else models = new Pargs.Server.ServedModels()
                     .AddRewardModel("stories260K-partial-rm", RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
                     .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
@@ -50,9 +53,9 @@ public static class BenchCommand
                 var limits = new Pargs.Server.ServerLimits { MaxQueuedRequests = options.Concurrency.DefaultIfEmpty(1).Max() + 1 };
                 var server = Pargs.Server.PargsServer.StartAsync(models, new Pargs.Server.PargsServerOptions { Port = 0, Limits = limits }).GetAwaiter().GetResult();
                 BenchTable table;
-                try { table = Pargs.Server.ServeBenchmark.RunAsync(server.Url, name, options with { Prompt = prompt }, Log).GetAwaiter().GetResult(); }
+                try { table = Pargs.Server.ServeBenchmark.RunAsync(server.Url, name, options with { Prompts = prompts }, Log).GetAwaiter().GetResult(); }
                 finally { server.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
-                Report(machine, "1", table, CommandLine(), outPath);
+                Report(machine, result.GetValue(serveThreads).ToString(), table, CommandLine(), outPath);
             }
             return 0;
         }));

@@ -21,6 +21,7 @@ public sealed class ContinuousDecoder : IDisposable
     readonly TokenRule rule;
     readonly List<Row> rows = new();
     readonly List<Row> joining = new();
+    readonly StepPhaseTimes? times;
     NextTokens? next;
     int step;
 
@@ -30,13 +31,25 @@ public sealed class ContinuousDecoder : IDisposable
     }
 
     /// <param name="capacity">The longest row expected (prompt + new tokens): the caches' first allocation.</param>
-    public ContinuousDecoder(LanguageModelEngine engine, IRewardModel? rm, ITokenwiseOptions method, int capacity, CandidateScoringCounts? counts = null)
+    /// <param name="times">Where to sum each step's phase times (profiling); null = no clock is read.</param>
+    public ContinuousDecoder(LanguageModelEngine engine, IRewardModel? rm, ITokenwiseOptions method, int capacity, CandidateScoringCounts? counts = null,
+                             StepPhaseTimes? times = null)
     {
         rule = method.CreateRule();
         lm = engine.OpenSession(capacity);
         var guide = method.Method.IsTokenwiseGuided ? method.Method.RewardModelFor(rm) : null;
         scorer = guide is null ? null : engine.OpenScorer(guide, rule.ScoredCandidates, capacity, counts ?? new CandidateScoringCounts());
+        this.times = times;
+        if (times is not null && scorer is not null) scorer = times.Timed(scorer);
     }
+
+    /// <summary>
+    /// Prompt tokens that may join in one step (at least one row joins whatever its length): a step that prefills joining
+    /// prompts delays every running row's next token by that prefill, so a burst of arrivals joins over several steps
+    /// instead of stalling the batch for all of them at once (vLLM bounds a step's prefill the same way). Rows join in
+    /// arrival order; a row's output does not depend on when it joins. Unbounded by default.
+    /// </summary>
+    public int MaxJoinTokensPerStep { get; set; } = int.MaxValue;
 
     /// <summary>Rows running or waiting to join.</summary>
     public int Count => rows.Count + joining.Count;
@@ -64,17 +77,24 @@ public sealed class ContinuousDecoder : IDisposable
     {
         using var _ = no_grad();
         var left = new List<RowProgress>();
+        var start = times is null ? default : StepPhaseTimes.Now();
         joining.RemoveAll(r => { if (r.Cancelled) left.Add(r.Progress); return r.Cancelled; });
         RemoveRows(r => r.Cancelled, left);
+        Timed(StepPhaseTimes.Phase.Leave, ref start);
         if (joining.Count > 0)
         {
-            var prompts = joining.Select(r => r.Prompt).ToList();
+            int joins = 1;
+            for (long budget = joining[0].Prompt.Length; joins < joining.Count && (budget += joining[joins].Prompt.Length) <= MaxJoinTokensPerStep; joins++) { }
+            var prompts = joining.Take(joins).Select(r => r.Prompt).ToList();
             next = lm.AddRows(prompts);
+            Timed(StepPhaseTimes.Phase.JoinLm, ref start);
             scorer?.AddRows(prompts);
-            rows.AddRange(joining);
-            joining.Clear();
+            if (times is not null) start = StepPhaseTimes.Now(); // the scorer timed itself
+            rows.AddRange(joining.Take(joins));
+            joining.RemoveRange(0, joins);
         }
         if (rows.Count == 0) return left;
+        times?.CountStep(rows.Count);
 
         using var scope = NewDisposeScope();
         var tokens = rule.Choose(new TokenwiseStep
@@ -82,21 +102,29 @@ public sealed class ContinuousDecoder : IDisposable
             Next = next!, Scorer = scorer, RowRandom = rows.Select(r => r.Random).ToArray(),
             Active = rows.Select(_ => true).ToArray(), Index = step++,
         });
+        Timed(StepPhaseTimes.Phase.Choose, ref start);
         if (rows.Any(r => r.OnDistribution is not null))
         {
             var logProbs = next!.LogProbs; // [B, V]
             for (int b = 0; b < rows.Count; b++)
                 rows[b].OnDistribution?.Invoke(tokens[b], logProbs[b].contiguous().data<float>().ToArray());
+            Timed(StepPhaseTimes.Phase.LogProbs, ref start);
         }
         for (int b = 0; b < rows.Count; b++)
         {
             rows[b].Progress.Accept((int)tokens[b]);
             rows[b].OnToken?.Invoke(rows[b].Progress);
         }
+        Timed(StepPhaseTimes.Phase.Accept, ref start);
         var kept = RemoveRows(r => r.Progress.Done, left);
+        Timed(StepPhaseTimes.Phase.Leave, ref start);
         if (rows.Count > 0) next = lm.Append(kept.Select(b => tokens[b]).ToArray());
+        Timed(StepPhaseTimes.Phase.LmStep, ref start);
         return left;
     }
+
+    /// <summary>Adds the time since <paramref name="start"/> to <paramref name="phase"/> and restarts the clock (when timed).</summary>
+    void Timed(StepPhaseTimes.Phase phase, ref StepPhaseTimes.Stamp start) => times?.Add(phase, ref start);
 
     /// <summary>Drops the rows that match from the batch (LM session and scorer alike); returns the kept rows' old indices.</summary>
     int[] RemoveRows(Func<Row, bool> leaves, List<RowProgress> left)
