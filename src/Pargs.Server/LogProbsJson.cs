@@ -123,11 +123,15 @@ public static class LogProbsJson
             int byValue = a.Key.CompareTo(b.Key);
             return byValue != 0 ? byValue : b.Id.CompareTo(a.Id); // the worse of two equal values is the higher id
         }));
+        // The heap's worst is kept in locals: almost every value of a long vocabulary loses to it at one float comparison.
+        (float Key, int Id) worst = (float.NegativeInfinity, -1);
         for (int i = 0; i < logProbs.Length; i++)
         {
             float key = float.IsNaN(logProbs[i]) ? float.PositiveInfinity : logProbs[i];
+            if (heap.Count == count && (key < worst.Key || (key == worst.Key && i > worst.Id))) continue;
             if (heap.Count < count) heap.Enqueue(i, (key, i));
-            else if (heap.TryPeek(out _, out var worst) && (key > worst.Key || (key == worst.Key && i < worst.Id))) heap.EnqueueDequeue(i, (key, i));
+            else heap.EnqueueDequeue(i, (key, i));
+            if (heap.Count == count) heap.TryPeek(out _, out worst);
         }
         var top = new (int Token, float LogProb)[heap.Count];
         for (int j = top.Length - 1; j >= 0; j--)

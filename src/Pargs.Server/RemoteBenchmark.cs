@@ -26,59 +26,95 @@ public sealed record RemoteBenchmarkOptions
 /// </summary>
 public static class RemoteBenchmark
 {
-    public static BenchTable Run(Uri serverUrl, CausalLM lm, IRewardModel rm, RemoteBenchmarkOptions options, Action<string>? log = null)
+    /// <summary>What one table measures: the model pair the server serves (by name) and local copies of the same weights.</summary>
+    public sealed record Models(string Label, string LmName, string RmName, CausalLM Lm, IRewardModel Rm, Func<int, string> Prompt);
+
+    /// <summary>stories260K and its partial RM (served as "stories260K" and "stories260K-partial-rm").</summary>
+    public static Models Stories260K(CausalLM lm, IRewardModel rm)
+        => new("stories260K", "stories260K", "stories260K-partial-rm", lm, rm, i => $"Once upon a time, story {i}");
+
+    /// <summary>
+    /// The 15M shape: local copies of <see cref="ServeBenchmark.Random15M"/>'s random pair (the same seeds give the same
+    /// weights), prompts of 16 random ids in <see cref="Benchmarks.IdTokenizer"/>'s text.
+    /// </summary>
+    public static Models Random15M()
     {
-        var table = new BenchTable($"remote engine: pargs (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on stories260K, {options.MaxTokens} tokens per row, pargs serve on loopback",
-            "rows in flight", "engine", "tokens", "tok/s", "× local", "LM requests / row / step", "RM requests / row / step", "server rows / batched step", "prefix cache: tokens reused / computed");
+        var config = BenchmarkModels.Llama15MShape();
+        var lm = BenchmarkModels.RandomLM(config, seed: 15);
+        var rm = RewardModel.Create(config, seed: 16);
+        rm.Tokenizer = new IdTokenizer(config.VocabSize);
+        rm.eval();
+        return new Models("the 15M shape (random weights)", ServeBenchmark.Model15M, ServeBenchmark.Model15M + "-rm", lm, rm,
+            i => string.Concat(BenchmarkModels.RandomPrompt(16, config.VocabSize, seed: 100 + i).Select(id => $"<{id}>")));
+    }
+
+    public static BenchTable Run(Uri serverUrl, CausalLM lm, IRewardModel rm, RemoteBenchmarkOptions options, Action<string>? log = null)
+        => Run(serverUrl, Stories260K(lm, rm), options, log);
+
+    public static BenchTable Run(Uri serverUrl, Models models, RemoteBenchmarkOptions options, Action<string>? log = null)
+    {
+        var (lm, rm) = (models.Lm, models.Rm);
+        var table = new BenchTable($"remote engine: pargs (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on {models.Label}, {options.MaxTokens} tokens per row, pargs serve on loopback",
+            "rows in flight", "engine", "tokens", "tok/s", "× local", "CPU ms / token", "LM requests / row / step", "RM requests / row / step", "server rows / batched step", "prefix cache: tokens reused / computed");
         using var metricsClient = new HttpClient { BaseAddress = serverUrl };
         ServerCounters Counters() => ServerCounters.Read(metricsClient.GetStringAsync("metrics").GetAwaiter().GetResult());
+        RemoteEngine Connect(int concurrency) => RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, Model = models.LmName, TopK = options.K, Concurrency = concurrency }, lm.Tokenizer!, lm.Config.EosTokenId);
+        RemoteRewardModel RemoteRm(RemoteEngine engine, int concurrency) => new(new RemoteRmOptions { Url = serverUrl, Model = models.RmName, Concurrency = concurrency }, engine.Info);
         // Warm-up (not timed): the JIT, the server's first requests, TorchSharp's first ops.
         {
-            log?.Invoke("warm-up…");
+            log?.Invoke($"{models.LmName}: warm-up…");
             var warm = new DecodingOptions { Method = new PargsOptions { K = options.K, W = options.W }, Seed = 2, MaxNewTokens = 4, StopAtEos = false, BatchSize = 2 };
-            string[] warmPrompts = ["Warm up", "Warm up too"];
+            string[] warmPrompts = [models.Prompt(1000), models.Prompt(1001)];
             TextGenerator.Generate(lm, rm, warmPrompts, warm);
-            using var warmEngine = RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, TopK = options.K, Concurrency = 2 }, lm.Tokenizer!, lm.Config.EosTokenId);
-            using var warmRm = new RemoteRewardModel(new RemoteRmOptions { Url = serverUrl, Concurrency = 2 }, warmEngine.Info);
+            using var warmEngine = Connect(2);
+            using var warmRm = RemoteRm(warmEngine, 2);
             TextGenerator.Generate(warmEngine, warmRm, warmPrompts, warm);
+        }
+        var process = Process.GetCurrentProcess();
+        // Client and server share this process: its CPU time per token is what a step costs both, whatever the machine's load.
+        (IReadOnlyList<GenerationResult> Results, double Rate, string CpuPerToken) Timed(Func<IReadOnlyList<GenerationResult>> run)
+        {
+            process.Refresh();
+            var cpu = process.TotalProcessorTime;
+            var clock = Stopwatch.StartNew();
+            var results = run();
+            double seconds = clock.Elapsed.TotalSeconds;
+            process.Refresh();
+            int tokens = results.Sum(r => r.TokenIds.Length);
+            return (results, tokens / seconds, ((process.TotalProcessorTime - cpu).TotalMilliseconds / tokens).ToString("F2", CultureInfo.InvariantCulture));
         }
         foreach (int rows in options.Rows)
         {
-            var prompts = Enumerable.Range(0, rows).Select(i => $"Once upon a time, story {i}").ToArray();
+            var prompts = Enumerable.Range(0, rows).Select(models.Prompt).ToArray();
             var decoding = new DecodingOptions
             {
                 Method = new PargsOptions { K = options.K, W = options.W }, Seed = 1, MaxNewTokens = options.MaxTokens, StopAtEos = false, BatchSize = rows,
             };
-            log?.Invoke($"{rows} row(s): local engine…");
-            var clock = Stopwatch.StartNew();
-            var local = TextGenerator.Generate(lm, rm, prompts, decoding);
-            double localRate = local.Sum(r => r.TokenIds.Length) / clock.Elapsed.TotalSeconds;
-            table.Add(rows.ToString(), "local", local.Sum(r => r.TokenIds.Length).ToString(), Rate(localRate), "1.00", "–", "–", "–", "–");
+            log?.Invoke($"{models.LmName}, {rows} row(s): local engine…");
+            var (local, localRate, localCpu) = Timed(() => TextGenerator.Generate(lm, rm, prompts, decoding));
+            table.Add(rows.ToString(), "local", local.Sum(r => r.TokenIds.Length).ToString(), Rate(localRate), "1.00", localCpu, "–", "–", "–", "–");
 
-            using var engine = RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, TopK = options.K, Concurrency = rows }, lm.Tokenizer!, lm.Config.EosTokenId);
-            log?.Invoke($"{rows} row(s): remote LM, local RM…");
+            using var engine = Connect(rows);
+            log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, local RM…");
             var before = Counters();
-            clock.Restart();
-            var remote = TextGenerator.Generate(engine, rm, prompts, decoding);
-            double rate = remote.Sum(r => r.TokenIds.Length) / clock.Elapsed.TotalSeconds;
+            var (remote, rate, remoteCpu) = Timed(() => TextGenerator.Generate(engine, rm, prompts, decoding));
             if (!remote.Select(r => r.TokenIds).SequenceEqual(local.Select(r => r.TokenIds), new SameIds()))
                 throw new PargsException("bench remote: the remote engine's tokens differ from the local engine's");
             long steps = (long)rows * options.MaxTokens;
-            table.Add([rows.ToString(), "remote LM", remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), (rate / localRate).ToString("F2", CultureInfo.InvariantCulture),
-                PerStep(engine.Requests, steps), "local", .. Counters().Since(before, "stories260K")]);
+            table.Add([rows.ToString(), "remote LM", remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), (rate / localRate).ToString("F2", CultureInfo.InvariantCulture), remoteCpu,
+                PerStep(engine.Requests, steps), "local", .. Counters().Since(before, models.LmName)]);
 
-            using var engine2 = RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, TopK = options.K, Concurrency = rows }, lm.Tokenizer!, lm.Config.EosTokenId);
-            using var remoteRm = new RemoteRewardModel(new RemoteRmOptions { Url = serverUrl, Concurrency = rows }, engine2.Info);
-            log?.Invoke($"{rows} row(s): remote LM, remote RM…");
+            using var engine2 = Connect(rows);
+            using var remoteRm = RemoteRm(engine2, rows);
+            log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, remote RM…");
             before = Counters();
-            clock.Restart();
-            var both = TextGenerator.Generate(engine2, remoteRm, prompts, decoding);
-            double bothRate = both.Sum(r => r.TokenIds.Length) / clock.Elapsed.TotalSeconds;
-            table.Add([rows.ToString(), "remote LM + RM", both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), (bothRate / localRate).ToString("F2", CultureInfo.InvariantCulture),
-                PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, "stories260K", "stories260K-partial-rm")]);
+            var (both, bothRate, bothCpu) = Timed(() => TextGenerator.Generate(engine2, remoteRm, prompts, decoding));
+            table.Add([rows.ToString(), "remote LM + RM", both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), (bothRate / localRate).ToString("F2", CultureInfo.InvariantCulture), bothCpu,
+                PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, models.LmName, models.RmName)]);
         }
         table.Notes.Add("Same seed, same tokens: the remote LM rows are checked token for token against the local engine's before they are reported.");
-        table.Notes.Add("Client and server share this process and its cores. Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
+        table.Notes.Add("Client and server share this process and its cores. CPU ms / token: the process's CPU time (client + server, every thread) over the level's tokens — what the machine's load does not change much, where tok/s is wall time on a shared machine.");
+        table.Notes.Add("Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
         table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
         table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidate texts over their shared prefix (kept in the RM's prefix cache between steps): rewards equal whole-text scoring to ~1e-6, but not the local cached scorer's last bits, so those rows are not compared token for token.");
         table.Notes.Add("Untimed warm-up first (JIT, first requests).");

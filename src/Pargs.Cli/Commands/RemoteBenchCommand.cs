@@ -13,30 +13,46 @@ public static class RemoteBenchCommand
         var rows = new Option<int[]>("--rows") { Description = "Rows in flight per level (one batch of that many prompts).", DefaultValueFactory = _ => defaults.Rows.ToArray(), AllowMultipleArgumentsPerToken = true };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per row.", DefaultValueFactory = _ => defaults.MaxTokens };
         var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => defaults.K };
-        var command = new Command("remote", "PARGS through a remote engine steering pargs serve (stories260K + its partial RM) on loopback at 1, 4, 16 rows in flight, next to the local engine; requests per step counted.");
-        foreach (var o in new Option[] { rows, maxTokens, k, outOption }) command.Options.Add(o);
+        var shapes = new Option<string[]>("--models") { Description = "260k (stories260K + its partial RM) and/or 15m (random stories15M-shaped LM and RM).", DefaultValueFactory = _ => ["260k"], AllowMultipleArgumentsPerToken = true };
+        var command = new Command("remote", "PARGS through a remote engine steering pargs serve (stories260K + its partial RM, or the 15M shape) on loopback at 1, 4, 16 rows in flight, next to the local engine; requests per step counted.");
+        foreach (var o in new Option[] { rows, maxTokens, k, shapes, outOption }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
             var options = defaults with { Rows = result.GetValue(rows)!, MaxTokens = result.GetValue(maxTokens), K = result.GetValue(k) };
             if (options.Rows.Count == 0 || options.Rows.Any(r => r < 1 || r > 64)) throw new PargsException("--rows: each level must be between 1 and 64");
             string? outPath = result.GetValue(outOption) is { } o ? CliErrors.OutputFile(o) : null;
             var machine = MachineInfo.Current();
-            var lm = ModelOptions.LoadLanguageModel(null, null);
-            var rm = RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm"));
-            // The server gets its own copies: its worker thread and this one must not share a model's caches.
-            using var models = new Pargs.Server.ServedModels()
-                .AddRewardModel("stories260K-partial-rm", RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
-                .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
-            var limits = new Pargs.Server.ServerLimits { MaxQueuedRequests = 2 * options.Rows.Max() + 2 };
-            var server = Pargs.Server.PargsServer.StartAsync(models, new Pargs.Server.PargsServerOptions { Port = 0, Limits = limits }).GetAwaiter().GetResult();
-            BenchTable table;
-            try { table = Pargs.Server.RemoteBenchmark.Run(server.Url, lm, rm, options, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]")); }
-            finally
+            if (result.GetValue(shapes)!.FirstOrDefault(m => m is not ("260k" or "15m")) is { } unknownModel)
+                throw new PargsException($"--models: unknown model \"{unknownModel}\" (expected 260k or 15m)");
+            foreach (string shape in result.GetValue(shapes)!)
             {
-                server.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                lm.Dispose();
+                // The server gets its own copies: its worker thread and this one must not share a model's caches.
+                Pargs.Server.RemoteBenchmark.Models local;
+                Pargs.Server.ServedModels models;
+                if (shape == "15m")
+                {
+                    local = Pargs.Server.RemoteBenchmark.Random15M();
+                    models = Pargs.Server.ServeBenchmark.Random15M().Models;
+                }
+                else
+                {
+                    local = Pargs.Server.RemoteBenchmark.Stories260K(ModelOptions.LoadLanguageModel(null, null), RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")));
+                    models = new Pargs.Server.ServedModels()
+                        .AddRewardModel("stories260K-partial-rm", RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
+                        .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
+                }
+                using var _ = models;
+                var limits = new Pargs.Server.ServerLimits { MaxQueuedRequests = 2 * options.Rows.Max() + 2 };
+                var server = Pargs.Server.PargsServer.StartAsync(models, new Pargs.Server.PargsServerOptions { Port = 0, Limits = limits }).GetAwaiter().GetResult();
+                BenchTable table;
+                try { table = Pargs.Server.RemoteBenchmark.Run(server.Url, local, options, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]")); }
+                finally
+                {
+                    server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                    local.Lm.Dispose();
+                }
+                report(machine, "1", table, "pargs " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), outPath);
             }
-            report(machine, "1", table, "pargs " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), outPath);
             return 0;
         }));
         return command;

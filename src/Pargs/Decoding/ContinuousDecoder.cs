@@ -105,9 +105,12 @@ public sealed class ContinuousDecoder : IDisposable
         Timed(StepPhaseTimes.Phase.Choose, ref start);
         if (rows.Any(r => r.OnDistribution is not null))
         {
-            var logProbs = next!.LogProbs; // [B, V]
+            using var logProbs = next!.LogProbs.contiguous(); // [B, V]
+            int vocab = (int)logProbs.shape[1];
+            // Rows sliced from one span of the storage: TorchSharp's ToArray reads element by element (milliseconds a row on a 32k vocabulary).
+            var all = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(logProbs.bytes);
             for (int b = 0; b < rows.Count; b++)
-                rows[b].OnDistribution?.Invoke(tokens[b], logProbs[b].contiguous().data<float>().ToArray());
+                rows[b].OnDistribution?.Invoke(tokens[b], all.Slice(b * vocab, vocab).ToArray());
             Timed(StepPhaseTimes.Phase.LogProbs, ref start);
         }
         for (int b = 0; b < rows.Count; b++)

@@ -31,7 +31,19 @@ internal sealed class BpeModel : TokenizerModel
         }
         for (int b = 0; b < 256; b++) _idOfByte[b] = vocab.TryGetValue(TokenText.PieceOfByte(b), out var id) ? id : -1;
         _unknownId = unknownToken is not null && vocab.TryGetValue(unknownToken, out var u) ? u : null;
+        _wordsAtSpaceMarker = !ignoreMerges && _idOfRune.ContainsKey(TokenText.SpaceMarker) && merges.InRankOrder.All(m =>
+            IdToToken(m.Left) is { } left && IdToToken(m.Right) is { } right
+            && left.IndexOf(TokenText.SpaceMarker, 1) < 0 && !right.Contains(TokenText.SpaceMarker));
     }
+
+    /// <summary>
+    /// No merge joins across a "▁" (no merge's right part holds one, no left part past its first character) and "▁" is
+    /// its own symbol: then the merges of a piece split before each "▁" never reach across the split, and the piece's ids
+    /// are its words' ids one after another — exactly. A SentencePiece-style tokenizer.json with no pre-tokenizer hands
+    /// over a whole text as one piece, which without the split is merged from scratch every time (a reward server scores
+    /// texts that grow by a token per step); split, every word but the last comes from the cache.
+    /// </summary>
+    readonly bool _wordsAtSpaceMarker;
 
     public BpeMerges Merges => _merges;
     public string? UnknownToken { get; }
@@ -46,6 +58,22 @@ internal sealed class BpeModel : TokenizerModel
     {
         if (word.Length == 0) return;
         if (IgnoreMerges && _vocab.TryGetValue(word, out var whole)) { ids.Add(whole); return; }
+        if (_wordsAtSpaceMarker && word.IndexOf(TokenText.SpaceMarker, 1) > 0)
+        {
+            int start = 0;
+            for (int at = word.IndexOf(TokenText.SpaceMarker, 1); at > 0; at = word.IndexOf(TokenText.SpaceMarker, at + 1))
+            {
+                TokenizeWord(word[start..at], ids);
+                start = at;
+            }
+            TokenizeWord(word[start..], ids);
+            return;
+        }
+        TokenizeWord(word, ids);
+    }
+
+    void TokenizeWord(string word, List<int> ids)
+    {
         // The Rust library caches words shorter than 256 characters; long ones are merged every time.
         bool cacheable = word.Length < 256;
         if (cacheable)

@@ -23,15 +23,15 @@ public sealed class LlamaCppClient(Uri baseUrl) : RemoteLmClient(baseUrl)
     public override string TopKLimitHint
         => "llama.cpp returns at most n_probs of the tokens it kept (post_sampling_probs must be false, as Pargs sends it; an older build may cap n_probs)";
 
-    public override byte[] StepBody(int[] prefix, int k) => Json(new JsonObject
+    public override byte[] StepBody(int[] prefix, int k) => Json(w =>
     {
-        ["prompt"] = Ids(prefix),
-        ["n_predict"] = 1,
-        ["n_probs"] = k,
-        ["cache_prompt"] = true,
-        ["post_sampling_probs"] = false,
-        ["temperature"] = 1.0,
-    });
+        WriteIds(w, "prompt", prefix);
+        w.WriteNumber("n_predict", 1);
+        w.WriteNumber("n_probs", k);
+        w.WriteBoolean("cache_prompt", true);
+        w.WriteBoolean("post_sampling_probs", false);
+        w.WriteNumber("temperature", 1.0);
+    }, 128 + 7 * prefix.Length);
 
     protected override IEnumerable<(long Id, float LogProb)> ReadTopLogProbs(JsonElement root)
     {

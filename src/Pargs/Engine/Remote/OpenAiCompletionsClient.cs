@@ -25,15 +25,19 @@ public sealed class OpenAiCompletionsClient(Uri baseUrl) : RemoteLmClient(baseUr
     public override string TopKLimitHint
         => "vLLM returns at most --max-logprobs per token (default 20): start it with --max-logprobs at least k (pargs serve allows up to 64)";
 
-    public override byte[] StepBody(int[] prefix, int k) => Json(new JsonObject
+    public override byte[] StepBody(int[] prefix, int k)
     {
-        ["model"] = model ?? throw new InvalidOperationException("describe the server first"),
-        ["prompt"] = Ids(prefix),
-        ["max_tokens"] = 1,
-        ["temperature"] = 1.0,
-        ["logprobs"] = k,
-        ["return_tokens_as_token_ids"] = true,
-    });
+        string name = model ?? throw new InvalidOperationException("describe the server first");
+        return Json(w =>
+        {
+            w.WriteString("model", name);
+            WriteIds(w, "prompt", prefix);
+            w.WriteNumber("max_tokens", 1);
+            w.WriteNumber("temperature", 1.0);
+            w.WriteNumber("logprobs", k);
+            w.WriteBoolean("return_tokens_as_token_ids", true);
+        }, 128 + 7 * prefix.Length);
+    }
 
     protected override IEnumerable<(long Id, float LogProb)> ReadTopLogProbs(JsonElement root)
     {
@@ -43,8 +47,9 @@ public sealed class OpenAiCompletionsClient(Uri baseUrl) : RemoteLmClient(baseUr
         var first = logprobs.GetProperty("top_logprobs")[0];
         foreach (var entry in first.EnumerateObject())
         {
-            if (!entry.Name.StartsWith("token_id:", StringComparison.Ordinal)
-                || !long.TryParse(entry.Name.AsSpan("token_id:".Length), NumberStyles.None, CultureInfo.InvariantCulture, out long id))
+            string name = entry.Name;
+            if (!name.StartsWith("token_id:", StringComparison.Ordinal)
+                || !long.TryParse(name.AsSpan("token_id:".Length), NumberStyles.None, CultureInfo.InvariantCulture, out long id))
                 throw new FormatException($"top_logprobs key '{Shorten(entry.Name)}' is not \"token_id:N\": the server ignored return_tokens_as_token_ids (a vLLM without that option?)");
             yield return (id, Float(entry.Value));
         }

@@ -76,11 +76,13 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
     /// <summary>The top-k of each prefix, all concurrently; a failure of any fails the step (no partial step).</summary>
     (float[][] LogProbs, long[][] Ids) Fetch(IReadOnlyList<int[]> prefixes)
     {
-        var tasks = prefixes.Select(FetchOne).ToArray();
-        try { Task.WaitAll(tasks); }
-        catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(x => x is PargsException) is PargsException first) { throw first; }
-        catch (AggregateException e) { throw e.InnerException!; }
-        return (tasks.Select(t => t.Result.LogProbs).ToArray(), tasks.Select(t => t.Result.Ids).ToArray());
+        var tasks = new Task<(float[] LogProbs, long[] Ids)>[prefixes.Count];
+        for (int i = 0; i < tasks.Length; i++) tasks[i] = FetchOne(prefixes[i]);
+        RemoteHttp.WaitAll(tasks);
+        var logProbs = new float[tasks.Length][];
+        var ids = new long[tasks.Length][];
+        for (int i = 0; i < tasks.Length; i++) (logProbs[i], ids[i]) = tasks[i].Result;
+        return (logProbs, ids);
     }
 
     async Task<(float[] LogProbs, long[] Ids)> FetchOne(int[] prefix)

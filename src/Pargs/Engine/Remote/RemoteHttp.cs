@@ -112,6 +112,20 @@ public sealed class RemoteHttp : IDisposable
         }
     }
 
+    /// <summary>
+    /// Blocks until every task has ended, then throws the first <see cref="PargsException"/> among their failures (else
+    /// the first failure). Waits on a kernel event rather than <see cref="Task.WaitAll(Task[])"/>, which spins first: on
+    /// a busy machine the spinning steals the core the server's worker (or the answers' I/O threads) needs.
+    /// </summary>
+    public static void WaitAll(Task[] tasks)
+    {
+        var all = Task.WhenAll(tasks);
+        if (!all.IsCompleted) ((IAsyncResult)all).AsyncWaitHandle.WaitOne();
+        if (all.Exception is { } e)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions.FirstOrDefault(x => x is PargsException) ?? e.InnerExceptions[0]);
+        if (all.IsCanceled) throw new OperationCanceledException();
+    }
+
     /// <summary>retryBase · 2^(attempt−1) · U(0.5, 1.5), or the server's Retry-After (at most 30 s) when it sent one.</summary>
     TimeSpan Backoff(int attempt, TimeSpan? retryAfter)
     {

@@ -36,30 +36,63 @@ public abstract class RemoteLmClient
     /// <summary>The <paramref name="k"/> most likely (id, log p) of an answer, most likely first; fewer than k is an error naming the server's limit.</summary>
     public (long[] Ids, float[] LogProbs) ReadStep(JsonElement root, int k, int vocabSize)
     {
-        List<(long Id, float LogProb)> pairs;
-        try { pairs = ReadTopLogProbs(root).ToList(); }
+        var pairs = new List<(long Id, float LogProb)>(k + 1);
+        try
+        {
+            foreach (var pair in ReadTopLogProbs(root))
+            {
+                // Duplicates would count twice; vLLM adds the sampled token to its top-k, so more than k may come.
+                bool seen = false;
+                foreach (var p in pairs) seen |= p.Id == pair.Id;
+                if (!seen) pairs.Add(pair);
+            }
+        }
         catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException or JsonException)
         {
             throw new PargsException($"{StepUrl}: the answer is not in the expected shape ({e.Message}): {Shorten(root.GetRawText())}");
         }
-        // Duplicates would count twice; vLLM adds the sampled token to its top-k, so more than k may come.
-        var distinct = pairs.GroupBy(p => p.Id).Select(g => g.First()).ToList();
-        if (distinct.Count < k)
-            throw new PargsException($"{StepUrl}: the server returned {distinct.Count} log-probabilities where {k} were asked; {TopKLimitHint}");
-        foreach (var (id, logProb) in distinct)
+        if (pairs.Count < k)
+            throw new PargsException($"{StepUrl}: the server returned {pairs.Count} log-probabilities where {k} were asked; {TopKLimitHint}");
+        foreach (var (id, logProb) in pairs)
         {
             if (id < 0 || id >= vocabSize)
                 throw new PargsException($"{StepUrl}: the server returned token id {id}, outside the local tokenizer's {vocabSize} tokens: the tokenizers differ");
             if (float.IsNaN(logProb) || logProb > 1e-3f)
                 throw new PargsException($"{StepUrl}: the server returned the log-probability {logProb} for token {id}, which is not a log-probability");
         }
-        var top = distinct.OrderByDescending(p => p.LogProb).ThenBy(p => p.Id).Take(k).ToArray();
-        return (top.Select(p => p.Id).ToArray(), top.Select(p => p.LogProb).ToArray());
+        // Most likely first, ties by id (a stable order whatever order the server wrote them in).
+        pairs.Sort((a, b) => a.LogProb != b.LogProb ? b.LogProb.CompareTo(a.LogProb) : a.Id.CompareTo(b.Id));
+        var ids = new long[k];
+        var logProbs = new float[k];
+        for (int i = 0; i < k; i++) (ids[i], logProbs[i]) = pairs[i];
+        return (ids, logProbs);
     }
 
     protected static byte[] Json(JsonObject body) => JsonSerializer.SerializeToUtf8Bytes(body);
 
     protected static JsonArray Ids(int[] ids) => new(ids.Select(i => (JsonNode)i).ToArray());
+
+    /// <summary>
+    /// A step body written straight to UTF-8 (a step request is built once per row and step: no JSON nodes per token id).
+    /// </summary>
+    protected static byte[] Json(Action<Utf8JsonWriter> write, int sizeHint)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(sizeHint);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            write(w);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    protected static void WriteIds(Utf8JsonWriter w, string name, int[] ids)
+    {
+        w.WriteStartArray(name);
+        foreach (int id in ids) w.WriteNumberValue(id);
+        w.WriteEndArray();
+    }
 
     protected static string Shorten(string text) => text.Length > 300 ? text[..300] + "…" : text;
 
@@ -68,7 +101,7 @@ public abstract class RemoteLmClient
 
     /// <summary>A float32 read as float32 (not via double), so the server's shortest round-trip text gives back its exact bits.</summary>
     protected static float Float(JsonElement value) => value.ValueKind == JsonValueKind.Number
-        ? float.Parse(value.GetRawText(), NumberStyles.Float, CultureInfo.InvariantCulture)
+        ? float.Parse(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(value), NumberStyles.Float, CultureInfo.InvariantCulture)
         : throw new FormatException($"expected a number, got {value.ValueKind}");
 
     protected static int[] IntArray(JsonElement array, Uri url)

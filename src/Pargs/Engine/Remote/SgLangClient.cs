@@ -21,13 +21,19 @@ public sealed class SgLangClient(Uri baseUrl) : RemoteLmClient(baseUrl)
 
     public override string TopKLimitHint => "SGLang returns top_logprobs_num entries per token; check the server's version and its logprob settings";
 
-    public override byte[] StepBody(int[] prefix, int k) => Json(new JsonObject
+    public override byte[] StepBody(int[] prefix, int k) => Json(w =>
     {
-        ["input_ids"] = Ids(prefix),
-        ["sampling_params"] = new JsonObject { ["max_new_tokens"] = 1, ["temperature"] = 1.0, ["top_p"] = 1.0, ["top_k"] = -1, ["min_p"] = 0.0 },
-        ["return_logprob"] = true,
-        ["top_logprobs_num"] = k,
-    });
+        WriteIds(w, "input_ids", prefix);
+        w.WriteStartObject("sampling_params");
+        w.WriteNumber("max_new_tokens", 1);
+        w.WriteNumber("temperature", 1.0);
+        w.WriteNumber("top_p", 1.0);
+        w.WriteNumber("top_k", -1);
+        w.WriteNumber("min_p", 0.0);
+        w.WriteEndObject();
+        w.WriteBoolean("return_logprob", true);
+        w.WriteNumber("top_logprobs_num", k);
+    }, 192 + 7 * prefix.Length);
 
     protected override IEnumerable<(long Id, float LogProb)> ReadTopLogProbs(JsonElement root)
     {

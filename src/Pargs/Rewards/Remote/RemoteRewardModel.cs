@@ -236,9 +236,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
                 counts.FullForwards += k;
             }
             var running = tasks.Where(t => t is not null).Cast<Task>().ToArray();
-            try { Task.WaitAll(running); }
-            catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(x => x is PargsException) is PargsException first) { throw first; }
-            catch (AggregateException e) { throw e.InnerException!; }
+            RemoteHttp.WaitAll(running);
             last = ids;
             lastK = k;
             return tasks.Select(t => t?.Result ?? new float[k]).ToArray();
