@@ -42,11 +42,22 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     /// The worker: take what has arrived (blocking only when no row is running), then one step of every decoder
     /// with rows. A job either joins rows (tokenwise methods) or does its whole work (search methods, scoring).
     /// </summary>
+    /// <summary>
+    /// Blocks until a job arrives (false: the queue was completed) on a kernel event: Task.Wait spins first, and an
+    /// idle worker's spinning between step requests took about a sixth of a remote steering run's CPU on 2 cores.
+    /// </summary>
+    bool WaitForJobs()
+    {
+        var ready = jobs.Reader.WaitToReadAsync().AsTask();
+        if (!ready.IsCompleted) ((IAsyncResult)ready).AsyncWaitHandle.WaitOne();
+        return ready.GetAwaiter().GetResult();
+    }
+
     void Work()
     {
         while (true)
         {
-            if (!decoders.Values.Any(b => b.Decoder.Count > 0) && !jobs.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
+            if (!decoders.Values.Any(b => b.Decoder.Count > 0) && !WaitForJobs()) return;
             var admitted = times is null ? default : StepPhaseTimes.Now();
             while (jobs.Reader.TryRead(out var job))
             {
