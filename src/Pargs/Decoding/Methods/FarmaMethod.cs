@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Pargs.Rewards;
 using Pargs.Engine;
 using Pargs.Models.Cpu;
@@ -168,22 +169,38 @@ static class VocabularyRows
             float wf = (float)w;
             for (int b = 0; b < rows; b++)
             {
-                var ids = top.AsSpan(b * k, k);
                 var best = scores[b];
                 float* rowA = a + (long)b * vocab, rowR = r + (long)b * vocab;
-                int count = 0;
-                for (int v = 0; v < vocab; v++)
+                int count = 0, v = 0;
+                for (; v < vocab && count < k; v++) Offer(top, b * k, best, k, ref count, v, rowA[v] + wf * rowR[v]);
+                // Once k are held, most tokens fall below the k-th: a vector of them is skipped with one compare. The sums
+                // are the scalar ones (a multiply and an add per lane, no fused multiply-add); a lane above the k-th, or
+                // NaN (which counts as largest), goes through the same scalar insertion, in id order.
+                if (Vector256.IsHardwareAccelerated)
                 {
-                    float s = rowA[v] + wf * rowR[v];
-                    if (count == k && !Greater(s, best[k - 1])) continue;
-                    int at = count < k ? count++ : k - 1;
-                    while (at > 0 && Greater(s, best[at - 1])) { ids[at] = ids[at - 1]; best[at] = best[at - 1]; at--; }
-                    ids[at] = v;
-                    best[at] = s;
+                    var wv = Vector256.Create(wf);
+                    for (; v + Vector256<float>.Count <= vocab; v += Vector256<float>.Count)
+                    {
+                        var sums = Vector256.Add(Vector256.Load(rowA + v), Vector256.Multiply(wv, Vector256.Load(rowR + v)));
+                        var above = Vector256.GreaterThan(sums, Vector256.Create(best[k - 1])) | ~Vector256.Equals(sums, sums);
+                        if (above == Vector256<float>.Zero) continue;
+                        for (int lane = 0; lane < Vector256<float>.Count; lane++) Offer(top, b * k, best, k, ref count, v + lane, sums.GetElement(lane));
+                    }
                 }
+                for (; v < vocab; v++) Offer(top, b * k, best, k, ref count, v, rowA[v] + wf * rowR[v]);
             }
         }
         finally { foreach (var c in copies) c.Dispose(); }
+    }
+
+    /// <summary>Inserts (id, s) into the row's top list (ids at top[offset..], sums in best) if it beats the k-th; ids arrive in increasing order, so a tie keeps the smaller id.</summary>
+    static void Offer(int[] top, int offset, float[] best, int k, ref int count, int id, float s)
+    {
+        if (count == k && !Greater(s, best[k - 1])) return;
+        int at = count < k ? count++ : k - 1;
+        while (at > 0 && Greater(s, best[at - 1])) { top[offset + at] = top[offset + at - 1]; best[at] = best[at - 1]; at--; }
+        top[offset + at] = id;
+        best[at] = s;
     }
 
     static bool Greater(float x, float y) => float.IsNaN(x) ? !float.IsNaN(y) : x > y;
