@@ -84,6 +84,28 @@ public class VocabularyMethodTests
         public override void Dispose() => row.Dispose();
     }
 
+    /// <summary>
+    /// The reward model steps one token per generated token: the prefill gives the values the first token is chosen
+    /// with, each later token's append is stepped when the next choice reads the values, and the last token's values,
+    /// never read, are never computed (RM calls per token = 1, not (n + 1) / n).
+    /// </summary>
+    [Theory]
+    [InlineData("farma")]
+    [InlineData("genarm")]
+    public void The_reward_model_never_steps_past_the_last_token(string method)
+    {
+        var (lm, rm) = Models(method == "genarm" ? RewardObjective.Genarm : RewardObjective.Farma);
+        const int n = 9;
+        var options = new DecodingOptions { Method = Method(method, k: method == "genarm" ? null : 4, w: 1.5), MaxNewTokens = n, Seed = 3, StopAtEos = false, BatchSize = 4 };
+        var decoder = new TokenwiseDecoder(lm, rm, options);
+        var context = new DecodingContext(lm.Tokenizer!, null, false, Array.Empty<string>(), n);
+        var prompts = Prompts.Select(p => lm.Tokenizer!.Encode(p, addBos: true)).ToList();
+        var rows = prompts.Select((p, i) => new RowProgress(context, i, i, p)).ToArray();
+        decoder.Run(prompts, rows);
+        Assert.All(rows, r => Assert.Equal(n, r.Tokens.Count));
+        Assert.Equal(n - 1, decoder.Counts.AppendCommits); // batch steps of all four rows
+    }
+
     /// <summary>Fixed values [B, V] for every step (a vocabulary scorer of several rows that never moves).</summary>
     sealed class FixedRowsScorer(float[] values, int rows) : VocabularyScorerBase
     {
