@@ -8,6 +8,8 @@ namespace Pargs.Decoding;
 /// The cached vocabulary scorer: the reward model's causal LM over its own KV cache (<see cref="BatchSession"/>,
 /// the family's CPU decode kernel where it has one) — a prefill per joining row, then one token per row and step,
 /// and its head's row of V values read after each. LM and reward model share ids (checked by the model).
+/// An appended token is stepped when the values are next needed (read, or rows join or leave): the values after a
+/// run's last token are never read, so that step is never paid for — one reward-model step per generated token.
 /// </summary>
 public sealed class VocabularyScorer : VocabularyScorerBase
 {
@@ -16,6 +18,7 @@ public sealed class VocabularyScorer : VocabularyScorerBase
     readonly CandidateScoringCounts counts;
     readonly int capacity;
     Tensor? values; // [B, V], held across steps (outside any dispose scope)
+    long[]? pending; // the last appended tokens, not yet stepped
 
     public VocabularyScorer(VocabularyRewardModel rm, int capacity, CandidateScoringCounts counts)
     {
@@ -26,10 +29,18 @@ public sealed class VocabularyScorer : VocabularyScorerBase
     }
 
     public override int Rows => session.BatchSize;
-    public override Tensor Values => values ?? throw new InvalidOperationException("the scorer has no rows yet");
+    public override Tensor Values
+    {
+        get
+        {
+            Step();
+            return values ?? throw new InvalidOperationException("the scorer has no rows yet");
+        }
+    }
 
     public override void AddRows(IReadOnlyList<int[]> prompts)
     {
+        Step();
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var added = ValuesOf(session.AddRows(prompts, capacity));
@@ -38,6 +49,7 @@ public sealed class VocabularyScorer : VocabularyScorerBase
 
     public override void KeepRows(int[] rows)
     {
+        Step(); // every row's pending token first, as if it had been stepped at once: the batch's numbers stay the same
         using var scope = NewDisposeScope();
         var index = rows.Select(r => (long)r).ToArray();
         session.SelectRows(index);
@@ -46,6 +58,15 @@ public sealed class VocabularyScorer : VocabularyScorerBase
 
     public override void Append(long[] tokens)
     {
+        Step();
+        pending = (long[])tokens.Clone();
+    }
+
+    /// <summary>Steps the pending tokens (one cached token per row) and keeps the head's values after them.</summary>
+    void Step()
+    {
+        if (pending is not { } tokens) return;
+        pending = null;
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         Keep(ValuesOf(session.Step(tensor(tokens))));

@@ -18,7 +18,11 @@ namespace Pargs.Experiments;
 ///   "reward_models": { "objectives": ["full", "partial", "farma", "genarm"], "epochs": 1, "max_steps": null, "batch_size": 16, "lr": 1e-3 },
 ///               // or, instead of training: { "use": { "partial": "DIR", "full": "DIR", "farma": "DIR" } }   (reward-model folders)
 ///   "dpo": { "beta": 0.1, "epochs": …, "max_steps": …, "batch_size": …, "lr": … },   // budget defaults: reward_models'
-///   "generate": { "prompts": "prompts.txt" | "from_eval_data": 20, "methods": ["topk", "pargs", "dpo"], "k": 10,
+///   "ppo": { "kl_coef": 0.05, "kl_estimator": "k1", "gamma": 1.0, "lam": 0.95, "cliprange": 0.2, "cliprange_value": 0.2,
+///            "vf_coef": 0.1, "num_ppo_epochs": 4, "num_mini_batches": 1, "response_length": null,   // null: generate.max_new_tokens (else 40)
+///            "temperature": 1.0, "whiten_rewards": false, "missing_eos_penalty": null,
+///            "epochs": …, "max_steps": …, "batch_size": …, "lr": … },   // TRL's PPOConfig names; budget as "dpo"'s, in optimizer steps
+///   "generate": { "prompts": "prompts.txt" | "from_eval_data": 20, "methods": ["topk", "pargs", "dpo", "ppo"], "k": 10,
 ///                 "w": [1, 2], "max_new_tokens": 40, "seeds": 2, "batch_size": 16,
 ///                 "block_length": 8,            // M of blockwise CD (K = k)
 ///                 "target_reward": 1.5 },       // r* of CARDS (default: the 90th percentile of the partial RM's rewards on the train pairs)
@@ -38,6 +42,7 @@ public sealed record ExperimentConfig
     public DataSection? Data { get; init; }
     public RewardModelsSection? RewardModels { get; init; }
     public DpoSection? Dpo { get; init; }
+    public PpoSection? Ppo { get; init; }
     public GenerateSection? Generate { get; init; }
     public EvaluateSection? Evaluate { get; init; }
 
@@ -51,9 +56,15 @@ public sealed record ExperimentConfig
     public sealed record RewardModelsSection(IReadOnlyList<RewardObjective> Objectives, Budget? Budget,
         IReadOnlyDictionary<RewardObjective, string>? Use = null);
     public sealed record DpoSection(double Beta, Budget Budget);
+    /// <summary>
+    /// The PPO baseline (<see cref="PpoStage"/>): TRL's PPO settings in <paramref name="Options"/> (its Loop is the
+    /// stage's, from <paramref name="Budget"/>), trained against the run's full reward model on the train pairs' prompts.
+    /// <paramref name="ResponseLength"/> null: generate.max_new_tokens (40 without a "generate" section).
+    /// </summary>
+    public sealed record PpoSection(Training.PpoTrainingOptions Options, int? ResponseLength, Budget Budget);
     public sealed record GenerateSection(string? PromptsFile, int? FromEvalData, IReadOnlyList<DecodingMethod> Methods, bool Dpo,
         int K, IReadOnlyList<double> Weights, int MaxNewTokens, int Seeds, int BatchSize,
-        int BlockLength = ControlledDecodingOptions.DefaultBlockLength, double? TargetReward = null);
+        int BlockLength = ControlledDecodingOptions.DefaultBlockLength, double? TargetReward = null, bool Ppo = false);
     /// <param name="Reward">"vader-positive" / "vader-negative", or null when <paramref name="RewardModel"/> judges.</param>
     public sealed record EvaluateSection(string? Reward, string? RewardModel, string Baseline);
 
@@ -73,7 +84,7 @@ public sealed record ExperimentConfig
     {
         var r = new Reader(path, Path.GetDirectoryName(Path.GetFullPath(path))!);
         r.Object(root, "");
-        r.Known(root, "", "model", "tokenizer", "work", "seed", "threads", "data", "reward_models", "dpo", "generate", "evaluate");
+        r.Known(root, "", "model", "tokenizer", "work", "seed", "threads", "data", "reward_models", "dpo", "ppo", "generate", "evaluate");
         int seed = r.Int(root, "seed") ?? 1;
         var config = new ExperimentConfig
         {
@@ -88,11 +99,12 @@ public sealed record ExperimentConfig
         if (r.Section(root, "data") is { } d) config = WithData(r, d, config);
         if (r.Section(root, "reward_models") is { } rm) config = WithRewardModels(r, rm, config);
         if (r.Section(root, "dpo") is { } dpo) config = WithDpo(r, dpo, config);
+        if (r.Section(root, "ppo") is { } ppo) config = WithPpo(r, ppo, config);
         if (r.Section(root, "generate") is { } g) config = WithGenerate(r, g, config);
         if (r.Section(root, "evaluate") is { } e) config = WithEvaluate(r, e, config);
         bool trainsRewardModels = config.RewardModels is { Use: null };
-        if ((trainsRewardModels || config.Dpo is not null) && config.Data is null)
-            throw r.Error(trainsRewardModels ? "reward_models" : "dpo", "needs a \"data\" section (the preference pairs to train on)");
+        if ((trainsRewardModels || config.Dpo is not null || config.Ppo is not null) && config.Data is null)
+            throw r.Error(trainsRewardModels ? "reward_models" : config.Dpo is not null ? "dpo" : "ppo", "needs a \"data\" section (the preference pairs to train on)");
         return config;
     }
 
@@ -137,6 +149,55 @@ public sealed record ExperimentConfig
         return config;
     }
 
+    /// <summary>
+    /// The "ppo" section: the PPO baseline policy, with TRL's PPOConfig names. Rollouts sample at temperature 1 by
+    /// default (TRL's 0.7): the "ppo" row samples at T = 1, and the policy is trained for the distribution it is read
+    /// at, as the demo's is.
+    /// </summary>
+    static ExperimentConfig WithPpo(Reader r, JsonElement ppo, ExperimentConfig config)
+    {
+        r.Known(ppo, "ppo", "kl_coef", "kl_estimator", "gamma", "lam", "cliprange", "cliprange_value", "vf_coef", "num_ppo_epochs",
+            "num_mini_batches", "response_length", "temperature", "whiten_rewards", "missing_eos_penalty", "epochs", "max_steps", "batch_size", "lr");
+        const string p = "ppo.";
+        var defaults = new Training.PpoTrainingOptions();
+        double Checked(string name, double fallback, Func<double, bool> ok, string what)
+        {
+            double value = r.Double(ppo, name, p) ?? fallback;
+            return ok(value) && double.IsFinite(value) ? value : throw r.Error(p + name, $"must be {what}, got {value}");
+        }
+        string estimator = (r.String(ppo, "kl_estimator", p) ?? "k1").Trim().ToLowerInvariant();
+        double? penalty = r.Double(ppo, "missing_eos_penalty", p);
+        if (penalty is { } pen && !(pen > 0 && double.IsFinite(pen))) throw r.Error(p + "missing_eos_penalty", $"must be a positive number, got {pen}");
+        var options = defaults with
+        {
+            KlCoef = Checked("kl_coef", defaults.KlCoef, x => x >= 0, "a non-negative number"),
+            KlEstimator = estimator switch
+            {
+                "k1" => Training.PpoKlEstimator.K1,
+                "k3" => Training.PpoKlEstimator.K3,
+                _ => throw r.Error(p + "kl_estimator", $"\"{estimator}\" is not known (expected \"k1\" or \"k3\")"),
+            },
+            Gamma = Checked("gamma", defaults.Gamma, x => x is >= 0 and <= 1, "in [0, 1]"),
+            Lambda = Checked("lam", defaults.Lambda, x => x is >= 0 and <= 1, "in [0, 1]"),
+            ClipRange = Checked("cliprange", defaults.ClipRange, x => x is > 0 and < 1, "in (0, 1)"),
+            ClipRangeValue = Checked("cliprange_value", defaults.ClipRangeValue, x => x > 0, "a positive number"),
+            ValueCoef = Checked("vf_coef", defaults.ValueCoef, x => x >= 0, "a non-negative number"),
+            PpoEpochs = r.Int(ppo, "num_ppo_epochs", p, min: 1) ?? defaults.PpoEpochs,
+            MiniBatches = r.Int(ppo, "num_mini_batches", p, min: 1) ?? defaults.MiniBatches,
+            Temperature = Checked("temperature", 1.0, x => x > 0, "a positive number"),
+            WhitenRewards = r.Bool(ppo, "whiten_rewards", p) ?? false,
+            MissingEosPenalty = penalty,
+        };
+        var budget = ReadBudget(r, ppo, p, config.RewardModels?.Budget);
+        if (budget.BatchSize % options.MiniBatches != 0)
+            throw r.Error(p + "num_mini_batches", $"is {options.MiniBatches}, which does not divide the rollout batch (ppo.batch_size = {budget.BatchSize})");
+        // PPO's reward is the full-sequence reward model's score of prompt + response, as TRL's reward_model.
+        if (config.RewardModels?.Objectives.Contains(RewardObjective.Full) != true)
+            throw r.Error("ppo", "needs a full reward model to train against: add \"full\" to reward_models.objectives (or a folder as reward_models.use.full)");
+        config = config with { Ppo = new PpoSection(options, r.Int(ppo, "response_length", p, min: 1), budget) };
+        return config;
+    }
+
     /// <summary>The "generate" section: what to decode: methods, k, w, seeds, prompts.</summary>
     static ExperimentConfig WithGenerate(Reader r, JsonElement g, ExperimentConfig config)
     {
@@ -144,12 +205,13 @@ public sealed record ExperimentConfig
         var names = r.Strings(g, "methods", "generate.") ?? ["topk"];
         if (names.GroupBy(n => n.Trim().ToLowerInvariant()).FirstOrDefault(group => group.Count() > 1) is { } twice)
             throw r.Error("generate.methods", $"lists \"{twice.Key}\" twice (each method runs once per w and seed)");
-        bool wantsDpo = names.Any(n => n.Trim().Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase));
+        bool Named(string n, string policyRow) => n.Trim().Equals(policyRow, StringComparison.OrdinalIgnoreCase);
+        bool wantsDpo = names.Any(n => Named(n, GenerationSweep.DpoMethod)), wantsPpo = names.Any(n => Named(n, GenerationSweep.PpoMethod));
         var methods = new List<DecodingMethod>();
-        foreach (var n in names.Where(n => !n.Trim().Equals(GenerationSweep.DpoMethod, StringComparison.OrdinalIgnoreCase)))
+        foreach (var n in names.Where(n => !Named(n, GenerationSweep.DpoMethod) && !Named(n, GenerationSweep.PpoMethod)))
             try { methods.Add(DecodingMethods.Parse(n)); }
-            catch (PargsException ex) { throw r.Error("generate.methods", ex.Message + " or dpo"); }
-        if (methods.Count == 0 && !wantsDpo) throw r.Error("generate.methods", "is empty");
+            catch (PargsException ex) { throw r.Error("generate.methods", ex.Message + ", dpo or ppo"); }
+        if (methods.Count == 0 && !wantsDpo && !wantsPpo) throw r.Error("generate.methods", "is empty");
         var weights = r.Doubles(g, "w", "generate.") ?? [1.0];
         if (weights.Count == 0 || !weights.All(double.IsFinite)) throw r.Error("generate.w", "expected a non-empty list of finite numbers");
         if (weights.GroupBy(w => w).FirstOrDefault(group => group.Count() > 1) is { } repeated)
@@ -157,7 +219,7 @@ public sealed record ExperimentConfig
         var section = new GenerateSection(r.Path(g, "prompts", "generate."), r.Int(g, "from_eval_data", "generate.", min: 1), methods, wantsDpo,
             r.Int(g, "k", "generate.", min: 1) ?? 10, weights, r.Int(g, "max_new_tokens", "generate.", min: 1) ?? 40,
             r.Int(g, "seeds", "generate.", min: 1) ?? 1, r.Int(g, "batch_size", "generate.", min: 1) ?? 16,
-            r.Int(g, "block_length", "generate.", min: 1) ?? ControlledDecodingOptions.DefaultBlockLength, r.Double(g, "target_reward", "generate."));
+            r.Int(g, "block_length", "generate.", min: 1) ?? ControlledDecodingOptions.DefaultBlockLength, r.Double(g, "target_reward", "generate."), wantsPpo);
         if (section.TargetReward is { } target && !double.IsFinite(target)) throw r.Error("generate.target_reward", $"must be a finite number, got {target}");
         // r* by default comes from the trained partial reward model's rewards on the train pairs: without those, it must be given.
         if (methods.Contains(DecodingMethods.Cards) && section.TargetReward is null && (config.Data is null || config.RewardModels?.Use is not null))
@@ -178,6 +240,7 @@ public sealed record ExperimentConfig
             }
         }
         if (wantsDpo && config.Dpo is null) throw r.Error("generate.methods", "dpo needs a \"dpo\" section (the policy to sample from)");
+        if (wantsPpo && config.Ppo is null) throw r.Error("generate.methods", "ppo needs a \"ppo\" section (the policy to sample from)");
         config = config with { Generate = section };
         return config;
     }
@@ -201,12 +264,13 @@ public sealed record ExperimentConfig
         }
         // The default compares with top-k when it was generated; a baseline named outright must have been.
         string? baseline = r.String(e, "baseline", "evaluate.");
-        var generated = config.Generate.Methods.Select(m => m.Name).Concat(config.Generate.Dpo ? [GenerationSweep.DpoMethod] : []).ToList();
+        var generated = config.Generate.Methods.Select(m => m.Name).Concat(config.Generate.Dpo ? [GenerationSweep.DpoMethod] : [])
+            .Concat(config.Generate.Ppo ? [GenerationSweep.PpoMethod] : []).ToList();
         if (baseline is not null && baseline != "none" && !generated.Contains(baseline))
             throw r.Error("evaluate.baseline", $"\"{baseline}\" is not among the generated methods ({string.Join(", ", generated)}); expected one of them or \"none\"");
         // A guided method runs once per w: as a baseline it would be several runs pooled into one.
         if (baseline is not null && config.Generate.Weights.Count > 1 && config.Generate.Methods.Any(m => m.Name == baseline && m.IsTokenwiseGuided))
-            throw r.Error("evaluate.baseline", $"\"{baseline}\" runs at every w in generate.w ({string.Join(", ", config.Generate.Weights)}); a baseline must be one run (e.g. topk, best-of-n or dpo)");
+            throw r.Error("evaluate.baseline", $"\"{baseline}\" runs at every w in generate.w ({string.Join(", ", config.Generate.Weights)}); a baseline must be one run (e.g. topk, best-of-n, dpo or ppo)");
         config = config with { Evaluate = new EvaluateSection(reward, judge, baseline ?? "topk") };
         return config;
     }

@@ -21,12 +21,13 @@ public sealed record ExperimentResult(IReadOnlyList<DemoStageResult> Stages, str
 /// with the demo's own stage functions and caching. Stages (each only when its section is in the config):
 /// <c>data/</c> (read, filter by length, limit, seeded split → train.jsonl / eval.jsonl with rendered prompts),
 /// <c>reward-models/</c> (<see cref="RewardModelStage"/>; skipped with reward_models.use), <c>dpo/</c> (<see cref="DpoStage"/>),
+/// <c>ppo/</c> (<see cref="PpoStage"/>, against the run's full reward model on the train pairs' prompts),
 /// <c>generate/</c> (<see cref="GenerationSweep"/>), <c>evaluate/</c> (<see cref="GenerationEvaluator"/>); then report.md.
 /// Seeds: data split = seed, training (heads, data order) = seed + 2, decoding = seed + 100 + j.
 /// </summary>
 public sealed class ExperimentPipeline(ExperimentConfig c)
 {
-    public static readonly IReadOnlyList<string> StageNames = ["data", "reward-models", "dpo", "generate", "evaluate"];
+    public static readonly IReadOnlyList<string> StageNames = ["data", "reward-models", "dpo", "ppo", "generate", "evaluate"];
     public const string ReportFile = "report.md";
 
     public ExperimentResult Run(IProgress<DemoProgress>? progress = null, bool fresh = false, string? commandLine = null)
@@ -47,7 +48,7 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
             results.Add(stages.Run("data", fp, dir => DataStage(dir, d)));
             (train, eval) = (Path.Combine(stages.Dir("data"), "train.jsonl"), Path.Combine(stages.Dir("data"), "eval.jsonl"));
         }
-        string fpData = fp, fpRm = "", fpDpo = "";
+        string fpData = fp, fpRm = "", fpDpo = "", fpPpo = "";
         if (c.RewardModels is { Use: { } existing })
             fpRm = StageManifest.FingerprintOf(fpData, existing.OrderBy(kv => kv.Key).Select(kv => new { objective = kv.Key.ToConfigValue(), folder = ContentHash(kv.Value) }));
         else if (c.RewardModels is { Budget: { } rmBudget } rms)
@@ -63,12 +64,25 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
             fpDpo = StageManifest.FingerprintOf(fpData, new { dpo.Beta, budget });
             results.Add(stages.Run("dpo", fpDpo, dir => DpoStage.Run(dir, c.ModelPath, c.TokenizerPath, train!, eval, dpo.Beta, budget, stages.For("dpo"))));
         }
+        if (c.Ppo is { } ppo)
+        {
+            var budget = ToBudget(ppo.Budget);
+            int responseLength = PpoResponseLength(ppo);
+            var o = ppo.Options;
+            // The full reward model's fingerprint is in fpRm: PPO is retrained when the model it is trained against changes.
+            fpPpo = StageManifest.FingerprintOf(fpData + fpRm, new
+            {
+                o.KlCoef, estimator = o.KlEstimator.ToString(), o.Gamma, o.Lambda, o.ClipRange, o.ClipRangeValue, o.ValueCoef, o.PpoEpochs,
+                o.MiniBatches, o.Temperature, o.WhitenRewards, o.MissingEosPenalty, responseLength, budget,
+            });
+            results.Add(stages.Run("ppo", fpPpo, dir => PpoStageRun(dir, ppo, budget, responseLength, train!, stages)));
+        }
         if (c.Generate is { } g)
         {
-            string fpGen = StageManifest.FingerprintOf(fpData + fpRm + fpDpo, new
+            string fpGen = StageManifest.FingerprintOf(fpData + fpRm + fpDpo + fpPpo, new
             {
                 prompts = g.PromptsFile is null ? null : File.ReadAllText(g.PromptsFile), g.FromEvalData, template = c.Data?.Template.Name,
-                methods = g.Methods.Select(m => m.Name), g.Dpo, g.K, g.Weights, g.MaxNewTokens, g.Seeds, g.BlockLength, g.TargetReward,
+                methods = g.Methods.Select(m => m.Name), g.Dpo, g.Ppo, g.K, g.Weights, g.MaxNewTokens, g.Seeds, g.BlockLength, g.TargetReward,
             });
             results.Add(stages.Run("generate", fpGen, dir => GenerateStage(dir, g, stages)));
             if (c.Evaluate is { } e)
@@ -79,6 +93,24 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
         }
         string report = WriteReport(results, commandLine, clock.Elapsed.TotalSeconds);
         return new ExperimentResult(results, report, clock.Elapsed.TotalSeconds);
+    }
+
+    int PpoResponseLength(ExperimentConfig.PpoSection ppo) => ppo.ResponseLength ?? c.Generate?.MaxNewTokens ?? 40;
+
+    /// <summary>The ppo stage: the run's full reward model (trained or given) and the distinct prompts of the train pairs.</summary>
+    (IReadOnlyList<string>, Dictionary<string, double>) PpoStageRun(string dir, ExperimentConfig.PpoSection ppo, TrainingBudget budget,
+        int responseLength, string trainPairsPath, StageRunner stages)
+    {
+        var pairs = PreferenceReader.Read(trainPairsPath).Pairs;
+        var prompts = pairs.Select(p => p.Prompt).Distinct().ToList();
+        var rm = LoadRewardModel(RewardObjective.Full, stages)
+                 ?? throw new PargsException($"{c.ConfigPath}: field 'ppo' needs a full reward model, but the run has none");
+        try
+        {
+            return PpoStage.Run(dir, c.ModelPath, c.TokenizerPath, prompts, rm, pairs.Count, ppo.Options with { ResponseLength = responseLength },
+                budget, stages.For("ppo"));
+        }
+        finally { (rm as IDisposable)?.Dispose(); }
     }
 
     TrainingBudget ToBudget(ExperimentConfig.Budget b) => new(b.Epochs, b.MaxSteps, b.BatchSize, b.LearningRate, c.Seed + 2, c.Threads);
@@ -195,11 +227,12 @@ public sealed class ExperimentPipeline(ExperimentConfig c)
         IReadOnlyList<string> prompts, CausalLM lm, IReadOnlyDictionary<RewardObjective, IRewardModel> guides)
     {
         using var policy = g.Dpo ? CausalLM.Load(Path.Combine(stages.Dir("dpo"), DpoStage.PolicyFolder)) : null;
+        using var ppoPolicy = g.Ppo ? CausalLM.Load(Path.Combine(stages.Dir("ppo"), PpoStage.PolicyFolder)) : null;
         // CARDS's r*: given, or from the trained partial reward model and the run's train pairs (ExperimentConfig checks one exists).
         double? target = g.TargetReward;
         if (target is null && g.Methods.Contains(Decoding.Methods.DecodingMethods.Cards) && guides.TryGetValue(RewardObjective.Partial, out var partial))
             target = CardsTarget.FromPairs(partial, Path.Combine(stages.Dir("data"), "train.jsonl"), c.Data!.MaxLength);
-        var runs = GenerationSweep.Plan(new SweepSettings(g.Methods, g.K, g.Weights, g.Seeds, g.MaxNewTokens, g.BatchSize, g.Dpo, g.BlockLength, target), guides, policy, c.Seed + 100);
+        var runs = GenerationSweep.Plan(new SweepSettings(g.Methods, g.K, g.Weights, g.Seeds, g.MaxNewTokens, g.BatchSize, g.Dpo, g.BlockLength, target, g.Ppo), guides, policy, c.Seed + 100, ppoPolicy);
         var progress = stages.For("generate");
         var records = GenerationSweep.Execute(lm, runs, prompts, Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(c.ModelPath)),
             progress is null ? null : new InlineProgress<(int Done, int Total, string Run)>(p => progress.Report((p.Done, p.Total, p.Run))));

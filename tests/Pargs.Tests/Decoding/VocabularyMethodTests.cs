@@ -84,6 +84,93 @@ public class VocabularyMethodTests
         public override void Dispose() => row.Dispose();
     }
 
+    /// <summary>
+    /// The reward model steps one token per generated token: the prefill gives the values the first token is chosen
+    /// with, each later token's append is stepped when the next choice reads the values, and the last token's values,
+    /// never read, are never computed (RM calls per token = 1, not (n + 1) / n).
+    /// </summary>
+    [Theory]
+    [InlineData("farma")]
+    [InlineData("genarm")]
+    public void The_reward_model_never_steps_past_the_last_token(string method)
+    {
+        var (lm, rm) = Models(method == "genarm" ? RewardObjective.Genarm : RewardObjective.Farma);
+        const int n = 9;
+        var options = new DecodingOptions { Method = Method(method, k: method == "genarm" ? null : 4, w: 1.5), MaxNewTokens = n, Seed = 3, StopAtEos = false, BatchSize = 4 };
+        var decoder = new TokenwiseDecoder(lm, rm, options);
+        var context = new DecodingContext(lm.Tokenizer!, null, false, Array.Empty<string>(), n);
+        var prompts = Prompts.Select(p => lm.Tokenizer!.Encode(p, addBos: true)).ToList();
+        var rows = prompts.Select((p, i) => new RowProgress(context, i, i, p)).ToArray();
+        decoder.Run(prompts, rows);
+        Assert.All(rows, r => Assert.Equal(n, r.Tokens.Count));
+        Assert.Equal(n - 1, decoder.Counts.AppendCommits); // batch steps of all four rows
+    }
+
+    /// <summary>Fixed values [B, V] for every step (a vocabulary scorer of several rows that never moves).</summary>
+    sealed class FixedRowsScorer(float[] values, int rows) : VocabularyScorerBase
+    {
+        readonly Tensor table = tensor(values).view(rows, -1);
+        public override int Rows => rows;
+        public override Tensor Values => table;
+        public override void AddRows(IReadOnlyList<int[]> prompts) { }
+        public override void KeepRows(int[] kept) { }
+        public override void Append(long[] tokens) { }
+        public override void Dispose() => table.Dispose();
+    }
+
+    /// <summary>
+    /// FaRMA's candidates, written out: per row the k largest float32 sums log p + (float)w·r over the whole vocabulary,
+    /// largest first, a tie going to the smaller id — on values on a coarse grid (so that many sums tie) and on a
+    /// vocabulary that is and one that is not a multiple of the vector width.
+    /// </summary>
+    [Theory]
+    [InlineData(37, 5)]
+    [InlineData(1000, 10)]
+    [InlineData(32000, 10)]
+    public void Farma_candidates_are_the_top_k_of_the_float32_sums_with_ties_to_the_smaller_id(int vocab, int k)
+    {
+        const int rows = 3;
+        const double w = 0.5;
+        var rng = new Random(vocab);
+        var logp = Enumerable.Range(0, rows * vocab).Select(_ => -rng.Next(0, 40) / 4f).ToArray();
+        var head = Enumerable.Range(0, rows * vocab).Select(_ => rng.Next(-8, 9) / 4f).ToArray();
+        using var scorer = new FixedRowsScorer(head, rows);
+        using var next = tensor(logp).view(rows, vocab);
+        var traces = new List<StepTrace>();
+        var rule = new FarmaGreedyOptions { K = k, W = w }.CreateRule();
+        rule.Choose(new TokenwiseStep
+        {
+            Next = new NextTokens(next), Scorer = scorer, RowRandom = [.. Enumerable.Range(0, rows).Select(b => DecodingSteps.RowRandom(1, b))],
+            Active = [true, true, true], Index = 0, Trace = traces.Add,
+        });
+        Assert.Equal(rows, traces.Count);
+        foreach (var trace in traces)
+        {
+            int b = trace.Row;
+            var expected = Enumerable.Range(0, vocab).Select(v => (Score: logp[b * vocab + v] + (float)w * head[b * vocab + v], Id: v))
+                .OrderByDescending(x => x.Score).ThenBy(x => x.Id).Take(k).ToList();
+            Assert.Equal(expected.Select(x => (long)x.Id), trace.CandidateIds);
+            Assert.Equal(expected.Select(x => x.Score), trace.Scores);
+            Assert.Equal(0, trace.ChosenColumn); // FaRMA-G: the largest
+        }
+    }
+
+    [Fact]
+    public void Farma_refuses_a_reward_head_that_is_not_finite_naming_it()
+    {
+        var head = Enumerable.Repeat(0.1f, 2 * 50).ToArray();
+        head[50 + 33] = float.NaN; // row 1, inside a vector of 8
+        using var scorer = new FixedRowsScorer(head, 2);
+        using var next = full(2, 50, -3.9f);
+        var rule = new FarmaOptions { K = 4, W = 1 }.CreateRule();
+        var e = Assert.Throws<PargsException>(() => rule.Choose(new TokenwiseStep
+        {
+            Next = new NextTokens(next), Scorer = scorer, RowRandom = [DecodingSteps.RowRandom(1, 0), DecodingSteps.RowRandom(1, 1)],
+            Active = [true, true], Index = 0,
+        }));
+        Assert.Contains("not finite", e.Message);
+    }
+
     static int[] Draws(TokenRule rule, float[] logProbs, float[] head, int n, int vocab)
     {
         using var scorer = new FixedScorer(head);

@@ -35,6 +35,18 @@ public class ExperimentTests
     [InlineData("""{"data": {"train": "missing.jsonl"}}""", "'data.train'")]
     [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["partial"]}, "generate": {"from_eval_data": 2, "methods": ["args"]}}""", "'generate.methods'")]
     [InlineData("""{"data": {"train": "pairs.jsonl"}, "generate": {"from_eval_data": 2, "methods": ["dpo"]}}""", "'generate.methods'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "generate": {"from_eval_data": 2, "methods": ["ppo"]}}""", "'generate.methods'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["partial"]}, "ppo": {}}""", "'ppo'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"]}, "ppo": {"kl_coef": -1}}""", "'ppo.kl_coef'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"]}, "ppo": {"kl_estimator": "k2"}}""", "'ppo.kl_estimator'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"]}, "ppo": {"lam": 1.5}}""", "'ppo.lam'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"]}, "ppo": {"cliprange": 0}}""", "'ppo.cliprange'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"]}, "ppo": {"num_ppo_epochs": 0}}""", "'ppo.num_ppo_epochs'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"]}, "ppo": {"num_mini_batches": 3, "batch_size": 8}}""", "'ppo.num_mini_batches'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"]}, "ppo": {"response_length": 0}}""", "'ppo.response_length'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"]}, "ppo": {"missing_eos_penalty": -2}}""", "'ppo.missing_eos_penalty'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"]}, "ppo": {"learning_rate": 1e-5}}""", "'ppo.learning_rate'")]
+    [InlineData("""{"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"]}, "ppo": {"lr": 0}}""", "'ppo.lr'")]
     [InlineData("""{"generate": {"methods": ["topk"]}}""", "'generate.prompts'")]
     [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk", "pargs", "topk"]}}""", "'generate.methods'")]
     [InlineData("""{"generate": {"prompts": "pairs.jsonl", "methods": ["topk"], "w": [1, 2, 1]}}""", "'generate.w'")]
@@ -95,6 +107,30 @@ public class ExperimentTests
     }
 
     [Fact]
+    public void Ppo_section_takes_trl_names_and_the_reward_models_budget()
+    {
+        using var temp = new TempDir();
+        WritePairs(temp.File("pairs.jsonl"), 4);
+        var c = Parse("""
+            {"data": {"train": "pairs.jsonl"}, "reward_models": {"objectives": ["full"], "max_steps": 7, "batch_size": 6, "lr": 2e-4},
+             "ppo": {"kl_coef": 0.2, "kl_estimator": "k3", "lam": 0.9, "num_mini_batches": 2, "whiten_rewards": true, "response_length": 12},
+             "generate": {"from_eval_data": 2, "methods": ["topk", "ppo"]}, "evaluate": {"baseline": "ppo"}}
+            """, temp.Path);
+        var ppo = c.Ppo!;
+        Assert.Equal(0.2, ppo.Options.KlCoef);
+        Assert.Equal(Pargs.Training.PpoKlEstimator.K3, ppo.Options.KlEstimator);
+        Assert.Equal(0.9, ppo.Options.Lambda);
+        Assert.Equal(2, ppo.Options.MiniBatches);
+        Assert.True(ppo.Options.WhitenRewards);
+        Assert.Equal(12, ppo.ResponseLength);
+        Assert.Equal(1.0, ppo.Options.Temperature); // the ppo row samples at T = 1 (TRL's default is 0.7)
+        Assert.Equal(0.95, new Pargs.Training.PpoTrainingOptions().Lambda); // what "lam" overrode
+        Assert.Equal(new ExperimentConfig.Budget(1, 7, 6, 2e-4), ppo.Budget);
+        Assert.True(c.Generate!.Ppo);
+        Assert.Equal("ppo", c.Evaluate!.Baseline);
+    }
+
+    [Fact]
     public void Tiny_experiment_runs_every_stage_on_user_pairs_with_a_reward_model_judge()
     {
         using var temp = new TempDir();
@@ -105,7 +141,8 @@ public class ExperimentTests
               "data": {"train": "pairs.jsonl", "eval_fraction": 0.25, "max_length": 64, "limit": 10},
               "reward_models": {"objectives": ["full", "partial"], "max_steps": 2, "batch_size": 4},
               "dpo": {"beta": 0.2},
-              "generate": {"from_eval_data": 2, "methods": ["topk", "pargs", "dpo"], "k": 4, "w": [2], "max_new_tokens": 5},
+              "ppo": {"kl_coef": 0.1},
+              "generate": {"from_eval_data": 2, "methods": ["topk", "pargs", "dpo", "ppo"], "k": 4, "w": [2], "max_new_tokens": 5},
               "evaluate": {"reward": {"reward_model": {{{JsonSerializer.Serialize(ShippedRm)}}}}}
             }
             """;
@@ -118,12 +155,19 @@ public class ExperimentTests
         Assert.Equal(3, data["eval_pairs"]); // round(10 × 0.25), halves away from zero
         Assert.Equal(2, result.Stages[1].Summary["partial_steps"]);
         Assert.Equal(2, result.Stages[2].Summary["steps"]); // DPO inherits the reward models' budget
+        var ppo = result.Stages[3].Summary; // PPO too: 2 optimizer steps = 1 update of 4 PPO epochs (at least one), 4 rollouts
+        Assert.Equal(1, ppo["updates"]);
+        Assert.Equal(4, ppo["episodes"]);
+        Assert.Equal(7, ppo["train_prompts"]); // the 7 train pairs' distinct prompts
+        Assert.True(File.Exists(Path.Combine(config.WorkDir, "ppo", "logs", "metrics.jsonl")));
         var generations = GenerationJsonl.Read(Path.Combine(config.WorkDir, "generate", "generations.jsonl"));
-        Assert.Equal(2 * 3, generations.Count);
+        Assert.Equal(2 * 4, generations.Count);
+        Assert.Equal(["topk", "pargs", "dpo", "ppo"], generations.Select(g => g.Method!).Distinct());
         var scored = GenerationJsonl.Read(Path.Combine(config.WorkDir, "evaluate", "generations.scored.jsonl"));
         Assert.All(scored, g => Assert.True(double.IsFinite(g.Reward!.Value)));
         var report = File.ReadAllText(result.ReportPath);
         Assert.Contains("| dpo |", report);
+        Assert.Contains("| ppo |", report);
         Assert.Contains("prefix-accuracy.png", report);
 
         var again = new ExperimentPipeline(config).Run();

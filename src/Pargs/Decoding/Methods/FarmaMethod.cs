@@ -1,5 +1,7 @@
+using System.Runtime.Intrinsics;
 using Pargs.Rewards;
 using Pargs.Engine;
+using Pargs.Models.Cpu;
 using static TorchSharp.torch;
 
 namespace Pargs.Decoding.Methods;
@@ -58,7 +60,7 @@ public sealed record FarmaGreedyOptions : ITokenwiseOptions
 /// FaRMA's rule:
 /// <code>
 ///   s = log p + w·RM_values                  [B, V], ONE reward-model token per row (scorer.Values)
-///   (s_k, v_k) = TopK(s, k)                  top-k after combining
+///   (s_k, v_k) = TopK(s, k)                  top-k after combining (fused with the sum: s is never stored)
 ///   j = Sample(softmax(s_k / T)) | ArgMax(s_k) per row, with the row's own seeded stream
 ///   scorer.Append(v_j)                       the reward model's prefix grows by the chosen token
 /// </code>
@@ -67,26 +69,30 @@ public sealed record FarmaGreedyOptions : ITokenwiseOptions
 /// </summary>
 sealed class VocabularyTopKRule(DecodingMethod method, int k, double w, bool sample, double temperature) : TokenRule
 {
+    int[] top = []; // [B·k] of the step, reused: a step allocates nothing of the vocabulary's size
+
     public override long[] Choose(TokenwiseStep step)
     {
         var scorer = VocabularyScorerOf(step, method);
-        // On the host: for one row of V floats, log p + w·r and a top-k selection cost less than the torch ops
-        // (and their tensors) would — measured on stories260K, where a whole step is a fraction of a millisecond.
-        var combined = VocabularyRows.Combine(step.Next.LogProbs, scorer.Values, w, method);
-        var ids = new long[combined.Length * k];
-        var scores = new float[combined.Length][];
-        for (int b = 0; b < combined.Length; b++)
-        {
-            var top = VocabularyRows.TopK(combined[b], k);
-            scores[b] = top.Select(v => combined[b][v]).ToArray();
-            for (int j = 0; j < k; j++) ids[b * k + j] = top[j];
+        // On the host: log p + w·r summed and selected in one pass over each row, read in place — for one row of V
+        // floats that costs less than the torch ops (and their [B, V] tensors) would, measured on stories260K, where a
+        // whole step is a fraction of a millisecond, and on a 32k vocabulary, where a [B][V] copy per step was a large
+        // object for the garbage collector.
+        int rows = (int)step.Next.LogProbs.shape[0];
+        if (top.Length != rows * k) top = new int[rows * k];
+        var scores = new float[rows][];
+        for (int b = 0; b < rows; b++) scores[b] = new float[k];
+        VocabularyRows.CombinedTopK(step.Next.LogProbs, scorer.Values, w, method, k, top, scores);
+        var ids = new long[rows * k];
+        for (int i = 0; i < ids.Length; i++) ids[i] = top[i];
+        for (int b = 0; b < rows; b++)
             if (step.Active[b])
                 foreach (var s in scores[b])
                     if (!float.IsFinite(s) && !float.IsNegativeInfinity(s))
                         throw new PargsException($"log p + w·r is {s} for a candidate of {method.Name}: the reward model's head (or w·r = {w}·r) is not finite; check its weights and -w");
-        }
         var chosen = DecodingSteps.Choose(scores, sample, temperature, step.RowRandom);
-        var tokens = chosen.Select((j, b) => ids[b * k + j]).ToArray();
+        var tokens = new long[rows];
+        for (int b = 0; b < rows; b++) tokens[b] = ids[b * k + chosen[b]];
         if (step.Trace is { } trace)
             for (int b = 0; b < chosen.Length; b++)
                 trace(new StepTrace(b, step.Index, ids.AsSpan(b * k, k).ToArray(), scores[b], chosen[b]));
@@ -103,45 +109,98 @@ sealed class VocabularyTopKRule(DecodingMethod method, int k, double w, bool sam
 /// <summary>Whole-vocabulary rows on the host: log p + w·values, and a top-k selection.</summary>
 static class VocabularyRows
 {
-    /// <summary>[B][V] of logProbs + (float)w · values, in float32 as torch would compute it.</summary>
-    public static float[][] Combine(TorchSharp.torch.Tensor logProbs, TorchSharp.torch.Tensor values, double w, DecodingMethod method)
+    /// <summary>
+    /// Checks the two [B, V] rows and returns them contiguous (themselves when they already are: then
+    /// <paramref name="copies"/> is empty). They are read in place through their storage: TorchSharp's element accessor
+    /// costs ~100 ns a read, and its ToArray still walks the elements one by one — at 2 × 32,000 reads per row and step
+    /// that was most of FaRMA's time on a 32k vocabulary.
+    /// </summary>
+    static (Tensor LogProbs, Tensor Values) Contiguous(Tensor logProbs, Tensor values, double w, DecodingMethod method, List<Tensor> copies)
     {
         if (!float.IsFinite((float)w)) throw new PargsException($"-w {w} overflowed float32 (whose largest value is {float.MaxValue:G3}), where scores are computed; use a smaller -w");
         if (!logProbs.shape.SequenceEqual(values.shape))
             throw new PargsException($"{method.Name}: the language model gives {logProbs.shape[^1]} token scores per row and the reward model {values.shape[^1]}; they must share the vocabulary");
-        int rows = (int)logProbs.shape[0], vocab = (int)logProbs.shape[1];
-        using var lp = logProbs.contiguous();
-        using var rv = values.contiguous();
-        // Read in place through the storage's span: TorchSharp's element accessor costs ~100 ns a read, and its ToArray
-        // still walks the elements one by one — at 2 × 32,000 reads per row and step that was most of FaRMA's time
-        // on a 32k vocabulary.
-        if (lp.dtype != TorchSharp.torch.ScalarType.Float32 || rv.dtype != TorchSharp.torch.ScalarType.Float32)
+        if (logProbs.dtype != ScalarType.Float32 || values.dtype != ScalarType.Float32)
             throw new InvalidOperationException("log-probabilities and reward values are float32");
-        var a = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(lp.bytes);
-        var r = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(rv.bytes);
-        float wf = (float)w;
-        var combined = new float[rows][];
-        for (int b = 0; b < rows; b++)
+        Tensor Own(Tensor t)
         {
-            var row = combined[b] = new float[vocab];
-            for (int v = 0; v < vocab; v++) row[v] = a[b * vocab + v] + wf * r[b * vocab + v];
+            if (t.is_contiguous()) return t;
+            var copy = t.contiguous();
+            copies.Add(copy);
+            return copy;
         }
-        return combined;
+        return (Own(logProbs), Own(values));
     }
 
-    /// <summary>The ids of the k largest entries, largest first; ties go to the smaller id. NaN counts as largest (it is then refused).</summary>
-    public static int[] TopK(float[] row, int k)
+    /// <summary>[B][V] of logProbs + (float)w · values, in float32 as torch would compute it.</summary>
+    public static unsafe float[][] Combine(Tensor logProbs, Tensor values, double w, DecodingMethod method)
     {
-        var top = new int[k];
-        int count = 0;
-        for (int v = 0; v < row.Length; v++)
+        var copies = new List<Tensor>(0);
+        try
         {
-            if (count == k && !Greater(row[v], row[top[k - 1]])) continue;
-            int at = count < k ? count++ : k - 1;
-            while (at > 0 && Greater(row[v], row[top[at - 1]])) { top[at] = top[at - 1]; at--; }
-            top[at] = v;
+            var (lp, rv) = Contiguous(logProbs, values, w, method, copies);
+            int rows = (int)lp.shape[0], vocab = (int)lp.shape[1];
+            float* a = TensorMemory.Floats(lp), r = TensorMemory.Floats(rv);
+            float wf = (float)w;
+            var combined = new float[rows][];
+            for (int b = 0; b < rows; b++)
+            {
+                var row = combined[b] = new float[vocab];
+                for (int v = 0; v < vocab; v++) row[v] = a[(long)b * vocab + v] + wf * r[(long)b * vocab + v];
+            }
+            return combined;
         }
-        return top;
+        finally { foreach (var c in copies) c.Dispose(); }
+    }
+
+    /// <summary>
+    /// Per row b, the k largest of logProbs + (float)w · values (the same float32 sums as <see cref="Combine"/>) into
+    /// <paramref name="top"/>[b·k ..] (ids) and <paramref name="scores"/>[b] (their sums), largest first; ties go to the
+    /// smaller id; NaN counts as largest (it is then refused). One pass, nothing of the vocabulary's size allocated.
+    /// </summary>
+    public static unsafe void CombinedTopK(Tensor logProbs, Tensor values, double w, DecodingMethod method, int k, int[] top, float[][] scores)
+    {
+        var copies = new List<Tensor>(0);
+        try
+        {
+            var (lp, rv) = Contiguous(logProbs, values, w, method, copies);
+            int rows = (int)lp.shape[0], vocab = (int)lp.shape[1];
+            float* a = TensorMemory.Floats(lp), r = TensorMemory.Floats(rv);
+            float wf = (float)w;
+            for (int b = 0; b < rows; b++)
+            {
+                var best = scores[b];
+                float* rowA = a + (long)b * vocab, rowR = r + (long)b * vocab;
+                int count = 0, v = 0;
+                for (; v < vocab && count < k; v++) Offer(top, b * k, best, k, ref count, v, rowA[v] + wf * rowR[v]);
+                // Once k are held, most tokens fall below the k-th: a vector of them is skipped with one compare. The sums
+                // are the scalar ones (a multiply and an add per lane, no fused multiply-add); a lane above the k-th, or
+                // NaN (which counts as largest), goes through the same scalar insertion, in id order.
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var wv = Vector256.Create(wf);
+                    for (; v + Vector256<float>.Count <= vocab; v += Vector256<float>.Count)
+                    {
+                        var sums = Vector256.Add(Vector256.Load(rowA + v), Vector256.Multiply(wv, Vector256.Load(rowR + v)));
+                        var above = Vector256.GreaterThan(sums, Vector256.Create(best[k - 1])) | ~Vector256.Equals(sums, sums);
+                        if (above == Vector256<float>.Zero) continue;
+                        for (int lane = 0; lane < Vector256<float>.Count; lane++) Offer(top, b * k, best, k, ref count, v + lane, sums.GetElement(lane));
+                    }
+                }
+                for (; v < vocab; v++) Offer(top, b * k, best, k, ref count, v, rowA[v] + wf * rowR[v]);
+            }
+        }
+        finally { foreach (var c in copies) c.Dispose(); }
+    }
+
+    /// <summary>Inserts (id, s) into the row's top list (ids at top[offset..], sums in best) if it beats the k-th; ids arrive in increasing order, so a tie keeps the smaller id.</summary>
+    static void Offer(int[] top, int offset, float[] best, int k, ref int count, int id, float s)
+    {
+        if (count == k && !Greater(s, best[k - 1])) return;
+        int at = count < k ? count++ : k - 1;
+        while (at > 0 && Greater(s, best[at - 1])) { top[offset + at] = top[offset + at - 1]; best[at] = best[at - 1]; at--; }
+        top[offset + at] = id;
+        best[at] = s;
     }
 
     static bool Greater(float x, float y) => float.IsNaN(x) ? !float.IsNaN(y) : x > y;
