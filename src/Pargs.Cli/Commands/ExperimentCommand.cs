@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace Pargs.Cli.Commands;
 
 /// <summary>
-/// `pargs experiment --config FILE`: the demo's pipeline (data → full/partial reward models → DPO → generation →
+/// `pargs experiment --config FILE`: the demo's pipeline (data → full/partial reward models → DPO → PPO → generation →
 /// evaluation, each cached) on your own LM, preference data and judge, described by a JSON config
 /// (<see cref="ExperimentConfig"/>; every section optional). Writes report.md into the work folder.
 /// </summary>
