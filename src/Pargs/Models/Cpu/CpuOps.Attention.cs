@@ -13,12 +13,20 @@ public static unsafe partial class CpuOps
     /// head's cache ([slots, D] contiguous); maskAdd[i] is query i's additive mask row (0 = may attend, −inf =
     /// may not) of <paramref name="slots"/> floats; query i's output is written at output[i].
     /// <paramref name="scratch"/> holds <see cref="AttendScratchFloats"/> floats.
+    /// <para><paramref name="scale"/> replaces 1/√D when positive (Gemma's query_pre_attn_scalar^−½); a positive
+    /// <paramref name="softCap"/> c soft-caps the scaled scores as tanh(s / c) · c before the mask (Gemma-2's
+    /// attn_logit_softcapping, in transformers' order). Soft-capped scores take the row-by-row path (the tanh is per score).</para>
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Attend(float* q, int queries, float* keys, float* values, float** maskAdd, int slots, int headDim,
-                              float* scratch, float** output)
+                              float* scratch, float** output, float scale = 0, float softCap = 0)
     {
-        float scale = 1f / MathF.Sqrt(headDim);
+        if (!(scale > 0)) scale = 1f / MathF.Sqrt(headDim);
+        if (softCap > 0)
+        {
+            AttendSoftCapped(q, queries, keys, values, maskAdd, slots, headDim, scale, softCap, scratch, output);
+            return;
+        }
         if (BySlotBlocks(queries, headDim))
         {
             AttendBySlotBlocks(q, queries, keys, values, maskAdd, slots, headDim, scale, scratch, output);
@@ -43,9 +51,40 @@ public static unsafe partial class CpuOps
         }
     }
 
-    /// <summary>Floats of scratch <see cref="Attend"/> needs.</summary>
-    public static long AttendScratchFloats(int queries, int slots, int headDim)
-        => BySlotBlocks(queries, headDim) ? (2L * headDim + 1) * PaddedSlots(slots) : (long)queries * slots;
+    /// <summary>
+    /// <see cref="Attend"/> with soft-capped scores: s = tanh(q·k · scale / cap) · cap + mask, computed as torch does
+    /// (the scaled score divided by the cap, not multiplied by its inverse), then the same softmax and weighted sum.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void AttendSoftCapped(float* q, int queries, float* keys, float* values, float** maskAdd, int slots, int headDim,
+                                 float scale, float softCap, float* scratch, float** output)
+    {
+        float* scores = scratch;
+        MatMul(q, queries, headDim, keys, null, scores, slots, 0, slots);
+        for (int i = 0; i < queries; i++)
+        {
+            float* row = scores + (long)i * slots, mask = maskAdd[i];
+            for (int s = 0; s < slots; s++) row[s] = MathF.Tanh(row[s] * scale / softCap) * softCap + mask[s];
+        }
+        for (int i = 0; i < queries; i++)
+        {
+            float* row = scores + (long)i * slots;
+            float* o = output[i];
+            float max = Max(row, slots);
+            if (float.IsNegativeInfinity(max))
+            {
+                new Span<float>(o, headDim).Clear();
+                continue;
+            }
+            float total = SoftmaxNumerators(row, slots, max);
+            WeightedSum(row, values, slots, headDim, o);
+            Scale(o, 1f / total, headDim);
+        }
+    }
+
+    /// <summary>Floats of scratch <see cref="Attend"/> needs (<paramref name="softCapped"/>: with a positive softCap).</summary>
+    public static long AttendScratchFloats(int queries, int slots, int headDim, bool softCapped = false)
+        => !softCapped && BySlotBlocks(queries, headDim) ? (2L * headDim + 1) * PaddedSlots(slots) : (long)queries * slots;
 
     /// <summary>Slots rounded up to whole blocks of 8: the slot-block scratch holds keys, values (D each) and one score row of this many.</summary>
     static int PaddedSlots(int slots) => (slots + 7) / 8 * 8;
