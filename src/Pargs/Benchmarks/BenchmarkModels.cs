@@ -64,7 +64,8 @@ public static class BenchmarkModels
         };
         if (gemma3) { json["rope_local_base_freq"] = 10000.0; json["sliding_window_pattern"] = 3; }
         else { json["attn_logit_softcapping"] = 50.0; json["final_logit_softcapping"] = 30.0; }
-        return ModelConfig.FromHuggingFaceJson(json, $"{json["model_type"]} benchmark shape");
+        // Through text, as a config.json holds it (a JsonObject built in code keeps int nodes where the reader wants doubles).
+        return ModelConfig.FromHuggingFaceJson(System.Text.Json.Nodes.JsonNode.Parse(json.ToJsonString())!.AsObject(), $"{json["model_type"]} benchmark shape");
     }
 
     static ModelConfig Shape(int dim, int layers, int heads, int hidden, int seq) => new ModelConfig

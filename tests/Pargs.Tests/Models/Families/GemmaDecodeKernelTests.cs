@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Text.Json.Nodes;
 using Pargs.Checkpoints;
 using Pargs.Models;
@@ -166,6 +167,7 @@ public unsafe class GemmaDecodeKernelTests
     /// <summary>The soft-capped, rescaled attention of <see cref="CpuOps.Attend"/> against a double-precision reference.</summary>
     [Theory]
     [InlineData(1, 24, 9, 5f)]    // a decoding step, Gemma-2's soft-cap
+    [InlineData(2, 8, 83, 50f)]   // Gemma-2's real cap over many slots (vector loop and a tail)
     [InlineData(6, 16, 21, 2f)]   // several queries at D = 16 (which without a cap take the slot-block path)
     [InlineData(6, 16, 21, 0f)]   // the slot-block path with a scale that is not D^−½
     [InlineData(3, 12, 37, 0.5f)] // a cap far below the scores
@@ -207,6 +209,25 @@ public unsafe class GemmaDecodeKernelTests
                 Assert.True(Math.Abs(output[i * headDim + d] - want) < 2e-6, $"query {i}, dim {d}: {output[i * headDim + d]} vs {want}");
             }
         }
+    }
+
+    [Fact]
+    public void Vector_tanh_is_within_a_few_ulps_of_Math_Tanh()
+    {
+        var random = new Random(11);
+        double worst = 0;
+        for (int i = 0; i < 50_000; i++)
+        {
+            // Mostly around the Padé/exponential seam at |x| = 1, also tiny and huge arguments.
+            float x = (float)((random.NextDouble() * 2 - 1) * (i % 4 == 0 ? 1e-3 : i % 4 == 1 ? 1.5 : i % 4 == 2 ? 6 : 60));
+            double want = Math.Tanh(x);
+            float got = CpuOps.Tanh(Vector256.Create(x)).GetElement(0);
+            worst = Math.Max(worst, Math.Abs(got - want) / Math.Max(Math.Abs(want), 1e-30));
+        }
+        Assert.True(worst < 3e-7, $"worst relative error {worst:E2}");
+        Assert.Equal(0f, CpuOps.Tanh(Vector256.Create(0f)).GetElement(0));
+        Assert.Equal(1f, CpuOps.Tanh(Vector256.Create(200f)).GetElement(0));
+        Assert.Equal(-1f, CpuOps.Tanh(Vector256.Create(-200f)).GetElement(0));
     }
 
     [Fact]
