@@ -477,20 +477,25 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 }
                 // A long forward (a prefill) attends in blocks of tokens, each over the slots up to the last one any of
                 // its tokens may see: under a causal mask that skips the masked upper triangle (about half the work at
-                // 512 tokens) instead of computing scores that the mask then zeroes.
+                // 512 tokens) instead of computing scores that the mask then zeroes. Likewise from the first slot any of
+                // them may see: a sliding window's (Mistral, Gemma's local layers) or a left-padded row's masked prefix.
                 for (int j0 = 0; j0 < stepTokens; j0 += AttentionTokenBlock)
                 {
-                    int j1 = Math.Min(stepTokens, j0 + AttentionTokenBlock), limit = 0;
+                    int j1 = Math.Min(stepTokens, j0 + AttentionTokenBlock), limit = 0, start = stepSlots;
                     for (int j = j0; j < j1; j++)
                     {
                         float* mask = maskAddPtr + (long)(row * stepTokens + j) * stepSlots;
-                        int last = stepSlots;
+                        int last = stepSlots, firstSeen = 0;
                         while (last > limit && float.IsNegativeInfinity(mask[last - 1])) last--;
                         limit = Math.Max(limit, last);
+                        while (firstSeen < start && float.IsNegativeInfinity(mask[firstSeen])) firstSeen++;
+                        start = Math.Min(start, firstSeen);
                     }
-                    int first = j0 * groups;
-                    CpuOps.Attend(qs + (long)first * headDim, (j1 - j0) * groups, keys, values,
-                                  (float**)masks + first, Math.Max(limit, 1), headDim, scores, (float**)outputs + first,
+                    int first = j0 * groups, count = (j1 - j0) * groups;
+                    start = Math.Min(start, Math.Max(limit, 1) - 1); // every query sees itself; this only guards the bounds
+                    for (int i = first; i < first + count; i++) masks[i] += start * sizeof(float);
+                    CpuOps.Attend(qs + (long)first * headDim, count, keys + (long)start * headDim, values + (long)start * headDim,
+                                  (float**)masks + first, Math.Max(limit, 1) - start, headDim, scores, (float**)outputs + first,
                                   attentionScale, attentionSoftCap);
                 }
             }
