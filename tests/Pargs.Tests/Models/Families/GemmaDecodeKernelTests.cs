@@ -81,6 +81,45 @@ public unsafe class GemmaDecodeKernelTests
         for (int i = 0; i < reference.Count; i++) AssertClose(reference[i], fast[i], $"{name}, stage {i}");
     }
 
+    /// <summary>
+    /// The …ForSequenceClassification reward model scores through the same sessions (PARGS' candidate scoring): a
+    /// ragged prefill, steps past the window and sibling candidates give the same final hidden states on the kernel as
+    /// through torch (within 1e-5 of their scale), and the same scores within 1e-5 of Σ|w·h| — the scale of the head's
+    /// dot product, whose terms cancel to a score several times smaller.
+    /// </summary>
+    [Theory]
+    [InlineData("gemma2")]
+    [InlineData("gemma3")]
+    public void Reward_model_scores_on_the_kernel_match_torch(string name)
+    {
+        using var rm = TinyModels.RandomRM(Config(name), seed: 45, headScale: 5f);
+        List<Tensor> Hidden(bool kernel)
+        {
+            using var _ = no_grad();
+            using var off = kernel ? null : CpuKernels.Suppress();
+            int vocab = rm.Config.VocabSize;
+            using var session = new BatchSession(rm.Backbone, 2, initialCapacity: 4);
+            var hidden = new List<Tensor> { session.Prefill([TinyModels.Tokens(6, vocab, 7), TinyModels.Tokens(2, vocab, 8)]).clone() };
+            for (int step = 0; step < 8; step++) hidden.Add(session.Step(tensor(new long[] { 3 + step, 20 + step })).clone());
+            hidden.Add(session.Siblings(tensor(new long[] { 4, 5, 6, 7, 8, 9 }, 2, 3)).clone());
+            return hidden;
+        }
+        var reference = Hidden(kernel: false);
+        long before = CpuKernels.ForwardsOnThisThread;
+        var fast = Hidden(kernel: true);
+        Assert.True(CpuKernels.ForwardsOnThisThread - before >= 10, "the decode kernel did not run the reward model's forwards");
+        using var noGrad = no_grad();
+        var weight = rm.ScoreWeight.detach().view(-1);
+        for (int i = 0; i < reference.Count; i++)
+        {
+            AssertClose(reference[i], fast[i], $"{name} reward model, hidden states of stage {i}");
+            float conditioning = (reference[i] * weight).abs().sum(-1).max().item<float>();
+            float diff;
+            using (CpuKernels.Suppress()) diff = (rm.ScoreFromHidden(reference[i]) - rm.ScoreFromHidden(fast[i])).abs().max().item<float>();
+            Assert.True(diff <= 1e-5f * conditioning, $"{name} reward model, stage {i}: scores differ by {diff} (Σ|w·h| {conditioning})");
+        }
+    }
+
     /// <summary>Two rows (3 and 9 prompt tokens) decoded greedily for 32 tokens, far past the 4-token window.</summary>
     static (List<long[]> Tokens, List<Tensor> Logits) Greedy(CausalLM lm, bool kernel)
     {
