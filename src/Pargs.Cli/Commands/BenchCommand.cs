@@ -73,7 +73,7 @@ public static class BenchCommand
     {
         var threads = new Option<int[]>("--threads") { Description = "Thread counts to measure, for torch and Pargs' CPU kernels (one table row each).", DefaultValueFactory = _ => new GenerateBenchmarkOptions().Threads.ToArray(), AllowMultipleArgumentsPerToken = true };
         var batch = new Option<int[]>("--batch") { Description = "Batch sizes.", DefaultValueFactory = _ => new[] { 1, 10 }, AllowMultipleArgumentsPerToken = true };
-        var models = new Option<string[]>("--models") { Description = "Models: 260k (stories260K checkpoint), 15m, 110m (random Llamas of those shapes); phi3-260k, phi3-15m, neox-260k, neox-15m (random Phi-3s and GPT-NeoXs of those shapes).", DefaultValueFactory = _ => new[] { "260k", "15m", "110m" }, AllowMultipleArgumentsPerToken = true };
+        var models = new Option<string[]>("--models") { Description = "Models: 260k (stories260K checkpoint), 15m, 110m (random Llamas of those shapes); phi3-260k, phi3-15m, neox-260k, neox-15m, gemma2-260k, gemma2-15m, gemma3-260k, gemma3-15m (random Phi-3s, GPT-NeoXs and Gemmas of those shapes).", DefaultValueFactory = _ => new[] { "260k", "15m", "110m" }, AllowMultipleArgumentsPerToken = true };
         var seconds = new Option<double>("--seconds") { Description = "Decoding time per configuration.", DefaultValueFactory = _ => 3.0 };
         var promptLength = new Option<int>("--prompt-length") { Description = "Prompt tokens per row.", DefaultValueFactory = _ => 16 };
         var gguf = new Option<string?>("--gguf") { Description = "A GGUF file: greedy decode and 512-token prefill of Pargs on it in stored precision (instead of --models)." };

@@ -44,6 +44,30 @@ public static class BenchmarkModels
         ["tie_word_embeddings"] = false, ["bos_token_id"] = 1, ["eos_token_id"] = 2,
     }, "gpt_neox benchmark shape");
 
+    /// <summary>
+    /// A random Gemma-2 or Gemma-3 text model of stories15M's shape or stories260K's (head_dim = hidden / heads,
+    /// query_pre_attn_scalar = head_dim), with its departures switched on: Gemma-2's soft-caps (50 on the scores, 30 on
+    /// the logits) and every other layer sliding; Gemma-3's q/k norms, local rotary base and every third layer global
+    /// (sliding_window_pattern 3: its default of 6 would leave stories260K's 5 layers all sliding); a 64-token window
+    /// the decode crosses.
+    /// </summary>
+    public static ModelConfig GemmaShape(bool gemma3, bool stories15M)
+    {
+        var json = new System.Text.Json.Nodes.JsonObject
+        {
+            ["model_type"] = gemma3 ? "gemma3_text" : "gemma2", ["vocab_size"] = stories15M ? 32000 : 512,
+            ["hidden_size"] = stories15M ? 288 : 64, ["intermediate_size"] = stories15M ? 768 : 172,
+            ["num_hidden_layers"] = stories15M ? 6 : 5, ["num_attention_heads"] = stories15M ? 6 : 8,
+            ["num_key_value_heads"] = stories15M ? 6 : 4, ["head_dim"] = stories15M ? 48 : 8,
+            ["query_pre_attn_scalar"] = stories15M ? 48 : 8, ["max_position_embeddings"] = stories15M ? 256 : 512,
+            ["sliding_window"] = 64, ["tie_word_embeddings"] = true, ["bos_token_id"] = 1, ["eos_token_id"] = 2, ["pad_token_id"] = 0,
+        };
+        if (gemma3) { json["rope_local_base_freq"] = 10000.0; json["sliding_window_pattern"] = 3; }
+        else { json["attn_logit_softcapping"] = 50.0; json["final_logit_softcapping"] = 30.0; }
+        // Through text, as a config.json holds it (a JsonObject built in code keeps int nodes where the reader wants doubles).
+        return ModelConfig.FromHuggingFaceJson(System.Text.Json.Nodes.JsonNode.Parse(json.ToJsonString())!.AsObject(), $"{json["model_type"]} benchmark shape");
+    }
+
     static ModelConfig Shape(int dim, int layers, int heads, int hidden, int seq) => new ModelConfig
     {
         ModelType = "llama", VocabSize = 32000, HiddenSize = dim, IntermediateSize = hidden,

@@ -40,7 +40,8 @@ public static class GenerateBenchmark
         BenchChecks.AtLeastOne(options.BatchSizes, "--batch");
         BenchChecks.Threads(options.Threads);
         BenchChecks.AtLeastOne([options.PromptLength], "--prompt-length");
-        BenchChecks.KnownModels(options.Models, "260k", "15m", "110m", "phi3-260k", "phi3-15m", "neox-260k", "neox-15m");
+        BenchChecks.KnownModels(options.Models, "260k", "15m", "110m", "phi3-260k", "phi3-15m", "neox-260k", "neox-15m",
+            "gemma2-260k", "gemma2-15m", "gemma3-260k", "gemma3-15m");
         if (!(options.SecondsPerConfig > 0) || !double.IsFinite(options.SecondsPerConfig))
             throw new PargsException($"--seconds must be a positive number, got {options.SecondsPerConfig}");
         var table = new BenchTable("bench generate: greedy decoding throughput",
@@ -102,7 +103,9 @@ public static class GenerateBenchmark
         "110m" => BenchmarkModels.RandomLM(BenchmarkModels.Llama110MShape(), seed: 110),
         "phi3-260k" or "phi3-15m" => BenchmarkModels.RandomLM(BenchmarkModels.Phi3Shape(name.ToLowerInvariant() == "phi3-15m"), seed: 3),
         "neox-260k" or "neox-15m" => BenchmarkModels.RandomLM(BenchmarkModels.GptNeoXShape(name.ToLowerInvariant() == "neox-15m"), seed: 4),
-        _ => throw new PargsException($"--models: unknown model \"{name}\" (expected 260k, 15m, 110m, phi3-260k, phi3-15m, neox-260k or neox-15m)"),
+        "gemma2-260k" or "gemma2-15m" or "gemma3-260k" or "gemma3-15m" =>
+            BenchmarkModels.RandomLM(BenchmarkModels.GemmaShape(name.ToLowerInvariant().StartsWith("gemma3"), name.ToLowerInvariant().EndsWith("15m")), seed: 5),
+        _ => throw new PargsException($"--models: unknown model \"{name}\" (expected 260k, 15m, 110m, phi3-260k, phi3-15m, neox-260k, neox-15m, gemma2-260k, gemma2-15m, gemma3-260k or gemma3-15m)"),
     };
 
     internal sealed record Result(int NewTokens, double PrefillSeconds, double DecodeSeconds, double MedianStepMs, IReadOnlyList<double> StepsMs)

@@ -38,11 +38,11 @@ public class GemmaLlamaCppGoldenTests
     /// rounding ties at the table's input: <see cref="LlamaCppGeluTieTests"/> resolves three of them as llama.cpp did and
     /// lands within 1.7e-4 (Gemma-3: one tie, then 4e-6).
     /// </summary>
-    static (double Exact, double Emulated) LlamaCppTolerances(string name) => name == "gemma2" ? (2.5e-2, 5e-3) : (5e-3, 1e-4);
+    internal static (double Exact, double Emulated) LlamaCppTolerances(string name) => name == "gemma2" ? (2.5e-2, 5e-3) : (5e-3, 1e-4);
 
     public static TheoryData<string> Names => new() { "gemma2", "gemma3" };
 
-    static JsonObject Golden(string name) =>
+    internal static JsonObject Golden(string name) =>
         JsonNode.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "Pargs.Tests", "Checkpoints", "LlamaCppGoldens", name + ".json")))!.AsObject();
 
     static double WorstGap(float[][] ours, JsonArray logprobs, out int underflowMisses)

@@ -13,12 +13,20 @@ public static unsafe partial class CpuOps
     /// head's cache ([slots, D] contiguous); maskAdd[i] is query i's additive mask row (0 = may attend, −inf =
     /// may not) of <paramref name="slots"/> floats; query i's output is written at output[i].
     /// <paramref name="scratch"/> holds <see cref="AttendScratchFloats"/> floats.
+    /// <para><paramref name="scale"/> replaces 1/√D when positive (Gemma's query_pre_attn_scalar^−½); a positive
+    /// <paramref name="softCap"/> c soft-caps the scaled scores as tanh(s / c) · c before the mask (Gemma-2's
+    /// attn_logit_softcapping, in transformers' order). Soft-capped scores take the row-by-row path (the tanh is per score).</para>
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Attend(float* q, int queries, float* keys, float* values, float** maskAdd, int slots, int headDim,
-                              float* scratch, float** output)
+                              float* scratch, float** output, float scale = 0, float softCap = 0)
     {
-        float scale = 1f / MathF.Sqrt(headDim);
+        if (!(scale > 0)) scale = 1f / MathF.Sqrt(headDim);
+        if (softCap > 0)
+        {
+            AttendSoftCapped(q, queries, keys, values, maskAdd, slots, headDim, scale, softCap, scratch, output);
+            return;
+        }
         if (BySlotBlocks(queries, headDim))
         {
             AttendBySlotBlocks(q, queries, keys, values, maskAdd, slots, headDim, scale, scratch, output);
@@ -43,9 +51,69 @@ public static unsafe partial class CpuOps
         }
     }
 
-    /// <summary>Floats of scratch <see cref="Attend"/> needs.</summary>
-    public static long AttendScratchFloats(int queries, int slots, int headDim)
-        => BySlotBlocks(queries, headDim) ? (2L * headDim + 1) * PaddedSlots(slots) : (long)queries * slots;
+    /// <summary>
+    /// <see cref="Attend"/> with soft-capped scores: s = tanh(q·k · scale / cap) · cap + mask, computed as torch does
+    /// (the scaled score divided by the cap, not multiplied by its inverse), then the same softmax and weighted sum.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void AttendSoftCapped(float* q, int queries, float* keys, float* values, float** maskAdd, int slots, int headDim,
+                                 float scale, float softCap, float* scratch, float** output)
+    {
+        float* scores = scratch;
+        MatMul(q, queries, headDim, keys, null, scores, slots, 0, slots);
+        for (int i = 0; i < queries; i++) SoftCapAndMask(scores + (long)i * slots, scale, softCap, maskAdd[i], slots);
+        for (int i = 0; i < queries; i++)
+        {
+            float* row = scores + (long)i * slots;
+            float* o = output[i];
+            float max = Max(row, slots);
+            if (float.IsNegativeInfinity(max))
+            {
+                new Span<float>(o, headDim).Clear();
+                continue;
+            }
+            float total = SoftmaxNumerators(row, slots, max);
+            WeightedSum(row, values, slots, headDim, o);
+            Scale(o, 1f / total, headDim);
+        }
+    }
+
+    /// <summary>row = tanh(row·scale / cap)·cap + mask, eight at a time (<see cref="Tanh"/>), the tail scalar.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void SoftCapAndMask(float* row, float scale, float cap, float* mask, int n)
+    {
+        var scaleV = Vector256.Create(scale);
+        var capV = Vector256.Create(cap);
+        int i = 0;
+        for (; i + 8 <= n; i += 8) (Tanh(Vector256.Load(row + i) * scaleV / capV) * capV + Vector256.Load(mask + i)).Store(row + i);
+        for (; i < n; i++) row[i] = MathF.Tanh(row[i] * scale / cap) * cap + mask[i];
+    }
+
+    /// <summary>
+    /// tanh, eight at a time, to a few float32 ulps: for |x| ≤ 1 the [7/6] Padé approximant from Lambert's continued
+    /// fraction, x(135135 + 17325x² + 378x⁴ + x⁶) / (135135 + 62370x² + 3150x⁴ + 28x⁶) (relative error under 3e-12 there,
+    /// before rounding); beyond, sign(x)·(1 − 2 / (e^{2|x|} + 1)), which has no cancellation once |tanh x| > 0.76.
+    /// WHY: a soft-capped score needs one tanh per (query, slot); MathF.Tanh one at a time made Gemma-2's attention
+    /// the step's largest cost.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    public static Vector256<float> Tanh(Vector256<float> x)
+    {
+        var x2 = x * x;
+        var numerator = Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(x2, Vector256<float>.One,
+            Vector256.Create(378f)), x2, Vector256.Create(17325f)), x2, Vector256.Create(135135f)) * x;
+        var denominator = Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(x2, Vector256.Create(28f),
+            Vector256.Create(3150f)), x2, Vector256.Create(62370f)), x2, Vector256.Create(135135f));
+        var pade = numerator / denominator;
+        var magnitude = Vector256.Abs(x);
+        var far = Vector256<float>.One - Vector256.Create(2f) / (Exp(magnitude + magnitude) + Vector256<float>.One);
+        var signed = far | (x & Vector256.Create(-0f)); // far ≥ 0: OR in x's sign bit
+        return Vector256.ConditionalSelect(Vector256.LessThanOrEqual(magnitude, Vector256<float>.One), pade, signed);
+    }
+
+    /// <summary>Floats of scratch <see cref="Attend"/> needs (<paramref name="softCapped"/>: with a positive softCap).</summary>
+    public static long AttendScratchFloats(int queries, int slots, int headDim, bool softCapped = false)
+        => !softCapped && BySlotBlocks(queries, headDim) ? (2L * headDim + 1) * PaddedSlots(slots) : (long)queries * slots;
 
     /// <summary>Slots rounded up to whole blocks of 8: the slot-block scratch holds keys, values (D each) and one score row of this many.</summary>
     static int PaddedSlots(int slots) => (slots + 7) / 8 * 8;

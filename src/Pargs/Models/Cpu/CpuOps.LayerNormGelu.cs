@@ -36,6 +36,17 @@ public static unsafe partial class CpuOps
     }
 
     /// <summary>
+    /// GeGLU's gate in place: gate = gelu_tanh(gate) · up (Gemma's down(gelu_pytorch_tanh(gate(x)) · up(x))), the GELU
+    /// as <see cref="Gelu"/> computes it, the product in float32 as torch's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void GeluTanhMul(float* gate, float* up, int n)
+    {
+        Gelu(gate, n, exact: false);
+        for (int i = 0; i < n; i++) gate[i] *= up[i];
+    }
+
+    /// <summary>
     /// The complementary error function to a relative error below 1.2e-7 everywhere: erfc(z) = t·exp(−z² + P(t)),
     /// t = 1/(1 + |z|/2), P the degree-9 Chebyshev fit of Press et al., Numerical Recipes §6.2 (.NET has no erf).
     /// </summary>

@@ -44,6 +44,21 @@ public static unsafe partial class CpuOps
     }
 
     /// <summary>
+    /// Gemma's RmsNorm: y = x / √(mean(x²) + eps) · (1 + weight), the stored weight being the offset from one; (1 + w)
+    /// rounded to float32 first, as transformers' float32 <c>1.0 + weight</c> is.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RmsNormPlusOne(float* x, float* weight, double eps, float* y, int n)
+    {
+        float scale = (float)(1.0 / Math.Sqrt(Dot(x, x, n) / n + eps));
+        int i = 0;
+        var s = Vector256.Create(scale);
+        var one = Vector256.Create(1f);
+        for (; i + 8 <= n; i += 8) (Vector256.Load(x + i) * s * (one + Vector256.Load(weight + i))).Store(y + i);
+        for (; i < n; i++) y[i] = x[i] * scale * (1f + weight[i]);
+    }
+
+    /// <summary>
     /// RotaryEmbedding.Apply on one head in place: x·cos + roll(x, D/2)·signedSin, with the cos / signed-sin
     /// table rows of the token's position.
     /// </summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Pargs.Models.Families.Llama;
 
 namespace Pargs.Models.Families.Gemma;
 
@@ -13,8 +14,8 @@ namespace Pargs.Models.Families.Gemma;
 /// The multimodal <c>gemma3</c> config (Gemma3ForConditionalGeneration: a vision tower beside a text_config) is
 /// refused with one line: Pargs runs the text model only.
 /// <para>
-/// Decoding runs through the torch modules (<see cref="CreateDecodeKernel"/> returns null): the CPU decode kernel
-/// is Llama's, which has none of Gemma's extra norms, soft-caps or per-layer windows.
+/// Decoding runs on Llama's CPU decode kernel with Gemma's departures as <see cref="DecodeLayerForm"/> hooks
+/// (<see cref="GemmaDecodeKernel"/>); the torch modules stay the reference and run training.
 /// </para>
 /// </summary>
 public sealed class GemmaFamily : IModelFamily
@@ -257,12 +258,11 @@ public sealed class GemmaFamily : IModelFamily
 
     public IReadOnlyList<TensorSpec> BackboneTensors(ModelConfig config) => GemmaTensors.Declare(config);
 
-    /// <summary>None: the CPU decode kernel is Llama's (being rewritten for quantized weights) and has none of Gemma's
-    /// extra norms, soft-caps or per-layer windows, so Gemma decodes through its torch modules.</summary>
-    public IDecodeKernel? CreateDecodeKernel(TransformerBackbone backbone) => null;
+    /// <summary>Llama's CPU decode kernel with Gemma's hooks (<see cref="GemmaDecodeKernel"/>).</summary>
+    public IDecodeKernel? CreateDecodeKernel(TransformerBackbone backbone) => backbone is GemmaModel model ? GemmaDecodeKernel.For(model) : null;
 
-    // Decoded through torch's matrix–vector products, which read column-major weights fastest.
-    public bool DecodesColumnMajor => true;
+    // The kernel reads row-major weights (column-major ones would send every step back to torch).
+    public bool DecodesColumnMajor => false;
 
     /// <summary>tanh(x / c) · c on the LM head's output (final_logit_softcapping).</summary>
     public TorchSharp.torch.Tensor AdjustLogits(TorchSharp.torch.Tensor logits, ModelConfig config)

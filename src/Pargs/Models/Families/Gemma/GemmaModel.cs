@@ -39,6 +39,12 @@ public sealed class GemmaModel : TransformerBackbone
 
     public override Parameter TokenEmbeddingWeight => (Parameter)embedTokens.weight!;
 
+    /// <summary>The global layers' rotary (and the sliding layers' when <see cref="LocalRotary"/> is null): for the decode kernel.</summary>
+    internal RotaryEmbedding GlobalRotary => globalRotary;
+
+    /// <summary>The sliding layers' own rotary (Gemma-3's rope_local_base_freq), or null when they share the global one.</summary>
+    internal RotaryEmbedding? LocalRotary => localRotary;
+
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
         int groups = Config.NumHeads / Config.NumKvHeads;

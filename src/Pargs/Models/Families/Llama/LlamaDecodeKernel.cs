@@ -45,6 +45,10 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     readonly (long FirstRow, long Rows)[] slices = [];
     // Where the family's layer departs from Llama's (LayerNorm, parallel residual, fused per-head q/k/v, GELU MLP).
     readonly DecodeLayerForm form = DecodeLayerForm.Llama;
+    // The rotary of the layers DecodeLayerForm.SlidingLayers marks (Gemma-3's local base); null = the one rotary.
+    readonly RotaryEmbedding? slidingRotary;
+    // Attention's score scale (0 = head_dim^−½) and soft-cap (0 = none), from the form.
+    readonly float attentionScale, attentionSoftCap;
     float* finalNormBias;
     // Module mode: every tensor the kernel reads, flat: embed, final norm, cos, signed sin, then each layer's in
     // LlamaLayerTensor order (null = no bias). Their addresses are validated once (float32, contiguous) and
@@ -85,11 +89,15 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     internal LlamaDecodeKernel(ModelConfig config, RotaryEmbedding rotary, Dictionary<string, Tensor> parameters,
                                Func<Dictionary<string, Tensor>, int, LlamaLayerTensor, (Tensor Tensor, long FirstRow, long Rows)?> layerTensor,
                                DecodeLayerForm? form = null, string embeddingName = LlamaTensors.Embedding,
-                               string finalNormName = LlamaTensors.FinalNorm, string? finalNormBiasName = null)
+                               string finalNormName = LlamaTensors.FinalNorm, string? finalNormBiasName = null,
+                               RotaryEmbedding? slidingRotary = null)
     {
         this.config = config;
         this.rotary = rotary;
         this.form = form ?? DecodeLayerForm.Llama;
+        this.slidingRotary = slidingRotary;
+        attentionScale = (float)(this.form.AttentionScale ?? 0);
+        attentionSoftCap = (float)(this.form.AttentionSoftCap ?? 0);
         rotaryDims = (int)rotary.CosTable.shape[1];
         var list = new List<Tensor?> { parameters[embeddingName], parameters[finalNormName], rotary.CosTable, rotary.SignedSinTable,
                                        finalNormBiasName is null ? null : parameters[finalNormBiasName] };
@@ -183,10 +191,17 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         float* W(int layer, LlamaLayerTensor j) => (float*)vectors[layer * PerLayer + (int)j];
         WeightMatrix M(int layer, LlamaLayerTensor j) => matrices[layer * PerLayer + (int)j]!;
         long* ids = TensorMemory.Int64s(inputIds.contiguous()), pos = TensorMemory.Int64s(positions.contiguous());
-        // Mistral's sliding window: the same restricted mask the torch path builds (SlidingWindow), read as usual.
-        if (config.SlidingWindow is { } window) mask = SlidingWindow.Restrict(mask, positions, cache, window).contiguous();
-        bool* allowed = TensorMemory.Bools(mask);
-        if (ids == null || pos == null || allowed == null) return null;
+        // Mistral's sliding window: the same restricted mask the torch path builds (SlidingWindow), read as usual. With
+        // per-layer windows (Gemma) the restricted mask is a second one, for the sliding layers only.
+        Tensor? slidingMask = null;
+        if (config.SlidingWindow is { } window)
+        {
+            var restricted = SlidingWindow.Restrict(mask, positions, cache, window).contiguous();
+            if (form.SlidingLayers is null) mask = restricted;
+            else slidingMask = restricted;
+        }
+        bool* allowed = TensorMemory.Bools(mask), slidingAllowed = slidingMask is null ? null : TensorMemory.Bools(slidingMask);
+        if (ids == null || pos == null || allowed == null || (slidingMask is not null && slidingAllowed == null)) return null;
         for (int i = 0; i < n; i++)
         {
             // What torch's embedding and rotary-table lookups would refuse; here they would read past the tables.
@@ -198,20 +213,32 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         // LongRoPE switches tables past its original context; lazily tabulated tables (stored models) grow here.
         var (cosTable, sinTable) = rotary.TablesFor(maxPosition + 1);
         cosP = TensorMemory.Floats(cosTable); sinP = TensorMemory.Floats(sinTable);
+        float* slidingCosP = cosP, slidingSinP = sinP;
+        if (slidingRotary is not null)
+        {
+            var (slidingCos, slidingSin) = slidingRotary.TablesFor(maxPosition + 1);
+            slidingCosP = TensorMemory.Floats(slidingCos); slidingSinP = TensorMemory.Floats(slidingSin);
+        }
 
         Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * heads * headDim);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
-        Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter); Ensure(ref maskAdd, n * slots);
+        Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter); Ensure(ref maskAdd, n * slots * (slidingAllowed == null ? 1 : 2));
         var output = empty(b, t, hidden, dtype: ScalarType.Float32);
         fixed (float* xP = x, xbP = xb, qP = q, kP = k, vP = v, attP = att, gP = gateBuf, upP = up, maskP = maskAdd)
         {
             // The boolean mask [B, 1, T, slots] as additive rows (0 / −inf), once for all layers and heads.
             for (long i = 0; i < (long)n * slots; i++) maskP[i] = allowed[i] ? 0f : float.NegativeInfinity;
+            float* slidingMaskP = maskP + (long)n * slots; // the sliding layers' rows, after the global ones
+            if (slidingAllowed != null)
+                for (long i = 0; i < (long)n * slots; i++) slidingMaskP[i] = slidingAllowed[i] ? 0f : float.NegativeInfinity;
             for (int i = 0; i < n; i++)
             {
                 if (embedding.Format == WeightFormat.F32 && embedding.RowOrder is null)
                     Buffer.MemoryCopy(embedding.Row((int)ids[i]), xP + (long)i * hidden, hidden * 4L, hidden * 4L);
                 else embedding.DequantizeRow((int)ids[i], new Span<float>(xP + (long)i * hidden, hidden));
+                // Gemma: × √hidden in float32, as transformers multiplies by a tensor of the embedding's dtype.
+                if (form.EmbeddingScale != 0)
+                    for (int e = 0; e < hidden; e++) xP[(long)i * hidden + e] *= form.EmbeddingScale;
             }
             if (keyPtr.Length != nLayers) { keyPtr = new float*[nLayers]; valuePtr = new float*[nLayers]; }
             // A float16 cache (--kv-cache f16): the same buffers hold halves; written rounded, widened when attended.
@@ -227,6 +254,10 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
 
             for (int l = 0; l < nLayers; l++)
             {
+                // Gemma's local layers: the window's mask and their own rotary.
+                bool slidingLayer = form.SlidingLayers is { } slidingLayers && slidingLayers[l];
+                float* layerCosP = slidingLayer ? slidingCosP : cosP, layerSinP = slidingLayer ? slidingSinP : sinP;
+                maskAddPtr = slidingLayer && slidingAllowed != null ? slidingMaskP : maskP;
                 // Attention block: x += o(attend(rotary(q), cache ∪ rotary(k), cache ∪ v)) of norm(x).
                 NormRows(xP, W(l, LlamaLayerTensor.InputNorm), W(l, LlamaLayerTensor.InputNormBias), xbP, n);
                 if (form.FusedQkvPerHead) // GPT-NeoX: one product, then each head's q | k | v rows apart
@@ -249,15 +280,15 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                     Product(M(l, LlamaLayerTensor.KProj), W(l, LlamaLayerTensor.KBias), xbP, n, kP);
                     Product(M(l, LlamaLayerTensor.VProj), W(l, LlamaLayerTensor.VBias), xbP, n, vP);
                 }
-                if (config.QkNorm) // Qwen3: RMSNorm over each head of q and k, in place, before the rotary
+                if (config.QkNorm) // Qwen3, Gemma-3: RMSNorm over each head of q and k, in place, before the rotary
                 {
-                    for (int h = 0; h < n * heads; h++) CpuOps.RmsNorm(qP + (long)h * headDim, W(l, LlamaLayerTensor.QNorm), config.NormEps, qP + (long)h * headDim, headDim);
-                    for (int g = 0; g < n * kvHeads; g++) CpuOps.RmsNorm(kP + (long)g * headDim, W(l, LlamaLayerTensor.KNorm), config.NormEps, kP + (long)g * headDim, headDim);
+                    for (int h = 0; h < n * heads; h++) HeadNorm(qP + (long)h * headDim, W(l, LlamaLayerTensor.QNorm), headDim);
+                    for (int g = 0; g < n * kvHeads; g++) HeadNorm(kP + (long)g * headDim, W(l, LlamaLayerTensor.KNorm), headDim);
                 }
                 for (int i = 0; i < n; i++)
                 {
                     // The first rotaryDims of each head (all of it but for a partial rotary); the rest passes through.
-                    float* c = cosP + pos[i] * rotaryDims, s = sinP + pos[i] * rotaryDims;
+                    float* c = layerCosP + pos[i] * rotaryDims, s = layerSinP + pos[i] * rotaryDims;
                     for (int h = 0; h < heads; h++) CpuOps.Rotary(qP + ((long)i * heads + h) * headDim, c, s, rotaryDims);
                     for (int g = 0; g < kvHeads; g++) CpuOps.Rotary(kP + ((long)i * kvHeads + g) * headDim, c, s, rotaryDims);
                     // Cache layout [B, kvHeads, capacity, D]: token i = (row, j) goes to slot length + j.
@@ -283,6 +314,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 fixed (float* attOutP = attOut)
                 {
                     Product(M(l, LlamaLayerTensor.OProj), W(l, LlamaLayerTensor.OBias), attP, n, form.ParallelResidual ? attOutP : xbP);
+                    if (form.SandwichNorms) NormRows(xbP, W(l, LlamaLayerTensor.AttentionOutputNorm), null, xbP, n); // Gemma
                     if (!form.ParallelResidual) CpuOps.Add(xP, xbP, n * hidden);
 
                     // Feed-forward block: x += down(silu(gate(norm(x))) · up(norm(x))), or down(gelu(up(norm(x)))).
@@ -294,12 +326,20 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                         CpuOps.SiluMul(gP, upP, n * inter);
                         Product(M(l, LlamaLayerTensor.DownProj), null, gP, n, xbP);
                     }
+                    else if (form.Activation == DecodeActivation.GeGluTanh) // Gemma
+                    {
+                        Product(M(l, LlamaLayerTensor.GateProj), null, xbP, n, gP);
+                        Product(M(l, LlamaLayerTensor.UpProj), null, xbP, n, upP);
+                        CpuOps.GeluTanhMul(gP, upP, n * inter);
+                        Product(M(l, LlamaLayerTensor.DownProj), null, gP, n, xbP);
+                    }
                     else
                     {
                         Product(M(l, LlamaLayerTensor.UpProj), W(l, LlamaLayerTensor.UpBias), xbP, n, upP);
                         CpuOps.Gelu(upP, n * inter, exact: form.Activation == DecodeActivation.GeluExact);
                         Product(M(l, LlamaLayerTensor.DownProj), W(l, LlamaLayerTensor.DownBias), upP, n, xbP);
                     }
+                    if (form.SandwichNorms) NormRows(xbP, W(l, LlamaLayerTensor.MlpOutputNorm), null, xbP, n); // Gemma
                     CpuOps.Add(xP, xbP, n * hidden);
                     if (form.ParallelResidual) CpuOps.Add(xP, attOutP, n * hidden);
                 }
@@ -317,8 +357,16 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         for (int i = 0; i < n; i++)
         {
             if (form.LayerNorm) CpuOps.LayerNorm(x + (long)i * hidden, weight, bias, config.NormEps, y + (long)i * hidden, hidden);
+            else if (form.NormPlusOne) CpuOps.RmsNormPlusOne(x + (long)i * hidden, weight, config.NormEps, y + (long)i * hidden, hidden);
             else CpuOps.RmsNorm(x + (long)i * hidden, weight, config.NormEps, y + (long)i * hidden, hidden);
         }
+    }
+
+    /// <summary>One head of q or k RMS-normalised in place (Qwen3's w, Gemma-3's 1 + w).</summary>
+    void HeadNorm(float* head, float* weight, int headDim)
+    {
+        if (form.NormPlusOne) CpuOps.RmsNormPlusOne(head, weight, config.NormEps, head, headDim);
+        else CpuOps.RmsNorm(head, weight, config.NormEps, head, headDim);
     }
 
     /// <summary>
@@ -393,7 +441,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         int heads = config.NumHeads, headDim = config.HeadDim, kvHeads = config.NumKvHeads, groups = heads / kvHeads;
         int queries = stepTokens * groups;
         if (queryScratch is null || queryScratch.Length < queries * headDim) queryScratch = GC.AllocateUninitializedArray<float>(queries * headDim, pinned: true);
-        long scratch = CpuOps.AttendScratchFloats(queries, stepSlots, headDim);
+        long scratch = CpuOps.AttendScratchFloats(queries, stepSlots, headDim, softCapped: attentionSoftCap > 0);
         if (scoreScratch is null || scoreScratch.Length < scratch) scoreScratch = GC.AllocateUninitializedArray<float>((int)Math.Max(scratch, 4096), pinned: true);
         if (maskRows is null || maskRows.Length < queries) { maskRows = new IntPtr[queries]; outputRows = new IntPtr[queries]; }
         fixed (float* qs = queryScratch, scores = scoreScratch)
@@ -429,20 +477,26 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 }
                 // A long forward (a prefill) attends in blocks of tokens, each over the slots up to the last one any of
                 // its tokens may see: under a causal mask that skips the masked upper triangle (about half the work at
-                // 512 tokens) instead of computing scores that the mask then zeroes.
+                // 512 tokens) instead of computing scores that the mask then zeroes. Likewise from the first slot any of
+                // them may see: a sliding window's (Mistral, Gemma's local layers) or a left-padded row's masked prefix.
                 for (int j0 = 0; j0 < stepTokens; j0 += AttentionTokenBlock)
                 {
-                    int j1 = Math.Min(stepTokens, j0 + AttentionTokenBlock), limit = 0;
+                    int j1 = Math.Min(stepTokens, j0 + AttentionTokenBlock), limit = 0, start = stepSlots;
                     for (int j = j0; j < j1; j++)
                     {
                         float* mask = maskAddPtr + (long)(row * stepTokens + j) * stepSlots;
-                        int last = stepSlots;
+                        int last = stepSlots, firstSeen = 0;
                         while (last > limit && float.IsNegativeInfinity(mask[last - 1])) last--;
                         limit = Math.Max(limit, last);
+                        while (firstSeen < start && float.IsNegativeInfinity(mask[firstSeen])) firstSeen++;
+                        start = Math.Min(start, firstSeen);
                     }
-                    int first = j0 * groups;
-                    CpuOps.Attend(qs + (long)first * headDim, (j1 - j0) * groups, keys, values,
-                                  (float**)masks + first, Math.Max(limit, 1), headDim, scores, (float**)outputs + first);
+                    int first = j0 * groups, count = (j1 - j0) * groups;
+                    start = Math.Min(start, Math.Max(limit, 1) - 1); // every query sees itself; this only guards the bounds
+                    for (int i = first; i < first + count; i++) masks[i] += start * sizeof(float);
+                    CpuOps.Attend(qs + (long)first * headDim, count, keys + (long)start * headDim, values + (long)start * headDim,
+                                  (float**)masks + first, Math.Max(limit, 1) - start, headDim, scores, (float**)outputs + first,
+                                  attentionScale, attentionSoftCap);
                 }
             }
         }

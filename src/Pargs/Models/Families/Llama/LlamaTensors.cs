@@ -7,6 +7,8 @@ public enum LlamaLayerTensor
     OBias, QNorm, KNorm,
     // Only families decoding on this kernel with DecodeLayerForm hooks have these (GPT-NeoX); Llama's shape is null.
     InputNormBias, PostAttentionNormBias, UpBias, DownBias,
+    // Gemma's norms of the attention output and of the MLP output (DecodeLayerForm.SandwichNorms); Llama's shape is null.
+    AttentionOutputNorm, MlpOutputNorm,
 }
 
 /// <summary>
@@ -43,6 +45,9 @@ public static class LlamaTensors
         LlamaLayerTensor.PostAttentionNormBias => "post_attention_layernorm.bias",
         LlamaLayerTensor.UpBias => "mlp.up_proj.bias",
         LlamaLayerTensor.DownBias => "mlp.down_proj.bias",
+        // Gemma's names (its pre-MLP norm, the kernel's PostAttentionNorm, is pre_feedforward_layernorm).
+        LlamaLayerTensor.AttentionOutputNorm => "post_attention_layernorm.weight",
+        LlamaLayerTensor.MlpOutputNorm => "post_feedforward_layernorm.weight",
         _ => throw new ArgumentOutOfRangeException(nameof(tensor)),
     };
 
@@ -62,7 +67,8 @@ public static class LlamaTensors
             LlamaLayerTensor.DownProj => [h, ff],
             LlamaLayerTensor.OBias => c.AttentionOutputBias ? [h] : null,
             LlamaLayerTensor.QNorm or LlamaLayerTensor.KNorm => c.QkNorm ? [c.HeadDim] : null,
-            LlamaLayerTensor.InputNormBias or LlamaLayerTensor.PostAttentionNormBias or LlamaLayerTensor.UpBias or LlamaLayerTensor.DownBias => null,
+            LlamaLayerTensor.InputNormBias or LlamaLayerTensor.PostAttentionNormBias or LlamaLayerTensor.UpBias or LlamaLayerTensor.DownBias
+                or LlamaLayerTensor.AttentionOutputNorm or LlamaLayerTensor.MlpOutputNorm => null,
             _ => throw new ArgumentOutOfRangeException(nameof(tensor)),
         };
     }
