@@ -14,6 +14,12 @@ public sealed unsafe class WeightProduct
     readonly IntegerGemm integerGemm = new();
     readonly HalfGemm halfGemm = new();
     byte[] activations = Array.Empty<byte>();
+    // One activation row against Q8_0 / Q4_0 weights: the block scales as floats and FourRowDot's offsets.
+    float[] activationScales = Array.Empty<float>();
+    int[] activationOffsets = Array.Empty<int>();
+    float* scales;
+    int* offsets;
+    bool fourRows;
     float[] rounded = Array.Empty<float>();
     WeightMatrix matrix = null!;
     float* x, y;
@@ -50,6 +56,7 @@ public sealed unsafe class WeightProduct
         this.x = x;
         this.y = y;
         this.n = n;
+        fourRows = false;
         if (matrix.ActivationRounding is null && HalfGemm.Takes(matrix.Format, n))
         {
             halfGemm.Run(matrix, x, n, y);
@@ -66,6 +73,8 @@ public sealed unsafe class WeightProduct
                 if (activationFormat == WeightFormat.Q8_0) Q8_0.QuantizeRow(x + (long)r * matrix.Cols, quantized + r * activationRowBytes, matrix.Cols / Q8_0.BlockElements);
                 else WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
                                         new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
+            fourRows = n == 1 && FourRowDot.Takes(matrix.Format);
+            if (fourRows) PrepareFourRows(matrix);
             if (IntegerGemm.Takes(matrix.Format, n))
             {
                 integerGemm.Run(matrix, quantized, activationRowBytes, n, y);
@@ -74,6 +83,20 @@ public sealed unsafe class WeightProduct
         }
         // As MatMulJob: split only when each thread gets at least ~16K multiply-adds.
         CpuThreads.For(matrix.Rows, body, align: 4, minPerThread: Math.Max(4, (1 << 14) / Math.Max(1, n * matrix.Cols)));
+    }
+
+    /// <summary>FourRowDot's per-block scales and offsets of the one quantized activation row, in pinned buffers reused across products.</summary>
+    void PrepareFourRows(WeightMatrix m)
+    {
+        int blocks = m.Cols / Q8_0.BlockElements;
+        if (activationScales.Length < blocks)
+        {
+            activationScales = GC.AllocateUninitializedArray<float>(blocks, pinned: true);
+            activationOffsets = GC.AllocateUninitializedArray<int>(blocks * FourRowDot.OffsetInts, pinned: true);
+        }
+        scales = (float*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(activationScales, 0);
+        offsets = (int*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(activationOffsets, 0);
+        FourRowDot.Prepare(m.Format, quantized, blocks, scales, offsets);
     }
 
     /// <summary>Rows of a 2-byte float format at most this long are converted once into a stack buffer when several activation rows use them.</summary>
@@ -133,8 +156,17 @@ public sealed unsafe class WeightProduct
             WeightFormat.Q6_K => &Q6_K.Dot,
             _ => throw new InvalidOperationException($"no product for {m.Format}"),
         };
+        int first = lo;
+        if (fourRows)
+        {
+            // One activation row: four weight rows per pass (lo is a multiple of 4: the split aligns to 4).
+            delegate*<byte*, byte*, byte*, byte*, byte*, float*, int*, int, float*, void> four =
+                m.Format == WeightFormat.Q8_0 ? &FourRowDot.Q8_0Rows : &FourRowDot.Q4_0Rows;
+            for (; first + 4 <= hi; first += 4)
+                four(m.Row(first), m.Row(first + 1), m.Row(first + 2), m.Row(first + 3), quantized, scales, offsets, blocks, y + first);
+        }
         // Each weight row is read once and applied to all n activation rows while it sits in L1.
-        for (int o = lo; o < hi; o++)
+        for (int o = first; o < hi; o++)
         {
             byte* row = m.Row(o);
             for (int r = 0; r < n; r++) y[(long)r * rows + o] = dot(row, quantized + r * activationRowBytes, blocks);
