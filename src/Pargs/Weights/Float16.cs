@@ -101,8 +101,10 @@ public static class Float16
             for (; i + 32 <= n; i += 32)
             {
                 var h = Vector512.Load((short*)(w + i)) & magnitudeMask;
-                // Subnormal lanes: |h| − 1 < 0x3ff unsigned (zero wraps to 0xffff); inf/NaN lanes: |h| > 0x7bff.
-                if (Vector512.LessThanAny((h - one).AsUInt16(), subnormalSpan) || Vector512.GreaterThanAny(h, finiteLimit))
+                // Subnormal lanes: |h| − 1 < 0x3ff unsigned (zero wraps to 0xffff); inf/NaN lanes: |h| > 0x7bff. One test of
+                // both masks: two short-circuit tests (LessThanAny || GreaterThanAny) compiled to two flag moves each.
+                var special = Vector512.LessThan((h - one).AsUInt16(), subnormalSpan) | Vector512.GreaterThan(h, finiteLimit).AsUInt16();
+                if (special != Vector512<ushort>.Zero)
                 {
                     a0 = Vector256.FusedMultiplyAdd(ToFloats(Vector128.Load(w + i)), Vector256.Load(x + i), a0);
                     a1 = Vector256.FusedMultiplyAdd(ToFloats(Vector128.Load(w + i + 8)), Vector256.Load(x + i + 8), a1);
@@ -171,7 +173,7 @@ public static class Float16
         => Avx512F.Multiply((Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)h)), 13) & keep).AsSingle(), rebias);
 
     /// <summary>
-    /// Whether <see cref="Dot"/> keeps to 256-bit vectors even where the CPU has AVX-512 (default false). Both paths give
+    /// Whether <see cref="Dot"/> and <see cref="BFloat16.Dot"/> keep to 256-bit vectors even where the CPU has AVX-512 (default false). Both paths give
     /// the same products in another summation order; the switch lets tests run the 256-bit path on an AVX-512 machine.
     /// Default false with no initializer: a static initializer would give the class a constructor whose check the JIT
     /// then places in the optimised loops' methods.

@@ -64,7 +64,7 @@ public static unsafe class FourRowDot
         {
             var a = Avx.LoadVector256((sbyte*)(activation + 2));
             var offset = Avx.LoadVector256(offsets);
-            float da = scales[b];
+            var da = Vector256.Create(scales[b]);
             long at = (long)b * Q8_0.BlockBytes;
             acc0 = Q8_0Block(w0 + at, a, offset, flip, half, da, acc0);
             acc1 = Q8_0Block(w1 + at, a, offset, flip, half, da, acc1);
@@ -75,11 +75,11 @@ public static unsafe class FourRowDot
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Q8_0Block(byte* w, Vector256<sbyte> a, Vector256<int> offset, Vector256<byte> flip, float* half, float da, Vector256<float> acc)
+    static Vector256<float> Q8_0Block(byte* w, Vector256<sbyte> a, Vector256<int> offset, Vector256<byte> flip, float* half, Vector256<float> da, Vector256<float> acc)
     {
         var unsigned = Avx.LoadVector256(w + 2) ^ flip; // w + 128
         var dot = AvxVnni.MultiplyWideningAndAdd(offset, unsigned, a);
-        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create(HalfTable.At(half, w) * da), acc);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot) * da, Vector256.Create(HalfTable.At(half, w)), acc);
     }
 
     /// <summary>y[0..4] = rows w0..w3 (Q4_0, <paramref name="blocks"/> blocks each) · the prepared Q8_0 activation.</summary>
@@ -93,7 +93,7 @@ public static unsafe class FourRowDot
         {
             var a = Avx.LoadVector256((sbyte*)(activation + 2));
             var offset = Avx.LoadVector256(offsets);
-            float da = scales[b];
+            var da = Vector256.Create(scales[b]);
             long at = (long)b * Q4_0.BlockBytes;
             acc0 = Q4_0Block(w0 + at, a, offset, low, half, da, acc0);
             acc1 = Q4_0Block(w1 + at, a, offset, low, half, da, acc1);
@@ -104,13 +104,21 @@ public static unsafe class FourRowDot
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Q4_0Block(byte* w, Vector256<sbyte> a, Vector256<int> offset, Vector256<byte> low, float* half, float da, Vector256<float> acc)
+    static Vector256<float> Q4_0Block(byte* w, Vector256<sbyte> a, Vector256<int> offset, Vector256<byte> low, float* half, Vector256<float> da, Vector256<float> acc)
     {
         // Elements 0–15 are the low nibbles of the 16 bytes, 16–31 the high ones: the levels q = w + 8, unsigned.
         var packed = Sse2.LoadVector128(w + 2);
         var levels = Vector256.Create(packed, Sse2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte()) & low;
         var dot = AvxVnni.MultiplyWideningAndAdd(offset, levels, a);
-        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create(HalfTable.At(half, w) * da), acc);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot) * da, Vector256.Create(HalfTable.At(half, w)), acc);
+    }
+
+    /// <summary>Asks for <paramref name="bytes"/> bytes from <paramref name="from"/> into L2 (prefetcht1, one per 64-byte line).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Prefetch(byte* from, long bytes)
+    {
+        if (!Sse.IsSupported) return;
+        for (byte* p = from, end = from + bytes; p < end; p += 64) Sse.Prefetch1(p);
     }
 
     /// <summary>y[i] = Σ lanes of acc_i: three horizontal adds give the four sums in both 128-bit halves' order.</summary>

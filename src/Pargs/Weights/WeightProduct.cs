@@ -85,6 +85,9 @@ public sealed unsafe class WeightProduct
         CpuThreads.For(matrix.Rows, body, align: 4, minPerThread: Math.Max(4, (1 << 14) / Math.Max(1, n * matrix.Cols)));
     }
 
+    /// <summary>Rows of at most this many bytes are prefetched two four-row passes ahead (<see cref="Rows"/>).</summary>
+    const long MaxPrefetchedRowBytes = 2048;
+
     /// <summary>FourRowDot's per-block scales and offsets of the one quantized activation row, in pinned buffers reused across products.</summary>
     void PrepareFourRows(WeightMatrix m)
     {
@@ -162,8 +165,17 @@ public sealed unsafe class WeightProduct
             // One activation row: four weight rows per pass (lo is a multiple of 4: the split aligns to 4).
             delegate*<byte*, byte*, byte*, byte*, byte*, float*, int*, int, float*, void> four =
                 m.Format == WeightFormat.Q8_0 ? &FourRowDot.Q8_0Rows : &FourRowDot.Q4_0Rows;
+            // Short rows: prefetch the group two passes ahead. WHY: the hardware prefetchers stop at 4 KiB page boundaries,
+            // and a pass over four 896-wide Q8_0 rows is under 4 KiB, so without it nearly every pass starts on a demand
+            // miss (in one run, a 4864 × 896 product streamed from memory: Q8_0 8.2 → 12.1 GB/s, Q4_0 5.9 → 10.0). Long
+            // rows stream well on their own (896 × 4864: 11.8 GB/s without, 9.1 with), so they are left alone.
+            bool prefetch = m.RowBytes <= MaxPrefetchedRowBytes;
             for (; first + 4 <= hi; first += 4)
+            {
+                if (prefetch && first + 12 <= hi)
+                    for (int r = first + 8; r < first + 12; r++) FourRowDot.Prefetch(m.Row(r), m.RowBytes);
                 four(m.Row(first), m.Row(first + 1), m.Row(first + 2), m.Row(first + 3), quantized, scales, offsets, blocks, y + first);
+            }
         }
         // Each weight row is read once and applied to all n activation rows while it sits in L1.
         for (int o = first; o < hi; o++)

@@ -155,6 +155,45 @@ public unsafe class FourRowDotTests
         }
     }
 
+    [Theory]
+    [InlineData(32)]
+    [InlineData(70)]
+    [InlineData(4875)]
+    public void Bf16_dot_on_512_and_256_bit_vectors_matches_the_converted_row(int cols)
+    {
+        var random = new Random(cols + 9);
+        var w = new ushort[cols];
+        var x = new float[cols];
+        for (int i = 0; i < cols; i++)
+        {
+            w[i] = BFloat16.FromFloat((float)(BlockFormatTests.Normal(random) * 0.05));
+            x[i] = (float)BlockFormatTests.Normal(random);
+        }
+        double want = 0, scale = 0;
+        for (int i = 0; i < cols; i++)
+        {
+            double product = (double)BFloat16.ToFloat(w[i]) * x[i];
+            want += product;
+            scale += Math.Abs(product);
+        }
+        bool previous = Float16.Only256Bit;
+        try
+        {
+            fixed (ushort* wp = w)
+            fixed (float* xp = x)
+                foreach (bool only256 in new[] { false, true })
+                {
+                    Float16.Only256Bit = only256;
+                    double got = BFloat16.Dot(wp, xp, cols);
+                    Assert.True(Math.Abs(got - want) <= Tolerance * scale, $"cols={cols} only256={only256}: got {got:R}, reference {want:R}");
+                }
+        }
+        finally
+        {
+            Float16.Only256Bit = previous;
+        }
+    }
+
     [Fact]
     public void F16_dot_keeps_infinities_and_nan_on_the_wide_path()
     {
