@@ -114,6 +114,17 @@ public sealed unsafe class WeightProduct
     {
         int cols = m.Cols, rows = m.Rows;
         bool f16 = m.Format == WeightFormat.F16;
+        if (n == 1 && m.RowBytes <= MaxPrefetchedRowBytes)
+        {
+            // Short rows, as for the integer formats: prefetch the row four ahead (in one run, a 4864 × 896 F16 product
+            // from memory: 6.3 → 8.6 GB/s; 896 × 4864, long rows: no change, so those are left alone).
+            for (int o = lo; o < hi; o++)
+            {
+                if (o + 4 < hi) FourRowDot.Prefetch(m.Row(o + 4), m.RowBytes);
+                y[o] = f16 ? Float16.Dot((ushort*)m.Row(o), x, cols) : BFloat16.Dot((ushort*)m.Row(o), x, cols);
+            }
+            return;
+        }
         if (n == 1 || cols > MaxConvertedRow)
         {
             for (int o = lo; o < hi; o++)
