@@ -27,7 +27,15 @@ public sealed unsafe class WeightProduct
     long activationRowBytes;
     int n;
 
-    public WeightProduct() => body = Rows;
+    readonly Action<int, int> chunkedBody;
+    // The shared row split of a multi-threaded product (ChunkedRows): the next chunk to take, the chunk size in rows.
+    int nextChunk, chunkRows;
+
+    public WeightProduct()
+    {
+        body = Rows;
+        chunkedBody = ChunkedRows;
+    }
 
     /// <summary>y [n, rows] = x [n, cols] · Wᵀ.</summary>
     public void Run(WeightMatrix matrix, float* x, int n, float* y)
@@ -82,7 +90,18 @@ public sealed unsafe class WeightProduct
             }
         }
         // As MatMulJob: split only when each thread gets at least ~16K multiply-adds.
-        CpuThreads.For(matrix.Rows, body, align: 4, minPerThread: Math.Max(4, (1 << 14) / Math.Max(1, n * matrix.Cols)));
+        int minPerThread = Math.Max(4, (1 << 14) / Math.Max(1, n * matrix.Cols));
+        if (CpuThreads.Count <= 1 || matrix.Rows < 2 * minPerThread)
+        {
+            body(0, matrix.Rows);
+            return;
+        }
+        // Several threads take chunks of rows from a shared counter rather than one fixed half each. WHY: on a busy
+        // machine one thread is often descheduled for milliseconds; with fixed halves the other waits for it (a 2-thread
+        // decode then ran slower than 1 thread), with chunks it does the work itself and the late thread finds none left.
+        nextChunk = 0;
+        chunkRows = Math.Max(Math.Max(16, minPerThread), (matrix.Rows + 8 * CpuThreads.Count - 1) / (8 * CpuThreads.Count) + 3) / 4 * 4;
+        CpuThreads.For(matrix.Rows, chunkedBody, align: 4, minPerThread: minPerThread);
     }
 
     /// <summary>Rows of at most this many bytes are prefetched two four-row passes ahead (<see cref="Rows"/>).</summary>
@@ -141,6 +160,14 @@ public sealed unsafe class WeightProduct
             else BFloat16.ToFloats(source, destination);
             for (int r = 0; r < n; r++) y[(long)r * rows + o] = CpuOps.Dot(converted, x + (long)r * cols, cols);
         }
+    }
+
+    /// <summary>Each thread's body in a split product: takes chunks of <see cref="chunkRows"/> rows until none are left (its own range is ignored).</summary>
+    void ChunkedRows(int ignoredLo, int ignoredHi)
+    {
+        int rows = matrix.Rows;
+        for (int chunk; (chunk = Interlocked.Increment(ref nextChunk) - 1) * (long)chunkRows < rows;)
+            Rows(chunk * chunkRows, Math.Min(rows, (chunk + 1) * chunkRows));
     }
 
     void Rows(int lo, int hi)
