@@ -100,6 +100,10 @@ public static class Float16
             var rebias = Vector512.Create(TwoTo112);
             for (; i + 32 <= n; i += 32)
             {
+                // 4 KiB ahead in the stream (one line per 32 halves): the hardware prefetchers stop at page boundaries,
+                // and a long row (ffn_down: 9.5 KiB) crosses two (896 × 4864 from memory: 6.8 → 13.5 GB/s in a probe).
+                // A prefetch past the end of the mapping does not fault.
+                Sse.Prefetch1(w + i + PrefetchHalves);
                 var h = Vector512.Load((short*)(w + i)) & magnitudeMask;
                 // Subnormal lanes: |h| − 1 < 0x3ff unsigned (zero wraps to 0xffff); inf/NaN lanes: |h| > 0x7bff. One test of
                 // both masks: two short-circuit tests (LessThanAny || GreaterThanAny) compiled to two flag moves each.
@@ -153,6 +157,9 @@ public static class Float16
         for (; i < n; i++) sum += ToFloat(w[i]) * x[i];
         return sum;
     }
+
+    /// <summary>How far ahead (in 2-byte values, 4 KiB) the 512-bit F16 and BF16 dot products prefetch their row.</summary>
+    internal const int PrefetchHalves = 2048;
 
     // 2^112 (exactly): moves a half's exponent, placed in a float's exponent field, to its value.
     const float TwoTo112 = 5.192296858534828e+33f;
