@@ -25,6 +25,8 @@ public static unsafe class FourRowDot
     /// <summary>Whether <paramref name="format"/> has a four-row kernel here.</summary>
     public static bool Takes(WeightFormat format) => format is WeightFormat.Q8_0 or WeightFormat.Q4_0 && Supported;
 
+    const int PrefetchBytes = 4096;
+
     /// <summary>Ints per block of <see cref="Prepare"/>'s offsets: one 256-bit vector, −k·Σa in lane 0 and zeros.</summary>
     public const int OffsetInts = 8;
 
@@ -66,6 +68,9 @@ public static unsafe class FourRowDot
             var offset = Avx.LoadVector256(offsets);
             var da = Vector256.Create(scales[b]);
             long at = (long)b * Q8_0.BlockBytes;
+            // 4 KiB ahead in each row: long rows (ffn_down) cross page boundaries, where the hardware prefetchers stop.
+            Sse.Prefetch1(w0 + at + PrefetchBytes); Sse.Prefetch1(w1 + at + PrefetchBytes);
+            Sse.Prefetch1(w2 + at + PrefetchBytes); Sse.Prefetch1(w3 + at + PrefetchBytes);
             acc0 = Q8_0Block(w0 + at, a, offset, flip, half, da, acc0);
             acc1 = Q8_0Block(w1 + at, a, offset, flip, half, da, acc1);
             acc2 = Q8_0Block(w2 + at, a, offset, flip, half, da, acc2);
@@ -95,6 +100,9 @@ public static unsafe class FourRowDot
             var offset = Avx.LoadVector256(offsets);
             var da = Vector256.Create(scales[b]);
             long at = (long)b * Q4_0.BlockBytes;
+            // 4 KiB ahead in each row: long rows (ffn_down) cross page boundaries, where the hardware prefetchers stop.
+            Sse.Prefetch1(w0 + at + PrefetchBytes); Sse.Prefetch1(w1 + at + PrefetchBytes);
+            Sse.Prefetch1(w2 + at + PrefetchBytes); Sse.Prefetch1(w3 + at + PrefetchBytes);
             acc0 = Q4_0Block(w0 + at, a, offset, low, half, da, acc0);
             acc1 = Q4_0Block(w1 + at, a, offset, low, half, da, acc1);
             acc2 = Q4_0Block(w2 + at, a, offset, low, half, da, acc2);
