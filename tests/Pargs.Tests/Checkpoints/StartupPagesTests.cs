@@ -8,6 +8,7 @@ namespace Pargs.Tests.Checkpoints;
 /// clean, read-only file pages — never relocated data, writable data, JIT code, anonymous memory or the model file), and,
 /// live, that releasing them lowers libtorch_cpu.so's resident code while torch keeps computing the same numbers.
 /// </summary>
+[Collection(ResidentMemoryCollection.Name)]
 public class StartupPagesTests
 {
     const string Smaps = """
@@ -107,4 +108,14 @@ public class StartupPagesTests
         try { Assert.Equal(0, StartupPages.Release()); }
         finally { AppContext.SetSwitch(StartupPages.KeepSwitch, false); }
     }
+}
+
+/// <summary>
+/// Tests that measure this process's resident pages run alone: a test on another thread running torch re-faults the
+/// library pages they release between the release and the measurement.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ResidentMemoryCollection
+{
+    public const string Name = "Resident memory (runs alone)";
 }
