@@ -7,7 +7,7 @@ namespace Pargs.Tests.Cli;
 /// <summary>
 /// The reward models of the families beyond Llama end to end through the real CLI: train-rm a few steps from a tiny
 /// reference checkpoint of the family (writing its …ForSequenceClassification), then generate --method pargs guided by
-/// it. (Gemma's: CliGemmaTests.)
+/// it.
 /// </summary>
 public class CliFamilyRewardModelTests : IDisposable
 {
@@ -27,10 +27,12 @@ public class CliFamilyRewardModelTests : IDisposable
     }
 
     [Theory]
-    [InlineData("phi3", "Phi3ForSequenceClassification")]
-    [InlineData("gpt_neox", "GPTNeoXForSequenceClassification")]
-    [InlineData("qwen3", "Qwen3ForSequenceClassification")]
-    public void Train_rm_then_generate_with_pargs_guided_by_it(string name, string architecture)
+    [InlineData("phi3", "Phi3ForSequenceClassification", "phi3")]
+    [InlineData("gpt_neox", "GPTNeoXForSequenceClassification", "gpt_neox")]
+    [InlineData("qwen3", "Qwen3ForSequenceClassification", "qwen3")]
+    [InlineData("gemma2", "Gemma2ForSequenceClassification", "gemma2")]
+    [InlineData("gemma3", "Gemma3TextForSequenceClassification", "gemma3_text")]
+    public void Train_rm_then_generate_with_pargs_guided_by_it(string name, string architecture, string modelType)
     {
         string lm = _dir.File(name);
         ReferenceCheckpoints.Write(name, lm);
@@ -39,7 +41,7 @@ public class CliFamilyRewardModelTests : IDisposable
             "--log-every", "1", "--schedule", "constant", "--lr", "1e-3", "--threads", "1");
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(rm, HuggingFaceFolder.ConfigFile)))!;
         Assert.Equal(architecture, config["architectures"]![0]!.GetValue<string>());
-        Assert.Equal(name, config["model_type"]!.GetValue<string>());
+        Assert.Equal(modelType, config["model_type"]!.GetValue<string>());
         var weights = Safetensors.Load(Path.Combine(rm, HuggingFaceFolder.WeightsFile));
         Assert.Contains("score.weight", weights.Keys);
         foreach (var t in weights.Values) t.Dispose();
