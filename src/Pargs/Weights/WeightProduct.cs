@@ -81,7 +81,9 @@ public sealed unsafe class WeightProduct
                 if (activationFormat == WeightFormat.Q8_0) Q8_0.QuantizeRow(x + (long)r * matrix.Cols, quantized + r * activationRowBytes, matrix.Cols / Q8_0.BlockElements);
                 else WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
                                         new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
-            fourRows = n == 1 && FourRowDot.Takes(matrix.Format);
+            // Below the GEMM's threshold every activation row takes the four-row kernel, so a row's result does not depend
+            // on how many rows share the product (a decoding batch, a reward model's k candidates).
+            fourRows = n < IntegerGemm.MinRows && FourRowDot.Takes(matrix.Format);
             if (fourRows) PrepareFourRows(matrix);
             if (IntegerGemm.Takes(matrix.Format, n))
             {
@@ -107,18 +109,19 @@ public sealed unsafe class WeightProduct
     /// <summary>Rows of at most this many bytes are prefetched two four-row passes ahead (<see cref="Rows"/>).</summary>
     const long MaxPrefetchedRowBytes = 2048;
 
-    /// <summary>FourRowDot's per-block scales and offsets of the one quantized activation row, in pinned buffers reused across products.</summary>
+    /// <summary>FourRowDot's per-block scales and offsets of each quantized activation row (row r's at r·blocks), in pinned buffers reused across products.</summary>
     void PrepareFourRows(WeightMatrix m)
     {
         int blocks = m.Cols / Q8_0.BlockElements;
-        if (activationScales.Length < blocks)
+        if (activationScales.Length < n * blocks)
         {
-            activationScales = GC.AllocateUninitializedArray<float>(blocks, pinned: true);
-            activationOffsets = GC.AllocateUninitializedArray<int>(blocks * FourRowDot.OffsetInts, pinned: true);
+            activationScales = GC.AllocateUninitializedArray<float>(n * blocks, pinned: true);
+            activationOffsets = GC.AllocateUninitializedArray<int>(n * blocks * FourRowDot.OffsetInts, pinned: true);
         }
         scales = (float*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(activationScales, 0);
         offsets = (int*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(activationOffsets, 0);
-        FourRowDot.Prepare(m.Format, quantized, blocks, scales, offsets);
+        for (int r = 0; r < n; r++)
+            FourRowDot.Prepare(m.Format, quantized + r * activationRowBytes, blocks, scales + (long)r * blocks, offsets + (long)r * blocks * FourRowDot.OffsetInts);
     }
 
     /// <summary>Rows of a 2-byte float format at most this long are converted once into a stack buffer when several activation rows use them.</summary>
@@ -200,7 +203,8 @@ public sealed unsafe class WeightProduct
         int first = lo;
         if (fourRows)
         {
-            // One activation row: four weight rows per pass (lo is a multiple of 4: the split aligns to 4).
+            // Four weight rows per pass (lo is a multiple of 4: the split aligns to 4), applied to each activation row while
+            // they sit in L1.
             delegate*<byte*, byte*, byte*, byte*, byte*, float*, int*, int, float*, void> four =
                 m.Format == WeightFormat.Q8_0 ? &FourRowDot.Q8_0Rows : &FourRowDot.Q4_0Rows;
             // Short rows: prefetch the group two passes ahead. WHY: the hardware prefetchers stop at 4 KiB page boundaries,
@@ -212,7 +216,9 @@ public sealed unsafe class WeightProduct
             {
                 if (prefetch && first + 12 <= hi)
                     for (int r = first + 8; r < first + 12; r++) FourRowDot.Prefetch(m.Row(r), m.RowBytes);
-                four(m.Row(first), m.Row(first + 1), m.Row(first + 2), m.Row(first + 3), quantized, scales, offsets, blocks, y + first);
+                for (int r = 0; r < n; r++)
+                    four(m.Row(first), m.Row(first + 1), m.Row(first + 2), m.Row(first + 3), quantized + r * activationRowBytes,
+                         scales + (long)r * blocks, offsets + (long)r * blocks * FourRowDot.OffsetInts, blocks, y + (long)r * rows + first);
             }
         }
         // Each weight row is read once and applied to all n activation rows while it sits in L1.
