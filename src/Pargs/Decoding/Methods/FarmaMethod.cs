@@ -110,47 +110,35 @@ sealed class VocabularyTopKRule(DecodingMethod method, int k, double w, bool sam
 static class VocabularyRows
 {
     /// <summary>
-    /// Checks the two [B, V] rows and returns them contiguous (themselves when they already are: then
-    /// <paramref name="copies"/> is empty). They are read in place through their storage: TorchSharp's element accessor
-    /// costs ~100 ns a read, and its ToArray still walks the elements one by one — at 2 × 32,000 reads per row and step
-    /// that was most of FaRMA's time on a 32k vocabulary.
+    /// Checks the two [B, V] rows. They are then read in place through their storage (contiguous views: an alias when
+    /// they already are): TorchSharp's element accessor costs ~100 ns a read, and its ToArray still walks the elements
+    /// one by one — at 2 × 32,000 reads per row and step that was most of FaRMA's time on a 32k vocabulary.
     /// </summary>
-    static (Tensor LogProbs, Tensor Values) Contiguous(Tensor logProbs, Tensor values, double w, DecodingMethod method, List<Tensor> copies)
+    static void Check(Tensor logProbs, Tensor values, double w, DecodingMethod method)
     {
         if (!float.IsFinite((float)w)) throw new PargsException($"-w {w} overflowed float32 (whose largest value is {float.MaxValue:G3}), where scores are computed; use a smaller -w");
         if (!logProbs.shape.SequenceEqual(values.shape))
             throw new PargsException($"{method.Name}: the language model gives {logProbs.shape[^1]} token scores per row and the reward model {values.shape[^1]}; they must share the vocabulary");
         if (logProbs.dtype != ScalarType.Float32 || values.dtype != ScalarType.Float32)
             throw new InvalidOperationException("log-probabilities and reward values are float32");
-        Tensor Own(Tensor t)
-        {
-            if (t.is_contiguous()) return t;
-            var copy = t.contiguous();
-            copies.Add(copy);
-            return copy;
-        }
-        return (Own(logProbs), Own(values));
     }
 
     /// <summary>[B][V] of logProbs + (float)w · values, in float32 as torch would compute it.</summary>
     public static unsafe float[][] Combine(Tensor logProbs, Tensor values, double w, DecodingMethod method)
     {
-        var copies = new List<Tensor>(0);
-        try
+        Check(logProbs, values, w, method);
+        using var lp = logProbs.contiguous();
+        using var rv = values.contiguous();
+        int rows = (int)lp.shape[0], vocab = (int)lp.shape[1];
+        float* a = TensorMemory.Floats(lp), r = TensorMemory.Floats(rv);
+        float wf = (float)w;
+        var combined = new float[rows][];
+        for (int b = 0; b < rows; b++)
         {
-            var (lp, rv) = Contiguous(logProbs, values, w, method, copies);
-            int rows = (int)lp.shape[0], vocab = (int)lp.shape[1];
-            float* a = TensorMemory.Floats(lp), r = TensorMemory.Floats(rv);
-            float wf = (float)w;
-            var combined = new float[rows][];
-            for (int b = 0; b < rows; b++)
-            {
-                var row = combined[b] = new float[vocab];
-                for (int v = 0; v < vocab; v++) row[v] = a[(long)b * vocab + v] + wf * r[(long)b * vocab + v];
-            }
-            return combined;
+            var row = combined[b] = new float[vocab];
+            for (int v = 0; v < vocab; v++) row[v] = a[(long)b * vocab + v] + wf * r[(long)b * vocab + v];
         }
-        finally { foreach (var c in copies) c.Dispose(); }
+        return combined;
     }
 
     /// <summary>
@@ -160,37 +148,34 @@ static class VocabularyRows
     /// </summary>
     public static unsafe void CombinedTopK(Tensor logProbs, Tensor values, double w, DecodingMethod method, int k, int[] top, float[][] scores)
     {
-        var copies = new List<Tensor>(0);
-        try
+        Check(logProbs, values, w, method);
+        using var lp = logProbs.contiguous();
+        using var rv = values.contiguous();
+        int rows = (int)lp.shape[0], vocab = (int)lp.shape[1];
+        float* a = TensorMemory.Floats(lp), r = TensorMemory.Floats(rv);
+        float wf = (float)w;
+        for (int b = 0; b < rows; b++)
         {
-            var (lp, rv) = Contiguous(logProbs, values, w, method, copies);
-            int rows = (int)lp.shape[0], vocab = (int)lp.shape[1];
-            float* a = TensorMemory.Floats(lp), r = TensorMemory.Floats(rv);
-            float wf = (float)w;
-            for (int b = 0; b < rows; b++)
+            var best = scores[b];
+            float* rowA = a + (long)b * vocab, rowR = r + (long)b * vocab;
+            int count = 0, v = 0;
+            for (; v < vocab && count < k; v++) Offer(top, b * k, best, k, ref count, v, rowA[v] + wf * rowR[v]);
+            // Once k are held, most tokens fall below the k-th: a vector of them is skipped with one compare. The sums
+            // are the scalar ones (a multiply and an add per lane, no fused multiply-add); a lane above the k-th, or
+            // NaN (which counts as largest), goes through the same scalar insertion, in id order.
+            if (Vector256.IsHardwareAccelerated)
             {
-                var best = scores[b];
-                float* rowA = a + (long)b * vocab, rowR = r + (long)b * vocab;
-                int count = 0, v = 0;
-                for (; v < vocab && count < k; v++) Offer(top, b * k, best, k, ref count, v, rowA[v] + wf * rowR[v]);
-                // Once k are held, most tokens fall below the k-th: a vector of them is skipped with one compare. The sums
-                // are the scalar ones (a multiply and an add per lane, no fused multiply-add); a lane above the k-th, or
-                // NaN (which counts as largest), goes through the same scalar insertion, in id order.
-                if (Vector256.IsHardwareAccelerated)
+                var wv = Vector256.Create(wf);
+                for (; v + Vector256<float>.Count <= vocab; v += Vector256<float>.Count)
                 {
-                    var wv = Vector256.Create(wf);
-                    for (; v + Vector256<float>.Count <= vocab; v += Vector256<float>.Count)
-                    {
-                        var sums = Vector256.Add(Vector256.Load(rowA + v), Vector256.Multiply(wv, Vector256.Load(rowR + v)));
-                        var above = Vector256.GreaterThan(sums, Vector256.Create(best[k - 1])) | ~Vector256.Equals(sums, sums);
-                        if (above == Vector256<float>.Zero) continue;
-                        for (int lane = 0; lane < Vector256<float>.Count; lane++) Offer(top, b * k, best, k, ref count, v + lane, sums.GetElement(lane));
-                    }
+                    var sums = Vector256.Add(Vector256.Load(rowA + v), Vector256.Multiply(wv, Vector256.Load(rowR + v)));
+                    var above = Vector256.GreaterThan(sums, Vector256.Create(best[k - 1])) | ~Vector256.Equals(sums, sums);
+                    if (above == Vector256<float>.Zero) continue;
+                    for (int lane = 0; lane < Vector256<float>.Count; lane++) Offer(top, b * k, best, k, ref count, v + lane, sums.GetElement(lane));
                 }
-                for (; v < vocab; v++) Offer(top, b * k, best, k, ref count, v, rowA[v] + wf * rowR[v]);
             }
+            for (; v < vocab; v++) Offer(top, b * k, best, k, ref count, v, rowA[v] + wf * rowR[v]);
         }
-        finally { foreach (var c in copies) c.Dispose(); }
     }
 
     /// <summary>Inserts (id, s) into the row's top list (ids at top[offset..], sums in best) if it beats the k-th; ids arrive in increasing order, so a tie keeps the smaller id.</summary>
