@@ -114,13 +114,12 @@ public sealed class RemoteHttp : IDisposable
 
     /// <summary>
     /// Blocks until every task has ended, then throws the first <see cref="PargsException"/> among their failures (else
-    /// the first failure). Waits on a kernel event rather than <see cref="Task.WaitAll(Task[])"/>, which spins first: on
-    /// a busy machine the spinning steals the core the server's worker (or the answers' I/O threads) needs.
+    /// the first failure), without <see cref="Task.WaitAll(Task[])"/>'s spinning (<see cref="BlockingWait"/>).
     /// </summary>
     public static void WaitAll(Task[] tasks)
     {
         var all = Task.WhenAll(tasks);
-        if (!all.IsCompleted) ((IAsyncResult)all).AsyncWaitHandle.WaitOne();
+        BlockingWait.Until(all);
         if (all.Exception is { } e)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions.FirstOrDefault(x => x is PargsException) ?? e.InnerExceptions[0]);
         if (all.IsCanceled) throw new OperationCanceledException();
