@@ -1,5 +1,6 @@
 using Pargs.Decoding.Methods;
 using Pargs.Engine;
+using Pargs.Models.Cpu;
 using Pargs.Rewards;
 using static TorchSharp.torch;
 
@@ -107,8 +108,7 @@ public sealed class ContinuousDecoder : IDisposable
         {
             using var logProbs = next!.LogProbs.contiguous(); // [B, V]
             int vocab = (int)logProbs.shape[1];
-            // Rows sliced from one span of the storage: TorchSharp's ToArray reads element by element (milliseconds a row on a 32k vocabulary).
-            var all = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(logProbs.bytes);
+            var all = TensorMemory.FloatSpan(logProbs); // rows sliced from the storage in place
             for (int b = 0; b < rows.Count; b++)
                 rows[b].OnDistribution?.Invoke(tokens[b], all.Slice(b * vocab, vocab).ToArray());
             Timed(StepPhaseTimes.Phase.LogProbs, ref start);

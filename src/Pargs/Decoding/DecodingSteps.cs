@@ -1,3 +1,4 @@
+using Pargs.Models.Cpu;
 using static TorchSharp.torch;
 
 namespace Pargs.Decoding;
@@ -130,9 +131,8 @@ public static class DecodingSteps
         using var scope = NewDisposeScope();
         var (sorted, order) = logProbs.sort(-1, descending: true);
         long rows = sorted.shape[0], vocab = sorted.shape[1];
-        // Bulk copies of the storage (TorchSharp's ToArray reads element by element: a [B, V] tensor cost milliseconds).
-        var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(sorted.contiguous().bytes).ToArray();
-        var ids = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(order.contiguous().bytes).ToArray();
+        var values = TensorMemory.FloatSpan(sorted.contiguous()).ToArray(); // one bulk copy each
+        var ids = TensorMemory.Int64Span(order.contiguous()).ToArray();
         var outLogp = new float[rows][];
         var outIds = new long[rows][];
         for (int b = 0; b < rows; b++)
