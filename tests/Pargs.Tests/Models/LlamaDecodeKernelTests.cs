@@ -24,6 +24,20 @@ public class LlamaDecodeKernelTests
         _ => TinyModels.LlamaConfig(),
     };
 
+    /// <summary>
+    /// <see cref="Decode"/> through torch, then through the kernel on <paramref name="threads"/> threads, and how many
+    /// forwards the kernel ran (so a test can tell it did not fall back to torch).
+    /// </summary>
+    internal static (List<Tensor> Torch, List<Tensor> Kernel, long KernelForwards) DecodeBothWays(CausalLM model, int threads)
+    {
+        var reference = Decode(model, kernel: false);
+        long before = CpuKernels.ForwardsOnThisThread;
+        int previous = CpuThreads.Count;
+        CpuThreads.Count = threads;
+        try { return (reference, Decode(model, kernel: true), CpuKernels.ForwardsOnThisThread - before); }
+        finally { CpuThreads.Count = previous; }
+    }
+
     /// <summary>Prefill a ragged batch, take 4 steps, score 3 siblings per row, commit one, step again: logits of every stage.</summary>
     internal static List<Tensor> Decode(CausalLM model, bool kernel)
     {
@@ -48,15 +62,9 @@ public class LlamaDecodeKernelTests
     public void Kernel_decoding_matches_the_torch_ops(string name, int threads)
     {
         using var model = TinyModels.RandomLM(Config(name), seed: 77);
-        var reference = Decode(model, kernel: false);
-        long before = CpuKernels.ForwardsOnThisThread;
-        List<Tensor> fast;
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
-        try { fast = Decode(model, kernel: true); }
-        finally { CpuThreads.Count = previous; }
+        var (reference, fast, kernelForwards) = DecodeBothWays(model, threads);
         // 4 steps + siblings + 1 step took the kernel; the prefill (7 tokens × 3 rows) is within its size too.
-        Assert.True(CpuKernels.ForwardsOnThisThread - before >= 6, "the decode kernel did not run");
+        Assert.True(kernelForwards >= 6, "the decode kernel did not run");
         Assert.Equal(reference.Count, fast.Count);
         for (int i = 0; i < reference.Count; i++)
         {
