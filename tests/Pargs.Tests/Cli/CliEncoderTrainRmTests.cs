@@ -77,11 +77,13 @@ public class CliEncoderTrainRmTests : IDisposable
     {
         string start = TinyEncoders.Write(_dir.File("bert"), TinyEncoders.Bert(), seed: 9);
         string data = PairsFile();
-        const int steps = 40;
+        const int steps = 80; // long enough that the kill lands mid-run on a quiet machine too
         string straight = _dir.File("straight");
         PargsCli.Succeeds(TrainArgs(start, data, straight, steps, "--checkpoint-every", "4", "--input", "pair"));
 
-        // The same run, killed (SIGKILL: no cleanup, possibly mid-checkpoint) once its second checkpoint is on disk.
+        // The same run, killed (SIGKILL: no cleanup, possibly mid-checkpoint) once its second checkpoint is on disk. Any
+        // complete checkpoint from step 8 on counts: only the newest are kept, so on a quiet machine checkpoint-8 itself
+        // could come and go between two looks, and the run then finished before the kill.
         string killed = _dir.File("killed");
         var args = TrainArgs(start, data, killed, steps, "--checkpoint-every", "4", "--input", "pair");
         var startInfo = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -93,7 +95,8 @@ public class CliEncoderTrainRmTests : IDisposable
         using (var process = Process.Start(startInfo)!)
         {
             var clock = Stopwatch.StartNew();
-            while (!Directory.Exists(Path.Combine(killed, TrainingCheckpoints.Prefix + "8")) && !process.HasExited && clock.Elapsed < TimeSpan.FromSeconds(90))
+            var checkpoints = new TrainingCheckpoints(killed, keep: 1);
+            while (!checkpoints.List().Any(c => c.Step >= 8) && !process.HasExited && clock.Elapsed < TimeSpan.FromSeconds(90))
                 Thread.Sleep(5);
             Assert.False(process.HasExited, "the run finished before it could be killed (make it longer)");
             process.Kill(entireProcessTree: true);
