@@ -14,6 +14,7 @@ public static class BenchCommand
         command.Subcommands.Add(Decode());
         command.Subcommands.Add(TrainRm());
         command.Subcommands.Add(MatVec());
+        command.Subcommands.Add(Gemm());
         command.Subcommands.Add(Tokenize());
         command.Subcommands.Add(Serve());
         command.Subcommands.Add(RemoteBenchCommand.Create(OutOption, Report));
@@ -186,6 +187,26 @@ public static class BenchCommand
             var machine = MachineInfo.Current();
             var table = MatVecBenchmark.Run(options, Log);
             Report(machine, string.Join(",", options.Threads), table, CommandLine(), outPath);
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command Gemm()
+    {
+        var defaults = new GemmBenchmarkOptions();
+        var rows = new Option<int[]>("--rows") { Description = "Activation rows per product.", DefaultValueFactory = _ => defaults.Rows.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var shapes = new Option<string[]>("--shapes") { Description = "Matrix shapes out×in.", DefaultValueFactory = _ => defaults.Shapes.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var seconds = new Option<double>("--seconds") { Description = "Thread CPU seconds per cell.", DefaultValueFactory = _ => defaults.SecondsPerCell };
+        var siblingRows = new Option<int[]>("--sibling-rows") { Description = "Rows of the reward model's sibling-forward table (k = 10 each); 0: skip it.", DefaultValueFactory = _ => defaults.SiblingRows.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var command = new Command("gemm", "Float32 products of many rows (batched steps, sibling candidates): GMAC/s of the dot kernel, CpuGemm and torch, one thread.");
+        foreach (var o in new Option[] { rows, shapes, seconds, siblingRows, OutOption }) command.Options.Add(o);
+        command.SetAction(CliErrors.Action(result =>
+        {
+            var options = new GemmBenchmarkOptions { Rows = result.GetValue(rows)!, Shapes = result.GetValue(shapes)!, SecondsPerCell = result.GetValue(seconds), SiblingRows = result.GetValue(siblingRows)! };
+            string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null;
+            Report(MachineInfo.Current(), "1", GemmBenchmark.Run(options, Log), CommandLine(), outPath);
+            if (options.SiblingRows.Any(r => r > 0)) Report(MachineInfo.Current(), "1", GemmBenchmark.RunSiblings(options, Log), CommandLine(), outPath);
             return 0;
         }));
         return command;

@@ -20,6 +20,13 @@ public static unsafe partial class CpuOps
             MatVec(x, inF, w, bias, y, lo, hi);
             return;
         }
+        // From a few rows on, the register-blocked outer-product GEMM (CpuGemm: no horizontal sums, one summation
+        // order per output whatever the row count) is several times faster than the dot-product blocks below.
+        if (CpuGemm.Takes(rows, inF, outF))
+        {
+            CpuGemm.Multiply(x, rows, inF, w, bias, y, outF, lo, hi);
+            return;
+        }
         // While a block's four weight rows serve every input row, the block after next is prefetched, a cache
         // line every few FMAs: for a few rows the weights stream from memory once and the first pass over a block
         // otherwise stalls on them (measured 14 → 18-25 GMAC/s on ten rows, cold weights). Matrices that fit in

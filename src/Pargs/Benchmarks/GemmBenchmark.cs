@@ -1,0 +1,171 @@
+using System.Runtime.InteropServices;
+using Pargs.Decoding;
+using Pargs.Models;
+using Pargs.Rewards;
+using Pargs.Models.Cpu;
+using static TorchSharp.torch;
+
+namespace Pargs.Benchmarks;
+
+/// <summary>Settings of <see cref="GemmBenchmark"/>.</summary>
+public sealed record GemmBenchmarkOptions
+{
+    /// <summary>Activation rows per product: a step's rows, or rows × k sibling candidates.</summary>
+    public IReadOnlyList<int> Rows { get; init; } = new[] { 2, 4, 10, 16, 40, 160, 640 };
+    /// <summary>Matrix shapes "out×in": stories260K's (64×64, 172×64, 64×172) and the 15M shape's (288×288, 768×288, 288×768).</summary>
+    public IReadOnlyList<string> Shapes { get; init; } = new[] { "64x64", "172x64", "64x172", "288x288", "768x288", "288x768" };
+    /// <summary>Thread CPU time spent measuring each cell.</summary>
+    public double SecondsPerCell { get; init; } = 0.15;
+    /// <summary>Rows of the sibling-forward table (each scores k = 10 one-token candidates over a 48-token prefix); empty: no such table.</summary>
+    public IReadOnlyList<int> SiblingRows { get; init; } = new[] { 1, 16, 64 };
+}
+
+/// <summary>
+/// GMAC/s of the float32 products for many rows, on one thread, by thread CPU time (robust on a shared machine): the
+/// dot-product kernel CpuOps.MatMul had (4 × 3 blocks with horizontal sums), the outer-product <see cref="CpuGemm"/>,
+/// and libtorch's linear.
+/// </summary>
+public static unsafe class GemmBenchmark
+{
+    public static BenchTable Run(GemmBenchmarkOptions options, Action<string>? log = null)
+    {
+        if (options.Rows.Count == 0 || options.Rows.Any(r => r < 1)) throw new PargsException("--rows: expected positive row counts");
+        if (options.SecondsPerCell <= 0) throw new PargsException($"--seconds must be positive, got {options.SecondsPerCell}");
+        var shapes = options.Shapes.Select(ParseShape).ToList();
+        var table = new BenchTable("bench gemm: float32 products of many rows, one thread, GMAC/s by thread CPU time",
+            "matrix [out × in]", "rows", "dot kernel (before)", "CpuGemm", "torch linear", "CpuGemm ÷ dot", "CpuGemm ÷ torch");
+        int savedThreads = CpuThreads.Count;
+        int? savedMin = CpuGemm.FixedMinRows;
+        ComputeThreads.Set(1);
+        try
+        {
+            foreach (var (outF, inF) in shapes)
+                foreach (int rows in options.Rows)
+                {
+                    log?.Invoke($"gemm: {outF}×{inF}, {rows} rows");
+                    double dot = Measure(outF, inF, rows, "dot", options.SecondsPerCell);
+                    double gemm = CpuGemm.Supported ? Measure(outF, inF, rows, "gemm", options.SecondsPerCell) : double.NaN;
+                    double torch = Measure(outF, inF, rows, "torch", options.SecondsPerCell);
+                    table.Add($"{outF} × {inF}", rows.ToString(), $"{dot:F1}", CpuGemm.Supported ? $"{gemm:F1}" : "n/a (no AVX-512)", $"{torch:F1}",
+                              $"{gemm / dot:F2}×", $"{gemm / torch:F2}×");
+                }
+        }
+        finally
+        {
+            CpuGemm.FixedMinRows = savedMin;
+            ComputeThreads.Set(savedThreads);
+        }
+        table.Notes.Add("GMAC/s = rows × out × in multiply-adds per second of the measuring thread's CPU time (the weights in cache, as a small model's are across a step).");
+        table.Notes.Add("CpuGemm includes its per-call pack of the weights into [in, 32] panels. \"dot kernel\" is CpuOps.MatMul with the GEMM switched off (CpuGemm.FixedMinRows above the rows).");
+        return table;
+    }
+
+    /// <summary>
+    /// A reward model's whole sibling forward (BatchSession.Siblings + score head: the "RM candidates" phase of a pargs
+    /// serve step), thread CPU µs per candidate with the GEMM off and on, alternated (off, on, off, on) so both see the
+    /// same load: stories260K's shape (dim 64, 5 layers, 8 heads over 4 kv heads, ff 172) and the 15M shape, random weights.
+    /// </summary>
+    public static BenchTable RunSiblings(GemmBenchmarkOptions options, Action<string>? log = null)
+    {
+        var table = new BenchTable("bench gemm: a reward model's sibling forward (k = 10 candidates per row, 48-token prefix), one thread",
+            "model shape", "rows × k", "µs per candidate, GEMM off", "µs per candidate, GEMM on", "off ÷ on");
+        int savedThreads = CpuThreads.Count;
+        int? savedMin = CpuGemm.FixedMinRows;
+        ComputeThreads.Set(1);
+        try
+        {
+            foreach (var (name, config) in new[] { ("stories260K", Stories260KShape()), ("15M", BenchmarkModels.Llama15MShape()) })
+            {
+                var shape = config;
+                using var rm = RewardModel.Create(shape, seed: 3);
+                rm.eval();
+                foreach (int rows in options.SiblingRows.Where(r => r > 0))
+                {
+                    log?.Invoke($"gemm: sibling forward, {name}, {rows} rows");
+                    using var noGrad = no_grad();
+                    using var session = new BatchSession(rm.Backbone, rows);
+                    using (var scope = NewDisposeScope())
+                        session.Prefill(Enumerable.Range(0, rows).Select(r => BenchmarkModels.RandomPrompt(48, shape.VocabSize, 100 + r)).ToArray());
+                    var candidates = tensor(Enumerable.Range(0, rows * 10).Select(i => (long)(3 + i % (shape.VocabSize - 3))).ToArray(), rows, 10);
+                    double[] sums = new double[2];
+                    long[] counts = new long[2];
+                    for (int round = 0; round < 4; round++)
+                    {
+                        int on = round % 2;
+                        CpuGemm.FixedMinRows = on == 1 ? savedMin : int.MaxValue;
+                        void Forward()
+                        {
+                            using var scope = NewDisposeScope();
+                            rm.ScoreFromHidden(session.Siblings(candidates));
+                        }
+                        Forward(); // warm: JIT, buffers
+                        long start = ThreadCpuClock.Nanoseconds(), now = start;
+                        while (now - start < options.SecondsPerCell * 1e9 / 2)
+                        {
+                            Forward();
+                            counts[on]++;
+                            now = ThreadCpuClock.Nanoseconds();
+                        }
+                        sums[on] += now - start;
+                    }
+                    double off = sums[0] / counts[0] / (rows * 10) / 1e3, onUs = sums[1] / counts[1] / (rows * 10) / 1e3;
+                    table.Add(name, $"{rows} × 10", $"{off:F2}", $"{onUs:F2}", $"{off / onUs:F2}×");
+                }
+            }
+        }
+        finally
+        {
+            CpuGemm.FixedMinRows = savedMin;
+            ComputeThreads.Set(savedThreads);
+        }
+        table.Notes.Add("Thread CPU time of the whole forward (decode kernel: embeddings, norms, products, attention over the prefix, score head), two alternated rounds each way.");
+        return table;
+    }
+
+    /// <summary>stories260K's shape as a Llama: dim 64, 5 layers, 8 heads over 4 kv heads, ff 172, vocab 512, context 512.</summary>
+    static ModelConfig Stories260KShape() => ModelConfig.FromHuggingFaceJson(new System.Text.Json.Nodes.JsonObject
+    {
+        ["model_type"] = "llama", ["vocab_size"] = 512, ["hidden_size"] = 64, ["intermediate_size"] = 172, ["num_hidden_layers"] = 5,
+        ["num_attention_heads"] = 8, ["num_key_value_heads"] = 4, ["max_position_embeddings"] = 512, ["rms_norm_eps"] = 1e-5,
+    }, "stories260K shape");
+
+    static (int Out, int In) ParseShape(string shape)
+    {
+        var parts = shape.ToLowerInvariant().Split('x', '×');
+        if (parts.Length != 2 || !int.TryParse(parts[0], out int o) || !int.TryParse(parts[1], out int i) || o < 1 || i < 1)
+            throw new PargsException($"--shapes: expected out×in such as 288x288, got \"{shape}\"");
+        return (o, i);
+    }
+
+    static double Measure(int outF, int inF, int rows, string kernel, double seconds)
+    {
+        var random = new Random(11);
+        float[] x = Enumerable.Range(0, rows * inF).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        float[] w = Enumerable.Range(0, outF * inF).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        float[] y = new float[rows * outF];
+        using var scope = NewDisposeScope();
+        var xt = tensor(x, new long[] { rows, inF });
+        var wt = tensor(w, new long[] { outF, inF });
+        using var noGrad = no_grad();
+        fixed (float* xp = x, wp = w, yp = y)
+        {
+            float* xq = xp, wq = wp, yq = yp;
+            Action product = kernel switch
+            {
+                "dot" => () => { CpuGemm.FixedMinRows = int.MaxValue; CpuOps.MatMul(xq, rows, inF, wq, null, yq, outF, 0, outF); },
+                "gemm" => () => CpuGemm.Multiply(xq, rows, inF, wq, null, yq, outF, 0, outF),
+                _ => () => nn.functional.linear(xt, wt).Dispose(),
+            };
+            for (int i = 0; i < 3; i++) product(); // JIT, caches
+            long start = ThreadCpuClock.Nanoseconds(), now = start;
+            long count = 0;
+            while (now - start < seconds * 1e9)
+            {
+                for (int i = 0; i < 8; i++) product();
+                count += 8;
+                now = ThreadCpuClock.Nanoseconds();
+            }
+            return count * (double)rows * outF * inF / (now - start);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+using Pargs.Models.Cpu;
+
+namespace Pargs.Tests.Models;
+
+/// <summary>
+/// The outer-product GEMM (<see cref="CpuGemm"/>) and the products of <see cref="CpuOps.MatMul"/> that use it: against a
+/// double-precision loop, bit for bit against the one summation order it promises (so a row's result cannot depend on
+/// the rows beside it, the panel it falls in or the thread split), on stories260K's and the 15M shape's widths and odd ones.
+/// </summary>
+public unsafe class CpuGemmTests
+{
+    static float[] Random(int count, int seed)
+    {
+        var random = new Random(seed);
+        var values = new float[count];
+        for (int i = 0; i < count; i++) values[i] = (float)(random.NextDouble() * 2 - 1);
+        return values;
+    }
+
+    /// <summary>y = x·wᵀ + bias in double, and Σ|x·w| + |bias| per output (the scale of float32's rounding error).</summary>
+    static (double[] Y, double[] Scale) Exact(float[] x, int rows, int inF, float[] w, float[]? bias, int outF)
+    {
+        var y = new double[rows * outF];
+        var scale = new double[rows * outF];
+        for (int r = 0; r < rows; r++)
+            for (int o = 0; o < outF; o++)
+            {
+                double s = bias?[o] ?? 0, a = Math.Abs(bias?[o] ?? 0);
+                for (int i = 0; i < inF; i++)
+                {
+                    double p = (double)x[r * inF + i] * w[o * inF + i];
+                    s += p;
+                    a += Math.Abs(p);
+                }
+                y[r * outF + o] = s;
+                scale[r * outF + o] = a;
+            }
+        return (y, scale);
+    }
+
+    public static TheoryData<int, int, int> Shapes => new()
+    {
+        // (outF, inF, rows): stories260K (64, 172 wide), the 15M shape (288, 768), and odd widths and row counts that
+        // leave partial panels, partial 8-row blocks and inF tails of the 8 × 8 pack.
+        { 64, 64, 160 }, { 172, 64, 16 }, { 64, 172, 10 }, { 288, 288, 160 }, { 768, 288, 33 }, { 288, 768, 17 },
+        { 37, 13, 9 }, { 5, 3, 700 }, { 33, 77, 1 }, { 100, 9, 2 }, { 512, 64, 64 }, { 47, 290, 3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Multiply_matches_a_double_loop_and_its_own_summation_order_bit_for_bit(int outF, int inF, int rows)
+    {
+        if (!CpuGemm.Supported) return; // no AVX-512: CpuOps.MatMul never calls it (its dispatch test below still runs)
+        var x = Random(rows * inF, 1);
+        var w = Random(outF * inF, 2);
+        var bias = Random(outF, 3);
+        foreach (var b in new[] { bias, null })
+        {
+            var (exact, scale) = Exact(x, rows, inF, w, b, outF);
+            // A sub-range of outputs, as one thread's share: the floats outside it must stay untouched.
+            int lo = outF > 8 ? 4 : 0, hi = outF > 8 ? outF - 3 : outF;
+            var y = Enumerable.Repeat(float.NaN, rows * outF).ToArray();
+            var canonical = Enumerable.Repeat(float.NaN, rows * outF).ToArray();
+            fixed (float* xp = x, wp = w, bp = b, yp = y, cp = canonical)
+            {
+                CpuGemm.Multiply(xp, rows, inF, wp, bp, yp, outF, lo, hi);
+                CpuGemm.Reference(xp, rows, inF, wp, bp, cp, outF, lo, hi);
+            }
+            for (int r = 0; r < rows; r++)
+                for (int o = 0; o < outF; o++)
+                {
+                    int at = r * outF + o;
+                    if (o < lo || o >= hi)
+                    {
+                        Assert.True(float.IsNaN(y[at]), $"output ({r}, {o}) outside [{lo}, {hi}) was written");
+                        continue;
+                    }
+                    Assert.True(Math.Abs(y[at] - exact[at]) <= 4e-6 * scale[at] + 1e-7, $"({r}, {o}): {y[at]} vs exact {exact[at]} (scale {scale[at]})");
+                    Assert.Equal(BitConverter.SingleToInt32Bits(canonical[at]), BitConverter.SingleToInt32Bits(y[at]));
+                }
+        }
+    }
+
+    [Fact]
+    public void A_rows_result_does_not_depend_on_the_rows_beside_it_nor_on_the_thread_split()
+    {
+        if (!CpuGemm.Supported) return;
+        foreach (var (outF, inF) in new[] { (172, 64), (288, 288), (61, 19) })
+        {
+            const int most = 700;
+            var x = Random(most * inF, 4);
+            var w = Random(outF * inF, 5);
+            var bias = Random(outF, 6);
+            var alone = new float[outF];
+            fixed (float* xp = x, wp = w, bp = bias, ap = alone)
+            {
+                // Row 5 alone, then among 6, 8, 9, 64, 160 and 700 rows, and split at output 4·k as two threads would.
+                CpuGemm.Multiply(xp + 5 * inF, 1, inF, wp, bp, ap, outF, 0, outF);
+                foreach (int rows in new[] { 6, 8, 9, 64, 160, most })
+                {
+                    var y = new float[rows * outF];
+                    var split = new float[rows * outF];
+                    fixed (float* yp = y, sp = split)
+                    {
+                        CpuGemm.Multiply(xp, rows, inF, wp, bp, yp, outF, 0, outF);
+                        int cut = outF / 2 / 4 * 4 + 4;
+                        CpuGemm.Multiply(xp, rows, inF, wp, bp, sp, outF, cut, outF);
+                        CpuGemm.Multiply(xp, rows, inF, wp, bp, sp, outF, 0, cut);
+                    }
+                    for (int o = 0; o < outF; o++)
+                    {
+                        Assert.Equal(BitConverter.SingleToInt32Bits(alone[o]), BitConverter.SingleToInt32Bits(y[5 * outF + o]));
+                        Assert.Equal(BitConverter.SingleToInt32Bits(alone[o]), BitConverter.SingleToInt32Bits(split[5 * outF + o]));
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// CpuOps.MatMul as the decode kernel and CpuLinear call it (through MatMulJob, on one and two threads): every row
+    /// count from 1 to 700 within float32 rounding of the double loop; from the GEMM's row threshold on, a row's bits are
+    /// the same whatever the row count and thread count.
+    /// </summary>
+    [Fact]
+    public void MatMul_matches_a_double_loop_for_1_to_700_rows_on_one_and_two_threads()
+    {
+        int previous = CpuThreads.Count;
+        try
+        {
+            foreach (var (outF, inF) in new[] { (64, 64), (172, 64), (64, 172), (288, 288), (768, 288), (288, 768), (45, 23) })
+            {
+                const int most = 700;
+                var x = Random(most * inF, 7);
+                var w = Random(outF * inF, 8);
+                var bias = Random(outF, 9);
+                var (exact, scale) = Exact(x, most, inF, w, bias, outF);
+                var job = new MatMulJob();
+                float[]? gemmRow0 = null;
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    CpuThreads.Count = threads;
+                    foreach (int rows in new[] { 1, 2, 3, 4, 7, 8, 10, 15, 16, 17, 31, 32, 33, 64, 160, most })
+                    {
+                        var y = new float[rows * outF];
+                        fixed (float* xp = x, wp = w, bp = bias, yp = y) job.Run(xp, rows, inF, wp, bp, yp, outF);
+                        for (int at = 0; at < rows * outF; at++)
+                            Assert.True(Math.Abs(y[at] - exact[at]) <= 4e-6 * scale[at] + 1e-7,
+                                $"[{outF} × {inF}], {rows} rows, {threads} threads, output {at}: {y[at]} vs exact {exact[at]}");
+                        if (!CpuGemm.Takes(rows, inF, outF)) continue;
+                        var row0 = y[..outF];
+                        gemmRow0 ??= row0;
+                        Assert.Equal(gemmRow0.Select(BitConverter.SingleToInt32Bits), row0.Select(BitConverter.SingleToInt32Bits));
+                    }
+                }
+                Assert.True(!CpuGemm.Supported || gemmRow0 is not null, $"[{outF} × {inF}]: no row count reached the GEMM");
+            }
+        }
+        finally
+        {
+            CpuThreads.Count = previous;
+        }
+    }
+}
