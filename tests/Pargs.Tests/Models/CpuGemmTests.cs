@@ -72,11 +72,12 @@ public unsafe class CpuGemmTests
                     int at = r * outF + o;
                     if (o < lo || o >= hi)
                     {
-                        Assert.True(float.IsNaN(y[at]), $"output ({r}, {o}) outside [{lo}, {hi}) was written");
+                        if (!float.IsNaN(y[at])) Assert.Fail($"output ({r}, {o}) outside [{lo}, {hi}) was written");
                         continue;
                     }
-                    Assert.True(Math.Abs(y[at] - exact[at]) <= 4e-6 * scale[at] + 1e-7, $"({r}, {o}): {y[at]} vs exact {exact[at]} (scale {scale[at]})");
-                    Assert.Equal(BitConverter.SingleToInt32Bits(canonical[at]), BitConverter.SingleToInt32Bits(y[at]));
+                    // (the messages are built only on failure: formatting one per output would be the test's whole cost)
+                    if (!(Math.Abs(y[at] - exact[at]) <= 4e-6 * scale[at] + 1e-7)) Assert.Fail($"({r}, {o}): {y[at]} vs exact {exact[at]} (scale {scale[at]})");
+                    if (BitConverter.SingleToInt32Bits(canonical[at]) != BitConverter.SingleToInt32Bits(y[at])) Assert.Fail($"({r}, {o}): {y[at]} vs {canonical[at]} in the summation order");
                 }
         }
     }
@@ -130,7 +131,8 @@ public unsafe class CpuGemmTests
         {
             foreach (var (outF, inF) in new[] { (64, 64), (172, 64), (64, 172), (288, 288), (768, 288), (288, 768), (45, 23) })
             {
-                const int most = 700;
+                // 700 rows on the narrow shapes, 64 on the 15M shape's (their 160-row product is checked above): a short test.
+                int most = inF * outF <= 172 * 64 ? 700 : 64;
                 var x = Random(most * inF, 7);
                 var w = Random(outF * inF, 8);
                 var bias = Random(outF, 9);
@@ -140,13 +142,13 @@ public unsafe class CpuGemmTests
                 foreach (int threads in new[] { 1, 2 })
                 {
                     CpuThreads.Count = threads;
-                    foreach (int rows in new[] { 1, 2, 3, 4, 7, 8, 10, 15, 16, 17, 31, 32, 33, 64, 160, most })
+                    foreach (int rows in new[] { 1, 2, 3, 7, 8, 10, 16, 17, 33, 64, 160, most }.Where(r => r <= most).Distinct())
                     {
                         var y = new float[rows * outF];
                         fixed (float* xp = x, wp = w, bp = bias, yp = y) job.Run(xp, rows, inF, wp, bp, yp, outF);
                         for (int at = 0; at < rows * outF; at++)
-                            Assert.True(Math.Abs(y[at] - exact[at]) <= 4e-6 * scale[at] + 1e-7,
-                                $"[{outF} × {inF}], {rows} rows, {threads} threads, output {at}: {y[at]} vs exact {exact[at]}");
+                            if (!(Math.Abs(y[at] - exact[at]) <= 4e-6 * scale[at] + 1e-7))
+                                Assert.Fail($"[{outF} × {inF}], {rows} rows, {threads} threads, output {at}: {y[at]} vs exact {exact[at]}");
                         if (!CpuGemm.Takes(rows, inF, outF)) continue;
                         var row0 = y[..outF];
                         gemmRow0 ??= row0;
