@@ -43,7 +43,8 @@ sealed class GenArmRule(double alpha, double temperature) : TokenRule
     public override long[] Choose(TokenwiseStep step)
     {
         var scorer = VocabularyTopKRule.VocabularyScorerOf(step, DecodingMethods.GenArm);
-        var scores = VocabularyRows.Combine(step.Next.LogProbs, scorer.Values, alpha, DecodingMethods.GenArm); // [B][V] on the host
+        float[][] scores;
+        using (var rows = VocabularyRows.Read(step.Next.LogProbs, scorer.Values, alpha, DecodingMethods.GenArm)) scores = rows.Combine(); // [B][V] on the host
         var tokens = new long[scores.Length];
         for (int b = 0; b < scores.Length; b++)
         {
