@@ -167,17 +167,16 @@ sealed unsafe class VocabularyRows : IDisposable
         valuesCopy?.Dispose();
     }
 
-    /// <summary>[B][V] of log p + (float)w · values.</summary>
-    public float[][] Combine()
+    /// <summary>[B][V] of log p + (float)w · values, into <paramref name="into"/>'s rows (reused: [V] of a 32k vocabulary is a large object).</summary>
+    public void Combine(float[][] into)
     {
-        var combined = new float[Count][];
         for (int b = 0; b < Count; b++)
         {
-            var row = combined[b] = new float[Vocab];
+            var row = into[b];
+            if (row.Length != Vocab) throw new ArgumentException($"a row of {row.Length} for a vocabulary of {Vocab}", nameof(into));
             float* a = logProbs + (long)b * Vocab, r = values + (long)b * Vocab;
             for (int v = 0; v < Vocab; v++) row[v] = a[v] + w * r[v];
         }
-        return combined;
     }
 
     /// <summary>
