@@ -125,8 +125,9 @@ public static class BenchCommand
         var naiveTokens = new Option<int>("--naive-new-tokens") { Description = "New tokens for the (slow) naive PARGS reference.", DefaultValueFactory = _ => 4 };
         var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => 10 };
         var methods = new Option<string[]>("--methods") { Description = "Instead: these methods next to top-k (ms/token, LM/RM calls per token), e.g. farma genarm cd cards", AllowMultipleArgumentsPerToken = true };
+        var rounds = new Option<int?>("--rounds") { Description = $"Interleaved rounds (each runs every method once; ratios are medians over rounds). Default: {MethodsBenchmark.DefaultRounds} with --methods, 11 without." };
         var command = new Command("decode", "Wall ms per token: top-k vs ARGS vs PARGS vs naive PARGS, with an RM the LM's shape.");
-        foreach (var o in new Option[] { threads, models, prompts, newTokens, naiveTokens, k, methods, StoriesOption, OutOption }) command.Options.Add(o);
+        foreach (var o in new Option[] { threads, models, prompts, newTokens, naiveTokens, k, methods, rounds, StoriesOption, OutOption }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
             var options = new DecodeBenchmarkOptions
@@ -135,9 +136,12 @@ public static class BenchCommand
                 NewTokens = result.GetValue(newTokens), NaiveNewTokens = result.GetValue(naiveTokens), K = result.GetValue(k),
                 Stories260KPath = result.GetValue(StoriesOption)!,
             };
+            int? roundCount = result.GetValue(rounds);
+            if (roundCount is < 1) throw new PargsException($"--rounds must be at least 1, got {roundCount}");
+            if (roundCount is { } r) options = options with { Repeats = r };
             string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null; // before the work, not after
             var machine = MachineInfo.Current();
-            var table = result.GetValue(methods) is { Length: > 0 } names ? MethodsBenchmark.Run(options, names, log: Log) : DecodeBenchmark.Run(options, Log);
+            var table = result.GetValue(methods) is { Length: > 0 } names ? MethodsBenchmark.Run(options, names, roundCount ?? MethodsBenchmark.DefaultRounds, Log) : DecodeBenchmark.Run(options, Log);
             Report(machine, options.Threads.ToString(), table, CommandLine(), outPath);
             return 0;
         }));

@@ -14,8 +14,12 @@ namespace Pargs.Benchmarks;
 /// </summary>
 public static class MethodsBenchmark
 {
-    public static BenchTable Run(DecodeBenchmarkOptions options, IReadOnlyList<string> methodNames, int rounds = 5, Action<string>? log = null)
+    /// <summary>Rounds when none are asked for: each round runs top-k and every method once, in turn.</summary>
+    public const int DefaultRounds = 5;
+
+    public static BenchTable Run(DecodeBenchmarkOptions options, IReadOnlyList<string> methodNames, int rounds = DefaultRounds, Action<string>? log = null)
     {
+        if (rounds < 1) throw new PargsException($"--rounds must be at least 1, got {rounds}");
         BenchChecks.AtLeastOne(options.PromptLengths, "--prompt-lengths");
         BenchChecks.KnownModels(options.Models, "260k", "15m");
         BenchChecks.Threads([options.Threads]);
@@ -24,7 +28,7 @@ public static class MethodsBenchmark
         if (methods.Count == 0) throw new PargsException("--methods: name at least one method besides topk");
         int promptLength = options.PromptLengths[0];
         var table = new BenchTable($"bench decode --methods: wall ms per generated token next to top-k (k = {options.K}, batch 1, prompt {promptLength}, threads {options.Threads})",
-            "model", "method", "ms/token", "÷ top-k", "LM calls/token", "RM calls/token", "settings");
+            "model", "method", "ms/token", "÷ top-k", "÷ top-k, min–max of rounds", "LM calls/token", "RM calls/token", "settings");
         foreach (var name in options.Models)
         {
             using var lm = name == "260k" ? CausalLM.Load(options.Stories260KPath) : BenchmarkModels.RandomLM(BenchmarkModels.Llama15MShape() with { MaxPositions = 512 }, seed: 15);
@@ -68,7 +72,7 @@ public static class MethodsBenchmark
             log?.Invoke($"decode --methods: {name} warm-up");
             foreach (var (_, _, s) in setups) Measure(lm, s.Rm, s.Options, prompt, options.NewTokens);
             var samples = setups.Select(_ => new List<Measurement>()).ToList();
-            for (int round = 0; round < Math.Max(1, rounds); round++)
+            for (int round = 0; round < rounds; round++)
             {
                 log?.Invoke($"decode --methods: {name} round {round + 1}/{rounds}");
                 for (int i = 0; i < setups.Count; i++) samples[i].Add(Measure(lm, setups[i].Setup.Rm, setups[i].Setup.Options, prompt, options.NewTokens));
@@ -77,16 +81,16 @@ public static class MethodsBenchmark
             for (int i = 0; i < setups.Count; i++)
             {
                 var list = samples[i];
-                double ratio = Median(list.Zip(samples[0], (a, b) => a.MsPerToken / b.MsPerToken));
+                var ratios = list.Zip(samples[0], (a, b) => a.MsPerToken / b.MsPerToken).ToList();
                 var last = list[^1];
-                table.Add(name, setups[i].Label, $"{Median(list.Select(x => x.MsPerToken)):F2}", i == 0 ? "1" : $"{ratio:F2}",
-                    $"{last.LmCallsPerToken:F2}", $"{last.RmCallsPerToken:F3}", setups[i].Setup.Settings);
+                table.Add(name, setups[i].Label, $"{Median(list.Select(x => x.MsPerToken)):F2}", i == 0 ? "1" : $"{Median(ratios):F2}",
+                    i == 0 ? "" : $"{ratios.Min():F2}–{ratios.Max():F2}", $"{last.LmCallsPerToken:F2}", $"{last.RmCallsPerToken:F3}", setups[i].Setup.Settings);
             }
         }
         table.Notes.Add("Prompt = random token ids; reward models are random: a scalar one of the LM's shape (RewardModel.Create) for CD and CARDS, " +
                         "a random causal LM of the LM's shape as the vocabulary head of FaRMA and GenARM (on 15m also a smaller one of the same vocabulary: the \"small RM\" rows).");
         table.Notes.Add($"ms/token = wall time of the whole run (prefill included) / tokens generated ({options.NewTokens} per run for tokenwise methods; " +
-                        "searches stop at the same budget); ÷ top-k = median over interleaved rounds of that round's ratio.");
+                        $"searches stop at the same budget); ÷ top-k = median over {rounds} interleaved rounds (each runs top-k and every method once, in turn) of that round's ratio.");
         table.Notes.Add("Targets (issue 19): FaRMA ÷ top-k ≤ 1.3 on 15m and ≤ 2.0 on 260k; CARDS RM calls/token ≤ 0.25.");
         return table;
     }

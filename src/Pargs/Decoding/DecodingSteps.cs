@@ -89,12 +89,18 @@ public static class DecodingSteps
     }
 
     /// <summary>One draw from softmax(row / temperature), computed in double precision.</summary>
-    public static int SampleSoftmax(float[] row, double temperature, Random random)
+    public static int SampleSoftmax(float[] row, double temperature, Random random) => SampleSoftmax(row, temperature, random, new double[row.Length]);
+
+    /// <summary>
+    /// <see cref="SampleSoftmax(float[], double, Random)"/> with the caller's scratch for the weights (at least as long as
+    /// the row): over a whole 32k vocabulary (GenARM) a new one was 256 KB of large-object heap a step.
+    /// </summary>
+    public static int SampleSoftmax(float[] row, double temperature, Random random, double[] weights)
     {
+        if (weights.Length < row.Length) throw new ArgumentException($"{weights.Length} weights for a row of {row.Length}", nameof(weights));
         if (!float.IsFinite(row.Max()))
             throw new PargsException("no candidate has a finite score (every one has probability 0), so none can be sampled");
         double max = row.Max() / temperature;
-        var weights = new double[row.Length];
         double total = 0;
         for (int j = 0; j < row.Length; j++)
         {

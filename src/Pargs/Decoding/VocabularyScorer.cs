@@ -67,7 +67,8 @@ public sealed class VocabularyScorer : VocabularyScorerBase
     {
         if (pending is not { } tokens) return;
         pending = null;
-        using var _ = no_grad();
+        // The decoding loop already runs without gradients: entering no_grad again would be three more native calls a step.
+        using var _ = is_grad_enabled() ? no_grad() : null;
         using var scope = NewDisposeScope();
         Keep(ValuesOf(session.Step(tensor(tokens))));
         counts.AppendCommits++;

@@ -260,6 +260,7 @@ public class CliBadInputTests : IDisposable
         Assert.Contains($"--threads {many}: using {Environment.ProcessorCount}", capped.Stderr);
         PargsCli.Fails(["bench", "decode", "--models", "260k", "--stories", Gguf, "--threads", many], $"--threads {many}", "logical CPUs");
         PargsCli.Fails(["bench", "decode", "--models", "260k", "--stories", Gguf, "-k", "0"], "-k", "at least 1");
+        PargsCli.Fails(["bench", "decode", "--models", "260k", "--stories", Gguf, "--methods", "farma", "--rounds", "0"], "--rounds", "at least 1");
         PargsCli.Fails(["bench", "decode", "--models", "260k", "--stories", Gguf, "-k", "1000"], "-k 1000", "vocabulary");
         PargsCli.Fails(["bench", "generate", "--stories", Gguf, "--batch", "0"], "--batch", "at least 1");
         PargsCli.Fails(["bench", "decode", "--stories", Gguf, "--models", "260k", "foo"], "--models", "\"foo\""); // before 260k runs

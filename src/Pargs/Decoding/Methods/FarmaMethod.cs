@@ -78,26 +78,31 @@ sealed class VocabularyTopKRule(DecodingMethod method, int k, double w, bool sam
         // floats that costs less than the torch ops (and their [B, V] tensors) would, measured on stories260K, where a
         // whole step is a fraction of a millisecond, and on a 32k vocabulary, where a [B][V] copy per step was a large
         // object for the garbage collector.
-        int rows = (int)step.Next.LogProbs.shape[0];
-        if (top.Length != rows * k) top = new int[rows * k];
-        var scores = new float[rows][];
-        for (int b = 0; b < rows; b++) scores[b] = new float[k];
-        VocabularyRows.CombinedTopK(step.Next.LogProbs, scorer.Values, w, method, k, top, scores);
-        var ids = new long[rows * k];
-        for (int i = 0; i < ids.Length; i++) ids[i] = top[i];
-        for (int b = 0; b < rows; b++)
+        using var rows = VocabularyRows.Read(step.Next.LogProbs, scorer.Values, w, method);
+        if (top.Length != rows.Count * k) top = new int[rows.Count * k];
+        var scores = new float[rows.Count][];
+        for (int b = 0; b < rows.Count; b++) scores[b] = new float[k];
+        rows.CombinedTopK(k, top, scores);
+        for (int b = 0; b < rows.Count; b++)
             if (step.Active[b])
                 foreach (var s in scores[b])
                     if (!float.IsFinite(s) && !float.IsNegativeInfinity(s))
                         throw new PargsException($"log p + w·r is {s} for a candidate of {method.Name}: the reward model's head (or w·r = {w}·r) is not finite; check its weights and -w");
         var chosen = DecodingSteps.Choose(scores, sample, temperature, step.RowRandom);
-        var tokens = new long[rows];
-        for (int b = 0; b < rows; b++) tokens[b] = ids[b * k + chosen[b]];
+        var tokens = new long[rows.Count];
+        for (int b = 0; b < rows.Count; b++) tokens[b] = top[b * k + chosen[b]];
         if (step.Trace is { } trace)
             for (int b = 0; b < chosen.Length; b++)
-                trace(new StepTrace(b, step.Index, ids.AsSpan(b * k, k).ToArray(), scores[b], chosen[b]));
+                trace(new StepTrace(b, step.Index, CandidateIds(b), scores[b], chosen[b]));
         scorer.Append(tokens);
         return tokens;
+    }
+
+    long[] CandidateIds(int row)
+    {
+        var ids = new long[k];
+        for (int j = 0; j < k; j++) ids[j] = top[row * k + j];
+        return ids;
     }
 
     /// <summary>The step's scorer as a vocabulary scorer, or an error saying which reward model the method needs.</summary>
@@ -106,58 +111,87 @@ sealed class VocabularyTopKRule(DecodingMethod method, int k, double w, bool sam
            ?? throw new PargsException($"{method.Name} reads the reward model's head over the whole vocabulary: give a reward model trained with `pargs train-rm --objective {method.GuideObjective?.ToConfigValue()}` (a causal LM with \"pargs_objective\": \"{method.GuideObjective?.ToConfigValue()}\"), not one with a scalar score head");
 }
 
-/// <summary>Whole-vocabulary rows on the host: log p + w·values, and a top-k selection.</summary>
-static class VocabularyRows
+/// <summary>
+/// Whole-vocabulary rows on the host, read in place: log p [B, V] and the reward head's values [B, V], combined as
+/// log p + (float)w · values (float32, as torch would compute it) — all of it, or only its top-k.
+/// </summary>
+/// <remarks>
+/// The rows are read through their storage: TorchSharp's element accessor costs ~100 ns a read, and its ToArray
+/// still walks the elements one by one — at 2 × 32,000 reads per row and step that was most of FaRMA's time on a
+/// 32k vocabulary. Each TorchSharp property is itself a native call or a few (about a microsecond each on this VM,
+/// more when a model's step has just evicted libtorch's code from the cache), so each tensor's shape and layout are
+/// read once: an in-place view costs five calls a tensor, where a contiguous() view, a second shape and a dtype cost
+/// nine — a tenth of FaRMA's work besides the two models on stories260K.
+/// </remarks>
+sealed unsafe class VocabularyRows : IDisposable
 {
-    /// <summary>
-    /// Checks the two [B, V] rows. They are then read in place through their storage (contiguous views: an alias when
-    /// they already are): TorchSharp's element accessor costs ~100 ns a read, and its ToArray still walks the elements
-    /// one by one — at 2 × 32,000 reads per row and step that was most of FaRMA's time on a 32k vocabulary.
-    /// </summary>
-    static void Check(Tensor logProbs, Tensor values, double w, DecodingMethod method)
+    readonly float* logProbs, values;
+    readonly Tensor? logProbsCopy, valuesCopy; // only when a tensor was not contiguous float32 already
+    readonly float w;
+
+    public int Count { get; }
+    public int Vocab { get; }
+
+    VocabularyRows(Tensor logProbs, Tensor values, float w, int rows, int vocab)
+    {
+        this.w = w;
+        Count = rows;
+        Vocab = vocab;
+        this.logProbs = InPlace(logProbs, out logProbsCopy);
+        this.values = InPlace(values, out valuesCopy);
+    }
+
+    /// <summary>Checks the two [B, V] rows and reads them in place (through a contiguous float32 copy when they are not one).</summary>
+    public static VocabularyRows Read(Tensor logProbs, Tensor values, double w, DecodingMethod method)
     {
         if (!float.IsFinite((float)w)) throw new PargsException($"-w {w} overflowed float32 (whose largest value is {float.MaxValue:G3}), where scores are computed; use a smaller -w");
-        if (!logProbs.shape.SequenceEqual(values.shape))
-            throw new PargsException($"{method.Name}: the language model gives {logProbs.shape[^1]} token scores per row and the reward model {values.shape[^1]}; they must share the vocabulary");
-        if (logProbs.dtype != ScalarType.Float32 || values.dtype != ScalarType.Float32)
-            throw new InvalidOperationException("log-probabilities and reward values are float32");
+        long[] lpShape = logProbs.shape, valuesShape = values.shape;
+        if (lpShape.Length != 2 || !lpShape.SequenceEqual(valuesShape))
+            throw new PargsException($"{method.Name}: the language model gives {lpShape[^1]} token scores per row and the reward model {valuesShape[^1]}; they must share the vocabulary");
+        return new VocabularyRows(logProbs, values, (float)w, checked((int)lpShape[0]), checked((int)lpShape[1]));
     }
 
-    /// <summary>[B][V] of logProbs + (float)w · values, in float32 as torch would compute it.</summary>
-    public static unsafe float[][] Combine(Tensor logProbs, Tensor values, double w, DecodingMethod method)
+    static float* InPlace(Tensor t, out Tensor? copy)
     {
-        Check(logProbs, values, w, method);
-        using var lp = logProbs.contiguous();
-        using var rv = values.contiguous();
-        int rows = (int)lp.shape[0], vocab = (int)lp.shape[1];
-        float* a = TensorMemory.Floats(lp), r = TensorMemory.Floats(rv);
-        float wf = (float)w;
-        var combined = new float[rows][];
-        for (int b = 0; b < rows; b++)
+        copy = null;
+        var p = TensorMemory.Floats(t);
+        if (p != null) return p;
+        if (t.dtype != ScalarType.Float32) throw new InvalidOperationException("log-probabilities and reward values are float32");
+        copy = t.contiguous();
+        return TensorMemory.Floats(copy);
+    }
+
+    public void Dispose()
+    {
+        logProbsCopy?.Dispose();
+        valuesCopy?.Dispose();
+    }
+
+    /// <summary>[B][V] of log p + (float)w · values, into <paramref name="into"/>'s rows (reused: [V] of a 32k vocabulary is a large object).</summary>
+    public void Combine(float[][] into)
+    {
+        for (int b = 0; b < Count; b++)
         {
-            var row = combined[b] = new float[vocab];
-            for (int v = 0; v < vocab; v++) row[v] = a[(long)b * vocab + v] + wf * r[(long)b * vocab + v];
+            var row = into[b];
+            if (row.Length != Vocab) throw new ArgumentException($"a row of {row.Length} for a vocabulary of {Vocab}", nameof(into));
+            float* a = logProbs + (long)b * Vocab, r = values + (long)b * Vocab;
+            for (int v = 0; v < Vocab; v++) row[v] = a[v] + w * r[v];
         }
-        return combined;
     }
 
     /// <summary>
-    /// Per row b, the k largest of logProbs + (float)w · values (the same float32 sums as <see cref="Combine"/>) into
+    /// Per row b, the k largest of log p + (float)w · values (the same float32 sums as <see cref="Combine"/>) into
     /// <paramref name="top"/>[b·k ..] (ids) and <paramref name="scores"/>[b] (their sums), largest first; ties go to the
     /// smaller id; NaN counts as largest (it is then refused). One pass, nothing of the vocabulary's size allocated.
     /// </summary>
-    public static unsafe void CombinedTopK(Tensor logProbs, Tensor values, double w, DecodingMethod method, int k, int[] top, float[][] scores)
+    public void CombinedTopK(int k, int[] top, float[][] scores)
     {
-        Check(logProbs, values, w, method);
-        using var lp = logProbs.contiguous();
-        using var rv = values.contiguous();
-        int rows = (int)lp.shape[0], vocab = (int)lp.shape[1];
-        float* a = TensorMemory.Floats(lp), r = TensorMemory.Floats(rv);
-        float wf = (float)w;
-        for (int b = 0; b < rows; b++)
+        int vocab = Vocab;
+        float wf = w;
+        for (int b = 0; b < Count; b++)
         {
             var best = scores[b];
-            float* rowA = a + (long)b * vocab, rowR = r + (long)b * vocab;
+            float* rowA = logProbs + (long)b * vocab, rowR = values + (long)b * vocab;
             int count = 0, v = 0;
             for (; v < vocab && count < k; v++) Offer(top, b * k, best, k, ref count, v, rowA[v] + wf * rowR[v]);
             // Once k are held, most tokens fall below the k-th: a vector of them is skipped with one compare. The sums

@@ -40,10 +40,24 @@ public sealed record GenArmOptions : ITokenwiseOptions
 /// </summary>
 sealed class GenArmRule(double alpha, double temperature) : TokenRule
 {
+    // [B][V] scores and the softmax's [V] weights, reused from step to step: on a 32k vocabulary each is a large
+    // object (128 KB and 256 KB), and a fresh pair per token kept the garbage collector's full collections busy.
+    float[][] scores = [];
+    double[] weights = [];
+
     public override long[] Choose(TokenwiseStep step)
     {
         var scorer = VocabularyTopKRule.VocabularyScorerOf(step, DecodingMethods.GenArm);
-        var scores = VocabularyRows.Combine(step.Next.LogProbs, scorer.Values, alpha, DecodingMethods.GenArm); // [B][V] on the host
+        using (var rows = VocabularyRows.Read(step.Next.LogProbs, scorer.Values, alpha, DecodingMethods.GenArm))
+        {
+            if (scores.Length != rows.Count || (rows.Count > 0 && scores[0].Length != rows.Vocab))
+            {
+                scores = new float[rows.Count][];
+                for (int b = 0; b < rows.Count; b++) scores[b] = new float[rows.Vocab];
+            }
+            rows.Combine(scores); // [B][V] on the host
+            if (weights.Length != rows.Vocab) weights = new double[rows.Vocab];
+        }
         var tokens = new long[scores.Length];
         for (int b = 0; b < scores.Length; b++)
         {
@@ -51,9 +65,9 @@ sealed class GenArmRule(double alpha, double temperature) : TokenRule
             foreach (var s in scores[b])
                 if (!float.IsFinite(s) && !float.IsNegativeInfinity(s))
                     throw new PargsException($"log π_base + α·log π_r is {s} for a token: the reward model's or the LM's log-probabilities are not finite; check their weights and -w");
-            tokens[b] = DecodingSteps.SampleSoftmax(scores[b], temperature, step.RowRandom[b]);
-            if (step.Trace is { } trace)
-                trace(new StepTrace(b, step.Index, Enumerable.Range(0, scores[b].Length).Select(i => (long)i).ToArray(), scores[b], (int)tokens[b]));
+            tokens[b] = DecodingSteps.SampleSoftmax(scores[b], temperature, step.RowRandom[b], weights);
+            if (step.Trace is { } trace) // a copy: the row is overwritten at the next step
+                trace(new StepTrace(b, step.Index, Enumerable.Range(0, scores[b].Length).Select(i => (long)i).ToArray(), (float[])scores[b].Clone(), (int)tokens[b]));
         }
         scorer.Append(tokens);
         return tokens;
