@@ -22,6 +22,10 @@ public static class RemoteBenchCommand
             if (options.Rows.Count == 0 || options.Rows.Any(r => r < 1 || r > 64)) throw new PargsException("--rows: each level must be between 1 and 64");
             string? outPath = result.GetValue(outOption) is { } o ? CliErrors.OutputFile(o) : null;
             var machine = MachineInfo.Current();
+            // One thread, as the table says and as `pargs serve` and `pargs generate` run by default (--threads 1): left
+            // unset, libtorch took both cores, and its second OpenMP thread spun between parallel regions (~18 % of the
+            // process's CPU in a profile) against the server's worker and the client on the same two cores.
+            Pargs.Models.Cpu.ComputeThreads.Set(1);
             if (result.GetValue(shapes)!.FirstOrDefault(m => m is not ("260k" or "15m")) is { } unknownModel)
                 throw new PargsException($"--models: unknown model \"{unknownModel}\" (expected 260k or 15m)");
             foreach (string shape in result.GetValue(shapes)!)
