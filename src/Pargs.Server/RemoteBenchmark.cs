@@ -77,7 +77,16 @@ public static class RemoteBenchmark
                 TextGenerator.Generate(warmEngine, rm, warmPrompts, warm);
                 using var warmRm = RemoteRm(warmEngine, widest);
                 TextGenerator.Generate(warmEngine, warmRm, warmPrompts, warm);
-                Thread.Sleep(200); // the background recompilation catches up
+            }
+            // The background recompilation catches up (on a loaded machine its queue took seconds and landed in the first
+            // timed level): wait until no method has been compiled for half a second, at most five seconds.
+            var settle = Stopwatch.StartNew();
+            for (long compiled = -1; settle.Elapsed.TotalSeconds < 5;)
+            {
+                long now = System.Runtime.JitInfo.GetCompiledMethodCount();
+                if (now == compiled) break;
+                compiled = now;
+                Thread.Sleep(500);
             }
         }
         var process = Process.GetCurrentProcess();
