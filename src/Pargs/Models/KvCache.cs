@@ -265,25 +265,10 @@ public sealed class KvCache : IDisposable
         for (int s = 0; s < Length; s++)
             if (valid[(long)row * Capacity + s]) slots.Add(s);
         var copy = new KvCache(1, kvHeads, headDim, keys.Length, Math.Max(1, slots.Count), Type) { Length = slots.Count };
+        using var index = tensor(slots.ToArray());
         for (int i = 0; i < keys.Length; i++)
         {
             if (keys[i] is null || slots.Count == 0) continue;
-            if (InPlace(keys[i]!) && InPlace(values[i]!))
-            {
-                // Runs of consecutive slots (a row's real tokens usually are one run) as memory copies: for a small model
-                // the torch ops' fixed cost per layer, not the bytes, was what a prefix-cache entry cost.
-                var (copyKeys, copyValues) = copy.Buffers(i);
-                for (int run = 0; run < slots.Count;)
-                {
-                    int end = run + 1;
-                    while (end < slots.Count && slots[end] == slots[end - 1] + 1) end++;
-                    CopySlots(keys[i]!, row, (int)slots[run], copyKeys, 0, run, end - run);
-                    CopySlots(values[i]!, row, (int)slots[run], copyValues, 0, run, end - run);
-                    run = end;
-                }
-                continue;
-            }
-            using var index = tensor(slots.ToArray());
             copy.keys[i] = keys[i]!.narrow(0, row, 1).index_select(2, index).DetachFromDisposeScope();
             copy.values[i] = values[i]!.narrow(0, row, 1).index_select(2, index).DetachFromDisposeScope();
         }
@@ -316,15 +301,6 @@ public sealed class KvCache : IDisposable
             {
                 if (part.keys[i] is null || part.batch == 0 || used == 0) continue;
                 var (keys, values) = joined.Buffers(i);
-                if (InPlace(part.keys[i]!) && InPlace(part.values[i]!))
-                {
-                    for (int r = 0; r < part.batch; r++)
-                    {
-                        CopySlots(part.keys[i]!, r, 0, keys, rowOffset + r, shift, used);
-                        CopySlots(part.values[i]!, r, 0, values, rowOffset + r, shift, used);
-                    }
-                    continue;
-                }
                 keys.narrow(0, rowOffset, part.batch).narrow(2, shift, used).copy_(part.keys[i]!.narrow(2, 0, used));
                 values.narrow(0, rowOffset, part.batch).narrow(2, shift, used).copy_(part.values[i]!.narrow(2, 0, used));
             }
@@ -336,30 +312,6 @@ public sealed class KvCache : IDisposable
             rowOffset += part.batch;
         }
         return joined;
-    }
-
-    /// <summary>A buffer <see cref="CopySlots"/> may read or write directly: contiguous, on the CPU, [B, kvHeads, Capacity, D].</summary>
-    static bool InPlace(Tensor buffer) => buffer.device_type == DeviceType.CPU && buffer.is_contiguous() && buffer.dim() == 4;
-
-    /// <summary>
-    /// Copies slots <paramref name="fromSlot"/>.. of row <paramref name="fromRow"/> to slots <paramref name="toSlot"/>.. of row
-    /// <paramref name="toRow"/>, <paramref name="count"/> slots, every kv head: one memory copy per head (a head's slots are
-    /// consecutive in a contiguous [B, kvHeads, Capacity, D] buffer). Both buffers hold the same model's elements (same
-    /// dtype, kvHeads and D), each with its own capacity.
-    /// </summary>
-    static unsafe void CopySlots(Tensor from, int fromRow, int fromSlot, Tensor to, int toRow, int toSlot, int count)
-    {
-        if (count <= 0) return;
-        long heads = from.shape[1], fromCapacity = from.shape[2], toCapacity = to.shape[2];
-        long slotBytes = from.shape[3] * from.ElementSize;
-        if (to.dtype != from.dtype || to.shape[1] != heads || to.shape[3] != from.shape[3]
-            || fromSlot + count > fromCapacity || toSlot + count > toCapacity || fromRow >= from.shape[0] || toRow >= to.shape[0])
-            throw new ArgumentException("the KV buffers do not match, or the slots lie outside them");
-        byte* source = (byte*)Cpu.TensorMemory.Address(from), target = (byte*)Cpu.TensorMemory.Address(to);
-        long bytes = count * slotBytes;
-        for (long g = 0; g < heads; g++)
-            Buffer.MemoryCopy(source + ((fromRow * heads + g) * fromCapacity + fromSlot) * slotBytes,
-                              target + ((toRow * heads + g) * toCapacity + toSlot) * slotBytes, bytes, bytes);
     }
 
     KvCache(int batch, int kvHeads, int headDim, int layers, int capacity, KvCacheType type)

@@ -5,8 +5,8 @@ namespace Pargs.Tests.Models;
 
 /// <summary>
 /// The prefix cache's row copies (<see cref="KvCache.CompactRow"/> out of a session, <see cref="KvCache.Stack"/> into the
-/// next one), done as memory copies, against the same selection written with torch ops: each row gets exactly its own real
-/// slots, in order, right-aligned, padding zero — so a row never reads another row's (or a diverged prefix's) keys/values.
+/// next one) against the same selection written independently here: each row gets exactly its own real slots, in order,
+/// right-aligned, padding zero — so a row never reads another row's (or a diverged prefix's) keys/values.
 /// </summary>
 public class KvCacheCopyTests
 {
