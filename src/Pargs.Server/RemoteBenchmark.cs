@@ -60,15 +60,34 @@ public static class RemoteBenchmark
         ServerCounters Counters() => ServerCounters.Read(metricsClient.GetStringAsync("metrics").GetAwaiter().GetResult());
         RemoteEngine Connect(int concurrency) => RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, Model = models.LmName, TopK = options.K, Concurrency = concurrency }, lm.Tokenizer!, lm.Config.EosTokenId);
         RemoteRewardModel RemoteRm(RemoteEngine engine, int concurrency) => new(new RemoteRmOptions { Url = serverUrl, Model = models.RmName, Concurrency = concurrency }, engine.Info);
-        // Warm-up (not timed): the JIT, the server's first requests, TorchSharp's first ops.
+        // Warm-up (not timed): the JIT, the server's first requests, TorchSharp's first ops. The runtime compiles a method
+        // fast first and recompiles it optimized only after ~30 calls (in the background), so a tiny warm-up left the timed
+        // levels running — and recompiling — quick-jitted code on both sides (a tiered-compilation thread took ~25 % of the
+        // process's CPU in a profile). Every engine runs here at the widest level for a few steps, twice, so each measured
+        // level runs the optimized code a long-running client and server would.
         {
             log?.Invoke($"{models.LmName}: warm-up…");
-            var warm = new DecodingOptions { Method = new PargsOptions { K = options.K, W = options.W }, Seed = 2, MaxNewTokens = 4, StopAtEos = false, BatchSize = 2 };
-            string[] warmPrompts = [models.Prompt(1000), models.Prompt(1001)];
-            TextGenerator.Generate(lm, rm, warmPrompts, warm);
-            using var warmEngine = Connect(2);
-            using var warmRm = RemoteRm(warmEngine, 2);
-            TextGenerator.Generate(warmEngine, warmRm, warmPrompts, warm);
+            int widest = options.Rows.Max();
+            var warm = new DecodingOptions { Method = new PargsOptions { K = options.K, W = options.W }, Seed = 2, MaxNewTokens = 8, StopAtEos = false, BatchSize = widest };
+            var warmPrompts = Enumerable.Range(1000, widest).Select(models.Prompt).ToArray();
+            for (int round = 0; round < 2; round++)
+            {
+                TextGenerator.Generate(lm, rm, warmPrompts, warm);
+                using var warmEngine = Connect(widest);
+                TextGenerator.Generate(warmEngine, rm, warmPrompts, warm);
+                using var warmRm = RemoteRm(warmEngine, widest);
+                TextGenerator.Generate(warmEngine, warmRm, warmPrompts, warm);
+            }
+            // The background recompilation catches up (on a loaded machine its queue took seconds and landed in the first
+            // timed level): wait until no method has been compiled for half a second, at most five seconds.
+            var settle = Stopwatch.StartNew();
+            for (long compiled = -1; settle.Elapsed.TotalSeconds < 5;)
+            {
+                long now = System.Runtime.JitInfo.GetCompiledMethodCount();
+                if (now == compiled) break;
+                compiled = now;
+                Thread.Sleep(500);
+            }
         }
         var process = Process.GetCurrentProcess();
         // Client and server share this process: its CPU time per token is what a step costs both, whatever the machine's load.
@@ -117,7 +136,7 @@ public static class RemoteBenchmark
         table.Notes.Add("Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
         table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
         table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidate texts over their shared prefix (kept in the RM's prefix cache between steps): rewards equal whole-text scoring to ~1e-6, but not the local cached scorer's last bits, so those rows are not compared token for token.");
-        table.Notes.Add("Untimed warm-up first (JIT, first requests).");
+        table.Notes.Add("Untimed warm-up first: every engine at the widest level, 8 tokens, twice (the JIT's optimized recompilation, first requests).");
         return table;
     }
 

@@ -14,14 +14,20 @@ public static class RemoteBenchCommand
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per row.", DefaultValueFactory = _ => defaults.MaxTokens };
         var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => defaults.K };
         var shapes = new Option<string[]>("--models") { Description = "260k (stories260K + its partial RM) and/or 15m (random stories15M-shaped LM and RM).", DefaultValueFactory = _ => ["260k"], AllowMultipleArgumentsPerToken = true };
+        var threads = ModelOptions.Threads();
         var command = new Command("remote", "PARGS through a remote engine steering pargs serve (stories260K + its partial RM, or the 15M shape) on loopback at 1, 4, 16 rows in flight, next to the local engine; requests per step counted.");
-        foreach (var o in new Option[] { rows, maxTokens, k, shapes, outOption }) command.Options.Add(o);
+        foreach (var o in new Option[] { rows, maxTokens, k, shapes, threads, outOption }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
             var options = defaults with { Rows = result.GetValue(rows)!, MaxTokens = result.GetValue(maxTokens), K = result.GetValue(k) };
             if (options.Rows.Count == 0 || options.Rows.Any(r => r < 1 || r > 64)) throw new PargsException("--rows: each level must be between 1 and 64");
             string? outPath = result.GetValue(outOption) is { } o ? CliErrors.OutputFile(o) : null;
             var machine = MachineInfo.Current();
+            // --threads as `pargs serve` and `pargs generate` take it (default 1, their default), for the local engine, the
+            // server and the client alike: left unset, libtorch took both cores while the table said 1, and its second
+            // OpenMP thread spun between parallel regions (~18 % of the process's CPU in a profile) against the server's
+            // worker and the client on the same two cores.
+            ModelOptions.SetThreads(result.GetValue(threads));
             if (result.GetValue(shapes)!.FirstOrDefault(m => m is not ("260k" or "15m")) is { } unknownModel)
                 throw new PargsException($"--models: unknown model \"{unknownModel}\" (expected 260k or 15m)");
             foreach (string shape in result.GetValue(shapes)!)
@@ -51,7 +57,7 @@ public static class RemoteBenchCommand
                     server.DisposeAsync().AsTask().GetAwaiter().GetResult();
                     local.Lm.Dispose();
                 }
-                report(machine, "1", table, "pargs " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), outPath);
+                report(machine, Pargs.Models.Cpu.CpuThreads.Count.ToString(), table, "pargs " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), outPath);
             }
             return 0;
         }));

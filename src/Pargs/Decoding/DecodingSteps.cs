@@ -135,23 +135,29 @@ public static class DecodingSteps
     public static (float[][] LogProbs, long[][] Ids) TopP(Tensor logProbs, double p)
     {
         using var scope = NewDisposeScope();
-        var (sorted, order) = logProbs.sort(-1, descending: true);
-        long rows = sorted.shape[0], vocab = sorted.shape[1];
-        var values = TensorMemory.FloatSpan(sorted.contiguous()).ToArray(); // one bulk copy each
-        var ids = TensorMemory.Int64Span(order.contiguous()).ToArray();
+        long rows = logProbs.shape[0], vocab = logProbs.shape[1];
+        var values = TensorMemory.FloatSpan(logProbs.contiguous()); // read in place, sorted on the host (DescendingOrder)
+        var order = new int[vocab];
         var outLogp = new float[rows][];
         var outIds = new long[rows][];
         for (int b = 0; b < rows; b++)
         {
+            var row = values.Slice((int)(b * vocab), (int)vocab);
+            DescendingOrder.Sort(row, order);
             double mass = 0;
             int n = 0;
             while (n < vocab && (n == 0 || mass < p))
             {
-                mass += Math.Exp(values[b * vocab + n]);
+                mass += Math.Exp(row[order[n]]);
                 n++;
             }
-            outLogp[b] = values.AsSpan((int)(b * vocab), n).ToArray();
-            outIds[b] = ids.AsSpan((int)(b * vocab), n).ToArray();
+            outLogp[b] = new float[n];
+            outIds[b] = new long[n];
+            for (int j = 0; j < n; j++)
+            {
+                outLogp[b][j] = row[order[j]];
+                outIds[b][j] = order[j];
+            }
         }
         return (outLogp, outIds);
     }

@@ -1,0 +1,104 @@
+using Pargs.Models;
+using static TorchSharp.torch;
+
+namespace Pargs.Tests.Models;
+
+/// <summary>
+/// The prefix cache's row copies (<see cref="KvCache.CompactRow"/> out of a session, <see cref="KvCache.Stack"/> into the
+/// next one) against the same selection written independently here: each row gets exactly its own real slots, in order,
+/// right-aligned, padding zero — so a row never reads another row's (or a diverged prefix's) keys/values.
+/// </summary>
+public class KvCacheCopyTests
+{
+    static readonly ModelConfig Config = TinyModels.LlamaConfig(40);
+
+    // Three rows over 6 slots: full; left-padded (a shorter prompt); a hole (a slot that is not the row's token).
+    static readonly bool[][] Valid =
+    [
+        [true, true, true, true, true, true],
+        [false, false, true, true, true, true],
+        [true, true, true, false, true, true],
+    ];
+
+    /// <summary>All committed keys and values of a layer, float32 [B, kvHeads, Length, D] (writes one uncommitted zero slot to read them).</summary>
+    static (Tensor Keys, Tensor Values) Read(KvCache cache, int layer)
+    {
+        cache.Reserve(1);
+        using var zero = zeros(cache.BatchSize, Config.NumKvHeads, 1, Config.HeadDim);
+        var (keys, values) = cache.Write(layer, zero, zero);
+        return (keys.narrow(2, 0, cache.Length).to(ScalarType.Float32).clone(), values.narrow(2, 0, cache.Length).to(ScalarType.Float32).clone());
+    }
+
+    /// <summary>Same shape and bit-equal values (float32 holds a float16 cache's values exactly).</summary>
+    static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+
+    static KvCache Filled(KvCacheType type)
+    {
+        var cache = new KvCache(Config, Valid.Length, 4, type);
+        cache.Reserve(6);
+        var generator = new TorchSharp.torch.Generator(7);
+        for (int layer = 0; layer < Config.NumLayers; layer++)
+            cache.Write(layer, randn([Valid.Length, Config.NumKvHeads, 6, Config.HeadDim], generator: generator), randn([Valid.Length, Config.NumKvHeads, 6, Config.HeadDim], generator: generator));
+        cache.Advance(Valid.SelectMany(v => v).ToArray(), 6);
+        return cache;
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    public void CompactRow_keeps_exactly_the_rows_real_slots_in_order(KvCacheType type)
+    {
+        using var cache = Filled(type);
+        for (int row = 0; row < Valid.Length; row++)
+        {
+            using var compact = cache.CompactRow(row);
+            var real = Enumerable.Range(0, 6).Where(s => Valid[row][s]).Select(s => (long)s).ToArray();
+            Assert.Equal(real.Length, compact.Length);
+            Assert.Equal(real.Length, compact.CommittedTokens[0]);
+            for (int layer = 0; layer < Config.NumLayers; layer++)
+            {
+                var (keys, values) = Read(cache, layer);
+                var (compactKeys, compactValues) = Read(compact, layer);
+                Assert.True(Same(compactKeys, keys.narrow(0, row, 1).index_select(2, tensor(real))), $"row {row}, layer {layer}: keys");
+                Assert.True(Same(compactValues, values.narrow(0, row, 1).index_select(2, tensor(real))), $"row {row}, layer {layer}: values");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    public void Stack_right_aligns_each_parts_first_slots_with_zero_padding(KvCacheType type)
+    {
+        using var cache = Filled(type);
+        var parts = Enumerable.Range(0, Valid.Length).Select(cache.CompactRow).ToArray();
+        try
+        {
+            int[] take = [6, 2, 5]; // row 1 keeps only a prefix of its kept sequence (a request that diverged after 2 tokens)
+            using var stacked = KvCache.Stack(parts, 3, take);
+            int[] used = [6, 2, 5]; // min(take, the part's length: 6, 4, 5)
+            Assert.Equal(6, stacked.Length);
+            Assert.Equal(9, stacked.Capacity);
+            Assert.Equal(used.Select(u => (long)u), stacked.CommittedTokens);
+            var valid = stacked.ValidPrefix.data<bool>().ToArray();
+            for (int r = 0; r < 3; r++)
+                Assert.Equal(Enumerable.Range(0, 6).Select(s => s >= 6 - used[r]), valid.Skip(r * 6).Take(6));
+            for (int layer = 0; layer < Config.NumLayers; layer++)
+            {
+                var (keys, values) = Read(stacked, layer);
+                for (int r = 0; r < 3; r++)
+                {
+                    var (partKeys, partValues) = Read(parts[r], layer);
+                    var expectedKeys = cat([zeros(1, Config.NumKvHeads, 6 - used[r], Config.HeadDim), partKeys.narrow(2, 0, used[r])], 2);
+                    var expectedValues = cat([zeros(1, Config.NumKvHeads, 6 - used[r], Config.HeadDim), partValues.narrow(2, 0, used[r])], 2);
+                    Assert.True(Same(keys.narrow(0, r, 1), expectedKeys), $"row {r}, layer {layer}: keys");
+                    Assert.True(Same(values.narrow(0, r, 1), expectedValues), $"row {r}, layer {layer}: values");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var p in parts) p.Dispose();
+        }
+    }
+}
