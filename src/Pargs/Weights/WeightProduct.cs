@@ -179,13 +179,19 @@ public sealed unsafe class WeightProduct
     void BatchRows(WeightMatrix m, int lo, int hi, int blocks)
     {
         byte** rows = stackalloc byte*[EightRowBatch.Rows];
+        byte** next = stackalloc byte*[EightRowBatch.Rows];
         float* sums = stackalloc float[IntegerGemm.MinRows * EightRowBatch.Rows];
+        // Each pass prefetches the next pass's rows (past hi: the next chunk's rows, a harmless read within the matrix).
         for (int first = lo; first < hi; first += EightRowBatch.Rows)
         {
             int valid = Math.Min(EightRowBatch.Rows, hi - first);
             // Lanes past hi repeat the last row: computed, not stored.
-            for (int lane = 0; lane < EightRowBatch.Rows; lane++) rows[lane] = m.Row(first + Math.Min(lane, valid - 1));
-            EightRowBatch.Product(m.Format, rows, blocks, quantized, activationRowBytes, scales, offsets, n, sums, y + first, m.Rows, valid);
+            for (int lane = 0; lane < EightRowBatch.Rows; lane++)
+            {
+                rows[lane] = m.Row(first + Math.Min(lane, valid - 1));
+                next[lane] = m.Row(Math.Min(m.Rows - 1, first + EightRowBatch.Rows + lane));
+            }
+            EightRowBatch.Product(m.Format, rows, blocks, quantized, activationRowBytes, scales, offsets, n, sums, y + first, m.Rows, valid, next);
         }
     }
 
