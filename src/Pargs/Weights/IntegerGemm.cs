@@ -49,7 +49,22 @@ public sealed unsafe class IntegerGemm
     float[] activationScales = [], minTerms = [];
     int[] starts = [];
 
-    public IntegerGemm() => body = Panels;
+    public IntegerGemm() => body = SharedUnits;
+
+    /// <summary>Panels per unit of the shared split: 32 weight rows, about a fiftieth of a 0.5B-shape q projection.</summary>
+    const int PanelsPerUnit = 4;
+    int panelCount, unitsPerChunk, nextUnit;
+
+    /// <summary>Each thread's body in a split product: takes units until none are left (its own range is ignored).</summary>
+    void SharedUnits(int ignoredLo, int ignoredHi)
+    {
+        int units = unitsPerChunk * ((n + ChunkRows - 1) / ChunkRows);
+        for (int u; (u = Interlocked.Increment(ref nextUnit) - 1) < units;)
+        {
+            int chunk = u / unitsPerChunk, first = (u % unitsPerChunk) * PanelsPerUnit;
+            Panels(first, Math.Min(panelCount, first + PanelsPerUnit), chunk * ChunkRows, Math.Min(n, (chunk + 1) * ChunkRows));
+        }
+    }
 
     /// <summary>Whether a product of <paramref name="format"/> with <paramref name="n"/> activation rows runs here.</summary>
     public static bool Takes(WeightFormat format, int n)
@@ -82,9 +97,19 @@ public sealed unsafe class IntegerGemm
         offset = OffsetOf(m.Format);
         mins = m.Format is WeightFormat.Q4_K or WeightFormat.Q5_K;
         PrepareActivations(quantized, activationRowBytes, WeightCodec.ActivationFormat(m.Format)!.Value);
-        int panels = (m.Rows + PanelRows - 1) / PanelRows;
-        // Each panel costs 8·cols·n multiply-adds: split whenever there are two panels.
-        Models.Cpu.CpuThreads.For(panels, body);
+        panelCount = (m.Rows + PanelRows - 1) / PanelRows;
+        if (Models.Cpu.CpuThreads.Count <= 1 || panelCount < 2)
+        {
+            Panels(0, panelCount, 0, n);
+            return;
+        }
+        // Several threads take units of (activation-row chunk, PanelsPerUnit panels) from a shared counter, chunk by chunk,
+        // rather than one fixed half of the panels each. WHY: as in WeightProduct, a thread the host deschedules for a few
+        // milliseconds no longer holds the product up (the other takes its units), and a thread that finishes its half
+        // early no longer waits for the other. The work per unit is what the fixed split did: each (chunk, panel) once.
+        unitsPerChunk = (panelCount + PanelsPerUnit - 1) / PanelsPerUnit;
+        nextUnit = 0;
+        Models.Cpu.CpuThreads.For(unitsPerChunk * ((n + ChunkRows - 1) / ChunkRows), body);
     }
 
     void PrepareActivations(byte* quantized, long rowBytes, WeightFormat activation)
@@ -149,7 +174,8 @@ public sealed unsafe class IntegerGemm
 
     // Fully optimised from the first call (no tier-0 or OSR code around the tiles: a prefill calls this a few times only).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    void Panels(int lo, int hi)
+    /// <summary>Panels lo…hi times activation rows rowLo…rowHi (in chunks of <see cref="ChunkRows"/>).</summary>
+    void Panels(int lo, int hi, int rowLo, int rowHi)
     {
         var m = matrix;
         int groups = subBlock / 4;
@@ -170,9 +196,9 @@ public sealed unsafe class IntegerGemm
         fixed (byte* panel = panelLevels, unpacked = rowLevels, lv = levels)
         fixed (float* ps = panelScales, pm = panelMins, rs = rowScales, rm = rowMins, asc = activationScales, mt = minTerms)
         fixed (int* st = starts)
-            for (int first = 0; first < n; first += ChunkRows)
+            for (int first = rowLo; first < rowHi; first += ChunkRows)
             {
-                int last = Math.Min(n, first + ChunkRows);
+                int last = Math.Min(rowHi, first + ChunkRows);
                 for (int p = lo; p < hi; p++)
                 {
                     int row0 = p * PanelRows, valid = Math.Min(PanelRows, m.Rows - row0);

@@ -31,8 +31,12 @@ public sealed unsafe class WeightProduct
     // The shared row split of a multi-threaded product (ChunkedRows): the next chunk to take, the chunk size in rows.
     int nextChunk, chunkRows;
 
+    readonly Action<int, int> quantizeBody;
+    WeightFormat activationFormat;
+
     public WeightProduct()
     {
+        quantizeBody = QuantizeRows;
         body = Rows;
         chunkedBody = ChunkedRows;
     }
@@ -72,15 +76,15 @@ public sealed unsafe class WeightProduct
         }
         if (WeightCodec.ActivationFormat(matrix.Format) is { } activationFormat)
         {
-            // The activation rows are quantized once, on the caller, before the split: every thread reads them all.
+            // The activation rows are quantized once, before the split: every thread reads them all.
             activationRowBytes = WeightFormats.ByteCount(activationFormat, matrix.Cols, matrix.Name);
             long needed = activationRowBytes * n;
             if (activations.Length < needed) activations = GC.AllocateUninitializedArray<byte>(checked((int)needed), pinned: true);
             quantized = (byte*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(activations, 0); // pinned: the address stays valid
-            for (int r = 0; r < n; r++)
-                if (activationFormat == WeightFormat.Q8_0) Q8_0.QuantizeRow(x + (long)r * matrix.Cols, quantized + r * activationRowBytes, matrix.Cols / Q8_0.BlockElements);
-                else WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
-                                        new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
+            this.activationFormat = activationFormat;
+            // A prefill's rows (hundreds) are quantized on every thread, a few rows on the caller.
+            if (IntegerGemm.Takes(matrix.Format, n)) CpuThreads.For(n, quantizeBody);
+            else QuantizeRows(0, n);
             // Below the GEMM's threshold: one row takes the four-row kernel, 2–15 rows (a decoding batch, a reward model's
             // k candidates) the eight-row batch kernel, whose outputs are the GEMM tiles' bits: a row's result does not
             // depend on how many rows (two or more) share the product.
@@ -106,6 +110,15 @@ public sealed unsafe class WeightProduct
         chunkRows = Math.Max(Math.Max(16, minPerThread), (matrix.Rows + 8 * CpuThreads.Count - 1) / (8 * CpuThreads.Count) + 3) / 4 * 4;
         if (fourRows && n > 1) chunkRows = (chunkRows + EightRowBatch.Rows - 1) / EightRowBatch.Rows * EightRowBatch.Rows; // whole eight-row passes
         CpuThreads.For(matrix.Rows, chunkedBody, align: 4, minPerThread: minPerThread);
+    }
+
+    /// <summary>Activation rows lo…hi of x quantized into <see cref="quantized"/> (<see cref="activationFormat"/>).</summary>
+    void QuantizeRows(int lo, int hi)
+    {
+        for (int r = lo; r < hi; r++)
+            if (activationFormat == WeightFormat.Q8_0) Q8_0.QuantizeRow(x + (long)r * matrix.Cols, quantized + r * activationRowBytes, matrix.Cols / Q8_0.BlockElements);
+            else WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
+                                    new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
     }
 
     /// <summary>Rows of at most this many bytes are prefetched two four-row passes ahead (<see cref="Rows"/>).</summary>
