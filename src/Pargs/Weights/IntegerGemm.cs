@@ -49,7 +49,22 @@ public sealed unsafe class IntegerGemm
     float[] activationScales = [], minTerms = [];
     int[] starts = [];
 
-    public IntegerGemm() => body = Panels;
+    public IntegerGemm() => body = SharedUnits;
+
+    /// <summary>Panels per unit of the shared split: 32 weight rows, about a fiftieth of a 0.5B-shape q projection.</summary>
+    const int PanelsPerUnit = 4;
+    int panelCount, unitsPerChunk, nextUnit;
+
+    /// <summary>Each thread's body in a split product: takes units until none are left (its own range is ignored).</summary>
+    void SharedUnits(int ignoredLo, int ignoredHi)
+    {
+        int units = unitsPerChunk * ((n + ChunkRows - 1) / ChunkRows);
+        for (int u; (u = Interlocked.Increment(ref nextUnit) - 1) < units;)
+        {
+            int chunk = u / unitsPerChunk, first = (u % unitsPerChunk) * PanelsPerUnit;
+            Panels(first, Math.Min(panelCount, first + PanelsPerUnit), chunk * ChunkRows, Math.Min(n, (chunk + 1) * ChunkRows));
+        }
+    }
 
     /// <summary>Whether a product of <paramref name="format"/> with <paramref name="n"/> activation rows runs here.</summary>
     public static bool Takes(WeightFormat format, int n)
@@ -82,9 +97,19 @@ public sealed unsafe class IntegerGemm
         offset = OffsetOf(m.Format);
         mins = m.Format is WeightFormat.Q4_K or WeightFormat.Q5_K;
         PrepareActivations(quantized, activationRowBytes, WeightCodec.ActivationFormat(m.Format)!.Value);
-        int panels = (m.Rows + PanelRows - 1) / PanelRows;
-        // Each panel costs 8·cols·n multiply-adds: split whenever there are two panels.
-        Models.Cpu.CpuThreads.For(panels, body);
+        panelCount = (m.Rows + PanelRows - 1) / PanelRows;
+        if (Models.Cpu.CpuThreads.Count <= 1 || panelCount < 2)
+        {
+            Panels(0, panelCount, 0, n);
+            return;
+        }
+        // Several threads take units of (activation-row chunk, PanelsPerUnit panels) from a shared counter, chunk by chunk,
+        // rather than one fixed half of the panels each. WHY: as in WeightProduct, a thread the host deschedules for a few
+        // milliseconds no longer holds the product up (the other takes its units), and a thread that finishes its half
+        // early no longer waits for the other. The work per unit is what the fixed split did: each (chunk, panel) once.
+        unitsPerChunk = (panelCount + PanelsPerUnit - 1) / PanelsPerUnit;
+        nextUnit = 0;
+        Models.Cpu.CpuThreads.For(unitsPerChunk * ((n + ChunkRows - 1) / ChunkRows), body);
     }
 
     void PrepareActivations(byte* quantized, long rowBytes, WeightFormat activation)
@@ -149,10 +174,13 @@ public sealed unsafe class IntegerGemm
 
     // Fully optimised from the first call (no tier-0 or OSR code around the tiles: a prefill calls this a few times only).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    void Panels(int lo, int hi)
+    /// <summary>Panels lo…hi times activation rows rowLo…rowHi (in chunks of <see cref="ChunkRows"/>).</summary>
+    void Panels(int lo, int hi, int rowLo, int rowHi)
     {
         var m = matrix;
         int groups = subBlock / 4;
+        // Q8_0 / Q4_0 panels: eight rows' blocks transposed in registers (EightRowBatch) instead of one int per store.
+        bool transposedRepack = EightRowBatch.Takes(m.Format);
         if (panelLevels is null || panelLevels.Length < cols * PanelRows) panelLevels = GC.AllocateUninitializedArray<byte>(cols * PanelRows, pinned: true);
         if (rowLevels is null || rowLevels.Length < cols) rowLevels = GC.AllocateUninitializedArray<byte>(cols, pinned: true);
         if (panelScales is null || panelScales.Length < subBlocks * PanelRows)
@@ -168,13 +196,14 @@ public sealed unsafe class IntegerGemm
         fixed (byte* panel = panelLevels, unpacked = rowLevels, lv = levels)
         fixed (float* ps = panelScales, pm = panelMins, rs = rowScales, rm = rowMins, asc = activationScales, mt = minTerms)
         fixed (int* st = starts)
-            for (int first = 0; first < n; first += ChunkRows)
+            for (int first = rowLo; first < rowHi; first += ChunkRows)
             {
-                int last = Math.Min(n, first + ChunkRows);
+                int last = Math.Min(rowHi, first + ChunkRows);
                 for (int p = lo; p < hi; p++)
                 {
                     int row0 = p * PanelRows, valid = Math.Min(PanelRows, m.Rows - row0);
-                    for (int lane = 0; lane < PanelRows; lane++)
+                    if (transposedRepack) RepackTransposed(m, row0, valid, panel, ps);
+                    else for (int lane = 0; lane < PanelRows; lane++)
                     {
                         if (lane < valid) Unpack(m.Format, m.Row(row0 + lane), cols, unpacked, rs, rm);
                         else
@@ -204,6 +233,33 @@ public sealed unsafe class IntegerGemm
                               asc + (long)r * subBlocks, st + (long)r * subBlocks, mt + (long)r * subBlocks, yp + (long)r * m.Rows, valid);
                 }
             }
+    }
+
+    /// <summary>
+    /// The panel of rows row0… (<paramref name="valid"/> of them; the other lanes repeat the last row and are not stored)
+    /// of a Q8_0 / Q4_0 matrix: each block's eight rows transposed in registers, eight vectors per block, and the rows'
+    /// block scales side by side — what the lane-by-lane path writes, at a fraction of its stores.
+    /// </summary>
+    static void RepackTransposed(WeightMatrix m, int row0, int valid, byte* panel, float* scales)
+    {
+        bool q4 = m.Format == WeightFormat.Q4_0;
+        long blockBytes = q4 ? Q4_0.BlockBytes : Q8_0.BlockBytes;
+        byte* b0 = m.Row(row0), b1 = m.Row(row0 + Math.Min(1, valid - 1)), b2 = m.Row(row0 + Math.Min(2, valid - 1)),
+              b3 = m.Row(row0 + Math.Min(3, valid - 1)), b4 = m.Row(row0 + Math.Min(4, valid - 1)), b5 = m.Row(row0 + Math.Min(5, valid - 1)),
+              b6 = m.Row(row0 + Math.Min(6, valid - 1)), b7 = m.Row(row0 + Math.Min(7, valid - 1));
+        float* half = HalfTable.Values;
+        for (int b = 0; b < m.Cols / 32; b++, b0 += blockBytes, b1 += blockBytes, b2 += blockBytes, b3 += blockBytes,
+                                              b4 += blockBytes, b5 += blockBytes, b6 += blockBytes, b7 += blockBytes)
+        {
+            EightRowBatch.Transposed(q4, b0, b1, b2, b3, b4, b5, b6, b7,
+                                     out var g0, out var g1, out var g2, out var g3, out var g4, out var g5, out var g6, out var g7);
+            byte* to = panel + 256L * b;
+            g0.Store(to); g1.Store(to + 32); g2.Store(to + 64); g3.Store(to + 96);
+            g4.Store(to + 128); g5.Store(to + 160); g6.Store(to + 192); g7.Store(to + 224);
+            float* s = scales + b * PanelRows;
+            s[0] = HalfTable.At(half, b0); s[1] = HalfTable.At(half, b1); s[2] = HalfTable.At(half, b2); s[3] = HalfTable.At(half, b3);
+            s[4] = HalfTable.At(half, b4); s[5] = HalfTable.At(half, b5); s[6] = HalfTable.At(half, b6); s[7] = HalfTable.At(half, b7);
+        }
     }
 
     /// <summary>

@@ -31,8 +31,12 @@ public sealed unsafe class WeightProduct
     // The shared row split of a multi-threaded product (ChunkedRows): the next chunk to take, the chunk size in rows.
     int nextChunk, chunkRows;
 
+    readonly Action<int, int> quantizeBody;
+    WeightFormat activationFormat;
+
     public WeightProduct()
     {
+        quantizeBody = QuantizeRows;
         body = Rows;
         chunkedBody = ChunkedRows;
     }
@@ -72,17 +76,18 @@ public sealed unsafe class WeightProduct
         }
         if (WeightCodec.ActivationFormat(matrix.Format) is { } activationFormat)
         {
-            // The activation rows are quantized once, on the caller, before the split: every thread reads them all.
+            // The activation rows are quantized once, before the split: every thread reads them all.
             activationRowBytes = WeightFormats.ByteCount(activationFormat, matrix.Cols, matrix.Name);
             long needed = activationRowBytes * n;
             if (activations.Length < needed) activations = GC.AllocateUninitializedArray<byte>(checked((int)needed), pinned: true);
             quantized = (byte*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(activations, 0); // pinned: the address stays valid
-            for (int r = 0; r < n; r++)
-                if (activationFormat == WeightFormat.Q8_0) Q8_0.QuantizeRow(x + (long)r * matrix.Cols, quantized + r * activationRowBytes, matrix.Cols / Q8_0.BlockElements);
-                else WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
-                                        new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
-            // Below the GEMM's threshold every activation row takes the four-row kernel, so a row's result does not depend
-            // on how many rows share the product (a decoding batch, a reward model's k candidates).
+            this.activationFormat = activationFormat;
+            // A prefill's rows (hundreds) are quantized on every thread, a few rows on the caller.
+            if (IntegerGemm.Takes(matrix.Format, n)) CpuThreads.For(n, quantizeBody);
+            else QuantizeRows(0, n);
+            // Below the GEMM's threshold: one row takes the four-row kernel, 2–15 rows (a decoding batch, a reward model's
+            // k candidates) the eight-row batch kernel, whose outputs are the GEMM tiles' bits: a row's result does not
+            // depend on how many rows (two or more) share the product.
             fourRows = n < IntegerGemm.MinRows && FourRowDot.Takes(matrix.Format);
             if (fourRows) PrepareFourRows(matrix);
             if (IntegerGemm.Takes(matrix.Format, n))
@@ -103,7 +108,17 @@ public sealed unsafe class WeightProduct
         // decode then ran slower than 1 thread), with chunks it does the work itself and the late thread finds none left.
         nextChunk = 0;
         chunkRows = Math.Max(Math.Max(16, minPerThread), (matrix.Rows + 8 * CpuThreads.Count - 1) / (8 * CpuThreads.Count) + 3) / 4 * 4;
+        if (fourRows && n > 1) chunkRows = (chunkRows + EightRowBatch.Rows - 1) / EightRowBatch.Rows * EightRowBatch.Rows; // whole eight-row passes
         CpuThreads.For(matrix.Rows, chunkedBody, align: 4, minPerThread: minPerThread);
+    }
+
+    /// <summary>Activation rows lo…hi of x quantized into <see cref="quantized"/> (<see cref="activationFormat"/>).</summary>
+    void QuantizeRows(int lo, int hi)
+    {
+        for (int r = lo; r < hi; r++)
+            if (activationFormat == WeightFormat.Q8_0) Q8_0.QuantizeRow(x + (long)r * matrix.Cols, quantized + r * activationRowBytes, matrix.Cols / Q8_0.BlockElements);
+            else WeightCodec.Encode(activationFormat, new ReadOnlySpan<float>(x + (long)r * matrix.Cols, matrix.Cols),
+                                    new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
     }
 
     /// <summary>Rows of at most this many bytes are prefetched two four-row passes ahead (<see cref="Rows"/>).</summary>
@@ -173,6 +188,26 @@ public sealed unsafe class WeightProduct
             Rows(chunk * chunkRows, Math.Min(rows, (chunk + 1) * chunkRows));
     }
 
+    /// <summary>Rows lo…hi of a product of 2–15 activation rows: <see cref="EightRowBatch"/>, eight weight rows per pass.</summary>
+    void BatchRows(WeightMatrix m, int lo, int hi, int blocks)
+    {
+        byte** rows = stackalloc byte*[EightRowBatch.Rows];
+        byte** next = stackalloc byte*[EightRowBatch.Rows];
+        float* sums = stackalloc float[IntegerGemm.MinRows * EightRowBatch.Rows];
+        // Each pass prefetches the next pass's rows (past hi: the next chunk's rows, a harmless read within the matrix).
+        for (int first = lo; first < hi; first += EightRowBatch.Rows)
+        {
+            int valid = Math.Min(EightRowBatch.Rows, hi - first);
+            // Lanes past hi repeat the last row: computed, not stored.
+            for (int lane = 0; lane < EightRowBatch.Rows; lane++)
+            {
+                rows[lane] = m.Row(first + Math.Min(lane, valid - 1));
+                next[lane] = m.Row(Math.Min(m.Rows - 1, first + EightRowBatch.Rows + lane));
+            }
+            EightRowBatch.Product(m.Format, rows, blocks, quantized, activationRowBytes, scales, offsets, n, sums, y + first, m.Rows, valid, next);
+        }
+    }
+
     void Rows(int lo, int hi)
     {
         var m = matrix;
@@ -201,6 +236,11 @@ public sealed unsafe class WeightProduct
             _ => throw new InvalidOperationException($"no product for {m.Format}"),
         };
         int first = lo;
+        if (fourRows && n > 1)
+        {
+            BatchRows(m, lo, hi, blocks);
+            return;
+        }
         if (fourRows)
         {
             // Four weight rows per pass (lo is a multiple of 4: the split aligns to 4), applied to each activation row while

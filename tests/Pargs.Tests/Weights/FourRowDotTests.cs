@@ -67,48 +67,7 @@ public unsafe class FourRowDotTests
         }
     }
 
-    /// <summary>
-    /// Below the GEMM's threshold every activation row of a product takes the four-row kernel: each row's outputs are
-    /// those of the row alone, bit for bit, however many rows share the product (a decoding batch, k candidates).
-    /// </summary>
-    [Theory]
-    [InlineData(WeightFormat.Q8_0, 1)]
-    [InlineData(WeightFormat.Q8_0, 2)]
-    [InlineData(WeightFormat.Q4_0, 1)]
-    [InlineData(WeightFormat.Q4_0, 2)]
-    public void Each_row_of_a_small_batch_equals_the_row_alone(WeightFormat format, int threads)
-    {
-        var random = new Random(17 + (int)format);
-        const int rows = 61, cols = 256;
-        var matrix = WeightMatrix.Quantize("blk.0.ffn_up.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 5), rows, cols);
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
-        try
-        {
-            foreach (int n in new[] { 2, 3, 10, IntegerGemm.MinRows - 1 })
-            {
-                var x = QuantizedDotTests.RandomRow(random, n * cols, 21);
-                var batch = new float[n * rows];
-                var alone = new float[rows];
-                fixed (float* xp = x)
-                fixed (float* bp = batch)
-                fixed (float* ap = alone)
-                {
-                    matrix.MatMul(xp, n, bp);
-                    for (int r = 0; r < n; r++)
-                    {
-                        matrix.MatVec(xp + r * cols, ap);
-                        for (int o = 0; o < rows; o++)
-                            Assert.True(alone[o] == batch[r * rows + o], $"{format}, {n} rows, row {r} output {o}: batch {batch[r * rows + o]:R}, alone {alone[o]:R}");
-                    }
-                }
-            }
-        }
-        finally
-        {
-            CpuThreads.Count = previous;
-        }
-    }
+    // Products of 2–15 rows take EightRowBatch: their batch invariance is tested in EightRowBatchTests.
 
     [Fact]
     public void Four_row_kernels_give_the_integers_of_the_scalar_dot_products()
