@@ -101,13 +101,17 @@ public static unsafe class Q6_K
     {
         if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
         bool vnni = IntegerDot.UseVnni;
+        float* halves = HalfTable.Values; // the super-block scale d as one load (the conversion call was not inlined)
         var acc = Vector256<float>.Zero;
         var low4 = Vector256.Create((byte)0x0F);
         var high2 = Vector256.Create((byte)0x30);
         // vpshufb patterns over a half's eight int16 group scales (in both 128-bit lanes): quarter k takes scale 2k in
         // the low lane (its values 0–15) and 2k + 1 in the high lane (values 16–31). WHY: building each pair from two
         // scalar loads and broadcasts cost five shuffle-port operations per quarter; this is one.
-        var pick0 = ScalePairPattern(0); var pick1 = ScalePairPattern(1); var pick2 = ScalePairPattern(2); var pick3 = ScalePairPattern(3);
+        var pick0 = Vector256.Create((byte)0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+        var pick1 = Vector256.Create((byte)4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7);
+        var pick2 = Vector256.Create((byte)8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11);
+        var pick3 = Vector256.Create((byte)12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15);
         for (int b = 0; b < blocks; b++, w += BlockBytes, a += Q8_K.BlockBytes)
         {
             // A row is one stream with the next rows right behind it: 4 KiB ahead crosses the page boundaries where the
@@ -136,22 +140,13 @@ public static unsafe class Q6_K
                 isum = Quarter(isum, Avx2.ShiftRightLogical(ql1.AsUInt16(), 4).AsByte() & low4, Avx2.ShiftRightLogical(qh, 2).AsByte() & high2, qa + 96, Avx2.Shuffle(both, pick3), vnni);
             }
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum - (offset << 5)),
-                                  Vector256.Create(Q8_0.HalfAt(w + ScaleOffset) * Q8_K.Scale(a)), acc);
+                                  Vector256.Create(HalfTable.At(halves, w + ScaleOffset) * Q8_K.Scale(a)), acc);
         }
         return Vector256.Sum(acc);
     }
 
     /// <summary>How far ahead of the block being read <see cref="Dot"/> prefetches its row stream.</summary>
     const int PrefetchBytes = 4096;
-
-    /// <summary>The vpshufb pattern that spreads int16 scale 2k over the low 128-bit lane and 2k + 1 over the high one.</summary>
-    static Vector256<byte> ScalePairPattern(int k)
-    {
-        byte lo = (byte)(4 * k), hi = (byte)(4 * k + 2);
-        return Vector256.Create(
-            Vector128.Create(lo, (byte)(lo + 1), lo, (byte)(lo + 1), lo, (byte)(lo + 1), lo, (byte)(lo + 1), lo, (byte)(lo + 1), lo, (byte)(lo + 1), lo, (byte)(lo + 1), lo, (byte)(lo + 1)),
-            Vector128.Create(hi, (byte)(hi + 1), hi, (byte)(hi + 1), hi, (byte)(hi + 1), hi, (byte)(hi + 1), hi, (byte)(hi + 1), hi, (byte)(hi + 1), hi, (byte)(hi + 1), hi, (byte)(hi + 1)));
-    }
 
     /// <summary>
     /// <paramref name="isum"/> plus one quarter of a half (32 values, levels = nibbles | high bits, 0..63) times its 32
