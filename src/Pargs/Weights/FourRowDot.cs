@@ -143,9 +143,11 @@ public static unsafe class FourRowDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Q4_0Block(byte* w, Vector256<sbyte> a, Vector256<int> offset, Vector256<byte> low, float* half, Vector256<float> da, Vector256<float> acc)
     {
-        // Elements 0–15 are the low nibbles of the 16 bytes, 16–31 the high ones: the levels q = w + 8, unsigned.
-        var packed = Sse2.LoadVector128(w + 2);
-        var levels = Vector256.Create(packed, Sse2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte()) & low;
+        // Elements 0–15 are the low nibbles of the 16 bytes, 16–31 the high ones: the levels q = w + 8, unsigned. The bytes
+        // are loaded into both 128-bit lanes (vbroadcasti128, a load only) and the high lane shifted by 4 (vpsrlvq): no
+        // insert on the shuffle port, which the four rows' other operations share.
+        var both = Avx2.BroadcastVector128ToVector256(w + 2);
+        var levels = Avx2.ShiftRightLogicalVariable(both.AsUInt64(), Vector256.Create(0UL, 0UL, 4UL, 4UL)).AsByte() & low;
         var dot = AvxVnni.MultiplyWideningAndAdd(offset, levels, a);
         return Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot) * da, Vector256.Create(HalfTable.At(half, w)), acc);
     }
