@@ -71,7 +71,8 @@ public static class GgufYardstick
         }
         // WHY: on a shared machine tok/s counts the time the host did not run us; CPU time per token does not (memory
         // stalls count as CPU time, so it still measures bandwidth), and it shows the spinning of idle worker threads.
-        table.Notes.Add("Pargs decode, process CPU ms per token (user + sys, lowest run): " + string.Join("; ", before.Concat(after).Select(s => $"{s.Threads} thread(s) {s.DecodeCpuMs:F1}")) + ".");
+        table.Notes.Add("Pargs decode, process CPU ms per token (user + sys, lowest run" + (after.Count > 0 ? "; the runs before llama.cpp, then after" : "") + "): "
+                        + string.Join("; ", before.Concat(after).Select(s => $"{s.Threads} thread(s) {s.DecodeCpuMs:F1}")) + ".");
         var formats = lm.StoredWeights?.BytesByFormat().OrderByDescending(p => p.Value).Select(p => $"{Weights.WeightFormats.Name(p.Key)} {p.Value / 1048576.0:F0} MiB");
         table.Notes.Add($"Pargs: {(formats is null ? "float32 (no stored-precision path for this file)" : "stored precision, mapped: " + string.Join(", ", formats))}; loaded in {loadSeconds:F2} s; peak RSS {MachineInfo.PeakMemoryMiB():F0} MiB.");
         table.Notes.Add($"decode: {o.NewTokens} greedy tokens after a {o.PromptLength}-token prompt (prefill excluded), best of {o.Repeats}; prefill: one {o.PrefillTokens}-token forward, best of {o.Repeats}. Token ids 3 + 7919·i mod (min(vocab, 256) − 3), as the yardstick script.");
