@@ -74,7 +74,7 @@ public unsafe class QuantizedDotTests
     public void The_avx2_and_vnni_paths_give_identical_results()
     {
         var random = new Random(21);
-        foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0, WeightFormat.Q6_K })
+        foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0, WeightFormat.Q4_K, WeightFormat.Q6_K })
         {
             var ws = Encode(format, RandomRow(random, 1024, 1));
             var xs = Encode(WeightCodec.ActivationFormat(format)!.Value, RandomRow(random, 1024, 99));
