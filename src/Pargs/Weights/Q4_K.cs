@@ -62,32 +62,60 @@ public static unsafe class Q4_K
     public static float Dot(byte* w, byte* a, int blocks)
     {
         if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
+        bool vnni = IntegerDot.UseVnni;
+        float* halves = HalfTable.Values; // d and dmin as one load each
         var acc = Vector256<float>.Zero;
         var minAcc = Vector256<float>.Zero;
         var low4 = Vector256.Create((byte)0x0F);
+        // vpshufb patterns over the eight sub-block scales as int16 words: sub-block j's scale in every lane. WHY: a
+        // scale taken out of the packed word by a shift and broadcast from a general register costs three operations,
+        // two of them on the shuffle port, per sub-block; this is one (as Q6_K.Dot).
+        var pick0 = Vector256.Create((ushort)0x0100).AsByte(); var pick1 = Vector256.Create((ushort)0x0302).AsByte();
+        var pick2 = Vector256.Create((ushort)0x0504).AsByte(); var pick3 = Vector256.Create((ushort)0x0706).AsByte();
+        var pick4 = Vector256.Create((ushort)0x0908).AsByte(); var pick5 = Vector256.Create((ushort)0x0B0A).AsByte();
+        var pick6 = Vector256.Create((ushort)0x0D0C).AsByte(); var pick7 = Vector256.Create((ushort)0x0F0E).AsByte();
         for (int b = 0; b < blocks; b++, w += BlockBytes, a += Q8_K.BlockBytes)
         {
+            // A row is one stream with the next rows right behind it: 4 KiB ahead crosses the page boundaries where the
+            // hardware prefetchers stop (as Q6_K.Dot; a 144-byte block spans at most three lines).
+            Sse.Prefetch1(w + PrefetchBytes); Sse.Prefetch1(w + PrefetchBytes + 64); Sse.Prefetch1(w + PrefetchBytes + 128);
             float da = Q8_K.Scale(a);
             ScaleMinWords(w + ScalesOffset, out ulong sc, out ulong mn);
             // dmin·Σ_j min_j·(bsum_2j + bsum_2j+1): each min widened to two 16-bit lanes, one vpmaddwd with the sums.
             var mins16 = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mn).AsByte());
             var minPairs = Vector256.Create(Sse2.UnpackLow(mins16, mins16), Sse2.UnpackHigh(mins16, mins16));
             var minSums = Avx2.MultiplyAddAdjacent(Avx.LoadVector256((short*)(a + Q8_K.SumsOffset)), minPairs);
-            minAcc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(minSums), Vector256.Create(Q8_0.HalfAt(w + 2) * da), minAcc);
+            minAcc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(minSums), Vector256.Create(HalfTable.At(halves, w + 2) * da), minAcc);
+            var scales16 = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(sc).AsByte()).AsByte();
+            var scales = Vector256.Create(scales16, scales16);
             var isum = Vector256<int>.Zero;
             byte* q = w + QuantsOffset;
             sbyte* qa = (sbyte*)(a + Q8_K.QuantsOffset);
-            for (int c = 0; c < 4; c++, q += 32, qa += 64)
-            {
-                var packed = Avx.LoadVector256(q);
-                var lo = packed & low4;
-                var hi = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low4;
-                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(lo, Avx.LoadVector256(qa)), Vector256.Create((short)(byte)(sc >> (16 * c))));
-                isum += IntegerDot.Scaled(IntegerDot.UnsignedPairs(hi, Avx.LoadVector256(qa + 32)), Vector256.Create((short)(byte)(sc >> (16 * c + 8))));
-            }
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(Q8_0.HalfAt(w) * da), acc);
+            // Chunk c: 32 packed bytes, low nibbles = sub-block 2c, high nibbles = sub-block 2c + 1.
+            isum = Chunk(isum, Avx.LoadVector256(q), qa, Avx2.Shuffle(scales, pick0), Avx2.Shuffle(scales, pick1), low4, vnni);
+            isum = Chunk(isum, Avx.LoadVector256(q + 32), qa + 64, Avx2.Shuffle(scales, pick2), Avx2.Shuffle(scales, pick3), low4, vnni);
+            isum = Chunk(isum, Avx.LoadVector256(q + 64), qa + 128, Avx2.Shuffle(scales, pick4), Avx2.Shuffle(scales, pick5), low4, vnni);
+            isum = Chunk(isum, Avx.LoadVector256(q + 96), qa + 192, Avx2.Shuffle(scales, pick6), Avx2.Shuffle(scales, pick7), low4, vnni);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(HalfTable.At(halves, w) * da), acc);
         }
         return Vector256.Sum(acc - minAcc);
+    }
+
+    /// <summary>How far ahead of the block being read <see cref="Dot"/> prefetches its row stream.</summary>
+    const int PrefetchBytes = 4096;
+
+    /// <summary>
+    /// <paramref name="isum"/> plus 64 values of a block: the low nibbles of <paramref name="packed"/> times activation bytes
+    /// qa[0..32] scaled by <paramref name="lowScale"/>, the high nibbles times qa[32..64] by <paramref name="highScale"/>
+    /// (int16 lanes). With AVX-VNNI each scaling and sum is one vpdpwssd (same integers).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Chunk(Vector256<int> isum, Vector256<byte> packed, sbyte* qa, Vector256<byte> lowScale, Vector256<byte> highScale, Vector256<byte> low4, bool vnni)
+    {
+        var lo = IntegerDot.UnsignedPairs(packed & low4, Avx.LoadVector256(qa));
+        var hi = IntegerDot.UnsignedPairs(Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low4, Avx.LoadVector256(qa + 32));
+        if (vnni) return AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(isum, lo, lowScale.AsInt16()), hi, highScale.AsInt16());
+        return isum + IntegerDot.Scaled(lo, lowScale.AsInt16()) + IntegerDot.Scaled(hi, highScale.AsInt16());
     }
 
     public static float DotScalar(byte* w, byte* a, int blocks)

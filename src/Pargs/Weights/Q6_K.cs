@@ -100,11 +100,24 @@ public static unsafe class Q6_K
     public static float Dot(byte* w, byte* a, int blocks)
     {
         if (!Avx2.IsSupported) return DotScalar(w, a, blocks);
+        bool vnni = IntegerDot.UseVnni;
+        float* halves = HalfTable.Values; // the super-block scale d as one load (the conversion call was not inlined)
         var acc = Vector256<float>.Zero;
         var low4 = Vector256.Create((byte)0x0F);
         var high2 = Vector256.Create((byte)0x30);
+        // vpshufb patterns over a half's eight int16 group scales (in both 128-bit lanes): quarter k takes scale 2k in
+        // the low lane (its values 0–15) and 2k + 1 in the high lane (values 16–31). WHY: building each pair from two
+        // scalar loads and broadcasts cost five shuffle-port operations per quarter; this is one.
+        var pick0 = Vector256.Create((byte)0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+        var pick1 = Vector256.Create((byte)4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7);
+        var pick2 = Vector256.Create((byte)8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11);
+        var pick3 = Vector256.Create((byte)12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15);
         for (int b = 0; b < blocks; b++, w += BlockBytes, a += Q8_K.BlockBytes)
         {
+            // A row is one stream with the next rows right behind it: 4 KiB ahead crosses the page boundaries where the
+            // hardware prefetchers stop (as Float16.Dot).
+            Sse.Prefetch1(w + PrefetchBytes); Sse.Prefetch1(w + PrefetchBytes + 64);
+            Sse.Prefetch1(w + PrefetchBytes + 128); Sse.Prefetch1(w + PrefetchBytes + 192);
             sbyte* scales = (sbyte*)(w + ScalesOffset);
             // The −32 offset of every level, through the activation's group sums: 32·Σ_g scale_g·bsum_g, as eight
             // lanes of scale·bsum pairs (the lanes are summed at the end anyway).
@@ -117,28 +130,34 @@ public static unsafe class Q6_K
                 var qh = Avx.LoadVector256(w + HighBitsOffset + 32 * half).AsUInt16();
                 var ql0 = Avx.LoadVector256(ql);
                 var ql1 = Avx.LoadVector256(ql + 32);
+                var groupScales = Sse41.ConvertToVector128Int16(scales).AsByte();
+                var both = Vector256.Create(groupScales, groupScales);
                 // Quarter k: low nibbles of ql0, ql1, then high nibbles; high bits 2k..2k+1 of qh moved to bits 4..5.
                 // Shifts by constants only (a variable immediate makes the JIT call a slow fallback).
-                isum += Quarter(ql0 & low4, Avx2.ShiftLeftLogical(qh, 4).AsByte() & high2, qa, scales, 0);
-                isum += Quarter(ql1 & low4, Avx2.ShiftLeftLogical(qh, 2).AsByte() & high2, qa + 32, scales, 2);
-                isum += Quarter(Avx2.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte() & low4, qh.AsByte() & high2, qa + 64, scales, 4);
-                isum += Quarter(Avx2.ShiftRightLogical(ql1.AsUInt16(), 4).AsByte() & low4, Avx2.ShiftRightLogical(qh, 2).AsByte() & high2, qa + 96, scales, 6);
+                isum = Quarter(isum, ql0 & low4, Avx2.ShiftLeftLogical(qh, 4).AsByte() & high2, qa, Avx2.Shuffle(both, pick0), vnni);
+                isum = Quarter(isum, ql1 & low4, Avx2.ShiftLeftLogical(qh, 2).AsByte() & high2, qa + 32, Avx2.Shuffle(both, pick1), vnni);
+                isum = Quarter(isum, Avx2.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte() & low4, qh.AsByte() & high2, qa + 64, Avx2.Shuffle(both, pick2), vnni);
+                isum = Quarter(isum, Avx2.ShiftRightLogical(ql1.AsUInt16(), 4).AsByte() & low4, Avx2.ShiftRightLogical(qh, 2).AsByte() & high2, qa + 96, Avx2.Shuffle(both, pick3), vnni);
             }
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum - (offset << 5)),
-                                  Vector256.Create(Q8_0.HalfAt(w + ScaleOffset) * Q8_K.Scale(a)), acc);
+                                  Vector256.Create(HalfTable.At(halves, w + ScaleOffset) * Q8_K.Scale(a)), acc);
         }
         return Vector256.Sum(acc);
     }
 
+    /// <summary>How far ahead of the block being read <see cref="Dot"/> prefetches its row stream.</summary>
+    const int PrefetchBytes = 4096;
+
     /// <summary>
-    /// One quarter of a half (32 values, levels = nibbles | high bits, 0..63) times its 32 activation bytes; values
-    /// 0..15 use group scale g, values 16..31 group scale g+1 — one per 128-bit half of the vector.
+    /// <paramref name="isum"/> plus one quarter of a half (32 values, levels = nibbles | high bits, 0..63) times its 32
+    /// activation bytes, values 0..15 weighted by the group scale in the low lane of <paramref name="scalePair"/>, values
+    /// 16..31 by the one in the high lane. With AVX-VNNI the scaling and the sum are one vpdpwssd (same integers).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> Quarter(Vector256<byte> nibbles, Vector256<byte> highBits, sbyte* qa, sbyte* scales, int g)
+    static Vector256<int> Quarter(Vector256<int> isum, Vector256<byte> nibbles, Vector256<byte> highBits, sbyte* qa, Vector256<byte> scalePair, bool vnni)
     {
-        var groupScales = Vector256.Create(Vector128.Create((short)scales[g]), Vector128.Create((short)scales[g + 1]));
-        return IntegerDot.Scaled(IntegerDot.UnsignedPairs(nibbles | highBits, Avx.LoadVector256(qa)), groupScales);
+        var pairs = IntegerDot.UnsignedPairs(nibbles | highBits, Avx.LoadVector256(qa));
+        return vnni ? AvxVnni.MultiplyWideningAndAdd(isum, pairs, scalePair.AsInt16()) : isum + IntegerDot.Scaled(pairs, scalePair.AsInt16());
     }
 
     public static float DotScalar(byte* w, byte* a, int blocks)

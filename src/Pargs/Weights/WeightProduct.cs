@@ -252,6 +252,18 @@ public sealed unsafe class WeightProduct
             // miss (in one run, a 4864 × 896 product streamed from memory: Q8_0 8.2 → 12.1 GB/s, Q4_0 5.9 → 10.0). Long
             // rows stream well on their own (896 × 4864: 11.8 GB/s without, 9.1 with), so they are left alone.
             bool prefetch = m.RowBytes <= MaxPrefetchedRowBytes;
+            if (n == 1)
+            {
+                // One activation row (decode): the kernel prefetches the same block of the rows a few passes on as it
+                // reads each block (FourRowDot.AheadOfRows), for short and long rows alike. Past hi it fetches rows
+                // another thread or product reads; past the matrix's end, prefetches are hints and never fault. A row-ordered
+                // view (GGUF q/k) permutes rows within a head only, so what it fetches is still read a few passes later.
+                delegate*<byte*, byte*, byte*, byte*, byte*, float*, int*, int, float*, long, void> ahead =
+                    m.Format == WeightFormat.Q8_0 ? &FourRowDot.Q8_0Rows : &FourRowDot.Q4_0Rows;
+                long distance = FourRowDot.AheadOfRows(m.RowBytes);
+                for (; first + 4 <= hi; first += 4)
+                    ahead(m.Row(first), m.Row(first + 1), m.Row(first + 2), m.Row(first + 3), quantized, scales, offsets, blocks, y + first, distance);
+            }
             for (; first + 4 <= hi; first += 4)
             {
                 if (prefetch && first + 12 <= hi)

@@ -21,7 +21,7 @@ public unsafe class FourRowDotTests
         {
             var data = new TheoryData<WeightFormat, int, int, int>();
             foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
-                foreach (var (rows, cols) in new[] { (1, 32), (3, 64), (4, 32), (5, 96), (7, 896), (61, 256) })
+                foreach (var (rows, cols) in new[] { (1, 32), (3, 64), (4, 32), (5, 96), (7, 896), (61, 256), (13, 2048) })
                     foreach (int threads in new[] { 1, 2 })
                         data.Add(format, rows, cols, threads);
             return data;
@@ -46,6 +46,19 @@ public unsafe class FourRowDotTests
         {
             CpuThreads.Count = previous;
         }
+    }
+
+    [Theory]
+    [InlineData(34L)]      // one Q8_0 block per row
+    [InlineData(952L)]     // Qwen2.5-0.5B's 896-wide Q8_0 rows
+    [InlineData(1152L)]    // Llama-3.2-1B's 2048-wide Q4_0 rows
+    [InlineData(2176L)]    // Llama-3.2-1B's 2048-wide Q8_0 rows
+    [InlineData(8704L)]    // its 8192-wide ffn_down rows
+    public void The_decode_prefetch_lands_on_the_same_block_whole_passes_ahead(long rowBytes)
+    {
+        long ahead = FourRowDot.AheadOfRows(rowBytes), pass = 4 * rowBytes;
+        Assert.Equal(0, ahead % pass); // the same block of a row a whole number of four-row passes on
+        Assert.InRange(ahead, FourRowDot.MinPrefetchAhead, Math.Max(FourRowDot.MinPrefetchAhead + pass - 1, pass));
     }
 
     [Fact]

@@ -74,10 +74,10 @@ public unsafe class QuantizedDotTests
     public void The_avx2_and_vnni_paths_give_identical_results()
     {
         var random = new Random(21);
-        foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
+        foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0, WeightFormat.Q4_K, WeightFormat.Q6_K })
         {
             var ws = Encode(format, RandomRow(random, 1024, 1));
-            var xs = Encode(WeightFormat.Q8_0, RandomRow(random, 1024, 99));
+            var xs = Encode(WeightCodec.ActivationFormat(format)!.Value, RandomRow(random, 1024, 99));
             var (simd, _) = Dots(format);
             bool previous = IntegerDot.VnniEnabled;
             try
@@ -85,10 +85,11 @@ public unsafe class QuantizedDotTests
                 fixed (byte* wp = ws)
                 fixed (byte* xp = xs)
                 {
+                    int blocks = 1024 / WeightFormats.BlockElements(format);
                     IntegerDot.VnniEnabled = true;
-                    float withVnni = simd(wp, xp, 32);
+                    float withVnni = simd(wp, xp, blocks);
                     IntegerDot.VnniEnabled = false;
-                    float withAvx2 = simd(wp, xp, 32);
+                    float withAvx2 = simd(wp, xp, blocks);
                     Assert.Equal(BitConverter.SingleToInt32Bits(withAvx2), BitConverter.SingleToInt32Bits(withVnni));
                 }
             }
@@ -96,6 +97,44 @@ public unsafe class QuantizedDotTests
             {
                 IntegerDot.VnniEnabled = previous;
             }
+        }
+    }
+
+    [Fact]
+    public void Q6_K_dot_on_raw_bytes_gives_the_integers_of_the_scalar_dot()
+    {
+        // Any level 0..63 and any group scale −128..127 (the reference quantizer never writes some of them), and an
+        // activation block of ±127 values: the shuffled scale pairs and the vpdpwssd/vpmaddwd sums must hold at the ends.
+        var random = new Random(17);
+        const int blocks = 5, cols = blocks * 256;
+        var ws = new byte[blocks * Q6_K.BlockBytes];
+        random.NextBytes(ws);
+        for (int b = 0; b < blocks; b++)
+            MemoryMarshal.Write(ws.AsSpan(b * Q6_K.BlockBytes + 208), Float16.FromFloat((float)(random.NextDouble() * 0.01 + 1e-4)));
+        var x = RandomRow(random, cols, 99);
+        for (int i = 256; i < 512; i++) x[i] = i % 3 == 0 ? -1 : 1; // block 1 quantizes to ±127
+        var xs = Encode(WeightFormat.Q8_K, x);
+        bool previous = IntegerDot.VnniEnabled;
+        try
+        {
+            fixed (byte* wp = ws)
+            fixed (byte* xp = xs)
+            {
+                double want = Q6_K.DotScalar(wp, xp, blocks), scale = 0;
+                var wBack = Decode(WeightFormat.Q6_K, ws, cols);
+                var xBack = Decode(WeightFormat.Q8_K, xs, cols);
+                for (int i = 0; i < cols; i++) scale += Math.Abs((double)wBack[i] * xBack[i]);
+                foreach (bool vnni in new[] { true, false })
+                {
+                    IntegerDot.VnniEnabled = vnni;
+                    double got = Q6_K.Dot(wp, xp, blocks);
+                    Assert.True(Math.Abs(got - want) <= 1e-5 * scale, $"vnni={vnni}: simd {got:R}, scalar {want:R} (Σ|w·x| {scale:E3})");
+                }
+            }
+        }
+        finally
+        {
+            IntegerDot.VnniEnabled = previous;
         }
     }
 
