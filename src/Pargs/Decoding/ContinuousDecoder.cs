@@ -11,7 +11,10 @@ namespace Pargs.Decoding;
 /// finish or are cancelled, so a server's requests share one batched LM step and one batched reward pass
 /// whatever moment they arrived. Each row has its own prompt, limits and stop strings
 /// (<see cref="RowProgress"/>) and its own random stream, and every row's numbers are independent of its
-/// neighbours (left padding, per-row positions), so a request gives the same text alone or among others.
+/// neighbours' values (left padding, per-row positions), so a request gives the same text alone or among others.
+/// What the row count can change is the last bit: one row takes the batch-1 matrix–vector kernels and several rows
+/// the batched ones (CpuGemm, EightRowBatch), which sum in another order; a sampled token changes only if its draw
+/// falls within that rounding of a boundary (docs/server.md).
 /// Rows of different methods or options need different decoders (the rule is shared by the batch).
 /// Not thread-safe: one thread steps it; others hand it work through their own queue.
 /// </summary>
