@@ -8,33 +8,25 @@ public class CpuThreadsTests
     [Fact]
     public void For_covers_the_range_once_in_aligned_chunks_and_rethrows_worker_failures()
     {
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = 2;
-        try
+        using var threadCount = CpuThreads.Scoped(2);
+        var hits = new int[1003];
+        var starts = new System.Collections.Concurrent.ConcurrentBag<int>();
+        CpuThreads.For(hits.Length, (lo, hi) =>
         {
-            var hits = new int[1003];
-            var starts = new System.Collections.Concurrent.ConcurrentBag<int>();
-            CpuThreads.For(hits.Length, (lo, hi) =>
-            {
-                starts.Add(lo);
-                for (int i = lo; i < hi; i++) Interlocked.Increment(ref hits[i]);
-            }, align: 4);
-            Assert.All(hits, h => Assert.Equal(1, h));
-            Assert.All(starts, s => Assert.Equal(0, s % 4));
+            starts.Add(lo);
+            for (int i = lo; i < hi; i++) Interlocked.Increment(ref hits[i]);
+        }, align: 4);
+        Assert.All(hits, h => Assert.Equal(1, h));
+        Assert.All(starts, s => Assert.Equal(0, s % 4));
 
-            // The last chunk throws (a worker's, or the caller's when another test holds the pool and For runs inline):
-            // the exception reaches the caller, and the pool still works after.
-            var error = Assert.Throws<InvalidOperationException>(() =>
-                CpuThreads.For(1000, (lo, hi) => { if (hi == 1000) throw new InvalidOperationException("chunk failed"); }));
-            Assert.Equal("chunk failed", error.Message);
-            int total = 0;
-            CpuThreads.For(1000, (lo, hi) => Interlocked.Add(ref total, hi - lo));
-            Assert.Equal(1000, total);
-        }
-        finally
-        {
-            CpuThreads.Count = previous;
-        }
+        // The last chunk throws (a worker's, or the caller's when another test holds the pool and For runs inline):
+        // the exception reaches the caller, and the pool still works after.
+        var error = Assert.Throws<InvalidOperationException>(() =>
+            CpuThreads.For(1000, (lo, hi) => { if (hi == 1000) throw new InvalidOperationException("chunk failed"); }));
+        Assert.Equal("chunk failed", error.Message);
+        int total = 0;
+        CpuThreads.For(1000, (lo, hi) => Interlocked.Add(ref total, hi - lo));
+        Assert.Equal(1000, total);
     }
 
     [Fact]

@@ -43,12 +43,9 @@ public class KvCacheF16Tests
     {
         using var model = TinyModels.RandomLM(Config(), seed: 12);
         var expected = DecodeWith(model, KvCacheType.F32);
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
         List<Tensor> actual;
         long before = CpuKernels.ForwardsOnThisThread;
-        try { actual = DecodeWith(model, KvCacheType.F16); }
-        finally { CpuThreads.Count = previous; }
+        using (CpuThreads.Scoped(threads)) actual = DecodeWith(model, KvCacheType.F16);
         Assert.True(CpuKernels.ForwardsOnThisThread - before >= 6, "the decode kernel did not run");
         float worst = WorstRelative(actual, expected);
         Assert.True(worst <= HalfRounding, $"f16 cache: max relative |f16 − f32| = {worst}");

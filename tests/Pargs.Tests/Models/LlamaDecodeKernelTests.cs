@@ -32,10 +32,7 @@ public class LlamaDecodeKernelTests
     {
         var reference = Decode(model, kernel: false);
         long before = CpuKernels.ForwardsOnThisThread;
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
-        try { return (reference, Decode(model, kernel: true), CpuKernels.ForwardsOnThisThread - before); }
-        finally { CpuThreads.Count = previous; }
+        using (CpuThreads.Scoped(threads)) return (reference, Decode(model, kernel: true), CpuKernels.ForwardsOnThisThread - before);
     }
 
     /// <summary>Prefill a ragged batch, take 4 steps, score 3 siblings per row, commit one, step again: logits of every stage.</summary>

@@ -127,11 +127,8 @@ public class StoredPrecisionTests
         Assert.Empty(stored.parameters()); // no float32 copy of the model
         var expected = Decode(reference);
         long before = CpuKernels.ForwardsOnThisThread;
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
         List<Tensor> actual;
-        try { actual = Decode(stored); }
-        finally { CpuThreads.Count = previous; }
+        using (CpuThreads.Scoped(threads)) actual = Decode(stored);
         Assert.True(CpuKernels.ForwardsOnThisThread - before >= 6, "the stored-precision kernel did not run");
         float tolerance = format == WeightFormat.F32 ? 1e-5f : integer ? 3e-2f : 1e-4f;
         float worst = WorstRelative(actual, expected);

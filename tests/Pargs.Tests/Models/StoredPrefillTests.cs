@@ -30,11 +30,8 @@ public class StoredPrefillTests
         Assert.True(IntegerGemm.Takes(format, 3 * 70) || HalfGemm.Takes(format, 3 * 70) || !IntegerDot.UseVnni,
             $"{formatName}: a 3 × 70-token prefill should take a blocked GEMM on this CPU");
         var expected = Prefill(reference);
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
         List<Tensor> actual;
-        try { actual = Prefill(stored); }
-        finally { CpuThreads.Count = previous; }
+        using (CpuThreads.Scoped(threads)) actual = Prefill(stored);
         float tolerance = integer ? 3e-2f : 1e-4f;
         float worst = StoredPrecisionTests.WorstRelative(actual, expected);
         Assert.True(worst <= tolerance, $"{formatName}: max relative |stored − float32| = {worst} > {tolerance}");

@@ -38,40 +38,32 @@ public class CandidateScoreBatchTests : IDisposable
         using var rm = RewardModel.LoadForInference(gguf);
         Assert.Equal(Pargs.Weights.WeightFormat.Q8_0, rm.StoredWeights!.FormatOf("model.layers.0.mlp.up_proj.weight"));
 
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
-        try
+        using var threadCount = CpuThreads.Scoped(threads);
+        int vocab = (int)rm.Config.VocabSize, width = (int)rm.Config.HiddenSize;
+        long[] all = Enumerable.Range(0, 20).Select(i => (long)((i * 37 + 11) % vocab)).ToArray();
+        var hidden = new Dictionary<int, float[]>();
+        var scores = new Dictionary<int, float[]>();
+        foreach (int k in new[] { 20, 15, 10, 3, 2, 1 })
         {
-            int vocab = (int)rm.Config.VocabSize, width = (int)rm.Config.HiddenSize;
-            long[] all = Enumerable.Range(0, 20).Select(i => (long)((i * 37 + 11) % vocab)).ToArray();
-            var hidden = new Dictionary<int, float[]>();
-            var scores = new Dictionary<int, float[]>();
-            foreach (int k in new[] { 20, 15, 10, 3, 2, 1 })
+            // Reversed: each candidate sits at another position than among 20 (20 rows: the GEMM; 2–15: EightRowBatch).
+            var candidates = all.Take(k).Reverse().ToArray();
+            hidden[k] = Hidden(rm, candidates);
+            scores[k] = Scores(rm, candidates).Reverse().ToArray();
+        }
+        foreach (int k in new[] { 15, 10, 3, 2 })
+            for (int j = 0; j < k; j++)
             {
-                // Reversed: each candidate sits at another position than among 20 (20 rows: the GEMM; 2–15: EightRowBatch).
-                var candidates = all.Take(k).Reverse().ToArray();
-                hidden[k] = Hidden(rm, candidates);
-                scores[k] = Scores(rm, candidates).Reverse().ToArray();
+                int position = k - 1 - j;
+                for (int e = 0; e < width; e++)
+                    Assert.True(hidden[k][position * width + e] == hidden[20][(19 - j) * width + e],
+                        $"{threads} thread(s): candidate {all[j]} among {k}, hidden {e}: {hidden[k][position * width + e]:R}; among 20 {hidden[20][(19 - j) * width + e]:R}");
+                // The float32 score head (CpuLinear → CpuOps.MatMul over k rows) may round the last bit differently.
+                Assert.True(Math.Abs(scores[k][j] - scores[20][j]) <= 1e-6f * Math.Max(1f, Math.Abs(scores[20][j])), $"candidate {all[j]}: {scores[k][j]:R} among {k}, {scores[20][j]:R} among 20");
             }
-            foreach (int k in new[] { 15, 10, 3, 2 })
-                for (int j = 0; j < k; j++)
-                {
-                    int position = k - 1 - j;
-                    for (int e = 0; e < width; e++)
-                        Assert.True(hidden[k][position * width + e] == hidden[20][(19 - j) * width + e],
-                            $"{threads} thread(s): candidate {all[j]} among {k}, hidden {e}: {hidden[k][position * width + e]:R}; among 20 {hidden[20][(19 - j) * width + e]:R}");
-                    // The float32 score head (CpuLinear → CpuOps.MatMul over k rows) may round the last bit differently.
-                    Assert.True(Math.Abs(scores[k][j] - scores[20][j]) <= 1e-6f * Math.Max(1f, Math.Abs(scores[20][j])), $"candidate {all[j]}: {scores[k][j]:R} among {k}, {scores[20][j]:R} among 20");
-                }
-            // Alone (one row: the one-row kernel, another float summation order) it agrees to rounding.
-            for (int e = 0; e < width; e++)
-                Assert.True(Math.Abs(hidden[1][e] - hidden[20][19 * width + e]) <= 1e-4f * Math.Max(1f, Math.Abs(hidden[20][19 * width + e])),
-                    $"alone, hidden {e}: {hidden[1][e]:R}; among 20 {hidden[20][19 * width + e]:R}");
-        }
-        finally
-        {
-            CpuThreads.Count = previous;
-        }
+        // Alone (one row: the one-row kernel, another float summation order) it agrees to rounding.
+        for (int e = 0; e < width; e++)
+            Assert.True(Math.Abs(hidden[1][e] - hidden[20][19 * width + e]) <= 1e-4f * Math.Max(1f, Math.Abs(hidden[20][19 * width + e])),
+                $"alone, hidden {e}: {hidden[1][e]:R}; among 20 {hidden[20][19 * width + e]:R}");
     }
 
     static float[] Hidden(RewardModel rm, long[] candidates)

@@ -38,18 +38,10 @@ public unsafe class BlockedGemmTests
         bool vnni = IntegerDot.UseVnni;
         Assert.True(HalfGemm.Takes(format, 37) || IntegerGemm.Takes(format, 37) || !(vnni && Fma.IsSupported),
             $"{format}: 37 rows should take a blocked GEMM on this CPU");
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
-        try
-        {
-            Check(matrix, format, cols, 37, random);
-            var order = Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray();
-            Check(matrix.WithRowOrder(order), format, cols, 21, random);
-        }
-        finally
-        {
-            CpuThreads.Count = previous;
-        }
+        using var threadCount = CpuThreads.Scoped(threads);
+        Check(matrix, format, cols, 37, random);
+        var order = Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray();
+        Check(matrix.WithRowOrder(order), format, cols, 21, random);
     }
 
     [Fact]

@@ -35,19 +35,11 @@ public unsafe class EightRowBatchTests
         Assert.True(EightRowBatch.Takes(format) || !System.Runtime.Intrinsics.X86.AvxVnni.IsSupported, "this CPU should take the eight-row kernel");
         var random = new Random(rows * 131 + cols + (int)format + 7 * threads);
         var matrix = WeightMatrix.Quantize("blk.0.attn_q.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 7), rows, cols);
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
-        try
+        using var threadCount = CpuThreads.Scoped(threads);
+        foreach (int n in new[] { 2, 5, 10, 15 })
         {
-            foreach (int n in new[] { 2, 5, 10, 15 })
-            {
-                Check(matrix, n, random);
-                Check(matrix.WithRowOrder(Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray()), n, random);
-            }
-        }
-        finally
-        {
-            CpuThreads.Count = previous;
+            Check(matrix, n, random);
+            Check(matrix.WithRowOrder(Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray()), n, random);
         }
     }
 
@@ -56,17 +48,9 @@ public unsafe class EightRowBatchTests
     {
         const int rows = 1021, cols = 128; // not a multiple of 8, of a chunk or of the thread count
         var random = new Random(3);
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = 2;
-        try
-        {
-            foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
-                Check(WeightMatrix.Quantize("token_embd.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 9), rows, cols), 10, random);
-        }
-        finally
-        {
-            CpuThreads.Count = previous;
-        }
+        using var threadCount = CpuThreads.Scoped(2);
+        foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
+            Check(WeightMatrix.Quantize("token_embd.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 9), rows, cols), 10, random);
     }
 
     /// <summary>
@@ -85,48 +69,40 @@ public unsafe class EightRowBatchTests
         const int rows = 61, cols = 256, all = 40;
         var matrix = WeightMatrix.Quantize("blk.0.ffn_up.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 5), rows, cols);
         var x = QuantizedDotTests.RandomRow(random, all * cols, 21);
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
-        try
-        {
-            Assert.True(IntegerGemm.Takes(format, all) || !System.Runtime.Intrinsics.X86.AvxVnni.IsSupported);
-            var full = new float[all * rows];
-            fixed (float* xp = x)
-            fixed (float* fp = full)
-                matrix.MatMul(xp, all, fp);
-            foreach (int n in new[] { 2, 3, 10, IntegerGemm.MinRows - 1 })
-                for (int start = 0; start + n <= all; start += n - 1) // overlapping windows: each row at several positions
-                {
-                    var batch = new float[n * rows];
-                    fixed (float* xp = x)
-                    fixed (float* bp = batch)
-                        matrix.MatMul(xp + start * cols, n, bp);
-                    for (int r = 0; r < n; r++)
-                        for (int o = 0; o < rows; o++)
-                        {
-                            float want = full[(start + r) * rows + o], got = batch[r * rows + o];
-                            Assert.True(want == got, $"{format}, {n} rows from {start}, row {r} output {o}: {got:R}; in the {all}-row product {want:R}");
-                        }
-                }
-            var alone = new float[rows];
-            for (int r = 0; r < all; r += 7)
+        using var threadCount = CpuThreads.Scoped(threads);
+        Assert.True(IntegerGemm.Takes(format, all) || !System.Runtime.Intrinsics.X86.AvxVnni.IsSupported);
+        var full = new float[all * rows];
+        fixed (float* xp = x)
+        fixed (float* fp = full)
+            matrix.MatMul(xp, all, fp);
+        foreach (int n in new[] { 2, 3, 10, IntegerGemm.MinRows - 1 })
+            for (int start = 0; start + n <= all; start += n - 1) // overlapping windows: each row at several positions
             {
+                var batch = new float[n * rows];
                 fixed (float* xp = x)
-                fixed (float* ap = alone)
-                    matrix.MatVec(xp + r * cols, ap);
-                var w = matrix.Dequantize();
-                var xSeen = Rounded(x.AsSpan(r * cols, cols));
-                for (int o = 0; o < rows; o++)
-                {
-                    double scale = 0;
-                    for (int i = 0; i < cols; i++) scale += Math.Abs((double)w[o * cols + i] * xSeen[i]);
-                    Assert.True(Math.Abs(alone[o] - full[r * rows + o]) <= 1e-5 * scale, $"{format} row {r} output {o}: alone {alone[o]:R}, batched {full[r * rows + o]:R}");
-                }
+                fixed (float* bp = batch)
+                    matrix.MatMul(xp + start * cols, n, bp);
+                for (int r = 0; r < n; r++)
+                    for (int o = 0; o < rows; o++)
+                    {
+                        float want = full[(start + r) * rows + o], got = batch[r * rows + o];
+                        Assert.True(want == got, $"{format}, {n} rows from {start}, row {r} output {o}: {got:R}; in the {all}-row product {want:R}");
+                    }
             }
-        }
-        finally
+        var alone = new float[rows];
+        for (int r = 0; r < all; r += 7)
         {
-            CpuThreads.Count = previous;
+            fixed (float* xp = x)
+            fixed (float* ap = alone)
+                matrix.MatVec(xp + r * cols, ap);
+            var w = matrix.Dequantize();
+            var xSeen = Rounded(x.AsSpan(r * cols, cols));
+            for (int o = 0; o < rows; o++)
+            {
+                double scale = 0;
+                for (int i = 0; i < cols; i++) scale += Math.Abs((double)w[o * cols + i] * xSeen[i]);
+                Assert.True(Math.Abs(alone[o] - full[r * rows + o]) <= 1e-5 * scale, $"{format} row {r} output {o}: alone {alone[o]:R}, batched {full[r * rows + o]:R}");
+            }
         }
     }
 

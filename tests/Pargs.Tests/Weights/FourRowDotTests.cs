@@ -35,17 +35,9 @@ public unsafe class FourRowDotTests
         Assert.True(FourRowDot.Takes(format) || !System.Runtime.Intrinsics.X86.AvxVnni.IsSupported, "this CPU should take the four-row kernel");
         var random = new Random(rows * 131 + cols + (int)format);
         var matrix = WeightMatrix.Quantize("blk.0.attn_q.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 7), rows, cols);
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = threads;
-        try
-        {
-            Check(matrix, random);
-            Check(matrix.WithRowOrder(Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray()), random);
-        }
-        finally
-        {
-            CpuThreads.Count = previous;
-        }
+        using var threadCount = CpuThreads.Scoped(threads);
+        Check(matrix, random);
+        Check(matrix.WithRowOrder(Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray()), random);
     }
 
     [Theory]
@@ -67,17 +59,9 @@ public unsafe class FourRowDotTests
         // Many rows (a vocabulary head) not a multiple of 4 or of the thread count, on two threads.
         const int rows = 1022, cols = 128;
         var random = new Random(3);
-        int previous = CpuThreads.Count;
-        CpuThreads.Count = 2;
-        try
-        {
-            foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
-                Check(WeightMatrix.Quantize("token_embd.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 9), rows, cols), random);
-        }
-        finally
-        {
-            CpuThreads.Count = previous;
-        }
+        using var threadCount = CpuThreads.Scoped(2);
+        foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
+            Check(WeightMatrix.Quantize("token_embd.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 9), rows, cols), random);
     }
 
     // Products of 2–15 rows take EightRowBatch: their batch invariance is tested in EightRowBatchTests.

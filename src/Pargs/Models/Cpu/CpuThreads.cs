@@ -43,6 +43,23 @@ public static class CpuThreads
     }
 
     /// <summary>
+    /// Sets <see cref="Count"/> until the returned scope is disposed, then puts the previous count back: a benchmark or
+    /// test that compares thread counts leaves the process's setting as it found it (`using var _ = CpuThreads.Scoped(2);`).
+    /// </summary>
+    public static ThreadCountScope Scoped(int threads)
+    {
+        var scope = new ThreadCountScope(Count);
+        Count = threads;
+        return scope;
+    }
+
+    /// <summary>The thread count to restore when a <see cref="Scoped"/> block ends.</summary>
+    public readonly struct ThreadCountScope(int previous) : IDisposable
+    {
+        public void Dispose() => Count = previous;
+    }
+
+    /// <summary>
     /// Runs <paramref name="body"/>(lo, hi) over [0, <paramref name="n"/>) split into one contiguous chunk per
     /// thread, chunk starts aligned to <paramref name="align"/> (keeps vector loops on whole blocks). Returns when
     /// every chunk is done. <paramref name="body"/> must not call <see cref="For"/> itself.
