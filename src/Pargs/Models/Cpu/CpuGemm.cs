@@ -115,7 +115,7 @@ public static unsafe class CpuGemm
         {
             float* w0 = w + (long)c * inF;
             int i = 0;
-            for (; i + 8 <= inF; i += 8) Transpose8x8(w0 + i, inF, panel + (long)i * PanelWidth + c);
+            for (; i + 8 <= inF; i += 8) CpuOps.Transpose8x8(w0 + i, inF, panel + (long)i * PanelWidth + c, PanelWidth);
             for (; i < inF; i++)
                 for (int j = 0; j < 8; j++) panel[(long)i * PanelWidth + c + j] = w0[(long)j * inF + i];
         }
@@ -127,33 +127,6 @@ public static unsafe class CpuGemm
         if (c < PanelWidth)
             for (int i = 0; i < inF; i++)
                 for (int z = c; z < PanelWidth; z++) panel[(long)i * PanelWidth + z] = 0f;
-    }
-
-    /// <summary>destination[j·32 + r] = source[r·stride + j] for r, j in 0..7.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Transpose8x8(float* source, int stride, float* destination)
-    {
-        var r0 = Vector256.Load(source); var r1 = Vector256.Load(source + stride);
-        var r2 = Vector256.Load(source + 2L * stride); var r3 = Vector256.Load(source + 3L * stride);
-        var r4 = Vector256.Load(source + 4L * stride); var r5 = Vector256.Load(source + 5L * stride);
-        var r6 = Vector256.Load(source + 6L * stride); var r7 = Vector256.Load(source + 7L * stride);
-        // Per 128-bit lane: pairs, then quadruples of rows; the lane permutes put columns j and j + 4 in place.
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Permute2x128(u0, u4, 0x20).Store(destination);
-        Avx.Permute2x128(u1, u5, 0x20).Store(destination + PanelWidth);
-        Avx.Permute2x128(u2, u6, 0x20).Store(destination + 2 * PanelWidth);
-        Avx.Permute2x128(u3, u7, 0x20).Store(destination + 3 * PanelWidth);
-        Avx.Permute2x128(u0, u4, 0x31).Store(destination + 4 * PanelWidth);
-        Avx.Permute2x128(u1, u5, 0x31).Store(destination + 5 * PanelWidth);
-        Avx.Permute2x128(u2, u6, 0x31).Store(destination + 6 * PanelWidth);
-        Avx.Permute2x128(u3, u7, 0x31).Store(destination + 7 * PanelWidth);
     }
 
     /// <summary>How a block writes a row's 32 (or fewer, at the last panel) outputs.</summary>

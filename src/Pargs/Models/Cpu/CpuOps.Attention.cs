@@ -270,14 +270,17 @@ public static unsafe partial class CpuOps
             Transpose8x8(tail + c, headDim, dst + ((long)b * headDim + c) * 8);
     }
 
-    /// <summary>The 8 × 8 block at src (rows <paramref name="stride"/> floats apart) transposed into dst (64 floats).</summary>
+    /// <summary>
+    /// The 8 × 8 block at src (rows <paramref name="stride"/> floats apart) transposed into dst (rows
+    /// <paramref name="dstStride"/> floats apart: 8 for attention's packed keys, CpuGemm's panel width for its panels).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    static void Transpose8x8(float* src, int stride, float* dst)
+    internal static void Transpose8x8(float* src, int stride, float* dst, int dstStride = 8)
     {
         if (!Avx.IsSupported)
         {
             for (int r = 0; r < 8; r++)
-                for (int c = 0; c < 8; c++) dst[c * 8 + r] = src[(long)r * stride + c];
+                for (int c = 0; c < 8; c++) dst[(long)c * dstStride + r] = src[(long)r * stride + c];
             return;
         }
         var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + stride);
@@ -292,14 +295,15 @@ public static unsafe partial class CpuOps
         var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
         var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
         var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        long d = dstStride;
         Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
-        Avx.Store(dst + 8, Avx.Permute2x128(u1, u5, 0x20));
-        Avx.Store(dst + 16, Avx.Permute2x128(u2, u6, 0x20));
-        Avx.Store(dst + 24, Avx.Permute2x128(u3, u7, 0x20));
-        Avx.Store(dst + 32, Avx.Permute2x128(u0, u4, 0x31));
-        Avx.Store(dst + 40, Avx.Permute2x128(u1, u5, 0x31));
-        Avx.Store(dst + 48, Avx.Permute2x128(u2, u6, 0x31));
-        Avx.Store(dst + 56, Avx.Permute2x128(u3, u7, 0x31));
+        Avx.Store(dst + d, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * d, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * d, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * d, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * d, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * d, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * d, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
