@@ -39,9 +39,9 @@ public unsafe class BlockedGemmTests
         Assert.True(HalfGemm.Takes(format, 37) || IntegerGemm.Takes(format, 37) || !(vnni && Fma.IsSupported),
             $"{format}: 37 rows should take a blocked GEMM on this CPU");
         using var threadCount = CpuThreads.Scoped(threads);
-        Check(matrix, format, cols, 37, random);
+        StoredProductReference.Check(matrix, 37, random);
         var order = Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray();
-        Check(matrix.WithRowOrder(order), format, cols, 21, random);
+        StoredProductReference.Check(matrix.WithRowOrder(order), 21, random);
     }
 
     [Fact]
@@ -52,38 +52,7 @@ public unsafe class BlockedGemmTests
         foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.F16 })
         {
             var matrix = WeightMatrix.Quantize("blk.0.ffn_up.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 50), rows, cols);
-            Check(matrix, format, cols, 301, random);
+            StoredProductReference.Check(matrix, 301, random);
         }
-    }
-
-    static void Check(WeightMatrix matrix, WeightFormat format, int cols, int n, Random random)
-    {
-        int rows = matrix.Rows;
-        var w = matrix.Dequantize();
-        var x = QuantizedDotTests.RandomRow(random, n * cols, 60);
-        var xSeen = (float[])x.Clone();
-        if (WeightCodec.ActivationFormat(format) is { } af)
-            for (int r = 0; r < n; r++)
-            {
-                var stored = new byte[WeightFormats.ByteCount(af, cols, "x")];
-                WeightCodec.Encode(af, x.AsSpan(r * cols, cols), stored);
-                WeightCodec.Decode(af, stored, xSeen.AsSpan(r * cols, cols));
-            }
-        var y = new float[n * rows];
-        fixed (float* xp = x)
-        fixed (float* yp = y)
-            matrix.MatMul(xp, n, yp);
-        for (int r = 0; r < n; r++)
-            for (int o = 0; o < rows; o++)
-            {
-                double want = 0, scale = 0;
-                for (int i = 0; i < cols; i++)
-                {
-                    want += (double)w[o * cols + i] * xSeen[r * cols + i];
-                    scale += Math.Abs((double)w[o * cols + i] * xSeen[r * cols + i]);
-                }
-                Assert.True(Math.Abs(y[r * rows + o] - want) <= 1e-4 * scale,
-                    $"{format} n={n} row {r} output {o}: got {y[r * rows + o]:R}, reference {want:R}");
-            }
     }
 }

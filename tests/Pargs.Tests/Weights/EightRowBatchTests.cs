@@ -38,8 +38,8 @@ public unsafe class EightRowBatchTests
         using var threadCount = CpuThreads.Scoped(threads);
         foreach (int n in new[] { 2, 5, 10, 15 })
         {
-            Check(matrix, n, random);
-            Check(matrix.WithRowOrder(Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray()), n, random);
+            StoredProductReference.Check(matrix, n, random, Tolerance);
+            StoredProductReference.Check(matrix.WithRowOrder(Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray()), n, random, Tolerance);
         }
     }
 
@@ -50,7 +50,7 @@ public unsafe class EightRowBatchTests
         var random = new Random(3);
         using var threadCount = CpuThreads.Scoped(2);
         foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
-            Check(WeightMatrix.Quantize("token_embd.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 9), rows, cols), 10, random);
+            StoredProductReference.Check(WeightMatrix.Quantize("token_embd.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 9), rows, cols), 10, random, Tolerance);
     }
 
     /// <summary>
@@ -96,7 +96,7 @@ public unsafe class EightRowBatchTests
             fixed (float* ap = alone)
                 matrix.MatVec(xp + r * cols, ap);
             var w = matrix.Dequantize();
-            var xSeen = Rounded(x.AsSpan(r * cols, cols));
+            var xSeen = StoredProductReference.AsSeen(format, x.AsSpan(r * cols, cols), cols);
             for (int o = 0; o < rows; o++)
             {
                 double scale = 0;
@@ -172,39 +172,4 @@ public unsafe class EightRowBatchTests
     }
 
     /// <summary>The activation row as the integer product sees it: through Q8_0 and back.</summary>
-    static float[] Rounded(ReadOnlySpan<float> x)
-    {
-        var stored = new byte[WeightFormats.ByteCount(WeightFormat.Q8_0, x.Length, "x")];
-        WeightCodec.Encode(WeightFormat.Q8_0, x, stored);
-        var seen = new float[x.Length];
-        WeightCodec.Decode(WeightFormat.Q8_0, stored, seen);
-        return seen;
-    }
-
-    static void Check(WeightMatrix matrix, int n, Random random)
-    {
-        int rows = matrix.Rows, cols = matrix.Cols;
-        var w = matrix.Dequantize();
-        var x = QuantizedDotTests.RandomRow(random, n * cols, 60);
-        var y = new float[n * rows];
-        fixed (float* xp = x)
-        fixed (float* yp = y)
-            matrix.MatMul(xp, n, yp);
-        for (int r = 0; r < n; r++)
-        {
-            var xSeen = Rounded(x.AsSpan(r * cols, cols));
-            for (int o = 0; o < rows; o++)
-            {
-                double want = 0, scale = 0;
-                for (int i = 0; i < cols; i++)
-                {
-                    double product = (double)w[(long)o * cols + i] * xSeen[i];
-                    want += product;
-                    scale += Math.Abs(product);
-                }
-                Assert.True(Math.Abs(y[r * rows + o] - want) <= Tolerance * scale + 1e-30,
-                    $"{matrix.Format} [{rows} × {cols}] × {n} rows, row {r} output {o}: got {y[r * rows + o]:R}, reference {want:R} (Σ|w·x| {scale:E3})");
-            }
-        }
-    }
 }

@@ -36,8 +36,8 @@ public unsafe class FourRowDotTests
         var random = new Random(rows * 131 + cols + (int)format);
         var matrix = WeightMatrix.Quantize("blk.0.attn_q.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 7), rows, cols);
         using var threadCount = CpuThreads.Scoped(threads);
-        Check(matrix, random);
-        Check(matrix.WithRowOrder(Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray()), random);
+        StoredProductReference.Check(matrix, 1, random, Tolerance, matVec: true);
+        StoredProductReference.Check(matrix.WithRowOrder(Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray()), 1, random, Tolerance, matVec: true);
     }
 
     [Theory]
@@ -61,7 +61,7 @@ public unsafe class FourRowDotTests
         var random = new Random(3);
         using var threadCount = CpuThreads.Scoped(2);
         foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
-            Check(WeightMatrix.Quantize("token_embd.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 9), rows, cols), random);
+            StoredProductReference.Check(WeightMatrix.Quantize("token_embd.weight", format, QuantizedDotTests.RandomRow(random, rows * cols, 9), rows, cols), 1, random, Tolerance, matVec: true);
     }
 
     // Products of 2–15 rows take EightRowBatch: their batch invariance is tested in EightRowBatchTests.
@@ -218,32 +218,5 @@ public unsafe class FourRowDotTests
         double sum = 0;
         for (int i = 0; i < wf.Length; i++) sum += Math.Abs((double)wf[i] * af[i]);
         return sum;
-    }
-
-    static void Check(WeightMatrix matrix, Random random)
-    {
-        int rows = matrix.Rows, cols = matrix.Cols;
-        var w = matrix.Dequantize();
-        var x = QuantizedDotTests.RandomRow(random, cols, 60);
-        var stored = new byte[WeightFormats.ByteCount(WeightFormat.Q8_0, cols, "x")];
-        WeightCodec.Encode(WeightFormat.Q8_0, x, stored);
-        var xSeen = new float[cols];
-        WeightCodec.Decode(WeightFormat.Q8_0, stored, xSeen);
-        var y = new float[rows];
-        fixed (float* xp = x)
-        fixed (float* yp = y)
-            matrix.MatVec(xp, yp);
-        for (int o = 0; o < rows; o++)
-        {
-            double want = 0, scale = 0;
-            for (int i = 0; i < cols; i++)
-            {
-                double product = (double)w[(long)o * cols + i] * xSeen[i];
-                want += product;
-                scale += Math.Abs(product);
-            }
-            Assert.True(Math.Abs(y[o] - want) <= Tolerance * scale + 1e-30,
-                $"{matrix.Format} [{rows} × {cols}] row {o}: got {y[o]:R}, reference {want:R} (Σ|w·x| {scale:E3})");
-        }
     }
 }

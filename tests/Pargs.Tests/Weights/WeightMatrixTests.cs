@@ -29,37 +29,9 @@ public unsafe class WeightMatrixTests
         var random = new Random((int)format * 10 + threads);
         var values = QuantizedDotTests.RandomRow(random, rows * cols, 50);
         var matrix = WeightMatrix.Quantize("test.weight", format, values, rows, cols);
-        var w = matrix.Dequantize();
         using var threadCount = CpuThreads.Scoped(threads);
         foreach (int n in new[] { 1, 2, 3, 10 })
-        {
-            var x = QuantizedDotTests.RandomRow(random, n * cols, 60);
-            // The reference sees the activation as the product does: Q8-rounded for the integer formats.
-            var xSeen = (float[])x.Clone();
-            if (WeightCodec.ActivationFormat(format) is { } af)
-                for (int r = 0; r < n; r++)
-                {
-                    var stored = new byte[WeightFormats.ByteCount(af, cols, "x")];
-                    WeightCodec.Encode(af, x.AsSpan(r * cols, cols), stored);
-                    WeightCodec.Decode(af, stored, xSeen.AsSpan(r * cols, cols));
-                }
-            var y = new float[n * rows];
-            fixed (float* xp = x)
-            fixed (float* yp = y)
-                matrix.MatMul(xp, n, yp);
-            for (int r = 0; r < n; r++)
-                for (int o = 0; o < rows; o++)
-                {
-                    double want = 0, scale = 0;
-                    for (int i = 0; i < cols; i++)
-                    {
-                        want += (double)w[o * cols + i] * xSeen[r * cols + i];
-                        scale += Math.Abs((double)w[o * cols + i] * xSeen[r * cols + i]);
-                    }
-                    Assert.True(Math.Abs(y[r * rows + o] - want) <= 1e-4 * scale,
-                        $"{format} threads={threads} n={n} row {r} output {o}: got {y[r * rows + o]:R}, reference {want:R}");
-                }
-        }
+            StoredProductReference.Check(matrix, n, random, context: $", {threads} thread(s)");
     }
 
     [Fact]
