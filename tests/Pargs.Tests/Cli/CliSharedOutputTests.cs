@@ -8,7 +8,7 @@ namespace Pargs.Tests.Cli;
 public class CliSharedOutputTests
 {
     [Fact]
-    public void Two_generate_runs_writing_one_path_leave_one_whole_file()
+    public async Task Two_generate_runs_writing_one_path_leave_one_whole_file()
     {
         using var dir = new TempDir();
         string prompts = dir.File("prompts.txt");
@@ -28,11 +28,10 @@ public class CliSharedOutputTests
         {
             File.Delete(output);
             var runs = new[] { 1, 2 }.Select(seed => Task.Run(() => PargsCli.Run(Args(seed)))).ToArray();
-            Task.WaitAll(runs);
-            foreach (var run in runs) Assert.True(run.Result.ExitCode == 0, run.Result.ToString());
+            foreach (var result in await Task.WhenAll(runs)) Assert.True(result.ExitCode == 0, result.ToString());
             string final = Normalise(File.ReadAllText(output));
             Assert.True(final == Normalise(alone1) || final == Normalise(alone2), $"round {round}: the file is neither run's whole output:\n{final}");
-            Assert.Equal(["prompts.txt", "same.jsonl"], Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order().ToArray());
+            Assert.Equal(["prompts.txt", "same.jsonl"], Directory.GetFiles(dir.Path).Select(f => Path.GetFileName(f)).Order().ToArray());
         }
     }
 

@@ -53,7 +53,7 @@ public class CliStoredPrecisionWiringTests : IDisposable
     }
 
     [Fact]
-    public void Serve_with_a_gguf_reward_model_and_an_f16_cache_answers_what_generate_writes()
+    public async Task Serve_with_a_gguf_reward_model_and_an_f16_cache_answers_what_generate_writes()
     {
         string gguf = RewardModelGguf();
         var generated = PargsCli.Succeeds("generate", "--model", PargsCli.Stories260KGguf, "--reward-model", gguf, "--method", "pargs",
@@ -75,12 +75,12 @@ public class CliStoredPrecisionWiringTests : IDisposable
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
             while (url is null && DateTime.UtcNow < deadline && server.StandardOutput.ReadLine() is { } line)
                 if (Regex.Match(line, @"listening on (\S+)") is { Success: true } m) url = m.Groups[1].Value;
-            Assert.True(url is not null, $"serve did not start: {(server.HasExited ? stderr.Result : "no URL printed")}");
+            Assert.True(url is not null, $"serve did not start: {(server.HasExited ? await stderr : "no URL printed")}");
 
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(120) };
             string body = """{"model": "lm", "prompt": "Once upon a time", "method": "pargs", "reward_model": "rm", "k": 6, "w": 1, "seed": 2, "max_tokens": 24}""";
-            using var response = http.PostAsync(new Uri(new Uri(url), "v1/completions"), new StringContent(body, System.Text.Encoding.UTF8, "application/json")).GetAwaiter().GetResult();
-            string json = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+            using var response = await http.PostAsync(new Uri(new Uri(url), "v1/completions"), new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            string json = await response.Content.ReadAsStringAsync();
             Assert.True(response.IsSuccessStatusCode, json);
             string text = JsonNode.Parse(json)!["choices"]![0]!["text"]!.GetValue<string>();
             Assert.True(text.Length > 10, json);

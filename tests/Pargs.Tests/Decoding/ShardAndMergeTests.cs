@@ -120,6 +120,6 @@ public class ShardAndMergeTests
         Assert.Equal(File.ReadAllBytes(dir.File("whole.jsonl")), File.ReadAllBytes(dir.File("merged.jsonl")));
         PargsCli.Fails(["generate", "--shard", "0/2", "--prompts", prompts], "--shard writes its slice to a file: give --out");
         PargsCli.Fails(["merge", dir.File("s0.jsonl"), "-o", dir.File("m.jsonl"), "--expect-rows", "7"], "a shard is missing");
-        Assert.Equal(["merged.jsonl", "prompts.txt", "s0.jsonl", "s1.jsonl", "whole.jsonl"], Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order().ToArray());
+        Assert.Equal(["merged.jsonl", "prompts.txt", "s0.jsonl", "s1.jsonl", "whole.jsonl"], Directory.GetFiles(dir.Path).Select(f => Path.GetFileName(f)).Order().ToArray());
     }
 }

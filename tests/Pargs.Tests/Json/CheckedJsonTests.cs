@@ -19,8 +19,8 @@ public class CheckedJsonTests
         Assert.Equal(64, json["whole"].Int());
         Assert.Equal(1e-5, json["eps"].Double());
         Assert.True(json["tie"].Bool());
-        Assert.Equal([2, 3], json["eos"].IntOrIntList());
-        Assert.Equal([1], json["bos"].IntOrIntList());
+        Assert.Equal([2, 3], json["eos"].IntOrIntList()!);
+        Assert.Equal([1], json["bos"].IntOrIntList()!);
         Assert.Null(json["none"].IntOrIntList());
         Assert.Null(json["absent"].IntOrNull());
         Assert.Null(json["none"].StringOrNull());

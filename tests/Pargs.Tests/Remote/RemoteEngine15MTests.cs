@@ -15,12 +15,12 @@ namespace Pargs.Tests.Remote;
 public sealed class RemoteEngine15MTests
 {
     [Fact]
-    public void Remote_pargs_on_the_15M_shape_equals_the_local_engine_with_one_request_per_row_and_step()
+    public async Task Remote_pargs_on_the_15M_shape_equals_the_local_engine_with_one_request_per_row_and_step()
     {
         var served = ServeBenchmark.Random15M().Models;
         using var _ = served;
         var local = RemoteBenchmark.Random15M();
-        var server = PargsServer.StartAsync(served, new PargsServerOptions { Port = 0 }).GetAwaiter().GetResult();
+        var server = await PargsServer.StartAsync(served, new PargsServerOptions { Port = 0 });
         try
         {
             const int rows = 3, tokens = 5;
@@ -44,7 +44,7 @@ public sealed class RemoteEngine15MTests
         }
         finally
         {
-            server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            await server.DisposeAsync();
             local.Lm.Dispose();
         }
     }

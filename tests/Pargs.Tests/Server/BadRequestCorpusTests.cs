@@ -15,10 +15,10 @@ public sealed class BadRequestCorpusTests(ServerFixture fixture)
     const string P = "\"prompt\":\"Once upon a time\"";
     const string Msgs = "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]";
 
-    static object[] Case(string name, string path, string body, int status, string? param = null) => [name, path, Encoding.UTF8.GetBytes(body), status, param];
-    static object[] Bytes(string name, string path, byte[] body, int status, string? param = null) => [name, path, body, status, param];
+    static object?[] Case(string name, string path, string body, int status, string? param = null) => [name, path, Encoding.UTF8.GetBytes(body), status, param];
+    static object?[] Bytes(string name, string path, byte[] body, int status, string? param = null) => [name, path, body, status, param];
 
-    public static IEnumerable<object[]> Corpus()
+    public static IEnumerable<object?[]> Corpus()
     {
         // Not JSON, or not an object.
         yield return Case("empty body", Completions, "", 400);
@@ -133,7 +133,7 @@ public sealed class BadRequestCorpusTests(ServerFixture fixture)
     }
 
     [Fact]
-    public void Corpus_has_at_least_fifty_refusals() => Assert.True(Corpus().Count(c => (int)c[3] >= 400) >= 50);
+    public void Corpus_has_at_least_fifty_refusals() => Assert.True(Corpus().Count(c => (int)c[3]! >= 400) >= 50);
 
     [Fact]
     public async Task Wrong_http_method_is_refused_with_an_openai_error()

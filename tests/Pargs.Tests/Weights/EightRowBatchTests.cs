@@ -112,6 +112,7 @@ public unsafe class EightRowBatchTests
         if (!EightRowBatch.Takes(WeightFormat.Q8_0)) return; // no AVX-VNNI: the one-row path runs there
         var random = new Random(11);
         const int blocks = 9, cols = blocks * 32, n = 3, weightRows = 8;
+        byte** rows = stackalloc byte*[EightRowBatch.Rows];
         foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
         {
             int rowBytes = (int)WeightFormats.ByteCount(format, cols, "w");
@@ -137,7 +138,6 @@ public unsafe class EightRowBatchTests
             fixed (float* s = scales, sp = sums, yp = y)
             fixed (int* o = offsets)
             {
-                byte** rows = stackalloc byte*[EightRowBatch.Rows];
                 for (int lane = 0; lane < EightRowBatch.Rows; lane++) rows[lane] = w + (7 - lane) * rowBytes; // reversed order
                 for (int r = 0; r < n; r++)
                     FourRowDot.Prepare(format, a + r * blocks * Q8_0.BlockBytes, blocks, s + r * blocks, o + r * blocks * FourRowDot.OffsetInts);
