@@ -22,19 +22,18 @@ public static unsafe partial class CpuOps
                               float* scratch, float** output, float scale = 0, float softCap = 0)
     {
         if (!(scale > 0)) scale = 1f / MathF.Sqrt(headDim);
-        if (softCap > 0)
-        {
-            AttendSoftCapped(q, queries, keys, values, maskAdd, slots, headDim, scale, softCap, scratch, output);
-            return;
-        }
-        if (BySlotBlocks(queries, headDim))
+        if (!(softCap > 0) && BySlotBlocks(queries, headDim))
         {
             AttendBySlotBlocks(q, queries, keys, values, maskAdd, slots, headDim, scale, scratch, output);
             return;
         }
         float* scores = scratch;
         MatMul(q, queries, headDim, keys, null, scores, slots, 0, slots);
-        for (int i = 0; i < queries; i++) ScaleAndMask(scores + (long)i * slots, scale, maskAdd[i], slots);
+        for (int i = 0; i < queries; i++)
+        {
+            if (softCap > 0) SoftCapAndMask(scores + (long)i * slots, scale, softCap, maskAdd[i], slots);
+            else ScaleAndMask(scores + (long)i * slots, scale, maskAdd[i], slots);
+        }
         for (int i = 0; i < queries; i++)
         {
             float* row = scores + (long)i * slots;
@@ -52,33 +51,9 @@ public static unsafe partial class CpuOps
     }
 
     /// <summary>
-    /// <see cref="Attend"/> with soft-capped scores: s = tanh(q·k · scale / cap) · cap + mask, computed as torch does
-    /// (the scaled score divided by the cap, not multiplied by its inverse), then the same softmax and weighted sum.
+    /// row = tanh(row·scale / cap)·cap + mask, eight at a time (<see cref="Tanh"/>), the tail scalar — computed as torch does
+    /// (the scaled score divided by the cap, not multiplied by its inverse).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void AttendSoftCapped(float* q, int queries, float* keys, float* values, float** maskAdd, int slots, int headDim,
-                                 float scale, float softCap, float* scratch, float** output)
-    {
-        float* scores = scratch;
-        MatMul(q, queries, headDim, keys, null, scores, slots, 0, slots);
-        for (int i = 0; i < queries; i++) SoftCapAndMask(scores + (long)i * slots, scale, softCap, maskAdd[i], slots);
-        for (int i = 0; i < queries; i++)
-        {
-            float* row = scores + (long)i * slots;
-            float* o = output[i];
-            float max = Max(row, slots);
-            if (float.IsNegativeInfinity(max))
-            {
-                new Span<float>(o, headDim).Clear();
-                continue;
-            }
-            float total = SoftmaxNumerators(row, slots, max);
-            WeightedSum(row, values, slots, headDim, o);
-            Scale(o, 1f / total, headDim);
-        }
-    }
-
-    /// <summary>row = tanh(row·scale / cap)·cap + mask, eight at a time (<see cref="Tanh"/>), the tail scalar.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void SoftCapAndMask(float* row, float scale, float cap, float* mask, int n)
     {
