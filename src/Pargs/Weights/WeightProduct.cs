@@ -121,7 +121,7 @@ public sealed unsafe class WeightProduct
                                     new Span<byte>(quantized + r * activationRowBytes, (int)activationRowBytes));
     }
 
-    /// <summary>Rows of at most this many bytes are prefetched two four-row passes ahead (<see cref="Rows"/>).</summary>
+    /// <summary>F16 / BF16 rows of at most this many bytes are prefetched four rows ahead in a one-row product (<see cref="HalfRows"/>).</summary>
     const long MaxPrefetchedRowBytes = 2048;
 
     /// <summary>FourRowDot's per-block scales and offsets of each quantized activation row (row r's at r·blocks), in pinned buffers reused across products.</summary>
@@ -243,35 +243,18 @@ public sealed unsafe class WeightProduct
         }
         if (fourRows)
         {
-            // Four weight rows per pass (lo is a multiple of 4: the split aligns to 4), applied to each activation row while
-            // they sit in L1.
-            delegate*<byte*, byte*, byte*, byte*, byte*, float*, int*, int, float*, void> four =
+            // One activation row (decode; 2–15 took BatchRows above): four weight rows per pass (lo is a multiple of 4: the
+            // split aligns to 4), the kernel prefetching the same block of the rows a few passes on as it reads each block
+            // (FourRowDot.AheadOfRows). WHY: the hardware prefetchers stop at 4 KiB page boundaries, so without it passes
+            // over short rows began on demand misses, and the Llama-3.2-1B shape's 2,176-byte rows half of each pass (9.3 →
+            // 13.5 GB/s from memory). Past hi it fetches rows another thread or product reads; past the matrix's end,
+            // prefetches are hints and never fault. A row-ordered view (GGUF q/k) permutes rows within a head only, so what
+            // it fetches is still read a few passes later.
+            delegate*<byte*, byte*, byte*, byte*, byte*, float*, int*, int, float*, long, void> four =
                 m.Format == WeightFormat.Q8_0 ? &FourRowDot.Q8_0Rows : &FourRowDot.Q4_0Rows;
-            // Short rows: prefetch the group two passes ahead. WHY: the hardware prefetchers stop at 4 KiB page boundaries,
-            // and a pass over four 896-wide Q8_0 rows is under 4 KiB, so without it nearly every pass starts on a demand
-            // miss (in one run, a 4864 × 896 product streamed from memory: Q8_0 8.2 → 12.1 GB/s, Q4_0 5.9 → 10.0). Long
-            // rows stream well on their own (896 × 4864: 11.8 GB/s without, 9.1 with), so they are left alone.
-            bool prefetch = m.RowBytes <= MaxPrefetchedRowBytes;
-            if (n == 1)
-            {
-                // One activation row (decode): the kernel prefetches the same block of the rows a few passes on as it
-                // reads each block (FourRowDot.AheadOfRows), for short and long rows alike. Past hi it fetches rows
-                // another thread or product reads; past the matrix's end, prefetches are hints and never fault. A row-ordered
-                // view (GGUF q/k) permutes rows within a head only, so what it fetches is still read a few passes later.
-                delegate*<byte*, byte*, byte*, byte*, byte*, float*, int*, int, float*, long, void> ahead =
-                    m.Format == WeightFormat.Q8_0 ? &FourRowDot.Q8_0Rows : &FourRowDot.Q4_0Rows;
-                long distance = FourRowDot.AheadOfRows(m.RowBytes);
-                for (; first + 4 <= hi; first += 4)
-                    ahead(m.Row(first), m.Row(first + 1), m.Row(first + 2), m.Row(first + 3), quantized, scales, offsets, blocks, y + first, distance);
-            }
+            long distance = FourRowDot.AheadOfRows(m.RowBytes);
             for (; first + 4 <= hi; first += 4)
-            {
-                if (prefetch && first + 12 <= hi)
-                    for (int r = first + 8; r < first + 12; r++) FourRowDot.Prefetch(m.Row(r), m.RowBytes);
-                for (int r = 0; r < n; r++)
-                    four(m.Row(first), m.Row(first + 1), m.Row(first + 2), m.Row(first + 3), quantized + r * activationRowBytes,
-                         scales + (long)r * blocks, offsets + (long)r * blocks * FourRowDot.OffsetInts, blocks, y + (long)r * rows + first);
-            }
+                four(m.Row(first), m.Row(first + 1), m.Row(first + 2), m.Row(first + 3), quantized, scales, offsets, blocks, y + first, distance);
         }
         // Each weight row is read once and applied to all n activation rows while it sits in L1.
         for (int o = first; o < hi; o++)
