@@ -178,14 +178,16 @@ public static class BenchCommand
         var formats = new Option<string[]>("--formats") { Description = "Weight formats (f32 also runs the existing float32 kernel).", DefaultValueFactory = _ => defaults.Formats.ToArray(), AllowMultipleArgumentsPerToken = true };
         var seconds = new Option<double>("--seconds") { Description = "Measuring time per format and thread count.", DefaultValueFactory = _ => defaults.SecondsPerConfig };
         var workingSet = new Option<int>("--working-set-mib") { Description = "MiB of matrix copies cycled through, to read weights from memory rather than cache.", DefaultValueFactory = _ => defaults.WorkingSetMiB };
+        var activationRows = new Option<int>("--activation-rows") { Description = "Activation rows per product (1: decode; 2–15: PARGS's k candidates in the reward model).", DefaultValueFactory = _ => defaults.ActivationRows };
         var command = new Command("matvec", "Matrix × vector ms and GB/s per weight format (f32, f16, bf16, q8_0, q4_0, q4_K, ...) at the 0.5B and 1B layer shapes.");
-        foreach (var o in new Option[] { threads, shapes, formats, seconds, workingSet, OutOption }) command.Options.Add(o);
+        foreach (var o in new Option[] { threads, shapes, formats, seconds, workingSet, activationRows, OutOption }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
             var options = new MatVecBenchmarkOptions
             {
                 Threads = result.GetValue(threads)!, Shapes = result.GetValue(shapes)!, Formats = result.GetValue(formats)!,
                 SecondsPerConfig = result.GetValue(seconds), WorkingSetMiB = result.GetValue(workingSet),
+                ActivationRows = result.GetValue(activationRows),
             };
             string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null; // before the work, not after
             var machine = MachineInfo.Current();

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Pargs.Decoding;
 using Pargs.Models.Cpu;
 using Pargs.Weights;
 
@@ -20,6 +21,11 @@ public sealed record MatVecBenchmarkOptions
     /// copies than the caches hold measures what a decoding step sees.
     /// </summary>
     public int WorkingSetMiB { get; init; } = 1024;
+    /// <summary>
+    /// Activation rows per product (1: decode's matrix × vector; 2–15: PARGS's k candidates in the reward model's
+    /// sibling step, EightRowBatch; 16 and more: IntegerGemm). GB/s still counts the weight bytes read once.
+    /// </summary>
+    public int ActivationRows { get; init; } = 1;
 }
 
 /// <summary>
@@ -40,11 +46,14 @@ public static unsafe class MatVecBenchmark
         var formats = options.Formats.Select(ParseFormat).ToList();
         if (options.SecondsPerConfig <= 0) throw new PargsException($"--seconds must be positive, got {options.SecondsPerConfig}");
         if (options.WorkingSetMiB < 1) throw new PargsException($"--working-set-mib must be at least 1, got {options.WorkingSetMiB}");
+        if (options.ActivationRows is < 1 or > 4096) throw new PargsException($"--activation-rows must be 1 to 4096, got {options.ActivationRows}");
 
         var columns = new List<string> { "shape", "matrix [rows × cols]", "format", "bytes/weight" };
         foreach (int t in options.Threads) columns.AddRange(new[] { $"ms p10 / median ({t} thr)", $"GB/s at p10 ({t} thr)" });
         columns.Add($"speed-up vs f32 kernel (p10, {options.Threads[0]} thr)");
-        var table = new BenchTable("bench matvec: one matrix × vector product, weights streamed from memory", columns.ToArray());
+        columns.AddRange(options.Threads.Select(t => $"CPU ms median ({t} thr)"));
+        string what = options.ActivationRows == 1 ? "one matrix × vector product" : $"one matrix × {options.ActivationRows} activation rows product";
+        var table = new BenchTable($"bench matvec: {what}, weights streamed from memory", columns.ToArray());
         foreach (var shapeName in options.Shapes)
         {
             var (hidden, ff) = KnownShapes[shapeName.ToLowerInvariant()];
@@ -63,6 +72,7 @@ public static unsafe class MatVecBenchmark
                         var skipped = new List<string> { shapeName, $"{matrixName} [{rows} × {cols}]", label, "—" };
                         foreach (int _ in options.Threads) skipped.AddRange(new[] { "—", "—" });
                         skipped.Add($"n/a: {cols} columns are not whole {WeightFormats.BlockElements(format)}-value blocks");
+                        skipped.AddRange(options.Threads.Select(_ => "—"));
                         table.Add(skipped.ToArray());
                         continue;
                     }
@@ -70,9 +80,10 @@ public static unsafe class MatVecBenchmark
                     var times = Measure(format, kernel, rows, cols, options);
                     long bytes = WeightFormats.ByteCount(format, (long)rows * cols, matrixName);
                     var cells = new List<string> { shapeName, $"{matrixName} [{rows} × {cols}]", label, $"{(double)bytes / ((long)rows * cols):0.####}" };
-                    foreach (var (p10, median) in times) cells.AddRange(new[] { $"{p10:F3} / {median:F3}", $"{bytes / (p10 * 1e6):F1}" });
+                    foreach (var (p10, median, _) in times) cells.AddRange(new[] { $"{p10:F3} / {median:F3}", $"{bytes / (p10 * 1e6):F1}" });
                     if (kernel) kernelMs = times[0].P10;
                     cells.Add(kernelMs is { } k ? $"{k / times[0].P10:F2}×" : "—");
+                    cells.AddRange(times.Select(t => $"{t.CpuMedian:F3}"));
                     table.Add(cells.ToArray());
                 }
             }
@@ -95,43 +106,50 @@ public static unsafe class MatVecBenchmark
     /// percentile leads: on a shared VM a product the host did not preempt measures the kernel and the memory,
     /// while the median also measures the neighbours (docs/benchmarks.md).
     /// </summary>
-    static (double P10, double Median)[] Measure(WeightFormat format, bool kernel, int rows, int cols, MatVecBenchmarkOptions options)
+    static (double P10, double Median, double CpuMedian)[] Measure(WeightFormat format, bool kernel, int rows, int cols, MatVecBenchmarkOptions options)
     {
         long matrixBytes = WeightFormats.ByteCount(format, (long)rows * cols, "matrix");
         int copies = (int)Math.Max(1, Math.Min(4096, ((long)options.WorkingSetMiB << 20) / matrixBytes));
         byte* memory = (byte*)NativeMemory.AlignedAlloc((nuint)(matrixBytes * copies), 64);
-        float* x = (float*)NativeMemory.AlignedAlloc((nuint)cols * 4, 64);
-        float* y = (float*)NativeMemory.AlignedAlloc((nuint)rows * 4, 64);
+        int n = options.ActivationRows;
+        float* x = (float*)NativeMemory.AlignedAlloc((nuint)((long)n * cols * 4), 64);
+        float* y = (float*)NativeMemory.AlignedAlloc((nuint)((long)n * rows * 4), 64);
         try
         {
             Fill(format, rows, cols, memory, matrixBytes, copies);
             var random = new Random(5);
-            for (int i = 0; i < cols; i++) x[i] = (float)(random.NextDouble() * 2 - 1);
+            for (long i = 0; i < (long)n * cols; i++) x[i] = (float)(random.NextDouble() * 2 - 1);
             var matrices = Enumerable.Range(0, copies)
                 .Select(c => new WeightMatrix($"copy {c}", format, rows, cols, memory + c * matrixBytes, matrixBytes, null)).ToArray();
             var job = new MatMulJob();
             var product = new WeightProduct();
             void Product(WeightMatrix m)
             {
-                if (kernel) job.Run(x, 1, cols, (float*)m.Data, null, y, rows);
-                else product.Run(m, x, 1, y);
+                if (kernel) job.Run(x, n, cols, (float*)m.Data, null, y, rows);
+                else product.Run(m, x, n, y);
             }
-            var result = new (double, double)[options.Threads.Count];
+            var result = new (double, double, double)[options.Threads.Count];
             for (int ti = 0; ti < options.Threads.Count; ti++)
             {
                 ComputeThreads.Set(options.Threads[ti]);
                 foreach (var m in matrices) Product(m); // warm-up: JIT, page faults of fresh memory
                 var times = new List<double>();
+                // The calling thread's CPU time per product (1 thread: the whole product's; with more, the caller's share):
+                // what holds on a shared machine, where wall time also counts waiting for a core.
+                var cpu = new List<double>();
                 var total = Stopwatch.StartNew();
                 while (total.Elapsed.TotalSeconds < options.SecondsPerConfig || times.Count < 20)
                     foreach (var m in matrices)
                     {
+                        long cpuStart = ThreadCpuClock.Nanoseconds();
                         long start = Stopwatch.GetTimestamp();
                         Product(m);
                         times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                        cpu.Add((ThreadCpuClock.Nanoseconds() - cpuStart) * 1e-6);
                     }
                 times.Sort();
-                result[ti] = (times[times.Count / 10], times[times.Count / 2]);
+                cpu.Sort();
+                result[ti] = (times[times.Count / 10], times[times.Count / 2], cpu[cpu.Count / 2]);
             }
             return result;
         }
