@@ -36,6 +36,9 @@ public static unsafe class EightRowBatch
     /// their block scales and offsets from <see cref="FourRowDot.Prepare"/> (row r's at r·blocks); <paramref name="sums"/>
     /// is scratch for n·8 floats. <paramref name="next"/>: the eight rows of the next pass, prefetched (null: none).
     /// </summary>
+    // Compiled once, fully optimized (as the loops it calls). WHY: a tiered method is rejitted mid-run with its callee
+    // inlined; the same speed either way (harness), but one compilation keeps runs and profiles comparable.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Product(WeightFormat format, byte** rows, int blocks, byte* activations, long activationRowBytes,
                                float* scales, int* offsets, int n, float* sums, float* y, long yStride, int valid, byte** next = null)
     {
