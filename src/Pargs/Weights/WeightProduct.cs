@@ -233,8 +233,17 @@ public sealed unsafe class WeightProduct
                          delegate*<byte*, byte*, int, float> dot, long distance, int[] logical)
     {
         long rowBytes = m.RowBytes;
-        float* sums = stackalloc float[4];
+        float* sums = stackalloc float[8];
         int stored = lo;
+        if (m.Format == WeightFormat.Q8_0)
+        {
+            long eightAhead = FourRowDot.AheadOfRows(rowBytes, 8);
+            for (; stored + 8 <= hi; stored += 8)
+            {
+                FourRowDot.Q8_0EightRows(m.Data + stored * rowBytes, rowBytes, quantized, scales, offsets, blocks, sums, eightAhead);
+                for (int j = 0; j < 8; j++) y[logical[stored + j]] = sums[j];
+            }
+        }
         for (; stored + 4 <= hi; stored += 4)
         {
             byte* row = m.Data + stored * rowBytes;
@@ -295,6 +304,13 @@ public sealed unsafe class WeightProduct
             {
                 StoredOrderRows(m, lo, hi, blocks, four, dot, distance, LogicalRows(order));
                 return;
+            }
+            // Q8_0: eight rows per pass while eight are left (FourRowDot.Q8_0EightRows), then four.
+            if (m.Format == WeightFormat.Q8_0)
+            {
+                long eightAhead = FourRowDot.AheadOfRows(m.RowBytes, 8);
+                for (; first + 8 <= hi; first += 8)
+                    FourRowDot.Q8_0EightRows(m.Row(first), m.RowBytes, quantized, scales, offsets, blocks, y + first, eightAhead);
             }
             for (; first + 4 <= hi; first += 4)
                 four(m.Row(first), m.Row(first + 1), m.Row(first + 2), m.Row(first + 3), quantized, scales, offsets, blocks, y + first, distance);
