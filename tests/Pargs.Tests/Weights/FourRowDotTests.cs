@@ -21,7 +21,7 @@ public unsafe class FourRowDotTests
         {
             var data = new TheoryData<WeightFormat, int, int, int>();
             foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_0 })
-                foreach (var (rows, cols) in new[] { (1, 32), (3, 64), (4, 32), (5, 96), (7, 896), (61, 256), (13, 2048) })
+                foreach (var (rows, cols) in new[] { (1, 32), (3, 64), (4, 32), (5, 96), (7, 896), (61, 256), (13, 2048), (29, 2048) })
                     foreach (int threads in new[] { 1, 2 })
                         data.Add(format, rows, cols, threads);
             return data;
@@ -105,6 +105,50 @@ public unsafe class FourRowDotTests
                     Assert.True(Math.Abs(y[r] - want) <= 1e-5 * scale, $"{format} row {r}: four-row {y[r]:R}, scalar {want:R} (Σ|w·a| {scale:E3})");
                 }
             }
+        }
+    }
+
+    [Fact]
+    public void The_eight_row_Q8_0_kernel_gives_the_integers_of_the_scalar_dot_products()
+    {
+        if (!FourRowDot.Supported) return; // nothing to compare on a CPU without AVX-VNNI
+        var random = new Random(12);
+        const int blocks = 9, cols = blocks * 32, rows = 8;
+        int rowBytes = (int)WeightFormats.ByteCount(WeightFormat.Q8_0, cols, "w");
+        // Raw random bytes (−128 included) with a sane half scale per block; rows padded apart, as a caller's stride may be.
+        long stride = rowBytes + 34;
+        var weights = new byte[rows * stride];
+        random.NextBytes(weights);
+        for (int r = 0; r < rows; r++)
+            for (int b = 0; b < blocks; b++)
+                MemoryMarshal.Write(weights.AsSpan((int)(r * stride) + b * Q8_0.BlockBytes), Float16.FromFloat((float)(random.NextDouble() * 0.02 + 1e-3)));
+        var activation = new byte[blocks * Q8_0.BlockBytes];
+        Q8_0.Quantize(QuantizedDotTests.RandomRow(random, cols, 99), activation);
+        for (int j = 0; j < 32; j++) activation[2 + j] = (byte)(sbyte)(j % 2 == 0 ? 127 : -127);
+        var scales = new float[blocks];
+        var offsets = new int[blocks * FourRowDot.OffsetInts];
+        var y = new float[rows];
+        fixed (byte* w = weights)
+        fixed (byte* a = activation)
+        fixed (float* s = scales)
+        fixed (int* o = offsets)
+        fixed (float* yp = y)
+        {
+            FourRowDot.Prepare(WeightFormat.Q8_0, a, blocks, s, o);
+            FourRowDot.Q8_0EightRows(w, stride, a, s, o, blocks, yp, FourRowDot.AheadOfRows(stride, 8));
+            for (int r = 0; r < rows; r++)
+            {
+                byte* row = w + r * stride;
+                double want = Q8_0.DotScalar(row, a, blocks), scale = AbsoluteSum(WeightFormat.Q8_0, row, a, blocks);
+                Assert.True(Math.Abs(y[r] - want) <= 1e-5 * scale, $"row {r}: eight-row {y[r]:R}, scalar {want:R} (Σ|w·a| {scale:E3})");
+            }
+        }
+        // Whole eight-row passes, at least MinPrefetchAhead bytes, for the real row widths.
+        foreach (long bytes in new long[] { 34, 952, 2176, 8704 })
+        {
+            long ahead = FourRowDot.AheadOfRows(bytes, 8);
+            Assert.Equal(0, ahead % (8 * bytes));
+            Assert.InRange(ahead, FourRowDot.MinPrefetchAhead, Math.Max(FourRowDot.MinPrefetchAhead + 8 * bytes - 1, 8 * bytes));
         }
     }
 

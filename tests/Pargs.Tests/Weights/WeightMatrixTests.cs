@@ -30,8 +30,14 @@ public unsafe class WeightMatrixTests
         var values = QuantizedDotTests.RandomRow(random, rows * cols, 50);
         var matrix = WeightMatrix.Quantize("test.weight", format, values, rows, cols);
         using var threadCount = CpuThreads.Scoped(threads);
+        // A row-ordered view (GGUF's q/k projections) too: a one-row product reads it in stored order and scatters
+        // the outputs, which must land on the logical rows whichever thread's chunk computes them.
+        var ordered = matrix.WithRowOrder(Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray());
         foreach (int n in new[] { 1, 2, 3, 10 })
+        {
             StoredProductReference.Check(matrix, n, random, context: $", {threads} thread(s)");
+            StoredProductReference.Check(ordered, n, random, context: $", row-ordered, {threads} thread(s)");
+        }
     }
 
     [Fact]
