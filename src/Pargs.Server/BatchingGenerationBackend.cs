@@ -512,13 +512,28 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         try
         {
             var found = prefixes.Select(cache.Find).ToArray();
-            KvCache? kept = null;
-            if (found.Any(f => f.Cache is not null))
+            var siblingsKept = keptSiblings.GetOrAdd(name, key => new KeptRewardSiblings(Math.Max(limits.PrefixCacheBytes / 4, 1)));
+            // The usual step: each prefix is a kept one plus the candidate its client chose, scored (as a sibling) by the
+            // last pass — its keys/values are copied from there, no forward (KeptRewardSiblings).
+            var chosen = found.All(f => f.Cache is not null) ? prefixes.Select((p, i) => found[i].Length == p.Length - 1 ? siblingsKept.Find(p) : null).ToArray() : null;
+            if (chosen is not null && chosen.All(c => c is not null))
             {
-                using var empty = new KvCache(rm.Config, 1, 1);
-                kept = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity, found.Select(f => f.Length).ToArray());
+                var joined = KvCache.Stack(found.Select(f => f.Cache!).ToArray(), capacity, found.Select(f => f.Length).ToArray());
+                try { joined.AppendSlots(chosen.Select(c => (c!.Value.Cache, c.Value.Row, c.Value.Slot)).ToList()); }
+                catch { joined.Dispose(); throw; }
+                session.AddCachedRows(joined);
+                siblingsKept.Used(chosen.Select(c => c!.Value.Entry));
             }
-            session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
+            else
+            {
+                KvCache? kept = null;
+                if (found.Any(f => f.Cache is not null))
+                {
+                    using var empty = new KvCache(rm.Config, 1, 1);
+                    kept = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity, found.Select(f => f.Length).ToArray());
+                }
+                session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
+            }
             for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i));
             int k = requests[shared[0]].Length;
             if (shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1)))
@@ -528,6 +543,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 var candidates = shared.SelectMany(r => requests[r].Select(s => (long)s[^1])).ToArray();
                 var siblings = rm.ScoreFromHidden(session.Siblings(tensor(candidates, shared.Length, k))).to(ScalarType.Float32).data<float>().ToArray();
                 for (int i = 0; i < shared.Length; i++) results[shared[i]] = siblings[(i * k)..((i + 1) * k)];
+                siblingsKept.Keep(prefixes, candidates, k, session.Cache.SiblingSlots(k)); // the next step's prefix is one of them
                 return results;
             }
             // Each request's texts as rows over its prefix row, all in one forward.
@@ -547,6 +563,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     }
 
     readonly Dictionary<RewardModel, BatchSession> rewardSessions = new(ReferenceEqualityComparer.Instance);
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, KeptRewardSiblings> keptSiblings = new(StringComparer.Ordinal);
 
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, PrefixCache> rewardPrefixCaches = new(StringComparer.Ordinal);
 
@@ -581,7 +598,9 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             new BackendMetric("pargs_prefix_cache_evictions_total", "Prefix cache entries evicted to stay within the budget.", true, p.Value.Evictions, labels),
             new BackendMetric("pargs_prefix_cache_bytes", "Bytes of KV caches kept for prefixes.", false, p.Value.Bytes, labels),
         };
-    })).ToArray();
+    })).Concat(keptSiblings.Select(p => new BackendMetric("pargs_reward_kept_sibling_tokens_total",
+        "Reward-model prefix tokens copied from the candidates the previous /v1/rewards request scored instead of computed (counted as computed by its prefix cache).",
+        true, p.Value.AppendedTokens, $"model=\"{p.Key}\""))).ToArray();
 
     /// <summary>With PARGS_SERVE_PROFILE=1: the worker's phase sums (read while it runs: doubles, a profile's precision), its CPU time.</summary>
     IEnumerable<BackendMetric> ProfileMetrics()
@@ -616,6 +635,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             foreach (var batch in decoders.Values) batch.Decoder.Dispose();
             decoders.Clear();
             foreach (var session in rewardSessions.Values) session.Dispose();
+            foreach (var kept in keptSiblings.Values) kept.Dispose();
             foreach (var cache in prefixCaches.Values.Concat(rewardPrefixCaches.Values)) cache.Dispose();
         }
     }
