@@ -406,9 +406,11 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         var served = models.RewardModel(rewardModel, "model");
         var rm = served.Model;
         for (int i = 0; i < inputs.Count; i++)
-            if (inputs[i].Text.Length + (inputs[i].Response?.Length ?? 0) == 0) throw ApiException.BadRequest($"input {i}: the text is empty.", "input");
+            if (inputs[i].Ids is null && inputs[i].Text.Length + (inputs[i].Response?.Length ?? 0) == 0) throw ApiException.BadRequest($"input {i}: the text is empty.", "input");
         if (rm is EncoderRewardModel encoder)
         {
+            if (inputs.Select((input, i) => (input, i)).FirstOrDefault(p => p.input.Ids is not null) is { input: not null } withIds)
+                throw ApiException.BadRequest($"input {withIds.i}: token ids are read by a causal reward model; the encoder reward model '{rewardModel}' takes text.", "input");
             // An encoder reads text: a plain text as one sequence, a pair as the model was trained to read it (pargs_input).
             var encoded = inputs.Select((input, i) =>
             {
@@ -425,8 +427,14 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         int context = rm.Config.MaxPositions;
         var sequences = inputs.Select((input, i) =>
         {
-            string text = input.Text + input.Response; // a causal reward model reads prompt + response as one text, as trained
-            var ids = rm.Tokenizer!.Encode(text, addBos: true);
+            if (input.Ids is { } given)
+            {
+                int vocab = rm.Config.VocabSize;
+                int outside = Array.FindIndex(given, id => id >= vocab);
+                if (outside >= 0) throw ApiException.BadRequest($"input {i}: token id {given[outside]} (at {outside}) is outside the reward model's vocabulary of {vocab}.", "input");
+            }
+            // A causal reward model reads prompt + response as one text, as trained (BOS first); token ids as given.
+            var ids = input.Ids ?? rm.Tokenizer!.Encode(input.Text + input.Response, addBos: true);
             if (ids.Length > context)
                 throw new ApiException(400, $"input {i}: {ids.Length} tokens exceed the reward model's context of {context}.", "input", "context_length_exceeded");
             return ids;

@@ -433,11 +433,13 @@ public sealed class RemoteProtocolShapeTests
         using var server = new ReplayServer((p, b) =>
         {
             if (p == "/v1/models") return new(200, """{"object":"list","data":[{"id":"lm","pargs_kind":"language_model"},{"id":"rm","pargs_kind":"reward_model"}]}""");
+            if (p == "/tokenize") return new(404, """{"detail":"Not Found"}"""); // a server that cannot say its reward model's tokenizer: texts
             var input = JsonDocument.Parse(b).RootElement.GetProperty("input").EnumerateArray().Select(e => e.GetString()!).ToArray();
             lock (texts) texts.Add(input);
             return new(200, "{\"object\":\"list\",\"model\":\"rm\",\"data\":[" + string.Join(",", input.Select((t, i) => $$"""{"object":"reward","index":{{i}},"reward":{{F(t.Length)}}}""")) + "]}");
         });
         using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url }, Info);
+        Assert.False(rm.SendsTokenIds);
         using var scorer = rm.OpenScorer(Info, 64, new CandidateScoringCounts());
         var prompts = new[] { Tokenizer.Encode("Once upon", addBos: true), Tokenizer.Encode("Tim", addBos: true) };
         scorer.AddRows(prompts);
