@@ -135,7 +135,7 @@ public static class RemoteBenchmark
         table.Notes.Add("Client and server share this process and its cores. CPU ms / token: the process's CPU time (client + server, every thread) over the level's tokens — what the machine's load does not change much, where tok/s is wall time on a shared machine.");
         table.Notes.Add("Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
         table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
-        table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidate texts over their shared prefix (kept in the RM's prefix cache between steps): rewards equal whole-text scoring to ~1e-6, but not the local cached scorer's last bits, so those rows are not compared token for token.");
+        table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidates over their shared prefix (kept in the RM's prefix cache between steps, extended by the chosen candidate's keys/values kept from the last request — the computed count leaves those out); the candidates travel as the LM's token ids when the served RM's tokenizer is the LM's (both models here), else as texts. Rewards equal the local cached scorer's to ~1e-6, not its last bits, so those rows are not compared token for token.");
         table.Notes.Add("Untimed warm-up first: every engine at the widest level, 8 tokens, twice (the JIT's optimized recompilation, first requests).");
         return table;
     }
