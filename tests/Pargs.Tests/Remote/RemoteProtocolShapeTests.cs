@@ -94,6 +94,22 @@ public sealed class RemoteProtocolShapeTests
     }
 
     [Fact]
+    public void Steps_to_pargs_serve_are_greedy_and_to_vllm_at_temperature_1()
+    {
+        // pargs serve marks its model cards (pargs_kind) and returns the raw log-probs whatever the temperature: the token
+        // it would draw is discarded, so the client asks for an argmax (temperature 0) instead of a 32k nucleus draw.
+        using var server = new ReplayServer((p, b) => p == "/v1/models"
+            ? new(200, """{"object":"list","data":[{"id":"stories260K","object":"model","created":0,"owned_by":"pargs","pargs_kind":"language_model"}]}""")
+            : Vllm(p, b, addSampled: false));
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 5), Tokenizer);
+        using var session = engine.OpenSession(64);
+        session.AddRows([Tokenizer.Encode("Once upon a time", addBos: true)]);
+        var request = JsonDocument.Parse(server.Seen.Single(s => s.Path == "/v1/completions").Body).RootElement;
+        Assert.Equal(0.0, request.GetProperty("temperature").GetDouble());
+        Assert.Equal("stories260K", request.GetProperty("model").GetString());
+    }
+
+    [Fact]
     public void Fewer_logprobs_than_k_is_an_error_naming_vllms_flag()
     {
         using var server = new ReplayServer((p, b) => Vllm(p, b, returned: 3, addSampled: false));
