@@ -15,7 +15,8 @@ namespace Pargs.Server;
 /// client that never comes back costs nothing lasting. On the worker thread only.
 /// </para>
 /// </summary>
-sealed class KeptRewardSiblings(long byteBudget, int maxEntries = 1024) : IDisposable
+// 256 rows between their request and the next: far more than one client keeps in flight (a pass holds at most 256 texts).
+sealed class KeptRewardSiblings(long byteBudget, int maxEntries = 256) : IDisposable
 {
     /// <summary>One pass's sibling slots, shared by its rows' entries (disposed with the last of them).</summary>
     sealed class Pass(KvCache slots)
