@@ -406,9 +406,11 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         var served = models.RewardModel(rewardModel, "model");
         var rm = served.Model;
         for (int i = 0; i < inputs.Count; i++)
-            if (inputs[i].Text.Length + (inputs[i].Response?.Length ?? 0) == 0) throw ApiException.BadRequest($"input {i}: the text is empty.", "input");
+            if (inputs[i].Ids is null && inputs[i].Text.Length + (inputs[i].Response?.Length ?? 0) == 0) throw ApiException.BadRequest($"input {i}: the text is empty.", "input");
         if (rm is EncoderRewardModel encoder)
         {
+            if (inputs.Select((input, i) => (input, i)).FirstOrDefault(p => p.input.Ids is not null) is { input: not null } withIds)
+                throw ApiException.BadRequest($"input {withIds.i}: token ids are read by a causal reward model; the encoder reward model '{rewardModel}' takes text.", "input");
             // An encoder reads text: a plain text as one sequence, a pair as the model was trained to read it (pargs_input).
             var encoded = inputs.Select((input, i) =>
             {
@@ -425,8 +427,14 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         int context = rm.Config.MaxPositions;
         var sequences = inputs.Select((input, i) =>
         {
-            string text = input.Text + input.Response; // a causal reward model reads prompt + response as one text, as trained
-            var ids = rm.Tokenizer!.Encode(text, addBos: true);
+            if (input.Ids is { } given)
+            {
+                int vocab = rm.Config.VocabSize;
+                int outside = Array.FindIndex(given, id => id >= vocab);
+                if (outside >= 0) throw ApiException.BadRequest($"input {i}: token id {given[outside]} (at {outside}) is outside the reward model's vocabulary of {vocab}.", "input");
+            }
+            // A causal reward model reads prompt + response as one text, as trained (BOS first); token ids as given.
+            var ids = input.Ids ?? rm.Tokenizer!.Encode(input.Text + input.Response, addBos: true);
             if (ids.Length > context)
                 throw new ApiException(400, $"input {i}: {ids.Length} tokens exceed the reward model's context of {context}.", "input", "context_length_exceeded");
             return ids;
@@ -512,13 +520,28 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         try
         {
             var found = prefixes.Select(cache.Find).ToArray();
-            KvCache? kept = null;
-            if (found.Any(f => f.Cache is not null))
+            var siblingsKept = keptSiblings.GetOrAdd(name, key => new KeptRewardSiblings(Math.Max(limits.PrefixCacheBytes / 4, 1)));
+            // The usual step: each prefix is a kept one plus the candidate its client chose, scored (as a sibling) by the
+            // last pass — its keys/values are copied from there, no forward (KeptRewardSiblings).
+            var chosen = found.All(f => f.Cache is not null) ? prefixes.Select((p, i) => found[i].Length == p.Length - 1 ? siblingsKept.Find(p) : null).ToArray() : null;
+            if (chosen is not null && chosen.All(c => c is not null))
             {
-                using var empty = new KvCache(rm.Config, 1, 1);
-                kept = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity, found.Select(f => f.Length).ToArray());
+                var joined = KvCache.Stack(found.Select(f => f.Cache!).ToArray(), capacity, found.Select(f => f.Length).ToArray());
+                try { joined.AppendSlots(chosen.Select(c => (c!.Value.Cache, c.Value.Row, c.Value.Slot)).ToList()); }
+                catch { joined.Dispose(); throw; }
+                session.AddCachedRows(joined);
+                siblingsKept.Used(chosen.Select(c => c!.Value.Entry));
             }
-            session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
+            else
+            {
+                KvCache? kept = null;
+                if (found.Any(f => f.Cache is not null))
+                {
+                    using var empty = new KvCache(rm.Config, 1, 1);
+                    kept = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity, found.Select(f => f.Length).ToArray());
+                }
+                session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
+            }
             for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i));
             int k = requests[shared[0]].Length;
             if (shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1)))
@@ -528,6 +551,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 var candidates = shared.SelectMany(r => requests[r].Select(s => (long)s[^1])).ToArray();
                 var siblings = rm.ScoreFromHidden(session.Siblings(tensor(candidates, shared.Length, k))).to(ScalarType.Float32).data<float>().ToArray();
                 for (int i = 0; i < shared.Length; i++) results[shared[i]] = siblings[(i * k)..((i + 1) * k)];
+                siblingsKept.Keep(prefixes, candidates, k, session.Cache.SiblingSlots(k)); // the next step's prefix is one of them
                 return results;
             }
             // Each request's texts as rows over its prefix row, all in one forward.
@@ -547,6 +571,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     }
 
     readonly Dictionary<RewardModel, BatchSession> rewardSessions = new(ReferenceEqualityComparer.Instance);
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, KeptRewardSiblings> keptSiblings = new(StringComparer.Ordinal);
 
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, PrefixCache> rewardPrefixCaches = new(StringComparer.Ordinal);
 
@@ -581,7 +606,9 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             new BackendMetric("pargs_prefix_cache_evictions_total", "Prefix cache entries evicted to stay within the budget.", true, p.Value.Evictions, labels),
             new BackendMetric("pargs_prefix_cache_bytes", "Bytes of KV caches kept for prefixes.", false, p.Value.Bytes, labels),
         };
-    })).ToArray();
+    })).Concat(keptSiblings.Select(p => new BackendMetric("pargs_reward_kept_sibling_tokens_total",
+        "Reward-model prefix tokens copied from the candidates the previous /v1/rewards request scored instead of computed (counted as computed by its prefix cache).",
+        true, p.Value.AppendedTokens, $"model=\"{p.Key}\""))).ToArray();
 
     /// <summary>With PARGS_SERVE_PROFILE=1: the worker's phase sums (read while it runs: doubles, a profile's precision), its CPU time.</summary>
     IEnumerable<BackendMetric> ProfileMetrics()
@@ -616,6 +643,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             foreach (var batch in decoders.Values) batch.Decoder.Dispose();
             decoders.Clear();
             foreach (var session in rewardSessions.Values) session.Dispose();
+            foreach (var kept in keptSiblings.Values) kept.Dispose();
             foreach (var cache in prefixCaches.Values.Concat(rewardPrefixCaches.Values)) cache.Dispose();
         }
     }

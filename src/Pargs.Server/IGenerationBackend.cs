@@ -94,8 +94,8 @@ public interface IGenerationBackend : IDisposable
     IReadOnlyList<BackendMetric> Metrics => [];
 }
 
-/// <summary>One input of /v1/rewards: a text (<see cref="Response"/> null) or a (prompt, response) pair.</summary>
-public sealed record RewardInput(string Text, string? Response = null);
+/// <summary>One input of /v1/rewards: a text (<see cref="Response"/> null), a (prompt, response) pair, or the reward model's token ids (<see cref="Ids"/>; the text is then empty).</summary>
+public sealed record RewardInput(string Text, string? Response = null, int[]? Ids = null);
 
 /// <summary>One backend number for /metrics: a Prometheus counter (only grows) or gauge, with its help text.</summary>
 public sealed record BackendMetric(string Name, string Help, bool IsCounter, double Value, string? Labels = null);

@@ -298,9 +298,11 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         string model = json.RequiredString("model");
         models.RewardModel(model, "model"); // 404 before reading the texts
         if (!json.Root.TryGetProperty("input", out var input) || input.ValueKind == JsonValueKind.Null)
-            throw ApiException.BadRequest("'input' is required: a text, an array of texts, or an array of {\"prompt\", \"response\"} pairs.", "input", "missing_required_parameter");
+            throw ApiException.BadRequest("'input' is required: a text, an array of texts, an array of {\"prompt\", \"response\"} pairs, or token ids.", "input", "missing_required_parameter");
         var texts = new List<RewardInput>();
         if (input.ValueKind == JsonValueKind.String) texts.Add(new RewardInput(input.GetString()!));
+        else if (input.ValueKind == JsonValueKind.Array && input.GetArrayLength() > 0 && input[0].ValueKind == JsonValueKind.Number)
+            texts.Add(new RewardInput("", Ids: RewardIds(input, "input"))); // one sequence of token ids, as OpenAI's embeddings take it
         else if (input.ValueKind == JsonValueKind.Array)
         {
             int count = input.GetArrayLength();
@@ -313,7 +315,8 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
                 {
                     JsonValueKind.String => new RewardInput(item.GetString()!),
                     JsonValueKind.Object => Pair(item, i),
-                    _ => throw RequestJson.WrongType($"input[{i}]", item, "a string or a {\"prompt\", \"response\"} object"),
+                    JsonValueKind.Array => new RewardInput("", Ids: RewardIds(item, $"input[{i}]")),
+                    _ => throw RequestJson.WrongType($"input[{i}]", item, "a string, a {\"prompt\", \"response\"} object or an array of token ids"),
                 });
                 i++;
             }
@@ -339,6 +342,26 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         });
         context.Response.ContentType = "application/json";
         await context.Response.Body.WriteAsync(body, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// A sequence of the reward model's token ids (OpenAI's embeddings shape: what a steering client whose tokenizer is the
+    /// reward model's sends, so neither side decodes or tokenizes text); read as given, BOS included when the client put
+    /// it there. Ids are checked against the vocabulary and the length against the context by the backend.
+    /// </summary>
+    static int[] RewardIds(JsonElement array, string at)
+    {
+        int count = array.GetArrayLength();
+        if (count == 0) throw ApiException.BadRequest($"'{at}' has no token ids.", "input");
+        var ids = new int[count];
+        int i = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt32(out ids[i]) || ids[i] < 0)
+                throw ApiException.BadRequest($"'{at}[{i}]' must be a token id (a non-negative integer), got {RequestJson.Shorten(item.GetRawText())}.", "input");
+            i++;
+        }
+        return ids;
     }
 
     /// <summary>A prompt/response pair: a causal reward model reads prompt + response, an encoder its saved input setting.</summary>

@@ -102,6 +102,7 @@ public static class RemoteBenchmark
             int tokens = results.Sum(r => r.TokenIds.Length);
             return (results, tokens / seconds, ((process.TotalProcessorTime - cpu).TotalMilliseconds / tokens).ToString("F2", CultureInfo.InvariantCulture));
         }
+        var sameAsLocal = new List<string>();
         foreach (int rows in options.Rows)
         {
             var prompts = Enumerable.Range(0, rows).Select(models.Prompt).ToArray();
@@ -130,12 +131,14 @@ public static class RemoteBenchmark
             var (both, bothRate, bothCpu) = Timed(() => TextGenerator.Generate(engine2, remoteRm, prompts, decoding));
             table.Add([rows.ToString(), "remote LM + RM", both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), (bothRate / localRate).ToString("F2", CultureInfo.InvariantCulture), bothCpu,
                 PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, models.LmName, models.RmName)]);
+            sameAsLocal.Add($"{rows} row(s): {both.Zip(local).Count(p => p.First.TokenIds.SequenceEqual(p.Second.TokenIds))}/{rows}{(remoteRm.SendsTokenIds ? "" : " (texts)")}");
         }
+        table.Notes.Add($"Remote LM + RM rows whose tokens equal the local engine's (counted, not required: see below): {string.Join(", ", sameAsLocal)}.");
         table.Notes.Add("Same seed, same tokens: the remote LM rows are checked token for token against the local engine's before they are reported.");
         table.Notes.Add("Client and server share this process and its cores. CPU ms / token: the process's CPU time (client + server, every thread) over the level's tokens — what the machine's load does not change much, where tok/s is wall time on a shared machine.");
         table.Notes.Add("Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
         table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
-        table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidate texts over their shared prefix (kept in the RM's prefix cache between steps): rewards equal whole-text scoring to ~1e-6, but not the local cached scorer's last bits, so those rows are not compared token for token.");
+        table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidates over their shared prefix (kept in the RM's prefix cache between steps, extended by the chosen candidate's keys/values kept from the last request — the computed count leaves those out); the candidates travel as the LM's token ids when the served RM's tokenizer is the LM's (both models here), else as texts. Rewards equal the local cached scorer's up to the order of float sums, not to its last bits, so equal tokens are counted above, not required.");
         table.Notes.Add("Untimed warm-up first: every engine at the widest level, 8 tokens, twice (the JIT's optimized recompilation, first requests).");
         return table;
     }
@@ -163,7 +166,8 @@ public static class RemoteBenchmark
             double Delta(string key) => Get(key) - before.Get(key);
             double steps = Delta("pargs_decoder_steps_total"), rowSteps = Delta("pargs_decoder_row_steps_total");
             double reused = models.Sum(m => Delta($"pargs_prefix_cache_reused_tokens_total{{model=\"{m}\"}}"));
-            double computed = models.Sum(m => Delta($"pargs_prefix_cache_computed_tokens_total{{model=\"{m}\"}}"));
+            // A reward model's prefix token copied from the last request's scored candidates was not computed (its prefix cache counts it).
+            double computed = models.Sum(m => Delta($"pargs_prefix_cache_computed_tokens_total{{model=\"{m}\"}}") - Delta($"pargs_reward_kept_sibling_tokens_total{{model=\"{m}\"}}"));
             return [steps == 0 ? "–" : (rowSteps / steps).ToString("F2", CultureInfo.InvariantCulture), $"{reused:F0} / {computed:F0}"];
         }
     }

@@ -54,7 +54,7 @@ public sealed class RemoteOptions
     public RemoteRewardModel? ConnectRm(ParseResult result, LanguageModelInfo lm)
     {
         if (result.GetValue(rmUrl) is not { } url) return null;
-        return new RemoteRewardModel(new RemoteRmOptions
+        var rm = new RemoteRewardModel(new RemoteRmOptions
         {
             Url = ParseUrl(url, "--rm-url"),
             Protocol = RemoteRmOptions.ParseProtocol(result.GetValue(rmProtocol)!),
@@ -62,6 +62,8 @@ public sealed class RemoteOptions
             Concurrency = result.GetValue(concurrency),
             ApiKey = result.GetValue(apiKey),
         }, lm);
+        Console.Error.WriteLine($"reward model candidates as {rm.TokenizerCheck}");
+        return rm;
     }
 
     static Uri ParseUrl(string text, string option)

@@ -150,6 +150,24 @@ public sealed class BatchSession : IDisposable
     }
 
     /// <summary>
+    /// Adds rows whose every token is in <paramref name="rows"/> already (owned by this call from now on) after the existing
+    /// rows, computing nothing: a server's kept prefixes, each extended by a kept sibling slot (<see cref="KvCache.AppendSlots"/>).
+    /// </summary>
+    public void AddCachedRows(KvCache rows)
+    {
+        var running = Cache;
+        if (running.BatchSize == 0)
+        {
+            Cache = rows;
+            running.Dispose();
+            return;
+        }
+        Cache = KvCache.Concat(running, rows);
+        running.Dispose();
+        rows.Dispose();
+    }
+
+    /// <summary>
     /// Keeps the given rows (in that order, repeats allowed): turns one prompt into N samples after one
     /// prefill, and lets finished rows leave a continuous batch (leading slots no kept row uses are dropped).
     /// </summary>

@@ -166,6 +166,70 @@ public sealed class KvCache : IDisposable
         Length += 1;
     }
 
+    /// <summary>
+    /// The k slots a sibling forward wrote past <see cref="Length"/> (the k candidates' keys and values), copied out as a
+    /// cache of the same rows holding just those slots: a server keeps them until its client's next request says which
+    /// candidate was chosen, then commits that one with <see cref="AppendSlots"/> — <see cref="CommitSibling"/> across
+    /// two requests.
+    /// </summary>
+    public KvCache SiblingSlots(int k)
+    {
+        if (k < 1 || Length + k > Capacity) throw new ArgumentOutOfRangeException(nameof(k), $"{k} sibling slots past slot {Length} of {Capacity}");
+        var copy = new KvCache(batch, kvHeads, headDim, keys.Length, k, Type) { Length = k };
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (keys[i] is null) continue;
+            copy.keys[i] = empty(batch, kvHeads, k, headDim, dtype: DType).DetachFromDisposeScope();
+            copy.values[i] = empty(batch, kvHeads, k, headDim, dtype: DType).DetachFromDisposeScope();
+            copy.keys[i]!.copy_(keys[i]!.narrow(2, Length, k));
+            copy.values[i]!.copy_(values[i]!.narrow(2, Length, k));
+        }
+        Array.Fill(copy.valid, true);
+        Array.Fill(copy.validCount, (long)k);
+        return copy;
+    }
+
+    /// <summary>
+    /// Commits one more token per row from kept keys/values: row b's next slot is a copy of slot
+    /// <paramref name="sources"/>[b].Slot of row <paramref name="sources"/>[b].Row of that cache (<see cref="SiblingSlots"/>
+    /// of a sibling forward over this row's prefix). Those are exactly what a forward of that token would write, so the row
+    /// grows by a token with no forward pass: one copy of D values per layer, row and kv head.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public unsafe void AppendSlots(IReadOnlyList<(KvCache Cache, int Row, int Slot)> sources)
+    {
+        if (sources.Count != batch) throw new ArgumentException($"expected {batch} kept slots, got {sources.Count}");
+        foreach (var (source, row, slot) in sources)
+            if (source.Type != Type || source.kvHeads != kvHeads || source.headDim != headDim || source.keys.Length != keys.Length
+                || row < 0 || row >= source.batch || slot < 0 || slot >= source.Length || !source.valid[(long)row * source.Capacity + slot])
+                throw new ArgumentException("a kept slot belongs to another model (or cache type), or was never written");
+        Reserve(1);
+        long bytes = (long)headDim * ElementBytes;
+        for (int i = 0; i < keys.Length; i++)
+        {
+            var (targetKeys, targetValues) = Buffers(i);
+            for (int b = 0; b < batch; b++)
+            {
+                var (source, row, slot) = sources[b];
+                if (source.keys[i] is null) throw new ArgumentException($"kept slot {b} has no keys for layer {i}");
+                for (int kind = 0; kind < 2; kind++)
+                {
+                    byte* to = (byte*)Cpu.TensorMemory.Address(kind == 0 ? targetKeys : targetValues);
+                    byte* from = (byte*)Cpu.TensorMemory.Address(kind == 0 ? source.keys[i]! : source.values[i]!);
+                    for (int g = 0; g < kvHeads; g++)
+                        Buffer.MemoryCopy(from + (((long)row * kvHeads + g) * source.Capacity + slot) * bytes,
+                            to + (((long)b * kvHeads + g) * Capacity + Length) * bytes, bytes, bytes);
+                }
+            }
+        }
+        for (int b = 0; b < batch; b++)
+        {
+            valid[b * Capacity + Length] = true;
+            validCount[b]++;
+        }
+        Length += 1;
+    }
+
     /// <summary>Layer <paramref name="layer"/>'s whole key and value buffers [B, kvHeads, Capacity, D] (allocated on
     /// first use; float32 or float16 as <see cref="Type"/> says), for a kernel that writes slots Length.. in place as
     /// <see cref="Write"/> does.</summary>

@@ -65,6 +65,44 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
     }
 
     [Fact]
+    public void Remote_reward_model_with_the_lms_tokenizer_sends_token_ids_and_scores_as_the_local_cached_scorer()
+    {
+        using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = fixture.Server.Url, Concurrency = 4 }, fixture.Lm.Info);
+        Assert.True(rm.SendsTokenIds, rm.TokenizerCheck);
+        Assert.Contains("probe strings tokenize identically", rm.TokenizerCheck);
+        var counts = new CandidateScoringCounts();
+        using var remote = rm.OpenScorer(fixture.Lm.Info, 64, counts);
+        using var local = fixture.Rm.OpenScorer(fixture.Lm.Info, 64, new CandidateScoringCounts());
+        var prompts = Prompts.Select(p => fixture.Lm.Tokenizer!.Encode(p, addBos: true)).ToArray();
+        remote.AddRows(prompts);
+        local.AddRows(prompts);
+        using var http = new HttpClient();
+        double KeptSiblingTokens() => http.GetStringAsync(new Uri(fixture.Server.Url, "metrics")).GetAwaiter().GetResult().Split('\n')
+            .Where(l => l.StartsWith($"pargs_reward_kept_sibling_tokens_total{{model=\"{ServerFixture.RewardModelName}\"}}", StringComparison.Ordinal))
+            .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Single();
+        double keptBefore = KeptSiblingTokens();
+        var random = new Random(5);
+        // Three steps: the first scores over prompts the server has not seen, the next extend each row by its chosen
+        // candidate (kept from the last request's sibling forward on the server: no forward for the prefix).
+        for (int step = 0; step < 3; step++)
+        {
+            using var scope = NewDisposeScope();
+            var candidates = Enumerable.Range(0, Prompts.Length * 6).Select(_ => (long)random.Next(3, 512)).ToArray();
+            var active = Enumerable.Repeat(true, Prompts.Length).ToArray();
+            var remoteRewards = remote.Score(tensor(candidates, Prompts.Length, 6), active);
+            var localRewards = local.Score(tensor(candidates, Prompts.Length, 6), active);
+            for (int b = 0; b < Prompts.Length; b++)
+                for (int j = 0; j < 6; j++)
+                    Assert.True(Math.Abs(localRewards[b][j] - remoteRewards[b][j]) <= 1e-4f, $"step {step}, row {b}, candidate {j}: {remoteRewards[b][j]} remote vs {localRewards[b][j]} local");
+            var chosen = Enumerable.Range(0, Prompts.Length).Select(b => random.Next(6)).ToArray();
+            remote.Commit(chosen);
+            local.Commit(chosen);
+        }
+        Assert.Equal(3 * Prompts.Length, rm.Requests); // one request per row and step, the tokenizer check not counted
+        Assert.Equal(2 * Prompts.Length, KeptSiblingTokens() - keptBefore); // steps 2 and 3: every row's prefix grew by a kept slot
+    }
+
+    [Fact]
     public void Remote_lm_and_remote_reward_model_run_pargs_with_one_rm_request_per_row_and_step()
     {
         var options = new DecodingOptions { Method = new PargsOptions { K = 5, W = 1.5 }, Seed = 3, MaxNewTokens = 12, BatchSize = 2 };

@@ -94,6 +94,22 @@ public sealed class RemoteProtocolShapeTests
     }
 
     [Fact]
+    public void Steps_to_pargs_serve_are_greedy_and_to_vllm_at_temperature_1()
+    {
+        // pargs serve marks its model cards (pargs_kind) and returns the raw log-probs whatever the temperature: the token
+        // it would draw is discarded, so the client asks for an argmax (temperature 0) instead of a 32k nucleus draw.
+        using var server = new ReplayServer((p, b) => p == "/v1/models"
+            ? new(200, """{"object":"list","data":[{"id":"stories260K","object":"model","created":0,"owned_by":"pargs","pargs_kind":"language_model"}]}""")
+            : Vllm(p, b, addSampled: false));
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 5), Tokenizer);
+        using var session = engine.OpenSession(64);
+        session.AddRows([Tokenizer.Encode("Once upon a time", addBos: true)]);
+        var request = JsonDocument.Parse(server.Seen.Single(s => s.Path == "/v1/completions").Body).RootElement;
+        Assert.Equal(0.0, request.GetProperty("temperature").GetDouble());
+        Assert.Equal("stories260K", request.GetProperty("model").GetString());
+    }
+
+    [Fact]
     public void Fewer_logprobs_than_k_is_an_error_naming_vllms_flag()
     {
         using var server = new ReplayServer((p, b) => Vllm(p, b, returned: 3, addSampled: false));
@@ -426,6 +442,56 @@ public sealed class RemoteProtocolShapeTests
         Assert.Equal("Skywork/Skywork-Reward-V2-Llama-3.1-8B", request.GetProperty("model").GetString());
     }
 
+    /// <summary>pargs serve's /v1/rewards with its /tokenize answering for the reward model: <paramref name="shift"/> 0 = the LM's tokenizer.</summary>
+    static ReplayServer PargsRewards(List<JsonElement> inputs, int shift, int vocab = 512) => new((p, b) =>
+    {
+        if (p == "/v1/models") return new(200, """{"object":"list","data":[{"id":"lm","pargs_kind":"language_model"},{"id":"rm","pargs_kind":"reward_model"}]}""");
+        var root = JsonDocument.Parse(b).RootElement;
+        if (p == "/tokenize")
+        {
+            var ids = Tokenizer.Encode(root.GetProperty("prompt").GetString()!, addBos: true).Select(i => i + shift);
+            return new(200, $$"""{"count":1,"max_model_len":512,"tokens":[{{string.Join(",", ids)}}],"token_strs":null,"vocab_size":{{vocab}}}""");
+        }
+        var input = root.GetProperty("input").Clone();
+        lock (inputs) inputs.Add(input);
+        return new(200, "{\"object\":\"list\",\"model\":\"rm\",\"data\":[" + string.Join(",", Enumerable.Range(0, input.GetArrayLength()).Select(i => $$"""{"object":"reward","index":{{i}},"reward":{{i}}}""")) + "]}");
+    });
+
+    [Fact]
+    public void Remote_scorer_sends_token_ids_only_when_the_reward_models_tokenizer_is_the_lms()
+    {
+        var inputs = new List<JsonElement>();
+        var prompts = new[] { Tokenizer.Encode("Once upon", addBos: true) };
+        using (var server = PargsRewards(inputs, shift: 0))
+        using (var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url }, Info))
+        {
+            Assert.True(rm.SendsTokenIds, rm.TokenizerCheck);
+            using var scorer = rm.OpenScorer(Info, 64, new CandidateScoringCounts());
+            scorer.AddRows(prompts);
+            using var scope = NewDisposeScope();
+            var rewards = scorer.Score(tensor(new long[] { 10, 11, 12 }, 1, 3), [true]);
+            Assert.Equal([0f, 1f, 2f], rewards[0]);
+            Assert.Equal(1, rm.Requests); // the tokenizer probes are not counted
+            var sent = Assert.Single(inputs).EnumerateArray().Select(seq => seq.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray();
+            Assert.Equal([[.. prompts[0], 10], [.. prompts[0], 11], [.. prompts[0], 12]], sent);
+        }
+        inputs.Clear();
+        using (var server = PargsRewards(inputs, shift: 1)) // another tokenizer: texts, and the check says why
+        using (var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url }, Info))
+        {
+            Assert.False(rm.SendsTokenIds);
+            Assert.Contains("not the LM's", rm.TokenizerCheck);
+            rm.Score(["Once upon a time"]);
+            Assert.Equal(JsonValueKind.String, Assert.Single(inputs)[0].ValueKind);
+        }
+        using (var server = PargsRewards(inputs, shift: 0, vocab: 100)) // the same tokenizer but a vocabulary short of the LM's ids
+        using (var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url }, Info))
+        {
+            Assert.False(rm.SendsTokenIds);
+            Assert.Contains("smaller than the LM's", rm.TokenizerCheck);
+        }
+    }
+
     [Fact]
     public void Remote_scorer_sends_the_k_candidates_of_a_row_in_one_request()
     {
@@ -433,11 +499,13 @@ public sealed class RemoteProtocolShapeTests
         using var server = new ReplayServer((p, b) =>
         {
             if (p == "/v1/models") return new(200, """{"object":"list","data":[{"id":"lm","pargs_kind":"language_model"},{"id":"rm","pargs_kind":"reward_model"}]}""");
+            if (p == "/tokenize") return new(404, """{"detail":"Not Found"}"""); // a server that cannot say its reward model's tokenizer: texts
             var input = JsonDocument.Parse(b).RootElement.GetProperty("input").EnumerateArray().Select(e => e.GetString()!).ToArray();
             lock (texts) texts.Add(input);
             return new(200, "{\"object\":\"list\",\"model\":\"rm\",\"data\":[" + string.Join(",", input.Select((t, i) => $$"""{"object":"reward","index":{{i}},"reward":{{F(t.Length)}}}""")) + "]}");
         });
         using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url }, Info);
+        Assert.False(rm.SendsTokenIds);
         using var scorer = rm.OpenScorer(Info, 64, new CandidateScoringCounts());
         var prompts = new[] { Tokenizer.Encode("Once upon", addBos: true), Tokenizer.Encode("Tim", addBos: true) };
         scorer.AddRows(prompts);

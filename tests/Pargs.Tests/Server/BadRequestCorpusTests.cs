@@ -109,6 +109,17 @@ public sealed class BadRequestCorpusTests(ServerFixture fixture)
         yield return Case("rewards pair without response", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[{\"prompt\":\"a\"}]}", 400, "input[0]");
         yield return Case("rewards text beyond the context", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":\"" + string.Concat(Enumerable.Repeat("Once upon a time. ", 200)) + "\"}", 400, "input");
         yield return Case("rewards too many inputs", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[" + string.Join(",", Enumerable.Repeat("\"a\"", 65)) + "]}", 400, "input");
+        // Rewards of token ids (OpenAI's embeddings shape): integers only, in the reward model's vocabulary (512), within its context (512).
+        yield return Case("rewards ids with a string", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[[1,\"a\",3]]}", 400, "input");
+        yield return Case("rewards ids with a fraction", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[[1,2.5]]}", 400, "input");
+        yield return Case("rewards ids negative", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[1,-4]}", 400, "input");
+        yield return Case("rewards ids beyond int32", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[[1,4294967296]]}", 400, "input");
+        yield return Case("rewards ids nested deeper", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[[[1,2]]]}", 400, "input");
+        yield return Case("rewards ids empty", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[[1,2],[]]}", 400, "input");
+        yield return Case("rewards ids outside the vocabulary", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[[1,2],[1,512]]}", 400, "input");
+        yield return Case("rewards ids beyond the context", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[[" + string.Join(",", Enumerable.Repeat("5", 513)) + "]]}", 400, "input");
+        yield return Case("rewards ids too many sequences", Rewards, "{\"model\":\"stories260K-partial-rm\",\"input\":[" + string.Join(",", Enumerable.Repeat("[1,5]", 65)) + "]}", 400, "input");
+        yield return Case("tokenize an unknown model", "tokenize", "{\"model\":\"no-such-rm\",\"prompt\":\"a\"}", 404, "model");
         // Routes.
         yield return Case("unknown route", "v1/embeddings", $"{{{M},\"input\":\"a\"}}", 404);
         yield return Case("path traversal route", "v1/../../etc/passwd", "{}", 404);

@@ -126,6 +126,35 @@ public sealed class ServerBehaviourTests(ServerFixture fixture)
         Assert.NotEqual(rewards[0], rewards[1]);
     }
 
+    [Fact]
+    public async Task Rewards_of_token_ids_equal_the_rewards_of_their_texts()
+    {
+        // ids in = texts in: the reward model's own ids of each text (BOS first, as the server tokenizes a text) score as the text.
+        string[] texts = ["Tim was happy. He smiled.", "Lily saw a big dog", "Once upon a time, there was a cat."];
+        var tokenizer = fixture.Rm.Tokenizer!;
+        var ids = texts.Select(t => tokenizer.Encode(t, addBos: true)).ToArray();
+        var (status, byText, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, input = texts }));
+        Assert.Equal(200, status);
+        var (idsStatus, byIds, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, input = ids }));
+        Assert.Equal(200, idsStatus);
+        var (oneStatus, one, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, input = ids[1] })); // one flat sequence
+        Assert.Equal(200, oneStatus);
+        float[] Rewards(JsonElement body) => body.GetProperty("data").EnumerateArray().Select(d => d.GetProperty("reward").GetSingle()).ToArray();
+        var expected = SequenceRewardBatches.Score(fixture.Rm, ids);
+        Assert.Equal(texts.Length, Rewards(byIds).Length);
+        for (int i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(expected[i], Rewards(byText)[i], 1e-5f);
+            Assert.Equal(expected[i], Rewards(byIds)[i], 1e-5f);
+        }
+        Assert.Equal(expected[1], Assert.Single(Rewards(one)), 1e-5f);
+        // /tokenize answers for the reward model too (a remote reward model compares tokenizers before sending ids).
+        var (tokStatus, tokenized, _) = await fixture.PostAsync("tokenize", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, prompt = texts[0] }));
+        Assert.Equal(200, tokStatus);
+        Assert.Equal(ids[0], tokenized.GetProperty("tokens").EnumerateArray().Select(t => t.GetInt32()));
+        Assert.Equal(fixture.Rm.Config.VocabSize, tokenized.GetProperty("vocab_size").GetInt32());
+    }
+
     /// <summary>n choices stream interleaved; each equals its non-streamed choice, and stop strings cut both the same.</summary>
     [Fact]
     public async Task Several_choices_and_stop_strings_stream_as_they_answer()

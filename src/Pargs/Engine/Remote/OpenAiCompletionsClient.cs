@@ -15,10 +15,20 @@ namespace Pargs.Engine.Remote;
 /// entries come back. Since v0.10 vLLM's <c>--logprobs-mode</c> defaults to <c>raw_logprobs</c>: the model's distribution
 /// before temperature, penalties and top-k/top-p — what guidance needs; a server started with a <c>processed_*</c> mode
 /// returns a distorted distribution (docs/remote.md). Its <c>--max-logprobs</c> (default 20) bounds k.
+/// <para>
+/// To <c>pargs serve</c> (its model card carries <c>pargs_kind</c>) a step asks for temperature 0 instead: its
+/// log-probabilities are the raw distribution whatever the request's temperature (docs/remote.md), and the one token it
+/// generates — which the client discards — then costs an argmax, not a nucleus draw over the whole vocabulary (a radix
+/// sort and two passes of exp per row on its worker thread: a quarter of that thread's CPU on the 15M shape).
+/// </para>
 /// </summary>
 public sealed class OpenAiCompletionsClient(Uri baseUrl) : RemoteLmClient(baseUrl)
 {
     string? model;
+    bool pargsServe;
+
+    /// <summary>Whether the server is <c>pargs serve</c> (it marks its model cards with <c>pargs_kind</c>): steps are then greedy.</summary>
+    public bool IsPargsServe => pargsServe;
 
     public override Uri StepUrl => new(BaseUrl, "v1/completions");
 
@@ -33,7 +43,7 @@ public sealed class OpenAiCompletionsClient(Uri baseUrl) : RemoteLmClient(baseUr
             w.WriteString("model", name);
             WriteIds(w, "prompt", prefix);
             w.WriteNumber("max_tokens", 1);
-            w.WriteNumber("temperature", 1.0);
+            w.WriteNumber("temperature", pargsServe ? 0.0 : 1.0);
             w.WriteNumber("logprobs", k);
             w.WriteBoolean("return_tokens_as_token_ids", true);
         }, 128 + 7 * prefix.Length);
@@ -68,6 +78,7 @@ public sealed class OpenAiCompletionsClient(Uri baseUrl) : RemoteLmClient(baseUr
         if (card is null)
             throw new PargsException($"{new Uri(BaseUrl, "v1/models")}: no language model {(requested is null ? "" : $"named '{requested}' ")}among {string.Join(", ", data.EnumerateArray().Select(m => m.TryGetProperty("id", out var i) ? i.ToString() : "?"))}");
         model = card.Value.GetProperty("id").GetString();
+        pargsServe = card.Value.TryGetProperty("pargs_kind", out _);
         return new RemoteModelFacts(model, null, IntOrNull(card.Value, "max_model_len"));
     }
 

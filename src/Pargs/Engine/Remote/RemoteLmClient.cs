@@ -10,7 +10,8 @@ public sealed record RemoteModelFacts(string? Model, int? VocabSize, int? Contex
 /// <summary>
 /// One server protocol of a remote language model: the body of a step request (a token-id prefix → its next token's
 /// top-k log-probabilities), how to read the answer, and how to ask the server about its model and tokenizer. Every
-/// step asks for the raw distribution at temperature 1 (no truncation, no penalties) and one new token.
+/// step asks for the raw distribution at temperature 1 (no truncation, no penalties; pargs serve, whose log-probs are raw
+/// whatever the temperature, is asked for temperature 0: <see cref="OpenAiCompletionsClient"/>) and one new token.
 /// </summary>
 public abstract class RemoteLmClient
 {

@@ -49,7 +49,9 @@ public sealed record RemoteRmOptions
 /// (the server's own prefix caching, where it has one, does that), and an LM end-of-sequence is not passed on as the
 /// reward model's EOS (text has none).
 /// <list type="bullet">
-/// <item><c>pargs</c>: <c>POST /v1/rewards {"model", "input": [texts]}</c> → <c>{"data": [{"index", "reward"}]}</c>.</item>
+/// <item><c>pargs</c>: <c>POST /v1/rewards {"model", "input": [texts]}</c> → <c>{"data": [{"index", "reward"}]}</c>; when the
+/// served reward model's tokenizer is the LM's (<see cref="SendsTokenIds"/>, checked at connect), <c>"input": [[ids], …]</c>
+/// (OpenAI's embeddings shape): the LM's own ids, as a local reward model sharing the LM's vocabulary reads them.</item>
 /// <item><c>tei</c>: <c>POST /predict {"inputs": [[text], …], "raw_scores": true}</c> → <c>[[{"score", "label"}], …]</c>
 /// (router/src/http/types.rs at commit 02506d0b3879596c20905951425d16f09be1a556: a batch is a list of one-string lists);
 /// one label per text, the reward model's single head output before any sigmoid/softmax.</item>
@@ -76,7 +78,12 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         http = new RemoteHttp(options.Concurrency, options.RequestTimeout, options.Retries, options.RetryBase, options.ApiKey);
         // Scored through the LM's text, the candidates are LM ids: the vocabularies "agree" by construction.
         Config = new ModelConfig { VocabSize = lm.VocabSize, MaxPositions = lm.MaxPositions };
-        try { model = options.Protocol == RemoteRmProtocol.Tei ? null : options.Model ?? FirstModel(); }
+        try
+        {
+            model = options.Protocol == RemoteRmProtocol.Tei ? null : options.Model ?? FirstModel();
+            if (options.Protocol == RemoteRmProtocol.Pargs) SendsTokenIds = SameTokenizer(lm);
+            setupRequests = http.Requests;
+        }
         catch { http.Dispose(); throw; }
         Source = $"{baseUrl} ({options.Protocol.ToString().ToLowerInvariant()}{(model is null ? "" : ": " + model)})";
     }
@@ -86,15 +93,80 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     public ITokenizer? Tokenizer => null;
     public string Source { get; }
 
-    /// <summary>Requests sent (attempts, retries included).</summary>
+    /// <summary>Requests sent (attempts, retries included), the connection's checks left out.</summary>
     public long Requests => http.Requests - setupRequests;
     long setupRequests;
+
+    /// <summary>
+    /// Whether candidates travel as token ids (<c>pargs</c> protocol, when the served reward model's tokenizer is the LM's):
+    /// the reward model then reads the LM's own ids — as a local reward model sharing the LM's vocabulary does — and
+    /// neither side decodes or tokenizes text. Otherwise texts.
+    /// </summary>
+    public bool SendsTokenIds { get; private set; }
+
+    /// <summary>What the tokenizer comparison found (for the log).</summary>
+    public string TokenizerCheck { get; private set; } = "texts (the protocol carries text)";
+
+    /// <summary>
+    /// Is the served reward model's tokenizer the LM's? Compared as the LM's is (<see cref="Engine.Remote.TokenizerCheck"/>):
+    /// the probe strings through pargs serve's /tokenize under the reward model's name, and its vocabulary, which must hold
+    /// every LM id. A server that does not tokenize for its reward models (an older pargs serve, an encoder reward model)
+    /// gets texts.
+    /// </summary>
+    bool SameTokenizer(LanguageModelInfo lm)
+    {
+        var url = new Uri(baseUrl, "tokenize");
+        foreach (var text in Engine.Remote.TokenizerCheck.Probes)
+        {
+            string probe = text;
+            int[] ours;
+            try { ours = lmTokenizer.Encode(probe, addBos: true); }
+            catch (PargsException)
+            {
+                // A tokenizer of its own notation only (the benchmarks' id tokenizer): probed with the text of a few of its ids.
+                probe = lmTokenizer.Decode(Enumerable.Range(0, 5).Select(i => (int)((long)lmTokenizer.VocabSize * (2 * i + 1) / 10)).ToArray(), skipSpecial: true);
+                ours = lmTokenizer.Encode(probe, addBos: true);
+            }
+            JsonDocument? answer;
+            try { answer = http.TryAsync(HttpMethod.Post, url, JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["model"] = model, ["prompt"] = probe, ["add_special_tokens"] = true })).GetAwaiter().GetResult(); }
+            catch (PargsException e)
+            {
+                // An older pargs serve refuses a reward model's name there (400); texts work with any of them.
+                TokenizerCheck = $"texts: {url} does not tokenize for the reward model ({e.Message})";
+                return false;
+            }
+            if (answer is null)
+            {
+                TokenizerCheck = $"texts: {url} does not exist";
+                return false;
+            }
+            using (answer)
+            {
+                var root = answer.RootElement;
+                if (!root.TryGetProperty("tokens", out var tokens) || tokens.ValueKind != JsonValueKind.Array
+                    || !root.TryGetProperty("vocab_size", out var vocab) || !vocab.TryGetInt32(out int rmVocab))
+                    throw new PargsException($"{url}: the answer has no 'tokens' list and 'vocab_size'");
+                var theirs = tokens.EnumerateArray().Select(t => t.TryGetInt32(out int id) ? id : -1).ToArray();
+                if (!theirs.SequenceEqual(ours))
+                {
+                    TokenizerCheck = $"texts: the reward model's tokenizer is not the LM's (\"{probe.ReplaceLineEndings(" ")}\" is [{string.Join(", ", ours)}] for the LM, [{string.Join(", ", theirs)}] for the reward model)";
+                    return false;
+                }
+                if (rmVocab < lm.VocabSize)
+                {
+                    TokenizerCheck = $"texts: the reward model's vocabulary ({rmVocab}) is smaller than the LM's ({lm.VocabSize})";
+                    return false;
+                }
+            }
+        }
+        TokenizerCheck = $"token ids: {Engine.Remote.TokenizerCheck.Probes.Length} probe strings tokenize identically for the LM and the reward model, whose vocabulary holds the LM's";
+        return true;
+    }
 
     string FirstModel()
     {
         var url = new Uri(baseUrl, "v1/models");
         using var doc = http.GetAsync(url).GetAwaiter().GetResult();
-        setupRequests = http.Requests;
         if (!doc.RootElement.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
             throw new PargsException($"{url}: the answer has no 'data' list of models");
         foreach (var m in data.EnumerateArray())
@@ -122,6 +194,37 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     }
 
     public float[] Score(IReadOnlyList<string> texts) => ScoreAsync(texts).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// The rewards of token-id sequences (<see cref="SendsTokenIds"/>), in one request: sequence j is
+    /// <paramref name="prefix"/> followed by <paramref name="tails"/>[j] (written straight to the body, no array per sequence).
+    /// </summary>
+    async Task<float[]> ScoreIdsAsync(IReadOnlyList<int> prefix, IReadOnlyList<int[]> tails)
+    {
+        var url = new Uri(baseUrl, "v1/rewards");
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 + tails.Count * 6 * (prefix.Count + 2));
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("model", model);
+            w.WriteStartArray("input");
+            foreach (var tail in tails)
+            {
+                w.WriteStartArray();
+                foreach (int id in prefix) w.WriteNumberValue(id);
+                foreach (int id in tail) w.WriteNumberValue(id);
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        using var doc = await http.PostAsync(url, buffer.WrittenSpan.ToArray()).ConfigureAwait(false);
+        try { return Read(doc.RootElement, tails.Count, url); }
+        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
+        {
+            throw new PargsException($"{url}: the answer is not in the expected shape ({e.Message}): {Shorten(doc.RootElement.GetRawText())}");
+        }
+    }
 
     (Uri Url, byte[] Body) Request(IReadOnlyList<string> texts)
     {
@@ -196,6 +299,13 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         long rows = ids.shape[0], length = ids.shape[1];
         var flat = ids.data<long>().ToArray();
         var mask = valid.data<bool>().ToArray();
+        if (SendsTokenIds)
+        {
+            var sequences = Enumerable.Range(0, (int)rows)
+                .Select(b => Enumerable.Range(0, (int)length).Where(t => mask[b * length + t]).Select(t => (int)flat[b * length + t]).ToArray())
+                .ToArray();
+            return tensor(ScoreIdsAsync([], sequences).GetAwaiter().GetResult());
+        }
         var texts = Enumerable.Range(0, (int)rows)
             .Select(b => TextOf(Enumerable.Range(0, (int)length).Where(t => mask[b * length + t]).Select(t => (int)flat[b * length + t])))
             .ToArray();
@@ -231,8 +341,8 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             {
                 if (!active[b]) continue;
                 var prefix = rows[b];
-                var texts = Enumerable.Range(0, k).Select(j => rm.TextOf(prefix.Append((int)ids[b * k + j]))).ToArray();
-                tasks[b] = rm.ScoreAsync(texts);
+                if (rm.SendsTokenIds) tasks[b] = rm.ScoreIdsAsync(prefix, Enumerable.Range(0, k).Select(j => new[] { (int)ids[b * k + j] }).ToArray());
+                else tasks[b] = rm.ScoreAsync(Enumerable.Range(0, k).Select(j => rm.TextOf(prefix.Append((int)ids[b * k + j]))).ToArray());
                 counts.FullForwards += k;
             }
             var running = tasks.Where(t => t is not null).Cast<Task>().ToArray();
