@@ -9,10 +9,13 @@ internal static class TokenText
     public const char SpaceMarker = '\u2581'; // "▁", SentencePiece's visible space
 
     /// <summary>The byte of a "&lt;0xAB&gt;" byte-fallback piece, or null for any other piece.</summary>
-    public static int? ByteOfPiece(string piece)
+    public static int? ByteOfPiece(string piece) => ByteOfPiece(piece.AsSpan());
+
+    /// <summary>The byte of a "&lt;0xAB&gt;" byte-fallback piece, or null for any other piece.</summary>
+    public static int? ByteOfPiece(ReadOnlySpan<char> piece)
     {
         if (piece.Length == 6 && piece.StartsWith("<0x", StringComparison.Ordinal) && piece[5] == '>' &&
-            byte.TryParse(piece.AsSpan(3, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var b))
+            byte.TryParse(piece.Slice(3, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var b))
             return b;
         return null;
     }
@@ -20,8 +23,18 @@ internal static class TokenText
     public static string PieceOfByte(int b) => $"<0x{b:X2}>";
 
     /// <summary>Raw bytes of a SentencePiece piece: byte pieces are their byte, "▁" is a space.</summary>
-    public static byte[] SentencePieceBytes(string piece) =>
-        ByteOfPiece(piece) is int b ? [(byte)b] : Encoding.UTF8.GetBytes(piece.Replace(SpaceMarker, ' '));
+    public static byte[] SentencePieceBytes(string piece) => SentencePieceBytes(piece.AsSpan());
+
+    /// <summary>Raw bytes of a SentencePiece piece: byte pieces are their byte, "▁" is a space.</summary>
+    public static byte[] SentencePieceBytes(ReadOnlySpan<char> piece)
+    {
+        if (ByteOfPiece(piece) is int b) return [(byte)b];
+        Span<char> spaced = piece.Length <= 256 ? stackalloc char[piece.Length] : new char[piece.Length];
+        piece.Replace(spaced, SpaceMarker, ' ');
+        var bytes = new byte[Encoding.UTF8.GetByteCount(spaced)];
+        Encoding.UTF8.GetBytes(spaced, bytes);
+        return bytes;
+    }
 
     /// <summary>
     /// Joins token bytes and decodes UTF-8 (invalid sequences become U+FFFD). Special tokens are skipped or
