@@ -23,7 +23,7 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
 
     SentencePieceTokenizer(string[] pieces, float[] scores, int[] types, int? bosId, int? eosId)
     {
-        (_pieces, _scores, _types, BosId, EosId) = (new TokenStringTable(pieces), scores, types, bosId, eosId);
+        (_pieces, _scores, _types, BosId, EosId) = (new TokenStringTable(pieces, "SentencePiece vocabulary"), scores, types, bosId, eosId);
         Array.Fill(_idOfByte, -1);
         for (int id = 0; id < pieces.Length; id++)
         {
@@ -123,11 +123,10 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
         // Dummy prefix, then one symbol per code point ("▁" stands for every space).
         var symbols = new List<int>();
         Span<byte> utf8 = stackalloc byte[4];
-        Span<char> utf16 = stackalloc char[2];
         foreach (var rune in ("▁" + text.Replace(' ', TokenText.SpaceMarker)).EnumerateRunes())
         {
-            if (_pieces.TryGetId(utf16[..rune.EncodeToUtf16(utf16)], out var id)) { symbols.Add(id); continue; }
             int n = rune.EncodeToUtf8(utf8);
+            if (_pieces.TryGetId(utf8[..n], out var id)) { symbols.Add(id); continue; }
             for (int i = 0; i < n; i++) symbols.Add(ByteFallback(utf8[i]));
         }
         MergeByScore(symbols);
@@ -188,12 +187,12 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
             x.Score != y.Score ? y.Score.CompareTo(x.Score) : x.Position.CompareTo(y.Position);
     }
 
-    int PairPiece(int left, int right) => _pieces.TryGetId(_pieces[left], _pieces[right], out var id) ? id : -1;
+    int PairPiece(int left, int right) => _pieces.TryGetPairId(left, right, out var id) ? id : -1;
 
     public string Decode(IEnumerable<int> ids, bool skipSpecial = true) =>
         TokenText.Decode(this, ids, skipSpecial, stripDummyPrefix: true, _pieces.StringOf);
 
-    public byte[] TokenBytes(int id) => IsSpecial(id) ? [] : TokenText.SentencePieceBytes(_pieces[id]);
+    public byte[] TokenBytes(int id) => IsSpecial(id) ? [] : TokenText.SentencePieceBytes(_pieces.Utf8Of(id));
 
     public bool IsSpecial(int id) => _types[CheckId(id)] is ControlType or UnknownType;
 

@@ -23,17 +23,24 @@ internal static class TokenText
     public static string PieceOfByte(int b) => $"<0x{b:X2}>";
 
     /// <summary>Raw bytes of a SentencePiece piece: byte pieces are their byte, "▁" is a space.</summary>
-    public static byte[] SentencePieceBytes(string piece) => SentencePieceBytes(piece.AsSpan());
+    public static byte[] SentencePieceBytes(string piece) =>
+        ByteOfPiece(piece) is int b ? [(byte)b] : Encoding.UTF8.GetBytes(piece.Replace(SpaceMarker, ' '));
 
-    /// <summary>Raw bytes of a SentencePiece piece: byte pieces are their byte, "▁" is a space.</summary>
-    public static byte[] SentencePieceBytes(ReadOnlySpan<char> piece)
+    /// <summary>Raw bytes of a SentencePiece piece given as UTF-8: byte pieces are their byte, "▁" (E2 96 81) is a space.</summary>
+    public static byte[] SentencePieceBytes(ReadOnlySpan<byte> pieceUtf8)
     {
-        if (ByteOfPiece(piece) is int b) return [(byte)b];
-        Span<char> spaced = piece.Length <= 256 ? stackalloc char[piece.Length] : new char[piece.Length];
-        piece.Replace(spaced, SpaceMarker, ' ');
-        var bytes = new byte[Encoding.UTF8.GetByteCount(spaced)];
-        Encoding.UTF8.GetBytes(spaced, bytes);
-        return bytes;
+        if (pieceUtf8.Length == 6 && pieceUtf8.StartsWith("<0x"u8) && pieceUtf8[5] == (byte)'>' &&
+            byte.TryParse(pieceUtf8.Slice(3, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var b))
+            return [b];
+        ReadOnlySpan<byte> marker = "\u2581"u8;
+        var bytes = new List<byte>(pieceUtf8.Length);
+        // UTF-8 is self-synchronizing: E2 96 81 occurs only as the encoding of "▁" itself.
+        for (int at = 0; at < pieceUtf8.Length;)
+        {
+            if (pieceUtf8[at..].StartsWith(marker)) { bytes.Add((byte)' '); at += marker.Length; }
+            else bytes.Add(pieceUtf8[at++]);
+        }
+        return bytes.ToArray();
     }
 
     /// <summary>
