@@ -109,6 +109,9 @@ public sealed class GgufFile
     /// <summary>Longest string Pargs reads from the header (a whole chat template fits many times over).</summary>
     public const int MaxStringBytes = 16 << 20;
 
+    /// <summary>"what" alone, or with the quoted key: "string \"k\"" / "array \"k\" element" ("{0}" marks where the key goes).</summary>
+    static string Described(string what, string? key) => key is null ? what : what.Replace("{0}", Shown(key), StringComparison.Ordinal);
+
     static GgufFile Parse(string path, BinaryReader r, long fileLength)
     {
         if (fileLength < 8 || r.ReadUInt32() != Magic)
@@ -119,32 +122,38 @@ public sealed class GgufFile
         bool v1 = version == 1;
         int lengthBytes = v1 ? 4 : 8;
         // A count whose items (each at least minItemBytes) would not fit in the rest of the file cannot be
-        // honest; refuse it before allocating for it.
-        long Count(string what, int minItemBytes)
+        // honest; refuse it before allocating for it. What is counted is named only when a message needs it
+        // (key = null: "what" alone; otherwise "what" around the quoted key): a vocabulary's 128k–152k strings
+        // must not each format a description they never show.
+        long Count(string what, string? key, string suffix, int minItemBytes)
         {
             long at = r.BaseStream.Position;
             ulong n = v1 ? r.ReadUInt32() : r.ReadUInt64();
             long remaining = fileLength - r.BaseStream.Position;
             if (n > (ulong)(remaining / Math.Max(1, minItemBytes)))
-                throw new PargsException($"{path}: {what} {n} at byte {at} is larger than the file allows (corrupt or truncated?)");
+                throw new PargsException($"{path}: {Described(what, key)}{suffix} {n} at byte {at} is larger than the file allows (corrupt or truncated?)");
             return (long)n;
         }
-        string ReadString(string what)
+        byte[] stringBuffer = new byte[256];
+        string ReadString(string what, string? key)
         {
             long at = r.BaseStream.Position;
-            long n = Count(what + " length", 1);
+            long n = Count(what, key, " length", 1);
             if (n > MaxStringBytes)
-                throw new PargsException($"{path}: {what} at byte {at} is {n} bytes long, over the {MaxStringBytes} bytes Pargs reads");
-            return Encoding.UTF8.GetString(r.ReadBytes((int)n));
+                throw new PargsException($"{path}: {Described(what, key)} at byte {at} is {n} bytes long, over the {MaxStringBytes} bytes Pargs reads");
+            if (n > stringBuffer.Length) stringBuffer = new byte[Math.Max(n, 2L * stringBuffer.Length)];
+            var bytes = stringBuffer.AsSpan(0, (int)n);
+            r.BaseStream.ReadExactly(bytes); // BinaryReader reads no further ahead than each value, so the stream is where it left off
+            return Encoding.UTF8.GetString(bytes);
         }
 
-        long tensorCount = Count("tensor count", lengthBytes + 4 + 4 + 8);
-        long kvCount = Count("metadata count", lengthBytes + 4 + 1);
+        long tensorCount = Count("tensor count", null, "", lengthBytes + 4 + 4 + 8);
+        long kvCount = Count("metadata count", null, "", lengthBytes + 4 + 1);
         var metadata = new Dictionary<string, object>(StringComparer.Ordinal);
         for (long i = 0; i < kvCount; i++)
         {
             long at = r.BaseStream.Position;
-            string key = ReadString("metadata key");
+            string key = ReadString("metadata key", null);
             uint type = r.ReadUInt32();
             var value = ReadValue(path, r, type, key, Count, ReadString, lengthBytes, depth: 0);
             if (!metadata.TryAdd(key, value))
@@ -163,7 +172,7 @@ public sealed class GgufFile
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (long i = 0; i < tensorCount; i++)
         {
-            string name = ReadString("tensor name");
+            string name = ReadString("tensor name", null);
             if (!names.Add(name)) throw new PargsException($"{path}: tensor {Shown(name)} appears twice in the tensor directory");
             uint dims = r.ReadUInt32();
             if (dims > 4) throw new PargsException($"{path}: tensor {Shown(name)} claims {dims} dimensions (GGUF allows at most 4)");
@@ -230,21 +239,19 @@ public sealed class GgufFile
         _ => 1,
     };
 
-    static object ReadValue(string path, BinaryReader r, uint type, string key, Func<string, int, long> count, Func<string, string> readString,
+    delegate long CountReader(string what, string? key, string suffix, int minItemBytes);
+    delegate string StringReader(string what, string? key);
+
+    static object ReadValue(string path, BinaryReader r, uint type, string key, CountReader count, StringReader readString,
         int lengthBytes, int depth)
     {
         switch (type)
         {
-            case 0: return (long)r.ReadByte();
-            case 1: return (long)r.ReadSByte();
-            case 2: return (long)r.ReadUInt16();
-            case 3: return (long)r.ReadInt16();
-            case 4: return (long)r.ReadUInt32();
-            case 5: return (long)r.ReadInt32();
+            case 0: case 1: case 2: case 3: case 4: case 5: return ReadInteger(r, type);
             // The shortest decimal that round-trips the float32, so 1e-5f becomes 1e-5 and not 9.99999974e-6.
             case 6: return double.Parse(r.ReadSingle().ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
             case 7: return r.ReadByte() != 0;
-            case 8: return readString($"string {Shown(key)}");
+            case 8: return readString("string {0}", key);
             case 9:
             {
                 if (depth >= MaxArrayDepth)
@@ -252,22 +259,30 @@ public sealed class GgufFile
                 uint elementType = r.ReadUInt32();
                 if (elementType > 12)
                     throw new PargsException($"{path}: metadata {Shown(key)} is an array of unknown value type {elementType} at byte {r.BaseStream.Position - 4}");
-                long length = count($"array {Shown(key)} length", MinBytes(elementType, lengthBytes));
+                long length = count("array {0}", key, " length", MinBytes(elementType, lengthBytes));
                 if (length > Array.MaxLength)
                     throw new PargsException($"{path}: metadata {Shown(key)} is an array of {length} values, more than Pargs can hold");
                 int n = (int)length;
+                // Element by element without boxing: a vocabulary's token types and scores are 128k–152k values each.
                 switch (elementType)
                 {
                     case 0: case 1: case 2: case 3: case 5:
                     {
                         var values = new int[n];
-                        for (int i = 0; i < n; i++) values[i] = (int)(long)ReadValue(path, r, elementType, key, count, readString, lengthBytes, depth + 1);
+                        for (int i = 0; i < n; i++) values[i] = (int)ReadInteger(r, elementType);
                         return values;
                     }
                     case 4: case 10: case 11:
                     {
                         var values = new long[n];
-                        for (int i = 0; i < n; i++) values[i] = (long)ReadValue(path, r, elementType, key, count, readString, lengthBytes, depth + 1);
+                        for (int i = 0; i < n; i++)
+                        {
+                            if (elementType != 10) { values[i] = elementType == 4 ? r.ReadUInt32() : r.ReadInt64(); continue; }
+                            ulong u = r.ReadUInt64();
+                            if (u > long.MaxValue)
+                                throw new PargsException($"{path}: metadata {Shown(key)} element {i} = {u} at byte {r.BaseStream.Position - 8} is beyond the signed 64-bit range Pargs reads in arrays");
+                            values[i] = (long)u;
+                        }
                         return values;
                     }
                     case 6:
@@ -291,7 +306,7 @@ public sealed class GgufFile
                     case 8:
                     {
                         var values = new string[n];
-                        for (int i = 0; i < n; i++) values[i] = readString($"array {Shown(key)} element");
+                        for (int i = 0; i < n; i++) values[i] = readString("array {0} element", key);
                         return values;
                     }
                     default:
@@ -310,4 +325,15 @@ public sealed class GgufFile
                 throw new PargsException($"{path}: metadata {Shown(key)} has unknown value type {type} at byte {r.BaseStream.Position - 4}");
         }
     }
+
+    /// <summary>A u8/i8/u16/i16/u32/i32 value (types 0–5) as a long.</summary>
+    static long ReadInteger(BinaryReader r, uint type) => type switch
+    {
+        0 => r.ReadByte(),
+        1 => r.ReadSByte(),
+        2 => r.ReadUInt16(),
+        3 => r.ReadInt16(),
+        4 => r.ReadUInt32(),
+        _ => r.ReadInt32(),
+    };
 }

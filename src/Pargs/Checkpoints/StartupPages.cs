@@ -56,6 +56,7 @@ public static class StartupPages
             long released = 0;
             foreach (var mapping in ParseSmaps(File.ReadLines("/proc/self/smaps")).Where(m => m.Releasable))
                 if (madvise((nint)mapping.Start, (nuint)(mapping.End - mapping.Start), MadviseDontNeed) == 0) released += mapping.RssKiB;
+            FreedHeapPages.Trim(); // and the heap pages loading freed (its own switch)
             return released;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or DllNotFoundException or EntryPointNotFoundException)

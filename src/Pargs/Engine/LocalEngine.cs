@@ -81,6 +81,9 @@ public sealed class LocalEngine : LanguageModelEngine
 
         public NextTokens Append(long[] tokens)
         {
+            // The heap pages the last step's [B, V] tensors freed go back to the system before this step allocates
+            // (at most every 50 ms; docs/benchmarks.md, "Resident memory, fourth pass").
+            Checkpoints.FreedHeapPages.Trim();
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             var hidden = session.Step(tensor(tokens));

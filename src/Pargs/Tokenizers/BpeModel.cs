@@ -10,8 +10,12 @@ namespace Pargs.Tokenizers;
 /// </summary>
 internal sealed class BpeModel : TokenizerModel
 {
-    readonly string?[] _tokens;
-    readonly Dictionary<string, int> _vocab;
+    // The vocabulary as one UTF-8 table when it is one token per id 0, 1, 2… (every real file); otherwise (gaps, or two
+    // texts for one id) the token array and the dictionary as given. WHY: a string and a Dictionary entry per token held
+    // ~11 MiB of Qwen's 152k-token vocabulary for the whole run (docs/benchmarks.md, "Resident memory, fourth pass").
+    readonly TokenStringTable? _table;
+    readonly string?[]? _tokens;
+    readonly Dictionary<string, int>? _vocab;
     readonly Dictionary<int, int> _idOfRune = new();
     readonly int[] _idOfByte = new int[256];
     readonly BpeMerges _merges;
@@ -22,8 +26,11 @@ internal sealed class BpeModel : TokenizerModel
     public BpeModel(string?[] tokens, Dictionary<string, int> vocab, BpeMerges merges, string? unknownToken,
         bool fuseUnknown, bool byteFallback, bool ignoreMerges)
     {
-        (_tokens, _vocab, _merges, FuseUnknown, ByteFallback, IgnoreMerges, UnknownToken) =
-            (tokens, vocab, merges, fuseUnknown, byteFallback, ignoreMerges, unknownToken);
+        (_merges, FuseUnknown, ByteFallback, IgnoreMerges, UnknownToken) = (merges, fuseUnknown, byteFallback, ignoreMerges, unknownToken);
+        if (vocab.Count == tokens.Length && TokenStringTable.CanHold(tokens) && vocab.All(e => tokens[e.Value] == e.Key))
+            _table = new TokenStringTable(tokens!, "tokenizer.json: model.vocab");
+        else
+            (_tokens, _vocab) = (tokens, vocab);
         foreach (var (token, id) in vocab)
         {
             if (token.Length is 1 or 2 && Rune.TryGetRuneAt(token, 0, out var r) && r.Utf16SequenceLength == token.Length)
@@ -32,7 +39,7 @@ internal sealed class BpeModel : TokenizerModel
         for (int b = 0; b < 256; b++) _idOfByte[b] = vocab.TryGetValue(TokenText.PieceOfByte(b), out var id) ? id : -1;
         _unknownId = unknownToken is not null && vocab.TryGetValue(unknownToken, out var u) ? u : null;
         _wordsAtSpaceMarker = !ignoreMerges && _idOfRune.ContainsKey(TokenText.SpaceMarker) && merges.InRankOrder.All(m =>
-            IdToToken(m.Left) is { } left && IdToToken(m.Right) is { } right
+            tokens[m.Left] is { } left && tokens[m.Right] is { } right
             && left.IndexOf(TokenText.SpaceMarker, 1) < 0 && !right.Contains(TokenText.SpaceMarker));
     }
 
@@ -50,14 +57,20 @@ internal sealed class BpeModel : TokenizerModel
     public bool FuseUnknown { get; }
     public bool ByteFallback { get; }
     public bool IgnoreMerges { get; }
-    public override int Size => _tokens.Length;
-    public override string? IdToToken(int id) => id >= 0 && id < _tokens.Length ? _tokens[id] : null;
-    public override bool TryGetId(string token, out int id) => _vocab.TryGetValue(token, out id);
+    public override int Size => _table?.Count ?? _tokens!.Length;
+
+    public override string? IdToToken(int id)
+    {
+        if (_table is not null) return (uint)id < (uint)_table.Count ? _table.StringOf(id) : null;
+        return id >= 0 && id < _tokens!.Length ? _tokens[id] : null;
+    }
+
+    public override bool TryGetId(string token, out int id) => _table is not null ? _table.TryGetId(token.AsSpan(), out id) : _vocab!.TryGetValue(token, out id);
 
     public override void Tokenize(string word, List<int> ids)
     {
         if (word.Length == 0) return;
-        if (IgnoreMerges && _vocab.TryGetValue(word, out var whole)) { ids.Add(whole); return; }
+        if (IgnoreMerges && TryGetId(word, out var whole)) { ids.Add(whole); return; }
         if (_wordsAtSpaceMarker && word.IndexOf(TokenText.SpaceMarker, 1) > 0)
         {
             int start = 0;

@@ -11,7 +11,7 @@ internal sealed record TokenizerPipeline(
     TokenizerModel Model,
     PostProcessor? PostProcessor,
     TokenDecoder? Decoder,
-    JsonObject Source);
+    Func<JsonObject> Source);
 
 /// <summary>What the configuration files beside tokenizer.json say (see <see cref="TokenizerConfig"/>).</summary>
 internal sealed record SpecialTokenSettings(int? BosId, int? EosId, bool CleanUpTokenizationSpaces, bool PrependBosWithoutTemplate)
@@ -150,7 +150,7 @@ public abstract class HuggingFaceTokenizer : ITokenizer, IAddsDummyPrefix
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
-        File.WriteAllText(path, _pipeline.Source.ToJsonString(TokenizerJsonWriter.Options));
+        File.WriteAllText(path, _pipeline.Source().ToJsonString(TokenizerJsonWriter.Options));
         if (_settings.Config is { } config)
             File.WriteAllText(Path.Combine(dir, TokenizerConfig.FileName), config.ToJsonString(TokenizerJsonWriter.Options));
     }

@@ -13,32 +13,32 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
     // GGUF tokenizer.ggml.token_type values (SentencePiece's ModelProto.SentencePiece.Type).
     public const int NormalType = 1, UnknownType = 2, ControlType = 3, UserDefinedType = 4, UnusedType = 5, ByteType = 6;
 
-    readonly string[] _pieces;
+    // Pieces in one char table, found by id and by text (first id wins on duplicates). A token's bytes are derived from
+    // its piece when asked (TokenBytes), not kept beside it: both copies of a 128k-token vocabulary would be held for the
+    // whole run (docs/benchmarks.md, "Resident memory, fourth pass").
+    readonly TokenStringTable _pieces;
     readonly float[] _scores;
     readonly int[] _types;
-    readonly Dictionary<string, int> _idOfPiece = new(StringComparer.Ordinal);
     readonly int[] _idOfByte = new int[256];
-    readonly TokenByteTable _bytes;
 
     SentencePieceTokenizer(string[] pieces, float[] scores, int[] types, int? bosId, int? eosId)
     {
-        (_pieces, _scores, _types, BosId, EosId) = (pieces, scores, types, bosId, eosId);
-        for (int id = 0; id < pieces.Length; id++) _idOfPiece.TryAdd(pieces[id], id); // first wins on duplicates
+        (_pieces, _scores, _types, BosId, EosId) = (new TokenStringTable(pieces, "SentencePiece vocabulary"), scores, types, bosId, eosId);
         Array.Fill(_idOfByte, -1);
         for (int id = 0; id < pieces.Length; id++)
         {
             if (types[id] == ByteType && TokenText.ByteOfPiece(pieces[id]) is int b && _idOfByte[b] < 0) _idOfByte[b] = id;
         }
-        _bytes = new TokenByteTable(pieces.Length, id => IsSpecial(id) ? [] : TokenText.SentencePieceBytes(pieces[id]));
         UnknownId = Array.IndexOf(types, UnknownType) is int u && u >= 0 ? u : null;
     }
 
-    public int VocabSize => _pieces.Length;
+    public int VocabSize => _pieces.Count;
     public int? BosId { get; }
     public int? EosId { get; }
     public int? UnknownId { get; }
     public bool AddsDummyPrefix => true;
-    public IReadOnlyList<string> Pieces => _pieces;
+    /// <summary>The pieces by id (each string built when read).</summary>
+    public IReadOnlyList<string> Pieces => _pieces.AsStrings();
     public IReadOnlyList<float> Scores => _scores;
     public IReadOnlyList<int> TokenTypes => _types;
 
@@ -63,7 +63,7 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
                 throw new PargsException($"SentencePiece vocabulary: {name} id {i} is outside the vocabulary of {pieces.Length} pieces.");
         }
         var types = tokenTypes is null ? InferTypes(pieces, bosId, eosId) : (int[])tokenTypes.Clone();
-        return new SentencePieceTokenizer((string[])pieces.Clone(), (float[])scores.Clone(), types, bosId, eosId);
+        return new SentencePieceTokenizer(pieces, (float[])scores.Clone(), types, bosId, eosId); // the pieces are copied into the table
     }
 
     /// <summary>
@@ -125,9 +125,8 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
         Span<byte> utf8 = stackalloc byte[4];
         foreach (var rune in ("▁" + text.Replace(' ', TokenText.SpaceMarker)).EnumerateRunes())
         {
-            var piece = rune.ToString();
-            if (_idOfPiece.TryGetValue(piece, out var id)) { symbols.Add(id); continue; }
             int n = rune.EncodeToUtf8(utf8);
+            if (_pieces.TryGetId(utf8[..n], out var id)) { symbols.Add(id); continue; }
             for (int i = 0; i < n; i++) symbols.Add(ByteFallback(utf8[i]));
         }
         MergeByScore(symbols);
@@ -188,17 +187,17 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
             x.Score != y.Score ? y.Score.CompareTo(x.Score) : x.Position.CompareTo(y.Position);
     }
 
-    int PairPiece(int left, int right) => _idOfPiece.TryGetValue(_pieces[left] + _pieces[right], out var id) ? id : -1;
+    int PairPiece(int left, int right) => _pieces.TryGetPairId(left, right, out var id) ? id : -1;
 
     public string Decode(IEnumerable<int> ids, bool skipSpecial = true) =>
-        TokenText.Decode(this, ids, skipSpecial, stripDummyPrefix: true, id => _pieces[id]);
+        TokenText.Decode(this, ids, skipSpecial, stripDummyPrefix: true, _pieces.StringOf);
 
-    public byte[] TokenBytes(int id) => _bytes[CheckId(id)].ToArray();
+    public byte[] TokenBytes(int id) => IsSpecial(id) ? [] : TokenText.SentencePieceBytes(_pieces.Utf8Of(id));
 
     public bool IsSpecial(int id) => _types[CheckId(id)] is ControlType or UnknownType;
 
-    int CheckId(int id) => id >= 0 && id < _pieces.Length ? id
-        : throw new ArgumentOutOfRangeException(nameof(id), id, $"token id outside the vocabulary of {_pieces.Length}");
+    int CheckId(int id) => id >= 0 && id < _pieces.Count ? id
+        : throw new ArgumentOutOfRangeException(nameof(id), id, $"token id outside the vocabulary of {_pieces.Count}");
 
     /// <summary>
     /// An HF-Llama-style tokenizer.json: SentencePiece BPE with byte fallback, whose merges are derived from
@@ -208,25 +207,26 @@ public sealed class SentencePieceTokenizer : ITokenizer, IAddsDummyPrefix
     public void SaveTokenizerJson(string path)
     {
         var merges = new List<(string Left, string Right, float Score, int Merged, int LeftId, int RightId)>();
-        for (int id = 0; id < _pieces.Length; id++)
+        var pieces = Pieces.ToArray();
+        for (int id = 0; id < pieces.Length; id++)
         {
             if (_types[id] is ControlType or UnknownType) continue;
-            var piece = _pieces[id];
+            var piece = pieces[id];
             for (int cut = 1; cut < piece.Length; cut++)
             {
                 if (char.IsLowSurrogate(piece[cut])) continue; // never split a code point
-                if (_idOfPiece.TryGetValue(piece[..cut], out var l) && _idOfPiece.TryGetValue(piece[cut..], out var r))
+                if (_pieces.TryGetId(piece.AsSpan(0, cut), out var l) && _pieces.TryGetId(piece.AsSpan(cut), out var r))
                     merges.Add((piece[..cut], piece[cut..], _scores[id], id, l, r));
             }
         }
         var ordered = merges.OrderByDescending(m => m.Score).ThenBy(m => m.Merged).ThenBy(m => m.LeftId).ThenBy(m => m.RightId)
             .Select(m => (m.Left, m.Right)).ToList();
-        var added = Enumerable.Range(0, _pieces.Length).Where(IsSpecial)
-            .Select(id => new AddedToken(id, _pieces[id], Special: true)).ToList();
-        var model = TokenizerJsonWriter.BpeModel(_pieces, ordered, UnknownId is int u ? _pieces[u] : null,
+        var added = Enumerable.Range(0, pieces.Length).Where(IsSpecial)
+            .Select(id => new AddedToken(id, pieces[id], Special: true)).ToList();
+        var model = TokenizerJsonWriter.BpeModel(pieces, ordered, UnknownId is int u ? pieces[u] : null,
             byteFallback: true, fuseUnk: true, ignoreMerges: false);
         var (normalizer, decoder) = TokenizerJsonWriter.LlamaSentencePiece();
-        var postProcessor = BosId is int bos ? TokenizerJsonWriter.BosTemplate(_pieces[bos], bos) : null;
+        var postProcessor = BosId is int bos ? TokenizerJsonWriter.BosTemplate(pieces[bos], bos) : null;
         TokenizerJsonWriter.Write(path, added, normalizer, null, postProcessor, decoder, model);
     }
 }

@@ -24,6 +24,9 @@ public static class TokenizerJson
     /// <summary>A tokenizer.json already parsed (e.g. rebuilt from a GGUF vocabulary); <paramref name="source"/> names it in errors.</summary>
     public static ITokenizer FromJson(JsonObject root, string source, int? bosId, int? eosId) => new TokenizerJsonReader(source, root).Read(bosId, eosId);
 
+    /// <summary>As <see cref="FromJson"/> for a tree built for this call alone (a GGUF vocabulary's): the tokenizer may take its model's vocabulary and merges out of it (<see cref="TokenizerJsonReader"/>).</summary>
+    internal static ITokenizer FromOwnedJson(JsonObject root, string source, int? bosId, int? eosId) => new TokenizerJsonReader(source, root, ownsRoot: true).Read(bosId, eosId);
+
     /// <summary>As <see cref="Load(string, int?, int?)"/>, typed: pair encoding and token type ids are on the result.</summary>
     public static HuggingFaceTokenizer LoadHuggingFace(string path, int? bosId = null, int? eosId = null)
     {
@@ -32,7 +35,7 @@ public static class TokenizerJson
         JsonObject root = Pargs.Json.CheckedJson.ReadFile(path, Pargs.Json.CheckedJsonLimits.Large).AsObject();
         try
         {
-            return new TokenizerJsonReader(path, root).Read(bosId, eosId);
+            return new TokenizerJsonReader(path, root, ownsRoot: true).Read(bosId, eosId);
         }
         catch (ArgumentException e)
         {
@@ -42,9 +45,20 @@ public static class TokenizerJson
     }
 }
 
-/// <summary>Builds the pipeline parts of one tokenizer.json; every error names the file and the JSON path.</summary>
-internal sealed class TokenizerJsonReader(string path, JsonObject root)
+/// <summary>
+/// Builds the pipeline parts of one tokenizer.json; every error names the file and the JSON path. The tokenizer keeps
+/// the tree to save it again (<see cref="HuggingFaceTokenizer.SaveTokenizerJson"/>). With <paramref name="ownsRoot"/>
+/// (a tree parsed or built for this reader alone), a BPE model's vocabulary and merges are taken out of the kept tree and
+/// written back from the model's own tables when saving, where those spell them exactly (ids 0, 1, 2… in file order,
+/// merges in one form without repeats). WHY: the tree's 150k–280k vocabulary and merge nodes were ~15 MiB for Qwen's
+/// tokenizer, held for the whole run beside the tables built from them (docs/benchmarks.md, "Resident memory, fourth pass").
+/// </summary>
+internal sealed class TokenizerJsonReader(string path, JsonObject root, bool ownsRoot = false)
 {
+    // What ReadBpe learned: whether the model's tables spell model.vocab and model.merges exactly.
+    bool _vocabInIdOrder;
+    bool? _mergesAsPairs; // null: the merges cannot be written back exactly (mixed forms, or repeats)
+
     PargsException Error(string field, string problem) => new($"{path}: {field}: {problem}");
 
     public HuggingFaceTokenizer Read(int? bosId, int? eosId)
@@ -64,7 +78,7 @@ internal sealed class TokenizerJsonReader(string path, JsonObject root)
         var added = ReadAddedTokens(model);
         var pipeline = new TokenizerPipeline(added, Normalizer(root["normalizer"], "normalizer"),
             PreTokenizerOf(root["pre_tokenizer"], "pre_tokenizer"), model,
-            PostProcessorOf(root["post_processor"], "post_processor", added, model), DecoderOf(root["decoder"], "decoder"), root);
+            PostProcessorOf(root["post_processor"], "post_processor", added, model), DecoderOf(root["decoder"], "decoder"), SourceOf(modelJson, model));
         int size = Math.Max(model.Size, added.Count == 0 ? 0 : added.Max(t => t.Id) + 1);
         foreach (var (id, where) in PostProcessorIds(pipeline.PostProcessor))
         {
@@ -75,6 +89,33 @@ internal sealed class TokenizerJsonReader(string path, JsonObject root)
         if (model is UnigramModel) return new UnigramTokenizer(pipeline, settings);
         bool byteLevel = HuggingFaceTokenizer.Flatten(pipeline.PreTokenizer).Any(p => p is ByteLevelPreTokenizer) || pipeline.Decoder is ByteLevelDecoder;
         return byteLevel ? new ByteLevelBpeTokenizer(pipeline, settings) : new SentencePieceBpeTokenizer(pipeline, settings);
+    }
+
+    /// <summary>The tree to save: the file's own, or (owned, BPE, exactly spelled by the tables) the tree without model.vocab
+    /// and model.merges, which are written back from the model when asked.</summary>
+    Func<JsonObject> SourceOf(JsonObject modelJson, TokenizerModel model)
+    {
+        if (!ownsRoot || model is not BpeModel bpe || !_vocabInIdOrder || _mergesAsPairs is not bool asPairs) return () => root;
+        // Null placeholders keep the keys where they were, so the saved file lists its fields in the same order.
+        modelJson["vocab"] = null;
+        modelJson["merges"] = null;
+        var skeleton = root;
+        return () =>
+        {
+            var copy = skeleton.DeepClone().AsObject();
+            var copyModel = copy["model"]!.AsObject();
+            var vocab = new JsonObject();
+            for (int id = 0; id < bpe.Size; id++) vocab[bpe.IdToToken(id)!] = id;
+            var merges = new JsonArray();
+            foreach (var (left, right) in bpe.Merges.InRankOrder)
+            {
+                string l = bpe.IdToToken(left)!, r = bpe.IdToToken(right)!;
+                merges.Add(asPairs ? new JsonArray(l, r) : (JsonNode)$"{l} {r}");
+            }
+            copyModel["vocab"] = vocab;
+            copyModel["merges"] = merges;
+            return copy;
+        };
     }
 
     static IEnumerable<(int Id, string Where)> PostProcessorIds(PostProcessor? processor)
@@ -92,12 +133,14 @@ internal sealed class TokenizerJsonReader(string path, JsonObject root)
     (string?[] Tokens, Dictionary<string, int> Vocab) ReadVocab(JsonObject model)
     {
         var vocabJson = model["vocab"] as JsonObject ?? throw Error("model.vocab", "missing; expected an object of token → id.");
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        var vocab = new Dictionary<string, int>(vocabJson.Count, StringComparer.Ordinal);
         int size = 0;
+        _vocabInIdOrder = true;
         foreach (var (token, idNode) in vocabJson)
         {
             int id = Int(idNode, $"model.vocab[\"{token}\"]");
             if (id < 0 || id > 10_000_000) throw Error($"model.vocab[\"{token}\"]", $"id {id} is outside 0 … 10,000,000.");
+            _vocabInIdOrder &= id == vocab.Count; // checked before the token is added: ids 0, 1, 2… one per token
             vocab[token] = id;
             size = Math.Max(size, id + 1);
         }
@@ -118,10 +161,12 @@ internal sealed class TokenizerJsonReader(string path, JsonObject root)
             throw Error("model.dropout", "is set; BPE dropout makes encoding random and is for training only.");
         var (tokens, vocab) = ReadVocab(model);
         var list = model["merges"] as JsonArray ?? throw Error("model.merges", "missing; expected a list of merges.");
-        var merges = new BpeMerges();
+        var merges = new BpeMerges(list.Count);
+        bool pairs = list.Count > 0 && list[0] is JsonArray, sameForm = true;
         for (int i = 0; i < list.Count; i++)
         {
             string left, right;
+            sameForm &= list[i] is JsonArray == pairs;
             if (list[i] is JsonArray pair && pair.Count == 2)
                 (left, right) = (Str(pair[0], $"model.merges[{i}][0]"), Str(pair[1], $"model.merges[{i}][1]"));
             else
@@ -138,6 +183,7 @@ internal sealed class TokenizerJsonReader(string path, JsonObject root)
                 throw Error($"model.merges[{i}]", $"the merged token \"{left + right}\" is missing from model.vocab.");
             merges.Add(l, r, merged);
         }
+        _mergesAsPairs = sameForm && merges.Count == list.Count ? pairs : null;
         var unk = OptionalStr(model["unk_token"], "model.unk_token");
         return new BpeModel(tokens, vocab, merges, unk, Bool(model["fuse_unk"], false, "model.fuse_unk"),
             Bool(model["byte_fallback"], false, "model.byte_fallback"), Bool(model["ignore_merges"], false, "model.ignore_merges"));

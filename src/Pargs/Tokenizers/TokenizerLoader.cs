@@ -27,7 +27,7 @@ public static class TokenizerLoader
             {
                 var gguf = GgufFile.Read(contents.Source);
                 if (gguf.GetString("tokenizer.ggml.model") == "gpt2")
-                    return TokenizerJson.FromJson(GgufVocabulary.ToTokenizerJson(gguf), $"{contents.Source} (tokenizer.ggml.*)",
+                    return TokenizerJson.FromOwnedJson(GgufVocabulary.ToTokenizerJson(gguf), $"{contents.Source} (tokenizer.ggml.*)",
                         contents.Config.BosTokenId, contents.Config.EosTokenId);
                 var (pieces, scores, types, bos, eos) = GgufCheckpoint.ReadVocabulary(gguf);
                 return SentencePieceTokenizer.FromVocabulary(pieces, scores, types, bos ?? contents.Config.BosTokenId, eos ?? contents.Config.EosTokenId);
