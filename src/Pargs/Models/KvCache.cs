@@ -314,6 +314,27 @@ public sealed class KvCache : IDisposable
         return joined;
     }
 
+    /// <summary>
+    /// Rows [<paramref name="first"/>, first + <paramref name="count"/>) as a cache over this cache's buffers (views, no
+    /// copy): a forward through it writes those rows' slots Length.. here, as a forward of the whole batch would. For a
+    /// batch whose rows run on separate threads (<see cref="BatchSession.Siblings"/>); the view's <see cref="Length"/>
+    /// does not follow this cache's, so it lives for one forward. Disposing it leaves the buffers to this cache.
+    /// </summary>
+    internal KvCache RowView(int first, int count)
+    {
+        if (first < 0 || count < 0 || first + count > batch) throw new ArgumentOutOfRangeException(nameof(count), $"rows {first}..{first + count} of a batch of {batch}");
+        var view = new KvCache(count, kvHeads, headDim, keys.Length, Capacity, Type) { Length = Length };
+        for (int i = 0; i < keys.Length; i++)
+        {
+            var (k, v) = Buffers(i); // [B, kvHeads, Capacity, D] contiguous: a range of rows is contiguous too
+            view.keys[i] = k.narrow(0, first, count).DetachFromDisposeScope();
+            view.values[i] = v.narrow(0, first, count).DetachFromDisposeScope();
+        }
+        Array.Copy(valid, (long)first * Capacity, view.valid, 0, (long)count * Capacity);
+        Array.Copy(validCount, first, view.validCount, 0, count);
+        return view;
+    }
+
     KvCache(int batch, int kvHeads, int headDim, int layers, int capacity, KvCacheType type)
     {
         Type = type;

@@ -35,6 +35,14 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     static bool Takes(long tokens, ModelConfig config)
         => tokens <= 32 || (tokens <= 1024 && tokens * config.HiddenSize * config.HiddenSize <= (1L << 22));
 
+    /// <summary>
+    /// Module weights (float32) only: every row's products then sum in one order for any row count that picks the same
+    /// product kernel (CpuGemm, or the dot-product blocks from 2 rows on), and attention, norms and rotary are per row.
+    /// Stored formats' multi-row kernels are not claimed here.
+    /// </summary>
+    public bool RowSplitKeepsBits(long tokens, long fewestTokens)
+        => !stored && CpuKernels.Enabled && fewestTokens >= 2 && Takes(tokens, config) && CpuGemm.SameChoice((int)fewestTokens, (int)tokens);
+
     readonly ModelConfig config;
     readonly RotaryEmbedding rotary;
     // The rotated width at the start of each head: head_dim, or less for a partial rotary (Phi-3's
