@@ -116,6 +116,9 @@ public sealed class BatchSession : IDisposable
     // The second half's kernel (its own scratch buffers), made on the first split.
     IDecodeKernel? secondKernel;
 
+    /// <summary>Whether forwards may split by rows (PARGS_ROW_SPLIT=0 turns it off: A/B runs of one build).</summary>
+    public static bool RowSplit { get; set; } = Environment.GetEnvironmentVariable("PARGS_ROW_SPLIT") != "0";
+
     /// <summary>Forwards run as two halves of rows on two threads so far (see <see cref="Siblings"/>).</summary>
     public long RowSplitForwards { get; private set; }
 
@@ -128,7 +131,7 @@ public sealed class BatchSession : IDisposable
     {
         int firstRows = BatchSize / 2;
         long fewest = (long)firstRows * perRow;
-        if (kernel is null || CpuThreads.Count < 2 || fewest < MinSplitTokens || !kernel.RowSplitKeepsBits((long)BatchSize * perRow, fewest)) return null;
+        if (!RowSplit || kernel is null || CpuThreads.Count < 2 || fewest < MinSplitTokens || !kernel.RowSplitKeepsBits((long)BatchSize * perRow, fewest)) return null;
         if ((secondKernel ??= backbone.Config.Family.CreateDecodeKernel(backbone)) is not { } second) return null;
         var parts = new[] { (Kernel: kernel, First: 0, Rows: firstRows), (Kernel: second, First: firstRows, Rows: BatchSize - firstRows) };
         var inputs = new (Tensor Ids, Tensor Positions, Tensor Mask, KvCache Cache)[parts.Length];
@@ -219,6 +222,7 @@ public sealed class BatchSession : IDisposable
     /// </summary>
     public void SelectRows(long[] rows)
     {
+        if (Cache.KeepRowsInPlace(rows)) return; // rows leaving in order: no copy of the whole cache
         var old = Cache;
         Cache = old.SelectRows(rows);
         old.Dispose();

@@ -24,12 +24,13 @@ public enum KvCacheType
 /// (masks and positions are built there, see <see cref="AttentionMasks"/>). Keys and values are float32 or float16
 /// (<see cref="Type"/>); the torch path reads a float16 cache widened to float32, the decode kernel reads the halves.
 /// </summary>
-public sealed class KvCache : IDisposable
+public sealed partial class KvCache : IDisposable
 {
     readonly Tensor?[] keys, values;
     bool[] valid;              // [B, Capacity]: slot holds a real token
-    readonly long[] validCount; // [B]: real tokens committed per row
-    readonly int batch, kvHeads, headDim;
+    long[] validCount;         // [B]: real tokens committed per row
+    int batch;                 // rows; fewer than the buffers' storage holds after rows left in place (KeepRowsInPlace)
+    readonly int kvHeads, headDim;
 
     public KvCache(ModelConfig config, int batchSize, int initialCapacity = 64, KvCacheType type = KvCacheType.F32)
     {

@@ -29,6 +29,25 @@ public class RowSplitSiblingsTests
                         $"value {i}: {oneThread[i]:R} on one thread, {twoThreads[i]:R} split");
     }
 
+    [Theory]
+    [InlineData("f32", true)]    // a stored float32 checkpoint (what `pargs serve` maps): split
+    [InlineData("q8_0", false)]  // integer formats' multi-row kernels are not claimed: one forward
+    public void A_stored_float32_model_splits_and_keeps_its_bits(string formatName, bool splits)
+    {
+        using var _ = no_grad();
+        var format = StoredPrecisionTests.Parse(formatName);
+        var config = TinyModels.LlamaConfig(vocab: 67) with { HiddenSize = 64, IntermediateSize = 96 };
+        using var original = TinyModels.RandomLM(config, seed: 41);
+        using var stored = CausalLM.FromStored(config, StoredPrecisionTests.Store(original, format), "(test)");
+        var (oneThread, _) = Run(stored.Backbone, 8, 10, threads: 1);
+        var (twoThreads, twoSplits) = Run(stored.Backbone, 8, 10, threads: 2);
+        Assert.Equal(splits ? 3 : 0, twoSplits);
+        Assert.Equal(oneThread.Length, twoThreads.Length);
+        for (int i = 0; i < oneThread.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(oneThread[i]) == BitConverter.SingleToInt32Bits(twoThreads[i]),
+                        $"value {i}: {oneThread[i]:R} on one thread, {twoThreads[i]:R} on two");
+    }
+
     /// <summary>
     /// Rows of different prompt lengths (left padding), three rounds of siblings + commit + a one-token step; returns
     /// every hidden state read, in order, and how many forwards were split.

@@ -36,12 +36,15 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         => tokens <= 32 || (tokens <= 1024 && tokens * config.HiddenSize * config.HiddenSize <= (1L << 22));
 
     /// <summary>
-    /// Module weights (float32) only: every row's products then sum in one order for any row count that picks the same
-    /// product kernel (CpuGemm, or the dot-product blocks from 2 rows on), and attention, norms and rotary are per row.
-    /// Stored formats' multi-row kernels are not claimed here.
+    /// Float32 weights only (the module's, or a stored checkpoint's F32 tensors): every row's products then sum in one
+    /// order for any row count that picks the same product kernel (CpuGemm, or the dot-product blocks from 2 rows on),
+    /// and attention, norms and rotary are per row. The other stored formats' multi-row kernels are not claimed here.
     /// </summary>
     public bool RowSplitKeepsBits(long tokens, long fewestTokens)
-        => !stored && CpuKernels.Enabled && fewestTokens >= 2 && Takes(tokens, config) && CpuGemm.SameChoice((int)fewestTokens, (int)tokens);
+        => fewestTokens >= 2 && (stored ? storedFloat32 : CpuKernels.Enabled && Takes(tokens, config)) && CpuGemm.SameChoice((int)fewestTokens, (int)tokens);
+
+    // Stored mode: every matrix is float32 read as is (no activation rounding), so its products are CpuOps.MatMul's.
+    readonly bool storedFloat32;
 
     readonly ModelConfig config;
     readonly RotaryEmbedding rotary;
@@ -149,6 +152,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 if (IsMatrix(kind)) matrices[l * PerLayer + (int)kind] = weights.Matrix(name);
                 else vectors[l * PerLayer + (int)kind] = (IntPtr)weights.Vector(name);
             }
+        storedFloat32 = matrices.All(m => m is null || (m.Format == WeightFormat.F32 && m.ActivationRounding is null));
     }
 
     /// <summary>The kernel for <paramref name="backbone"/>: over its stored weights, or over the module's float32 tensors.</summary>
