@@ -210,8 +210,12 @@ public sealed class BatchSession : IDisposable
             return hidden;
         }
         var joining = Cache;
-        Cache = KvCache.Concat(running, joining);
-        running.Dispose();
+        if (running.AppendRowsInPlace(joining)) Cache = running; // into the rows that left, no copy of the running rows
+        else
+        {
+            Cache = KvCache.Concat(running, joining);
+            running.Dispose();
+        }
         joining.Dispose();
         return hidden;
     }

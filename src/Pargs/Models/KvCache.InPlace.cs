@@ -1,4 +1,5 @@
 using Pargs.Models.Cpu;
+using static TorchSharp.torch;
 
 namespace Pargs.Models;
 
@@ -43,16 +44,8 @@ public sealed partial class KvCache
                         Buffer.MemoryCopy(data + (rows[r] * kvHeads + g) * headBytes + drop * slotBytes, data + ((long)r * kvHeads + g) * headBytes, moved, moved);
                 }
             }
-            if (rows.Length < batch)
-            {
-                var (oldKeys, oldValues) = (keys[i]!, values[i]!);
-                // Views of the first rows (contiguous); the storage stays until the buffers are next reallocated.
-                keys[i] = oldKeys.narrow(0, 0, rows.Length).DetachFromDisposeScope();
-                values[i] = oldValues.narrow(0, 0, rows.Length).DetachFromDisposeScope();
-                oldKeys.Dispose();
-                oldValues.Dispose();
-            }
         }
+        if (rows.Length < batch) Resize(rows.Length);
         var keptValid = new bool[(long)rows.Length * Capacity];
         var keptCount = new long[rows.Length];
         for (int r = 0; r < rows.Length; r++)
@@ -62,6 +55,74 @@ public sealed partial class KvCache
         }
         (valid, validCount, batch) = (keptValid, keptCount, rows.Length);
         Length -= drop;
+        return true;
+    }
+
+    // The buffers as views of the first rows of a storage that holds storageRows rows (after rows left in place), so rows
+    // can join in place again; viewKeys/viewValues are those views: a buffer reallocated since (grown) is not one of them.
+    Tensor?[]? viewKeys, viewValues;
+    int storageRows;
+
+    /// <summary>Whether every layer's buffers are the views this class made (their storage holds <see cref="storageRows"/> rows).</summary>
+    bool BuffersAreViews()
+    {
+        if (viewKeys is null || viewValues is null) return false;
+        for (int i = 0; i < keys.Length; i++)
+            if (keys[i] is null || !ReferenceEquals(keys[i], viewKeys[i]) || !ReferenceEquals(values[i], viewValues[i])) return false;
+        return true;
+    }
+
+    /// <summary>Makes every layer's buffers views of the first <paramref name="rows"/> rows of their storage (contiguous, no copy).</summary>
+    void Resize(int rows)
+    {
+        if (!BuffersAreViews()) storageRows = batch; // the buffers are whole tensors of batch rows
+        viewKeys ??= new Tensor?[keys.Length];
+        viewValues ??= new Tensor?[keys.Length];
+        long[] size = [rows, kvHeads, Capacity, headDim], strides = [(long)kvHeads * Capacity * headDim, (long)Capacity * headDim, headDim, 1];
+        for (int i = 0; i < keys.Length; i++)
+        {
+            var (oldKeys, oldValues) = (keys[i]!, values[i]!);
+            keys[i] = viewKeys[i] = oldKeys.as_strided(size, strides).DetachFromDisposeScope();
+            values[i] = viewValues[i] = oldValues.as_strided(size, strides).DetachFromDisposeScope();
+            oldKeys.Dispose(); // the handle only: the storage stays with the views
+            oldValues.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Concat"/> of this cache and <paramref name="joining"/> done in this cache's storage, when rows left it in
+    /// place (<see cref="KeepRowsInPlace"/>) and the storage has room for the joining rows, whose prompts are no longer than
+    /// <see cref="Length"/> (so no running row moves): the joining rows' slots are copied in right-aligned, their padding
+    /// zeroed, as <see cref="Concat"/> lays them out. False (nothing changed) otherwise; <paramref name="joining"/> is only read.
+    /// </summary>
+    public unsafe bool AppendRowsInPlace(KvCache joining)
+    {
+        if (joining.Type != Type || joining.kvHeads != kvHeads || joining.headDim != headDim || joining.keys.Length != keys.Length) return false;
+        if (batch == 0 || joining.batch == 0 || joining.Length > Length || batch + joining.batch > storageRows || !BuffersAreViews()) return false;
+        for (int i = 0; i < keys.Length; i++)
+            if (joining.keys[i] is null || joining.values[i] is null) return false;
+        int first = batch, shift = Length - joining.Length;
+        Resize(batch + joining.batch);
+        batch += joining.batch;
+        long slotBytes = (long)headDim * ElementBytes, headBytes = Capacity * slotBytes, joiningHeadBytes = joining.Capacity * slotBytes;
+        for (int i = 0; i < keys.Length; i++)
+            foreach (var (buffer, part) in new[] { (keys[i]!, joining.keys[i]!), (values[i]!, joining.values[i]!) })
+            {
+                byte* data = (byte*)TensorMemory.Address(buffer), from = (byte*)TensorMemory.Address(part);
+                for (int r = 0; r < joining.batch; r++)
+                    for (int g = 0; g < kvHeads; g++)
+                    {
+                        byte* head = data + ((long)(first + r) * kvHeads + g) * headBytes;
+                        new Span<byte>(head, checked((int)(shift * slotBytes))).Clear(); // padding: never attended, zero as Concat leaves it
+                        Buffer.MemoryCopy(from + ((long)r * kvHeads + g) * joiningHeadBytes, head + shift * slotBytes, joining.Length * slotBytes, joining.Length * slotBytes);
+                    }
+            }
+        var joinedValid = new bool[(long)batch * Capacity];
+        Array.Copy(valid, joinedValid, (long)first * Capacity);
+        for (int r = 0; r < joining.batch; r++)
+            Array.Copy(joining.valid, (long)r * joining.Capacity, joinedValid, (long)(first + r) * Capacity + shift, joining.Length);
+        valid = joinedValid;
+        validCount = [.. validCount, .. joining.validCount];
         return true;
     }
 }

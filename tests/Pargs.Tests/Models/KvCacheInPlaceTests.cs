@@ -80,6 +80,61 @@ public class KvCacheInPlaceTests
         }
     }
 
+    /// <summary>Rows of 3 committed slots (one with a padding slot), the shape of prompts prefilled for joining.</summary>
+    static KvCache Joining(KvCacheType type, int rows)
+    {
+        var cache = new KvCache(Config, rows, 8, type);
+        cache.Reserve(3);
+        var generator = new Generator(12);
+        for (int layer = 0; layer < Config.NumLayers; layer++)
+            cache.Write(layer, randn([rows, Config.NumKvHeads, 3, Config.HeadDim], generator: generator), randn([rows, Config.NumKvHeads, 3, Config.HeadDim], generator: generator));
+        cache.Advance(Enumerable.Range(0, rows * 3).Select(i => i != 0).ToArray(), 3);
+        return cache;
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.F32, new long[] { 0, 2 }, 2)]  // two rows left, two join into their storage
+    [InlineData(KvCacheType.F32, new long[] { 1, 2, 3 }, 1)]
+    [InlineData(KvCacheType.F16, new long[] { 1 }, 3)]
+    public void Rows_joining_in_place_equal_the_concatenation(KvCacheType type, long[] kept, int joiningRows)
+    {
+        using var copied = Filled(type);
+        using var inPlace = Filled(type);
+        using var joining = Joining(type, joiningRows);
+        using var selected = copied.SelectRows(kept);
+        Assert.True(inPlace.KeepRowsInPlace(kept));
+        using var concatenated = KvCache.Concat(selected, joining);
+        Assert.True(inPlace.AppendRowsInPlace(joining));
+        Assert.Equal(concatenated.BatchSize, inPlace.BatchSize);
+        Assert.Equal(concatenated.Length, inPlace.Length);
+        Assert.Equal(concatenated.CommittedTokens, inPlace.CommittedTokens);
+        Assert.Equal(concatenated.ValidPrefix.data<bool>().ToArray(), inPlace.ValidPrefix.data<bool>().ToArray());
+        for (int round = 0; round < 3; round++) // the joined slots (padding zero in both) and the slots written after, through a growth
+        {
+            var expected = WriteAndRead(concatenated, 40 + round);
+            var actual = WriteAndRead(inPlace, 40 + round);
+            for (int t = 0; t < expected.Count; t++)
+                Assert.True(expected[t].shape.SequenceEqual(actual[t].shape) && expected[t].eq(actual[t]).all().item<bool>(), $"round {round}, tensor {t}");
+        }
+    }
+
+    [Fact]
+    public void Rows_join_by_copy_when_the_storage_is_full_or_a_prompt_is_longer()
+    {
+        using var cache = Filled(KvCacheType.F32);
+        using var one = Joining(KvCacheType.F32, 1);
+        Assert.False(cache.AppendRowsInPlace(one)); // no row left: no spare storage
+        Assert.True(cache.KeepRowsInPlace([0, 1, 3]));
+        using var two = Joining(KvCacheType.F32, 2);
+        Assert.False(cache.AppendRowsInPlace(two)); // one spare row for two
+        Assert.True(cache.AppendRowsInPlace(one));
+        Assert.Equal(4, cache.BatchSize);
+        using var grown = Filled(KvCacheType.F32);
+        Assert.True(grown.KeepRowsInPlace([3]));    // row 3 has no padding: Length stays 6
+        grown.Reserve(grown.Capacity + 1);          // reallocated buffers: no longer views of the old storage
+        Assert.False(grown.AppendRowsInPlace(one));
+    }
+
     [Fact]
     public void Rows_out_of_order_or_repeated_are_left_to_the_copy()
     {
