@@ -160,7 +160,7 @@ public static unsafe class GemmBenchmark
                 while (clock.Elapsed.TotalSeconds < options.SecondsPerCell * 12)
                     for (int mode = 0; mode < 3; mode++)
                     {
-                        ComputeThreads.Set(mode == 0 ? 1 : 2);
+                        CpuThreads.Count = mode == 0 ? 1 : 2; // torch stays on one thread (its OpenMP workers spin between ops)
                         BatchSession.RowSplit = mode == 2;
                         Forward(); // warm: a new worker thread, the second kernel's buffers
                         process.Refresh();
