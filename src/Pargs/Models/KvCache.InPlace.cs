@@ -21,7 +21,7 @@ public sealed partial class KvCache
         for (int r = 0; r < rows.Length; r++)
             if (rows[r] < 0 || rows[r] >= batch || (r > 0 && rows[r] <= rows[r - 1])) return false;
         for (int i = 0; i < keys.Length; i++)
-            if (keys[i] is null || values[i] is null) return false;
+            if (keys[i] is null || values[i] is null || keys[i]!.storage_offset() != 0 || values[i]!.storage_offset() != 0) return false; // Resize re-views from offset 0
         int drop = Length;
         foreach (long r in rows)
         {
