@@ -454,7 +454,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         int queries = stepTokens * groups;
         if (queryScratch is null || queryScratch.Length < queries * headDim) queryScratch = GC.AllocateUninitializedArray<float>(queries * headDim, pinned: true);
         long scratch = CpuOps.AttendScratchFloats(queries, stepSlots, headDim, softCapped: attentionSoftCap > 0);
-        if (scoreScratch is null || scoreScratch.Length < scratch) scoreScratch = GC.AllocateUninitializedArray<float>((int)Math.Max(scratch, 4096), pinned: true);
+        if (scoreScratch is null || scoreScratch.Length < scratch) scoreScratch = GC.AllocateUninitializedArray<float>((int)Math.Max(scratch + scratch / 2, 4096), pinned: true); // see Ensure
         if (maskRows is null || maskRows.Length < queries) { maskRows = new IntPtr[queries]; outputRows = new IntPtr[queries]; }
         fixed (float* qs = queryScratch, scores = scoreScratch)
         fixed (IntPtr* masks = maskRows, outputs = outputRows)
@@ -516,6 +516,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
 
     static void Ensure(ref float[] buffer, int size)
     {
-        if (buffer.Length < size) buffer = GC.AllocateUninitializedArray<float>(size, pinned: true);
+        // A half more than asked: the mask's slots grow by one per step, and pinned arrays count toward the full
+        // collections' budget — regrown at exact size every step, they brought gen2 pauses into a server's steps.
+        if (buffer.Length < size) buffer = GC.AllocateUninitializedArray<float>(checked(size + size / 2), pinned: true);
     }
 }
