@@ -107,6 +107,7 @@ public static class ServeBenchmark
             var before = await Counters(http);
             var process = Process.GetCurrentProcess();
             var cpuBefore = process.TotalProcessorTime;
+            var gcBefore = (Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration(), Bytes: GC.GetTotalAllocatedBytes());
             var clock = Stopwatch.StartNew();
             await Task.WhenAll(Enumerable.Range(0, streams).Select(async stream =>
             {
@@ -140,7 +141,12 @@ public static class ServeBenchmark
                 double.IsFinite(rowsPerStep) ? rowsPerStep.ToString("F1", CultureInfo.InvariantCulture) : "–",
                 (cpu / seconds).ToString("F2", CultureInfo.InvariantCulture),
                 double.IsNaN(clientCpu) || cpu <= 0 ? "–" : (100 * clientCpu / cpu).ToString("F1", CultureInfo.InvariantCulture));
-            if (after.ContainsKey("pargs_worker_cpu_seconds_total")) profiles.Add(Profile(streams, seconds, cpu, Delta));
+            // Garbage collection in the level (server and clients share the process): a pause stalls every stream at once,
+            // so it is a suspect for the inter-token latency's tail.
+            string gc = string.Create(CultureInfo.InvariantCulture, $"GC: {GC.CollectionCount(0) - gcBefore.Gen0} gen0, {GC.CollectionCount(1) - gcBefore.Gen1} gen1, " +
+                $"{GC.CollectionCount(2) - gcBefore.Gen2} gen2 collections, {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds:F1} ms paused, " +
+                $"{(GC.GetTotalAllocatedBytes() - gcBefore.Bytes) / Math.Max(1, tokens) / 1024.0:F1} KiB allocated per token");
+            if (after.ContainsKey("pargs_worker_cpu_seconds_total")) profiles.Add(Profile(streams, seconds, cpu, Delta) + ". " + gc);
         }
         table.Notes.Add("TTFT: time from sending a request to its first text; ITL: time between consecutive text chunks of one stream. Each level starts with an untimed round of one request per stream (warm-up); every request has its own prompt.");
         table.Notes.Add("Loopback HTTP with server-sent events; clients and server share this process and its cores. The server's backend batches concurrent requests continuously (BatchingGenerationBackend over ContinuousDecoder): streams join the running batch at its next step. " +

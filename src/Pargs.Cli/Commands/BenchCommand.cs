@@ -213,6 +213,7 @@ public static class BenchCommand
             string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null;
             Report(MachineInfo.Current(), "1", GemmBenchmark.Run(options, Log), CommandLine(), outPath);
             if (options.SiblingRows.Any(r => r > 0)) Report(MachineInfo.Current(), "1", GemmBenchmark.RunSiblings(options, Log), CommandLine(), outPath);
+            if (options.SiblingRows.Any(r => r > 0)) Report(MachineInfo.Current(), "1 and 2", GemmBenchmark.RunRowSplit(options, Log), CommandLine(), outPath);
             return 0;
         }));
         return command;

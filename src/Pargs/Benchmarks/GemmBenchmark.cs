@@ -122,6 +122,73 @@ public static unsafe class GemmBenchmark
         return table;
     }
 
+    /// <summary>
+    /// The sibling forward of <see cref="RunSiblings"/> (stories260K's shape) on one thread, on two threads splitting each
+    /// product and attention (what a server step did before), and on two threads as two halves of whole rows
+    /// (<see cref="BatchSession.RowSplit"/>): wall µs per forward (median) and the process's CPU µs per forward, in blocks
+    /// of forwards that cycle through the three modes so all see the same load.
+    /// </summary>
+    public static BenchTable RunRowSplit(GemmBenchmarkOptions options, Action<string>? log = null)
+    {
+        var table = new BenchTable("bench gemm: a reward model's sibling forward split by rows over two threads (stories260K shape, k = 10, 48-token prefix)",
+            "rows × k", "wall µs, 1 thread", "wall µs, 2 threads by product", "wall µs, 2 threads by rows", "1 thread ÷ by rows", "by product ÷ by rows",
+            "process CPU µs (1 thread, by product, by rows)");
+        int savedThreads = CpuThreads.Count;
+        bool savedSplit = BatchSession.RowSplit;
+        var process = System.Diagnostics.Process.GetCurrentProcess();
+        try
+        {
+            var shape = Stories260KShape();
+            using var rm = RewardModel.Create(shape, seed: 3);
+            rm.eval();
+            foreach (int rows in options.SiblingRows.Where(r => r > 0))
+            {
+                log?.Invoke($"gemm: row split, {rows} rows");
+                using var noGrad = no_grad();
+                using var session = new BatchSession(rm.Backbone, rows);
+                using (var scope = NewDisposeScope())
+                    session.Prefill(Enumerable.Range(0, rows).Select(r => BenchmarkModels.RandomPrompt(48, shape.VocabSize, 100 + r)).ToArray());
+                using var candidates = tensor(Enumerable.Range(0, rows * 10).Select(i => (long)(3 + i % (shape.VocabSize - 3))).ToArray(), rows, 10);
+                void Forward()
+                {
+                    using var scope = NewDisposeScope();
+                    rm.ScoreFromHidden(session.Siblings(candidates));
+                }
+                var walls = new[] { new List<double>(), new List<double>(), new List<double>() };
+                var cpu = new double[3];
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (clock.Elapsed.TotalSeconds < options.SecondsPerCell * 12)
+                    for (int mode = 0; mode < 3; mode++)
+                    {
+                        CpuThreads.Count = mode == 0 ? 1 : 2; // torch stays on one thread (its OpenMP workers spin between ops)
+                        BatchSession.RowSplit = mode == 2;
+                        Forward(); // warm: a new worker thread, the second kernel's buffers
+                        process.Refresh();
+                        var cpuStart = process.TotalProcessorTime;
+                        for (int i = 0; i < 25; i++)
+                        {
+                            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                            Forward();
+                            walls[mode].Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+                        }
+                        process.Refresh();
+                        cpu[mode] += (process.TotalProcessorTime - cpuStart).TotalMicroseconds;
+                    }
+                double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
+                var (one, byProduct, byRows) = (Median(walls[0]), Median(walls[1]), Median(walls[2]));
+                table.Add($"{rows} × 10", $"{one:F0}", $"{byProduct:F0}", $"{byRows:F0}", $"{one / byRows:F2}×", $"{byProduct / byRows:F2}×",
+                          string.Join(", ", Enumerable.Range(0, 3).Select(m => $"{cpu[m] / walls[m].Count:F0}")));
+            }
+        }
+        finally
+        {
+            BatchSession.RowSplit = savedSplit;
+            ComputeThreads.Set(savedThreads);
+        }
+        table.Notes.Add($"Median wall time of a forward (decode kernel + score head); blocks of 25 forwards per mode, cycled for {options.SecondsPerCell * 12:F1} s per row count. A split needs ≥ 32 candidates a half (rows ≥ 8 at k = 10). Process CPU includes a waiting thread's spinning.");
+        return table;
+    }
+
     /// <summary>stories260K's shape as a Llama: dim 64, 5 layers, 8 heads over 4 kv heads, ff 172, vocab 512, context 512.</summary>
     static ModelConfig Stories260KShape() => ModelConfig.FromHuggingFaceJson(new System.Text.Json.Nodes.JsonObject
     {

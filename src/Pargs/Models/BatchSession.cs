@@ -1,3 +1,4 @@
+using Pargs.Models.Cpu;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -87,7 +88,8 @@ public sealed class BatchSession : IDisposable
     /// <summary>
     /// Hidden states [B, k, hidden] of k one-token extensions per row (<paramref name="candidates"/> [B, k]),
     /// each seeing only the committed prefix and itself. Nothing is committed; call
-    /// <see cref="CommitSibling"/> with the chosen column.
+    /// <see cref="CommitSibling"/> with the chosen column. With two <see cref="CpuThreads"/> and enough rows the two
+    /// halves of the rows run on the two threads (the same bits as one forward; see <see cref="MinSplitTokens"/>).
     /// </summary>
     public Tensor Siblings(Tensor candidates)
     {
@@ -99,7 +101,72 @@ public sealed class BatchSession : IDisposable
         for (int b = 0; b < BatchSize; b++) Array.Fill(positions, next[b], b * k, k);
         var mask = AttentionMasks.Siblings(Cache.ValidSlots, Cache.Capacity, Cache.Length, BatchSize, k);
         var positionsTensor = tensor(positions, BatchSize, k);
-        return kernel?.TryForward(candidates, positionsTensor, mask, Cache) ?? backbone.Forward(candidates, positionsTensor, mask, Cache);
+        return SplitByRows(candidates, positionsTensor, mask, k)
+            ?? kernel?.TryForward(candidates, positionsTensor, mask, Cache) ?? backbone.Forward(candidates, positionsTensor, mask, Cache);
+    }
+
+    /// <summary>
+    /// The fewest new tokens a part of a row-split forward runs. WHY a split by whole rows: with two cores and one
+    /// decoding thread, a server's batched reward step (every row's k candidates over its own prefix) is the
+    /// bottleneck while the second core idles, and splitting each 64-wide product or attention head over two threads
+    /// costs more in hand-offs than it gives (docs/benchmarks.md). Rows 0..B/2−1 on this thread and the rest on the
+    /// other is one hand-off per forward. From 32 tokens a part, every product picks the kernel it picks for the whole.
+    /// </summary>
+    const int MinSplitTokens = 32;
+    // The second half's kernel (its own scratch buffers), made on the first split.
+    IDecodeKernel? secondKernel;
+
+    /// <summary>Whether forwards may split by rows (PARGS_ROW_SPLIT=0 turns it off: A/B runs of one build).</summary>
+    public static bool RowSplit { get; set; } = Environment.GetEnvironmentVariable("PARGS_ROW_SPLIT") != "0";
+
+    /// <summary>Forwards run as two halves of rows on two threads so far (see <see cref="Siblings"/>).</summary>
+    public long RowSplitForwards { get; private set; }
+
+    /// <summary>
+    /// The forward of <paramref name="ids"/> [B, T] as two forwards of whole rows on two <see cref="CpuThreads"/>, each on
+    /// its own kernel over its rows of the cache (<see cref="KvCache.RowView"/>), when there are two threads, each part
+    /// has at least <see cref="MinSplitTokens"/> tokens and the kernel says every row keeps its bits; else null.
+    /// </summary>
+    Tensor? SplitByRows(Tensor ids, Tensor positions, Tensor mask, int perRow)
+    {
+        int firstRows = BatchSize / 2;
+        long fewest = (long)firstRows * perRow;
+        if (!RowSplit || kernel is null || CpuThreads.Count < 2 || fewest < MinSplitTokens || !kernel.RowSplitKeepsBits((long)BatchSize * perRow, fewest)) return null;
+        if ((secondKernel ??= backbone.Config.Family.CreateDecodeKernel(backbone)) is not { } second) return null;
+        var parts = new[] { (Kernel: kernel, First: 0, Rows: firstRows), (Kernel: second, First: firstRows, Rows: BatchSize - firstRows) };
+        var inputs = new (Tensor Ids, Tensor Positions, Tensor Mask, KvCache Cache)[parts.Length];
+        var hidden = new Tensor?[parts.Length];
+        try
+        {
+            for (int p = 0; p < parts.Length; p++)
+            {
+                var (_, first, rows) = parts[p];
+                inputs[p] = (ids.narrow(0, first, rows), positions.narrow(0, first, rows), mask.narrow(0, first, rows), Cache.RowView(first, rows));
+            }
+            CpuThreads.For(parts.Length, (lo, hi) =>
+            {
+                for (int p = lo; p < hi; p++) hidden[p] = RunPart(parts[p].Kernel, inputs[p]);
+            });
+            if (hidden.Any(h => h is null)) return null; // a part declined: the whole runs as usual
+            RowSplitForwards++;
+            return cat(hidden!, 0);
+        }
+        finally
+        {
+            foreach (var h in hidden) h?.Dispose();
+            foreach (var input in inputs)
+            {
+                input.Ids?.Dispose(); input.Positions?.Dispose(); input.Mask?.Dispose(); input.Cache?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One part of <see cref="SplitByRows"/>, on whichever thread runs it; the result is owned by the caller.</summary>
+    static Tensor? RunPart(IDecodeKernel kernel, (Tensor Ids, Tensor Positions, Tensor Mask, KvCache Cache) part)
+    {
+        using var _ = no_grad(); // gradient mode is per thread: a worker's is on, and the kernel declines under it
+        using var scope = NewDisposeScope();
+        return kernel.TryForward(part.Ids, part.Positions, part.Mask, part.Cache)?.DetachFromDisposeScope();
     }
 
     /// <summary>The longest row will need <paramref name="positionsNeeded"/> positions: it must fit the model's context.</summary>
@@ -143,8 +210,12 @@ public sealed class BatchSession : IDisposable
             return hidden;
         }
         var joining = Cache;
-        Cache = KvCache.Concat(running, joining);
-        running.Dispose();
+        if (running.AppendRowsInPlace(joining)) Cache = running; // into the rows that left, no copy of the running rows
+        else
+        {
+            Cache = KvCache.Concat(running, joining);
+            running.Dispose();
+        }
         joining.Dispose();
         return hidden;
     }
@@ -173,6 +244,7 @@ public sealed class BatchSession : IDisposable
     /// </summary>
     public void SelectRows(long[] rows)
     {
+        if (Cache.KeepRowsInPlace(rows)) return; // rows leaving in order: no copy of the whole cache
         var old = Cache;
         Cache = old.SelectRows(rows);
         old.Dispose();

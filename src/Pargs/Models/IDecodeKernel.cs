@@ -16,4 +16,12 @@ public interface IDecodeKernel
     /// <paramref name="cache"/> as the backbone would; null when this forward is not one the kernel takes.
     /// </summary>
     Tensor? TryForward(Tensor inputIds, Tensor positions, Tensor mask, KvCache cache);
+
+    /// <summary>
+    /// Whether a forward of <paramref name="tokens"/> new tokens that this kernel takes, run instead as forwards of
+    /// whole rows of at least <paramref name="fewestTokens"/> tokens each (on separate threads and kernel instances),
+    /// gives every row the same bits: the same engine and the same product kernels for every part as for the whole.
+    /// False unless the kernel knows it (then the caller runs the whole forward).
+    /// </summary>
+    bool RowSplitKeepsBits(long tokens, long fewestTokens) => false;
 }

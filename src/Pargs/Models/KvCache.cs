@@ -24,12 +24,13 @@ public enum KvCacheType
 /// (masks and positions are built there, see <see cref="AttentionMasks"/>). Keys and values are float32 or float16
 /// (<see cref="Type"/>); the torch path reads a float16 cache widened to float32, the decode kernel reads the halves.
 /// </summary>
-public sealed class KvCache : IDisposable
+public sealed partial class KvCache : IDisposable
 {
     readonly Tensor?[] keys, values;
     bool[] valid;              // [B, Capacity]: slot holds a real token
-    readonly long[] validCount; // [B]: real tokens committed per row
-    readonly int batch, kvHeads, headDim;
+    long[] validCount;         // [B]: real tokens committed per row
+    int batch;                 // rows; fewer than the buffers' storage holds after rows left in place (KeepRowsInPlace)
+    readonly int kvHeads, headDim;
 
     public KvCache(ModelConfig config, int batchSize, int initialCapacity = 64, KvCacheType type = KvCacheType.F32)
     {
@@ -376,6 +377,27 @@ public sealed class KvCache : IDisposable
             rowOffset += part.batch;
         }
         return joined;
+    }
+
+    /// <summary>
+    /// Rows [<paramref name="first"/>, first + <paramref name="count"/>) as a cache over this cache's buffers (views, no
+    /// copy): a forward through it writes those rows' slots Length.. here, as a forward of the whole batch would. For a
+    /// batch whose rows run on separate threads (<see cref="BatchSession.Siblings"/>); the view's <see cref="Length"/>
+    /// does not follow this cache's, so it lives for one forward. Disposing it leaves the buffers to this cache.
+    /// </summary>
+    internal KvCache RowView(int first, int count)
+    {
+        if (first < 0 || count < 0 || first + count > batch) throw new ArgumentOutOfRangeException(nameof(count), $"rows {first}..{first + count} of a batch of {batch}");
+        var view = new KvCache(count, kvHeads, headDim, keys.Length, Capacity, Type) { Length = Length };
+        for (int i = 0; i < keys.Length; i++)
+        {
+            var (k, v) = Buffers(i); // [B, kvHeads, Capacity, D] contiguous: a range of rows is contiguous too
+            view.keys[i] = k.narrow(0, first, count).DetachFromDisposeScope();
+            view.values[i] = v.narrow(0, first, count).DetachFromDisposeScope();
+        }
+        Array.Copy(valid, (long)first * Capacity, view.valid, 0, (long)count * Capacity);
+        Array.Copy(validCount, first, view.validCount, 0, count);
+        return view;
     }
 
     KvCache(int batch, int kvHeads, int headDim, int layers, int capacity, KvCacheType type)

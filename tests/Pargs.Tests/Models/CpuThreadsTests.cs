@@ -30,6 +30,32 @@ public class CpuThreadsTests
     }
 
     [Fact]
+    public void A_nested_For_runs_its_range_on_the_calling_thread()
+    {
+        // The outer For holds the workers: an inner For on either thread (the dispatcher's re-entrant one included)
+        // must run inline, not post to a worker that is still busy with the outer chunk.
+        using var threadCount = CpuThreads.Scoped(2);
+        for (int repeat = 0; repeat < 50; repeat++)
+        {
+            var hits = new int[2, 1000];
+            CpuThreads.For(2, (lo, hi) =>
+            {
+                for (int part = lo; part < hi; part++)
+                {
+                    int thread = Environment.CurrentManagedThreadId;
+                    CpuThreads.For(1000, (a, b) =>
+                    {
+                        Assert.Equal(thread, Environment.CurrentManagedThreadId);
+                        for (int i = a; i < b; i++) Interlocked.Increment(ref hits[part, i]);
+                    });
+                }
+            });
+            for (int part = 0; part < 2; part++)
+                for (int i = 0; i < 1000; i++) Assert.Equal(1, hits[part, i]);
+        }
+    }
+
+    [Fact]
     public void Thread_count_must_be_positive()
         => Assert.Throws<PargsException>(() => CpuThreads.Count = 0);
 }

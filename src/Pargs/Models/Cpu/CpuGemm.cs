@@ -43,6 +43,17 @@ public static unsafe class CpuGemm
     public static bool Takes(int rows, int inF, int outF)
         => Supported && (long)outF * inF <= MaxMatrixFloats && rows >= Math.Max(2, FixedMinRows ?? (inF <= 128 ? 8 : inF <= 512 ? 16 : 32));
 
+    /// <summary>
+    /// Whether products of <paramref name="fewerRows"/> and of <paramref name="moreRows"/> rows go to the same kernel for
+    /// every matrix (<see cref="Takes"/> decides alike at each width): then a row's bits are the same in either.
+    /// </summary>
+    public static bool SameChoice(int fewerRows, int moreRows)
+    {
+        foreach (int threshold in FixedMinRows is int fixedRows ? [Math.Max(2, fixedRows)] : new[] { 8, 16, 32 })
+            if (fewerRows >= threshold != moreRows >= threshold) return false;
+        return true;
+    }
+
     /// <summary>The largest matrix (floats) the kernel takes: 4 MiB, what stays in this VM's 2 MiB L2 plus L3 at hand.</summary>
     public const long MaxMatrixFloats = 1 << 20;
 

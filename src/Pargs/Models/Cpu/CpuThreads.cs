@@ -62,12 +62,15 @@ public static class CpuThreads
     /// <summary>
     /// Runs <paramref name="body"/>(lo, hi) over [0, <paramref name="n"/>) split into one contiguous chunk per
     /// thread, chunk starts aligned to <paramref name="align"/> (keeps vector loops on whole blocks). Returns when
-    /// every chunk is done. <paramref name="body"/> must not call <see cref="For"/> itself.
+    /// every chunk is done. A <see cref="For"/> inside <paramref name="body"/> runs its whole range on the thread that
+    /// calls it (the workers are taken): a coarse split (a batch's rows in two halves) keeps its inner kernels serial.
     /// </summary>
     public static void For(int n, Action<int, int> body, int align = 1, int minPerThread = 1)
     {
         int threads = Math.Min(count, Math.Max(1, n / Math.Max(1, minPerThread)));
-        if (threads <= 1 || !Monitor.TryEnter(dispatchGate))
+        // The dispatcher's own nested call: the gate is re-entrant, so without this check it would post to a worker that
+        // is still running the outer job's chunk. Another thread's call fails TryEnter and runs inline as before.
+        if (threads <= 1 || Monitor.IsEntered(dispatchGate) || !Monitor.TryEnter(dispatchGate))
         {
             body(0, n);
             return;

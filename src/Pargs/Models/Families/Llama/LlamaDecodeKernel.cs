@@ -35,6 +35,17 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     static bool Takes(long tokens, ModelConfig config)
         => tokens <= 32 || (tokens <= 1024 && tokens * config.HiddenSize * config.HiddenSize <= (1L << 22));
 
+    /// <summary>
+    /// Float32 weights only (the module's, or a stored checkpoint's F32 tensors): every row's products then sum in one
+    /// order for any row count that picks the same product kernel (CpuGemm, or the dot-product blocks from 2 rows on),
+    /// and attention, norms and rotary are per row. The other stored formats' multi-row kernels are not claimed here.
+    /// </summary>
+    public bool RowSplitKeepsBits(long tokens, long fewestTokens)
+        => fewestTokens >= 2 && (stored ? storedFloat32 : CpuKernels.Enabled && Takes(tokens, config)) && CpuGemm.SameChoice((int)fewestTokens, (int)tokens);
+
+    // Stored mode: every matrix is float32 read as is (no activation rounding), so its products are CpuOps.MatMul's.
+    readonly bool storedFloat32;
+
     readonly ModelConfig config;
     readonly RotaryEmbedding rotary;
     // The rotated width at the start of each head: head_dim, or less for a partial rotary (Phi-3's
@@ -141,6 +152,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 if (IsMatrix(kind)) matrices[l * PerLayer + (int)kind] = weights.Matrix(name);
                 else vectors[l * PerLayer + (int)kind] = (IntPtr)weights.Vector(name);
             }
+        storedFloat32 = matrices.All(m => m is null || (m.Format == WeightFormat.F32 && m.ActivationRounding is null));
     }
 
     /// <summary>The kernel for <paramref name="backbone"/>: over its stored weights, or over the module's float32 tensors.</summary>
@@ -442,7 +454,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         int queries = stepTokens * groups;
         if (queryScratch is null || queryScratch.Length < queries * headDim) queryScratch = GC.AllocateUninitializedArray<float>(queries * headDim, pinned: true);
         long scratch = CpuOps.AttendScratchFloats(queries, stepSlots, headDim, softCapped: attentionSoftCap > 0);
-        if (scoreScratch is null || scoreScratch.Length < scratch) scoreScratch = GC.AllocateUninitializedArray<float>((int)Math.Max(scratch, 4096), pinned: true);
+        if (scoreScratch is null || scoreScratch.Length < scratch) scoreScratch = GC.AllocateUninitializedArray<float>((int)Math.Max(scratch + scratch / 2, 4096), pinned: true); // see Ensure
         if (maskRows is null || maskRows.Length < queries) { maskRows = new IntPtr[queries]; outputRows = new IntPtr[queries]; }
         fixed (float* qs = queryScratch, scores = scoreScratch)
         fixed (IntPtr* masks = maskRows, outputs = outputRows)
@@ -504,6 +516,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
 
     static void Ensure(ref float[] buffer, int size)
     {
-        if (buffer.Length < size) buffer = GC.AllocateUninitializedArray<float>(size, pinned: true);
+        // A half more than asked: the mask's slots grow by one per step, and pinned arrays count toward the full
+        // collections' budget — regrown at exact size every step, they brought gen2 pauses into a server's steps.
+        if (buffer.Length < size) buffer = GC.AllocateUninitializedArray<float>(checked(size + size / 2), pinned: true);
     }
 }
