@@ -125,13 +125,15 @@ public sealed class BatchSession : IDisposable
     /// <summary>
     /// The forward of <paramref name="ids"/> [B, T] as two forwards of whole rows on two <see cref="CpuThreads"/>, each on
     /// its own kernel over its rows of the cache (<see cref="KvCache.RowView"/>), when there are two threads, each part
-    /// has at least <see cref="MinSplitTokens"/> tokens and the kernel says every row keeps its bits; else null.
+    /// has at least <see cref="MinSplitTokens"/> tokens and the kernel says every row keeps its bits; else null. Exactly two
+    /// threads: with more, each part's nested products would run inline and the forward would use two of N threads.
+    /// Not under autograd: the unsplit forward falls back to torch there (a graph), which the parts' no_grad would drop.
     /// </summary>
     Tensor? SplitByRows(Tensor ids, Tensor positions, Tensor mask, int perRow)
     {
         int firstRows = BatchSize / 2;
         long fewest = (long)firstRows * perRow;
-        if (!RowSplit || kernel is null || CpuThreads.Count < 2 || fewest < MinSplitTokens || !kernel.RowSplitKeepsBits((long)BatchSize * perRow, fewest)) return null;
+        if (!RowSplit || kernel is null || CpuThreads.Count != 2 || is_grad_enabled() || fewest < MinSplitTokens || !kernel.RowSplitKeepsBits((long)BatchSize * perRow, fewest)) return null;
         if ((secondKernel ??= backbone.Config.Family.CreateDecodeKernel(backbone)) is not { } second) return null;
         var parts = new[] { (Kernel: kernel, First: 0, Rows: firstRows), (Kernel: second, First: firstRows, Rows: BatchSize - firstRows) };
         var inputs = new (Tensor Ids, Tensor Positions, Tensor Mask, KvCache Cache)[parts.Length];

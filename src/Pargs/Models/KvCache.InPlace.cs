@@ -14,10 +14,13 @@ public sealed partial class KvCache
     /// layer — at 16 streams a row leaves every few steps, and those copies were a tenth of a step (docs/benchmarks.md).
     /// The same rows, slots, validity and committed counts as <see cref="SelectRows"/>; the slots past
     /// <see cref="Length"/> keep stale values, which no forward reads before writing them. False (nothing changed) when
-    /// the rows are not increasing or a layer has no buffers yet.
+    /// no row is kept, the rows are not increasing or a layer has no buffers yet.
     /// </summary>
     public unsafe bool KeepRowsInPlace(long[] rows)
     {
+        // No rows kept (a batch drains, a reward pass ends): the zero-row views would keep every layer's whole storage
+        // alive while the session idles; SelectRows frees it instead.
+        if (rows.Length == 0) return false;
         for (int r = 0; r < rows.Length; r++)
             if (rows[r] < 0 || rows[r] >= batch || (r > 0 && rows[r] <= rows[r - 1])) return false;
         for (int i = 0; i < keys.Length; i++)

@@ -9,6 +9,7 @@ namespace Pargs.Tests.Models;
 /// the CPU worker, each half on its own kernel over its rows of the cache) gives every row the bits of the forward of
 /// all rows on one thread: the candidates' hidden states, and the committed cache that the next steps read.
 /// </summary>
+[Collection(ThreadCountCollection.Name)]
 public class RowSplitSiblingsTests
 {
     [Theory]
@@ -73,4 +74,14 @@ public class RowSplitSiblingsTests
         }
         return (values.ToArray(), session.RowSplitForwards);
     }
+}
+
+/// <summary>
+/// Tests that count what a given <see cref="CpuThreads.Count"/> does run alone: the count is process-wide, and other test
+/// classes set it (CpuThreads.Scoped) while running in parallel, which would change how many forwards split.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ThreadCountCollection
+{
+    public const string Name = "CPU thread count (runs alone)";
 }

@@ -47,7 +47,9 @@ public sealed record RemoteRmOptions
 /// held back), which the server tokenizes with its own tokenizer and BOS as its model was trained. The k candidates of
 /// a row travel in one request, the rows of a step concurrently. Unlike a local reward model no prefix is cached here
 /// (the server's own prefix caching, where it has one, does that), and an LM end-of-sequence is not passed on as the
-/// reward model's EOS (text has none).
+/// reward model's EOS (text has none). In token-id mode (below) the ids go as they are, special tokens included — what a
+/// local reward model sharing the LM's vocabulary reads, so remote and local rewards agree; the text path's rewards can
+/// differ from them where a sequence holds special tokens.
 /// <list type="bullet">
 /// <item><c>pargs</c>: <c>POST /v1/rewards {"model", "input": [texts]}</c> → <c>{"data": [{"index", "reward"}]}</c>; when the
 /// served reward model's tokenizer is the LM's (<see cref="SendsTokenIds"/>, checked at connect), <c>"input": [[ids], …]</c>
