@@ -105,11 +105,14 @@ public static class RemoteBenchmark
         {
             process.Refresh();
             var cpu = process.TotalProcessorTime;
+            long workItems = ThreadPool.CompletedWorkItemCount;
             var clock = Stopwatch.StartNew();
             var results = run();
             double seconds = clock.Elapsed.TotalSeconds;
             process.Refresh();
             int tokens = results.Sum(r => r.TokenIds.Length);
+            // A count the machine's load does not change: thread-pool work items (each a hand-off between threads) per token.
+            log?.Invoke($"  thread-pool work items per token: {(ThreadPool.CompletedWorkItemCount - workItems) / (double)tokens:F2}");
             return (results, tokens / seconds, ((process.TotalProcessorTime - cpu).TotalMilliseconds / tokens).ToString("F2", CultureInfo.InvariantCulture));
         }
         var sameAsLocal = new List<string>();
