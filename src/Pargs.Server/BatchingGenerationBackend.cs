@@ -356,10 +356,12 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             catch (Exception e) { updates.Writer.TryComplete(e); throw; }
             return true;
         }, cancellation);
+        // Only a failed or cancelled start needs this: NotOnRanToCompletion drops it when the start succeeds instead of queueing
+        // a thread-pool work item per request that does nothing.
         _ = started.ContinueWith(t =>
         {
             if (t.IsFaulted || t.IsCanceled) updates.Writer.TryComplete(t.Exception?.InnerException ?? new OperationCanceledException(cancellation));
-        }, TaskScheduler.Default);
+        }, CancellationToken.None, TaskContinuationOptions.NotOnRanToCompletion, TaskScheduler.Default);
         await foreach (var update in updates.Reader.ReadAllAsync(cancellation))
             yield return update;
     }
@@ -443,7 +445,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         {
             var job = new RewardJob(causal, served.Name, sequences, cancellation);
             Enqueue(() => { pendingRewards.Add(job); return true; }, cancellation)
-                .ContinueWith(t => { if (!t.IsCompletedSuccessfully) job.Done.TrySetCanceled(cancellation); }, TaskScheduler.Default);
+                .ContinueWith(_ => job.Done.TrySetCanceled(cancellation), CancellationToken.None, TaskContinuationOptions.NotOnRanToCompletion, TaskScheduler.Default);
             return job.Done.Task;
         }
         return Enqueue(() => SequenceRewardBatches.Score(rm, sequences), cancellation);

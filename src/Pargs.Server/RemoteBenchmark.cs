@@ -54,39 +54,49 @@ public static class RemoteBenchmark
     public static BenchTable Run(Uri serverUrl, Models models, RemoteBenchmarkOptions options, Action<string>? log = null)
     {
         var (lm, rm) = (models.Lm, models.Rm);
+        int warmUpRounds;
         var table = new BenchTable($"remote engine: pargs (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on {models.Label}, {options.MaxTokens} tokens per row, pargs serve on loopback",
             "rows in flight", "engine", "tokens", "tok/s", "× local", "CPU ms / token", "LM requests / row / step", "RM requests / row / step", "server rows / batched step", "prefix cache: tokens reused / computed");
         using var metricsClient = new HttpClient { BaseAddress = serverUrl };
         ServerCounters Counters() => ServerCounters.Read(metricsClient.GetStringAsync("metrics").GetAwaiter().GetResult());
         RemoteEngine Connect(int concurrency) => RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, Model = models.LmName, TopK = options.K, Concurrency = concurrency }, lm.Tokenizer!, lm.Config.EosTokenId);
         RemoteRewardModel RemoteRm(RemoteEngine engine, int concurrency) => new(new RemoteRmOptions { Url = serverUrl, Model = models.RmName, Concurrency = concurrency }, engine.Info);
-        // Warm-up (not timed): the JIT, the server's first requests, TorchSharp's first ops. The runtime compiles a method
-        // fast first and recompiles it optimized only after ~30 calls (in the background), so a tiny warm-up left the timed
-        // levels running — and recompiling — quick-jitted code on both sides (a tiered-compilation thread took ~25 % of the
-        // process's CPU in a profile). Every engine runs here at the widest level for a few steps, twice, so each measured
-        // level runs the optimized code a long-running client and server would.
+        // Warm-up (not timed): the JIT, the server's first requests, TorchSharp's first ops; every engine at the widest level.
         {
             log?.Invoke($"{models.LmName}: warm-up…");
             int widest = options.Rows.Max();
             var warm = new DecodingOptions { Method = new PargsOptions { K = options.K, W = options.W }, Seed = 2, MaxNewTokens = 8, StopAtEos = false, BatchSize = widest };
             var warmPrompts = Enumerable.Range(1000, widest).Select(models.Prompt).ToArray();
-            for (int round = 0; round < 2; round++)
+            // The runtime counts a method's calls only once no new method has been compiled for 100 ms, then recompiles it
+            // (instrumented, then optimized) after 30 counted calls, in the background. Two rounds back to back left the
+            // timed levels running quick-jitted request paths on both sides while the compiler thread recompiled them (16 %
+            // of the process's CPU in the last timed level's profile). So: rounds with a pause between them (counting
+            // starts), each followed by the compiler's catch-up, until a round and its pause compile fewer than 1 in 40 of the
+            // methods compiled so far (a stories260K run: +2,700, +3,700, +2,960, then +200 of 12,000) — the code a
+            // long-running client and server run — at most six rounds.
+            warmUpRounds = 0;
+            for (long before = -1; warmUpRounds < 6; warmUpRounds++)
             {
+                long start = System.Runtime.JitInfo.GetCompiledMethodCount();
+                log?.Invoke($"{models.LmName}: warm-up round {warmUpRounds + 1}, {start} methods compiled so far");
+                if (before >= 0 && start - before < start / 40) break; // the long tail: methods reaching their 30th call late
                 TextGenerator.Generate(lm, rm, warmPrompts, warm);
-                using var warmEngine = Connect(widest);
-                TextGenerator.Generate(warmEngine, rm, warmPrompts, warm);
-                using var warmRm = RemoteRm(warmEngine, widest);
-                TextGenerator.Generate(warmEngine, warmRm, warmPrompts, warm);
-            }
-            // The background recompilation catches up (on a loaded machine its queue took seconds and landed in the first
-            // timed level): wait until no method has been compiled for half a second, at most five seconds.
-            var settle = Stopwatch.StartNew();
-            for (long compiled = -1; settle.Elapsed.TotalSeconds < 5;)
-            {
-                long now = System.Runtime.JitInfo.GetCompiledMethodCount();
-                if (now == compiled) break;
-                compiled = now;
-                Thread.Sleep(500);
+                using (var warmEngine = Connect(widest))
+                {
+                    TextGenerator.Generate(warmEngine, rm, warmPrompts, warm);
+                    using var warmRm = RemoteRm(warmEngine, widest);
+                    TextGenerator.Generate(warmEngine, warmRm, warmPrompts, warm);
+                }
+                // Catch-up: until no method has been compiled for a quarter second (at most five seconds).
+                var settle = Stopwatch.StartNew();
+                for (long compiled = -1; settle.Elapsed.TotalSeconds < 5;)
+                {
+                    long now = System.Runtime.JitInfo.GetCompiledMethodCount();
+                    if (now == compiled) break;
+                    compiled = now;
+                    Thread.Sleep(250);
+                }
+                before = start;
             }
         }
         var process = Process.GetCurrentProcess();
@@ -95,11 +105,14 @@ public static class RemoteBenchmark
         {
             process.Refresh();
             var cpu = process.TotalProcessorTime;
+            long workItems = ThreadPool.CompletedWorkItemCount;
             var clock = Stopwatch.StartNew();
             var results = run();
             double seconds = clock.Elapsed.TotalSeconds;
             process.Refresh();
             int tokens = results.Sum(r => r.TokenIds.Length);
+            // A count the machine's load does not change: thread-pool work items (each a hand-off between threads) per token.
+            log?.Invoke($"  thread-pool work items per token: {(ThreadPool.CompletedWorkItemCount - workItems) / (double)tokens:F2}");
             return (results, tokens / seconds, ((process.TotalProcessorTime - cpu).TotalMilliseconds / tokens).ToString("F2", CultureInfo.InvariantCulture));
         }
         var sameAsLocal = new List<string>();
@@ -139,7 +152,7 @@ public static class RemoteBenchmark
         table.Notes.Add("Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
         table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
         table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidates over their shared prefix (kept in the RM's prefix cache between steps, extended by the chosen candidate's keys/values kept from the last request — the computed count leaves those out); the candidates travel as the LM's token ids when the served RM's tokenizer is the LM's (both models here), else as texts. Rewards equal the local cached scorer's up to the order of float sums, not to its last bits, so equal tokens are counted above, not required.");
-        table.Notes.Add("Untimed warm-up first: every engine at the widest level, 8 tokens, twice (the JIT's optimized recompilation, first requests).");
+        table.Notes.Add($"Untimed warm-up first: every engine at the widest level, 8 tokens, in rounds until a round and its pause compiled few new methods ({warmUpRounds} round(s)): the timed levels run the optimized code a long-running client and server run, not quick-jitted code being recompiled.");
         return table;
     }
 
