@@ -206,39 +206,37 @@ public sealed class BatchSession : IDisposable
             Cache = running;
             throw;
         }
+        Join(running, Cache);
+        return hidden;
+    }
+
+    /// <summary>
+    /// <paramref name="joining"/>'s rows after <paramref name="running"/>'s (both owned by this call) become the cache:
+    /// into the storage of rows that left where it can (no copy of the running rows), else right-aligned by
+    /// <see cref="KvCache.Concat"/>.
+    /// </summary>
+    void Join(KvCache running, KvCache joining)
+    {
         if (running.BatchSize == 0)
         {
+            Cache = joining;
             running.Dispose();
-            return hidden;
+            return;
         }
-        var joining = Cache;
-        if (running.AppendRowsInPlace(joining)) Cache = running; // into the rows that left, no copy of the running rows
+        if (running.AppendRowsInPlace(joining)) Cache = running;
         else
         {
             Cache = KvCache.Concat(running, joining);
             running.Dispose();
         }
         joining.Dispose();
-        return hidden;
     }
 
     /// <summary>
     /// Adds rows whose every token is in <paramref name="rows"/> already (owned by this call from now on) after the existing
     /// rows, computing nothing: a server's kept prefixes, each extended by a kept sibling slot (<see cref="KvCache.AppendSlots"/>).
     /// </summary>
-    public void AddCachedRows(KvCache rows)
-    {
-        var running = Cache;
-        if (running.BatchSize == 0)
-        {
-            Cache = rows;
-            running.Dispose();
-            return;
-        }
-        Cache = KvCache.Concat(running, rows);
-        running.Dispose();
-        rows.Dispose();
-    }
+    public void AddCachedRows(KvCache rows) => Join(Cache, rows);
 
     /// <summary>
     /// Keeps the given rows (in that order, repeats allowed): turns one prompt into N samples after one

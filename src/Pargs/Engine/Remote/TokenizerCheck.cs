@@ -29,17 +29,8 @@ public static class TokenizerCheck
         int? serverVocab = facts.VocabSize;
         foreach (var text in Probes)
         {
-            // A tokenizer that writes only its own notation (the benchmarks' id tokenizer: "<17><4>") refuses free text: it
-            // is probed with the text of a few of its own ids instead.
-            string probe = text;
-            int[] ours;
-            try { ours = tokenizer.Encode(probe, addBos: true); }
-            catch (PargsException)
-            {
-                probe = tokenizer.Decode(Enumerable.Range(0, 5).Select(i => (int)((long)tokenizer.VocabSize * (2 * i + 1) / 10)).ToArray(), skipSpecial: true);
-                ours = tokenizer.Encode(probe, addBos: true);
-                if (!done.Contains(OwnText)) done.Add(OwnText);
-            }
+            var (probe, ours, ownText) = Probe(tokenizer, text);
+            if (ownText && !done.Contains(OwnText)) done.Add(OwnText);
             var theirs = client.TokenizeAsync(http, facts.Model, probe).GetAwaiter().GetResult();
             if (theirs is null)
             {
@@ -60,6 +51,21 @@ public static class TokenizerCheck
         }
         else done.Add($"{client.BaseUrl} does not report its vocabulary size: every returned id is checked against the local {tokenizer.VocabSize}");
         return (done, serverVocab);
+    }
+
+    /// <summary>
+    /// The probe to send for <paramref name="text"/> and its ids here (BOS as the tokenizer adds it). A tokenizer that writes
+    /// only its own notation (the benchmarks' id tokenizer: "&lt;17&gt;&lt;4&gt;") refuses free text: it is probed with the
+    /// text of a few of its own ids instead (<c>OwnText</c> true).
+    /// </summary>
+    public static (string Probe, int[] Ids, bool OwnText) Probe(ITokenizer tokenizer, string text)
+    {
+        try { return (text, tokenizer.Encode(text, addBos: true), false); }
+        catch (PargsException)
+        {
+            string probe = tokenizer.Decode(Enumerable.Range(0, 5).Select(i => (int)((long)tokenizer.VocabSize * (2 * i + 1) / 10)).ToArray(), skipSpecial: true);
+            return (probe, tokenizer.Encode(probe, addBos: true), true);
+        }
     }
 
     const string OwnText = "the local tokenizer refused the free-text probes: probed with the text of its own ids";

@@ -120,15 +120,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         var url = new Uri(baseUrl, "tokenize");
         foreach (var text in Engine.Remote.TokenizerCheck.Probes)
         {
-            string probe = text;
-            int[] ours;
-            try { ours = lmTokenizer.Encode(probe, addBos: true); }
-            catch (PargsException)
-            {
-                // A tokenizer of its own notation only (the benchmarks' id tokenizer): probed with the text of a few of its ids.
-                probe = lmTokenizer.Decode(Enumerable.Range(0, 5).Select(i => (int)((long)lmTokenizer.VocabSize * (2 * i + 1) / 10)).ToArray(), skipSpecial: true);
-                ours = lmTokenizer.Encode(probe, addBos: true);
-            }
+            var (probe, ours, _) = Engine.Remote.TokenizerCheck.Probe(lmTokenizer, text);
             JsonDocument? answer;
             try { answer = http.TryAsync(HttpMethod.Post, url, JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["model"] = model, ["prompt"] = probe, ["add_special_tokens"] = true })).GetAwaiter().GetResult(); }
             catch (PargsException e)
