@@ -59,7 +59,7 @@ public sealed class LocalEngine : LanguageModelEngine
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             var added = LogProbsOf(prefixCache is null ? session.AddRows(prompts, capacity) : AddFromPrefixCache(prompts));
-            return Keep(logProbs is null ? added : cat([logProbs, added]));
+            return Keep(logProbs is null || logProbs.shape[0] == 0 ? added : cat([logProbs, added]));
         }
 
         /// <summary>Each joining row starts from the longest kept prefix of its prompt and computes only the rest.</summary>

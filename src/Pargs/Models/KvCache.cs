@@ -256,6 +256,7 @@ public sealed partial class KvCache : IDisposable
         }
         if (rows.Length == 0) drop = 0;
         var copy = new KvCache(batch: rows.Length, kvHeads, headDim, keys.Length, Capacity, Type) { Length = Length - drop };
+        if (rows.Length == 0) return copy; // every row left (a server's one-token step requests): no buffers, no per-layer ops
         using var index = tensor(rows);
         for (int i = 0; i < keys.Length; i++)
         {
@@ -323,22 +324,47 @@ public sealed partial class KvCache : IDisposable
     /// <summary>
     /// Row <paramref name="row"/> alone, compacted: only its real slots, in order, in a cache of exactly that many slots
     /// (a server's prefix cache keeps it). Positions count real tokens only, so the copy's numbers are the row's.
+    /// WHY host copies: a remote client's every step request leaves the server's batch through here, and on a small model
+    /// the per-layer torch ops (a slot index tensor, narrow, index_select: op dispatch and allocations) cost far more than the
+    /// bytes they move (docs/benchmarks.md, "Remote steering, fourth pass").
     /// </summary>
-    public KvCache CompactRow(int row)
+    public unsafe KvCache CompactRow(int row)
     {
-        var slots = new List<long>();
+        if (row < 0 || row >= batch) throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of a batch of {batch}");
+        // The row's real slots as runs [start, start + length): usually one run (left padding, then the row's tokens).
+        var runs = new List<(int Start, int Length)>();
+        int count = 0;
         for (int s = 0; s < Length; s++)
-            if (valid[(long)row * Capacity + s]) slots.Add(s);
-        var copy = new KvCache(1, kvHeads, headDim, keys.Length, Math.Max(1, slots.Count), Type) { Length = slots.Count };
-        using var index = tensor(slots.ToArray());
+        {
+            if (!valid[(long)row * Capacity + s]) continue;
+            if (runs.Count > 0 && runs[^1].Start + runs[^1].Length == s) runs[^1] = (runs[^1].Start, runs[^1].Length + 1);
+            else runs.Add((s, 1));
+            count++;
+        }
+        var copy = new KvCache(1, kvHeads, headDim, keys.Length, Math.Max(1, count), Type) { Length = count };
+        long slotBytes = (long)headDim * ElementBytes, headBytes = Capacity * slotBytes, copyHeadBytes = copy.Capacity * slotBytes;
         for (int i = 0; i < keys.Length; i++)
         {
-            if (keys[i] is null || slots.Count == 0) continue;
-            copy.keys[i] = keys[i]!.narrow(0, row, 1).index_select(2, index).DetachFromDisposeScope();
-            copy.values[i] = values[i]!.narrow(0, row, 1).index_select(2, index).DetachFromDisposeScope();
+            if (keys[i] is null || count == 0) continue;
+            foreach (var (source, kind) in new[] { (keys[i]!, 0), (values[i]!, 1) })
+            {
+                if (!source.is_contiguous()) throw new InvalidOperationException("a KV cache buffer is not contiguous");
+                var target = empty(1, kvHeads, copy.Capacity, headDim, dtype: DType).DetachFromDisposeScope();
+                (kind == 0 ? copy.keys : copy.values)[i] = target;
+                byte* from = (byte*)Cpu.TensorMemory.Address(source) + (long)row * kvHeads * headBytes, to = (byte*)Cpu.TensorMemory.Address(target);
+                for (int g = 0; g < kvHeads; g++)
+                {
+                    long at = 0;
+                    foreach (var (start, length) in runs)
+                    {
+                        Buffer.MemoryCopy(from + g * headBytes + start * slotBytes, to + g * copyHeadBytes + at, length * slotBytes, length * slotBytes);
+                        at += length * slotBytes;
+                    }
+                }
+            }
         }
-        Array.Fill(copy.valid, true, 0, slots.Count);
-        copy.validCount[0] = slots.Count;
+        Array.Fill(copy.valid, true, 0, count);
+        copy.validCount[0] = count;
         return copy;
     }
 
@@ -347,34 +373,58 @@ public sealed partial class KvCache : IDisposable
     /// in one copy for many parts), with room for <paramref name="spare"/> more slots. <paramref name="slots"/>[i], when
     /// given, takes only part i's first slots (a prefix of a kept sequence). The parts are only read.
     /// </summary>
-    public static KvCache Stack(IReadOnlyList<KvCache> parts, int spare, IReadOnlyList<int>? slots = null)
+    public static unsafe KvCache Stack(IReadOnlyList<KvCache> parts, int spare, IReadOnlyList<int>? slots = null)
     {
         var first = parts[0];
         int Used(int p) => slots is null ? parts[p].Length : Math.Min(slots[p], parts[p].Length);
         int length = Enumerable.Range(0, parts.Count).Max(Used);
         int capacity = Math.Max(1, length + spare);
         var joined = new KvCache(parts.Sum(p => p.batch), first.kvHeads, first.headDim, first.keys.Length, capacity, first.Type) { Length = length };
-        int rowOffset = 0;
+        foreach (var part in parts)
+            if (part.kvHeads != first.kvHeads || part.headDim != first.headDim || part.keys.Length != first.keys.Length || part.Type != first.Type)
+            {
+                joined.Dispose();
+                throw new ArgumentException("the caches belong to different models (or cache types)");
+            }
+        // Host copies into zeroed buffers (padding stays zero, as Concat leaves it), one memory copy per row and kv head: the
+        // per-part narrow/copy_ ops this replaces were most of a small model's join (see CompactRow).
+        long slotBytes = (long)first.headDim * first.ElementBytes, headBytes = capacity * slotBytes;
+        for (int i = 0; i < first.keys.Length; i++)
+        {
+            if (!parts.Any(p => p.keys[i] is not null && p.batch > 0)) continue;
+            var (keys, values) = joined.Buffers(i);
+            int rowOffset = 0;
+            for (int p = 0; p < parts.Count; p++)
+            {
+                var part = parts[p];
+                int used = Used(p), shift = length - used;
+                if (part.keys[i] is not null && part.batch > 0 && used > 0)
+                {
+                    long partHeadBytes = part.Capacity * slotBytes;
+                    foreach (var (target, source) in new[] { (keys, part.keys[i]!), (values, part.values[i]!) })
+                    {
+                        if (!source.is_contiguous()) throw new InvalidOperationException("a KV cache buffer is not contiguous");
+                        byte* from = (byte*)Cpu.TensorMemory.Address(source), to = (byte*)Cpu.TensorMemory.Address(target);
+                        for (int r = 0; r < part.batch; r++)
+                            for (int g = 0; g < first.kvHeads; g++)
+                                Buffer.MemoryCopy(from + ((long)r * first.kvHeads + g) * partHeadBytes,
+                                    to + ((long)(rowOffset + r) * first.kvHeads + g) * headBytes + shift * slotBytes, used * slotBytes, used * slotBytes);
+                    }
+                }
+                rowOffset += part.batch;
+            }
+        }
+        int row = 0;
         for (int p = 0; p < parts.Count; p++)
         {
             var part = parts[p];
-            int used = Used(p);
-            if (part.kvHeads != first.kvHeads || part.headDim != first.headDim || part.keys.Length != first.keys.Length || part.Type != first.Type)
-                throw new ArgumentException("the caches belong to different models (or cache types)");
-            int shift = length - used;
-            for (int i = 0; i < first.keys.Length; i++)
-            {
-                if (part.keys[i] is null || part.batch == 0 || used == 0) continue;
-                var (keys, values) = joined.Buffers(i);
-                keys.narrow(0, rowOffset, part.batch).narrow(2, shift, used).copy_(part.keys[i]!.narrow(2, 0, used));
-                values.narrow(0, rowOffset, part.batch).narrow(2, shift, used).copy_(part.values[i]!.narrow(2, 0, used));
-            }
+            int used = Used(p), shift = length - used;
             for (int r = 0; r < part.batch; r++)
             {
-                Array.Copy(part.valid, (long)r * part.Capacity, joined.valid, (long)(rowOffset + r) * capacity + shift, used);
-                joined.validCount[rowOffset + r] = used == part.Length ? part.validCount[r] : part.valid.AsSpan(r * part.Capacity, used).Count(true);
+                Array.Copy(part.valid, (long)r * part.Capacity, joined.valid, (long)(row + r) * capacity + shift, used);
+                joined.validCount[row + r] = used == part.Length ? part.validCount[r] : part.valid.AsSpan(r * part.Capacity, used).Count(true);
             }
-            rowOffset += part.batch;
+            row += part.batch;
         }
         return joined;
     }
