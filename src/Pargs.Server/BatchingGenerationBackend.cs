@@ -528,7 +528,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             var chosen = found.All(f => f.Cache is not null) ? prefixes.Select((p, i) => found[i].Length == p.Length - 1 ? siblingsKept.Find(p) : null).ToArray() : null;
             if (chosen is not null && chosen.All(c => c is not null))
             {
-                var joined = KvCache.Stack(found.Select(f => f.Cache!).ToArray(), capacity, found.Select(f => f.Length).ToArray());
+                var joined = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity);
                 try { joined.AppendSlots(chosen.Select(c => (c!.Value.Cache, c.Value.Row, c.Value.Slot)).ToList()); }
                 catch { joined.Dispose(); throw; }
                 session.AddCachedRows(joined);
@@ -538,10 +538,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             {
                 KvCache? kept = null;
                 if (found.Any(f => f.Cache is not null))
-                {
-                    using var empty = new KvCache(rm.Config, 1, 1);
-                    kept = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity, found.Select(f => f.Length).ToArray());
-                }
+                    kept = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity);
                 session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
             }
             for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i));
@@ -606,6 +603,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             new BackendMetric("pargs_prefix_cache_reused_tokens_total", "Prompt tokens read from the prefix cache instead of computed.", true, p.Value.ReusedTokens, labels),
             new BackendMetric("pargs_prefix_cache_computed_tokens_total", "Prompt tokens computed.", true, p.Value.ComputedTokens, labels),
             new BackendMetric("pargs_prefix_cache_evictions_total", "Prefix cache entries evicted to stay within the budget.", true, p.Value.Evictions, labels),
+            new BackendMetric("pargs_prefix_cache_shared_rows_total", "Rows kept in the session cache they left with instead of copied out.", true, p.Value.SharedRowsKept, labels),
             new BackendMetric("pargs_prefix_cache_bytes", "Bytes of KV caches kept for prefixes.", false, p.Value.Bytes, labels),
         };
     })).Concat(keptSiblings.Select(p => new BackendMetric("pargs_reward_kept_sibling_tokens_total",

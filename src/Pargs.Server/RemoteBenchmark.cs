@@ -142,6 +142,7 @@ public static class RemoteBenchmark
             if (!remote.Select(r => r.TokenIds).SequenceEqual(local.Select(r => r.TokenIds), new SameIds()))
                 throw new PargsException("bench remote: the remote engine's tokens differ from the local engine's");
             long steps = (long)rows * options.MaxTokens;
+            if (Counters().WorkerProfile(before, remote.Sum(r => r.TokenIds.Length)) is { } remoteProfile) log?.Invoke("  " + remoteProfile);
             table.Add([rows.ToString(), "remote LM", remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), (rate / localRate).ToString("F2", CultureInfo.InvariantCulture), remoteCpu,
                 PerStep(engine.Requests, steps), "local", .. Counters().Since(before, models.LmName)]);
 
@@ -150,6 +151,7 @@ public static class RemoteBenchmark
             log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, remote RM…");
             before = Counters();
             var (both, bothRate, bothCpu) = Timed(() => TextGenerator.Generate(engine2, remoteRm, prompts, decoding));
+            if (Counters().WorkerProfile(before, both.Sum(r => r.TokenIds.Length)) is { } bothProfile) log?.Invoke("  " + bothProfile);
             table.Add([rows.ToString(), "remote LM + RM", both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), (bothRate / localRate).ToString("F2", CultureInfo.InvariantCulture), bothCpu,
                 PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, models.LmName, models.RmName)]);
             sameAsLocal.Add($"{rows} row(s): {both.Zip(local).Count(p => p.First.TokenIds.SequenceEqual(p.Second.TokenIds))}/{rows}{(remoteRm.SendsTokenIds ? "" : " (texts)")}");
@@ -180,6 +182,21 @@ public static class RemoteBenchmark
         }
 
         double Get(string key) => Values.GetValueOrDefault(key);
+
+        /// <summary>
+        /// With PARGS_SERVE_PROFILE=1: the server worker thread's CPU ms per token since <paramref name="before"/>, and per
+        /// decoding phase (a thread's own CPU clock: what the machine's load changes least); else null.
+        /// </summary>
+        public string? WorkerProfile(ServerCounters before, long tokens)
+        {
+            if (!Values.ContainsKey("pargs_worker_cpu_seconds_total")) return null;
+            const string phase = "pargs_worker_phase_cpu_seconds_total{phase=\"";
+            var phases = Values.Keys.Where(k => k.StartsWith(phase, StringComparison.Ordinal))
+                .Select(k => $"{k[phase.Length..^2]} {(Get(k) - before.Get(k)) * 1000 / tokens:F3}");
+            double shared = Values.Where(v => v.Key.StartsWith("pargs_prefix_cache_shared_rows_total", StringComparison.Ordinal)).Sum(v => v.Value - before.Get(v.Key));
+            return $"server worker CPU ms per token {(Get("pargs_worker_cpu_seconds_total") - before.Get("pargs_worker_cpu_seconds_total")) * 1000 / tokens:F3}, rows kept uncopied {shared:F0} " +
+                   $"(phases: {string.Join(", ", phases)})";
+        }
 
         /// <summary>[rows per batched step, "reused / computed" prompt tokens of <paramref name="models"/>' prefix caches] since <paramref name="before"/>.</summary>
         public string[] Since(ServerCounters before, params string[] models)

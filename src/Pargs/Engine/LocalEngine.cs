@@ -29,6 +29,12 @@ public sealed class LocalEngine : LanguageModelEngine
         => DecodingMemory.Check(lm.Config, rm?.Config, options, prompts, longestPrompt,
                                 lmCache: lm.Backbone.KvCacheType, rmCache: (rm as RewardModel)?.Backbone.KvCacheType ?? KvCacheType.F32);
 
+    /// <summary>
+    /// Whether rows that all leave at once keep the session's cache as it is in the prefix cache (no copy per row; see
+    /// LocalSession.KeepAllShared). PARGS_PREFIX_SHARED=0 turns it off: A/B runs of one build.
+    /// </summary>
+    public static bool KeepLeavingCaches { get; set; } = Environment.GetEnvironmentVariable("PARGS_PREFIX_SHARED") != "0";
+
     public override ILanguageModelSession OpenSession(int capacity) => new LocalSession(lm, capacity, prefixCache);
 
     public override ICandidateScorer OpenScorer(IRewardModel rm, int candidates, int capacity, CandidateScoringCounts counts)
@@ -68,11 +74,7 @@ public sealed class LocalEngine : LanguageModelEngine
             var found = prompts.Select(p => prefixCache!.Find(p)).ToArray();
             KvCache? prefixes = null;
             if (found.Any(f => f.Cache is not null))
-            {
-                var empty = new KvCache(lm.Config, 1, 1);
-                try { prefixes = KvCache.Stack(found.Select(f => f.Cache ?? empty).ToArray(), capacity, found.Select(f => f.Length).ToArray()); }
-                finally { empty.Dispose(); }
-            }
+                prefixes = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity);
             var rest = prompts.Select((p, i) => p[found[i].Length..]).ToArray();
             var hidden = session.AddRows(rest, capacity, prefixes);
             foreach (var p in prompts) rowIds!.Add([.. p]);
@@ -95,6 +97,8 @@ public sealed class LocalEngine : LanguageModelEngine
         public NextTokens KeepRows(int[] rows)
         {
             using var scope = NewDisposeScope();
+            if (rowIds is not null && rows.Length == 0 && rowIds.Count > 0 && KeepLeavingCaches && KeepAllShared())
+                return Keep(logProbs!.narrow(0, 0, 0));
             if (rowIds is not null)
             {
                 // Rows that leave keep their caches for a later request that extends them.
@@ -107,6 +111,39 @@ public sealed class LocalEngine : LanguageModelEngine
             }
             session.SelectRows(rows.Select(r => (long)r).ToArray());
             return Keep(logProbs!.index_select(0, tensor(rows.Select(r => (long)r).ToArray())));
+        }
+
+        /// <summary>
+        /// Every row leaves (a server step whose one-token requests all finished): the session's cache goes to the prefix cache
+        /// as it is, each row an entry referring to it (<see cref="PrefixCache.AddShared"/>) — no row is copied — and the
+        /// session starts over with an empty cache. Only when most of the cache is the rows' own keys/values (a cache
+        /// mostly padding or spare slots is copied out compactly, as before, so that the byte budget keeps what it did);
+        /// false = nothing done.
+        /// </summary>
+        bool KeepAllShared()
+        {
+            var cache = session.Cache;
+            if (cache.HasHiddenStorageRows) return false; // its bytes would be more than it shows
+            long real = 0;
+            var firstSlots = new int[cache.BatchSize];
+            for (int b = 0; b < cache.BatchSize; b++)
+            {
+                firstSlots[b] = cache.Length - rowIds![b].Count;
+                if (rowIds[b].Count == 0 || firstSlots[b] < 0 || cache.CommittedTokens[b] != rowIds[b].Count
+                    || Array.IndexOf(cache.ValidSlots, false, b * cache.Capacity + firstSlots[b], rowIds[b].Count) >= 0)
+                    return false; // a row whose tokens are not one run ending at the last slot: the copying path
+                real += rowIds[b].Count;
+            }
+            // Bytes per slot and row are the same for every slot: compare slots.
+            if (2 * real <= (long)cache.Capacity * cache.BatchSize) return false;
+            var shared = PrefixCache.Share(session.DetachCache());
+            try
+            {
+                for (int b = 0; b < shared.Rows; b++) prefixCache!.AddShared([.. rowIds[b]], shared, b, firstSlots[b]);
+            }
+            finally { prefixCache!.Release(shared); }
+            rowIds.Clear();
+            return true;
         }
 
         Tensor LogProbsOf(Tensor hidden) => DecodingSteps.LogSoftmax(lm.LogitsFromHidden(hidden));

@@ -24,21 +24,47 @@ namespace Pargs.Engine;
 /// </summary>
 public sealed class PrefixCache : IDisposable
 {
-    sealed class Entry(int[] ids, ulong[] prefixHashes, KvCache cache)
+    sealed class Entry(int[] ids, ulong[] prefixHashes, KvCache cache, int row = 0, int firstSlot = 0, SharedRows? shared = null)
     {
         public int[] Ids { get; } = ids;
         /// <summary>[i] = hash of Ids[..(i + 1)]; the last is the whole sequence's.</summary>
         public ulong[] PrefixHashes { get; } = prefixHashes;
         public ulong Hash => PrefixHashes[^1];
+        /// <summary>The keys/values: row <see cref="Row"/>'s slots from <see cref="FirstSlot"/> on (a compact entry: row 0 from 0).</summary>
         public KvCache Cache { get; } = cache;
-        // The ids and one index slot per prefix are counted with the keys/values.
-        public long Bytes { get; } = cache.AllocatedBytes + ids.Length * (sizeof(int) + 32L);
+        public int Row { get; } = row;
+        public int FirstSlot { get; } = firstSlot;
+        /// <summary>The session cache this entry is a row of (its bytes are counted once, with the cache), or null (compact, own).</summary>
+        public SharedRows? Shared { get; } = shared;
+        // The ids and one index slot per prefix are counted with the keys/values (a shared cache's bytes are counted once, by it).
+        public long Bytes { get; } = (shared is null ? cache.AllocatedBytes : 0) + ids.Length * (sizeof(int) + 32L);
     }
+
+    /// <summary>
+    /// A session's whole KV cache, left by all its rows at once (a server step whose one-token requests all finished), kept
+    /// as it is: each row is an entry that refers to it — no copy of any row — and it is freed when its last entry goes.
+    /// WHY: a remote client's every step request leaves the server's batch and comes back a round trip later one token
+    /// longer; copying each leaving row out (CompactRow) was a tenth of a step's CPU on a small model.
+    /// </summary>
+    public sealed class SharedRows(KvCache cache)
+    {
+        internal KvCache Cache { get; } = cache;
+        /// <summary>Entries referring to it; its bytes count toward the budget while there is one.</summary>
+        internal int References;
+        /// <summary>The caller still adding its rows (until <see cref="Release"/>).</summary>
+        internal bool Held = true;
+        internal long Bytes { get; } = cache.AllocatedBytes;
+        public int Rows => Cache.BatchSize;
+    }
+
+    /// <summary>A kept prefix of a prompt: <see cref="Length"/> tokens in row <see cref="Row"/> of <see cref="Cache"/> from slot
+    /// <see cref="FirstSlot"/> on (owned by the prefix cache: read, do not keep or dispose); Cache is null when nothing matched.</summary>
+    public readonly record struct Match(KvCache? Cache, int Row, int FirstSlot, int Length);
 
     readonly Dictionary<ulong, LinkedListNode<Entry>> byHash = new();   // whole kept sequences
     readonly Dictionary<ulong, LinkedListNode<Entry>> byPrefix = new(); // every prefix of a kept sequence → the newest entry holding it
     readonly LinkedList<Entry> recent = new(); // most recently used first
-    long bytes, hits, misses, reusedTokens, computedTokens, evictions;
+    long bytes, hits, misses, reusedTokens, computedTokens, evictions, sharedRows;
     int longest;
 
     /// <param name="byteBudget">Most bytes of keys/values kept (entries beyond it are evicted, least recently used first).</param>
@@ -58,13 +84,15 @@ public sealed class PrefixCache : IDisposable
     public long ReusedTokens => Interlocked.Read(ref reusedTokens);
     public long ComputedTokens => Interlocked.Read(ref computedTokens);
     public long Evictions => Interlocked.Read(ref evictions);
+    /// <summary>Rows kept as rows of the session cache they left with, not copied (<see cref="AddShared"/>).</summary>
+    public long SharedRowsKept => Interlocked.Read(ref sharedRows);
 
     /// <summary>
     /// The kept sequence sharing the longest prefix with <paramref name="prompt"/>, at most all but its last token (at least
-    /// one token is left to compute), marked as recently used: its cache (owned by this cache: read its first Length slots,
-    /// do not keep or dispose it) and the shared length; or (null, 0).
+    /// one token is left to compute), marked as recently used: where its keys/values are (owned by this cache: read them, do
+    /// not keep or dispose the cache) and the shared length; or a match with no cache.
     /// </summary>
-    public (KvCache? Cache, int Length) Find(int[] prompt)
+    public Match Find(int[] prompt)
     {
         int most = Math.Min(prompt.Length - 1, longest);
         if (most >= 1)
@@ -82,12 +110,12 @@ public sealed class PrefixCache : IDisposable
                 Interlocked.Increment(ref hits);
                 Interlocked.Add(ref reusedTokens, length);
                 Interlocked.Add(ref computedTokens, prompt.Length - length);
-                return (node.Value.Cache, length);
+                return new Match(node.Value.Cache, node.Value.Row, node.Value.FirstSlot, length);
             }
         }
         Interlocked.Increment(ref misses);
         Interlocked.Add(ref computedTokens, prompt.Length);
-        return (null, 0);
+        return default;
     }
 
     /// <summary>Keeps <paramref name="cache"/> (one compact row holding exactly <paramref name="ids"/>; owned from now on).</summary>
@@ -98,18 +126,57 @@ public sealed class PrefixCache : IDisposable
             cache.Dispose();
             throw new ArgumentException($"a prefix cache entry is one row holding its {ids.Length} ids");
         }
+        if (!Keep(ids, cache, 0, 0, null)) cache.Dispose();
+    }
+
+    /// <summary>
+    /// Keeps row <paramref name="row"/> of <paramref name="rows"/> (holding exactly <paramref name="ids"/> in its slots from
+    /// <paramref name="firstSlot"/> to the cache's length, every one real) without copying it. The caller hands the cache over
+    /// with <see cref="Share"/>, adds its rows, then calls <see cref="Release"/> once (evicts down to the budget, and frees the
+    /// cache if no row was kept).
+    /// </summary>
+    public void AddShared(int[] ids, SharedRows rows, int row, int firstSlot)
+    {
+        var cache = rows.Cache;
+        int count = cache.Length - firstSlot;
+        if (row < 0 || row >= cache.BatchSize || firstSlot < 0 || count != ids.Length || ids.Length == 0 || cache.CommittedTokens[row] != count
+            || Array.IndexOf(cache.ValidSlots, false, row * cache.Capacity + firstSlot, count) >= 0)
+            throw new ArgumentException($"row {row} does not hold its {ids.Length} ids in slots {firstSlot}..{cache.Length - 1}");
+        if (!rows.Held) throw new InvalidOperationException("rows of a released cache");
+        if (rows.Bytes > ByteBudget) return;
+        if (Keep(ids, cache, row, firstSlot, rows))
+        {
+            Interlocked.Increment(ref sharedRows);
+            if (rows.References++ == 0) Interlocked.Add(ref bytes, rows.Bytes);
+        }
+    }
+
+    /// <summary>A session cache whose rows <see cref="AddShared"/> may keep (owned from now on: see <see cref="Release"/>).</summary>
+    public static SharedRows Share(KvCache cache) => new(cache);
+
+    /// <summary>The caller is done adding <paramref name="rows"/>' rows: freed now if none was kept, else with its last entry.</summary>
+    public void Release(SharedRows rows)
+    {
+        // Evicted once all its rows are in (and their older copies superseded), not row by row.
+        Evict();
+        rows.Held = false;
+        if (rows.References == 0) rows.Cache.Dispose();
+    }
+
+    /// <summary>Indexes a new entry unless a kept sequence already covers its ids; false = not kept (the caller frees it).</summary>
+    bool Keep(int[] ids, KvCache cache, int row, int firstSlot, SharedRows? shared)
+    {
         var prefixHashes = new ulong[ids.Length];
         ulong hash = Seed;
         for (int i = 0; i < ids.Length; i++) prefixHashes[i] = hash = Mix(hash, ids[i]);
-        var entry = new Entry(ids, prefixHashes, cache);
-        if (entry.Bytes > ByteBudget) { cache.Dispose(); return; }
+        var entry = new Entry(ids, prefixHashes, cache, row, firstSlot, shared);
+        if (entry.Bytes > ByteBudget) return false;
         if (byPrefix.TryGetValue(hash, out var covering) && covering.Value.Ids.AsSpan().StartsWith(ids))
         {
             // A kept sequence already holds all of these (the same one, or one that extends it): nothing new to keep.
             recent.Remove(covering);
             recent.AddFirst(covering);
-            cache.Dispose();
-            return;
+            return false;
         }
         // Kept sequences this one extends are dropped: it serves every prompt they served.
         for (int i = 0; i < ids.Length; i++)
@@ -120,7 +187,14 @@ public sealed class PrefixCache : IDisposable
         foreach (ulong h in prefixHashes) byPrefix[h] = node;
         Interlocked.Add(ref bytes, entry.Bytes);
         longest = Math.Max(longest, ids.Length);
-        while (Bytes > ByteBudget && recent.Last is { } last && !ReferenceEquals(last, node))
+        if (shared is null) Evict();
+        return true;
+    }
+
+    /// <summary>Evicts least recently used entries (never the newest) until the bytes fit the budget.</summary>
+    void Evict()
+    {
+        while (Bytes > ByteBudget && recent.Last is { } last && !ReferenceEquals(last, recent.First))
         {
             Remove(last);
             Interlocked.Increment(ref evictions);
@@ -136,7 +210,15 @@ public sealed class PrefixCache : IDisposable
         foreach (ulong h in node.Value.PrefixHashes)
             if (byPrefix.TryGetValue(h, out var holder) && holder == node) byPrefix.Remove(h);
         Interlocked.Add(ref bytes, -node.Value.Bytes);
-        node.Value.Cache.Dispose();
+        if (node.Value.Shared is { } shared)
+        {
+            if (--shared.References == 0)
+            {
+                Interlocked.Add(ref bytes, -shared.Bytes);
+                if (!shared.Held) shared.Cache.Dispose();
+            }
+        }
+        else node.Value.Cache.Dispose();
         if (recent.Count == 0) longest = 0;
     }
 
@@ -153,7 +235,9 @@ public sealed class PrefixCache : IDisposable
 
     public void Dispose()
     {
-        foreach (var e in recent) e.Cache.Dispose();
+        foreach (var e in recent)
+            if (e.Shared is null) e.Cache.Dispose();
+            else if (--e.Shared.References == 0 && !e.Shared.Held) e.Cache.Dispose();
         recent.Clear();
         byHash.Clear();
         byPrefix.Clear();

@@ -250,5 +250,13 @@ public sealed class BatchSession : IDisposable
         old.Dispose();
     }
 
+    /// <summary>Hands the cache over (its rows all leave at once, kept elsewhere as they are) and starts over with no rows.</summary>
+    public KvCache DetachCache()
+    {
+        var cache = Cache;
+        Cache = new KvCache(backbone.Config, 0, 1, backbone.KvCacheType);
+        return cache;
+    }
+
     public void Dispose() => Cache.Dispose();
 }

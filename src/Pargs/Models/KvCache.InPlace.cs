@@ -66,6 +66,9 @@ public sealed partial class KvCache
     Tensor?[]? viewKeys, viewValues;
     int storageRows;
 
+    /// <summary>Whether the buffers are views of a storage holding more rows than <see cref="BatchSize"/> (rows left in place).</summary>
+    internal bool HasHiddenStorageRows => BuffersAreViews() && storageRows > batch;
+
     /// <summary>Whether every layer's buffers are the views this class made (their storage holds <see cref="storageRows"/> rows).</summary>
     bool BuffersAreViews()
     {

@@ -373,58 +373,71 @@ public sealed partial class KvCache : IDisposable
     /// in one copy for many parts), with room for <paramref name="spare"/> more slots. <paramref name="slots"/>[i], when
     /// given, takes only part i's first slots (a prefix of a kept sequence). The parts are only read.
     /// </summary>
-    public static unsafe KvCache Stack(IReadOnlyList<KvCache> parts, int spare, IReadOnlyList<int>? slots = null)
+    public static KvCache Stack(IReadOnlyList<KvCache> parts, int spare, IReadOnlyList<int>? slots = null)
     {
-        var first = parts[0];
-        int Used(int p) => slots is null ? parts[p].Length : Math.Min(slots[p], parts[p].Length);
-        int length = Enumerable.Range(0, parts.Count).Max(Used);
-        int capacity = Math.Max(1, length + spare);
-        var joined = new KvCache(parts.Sum(p => p.batch), first.kvHeads, first.headDim, first.keys.Length, capacity, first.Type) { Length = length };
-        foreach (var part in parts)
+        var rows = new List<(KvCache?, int, int, int)>();
+        for (int p = 0; p < parts.Count; p++)
+            for (int r = 0; r < parts[p].batch; r++)
+                rows.Add((parts[p], r, 0, slots is null ? parts[p].Length : slots[p]));
+        return StackRows(rows, spare, parts[0]);
+    }
+
+    /// <summary>
+    /// One row per entry of <paramref name="rows"/>, aligned on the right with room for <paramref name="spare"/> more slots:
+    /// row i holds slots FirstSlot .. FirstSlot + Slots − 1 of row Row of Cache (at most up to its length; a null Cache, or
+    /// no slots, gives a row with none). The caches are only read. A prefix cache's entries are rows of this kind: a compact
+    /// copy (row 0 from slot 0) or a row of the session cache it left with (<see cref="Pargs.Engine.PrefixCache.AddShared"/>).
+    /// <paramref name="model"/> gives the shapes when no row has a cache.
+    /// </summary>
+    public static unsafe KvCache StackRows(IReadOnlyList<(KvCache? Cache, int Row, int FirstSlot, int Slots)> rows, int spare, KvCache? model = null)
+    {
+        var first = rows.Select(r => r.Cache).FirstOrDefault(c => c is not null) ?? model ?? throw new ArgumentException("no row has a cache to take the shapes from");
+        var used = new int[rows.Count];
+        for (int j = 0; j < rows.Count; j++)
+        {
+            var (part, row, firstSlot, slots) = rows[j];
+            if (part is null) continue;
             if (part.kvHeads != first.kvHeads || part.headDim != first.headDim || part.keys.Length != first.keys.Length || part.Type != first.Type)
-            {
-                joined.Dispose();
                 throw new ArgumentException("the caches belong to different models (or cache types)");
-            }
+            if (row < 0 || row >= part.batch || firstSlot < 0) throw new ArgumentOutOfRangeException(nameof(rows), $"row {row} from slot {firstSlot} of a cache of {part.batch} rows");
+            used[j] = Math.Max(0, Math.Min(slots, part.Length - firstSlot));
+        }
+        int length = used.DefaultIfEmpty(0).Max();
+        int capacity = Math.Max(1, length + spare);
+        var joined = new KvCache(rows.Count, first.kvHeads, first.headDim, first.keys.Length, capacity, first.Type) { Length = length };
         // Host copies into zeroed buffers (padding stays zero, as Concat leaves it), one memory copy per row and kv head: the
         // per-part narrow/copy_ ops this replaces were most of a small model's join (see CompactRow).
         long slotBytes = (long)first.headDim * first.ElementBytes, headBytes = capacity * slotBytes;
         for (int i = 0; i < first.keys.Length; i++)
         {
-            if (!parts.Any(p => p.keys[i] is not null && p.batch > 0)) continue;
+            bool any = false;
+            for (int j = 0; j < rows.Count && !any; j++) any = used[j] > 0 && rows[j].Cache!.keys[i] is not null;
+            if (!any) continue;
             var (keys, values) = joined.Buffers(i);
-            int rowOffset = 0;
-            for (int p = 0; p < parts.Count; p++)
+            byte* toKeys = (byte*)Cpu.TensorMemory.Address(keys), toValues = (byte*)Cpu.TensorMemory.Address(values);
+            for (int j = 0; j < rows.Count; j++)
             {
-                var part = parts[p];
-                int used = Used(p), shift = length - used;
-                if (part.keys[i] is not null && part.batch > 0 && used > 0)
+                var (part, row, firstSlot, _) = rows[j];
+                if (used[j] == 0 || part!.keys[i] is null) continue;
+                long partHeadBytes = part.Capacity * slotBytes, bytes = used[j] * slotBytes, shift = (length - used[j]) * slotBytes;
+                for (int kind = 0; kind < 2; kind++)
                 {
-                    long partHeadBytes = part.Capacity * slotBytes;
-                    foreach (var (target, source) in new[] { (keys, part.keys[i]!), (values, part.values[i]!) })
-                    {
-                        if (!source.is_contiguous()) throw new InvalidOperationException("a KV cache buffer is not contiguous");
-                        byte* from = (byte*)Cpu.TensorMemory.Address(source), to = (byte*)Cpu.TensorMemory.Address(target);
-                        for (int r = 0; r < part.batch; r++)
-                            for (int g = 0; g < first.kvHeads; g++)
-                                Buffer.MemoryCopy(from + ((long)r * first.kvHeads + g) * partHeadBytes,
-                                    to + ((long)(rowOffset + r) * first.kvHeads + g) * headBytes + shift * slotBytes, used * slotBytes, used * slotBytes);
-                    }
+                    var source = kind == 0 ? part.keys[i]! : part.values[i]!;
+                    if (!source.is_contiguous()) throw new InvalidOperationException("a KV cache buffer is not contiguous");
+                    byte* from = (byte*)Cpu.TensorMemory.Address(source), to = kind == 0 ? toKeys : toValues;
+                    for (int g = 0; g < first.kvHeads; g++)
+                        Buffer.MemoryCopy(from + ((long)row * first.kvHeads + g) * partHeadBytes + firstSlot * slotBytes,
+                            to + ((long)j * first.kvHeads + g) * headBytes + shift, bytes, bytes);
                 }
-                rowOffset += part.batch;
             }
         }
-        int row = 0;
-        for (int p = 0; p < parts.Count; p++)
+        for (int j = 0; j < rows.Count; j++)
         {
-            var part = parts[p];
-            int used = Used(p), shift = length - used;
-            for (int r = 0; r < part.batch; r++)
-            {
-                Array.Copy(part.valid, (long)r * part.Capacity, joined.valid, (long)(row + r) * capacity + shift, used);
-                joined.validCount[row + r] = used == part.Length ? part.validCount[r] : part.valid.AsSpan(r * part.Capacity, used).Count(true);
-            }
-            row += part.batch;
+            if (used[j] == 0) continue;
+            var (part, row, firstSlot, _) = rows[j];
+            long from = (long)row * part!.Capacity + firstSlot;
+            Array.Copy(part.valid, from, joined.valid, (long)j * capacity + length - used[j], used[j]);
+            joined.validCount[j] = firstSlot == 0 && used[j] == part.Length ? part.validCount[row] : part.valid.AsSpan((int)from, used[j]).Count(true);
         }
         return joined;
     }

@@ -101,4 +101,37 @@ public class KvCacheCopyTests
             foreach (var p in parts) p.Dispose();
         }
     }
+
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    public void StackRows_takes_each_rows_slots_from_its_first_slot(KvCacheType type)
+    {
+        using var cache = Filled(type);
+        // Row 1's real slots (2..5, a row kept as it left a session), row 0's first three, a row with no cache (a miss), and
+        // row 2 from slot 4 (its last two).
+        var rows = new (KvCache?, int, int, int)[] { (cache, 1, 2, 4), (cache, 0, 0, 3), (null, 0, 0, 0), (cache, 2, 4, 9) };
+        (int Row, int First, int Used)[] expected = [(1, 2, 4), (0, 0, 3), (0, 0, 0), (2, 4, 2)];
+        using var stacked = KvCache.StackRows(rows, 5);
+        Assert.Equal(4, stacked.Length);
+        Assert.Equal(9, stacked.Capacity);
+        Assert.Equal(expected.Select(e => (long)e.Used), stacked.CommittedTokens);
+        var valid = stacked.ValidPrefix.data<bool>().ToArray();
+        for (int r = 0; r < expected.Length; r++)
+            Assert.Equal(Enumerable.Range(0, 4).Select(s => s >= 4 - expected[r].Used), valid.Skip(r * 4).Take(4));
+        for (int layer = 0; layer < Config.NumLayers; layer++)
+        {
+            var (keys, values) = Read(stacked, layer);
+            var (sourceKeys, sourceValues) = Read(cache, layer);
+            for (int r = 0; r < expected.Length; r++)
+            {
+                var (row, first, used) = expected[r];
+                var padding = zeros(1, Config.NumKvHeads, 4 - used, Config.HeadDim);
+                var expectedKeys = cat([padding, sourceKeys.narrow(0, row, 1).narrow(2, first, used)], 2);
+                var expectedValues = cat([padding, sourceValues.narrow(0, row, 1).narrow(2, first, used)], 2);
+                Assert.True(Same(keys.narrow(0, r, 1), expectedKeys), $"row {r}, layer {layer}: keys");
+                Assert.True(Same(values.narrow(0, r, 1), expectedValues), $"row {r}, layer {layer}: values");
+            }
+        }
+    }
 }

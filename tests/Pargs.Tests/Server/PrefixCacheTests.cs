@@ -169,6 +169,115 @@ public class PrefixCacheTests
     }
 }
 
+/// <summary>
+/// Rows that all leave a session at once (a server step whose one-token requests finished) are kept as rows of the session's
+/// cache, not copied: the next requests, one token longer, join from there exactly, in any order and next to a miss; the
+/// cache is freed with its last entry (the byte budget sees it go), and one larger than the budget is not kept.
+/// </summary>
+public class PrefixCacheSharedRowsTests
+{
+    static float MaxDiff(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max();
+
+    static float[] Fresh(CausalLM lm, int[] prompt)
+    {
+        using var session = LanguageModelEngine.Cached(lm).OpenSession(prompt.Length + 1);
+        using var scope = NewDisposeScope();
+        return session.AddRows([prompt]).LogProbs[0].data<float>().ToArray();
+    }
+
+    [Fact]
+    public void Rows_leaving_together_are_kept_uncopied_and_rejoin_exactly()
+    {
+        using var lm = TinyModels.RandomLM(TinyModels.LlamaConfig(), seed: 7);
+        int vocab = lm.Config.VocabSize;
+        var a = TinyModels.Tokens(7, vocab, 1);
+        var b = TinyModels.Tokens(6, vocab, 2);
+        long firstBytes;
+        using (var probe = new PrefixCache(64 << 20))
+        {
+            using var session = LanguageModelEngine.Cached(lm, probe).OpenSession(4); // grown to 8 slots: 13 of 16 are the rows' own
+            using var scope = NewDisposeScope();
+            session.AddRows([a, b]);
+            session.KeepRows([]);
+            Assert.Equal(2, probe.SharedRowsKept);
+            firstBytes = probe.Bytes;
+        }
+        // Room for the second step's cache (a few slots more) but not for both steps' caches: the first must be freed when
+        // the second step's rows supersede its two rows.
+        using var cache = new PrefixCache(2 * firstBytes);
+        var engine = LanguageModelEngine.Cached(lm, cache);
+        using (var session = engine.OpenSession(4))
+        {
+            using var scope = NewDisposeScope();
+            session.AddRows([a, b]);
+            session.KeepRows([]);
+        }
+        Assert.Equal(2, cache.SharedRowsKept);
+        Assert.Equal(2, cache.Entries);
+        Assert.Equal(firstBytes, cache.Bytes);
+
+        int[] nextA = [.. a, 3], nextB = [.. b, 5];
+        int[] unrelated = [vocab - 1, .. TinyModels.Tokens(4, vocab - 1, 3)];
+        Assert.True(a[0] != vocab - 1 && b[0] != vocab - 1, "the unrelated prompt starts with a token no kept sequence starts with");
+        using (var session = engine.OpenSession(4))
+        {
+            using var scope = NewDisposeScope();
+            int[][] prompts = [nextB, unrelated, nextA]; // b's row before a's: rows come back in any order
+            var logProbs = session.AddRows(prompts).LogProbs;
+            for (int r = 0; r < prompts.Length; r++)
+                Assert.True(MaxDiff(Fresh(lm, prompts[r]), logProbs[r].data<float>().ToArray()) <= 1e-5f, $"row {r}");
+            session.KeepRows([]);
+        }
+        Assert.Equal(a.Length + b.Length, cache.ReusedTokens);
+        // The unrelated row's 5-token prefill padded the other two and grew the cache: mostly padding and spare slots, so its
+        // rows were copied out compactly instead; the first step's cache went with its two superseded rows (nothing evicted).
+        Assert.Equal(2, cache.SharedRowsKept);
+        Assert.Equal(3, cache.Entries);
+        Assert.Equal(0, cache.Evictions);
+        Assert.True(cache.Bytes <= cache.ByteBudget, $"{cache.Bytes} > {cache.ByteBudget}");
+
+        // Once more, the two rows alone: kept uncopied again, superseding their compact copies.
+        using (var session = engine.OpenSession(4))
+        {
+            using var scope = NewDisposeScope();
+            int[][] prompts = [[.. nextA, 4], [.. nextB, 6]];
+            var logProbs = session.AddRows(prompts).LogProbs;
+            for (int r = 0; r < prompts.Length; r++)
+                Assert.True(MaxDiff(Fresh(lm, prompts[r]), logProbs[r].data<float>().ToArray()) <= 1e-5f, $"third step, row {r}");
+            session.KeepRows([]);
+        }
+        Assert.Equal(4, cache.SharedRowsKept);
+        Assert.Equal(3, cache.Entries);
+        Assert.Equal(0, cache.Evictions);
+
+        using var tiny = new PrefixCache(firstBytes / 2); // a cache larger than the whole budget is not kept
+        using (var session = LanguageModelEngine.Cached(lm, tiny).OpenSession(4))
+        {
+            using var scope = NewDisposeScope();
+            session.AddRows([a, b]);
+            session.KeepRows([]);
+        }
+        Assert.Equal(0, tiny.Entries);
+        Assert.Equal(0, tiny.Bytes);
+    }
+
+    [Fact]
+    public void Shared_rows_are_refused_unless_they_hold_their_ids_in_one_run()
+    {
+        using var lm = TinyModels.RandomLM(TinyModels.LlamaConfig(), seed: 7);
+        using var cache = new PrefixCache(64 << 20);
+        var kv = new KvCache(lm.Config, 1, 4);
+        kv.Reserve(3);
+        kv.Advance([false, true, true], 3);
+        var shared = PrefixCache.Share(kv);
+        Assert.Throws<ArgumentException>(() => cache.AddShared([1, 2, 3], shared, 0, 0)); // slot 0 is padding
+        Assert.Throws<ArgumentException>(() => cache.AddShared([1, 2], shared, 1, 1));    // no row 1
+        cache.Release(shared); // nothing kept: freed here
+        Assert.Equal(0, cache.Entries);
+        Assert.Equal(0, cache.Bytes);
+    }
+}
+
 /// <summary>pargs serve's prefix cache under a client that steps rows one token at a time (a remote engine's requests).</summary>
 [Collection(ServerCollection.Name)]
 public sealed class ServerPrefixCacheTests(ServerFixture fixture)
