@@ -528,7 +528,8 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             var chosen = found.All(f => f.Cache is not null) ? prefixes.Select((p, i) => found[i].Length == p.Length - 1 ? siblingsKept.Find(p) : null).ToArray() : null;
             if (chosen is not null && chosen.All(c => c is not null))
             {
-                var joined = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity);
+                // Room for the chosen candidate and the next candidates (not a whole sequence more: the cache is kept as it is).
+                var joined = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), shared.Max(r => requests[r].Length) + 1);
                 try { joined.AppendSlots(chosen.Select(c => (c!.Value.Cache, c.Value.Row, c.Value.Slot)).ToList()); }
                 catch { joined.Dispose(); throw; }
                 session.AddCachedRows(joined);
@@ -541,9 +542,11 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                     kept = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity);
                 session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
             }
-            for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i));
             int k = requests[shared[0]].Length;
-            if (shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1)))
+            bool siblingStep = shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1));
+            void KeepPrefixes() { for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i)); }
+            if (!siblingStep) KeepPrefixes();
+            else
             {
                 // One token after each prefix (a candidate per text, the usual step): the k candidates of a row are siblings
                 // over its prefix in one forward (BatchSession.Siblings, as the local scorer runs them) — no copy per text.
@@ -551,6 +554,10 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 var siblings = rm.ScoreFromHidden(session.Siblings(tensor(candidates, shared.Length, k))).to(ScalarType.Float32).data<float>().ToArray();
                 for (int i = 0; i < shared.Length; i++) results[shared[i]] = siblings[(i * k)..((i + 1) * k)];
                 siblingsKept.Keep(prefixes, candidates, k, session.Cache.SiblingSlots(k)); // the next step's prefix is one of them
+                // No copy out per prefix row where the cache is mostly the prefixes: the next step's request starts from its row
+                // here (the candidates' slots past the prefixes are never read through the prefix cache).
+                if (PrefixCache.Shareable(session.Cache, prefixes.Select(p => p.Length).ToArray())) cache.AddAll(session.DetachCache(), prefixes);
+                else KeepPrefixes();
                 return results;
             }
             // Each request's texts as rows over its prefix row, all in one forward.

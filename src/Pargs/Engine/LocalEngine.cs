@@ -122,26 +122,8 @@ public sealed class LocalEngine : LanguageModelEngine
         /// </summary>
         bool KeepAllShared()
         {
-            var cache = session.Cache;
-            if (cache.HasHiddenStorageRows) return false; // its bytes would be more than it shows
-            long real = 0;
-            var firstSlots = new int[cache.BatchSize];
-            for (int b = 0; b < cache.BatchSize; b++)
-            {
-                firstSlots[b] = cache.Length - rowIds![b].Count;
-                if (rowIds[b].Count == 0 || firstSlots[b] < 0 || cache.CommittedTokens[b] != rowIds[b].Count
-                    || Array.IndexOf(cache.ValidSlots, false, b * cache.Capacity + firstSlots[b], rowIds[b].Count) >= 0)
-                    return false; // a row whose tokens are not one run ending at the last slot: the copying path
-                real += rowIds[b].Count;
-            }
-            // Bytes per slot and row are the same for every slot: compare slots.
-            if (2 * real <= (long)cache.Capacity * cache.BatchSize) return false;
-            var shared = PrefixCache.Share(session.DetachCache());
-            try
-            {
-                for (int b = 0; b < shared.Rows; b++) prefixCache!.AddShared([.. rowIds[b]], shared, b, firstSlots[b]);
-            }
-            finally { prefixCache!.Release(shared); }
+            if (!PrefixCache.Shareable(session.Cache, rowIds!.Select(r => r.Count).ToArray())) return false;
+            prefixCache!.AddAll(session.DetachCache(), rowIds.Select(r => r.ToArray()).ToArray());
             rowIds.Clear();
             return true;
         }

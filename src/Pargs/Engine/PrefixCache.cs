@@ -151,6 +151,37 @@ public sealed class PrefixCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether the rows of <paramref name="cache"/>, leaving all at once and holding <paramref name="tokens"/>[b] tokens each,
+    /// can be kept as they are (<see cref="AddAll"/>): each row's tokens one run of real slots ending at the cache's length,
+    /// and more than half of the cache's slots the rows' own — a cache mostly padding or spare slots is copied out compactly
+    /// instead, so that the byte budget keeps about what it kept.
+    /// </summary>
+    public static bool Shareable(KvCache cache, IReadOnlyList<int> tokens)
+    {
+        if (cache.BatchSize == 0 || tokens.Count != cache.BatchSize || cache.HasHiddenStorageRows) return false; // hidden rows: more bytes than it shows
+        long real = 0;
+        for (int b = 0; b < cache.BatchSize; b++)
+        {
+            int first = cache.Length - tokens[b];
+            if (tokens[b] == 0 || first < 0 || cache.CommittedTokens[b] != tokens[b]
+                || Array.IndexOf(cache.ValidSlots, false, b * cache.Capacity + first, tokens[b]) >= 0) return false;
+            real += tokens[b];
+        }
+        return 2 * real > (long)cache.Capacity * cache.BatchSize; // bytes per slot and row are the same for every slot
+    }
+
+    /// <summary>Keeps every row of <paramref name="cache"/> (owned from now on; <see cref="Shareable"/>) as it is: row b holds <paramref name="ids"/>[b].</summary>
+    public void AddAll(KvCache cache, IReadOnlyList<int[]> ids)
+    {
+        var shared = Share(cache);
+        try
+        {
+            for (int b = 0; b < cache.BatchSize; b++) AddShared(ids[b], shared, b, cache.Length - ids[b].Length);
+        }
+        finally { Release(shared); }
+    }
+
     /// <summary>A session cache whose rows <see cref="AddShared"/> may keep (owned from now on: see <see cref="Release"/>).</summary>
     public static SharedRows Share(KvCache cache) => new(cache);
 

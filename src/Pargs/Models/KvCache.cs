@@ -173,17 +173,22 @@ public sealed partial class KvCache : IDisposable
     /// candidate was chosen, then commits that one with <see cref="AppendSlots"/> — <see cref="CommitSibling"/> across
     /// two requests.
     /// </summary>
-    public KvCache SiblingSlots(int k)
+    public unsafe KvCache SiblingSlots(int k)
     {
         if (k < 1 || Length + k > Capacity) throw new ArgumentOutOfRangeException(nameof(k), $"{k} sibling slots past slot {Length} of {Capacity}");
         var copy = new KvCache(batch, kvHeads, headDim, keys.Length, k, Type) { Length = k };
+        long slotBytes = (long)headDim * ElementBytes, headBytes = Capacity * slotBytes, bytes = k * slotBytes;
         for (int i = 0; i < keys.Length; i++)
         {
             if (keys[i] is null) continue;
             copy.keys[i] = empty(batch, kvHeads, k, headDim, dtype: DType).DetachFromDisposeScope();
             copy.values[i] = empty(batch, kvHeads, k, headDim, dtype: DType).DetachFromDisposeScope();
-            copy.keys[i]!.copy_(keys[i]!.narrow(2, Length, k));
-            copy.values[i]!.copy_(values[i]!.narrow(2, Length, k));
+            // Host copies, one per row and kv head (see CompactRow): a server does this once per /v1/rewards pass.
+            foreach (var (source, target) in new[] { (keys[i]!, copy.keys[i]!), (values[i]!, copy.values[i]!) })
+            {
+                byte* from = (byte*)Cpu.TensorMemory.Address(source) + Length * slotBytes, to = (byte*)Cpu.TensorMemory.Address(target);
+                for (long h = 0; h < (long)batch * kvHeads; h++) Buffer.MemoryCopy(from + h * headBytes, to + h * bytes, bytes, bytes);
+            }
         }
         Array.Fill(copy.valid, true);
         Array.Fill(copy.validCount, (long)k);

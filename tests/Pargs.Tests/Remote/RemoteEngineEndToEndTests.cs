@@ -66,6 +66,21 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
 
     [Fact]
     public void Remote_reward_model_with_the_lms_tokenizer_sends_token_ids_and_scores_as_the_local_cached_scorer()
+        => ScoresAsTheLocalCachedScorer(Prompts);
+
+    /// <summary>
+    /// Long prefixes: the server's reward session is then mostly the rows' own keys/values, so it keeps them as they are
+    /// (PrefixCache.AddShared: no copy out per row) and the next steps start from there — the same rewards.
+    /// </summary>
+    [Fact]
+    public void Remote_reward_model_over_long_prefixes_keeps_them_uncopied_and_scores_as_the_local_cached_scorer()
+    {
+        string[] longPrompts = Prompts.Select(p => p + " in the big green park with her friend and his little red ball, and they ran and ran").ToArray();
+        Assert.True(ScoresAsTheLocalCachedScorer(longPrompts) >= longPrompts.Length, "the reward session's rows were kept as they are");
+    }
+
+    /// <summary>Three steps of k = 6 candidates, remote against local; returns the reward model's rows kept uncopied meanwhile.</summary>
+    double ScoresAsTheLocalCachedScorer(string[] prompts)
     {
         using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = fixture.Server.Url, Concurrency = 4 }, fixture.Lm.Info);
         Assert.True(rm.SendsTokenIds, rm.TokenizerCheck);
@@ -73,33 +88,35 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         var counts = new CandidateScoringCounts();
         using var remote = rm.OpenScorer(fixture.Lm.Info, 64, counts);
         using var local = fixture.Rm.OpenScorer(fixture.Lm.Info, 64, new CandidateScoringCounts());
-        var prompts = Prompts.Select(p => fixture.Lm.Tokenizer!.Encode(p, addBos: true)).ToArray();
-        remote.AddRows(prompts);
-        local.AddRows(prompts);
+        var promptIds = prompts.Select(p => fixture.Lm.Tokenizer!.Encode(p, addBos: true)).ToArray();
+        remote.AddRows(promptIds);
+        local.AddRows(promptIds);
         using var http = new HttpClient();
-        double KeptSiblingTokens() => http.GetStringAsync(new Uri(fixture.Server.Url, "metrics")).GetAwaiter().GetResult().Split('\n')
-            .Where(l => l.StartsWith($"pargs_reward_kept_sibling_tokens_total{{model=\"{ServerFixture.RewardModelName}\"}}", StringComparison.Ordinal))
+        double Metric(string name) => http.GetStringAsync(new Uri(fixture.Server.Url, "metrics")).GetAwaiter().GetResult().Split('\n')
+            .Where(l => l.StartsWith($"{name}{{model=\"{ServerFixture.RewardModelName}\"}}", StringComparison.Ordinal))
             .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Single();
-        double keptBefore = KeptSiblingTokens();
+        double KeptSiblingTokens() => Metric("pargs_reward_kept_sibling_tokens_total");
+        double keptBefore = KeptSiblingTokens(), sharedBefore = Metric("pargs_prefix_cache_shared_rows_total");
         var random = new Random(5);
         // Three steps: the first scores over prompts the server has not seen, the next extend each row by its chosen
         // candidate (kept from the last request's sibling forward on the server: no forward for the prefix).
         for (int step = 0; step < 3; step++)
         {
             using var scope = NewDisposeScope();
-            var candidates = Enumerable.Range(0, Prompts.Length * 6).Select(_ => (long)random.Next(3, 512)).ToArray();
-            var active = Enumerable.Repeat(true, Prompts.Length).ToArray();
-            var remoteRewards = remote.Score(tensor(candidates, Prompts.Length, 6), active);
-            var localRewards = local.Score(tensor(candidates, Prompts.Length, 6), active);
-            for (int b = 0; b < Prompts.Length; b++)
+            var candidates = Enumerable.Range(0, prompts.Length * 6).Select(_ => (long)random.Next(3, 512)).ToArray();
+            var active = Enumerable.Repeat(true, prompts.Length).ToArray();
+            var remoteRewards = remote.Score(tensor(candidates, prompts.Length, 6), active);
+            var localRewards = local.Score(tensor(candidates, prompts.Length, 6), active);
+            for (int b = 0; b < prompts.Length; b++)
                 for (int j = 0; j < 6; j++)
                     Assert.True(Math.Abs(localRewards[b][j] - remoteRewards[b][j]) <= 1e-4f, $"step {step}, row {b}, candidate {j}: {remoteRewards[b][j]} remote vs {localRewards[b][j]} local");
-            var chosen = Enumerable.Range(0, Prompts.Length).Select(b => random.Next(6)).ToArray();
+            var chosen = Enumerable.Range(0, prompts.Length).Select(b => random.Next(6)).ToArray();
             remote.Commit(chosen);
             local.Commit(chosen);
         }
-        Assert.Equal(3 * Prompts.Length, rm.Requests); // one request per row and step, the tokenizer check not counted
-        Assert.Equal(2 * Prompts.Length, KeptSiblingTokens() - keptBefore); // steps 2 and 3: every row's prefix grew by a kept slot
+        Assert.Equal(3 * prompts.Length, rm.Requests); // one request per row and step, the tokenizer check not counted
+        Assert.Equal(2 * prompts.Length, KeptSiblingTokens() - keptBefore); // steps 2 and 3: every row's prefix grew by a kept slot
+        return Metric("pargs_prefix_cache_shared_rows_total") - sharedBefore;
     }
 
     [Fact]
