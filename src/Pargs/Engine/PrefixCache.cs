@@ -18,7 +18,9 @@ namespace Pargs.Engine;
 /// Exact: the kept keys/values are the ones the row's own forward wrote, positions count real tokens only, and a match
 /// always leaves at least one token to compute (the last position's logits are not kept), so a cached step gives the
 /// log-probabilities of a fresh prefill up to the order of float sums (tested ≤ 1e-5). Bounded: entries are compact
-/// single-row caches, evicted least recently used first once their bytes pass <see cref="ByteBudget"/>. Not thread-safe:
+/// single-row caches, or rows of a session cache that all its rows left at once (<see cref="AddShared"/>: kept as it is,
+/// its bytes counted once and freed with its last entry), evicted least recently used first once their bytes pass
+/// <see cref="ByteBudget"/>. Not thread-safe:
 /// the thread that steps the sessions owns it; the counters may be read from any thread.
 /// </para>
 /// </summary>
