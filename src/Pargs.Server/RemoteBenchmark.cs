@@ -101,7 +101,7 @@ public static class RemoteBenchmark
         }
         var process = Process.GetCurrentProcess();
         // Client and server share this process: its CPU time per token is what a step costs both, whatever the machine's load.
-        (IReadOnlyList<GenerationResult> Results, double Rate, string CpuPerToken) Timed(Func<IReadOnlyList<GenerationResult>> run)
+        (IReadOnlyList<GenerationResult> Results, double Rate, string CpuPerToken, double Seconds, double CpuMs) Timed(Func<IReadOnlyList<GenerationResult>> run)
         {
             process.Refresh();
             var cpu = process.TotalProcessorTime;
@@ -121,7 +121,7 @@ public static class RemoteBenchmark
             // is logged, not subtracted from the table's CPU per token.
             log?.Invoke($"  thread-pool work items per token: {(ThreadPool.CompletedWorkItemCount - workItems) / (double)tokens:F2}; " +
                         $"methods compiled in the level: {System.Runtime.JitInfo.GetCompiledMethodCount() - jitted}, compiler wall ms per token: {compilerMs / tokens:F3}");
-            return (results, tokens / seconds, (cpuMs / tokens).ToString("F2", CultureInfo.InvariantCulture));
+            return (results, tokens / seconds, (cpuMs / tokens).ToString("F2", CultureInfo.InvariantCulture), seconds, cpuMs);
         }
         var sameAsLocal = new List<string>();
         foreach (int rows in options.Rows)
@@ -132,32 +132,49 @@ public static class RemoteBenchmark
                 Method = new PargsOptions { K = options.K, W = options.W }, Seed = 1, MaxNewTokens = options.MaxTokens, StopAtEos = false, BatchSize = rows,
             };
             log?.Invoke($"{models.LmName}, {rows} row(s): local engine…");
-            var (local, localRate, localCpu) = Timed(() => TextGenerator.Generate(lm, rm, prompts, decoding));
-            table.Add(rows.ToString(), "local", local.Sum(r => r.TokenIds.Length).ToString(), Rate(localRate), "1.00", localCpu, "–", "–", "–", "–");
+            // The local engine runs before and after the remote levels and its two runs are combined: the host's speed drifts
+            // within a run (the 15M shape's local level gave 141–307 tok/s in five runs at one load, while its remote LM + RM
+            // level gave 176–242), so a ratio over one local run measured at another moment swung with it.
+            var (local, _, _, localSeconds, localCpuMs) = Timed(() => TextGenerator.Generate(lm, rm, prompts, decoding));
+            int localTokens = local.Sum(r => r.TokenIds.Length);
 
             using var engine = Connect(rows);
             log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, local RM…");
             var before = Counters();
-            var (remote, rate, remoteCpu) = Timed(() => TextGenerator.Generate(engine, rm, prompts, decoding));
+            var (remote, rate, remoteCpu, _, _) = Timed(() => TextGenerator.Generate(engine, rm, prompts, decoding));
             if (!remote.Select(r => r.TokenIds).SequenceEqual(local.Select(r => r.TokenIds), new SameIds()))
                 throw new PargsException("bench remote: the remote engine's tokens differ from the local engine's");
             long steps = (long)rows * options.MaxTokens;
             if (Counters().WorkerProfile(before, remote.Sum(r => r.TokenIds.Length)) is { } remoteProfile) log?.Invoke("  " + remoteProfile);
-            table.Add([rows.ToString(), "remote LM", remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), (rate / localRate).ToString("F2", CultureInfo.InvariantCulture), remoteCpu,
-                PerStep(engine.Requests, steps), "local", .. Counters().Since(before, models.LmName)]);
+            string[] remoteRow = [rows.ToString(), "remote LM", remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), "", remoteCpu,
+                PerStep(engine.Requests, steps), "local", .. Counters().Since(before, models.LmName)];
 
             using var engine2 = Connect(rows);
             using var remoteRm = RemoteRm(engine2, rows);
             log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, remote RM…");
             before = Counters();
-            var (both, bothRate, bothCpu) = Timed(() => TextGenerator.Generate(engine2, remoteRm, prompts, decoding));
+            var (both, bothRate, bothCpu, _, _) = Timed(() => TextGenerator.Generate(engine2, remoteRm, prompts, decoding));
             if (Counters().WorkerProfile(before, both.Sum(r => r.TokenIds.Length)) is { } bothProfile) log?.Invoke("  " + bothProfile);
-            table.Add([rows.ToString(), "remote LM + RM", both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), (bothRate / localRate).ToString("F2", CultureInfo.InvariantCulture), bothCpu,
-                PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, models.LmName, models.RmName)]);
+            string[] bothRow = [rows.ToString(), "remote LM + RM", both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), "", bothCpu,
+                PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, models.LmName, models.RmName)];
+
+            log?.Invoke($"{models.LmName}, {rows} row(s): local engine again…");
+            var (again, _, _, againSeconds, againCpuMs) = Timed(() => TextGenerator.Generate(lm, rm, prompts, decoding));
+            if (!again.Select(r => r.TokenIds).SequenceEqual(local.Select(r => r.TokenIds), new SameIds()))
+                throw new PargsException("bench remote: the local engine's second run differs from its first");
+            log?.Invoke($"  local engine before / after the remote levels: {localTokens / localSeconds:F0} / {localTokens / againSeconds:F0} tok/s");
+            double localRate = 2.0 * localTokens / (localSeconds + againSeconds);
+            string localCpu = ((localCpuMs + againCpuMs) / (2.0 * localTokens)).ToString("F2", CultureInfo.InvariantCulture);
+            table.Add(rows.ToString(), "local", localTokens.ToString(), Rate(localRate), "1.00", localCpu, "–", "–", "–", "–");
+            remoteRow[4] = (rate / localRate).ToString("F2", CultureInfo.InvariantCulture);
+            table.Add(remoteRow);
+            bothRow[4] = (bothRate / localRate).ToString("F2", CultureInfo.InvariantCulture);
+            table.Add(bothRow);
             sameAsLocal.Add($"{rows} row(s): {both.Zip(local).Count(p => p.First.TokenIds.SequenceEqual(p.Second.TokenIds))}/{rows}{(remoteRm.SendsTokenIds ? "" : " (texts)")}");
         }
         table.Notes.Add($"Remote LM + RM rows whose tokens equal the local engine's (counted, not required: see below): {string.Join(", ", sameAsLocal)}.");
         table.Notes.Add("Same seed, same tokens: the remote LM rows are checked token for token against the local engine's before they are reported.");
+        table.Notes.Add("Local: the local engine runs before and after the two remote levels (the same tokens twice) and its row combines both runs (tokens over their summed time and CPU), so that × local does not swing with the host's speed drifting between the local level and the remote ones.");
         table.Notes.Add("Client and server share this process and its cores. CPU ms / token: the process's CPU time (client + server, every thread) over the level's tokens — what the machine's load does not change much, where tok/s is wall time on a shared machine.");
         table.Notes.Add("Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
         table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
