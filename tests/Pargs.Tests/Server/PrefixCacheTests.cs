@@ -262,6 +262,34 @@ public class PrefixCacheSharedRowsTests
     }
 
     [Fact]
+    public void A_cache_whose_storage_holds_rows_that_left_earlier_is_copied_out_not_kept()
+    {
+        using var lm = TinyModels.RandomLM(TinyModels.LlamaConfig(), seed: 7);
+        int vocab = lm.Config.VocabSize;
+        var a = TinyModels.Tokens(7, vocab, 1);
+        var b = TinyModels.Tokens(6, vocab, 2);
+        using var cache = new PrefixCache(64 << 20);
+        var engine = LanguageModelEngine.Cached(lm, cache);
+        using (var session = engine.OpenSession(4))
+        {
+            using var scope = NewDisposeScope();
+            session.AddRows([a, b]);
+            session.Append([5, 6]);
+            session.KeepRows([1]); // a leaves in place: b's cache is now a view of a two-row storage
+            session.KeepRows([]);  // b (7 of 8 slots its own) leaves alone: its cache would hide a's row's bytes
+        }
+        Assert.Equal(0, cache.SharedRowsKept);
+        Assert.Equal(2, cache.Entries);
+        using (var session = engine.OpenSession(4))
+        {
+            using var scope = NewDisposeScope();
+            int[] next = [.. b, 6, 3];
+            Assert.True(MaxDiff(Fresh(lm, next), session.AddRows([next]).LogProbs[0].data<float>().ToArray()) <= 1e-5f);
+        }
+        Assert.Equal(b.Length + 1, cache.ReusedTokens);
+    }
+
+    [Fact]
     public void Shared_rows_are_refused_unless_they_hold_their_ids_in_one_run()
     {
         using var lm = TinyModels.RandomLM(TinyModels.LlamaConfig(), seed: 7);
