@@ -21,6 +21,8 @@ public sealed record GemmBenchmarkOptions
     /// <summary>Rows of the crossover table's sibling forwards at the 15M shape (k = 10 each: 10 … 640 candidates); empty: no such table.</summary>
     public IReadOnlyList<int> CrossoverRows { get; init; } = new[] { 1, 5, 11, 16, 64 };
     /// <summary>Prefills of the crossover table, prompts × tokens: a server step's joins (48-token prompts), and one prompt of the 15M's whole context.</summary>
+    /// <summary>The crossover table's model shape: "15m" (hidden 288, ff 768) or "42m" (stories42M: hidden 512, 8 layers, 8 heads, ff 1376).</summary>
+    public string CrossoverShape { get; init; } = "15m";
     public IReadOnlyList<(int Prompts, int Tokens)> CrossoverPrefills { get; init; } = new[] { (1, 48), (2, 48), (4, 48), (1, 256) };
 }
 
@@ -203,11 +205,17 @@ public static unsafe class GemmBenchmark
     /// </summary>
     public static BenchTable RunKernelCrossover(GemmBenchmarkOptions options, Action<string>? log = null)
     {
-        var table = new BenchTable("bench gemm: the 15M shape's forwards of many tokens, decode kernel vs libtorch (k = 10 candidates over a 48-token prefix; prefills)",
-            "forward", "tokens", "torch, 1 thread (CPU µs)", "kernel, 1 thread (CPU µs)", "torch ÷ kernel", "torch, 2 threads (wall µs)", "kernel, 2 threads (wall µs)", "torch ÷ kernel, 2 threads");
+        var shape = options.CrossoverShape.ToLowerInvariant() switch
+        {
+            "15m" => BenchmarkModels.Llama15MShape(),
+            "42m" => BenchmarkModels.Llama15MShape() with { HiddenSize = 512, NumLayers = 8, NumHeads = 8, NumKvHeads = 8, IntermediateSize = 1376, MaxPositions = 1024 },
+            _ => throw new PargsException($"--crossover-shape: expected 15m or 42m, got \"{options.CrossoverShape}\""),
+        };
+        var table = new BenchTable($"bench gemm: the {options.CrossoverShape.ToUpperInvariant()} shape's forwards of many tokens, decode kernel vs libtorch (k = 10 candidates over a 48-token prefix; prefills)",
+            "forward", "tokens", "torch, 1 thread (CPU µs)", "kernel, 1 thread (CPU µs)", "torch ÷ kernel", "torch, 2 threads (wall µs)", "kernel, 2 threads by rows (wall µs)", "kernel, 2 threads by product (wall µs)", "torch ÷ kernel by rows", "by product ÷ by rows");
         int savedThreads = CpuThreads.Count;
         long savedWork = Models.Families.Llama.LlamaDecodeKernel.MaxSquareWork;
-        var shape = BenchmarkModels.Llama15MShape();
+        bool savedSplit = BatchSession.RowSplit;
         try
         {
             Models.Families.Llama.LlamaDecodeKernel.MaxSquareWork = long.MaxValue;
@@ -269,35 +277,40 @@ public static unsafe class GemmBenchmark
                 }
                 double torchOne = cpu[0] / counts[0] / 1e3, kernelOne = cpu[1] / counts[1] / 1e3;
                 // Two threads: wall medians, blocks of forwards cycling torch and kernel.
-                var walls = new[] { new List<double>(), new List<double>() };
+                // Modes: torch, kernel split by rows (BatchSession.RowSplit: siblings only; a prefill splits its products), kernel split by product.
+                var walls = new[] { new List<double>(), new List<double>(), new List<double>() };
                 var clock = System.Diagnostics.Stopwatch.StartNew();
-                while (clock.Elapsed.TotalSeconds < options.SecondsPerCell * 6)
-                    for (int kernel = 0; kernel < 2; kernel++)
+                while (clock.Elapsed.TotalSeconds < options.SecondsPerCell * 9)
+                    for (int mode = 0; mode < 3; mode++)
                     {
                         // torch's OpenMP threads only in its own column (they spin between ops), the kernels' workers only in theirs
-                        TorchSharp.torch.set_num_threads(kernel == 1 ? 1 : 2);
-                        CpuThreads.Count = kernel == 1 ? 2 : 1;
-                        using var off = kernel == 1 ? null : CpuKernels.Suppress();
+                        TorchSharp.torch.set_num_threads(mode == 0 ? 2 : 1);
+                        CpuThreads.Count = mode == 0 ? 1 : 2;
+                        BatchSession.RowSplit = mode == 1;
+                        using var off = mode == 0 ? CpuKernels.Suppress() : null;
                         forward();
                         for (int i = 0; i < 5; i++)
                         {
                             long start = System.Diagnostics.Stopwatch.GetTimestamp();
                             forward();
-                            walls[kernel].Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+                            walls[mode].Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds);
                         }
                     }
+                BatchSession.RowSplit = savedSplit;
                 double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
-                double torchTwo = Median(walls[0]), kernelTwo = Median(walls[1]);
-                table.Add(name, tokens.ToString(), $"{torchOne:F0}", $"{kernelOne:F0}", $"{torchOne / kernelOne:F2}×", $"{torchTwo:F0}", $"{kernelTwo:F0}", $"{torchTwo / kernelTwo:F2}×");
+                double torchTwo = Median(walls[0]), byRows = Median(walls[1]), byProduct = Median(walls[2]);
+                table.Add(name, tokens.ToString(), $"{torchOne:F0}", $"{kernelOne:F0}", $"{torchOne / kernelOne:F2}×", $"{torchTwo:F0}", $"{byRows:F0}", $"{byProduct:F0}",
+                          $"{torchTwo / byRows:F2}×", $"{byProduct / byRows:F2}×");
             }
         }
         finally
         {
             Models.Families.Llama.LlamaDecodeKernel.MaxSquareWork = savedWork;
+            BatchSession.RowSplit = savedSplit;
             ComputeThreads.Set(savedThreads);
         }
-        table.Notes.Add("Random weights of the 15M shape as a reward model (score head included). tokens · 288² above 2²² (50 tokens) is what the kernel declined before this table; every column here forces its engine (the rows below 32 tokens run on the kernel in any case).");
-        table.Notes.Add($"Two threads: median wall µs of blocks of 5 forwards per engine, cycled for {options.SecondsPerCell * 6:F1} s per forward; the siblings split by rows from 32 candidates a half.");
+        table.Notes.Add($"Random weights of the shape (hidden {shape.HiddenSize}, {shape.NumLayers} layers, ff {shape.IntermediateSize}) as a reward model (score head included). tokens · hidden² above 2²² ({(1L << 22) / ((long)shape.HiddenSize * shape.HiddenSize)} tokens) is what the kernel declined before this table; every column here forces its engine (forwards of up to 32 tokens run on the kernel in any case).");
+        table.Notes.Add($"Two threads: median wall µs of blocks of 5 forwards per engine, cycled for {options.SecondsPerCell * 9:F1} s per forward. By rows: the siblings as two halves of whole rows (BatchSession.RowSplit, from 32 candidates a half; a prefill is not split so, its column is by product too); by product: each product's output columns and each attention's heads over the two threads.");
         return table;
     }
 
