@@ -71,8 +71,8 @@ public static unsafe class CpuGemm
     /// <summary>
     /// The default choice of <see cref="PackRows"/>: x's rows when they are fewer than 32 (one or two panels) and than the
     /// call's outputs, and the weights are past L1 (over 64 Ki floats). Measured (bench gemm, alternated, load 9–11): on
-    /// the 15M shape's 288 × 288, 768 × 288 and 288 × 768 at 16–31 rows 18–25 → 24–53 GMAC/s, where the weights' pack is
-    /// most of the call; from 40 rows on no gain within the noise (kept on the weights); on 64 × 64 at 16 rows slower
+    /// the 15M shape's 288 × 288, 768 × 288 and 288 × 768 at 16–31 rows 18–26 → 19–53 GMAC/s (faster in 17 of 18
+    /// comparisons), where the weights' pack is most of the call; from 40 rows on no gain within the noise (kept on the weights); on 64 × 64 at 16 rows slower
     /// (a single panel waits on a broadcast of w per FMA, and a matrix in L1 packs cheaply).
     /// </summary>
     static bool PacksRows(int rows, int inF, int outputs)
