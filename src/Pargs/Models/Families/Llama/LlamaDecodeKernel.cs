@@ -30,7 +30,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     /// while their weight products stay small (tokens · hidden² ≤ 4M multiply-adds per square matrix, e.g. a stories260K
     /// prompt of up to 1024 tokens: there torch's per-op cost dominates; through torch a 16-token stories260K prefill took
     /// 2.4–3.1 ms against 0.5 ms here), and at any size when <see cref="CpuGemm"/> takes every one of the layer's products
-    /// (matrices up to 4 MiB: the 15M shape's, not the 110M's 2048 × 768): on one thread torch took 1.06–1.46× the kernel's
+    /// (matrices up to 4 MiB: the 15M shape's, not the 110M's 2048 × 768): on one thread torch took 1.01–1.46× the kernel's
     /// CPU time for the 15M shape's sibling forwards of 50 to 640 candidates, 0.99–1.61× for its prefills of 48 to 256 tokens,
     /// and 1.00–1.25× at stories42M's widths (bench gemm's crossover table, docs/benchmarks.md); and the candidates can then
     /// split by rows over two threads. A larger model's products go
