@@ -33,8 +33,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     /// (matrices up to 4 MiB: the 15M shape's, not the 110M's 2048 × 768): on one thread torch took 1.01–1.46× the kernel's
     /// CPU time for the 15M shape's sibling forwards of 50 to 640 candidates, 0.99–1.61× for its prefills of 48 to 256 tokens,
     /// and 1.00–1.25× at stories42M's widths (bench gemm's crossover table, docs/benchmarks.md); and the candidates can then
-    /// split by rows over two threads. A larger model's products go
-    /// to libtorch's GEMM, faster than the kernel's dot-product blocks there.
+    /// split by rows over two threads. A larger model's products go to libtorch's GEMM, faster than the kernel's
+    /// dot-product blocks there.
     /// </summary>
     static bool Takes(long tokens, ModelConfig config)
         => tokens <= 32 || (tokens <= 1024 && (tokens * config.HiddenSize * config.HiddenSize <= MaxSquareWork || LargeForwards && GemmTakesEveryProduct((int)tokens, config)));
