@@ -18,6 +18,12 @@ public sealed record GemmBenchmarkOptions
     public double SecondsPerCell { get; init; } = 0.15;
     /// <summary>Rows of the sibling-forward table (each scores k = 10 one-token candidates over a 48-token prefix); empty: no such table.</summary>
     public IReadOnlyList<int> SiblingRows { get; init; } = new[] { 1, 16, 64 };
+    /// <summary>Rows of the crossover table's sibling forwards at the 15M shape (k = 10 each: 10 … 640 candidates); empty: no such table.</summary>
+    public IReadOnlyList<int> CrossoverRows { get; init; } = new[] { 1, 5, 11, 16, 64 };
+    /// <summary>Prefills of the crossover table, prompts × tokens: a server step's joins (48-token prompts), and one prompt of the 15M's whole context.</summary>
+    /// <summary>The crossover table's model shape: "15m" (hidden 288, ff 768) or "42m" (stories42M: hidden 512, 8 layers, 8 heads, ff 1376).</summary>
+    public string CrossoverShape { get; init; } = "15m";
+    public IReadOnlyList<(int Prompts, int Tokens)> CrossoverPrefills { get; init; } = new[] { (1, 48), (2, 48), (4, 48), (1, 256) };
 }
 
 /// <summary>
@@ -187,6 +193,130 @@ public static unsafe class GemmBenchmark
         }
         table.Notes.Add($"Median wall time of a forward (decode kernel + score head); blocks of 25 forwards per mode, cycled for {options.SecondsPerCell * 12:F1} s per row count. A split needs ≥ 32 candidates a half (rows ≥ 8 at k = 10). Process CPU includes a waiting thread's spinning.");
         return table;
+    }
+
+    /// <summary>
+    /// Where the decode kernel (CpuGemm's products) and libtorch cross over at the 15M shape (hidden 288, 6 layers, ff 768):
+    /// a reward model's sibling forward of rows × 10 candidates over a 48-token prefix, and a prefill of n 48-token prompts,
+    /// each through libtorch (the kernels suppressed) and through the kernel (its size limit lifted for the measurement).
+    /// One thread: thread CPU µs per forward, alternated. Two threads: median wall µs per forward, libtorch on two OpenMP
+    /// threads against the kernel on two <see cref="CpuThreads"/> (the siblings split by rows), in blocks cycling the modes.
+    /// The kernel's own count of forwards proves which engine ran each column.
+    /// </summary>
+    public static BenchTable RunKernelCrossover(GemmBenchmarkOptions options, Action<string>? log = null)
+    {
+        var shape = options.CrossoverShape.ToLowerInvariant() switch
+        {
+            "15m" => BenchmarkModels.Llama15MShape(),
+            "42m" => BenchmarkModels.Llama15MShape() with { HiddenSize = 512, NumLayers = 8, NumHeads = 8, NumKvHeads = 8, IntermediateSize = 1376, MaxPositions = 1024 },
+            _ => throw new PargsException($"--crossover-shape: expected 15m or 42m, got \"{options.CrossoverShape}\""),
+        };
+        var table = new BenchTable($"bench gemm: the {options.CrossoverShape.ToUpperInvariant()} shape's forwards of many tokens, decode kernel vs libtorch (k = 10 candidates over a 48-token prefix; prefills)",
+            "forward", "tokens", "torch, 1 thread (CPU µs)", "kernel, 1 thread (CPU µs)", "torch ÷ kernel", "torch, 2 threads (wall µs)", "kernel, 2 threads by rows (wall µs)", "kernel, 2 threads by product (wall µs)", "torch ÷ kernel by rows", "by product ÷ by rows");
+        int savedThreads = CpuThreads.Count;
+        long savedWork = Models.Families.Llama.LlamaDecodeKernel.MaxSquareWork;
+        bool savedSplit = BatchSession.RowSplit;
+        try
+        {
+            Models.Families.Llama.LlamaDecodeKernel.MaxSquareWork = long.MaxValue;
+            using var rm = RewardModel.Create(shape, seed: 3);
+            rm.eval();
+            using var noGrad = no_grad();
+            var forwards = new List<(string Name, int Tokens, Func<Action> Prepare)>();
+            var sessions = new List<BatchSession>();
+            using var disposeSessions = new DisposeAll(sessions);
+            foreach (int rows in options.CrossoverRows.Where(r => r > 0))
+                forwards.Add(($"siblings, {rows} × 10", rows * 10, () =>
+                {
+                    var session = new BatchSession(rm.Backbone, rows);
+                    sessions.Add(session);
+                    using (var scope = NewDisposeScope())
+                        session.Prefill(Enumerable.Range(0, rows).Select(r => BenchmarkModels.RandomPrompt(48, shape.VocabSize, 100 + r)).ToArray());
+                    var candidates = tensor(Enumerable.Range(0, rows * 10).Select(i => (long)(3 + i * 7 % (shape.VocabSize - 3))).ToArray(), rows, 10);
+                    return () =>
+                    {
+                        using var scope = NewDisposeScope();
+                        rm.ScoreFromHidden(session.Siblings(candidates));
+                    };
+                }));
+            foreach (var (prompts, length) in options.CrossoverPrefills.Where(p => p.Prompts > 0 && p.Tokens <= shape.MaxPositions))
+                forwards.Add(($"prefill, {prompts} × {length}", prompts * length, () =>
+                {
+                    var texts = Enumerable.Range(0, prompts).Select(r => BenchmarkModels.RandomPrompt(length, shape.VocabSize, 200 + r)).ToArray();
+                    return () =>
+                    {
+                        using var scope = NewDisposeScope();
+                        using var session = new BatchSession(rm.Backbone, prompts, length);
+                        rm.ScoreFromHidden(session.Prefill(texts).unsqueeze(1));
+                    };
+                }));
+            foreach (var (name, tokens, prepare) in forwards)
+            {
+                log?.Invoke($"gemm: crossover, {name}");
+                var forward = prepare();
+                // One thread: thread CPU, torch and kernel alternated twice.
+                ComputeThreads.Set(1);
+                double[] cpu = new double[2];
+                long[] counts = new long[2];
+                for (int round = 0; round < 4; round++)
+                {
+                    int kernel = round % 2;
+                    using var off = kernel == 1 ? null : CpuKernels.Suppress();
+                    forward(); // warm: JIT, buffers
+                    long ranBefore = CpuKernels.ForwardsOnThisThread;
+                    long start = ThreadCpuClock.Nanoseconds(), now = start;
+                    while (now - start < options.SecondsPerCell * 1e9)
+                    {
+                        forward();
+                        counts[kernel]++;
+                        now = ThreadCpuClock.Nanoseconds();
+                    }
+                    cpu[kernel] += now - start;
+                    if ((CpuKernels.ForwardsOnThisThread > ranBefore) != (kernel == 1))
+                        throw new InvalidOperationException($"crossover {name}: the {(kernel == 1 ? "kernel" : "torch")} column ran on the other engine");
+                }
+                double torchOne = cpu[0] / counts[0] / 1e3, kernelOne = cpu[1] / counts[1] / 1e3;
+                // Two threads: wall medians, blocks of forwards cycling torch and kernel.
+                // Modes: torch, kernel split by rows (BatchSession.RowSplit: siblings only; a prefill splits its products), kernel split by product.
+                var walls = new[] { new List<double>(), new List<double>(), new List<double>() };
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (clock.Elapsed.TotalSeconds < options.SecondsPerCell * 9)
+                    for (int mode = 0; mode < 3; mode++)
+                    {
+                        // torch's OpenMP threads only in its own column (they spin between ops), the kernels' workers only in theirs
+                        TorchSharp.torch.set_num_threads(mode == 0 ? 2 : 1);
+                        CpuThreads.Count = mode == 0 ? 1 : 2;
+                        BatchSession.RowSplit = mode == 1;
+                        using var off = mode == 0 ? CpuKernels.Suppress() : null;
+                        forward();
+                        for (int i = 0; i < 5; i++)
+                        {
+                            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                            forward();
+                            walls[mode].Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+                        }
+                    }
+                BatchSession.RowSplit = savedSplit;
+                double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
+                double torchTwo = Median(walls[0]), byRows = Median(walls[1]), byProduct = Median(walls[2]);
+                table.Add(name, tokens.ToString(), $"{torchOne:F0}", $"{kernelOne:F0}", $"{torchOne / kernelOne:F2}×", $"{torchTwo:F0}", $"{byRows:F0}", $"{byProduct:F0}",
+                          $"{torchTwo / byRows:F2}×", $"{byProduct / byRows:F2}×");
+            }
+        }
+        finally
+        {
+            Models.Families.Llama.LlamaDecodeKernel.MaxSquareWork = savedWork;
+            BatchSession.RowSplit = savedSplit;
+            ComputeThreads.Set(savedThreads);
+        }
+        table.Notes.Add($"Random weights of the shape (hidden {shape.HiddenSize}, {shape.NumLayers} layers, ff {shape.IntermediateSize}) as a reward model (score head included). tokens · hidden² above 2²² ({(1L << 22) / ((long)shape.HiddenSize * shape.HiddenSize)} tokens) is what the kernel declined before this table; every column here forces its engine (forwards of up to 32 tokens run on the kernel in any case).");
+        table.Notes.Add($"Two threads: median wall µs of blocks of 5 forwards per engine, cycled for {options.SecondsPerCell * 9:F1} s per forward. By rows: the siblings as two halves of whole rows (BatchSession.RowSplit, from 32 candidates a half; a prefill is not split so, its column is by product too); by product: each product's output columns and each attention's heads over the two threads.");
+        return table;
+    }
+
+    sealed class DisposeAll(List<BatchSession> sessions) : IDisposable
+    {
+        public void Dispose() => sessions.ForEach(s => s.Dispose());
     }
 
     /// <summary>stories260K's shape as a Llama: dim 64, 5 layers, 8 heads over 4 kv heads, ff 172, vocab 512, context 512.</summary>

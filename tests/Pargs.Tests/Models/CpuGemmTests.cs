@@ -44,6 +44,8 @@ public unsafe class CpuGemmTests
         // leave partial panels, partial 8-row blocks and inF tails of the 8 × 8 pack.
         { 64, 64, 160 }, { 172, 64, 16 }, { 64, 172, 10 }, { 288, 288, 160 }, { 768, 288, 33 }, { 288, 768, 17 },
         { 37, 13, 9 }, { 5, 3, 700 }, { 33, 77, 1 }, { 100, 9, 2 }, { 512, 64, 64 }, { 47, 290, 3 },
+        // Row panels of 16: 110 and 160 candidates against the 15M shape's widths, 17 and 31 rows (a partial second panel), 7 outputs.
+        { 288, 288, 110 }, { 288, 768, 110 }, { 768, 288, 31 }, { 7, 40, 17 }, { 300, 11, 48 },
     };
 
     [Theory]
@@ -54,6 +56,21 @@ public unsafe class CpuGemmTests
         var x = Random(rows * inF, 1);
         var w = Random(outF * inF, 2);
         var bias = Random(outF, 3);
+        // Both packed forms (weights' columns, x's rows), forced: each must give the one summation order's bits.
+        bool? saved = CpuGemm.PackRows;
+        try
+        {
+            foreach (bool packRows in new[] { false, true })
+            {
+                CpuGemm.PackRows = packRows;
+                Check(x, w, bias, outF, inF, rows);
+            }
+        }
+        finally { CpuGemm.PackRows = saved; }
+    }
+
+    static void Check(float[] x, float[] w, float[] bias, int outF, int inF, int rows)
+    {
         foreach (var b in new[] { bias, null })
         {
             var (exact, scale) = Exact(x, rows, inF, w, b, outF);
@@ -77,7 +94,7 @@ public unsafe class CpuGemmTests
                     }
                     // (the messages are built only on failure: formatting one per output would be the test's whole cost)
                     if (!(Math.Abs(y[at] - exact[at]) <= 4e-6 * scale[at] + 1e-7)) Assert.Fail($"({r}, {o}): {y[at]} vs exact {exact[at]} (scale {scale[at]})");
-                    if (BitConverter.SingleToInt32Bits(canonical[at]) != BitConverter.SingleToInt32Bits(y[at])) Assert.Fail($"({r}, {o}): {y[at]} vs {canonical[at]} in the summation order");
+                    if (BitConverter.SingleToInt32Bits(canonical[at]) != BitConverter.SingleToInt32Bits(y[at])) Assert.Fail($"({r}, {o}): {y[at]} vs {canonical[at]} in the summation order (rows packed: {CpuGemm.PackRows})");
                 }
         }
     }

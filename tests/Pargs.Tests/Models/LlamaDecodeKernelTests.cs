@@ -70,6 +70,85 @@ public class LlamaDecodeKernelTests
         }
     }
 
+    /// <summary>The 15M shape (hidden 288, 6 layers, 6 heads, ff 768) with a small vocabulary: what the kernel now takes at any size.</summary>
+    internal static ModelConfig Shape15M() => Pargs.Benchmarks.BenchmarkModels.Llama15MShape() with { VocabSize = 512 };
+
+    /// <summary>
+    /// A reward model's sibling forwards of the 15M shape (11 and 16 rows × 10 candidates: a 16-stream server step) and a
+    /// 4 × 48-token prefill (its joins) — forwards over 50 tokens, which the kernel used to leave to torch and now takes
+    /// because CpuGemm takes every product — through the kernel and through torch: hidden states within 2e-5 of their
+    /// largest magnitude, as close as the 48-token prefill the kernel took before.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Kernel_takes_the_15M_shapes_large_forwards_and_matches_torch(int threads)
+    {
+        using var _ = no_grad();
+        using var rm = TinyModels.RandomRM(Shape15M(), seed: 15);
+        var reference = LargeForwards(rm.Backbone, kernel: false, threads);
+        var fast = LargeForwards(rm.Backbone, kernel: true, threads);
+        Assert.Equal(reference.Hidden.Count, fast.Hidden.Count);
+        Assert.Equal(0, reference.KernelForwards);
+        Assert.Equal(reference.Hidden.Count, fast.KernelForwards); // every forward ran on the kernel, none fell back to torch
+        for (int i = 0; i < reference.Hidden.Count; i++)
+        {
+            Assert.Equal(reference.Hidden[i].shape, fast.Hidden[i].shape);
+            float diff = (reference.Hidden[i] - fast.Hidden[i]).abs().max().item<float>();
+            float scale = reference.Hidden[i].abs().max().item<float>();
+            // Six layers of 288- and 768-wide sums in another order: 0.85–1.04e-5 of the largest |h| (~4.3 at rms 1) measured, the
+            // 48-token prefill the kernel already took included; the tiny models' 1e-5 at |h| ~ 1, scaled by the magnitude, 2× headroom.
+            Assert.True(diff <= 2e-5f * Math.Max(1f, scale), $"forward {i}: max |torch − kernel| = {diff}, max |torch| = {scale}");
+        }
+        // The kernel's rows keep their bits whatever the batch: rows 0..10 of the 16-row forward are the 11-row forward's.
+        Assert.Equal(0f, (fast.Hidden[2] - fast.Hidden[3].narrow(0, 0, 11)).abs().max().item<float>());
+    }
+
+    /// <summary>
+    /// A 48-token prefill (which the kernel took before), a prefill of 4 × 48 tokens, and sibling forwards of 11 × 10 and
+    /// 16 × 10 candidates over ragged prompts; returns the hidden states and how many forwards the kernel ran on
+    /// this thread (a split forward's parts run on the kernel too, counted on whichever thread ran them: the whole counts here).
+    /// </summary>
+    static (List<Tensor> Hidden, long KernelForwards) LargeForwards(TransformerBackbone backbone, bool kernel, int threads)
+    {
+        using var off = kernel ? null : CpuKernels.Suppress();
+        using var threadCount = CpuThreads.Scoped(threads);
+        var c = backbone.Config;
+        var hidden = new List<Tensor>();
+        long forwards = 0;
+        void Count(Func<Tensor> forward)
+        {
+            long before = CpuKernels.ForwardsOnThisThread;
+            hidden.Add(forward());
+            forwards += CpuKernels.ForwardsOnThisThread > before ? 1 : 0;
+        }
+        using (var one = new BatchSession(backbone, 1, 64)) Count(() => one.Append(tensor(Enumerable.Range(0, 48).Select(i => (long)(3 + i * 31 % (c.VocabSize - 3))).ToArray(), 1, 48)));
+        using var joined = new BatchSession(backbone, 4, 64);
+        Count(() => joined.Append(tensor(Enumerable.Range(0, 4 * 48).Select(i => (long)(3 + i * 31 % (c.VocabSize - 3))).ToArray(), 4, 48)));
+        foreach (int rows in new[] { 11, 16 })
+        {
+            using var session = new BatchSession(backbone, rows, 64);
+            session.Prefill(Enumerable.Range(0, rows).Select(r => TinyModels.Tokens(5 + r % 4, c.VocabSize, 30 + r)).ToArray());
+            Count(() => session.Siblings(tensor(Enumerable.Range(0, rows * 10).Select(i => (long)(3 + i * 13 % (c.VocabSize - 3))).ToArray(), rows, 10)));
+        }
+        return (hidden, forwards);
+    }
+
+    [Fact]
+    public void Kernel_leaves_large_forwards_to_torch_when_the_gemm_does_not_take_the_products()
+    {
+        using var _ = no_grad();
+        // The 110M shape's widths (ff 2048 × 768: a matrix over CpuGemm's 4 MiB) in one layer: a 40-token prefill is torch's.
+        var config = TinyModels.LlamaConfig(vocab: 64) with { HiddenSize = 768, NumHeads = 12, NumKvHeads = 12, IntermediateSize = 2048, NumLayers = 1 };
+        using var model = TinyModels.RandomLM(config, seed: 3);
+        using var session = new BatchSession(model.Backbone, 1, 64);
+        long before = CpuKernels.ForwardsOnThisThread;
+        session.Prefill(new[] { TinyModels.Tokens(40, 64, 1) });
+        Assert.Equal(before, CpuKernels.ForwardsOnThisThread);
+        session.Step(tensor(new long[] { 5 })); // a decoding step is the kernel's at any width
+        Assert.Equal(before + 1, CpuKernels.ForwardsOnThisThread);
+    }
+
     [Fact]
     public void Kernel_declines_what_it_does_not_handle_and_torch_runs_it()
     {

@@ -30,6 +30,25 @@ public class RowSplitSiblingsTests
                         $"value {i}: {oneThread[i]:R} on one thread, {twoThreads[i]:R} split");
     }
 
+    /// <summary>
+    /// The 15M shape's 16 × 10 candidates (160 tokens: a forward the kernel takes since CpuGemm takes its products; torch's
+    /// before) split into halves of 80 candidates, each on its own thread, and keep every row's bits.
+    /// </summary>
+    [Fact]
+    public void The_15M_shapes_candidates_split_and_keep_their_bits()
+    {
+        using var _ = no_grad();
+        using var rm = TinyModels.RandomRM(LlamaDecodeKernelTests.Shape15M(), seed: 15);
+        var (oneThread, oneSplits) = Run(rm.Backbone, 16, 10, threads: 1);
+        var (twoThreads, twoSplits) = Run(rm.Backbone, 16, 10, threads: 2);
+        Assert.Equal(0, oneSplits);
+        Assert.Equal(3, twoSplits);
+        Assert.Equal(oneThread.Length, twoThreads.Length);
+        for (int i = 0; i < oneThread.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(oneThread[i]) == BitConverter.SingleToInt32Bits(twoThreads[i]),
+                        $"value {i}: {oneThread[i]:R} on one thread, {twoThreads[i]:R} split");
+    }
+
     [Theory]
     [InlineData("f32", true)]    // a stored float32 checkpoint (what `pargs serve` maps): split
     [InlineData("q8_0", false)]  // integer formats' multi-row kernels are not claimed: one forward

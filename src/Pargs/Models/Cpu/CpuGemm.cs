@@ -17,7 +17,8 @@ namespace Pargs.Models.Cpu;
 /// two loads and eight broadcasts per 16 FMAs, no horizontal sums. The panel is packed per call, not cached per
 /// model: the callers (the decode kernel's products, attention's keys) pass raw pointers to memory that may change,
 /// so a cache keyed by address could serve stale weights; the pack costs one pass over w per call, which the rows
-/// amortize (see <see cref="Takes"/>).
+/// amortize (see <see cref="Takes"/>). Below 32 rows against a matrix past L1, x's rows are packed instead
+/// (<see cref="MultiplyByRowPanels"/>: the same bits).
 /// </para>
 /// <para>
 /// Batch invariance: every output is summed in one fixed order, s = fma(x[r, i], w[o, i], s) for i = 0, 1, …, inF − 1
@@ -65,6 +66,30 @@ public static unsafe class CpuGemm
     public static bool Supported { get; } = Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Fma.IsSupported;
 
     [ThreadStatic] static float[]? panelBuffer;
+    [ThreadStatic] static float[]? rowPanelBuffer;
+
+    /// <summary>
+    /// The default choice of <see cref="PackRows"/>: x's rows when they are fewer than 32 (one or two panels) and than the
+    /// call's outputs, and the weights are past L1 (over 64 Ki floats). Measured (bench gemm, alternated, load 9–11): on
+    /// the 15M shape's 288 × 288, 768 × 288 and 288 × 768 at 16–31 rows 18–26 → 19–53 GMAC/s (faster in 17 of 18
+    /// comparisons), where the weights' pack is most of the call; from 40 rows on no gain within the noise (kept on the weights); on 64 × 64 at 16 rows slower
+    /// (a single panel waits on a broadcast of w per FMA, and a matrix in L1 packs cheaply).
+    /// </summary>
+    static bool PacksRows(int rows, int inF, int outputs)
+        => rows < 2 * RowPanelHeight && rows < outputs && (long)inF * outputs > 1 << 16;
+
+    /// <summary>Rows per packed row panel (<see cref="MultiplyByRowPanels"/>): one 16-float vector.</summary>
+    const int RowPanelHeight = 16;
+
+    /// <summary>
+    /// Which operand a call packs: null (the default) the smaller — x's rows when there are fewer rows than outputs in the
+    /// call, else w's columns; true always x, false always w (PARGS_GEMM_PACK=rows|weights: A/B runs of one build, tests).
+    /// Either gives every output the same bits (the one summation order).
+    /// </summary>
+    public static bool? PackRows { get; set; } = Environment.GetEnvironmentVariable("PARGS_GEMM_PACK") switch
+    {
+        "rows" => true, "weights" => false, _ => null,
+    };
 
     /// <summary>y[r, o] for o in [lo, hi) of every row r (see the class summary). Requires <see cref="Supported"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -72,6 +97,11 @@ public static unsafe class CpuGemm
     {
         if (!Supported) throw new PlatformNotSupportedException("CpuGemm needs AVX-512 (check CpuGemm.Supported)");
         if (rows <= 0 || hi <= lo) return;
+        if (PackRows ?? PacksRows(rows, inF, hi - lo))
+        {
+            MultiplyByRowPanels(x, rows, inF, w, bias, y, outF, lo, hi);
+            return;
+        }
         long needed = (long)inF * PanelWidth + PanelWidth;
         var buffer = panelBuffer;
         if (buffer is null || buffer.Length < needed) panelBuffer = buffer = GC.AllocateUninitializedArray<float>(checked((int)needed), pinned: true);
@@ -93,6 +123,125 @@ public static unsafe class CpuGemm
             if (rows - r >= 2) { Block<Two>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store); r += 2; }
             if (rows - r >= 1) Block<One>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store);
         }
+    }
+
+    /// <summary>
+    /// <see cref="Multiply"/> with x packed instead of w: x's rows, 16 at a time, as panels [inF, 16] (rows side by side),
+    /// and each step of i broadcasts w[o, i] of 8 outputs against two panels' vectors: 16 accumulators, two loads and eight
+    /// broadcasts per 16 FMAs, as in the weights-packed form with the roles swapped. WHY: the pack is a transposing pass over
+    /// its operand, paid per call; at 16–31 rows against the 15M shape's matrices (a 16-stream LM step, a 16-token join's
+    /// prefill, two or three rows' sibling candidates) packing the weights was most of the product, and the rows are a tenth
+    /// of the floats (see <see cref="PacksRows"/>). Each output's sum is the same fma chain over i from 0 (x·w and w·x are the
+    /// same product), so the bits equal <see cref="Reference"/>'s like the weights-packed form's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void MultiplyByRowPanels(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi)
+    {
+        int panels = (rows + RowPanelHeight - 1) / RowPanelHeight;
+        long needed = (long)panels * inF * RowPanelHeight;
+        var buffer = rowPanelBuffer;
+        if (buffer is null || buffer.Length < needed) rowPanelBuffer = buffer = GC.AllocateUninitializedArray<float>(checked((int)Math.Max(needed, needed * 3 / 2)), pinned: true);
+        float* panel = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0); // pinned: the address stays valid
+        for (int p = 0; p < panels; p++)
+            PackRowPanel(x + (long)p * RowPanelHeight * inF, Math.Min(RowPanelHeight, rows - p * RowPanelHeight), inF, panel + (long)p * inF * RowPanelHeight);
+        float* block = stackalloc float[8 * 2 * RowPanelHeight]; // [8 outputs][32 rows]
+        for (int o = lo; o < hi; o += 8)
+        {
+            int width = Math.Min(8, hi - o);
+            for (int p = 0; p < panels; p += 2)
+            {
+                int r0 = p * RowPanelHeight, count = Math.Min(2 * RowPanelHeight, rows - r0);
+                float* first = panel + (long)p * inF * RowPanelHeight;
+                if (count > RowPanelHeight) RowPanelBlock<Two>(first, inF, w, o, hi, bias, block);
+                else RowPanelBlock<One>(first, inF, w, o, hi, bias, block);
+                StoreRowPanelBlock(block, y + (long)r0 * outF + o, outF, count, width);
+            }
+        }
+    }
+
+    /// <summary>
+    /// panel[i·16 + j] = x[j, i] for the panel's <paramref name="count"/> rows, zero for the rows past them (their lanes are
+    /// computed and never stored): 8 × 8 blocks transposed in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void PackRowPanel(float* x, int count, int inF, float* panel)
+    {
+        int j = 0;
+        for (; j + 8 <= count; j += 8)
+        {
+            float* x0 = x + (long)j * inF;
+            int i = 0;
+            for (; i + 8 <= inF; i += 8) CpuOps.Transpose8x8(x0 + i, inF, panel + (long)i * RowPanelHeight + j, RowPanelHeight);
+            for (; i < inF; i++)
+                for (int k = 0; k < 8; k++) panel[(long)i * RowPanelHeight + j + k] = x0[(long)k * inF + i];
+        }
+        for (; j < count; j++)
+        {
+            float* xj = x + (long)j * inF;
+            for (int i = 0; i < inF; i++) panel[(long)i * RowPanelHeight + j] = xj[i];
+        }
+        if (j < RowPanelHeight)
+            for (int i = 0; i < inF; i++)
+                for (int z = j; z < RowPanelHeight; z++) panel[(long)i * RowPanelHeight + z] = 0f;
+    }
+
+    /// <summary>
+    /// Outputs o..o+7 (those below <paramref name="hi"/>; the others repeat output hi − 1's weights, never stored) of one or
+    /// two row panels (P = One or Two: 16 or 32 rows) into <paramref name="block"/> [8 outputs][32 rows], bias added.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RowPanelBlock<P>(float* panel, int inF, float* w, int o, int hi, float* bias, float* block) where P : struct, IRowCount
+    {
+        bool two = P.Count == 2;
+        float* w0 = w + (long)o * inF, w1 = w + (long)Math.Min(o + 1, hi - 1) * inF, w2 = w + (long)Math.Min(o + 2, hi - 1) * inF,
+               w3 = w + (long)Math.Min(o + 3, hi - 1) * inF, w4 = w + (long)Math.Min(o + 4, hi - 1) * inF, w5 = w + (long)Math.Min(o + 5, hi - 1) * inF,
+               w6 = w + (long)Math.Min(o + 6, hi - 1) * inF, w7 = w + (long)Math.Min(o + 7, hi - 1) * inF;
+        var a00 = Vector512<float>.Zero; var a01 = a00; var a10 = a00; var a11 = a00; var a20 = a00; var a21 = a00; var a30 = a00; var a31 = a00;
+        var a40 = a00; var a41 = a00; var a50 = a00; var a51 = a00; var a60 = a00; var a61 = a00; var a70 = a00; var a71 = a00;
+        float* p0 = panel, p1 = panel + (long)inF * RowPanelHeight;
+        for (int i = 0; i < inF; i++, p0 += RowPanelHeight, p1 += RowPanelHeight)
+        {
+            var x0 = Vector512.Load(p0);
+            var x1 = two ? Vector512.Load(p1) : x0;
+            var b = Vector512.Create(w0[i]);
+            a00 = Vector512.FusedMultiplyAdd(x0, b, a00); if (two) a01 = Vector512.FusedMultiplyAdd(x1, b, a01);
+            b = Vector512.Create(w1[i]);
+            a10 = Vector512.FusedMultiplyAdd(x0, b, a10); if (two) a11 = Vector512.FusedMultiplyAdd(x1, b, a11);
+            b = Vector512.Create(w2[i]);
+            a20 = Vector512.FusedMultiplyAdd(x0, b, a20); if (two) a21 = Vector512.FusedMultiplyAdd(x1, b, a21);
+            b = Vector512.Create(w3[i]);
+            a30 = Vector512.FusedMultiplyAdd(x0, b, a30); if (two) a31 = Vector512.FusedMultiplyAdd(x1, b, a31);
+            b = Vector512.Create(w4[i]);
+            a40 = Vector512.FusedMultiplyAdd(x0, b, a40); if (two) a41 = Vector512.FusedMultiplyAdd(x1, b, a41);
+            b = Vector512.Create(w5[i]);
+            a50 = Vector512.FusedMultiplyAdd(x0, b, a50); if (two) a51 = Vector512.FusedMultiplyAdd(x1, b, a51);
+            b = Vector512.Create(w6[i]);
+            a60 = Vector512.FusedMultiplyAdd(x0, b, a60); if (two) a61 = Vector512.FusedMultiplyAdd(x1, b, a61);
+            b = Vector512.Create(w7[i]);
+            a70 = Vector512.FusedMultiplyAdd(x0, b, a70); if (two) a71 = Vector512.FusedMultiplyAdd(x1, b, a71);
+        }
+        // + bias (0 without one: the same s + 0 as Reference)
+        Vector512<float> Bias(int c) => Vector512.Create(bias != null ? bias[Math.Min(o + c, hi - 1)] : 0f);
+        const int row = 2 * RowPanelHeight;
+        (a00 + Bias(0)).Store(block); (a10 + Bias(1)).Store(block + row); (a20 + Bias(2)).Store(block + 2 * row); (a30 + Bias(3)).Store(block + 3 * row);
+        (a40 + Bias(4)).Store(block + 4 * row); (a50 + Bias(5)).Store(block + 5 * row); (a60 + Bias(6)).Store(block + 6 * row); (a70 + Bias(7)).Store(block + 7 * row);
+        if (two)
+        {
+            (a01 + Bias(0)).Store(block + 16); (a11 + Bias(1)).Store(block + row + 16); (a21 + Bias(2)).Store(block + 2 * row + 16); (a31 + Bias(3)).Store(block + 3 * row + 16);
+            (a41 + Bias(4)).Store(block + 4 * row + 16); (a51 + Bias(5)).Store(block + 5 * row + 16); (a61 + Bias(6)).Store(block + 6 * row + 16); (a71 + Bias(7)).Store(block + 7 * row + 16);
+        }
+    }
+
+    /// <summary>y[r, c] = block[c][r] for the block's <paramref name="rows"/> rows and <paramref name="width"/> outputs: whole 8 × 8 blocks transposed in registers, the rest one at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void StoreRowPanelBlock(float* block, float* y, int outF, int rows, int width)
+    {
+        const int row = 2 * RowPanelHeight;
+        int r = 0;
+        if (width == 8)
+            for (; r + 8 <= rows; r += 8) CpuOps.Transpose8x8(block + r, row, y + (long)r * outF, outF);
+        for (; r < rows; r++)
+            for (int c = 0; c < width; c++) y[(long)r * outF + c] = block[c * row + r];
     }
 
     /// <summary>

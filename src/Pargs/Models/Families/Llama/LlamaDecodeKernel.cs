@@ -26,14 +26,32 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
 {
     /// <summary>
     /// Whether a forward of <paramref name="tokens"/> new tokens (rows × tokens per row) runs here. Decoding steps
-    /// always do (up to 32 tokens: a step, or k sibling candidates of a few rows). Longer forwards do while their
-    /// weight products stay small (tokens · hidden² ≤ 4M multiply-adds per square matrix, e.g. a stories260K
-    /// prompt of up to 1024 tokens): there torch's per-op cost dominates (through torch, a 16-token stories260K
-    /// prefill took 2.4–3.1 ms against 0.5 ms here, docs/benchmarks.md); above that libtorch's GEMM is the faster
-    /// engine for a compute-bound product.
+    /// always do (up to 32 tokens: a step, or k sibling candidates of a few rows). Longer forwards (up to 1024 tokens) do
+    /// while their weight products stay small (tokens · hidden² ≤ 4M multiply-adds per square matrix, e.g. a stories260K
+    /// prompt of up to 1024 tokens: there torch's per-op cost dominates; through torch a 16-token stories260K prefill took
+    /// 2.4–3.1 ms against 0.5 ms here), and at any size when <see cref="CpuGemm"/> takes every one of the layer's products
+    /// (matrices up to 4 MiB: the 15M shape's, not the 110M's 2048 × 768): on one thread torch took 1.01–1.46× the kernel's
+    /// CPU time for the 15M shape's sibling forwards of 50 to 640 candidates, 0.99–1.61× for its prefills of 48 to 256 tokens,
+    /// and 1.00–1.25× at stories42M's widths (bench gemm's crossover table, docs/benchmarks.md); and the candidates can then
+    /// split by rows over two threads. A larger model's products go to libtorch's GEMM, faster than the kernel's
+    /// dot-product blocks there.
     /// </summary>
     static bool Takes(long tokens, ModelConfig config)
-        => tokens <= 32 || (tokens <= 1024 && tokens * config.HiddenSize * config.HiddenSize <= (1L << 22));
+        => tokens <= 32 || (tokens <= 1024 && (tokens * config.HiddenSize * config.HiddenSize <= MaxSquareWork || LargeForwards && GemmTakesEveryProduct((int)tokens, config)));
+
+    /// <summary>Whether CpuGemm takes each of a layer's products at <paramref name="tokens"/> rows: q/o (hidden ↔ heads · head_dim), gate/up and down.</summary>
+    static bool GemmTakesEveryProduct(int tokens, ModelConfig config)
+    {
+        int hidden = config.HiddenSize, attention = config.NumHeads * config.HeadDim, inter = config.IntermediateSize;
+        return CpuGemm.Takes(tokens, hidden, attention) && CpuGemm.Takes(tokens, attention, hidden)
+            && CpuGemm.Takes(tokens, hidden, inter) && CpuGemm.Takes(tokens, inter, hidden);
+    }
+
+    /// <summary>The largest tokens · hidden² of a forward over 32 tokens that runs here whatever the products' kernel (bench gemm's crossover table lifts it).</summary>
+    internal static long MaxSquareWork { get; set; } = 1L << 22;
+
+    /// <summary>Whether forwards over 32 tokens run here when CpuGemm takes their products (PARGS_KERNEL_LARGE_FORWARDS=0: the old rule, A/B runs of one build).</summary>
+    internal static bool LargeForwards { get; set; } = Environment.GetEnvironmentVariable("PARGS_KERNEL_LARGE_FORWARDS") != "0";
 
     /// <summary>
     /// Float32 weights only (the module's, or a stored checkpoint's F32 tensors): every row's products then sum in one
