@@ -55,7 +55,7 @@ public sealed class TokenwiseDecoder
         int longest = prompts.Max(p => p.Length);
         var random = rows.Select(r => DecodingSteps.RowRandom(options.Seed, r.PromptIndex, r.SampleIndex)).ToArray();
         var rule = method.CreateRule();
-        using var _ = no_grad();
+        using var _ = engine.UsesTorch ? no_grad() : null; // the host engine never loads torch
         using var lm = engine.OpenSession(longest + options.MaxNewTokens + 1);
         using var scorer = rm is null ? null : engine.OpenScorer(rm, rule.ScoredCandidates, longest + options.MaxNewTokens + 1, Counts);
 
@@ -63,7 +63,7 @@ public sealed class TokenwiseDecoder
         scorer?.AddRows(prompts);
         for (int step = 0; step < options.MaxNewTokens && rows.Any(r => !r.Done); step++)
         {
-            using var scope = NewDisposeScope();
+            using var scope = engine.UsesTorch ? NewDisposeScope() : null;
             var tokens = rule.Choose(new TokenwiseStep
             {
                 Next = next, Scorer = scorer, RowRandom = random, Active = rows.Select(r => !r.Done).ToArray(), Index = step, Trace = Trace,
