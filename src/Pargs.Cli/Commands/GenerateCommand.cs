@@ -84,17 +84,22 @@ public static class GenerateCommand
             string? modelPath = result.GetValue(model);
             if (remote.RemoteLm(result) && (modelPath is not null || request.Engine == DecodingEngine.Naive)) throw new PargsException("--lm-url steers a served model: give it without --model and --naive");
             using var remoteLm = remote.ConnectLm(result, result.GetValue(tokenizer), Math.Max(request.Settings.K ?? MethodSettings.DefaultK, 1));
-            using var lm = remoteLm is null ? ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer), storedPrecision: !result.GetValue(naive)) : null;
-            Pargs.Engine.LanguageModelEngine engine = remoteLm ?? Engines.For(lm!, request.Engine);
+            // A method that reads only the LM, on a stored-precision model the host engine serves: decoded without torch.
+            using var hostLm = remoteLm is null && request.Engine == DecodingEngine.Cached && !decodingMethod.NeedsRewardModel
+                ? ModelOptions.LoadHostLanguageModel(modelPath, result.GetValue(tokenizer)) : null;
+            using var lm = remoteLm is null && hostLm is null ? ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer), storedPrecision: !result.GetValue(naive)) : null;
+            Pargs.Engine.LanguageModelEngine engine = remoteLm ?? (hostLm is not null ? Pargs.Engine.LanguageModelEngine.Host(hostLm) : Engines.For(lm!, request.Engine));
             // The checkpoint's generation_config.json fills in what the command line left unsaid.
-            var options = request.Resolve(lm?.Generation, engine.Info.VocabSize, $"{engine.Info.Source}: generation_config.json"); // before anything is printed
+            var options = request.Resolve(lm?.Generation ?? hostLm?.Generation, engine.Info.VocabSize, $"{engine.Info.Source}: generation_config.json"); // before anything is printed
             using var remoteRm = remote.ConnectRm(result, engine.Info);
             string? rmPath = result.GetValue(rewardModel) ?? (remoteRm is null ? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null && remoteLm is null) : null);
             if (remoteRm is not null && result.GetValue(rewardModel) is not null) throw new PargsException("give --reward-model or --rm-url, not both");
             if (rmPath is null && result.GetValue(rewardLabel) is not null) throw new PargsException("--reward-label needs a reward model (--reward-model)");
             IRewardModel? rm = (IRewardModel?)remoteRm ?? (rmPath is null ? null : RewardModelFiles.LoadForDecoding(rmPath, result.GetValue(rewardLabel), storedPrecision: !result.GetValue(naive)));
             ModelOptions.ApplyKvCache(cacheType, lm, rm);
-            string generator = $"{(lm is null ? "remote" : Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source)))}+{decodingMethod.Name}";
+            if (hostLm is not null) hostLm.KvCacheType = cacheType;
+            string? lmSource = lm?.Source ?? hostLm?.Source;
+            string generator = $"{(lmSource is null ? "remote" : Path.GetFileName(Path.TrimEndingDirectorySeparator(lmSource)))}+{decodingMethod.Name}";
 
             if (result.GetValue(output) is { } outPath)
             {
