@@ -86,6 +86,19 @@ public sealed class HostLanguageModel : IDisposable
         }
     }
 
+    int forwards;
+
+    /// <summary>
+    /// Before the model's first forward pages its weights in: the code pages loading and the decoding loop's compilation
+    /// touched go back to the page cache (<see cref="StartupPages.Release"/>, as after loading). WHY again here: between
+    /// loading and the first forward, tokenizing the prompts and compiling the loop paged ~10 MiB of assemblies and the
+    /// JIT back in, and the first forward is where resident memory peaks (the whole file becomes resident).
+    /// </summary>
+    internal void BeforeFirstForward()
+    {
+        if (Interlocked.Exchange(ref forwards, 1) == 0) StartupPages.Release();
+    }
+
     /// <summary>A kernel over these weights (a session owns one: its activation buffers are per kernel).</summary>
     internal LlamaDecodeKernel CreateKernel() => new(Config, Weights, prefix, rotary);
 

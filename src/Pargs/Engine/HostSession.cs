@@ -20,7 +20,8 @@ public sealed class HostSession : ILanguageModelSession
     readonly LlamaDecodeKernel kernel;
     readonly int capacity;
     HostKvCache cache;
-    // [Rows, V] log-probabilities of the last call (what the returned NextTokens reads) and the buffer the next one fills.
+    // [Rows, V] log-probabilities of the last call (what the returned NextTokens reads; a step overwrites it), and the
+    // buffer rows joining or leaving are gathered into (then swapped).
     float[] logProbs = [], spare = [];
     float[] hidden = [], last = [];
 
@@ -53,6 +54,7 @@ public sealed class HostSession : ILanguageModelSession
                 valid[b * longest + pad + t] = true;
             }
         }
+        model.BeforeFirstForward();
         var joining = new HostKvCache(model.Config, n, capacity, model.KvCacheType);
         try
         {
@@ -81,12 +83,14 @@ public sealed class HostSession : ILanguageModelSession
     public NextTokens Append(long[] tokens)
     {
         if (tokens.Length != Rows) throw new ArgumentException($"{tokens.Length} tokens for {Rows} rows");
+        // The heap pages loading and the first forward's compilation freed go back to the system (at most every 50 ms),
+        // as before a LocalEngine step.
+        Checkpoints.FreedHeapPages.Trim();
         var valid = new bool[Rows];
         Array.Fill(valid, true);
         Forward(cache, tokens, valid, 1);
-        Ensure(ref spare, Rows * Vocab);
-        LogProbsInto(hidden, Rows, spare, 0);
-        (logProbs, spare) = (spare, logProbs);
+        // In place: the last answer is read before the next step is asked for (as LocalSession drops its tensor).
+        LogProbsInto(hidden, Rows, logProbs, 0);
         return Answer(logProbs, Rows);
     }
 
