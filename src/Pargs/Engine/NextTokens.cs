@@ -57,28 +57,29 @@ public sealed class NextTokens
             DecodingSteps.TopK(hostLogProbs.AsSpan(0, hostRows * hostVocab), hostRows, hostVocab, k, values, ids);
             return (values, ids);
         }
-        var (logp, topIds) = TopK(k);
-        return (logp.contiguous().data<float>().ToArray(), topIds.contiguous().data<long>().ToArray());
+        if (logProbs is null) // a server's top tokens: already host arrays
+        {
+            int rows = topIds!.Length;
+            var values = new float[rows * k];
+            var ids = new long[rows * k];
+            for (int b = 0; b < rows; b++)
+            {
+                if (topIds[b].Length < k) throw new PargsException($"{source}: {topIds[b].Length} tokens per step were asked for but the method needs k = {k}");
+                Array.Copy(topLogProbs![b], 0, values, b * k, k);
+                Array.Copy(topIds[b], 0, ids, b * k, k);
+            }
+            return (values, ids);
+        }
+        var (logp, tensorIds) = DecodingSteps.TopK(logProbs, k);
+        return (logp.contiguous().data<float>().ToArray(), tensorIds.contiguous().data<long>().ToArray());
     }
 
     /// <summary>The k most likely tokens per row, most likely first: (log-probs [B, k], ids [B, k]).</summary>
     public (Tensor LogProbs, Tensor Ids) TopK(int k)
     {
         if (logProbs is not null) return DecodingSteps.TopK(logProbs, k);
-        if (hostLogProbs is not null)
-        {
-            var (hostValues, hostIds) = TopKRows(k);
-            return (tensor(hostValues, hostRows, k), tensor(hostIds, hostRows, k));
-        }
-        int rows = topIds!.Length;
-        var values = new float[rows * k];
-        var ids = new long[rows * k];
-        for (int b = 0; b < rows; b++)
-        {
-            if (topIds[b].Length < k) throw new PargsException($"{source}: {topIds[b].Length} tokens per step were asked for but the method needs k = {k}");
-            Array.Copy(topLogProbs![b], 0, values, b * k, k);
-            Array.Copy(topIds[b], 0, ids, b * k, k);
-        }
+        var (values, ids) = TopKRows(k); // host log-probabilities or a server's top tokens
+        int rows = ids.Length / k;
         return (tensor(values, rows, k), tensor(ids, rows, k));
     }
 

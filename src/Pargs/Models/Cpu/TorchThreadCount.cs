@@ -18,7 +18,7 @@ internal static unsafe class TorchThreadCount
     const string NativeLibraryName = "LibTorchSharp"; // TorchSharp's DllImport name
     static readonly object gate = new();
     static int pending;
-    static bool hooked, unhookable;
+    static bool hooked, unhookable, applied;
     [ThreadStatic] static bool resolving;
 
     public static void Apply(int threads)
@@ -54,13 +54,18 @@ internal static unsafe class TorchThreadCount
 
     static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
-        if (name != NativeLibraryName || resolving) return IntPtr.Zero; // the runtime's own probing
+        // The runtime asks again for each P/Invoke's first call: after the first, its own probing finds the loaded library.
+        if (name != NativeLibraryName || resolving || Volatile.Read(ref applied)) return IntPtr.Zero;
         resolving = true;
         try
         {
             if (!NativeLibrary.TryLoad(name, assembly, searchPath, out var handle)) return IntPtr.Zero;
             if (NativeLibrary.TryGetExport(handle, "THSTorch_set_num_threads", out var setThreads))
-                lock (gate) ((delegate* unmanaged<int, void>)setThreads)(pending);
+                lock (gate)
+                {
+                    if (!applied) ((delegate* unmanaged<int, void>)setThreads)(pending);
+                    Volatile.Write(ref applied, true);
+                }
             return handle;
         }
         finally { resolving = false; }
