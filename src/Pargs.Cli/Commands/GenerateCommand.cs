@@ -96,8 +96,8 @@ public static class GenerateCommand
             if (remoteRm is not null && result.GetValue(rewardModel) is not null) throw new PargsException("give --reward-model or --rm-url, not both");
             if (rmPath is null && result.GetValue(rewardLabel) is not null) throw new PargsException("--reward-label needs a reward model (--reward-model)");
             IRewardModel? rm = (IRewardModel?)remoteRm ?? (rmPath is null ? null : RewardModelFiles.LoadForDecoding(rmPath, result.GetValue(rewardLabel), storedPrecision: !result.GetValue(naive)));
-            ModelOptions.ApplyKvCache(cacheType, lm, rm);
             if (hostLm is not null) hostLm.KvCacheType = cacheType;
+            else ModelOptions.ApplyKvCache(cacheType, lm, rm); // (not on the host path: compiling it loads TorchSharp's types)
             string? lmSource = lm?.Source ?? hostLm?.Source;
             string generator = $"{(lmSource is null ? "remote" : Path.GetFileName(Path.TrimEndingDirectorySeparator(lmSource)))}+{decodingMethod.Name}";
 

@@ -70,9 +70,20 @@ public sealed class NextTokens
             }
             return (values, ids);
         }
+        return TensorTopKRows(logProbs, k);
+    }
+
+    // Apart so that compiling TopKRows/TopP for host log-probabilities never resolves a torch method (the host engine
+    // does not even load TorchSharp's assembly).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static (float[] LogProbs, long[] Ids) TensorTopKRows(Tensor logProbs, int k)
+    {
         var (logp, tensorIds) = DecodingSteps.TopK(logProbs, k);
         return (logp.contiguous().data<float>().ToArray(), tensorIds.contiguous().data<long>().ToArray());
     }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static (float[][] LogProbs, long[][] Ids) TensorTopP(Tensor logProbs, double p) => DecodingSteps.TopP(logProbs, p);
 
     /// <summary>The k most likely tokens per row, most likely first: (log-probs [B, k], ids [B, k]).</summary>
     public (Tensor LogProbs, Tensor Ids) TopK(int k)
@@ -89,7 +100,7 @@ public sealed class NextTokens
     /// </summary>
     public (float[][] LogProbs, long[][] Ids) TopP(double p)
     {
-        if (logProbs is not null) return DecodingSteps.TopP(logProbs, p);
+        if (logProbs is not null) return TensorTopP(logProbs, p);
         if (hostLogProbs is not null) return DecodingSteps.TopP(hostLogProbs.AsSpan(0, hostRows * hostVocab), hostRows, hostVocab, p);
         var outLogp = new float[topIds!.Length][];
         var outIds = new long[topIds.Length][];

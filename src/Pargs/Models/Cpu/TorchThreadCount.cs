@@ -28,16 +28,27 @@ internal static unsafe class TorchThreadCount
             if (unhookable || !OperatingSystem.IsLinux() || LibTorchMapped()) { SetNow(threads); return; }
             pending = threads;
             if (hooked) return;
-            try
+            hooked = true;
+            // Not typeof(torch): that would load the TorchSharp assembly, which a host-engine decode never needs either.
+            var loaded = AppDomain.CurrentDomain.GetAssemblies().FirstOrDefault(IsTorchSharp);
+            if (loaded is not null) Hook(loaded);
+            else AppDomain.CurrentDomain.AssemblyLoad += (_, e) =>
             {
-                NativeLibrary.SetDllImportResolver(typeof(torch).Assembly, Resolve);
-                hooked = true;
-            }
-            catch (InvalidOperationException)
-            {
-                unhookable = true; // another resolver owns TorchSharp's imports: set the count the plain way
-                SetNow(threads);
-            }
+                if (IsTorchSharp(e.LoadedAssembly)) lock (gate) Hook(e.LoadedAssembly);
+            };
+        }
+    }
+
+    static bool IsTorchSharp(Assembly assembly) => assembly.GetName().Name == "TorchSharp";
+
+    /// <summary>Registers the resolver on TorchSharp's assembly (before any of its P/Invokes resolved: it was just loaded, or libtorch is not mapped).</summary>
+    static void Hook(Assembly torchSharp)
+    {
+        try { NativeLibrary.SetDllImportResolver(torchSharp, Resolve); }
+        catch (InvalidOperationException)
+        {
+            unhookable = true; // another resolver owns TorchSharp's imports: set the count the plain way
+            SetNow(pending);
         }
     }
 
