@@ -18,6 +18,12 @@ public class HostSessionTests : IDisposable
     string Checkpoint(string name, string type)
     {
         if (name == "stories260K") return TestPaths.Stories260KGguf; // llama2.c's model as a float32 GGUF
+        if (type == "folder")
+        {
+            string folder = dir.File(name);
+            ReferenceCheckpoints.Write(name, folder); // a Hugging Face folder: config.json + model.safetensors, mapped
+            return folder;
+        }
         string path = dir.File($"{name}-{type}.gguf");
         ReferenceCheckpoints.WriteGguf(name, path, GgufConverter.ParseType(type));
         return path;
@@ -28,12 +34,16 @@ public class HostSessionTests : IDisposable
     [InlineData("llama", "q8_0")] // Meta's rotary layout reordered in the view; integer dot products
     [InlineData("qwen2", "f16")]  // q/k/v biases
     [InlineData("qwen3", "bf16")] // per-head q/k norms, head_dim ≠ hidden / heads
-    public void The_host_session_answers_what_the_torch_session_answers(string name, string type)
+    [InlineData("qwen2", "folder")] // safetensors, generation_config.json beside it
+    [InlineData("llama", "q4_0", KvCacheType.F16)] // --kv-cache f16: keys and values rounded to halves on both engines
+    public void The_host_session_answers_what_the_torch_session_answers(string name, string type, KvCacheType cache = KvCacheType.F32)
     {
         string path = Checkpoint(name, type);
         using var host = HostLanguageModel.TryLoad(path) ?? throw new Xunit.Sdk.XunitException($"{name} {type}: the host engine refused it");
         using var torchLm = CausalLM.LoadForInference(path);
         Assert.NotNull(torchLm.StoredWeights);
+        host.KvCacheType = cache;
+        torchLm.Backbone.KvCacheType = cache;
         var tokenizer = host.Tokenizer!;
         var prompts = new[] { "Once upon a time", "The girl waved at the little boat and the sailor" }
             .Select(p => tokenizer.Encode(p, addBos: true)).ToArray();
