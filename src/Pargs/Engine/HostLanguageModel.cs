@@ -26,8 +26,9 @@ public sealed class HostLanguageModel : IDisposable
         Source = source;
         prefix = config.Family.HuggingFacePrefix + ".";
         Head = weights.Matrix(config.TieWordEmbeddings ? prefix + LlamaTensors.Embedding : "lm_head.weight");
-        // Tabulated for the positions decoding reaches, growing on demand, as LlamaStoredBackbone's.
-        rotary = RotaryEmbedding.Host(config.HeadDim, config.MaxPositions, config.RopeTheta, config.RopeScaling, initialRows: 1024);
+        // Tabulated for the positions decoding reaches, growing (doubling) on demand: 128 rows to start, not the stored
+        // backbone's 1024 — at head_dim 64 the two tables of 1024 rows are 0.5 MiB, resident, for a prompt of a dozen tokens.
+        rotary = RotaryEmbedding.Host(config.HeadDim, config.MaxPositions, config.RopeTheta, config.RopeScaling, initialRows: 128);
     }
 
     public ModelConfig Config { get; }

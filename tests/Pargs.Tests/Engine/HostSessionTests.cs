@@ -63,6 +63,20 @@ public class HostSessionTests : IDisposable
         Same("last step", a.Append(next), b.Append(next));
     }
 
+    [Fact]
+    public void Positions_past_the_first_rotary_rows_grow_the_host_tables_to_the_same_values()
+    {
+        // The host model tabulates 128 positions at first; a 200-token prompt grows its tables (the torch session's stored
+        // backbone starts at 1024 and does not grow).
+        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
+        using var torchLm = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
+        var prompt = Enumerable.Range(0, 200).Select(i => 3 + i * 37 % 500).Prepend(1).ToArray();
+        using var a = LanguageModelEngine.Host(host).OpenSession(210);
+        using var b = LanguageModelEngine.Cached(torchLm).OpenSession(210);
+        var next = Same("200-token prefill", a.AddRows([prompt]), b.AddRows([prompt]));
+        for (int step = 0; step < 3; step++) next = Same($"step {step} past position 200", a.Append(next), b.Append(next));
+    }
+
     /// <summary>Asserts the two answers agree and returns each row's most likely token (the next step's input).</summary>
     static long[] Same(string what, NextTokens host, NextTokens torch)
     {
