@@ -63,7 +63,7 @@ public sealed class TokenwiseDecoder
         scorer?.AddRows(prompts);
         for (int step = 0; step < options.MaxNewTokens && rows.Any(r => !r.Done); step++)
         {
-            using var scope = engine.UsesTorch ? TorchScopes.Dispose() : null;
+            using var scope = engine.UsesTorch ? TorchScopes.DisposeScope() : null;
             var tokens = rule.Choose(new TokenwiseStep
             {
                 Next = next, Scorer = scorer, RowRandom = random, Active = rows.Select(r => !r.Done).ToArray(), Index = step, Trace = Trace,
@@ -84,8 +84,8 @@ public sealed class TokenwiseDecoder
 public sealed record StepTrace(int Row, int Step, long[] CandidateIds, float[] Scores, int ChosenColumn);
 
 /// <summary>
-/// torch's no_grad and dispose scopes behind methods of their own: compiling the loop then resolves no torch method, so
-/// a decode on the host engine (which uses none) does not load TorchSharp's assembly.
+/// torch's no_grad and dispose scopes behind methods of their own: compiling the loop then resolves no torch method, and
+/// a decode on the host engine (which opens neither) compiles none of torch's code.
 /// </summary>
 static class TorchScopes
 {
@@ -93,7 +93,7 @@ static class TorchScopes
     public static IDisposable NoGrad() => no_grad();
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public static IDisposable Dispose() => NewDisposeScope();
+    public static IDisposable DisposeScope() => NewDisposeScope();
 }
 
 /// <summary>The engine a local model decodes on for a <see cref="DecodingEngine"/> choice — stated once.</summary>
