@@ -77,6 +77,23 @@ public class HostSessionTests : IDisposable
         for (int step = 0; step < 3; step++) next = Same($"step {step} past position 200", a.Append(next), b.Append(next));
     }
 
+    [Fact]
+    public void A_joining_prompt_longer_than_the_running_rows_shifts_them_right_and_keeps_their_numbers()
+    {
+        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
+        using var torchLm = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
+        using var a = LanguageModelEngine.Host(host).OpenSession(64);
+        using var b = LanguageModelEngine.Cached(torchLm).OpenSession(64);
+        int[] shortPrompt = [1, 42, 7];
+        var next = Same("short prefill", a.AddRows([shortPrompt]), b.AddRows([shortPrompt]));
+        next = Same("step", a.Append(next), b.Append(next));
+        var longPrompt = Enumerable.Range(0, 30).Select(i => 3 + i * 13 % 400).Prepend(1).ToArray(); // 31 slots against 4
+        var joined = Same("long join", a.AddRows([longPrompt]), b.AddRows([longPrompt]));
+        next = Same("step after the join", a.Append(joined), b.Append(joined));
+        next = Same("first row leaves", a.KeepRows([1]), b.KeepRows([1]));
+        Same("step after it left", a.Append(next), b.Append(next));
+    }
+
     /// <summary>Asserts the two answers agree and returns each row's most likely token (the next step's input).</summary>
     static long[] Same(string what, NextTokens host, NextTokens torch)
     {
