@@ -17,6 +17,7 @@ public static class BenchCommand
         command.Subcommands.Add(Gemm());
         command.Subcommands.Add(Tokenize());
         command.Subcommands.Add(Serve());
+        command.Subcommands.Add(Host());
         command.Subcommands.Add(RemoteBenchCommand.Create(OutOption, Report));
         return command;
     }
@@ -69,6 +70,24 @@ public static class BenchCommand
         Description = "The stories260K checkpoint.",
         DefaultValueFactory = _ => BenchmarkModels.Stories260KPath,
     };
+
+    static Command Host()
+    {
+        var gguf = new Option<string>("--gguf") { Description = "A GGUF file the host engine decodes (llama, mistral, qwen2, qwen3).", Required = true };
+        var threads = new Option<int>("--threads") { Description = "Threads for the decode kernels.", DefaultValueFactory = _ => 1 };
+        var newTokens = new Option<int>("--new-tokens") { Description = "Greedy tokens per run.", DefaultValueFactory = _ => 64 };
+        var rounds = new Option<int>("--rounds") { Description = "Alternated (torch, host) rounds.", DefaultValueFactory = _ => 3 };
+        var command = new Command("host", "Greedy decode CPU per token of the torch-free host engine against the torch engine on the same GGUF, alternated in one process.");
+        foreach (var o in new Option[] { gguf, threads, newTokens, rounds, OutOption }) command.Options.Add(o);
+        command.SetAction(CliErrors.Action(result =>
+        {
+            string? outPath = result.GetValue(OutOption) is { } o ? CliErrors.OutputFile(o) : null;
+            var options = new HostEngineBenchmarkOptions { Gguf = result.GetValue(gguf)!, Threads = result.GetValue(threads), NewTokens = result.GetValue(newTokens), Rounds = result.GetValue(rounds) };
+            Report(MachineInfo.Current(), options.Threads.ToString(), HostEngineBenchmark.Run(options, Log), CommandLine(), outPath);
+            return 0;
+        }));
+        return command;
+    }
 
     static Command Generate()
     {

@@ -53,7 +53,9 @@ public static class GenerateCommand
         };
         var remote = new RemoteOptions(); // --lm-url / --rm-url (docs/remote.md)
         remote.AddTo(command);
-        command.SetAction(CliErrors.Action(result =>
+        // Compiled without optimization (it runs once): inlined, its callees' type tests (reward models are torch modules)
+        // would load torch's types into a decode on the host engine, which needs none.
+        command.SetAction(CliErrors.Action([System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoOptimization)] (result) =>
         {
             ModelOptions.SetThreads(result.GetValue(threads));
             T? Given<T>(Option<T> option) where T : struct => result.GetResult(option) is { Implicit: false } ? result.GetValue(option) : null;
@@ -84,8 +86,12 @@ public static class GenerateCommand
             string? modelPath = result.GetValue(model);
             if (remote.RemoteLm(result) && (modelPath is not null || request.Engine == DecodingEngine.Naive)) throw new PargsException("--lm-url steers a served model: give it without --model and --naive");
             using var remoteLm = remote.ConnectLm(result, result.GetValue(tokenizer), Math.Max(request.Settings.K ?? MethodSettings.DefaultK, 1));
-            using var lm = remoteLm is null ? ModelOptions.LoadLanguageModel(modelPath, result.GetValue(tokenizer), storedPrecision: !result.GetValue(naive)) : null;
-            Pargs.Engine.LanguageModelEngine engine = remoteLm ?? Engines.For(lm!, request.Engine);
+            // A method that reads only the LM, on a stored-precision model the host engine serves: decoded without torch.
+            using var lm = remoteLm is not null ? null
+                : request.Engine == DecodingEngine.Cached && !decodingMethod.NeedsRewardModel && ModelOptions.LoadHostLanguageModel(modelPath, result.GetValue(tokenizer)) is { } host
+                    ? LocalLm.OnHost(host)
+                    : LocalLm.OnTorch(modelPath, result.GetValue(tokenizer), request.Engine);
+            Pargs.Engine.LanguageModelEngine engine = remoteLm ?? lm!.Engine;
             // The checkpoint's generation_config.json fills in what the command line left unsaid.
             var options = request.Resolve(lm?.Generation, engine.Info.VocabSize, $"{engine.Info.Source}: generation_config.json"); // before anything is printed
             using var remoteRm = remote.ConnectRm(result, engine.Info);
@@ -93,7 +99,8 @@ public static class GenerateCommand
             if (remoteRm is not null && result.GetValue(rewardModel) is not null) throw new PargsException("give --reward-model or --rm-url, not both");
             if (rmPath is null && result.GetValue(rewardLabel) is not null) throw new PargsException("--reward-label needs a reward model (--reward-model)");
             IRewardModel? rm = (IRewardModel?)remoteRm ?? (rmPath is null ? null : RewardModelFiles.LoadForDecoding(rmPath, result.GetValue(rewardLabel), storedPrecision: !result.GetValue(naive)));
-            ModelOptions.ApplyKvCache(cacheType, lm, rm);
+            if (lm is not null) lm.SetKvCache(cacheType, rm);
+            else ModelOptions.ApplyKvCache(cacheType, null, rm);
             string generator = $"{(lm is null ? "remote" : Path.GetFileName(Path.TrimEndingDirectorySeparator(lm.Source)))}+{decodingMethod.Name}";
 
             if (result.GetValue(output) is { } outPath)
@@ -156,6 +163,30 @@ public static class GenerateCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The local LM as the command uses it: its engine, generation defaults, source and --kv-cache setter. WHY not a
+    /// CausalLM local: compiling the action would then load torch's types even when the host engine decodes (no torch).
+    /// </summary>
+    sealed class LocalLm(Pargs.Engine.LanguageModelEngine engine, Pargs.Checkpoints.GenerationDefaults? generation, string source,
+                         IDisposable model, Action<Pargs.Models.KvCacheType, IRewardModel?> setKvCache) : IDisposable
+    {
+        public Pargs.Engine.LanguageModelEngine Engine => engine;
+        public Pargs.Checkpoints.GenerationDefaults? Generation => generation;
+        public string Source => source;
+        public void SetKvCache(Pargs.Models.KvCacheType type, IRewardModel? rm) => setKvCache(type, rm);
+        public void Dispose() => model.Dispose();
+
+        public static LocalLm OnHost(Pargs.Engine.HostLanguageModel host)
+            => new(Pargs.Engine.LanguageModelEngine.Host(host), host.Generation, host.Source, host, (type, _) => host.KvCacheType = type);
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+        public static LocalLm OnTorch(string? path, string? tokenizer, DecodingEngine decoding)
+        {
+            var lm = ModelOptions.LoadLanguageModel(path, tokenizer, storedPrecision: decoding != DecodingEngine.Naive);
+            return new(Engines.For(lm, decoding), lm.Generation, lm.Source, lm, (type, rm) => ModelOptions.ApplyKvCache(type, lm, rm));
+        }
     }
 
     /// <summary>

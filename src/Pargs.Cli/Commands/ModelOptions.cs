@@ -37,6 +37,17 @@ public static class ModelOptions
         return lm;
     }
 
+    /// <summary>
+    /// The LM for a method that reads only the LM (greedy, top-k, top-p) on the host engine, without torch
+    /// (<see cref="Pargs.Engine.HostLanguageModel"/>), when the checkpoint is one it serves; null otherwise.
+    /// </summary>
+    public static Pargs.Engine.HostLanguageModel? LoadHostLanguageModel(string? path, string? tokenizer)
+    {
+        var lm = Pargs.Engine.HostLanguageModel.TryLoad(path ?? ShippedData.Find(ShippedData.DefaultModel), tokenizer);
+        if (lm is not null) StartupPages.Release();
+        return lm;
+    }
+
     /// <summary>--kv-cache f32 | f16: how decoding's KV caches store keys and values.</summary>
     public static Option<string> KvCache()
         => new("--kv-cache")

@@ -55,7 +55,7 @@ public sealed class TokenwiseDecoder
         int longest = prompts.Max(p => p.Length);
         var random = rows.Select(r => DecodingSteps.RowRandom(options.Seed, r.PromptIndex, r.SampleIndex)).ToArray();
         var rule = method.CreateRule();
-        using var _ = no_grad();
+        using var _ = engine.UsesTorch ? TorchScopes.NoGrad() : null; // the host engine never loads torch
         using var lm = engine.OpenSession(longest + options.MaxNewTokens + 1);
         using var scorer = rm is null ? null : engine.OpenScorer(rm, rule.ScoredCandidates, longest + options.MaxNewTokens + 1, Counts);
 
@@ -63,7 +63,7 @@ public sealed class TokenwiseDecoder
         scorer?.AddRows(prompts);
         for (int step = 0; step < options.MaxNewTokens && rows.Any(r => !r.Done); step++)
         {
-            using var scope = NewDisposeScope();
+            using var scope = engine.UsesTorch ? TorchScopes.DisposeScope() : null;
             var tokens = rule.Choose(new TokenwiseStep
             {
                 Next = next, Scorer = scorer, RowRandom = random, Active = rows.Select(r => !r.Done).ToArray(), Index = step, Trace = Trace,
@@ -82,6 +82,19 @@ public sealed class TokenwiseDecoder
 
 /// <summary>One row's candidates and combined scores at one step.</summary>
 public sealed record StepTrace(int Row, int Step, long[] CandidateIds, float[] Scores, int ChosenColumn);
+
+/// <summary>
+/// torch's no_grad and dispose scopes behind methods of their own: compiling the loop then resolves no torch method, and
+/// a decode on the host engine (which opens neither) compiles none of torch's code.
+/// </summary>
+static class TorchScopes
+{
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static IDisposable NoGrad() => no_grad();
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static IDisposable DisposeScope() => NewDisposeScope();
+}
 
 /// <summary>The engine a local model decodes on for a <see cref="DecodingEngine"/> choice — stated once.</summary>
 public static class Engines

@@ -31,6 +31,15 @@ public abstract class LanguageModelEngine
     /// </summary>
     public virtual void CheckFits(IRewardModel? rm, DecodingOptions options, int prompts, int longestPrompt) { }
 
+    /// <summary>
+    /// Whether the engine computes through torch (tensors, dispose scopes, no_grad). False for the host engine, on whose
+    /// path libtorch is never loaded: the decoding loop then opens no torch scope either.
+    /// </summary>
+    public virtual bool UsesTorch => true;
+
+    /// <summary>The torch-free engine on a stored-precision <paramref name="lm"/> (LM-only methods).</summary>
+    public static LanguageModelEngine Host(HostLanguageModel lm) => new HostEngine(lm);
+
     /// <summary>The local cached engine on <paramref name="lm"/>.</summary>
     public static LanguageModelEngine Cached(CausalLM lm, PrefixCache? prefixCache = null) => new LocalEngine(lm, prefixCache);
 

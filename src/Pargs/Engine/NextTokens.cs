@@ -5,13 +5,19 @@ namespace Pargs.Engine;
 
 /// <summary>
 /// The next-token distribution of every row of a session after a step: what a decoding rule reads. Local
-/// engines hold the full log-probabilities [B, V]; an engine that can only return each row's top tokens
-/// (a remote server) answers <see cref="TopK"/> and refuses <see cref="LogProbs"/>, so a method that needs
+/// engines hold the full log-probabilities [B, V] — a torch tensor, or (the host engine, <see cref="HostSession"/>)
+/// a host array from which top-k and top-p are computed without torch; an engine that can only return each row's
+/// top tokens (a remote server) answers <see cref="TopK"/> and refuses <see cref="LogProbs"/>, so a method that needs
 /// the whole vocabulary says so instead of reading a truncated distribution.
 /// </summary>
 public sealed class NextTokens
 {
     readonly Tensor? logProbs;
+    // Host log-probabilities [rows, vocab] row-major (the session's buffer, valid until its next call), and the tensor
+    // made of them for a method that asks for LogProbs (the only torch on the host engine's path).
+    readonly float[]? hostLogProbs;
+    readonly int hostRows, hostVocab;
+    Tensor? hostTensor;
     readonly float[][]? topLogProbs;
     readonly long[][]? topIds;
     readonly string? source;
@@ -27,22 +33,64 @@ public sealed class NextTokens
         this.source = source;
     }
 
-    /// <summary>log π(v | x, y&lt;t) for every token v: [B, V].</summary>
-    public Tensor LogProbs => logProbs ?? throw new PargsException($"{source ?? "this engine"} returns only each row's top tokens, not the whole distribution");
+    /// <summary>Host log-probabilities: <paramref name="logProbs"/>[b · vocab + v] = log π(v) of row b (the caller's buffer, not copied).</summary>
+    public NextTokens(float[] logProbs, int rows, int vocab)
+    {
+        if ((long)rows * vocab > logProbs.Length) throw new ArgumentException($"{logProbs.Length} log-probabilities for {rows} rows of {vocab}");
+        hostLogProbs = logProbs;
+        hostRows = rows;
+        hostVocab = vocab;
+    }
+
+    /// <summary>log π(v | x, y&lt;t) for every token v: [B, V] (from host log-probabilities: a tensor made on first use).</summary>
+    public Tensor LogProbs => logProbs
+        ?? (hostLogProbs is not null ? hostTensor ??= tensor(hostLogProbs.AsSpan(0, hostRows * hostVocab).ToArray(), hostRows, hostVocab).DetachFromDisposeScope() : null)
+        ?? throw new PargsException($"{source ?? "this engine"} returns only each row's top tokens, not the whole distribution");
+
+    /// <summary>The k most likely tokens per row, most likely first, as host arrays: (log-probs [B · k], ids [B · k]).</summary>
+    public (float[] LogProbs, long[] Ids) TopKRows(int k)
+    {
+        if (hostLogProbs is not null)
+        {
+            var values = new float[hostRows * k];
+            var ids = new long[hostRows * k];
+            DecodingSteps.TopK(hostLogProbs.AsSpan(0, hostRows * hostVocab), hostRows, hostVocab, k, values, ids);
+            return (values, ids);
+        }
+        if (logProbs is null) // a server's top tokens: already host arrays
+        {
+            int rows = topIds!.Length;
+            var values = new float[rows * k];
+            var ids = new long[rows * k];
+            for (int b = 0; b < rows; b++)
+            {
+                if (topIds[b].Length < k) throw new PargsException($"{source}: {topIds[b].Length} tokens per step were asked for but the method needs k = {k}");
+                Array.Copy(topLogProbs![b], 0, values, b * k, k);
+                Array.Copy(topIds[b], 0, ids, b * k, k);
+            }
+            return (values, ids);
+        }
+        return TensorTopKRows(logProbs, k);
+    }
+
+    // Apart so that compiling TopKRows/TopP for host log-probabilities never resolves a torch method (the host engine
+    // does not even load TorchSharp's assembly).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static (float[] LogProbs, long[] Ids) TensorTopKRows(Tensor logProbs, int k)
+    {
+        var (logp, tensorIds) = DecodingSteps.TopK(logProbs, k);
+        return (logp.contiguous().data<float>().ToArray(), tensorIds.contiguous().data<long>().ToArray());
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static (float[][] LogProbs, long[][] Ids) TensorTopP(Tensor logProbs, double p) => DecodingSteps.TopP(logProbs, p);
 
     /// <summary>The k most likely tokens per row, most likely first: (log-probs [B, k], ids [B, k]).</summary>
     public (Tensor LogProbs, Tensor Ids) TopK(int k)
     {
         if (logProbs is not null) return DecodingSteps.TopK(logProbs, k);
-        int rows = topIds!.Length;
-        var values = new float[rows * k];
-        var ids = new long[rows * k];
-        for (int b = 0; b < rows; b++)
-        {
-            if (topIds[b].Length < k) throw new PargsException($"{source}: {topIds[b].Length} tokens per step were asked for but the method needs k = {k}");
-            Array.Copy(topLogProbs![b], 0, values, b * k, k);
-            Array.Copy(topIds[b], 0, ids, b * k, k);
-        }
+        var (values, ids) = TopKRows(k); // host log-probabilities or a server's top tokens
+        int rows = ids.Length / k;
         return (tensor(values, rows, k), tensor(ids, rows, k));
     }
 
@@ -52,7 +100,8 @@ public sealed class NextTokens
     /// </summary>
     public (float[][] LogProbs, long[][] Ids) TopP(double p)
     {
-        if (logProbs is not null) return DecodingSteps.TopP(logProbs, p);
+        if (logProbs is not null) return TensorTopP(logProbs, p);
+        if (hostLogProbs is not null) return DecodingSteps.TopP(hostLogProbs.AsSpan(0, hostRows * hostVocab), hostRows, hostVocab, p);
         var outLogp = new float[topIds!.Length][];
         var outIds = new long[topIds.Length][];
         for (int b = 0; b < topIds.Length; b++)

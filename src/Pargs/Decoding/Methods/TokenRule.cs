@@ -34,9 +34,9 @@ public abstract class TokenRule
     /// <summary>The top-k candidates of every row, chosen by <paramref name="pick"/> among their (combined) scores; traced.</summary>
     protected static long[] ChooseAmongTopK(TokenwiseStep step, int k, Func<float[][], int[]> pick, Func<long[], float[][], float[][]>? combine = null)
     {
-        var (candLogp, candIds) = step.Next.TopK(k);
-        var ids = candIds.data<long>().ToArray();
-        var scores = DecodingSteps.ToRows(candLogp);
+        var (candLogp, ids) = step.Next.TopKRows(k); // host arrays: no torch on the host engine's path
+        var scores = new float[ids.Length / k][];
+        for (int b = 0; b < scores.Length; b++) scores[b] = candLogp.AsSpan(b * k, k).ToArray();
         if (combine is not null) scores = combine(ids, scores);
         var chosen = pick(scores);
         if (step.Trace is { } trace)

@@ -1,5 +1,3 @@
-using TorchSharp;
-
 namespace Pargs.Models.Cpu;
 
 /// <summary>One setting for every thread pool Pargs computes on: libtorch's (prefill, training) and <see cref="CpuThreads"/> (decode kernels).</summary>
@@ -13,7 +11,7 @@ public static class ComputeThreads
         // thousand made a 4-token generation look hung). A cap, not an error: a default of 2 must still run on a
         // 1-CPU container.
         threads = Math.Min(threads, Environment.ProcessorCount);
-        torch.set_num_threads(threads);
+        TorchThreadCount.Apply(threads); // when libtorch loads, not by loading it (a host-engine decode never does)
         CpuThreads.Count = threads;
         return threads;
     }

@@ -154,7 +154,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     {
         this.config = config;
         this.rotary = rotary;
-        rotaryDims = (int)rotary.CosTable.shape[1];
+        rotaryDims = rotary.Dims;
         stored = true;
         addresses = [];
         attentionBody = AttentionRange;
@@ -212,14 +212,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // see CpuOps
     Tensor? Run(Tensor inputIds, Tensor positions, Tensor mask, KvCache cache)
     {
-        int hidden = config.HiddenSize, headDim = config.HeadDim, heads = config.NumHeads, kvHeads = config.NumKvHeads;
-        int kvDim = config.KvDim, inter = config.IntermediateSize, nLayers = config.NumLayers;
-        int b = (int)inputIds.shape[0], t = (int)inputIds.shape[1], n = b * t;
-        int length = cache.Length, capacity = cache.Capacity, slots = length + t;
+        int b = (int)inputIds.shape[0], t = (int)inputIds.shape[1], nLayers = config.NumLayers;
         if (!stored && !WeightsReadable()) return null; // e.g. column-major weights: torch handles those
-        float* normP = finalNorm, cosP = TensorMemory.Floats(rotary.CosTable), sinP = TensorMemory.Floats(rotary.SignedSinTable);
-        float* W(int layer, LlamaLayerTensor j) => (float*)vectors[layer * PerLayer + (int)j];
-        WeightMatrix M(int layer, LlamaLayerTensor j) => matrices[layer * PerLayer + (int)j]!;
         long* ids = TensorMemory.Int64s(inputIds.contiguous()), pos = TensorMemory.Int64s(positions.contiguous());
         // Mistral's sliding window: the same restricted mask the torch path builds (SlidingWindow), read as usual. With
         // per-layer windows (Gemma) the restricted mask is a second one, for the sliding layers only.
@@ -232,6 +226,59 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         }
         bool* allowed = TensorMemory.Bools(mask), slidingAllowed = slidingMask is null ? null : TensorMemory.Bools(slidingMask);
         if (ids == null || pos == null || allowed == null || (slidingMask is not null && slidingAllowed == null)) return null;
+        if (keyPtr.Length != nLayers) { keyPtr = new float*[nLayers]; valuePtr = new float*[nLayers]; }
+        for (int l = 0; l < nLayers; l++)
+        {
+            var (keys, values) = cache.Buffers(l);
+            keyPtr[l] = (float*)TensorMemory.Address(keys); // KvCache makes them contiguous (float32 or float16)
+            valuePtr[l] = (float*)TensorMemory.Address(values);
+        }
+        var output = empty(b, t, config.HiddenSize, dtype: ScalarType.Float32);
+        // A float16 cache (--kv-cache f16): the same buffers hold halves; written rounded, widened when attended.
+        Forward(ids, pos, allowed, slidingAllowed, b, t, cache.Length, cache.Capacity, cache.Type == KvCacheType.F16, TensorMemory.Floats(output));
+        return output;
+    }
+
+    /// <summary>
+    /// The host entry of a stored-precision kernel (<see cref="Engine.HostSession"/>: no torch anywhere): the forward of
+    /// <paramref name="ids"/> [rows, perRow] at <paramref name="positions"/> under <paramref name="allowed"/> [rows, perRow,
+    /// length + perRow] over a cache whose layer l keys/values are at <paramref name="keys"/>[l] / <paramref name="values"/>[l]
+    /// ([rows, kvHeads, capacity, head_dim], float32 or float16), writing the new keys/values at slots length.. as
+    /// <see cref="TryForward"/> does; the final-normed hidden states go to <paramref name="output"/> [rows · perRow, hidden].
+    /// The same body as the torch entry (<see cref="Forward"/>): same arithmetic, same bits.
+    /// </summary>
+    public void ForwardHost(long[] ids, long[] positions, bool[] allowed, int rows, int perRow, int length, int capacity,
+                            IntPtr[] keys, IntPtr[] values, bool halfCache, float[] output)
+    {
+        if (!stored) throw new InvalidOperationException("the host entry computes on stored weights only");
+        // The sliding window's restricted mask is built by torch (SlidingWindow); such models keep the torch session.
+        if (config.SlidingWindow is not null) throw new InvalidOperationException("the host entry does not restrict masks to a sliding window");
+        int n = rows * perRow;
+        if (ids.Length < n || positions.Length < n || allowed.Length < (long)n * (length + perRow) || output.Length < (long)n * config.HiddenSize
+            || keys.Length != config.NumLayers || values.Length != config.NumLayers || length + perRow > capacity)
+            throw new ArgumentException("host forward buffers do not fit the forward");
+        lock (gate)
+        {
+            if (keyPtr.Length != config.NumLayers) { keyPtr = new float*[config.NumLayers]; valuePtr = new float*[config.NumLayers]; }
+            for (int l = 0; l < config.NumLayers; l++) { keyPtr[l] = (float*)keys[l]; valuePtr[l] = (float*)values[l]; }
+            fixed (long* idsP = ids, posP = positions)
+            fixed (bool* allowedP = allowed)
+            fixed (float* outP = output)
+                Forward(idsP, posP, allowedP, null, rows, perRow, length, capacity, halfCache, outP);
+            CpuKernels.CountForward();
+        }
+    }
+
+    /// <summary>The forward itself, on raw buffers (the key/value pointers of every layer set by the caller in keyPtr/valuePtr).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // see CpuOps
+    void Forward(long* ids, long* pos, bool* allowed, bool* slidingAllowed, int b, int t, int length, int capacity, bool half, float* outP)
+    {
+        int hidden = config.HiddenSize, headDim = config.HeadDim, heads = config.NumHeads, kvHeads = config.NumKvHeads;
+        int kvDim = config.KvDim, inter = config.IntermediateSize, nLayers = config.NumLayers;
+        int n = b * t, slots = length + t;
+        float* normP = finalNorm;
+        float* W(int layer, LlamaLayerTensor j) => (float*)vectors[layer * PerLayer + (int)j];
+        WeightMatrix M(int layer, LlamaLayerTensor j) => matrices[layer * PerLayer + (int)j]!;
         for (int i = 0; i < n; i++)
         {
             // What torch's embedding and rotary-table lookups would refuse; here they would read past the tables.
@@ -241,19 +288,13 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         long maxPosition = 0;
         for (int i = 0; i < n; i++) maxPosition = Math.Max(maxPosition, pos[i]);
         // LongRoPE switches tables past its original context; lazily tabulated tables (stored models) grow here.
-        var (cosTable, sinTable) = rotary.TablesFor(maxPosition + 1);
-        cosP = TensorMemory.Floats(cosTable); sinP = TensorMemory.Floats(sinTable);
+        rotary.TablePointers(maxPosition + 1, out float* cosP, out float* sinP);
         float* slidingCosP = cosP, slidingSinP = sinP;
-        if (slidingRotary is not null)
-        {
-            var (slidingCos, slidingSin) = slidingRotary.TablesFor(maxPosition + 1);
-            slidingCosP = TensorMemory.Floats(slidingCos); slidingSinP = TensorMemory.Floats(slidingSin);
-        }
+        if (slidingRotary is not null) slidingRotary.TablePointers(maxPosition + 1, out slidingCosP, out slidingSinP);
 
         Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * heads * headDim);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
         Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter); Ensure(ref maskAdd, n * slots * (slidingAllowed == null ? 1 : 2));
-        var output = empty(b, t, hidden, dtype: ScalarType.Float32);
         fixed (float* xP = x, xbP = xb, qP = q, kP = k, vP = v, attP = att, gP = gateBuf, upP = up, maskP = maskAdd)
         {
             // The boolean mask [B, 1, T, slots] as additive rows (0 / −inf), once for all layers and heads.
@@ -270,15 +311,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                 if (form.EmbeddingScale != 0)
                     for (int e = 0; e < hidden; e++) xP[(long)i * hidden + e] *= form.EmbeddingScale;
             }
-            if (keyPtr.Length != nLayers) { keyPtr = new float*[nLayers]; valuePtr = new float*[nLayers]; }
-            // A float16 cache (--kv-cache f16): the same buffers hold halves; written rounded, widened when attended.
-            halfCache = cache.Type == KvCacheType.F16;
-            for (int l = 0; l < nLayers; l++)
-            {
-                var (keys, values) = cache.Buffers(l);
-                keyPtr[l] = (float*)TensorMemory.Address(keys); // KvCache makes them contiguous (float32 or float16)
-                valuePtr[l] = (float*)TensorMemory.Address(values);
-            }
+            halfCache = half;
             qPtr = qP; attPtr = attP; maskAddPtr = maskP;
             (stepTokens, stepSlots, stepCapacity) = (t, slots, capacity);
 
@@ -374,10 +407,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                     if (form.ParallelResidual) CpuOps.Add(xP, attOutP, n * hidden);
                 }
             }
-            float* outP = TensorMemory.Floats(output);
             NormRows(xP, normP, finalNormBias, outP, n);
         }
-        return output;
     }
 
     /// <summary>n rows of hidden width normalised: RMSNorm, or LayerNorm with <paramref name="bias"/> (DecodeLayerForm.LayerNorm).</summary>

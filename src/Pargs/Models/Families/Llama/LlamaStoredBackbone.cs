@@ -24,7 +24,10 @@ public sealed class LlamaStoredBackbone : TransformerBackbone
         this.weights = weights;
         prefix = config.Family.HuggingFacePrefix + ".";
         // Tabulated for the positions decoding reaches, growing on demand (a 131,072-position context is 64 MiB of tables).
-        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositions, config.RopeTheta, config.RopeScaling, initialRows: 1024);
+        // Host tables (no torch tensor) where they can be: the kernel is their only reader.
+        rotary = RotaryEmbedding.HostTabulates(config.RopeScaling)
+            ? RotaryEmbedding.Host(config.HeadDim, config.MaxPositions, config.RopeTheta, config.RopeScaling, initialRows: 1024)
+            : new RotaryEmbedding(config.HeadDim, config.MaxPositions, config.RopeTheta, config.RopeScaling, initialRows: 1024);
         cacheFree = new(CreateKernel);
     }
 

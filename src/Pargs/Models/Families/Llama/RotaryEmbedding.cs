@@ -16,8 +16,10 @@ public sealed class RotaryEmbedding : IDisposable
 {
     // [rows, D] (rows = maxPositions unless tabulated lazily). signedSin = sin with its first half negated, so that
     // rotate_half(x)·sin becomes roll(x, D/2)·signedSin: one op instead of narrow/neg/narrow/cat
-    // (rotate_half(x) = [−x₂, x₁], roll = [x₂, x₁]).
-    Tensor cos, signedSin;
+    // (rotate_half(x) = [−x₂, x₁], roll = [x₂, x₁]). Null in host mode (see Host), whose tables are pinned arrays.
+    Tensor cos = null!, signedSin = null!;
+    float[]? hostCos, hostSignedSin;
+    readonly List<float[]> outgrownHost = [];
     readonly Tensor? longCos, longSignedSin;
     readonly int longFrom; // sequence length from which the long tables apply (LongRoPE), else int.MaxValue
     // Lazy tabulation (decode-only models): the rows tabulated so far, and the settings to tabulate more. Outgrown
@@ -29,9 +31,12 @@ public sealed class RotaryEmbedding : IDisposable
     readonly object growing = new();
     int rows;
 
-    /// <summary>The tables [maxPositions, D] themselves, for <see cref="LlamaDecodeKernel"/>.</summary>
-    internal Tensor CosTable => cos;
-    internal Tensor SignedSinTable => signedSin;
+    /// <summary>The tables [maxPositions, D] themselves, for <see cref="LlamaDecodeKernel"/> (not in host mode).</summary>
+    internal Tensor CosTable => cos ?? throw new InvalidOperationException("host-mode rotary tables are arrays (TablePointers)");
+    internal Tensor SignedSinTable => signedSin ?? throw new InvalidOperationException("host-mode rotary tables are arrays (TablePointers)");
+
+    /// <summary>The tables' width: the rotated dimensions of a head.</summary>
+    public int Dims => headDim;
 
     public RotaryEmbedding(int headDim, int maxPositions, double theta) : this(headDim, maxPositions, theta, null) { }
 
@@ -58,6 +63,69 @@ public sealed class RotaryEmbedding : IDisposable
         }
     }
 
+    /// <summary>
+    /// Host mode: the tables as pinned float32 arrays computed on the host, tabulated lazily from <paramref name="initialRows"/>
+    /// positions and growing as <see cref="TablesFor"/>'s do. WHY: a model decoded in its stored precision
+    /// (<see cref="LlamaStoredBackbone"/>, <see cref="Engine.HostLanguageModel"/>) reads its tables only through
+    /// <see cref="LlamaDecodeKernel"/>; torch tables would load libtorch (~75 MiB resident) for two small arrays.
+    /// The same double-precision arithmetic as the torch tables (p · inv_freq, cos/sin, × attention factor, then float32);
+    /// they may differ from torch's in the last float32 bit where torch's vectorized cos rounds differently. LongRoPE
+    /// (two table pairs switched by length) is not tabulated here: callers check <see cref="HostTabulates"/>.
+    /// </summary>
+    public static RotaryEmbedding Host(int headDim, int maxPositions, double theta, RopeScaling? scaling, int initialRows)
+    {
+        if (!HostTabulates(scaling)) throw new ArgumentException("LongRoPE tables are tabulated by torch", nameof(scaling));
+        return new RotaryEmbedding(headDim, maxPositions, theta, scaling, initialRows, host: true);
+    }
+
+    /// <summary>Whether <see cref="Host"/> tabulates this scaling (every type but LongRoPE's two table pairs).</summary>
+    public static bool HostTabulates(RopeScaling? scaling) => scaling is not { Type: "longrope" };
+
+    RotaryEmbedding(int headDim, int maxPositions, double theta, RopeScaling? scaling, int initialRows, bool host)
+    {
+        (this.headDim, this.maxPositions, this.theta, this.scaling) = (headDim, maxPositions, theta, scaling);
+        rows = Math.Clamp(initialRows, 1, maxPositions);
+        longFrom = int.MaxValue;
+        (hostCos, hostSignedSin) = HostTables(headDim, maxPositions, theta, scaling, rows);
+    }
+
+    static (float[] Cos, float[] SignedSin) HostTables(int headDim, int maxPositions, double theta, RopeScaling? scaling, int rows)
+    {
+        var (inverse, attentionFactor) = RopeScaling.Frequencies(scaling, headDim, theta, maxPositions, maxPositions);
+        int half = headDim / 2;
+        var cosTable = GC.AllocateUninitializedArray<float>(rows * headDim, pinned: true);
+        var sinTable = GC.AllocateUninitializedArray<float>(rows * headDim, pinned: true);
+        for (int p = 0; p < rows; p++)
+            for (int i = 0; i < headDim; i++)
+            {
+                double angle = (double)p * inverse[i % half]; // emb = cat(freqs, freqs)
+                cosTable[p * headDim + i] = (float)(Math.Cos(angle) * attentionFactor);
+                sinTable[p * headDim + i] = (float)(Math.Sin(angle) * (i < half ? -1.0 : 1.0) * attentionFactor);
+            }
+        return (cosTable, sinTable);
+    }
+
+    /// <summary>
+    /// The tables' addresses for a forward whose longest row reaches <paramref name="sequenceLength"/> positions, in either
+    /// mode (see <see cref="TablesFor"/>). Host arrays are pinned and outgrown ones kept until the embedding is dropped.
+    /// </summary>
+    internal unsafe void TablePointers(long sequenceLength, out float* cosTable, out float* signedSinTable)
+    {
+        if (hostCos is null)
+        {
+            var (c, s) = TablesFor(sequenceLength);
+            cosTable = Pargs.Models.Cpu.TensorMemory.Floats(c);
+            signedSinTable = Pargs.Models.Cpu.TensorMemory.Floats(s);
+            return;
+        }
+        if (sequenceLength > rows) Grow(sequenceLength);
+        lock (growing)
+        {
+            cosTable = (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(hostCos));
+            signedSinTable = (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(hostSignedSin!));
+        }
+    }
+
     static (Tensor Cos, Tensor SignedSin) Tables(int headDim, int maxPositions, double theta, RopeScaling? scaling, long sequenceLength, int rows)
     {
         using var scope = NewDisposeScope();
@@ -76,6 +144,7 @@ public sealed class RotaryEmbedding : IDisposable
     /// </summary>
     internal (Tensor Cos, Tensor SignedSin) TablesFor(long sequenceLength)
     {
+        if (hostCos is not null) throw new InvalidOperationException("host-mode rotary tables are arrays (TablePointers)");
         if (sequenceLength >= longFrom) return (longCos!, longSignedSin!);
         if (sequenceLength > rows) Grow(sequenceLength);
         return (cos, signedSin);
@@ -90,6 +159,14 @@ public sealed class RotaryEmbedding : IDisposable
         {
             if (sequenceLength <= rows) return;
             int grown = (int)Math.Min(maxPositions, Math.Max(sequenceLength, 2L * rows));
+            if (hostCos is not null)
+            {
+                var (grownCos, grownSin) = HostTables(headDim, maxPositions, theta, scaling, grown);
+                outgrownHost.Add(hostCos);
+                outgrownHost.Add(hostSignedSin!);
+                (hostCos, hostSignedSin, rows) = (grownCos, grownSin, grown);
+                return;
+            }
             var (newCos, newSin) = Tables(headDim, maxPositions, theta, scaling, sequenceLength: maxPositions, grown);
             outgrown.Add(cos);
             outgrown.Add(signedSin);
@@ -113,8 +190,8 @@ public sealed class RotaryEmbedding : IDisposable
     public void Dispose()
     {
         foreach (var t in outgrown) t.Dispose();
-        cos.Dispose();
-        signedSin.Dispose();
+        cos?.Dispose();
+        signedSin?.Dispose();
         longCos?.Dispose();
         longSignedSin?.Dispose();
     }

@@ -1,0 +1,155 @@
+using System.Runtime.InteropServices;
+using Pargs.Models;
+
+namespace Pargs.Engine;
+
+/// <summary>
+/// The host engine's KV cache (<see cref="HostSession"/>): every layer's keys and values in native memory,
+/// [rows, kvHeads, capacity, head_dim] float32 or float16 — the layout <see cref="KvCache"/> gives the decode kernel —
+/// with which slots are real kept per row. Rows are right-aligned (prompts left-padded) and share <see cref="Length"/>.
+/// WHY native: no torch tensor (libtorch is never loaded on this path), no pinned managed arrays for the GC to step
+/// around, and pages are resident only once written. Zero-filled, so a padding slot inside an attention window is a
+/// finite zero that its −inf mask removes (never NaN).
+/// </summary>
+internal sealed unsafe class HostKvCache : IDisposable
+{
+    readonly int layers, kvHeads, headDim;
+    readonly IntPtr[] keys, values;
+    bool[] valid;   // [rows, Capacity]
+    long[] committed; // [rows]: real tokens per row = each row's next position
+
+    public HostKvCache(ModelConfig config, int rows, int capacity, KvCacheType type)
+    {
+        layers = config.NumLayers;
+        kvHeads = config.NumKvHeads;
+        headDim = config.HeadDim;
+        Type = type;
+        Rows = rows;
+        Capacity = Math.Max(1, capacity);
+        keys = new IntPtr[layers];
+        values = new IntPtr[layers];
+        for (int l = 0; l < layers; l++) (keys[l], values[l]) = (Allocate(), Allocate());
+        valid = new bool[rows * Capacity];
+        committed = new long[rows];
+    }
+
+    public KvCacheType Type { get; }
+    public int Rows { get; }
+    public int Capacity { get; private set; }
+    public int Length { get; private set; }
+    public bool Half => Type == KvCacheType.F16;
+    int ElementBytes => Half ? 2 : 4;
+    long RowBytes => (long)Capacity * headDim * ElementBytes; // one (row, kv head) of one layer
+    public IntPtr[] Keys => keys;
+    public IntPtr[] Values => values;
+    /// <summary>Row b's slot s holds a real token = ValidSlots[b · Capacity + s].</summary>
+    public bool[] ValidSlots => valid;
+    public long[] CommittedTokens => committed;
+
+    IntPtr Allocate() => (IntPtr)NativeMemory.AllocZeroed((nuint)Math.Max(1, (long)Rows * kvHeads * RowBytes));
+
+    /// <summary>Makes room for <paramref name="extra"/> slots past <see cref="Length"/> (doubling, as <see cref="KvCache.Reserve"/>).</summary>
+    public void Reserve(int extra)
+    {
+        int need = Length + extra;
+        if (need <= Capacity) return;
+        int newCapacity = Math.Max(need, Capacity * 2);
+        long oldRowBytes = RowBytes, newRowBytes = (long)newCapacity * headDim * ElementBytes, used = (long)Length * headDim * ElementBytes;
+        for (int l = 0; l < layers; l++)
+        {
+            keys[l] = Regrow(keys[l], oldRowBytes, newRowBytes, used);
+            values[l] = Regrow(values[l], oldRowBytes, newRowBytes, used);
+        }
+        var newValid = new bool[Rows * newCapacity];
+        for (int b = 0; b < Rows; b++) Array.Copy(valid, (long)b * Capacity, newValid, (long)b * newCapacity, Length);
+        valid = newValid;
+        Capacity = newCapacity;
+    }
+
+    IntPtr Regrow(IntPtr old, long oldRowBytes, long newRowBytes, long used)
+    {
+        var grown = (byte*)NativeMemory.AllocZeroed((nuint)Math.Max(1, (long)Rows * kvHeads * newRowBytes));
+        for (long r = 0; r < (long)Rows * kvHeads; r++)
+            Buffer.MemoryCopy((byte*)old + r * oldRowBytes, grown + r * newRowBytes, used, used);
+        NativeMemory.Free((void*)old);
+        return (IntPtr)grown;
+    }
+
+    /// <summary>Commits the <paramref name="t"/> slots per row the forward just wrote; <paramref name="newValid"/> [rows, t] marks the real ones.</summary>
+    public void Advance(bool[] newValid, int t)
+    {
+        for (int b = 0; b < Rows; b++)
+            for (int i = 0; i < t; i++)
+                if (valid[b * Capacity + Length + i] = newValid[b * t + i]) committed[b]++;
+        Length += t;
+    }
+
+    /// <summary>
+    /// A cache of <paramref name="rows"/> of this one (in that order; repeats fork a row), with the leading slots none of
+    /// them uses dropped, and room for <paramref name="capacity"/> slots at least.
+    /// </summary>
+    public HostKvCache SelectRows(int[] rows, int capacity)
+    {
+        int first = Length;
+        foreach (int r in rows)
+        {
+            if (r < 0 || r >= Rows) throw new ArgumentOutOfRangeException(nameof(rows), $"row {r} of {Rows}");
+            int s = Array.IndexOf(valid, true, r * Capacity, Length) is int at and >= 0 ? at - r * Capacity : Length;
+            first = Math.Min(first, s);
+        }
+        int length = Length - first;
+        var selected = new HostKvCache(layers, kvHeads, headDim, Type, rows.Length, Math.Max(capacity, length + 1));
+        for (int i = 0; i < rows.Length; i++)
+            selected.CopyRowFrom(this, rows[i], i, first, length, 0);
+        selected.Length = length;
+        return selected;
+    }
+
+    /// <summary>The rows of <paramref name="running"/> then those of <paramref name="joining"/>, right-aligned on the longer one's slots.</summary>
+    public static HostKvCache Join(HostKvCache running, HostKvCache joining, int capacity)
+    {
+        int length = Math.Max(running.Length, joining.Length);
+        var joined = new HostKvCache(running.layers, running.kvHeads, running.headDim, running.Type, running.Rows + joining.Rows,
+                                     Math.Max(capacity, Math.Max(running.Capacity, joining.Capacity)));
+        for (int b = 0; b < running.Rows; b++) joined.CopyRowFrom(running, b, b, 0, running.Length, length - running.Length);
+        for (int b = 0; b < joining.Rows; b++) joined.CopyRowFrom(joining, b, running.Rows + b, 0, joining.Length, length - joining.Length);
+        joined.Length = length;
+        return joined;
+    }
+
+    HostKvCache(int layers, int kvHeads, int headDim, KvCacheType type, int rows, int capacity)
+    {
+        (this.layers, this.kvHeads, this.headDim, Type, Rows, Capacity) = (layers, kvHeads, headDim, type, rows, Math.Max(1, capacity));
+        keys = new IntPtr[layers];
+        values = new IntPtr[layers];
+        for (int l = 0; l < layers; l++) (keys[l], values[l]) = (Allocate(), Allocate());
+        valid = new bool[rows * Capacity];
+        committed = new long[rows];
+    }
+
+    /// <summary>Slots [from, from + count) of <paramref name="source"/>'s row <paramref name="sourceRow"/> into this row <paramref name="row"/> at slot <paramref name="to"/>.</summary>
+    void CopyRowFrom(HostKvCache source, int sourceRow, int row, int from, int count, int to)
+    {
+        long bytes = (long)count * headDim * ElementBytes;
+        for (int l = 0; l < layers; l++)
+            for (int g = 0; g < kvHeads; g++)
+            {
+                long src = ((long)sourceRow * kvHeads + g) * source.RowBytes + (long)from * headDim * ElementBytes;
+                long dst = ((long)row * kvHeads + g) * RowBytes + (long)to * headDim * ElementBytes;
+                Buffer.MemoryCopy((byte*)source.keys[l] + src, (byte*)keys[l] + dst, bytes, bytes);
+                Buffer.MemoryCopy((byte*)source.values[l] + src, (byte*)values[l] + dst, bytes, bytes);
+            }
+        Array.Copy(source.valid, (long)sourceRow * source.Capacity + from, valid, (long)row * Capacity + to, count);
+        committed[row] = source.committed[sourceRow];
+    }
+
+    public void Dispose()
+    {
+        for (int l = 0; l < layers; l++)
+        {
+            if (keys[l] != IntPtr.Zero) NativeMemory.Free((void*)keys[l]);
+            if (values[l] != IntPtr.Zero) NativeMemory.Free((void*)values[l]);
+            keys[l] = values[l] = IntPtr.Zero;
+        }
+    }
+}
