@@ -122,9 +122,10 @@ public sealed class LocalEngine : LanguageModelEngine
         /// </summary>
         bool KeepAllShared()
         {
-            if (!PrefixCache.Shareable(session.Cache, rowIds!.Select(r => r.Count).ToArray())) return false;
-            prefixCache!.AddAll(session.DetachCache(), rowIds.Select(r => r.ToArray()).ToArray());
-            rowIds.Clear();
+            var ids = rowIds!;
+            if (!PrefixCache.Shareable(session.Cache, ids.Select(r => r.Count).ToArray())) return false;
+            prefixCache!.AddAll(session.DetachCache(), ids.Select(r => r.ToArray()).ToArray());
+            ids.Clear();
             return true;
         }
 
