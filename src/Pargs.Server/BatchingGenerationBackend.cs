@@ -556,7 +556,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 siblingsKept.Keep(prefixes, candidates, k, session.Cache.SiblingSlots(k)); // the next step's prefix is one of them
                 // No copy out per prefix row where the cache is mostly the prefixes: the next step's request starts from its row
                 // here (the candidates' slots past the prefixes are never read through the prefix cache).
-                if (PrefixCache.Shareable(session.Cache, prefixes.Select(p => p.Length).ToArray())) cache.AddAll(session.DetachCache(), prefixes);
+                if (cache.Shareable(session.Cache, prefixes.Select(p => p.Length).ToArray())) cache.AddAll(session.DetachCache(), prefixes);
                 else KeepPrefixes();
                 return results;
             }

@@ -20,9 +20,9 @@ public sealed record GemmBenchmarkOptions
     public IReadOnlyList<int> SiblingRows { get; init; } = new[] { 1, 16, 64 };
     /// <summary>Rows of the crossover table's sibling forwards at the 15M shape (k = 10 each: 10 … 640 candidates); empty: no such table.</summary>
     public IReadOnlyList<int> CrossoverRows { get; init; } = new[] { 1, 5, 11, 16, 64 };
-    /// <summary>Prefills of the crossover table, prompts × tokens: a server step's joins (48-token prompts), and one prompt of the 15M's whole context.</summary>
     /// <summary>The crossover table's model shape: "15m" (hidden 288, ff 768) or "42m" (stories42M: hidden 512, 8 layers, 8 heads, ff 1376).</summary>
     public string CrossoverShape { get; init; } = "15m";
+    /// <summary>Prefills of the crossover table, prompts × tokens: a server step's joins (48-token prompts), and one prompt of the 15M's whole context.</summary>
     public IReadOnlyList<(int Prompts, int Tokens)> CrossoverPrefills { get; init; } = new[] { (1, 48), (2, 48), (4, 48), (1, 256) };
 }
 

@@ -123,8 +123,8 @@ public sealed class LocalEngine : LanguageModelEngine
         bool KeepAllShared()
         {
             var ids = rowIds!;
-            if (!PrefixCache.Shareable(session.Cache, ids.Select(r => r.Count).ToArray())) return false;
-            prefixCache!.AddAll(session.DetachCache(), ids.Select(r => r.ToArray()).ToArray());
+            if (!prefixCache!.Shareable(session.Cache, ids.Select(r => r.Count).ToArray())) return false;
+            prefixCache.AddAll(session.DetachCache(), ids.Select(r => r.ToArray()).ToArray());
             ids.Clear();
             return true;
         }

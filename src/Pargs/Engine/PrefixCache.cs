@@ -156,12 +156,15 @@ public sealed class PrefixCache : IDisposable
     /// <summary>
     /// Whether the rows of <paramref name="cache"/>, leaving all at once and holding <paramref name="tokens"/>[b] tokens each,
     /// can be kept as they are (<see cref="AddAll"/>): each row's tokens one run of real slots ending at the cache's length,
-    /// and more than half of the cache's slots the rows' own — a cache mostly padding or spare slots is copied out compactly
-    /// instead, so that the byte budget keeps about what it kept.
+    /// more than half of the cache's slots the rows' own — a cache mostly padding or spare slots is copied out compactly
+    /// instead, so that the byte budget keeps about what it kept — and the whole cache within the budget: one over it could
+    /// not be kept at all, where its rows copied out compactly keep what fits. (Kept whole, a cache costs less than twice
+    /// its rows' compact copies, by the half-real rule; that is the price of not copying them.)
     /// </summary>
-    public static bool Shareable(KvCache cache, IReadOnlyList<int> tokens)
+    public bool Shareable(KvCache cache, IReadOnlyList<int> tokens)
     {
         if (cache.BatchSize == 0 || tokens.Count != cache.BatchSize || cache.HasHiddenStorageRows) return false; // hidden rows: more bytes than it shows
+        if (cache.AllocatedBytes > ByteBudget) return false;
         long real = 0;
         for (int b = 0; b < cache.BatchSize; b++)
         {
