@@ -152,8 +152,16 @@ internal sealed unsafe class HostKvCache : IDisposable
         int length = Math.Max(running.Length, joining.Length);
         var joined = new HostKvCache(running.layers, running.kvHeads, running.headDim, running.Type, running.Rows + joining.Rows,
                                      Math.Max(capacity, Math.Max(running.Capacity, joining.Capacity)));
-        for (int b = 0; b < running.Rows; b++) joined.CopyRowFrom(running, b, b, 0, running.Length, length - running.Length);
-        for (int b = 0; b < joining.Rows; b++) joined.CopyRowFrom(joining, b, running.Rows + b, 0, joining.Length, length - joining.Length);
+        try
+        {
+            for (int b = 0; b < running.Rows; b++) joined.CopyRowFrom(running, b, b, 0, running.Length, length - running.Length);
+            for (int b = 0; b < joining.Rows; b++) joined.CopyRowFrom(joining, b, running.Rows + b, 0, joining.Length, length - joining.Length);
+        }
+        catch
+        {
+            joined.Dispose(); // a half-built join is nobody's: freed now, not at finalization
+            throw;
+        }
         joined.Length = length;
         return joined;
     }
