@@ -14,24 +14,26 @@ namespace Pargs.Engine;
 internal sealed unsafe class HostKvCache : IDisposable
 {
     readonly int layers, kvHeads, headDim;
-    readonly IntPtr[] keys, values;
+    // Owned by this object: freed by Dispose, or by the finalizer when a cache is dropped undisposed. Replaced only whole
+    // (Reserve allocates every layer's new buffer before it lets go of any old one).
+    IntPtr[] keys = [], values = [];
     bool[] valid;   // [rows, Capacity]
     long[] committed; // [rows]: real tokens per row = each row's next position
 
     public HostKvCache(ModelConfig config, int rows, int capacity, KvCacheType type)
+        : this(config.NumLayers, config.NumKvHeads, config.HeadDim, type, rows, capacity) { }
+
+    HostKvCache(int layers, int kvHeads, int headDim, KvCacheType type, int rows, int capacity)
     {
-        layers = config.NumLayers;
-        kvHeads = config.NumKvHeads;
-        headDim = config.HeadDim;
-        Type = type;
-        Rows = rows;
-        Capacity = Math.Max(1, capacity);
-        keys = new IntPtr[layers];
-        values = new IntPtr[layers];
-        for (int l = 0; l < layers; l++) (keys[l], values[l]) = (Allocate(), Allocate());
+        (this.layers, this.kvHeads, this.headDim, Type, Rows, Capacity) = (layers, kvHeads, headDim, type, rows, Math.Max(1, capacity));
         valid = new bool[rows * Capacity];
         committed = new long[rows];
+        // All layers or none: the finalizer of a cache whose allocation failed finds nothing to free.
+        (keys, values) = AllocateLayers(Capacity);
     }
+
+    /// <summary>Frees the native memory of a cache nobody disposed (a session dropped without Dispose).</summary>
+    ~HostKvCache() => Free();
 
     public KvCacheType Type { get; }
     public int Rows { get; }
@@ -46,7 +48,38 @@ internal sealed unsafe class HostKvCache : IDisposable
     public bool[] ValidSlots => valid;
     public long[] CommittedTokens => committed;
 
-    IntPtr Allocate() => (IntPtr)NativeMemory.AllocZeroed((nuint)Math.Max(1, (long)Rows * kvHeads * RowBytes));
+    long BufferBytes(int capacity) => Math.Max(1, (long)Rows * kvHeads * capacity * headDim * ElementBytes);
+
+    /// <summary>Every layer's zeroed key and value buffers for <paramref name="capacity"/> slots; on failure, what was allocated is freed.</summary>
+    (IntPtr[] Keys, IntPtr[] Values) AllocateLayers(int capacity)
+    {
+        var newKeys = new IntPtr[layers];
+        var newValues = new IntPtr[layers];
+        try
+        {
+            for (int l = 0; l < layers; l++)
+            {
+                newKeys[l] = (IntPtr)NativeMemory.AllocZeroed((nuint)BufferBytes(capacity));
+                newValues[l] = (IntPtr)NativeMemory.AllocZeroed((nuint)BufferBytes(capacity));
+            }
+        }
+        catch
+        {
+            FreeAll(newKeys);
+            FreeAll(newValues);
+            throw;
+        }
+        return (newKeys, newValues);
+    }
+
+    static void FreeAll(IntPtr[] buffers)
+    {
+        for (int i = 0; i < buffers.Length; i++)
+        {
+            if (buffers[i] != IntPtr.Zero) NativeMemory.Free((void*)buffers[i]);
+            buffers[i] = IntPtr.Zero;
+        }
+    }
 
     /// <summary>Makes room for <paramref name="extra"/> slots past <see cref="Length"/> (doubling, as <see cref="KvCache.Reserve"/>).</summary>
     public void Reserve(int extra)
@@ -54,25 +87,27 @@ internal sealed unsafe class HostKvCache : IDisposable
         int need = Length + extra;
         if (need <= Capacity) return;
         int newCapacity = Math.Max(need, Capacity * 2);
+        // Everything allocated first (managed, then native all-or-nothing), so a failure leaves the cache as it was:
+        // every layer with the old stride that Capacity names.
+        var newValid = new bool[Rows * newCapacity];
+        var (newKeys, newValues) = AllocateLayers(newCapacity);
         long oldRowBytes = RowBytes, newRowBytes = (long)newCapacity * headDim * ElementBytes, used = (long)Length * headDim * ElementBytes;
         for (int l = 0; l < layers; l++)
         {
-            keys[l] = Regrow(keys[l], oldRowBytes, newRowBytes, used);
-            values[l] = Regrow(values[l], oldRowBytes, newRowBytes, used);
+            CopyRows(keys[l], newKeys[l], oldRowBytes, newRowBytes, used);
+            CopyRows(values[l], newValues[l], oldRowBytes, newRowBytes, used);
         }
-        var newValid = new bool[Rows * newCapacity];
         for (int b = 0; b < Rows; b++) Array.Copy(valid, (long)b * Capacity, newValid, (long)b * newCapacity, Length);
-        valid = newValid;
-        Capacity = newCapacity;
+        var (oldKeys, oldValues) = (keys, values);
+        (keys, values, valid, Capacity) = (newKeys, newValues, newValid, newCapacity);
+        FreeAll(oldKeys);
+        FreeAll(oldValues);
     }
 
-    IntPtr Regrow(IntPtr old, long oldRowBytes, long newRowBytes, long used)
+    void CopyRows(IntPtr from, IntPtr to, long oldRowBytes, long newRowBytes, long used)
     {
-        var grown = (byte*)NativeMemory.AllocZeroed((nuint)Math.Max(1, (long)Rows * kvHeads * newRowBytes));
         for (long r = 0; r < (long)Rows * kvHeads; r++)
-            Buffer.MemoryCopy((byte*)old + r * oldRowBytes, grown + r * newRowBytes, used, used);
-        NativeMemory.Free((void*)old);
-        return (IntPtr)grown;
+            Buffer.MemoryCopy((byte*)from + r * oldRowBytes, (byte*)to + r * newRowBytes, used, used);
     }
 
     /// <summary>Commits the <paramref name="t"/> slots per row the forward just wrote; <paramref name="newValid"/> [rows, t] marks the real ones.</summary>
@@ -105,31 +140,36 @@ internal sealed unsafe class HostKvCache : IDisposable
         return selected;
     }
 
-    /// <summary>The rows of <paramref name="running"/> then those of <paramref name="joining"/>, right-aligned on the longer one's slots.</summary>
+    /// <summary>
+    /// The rows of <paramref name="running"/> then those of <paramref name="joining"/>, right-aligned on the longer one's
+    /// slots. Caches of different models or cache types are refused (as <see cref="KvCache.StackRows"/>): the copy reads
+    /// both with one element size.
+    /// </summary>
     public static HostKvCache Join(HostKvCache running, HostKvCache joining, int capacity)
     {
+        if (running.layers != joining.layers || running.kvHeads != joining.kvHeads || running.headDim != joining.headDim || running.Type != joining.Type)
+            throw new ArgumentException($"the caches belong to different models or cache types ({running.Type}, {joining.Type})");
         int length = Math.Max(running.Length, joining.Length);
         var joined = new HostKvCache(running.layers, running.kvHeads, running.headDim, running.Type, running.Rows + joining.Rows,
                                      Math.Max(capacity, Math.Max(running.Capacity, joining.Capacity)));
-        for (int b = 0; b < running.Rows; b++) joined.CopyRowFrom(running, b, b, 0, running.Length, length - running.Length);
-        for (int b = 0; b < joining.Rows; b++) joined.CopyRowFrom(joining, b, running.Rows + b, 0, joining.Length, length - joining.Length);
+        try
+        {
+            for (int b = 0; b < running.Rows; b++) joined.CopyRowFrom(running, b, b, 0, running.Length, length - running.Length);
+            for (int b = 0; b < joining.Rows; b++) joined.CopyRowFrom(joining, b, running.Rows + b, 0, joining.Length, length - joining.Length);
+        }
+        catch
+        {
+            joined.Dispose(); // a half-built join is nobody's: freed now, not at finalization
+            throw;
+        }
         joined.Length = length;
         return joined;
-    }
-
-    HostKvCache(int layers, int kvHeads, int headDim, KvCacheType type, int rows, int capacity)
-    {
-        (this.layers, this.kvHeads, this.headDim, Type, Rows, Capacity) = (layers, kvHeads, headDim, type, rows, Math.Max(1, capacity));
-        keys = new IntPtr[layers];
-        values = new IntPtr[layers];
-        for (int l = 0; l < layers; l++) (keys[l], values[l]) = (Allocate(), Allocate());
-        valid = new bool[rows * Capacity];
-        committed = new long[rows];
     }
 
     /// <summary>Slots [from, from + count) of <paramref name="source"/>'s row <paramref name="sourceRow"/> into this row <paramref name="row"/> at slot <paramref name="to"/>.</summary>
     void CopyRowFrom(HostKvCache source, int sourceRow, int row, int from, int count, int to)
     {
+        if (source.Type != Type) throw new ArgumentException($"a {source.Type} cache's row copied into a {Type} cache");
         long bytes = (long)count * headDim * ElementBytes;
         for (int l = 0; l < layers; l++)
             for (int g = 0; g < kvHeads; g++)
@@ -145,11 +185,13 @@ internal sealed unsafe class HostKvCache : IDisposable
 
     public void Dispose()
     {
-        for (int l = 0; l < layers; l++)
-        {
-            if (keys[l] != IntPtr.Zero) NativeMemory.Free((void*)keys[l]);
-            if (values[l] != IntPtr.Zero) NativeMemory.Free((void*)values[l]);
-            keys[l] = values[l] = IntPtr.Zero;
-        }
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    void Free()
+    {
+        FreeAll(keys);
+        FreeAll(values);
     }
 }

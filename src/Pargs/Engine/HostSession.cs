@@ -19,7 +19,13 @@ public sealed class HostSession : ILanguageModelSession
     readonly HostLanguageModel model;
     readonly LlamaDecodeKernel kernel;
     readonly int capacity;
+    // Read once: HostLanguageModel.KvCacheType is settable, and every cache of a session (running, joining, joined) must
+    // have one element size (HostKvCache.Join refuses a mix).
+    readonly KvCacheType cacheType;
     HostKvCache cache;
+    // The last answer: the session lets go of the tensor it may have made (NextTokens.LogProbs) at its next call, when the
+    // buffer under it is overwritten (as LocalSession disposes its last log-probabilities).
+    NextTokens? answered;
     // [Rows, V] log-probabilities of the last call (what the returned NextTokens reads; a step overwrites it), and the
     // buffer rows joining or leaving are gathered into (then swapped).
     float[] logProbs = [], spare = [];
@@ -29,8 +35,9 @@ public sealed class HostSession : ILanguageModelSession
     {
         this.model = model;
         this.capacity = Math.Max(1, capacity);
+        cacheType = model.KvCacheType;
         kernel = model.CreateKernel();
-        cache = new HostKvCache(model.Config, 0, 1, model.KvCacheType);
+        cache = new HostKvCache(model.Config, 0, 1, cacheType);
     }
 
     public int Rows => cache.Rows;
@@ -40,22 +47,11 @@ public sealed class HostSession : ILanguageModelSession
     public NextTokens AddRows(IReadOnlyList<int[]> prompts)
     {
         if (prompts.Count == 0) return Answer(logProbs, Rows);
-        if (prompts.Any(p => p.Length == 0)) throw new PargsException("a prompt has no tokens (add BOS or some text)");
         // The joining rows are prefilled left-padded into a cache of their own, then joined right-aligned.
-        int n = prompts.Count, longest = prompts.Max(p => p.Length);
-        var ids = new long[n * longest];
-        var valid = new bool[n * longest];
-        for (int b = 0; b < n; b++)
-        {
-            int pad = longest - prompts[b].Length;
-            for (int t = 0; t < prompts[b].Length; t++)
-            {
-                ids[b * longest + pad + t] = prompts[b][t];
-                valid[b * longest + pad + t] = true;
-            }
-        }
+        var (ids, valid, longest) = PromptBatch.LeftPadded(prompts);
+        int n = prompts.Count;
         model.BeforeFirstForward();
-        var joining = new HostKvCache(model.Config, n, capacity, model.KvCacheType);
+        var joining = new HostKvCache(model.Config, n, capacity, cacheType);
         try
         {
             Forward(joining, ids, valid, longest);
@@ -105,31 +101,22 @@ public sealed class HostSession : ILanguageModelSession
         return Answer(logProbs, Rows);
     }
 
-    NextTokens Answer(float[] buffer, int rows) => new(buffer, rows, Vocab);
+    NextTokens Answer(float[] buffer, int rows)
+    {
+        answered?.ReleaseHostTensor();
+        return answered = new(buffer, rows, Vocab);
+    }
 
     /// <summary>Runs and commits <paramref name="ids"/> [rows, t] (<paramref name="valid"/> marks real tokens) over <paramref name="target"/>; hidden states go to <see cref="hidden"/>.</summary>
     void Forward(HostKvCache target, long[] ids, bool[] valid, int t)
     {
         int rows = target.Rows;
         var committed = target.CommittedTokens;
-        long longest = 0;
-        for (int b = 0; b < rows; b++) longest = Math.Max(longest, committed[b] + valid.AsSpan(b * t, t).Count(true));
-        if (longest > model.Config.MaxPositions)
-            throw new PargsException($"the sequence needs {longest} positions but the model's context is {model.Config.MaxPositions} (max_position_embeddings); shorten the prompt or max_new_tokens");
+        PromptBatch.EnsureContext(committed, valid, rows, t, model.Config.MaxPositions);
         target.Reserve(t);
         var positions = AttentionMasks.Positions(committed, valid, rows, t);
-        // AttentionMasks.Causal's mask, on the host: query i sees the row's real committed slots and its real new tokens up to itself.
-        int length = target.Length, slots = length + t, stride = target.Capacity;
-        var prefix = target.ValidSlots;
-        var mask = new bool[(long)rows * t * slots];
-        for (int b = 0; b < rows; b++)
-            for (int i = 0; i < t; i++)
-            {
-                long row = ((long)b * t + i) * slots;
-                Array.Copy(prefix, (long)b * stride, mask, row, length);
-                for (int j = 0; j <= i; j++) mask[row + length + j] = valid[b * t + j];
-                mask[row + length + i] = true;
-            }
+        int length = target.Length;
+        var mask = AttentionMasks.CausalHost(target.ValidSlots, target.Capacity, length, valid, rows, t);
         Ensure(ref hidden, rows * t * HiddenSize);
         kernel.ForwardHost(ids, positions, mask, rows, t, length, target.Capacity, target.Keys, target.Values, target.Half, hidden);
         target.Advance(valid, t);
@@ -149,5 +136,9 @@ public sealed class HostSession : ILanguageModelSession
         if (buffer.Length < size) buffer = new float[size];
     }
 
-    public void Dispose() => cache.Dispose();
+    public void Dispose()
+    {
+        answered?.ReleaseHostTensor();
+        cache.Dispose();
+    }
 }

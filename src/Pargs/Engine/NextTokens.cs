@@ -14,10 +14,14 @@ public sealed class NextTokens
 {
     readonly Tensor? logProbs;
     // Host log-probabilities [rows, vocab] row-major (the session's buffer, valid until its next call), and the tensor
-    // made of them for a method that asks for LogProbs (the only torch on the host engine's path).
+    // made of them once for a method that asks for LogProbs (the only torch on the host engine's path). The tensor is
+    // detached from every dispose scope and owned by the session, which releases it at its next call (ReleaseHostTensor):
+    // a caller's step scope may end before another reader of the same answer. Typed IDisposable so that the session's
+    // release compiles without TorchSharp's assembly (the host engine never loads it).
     readonly float[]? hostLogProbs;
     readonly int hostRows, hostVocab;
-    Tensor? hostTensor;
+    IDisposable? hostTensor;
+    bool released;
     readonly float[][]? topLogProbs;
     readonly long[][]? topIds;
     readonly string? source;
@@ -44,8 +48,22 @@ public sealed class NextTokens
 
     /// <summary>log π(v | x, y&lt;t) for every token v: [B, V] (from host log-probabilities: a tensor made on first use).</summary>
     public Tensor LogProbs => logProbs
-        ?? (hostLogProbs is not null ? hostTensor ??= tensor(hostLogProbs.AsSpan(0, hostRows * hostVocab).ToArray(), hostRows, hostVocab).DetachFromDisposeScope() : null)
+        ?? (hostLogProbs is not null ? HostTensor() : null)
         ?? throw new PargsException($"{source ?? "this engine"} returns only each row's top tokens, not the whole distribution");
+
+    Tensor HostTensor()
+    {
+        if (released) throw new InvalidOperationException("these log-probabilities were overwritten by the session's next call; read LogProbs before the next step");
+        return (Tensor)(hostTensor ??= tensor(hostLogProbs!.AsSpan(0, hostRows * hostVocab).ToArray(), hostRows, hostVocab).DetachFromDisposeScope());
+    }
+
+    /// <summary>The host session's next call overwrites the buffer: the tensor made of it (if any) is disposed, and no new one is made.</summary>
+    internal void ReleaseHostTensor()
+    {
+        released = true;
+        hostTensor?.Dispose();
+        hostTensor = null;
+    }
 
     /// <summary>The k most likely tokens per row, most likely first, as host arrays: (log-probs [B · k], ids [B · k]).</summary>
     public (float[] LogProbs, long[] Ids) TopKRows(int k)

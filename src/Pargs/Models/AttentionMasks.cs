@@ -20,6 +20,13 @@ public static class AttentionMasks
     /// null or length 0 = no prefix): query t sees valid prefix slots and valid new tokens at or before t.
     /// </summary>
     public static Tensor Causal(bool[]? validPrefix, int prefixStride, int prefixLength, bool[] validNew, int batch, int t)
+        => tensor(CausalHost(validPrefix, prefixStride, prefixLength, validNew, batch, t), new long[] { batch, 1, t, prefixLength + t });
+
+    /// <summary>
+    /// <see cref="Causal(bool[], int, int, bool[], int, int)"/>'s mask as a host array [B · T · S] row-major (S = prefix + T):
+    /// what the torch-free session (<see cref="Engine.HostSession"/>) hands its kernel, and what the tensor version wraps.
+    /// </summary>
+    public static bool[] CausalHost(bool[]? validPrefix, int prefixStride, int prefixLength, bool[] validNew, int batch, int t)
     {
         int s = prefixLength + t;
         var mask = new bool[(long)batch * t * s];
@@ -27,11 +34,11 @@ public static class AttentionMasks
             for (int i = 0; i < t; i++)
             {
                 long row = ((long)b * t + i) * s;
-                for (int j = 0; j < prefixLength; j++) mask[row + j] = validPrefix![(long)b * prefixStride + j];
+                if (prefixLength > 0) Array.Copy(validPrefix!, (long)b * prefixStride, mask, row, prefixLength);
                 for (int j = 0; j <= i; j++) mask[row + prefixLength + j] = validNew[b * t + j];
                 mask[row + prefixLength + i] = true;
             }
-        return tensor(mask, new long[] { batch, 1, t, s });
+        return mask;
     }
 
     /// <summary><see cref="Causal(bool[], int, int, bool[], int, int)"/> for tensors (null prefix = none).</summary>

@@ -33,19 +33,7 @@ public sealed class BatchSession : IDisposable
     public Tensor Prefill(IReadOnlyList<int[]> prompts)
     {
         if (prompts.Count != BatchSize) throw new ArgumentException($"expected {BatchSize} prompts, got {prompts.Count}");
-        int longest = prompts.Max(p => p.Length);
-        if (prompts.Any(p => p.Length == 0)) throw new PargsException("a prompt has no tokens (add BOS or some text)");
-        var ids = new long[BatchSize * longest];
-        var valid = new bool[BatchSize * longest];
-        for (int b = 0; b < BatchSize; b++)
-        {
-            int pad = longest - prompts[b].Length;
-            for (int t = 0; t < prompts[b].Length; t++)
-            {
-                ids[b * longest + pad + t] = prompts[b][t];
-                valid[b * longest + pad + t] = true;
-            }
-        }
+        var (ids, valid, longest) = PromptBatch.LeftPadded(prompts);
         var hidden = Append(ids, valid, longest);
         return hidden.select(1, longest - 1);
     }
@@ -64,10 +52,7 @@ public sealed class BatchSession : IDisposable
     Tensor Append(Tensor tokens, bool[] valid, int t)
     {
         var committed = NextPositions;
-        long longest = 0;
-        for (int b = 0; b < BatchSize; b++)
-            longest = Math.Max(longest, committed[b] + valid.AsSpan(b * t, t).Count(true));
-        EnsureContext(longest);
+        PromptBatch.EnsureContext(committed, valid, BatchSize, t, backbone.Config.MaxPositions);
         Cache.Reserve(t);
         var positions = tensor(AttentionMasks.Positions(committed, valid, BatchSize, t), BatchSize, t);
         var mask = AttentionMasks.Causal(Cache.ValidSlots, Cache.Capacity, Cache.Length, valid, BatchSize, t);
@@ -172,12 +157,7 @@ public sealed class BatchSession : IDisposable
     }
 
     /// <summary>The longest row will need <paramref name="positionsNeeded"/> positions: it must fit the model's context.</summary>
-    void EnsureContext(long positionsNeeded)
-    {
-        int context = backbone.Config.MaxPositions;
-        if (positionsNeeded > context)
-            throw new PargsException($"the sequence needs {positionsNeeded} positions but the model's context is {context} (max_position_embeddings); shorten the prompt or max_new_tokens");
-    }
+    void EnsureContext(long positionsNeeded) => PromptBatch.EnsureFits(positionsNeeded, backbone.Config.MaxPositions);
 
     /// <summary>Commits column <paramref name="chosen"/>[b] of the last <see cref="Siblings"/> call as each row's next token.</summary>
     public void CommitSibling(long[] chosen) => Cache.CommitSibling(chosen);

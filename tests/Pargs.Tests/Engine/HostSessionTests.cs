@@ -94,6 +94,111 @@ public class HostSessionTests : IDisposable
         Same("step after it left", a.Append(next), b.Append(next));
     }
 
+    [Fact]
+    public void A_cache_type_set_on_the_model_after_the_session_opened_does_not_reach_its_joins()
+    {
+        // The session reads the model's (settable) cache type once: a join after the model was set to f16 still builds an
+        // f32 joining cache, as its running rows' (a mix of element sizes would be copied with one size's offsets).
+        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
+        using var torchLm = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
+        using var a = LanguageModelEngine.Host(host).OpenSession(32);
+        using var b = LanguageModelEngine.Cached(torchLm).OpenSession(32);
+        int[] first = [1, 42, 7, 99, 13];
+        var next = Same("prefill", a.AddRows([first]), b.AddRows([first]));
+        next = Same("step", a.Append(next), b.Append(next));
+        host.KvCacheType = KvCacheType.F16; // for sessions opened from now on
+        int[] second = [1, 300, 5];
+        var joined = Same("join after the model's cache type changed", a.AddRows([second]), b.AddRows([second]));
+        Same("step after the join", a.Append(joined), b.Append(joined));
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    public void Stepping_past_the_cache_capacity_grows_it_to_the_same_numbers(KvCacheType cacheType)
+    {
+        // Capacity 2: the prefill reserves the prompt's 7 slots, then steps regrow the cache (7 → 14 → 28) with rows that
+        // hold real slots, and a join lands on a grown cache.
+        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
+        using var torchLm = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
+        host.KvCacheType = cacheType;
+        torchLm.Backbone.KvCacheType = cacheType;
+        using var a = LanguageModelEngine.Host(host).OpenSession(2);
+        using var b = LanguageModelEngine.Cached(torchLm).OpenSession(2);
+        int[][] prompts = [[1, 42, 7], [1, 5, 300, 21, 8, 77, 3]];
+        var next = Same("prefill", a.AddRows(prompts), b.AddRows(prompts));
+        for (int step = 0; step < 9; step++) next = Same($"step {step}", a.Append(next), b.Append(next));
+        int[] joining = [1, 64, 9];
+        next = Same("join on a grown cache", a.AddRows([joining]), b.AddRows([joining]));
+        for (int step = 0; step < 14; step++) next = Same($"step {step} after the join", a.Append(next), b.Append(next));
+    }
+
+    [Fact]
+    public void Rows_join_a_session_all_of_whose_rows_left()
+    {
+        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
+        using var torchLm = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
+        using var a = LanguageModelEngine.Host(host).OpenSession(16);
+        using var b = LanguageModelEngine.Cached(torchLm).OpenSession(16);
+        int[][] prompts = [[1, 42, 7], [1, 5, 300, 21]];
+        var next = Same("prefill", a.AddRows(prompts), b.AddRows(prompts));
+        next = Same("step", a.Append(next), b.Append(next));
+        a.KeepRows([]);
+        b.KeepRows([]);
+        Assert.Equal(0, a.Rows);
+        int[] joining = [1, 64, 9, 11, 400];
+        next = Same("join an empty session", a.AddRows([joining]), b.AddRows([joining]));
+        Assert.Equal(1, a.Rows);
+        Same("step after it", a.Append(next), b.Append(next));
+    }
+
+    [Fact]
+    public void The_log_probability_tensor_is_made_once_and_let_go_at_the_next_call()
+    {
+        // A method reading LogProbs on the host engine (SearchRewards.Rows, ContinuousDecoder) gets one tensor per answer,
+        // detached from its scopes and disposed by the session when the next call overwrites the buffer under it.
+        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
+        var session = LanguageModelEngine.Host(host).OpenSession(16);
+        var first = session.AddRows([[1, 42, 7]]);
+        var tensor = first.LogProbs;
+        Assert.Same(tensor, first.LogProbs);
+        Assert.False(tensor.IsInvalid);
+        var next = session.Append([5]);
+        Assert.True(tensor.IsInvalid, "the last answer's tensor outlived the session's next step");
+        Assert.Throws<InvalidOperationException>(() => first.LogProbs); // its buffer now holds the next step's numbers
+        var last = next.LogProbs;
+        session.Dispose();
+        Assert.True(last.IsInvalid, "the last answer's tensor outlived the session");
+    }
+
+    [Fact]
+    public void A_session_dropped_without_Dispose_gives_its_native_cache_back()
+    {
+        // 48 sessions of 100,000 slots (stories260K: 10 buffers of 12.8 MB each, ~6 GB of address space in all; calloc maps
+        // them untouched, so nothing becomes resident) dropped undisposed: the caches' finalizers unmap them. Measured as
+        // the process's address space (VmSize), with a margin for what tests running beside this one map meanwhile.
+        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
+        var engine = LanguageModelEngine.Host(host);
+        OpenAndDrop(engine); // the first session's one-time mappings (code, tables) before the baseline
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long before = VirtualBytes();
+        for (int i = 0; i < 48; i++) OpenAndDrop(engine);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long grown = VirtualBytes() - before;
+        Assert.True(grown < 2L << 30, $"the address space grew by {grown >> 20} MiB after 48 undisposed sessions (~6,000 MiB of caches)");
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static void OpenAndDrop(LanguageModelEngine engine) => engine.OpenSession(100_000).AddRows([[1, 42, 7]]);
+
+    static long VirtualBytes()
+    {
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmSize:", StringComparison.Ordinal));
+        return long.Parse(line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+    }
+
     /// <summary>Asserts the two answers agree and returns each row's most likely token (the next step's input).</summary>
     static long[] Same(string what, NextTokens host, NextTokens torch)
     {

@@ -16,39 +16,58 @@ namespace Pargs.Models.Cpu;
 internal static unsafe class TorchThreadCount
 {
     const string NativeLibraryName = "LibTorchSharp"; // TorchSharp's DllImport name
+    // Guards the hook's state only. Never held while torch runs: SetNow runs torch's static constructor, whose P/Invokes
+    // call Resolve, possibly on another thread (a lock here and a class-constructor lock there would deadlock).
     static readonly object gate = new();
     static int pending;
-    static bool hooked, unhookable, applied;
+    static int applied; // 1 once the resolver set the count on the library it resolved
+    static bool hooked, unhookable;
     [ThreadStatic] static bool resolving;
 
     public static void Apply(int threads)
     {
+        bool now;
         lock (gate)
         {
-            if (unhookable || !OperatingSystem.IsLinux() || LibTorchMapped()) { SetNow(threads); return; }
-            pending = threads;
-            if (hooked) return;
-            hooked = true;
-            // Not typeof(torch): that would load the TorchSharp assembly, which a host-engine decode never needs either.
-            var loaded = AppDomain.CurrentDomain.GetAssemblies().FirstOrDefault(IsTorchSharp);
-            if (loaded is not null) Hook(loaded);
-            else AppDomain.CurrentDomain.AssemblyLoad += (_, e) =>
+            // A full fence before reading `applied`: either the resolver claims after this write (and reads this count) or
+            // this call sees it claimed (and sets the count itself).
+            Interlocked.Exchange(ref pending, threads);
+            now = unhookable || !OperatingSystem.IsLinux() || Volatile.Read(ref applied) == 1 || LibTorchMapped();
+            if (!now && !hooked)
             {
-                if (IsTorchSharp(e.LoadedAssembly)) lock (gate) Hook(e.LoadedAssembly);
-            };
+                hooked = true;
+                // Not typeof(torch): that would load the TorchSharp assembly, which a host-engine decode never needs either.
+                var loaded = AppDomain.CurrentDomain.GetAssemblies().FirstOrDefault(IsTorchSharp);
+                if (loaded is not null) now = !Hook(loaded);
+                else AppDomain.CurrentDomain.AssemblyLoad += (_, e) =>
+                {
+                    if (!IsTorchSharp(e.LoadedAssembly)) return;
+                    bool failed;
+                    lock (gate) failed = !Hook(e.LoadedAssembly);
+                    if (failed) SetNow(Volatile.Read(ref pending));
+                };
+            }
         }
+        if (now) SetNow(threads);
     }
 
     static bool IsTorchSharp(Assembly assembly) => assembly.GetName().Name == "TorchSharp";
 
-    /// <summary>Registers the resolver on TorchSharp's assembly (before any of its P/Invokes resolved: it was just loaded, or libtorch is not mapped).</summary>
-    static void Hook(Assembly torchSharp)
+    /// <summary>
+    /// Registers the resolver on TorchSharp's assembly (before any of its P/Invokes resolved: it was just loaded, or libtorch
+    /// is not mapped); false when another resolver owns its imports (then the caller sets the count the plain way, outside the lock).
+    /// </summary>
+    static bool Hook(Assembly torchSharp)
     {
-        try { NativeLibrary.SetDllImportResolver(torchSharp, Resolve); }
+        try
+        {
+            NativeLibrary.SetDllImportResolver(torchSharp, Resolve);
+            return true;
+        }
         catch (InvalidOperationException)
         {
-            unhookable = true; // another resolver owns TorchSharp's imports: set the count the plain way
-            SetNow(pending);
+            unhookable = true;
+            return false;
         }
     }
 
@@ -65,20 +84,36 @@ internal static unsafe class TorchThreadCount
 
     static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
-        // The runtime asks again for each P/Invoke's first call: after the first, its own probing finds the loaded library.
-        if (name != NativeLibraryName || resolving || Volatile.Read(ref applied)) return IntPtr.Zero;
+        // The runtime asks again for each P/Invoke's first call: once the count is set, its own probing finds the loaded library.
+        if (name != NativeLibraryName || resolving || Volatile.Read(ref applied) == 1) return IntPtr.Zero;
         resolving = true;
         try
         {
-            if (!NativeLibrary.TryLoad(name, assembly, searchPath, out var handle)) return IntPtr.Zero;
-            if (NativeLibrary.TryGetExport(handle, "THSTorch_set_num_threads", out var setThreads))
-                lock (gate)
-                {
-                    if (!applied) ((delegate* unmanaged<int, void>)setThreads)(pending);
-                    Volatile.Write(ref applied, true);
-                }
+            // Where TryLoad fails, the runtime's own probing loads the library for this call; a later resolution (the next
+            // P/Invoke's first call) finds it mapped and sets the count then, so --threads is late, never lost.
+            if (!NativeLibrary.TryLoad(name, assembly, searchPath, out var handle) && !TryMapped(out handle)) return IntPtr.Zero;
+            if (NativeLibrary.TryGetExport(handle, "THSTorch_set_num_threads", out var setThreads) && Interlocked.CompareExchange(ref applied, 1, 0) == 0)
+                ((delegate* unmanaged<int, void>)setThreads)(Volatile.Read(ref pending));
             return handle;
         }
         finally { resolving = false; }
+    }
+
+    /// <summary>TorchSharp's native library when something already mapped it (its path from /proc/self/maps).</summary>
+    static bool TryMapped(out IntPtr handle)
+    {
+        handle = IntPtr.Zero;
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/maps"))
+            {
+                int at = line.IndexOf('/');
+                if (at >= 0 && line.EndsWith("lib" + NativeLibraryName + ".so", StringComparison.Ordinal))
+                    return NativeLibrary.TryLoad(line[at..], out handle);
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return false;
     }
 }

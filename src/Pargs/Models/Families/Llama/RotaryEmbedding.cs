@@ -126,6 +126,26 @@ public sealed class RotaryEmbedding : IDisposable
         }
     }
 
+    /// <summary>
+    /// Rows [<paramref name="from"/>, from + <paramref name="count"/>) of the cos and signed-sin tables as host arrays [count · D],
+    /// in either mode (growing lazily tabulated tables as a forward reaching from + count positions would). WHY public: the
+    /// host tables are checked against torch's (tests), which no forward can show when both sessions use the host tables.
+    /// </summary>
+    public unsafe (float[] Cos, float[] SignedSin) TableRows(int from, int count)
+    {
+        if (from < 0 || count < 0 || from + count > maxPositions) throw new ArgumentOutOfRangeException(nameof(count), $"rows {from}..{from + count} of {maxPositions}");
+        if (hostCos is null)
+        {
+            var (c, s) = TablesFor(from + count);
+            using var cosRows = c.narrow(0, from, count).contiguous();
+            using var sinRows = s.narrow(0, from, count).contiguous();
+            return (cosRows.data<float>().ToArray(), sinRows.data<float>().ToArray());
+        }
+        TablePointers(from + count, out var cosTable, out var sinTable);
+        return (new ReadOnlySpan<float>(cosTable + (long)from * headDim, count * headDim).ToArray(),
+                new ReadOnlySpan<float>(sinTable + (long)from * headDim, count * headDim).ToArray());
+    }
+
     static (Tensor Cos, Tensor SignedSin) Tables(int headDim, int maxPositions, double theta, RopeScaling? scaling, long sequenceLength, int rows)
     {
         using var scope = NewDisposeScope();
