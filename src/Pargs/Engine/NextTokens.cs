@@ -53,8 +53,13 @@ public sealed class NextTokens
 
     Tensor HostTensor()
     {
-        if (released) throw new InvalidOperationException("these log-probabilities were overwritten by the session's next call; read LogProbs before the next step");
+        ThrowIfOverwritten();
         return (Tensor)(hostTensor ??= tensor(hostLogProbs!.AsSpan(0, hostRows * hostVocab).ToArray(), hostRows, hostVocab).DetachFromDisposeScope());
+    }
+
+    void ThrowIfOverwritten()
+    {
+        if (released) throw new InvalidOperationException("these log-probabilities were overwritten by the session's next call; read them before the next step");
     }
 
     /// <summary>The host session's next call overwrites the buffer: the tensor made of it (if any) is disposed, and no new one is made.</summary>
@@ -70,6 +75,7 @@ public sealed class NextTokens
     {
         if (hostLogProbs is not null)
         {
+            ThrowIfOverwritten();
             var values = new float[hostRows * k];
             var ids = new long[hostRows * k];
             DecodingSteps.TopK(hostLogProbs.AsSpan(0, hostRows * hostVocab), hostRows, hostVocab, k, values, ids);
@@ -119,7 +125,11 @@ public sealed class NextTokens
     public (float[][] LogProbs, long[][] Ids) TopP(double p)
     {
         if (logProbs is not null) return TensorTopP(logProbs, p);
-        if (hostLogProbs is not null) return DecodingSteps.TopP(hostLogProbs.AsSpan(0, hostRows * hostVocab), hostRows, hostVocab, p);
+        if (hostLogProbs is not null)
+        {
+            ThrowIfOverwritten();
+            return DecodingSteps.TopP(hostLogProbs.AsSpan(0, hostRows * hostVocab), hostRows, hostVocab, p);
+        }
         var outLogp = new float[topIds!.Length][];
         var outIds = new long[topIds.Length][];
         for (int b = 0; b < topIds.Length; b++)

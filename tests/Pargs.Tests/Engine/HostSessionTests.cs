@@ -166,6 +166,9 @@ public class HostSessionTests : IDisposable
         var next = session.Append([5]);
         Assert.True(tensor.IsInvalid, "the last answer's tensor outlived the session's next step");
         Assert.Throws<InvalidOperationException>(() => first.LogProbs); // its buffer now holds the next step's numbers
+        Assert.Throws<InvalidOperationException>(() => first.TopKRows(2)); // so do its top tokens and nucleus
+        Assert.Throws<InvalidOperationException>(() => first.TopP(0.9));
+        Assert.Equal(2, next.TopKRows(2).Ids.Length); // the current answer reads as before
         var last = next.LogProbs;
         session.Dispose();
         Assert.True(last.IsInvalid, "the last answer's tensor outlived the session");
