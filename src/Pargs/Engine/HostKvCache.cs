@@ -41,7 +41,7 @@ internal sealed unsafe class HostKvCache : IDisposable
     public int Length { get; private set; }
     public bool Half => Type == KvCacheType.F16;
     int ElementBytes => Half ? 2 : 4;
-    long RowBytes => (long)Capacity * headDim * ElementBytes; // one (row, kv head) of one layer
+    long SlotBytes => (long)headDim * ElementBytes;
     public IntPtr[] Keys => keys;
     public IntPtr[] Values => values;
     /// <summary>Row b's slot s holds a real token = ValidSlots[b · Capacity + s].</summary>
@@ -91,23 +91,17 @@ internal sealed unsafe class HostKvCache : IDisposable
         // every layer with the old stride that Capacity names.
         var newValid = new bool[Rows * newCapacity];
         var (newKeys, newValues) = AllocateLayers(newCapacity);
-        long oldRowBytes = RowBytes, newRowBytes = (long)newCapacity * headDim * ElementBytes, used = (long)Length * headDim * ElementBytes;
         for (int l = 0; l < layers; l++)
         {
-            CopyRows(keys[l], newKeys[l], oldRowBytes, newRowBytes, used);
-            CopyRows(values[l], newValues[l], oldRowBytes, newRowBytes, used);
+            // Every (row, kv head) as a head of one row: its used slots, at the new stride.
+            KvCacheLayout.CopySlots((byte*)keys[l], 0, Capacity, 0, (byte*)newKeys[l], 0, newCapacity, 0, Length, (long)Rows * kvHeads, SlotBytes);
+            KvCacheLayout.CopySlots((byte*)values[l], 0, Capacity, 0, (byte*)newValues[l], 0, newCapacity, 0, Length, (long)Rows * kvHeads, SlotBytes);
         }
         for (int b = 0; b < Rows; b++) Array.Copy(valid, (long)b * Capacity, newValid, (long)b * newCapacity, Length);
         var (oldKeys, oldValues) = (keys, values);
         (keys, values, valid, Capacity) = (newKeys, newValues, newValid, newCapacity);
         FreeAll(oldKeys);
         FreeAll(oldValues);
-    }
-
-    void CopyRows(IntPtr from, IntPtr to, long oldRowBytes, long newRowBytes, long used)
-    {
-        for (long r = 0; r < (long)Rows * kvHeads; r++)
-            Buffer.MemoryCopy((byte*)from + r * oldRowBytes, (byte*)to + r * newRowBytes, used, used);
     }
 
     /// <summary>Commits the <paramref name="t"/> slots per row the forward just wrote; <paramref name="newValid"/> [rows, t] marks the real ones.</summary>
@@ -170,15 +164,11 @@ internal sealed unsafe class HostKvCache : IDisposable
     void CopyRowFrom(HostKvCache source, int sourceRow, int row, int from, int count, int to)
     {
         if (source.Type != Type) throw new ArgumentException($"a {source.Type} cache's row copied into a {Type} cache");
-        long bytes = (long)count * headDim * ElementBytes;
         for (int l = 0; l < layers; l++)
-            for (int g = 0; g < kvHeads; g++)
-            {
-                long src = ((long)sourceRow * kvHeads + g) * source.RowBytes + (long)from * headDim * ElementBytes;
-                long dst = ((long)row * kvHeads + g) * RowBytes + (long)to * headDim * ElementBytes;
-                Buffer.MemoryCopy((byte*)source.keys[l] + src, (byte*)keys[l] + dst, bytes, bytes);
-                Buffer.MemoryCopy((byte*)source.values[l] + src, (byte*)values[l] + dst, bytes, bytes);
-            }
+        {
+            KvCacheLayout.CopySlots((byte*)source.keys[l], sourceRow, source.Capacity, from, (byte*)keys[l], row, Capacity, to, count, kvHeads, SlotBytes);
+            KvCacheLayout.CopySlots((byte*)source.values[l], sourceRow, source.Capacity, from, (byte*)values[l], row, Capacity, to, count, kvHeads, SlotBytes);
+        }
         Array.Copy(source.valid, (long)sourceRow * source.Capacity + from, valid, (long)row * Capacity + to, count);
         committed[row] = source.committed[sourceRow];
     }

@@ -32,7 +32,7 @@ public sealed partial class KvCache
             drop = Math.Min(drop, first < 0 ? Length : first - (int)(r * Capacity));
         }
         if (rows.Length == 0) drop = 0;
-        long slotBytes = (long)headDim * ElementBytes, headBytes = Capacity * slotBytes, moved = (Length - drop) * slotBytes;
+        long slotBytes = (long)headDim * ElementBytes;
         for (int i = 0; i < keys.Length; i++)
         {
             foreach (var buffer in new[] { keys[i]!, values[i]! })
@@ -43,8 +43,7 @@ public sealed partial class KvCache
                 for (int r = 0; r < rows.Length; r++)
                 {
                     if (rows[r] == r && drop == 0) continue;
-                    for (int g = 0; g < kvHeads; g++)
-                        Buffer.MemoryCopy(data + (rows[r] * kvHeads + g) * headBytes + drop * slotBytes, data + ((long)r * kvHeads + g) * headBytes, moved, moved);
+                    KvCacheLayout.CopySlots(data, rows[r], Capacity, drop, data, r, Capacity, 0, Length - drop, kvHeads, slotBytes);
                 }
             }
         }

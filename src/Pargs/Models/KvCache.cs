@@ -151,11 +151,7 @@ public sealed partial class KvCache : IDisposable
                 {
                     if (chosen[b] == 0) continue; // already in place
                     if (chosen[b] < 0 || Length + chosen[b] >= Capacity) throw new ArgumentOutOfRangeException(nameof(chosen), $"sibling column {chosen[b]} of row {b} was never written");
-                    for (int g = 0; g < kvHeads; g++)
-                    {
-                        byte* head = data + ((long)b * kvHeads + g) * Capacity * bytes;
-                        Buffer.MemoryCopy(head + (Length + chosen[b]) * bytes, head + Length * bytes, bytes, bytes);
-                    }
+                    KvCacheLayout.CopySlots(data, b, Capacity, Length + chosen[b], data, b, Capacity, Length, 1, kvHeads, bytes);
                 }
             }
         }
@@ -177,7 +173,7 @@ public sealed partial class KvCache : IDisposable
     {
         if (k < 1 || Length + k > Capacity) throw new ArgumentOutOfRangeException(nameof(k), $"{k} sibling slots past slot {Length} of {Capacity}");
         var copy = new KvCache(batch, kvHeads, headDim, keys.Length, k, Type) { Length = k };
-        long slotBytes = (long)headDim * ElementBytes, headBytes = Capacity * slotBytes, bytes = k * slotBytes;
+        long slotBytes = (long)headDim * ElementBytes;
         for (int i = 0; i < keys.Length; i++)
         {
             if (keys[i] is null) continue;
@@ -185,10 +181,8 @@ public sealed partial class KvCache : IDisposable
             copy.values[i] = empty(batch, kvHeads, k, headDim, dtype: DType).DetachFromDisposeScope();
             // Host copies, one per row and kv head (see CompactRow): a server does this once per /v1/rewards pass.
             foreach (var (source, target) in new[] { (keys[i]!, copy.keys[i]!), (values[i]!, copy.values[i]!) })
-            {
-                byte* from = (byte*)Cpu.TensorMemory.Address(source) + Length * slotBytes, to = (byte*)Cpu.TensorMemory.Address(target);
-                for (long h = 0; h < (long)batch * kvHeads; h++) Buffer.MemoryCopy(from + h * headBytes, to + h * bytes, bytes, bytes);
-            }
+                KvCacheLayout.CopySlots((byte*)Cpu.TensorMemory.Address(source), 0, Capacity, Length,
+                                        (byte*)Cpu.TensorMemory.Address(target), 0, k, 0, k, (long)batch * kvHeads, slotBytes);
         }
         Array.Fill(copy.valid, true);
         Array.Fill(copy.validCount, (long)k);
@@ -222,9 +216,7 @@ public sealed partial class KvCache : IDisposable
                 {
                     byte* to = (byte*)Cpu.TensorMemory.Address(kind == 0 ? targetKeys : targetValues);
                     byte* from = (byte*)Cpu.TensorMemory.Address(kind == 0 ? source.keys[i]! : source.values[i]!);
-                    for (int g = 0; g < kvHeads; g++)
-                        Buffer.MemoryCopy(from + (((long)row * kvHeads + g) * source.Capacity + slot) * bytes,
-                            to + (((long)b * kvHeads + g) * Capacity + Length) * bytes, bytes, bytes);
+                    KvCacheLayout.CopySlots(from, row, source.Capacity, slot, to, b, Capacity, Length, 1, kvHeads, bytes);
                 }
             }
         }
@@ -347,7 +339,7 @@ public sealed partial class KvCache : IDisposable
             count++;
         }
         var copy = new KvCache(1, kvHeads, headDim, keys.Length, Math.Max(1, count), Type) { Length = count };
-        long slotBytes = (long)headDim * ElementBytes, headBytes = Capacity * slotBytes, copyHeadBytes = copy.Capacity * slotBytes;
+        long slotBytes = (long)headDim * ElementBytes;
         for (int i = 0; i < keys.Length; i++)
         {
             if (keys[i] is null || count == 0) continue;
@@ -356,15 +348,12 @@ public sealed partial class KvCache : IDisposable
                 // Buffers are contiguous by construction (zeros/empty, or as_strided views with the same strides).
                 var target = empty(1, kvHeads, copy.Capacity, headDim, dtype: DType).DetachFromDisposeScope();
                 (kind == 0 ? copy.keys : copy.values)[i] = target;
-                byte* from = (byte*)Cpu.TensorMemory.Address(source) + (long)row * kvHeads * headBytes, to = (byte*)Cpu.TensorMemory.Address(target);
-                for (int g = 0; g < kvHeads; g++)
+                byte* from = (byte*)Cpu.TensorMemory.Address(source), to = (byte*)Cpu.TensorMemory.Address(target);
+                int at = 0;
+                foreach (var (start, length) in runs)
                 {
-                    long at = 0;
-                    foreach (var (start, length) in runs)
-                    {
-                        Buffer.MemoryCopy(from + g * headBytes + start * slotBytes, to + g * copyHeadBytes + at, length * slotBytes, length * slotBytes);
-                        at += length * slotBytes;
-                    }
+                    KvCacheLayout.CopySlots(from, row, Capacity, start, to, 0, copy.Capacity, at, length, kvHeads, slotBytes);
+                    at += length;
                 }
             }
         }
@@ -412,7 +401,7 @@ public sealed partial class KvCache : IDisposable
         var joined = new KvCache(rows.Count, first.kvHeads, first.headDim, first.keys.Length, capacity, first.Type) { Length = length };
         // Host copies into zeroed buffers (padding stays zero, as Concat leaves it), one memory copy per row and kv head: the
         // per-part narrow/copy_ ops this replaces were most of a small model's join (see CompactRow).
-        long slotBytes = (long)first.headDim * first.ElementBytes, headBytes = capacity * slotBytes;
+        long slotBytes = (long)first.headDim * first.ElementBytes;
         for (int i = 0; i < first.keys.Length; i++)
         {
             bool any = false;
@@ -424,15 +413,12 @@ public sealed partial class KvCache : IDisposable
             {
                 var (part, row, firstSlot, _) = rows[j];
                 if (used[j] == 0 || part!.keys[i] is null) continue;
-                long partHeadBytes = part.Capacity * slotBytes, bytes = used[j] * slotBytes, shift = (length - used[j]) * slotBytes;
                 for (int kind = 0; kind < 2; kind++)
                 {
                     // Buffers are contiguous by construction (zeros/empty, or as_strided views with the same strides).
                     var source = kind == 0 ? part.keys[i]! : part.values[i]!;
-                    byte* from = (byte*)Cpu.TensorMemory.Address(source), to = kind == 0 ? toKeys : toValues;
-                    for (int g = 0; g < first.kvHeads; g++)
-                        Buffer.MemoryCopy(from + ((long)row * first.kvHeads + g) * partHeadBytes + firstSlot * slotBytes,
-                            to + ((long)j * first.kvHeads + g) * headBytes + shift, bytes, bytes);
+                    KvCacheLayout.CopySlots((byte*)Cpu.TensorMemory.Address(source), row, part.Capacity, firstSlot,
+                                            kind == 0 ? toKeys : toValues, j, capacity, length - used[j], used[j], first.kvHeads, slotBytes);
                 }
             }
         }
