@@ -146,13 +146,20 @@ public static class RemoteBenchmark
 
             long steps = (long)rows * options.MaxTokens;
             var remoteRows = new List<string[]>();
-            // For reference: the local engine split the same way (its decoders then take both cores, where the one-batch local
-            // level, the ratios' base, runs on one).
+            // Split levels decode prompts of their own: the server's prefix cache holds every sequence an earlier level sent, and
+            // a level repeating them would join rows from longer kept entries, a path a steering client (whose every request
+            // extends its last one by a token) never takes. Their tokens are checked against a one-batch local run of the same
+            // prompts (untimed), and the local engine split the same way is timed for reference (its decoders then take both
+            // cores, where the one-batch local level, the ratios' base, runs on one).
+            var promptsOf = new Dictionary<int, (string[] Prompts, IReadOnlyList<GenerationResult> Expected)> { [1] = (prompts, local) };
             foreach (int decoders in options.ClientDecoders.Where(d => d > 1 && d <= rows).Distinct())
             {
+                var own = Enumerable.Range(0, rows).Select(i => models.Prompt(200 * decoders + i)).ToArray();
+                var expected = TextGenerator.Generate(lm, rm, own, decoding);
+                promptsOf[decoders] = (own, expected);
                 log?.Invoke($"{models.LmName}, {rows} row(s): local engine, {decoders} decoders…");
-                var (split, splitRate, splitCpu, _, _) = Timed(() => InDecoders(Engines.For(lm, decoding.Engine), rm, prompts, decoding, decoders));
-                if (!split.Select(r => r.TokenIds).SequenceEqual(local.Select(r => r.TokenIds), new SameIds()))
+                var (split, splitRate, splitCpu, _, _) = Timed(() => InDecoders(Engines.For(lm, decoding.Engine), rm, own, decoding, decoders));
+                if (!split.Select(r => r.TokenIds).SequenceEqual(expected.Select(r => r.TokenIds), new SameIds()))
                     throw new PargsException($"bench remote: the local engine's tokens over {decoders} decoders differ from one batch's");
                 remoteRows.Add([rows.ToString(), $"local, {decoders} decoders (reference)", split.Sum(r => r.TokenIds.Length).ToString(), Rate(splitRate),
                     splitRate.ToString("R", CultureInfo.InvariantCulture), splitCpu, "–", "–", "–", "–"]);
@@ -160,11 +167,12 @@ public static class RemoteBenchmark
             foreach (int decoders in options.ClientDecoders.Where(d => d <= rows).Distinct())
             {
                 string apart = decoders == 1 ? "" : $", {decoders} client decoders";
+                var (levelPrompts, expectedTokens) = promptsOf[decoders];
                 using var engine = Connect(rows);
                 log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, local RM{apart}…");
                 var before = Counters();
-                var (remote, rate, remoteCpu, _, _) = Timed(() => InDecoders(engine, rm, prompts, decoding, decoders));
-                if (!remote.Select(r => r.TokenIds).SequenceEqual(local.Select(r => r.TokenIds), new SameIds()))
+                var (remote, rate, remoteCpu, _, _) = Timed(() => InDecoders(engine, rm, levelPrompts, decoding, decoders));
+                if (!remote.Select(r => r.TokenIds).SequenceEqual(expectedTokens.Select(r => r.TokenIds), new SameIds()))
                     throw new PargsException($"bench remote: the remote engine's tokens differ from the local engine's ({decoders} client decoder(s))");
                 if (Counters().WorkerProfile(before, remote.Sum(r => r.TokenIds.Length)) is { } remoteProfile) log?.Invoke("  " + remoteProfile);
                 remoteRows.Add([rows.ToString(), "remote LM" + apart, remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), rate.ToString("R", CultureInfo.InvariantCulture), remoteCpu,
@@ -174,11 +182,11 @@ public static class RemoteBenchmark
                 using var remoteRm = RemoteRm(engine2, rows);
                 log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, remote RM{apart}…");
                 before = Counters();
-                var (both, bothRate, bothCpu, _, _) = Timed(() => InDecoders(engine2, remoteRm, prompts, decoding, decoders));
+                var (both, bothRate, bothCpu, _, _) = Timed(() => InDecoders(engine2, remoteRm, levelPrompts, decoding, decoders));
                 if (Counters().WorkerProfile(before, both.Sum(r => r.TokenIds.Length)) is { } bothProfile) log?.Invoke("  " + bothProfile);
                 remoteRows.Add([rows.ToString(), "remote LM + RM" + apart, both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), bothRate.ToString("R", CultureInfo.InvariantCulture), bothCpu,
                     PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, models.LmName, models.RmName)]);
-                sameAsLocal.Add($"{rows} row(s){apart}: {both.Zip(local).Count(p => p.First.TokenIds.SequenceEqual(p.Second.TokenIds))}/{rows}{(remoteRm.SendsTokenIds ? "" : " (texts)")}");
+                sameAsLocal.Add($"{rows} row(s){apart}: {both.Zip(expectedTokens).Count(p => p.First.TokenIds.SequenceEqual(p.Second.TokenIds))}/{rows}{(remoteRm.SendsTokenIds ? "" : " (texts)")}");
             }
 
             log?.Invoke($"{models.LmName}, {rows} row(s): local engine again…");
