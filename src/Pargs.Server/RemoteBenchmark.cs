@@ -86,12 +86,14 @@ public static class RemoteBenchmark
                 long start = System.Runtime.JitInfo.GetCompiledMethodCount();
                 log?.Invoke($"{models.LmName}: warm-up round {warmUpRounds + 1}, {start} methods compiled so far");
                 if (before >= 0 && start - before < start / 40) break; // the long tail: methods reaching their 30th call late
-                TextGenerator.Generate(lm, rm, warmPrompts, warm);
-                using (var warmEngine = Connect(widest))
+                // Every level's paths, the split ones too (their first profile compiled ~18 % of the samples in the split LM + RM level).
+                foreach (int decoders in options.ClientDecoders.Where(d => d <= widest).Distinct())
                 {
-                    TextGenerator.Generate(warmEngine, rm, warmPrompts, warm);
+                    InDecoders(Engines.For(lm, warm.Engine), rm, warmPrompts, warm, decoders);
+                    using var warmEngine = Connect(widest);
+                    InDecoders(warmEngine, rm, warmPrompts, warm, decoders);
                     using var warmRm = RemoteRm(warmEngine, widest);
-                    TextGenerator.Generate(warmEngine, warmRm, warmPrompts, warm);
+                    InDecoders(warmEngine, warmRm, warmPrompts, warm, decoders);
                 }
                 // Catch-up: until no method has been compiled for a quarter second (at most five seconds).
                 var settle = Stopwatch.StartNew();
