@@ -156,7 +156,7 @@ public static class RemoteBenchmark
             var promptsOf = new Dictionary<int, (string[] Prompts, IReadOnlyList<GenerationResult> Expected)> { [1] = (prompts, local) };
             foreach (int decoders in options.ClientDecoders.Where(d => d > 1 && d <= rows).Distinct())
             {
-                var own = Enumerable.Range(0, rows).Select(i => models.Prompt(200 * decoders + i)).ToArray();
+                var own = Enumerable.Range(0, rows).Select(i => models.Prompt(2000 + 100 * decoders + i)).ToArray();
                 var expected = TextGenerator.Generate(lm, rm, own, decoding);
                 promptsOf[decoders] = (own, expected);
                 log?.Invoke($"{models.LmName}, {rows} row(s): local engine, {decoders} decoders…");
@@ -207,7 +207,7 @@ public static class RemoteBenchmark
         }
         table.Notes.Add($"Remote LM + RM rows whose tokens equal the local engine's (counted, not required: see below): {string.Join(", ", sameAsLocal)}.");
         table.Notes.Add("Same seed, same tokens: the remote LM rows are checked token for token against the local engine's before they are reported.");
-        table.Notes.Add("Local: the local engine runs before and after the two remote levels (the same tokens twice) and its row combines both runs (tokens over their summed time and CPU), so that × local does not swing with the host's speed drifting between the local level and the remote ones.");
+        table.Notes.Add("Local: the local engine runs before and after the remote levels (the same tokens twice) and its row combines both runs (tokens over their summed time and CPU), so that × local does not swing with the host's speed drifting between the local level and the remote ones.");
         table.Notes.Add("Client and server share this process and its cores. CPU ms / token: the process's CPU time (client + server, every thread) over the level's tokens — what the machine's load does not change much, where tok/s is wall time on a shared machine.");
         table.Notes.Add("Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
         table.Notes.Add("Client decoders: \"2 client decoders\" splits the rows in flight into two batches decoded at once on two threads (as two `pargs generate --shard i/2` processes would), so that one batch's requests are served while the other scores its candidates; the same rows, seeds and tokens (checked), the same requests per row and step.");
@@ -265,7 +265,7 @@ public static class RemoteBenchmark
     /// The prompts as <paramref name="decoders"/> batches decoded at once, each on its own thread over the same engine and
     /// reward model — the rows in flight are the same, but one batch's step requests are on the wire (and the server's
     /// worker runs them) while another batch scores its candidates here: a lone decoder waits for the server and the server
-    /// for it, so client and server take turns on the cores (the remote LM level's profile: about 1.1 of 2 cores busy). Each
+    /// for it, so client and server take turns on the cores (the remote levels' profile: about one of the 2 cores busy). Each
     /// batch passes its first prompt's index, so every row draws the stream it draws in one batch: the same tokens.
     /// </summary>
     public static IReadOnlyList<GenerationResult> InDecoders(LanguageModelEngine engine, IRewardModel rm, string[] prompts, DecodingOptions decoding, int decoders)
