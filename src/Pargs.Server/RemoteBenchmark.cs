@@ -3,6 +3,7 @@ using System.Globalization;
 using Pargs.Benchmarks;
 using Pargs.Decoding;
 using Pargs.Decoding.Methods;
+using Pargs.Engine;
 using Pargs.Engine.Remote;
 using Pargs.Models;
 using Pargs.Rewards;
@@ -17,6 +18,11 @@ public sealed record RemoteBenchmarkOptions
     public int MaxTokens { get; init; } = 32;
     public int K { get; init; } = 10;
     public double W { get; init; } = 2.0;
+    /// <summary>
+    /// Client decoders the rows in flight are split over, one level each: 1 (one batch, one decoding thread) and 2 (two
+    /// batches of half the rows, each on its own thread, as two `generate --shard i/2` processes would run them).
+    /// </summary>
+    public IReadOnlyList<int> ClientDecoders { get; init; } = [1, 2];
 }
 
 /// <summary>
@@ -80,12 +86,14 @@ public static class RemoteBenchmark
                 long start = System.Runtime.JitInfo.GetCompiledMethodCount();
                 log?.Invoke($"{models.LmName}: warm-up round {warmUpRounds + 1}, {start} methods compiled so far");
                 if (before >= 0 && start - before < start / 40) break; // the long tail: methods reaching their 30th call late
-                TextGenerator.Generate(lm, rm, warmPrompts, warm);
-                using (var warmEngine = Connect(widest))
+                // Every level's paths, the split ones too (their first profile compiled ~18 % of the samples in the split LM + RM level).
+                foreach (int decoders in options.ClientDecoders.Where(d => d <= widest).Distinct())
                 {
-                    TextGenerator.Generate(warmEngine, rm, warmPrompts, warm);
+                    InDecoders(Engines.For(lm, warm.Engine), rm, warmPrompts, warm, decoders);
+                    using var warmEngine = Connect(widest);
+                    InDecoders(warmEngine, rm, warmPrompts, warm, decoders);
                     using var warmRm = RemoteRm(warmEngine, widest);
-                    TextGenerator.Generate(warmEngine, warmRm, warmPrompts, warm);
+                    InDecoders(warmEngine, warmRm, warmPrompts, warm, decoders);
                 }
                 // Catch-up: until no method has been compiled for a quarter second (at most five seconds).
                 var settle = Stopwatch.StartNew();
@@ -138,25 +146,50 @@ public static class RemoteBenchmark
             var (local, _, _, localSeconds, localCpuMs) = Timed(() => TextGenerator.Generate(lm, rm, prompts, decoding));
             int localTokens = local.Sum(r => r.TokenIds.Length);
 
-            using var engine = Connect(rows);
-            log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, local RM…");
-            var before = Counters();
-            var (remote, rate, remoteCpu, _, _) = Timed(() => TextGenerator.Generate(engine, rm, prompts, decoding));
-            if (!remote.Select(r => r.TokenIds).SequenceEqual(local.Select(r => r.TokenIds), new SameIds()))
-                throw new PargsException("bench remote: the remote engine's tokens differ from the local engine's");
             long steps = (long)rows * options.MaxTokens;
-            if (Counters().WorkerProfile(before, remote.Sum(r => r.TokenIds.Length)) is { } remoteProfile) log?.Invoke("  " + remoteProfile);
-            string[] remoteRow = [rows.ToString(), "remote LM", remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), "", remoteCpu,
-                PerStep(engine.Requests, steps), "local", .. Counters().Since(before, models.LmName)];
+            var remoteRows = new List<string[]>();
+            // Split levels decode prompts of their own: the server's prefix cache holds every sequence an earlier level sent, and
+            // a level repeating them would join rows from longer kept entries, a path a steering client (whose every request
+            // extends its last one by a token) never takes. Their tokens are checked against a one-batch local run of the same
+            // prompts (untimed), and the local engine split the same way is timed for reference (its decoders then take both
+            // cores, where the one-batch local level, the ratios' base, runs on one).
+            var promptsOf = new Dictionary<int, (string[] Prompts, IReadOnlyList<GenerationResult> Expected)> { [1] = (prompts, local) };
+            foreach (int decoders in options.ClientDecoders.Where(d => d > 1 && d <= rows).Distinct())
+            {
+                var own = Enumerable.Range(0, rows).Select(i => models.Prompt(2000 + 100 * decoders + i)).ToArray();
+                var expected = TextGenerator.Generate(lm, rm, own, decoding);
+                promptsOf[decoders] = (own, expected);
+                log?.Invoke($"{models.LmName}, {rows} row(s): local engine, {decoders} decoders…");
+                var (split, splitRate, splitCpu, _, _) = Timed(() => InDecoders(Engines.For(lm, decoding.Engine), rm, own, decoding, decoders));
+                if (!split.Select(r => r.TokenIds).SequenceEqual(expected.Select(r => r.TokenIds), new SameIds()))
+                    throw new PargsException($"bench remote: the local engine's tokens over {decoders} decoders differ from one batch's");
+                remoteRows.Add([rows.ToString(), $"local, {decoders} decoders (reference)", split.Sum(r => r.TokenIds.Length).ToString(), Rate(splitRate),
+                    splitRate.ToString("R", CultureInfo.InvariantCulture), splitCpu, "–", "–", "–", "–"]);
+            }
+            foreach (int decoders in options.ClientDecoders.Where(d => d <= rows).Distinct())
+            {
+                string apart = decoders == 1 ? "" : $", {decoders} client decoders";
+                var (levelPrompts, expectedTokens) = promptsOf[decoders];
+                using var engine = Connect(rows);
+                log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, local RM{apart}…");
+                var before = Counters();
+                var (remote, rate, remoteCpu, _, _) = Timed(() => InDecoders(engine, rm, levelPrompts, decoding, decoders));
+                if (!remote.Select(r => r.TokenIds).SequenceEqual(expectedTokens.Select(r => r.TokenIds), new SameIds()))
+                    throw new PargsException($"bench remote: the remote engine's tokens differ from the local engine's ({decoders} client decoder(s))");
+                if (Counters().WorkerProfile(before, remote.Sum(r => r.TokenIds.Length)) is { } remoteProfile) log?.Invoke("  " + remoteProfile);
+                remoteRows.Add([rows.ToString(), "remote LM" + apart, remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), rate.ToString("R", CultureInfo.InvariantCulture), remoteCpu,
+                    PerStep(engine.Requests, steps), "local", .. Counters().Since(before, models.LmName)]);
 
-            using var engine2 = Connect(rows);
-            using var remoteRm = RemoteRm(engine2, rows);
-            log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, remote RM…");
-            before = Counters();
-            var (both, bothRate, bothCpu, _, _) = Timed(() => TextGenerator.Generate(engine2, remoteRm, prompts, decoding));
-            if (Counters().WorkerProfile(before, both.Sum(r => r.TokenIds.Length)) is { } bothProfile) log?.Invoke("  " + bothProfile);
-            string[] bothRow = [rows.ToString(), "remote LM + RM", both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), "", bothCpu,
-                PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, models.LmName, models.RmName)];
+                using var engine2 = Connect(rows);
+                using var remoteRm = RemoteRm(engine2, rows);
+                log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, remote RM{apart}…");
+                before = Counters();
+                var (both, bothRate, bothCpu, _, _) = Timed(() => InDecoders(engine2, remoteRm, levelPrompts, decoding, decoders));
+                if (Counters().WorkerProfile(before, both.Sum(r => r.TokenIds.Length)) is { } bothProfile) log?.Invoke("  " + bothProfile);
+                remoteRows.Add([rows.ToString(), "remote LM + RM" + apart, both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), bothRate.ToString("R", CultureInfo.InvariantCulture), bothCpu,
+                    PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, models.LmName, models.RmName)]);
+                sameAsLocal.Add($"{rows} row(s){apart}: {both.Zip(expectedTokens).Count(p => p.First.TokenIds.SequenceEqual(p.Second.TokenIds))}/{rows}{(remoteRm.SendsTokenIds ? "" : " (texts)")}");
+            }
 
             log?.Invoke($"{models.LmName}, {rows} row(s): local engine again…");
             var (again, _, _, againSeconds, againCpuMs) = Timed(() => TextGenerator.Generate(lm, rm, prompts, decoding));
@@ -166,17 +199,18 @@ public static class RemoteBenchmark
             double localRate = 2.0 * localTokens / (localSeconds + againSeconds);
             string localCpu = ((localCpuMs + againCpuMs) / (2.0 * localTokens)).ToString("F2", CultureInfo.InvariantCulture);
             table.Add(rows.ToString(), "local", localTokens.ToString(), Rate(localRate), "1.00", localCpu, "–", "–", "–", "–");
-            remoteRow[4] = (rate / localRate).ToString("F2", CultureInfo.InvariantCulture);
-            table.Add(remoteRow);
-            bothRow[4] = (bothRate / localRate).ToString("F2", CultureInfo.InvariantCulture);
-            table.Add(bothRow);
-            sameAsLocal.Add($"{rows} row(s): {both.Zip(local).Count(p => p.First.TokenIds.SequenceEqual(p.Second.TokenIds))}/{rows}{(remoteRm.SendsTokenIds ? "" : " (texts)")}");
+            foreach (var row in remoteRows)
+            {
+                row[4] = (double.Parse(row[4], CultureInfo.InvariantCulture) / localRate).ToString("F2", CultureInfo.InvariantCulture); // the level's tok/s, held until the local rate was known
+                table.Add(row);
+            }
         }
         table.Notes.Add($"Remote LM + RM rows whose tokens equal the local engine's (counted, not required: see below): {string.Join(", ", sameAsLocal)}.");
         table.Notes.Add("Same seed, same tokens: the remote LM rows are checked token for token against the local engine's before they are reported.");
-        table.Notes.Add("Local: the local engine runs before and after the two remote levels (the same tokens twice) and its row combines both runs (tokens over their summed time and CPU), so that × local does not swing with the host's speed drifting between the local level and the remote ones.");
+        table.Notes.Add("Local: the local engine runs before and after the remote levels (the same tokens twice) and its row combines both runs (tokens over their summed time and CPU), so that × local does not swing with the host's speed drifting between the local level and the remote ones.");
         table.Notes.Add("Client and server share this process and its cores. CPU ms / token: the process's CPU time (client + server, every thread) over the level's tokens — what the machine's load does not change much, where tok/s is wall time on a shared machine.");
         table.Notes.Add("Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
+        table.Notes.Add("Client decoders: \"2 client decoders\" splits the rows in flight into two batches decoded at once on two threads (as two `pargs generate --shard i/2` processes would), so that one batch's requests are served while the other scores its candidates; the same rows, seeds and tokens (checked), the same requests per row and step.");
         table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
         table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidates over their shared prefix (kept in the RM's prefix cache between steps, extended by the chosen candidate's keys/values kept from the last request — the computed count leaves those out); the candidates travel as the LM's token ids when the served RM's tokenizer is the LM's (both models here), else as texts. Rewards equal the local cached scorer's up to the order of float sums, not to its last bits, so equal tokens are counted above, not required.");
         table.Notes.Add($"Untimed warm-up first: every engine at the widest level, 8 tokens, in rounds until a round and its pause compiled few new methods ({warmUpRounds} round(s)): the timed levels run the optimized code a long-running client and server run, not quick-jitted code being recompiled.");
@@ -225,6 +259,32 @@ public static class RemoteBenchmark
             double computed = models.Sum(m => Delta($"pargs_prefix_cache_computed_tokens_total{{model=\"{m}\"}}") - Delta($"pargs_reward_kept_sibling_tokens_total{{model=\"{m}\"}}"));
             return [steps == 0 ? "–" : (rowSteps / steps).ToString("F2", CultureInfo.InvariantCulture), $"{reused:F0} / {computed:F0}"];
         }
+    }
+
+    /// <summary>
+    /// The prompts as <paramref name="decoders"/> batches decoded at once, each on its own thread over the same engine and
+    /// reward model — the rows in flight are the same, but one batch's step requests are on the wire (and the server's
+    /// worker runs them) while another batch scores its candidates here: a lone decoder waits for the server and the server
+    /// for it, so client and server take turns on the cores (the remote levels' profile: about one of the 2 cores busy). Each
+    /// batch passes its first prompt's index, so every row draws the stream it draws in one batch: the same tokens.
+    /// </summary>
+    public static IReadOnlyList<GenerationResult> InDecoders(LanguageModelEngine engine, IRewardModel rm, string[] prompts, DecodingOptions decoding, int decoders)
+    {
+        if (decoders <= 1 || prompts.Length < decoders) return TextGenerator.Generate(engine, rm, prompts, decoding);
+        int size = (prompts.Length + decoders - 1) / decoders;
+        var parts = new IReadOnlyList<GenerationResult>[decoders];
+        var failures = new Exception?[decoders];
+        var threads = Enumerable.Range(0, decoders).Select(batch => new Thread(() =>
+        {
+            int start = Math.Min(prompts.Length, batch * size), end = Math.Min(prompts.Length, start + size);
+            if (start == end) { parts[batch] = []; return; } // fewer prompts than the batches can hold: this one has none
+            try { parts[batch] = TextGenerator.Generate(engine, rm, prompts[start..end], decoding with { BatchSize = size }, firstPromptIndex: start); }
+            catch (Exception e) { failures[batch] = e; }
+        })).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+        if (failures.FirstOrDefault(f => f is not null) is { } failure) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        return parts.SelectMany(p => p).ToArray();
     }
 
     static string Rate(double r) => r.ToString("F0", CultureInfo.InvariantCulture);

@@ -12,15 +12,17 @@ public static class RemoteBenchCommand
         var defaults = new Pargs.Server.RemoteBenchmarkOptions();
         var rows = new Option<int[]>("--rows") { Description = "Rows in flight per level (one batch of that many prompts).", DefaultValueFactory = _ => defaults.Rows.ToArray(), AllowMultipleArgumentsPerToken = true };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per row.", DefaultValueFactory = _ => defaults.MaxTokens };
+        var decoders = new Option<int[]>("--client-decoders") { Description = "Client decoders the rows in flight are split over, a remote level each (1: one batch; 2: two half batches decoded at once, as two --shard processes).", DefaultValueFactory = _ => defaults.ClientDecoders.ToArray(), AllowMultipleArgumentsPerToken = true };
         var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => defaults.K };
         var shapes = new Option<string[]>("--models") { Description = "260k (stories260K + its partial RM) and/or 15m (random stories15M-shaped LM and RM).", DefaultValueFactory = _ => ["260k"], AllowMultipleArgumentsPerToken = true };
         var threads = ModelOptions.Threads();
         var command = new Command("remote", "PARGS through a remote engine steering pargs serve (stories260K + its partial RM, or the 15M shape) on loopback at 1, 4, 16 rows in flight, next to the local engine; requests per step counted.");
-        foreach (var o in new Option[] { rows, maxTokens, k, shapes, threads, outOption }) command.Options.Add(o);
+        foreach (var o in new Option[] { rows, maxTokens, decoders, k, shapes, threads, outOption }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
-            var options = defaults with { Rows = result.GetValue(rows)!, MaxTokens = result.GetValue(maxTokens), K = result.GetValue(k) };
+            var options = defaults with { Rows = result.GetValue(rows)!, MaxTokens = result.GetValue(maxTokens), K = result.GetValue(k), ClientDecoders = result.GetValue(decoders)! };
             if (options.Rows.Count == 0 || options.Rows.Any(r => r < 1 || r > 64)) throw new PargsException("--rows: each level must be between 1 and 64");
+            if (options.ClientDecoders.Count == 0 || options.ClientDecoders.Any(d => d < 1 || d > 8)) throw new PargsException("--client-decoders: each must be between 1 and 8");
             string? outPath = result.GetValue(outOption) is { } o ? CliErrors.OutputFile(o) : null;
             var machine = MachineInfo.Current();
             // --threads as `pargs serve` and `pargs generate` take it (default 1, their default), for the local engine, the

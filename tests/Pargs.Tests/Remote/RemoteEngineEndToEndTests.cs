@@ -132,6 +132,33 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         Assert.All(results, r => Assert.NotEmpty(r.TokenIds));
     }
 
+    /// <summary>
+    /// `bench remote`'s two client decoders: the rows as two batches decoded at once over one engine (and one reward model,
+    /// local or remote) give one batch's tokens — each batch draws its rows' own seeded streams — with one LM request per
+    /// row and step, and one RM request per row and step with the reward model remote.
+    /// </summary>
+    [Fact]
+    public void Rows_split_over_two_client_decoders_at_once_give_one_batchs_tokens_and_requests()
+    {
+        string[] prompts = [.. Prompts, "The cat sat on"];
+        var options = new DecodingOptions { Method = new PargsOptions { K = 5, W = 2.0 }, Seed = 7, MaxNewTokens = 10, StopAtEos = false, BatchSize = prompts.Length };
+        var local = TextGenerator.Generate(fixture.Lm, fixture.Rm, prompts, options);
+        using var engine = Connect(topK: 5);
+        var split = Pargs.Server.RemoteBenchmark.InDecoders(engine, fixture.Rm, prompts, options, decoders: 2);
+        Assert.Equal(local.Select(r => r.TokenIds), split.Select(r => r.TokenIds));
+        Assert.Equal(local.Select(r => r.PromptIndex), split.Select(r => r.PromptIndex));
+        Assert.Equal(prompts.Length * 10, engine.Requests);
+        var localSplit = Pargs.Server.RemoteBenchmark.InDecoders(Engines.For(fixture.Lm, options.Engine), fixture.Rm, prompts, options, decoders: 2);
+        Assert.Equal(local.Select(r => r.TokenIds), localSplit.Select(r => r.TokenIds));
+
+        using var engine2 = Connect(topK: 5);
+        using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = fixture.Server.Url, Concurrency = 4 }, engine2.Info);
+        var both = Pargs.Server.RemoteBenchmark.InDecoders(engine2, rm, prompts, options, decoders: 2);
+        Assert.Equal(prompts.Length, both.Count);
+        Assert.Equal(prompts.Length * 10, engine2.Requests);
+        Assert.Equal(prompts.Length * 10, rm.Requests);
+    }
+
     [Fact]
     public async Task Token_id_prompt_returns_the_raw_top_logprobs_bit_for_bit()
     {
