@@ -132,6 +132,7 @@ public static class RemoteBenchmark
             return (results, tokens / seconds, (cpuMs / tokens).ToString("F2", CultureInfo.InvariantCulture), seconds, cpuMs);
         }
         var sameAsLocal = new List<string>();
+        var splitNotes = new List<string>();
         foreach (int rows in options.Rows)
         {
             var prompts = Enumerable.Range(0, rows).Select(models.Prompt).ToArray();
@@ -199,12 +200,23 @@ public static class RemoteBenchmark
             double localRate = 2.0 * localTokens / (localSeconds + againSeconds);
             string localCpu = ((localCpuMs + againCpuMs) / (2.0 * localTokens)).ToString("F2", CultureInfo.InvariantCulture);
             table.Add(rows.ToString(), "local", localTokens.ToString(), Rate(localRate), "1.00", localCpu, "–", "–", "–", "–");
+            // Like with like: a remote level over two client decoders uses both cores for its decoding, as the local engine
+            // split the same way does, so its ratio to that split local run is reported beside the × local column's.
+            var splitLocalRates = remoteRows.Where(r => r[1].StartsWith("local, ", StringComparison.Ordinal))
+                .ToDictionary(r => r[1].Split(' ')[1], r => double.Parse(r[4], CultureInfo.InvariantCulture));
+            var likeForLike = new List<string>();
             foreach (var row in remoteRows)
             {
-                row[4] = (double.Parse(row[4], CultureInfo.InvariantCulture) / localRate).ToString("F2", CultureInfo.InvariantCulture); // the level's tok/s, held until the local rate was known
+                double levelRate = double.Parse(row[4], CultureInfo.InvariantCulture); // the level's tok/s, held until the local rate was known
+                row[4] = (levelRate / localRate).ToString("F2", CultureInfo.InvariantCulture);
+                if (row[1].StartsWith("remote", StringComparison.Ordinal) && row[1].Split(", ") is [var what, var apart] && splitLocalRates.TryGetValue(apart.Split(' ')[0], out double splitRate))
+                    likeForLike.Add($"{what} ({apart}) {levelRate / splitRate:F2}×");
                 table.Add(row);
             }
+            if (likeForLike.Count > 0) splitNotes.Add($"{rows} row(s): {string.Join(", ", likeForLike)}");
         }
+        if (splitNotes.Count > 0)
+            table.Notes.Add($"Over the local engine split the same way (its reference row; like with like, both decoding on two threads): {string.Join("; ", splitNotes)}.");
         table.Notes.Add($"Remote LM + RM rows whose tokens equal the local engine's (counted, not required: see below): {string.Join(", ", sameAsLocal)}.");
         table.Notes.Add("Same seed, same tokens: the remote LM rows are checked token for token against the local engine's before they are reported.");
         table.Notes.Add("Local: the local engine runs before and after the remote levels (the same tokens twice) and its row combines both runs (tokens over their summed time and CPU), so that × local does not swing with the host's speed drifting between the local level and the remote ones.");
