@@ -56,6 +56,56 @@ public class CpuThreadsTests
     }
 
     [Fact]
+    public void A_worker_that_went_to_sleep_is_woken_and_every_chunk_runs_once()
+    {
+        // A spin bound of 0: the worker sleeps as soon as it is idle, so every For below posts to a sleeping worker (or
+        // runs the chunk itself when the worker is slow to wake). Each index must still run exactly once, in order of
+        // jobs, and the chunk the worker does take must be done before For returns.
+        using var threadCount = CpuThreads.Scoped(2);
+        long spin = CpuThreads.SpinMicroseconds;
+        CpuThreads.SpinMicroseconds = 0;
+        try
+        {
+            for (int job = 0; job < 200; job++)
+            {
+                var hits = new int[64];
+                CpuThreads.For(hits.Length, (lo, hi) =>
+                {
+                    Thread.SpinWait(2000); // long enough for a woken worker to claim its chunk
+                    for (int i = lo; i < hi; i++) Interlocked.Increment(ref hits[i]);
+                });
+                Assert.All(hits, h => Assert.Equal(1, h));
+                if (job % 50 == 0) Thread.Sleep(2); // the worker is surely asleep now
+            }
+        }
+        finally { CpuThreads.SpinMicroseconds = spin; }
+    }
+
+    [Fact]
+    public void Inside_an_inline_scope_For_runs_on_the_calling_thread()
+    {
+        using var threadCount = CpuThreads.Scoped(2);
+        int thread = Environment.CurrentManagedThreadId, chunks = 0;
+        using (CpuThreads.Inline())
+            CpuThreads.For(1000, (lo, hi) =>
+            {
+                Assert.Equal(thread, Environment.CurrentManagedThreadId);
+                Assert.Equal((0, 1000), (lo, hi));
+                chunks++;
+            });
+        Assert.Equal(1, chunks);
+        // Scopes nest and end; an inactive one changes nothing.
+        Assert.False(CpuThreads.InlineOnThisThread);
+        using (CpuThreads.Inline())
+        {
+            using (CpuThreads.Inline()) Assert.True(CpuThreads.InlineOnThisThread);
+            Assert.True(CpuThreads.InlineOnThisThread);
+        }
+        using (CpuThreads.Inline(false)) Assert.False(CpuThreads.InlineOnThisThread);
+        Assert.False(CpuThreads.InlineOnThisThread);
+    }
+
+    [Fact]
     public void Thread_count_must_be_positive()
         => Assert.Throws<PargsException>(() => CpuThreads.Count = 0);
 }

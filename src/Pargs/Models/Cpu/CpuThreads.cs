@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Pargs.Models.Cpu;
 
 /// <summary>
@@ -70,7 +72,7 @@ public static class CpuThreads
         int threads = Math.Min(count, Math.Max(1, n / Math.Max(1, minPerThread)));
         // The dispatcher's own nested call: the gate is re-entrant, so without this check it would post to a worker that
         // is still running the outer job's chunk. Another thread's call fails TryEnter and runs inline as before.
-        if (threads <= 1 || Monitor.IsEntered(dispatchGate) || !Monitor.TryEnter(dispatchGate))
+        if (threads <= 1 || inlineDepth > 0 || Monitor.IsEntered(dispatchGate) || !Monitor.TryEnter(dispatchGate))
         {
             body(0, n);
             return;
@@ -98,12 +100,58 @@ public static class CpuThreads
         }
     }
 
+    /// <summary>
+    /// How long an idle worker spins for its next job before it sleeps (PARGS_WORKER_SPIN_US, microseconds; A/B runs of one
+    /// build). WHY this short: the hand-offs inside a decoding step come microseconds apart, so a worker spinning a
+    /// hundred microseconds catches every one of them, while a server's steps leave gaps of a fraction of a millisecond
+    /// to milliseconds (sampling, HTTP) in which a spinning worker holds a core that Kestrel and the clients need. The
+    /// old bound (20,000 spins: 5–7 ms on this VM) outlasted a whole 16-stream step, so at --threads 2 the worker never
+    /// slept and the process used ~1.9 cores even for one stream (docs/benchmarks.md). Waking a sleeping worker costs
+    /// the first hand-off of a burst ~10 µs; the caller runs a chunk the worker has not claimed, so it never waits for it.
+    /// </summary>
+    public static long SpinMicroseconds
+    {
+        get => spinTicks * 1_000_000 / Stopwatch.Frequency;
+        set => spinTicks = Math.Max(0, value) * Stopwatch.Frequency / 1_000_000;
+    }
+
+    static long spinTicks = (long.TryParse(Environment.GetEnvironmentVariable("PARGS_WORKER_SPIN_US"), out long us) && us >= 0 ? us : DefaultSpinMicroseconds)
+                            * Stopwatch.Frequency / 1_000_000;
+
+    /// <summary>The default of <see cref="SpinMicroseconds"/>.</summary>
+    const long DefaultSpinMicroseconds = 100;
+
+    [ThreadStatic] static int inlineDepth;
+
+    /// <summary>
+    /// While the returned scope lives (and <paramref name="inline"/> is true), every <see cref="For"/> this thread calls runs
+    /// its whole range on this thread. WHY: a forward whose products are each a microsecond of work (stories260K's step of
+    /// a dozen rows: 40 hand-offs per step) loses more to hand-offs and to waking the worker than its second half gains;
+    /// the caller says so once for the whole forward instead of each product deciding alone.
+    /// </summary>
+    public static InlineScope Inline(bool inline = true)
+    {
+        if (inline) inlineDepth++;
+        return new InlineScope(inline);
+    }
+
+    /// <summary>Whether this thread is inside an active <see cref="Inline"/> scope.</summary>
+    public static bool InlineOnThisThread => inlineDepth > 0;
+
+    /// <summary>Ends an <see cref="Inline"/> block.</summary>
+    public readonly struct InlineScope(bool active) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (active) inlineDepth--;
+        }
+    }
+
     /// <summary>One worker thread with a single job slot; posted/finished are job generations.</summary>
     sealed class Worker
     {
-        // How long a worker spins for the next job before it sleeps: the gaps inside a decoding step are a few
-        // microseconds, the gap between steps (sampling, tokenizer) rarely more than a millisecond.
-        const int SpinIterations = 20_000;
+        // Spin checks between two reads of the clock (each check is Thread.SpinWait(8), a few hundred nanoseconds).
+        const int SpinsPerClockRead = 16;
         readonly SemaphoreSlim wake = new(0);
         Action<int, int>? body;
         int lo, hi;
@@ -161,15 +209,17 @@ public static class CpuThreads
             while (true)
             {
                 int spins = 0;
+                long spinUntil = Stopwatch.GetTimestamp() + spinTicks;
                 while (posted == seen)
                 {
-                    if (++spins < SpinIterations) { Thread.SpinWait(8); continue; }
+                    if (++spins % SpinsPerClockRead != 0 || Stopwatch.GetTimestamp() < spinUntil) { Thread.SpinWait(8); continue; }
                     sleeping = true;
                     Interlocked.MemoryBarrier();
                     if (posted == seen) wake.Wait();
                     Volatile.Write(ref wakePending, 0);
                     sleeping = false;
                     spins = 0;
+                    spinUntil = Stopwatch.GetTimestamp() + spinTicks;
                 }
                 seen = posted;
                 // After reading posted: Stop writes stopping before posted, so a worker that sees Stop's posted sees
