@@ -47,6 +47,14 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             && CpuGemm.Takes(tokens, hidden, inter) && CpuGemm.Takes(tokens, inter, hidden);
     }
 
+    /// <summary>
+    /// Multiply–adds below which a forward's products and attention all run on the calling thread (PARGS_SERIAL_WORK; 0 =
+    /// split as each product decides). 4 M: stories260K's step of up to ~18 rows and its ten sibling candidates (2.3 M,
+    /// 1–2 µs a product) stay whole — at --threads 2 their ~40 hand-offs per forward made a 12-row LM step slower than on
+    /// one thread (docs/benchmarks.md) —, while a 15M-shape row (6 M, its weights streamed from memory) still splits.
+    /// </summary>
+    internal static long SerialWork { get; set; } = long.TryParse(Environment.GetEnvironmentVariable("PARGS_SERIAL_WORK"), out long work) && work >= 0 ? work : 1L << 22;
+
     /// <summary>The largest tokens · hidden² of a forward over 32 tokens that runs here whatever the products' kernel (bench gemm's crossover table lifts it).</summary>
     internal static long MaxSquareWork { get; set; } = 1L << 22;
 
@@ -59,7 +67,20 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     /// and attention, norms and rotary are per row. The other stored formats' multi-row kernels are not claimed here.
     /// </summary>
     public bool RowSplitKeepsBits(long tokens, long fewestTokens)
-        => fewestTokens >= 2 && (stored ? storedFloat32 : CpuKernels.Enabled && Takes(tokens, config)) && CpuGemm.SameChoice((int)fewestTokens, (int)tokens);
+        => fewestTokens >= 2 && (stored ? storedFloat32 : CpuKernels.Enabled && Takes(tokens, config)) && SameProductKernels((int)fewestTokens, (int)tokens);
+
+    /// <summary>
+    /// Whether each of this model's layer products picks the same kernel (CpuGemm or the dot-product blocks) at both row
+    /// counts: by the matrices' own widths once they are known (stories260K's 64- and 172-wide products take CpuGemm from 8
+    /// and 16 rows, so parts of 20 candidates keep the bits of 120), else by CpuGemm's every threshold (SameChoice).
+    /// </summary>
+    bool SameProductKernels(int fewer, int more)
+    {
+        if (matrices.Length == 0) return CpuGemm.SameChoice(fewer, more);
+        foreach (var m in matrices)
+            if (m is not null && CpuGemm.Takes(fewer, m.Cols, m.Rows) != CpuGemm.Takes(more, m.Cols, m.Rows)) return false;
+        return true;
+    }
 
     // Stored mode: every matrix is float32 read as is (no activation rounding), so its products are CpuOps.MatMul's.
     readonly bool storedFloat32;
@@ -292,6 +313,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         float* slidingCosP = cosP, slidingSinP = sinP;
         if (slidingRotary is not null) slidingRotary.TablePointers(maxPosition + 1, out slidingCosP, out slidingSinP);
 
+        // A forward this small runs on this thread: its products and attention are too short to hand off (SerialWork).
+        using var serial = CpuThreads.Inline((long)n * nLayers * ((2L * heads * headDim + 2L * kvDim + 3L * inter) * hidden) < SerialWork);
         Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * heads * headDim);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
         Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter); Ensure(ref maskAdd, n * slots * (slidingAllowed == null ? 1 : 2));
