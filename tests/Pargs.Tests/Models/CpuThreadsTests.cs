@@ -82,30 +82,6 @@ public class CpuThreadsTests
     }
 
     [Fact]
-    public void Inside_an_inline_scope_For_runs_on_the_calling_thread()
-    {
-        using var threadCount = CpuThreads.Scoped(2);
-        int thread = Environment.CurrentManagedThreadId, chunks = 0;
-        using (CpuThreads.Inline())
-            CpuThreads.For(1000, (lo, hi) =>
-            {
-                Assert.Equal(thread, Environment.CurrentManagedThreadId);
-                Assert.Equal((0, 1000), (lo, hi));
-                chunks++;
-            });
-        Assert.Equal(1, chunks);
-        // Scopes nest and end; an inactive one changes nothing.
-        Assert.False(CpuThreads.InlineOnThisThread);
-        using (CpuThreads.Inline())
-        {
-            using (CpuThreads.Inline()) Assert.True(CpuThreads.InlineOnThisThread);
-            Assert.True(CpuThreads.InlineOnThisThread);
-        }
-        using (CpuThreads.Inline(false)) Assert.False(CpuThreads.InlineOnThisThread);
-        Assert.False(CpuThreads.InlineOnThisThread);
-    }
-
-    [Fact]
     public void Thread_count_must_be_positive()
         => Assert.Throws<PargsException>(() => CpuThreads.Count = 0);
 }

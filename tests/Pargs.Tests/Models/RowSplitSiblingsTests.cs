@@ -41,18 +41,19 @@ public class RowSplitSiblingsTests
         using var _ = no_grad();
         using var rm = TinyModels.RandomRM(TinyModels.LlamaConfig(), seed: 78);
         var (oneThread, _, _) = RunCountingParts(rm.Backbone, 12, 10, threads: 1);
-        var (fourParts, fourSplits, fourPartsRun) = RunCountingParts(rm.Backbone, 12, 10, threads: 2);
         int maxParts = BatchSession.MaxParts;
-        BatchSession.MaxParts = 2;
         try
         {
+            BatchSession.MaxParts = 4;
+            var (fourParts, fourSplits, fourPartsRun) = RunCountingParts(rm.Backbone, 12, 10, threads: 2);
+            Assert.Equal((3, 12), (fourSplits, fourPartsRun));
+            AssertSameBits(oneThread, fourParts);
+            BatchSession.MaxParts = 2;
             var (halves, halfSplits, halfPartsRun) = RunCountingParts(rm.Backbone, 12, 10, threads: 2);
             Assert.Equal((3, 6), (halfSplits, halfPartsRun));
             AssertSameBits(oneThread, halves);
         }
         finally { BatchSession.MaxParts = maxParts; }
-        Assert.Equal((3, 12), (fourSplits, fourPartsRun));
-        AssertSameBits(oneThread, fourParts);
     }
 
     static void AssertSameBits(float[] expected, float[] actual)

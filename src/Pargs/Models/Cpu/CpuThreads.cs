@@ -72,7 +72,7 @@ public static class CpuThreads
         int threads = Math.Min(count, Math.Max(1, n / Math.Max(1, minPerThread)));
         // The dispatcher's own nested call: the gate is re-entrant, so without this check it would post to a worker that
         // is still running the outer job's chunk. Another thread's call fails TryEnter and runs inline as before.
-        if (threads <= 1 || inlineDepth > 0 || Monitor.IsEntered(dispatchGate) || !Monitor.TryEnter(dispatchGate))
+        if (threads <= 1 || Monitor.IsEntered(dispatchGate) || !Monitor.TryEnter(dispatchGate))
         {
             body(0, n);
             return;
@@ -120,32 +120,6 @@ public static class CpuThreads
 
     /// <summary>The default of <see cref="SpinMicroseconds"/>.</summary>
     const long DefaultSpinMicroseconds = 100;
-
-    [ThreadStatic] static int inlineDepth;
-
-    /// <summary>
-    /// While the returned scope lives (and <paramref name="inline"/> is true), every <see cref="For"/> this thread calls runs
-    /// its whole range on this thread. WHY: a forward whose products are each a microsecond of work (stories260K's step of
-    /// a dozen rows: 40 hand-offs per step) loses more to hand-offs and to waking the worker than its second half gains;
-    /// the caller says so once for the whole forward instead of each product deciding alone.
-    /// </summary>
-    public static InlineScope Inline(bool inline = true)
-    {
-        if (inline) inlineDepth++;
-        return new InlineScope(inline);
-    }
-
-    /// <summary>Whether this thread is inside an active <see cref="Inline"/> scope.</summary>
-    public static bool InlineOnThisThread => inlineDepth > 0;
-
-    /// <summary>Ends an <see cref="Inline"/> block.</summary>
-    public readonly struct InlineScope(bool active) : IDisposable
-    {
-        public void Dispose()
-        {
-            if (active) inlineDepth--;
-        }
-    }
 
     /// <summary>One worker thread with a single job slot; posted/finished are job generations.</summary>
     sealed class Worker

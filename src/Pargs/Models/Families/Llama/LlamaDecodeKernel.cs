@@ -47,14 +47,6 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             && CpuGemm.Takes(tokens, hidden, inter) && CpuGemm.Takes(tokens, inter, hidden);
     }
 
-    /// <summary>
-    /// Multiply–adds below which a forward's products and attention all run on the calling thread (PARGS_SERIAL_WORK; 0 =
-    /// split as each product decides). 4 M: stories260K's step of up to ~18 rows and its ten sibling candidates (2.3 M,
-    /// 1–2 µs a product) stay whole — at --threads 2 their ~40 hand-offs per forward made a 12-row LM step slower than on
-    /// one thread (docs/benchmarks.md) —, while a 15M-shape row (6 M, its weights streamed from memory) still splits.
-    /// </summary>
-    internal static long SerialWork { get; set; } = long.TryParse(Environment.GetEnvironmentVariable("PARGS_SERIAL_WORK"), out long work) && work >= 0 ? work : 1L << 22;
-
     /// <summary>The largest tokens · hidden² of a forward over 32 tokens that runs here whatever the products' kernel (bench gemm's crossover table lifts it).</summary>
     internal static long MaxSquareWork { get; set; } = 1L << 22;
 
@@ -313,8 +305,6 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         float* slidingCosP = cosP, slidingSinP = sinP;
         if (slidingRotary is not null) slidingRotary.TablePointers(maxPosition + 1, out slidingCosP, out slidingSinP);
 
-        // A forward this small runs on this thread: its products and attention are too short to hand off (SerialWork).
-        using var serial = CpuThreads.Inline((long)n * nLayers * ((2L * heads * headDim + 2L * kvDim + 3L * inter) * hidden) < SerialWork);
         Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * heads * headDim);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
         Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter); Ensure(ref maskAdd, n * slots * (slidingAllowed == null ? 1 : 2));
