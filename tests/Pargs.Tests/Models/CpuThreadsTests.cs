@@ -82,6 +82,19 @@ public class CpuThreadsTests
     }
 
     [Fact]
+    public void Inside_a_split_body_the_count_reads_one()
+    {
+        // Both chunks of a split (the caller's, and the worker's or the one the caller takes over) see Count = 1, so a
+        // product inside them does not cut itself into chunks nobody else can claim.
+        using var threadCount = CpuThreads.Scoped(2);
+        var seen = new System.Collections.Concurrent.ConcurrentBag<int>();
+        for (int repeat = 0; repeat < 20; repeat++)
+            CpuThreads.For(2, (lo, hi) => { for (int i = lo; i < hi; i++) seen.Add(CpuThreads.Count); });
+        Assert.Equal(40, seen.Count);
+        Assert.All(seen, count => Assert.Equal(1, count));
+    }
+
+    [Fact]
     public void Thread_count_must_be_positive()
         => Assert.Throws<PargsException>(() => CpuThreads.Count = 0);
 }

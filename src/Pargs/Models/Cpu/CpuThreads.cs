@@ -27,10 +27,13 @@ public static class CpuThreads
     static Worker[] workers = Array.Empty<Worker>();
     static int count = 1;
 
-    /// <summary>Threads the kernels use, the caller included (1 = run on the caller only). Set by <c>--threads</c>.</summary>
+    /// <summary>
+    /// Threads the kernels use, the caller included (1 = run on the caller only). Set by <c>--threads</c>. Read inside a
+    /// <see cref="For"/> body that runs while the workers are taken (a part of a row-split forward), 1: a For there runs inline.
+    /// </summary>
     public static int Count
     {
-        get => count;
+        get => bodyDepth > 0 ? 1 : count;
         set
         {
             if (value < 1) throw new PargsException($"thread count must be at least 1, got {value}");
@@ -72,9 +75,14 @@ public static class CpuThreads
         int threads = Math.Min(count, Math.Max(1, n / Math.Max(1, minPerThread)));
         // The dispatcher's own nested call: the gate is re-entrant, so without this check it would post to a worker that
         // is still running the outer job's chunk. Another thread's call fails TryEnter and runs inline as before.
-        if (threads <= 1 || Monitor.IsEntered(dispatchGate) || !Monitor.TryEnter(dispatchGate))
+        if (threads <= 1)
         {
             body(0, n);
+            return;
+        }
+        if (Monitor.IsEntered(dispatchGate) || !Monitor.TryEnter(dispatchGate))
+        {
+            RunInside(body, 0, n);
             return;
         }
         try
@@ -84,7 +92,7 @@ public static class CpuThreads
             int Bound(int i) => i == threads ? n : Math.Min(n, (int)((long)n * i / threads) / align * align);
             for (int i = 1; i < threads; i++) pool[i - 1].Post(body, Bound(i), Bound(i + 1));
             Exception? failure = null;
-            try { body(0, Bound(1)); }
+            try { RunInside(body, 0, Bound(1)); }
             catch (Exception e) { failure = e; }
             // Every worker is waited for, even after a failure: none may still be running when For returns.
             for (int i = 1; i < threads; i++)
@@ -120,6 +128,23 @@ public static class CpuThreads
 
     /// <summary>The default of <see cref="SpinMicroseconds"/>.</summary>
     const long DefaultSpinMicroseconds = 100;
+
+    // How many For bodies this thread is running while the workers are taken (its own chunk, a chunk it took over, a
+    // worker's job, or a nested For run inline): there a nested For runs inline, so Count reads 1.
+    [ThreadStatic] static int bodyDepth;
+
+    /// <summary>
+    /// Runs <paramref name="body"/> on this thread with <see cref="Count"/> reading 1. WHY: a product that asks Count
+    /// whether to split cuts its outputs into chunks for the threads to claim (WeightProduct); inside a part of a row-split
+    /// forward no other thread can claim them, and a 172-wide stories260K product cut into 16-column CpuGemm calls took
+    /// ~30 % more CPU than one call (docs/benchmarks.md).
+    /// </summary>
+    static void RunInside(Action<int, int> body, int lo, int hi)
+    {
+        bodyDepth++;
+        try { body(lo, hi); }
+        finally { bodyDepth--; }
+    }
 
     /// <summary>One worker thread with a single job slot; posted/finished are job generations.</summary>
     sealed class Worker
@@ -157,7 +182,7 @@ public static class CpuThreads
             int job = posted;
             if (Interlocked.CompareExchange(ref claimed, job, job - 1) == job - 1)
             {
-                try { body!(lo, hi); }
+                try { RunInside(body!, lo, hi); }
                 finally { finished = job; }
                 return;
             }
@@ -200,7 +225,7 @@ public static class CpuThreads
                 // stopping too and cannot claim that generation as a job (the caller may have run the last real one).
                 if (stopping) return;
                 if (Interlocked.CompareExchange(ref claimed, seen, seen - 1) != seen - 1) continue; // the caller ran it
-                try { body!(lo, hi); }
+                try { RunInside(body!, lo, hi); }
                 catch (Exception e) { failure = e; }
                 finished = seen;
             }
