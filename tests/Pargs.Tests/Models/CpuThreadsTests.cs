@@ -95,6 +95,26 @@ public class CpuThreadsTests
     }
 
     [Fact]
+    public void Inside_a_serial_scope_For_runs_on_the_calling_thread_and_the_count_reads_one()
+    {
+        using var threadCount = CpuThreads.Scoped(2);
+        int thread = Environment.CurrentManagedThreadId, chunks = 0;
+        using (CpuThreads.Serial())
+        {
+            Assert.Equal(1, CpuThreads.Count);
+            CpuThreads.For(1000, (lo, hi) =>
+            {
+                Assert.Equal(thread, Environment.CurrentManagedThreadId);
+                Assert.Equal((0, 1000), (lo, hi));
+                chunks++;
+            });
+            using (CpuThreads.Serial()) Assert.Equal(1, CpuThreads.Count);
+            Assert.Equal(1, CpuThreads.Count); // scopes nest
+        }
+        Assert.Equal(1, chunks);
+    }
+
+    [Fact]
     public void Thread_count_must_be_positive()
         => Assert.Throws<PargsException>(() => CpuThreads.Count = 0);
 }

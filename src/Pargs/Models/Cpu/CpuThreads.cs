@@ -75,7 +75,7 @@ public static class CpuThreads
         int threads = Math.Min(count, Math.Max(1, n / Math.Max(1, minPerThread)));
         // The dispatcher's own nested call: the gate is re-entrant, so without this check it would post to a worker that
         // is still running the outer job's chunk. Another thread's call fails TryEnter and runs inline as before.
-        if (threads <= 1)
+        if (threads <= 1 || bodyDepth > 0) // inside a split's body or a Serial scope: this thread alone
         {
             body(0, n);
             return;
@@ -144,6 +144,27 @@ public static class CpuThreads
         bodyDepth++;
         try { body(lo, hi); }
         finally { bodyDepth--; }
+    }
+
+    /// <summary>
+    /// While the returned scope lives (and <paramref name="serial"/> is true) this thread computes alone: every
+    /// <see cref="For"/> it calls runs inline and <see cref="Count"/> reads 1, as inside a split's body. WHY: a forward
+    /// whose products are each a microsecond of work (stories260K's step of a dozen rows: ~40 hand-offs) loses more to
+    /// hand-offs, waking the worker and 16-column product chunks than the second thread gives back (docs/benchmarks.md).
+    /// </summary>
+    public static SerialScope Serial(bool serial = true)
+    {
+        if (serial) bodyDepth++;
+        return new SerialScope(serial);
+    }
+
+    /// <summary>Ends a <see cref="Serial"/> block.</summary>
+    public readonly struct SerialScope(bool active) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (active) bodyDepth--;
+        }
     }
 
     /// <summary>One worker thread with a single job slot; posted/finished are job generations.</summary>
