@@ -106,7 +106,8 @@ public sealed class BatchSession : IDisposable
     /// thread (Kestrel's, the clients', another process's), the caller runs more parts instead of waiting for a fixed half:
     /// with halves, the caller's wait for a descheduled worker made the split slower than one thread on a shared machine.
     /// More parts cost more products of fewer rows (each packs the weights again): in bench gemm's sibling table four parts
-    /// ran 10–25 % slower than halves on a shared machine, so the default stays two (claimed the same way; docs/benchmarks.md).
+    /// were level with halves within a shared machine's noise, so the default stays two (claimed the same way;
+    /// docs/benchmarks.md).
     /// </summary>
     public static int MaxParts { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("PARGS_ROW_SPLIT_PARTS"), out int parts) && parts >= 2 ? parts : 2;
 
