@@ -74,7 +74,7 @@ public sealed class BatchSession : IDisposable
     /// Hidden states [B, k, hidden] of k one-token extensions per row (<paramref name="candidates"/> [B, k]),
     /// each seeing only the committed prefix and itself. Nothing is committed; call
     /// <see cref="CommitSibling"/> with the chosen column. With two <see cref="CpuThreads"/> and enough rows the two
-    /// rows run in parts on the two threads (the same bits as one forward; see <see cref="SplitByRows"/>).
+    /// halves of the rows run on the two threads (the same bits as one forward; see <see cref="MinSplitTokens"/>).
     /// </summary>
     public Tensor Siblings(Tensor candidates)
     {
@@ -91,77 +91,51 @@ public sealed class BatchSession : IDisposable
     }
 
     /// <summary>
-    /// The fewest new tokens each of two halves of a row-split forward runs. WHY a split by whole rows: with two cores and
-    /// one decoding thread, a server's batched reward step (every row's k candidates over its own prefix) is the
+    /// The fewest new tokens a part of a row-split forward runs. WHY a split by whole rows: with two cores and one
+    /// decoding thread, a server's batched reward step (every row's k candidates over its own prefix) is the
     /// bottleneck while the second core idles, and splitting each 64-wide product or attention head over two threads
-    /// costs more in hand-offs than it gives (docs/benchmarks.md). Parts of whole rows are one hand-off per forward.
+    /// costs more in hand-offs than it gives (docs/benchmarks.md). Rows 0..B/2−1 on this thread and the rest on the
+    /// other is one hand-off per forward. From 32 tokens a part, every product picks the kernel it picks for the whole.
     /// </summary>
     const int MinSplitTokens = 32;
-    /// <summary>The fewest new tokens a part runs when the rows are cut into more than two parts (<see cref="MaxParts"/>).</summary>
-    const int MinPartTokens = 16;
-
-    /// <summary>
-    /// How many parts of whole rows a split forward is cut into at most (PARGS_ROW_SPLIT_PARTS; 2 = fixed halves, as before).
-    /// The two threads claim parts from a shared counter, so when the worker starts late or its core is taken by another
-    /// thread (Kestrel's, the clients', another process's), the caller runs more parts instead of waiting for a fixed half:
-    /// with halves, the caller's wait for a descheduled worker made the split slower than one thread on a shared machine.
-    /// More parts cost more products of fewer rows (each packs the weights again): in bench gemm's sibling table four parts
-    /// were level with halves within a shared machine's noise, so the default stays two (claimed the same way;
-    /// docs/benchmarks.md).
-    /// </summary>
-    public static int MaxParts { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("PARGS_ROW_SPLIT_PARTS"), out int parts) && parts >= 2 ? parts : 2;
-
-    // The kernels of parts 1.. (their own scratch buffers), made on the first split that needs them; part 0 runs on `kernel`.
-    readonly List<IDecodeKernel> partKernels = [];
+    // The second half's kernel (its own scratch buffers), made on the first split.
+    IDecodeKernel? secondKernel;
 
     /// <summary>Whether forwards may split by rows (PARGS_ROW_SPLIT=0 turns it off: A/B runs of one build).</summary>
     public static bool RowSplit { get; set; } = Environment.GetEnvironmentVariable("PARGS_ROW_SPLIT") != "0";
 
-    /// <summary>Forwards run as parts of rows on two threads so far (see <see cref="Siblings"/>).</summary>
+    /// <summary>Forwards run as two halves of rows on two threads so far (see <see cref="Siblings"/>).</summary>
     public long RowSplitForwards { get; private set; }
 
-    /// <summary>Parts those forwards were cut into, in all.</summary>
-    public long RowSplitParts { get; private set; }
-
     /// <summary>
-    /// The forward of <paramref name="ids"/> [B, T] as forwards of parts of whole rows claimed by two <see cref="CpuThreads"/>,
-    /// each on its own kernel over its rows of the cache (<see cref="KvCache.RowView"/>), when there are two threads, two halves
-    /// would have at least <see cref="MinSplitTokens"/> tokens each and the kernel says every row keeps its bits; else null.
-    /// Exactly two threads: with more, each part's nested products would run inline and the forward would use two of N threads.
+    /// The forward of <paramref name="ids"/> [B, T] as two forwards of whole rows on two <see cref="CpuThreads"/>, each on
+    /// its own kernel over its rows of the cache (<see cref="KvCache.RowView"/>), when there are two threads, each part
+    /// has at least <see cref="MinSplitTokens"/> tokens and the kernel says every row keeps its bits; else null. Exactly two
+    /// threads: with more, each part's nested products would run inline and the forward would use two of N threads.
     /// Not under autograd: the unsplit forward falls back to torch there (a graph), which the parts' no_grad would drop.
     /// </summary>
     Tensor? SplitByRows(Tensor ids, Tensor positions, Tensor mask, int perRow)
     {
-        long total = (long)BatchSize * perRow;
-        if (!RowSplit || kernel is null || CpuThreads.Count != 2 || is_grad_enabled() || (long)(BatchSize / 2) * perRow < MinSplitTokens || !kernel.RowSplitKeepsBits(total, (long)(BatchSize / 2) * perRow)) return null;
-        // As many parts (up to MaxParts) as keep at least MinPartTokens each and every row's bits; else halves.
-        int partCount = 2;
-        for (int p = Math.Min(MaxParts, BatchSize); p > 2; p--)
-            if ((long)(BatchSize / p) * perRow >= MinPartTokens && kernel.RowSplitKeepsBits(total, (long)(BatchSize / p) * perRow)) { partCount = p; break; }
-        while (partKernels.Count < partCount - 1)
-        {
-            if (backbone.Config.Family.CreateDecodeKernel(backbone) is not { } more) return null;
-            partKernels.Add(more);
-        }
-        var inputs = new (Tensor Ids, Tensor Positions, Tensor Mask, KvCache Cache)[partCount];
-        var hidden = new Tensor?[partCount];
+        int firstRows = BatchSize / 2;
+        long fewest = (long)firstRows * perRow;
+        if (!RowSplit || kernel is null || CpuThreads.Count != 2 || is_grad_enabled() || fewest < MinSplitTokens || !kernel.RowSplitKeepsBits((long)BatchSize * perRow, fewest)) return null;
+        if ((secondKernel ??= backbone.Config.Family.CreateDecodeKernel(backbone)) is not { } second) return null;
+        var parts = new[] { (Kernel: kernel, First: 0, Rows: firstRows), (Kernel: second, First: firstRows, Rows: BatchSize - firstRows) };
+        var inputs = new (Tensor Ids, Tensor Positions, Tensor Mask, KvCache Cache)[parts.Length];
+        var hidden = new Tensor?[parts.Length];
         try
         {
-            for (int p = 0; p < partCount; p++)
+            for (int p = 0; p < parts.Length; p++)
             {
-                int first = (int)((long)BatchSize * p / partCount), rows = (int)((long)BatchSize * (p + 1) / partCount) - first;
+                var (_, first, rows) = parts[p];
                 inputs[p] = (ids.narrow(0, first, rows), positions.narrow(0, first, rows), mask.narrow(0, first, rows), Cache.RowView(first, rows));
             }
-            int next = 0;
-            // Each thread claims the next part until none is left (see MaxParts); a part's hidden states land at its index.
-            CpuThreads.For(2, (_, _) =>
+            CpuThreads.For(parts.Length, (lo, hi) =>
             {
-                for (int p; (p = Interlocked.Increment(ref next) - 1) < partCount;)
-                    hidden[p] = RunPart(p == 0 ? kernel : partKernels[p - 1], inputs[p]);
+                for (int p = lo; p < hi; p++) hidden[p] = RunPart(parts[p].Kernel, inputs[p]);
             });
             if (hidden.Any(h => h is null)) return null; // a part declined: the whole runs as usual
             RowSplitForwards++;
-            RowSplitParts += partCount;
             return cat(hidden!, 0);
         }
         finally

@@ -67,20 +67,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     /// and attention, norms and rotary are per row. The other stored formats' multi-row kernels are not claimed here.
     /// </summary>
     public bool RowSplitKeepsBits(long tokens, long fewestTokens)
-        => fewestTokens >= 2 && (stored ? storedFloat32 : CpuKernels.Enabled && Takes(tokens, config)) && SameProductKernels((int)fewestTokens, (int)tokens);
-
-    /// <summary>
-    /// Whether each of this model's layer products picks the same kernel (CpuGemm or the dot-product blocks) at both row
-    /// counts: by the matrices' own widths once they are known (stories260K's 64- and 172-wide products take CpuGemm from 8
-    /// and 16 rows, so parts of 20 candidates keep the bits of 120), else by CpuGemm's every threshold (SameChoice).
-    /// </summary>
-    bool SameProductKernels(int fewer, int more)
-    {
-        if (matrices.Length == 0) return CpuGemm.SameChoice(fewer, more);
-        foreach (var m in matrices)
-            if (m is not null && CpuGemm.Takes(fewer, m.Cols, m.Rows) != CpuGemm.Takes(more, m.Cols, m.Rows)) return false;
-        return true;
-    }
+        => fewestTokens >= 2 && (stored ? storedFloat32 : CpuKernels.Enabled && Takes(tokens, config)) && CpuGemm.SameChoice((int)fewestTokens, (int)tokens);
 
     // Stored mode: every matrix is float32 read as is (no activation rounding), so its products are CpuOps.MatMul's.
     readonly bool storedFloat32;
