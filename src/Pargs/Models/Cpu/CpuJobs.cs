@@ -23,7 +23,7 @@ public sealed unsafe class MatMulJob
         this.rows = rows; this.inF = inF; this.outF = outF;
         // A hand-off to a spinning worker costs about a microsecond, to a sleeping one ~10 µs (docs/benchmarks.md), and a
         // head product follows a forward long enough for the worker to fall asleep: split only when each thread gets at
-        // least MinWorkPerThread multiply-adds. stories260K's head (512 × 64) stays on one thread up to 8 rows (at one
+        // least MinWorkPerThread multiply-adds. stories260K's head (512 × 64) stays on one thread below 16 rows (at one
         // stream the split woke the worker every step: 1.4 cores busy); the 15M shape's head (32000 × 288) always splits.
         CpuThreads.For(outF, body, align: 4, minPerThread: (int)Math.Max(4, MinWorkPerThread / Math.Max(1, (long)rows * inF)));
     }
