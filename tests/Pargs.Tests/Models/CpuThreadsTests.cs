@@ -56,6 +56,65 @@ public class CpuThreadsTests
     }
 
     [Fact]
+    public void A_worker_that_went_to_sleep_is_woken_and_every_chunk_runs_once()
+    {
+        // A spin bound of 0: the worker sleeps as soon as it is idle, so every For below posts to a sleeping worker (or
+        // runs the chunk itself when the worker is slow to wake). Each index must still run exactly once, in order of
+        // jobs, and the chunk the worker does take must be done before For returns.
+        using var threadCount = CpuThreads.Scoped(2);
+        long spin = CpuThreads.SpinMicroseconds;
+        CpuThreads.SpinMicroseconds = 0;
+        try
+        {
+            for (int job = 0; job < 200; job++)
+            {
+                var hits = new int[64];
+                CpuThreads.For(hits.Length, (lo, hi) =>
+                {
+                    Thread.SpinWait(2000); // long enough for a woken worker to claim its chunk
+                    for (int i = lo; i < hi; i++) Interlocked.Increment(ref hits[i]);
+                });
+                Assert.All(hits, h => Assert.Equal(1, h));
+                if (job % 50 == 0) Thread.Sleep(2); // the worker is surely asleep now
+            }
+        }
+        finally { CpuThreads.SpinMicroseconds = spin; }
+    }
+
+    [Fact]
+    public void Inside_a_split_body_the_count_reads_one()
+    {
+        // Both chunks of a split (the caller's, and the worker's or the one the caller takes over) see Count = 1, so a
+        // product inside them does not cut itself into chunks nobody else can claim.
+        using var threadCount = CpuThreads.Scoped(2);
+        var seen = new System.Collections.Concurrent.ConcurrentBag<int>();
+        for (int repeat = 0; repeat < 20; repeat++)
+            CpuThreads.For(2, (lo, hi) => { for (int i = lo; i < hi; i++) seen.Add(CpuThreads.Count); });
+        Assert.Equal(40, seen.Count);
+        Assert.All(seen, count => Assert.Equal(1, count));
+    }
+
+    [Fact]
+    public void Inside_a_serial_scope_For_runs_on_the_calling_thread_and_the_count_reads_one()
+    {
+        using var threadCount = CpuThreads.Scoped(2);
+        int thread = Environment.CurrentManagedThreadId, chunks = 0;
+        using (CpuThreads.Serial())
+        {
+            Assert.Equal(1, CpuThreads.Count);
+            CpuThreads.For(1000, (lo, hi) =>
+            {
+                Assert.Equal(thread, Environment.CurrentManagedThreadId);
+                Assert.Equal((0, 1000), (lo, hi));
+                chunks++;
+            });
+            using (CpuThreads.Serial()) Assert.Equal(1, CpuThreads.Count);
+            Assert.Equal(1, CpuThreads.Count); // scopes nest
+        }
+        Assert.Equal(1, chunks);
+    }
+
+    [Fact]
     public void Thread_count_must_be_positive()
         => Assert.Throws<PargsException>(() => CpuThreads.Count = 0);
 }

@@ -11,6 +11,9 @@ public sealed unsafe class MatMulJob
     int rows, inF, outF;
     readonly Action<int, int> body;
 
+    /// <summary>Multiply–adds each thread must get for a product to split (PARGS_MATMUL_MIN_WORK; was 16 Ki).</summary>
+    internal static long MinWorkPerThread { get; set; } = long.TryParse(Environment.GetEnvironmentVariable("PARGS_MATMUL_MIN_WORK"), out long work) && work > 0 ? work : 1L << 18;
+
     public MatMulJob() => body = (lo, hi) => CpuOps.MatMul(x, rows, inF, w, bias, y, outF, lo, hi);
 
     /// <summary>y [rows, outF] = x [rows, inF] · wᵀ (+ bias), w [outF, inF] row-major.</summary>
@@ -18,9 +21,10 @@ public sealed unsafe class MatMulJob
     {
         this.x = x; this.w = w; this.bias = bias; this.y = y;
         this.rows = rows; this.inF = inF; this.outF = outF;
-        // A hand-off to a spinning worker costs about a microsecond: split only when each thread gets at least
-        // ~16K multiply-adds (a few microseconds). One row of a stories260K layer stays on one thread; its ten
-        // sibling candidates, or any 110M product, are split.
-        CpuThreads.For(outF, body, align: 4, minPerThread: Math.Max(4, (1 << 14) / Math.Max(1, rows * inF)));
+        // A hand-off to a spinning worker costs about a microsecond, to a sleeping one ~10 µs (docs/benchmarks.md), and a
+        // head product follows a forward long enough for the worker to fall asleep: split only when each thread gets at
+        // least MinWorkPerThread multiply-adds. stories260K's head (512 × 64) stays on one thread below 16 rows (at one
+        // stream the split woke the worker every step: 1.4 cores busy); the 15M shape's head (32000 × 288) always splits.
+        CpuThreads.For(outF, body, align: 4, minPerThread: (int)Math.Max(4, MinWorkPerThread / Math.Max(1, (long)rows * inF)));
     }
 }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Pargs.Models.Cpu;
 
 /// <summary>
@@ -25,10 +27,13 @@ public static class CpuThreads
     static Worker[] workers = Array.Empty<Worker>();
     static int count = 1;
 
-    /// <summary>Threads the kernels use, the caller included (1 = run on the caller only). Set by <c>--threads</c>.</summary>
+    /// <summary>
+    /// Threads the kernels use, the caller included (1 = run on the caller only). Set by <c>--threads</c>. Read inside a
+    /// <see cref="For"/> body that runs while the workers are taken (a part of a row-split forward), 1: a For there runs inline.
+    /// </summary>
     public static int Count
     {
-        get => count;
+        get => bodyDepth > 0 ? 1 : count;
         set
         {
             if (value < 1) throw new PargsException($"thread count must be at least 1, got {value}");
@@ -70,9 +75,14 @@ public static class CpuThreads
         int threads = Math.Min(count, Math.Max(1, n / Math.Max(1, minPerThread)));
         // The dispatcher's own nested call: the gate is re-entrant, so without this check it would post to a worker that
         // is still running the outer job's chunk. Another thread's call fails TryEnter and runs inline as before.
-        if (threads <= 1 || Monitor.IsEntered(dispatchGate) || !Monitor.TryEnter(dispatchGate))
+        if (threads <= 1 || bodyDepth > 0) // inside a split's body or a Serial scope: this thread alone
         {
             body(0, n);
+            return;
+        }
+        if (Monitor.IsEntered(dispatchGate) || !Monitor.TryEnter(dispatchGate))
+        {
+            RunInside(body, 0, n);
             return;
         }
         try
@@ -82,7 +92,7 @@ public static class CpuThreads
             int Bound(int i) => i == threads ? n : Math.Min(n, (int)((long)n * i / threads) / align * align);
             for (int i = 1; i < threads; i++) pool[i - 1].Post(body, Bound(i), Bound(i + 1));
             Exception? failure = null;
-            try { body(0, Bound(1)); }
+            try { RunInside(body, 0, Bound(1)); }
             catch (Exception e) { failure = e; }
             // Every worker is waited for, even after a failure: none may still be running when For returns.
             for (int i = 1; i < threads; i++)
@@ -98,12 +108,70 @@ public static class CpuThreads
         }
     }
 
+    /// <summary>
+    /// How long an idle worker spins for its next job before it sleeps (PARGS_WORKER_SPIN_US, microseconds; A/B runs of one
+    /// build). WHY this short: the hand-offs inside a decoding step come microseconds apart, so a worker spinning a
+    /// hundred microseconds catches every one of them, while a server's steps leave gaps of a fraction of a millisecond
+    /// to milliseconds (sampling, HTTP) in which a spinning worker holds a core that Kestrel and the clients need. The
+    /// old bound (20,000 spins: 5–7 ms on this VM) outlasted a whole 16-stream step, so at --threads 2 the worker never
+    /// slept and the process used ~1.9 cores even for one stream (docs/benchmarks.md). Waking a sleeping worker costs
+    /// the first hand-off of a burst ~10 µs; the caller runs a chunk the worker has not claimed, so it never waits for it.
+    /// </summary>
+    public static long SpinMicroseconds
+    {
+        get => spinTicks * 1_000_000 / Stopwatch.Frequency;
+        set => spinTicks = Math.Max(0, value) * Stopwatch.Frequency / 1_000_000;
+    }
+
+    static long spinTicks = (long.TryParse(Environment.GetEnvironmentVariable("PARGS_WORKER_SPIN_US"), out long us) && us >= 0 ? us : DefaultSpinMicroseconds)
+                            * Stopwatch.Frequency / 1_000_000;
+
+    /// <summary>The default of <see cref="SpinMicroseconds"/>.</summary>
+    const long DefaultSpinMicroseconds = 100;
+
+    // How many For bodies this thread is running while the workers are taken (its own chunk, a chunk it took over, a
+    // worker's job, or a nested For run inline): there a nested For runs inline, so Count reads 1.
+    [ThreadStatic] static int bodyDepth;
+
+    /// <summary>
+    /// Runs <paramref name="body"/> on this thread with <see cref="Count"/> reading 1. WHY: a product that asks Count
+    /// whether to split cuts its outputs into chunks for the threads to claim (WeightProduct); inside a part of a row-split
+    /// forward no other thread can claim them, and a 172-wide stories260K product cut into 16-column CpuGemm calls took
+    /// ~30 % more CPU than one call (docs/benchmarks.md).
+    /// </summary>
+    static void RunInside(Action<int, int> body, int lo, int hi)
+    {
+        bodyDepth++;
+        try { body(lo, hi); }
+        finally { bodyDepth--; }
+    }
+
+    /// <summary>
+    /// While the returned scope lives (and <paramref name="serial"/> is true) this thread computes alone: every
+    /// <see cref="For"/> it calls runs inline and <see cref="Count"/> reads 1, as inside a split's body. WHY: a forward
+    /// whose products are each a microsecond of work (stories260K's step of a dozen rows: ~40 hand-offs) loses more to
+    /// hand-offs, waking the worker and 16-column product chunks than the second thread gives back (docs/benchmarks.md).
+    /// </summary>
+    public static SerialScope Serial(bool serial = true)
+    {
+        if (serial) bodyDepth++;
+        return new SerialScope(serial);
+    }
+
+    /// <summary>Ends a <see cref="Serial"/> block.</summary>
+    public readonly struct SerialScope(bool active) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (active) bodyDepth--;
+        }
+    }
+
     /// <summary>One worker thread with a single job slot; posted/finished are job generations.</summary>
     sealed class Worker
     {
-        // How long a worker spins for the next job before it sleeps: the gaps inside a decoding step are a few
-        // microseconds, the gap between steps (sampling, tokenizer) rarely more than a millisecond.
-        const int SpinIterations = 20_000;
+        // Spin checks between two reads of the clock (each check is Thread.SpinWait(8), a few hundred nanoseconds).
+        const int SpinsPerClockRead = 16;
         readonly SemaphoreSlim wake = new(0);
         Action<int, int>? body;
         int lo, hi;
@@ -135,7 +203,7 @@ public static class CpuThreads
             int job = posted;
             if (Interlocked.CompareExchange(ref claimed, job, job - 1) == job - 1)
             {
-                try { body!(lo, hi); }
+                try { RunInside(body!, lo, hi); }
                 finally { finished = job; }
                 return;
             }
@@ -161,22 +229,24 @@ public static class CpuThreads
             while (true)
             {
                 int spins = 0;
+                long spinUntil = Stopwatch.GetTimestamp() + spinTicks;
                 while (posted == seen)
                 {
-                    if (++spins < SpinIterations) { Thread.SpinWait(8); continue; }
+                    if (++spins % SpinsPerClockRead != 0 || Stopwatch.GetTimestamp() < spinUntil) { Thread.SpinWait(8); continue; }
                     sleeping = true;
                     Interlocked.MemoryBarrier();
                     if (posted == seen) wake.Wait();
                     Volatile.Write(ref wakePending, 0);
                     sleeping = false;
                     spins = 0;
+                    spinUntil = Stopwatch.GetTimestamp() + spinTicks;
                 }
                 seen = posted;
                 // After reading posted: Stop writes stopping before posted, so a worker that sees Stop's posted sees
                 // stopping too and cannot claim that generation as a job (the caller may have run the last real one).
                 if (stopping) return;
                 if (Interlocked.CompareExchange(ref claimed, seen, seen - 1) != seen - 1) continue; // the caller ran it
-                try { body!(lo, hi); }
+                try { RunInside(body!, lo, hi); }
                 catch (Exception e) { failure = e; }
                 finished = seen;
             }

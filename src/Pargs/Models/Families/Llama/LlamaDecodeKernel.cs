@@ -47,6 +47,14 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             && CpuGemm.Takes(tokens, hidden, inter) && CpuGemm.Takes(tokens, inter, hidden);
     }
 
+    /// <summary>
+    /// Multiply–adds below which a forward runs on the calling thread alone (PARGS_SERIAL_WORK; 0 = each product decides).
+    /// 4 M: stories260K's LM step of up to ~18 rows and one row's ten candidates (2.3 M, ~1 µs a product) stay whole — at
+    /// --threads 2 a 12-row LM step split by product took 0.80–0.96 ms wall against 0.45 on one thread —, while a 15M-shape
+    /// row (6 M, its weights streamed from memory) still splits.
+    /// </summary>
+    internal static long SerialWork { get; set; } = long.TryParse(Environment.GetEnvironmentVariable("PARGS_SERIAL_WORK"), out long work) && work >= 0 ? work : 1L << 22;
+
     /// <summary>The largest tokens · hidden² of a forward over 32 tokens that runs here whatever the products' kernel (bench gemm's crossover table lifts it).</summary>
     internal static long MaxSquareWork { get; set; } = 1L << 22;
 
@@ -292,6 +300,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         float* slidingCosP = cosP, slidingSinP = sinP;
         if (slidingRotary is not null) slidingRotary.TablePointers(maxPosition + 1, out slidingCosP, out slidingSinP);
 
+        // A forward this small computes on this thread alone: its products are too short to hand off (SerialWork).
+        using var serial = CpuThreads.Serial((long)n * nLayers * ((2L * heads * headDim + 2L * kvDim + 3L * inter) * hidden) < SerialWork);
         Ensure(ref x, n * hidden); Ensure(ref xb, n * hidden); Ensure(ref att, n * heads * headDim);
         Ensure(ref q, n * heads * headDim); Ensure(ref k, n * kvDim); Ensure(ref v, n * kvDim);
         Ensure(ref gateBuf, n * inter); Ensure(ref up, n * inter); Ensure(ref maskAdd, n * slots * (slidingAllowed == null ? 1 : 2));
