@@ -20,6 +20,8 @@ public sealed record GemmBenchmarkOptions
     public IReadOnlyList<int> SiblingRows { get; init; } = new[] { 1, 16, 64 };
     /// <summary>Rows of the crossover table's sibling forwards at the 15M shape (k = 10 each: 10 … 640 candidates); empty: no such table.</summary>
     public IReadOnlyList<int> CrossoverRows { get; init; } = new[] { 1, 5, 11, 16, 64 };
+    /// <summary>Rows of the crossover table's one-token steps (a batched LM step's layers: rows × 1 token over a 48-token prefix); empty: none.</summary>
+    public IReadOnlyList<int> CrossoverStepRows { get; init; } = new[] { 12, 16 };
     /// <summary>The crossover table's model shape: "15m" (hidden 288, ff 768) or "42m" (stories42M: hidden 512, 8 layers, 8 heads, ff 1376).</summary>
     public string CrossoverShape { get; init; } = "15m";
     /// <summary>Prefills of the crossover table, prompts × tokens: a server step's joins (48-token prompts), and one prompt of the 15M's whole context.</summary>
@@ -234,14 +236,14 @@ public static unsafe class GemmBenchmark
             var forwards = new List<(string Name, int Tokens, Func<Action> Prepare)>();
             var sessions = new List<BatchSession>();
             using var disposeSessions = new DisposeAll(sessions);
-            foreach (int rows in options.CrossoverRows.Where(r => r > 0))
-                forwards.Add(($"siblings, {rows} × 10", rows * 10, () =>
+            foreach (var (rows, k) in options.CrossoverRows.Where(r => r > 0).Select(r => (r, 10)).Concat(options.CrossoverStepRows.Where(r => r > 0).Select(r => (r, 1))))
+                forwards.Add((k == 1 ? $"step, {rows} × 1" : $"siblings, {rows} × 10", rows * k, () =>
                 {
                     var session = new BatchSession(rm.Backbone, rows);
                     sessions.Add(session);
                     using (var scope = NewDisposeScope())
                         session.Prefill(Enumerable.Range(0, rows).Select(r => BenchmarkModels.RandomPrompt(48, shape.VocabSize, 100 + r)).ToArray());
-                    var candidates = tensor(Enumerable.Range(0, rows * 10).Select(i => (long)(3 + i * 7 % (shape.VocabSize - 3))).ToArray(), rows, 10);
+                    var candidates = tensor(Enumerable.Range(0, rows * k).Select(i => (long)(3 + i * 7 % (shape.VocabSize - 3))).ToArray(), rows, k);
                     return () =>
                     {
                         using var scope = NewDisposeScope();

@@ -112,10 +112,10 @@ public static unsafe class CpuGemm
             MultiplyByRowPanels(x, rows, inF, w, bias, y, outF, lo, hi);
             return;
         }
-        long needed = (long)inF * PanelWidth + PanelWidth;
+        long needed = (long)inF * PanelWidth + PanelWidth + AlignFloats;
         var buffer = panelBuffer;
         if (buffer is null || buffer.Length < needed) panelBuffer = buffer = GC.AllocateUninitializedArray<float>(checked((int)needed), pinned: true);
-        float* panel = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0); // pinned: the address stays valid
+        float* panel = CacheLineAligned(buffer); // pinned: the address stays valid
         float* panelBias = panel + (long)inF * PanelWidth;
         var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (int o = lo; o < hi; o += PanelWidth)
@@ -169,12 +169,37 @@ public static unsafe class CpuGemm
             var mask1 = (Vector512.GreaterThanOrEqual(lanes, Vector512.Create(first - 16)) & Vector512.LessThan(lanes, Vector512.Create(end - 16))).AsSingle();
             var store = new PanelStore(outF, first == 0 && end == PanelWidth, mask0, mask1);
             float* yo = y + o;
+            // The next panel is pulled toward L2 in slices before each block of rows: kept panels come from L3 or memory
+            // (a per-call pack reads w there instead), and the blocks' own loads are a single stream the core runs ahead of
+            // only so far.
+            byte* next = (p + 1) * PanelWidth < hi ? (byte*)(panel + (long)inF * PanelWidth) : null;
+            long nextBytes = next == null ? 0 : (long)inF * PanelWidth * sizeof(float);
+            int blocks = rows / 8 + (rows % 8 >= 4 ? 1 : 0) + (rows % 4 >= 2 ? 1 : 0) + (rows % 2);
+            long slice = (nextBytes / blocks + 63) & ~63L, prefetched = 0;
+            void Prefetch()
+            {
+                long stop = Math.Min(nextBytes, prefetched + slice);
+                if (Sse.IsSupported) for (; prefetched < stop; prefetched += 64) Sse.Prefetch1(next + prefetched);
+            }
             int r = 0;
-            for (; rows - r >= 8; r += 8) Block<Eight>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store);
-            if (rows - r >= 4) { Block<Four>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store); r += 4; }
-            if (rows - r >= 2) { Block<Two>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store); r += 2; }
-            if (rows - r >= 1) Block<One>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store);
+            for (; rows - r >= 8; r += 8) { Prefetch(); Block<Eight>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store); }
+            if (rows - r >= 4) { Prefetch(); Block<Four>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store); r += 4; }
+            if (rows - r >= 2) { Prefetch(); Block<Two>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store); r += 2; }
+            if (rows - r >= 1) { Prefetch(); Block<One>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store); }
         }
+    }
+
+    /// <summary>Floats a pinned buffer is allocated beyond its use so that its start can move to a cache line (<see cref="CacheLineAligned"/>).</summary>
+    public const int AlignFloats = 16;
+
+    /// <summary>
+    /// The first 64-byte-aligned float of a pinned array (allocated <see cref="AlignFloats"/> longer): the panels' 64-byte loads
+    /// then each read one cache line, where the pinned heap's 8-byte alignment split most of them over two.
+    /// </summary>
+    internal static float* CacheLineAligned(float[] pinned)
+    {
+        nint start = Marshal.UnsafeAddrOfPinnedArrayElement(pinned, 0);
+        return (float*)((start + 63) & ~(nint)63);
     }
 
     /// <summary>All of w's panels [inF, 32], one after another (⌈outF / 32⌉ of them, the last zero-padded): what <see cref="Multiply"/> packs per call.</summary>

@@ -76,12 +76,12 @@ public sealed unsafe class KeptPanels
                 if (!panels.TryGetValue(key, out packed))
                 {
                     long floats = (long)(outF + CpuGemm.PanelWidth - 1) / CpuGemm.PanelWidth * CpuGemm.PanelWidth * inF;
-                    packed = GC.AllocateUninitializedArray<float>(checked((int)floats), pinned: true);
-                    CpuGemm.PackPanels(w, inF, outF, (float*)Marshal.UnsafeAddrOfPinnedArrayElement(packed, 0));
+                    packed = GC.AllocateUninitializedArray<float>(checked((int)floats + CpuGemm.AlignFloats), pinned: true);
+                    CpuGemm.PackPanels(w, inF, outF, CpuGemm.CacheLineAligned(packed));
                     panels[key] = packed;
-                    Interlocked.Add(ref bytes, floats * sizeof(float));
+                    Interlocked.Add(ref bytes, (long)packed.Length * sizeof(float));
                 }
-        float* p = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(packed, 0); // pinned: the address stays valid
+        float* p = CpuGemm.CacheLineAligned(packed); // pinned: the address stays valid
         CheckUnchanged(w, inF, outF, p);
         return p;
     }
