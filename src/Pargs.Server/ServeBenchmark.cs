@@ -88,6 +88,17 @@ public static class ServeBenchmark
         return (models, prompts);
     }
 
+    /// <summary>What the served models' kept CpuGemm panels hold (<see cref="Pargs.Models.Cpu.KeptPanels"/>: the server's own models are held for inference only).</summary>
+    public static string KeptPanelsNote(ServedModels models)
+    {
+        var kept = models.LanguageModels.Select(m => (object)m.Model.Backbone)
+            .Concat(models.RewardModels.Select(m => m.Model).OfType<Pargs.Rewards.RewardModel>().Select(m => (object)m.Backbone))
+            .Select(Pargs.Models.Cpu.KeptPanels.Of).OfType<Pargs.Models.Cpu.KeptPanels>().ToList();
+        return Pargs.Models.Cpu.KeptPanels.Enabled
+            ? string.Create(CultureInfo.InvariantCulture, $"Kept CpuGemm panels (the served models' weight panels packed once, KeptPanels): {kept.Sum(k => k.Matrices)} matrices, {kept.Sum(k => k.Bytes) / 1048576.0:F1} MiB.")
+            : "Kept CpuGemm panels off (PARGS_KEPT_PANELS=0): every product packs its weights' panels per call, and takes CpuGemm from 16 or 32 rows by width.";
+    }
+
     public static async Task<BenchTable> RunAsync(Uri serverUrl, string model, ServeBenchmarkOptions options, Action<string>? log = null)
     {
         if (options.Concurrency.Count == 0 || options.Concurrency.Any(c => c < 1 || c > 256)) throw new PargsException("--concurrency: each level must be between 1 and 256");
