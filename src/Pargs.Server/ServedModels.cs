@@ -38,6 +38,7 @@ public sealed partial class ServedModels(bool disposeModels = true) : IDisposabl
         CheckNewName(name);
         if (model.Tokenizer is null) throw new PargsException($"model {name} ({model.Source}): no tokenizer found; the server needs one to read prompts");
         languageModels[name] = new ServedLanguageModel(name, model, chatTemplate ?? PromptTemplate.Plain, defaultRewardModel);
+        if (disposeModels) Pargs.Models.Cpu.KeptPanels.MarkInferenceOnly(model.Backbone); // ours, held for inference only: packed once
         return this;
     }
 
@@ -46,6 +47,7 @@ public sealed partial class ServedModels(bool disposeModels = true) : IDisposabl
         CheckNewName(name);
         if (model.Tokenizer is null) throw new PargsException($"reward model {name} ({model.Source}): no tokenizer found; the server needs one to read texts");
         rewardModels[name] = new ServedRewardModel(name, model);
+        if (disposeModels && model is RewardModel causal) Pargs.Models.Cpu.KeptPanels.MarkInferenceOnly(causal.Backbone);
         return this;
     }
 
@@ -88,7 +90,15 @@ public sealed partial class ServedModels(bool disposeModels = true) : IDisposabl
     public void Dispose()
     {
         if (!disposeModels) return;
-        foreach (var m in languageModels.Values) m.Model.Dispose();
-        foreach (var m in rewardModels.Values) (m.Model as IDisposable)?.Dispose();
+        foreach (var m in languageModels.Values)
+        {
+            Pargs.Models.Cpu.KeptPanels.Release(m.Model.Backbone);
+            m.Model.Dispose();
+        }
+        foreach (var m in rewardModels.Values)
+        {
+            if (m.Model is RewardModel causal) Pargs.Models.Cpu.KeptPanels.Release(causal.Backbone);
+            (m.Model as IDisposable)?.Dispose();
+        }
     }
 }

@@ -57,6 +57,7 @@ public static class BenchCommand
                 BenchTable table;
                 try { table = Pargs.Server.ServeBenchmark.RunAsync(server.Url, name, options with { Prompts = prompts }, Log).GetAwaiter().GetResult(); }
                 finally { server.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+                table.Notes.Add(Pargs.Server.ServeBenchmark.KeptPanelsNote(models));
                 Report(machine, result.GetValue(serveThreads).ToString(), table, CommandLine(), outPath);
             }
             return 0;

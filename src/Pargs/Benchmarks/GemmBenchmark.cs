@@ -20,6 +20,8 @@ public sealed record GemmBenchmarkOptions
     public IReadOnlyList<int> SiblingRows { get; init; } = new[] { 1, 16, 64 };
     /// <summary>Rows of the crossover table's sibling forwards at the 15M shape (k = 10 each: 10 … 640 candidates); empty: no such table.</summary>
     public IReadOnlyList<int> CrossoverRows { get; init; } = new[] { 1, 5, 11, 16, 64 };
+    /// <summary>Rows of the crossover table's one-token steps (a batched LM step's layers: rows × 1 token over a 48-token prefix); empty: none.</summary>
+    public IReadOnlyList<int> CrossoverStepRows { get; init; } = new[] { 12, 16 };
     /// <summary>The crossover table's model shape: "15m" (hidden 288, ff 768) or "42m" (stories42M: hidden 512, 8 layers, 8 heads, ff 1376).</summary>
     public string CrossoverShape { get; init; } = "15m";
     /// <summary>Prefills of the crossover table, prompts × tokens: a server step's joins (48-token prompts), and one prompt of the 15M's whole context.</summary>
@@ -39,7 +41,7 @@ public static unsafe class GemmBenchmark
         if (options.SecondsPerCell <= 0) throw new PargsException($"--seconds must be positive, got {options.SecondsPerCell}");
         var shapes = options.Shapes.Select(ParseShape).ToList();
         var table = new BenchTable("bench gemm: float32 products of many rows, one thread, GMAC/s by thread CPU time",
-            "matrix [out × in]", "rows", "dot kernel (before)", "CpuGemm", "torch linear", "CpuGemm ÷ dot", "CpuGemm ÷ torch");
+            "matrix [out × in]", "rows", "dot kernel (before)", "CpuGemm", "CpuGemm, kept panels", "torch linear", "CpuGemm ÷ dot", "CpuGemm ÷ torch", "kept ÷ CpuGemm");
         int savedThreads = CpuThreads.Count;
         int? savedMin = CpuGemm.FixedMinRows;
         ComputeThreads.Set(1);
@@ -50,10 +52,17 @@ public static unsafe class GemmBenchmark
                 {
                     log?.Invoke($"gemm: {outF}×{inF}, {rows} rows");
                     double dot = Measure(outF, inF, rows, "dot", options.SecondsPerCell);
-                    double gemm = CpuGemm.Supported ? Measure(outF, inF, rows, "gemm", options.SecondsPerCell) : double.NaN;
+                    // CpuGemm per-call and with kept panels alternated twice (the pair the kept panels are judged by).
+                    double gemm = double.NaN, kept = double.NaN;
+                    if (CpuGemm.Supported)
+                    {
+                        double[] sums = new double[2];
+                        for (int round = 0; round < 4; round++) sums[round % 2] += Measure(outF, inF, rows, round % 2 == 0 ? "gemm" : "kept", options.SecondsPerCell / 2);
+                        (gemm, kept) = (sums[0] / 2, sums[1] / 2);
+                    }
                     double torch = Measure(outF, inF, rows, "torch", options.SecondsPerCell);
-                    table.Add($"{outF} × {inF}", rows.ToString(), $"{dot:F1}", CpuGemm.Supported ? $"{gemm:F1}" : "n/a (no AVX-512)", $"{torch:F1}",
-                              $"{gemm / dot:F2}×", $"{gemm / torch:F2}×");
+                    table.Add($"{outF} × {inF}", rows.ToString(), $"{dot:F1}", CpuGemm.Supported ? $"{gemm:F1}" : "n/a (no AVX-512)", CpuGemm.Supported ? $"{kept:F1}" : "n/a", $"{torch:F1}",
+                              $"{gemm / dot:F2}×", $"{gemm / torch:F2}×", $"{kept / gemm:F2}×");
                 }
         }
         finally
@@ -62,7 +71,7 @@ public static unsafe class GemmBenchmark
             ComputeThreads.Set(savedThreads);
         }
         table.Notes.Add("GMAC/s = rows × out × in multiply-adds per second of the measuring thread's CPU time. The dot kernel and CpuGemm cycle through copies of the matrix filling 8 MiB (weights from L3, as in a forward); torch multiplies one copy.");
-        table.Notes.Add("CpuGemm includes its per-call pack of the weights into [in, 32] panels. \"dot kernel\" is CpuOps.MatMul with the GEMM switched off (CpuGemm.FixedMinRows above the rows).");
+        table.Notes.Add("CpuGemm includes its per-call pack of the weights into [in, 32] panels (or of the rows below 32 against a matrix past L1); \"kept panels\": the same products over panels packed once per copy and kept (KeptPanels, a model held for inference only), read as a forward reads them, from L2/L3 — alternated with the per-call column, two rounds each. \"dot kernel\" is CpuOps.MatMul with the GEMM switched off (CpuGemm.FixedMinRows above the rows).");
         return table;
     }
 
@@ -212,27 +221,29 @@ public static unsafe class GemmBenchmark
             _ => throw new PargsException($"--crossover-shape: expected 15m or 42m, got \"{options.CrossoverShape}\""),
         };
         var table = new BenchTable($"bench gemm: the {options.CrossoverShape.ToUpperInvariant()} shape's forwards of many tokens, decode kernel vs libtorch (k = 10 candidates over a 48-token prefix; prefills)",
-            "forward", "tokens", "torch, 1 thread (CPU µs)", "kernel, 1 thread (CPU µs)", "torch ÷ kernel", "torch, 2 threads (wall µs)", "kernel, 2 threads by rows (wall µs)", "kernel, 2 threads by product (wall µs)", "torch ÷ kernel by rows", "by product ÷ by rows");
+            "forward", "tokens", "torch, 1 thread (CPU µs)", "kernel, 1 thread (CPU µs)", "kernel, kept panels, 1 thread (CPU µs)", "torch ÷ kernel", "kernel ÷ kept",
+            "torch, 2 threads (wall µs)", "kernel, 2 threads by rows (wall µs)", "kept panels, 2 threads by rows (wall µs)", "kernel, 2 threads by product (wall µs)", "torch ÷ kernel by rows", "by product ÷ by rows", "by rows ÷ kept by rows");
         int savedThreads = CpuThreads.Count;
         long savedWork = Models.Families.Llama.LlamaDecodeKernel.MaxSquareWork;
-        bool savedSplit = BatchSession.RowSplit;
+        bool savedSplit = BatchSession.RowSplit, savedKept = KeptPanels.Enabled;
         try
         {
             Models.Families.Llama.LlamaDecodeKernel.MaxSquareWork = long.MaxValue;
             using var rm = RewardModel.Create(shape, seed: 3);
             rm.eval();
+            KeptPanels.MarkInferenceOnly(rm.Backbone); // held for inference only, as a server's (PARGS_KEPT_PANELS=0: packed per call)
             using var noGrad = no_grad();
             var forwards = new List<(string Name, int Tokens, Func<Action> Prepare)>();
             var sessions = new List<BatchSession>();
             using var disposeSessions = new DisposeAll(sessions);
-            foreach (int rows in options.CrossoverRows.Where(r => r > 0))
-                forwards.Add(($"siblings, {rows} × 10", rows * 10, () =>
+            foreach (var (rows, k) in options.CrossoverRows.Where(r => r > 0).Select(r => (r, 10)).Concat(options.CrossoverStepRows.Where(r => r > 0).Select(r => (r, 1))))
+                forwards.Add((k == 1 ? $"step, {rows} × 1" : $"siblings, {rows} × 10", rows * k, () =>
                 {
                     var session = new BatchSession(rm.Backbone, rows);
                     sessions.Add(session);
                     using (var scope = NewDisposeScope())
                         session.Prefill(Enumerable.Range(0, rows).Select(r => BenchmarkModels.RandomPrompt(48, shape.VocabSize, 100 + r)).ToArray());
-                    var candidates = tensor(Enumerable.Range(0, rows * 10).Select(i => (long)(3 + i * 7 % (shape.VocabSize - 3))).ToArray(), rows, 10);
+                    var candidates = tensor(Enumerable.Range(0, rows * k).Select(i => (long)(3 + i * 7 % (shape.VocabSize - 3))).ToArray(), rows, k);
                     return () =>
                     {
                         using var scope = NewDisposeScope();
@@ -256,11 +267,12 @@ public static unsafe class GemmBenchmark
                 var forward = prepare();
                 // One thread: thread CPU, torch and kernel alternated twice.
                 ComputeThreads.Set(1);
-                double[] cpu = new double[2];
-                long[] counts = new long[2];
-                for (int round = 0; round < 4; round++)
+                double[] cpu = new double[3];
+                long[] counts = new long[3];
+                for (int round = 0; round < 6; round++)
                 {
-                    int kernel = round % 2;
+                    int mode = round % 3, kernel = Math.Min(mode, 1); // torch, kernel packing per call, kernel over kept panels
+                    KeptPanels.Enabled = mode == 2;
                     using var off = kernel == 1 ? null : CpuKernels.Suppress();
                     forward(); // warm: JIT, buffers
                     long ranBefore = CpuKernels.ForwardsOnThisThread;
@@ -268,25 +280,27 @@ public static unsafe class GemmBenchmark
                     while (now - start < options.SecondsPerCell * 1e9)
                     {
                         forward();
-                        counts[kernel]++;
+                        counts[mode]++;
                         now = ThreadCpuClock.Nanoseconds();
                     }
-                    cpu[kernel] += now - start;
+                    cpu[mode] += now - start;
                     if ((CpuKernels.ForwardsOnThisThread > ranBefore) != (kernel == 1))
                         throw new InvalidOperationException($"crossover {name}: the {(kernel == 1 ? "kernel" : "torch")} column ran on the other engine");
                 }
-                double torchOne = cpu[0] / counts[0] / 1e3, kernelOne = cpu[1] / counts[1] / 1e3;
+                double torchOne = cpu[0] / counts[0] / 1e3, kernelOne = cpu[1] / counts[1] / 1e3, keptOne = cpu[2] / counts[2] / 1e3;
                 // Two threads: wall medians, blocks of forwards cycling torch and kernel.
                 // Modes: torch, kernel split by rows (BatchSession.RowSplit: siblings only; a prefill splits its products), kernel split by product.
-                var walls = new[] { new List<double>(), new List<double>(), new List<double>() };
+                // Modes: torch, by rows packing per call, by product (packing per call), by rows over kept panels.
+                var walls = new[] { new List<double>(), new List<double>(), new List<double>(), new List<double>() };
                 var clock = System.Diagnostics.Stopwatch.StartNew();
-                while (clock.Elapsed.TotalSeconds < options.SecondsPerCell * 9)
-                    for (int mode = 0; mode < 3; mode++)
+                while (clock.Elapsed.TotalSeconds < options.SecondsPerCell * 12)
+                    for (int mode = 0; mode < 4; mode++)
                     {
                         // torch's OpenMP threads only in its own column (they spin between ops), the kernels' workers only in theirs
                         TorchSharp.torch.set_num_threads(mode == 0 ? 2 : 1);
                         CpuThreads.Count = mode == 0 ? 1 : 2;
-                        BatchSession.RowSplit = mode == 1;
+                        BatchSession.RowSplit = mode is 1 or 3;
+                        KeptPanels.Enabled = mode == 3;
                         using var off = mode == 0 ? CpuKernels.Suppress() : null;
                         forward();
                         for (int i = 0; i < 5; i++)
@@ -298,18 +312,20 @@ public static unsafe class GemmBenchmark
                     }
                 BatchSession.RowSplit = savedSplit;
                 double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
-                double torchTwo = Median(walls[0]), byRows = Median(walls[1]), byProduct = Median(walls[2]);
-                table.Add(name, tokens.ToString(), $"{torchOne:F0}", $"{kernelOne:F0}", $"{torchOne / kernelOne:F2}×", $"{torchTwo:F0}", $"{byRows:F0}", $"{byProduct:F0}",
-                          $"{torchTwo / byRows:F2}×", $"{byProduct / byRows:F2}×");
+                double torchTwo = Median(walls[0]), byRows = Median(walls[1]), byProduct = Median(walls[2]), keptByRows = Median(walls[3]);
+                table.Add(name, tokens.ToString(), $"{torchOne:F0}", $"{kernelOne:F0}", $"{keptOne:F0}", $"{torchOne / kernelOne:F2}×", $"{kernelOne / keptOne:F2}×",
+                          $"{torchTwo:F0}", $"{byRows:F0}", $"{keptByRows:F0}", $"{byProduct:F0}", $"{torchTwo / byRows:F2}×", $"{byProduct / byRows:F2}×", $"{byRows / keptByRows:F2}×");
             }
         }
         finally
         {
             Models.Families.Llama.LlamaDecodeKernel.MaxSquareWork = savedWork;
             BatchSession.RowSplit = savedSplit;
+            KeptPanels.Enabled = savedKept;
             ComputeThreads.Set(savedThreads);
         }
         table.Notes.Add($"Random weights of the shape (hidden {shape.HiddenSize}, {shape.NumLayers} layers, ff {shape.IntermediateSize}) as a reward model (score head included). tokens · hidden² above 2²² ({(1L << 22) / ((long)shape.HiddenSize * shape.HiddenSize)} tokens) is what the kernel declined before this table; every column here forces its engine (forwards of up to 32 tokens run on the kernel in any case).");
+        table.Notes.Add("\"kernel\" columns pack CpuGemm's weight panels per call; \"kept panels\" columns read panels packed once and kept (KeptPanels: the model marked as held for inference only, as a server's), alternated with the others in the same loops.");
         table.Notes.Add($"Two threads: median wall µs of blocks of 5 forwards per engine, cycled for {options.SecondsPerCell * 9:F1} s per forward. By rows: the siblings as two halves of whole rows (BatchSession.RowSplit, from 32 candidates a half; a prefill is not split so, its column is by product too); by product: each product's output columns and each attention's heads over the two threads.");
         return table;
     }
@@ -343,6 +359,7 @@ public static unsafe class GemmBenchmark
         int copies = (int)Math.Clamp((8L << 20) / (4L * outF * inF), 1, 64);
         float[] w = Enumerable.Range(0, copies * outF * inF).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
         float[] y = new float[rows * outF];
+        var keptPanels = new KeptPanels();
         using var scope = NewDisposeScope();
         var xt = tensor(x, new long[] { rows, inF });
         var wt = tensor(w[..(outF * inF)], new long[] { outF, inF }); // torch's: one copy (its linear is the yardstick, not the subject)
@@ -356,9 +373,10 @@ public static unsafe class GemmBenchmark
             {
                 "dot" => () => { CpuGemm.FixedMinRows = int.MaxValue; CpuOps.MatMul(xq, rows, inF, Next(), null, yq, outF, 0, outF); },
                 "gemm" => () => CpuGemm.Multiply(xq, rows, inF, Next(), null, yq, outF, 0, outF),
+                "kept" => () => CpuGemm.Multiply(xq, rows, inF, Next(), null, yq, outF, 0, outF, keptPanels),
                 _ => () => nn.functional.linear(xt, wt).Dispose(),
             };
-            for (int i = 0; i < 3; i++) product(); // JIT, caches
+            for (int i = 0; i < 3 + copies; i++) product(); // JIT, caches; every copy's kept panels packed
             long start = ThreadCpuClock.Nanoseconds(), now = start;
             long count = 0;
             while (now - start < seconds * 1e9)

@@ -42,6 +42,9 @@ public sealed unsafe class WeightMatrix
     /// <summary>What keeps <see cref="Data"/> valid (a <see cref="MappedFile"/>, a pinned array), or null when the caller does.</summary>
     public object? Owner { get; }
 
+    /// <summary>Float32 only: the panels <see cref="Models.Cpu.CpuGemm"/> keeps for this matrix's model when it is held for inference only (<see cref="Models.Cpu.KeptPanels"/>), else null.</summary>
+    public Models.Cpu.KeptPanels? KeptPanels { get; init; }
+
     /// <summary>
     /// Which stored row each logical row reads (null: row i is stored row i). Lets a matrix whose rows a loader
     /// must reorder stay a view: GGUF stores q/k projections in Meta's interleaved rotary layout, Pargs runs

@@ -263,7 +263,7 @@ public sealed unsafe class WeightProduct
         switch (m.Format)
         {
             case WeightFormat.F32 when m.RowOrder is null:
-                CpuOps.MatMul(x, n, cols, (float*)m.Data, null, y, rows, lo, hi);
+                CpuOps.MatMul(x, n, cols, (float*)m.Data, null, y, rows, lo, hi, m.KeptPanels);
                 return;
             case WeightFormat.F32: // reordered rows (a GGUF q/k projection in float32): one dot product per row
                 for (int o = lo; o < hi; o++)

@@ -1,10 +1,12 @@
+using System.Globalization;
 using Pargs.Server;
 
 namespace Pargs.Tests.Server;
 
 /// <summary>
 /// `pargs bench serve`'s load generator: distinct prompts per request, and a run against the test server whose counts
-/// (tokens parsed from the streamed events' usage, rows per batched step from /metrics) are what was asked for.
+/// (tokens parsed from the streamed events' usage, rows per batched step from /metrics) are what was asked for, with the
+/// one-stream baseline run before and after the others and the in-flight window no longer than the whole run.
 /// </summary>
 [Collection(ServerCollection.Name)]
 public sealed class ServeBenchmarkTests(ServerFixture fixture)
@@ -20,15 +22,30 @@ public sealed class ServeBenchmarkTests(ServerFixture fixture)
     [Fact]
     public async Task A_short_run_counts_every_streamed_token_and_the_servers_rows_per_step()
     {
-        var options = new ServeBenchmarkOptions { Concurrency = [1, 2], RequestsPerStream = 2, MaxTokens = 5, K = 4, Prompts = ServeBenchmark.StoryPrompts(16) };
-        var table = await ServeBenchmark.RunAsync(fixture.Server.Url, ServerFixture.Model, options);
+        var options = new ServeBenchmarkOptions { Concurrency = [1, 3], RequestsPerStream = 3, MaxTokens = 5, K = 4, Prompts = ServeBenchmark.StoryPrompts(32) };
+        var log = new List<string>();
+        var table = await ServeBenchmark.RunAsync(fixture.Server.Url, ServerFixture.Model, options, log.Add);
         Assert.Equal(2, table.Rows.Count);
-        int Column(string name) => table.Columns.ToList().IndexOf(name);
+        int Column(string name) => table.Columns.ToList().IndexOf(name) is var i and >= 0 ? i : throw new KeyNotFoundException(name);
+        double Number(int row, string name) => double.Parse(table.Rows[row][Column(name)], CultureInfo.InvariantCulture);
+        // The baseline ran twice (before and after the 3-stream level) and its row holds both runs' requests.
+        Assert.Equal(["1 concurrent stream(s) (baseline, before the others): warm-up…", "3 concurrent stream(s): warm-up…", "1 concurrent stream(s) (baseline, after the others): warm-up…"],
+                     log.Where(l => l.EndsWith("warm-up…", StringComparison.Ordinal)));
+        Assert.Equal("6", table.Rows[0][Column("requests")]);
+        Assert.Equal("9", table.Rows[1][Column("requests")]);
+        Assert.Contains(table.Notes, n => n.StartsWith("1 stream: the baseline runs before the other levels and again after them", StringComparison.Ordinal));
         // max_tokens 2…7 (5 on average) and a model that may stop at EOS: at most 7 tokens per request, some text in each level.
         Assert.Contains("2–7 tokens per request (5 on average)", table.Title);
-        Assert.InRange(int.Parse(table.Rows[0][Column("tokens")]), 1, 1 * 2 * 7);
-        Assert.InRange(int.Parse(table.Rows[1][Column("tokens")]), 1, 2 * 2 * 7);
-        Assert.Equal("1.0", table.Rows[0][Column("rows / step")]); // one stream: one row per batched step
-        Assert.InRange(double.Parse(table.Rows[1][Column("rows / step")], System.Globalization.CultureInfo.InvariantCulture), 1.0, 2.0);
+        Assert.InRange(Number(0, "tokens"), 1, 2 * 3 * 7);
+        Assert.InRange(Number(1, "tokens"), 1, 3 * 3 * 7);
+        // One stream: the window is the whole run, one row per batched step.
+        Assert.Equal("1.0", table.Rows[0][Column("rows / step")]);
+        Assert.Equal("100", table.Rows[0][Column("in-flight share of tokens %")]);
+        Assert.Equal("1.00", table.Rows[0][Column("× 1 stream")]);
+        Assert.Equal(table.Rows[0][Column("tok/s in flight")], table.Rows[0][Column("tok/s whole run")]);
+        // Three streams: the window ends when the first stream is done, so it holds some of the tokens but not more than all.
+        Assert.InRange(Number(1, "in-flight share of tokens %"), 1, 100);
+        Assert.InRange(Number(1, "rows / step"), 1.0, 3.0);
+        Assert.InRange(Number(1, "rows / step, whole run"), 1.0, 3.0);
     }
 }

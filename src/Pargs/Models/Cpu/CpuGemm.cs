@@ -91,21 +91,31 @@ public static unsafe class CpuGemm
         "rows" => true, "weights" => false, _ => null,
     };
 
-    /// <summary>y[r, o] for o in [lo, hi) of every row r (see the class summary). Requires <see cref="Supported"/>.</summary>
+    /// <summary>
+    /// y[r, o] for o in [lo, hi) of every row r (see the class summary). Requires <see cref="Supported"/>. With
+    /// <paramref name="kept"/> (a model held for inference only), w's panels are packed once and kept there instead of at
+    /// every call: the same panels, the same bits.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Multiply(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi)
+    public static void Multiply(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi, KeptPanels? kept = null)
     {
         if (!Supported) throw new PlatformNotSupportedException("CpuGemm needs AVX-512 (check CpuGemm.Supported)");
         if (rows <= 0 || hi <= lo) return;
+        // Kept panels cost no pack, so they beat packing the rows too (PackRows = true still forces the row panels).
+        if (kept is not null && KeptPanels.Enabled && PackRows != true)
+        {
+            MultiplyByKeptPanels(x, rows, inF, kept.For(w, inF, outF), bias, y, outF, lo, hi);
+            return;
+        }
         if (PackRows ?? PacksRows(rows, inF, hi - lo))
         {
             MultiplyByRowPanels(x, rows, inF, w, bias, y, outF, lo, hi);
             return;
         }
-        long needed = (long)inF * PanelWidth + PanelWidth;
+        long needed = (long)inF * PanelWidth + PanelWidth + AlignFloats;
         var buffer = panelBuffer;
         if (buffer is null || buffer.Length < needed) panelBuffer = buffer = GC.AllocateUninitializedArray<float>(checked((int)needed), pinned: true);
-        float* panel = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0); // pinned: the address stays valid
+        float* panel = CacheLineAligned(buffer); // pinned: the address stays valid
         float* panelBias = panel + (long)inF * PanelWidth;
         var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (int o = lo; o < hi; o += PanelWidth)
@@ -123,6 +133,78 @@ public static unsafe class CpuGemm
             if (rows - r >= 2) { Block<Two>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store); r += 2; }
             if (rows - r >= 1) Block<One>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store);
         }
+    }
+
+    /// <summary>
+    /// Whether <see cref="CpuOps.MatMul"/> hands a product whose weights' panels are kept (<see cref="KeptPanels"/>) to this
+    /// kernel: from <see cref="KeptMinRows"/> rows at any width, where <see cref="Takes"/> waits for 16 rows at 288–512
+    /// inputs and 32 beyond to pay back the per-call pack. With no pack to pay, the outer product beat the dot-product
+    /// blocks from 8 rows on the 15M shape's matrices (bench gemm, load 7–9: 288 × 288 at 8 rows 40.8 against 34.2 GMAC/s,
+    /// at 12 rows 47.8 against 35.8; 288 × 768 at 8 rows 42.0 against 26.6, at 12 rows 46.6 against 28.6): a 16-stream
+    /// step's LM rows (11–16) take it. PARGS_GEMM_MIN_ROWS (<see cref="FixedMinRows"/>) overrides both thresholds.
+    /// </summary>
+    public static bool TakesKept(int rows, int inF, int outF)
+        => Supported && KeptPanels.Enabled && (long)outF * inF <= MaxMatrixFloats && rows >= Math.Max(2, FixedMinRows ?? KeptMinRows);
+
+    /// <summary>See <see cref="TakesKept"/> (PARGS_KEPT_MIN_ROWS: A/B runs of one build).</summary>
+    public static int KeptMinRows { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("PARGS_KEPT_MIN_ROWS"), out int keptRows) && keptRows >= 2 ? keptRows : 8;
+
+    /// <summary>
+    /// <see cref="Multiply"/> over panels packed beforehand (<see cref="PackPanels"/>: panel p holds outputs 32p … 32p + 31):
+    /// the panels that cover [lo, hi), each stored only at its outputs inside the range (a split's ranges need not start at
+    /// a panel's first output).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void MultiplyByKeptPanels(float* x, int rows, int inF, float* panels, float* bias, float* y, int outF, int lo, int hi)
+    {
+        float* panelBias = stackalloc float[PanelWidth];
+        var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (int p = lo / PanelWidth; p * PanelWidth < hi; p++)
+        {
+            int o = p * PanelWidth, first = Math.Max(lo - o, 0), end = Math.Min(hi - o, PanelWidth);
+            float* panel = panels + (long)p * inF * PanelWidth;
+            for (int c = 0; c < PanelWidth; c++) panelBias[c] = c >= first && c < end && bias != null ? bias[o + c] : 0f;
+            var mask0 = (Vector512.GreaterThanOrEqual(lanes, Vector512.Create(first)) & Vector512.LessThan(lanes, Vector512.Create(end))).AsSingle();
+            var mask1 = (Vector512.GreaterThanOrEqual(lanes, Vector512.Create(first - 16)) & Vector512.LessThan(lanes, Vector512.Create(end - 16))).AsSingle();
+            var store = new PanelStore(outF, first == 0 && end == PanelWidth, mask0, mask1);
+            float* yo = y + o;
+            // The next panel is pulled toward L2 while this one is multiplied, a slice of its lines per block of rows spread
+            // over the block's iterations: kept panels come from L3 or memory (a per-call pack reads w there instead, as eight
+            // streams), the blocks' own loads are a single stream the core runs ahead of only so far, and a burst of
+            // prefetches before each block stalled on the line fill buffers (a trace put 18 % of CpuGemm's time there).
+            byte* next = (p + 1) * PanelWidth < hi && Sse.IsSupported ? (byte*)(panel + (long)inF * PanelWidth) : null;
+            int nextLines = next == null ? 0 : inF * PanelWidth * sizeof(float) / 64;
+            int blocks = rows / 8 + (rows % 8 >= 4 ? 1 : 0) + (rows % 4 >= 2 ? 1 : 0) + (rows % 2);
+            int slice = Math.Min(inF, (nextLines + blocks - 1) / blocks), prefetched = 0;
+            int r = 0;
+            for (; rows - r >= 8; r += 8, prefetched += slice) Block<Eight>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store, next, Lines(prefetched));
+            if (rows - r >= 4) { Block<Four>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store, next, Lines(prefetched)); r += 4; prefetched += slice; }
+            if (rows - r >= 2) { Block<Two>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store, next, Lines(prefetched)); r += 2; prefetched += slice; }
+            if (rows - r >= 1) Block<One>(x + (long)r * inF, inF, panel, panelBias, yo + (long)r * outF, store, next, Lines(prefetched));
+            // Lines [first, first + count) of the next panel for one block: what is left of the slice.
+            (int First, int Count) Lines(int first) => (first, Math.Max(0, Math.Min(slice, nextLines - first)));
+        }
+    }
+
+    /// <summary>Floats a pinned buffer is allocated beyond its use so that its start can move to a cache line (<see cref="CacheLineAligned"/>).</summary>
+    public const int AlignFloats = 16;
+
+    /// <summary>
+    /// The first 64-byte-aligned float of a pinned array (allocated <see cref="AlignFloats"/> longer): the panels' 64-byte loads
+    /// then each read one cache line, where the pinned heap's 8-byte alignment split most of them over two.
+    /// </summary>
+    internal static float* CacheLineAligned(float[] pinned)
+    {
+        nint start = Marshal.UnsafeAddrOfPinnedArrayElement(pinned, 0);
+        return (float*)((start + 63) & ~(nint)63);
+    }
+
+    /// <summary>All of w's panels [inF, 32], one after another (⌈outF / 32⌉ of them, the last zero-padded): what <see cref="Multiply"/> packs per call.</summary>
+    internal static void PackPanels(float* w, int inF, int outF, float* panels)
+    {
+        for (int o = 0; o < outF; o += PanelWidth)
+            Pack(w + (long)o * inF, inF, Math.Min(PanelWidth, outF - o), panels + (long)(o / PanelWidth) * inF * PanelWidth);
     }
 
     /// <summary>
@@ -320,15 +402,23 @@ public static unsafe class CpuGemm
     /// registers over the whole of i.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Block<R>(float* x, int inF, float* panel, float* panelBias, float* y, PanelStore store) where R : struct, IRowCount
+    static void Block<R>(float* x, int inF, float* panel, float* panelBias, float* y, PanelStore store, byte* prefetch = null, (int First, int Count) lines = default)
+        where R : struct, IRowCount
     {
         int n = R.Count;
+        // Prefetches of lines.First.. of `prefetch` into L2, one every `stride` iterations (kept panels: the next panel).
+        int stride = lines.Count > 0 ? Math.Max(1, inF / lines.Count) : int.MaxValue, countdown = stride, line = lines.First, lastLine = lines.First + lines.Count;
         float* x0 = x, x1 = x + inF, x2 = x1 + inF, x3 = x2 + inF, x4 = x3 + inF, x5 = x4 + inF, x6 = x5 + inF, x7 = x6 + inF;
         var a00 = Vector512<float>.Zero; var a01 = a00; var a10 = a00; var a11 = a00; var a20 = a00; var a21 = a00; var a30 = a00; var a31 = a00;
         var a40 = a00; var a41 = a00; var a50 = a00; var a51 = a00; var a60 = a00; var a61 = a00; var a70 = a00; var a71 = a00;
         float* p = panel;
         for (int i = 0; i < inF; i++, p += PanelWidth)
         {
+            if (--countdown == 0)
+            {
+                countdown = stride;
+                if (line < lastLine) Sse.Prefetch1(prefetch + 64L * line++);
+            }
             var w0 = Vector512.Load(p);
             var w1 = Vector512.Load(p + 16);
             var b = Vector512.Create(x0[i]);

@@ -11,9 +11,10 @@ public static unsafe partial class CpuOps
     /// nn.functional.linear for a few rows: y[r, o] = bias[o] + Σᵢ x[r, i]·w[o, i] for outputs o in [lo, hi),
     /// x [rows, inF], w [outF, inF] row-major, y [rows, outF]. Four weight rows are read once and applied to
     /// every input row while they sit in L1: the weights stream from memory once per call, whatever the rows.
+    /// <paramref name="kept"/>: w's model keeps its <see cref="CpuGemm"/> panels (held for inference only).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void MatMul(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi)
+    public static void MatMul(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi, KeptPanels? kept = null)
     {
         if (rows == 1)
         {
@@ -22,9 +23,9 @@ public static unsafe partial class CpuOps
         }
         // From a few rows on, the register-blocked outer-product GEMM (CpuGemm: no horizontal sums, one summation
         // order per output whatever the row count) is several times faster than the dot-product blocks below.
-        if (CpuGemm.Takes(rows, inF, outF))
+        if (CpuGemm.Takes(rows, inF, outF) || (kept is not null && CpuGemm.TakesKept(rows, inF, outF)))
         {
-            CpuGemm.Multiply(x, rows, inF, w, bias, y, outF, lo, hi);
+            CpuGemm.Multiply(x, rows, inF, w, bias, y, outF, lo, hi, kept);
             return;
         }
         // While a block's four weight rows serve every input row, the block after next is prefetched, a cache

@@ -104,6 +104,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     /// <summary>Stored mode: the weights are a checkpoint's, not the module's; this kernel takes every forward.</summary>
     readonly bool stored;
     readonly WeightProduct product = new();
+    // Module mode: the model's kept CpuGemm panels when it is held for inference only (KeptPanels), else null.
+    readonly KeptPanels? keptPanels;
     readonly Action<int, int> attentionBody;
     readonly object gate = new();
     // Activations of the step, [tokens, width]: pinned so the kernels can hold raw pointers into them.
@@ -114,7 +116,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     int stepTokens, stepSlots, stepCapacity;
 
     public LlamaDecodeKernel(LlamaModel model) : this(model.Config, model.Rotary, Parameters(model), (p, layer, kind) =>
-        LlamaTensors.Shape(model.Config, kind) is null ? null : (p[LlamaTensors.Name(layer, kind)], 0, 0))
+        LlamaTensors.Shape(model.Config, kind) is null ? null : (p[LlamaTensors.Name(layer, kind)], 0, 0), keptPanels: KeptPanels.Of(model))
     {
     }
 
@@ -127,8 +129,9 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                                Func<Dictionary<string, Tensor>, int, LlamaLayerTensor, (Tensor Tensor, long FirstRow, long Rows)?> layerTensor,
                                DecodeLayerForm? form = null, string embeddingName = LlamaTensors.Embedding,
                                string finalNormName = LlamaTensors.FinalNorm, string? finalNormBiasName = null,
-                               RotaryEmbedding? slidingRotary = null)
+                               RotaryEmbedding? slidingRotary = null, KeptPanels? keptPanels = null)
     {
+        this.keptPanels = keptPanels;
         this.config = config;
         this.rotary = rotary;
         this.form = form ?? DecodeLayerForm.Llama;
@@ -475,7 +478,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
         WeightMatrix F32(int i, string name)
         {
             long cols = tensors[i]!.shape[1], first = slices[i].FirstRow, rows = slices[i].Rows > 0 ? slices[i].Rows : tensors[i]!.shape[0];
-            return new(name, WeightFormat.F32, (int)rows, (int)cols, (byte*)addresses[i] + first * cols * 4, rows * cols * 4, tensors[i]);
+            return new(name, WeightFormat.F32, (int)rows, (int)cols, (byte*)addresses[i] + first * cols * 4, rows * cols * 4, tensors[i]) { KeptPanels = keptPanels };
         }
         embedding = F32(0, LlamaTensors.Embedding);
         finalNorm = (float*)addresses[1];
