@@ -23,6 +23,7 @@ public static class RemoteBenchCommand
             var options = defaults with { Rows = result.GetValue(rows)!, MaxTokens = result.GetValue(maxTokens), K = result.GetValue(k), ClientDecoders = result.GetValue(decoders)! };
             if (options.Rows.Count == 0 || options.Rows.Any(r => r < 1 || r > 64)) throw new PargsException("--rows: each level must be between 1 and 64");
             if (options.ClientDecoders.Count == 0 || options.ClientDecoders.Any(d => d < 1 || d > 8)) throw new PargsException("--client-decoders: each must be between 1 and 8");
+            Pargs.Server.RemoteBenchmark.CheckDecoders(options.Rows, options.ClientDecoders);
             string? outPath = result.GetValue(outOption) is { } o ? CliErrors.OutputFile(o) : null;
             var machine = MachineInfo.Current();
             // --threads as `pargs serve` and `pargs generate` take it (default 1, their default), for the local engine, the
@@ -34,7 +35,8 @@ public static class RemoteBenchCommand
                 throw new PargsException($"--models: unknown model \"{unknownModel}\" (expected 260k or 15m)");
             foreach (string shape in result.GetValue(shapes)!)
             {
-                // The server gets its own copies: its worker thread and this one must not share a model's caches.
+                // The server gets its own copies: a model's forwards serialize on its decode kernel's lock (its activation buffers),
+                // so the server's worker and the client sharing one would take turns (the local split decoders get copies too).
                 Pargs.Server.RemoteBenchmark.Models local;
                 Pargs.Server.ServedModels models;
                 if (shape == "15m")
@@ -44,7 +46,11 @@ public static class RemoteBenchCommand
                 }
                 else
                 {
-                    local = Pargs.Server.RemoteBenchmark.Stories260K(ModelOptions.LoadLanguageModel(null, null), RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")));
+                    local = Pargs.Server.RemoteBenchmark.Stories260K(ModelOptions.LoadLanguageModel(null, null), RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
+                        with
+                    {
+                        LoadCopy = () => (ModelOptions.LoadLanguageModel(null, null), RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm"))),
+                    };
                     models = new Pargs.Server.ServedModels()
                         .AddRewardModel("stories260K-partial-rm", RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
                         .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
