@@ -34,16 +34,7 @@ public sealed record RemoteBenchmarkOptions
 public static class RemoteBenchmark
 {
     /// <summary>What one table measures: the model pair the server serves (by name) and local copies of the same weights.</summary>
-    public sealed record Models(string Label, string LmName, string RmName, CausalLM Lm, IRewardModel Rm, Func<int, string> Prompt)
-    {
-        /// <summary>
-        /// Loads another copy of the same local pair, for each further local decoder of a split level. WHY: one model's
-        /// forwards serialize on its decode kernel's lock (the kernel's activation buffers are the model's), so decoders on
-        /// threads over ONE local pair would take turns, and the split local reference would flatter the remote levels.
-        /// Null: the decoders share the pair (said in the table's notes).
-        /// </summary>
-        public Func<(CausalLM Lm, IRewardModel Rm)>? LoadCopy { get; init; }
-    }
+    public sealed record Models(string Label, string LmName, string RmName, CausalLM Lm, IRewardModel Rm, Func<int, string> Prompt);
 
     /// <summary>stories260K and its partial RM (served as "stories260K" and "stories260K-partial-rm").</summary>
     public static Models Stories260K(CausalLM lm, IRewardModel rm)
@@ -61,15 +52,7 @@ public static class RemoteBenchmark
         rm.Tokenizer = new IdTokenizer(config.VocabSize);
         rm.eval();
         return new Models("the 15M shape (random weights)", ServeBenchmark.Model15M, ServeBenchmark.Model15M + "-rm", lm, rm,
-            i => string.Concat(BenchmarkModels.RandomPrompt(16, config.VocabSize, seed: 100 + i).Select(id => $"<{id}>")))
-            with
-        {
-            LoadCopy = () =>
-            {
-                var copy = Random15M();
-                return (copy.Lm, copy.Rm);
-            },
-        };
+            i => string.Concat(BenchmarkModels.RandomPrompt(16, config.VocabSize, seed: 100 + i).Select(id => $"<{id}>")));
     }
 
     public static BenchTable Run(Uri serverUrl, CausalLM lm, IRewardModel rm, RemoteBenchmarkOptions options, Action<string>? log = null)
@@ -138,15 +121,10 @@ public static class RemoteBenchmark
         ServerCounters Counters() => ServerCounters.Read(metricsClient.GetStringAsync("metrics").GetAwaiter().GetResult());
         RemoteEngine Connect(int concurrency) => RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, Model = models.LmName, TopK = options.K, Concurrency = concurrency }, lm.Tokenizer!, lm.Config.EosTokenId);
         RemoteRewardModel RemoteRm(RemoteEngine engine, int concurrency) => new(new RemoteRmOptions { Url = serverUrl, Model = models.RmName, Concurrency = concurrency }, engine.Info);
-        // The local split decoders' pairs: decoder 0 the given pair, each further decoder its own copy (see Models.LoadCopy).
-        int maxDecoders = options.ClientDecoders.Where(d => d <= options.Rows.Max()).DefaultIfEmpty(1).Max();
-        var copies = new List<(CausalLM Lm, IRewardModel Rm)>();
-        if (models.LoadCopy is { } load)
-            for (int i = 1; i < maxDecoders; i++) copies.Add(load());
-        try
-        {
-        Func<int, (LanguageModelEngine, IRewardModel)> LocalDecoders(DecodingOptions decoding)
-            => batch => batch == 0 || copies.Count == 0 ? (Engines.For(lm, decoding.Engine), rm) : (Engines.For(copies[batch - 1].Lm, decoding.Engine), copies[batch - 1].Rm);
+        // The local split decoders share the one local pair, as the remote levels' client shares its RM: every decoding
+        // session (BatchSession) makes its own decode kernel, activation buffers and lock, so their forwards run at once; what
+        // they share is read-only weights, rotary tables grown under a lock, and CpuThreads' workers (one dispatcher at a time,
+        // the other runs inline: the same for the remote levels' client and server).
         // Warm-up (not timed): the JIT, the server's first requests, TorchSharp's first ops; every engine at the widest level.
         {
             log?.Invoke($"{models.LmName}: warm-up…");
@@ -169,7 +147,7 @@ public static class RemoteBenchmark
                 // Every level's paths, the split ones too (their first profile compiled ~18 % of the samples in the split LM + RM level).
                 foreach (int decoders in options.ClientDecoders.Where(d => d <= widest).Distinct())
                 {
-                    InDecoders(LocalDecoders(warm), warmPrompts, warm, decoders);
+                    InDecoders(Engines.For(lm, warm.Engine), rm, warmPrompts, warm, decoders);
                     using var warmEngine = Connect(widest);
                     InDecoders(warmEngine, rm, warmPrompts, warm, decoders);
                     using var warmRm = RemoteRm(warmEngine, widest);
@@ -248,7 +226,7 @@ public static class RemoteBenchmark
                     var own = reference?.Prompts ?? Enumerable.Range(0, rows).Select(i => models.Prompt(2000 + 100 * decoders + i)).ToArray();
                     log?.Invoke($"{models.LmName}, {rows} row(s): local engine over the {decoders}-decoder level's prompts, one batch, then {decoders} decoders{(first ? "" : " (again)")}…");
                     var (oneBatch, oneBatchMeasure) = Timed(() => TextGenerator.Generate(lm, rm, own, decoding));
-                    var (split, splitMeasure) = Timed(() => InDecoders(LocalDecoders(decoding), own, decoding, decoders));
+                    var (split, splitMeasure) = Timed(() => InDecoders(Engines.For(lm, decoding.Engine), rm, own, decoding, decoders));
                     reference ??= references[decoders] = new SplitReference(own, oneBatch);
                     CheckSame(oneBatch, reference.Expected, "the local engine's second run differs from its first");
                     CheckSame(split, reference.Expected, $"the local engine's tokens over {decoders} decoders differ from one batch's");
@@ -311,7 +289,7 @@ public static class RemoteBenchmark
         }
         string kernelThreads = $"{CpuThreads.Count} kernel thread{(CpuThreads.Count == 1 ? "" : "s")} (--threads)";
         if (splitNotes.Count > 0)
-            table.Notes.Add($"Over the local engine split the same way (its reference row; like with like: n decoders on n threads, each with {(copies.Count > 0 ? "its own copy of the LM and RM" : "the one LM and RM, whose forwards serialize on the model's kernel lock")}, over {kernelThreads}): {string.Join("; ", splitNotes)}.");
+            table.Notes.Add($"Over the local engine split the same way (its reference row; like with like: n decoders on n threads, over the one local LM and RM (each decoding session with its own kernel), over {kernelThreads}): {string.Join("; ", splitNotes)}.");
         if (options.ClientDecoders.Any(d => d > 1))
             table.Notes.Add("× local of a split level (its remote rows and its local reference): over the one-batch local engine on that level's own prompts (one decoding thread over " + kernelThreads + "), timed before and after the remote levels and combined like the local row; the split levels' prompts differ from the one-batch levels' (see the notes on client decoders).");
         if (skipped.Count > 0) table.Notes.Add($"Skipped (more decoders than rows): {string.Join(", ", skipped)}.");
@@ -328,15 +306,6 @@ public static class RemoteBenchmark
         table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidates over their shared prefix (kept in the RM's prefix cache between steps, extended by the chosen candidate's keys/values kept from the last request — the computed count leaves those out); the candidates travel as the LM's token ids when the served RM's tokenizer is the LM's (both models here), else as texts. Rewards equal the local cached scorer's up to the order of float sums, not to its last bits, so equal tokens are counted above, not required.");
         table.Notes.Add($"Untimed warm-up first: every engine at the widest level, 8 tokens, in rounds until a round and its pause compiled few new methods ({warmUpRounds} round(s)): the timed levels run the optimized code a long-running client and server run, not quick-jitted code being recompiled.");
         return table;
-        }
-        finally
-        {
-            foreach (var (copyLm, copyRm) in copies)
-            {
-                copyLm.Dispose();
-                (copyRm as IDisposable)?.Dispose();
-            }
-        }
     }
 
     /// <summary>The server's decoder and prefix-cache counters (from /metrics), to report what one level cost it.</summary>
@@ -388,32 +357,21 @@ public static class RemoteBenchmark
     /// reward model — the rows in flight are the same, but one batch's step requests are on the wire (and the server's
     /// worker runs them) while another batch scores its candidates here: a lone decoder waits for the server and the server
     /// for it, so client and server take turns on the cores (the remote levels' profile: about one of the 2 cores busy). Each
-    /// batch passes its first prompt's index, so every row draws the stream it draws in one batch: the same tokens.
+    /// batch passes its first prompt's index, so every row draws the stream it draws in one batch: the same tokens. Refuses a
+    /// split that would leave a batch without rows (see <see cref="CheckDecoders"/>).
     /// </summary>
     public static IReadOnlyList<GenerationResult> InDecoders(LanguageModelEngine engine, IRewardModel rm, string[] prompts, DecodingOptions decoding, int decoders)
-        => InDecoders(_ => (engine, rm), prompts, decoding, decoders);
-
-    /// <summary>
-    /// As above, batch i decoding with <paramref name="decoderModels"/>(i): local decoders each over their own model pair
-    /// (one model's forwards serialize on its kernel's lock). Refuses a split that would leave a batch without rows.
-    /// </summary>
-    public static IReadOnlyList<GenerationResult> InDecoders(Func<int, (LanguageModelEngine Engine, IRewardModel Rm)> decoderModels, string[] prompts, DecodingOptions decoding, int decoders)
     {
-        if (decoders <= 1 || prompts.Length < decoders)
-        {
-            var (engine, rm) = decoderModels(0);
-            return TextGenerator.Generate(engine, rm, prompts, decoding);
-        }
+        if (decoders <= 1 || prompts.Length < decoders) return TextGenerator.Generate(engine, rm, prompts, decoding);
         if (BatchesOf(prompts.Length, decoders) < decoders)
             throw new PargsException($"--client-decoders: {decoders} decoders over {prompts.Length} rows would leave a batch empty");
         int size = (prompts.Length + decoders - 1) / decoders;
         var parts = new IReadOnlyList<GenerationResult>[decoders];
         var failures = new Exception?[decoders];
-        var models = Enumerable.Range(0, decoders).Select(decoderModels).ToArray();
         var threads = Enumerable.Range(0, decoders).Select(batch => new Thread(() =>
         {
             int start = batch * size, end = Math.Min(prompts.Length, start + size);
-            try { parts[batch] = TextGenerator.Generate(models[batch].Engine, models[batch].Rm, prompts[start..end], decoding with { BatchSize = size }, firstPromptIndex: start); }
+            try { parts[batch] = TextGenerator.Generate(engine, rm, prompts[start..end], decoding with { BatchSize = size }, firstPromptIndex: start); }
             catch (Exception e) { failures[batch] = e; }
         })).ToArray();
         foreach (var t in threads) t.Start();

@@ -35,8 +35,7 @@ public static class RemoteBenchCommand
                 throw new PargsException($"--models: unknown model \"{unknownModel}\" (expected 260k or 15m)");
             foreach (string shape in result.GetValue(shapes)!)
             {
-                // The server gets its own copies: a model's forwards serialize on its decode kernel's lock (its activation buffers),
-                // so the server's worker and the client sharing one would take turns (the local split decoders get copies too).
+                // The server gets its own copies: its worker thread and this one must not share a model's caches.
                 Pargs.Server.RemoteBenchmark.Models local;
                 Pargs.Server.ServedModels models;
                 if (shape == "15m")
@@ -46,11 +45,7 @@ public static class RemoteBenchCommand
                 }
                 else
                 {
-                    local = Pargs.Server.RemoteBenchmark.Stories260K(ModelOptions.LoadLanguageModel(null, null), RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
-                        with
-                    {
-                        LoadCopy = () => (ModelOptions.LoadLanguageModel(null, null), RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm"))),
-                    };
+                    local = Pargs.Server.RemoteBenchmark.Stories260K(ModelOptions.LoadLanguageModel(null, null), RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")));
                     models = new Pargs.Server.ServedModels()
                         .AddRewardModel("stories260K-partial-rm", RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
                         .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
