@@ -21,7 +21,9 @@ public sealed record RemoteBenchmarkOptions
     public double W { get; init; } = 2.0;
     /// <summary>
     /// Client decoders the rows in flight are split over, one level each: 1 (one batch, one decoding thread) and 2 (two
-    /// batches of half the rows, each on its own thread, as two `generate --shard i/2` processes would run them).
+    /// batches of half the rows, each on its own thread, as two `generate --shard i/2` processes would run them); n: n batches
+    /// of ⌈rows / n⌉ rows. A count that would leave a batch empty at some rows level is refused (<see cref="RemoteBenchmark.CheckDecoders"/>);
+    /// at a level with fewer rows than decoders it is skipped.
     /// </summary>
     public IReadOnlyList<int> ClientDecoders { get; init; } = [1, 2];
 }
