@@ -6,6 +6,7 @@ using Pargs.Decoding.Methods;
 using Pargs.Engine;
 using Pargs.Engine.Remote;
 using Pargs.Models;
+using Pargs.Models.Cpu;
 using Pargs.Rewards;
 using Pargs.Rewards.Remote;
 
@@ -20,7 +21,9 @@ public sealed record RemoteBenchmarkOptions
     public double W { get; init; } = 2.0;
     /// <summary>
     /// Client decoders the rows in flight are split over, one level each: 1 (one batch, one decoding thread) and 2 (two
-    /// batches of half the rows, each on its own thread, as two `generate --shard i/2` processes would run them).
+    /// batches of half the rows, each on its own thread, as two `generate --shard i/2` processes would run them); n: n batches
+    /// of ⌈rows / n⌉ rows. A count that would leave a batch empty at some rows level is refused (<see cref="RemoteBenchmark.CheckDecoders"/>);
+    /// at a level with fewer rows than decoders it is skipped.
     /// </summary>
     public IReadOnlyList<int> ClientDecoders { get; init; } = [1, 2];
 }
@@ -57,8 +60,61 @@ public static class RemoteBenchmark
     public static BenchTable Run(Uri serverUrl, CausalLM lm, IRewardModel rm, RemoteBenchmarkOptions options, Action<string>? log = null)
         => Run(serverUrl, Stories260K(lm, rm), options, log);
 
+    /// <summary>
+    /// Refuses a client-decoder count that would leave a batch without rows at some rows level: <see cref="InDecoders"/> cuts
+    /// the rows into batches of ⌈rows / decoders⌉, so 3 decoders over 4 rows would run 2 batches labelled 3. A count above a
+    /// level's rows is skipped at that level (said in the table's notes).
+    /// </summary>
+    public static void CheckDecoders(IReadOnlyList<int> rows, IReadOnlyList<int> decoders)
+    {
+        foreach (int d in decoders.Distinct())
+            foreach (int r in rows.Distinct())
+                if (d > 1 && d <= r && BatchesOf(r, d) < d)
+                    throw new PargsException($"--client-decoders: {d} decoders over {r} rows would leave a batch empty (batches of {(r + d - 1) / d} rows make only {BatchesOf(r, d)})");
+    }
+
+    /// <summary>The batches <see cref="InDecoders"/> runs <paramref name="rows"/> in over <paramref name="decoders"/> decoders.</summary>
+    static int BatchesOf(int rows, int decoders)
+    {
+        int size = (rows + decoders - 1) / decoders;
+        return (rows + size - 1) / size;
+    }
+
+    /// <summary>Tokens, wall seconds and process CPU of one timed run; two runs of the same work add up.</summary>
+    readonly record struct Measure(int Tokens, double Seconds, double CpuMs)
+    {
+        public double Rate => Tokens / Seconds;
+        public string CpuPerToken => (CpuMs / Tokens).ToString("F2", CultureInfo.InvariantCulture);
+        public static Measure operator +(Measure a, Measure b) => new(a.Tokens + b.Tokens, a.Seconds + b.Seconds, a.CpuMs + b.CpuMs);
+    }
+
+    enum LevelKind { LocalSplit, RemoteLm, RemoteLmRm }
+
+    /// <summary>One row of the table before the ratios are known: the level, what it measured and its base's rate.</summary>
+    sealed record Level(LevelKind Kind, int Decoders, int Tokens, double Rate, string CpuPerToken, string LmPerStep, string RmPerStep, string[] Server)
+    {
+        public string Label => Kind switch
+        {
+            LevelKind.LocalSplit => $"local, {Decoders} decoders (reference)",
+            LevelKind.RemoteLm => "remote LM" + Apart,
+            _ => "remote LM + RM" + Apart,
+        };
+
+        public string Apart => Decoders == 1 ? "" : $", {Decoders} client decoders";
+    }
+
+    /// <summary>A split level's own prompts, their one-batch local tokens, and that one-batch run and the split local run timed before and after the remote levels.</summary>
+    sealed class SplitReference(string[] prompts, IReadOnlyList<GenerationResult> expected)
+    {
+        public string[] Prompts { get; } = prompts;
+        public IReadOnlyList<GenerationResult> Expected { get; } = expected;
+        public Measure OneBatch { get; set; }
+        public Measure Split { get; set; }
+    }
+
     public static BenchTable Run(Uri serverUrl, Models models, RemoteBenchmarkOptions options, Action<string>? log = null)
     {
+        CheckDecoders(options.Rows, options.ClientDecoders);
         var (lm, rm) = (models.Lm, models.Rm);
         int warmUpRounds;
         var table = new BenchTable($"remote engine: pargs (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on {models.Label}, {options.MaxTokens} tokens per row, pargs serve on loopback",
@@ -67,6 +123,10 @@ public static class RemoteBenchmark
         ServerCounters Counters() => ServerCounters.Read(metricsClient.GetStringAsync("metrics").GetAwaiter().GetResult());
         RemoteEngine Connect(int concurrency) => RemoteEngine.Connect(new RemoteLmOptions { Url = serverUrl, Model = models.LmName, TopK = options.K, Concurrency = concurrency }, lm.Tokenizer!, lm.Config.EosTokenId);
         RemoteRewardModel RemoteRm(RemoteEngine engine, int concurrency) => new(new RemoteRmOptions { Url = serverUrl, Model = models.RmName, Concurrency = concurrency }, engine.Info);
+        // The local split decoders share the one local pair, as the remote levels' client shares its RM: every decoding
+        // session (BatchSession) makes its own decode kernel, activation buffers and lock, so their forwards run at once; what
+        // they share is read-only weights, rotary tables grown under a lock, and CpuThreads' workers (one dispatcher at a time,
+        // the other runs inline: the same for the remote levels' client and server).
         // Warm-up (not timed): the JIT, the server's first requests, TorchSharp's first ops; every engine at the widest level.
         {
             log?.Invoke($"{models.LmName}: warm-up…");
@@ -109,7 +169,7 @@ public static class RemoteBenchmark
         }
         var process = Process.GetCurrentProcess();
         // Client and server share this process: its CPU time per token is what a step costs both, whatever the machine's load.
-        (IReadOnlyList<GenerationResult> Results, double Rate, string CpuPerToken, double Seconds, double CpuMs) Timed(Func<IReadOnlyList<GenerationResult>> run)
+        (IReadOnlyList<GenerationResult> Results, Measure Measure) Timed(Func<IReadOnlyList<GenerationResult>> run)
         {
             process.Refresh();
             var cpu = process.TotalProcessorTime;
@@ -129,10 +189,15 @@ public static class RemoteBenchmark
             // is logged, not subtracted from the table's CPU per token.
             log?.Invoke($"  thread-pool work items per token: {(ThreadPool.CompletedWorkItemCount - workItems) / (double)tokens:F2}; " +
                         $"methods compiled in the level: {System.Runtime.JitInfo.GetCompiledMethodCount() - jitted}, compiler wall ms per token: {compilerMs / tokens:F3}");
-            return (results, tokens / seconds, (cpuMs / tokens).ToString("F2", CultureInfo.InvariantCulture), seconds, cpuMs);
+            return (results, new Measure(tokens, seconds, cpuMs));
+        }
+        void CheckSame(IReadOnlyList<GenerationResult> got, IReadOnlyList<GenerationResult> want, string what)
+        {
+            if (!got.Select(r => r.TokenIds).SequenceEqual(want.Select(r => r.TokenIds), new SameIds())) throw new PargsException($"bench remote: {what}");
         }
         var sameAsLocal = new List<string>();
         var splitNotes = new List<string>();
+        var skipped = new SortedSet<string>();
         foreach (int rows in options.Rows)
         {
             var prompts = Enumerable.Range(0, rows).Select(models.Prompt).ToArray();
@@ -140,89 +205,105 @@ public static class RemoteBenchmark
             {
                 Method = new PargsOptions { K = options.K, W = options.W }, Seed = 1, MaxNewTokens = options.MaxTokens, StopAtEos = false, BatchSize = rows,
             };
+            foreach (int d in options.ClientDecoders.Where(d => d > rows).Distinct()) skipped.Add($"{d} decoders at {rows} row(s)");
+            var splitLevels = options.ClientDecoders.Where(d => d > 1 && d <= rows).Distinct().ToArray();
             log?.Invoke($"{models.LmName}, {rows} row(s): local engine…");
             // The local engine runs before and after the remote levels and its two runs are combined: the host's speed drifts
             // within a run (the 15M shape's local level gave 141–307 tok/s in five runs at one load, while its remote LM + RM
             // level gave 176–242), so a ratio over one local run measured at another moment swung with it.
-            var (local, _, _, localSeconds, localCpuMs) = Timed(() => TextGenerator.Generate(lm, rm, prompts, decoding));
-            int localTokens = local.Sum(r => r.TokenIds.Length);
+            var (local, localMeasure) = Timed(() => TextGenerator.Generate(lm, rm, prompts, decoding));
 
             long steps = (long)rows * options.MaxTokens;
-            var remoteRows = new List<string[]>();
             // Split levels decode prompts of their own: the server's prefix cache holds every sequence an earlier level sent, and
             // a level repeating them would join rows from longer kept entries, a path a steering client (whose every request
-            // extends its last one by a token) never takes. Their tokens are checked against a one-batch local run of the same
-            // prompts (untimed), and the local engine split the same way is timed for reference (its decoders then take both
-            // cores, where the one-batch local level, the ratios' base, runs on one).
-            var promptsOf = new Dictionary<int, (string[] Prompts, IReadOnlyList<GenerationResult> Expected)> { [1] = (prompts, local) };
-            foreach (int decoders in options.ClientDecoders.Where(d => d > 1 && d <= rows).Distinct())
+            // extends its last one by a token) never takes. Their base is a one-batch local run of the same prompts (whose tokens
+            // they must give), and the local engine split the same way is their like-for-like reference; both are timed before
+            // and after the remote levels and combined, as the one-batch local level is.
+            var references = new Dictionary<int, SplitReference>();
+            void TimeSplitReferences(bool first)
             {
-                var own = Enumerable.Range(0, rows).Select(i => models.Prompt(2000 + 100 * decoders + i)).ToArray();
-                var expected = TextGenerator.Generate(lm, rm, own, decoding);
-                promptsOf[decoders] = (own, expected);
-                log?.Invoke($"{models.LmName}, {rows} row(s): local engine, {decoders} decoders…");
-                var (split, splitRate, splitCpu, _, _) = Timed(() => InDecoders(Engines.For(lm, decoding.Engine), rm, own, decoding, decoders));
-                if (!split.Select(r => r.TokenIds).SequenceEqual(expected.Select(r => r.TokenIds), new SameIds()))
-                    throw new PargsException($"bench remote: the local engine's tokens over {decoders} decoders differ from one batch's");
-                remoteRows.Add([rows.ToString(), $"local, {decoders} decoders (reference)", split.Sum(r => r.TokenIds.Length).ToString(), Rate(splitRate),
-                    splitRate.ToString("R", CultureInfo.InvariantCulture), splitCpu, "–", "–", "–", "–"]);
+                foreach (int decoders in splitLevels)
+                {
+                    var reference = references.GetValueOrDefault(decoders);
+                    var own = reference?.Prompts ?? Enumerable.Range(0, rows).Select(i => models.Prompt(2000 + 100 * decoders + i)).ToArray();
+                    log?.Invoke($"{models.LmName}, {rows} row(s): local engine over the {decoders}-decoder level's prompts, one batch, then {decoders} decoders{(first ? "" : " (again)")}…");
+                    var (oneBatch, oneBatchMeasure) = Timed(() => TextGenerator.Generate(lm, rm, own, decoding));
+                    var (split, splitMeasure) = Timed(() => InDecoders(Engines.For(lm, decoding.Engine), rm, own, decoding, decoders));
+                    reference ??= references[decoders] = new SplitReference(own, oneBatch);
+                    CheckSame(oneBatch, reference.Expected, "the local engine's second run differs from its first");
+                    CheckSame(split, reference.Expected, $"the local engine's tokens over {decoders} decoders differ from one batch's");
+                    reference.OneBatch = first ? oneBatchMeasure : reference.OneBatch + oneBatchMeasure;
+                    reference.Split = first ? splitMeasure : reference.Split + splitMeasure;
+                }
             }
+            TimeSplitReferences(first: true);
+
+            var levels = new List<Level>();
             foreach (int decoders in options.ClientDecoders.Where(d => d <= rows).Distinct())
             {
-                string apart = decoders == 1 ? "" : $", {decoders} client decoders";
-                var (levelPrompts, expectedTokens) = promptsOf[decoders];
+                var (levelPrompts, expectedTokens) = decoders == 1 ? (prompts, local) : (references[decoders].Prompts, references[decoders].Expected);
                 using var engine = Connect(rows);
-                log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, local RM{apart}…");
+                var lmLevel = new Level(LevelKind.RemoteLm, decoders, 0, 0, "", "", "", []);
+                log?.Invoke($"{models.LmName}, {rows} row(s): {lmLevel.Label}…");
                 var before = Counters();
-                var (remote, rate, remoteCpu, _, _) = Timed(() => InDecoders(engine, rm, levelPrompts, decoding, decoders));
-                if (!remote.Select(r => r.TokenIds).SequenceEqual(expectedTokens.Select(r => r.TokenIds), new SameIds()))
-                    throw new PargsException($"bench remote: the remote engine's tokens differ from the local engine's ({decoders} client decoder(s))");
-                if (Counters().WorkerProfile(before, remote.Sum(r => r.TokenIds.Length)) is { } remoteProfile) log?.Invoke("  " + remoteProfile);
-                remoteRows.Add([rows.ToString(), "remote LM" + apart, remote.Sum(r => r.TokenIds.Length).ToString(), Rate(rate), rate.ToString("R", CultureInfo.InvariantCulture), remoteCpu,
-                    PerStep(engine.Requests, steps), "local", .. Counters().Since(before, models.LmName)]);
+                var (remote, remoteMeasure) = Timed(() => InDecoders(engine, rm, levelPrompts, decoding, decoders));
+                CheckSame(remote, expectedTokens, $"the remote engine's tokens differ from the local engine's ({decoders} client decoder(s))");
+                if (Counters().WorkerProfile(before, remoteMeasure.Tokens) is { } remoteProfile) log?.Invoke("  " + remoteProfile);
+                levels.Add(lmLevel with { Tokens = remoteMeasure.Tokens, Rate = remoteMeasure.Rate, CpuPerToken = remoteMeasure.CpuPerToken,
+                    LmPerStep = PerStep(engine.Requests, steps), RmPerStep = "local", Server = Counters().Since(before, models.LmName) });
 
                 using var engine2 = Connect(rows);
                 using var remoteRm = RemoteRm(engine2, rows);
-                log?.Invoke($"{models.LmName}, {rows} row(s): remote LM, remote RM{apart}…");
+                var bothLevel = new Level(LevelKind.RemoteLmRm, decoders, 0, 0, "", "", "", []);
+                log?.Invoke($"{models.LmName}, {rows} row(s): {bothLevel.Label}…");
                 before = Counters();
-                var (both, bothRate, bothCpu, _, _) = Timed(() => InDecoders(engine2, remoteRm, levelPrompts, decoding, decoders));
-                if (Counters().WorkerProfile(before, both.Sum(r => r.TokenIds.Length)) is { } bothProfile) log?.Invoke("  " + bothProfile);
-                remoteRows.Add([rows.ToString(), "remote LM + RM" + apart, both.Sum(r => r.TokenIds.Length).ToString(), Rate(bothRate), bothRate.ToString("R", CultureInfo.InvariantCulture), bothCpu,
-                    PerStep(engine2.Requests, steps), PerStep(remoteRm.Requests, steps), .. Counters().Since(before, models.LmName, models.RmName)]);
-                sameAsLocal.Add($"{rows} row(s){apart}: {both.Zip(expectedTokens).Count(p => p.First.TokenIds.SequenceEqual(p.Second.TokenIds))}/{rows}{(remoteRm.SendsTokenIds ? "" : " (texts)")}");
+                var (both, bothMeasure) = Timed(() => InDecoders(engine2, remoteRm, levelPrompts, decoding, decoders));
+                if (Counters().WorkerProfile(before, bothMeasure.Tokens) is { } bothProfile) log?.Invoke("  " + bothProfile);
+                levels.Add(bothLevel with { Tokens = bothMeasure.Tokens, Rate = bothMeasure.Rate, CpuPerToken = bothMeasure.CpuPerToken,
+                    LmPerStep = PerStep(engine2.Requests, steps), RmPerStep = PerStep(remoteRm.Requests, steps), Server = Counters().Since(before, models.LmName, models.RmName) });
+                sameAsLocal.Add($"{rows} row(s){bothLevel.Apart}: {both.Zip(expectedTokens).Count(p => p.First.TokenIds.SequenceEqual(p.Second.TokenIds))}/{rows}{(remoteRm.SendsTokenIds ? "" : " (texts)")}");
             }
 
             log?.Invoke($"{models.LmName}, {rows} row(s): local engine again…");
-            var (again, _, _, againSeconds, againCpuMs) = Timed(() => TextGenerator.Generate(lm, rm, prompts, decoding));
-            if (!again.Select(r => r.TokenIds).SequenceEqual(local.Select(r => r.TokenIds), new SameIds()))
-                throw new PargsException("bench remote: the local engine's second run differs from its first");
-            log?.Invoke($"  local engine before / after the remote levels: {localTokens / localSeconds:F0} / {localTokens / againSeconds:F0} tok/s");
-            double localRate = 2.0 * localTokens / (localSeconds + againSeconds);
-            string localCpu = ((localCpuMs + againCpuMs) / (2.0 * localTokens)).ToString("F2", CultureInfo.InvariantCulture);
-            table.Add(rows.ToString(), "local", localTokens.ToString(), Rate(localRate), "1.00", localCpu, "–", "–", "–", "–");
-            // Like with like: a remote level over two client decoders uses both cores for its decoding, as the local engine
-            // split the same way does, so its ratio to that split local run is reported beside the × local column's.
-            var splitLocalRates = remoteRows.Where(r => r[1].StartsWith("local, ", StringComparison.Ordinal))
-                .ToDictionary(r => r[1].Split(' ')[1], r => double.Parse(r[4], CultureInfo.InvariantCulture));
-            var likeForLike = new List<string>();
-            foreach (var row in remoteRows)
+            var (again, againMeasure) = Timed(() => TextGenerator.Generate(lm, rm, prompts, decoding));
+            CheckSame(again, local, "the local engine's second run differs from its first");
+            log?.Invoke($"  local engine before / after the remote levels: {localMeasure.Rate:F0} / {againMeasure.Rate:F0} tok/s");
+            TimeSplitReferences(first: false);
+            var localBoth = localMeasure + againMeasure;
+            table.Add(rows.ToString(), "local", localMeasure.Tokens.ToString(), Rate(localBoth.Rate), "1.00", localBoth.CpuPerToken, "–", "–", "–", "–");
+            foreach (int decoders in splitLevels)
             {
-                double levelRate = double.Parse(row[4], CultureInfo.InvariantCulture); // the level's tok/s, held until the local rate was known
-                row[4] = (levelRate / localRate).ToString("F2", CultureInfo.InvariantCulture);
-                if (row[1].StartsWith("remote", StringComparison.Ordinal) && row[1].Split(", ") is [var what, var apart] && splitLocalRates.TryGetValue(apart.Split(' ')[0], out double splitRate))
-                    likeForLike.Add($"{what} ({apart}) {levelRate / splitRate:F2}×");
-                table.Add(row);
+                var reference = references[decoders];
+                table.Add(rows.ToString(), new Level(LevelKind.LocalSplit, decoders, 0, 0, "", "", "", []).Label, (reference.Split.Tokens / 2).ToString(),
+                    Rate(reference.Split.Rate), Ratio(reference.Split.Rate / reference.OneBatch.Rate), reference.Split.CpuPerToken, "–", "–", "–", "–");
+            }
+            // × local: a one-batch level over the one-batch local level; a split level over the one-batch local run of its own
+            // prompts. Like with like: a split remote level over the local engine split the same way, in a note.
+            var likeForLike = new List<string>();
+            foreach (var level in levels)
+            {
+                double baseRate = level.Decoders == 1 ? localBoth.Rate : references[level.Decoders].OneBatch.Rate;
+                table.Add([rows.ToString(), level.Label, level.Tokens.ToString(), Rate(level.Rate), Ratio(level.Rate / baseRate), level.CpuPerToken, level.LmPerStep, level.RmPerStep, .. level.Server]);
+                if (level.Decoders > 1)
+                    likeForLike.Add($"{(level.Kind == LevelKind.RemoteLm ? "remote LM" : "remote LM + RM")} ({level.Decoders} client decoders) {Ratio(level.Rate / references[level.Decoders].Split.Rate)}×");
             }
             if (likeForLike.Count > 0) splitNotes.Add($"{rows} row(s): {string.Join(", ", likeForLike)}");
         }
+        string kernelThreads = $"{CpuThreads.Count} kernel thread{(CpuThreads.Count == 1 ? "" : "s")} (--threads)";
         if (splitNotes.Count > 0)
-            table.Notes.Add($"Over the local engine split the same way (its reference row; like with like, both decoding on two threads): {string.Join("; ", splitNotes)}.");
+            table.Notes.Add($"Over the local engine split the same way (its reference row; like with like: n decoders on n threads, over the one local LM and RM (each decoding session with its own kernel), over {kernelThreads}): {string.Join("; ", splitNotes)}.");
+        if (options.ClientDecoders.Any(d => d > 1))
+            table.Notes.Add("× local of a split level (its remote rows and its local reference): over the one-batch local engine on that level's own prompts (one decoding thread over " + kernelThreads + "), timed before and after the remote levels and combined like the local row; the split levels' prompts differ from the one-batch levels' (see the notes on client decoders).");
+        if (skipped.Count > 0) table.Notes.Add($"Skipped (more decoders than rows): {string.Join(", ", skipped)}.");
         table.Notes.Add($"Remote LM + RM rows whose tokens equal the local engine's (counted, not required: see below): {string.Join(", ", sameAsLocal)}.");
         table.Notes.Add("Same seed, same tokens: the remote LM rows are checked token for token against the local engine's before they are reported.");
-        table.Notes.Add("Local: the local engine runs before and after the remote levels (the same tokens twice) and its row combines both runs (tokens over their summed time and CPU), so that × local does not swing with the host's speed drifting between the local level and the remote ones.");
+        table.Notes.Add("Local: the local engine runs before and after the remote levels (the same tokens twice) and its row combines both runs (tokens over their summed time and CPU), so that × local does not swing with the host's speed drifting between the local level and the remote ones; the split levels' local runs are timed and combined the same way.");
         table.Notes.Add("Client and server share this process and its cores. CPU ms / token: the process's CPU time (client + server, every thread) over the level's tokens — what the machine's load does not change much, where tok/s is wall time on a shared machine.");
         table.Notes.Add("Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
-        table.Notes.Add("Client decoders: \"2 client decoders\" splits the rows in flight into two batches decoded at once on two threads (as two `pargs generate --shard i/2` processes would), so that one batch's requests are served while the other scores its candidates; the same rows, seeds and tokens (checked), the same requests per row and step.");
+        var splitDescriptions = options.Rows.SelectMany(r => options.ClientDecoders.Where(d => d > 1 && d <= r).Distinct()
+            .Select(d => $"{d} client decoders at {r} row(s): {BatchesOf(r, d)} batches of up to {(r + d - 1) / d} rows on {BatchesOf(r, d)} threads")).ToArray();
+        if (splitDescriptions.Length > 0)
+            table.Notes.Add($"Client decoders split the rows in flight into batches decoded at once, each on its own thread (as `pargs generate --shard i/n` processes would), so that one batch's requests are served while another scores its candidates ({string.Join("; ", splitDescriptions)}); the same rows, seeds and tokens (checked), the same requests per row and step.");
         table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
         table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidates over their shared prefix (kept in the RM's prefix cache between steps, extended by the chosen candidate's keys/values kept from the last request — the computed count leaves those out); the candidates travel as the LM's token ids when the served RM's tokenizer is the LM's (both models here), else as texts. Rewards equal the local cached scorer's up to the order of float sums, not to its last bits, so equal tokens are counted above, not required.");
         table.Notes.Add($"Untimed warm-up first: every engine at the widest level, 8 tokens, in rounds until a round and its pause compiled few new methods ({warmUpRounds} round(s)): the timed levels run the optimized code a long-running client and server run, not quick-jitted code being recompiled.");
@@ -278,18 +359,20 @@ public static class RemoteBenchmark
     /// reward model — the rows in flight are the same, but one batch's step requests are on the wire (and the server's
     /// worker runs them) while another batch scores its candidates here: a lone decoder waits for the server and the server
     /// for it, so client and server take turns on the cores (the remote levels' profile: about one of the 2 cores busy). Each
-    /// batch passes its first prompt's index, so every row draws the stream it draws in one batch: the same tokens.
+    /// batch passes its first prompt's index, so every row draws the stream it draws in one batch: the same tokens. Refuses a
+    /// split that would leave a batch without rows (see <see cref="CheckDecoders"/>).
     /// </summary>
     public static IReadOnlyList<GenerationResult> InDecoders(LanguageModelEngine engine, IRewardModel rm, string[] prompts, DecodingOptions decoding, int decoders)
     {
         if (decoders <= 1 || prompts.Length < decoders) return TextGenerator.Generate(engine, rm, prompts, decoding);
+        if (BatchesOf(prompts.Length, decoders) < decoders)
+            throw new PargsException($"--client-decoders: {decoders} decoders over {prompts.Length} rows would leave a batch empty");
         int size = (prompts.Length + decoders - 1) / decoders;
         var parts = new IReadOnlyList<GenerationResult>[decoders];
         var failures = new Exception?[decoders];
         var threads = Enumerable.Range(0, decoders).Select(batch => new Thread(() =>
         {
-            int start = Math.Min(prompts.Length, batch * size), end = Math.Min(prompts.Length, start + size);
-            if (start == end) { parts[batch] = []; return; } // fewer prompts than the batches can hold: this one has none
+            int start = batch * size, end = Math.Min(prompts.Length, start + size);
             try { parts[batch] = TextGenerator.Generate(engine, rm, prompts[start..end], decoding with { BatchSize = size }, firstPromptIndex: start); }
             catch (Exception e) { failures[batch] = e; }
         })).ToArray();
@@ -298,6 +381,8 @@ public static class RemoteBenchmark
         if (failures.FirstOrDefault(f => f is not null) is { } failure) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         return parts.SelectMany(p => p).ToArray();
     }
+
+    static string Ratio(double r) => r.ToString("F2", CultureInfo.InvariantCulture);
 
     static string Rate(double r) => r.ToString("F0", CultureInfo.InvariantCulture);
 

@@ -23,6 +23,7 @@ public static class RemoteBenchCommand
             var options = defaults with { Rows = result.GetValue(rows)!, MaxTokens = result.GetValue(maxTokens), K = result.GetValue(k), ClientDecoders = result.GetValue(decoders)! };
             if (options.Rows.Count == 0 || options.Rows.Any(r => r < 1 || r > 64)) throw new PargsException("--rows: each level must be between 1 and 64");
             if (options.ClientDecoders.Count == 0 || options.ClientDecoders.Any(d => d < 1 || d > 8)) throw new PargsException("--client-decoders: each must be between 1 and 8");
+            Pargs.Server.RemoteBenchmark.CheckDecoders(options.Rows, options.ClientDecoders);
             string? outPath = result.GetValue(outOption) is { } o ? CliErrors.OutputFile(o) : null;
             var machine = MachineInfo.Current();
             // --threads as `pargs serve` and `pargs generate` take it (default 1, their default), for the local engine, the

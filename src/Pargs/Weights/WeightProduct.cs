@@ -96,7 +96,8 @@ public sealed unsafe class WeightProduct
                 return;
             }
         }
-        // As MatMulJob: split only when each thread gets at least ~16K multiply-adds.
+        // Split only when each thread gets at least 16 Ki multiply-adds (MatMulJob, the LM head, asks 256 Ki: it follows a
+        // forward long enough for the worker to fall asleep, where these products come microseconds apart).
         int minPerThread = Math.Max(4, (1 << 14) / Math.Max(1, n * matrix.Cols));
         if (CpuThreads.Count <= 1 || matrix.Rows < 2 * minPerThread)
         {

@@ -58,25 +58,40 @@ public class CpuThreadsTests
     [Fact]
     public void A_worker_that_went_to_sleep_is_woken_and_every_chunk_runs_once()
     {
-        // A spin bound of 0: the worker sleeps as soon as it is idle, so every For below posts to a sleeping worker (or
-        // runs the chunk itself when the worker is slow to wake). Each index must still run exactly once, in order of
-        // jobs, and the chunk the worker does take must be done before For returns.
+        // A spin bound of 0: the worker sleeps as soon as it is idle, so every For below posts to a sleeping worker. The
+        // caller's chunk waits (at most 2 s) for the worker's chunk to start: the caller cannot take that chunk over while
+        // it waits, so a lost wake-up leaves the chunk to the caller after the timeout, and the test sees it ran there.
         using var threadCount = CpuThreads.Scoped(2);
         long spin = CpuThreads.SpinMicroseconds;
         CpuThreads.SpinMicroseconds = 0;
         try
         {
+            int splitJobs = 0;
             for (int job = 0; job < 200; job++)
             {
                 var hits = new int[64];
+                using var secondChunkStarted = new ManualResetEventSlim();
+                string? secondChunkThread = null;
                 CpuThreads.For(hits.Length, (lo, hi) =>
                 {
-                    Thread.SpinWait(2000); // long enough for a woken worker to claim its chunk
+                    if (lo > 0)
+                    {
+                        secondChunkThread = Thread.CurrentThread.Name ?? "(unnamed)";
+                        secondChunkStarted.Set();
+                    }
+                    else if (hi < hits.Length) secondChunkStarted.Wait(TimeSpan.FromSeconds(2));
                     for (int i = lo; i < hi; i++) Interlocked.Increment(ref hits[i]);
                 });
                 Assert.All(hits, h => Assert.Equal(1, h));
+                // One chunk of the whole range: another test held the workers, and For ran inline (correct, nothing to check).
+                if (secondChunkThread is not null)
+                {
+                    splitJobs++;
+                    Assert.StartsWith("pargs-cpu-", secondChunkThread);
+                }
                 if (job % 50 == 0) Thread.Sleep(2); // the worker is surely asleep now
             }
+            Assert.True(splitJobs > 0, "no For split over the two threads");
         }
         finally { CpuThreads.SpinMicroseconds = spin; }
     }
@@ -92,6 +107,19 @@ public class CpuThreadsTests
             CpuThreads.For(2, (lo, hi) => { for (int i = lo; i < hi; i++) seen.Add(CpuThreads.Count); });
         Assert.Equal(40, seen.Count);
         Assert.All(seen, count => Assert.Equal(1, count));
+    }
+
+    /// <summary>Whether a For over two threads splits within a few tries (another test holding the workers makes it run inline).</summary>
+    static bool ForSplits()
+    {
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            int chunks = 0;
+            CpuThreads.For(1000, (lo, hi) => Interlocked.Increment(ref chunks));
+            if (chunks > 1) return true;
+            Thread.Sleep(1);
+        }
+        return false;
     }
 
     [Fact]
@@ -110,8 +138,67 @@ public class CpuThreadsTests
             });
             using (CpuThreads.Serial()) Assert.Equal(1, CpuThreads.Count);
             Assert.Equal(1, CpuThreads.Count); // scopes nest
+            // A scope disposed twice leaves once: the outer scope still holds.
+            var inner = CpuThreads.Serial();
+            inner.Dispose();
+            inner.Dispose();
+            Assert.Equal(1, CpuThreads.Count);
+            // The dispatcher's workers cannot be replaced from inside.
+            Assert.Throws<InvalidOperationException>(() => CpuThreads.Count = 3);
         }
         Assert.Equal(1, chunks);
+        // The scope ended: the count is back and a For splits again.
+        Assert.Equal(2, CpuThreads.Count);
+        Assert.True(ForSplits(), "a For did not split after the serial scope ended");
+
+        // Serial(false) changes nothing; an exception leaves the scope too.
+        using (CpuThreads.Serial(false)) Assert.Equal(2, CpuThreads.Count);
+        Assert.Throws<InvalidOperationException>((Action)(() =>
+        {
+            using (CpuThreads.Serial()) throw new InvalidOperationException("inside");
+        }));
+        Assert.Equal(2, CpuThreads.Count);
+        Assert.True(ForSplits(), "a For did not split after a serial scope left by an exception");
+    }
+
+    [Fact]
+    public void Setting_the_count_inside_a_For_body_throws()
+    {
+        using var threadCount = CpuThreads.Scoped(2);
+        var errors = new System.Collections.Concurrent.ConcurrentBag<Exception>();
+        CpuThreads.For(2, (lo, hi) =>
+        {
+            try { CpuThreads.Count = 1; }
+            catch (Exception e) { errors.Add(e); }
+        });
+        Assert.NotEmpty(errors);
+        Assert.All(errors, e => Assert.IsType<InvalidOperationException>(e));
+        Assert.Equal(2, CpuThreads.Count);
+    }
+
+    [Fact]
+    public void Tuning_variables_take_integers_in_range_and_fall_back_with_one_warning()
+    {
+        var warnings = new List<string>();
+        void Warn(string name, string line) => warnings.Add(line);
+        Assert.Equal(100, TuningVariable.Parse("PARGS_X", null, 100, 0, 1000, Warn));
+        Assert.Equal(100, TuningVariable.Parse("PARGS_X", " ", 100, 0, 1000, Warn));
+        Assert.Equal(250, TuningVariable.Parse("PARGS_X", "250", 100, 0, 1000, Warn));
+        Assert.Empty(warnings);
+        Assert.Equal(100, TuningVariable.Parse("PARGS_X", "fast", 100, 0, 1000, Warn));
+        Assert.Equal(100, TuningVariable.Parse("PARGS_X", "99999999999999999999", 100, 0, 1000, Warn)); // beyond long
+        Assert.Equal(1000, TuningVariable.Parse("PARGS_X", "5000", 100, 0, 1000, Warn));
+        Assert.Equal(0, TuningVariable.Parse("PARGS_X", "-1", 100, 0, 1000, Warn));
+        Assert.Equal(4, warnings.Count);
+        Assert.All(warnings, w => Assert.Contains("PARGS_X", w));
+        // A spin bound too large for us · Frequency is clamped, not wrapped.
+        long spin = CpuThreads.SpinMicroseconds;
+        try
+        {
+            CpuThreads.SpinMicroseconds = long.MaxValue;
+            Assert.InRange(CpuThreads.SpinMicroseconds, 1, 1_000_000);
+        }
+        finally { CpuThreads.SpinMicroseconds = spin; }
     }
 
     [Fact]

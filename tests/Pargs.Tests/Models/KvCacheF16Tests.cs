@@ -37,15 +37,18 @@ public class KvCacheF16Tests
     const float HalfRounding = 3e-3f;
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void The_kernel_with_a_float16_cache_decodes_like_the_float32_cache_within_float16_rounding(int threads)
+    [InlineData(1, false)]
+    [InlineData(2, false)]
+    [InlineData(2, true)] // small forwards split over the threads (SerialWork 0)
+    public void The_kernel_with_a_float16_cache_decodes_like_the_float32_cache_within_float16_rounding(int threads, bool splitSmallForwards)
     {
         using var model = TinyModels.RandomLM(Config(), seed: 12);
         var expected = DecodeWith(model, KvCacheType.F32);
         List<Tensor> actual;
         long before = CpuKernels.ForwardsOnThisThread;
-        using (CpuThreads.Scoped(threads)) actual = DecodeWith(model, KvCacheType.F16);
+        using (CpuThreads.Scoped(threads))
+        using (LlamaDecodeKernelTests.SplitSmallForwards(splitSmallForwards))
+            actual = DecodeWith(model, KvCacheType.F16);
         Assert.True(CpuKernels.ForwardsOnThisThread - before >= 6, "the decode kernel did not run");
         float worst = WorstRelative(actual, expected);
         Assert.True(worst <= HalfRounding, $"f16 cache: max relative |f16 − f32| = {worst}");

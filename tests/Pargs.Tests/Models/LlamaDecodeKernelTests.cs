@@ -1,5 +1,6 @@
 using Pargs.Models;
 using Pargs.Models.Cpu;
+using Pargs.Models.Families.Llama;
 using static TorchSharp.torch;
 
 namespace Pargs.Tests.Models;
@@ -16,6 +17,9 @@ public class LlamaDecodeKernelTests
         { "llama", 1 }, { "qwen2", 1 }, { "odd", 1 }, { "llama", 2 }, { "odd", 2 },
     };
 
+    /// <summary>The 2-thread cases with small forwards split (every tiny model's forward is under SerialWork's default).</summary>
+    public static TheoryData<string> SplitCases => new() { "llama", "qwen2", "odd" };
+
     static ModelConfig Config(string name) => name switch
     {
         "qwen2" => TinyModels.Qwen2Config(),
@@ -26,14 +30,20 @@ public class LlamaDecodeKernelTests
 
     /// <summary>
     /// <see cref="Decode"/> through torch, then through the kernel on <paramref name="threads"/> threads, and how many
-    /// forwards the kernel ran (so a test can tell it did not fall back to torch).
+    /// forwards the kernel ran (so a test can tell it did not fall back to torch). <paramref name="splitSmallForwards"/>: the
+    /// tiny models' forwards split over the threads as a large model's do (SerialWork 0), not kept on one thread.
     /// </summary>
-    internal static (List<Tensor> Torch, List<Tensor> Kernel, long KernelForwards) DecodeBothWays(CausalLM model, int threads)
+    internal static (List<Tensor> Torch, List<Tensor> Kernel, long KernelForwards) DecodeBothWays(CausalLM model, int threads, bool splitSmallForwards = false)
     {
         var reference = Decode(model, kernel: false);
         long before = CpuKernels.ForwardsOnThisThread;
-        using (CpuThreads.Scoped(threads)) return (reference, Decode(model, kernel: true), CpuKernels.ForwardsOnThisThread - before);
+        using (CpuThreads.Scoped(threads))
+        using (SplitSmallForwards(splitSmallForwards))
+            return (reference, Decode(model, kernel: true), CpuKernels.ForwardsOnThisThread - before);
     }
+
+    /// <summary>With <paramref name="split"/>, this thread's kernel forwards split however small (SerialWork 0) until disposed.</summary>
+    internal static IDisposable? SplitSmallForwards(bool split) => split ? LlamaDecodeKernel.SerialWorkOverride(0) : null;
 
     /// <summary>Prefill a ragged batch, take 4 steps, score 3 siblings per row, commit one, step again: logits of every stage.</summary>
     internal static List<Tensor> Decode(CausalLM model, bool kernel)
@@ -55,11 +65,40 @@ public class LlamaDecodeKernelTests
         return outputs;
     }
 
+    [Theory, MemberData(nameof(SplitCases))]
+    public void Kernel_decoding_with_small_forwards_split_matches_the_torch_ops(string name)
+        => AssertKernelMatchesTorch(name, threads: 2, splitSmallForwards: true);
+
+    /// <summary>
+    /// One forward's bits do not depend on whether it computes on one thread (the Serial scope small forwards take) or
+    /// splits its products and attention over two: each output element is summed in the same order either way.
+    /// </summary>
+    [Theory, MemberData(nameof(SplitCases))]
+    public void A_small_forward_gives_the_same_bits_serial_as_split(string name)
+    {
+        using var model = TinyModels.RandomLM(Config(name), seed: 78);
+        using var threadCount = CpuThreads.Scoped(2);
+        Assert.True(LlamaDecodeKernel.SerialWork > 0, "the default keeps small forwards serial");
+        var serial = Decode(model, kernel: true);
+        List<Tensor> split;
+        using (LlamaDecodeKernel.SerialWorkOverride(0))
+        {
+            Assert.Equal(0, LlamaDecodeKernel.SerialWork);
+            split = Decode(model, kernel: true);
+        }
+        Assert.True(LlamaDecodeKernel.SerialWork > 0, "the override ended with its scope");
+        Assert.Equal(serial.Count, split.Count);
+        for (int i = 0; i < serial.Count; i++)
+            Assert.True(serial[i].eq(split[i]).all().item<bool>(), $"{name}, stage {i}: the split forward's bits differ from the serial one's");
+    }
+
     [Theory, MemberData(nameof(Cases))]
-    public void Kernel_decoding_matches_the_torch_ops(string name, int threads)
+    public void Kernel_decoding_matches_the_torch_ops(string name, int threads) => AssertKernelMatchesTorch(name, threads, splitSmallForwards: false);
+
+    static void AssertKernelMatchesTorch(string name, int threads, bool splitSmallForwards)
     {
         using var model = TinyModels.RandomLM(Config(name), seed: 77);
-        var (reference, fast, kernelForwards) = DecodeBothWays(model, threads);
+        var (reference, fast, kernelForwards) = DecodeBothWays(model, threads, splitSmallForwards);
         // 4 steps + siblings + 1 step took the kernel; the prefill (7 tokens × 3 rows) is within its size too.
         Assert.True(kernelForwards >= 6, "the decode kernel did not run");
         Assert.Equal(reference.Count, fast.Count);

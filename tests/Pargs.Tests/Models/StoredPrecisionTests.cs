@@ -86,10 +86,12 @@ public class StoredPrecisionTests
     // amplifies: measured 0.75-1.4% of the largest logit for Q8_0/Q4_0/Q4_K, below 1e-4 for Q5_K/Q6_K. Hence
     // 3e-2 for the integer formats; a wrong block, scale or row moves logits by their whole size (≈1), and the
     // products themselves are held exactly to ggml's (QuantizedDotTests, GgmlGoldenTests).
-    public static TheoryData<string, bool, int> Formats => new()
+    // The last argument: small forwards split over the threads (SerialWork 0) instead of computing on one.
+    public static TheoryData<string, bool, int, bool> Formats => new()
     {
-        { "f32", false, 1 }, { "f16", true, 1 }, { "bf16", false, 2 }, { "q8_0", true, 1 }, { "q8_0", false, 2 },
-        { "q4_0", false, 1 }, { "q4_K", true, 1 }, { "q5_K", false, 1 }, { "q6_K", false, 2 },
+        { "f32", false, 1, false }, { "f16", true, 1, false }, { "bf16", false, 2, false }, { "q8_0", true, 1, false }, { "q8_0", false, 2, false },
+        { "q4_0", false, 1, false }, { "q4_K", true, 1, false }, { "q5_K", false, 1, false }, { "q6_K", false, 2, false },
+        { "bf16", false, 2, true }, { "q8_0", false, 2, true }, { "q6_K", false, 2, true },
     };
 
     internal static WeightFormat Parse(string name) => Enum.GetValues<WeightFormat>().First(f => WeightFormats.Name(f) == name);
@@ -116,7 +118,7 @@ public class StoredPrecisionTests
     }
 
     [Theory, MemberData(nameof(Formats))]
-    public void Each_stored_format_decodes_like_float32_on_the_dequantized_weights(string formatName, bool qwen2, int threads)
+    public void Each_stored_format_decodes_like_float32_on_the_dequantized_weights(string formatName, bool qwen2, int threads, bool splitSmallForwards)
     {
         var format = Parse(formatName);
         var config = Config(qwen2);
@@ -128,7 +130,9 @@ public class StoredPrecisionTests
         var expected = Decode(reference);
         long before = CpuKernels.ForwardsOnThisThread;
         List<Tensor> actual;
-        using (CpuThreads.Scoped(threads)) actual = Decode(stored);
+        using (CpuThreads.Scoped(threads))
+        using (LlamaDecodeKernelTests.SplitSmallForwards(splitSmallForwards))
+            actual = Decode(stored);
         Assert.True(CpuKernels.ForwardsOnThisThread - before >= 6, "the stored-precision kernel did not run");
         float tolerance = format == WeightFormat.F32 ? 1e-5f : integer ? 3e-2f : 1e-4f;
         float worst = WorstRelative(actual, expected);

@@ -159,6 +159,25 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         Assert.Equal(prompts.Length * 10, rm.Requests);
     }
 
+    /// <summary>
+    /// `bench remote` refuses a client-decoder count that would run fewer batches than it is labelled with (3 decoders over 4
+    /// rows make batches of 2: two batches), at the option and in InDecoders itself; a count above a level's rows is skipped.
+    /// </summary>
+    [Fact]
+    public void Client_decoders_that_would_leave_a_batch_empty_are_refused()
+    {
+        var error = Assert.Throws<PargsException>(() => Pargs.Server.RemoteBenchmark.CheckDecoders([1, 4, 16], [1, 3]));
+        Assert.Contains("--client-decoders", error.Message);
+        Assert.Contains("4 rows", error.Message);
+        Pargs.Server.RemoteBenchmark.CheckDecoders([1, 4, 16], [1, 2, 4]); // every level's batches are full, 4 > 1 row is skipped
+        Pargs.Server.RemoteBenchmark.CheckDecoders([16], [8]);
+        var options = new DecodingOptions { Method = new PargsOptions { K = 5, W = 2.0 }, Seed = 7, MaxNewTokens = 2, StopAtEos = false, BatchSize = 4 };
+        string[] prompts = [.. Prompts, "The cat sat on"];
+        Assert.Equal(4, prompts.Length);
+        var inDecoders = Assert.Throws<PargsException>(() => Pargs.Server.RemoteBenchmark.InDecoders(Engines.For(fixture.Lm, options.Engine), fixture.Rm, prompts, options, decoders: 3));
+        Assert.Contains("--client-decoders", inDecoders.Message);
+    }
+
     [Fact]
     public async Task Token_id_prompt_returns_the_raw_top_logprobs_bit_for_bit()
     {

@@ -11,8 +11,11 @@ public sealed unsafe class MatMulJob
     int rows, inF, outF;
     readonly Action<int, int> body;
 
-    /// <summary>Multiply–adds each thread must get for a product to split (PARGS_MATMUL_MIN_WORK; was 16 Ki).</summary>
-    internal static long MinWorkPerThread { get; set; } = long.TryParse(Environment.GetEnvironmentVariable("PARGS_MATMUL_MIN_WORK"), out long work) && work > 0 ? work : 1L << 18;
+    /// <summary>
+    /// Multiply–adds each thread must get for a product to split (PARGS_MATMUL_MIN_WORK). WHY 256 Ki: a head product follows a
+    /// forward long enough for the worker to fall asleep, and below this a split costs its wake-up more than it saves (see Run).
+    /// </summary>
+    internal static long MinWorkPerThread { get; set; } = TuningVariable.Read("PARGS_MATMUL_MIN_WORK", 1L << 18, 1, 1L << 40);
 
     public MatMulJob() => body = (lo, hi) => CpuOps.MatMul(x, rows, inF, w, bias, y, outF, lo, hi);
 
@@ -25,6 +28,6 @@ public sealed unsafe class MatMulJob
         // head product follows a forward long enough for the worker to fall asleep: split only when each thread gets at
         // least MinWorkPerThread multiply-adds. stories260K's head (512 × 64) stays on one thread below 16 rows (at one
         // stream the split woke the worker every step: 1.4 cores busy); the 15M shape's head (32000 × 288) always splits.
-        CpuThreads.For(outF, body, align: 4, minPerThread: (int)Math.Max(4, MinWorkPerThread / Math.Max(1, (long)rows * inF)));
+        CpuThreads.For(outF, body, align: 4, minPerThread: (int)Math.Clamp(MinWorkPerThread / Math.Max(1, (long)rows * inF), 4, int.MaxValue));
     }
 }

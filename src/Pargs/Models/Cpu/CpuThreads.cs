@@ -28,8 +28,9 @@ public static class CpuThreads
     static int count = 1;
 
     /// <summary>
-    /// Threads the kernels use, the caller included (1 = run on the caller only). Set by <c>--threads</c>. Read inside a
-    /// <see cref="For"/> body that runs while the workers are taken (a part of a row-split forward), 1: a For there runs inline.
+    /// Threads the kernels use, the caller included (1 = run on the caller only). Set by <c>--threads</c>. Reads 1 on a thread
+    /// inside a <see cref="For"/> body (a part of a row-split forward) or a <see cref="Serial"/> scope, where a For runs inline;
+    /// setting it there throws (the dispatcher would stop the workers its own For is waiting for).
     /// </summary>
     public static int Count
     {
@@ -37,6 +38,7 @@ public static class CpuThreads
         set
         {
             if (value < 1) throw new PargsException($"thread count must be at least 1, got {value}");
+            if (bodyDepth > 0) throw new InvalidOperationException("CpuThreads.Count cannot change inside a For body or a Serial scope");
             lock (dispatchGate)
             {
                 if (value == count) return;
@@ -53,7 +55,7 @@ public static class CpuThreads
     /// </summary>
     public static ThreadCountScope Scoped(int threads)
     {
-        var scope = new ThreadCountScope(Count);
+        var scope = new ThreadCountScope(count); // the field: the getter reads 1 inside a Serial scope
         Count = threads;
         return scope;
     }
@@ -73,9 +75,10 @@ public static class CpuThreads
     public static void For(int n, Action<int, int> body, int align = 1, int minPerThread = 1)
     {
         int threads = Math.Min(count, Math.Max(1, n / Math.Max(1, minPerThread)));
-        // The dispatcher's own nested call: the gate is re-entrant, so without this check it would post to a worker that
-        // is still running the outer job's chunk. Another thread's call fails TryEnter and runs inline as before.
-        if (threads <= 1 || bodyDepth > 0) // inside a split's body or a Serial scope: this thread alone
+        // Inside a split's body (this thread's chunk, one it took over, a worker's job) or a Serial scope: this thread alone.
+        // For the dispatcher this check is what keeps a nested call inline: the gate is re-entrant, so it would otherwise post
+        // to a worker still running the outer job's chunk. Another thread's call fails TryEnter below and runs inline.
+        if (threads <= 1 || bodyDepth > 0)
         {
             body(0, n);
             return;
@@ -115,22 +118,25 @@ public static class CpuThreads
     /// to milliseconds (sampling, HTTP) in which a spinning worker holds a core that Kestrel and the clients need. The
     /// old bound (20,000 spins: 5–7 ms on this VM) outlasted a whole 16-stream step, so at --threads 2 the worker never
     /// slept and the process used ~1.9 cores even for one stream (docs/benchmarks.md). Waking a sleeping worker costs
-    /// the first hand-off of a burst ~10 µs; the caller runs a chunk the worker has not claimed, so it never waits for it.
+    /// the first hand-off of a burst ~10 µs, but the caller never waits for the wake-up: it runs a chunk the worker has not
+    /// claimed yet itself, and waits only for a chunk the worker is already running.
     /// </summary>
     public static long SpinMicroseconds
     {
         get => spinTicks * 1_000_000 / Stopwatch.Frequency;
-        set => spinTicks = Math.Max(0, value) * Stopwatch.Frequency / 1_000_000;
+        set => spinTicks = Math.Clamp(value, 0, MaxSpinMicroseconds) * Stopwatch.Frequency / 1_000_000;
     }
 
-    static long spinTicks = (long.TryParse(Environment.GetEnvironmentVariable("PARGS_WORKER_SPIN_US"), out long us) && us >= 0 ? us : DefaultSpinMicroseconds)
-                            * Stopwatch.Frequency / 1_000_000;
+    static long spinTicks = TuningVariable.Read("PARGS_WORKER_SPIN_US", DefaultSpinMicroseconds, 0, MaxSpinMicroseconds) * Stopwatch.Frequency / 1_000_000;
 
     /// <summary>The default of <see cref="SpinMicroseconds"/>.</summary>
     const long DefaultSpinMicroseconds = 100;
 
-    // How many For bodies this thread is running while the workers are taken (its own chunk, a chunk it took over, a
-    // worker's job, or a nested For run inline): there a nested For runs inline, so Count reads 1.
+    /// <summary>A second: longer is a busy core, not a spin; and us · Frequency and now + spinTicks stay far from overflow.</summary>
+    const long MaxSpinMicroseconds = 1_000_000;
+
+    // How many For bodies (its own chunk, a chunk it took over, a worker's job, a nested For run inline) and Serial scopes
+    // this thread is inside: above 0 a For runs inline and Count reads 1.
     [ThreadStatic] static int bodyDepth;
 
     /// <summary>
@@ -152,18 +158,15 @@ public static class CpuThreads
     /// whose products are each a microsecond of work (stories260K's step of a dozen rows: ~40 hand-offs) loses more to
     /// hand-offs, waking the worker and 16-column product chunks than the second thread gives back (docs/benchmarks.md).
     /// </summary>
-    public static SerialScope Serial(bool serial = true)
-    {
-        if (serial) bodyDepth++;
-        return new SerialScope(serial);
-    }
+    public static SerialScope Serial(bool serial = true) => new(serial ? ++bodyDepth : 0);
 
-    /// <summary>Ends a <see cref="Serial"/> block.</summary>
-    public readonly struct SerialScope(bool active) : IDisposable
+    /// <summary>Ends a <see cref="Serial"/> block (<paramref name="depth"/>: the depth it entered, 0 = inactive).</summary>
+    public readonly struct SerialScope(int depth) : IDisposable
     {
+        /// <summary>Leaves the scope once: a second Dispose (of this scope or a copy of it) finds the depth moved on and does nothing.</summary>
         public void Dispose()
         {
-            if (active) bodyDepth--;
+            if (depth > 0 && bodyDepth == depth) bodyDepth--;
         }
     }
 

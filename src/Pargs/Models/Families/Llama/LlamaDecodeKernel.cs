@@ -53,7 +53,28 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     /// --threads 2 a 12-row LM step split by product took 0.80–0.96 ms wall against 0.45 on one thread —, while a 15M-shape
     /// row (6 M, its weights streamed from memory) still splits.
     /// </summary>
-    internal static long SerialWork { get; set; } = long.TryParse(Environment.GetEnvironmentVariable("PARGS_SERIAL_WORK"), out long work) && work >= 0 ? work : 1L << 22;
+    internal static long SerialWork { get => serialWorkOverride ?? serialWork; set => serialWork = value; }
+    static long serialWork = TuningVariable.Read("PARGS_SERIAL_WORK", 1L << 22, 0, 1L << 62);
+    // This thread's SerialWork while a SerialWorkOverride scope lives: a test splitting small forwards leaves other threads' alone.
+    [ThreadStatic] static long? serialWorkOverride;
+
+    /// <summary>
+    /// Until the returned scope is disposed, forwards this thread runs use <paramref name="work"/> as their SerialWork (0: a
+    /// small forward splits its products and attention over the threads as a large one does). For tests and A/B runs: the
+    /// tiny test models are all under the default, so without it no test would split inside a forward.
+    /// </summary>
+    public static SerialWorkScope SerialWorkOverride(long work)
+    {
+        var scope = new SerialWorkScope(serialWorkOverride);
+        serialWorkOverride = Math.Max(0, work);
+        return scope;
+    }
+
+    /// <summary>Puts back the SerialWork a <see cref="SerialWorkOverride"/> block replaced (on the thread that opened it).</summary>
+    public readonly struct SerialWorkScope(long? previous) : IDisposable
+    {
+        public void Dispose() => serialWorkOverride = previous;
+    }
 
     /// <summary>The largest tokens · hidden² of a forward over 32 tokens that runs here whatever the products' kernel (bench gemm's crossover table lifts it).</summary>
     internal static long MaxSquareWork { get; set; } = 1L << 22;
