@@ -50,6 +50,28 @@ public class HostDecodingStepsTests
         Assert.Equal(expectedIds.data<long>().ToArray(), topIds);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)] // the rows split over two CpuThreads
+    public void Tensor_next_tokens_top_k_rows_are_torchs_top_k(int threads)
+    {
+        using var threadCount = Pargs.Models.Cpu.CpuThreads.Scoped(threads);
+        const int rows = 13, vocab = 4000, k = 10;
+        var logProbs = RandomLogits(rows, vocab, seed: 17, 6f);
+        DecodingSteps.LogSoftmaxInPlace(logProbs, rows, vocab);
+        using var asTensor = tensor(logProbs, rows, vocab);
+        var (expectedValues, expectedIds) = asTensor.topk(k, dim: -1, largest: true, sorted: true);
+        var (values, ids) = new NextTokens(asTensor).TopKRows(k);
+        Assert.Equal(expectedValues.data<float>().ToArray(), values);
+        Assert.Equal(expectedIds.data<long>().ToArray(), ids);
+        // A non-contiguous [B, V] (a transposed view) goes to torch's topk: the same answer.
+        using var transposed = asTensor.t().contiguous().t();
+        Assert.False(transposed.is_contiguous());
+        var (viewValues, viewIds) = new NextTokens(transposed).TopKRows(k);
+        Assert.Equal(values, viewValues);
+        Assert.Equal(ids, viewIds);
+    }
+
     [Fact]
     public void Host_top_k_keeps_the_lower_id_first_on_ties_and_puts_nan_first()
     {
