@@ -72,6 +72,24 @@ public class HostDecodingStepsTests
         Assert.Equal(ids, viewIds);
     }
 
+    [Theory]
+    [InlineData(3)]
+    [InlineData(10)]
+    public void Host_top_k_over_a_long_row_with_ties_and_a_nan_is_a_stable_sort_by_value(int k)
+    {
+        // Eight-token blocks are skipped once the list is full: a tie or a NaN late in the row, in any lane, must still enter.
+        const int vocab = 3001;
+        var random = new Random(23);
+        var row = Enumerable.Range(0, vocab).Select(_ => (float)Math.Round(random.NextDouble() * 40, 0)).ToArray(); // many ties
+        row[1237] = float.NaN;
+        row[2999] = 41f; // the largest number, in the last (partial) block
+        var expected = Enumerable.Range(0, vocab).OrderByDescending(v => float.IsNaN(row[v]) ? float.PositiveInfinity : row[v]).ThenBy(v => v).Take(k).ToArray();
+        var top = new float[k];
+        var ids = new long[k];
+        DecodingSteps.TopK(row, 1, vocab, k, top, ids);
+        Assert.Equal(expected.Select(v => (long)v).ToArray(), ids);
+    }
+
     [Fact]
     public void Host_top_k_keeps_the_lower_id_first_on_ties_and_puts_nan_first()
     {
