@@ -132,12 +132,25 @@ public sealed class ContinuousDecoder : IDisposable
     /// <summary>Adds the time since <paramref name="start"/> to <paramref name="phase"/> and restarts the clock (when timed).</summary>
     void Timed(StepPhaseTimes.Phase phase, ref StepPhaseTimes.Stamp start) => times?.Add(phase, ref start);
 
-    /// <summary>Drops the rows that match from the batch (LM session and scorer alike); returns the kept rows' old indices.</summary>
+    /// <summary>
+    /// Drops the rows that match from the batch (LM session and scorer alike); returns the kept rows' old indices, in their
+    /// new order. A leaving row's place is taken by the last kept row (swap-remove), not by every row after it moving down:
+    /// the caches then move one row per leave in place (<see cref="Models.KvCache.KeepRowsInPlace"/>) instead of the
+    /// half of the batch behind it. Rows are independent, so their order in the batch changes none of their numbers.
+    /// </summary>
     int[] RemoveRows(Func<Row, bool> leaves, List<RowProgress> left)
     {
-        var kept = Enumerable.Range(0, rows.Count).Where(b => !leaves(rows[b])).ToArray();
-        if (kept.Length == rows.Count) return kept;
-        left.AddRange(rows.Where(leaves).Select(r => r.Progress));
+        var leaving = rows.Select(leaves).ToArray();
+        int keptCount = leaving.Count(l => !l);
+        if (keptCount == rows.Count) return Enumerable.Range(0, rows.Count).ToArray();
+        var kept = new int[keptCount];
+        for (int b = 0, tail = rows.Count - 1; b < keptCount; b++)
+        {
+            if (!leaving[b]) { kept[b] = b; continue; }
+            while (leaving[tail]) tail--;
+            kept[b] = tail--; // a kept row at or past keptCount: there are as many of those as leaving rows before keptCount
+        }
+        left.AddRange(rows.Where((_, b) => leaving[b]).Select(r => r.Progress));
         var keptRows = kept.Select(b => rows[b]).ToList();
         rows.Clear();
         rows.AddRange(keptRows);

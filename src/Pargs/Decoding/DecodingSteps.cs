@@ -259,6 +259,14 @@ public static class DecodingSteps
             int filled = 0;
             for (int v = 0; v < vocab; v++)
             {
+                // Once the list is full, eight tokens at a time that are all ≤ its last value are skipped at once: none of them
+                // would enter (x ≤ last means not Above, NaN never compares ≤), and almost every token of a row is such.
+                if (filled == k && (v & 7) == 0 && v + 8 <= vocab
+                    && Vector256.LessThanOrEqualAll(Vector256.Create(row.Slice(v, 8)), Vector256.Create(outValues[k - 1])))
+                {
+                    v += 7;
+                    continue;
+                }
                 float x = row[v];
                 if (filled == k && !Above(x, outValues[k - 1])) continue;
                 int at = filled < k ? filled++ : k - 1;

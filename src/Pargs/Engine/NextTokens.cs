@@ -1,4 +1,5 @@
 using Pargs.Decoding;
+using Pargs.Models.Cpu;
 using static TorchSharp.torch;
 
 namespace Pargs.Engine;
@@ -100,8 +101,21 @@ public sealed class NextTokens
     // Apart so that compiling TopKRows/TopP for host log-probabilities never resolves a torch method (the host engine
     // does not even load TorchSharp's assembly).
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    static (float[] LogProbs, long[] Ids) TensorTopKRows(Tensor logProbs, int k)
+    static unsafe (float[] LogProbs, long[] Ids) TensorTopKRows(Tensor logProbs, int k)
     {
+        // A contiguous float32 [B, V] is read in place by the host top-k (the host engine's), its rows split over the
+        // CpuThreads: torch's topk took ~0.06 ms a row of a 32,000 vocabulary, a twentieth of a 16-row serving step. The same
+        // values and ids (ties: the lower id first, where torch leaves their order unspecified).
+        if (logProbs.dim() == 2 && TensorMemory.Floats(logProbs) is var data && data != null && k >= 1 && k <= logProbs.shape[1])
+        {
+            int rows = (int)logProbs.shape[0], vocab = (int)logProbs.shape[1];
+            var values = new float[rows * k];
+            var ids = new long[rows * k];
+            var start = (IntPtr)data;
+            CpuThreads.For(rows, (lo, hi) => DecodingSteps.TopK(new ReadOnlySpan<float>((float*)start + (long)lo * vocab, (hi - lo) * vocab), hi - lo, vocab, k,
+                                                                 values.AsSpan(lo * k, (hi - lo) * k), ids.AsSpan(lo * k, (hi - lo) * k)));
+            return (values, ids);
+        }
         var (logp, tensorIds) = DecodingSteps.TopK(logProbs, k);
         return (logp.contiguous().data<float>().ToArray(), tensorIds.contiguous().data<long>().ToArray());
     }

@@ -220,11 +220,11 @@ public sealed class BatchSession : IDisposable
 
     /// <summary>
     /// Keeps the given rows (in that order, repeats allowed): turns one prompt into N samples after one
-    /// prefill, and lets finished rows leave a continuous batch (leading slots no kept row uses are dropped).
+    /// prefill, and lets finished rows leave a continuous batch (leading slots no kept row uses are dropped, in place once they are many).
     /// </summary>
     public void SelectRows(long[] rows)
     {
-        if (Cache.KeepRowsInPlace(rows)) return; // rows leaving in order: no copy of the whole cache
+        if (Cache.KeepRowsInPlace(rows, dropLazily: true)) return; // rows leaving: no copy of the whole cache, and most leaves move one row
         var old = Cache;
         Cache = old.SelectRows(rows);
         old.Dispose();

@@ -7,7 +7,7 @@ namespace Pargs.Models;
 public sealed partial class KvCache
 {
     /// <summary>
-    /// <see cref="SelectRows"/> for rows listed in increasing order without repeats (rows leaving a continuous batch),
+    /// <see cref="SelectRows"/> for rows listed without repeats, each at or after its new index (rows leaving a continuous batch),
     /// done in this cache's buffers: each kept row's used slots move down to its new index (and left past the leading
     /// slots no kept row uses) by one memory move per row and kv head, and the buffers become views of their first rows.
     /// WHY: <see cref="SelectRows"/> allocates and zeroes new buffers and copies every kept row's whole capacity per
@@ -16,13 +16,24 @@ public sealed partial class KvCache
     /// <see cref="Length"/> keep stale values, which no forward reads before writing them. False (nothing changed) when
     /// no row is kept, the rows are not increasing or a layer has no buffers yet.
     /// </summary>
-    public unsafe bool KeepRowsInPlace(long[] rows)
+    /// <param name="dropLazily">Drops the leading slots no kept row uses only once they are an eighth of <see cref="Length"/> or
+    /// more, or the cache is within an eighth of its capacity (where it would grow): dropping moves every kept row, while
+    /// keeping a few dead slots costs each step's attention only their masked scores. A continuous batch, where the row
+    /// that leaves is often the oldest one, would otherwise move all its rows at most leaves.</param>
+    public unsafe bool KeepRowsInPlace(long[] rows, bool dropLazily = false)
     {
         // No rows kept (a batch drains, a reward pass ends): the zero-row views would keep every layer's whole storage
         // alive while the session idles; SelectRows frees it instead.
         if (rows.Length == 0) return false;
+        // Any order in which each kept row comes from its own index or a later one (rows[r] ≥ r, no repeats): copied in
+        // increasing r, a destination is never a later copy's source. Rows leaving in order and a leaving row's place taken
+        // by the last row (ContinuousDecoder's swap-remove) are both such orders.
+        var seen = new bool[batch];
         for (int r = 0; r < rows.Length; r++)
-            if (rows[r] < 0 || rows[r] >= batch || (r > 0 && rows[r] <= rows[r - 1])) return false;
+        {
+            if (rows[r] < r || rows[r] >= batch || seen[rows[r]]) return false;
+            seen[rows[r]] = true;
+        }
         for (int i = 0; i < keys.Length; i++)
             if (keys[i] is null || values[i] is null || keys[i]!.storage_offset() != 0 || values[i]!.storage_offset() != 0) return false; // Resize re-views from offset 0
         int drop = Length;
@@ -31,7 +42,7 @@ public sealed partial class KvCache
             int first = Array.IndexOf(valid, true, (int)(r * Capacity), Length);
             drop = Math.Min(drop, first < 0 ? Length : first - (int)(r * Capacity));
         }
-        if (rows.Length == 0) drop = 0;
+        if (dropLazily && drop * 8L < Length && Length * 8L < Capacity * 7L) drop = 0;
         long slotBytes = (long)headDim * ElementBytes;
         for (int i = 0; i < keys.Length; i++)
         {
@@ -39,7 +50,7 @@ public sealed partial class KvCache
             {
                 byte* data = (byte*)TensorMemory.Address(buffer);
                 // Row rows[r] ≥ r goes to row r, in increasing r: a destination is never a later row's source
-                // (later sources are > rows[r] ≥ r), and Buffer.MemoryCopy handles a row shifted within itself.
+                // (a later source rows[r'] ≥ r' > r), and Buffer.MemoryCopy handles a row shifted within itself.
                 for (int r = 0; r < rows.Length; r++)
                 {
                     if (rows[r] == r && drop == 0) continue;

@@ -50,6 +50,46 @@ public class HostDecodingStepsTests
         Assert.Equal(expectedIds.data<long>().ToArray(), topIds);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)] // the rows split over two CpuThreads
+    public void Tensor_next_tokens_top_k_rows_are_torchs_top_k(int threads)
+    {
+        using var threadCount = Pargs.Models.Cpu.CpuThreads.Scoped(threads);
+        const int rows = 13, vocab = 4000, k = 10;
+        var logProbs = RandomLogits(rows, vocab, seed: 17, 6f);
+        DecodingSteps.LogSoftmaxInPlace(logProbs, rows, vocab);
+        using var asTensor = tensor(logProbs, rows, vocab);
+        var (expectedValues, expectedIds) = asTensor.topk(k, dim: -1, largest: true, sorted: true);
+        var (values, ids) = new NextTokens(asTensor).TopKRows(k);
+        Assert.Equal(expectedValues.data<float>().ToArray(), values);
+        Assert.Equal(expectedIds.data<long>().ToArray(), ids);
+        // A non-contiguous [B, V] (a transposed view) goes to torch's topk: the same answer.
+        using var transposed = asTensor.t().contiguous().t();
+        Assert.False(transposed.is_contiguous());
+        var (viewValues, viewIds) = new NextTokens(transposed).TopKRows(k);
+        Assert.Equal(values, viewValues);
+        Assert.Equal(ids, viewIds);
+    }
+
+    [Theory]
+    [InlineData(3)]
+    [InlineData(10)]
+    public void Host_top_k_over_a_long_row_with_ties_and_a_nan_is_a_stable_sort_by_value(int k)
+    {
+        // Eight-token blocks are skipped once the list is full: a tie or a NaN late in the row, in any lane, must still enter.
+        const int vocab = 3001;
+        var random = new Random(23);
+        var row = Enumerable.Range(0, vocab).Select(_ => (float)Math.Round(random.NextDouble() * 40, 0)).ToArray(); // many ties
+        row[1237] = float.NaN;
+        row[2999] = 41f; // the largest number, in the last (partial) block
+        var expected = Enumerable.Range(0, vocab).OrderByDescending(v => float.IsNaN(row[v]) ? float.PositiveInfinity : row[v]).ThenBy(v => v).Take(k).ToArray();
+        var top = new float[k];
+        var ids = new long[k];
+        DecodingSteps.TopK(row, 1, vocab, k, top, ids);
+        Assert.Equal(expected.Select(v => (long)v).ToArray(), ids);
+    }
+
     [Fact]
     public void Host_top_k_keeps_the_lower_id_first_on_ties_and_puts_nan_first()
     {

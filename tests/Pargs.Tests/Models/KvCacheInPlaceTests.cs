@@ -66,6 +66,9 @@ public class KvCacheInPlaceTests
     [InlineData(KvCacheType.F32, new long[] { 2, 3 })]  // row 3 has no padding: nothing dropped
     [InlineData(KvCacheType.F16, new long[] { 0, 2 })]
     [InlineData(KvCacheType.F16, new long[] { 1, 2 })]
+    [InlineData(KvCacheType.F32, new long[] { 3, 1, 2 })] // row 0 left, the last row took its place (a continuous batch's swap-remove)
+    [InlineData(KvCacheType.F32, new long[] { 0, 3 })]    // rows 1 and 2 left, the last row took row 1's place
+    [InlineData(KvCacheType.F16, new long[] { 3, 2 })]
     public void Rows_kept_in_place_equal_the_copied_selection(KvCacheType type, long[] rows)
     {
         using var copied = Filled(type);
@@ -140,6 +143,34 @@ public class KvCacheInPlaceTests
         Assert.True(grown.KeepRowsInPlace([3]));    // row 3 has no padding: Length stays 6
         grown.Reserve(grown.Capacity + 1);          // reallocated buffers: no longer views of the old storage
         Assert.False(grown.AppendRowsInPlace(one));
+    }
+
+    [Theory]
+    [InlineData(new long[] { 1, 2 }, 1)]    // one dead leading slot of 10 (under an eighth): kept, no row moves its slots
+    [InlineData(new long[] { 2 }, 0)]       // three of 10: dropped, as the copy drops them
+    [InlineData(new long[] { 3, 1, 2 }, 0)] // none to drop
+    public void Dropping_lazily_keeps_a_few_dead_leading_slots_and_the_same_committed_slots(long[] rows, int keptDeadSlots)
+    {
+        using var copied = Filled(KvCacheType.F32);
+        using var inPlace = Filled(KvCacheType.F32);
+        foreach (var cache in new[] { copied, inPlace })
+        {
+            cache.Reserve(40); // far from full: only the eighth of Length decides
+            for (int seed = 0; seed < 4; seed++) WriteAndRead(cache, 60 + seed); // Length 10
+        }
+        using var selected = copied.SelectRows(rows);
+        Assert.True(inPlace.KeepRowsInPlace(rows, dropLazily: true));
+        Assert.Equal(selected.Length + keptDeadSlots, inPlace.Length);
+        Assert.Equal(selected.CommittedTokens, inPlace.CommittedTokens);
+        var inPlaceValid = inPlace.ValidPrefix.data<bool>().ToArray();
+        var selectedValid = selected.ValidPrefix.data<bool>().ToArray();
+        for (int r = 0; r < rows.Length; r++)
+            for (int s = 0; s < inPlace.Length; s++)
+                Assert.Equal(s >= keptDeadSlots && selectedValid[r * selected.Length + s - keptDeadSlots], inPlaceValid[r * inPlace.Length + s]);
+        var expected = WriteAndRead(selected, 50);
+        var actual = WriteAndRead(inPlace, 50);
+        for (int t = 0; t < expected.Count; t++) // the committed slots, after the kept dead ones
+            Assert.True(expected[t].eq(actual[t].narrow(2, keptDeadSlots, expected[t].shape[2])).all().item<bool>(), $"tensor {t}");
     }
 
     [Fact]
