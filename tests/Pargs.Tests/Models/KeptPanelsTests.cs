@@ -147,8 +147,8 @@ public unsafe class KeptPanelsTests
         var kept = KeptPanels.MarkInferenceOnly(marked.Backbone);
         try
         {
-            var (expected, splitsPlain) = Run(plain.Backbone, rows, 10, threads);
-            var (actual, splitsMarked) = Run(marked.Backbone, rows, 10, threads);
+            var (expected, splitsPlain) = RowSplitSiblingsTests.Run(plain.Backbone, rows, 10, threads);
+            var (actual, splitsMarked) = RowSplitSiblingsTests.Run(marked.Backbone, rows, 10, threads);
             Assert.Equal(splitsPlain, splitsMarked);
             return (expected, actual, kept.Matrices, splitsMarked);
         }
@@ -157,26 +157,5 @@ public unsafe class KeptPanelsTests
             KeptPanels.Release(marked.Backbone);
             Assert.Null(KeptPanels.Of(marked.Backbone));
         }
-    }
-
-    /// <summary>Rows of different prompt lengths, three rounds of siblings + commit + a one-token step; every hidden state read, in order, and the split forwards.</summary>
-    static (float[] Values, long Splits) Run(TransformerBackbone backbone, int rows, int k, int threads)
-    {
-        using var threadCount = CpuThreads.Scoped(threads);
-        var random = new Random(5);
-        int vocab = (int)backbone.Config.VocabSize;
-        var prompts = Enumerable.Range(0, rows).Select(r => Enumerable.Range(0, 3 + r % 5).Select(_ => random.Next(3, vocab)).ToArray()).ToList();
-        using var session = new BatchSession(backbone, 0, 16);
-        var values = new List<float>();
-        using (var scope = NewDisposeScope()) session.AddRows(prompts, 16);
-        for (int round = 0; round < 3; round++)
-        {
-            using var scope = NewDisposeScope();
-            var candidates = Enumerable.Range(0, rows * k).Select(_ => (long)random.Next(3, vocab)).ToArray();
-            values.AddRange(session.Siblings(tensor(candidates, rows, k)).contiguous().data<float>().ToArray());
-            session.CommitSibling(Enumerable.Range(0, rows).Select(r => (long)((r + round) % k)).ToArray());
-            values.AddRange(session.Step(tensor(Enumerable.Range(0, rows).Select(_ => (long)random.Next(3, vocab)).ToArray())).contiguous().data<float>().ToArray());
-        }
-        return (values.ToArray(), session.RowSplitForwards);
     }
 }

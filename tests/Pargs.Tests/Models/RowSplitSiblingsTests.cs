@@ -70,9 +70,9 @@ public class RowSplitSiblingsTests
 
     /// <summary>
     /// Rows of different prompt lengths (left padding), three rounds of siblings + commit + a one-token step; returns
-    /// every hidden state read, in order, and how many forwards were split.
+    /// every hidden state read, in order, and how many forwards were split. KeptPanelsTests runs the same rounds on a marked model.
     /// </summary>
-    static (float[] Values, long Splits) Run(TransformerBackbone backbone, int rows, int k, int threads)
+    internal static (float[] Values, long Splits) Run(TransformerBackbone backbone, int rows, int k, int threads)
     {
         using var threadCount = CpuThreads.Scoped(threads);
         var random = new Random(5);
