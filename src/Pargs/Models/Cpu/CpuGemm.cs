@@ -60,7 +60,7 @@ public static unsafe class CpuGemm
 
     /// <summary>A fixed row threshold instead of the width-dependent one (PARGS_GEMM_MIN_ROWS; a huge value turns the kernel off): A/B runs of one build.</summary>
     public static int? FixedMinRows { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("PARGS_GEMM_MIN_ROWS"), out int rows) && rows >= 2 ? rows : null;
+        TuningVariable.Read("PARGS_GEMM_MIN_ROWS", fallback: -1, min: 2, max: int.MaxValue, "the width-dependent thresholds") is var rows and >= 2 ? (int)rows : null;
 
     /// <summary>Whether this CPU runs the kernel (AVX-512 with 512-bit vectors enabled in the runtime).</summary>
     public static bool Supported { get; } = Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Fma.IsSupported;
@@ -148,7 +148,7 @@ public static unsafe class CpuGemm
 
     /// <summary>See <see cref="TakesKept"/> (PARGS_KEPT_MIN_ROWS: A/B runs of one build).</summary>
     public static int KeptMinRows { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("PARGS_KEPT_MIN_ROWS"), out int keptRows) && keptRows >= 2 ? keptRows : 8;
+        (int)TuningVariable.Read("PARGS_KEPT_MIN_ROWS", fallback: 8, min: 2, max: int.MaxValue);
 
     /// <summary>
     /// <see cref="Multiply"/> over panels packed beforehand (<see cref="PackPanels"/>: panel p holds outputs 32p … 32p + 31):
