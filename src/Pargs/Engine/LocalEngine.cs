@@ -110,8 +110,9 @@ public sealed class LocalEngine : LanguageModelEngine
                 rowIds.Clear();
                 rowIds.AddRange(ids);
             }
-            session.SelectRows(rows.Select(r => (long)r).ToArray());
-            return Keep(KeptLogProbs(rows));
+            var keptRows = rows.Select(r => (long)r).ToArray();
+            session.SelectRows(keptRows);
+            return Keep(KeptLogProbs(keptRows));
         }
 
         /// <summary>
@@ -120,21 +121,13 @@ public sealed class LocalEngine : LanguageModelEngine
         /// tensor becomes a view of its first rows. WHY: index_select wrote a fresh [B, V] (1.6 MB at 13 rows of 32,000, its
         /// pages faulted in anew after the step's heap trim) at every leave; the previous answer is invalid after this call either way.
         /// </summary>
-        unsafe Tensor KeptLogProbs(int[] rows)
+        unsafe Tensor KeptLogProbs(long[] rows)
         {
             var all = logProbs!;
-            long batch = all.shape[0];
             float* data = all.dim() == 2 ? TensorMemory.Floats(all) : null;
-            bool inPlace = data != null && rows.Length > 0;
-            var seen = new bool[batch];
-            for (int r = 0; inPlace && r < rows.Length; r++)
-            {
-                inPlace = rows[r] >= r && rows[r] < batch && !seen[rows[r]];
-                if (inPlace) seen[rows[r]] = true;
-            }
-            if (!inPlace) return all.index_select(0, tensor(rows.Select(r => (long)r).ToArray()));
+            if (data == null || !KeptRows.MoveDownInPlace(rows, all.shape[0])) return all.index_select(0, tensor(rows));
             long vocab = all.shape[1], rowBytes = vocab * sizeof(float);
-            for (int r = 0; r < rows.Length; r++) // in increasing r: a destination is never a later copy's source (rows[r'] ≥ r' > r)
+            for (int r = 0; r < rows.Length; r++) // in increasing r (KeptRows.MoveDownInPlace)
                 if (rows[r] != r) Buffer.MemoryCopy(data + rows[r] * vocab, data + r * vocab, rowBytes, rowBytes);
             return all.narrow(0, 0, rows.Length);
         }

@@ -14,7 +14,7 @@ public sealed partial class KvCache
     /// layer — at 16 streams a row leaves every few steps, and those copies were a tenth of a step (docs/benchmarks.md).
     /// The same rows, slots, validity and committed counts as <see cref="SelectRows"/>; the slots past
     /// <see cref="Length"/> keep stale values, which no forward reads before writing them. False (nothing changed) when
-    /// no row is kept, the rows are not increasing or a layer has no buffers yet.
+    /// no row is kept, the rows are not an order <see cref="KeptRows.MoveDownInPlace"/> takes, or a layer has no buffers yet.
     /// </summary>
     /// <param name="dropLazily">Drops the leading slots no kept row uses only once they are an eighth of <see cref="Length"/> or
     /// more, or the cache is within an eighth of its capacity (where it would grow): dropping moves every kept row, while
@@ -22,18 +22,9 @@ public sealed partial class KvCache
     /// that leaves is often the oldest one, would otherwise move all its rows at most leaves.</param>
     public unsafe bool KeepRowsInPlace(long[] rows, bool dropLazily = false)
     {
-        // No rows kept (a batch drains, a reward pass ends): the zero-row views would keep every layer's whole storage
-        // alive while the session idles; SelectRows frees it instead.
-        if (rows.Length == 0) return false;
-        // Any order in which each kept row comes from its own index or a later one (rows[r] ≥ r, no repeats): copied in
-        // increasing r, a destination is never a later copy's source. Rows leaving in order and a leaving row's place taken
-        // by the last row (ContinuousDecoder's swap-remove) are both such orders.
-        var seen = new bool[batch];
-        for (int r = 0; r < rows.Length; r++)
-        {
-            if (rows[r] < r || rows[r] >= batch || seen[rows[r]]) return false;
-            seen[rows[r]] = true;
-        }
+        // False too for no rows kept (a batch drains, a reward pass ends): the zero-row views would keep every layer's whole
+        // storage alive while the session idles; SelectRows frees it instead.
+        if (!KeptRows.MoveDownInPlace(rows, batch)) return false;
         for (int i = 0; i < keys.Length; i++)
             if (keys[i] is null || values[i] is null || keys[i]!.storage_offset() != 0 || values[i]!.storage_offset() != 0) return false; // Resize re-views from offset 0
         int drop = Length;
