@@ -68,11 +68,9 @@ public class HostSessionTests : IDisposable
     {
         // The host model tabulates 128 positions at first; a 200-token prompt grows its tables (the torch session's stored
         // backbone starts at 1024 and does not grow).
-        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
-        using var torchLm = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
+        using var twins = new Stories260KTwins(210);
+        var (a, b) = (twins.Host, twins.Torch);
         var prompt = Enumerable.Range(0, 200).Select(i => 3 + i * 37 % 500).Prepend(1).ToArray();
-        using var a = LanguageModelEngine.Host(host).OpenSession(210);
-        using var b = LanguageModelEngine.Cached(torchLm).OpenSession(210);
         var next = Same("200-token prefill", a.AddRows([prompt]), b.AddRows([prompt]));
         for (int step = 0; step < 3; step++) next = Same($"step {step} past position 200", a.Append(next), b.Append(next));
     }
@@ -80,10 +78,8 @@ public class HostSessionTests : IDisposable
     [Fact]
     public void A_joining_prompt_longer_than_the_running_rows_shifts_them_right_and_keeps_their_numbers()
     {
-        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
-        using var torchLm = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
-        using var a = LanguageModelEngine.Host(host).OpenSession(64);
-        using var b = LanguageModelEngine.Cached(torchLm).OpenSession(64);
+        using var twins = new Stories260KTwins(64);
+        var (a, b) = (twins.Host, twins.Torch);
         int[] shortPrompt = [1, 42, 7];
         var next = Same("short prefill", a.AddRows([shortPrompt]), b.AddRows([shortPrompt]));
         next = Same("step", a.Append(next), b.Append(next));
@@ -99,14 +95,12 @@ public class HostSessionTests : IDisposable
     {
         // The session reads the model's (settable) cache type once: a join after the model was set to f16 still builds an
         // f32 joining cache, as its running rows' (a mix of element sizes would be copied with one size's offsets).
-        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
-        using var torchLm = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
-        using var a = LanguageModelEngine.Host(host).OpenSession(32);
-        using var b = LanguageModelEngine.Cached(torchLm).OpenSession(32);
+        using var twins = new Stories260KTwins(32);
+        var (a, b) = (twins.Host, twins.Torch);
         int[] first = [1, 42, 7, 99, 13];
         var next = Same("prefill", a.AddRows([first]), b.AddRows([first]));
         next = Same("step", a.Append(next), b.Append(next));
-        host.KvCacheType = KvCacheType.F16; // for sessions opened from now on
+        twins.HostModel.KvCacheType = KvCacheType.F16; // for sessions opened from now on
         int[] second = [1, 300, 5];
         var joined = Same("join after the model's cache type changed", a.AddRows([second]), b.AddRows([second]));
         Same("step after the join", a.Append(joined), b.Append(joined));
@@ -119,12 +113,8 @@ public class HostSessionTests : IDisposable
     {
         // Capacity 2: the prefill reserves the prompt's 7 slots, then steps regrow the cache (7 → 14 → 28) with rows that
         // hold real slots, and a join lands on a grown cache.
-        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
-        using var torchLm = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
-        host.KvCacheType = cacheType;
-        torchLm.Backbone.KvCacheType = cacheType;
-        using var a = LanguageModelEngine.Host(host).OpenSession(2);
-        using var b = LanguageModelEngine.Cached(torchLm).OpenSession(2);
+        using var twins = new Stories260KTwins(2, cacheType);
+        var (a, b) = (twins.Host, twins.Torch);
         int[][] prompts = [[1, 42, 7], [1, 5, 300, 21, 8, 77, 3]];
         var next = Same("prefill", a.AddRows(prompts), b.AddRows(prompts));
         for (int step = 0; step < 9; step++) next = Same($"step {step}", a.Append(next), b.Append(next));
@@ -136,10 +126,8 @@ public class HostSessionTests : IDisposable
     [Fact]
     public void Rows_join_a_session_all_of_whose_rows_left()
     {
-        using var host = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
-        using var torchLm = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
-        using var a = LanguageModelEngine.Host(host).OpenSession(16);
-        using var b = LanguageModelEngine.Cached(torchLm).OpenSession(16);
+        using var twins = new Stories260KTwins(16);
+        var (a, b) = (twins.Host, twins.Torch);
         int[][] prompts = [[1, 42, 7], [1, 5, 300, 21]];
         var next = Same("prefill", a.AddRows(prompts), b.AddRows(prompts));
         next = Same("step", a.Append(next), b.Append(next));
@@ -203,6 +191,33 @@ public class HostSessionTests : IDisposable
     }
 
     /// <summary>Asserts the two answers agree and returns each row's most likely token (the next step's input).</summary>
+    /// <summary>
+    /// stories260K's GGUF loaded by the host engine and by torch, one session of <paramref name="capacity"/> slots on each
+    /// (both models' KV caches of <paramref name="cacheType"/>): the pair the tests below step side by side.
+    /// </summary>
+    sealed class Stories260KTwins : IDisposable
+    {
+        public readonly HostLanguageModel HostModel = HostLanguageModel.TryLoad(TestPaths.Stories260KGguf)!;
+        public readonly CausalLM TorchModel = CausalLM.LoadForInference(TestPaths.Stories260KGguf);
+        public readonly ILanguageModelSession Host, Torch;
+
+        public Stories260KTwins(int capacity, KvCacheType cacheType = KvCacheType.F32)
+        {
+            HostModel.KvCacheType = cacheType;
+            TorchModel.Backbone.KvCacheType = cacheType;
+            Host = LanguageModelEngine.Host(HostModel).OpenSession(capacity);
+            Torch = LanguageModelEngine.Cached(TorchModel).OpenSession(capacity);
+        }
+
+        public void Dispose()
+        {
+            Torch.Dispose();
+            Host.Dispose();
+            TorchModel.Dispose();
+            HostModel.Dispose();
+        }
+    }
+
     static long[] Same(string what, NextTokens host, NextTokens torch)
     {
         float[] expected = torch.LogProbs.contiguous().data<float>().ToArray();
