@@ -127,4 +127,36 @@ public class DpoReproducibilityTests
         Assert.Contains("farma w=1: in this run but not in the published table", rows.Beyond);
         Assert.Throws<PargsException>(() => PublishedResults.Compare("{}", published));
     }
+
+    [Fact]
+    public void A_row_beyond_the_main_runs_tolerance_reproduces_when_another_processors_published_run_gave_it()
+    {
+        // PPO, seed 1: 0.966 on the Intel Xeon VM that published the table, 0.910 on the AMD EPYC (docs/results.md).
+        string main = Table(Row("topk", null, 0.281, 3.25), Row("ppo", null, 0.966, 4.01));
+        string published = main[..^1] + ", \"other_machines\": [{\"machine\": \"AMD EPYC\", \"rows\": [" + Row("topk", null, 0.281, 3.25) + ", " + Row("ppo", null, 0.910, 2.63) + "]}]}";
+        var amd = PublishedResults.Compare(Table(Row("topk", null, 0.281, 3.25), Row("ppo", null, 0.910, 2.63)), published);
+        Assert.True(amd.Reproduced);
+        Assert.Equal(1, amd.Identical);
+        Assert.Equal(["ppo w=–: identical to AMD EPYC's run (reward_mean 0.910 vs 0.966, perplexity 2.63 vs 4.01 against the main run)"], amd.OtherMachine);
+        var near = PublishedResults.Compare(Table(Row("topk", null, 0.281, 3.25), Row("ppo", null, 0.920, 2.70)), published);
+        Assert.True(near.Reproduced);
+        Assert.Equal(["ppo w=–: within the tolerance of AMD EPYC's run (reward_mean 0.920 vs 0.910, perplexity 2.70 vs 2.63)"], near.OtherMachine);
+        // Neither run: beyond, reported against the main run; and without other_machines the AMD row is beyond.
+        var neither = PublishedResults.Compare(Table(Row("topk", null, 0.281, 3.25), Row("ppo", null, 0.700, 2.63)), published);
+        Assert.Equal(["ppo w=–: reward_mean 0.700 vs 0.966, perplexity 2.63 vs 4.01"], neither.Beyond);
+        Assert.False(PublishedResults.Compare(Table(Row("topk", null, 0.281, 3.25), Row("ppo", null, 0.910, 2.63)), main).Reproduced);
+        Assert.Throws<PargsException>(() => PublishedResults.Compare(main, main[..^1] + ", \"other_machines\": {}}"));
+        Assert.Throws<PargsException>(() => PublishedResults.Compare(main, main[..^1] + ", \"other_machines\": [{\"rows\": []}]}"));
+    }
+
+    [Fact]
+    public void The_published_seed_1_file_carries_the_AMD_EPYC_run_and_it_reproduces_the_PPO_row_there()
+    {
+        string published = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "docs", "results", "seed1.json"));
+        var amdRows = (JsonNode.Parse(published)!["other_machines"]![0]!["rows"]!.AsArray());
+        var amdRun = "{\"rows\": " + amdRows.ToJsonString() + "}";
+        var check = PublishedResults.Compare(amdRun, published);
+        Assert.True(check.Reproduced, string.Join("; ", check.Beyond));
+        Assert.Contains(check.OtherMachine, r => r.StartsWith("ppo w=–: identical to AMD EPYC", StringComparison.Ordinal));
+    }
 }
