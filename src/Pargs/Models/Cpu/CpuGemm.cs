@@ -27,7 +27,7 @@ namespace Pargs.Models.Cpu;
 /// product or on the thread split (tested bit for bit against <see cref="Reference"/>).
 /// </para>
 /// </summary>
-public static unsafe class CpuGemm
+public static unsafe partial class CpuGemm
 {
     /// <summary>Output columns per packed panel: two 16-float vectors.</summary>
     public const int PanelWidth = 32;
@@ -42,7 +42,18 @@ public static unsafe class CpuGemm
     /// memory-bound matrix–vector loop of the batch-1 decode.
     /// </summary>
     public static bool Takes(int rows, int inF, int outF)
-        => Supported && (long)outF * inF <= MaxMatrixFloats && rows >= Math.Max(2, FixedMinRows ?? (inF <= 128 ? 8 : inF <= 512 ? 16 : 32));
+        => Supported && (long)outF * inF <= MaxMatrixFloats && rows >= Math.Max(2, FixedMinRows ?? MinRows(Isa, inF));
+
+    /// <summary>
+    /// The fewest rows <see cref="Takes"/> hands to <paramref name="isa"/>'s kernel at <paramref name="inF"/> inputs (one of
+    /// <see cref="MinRowsChoices"/>). AVX-512 (the Intel VM of sessions 9–12): 8 rows to 128 inputs, 16 to 512, 32 beyond.
+    /// AVX2: see <see cref="Avx2MinRows"/>.
+    /// </summary>
+    internal static int MinRows(GemmIsa isa, int inF)
+        => isa == GemmIsa.Avx2 ? Avx2MinRows(inF) : inF <= 128 ? 8 : inF <= 512 ? 16 : 32;
+
+    /// <summary>Every value <see cref="MinRows"/> takes for <paramref name="isa"/>, whatever the width: the thresholds <see cref="SameChoice"/> checks.</summary>
+    internal static int[] MinRowsChoices(GemmIsa isa) => isa == GemmIsa.Avx2 ? Avx2MinRowsChoices : [8, 16, 32];
 
     /// <summary>
     /// Whether products of <paramref name="fewerRows"/> and of <paramref name="moreRows"/> rows go to the same kernel for
@@ -50,7 +61,7 @@ public static unsafe class CpuGemm
     /// </summary>
     public static bool SameChoice(int fewerRows, int moreRows)
     {
-        foreach (int threshold in FixedMinRows is int fixedRows ? [Math.Max(2, fixedRows)] : new[] { 8, 16, 32 })
+        foreach (int threshold in FixedMinRows is int fixedRows ? [Math.Max(2, fixedRows)] : MinRowsChoices(Isa))
             if (fewerRows >= threshold != moreRows >= threshold) return false;
         return true;
     }
@@ -62,8 +73,50 @@ public static unsafe class CpuGemm
     public static int? FixedMinRows { get; set; } =
         TuningVariable.Read("PARGS_GEMM_MIN_ROWS", fallback: -1, min: 2, max: int.MaxValue, "the width-dependent thresholds") is var rows and >= 2 ? (int)rows : null;
 
-    /// <summary>Whether this CPU runs the kernel (AVX-512 with 512-bit vectors enabled in the runtime).</summary>
-    public static bool Supported { get; } = Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Fma.IsSupported;
+    /// <summary>Whether this CPU runs the kernel: AVX-512 with 512-bit vectors enabled in the runtime, or AVX2 + FMA (unless PARGS_GEMM_AVX2=0).</summary>
+    public static bool Supported => Isa != GemmIsa.None;
+
+    /// <summary>
+    /// The instruction set the kernel runs on: AVX-512 where the runtime enables 512-bit vectors, else AVX2 + FMA (AMD Zen,
+    /// the CI machine), else none (CpuOps.MatMul keeps its dot-product blocks). Both give every output the same bits (one fma
+    /// chain whatever the vector width). PARGS_GEMM_AVX2=0 turns the AVX2 kernel off (A/B runs of one build: the products
+    /// go back to the dot-product blocks); a test's <see cref="UseIsa"/> scope picks another supported one on its thread.
+    /// </summary>
+    public static GemmIsa Isa => isaOverride ?? DefaultIsa;
+
+    /// <summary>What this CPU and PARGS_GEMM_AVX2 give <see cref="Isa"/> (no override).</summary>
+    public static GemmIsa DefaultIsa { get; } =
+        IsaRuns(GemmIsa.Avx512) ? GemmIsa.Avx512
+        : IsaRuns(GemmIsa.Avx2) && TuningVariable.Read("PARGS_GEMM_AVX2", fallback: 1, min: 0, max: 1) == 1 ? GemmIsa.Avx2
+        : GemmIsa.None;
+
+    /// <summary>Whether this CPU (and the runtime's vector settings) runs <paramref name="isa"/>'s kernel.</summary>
+    public static bool IsaRuns(GemmIsa isa) => isa switch
+    {
+        GemmIsa.Avx512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Fma.IsSupported,
+        GemmIsa.Avx2 => Vector256.IsHardwareAccelerated && Avx2.IsSupported && Fma.IsSupported,
+        _ => true,
+    };
+
+    [ThreadStatic] static GemmIsa? isaOverride;
+
+    /// <summary>
+    /// Until the returned scope is disposed, this thread's products run on <paramref name="isa"/> (tests: an AVX-512 machine
+    /// checks its AVX2 kernel too; GemmIsa.None switches the kernel off). Refuses an instruction set this CPU lacks.
+    /// </summary>
+    internal static IsaScope UseIsa(GemmIsa isa)
+    {
+        if (!IsaRuns(isa)) throw new PlatformNotSupportedException($"CpuGemm: this CPU does not run the {isa} kernel");
+        var scope = new IsaScope(isaOverride);
+        isaOverride = isa;
+        return scope;
+    }
+
+    /// <summary>Puts back the instruction set a <see cref="UseIsa"/> scope replaced (on the thread that opened it).</summary>
+    internal readonly struct IsaScope(GemmIsa? previous) : IDisposable
+    {
+        public void Dispose() => isaOverride = previous;
+    }
 
     [ThreadStatic] static float[]? panelBuffer;
     [ThreadStatic] static float[]? rowPanelBuffer;
@@ -99,17 +152,18 @@ public static unsafe class CpuGemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi, KeptPanels? kept = null)
     {
-        if (!Supported) throw new PlatformNotSupportedException("CpuGemm needs AVX-512 (check CpuGemm.Supported)");
+        var isa = Isa;
+        if (isa == GemmIsa.None) throw new PlatformNotSupportedException("CpuGemm needs AVX-512 or AVX2 + FMA (check CpuGemm.Supported)");
         if (rows <= 0 || hi <= lo) return;
         // Kept panels cost no pack, so they beat packing the rows too (PackRows = true still forces the row panels).
         if (kept is not null && KeptPanels.Enabled && PackRows != true)
         {
-            MultiplyByKeptPanels(x, rows, inF, kept.For(w, inF, outF), bias, y, outF, lo, hi);
+            MultiplyByKeptPanels(x, rows, inF, kept.For(w, inF, outF), bias, y, outF, lo, hi, isa);
             return;
         }
         if (PackRows ?? PacksRows(rows, inF, hi - lo))
         {
-            MultiplyByRowPanels(x, rows, inF, w, bias, y, outF, lo, hi);
+            MultiplyByRowPanels(x, rows, inF, w, bias, y, outF, lo, hi, isa);
             return;
         }
         long needed = (long)inF * PanelWidth + PanelWidth + AlignFloats;
@@ -117,6 +171,17 @@ public static unsafe class CpuGemm
         if (buffer is null || buffer.Length < needed) panelBuffer = buffer = GC.AllocateUninitializedArray<float>(checked((int)needed), pinned: true);
         float* panel = CacheLineAligned(buffer); // pinned: the address stays valid
         float* panelBias = panel + (long)inF * PanelWidth;
+        if (isa == GemmIsa.Avx2)
+        {
+            for (int o = lo; o < hi; o += PanelWidth)
+            {
+                int width = Math.Min(PanelWidth, hi - o);
+                Pack(w + (long)o * inF, inF, width, panel);
+                for (int c = 0; c < PanelWidth; c++) panelBias[c] = c < width && bias != null ? bias[o + c] : 0f;
+                PanelAvx2(x, rows, inF, panel, panelBias, y + o, outF, 0, width, null, 0);
+            }
+            return;
+        }
         var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (int o = lo; o < hi; o += PanelWidth)
         {
@@ -156,9 +221,22 @@ public static unsafe class CpuGemm
     /// a panel's first output).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void MultiplyByKeptPanels(float* x, int rows, int inF, float* panels, float* bias, float* y, int outF, int lo, int hi)
+    static void MultiplyByKeptPanels(float* x, int rows, int inF, float* panels, float* bias, float* y, int outF, int lo, int hi, GemmIsa isa)
     {
         float* panelBias = stackalloc float[PanelWidth];
+        if (isa == GemmIsa.Avx2)
+        {
+            for (int p = lo / PanelWidth; p * PanelWidth < hi; p++)
+            {
+                int o = p * PanelWidth, first = Math.Max(lo - o, 0), end = Math.Min(hi - o, PanelWidth);
+                float* panel = panels + (long)p * inF * PanelWidth;
+                for (int c = 0; c < PanelWidth; c++) panelBias[c] = c >= first && c < end && bias != null ? bias[o + c] : 0f;
+                // The next panel toward L2 while this one is multiplied, as below.
+                byte* next = (p + 1) * PanelWidth < hi && Sse.IsSupported ? (byte*)(panel + (long)inF * PanelWidth) : null;
+                PanelAvx2(x, rows, inF, panel, panelBias, y + o, outF, first, end, next, next == null ? 0 : inF * PanelWidth * sizeof(float) / 64);
+            }
+            return;
+        }
         var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (int p = lo / PanelWidth; p * PanelWidth < hi; p++)
         {
@@ -217,7 +295,7 @@ public static unsafe class CpuGemm
     /// same product), so the bits equal <see cref="Reference"/>'s like the weights-packed form's.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void MultiplyByRowPanels(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi)
+    static void MultiplyByRowPanels(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi, GemmIsa isa)
     {
         int panels = (rows + RowPanelHeight - 1) / RowPanelHeight;
         long needed = (long)panels * inF * RowPanelHeight;
@@ -227,6 +305,22 @@ public static unsafe class CpuGemm
         for (int p = 0; p < panels; p++)
             PackRowPanel(x + (long)p * RowPanelHeight * inF, Math.Min(RowPanelHeight, rows - p * RowPanelHeight), inF, panel + (long)p * inF * RowPanelHeight);
         float* block = stackalloc float[8 * 2 * RowPanelHeight]; // [8 outputs][32 rows]
+        if (isa == GemmIsa.Avx2)
+        {
+            // AVX2: 6 outputs × one panel's 16 rows a block (12 ymm accumulators), stored one float at a time (a 6-wide block
+            // has no 8 × 8 transpose; the stores are 1/inF of the FMAs).
+            for (int o = lo; o < hi; o += Avx2RowPanelOutputs)
+            {
+                int width = Math.Min(Avx2RowPanelOutputs, hi - o);
+                for (int p = 0; p < panels; p++)
+                {
+                    int r0 = p * RowPanelHeight;
+                    RowPanelBlockAvx2(panel + (long)p * inF * RowPanelHeight, inF, w, o, hi, bias, block);
+                    StoreRowPanelBlock(block, y + (long)r0 * outF + o, outF, Math.Min(RowPanelHeight, rows - r0), width);
+                }
+            }
+            return;
+        }
         for (int o = lo; o < hi; o += 8)
         {
             int width = Math.Min(8, hi - o);
@@ -466,3 +560,6 @@ public static unsafe class CpuGemm
         }
     }
 }
+
+/// <summary>The instruction set <see cref="CpuGemm"/>'s blocks run on (see <see cref="CpuGemm.Isa"/>).</summary>
+public enum GemmIsa { None, Avx2, Avx512 }
