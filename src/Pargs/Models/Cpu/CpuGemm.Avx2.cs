@@ -8,11 +8,36 @@ namespace Pargs.Models.Cpu;
 // panels as the AVX-512 blocks (so KeptPanels keeps one layout) and the same fma chain per output, so the same bits.
 public static unsafe partial class CpuGemm
 {
-    /// <summary>The fewest rows <see cref="Takes"/> hands to the AVX2 kernel at <paramref name="inF"/> inputs (to be measured).</summary>
-    static int Avx2MinRows(int inF) => inF <= 128 ? 8 : inF <= 512 ? 16 : 32;
+    /// <summary>
+    /// The fewest rows <see cref="Takes"/> hands to the AVX2 kernel at <paramref name="inF"/> inputs, its per-call pack
+    /// included: 24 to 256 inputs, 32 beyond. Measured on the AMD EPYC (Zen 3) 2-vCPU machine (bench gemm, two runs, load
+    /// 13–23, docs/benchmarks.md): Zen 3's dot-product blocks run at 25–38 GMAC/s from 8 rows (the Intel VM's at ~14), so
+    /// the pack pays back later than on AVX-512 — on 64 × 64, 172 × 64 and 64 × 172 the kernel draws level at 16–32 rows
+    /// (0.81–1.08× at 16–24, 0.95–1.14× at 32), on the 15M shape's 288- and 768-wide matrices at 64–96 rows (0.54–0.86×
+    /// at 24–32, 0.79–0.98× at 48, 0.88–1.19× at 64, 0.92–1.22× at 96). Kept panels pay no pack: see <see cref="Avx2KeptMinRows"/>.
+    /// WHY not 64 beyond 256 inputs, where the per-call kernel would first draw level: <see cref="SameChoice"/> is one set of
+    /// thresholds for every width, and a sibling forward splits by rows from 32 candidates a half; a threshold above 32
+    /// would stop the halves of 64–127 candidates (8 rows × 10 of a small model) from splitting. So 32: at 32–63 rows
+    /// the 15M shape's unmarked products run ~0.75–0.9× the dot blocks (a miss; a server's kept panels pay no pack and win).
+    /// </summary>
+    static int Avx2MinRows(int inF) => inF <= 256 ? 24 : 32;
 
-    /// <summary>Every value of <see cref="Avx2MinRows"/>.</summary>
-    static readonly int[] Avx2MinRowsChoices = [8, 16, 32];
+    /// <summary>Every value of <see cref="Avx2MinRows"/> (what <see cref="SameChoice"/> checks).</summary>
+    static readonly int[] Avx2MinRowsChoices = [24, 32];
+
+    /// <summary>
+    /// Below this many rows (and against a matrix past L1) the AVX2 kernel packs x's rows, not w (<see cref="PacksRows"/>):
+    /// at 32–63 rows on the 15M shape's matrices the row panels ran 0.75–1.22× the dot blocks against the weight panels'
+    /// 0.75–1.10× (bench gemm with PARGS_GEMM_PACK=rows and =weights, load 23–27: better in 11 of 15 cells).
+    /// </summary>
+    const int Avx2RowPanelMaxRows = 64;
+
+    /// <summary>
+    /// <see cref="KeptMinRows"/> on AVX2: over kept panels the kernel beat the dot-product blocks at 10–12 rows on every
+    /// shape of bench gemm (1.09–1.83× at 12 rows), at 8 rows on some and not others (0.83–1.24×): a 16-stream step's 11–16
+    /// LM rows and the reward model's 110–160 candidates take it.
+    /// </summary>
+    const int Avx2KeptMinRows = 10;
 
     /// <summary>Rows of the largest AVX2 block: 6 rows × 16 columns = 12 accumulators + 2 panel vectors + 1 broadcast of 16 ymm registers.</summary>
     const int Avx2BlockRows = 6;

@@ -7,7 +7,7 @@ namespace Pargs.Models.Cpu;
 
 /// <summary>
 /// nn.functional.linear for many rows (a batched decoding step's rows, a reward model's sibling candidates of
-/// every row, small prefills) as a register-blocked product in outer-product form on AVX-512: y[r, o] = Σᵢ x[r, i]·w[o, i]
+/// every row, small prefills) as a register-blocked product in outer-product form on AVX-512 or AVX2 + FMA: y[r, o] = Σᵢ x[r, i]·w[o, i]
 /// (+ bias[o]), x [rows, inF], w [outF, inF] row-major, y [rows, outF], for outputs o in [lo, hi).
 /// <para>
 /// WHY this form: the dot-product kernel of <see cref="CpuOps.MatMul"/> ends every output in a horizontal sum, which on
@@ -21,6 +21,11 @@ namespace Pargs.Models.Cpu;
 /// (<see cref="MultiplyByRowPanels"/>: the same bits).
 /// </para>
 /// <para>
+/// AVX2 + FMA (AMD Zen, the CI machine; CpuGemm.Avx2.cs) multiplies the same panels half a panel at a time, 6 rows × 16
+/// columns a block (16 ymm registers), and a 6-output block over x's row panels: the same operations per output, so the
+/// same bits as AVX-512 and <see cref="Reference"/>; its row thresholds are its own (<see cref="MinRows"/>).
+/// </para>
+/// <para>
 /// Batch invariance: every output is summed in one fixed order, s = fma(x[r, i], w[o, i], s) for i = 0, 1, …, inF − 1
 /// from s = 0, then s + bias[o] (0 without a bias) — the same operations whichever block, panel, thread or row count
 /// computes it (a lane of a vector or the scalar tail). So a row's result does not depend on how many rows share the
@@ -29,14 +34,15 @@ namespace Pargs.Models.Cpu;
 /// </summary>
 public static unsafe partial class CpuGemm
 {
-    /// <summary>Output columns per packed panel: two 16-float vectors.</summary>
+    /// <summary>Output columns per packed panel: two 16-float vectors (AVX-512), or two halves of two 8-float vectors (AVX2).</summary>
     public const int PanelWidth = 32;
 
     /// <summary>
     /// Whether <see cref="CpuOps.MatMul"/> hands a product of <paramref name="rows"/> rows of <paramref name="inF"/>
     /// inputs and <paramref name="outF"/> outputs to this kernel. The per-call pack (a pass over w, ~1 cycle a float on
-    /// this VM) is paid back from ~8 rows on 64-wide rows, ~16 on 288-wide, ~32 on 768-wide (bench gemm,
-    /// docs/benchmarks.md); below, the dot-product blocks are faster. A matrix over 4 MiB (an LM head: 32000 × 288 is
+    /// the Intel AVX-512 VM) is paid back there from ~8 rows on 64-wide rows, ~16 on 288-wide, ~32 on 768-wide (bench gemm,
+    /// docs/benchmarks.md); below, the dot-product blocks are faster. On AVX2 the thresholds are <see cref="Avx2MinRows"/>'s,
+    /// measured on an AMD Zen 3 (<see cref="MinRows"/>). A matrix over 4 MiB (an LM head: 32000 × 288 is
     /// 37 MB) streams from memory, where the pack is an extra pass and the product is bound by the stream anyway (bench
     /// gemm: 0.76–0.94× the dot blocks at 16–32 rows), so it stays on the dot blocks. A single row always stays on the
     /// memory-bound matrix–vector loop of the batch-1 decode.
@@ -57,11 +63,12 @@ public static unsafe partial class CpuGemm
 
     /// <summary>
     /// Whether products of <paramref name="fewerRows"/> and of <paramref name="moreRows"/> rows go to the same kernel for
-    /// every matrix (<see cref="Takes"/> decides alike at each width): then a row's bits are the same in either.
+    /// every matrix (<see cref="Takes"/> decides alike at each width, and <see cref="TakesKept"/> for a model whose panels are
+    /// kept): then a row's bits are the same in either.
     /// </summary>
     public static bool SameChoice(int fewerRows, int moreRows)
     {
-        foreach (int threshold in FixedMinRows is int fixedRows ? [Math.Max(2, fixedRows)] : MinRowsChoices(Isa))
+        foreach (int threshold in FixedMinRows is int fixedRows ? [Math.Max(2, fixedRows)] : (int[])[.. MinRowsChoices(Isa), KeptMinRows])
             if (fewerRows >= threshold != moreRows >= threshold) return false;
         return true;
     }
@@ -128,8 +135,8 @@ public static unsafe partial class CpuGemm
     /// comparisons), where the weights' pack is most of the call; from 40 rows on no gain within the noise (kept on the weights); on 64 × 64 at 16 rows slower
     /// (a single panel waits on a broadcast of w per FMA, and a matrix in L1 packs cheaply).
     /// </summary>
-    static bool PacksRows(int rows, int inF, int outputs)
-        => rows < 2 * RowPanelHeight && rows < outputs && (long)inF * outputs > 1 << 16;
+    static bool PacksRows(int rows, int inF, int outputs, GemmIsa isa)
+        => rows < (isa == GemmIsa.Avx2 ? Avx2RowPanelMaxRows : 2 * RowPanelHeight) && rows < outputs && (long)inF * outputs > 1 << 16;
 
     /// <summary>Rows per packed row panel (<see cref="MultiplyByRowPanels"/>): one 16-float vector.</summary>
     const int RowPanelHeight = 16;
@@ -161,7 +168,7 @@ public static unsafe partial class CpuGemm
             MultiplyByKeptPanels(x, rows, inF, kept.For(w, inF, outF), bias, y, outF, lo, hi, isa);
             return;
         }
-        if (PackRows ?? PacksRows(rows, inF, hi - lo))
+        if (PackRows ?? PacksRows(rows, inF, hi - lo, isa))
         {
             MultiplyByRowPanels(x, rows, inF, w, bias, y, outF, lo, hi, isa);
             return;
@@ -211,9 +218,16 @@ public static unsafe partial class CpuGemm
     public static bool TakesKept(int rows, int inF, int outF)
         => Supported && KeptPanels.Enabled && (long)outF * inF <= MaxMatrixFloats && rows >= Math.Max(2, FixedMinRows ?? KeptMinRows);
 
-    /// <summary>See <see cref="TakesKept"/> (PARGS_KEPT_MIN_ROWS: A/B runs of one build).</summary>
-    public static int KeptMinRows { get; set; } =
-        (int)TuningVariable.Read("PARGS_KEPT_MIN_ROWS", fallback: 8, min: 2, max: int.MaxValue);
+    /// <summary>
+    /// See <see cref="TakesKept"/>: 8 rows on AVX-512, 10 on AVX2 (<see cref="Avx2KeptMinRows"/>), or PARGS_KEPT_MIN_ROWS
+    /// (A/B runs of one build) for either.
+    /// </summary>
+    public static int KeptMinRows
+    {
+        get => keptMinRows ?? (Isa == GemmIsa.Avx2 ? Avx2KeptMinRows : 8);
+        set => keptMinRows = value;
+    }
+    static int? keptMinRows = TuningVariable.Read("PARGS_KEPT_MIN_ROWS", fallback: -1, min: 2, max: int.MaxValue, "the instruction set's default") is var kept and >= 2 ? (int)kept : null;
 
     /// <summary>
     /// <see cref="Multiply"/> over panels packed beforehand (<see cref="PackPanels"/>: panel p holds outputs 32p … 32p + 31):
@@ -421,8 +435,8 @@ public static unsafe partial class CpuGemm
     }
 
     /// <summary>
-    /// The order every output is computed in, scalar: the definition the kernel matches bit for bit (tests), and
-    /// what a CPU without AVX-512 could run.
+    /// The order every output is computed in, scalar: the definition the kernel matches bit for bit on either instruction
+    /// set (tests), and what a CPU without AVX2 could run.
     /// </summary>
     public static void Reference(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi)
     {
