@@ -18,7 +18,7 @@ public static unsafe partial class CpuGemm
     /// WHY not 64 beyond 256 inputs, where the per-call kernel would first draw level: <see cref="SameChoice"/> is one set of
     /// thresholds for every width, and a sibling forward splits by rows from 32 candidates a half; a threshold above 32
     /// would stop the halves of 64–127 candidates (8 rows × 10 of a small model) from splitting. So 32: at 32–63 rows
-    /// the 15M shape's unmarked products run ~0.75–0.9× the dot blocks (a miss; a server's kept panels pay no pack and win).
+    /// the 15M shape's unmarked products run ~0.6–1.2× the dot blocks, mostly below 1 (a miss; a server's kept panels pay no pack and win).
     /// </summary>
     static int Avx2MinRows(int inF) => inF <= 256 ? 24 : 32;
 
@@ -34,7 +34,7 @@ public static unsafe partial class CpuGemm
 
     /// <summary>
     /// <see cref="KeptMinRows"/> on AVX2: over kept panels the kernel beat the dot-product blocks at 10–12 rows on every
-    /// shape of bench gemm (1.09–1.83× at 12 rows), at 8 rows on some and not others (0.83–1.24×): a 16-stream step's 11–16
+    /// shape of bench gemm (1.01–1.51×), at 8 rows on some and not others (0.83–1.24×): a 16-stream step's 11–16
     /// LM rows and the reward model's 110–160 candidates take it.
     /// </summary>
     const int Avx2KeptMinRows = 10;
