@@ -59,7 +59,9 @@ public static unsafe partial class CpuGemm
         => isa == GemmIsa.Avx2 ? Avx2MinRows(inF) : inF <= 128 ? 8 : inF <= 512 ? 16 : 32;
 
     /// <summary>Every value <see cref="MinRows"/> takes for <paramref name="isa"/>, whatever the width: the thresholds <see cref="SameChoice"/> checks.</summary>
-    internal static int[] MinRowsChoices(GemmIsa isa) => isa == GemmIsa.Avx2 ? Avx2MinRowsChoices : [8, 16, 32];
+    internal static int[] MinRowsChoices(GemmIsa isa) => isa == GemmIsa.Avx2 ? Avx2MinRowsChoices : Avx512MinRowsChoices;
+
+    static readonly int[] Avx512MinRowsChoices = [8, 16, 32];
 
     /// <summary>
     /// Whether products of <paramref name="fewerRows"/> and of <paramref name="moreRows"/> rows go to the same kernel for
@@ -68,9 +70,11 @@ public static unsafe partial class CpuGemm
     /// </summary>
     public static bool SameChoice(int fewerRows, int moreRows)
     {
-        foreach (int threshold in FixedMinRows is int fixedRows ? [Math.Max(2, fixedRows)] : (int[])[.. MinRowsChoices(Isa), KeptMinRows])
-            if (fewerRows >= threshold != moreRows >= threshold) return false;
-        return true;
+        if (FixedMinRows is int fixedRows) return Alike(Math.Max(2, fixedRows));
+        foreach (int threshold in MinRowsChoices(Isa))
+            if (!Alike(threshold)) return false;
+        return Alike(KeptMinRows);
+        bool Alike(int threshold) => fewerRows >= threshold == moreRows >= threshold;
     }
 
     /// <summary>The largest matrix (floats) the kernel takes: 4 MiB, what stays in this VM's 2 MiB L2 plus L3 at hand.</summary>
