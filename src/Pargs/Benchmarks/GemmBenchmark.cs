@@ -61,7 +61,7 @@ public static unsafe class GemmBenchmark
                         (gemm, kept) = (sums[0] / 2, sums[1] / 2);
                     }
                     double torch = Measure(outF, inF, rows, "torch", options.SecondsPerCell);
-                    table.Add($"{outF} × {inF}", rows.ToString(), $"{dot:F1}", CpuGemm.Supported ? $"{gemm:F1}" : "n/a (no AVX-512)", CpuGemm.Supported ? $"{kept:F1}" : "n/a", $"{torch:F1}",
+                    table.Add($"{outF} × {inF}", rows.ToString(), $"{dot:F1}", CpuGemm.Supported ? $"{gemm:F1}" : "n/a (no AVX-512 or AVX2)", CpuGemm.Supported ? $"{kept:F1}" : "n/a", $"{torch:F1}",
                               $"{gemm / dot:F2}×", $"{gemm / torch:F2}×", $"{kept / gemm:F2}×");
                 }
         }
@@ -70,6 +70,7 @@ public static unsafe class GemmBenchmark
             CpuGemm.FixedMinRows = savedMin;
             ComputeThreads.Set(savedThreads);
         }
+        table.Notes.Add($"CpuGemm's instruction set: {CpuGemm.Isa} (PARGS_GEMM_AVX2=0 turns AVX2 off).");
         table.Notes.Add("GMAC/s = rows × out × in multiply-adds per second of the measuring thread's CPU time. The dot kernel and CpuGemm cycle through copies of the matrix filling 8 MiB (weights from L3, as in a forward); torch multiplies one copy.");
         table.Notes.Add("CpuGemm includes its per-call pack of the weights into [in, 32] panels (or of the rows below 32 against a matrix past L1); \"kept panels\": the same products over panels packed once per copy and kept (KeptPanels, a model held for inference only), read as a forward reads them, from L2/L3 — alternated with the per-call column, two rounds each. \"dot kernel\" is CpuOps.MatMul with the GEMM switched off (CpuGemm.FixedMinRows above the rows).");
         return table;

@@ -48,25 +48,92 @@ public unsafe class CpuGemmTests
         { 288, 288, 110 }, { 288, 768, 110 }, { 768, 288, 31 }, { 7, 40, 17 }, { 300, 11, 48 },
     };
 
+    /// <summary>
+    /// The instruction sets this CPU runs CpuGemm on (AVX-512 and AVX2 on an AVX-512 machine, AVX2 on the AMD CI machine):
+    /// the direct tests check each, on the test's thread (<see cref="CpuGemm.UseIsa"/>). Empty only on a CPU without AVX2 + FMA,
+    /// where CpuOps.MatMul never calls CpuGemm (<see cref="The_kernel_runs_wherever_AVX2_and_FMA_do"/> guards against an
+    /// empty list hiding a kernel switched off by mistake).
+    /// </summary>
+    internal static GemmIsa[] Isas() => new[] { GemmIsa.Avx512, GemmIsa.Avx2 }.Where(CpuGemm.IsaRuns).ToArray();
+
+    [Fact]
+    public void The_kernel_runs_wherever_AVX2_and_FMA_do()
+    {
+        bool avx2 = System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported
+                    && System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated;
+        Assert.Equal(avx2, CpuGemm.IsaRuns(GemmIsa.Avx2));
+        if (avx2 && Environment.GetEnvironmentVariable("PARGS_GEMM_AVX2") != "0")
+        {
+            Assert.True(CpuGemm.Supported, "AVX2 + FMA present but CpuGemm is off");
+            Assert.Contains(GemmIsa.Avx2, Isas());
+        }
+        Assert.Equal(CpuGemm.IsaRuns(GemmIsa.Avx512) ? GemmIsa.Avx512 : CpuGemm.Supported ? GemmIsa.Avx2 : GemmIsa.None, CpuGemm.DefaultIsa);
+    }
+
     [Theory]
     [MemberData(nameof(Shapes))]
     public void Multiply_matches_a_double_loop_and_its_own_summation_order_bit_for_bit(int outF, int inF, int rows)
     {
-        if (!CpuGemm.Supported) return; // no AVX-512: CpuOps.MatMul never calls it (its dispatch test below still runs)
         var x = Random(rows * inF, 1);
         var w = Random(outF * inF, 2);
         var bias = Random(outF, 3);
-        // Both packed forms (weights' columns, x's rows), forced: each must give the one summation order's bits.
+        // Both packed forms (weights' columns, x's rows), forced, on every instruction set this CPU runs: each must give the
+        // one summation order's bits.
         bool? saved = CpuGemm.PackRows;
         try
         {
-            foreach (bool packRows in new[] { false, true })
+            foreach (var isa in Isas())
             {
-                CpuGemm.PackRows = packRows;
-                Check(x, w, bias, outF, inF, rows);
+                using var scope = CpuGemm.UseIsa(isa);
+                foreach (bool packRows in new[] { false, true })
+                {
+                    CpuGemm.PackRows = packRows;
+                    Check(x, w, bias, outF, inF, rows);
+                }
             }
         }
         finally { CpuGemm.PackRows = saved; }
+    }
+
+    /// <summary>
+    /// The row thresholds of each instruction set, as documented (AVX-512's measured on the Intel VM, AVX2's on the AMD Zen 3),
+    /// and <see cref="CpuGemm.SameChoice"/> against <see cref="CpuGemm.Takes"/> / <see cref="CpuGemm.TakesKept"/> on this CPU's
+    /// sets: whenever it says two row counts choose alike, every width's choice agrees (else a row split would change bits).
+    /// </summary>
+    [Fact]
+    public void Each_instruction_sets_thresholds_and_SameChoice_agrees_with_Takes()
+    {
+        foreach (var (inF, avx512, avx2) in new[] { (64, 8, 24), (128, 8, 24), (172, 16, 24), (256, 16, 24), (288, 16, 32), (512, 16, 32), (768, 32, 32), (2048, 32, 32) })
+        {
+            Assert.Equal(avx512, CpuGemm.MinRows(GemmIsa.Avx512, inF));
+            Assert.Equal(avx2, CpuGemm.MinRows(GemmIsa.Avx2, inF));
+            Assert.Contains(avx512, CpuGemm.MinRowsChoices(GemmIsa.Avx512));
+            Assert.Contains(avx2, CpuGemm.MinRowsChoices(GemmIsa.Avx2));
+        }
+        if (CpuGemm.FixedMinRows is not null) return; // PARGS_GEMM_MIN_ROWS set for an A/B run: one threshold, not the defaults
+        var widths = new[] { 9, 64, 100, 172, 256, 257, 288, 512, 768, 2048 };
+        foreach (var isa in Isas())
+        {
+            using var scope = CpuGemm.UseIsa(isa);
+            Assert.Equal(isa == GemmIsa.Avx2 ? 10 : 8, CpuGemm.KeptMinRows);
+            for (int fewer = 2; fewer <= 130; fewer++)
+                for (int more = fewer; more <= 130; more++)
+                {
+                    if (!CpuGemm.SameChoice(fewer, more)) continue;
+                    foreach (int inF in widths)
+                    {
+                        if (CpuGemm.Takes(fewer, inF, 256) != CpuGemm.Takes(more, inF, 256)) Assert.Fail($"{isa}: SameChoice({fewer}, {more}) but Takes differs at {inF} inputs");
+                        if (CpuGemm.TakesKept(fewer, inF, 256) != CpuGemm.TakesKept(more, inF, 256)) Assert.Fail($"{isa}: SameChoice({fewer}, {more}) but TakesKept differs at {inF} inputs");
+                    }
+                }
+            int first = CpuGemm.MinRows(isa, 288);
+            Assert.False(CpuGemm.Takes(first - 1, 288, 288));
+            Assert.True(CpuGemm.Takes(first, 288, 288));
+            Assert.False(CpuGemm.SameChoice(first - 1, first));
+            // A sibling forward splits by rows from 32 candidates a half: no threshold above 32 may stop halves of 32–63
+            // (64–127 candidates) from keeping their bits (RowSplitSiblingsTests).
+            Assert.True(CpuGemm.SameChoice(32, 127), $"{isa}: halves of 32 candidates would not split");
+        }
     }
 
     static void Check(float[] x, float[] w, float[] bias, int outF, int inF, int rows)
@@ -102,9 +169,10 @@ public unsafe class CpuGemmTests
     [Fact]
     public void A_rows_result_does_not_depend_on_the_rows_beside_it_nor_on_the_thread_split()
     {
-        if (!CpuGemm.Supported) return;
+        foreach (var isa in Isas())
         foreach (var (outF, inF) in new[] { (172, 64), (288, 288), (61, 19) })
         {
+            using var scope = CpuGemm.UseIsa(isa);
             const int most = 700;
             var x = Random(most * inF, 4);
             var w = Random(outF * inF, 5);
@@ -114,7 +182,7 @@ public unsafe class CpuGemmTests
             {
                 // Row 5 alone, then among 6, 8, 9, 64, 160 and 700 rows, and split at output 4·k as two threads would.
                 CpuGemm.Multiply(xp + 5 * inF, 1, inF, wp, bp, ap, outF, 0, outF);
-                foreach (int rows in new[] { 6, 8, 9, 64, 160, most })
+                foreach (int rows in new[] { 6, 7, 8, 9, 11, 64, 160, most })
                 {
                     var y = new float[rows * outF];
                     var split = new float[rows * outF];

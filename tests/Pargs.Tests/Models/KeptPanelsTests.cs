@@ -29,9 +29,19 @@ public unsafe class KeptPanelsTests
     [InlineData(64, 64, 8)]
     [InlineData(37, 13, 9)]   // a partial last panel, an inF tail of the 8 × 8 pack
     [InlineData(100, 9, 3)]
+    [InlineData(70, 20, 10)]  // AVX2: a 6-row block and a 4-row one
+    [InlineData(45, 30, 7)]   // AVX2: a 6-row block and a single row; a half panel with no outputs
     public void Kept_panels_give_the_one_summation_orders_bits_over_any_output_range(int outF, int inF, int rows)
     {
-        if (!CpuGemm.Supported) return; // no AVX-512: CpuOps.MatMul never calls CpuGemm
+        foreach (var isa in CpuGemmTests.Isas()) // each instruction set this CPU runs (none: CpuOps.MatMul never calls CpuGemm)
+        {
+            using var scope = CpuGemm.UseIsa(isa);
+            KeptPanelsGiveTheSummationOrdersBits(outF, inF, rows);
+        }
+    }
+
+    static void KeptPanelsGiveTheSummationOrdersBits(int outF, int inF, int rows)
+    {
         var x = Random(rows * inF, 1);
         var w = Random(outF * inF, 2);
         var bias = Random(outF, 3);
@@ -71,7 +81,7 @@ public unsafe class KeptPanelsTests
     [Fact]
     public void Weights_changed_after_their_panels_were_kept_are_refused()
     {
-        if (!CpuGemm.Supported) return;
+        if (!CpuGemm.Supported) return; // a CPU without AVX2 + FMA (CpuGemmTests.The_kernel_runs_wherever_AVX2_and_FMA_do)
         const int outF = 64, inF = 64, rows = 16;
         var x = Random(rows * inF, 1);
         var w = Random(outF * inF, 2);
@@ -99,7 +109,7 @@ public unsafe class KeptPanelsTests
     [InlineData("tiny", 8, 2)]
     public void A_marked_models_forwards_equal_its_unmarked_twins_bit_for_bit(string shape, int rows, int threads)
     {
-        if (!CpuGemm.Supported) return;
+        if (!CpuGemm.Supported) return; // a CPU without AVX2 + FMA (CpuGemmTests.The_kernel_runs_wherever_AVX2_and_FMA_do)
         int? savedMin = CpuGemm.FixedMinRows;
         CpuGemm.FixedMinRows = 8;
         try
@@ -124,7 +134,7 @@ public unsafe class KeptPanelsTests
     [Fact]
     public void With_the_default_thresholds_a_marked_models_few_row_steps_agree_to_rounding()
     {
-        if (!CpuGemm.Supported) return;
+        if (!CpuGemm.Supported) return; // a CPU without AVX2 + FMA (CpuGemmTests.The_kernel_runs_wherever_AVX2_and_FMA_do)
         var (expected, actual, _, _) = Twins("15m", 16, 1);
         const int hidden = 288, rows = 16, k = 10;
         double worst = 0;

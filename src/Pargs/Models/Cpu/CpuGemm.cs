@@ -7,7 +7,7 @@ namespace Pargs.Models.Cpu;
 
 /// <summary>
 /// nn.functional.linear for many rows (a batched decoding step's rows, a reward model's sibling candidates of
-/// every row, small prefills) as a register-blocked product in outer-product form on AVX-512: y[r, o] = Σᵢ x[r, i]·w[o, i]
+/// every row, small prefills) as a register-blocked product in outer-product form on AVX-512 or AVX2 + FMA: y[r, o] = Σᵢ x[r, i]·w[o, i]
 /// (+ bias[o]), x [rows, inF], w [outF, inF] row-major, y [rows, outF], for outputs o in [lo, hi).
 /// <para>
 /// WHY this form: the dot-product kernel of <see cref="CpuOps.MatMul"/> ends every output in a horizontal sum, which on
@@ -21,38 +21,60 @@ namespace Pargs.Models.Cpu;
 /// (<see cref="MultiplyByRowPanels"/>: the same bits).
 /// </para>
 /// <para>
+/// AVX2 + FMA (AMD Zen, the CI machine; CpuGemm.Avx2.cs) multiplies the same panels half a panel at a time, 6 rows × 16
+/// columns a block (16 ymm registers), and a 6-output block over x's row panels: the same operations per output, so the
+/// same bits as AVX-512 and <see cref="Reference"/>; its row thresholds are its own (<see cref="MinRows"/>).
+/// </para>
+/// <para>
 /// Batch invariance: every output is summed in one fixed order, s = fma(x[r, i], w[o, i], s) for i = 0, 1, …, inF − 1
 /// from s = 0, then s + bias[o] (0 without a bias) — the same operations whichever block, panel, thread or row count
 /// computes it (a lane of a vector or the scalar tail). So a row's result does not depend on how many rows share the
 /// product or on the thread split (tested bit for bit against <see cref="Reference"/>).
 /// </para>
 /// </summary>
-public static unsafe class CpuGemm
+public static unsafe partial class CpuGemm
 {
-    /// <summary>Output columns per packed panel: two 16-float vectors.</summary>
+    /// <summary>Output columns per packed panel: two 16-float vectors (AVX-512), or two halves of two 8-float vectors (AVX2).</summary>
     public const int PanelWidth = 32;
 
     /// <summary>
     /// Whether <see cref="CpuOps.MatMul"/> hands a product of <paramref name="rows"/> rows of <paramref name="inF"/>
     /// inputs and <paramref name="outF"/> outputs to this kernel. The per-call pack (a pass over w, ~1 cycle a float on
-    /// this VM) is paid back from ~8 rows on 64-wide rows, ~16 on 288-wide, ~32 on 768-wide (bench gemm,
-    /// docs/benchmarks.md); below, the dot-product blocks are faster. A matrix over 4 MiB (an LM head: 32000 × 288 is
+    /// the Intel AVX-512 VM) is paid back there from ~8 rows on 64-wide rows, ~16 on 288-wide, ~32 on 768-wide (bench gemm,
+    /// docs/benchmarks.md); below, the dot-product blocks are faster. On AVX2 the thresholds are <see cref="Avx2MinRows"/>'s,
+    /// measured on an AMD Zen 3 (<see cref="MinRows"/>). A matrix over 4 MiB (an LM head: 32000 × 288 is
     /// 37 MB) streams from memory, where the pack is an extra pass and the product is bound by the stream anyway (bench
     /// gemm: 0.76–0.94× the dot blocks at 16–32 rows), so it stays on the dot blocks. A single row always stays on the
     /// memory-bound matrix–vector loop of the batch-1 decode.
     /// </summary>
     public static bool Takes(int rows, int inF, int outF)
-        => Supported && (long)outF * inF <= MaxMatrixFloats && rows >= Math.Max(2, FixedMinRows ?? (inF <= 128 ? 8 : inF <= 512 ? 16 : 32));
+        => Supported && (long)outF * inF <= MaxMatrixFloats && rows >= Math.Max(2, FixedMinRows ?? MinRows(Isa, inF));
+
+    /// <summary>
+    /// The fewest rows <see cref="Takes"/> hands to <paramref name="isa"/>'s kernel at <paramref name="inF"/> inputs (one of
+    /// <see cref="MinRowsChoices"/>). AVX-512 (the Intel VM of sessions 9–12): 8 rows to 128 inputs, 16 to 512, 32 beyond.
+    /// AVX2: see <see cref="Avx2MinRows"/>.
+    /// </summary>
+    internal static int MinRows(GemmIsa isa, int inF)
+        => isa == GemmIsa.Avx2 ? Avx2MinRows(inF) : inF <= 128 ? 8 : inF <= 512 ? 16 : 32;
+
+    /// <summary>Every value <see cref="MinRows"/> takes for <paramref name="isa"/>, whatever the width: the thresholds <see cref="SameChoice"/> checks.</summary>
+    internal static int[] MinRowsChoices(GemmIsa isa) => isa == GemmIsa.Avx2 ? Avx2MinRowsChoices : Avx512MinRowsChoices;
+
+    static readonly int[] Avx512MinRowsChoices = [8, 16, 32];
 
     /// <summary>
     /// Whether products of <paramref name="fewerRows"/> and of <paramref name="moreRows"/> rows go to the same kernel for
-    /// every matrix (<see cref="Takes"/> decides alike at each width): then a row's bits are the same in either.
+    /// every matrix (<see cref="Takes"/> decides alike at each width, and <see cref="TakesKept"/> for a model whose panels are
+    /// kept): then a row's bits are the same in either.
     /// </summary>
     public static bool SameChoice(int fewerRows, int moreRows)
     {
-        foreach (int threshold in FixedMinRows is int fixedRows ? [Math.Max(2, fixedRows)] : new[] { 8, 16, 32 })
-            if (fewerRows >= threshold != moreRows >= threshold) return false;
-        return true;
+        if (FixedMinRows is int fixedRows) return Alike(Math.Max(2, fixedRows));
+        foreach (int threshold in MinRowsChoices(Isa))
+            if (!Alike(threshold)) return false;
+        return Alike(KeptMinRows);
+        bool Alike(int threshold) => fewerRows >= threshold == moreRows >= threshold;
     }
 
     /// <summary>The largest matrix (floats) the kernel takes: 4 MiB, what stays in this VM's 2 MiB L2 plus L3 at hand.</summary>
@@ -62,8 +84,50 @@ public static unsafe class CpuGemm
     public static int? FixedMinRows { get; set; } =
         TuningVariable.Read("PARGS_GEMM_MIN_ROWS", fallback: -1, min: 2, max: int.MaxValue, "the width-dependent thresholds") is var rows and >= 2 ? (int)rows : null;
 
-    /// <summary>Whether this CPU runs the kernel (AVX-512 with 512-bit vectors enabled in the runtime).</summary>
-    public static bool Supported { get; } = Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Fma.IsSupported;
+    /// <summary>Whether this CPU runs the kernel: AVX-512 with 512-bit vectors enabled in the runtime, or AVX2 + FMA (unless PARGS_GEMM_AVX2=0).</summary>
+    public static bool Supported => Isa != GemmIsa.None;
+
+    /// <summary>
+    /// The instruction set the kernel runs on: AVX-512 where the runtime enables 512-bit vectors, else AVX2 + FMA (AMD Zen,
+    /// the CI machine), else none (CpuOps.MatMul keeps its dot-product blocks). Both give every output the same bits (one fma
+    /// chain whatever the vector width). PARGS_GEMM_AVX2=0 turns the AVX2 kernel off (A/B runs of one build: the products
+    /// go back to the dot-product blocks); a test's <see cref="UseIsa"/> scope picks another supported one on its thread.
+    /// </summary>
+    public static GemmIsa Isa => isaOverride ?? DefaultIsa;
+
+    /// <summary>What this CPU and PARGS_GEMM_AVX2 give <see cref="Isa"/> (no override).</summary>
+    public static GemmIsa DefaultIsa { get; } =
+        IsaRuns(GemmIsa.Avx512) ? GemmIsa.Avx512
+        : IsaRuns(GemmIsa.Avx2) && TuningVariable.Read("PARGS_GEMM_AVX2", fallback: 1, min: 0, max: 1) == 1 ? GemmIsa.Avx2
+        : GemmIsa.None;
+
+    /// <summary>Whether this CPU (and the runtime's vector settings) runs <paramref name="isa"/>'s kernel.</summary>
+    public static bool IsaRuns(GemmIsa isa) => isa switch
+    {
+        GemmIsa.Avx512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Fma.IsSupported,
+        GemmIsa.Avx2 => Vector256.IsHardwareAccelerated && Avx2.IsSupported && Fma.IsSupported,
+        _ => true,
+    };
+
+    [ThreadStatic] static GemmIsa? isaOverride;
+
+    /// <summary>
+    /// Until the returned scope is disposed, this thread's products run on <paramref name="isa"/> (tests: an AVX-512 machine
+    /// checks its AVX2 kernel too; GemmIsa.None switches the kernel off). Refuses an instruction set this CPU lacks.
+    /// </summary>
+    internal static IsaScope UseIsa(GemmIsa isa)
+    {
+        if (!IsaRuns(isa)) throw new PlatformNotSupportedException($"CpuGemm: this CPU does not run the {isa} kernel");
+        var scope = new IsaScope(isaOverride);
+        isaOverride = isa;
+        return scope;
+    }
+
+    /// <summary>Puts back the instruction set a <see cref="UseIsa"/> scope replaced (on the thread that opened it).</summary>
+    internal readonly struct IsaScope(GemmIsa? previous) : IDisposable
+    {
+        public void Dispose() => isaOverride = previous;
+    }
 
     [ThreadStatic] static float[]? panelBuffer;
     [ThreadStatic] static float[]? rowPanelBuffer;
@@ -75,8 +139,8 @@ public static unsafe class CpuGemm
     /// comparisons), where the weights' pack is most of the call; from 40 rows on no gain within the noise (kept on the weights); on 64 × 64 at 16 rows slower
     /// (a single panel waits on a broadcast of w per FMA, and a matrix in L1 packs cheaply).
     /// </summary>
-    static bool PacksRows(int rows, int inF, int outputs)
-        => rows < 2 * RowPanelHeight && rows < outputs && (long)inF * outputs > 1 << 16;
+    static bool PacksRows(int rows, int inF, int outputs, GemmIsa isa)
+        => rows < (isa == GemmIsa.Avx2 ? Avx2RowPanelMaxRows : 2 * RowPanelHeight) && rows < outputs && (long)inF * outputs > 1 << 16;
 
     /// <summary>Rows per packed row panel (<see cref="MultiplyByRowPanels"/>): one 16-float vector.</summary>
     const int RowPanelHeight = 16;
@@ -99,17 +163,18 @@ public static unsafe class CpuGemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi, KeptPanels? kept = null)
     {
-        if (!Supported) throw new PlatformNotSupportedException("CpuGemm needs AVX-512 (check CpuGemm.Supported)");
+        var isa = Isa;
+        if (isa == GemmIsa.None) throw new PlatformNotSupportedException("CpuGemm needs AVX-512 or AVX2 + FMA (check CpuGemm.Supported)");
         if (rows <= 0 || hi <= lo) return;
         // Kept panels cost no pack, so they beat packing the rows too (PackRows = true still forces the row panels).
         if (kept is not null && KeptPanels.Enabled && PackRows != true)
         {
-            MultiplyByKeptPanels(x, rows, inF, kept.For(w, inF, outF), bias, y, outF, lo, hi);
+            MultiplyByKeptPanels(x, rows, inF, kept.For(w, inF, outF), bias, y, outF, lo, hi, isa);
             return;
         }
-        if (PackRows ?? PacksRows(rows, inF, hi - lo))
+        if (PackRows ?? PacksRows(rows, inF, hi - lo, isa))
         {
-            MultiplyByRowPanels(x, rows, inF, w, bias, y, outF, lo, hi);
+            MultiplyByRowPanels(x, rows, inF, w, bias, y, outF, lo, hi, isa);
             return;
         }
         long needed = (long)inF * PanelWidth + PanelWidth + AlignFloats;
@@ -117,6 +182,17 @@ public static unsafe class CpuGemm
         if (buffer is null || buffer.Length < needed) panelBuffer = buffer = GC.AllocateUninitializedArray<float>(checked((int)needed), pinned: true);
         float* panel = CacheLineAligned(buffer); // pinned: the address stays valid
         float* panelBias = panel + (long)inF * PanelWidth;
+        if (isa == GemmIsa.Avx2)
+        {
+            for (int o = lo; o < hi; o += PanelWidth)
+            {
+                int width = Math.Min(PanelWidth, hi - o);
+                Pack(w + (long)o * inF, inF, width, panel);
+                for (int c = 0; c < PanelWidth; c++) panelBias[c] = c < width && bias != null ? bias[o + c] : 0f;
+                PanelAvx2(x, rows, inF, panel, panelBias, y + o, outF, 0, width, null, 0);
+            }
+            return;
+        }
         var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (int o = lo; o < hi; o += PanelWidth)
         {
@@ -146,9 +222,16 @@ public static unsafe class CpuGemm
     public static bool TakesKept(int rows, int inF, int outF)
         => Supported && KeptPanels.Enabled && (long)outF * inF <= MaxMatrixFloats && rows >= Math.Max(2, FixedMinRows ?? KeptMinRows);
 
-    /// <summary>See <see cref="TakesKept"/> (PARGS_KEPT_MIN_ROWS: A/B runs of one build).</summary>
-    public static int KeptMinRows { get; set; } =
-        (int)TuningVariable.Read("PARGS_KEPT_MIN_ROWS", fallback: 8, min: 2, max: int.MaxValue);
+    /// <summary>
+    /// See <see cref="TakesKept"/>: 8 rows on AVX-512, 10 on AVX2 (<see cref="Avx2KeptMinRows"/>), or PARGS_KEPT_MIN_ROWS
+    /// (A/B runs of one build) for either.
+    /// </summary>
+    public static int KeptMinRows
+    {
+        get => keptMinRows ?? (Isa == GemmIsa.Avx2 ? Avx2KeptMinRows : 8);
+        set => keptMinRows = value;
+    }
+    static int? keptMinRows = TuningVariable.Read("PARGS_KEPT_MIN_ROWS", fallback: -1, min: 2, max: int.MaxValue, "the instruction set's default") is var kept and >= 2 ? (int)kept : null;
 
     /// <summary>
     /// <see cref="Multiply"/> over panels packed beforehand (<see cref="PackPanels"/>: panel p holds outputs 32p … 32p + 31):
@@ -156,9 +239,22 @@ public static unsafe class CpuGemm
     /// a panel's first output).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void MultiplyByKeptPanels(float* x, int rows, int inF, float* panels, float* bias, float* y, int outF, int lo, int hi)
+    static void MultiplyByKeptPanels(float* x, int rows, int inF, float* panels, float* bias, float* y, int outF, int lo, int hi, GemmIsa isa)
     {
         float* panelBias = stackalloc float[PanelWidth];
+        if (isa == GemmIsa.Avx2)
+        {
+            for (int p = lo / PanelWidth; p * PanelWidth < hi; p++)
+            {
+                int o = p * PanelWidth, first = Math.Max(lo - o, 0), end = Math.Min(hi - o, PanelWidth);
+                float* panel = panels + (long)p * inF * PanelWidth;
+                for (int c = 0; c < PanelWidth; c++) panelBias[c] = c >= first && c < end && bias != null ? bias[o + c] : 0f;
+                // The next panel toward L2 while this one is multiplied, as below.
+                byte* next = (p + 1) * PanelWidth < hi && Sse.IsSupported ? (byte*)(panel + (long)inF * PanelWidth) : null;
+                PanelAvx2(x, rows, inF, panel, panelBias, y + o, outF, first, end, next, next == null ? 0 : inF * PanelWidth * sizeof(float) / 64);
+            }
+            return;
+        }
         var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (int p = lo / PanelWidth; p * PanelWidth < hi; p++)
         {
@@ -217,7 +313,7 @@ public static unsafe class CpuGemm
     /// same product), so the bits equal <see cref="Reference"/>'s like the weights-packed form's.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void MultiplyByRowPanels(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi)
+    static void MultiplyByRowPanels(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi, GemmIsa isa)
     {
         int panels = (rows + RowPanelHeight - 1) / RowPanelHeight;
         long needed = (long)panels * inF * RowPanelHeight;
@@ -227,6 +323,22 @@ public static unsafe class CpuGemm
         for (int p = 0; p < panels; p++)
             PackRowPanel(x + (long)p * RowPanelHeight * inF, Math.Min(RowPanelHeight, rows - p * RowPanelHeight), inF, panel + (long)p * inF * RowPanelHeight);
         float* block = stackalloc float[8 * 2 * RowPanelHeight]; // [8 outputs][32 rows]
+        if (isa == GemmIsa.Avx2)
+        {
+            // AVX2: 6 outputs × one panel's 16 rows a block (12 ymm accumulators), stored one float at a time (a 6-wide block
+            // has no 8 × 8 transpose; the stores are 1/inF of the FMAs).
+            for (int o = lo; o < hi; o += Avx2RowPanelOutputs)
+            {
+                int width = Math.Min(Avx2RowPanelOutputs, hi - o);
+                for (int p = 0; p < panels; p++)
+                {
+                    int r0 = p * RowPanelHeight;
+                    RowPanelBlockAvx2(panel + (long)p * inF * RowPanelHeight, inF, w, o, hi, bias, block);
+                    StoreRowPanelBlock(block, y + (long)r0 * outF + o, outF, Math.Min(RowPanelHeight, rows - r0), width);
+                }
+            }
+            return;
+        }
         for (int o = lo; o < hi; o += 8)
         {
             int width = Math.Min(8, hi - o);
@@ -327,8 +439,8 @@ public static unsafe class CpuGemm
     }
 
     /// <summary>
-    /// The order every output is computed in, scalar: the definition the kernel matches bit for bit (tests), and
-    /// what a CPU without AVX-512 could run.
+    /// The order every output is computed in, scalar: the definition the kernel matches bit for bit on either instruction
+    /// set (tests), and what a CPU without AVX2 could run.
     /// </summary>
     public static void Reference(float* x, int rows, int inF, float* w, float* bias, float* y, int outF, int lo, int hi)
     {
@@ -466,3 +578,6 @@ public static unsafe class CpuGemm
         }
     }
 }
+
+/// <summary>The instruction set <see cref="CpuGemm"/>'s blocks run on (see <see cref="CpuGemm.Isa"/>).</summary>
+public enum GemmIsa { None, Avx2, Avx512 }
