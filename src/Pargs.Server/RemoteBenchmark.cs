@@ -175,9 +175,11 @@ public static class RemoteBenchmark
             var cpu = process.TotalProcessorTime;
             long workItems = ThreadPool.CompletedWorkItemCount, jitted = System.Runtime.JitInfo.GetCompiledMethodCount();
             var jitTime = System.Runtime.JitInfo.GetCompilationTime();
+            var threadsBefore = ThreadCpuByName.Now();
             var clock = Stopwatch.StartNew();
             var results = run();
             double seconds = clock.Elapsed.TotalSeconds;
+            var byThread = ThreadCpuByName.Now().Since(threadsBefore);
             process.Refresh();
             int tokens = results.Sum(r => r.TokenIds.Length);
             // Counts the machine's load does not change: thread-pool work items (each a hand-off between threads) per token, and
@@ -189,6 +191,10 @@ public static class RemoteBenchmark
             // is logged, not subtracted from the table's CPU per token.
             log?.Invoke($"  thread-pool work items per token: {(ThreadPool.CompletedWorkItemCount - workItems) / (double)tokens:F2}; " +
                         $"methods compiled in the level: {System.Runtime.JitInfo.GetCompiledMethodCount() - jitted}, compiler wall ms per token: {compilerMs / tokens:F3}");
+            // Where the level's CPU went, by thread name; threads that ended inside the level (a split level's decoders) are the rest.
+            if (byThread.Count > 0)
+                log?.Invoke($"  CPU ms per token by thread: {string.Join(", ", byThread.Take(6).Select(t => $"{t.Name} {t.Milliseconds / tokens:F3}"))}, " +
+                            $"threads that ended {(cpuMs - byThread.Sum(t => t.Milliseconds)) / tokens:F3}, all {cpuMs / tokens:F3}");
             return (results, new Measure(tokens, seconds, cpuMs));
         }
         void CheckSame(IReadOnlyList<GenerationResult> got, IReadOnlyList<GenerationResult> want, string what)
@@ -338,7 +344,11 @@ public static class RemoteBenchmark
             var phases = Values.Keys.Where(k => k.StartsWith(phase, StringComparison.Ordinal))
                 .Select(k => $"{k[phase.Length..^2]} {(Get(k) - before.Get(k)) * 1000 / tokens:F3}");
             double shared = Values.Where(v => v.Key.StartsWith("pargs_prefix_cache_shared_rows_total", StringComparison.Ordinal)).Sum(v => v.Value - before.Get(v.Key));
-            return $"server worker CPU ms per token {(Get("pargs_worker_cpu_seconds_total") - before.Get("pargs_worker_cpu_seconds_total")) * 1000 / tokens:F3}, rows kept uncopied {shared:F0} " +
+            double passes = Get("pargs_reward_passes_total") - before.Get("pargs_reward_passes_total");
+            string rewardWorker = Values.ContainsKey("pargs_reward_worker_cpu_seconds_total")
+                ? $", reward worker {(Get("pargs_reward_worker_cpu_seconds_total") - before.Get("pargs_reward_worker_cpu_seconds_total")) * 1000 / tokens:F3}" : "";
+            string perPass = passes > 0 ? $", /v1/rewards requests per pass {(Get("pargs_reward_pass_requests_total") - before.Get("pargs_reward_pass_requests_total")) / passes:F2}" : "";
+            return $"server worker CPU ms per token {(Get("pargs_worker_cpu_seconds_total") - before.Get("pargs_worker_cpu_seconds_total")) * 1000 / tokens:F3}{rewardWorker}{perPass}, rows kept uncopied {shared:F0} " +
                    $"(phases: {string.Join(", ", phases)})";
         }
 
