@@ -31,6 +31,8 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     readonly Thread worker;
     int waiting;
 
+    /// <param name="models">The models served.</param>
+    /// <param name="limits">What one request may ask (null: the defaults).</param>
     /// <param name="ownRewardWorker">Whether /v1/rewards passes get their own worker thread; null = <see cref="RewardWorkerByDefault"/>.</param>
     public BatchingGenerationBackend(ServedModels models, ServerLimits? limits = null, bool? ownRewardWorker = null)
     {

@@ -112,6 +112,19 @@ public static class RemoteBenchmark
         public Measure Split { get; set; }
     }
 
+    /// <summary>Waits until no method has been compiled for a quarter second (at most five seconds).</summary>
+    static void CompilerCatchUp()
+    {
+        var settle = Stopwatch.StartNew();
+        for (long compiled = -1; settle.Elapsed.TotalSeconds < 5;)
+        {
+            long now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            if (now == compiled) break;
+            compiled = now;
+            Thread.Sleep(250);
+        }
+    }
+
     public static BenchTable Run(Uri serverUrl, Models models, RemoteBenchmarkOptions options, Action<string>? log = null)
     {
         CheckDecoders(options.Rows, options.ClientDecoders);
@@ -155,15 +168,7 @@ public static class RemoteBenchmark
                     using var warmRm = RemoteRm(warmEngine, widest);
                     InDecoders(warmEngine, warmRm, warmPrompts, warm, decoders);
                 }
-                // Catch-up: until no method has been compiled for a quarter second (at most five seconds).
-                var settle = Stopwatch.StartNew();
-                for (long compiled = -1; settle.Elapsed.TotalSeconds < 5;)
-                {
-                    long now = System.Runtime.JitInfo.GetCompiledMethodCount();
-                    if (now == compiled) break;
-                    compiled = now;
-                    Thread.Sleep(250);
-                }
+                CompilerCatchUp();
                 before = start;
             }
         }
@@ -171,16 +176,20 @@ public static class RemoteBenchmark
         // Client and server share this process: its CPU time per token is what a step costs both, whatever the machine's load.
         (IReadOnlyList<GenerationResult> Results, Measure Measure) Timed(Func<IReadOnlyList<GenerationResult>> run)
         {
+            // A level starts once the compiler is idle: connecting a client (tokenizer probes, JSON set-up) compiles code that
+            // would otherwise tier up in the background inside the level (a level's compiled methods were mostly that, and
+            // Spectre's and /metrics' one-off code), which the steady state of a client and server does not pay.
+            CompilerCatchUp();
+            var threadsBefore = ThreadCpuByName.Now(); // outside the level's CPU: reading /proc is the bench's, not a step's
             process.Refresh();
             var cpu = process.TotalProcessorTime;
             long workItems = ThreadPool.CompletedWorkItemCount, jitted = System.Runtime.JitInfo.GetCompiledMethodCount();
             var jitTime = System.Runtime.JitInfo.GetCompilationTime();
-            var threadsBefore = ThreadCpuByName.Now();
             var clock = Stopwatch.StartNew();
             var results = run();
             double seconds = clock.Elapsed.TotalSeconds;
-            var byThread = ThreadCpuByName.Now().Since(threadsBefore);
             process.Refresh();
+            var byThread = ThreadCpuByName.Now().Since(threadsBefore);
             int tokens = results.Sum(r => r.TokenIds.Length);
             // Counts the machine's load does not change: thread-pool work items (each a hand-off between threads) per token, and
             // the compiler's work inside the level (a level that still compiles pays for warm-up in its CPU per token).
