@@ -16,7 +16,12 @@ namespace Pargs.Server;
 /// every batched LM step and reward pass instead of waiting for each other. Each row has its own seeded stream
 /// (seed, choice index), so a request's text does not depend on what else is running. Whole-sample methods
 /// (Best-of-N) run between steps through <see cref="TextGenerator"/>. A client that goes away cancels its rows
-/// at the next step. One worker, because a model's forward and its KV caches are not shared between threads.
+/// at the next step. One worker owns the decoders: a decoding session's forward and KV cache are used by one thread at
+/// a time. A second worker (<see cref="RewardWorker"/>) runs /v1/rewards' batched passes of causal reward models over
+/// state only they use (the reward models' prefix caches, sessions and kept siblings), so a remote steering client's
+/// reward requests are scored on the second core while the first steps its language-model requests; what the two
+/// workers share is a reward model's weights, which concurrent sessions only read (each session has its own decode
+/// kernel and buffers, as the local engine's split decoders have).
 /// </summary>
 public sealed class BatchingGenerationBackend : IGenerationBackend
 {
@@ -26,13 +31,55 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     readonly Thread worker;
     int waiting;
 
-    public BatchingGenerationBackend(ServedModels models, ServerLimits? limits = null)
+    /// <param name="models">The models served.</param>
+    /// <param name="limits">What one request may ask (null: the defaults).</param>
+    /// <param name="ownRewardWorker">Whether /v1/rewards passes get their own worker thread; null = <see cref="RewardWorkerByDefault"/>.</param>
+    public BatchingGenerationBackend(ServedModels models, ServerLimits? limits = null, bool? ownRewardWorker = null)
     {
         this.models = models;
         this.limits = limits ?? new ServerLimits();
         worker = new Thread(Work) { IsBackground = true, Name = "pargs-generation" };
         worker.Start();
+        if (ownRewardWorker ?? RewardWorkerByDefault)
+        {
+            rewardWorker = new Thread(ScoreRewards) { IsBackground = true, Name = "pargs-rewards" };
+            rewardWorker.Start();
+        }
     }
+
+    /// <summary>
+    /// Whether /v1/rewards' prefix-cached passes run on their own worker thread (the default) or between the generation
+    /// worker's steps, as before it had one; PARGS_REWARD_WORKER=0 chooses the latter (A/B runs of one build).
+    /// </summary>
+    public static bool RewardWorkerByDefault => Environment.GetEnvironmentVariable("PARGS_REWARD_WORKER") != "0";
+
+    readonly Thread? rewardWorker;
+    readonly Channel<RewardJob> rewardJobs = Channel.CreateUnbounded<RewardJob>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>
+    /// The reward worker: blocks until a /v1/rewards request arrives, then scores every one that has arrived in batched
+    /// passes (<see cref="RunPendingRewards"/>); requests that arrive during a pass wait for the next, so its passes
+    /// batch as the generation worker's steps do.
+    /// </summary>
+    void ScoreRewards()
+    {
+        var pending = new List<RewardJob>();
+        while (true)
+        {
+            var ready = rewardJobs.Reader.WaitToReadAsync().AsTask();
+            BlockingWait.Until(ready);
+            if (!ready.GetAwaiter().GetResult()) return;
+            while (rewardJobs.Reader.TryRead(out var job))
+            {
+                Interlocked.Decrement(ref waiting);
+                pending.Add(job);
+            }
+            RunPendingRewards(pending);
+            if (times is not null) Volatile.Write(ref rewardWorkerCpuSeconds, ThreadCpuClock.Seconds());
+        }
+    }
+
+    double rewardWorkerCpuSeconds;
 
     public IReadOnlyList<string> Methods => DecodingMethods.All.Select(m => m.Name).ToArray();
 
@@ -83,7 +130,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 }
                 if (batch.Decoder.Count == 0) batch.IdleSince = Environment.TickCount64;
             }
-            RunPendingRewards();
+            RunPendingRewards(pendingRewards);
             RetireIdleDecoders();
             if (times is not null) Volatile.Write(ref workerCpuSeconds, ThreadCpuClock.Seconds());
         }
@@ -444,8 +491,18 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         if (rm is RewardModel causal && causal.SkippedPadId is null && limits.PrefixCacheBytes > 0)
         {
             var job = new RewardJob(causal, served.Name, sequences, cancellation);
-            Enqueue(() => { pendingRewards.Add(job); return true; }, cancellation)
-                .ContinueWith(_ => job.Done.TrySetCanceled(cancellation), CancellationToken.None, TaskContinuationOptions.NotOnRanToCompletion, TaskScheduler.Default);
+            if (rewardWorker is not null)
+            {
+                Interlocked.Increment(ref waiting);
+                if (!rewardJobs.Writer.TryWrite(job))
+                {
+                    Interlocked.Decrement(ref waiting);
+                    throw new ApiException(503, "The server is shutting down.", code: "server_shutting_down", type: "server_error");
+                }
+            }
+            else
+                Enqueue(() => { pendingRewards.Add(job); return true; }, cancellation)
+                    .ContinueWith(_ => job.Done.TrySetCanceled(cancellation), CancellationToken.None, TaskContinuationOptions.NotOnRanToCompletion, TaskScheduler.Default);
             return job.Done.Task;
         }
         return Enqueue(() => SequenceRewardBatches.Score(rm, sequences), cancellation);
@@ -457,15 +514,19 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         public TaskCompletionSource<float[]> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    readonly List<RewardJob> pendingRewards = new(); // the worker's
+    readonly List<RewardJob> pendingRewards = new(); // the generation worker's, without a reward worker (PARGS_REWARD_WORKER=0)
     const int MaxRewardRowsPerPass = 256;
 
-    /// <summary>On the worker, after taking what arrived: every waiting /v1/rewards request, batched per reward model.</summary>
-    void RunPendingRewards()
+    /// <summary>
+    /// On the reward worker (or the generation worker, without one), after taking what arrived: every waiting /v1/rewards
+    /// request, batched per reward model; empties <paramref name="pending"/>. Everything a pass touches — the reward models'
+    /// prefix caches, sessions and kept siblings — is this thread's alone.
+    /// </summary>
+    void RunPendingRewards(List<RewardJob> pending)
     {
-        if (pendingRewards.Count == 0) return;
-        var jobs = pendingRewards.Where(j => !j.Cancellation.IsCancellationRequested || !j.Done.TrySetCanceled(j.Cancellation)).ToList();
-        pendingRewards.Clear();
+        if (pending.Count == 0) return;
+        var jobs = pending.Where(j => !j.Cancellation.IsCancellationRequested || !j.Done.TrySetCanceled(j.Cancellation)).ToList();
+        pending.Clear();
         // Per reward model, in passes of at most MaxRewardRowsPerPass texts (each text is a row with its own copy of its prefix).
         var passes = new List<List<RewardJob>>();
         foreach (var group in jobs.GroupBy(j => j.Model, ReferenceEqualityComparer.Instance))
@@ -477,6 +538,8 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             }
         foreach (var list in passes)
         {
+            Interlocked.Increment(ref rewardPasses);
+            Interlocked.Add(ref rewardPassRequests, list.Count);
             try
             {
                 var rewards = SharedPrefixRewards(list[0].Model, list[0].Name, list.Select(j => j.Sequences).ToList());
@@ -594,12 +657,14 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
 
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, PrefixCache> prefixCaches = new(StringComparer.Ordinal);
 
-    long steps, rowSteps;
+    long steps, rowSteps, rewardPasses, rewardPassRequests;
 
     public IReadOnlyList<BackendMetric> Metrics => new[]
     {
         new BackendMetric("pargs_decoder_steps_total", "Batched decoding steps run (one per decoder per worker round).", true, Interlocked.Read(ref steps)),
         new BackendMetric("pargs_decoder_row_steps_total", "Rows those steps advanced (÷ steps = rows per batched step).", true, Interlocked.Read(ref rowSteps)),
+        new BackendMetric("pargs_reward_passes_total", "Batched /v1/rewards passes over kept prefixes (one per reward model per worker round).", true, Interlocked.Read(ref rewardPasses)),
+        new BackendMetric("pargs_reward_pass_requests_total", "/v1/rewards requests those passes scored (÷ passes = requests per pass).", true, Interlocked.Read(ref rewardPassRequests)),
     }.Concat(ProfileMetrics()).Concat(prefixCaches.Concat(rewardPrefixCaches).SelectMany(p =>
     {
         string labels = $"model=\"{p.Key}\"";
@@ -622,6 +687,8 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     {
         if (times is null) yield break;
         yield return new BackendMetric("pargs_worker_cpu_seconds_total", "CPU time of the generation worker thread.", true, Volatile.Read(ref workerCpuSeconds));
+        if (rewardWorker is not null)
+            yield return new BackendMetric("pargs_reward_worker_cpu_seconds_total", "CPU time of the reward worker thread (/v1/rewards passes).", true, Volatile.Read(ref rewardWorkerCpuSeconds));
         yield return new BackendMetric("pargs_worker_timed_steps_total", "Decoder steps timed by phase.", true, times.Steps);
         yield return new BackendMetric("pargs_worker_timed_row_steps_total", "Rows those timed steps advanced.", true, times.RowSteps);
         foreach (var phase in StepPhaseTimes.Phases)
@@ -644,14 +711,22 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     public void Dispose()
     {
         jobs.Writer.TryComplete();
-        if (worker.Join(TimeSpan.FromSeconds(30)))
+        rewardJobs.Writer.TryComplete();
+        // Each worker's state is released by this thread once that worker has ended (the reward passes' state is the
+        // generation worker's too when there is no reward worker).
+        bool generationEnded = worker.Join(TimeSpan.FromSeconds(30));
+        bool rewardsEnded = rewardWorker is null ? generationEnded : rewardWorker.Join(TimeSpan.FromSeconds(30));
+        if (generationEnded)
         {
-            // The worker has ended: what it owned is this thread's to release.
             foreach (var batch in decoders.Values) batch.Decoder.Dispose();
             decoders.Clear();
+            foreach (var cache in prefixCaches.Values) cache.Dispose();
+        }
+        if (rewardsEnded)
+        {
             foreach (var session in rewardSessions.Values) session.Dispose();
             foreach (var kept in keptSiblings.Values) kept.Dispose();
-            foreach (var cache in prefixCaches.Values.Concat(rewardPrefixCaches.Values)) cache.Dispose();
+            foreach (var cache in rewardPrefixCaches.Values) cache.Dispose();
         }
     }
 }

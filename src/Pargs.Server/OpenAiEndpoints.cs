@@ -294,15 +294,29 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
     public async Task Rewards(HttpContext context)
     {
         var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
-        json.RefuseUnknown(["model", "input", "user"], new Dictionary<string, string>());
+        json.RefuseUnknown(["model", "input", "prefix", "user"], new Dictionary<string, string>());
         string model = json.RequiredString("model");
         models.RewardModel(model, "model"); // 404 before reading the texts
         if (!json.Root.TryGetProperty("input", out var input) || input.ValueKind == JsonValueKind.Null)
             throw ApiException.BadRequest("'input' is required: a text, an array of texts, an array of {\"prompt\", \"response\"} pairs, or token ids.", "input", "missing_required_parameter");
+        // Pargs' own shortening of token-id inputs that share a prefix (a steering client's k candidates of a row): the
+        // prefix once, then each input's own ids after it — the sequences scored are prefix + input. The whole-sequence form
+        // carries the prefix k times, which the client writes and the server parses k times: O(k · length) per request.
+        int[]? prefix = null;
+        if (json.Root.TryGetProperty("prefix", out var prefixIds) && prefixIds.ValueKind != JsonValueKind.Null)
+        {
+            if (prefixIds.ValueKind != JsonValueKind.Array) throw RequestJson.WrongType("prefix", prefixIds, "an array of token ids");
+            prefix = RewardIds(prefixIds, "prefix");
+        }
+        RewardInput Ids(JsonElement ids, string at)
+        {
+            var own = RewardIds(ids, at);
+            return new RewardInput("", Ids: prefix is null ? own : [.. prefix, .. own]);
+        }
         var texts = new List<RewardInput>();
-        if (input.ValueKind == JsonValueKind.String) texts.Add(new RewardInput(input.GetString()!));
+        if (input.ValueKind == JsonValueKind.String && prefix is null) texts.Add(new RewardInput(input.GetString()!));
         else if (input.ValueKind == JsonValueKind.Array && input.GetArrayLength() > 0 && input[0].ValueKind == JsonValueKind.Number)
-            texts.Add(new RewardInput("", Ids: RewardIds(input, "input"))); // one sequence of token ids, as OpenAI's embeddings take it
+            texts.Add(Ids(input, "input")); // one sequence of token ids, as OpenAI's embeddings take it
         else if (input.ValueKind == JsonValueKind.Array)
         {
             int count = input.GetArrayLength();
@@ -311,16 +325,19 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
             int i = 0;
             foreach (var item in input.EnumerateArray())
             {
+                if (prefix is not null && item.ValueKind != JsonValueKind.Array)
+                    throw ApiException.BadRequest($"'input[{i}]' must be an array of token ids: 'prefix' goes with token-id inputs only.", "prefix");
                 texts.Add(item.ValueKind switch
                 {
                     JsonValueKind.String => new RewardInput(item.GetString()!),
                     JsonValueKind.Object => Pair(item, i),
-                    JsonValueKind.Array => new RewardInput("", Ids: RewardIds(item, $"input[{i}]")),
+                    JsonValueKind.Array => Ids(item, $"input[{i}]"),
                     _ => throw RequestJson.WrongType($"input[{i}]", item, "a string, a {\"prompt\", \"response\"} object or an array of token ids"),
                 });
                 i++;
             }
         }
+        else if (prefix is not null) throw ApiException.BadRequest("'input' must be token ids: 'prefix' goes with token-id inputs only.", "prefix");
         else throw RequestJson.WrongType("input", input, "a string or an array");
 
         using var admitted = admission.TryEnter() ?? throw TooBusy();

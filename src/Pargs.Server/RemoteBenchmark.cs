@@ -112,6 +112,19 @@ public static class RemoteBenchmark
         public Measure Split { get; set; }
     }
 
+    /// <summary>Waits until no method has been compiled for a quarter second (at most five seconds).</summary>
+    static void CompilerCatchUp()
+    {
+        var settle = Stopwatch.StartNew();
+        for (long compiled = -1; settle.Elapsed.TotalSeconds < 5;)
+        {
+            long now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            if (now == compiled) break;
+            compiled = now;
+            Thread.Sleep(250);
+        }
+    }
+
     public static BenchTable Run(Uri serverUrl, Models models, RemoteBenchmarkOptions options, Action<string>? log = null)
     {
         CheckDecoders(options.Rows, options.ClientDecoders);
@@ -155,15 +168,7 @@ public static class RemoteBenchmark
                     using var warmRm = RemoteRm(warmEngine, widest);
                     InDecoders(warmEngine, warmRm, warmPrompts, warm, decoders);
                 }
-                // Catch-up: until no method has been compiled for a quarter second (at most five seconds).
-                var settle = Stopwatch.StartNew();
-                for (long compiled = -1; settle.Elapsed.TotalSeconds < 5;)
-                {
-                    long now = System.Runtime.JitInfo.GetCompiledMethodCount();
-                    if (now == compiled) break;
-                    compiled = now;
-                    Thread.Sleep(250);
-                }
+                CompilerCatchUp();
                 before = start;
             }
         }
@@ -171,6 +176,11 @@ public static class RemoteBenchmark
         // Client and server share this process: its CPU time per token is what a step costs both, whatever the machine's load.
         (IReadOnlyList<GenerationResult> Results, Measure Measure) Timed(Func<IReadOnlyList<GenerationResult>> run)
         {
+            // A level starts once the compiler is idle: connecting a client (tokenizer probes, JSON set-up) compiles code that
+            // would otherwise tier up in the background inside the level (a level's compiled methods were mostly that, and
+            // Spectre's and /metrics' one-off code), which the steady state of a client and server does not pay.
+            CompilerCatchUp();
+            var threadsBefore = ThreadCpuByName.Now(); // outside the level's CPU: reading /proc is the bench's, not a step's
             process.Refresh();
             var cpu = process.TotalProcessorTime;
             long workItems = ThreadPool.CompletedWorkItemCount, jitted = System.Runtime.JitInfo.GetCompiledMethodCount();
@@ -179,6 +189,7 @@ public static class RemoteBenchmark
             var results = run();
             double seconds = clock.Elapsed.TotalSeconds;
             process.Refresh();
+            var byThread = ThreadCpuByName.Now().Since(threadsBefore);
             int tokens = results.Sum(r => r.TokenIds.Length);
             // Counts the machine's load does not change: thread-pool work items (each a hand-off between threads) per token, and
             // the compiler's work inside the level (a level that still compiles pays for warm-up in its CPU per token).
@@ -189,6 +200,10 @@ public static class RemoteBenchmark
             // is logged, not subtracted from the table's CPU per token.
             log?.Invoke($"  thread-pool work items per token: {(ThreadPool.CompletedWorkItemCount - workItems) / (double)tokens:F2}; " +
                         $"methods compiled in the level: {System.Runtime.JitInfo.GetCompiledMethodCount() - jitted}, compiler wall ms per token: {compilerMs / tokens:F3}");
+            // Where the level's CPU went, by thread name; threads that ended inside the level (a split level's decoders) are the rest.
+            if (byThread.Count > 0)
+                log?.Invoke($"  CPU ms per token by thread: {string.Join(", ", byThread.Take(6).Select(t => $"{t.Name} {t.Milliseconds / tokens:F3}"))}, " +
+                            $"threads that ended {(cpuMs - byThread.Sum(t => t.Milliseconds)) / tokens:F3}, all {cpuMs / tokens:F3}");
             return (results, new Measure(tokens, seconds, cpuMs));
         }
         void CheckSame(IReadOnlyList<GenerationResult> got, IReadOnlyList<GenerationResult> want, string what)
@@ -338,7 +353,11 @@ public static class RemoteBenchmark
             var phases = Values.Keys.Where(k => k.StartsWith(phase, StringComparison.Ordinal))
                 .Select(k => $"{k[phase.Length..^2]} {(Get(k) - before.Get(k)) * 1000 / tokens:F3}");
             double shared = Values.Where(v => v.Key.StartsWith("pargs_prefix_cache_shared_rows_total", StringComparison.Ordinal)).Sum(v => v.Value - before.Get(v.Key));
-            return $"server worker CPU ms per token {(Get("pargs_worker_cpu_seconds_total") - before.Get("pargs_worker_cpu_seconds_total")) * 1000 / tokens:F3}, rows kept uncopied {shared:F0} " +
+            double passes = Get("pargs_reward_passes_total") - before.Get("pargs_reward_passes_total");
+            string rewardWorker = Values.ContainsKey("pargs_reward_worker_cpu_seconds_total")
+                ? $", reward worker {(Get("pargs_reward_worker_cpu_seconds_total") - before.Get("pargs_reward_worker_cpu_seconds_total")) * 1000 / tokens:F3}" : "";
+            string perPass = passes > 0 ? $", /v1/rewards requests per pass {(Get("pargs_reward_pass_requests_total") - before.Get("pargs_reward_pass_requests_total")) / passes:F2}" : "";
+            return $"server worker CPU ms per token {(Get("pargs_worker_cpu_seconds_total") - before.Get("pargs_worker_cpu_seconds_total")) * 1000 / tokens:F3}{rewardWorker}{perPass}, rows kept uncopied {shared:F0} " +
                    $"(phases: {string.Join(", ", phases)})";
         }
 

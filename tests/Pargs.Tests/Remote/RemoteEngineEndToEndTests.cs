@@ -84,6 +84,7 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
     {
         using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = fixture.Server.Url, Concurrency = 4 }, fixture.Lm.Info);
         Assert.True(rm.SendsTokenIds, rm.TokenizerCheck);
+        Assert.True(rm.SendsSharedPrefix, rm.TokenizerCheck); // each request carries its row's prefix once
         Assert.Contains("probe strings tokenize identically", rm.TokenizerCheck);
         var counts = new CandidateScoringCounts();
         using var remote = rm.OpenScorer(fixture.Lm.Info, 64, counts);
@@ -243,6 +244,40 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         Assert.Equal(expected.Length, json.GetProperty("count").GetInt32());
         Assert.Equal(fixture.Lm.Config.MaxPositions, json.GetProperty("max_model_len").GetInt32());
         Assert.Equal(512, json.GetProperty("vocab_size").GetInt32());
+    }
+
+    /// <summary>/v1/rewards' 'prefix': the sequences scored are prefix + each input's ids, as if sent whole; refused with texts.</summary>
+    [Fact]
+    public async Task Rewards_prefix_scores_the_prefix_followed_by_each_input()
+    {
+        var prefix = fixture.Lm.Tokenizer!.Encode("Tim was sad because", addBos: true);
+        int[][] tails = [[42], [43, 44], [7]];
+        var (status, json, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, prefix, input = tails }));
+        Assert.Equal(200, status);
+        var rewards = json.GetProperty("data").EnumerateArray().OrderBy(d => d.GetProperty("index").GetInt32()).Select(d => d.GetProperty("reward").GetSingle()).ToArray();
+        Assert.Equal(tails.Length, rewards.Length);
+        using (no_grad())
+            for (int i = 0; i < tails.Length; i++)
+            {
+                var sequence = tensor(prefix.Concat(tails[i]).Select(t => (long)t).ToArray()).unsqueeze(0);
+                Assert.Equal(fixture.Rm.SequenceRewards(sequence, ones_like(sequence, dtype: ScalarType.Bool)).item<float>(), rewards[i], 1e-4f);
+            }
+        // One sequence of ids after the prefix, as 'input' takes one sequence without the prefix.
+        (status, json, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, prefix, input = tails[1] }));
+        Assert.Equal(200, status);
+        Assert.Equal(rewards[1], json.GetProperty("data")[0].GetProperty("reward").GetSingle(), 1e-4f);
+        foreach (var wrong in new object[]
+        {
+            new { model = ServerFixture.RewardModelName, prefix, input = new[] { "a text" } },
+            new { model = ServerFixture.RewardModelName, prefix, input = "a text" },
+            new { model = ServerFixture.RewardModelName, prefix = "Tim", input = tails },
+            new { model = ServerFixture.RewardModelName, prefix = Array.Empty<int>(), input = tails },
+        })
+        {
+            (status, json, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(wrong));
+            Assert.Equal(400, status);
+            Assert.Contains("prefix", json.GetProperty("error").GetProperty("message").GetString());
+        }
     }
 
     [Fact]

@@ -442,8 +442,12 @@ public sealed class RemoteProtocolShapeTests
         Assert.Equal("Skywork/Skywork-Reward-V2-Llama-3.1-8B", request.GetProperty("model").GetString());
     }
 
-    /// <summary>pargs serve's /v1/rewards with its /tokenize answering for the reward model: <paramref name="shift"/> 0 = the LM's tokenizer.</summary>
-    static ReplayServer PargsRewards(List<JsonElement> inputs, int shift, int vocab = 512) => new((p, b) =>
+    /// <summary>
+    /// pargs serve's /v1/rewards with its /tokenize answering for the reward model: <paramref name="shift"/> 0 = the LM's
+    /// tokenizer. <paramref name="takesPrefix"/>: a server that takes 'prefix' (the row's prefix once), else one that refuses
+    /// the field as a pargs serve before it did (400, unknown_parameter). Records each scoring request's whole body.
+    /// </summary>
+    static ReplayServer PargsRewards(List<JsonElement> requests, int shift, int vocab = 512, bool takesPrefix = false) => new((p, b) =>
     {
         if (p == "/v1/models") return new(200, """{"object":"list","data":[{"id":"lm","pargs_kind":"language_model"},{"id":"rm","pargs_kind":"reward_model"}]}""");
         var root = JsonDocument.Parse(b).RootElement;
@@ -452,8 +456,10 @@ public sealed class RemoteProtocolShapeTests
             var ids = Tokenizer.Encode(root.GetProperty("prompt").GetString()!, addBos: true).Select(i => i + shift);
             return new(200, $$"""{"count":1,"max_model_len":512,"tokens":[{{string.Join(",", ids)}}],"token_strs":null,"vocab_size":{{vocab}}}""");
         }
-        var input = root.GetProperty("input").Clone();
-        lock (inputs) inputs.Add(input);
+        if (root.TryGetProperty("prefix", out _) && !takesPrefix)
+            return new(400, """{"error":{"message":"'prefix' is not a supported parameter.","type":"invalid_request_error","param":"prefix","code":"unknown_parameter"}}""");
+        var input = root.GetProperty("input");
+        lock (requests) requests.Add(root.Clone());
         return new(200, "{\"object\":\"list\",\"model\":\"rm\",\"data\":[" + string.Join(",", Enumerable.Range(0, input.GetArrayLength()).Select(i => $$"""{"object":"reward","index":{{i}},"reward":{{i}}}""")) + "]}");
     });
 
@@ -462,18 +468,36 @@ public sealed class RemoteProtocolShapeTests
     {
         var inputs = new List<JsonElement>();
         var prompts = new[] { Tokenizer.Encode("Once upon", addBos: true) };
-        using (var server = PargsRewards(inputs, shift: 0))
+        int[][] Sequences(JsonElement input) => input.EnumerateArray().Select(seq => seq.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray();
+        using (var server = PargsRewards(inputs, shift: 0)) // a pargs serve that does not take 'prefix': whole sequences
         using (var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url }, Info))
         {
             Assert.True(rm.SendsTokenIds, rm.TokenizerCheck);
+            Assert.False(rm.SendsSharedPrefix);
+            Assert.Contains("does not take 'prefix'", rm.TokenizerCheck);
             using var scorer = rm.OpenScorer(Info, 64, new CandidateScoringCounts());
             scorer.AddRows(prompts);
             using var scope = NewDisposeScope();
             var rewards = scorer.Score(tensor(new long[] { 10, 11, 12 }, 1, 3), [true]);
             Assert.Equal([0f, 1f, 2f], rewards[0]);
             Assert.Equal(1, rm.Requests); // the tokenizer probes are not counted
-            var sent = Assert.Single(inputs).EnumerateArray().Select(seq => seq.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray();
-            Assert.Equal([[.. prompts[0], 10], [.. prompts[0], 11], [.. prompts[0], 12]], sent);
+            var sent = Assert.Single(inputs);
+            Assert.False(sent.TryGetProperty("prefix", out _));
+            Assert.Equal([[.. prompts[0], 10], [.. prompts[0], 11], [.. prompts[0], 12]], Sequences(sent.GetProperty("input")));
+        }
+        inputs.Clear();
+        using (var server = PargsRewards(inputs, shift: 0, takesPrefix: true)) // one that does: the row's prefix once
+        using (var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url }, Info))
+        {
+            Assert.True(rm.SendsSharedPrefix, rm.TokenizerCheck);
+            using var scorer = rm.OpenScorer(Info, 64, new CandidateScoringCounts());
+            scorer.AddRows(prompts);
+            using var scope = NewDisposeScope();
+            Assert.Equal([0f, 1f, 2f], scorer.Score(tensor(new long[] { 10, 11, 12 }, 1, 3), [true])[0]);
+            Assert.Equal(1, rm.Requests); // the probe of 'prefix' at connect is not counted either
+            var sent = inputs[^1];
+            Assert.Equal(prompts[0], sent.GetProperty("prefix").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+            Assert.Equal([[10], [11], [12]], Sequences(sent.GetProperty("input")));
         }
         inputs.Clear();
         using (var server = PargsRewards(inputs, shift: 1)) // another tokenizer: texts, and the check says why
@@ -482,7 +506,7 @@ public sealed class RemoteProtocolShapeTests
             Assert.False(rm.SendsTokenIds);
             Assert.Contains("not the LM's", rm.TokenizerCheck);
             rm.Score(["Once upon a time"]);
-            Assert.Equal(JsonValueKind.String, Assert.Single(inputs)[0].ValueKind);
+            Assert.Equal(JsonValueKind.String, Assert.Single(inputs).GetProperty("input")[0].ValueKind);
         }
         using (var server = PargsRewards(inputs, shift: 0, vocab: 100)) // the same tokenizer but a vocabulary short of the LM's ids
         using (var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url }, Info))

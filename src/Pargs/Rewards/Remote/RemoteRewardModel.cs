@@ -84,6 +84,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         {
             model = options.Protocol == RemoteRmProtocol.Tei ? null : options.Model ?? FirstModel();
             if (options.Protocol == RemoteRmProtocol.Pargs) SendsTokenIds = SameTokenizer(lm);
+            if (SendsTokenIds) SendsSharedPrefix = TakesSharedPrefix();
             setupRequests = http.Requests;
         }
         catch { http.Dispose(); throw; }
@@ -105,6 +106,14 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     /// neither side decodes or tokenizes text. Otherwise texts.
     /// </summary>
     public bool SendsTokenIds { get; private set; }
+
+    /// <summary>
+    /// Whether a row's k candidates go as <c>{"prefix": [ids], "input": [[candidate], …]}</c> — the row's prefix once — rather
+    /// than k whole sequences (which repeat the prefix k times: O(k · length) numbers to write here and parse there, per
+    /// row and step). Token-id mode against a pargs serve that takes <c>prefix</c> (asked at connect; an older one refuses
+    /// the field and gets whole sequences). The server scores the same sequences either way.
+    /// </summary>
+    public bool SendsSharedPrefix { get; private set; }
 
     /// <summary>What the tokenizer comparison found (for the log).</summary>
     public string TokenizerCheck { get; private set; } = "texts (the protocol carries text)";
@@ -157,6 +166,33 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         return true;
     }
 
+    /// <summary>Does the server take /v1/rewards' <c>prefix</c>? One request (not counted in <see cref="Requests"/>) over a probe string's ids.</summary>
+    bool TakesSharedPrefix()
+    {
+        var url = new Uri(baseUrl, "v1/rewards");
+        var ids = Engine.Remote.TokenizerCheck.Probe(lmTokenizer, Engine.Remote.TokenizerCheck.Probes[0]).Ids;
+        if (ids.Length < 2) return false;
+        var body = JsonSerializer.SerializeToUtf8Bytes(new JsonObject
+        {
+            ["model"] = model,
+            ["prefix"] = new JsonArray(ids[..^1].Select(id => (JsonNode)id).ToArray()),
+            ["input"] = new JsonArray(new JsonArray(ids[^1])),
+        });
+        try
+        {
+            using var answer = http.TryAsync(HttpMethod.Post, url, body).GetAwaiter().GetResult();
+            if (answer is null) return false;
+            Read(answer.RootElement, 1, url);
+        }
+        catch (Exception e) when (e is PargsException or InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
+        {
+            TokenizerCheck += $"; whole sequences per candidate ({url} does not take 'prefix': {e.Message})";
+            return false;
+        }
+        TokenizerCheck += "; a row's prefix sent once per request ('prefix')";
+        return true;
+    }
+
     string FirstModel()
     {
         var url = new Uri(baseUrl, "v1/models");
@@ -196,16 +232,24 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     async Task<float[]> ScoreIdsAsync(IReadOnlyList<int> prefix, IReadOnlyList<int[]> tails)
     {
         var url = new Uri(baseUrl, "v1/rewards");
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 + tails.Count * 6 * (prefix.Count + 2));
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 + 6 * (prefix.Count + tails.Count * (prefix.Count + 2)));
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
             w.WriteString("model", model);
+            bool shared = SendsSharedPrefix && prefix.Count > 0;
+            if (shared)
+            {
+                w.WriteStartArray("prefix");
+                foreach (int id in prefix) w.WriteNumberValue(id);
+                w.WriteEndArray();
+            }
             w.WriteStartArray("input");
             foreach (var tail in tails)
             {
                 w.WriteStartArray();
-                foreach (int id in prefix) w.WriteNumberValue(id);
+                if (!shared)
+                    foreach (int id in prefix) w.WriteNumberValue(id);
                 foreach (int id in tail) w.WriteNumberValue(id);
                 w.WriteEndArray();
             }
