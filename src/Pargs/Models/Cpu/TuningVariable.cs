@@ -1,7 +1,7 @@
 namespace Pargs.Models.Cpu;
 
 /// <summary>
-/// Reads a tuning knob from an environment variable (PARGS_WORKER_SPIN_US, PARGS_MATMUL_MIN_WORK, PARGS_SERIAL_WORK, PARGS_GEMM_MIN_ROWS, PARGS_KEPT_MIN_ROWS) for
+/// Reads a tuning knob from an environment variable (PARGS_WORKER_SPIN_US, PARGS_MATMUL_MIN_WORK, PARGS_SERIAL_WORK, PARGS_GEMM_MIN_ROWS, PARGS_KEPT_MIN_ROWS, PARGS_GEMM_AVX2) for
 /// A/B runs of one build. WHY a helper: the knobs are read in static initializers, where an exception would surface as a
 /// TypeInitializationException on the first kernel call, far from the typo; and an unchecked huge value would overflow the
 /// arithmetic that uses it. So: unset gives the default, an unparsable value the default with one warning on stderr naming
