@@ -30,8 +30,9 @@ public sealed record PublishedComparison(int Identical, IReadOnlyList<string> Wi
 /// sampled token the training data itself differs and the trained policy ends elsewhere — deterministically on each
 /// machine, but not within a row's tolerance across them (seed 1: 0.966 on the Intel Xeon VM that published the table,
 /// 0.910 on the AMD EPYC, the same in two AMD runs). The published file may therefore carry whole runs of the same
-/// command on other processors (<c>"other_machines"</c>); a row beyond the main run's tolerance still reproduces when it
-/// is identical to, or within the tolerance of, the same row of one of them, and the report names which.</para>
+/// command on other processors (<c>"other_machines"</c>); rows beyond the main run's tolerance still reproduce when every
+/// one of them is identical to, or within the tolerance of, the same row of ONE of those runs (rows matching one machine
+/// here and another there are no machine's run), and the report names which.</para>
 /// </summary>
 public static class PublishedResults
 {
@@ -50,22 +51,29 @@ public static class PublishedResults
         int identical = 0;
         foreach (var key in published.Keys.Except(run.Keys)) beyond.Add($"{key}: in {publishedName} but not in this run");
         foreach (var key in run.Keys.Except(published.Keys)) beyond.Add($"{key}: in this run but not in {publishedName}");
+        var farKeys = new List<(string Key, List<string> Differences)>();
         foreach (var key in published.Keys.Intersect(run.Keys))
         {
             var differences = Differences(run[key], published[key]);
             if (differences.Count == 0) { identical++; continue; }
             if (Close(run[key], published[key])) { within.Add($"{key}: {string.Join(", ", differences)}"); continue; }
-            // Beyond the main run's row: the same row as another machine published it (see the class summary) may still hold.
-            var other = otherRuns.FirstOrDefault(o => o.Rows.TryGetValue(key, out var row) && (Differences(run[key], row).Count == 0 || Close(run[key], row)));
-            if (other.Machine is not null)
-            {
-                var otherDifferences = Differences(run[key], other.Rows[key]);
-                otherMachine.Add(otherDifferences.Count == 0
-                    ? $"{key}: identical to {other.Machine}'s run ({string.Join(", ", differences)} against the main run)"
-                    : $"{key}: within the tolerance of {other.Machine}'s run ({string.Join(", ", otherDifferences)})");
-                continue;
-            }
-            beyond.Add($"{key}: {string.Join(", ", differences)}");
+            farKeys.Add((key, differences));
+        }
+        // Rows beyond the main run's tolerance may still be another machine's run (see the class summary) — but ONE machine's
+        // for all of them: a run matching one machine in some rows and another in others is neither machine's run.
+        // Among the machines that hold every such row, the one with the most identical rows is named.
+        bool Holds(Dictionary<string, JsonObject> rows, string key) => rows.TryGetValue(key, out var row) && (Differences(run[key], row).Count == 0 || Close(run[key], row));
+        var machine = farKeys.Count == 0 ? default : otherRuns
+            .Where(o => farKeys.All(f => Holds(o.Rows, f.Key)))
+            .OrderByDescending(o => farKeys.Count(f => Differences(run[f.Key], o.Rows[f.Key]).Count == 0))
+            .FirstOrDefault();
+        foreach (var (key, differences) in farKeys)
+        {
+            if (machine.Machine is null) { beyond.Add($"{key}: {string.Join(", ", differences)}"); continue; }
+            var otherDifferences = Differences(run[key], machine.Rows[key]);
+            otherMachine.Add(otherDifferences.Count == 0
+                ? $"{key}: identical to {machine.Machine}'s run ({string.Join(", ", differences)} against the main run)"
+                : $"{key}: within the tolerance of {machine.Machine}'s run ({string.Join(", ", otherDifferences)})");
         }
         return new PublishedComparison(identical, within, beyond) { OtherMachine = otherMachine };
     }

@@ -145,6 +145,19 @@ public class DpoReproducibilityTests
         var neither = PublishedResults.Compare(Table(Row("topk", null, 0.281, 3.25), Row("ppo", null, 0.700, 2.63)), published);
         Assert.Equal(["ppo w=–: reward_mean 0.700 vs 0.966, perplexity 2.63 vs 4.01"], neither.Beyond);
         Assert.False(PublishedResults.Compare(Table(Row("topk", null, 0.281, 3.25), Row("ppo", null, 0.910, 2.63)), main).Reproduced);
+        // Two rows beyond the main run, one as machine A gave it and one as machine B did: neither machine's run.
+        string twoMachines = Table(Row("topk", null, 0.281, 3.25), Row("ppo", null, 0.966, 4.01), Row("dpo", null, 0.939, 11.00))[..^1]
+            + ", \"other_machines\": [{\"machine\": \"A\", \"rows\": [" + Row("ppo", null, 0.910, 2.63) + ", " + Row("dpo", null, 0.939, 11.00) + "]}, "
+            + "{\"machine\": \"B\", \"rows\": [" + Row("ppo", null, 0.966, 4.01) + ", " + Row("dpo", null, 0.700, 11.00) + "]}]}";
+        var mixed = PublishedResults.Compare(Table(Row("topk", null, 0.281, 3.25), Row("ppo", null, 0.910, 2.63), Row("dpo", null, 0.700, 11.00)), twoMachines);
+        Assert.False(mixed.Reproduced);
+        Assert.Equal(2, mixed.Beyond.Count);
+        Assert.Empty(mixed.OtherMachine);
+        // Both rows as machine B gave them: B's run, named even though A also holds the row within tolerance.
+        string both = Table(Row("ppo", null, 0.966, 4.01))[..^1] + ", \"other_machines\": [{\"machine\": \"A\", \"rows\": [" + Row("ppo", null, 0.91, 2.63)
+            + "]}, {\"machine\": \"B\", \"rows\": [" + Row("ppo", null, 0.92, 2.70) + "]}]}";
+        var preferIdentical = PublishedResults.Compare(Table(Row("ppo", null, 0.92, 2.70)), both);
+        Assert.Equal(["ppo w=–: identical to B's run (reward_mean 0.920 vs 0.966, perplexity 2.70 vs 4.01 against the main run)"], preferIdentical.OtherMachine);
         Assert.Throws<PargsException>(() => PublishedResults.Compare(main, main[..^1] + ", \"other_machines\": {}}"));
         Assert.Throws<PargsException>(() => PublishedResults.Compare(main, main[..^1] + ", \"other_machines\": [{\"rows\": []}]}"));
     }

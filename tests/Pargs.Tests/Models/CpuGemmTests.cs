@@ -7,6 +7,8 @@ namespace Pargs.Tests.Models;
 /// double-precision loop, bit for bit against the one summation order it promises (so a row's result cannot depend on
 /// the rows beside it, the panel it falls in or the thread split), on stories260K's and the 15M shape's widths and odd ones.
 /// </summary>
+// In ThreadCountCollection: KeptPanelsTests sets the process-wide CpuGemm.FixedMinRows, which the threshold checks here read.
+[Collection(ThreadCountCollection.Name)]
 public unsafe class CpuGemmTests
 {
     static float[] Random(int count, int seed)
