@@ -182,6 +182,7 @@ public static class ServeBenchmark
         var before = await Counters(http);
         var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
+        var threadsBefore = ProcessThreadsCpu.Take();
         var gcBefore = (Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration(), Bytes: GC.GetTotalAllocatedBytes());
         var clock = Stopwatch.StartNew();
         // The window's end: the first stream to finish all its requests records the time and reads the server's counters.
@@ -207,6 +208,7 @@ public static class ServeBenchmark
             }
         }));
         double seconds = lastEnd; // the last stream's last text, not the window's /metrics read after it
+        var threadsAfter = ProcessThreadsCpu.Take();
         process.Refresh();
         double cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
         var after = await Counters(http);
@@ -224,6 +226,9 @@ public static class ServeBenchmark
             $"{GC.CollectionCount(2) - gcBefore.Gen2} gen2 collections, {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds:F1} ms paused, " +
             $"{(GC.GetTotalAllocatedBytes() - gcBefore.Bytes) / Math.Max(1, tokens) / 1024.0:F1} KiB allocated per token");
         string? profile = after.ContainsKey("pargs_worker_cpu_seconds_total") ? Profile($"{streams} stream(s){label}", seconds, cpu, Delta) + ". " + gc : null;
+        // Where the process's CPU went, by kind of thread (always: a few /proc reads per level).
+        if (threadsAfter.Since(threadsBefore, tokens) is { } byThread)
+            profile = (profile is null ? "" : profile + "\n- ") + $"CPU by thread, {streams} stream(s){label}: {byThread}";
         return new Level(streams, results.Count, tokens, seconds, results.Select(r => r.First).ToList(), results.SelectMany(r => r.Gaps).ToList(),
             results.Sum(r => r.ParseCpuSeconds), cpu, Delta("pargs_decoder_row_steps_total"), Delta("pargs_decoder_steps_total"),
             windowEnd, windowTokens, windowGaps, WindowDelta("pargs_decoder_row_steps_total"), WindowDelta("pargs_decoder_steps_total"), profile);
