@@ -29,6 +29,14 @@ public sealed record ServeBenchmarkOptions
     /// cost one LM token each once the prefix cache holds the first.
     /// </summary>
     public IReadOnlyList<string> Prompts { get; init; } = ServeBenchmark.StoryPrompts(512);
+    /// <summary>
+    /// At most this long, before the first level, rounds of requests at the highest concurrency run untimed until the JIT
+    /// has settled (two rounds in a row compile at most <see cref="ServeBenchmark.SettledJitMethods"/> methods each); 0 skips it.
+    /// WHY: .NET recompiles hot methods in the background (tier 0, then instrumented, then optimized) for ~10–15 s of load
+    /// after they first run; a level measured in that time counted 70–130 µs of JIT per token at 16 streams and ran the
+    /// decoding worker on slower code — a start-up cost a server pays once, not one per token.
+    /// </summary>
+    public double JitWarmUpSeconds { get; init; } = 30;
 }
 
 /// <summary>
@@ -119,6 +127,7 @@ public static class ServeBenchmark
         if (baselineTwice) order.Add(1);
         order.AddRange(options.Concurrency.Where(c => !baselineTwice || c != 1));
         if (baselineTwice) order.Add(1);
+        string? jitWarmUp = options.JitWarmUpSeconds > 0 ? await WarmUpUntilJitSettles(http, model, options, options.Concurrency.Max(), NextPrompt, log) : null;
         var levels = new List<Level>();
         foreach (int streams in order)
         {
@@ -158,8 +167,35 @@ public static class ServeBenchmark
         table.Notes.Add("TTFT: time from sending a request to its first text; ITL: time between consecutive text chunks of one stream. Each level starts with an untimed round of one request per stream (warm-up); every request has its own prompt.");
         table.Notes.Add("Loopback HTTP with server-sent events; clients and server share this process and its cores. The server's backend batches concurrent requests continuously (BatchingGenerationBackend over ContinuousDecoder): streams join the running batch at its next step. " +
             "rows / step: rows the server's batched steps advanced on average; CPU cores busy: the process's CPU time ÷ wall time (whole run); client parse CPU %: the load generator's event parsing (thread CPU time around it) as a share of the process's CPU time (HttpClient's own socket work not included).");
+        if (jitWarmUp is not null) table.Notes.Add(jitWarmUp);
         table.Notes.AddRange(profiles);
         return table;
+    }
+
+    /// <summary>A round of the warm-up that compiles at most this many methods counts as settled (the tiered JIT's background work is done).</summary>
+    public const int SettledJitMethods = 20;
+
+    /// <summary>Untimed rounds of <paramref name="streams"/> concurrent requests until the JIT settles or the time is up; returns the note that says how it went.</summary>
+    static async Task<string> WarmUpUntilJitSettles(HttpClient http, string model, ServeBenchmarkOptions options, int streams, Func<(string Prompt, int MaxTokens)> nextPrompt, Action<string>? log)
+    {
+        log?.Invoke($"JIT warm-up: rounds of {streams} concurrent request(s) until the JIT settles (at most {options.JitWarmUpSeconds:F0} s)…");
+        var clock = Stopwatch.StartNew();
+        long firstMethods = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var perRound = new List<long>();
+        int quietRounds = 0;
+        while (quietRounds < 2 && clock.Elapsed.TotalSeconds < options.JitWarmUpSeconds)
+        {
+            long before = System.Runtime.JitInfo.GetCompiledMethodCount();
+            var requests = Enumerable.Range(0, streams).Select(_ => nextPrompt()).ToArray();
+            await Task.WhenAll(requests.Select((r, stream) => OneRequest(http, model, options, r.Prompt, r.MaxTokens, seed: -1000 - stream, Stopwatch.StartNew())));
+            long compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - before;
+            perRound.Add(compiled);
+            quietRounds = compiled <= SettledJitMethods ? quietRounds + 1 : 0;
+        }
+        string rounds = perRound.Count <= 12 ? string.Join(", ", perRound) : string.Join(", ", perRound.Take(6)) + ", …, " + string.Join(", ", perRound.TakeLast(4));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"JIT warm-up before the levels (untimed): {perRound.Count} rounds of {streams} concurrent request(s) in {clock.Elapsed.TotalSeconds:F1} s compiled {System.Runtime.JitInfo.GetCompiledMethodCount() - firstMethods} methods " +
+            $"(per round: {rounds}){(quietRounds < 2 ? $"; the JIT had NOT settled when the {options.JitWarmUpSeconds:F0} s were up" : "")}. .NET recompiles hot methods in the background for ~10–15 s of load after they first run; the levels are measured after it.");
     }
 
     /// <summary>One timed level: its whole run and its in-flight window (from its start until the first stream has finished all its requests).</summary>
