@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
@@ -198,15 +199,17 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         int completionTokens = 0;
         double? lastText = null;
 
+        CompletionChunkWriter? chunks = null;
         if (stream)
         {
             context.Response.ContentType = "text/event-stream";
             context.Response.Headers.CacheControl = "no-cache";
             context.Response.Headers["X-Accel-Buffering"] = "no";
+            chunks = new CompletionChunkWriter(context.Response.BodyWriter, id, created, request.Model, chat);
             if (chat)
                 for (int i = 0; i < request.N; i++)
-                    Event(context, Chunk(id, created, request.Model, chat, i, "", null, role: true));
-            await context.Response.Body.FlushAsync(context.RequestAborted);
+                    chunks.Delta(i, "", null, role: true);
+            await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
         }
         try
         {
@@ -229,22 +232,24 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
                     if (lastText is null) metrics.ObserveFirstToken(now); else metrics.ObserveInterToken(now - lastText.Value);
                     lastText = now;
                 }
-                texts[update.Index].Append(update.TextDelta);
-                if (update.LogProbs is not null) logProbs[update.Index].AddRange(update.LogProbs);
                 if (update.FinishReason is not null)
                 {
                     finish[update.Index] = update.FinishReason;
                     completionTokens += update.CompletionTokens;
                 }
-                if (stream && (update.TextDelta.Length > 0 || update.FinishReason is not null))
+                if (chunks is null)
                 {
-                    var chunkLogProbs = request.LogProbs is null ? null : update.LogProbs ?? [];
-                    Event(context, Chunk(id, created, request.Model, chat, update.Index, update.TextDelta, update.FinishReason, role: false,
-                        w => textOffsets[update.Index] = WriteLogProbs(w, chunkLogProbs, tokenizer, chat, tokensAsIds, textOffsets[update.Index])));
+                    texts[update.Index].Append(update.TextDelta);
+                    if (update.LogProbs is not null) logProbs[update.Index].AddRange(update.LogProbs);
+                }
+                else if (update.TextDelta.Length > 0 || update.FinishReason is not null)
+                {
+                    chunks.Delta(update.Index, update.TextDelta, update.FinishReason, role: false,
+                        request.LogProbs is null ? null : update.LogProbs ?? [], tokenizer, tokensAsIds, ref textOffsets[update.Index]);
                     unflushed = true;
                 }
             }
-            if (unflushed) await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+            // A stream's last events stay in the pipe: the usage chunk and [DONE] follow, and all go in the response's last send.
         }
         catch (Exception e) when (stream && context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
         {
@@ -254,15 +259,16 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
             return;
         }
         metrics.CountTokens(promptTokens, completionTokens);
-        if (stream)
+        if (chunks is not null)
         {
-            if (includeUsage) Event(context, UsageChunk(id, created, request.Model, chat, promptTokens, completionTokens));
-            await context.Response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
-            await context.Response.Body.FlushAsync(context.RequestAborted);
+            if (includeUsage) chunks.Usage(promptTokens, completionTokens);
+            chunks.Done();
+            // Sends what is buffered and ends the chunked body in one write, where a flush and then the end were two sends.
+            await context.Response.CompleteAsync();
         }
         else
         {
-            var body = Json(w =>
+            await WriteJson(context, w =>
             {
                 Header(w, id, created, request.Model, chat ? "chat.completion" : "text_completion");
                 w.WriteStartArray("choices");
@@ -283,10 +289,8 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
-                Usage(w, promptTokens, completionTokens);
+                CompletionChunkWriter.WriteUsage(w, promptTokens, completionTokens);
             });
-            context.Response.ContentType = "application/json";
-            await context.Response.Body.WriteAsync(body, context.RequestAborted);
         }
         metrics.ObserveRequest(clock.Elapsed.TotalSeconds);
     }
@@ -402,20 +406,6 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         return new ApiException(429, $"The server is busy ({limits.MaxQueuedRequests} requests admitted); retry after a second.", code: "rate_limit_exceeded", type: "rate_limit_error");
     }
 
-    /// <summary>
-    /// Buffers one server-sent event in the response's pipe (sent at the caller's next flush): one HTTP chunk per flush,
-    /// where writing through Response.Body sent each of an event's three parts as a chunk of its own.
-    /// </summary>
-    static void Event(HttpContext context, byte[] json)
-    {
-        var writer = context.Response.BodyWriter;
-        var span = writer.GetSpan(json.Length + 8);
-        "data: "u8.CopyTo(span);
-        json.CopyTo(span[6..]);
-        "\n\n"u8.CopyTo(span[(6 + json.Length)..]);
-        writer.Advance(json.Length + 8);
-    }
-
     /// <summary>A choice's "logprobs" field: null when not asked for, else OpenAI's completions or chat shape. Returns the text offset after it.</summary>
     static int WriteLogProbs(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs>? tokens, Pargs.Tokenizers.ITokenizer tokenizer, bool chat, bool tokensAsIds, int textOffset)
     {
@@ -426,34 +416,6 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         return textOffset;
     }
 
-    static byte[] Chunk(string id, long created, string model, bool chat, int index, string text, string? finishReason, bool role, Action<Utf8JsonWriter>? logProbs = null) => Json(w =>
-    {
-        Header(w, id, created, model, chat ? "chat.completion.chunk" : "text_completion");
-        w.WriteStartArray("choices");
-        w.WriteStartObject();
-        w.WriteNumber("index", index);
-        if (chat)
-        {
-            w.WriteStartObject("delta");
-            if (role) w.WriteString("role", "assistant");
-            if (role || text.Length > 0) w.WriteString("content", text);
-            w.WriteEndObject();
-        }
-        else w.WriteString("text", text);
-        if (logProbs is null) w.WriteNull("logprobs"); else logProbs(w);
-        if (finishReason is null) w.WriteNull("finish_reason"); else w.WriteString("finish_reason", finishReason);
-        w.WriteEndObject();
-        w.WriteEndArray();
-    });
-
-    static byte[] UsageChunk(string id, long created, string model, bool chat, int promptTokens, int completionTokens) => Json(w =>
-    {
-        Header(w, id, created, model, chat ? "chat.completion.chunk" : "text_completion");
-        w.WriteStartArray("choices");
-        w.WriteEndArray();
-        Usage(w, promptTokens, completionTokens);
-    });
-
     static void Header(Utf8JsonWriter w, string id, long created, string model, string type)
     {
         w.WriteString("id", id);
@@ -462,19 +424,36 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         w.WriteString("model", model);
     }
 
-    static void Usage(Utf8JsonWriter w, int promptTokens, int completionTokens)
+    [ThreadStatic] static ArrayBufferWriter<byte>? bodyBuffer;
+    [ThreadStatic] static Utf8JsonWriter? bodyWriter;
+
+    /// <summary>
+    /// A JSON response body with its Content-Length, serialized into this thread's reused buffer and copied into the
+    /// response's pipe. WHY: a remote steering client sends one non-streamed request per row and step (issue 18); this
+    /// allocates nothing per response where a MemoryStream, a writer and a byte[] did, and the body goes out in one send,
+    /// not as a chunked body and its end. Safe on a thread-static buffer: nothing awaits between serializing and copying.
+    /// </summary>
+    static ValueTask<System.IO.Pipelines.FlushResult> WriteJson(HttpContext context, Action<Utf8JsonWriter> write)
     {
-        w.WriteStartObject("usage");
-        w.WriteNumber("prompt_tokens", promptTokens);
-        w.WriteNumber("completion_tokens", completionTokens);
-        w.WriteNumber("total_tokens", promptTokens + completionTokens);
+        var buffer = bodyBuffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var w = bodyWriter ??= new Utf8JsonWriter(buffer, CompletionChunkWriter.Options);
+        w.Reset(buffer);
+        w.WriteStartObject();
+        write(w);
         w.WriteEndObject();
+        w.Flush();
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = buffer.WrittenCount;
+        context.Response.BodyWriter.Write(buffer.WrittenSpan);
+        if (buffer.Capacity > 1 << 20) { bodyBuffer = null; bodyWriter = null; } // a rare huge body is not kept per thread
+        return context.Response.BodyWriter.FlushAsync(context.RequestAborted);
     }
 
     static byte[] Json(Action<Utf8JsonWriter> write)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var w = new Utf8JsonWriter(buffer, CompletionChunkWriter.Options))
         {
             w.WriteStartObject();
             write(w);

@@ -29,6 +29,15 @@ public sealed record ServeBenchmarkOptions
     /// cost one LM token each once the prefix cache holds the first.
     /// </summary>
     public IReadOnlyList<string> Prompts { get; init; } = ServeBenchmark.StoryPrompts(512);
+    /// <summary>
+    /// At most this long, before the first level, rounds of requests at the highest concurrency run untimed until the JIT
+    /// has settled (the rounds of the last 5 s compiled at most <see cref="ServeBenchmark.SettledJitMethods"/> methods); 0 skips it.
+    /// WHY: .NET recompiles hot methods in the background (tier 0, then instrumented, then optimized) for ~10–15 s of load
+    /// after they first run; a level measured in that time counted 70–130 µs of JIT per token at 16 streams and ran the
+    /// decoding worker on slower code — a start-up cost a server pays once, not one per token. The cap: stories260K's JIT
+    /// was still compiling a few methods a round after 30 s, the 15M shape's rounds take seconds each.
+    /// </summary>
+    public double JitWarmUpSeconds { get; init; } = 30;
 }
 
 /// <summary>
@@ -119,6 +128,7 @@ public static class ServeBenchmark
         if (baselineTwice) order.Add(1);
         order.AddRange(options.Concurrency.Where(c => !baselineTwice || c != 1));
         if (baselineTwice) order.Add(1);
+        string? jitWarmUp = options.JitWarmUpSeconds > 0 ? await WarmUpUntilJitSettles(http, model, options, options.Concurrency.Max(), NextPrompt, log) : null;
         var levels = new List<Level>();
         foreach (int streams in order)
         {
@@ -158,8 +168,43 @@ public static class ServeBenchmark
         table.Notes.Add("TTFT: time from sending a request to its first text; ITL: time between consecutive text chunks of one stream. Each level starts with an untimed round of one request per stream (warm-up); every request has its own prompt.");
         table.Notes.Add("Loopback HTTP with server-sent events; clients and server share this process and its cores. The server's backend batches concurrent requests continuously (BatchingGenerationBackend over ContinuousDecoder): streams join the running batch at its next step. " +
             "rows / step: rows the server's batched steps advanced on average; CPU cores busy: the process's CPU time ÷ wall time (whole run); client parse CPU %: the load generator's event parsing (thread CPU time around it) as a share of the process's CPU time (HttpClient's own socket work not included).");
+        if (jitWarmUp is not null) table.Notes.Add(jitWarmUp);
         table.Notes.AddRange(profiles);
         return table;
+    }
+
+    /// <summary>The JIT counts as settled when the warm-up's rounds of the last <see cref="SettledJitSeconds"/> compiled at most this many methods.</summary>
+    public const int SettledJitMethods = 20;
+    public const double SettledJitSeconds = 5;
+
+    /// <summary>Untimed rounds of <paramref name="streams"/> concurrent requests until the JIT settles or the time is up; returns the note that says how it went.</summary>
+    static async Task<string> WarmUpUntilJitSettles(HttpClient http, string model, ServeBenchmarkOptions options, int streams, Func<(string Prompt, int MaxTokens)> nextPrompt, Action<string>? log)
+    {
+        log?.Invoke($"JIT warm-up: rounds of {streams} concurrent request(s) until the JIT settles (at most {options.JitWarmUpSeconds:F0} s)…");
+        var clock = Stopwatch.StartNew();
+        long firstMethods = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var perRound = new List<long>();
+        // Quiet: the rounds of the last SettledJitSeconds compiled at most SettledJitMethods methods in all. WHY a window of
+        // seconds, not a number of rounds: the background JIT works in bursts (a 16-stream round of stories260K compiled
+        // 0, 128, 73, … methods in turn for ~20 s), so two quiet rounds in a row came 2 s in, long before it was done.
+        double quietSince = 0;
+        long quietMethods = 0;
+        bool settled = false;
+        while (!settled && clock.Elapsed.TotalSeconds < options.JitWarmUpSeconds)
+        {
+            long before = System.Runtime.JitInfo.GetCompiledMethodCount();
+            var requests = Enumerable.Range(0, streams).Select(_ => nextPrompt()).ToArray();
+            await Task.WhenAll(requests.Select((r, stream) => OneRequest(http, model, options, r.Prompt, r.MaxTokens, seed: -1000 - stream, Stopwatch.StartNew())));
+            long compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - before;
+            perRound.Add(compiled);
+            if (quietMethods + compiled > SettledJitMethods) { quietSince = clock.Elapsed.TotalSeconds; quietMethods = 0; }
+            else quietMethods += compiled;
+            settled = clock.Elapsed.TotalSeconds - quietSince >= SettledJitSeconds;
+        }
+        string rounds = perRound.Count <= 12 ? string.Join(", ", perRound) : string.Join(", ", perRound.Take(6)) + ", …, " + string.Join(", ", perRound.TakeLast(4));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"JIT warm-up before the levels (untimed): {perRound.Count} rounds of {streams} concurrent request(s) in {clock.Elapsed.TotalSeconds:F1} s compiled {System.Runtime.JitInfo.GetCompiledMethodCount() - firstMethods} methods " +
+            $"(per round: {rounds}){(!settled ? $"; the JIT had NOT settled when the {options.JitWarmUpSeconds:F0} s were up" : "")}. .NET recompiles hot methods in the background for ~10–15 s of load after they first run; the levels are measured after it.");
     }
 
     /// <summary>One timed level: its whole run and its in-flight window (from its start until the first stream has finished all its requests).</summary>
@@ -182,6 +227,7 @@ public static class ServeBenchmark
         var before = await Counters(http);
         var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
+        var threadsBefore = ProcessThreadsCpu.Take();
         var gcBefore = (Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration(), Bytes: GC.GetTotalAllocatedBytes());
         var clock = Stopwatch.StartNew();
         // The window's end: the first stream to finish all its requests records the time and reads the server's counters.
@@ -207,6 +253,7 @@ public static class ServeBenchmark
             }
         }));
         double seconds = lastEnd; // the last stream's last text, not the window's /metrics read after it
+        var threadsAfter = ProcessThreadsCpu.Take();
         process.Refresh();
         double cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
         var after = await Counters(http);
@@ -224,6 +271,9 @@ public static class ServeBenchmark
             $"{GC.CollectionCount(2) - gcBefore.Gen2} gen2 collections, {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds:F1} ms paused, " +
             $"{(GC.GetTotalAllocatedBytes() - gcBefore.Bytes) / Math.Max(1, tokens) / 1024.0:F1} KiB allocated per token");
         string? profile = after.ContainsKey("pargs_worker_cpu_seconds_total") ? Profile($"{streams} stream(s){label}", seconds, cpu, Delta) + ". " + gc : null;
+        // Where the process's CPU went, by kind of thread (always: a few /proc reads per level).
+        if (threadsAfter.Since(threadsBefore, tokens) is { } byThread)
+            profile = (profile is null ? "" : profile + "\n- ") + $"CPU by thread, {streams} stream(s){label}: {byThread}";
         return new Level(streams, results.Count, tokens, seconds, results.Select(r => r.First).ToList(), results.SelectMany(r => r.Gaps).ToList(),
             results.Sum(r => r.ParseCpuSeconds), cpu, Delta("pargs_decoder_row_steps_total"), Delta("pargs_decoder_steps_total"),
             windowEnd, windowTokens, windowGaps, WindowDelta("pargs_decoder_row_steps_total"), WindowDelta("pargs_decoder_steps_total"), profile);

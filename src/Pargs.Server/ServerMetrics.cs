@@ -7,7 +7,8 @@ namespace Pargs.Server;
 /// <summary>
 /// The server's counters in Prometheus' text exposition format (version 0.0.4): requests by endpoint and status,
 /// prompt and completion tokens, requests running and queued, and histograms of request latency, time to first token
-/// and time between tokens.
+/// and time between tokens; and the process's own: CPU time, allocation, garbage collections, JIT compilation and
+/// thread-pool work items, so that what a request costs outside the decoding worker can be read from two scrapes.
 /// </summary>
 public sealed class ServerMetrics
 {
@@ -48,11 +49,36 @@ public sealed class ServerMetrics
             foreach (var m in group)
                 text.Append($"{m.Name}{(m.Labels is null ? "" : "{" + m.Labels + "}")} {m.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
         }
+        RuntimeCounters(text);
         requestSeconds.Render(text, "pargs_request_duration_seconds", "Time from a request's arrival to its last byte.");
         firstTokenSeconds.Render(text, "pargs_time_to_first_token_seconds", "Time from a generation request's admission to its first text.");
         interTokenSeconds.Render(text, "pargs_inter_token_latency_seconds", "Time between consecutive text chunks of a generation request.");
         return text.ToString();
     }
+
+    /// <summary>
+    /// The process's counters under the names Prometheus' client libraries use (process_cpu_seconds_total; prometheus-net's
+    /// dotnet_* family). WHY: the server's CPU per streamed token outside the decoding worker (Kestrel, the events'
+    /// JSON, thread-pool hand-offs, GC, JIT) is this CPU minus pargs_worker_cpu_seconds_total, and the work items and
+    /// allocation per token say where it goes; all are cheap reads of the runtime's own counters.
+    /// </summary>
+    static void RuntimeCounters(StringBuilder text)
+    {
+        CounterSeconds(text, "process_cpu_seconds_total", "User and system CPU time of the server process.", Environment.CpuUsage.TotalTime.TotalSeconds);
+        Counter(text, "dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap by all threads.", GC.GetTotalAllocatedBytes());
+        text.Append("# HELP dotnet_collection_count_total Garbage collections, by generation.\n# TYPE dotnet_collection_count_total counter\n");
+        for (int generation = 0; generation <= GC.MaxGeneration; generation++)
+            text.Append(CultureInfo.InvariantCulture, $"dotnet_collection_count_total{{generation=\"{generation}\"}} {GC.CollectionCount(generation)}\n");
+        CounterSeconds(text, "dotnet_gc_pause_seconds_total", "Time the garbage collector paused the process.", GC.GetTotalPauseDuration().TotalSeconds);
+        Counter(text, "dotnet_jit_compiled_methods_total", "Methods compiled by the JIT (each tier counts).", System.Runtime.JitInfo.GetCompiledMethodCount());
+        CounterSeconds(text, "dotnet_jit_compilation_seconds_total", "Time spent in the JIT.", System.Runtime.JitInfo.GetCompilationTime().TotalSeconds);
+        Counter(text, "dotnet_threadpool_completed_items_total", "Work items the thread pool ran (each a hand-off between threads).", ThreadPool.CompletedWorkItemCount);
+        Gauge(text, "dotnet_threadpool_threads", "Thread-pool threads.", ThreadPool.ThreadCount);
+        Counter(text, "dotnet_monitor_lock_contention_total", "Times a thread waited for a lock another held.", Monitor.LockContentionCount);
+    }
+
+    static void CounterSeconds(StringBuilder text, string name, string help, double seconds)
+        => text.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {seconds.ToString("R", CultureInfo.InvariantCulture)}\n");
 
     static void Counter(StringBuilder text, string name, string help, long value)
         => text.Append($"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");

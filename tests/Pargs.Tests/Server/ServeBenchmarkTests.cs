@@ -22,7 +22,7 @@ public sealed class ServeBenchmarkTests(ServerFixture fixture)
     [Fact]
     public async Task A_short_run_counts_every_streamed_token_and_the_servers_rows_per_step()
     {
-        var options = new ServeBenchmarkOptions { Concurrency = [1, 3], RequestsPerStream = 3, MaxTokens = 5, K = 4, Prompts = ServeBenchmark.StoryPrompts(32) };
+        var options = new ServeBenchmarkOptions { Concurrency = [1, 3], RequestsPerStream = 3, MaxTokens = 5, K = 4, Prompts = ServeBenchmark.StoryPrompts(32), JitWarmUpSeconds = 3 };
         var log = new List<string>();
         var table = await ServeBenchmark.RunAsync(fixture.Server.Url, ServerFixture.Model, options, log.Add);
         Assert.Equal(2, table.Rows.Count);
@@ -47,5 +47,15 @@ public sealed class ServeBenchmarkTests(ServerFixture fixture)
         Assert.InRange(Number(1, "in-flight share of tokens %"), 1, 100);
         Assert.InRange(Number(1, "rows / step"), 1.0, 3.0);
         Assert.InRange(Number(1, "rows / step, whole run"), 1.0, 3.0);
+        // The JIT warm-up ran first, at the highest concurrency, and says how many rounds and methods it took.
+        Assert.StartsWith("JIT warm-up: rounds of 3 concurrent request(s)", log[0]);
+        Assert.Single(table.Notes, n => System.Text.RegularExpressions.Regex.IsMatch(n, @"^JIT warm-up before the levels \(untimed\): [1-9][0-9]* rounds of 3 concurrent request\(s\)"));
+        // Each level's CPU by kind of thread: the decoding worker ran, and the thread pool carried the HTTP work.
+        if (OperatingSystem.IsLinux())
+        {
+            var byThread = Assert.Single(table.Notes, n => n.StartsWith("CPU by thread, 3 stream(s): process CPU ", StringComparison.Ordinal));
+            Assert.Matches(@"decoding worker [0-9.]+ \([0-9.]+ kernel\), .*thread pool [0-9.]+ ", byThread);
+            Assert.Matches(@"per token [0-9.]+ thread-pool work items, [0-9.]+ KiB allocated", byThread);
+        }
     }
 }

@@ -189,4 +189,32 @@ public sealed class ServerBehaviourTests(ServerFixture fixture)
         foreach (var line in text.Split('\n').Where(l => l.Length > 0 && !l.StartsWith('#')))
             Assert.Matches(@"^[a-z_]+(\{[^}]*\})? -?[0-9.eE+-]+$", line);
     }
+
+    /// <summary>
+    /// The process's own counters (what the CPU per streamed token outside the decoding worker is read from): typed as
+    /// counters, and each one that a streamed request must move moves across one.
+    /// </summary>
+    [Fact]
+    public async Task Metrics_carry_the_process_cpu_allocation_and_thread_pool_counters()
+    {
+        async Task<(string Text, Dictionary<string, double> Values)> Scrape()
+        {
+            string text = await fixture.Http.GetStringAsync(new Uri(fixture.Server.Url, "metrics"));
+            var values = text.Split('\n').Where(l => l.Length > 0 && !l.StartsWith('#'))
+                .ToDictionary(l => l[..l.LastIndexOf(' ')], l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+            return (text, values);
+        }
+        var (text, before) = await Scrape();
+        string[] counters = ["process_cpu_seconds_total", "dotnet_gc_allocated_bytes_total", "dotnet_collection_count_total", "dotnet_gc_pause_seconds_total",
+            "dotnet_jit_compiled_methods_total", "dotnet_jit_compilation_seconds_total", "dotnet_threadpool_completed_items_total", "dotnet_monitor_lock_contention_total"];
+        foreach (var name in counters) Assert.Contains($"# TYPE {name} counter\n", text);
+        Assert.Contains("# TYPE dotnet_threadpool_threads gauge\n", text);
+        Assert.True(before.ContainsKey("dotnet_collection_count_total{generation=\"0\"}"));
+        var (_, _, done) = await fixture.StreamAsync("v1/completions", """{"model":"stories260K","prompt":"Once","max_tokens":8,"seed":3,"stream":true}""");
+        Assert.True(done);
+        var (_, after) = await Scrape();
+        foreach (var name in new[] { "process_cpu_seconds_total", "dotnet_gc_allocated_bytes_total", "dotnet_threadpool_completed_items_total" })
+            Assert.True(after[name] > before[name], $"{name}: {before[name]} -> {after[name]}");
+        Assert.True(after["dotnet_threadpool_threads"] >= 1);
+    }
 }
