@@ -7,7 +7,8 @@ namespace Pargs.Server;
 /// nanoseconds in schedstat, its kernel ticks in stat), plus the runtime's JIT, thread-pool and allocation counters.
 /// WHY: `bench serve` runs the server and its load generator in one process, and "CPU outside the decoding worker" is
 /// several things — the thread pool (Kestrel, the events' JSON, the load generator's HttpClient), the socket engine,
-/// the tiered JIT recompiling hot methods, GC — whose sizes decide what is worth cutting. Two snapshots give the split.
+/// the tiered JIT recompiling hot methods, GC — whose sizes decide what is worth cutting. Two snapshots give the split
+/// (`bench serve` per level; `bench remote` per level too, where the client's decoders are the "other" threads).
 /// Empty where /proc is not there (not Linux): the bench then prints no split.
 /// </summary>
 public sealed record ProcessThreadsCpu(IReadOnlyDictionary<string, (double Seconds, double KernelSeconds)> Groups, double ProcessSeconds,
@@ -17,6 +18,7 @@ public sealed record ProcessThreadsCpu(IReadOnlyDictionary<string, (double Secon
     public static readonly (string Group, Func<string, bool> Matches)[] Kinds =
     [
         ("decoding worker", name => name.StartsWith("pargs-generatio", StringComparison.Ordinal)),
+        ("reward worker", name => name.StartsWith("pargs-rewards", StringComparison.Ordinal)),
         ("CPU pool helpers", name => name.StartsWith("pargs-cpu-", StringComparison.Ordinal)),
         ("thread pool", name => name.StartsWith(".NET TP Worker", StringComparison.Ordinal) || name.StartsWith(".NET Long Runni", StringComparison.Ordinal)),
         ("socket engine", name => name.StartsWith(".NET Sockets", StringComparison.Ordinal)),

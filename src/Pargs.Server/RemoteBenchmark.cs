@@ -180,30 +180,20 @@ public static class RemoteBenchmark
             // would otherwise tier up in the background inside the level (a level's compiled methods were mostly that, and
             // Spectre's and /metrics' one-off code), which the steady state of a client and server does not pay.
             CompilerCatchUp();
-            var threadsBefore = ThreadCpuByName.Now(); // outside the level's CPU: reading /proc is the bench's, not a step's
+            var threadsBefore = ProcessThreadsCpu.Take(); // outside the level's CPU: reading /proc is the bench's, not a step's
             process.Refresh();
             var cpu = process.TotalProcessorTime;
-            long workItems = ThreadPool.CompletedWorkItemCount, jitted = System.Runtime.JitInfo.GetCompiledMethodCount();
-            var jitTime = System.Runtime.JitInfo.GetCompilationTime();
             var clock = Stopwatch.StartNew();
             var results = run();
             double seconds = clock.Elapsed.TotalSeconds;
             process.Refresh();
-            var byThread = ThreadCpuByName.Now().Since(threadsBefore);
+            var threadsAfter = ProcessThreadsCpu.Take();
             int tokens = results.Sum(r => r.TokenIds.Length);
-            // Counts the machine's load does not change: thread-pool work items (each a hand-off between threads) per token, and
-            // the compiler's work inside the level (a level that still compiles pays for warm-up in its CPU per token).
-            double cpuMs = (process.TotalProcessorTime - cpu).TotalMilliseconds, compilerMs = (System.Runtime.JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds;
-            // The compiler's work inside a level is mostly the bench's own one-off code tiering up (console, /metrics parsing,
-            // number formatting: a JitDisasmSummary of a timed level), not the steady state; a longer warm-up (32 tokens a round)
-            // did not remove it. Its time is the runtime's wall clock around compilations (inflated on a loaded machine), so it
-            // is logged, not subtracted from the table's CPU per token.
-            log?.Invoke($"  thread-pool work items per token: {(ThreadPool.CompletedWorkItemCount - workItems) / (double)tokens:F2}; " +
-                        $"methods compiled in the level: {System.Runtime.JitInfo.GetCompiledMethodCount() - jitted}, compiler wall ms per token: {compilerMs / tokens:F3}");
-            // Where the level's CPU went, by thread name; threads that ended inside the level (a split level's decoders) are the rest.
-            if (byThread.Count > 0)
-                log?.Invoke($"  CPU ms per token by thread: {string.Join(", ", byThread.Take(6).Select(t => $"{t.Name} {t.Milliseconds / tokens:F3}"))}, " +
-                            $"threads that ended {(cpuMs - byThread.Sum(t => t.Milliseconds)) / tokens:F3}, all {cpuMs / tokens:F3}");
+            double cpuMs = (process.TotalProcessorTime - cpu).TotalMilliseconds;
+            // Where the level's CPU went by kind of thread (server workers, thread pool, sockets, JIT; the client's decoders are
+            // "other"), and the counts the machine's load does not change: thread-pool work items (each a hand-off between
+            // threads) and the methods compiled inside the level (a level that still compiles pays for warm-up in its CPU).
+            if (threadsAfter.Since(threadsBefore, tokens) is { } split) log?.Invoke("  " + split);
             return (results, new Measure(tokens, seconds, cpuMs));
         }
         void CheckSame(IReadOnlyList<GenerationResult> got, IReadOnlyList<GenerationResult> want, string what)
