@@ -71,6 +71,84 @@ public unsafe class CpuOpsTests
         }
     }
 
+    [Theory]
+    [InlineData(20, 8, 58)]  // stories260K: ten sibling candidates × two query heads per kv head over a 48-token prefix
+    [InlineData(7, 8, 9)]    // an odd count: the last query alone; two blocks, the last partial
+    [InlineData(6, 16, 30)]  // D = 16 takes the single-query path whatever the sharing
+    public void Attend_gives_queries_sharing_a_mask_row_the_bits_of_queries_with_their_own_copy(int queries, int headDim, int slots)
+    {
+        // Queries 2m and 2m + 1 are one candidate's two query heads: one mask row, the prefix plus their own slot among
+        // the siblings' (slots − queries/2 onward). The shared-row path must give what separate copies of the row give.
+        var random = new Random(queries * 31 + slots);
+        float[] Random(int n) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+        float[] q = Random(queries * headDim), keys = Random(slots * headDim), values = Random(slots * headDim);
+        int candidates = (queries + 1) / 2, prefix = slots - candidates;
+        var rows = new float[candidates * slots];
+        for (int c = 0; c < candidates; c++)
+            for (int s = 0; s < slots; s++) rows[c * slots + s] = s < prefix || s == prefix + c ? 0f : float.NegativeInfinity;
+        var copies = new float[queries * slots];
+        for (int i = 0; i < queries; i++) Array.Copy(rows, i / 2 * slots, copies, i * slots, slots);
+        float[] Run(float[] maskData, Func<int, int> rowOf)
+        {
+            var output = new float[queries * headDim];
+            var scratch = new float[CpuOps.AttendScratchFloats(queries, slots, headDim)];
+            fixed (float* qp = q, kp = keys, vp = values, mp = maskData, op = output, sp = scratch)
+            {
+                var masks = stackalloc float*[queries];
+                var outputs = stackalloc float*[queries];
+                for (int i = 0; i < queries; i++) { masks[i] = mp + rowOf(i) * slots; outputs[i] = op + i * headDim; }
+                CpuOps.Attend(qp, queries, kp, vp, masks, slots, headDim, sp, outputs);
+            }
+            return output;
+        }
+        var shared = Run(rows, i => i / 2);
+        var separate = Run(copies, i => i);
+        for (int i = 0; i < queries * headDim; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(shared[i]) == BitConverter.SingleToInt32Bits(separate[i]), $"query {i / headDim}, dim {i % headDim}: {shared[i]:R} vs {separate[i]:R}");
+        for (int i = 0; i < queries; i++) // and both are the attention: a double-precision reference
+        {
+            int c = i / 2;
+            var weights = new double[slots];
+            for (int s = 0; s < slots; s++)
+            {
+                if (s >= prefix && s != prefix + c) continue;
+                double dot = 0;
+                for (int d = 0; d < headDim; d++) dot += q[i * headDim + d] * keys[s * headDim + d];
+                weights[s] = Math.Exp(dot / Math.Sqrt(headDim));
+            }
+            double total = weights.Sum();
+            for (int d = 0; d < headDim; d++)
+            {
+                double want = 0;
+                for (int s = 0; s < slots; s++) want += weights[s] / total * values[s * headDim + d];
+                Assert.True(Math.Abs(shared[i * headDim + d] - want) < 1e-5, $"query {i}, dim {d}: {shared[i * headDim + d]} vs {want}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(8)]   // stories260K: half 4, one 4-lane step
+    [InlineData(12)]  // half 6: a 4-lane step and a scalar tail
+    [InlineData(64)]  // half 32: 8-lane steps
+    [InlineData(48)]  // half 24: 8-lane steps
+    public void Rotary_gives_the_bits_of_x_cos_plus_rolled_x_signed_sin(int headDim)
+    {
+        var random = new Random(headDim);
+        float[] Random() => Enumerable.Range(0, headDim).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+        float[] x = Random(), cos = Random(), sin = Random();
+        var want = new float[headDim];
+        int half = headDim / 2;
+        for (int i = 0; i < headDim; i++)
+        {
+            // torch's x·cos + rotate_half(x)·sin with the sign folded into the table: two products, one sum, each rounded.
+            float product = x[i] * cos[i], rolled = x[(i + half) % headDim] * sin[i];
+            want[i] = product + rolled;
+        }
+        fixed (float* xp = x, cp = cos, sp = sin) CpuOps.Rotary(xp, cp, sp, headDim);
+        for (int i = 0; i < headDim; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(x[i]) == BitConverter.SingleToInt32Bits(want[i]), $"element {i}: {x[i]:R} vs {want[i]:R}");
+    }
+
     [Fact]
     public void MatMul_matches_a_reference_product_for_every_row_count()
     {

@@ -88,9 +88,9 @@ public static unsafe partial class CpuOps
 
     /// <summary>Floats of scratch <see cref="Attend"/> needs (<paramref name="softCapped"/>: with a positive softCap).</summary>
     public static long AttendScratchFloats(int queries, int slots, int headDim, bool softCapped = false)
-        => !softCapped && BySlotBlocks(queries, headDim) ? (2L * headDim + 1) * PaddedSlots(slots) : (long)queries * slots;
+        => !softCapped && BySlotBlocks(queries, headDim) ? (2L * headDim + 2) * PaddedSlots(slots) : (long)queries * slots;
 
-    /// <summary>Slots rounded up to whole blocks of 8: the slot-block scratch holds keys, values (D each) and one score row of this many.</summary>
+    /// <summary>Slots rounded up to whole blocks of 8: the slot-block scratch holds keys, values (D each) and two score rows (a query pair's) of this many.</summary>
     static int PaddedSlots(int slots) => (slots + 7) / 8 * 8;
 
     /// <summary>
@@ -118,21 +118,36 @@ public static unsafe partial class CpuOps
         TransposeSlotBlocks(values, slots, headDim, vt);
         var scaleV = Vector256.Create(scale);
         float* tailMask = stackalloc float[8];
+        // A query whose mask row is the previous query's (the query heads of one kv head, for one token: the caller
+        // passes one row for them) reuses its last allowed slot and padded last block instead of scanning the mask again.
+        float* previousMask = null;
+        int end = 0, blocks = 0;
         for (int i = 0; i < queries; i++)
         {
             float* qi = q + (long)i * headDim, mask = maskAdd[i], o = output[i];
-            int end = slots;
-            while (end > 0 && float.IsNegativeInfinity(mask[end - 1])) end--;
+            if (mask != previousMask)
+            {
+                previousMask = mask;
+                end = slots;
+                while (end > 0 && float.IsNegativeInfinity(mask[end - 1])) end--;
+                blocks = (end + 7) / 8;
+                // The last block's mask, padded with −inf past the last slot (lanes at or past `slots` have zero keys and
+                // values; lanes from `end` to `slots` hold real ones, silenced by their −inf mask).
+                int last = (blocks - 1) * 8;
+                if (end > 0)
+                    for (int j = 0; j < 8; j++) tailMask[j] = last + j < slots ? mask[last + j] : float.NegativeInfinity;
+            }
             if (end == 0) // nothing allowed (never happens: every query sees itself)
             {
                 new Span<float>(o, headDim).Clear();
                 continue;
             }
-            int blocks = (end + 7) / 8;
-            // The last block's mask, padded with −inf past the last slot (lanes at or past `slots` have zero keys and
-            // values; lanes from `end` to `slots` hold real ones, silenced by their −inf mask).
-            int last = (blocks - 1) * 8;
-            for (int j = 0; j < 8; j++) tailMask[j] = last + j < slots ? mask[last + j] : float.NegativeInfinity;
+            if (headDim == 8 && i + 1 < queries && maskAdd[i + 1] == mask)
+            {
+                AttendPair8(qi, qi + 8, kt, vt, mask, tailMask, blocks, scaleV, p, p + padded, o, output[i + 1]);
+                i++;
+                continue;
+            }
 
             // Scores (scaled, masked) into p, and their max; then the softmax numerators and Σ p_s·v_s, eight
             // output dimensions per pass over the blocks.
@@ -144,6 +159,66 @@ public static unsafe partial class CpuOps
                 (sums * Vector256.Create(1f / Vector256.Sum(total))).Store(o + c);
             }
         }
+    }
+
+    /// <summary>
+    /// Two queries of head size 8 under one mask row (the two query heads of a kv head for one token), with the bits of
+    /// two passes of <see cref="AttendBySlotBlocks"/>' single-query body: the same operations per query in the same
+    /// order, only interleaved. WHY: a sibling candidate's query over a ~50-slot prefix is ~7 blocks, too short for the
+    /// out-of-order window to hide its chain (scores → max → exps → sums → 1/total); two independent chains in one
+    /// loop overlap. <paramref name="pa"/> and <paramref name="pb"/> hold one score row each.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void AttendPair8(float* qa, float* qb, float* kt, float* vt, float* mask, float* lastMask, int blocks,
+                            Vector256<float> scale, float* pa, float* pb, float* oa, float* ob)
+    {
+        var maxA = Vector256.Create(float.NegativeInfinity); var maxB = maxA;
+        {
+            var a0 = Vector256.Create(qa[0]); var a1 = Vector256.Create(qa[1]); var a2 = Vector256.Create(qa[2]); var a3 = Vector256.Create(qa[3]);
+            var a4 = Vector256.Create(qa[4]); var a5 = Vector256.Create(qa[5]); var a6 = Vector256.Create(qa[6]); var a7 = Vector256.Create(qa[7]);
+            float* k = kt, m = mask;
+            for (int b = 0; b < blocks; b++, k += 64, m += 8)
+            {
+                var k0 = Vector256.Load(k); var k1 = Vector256.Load(k + 8); var k2 = Vector256.Load(k + 16); var k3 = Vector256.Load(k + 24);
+                var k4 = Vector256.Load(k + 32); var k5 = Vector256.Load(k + 40); var k6 = Vector256.Load(k + 48); var k7 = Vector256.Load(k + 56);
+                var maskV = Vector256.Load(b == blocks - 1 ? lastMask : m);
+                // SlotBlockScores' two chains of four, for each query.
+                var s = Vector256.FusedMultiplyAdd(a0, k0, a1 * k1);
+                var e = Vector256.FusedMultiplyAdd(a2, k2, a3 * k3);
+                s = Vector256.FusedMultiplyAdd(a4, k4, s);
+                e = Vector256.FusedMultiplyAdd(a5, k5, e);
+                s = Vector256.FusedMultiplyAdd(a6, k6, s);
+                e = Vector256.FusedMultiplyAdd(a7, k7, e);
+                s = Vector256.FusedMultiplyAdd(s + e, scale, maskV);
+                maxA = Vector256.MaxNative(maxA, s);
+                s.Store(pa + b * 8);
+                var t = Vector256.FusedMultiplyAdd(Vector256.Create(qb[0]), k0, Vector256.Create(qb[1]) * k1);
+                var u = Vector256.FusedMultiplyAdd(Vector256.Create(qb[2]), k2, Vector256.Create(qb[3]) * k3);
+                t = Vector256.FusedMultiplyAdd(Vector256.Create(qb[4]), k4, t);
+                u = Vector256.FusedMultiplyAdd(Vector256.Create(qb[5]), k5, u);
+                t = Vector256.FusedMultiplyAdd(Vector256.Create(qb[6]), k6, t);
+                u = Vector256.FusedMultiplyAdd(Vector256.Create(qb[7]), k7, u);
+                t = Vector256.FusedMultiplyAdd(t + u, scale, maskV);
+                maxB = Vector256.MaxNative(maxB, t);
+                t.Store(pb + b * 8);
+            }
+        }
+        maxA = Vector256.Create(HorizontalMax(maxA));
+        maxB = Vector256.Create(HorizontalMax(maxB));
+        // The softmax numerators of both, kept in the score rows (SlotBlockWeightedSum's exponentiate-and-keep).
+        var totalA = Vector256<float>.Zero; var totalB = totalA;
+        for (int b = 0; b < blocks; b++)
+        {
+            var ea = Exp(Vector256.Load(pa + b * 8) - maxA);
+            var eb = Exp(Vector256.Load(pb + b * 8) - maxB);
+            totalA += ea; totalB += eb;
+            ea.Store(pa + b * 8); eb.Store(pb + b * 8);
+        }
+        var unused = Vector256<float>.Zero;
+        var sumsA = SlotBlockWeightedSum(pa, vt, 64, blocks, maxA, false, false, ref unused);
+        var sumsB = SlotBlockWeightedSum(pb, vt, 64, blocks, maxB, false, false, ref unused);
+        (sumsA * Vector256.Create(1f / Vector256.Sum(totalA))).Store(oa);
+        (sumsB * Vector256.Create(1f / Vector256.Sum(totalB))).Store(ob);
     }
 
     /// <summary>

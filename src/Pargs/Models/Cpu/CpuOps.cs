@@ -66,7 +66,23 @@ public static unsafe partial class CpuOps
     public static void Rotary(float* x, float* cos, float* signedSin, int headDim)
     {
         int half = headDim / 2;
-        for (int i = 0; i < half; i++)
+        // Four or eight lanes at a time, the same products and sum per element as the scalar loop (no FMA): same bits.
+        // WHY: stories260K's 8-wide heads (half 4) rotate 12 heads per token and layer; the scalar loop was ~1.5 % of a
+        // sibling forward.
+        int i = 0;
+        for (; i + 8 <= half; i += 8)
+        {
+            var x1 = Vector256.Load(x + i); var x2 = Vector256.Load(x + i + half);
+            (x1 * Vector256.Load(cos + i) + x2 * Vector256.Load(signedSin + i)).Store(x + i);
+            (x2 * Vector256.Load(cos + i + half) + x1 * Vector256.Load(signedSin + i + half)).Store(x + i + half);
+        }
+        for (; i + 4 <= half; i += 4)
+        {
+            var x1 = Vector128.Load(x + i); var x2 = Vector128.Load(x + i + half);
+            (x1 * Vector128.Load(cos + i) + x2 * Vector128.Load(signedSin + i)).Store(x + i);
+            (x2 * Vector128.Load(cos + i + half) + x1 * Vector128.Load(signedSin + i + half)).Store(x + i + half);
+        }
+        for (; i < half; i++)
         {
             float x1 = x[i], x2 = x[i + half];
             x[i] = x1 * cos[i] + x2 * signedSin[i];
@@ -98,6 +114,17 @@ public static unsafe partial class CpuOps
         // conversion needs no saturation fix-ups.
         var scale = ((Vector256.ConvertToInt32Native(n) + Vector256.Create(127)) << 23).AsSingle();
         return Vector256.AndNot(e * scale, underflow);
+    }
+
+    /// <summary>
+    /// n floats from src to dst (not overlapping). WHY: a decode step copies many 8-float heads (stories260K's queries
+    /// gathered for attention, new keys and values into the cache); Buffer.MemoryCopy's call cost dominated a 32-byte copy.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CopyFloats(float* src, float* dst, int n)
+    {
+        if (n == 8) Vector256.Load(src).Store(dst);
+        else Buffer.MemoryCopy(src, dst, n * 4L, n * 4L);
     }
 
     /// <summary>y += a·x.</summary>

@@ -400,8 +400,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                             Float16.FromFloats(new ReadOnlySpan<float>(newValue, headDim), new Span<ushort>((ushort*)valuePtr[l] + slot, headDim));
                             continue;
                         }
-                        Buffer.MemoryCopy(newKey, keyPtr[l] + slot, headDim * 4L, headDim * 4L);
-                        Buffer.MemoryCopy(newValue, valuePtr[l] + slot, headDim * 4L, headDim * 4L);
+                        CpuOps.CopyFloats(newKey, keyPtr[l] + slot, headDim);
+                        CpuOps.CopyFloats(newValue, valuePtr[l] + slot, headDim);
                     }
                 }
                 attentionLayer = l;
@@ -550,7 +550,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                     {
                         int i = j * groups + hh;
                         long head = ((long)(row * stepTokens + j) * heads + g * groups + hh) * headDim;
-                        Buffer.MemoryCopy(qPtr + head, qs + (long)i * headDim, headDim * 4L, headDim * 4L);
+                        CpuOps.CopyFloats(qPtr + head, qs + (long)i * headDim, headDim);
                         outputs[i] = (IntPtr)(attPtr + head);
                         masks[i] = (IntPtr)(maskAddPtr + (long)(row * stepTokens + j) * stepSlots);
                     }
