@@ -21,8 +21,6 @@ sealed class GeluTieCase : IDisposable
 
     public string Name { get; }
 
-    const long NoCollectionBytes = 64L << 20;
-
     public GeluTieCase(string name)
     {
         Name = name;
@@ -46,15 +44,7 @@ sealed class GeluTieCase : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var distances = new Dictionary<(int, int, int), double>(capacity: 1 << 16);
-        // No garbage collection inside a forward. WHY: TorchSharp passes an implicit Scalar (the -inf of the reference's
-        // masked_fill, the 2 of pow(2)) to libtorch by its handle and keeps no reference to it across the call, so a
-        // collection in the middle lets the finalizer free the native scalar libtorch is reading ("Unknown scalar type",
-        // Scalar.h toFloat checks). The search runs hundreds of forwards with a managed allocation rate that made it
-        // happen within seconds; a forward allocates a few MiB, well inside the region.
-        bool noCollections = GC.TryStartNoGCRegion(NoCollectionBytes);
-        Tensor logits;
-        try { logits = Forward(new TieFlippingGelu(flips, distances).Apply); }
-        finally { if (noCollections && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) GC.EndNoGCRegion(); }
+        var logits = Forward(new TieFlippingGelu(flips, distances).Apply);
         var rows = logits.to(ScalarType.Float64).log_softmax(-1).to(ScalarType.Float32);
         var gaps = new double[tokens.Length];
         for (int p = 0; p < tokens.Length; p++)
