@@ -21,6 +21,8 @@ sealed class GeluTieCase : IDisposable
 
     public string Name { get; }
 
+    const long NoCollectionBytes = 64L << 20;
+
     public GeluTieCase(string name)
     {
         Name = name;
@@ -44,7 +46,21 @@ sealed class GeluTieCase : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var distances = new Dictionary<(int, int, int), double>(capacity: 1 << 16);
-        var logits = Forward(new TieFlippingGelu(flips, distances).Apply);
+        // A process-wide no-GC region around the forward, kept although this forward no longer needs it. WHY: TorchSharp
+        // passes a Scalar to libtorch by handle and holds no reference across the call, so a collection mid-call lets
+        // its finalizer free what libtorch reads ("Unknown scalar type" / Scalar.h toFloat). The reference forwards now
+        // hold their Scalars (and the alpha 1 TorchSharp's + makes, HeldAlpha): a loop of these forwards with another
+        // thread collecting ran 60 s clean per case, where without it it crashed in ~12 s. But Pargs' own torch forwards
+        // still add with TorchSharp's + (an unheld alpha in every residual, norm and bias sum), and this search's
+        // allocation rate makes collections frequent: without the region the Gemma llama.cpp golden tests running in
+        // parallel crashed in add's alpha (2 of 309 in the family filter). So the region stays until src holds that
+        // alpha too. Its risks: it is process-wide (other tests' allocations count against the 64 MiB; past it the
+        // region ends and the crash can return under load), and each TryStartNoGCRegion forces a full blocking
+        // collection that pauses every test.
+        bool noCollections = GC.TryStartNoGCRegion(NoCollectionBytes);
+        Tensor logits;
+        try { logits = Forward(new TieFlippingGelu(flips, distances).Apply); }
+        finally { if (noCollections && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) GC.EndNoGCRegion(); }
         var rows = logits.to(ScalarType.Float64).log_softmax(-1).to(ScalarType.Float32);
         var gaps = new double[tokens.Length];
         for (int p = 0; p < tokens.Length; p++)
