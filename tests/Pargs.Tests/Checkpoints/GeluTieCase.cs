@@ -46,11 +46,17 @@ sealed class GeluTieCase : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var distances = new Dictionary<(int, int, int), double>(capacity: 1 << 16);
-        // No garbage collection inside a forward. WHY: TorchSharp passes an implicit Scalar (the -inf of the reference's
-        // masked_fill, the 2 of pow(2)) to libtorch by its handle and keeps no reference to it across the call, so a
-        // collection in the middle lets the finalizer free the native scalar libtorch is reading ("Unknown scalar type",
-        // Scalar.h toFloat checks). The search runs hundreds of forwards with a managed allocation rate that made it
-        // happen within seconds; a forward allocates a few MiB, well inside the region.
+        // A process-wide no-GC region around the forward, kept although this forward no longer needs it. WHY: TorchSharp
+        // passes a Scalar to libtorch by handle and holds no reference across the call, so a collection mid-call lets
+        // its finalizer free what libtorch reads ("Unknown scalar type" / Scalar.h toFloat). The reference forwards now
+        // hold their Scalars (and the alpha 1 TorchSharp's + makes, HeldAlpha): a loop of these forwards with another
+        // thread collecting ran 60 s clean per case, where without it it crashed in ~12 s. But Pargs' own torch forwards
+        // still add with TorchSharp's + (an unheld alpha in every residual, norm and bias sum), and this search's
+        // allocation rate makes collections frequent: without the region the Gemma llama.cpp golden tests running in
+        // parallel crashed in add's alpha (2 of 309 in the family filter). So the region stays until src holds that
+        // alpha too. Its risks: it is process-wide (other tests' allocations count against the 64 MiB; past it the
+        // region ends and the crash can return under load), and each TryStartNoGCRegion forces a full blocking
+        // collection that pauses every test.
         bool noCollections = GC.TryStartNoGCRegion(NoCollectionBytes);
         Tensor logits;
         try { logits = Forward(new TieFlippingGelu(flips, distances).Apply); }

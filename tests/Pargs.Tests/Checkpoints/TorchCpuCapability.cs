@@ -9,12 +9,16 @@ namespace Pargs.Tests.Checkpoints;
 /// torch also honours <c>ATEN_CPU_CAPABILITY</c>, and its own rule (AVX-512 needs VL, BW, DQ and FMA) is what decides
 /// which float32 summation orders its element-wise and reduction kernels use. WHY it matters: see
 /// <see cref="LlamaCppGeluTieTests"/> — which GELU inputs land on a float16 rounding tie depends on those last bits.
+/// "unknown" when this libtorch does not export the C++11-ABI symbol read here (another ABI or version): no committed
+/// list matches it, so the test searches.
 /// </summary>
 static unsafe class TorchCpuCapability
 {
     static readonly Lazy<string> name = new(Read);
 
     public static string Name => name.Value;
+
+    public const string Unknown = "unknown";
 
     static string Read()
     {
@@ -24,7 +28,8 @@ static unsafe class TorchCpuCapability
         // std::string at::get_cpu_capability() (libstdc++'s C++11 ABI): a 32-byte string returned through a hidden
         // pointer (SysV x86-64 sret, the first argument). The names are short, so they live in the string's own buffer
         // (no heap block to free); anything else is refused rather than read.
-        var get = (delegate* unmanaged<byte*, void>)NativeLibrary.GetExport(library, "_ZN2at18get_cpu_capabilityB5cxx11Ev");
+        if (!NativeLibrary.TryGetExport(library, "_ZN2at18get_cpu_capabilityB5cxx11Ev", out var export)) return Unknown;
+        var get = (delegate* unmanaged<byte*, void>)export;
         byte* buffer = stackalloc byte[32];
         get(buffer);
         byte* data = *(byte**)buffer;

@@ -78,28 +78,30 @@ public sealed class DisentangledSelfAttention : ModuleScope
         var k = Split(key.forward(x));
         var v = Split(value.forward(x));
         int scaleFactor = 1 + (d.C2P ? 1 : 0) + (d.P2C ? 1 : 0);
-        double scale = Math.Sqrt(hd * scaleFactor);
+        // Explicit Scalars held across their calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
+        using Scalar scale = Math.Sqrt(hd * scaleFactor).ToScalar(), masked = float.NegativeInfinity.ToScalar();
         var scores = matmul(q, k.transpose(-1, -2)) / scale;
         if (d.RelativeAttention)
         {
             int span = d.AttentionSpan;
+            using Scalar spanScalar = span.ToScalar(), low = 0.ToScalar(), high = (2 * span - 1).ToScalar();
             var rel = relativeEmbeddings!.narrow(0, 0, 2 * span).unsqueeze(0); // [1, 2span, hidden]
             if (d.C2P)
             {
                 var posK = Split((d.ShareAttKey ? key : posKey!).forward(rel)); // [1, H, 2span, d]
                 var c2p = matmul(q, posK.transpose(-1, -2)); // [B, H, T, 2span]
-                var index = (relativePositions! + span).clamp(0, 2 * span - 1).expand(b, h, t, t);
+                var index = (relativePositions! + spanScalar).clamp(low, high).expand(b, h, t, t);
                 scores = scores + c2p.gather(-1, index) / scale;
             }
             if (d.P2C)
             {
                 var posQ = Split((d.ShareAttKey ? query : posQuery!).forward(rel));
                 var p2c = matmul(k, posQ.transpose(-1, -2)); // [B, H, T(keys), 2span]
-                var index = (-relativePositions! + span).clamp(0, 2 * span - 1).expand(b, h, t, t);
+                var index = (-relativePositions! + spanScalar).clamp(low, high).expand(b, h, t, t);
                 scores = scores + p2c.gather(-1, index).transpose(-1, -2) / scale;
             }
         }
-        scores = scores.masked_fill(keyMask.logical_not(), float.NegativeInfinity);
+        scores = scores.masked_fill(keyMask.logical_not(), masked);
         var context = matmul(softmax(scores, -1), v);
         return context.transpose(1, 2).reshape(b, t, h * hd);
     }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -17,8 +18,10 @@ public static class EncoderAttention
         var q = Split(query.forward(x));
         var k = Split(key.forward(x));
         var v = Split(value.forward(x));
-        var scores = matmul(q, k.transpose(-1, -2)) / Math.Sqrt(headDim);
-        scores = scores.masked_fill(keyMask.logical_not(), float.NegativeInfinity);
+        // Explicit Scalars held across their calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
+        using Scalar rootD = Math.Sqrt(headDim).ToScalar(), masked = float.NegativeInfinity.ToScalar();
+        var scores = matmul(q, k.transpose(-1, -2)) / rootD;
+        scores = scores.masked_fill(keyMask.logical_not(), masked);
         var context = matmul(softmax(scores, -1), v); // [B, H, T, d]
         return context.transpose(1, 2).reshape(b, t, heads * headDim);
     }

@@ -79,8 +79,10 @@ public sealed class RobertaForSequenceClassification : EncoderClassifier
     /// <summary>padding_idx + cumsum(ids ≠ pad) at real tokens, padding_idx at pad tokens.</summary>
     public static Tensor PositionIds(Tensor ids, int paddingIdx)
     {
-        var notPad = ids.ne(paddingIdx).to(ScalarType.Int64);
-        return cumsum(notPad, 1) * notPad + paddingIdx;
+        // An explicit Scalar held across its calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
+        using var pad = paddingIdx.ToScalar();
+        var notPad = ids.ne(pad).to(ScalarType.Int64);
+        return cumsum(notPad, 1) * notPad + pad;
     }
 
     public override Tensor Logits(Tensor ids, Tensor typeIds, Tensor valid)

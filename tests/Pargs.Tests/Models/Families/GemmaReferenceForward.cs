@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Text.Json.Nodes;
 using static TorchSharp.torch;
 
@@ -12,7 +13,19 @@ namespace Pargs.Tests.Models.Families;
 public static class GemmaReferenceForward
 {
     /// <summary>gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).</summary>
-    public static Tensor GeluTanh(Tensor x) => 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))).tanh());
+    /// <remarks>
+    /// Every Scalar here is explicit and held to the end (also in <see cref="Logits"/>; sums go through
+    /// <see cref="HeldAlpha"/> for the alpha Scalar TorchSharp's + makes). WHY: TorchSharp's implicit
+    /// conversion (<c>x.pow(3)</c>, <c>0.5 * x</c>) makes a temporary Scalar whose finalizer frees the native value; its
+    /// wrapper is unreachable once its handle is passed, so a collection during the call (any thread allocating) frees
+    /// it while libtorch reads it ("Unknown scalar type", c10/core/Scalar.h). Reproduced within seconds by a loop of
+    /// these forwards with another thread collecting.
+    /// </remarks>
+    public static Tensor GeluTanh(Tensor x)
+    {
+        using Scalar half = 0.5.ToScalar(), one = 1.ToScalar(), three = 3.ToScalar(), cubic = 0.044715.ToScalar(), slope = Math.Sqrt(2 / Math.PI).ToScalar();
+        return half * x * (slope * x.Plus(cubic * x.pow(three))).tanh().Plus(one);
+    }
 
     /// <summary>
     /// ggml's CPU GELU (GGML_GELU_FP16): the input rounded to float16 indexes a table of 65536 float16 values, each
@@ -60,6 +73,9 @@ public static class GemmaReferenceForward
         double eps = Num("rms_norm_eps", 1e-6), scale = Math.Pow(Num("query_pre_attn_scalar", 256), -0.5);
         double? attnCap = Cap("attn_logit_softcapping", gemma3 ? null : 50.0), finalCap = Cap("final_logit_softcapping", gemma3 ? null : 30.0);
         int window = (int)Num("sliding_window", 4096);
+        // Explicit Scalars held across the forward: see GeluTanh.
+        using Scalar one = 1.ToScalar(), two = 2.ToScalar(), zero = 0.ToScalar(), epsilon = eps.ToScalar(), scaling = scale.ToScalar(),
+            masked = double.NegativeInfinity.ToScalar(), attnCapScalar = (attnCap ?? 1).ToScalar(), finalCapScalar = (finalCap ?? 1).ToScalar();
         bool[] sliding = json["layer_types"] is JsonArray types
             ? types.Select(n => (string)n! == "sliding_attention").ToArray()
             : Enumerable.Range(0, layers).Select(i => (i + 1) % (gemma3 ? (int)Num("sliding_window_pattern", 6) : 2) != 0).ToArray();
@@ -94,10 +110,10 @@ public static class GemmaReferenceForward
         {
             var a = x.narrow(2, 0, d / 2);
             var b = x.narrow(2, d / 2, d / 2);
-            return cat(new[] { a * table.Cos - b * table.Sin, b * table.Cos + a * table.Sin }, 2);
+            return cat(new[] { a * table.Cos - b * table.Sin, (b * table.Cos).Plus(a * table.Sin) }, 2);
         }
-        Tensor Rms(Tensor x, Tensor g) => x / (x.pow(2).mean(new long[] { -1 }, keepdim: true) + eps).sqrt() * (1 + g);
-        Tensor Lin(Tensor x, string name) => x.matmul(w[name + ".weight"].t()) + (w.TryGetValue(name + ".bias", out var b) ? b : zeros(1));
+        Tensor Rms(Tensor x, Tensor g) => x / x.pow(two).mean(new long[] { -1 }, keepdim: true).Plus(epsilon).sqrt() * g.Plus(one);
+        Tensor Lin(Tensor x, string name) => x.matmul(w[name + ".weight"].t()).Plus(w.TryGetValue(name + ".bias", out var b) ? b : zeros(1));
 
         var causal = ones(t, t).tril();
         var windowed = causal - ones(t, t).tril(-window); // key j visible from i when i − window < j ≤ i
@@ -117,18 +133,18 @@ public static class GemmaReferenceForward
             q = ApplyRope(q, tables);
             k = ApplyRope(k, tables).repeat_interleave(heads / kvHeads, dim: 1);
             var v = Lin(hn, p + "self_attn.v_proj").view(t, kvHeads, d).repeat_interleave(heads / kvHeads, dim: 1);
-            var scores = q.permute(1, 0, 2).matmul(k.permute(1, 2, 0)) * scale; // [heads, T, T]
-            if (attnCap is { } cap) scores = (scores / cap).tanh() * cap;
-            scores = scores.masked_fill((sliding[l] ? windowed : causal).eq(0), double.NegativeInfinity).softmax(-1);
+            var scores = q.permute(1, 0, 2).matmul(k.permute(1, 2, 0)) * scaling; // [heads, T, T]
+            if (attnCap is not null) scores = (scores / attnCapScalar).tanh() * attnCapScalar;
+            scores = scores.masked_fill((sliding[l] ? windowed : causal).eq(zero), masked).softmax(-1);
             var o = scores.matmul(v.permute(1, 0, 2)).permute(1, 0, 2).reshape(t, heads * d);
-            x = x + Rms(Lin(o, p + "self_attn.o_proj"), w[p + "post_attention_layernorm.weight"]);
+            x = x.Plus(Rms(Lin(o, p + "self_attn.o_proj"), w[p + "post_attention_layernorm.weight"]));
             hn = Rms(x, w[p + "pre_feedforward_layernorm.weight"]);
             var m = Lin(gelu(Lin(hn, p + "mlp.gate_proj")) * Lin(hn, p + "mlp.up_proj"), p + "mlp.down_proj");
-            x = x + Rms(m, w[p + "post_feedforward_layernorm.weight"]);
+            x = x.Plus(Rms(m, w[p + "post_feedforward_layernorm.weight"]));
         }
         x = Rms(x, w["model.norm.weight"]);
         var head = w.TryGetValue("lm_head.weight", out var lmHead) && json["tie_word_embeddings"]?.GetValue<bool>() == false ? lmHead : w["model.embed_tokens.weight"];
         var logits = x.matmul(head.t());
-        return finalCap is { } c ? (logits / c).tanh() * c : logits;
+        return finalCap is not null ? (logits / finalCapScalar).tanh() * finalCapScalar : logits;
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Pargs.Models;
 using static TorchSharp.torch;
 
@@ -8,6 +9,13 @@ namespace Pargs.Tests.Models.Families;
 /// transformers' definitions over a plain state dict: explicit slicing of the fused projections, an explicit
 /// partial "rotate half" rotary (its frequencies given by the caller), explicit repeat of key/value heads, explicit
 /// masked softmax. They share nothing with the model code but the parameter names.
+/// <para>
+/// Every Scalar is explicit and held across its call, and sums go through <see cref="HeldAlpha"/> (the alpha Scalar
+/// TorchSharp's + makes). WHY: TorchSharp's implicit conversion (<c>x.pow(2)</c>,
+/// <c>x * 0.5</c>, <c>masked_fill(m, -inf)</c>) makes a temporary Scalar whose finalizer frees the native value; its
+/// wrapper is unreachable once its handle is passed, so a collection during the call (any thread allocating) frees it
+/// while libtorch reads it ("Unknown scalar type", c10/core/Scalar.h).
+/// </para>
 /// </summary>
 public static class Phi3GptNeoXReference
 {
@@ -18,7 +26,8 @@ public static class Phi3GptNeoXReference
         for (int p = 0; p < t; p++)
             for (int i = 0; i < inverse.Length; i++)
                 angles[p, i] = p * inverse[i];
-        return ((angles.cos() * attentionFactor).to(ScalarType.Float32).unsqueeze(1), (angles.sin() * attentionFactor).to(ScalarType.Float32).unsqueeze(1));
+        using var factor = attentionFactor.ToScalar();
+        return ((angles.cos() * factor).to(ScalarType.Float32).unsqueeze(1), (angles.sin() * factor).to(ScalarType.Float32).unsqueeze(1));
     }
 
     /// <summary>x [T, heads, d]: (x_i, x_{i+r/2}) for i &lt; r/2 rotated by the angle, dimensions r.. passed through.</summary>
@@ -27,7 +36,7 @@ public static class Phi3GptNeoXReference
         long d = x.shape[2];
         var a = x.narrow(2, 0, r / 2);
         var b = x.narrow(2, r / 2, r / 2);
-        var parts = new List<Tensor> { a * cos - b * sin, b * cos + a * sin };
+        var parts = new List<Tensor> { a * cos - b * sin, (b * cos).Plus(a * sin) };
         if (r < d) parts.Add(x.narrow(2, r, d - r));
         return cat(parts.ToArray(), 2);
     }
@@ -40,8 +49,9 @@ public static class Phi3GptNeoXReference
         v = v.repeat_interleave(heads / kvHeads, dim: 1);
         var allowed = ones(t, t).tril();
         if (window is { } span) allowed = allowed - ones(t, t).tril(-span); // keys at distance ≥ window are dropped
-        var scores = q.permute(1, 0, 2).matmul(k.permute(1, 2, 0)) / Math.Sqrt(d);
-        scores = scores.masked_fill(allowed.eq(0), double.NegativeInfinity).softmax(-1);
+        using Scalar rootD = Math.Sqrt(d).ToScalar(), zero = 0.ToScalar(), masked = double.NegativeInfinity.ToScalar();
+        var scores = q.permute(1, 0, 2).matmul(k.permute(1, 2, 0)) / rootD;
+        scores = scores.masked_fill(allowed.eq(zero), masked).softmax(-1);
         return scores.matmul(v.permute(1, 0, 2)).permute(1, 0, 2).reshape(t, heads * d);
     }
 
@@ -49,7 +59,8 @@ public static class Phi3GptNeoXReference
     public static Tensor Phi3(ModelConfig c, Dictionary<string, Tensor> w, long[] ids, int rotaryDims, double[] inverse, double attentionFactor, int? window)
     {
         int t = ids.Length, h = c.NumHeads, kvh = c.NumKvHeads, d = c.HiddenSize / c.NumHeads, ff = c.IntermediateSize;
-        Tensor Rms(Tensor x, Tensor g) => x / (x.pow(2).mean(new long[] { -1 }, keepdim: true) + c.NormEps).sqrt() * g;
+        using Scalar two = 2.ToScalar(), eps = c.NormEps.ToScalar();
+        Tensor Rms(Tensor x, Tensor g) => x / x.pow(two).mean(new long[] { -1 }, keepdim: true).Plus(eps).sqrt() * g;
         var (cos, sin) = Angles(t, inverse, attentionFactor);
         var x = w["model.embed_tokens.weight"].index_select(0, tensor(ids));
         for (int l = 0; l < c.NumLayers; l++)
@@ -60,34 +71,43 @@ public static class Phi3GptNeoXReference
             var q = Rope(qkv.narrow(1, 0, h * d).view(t, h, d), cos, sin, rotaryDims);
             var k = Rope(qkv.narrow(1, h * d, kvh * d).view(t, kvh, d), cos, sin, rotaryDims);
             var v = qkv.narrow(1, (h + kvh) * d, kvh * d).view(t, kvh, d);
-            x = x + Attention(q, k, v, h, kvh, window).matmul(w[p + "self_attn.o_proj.weight"].t());
+            x = x.Plus(Attention(q, k, v, h, kvh, window).matmul(w[p + "self_attn.o_proj.weight"].t()));
             hn = Rms(x, w[p + "post_attention_layernorm.weight"]);
             var gateUp = hn.matmul(w[p + "mlp.gate_up_proj.weight"].t());
             var gate = gateUp.narrow(1, 0, ff);
             var up = gateUp.narrow(1, ff, ff);
-            x = x + (up * gate * gate.sigmoid()).matmul(w[p + "mlp.down_proj.weight"].t());
+            x = x.Plus((up * gate * gate.sigmoid()).matmul(w[p + "mlp.down_proj.weight"].t()));
         }
         x = Rms(x, w["model.norm.weight"]);
         return x.matmul((w.TryGetValue("lm_head.weight", out var head) ? head : w["model.embed_tokens.weight"]).t());
     }
 
     /// <summary>Exact GELU, x·Φ(x).</summary>
-    public static Tensor ExactGelu(Tensor x) => 0.5 * x * (1 + (x / Math.Sqrt(2)).erf());
+    public static Tensor ExactGelu(Tensor x)
+    {
+        using Scalar half = 0.5.ToScalar(), one = 1.ToScalar(), root2 = Math.Sqrt(2).ToScalar();
+        return half * x * (x / root2).erf().Plus(one);
+    }
 
     /// <summary>GELU's tanh approximation (gelu_new).</summary>
-    public static Tensor TanhGelu(Tensor x) => 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))).tanh());
+    public static Tensor TanhGelu(Tensor x)
+    {
+        using Scalar half = 0.5.ToScalar(), one = 1.ToScalar(), three = 3.ToScalar(), cubic = 0.044715.ToScalar(), slope = Math.Sqrt(2 / Math.PI).ToScalar();
+        return half * x * (slope * x.Plus(cubic * x.pow(three))).tanh().Plus(one);
+    }
 
     /// <param name="gelu">The MLP's activation.</param>
     public static Tensor GptNeoX(ModelConfig c, Dictionary<string, Tensor> w, long[] ids, int rotaryDims, double[] inverse, bool parallelResidual, Func<Tensor, Tensor> gelu)
     {
         int t = ids.Length, h = c.NumHeads, d = c.HiddenSize / c.NumHeads;
+        using Scalar two = 2.ToScalar(), eps = c.NormEps.ToScalar();
         Tensor Ln(Tensor x, string name)
         {
             var mu = x.mean(new long[] { -1 }, keepdim: true);
-            var var = (x - mu).pow(2).mean(new long[] { -1 }, keepdim: true);
-            return (x - mu) / (var + c.NormEps).sqrt() * w[name + ".weight"] + w[name + ".bias"];
+            var var = (x - mu).pow(two).mean(new long[] { -1 }, keepdim: true);
+            return ((x - mu) / var.Plus(eps).sqrt() * w[name + ".weight"]).Plus(w[name + ".bias"]);
         }
-        Tensor Lin(Tensor x, string name) => x.matmul(w[name + ".weight"].t()) + (w.TryGetValue(name + ".bias", out var b) ? b : zeros(1));
+        Tensor Lin(Tensor x, string name) => x.matmul(w[name + ".weight"].t()).Plus(w.TryGetValue(name + ".bias", out var b) ? b : zeros(1));
         var (cos, sin) = Angles(t, inverse, 1.0);
         var x = w["gpt_neox.embed_in.weight"].index_select(0, tensor(ids));
         for (int l = 0; l < c.NumLayers; l++)
@@ -100,11 +120,11 @@ public static class Phi3GptNeoXReference
             var v = qkv.narrow(2, 2 * d, d);
             var attended = Lin(Attention(q, k, v, h, h, null), p + "attention.dense");
             Tensor Mlp(Tensor z) => Lin(gelu(Lin(Ln(z, p + "post_attention_layernorm"), p + "mlp.dense_h_to_4h")), p + "mlp.dense_4h_to_h");
-            if (parallelResidual) x = x + attended + Mlp(x);
+            if (parallelResidual) x = x.Plus(attended).Plus(Mlp(x));
             else
             {
-                var after = x + attended;
-                x = after + Mlp(after);
+                var after = x.Plus(attended);
+                x = after.Plus(Mlp(after));
             }
         }
         x = Ln(x, "gpt_neox.final_layer_norm");

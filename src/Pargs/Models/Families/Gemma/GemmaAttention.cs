@@ -63,9 +63,15 @@ public sealed class GemmaAttention : nn.Module
         // product (what repeat_kv does, without copying keys and values).
         int groups = heads / kvHeads;
         var qg = q.reshape(b, kvHeads, groups * t, d);
-        var scores = matmul(qg, k.transpose(2, 3)) * scaling;
-        if (softcap is { } cap) scores = (scores / cap).tanh() * cap;
-        scores = scores.masked_fill(groupedMask.logical_not(), float.NegativeInfinity);
+        // Explicit Scalars held across their calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
+        using Scalar scale = scaling.ToScalar(), masked = float.NegativeInfinity.ToScalar();
+        var scores = matmul(qg, k.transpose(2, 3)) * scale;
+        if (softcap is { } cap)
+        {
+            using var capScalar = cap.ToScalar();
+            scores = (scores / capScalar).tanh() * capScalar;
+        }
+        scores = scores.masked_fill(groupedMask.logical_not(), masked);
         var o = matmul(scores.softmax(-1), v);
         return oProj.forward(o.view(b, heads, t, d).transpose(1, 2).reshape(b, t, heads * d));
     }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -266,7 +267,12 @@ public sealed class GemmaFamily : IModelFamily
 
     /// <summary>tanh(x / c) · c on the LM head's output (final_logit_softcapping).</summary>
     public TorchSharp.torch.Tensor AdjustLogits(TorchSharp.torch.Tensor logits, ModelConfig config)
-        => GemmaSettings.Of(config).FinalLogitSoftcapping is { } cap ? (logits / cap).tanh() * cap : logits;
+    {
+        if (GemmaSettings.Of(config).FinalLogitSoftcapping is not { } cap) return logits;
+        // An explicit Scalar held across its calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
+        using var capScalar = cap.ToScalar();
+        return (logits / capScalar).tanh() * capScalar;
+    }
 
     public IEnumerable<(string Field, object? Value)> DescribeConfig(ModelConfig config)
     {

@@ -21,5 +21,9 @@ public sealed class GemmaRmsNorm : nn.Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor x)
-        => x * (x.pow(2).mean(new long[] { -1 }, keepdim: true) + eps).rsqrt() * (1.0 + weight);
+    {
+        // Explicit Scalars held across their calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
+        using Scalar two = 2.ToScalar(), epsilon = eps.ToScalar(), one = 1.0.ToScalar();
+        return x * (x.pow(two).mean(new long[] { -1 }, keepdim: true) + epsilon).rsqrt() * (one + weight);
+    }
 }

@@ -154,8 +154,10 @@ public sealed class RotaryEmbedding : IDisposable
         var freqs = outer(arange(rows, dtype: ScalarType.Float64), invFreq);
         var emb = cat(new[] { freqs, freqs }, 1);
         var sign = cat(new[] { -ones(headDim / 2, dtype: ScalarType.Float64), ones(headDim / 2, dtype: ScalarType.Float64) });
-        return ((emb.cos() * attentionFactor).to(ScalarType.Float32).MoveToOuterDisposeScope(),
-                (emb.sin() * sign * attentionFactor).to(ScalarType.Float32).MoveToOuterDisposeScope());
+        // An explicit Scalar held across its calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
+        using var factor = attentionFactor.ToScalar();
+        return ((emb.cos() * factor).to(ScalarType.Float32).MoveToOuterDisposeScope(),
+                (emb.sin() * sign * factor).to(ScalarType.Float32).MoveToOuterDisposeScope());
     }
 
     /// <summary>
