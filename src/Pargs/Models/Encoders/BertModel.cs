@@ -26,7 +26,7 @@ public sealed class BertEmbeddings : ModuleScope
     public Tensor Forward(Tensor ids, Tensor typeIds, Tensor positions)
     {
         var x = word.forward(ids) + position.forward(positions);
-        if (tokenType is not null) x = x + tokenType.forward(typeIds);
+        if (tokenType is not null) x = x.Plus(tokenType.forward(typeIds));
         return norm.forward(x);
     }
 }
@@ -62,8 +62,8 @@ public sealed class BertLayer : ModuleScope
     public Tensor Forward(Tensor x, Tensor keyMask)
     {
         var attended = EncoderAttention.Forward(x, query, key, value, c.NumHeads, c.HeadDim, keyMask);
-        var h = attentionNorm.forward(x + attentionDense.forward(attended));
-        return outputNorm.forward(h + output.forward(c.Activation.Apply(intermediate.forward(h))));
+        var h = attentionNorm.forward(x.Plus(attentionDense.forward(attended)));
+        return outputNorm.forward(h.Plus(output.forward(c.Activation.Apply(intermediate.forward(h)))));
     }
 }
 

@@ -29,8 +29,8 @@ public sealed class DebertaV2Embeddings : ModuleScope
     public Tensor Forward(Tensor ids, Tensor typeIds, Tensor positions, Tensor valid)
     {
         var x = word.forward(ids);
-        if (position is not null) x = x + position.forward(positions);
-        if (tokenType is not null) x = x + tokenType.forward(typeIds);
+        if (position is not null) x = x.Plus(position.forward(positions));
+        if (tokenType is not null) x = x.Plus(tokenType.forward(typeIds));
         if (project is not null) x = project.forward(x);
         return norm.forward(x) * valid.to(x.dtype).unsqueeze(2);
     }
@@ -90,15 +90,15 @@ public sealed class DisentangledSelfAttention : ModuleScope
             {
                 var posK = Split((d.ShareAttKey ? key : posKey!).forward(rel)); // [1, H, 2span, d]
                 var c2p = matmul(q, posK.transpose(-1, -2)); // [B, H, T, 2span]
-                var index = (relativePositions! + spanScalar).clamp(low, high).expand(b, h, t, t);
-                scores = scores + c2p.gather(-1, index) / scale;
+                var index = relativePositions!.Plus(spanScalar).clamp(low, high).expand(b, h, t, t);
+                scores = scores.Plus(c2p.gather(-1, index) / scale);
             }
             if (d.P2C)
             {
                 var posQ = Split((d.ShareAttKey ? query : posQuery!).forward(rel));
                 var p2c = matmul(k, posQ.transpose(-1, -2)); // [B, H, T(keys), 2span]
-                var index = (-relativePositions! + spanScalar).clamp(low, high).expand(b, h, t, t);
-                scores = scores + p2c.gather(-1, index).transpose(-1, -2) / scale;
+                var index = (-relativePositions!).Plus(spanScalar).clamp(low, high).expand(b, h, t, t);
+                scores = scores.Plus(p2c.gather(-1, index).transpose(-1, -2) / scale);
             }
         }
         scores = scores.masked_fill(keyMask.logical_not(), masked);
@@ -132,8 +132,8 @@ public sealed class DebertaV2Layer : ModuleScope
 
     public Tensor Forward(Tensor x, Tensor keyMask, Tensor? relativePositions, Tensor? relativeEmbeddings)
     {
-        var h = attentionNorm.forward(x + attentionDense.forward(self.Forward(x, keyMask, relativePositions, relativeEmbeddings)));
-        return outputNorm.forward(h + output.forward(c.Activation.Apply(intermediate.forward(h))));
+        var h = attentionNorm.forward(x.Plus(attentionDense.forward(self.Forward(x, keyMask, relativePositions, relativeEmbeddings))));
+        return outputNorm.forward(h.Plus(output.forward(c.Activation.Apply(intermediate.forward(h)))));
     }
 }
 

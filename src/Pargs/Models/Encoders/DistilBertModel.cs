@@ -32,7 +32,7 @@ public sealed class DistilBertLayer : ModuleScope
 
     public Tensor Forward(Tensor x, Tensor keyMask)
     {
-        var sa = saNorm.forward(x + o.forward(EncoderAttention.Forward(x, q, k, v, c.NumHeads, c.HeadDim, keyMask)));
+        var sa = saNorm.forward(x.Plus(o.forward(EncoderAttention.Forward(x, q, k, v, c.NumHeads, c.HeadDim, keyMask))));
         return outputNorm.forward(sa + lin2.forward(c.Activation.Apply(lin1.forward(sa))));
     }
 }

@@ -1,3 +1,4 @@
+using Pargs.Models;
 using TorchSharp;
 using System.Text.Json.Nodes;
 using static TorchSharp.torch;

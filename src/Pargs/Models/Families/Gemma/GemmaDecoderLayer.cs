@@ -32,7 +32,7 @@ public sealed class GemmaDecoderLayer : nn.Module
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor groupedMask, KvCache? cache)
     {
-        var h = x + postAttentionLayernorm.forward(selfAttn.Forward(inputLayernorm.forward(x), cos, signedSin, groupedMask, cache));
-        return h + postFeedforwardLayernorm.forward(mlp.forward(preFeedforwardLayernorm.forward(h)));
+        var h = x.Plus(postAttentionLayernorm.forward(selfAttn.Forward(inputLayernorm.forward(x), cos, signedSin, groupedMask, cache)));
+        return h.Plus(postFeedforwardLayernorm.forward(mlp.forward(preFeedforwardLayernorm.forward(h))));
     }
 }

@@ -24,6 +24,6 @@ public sealed class GemmaRmsNorm : nn.Module<Tensor, Tensor>
     {
         // Explicit Scalars held across their calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
         using Scalar two = 2.ToScalar(), epsilon = eps.ToScalar(), one = 1.0.ToScalar();
-        return x * (x.pow(two).mean(new long[] { -1 }, keepdim: true) + epsilon).rsqrt() * (one + weight);
+        return x * x.pow(two).mean(new long[] { -1 }, keepdim: true).Plus(epsilon).rsqrt() * weight.Plus(one);
     }
 }

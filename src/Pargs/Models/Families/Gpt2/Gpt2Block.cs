@@ -25,7 +25,7 @@ public sealed class Gpt2Block : nn.Module
 
     public Tensor Forward(Tensor x, Tensor mask, KvCache? cache)
     {
-        var h = x + attn.Forward(ln1.forward(x), mask, cache);
-        return h + mlp.forward(ln2.forward(h));
+        var h = x.Plus(attn.Forward(ln1.forward(x), mask, cache));
+        return h.Plus(mlp.forward(ln2.forward(h)));
     }
 }

@@ -23,6 +23,6 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
     {
         // Explicit Scalars held across their calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
         using Scalar half = 0.5.ToScalar(), one = 1.0.ToScalar(), three = 3.ToScalar(), cubic = 0.044715.ToScalar(), slope = Math.Sqrt(2.0 / Math.PI).ToScalar();
-        return half * x * (one + tanh(slope * (x + cubic * x.pow(three))));
+        return half * x * tanh(slope * x.Plus(cubic * x.pow(three))).Plus(one);
     }
 }

@@ -32,8 +32,8 @@ public sealed class GptNeoXLayer : nn.Module
     public Tensor Forward(Tensor x, PartialRotaryEmbedding rotary, Tensor cos, Tensor signedSin, Tensor mask, KvCache? cache)
     {
         var attended = attention.Forward(inputLayernorm.forward(x), rotary, cos, signedSin, mask, cache);
-        if (parallelResidual) return x + attended + mlp.forward(postAttentionLayernorm.forward(x));
-        var h = x + attended;
-        return h + mlp.forward(postAttentionLayernorm.forward(h));
+        if (parallelResidual) return x.Plus(attended).Plus(mlp.forward(postAttentionLayernorm.forward(x)));
+        var h = x.Plus(attended);
+        return h.Plus(mlp.forward(postAttentionLayernorm.forward(h)));
     }
 }

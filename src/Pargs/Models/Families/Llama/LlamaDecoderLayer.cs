@@ -24,7 +24,7 @@ public sealed class LlamaDecoderLayer : nn.Module
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor groupedMask, KvCache? cache)
     {
-        var h = x + selfAttn.Forward(inputLayernorm.forward(x), cos, signedSin, groupedMask, cache);
-        return h + mlp.forward(postAttentionLayernorm.forward(h));
+        var h = x.Plus(selfAttn.Forward(inputLayernorm.forward(x), cos, signedSin, groupedMask, cache));
+        return h.Plus(mlp.forward(postAttentionLayernorm.forward(h)));
     }
 }

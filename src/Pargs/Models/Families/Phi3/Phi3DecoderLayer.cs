@@ -25,7 +25,7 @@ public sealed class Phi3DecoderLayer : nn.Module
 
     public Tensor Forward(Tensor x, PartialRotaryEmbedding rotary, Tensor cos, Tensor signedSin, Tensor groupedMask, KvCache? cache)
     {
-        var h = x + selfAttn.Forward(inputLayernorm.forward(x), rotary, cos, signedSin, groupedMask, cache);
-        return h + mlp.forward(postAttentionLayernorm.forward(h));
+        var h = x.Plus(selfAttn.Forward(inputLayernorm.forward(x), rotary, cos, signedSin, groupedMask, cache));
+        return h.Plus(mlp.forward(postAttentionLayernorm.forward(h)));
     }
 }
