@@ -1,0 +1,15 @@
+namespace Pargs.Engine.Remote;
+
+/// <summary>
+/// A server's refusal that a retry cannot fix (an HTTP status other than 2xx, 429, 502, 503, 504), with what the server
+/// said: a caller that asks a question by a request — does this server take a field? — tells a refusal of that field
+/// (400 naming it) from anything else, which stays an error.
+/// </summary>
+public sealed class RemoteStatusException(string message, int status, string serverMessage, string? param) : PargsException(message)
+{
+    public int Status { get; } = status;
+    /// <summary>The server's own error message (<see cref="RemoteHttp.ServerMessage"/>).</summary>
+    public string ServerMessage { get; } = serverMessage;
+    /// <summary>OpenAI's <c>error.param</c>: the request field the server refused, when it says.</summary>
+    public string? Param { get; } = param;
+}
