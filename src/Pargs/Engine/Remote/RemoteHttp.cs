@@ -91,7 +91,7 @@ public sealed class RemoteHttp : IDisposable
                 if (status == 404 && notFoundIsNull) throw new NotFound();
                 string serverMessage = ServerMessage(bytes);
                 string message = $"{url}: HTTP {status} {response.ReasonPhrase}: {serverMessage}";
-                if (status is not (429 or 502 or 503 or 504)) throw new RemoteStatusException(message, status, serverMessage, ErrorParam(bytes));
+                if (status is not (429 or 502 or 503 or 504)) throw new PargsException(message, new RemoteStatusException(status, serverMessage, ErrorParam(bytes)));
                 last = message;
                 retryAfter = response.Headers.RetryAfter?.Delta;
             }

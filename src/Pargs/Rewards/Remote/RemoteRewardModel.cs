@@ -193,7 +193,8 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
                 throw new PargsException($"{url}: the answer to a 'prefix' request is not in the expected shape ({e.Message}): {Shorten(answer.RootElement.GetRawText())}");
             }
         }
-        catch (RemoteStatusException e) when (e.Status == 400 && (e.Param == "prefix" || e.ServerMessage.Contains("prefix", StringComparison.Ordinal)))
+        catch (PargsException e) when (e.InnerException is RemoteStatusException { Status: 400 } refusal
+            && (refusal.Param == "prefix" || refusal.ServerMessage.Contains("prefix", StringComparison.Ordinal)))
         {
             TokenizerCheck += $"; whole sequences per candidate ({url} does not take 'prefix': {e.Message})";
             return false;
