@@ -266,6 +266,17 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         }
     }
 
+    /// <summary>
+    /// For tests: a job that holds the generation worker until <paramref name="release"/> completes, queued as a request's
+    /// job is. The task returned completes once the worker has started it — from then on the worker is busy, for certain.
+    /// </summary>
+    internal Task HoldGenerationWorker(Task release)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = Enqueue(() => { started.SetResult(); release.GetAwaiter().GetResult(); return true; }, CancellationToken.None);
+        return started.Task;
+    }
+
     Task<T> Enqueue<T>(Func<T> work, CancellationToken cancellation)
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -279,10 +290,12 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             }))
         {
             Interlocked.Decrement(ref waiting);
-            throw new ApiException(503, "The server is shutting down.", code: "server_shutting_down", type: "server_error");
+            throw ShuttingDown();
         }
         return done.Task;
     }
+
+    static ApiException ShuttingDown() => new(503, "The server is shutting down.", code: "server_shutting_down", type: "server_error");
 
     /// <summary>A request resolved into what the generator takes.</summary>
     sealed record Plan(ServedLanguageModel Model, IRewardModel? RewardModel, DecodingOptions Options, int[] PromptIds);
@@ -480,7 +493,10 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             {
                 int vocab = rm.Config.VocabSize;
                 int outside = Array.FindIndex(given, id => id >= vocab);
-                if (outside >= 0) throw ApiException.BadRequest($"input {i}: token id {given[outside]} (at {outside}) is outside the reward model's vocabulary of {vocab}.", "input");
+                if (outside >= 0 && outside < input.PrefixLength)
+                    throw ApiException.BadRequest($"prefix: token id {given[outside]} (at {outside}) is outside the reward model's vocabulary of {vocab}.", "prefix");
+                if (outside >= 0)
+                    throw ApiException.BadRequest($"input {i}: token id {given[outside]} (at {outside - input.PrefixLength}) is outside the reward model's vocabulary of {vocab}.", "input");
             }
             // A causal reward model reads prompt + response as one text, as trained (BOS first); token ids as given.
             var ids = input.Ids ?? rm.Tokenizer!.Encode(input.Text + input.Response, addBos: true);
@@ -497,7 +513,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 if (!rewardJobs.Writer.TryWrite(job))
                 {
                     Interlocked.Decrement(ref waiting);
-                    throw new ApiException(503, "The server is shutting down.", code: "server_shutting_down", type: "server_error");
+                    throw ShuttingDown();
                 }
             }
             else
@@ -663,7 +679,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     {
         new BackendMetric("pargs_decoder_steps_total", "Batched decoding steps run (one per decoder per worker round).", true, Interlocked.Read(ref steps)),
         new BackendMetric("pargs_decoder_row_steps_total", "Rows those steps advanced (÷ steps = rows per batched step).", true, Interlocked.Read(ref rowSteps)),
-        new BackendMetric("pargs_reward_passes_total", "Batched /v1/rewards passes over kept prefixes (one per reward model per worker round).", true, Interlocked.Read(ref rewardPasses)),
+        new BackendMetric("pargs_reward_passes_total", $"Batched /v1/rewards passes over kept prefixes (a pass scores waiting requests' texts for one reward model, at most {MaxRewardRowsPerPass} texts).", true, Interlocked.Read(ref rewardPasses)),
         new BackendMetric("pargs_reward_pass_requests_total", "/v1/rewards requests those passes scored (÷ passes = requests per pass).", true, Interlocked.Read(ref rewardPassRequests)),
     }.Concat(ProfileMetrics()).Concat(prefixCaches.Concat(rewardPrefixCaches).SelectMany(p =>
     {
@@ -714,8 +730,11 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         rewardJobs.Writer.TryComplete();
         // Each worker's state is released by this thread once that worker has ended (the reward passes' state is the
         // generation worker's too when there is no reward worker).
-        bool generationEnded = worker.Join(TimeSpan.FromSeconds(30));
-        bool rewardsEnded = rewardWorker is null ? generationEnded : rewardWorker.Join(TimeSpan.FromSeconds(30));
+        // One deadline for both: they wind down at once, so a stuck pair costs 30 s, not 30 s each.
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        var wait = TimeSpan.FromSeconds(30);
+        bool generationEnded = worker.Join(wait);
+        bool rewardsEnded = rewardWorker is null ? generationEnded : rewardWorker.Join(TimeSpan.FromTicks(Math.Max(0, (wait - deadline.Elapsed).Ticks)));
         if (generationEnded)
         {
             foreach (var batch in decoders.Values) batch.Decoder.Dispose();

@@ -94,8 +94,12 @@ public interface IGenerationBackend : IDisposable
     IReadOnlyList<BackendMetric> Metrics => [];
 }
 
-/// <summary>One input of /v1/rewards: a text (<see cref="Response"/> null), a (prompt, response) pair, or the reward model's token ids (<see cref="Ids"/>; the text is then empty).</summary>
-public sealed record RewardInput(string Text, string? Response = null, int[]? Ids = null);
+/// <summary>
+/// One input of /v1/rewards: a text (<see cref="Response"/> null), a (prompt, response) pair, or the reward model's token
+/// ids (<see cref="Ids"/>; the text is then empty), of which the first <see cref="PrefixLength"/> came from the request's
+/// 'prefix' (so that an error names the field the bad id was sent in).
+/// </summary>
+public sealed record RewardInput(string Text, string? Response = null, int[]? Ids = null, int PrefixLength = 0);
 
 /// <summary>One backend number for /metrics: a Prometheus counter (only grows) or gauge, with its help text.</summary>
 public sealed record BackendMetric(string Name, string Help, bool IsCounter, double Value, string? Labels = null);

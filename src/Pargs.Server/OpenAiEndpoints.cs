@@ -300,22 +300,31 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
         json.RefuseUnknown(["model", "input", "prefix", "user"], new Dictionary<string, string>());
         string model = json.RequiredString("model");
-        models.RewardModel(model, "model"); // 404 before reading the texts
+        var served = models.RewardModel(model, "model"); // 404 before reading the texts
         if (!json.Root.TryGetProperty("input", out var input) || input.ValueKind == JsonValueKind.Null)
             throw ApiException.BadRequest("'input' is required: a text, an array of texts, an array of {\"prompt\", \"response\"} pairs, or token ids.", "input", "missing_required_parameter");
         // Pargs' own shortening of token-id inputs that share a prefix (a steering client's k candidates of a row): the
         // prefix once, then each input's own ids after it — the sequences scored are prefix + input. The whole-sequence form
         // carries the prefix k times, which the client writes and the server parses k times: O(k · length) per request.
         int[]? prefix = null;
+        int rewardContext = served.Model.Config.MaxPositions;
         if (json.Root.TryGetProperty("prefix", out var prefixIds) && prefixIds.ValueKind != JsonValueKind.Null)
         {
             if (prefixIds.ValueKind != JsonValueKind.Array) throw RequestJson.WrongType("prefix", prefixIds, "an array of token ids");
-            prefix = RewardIds(prefixIds, "prefix");
+            // Checked before anything is sized by it: the prefix is copied into every input, so an unbounded one costs
+            // its length × the inputs in memory. Every input adds at least one id, so a prefix that fills the context
+            // leaves no room for any.
+            if (prefixIds.GetArrayLength() >= rewardContext)
+                throw new ApiException(400, $"'prefix' has {prefixIds.GetArrayLength()} token ids, which with any input after them exceed the reward model's context of {rewardContext}.", "prefix", "context_length_exceeded");
+            prefix = RewardIds(prefixIds, "prefix", "prefix");
         }
         RewardInput Ids(JsonElement ids, string at)
         {
-            var own = RewardIds(ids, at);
-            return new RewardInput("", Ids: prefix is null ? own : [.. prefix, .. own]);
+            if (prefix is null) return new RewardInput("", Ids: RewardIds(ids, "input", at));
+            if (prefix.Length + ids.GetArrayLength() > rewardContext)
+                throw new ApiException(400, $"'prefix' + '{at}' have {prefix.Length} + {ids.GetArrayLength()} token ids, more than the reward model's context of {rewardContext}.", "prefix", "context_length_exceeded");
+            var own = RewardIds(ids, "input", at);
+            return new RewardInput("", Ids: [.. prefix, .. own], PrefixLength: prefix.Length);
         }
         var texts = new List<RewardInput>();
         if (input.ValueKind == JsonValueKind.String && prefix is null) texts.Add(new RewardInput(input.GetString()!));
@@ -370,16 +379,17 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
     /// reward model's sends, so neither side decodes or tokenizes text); read as given, BOS included when the client put
     /// it there. Ids are checked against the vocabulary and the length against the context by the backend.
     /// </summary>
-    static int[] RewardIds(JsonElement array, string at)
+    /// <param name="param">The request field the ids are in ('input' or 'prefix'), which an error names.</param>
+    static int[] RewardIds(JsonElement array, string param, string at)
     {
         int count = array.GetArrayLength();
-        if (count == 0) throw ApiException.BadRequest($"'{at}' has no token ids.", "input");
+        if (count == 0) throw ApiException.BadRequest($"'{at}' has no token ids.", param);
         var ids = new int[count];
         int i = 0;
         foreach (var item in array.EnumerateArray())
         {
             if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt32(out ids[i]) || ids[i] < 0)
-                throw ApiException.BadRequest($"'{at}[{i}]' must be a token id (a non-negative integer), got {RequestJson.Shorten(item.GetRawText())}.", "input");
+                throw ApiException.BadRequest($"'{at}[{i}]' must be a token id (a non-negative integer), got {RequestJson.Shorten(item.GetRawText())}.", param);
             i++;
         }
         return ids;

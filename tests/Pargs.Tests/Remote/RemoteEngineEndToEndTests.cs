@@ -280,6 +280,47 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         }
     }
 
+    /// <summary>
+    /// 'prefix' is bounded by the reward model's context before it is copied into each input (a long prefix times the
+    /// inputs would otherwise be allocated first), and its refusals name 'prefix' — with the position in it.
+    /// </summary>
+    [Fact]
+    public async Task Rewards_prefix_is_refused_by_name_at_the_reward_models_context()
+    {
+        int context = fixture.Rm.Config.MaxPositions, vocab = fixture.Rm.Config.VocabSize;
+        async Task<JsonElement> Refused(object request, string param, string? code = null)
+        {
+            var (status, json, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(request));
+            Assert.Equal(400, status);
+            var error = json.GetProperty("error");
+            Assert.Equal(param, error.GetProperty("param").GetString());
+            if (code is not null) Assert.Equal(code, error.GetProperty("code").GetString());
+            return error;
+        }
+        string Message(JsonElement error) => error.GetProperty("message").GetString()!;
+        int[] Ids(int count) => Enumerable.Range(0, count).Select(i => 1 + i % 100).ToArray();
+
+        // A prefix that fills the context leaves no room for an input's id.
+        var error = await Refused(new { model = ServerFixture.RewardModelName, prefix = Ids(context), input = new[] { new[] { 5 } } }, "prefix", "context_length_exceeded");
+        Assert.Contains($"{context}", Message(error));
+        // Prefix + an input beyond the context (the prefix alone fits), with many inputs.
+        error = await Refused(new { model = ServerFixture.RewardModelName, prefix = Ids(context - 2), input = Enumerable.Repeat(new[] { 5, 6, 7 }, 32).ToArray() }, "prefix", "context_length_exceeded");
+        Assert.Contains("input[0]", Message(error));
+        // Exactly the context is scored, as the same sequence sent whole is.
+        var (okStatus, _, _) = await fixture.PostAsync("v1/rewards", JsonSerializer.Serialize(new { model = ServerFixture.RewardModelName, prefix = Ids(context - 1), input = new[] { new[] { 5 } } }));
+        Assert.Equal(200, okStatus);
+
+        // A malformed id in the prefix names 'prefix', one in an input 'input'.
+        Assert.Contains("'prefix[1]'", Message(await Refused(new { model = ServerFixture.RewardModelName, prefix = new object[] { 1, -3 }, input = new[] { new[] { 5 } } }, "prefix")));
+        Assert.Contains("'input[0][0]'", Message(await Refused(new { model = ServerFixture.RewardModelName, prefix = new[] { 1, 2 }, input = new[] { new[] { -5 } } }, "input")));
+        // Outside the vocabulary: in the prefix, 'prefix' and the position in it; after it, the input's own position.
+        error = await Refused(new { model = ServerFixture.RewardModelName, prefix = new[] { 1, 2, vocab + 7 }, input = new[] { new[] { 5 } } }, "prefix");
+        Assert.Contains("prefix", Message(error));
+        Assert.Contains($"{vocab + 7} (at 2)", Message(error));
+        error = await Refused(new { model = ServerFixture.RewardModelName, prefix = new[] { 1, 2, 3 }, input = new[] { new[] { 5 }, new[] { 6, vocab } } }, "input");
+        Assert.Contains($"input 1: token id {vocab} (at 1)", Message(error));
+    }
+
     [Fact]
     public async Task Logprobs_refusals_name_the_field()
     {

@@ -447,7 +447,8 @@ public sealed class RemoteProtocolShapeTests
     /// tokenizer. <paramref name="takesPrefix"/>: a server that takes 'prefix' (the row's prefix once), else one that refuses
     /// the field as a pargs serve before it did (400, unknown_parameter). Records each scoring request's whole body.
     /// </summary>
-    static ReplayServer PargsRewards(List<JsonElement> requests, int shift, int vocab = 512, bool takesPrefix = false) => new((p, b) =>
+    /// <paramref name="prefixReply"/>: what a request with 'prefix' gets instead (a busy or failing server).
+    static ReplayServer PargsRewards(List<JsonElement> requests, int shift, int vocab = 512, bool takesPrefix = false, ReplayServer.Reply? prefixReply = null) => new((p, b) =>
     {
         if (p == "/v1/models") return new(200, """{"object":"list","data":[{"id":"lm","pargs_kind":"language_model"},{"id":"rm","pargs_kind":"reward_model"}]}""");
         var root = JsonDocument.Parse(b).RootElement;
@@ -456,6 +457,7 @@ public sealed class RemoteProtocolShapeTests
             var ids = Tokenizer.Encode(root.GetProperty("prompt").GetString()!, addBos: true).Select(i => i + shift);
             return new(200, $$"""{"count":1,"max_model_len":512,"tokens":[{{string.Join(",", ids)}}],"token_strs":null,"vocab_size":{{vocab}}}""");
         }
+        if (root.TryGetProperty("prefix", out _) && prefixReply is not null) return prefixReply;
         if (root.TryGetProperty("prefix", out _) && !takesPrefix)
             return new(400, """{"error":{"message":"'prefix' is not a supported parameter.","type":"invalid_request_error","param":"prefix","code":"unknown_parameter"}}""");
         var input = root.GetProperty("input");
@@ -513,6 +515,59 @@ public sealed class RemoteProtocolShapeTests
         {
             Assert.False(rm.SendsTokenIds);
             Assert.Contains("smaller than the LM's", rm.TokenizerCheck);
+        }
+    }
+
+    /// <summary>
+    /// Only a 400 naming 'prefix' makes the scorer send whole sequences: a server busy or failing when asked (503 through
+    /// the retries, a 500) is an error at connect, not a session of k-fold bodies logged as "does not take 'prefix'".
+    /// </summary>
+    [Fact]
+    public void The_prefix_question_falls_back_only_on_a_refusal_of_prefix()
+    {
+        var inputs = new List<JsonElement>();
+        foreach (var (reply, status) in new[]
+        {
+            (new ReplayServer.Reply(503, """{"error":{"message":"The server is busy.","type":"server_error","param":null,"code":"server_busy"}}"""), "503"),
+            (new ReplayServer.Reply(500, """{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"""), "500"),
+            (new ReplayServer.Reply(400, """{"error":{"message":"'model' is required.","type":"invalid_request_error","param":"model","code":null}}"""), "400"),
+        })
+            using (var server = PargsRewards(inputs, shift: 0, prefixReply: reply))
+            {
+                var e = Assert.ThrowsAny<PargsException>(() => new RemoteRewardModel(new RemoteRmOptions { Url = server.Url, Retries = 1, RetryBase = TimeSpan.FromMilliseconds(5) }, Info).Dispose());
+                Assert.Contains($"HTTP {status}", e.Message);
+                Assert.DoesNotContain("does not take", e.Message);
+            }
+        // An older pargs serve's refusal: "Unrecognized request argument supplied: prefix", param "prefix".
+        using (var server = PargsRewards(inputs, shift: 0, prefixReply: new(400, """{"error":{"message":"Unrecognized request argument supplied: prefix","type":"invalid_request_error","param":"prefix","code":"unknown_parameter"}}""")))
+        using (var rm = new RemoteRewardModel(new RemoteRmOptions { Url = server.Url, Retries = 1, RetryBase = TimeSpan.FromMilliseconds(5) }, Info))
+        {
+            Assert.True(rm.SendsTokenIds, rm.TokenizerCheck);
+            Assert.False(rm.SendsSharedPrefix);
+            Assert.Contains("does not take 'prefix'", rm.TokenizerCheck);
+        }
+    }
+
+    /// <summary>The shared form's body buffer is sized for the prefix once, not once per candidate; both forms carry the same sequences.</summary>
+    [Fact]
+    public void Rewards_body_with_a_shared_prefix_is_sized_for_the_prefix_once()
+    {
+        var prefix = Enumerable.Range(0, 2000).Select(i => 100 + i % 400).ToArray();
+        int[][] tails = Enumerable.Range(0, 10).Select(j => new[] { 300 + j }).ToArray();
+        var shared = RemoteRewardModel.RewardsBody("rm", prefix, tails, shared: true);
+        var whole = RemoteRewardModel.RewardsBody("rm", prefix, tails, shared: false);
+        Assert.True(shared.Capacity <= 2 * shared.WrittenCount, $"{shared.Capacity} bytes held for a {shared.WrittenCount}-byte body");
+        Assert.True(whole.Capacity <= 2 * whole.WrittenCount, $"{whole.Capacity} bytes held for a {whole.WrittenCount}-byte body");
+        var sharedRoot = JsonDocument.Parse(shared.WrittenMemory).RootElement;
+        var wholeRoot = JsonDocument.Parse(whole.WrittenMemory).RootElement;
+        int[] Ints(JsonElement a) => a.EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var sharedPrefix = Ints(sharedRoot.GetProperty("prefix"));
+        Assert.Equal(prefix, sharedPrefix);
+        Assert.False(wholeRoot.TryGetProperty("prefix", out _));
+        for (int j = 0; j < tails.Length; j++)
+        {
+            Assert.Equal(tails[j], Ints(sharedRoot.GetProperty("input")[j]));
+            Assert.Equal([.. prefix, .. tails[j]], Ints(wholeRoot.GetProperty("input")[j]));
         }
     }
 

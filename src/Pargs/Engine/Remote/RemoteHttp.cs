@@ -89,8 +89,9 @@ public sealed class RemoteHttp : IDisposable
                     catch (JsonException e) { throw new PargsException($"{url}: the server answered {status} with a body that is not JSON ({e.Message}): {Excerpt(bytes)}"); }
                 }
                 if (status == 404 && notFoundIsNull) throw new NotFound();
-                string message = $"{url}: HTTP {status} {response.ReasonPhrase}: {ServerMessage(bytes)}";
-                if (status is not (429 or 502 or 503 or 504)) throw new PargsException(message);
+                string serverMessage = ServerMessage(bytes);
+                string message = $"{url}: HTTP {status} {response.ReasonPhrase}: {serverMessage}";
+                if (status is not (429 or 502 or 503 or 504)) throw new PargsException(message, new RemoteStatusException(status, serverMessage, ErrorParam(bytes)));
                 last = message;
                 retryAfter = response.Headers.RetryAfter?.Delta;
             }
@@ -156,6 +157,19 @@ public sealed class RemoteHttp : IDisposable
         }
         catch (JsonException) { }
         return Excerpt(body);
+    }
+
+    /// <summary>OpenAI's <c>{"error": {"param"}}</c>: the field a refusal names, else null.</summary>
+    static string? ErrorParam(byte[] body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            return doc.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("error", out var error)
+                && error.ValueKind == JsonValueKind.Object && error.TryGetProperty("param", out var param) && param.ValueKind == JsonValueKind.String
+                ? param.GetString() : null;
+        }
+        catch (JsonException) { return null; }
     }
 
     static string Excerpt(byte[] body) => body.Length == 0 ? "(empty body)" : Shorten(Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 300)).ReplaceLineEndings(" "));

@@ -166,7 +166,12 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         return true;
     }
 
-    /// <summary>Does the server take /v1/rewards' <c>prefix</c>? One request (not counted in <see cref="Requests"/>) over a probe string's ids.</summary>
+    /// <summary>
+    /// Does the server take /v1/rewards' <c>prefix</c>? One request (not counted in <see cref="Requests"/>) over a probe
+    /// string's ids. Only a 400 that names <c>prefix</c> (an older pargs serve refusing the field) means no: a busy or
+    /// failing server (429/5xx, a timeout — after the usual retries) is an error, not a reason to send whole sequences
+    /// for the rest of the session.
+    /// </summary>
     bool TakesSharedPrefix()
     {
         var url = new Uri(baseUrl, "v1/rewards");
@@ -182,9 +187,14 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         {
             using var answer = http.TryAsync(HttpMethod.Post, url, body).GetAwaiter().GetResult();
             if (answer is null) return false;
-            Read(answer.RootElement, 1, url);
+            try { Read(answer.RootElement, 1, url); }
+            catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
+            {
+                throw new PargsException($"{url}: the answer to a 'prefix' request is not in the expected shape ({e.Message}): {Shorten(answer.RootElement.GetRawText())}");
+            }
         }
-        catch (Exception e) when (e is PargsException or InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
+        catch (PargsException e) when (e.InnerException is RemoteStatusException { Status: 400 } refusal
+            && (refusal.Param == "prefix" || refusal.ServerMessage.Contains("prefix", StringComparison.Ordinal)))
         {
             TokenizerCheck += $"; whole sequences per candidate ({url} does not take 'prefix': {e.Message})";
             return false;
@@ -232,12 +242,29 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     async Task<float[]> ScoreIdsAsync(IReadOnlyList<int> prefix, IReadOnlyList<int[]> tails)
     {
         var url = new Uri(baseUrl, "v1/rewards");
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 + 6 * (prefix.Count + tails.Count * (prefix.Count + 2)));
+        var buffer = RewardsBody(model, prefix, tails, SendsSharedPrefix && prefix.Count > 0);
+        using var doc = await http.PostAsync(url, buffer.WrittenSpan.ToArray()).ConfigureAwait(false);
+        try { return Read(doc.RootElement, tails.Count, url); }
+        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
+        {
+            throw new PargsException($"{url}: the answer is not in the expected shape ({e.Message}): {Shorten(doc.RootElement.GetRawText())}");
+        }
+    }
+
+    /// <summary>
+    /// The /v1/rewards body of token-id sequences: <paramref name="shared"/>, the prefix once then the tails; else each
+    /// tail after its own copy of the prefix. The buffer starts at the size that form takes (≈ 6 bytes an id), so it
+    /// neither grows while written nor holds k prefixes' room for one.
+    /// </summary>
+    internal static System.Buffers.ArrayBufferWriter<byte> RewardsBody(string? model, IReadOnlyList<int> prefix, IReadOnlyList<int[]> tails, bool shared)
+    {
+        long tailIds = tails.Sum(t => (long)t.Length + 2);
+        long ids = shared ? prefix.Count + 2 + tailIds : (long)tails.Count * prefix.Count + tailIds;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>((int)Math.Min(64 + (model?.Length ?? 0) + 6 * ids, Array.MaxLength));
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
             w.WriteString("model", model);
-            bool shared = SendsSharedPrefix && prefix.Count > 0;
             if (shared)
             {
                 w.WriteStartArray("prefix");
@@ -256,12 +283,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             w.WriteEndArray();
             w.WriteEndObject();
         }
-        using var doc = await http.PostAsync(url, buffer.WrittenSpan.ToArray()).ConfigureAwait(false);
-        try { return Read(doc.RootElement, tails.Count, url); }
-        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
-        {
-            throw new PargsException($"{url}: the answer is not in the expected shape ({e.Message}): {Shorten(doc.RootElement.GetRawText())}");
-        }
+        return buffer;
     }
 
     (Uri Url, byte[] Body) Request(IReadOnlyList<string> texts)
