@@ -17,7 +17,7 @@ namespace Pargs.Server;
 /// (seed, choice index), so a request's text does not depend on what else is running. Whole-sample methods
 /// (Best-of-N) run between steps through <see cref="TextGenerator"/>. A client that goes away cancels its rows
 /// at the next step. One worker owns the decoders: a decoding session's forward and KV cache are used by one thread at
-/// a time. A second worker (<see cref="RewardWorker"/>) runs /v1/rewards' batched passes of causal reward models over
+/// a time. A second worker (the `pargs-rewards` thread, <see cref="ScoreRewards"/>) runs /v1/rewards' batched passes of causal reward models over
 /// state only they use (the reward models' prefix caches, sessions and kept siblings), so a remote steering client's
 /// reward requests are scored on the second core while the first steps its language-model requests; what the two
 /// workers share is a reward model's weights, which concurrent sessions only read (each session has its own decode

@@ -379,7 +379,9 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
     /// reward model's sends, so neither side decodes or tokenizes text); read as given, BOS included when the client put
     /// it there. Ids are checked against the vocabulary and the length against the context by the backend.
     /// </summary>
+    /// <param name="array">The JSON array of ids.</param>
     /// <param name="param">The request field the ids are in ('input' or 'prefix'), which an error names.</param>
+    /// <param name="at">Where in the request the array is (e.g. "input[3]"), for the error message.</param>
     static int[] RewardIds(JsonElement array, string param, string at)
     {
         int count = array.GetArrayLength();
