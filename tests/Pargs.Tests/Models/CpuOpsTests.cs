@@ -53,21 +53,7 @@ public unsafe class CpuOpsTests
         }
         for (int i = 0; i < queries; i++)
         {
-            var weights = new double[slots];
-            for (int s = 0; s < slots; s++)
-            {
-                if (float.IsNegativeInfinity(mask[i * slots + s])) continue;
-                double dot = 0;
-                for (int d = 0; d < headDim; d++) dot += q[i * headDim + d] * keys[s * headDim + d];
-                weights[s] = Math.Exp(dot / Math.Sqrt(headDim));
-            }
-            double total = weights.Sum();
-            for (int d = 0; d < headDim; d++)
-            {
-                double want = 0;
-                for (int s = 0; s < slots; s++) want += weights[s] / total * values[s * headDim + d];
-                Assert.True(Math.Abs(output[i * headDim + d] - want) < 1e-5, $"query {i}, dim {d}: {output[i * headDim + d]} vs {want}");
-            }
+            AssertAttendsInDouble(output, q, keys, values, headDim, slots, i, s => !float.IsNegativeInfinity(mask[i * slots + s]));
         }
     }
 
@@ -108,21 +94,7 @@ public unsafe class CpuOpsTests
         for (int i = 0; i < queries; i++) // and both are the attention: a double-precision reference
         {
             int c = i / 2;
-            var weights = new double[slots];
-            for (int s = 0; s < slots; s++)
-            {
-                if (s >= prefix && s != prefix + c) continue;
-                double dot = 0;
-                for (int d = 0; d < headDim; d++) dot += q[i * headDim + d] * keys[s * headDim + d];
-                weights[s] = Math.Exp(dot / Math.Sqrt(headDim));
-            }
-            double total = weights.Sum();
-            for (int d = 0; d < headDim; d++)
-            {
-                double want = 0;
-                for (int s = 0; s < slots; s++) want += weights[s] / total * values[s * headDim + d];
-                Assert.True(Math.Abs(shared[i * headDim + d] - want) < 1e-5, $"query {i}, dim {d}: {shared[i * headDim + d]} vs {want}");
-            }
+            AssertAttendsInDouble(shared, q, keys, values, headDim, slots, i, s => s < prefix || s == prefix + c);
         }
     }
 
@@ -169,6 +141,26 @@ public unsafe class CpuOpsTests
                     for (int i = 0; i < inF; i++) want += x[r * inF + i] * w[o * inF + i];
                     Assert.True(Math.Abs(y[r * outF + o] - want) < 1e-5, $"rows {rows}: y[{r}, {o}] = {y[r * outF + o]}, want {want}");
                 }
+        }
+    }
+
+    /// <summary>Query <paramref name="i"/>'s output against softmax attention in double precision over the slots <paramref name="sees"/> allows.</summary>
+    static void AssertAttendsInDouble(float[] output, float[] q, float[] keys, float[] values, int headDim, int slots, int i, Func<int, bool> sees)
+    {
+        var weights = new double[slots];
+        for (int s = 0; s < slots; s++)
+        {
+            if (!sees(s)) continue;
+            double dot = 0;
+            for (int d = 0; d < headDim; d++) dot += q[i * headDim + d] * keys[s * headDim + d];
+            weights[s] = Math.Exp(dot / Math.Sqrt(headDim));
+        }
+        double total = weights.Sum();
+        for (int d = 0; d < headDim; d++)
+        {
+            double want = 0;
+            for (int s = 0; s < slots; s++) want += weights[s] / total * values[s * headDim + d];
+            Assert.True(Math.Abs(output[i * headDim + d] - want) < 1e-5, $"query {i}, dim {d}: {output[i * headDim + d]} vs {want}");
         }
     }
 }
