@@ -23,7 +23,7 @@ public sealed class CompletionChunkWriter
     static readonly JsonEncodedText IdName = JsonEncodedText.Encode("id"), ObjectName = JsonEncodedText.Encode("object"),
         CreatedName = JsonEncodedText.Encode("created"), ModelName = JsonEncodedText.Encode("model"), ChoicesName = JsonEncodedText.Encode("choices"),
         IndexName = JsonEncodedText.Encode("index"), DeltaName = JsonEncodedText.Encode("delta"), RoleName = JsonEncodedText.Encode("role"),
-        ContentName = JsonEncodedText.Encode("content"), TextName = JsonEncodedText.Encode("text"), LogProbsName = JsonEncodedText.Encode("logprobs"),
+        ContentName = JsonEncodedText.Encode("content"), TextName = JsonEncodedText.Encode("text"),
         FinishReasonName = JsonEncodedText.Encode("finish_reason"), Assistant = JsonEncodedText.Encode("assistant");
 
     readonly PipeWriter pipe;
@@ -69,13 +69,7 @@ public sealed class CompletionChunkWriter
             json.WriteEndObject();
         }
         else json.WriteString(TextName, text);
-        if (logProbs is null) json.WriteNull(LogProbsName);
-        else
-        {
-            json.WritePropertyName(LogProbsName);
-            if (chat) LogProbsJson.WriteChat(json, logProbs, tokenizer!, tokensAsIds);
-            else textOffset = LogProbsJson.WriteCompletion(json, logProbs, tokenizer!, tokensAsIds, textOffset);
-        }
+        textOffset = LogProbsJson.WriteField(json, logProbs, tokenizer, chat, tokensAsIds, textOffset);
         if (finishReason is null) json.WriteNull(FinishReasonName); else json.WriteString(FinishReasonName, finishReason);
         json.WriteEndObject();
         json.WriteEndArray();

@@ -17,6 +17,21 @@ public static class LogProbsJson
     /// <summary>What −∞ travels as.</summary>
     public const float NegativeInfinity = -9999.0f;
 
+    static readonly JsonEncodedText FieldName = JsonEncodedText.Encode("logprobs");
+
+    /// <summary>
+    /// A choice's "logprobs" field: null when not asked for (<paramref name="tokens"/> null), else OpenAI's completions or
+    /// chat shape. Returns the text offset after it (completions' offsets run on across a stream's chunks).
+    /// </summary>
+    public static int WriteField(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs>? tokens, ITokenizer? tokenizer, bool chat, bool tokensAsIds, int textOffset)
+    {
+        if (tokens is null) { w.WriteNull(FieldName); return textOffset; }
+        w.WritePropertyName(FieldName);
+        if (!chat) return WriteCompletion(w, tokens, tokenizer!, tokensAsIds, textOffset);
+        WriteChat(w, tokens, tokenizer!, tokensAsIds);
+        return textOffset;
+    }
+
     /// <summary>
     /// Completions' shape; <paramref name="textOffset"/> is where the first token's text starts in the completion (a streamed
     /// chunk continues the offsets of the chunks before it). Returns the offset after the last token.

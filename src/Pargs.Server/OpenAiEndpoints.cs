@@ -284,7 +284,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
                         w.WriteEndObject();
                     }
                     else w.WriteString("text", texts[i].ToString());
-                    WriteLogProbs(w, request.LogProbs is null ? null : logProbs[i], tokenizer, chat, tokensAsIds, 0);
+                    LogProbsJson.WriteField(w, request.LogProbs is null ? null : logProbs[i], tokenizer, chat, tokensAsIds, 0);
                     w.WriteString("finish_reason", finish[i] ?? "length");
                     w.WriteEndObject();
                 }
@@ -355,7 +355,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
 
         using var admitted = admission.TryEnter() ?? throw TooBusy();
         var rewards = await backend.ScoreAsync(model, texts, context.RequestAborted);
-        var body = Json(w =>
+        await WriteJson(context, w =>
         {
             w.WriteString("object", "list");
             w.WriteString("model", model);
@@ -370,8 +370,6 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
             }
             w.WriteEndArray();
         });
-        context.Response.ContentType = "application/json";
-        await context.Response.Body.WriteAsync(body, context.RequestAborted);
     }
 
     /// <summary>
@@ -418,16 +416,6 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         return new ApiException(429, $"The server is busy ({limits.MaxQueuedRequests} requests admitted); retry after a second.", code: "rate_limit_exceeded", type: "rate_limit_error");
     }
 
-    /// <summary>A choice's "logprobs" field: null when not asked for, else OpenAI's completions or chat shape. Returns the text offset after it.</summary>
-    static int WriteLogProbs(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs>? tokens, Pargs.Tokenizers.ITokenizer tokenizer, bool chat, bool tokensAsIds, int textOffset)
-    {
-        if (tokens is null) { w.WriteNull("logprobs"); return textOffset; }
-        w.WritePropertyName("logprobs");
-        if (!chat) return LogProbsJson.WriteCompletion(w, tokens, tokenizer, tokensAsIds, textOffset);
-        LogProbsJson.WriteChat(w, tokens, tokenizer, tokensAsIds);
-        return textOffset;
-    }
-
     static void Header(Utf8JsonWriter w, string id, long created, string model, string type)
     {
         w.WriteString("id", id);
@@ -443,7 +431,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
     /// A JSON response body with its Content-Length, serialized into this thread's reused buffer and copied into the
     /// response's pipe. WHY: a remote steering client sends one non-streamed request per row and step (issue 18); this
     /// allocates nothing per response where a MemoryStream, a writer and a byte[] did, and the body goes out in one send,
-    /// not as a chunked body and its end. Safe on a thread-static buffer: nothing awaits between serializing and copying.
+    /// not as a chunked body and its end (completions and /v1/rewards, the two step requests). Safe on a thread-static buffer: nothing awaits between serializing and copying.
     /// </summary>
     static ValueTask<System.IO.Pipelines.FlushResult> WriteJson(HttpContext context, Action<Utf8JsonWriter> write)
     {
