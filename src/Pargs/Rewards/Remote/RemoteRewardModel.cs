@@ -187,11 +187,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         {
             using var answer = http.TryAsync(HttpMethod.Post, url, body).GetAwaiter().GetResult();
             if (answer is null) return false;
-            try { Read(answer.RootElement, 1, url); }
-            catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
-            {
-                throw new PargsException($"{url}: the answer to a 'prefix' request is not in the expected shape ({e.Message}): {Shorten(answer.RootElement.GetRawText())}");
-            }
+            ReadChecked(answer.RootElement, 1, url, "the answer to a 'prefix' request");
         }
         catch (PargsException e) when (e.InnerException is RemoteStatusException { Status: 400 } refusal
             && (refusal.Param == "prefix" || refusal.ServerMessage.Contains("prefix", StringComparison.Ordinal)))
@@ -226,11 +222,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     {
         var (url, body) = Request(texts);
         using var doc = await http.PostAsync(url, body).ConfigureAwait(false);
-        try { return Read(doc.RootElement, texts.Count, url); }
-        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
-        {
-            throw new PargsException($"{url}: the answer is not in the expected shape ({e.Message}): {Shorten(doc.RootElement.GetRawText())}");
-        }
+        return ReadChecked(doc.RootElement, texts.Count, url, "the answer");
     }
 
     public float[] Score(IReadOnlyList<string> texts) => ScoreAsync(texts).GetAwaiter().GetResult();
@@ -244,11 +236,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         var url = new Uri(baseUrl, "v1/rewards");
         var buffer = RewardsBody(model, prefix, tails, SendsSharedPrefix && prefix.Count > 0);
         using var doc = await http.PostAsync(url, buffer.WrittenSpan.ToArray()).ConfigureAwait(false);
-        try { return Read(doc.RootElement, tails.Count, url); }
-        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
-        {
-            throw new PargsException($"{url}: the answer is not in the expected shape ({e.Message}): {Shorten(doc.RootElement.GetRawText())}");
-        }
+        return ReadChecked(doc.RootElement, tails.Count, url, "the answer");
     }
 
     /// <summary>
@@ -300,6 +288,16 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             })),
             _ => throw new ArgumentOutOfRangeException(nameof(options.Protocol)),
         };
+    }
+
+    /// <summary><see cref="Read"/>, a malformed answer reported as a <see cref="PargsException"/> naming the URL and the body.</summary>
+    float[] ReadChecked(JsonElement root, int count, Uri url, string what)
+    {
+        try { return Read(root, count, url); }
+        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
+        {
+            throw new PargsException($"{url}: {what} is not in the expected shape ({e.Message}): {Shorten(root.GetRawText())}");
+        }
     }
 
     float[] Read(JsonElement root, int count, Uri url)
