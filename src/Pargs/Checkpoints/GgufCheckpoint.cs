@@ -68,7 +68,7 @@ public static partial class GgufCheckpoint
                 if (family.NormWeightsPlusOne && hfName.EndsWith("norm.weight", StringComparison.Ordinal))
                 {
                     using var stored = t;
-                    t = stored - 1.0f; // llama.cpp's 1 + w back to transformers' w
+                    t = stored.Minus(1.0); // llama.cpp's 1 + w back to transformers' w
                 }
                 if (family.FromGgufLayout is { } relayout && relayout(info.Name, t, config) is var moved && !ReferenceEquals(moved, t))
                 {

@@ -385,7 +385,7 @@ public static class GgufConverter
         using var scope = torch.NewDisposeScope();
         // alias: a handle of our own, so the scope never disposes the checkpoint's tensor.
         var t = tensor.alias();
-        if (plusOne) t = t + 1.0f;
+        if (plusOne) t = t.Plus(1.0);
         if (transpose) t = t.t();
         if (rotaryHeads is { } heads) t = MetaRotaryLayout.FromHuggingFace(t, heads);
         if (layout is not null) t = layout(t);

@@ -1,5 +1,6 @@
 using Pargs.Models;
 using Pargs.Rewards;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Pargs.Decoding;
@@ -188,7 +189,8 @@ public sealed class RetokenizingScorer : ICandidateScorer
         cache.Reserve(width);
         var prefix = cache.ValidPrefix;
         var seg = tensor(segment, batch, width);
-        var sameSegment = seg.unsqueeze(2).eq(seg.unsqueeze(1)) & seg.unsqueeze(2).ge(0);
+        using var zero = 0.ToScalar(); // held across ge: an implicit Scalar can be freed mid-call (Models/HeldScalars)
+        var sameSegment = seg.unsqueeze(2).eq(seg.unsqueeze(1)) & seg.unsqueeze(2).ge(zero);
         var newPart = (sameSegment & ones(width, width, dtype: ScalarType.Bool).tril()) | eye(width, dtype: ScalarType.Bool);
         var prefixPart = prefix.unsqueeze(1).expand(batch, width, prefix.shape[1]);
         var mask = cat(new[] { prefixPart, newPart }, 2).unsqueeze(1);

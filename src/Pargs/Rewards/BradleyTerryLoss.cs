@@ -1,3 +1,5 @@
+using Pargs.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Pargs.Rewards;
@@ -19,12 +21,13 @@ public static class BradleyTerryLoss
         var difference = chosen - rejected;
         var loss = -nn.functional.logsigmoid(margins is null ? difference : difference - margins.to(difference.dtype)).mean();
         if (centerRewardsCoefficient != 0.0)
-            loss = loss + centerRewardsCoefficient * (chosen + rejected).pow(2).mean();
+            loss = loss.Plus(chosen.Plus(rejected).Pow(2).mean().Times(centerRewardsCoefficient));
         using (no_grad())
         {
-            double accuracy = (difference > 0).to(ScalarType.Float64).mean().item<double>();
+            using var zero = 0.ToScalar(); // held across the comparison: an implicit Scalar can be freed mid-call (Models/HeldScalars)
+            double accuracy = (difference > zero).to(ScalarType.Float64).mean().item<double>();
             double margin = difference.to(ScalarType.Float64).mean().item<double>();
-            double meanReward = ((chosen + rejected) / 2).to(ScalarType.Float64).mean().item<double>();
+            double meanReward = chosen.Plus(rejected).DividedBy(2).to(ScalarType.Float64).mean().item<double>();
             return new BradleyTerryResult(loss, accuracy, margin, meanReward, (int)chosen.shape[0]);
         }
     }

@@ -1,3 +1,4 @@
+using Pargs.Models;
 using Pargs.Data;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -88,7 +89,7 @@ public static class RewardEvaluator
             {
                 using var scope = NewDisposeScope();
                 var (chosen, rejected) = RewardPairBatch.Build(batch, prefixes).Rewards(model);
-                score += ((chosen > rejected).to(ScalarType.Float64) + 0.5 * chosen.eq(rejected).to(ScalarType.Float64)).sum().item<double>();
+                score += (chosen > rejected).to(ScalarType.Float64).Plus(chosen.eq(rejected).to(ScalarType.Float64).Times(0.5)).sum().item<double>();
                 count += (int)chosen.shape[0];
             }
         return score / count;

@@ -130,7 +130,7 @@ public sealed class RewardModel : nn.Module, IRewardModel
     {
         var generator = new Generator((ulong)seed);
         using (no_grad())
-            score.weight!.copy_(randn(score.weight!.shape, generator: generator) / Math.Sqrt(Config.HiddenSize));
+            score.weight!.copy_(randn(score.weight!.shape, generator: generator).DividedBy(Math.Sqrt(Config.HiddenSize)));
     }
 
     /// <summary>Rewards from hidden states [..., hidden] → [...]: the decoding hot path scores cached hidden states with this.</summary>
@@ -155,8 +155,12 @@ public sealed class RewardModel : nn.Module, IRewardModel
     {
         using var scope = NewDisposeScope();
         var read = valid.to(ScalarType.Bool);
-        if (SkippedPadId is int pad) read = read.logical_and(ids.ne(pad));
-        var positions = arange(ids.shape[1], dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
+        if (SkippedPadId is int pad)
+        {
+            using var padScalar = pad.ToScalar(); // held across ne: an implicit Scalar can be freed mid-call (Models/HeldScalars)
+            read = read.logical_and(ids.ne(padScalar));
+        }
+        var positions = HeldScalars.Arange(ids.shape[1], ScalarType.Int64, ids.device).unsqueeze(0);
         var last = (positions * read.to(ScalarType.Int64)).argmax(1, keepdim: true);
         return PrefixRewards(ids, valid).gather(1, last).squeeze(1).MoveToOuterDisposeScope();
     }

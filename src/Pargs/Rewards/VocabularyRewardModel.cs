@@ -62,12 +62,13 @@ public sealed class VocabularyRewardModel : IRewardModel, IDisposable
         if (Objective == RewardObjective.Genarm)
             throw new PargsException($"{Source}: a GenARM reward model scores a response given its prompt (Σ log π_r over the response), not a whole sequence; use it with --method genarm");
         var lengths = valid.to(ScalarType.Int64).sum(1);
-        if ((lengths < 2).any().item<bool>())
+        using var two = 2.ToScalar(); // held across the comparison: an implicit Scalar can be freed mid-call (Models/HeldScalars)
+        if ((lengths < two).any().item<bool>())
             throw new PargsException($"{Source}: a FaRMA reward needs at least two tokens (the reward of token t is read at position t − 1)");
         var logits = Model.Logits(ids, valid);                                      // [B, T, V]
-        var before = (lengths - 2).view(-1, 1, 1).expand(-1, 1, logits.shape[2]);
+        var before = lengths.Minus(2).view(-1, 1, 1).expand(-1, 1, logits.shape[2]);
         var row = logits.gather(1, before).squeeze(1);                              // [B, V] at position L − 2
-        var last = ids.gather(1, (lengths - 1).view(-1, 1));                        // [B, 1] token L − 1
+        var last = ids.gather(1, lengths.Minus(1).view(-1, 1));                        // [B, 1] token L − 1
         return row.gather(1, last).squeeze(1);
     }
 

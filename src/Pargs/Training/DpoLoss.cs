@@ -1,3 +1,4 @@
+using Pargs.Models;
 using static TorchSharp.torch;
 
 namespace Pargs.Training;
@@ -14,8 +15,8 @@ public static class DpoLoss
 {
     public static DpoLossResult Compute(Tensor policyChosen, Tensor policyRejected, Tensor referenceChosen, Tensor referenceRejected, double beta)
     {
-        var chosenRewards = beta * (policyChosen - referenceChosen.detach());
-        var rejectedRewards = beta * (policyRejected - referenceRejected.detach());
+        var chosenRewards = (policyChosen - referenceChosen.detach()).Times(beta);
+        var rejectedRewards = (policyRejected - referenceRejected.detach()).Times(beta);
         var margins = chosenRewards - rejectedRewards;
         var loss = -nn.functional.logsigmoid(margins).mean();
         double Mean(Tensor t) => t.detach().to(ScalarType.Float64).mean().item<double>();

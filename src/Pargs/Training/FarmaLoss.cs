@@ -1,3 +1,4 @@
+using Pargs.Models;
 using Pargs.Data;
 using Pargs.Rewards;
 using static TorchSharp.torch;
@@ -39,7 +40,7 @@ public static class FarmaLoss
         var ids = batch.Ids.reshape(-1);
 
         // The token at flat index i is scored by the head at i − 1 (same row: every prompt is non-empty).
-        Tensor RewardOfTokenAt(Tensor index) => flat.index_select(0, index - 1).gather(1, ids.index_select(0, index).unsqueeze(1)).squeeze(1);
+        Tensor RewardOfTokenAt(Tensor index) => flat.index_select(0, index.Minus(1)).gather(1, ids.index_select(0, index).unsqueeze(1)).squeeze(1);
 
         var chosen = RewardOfTokenAt(batch.ChosenIndex);
         var rejected = RewardOfTokenAt(batch.RejectedIndex);
@@ -54,14 +55,14 @@ public static class FarmaLoss
             for (int i = 1; i <= last; i++) tokenIndex.Add((long)row * t + pair.PromptIds.Length + i - 1);
         }
         Tensor constraint;
-        if (tokenIndex.Count == 0) constraint = flat.sum() * 0.0; // no prefix to constrain: zero, with a graph
+        if (tokenIndex.Count == 0) constraint = flat.sum().Times(0.0); // no prefix to constrain: zero, with a graph
         else
         {
             var index = tensor(tokenIndex.ToArray());
             var prefixReward = RewardOfTokenAt(index);                     // r(x, y1..t)
             var best = flat.index_select(0, index).max(1).values;          // max_v RM(x, y1..t)[v]
             if (detachTarget) best = best.detach();
-            constraint = (prefixReward - best).pow(2).mean();
+            constraint = (prefixReward - best).Pow(2).mean();
         }
         return new FarmaLossResult(bt.Loss, constraint, bt.Accuracy, bt.Margin, bt.MeanReward, tokenIndex.Count);
     }

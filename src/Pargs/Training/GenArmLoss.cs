@@ -1,5 +1,6 @@
 using Pargs.Data;
 using Pargs.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Pargs.Training;
@@ -28,12 +29,13 @@ public static class GenArmLoss
             [.. pairs.Select(p => DpoTrainer.Response(p.ChosenIds, p.ChosenLength, eos)), .. pairs.Select(p => DpoTrainer.Response(p.RejectedIds, p.RejectedLength, eos))]);
         var chosen = sums[..n];
         var rejected = sums[n..];
-        var margin = beta * (chosen - rejected);
+        var margin = (chosen - rejected).Times(beta);
         var loss = -nn.functional.logsigmoid(margin).mean();
         using (no_grad())
         {
             double Mean(Tensor x) => x.to(ScalarType.Float64).mean().item<double>();
-            return new GenArmLossResult(loss, Mean((margin > 0).to(ScalarType.Float64)), Mean(margin), Mean(chosen), Mean(rejected));
+            using var zero = 0.ToScalar(); // held across the comparison: an implicit Scalar can be freed mid-call (Models/HeldScalars)
+            return new GenArmLossResult(loss, Mean((margin > zero).to(ScalarType.Float64)), Mean(margin), Mean(chosen), Mean(rejected));
         }
     }
 }

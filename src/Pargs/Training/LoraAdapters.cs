@@ -1,3 +1,4 @@
+using Pargs.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -36,7 +37,7 @@ public sealed class LoraAdapters : nn.Module
             long rows = weight.shape[0], cols = weight.shape[1];
             // PEFT's init: A ~ U(−1/√in, 1/√in) (kaiming-uniform with a = √5), B = 0.
             double bound = 1.0 / Math.Sqrt(cols);
-            var a = new Parameter((rand(new long[] { options.Rank, cols }, generator: generator, dtype: weight.dtype) * 2 - 1) * bound);
+            var a = new Parameter(rand(new long[] { options.Rank, cols }, generator: generator, dtype: weight.dtype).Times(2).Minus(1).Times(bound));
             var b = new Parameter(zeros(new long[] { rows, options.Rank }, dtype: weight.dtype));
             string key = name.Replace('.', '_');
             register_parameter(key + "_lora_A", a);
@@ -56,7 +57,7 @@ public sealed class LoraAdapters : nn.Module
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         foreach (var adapter in adapters)
-            adapter.Weight.copy_(adapter.Base + scale * adapter.B.matmul(adapter.A));
+            adapter.Weight.copy_(adapter.Base.Plus(adapter.B.matmul(adapter.A).Times(scale)));
     }
 
     /// <summary>
@@ -72,8 +73,8 @@ public sealed class LoraAdapters : nn.Module
         for (int i = 0; i < adapters.Count; i++)
         {
             if (grads[i] is null || grads[i].IsInvalid) continue;
-            surrogate = surrogate + (scale * adapters[i].B.matmul(adapters[i].A) * grads[i].detach()).sum();
+            surrogate = surrogate.Plus((adapters[i].B.matmul(adapters[i].A).Times(scale) * grads[i].detach()).sum());
         }
-        return surrogate - surrogate.detach() + loss.detach();
+        return (surrogate - surrogate.detach()).Plus(loss.detach());
     }
 }

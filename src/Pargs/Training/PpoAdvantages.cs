@@ -1,3 +1,4 @@
+using Pargs.Models;
 using static TorchSharp.torch;
 
 namespace Pargs.Training;
@@ -15,7 +16,7 @@ public static class PpoAdvantages
     public static Tensor Kl(Tensor logProbs, Tensor referenceLogProbs, Tensor mask, PpoKlEstimator estimator)
     {
         var logRatio = referenceLogProbs - logProbs;
-        var kl = estimator == PpoKlEstimator.K1 ? -logRatio : logRatio.exp() - 1 - logRatio;
+        var kl = estimator == PpoKlEstimator.K1 ? -logRatio : logRatio.exp().Minus(1) - logRatio;
         return kl * mask.to(kl.dtype);
     }
 
@@ -27,7 +28,7 @@ public static class PpoAdvantages
     /// </summary>
     public static Tensor Rewards(Tensor kl, Tensor scores, int[] lengths, double klCoef)
     {
-        var rewards = -klCoef * kl;
+        var rewards = kl.Times(-klCoef);
         var last = tensor(lengths.Select(l => (long)l - 1).ToArray()).unsqueeze(1);
         return rewards.scatter_add(1, last, scores.to(rewards.dtype).unsqueeze(1));
     }
@@ -47,13 +48,13 @@ public static class PpoAdvantages
         Tensor next = zeros_like(v[.., 0]), nextValue = zeros_like(v[.., 0]);
         for (long t = length - 1; t >= 0; t--)
         {
-            var delta = r[.., t] + gamma * nextValue - v[.., t];
-            next = (delta + gamma * lambda * next) * m[.., t];
+            var delta = r[.., t].Plus(nextValue.Times(gamma)) - v[.., t];
+            next = delta.Plus(next.Times(gamma * lambda)) * m[.., t];
             columns[t] = next;
             nextValue = v[.., t];
         }
         var advantages = stack(columns, 1);
-        return (advantages, (advantages + v) * m);
+        return (advantages, advantages.Plus(v) * m);
     }
 
     /// <summary>Mean over the masked entries.</summary>
@@ -70,15 +71,15 @@ public static class PpoAdvantages
         double count = m.sum().to(ScalarType.Float64).item<double>();
         if (count < 2) throw new PargsException($"PPO: {count} response token(s) in the batch; whitening needs at least 2 (use more rows or longer responses)");
         var centered = values - MaskedMean(values, mask);
-        return MaskedMean(centered * centered, mask) * (count / (count - 1));
+        return MaskedMean(centered * centered, mask).Times(count / (count - 1));
     }
 
     /// <summary>(x − mean) / √(var + 1e-8) over the masked entries (mean added back when not <paramref name="shiftMean"/>); zero at padding.</summary>
     public static Tensor Whiten(Tensor values, Tensor mask, bool shiftMean = true)
     {
         var mean = MaskedMean(values, mask);
-        var whitened = (values - mean) * (MaskedVariance(values, mask) + 1e-8).rsqrt();
-        if (!shiftMean) whitened = whitened + mean;
+        var whitened = (values - mean) * MaskedVariance(values, mask).Plus(1e-8).rsqrt();
+        if (!shiftMean) whitened = whitened.Plus(mean);
         return whitened * mask.to(values.dtype);
     }
 }

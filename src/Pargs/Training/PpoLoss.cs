@@ -1,3 +1,5 @@
+using Pargs.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Pargs.Training;
@@ -26,14 +28,16 @@ public static class PpoLoss
         var logRatio = (logProbs - oldLogProbs) * m;
         var ratio = logRatio.exp();
         var policyLosses = -advantages * ratio;
-        var clippedPolicyLosses = -advantages * ratio.clamp(1.0 - clipRange, 1.0 + clipRange);
+        // Held across clamp: an implicit Scalar can be freed mid-call (Models/HeldScalars).
+        using Scalar low = (1.0 - clipRange).ToScalar(), high = (1.0 + clipRange).ToScalar();
+        var clippedPolicyLosses = -advantages * ratio.clamp(low, high);
         var policyLoss = PpoAdvantages.MaskedMean(maximum(policyLosses, clippedPolicyLosses), m);
 
-        var clippedValues = minimum(maximum(values, oldValues - clipRangeValue), oldValues + clipRangeValue);
-        var valueLosses = (values - returns).square();
-        var clippedValueLosses = (clippedValues - returns).square();
-        var valueLoss = 0.5 * PpoAdvantages.MaskedMean(maximum(valueLosses, clippedValueLosses), m);
-        var loss = policyLoss + valueCoef * valueLoss;
+        var clippedValues = minimum(maximum(values, oldValues.Minus(clipRangeValue)), oldValues.Plus(clipRangeValue));
+        var valueLosses = (values - returns).Pow(2);
+        var clippedValueLosses = (clippedValues - returns).Pow(2);
+        var valueLoss = PpoAdvantages.MaskedMean(maximum(valueLosses, clippedValueLosses), m).Times(0.5);
+        var loss = policyLoss.Plus(valueLoss.Times(valueCoef));
 
         double Mean(Tensor t) => PpoAdvantages.MaskedMean(t.detach(), m).to(ScalarType.Float64).item<double>();
         var metrics = new Dictionary<string, double>

@@ -33,8 +33,8 @@ public sealed class PpoPolicyWithValueHead : nn.Module
         double bound = 1.0 / Math.Sqrt(policy.Config.HiddenSize);
         using (no_grad())
         {
-            valueHead.weight!.copy_((rand(valueHead.weight!.shape, generator: generator, dtype: valueHead.weight!.dtype) * 2 - 1) * bound);
-            valueHead.bias!.copy_((rand(valueHead.bias!.shape, generator: generator, dtype: valueHead.bias!.dtype) * 2 - 1) * bound);
+            valueHead.weight!.copy_(rand(valueHead.weight!.shape, generator: generator, dtype: valueHead.weight!.dtype).Times(2).Minus(1).Times(bound));
+            valueHead.bias!.copy_(rand(valueHead.bias!.shape, generator: generator, dtype: valueHead.bias!.dtype).Times(2).Minus(1).Times(bound));
         }
     }
 

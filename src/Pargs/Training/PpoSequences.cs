@@ -1,3 +1,4 @@
+using Pargs.Models;
 using static TorchSharp.torch;
 
 namespace Pargs.Training;
@@ -62,14 +63,14 @@ public sealed class PpoSequences
     /// <summary>log softmax(logits / T) at the response tokens [B, R], from response logits [B, R, V].</summary>
     public Tensor LogProbs(Tensor responseLogits, double temperature)
     {
-        var scaled = responseLogits / temperature;
+        var scaled = responseLogits.DividedBy(temperature);
         return scaled.gather(-1, Targets.unsqueeze(-1)).squeeze(-1) - scaled.logsumexp(-1);
     }
 
     /// <summary>Entropy of softmax(logits / T) at each response position [B, R] (metrics only).</summary>
     public static Tensor Entropy(Tensor responseLogits, double temperature)
     {
-        var scaled = responseLogits / temperature;
+        var scaled = responseLogits.DividedBy(temperature);
         return scaled.logsumexp(-1) - (scaled.softmax(-1) * scaled).sum(-1);
     }
 }

@@ -157,7 +157,7 @@ public sealed class PpoTrainer
         var value = cat(values, 0) * mask;
         var scoreTensor = tensor(scores).to(logp.dtype);
         var kl = PpoAdvantages.Kl(logp, refLogp, mask, options.KlEstimator);
-        var nonScore = -options.KlCoef * kl;
+        var nonScore = kl.Times(-options.KlCoef);
         var lengths = responses.Select(r => r.Length).ToArray();
         var rewards = PpoAdvantages.Rewards(kl, scoreTensor, lengths, options.KlCoef);
         if (options.WhitenRewards) rewards = PpoAdvantages.Whiten(rewards, mask, shiftMean: false);
@@ -216,7 +216,7 @@ public sealed class PpoTrainer
     {
         var loop = options.Loop;
         var parameters = Model.parameters().Where(p => p.requires_grad).ToList();
-        var optimizer = optim.AdamW(parameters, loop.LearningRate, loop.Beta1, loop.Beta2, loop.Epsilon, loop.WeightDecay);
+        var optimizer = new Optimizers.AdamW(parameters, loop.LearningRate, loop.Beta1, loop.Beta2, loop.Epsilon, loop.WeightDecay);
         var history = new List<IReadOnlyDictionary<string, double>>();
         int update = 0;
         string? resumedFrom = null;
@@ -269,7 +269,7 @@ public sealed class PpoTrainer
                             using var scope = NewDisposeScope();
                             var rows = order.Skip(start + micro * loop.BatchSize).Take(loop.BatchSize).ToArray();
                             var result = Loss(rollout, rows);
-                            (result.Loss / microsPerMini).backward();
+                            result.Loss.DividedBy(microsPerMini).backward();
                             double loss = result.Loss.to(ScalarType.Float64).item<double>();
                             if (!double.IsFinite(loss)) throw Diverged(update, $"the loss is {loss}");
                             lossSum += loss;

@@ -1,3 +1,4 @@
+using Pargs.Models;
 using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -49,7 +50,7 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
     {
 
         var parameters = task.Model.parameters().Where(p => p.requires_grad).ToList();
-        var optimizer = optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+        var optimizer = new Optimizers.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
         var history = new List<IReadOnlyDictionary<string, double>>();
         int step = 0;
         string? resumedFrom = null;
@@ -90,7 +91,7 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
                     epochBatches = (epoch, LengthBatches.ForEpoch(lengths, options.BatchSize, options.Seed, epoch));
                 using var scope = NewDisposeScope();
                 var result = task.Forward(epochBatches.Batches[(int)(cursor % perEpoch)]);
-                (result.Loss / accumulation).backward();
+                result.Loss.DividedBy(accumulation).backward();
                 double loss = result.Loss.to(ScalarType.Float64).item<double>();
                 if (!double.IsFinite(loss)) throw Diverged(step, $"the loss is {loss}");
                 window.Add(loss, result.Metrics);

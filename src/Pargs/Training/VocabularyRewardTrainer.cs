@@ -1,3 +1,4 @@
+using Pargs.Models;
 using Pargs.Data;
 using Pargs.Rewards;
 using TorchSharp;
@@ -87,8 +88,8 @@ public sealed class VocabularyRewardTrainer : ITrainingTask
             ["bt_loss"] = f.BradleyTerry.to(ScalarType.Float64).item<double>(), ["max_loss"] = f.MaxConstraint.to(ScalarType.Float64).item<double>(),
         };
         var loss = options.FarmaSchedule == FarmaSchedule.Sum
-            ? f.BradleyTerry + options.MaxConstraintWeight * f.MaxConstraint
-            : phase % 2 == 0 ? f.BradleyTerry : options.MaxConstraintWeight * f.MaxConstraint;
+            ? f.BradleyTerry.Plus(f.MaxConstraint.Times(options.MaxConstraintWeight))
+            : phase % 2 == 0 ? f.BradleyTerry : f.MaxConstraint.Times(options.MaxConstraintWeight);
         return (loss, metrics);
     }
 

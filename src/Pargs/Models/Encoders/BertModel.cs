@@ -25,7 +25,7 @@ public sealed class BertEmbeddings : ModuleScope
     /// <summary>ids, token types and positions [B, T] → [B, T, hidden]. A model without a type table reads no types.</summary>
     public Tensor Forward(Tensor ids, Tensor typeIds, Tensor positions)
     {
-        var x = word.forward(ids) + position.forward(positions);
+        var x = word.forward(ids).Plus(position.forward(positions));
         if (tokenType is not null) x = x.Plus(tokenType.forward(typeIds));
         return norm.forward(x);
     }

@@ -33,7 +33,7 @@ public sealed class DistilBertLayer : ModuleScope
     public Tensor Forward(Tensor x, Tensor keyMask)
     {
         var sa = saNorm.forward(x.Plus(o.forward(EncoderAttention.Forward(x, q, k, v, c.NumHeads, c.HeadDim, keyMask))));
-        return outputNorm.forward(sa + lin2.forward(c.Activation.Apply(lin1.forward(sa))));
+        return outputNorm.forward(sa.Plus(lin2.forward(c.Activation.Apply(lin1.forward(sa)))));
     }
 }
 
@@ -56,7 +56,7 @@ public sealed class DistilBertModel : ModuleScope
     public Tensor Forward(Tensor ids, Tensor positions, Tensor valid)
     {
         var mask = EncoderAttention.KeyMask(valid);
-        var x = norm.forward(word.forward(ids) + position.forward(positions));
+        var x = norm.forward(word.forward(ids).Plus(position.forward(positions)));
         foreach (var layer in layers) x = layer.Forward(x, mask);
         return x;
     }

@@ -17,7 +17,7 @@ public abstract class EncoderClassifier(string name, EncoderConfig config) : Mod
     public abstract Tensor Logits(Tensor ids, Tensor typeIds, Tensor valid);
 
     /// <summary>Absolute positions 0..T−1 of every row (right padding keeps each row's real tokens at 0..len−1).</summary>
-    protected static Tensor Arange(Tensor ids) => arange(ids.shape[1], dtype: ScalarType.Int64).unsqueeze(0).expand(ids.shape[0], -1);
+    protected static Tensor Arange(Tensor ids) => HeldScalars.Arange(ids.shape[1], ScalarType.Int64).unsqueeze(0).expand(ids.shape[0], -1);
 
     /// <summary>
     /// The classifier's last Linear (logits = its output): the layer a reward-model run re-initialises to one label.
@@ -82,7 +82,7 @@ public sealed class RobertaForSequenceClassification : EncoderClassifier
         // An explicit Scalar held across its calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
         using var pad = paddingIdx.ToScalar();
         var notPad = ids.ne(pad).to(ScalarType.Int64);
-        return cumsum(notPad, 1) * notPad + pad;
+        return (cumsum(notPad, 1) * notPad).Plus(pad);
     }
 
     public override Tensor Logits(Tensor ids, Tensor typeIds, Tensor valid)

@@ -21,5 +21,5 @@ public sealed class Conv1D : nn.Module<Tensor, Tensor>
         register_parameter("bias", bias);
     }
 
-    public override Tensor forward(Tensor x) => x.matmul(weight) + bias;
+    public override Tensor forward(Tensor x) => x.matmul(weight).Plus(bias);
 }

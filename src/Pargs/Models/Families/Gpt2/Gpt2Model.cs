@@ -29,7 +29,7 @@ public sealed class Gpt2Model : TransformerBackbone
 
     public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
-        var x = wte.forward(inputIds) + wpe.forward(positions);
+        var x = wte.forward(inputIds).Plus(wpe.forward(positions));
         foreach (var block in h)
             x = block.Forward(x, mask, cache);
         return lnF.forward(x);

@@ -151,7 +151,7 @@ public sealed class RotaryEmbedding : IDisposable
         using var scope = NewDisposeScope();
         var (inverse, attentionFactor) = RopeScaling.Frequencies(scaling, headDim, theta, maxPositions, sequenceLength);
         var invFreq = tensor(inverse, dtype: ScalarType.Float64);
-        var freqs = outer(arange(rows, dtype: ScalarType.Float64), invFreq);
+        var freqs = outer(HeldScalars.Arange(rows, ScalarType.Float64), invFreq);
         var emb = cat(new[] { freqs, freqs }, 1);
         var sign = cat(new[] { -ones(headDim / 2, dtype: ScalarType.Float64), ones(headDim / 2, dtype: ScalarType.Float64) });
         // An explicit Scalar held across its calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
@@ -207,7 +207,7 @@ public sealed class RotaryEmbedding : IDisposable
 
     /// <summary>x·cos + rotate_half(x)·sin for x [B, heads, T, D], given the signed sin of <see cref="At"/>.</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor signedSin)
-        => x * cos + x.roll(x.shape[3] / 2, 3) * signedSin;
+        => (x * cos).Plus(x.roll(x.shape[3] / 2, 3) * signedSin);
 
     public void Dispose()
     {
