@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Text.Json.Nodes;
 using Pargs.Checkpoints;
 using Pargs.Models;
@@ -126,8 +127,9 @@ public class LlamaCppGoldenTests
         static Tensor Float16Gelu(Tensor x)
         {
             var xh = x.to(ScalarType.Float16).to(ScalarType.Float32);
-            var g = (0.5 * xh * (1 + (Math.Sqrt(2 / Math.PI) * (xh + 0.044715 * xh.pow(3))).tanh())).to(ScalarType.Float16).to(ScalarType.Float32);
-            return where(x.le(-10), zeros_like(x), where(x.ge(10), x, g));
+            var g = (xh.Times(0.5) * xh.Plus(xh.Pow(3).Times(0.044715)).Times(Math.Sqrt(2 / Math.PI)).tanh().Plus(1)).to(ScalarType.Float16).to(ScalarType.Float32);
+            using Scalar low = (-10).ToScalar(), high = 10.ToScalar(); // held: see Pargs.Models.HeldScalars
+            return where(x.le(low), zeros_like(x), where(x.ge(high), x, g));
         }
         var emulated = Pargs.Tests.Models.ReferenceForward.Gpt2(contents.Config, contents.Tensors, tokens, Float16Gelu).log_softmax(-1);
         var exact = Pargs.Tests.Models.ReferenceForward.Gpt2(contents.Config, contents.Tensors, tokens).log_softmax(-1);

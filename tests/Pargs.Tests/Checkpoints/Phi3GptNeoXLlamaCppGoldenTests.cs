@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Text.Json.Nodes;
 using Pargs.Checkpoints;
 using Pargs.Models;
@@ -133,7 +134,8 @@ public class Phi3GptNeoXLlamaCppGoldenTests
         {
             var xh = x.to(ScalarType.Float16).to(ScalarType.Float32);
             var g = Phi3GptNeoXReference.TanhGelu(xh).to(ScalarType.Float16).to(ScalarType.Float32);
-            return where(x.le(-10), zeros_like(x), where(x.ge(10), x, g));
+            using Scalar low = (-10).ToScalar(), high = 10.ToScalar(); // held: see Pargs.Models.HeldScalars
+            return where(x.le(low), zeros_like(x), where(x.ge(high), x, g));
         }
         var config = contents.Config;
         var settings = GptNeoXSettings.Of(config);

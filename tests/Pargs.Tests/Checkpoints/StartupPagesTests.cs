@@ -1,3 +1,4 @@
+using Pargs.Models;
 using Pargs.Checkpoints;
 using static TorchSharp.torch;
 
@@ -85,7 +86,7 @@ public class StartupPagesTests
     public void Releasing_lowers_libtorchs_resident_code_and_torch_computes_the_same_afterwards()
     {
         if (!OperatingSystem.IsLinux()) return; // a no-op elsewhere (nothing to measure)
-        var a = arange(12, dtype: ScalarType.Float32).reshape(3, 4);
+        var a = HeldScalars.Arange(12, ScalarType.Float32).reshape(3, 4);
         float[] before = a.matmul(a.t()).data<float>().ToArray();
         long residentBefore = ResidentTorchCodeKiB();
         Assert.True(residentBefore > 1024, $"libtorch_cpu.so's code resident: {residentBefore} KiB"); // torch's start-up touched tens of MiB

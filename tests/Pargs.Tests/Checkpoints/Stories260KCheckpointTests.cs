@@ -1,3 +1,4 @@
+using Pargs.Models;
 using Pargs.Checkpoints;
 using static TorchSharp.torch;
 
@@ -86,7 +87,7 @@ public class Stories260KCheckpointTests
     public void Meta_to_hf_permute_moves_interleaved_pairs_into_halves()
     {
         // 2 heads of size 4, input width 3: row (head h, pair i, component c) moves to h*4 + c*2 + i.
-        using var w = arange(8 * 3, dtype: ScalarType.Float32).reshape(8, 3);
+        using var w = HeldScalars.Arange(8 * 3, ScalarType.Float32).reshape(8, 3);
         using var hf = MetaRotaryLayout.ToHuggingFace(w, heads: 2);
         int[] sourceRowOf = [0, 2, 1, 3, 4, 6, 5, 7];
         for (int row = 0; row < 8; row++)

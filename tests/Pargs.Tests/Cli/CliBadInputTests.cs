@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Text;
 using System.Text.Json.Nodes;
 using Pargs.Checkpoints;
@@ -298,7 +299,8 @@ public class CliBadInputTests : IDisposable
         string rm = _dir.File("nan-rm");
         using (var model = Pargs.Rewards.RewardModel.Load(TestPaths.ShippedPartialRm))
         {
-            using (TorchSharp.torch.no_grad()) model.ScoreWeight.fill_(float.NaN);
+            using var notANumber = float.NaN.ToScalar(); // held: see Pargs.Models.HeldScalars
+            using (TorchSharp.torch.no_grad()) model.ScoreWeight.fill_(notANumber);
             model.Save(rm);
         }
         PargsCli.Fails(["eval-rm", "-r", rm, "--data", data, "-o", _dir.File("eval"), "--threads", "1"], rm, "non-finite rewards");

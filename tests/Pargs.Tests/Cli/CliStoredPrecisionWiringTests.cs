@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -27,7 +28,11 @@ public class CliStoredPrecisionWiringTests : IDisposable
         using (var rm = RewardModel.FromCausalLM(contents, seed: 5))
         {
             rm.Tokenizer = Pargs.Tokenizers.TokenizerLoader.ForCheckpoint(contents, null);
-            using (no_grad()) rm.ScoreWeight.mul_(20f); // rewards that move PARGS's choices
+            using (no_grad())
+            {
+                using var twenty = 20f.ToScalar(); // held: see Pargs.Models.HeldScalars
+                rm.ScoreWeight.mul_(twenty); // rewards that move PARGS's choices
+            }
             rm.Save(folder, RewardObjective.Full, StoredType.F32);
         }
         string gguf = dir.File("rm-f16.gguf");

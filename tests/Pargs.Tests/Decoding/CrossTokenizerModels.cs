@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Text.Json.Nodes;
 using Pargs.Models;
 using Pargs.Rewards;
@@ -36,8 +37,9 @@ internal static class CrossTokenizerModels
         var lm = TinyModels.RandomLM(Config(tokenizer), seed);
         lm.Tokenizer = tokenizer;
         var head = lm.named_parameters().Single(p => p.name == "lm_head.weight").parameter;
+        using var six = 6.0.ToScalar(); // held: see Pargs.Models.HeldScalars
         using (no_grad())
-            foreach (var id in favoured) head[id].mul_(6.0);
+            foreach (var id in favoured) head[id].mul_(six);
         return lm;
     }
 

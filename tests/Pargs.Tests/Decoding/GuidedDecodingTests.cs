@@ -1,3 +1,4 @@
+using TorchSharp;
 using Pargs.Decoding;
 using Pargs.Decoding.Methods;
 using Pargs.Models;
@@ -145,13 +146,14 @@ public class GuidedDecodingTests
         var otherVocab = TinyModels.RandomRM(TinyModels.LlamaConfig(50), seed: 1);
         Assert.Contains("vocabulary", Assert.Throws<PargsException>(() => Run(lm, otherVocab, o)).Message);
         var nan = TinyModels.RandomRM(TinyModels.LlamaConfig(40), seed: 1);
-        using (no_grad()) nan.ScoreWeight.fill_(float.NaN);
+        using var notANumber = float.NaN.ToScalar(); // held: see Pargs.Models.HeldScalars
+        using (no_grad()) nan.ScoreWeight.fill_(notANumber);
         Assert.Contains("reward model gave a candidate the reward NaN", Assert.Throws<PargsException>(() => Run(lm, nan, o)).Message);
         // w·r beyond float32 is the user's -w, not a broken model; NaN logits are the LM's, whatever the method.
         Assert.Contains("overflowed", Assert.Throws<PargsException>(() => Run(lm, rm, o with { Method = new PargsOptions { W = 1e300 } })).Message);
         var nanLm = TinyModels.RandomLM(TinyModels.LlamaConfig(40), seed: 2);
         nanLm.Tokenizer = new TestCharTokenizer(40);
-        using (no_grad()) foreach (var p in nanLm.parameters()) p.fill_(float.NaN);
+        using (no_grad()) foreach (var p in nanLm.parameters()) p.fill_(notANumber);
         Assert.Contains("language model", Assert.Throws<PargsException>(() => Run(nanLm, null, o with { Method = new TopKOptions() })).Message);
     }
 }

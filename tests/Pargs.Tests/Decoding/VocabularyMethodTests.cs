@@ -1,3 +1,4 @@
+using TorchSharp;
 using Pargs.Decoding;
 using Pargs.Decoding.Methods;
 using Pargs.Engine;
@@ -64,7 +65,7 @@ public class VocabularyMethodTests
                 var input = tensor(sequence.ToArray()).unsqueeze(0);
                 var logp = lm.Logits(input)[0, -1].log_softmax(-1);
                 var head = rm.Model.Logits(input)[0, -1];
-                long best = (logp + w * head).argmax().item<long>();
+                long best = logp.Plus(head.Times(w)).argmax().item<long>();
                 outsideLmTopK |= !logp.topk(3).indexes.data<long>().ToArray().Contains(best);
                 sequence.Add(best);
             }
@@ -161,7 +162,8 @@ public class VocabularyMethodTests
         var head = Enumerable.Repeat(0.1f, 2 * 50).ToArray();
         head[50 + 33] = float.NaN; // row 1, inside a vector of 8
         using var scorer = new FixedRowsScorer(head, 2);
-        using var next = full(2, 50, -3.9f);
+        using var nextValue = (-3.9f).ToScalar(); // held: see Pargs.Models.HeldScalars
+        using var next = full(2, 50, nextValue);
         var rule = new FarmaOptions { K = 4, W = 1 }.CreateRule();
         var e = Assert.Throws<PargsException>(() => rule.Choose(new TokenwiseStep
         {

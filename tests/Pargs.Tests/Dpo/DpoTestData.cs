@@ -1,3 +1,4 @@
+using TorchSharp;
 using Pargs.Data;
 using Pargs.Models;
 using Pargs.Tests.Models;
@@ -13,9 +14,10 @@ public static class DpoTestData
     public static CausalLM Policy(int vocab = 16, long seed = 3)
     {
         var model = TinyModels.RandomLM(Config(vocab), seed);
+        using var half = 0.5.ToScalar(); // held: see Pargs.Models.HeldScalars
         using (TorchSharp.torch.no_grad())
             foreach (var (name, p) in model.named_parameters())
-                if (!name.EndsWith("norm.weight")) p.mul_(0.5);
+                if (!name.EndsWith("norm.weight")) p.mul_(half);
         return model;
     }
 

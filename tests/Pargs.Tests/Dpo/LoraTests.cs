@@ -51,7 +51,7 @@ public class LoraTests : IDisposable
         var parameters = trainer.Model.named_parameters().ToList();
         using (no_grad())
             foreach (var (name, p) in parameters.Where(p => p.name.EndsWith("lora_B")))
-                p.copy_(0.3 * randn(p.shape, dtype: p.dtype, generator: new Generator(7)));
+                p.copy_(randn(p.shape, dtype: p.dtype, generator: new Generator(7)).Times(0.3));
         int[] batch = [0, 1, 2];
         trainer.Model.zero_grad();
         var loss = trainer.Forward(batch).Loss;

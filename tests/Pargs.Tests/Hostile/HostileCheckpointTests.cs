@@ -152,7 +152,7 @@ public class FuzzFoundRegressionTests
     {
         using var temp = new TempDir();
         var model = TorchSharp.torch.nn.Linear(4, 3);
-        var optimizer = TorchSharp.torch.optim.AdamW(model.parameters(), 1e-3);
+        var optimizer = new Pargs.Training.Optimizers.AdamW(model.parameters(), 1e-3, 0.9, 0.999, 1e-8, 0); // its step holds its Scalars
         using (var loss = model.forward(TorchSharp.torch.ones(2, 4)).sum()) loss.backward();
         optimizer.step();
         string path = temp.File("optimizer.bin");

@@ -12,7 +12,7 @@ public class OptimizerStateLayoutTests
     static (TorchSharp.Modules.AdamW Optimizer, byte[] Saved, string Path) Stepped(TempDir temp)
     {
         var model = torch.nn.Linear(4, 3);
-        var optimizer = torch.optim.AdamW(model.parameters(), 1e-3);
+        var optimizer = new Pargs.Training.Optimizers.AdamW(model.parameters(), 1e-3, 0.9, 0.999, 1e-8, 0); // its step holds its Scalars
         using (var loss = model.forward(torch.ones(2, 4)).sum()) loss.backward();
         optimizer.step();
         string path = temp.File("optimizer.bin");
@@ -25,7 +25,7 @@ public class OptimizerStateLayoutTests
     {
         using var temp = new TempDir();
         var (_, saved, path) = Stepped(temp);
-        var fresh = torch.optim.AdamW(torch.nn.Linear(4, 3).parameters(), 1e-3);
+        var fresh = new Pargs.Training.Optimizers.AdamW(torch.nn.Linear(4, 3).parameters(), 1e-3, 0.9, 0.999, 1e-8, 0);
         TrainingCheckpoints.LoadOptimizerState(path, fresh); // moments and steps differ from the fresh optimizer's: fine
 
         // "AdamW" (6 bytes), group and state counts, 7 doubles... the weight's first moment: step (8 bytes), then

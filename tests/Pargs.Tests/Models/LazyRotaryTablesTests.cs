@@ -28,7 +28,7 @@ public class LazyRotaryTablesTests
         foreach (int length in new[] { 2, 3, 4, 9, 57, 200 })
         {
             // Positions up to length − 1 (the last one included), as a forward of a row that long reads them.
-            using var positions = arange(length, dtype: ScalarType.Int64).flip(0).unsqueeze(0);
+            using var positions = HeldScalars.Arange(length, ScalarType.Int64).flip(0).unsqueeze(0);
             var (cos, sin) = lazy.At(positions);
             var (fullCos, fullSin) = full.At(positions);
             Assert.True(lazy.TabulatedPositions >= length, $"{lazy.TabulatedPositions} positions tabulated for a row of {length}");

@@ -260,7 +260,7 @@ public class StoredPrecisionTests
     public void Meta_row_order_is_the_permutation_of_MetaRotaryLayout()
     {
         int heads = 3, rows = 3 * 8, cols = 5;
-        var w = arange(rows * cols, dtype: ScalarType.Float32).view(rows, cols);
+        var w = HeldScalars.Arange(rows * cols, ScalarType.Float32).view(rows, cols);
         using var hf = MetaRotaryLayout.ToHuggingFace(w, heads);
         var order = StoredCheckpoint.HuggingFaceRowOrder(rows, heads);
         var expected = hf.data<float>().ToArray();

@@ -43,7 +43,11 @@ public static class TinyModels
     {
         var rm = Pargs.Rewards.RewardModel.Create(config, seed);
         Randomize(rm, seed);
-        using (no_grad()) rm.ScoreWeight.mul_(headScale);
+        using (no_grad())
+        {
+            using var scale = headScale.ToScalar(); // held: see Pargs.Models.HeldScalars
+            rm.ScoreWeight.mul_(scale);
+        }
         rm.eval();
         return rm;
     }
@@ -56,9 +60,9 @@ public static class TinyModels
             {
                 var noise = randn(p.shape, generator: generator);
                 if (name.EndsWith("norm.weight") || name.EndsWith("ln_1.weight") || name.EndsWith("ln_2.weight") || name.EndsWith("ln_f.weight"))
-                    p.copy_(1.0 + 0.1 * noise);
+                    p.copy_(noise.Times(0.1).Plus(1.0));
                 else
-                    p.copy_(0.2 * noise);
+                    p.copy_(noise.Times(0.2));
             }
     }
 

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Pargs.Checkpoints;
 using Pargs.Decoding;
 using Pargs.Decoding.Methods;
@@ -25,7 +26,11 @@ public class StoredRewardModelTests : IDisposable
         using var contents = CheckpointLoader.Load(baseModel ?? TestPaths.Stories260KGguf);
         using var rm = RewardModel.FromCausalLM(contents, seed: 5);
         rm.Tokenizer = Pargs.Tokenizers.TokenizerLoader.ForCheckpoint(contents, null); // saved beside it: convert writes it into the GGUF
-        using (no_grad()) rm.ScoreWeight.mul_(20f); // rewards that move PARGS's choices
+        using (no_grad())
+        {
+            using var twenty = 20f.ToScalar(); // held: see Pargs.Models.HeldScalars
+            rm.ScoreWeight.mul_(twenty); // rewards that move PARGS's choices
+        }
         string path = dir.File(name);
         rm.Save(path, objective, type);
         return path;
@@ -103,7 +108,8 @@ public class StoredRewardModelTests : IDisposable
         Assert.Null(stored.Objective);
         Assert.Equal(WeightFormatOf(stored, "model.layers.0.self_attn.q_proj.weight"), Pargs.Weights.WeightFormat.Q8_0);
         using var _ = no_grad();
-        var ids = Batch(out var valid).remainder(stored.Config.VocabSize);
+        using var vocab = stored.Config.VocabSize.ToScalar(); // held: see Pargs.Models.HeldScalars
+        var ids = Batch(out var valid).remainder(vocab);
         // Integer formats multiply against activations rounded to 8 bits (as llama.cpp does): within 3e-2 of the
         // float32 product on the dequantized weights (StoredPrecisionTests explains the bound); a wrong block is ~1.
         float worst = WorstRelative(stored.PrefixRewards(ids, valid)[0], float32.PrefixRewards(ids, valid)[0]);

@@ -148,10 +148,11 @@ public class EncoderRewardTrainingTests : IDisposable
             const double eps = 1e-6;
             double Shifted(double by)
             {
-                using (no_grad()) p[index.Select(i => TensorIndex.Single(i)).ToArray()].add_(by);
+                using Scalar plus = by.ToScalar(), minus = (-by).ToScalar(), one = 1.ToScalar(); // held: see Pargs.Models.HeldScalars
+                using (no_grad()) p[index.Select(i => TensorIndex.Single(i)).ToArray()].add_(plus, one);
                 using var _ = no_grad();
                 double loss = Loss();
-                using (no_grad()) p[index.Select(i => TensorIndex.Single(i)).ToArray()].add_(-by);
+                using (no_grad()) p[index.Select(i => TensorIndex.Single(i)).ToArray()].add_(minus, one);
                 return loss;
             }
             double numeric = (Shifted(eps) - Shifted(-eps)) / (2 * eps);

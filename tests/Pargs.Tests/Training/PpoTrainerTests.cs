@@ -84,9 +84,10 @@ public class PpoTrainerTests(ITestOutputHelper output) : IDisposable
         trainer.Model.to(ScalarType.Float64);
         // Move the policy and value head away from the rollout's, so ratios and values leave the clip ranges.
         var noise = new Generator(7);
+        using var one = 1.ToScalar(); // add_'s alpha, held: see Pargs.Models.HeldScalars
         using (no_grad())
             foreach (var p in trainer.Model.parameters())
-                p.add_(0.5 * randn(p.shape, dtype: p.dtype, generator: noise));
+                p.add_(randn(p.shape, dtype: p.dtype, generator: noise).Times(0.5), one);
         int[] rows = [0, 3, 5, 6];
         Tensor Loss() => trainer.Loss(rollout, rows).Loss;
 

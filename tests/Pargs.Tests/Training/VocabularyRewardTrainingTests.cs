@@ -138,7 +138,7 @@ public class VocabularyRewardTrainingTests
         var pairs = DpoTestData.EchoPairs(3, seed: 4);
         // BT + max with the gradient through the target: the loss's true gradient.
         AssertGradientMatchesFiniteDifferences(rm.Model,
-            () => { var f = FarmaLoss.Compute(rm, pairs, detachTarget: false); return f.BradleyTerry + f.MaxConstraint; },
+            () => { var f = FarmaLoss.Compute(rm, pairs, detachTarget: false); return f.BradleyTerry.Plus(f.MaxConstraint); },
             () => { var (bt, max, _) = FarmaByHand(rm.Model, pairs); return bt + max; });
         // Detached: the gradient of the loss whose targets are the constants they were at this point.
         var (_, _, targets) = FarmaByHand(rm.Model, pairs);

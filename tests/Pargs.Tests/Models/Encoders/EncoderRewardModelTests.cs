@@ -134,7 +134,7 @@ public class EncoderRewardModelTests : IDisposable
         Assert.Contains("bert.pooler.dense.weight", Assert.Throws<PargsException>(() => EncoderRewardModel.Load(dir, "POSITIVE")).Message);
         // transformers' older checkpoints carry the position_ids buffer: accepted.
         string withBuffer = TinyEncoders.Write(_dir.File("bert2"), TinyEncoders.Bert(), seed: 1,
-            t => t["bert.embeddings.position_ids"] = TorchSharp.torch.arange(64, dtype: TorchSharp.torch.ScalarType.Int64).unsqueeze(0));
+            t => t["bert.embeddings.position_ids"] = HeldScalars.Arange(64, TorchSharp.torch.ScalarType.Int64).unsqueeze(0));
         using var rm = EncoderRewardModel.Load(withBuffer, "POSITIVE");
     }
 

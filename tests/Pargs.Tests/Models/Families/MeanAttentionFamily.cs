@@ -118,8 +118,8 @@ public sealed class MeanAttentionModel : TransformerBackbone
         {
             var heads = x.view(b, t, h, d).transpose(1, 2);
             var (k, v) = cache is null ? (heads, heads) : cache.Write(i, heads, heads);
-            x = x + Attend(heads, k, v, mask, h, h);
-            x = x + scale * layers[i].forward(x).tanh();
+            x = x.Plus(Attend(heads, k, v, mask, h, h));
+            x = x.Plus(layers[i].forward(x).tanh().Times(scale));
         }
         return x;
     }

@@ -37,14 +37,14 @@ public class ModelFamilyRegistryTests
                 {
                     var q = heads[t, head];                                   // [d]
                     var keys = heads.narrow(0, 0, t + 1).select(1, head);     // [t+1, d]
-                    var scores = keys.matmul(q) / Math.Sqrt(d);
+                    var scores = keys.matmul(q).DividedBy(Math.Sqrt(d));
                     var p = scores.exp() / scores.exp().sum();
                     outHeads.Add(p.matmul(keys));
                 }
                 rows.Add(cat(outHeads.ToArray(), 0));
             }
-            x = x + stack(rows.ToArray());
-            x = x + 0.5 * (x.matmul(w[$"body.layers.{layer}.weight"].t()) + w[$"body.layers.{layer}.bias"]).tanh();
+            x = x.Plus(stack(rows.ToArray()));
+            x = x.Plus(x.matmul(w[$"body.layers.{layer}.weight"].t()).Plus(w[$"body.layers.{layer}.bias"]).tanh().Times(0.5));
         }
         return x;
     }
