@@ -39,8 +39,11 @@ public static class LogProbsJson
     public static int WriteCompletion(Utf8JsonWriter w, IReadOnlyList<TokenLogProbs> tokens, ITokenizer tokenizer, bool tokensAsIds, int textOffset = 0)
     {
         w.WriteStartObject();
+        Span<byte> idName = stackalloc byte[IdNameMaxBytes];
         w.WriteStartArray("tokens");
-        foreach (var t in tokens) w.WriteStringValue(Name(t.Token, tokenizer, tokensAsIds));
+        foreach (var t in tokens)
+            if (tokensAsIds) w.WriteStringValue(IdName(t.Token, idName));
+            else w.WriteStringValue(Text(t.Token, tokenizer));
         w.WriteEndArray();
         w.WriteStartArray("token_logprobs");
         foreach (var t in tokens) Number(w, t.LogProb);
@@ -49,13 +52,17 @@ public static class LogProbsJson
         foreach (var t in tokens)
         {
             w.WriteStartObject();
-            var seen = new HashSet<string>();
-            foreach (var (id, logProb) in t.Top)
+            if (tokensAsIds) WriteTopById(w, t.Top, idName);
+            else
             {
-                string name = Name(id, tokenizer, tokensAsIds);
-                if (!seen.Add(name)) continue; // two ids with one text: the more likely one stands (a JSON object has one value per key)
-                w.WritePropertyName(name);
-                Number(w, logProb);
+                var seen = new HashSet<string>();
+                foreach (var (id, logProb) in t.Top)
+                {
+                    string name = Text(id, tokenizer);
+                    if (!seen.Add(name)) continue; // two ids with one text: the more likely one stands (a JSON object has one value per key)
+                    w.WritePropertyName(name);
+                    Number(w, logProb);
+                }
             }
             w.WriteEndObject();
         }
@@ -113,6 +120,36 @@ public static class LogProbsJson
     }
 
     static string Name(int id, ITokenizer tokenizer, bool tokensAsIds) => tokensAsIds ? $"token_id:{id}" : Text(id, tokenizer);
+
+    /// <summary>"token_id:" and the digits of an int (at most 11 characters with a sign).</summary>
+    const int IdNameMaxBytes = 20;
+
+    /// <summary>
+    /// "token_id:N" as UTF-8 in <paramref name="buffer"/>. WHY: a remote steering client's every step answer carries k + 1 of
+    /// these (issue 18); written from the stack they cost no string each.
+    /// </summary>
+    static ReadOnlySpan<byte> IdName(int id, Span<byte> buffer)
+    {
+        "token_id:"u8.CopyTo(buffer);
+        System.Buffers.Text.Utf8Formatter.TryFormat(id, buffer["token_id:".Length..], out int digits);
+        return buffer[..("token_id:".Length + digits)];
+    }
+
+    /// <summary>
+    /// Completions' {"token_id:N": logprob} of one position. Distinct ids have distinct names, so no set of names is kept;
+    /// a repeated id (which no backend sends) keeps its first, more likely, value as the text path keeps a repeated text's.
+    /// </summary>
+    static void WriteTopById(Utf8JsonWriter w, (int Token, float LogProb)[] top, Span<byte> name)
+    {
+        for (int i = 0; i < top.Length; i++)
+        {
+            bool repeated = false;
+            for (int j = 0; j < i && !repeated; j++) repeated = top[j].Token == top[i].Token;
+            if (repeated) continue;
+            w.WritePropertyName(IdName(top[i].Token, name));
+            Number(w, top[i].LogProb);
+        }
+    }
 
     static string Text(int id, ITokenizer tokenizer)
     {

@@ -58,7 +58,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
 
     public async Task Completions(HttpContext context)
     {
-        var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
+        using var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
         json.RefuseUnknown(CompletionFields, CompletionRefused);
         var (prompt, promptIds) = ReadPrompt(json);
         int? logProbs = GenerationRequestReader.CompletionLogProbs(json, limits);
@@ -105,7 +105,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
 
     public async Task ChatCompletions(HttpContext context)
     {
-        var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
+        using var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
         json.RefuseUnknown(ChatFields, ChatRefused);
         string modelName = json.RequiredString("model");
         var served = models.LanguageModel(modelName);
@@ -297,7 +297,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
 
     public async Task Rewards(HttpContext context)
     {
-        var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
+        using var json = RequestJson.Parse(await RequestBody.ReadAsync(context, limits));
         json.RefuseUnknown(["model", "input", "prefix", "user"], new Dictionary<string, string>());
         string model = json.RequiredString("model");
         var served = models.RewardModel(model, "model"); // 404 before reading the texts

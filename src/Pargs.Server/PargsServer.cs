@@ -71,6 +71,7 @@ public sealed class PargsServer : IAsyncDisposable
             k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
             k.AddServerHeader = false;
         });
+        builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = InlineScheduling(Environment.GetEnvironmentVariable));
         var app = builder.Build();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Pargs.Server");
 
@@ -114,6 +115,22 @@ public sealed class PargsServer : IAsyncDisposable
         var url = new Uri(bound.EndsWith('/') ? bound : bound + "/");
         return new PargsServer(app, backend, ownsBackend, url, metrics);
     }
+
+    /// <summary>
+    /// Whether Kestrel runs a request on the thread that received it and sends an answer on the thread that wrote it
+    /// (<c>SocketTransportOptions.UnsafePreferInlineScheduling</c>), instead of handing each to the thread pool.
+    /// WHY: a remote steering client sends two small requests per row and step (issue 18); the two hand-offs per request —
+    /// receive → handler, handler → send — were half the thread pool's work items and their wake-ups a large part of its
+    /// CPU (docs/benchmarks.md, s14-wire). Safe here because the thread that received is a thread-pool thread: .NET's
+    /// socket engine hands every completion to the pool unless DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, so a slow
+    /// handler (a long text to tokenize) holds one pool thread, as it did after the hand-off, never the socket engine's
+    /// epoll thread; no handler blocks on the generation worker (they await it, and the worker's completions run their
+    /// continuations asynchronously). With that variable set, the received data would be processed on the epoll thread
+    /// itself, where one slow handler stalls every connection: the hand-off stays. PARGS_KESTREL_INLINE=0 keeps it too
+    /// (A/B runs of one build).
+    /// </summary>
+    internal static bool InlineScheduling(Func<string, string?> environment)
+        => environment("PARGS_KESTREL_INLINE") != "0" && environment("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") != "1";
 
     static IPAddress ParseHost(string host)
     {

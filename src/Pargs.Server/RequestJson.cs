@@ -5,13 +5,22 @@ namespace Pargs.Server;
 /// <summary>
 /// Strict reading of a JSON request body: each getter checks the field's type and range and throws a 400 that names
 /// the field. Null counts as absent (the SDKs send null for unset optional fields); unknown fields are refused by
-/// <see cref="RefuseUnknown"/> so a misspelt setting is never silently ignored.
+/// <see cref="RefuseUnknown"/> so a misspelt setting is never silently ignored. Disposing it returns the parsed
+/// document's pooled buffers (a remote steering client sends two requests per row and step: issue 18); nothing read from it
+/// may be used after that but the strings and arrays the getters returned.
 /// </summary>
-public sealed class RequestJson
+public sealed class RequestJson : IDisposable
 {
+    readonly JsonDocument document;
     readonly JsonElement root;
 
-    RequestJson(JsonElement root) => this.root = root;
+    RequestJson(JsonDocument document)
+    {
+        this.document = document;
+        root = document.RootElement;
+    }
+
+    public void Dispose() => document.Dispose();
 
     /// <summary>Parses a body; anything but a JSON object (bad JSON, invalid UTF-8, an array) is a 400.</summary>
     public static RequestJson Parse(byte[] body)
@@ -38,8 +47,12 @@ public sealed class RequestJson
             throw new ApiException(400, $"The request body is not valid JSON ({Flatten(e.Message)}).", code: "invalid_json");
         }
         if (document.RootElement.ValueKind != JsonValueKind.Object)
-            throw new ApiException(400, $"The request body must be a JSON object, got {Kind(document.RootElement)}.", code: "invalid_json");
-        return new RequestJson(document.RootElement);
+        {
+            string kind = Kind(document.RootElement);
+            document.Dispose();
+            throw new ApiException(400, $"The request body must be a JSON object, got {kind}.", code: "invalid_json");
+        }
+        return new RequestJson(document);
     }
 
     static string Flatten(string message) => message.Replace('\n', ' ').Replace('\r', ' ');

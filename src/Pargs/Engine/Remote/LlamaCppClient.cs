@@ -18,12 +18,12 @@ namespace Pargs.Engine.Remote;
 /// </summary>
 public sealed class LlamaCppClient(Uri baseUrl) : RemoteLmClient(baseUrl)
 {
-    public override Uri StepUrl => new(BaseUrl, "completion");
+    public override Uri StepUrl { get; } = new(baseUrl, "completion");
 
     public override string TopKLimitHint
         => "llama.cpp returns at most n_probs of the tokens it kept (post_sampling_probs must be false, as Pargs sends it; an older build may cap n_probs)";
 
-    public override byte[] StepBody(int[] prefix, int k) => Json(w =>
+    protected override void WriteStep(Utf8JsonWriter w, ReadOnlySpan<int> prefix, int k)
     {
         WriteIds(w, "prompt", prefix);
         w.WriteNumber("n_predict", 1);
@@ -31,7 +31,7 @@ public sealed class LlamaCppClient(Uri baseUrl) : RemoteLmClient(baseUrl)
         w.WriteBoolean("cache_prompt", true);
         w.WriteBoolean("post_sampling_probs", false);
         w.WriteNumber("temperature", 1.0);
-    }, 128 + 7 * prefix.Length);
+    }
 
     protected override IEnumerable<(long Id, float LogProb)> ReadTopLogProbs(JsonElement root)
     {

@@ -30,24 +30,22 @@ public sealed class OpenAiCompletionsClient(Uri baseUrl) : RemoteLmClient(baseUr
     /// <summary>Whether the server is <c>pargs serve</c> (it marks its model cards with <c>pargs_kind</c>): steps are then greedy.</summary>
     public bool IsPargsServe => pargsServe;
 
-    public override Uri StepUrl => new(BaseUrl, "v1/completions");
+    public override Uri StepUrl { get; } = new(baseUrl, "v1/completions");
 
     public override string TopKLimitHint
         => "vLLM returns at most --max-logprobs per token (default 20): start it with --max-logprobs at least k (pargs serve allows up to 64)";
 
-    public override byte[] StepBody(int[] prefix, int k)
+    protected override void WriteStep(Utf8JsonWriter w, ReadOnlySpan<int> prefix, int k)
     {
-        string name = model ?? throw new InvalidOperationException("describe the server first");
-        return Json(w =>
-        {
-            w.WriteString("model", name);
-            WriteIds(w, "prompt", prefix);
-            w.WriteNumber("max_tokens", 1);
-            w.WriteNumber("temperature", pargsServe ? 0.0 : 1.0);
-            w.WriteNumber("logprobs", k);
-            w.WriteBoolean("return_tokens_as_token_ids", true);
-        }, 128 + 7 * prefix.Length);
+        w.WriteString("model", model ?? throw new InvalidOperationException("describe the server first"));
+        WriteIds(w, "prompt", prefix);
+        w.WriteNumber("max_tokens", 1);
+        w.WriteNumber("temperature", pargsServe ? 0.0 : 1.0);
+        w.WriteNumber("logprobs", k);
+        w.WriteBoolean("return_tokens_as_token_ids", true);
     }
+
+    protected override int StepBodySizeHint(int ids) => 192 + (model?.Length ?? 0) + 7 * ids;
 
     protected override IEnumerable<(long Id, float LogProb)> ReadTopLogProbs(JsonElement root)
     {

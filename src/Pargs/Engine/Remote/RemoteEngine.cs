@@ -78,6 +78,19 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
     {
         var tasks = new Task<(float[] LogProbs, long[] Ids)>[prefixes.Count];
         for (int i = 0; i < tasks.Length; i++) tasks[i] = FetchOne(prefixes[i]);
+        return Gather(tasks);
+    }
+
+    /// <summary>As <see cref="Fetch(IReadOnlyList{int[]})"/>, over a session's rows as they are held (no copy of a row per step).</summary>
+    (float[][] LogProbs, long[][] Ids) Fetch(List<List<int>> rows)
+    {
+        var tasks = new Task<(float[] LogProbs, long[] Ids)>[rows.Count];
+        for (int i = 0; i < tasks.Length; i++) tasks[i] = FetchOne(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(rows[i]));
+        return Gather(tasks);
+    }
+
+    static (float[][] LogProbs, long[][] Ids) Gather(Task<(float[] LogProbs, long[] Ids)>[] tasks)
+    {
         RemoteHttp.WaitAll(tasks);
         var logProbs = new float[tasks.Length][];
         var ids = new long[tasks.Length][];
@@ -85,11 +98,17 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
         return (logProbs, ids);
     }
 
-    async Task<(float[] LogProbs, long[] Ids)> FetchOne(int[] prefix)
+    /// <summary>Writes the step body here, on the caller's thread (the prefix is not kept), then sends it.</summary>
+    Task<(float[] LogProbs, long[] Ids)> FetchOne(ReadOnlySpan<int> prefix)
     {
         if (prefix.Length >= info.MaxPositions)
-            throw new PargsException($"a row needs {prefix.Length + 1} positions but {info.Source} serves a context of {info.MaxPositions}");
-        using var doc = await http.PostAsync(client.StepUrl, client.StepBody(prefix, options.TopK)).ConfigureAwait(false);
+            return Task.FromException<(float[], long[])>(new PargsException($"a row needs {prefix.Length + 1} positions but {info.Source} serves a context of {info.MaxPositions}"));
+        return Send(client.StepBody(prefix, options.TopK));
+    }
+
+    async Task<(float[] LogProbs, long[] Ids)> Send(ReadOnlyMemory<byte> body)
+    {
+        using var doc = await http.PostAsync(client.StepUrl, body).ConfigureAwait(false);
         var (ids, logProbs) = client.ReadStep(doc.RootElement, options.TopK, info.VocabSize);
         return (logProbs, ids);
     }
@@ -118,7 +137,7 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
         {
             if (tokens.Length != rows.Count) throw new ArgumentException($"{tokens.Length} tokens for {rows.Count} rows");
             for (int b = 0; b < rows.Count; b++) rows[b].Add((int)tokens[b]);
-            var (logProbs, ids) = engine.Fetch(rows.Select(r => r.ToArray()).ToArray());
+            var (logProbs, ids) = engine.Fetch(rows);
             for (int b = 0; b < rows.Count; b++) next[b] = (logProbs[b], ids[b]);
             return Current();
         }

@@ -46,13 +46,13 @@ public sealed class RemoteHttp : IDisposable
     /// <summary>Attempts that were retries.</summary>
     public long Retried => Interlocked.Read(ref retried);
 
-    /// <summary>POSTs <paramref name="body"/> (JSON) and returns the parsed JSON answer.</summary>
-    public Task<JsonDocument> PostAsync(Uri url, byte[] body, CancellationToken cancellation = default) => SendAsync(HttpMethod.Post, url, body, cancellation);
+    /// <summary>POSTs <paramref name="body"/> (JSON; sent as it is on every attempt, never copied) and returns the parsed JSON answer.</summary>
+    public Task<JsonDocument> PostAsync(Uri url, ReadOnlyMemory<byte> body, CancellationToken cancellation = default) => SendAsync(HttpMethod.Post, url, body, cancellation);
 
     public Task<JsonDocument> GetAsync(Uri url, CancellationToken cancellation = default) => SendAsync(HttpMethod.Get, url, null, cancellation);
 
     /// <summary>As <see cref="SendAsync"/>, but a 404 answers null (an endpoint the server does not have).</summary>
-    public async Task<JsonDocument?> TryAsync(HttpMethod method, Uri url, byte[]? body)
+    public async Task<JsonDocument?> TryAsync(HttpMethod method, Uri url, ReadOnlyMemory<byte>? body)
     {
         try { return await SendAsync(method, url, body, default, notFoundIsNull: true).ConfigureAwait(false); }
         catch (NotFound) { return null; }
@@ -60,7 +60,7 @@ public sealed class RemoteHttp : IDisposable
 
     sealed class NotFound : Exception;
 
-    async Task<JsonDocument> SendAsync(HttpMethod method, Uri url, byte[]? body, CancellationToken cancellation, bool notFoundIsNull = false)
+    async Task<JsonDocument> SendAsync(HttpMethod method, Uri url, ReadOnlyMemory<byte>? body, CancellationToken cancellation, bool notFoundIsNull = false)
     {
         string last = "";
         TimeSpan? retryAfter = null;
@@ -76,22 +76,26 @@ public sealed class RemoteHttp : IDisposable
             try
             {
                 using var request = new HttpRequestMessage(method, url);
-                if (body is not null) request.Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } };
+                if (body is { } bytes)
+                {
+                    request.Content = new ReadOnlyMemoryContent(bytes);
+                    request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json"); // written as it is: no header object to build per request
+                }
                 using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
                 timer.CancelAfter(timeout);
                 Interlocked.Increment(ref requests);
                 using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead, timer.Token).ConfigureAwait(false);
-                var bytes = await response.Content.ReadAsByteArrayAsync(timer.Token).ConfigureAwait(false);
+                var answer = await response.Content.ReadAsByteArrayAsync(timer.Token).ConfigureAwait(false);
                 int status = (int)response.StatusCode;
                 if (status is >= 200 and < 300)
                 {
-                    try { return JsonDocument.Parse(bytes); }
-                    catch (JsonException e) { throw new PargsException($"{url}: the server answered {status} with a body that is not JSON ({e.Message}): {Excerpt(bytes)}"); }
+                    try { return JsonDocument.Parse(answer); }
+                    catch (JsonException e) { throw new PargsException($"{url}: the server answered {status} with a body that is not JSON ({e.Message}): {Excerpt(answer)}"); }
                 }
                 if (status == 404 && notFoundIsNull) throw new NotFound();
-                string serverMessage = ServerMessage(bytes);
+                string serverMessage = ServerMessage(answer);
                 string message = $"{url}: HTTP {status} {response.ReasonPhrase}: {serverMessage}";
-                if (status is not (429 or 502 or 503 or 504)) throw new PargsException(message, new RemoteStatusException(status, serverMessage, ErrorParam(bytes)));
+                if (status is not (429 or 502 or 503 or 504)) throw new PargsException(message, new RemoteStatusException(status, serverMessage, ErrorParam(answer)));
                 last = message;
                 retryAfter = response.Headers.RetryAfter?.Delta;
             }

@@ -18,12 +18,41 @@ public abstract class RemoteLmClient
     protected RemoteLmClient(Uri baseUrl) => BaseUrl = baseUrl;
 
     public Uri BaseUrl { get; }
-    /// <summary>Where step requests go.</summary>
+    /// <summary>Where step requests go (built once: every row's every step posts there).</summary>
     public abstract Uri StepUrl { get; }
     /// <summary>The server setting that bounds how many log-probabilities it returns (named when it returns fewer than asked).</summary>
     public abstract string TopKLimitHint { get; }
 
-    public abstract byte[] StepBody(int[] prefix, int k);
+    /// <summary>
+    /// A step request's body: the prefix's ids and the protocol's settings for one token and its top-k, written straight to
+    /// UTF-8 in one array that is sent as it is (no copy of the finished body, no array of the prefix to write it from).
+    /// </summary>
+    public ReadOnlyMemory<byte> StepBody(ReadOnlySpan<int> prefix, int k)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(StepBodySizeHint(prefix.Length));
+        var w = Writer(buffer);
+        w.WriteStartObject();
+        WriteStep(w, prefix, k);
+        w.WriteEndObject();
+        w.Flush();
+        return buffer.WrittenMemory;
+    }
+
+    /// <summary>Writes the fields of a step body (<see cref="StepBody"/> opens and closes the object).</summary>
+    protected abstract void WriteStep(Utf8JsonWriter w, ReadOnlySpan<int> prefix, int k);
+
+    /// <summary>Room for a body over <paramref name="ids"/> ids: ≤ 6 digits and a comma each, and the protocol's fields.</summary>
+    protected virtual int StepBodySizeHint(int ids) => 192 + 7 * ids;
+
+    [ThreadStatic] static Utf8JsonWriter? stepWriter;
+
+    /// <summary>This thread's writer, reset onto <paramref name="buffer"/>: a session's steps are written on its decoding thread, one at a time.</summary>
+    static Utf8JsonWriter Writer(System.Buffers.IBufferWriter<byte> buffer)
+    {
+        if (stepWriter is null) return stepWriter = new Utf8JsonWriter(buffer);
+        stepWriter.Reset(buffer);
+        return stepWriter;
+    }
 
     /// <summary>The answer's (id, log p) pairs of the next token, in any order, as the server sent them.</summary>
     protected abstract IEnumerable<(long Id, float LogProb)> ReadTopLogProbs(JsonElement root);
@@ -73,22 +102,7 @@ public abstract class RemoteLmClient
 
     protected static JsonArray Ids(int[] ids) => new(ids.Select(i => (JsonNode)i).ToArray());
 
-    /// <summary>
-    /// A step body written straight to UTF-8 (a step request is built once per row and step: no JSON nodes per token id).
-    /// </summary>
-    protected static byte[] Json(Action<Utf8JsonWriter> write, int sizeHint)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(sizeHint);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            write(w);
-            w.WriteEndObject();
-        }
-        return buffer.WrittenSpan.ToArray();
-    }
-
-    protected static void WriteIds(Utf8JsonWriter w, string name, int[] ids)
+    protected static void WriteIds(Utf8JsonWriter w, string name, ReadOnlySpan<int> ids)
     {
         w.WriteStartArray(name);
         foreach (int id in ids) w.WriteNumberValue(id);

@@ -17,11 +17,11 @@ namespace Pargs.Engine.Remote;
 /// </summary>
 public sealed class SgLangClient(Uri baseUrl) : RemoteLmClient(baseUrl)
 {
-    public override Uri StepUrl => new(BaseUrl, "generate");
+    public override Uri StepUrl { get; } = new(baseUrl, "generate");
 
     public override string TopKLimitHint => "SGLang returns top_logprobs_num entries per token; check the server's version and its logprob settings";
 
-    public override byte[] StepBody(int[] prefix, int k) => Json(w =>
+    protected override void WriteStep(Utf8JsonWriter w, ReadOnlySpan<int> prefix, int k)
     {
         WriteIds(w, "input_ids", prefix);
         w.WriteStartObject("sampling_params");
@@ -33,7 +33,7 @@ public sealed class SgLangClient(Uri baseUrl) : RemoteLmClient(baseUrl)
         w.WriteEndObject();
         w.WriteBoolean("return_logprob", true);
         w.WriteNumber("top_logprobs_num", k);
-    }, 192 + 7 * prefix.Length);
+    }
 
     protected override IEnumerable<(long Id, float LogProb)> ReadTopLogProbs(JsonElement root)
     {

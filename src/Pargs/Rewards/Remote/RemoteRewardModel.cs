@@ -69,6 +69,8 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     readonly ITokenizer lmTokenizer;
     readonly string? model;
     readonly Uri baseUrl;
+    /// <summary>pargs serve's /v1/rewards, built once: every row's every step posts there.</summary>
+    readonly Uri rewardsUrl;
 
     /// <param name="lm">The language model whose text is scored (its tokenizer decodes the candidates).</param>
     public RemoteRewardModel(RemoteRmOptions options, LanguageModelInfo lm)
@@ -77,6 +79,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         lmTokenizer = lm.Tokenizer ?? throw new PargsException($"{lm.Source}: a remote reward model scores text, and the LM has no tokenizer to write it");
         baseUrl = options.Url.AbsoluteUri.EndsWith('/') ? options.Url : new Uri(options.Url.AbsoluteUri + "/");
         if (baseUrl.Scheme is not ("http" or "https")) throw new PargsException($"--rm-url {options.Url}: expected an http:// or https:// address");
+        rewardsUrl = new Uri(baseUrl, "v1/rewards");
         http = new RemoteHttp(options.Concurrency, options.RequestTimeout, options.Retries, options.RetryBase, options.ApiKey);
         // Scored through the LM's text, the candidates are LM ids: the vocabularies "agree" by construction.
         Config = new ModelConfig { VocabSize = lm.VocabSize, MaxPositions = lm.MaxPositions };
@@ -174,7 +177,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     /// </summary>
     bool TakesSharedPrefix()
     {
-        var url = new Uri(baseUrl, "v1/rewards");
+        var url = rewardsUrl;
         var ids = Engine.Remote.TokenizerCheck.Probe(lmTokenizer, Engine.Remote.TokenizerCheck.Probes[0]).Ids;
         if (ids.Length < 2) return false;
         var body = JsonSerializer.SerializeToUtf8Bytes(new JsonObject
@@ -229,14 +232,16 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
 
     /// <summary>
     /// The rewards of token-id sequences (<see cref="SendsTokenIds"/>), in one request: sequence j is
-    /// <paramref name="prefix"/> followed by <paramref name="tails"/>[j] (written straight to the body, no array per sequence).
+    /// <paramref name="prefix"/> followed by <paramref name="tails"/>[j]. The body is written here, on the caller's thread
+    /// (the prefix is read where it is held, not copied), then sent as it is.
     /// </summary>
-    async Task<float[]> ScoreIdsAsync(IReadOnlyList<int> prefix, IReadOnlyList<int[]> tails)
+    Task<float[]> ScoreIds(ReadOnlySpan<int> prefix, IReadOnlyList<int[]> tails)
+        => SendIds(RewardsBody(model, prefix, tails, SendsSharedPrefix && prefix.Length > 0).WrittenMemory, tails.Count);
+
+    async Task<float[]> SendIds(ReadOnlyMemory<byte> body, int count)
     {
-        var url = new Uri(baseUrl, "v1/rewards");
-        var buffer = RewardsBody(model, prefix, tails, SendsSharedPrefix && prefix.Count > 0);
-        using var doc = await http.PostAsync(url, buffer.WrittenSpan.ToArray()).ConfigureAwait(false);
-        return ReadChecked(doc.RootElement, tails.Count, url, "the answer");
+        using var doc = await http.PostAsync(rewardsUrl, body).ConfigureAwait(false);
+        return ReadChecked(doc.RootElement, count, rewardsUrl, "the answer");
     }
 
     /// <summary>
@@ -244,10 +249,11 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     /// tail after its own copy of the prefix. The buffer starts at the size that form takes (≈ 6 bytes an id), so it
     /// neither grows while written nor holds k prefixes' room for one.
     /// </summary>
-    internal static System.Buffers.ArrayBufferWriter<byte> RewardsBody(string? model, IReadOnlyList<int> prefix, IReadOnlyList<int[]> tails, bool shared)
+    internal static System.Buffers.ArrayBufferWriter<byte> RewardsBody(string? model, ReadOnlySpan<int> prefix, IReadOnlyList<int[]> tails, bool shared)
     {
-        long tailIds = tails.Sum(t => (long)t.Length + 2);
-        long ids = shared ? prefix.Count + 2 + tailIds : (long)tails.Count * prefix.Count + tailIds;
+        long tailIds = 0;
+        foreach (var tail in tails) tailIds += tail.Length + 2;
+        long ids = shared ? prefix.Length + 2 + tailIds : (long)tails.Count * prefix.Length + tailIds;
         var buffer = new System.Buffers.ArrayBufferWriter<byte>((int)Math.Min(64 + (model?.Length ?? 0) + 6 * ids, Array.MaxLength));
         using (var w = new Utf8JsonWriter(buffer))
         {
@@ -279,7 +285,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         var input = new JsonArray(texts.Select(t => (JsonNode)t).ToArray());
         return options.Protocol switch
         {
-            RemoteRmProtocol.Pargs => (new Uri(baseUrl, "v1/rewards"), JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["model"] = model, ["input"] = input })),
+            RemoteRmProtocol.Pargs => (rewardsUrl, JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["model"] = model, ["input"] = input })),
             RemoteRmProtocol.Vllm => (new Uri(baseUrl, "pooling"), JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["model"] = model, ["input"] = input })),
             RemoteRmProtocol.Tei => (new Uri(baseUrl, "predict"), JsonSerializer.SerializeToUtf8Bytes(new JsonObject
             {
@@ -362,7 +368,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             var sequences = Enumerable.Range(0, (int)rows)
                 .Select(b => Enumerable.Range(0, (int)length).Where(t => mask[b * length + t]).Select(t => (int)flat[b * length + t]).ToArray())
                 .ToArray();
-            return tensor(ScoreIdsAsync([], sequences).GetAwaiter().GetResult());
+            return tensor(ScoreIds([], sequences).GetAwaiter().GetResult());
         }
         var texts = Enumerable.Range(0, (int)rows)
             .Select(b => TextOf(Enumerable.Range(0, (int)length).Where(t => mask[b * length + t]).Select(t => (int)flat[b * length + t])))
@@ -399,7 +405,12 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             {
                 if (!active[b]) continue;
                 var prefix = rows[b];
-                if (rm.SendsTokenIds) tasks[b] = rm.ScoreIdsAsync(prefix, Enumerable.Range(0, k).Select(j => new[] { (int)ids[b * k + j] }).ToArray());
+                if (rm.SendsTokenIds)
+                {
+                    var tails = new int[k][];
+                    for (int j = 0; j < k; j++) tails[j] = [(int)ids[b * k + j]];
+                    tasks[b] = rm.ScoreIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), tails);
+                }
                 else tasks[b] = rm.ScoreAsync(Enumerable.Range(0, k).Select(j => rm.TextOf(prefix.Append((int)ids[b * k + j]))).ToArray());
                 counts.FullForwards += k;
             }
