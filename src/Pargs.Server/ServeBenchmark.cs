@@ -104,7 +104,7 @@ public static class ServeBenchmark
             .Concat(models.RewardModels.Select(m => m.Model).OfType<Pargs.Rewards.RewardModel>().Select(m => (object)m.Backbone))
             .Select(Pargs.Models.Cpu.KeptPanels.Of).OfType<Pargs.Models.Cpu.KeptPanels>().ToList();
         return Pargs.Models.Cpu.KeptPanels.Enabled
-            ? string.Create(CultureInfo.InvariantCulture, $"Kept CpuGemm panels (the served models' weight panels packed once, KeptPanels): {kept.Sum(k => k.Matrices)} matrices, {kept.Sum(k => k.Bytes) / 1048576.0:F1} MiB.")
+            ? string.Create(CultureInfo.InvariantCulture, $"Kept CpuGemm panels (the served models' weight panels packed once, KeptPanels): {kept.Sum(k => k.Matrices)} matrices, {kept.Sum(k => k.Bytes) / 1048576.0:F1} MiB, of which LM heads {kept.Sum(k => k.HeadBytes) / 1048576.0:F1} MiB (PARGS_KEPT_HEAD_MIB={Pargs.Models.Cpu.KeptPanels.MaxHeadBytes >> 20}).")
             : "Kept CpuGemm panels off (PARGS_KEPT_PANELS=0): every product packs its weights' panels per call, and takes CpuGemm from 16 or 32 rows by width.";
     }
 

@@ -227,8 +227,10 @@ public static class BenchCommand
         var siblingRows = new Option<int[]>("--sibling-rows") { Description = "Rows of the reward model's sibling-forward table (k = 10 each); 0: skip it.", DefaultValueFactory = _ => defaults.SiblingRows.ToArray(), AllowMultipleArgumentsPerToken = true };
         var crossover = new Option<int[]>("--crossover-rows") { Description = "Rows of the 15M-shape kernel-vs-torch table's sibling forwards (k = 10 each); 0: skip it.", DefaultValueFactory = _ => defaults.CrossoverRows.ToArray(), AllowMultipleArgumentsPerToken = true };
         var crossoverShape = new Option<string>("--crossover-shape") { Description = "The kernel-vs-torch table's model shape: 15m or 42m.", DefaultValueFactory = _ => defaults.CrossoverShape };
+        var lmStepThreads = new Option<int[]>("--lm-step-threads") { Description = "Thread counts of the LM step table.", DefaultValueFactory = _ => new[] { 1, 2 }, AllowMultipleArgumentsPerToken = true };
+        var lmStepRows = new Option<int[]>("--lm-step-rows") { Description = "Rows of the 15M shape's batched LM step table (layers, head, log-softmax; 1 and 2 threads); 0: skip it.", DefaultValueFactory = _ => new[] { 1, 12, 16 }, AllowMultipleArgumentsPerToken = true };
         var command = new Command("gemm", "Float32 products of many rows (batched steps, sibling candidates): GMAC/s of the dot kernel, CpuGemm and torch, one thread.");
-        foreach (var o in new Option[] { rows, shapes, seconds, siblingRows, crossover, crossoverShape, OutOption }) command.Options.Add(o);
+        foreach (var o in new Option[] { rows, shapes, seconds, siblingRows, crossover, crossoverShape, lmStepRows, lmStepThreads, OutOption }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
             var options = new GemmBenchmarkOptions { Rows = result.GetValue(rows)!, Shapes = result.GetValue(shapes)!, SecondsPerCell = result.GetValue(seconds), SiblingRows = result.GetValue(siblingRows)!, CrossoverRows = result.GetValue(crossover)!, CrossoverShape = result.GetValue(crossoverShape)! };
@@ -237,6 +239,7 @@ public static class BenchCommand
             if (options.SiblingRows.Any(r => r > 0)) Report(MachineInfo.Current(), "1", GemmBenchmark.RunSiblings(options, Log), CommandLine(), outPath);
             if (options.SiblingRows.Any(r => r > 0)) Report(MachineInfo.Current(), "1 and 2", GemmBenchmark.RunRowSplit(options, Log), CommandLine(), outPath);
             if (options.CrossoverRows.Any(r => r > 0)) Report(MachineInfo.Current(), "1 and 2", GemmBenchmark.RunKernelCrossover(options, Log), CommandLine(), outPath);
+            if (result.GetValue(lmStepRows)!.Any(r => r > 0)) Report(MachineInfo.Current(), "1 and 2", LmStepBenchmark.Run(result.GetValue(lmStepRows)!, result.GetValue(lmStepThreads)!, options.SecondsPerCell * 4, LmStepBenchmark.Modes(), Log), CommandLine(), outPath);
             return 0;
         }));
         return command;

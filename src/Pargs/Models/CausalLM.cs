@@ -65,13 +65,18 @@ public sealed class CausalLM : nn.Module
 
     /// <summary>
     /// Next-token logits from hidden states [..., hidden] → [..., vocab]. A decoding step's few rows go through
-    /// <see cref="CpuLinear"/> (the head is the largest weight of a small model, streamed once per step).
+    /// <see cref="CpuLinear"/> (the head is the largest weight of a small model, streamed once per step). A model held for
+    /// inference only (a server's: <see cref="KeptPanels"/>) can keep its head's CpuGemm panels too, within
+    /// <see cref="KeptPanels.MaxHeadBytes"/> (PARGS_KEPT_HEAD_MIB, off by default): a 16-stream step's rows then read them
+    /// as its layers read theirs.
     /// </summary>
     public Tensor LogitsFromHidden(Tensor hidden)
     {
         if (storedHead is not null) return StoredLogits(hidden);
         var weight = lmHead?.weight ?? Backbone.TokenEmbeddingWeight;
-        return family.AdjustLogits(CpuLinear.TryForward(hidden, weight) ?? nn.functional.linear(hidden, weight), Config);
+        var kept = KeptPanels.Of(Backbone);
+        var keptHead = kept is not null && kept.KeepsHead(Config.VocabSize, Config.HiddenSize) ? kept : null;
+        return family.AdjustLogits(CpuLinear.TryForward(hidden, weight, keptHead: keptHead) ?? nn.functional.linear(hidden, weight), Config);
     }
 
     unsafe Tensor StoredLogits(Tensor hidden)

@@ -223,6 +223,15 @@ public static unsafe partial class CpuGemm
         => Supported && KeptPanels.Enabled && (long)outF * inF <= MaxMatrixFloats && rows >= Math.Max(2, FixedMinRows ?? KeptMinRows);
 
     /// <summary>
+    /// Whether an LM head whose panels its model keeps (<see cref="KeptPanels.KeepsHead"/>) runs here at <paramref name="rows"/>
+    /// rows: from the same row count as <see cref="TakesKept"/>, at any size (a head over 4 MiB streams from memory either way,
+    /// and its kept panels are one sequential stream prefetched a panel ahead, where the dot blocks read four weight rows at a
+    /// time). So a marked LM switches kernels at one row count, its layers and its head alike.
+    /// </summary>
+    public static bool TakesKeptHead(int rows)
+        => Supported && KeptPanels.Enabled && rows >= Math.Max(2, FixedMinRows ?? KeptMinRows);
+
+    /// <summary>
     /// See <see cref="TakesKept"/>: 8 rows on AVX-512, 10 on AVX2 (<see cref="Avx2KeptMinRows"/>), or PARGS_KEPT_MIN_ROWS
     /// (A/B runs of one build) for either.
     /// </summary>

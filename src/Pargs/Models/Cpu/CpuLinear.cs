@@ -18,8 +18,9 @@ public static unsafe class CpuLinear
     /// x [..., inF] · weightᵀ (+ bias) → [..., outF], or [...] with <paramref name="squeezeOutput"/> (a one-output
     /// head such as a reward model's score, without a separate squeeze). Every TorchSharp call here costs about a
     /// microsecond, which for a ten-row score head is the whole product: so the shape is read once.
+    /// <paramref name="keptHead"/>: weight is an LM head whose model keeps its CpuGemm panels (<see cref="KeptPanels.KeepsHead"/>).
     /// </summary>
-    public static Tensor? TryForward(Tensor x, Tensor weight, Tensor? bias = null, bool squeezeOutput = false)
+    public static Tensor? TryForward(Tensor x, Tensor weight, Tensor? bias = null, bool squeezeOutput = false, KeptPanels? keptHead = null)
     {
         if (!CpuKernels.Enabled || is_grad_enabled() || weight.dim() != 2) return null;
         var shape = x.shape;
@@ -39,7 +40,7 @@ public static unsafe class CpuLinear
         if (squeezeOutput) shape = shape[..^1];
         else shape[^1] = outF;
         var y = empty(shape, dtype: ScalarType.Float32);
-        (job ??= new MatMulJob()).Run(xp, (int)rows, (int)inF, w, b, TensorMemory.Floats(y), (int)outF);
+        (job ??= new MatMulJob()).Run(xp, (int)rows, (int)inF, w, b, TensorMemory.Floats(y), (int)outF, keptHead);
         return y;
     }
 }

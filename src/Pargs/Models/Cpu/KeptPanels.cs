@@ -19,9 +19,11 @@ namespace Pargs.Models.Cpu;
 /// refused rather than multiplied with stale panels.
 /// </para>
 /// <para>
-/// Memory: one float per weight of each matrix <see cref="CpuGemm"/> takes (≤ 4 MiB each: the layers' projections, not an
-/// LM head or embedding), outputs rounded up to 32 — 24 MB for the 15M shape (6 layers × 4 MB), packed lazily at a
-/// matrix's first many-row product. <see cref="Bytes"/> says how much.
+/// Memory: one float per weight of each matrix <see cref="CpuGemm"/> takes (≤ 4 MiB each: the layers' projections),
+/// outputs rounded up to 32 — 24 MB for the 15M shape (6 layers × 4 MB) —, and, when PARGS_KEPT_HEAD_MIB allows it
+/// (<see cref="MaxHeadBytes"/>, off by default), of a causal LM's head (the 15M shape's 32,000 × 288: 35.2 MiB, a copy of
+/// the embedding it is tied to), packed lazily at a matrix's first many-row product. <see cref="Bytes"/> and
+/// <see cref="HeadBytes"/> say how much.
 /// </para>
 /// </summary>
 public sealed unsafe class KeptPanels
@@ -44,6 +46,27 @@ public sealed unsafe class KeptPanels
     /// <summary>Matrices packed so far.</summary>
     public int Matrices => panels.Count;
 
+    /// <summary>Of <see cref="Bytes"/>, what LM heads' panels hold (<see cref="KeepsHead"/>).</summary>
+    public long HeadBytes => Interlocked.Read(ref headBytes);
+    long headBytes;
+    // The heads' weights (keys of `panels`) whose panels count in headBytes.
+    readonly ConcurrentDictionary<(nint Weights, int InF, int OutF), bool> heads = new();
+
+    /// <summary>
+    /// The largest LM head (bytes of float32 weights) whose panels a marked model keeps (PARGS_KEPT_HEAD_MIB; default 0 = none:
+    /// the head stays on the dot-product blocks). Off by default because it did not pay where it was measured: the 15M
+    /// shape's 32,000 × 288 head (35.2 MiB of panels, a second copy of the embedding it is tied to) ran 1.2–1.3× faster over
+    /// kept panels in `bench gemm` at 12–16 rows, but a 16-stream step's LmStep was level with the dot blocks (bench serve and
+    /// bench gemm's LM-step table, alternated, load 16–27: docs/benchmarks.md, s14-lmhead) — at 12–16 rows the step streams
+    /// ~60 MB of weights (head and layers' panels) from memory whichever kernel reads them. Kept as the switch for a quieter
+    /// machine's A/B (PARGS_KEPT_HEAD_MIB=64 takes the 15M shape's head; a 0.5B model's 151,936 × 896, 519 MiB, is never copied
+    /// under any budget this size).
+    /// </summary>
+    public static long MaxHeadBytes { get; set; } = TuningVariable.Read("PARGS_KEPT_HEAD_MIB", 0, 0, 1L << 20) << 20;
+
+    /// <summary>Whether this model's LM head [<paramref name="vocab"/>, <paramref name="hidden"/>] keeps its panels (see <see cref="MaxHeadBytes"/>).</summary>
+    public bool KeepsHead(long vocab, long hidden) => vocab * hidden * sizeof(float) <= MaxHeadBytes;
+
     /// <summary>
     /// Marks <paramref name="model"/> (a backbone whose decode kernel reads its module's float32 tensors) as held for
     /// inference only: its kernels' many-row products keep their weight panels. Returns its panels.
@@ -60,7 +83,9 @@ public sealed unsafe class KeptPanels
         {
             Owners.Remove(model);
             kept.panels.Clear();
+            kept.heads.Clear();
             Interlocked.Exchange(ref kept.bytes, 0);
+            Interlocked.Exchange(ref kept.headBytes, 0);
         }
     }
 
@@ -68,7 +93,7 @@ public sealed unsafe class KeptPanels
     /// The panels of w [outF, inF] (⌈outF / 32⌉ panels of [inF, 32], panel p holding outputs 32p … 32p + 31), packed at the
     /// first call. Throws when w no longer matches them (a marked model's weights changed).
     /// </summary>
-    internal float* For(float* w, int inF, int outF)
+    internal float* For(float* w, int inF, int outF, bool head = false)
     {
         var key = ((nint)w, inF, outF);
         if (!panels.TryGetValue(key, out var packed))
@@ -80,6 +105,7 @@ public sealed unsafe class KeptPanels
                     CpuGemm.PackPanels(w, inF, outF, CpuGemm.CacheLineAligned(packed));
                     panels[key] = packed;
                     Interlocked.Add(ref bytes, (long)packed.Length * sizeof(float));
+                    if (head && heads.TryAdd(key, true)) Interlocked.Add(ref headBytes, (long)packed.Length * sizeof(float));
                 }
         float* p = CpuGemm.CacheLineAligned(packed); // pinned: the address stays valid
         CheckUnchanged(w, inF, outF, p);
