@@ -593,6 +593,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
 
         using var _ = no_grad();
         using var scope = NewDisposeScope();
+        long clock = rewardTimes is null ? 0 : ThreadCpuClock.Nanoseconds();
         var cache = rewardPrefixCaches.GetOrAdd(name, key => new PrefixCache(limits.PrefixCacheBytes));
         var prefixes = shared.Select(r => requests[r][0][..common[r]]).ToArray();
         int capacity = shared.Max(r => requests[r].Max(s => s.Length)) + 1;
@@ -605,6 +606,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             // The usual step: each prefix is a kept one plus the candidate its client chose, scored (as a sibling) by the
             // last pass — its keys/values are copied from there, no forward (KeptRewardSiblings).
             var chosen = found.All(f => f.Cache is not null) ? prefixes.Select((p, i) => found[i].Length == p.Length - 1 ? siblingsKept.Find(p) : null).ToArray() : null;
+            rewardTimes?.Add(RewardPassTimes.Phase.Find, ref clock);
             if (chosen is not null && chosen.All(c => c is not null))
             {
                 // Room for the chosen candidate and the next candidates (not a whole sequence more: the cache is kept as it is).
@@ -621,6 +623,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                     kept = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity);
                 session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
             }
+            rewardTimes?.Add(RewardPassTimes.Phase.Join, ref clock);
             int k = requests[shared[0]].Length;
             bool siblingStep = shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1));
             void KeepPrefixes() { for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i)); }
@@ -632,11 +635,13 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 var candidates = shared.SelectMany(r => requests[r].Select(s => (long)s[^1])).ToArray();
                 var siblings = rm.ScoreFromHidden(session.Siblings(tensor(candidates, shared.Length, k))).to(ScalarType.Float32).data<float>().ToArray();
                 for (int i = 0; i < shared.Length; i++) results[shared[i]] = siblings[(i * k)..((i + 1) * k)];
+                rewardTimes?.Add(RewardPassTimes.Phase.Forward, ref clock);
                 siblingsKept.Keep(prefixes, candidates, k, session.Cache.SiblingSlots(k)); // the next step's prefix is one of them
                 // No copy out per prefix row where the cache is mostly the prefixes: the next step's request starts from its row
                 // here (the candidates' slots past the prefixes are never read through the prefix cache).
                 if (cache.Shareable(session.Cache, prefixes.Select(p => p.Length).ToArray())) cache.AddAll(session.DetachCache(), prefixes);
                 else KeepPrefixes();
+                rewardTimes?.Add(RewardPassTimes.Phase.Keep, ref clock);
                 return results;
             }
             // Each request's texts as rows over its prefix row, all in one forward.
@@ -654,6 +659,9 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         }
         finally { session.SelectRows([]); }
     }
+
+    /// <summary>PARGS_SERVE_PROFILE=1: the reward passes' phase times (pargs_reward_phase_cpu_seconds_total).</summary>
+    readonly RewardPassTimes? rewardTimes = Environment.GetEnvironmentVariable("PARGS_SERVE_PROFILE") == "1" ? new RewardPassTimes() : null;
 
     readonly Dictionary<RewardModel, BatchSession> rewardSessions = new(ReferenceEqualityComparer.Instance);
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, KeptRewardSiblings> keptSiblings = new(StringComparer.Ordinal);
@@ -705,6 +713,9 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         yield return new BackendMetric("pargs_worker_cpu_seconds_total", "CPU time of the generation worker thread.", true, Volatile.Read(ref workerCpuSeconds));
         if (rewardWorker is not null)
             yield return new BackendMetric("pargs_reward_worker_cpu_seconds_total", "CPU time of the reward worker thread (/v1/rewards passes).", true, Volatile.Read(ref rewardWorkerCpuSeconds));
+        foreach (var phase in RewardPassTimes.Phases)
+            yield return new BackendMetric("pargs_reward_phase_cpu_seconds_total", "CPU time of the /v1/rewards passes' phases (on the thread that runs them).", true,
+                                           rewardTimes!.CpuSeconds(phase), $"phase=\"{phase}\"");
         yield return new BackendMetric("pargs_worker_timed_steps_total", "Decoder steps timed by phase.", true, times.Steps);
         yield return new BackendMetric("pargs_worker_timed_row_steps_total", "Rows those timed steps advanced.", true, times.RowSteps);
         foreach (var phase in StepPhaseTimes.Phases)
