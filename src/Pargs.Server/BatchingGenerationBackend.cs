@@ -4,6 +4,7 @@ using Pargs.Decoding;
 using Pargs.Decoding.Methods;
 using Pargs.Engine;
 using Pargs.Models;
+using Pargs.Models.Cpu;
 using static TorchSharp.torch;
 using Pargs.Rewards;
 
@@ -633,7 +634,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 // One token after each prefix (a candidate per text, the usual step): the k candidates of a row are siblings
                 // over its prefix in one forward (BatchSession.Siblings, as the local scorer runs them) — no copy per text.
                 var candidates = shared.SelectMany(r => requests[r].Select(s => (long)s[^1])).ToArray();
-                var siblings = rm.ScoreFromHidden(session.Siblings(tensor(candidates, shared.Length, k))).to(ScalarType.Float32).data<float>().ToArray();
+                var siblings = Scores(rm, session.Siblings(tensor(candidates, shared.Length, k)));
                 for (int i = 0; i < shared.Length; i++) results[shared[i]] = siblings[(i * k)..((i + 1) * k)];
                 rewardTimes?.Add(RewardPassTimes.Phase.Forward, ref clock);
                 siblingsKept.Keep(prefixes, candidates, k, session.Cache.SiblingSlots(k)); // the next step's prefix is one of them
@@ -648,7 +649,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             var rows = shared.SelectMany((r, i) => Enumerable.Repeat((long)i, requests[r].Length)).ToArray();
             session.SelectRows(rows);
             var tails = shared.SelectMany(r => requests[r].Select(s => s[common[r]..])).ToList();
-            var rewards = rm.ScoreFromHidden(session.Prefill(tails)).to(ScalarType.Float32).data<float>().ToArray(); // each tail's last token
+            var rewards = Scores(rm, session.Prefill(tails)); // each tail's last token
             int at = 0;
             foreach (int r in shared)
             {
@@ -658,6 +659,37 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             return results;
         }
         finally { session.SelectRows([]); }
+    }
+
+    /// <summary>
+    /// The score head (Linear hidden → 1, no bias) of every row of <paramref name="hidden"/> [..., hidden], computed here:
+    /// each reward a dot product of its hidden state with the head's weight, summed in double and rounded once. WHY not
+    /// <see cref="RewardModel.ScoreFromHidden"/>: a pass's 80–160 candidate rows are past what <c>CpuLinear</c> takes, so
+    /// it went to libtorch's linear (a matmul of a 3-d input, then the float tensor read back through an accessor),
+    /// ~10 µs per row of k rewards at every pass for ~k·hidden multiply–adds. The same rewards up to the order of the
+    /// sum (libtorch's gemv sums in float in its own order; this is the nearer to exact). Anything but a float32 head
+    /// over float32 states goes to the model's own head.
+    /// </summary>
+    internal static float[] Scores(RewardModel rm, Tensor hidden)
+    {
+        var weight = rm.ScoreWeight;
+        int dim = (int)weight.shape[^1];
+        using var states = hidden.contiguous();
+        if (weight.dtype != ScalarType.Float32 || states.dtype != ScalarType.Float32 || !weight.is_contiguous() || weight.shape[0] != 1 || hidden.shape[^1] != dim)
+        {
+            using var scores = rm.ScoreFromHidden(hidden).to(ScalarType.Float32).contiguous();
+            return TensorMemory.FloatSpan(scores).ToArray();
+        }
+        ReadOnlySpan<float> w = TensorMemory.FloatSpan(weight), x = TensorMemory.FloatSpan(states);
+        var rewards = new float[x.Length / dim];
+        for (int r = 0; r < rewards.Length; r++)
+        {
+            var row = x.Slice(r * dim, dim);
+            double sum = 0;
+            for (int i = 0; i < dim; i++) sum += (double)row[i] * w[i];
+            rewards[r] = (float)sum;
+        }
+        return rewards;
     }
 
     /// <summary>PARGS_SERVE_PROFILE=1: the reward passes' phase times (pargs_reward_phase_cpu_seconds_total).</summary>
