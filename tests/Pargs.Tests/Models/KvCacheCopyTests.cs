@@ -1,3 +1,4 @@
+using TorchSharp;
 using Pargs.Models;
 using static TorchSharp.torch;
 
@@ -148,8 +149,9 @@ public class KvCacheCopyTests
         (int Row, int First, int Used)[] expected = [(1, 2, 4), (0, 0, 3), (0, 0, 0), (2, 4, 2)];
         const int length = 4, capacity = 9; // the longest row's 4 slots + 5 spare
         var dtype = type == KvCacheType.F16 ? ScalarType.Float16 : ScalarType.Float32;
-        foreach (var dirty in Enumerable.Range(0, 2 * Config.NumLayers).Select(_ => full([rows.Length, Config.NumKvHeads, capacity, Config.HeadDim], float.NaN, dtype)).ToList())
-            dirty.Dispose();
+        using (var nan = float.NaN.ToScalar()) // held across the native calls (an implicit temporary Scalar may be freed mid-call by a GC)
+            foreach (var dirty in Enumerable.Range(0, 2 * Config.NumLayers).Select(_ => full([rows.Length, Config.NumKvHeads, capacity, Config.HeadDim], nan, dtype)).ToList())
+                dirty.Dispose();
         using var stacked = KvCache.StackRows(rows, capacity - length);
         Assert.Equal(capacity, stacked.Capacity);
         for (int layer = 0; layer < Config.NumLayers; layer++)

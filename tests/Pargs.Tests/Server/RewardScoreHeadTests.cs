@@ -18,7 +18,7 @@ public class RewardScoreHeadTests
         using var rm = TinyModels.RandomRM(TinyModels.LlamaConfig(), seed: 11, headScale: 3f);
         using var _ = no_grad();
         // A pass's shape: rows × k candidates × hidden, past the 32 rows CpuLinear takes (the libtorch path before).
-        using var hidden = randn([7, 10, rm.Config.HiddenSize], generator: new TorchSharp.torch.Generator(5)) * 4;
+        using var hidden = randn([7, 10, rm.Config.HiddenSize], generator: new TorchSharp.torch.Generator(5));
         var scores = BatchingGenerationBackend.Scores(rm, hidden);
 
         using var exact = matmul(hidden.to(ScalarType.Float64), rm.ScoreWeight.to(ScalarType.Float64).t()).reshape(-1).to(ScalarType.Float32);
