@@ -628,7 +628,11 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             int k = requests[shared[0]].Length;
             bool siblingStep = shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1));
             void KeepPrefixes() { for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i)); }
-            if (!siblingStep) KeepPrefixes();
+            if (!siblingStep)
+            {
+                KeepPrefixes();
+                rewardTimes?.Add(RewardPassTimes.Phase.Keep, ref clock);
+            }
             else
             {
                 // One token after each prefix (a candidate per text, the usual step): the k candidates of a row are siblings
@@ -650,6 +654,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             session.SelectRows(rows);
             var tails = shared.SelectMany(r => requests[r].Select(s => s[common[r]..])).ToList();
             var rewards = Scores(rm, session.Prefill(tails)); // each tail's last token
+            rewardTimes?.Add(RewardPassTimes.Phase.Forward, ref clock);
             int at = 0;
             foreach (int r in shared)
             {
