@@ -4,6 +4,7 @@ using Pargs.Decoding;
 using Pargs.Decoding.Methods;
 using Pargs.Engine;
 using Pargs.Models;
+using Pargs.Models.Cpu;
 using static TorchSharp.torch;
 using Pargs.Rewards;
 
@@ -593,6 +594,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
 
         using var _ = no_grad();
         using var scope = NewDisposeScope();
+        long clock = rewardTimes is null ? 0 : ThreadCpuClock.Nanoseconds();
         var cache = rewardPrefixCaches.GetOrAdd(name, key => new PrefixCache(limits.PrefixCacheBytes));
         var prefixes = shared.Select(r => requests[r][0][..common[r]]).ToArray();
         int capacity = shared.Max(r => requests[r].Max(s => s.Length)) + 1;
@@ -605,6 +607,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             // The usual step: each prefix is a kept one plus the candidate its client chose, scored (as a sibling) by the
             // last pass — its keys/values are copied from there, no forward (KeptRewardSiblings).
             var chosen = found.All(f => f.Cache is not null) ? prefixes.Select((p, i) => found[i].Length == p.Length - 1 ? siblingsKept.Find(p) : null).ToArray() : null;
+            rewardTimes?.Add(RewardPassTimes.Phase.Find, ref clock);
             if (chosen is not null && chosen.All(c => c is not null))
             {
                 // Room for the chosen candidate and the next candidates (not a whole sequence more: the cache is kept as it is).
@@ -621,29 +624,37 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                     kept = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity);
                 session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
             }
+            rewardTimes?.Add(RewardPassTimes.Phase.Join, ref clock);
             int k = requests[shared[0]].Length;
             bool siblingStep = shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1));
             void KeepPrefixes() { for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i)); }
-            if (!siblingStep) KeepPrefixes();
+            if (!siblingStep)
+            {
+                KeepPrefixes();
+                rewardTimes?.Add(RewardPassTimes.Phase.Keep, ref clock);
+            }
             else
             {
                 // One token after each prefix (a candidate per text, the usual step): the k candidates of a row are siblings
                 // over its prefix in one forward (BatchSession.Siblings, as the local scorer runs them) — no copy per text.
                 var candidates = shared.SelectMany(r => requests[r].Select(s => (long)s[^1])).ToArray();
-                var siblings = rm.ScoreFromHidden(session.Siblings(tensor(candidates, shared.Length, k))).to(ScalarType.Float32).data<float>().ToArray();
+                var siblings = Scores(rm, session.Siblings(tensor(candidates, shared.Length, k)));
                 for (int i = 0; i < shared.Length; i++) results[shared[i]] = siblings[(i * k)..((i + 1) * k)];
+                rewardTimes?.Add(RewardPassTimes.Phase.Forward, ref clock);
                 siblingsKept.Keep(prefixes, candidates, k, session.Cache.SiblingSlots(k)); // the next step's prefix is one of them
                 // No copy out per prefix row where the cache is mostly the prefixes: the next step's request starts from its row
                 // here (the candidates' slots past the prefixes are never read through the prefix cache).
                 if (cache.Shareable(session.Cache, prefixes.Select(p => p.Length).ToArray())) cache.AddAll(session.DetachCache(), prefixes);
                 else KeepPrefixes();
+                rewardTimes?.Add(RewardPassTimes.Phase.Keep, ref clock);
                 return results;
             }
             // Each request's texts as rows over its prefix row, all in one forward.
             var rows = shared.SelectMany((r, i) => Enumerable.Repeat((long)i, requests[r].Length)).ToArray();
             session.SelectRows(rows);
             var tails = shared.SelectMany(r => requests[r].Select(s => s[common[r]..])).ToList();
-            var rewards = rm.ScoreFromHidden(session.Prefill(tails)).to(ScalarType.Float32).data<float>().ToArray(); // each tail's last token
+            var rewards = Scores(rm, session.Prefill(tails)); // each tail's last token
+            rewardTimes?.Add(RewardPassTimes.Phase.Forward, ref clock);
             int at = 0;
             foreach (int r in shared)
             {
@@ -654,6 +665,40 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         }
         finally { session.SelectRows([]); }
     }
+
+    /// <summary>
+    /// The score head (Linear hidden → 1, no bias) of every row of <paramref name="hidden"/> [..., hidden], computed here:
+    /// each reward a dot product of its hidden state with the head's weight, summed in double and rounded once. WHY not
+    /// <see cref="RewardModel.ScoreFromHidden"/>: a pass's 80–160 candidate rows are past what <c>CpuLinear</c> takes, so
+    /// it went to libtorch's linear (a matmul of a 3-d input, then the float tensor read back through an accessor),
+    /// ~10 µs per row of k rewards at every pass for ~k·hidden multiply–adds. The same rewards up to the order of the
+    /// sum (libtorch's gemv sums in float in its own order; this is the nearer to exact). Anything but a float32 head
+    /// over float32 states goes to the model's own head.
+    /// </summary>
+    internal static float[] Scores(RewardModel rm, Tensor hidden)
+    {
+        var weight = rm.ScoreWeight;
+        int dim = (int)weight.shape[^1];
+        using var states = hidden.contiguous();
+        if (weight.dtype != ScalarType.Float32 || states.dtype != ScalarType.Float32 || !weight.is_contiguous() || weight.shape[0] != 1 || hidden.shape[^1] != dim)
+        {
+            using var scores = rm.ScoreFromHidden(hidden).to(ScalarType.Float32).contiguous();
+            return TensorMemory.FloatSpan(scores).ToArray();
+        }
+        ReadOnlySpan<float> w = TensorMemory.FloatSpan(weight), x = TensorMemory.FloatSpan(states);
+        var rewards = new float[x.Length / dim];
+        for (int r = 0; r < rewards.Length; r++)
+        {
+            var row = x.Slice(r * dim, dim);
+            double sum = 0;
+            for (int i = 0; i < dim; i++) sum += (double)row[i] * w[i];
+            rewards[r] = (float)sum;
+        }
+        return rewards;
+    }
+
+    /// <summary>PARGS_SERVE_PROFILE=1: the reward passes' phase times (pargs_reward_phase_cpu_seconds_total).</summary>
+    readonly RewardPassTimes? rewardTimes = Environment.GetEnvironmentVariable("PARGS_SERVE_PROFILE") == "1" ? new RewardPassTimes() : null;
 
     readonly Dictionary<RewardModel, BatchSession> rewardSessions = new(ReferenceEqualityComparer.Instance);
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, KeptRewardSiblings> keptSiblings = new(StringComparer.Ordinal);
@@ -705,6 +750,9 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         yield return new BackendMetric("pargs_worker_cpu_seconds_total", "CPU time of the generation worker thread.", true, Volatile.Read(ref workerCpuSeconds));
         if (rewardWorker is not null)
             yield return new BackendMetric("pargs_reward_worker_cpu_seconds_total", "CPU time of the reward worker thread (/v1/rewards passes).", true, Volatile.Read(ref rewardWorkerCpuSeconds));
+        foreach (var phase in RewardPassTimes.Phases)
+            yield return new BackendMetric("pargs_reward_phase_cpu_seconds_total", "CPU time of the /v1/rewards passes' phases (on the thread that runs them).", true,
+                                           rewardTimes!.CpuSeconds(phase), $"phase=\"{phase}\"");
         yield return new BackendMetric("pargs_worker_timed_steps_total", "Decoder steps timed by phase.", true, times.Steps);
         yield return new BackendMetric("pargs_worker_timed_row_steps_total", "Rows those timed steps advanced.", true, times.RowSteps);
         foreach (var phase in StepPhaseTimes.Phases)

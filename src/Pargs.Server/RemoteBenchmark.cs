@@ -346,6 +346,10 @@ public static class RemoteBenchmark
             double passes = Get("pargs_reward_passes_total") - before.Get("pargs_reward_passes_total");
             string rewardWorker = Values.ContainsKey("pargs_reward_worker_cpu_seconds_total")
                 ? $", reward worker {(Get("pargs_reward_worker_cpu_seconds_total") - before.Get("pargs_reward_worker_cpu_seconds_total")) * 1000 / tokens:F3}" : "";
+            const string rewardPhase = "pargs_reward_phase_cpu_seconds_total{phase=\"";
+            var rewardPhases = Values.Keys.Where(k => k.StartsWith(rewardPhase, StringComparison.Ordinal))
+                .Select(k => $"{k[rewardPhase.Length..^2]} {(Get(k) - before.Get(k)) * 1000 / tokens:F3}").ToList();
+            if (passes > 0 && rewardPhases.Count > 0) rewardWorker += $" (reward phases: {string.Join(", ", rewardPhases)})";
             string perPass = passes > 0 ? $", /v1/rewards requests per pass {(Get("pargs_reward_pass_requests_total") - before.Get("pargs_reward_pass_requests_total")) / passes:F2}" : "";
             return $"server worker CPU ms per token {(Get("pargs_worker_cpu_seconds_total") - before.Get("pargs_worker_cpu_seconds_total")) * 1000 / tokens:F3}{rewardWorker}{perPass}, rows kept uncopied {shared:F0} " +
                    $"(phases: {string.Join(", ", phases)})";

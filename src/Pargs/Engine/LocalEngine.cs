@@ -74,9 +74,14 @@ public sealed class LocalEngine : LanguageModelEngine
         {
             var found = prompts.Select(p => prefixCache!.Find(p)).ToArray();
             KvCache? prefixes = null;
-            if (found.Any(f => f.Cache is not null))
-                prefixes = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity);
             var rest = prompts.Select((p, i) => p[found[i].Length..]).ToArray();
+            // Room for the rest of the prompts and what the rows are expected to generate past them (the session's capacity
+            // hint beyond the longest prompt, at least a token), not the whole hint again: a remote client's step request
+            // (a prompt one token longer than its last, one token generated) needs one slot, and every spare slot is
+            // zeroed here at every step. A row that runs longer grows the cache by doubling (KvCache.Reserve).
+            int spare = rest.Max(r => r.Length) + Math.Max(1, capacity - prompts.Max(p => p.Length));
+            if (found.Any(f => f.Cache is not null))
+                prefixes = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), spare);
             var hidden = session.AddRows(rest, capacity, prefixes);
             foreach (var p in prompts) rowIds!.Add([.. p]);
             return hidden;

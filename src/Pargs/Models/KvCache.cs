@@ -399,26 +399,39 @@ public sealed partial class KvCache : IDisposable
         int length = used.DefaultIfEmpty(0).Max();
         int capacity = Math.Max(1, length + spare);
         var joined = new KvCache(rows.Count, first.kvHeads, first.headDim, first.keys.Length, capacity, first.Type) { Length = length };
-        // Host copies into zeroed buffers (padding stays zero, as Concat leaves it), one memory copy per row and kv head: the
-        // per-part narrow/copy_ ops this replaces were most of a small model's join (see CompactRow).
+        // Host copies into uninitialized buffers, one memory copy per row and kv head: the per-part narrow/copy_ ops this
+        // replaced were most of a small model's join (see CompactRow). Only the slots no copy writes — each row's left
+        // padding and the spare slots past the length — are zeroed (as Concat leaves them), not the whole buffer first:
+        // a remote client's every step request gathers its row here, and zeroing what the copy then overwrites doubled
+        // the bytes written (docs/benchmarks.md, "Remote steering, seventh pass").
         long slotBytes = (long)first.headDim * first.ElementBytes;
         for (int i = 0; i < first.keys.Length; i++)
         {
             bool any = false;
             for (int j = 0; j < rows.Count && !any; j++) any = used[j] > 0 && rows[j].Cache!.keys[i] is not null;
             if (!any) continue;
-            var (keys, values) = joined.Buffers(i);
-            byte* toKeys = (byte*)Cpu.TensorMemory.Address(keys), toValues = (byte*)Cpu.TensorMemory.Address(values);
+            joined.keys[i] = empty(rows.Count, first.kvHeads, capacity, first.headDim, dtype: joined.DType).DetachFromDisposeScope();
+            joined.values[i] = empty(rows.Count, first.kvHeads, capacity, first.headDim, dtype: joined.DType).DetachFromDisposeScope();
+            byte* toKeys = (byte*)Cpu.TensorMemory.Address(joined.keys[i]!), toValues = (byte*)Cpu.TensorMemory.Address(joined.values[i]!);
             for (int j = 0; j < rows.Count; j++)
             {
                 var (part, row, firstSlot, _) = rows[j];
-                if (used[j] == 0 || part!.keys[i] is null) continue;
+                bool copied = used[j] > 0 && part!.keys[i] is not null;
+                int written = copied ? used[j] : 0;
                 for (int kind = 0; kind < 2; kind++)
                 {
+                    byte* to = kind == 0 ? toKeys : toValues;
+                    for (long g = 0; g < first.kvHeads; g++)
+                    {
+                        byte* head = to + ((long)j * first.kvHeads + g) * capacity * slotBytes;
+                        new Span<byte>(head, checked((int)((length - written) * slotBytes))).Clear();
+                        new Span<byte>(head + length * slotBytes, checked((int)((capacity - length) * slotBytes))).Clear();
+                    }
+                    if (!copied) continue;
                     // Buffers are contiguous by construction (zeros/empty, or as_strided views with the same strides).
-                    var source = kind == 0 ? part.keys[i]! : part.values[i]!;
+                    var source = kind == 0 ? part!.keys[i]! : part!.values[i]!;
                     KvCacheLayout.CopySlots((byte*)Cpu.TensorMemory.Address(source), row, part.Capacity, firstSlot,
-                                            kind == 0 ? toKeys : toValues, j, capacity, length - used[j], used[j], first.kvHeads, slotBytes);
+                                            to, j, capacity, length - used[j], used[j], first.kvHeads, slotBytes);
                 }
             }
         }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Pargs.Models;
 using static TorchSharp.torch;
 
@@ -132,6 +133,40 @@ public class KvCacheCopyTests
                 Assert.True(Same(keys.narrow(0, r, 1), expectedKeys), $"row {r}, layer {layer}: keys");
                 Assert.True(Same(values.narrow(0, r, 1), expectedValues), $"row {r}, layer {layer}: values");
             }
+        }
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    public void StackRows_zeroes_the_padding_and_spare_slots_of_reused_memory(KvCacheType type)
+    {
+        // StackRows writes into uninitialized buffers (only the slots no copy writes are zeroed): memory the allocator hands
+        // back dirty must not show through. NaN-filled buffers of the stacked cache's shape are freed first, so the stack's
+        // buffers are most likely that memory.
+        using var cache = Filled(type);
+        var rows = new (KvCache?, int, int, int)[] { (cache, 1, 2, 4), (cache, 0, 0, 3), (null, 0, 0, 0), (cache, 2, 4, 9) };
+        (int Row, int First, int Used)[] expected = [(1, 2, 4), (0, 0, 3), (0, 0, 0), (2, 4, 2)];
+        const int length = 4, capacity = 9; // the longest row's 4 slots + 5 spare
+        var dtype = type == KvCacheType.F16 ? ScalarType.Float16 : ScalarType.Float32;
+        using (var nan = float.NaN.ToScalar()) // held across the native calls (an implicit temporary Scalar may be freed mid-call by a GC)
+            foreach (var dirty in Enumerable.Range(0, 2 * Config.NumLayers).Select(_ => full([rows.Length, Config.NumKvHeads, capacity, Config.HeadDim], nan, dtype)).ToList())
+                dirty.Dispose();
+        using var stacked = KvCache.StackRows(rows, capacity - length);
+        Assert.Equal(capacity, stacked.Capacity);
+        for (int layer = 0; layer < Config.NumLayers; layer++)
+        {
+            var (keys, values) = stacked.Buffers(layer);
+            var (sourceKeys, sourceValues) = (cache.Buffers(layer).Keys.to(ScalarType.Float32), cache.Buffers(layer).Values.to(ScalarType.Float32));
+            foreach (var (buffer, source) in new[] { (keys.to(ScalarType.Float32), sourceKeys), (values.to(ScalarType.Float32), sourceValues) })
+                for (int r = 0; r < expected.Length; r++)
+                {
+                    var (row, first, used) = expected[r];
+                    var padding = zeros(1, Config.NumKvHeads, length - used, Config.HeadDim);
+                    var spare = zeros(1, Config.NumKvHeads, capacity - length, Config.HeadDim);
+                    var expectedRow = cat([padding, source.narrow(0, row, 1).narrow(2, first, used), spare], 2);
+                    Assert.True(Same(buffer.narrow(0, r, 1), expectedRow), $"row {r}, layer {layer}: every slot the copy does not write is zero");
+                }
         }
     }
 }
