@@ -45,3 +45,27 @@ public sealed class CandidateScoringCounts
     /// <summary>Steps where a row's earlier RM tokens changed, so the batch's RM cache was rebuilt.</summary>
     public long Rebuilds { get; set; }
 }
+
+/// <summary>
+/// A scorer that can start scoring a row's next candidates the moment the language model's answer for that row is in,
+/// before the step's other rows have answered (a remote reward model: its request goes out while the LM server still works
+/// on the other rows, so the two servers, or a server's two workers, overlap within one batch). What <see cref="ICandidateScorer.Score"/>
+/// is then asked must be exactly what was prefetched — the same row, prefix and candidates — or it is asked anew: a prefetch
+/// changes when a request is sent, never what a step scores.
+/// </summary>
+public interface IPrefetchingScorer
+{
+    /// <summary>
+    /// Row <paramref name="row"/>'s language model answered with <paramref name="candidates"/> (its most likely tokens, most
+    /// likely first). Called from the thread that read the answer while the decoding thread waits for the step (so the
+    /// scorer's rows do not change meanwhile); must not block.
+    /// </summary>
+    void Prefetch(int row, long[] candidates);
+}
+
+/// <summary>A language-model session whose rows' answers arrive one at a time (a remote engine's), and can say so per row.</summary>
+public interface IRowAnswerSource
+{
+    /// <summary>Called with (row, its candidate ids) as each row's answer of a step arrives; null = nobody listens.</summary>
+    Action<int, long[]>? RowAnswered { set; }
+}

@@ -59,6 +59,9 @@ public sealed class TokenwiseDecoder
         using var lm = engine.OpenSession(longest + options.MaxNewTokens + 1);
         using var scorer = rm is null ? null : engine.OpenScorer(rm, rule.ScoredCandidates, longest + options.MaxNewTokens + 1, Counts);
 
+        // A remote LM's rows answer one by one; a remote RM's scorer can then ask for each row's rewards at once instead of
+        // after the slowest row (IPrefetchingScorer: the same requests, sent earlier).
+        if (lm is IRowAnswerSource answers && scorer is IPrefetchingScorer prefetching) answers.RowAnswered = prefetching.Prefetch;
         var next = lm.AddRows(prompts);
         scorer?.AddRows(prompts);
         for (int step = 0; step < options.MaxNewTokens && rows.Any(r => !r.Done); step++)

@@ -134,6 +134,35 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
     }
 
     /// <summary>
+    /// A remote reward model's scorer asks for each row's rewards as soon as the remote LM's answer for that row is in
+    /// (IPrefetchingScorer): every step after the first (the scorer has no rows while the LM prefills) takes its rows'
+    /// prefetched requests, no request is sent twice, and the tokens are those of the same run without prefetching.
+    /// </summary>
+    [Fact]
+    public void A_remote_reward_models_requests_go_out_as_each_rows_lm_answer_arrives_and_change_no_token()
+    {
+        string[] prompts = [.. Prompts, "The cat sat on"];
+        var options = new DecodingOptions { Method = new PargsOptions { K = 10, W = 2.0 }, Seed = 5, MaxNewTokens = 9, StopAtEos = false, BatchSize = prompts.Length };
+        IReadOnlyList<GenerationResult> Run(bool prefetch, out RemoteEngine engine, out RemoteRewardModel rm)
+        {
+            engine = Connect(topK: 10);
+            rm = new RemoteRewardModel(new RemoteRmOptions { Url = fixture.Server.Url, Concurrency = 8, Prefetch = prefetch }, engine.Info);
+            return TextGenerator.Generate(engine, rm, prompts, options);
+        }
+        var plain = Run(prefetch: false, out var plainEngine, out var plainRm);
+        var early = Run(prefetch: true, out var engine, out var rm);
+        using (plainEngine) using (plainRm) using (engine) using (rm)
+        {
+            Assert.Equal(0, plainRm.Prefetched);
+            Assert.Equal(prompts.Length * (options.MaxNewTokens - 1), rm.Prefetched);
+            Assert.Equal(rm.Prefetched, rm.PrefetchesUsed);
+            Assert.Equal(prompts.Length * options.MaxNewTokens, rm.Requests); // one per row and step, none twice
+            Assert.Equal(plainRm.Requests, rm.Requests);
+            Assert.Equal(plain.Select(r => r.TokenIds), early.Select(r => r.TokenIds));
+        }
+    }
+
+    /// <summary>
     /// `bench remote`'s two client decoders: the rows as two batches decoded at once over one engine (and one reward model,
     /// local or remote) give one batch's tokens — each batch draws its rows' own seeded streams — with one LM request per
     /// row and step, and one RM request per row and step with the reward model remote.

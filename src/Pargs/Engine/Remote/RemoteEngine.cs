@@ -71,7 +71,7 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
 
     /// <summary>The reward model's own scorer (local: over its cached prefix; remote: one request per row and step).</summary>
     public override ICandidateScorer OpenScorer(IRewardModel rm, int candidates, int capacity, CandidateScoringCounts counts)
-        => rm.OpenScorer(Info, capacity + candidates, counts);
+        => rm is Rewards.Remote.RemoteRewardModel remote ? remote.OpenScorer(Info, capacity + candidates, counts, candidates) : rm.OpenScorer(Info, capacity + candidates, counts);
 
     /// <summary>The top-k of each prefix, all concurrently; a failure of any fails the step (no partial step).</summary>
     (float[][] LogProbs, long[][] Ids) Fetch(IReadOnlyList<int[]> prefixes)
@@ -81,11 +81,14 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
         return Gather(tasks);
     }
 
-    /// <summary>As <see cref="Fetch(IReadOnlyList{int[]})"/>, over a session's rows as they are held (no copy of a row per step).</summary>
-    (float[][] LogProbs, long[][] Ids) Fetch(List<List<int>> rows)
+    /// <summary>
+    /// As <see cref="Fetch(IReadOnlyList{int[]})"/>, over a session's rows as they are held (no copy of a row per step);
+    /// <paramref name="answered"/> hears each row's answer as it arrives (<see cref="IRowAnswerSource"/>).
+    /// </summary>
+    (float[][] LogProbs, long[][] Ids) Fetch(List<List<int>> rows, Action<int, long[]>? answered)
     {
         var tasks = new Task<(float[] LogProbs, long[] Ids)>[rows.Count];
-        for (int i = 0; i < tasks.Length; i++) tasks[i] = FetchOne(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(rows[i]));
+        for (int i = 0; i < tasks.Length; i++) tasks[i] = FetchOne(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(rows[i]), i, answered);
         return Gather(tasks);
     }
 
@@ -99,22 +102,25 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
     }
 
     /// <summary>Writes the step body here, on the caller's thread (the prefix is not kept), then sends it.</summary>
-    Task<(float[] LogProbs, long[] Ids)> FetchOne(ReadOnlySpan<int> prefix)
+    Task<(float[] LogProbs, long[] Ids)> FetchOne(ReadOnlySpan<int> prefix, int row = -1, Action<int, long[]>? answered = null)
     {
         if (prefix.Length >= info.MaxPositions)
             return Task.FromException<(float[], long[])>(new PargsException($"a row needs {prefix.Length + 1} positions but {info.Source} serves a context of {info.MaxPositions}"));
-        return Send(client.StepBody(prefix, options.TopK));
+        return Send(client.StepBody(prefix, options.TopK), row, answered);
     }
 
-    async Task<(float[] LogProbs, long[] Ids)> Send(ReadOnlyMemory<byte> body)
+    async Task<(float[] LogProbs, long[] Ids)> Send(ReadOnlyMemory<byte> body, int row, Action<int, long[]>? answered)
     {
         using var doc = await http.PostAsync(client.StepUrl, body).ConfigureAwait(false);
         var (ids, logProbs) = client.ReadStep(doc.RootElement, options.TopK, info.VocabSize);
+        answered?.Invoke(row, ids); // before this task completes: the decoding thread is still waiting for the step
         return (logProbs, ids);
     }
 
-    sealed class RemoteSession(RemoteEngine engine) : ILanguageModelSession
+    sealed class RemoteSession(RemoteEngine engine) : ILanguageModelSession, IRowAnswerSource
     {
+        public Action<int, long[]>? RowAnswered { private get; set; }
+
         readonly List<List<int>> rows = new();
         readonly List<(float[] LogProbs, long[] Ids)> next = new();
 
@@ -137,7 +143,7 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
         {
             if (tokens.Length != rows.Count) throw new ArgumentException($"{tokens.Length} tokens for {rows.Count} rows");
             for (int b = 0; b < rows.Count; b++) rows[b].Add((int)tokens[b]);
-            var (logProbs, ids) = engine.Fetch(rows);
+            var (logProbs, ids) = engine.Fetch(rows, RowAnswered);
             for (int b = 0; b < rows.Count; b++) next[b] = (logProbs[b], ids[b]);
             return Current();
         }

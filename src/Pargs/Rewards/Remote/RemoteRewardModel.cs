@@ -31,6 +31,12 @@ public sealed record RemoteRmOptions
     public int Retries { get; init; } = 4;
     public TimeSpan RetryBase { get; init; } = TimeSpan.FromMilliseconds(250);
     public string? ApiKey { get; init; }
+    /// <summary>
+    /// Send a row's request as soon as a remote LM's answer for that row is in, not after the step's slowest row
+    /// (<see cref="Decoding.IPrefetchingScorer"/>; the same requests, earlier). Default on; PARGS_RM_PREFETCH=0 turns it off
+    /// (A/B runs of one build).
+    /// </summary>
+    public bool Prefetch { get; init; } = Environment.GetEnvironmentVariable("PARGS_RM_PREFETCH") != "0";
 
     public static RemoteRmProtocol ParseProtocol(string name) => name.ToLowerInvariant() switch
     {
@@ -376,57 +382,133 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         return tensor(Score(texts));
     }
 
-    public ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts) => new RemoteScorer(this, counts);
+    public ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts) => new RemoteScorer(this, counts, 0);
 
-    /// <summary>Rows of LM ids; each step one request per active row with its k candidate texts.</summary>
-    sealed class RemoteScorer(RemoteRewardModel rm, CandidateScoringCounts counts) : ICandidateScorer
+    /// <summary>
+    /// <see cref="OpenScorer(LanguageModelInfo, int, CandidateScoringCounts)"/> for a method that scores the LM's
+    /// <paramref name="candidates"/> most likely tokens of each row: the scorer then prefetches (<see cref="IPrefetchingScorer"/>) —
+    /// a row's request goes out as soon as a remote LM's answer for it is in.
+    /// </summary>
+    public ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts, int candidates)
+        => new RemoteScorer(this, counts, options.Prefetch ? candidates : 0);
+
+    /// <summary>Requests sent ahead of their step (<see cref="IPrefetchingScorer"/>) and how many the step then used.</summary>
+    public long Prefetched => Interlocked.Read(ref prefetched);
+    public long PrefetchesUsed => Interlocked.Read(ref prefetchesUsed);
+    long prefetched, prefetchesUsed;
+
+    /// <summary>
+    /// Rows of LM ids; each step one request per active row with its k candidate texts. With <paramref name="k"/> known (the
+    /// method's candidates per row) and token ids on the wire, a row's request is sent as soon as the LM's answer for it
+    /// arrives (<see cref="Prefetch"/>), and the step takes it if it asks exactly that — else it asks anew.
+    /// </summary>
+    sealed class RemoteScorer(RemoteRewardModel rm, CandidateScoringCounts counts, int k) : ICandidateScorer, IPrefetchingScorer
     {
         readonly List<List<int>> rows = new();
         long[] last = [];
         int lastK;
+        // A row that was inactive at a step (finished) stays so: no request is prefetched for it.
+        bool[] finished = [];
+        // Per row: the candidates and request sent ahead for the coming step; written by the threads that read LM answers
+        // while the decoding thread waits (one writer per row), read by the decoding thread after the wait.
+        (long[] Candidates, int PrefixLength, Task<float[]> Rewards)?[] ahead = [];
 
         public int Rows => rows.Count;
 
-        public void AddRows(IReadOnlyList<int[]> prompts) => rows.AddRange(prompts.Select(p => p.ToList()));
+        public void AddRows(IReadOnlyList<int[]> prompts)
+        {
+            DropPrefetches();
+            rows.AddRange(prompts.Select(p => p.ToList()));
+            Array.Resize(ref finished, rows.Count);
+            ahead = new (long[], int, Task<float[]>)?[rows.Count];
+        }
 
         public void KeepRows(int[] keep)
         {
+            DropPrefetches();
             var kept = keep.Select(r => rows[r].ToList()).ToList();
+            finished = keep.Select(r => finished[r]).ToArray();
             rows.Clear();
             rows.AddRange(kept);
+            ahead = new (long[], int, Task<float[]>)?[rows.Count];
+        }
+
+        public void Prefetch(int row, long[] candidates)
+        {
+            if (k <= 0 || !rm.SendsTokenIds || row < 0 || row >= rows.Count || row >= ahead.Length || finished[row] || candidates.Length < k) return;
+            try
+            {
+                var first = candidates[..k];
+                var tails = new int[k][];
+                for (int j = 0; j < k; j++) tails[j] = [(int)first[j]];
+                var prefix = rows[row];
+                var task = rm.ScoreIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), tails);
+                Interlocked.Increment(ref rm.prefetched);
+                ahead[row] = (first, prefix.Count, task);
+            }
+            catch (Exception)
+            {
+                // A request that could not even be written is asked again by the step, which reports its error.
+                ahead[row] = null;
+            }
+        }
+
+        /// <summary>Unused prefetched requests: their outcome is observed (and dropped) so that a failure is not left unobserved.</summary>
+        void DropPrefetches()
+        {
+            for (int b = 0; b < ahead.Length; b++)
+                if (ahead[b] is { } unused)
+                {
+                    unused.Rewards.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+                    ahead[b] = null;
+                }
         }
 
         public float[][] Score(Tensor candidates, IReadOnlyList<bool> active)
         {
-            int k = (int)candidates.shape[1];
+            int columns = (int)candidates.shape[1];
             var ids = candidates.data<long>().ToArray();
             var tasks = new Task<float[]>?[rows.Count];
             for (int b = 0; b < rows.Count; b++)
             {
-                if (!active[b]) continue;
+                if (!active[b])
+                {
+                    finished[b] = true;
+                    continue;
+                }
                 var prefix = rows[b];
+                if (b < ahead.Length && ahead[b] is { } sent && sent.PrefixLength == prefix.Count
+                    && sent.Candidates.AsSpan().SequenceEqual(ids.AsSpan(b * columns, columns)))
+                {
+                    // Asked ahead for exactly this row, prefix and candidates.
+                    tasks[b] = sent.Rewards;
+                    ahead[b] = null;
+                    Interlocked.Increment(ref rm.prefetchesUsed);
+                    counts.FullForwards += columns;
+                    continue;
+                }
                 if (rm.SendsTokenIds)
                 {
-                    var tails = new int[k][];
-                    for (int j = 0; j < k; j++) tails[j] = [(int)ids[b * k + j]];
+                    var tails = new int[columns][];
+                    for (int j = 0; j < columns; j++) tails[j] = [(int)ids[b * columns + j]];
                     tasks[b] = rm.ScoreIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), tails);
                 }
-                else tasks[b] = rm.ScoreAsync(Enumerable.Range(0, k).Select(j => rm.TextOf(prefix.Append((int)ids[b * k + j]))).ToArray());
-                counts.FullForwards += k;
+                else tasks[b] = rm.ScoreAsync(Enumerable.Range(0, columns).Select(j => rm.TextOf(prefix.Append((int)ids[b * columns + j]))).ToArray());
+                counts.FullForwards += columns;
             }
+            DropPrefetches(); // a prefetch this step did not ask for (other candidates: a miss)
             var running = tasks.Where(t => t is not null).Cast<Task>().ToArray();
             RemoteHttp.WaitAll(running);
             last = ids;
-            lastK = k;
-            return tasks.Select(t => t?.Result ?? new float[k]).ToArray();
-        }
+            lastK = columns;
+            return tasks.Select(t => t?.Result ?? new float[columns]).ToArray();        }
 
         public void Commit(int[] chosen)
         {
             for (int b = 0; b < rows.Count; b++) rows[b].Add((int)last[b * lastK + chosen[b]]);
         }
 
-        public void Dispose() { }
+        public void Dispose() => DropPrefetches();
     }
 
     public void Dispose() => http.Dispose();
