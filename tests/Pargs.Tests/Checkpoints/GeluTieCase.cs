@@ -49,7 +49,7 @@ sealed class GeluTieCase : IDisposable
         // A process-wide no-GC region around the forward, kept although this forward no longer needs it. WHY: TorchSharp
         // passes a Scalar to libtorch by handle and holds no reference across the call, so a collection mid-call lets
         // its finalizer free what libtorch reads ("Unknown scalar type" / Scalar.h toFloat). The reference forwards now
-        // hold their Scalars (and the alpha 1 TorchSharp's + makes, HeldAlpha): a loop of these forwards with another
+        // hold their Scalars (and the alpha 1 TorchSharp's + makes, HeldScalars.Plus): a loop of these forwards with another
         // thread collecting ran 60 s clean per case, where without it it crashed in ~12 s. But Pargs' own torch forwards
         // still add with TorchSharp's + (an unheld alpha in every residual, norm and bias sum), and this search's
         // allocation rate makes collections frequent: without the region the Gemma llama.cpp golden tests running in

@@ -11,7 +11,7 @@ public class HeldScalarsTests
 
     /// <summary>
     /// Every torch path of the library, the CLI, the server and these tests (reference forwards run beside the rest)
-    /// holds its Scalars (HeldAlpha, HeldScalars, using). Left out: this class, whose references are the unheld
+    /// holds its Scalars (HeldScalars, using). Left out: this class, whose references are the unheld
     /// operators themselves (run with collections disallowed), and its fixtures.
     /// </summary>
     [Theory]

@@ -9,7 +9,7 @@ namespace Pargs.Training.Optimizers;
 /// <c>AdamW.step</c> passes its coefficients as implicit Scalars (<c>mul_(β1)</c>, <c>add_(g, alpha: 1 − β1)</c>,
 /// <c>addcmul_(…, value: 1 − β2)</c>, <c>/ √bc2</c>, <c>add_(ε)</c> and its hidden alpha, <c>addcdiv_(…, value: −lr/bc1)</c>)
 /// that nothing references once their handles are read, so a collection on any thread during the update lets their
-/// finalizers free what libtorch reads (<see cref="HeldAlpha"/>): an "Unknown scalar type" error or a wrong update,
+/// finalizers free what libtorch reads (<see cref="HeldScalars"/>): an "Unknown scalar type" error or a wrong update,
 /// at random, under load. The arithmetic is TorchSharp's, operation for operation with the same Scalar values, so the
 /// update is bit-identical (tested against <c>torch.optim.AdamW</c>), and the state (<see cref="TorchSharp.Modules.AdamW.State"/>, its
 /// saved layout, <c>load_state_dict</c>) is the base class's. Named AdamW because TorchSharp writes the optimizer's

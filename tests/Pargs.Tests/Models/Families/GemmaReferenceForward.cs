@@ -16,7 +16,7 @@ public static class GemmaReferenceForward
     /// <summary>gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).</summary>
     /// <remarks>
     /// Every Scalar here is explicit and held to the end (also in <see cref="Logits"/>; sums go through
-    /// <see cref="HeldAlpha"/> for the alpha Scalar TorchSharp's + makes). WHY: TorchSharp's implicit
+    /// <see cref="HeldScalars"/> for the alpha Scalar TorchSharp's + makes). WHY: TorchSharp's implicit
     /// conversion (<c>x.pow(3)</c>, <c>0.5 * x</c>) makes a temporary Scalar whose finalizer frees the native value; its
     /// wrapper is unreachable once its handle is passed, so a collection during the call (any thread allocating) frees
     /// it while libtorch reads it ("Unknown scalar type", c10/core/Scalar.h). Reproduced within seconds by a loop of

@@ -10,7 +10,7 @@ namespace Pargs.Tests.Models.Families;
 /// partial "rotate half" rotary (its frequencies given by the caller), explicit repeat of key/value heads, explicit
 /// masked softmax. They share nothing with the model code but the parameter names.
 /// <para>
-/// Every Scalar is explicit and held across its call, and sums go through <see cref="HeldAlpha"/> (the alpha Scalar
+/// Every Scalar is explicit and held across its call, and sums go through <see cref="HeldScalars"/> (the alpha Scalar
 /// TorchSharp's + makes). WHY: TorchSharp's implicit conversion (<c>x.pow(2)</c>,
 /// <c>x * 0.5</c>, <c>masked_fill(m, -inf)</c>) makes a temporary Scalar whose finalizer frees the native value; its
 /// wrapper is unreachable once its handle is passed, so a collection during the call (any thread allocating) frees it
