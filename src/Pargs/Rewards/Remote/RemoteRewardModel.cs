@@ -439,10 +439,8 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             try
             {
                 var first = candidates[..k];
-                var tails = new int[k][];
-                for (int j = 0; j < k; j++) tails[j] = [(int)first[j]];
                 var prefix = rows[row];
-                var task = rm.ScoreIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), tails);
+                var task = rm.ScoreIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), OneTokenTails(first));
                 Interlocked.Increment(ref rm.prefetched);
                 ahead[row] = (first, prefix.Count, task);
             }
@@ -451,6 +449,14 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
                 // A request that could not even be written is asked again by the step, which reports its error.
                 ahead[row] = null;
             }
+        }
+
+        /// <summary>Each candidate as the one-token tail after a row's prefix (a /v1/rewards sequence per candidate).</summary>
+        static int[][] OneTokenTails(ReadOnlySpan<long> candidates)
+        {
+            var tails = new int[candidates.Length][];
+            for (int j = 0; j < tails.Length; j++) tails[j] = [(int)candidates[j]];
+            return tails;
         }
 
         /// <summary>Unused prefetched requests: their outcome is observed (and dropped) so that a failure is not left unobserved.</summary>
@@ -488,11 +494,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
                     continue;
                 }
                 if (rm.SendsTokenIds)
-                {
-                    var tails = new int[columns][];
-                    for (int j = 0; j < columns; j++) tails[j] = [(int)ids[b * columns + j]];
-                    tasks[b] = rm.ScoreIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), tails);
-                }
+                    tasks[b] = rm.ScoreIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), OneTokenTails(ids.AsSpan(b * columns, columns)));
                 else tasks[b] = rm.ScoreAsync(Enumerable.Range(0, columns).Select(j => rm.TextOf(prefix.Append((int)ids[b * columns + j]))).ToArray());
                 counts.FullForwards += columns;
             }
