@@ -87,8 +87,12 @@ public sealed class ContinuousDecoder : IDisposable
         Timed(StepPhaseTimes.Phase.Leave, ref start);
         if (joining.Count > 0)
         {
+            // The budget counts the tokens a join runs: the LM's prefix cache serves the rest (a remote client's step request
+            // sends its whole prefix and runs one token; counted whole, 16 such rows of ~50 tokens joined over 3–4 steps). A
+            // scorer prefills the whole prompt, so with one the whole prompt counts.
+            int Cost(Row row) => scorer is null ? lm.TokensToRun(row.Prompt) : row.Prompt.Length;
             int joins = 1;
-            for (long budget = joining[0].Prompt.Length; joins < joining.Count && (budget += joining[joins].Prompt.Length) <= MaxJoinTokensPerStep; joins++) { }
+            for (long budget = Cost(joining[0]); joins < joining.Count && (budget += Cost(joining[joins])) <= MaxJoinTokensPerStep; joins++) { }
             var prompts = joining.Take(joins).Select(r => r.Prompt).ToList();
             next = lm.AddRows(prompts);
             Timed(StepPhaseTimes.Phase.JoinLm, ref start);

@@ -14,6 +14,12 @@ public interface ILanguageModelSession : IDisposable
     /// <summary>Adds one row per prompt (ids, BOS included) after the existing rows and runs the prompts.</summary>
     NextTokens AddRows(IReadOnlyList<int[]> prompts);
 
+    /// <summary>
+    /// How many of <paramref name="prompt"/>'s tokens <see cref="AddRows"/> would run now: all of them, less what a prefix
+    /// cache holds. A join budget counts these — a remote client's step request carries its whole prefix and runs one token.
+    /// </summary>
+    int TokensToRun(int[] prompt) => prompt.Length;
+
     /// <summary>Extends every row by its token (one per row, in row order).</summary>
     NextTokens Append(long[] tokens);
 

@@ -69,6 +69,8 @@ public sealed class LocalEngine : LanguageModelEngine
             return Keep(logProbs is null || logProbs.shape[0] == 0 ? added : cat([logProbs, added]));
         }
 
+        public int TokensToRun(int[] prompt) => prompt.Length - (prefixCache?.KeptLength(prompt) ?? 0);
+
         /// <summary>Each joining row starts from the longest kept prefix of its prompt and computes only the rest.</summary>
         Tensor AddFromPrefixCache(IReadOnlyList<int[]> prompts)
         {

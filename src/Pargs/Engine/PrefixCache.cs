@@ -96,28 +96,43 @@ public sealed class PrefixCache : IDisposable
     /// </summary>
     public Match Find(int[] prompt)
     {
-        int most = Math.Min(prompt.Length - 1, longest);
-        if (most >= 1)
+        var found = Longest(prompt);
+        if (found is { } node)
         {
-            var prefixHashes = new ulong[most + 1];
-            ulong h = Seed;
-            for (int i = 0; i < most; i++) prefixHashes[i + 1] = h = Mix(h, prompt[i]);
-            for (int length = most; length >= 1; length--)
-            {
-                if (!byPrefix.TryGetValue(prefixHashes[length], out var node)) continue;
-                var ids = node.Value.Ids;
-                if (ids.Length < length || !prompt.AsSpan(0, length).SequenceEqual(ids.AsSpan(0, length))) continue; // a hash collision
-                recent.Remove(node);
-                recent.AddFirst(node);
-                Interlocked.Increment(ref hits);
-                Interlocked.Add(ref reusedTokens, length);
-                Interlocked.Add(ref computedTokens, prompt.Length - length);
-                return new Match(node.Value.Cache, node.Value.Row, node.Value.FirstSlot, length);
-            }
+            int length = node.Length;
+            recent.Remove(node.Node);
+            recent.AddFirst(node.Node);
+            Interlocked.Increment(ref hits);
+            Interlocked.Add(ref reusedTokens, length);
+            Interlocked.Add(ref computedTokens, prompt.Length - length);
+            return new Match(node.Node.Value.Cache, node.Node.Value.Row, node.Node.Value.FirstSlot, length);
         }
         Interlocked.Increment(ref misses);
         Interlocked.Add(ref computedTokens, prompt.Length);
         return default;
+    }
+
+    /// <summary>
+    /// How many tokens of <paramref name="prompt"/> <see cref="Find"/> would find kept — without marking anything used or
+    /// counting a hit: what a batch's join budget asks before it decides which rows join this step.
+    /// </summary>
+    public int KeptLength(int[] prompt) => Longest(prompt)?.Length ?? 0;
+
+    (LinkedListNode<Entry> Node, int Length)? Longest(int[] prompt)
+    {
+        int most = Math.Min(prompt.Length - 1, longest);
+        if (most < 1) return null;
+        var prefixHashes = new ulong[most + 1];
+        ulong h = Seed;
+        for (int i = 0; i < most; i++) prefixHashes[i + 1] = h = Mix(h, prompt[i]);
+        for (int length = most; length >= 1; length--)
+        {
+            if (!byPrefix.TryGetValue(prefixHashes[length], out var node)) continue;
+            var ids = node.Value.Ids;
+            if (ids.Length < length || !prompt.AsSpan(0, length).SequenceEqual(ids.AsSpan(0, length))) continue; // a hash collision
+            return (node, length);
+        }
+        return null;
     }
 
     /// <summary>Keeps <paramref name="cache"/> (one compact row holding exactly <paramref name="ids"/>; owned from now on).</summary>

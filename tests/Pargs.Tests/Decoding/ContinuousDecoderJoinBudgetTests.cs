@@ -60,6 +60,60 @@ public class ContinuousDecoderJoinBudgetTests
         }
     }
 
+    /// <summary>
+    /// A remote client's step requests (issue 18): each carries its row's whole prefix, of which the server's prefix cache
+    /// holds all but the last token. The budget counts the tokens a join runs, so such rows join together; counted whole,
+    /// the same 6 rows joined 2 at a time (as the first test's budget of 10 splits them).
+    /// </summary>
+    [Fact]
+    public void Rows_whose_prefix_the_prefix_cache_holds_cost_the_budget_only_the_tokens_they_run()
+    {
+        var config = TinyModels.LlamaConfig(40);
+        var lm = TinyModels.RandomLM(config, seed: 7);
+        lm.Tokenizer = new TestCharTokenizer(40);
+        var tokenizer = lm.Tokenizer!;
+        using var cache = new PrefixCache(64 << 20);
+        var engine = LanguageModelEngine.Cached(lm, cache);
+        var prompts = Prompts.Select(p => tokenizer.Encode(p, addBos: true)).ToArray();
+
+        // One step of each row, as a step request asks (max_tokens 1): the rows leave and their prompts stay in the cache.
+        int[][] Step(int[][] rowsPrompts, int budget, List<int> joinedAfterStep)
+        {
+            using var decoder = new ContinuousDecoder(engine, null, new GreedyOptions(), capacity: 64) { MaxJoinTokensPerStep = budget };
+            var rows = rowsPrompts.Select((p, i) => new RowProgress(new DecodingContext(tokenizer, null, false, Array.Empty<string>(), 1), i, 0, p)).ToArray();
+            for (int i = 0; i < rows.Length; i++) decoder.Join(rowsPrompts[i], rows[i], DecodingSteps.RowRandom(4, i, 0));
+            for (int finished = 0, step = 0; finished < rows.Length; step++)
+            {
+                Assert.True(step < 100, "the decoder stopped making progress");
+                finished += decoder.Step().Count;
+                joinedAfterStep.Add(rows.Count(r => r.Tokens.Count > 0));
+            }
+            return rows.Select(r => r.Tokens.ToArray()).ToArray();
+        }
+
+        var first = Step(prompts, int.MaxValue, new List<int>());
+        var extended = prompts.Select((p, i) => p.Append(first[i][0]).ToArray()).ToArray(); // the next step request of each row
+        Assert.All(extended, p => Assert.Equal(p.Length - 1, cache.KeptLength(p)));
+        var joined = new List<int>();
+        var second = Step(extended, 10, joined);
+        Assert.Equal(Prompts.Length, joined[0]); // one token each: all six within a budget of 10
+
+        // The same requests without their prefixes kept: the whole prompts count, and they give the same tokens.
+        using var cold = new PrefixCache(64 << 20);
+        var uncached = LanguageModelEngine.Cached(lm, cold);
+        using var coldDecoder = new ContinuousDecoder(uncached, null, new GreedyOptions(), capacity: 64) { MaxJoinTokensPerStep = 10 };
+        var coldRows = extended.Select((p, i) => new RowProgress(new DecodingContext(tokenizer, null, false, Array.Empty<string>(), 1), i, 0, p)).ToArray();
+        for (int i = 0; i < coldRows.Length; i++) coldDecoder.Join(extended[i], coldRows[i], DecodingSteps.RowRandom(4, i, 0));
+        coldDecoder.Step();
+        Assert.Equal(1, coldRows.Count(r => r.Tokens.Count > 0)); // BOS + "abc" + 1 = 5, then BOS + "hello" + 1 = 7: 12 > 10
+        for (int step = 0; coldRows.Any(r => r.Tokens.Count == 0); step++)
+        {
+            Assert.True(step < 100, "the decoder stopped making progress");
+            coldDecoder.Step();
+        }
+        for (int i = 0; i < Prompts.Length; i++) Assert.Equal(coldRows[i].Tokens.ToArray(), second[i]);
+    }
+
     [Fact]
     public void A_timed_decoder_gives_the_same_tokens_and_sums_every_phase_it_ran()
     {
