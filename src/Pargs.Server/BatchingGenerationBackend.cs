@@ -301,7 +301,11 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     /// <summary>A request resolved into what the generator takes.</summary>
     sealed record Plan(ServedLanguageModel Model, IRewardModel? RewardModel, DecodingOptions Options, int[] PromptIds);
 
-    public int Validate(GenerationRequest request) => Resolve(request).PromptIds.Length;
+    public ValidatedRequest Validate(GenerationRequest request)
+    {
+        var plan = Resolve(request);
+        return new ValidatedRequest(request, plan.PromptIds.Length, plan);
+    }
 
     Plan Resolve(GenerationRequest request)
     {
@@ -315,9 +319,8 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         catch (PargsException) { throw ApiException.BadRequest($"Unknown method '{Shorten(methodName)}'; expected one of {string.Join(", ", Methods)}.", "method"); }
 
         // Honour or refuse: a setting the method would ignore is an error, not a silent no-op.
-        // The "it applies to …" text is built only for the error: Resolve runs twice for every request (Validate, then
-        // Generate), and joining the methods' names for each of six settings was 3–4 % of the thread pool's CPU per remote
-        // step request (s14-wire's profile).
+        // The "it applies to …" text is built only for the error: joining the methods' names for each of six settings was
+        // 3–4 % of the thread pool's CPU per remote step request (s14-wire's profile).
         void OnlyFor(object? value, string param, bool applies, Func<string> which)
         {
             if (value is not null && !applies)
@@ -409,9 +412,10 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         return new Plan(served, rm, options, ids);
     }
 
-    public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation)
+    public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(ValidatedRequest validated, [EnumeratorCancellation] CancellationToken cancellation)
     {
-        var plan = Resolve(request);
+        var plan = validated.Resolved as Plan ?? throw new ArgumentException("The request was not validated by this backend.", nameof(validated));
+        var request = validated.Request;
         var updates = Channel.CreateUnbounded<GenerationUpdate>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
         var running = new RunningRequest(request, updates.Writer, cancellation);
         var started = Enqueue(() =>

@@ -59,6 +59,19 @@ public sealed record GenerationUpdate(int Index, string TextDelta, string? Finis
 }
 
 /// <summary>
+/// A request its backend has checked (<see cref="IGenerationBackend.Validate"/>): the prompt's length for the usage
+/// numbers, and what the backend resolved it to — models, options, prompt ids — handed back to
+/// <see cref="IGenerationBackend.GenerateAsync"/> so a request is resolved (and a text prompt tokenized) once.
+/// </summary>
+public sealed class ValidatedRequest(GenerationRequest request, int promptTokens, object? resolved = null)
+{
+    public GenerationRequest Request { get; } = request;
+    public int PromptTokens { get; } = promptTokens;
+    /// <summary>The backend's own resolution of the request (opaque to callers).</summary>
+    public object? Resolved { get; } = resolved;
+}
+
+/// <summary>
 /// What the server needs from a decoding engine: check a request up front (a 4xx before any work), run it as a stream
 /// of text deltas, and score texts with a reward model. The first implementation (<see cref="BatchingGenerationBackend"/>)
 /// runs requests one after another; a continuous-batching engine can take its place behind this interface.
@@ -70,15 +83,15 @@ public interface IGenerationBackend : IDisposable
 
     /// <summary>
     /// Checks <paramref name="request"/> (names, ranges, settings the method would ignore, prompt + max_tokens against
-    /// the context) and returns the prompt's length in tokens. Throws <see cref="ApiException"/>.
+    /// the context) and returns it resolved, with the prompt's length in tokens. Throws <see cref="ApiException"/>.
     /// </summary>
-    int Validate(GenerationRequest request);
+    ValidatedRequest Validate(GenerationRequest request);
 
     /// <summary>
-    /// Runs a validated request. Each choice's text is the concatenation of its deltas; every choice ends with one
-    /// update carrying its finish reason. Cancelling <paramref name="cancellation"/> (client gone) stops the work.
+    /// Runs a request this backend validated. Each choice's text is the concatenation of its deltas; every choice ends with
+    /// one update carrying its finish reason. Cancelling <paramref name="cancellation"/> (client gone) stops the work.
     /// </summary>
-    IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, CancellationToken cancellation);
+    IAsyncEnumerable<GenerationUpdate> GenerateAsync(ValidatedRequest request, CancellationToken cancellation);
 
     /// <summary>
     /// The reward of each input (a causal reward model reads prompt + response with BOS first, as in training; an encoder

@@ -186,7 +186,8 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
 
     async Task Run(HttpContext context, GenerationRequest request, bool stream, bool includeUsage, bool chat, bool tokensAsIds)
     {
-        int promptTokens = backend.Validate(request); // every 4xx before any work
+        var validated = backend.Validate(request); // every 4xx before any work
+        int promptTokens = validated.PromptTokens;
         using var admitted = admission.TryEnter() ?? throw TooBusy();
         var clock = Stopwatch.StartNew();
         string id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
@@ -215,7 +216,7 @@ public sealed class OpenAiEndpoints(ServedModels models, IGenerationBackend back
         {
             // Streamed events are flushed when no further update is ready: a client that fell behind, or n choices of one
             // step, get their events in one send instead of one send (and one HTTP chunk) per event; none waits for a later token.
-            await using var updates = backend.GenerateAsync(request, context.RequestAborted).GetAsyncEnumerator(context.RequestAborted);
+            await using var updates = backend.GenerateAsync(validated, context.RequestAborted).GetAsyncEnumerator(context.RequestAborted);
             bool unflushed = false;
             for (var moving = updates.MoveNextAsync(); ; moving = updates.MoveNextAsync())
             {

@@ -57,7 +57,8 @@ public sealed class PargsChatClient : IChatClient
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<AiChatMessage> messages, ChatOptions? chatOptions = null, CancellationToken cancellationToken = default)
     {
-        var (request, promptTokens) = Request(messages, chatOptions);
+        var request = Request(messages, chatOptions);
+        int promptTokens = request.PromptTokens;
         var text = new StringBuilder();
         string? finish = null;
         int completionTokens = 0;
@@ -79,7 +80,8 @@ public sealed class PargsChatClient : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AiChatMessage> messages, ChatOptions? chatOptions = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var (request, promptTokens) = Request(messages, chatOptions);
+        var request = Request(messages, chatOptions);
+        int promptTokens = request.PromptTokens;
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         var created = DateTimeOffset.UtcNow;
         await foreach (var update in backend.GenerateAsync(request, cancellationToken))
@@ -108,7 +110,7 @@ public sealed class PargsChatClient : IChatClient
         _ => new ChatFinishReason(reason),
     };
 
-    (GenerationRequest Request, int PromptTokens) Request(IEnumerable<AiChatMessage> messages, ChatOptions? chat)
+    ValidatedRequest Request(IEnumerable<AiChatMessage> messages, ChatOptions? chat)
     {
         var list = messages.Select(m =>
         {
@@ -154,7 +156,7 @@ public sealed class PargsChatClient : IChatClient
             request = request with { Stop = [.. request.Stop, "<|im_end|>"] };
         try
         {
-            return (request, backend.Validate(request));
+            return backend.Validate(request);
         }
         catch (ApiException e)
         {

@@ -17,9 +17,9 @@ sealed class GatedBackend : IGenerationBackend
     public IReadOnlyList<string> Methods { get; } = ["greedy"];
     public int QueueDepth => 0;
     public void Release() => gate.TrySetResult();
-    public int Validate(GenerationRequest request) => 3;
+    public ValidatedRequest Validate(GenerationRequest request) => new(request, 3);
 
-    public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation)
+    public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(ValidatedRequest request, [EnumeratorCancellation] CancellationToken cancellation)
     {
         Interlocked.Increment(ref Started);
         yield return new GenerationUpdate(0, "first");
