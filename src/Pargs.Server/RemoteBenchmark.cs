@@ -112,6 +112,38 @@ public static class RemoteBenchmark
         public Measure Split { get; set; }
     }
 
+    /// <summary>
+    /// The HTTP floor: process CPU per loopback round trip of a request the server answers without work (GET /health), with
+    /// <paramref name="inFlight"/> in flight on a client set up as the remote engine's (pooled keep-alive connections). WHY:
+    /// one remote token costs an LM and an RM request; on stories260K the local engine's whole token (10 reward candidates
+    /// and the LM) costs about as much CPU as two such round trips, so where "× local" lands is mostly the HTTP stack's
+    /// cost — this number, measured in the same run, says how much of that is the floor any Kestrel + HttpClient pair pays.
+    /// </summary>
+    static double HttpFloorMicroseconds(Uri serverUrl, int inFlight)
+    {
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = inFlight, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2) })
+        {
+            BaseAddress = serverUrl, Timeout = Timeout.InfiniteTimeSpan,
+        };
+        async Task Row(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                using var answer = await client.GetAsync("health", HttpCompletionOption.ResponseContentRead).ConfigureAwait(false);
+                answer.EnsureSuccessStatusCode();
+            }
+        }
+        Task.WhenAll(Enumerable.Range(0, inFlight).Select(_ => Task.Run(() => Row(300)))).GetAwaiter().GetResult(); // warm: connections, JIT
+        CompilerCatchUp();
+        int perRow = Math.Max(200, 16_000 / inFlight);
+        var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var cpu = process.TotalProcessorTime;
+        Task.WhenAll(Enumerable.Range(0, inFlight).Select(_ => Task.Run(() => Row(perRow)))).GetAwaiter().GetResult();
+        process.Refresh();
+        return (process.TotalProcessorTime - cpu).TotalMicroseconds / ((double)perRow * inFlight);
+    }
+
     /// <summary>Waits until no method has been compiled for a quarter second (at most five seconds).</summary>
     static void CompilerCatchUp()
     {
@@ -201,6 +233,7 @@ public static class RemoteBenchmark
             if (!got.Select(r => r.TokenIds).SequenceEqual(want.Select(r => r.TokenIds), new SameIds())) throw new PargsException($"bench remote: {what}");
         }
         var sameAsLocal = new List<string>();
+        string? floorNote = null;
         var splitNotes = new List<string>();
         var skipped = new SortedSet<string>();
         foreach (int rows in options.Rows)
@@ -293,7 +326,19 @@ public static class RemoteBenchmark
                     likeForLike.Add($"{(level.Kind == LevelKind.RemoteLm ? "remote LM" : "remote LM + RM")} ({level.Decoders} client decoders) {Ratio(level.Rate / references[level.Decoders].Split.Rate)}×");
             }
             if (likeForLike.Count > 0) splitNotes.Add($"{rows} row(s): {string.Join(", ", likeForLike)}");
+            if (rows == options.Rows.Max())
+            {
+                log?.Invoke($"{models.LmName}, {rows} row(s): the HTTP floor (GET /health)…");
+                double floor = HttpFloorMicroseconds(serverUrl, rows);
+                double localMs = localBoth.CpuMs / localBoth.Tokens;
+                floorNote = $"HTTP floor at {rows} in flight: {floor.ToString("F0", CultureInfo.InvariantCulture)} µs of process CPU per loopback round trip "
+                    + "(GET /health, client and server in this process, no work in the handler). A remote LM + RM token makes two requests: "
+                    + $"were the server's compute the local engine's ({localMs.ToString("F2", CultureInfo.InvariantCulture)} ms of CPU per token here) and each request "
+                    + $"only its floor, the CPU per token would be {(localMs + 2 * floor / 1000).ToString("F2", CultureInfo.InvariantCulture)} ms — × local "
+                    + $"{Ratio(localMs / (localMs + 2 * floor / 1000))} with the cores as busy as the local run kept them; the LM + RM rows' CPU per token above, less this, is what the remote path costs beyond the floor.";
+            }
         }
+        if (floorNote is not null) table.Notes.Add(floorNote);
         string kernelThreads = $"{CpuThreads.Count} kernel thread{(CpuThreads.Count == 1 ? "" : "s")} (--threads)";
         if (splitNotes.Count > 0)
             table.Notes.Add($"Over the local engine split the same way (its reference row; like with like: n decoders on n threads, over the one local LM and RM (each decoding session with its own kernel), over {kernelThreads}): {string.Join("; ", splitNotes)}.");
