@@ -215,6 +215,8 @@ public sealed class PpoTrainer
     TrainingResult Run(int totalUpdates, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
     {
         var loop = options.Loop;
+        // Every tensor of the run is in a DisposeScope, as TrainingLoop's are (and for its reason): the run's, an update's, a micro-batch's.
+        using var runScope = NewDisposeScope();
         var parameters = Model.parameters().Where(p => p.requires_grad).ToList();
         var optimizer = new Optimizers.AdamW(parameters, loop.LearningRate, loop.Beta1, loop.Beta2, loop.Epsilon, loop.WeightDecay);
         var history = new List<IReadOnlyDictionary<string, double>>();
@@ -246,6 +248,7 @@ public sealed class PpoTrainer
         Model.train();
         while (update < totalUpdates)
         {
+            using var updateScope = NewDisposeScope(); // the checkpoint's state dicts too
             cancellation.ThrowIfCancellationRequested();
             double learningRate = LearningRateSchedule.At(update, totalUpdates, loop.LearningRate, loop.WarmupSteps, loop.Schedule);
             foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;

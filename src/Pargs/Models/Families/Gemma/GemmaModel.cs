@@ -45,7 +45,7 @@ public sealed class GemmaModel : TransformerBackbone
     /// <summary>The sliding layers' own rotary (Gemma-3's rope_local_base_freq), or null when they share the global one.</summary>
     internal RotaryEmbedding? LocalRotary => localRotary;
 
-    public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
+    protected override Tensor ForwardInScope(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
         int groups = Config.NumHeads / Config.NumKvHeads;
         var (cos, signedSin) = globalRotary.At(positions);
