@@ -53,6 +53,24 @@ public class DisposeScopeTests : IDisposable
         }));
     }
 
+    /// <summary>
+    /// Tables a lazily tabulated rotary embedding grows inside a caller's scope (a forward's, now that every forward has
+    /// one) stay the embedding's after that scope ends: the same values as tables tabulated in full, readable again.
+    /// </summary>
+    [Fact]
+    public void Rotary_tables_grown_inside_a_scope_outlive_it()
+    {
+        using var full = new Pargs.Models.Families.Llama.RotaryEmbedding(16, 200, 10000.0, null);
+        using var lazy = new Pargs.Models.Families.Llama.RotaryEmbedding(16, 200, 10000.0, null, initialRows: 3);
+        var positions = tensor(Enumerable.Range(0, 40).Select(i => (long)i).ToArray()).view(2, 20);
+        using (NewDisposeScope())
+            _ = lazy.At(positions); // grows the tables from 3 rows to 40
+        Assert.True(lazy.TabulatedPositions >= 40);
+        var (cos, signedSin) = lazy.At(positions);
+        var (fullCos, fullSignedSin) = full.At(positions);
+        Assert.True(cos.eq(fullCos).all().item<bool>() && signedSin.eq(fullSignedSin).all().item<bool>());
+    }
+
     public static TheoryData<string> EntryPoints => new(Cases.Keys);
 
     [Theory, MemberData(nameof(EntryPoints))]
@@ -62,6 +80,28 @@ public class DisposeScopeTests : IDisposable
         act(); // once first: lazily built state (tables, kernels' buffers) is built outside the measured call too
         long outside = CreatedOutsideAnyScope(act);
         Assert.True(outside == 0, $"{entryPoint}: {outside} tensor(s) created outside any DisposeScope");
+    }
+
+    /// <summary>A session's life: prefill, step, siblings, commit, a row joins, rows leave, step (inputs made beforehand).</summary>
+    static Action Decode(CausalLM lm)
+    {
+        int[][] prompts = [[1, 5, 9], [3, 7]];
+        var candidates = tensor(new long[] { 4, 6, 8, 10, 11, 12 }, [2, 3]);
+        var step = tensor(new long[] { 4, 5 });
+        var tokens = tensor(new long[] { 13, 14, 15, 16 }, [2, 2]);
+        return () =>
+        {
+            using var _ = no_grad();
+            using var session = new BatchSession(lm.Backbone, 2, initialCapacity: 4);
+            lm.LogitsFromHidden(session.Prefill(prompts));
+            lm.LogitsFromHidden(session.Step(step));
+            session.Siblings(candidates);
+            session.CommitSibling([1, 2]);
+            session.Append(tokens);
+            session.AddRows([[1, 2, 3, 4]], 16);
+            session.SelectRows([0, 2]);
+            lm.LogitsFromHidden(session.Step(step));
+        };
     }
 
     static readonly long[] Ids = [1, 5, 9, 3, 7, 4, 11, 2, 6, 8, 10, 12];
@@ -137,24 +177,17 @@ public class DisposeScopeTests : IDisposable
                 var (ids, valid) = Batch(config.VocabSize);
                 return () => lm.Logits(ids, valid);
             };
-            cases[$"BatchSession {family}"] = _ =>
+            cases[$"BatchSession {family}"] = _ => Decode(TinyModels.RandomLM(Family(family), seed: 3));
+            cases[$"TransformerBackbone.Forward, ForwardPadded {family}"] = _ =>
             {
                 var config = Family(family);
                 var lm = TinyModels.RandomLM(config, seed: 3);
-                int[][] prompts = [[1, 5, 9], [3, 7]];
-                var candidates = tensor(new long[] { 4, 6, 8, 10, 11, 12 }, [2, 3]);
-                var step = tensor(new long[] { 4, 5 });
+                var (ids, valid) = Batch(config.VocabSize);
+                var (positions, mask) = (AttentionMasks.Positions(null, valid), AttentionMasks.Causal(null, valid));
                 return () =>
                 {
-                    using var _ = no_grad();
-                    using var session = new BatchSession(lm.Backbone, 2);
-                    lm.LogitsFromHidden(session.Prefill(prompts));
-                    lm.LogitsFromHidden(session.Step(step));
-                    session.Siblings(candidates);
-                    session.CommitSibling([1, 2]);
-                    session.AddRows([[1, 2, 3, 4]], 16);
-                    session.SelectRows([0, 2]);
-                    session.Step(step);
+                    lm.Backbone.Forward(ids, positions, mask, null);
+                    lm.Backbone.ForwardPadded(ids, valid);
                 };
             };
         }
@@ -337,6 +370,119 @@ public class DisposeScopeTests : IDisposable
                 var options = new DecodingOptions { Method = DecodingMethods.Parse(method).Options(new MethodSettings { K = method == "genarm" ? null : 4, W = 1.0 }), MaxNewTokens = 6, Seed = 3, StopAtEos = false, BatchSize = 2 };
                 return () => TextGenerator.Generate(lm, rm, ["abc", "hello"], options);
             };
+        cases["RewardTrainer.Loss, Forward, Evaluate"] = _ =>
+        {
+            var rm = TinyModels.RandomRM(RewardTestData.TinyLlama(), seed: 5);
+            var pairs = RewardTestData.RandomPairs(4, vocab: 16, seed: 5, margins: true);
+            var trainer = new RewardTrainer(rm, pairs, pairs, new RewardTrainingOptions { Objective = RewardObjective.Partial, Loop = new TrainingOptions { BatchSize = 2 } });
+            return () =>
+            {
+                RewardTrainer.Loss(rm, pairs, RewardObjective.Full).Loss.backward();
+                trainer.Forward([0, 1]).Loss.backward();
+                trainer.Evaluate();
+            };
+        };
+        foreach (bool lora in new[] { false, true })
+            cases[$"DpoTrainer.Forward, Evaluate{(lora ? " LoRA" : "")}"] = _ =>
+            {
+                var pairs = DpoTestData.EchoPairs(4, seed: 1);
+                var trainer = new DpoTrainer(DpoTestData.Policy(seed: 11), pairs, pairs, new DpoTrainingOptions
+                {
+                    Beta = 0.1, Lora = lora ? new LoraOptions { Rank = 2 } : null, Loop = new TrainingOptions { BatchSize = 2 },
+                });
+                return () =>
+                {
+                    trainer.Forward([0, 1]).Loss.backward();
+                    trainer.Evaluate();
+                };
+            };
+        foreach (var objective in new[] { RewardObjective.Farma, RewardObjective.Genarm })
+            cases[$"VocabularyRewardTrainer.Forward, Evaluate {objective}"] = _ =>
+            {
+                var pairs = DpoTestData.EchoPairs(4, seed: 1);
+                var trainer = new VocabularyRewardTrainer(new VocabularyRewardModel(DpoTestData.Policy(seed: 5), objective), pairs, pairs,
+                    new VocabularyRewardTrainingOptions { Objective = objective, Loop = new TrainingOptions { BatchSize = 2 } });
+                return () =>
+                {
+                    trainer.Forward([0, 1]).Loss.backward();
+                    trainer.Evaluate();
+                };
+            };
+        cases["EncoderRewardTrainer.Loss, Forward, Evaluate"] = test =>
+        {
+            string path = TinyEncoders.Write(test.dir.File("bert-steps"), TinyEncoders.Bert(), seed: 3);
+            var rm = EncoderRewardModel.ForTraining(path, EncoderInput.Text, 1, null, out _);
+            var pairs = Enumerable.Range(0, 2).Select(i => EncoderPreferencePair.Build(rm.EncoderTokenizer,
+                new PreferencePair("The story", " a nice cat.", " an awful dog.", 0.5), new PartialPairOptions { Positions = new PrefixPositions.All() }, i)).ToList();
+            var trainer = new EncoderRewardTrainer(rm, pairs, pairs, new RewardTrainingOptions { Objective = RewardObjective.Partial, Loop = new TrainingOptions { BatchSize = 2 } });
+            return () =>
+            {
+                EncoderRewardTrainer.Loss(rm, pairs, RewardObjective.Full).Loss.backward();
+                trainer.Forward([0, 1]).Loss.backward();
+                trainer.Evaluate();
+            };
+        };
+        cases["PpoTrainer.Rollout, Loss"] = _ =>
+        {
+            var options = new PpoTrainingOptions
+            {
+                KlCoef = 0.05, ResponseLength = 4, StopAtEos = false,
+                Loop = new TrainingOptions { LearningRate = 1e-3, BatchSize = 2, GradientAccumulation = 2, MaxSteps = 1, Seed = 5 },
+            };
+            var trainer = new PpoTrainer(DpoTestData.Policy(seed: 4), new CountingScorer(), [[1, 3], [1, 5, 6], [1, 7], [1, 9, 10]], options);
+            return () =>
+            {
+                var rollout = trainer.Rollout(0);
+                trainer.Loss(rollout, [0, 2]).Loss.backward();
+            };
+        };
+        cases["Stored-precision CausalLM and BatchSession"] = _ =>
+        {
+            var config = StoredPrecisionTests.Config(qwen2: false);
+            var lm = CausalLM.FromStored(config, StoredPrecisionTests.Store(TinyModels.RandomLM(config, seed: 3), Pargs.Weights.WeightFormat.Q8_0), "test");
+            var (ids, valid) = Batch(config.VocabSize);
+            var decode = Decode(lm);
+            return () =>
+            {
+                lm.Logits(ids, valid);
+                decode();
+            };
+        };
+        cases["Stored-precision RewardModel"] = test =>
+        {
+            string path = test.dir.File("rm-bf16");
+            using (var rm = TinyModels.RandomRM(TinyModels.LlamaConfig(), seed: 5)) rm.Save(path, RewardObjective.Full, Pargs.Checkpoints.StoredType.BF16);
+            var stored = RewardModel.LoadForInference(path, requireTokenizer: false);
+            Assert.NotNull(stored.StoredWeights);
+            var (ids, valid) = Batch(61);
+            return () => stored.SequenceRewards(ids, valid);
+        };
+        cases["BatchSession float16 KV cache"] = _ =>
+        {
+            var lm = TinyModels.RandomLM(TinyModels.LlamaConfig(), seed: 3);
+            lm.Backbone.KvCacheType = KvCacheType.F16;
+            return Decode(lm);
+        };
+        foreach (var method in new[] { "pargs", "best-of-n" })
+            foreach (var engine in new[] { DecodingEngine.Cached, DecodingEngine.Naive })
+            {
+                cases[$"TextGenerator {method} {engine}, another tokenizer"] = _ =>
+                {
+                    var lm = CrossTokenizerModels.Lm(CrossTokenizerModels.SentencePiece, CrossTokenizerModels.Favoured(CrossTokenizerModels.SentencePiece), seed: 17);
+                    var rm = CrossTokenizerModels.Rm(CrossTokenizerModels.Gpt2, seed: 23, "tiny-rm");
+                    var options = new DecodingOptions { Method = Method(method), MaxNewTokens = 5, Seed = 3, StopAtEos = false, BatchSize = 2, Engine = engine };
+                    return () => TextGenerator.Generate(lm, rm, ["café au lait", "The dog"], options);
+                };
+                cases[$"TextGenerator {method} {engine}, an encoder reward model"] = test =>
+                {
+                    var config = TinyEncoders.Bert();
+                    config[EncoderInputs.ConfigField] = "pair";
+                    var rm = EncoderRewardModel.Load(TinyEncoders.Write(test.dir.File("bert-guide"), config, seed: 9), "POSITIVE");
+                    var lm = CausalLM.Load(TestPaths.Stories260KGguf);
+                    var options = new DecodingOptions { Method = Method(method), MaxNewTokens = 5, Seed = 3, StopAtEos = false, BatchSize = 2, Engine = engine };
+                    return () => TextGenerator.Generate(lm, rm, ["Once upon a time", "Tim was sad because"], options);
+                };
+            }
         return cases;
     }
 

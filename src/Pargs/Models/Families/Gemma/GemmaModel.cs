@@ -31,7 +31,7 @@ public sealed class GemmaModel : TransformerBackbone
         if (sliding.Any(s => s) && (gemma.LocalRopeTheta != config.RopeTheta || !Equals(gemma.LocalRopeScaling, config.RopeScaling)))
             localRotary = new RotaryEmbedding(config.HeadDim, config.MaxPositions, gemma.LocalRopeTheta, gemma.LocalRopeScaling);
         // transformers multiplies by √hidden as a tensor of the embedding's dtype: the float32-rounded square root.
-        embedScale = tensor((float)Math.Sqrt(config.HiddenSize));
+        embedScale = tensor((float)Math.Sqrt(config.HiddenSize)).DetachFromDisposeScope(); // the model's (freed by Dispose), not a caller's scope's
         register_module("embed_tokens", embedTokens);
         register_module("layers", layers);
         register_module("norm", norm);
