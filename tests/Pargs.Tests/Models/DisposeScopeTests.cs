@@ -483,6 +483,71 @@ public class DisposeScopeTests : IDisposable
                     return () => TextGenerator.Generate(lm, rm, ["Once upon a time", "Tim was sad because"], options);
                 };
             }
+        // The engines' sessions and the scorers they open, called step by step as a server's loop calls them (outside the
+        // decoder's per-step scope): every kind of reward model on the cached and the recompute engine.
+        foreach (var engineKind in new[] { "cached", "prefix-cached", "recompute" })
+            foreach (var rmKind in new[] { "scalar", "scalar-reference", "farma", "genarm", "another-tokenizer", "encoder" })
+                cases[$"Engine session and scorer, {engineKind}, {rmKind}"] = test =>
+                {
+                    CausalLM lm;
+                    IRewardModel rm;
+                    switch (rmKind)
+                    {
+                        case "another-tokenizer":
+                            lm = CrossTokenizerModels.Lm(CrossTokenizerModels.SentencePiece, CrossTokenizerModels.Favoured(CrossTokenizerModels.SentencePiece), seed: 17);
+                            rm = CrossTokenizerModels.Rm(CrossTokenizerModels.Gpt2, seed: 23, "tiny-rm");
+                            break;
+                        case "encoder":
+                            var config = TinyEncoders.Bert();
+                            config[EncoderInputs.ConfigField] = "pair";
+                            rm = EncoderRewardModel.Load(TinyEncoders.Write(test.dir.File("bert-scorer"), config, seed: 9), "POSITIVE");
+                            lm = CausalLM.Load(TestPaths.Stories260KGguf);
+                            break;
+                        default:
+                            var llama = TinyModels.LlamaConfig(40);
+                            lm = TinyModels.RandomLM(llama, seed: 7);
+                            lm.Tokenizer = new TestCharTokenizer(40);
+                            var rmLm = TinyModels.RandomLM(llama, seed: 99);
+                            rmLm.Tokenizer = lm.Tokenizer;
+                            rm = rmKind switch
+                            {
+                                "farma" => new VocabularyRewardModel(rmLm, RewardObjective.Farma),
+                                "genarm" => new VocabularyRewardModel(rmLm, RewardObjective.Genarm),
+                                _ => TinyModels.RandomRM(llama, seed: 99),
+                            };
+                            break;
+                    }
+                    var engine = engineKind switch
+                    {
+                        "recompute" => Pargs.Engine.LanguageModelEngine.Recompute(lm),
+                        "prefix-cached" => Pargs.Engine.LanguageModelEngine.Cached(lm, new Pargs.Engine.PrefixCache(16 << 20)),
+                        _ => Pargs.Engine.LanguageModelEngine.Cached(lm),
+                    };
+                    var tokenizer = lm.Tokenizer!;
+                    int[][] prompts = [tokenizer.Encode(rmKind == "encoder" ? "Once upon" : "hello", addBos: true), tokenizer.Encode(rmKind == "encoder" ? "The dog" : "abc", addBos: true)];
+                    long[] firstIds = [.. prompts.Select(p => (long)p[^1])];
+                    var candidates = tensor(prompts.SelectMany(p => p[^2..]).Select(i => (long)i).ToArray(), [2, 2]);
+                    var counts = new CandidateScoringCounts();
+                    return () =>
+                    {
+                        using var _ = no_grad();
+                        using var session = engine.OpenSession(32);
+                        using var scorer = rmKind == "scalar-reference" ? rm.OpenReferenceScorer(lm.Info, counts) : engine.OpenScorer(rm, 2, 32, counts);
+                        session.AddRows(prompts);
+                        scorer.AddRows(prompts);
+                        scorer.Score(candidates, [true, true]);
+                        scorer.Commit([1, 0]);
+                        session.Append(firstIds);
+                        session.KeepRows([1]);
+                        scorer.KeepRows([1]);
+                        session.AddRows([prompts[0]]);
+                        scorer.AddRows([prompts[0]]);
+                        scorer.Score(candidates, [true, true]);
+                        scorer.Commit([0, 1]);
+                        session.Append(firstIds);
+                        session.KeepRows([]);
+                    };
+                };
         return cases;
     }
 
