@@ -191,6 +191,18 @@ public class DisposeScopeTests : IDisposable
                 };
             };
         }
+        cases["StateDict.Snapshot, Load"] = _ =>
+        {
+            var lm = TinyModels.RandomLM(TinyModels.LlamaConfig(), seed: 3);
+            ColumnMajor.Apply(lm); // the snapshot's contiguous copies of column-major weights too
+            var target = TinyModels.RandomLM(TinyModels.LlamaConfig(), seed: 4);
+            var float64 = lm.StateDictForSaving().ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float64)); // Load converts dtypes
+            return () =>
+            {
+                lm.StateDictForSaving();
+                StateDict.Load(target, float64, "test");
+            };
+        };
         cases["RewardModel.PrefixRewards, SequenceRewards"] = _ =>
         {
             var rm = TinyModels.RandomRM(TinyModels.LlamaConfig(), seed: 5);
@@ -546,6 +558,37 @@ public class DisposeScopeTests : IDisposable
                         scorer.Commit([0, 1]);
                         session.Append(firstIds);
                         session.KeepRows([]);
+                    };
+                };
+        foreach (var method in new[] { "pargs", "topk" })
+            foreach (var engineKind in new[] { "cached", "prefix-cached", "recompute" })
+                cases[$"ContinuousDecoder {method} {engineKind}"] = _ =>
+                {
+                    var config = TinyModels.LlamaConfig(40);
+                    var lm = TinyModels.RandomLM(config, seed: 3);
+                    lm.Tokenizer = new TestCharTokenizer(40);
+                    var rm = TinyModels.RandomRM(config, seed: 5);
+                    var options = (ITokenwiseOptions)Method(method);
+                    var engine = engineKind switch
+                    {
+                        "recompute" => Pargs.Engine.LanguageModelEngine.Recompute(lm),
+                        "prefix-cached" => Pargs.Engine.LanguageModelEngine.Cached(lm, new Pargs.Engine.PrefixCache(16 << 20)),
+                        _ => Pargs.Engine.LanguageModelEngine.Cached(lm),
+                    };
+                    var tokenizer = lm.Tokenizer;
+                    string[] prompts = ["hello", "abc", "decoding"];
+                    return () =>
+                    {
+                        using var _ = no_grad();
+                        using var decoder = new ContinuousDecoder(engine, rm, options, capacity: 32);
+                        var rows = prompts.Select((p, i) => new RowProgress(new DecodingContext(tokenizer, null, false, [], 4 + i), i, 0, tokenizer.Encode(p, addBos: true))).ToArray();
+                        decoder.Join(tokenizer.Encode(prompts[0], addBos: true), rows[0], DecodingSteps.RowRandom(4, 0, 0));
+                        decoder.Join(tokenizer.Encode(prompts[1], addBos: true), rows[1], DecodingSteps.RowRandom(4, 1, 0));
+                        decoder.Step();
+                        decoder.Join(tokenizer.Encode(prompts[2], addBos: true), rows[2], DecodingSteps.RowRandom(4, 2, 0));
+                        decoder.Step();
+                        decoder.Cancel(rows[1]);
+                        for (int step = 0; step < 10 && decoder.Count > 0; step++) decoder.Step();
                     };
                 };
         return cases;
