@@ -62,6 +62,7 @@ public sealed class RecomputeEngine : LanguageModelEngine
         public NextTokens KeepRows(int[] rows)
         {
             var keptSequences = rows.Select(r => sequences[r].ToList()).ToList();
+            using var scope = NewDisposeScope(); // the clones are made in a scope and kept outside every scope
             var keptLogProbs = rows.Select(r => logProbs[r].clone().DetachFromDisposeScope()).ToList();
             foreach (var t in logProbs) t.Dispose();
             sequences.Clear(); sequences.AddRange(keptSequences);
@@ -85,6 +86,7 @@ public sealed class RecomputeEngine : LanguageModelEngine
         NextTokens Current()
         {
             current?.Dispose();
+            using var scope = NewDisposeScope(); // made in a scope, then kept outside every scope: no torch call here runs on an unheld tensor
             current = (logProbs.Count == 0 ? empty(0, lm.Config.VocabSize) : stack(logProbs)).DetachFromDisposeScope();
             return new NextTokens(current);
         }

@@ -33,9 +33,10 @@ public sealed class BatchSession : IDisposable
     public Tensor Prefill(IReadOnlyList<int[]> prompts)
     {
         if (prompts.Count != BatchSize) throw new ArgumentException($"expected {BatchSize} prompts, got {prompts.Count}");
+        using var scope = NewDisposeScope(); // see Scoped
         var (ids, valid, longest) = PromptBatch.LeftPadded(prompts);
         var hidden = Append(ids, valid, longest);
-        return hidden.select(1, longest - 1);
+        return scope.MoveToOuter(hidden.select(1, longest - 1));
     }
 
     /// <summary>Runs and commits tokens [B, T] (valid [B, T], null = all real); returns hidden states [B, T, hidden].</summary>
@@ -43,12 +44,24 @@ public sealed class BatchSession : IDisposable
     {
         int t = (int)tokens.shape[1];
         var validHost = valid is null ? Enumerable.Repeat(true, BatchSize * t).ToArray() : AttentionMasks.Host(valid);
-        return Append(tokens, validHost, t);
+        using var scope = NewDisposeScope(); // see Scoped
+        return scope.MoveToOuter(Append(tokens, validHost, t));
     }
 
     /// <summary>Runs and commits <paramref name="ids"/> [B, T] (row-major) with <paramref name="valid"/> [B, T] marking real tokens.</summary>
-    public Tensor Append(long[] ids, bool[] valid, int t) => Append(tensor(ids, BatchSize, t), valid, t);
+    public Tensor Append(long[] ids, bool[] valid, int t)
+    {
+        using var scope = NewDisposeScope(); // see Scoped
+        return scope.MoveToOuter(Append(tensor(ids, BatchSize, t), valid, t));
+    }
 
+    /// <summary>
+    /// Scoped: every public method of a session runs its torch ops inside a DisposeScope of its own and hands its result
+    /// out of it (<c>MoveToOuter</c>). WHY: TorchSharp 0.107 frees a tensor's native handle in its finalizer, so an
+    /// intermediate that nothing references any more (a mask built for one forward, <c>view(-1, 1)</c> of the tokens)
+    /// can be freed by a collection on another thread while libtorch reads it; a scope's set holds it until the call
+    /// returns, then frees it at once. The cache's own buffers detach themselves from every scope (<see cref="KvCache"/>).
+    /// </summary>
     Tensor Append(Tensor tokens, bool[] valid, int t)
     {
         var committed = NextPositions;
@@ -65,7 +78,8 @@ public sealed class BatchSession : IDisposable
     public Tensor Step(Tensor tokens)
     {
         if (allValid?.Length != BatchSize) allValid = Enumerable.Repeat(true, BatchSize).ToArray(); // rows join and leave
-        return Append(tokens.view(-1, 1), allValid, 1).select(1, 0);
+        using var scope = NewDisposeScope(); // see Scoped
+        return scope.MoveToOuter(Append(tokens.view(-1, 1), allValid, 1).select(1, 0));
     }
 
     bool[]? allValid;
@@ -79,6 +93,7 @@ public sealed class BatchSession : IDisposable
     public Tensor Siblings(Tensor candidates)
     {
         int k = (int)candidates.shape[1];
+        using var scope = NewDisposeScope(); // see Scoped
         var next = NextPositions; // every candidate sits at the row's next position
         EnsureContext(next.Max() + 1);
         Cache.Reserve(k);
@@ -86,8 +101,8 @@ public sealed class BatchSession : IDisposable
         for (int b = 0; b < BatchSize; b++) Array.Fill(positions, next[b], b * k, k);
         var mask = AttentionMasks.Siblings(Cache.ValidSlots, Cache.Capacity, Cache.Length, BatchSize, k);
         var positionsTensor = tensor(positions, BatchSize, k);
-        return SplitByRows(candidates, positionsTensor, mask, k)
-            ?? kernel?.TryForward(candidates, positionsTensor, mask, Cache) ?? backbone.Forward(candidates, positionsTensor, mask, Cache);
+        return scope.MoveToOuter(SplitByRows(candidates, positionsTensor, mask, k)
+            ?? kernel?.TryForward(candidates, positionsTensor, mask, Cache) ?? backbone.Forward(candidates, positionsTensor, mask, Cache));
     }
 
     /// <summary>
@@ -160,7 +175,11 @@ public sealed class BatchSession : IDisposable
     void EnsureContext(long positionsNeeded) => PromptBatch.EnsureFits(positionsNeeded, backbone.Config.MaxPositions);
 
     /// <summary>Commits column <paramref name="chosen"/>[b] of the last <see cref="Siblings"/> call as each row's next token.</summary>
-    public void CommitSibling(long[] chosen) => Cache.CommitSibling(chosen);
+    public void CommitSibling(long[] chosen)
+    {
+        using var scope = NewDisposeScope(); // see Scoped
+        Cache.CommitSibling(chosen);
+    }
 
     /// <summary>
     /// Adds one row per prompt after the existing rows (continuous batching: rows join between steps) and
@@ -176,6 +195,7 @@ public sealed class BatchSession : IDisposable
     {
         // The joining rows are prefilled into a cache of their own through this session (and its decode kernel,
         // built once per session, not once per join), then that cache is joined to the running one.
+        using var scope = NewDisposeScope(); // see Scoped
         var running = Cache;
         Cache = cachedPrefixes ?? new KvCache(backbone.Config, prompts.Count, capacity, backbone.KvCacheType);
         Tensor hidden;
@@ -187,7 +207,7 @@ public sealed class BatchSession : IDisposable
             throw;
         }
         Join(running, Cache);
-        return hidden;
+        return scope.MoveToOuter(hidden);
     }
 
     /// <summary>
@@ -216,7 +236,11 @@ public sealed class BatchSession : IDisposable
     /// Adds rows whose every token is in <paramref name="rows"/> already (owned by this call from now on) after the existing
     /// rows, computing nothing: a server's kept prefixes, each extended by a kept sibling slot (<see cref="KvCache.AppendSlots"/>).
     /// </summary>
-    public void AddCachedRows(KvCache rows) => Join(Cache, rows);
+    public void AddCachedRows(KvCache rows)
+    {
+        using var scope = NewDisposeScope(); // see Scoped
+        Join(Cache, rows);
+    }
 
     /// <summary>
     /// Keeps the given rows (in that order, repeats allowed): turns one prompt into N samples after one
@@ -224,6 +248,7 @@ public sealed class BatchSession : IDisposable
     /// </summary>
     public void SelectRows(long[] rows)
     {
+        using var scope = NewDisposeScope(); // see Scoped
         if (Cache.KeepRowsInPlace(rows, dropLazily: true)) return; // rows leaving: no copy of the whole cache, and most leaves move one row
         var old = Cache;
         Cache = old.SelectRows(rows);

@@ -72,11 +72,12 @@ public sealed class CausalLM : nn.Module
     /// </summary>
     public Tensor LogitsFromHidden(Tensor hidden)
     {
-        if (storedHead is not null) return StoredLogits(hidden);
+        using var scope = NewDisposeScope(); // holds the head's temporaries (a softcap's tanh chain): see TransformerBackbone.ForwardInScope
+        if (storedHead is not null) return scope.MoveToOuter(StoredLogits(hidden));
         var weight = lmHead?.weight ?? Backbone.TokenEmbeddingWeight;
         var kept = KeptPanels.Of(Backbone);
         var keptHead = kept is not null && kept.KeepsHead(Config.VocabSize, Config.HiddenSize) ? kept : null;
-        return family.AdjustLogits(CpuLinear.TryForward(hidden, weight, keptHead: keptHead) ?? nn.functional.linear(hidden, weight), Config);
+        return scope.MoveToOuter(family.AdjustLogits(CpuLinear.TryForward(hidden, weight, keptHead: keptHead) ?? nn.functional.linear(hidden, weight), Config));
     }
 
     unsafe Tensor StoredLogits(Tensor hidden)
@@ -96,9 +97,10 @@ public sealed class CausalLM : nn.Module
     /// </summary>
     public Tensor Logits(Tensor inputIds, Tensor? valid = null)
     {
+        using var scope = NewDisposeScope(); // the mask, positions and hidden states are this call's: see TransformerBackbone.ForwardInScope
         valid ??= ones_like(inputIds, dtype: ScalarType.Bool);
         var hidden = Backbone.ForwardPadded(inputIds, valid);
-        return LogitsFromHidden(hidden);
+        return scope.MoveToOuter(LogitsFromHidden(hidden));
     }
 
     /// <summary>

@@ -24,6 +24,7 @@ public static class StateDict
     {
         var used = new HashSet<string>();
         using (no_grad())
+        using (NewDisposeScope()) // each dtype conversion is a temporary read by copy_ (TransformerBackbone.ForwardInScope says why)
         {
             foreach (var (name, parameter) in module.named_parameters())
             {
@@ -48,7 +49,12 @@ public static class StateDict
     /// stored column-major (<see cref="ColumnMajor"/>), and writers copy raw memory.
     /// </summary>
     public static Dictionary<string, Tensor> Snapshot(nn.Module module)
-        => module.named_parameters().ToDictionary(p => p.name, p => ContiguousCopy(p.parameter.detach()));
+    {
+        using var scope = NewDisposeScope(); // the detached views are temporaries; the copies leave (TransformerBackbone.ForwardInScope says why)
+        var copies = module.named_parameters().ToDictionary(p => p.name, p => ContiguousCopy(p.parameter.detach()));
+        scope.MoveToOuter(copies.Values);
+        return copies;
+    }
 
     static Tensor ContiguousCopy(Tensor t) => t.is_contiguous() ? t.clone() : t.contiguous();
 }

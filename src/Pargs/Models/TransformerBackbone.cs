@@ -28,15 +28,34 @@ public abstract class TransformerBackbone : nn.Module
     /// <paramref name="mask"/> [B, 1, T, S] (S = cache length + T). With a cache, new keys/values are written
     /// into it (the caller commits them). Returns hidden states [B, T, hidden]. Always the torch ops (the
     /// reference); a family's <see cref="IDecodeKernel"/> is tried by the caller that owns the cache.
+    /// The family's layers run inside a DisposeScope of this call (see <see cref="ForwardInScope"/>).
     /// </summary>
-    public abstract Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache);
+    public Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(ForwardInScope(inputIds, positions, mask, cache));
+    }
+
+    /// <summary>
+    /// The family's forward (<see cref="Forward"/>'s contract), run inside a DisposeScope that <see cref="Forward"/> opens.
+    /// WHY a scope around every backbone forward: TorchSharp 0.107 frees a tensor's native handle in its finalizer, and
+    /// a chain's intermediate (<c>silu(gate) * up</c>, <c>x.matmul(w).add_(b)</c>) is unreachable once its handle is
+    /// read, so outside a scope a collection on another thread can free it while libtorch reads it. The scope's set
+    /// holds every tensor made here until the forward returns, then frees them at once (the hidden states move to the
+    /// caller's scope, or out of every scope when the caller has none). One scope per forward, not per layer: a handful
+    /// of allocations against a forward's milliseconds. Tensors a forward keeps (a KV cache's storage) detach themselves.
+    /// </summary>
+    protected abstract Tensor ForwardInScope(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache);
 
     /// <summary>
     /// Hidden states [B, T, hidden] of a padded batch in one causal forward without a cache (training, perplexity,
     /// whole-sequence rewards). <paramref name="valid"/> [B, T] marks real tokens.
     /// </summary>
     public Tensor ForwardPadded(Tensor inputIds, Tensor valid)
-        => Forward(inputIds, AttentionMasks.Positions(null, valid), AttentionMasks.Causal(null, valid), null);
+    {
+        using var scope = NewDisposeScope(); // the positions and the mask are this call's (see ForwardInScope)
+        return scope.MoveToOuter(Forward(inputIds, AttentionMasks.Positions(null, valid), AttentionMasks.Causal(null, valid), null));
+    }
 
     /// <summary>
     /// The head-on-backbone construction <see cref="CausalLM"/> and <c>RewardModel</c> share: the config's family

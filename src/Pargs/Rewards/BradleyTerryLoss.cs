@@ -18,6 +18,9 @@ public static class BradleyTerryLoss
 {
     public static BradleyTerryResult Compute(Tensor chosen, Tensor rejected, Tensor? margins = null, double centerRewardsCoefficient = 0.0)
     {
+        // A scope holds the chain's intermediates until the call returns (TorchSharp frees an unreferenced tensor's handle
+        // in its finalizer, on any thread: Models/TransformerBackbone.ForwardInScope); the loss leaves it with its graph.
+        using var scope = NewDisposeScope();
         var difference = chosen - rejected;
         var loss = -nn.functional.logsigmoid(margins is null ? difference : difference - margins.to(difference.dtype)).mean();
         if (centerRewardsCoefficient != 0.0)
@@ -28,7 +31,7 @@ public static class BradleyTerryLoss
             double accuracy = (difference > zero).to(ScalarType.Float64).mean().item<double>();
             double margin = difference.to(ScalarType.Float64).mean().item<double>();
             double meanReward = chosen.Plus(rejected).DividedBy(2).to(ScalarType.Float64).mean().item<double>();
-            return new BradleyTerryResult(loss, accuracy, margin, meanReward, (int)chosen.shape[0]);
+            return new BradleyTerryResult(scope.MoveToOuter(loss), accuracy, margin, meanReward, (int)chosen.shape[0]);
         }
     }
 }

@@ -64,7 +64,9 @@ public sealed class EncoderCandidateScorer : ICandidateScorer
     public float[][] Score(Tensor candidates, IReadOnlyList<bool> active)
     {
         int k = (int)candidates.shape[1];
-        var ids = candidates.to(ScalarType.Int64).data<long>().ToArray();
+        long[] ids;
+        using (NewDisposeScope()) // the conversion is a temporary (Models/TransformerBackbone.ForwardInScope says why)
+            ids = candidates.to(ScalarType.Int64).data<long>().ToArray();
         var rewards = new float[Rows][];
         var inputs = new List<TokenizerEncoding>();
         var where = new List<(int Row, int Column)>();

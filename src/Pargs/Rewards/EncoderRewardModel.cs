@@ -231,7 +231,8 @@ public sealed class EncoderRewardModel : IRewardModel, IDisposable
             }
         }
         var shape = new long[] { rows.Count, length };
-        return Classifier.Logits(tensor(ids, shape), tensor(types, shape), tensor(valid, shape));
+        using var scope = NewDisposeScope(); // the input tensors are this call's (TransformerBackbone.ForwardInScope says why)
+        return scope.MoveToOuter(Classifier.Logits(tensor(ids, shape), tensor(types, shape), tensor(valid, shape)));
     }
 
     /// <summary>
@@ -241,8 +242,13 @@ public sealed class EncoderRewardModel : IRewardModel, IDisposable
     public Tensor SequenceRewards(Tensor ids, Tensor valid)
     {
         var rows = new List<TokenizerEncoding>();
-        var idData = ids.to(ScalarType.Int64).data<long>().ToArray();
-        var validData = valid.to(ScalarType.Bool).data<bool>().ToArray();
+        long[] idData;
+        bool[] validData;
+        using (NewDisposeScope()) // the conversions are temporaries (TransformerBackbone.ForwardInScope says why)
+        {
+            idData = ids.to(ScalarType.Int64).data<long>().ToArray();
+            validData = valid.to(ScalarType.Bool).data<bool>().ToArray();
+        }
         int b = (int)ids.shape[0], t = (int)ids.shape[1];
         for (int r = 0; r < b; r++)
         {
@@ -250,7 +256,9 @@ public sealed class EncoderRewardModel : IRewardModel, IDisposable
             for (int i = 0; i < t; i++) if (validData[r * t + i]) row.Add((int)idData[r * t + i]);
             rows.Add(new TokenizerEncoding(row.ToArray(), new int[row.Count]));
         }
-        return tensor(Score(rows));
+        var rewards = Score(rows);
+        using var scope = NewDisposeScope(); // made in a scope and handed out of it, as every entry point's result (TransformerBackbone.ForwardInScope)
+        return scope.MoveToOuter(tensor(rewards));
     }
 
     /// <inheritdoc/>

@@ -134,7 +134,11 @@ public sealed class RewardModel : nn.Module, IRewardModel
     }
 
     /// <summary>Rewards from hidden states [..., hidden] → [...]: the decoding hot path scores cached hidden states with this.</summary>
-    public Tensor ScoreFromHidden(Tensor hidden) => CpuLinear.TryForward(hidden, score.weight!, squeezeOutput: true) ?? score.forward(hidden).squeeze(-1);
+    public Tensor ScoreFromHidden(Tensor hidden)
+    {
+        using var scope = NewDisposeScope(); // score.forward's output is an intermediate of the squeeze: see TransformerBackbone.ForwardInScope
+        return scope.MoveToOuter(CpuLinear.TryForward(hidden, score.weight!, squeezeOutput: true) ?? score.forward(hidden).squeeze(-1));
+    }
 
     /// <summary>
     /// The reward of every prefix of a right-padded batch, in one causal forward: ids and valid [B, T] → [B, T],
@@ -142,8 +146,9 @@ public sealed class RewardModel : nn.Module, IRewardModel
     /// </summary>
     public Tensor PrefixRewards(Tensor ids, Tensor valid)
     {
+        using var scope = NewDisposeScope(); // see TransformerBackbone.ForwardInScope
         var hidden = Backbone.ForwardPadded(ids, valid);
-        return ScoreFromHidden(hidden);
+        return scope.MoveToOuter(ScoreFromHidden(hidden));
     }
 
     /// <summary>
@@ -162,7 +167,7 @@ public sealed class RewardModel : nn.Module, IRewardModel
         }
         var positions = HeldScalars.Arange(ids.shape[1], ScalarType.Int64, ids.device).unsqueeze(0);
         var last = (positions * read.to(ScalarType.Int64)).argmax(1, keepdim: true);
-        return PrefixRewards(ids, valid).gather(1, last).squeeze(1).MoveToOuterDisposeScope();
+        return scope.MoveToOuter(PrefixRewards(ids, valid).gather(1, last).squeeze(1));
     }
 
     /// <summary>

@@ -47,10 +47,14 @@ public sealed class VocabularyRewardModel : IRewardModel, IDisposable
     /// The head's values [..., V] from logits [..., V]: FaRMA's rewards are the logits themselves; GenARM's values
     /// are log π_r (log-softmax), so that Σ of them over a response is its reward.
     /// </summary>
-    public Tensor ValuesFromLogits(Tensor logits) => Objective == RewardObjective.Genarm ? logits.log_softmax(-1) : logits;
+    public Tensor ValuesFromLogits(Tensor logits) => Objective == RewardObjective.Genarm ? logits.log_softmax(-1) : logits; // one op: nothing to hold
 
     /// <summary>The head's values [B, T, V] at every position of a right-padded batch (position t: the values of the tokens that may follow 0..t).</summary>
-    public Tensor Values(Tensor ids, Tensor valid) => ValuesFromLogits(Model.Logits(ids, valid));
+    public Tensor Values(Tensor ids, Tensor valid)
+    {
+        using var scope = NewDisposeScope(); // the logits are an intermediate of GenARM's log-softmax (TransformerBackbone.ForwardInScope says why)
+        return scope.MoveToOuter(ValuesFromLogits(Model.Logits(ids, valid)));
+    }
 
     /// <summary>
     /// FaRMA: the reward of each whole row [B], RM(x, y&lt;L)[y_L] (the logit of the row's last real token at the
@@ -61,6 +65,7 @@ public sealed class VocabularyRewardModel : IRewardModel, IDisposable
     {
         if (Objective == RewardObjective.Genarm)
             throw new PargsException($"{Source}: a GenARM reward model scores a response given its prompt (Σ log π_r over the response), not a whole sequence; use it with --method genarm");
+        using var scope = NewDisposeScope(); // the gathers' intermediates (TransformerBackbone.ForwardInScope says why)
         var lengths = valid.to(ScalarType.Int64).sum(1);
         using var two = 2.ToScalar(); // held across the comparison: an implicit Scalar can be freed mid-call (Models/HeldScalars)
         if ((lengths < two).any().item<bool>())
@@ -69,7 +74,7 @@ public sealed class VocabularyRewardModel : IRewardModel, IDisposable
         var before = lengths.Minus(2).view(-1, 1, 1).expand(-1, 1, logits.shape[2]);
         var row = logits.gather(1, before).squeeze(1);                              // [B, V] at position L − 2
         var last = ids.gather(1, lengths.Minus(1).view(-1, 1));                        // [B, 1] token L − 1
-        return row.gather(1, last).squeeze(1);
+        return scope.MoveToOuter(row.gather(1, last).squeeze(1));
     }
 
     /// <inheritdoc/>

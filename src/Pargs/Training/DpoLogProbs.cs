@@ -27,6 +27,7 @@ public static class DpoLogProbs
             }
             for (int t = p; t < p + r; t++) scored[i * (width - 1) + t - 1] = true;
         }
+        using var scope = NewDisposeScope(); // the logits and gathers are intermediates (Models/TransformerBackbone.ForwardInScope says why)
         var input = tensor(ids, [n, width]);
         var logits = model.Logits(input, tensor(valid, [n, width]));             // [N, T, V]
         var predicting = logits[.., ..^1, ..];                                    // position t predicts token t+1
@@ -34,6 +35,6 @@ public static class DpoLogProbs
         // log softmax at the target = logit[target] − logsumexp(logits): no second [N, T, V] tensor.
         var logProbs = predicting.gather(-1, targets).squeeze(-1) - predicting.logsumexp(-1);
         var mask = tensor(scored, [n, width - 1]).to(logProbs.dtype);
-        return (logProbs * mask).sum(1);
+        return scope.MoveToOuter((logProbs * mask).sum(1));
     }
 }

@@ -15,12 +15,13 @@ public static class DpoLoss
 {
     public static DpoLossResult Compute(Tensor policyChosen, Tensor policyRejected, Tensor referenceChosen, Tensor referenceRejected, double beta)
     {
+        using var scope = NewDisposeScope(); // holds the intermediates; the loss leaves with its graph (Models/TransformerBackbone.ForwardInScope says why)
         var chosenRewards = (policyChosen - referenceChosen.detach()).Times(beta);
         var rejectedRewards = (policyRejected - referenceRejected.detach()).Times(beta);
         var margins = chosenRewards - rejectedRewards;
         var loss = -nn.functional.logsigmoid(margins).mean();
         double Mean(Tensor t) => t.detach().to(ScalarType.Float64).mean().item<double>();
-        return new DpoLossResult(loss, new Dictionary<string, double>
+        return new DpoLossResult(scope.MoveToOuter(loss), new Dictionary<string, double>
         {
             ["rewards/chosen"] = Mean(chosenRewards),
             ["rewards/rejected"] = Mean(rejectedRewards),

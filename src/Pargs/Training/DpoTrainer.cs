@@ -132,15 +132,17 @@ public sealed class DpoTrainer : ITrainingTask
 
     public TrainingStep Forward(IReadOnlyList<int> examples)
     {
+        using var scope = NewDisposeScope(); // the step's loss leaves with its graph (Models/TransformerBackbone.ForwardInScope says why)
         lora?.Sync();
         var result = Loss(examples.Select(i => train[i]).ToList());
-        return new TrainingStep(lora is null ? result.Loss : lora.Surrogate(result.Loss), result.Metrics);
+        return new TrainingStep(scope.MoveToOuter(lora is null ? result.Loss : lora.Surrogate(result.Loss)), result.Metrics);
     }
 
     /// <summary>Eval-set means of the loss and every metric (per-batch means weighted by batch size).</summary>
     public IReadOnlyDictionary<string, double>? Evaluate()
     {
         if (evaluation is null) return null;
+        using var scope = NewDisposeScope(); // each batch's loss is read and dropped (Models/TransformerBackbone.ForwardInScope says why)
         lora?.Sync();
         var sums = new Dictionary<string, double>();
         foreach (var chunk in evaluation.Chunk(options.EvalBatchSize))

@@ -55,9 +55,12 @@ public sealed class EncoderRewardTrainer : ITrainingTask
     public static BradleyTerryResult Loss(EncoderRewardModel model, IReadOnlyList<EncoderPreferencePair> pairs, RewardObjective objective,
         double centerRewardsCoefficient = 0.0, bool useMargins = true)
     {
+        using var scope = NewDisposeScope(); // the batch and rewards are this call's; the loss leaves with its graph (Models/TransformerBackbone.ForwardInScope says why)
         var batch = EncoderComparisonBatch.Build(model, pairs, pair => LossPrefixes(pair, objective));
         var (chosen, rejected) = batch.Rewards(model);
-        return BradleyTerryLoss.Compute(chosen, rejected, useMargins ? batch.Margins : null, centerRewardsCoefficient);
+        var result = BradleyTerryLoss.Compute(chosen, rejected, useMargins ? batch.Margins : null, centerRewardsCoefficient);
+        scope.MoveToOuter(result.Loss);
+        return result;
     }
 
     /// <summary>
@@ -69,6 +72,7 @@ public sealed class EncoderRewardTrainer : ITrainingTask
 
     public TrainingStep Forward(IReadOnlyList<int> examples)
     {
+        using var scope = NewDisposeScope(); // the step's loss leaves with its graph (Models/TransformerBackbone.ForwardInScope says why)
         var pairs = examples.Select(i => train[i]).ToList();
         var batch = EncoderComparisonBatch.Build(model, pairs, pair => LossPrefixes(pair, options.Objective));
         long bytes = batch.EstimatedActivationBytes(model.Classifier.Config);
@@ -77,7 +81,7 @@ public sealed class EncoderRewardTrainer : ITrainingTask
                                      $"more than {MaxActivationBytes / (1 << 20):N0} MiB); lower --batch-size (with --grad-accum to keep the batch), or compare fewer prefixes with --prefix-stride or --prefix-sample");
         var (chosen, rejected) = batch.Rewards(model);
         var result = BradleyTerryLoss.Compute(chosen, rejected, options.UseMargins ? batch.Margins : null, options.CenterRewardsCoefficient);
-        return new TrainingStep(result.Loss, new Dictionary<string, double>
+        return new TrainingStep(scope.MoveToOuter(result.Loss), new Dictionary<string, double>
         {
             ["accuracy"] = result.Accuracy, ["margin"] = result.Margin, ["mean_reward"] = result.MeanReward,
         });

@@ -33,6 +33,7 @@ public static class FarmaLoss
         foreach (var pair in pairs)
             if (pair.PromptIds.Length == 0)
                 throw new PargsException("FaRMA reads a reward at the position before each token: every prompt needs at least one token (BOS)");
+        using var scope = NewDisposeScope(); // holds the intermediates; the losses leave with their graphs (Models/TransformerBackbone.ForwardInScope says why)
         var batch = RewardPairBatch.Build(pairs, pair => [pair.ResponseLength]);
         var logits = model.Model.Logits(batch.Ids, batch.Valid);          // [2B, T, V]
         long vocab = logits.shape[2];
@@ -64,6 +65,7 @@ public static class FarmaLoss
             if (detachTarget) best = best.detach();
             constraint = (prefixReward - best).Pow(2).mean();
         }
-        return new FarmaLossResult(bt.Loss, constraint, bt.Accuracy, bt.Margin, bt.MeanReward, tokenIndex.Count);
+        var (bradleyTerry, maxConstraint) = scope.MoveToOuter(bt.Loss, constraint);
+        return new FarmaLossResult(bradleyTerry, maxConstraint, bt.Accuracy, bt.Margin, bt.MeanReward, tokenIndex.Count);
     }
 }

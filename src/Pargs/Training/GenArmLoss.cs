@@ -24,6 +24,7 @@ public static class GenArmLoss
         foreach (var pair in pairs)
             if (pair.PromptIds.Length == 0)
                 throw new PargsException("GenARM scores response tokens given the prompt: every prompt needs at least one token (BOS)");
+        using var scope = NewDisposeScope(); // holds the intermediates; the loss leaves with its graph (Models/TransformerBackbone.ForwardInScope says why)
         var prompts = pairs.Select(p => p.PromptIds).ToList();
         var sums = DpoLogProbs.Sums(model, [.. prompts, .. prompts],
             [.. pairs.Select(p => DpoTrainer.Response(p.ChosenIds, p.ChosenLength, eos)), .. pairs.Select(p => DpoTrainer.Response(p.RejectedIds, p.RejectedLength, eos))]);
@@ -35,7 +36,7 @@ public static class GenArmLoss
         {
             double Mean(Tensor x) => x.to(ScalarType.Float64).mean().item<double>();
             using var zero = 0.ToScalar(); // held across the comparison: an implicit Scalar can be freed mid-call (Models/HeldScalars)
-            return new GenArmLossResult(loss, Mean((margin > zero).to(ScalarType.Float64)), Mean(margin), Mean(chosen), Mean(rejected));
+            return new GenArmLossResult(scope.MoveToOuter(loss), Mean((margin > zero).to(ScalarType.Float64)), Mean(margin), Mean(chosen), Mean(rejected));
         }
     }
 }

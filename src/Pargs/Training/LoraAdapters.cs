@@ -67,6 +67,7 @@ public sealed class LoraAdapters : nn.Module
     public Tensor Surrogate(Tensor loss)
     {
         if (!loss.requires_grad) return loss; // computed under no_grad: nothing to differentiate (libtorch would abort)
+        using var scope = NewDisposeScope(); // the gradients and partial sums are this call's (Models/TransformerBackbone.ForwardInScope says why)
         var weights = adapters.Select(a => (Tensor)a.Weight).ToList();
         var grads = torch.autograd.grad([loss], weights, allow_unused: true);
         Tensor surrogate = zeros(new long[0], dtype: loss.dtype);
@@ -75,6 +76,6 @@ public sealed class LoraAdapters : nn.Module
             if (grads[i] is null || grads[i].IsInvalid) continue;
             surrogate = surrogate.Plus((adapters[i].B.matmul(adapters[i].A).Times(scale) * grads[i].detach()).sum());
         }
-        return (surrogate - surrogate.detach()).Plus(loss.detach());
+        return scope.MoveToOuter((surrogate - surrogate.detach()).Plus(loss.detach()));
     }
 }

@@ -15,9 +15,10 @@ public static class PpoAdvantages
     /// </summary>
     public static Tensor Kl(Tensor logProbs, Tensor referenceLogProbs, Tensor mask, PpoKlEstimator estimator)
     {
+        using var scope = NewDisposeScope(); // every public method here holds its intermediates: see Models/TransformerBackbone.ForwardInScope
         var logRatio = referenceLogProbs - logProbs;
         var kl = estimator == PpoKlEstimator.K1 ? -logRatio : logRatio.exp().Minus(1) - logRatio;
-        return kl * mask.to(kl.dtype);
+        return scope.MoveToOuter(kl * mask.to(kl.dtype));
     }
 
     /// <summary>
@@ -28,9 +29,10 @@ public static class PpoAdvantages
     /// </summary>
     public static Tensor Rewards(Tensor kl, Tensor scores, int[] lengths, double klCoef)
     {
+        using var scope = NewDisposeScope();
         var rewards = kl.Times(-klCoef);
         var last = tensor(lengths.Select(l => (long)l - 1).ToArray()).unsqueeze(1);
-        return rewards.scatter_add(1, last, scores.to(rewards.dtype).unsqueeze(1));
+        return scope.MoveToOuter(rewards.scatter_add(1, last, scores.to(rewards.dtype).unsqueeze(1)));
     }
 
     /// <summary>
@@ -40,6 +42,7 @@ public static class PpoAdvantages
     /// </summary>
     public static (Tensor Advantages, Tensor Returns) Gae(Tensor rewards, Tensor values, Tensor mask, double gamma, double lambda)
     {
+        using var scope = NewDisposeScope();
         var m = mask.to(values.dtype);
         var v = values * m;
         var r = rewards * m;
@@ -54,32 +57,35 @@ public static class PpoAdvantages
             nextValue = v[.., t];
         }
         var advantages = stack(columns, 1);
-        return (advantages, advantages.Plus(v) * m);
+        return scope.MoveToOuter(advantages, advantages.Plus(v) * m);
     }
 
     /// <summary>Mean over the masked entries.</summary>
     public static Tensor MaskedMean(Tensor values, Tensor mask)
     {
+        using var scope = NewDisposeScope();
         var m = mask.to(values.dtype);
-        return (values * m).sum() / m.sum();
+        return scope.MoveToOuter((values * m).sum() / m.sum());
     }
 
     /// <summary>Unbiased (Bessel-corrected) variance over the masked entries, as TRL's masked_var.</summary>
     public static Tensor MaskedVariance(Tensor values, Tensor mask)
     {
+        using var scope = NewDisposeScope();
         var m = mask.to(values.dtype);
         double count = m.sum().to(ScalarType.Float64).item<double>();
         if (count < 2) throw new PargsException($"PPO: {count} response token(s) in the batch; whitening needs at least 2 (use more rows or longer responses)");
         var centered = values - MaskedMean(values, mask);
-        return MaskedMean(centered * centered, mask).Times(count / (count - 1));
+        return scope.MoveToOuter(MaskedMean(centered * centered, mask).Times(count / (count - 1)));
     }
 
     /// <summary>(x − mean) / √(var + 1e-8) over the masked entries (mean added back when not <paramref name="shiftMean"/>); zero at padding.</summary>
     public static Tensor Whiten(Tensor values, Tensor mask, bool shiftMean = true)
     {
+        using var scope = NewDisposeScope();
         var mean = MaskedMean(values, mask);
         var whitened = (values - mean) * MaskedVariance(values, mask).Plus(1e-8).rsqrt();
         if (!shiftMean) whitened = whitened.Plus(mean);
-        return whitened * mask.to(values.dtype);
+        return scope.MoveToOuter(whitened * mask.to(values.dtype));
     }
 }

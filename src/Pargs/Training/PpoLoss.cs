@@ -19,6 +19,7 @@ public static class PpoLoss
     public static PpoLossResult Compute(Tensor logProbs, Tensor oldLogProbs, Tensor advantages, Tensor values, Tensor oldValues,
         Tensor returns, Tensor mask, double clipRange, double clipRangeValue, double valueCoef)
     {
+        using var scope = NewDisposeScope(); // holds the intermediates; the losses leave with their graphs (Models/TransformerBackbone.ForwardInScope says why)
         var m = mask.to(logProbs.dtype);
         oldLogProbs = oldLogProbs.detach();
         advantages = advantages.detach();
@@ -50,6 +51,7 @@ public static class PpoLoss
             ["policy/approxkl_avg"] = 0.5 * Mean(logRatio * logRatio),
             ["val/ratio"] = Mean(ratio),
         };
+        scope.MoveToOuter(loss, policyLoss, valueLoss);
         return new PpoLossResult(loss, policyLoss, valueLoss, metrics);
     }
 }

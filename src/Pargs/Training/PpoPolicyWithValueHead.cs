@@ -43,8 +43,9 @@ public sealed class PpoPolicyWithValueHead : nn.Module
     /// <summary>Logits [B, T, V] and values [B, T] of a right-padded batch (ids and valid [B, T]).</summary>
     public (Tensor Logits, Tensor Values) Forward(Tensor ids, Tensor valid)
     {
+        using var scope = NewDisposeScope(); // the hidden states are this call's (Models/TransformerBackbone.ForwardInScope says why)
         var hidden = Policy.Backbone.ForwardPadded(ids, valid);
-        return (Policy.LogitsFromHidden(hidden), valueHead.forward(hidden).squeeze(-1));
+        return scope.MoveToOuter(Policy.LogitsFromHidden(hidden), valueHead.forward(hidden).squeeze(-1));
     }
 
     /// <summary>The value head's tensors under TRL's names.</summary>

@@ -126,6 +126,7 @@ public sealed class PpoTrainer
         var batchPrompts = rows.Select(i => prompts[i]).ToArray();
         var random = Enumerable.Range(0, rows.Length).Select(j => DecodingSteps.RowRandom(options.Loop.Seed, update, j)).ToArray();
         using var _ = no_grad();
+        using var scope = NewDisposeScope(); // the rollout's tensors leave it; the chunks' forwards stay (Models/TransformerBackbone.ForwardInScope says why)
         var responses = PpoSampler.Sample(Policy, batchPrompts, options.ResponseLength, options.Temperature, stopIds, random);
         var scores = scorer.Score(batchPrompts, responses);
         if (scores.Length != responses.Length || scores.Any(s => !double.IsFinite(s)))
@@ -163,6 +164,8 @@ public sealed class PpoTrainer
         if (options.WhitenRewards) rewards = PpoAdvantages.Whiten(rewards, mask, shiftMean: false);
         var (advantages, returns) = PpoAdvantages.Gae(rewards, value, mask, options.Gamma, options.Lambda);
         advantages = PpoAdvantages.Whiten(advantages, mask);
+        scope.MoveToOuter([sequences.Ids, sequences.Valid, sequences.Positions, sequences.Targets, sequences.Mask,
+            logp, refLogp, value, scoreTensor, kl, nonScore, rewards, advantages, returns]);
         return new PpoRollout(batchPrompts, responses, sequences, logp, refLogp, value, scoreTensor, kl, nonScore, rewards, advantages, returns);
     }
 
@@ -173,6 +176,7 @@ public sealed class PpoTrainer
     /// <summary>The PPO loss of some rows of a rollout under the current policy and value head (with its graph).</summary>
     public PpoLossResult Loss(PpoRollout rollout, IReadOnlyList<int> rows)
     {
+        using var scope = NewDisposeScope(); // the losses leave with their graphs (Models/TransformerBackbone.ForwardInScope says why)
         var part = new PpoSequences(rows.Select(b => rollout.Prompts[b]).ToArray(), rows.Select(b => rollout.Responses[b]).ToArray());
         long width = part.Mask.shape[1];
         var index = tensor(rows.Select(b => (long)b).ToArray());
@@ -186,6 +190,7 @@ public sealed class PpoTrainer
         using (no_grad())
             result.Metrics["policy/entropy_avg"] = PpoAdvantages.MaskedMean(PpoSequences.Entropy(responseLogits.detach(), options.Temperature), part.Mask)
                 .to(ScalarType.Float64).item<double>();
+        scope.MoveToOuter(result.Loss, result.PolicyLoss, result.ValueLoss);
         return result;
     }
 
@@ -215,6 +220,8 @@ public sealed class PpoTrainer
     TrainingResult Run(int totalUpdates, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
     {
         var loop = options.Loop;
+        // Every tensor of the run is in a DisposeScope, as TrainingLoop's are (and for its reason): the run's, an update's, a micro-batch's.
+        using var runScope = NewDisposeScope();
         var parameters = Model.parameters().Where(p => p.requires_grad).ToList();
         var optimizer = new Optimizers.AdamW(parameters, loop.LearningRate, loop.Beta1, loop.Beta2, loop.Epsilon, loop.WeightDecay);
         var history = new List<IReadOnlyDictionary<string, double>>();
@@ -246,6 +253,7 @@ public sealed class PpoTrainer
         Model.train();
         while (update < totalUpdates)
         {
+            using var updateScope = NewDisposeScope(); // the checkpoint's state dicts too
             cancellation.ThrowIfCancellationRequested();
             double learningRate = LearningRateSchedule.At(update, totalUpdates, loop.LearningRate, loop.WarmupSteps, loop.Schedule);
             foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;

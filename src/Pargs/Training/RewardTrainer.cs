@@ -55,9 +55,12 @@ public sealed class RewardTrainer : ITrainingTask
     public static BradleyTerryResult Loss(RewardModel model, IReadOnlyList<TokenizedPair> pairs, RewardObjective objective,
         double centerRewardsCoefficient = 0.0, bool useMargins = true)
     {
+        using var scope = NewDisposeScope(); // the batch and rewards are this call's; the loss leaves with its graph (Models/TransformerBackbone.ForwardInScope says why)
         var batch = RewardPairBatch.Build(pairs, pair => LossPrefixes(pair, objective));
         var (chosen, rejected) = batch.Rewards(model);
-        return BradleyTerryLoss.Compute(chosen, rejected, useMargins ? batch.Margins : null, centerRewardsCoefficient);
+        var result = BradleyTerryLoss.Compute(chosen, rejected, useMargins ? batch.Margins : null, centerRewardsCoefficient);
+        scope.MoveToOuter(result.Loss);
+        return result;
     }
 
     public TrainingStep Forward(IReadOnlyList<int> examples)
@@ -72,6 +75,7 @@ public sealed class RewardTrainer : ITrainingTask
     public IReadOnlyDictionary<string, double>? Evaluate()
     {
         if (evaluation is null) return null;
+        using var scope = NewDisposeScope(); // each batch's loss is read and dropped (Models/TransformerBackbone.ForwardInScope says why)
         var metrics = RewardEvaluator.Evaluate(model, evaluation, options.EvalBatchSize).ToMetrics();
         double lossSum = 0;
         int batches = 0;

@@ -48,7 +48,11 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
 
     TrainingResult Run(IProgress<TrainingProgress>? progress, CancellationToken cancellation, IReadOnlyList<int> lengths, int perEpoch, int accumulation, int totalSteps)
     {
-
+        // Every tensor a run makes is in a DisposeScope: this one (the optimizer's construction, a resumed checkpoint's
+        // state, freed when the run ends), a step's (clipping, the update, evaluation and checkpoints, freed per step)
+        // or a micro-batch's (its forward and backward). WHY: TorchSharp 0.107 frees an unreferenced tensor's handle in
+        // its finalizer, on any thread, even while libtorch still reads it (Models/TransformerBackbone.ForwardInScope).
+        using var runScope = NewDisposeScope();
         var parameters = task.Model.parameters().Where(p => p.requires_grad).ToList();
         var optimizer = new Optimizers.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
         var history = new List<IReadOnlyDictionary<string, double>>();
@@ -79,6 +83,7 @@ public sealed class TrainingLoop(ITrainingTask task, TrainingOptions options)
         task.Model.train();
         while (step < totalSteps)
         {
+            using var stepScope = NewDisposeScope();
             cancellation.ThrowIfCancellationRequested();
             double learningRate = LearningRateSchedule.At(step, totalSteps, options.LearningRate, options.WarmupSteps, options.Schedule);
             foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;

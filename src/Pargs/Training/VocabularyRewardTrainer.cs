@@ -73,10 +73,11 @@ public sealed class VocabularyRewardTrainer : ITrainingTask
     /// <summary>The loss this trainer optimises on some pairs, and its metrics (<paramref name="phase"/>: FaRMA's micro-batch number).</summary>
     public (Tensor Loss, Dictionary<string, double> Metrics) Loss(IReadOnlyList<TokenizedPair> pairs, long phase)
     {
+        using var scope = NewDisposeScope(); // the loss leaves with its graph (Models/TransformerBackbone.ForwardInScope says why)
         if (options.Objective == RewardObjective.Genarm)
         {
             var g = GenArmLoss.Compute(model.Model, pairs, options.Beta, eos);
-            return (g.Loss, new Dictionary<string, double>
+            return (scope.MoveToOuter(g.Loss), new Dictionary<string, double>
             {
                 ["accuracy"] = g.Accuracy, ["margin"] = g.Margin, ["logps/chosen"] = g.ChosenLogProb, ["logps/rejected"] = g.RejectedLogProb,
             });
@@ -90,7 +91,7 @@ public sealed class VocabularyRewardTrainer : ITrainingTask
         var loss = options.FarmaSchedule == FarmaSchedule.Sum
             ? f.BradleyTerry.Plus(f.MaxConstraint.Times(options.MaxConstraintWeight))
             : phase % 2 == 0 ? f.BradleyTerry : f.MaxConstraint.Times(options.MaxConstraintWeight);
-        return (loss, metrics);
+        return (scope.MoveToOuter(loss), metrics);
     }
 
     public TrainingStep Forward(IReadOnlyList<int> examples)

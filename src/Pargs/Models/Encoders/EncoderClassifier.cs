@@ -14,7 +14,18 @@ public abstract class EncoderClassifier(string name, EncoderConfig config) : Mod
     public EncoderConfig Config { get; } = config;
 
     /// <summary>Logits [B, num_labels]. Rows are right-padded; <paramref name="typeIds"/> are ignored by models without types.</summary>
-    public abstract Tensor Logits(Tensor ids, Tensor typeIds, Tensor valid);
+    public Tensor Logits(Tensor ids, Tensor typeIds, Tensor valid)
+    {
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(LogitsInScope(ids, typeIds, valid));
+    }
+
+    /// <summary>
+    /// The model type's forward (<see cref="Logits"/>'s contract), run inside a DisposeScope that <see cref="Logits"/>
+    /// opens: every intermediate stays referenced until the forward returns (TorchSharp 0.107 frees an unreferenced
+    /// tensor's handle in its finalizer, on whichever thread collects; see TransformerBackbone.ForwardInScope).
+    /// </summary>
+    protected abstract Tensor LogitsInScope(Tensor ids, Tensor typeIds, Tensor valid);
 
     /// <summary>Absolute positions 0..T−1 of every row (right padding keeps each row's real tokens at 0..len−1).</summary>
     protected static Tensor Arange(Tensor ids) => HeldScalars.Arange(ids.shape[1], ScalarType.Int64).unsqueeze(0).expand(ids.shape[0], -1);
@@ -55,7 +66,7 @@ public sealed class BertForSequenceClassification : EncoderClassifier
         classifier = Add("classifier", nn.Linear(c.HiddenSize, c.NumLabels));
     }
 
-    public override Tensor Logits(Tensor ids, Tensor typeIds, Tensor valid)
+    protected override Tensor LogitsInScope(Tensor ids, Tensor typeIds, Tensor valid)
         => classifier.forward(bert.Pool(bert.Forward(ids, typeIds, Arange(ids), valid)));
 }
 
@@ -85,7 +96,7 @@ public sealed class RobertaForSequenceClassification : EncoderClassifier
         return (cumsum(notPad, 1) * notPad).Plus(pad);
     }
 
-    public override Tensor Logits(Tensor ids, Tensor typeIds, Tensor valid)
+    protected override Tensor LogitsInScope(Tensor ids, Tensor typeIds, Tensor valid)
     {
         var hidden = roberta.Forward(ids, typeIds, PositionIds(ids, Config.PadTokenId), valid);
         return outProj.forward(tanh(dense.forward(hidden.select(1, 0))));
@@ -105,7 +116,7 @@ public sealed class DistilBertForSequenceClassification : EncoderClassifier
         classifier = Add("classifier", nn.Linear(c.HiddenSize, c.NumLabels));
     }
 
-    public override Tensor Logits(Tensor ids, Tensor typeIds, Tensor valid)
+    protected override Tensor LogitsInScope(Tensor ids, Tensor typeIds, Tensor valid)
         => classifier.forward(nn.functional.relu(preClassifier.forward(distilbert.Forward(ids, Arange(ids), valid).select(1, 0))));
 }
 
@@ -122,7 +133,7 @@ public sealed class DebertaV2ForSequenceClassification : EncoderClassifier
         classifier = Add("classifier", nn.Linear(c.HiddenSize, c.NumLabels));
     }
 
-    public override Tensor Logits(Tensor ids, Tensor typeIds, Tensor valid)
+    protected override Tensor LogitsInScope(Tensor ids, Tensor typeIds, Tensor valid)
     {
         var hidden = deberta.Forward(ids, typeIds, Arange(ids), valid);
         return classifier.forward(Config.Deberta!.PoolerActivation.Apply(pooler.forward(hidden.select(1, 0))));

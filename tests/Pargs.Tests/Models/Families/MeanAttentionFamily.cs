@@ -108,7 +108,7 @@ public sealed class MeanAttentionModel : TransformerBackbone
 
     public override Parameter TokenEmbeddingWeight => (Parameter)tokens.weight!;
 
-    public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
+    protected override Tensor ForwardInScope(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
         double scale = MeanAttentionFamily.Settings(Config).ResidualScale;
         long b = inputIds.shape[0], t = inputIds.shape[1];

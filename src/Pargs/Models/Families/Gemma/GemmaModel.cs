@@ -31,7 +31,7 @@ public sealed class GemmaModel : TransformerBackbone
         if (sliding.Any(s => s) && (gemma.LocalRopeTheta != config.RopeTheta || !Equals(gemma.LocalRopeScaling, config.RopeScaling)))
             localRotary = new RotaryEmbedding(config.HeadDim, config.MaxPositions, gemma.LocalRopeTheta, gemma.LocalRopeScaling);
         // transformers multiplies by √hidden as a tensor of the embedding's dtype: the float32-rounded square root.
-        embedScale = tensor((float)Math.Sqrt(config.HiddenSize));
+        embedScale = tensor((float)Math.Sqrt(config.HiddenSize)).DetachFromDisposeScope(); // the model's (freed by Dispose), not a caller's scope's
         register_module("embed_tokens", embedTokens);
         register_module("layers", layers);
         register_module("norm", norm);
@@ -45,7 +45,7 @@ public sealed class GemmaModel : TransformerBackbone
     /// <summary>The sliding layers' own rotary (Gemma-3's rope_local_base_freq), or null when they share the global one.</summary>
     internal RotaryEmbedding? LocalRotary => localRotary;
 
-    public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
+    protected override Tensor ForwardInScope(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
         int groups = Config.NumHeads / Config.NumKvHeads;
         var (cos, signedSin) = globalRotary.At(positions);

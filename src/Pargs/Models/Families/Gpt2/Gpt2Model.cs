@@ -27,7 +27,7 @@ public sealed class Gpt2Model : TransformerBackbone
 
     public override Parameter TokenEmbeddingWeight => (Parameter)wte.weight!;
 
-    public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
+    protected override Tensor ForwardInScope(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
         var x = wte.forward(inputIds).Plus(wpe.forward(positions));
         foreach (var block in h)

@@ -32,7 +32,7 @@ public sealed class GptNeoXModel : TransformerBackbone
 
     public override Parameter TokenEmbeddingWeight => (Parameter)embedIn.weight!;
 
-    public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
+    protected override Tensor ForwardInScope(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
         var (cos, signedSin) = rotary.At(positions);
         var x = embedIn.forward(inputIds);

@@ -31,7 +31,7 @@ public sealed class LlamaModel : TransformerBackbone
     /// <summary>The rotary tables, which <see cref="LlamaDecodeKernel"/> reads in place.</summary>
     internal RotaryEmbedding Rotary => rotary;
 
-    public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
+    protected override Tensor ForwardInScope(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
         var (cos, signedSin) = rotary.At(positions);
         if (Config.SlidingWindow is { } window) mask = SlidingWindow.Restrict(mask, positions, cache, window);

@@ -44,7 +44,7 @@ public sealed class LlamaStoredBackbone : TransformerBackbone
     /// The forward on the kernel. With no cache (a whole padded sequence: perplexity, the reference engine) the
     /// keys and values go to a cache of this call's own.
     /// </summary>
-    public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
+    protected override Tensor ForwardInScope(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
         if (cache is not null) return cacheFree.Value.TryForward(inputIds, positions, mask, cache)!;
         int b = (int)inputIds.shape[0], t = (int)inputIds.shape[1];

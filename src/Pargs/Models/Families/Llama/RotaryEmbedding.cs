@@ -156,8 +156,10 @@ public sealed class RotaryEmbedding : IDisposable
         var sign = cat(new[] { -ones(headDim / 2, dtype: ScalarType.Float64), ones(headDim / 2, dtype: ScalarType.Float64) });
         // An explicit Scalar held across its calls: TorchSharp frees an implicit Scalar in its finalizer and keeps no reference to it across the native call, so a collection during the call can free what libtorch reads ("Unknown scalar type").
         using var factor = attentionFactor.ToScalar();
-        return ((emb.cos() * factor).to(ScalarType.Float32).MoveToOuterDisposeScope(),
-                (emb.sin() * sign * factor).to(ScalarType.Float32).MoveToOuterDisposeScope());
+        // The tables belong to this embedding (freed by Dispose, outgrown ones kept until then), not to whatever scope
+        // the caller has open: a forward's scope would free tables it grew, a scope around a model's construction its tables.
+        return ((emb.cos() * factor).to(ScalarType.Float32).DetachFromDisposeScope(),
+                (emb.sin() * sign * factor).to(ScalarType.Float32).DetachFromDisposeScope());
     }
 
     /// <summary>

@@ -33,7 +33,7 @@ public sealed class Phi3Model : TransformerBackbone
 
     public override Parameter TokenEmbeddingWeight => (Parameter)embedTokens.weight!;
 
-    public override Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
+    protected override Tensor ForwardInScope(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
     {
         var (cos, signedSin) = rotary.At(positions);
         // transformers masks Phi-3's sliding_window as Mistral's: a query sees itself and the window − 1 tokens before it.
