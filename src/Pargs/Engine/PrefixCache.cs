@@ -96,16 +96,14 @@ public sealed class PrefixCache : IDisposable
     /// </summary>
     public Match Find(int[] prompt)
     {
-        var found = Longest(prompt);
-        if (found is { } node)
+        if (Longest(prompt) is (var node, var length))
         {
-            int length = node.Length;
-            recent.Remove(node.Node);
-            recent.AddFirst(node.Node);
+            recent.Remove(node);
+            recent.AddFirst(node);
             Interlocked.Increment(ref hits);
             Interlocked.Add(ref reusedTokens, length);
             Interlocked.Add(ref computedTokens, prompt.Length - length);
-            return new Match(node.Node.Value.Cache, node.Node.Value.Row, node.Node.Value.FirstSlot, length);
+            return new Match(node.Value.Cache, node.Value.Row, node.Value.FirstSlot, length);
         }
         Interlocked.Increment(ref misses);
         Interlocked.Add(ref computedTokens, prompt.Length);
