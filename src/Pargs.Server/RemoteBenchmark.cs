@@ -26,6 +26,9 @@ public sealed record RemoteBenchmarkOptions
     /// at a level with fewer rows than decoders it is skipped.
     /// </summary>
     public IReadOnlyList<int> ClientDecoders { get; init; } = [1, 2];
+
+    /// <summary>The longest the untimed warm-up may run before the levels (<see cref="JitSettle"/>).</summary>
+    public double JitWarmUpSeconds { get; init; } = 60;
 }
 
 /// <summary>
@@ -161,7 +164,7 @@ public static class RemoteBenchmark
     {
         CheckDecoders(options.Rows, options.ClientDecoders);
         var (lm, rm) = (models.Lm, models.Rm);
-        int warmUpRounds;
+        JitSettle.Result warmUp;
         var table = new BenchTable($"remote engine: pargs (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on {models.Label}, {options.MaxTokens} tokens per row, pargs serve on loopback",
             "rows in flight", "engine", "tokens", "tok/s", "× local", "CPU ms / token", "LM requests / row / step", "RM requests / row / step", "server rows / batched step", "prefix cache: tokens reused / computed");
         using var metricsClient = new HttpClient { BaseAddress = serverUrl };
@@ -178,19 +181,11 @@ public static class RemoteBenchmark
             int widest = options.Rows.Max();
             var warm = new DecodingOptions { Method = new PargsOptions { K = options.K, W = options.W }, Seed = 2, MaxNewTokens = 8, StopAtEos = false, BatchSize = widest };
             var warmPrompts = Enumerable.Range(1000, widest).Select(models.Prompt).ToArray();
-            // The runtime counts a method's calls only once no new method has been compiled for 100 ms, then recompiles it
-            // (instrumented, then optimized) after 30 counted calls, in the background. Two rounds back to back left the
-            // timed levels running quick-jitted request paths on both sides while the compiler thread recompiled them (16 %
-            // of the process's CPU in the last timed level's profile). So: rounds with a pause between them (counting
-            // starts), each followed by the compiler's catch-up, until a round and its pause compile fewer than 1 in 40 of the
-            // methods compiled so far (a stories260K run: +2,700, +3,700, +2,960, then +200 of 12,000) — the code a
-            // long-running client and server run — at most six rounds.
-            warmUpRounds = 0;
-            for (long before = -1; warmUpRounds < 6; warmUpRounds++)
+            // Rounds of every engine at the widest level until the tiered JIT has settled (JitSettle: the rounds of the last
+            // 5 s compiled at most 20 methods, at most JitWarmUpSeconds). The rounds-based stop this replaced (a round that
+            // compiled under 1 in 40 of the methods so far, at most six) left the tiered JIT at 6 % of the LM + RM level's samples.
+            warmUp = JitSettle.WarmUp(() =>
             {
-                long start = System.Runtime.JitInfo.GetCompiledMethodCount();
-                log?.Invoke($"{models.LmName}: warm-up round {warmUpRounds + 1}, {start} methods compiled so far");
-                if (before >= 0 && start - before < start / 40) break; // the long tail: methods reaching their 30th call late
                 // Every level's paths, the split ones too (their first profile compiled ~18 % of the samples in the split LM + RM level).
                 foreach (int decoders in options.ClientDecoders.Where(d => d <= widest).Distinct())
                 {
@@ -200,9 +195,8 @@ public static class RemoteBenchmark
                     using var warmRm = RemoteRm(warmEngine, widest);
                     InDecoders(warmEngine, warmRm, warmPrompts, warm, decoders);
                 }
-                CompilerCatchUp();
-                before = start;
-            }
+                return Task.CompletedTask;
+            }, options.JitWarmUpSeconds, (round, methods) => log?.Invoke($"{models.LmName}: warm-up round {round}, {methods} methods compiled so far")).GetAwaiter().GetResult();
         }
         var process = Process.GetCurrentProcess();
         // Client and server share this process: its CPU time per token is what a step costs both, whatever the machine's load.
@@ -356,7 +350,7 @@ public static class RemoteBenchmark
             table.Notes.Add($"Client decoders split the rows in flight into batches decoded at once, each on its own thread (as `pargs generate --shard i/n` processes would), so that one batch's requests are served while another scores its candidates ({string.Join("; ", splitDescriptions)}); the same rows, seeds and tokens (checked), the same requests per row and step.");
         table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
         table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidates over their shared prefix (kept in the RM's prefix cache between steps, extended by the chosen candidate's keys/values kept from the last request — the computed count leaves those out); the candidates travel as the LM's token ids when the served RM's tokenizer is the LM's (both models here), else as texts. Rewards equal the local cached scorer's up to the order of float sums, not to its last bits, so equal tokens are counted above, not required.");
-        table.Notes.Add($"Untimed warm-up first: every engine at the widest level, 8 tokens, in rounds until a round and its pause compiled few new methods ({warmUpRounds} round(s)): the timed levels run the optimized code a long-running client and server run, not quick-jitted code being recompiled.");
+        table.Notes.Add($"Untimed warm-up first: every engine at the widest level, 8 tokens a row, {warmUp.Describe("the three engines", options.JitWarmUpSeconds)} — until the rounds of the last {JitSettle.QuietSeconds:F0} s compiled at most {JitSettle.QuietMethods} methods: the timed levels run the optimized code a long-running client and server run, not quick-jitted code being recompiled.");
         return table;
     }
 

@@ -31,7 +31,7 @@ public sealed record ServeBenchmarkOptions
     public IReadOnlyList<string> Prompts { get; init; } = ServeBenchmark.StoryPrompts(512);
     /// <summary>
     /// At most this long, before the first level, rounds of requests at the highest concurrency run untimed until the JIT
-    /// has settled (the rounds of the last 5 s compiled at most <see cref="ServeBenchmark.SettledJitMethods"/> methods); 0 skips it.
+    /// has settled (the rounds of the last 5 s compiled at most <see cref="JitSettle.QuietMethods"/> methods); 0 skips it.
     /// WHY: .NET recompiles hot methods in the background (tier 0, then instrumented, then optimized) for ~10–15 s of load
     /// after they first run; a level measured in that time counted 70–130 µs of JIT per token at 16 streams and ran the
     /// decoding worker on slower code — a start-up cost a server pays once, not one per token. The cap: stories260K's JIT
@@ -173,38 +173,16 @@ public static class ServeBenchmark
         return table;
     }
 
-    /// <summary>The JIT counts as settled when the warm-up's rounds of the last <see cref="SettledJitSeconds"/> compiled at most this many methods.</summary>
-    public const int SettledJitMethods = 20;
-    public const double SettledJitSeconds = 5;
-
-    /// <summary>Untimed rounds of <paramref name="streams"/> concurrent requests until the JIT settles or the time is up; returns the note that says how it went.</summary>
+    /// <summary>Untimed rounds of <paramref name="streams"/> concurrent requests until the JIT settles or the time is up (<see cref="JitSettle"/>); returns the note that says how it went.</summary>
     static async Task<string> WarmUpUntilJitSettles(HttpClient http, string model, ServeBenchmarkOptions options, int streams, Func<(string Prompt, int MaxTokens)> nextPrompt, Action<string>? log)
     {
         log?.Invoke($"JIT warm-up: rounds of {streams} concurrent request(s) until the JIT settles (at most {options.JitWarmUpSeconds:F0} s)…");
-        var clock = Stopwatch.StartNew();
-        long firstMethods = System.Runtime.JitInfo.GetCompiledMethodCount();
-        var perRound = new List<long>();
-        // Quiet: the rounds of the last SettledJitSeconds compiled at most SettledJitMethods methods in all. WHY a window of
-        // seconds, not a number of rounds: the background JIT works in bursts (a 16-stream round of stories260K compiled
-        // 0, 128, 73, … methods in turn for ~20 s), so two quiet rounds in a row came 2 s in, long before it was done.
-        double quietSince = 0;
-        long quietMethods = 0;
-        bool settled = false;
-        while (!settled && clock.Elapsed.TotalSeconds < options.JitWarmUpSeconds)
+        var warmUp = await JitSettle.WarmUp(async () =>
         {
-            long before = System.Runtime.JitInfo.GetCompiledMethodCount();
             var requests = Enumerable.Range(0, streams).Select(_ => nextPrompt()).ToArray();
             await Task.WhenAll(requests.Select((r, stream) => OneRequest(http, model, options, r.Prompt, r.MaxTokens, seed: -1000 - stream, Stopwatch.StartNew())));
-            long compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - before;
-            perRound.Add(compiled);
-            if (quietMethods + compiled > SettledJitMethods) { quietSince = clock.Elapsed.TotalSeconds; quietMethods = 0; }
-            else quietMethods += compiled;
-            settled = clock.Elapsed.TotalSeconds - quietSince >= SettledJitSeconds;
-        }
-        string rounds = perRound.Count <= 12 ? string.Join(", ", perRound) : string.Join(", ", perRound.Take(6)) + ", …, " + string.Join(", ", perRound.TakeLast(4));
-        return string.Create(CultureInfo.InvariantCulture,
-            $"JIT warm-up before the levels (untimed): {perRound.Count} rounds of {streams} concurrent request(s) in {clock.Elapsed.TotalSeconds:F1} s compiled {System.Runtime.JitInfo.GetCompiledMethodCount() - firstMethods} methods " +
-            $"(per round: {rounds}){(!settled ? $"; the JIT had NOT settled when the {options.JitWarmUpSeconds:F0} s were up" : "")}. .NET recompiles hot methods in the background for ~10–15 s of load after they first run; the levels are measured after it.");
+        }, options.JitWarmUpSeconds);
+        return $"JIT warm-up before the levels (untimed): {warmUp.Describe($"{streams} concurrent request(s)", options.JitWarmUpSeconds)}. .NET recompiles hot methods in the background for ~10–15 s of load after they first run; the levels are measured after it.";
     }
 
     /// <summary>One timed level: its whole run and its in-flight window (from its start until the first stream has finished all its requests).</summary>
