@@ -71,7 +71,7 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
 
     /// <summary>The reward model's own scorer (local: over its cached prefix; remote: one request per row and step).</summary>
     public override ICandidateScorer OpenScorer(IRewardModel rm, int candidates, int capacity, CandidateScoringCounts counts)
-        => rm is Rewards.Remote.RemoteRewardModel remote ? remote.OpenScorer(Info, capacity + candidates, counts, candidates) : rm.OpenScorer(Info, capacity + candidates, counts);
+        => rm.OpenScorer(Info, capacity + candidates, counts);
 
     /// <summary>The top-k of each prefix, all concurrently; a failure of any fails the step (no partial step).</summary>
     (float[][] LogProbs, long[][] Ids) Fetch(IReadOnlyList<int[]> prefixes)

@@ -183,7 +183,6 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     /// </summary>
     bool TakesSharedPrefix()
     {
-        var url = rewardsUrl;
         var ids = Engine.Remote.TokenizerCheck.Probe(lmTokenizer, Engine.Remote.TokenizerCheck.Probes[0]).Ids;
         if (ids.Length < 2) return false;
         var body = JsonSerializer.SerializeToUtf8Bytes(new JsonObject
@@ -194,14 +193,14 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         });
         try
         {
-            using var answer = http.TryAsync(HttpMethod.Post, url, body).GetAwaiter().GetResult();
+            using var answer = http.TryAsync(HttpMethod.Post, rewardsUrl, body).GetAwaiter().GetResult();
             if (answer is null) return false;
-            ReadChecked(answer.RootElement, 1, url, "the answer to a 'prefix' request");
+            ReadChecked(answer.RootElement, 1, rewardsUrl, "the answer to a 'prefix' request");
         }
         catch (PargsException e) when (e.InnerException is RemoteStatusException { Status: 400 } refusal
             && (refusal.Param == "prefix" || refusal.ServerMessage.Contains("prefix", StringComparison.Ordinal)))
         {
-            TokenizerCheck += $"; whole sequences per candidate ({url} does not take 'prefix': {e.Message})";
+            TokenizerCheck += $"; whole sequences per candidate ({rewardsUrl} does not take 'prefix': {e.Message})";
             return false;
         }
         TokenizerCheck += "; a row's prefix sent once per request ('prefix')";
@@ -382,15 +381,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         return tensor(Score(texts));
     }
 
-    public ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts) => new RemoteScorer(this, counts, 0);
-
-    /// <summary>
-    /// <see cref="OpenScorer(LanguageModelInfo, int, CandidateScoringCounts)"/> for a method that scores the LM's
-    /// <paramref name="candidates"/> most likely tokens of each row: the scorer then prefetches (<see cref="IPrefetchingScorer"/>) —
-    /// a row's request goes out as soon as a remote LM's answer for it is in.
-    /// </summary>
-    public ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts, int candidates)
-        => new RemoteScorer(this, counts, options.Prefetch ? candidates : 0);
+    public ICandidateScorer OpenScorer(LanguageModelInfo lm, int capacity, CandidateScoringCounts counts) => new RemoteScorer(this, counts);
 
     /// <summary>Requests sent ahead of their step (<see cref="IPrefetchingScorer"/>) and how many the step then used.</summary>
     public long Prefetched => Interlocked.Read(ref prefetched);
@@ -398,11 +389,12 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
     long prefetched, prefetchesUsed;
 
     /// <summary>
-    /// Rows of LM ids; each step one request per active row with its k candidate texts. With <paramref name="k"/> known (the
-    /// method's candidates per row) and token ids on the wire, a row's request is sent as soon as the LM's answer for it
-    /// arrives (<see cref="Prefetch"/>), and the step takes it if it asks exactly that — else it asks anew.
+    /// Rows of LM ids; each step one request per active row with its k candidate texts. With token ids on the wire, a row's
+    /// request is sent as soon as the LM's answer for it arrives (<see cref="Prefetch"/>: its first k candidates, k being the
+    /// count the last step scored — a method scores the same number every step, and the first step's answers come from
+    /// the prompts' prefill, which reports no row early), and the step takes it if it asks exactly that — else it asks anew.
     /// </summary>
-    sealed class RemoteScorer(RemoteRewardModel rm, CandidateScoringCounts counts, int k) : ICandidateScorer, IPrefetchingScorer
+    sealed class RemoteScorer(RemoteRewardModel rm, CandidateScoringCounts counts) : ICandidateScorer, IPrefetchingScorer
     {
         readonly List<List<int>> rows = new();
         long[] last = [];
@@ -435,7 +427,8 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
 
         public void Prefetch(int row, long[] candidates)
         {
-            if (k <= 0 || !rm.SendsTokenIds || row < 0 || row >= rows.Count || row >= ahead.Length || finished[row] || candidates.Length < k) return;
+            int k = lastK;
+            if (!rm.options.Prefetch || k <= 0 || !rm.SendsTokenIds || row < 0 || row >= rows.Count || row >= ahead.Length || finished[row] || candidates.Length < k) return;
             try
             {
                 var first = candidates[..k];
@@ -503,7 +496,8 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             RemoteHttp.WaitAll(running);
             last = ids;
             lastK = columns;
-            return tasks.Select(t => t?.Result ?? new float[columns]).ToArray();        }
+            return tasks.Select(t => t?.Result ?? new float[columns]).ToArray();
+        }
 
         public void Commit(int[] chosen)
         {
