@@ -103,7 +103,12 @@ public static class LogProbsJson
 
     static void Entry(Utf8JsonWriter w, int id, float logProb, ITokenizer tokenizer, bool tokensAsIds)
     {
-        w.WriteString("token", Name(id, tokenizer, tokensAsIds));
+        if (tokensAsIds)
+        {
+            Span<byte> name = stackalloc byte[IdNameMaxBytes];
+            w.WriteString("token", IdName(id, name));
+        }
+        else w.WriteString("token", Text(id, tokenizer));
         w.WritePropertyName("logprob");
         Number(w, logProb);
         w.WriteStartArray("bytes");
@@ -118,8 +123,6 @@ public static class LogProbsJson
         if (!float.IsFinite(value)) throw new PargsException($"the language model gave the log-probability {value}: its logits are not finite");
         w.WriteNumberValue(value);
     }
-
-    static string Name(int id, ITokenizer tokenizer, bool tokensAsIds) => tokensAsIds ? $"token_id:{id}" : Text(id, tokenizer);
 
     /// <summary>"token_id:" and the digits of an int (at most 11 characters with a sign).</summary>
     const int IdNameMaxBytes = 20;

@@ -88,4 +88,29 @@ public class LogProbsJsonTests
             Assert.Equal(ByStrings(tokens, trial), Written(tokens, trial));
         }
     }
+
+    /// <summary>Chat's entries name a token as "token_id:N" too (written from the stack as completions' are), with its bytes.</summary>
+    [Fact]
+    public void Chat_entries_name_tokens_by_id_as_openai_shape_does()
+    {
+        var tokens = new[]
+        {
+            new TokenLogProbs(0, -0.25f, [(0, -0.25f), (int.MaxValue, -1.5f)]),
+            new TokenLogProbs(31999, -1e-7f, [(31999, -1e-7f), (12345, -17.125f)]),
+        };
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, CompletionChunkWriter.Options))
+            LogProbsJson.WriteChat(w, tokens, new IdTokenizer(32000), tokensAsIds: true);
+        using var doc = JsonDocument.Parse(buffer.ToArray());
+        var content = doc.RootElement.GetProperty("content");
+        Assert.Equal(tokens.Length, content.GetArrayLength());
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            var entry = content[i];
+            Assert.Equal($"token_id:{tokens[i].Token}", entry.GetProperty("token").GetString());
+            Assert.Equal(Encoding.UTF8.GetBytes($"<{tokens[i].Token}>"), entry.GetProperty("bytes").EnumerateArray().Select(b => (byte)b.GetInt32()).ToArray());
+            var top = entry.GetProperty("top_logprobs");
+            Assert.Equal(tokens[i].Top.Select(t => $"token_id:{t.Token}"), top.EnumerateArray().Select(t => t.GetProperty("token").GetString()));
+        }
+    }
 }
