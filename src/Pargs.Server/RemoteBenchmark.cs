@@ -117,24 +117,20 @@ public static class RemoteBenchmark
 
     /// <summary>
     /// The HTTP floor: process CPU per loopback round trip of a request the server answers without work (GET /health), with
-    /// <paramref name="inFlight"/> in flight on a client set up as the remote engine's (pooled keep-alive connections). WHY:
+    /// <paramref name="inFlight"/> in flight through the remote engine's own client (<see cref="RemoteHttp"/>: its pooled
+    /// keep-alive connections, its bound on requests in flight, its read and parse of the answer). WHY:
     /// one remote token costs an LM and an RM request; on stories260K the local engine's whole token (10 reward candidates
     /// and the LM) costs about as much CPU as two such round trips, so where "× local" lands is mostly the HTTP stack's
     /// cost — this number, measured in the same run, says how much of that is the floor any Kestrel + HttpClient pair pays.
     /// </summary>
     static double HttpFloorMicroseconds(Uri serverUrl, int inFlight)
     {
-        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = inFlight, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2) })
-        {
-            BaseAddress = serverUrl, Timeout = Timeout.InfiniteTimeSpan,
-        };
+        using var http = new RemoteHttp(inFlight, TimeSpan.FromSeconds(30), retries: 0, retryBase: TimeSpan.Zero, apiKey: null);
+        var health = new Uri(serverUrl, "health");
         async Task Row(int count)
         {
             for (int i = 0; i < count; i++)
-            {
-                using var answer = await client.GetAsync("health", HttpCompletionOption.ResponseContentRead).ConfigureAwait(false);
-                answer.EnsureSuccessStatusCode();
-            }
+                using (await http.GetAsync(health).ConfigureAwait(false)) { }
         }
         Task.WhenAll(Enumerable.Range(0, inFlight).Select(_ => Task.Run(() => Row(300)))).GetAwaiter().GetResult(); // warm: connections, JIT
         CompilerCatchUp();
