@@ -601,7 +601,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
 
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        long clock = rewardTimes is null ? 0 : ThreadCpuClock.Nanoseconds();
+        var clock = rewardTimes is null ? default : RewardPassTimes.Now();
         var cache = rewardPrefixCaches.GetOrAdd(name, key => new PrefixCache(limits.PrefixCacheBytes));
         var prefixes = shared.Select(r => requests[r][0][..common[r]]).ToArray();
         int capacity = shared.Max(r => requests[r].Max(s => s.Length)) + 1;

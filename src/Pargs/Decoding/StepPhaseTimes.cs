@@ -1,15 +1,13 @@
-using System.Diagnostics;
 using static TorchSharp.torch;
 
 namespace Pargs.Decoding;
 
 /// <summary>
-/// Where a <see cref="ContinuousDecoder"/>'s steps spend their time, phase by phase, summed over steps: the stepping
-/// thread's CPU time (<see cref="ThreadCpuClock"/>: on a shared machine a phase's wall time also counts the time the
-/// thread waited for a core) and its wall time. A profiling aid: a server turns it on with PARGS_SERVE_PROFILE=1 and
+/// Where a <see cref="ContinuousDecoder"/>'s steps spend their time, phase by phase, summed over steps (<see cref="PhaseTimes{TPhase}"/>),
+/// with the steps and the rows they advanced. A profiling aid: a server turns it on with PARGS_SERVE_PROFILE=1 and
 /// reports the sums as metrics; off (null), a step reads no clock.
 /// </summary>
-public sealed class StepPhaseTimes
+public sealed class StepPhaseTimes : PhaseTimes<StepPhaseTimes.Phase>
 {
     /// <summary>The phases, in the order a step runs them.</summary>
     public enum Phase
@@ -36,16 +34,6 @@ public sealed class StepPhaseTimes
         Admit,
     }
 
-    public static readonly IReadOnlyList<Phase> Phases = Enum.GetValues<Phase>();
-
-    readonly long[] wallTicks = new long[Phases.Count];
-    readonly long[] cpuNanoseconds = new long[Phases.Count];
-
-    /// <summary>A moment on both clocks.</summary>
-    public readonly record struct Stamp(long WallTicks, long CpuNanoseconds);
-
-    public static Stamp Now() => new(Stopwatch.GetTimestamp(), ThreadCpuClock.Nanoseconds());
-
     /// <summary>Steps timed and rows they advanced.</summary>
     public long Steps { get; private set; }
     public long RowSteps { get; private set; }
@@ -55,18 +43,6 @@ public sealed class StepPhaseTimes
         Steps++;
         RowSteps += rows;
     }
-
-    /// <summary>Adds the time since <paramref name="start"/> to <paramref name="phase"/> and moves <paramref name="start"/> to now.</summary>
-    public void Add(Phase phase, ref Stamp start)
-    {
-        var now = Now();
-        wallTicks[(int)phase] += now.WallTicks - start.WallTicks;
-        cpuNanoseconds[(int)phase] += now.CpuNanoseconds - start.CpuNanoseconds;
-        start = now;
-    }
-
-    public double WallSeconds(Phase phase) => (double)wallTicks[(int)phase] / Stopwatch.Frequency;
-    public double CpuSeconds(Phase phase) => cpuNanoseconds[(int)phase] * 1e-9;
 
     /// <summary>Times <paramref name="inner"/>'s calls under the reward-model phases.</summary>
     internal ICandidateScorer Timed(ICandidateScorer inner) => new TimedScorer(inner, this);
