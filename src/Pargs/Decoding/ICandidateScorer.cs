@@ -57,8 +57,9 @@ public interface IPrefetchingScorer
 {
     /// <summary>
     /// Row <paramref name="row"/>'s language model answered with <paramref name="candidates"/> (its most likely tokens, most
-    /// likely first). Called from the thread that read the answer while the decoding thread waits for the step (so the
-    /// scorer's rows do not change meanwhile); must not block.
+    /// likely first), and the row is still running (the decoder does not announce a finished row). Called from the thread
+    /// that read the answer while the decoding thread waits for the step (so the scorer's rows do not change meanwhile);
+    /// must not block.
     /// </summary>
     void Prefetch(int row, long[] candidates);
 }

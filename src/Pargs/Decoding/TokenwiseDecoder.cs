@@ -60,8 +60,10 @@ public sealed class TokenwiseDecoder
         using var scorer = rm is null ? null : engine.OpenScorer(rm, rule.ScoredCandidates, longest + options.MaxNewTokens + 1, Counts);
 
         // A remote LM's rows answer one by one; a remote RM's scorer can then ask for each row's rewards at once instead of
-        // after the slowest row (IPrefetchingScorer: the same requests, sent earlier).
-        if (lm is IRowAnswerSource answers && scorer is IPrefetchingScorer prefetching) answers.RowAnswered = prefetching.Prefetch;
+        // after the slowest row (IPrefetchingScorer: the same requests, sent earlier). Only rows still running: a row that has
+        // just finished is appended with the others, but no step will score it (its Done is set before the Append that answers).
+        if (lm is IRowAnswerSource answers && scorer is IPrefetchingScorer prefetching)
+            answers.RowAnswered = (row, candidates) => { if (!rows[row].Done) prefetching.Prefetch(row, candidates); };
         var next = lm.AddRows(prompts);
         scorer?.AddRows(prompts);
         for (int step = 0; step < options.MaxNewTokens && rows.Any(r => !r.Done); step++)

@@ -163,6 +163,30 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
     }
 
     /// <summary>
+    /// A row that finishes before the others (here a stop string only its text contains) is still appended with them, and
+    /// its LM answer still arrives; no reward request is prefetched for it (no step will score it), so every prefetched
+    /// request is used — an unused one was an extra request that could reach the server after the run had ended.
+    /// </summary>
+    [Fact]
+    public void A_row_that_finishes_early_gets_no_prefetched_reward_request()
+    {
+        string[] prompts = [.. Prompts, "The cat sat on"];
+        var baseOptions = new DecodingOptions { Method = new PargsOptions { K = 10, W = 2.0 }, Seed = 5, MaxNewTokens = 9, StopAtEos = false, BatchSize = prompts.Length };
+        var full = TextGenerator.Generate(fixture.Lm, fixture.Rm, prompts, baseOptions);
+        string stop = fixture.Lm.Tokenizer!.Decode(full[0].TokenIds[..4]).Trim(); // row 0's text of its first four tokens
+        Assert.Contains(stop, full[0].Output);
+        Assert.All(full.Skip(1), r => Assert.DoesNotContain(stop, r.Output));
+        var options = baseOptions with { StopStrings = [stop] };
+        using var engine = Connect(topK: 10);
+        using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = fixture.Server.Url, Concurrency = 8 }, engine.Info);
+        var results = TextGenerator.Generate(engine, rm, prompts, options);
+        Assert.True(results[0].TokenIds.Length < options.MaxNewTokens, "row 0 did not stop early");
+        Assert.All(results.Skip(1), r => Assert.Equal(options.MaxNewTokens, r.TokenIds.Length));
+        Assert.Equal(rm.Prefetched, rm.PrefetchesUsed);
+        Assert.Equal(results.Sum(r => r.TokenIds.Length), rm.Requests); // one per row and step it ran, none for a finished row
+    }
+
+    /// <summary>
     /// `bench remote`'s two client decoders: the rows as two batches decoded at once over one engine (and one reward model,
     /// local or remote) give one batch's tokens — each batch draws its rows' own seeded streams — with one LM request per
     /// row and step, and one RM request per row and step with the reward model remote.

@@ -399,8 +399,6 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         readonly List<List<int>> rows = new();
         long[] last = [];
         int lastK;
-        // A row that was inactive at a step (finished) stays so: no request is prefetched for it.
-        bool[] finished = [];
         // Per row: the candidates and request sent ahead for the coming step; written by the threads that read LM answers
         // while the decoding thread waits (one writer per row), read by the decoding thread after the wait.
         (long[] Candidates, int PrefixLength, Task<float[]> Rewards)?[] ahead = [];
@@ -411,7 +409,6 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         {
             DropPrefetches();
             rows.AddRange(prompts.Select(p => p.ToList()));
-            Array.Resize(ref finished, rows.Count);
             ahead = new (long[], int, Task<float[]>)?[rows.Count];
         }
 
@@ -419,7 +416,6 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         {
             DropPrefetches();
             var kept = keep.Select(r => rows[r].ToList()).ToList();
-            finished = keep.Select(r => finished[r]).ToArray();
             rows.Clear();
             rows.AddRange(kept);
             ahead = new (long[], int, Task<float[]>)?[rows.Count];
@@ -428,7 +424,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         public void Prefetch(int row, long[] candidates)
         {
             int k = lastK;
-            if (!rm.options.Prefetch || k <= 0 || !rm.SendsTokenIds || row < 0 || row >= rows.Count || row >= ahead.Length || finished[row] || candidates.Length < k) return;
+            if (!rm.options.Prefetch || k <= 0 || !rm.SendsTokenIds || row < 0 || row >= rows.Count || row >= ahead.Length || candidates.Length < k) return;
             try
             {
                 var first = candidates[..k];
@@ -470,11 +466,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             var tasks = new Task<float[]>?[rows.Count];
             for (int b = 0; b < rows.Count; b++)
             {
-                if (!active[b])
-                {
-                    finished[b] = true;
-                    continue;
-                }
+                if (!active[b]) continue;
                 var prefix = rows[b];
                 if (b < ahead.Length && ahead[b] is { } sent && sent.PrefixLength == prefix.Count
                     && sent.Candidates.AsSpan().SequenceEqual(ids.AsSpan(b * columns, columns)))
