@@ -18,6 +18,19 @@ static unsafe class TorchCpuCapability
 
     public static string Name => name.Value;
 
+    /// <summary>"AMD", "Intel" or "other": /proc/cpuinfo's vendor_id (libtorch's BLAS chooses kernels by vendor too).</summary>
+    public static string Vendor => vendor.Value;
+
+    static readonly Lazy<string> vendor = new(() =>
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("vendor_id", StringComparison.Ordinal)) ?? "";
+            return line.Contains("AuthenticAMD") ? "AMD" : line.Contains("GenuineIntel") ? "Intel" : "other";
+        }
+        catch (IOException) { return "other"; }
+    });
+
     public const string Unknown = "unknown";
 
     static string Read()

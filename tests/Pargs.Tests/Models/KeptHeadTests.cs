@@ -121,7 +121,9 @@ public unsafe class KeptHeadTests
                 else
                 {
                     AssertSameBits(reference, fromMarked, $"{rows} rows over the kept head");
-                    Assert.Contains(fromPlain.Zip(fromMarked), p => p.First != p.Second); // the dot blocks' order differs somewhere
+                    // With AVX2 the dot blocks sum in another order than the kept head's GEMM, so the bits show which path ran;
+                    // with AVX-512 the two orders give the same bits for this shape, and the kept head's bytes (below) show it.
+                    if (CpuGemm.Isa == GemmIsa.Avx2) Assert.Contains(fromPlain.Zip(fromMarked), p => p.First != p.Second);
                 }
             }
             Assert.Equal(4L * ((vocab + 31) / 32 * 32 * hidden + CpuGemm.AlignFloats), kept.HeadBytes);
