@@ -404,7 +404,7 @@ public static class RemoteBenchmark
 
     /// <summary>
     /// The prompts as <paramref name="decoders"/> batches decoded at once, each on its own thread over the same engine and
-    /// reward model — the rows in flight are the same, but one batch's step requests are on the wire (and the server's
+    /// reward model (<see cref="DecodingOptions.Decoders"/>, as `pargs generate --decoders` runs them) — the rows in flight are the same, but one batch's step requests are on the wire (and the server's
     /// worker runs them) while another batch scores its candidates here: a lone decoder waits for the server and the server
     /// for it, so client and server take turns on the cores (the remote levels' profile: about one of the 2 cores busy). Each
     /// batch passes its first prompt's index, so every row draws the stream it draws in one batch: the same tokens. Refuses a
@@ -416,18 +416,7 @@ public static class RemoteBenchmark
         if (BatchesOf(prompts.Length, decoders) < decoders)
             throw new PargsException($"--client-decoders: {decoders} decoders over {prompts.Length} rows would leave a batch empty");
         int size = (prompts.Length + decoders - 1) / decoders;
-        var parts = new IReadOnlyList<GenerationResult>[decoders];
-        var failures = new Exception?[decoders];
-        var threads = Enumerable.Range(0, decoders).Select(batch => new Thread(() =>
-        {
-            int start = batch * size, end = Math.Min(prompts.Length, start + size);
-            try { parts[batch] = TextGenerator.Generate(engine, rm, prompts[start..end], decoding with { BatchSize = size }, firstPromptIndex: start); }
-            catch (Exception e) { failures[batch] = e; }
-        })).ToArray();
-        foreach (var t in threads) t.Start();
-        foreach (var t in threads) t.Join();
-        if (failures.FirstOrDefault(f => f is not null) is { } failure) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
-        return parts.SelectMany(p => p).ToArray();
+        return TextGenerator.Generate(engine, rm, prompts, decoding with { BatchSize = size, Decoders = decoders });
     }
 
     static string Ratio(double r) => r.ToString("F2", CultureInfo.InvariantCulture);

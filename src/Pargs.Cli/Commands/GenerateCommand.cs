@@ -41,6 +41,7 @@ public static class GenerateCommand
         var shard = new Option<string>("--shard") { Description = "i/n: decode only the i-th of n slices of the prompts (whole batches, from 0), for a job spread over n machines; `pargs merge` joins the n output files into the one an unsharded run writes" };
         var noTimings = new Option<bool>("--no-timings") { Description = "Leave the wall-clock \"seconds\" out of the records, so that two runs of one job (or merged shards and an unsharded run) write the same bytes" };
         var batch = new Option<int>("--batch-size") { Description = "Prompts decoded together", DefaultValueFactory = _ => 8 };
+        var decoders = new Option<int>("--decoders") { Description = "Batches decoded at once, each on its own thread, each taking the next batch when it ends: rows in flight = --batch-size × --decoders. With --lm-url, batches that do not wait for each other keep the server busy (--batch-size 1: every row progresses on its own); the output is the same for any count", DefaultValueFactory = _ => 1 };
         var template = new Option<string>("--template") { Description = "Prompt template applied to each prompt: plain | hh | chatml | auto (the model's chat template from its tokenizer_config.json, plain if it has none) — use the one the reward model was trained with (train-rm --template)", DefaultValueFactory = _ => "plain" };
         var chat = new Option<bool>("--chat") { Description = "Each prompt is a user message, rendered with the model's own chat template (its tokenizer_config.json) and a generation prompt; a model without one is refused (--template auto would fall back to plain)" };
         var naive = new Option<bool>("--naive") { Description = "Reference algorithm without caches (benchmark baseline / oracle only)" };
@@ -48,7 +49,7 @@ public static class GenerateCommand
 
         var command = new Command("generate", "Generate continuations, optionally steered by a reward model.")
         {
-            model, tokenizer, rewardModel, rewardLabel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, template, chat, output, shard, noTimings, batch, naive, threads,
+            model, tokenizer, rewardModel, rewardLabel, method, k, w, n, temperature, topP, seed, maxNew, stop, prompt, prompts, template, chat, output, shard, noTimings, batch, decoders, naive, threads,
             continuations, blockLength, targetReward, kvCache,
         };
         var remote = new RemoteOptions(); // --lm-url / --rm-url (docs/remote.md)
@@ -71,6 +72,7 @@ public static class GenerateCommand
                 MaxNewTokens = Given(maxNew),
                 StopStrings = result.GetValue(stop) ?? Array.Empty<string>(),
                 BatchSize = result.GetValue(batch),
+                Decoders = result.GetValue(decoders),
                 Engine = result.GetValue(naive) ? DecodingEngine.Naive : DecodingEngine.Cached,
             };
             var decodingMethod = request.CheckSettings(); // before any model is loaded

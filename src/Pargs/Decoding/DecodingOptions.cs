@@ -19,6 +19,15 @@ public sealed record DecodingOptions
     /// <summary>Prompts run together; rows finish independently.</summary>
     public int BatchSize { get; init; } = 8;
     /// <summary>
+    /// Batches decoded at once, each on its own thread, each taking the next batch of prompts when it finishes (1 = one
+    /// batch after another). Rows in flight = <see cref="BatchSize"/> × Decoders. WHY: a batch advances in lockstep — a
+    /// step waits for every row's answers — so against a remote engine one batch leaves the server idle while it scores
+    /// and chooses, and itself idle while the server steps; batches that do not wait for each other keep both busy
+    /// (with <c>BatchSize = 1</c>, every row progresses on its own). A batch is decoded exactly as it is alone, so the
+    /// output is the same for any count (<see cref="TextGenerator"/>).
+    /// </summary>
+    public int Decoders { get; init; } = 1;
+    /// <summary>
     /// Which engine computes the steps: the cached local engine, or the cache-free reference
     /// (<see cref="Engine.RecomputeEngine"/>) that exists only as the benchmark baseline and correctness oracle.
     /// </summary>
@@ -30,12 +39,16 @@ public sealed record DecodingOptions
     /// </summary>
     public bool AddSpecialTokens { get; init; } = true;
 
+    /// <summary>The most <see cref="Decoders"/>: each is a thread, and a step request of each is in flight at once.</summary>
+    public const int MaxDecoders = 256;
+
     /// <summary>Checks the options against a vocabulary size; the message names the option.</summary>
     public DecodingOptions Validate(int vocabSize)
     {
         Method.Validate(vocabSize);
         if (MaxNewTokens <= 0) throw new PargsException($"--max-new-tokens must be at least 1, got {MaxNewTokens}");
         if (BatchSize <= 0) throw new PargsException($"--batch-size must be at least 1, got {BatchSize}");
+        if (Decoders is < 1 or > MaxDecoders) throw new PargsException($"--decoders must be between 1 and {MaxDecoders}, got {Decoders}");
         if (StopStrings.Any(string.IsNullOrEmpty)) throw new PargsException("--stop: a stop string is empty (it would match before any text)");
         return this;
     }

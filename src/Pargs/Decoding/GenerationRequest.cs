@@ -25,6 +25,8 @@ public sealed record GenerationRequest
     public IReadOnlyList<string> StopStrings { get; init; } = Array.Empty<string>();
     public bool StopAtEos { get; init; } = true;
     public int BatchSize { get; init; } = 8;
+    /// <summary>See <see cref="DecodingOptions.Decoders"/>.</summary>
+    public int Decoders { get; init; } = 1;
     public DecodingEngine Engine { get; init; } = DecodingEngine.Cached;
     /// <summary>See <see cref="DecodingOptions.AddSpecialTokens"/>: false when the prompts come from a chat template.</summary>
     public bool AddSpecialTokens { get; init; } = true;
@@ -88,6 +90,7 @@ public sealed record GenerationRequest
             StopStrings = StopStrings,
             StopAtEos = StopAtEos,
             BatchSize = BatchSize,
+            Decoders = Decoders,
             Engine = Engine,
             AddSpecialTokens = AddSpecialTokens,
         }.Validate(vocabSize);

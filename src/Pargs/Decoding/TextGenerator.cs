@@ -59,9 +59,12 @@ public static class TextGenerator
 
         var results = new GenerationResult[prompts.Count];
         int batchSize = BatchSizeFor(options);
-        int done = 0;
-        for (int start = 0; start < prompts.Count; start += batchSize)
+        int batches = (prompts.Count + batchSize - 1) / batchSize;
+
+        // One batch of prompts, decoded alone: its rows, its seeds (by prompt index), its results.
+        GenerationResult[] DecodeBatch(int batch, Action<int, string>? text)
         {
+            int start = batch * batchSize;
             var indices = Enumerable.Range(firstPromptIndex + start, Math.Min(batchSize, prompts.Count - start)).ToArray();
             var batchPrompts = indices.Select(i => encoded[i - firstPromptIndex]).ToArray();
             var clock = Stopwatch.StartNew();
@@ -74,7 +77,7 @@ public static class TextGenerator
                     break;
                 case ITokenwiseOptions tokenwise:
                     var rows = indices.Select((pi, i) => new RowProgress(context, pi, 0, batchPrompts[i])).ToList();
-                    Action<RowProgress>? stream = onText is null ? null : r => onText(r.PromptIndex, r.Text);
+                    Action<RowProgress>? stream = text is null ? null : r => text(r.PromptIndex, r.Text);
                     new TokenwiseDecoder(engine, rm, tokenwise, options).Run(batchPrompts, rows, stream);
                     outcome = rows.Select(r => (r, (double?)null)).ToList();
                     break;
@@ -88,10 +91,90 @@ public static class TextGenerator
                 results[local] = new GenerationResult(row.PromptIndex, prompts[local], row.Text,
                     row.Tokens.ToArray(), row.FinishReason ?? "length", seconds, reward);
             }
-            batchDone?.Invoke(results.AsSpan(start, indices.Length).ToArray());
-            done += indices.Length;
-            promptsDone?.Report(done);
+            return results.AsSpan(start, indices.Length).ToArray();
         }
+
+        int decoders = Math.Min(options.Decoders, batches);
+        if (decoders <= 1)
+        {
+            int done = 0;
+            for (int batch = 0; batch < batches; batch++)
+            {
+                var finished = DecodeBatch(batch, onText);
+                batchDone?.Invoke(finished);
+                done += finished.Length;
+                promptsDone?.Report(done);
+            }
+        }
+        else
+            InDecoders(batches, decoders, DecodeBatch, onText, batchDone, promptsDone);
         return results;
+    }
+
+    /// <summary>
+    /// <paramref name="batches"/> decoded by <paramref name="decoders"/> threads at once, each taking the next batch when it
+    /// finishes (<see cref="DecodingOptions.Decoders"/>). Finished batches are handed on in prompt order — a batch that ends
+    /// before an earlier one waits for it — so a resumable output file receives exactly what one decoder would have written.
+    /// After a failure no new batch starts; the batches already running finish, those before the failed one are still
+    /// handed on, and the first failure is thrown (a <see cref="PargsException"/> first: it names the cause).
+    /// WHY threads, not tasks: a decoding step blocks its thread while its requests are out, and thread-pool threads are
+    /// what the HTTP answers complete on.
+    /// </summary>
+    static void InDecoders(int batches, int decoders, Func<int, Action<int, string>?, GenerationResult[]> decodeBatch,
+        Action<int, string>? onText, Action<IReadOnlyList<GenerationResult>>? batchDone, IProgress<int>? promptsDone)
+    {
+        var gate = new object();
+        var finished = new GenerationResult[]?[batches];
+        int next = -1, handedOn = 0, done = 0;
+        int handOnBefore = batches; // the first failed batch: nothing from it on is handed on
+        var failures = new List<Exception>();
+        Action<int, string>? text = onText is null ? null : (i, t) => { lock (gate) onText(i, t); };
+
+        void Decode()
+        {
+            while (true)
+            {
+                lock (gate)
+                    if (failures.Count > 0) return;
+                int batch = Interlocked.Increment(ref next);
+                if (batch >= batches) return;
+                GenerationResult[] rows;
+                try { rows = decodeBatch(batch, text); }
+                catch (Exception e)
+                {
+                    lock (gate)
+                    {
+                        failures.Add(e);
+                        handOnBefore = Math.Min(handOnBefore, batch);
+                    }
+                    return;
+                }
+                lock (gate)
+                {
+                    finished[batch] = rows;
+                    // Hand on every batch now ready in order (this one, and later ones that were waiting for it).
+                    while (handedOn < handOnBefore && finished[handedOn] is { } ready)
+                    {
+                        finished[handedOn] = null;
+                        try { batchDone?.Invoke(ready); }
+                        catch (Exception e)
+                        {
+                            failures.Add(e); // the output could not take it: nothing more is handed on
+                            handOnBefore = handedOn;
+                            return;
+                        }
+                        handedOn++;
+                        done += ready.Length;
+                        promptsDone?.Report(done);
+                    }
+                }
+            }
+        }
+
+        var threads = Enumerable.Range(0, decoders).Select(i => new Thread(Decode) { Name = $"pargs-decoder-{i}", IsBackground = true }).ToArray();
+        foreach (var thread in threads) thread.Start();
+        foreach (var thread in threads) thread.Join();
+        if (failures.Count > 0)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failures.FirstOrDefault(f => f is PargsException) ?? failures[0]);
     }
 }

@@ -41,6 +41,14 @@ public class HostileCliTests : IDisposable
     }
 
     [Fact]
+    public void A_decoder_count_outside_its_range_is_refused_naming_the_option()
+    {
+        PargsCli.Fails(["generate", "--model", Gguf, "--prompt", "Once", "--max-new-tokens", "4", "--threads", "1", "--decoders", "0"],
+            "--decoders must be between 1 and 256, got 0");
+        Assert.Contains("got 100000", Assert.Throws<PargsException>(() => new DecodingOptions { Decoders = 100_000 }.Validate(512)).Message);
+    }
+
+    [Fact]
     public void Eval_with_a_missing_baseline_writes_nothing()
     {
         string gens = _dir.File("g.jsonl");

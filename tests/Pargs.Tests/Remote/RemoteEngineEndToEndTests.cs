@@ -7,6 +7,7 @@ using Pargs.Decoding;
 using Pargs.Decoding.Methods;
 using Pargs.Engine.Remote;
 using Pargs.Rewards.Remote;
+using Pargs.Tests.Cli;
 using Pargs.Tests.Server;
 using static TorchSharp.torch;
 
@@ -187,8 +188,8 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
     }
 
     /// <summary>
-    /// `bench remote`'s two client decoders: the rows as two batches decoded at once over one engine (and one reward model,
-    /// local or remote) give one batch's tokens — each batch draws its rows' own seeded streams — with one LM request per
+    /// `bench remote`'s two client decoders (`generate --decoders`): the rows as two batches decoded at once over one engine
+    /// (and one reward model, local or remote), or each row alone, give one batch's tokens — each batch draws its rows' own seeded streams — with one LM request per
     /// row and step, and one RM request per row and step with the reward model remote.
     /// </summary>
     [Fact]
@@ -204,6 +205,11 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         Assert.Equal(prompts.Length * 10, engine.Requests);
         var localSplit = Pargs.Server.RemoteBenchmark.InDecoders(Engines.For(fixture.Lm, options.Engine), fixture.Rm, prompts, options, decoders: 2);
         Assert.Equal(local.Select(r => r.TokenIds), localSplit.Select(r => r.TokenIds));
+        // Every row on its own (generate --batch-size 1 --decoders 4): rows that do not wait for each other, the same tokens.
+        using var perRow = Connect(topK: 5);
+        var alone = TextGenerator.Generate(perRow, fixture.Rm, prompts, options with { BatchSize = 1, Decoders = prompts.Length });
+        Assert.Equal(local.Select(r => r.TokenIds), alone.Select(r => r.TokenIds));
+        Assert.Equal(prompts.Length * 10, perRow.Requests);
 
         using var engine2 = Connect(topK: 5);
         using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = fixture.Server.Url, Concurrency = 4 }, engine2.Info);
@@ -211,6 +217,27 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         Assert.Equal(prompts.Length, both.Count);
         Assert.Equal(prompts.Length * 10, engine2.Requests);
         Assert.Equal(prompts.Length * 10, rm.Requests);
+    }
+
+    /// <summary>
+    /// `pargs generate --lm-url … --batch-size 1 --decoders 3` through the real process: every row progresses on its own
+    /// against pargs serve, and the file has the bytes one batch after another writes.
+    /// </summary>
+    [Fact]
+    public void Generate_with_rows_on_their_own_writes_the_bytes_of_one_decoder()
+    {
+        using var dir = new TempDir();
+        string prompts = dir.File("prompts.txt");
+        File.WriteAllLines(prompts, [.. Prompts, "The cat sat on", "A bird sang"]);
+        string[] Args(string output, string batch, string decoders) =>
+            ["generate", "--lm-url", fixture.Server.Url.AbsoluteUri, "--tokenizer", TestPaths.Stories260KGguf, "--rm", TestPaths.ShippedPartialRm,
+             "--method", "pargs", "-k", "5", "-w", "2", "--seed", "5", "--max-new-tokens", "8", "--prompts", prompts, "--out", output,
+             "--no-timings", "--threads", "1", "--batch-size", batch, "--decoders", decoders];
+        string serial = dir.File("serial.jsonl"), alone = dir.File("alone.jsonl");
+        PargsCli.Succeeds(Args(serial, "1", "1"));
+        PargsCli.Succeeds(Args(alone, "1", "3"));
+        Assert.Equal(5, File.ReadAllLines(alone).Length);
+        Assert.Equal(File.ReadAllBytes(serial), File.ReadAllBytes(alone));
     }
 
     /// <summary>

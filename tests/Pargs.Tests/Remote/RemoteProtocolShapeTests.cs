@@ -241,6 +241,64 @@ public sealed class RemoteProtocolShapeTests
         }
     }
 
+    /// <summary>
+    /// `--decoders`: batches decoded at once, each taking the next batch when it ends. The first row's requests are answered
+    /// slowly, so later batches finish before it — yet the file gets the bytes of one batch after another (batches are handed
+    /// on in prompt order). A server that dies mid-run leaves a partial file of whole batches in prompt order, whatever order
+    /// they finished in, and the rerun resumes to the same bytes.
+    /// </summary>
+    [Fact]
+    public void Batches_decoded_at_once_write_one_after_anothers_bytes_and_a_dying_server_leaves_whole_batches_in_order()
+    {
+        using var dir = new TempDir();
+        string[] prompts = ["Once upon a time", "Tim was sad", "The dog ran", "A big tree", "Lily saw a cat", "The sun was hot", "Sam had a ball"];
+        var serial = new DecodingOptions { Method = new TopKOptions { K = 4 }, Seed = 3, MaxNewTokens = 6, StopAtEos = false, BatchSize = 1 };
+        var atOnce = serial with { Decoders = 3 };
+        GenerationJobSettings Job(string outPath) => new() { OutPath = outPath, Generator = "replay+topk", Fingerprint = GenerationJob.Fingerprint(["job", .. prompts]), Timings = false };
+        var firstPrompt = Tokenizer.Encode(prompts[0], addBos: true);
+        ReplayServer.Reply SlowFirstRow(string p, string b)
+        {
+            if (p == "/v1/completions" && PrefixOf(b, "prompt").AsSpan().StartsWith(firstPrompt)) Thread.Sleep(15);
+            return Vllm(p, b);
+        }
+
+        string whole = dir.File("whole.jsonl");
+        using (var healthy = new ReplayServer((p, b) => Vllm(p, b)))
+        using (var engine = RemoteEngine.Connect(Options(healthy.Url, RemoteLmProtocol.OpenAi, 4), Tokenizer))
+            GenerationJob.Run(engine, null, prompts, serial, Job(whole));
+
+        string decoded = dir.File("decoders.jsonl");
+        var handedOn = new List<int>();
+        using (var slow = new ReplayServer(SlowFirstRow))
+        using (var engine = RemoteEngine.Connect(Options(slow.Url, RemoteLmProtocol.OpenAi, 4), Tokenizer))
+        {
+            GenerationJob.Run(engine, null, prompts, atOnce, Job(decoded));
+            TextGenerator.Generate(engine, null, prompts, atOnce, batchDone: batch => handedOn.AddRange(batch.Select(r => r.PromptIndex)));
+        }
+        Assert.Equal(File.ReadAllBytes(whole), File.ReadAllBytes(decoded));
+        Assert.Equal(Enumerable.Range(0, prompts.Length), handedOn);
+
+        // Dies after 20 step requests: the slow first row is still running, so rows after it finished but are not handed on.
+        string output = dir.File("out.jsonl");
+        int steps = 0;
+        using (var dying = new ReplayServer((p, b) => p == "/v1/completions" && Interlocked.Increment(ref steps) > 20 ? new(-1, "") : SlowFirstRow(p, b)))
+        using (var engine = RemoteEngine.Connect(Options(dying.Url, RemoteLmProtocol.OpenAi, 4, retries: 0), Tokenizer))
+        {
+            var e = Assert.Throws<PargsException>(() => GenerationJob.Run(engine, null, prompts, atOnce, Job(output)));
+            Assert.Contains($"{dying.Url}v1/completions", e.Message);
+            Assert.Contains("run the same command again to resume", e.Message);
+        }
+        Assert.False(File.Exists(output));
+        string partial = GenerationJob.PartialPathFor(output, Job(output).Fingerprint);
+        var kept = File.ReadAllLines(partial).Skip(1).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("instruction").GetString()).ToList();
+        Assert.Equal(prompts.Take(kept.Count), kept); // a prefix of the prompts, in order (empty here: the first row was slow)
+
+        using (var healthy = new ReplayServer((p, b) => Vllm(p, b)))
+        using (var engine = RemoteEngine.Connect(Options(healthy.Url, RemoteLmProtocol.OpenAi, 4), Tokenizer))
+            Assert.Equal(kept.Count, GenerationJob.Run(engine, null, prompts, atOnce, Job(output)).Resumed);
+        Assert.Equal(File.ReadAllBytes(whole), File.ReadAllBytes(output));
+    }
+
     [Fact]
     public void A_tokenizer_mismatch_is_refused_with_both_values()
     {
