@@ -20,12 +20,12 @@ public sealed record RemoteBenchmarkOptions
     public int K { get; init; } = 10;
     public double W { get; init; } = 2.0;
     /// <summary>
-    /// Client decoders the rows in flight are split over, one level each: 1 (one batch, one decoding thread) and 2 (two
-    /// batches of half the rows, each on its own thread, as two `generate --shard i/2` processes would run them); n: n batches
-    /// of ⌈rows / n⌉ rows. A count that would leave a batch empty at some rows level is refused (<see cref="RemoteBenchmark.CheckDecoders"/>);
+    /// Client decoders the rows in flight are split over, one level each: 1 (one batch, one decoding thread), 2 and 4 (batches
+    /// of half or a quarter of the rows, each on its own thread, as `generate --decoders n` runs them); n: n batches of
+    /// ⌈rows / n⌉ rows. 4 by default too: at 16 rows on stories260K it gave the remote LM + RM its best rate (docs/benchmarks.md). A count that would leave a batch empty at some rows level is refused (<see cref="RemoteBenchmark.CheckDecoders"/>);
     /// at a level with fewer rows than decoders it is skipped.
     /// </summary>
-    public IReadOnlyList<int> ClientDecoders { get; init; } = [1, 2];
+    public IReadOnlyList<int> ClientDecoders { get; init; } = [1, 2, 4];
 
     /// <summary>The longest the untimed warm-up may run before the levels (<see cref="JitSettle"/>).</summary>
     public double JitWarmUpSeconds { get; init; } = 60;
@@ -343,7 +343,7 @@ public static class RemoteBenchmark
         var splitDescriptions = options.Rows.SelectMany(r => options.ClientDecoders.Where(d => d > 1 && d <= r).Distinct()
             .Select(d => $"{d} client decoders at {r} row(s): {BatchesOf(r, d)} batches of up to {(r + d - 1) / d} rows on {BatchesOf(r, d)} threads")).ToArray();
         if (splitDescriptions.Length > 0)
-            table.Notes.Add($"Client decoders split the rows in flight into batches decoded at once, each on its own thread (as `pargs generate --shard i/n` processes would), so that one batch's requests are served while another scores its candidates ({string.Join("; ", splitDescriptions)}); the same rows, seeds and tokens (checked), the same requests per row and step.");
+            table.Notes.Add($"Client decoders split the rows in flight into batches decoded at once, each on its own thread (as `pargs generate --decoders n` runs them), so that one batch's requests are served while another scores its candidates ({string.Join("; ", splitDescriptions)}); the same rows, seeds and tokens (checked), the same requests per row and step.");
         table.Notes.Add("Server rows / batched step: rows the server's decoder advanced per step — concurrent step requests that reach it together share one batched step.");
         table.Notes.Add("With the RM remote too, /v1/rewards scores each row's k candidates over their shared prefix (kept in the RM's prefix cache between steps, extended by the chosen candidate's keys/values kept from the last request — the computed count leaves those out); the candidates travel as the LM's token ids when the served RM's tokenizer is the LM's (both models here), else as texts. Rewards equal the local cached scorer's up to the order of float sums, not to its last bits, so equal tokens are counted above, not required.");
         table.Notes.Add($"Untimed warm-up first: every engine at the widest level, 8 tokens a row, {warmUp.Describe("the three engines", options.JitWarmUpSeconds)} — until the rounds of the last {JitSettle.QuietSeconds:F0} s compiled at most {JitSettle.QuietMethods} methods: the timed levels run the optimized code a long-running client and server run, not quick-jitted code being recompiled.");

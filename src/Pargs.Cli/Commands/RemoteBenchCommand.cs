@@ -12,7 +12,7 @@ public static class RemoteBenchCommand
         var defaults = new Pargs.Server.RemoteBenchmarkOptions();
         var rows = new Option<int[]>("--rows") { Description = "Rows in flight per level (one batch of that many prompts).", DefaultValueFactory = _ => defaults.Rows.ToArray(), AllowMultipleArgumentsPerToken = true };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per row.", DefaultValueFactory = _ => defaults.MaxTokens };
-        var decoders = new Option<int[]>("--client-decoders") { Description = "Client decoders the rows in flight are split over, a remote level each (1: one batch; 2: two half batches decoded at once, as generate --decoders 2 runs them; 16 at 16 rows: every row on its own).", DefaultValueFactory = _ => defaults.ClientDecoders.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var decoders = new Option<int[]>("--client-decoders") { Description = "Client decoders the rows in flight are split over, a remote level each (1: one batch; 2, 4: half or quarter batches decoded at once, as generate --decoders runs them; 16 at 16 rows: every row on its own).", DefaultValueFactory = _ => defaults.ClientDecoders.ToArray(), AllowMultipleArgumentsPerToken = true };
         var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => defaults.K };
         var shapes = new Option<string[]>("--models") { Description = "260k (stories260K + its partial RM) and/or 15m (random stories15M-shaped LM and RM).", DefaultValueFactory = _ => ["260k"], AllowMultipleArgumentsPerToken = true };
         var threads = ModelOptions.Threads();
