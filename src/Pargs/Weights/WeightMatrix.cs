@@ -69,6 +69,15 @@ public sealed unsafe class WeightMatrix
         return new WeightMatrix(Name, Format, Rows, Cols, Data, ByteLength, Owner) { RowOrder = RowOrder, ActivationRounding = activation };
     }
 
+    /// <summary>
+    /// The same matrix with its panels kept in <paramref name="kept"/> (a model held for inference only): a plain float32
+    /// matrix's products then pack its panels once instead of at every call — the same panels, the same bits. Any other
+    /// matrix (another format, reordered rows, activation rounding) is returned as it is: its products pack no panels.
+    /// </summary>
+    public WeightMatrix WithKeptPanels(Models.Cpu.KeptPanels? kept)
+        => kept is null || Format != WeightFormat.F32 || RowOrder is not null || ActivationRounding is not null ? this
+            : new WeightMatrix(Name, Format, Rows, Cols, Data, ByteLength, Owner) { KeptPanels = kept };
+
     /// <summary>The same stored bytes read with logical row i = stored row <paramref name="order"/>[i] (a permutation).</summary>
     public WeightMatrix WithRowOrder(int[] order)
     {

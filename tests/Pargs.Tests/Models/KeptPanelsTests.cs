@@ -1,3 +1,4 @@
+using Pargs.Rewards;
 using Pargs.Models;
 using Pargs.Models.Cpu;
 using static TorchSharp.torch;
@@ -148,6 +149,40 @@ public unsafe class KeptPanelsTests
     }
 
     /// <summary>An unmarked reward model and its marked twin (same seed) through <see cref="Run"/>: their values, the matrices kept, the split forwards.</summary>
+    /// <summary>
+    /// A reward model decoded in its stored precision (as pargs serve loads one: `RewardModel.LoadForInference`, the
+    /// shipped partial RM's float32 safetensors mapped, no torch parameters) and marked inference-only keeps its panels too,
+    /// and gives its unmarked twin's bits. Before, its kernel read the stored matrices without the mark and packed every
+    /// product's panels per call (a tenth of pargs serve's reward worker on stories260K).
+    /// </summary>
+    [Fact]
+    public void A_marked_stored_precision_reward_model_keeps_its_panels_and_its_twins_bits()
+    {
+        if (!CpuGemm.Supported) return;
+        int? savedMin = CpuGemm.FixedMinRows;
+        CpuGemm.FixedMinRows = 8;
+        using var _ = no_grad();
+        using var plain = RewardModel.LoadForInference(TestPaths.ShippedPartialRm);
+        using var marked = RewardModel.LoadForInference(TestPaths.ShippedPartialRm);
+        Assert.NotNull(marked.StoredWeights);
+        var kept = KeptPanels.MarkInferenceOnly(marked.Backbone);
+        try
+        {
+            var (expected, _) = RowSplitSiblingsTests.Run(plain.Backbone, 16, 10, 1);
+            var (actual, _) = RowSplitSiblingsTests.Run(marked.Backbone, 16, 10, 1);
+            Assert.True(kept.Matrices >= 7, $"{kept.Matrices} matrices kept");
+            Assert.Equal(expected.Length, actual.Length);
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                            $"value {i}: {expected[i]:R} unmarked, {actual[i]:R} with kept panels");
+        }
+        finally
+        {
+            KeptPanels.Release(marked.Backbone);
+            CpuGemm.FixedMinRows = savedMin;
+        }
+    }
+
     static (float[] Expected, float[] Actual, int Kept, long Splits) Twins(string shape, int rows, int threads)
     {
         using var _ = no_grad();

@@ -182,8 +182,9 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     /// A kernel over a checkpoint's weights in their stored precision (<paramref name="weights"/>, Hugging Face names
     /// under <paramref name="prefix"/>, e.g. "model."), with rotary tables <paramref name="rotary"/> the caller owns.
     /// </summary>
-    public LlamaDecodeKernel(ModelConfig config, StoredTensors weights, string prefix, RotaryEmbedding rotary)
+    public LlamaDecodeKernel(ModelConfig config, StoredTensors weights, string prefix, RotaryEmbedding rotary, KeptPanels? keptPanels = null)
     {
+        this.keptPanels = keptPanels;
         this.config = config;
         this.rotary = rotary;
         rotaryDims = rotary.Dims;
@@ -199,7 +200,7 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             {
                 if (LlamaTensors.Shape(config, kind) is null) continue;
                 string name = prefix + LlamaTensors.Name(l, kind);
-                if (IsMatrix(kind)) matrices[l * PerLayer + (int)kind] = weights.Matrix(name);
+                if (IsMatrix(kind)) matrices[l * PerLayer + (int)kind] = weights.Matrix(name).WithKeptPanels(keptPanels);
                 else vectors[l * PerLayer + (int)kind] = (IntPtr)weights.Vector(name);
             }
         storedFloat32 = matrices.All(m => m is null || (m.Format == WeightFormat.F32 && m.ActivationRounding is null));

@@ -1,3 +1,4 @@
+using Pargs.Models.Cpu;
 using Pargs.Weights;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,8 +35,11 @@ public sealed class LlamaStoredBackbone : TransformerBackbone
     /// <summary>The weights, for the causal LM's head and for descriptions.</summary>
     public StoredTensors Weights => weights;
 
-    /// <summary>A kernel over these weights (a session owns one: its activation buffers are per kernel).</summary>
-    internal LlamaDecodeKernel CreateKernel() => new(Config, weights, prefix, rotary);
+    /// <summary>
+    /// A kernel over these weights (a session owns one: its activation buffers are per kernel). A backbone marked as held
+    /// for inference only (pargs serve's models) keeps its float32 matrices' panels, as the torch-held kernel does.
+    /// </summary>
+    internal LlamaDecodeKernel CreateKernel() => new(Config, weights, prefix, rotary, KeptPanels.Of(this));
 
     public override Parameter TokenEmbeddingWeight
         => throw new PargsException($"{weights.Source}: the model was loaded for inference in its stored precision; its embedding is not a torch parameter (load it for training to get one)");
