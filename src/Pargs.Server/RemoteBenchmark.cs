@@ -22,8 +22,9 @@ public sealed record RemoteBenchmarkOptions
     /// <summary>
     /// Client decoders the rows in flight are split over, one level each: 1 (one batch, one decoding thread), 2 and 4 (batches
     /// of half or a quarter of the rows, each on its own thread, as `generate --decoders n` runs them); n: n batches of
-    /// ⌈rows / n⌉ rows. 4 by default too: at 16 rows on stories260K it gave the remote LM + RM its best rate (docs/benchmarks.md). A count that would leave a batch empty at some rows level is refused (<see cref="RemoteBenchmark.CheckDecoders"/>);
-    /// at a level with fewer rows than decoders it is skipped.
+    /// ⌈rows / n⌉ rows. 4 by default too: at 16 rows on stories260K it gave the remote LM + RM its best rate
+    /// (docs/benchmarks.md). A count that would leave a batch empty at some rows level is refused
+    /// (<see cref="RemoteBenchmark.CheckDecoders"/>); at a level with fewer rows than decoders it is skipped.
     /// </summary>
     public IReadOnlyList<int> ClientDecoders { get; init; } = [1, 2, 4];
 
@@ -404,11 +405,12 @@ public static class RemoteBenchmark
 
     /// <summary>
     /// The prompts as <paramref name="decoders"/> batches decoded at once, each on its own thread over the same engine and
-    /// reward model (<see cref="DecodingOptions.Decoders"/>, as `pargs generate --decoders` runs them) — the rows in flight are the same, but one batch's step requests are on the wire (and the server's
-    /// worker runs them) while another batch scores its candidates here: a lone decoder waits for the server and the server
-    /// for it, so client and server take turns on the cores (the remote levels' profile: about one of the 2 cores busy). Each
-    /// batch passes its first prompt's index, so every row draws the stream it draws in one batch: the same tokens. Refuses a
-    /// split that would leave a batch without rows (see <see cref="CheckDecoders"/>).
+    /// reward model (<see cref="DecodingOptions.Decoders"/>, as `pargs generate --decoders` runs them) — the rows in flight
+    /// are the same, but one batch's step requests are on the wire (and the server's worker runs them) while another batch
+    /// scores its candidates here: a lone decoder waits for the server and the server for it, so client and server take
+    /// turns on the cores (the remote levels' profile: about one of the 2 cores busy). Each batch passes its first prompt's
+    /// index, so every row draws the stream it draws in one batch: the same tokens. Refuses a split that would leave a batch
+    /// without rows (see <see cref="CheckDecoders"/>).
     /// </summary>
     public static IReadOnlyList<GenerationResult> InDecoders(LanguageModelEngine engine, IRewardModel rm, string[] prompts, DecodingOptions decoding, int decoders)
     {

@@ -182,9 +182,10 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     /// A kernel over a checkpoint's weights in their stored precision (<paramref name="weights"/>, Hugging Face names
     /// under <paramref name="prefix"/>, e.g. "model."), with rotary tables <paramref name="rotary"/> the caller owns.
     /// </summary>
+    /// <param name="keptPanels">The backbone's kept panels when it is held for inference only: its plain float32 matrices
+    /// carry them (<see cref="WeightMatrix.WithKeptPanels"/>).</param>
     public LlamaDecodeKernel(ModelConfig config, StoredTensors weights, string prefix, RotaryEmbedding rotary, KeptPanels? keptPanels = null)
     {
-        this.keptPanels = keptPanels;
         this.config = config;
         this.rotary = rotary;
         rotaryDims = rotary.Dims;
