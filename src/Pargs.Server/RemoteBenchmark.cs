@@ -124,7 +124,7 @@ public static class RemoteBenchmark
     /// and the LM) costs about as much CPU as two such round trips, so where "× local" lands is mostly the HTTP stack's
     /// cost — this number, measured in the same run, says how much of that is the floor any Kestrel + HttpClient pair pays.
     /// </summary>
-    static double HttpFloorMicroseconds(Uri serverUrl, int inFlight)
+    static double HttpFloorMicroseconds(Uri serverUrl, int inFlight, Func<TimeSpan> cpu)
     {
         using var http = new RemoteHttp(inFlight, TimeSpan.FromSeconds(30), retries: 0, retryBase: TimeSpan.Zero, apiKey: null);
         var health = new Uri(serverUrl, "health");
@@ -136,12 +136,9 @@ public static class RemoteBenchmark
         Task.WhenAll(Enumerable.Range(0, inFlight).Select(_ => Task.Run(() => Row(300)))).GetAwaiter().GetResult(); // warm: connections, JIT
         CompilerCatchUp();
         int perRow = Math.Max(200, 16_000 / inFlight);
-        var process = Process.GetCurrentProcess();
-        process.Refresh();
-        var cpu = process.TotalProcessorTime;
+        var before = cpu();
         Task.WhenAll(Enumerable.Range(0, inFlight).Select(_ => Task.Run(() => Row(perRow)))).GetAwaiter().GetResult();
-        process.Refresh();
-        return (process.TotalProcessorTime - cpu).TotalMicroseconds / ((double)perRow * inFlight);
+        return (cpu() - before).TotalMicroseconds / ((double)perRow * inFlight);
     }
 
     /// <summary>Waits until no method has been compiled for a quarter second (at most five seconds).</summary>
@@ -157,12 +154,17 @@ public static class RemoteBenchmark
         }
     }
 
-    public static BenchTable Run(Uri serverUrl, Models models, RemoteBenchmarkOptions options, Action<string>? log = null)
+    /// <param name="serverProcessCpu">
+    /// When the server runs in a process of its own (<c>bench remote --server process</c>: pargs serve as users run it), that
+    /// process's CPU time so far; its CPU is then added to this process's (the client's) in every level and in the HTTP floor.
+    /// Null: the server runs in this process.
+    /// </param>
+    public static BenchTable Run(Uri serverUrl, Models models, RemoteBenchmarkOptions options, Action<string>? log = null, Func<TimeSpan>? serverProcessCpu = null)
     {
         CheckDecoders(options.Rows, options.ClientDecoders);
         var (lm, rm) = (models.Lm, models.Rm);
         JitSettle.Result warmUp;
-        var table = new BenchTable($"remote engine: pargs (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on {models.Label}, {options.MaxTokens} tokens per row, pargs serve on loopback",
+        var table = new BenchTable($"remote engine: pargs (k = {options.K}, w = {options.W.ToString(CultureInfo.InvariantCulture)}) on {models.Label}, {options.MaxTokens} tokens per row, pargs serve on loopback{(serverProcessCpu is null ? "" : " in its own process")}",
             "rows in flight", "engine", "tokens", "tok/s", "× local", "CPU ms / token", "LM requests / row / step", "RM requests / row / step", "server rows / batched step", "prefix cache: tokens reused / computed");
         using var metricsClient = new HttpClient { BaseAddress = serverUrl };
         ServerCounters Counters() => ServerCounters.Read(metricsClient.GetStringAsync("metrics").GetAwaiter().GetResult());
@@ -196,7 +198,14 @@ public static class RemoteBenchmark
             }, options.JitWarmUpSeconds, (round, methods) => log?.Invoke($"{models.LmName}: warm-up round {round}, {methods} methods compiled so far")).GetAwaiter().GetResult();
         }
         var process = Process.GetCurrentProcess();
-        // Client and server share this process: its CPU time per token is what a step costs both, whatever the machine's load.
+        // Client and server together (one process, or the client's and the server's): CPU time per token is what a step
+        // costs both, whatever the machine's load.
+        TimeSpan Cpu()
+        {
+            process.Refresh();
+            return process.TotalProcessorTime + (serverProcessCpu?.Invoke() ?? TimeSpan.Zero);
+        }
+        string where = serverProcessCpu is null ? "client and server in this process" : "the client in this process, pargs serve in its own";
         (IReadOnlyList<GenerationResult> Results, Measure Measure) Timed(Func<IReadOnlyList<GenerationResult>> run)
         {
             // A level starts once the compiler is idle: connecting a client (tokenizer probes, JSON set-up) compiles code that
@@ -204,15 +213,13 @@ public static class RemoteBenchmark
             // Spectre's and /metrics' one-off code), which the steady state of a client and server does not pay.
             CompilerCatchUp();
             var threadsBefore = ProcessThreadsCpu.Take(); // outside the level's CPU: reading /proc is the bench's, not a step's
-            process.Refresh();
-            var cpu = process.TotalProcessorTime;
+            var cpu = Cpu();
             var clock = Stopwatch.StartNew();
             var results = run();
             double seconds = clock.Elapsed.TotalSeconds;
-            process.Refresh();
+            double cpuMs = (Cpu() - cpu).TotalMilliseconds;
             var threadsAfter = ProcessThreadsCpu.Take();
             int tokens = results.Sum(r => r.TokenIds.Length);
-            double cpuMs = (process.TotalProcessorTime - cpu).TotalMilliseconds;
             // Where the level's CPU went by kind of thread (server workers, thread pool, sockets, JIT; the client's decoders are
             // "other"), and the counts the machine's load does not change: thread-pool work items (each a hand-off between
             // threads) and the methods compiled inside the level (a level that still compiles pays for warm-up in its CPU).
@@ -320,10 +327,10 @@ public static class RemoteBenchmark
             if (rows == options.Rows.Max())
             {
                 log?.Invoke($"{models.LmName}, {rows} row(s): the HTTP floor (GET /health)…");
-                double floor = HttpFloorMicroseconds(serverUrl, rows);
+                double floor = HttpFloorMicroseconds(serverUrl, rows, Cpu);
                 double localMs = localBoth.CpuMs / localBoth.Tokens;
                 floorNote = $"HTTP floor at {rows} in flight: {floor.ToString("F0", CultureInfo.InvariantCulture)} µs of process CPU per loopback round trip "
-                    + "(GET /health, client and server in this process, no work in the handler). A remote LM + RM token makes two requests: "
+                    + $"(GET /health, {where}, no work in the handler). A remote LM + RM token makes two requests: "
                     + $"were the server's compute the local engine's ({localMs.ToString("F2", CultureInfo.InvariantCulture)} ms of CPU per token here) and each request "
                     + $"only its floor, the CPU per token would be {(localMs + 2 * floor / 1000).ToString("F2", CultureInfo.InvariantCulture)} ms — × local "
                     + $"{Ratio(localMs / (localMs + 2 * floor / 1000))} with the cores as busy as the local run kept them; the LM + RM rows' CPU per token above, less this, is what the remote path costs beyond the floor.";
@@ -339,7 +346,10 @@ public static class RemoteBenchmark
         table.Notes.Add($"Remote LM + RM rows whose tokens equal the local engine's (counted, not required: see below): {string.Join(", ", sameAsLocal)}.");
         table.Notes.Add("Same seed, same tokens: the remote LM rows are checked token for token against the local engine's before they are reported.");
         table.Notes.Add("Local: the local engine runs before and after the remote levels (the same tokens twice) and its row combines both runs (tokens over their summed time and CPU), so that × local does not swing with the host's speed drifting between the local level and the remote ones; the split levels' local runs are timed and combined the same way.");
-        table.Notes.Add("Client and server share this process and its cores. CPU ms / token: the process's CPU time (client + server, every thread) over the level's tokens — what the machine's load does not change much, where tok/s is wall time on a shared machine.");
+        table.Notes.Add((serverProcessCpu is null
+            ? "Client and server share this process and its cores. CPU ms / token: the process's CPU time (client + server, every thread)"
+            : "pargs serve runs in its own process (--server process: started as `pargs serve --port 0`, its models loaded as that command loads them), the client and the local engine in this one, all on the same cores. CPU ms / token: both processes' CPU time (every thread)")
+            + " over the level's tokens — what the machine's load does not change much, where tok/s is wall time on a shared machine.");
         table.Notes.Add("Every step request carries the row's whole prefix; pargs serve's prefix cache finds the previous step's prefix and computes only the new token (tokens reused / computed, from its /metrics; for LM + RM both models' caches are summed).");
         var splitDescriptions = options.Rows.SelectMany(r => options.ClientDecoders.Where(d => d > 1 && d <= r).Distinct()
             .Select(d => $"{d} client decoders at {r} row(s): {BatchesOf(r, d)} batches of up to {(r + d - 1) / d} rows on {BatchesOf(r, d)} threads")).ToArray();

@@ -15,9 +15,10 @@ public static class RemoteBenchCommand
         var decoders = new Option<int[]>("--client-decoders") { Description = "Client decoders the rows in flight are split over, a remote level each (1: one batch; 2, 4: half or quarter batches decoded at once, as generate --decoders runs them; 16 at 16 rows: every row on its own).", DefaultValueFactory = _ => defaults.ClientDecoders.ToArray(), AllowMultipleArgumentsPerToken = true };
         var k = new Option<int>("-k") { Description = "Candidates per step.", DefaultValueFactory = _ => defaults.K };
         var shapes = new Option<string[]>("--models") { Description = "260k (stories260K + its partial RM) and/or 15m (random stories15M-shaped LM and RM).", DefaultValueFactory = _ => ["260k"], AllowMultipleArgumentsPerToken = true };
+        var serverSide = new Option<string>("--server") { Description = "Where pargs serve runs: in-process (hosted in this process, one runtime for client and server) or process (`pargs serve` started as its own process, as users run it; stories260K only).", DefaultValueFactory = _ => "in-process" };
         var threads = ModelOptions.Threads();
         var command = new Command("remote", "PARGS through a remote engine steering pargs serve (stories260K + its partial RM, or the 15M shape) on loopback at 1, 4, 16 rows in flight, next to the local engine; requests per step counted.");
-        foreach (var o in new Option[] { rows, maxTokens, decoders, k, shapes, threads, outOption }) command.Options.Add(o);
+        foreach (var o in new Option[] { rows, maxTokens, decoders, k, shapes, serverSide, threads, outOption }) command.Options.Add(o);
         command.SetAction(CliErrors.Action(result =>
         {
             var options = defaults with { Rows = result.GetValue(rows)!, MaxTokens = result.GetValue(maxTokens), K = result.GetValue(k), ClientDecoders = result.GetValue(decoders)! };
@@ -33,8 +34,32 @@ public static class RemoteBenchCommand
             ModelOptions.SetThreads(result.GetValue(threads));
             if (result.GetValue(shapes)!.FirstOrDefault(m => m is not ("260k" or "15m")) is { } unknownModel)
                 throw new PargsException($"--models: unknown model \"{unknownModel}\" (expected 260k or 15m)");
+            bool ownProcess = result.GetValue(serverSide) switch
+            {
+                "in-process" => false,
+                "process" => true,
+                var other => throw new PargsException($"--server {other}: expected in-process or process"),
+            };
+            // The 15M shape's random weights and id tokenizer exist only in this process: a pargs serve of its own cannot load them.
+            if (ownProcess && result.GetValue(shapes)!.Contains("15m")) throw new PargsException("--server process: only --models 260k (the 15M shape's random pair exists only in this process)");
             foreach (string shape in result.GetValue(shapes)!)
             {
+                var limits = new Pargs.Server.ServerLimits { MaxQueuedRequests = 2 * options.Rows.Max() + 2 };
+                if (ownProcess)
+                {
+                    // pargs serve's defaults: the shipped stories260K and its partial RM, under the names the table's requests use.
+                    using var serve = ServeProcess.Start(["--threads", Pargs.Models.Cpu.CpuThreads.Count.ToString(), "--max-queue", limits.MaxQueuedRequests.ToString()], TimeSpan.FromSeconds(120));
+                    var lmHere = ModelOptions.LoadLanguageModel(null, null);
+                    BenchTable ownTable;
+                    try
+                    {
+                        ownTable = Pargs.Server.RemoteBenchmark.Run(serve.Url, Pargs.Server.RemoteBenchmark.Stories260K(lmHere, RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm"))), options,
+                            line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), () => serve.Cpu);
+                    }
+                    finally { lmHere.Dispose(); }
+                    report(machine, Pargs.Models.Cpu.CpuThreads.Count.ToString(), ownTable, "pargs " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), outPath);
+                    continue;
+                }
                 // The server gets its own copies: its worker thread and this one must not share a model's caches.
                 Pargs.Server.RemoteBenchmark.Models local;
                 Pargs.Server.ServedModels models;
@@ -51,7 +76,6 @@ public static class RemoteBenchCommand
                         .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
                 }
                 using var _ = models;
-                var limits = new Pargs.Server.ServerLimits { MaxQueuedRequests = 2 * options.Rows.Max() + 2 };
                 var server = Pargs.Server.PargsServer.StartAsync(models, new Pargs.Server.PargsServerOptions { Port = 0, Limits = limits }).GetAwaiter().GetResult();
                 BenchTable table;
                 try { table = Pargs.Server.RemoteBenchmark.Run(server.Url, local, options, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]")); }

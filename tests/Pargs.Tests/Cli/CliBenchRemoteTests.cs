@@ -20,4 +20,33 @@ public sealed class CliBenchRemoteTests
     [Fact]
     public void Bench_remote_refuses_an_unknown_model()
         => PargsCli.Fails(["bench", "remote", "--models", "7b"], "--models", "7b");
+
+    /// <summary>
+    /// `--server process`: pargs serve as its own process (this CLI started again under `dotnet`, its URL read from its
+    /// "listening on" line), both processes' CPU counted, the same one request per row and step; stopped at the end.
+    /// </summary>
+    [Fact]
+    public void Bench_remote_with_pargs_serve_in_its_own_process_measures_through_it()
+    {
+        var run = PargsCli.Run("bench", "remote", "--server", "process", "--rows", "1", "--max-tokens", "2");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("pargs serve on loopback in its own process", run.Stdout);
+        Assert.Contains("both processes' CPU time", run.Stdout);
+        var bothRemote = run.Stdout.Split('\n').Single(l => l.StartsWith("| 1 | remote LM + RM |"));
+        Assert.Equal(["1.00", "1.00"], bothRemote.Split('|').Select(c => c.Trim()).Skip(7).Take(2));
+    }
+
+    [Theory]
+    [InlineData(new[] { "--server", "cluster" }, "--server cluster")]
+    [InlineData(new[] { "--server", "process", "--models", "15m" }, "--server process")]
+    public void Bench_remote_refuses_a_server_placement_it_cannot_run(string[] extra, string named)
+        => PargsCli.Fails(["bench", "remote", .. extra], named);
+
+    [Theory]
+    [InlineData("pargs serve: listening on http://127.0.0.1:41234/ (OpenAI base URL http://127.0.0.1:41234/v1)", "http://127.0.0.1:41234/")]
+    [InlineData("pargs serve: listening on http://[::1]:8000/", "http://[::1]:8000/")]
+    [InlineData("  models: stories260K", null)]
+    [InlineData("pargs serve: listening on (nothing)", null)]
+    public void The_child_server_url_is_read_from_its_listening_line(string line, string? url)
+        => Assert.Equal(url, Pargs.Cli.Commands.ServeProcess.ListeningUrl(line)?.AbsoluteUri);
 }
