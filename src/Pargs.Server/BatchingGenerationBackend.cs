@@ -216,8 +216,8 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         readonly List<TokenLogProbs>?[] logProbs = Enumerable.Range(0, request.N).Select(_ => request.LogProbs is null ? null : new List<TokenLogProbs>()).ToArray();
 
         /// <summary>Records the raw distribution choice <paramref name="choice"/>'s token was chosen from (null when not asked for).</summary>
-        public Action<long, float[]>? LogProbsOf(int choice) => logProbs[choice] is { } list
-            ? (token, distribution) => list.Add(new TokenLogProbs((int)token, distribution[token], LogProbsJson.Top(distribution, request.LogProbs!.Value)))
+        public DistributionObserver? LogProbsOf(int choice) => logProbs[choice] is { } list
+            ? (token, distribution) => list.Add(new TokenLogProbs((int)token, distribution[(int)token], LogProbsJson.Top(distribution, request.LogProbs!.Value)))
             : null;
         int open = request.N;
         // Text that a stop string may still cut is held back: at most (longest stop − 1) characters, and a character

@@ -166,34 +166,18 @@ public static class LogProbsJson
         return bytes.Length > 0 ? bytes : Encoding.UTF8.GetBytes(tokenizer.Decode([id], skipSpecial: false));
     }
 
-    /// <summary>The <paramref name="count"/> most likely tokens of a raw distribution, most likely first (ties: the lower id first).</summary>
-    public static (int Token, float LogProb)[] Top(float[] logProbs, int count)
+    /// <summary>The <paramref name="count"/> most likely tokens of a raw distribution, most likely first (ties: the lower id first; NaN above everything, reported, not hidden).</summary>
+    public static (int Token, float LogProb)[] Top(ReadOnlySpan<float> logProbs, int count)
     {
         count = Math.Min(count, logProbs.Length);
         if (count == 0) return [];
-        // One pass with a min-heap of the best `count` (O(V log count)): a step reports the top tokens of a 32,000-token
-        // vocabulary without sorting all of it. Order: larger first, NaN above everything (reported, not hidden), ties by lower id.
-        var heap = new PriorityQueue<int, (float Key, int Id)>(count + 1, Comparer<(float Key, int Id)>.Create((a, b) =>
-        {
-            int byValue = a.Key.CompareTo(b.Key);
-            return byValue != 0 ? byValue : b.Id.CompareTo(a.Id); // the worse of two equal values is the higher id
-        }));
-        // The heap's worst is kept in locals: almost every value of a long vocabulary loses to it at one float comparison.
-        (float Key, int Id) worst = (float.NegativeInfinity, -1);
-        for (int i = 0; i < logProbs.Length; i++)
-        {
-            float key = float.IsNaN(logProbs[i]) ? float.PositiveInfinity : logProbs[i];
-            if (heap.Count == count && (key < worst.Key || (key == worst.Key && i > worst.Id))) continue;
-            if (heap.Count < count) heap.Enqueue(i, (key, i));
-            else heap.EnqueueDequeue(i, (key, i));
-            if (heap.Count == count) heap.TryPeek(out _, out worst);
-        }
-        var top = new (int Token, float LogProb)[heap.Count];
-        for (int j = top.Length - 1; j >= 0; j--)
-        {
-            int id = heap.Dequeue();
-            top[j] = (id, logProbs[id]);
-        }
+        // The decoders' host top-k (one pass; eight tokens at a time skipped against the k-th best, which almost every token of a
+        // long vocabulary loses to): the min-heap it replaced compared every token through a comparer delegate.
+        Span<float> values = count <= 64 ? stackalloc float[count] : new float[count];
+        Span<long> ids = count <= 64 ? stackalloc long[count] : new long[count];
+        Pargs.Decoding.DecodingSteps.TopK(logProbs, 1, logProbs.Length, count, values, ids);
+        var top = new (int Token, float LogProb)[count];
+        for (int j = 0; j < count; j++) top[j] = ((int)ids[j], values[j]);
         return top;
     }
 }

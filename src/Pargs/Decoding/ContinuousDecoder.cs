@@ -29,7 +29,7 @@ public sealed class ContinuousDecoder : IDisposable
     NextTokens? next;
     int step;
 
-    sealed record Row(int[] Prompt, RowProgress Progress, Random Random, Action<RowProgress>? OnToken, Action<long, float[]>? OnDistribution = null)
+    sealed record Row(int[] Prompt, RowProgress Progress, Random Random, Action<RowProgress>? OnToken, DistributionObserver? OnDistribution = null)
     {
         public bool Cancelled { get; set; }
     }
@@ -63,7 +63,7 @@ public sealed class ContinuousDecoder : IDisposable
     /// <paramref name="onDistribution"/> (a server reporting log-probabilities) sees each chosen token with the LM's raw
     /// next-token log-probabilities it was chosen from (log-softmax at temperature 1, before the method's processing).
     /// </summary>
-    public void Join(int[] prompt, RowProgress progress, Random random, Action<RowProgress>? onToken = null, Action<long, float[]>? onDistribution = null)
+    public void Join(int[] prompt, RowProgress progress, Random random, Action<RowProgress>? onToken = null, DistributionObserver? onDistribution = null)
         => joining.Add(new Row(prompt, progress, random, onToken, onDistribution));
 
     /// <summary>Stops a row at the next step (a client that went away); its progress stays as it was.</summary>
@@ -115,9 +115,9 @@ public sealed class ContinuousDecoder : IDisposable
         {
             using var logProbs = next!.LogProbs.contiguous(); // [B, V]
             int vocab = (int)logProbs.shape[1];
-            var all = TensorMemory.FloatSpan(logProbs); // rows sliced from the storage in place
+            var all = TensorMemory.FloatSpan(logProbs); // rows sliced from the storage in place, lent to the observers (no copy)
             for (int b = 0; b < rows.Count; b++)
-                rows[b].OnDistribution?.Invoke(tokens[b], all.Slice(b * vocab, vocab).ToArray());
+                rows[b].OnDistribution?.Invoke(tokens[b], all.Slice(b * vocab, vocab));
             Timed(StepPhaseTimes.Phase.LogProbs, ref start);
         }
         for (int b = 0; b < rows.Count; b++)
@@ -169,3 +169,10 @@ public sealed class ContinuousDecoder : IDisposable
         lm.Dispose();
     }
 }
+
+/// <summary>
+/// Sees a row's chosen token with the LM's raw next-token log-probabilities it was chosen from. The span is lent for the call
+/// only (the step's buffer, read in place: a copy per row and step was a vocabulary of floats — 128 KB at 32k): keep what
+/// is needed from it, not the span.
+/// </summary>
+public delegate void DistributionObserver(long token, ReadOnlySpan<float> logProbs);

@@ -2,7 +2,7 @@ using Pargs.Server;
 
 namespace Pargs.Tests.Server;
 
-/// <summary>The top tokens a response reports: the heap selection equals a full sort (larger first, NaN first, ties by lower id).</summary>
+/// <summary>The top tokens a response reports (the decoders' host top-k over a lent span) equal a full sort (larger first, NaN first, ties by lower id).</summary>
 public class LogProbsTopTests
 {
     static (int, float)[] BySorting(float[] values, int count) => values.Select((v, i) => (i, v))
@@ -13,7 +13,7 @@ public class LogProbsTopTests
     [InlineData(5)]
     [InlineData(64)]
     [InlineData(600)]
-    public void Heap_selection_equals_a_full_sort(int count)
+    public void Top_tokens_equal_a_full_sort(int count)
     {
         var random = new Random(count);
         for (int trial = 0; trial < 20; trial++)
