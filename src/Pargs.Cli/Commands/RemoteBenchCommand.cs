@@ -49,6 +49,7 @@ public static class RemoteBenchCommand
                 {
                     // pargs serve's defaults: the shipped stories260K and its partial RM, under the names the table's requests use.
                     using var serve = ServeProcess.Start(["--threads", Pargs.Models.Cpu.CpuThreads.Count.ToString(), "--max-queue", limits.MaxQueuedRequests.ToString()], TimeSpan.FromSeconds(120));
+                    AnsiConsole.MarkupLine($"[grey]pargs serve: process {serve.Id}, {Markup.Escape(serve.Url.ToString())}[/]");
                     var lmHere = ModelOptions.LoadLanguageModel(null, null);
                     BenchTable ownTable;
                     try

@@ -21,6 +21,9 @@ public sealed class ServeProcess : IDisposable
 
     public Uri Url { get; }
 
+    /// <summary>The server's process id (printed, so that a run's server can be told apart from any other).</summary>
+    public int Id => process.Id;
+
     /// <summary>The server process's CPU time so far (every thread, user and kernel).</summary>
     public TimeSpan Cpu
     {
