@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Pargs.Cli.Commands;
 
@@ -13,10 +14,18 @@ public sealed class ServeProcess : IDisposable
 {
     readonly Process process;
 
+    readonly EventHandler onExit;
+    readonly PosixSignalRegistration[] onSignals;
+
     ServeProcess(Process process, Uri url)
     {
         this.process = process;
         Url = url;
+        // A benchmark stopped by Ctrl-C or SIGTERM never reaches Dispose (the command line's own handler cancels a token the
+        // benchmark does not read, then the runtime ends): the server is stopped on the signal itself, and at any exit.
+        onExit = (_, _) => Stop(process);
+        AppDomain.CurrentDomain.ProcessExit += onExit;
+        onSignals = [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGQUIT }.Select(signal => PosixSignalRegistration.Create(signal, _ => Stop(process)))];
     }
 
     public Uri Url { get; }
@@ -106,5 +115,10 @@ public sealed class ServeProcess : IDisposable
         process.Dispose();
     }
 
-    public void Dispose() => Stop(process);
+    public void Dispose()
+    {
+        AppDomain.CurrentDomain.ProcessExit -= onExit;
+        foreach (var registration in onSignals) registration.Dispose();
+        Stop(process);
+    }
 }
