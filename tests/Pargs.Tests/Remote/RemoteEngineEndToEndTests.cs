@@ -117,7 +117,10 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
             local.Commit(chosen);
         }
         Assert.Equal(3 * prompts.Length, rm.Requests); // one request per row and step, the tokenizer check not counted
-        Assert.Equal(2 * prompts.Length, KeptSiblingTokens() - keptBefore); // steps 2 and 3: every row's prefix grew by a kept slot
+        // Steps 2 and 3: every row's prefix grew by a kept slot (at least 2 × rows). The counter is the shared server's, per
+        // model: a request another test of the collection left in the reward worker's queue can land inside this window (seen
+        // once in a full run: 7 for 6), so it is bounded, not pinned; the rewards above are checked one by one.
+        Assert.InRange(KeptSiblingTokens() - keptBefore, 2 * prompts.Length, 3 * prompts.Length);
         return Metric("pargs_prefix_cache_shared_rows_total") - sharedBefore;
     }
 
