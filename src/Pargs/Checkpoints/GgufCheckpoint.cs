@@ -63,24 +63,31 @@ public static partial class GgufCheckpoint
                 {
                     using var stored = t;
                     if (t.dim() != 2) throw new PargsException($"{path}: tensor \"{info.Name}\" should be a matrix, has shape [{string.Join(", ", t.shape)}]");
-                    t = stored.t().contiguous();
+                    using var transposed = stored.t(); // a view of the stored weight: undisposed, it kept that storage alive too
+                    t = transposed.contiguous();
                 }
                 if (family.NormWeightsPlusOne && hfName.EndsWith("norm.weight", StringComparison.Ordinal))
                 {
                     using var stored = t;
                     t = stored.Minus(1.0); // llama.cpp's 1 + w back to transformers' w
                 }
-                if (family.FromGgufLayout is { } relayout && relayout(info.Name, t, config) is var moved && !ReferenceEquals(moved, t))
+                if (family.FromGgufLayout is { } relayout)
                 {
-                    t.Dispose();
-                    t = moved;
+                    torch.Tensor moved;
+                    try { moved = relayout(info.Name, t, config); }
+                    catch { t.Dispose(); throw; } // not in `tensors` yet: the catch below would not free it
+                    if (!ReferenceEquals(moved, t))
+                    {
+                        t.Dispose();
+                        t = moved;
+                    }
                 }
                 tensors[hfName] = t;
             }
             // Converters (llama.cpp's convert-llama2c-to-ggml among them) write output.weight even when the
             // model shares it with the embedding; an exact copy means tied, as transformers would save it.
             if (tensors.TryGetValue("lm_head.weight", out var head) && tensors.TryGetValue(embeddingName, out var embed)
-                && head.shape.SequenceEqual(embed.shape) && head.eq(embed).all().item<bool>())
+                && head.shape.SequenceEqual(embed.shape) && SameValues(head, embed))
             {
                 tensors.Remove("lm_head.weight");
                 head.Dispose();
@@ -97,6 +104,17 @@ public static partial class GgufCheckpoint
         if (config.ModelType == "gpt2" && config.TieWordEmbeddings && !contents.Tensors.ContainsKey("lm_head.weight"))
             contents.Tensors["lm_head.weight"] = contents.Tensors[embeddingName].alias();
         return contents;
+    }
+
+    /// <summary>
+    /// Whether two tensors of one shape hold the same values (NaN equals nothing, as in torch's eq). Its temporaries freed here:
+    /// the comparison is a bool per element — 0.5 GB for an 8B model's embedding — that the GC would otherwise hold.
+    /// </summary>
+    static bool SameValues(torch.Tensor a, torch.Tensor b)
+    {
+        using var equal = a.eq(b);
+        using var all = equal.all();
+        return all.item<bool>();
     }
 
     /// <summary>The <c>{arch}.*</c> metadata as a Hugging Face config; no output.weight means tied embeddings (Load also ties an exact copy).</summary>
