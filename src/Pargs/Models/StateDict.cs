@@ -57,4 +57,18 @@ public static class StateDict
     }
 
     static Tensor ContiguousCopy(Tensor t) => t.is_contiguous() ? t.clone() : t.contiguous();
+
+    /// <summary>
+    /// Hands <paramref name="snapshot"/> (a <see cref="Snapshot"/>: a copy of every parameter) to <paramref name="use"/> and frees
+    /// the copies as soon as it returns or throws. WHY: they are native memory the GC does not see — a whole model's worth
+    /// per save, left to the finalizer, piled up over a training run's checkpoints.
+    /// </summary>
+    public static void Use(Dictionary<string, Tensor> snapshot, Action<Dictionary<string, Tensor>> use)
+    {
+        try { use(snapshot); }
+        finally
+        {
+            foreach (var t in snapshot.Values) t.Dispose();
+        }
+    }
 }

@@ -182,7 +182,7 @@ public sealed class RewardModel : nn.Module, IRewardModel
         if (objective is { } o) extra[ObjectiveField] = o.ToConfigValue();
         // HF's ...ForSequenceClassification needs pad_token_id to find each row's last token in a padded batch.
         var config = Config.PadTokenId is null && Config.EosTokenId is { } eos ? Config with { PadTokenId = eos } : Config;
-        HuggingFaceFolder.Save(dir, config, Architecture, StateDictForSaving(), Tokenizer, extra, weightsType: weightsType);
+        StateDict.Use(StateDictForSaving(), weights => HuggingFaceFolder.Save(dir, config, Architecture, weights, Tokenizer, extra, weightsType: weightsType));
     }
 
     /// <summary>config.json field recording what the reward model was trained on (full or partial).</summary>

@@ -114,7 +114,7 @@ public sealed class VocabularyRewardModel : IRewardModel, IDisposable
     public void Save(string dir)
     {
         var extra = new Dictionary<string, JsonNode?> { [RewardModel.ObjectiveField] = Objective.ToConfigValue() };
-        HuggingFaceFolder.Save(dir, Config, Model.Architecture, Model.StateDictForSaving(), Tokenizer, extra);
+        StateDict.Use(Model.StateDictForSaving(), weights => HuggingFaceFolder.Save(dir, Config, Model.Architecture, weights, Tokenizer, extra));
     }
 
     /// <summary>

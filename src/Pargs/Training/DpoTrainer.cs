@@ -161,7 +161,7 @@ public sealed class DpoTrainer : ITrainingTask
     public void SavePolicy(string dir)
     {
         lora?.Sync();
-        HuggingFaceFolder.Save(dir, policy.Config, policy.Architecture, policy.StateDictForSaving(), policy.Tokenizer, generation: policy.Generation);
+        StateDict.Use(policy.StateDictForSaving(), weights => HuggingFaceFolder.Save(dir, policy.Config, policy.Architecture, weights, policy.Tokenizer, generation: policy.Generation));
     }
 
     const string AdapterFile = "adapter_model.safetensors";

@@ -90,7 +90,7 @@ public sealed class PpoTrainer
     {
         var copy = new CausalLM(policy.Config) { Source = policy.Source, Tokenizer = policy.Tokenizer };
         copy.to(policy.Backbone.TokenEmbeddingWeight.dtype);
-        StateDict.Load(copy, policy.StateDictForSaving(), policy.Source, mayBeUnused: name => policy.Config.TieWordEmbeddings && name == "lm_head.weight");
+        StateDict.Use(policy.StateDictForSaving(), weights => StateDict.Load(copy, weights, policy.Source, mayBeUnused: name => policy.Config.TieWordEmbeddings && name == "lm_head.weight"));
         return copy;
     }
 
@@ -342,7 +342,7 @@ public sealed class PpoTrainer
 
     /// <summary>The policy as a Hugging Face causal-LM folder that <see cref="CausalLM.Load"/> reads back (the value head is not part of it).</summary>
     public void SavePolicy(string dir)
-        => HuggingFaceFolder.Save(dir, Policy.Config, Policy.Architecture, Policy.StateDictForSaving(), Policy.Tokenizer, generation: Policy.Generation);
+        => StateDict.Use(Policy.StateDictForSaving(), weights => HuggingFaceFolder.Save(dir, Policy.Config, Policy.Architecture, weights, Policy.Tokenizer, generation: Policy.Generation));
 
     /// <summary>
     /// What a checkpoint must agree on to continue the same run, under TRL's PPOConfig names (seed, batch size and
