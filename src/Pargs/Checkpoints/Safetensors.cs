@@ -147,8 +147,6 @@ public static class Safetensors
         int width = storeAs == StoredType.F32 ? 4 : 2;
         string dtype = storeAs.ToString();
         var names = tensors.Keys.OrderBy(n => n, StringComparer.Ordinal).ToList();
-        using var scope = torch.NewDisposeScope();
-        var prepared = names.Select(n => tensors[n].detach().to(torch.ScalarType.Float32).cpu().contiguous()).ToList();
 
         using var headerStream = new MemoryStream();
         using (var json = new Utf8JsonWriter(headerStream))
@@ -163,11 +161,11 @@ public static class Safetensors
             long offset = 0;
             for (int i = 0; i < names.Count; i++)
             {
-                long bytes = prepared[i].numel() * width;
+                long bytes = tensors[names[i]].numel() * width;
                 json.WriteStartObject(names[i]);
                 json.WriteString("dtype", dtype);
                 json.WriteStartArray("shape");
-                foreach (long d in prepared[i].shape) json.WriteNumberValue(d);
+                foreach (long d in tensors[names[i]].shape) json.WriteNumberValue(d);
                 json.WriteEndArray();
                 json.WriteStartArray("data_offsets");
                 json.WriteNumberValue(offset);
@@ -186,7 +184,13 @@ public static class Safetensors
         {
             output.Write(BitConverter.GetBytes((ulong)header.Count));
             output.Write(header.ToArray());
-            foreach (var t in prepared) WriteFloats(output, t, storeAs);
+            foreach (string name in names)
+            {
+                // One tensor's float32 CPU copy at a time (none for a float32 CPU tensor): converted all before the first byte
+                // was written, a model held in bf16 or f16 had a second, float32 copy of itself in memory while it was saved.
+                using var scope = torch.NewDisposeScope();
+                WriteFloats(output, tensors[name].detach().to(torch.ScalarType.Float32).cpu().contiguous(), storeAs);
+            }
         });
     }
 

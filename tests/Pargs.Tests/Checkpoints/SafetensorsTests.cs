@@ -48,6 +48,36 @@ public class SafetensorsTests
         }
     }
 
+    /// <summary>
+    /// Tensors held in bf16, f16 or as a transposed view are converted one at a time while the file is written (no float32
+    /// copy of the whole set first): the file holds their float32 values, in their own shapes.
+    /// </summary>
+    [Fact]
+    public void Tensors_not_held_as_contiguous_float32_are_written_as_their_float32_values()
+    {
+        using var dir = new TempDir();
+        _ = manual_seed(77);
+        using var a = randn(6, 4);
+        using var b = randn(3, 5);
+        using var c = randn(4, 2);
+        var tensors = new Dictionary<string, Tensor>
+        {
+            ["bf16"] = a.to(ScalarType.BFloat16),
+            ["f16"] = b.to(ScalarType.Float16),
+            ["transposed"] = c.t(),
+        };
+        string path = dir.File("model.safetensors");
+        Safetensors.Save(path, tensors);
+        var loaded = Safetensors.Load(path);
+        foreach (var (name, t) in tensors)
+        {
+            using var expected = t.to(ScalarType.Float32).contiguous();
+            Assert.Equal(t.shape, loaded[name].shape);
+            Assert.True(expected.eq(loaded[name]).all().item<bool>(), name);
+        }
+        Assert.Equal(ScalarType.BFloat16, tensors["bf16"].dtype); // the caller's tensors are left as they were
+    }
+
     [Fact]
     public void Reads_F16_BF16_and_F64_as_float32()
     {
