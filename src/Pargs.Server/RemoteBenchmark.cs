@@ -329,7 +329,7 @@ public static class RemoteBenchmark
                 log?.Invoke($"{models.LmName}, {rows} row(s): the HTTP floor (GET /health)…");
                 double floor = HttpFloorMicroseconds(serverUrl, rows, Cpu);
                 double localMs = localBoth.CpuMs / localBoth.Tokens;
-                floorNote = $"HTTP floor at {rows} in flight: {floor.ToString("F0", CultureInfo.InvariantCulture)} µs of process CPU per loopback round trip "
+                floorNote = $"HTTP floor at {rows} in flight: {floor.ToString("F0", CultureInfo.InvariantCulture)} µs of CPU per loopback round trip "
                     + $"(GET /health, {where}, no work in the handler). A remote LM + RM token makes two requests: "
                     + $"were the server's compute the local engine's ({localMs.ToString("F2", CultureInfo.InvariantCulture)} ms of CPU per token here) and each request "
                     + $"only its floor, the CPU per token would be {(localMs + 2 * floor / 1000).ToString("F2", CultureInfo.InvariantCulture)} ms — × local "

@@ -44,51 +44,41 @@ public static class RemoteBenchCommand
             if (ownProcess && result.GetValue(shapes)!.Contains("15m")) throw new PargsException("--server process: only --models 260k (the 15M shape's random pair exists only in this process)");
             foreach (string shape in result.GetValue(shapes)!)
             {
+                // The local engine's pair; the server (in this process, or pargs serve in its own) loads its own copies: its
+                // worker thread and this one must not share a model's caches.
+                var local = shape == "15m" ? Pargs.Server.RemoteBenchmark.Random15M()
+                    : Pargs.Server.RemoteBenchmark.Stories260K(ModelOptions.LoadLanguageModel(null, null), RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")));
                 var limits = new Pargs.Server.ServerLimits { MaxQueuedRequests = 2 * options.Rows.Max() + 2 };
-                if (ownProcess)
-                {
-                    // pargs serve's defaults: the shipped stories260K and its partial RM, under the names the table's requests use.
-                    using var serve = ServeProcess.Start(["--threads", Pargs.Models.Cpu.CpuThreads.Count.ToString(), "--max-queue", limits.MaxQueuedRequests.ToString()], TimeSpan.FromSeconds(120));
-                    AnsiConsole.MarkupLine($"[grey]pargs serve: process {serve.Id}, {Markup.Escape(serve.Url.ToString())}[/]");
-                    var lmHere = ModelOptions.LoadLanguageModel(null, null);
-                    BenchTable ownTable;
-                    try
-                    {
-                        ownTable = Pargs.Server.RemoteBenchmark.Run(serve.Url, Pargs.Server.RemoteBenchmark.Stories260K(lmHere, RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm"))), options,
-                            line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), () => serve.Cpu);
-                    }
-                    finally { lmHere.Dispose(); }
-                    report(machine, Pargs.Models.Cpu.CpuThreads.Count.ToString(), ownTable, "pargs " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), outPath);
-                    continue;
-                }
-                // The server gets its own copies: its worker thread and this one must not share a model's caches.
-                Pargs.Server.RemoteBenchmark.Models local;
-                Pargs.Server.ServedModels models;
-                if (shape == "15m")
-                {
-                    local = Pargs.Server.RemoteBenchmark.Random15M();
-                    models = Pargs.Server.ServeBenchmark.Random15M().Models;
-                }
-                else
-                {
-                    local = Pargs.Server.RemoteBenchmark.Stories260K(ModelOptions.LoadLanguageModel(null, null), RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")));
-                    models = new Pargs.Server.ServedModels()
-                        .AddRewardModel("stories260K-partial-rm", RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
-                        .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
-                }
-                using var _ = models;
-                var server = Pargs.Server.PargsServer.StartAsync(models, new Pargs.Server.PargsServerOptions { Port = 0, Limits = limits }).GetAwaiter().GetResult();
+                void Log(string line) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
                 BenchTable table;
-                try { table = Pargs.Server.RemoteBenchmark.Run(server.Url, local, options, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]")); }
-                finally
-                {
-                    server.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                    local.Lm.Dispose();
-                }
+                try { table = ownProcess ? InItsOwnProcess(local, options, limits, Log) : InThisProcess(shape, local, options, limits, Log); }
+                finally { local.Lm.Dispose(); }
                 report(machine, Pargs.Models.Cpu.CpuThreads.Count.ToString(), table, "pargs " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), outPath);
             }
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>pargs serve hosted in this process, over its own copies of the pair.</summary>
+    static BenchTable InThisProcess(string shape, Pargs.Server.RemoteBenchmark.Models local, Pargs.Server.RemoteBenchmarkOptions options,
+        Pargs.Server.ServerLimits limits, Action<string> log)
+    {
+        using var models = shape == "15m" ? Pargs.Server.ServeBenchmark.Random15M().Models
+            : new Pargs.Server.ServedModels()
+                .AddRewardModel("stories260K-partial-rm", RewardModelFiles.Load(ShippedData.Find("data/models/stories260K-partial-rm")))
+                .AddLanguageModel("stories260K", ModelOptions.LoadLanguageModel(null, null));
+        var server = Pargs.Server.PargsServer.StartAsync(models, new Pargs.Server.PargsServerOptions { Port = 0, Limits = limits }).GetAwaiter().GetResult();
+        try { return Pargs.Server.RemoteBenchmark.Run(server.Url, local, options, log); }
+        finally { server.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+    }
+
+    /// <summary>`pargs serve` started as a process of its own with its defaults: the shipped stories260K and its partial RM, under the names the table's requests use.</summary>
+    static BenchTable InItsOwnProcess(Pargs.Server.RemoteBenchmark.Models local, Pargs.Server.RemoteBenchmarkOptions options,
+        Pargs.Server.ServerLimits limits, Action<string> log)
+    {
+        using var serve = ServeProcess.Start(["--threads", Pargs.Models.Cpu.CpuThreads.Count.ToString(), "--max-queue", limits.MaxQueuedRequests.ToString()], TimeSpan.FromSeconds(120));
+        log($"pargs serve: process {serve.Id}, {serve.Url}");
+        return Pargs.Server.RemoteBenchmark.Run(serve.Url, local, options, log, () => serve.Cpu);
     }
 }
