@@ -154,6 +154,11 @@ public static class RemoteBenchmark
         }
     }
 
+    /// <summary>Every level of the benchmark against the server at <paramref name="serverUrl"/>, the local engine beside it.</summary>
+    /// <param name="serverUrl">pargs serve's base URL, serving <paramref name="models"/>' pair.</param>
+    /// <param name="models">The local pair (the baseline) and the names the server serves it under.</param>
+    /// <param name="options">Rows, client decoders, tokens per row, method settings.</param>
+    /// <param name="log">Progress lines.</param>
     /// <param name="serverProcessCpu">
     /// When the server runs in a process of its own (<c>bench remote --server process</c>: pargs serve as users run it), that
     /// process's CPU time so far; its CPU is then added to this process's (the client's) in every level and in the HTTP floor.

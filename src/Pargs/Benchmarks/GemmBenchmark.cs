@@ -102,7 +102,7 @@ public static unsafe class GemmBenchmark
                     using var session = new BatchSession(rm.Backbone, rows);
                     using (var scope = NewDisposeScope())
                         session.Prefill(Enumerable.Range(0, rows).Select(r => BenchmarkModels.RandomPrompt(48, shape.VocabSize, 100 + r)).ToArray());
-                    var candidates = tensor(Enumerable.Range(0, rows * 10).Select(i => (long)(3 + i % (shape.VocabSize - 3))).ToArray(), rows, 10);
+                    using var candidates = tensor(Enumerable.Range(0, rows * 10).Select(i => (long)(3 + i % (shape.VocabSize - 3))).ToArray(), rows, 10);
                     double[] sums = new double[2];
                     long[] counts = new long[2];
                     for (int round = 0; round < 4; round++)
@@ -233,18 +233,20 @@ public static unsafe class GemmBenchmark
             using var rm = RewardModel.Create(shape, seed: 3);
             rm.eval();
             KeptPanels.MarkInferenceOnly(rm.Backbone); // held for inference only, as a server's (PARGS_KEPT_PANELS=0: packed per call)
+            using var releasePanels = new ReleasePanels(rm.Backbone); // its packed panels go with the model, not when the GC next finds the backbone
             using var noGrad = no_grad();
             var forwards = new List<(string Name, int Tokens, Func<Action> Prepare)>();
-            var sessions = new List<BatchSession>();
-            using var disposeSessions = new DisposeAll(sessions);
+            var held = new List<IDisposable>(); // a forward's session and candidates, freed when the next forward is prepared
+            using var disposeHeld = new DisposeAll(held);
             foreach (var (rows, k) in options.CrossoverRows.Where(r => r > 0).Select(r => (r, 10)).Concat(options.CrossoverStepRows.Where(r => r > 0).Select(r => (r, 1))))
                 forwards.Add((k == 1 ? $"step, {rows} × 1" : $"siblings, {rows} × 10", rows * k, () =>
                 {
                     var session = new BatchSession(rm.Backbone, rows);
-                    sessions.Add(session);
+                    held.Add(session);
                     using (var scope = NewDisposeScope())
                         session.Prefill(Enumerable.Range(0, rows).Select(r => BenchmarkModels.RandomPrompt(48, shape.VocabSize, 100 + r)).ToArray());
                     var candidates = tensor(Enumerable.Range(0, rows * k).Select(i => (long)(3 + i * 7 % (shape.VocabSize - 3))).ToArray(), rows, k);
+                    held.Add(candidates);
                     return () =>
                     {
                         using var scope = NewDisposeScope();
@@ -265,6 +267,7 @@ public static unsafe class GemmBenchmark
             foreach (var (name, tokens, prepare) in forwards)
             {
                 log?.Invoke($"gemm: crossover, {name}");
+                disposeHeld.Dispose(); // the last forward's session: one forward's KV cache at a time, not every row count's at once
                 var forward = prepare();
                 // One thread: thread CPU, torch and kernel alternated twice.
                 ComputeThreads.Set(1);
@@ -331,9 +334,18 @@ public static unsafe class GemmBenchmark
         return table;
     }
 
-    sealed class DisposeAll(List<BatchSession> sessions) : IDisposable
+    sealed class ReleasePanels(object model) : IDisposable
     {
-        public void Dispose() => sessions.ForEach(s => s.Dispose());
+        public void Dispose() => KeptPanels.Release(model);
+    }
+
+    sealed class DisposeAll(List<IDisposable> held) : IDisposable
+    {
+        public void Dispose()
+        {
+            held.ForEach(h => h.Dispose());
+            held.Clear();
+        }
     }
 
     /// <summary>stories260K's shape as a Llama: dim 64, 5 layers, 8 heads over 4 kv heads, ff 172, vocab 512, context 512.</summary>

@@ -142,18 +142,22 @@ public static class GenerateBenchmark
         }
         double prefill = clock.Elapsed.TotalSeconds;
 
-        for (int i = 0; i < options.WarmupTokens; i++) hidden = Next(model, session, hidden);
-
-        clock.Restart();
         var steps = new List<double>();
-        while (steps.Count < cap && (steps.Count == 0 || clock.Elapsed.TotalSeconds < seconds))
+        double decode;
+        try
         {
-            double before = clock.Elapsed.TotalMilliseconds;
-            hidden = Next(model, session, hidden);
-            steps.Add(clock.Elapsed.TotalMilliseconds - before);
+            for (int i = 0; i < options.WarmupTokens; i++) hidden = Next(model, session, hidden);
+
+            clock.Restart();
+            while (steps.Count < cap && (steps.Count == 0 || clock.Elapsed.TotalSeconds < seconds))
+            {
+                double before = clock.Elapsed.TotalMilliseconds;
+                hidden = Next(model, session, hidden);
+                steps.Add(clock.Elapsed.TotalMilliseconds - before);
+            }
+            decode = clock.Elapsed.TotalSeconds;
         }
-        double decode = clock.Elapsed.TotalSeconds;
-        hidden.Dispose();
+        finally { hidden.Dispose(); } // the last step's (or, when a step threw, the one before it: Next disposes its input only once it succeeded)
         steps.Sort();
         return new Result(steps.Count, prefill, decode, steps[steps.Count / 2], steps);
     }

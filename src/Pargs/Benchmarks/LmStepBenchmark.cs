@@ -45,7 +45,7 @@ public static class LmStepBenchmark
                 using var session = new BatchSession(lm.Backbone, rows);
                 using (var scope = NewDisposeScope())
                     session.Prefill(Enumerable.Range(0, rows).Select(r => BenchmarkModels.RandomPrompt(48, config.VocabSize, 100 + r)).ToArray());
-                var tokens = tensor(Enumerable.Range(0, rows).Select(i => (long)(3 + i * 7919 % (config.VocabSize - 3))).ToArray(), rows, 1);
+                using var tokens = tensor(Enumerable.Range(0, rows).Select(i => (long)(3 + i * 7919 % (config.VocabSize - 3))).ToArray(), rows, 1);
                 foreach (int threads in threadCounts.Where(t => t > 0))
                 {
                     log?.Invoke($"gemm: LM step, {rows} rows, {threads} thread(s)");
@@ -103,6 +103,7 @@ public static class LmStepBenchmark
         finally
         {
             ComputeThreads.Set(savedThreads);
+            KeptPanels.Release(lm.Backbone); // its packed panels go with the model, not when the GC next finds the backbone
         }
         table.Notes.Add($"Random weights of the 15M shape (hidden {config.HiddenSize}, {config.NumLayers} layers, ff {config.IntermediateSize}, vocabulary {config.VocabSize}, tied head), marked inference-only (kept CpuGemm panels) as pargs serve marks its models; each row's step is one token over a 48-token prefix (BatchSession.Siblings with k = 1: a step's forward without its cache commit).");
         table.Notes.Add($"Modes alternated in blocks of 10 steps for {secondsPerCell * modes.Count:F1} s per cell; ms per step. CPU: the calling thread's (at 2 threads the other thread's share and the caller's spin-wait are not split out); process CPU: every thread's.");

@@ -36,7 +36,7 @@ public static class MethodsBenchmark
             using var scalar = RewardModel.Create(config, seed: 7);
             scalar.Tokenizer = lm.Tokenizer;
             scalar.eval();
-            var head = BenchmarkModels.RandomLM(config, seed: 8);
+            using var head = BenchmarkModels.RandomLM(config, seed: 8); // the vocabulary reward models below wrap it (not disposed: they would dispose it)
             head.Tokenizer = lm.Tokenizer;
             var prompt = BenchmarkModels.RandomPrompt(promptLength, config.VocabSize, seed: promptLength);
             if (promptLength + options.NewTokens + 1 > config.MaxPositions)
