@@ -589,12 +589,19 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     float[][] SharedPrefixRewards(RewardModel rm, string name, IReadOnlyList<int[][]> requests)
     {
         var results = new float[requests.Count][];
-        var common = requests.Select(sequences =>
+        var common = new int[requests.Count];
+        for (int r = 0; r < common.Length; r++)
         {
-            int shortest = sequences.Min(s => s.Length), length = 0;
-            while (length < shortest - 1 && sequences.All(s => s[length] == sequences[0][length])) length++; // each keeps ≥ 1 token of its own
-            return length;
-        }).ToArray();
+            // The ids all of a request's texts start with, each keeping ≥ 1 token of its own (one vectorized compare per
+            // text: a position-by-position All over the k texts was ~2 % of the reward worker).
+            var sequences = requests[r];
+            if (sequences.Length == 0) continue; // shares nothing
+            int length = int.MaxValue;
+            foreach (var sequence in sequences) length = Math.Min(length, sequence.Length - 1);
+            var first = sequences[0].AsSpan(0, Math.Max(0, length));
+            for (int i = 1; i < sequences.Length && length > 0; i++) length = Math.Min(length, first.CommonPrefixLength(sequences[i]));
+            common[r] = Math.Max(0, length);
+        }
         var shared = Enumerable.Range(0, requests.Count).Where(r => common[r] > 0).ToArray();
         foreach (int r in Enumerable.Range(0, requests.Count).Where(r => common[r] == 0)) results[r] = SequenceRewardBatches.Score(rm, requests[r]);
         if (shared.Length == 0) return results;

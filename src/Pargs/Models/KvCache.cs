@@ -40,6 +40,8 @@ public sealed partial class KvCache : IDisposable
         headDim = config.HeadDim;
         keys = new Tensor?[config.NumLayers];
         values = new Tensor?[config.NumLayers];
+        addressRead = new Tensor?[2 * config.NumLayers];
+        address = new nint[2 * config.NumLayers];
         Capacity = Math.Max(1, initialCapacity);
         valid = new bool[batch * Capacity];
         validCount = new long[batch];
@@ -207,17 +209,13 @@ public sealed partial class KvCache : IDisposable
         long bytes = (long)headDim * ElementBytes;
         for (int i = 0; i < keys.Length; i++)
         {
-            var (targetKeys, targetValues) = Buffers(i);
+            Buffers(i); // allocated on first use
             for (int b = 0; b < batch; b++)
             {
                 var (source, row, slot) = sources[b];
                 if (source.keys[i] is null) throw new ArgumentException($"kept slot {b} has no keys for layer {i}");
                 for (int kind = 0; kind < 2; kind++)
-                {
-                    byte* to = (byte*)Cpu.TensorMemory.Address(kind == 0 ? targetKeys : targetValues);
-                    byte* from = (byte*)Cpu.TensorMemory.Address(kind == 0 ? source.keys[i]! : source.values[i]!);
-                    KvCacheLayout.CopySlots(from, row, source.Capacity, slot, to, b, Capacity, Length, 1, kvHeads, bytes);
-                }
+                    KvCacheLayout.CopySlots(source.BufferAddress(i, kind), row, source.Capacity, slot, BufferAddress(i, kind), b, Capacity, Length, 1, kvHeads, bytes);
             }
         }
         for (int b = 0; b < batch; b++)
@@ -429,8 +427,7 @@ public sealed partial class KvCache : IDisposable
                     }
                     if (!copied) continue;
                     // Buffers are contiguous by construction (zeros/empty, or as_strided views with the same strides).
-                    var source = kind == 0 ? part!.keys[i]! : part!.values[i]!;
-                    KvCacheLayout.CopySlots((byte*)Cpu.TensorMemory.Address(source), row, part.Capacity, firstSlot,
+                    KvCacheLayout.CopySlots(part!.BufferAddress(i, kind), row, part.Capacity, firstSlot,
                                             to, j, capacity, length - used[j], used[j], first.kvHeads, slotBytes);
                 }
             }
@@ -475,13 +472,37 @@ public sealed partial class KvCache : IDisposable
         this.headDim = headDim;
         keys = new Tensor?[layers];
         values = new Tensor?[layers];
+        addressRead = new Tensor?[2 * layers];
+        address = new nint[2 * layers];
         Capacity = capacity;
         valid = new bool[batch * capacity];
         validCount = new long[batch];
     }
 
+    // Each layer's key and value buffer's first byte, with the tensor it was read from (the buffer a layer holds changes
+    // only with the tensor: Grow, views and joins make new ones). WHY: StackRows reads a source buffer's address per row,
+    // layer and kind from rows of many caches; TensorMemory.Address is a P/Invoke that follows libtorch's tensor →
+    // storage → data pointers, cold in a cache left from an earlier step: ~5 % of pargs serve's two workers (both joins,
+    // per remote step request) went to those reads (docs/benchmarks.md, "Remote steering, eleventh pass").
+    readonly Tensor?[] addressRead;
+    readonly nint[] address;
+
+    /// <summary>The first byte of layer <paramref name="layer"/>'s keys (<paramref name="kind"/> 0) or values (1); the buffer must exist.</summary>
+    unsafe byte* BufferAddress(int layer, int kind)
+    {
+        var buffer = kind == 0 ? keys[layer]! : values[layer]!;
+        int at = 2 * layer + kind;
+        if (!ReferenceEquals(addressRead[at], buffer))
+        {
+            address[at] = Cpu.TensorMemory.Address(buffer);
+            addressRead[at] = buffer;
+        }
+        return (byte*)address[at];
+    }
+
     public void Dispose()
     {
+        Array.Clear(addressRead);
         foreach (var t in keys) t?.Dispose();
         foreach (var t in values) t?.Dispose();
     }
