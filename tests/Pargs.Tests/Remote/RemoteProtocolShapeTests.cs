@@ -165,6 +165,35 @@ public sealed class RemoteProtocolShapeTests
     }
 
     [Fact]
+    public void An_answer_larger_than_the_bound_fails_at_once_naming_the_url_and_is_not_retried()
+    {
+        // A step's answer padded past 8 MiB with JSON whitespace: valid JSON, but more than the client reads of one answer.
+        using var server = new ReplayServer((p, b) => p == "/v1/completions" ? new(200, Vllm(p, b).Body + new string(' ', RemoteHttp.MaxAnswerBytes)) : Vllm(p, b));
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 4, retries: 2), Tokenizer);
+        using var session = engine.OpenSession(64);
+        var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+        Assert.Contains($"{server.Url}v1/completions: the answer is larger than pargs reads of one (8 MiB of body", e.Message);
+        Assert.Equal(1, server.Seen.Count(s => s.Path == "/v1/completions")); // not retried: the same server answers the same
+        Assert.Equal(0, engine.Retries);
+    }
+
+    [Theory]
+    [InlineData("""{"choices":[]}""")]
+    [InlineData("""{"choices":[{"logprobs":{"top_logprobs":"token_id:5"}}]}""")]
+    [InlineData("""{"choices":[{"logprobs":{"top_logprobs":[{"token_id:5":"-0.5"}]}}]}""")]
+    [InlineData("""{"choices":[{"logprobs":{"top_logprobs":[{"token_id:5":-0.5,"token_id:7":-0.75,"token_id:9":-1,"token_id:11":1e400}]}}]}""")]
+    [InlineData("""{"choices":[{"logprobs":{"top_logprobs":[{"token_id:5":-0.5,"token_id:7":-0.75,"token_id:9":-1,"token_id:70000":-2}]}}]}""")]
+    [InlineData("""[1, 2, 3]""")]
+    public void Answers_of_the_wrong_shape_or_values_fail_with_the_url(string body)
+    {
+        using var server = new ReplayServer((p, b) => p == "/v1/completions" ? new(200, body) : Vllm(p, b));
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 4), Tokenizer);
+        using var session = engine.OpenSession(64);
+        var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+        Assert.Contains($"{server.Url}v1/completions: ", e.Message);
+    }
+
+    [Fact]
     public void A_server_that_dies_mid_run_fails_the_run_with_a_clear_error()
     {
         int steps = 0;

@@ -32,7 +32,7 @@ public sealed class RemoteHttp : IDisposable
             ConnectTimeout = TimeSpan.FromSeconds(10),
             AutomaticDecompression = DecompressionMethods.None,
         };
-        client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan }; // per request, below
+        client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan, MaxResponseContentBufferSize = MaxAnswerBytes }; // timeout per request, below
         client.DefaultRequestHeaders.ExpectContinue = false;
         if (!string.IsNullOrEmpty(apiKey)) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
         inFlight = new SemaphoreSlim(concurrency);
@@ -40,6 +40,13 @@ public sealed class RemoteHttp : IDisposable
         this.retryBase = retryBase;
         this.timeout = timeout;
     }
+
+    /// <summary>
+    /// The most of one answer read (8 MiB): a server's answer is untrusted bytes, read whole into memory, and a step's is a
+    /// few kilobytes (k log-probabilities, k rewards; a model list or a tokenization is not much more). A larger one fails
+    /// at once — its Content-Length, or as it arrives — with an error naming the URL, and is not retried.
+    /// </summary>
+    public const int MaxAnswerBytes = 8 << 20;
 
     /// <summary>Requests sent (a retried request counts once per attempt).</summary>
     public long Requests => Interlocked.Read(ref requests);
@@ -102,6 +109,10 @@ public sealed class RemoteHttp : IDisposable
             catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
             {
                 last = $"{url}: no answer within {timeout.TotalSeconds:G4} s (the per-request timeout)";
+            }
+            catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.ConfigurationLimitExceeded)
+            {
+                throw new PargsException($"{url}: the answer is larger than pargs reads of one ({MaxAnswerBytes >> 20} MiB of body, 64 KiB of headers; a step's answer is a few KB): {e.Message}");
             }
             catch (HttpRequestException e)
             {
