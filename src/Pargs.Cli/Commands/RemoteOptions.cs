@@ -31,6 +31,12 @@ public sealed class RemoteOptions
 
     public bool RemoteLm(ParseResult result) => result.GetValue(lmUrl) is not null;
 
+    /// <summary>--remote-concurrency as given (or its default).</summary>
+    public int Concurrency(ParseResult result) => result.GetValue(concurrency);
+
+    /// <summary>`generate --decoders` when --lm-url is given and --decoders is not: batches in flight at once (docs/remote.md).</summary>
+    public const int DefaultDecoders = 4;
+
     /// <summary>Connects to --lm-url (checking the tokenizer against the server's), or null without one.</summary>
     public RemoteEngine? ConnectLm(ParseResult result, string? tokenizerPath, int topK)
     {
