@@ -40,6 +40,14 @@ public sealed class RemoteProtocolShapeTests
     static RemoteLmOptions Options(Uri url, RemoteLmProtocol protocol, int k, int retries = 2)
         => new() { Url = url, Protocol = protocol, TopK = k, Concurrency = 4, Retries = retries, RetryBase = TimeSpan.FromMilliseconds(5), RequestTimeout = TimeSpan.FromSeconds(10) };
 
+    /// <summary>Connects to <paramref name="server"/> as a vLLM, opens a session and returns the error its first step fails with.</summary>
+    static PargsException FirstStepFails(ReplayServer server, int k, int retries = 2)
+    {
+        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, k, retries), Tokenizer);
+        using var session = engine.OpenSession(64);
+        return Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+    }
+
     // ---- vLLM --------------------------------------------------------------------------------------------------------
 
     static ReplayServer.Reply Vllm(string path, string body, int returned = -1, bool addSampled = true)
@@ -113,9 +121,7 @@ public sealed class RemoteProtocolShapeTests
     public void Fewer_logprobs_than_k_is_an_error_naming_vllms_flag()
     {
         using var server = new ReplayServer((p, b) => Vllm(p, b, returned: 3, addSampled: false));
-        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 10), Tokenizer);
-        using var session = engine.OpenSession(64);
-        var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+        var e = FirstStepFails(server, 10);
         Assert.Contains("returned 3 log-probabilities where 10 were asked", e.Message);
         Assert.Contains("--max-logprobs", e.Message);
         Assert.Contains("/v1/completions", e.Message);
@@ -127,9 +133,7 @@ public sealed class RemoteProtocolShapeTests
     public void Vllm_error_bodies_surface_with_url_status_and_message(string errorBody)
     {
         using var server = new ReplayServer((p, b) => p == "/v1/completions" ? new(400, errorBody) : Vllm(p, b));
-        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 30), Tokenizer);
-        using var session = engine.OpenSession(64);
-        var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+        var e = FirstStepFails(server, 30);
         Assert.Contains($"{server.Url}v1/completions: HTTP 400", e.Message);
         Assert.Contains("greater than max allowed: 20", e.Message);
         Assert.Equal(1, server.Seen.Count(s => s.Path == "/v1/completions")); // a 400 is not retried
@@ -169,12 +173,9 @@ public sealed class RemoteProtocolShapeTests
     {
         // A step's answer padded past 8 MiB with JSON whitespace: valid JSON, but more than the client reads of one answer.
         using var server = new ReplayServer((p, b) => p == "/v1/completions" ? new(200, Vllm(p, b).Body + new string(' ', RemoteHttp.MaxAnswerBytes)) : Vllm(p, b));
-        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 4, retries: 2), Tokenizer);
-        using var session = engine.OpenSession(64);
-        var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
+        var e = FirstStepFails(server, 4, retries: 2);
         Assert.Contains($"{server.Url}v1/completions: the answer is larger than pargs reads of one (8 MiB of body", e.Message);
         Assert.Equal(1, server.Seen.Count(s => s.Path == "/v1/completions")); // not retried: the same server answers the same
-        Assert.Equal(0, engine.Retries);
     }
 
     [Theory]
@@ -187,10 +188,7 @@ public sealed class RemoteProtocolShapeTests
     public void Answers_of_the_wrong_shape_or_values_fail_with_the_url(string body)
     {
         using var server = new ReplayServer((p, b) => p == "/v1/completions" ? new(200, body) : Vllm(p, b));
-        using var engine = RemoteEngine.Connect(Options(server.Url, RemoteLmProtocol.OpenAi, 4), Tokenizer);
-        using var session = engine.OpenSession(64);
-        var e = Assert.Throws<PargsException>(() => session.AddRows([Tokenizer.Encode("Hi", addBos: true)]));
-        Assert.Contains($"{server.Url}v1/completions: ", e.Message);
+        Assert.Contains($"{server.Url}v1/completions: ", FirstStepFails(server, 4).Message);
     }
 
     [Fact]
