@@ -10,16 +10,21 @@ namespace Pargs.Decoding;
 /// </summary>
 public static class DecodingMemory
 {
-    /// <summary>Bytes of the largest batch the request decodes: LM (and reward-model) caches and one step's logits.</summary>
-    public static double EstimateBytes(ModelConfig lm, ModelConfig? rm, DecodingOptions options, int promptsPerBatch, int longestPrompt,
+    /// <summary>
+    /// Bytes of the largest batch the request decodes: LM (and reward-model) caches and one step's logits. A null
+    /// <paramref name="lm"/> is a served one (`--lm-url`): its cache is the server's, only a local reward model's is here.
+    /// </summary>
+    public static double EstimateBytes(ModelConfig? lm, ModelConfig? rm, DecodingOptions options, int promptsPerBatch, int longestPrompt,
                                        KvCacheType lmCache = KvCacheType.F32, KvCacheType rmCache = KvCacheType.F32)
     {
         double rows = (double)promptsPerBatch * SamplesPerPrompt(options);
         double tokens = (double)longestPrompt + options.MaxNewTokens;
         // Guided methods score k candidates per row as extra cache slots beside each row's sequence.
         double candidates = options.Method.Method.IsTokenwiseGuided ? options.Method.RecordK ?? 1 : 1;
-        double bytes = rows * (tokens + candidates) * KvCache.BytesPerSlot(lm, lmCache) // keys and values of every layer
-                       + rows * candidates * lm.VocabSize * sizeof(float) * 2; // logits and their log-softmax
+        double bytes = 0;
+        if (lm != null)
+            bytes += rows * (tokens + candidates) * KvCache.BytesPerSlot(lm, lmCache) // keys and values of every layer
+                     + rows * candidates * lm.VocabSize * sizeof(float) * 2; // logits and their log-softmax
         if (rm != null) bytes += rows * (tokens + candidates) * KvCache.BytesPerSlot(rm, rmCache);
         return bytes;
     }
@@ -28,17 +33,22 @@ public static class DecodingMemory
     public static long AvailableBytes() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
 
     /// <summary>Refuses a request whose estimate exceeds <paramref name="availableBytes"/>, naming the numbers to lower.</summary>
-    public static void Check(ModelConfig lm, ModelConfig? rm, DecodingOptions options, int prompts, int longestPrompt, long? availableBytes = null,
+    /// <remarks>Batches decoded at once (<see cref="DecodingOptions.Decoders"/>) each hold their own caches: the estimate is
+    /// one batch's times as many as run together.</remarks>
+    public static void Check(ModelConfig? lm, ModelConfig? rm, DecodingOptions options, int prompts, int longestPrompt, long? availableBytes = null,
                              KvCacheType lmCache = KvCacheType.F32, KvCacheType rmCache = KvCacheType.F32)
     {
-        int perBatch = Math.Min(prompts, options.Engine == DecodingEngine.Naive ? 1 : options.BatchSize);
-        double need = EstimateBytes(lm, rm, options, perBatch, longestPrompt, lmCache, rmCache);
+        int perBatch = Math.Max(1, Math.Min(prompts, options.Engine == DecodingEngine.Naive ? 1 : options.BatchSize));
+        int atOnce = Math.Max(1, Math.Min(options.Decoders, (prompts + perBatch - 1) / perBatch));
+        double need = atOnce * EstimateBytes(lm, rm, options, perBatch, longestPrompt, lmCache, rmCache);
         long have = availableBytes ?? AvailableBytes();
         if (need <= have * 0.8) return;
         string samples = options.Method is Methods.BestOfNOptions b ? $" × {b.N} samples (-n)" : "";
+        string batches = atOnce > 1 ? $"{atOnce} batches at once (--decoders) × " : "";
         throw new PargsException(
-            $"this request needs about {Gb(need)} of memory for decoding ({perBatch} prompts per batch{samples} × up to {longestPrompt + options.MaxNewTokens} tokens), " +
-            $"more than the {Gb(have)} available; lower {(samples.Length > 0 ? "-n, " : "")}--batch-size or --max-new-tokens{(lmCache == KvCacheType.F32 ? ", or halve the cache with --kv-cache f16" : "")}");
+            $"this request needs about {Gb(need)} of memory for decoding ({batches}{perBatch} prompts per batch{samples} × up to {longestPrompt + options.MaxNewTokens} tokens), " +
+            $"more than the {Gb(have)} available; lower {(samples.Length > 0 ? "-n, " : "")}{(atOnce > 1 ? "--decoders, " : "")}--batch-size or --max-new-tokens" +
+            $"{((lm is not null ? lmCache : rmCache) == KvCacheType.F32 ? ", or halve the cache with --kv-cache f16" : "")}");
     }
 
     /// <summary>Rows a prompt becomes: N for Best-of-N, else one.</summary>

@@ -28,6 +28,26 @@ public class HostileCliTests : IDisposable
     }
 
     [Fact]
+    public void Batches_decoded_at_once_each_count_in_the_memory_check_and_a_served_lm_counts_only_the_local_reward_model()
+    {
+        using var lm = Pargs.Checkpoints.CheckpointLoader.Load(Gguf);
+        var options = new DecodingOptions { Method = new Pargs.Decoding.Methods.PargsOptions { K = 10 }, MaxNewTokens = 64, BatchSize = 8, Decoders = 4 };
+        double batch = DecodingMemory.EstimateBytes(lm.Config, lm.Config, options, 8, 6);
+        long room = (long)(batch * 2 / 0.8); // two batches' caches fit, four do not
+        var refused = Assert.Throws<PargsException>(() => DecodingMemory.Check(lm.Config, lm.Config, options, prompts: 32, longestPrompt: 6, availableBytes: room));
+        Assert.Contains("4 batches at once (--decoders) × 8 prompts per batch", refused.Message);
+        Assert.Contains("lower --decoders, --batch-size", refused.Message);
+        DecodingMemory.Check(lm.Config, lm.Config, options with { Decoders = 2 }, prompts: 32, longestPrompt: 6, availableBytes: room);
+        DecodingMemory.Check(lm.Config, lm.Config, options, prompts: 16, longestPrompt: 6, availableBytes: room); // two batches: two at once
+        // A served LM (--lm-url): its cache is the server's; only the local reward model's counts, once per batch at once.
+        double rmOnly = DecodingMemory.EstimateBytes(null, lm.Config, options, 8, 6);
+        Assert.Equal(8.0 * (6 + 64 + 10) * Pargs.Models.KvCache.BytesPerSlot(lm.Config, Pargs.Models.KvCacheType.F32), rmOnly);
+        Assert.Contains("4 batches at once", Assert.Throws<PargsException>(() =>
+            DecodingMemory.Check(null, lm.Config, options, prompts: 32, longestPrompt: 6, availableBytes: (long)(rmOnly * 2 / 0.8))).Message);
+        DecodingMemory.Check(null, null, options, prompts: 32, longestPrompt: 6, availableBytes: 1); // both models served: nothing here
+    }
+
+    [Fact]
     public void A_weight_beyond_float32_is_refused_on_the_sampling_path()
     {
         PargsCli.Fails(["generate", "--model", Gguf, "--method", "pargs", "-w", "1e39", "-r", TestPaths.ShippedPartialRm,

@@ -67,6 +67,10 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
         }
     }
 
+    /// <summary>The served LM's caches are the server's; a local reward model's, one per batch decoded at once, are checked here.</summary>
+    public override void CheckFits(IRewardModel? rm, DecodingOptions options, int prompts, int longestPrompt)
+        => DecodingMemory.Check(null, rm?.Config, options, prompts, longestPrompt, rmCache: (rm as RewardModel)?.Backbone.KvCacheType ?? Models.KvCacheType.F32);
+
     public override ILanguageModelSession OpenSession(int capacity) => new RemoteSession(this);
 
     /// <summary>The reward model's own scorer (local: over its cached prefix; remote: one request per row and step).</summary>
