@@ -100,7 +100,10 @@ public static class GenerateCommand
             var options = request.Resolve(lm?.Generation, engine.Info.VocabSize, $"{engine.Info.Source}: generation_config.json"); // before anything is printed
             using var remoteRm = remote.ConnectRm(result, engine.Info);
             if (remoteLm is not null)
-                Console.Error.WriteLine($"rows in flight: {options.Decoders} batch{(options.Decoders == 1 ? "" : "es")} of up to {TextGenerator.BatchSizeFor(options)} prompts at once (--decoders, --batch-size), at most {remote.Concurrency(result)} requests at once per server (--remote-concurrency)");
+            {
+                int perBatch = TextGenerator.BatchSizeFor(options), atOnce = Math.Max(1, Math.Min(options.Decoders, (promptList.Count + perBatch - 1) / perBatch));
+                Console.Error.WriteLine($"rows in flight: {atOnce} batch{(atOnce == 1 ? "" : "es")} of up to {perBatch} prompts at once (--decoders {options.Decoders}, --batch-size {perBatch}), at most {remote.Concurrency(result)} requests at once per server (--remote-concurrency)");
+            }
             string? rmPath = result.GetValue(rewardModel) ?? (remoteRm is null ? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null && remoteLm is null) : null);
             if (remoteRm is not null && result.GetValue(rewardModel) is not null) throw new PargsException("give --reward-model or --rm-url, not both");
             if (rmPath is null && result.GetValue(rewardLabel) is not null) throw new PargsException("--reward-label needs a reward model (--reward-model)");

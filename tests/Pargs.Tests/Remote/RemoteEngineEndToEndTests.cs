@@ -225,7 +225,7 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
     /// <summary>
     /// `pargs generate --lm-url … --batch-size 1 --decoders 3` through the real process: every row progresses on its own
     /// against pargs serve, and the file has the bytes one batch after another writes; without --decoders a served LM gets
-    /// 4 batches in flight (said on stderr), with the same bytes.
+    /// 4 decoders (stderr says so, and that the 5 prompts' 3 batches are all in flight), with the same bytes.
     /// </summary>
     [Fact]
     public void Generate_with_rows_on_their_own_writes_the_bytes_of_one_decoder()
@@ -238,11 +238,11 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
              "--method", "pargs", "-k", "5", "-w", "2", "--seed", "5", "--max-new-tokens", "8", "--prompts", prompts, "--out", output,
              "--no-timings", "--threads", "1", "--batch-size", batch, .. decoders is null ? Array.Empty<string>() : ["--decoders", decoders]];
         string serial = dir.File("serial.jsonl"), alone = dir.File("alone.jsonl"), byDefault = dir.File("default.jsonl");
-        Assert.Contains("rows in flight: 1 batch of up to 1 prompts at once", PargsCli.Succeeds(Args(serial, "1", "1")).Stderr);
+        Assert.Contains("rows in flight: 1 batch of up to 1 prompts at once (--decoders 1, --batch-size 1)", PargsCli.Succeeds(Args(serial, "1", "1")).Stderr);
         PargsCli.Succeeds(Args(alone, "1", "3"));
         Assert.Equal(5, File.ReadAllLines(alone).Length);
         Assert.Equal(File.ReadAllBytes(serial), File.ReadAllBytes(alone));
-        Assert.Contains("rows in flight: 4 batches of up to 2 prompts at once (--decoders, --batch-size), at most 16 requests at once per server",
+        Assert.Contains("rows in flight: 3 batches of up to 2 prompts at once (--decoders 4, --batch-size 2), at most 16 requests at once per server",
                         PargsCli.Succeeds(Args(byDefault, "2", null)).Stderr);
         Assert.Equal(File.ReadAllBytes(serial), File.ReadAllBytes(byDefault));
     }
