@@ -13,7 +13,7 @@ public static class ModelOptions
         => new("--model", "-m") { Description = description };
 
     public static Option<string> Tokenizer()
-        => new("--tokenizer") { Description = "Tokenizer file overriding the one found with the model (tokenizer.json or llama2.c tokenizer .bin)" };
+        => new("--tokenizer") { Description = "Tokenizer file overriding the one found with the model (tokenizer.json, a .gguf's embedded vocabulary, or llama2.c tokenizer .bin)" };
 
     public static Option<int> Threads(int byDefault = 1)
         => new("--threads")

@@ -88,7 +88,7 @@ public sealed class RemoteOptions
         if (!File.Exists(path)) throw new PargsException($"{path}: tokenizer file not found");
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return TokenizerJson.Load(path);
         if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
-            return TokenizerLoader.ForCheckpoint(CheckpointLoader.Load(path));
+            return TokenizerLoader.FromGguf(path); // the metadata only: loading the model (and keeping it) for its vocabulary cost its weights
         return SentencePieceTokenizer.LoadLlama2c(path);
     }
 }

@@ -24,14 +24,7 @@ public static class TokenizerLoader
         switch (contents.Format)
         {
             case "gguf":
-            {
-                var gguf = GgufFile.Read(contents.Source);
-                if (gguf.GetString("tokenizer.ggml.model") == "gpt2")
-                    return TokenizerJson.FromOwnedJson(GgufVocabulary.ToTokenizerJson(gguf), $"{contents.Source} (tokenizer.ggml.*)",
-                        contents.Config.BosTokenId, contents.Config.EosTokenId);
-                var (pieces, scores, types, bos, eos) = GgufCheckpoint.ReadVocabulary(gguf);
-                return SentencePieceTokenizer.FromVocabulary(pieces, scores, types, bos ?? contents.Config.BosTokenId, eos ?? contents.Config.EosTokenId);
-            }
+                return FromGguf(GgufFile.Read(contents.Source), contents.Config.BosTokenId, contents.Config.EosTokenId);
             case "hf-folder":
             {
                 string path = Path.Combine(contents.Source, HuggingFaceFolder.TokenizerFile);
@@ -56,8 +49,24 @@ public static class TokenizerLoader
     static ITokenizer FromFile(string path, CheckpointContents contents)
     {
         if (!File.Exists(path)) throw new PargsException($"{path}: tokenizer file not found");
-        return path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
-            ? TokenizerJson.Load(path, contents.Config.BosTokenId, contents.Config.EosTokenId)
-            : SentencePieceTokenizer.LoadLlama2c(path);
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return TokenizerJson.Load(path, contents.Config.BosTokenId, contents.Config.EosTokenId);
+        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) return FromGguf(GgufFile.Read(path), contents.Config.BosTokenId, contents.Config.EosTokenId);
+        return SentencePieceTokenizer.LoadLlama2c(path);
+    }
+
+    /// <summary>
+    /// The vocabulary a GGUF file embeds (its tokenizer.ggml.* metadata), read without its tensors: a tokenizer taken from a
+    /// model file (`--tokenizer model.gguf`, the local copy of what a llama.cpp server serves) costs the metadata, not the
+    /// weights. BOS/EOS from the file's tokenizer.ggml.bos/eos_token_id, else <paramref name="bos"/>, <paramref name="eos"/>.
+    /// </summary>
+    public static ITokenizer FromGguf(string path) => FromGguf(GgufFile.Read(path), null, null);
+
+    static ITokenizer FromGguf(GgufFile gguf, int? bos, int? eos)
+    {
+        int? fileBos = gguf.GetInt32("tokenizer.ggml.bos_token_id", 0, int.MaxValue) ?? bos, fileEos = gguf.GetInt32("tokenizer.ggml.eos_token_id", 0, int.MaxValue) ?? eos;
+        if (gguf.GetString("tokenizer.ggml.model") == "gpt2")
+            return TokenizerJson.FromOwnedJson(GgufVocabulary.ToTokenizerJson(gguf), $"{gguf.Path} (tokenizer.ggml.*)", fileBos, fileEos);
+        var (pieces, scores, types, vocabBos, vocabEos) = GgufCheckpoint.ReadVocabulary(gguf);
+        return SentencePieceTokenizer.FromVocabulary(pieces, scores, types, vocabBos ?? bos, vocabEos ?? eos);
     }
 }

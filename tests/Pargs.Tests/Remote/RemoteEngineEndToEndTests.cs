@@ -245,6 +245,12 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         Assert.Contains("rows in flight: 3 batches of up to 2 prompts at once (--decoders 4, --batch-size 2), at most 16 requests at once per server",
                         PargsCli.Succeeds(Args(byDefault, "2", null)).Stderr);
         Assert.Equal(File.ReadAllBytes(serial), File.ReadAllBytes(byDefault));
+        // The local copy of the served tokenizer as a GGUF of the vocabulary alone (no weights to load): the same bytes.
+        string vocabOnly = dir.File("vocab-only.jsonl");
+        var withVocabulary = Args(vocabOnly, "2", null);
+        withVocabulary[Array.IndexOf(withVocabulary, "--tokenizer") + 1] = Pargs.Tests.Tokenizers.GgufVocabularyOnlyTests.VocabularyOnly(dir);
+        PargsCli.Succeeds(withVocabulary);
+        Assert.Equal(File.ReadAllBytes(serial), File.ReadAllBytes(vocabOnly));
     }
 
     /// <summary>
