@@ -101,7 +101,7 @@ public static class GenerateCommand
             using var remoteRm = remote.ConnectRm(result, engine.Info);
             if (remoteLm is not null)
             {
-                int perBatch = TextGenerator.BatchSizeFor(options), atOnce = Math.Max(1, Math.Min(options.Decoders, (promptList.Count + perBatch - 1) / perBatch));
+                int perBatch = TextGenerator.BatchSizeFor(options), atOnce = TextGenerator.DecodersFor(options, promptList.Count);
                 Console.Error.WriteLine($"rows in flight: {atOnce} batch{(atOnce == 1 ? "" : "es")} of up to {perBatch} prompts at once (--decoders {options.Decoders}, --batch-size {perBatch}), at most {remote.Concurrency(result)} requests at once per server (--remote-concurrency)");
             }
             string? rmPath = result.GetValue(rewardModel) ?? (remoteRm is null ? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null && remoteLm is null) : null);

@@ -85,10 +85,6 @@ public sealed class RemoteOptions
             if (!File.Exists(file)) throw new PargsException($"{path}: no tokenizer.json in the folder");
             return TokenizerJson.Load(file);
         }
-        if (!File.Exists(path)) throw new PargsException($"{path}: tokenizer file not found");
-        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return TokenizerJson.Load(path);
-        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
-            return TokenizerLoader.FromGguf(path); // the metadata only: loading the model (and keeping it) for its vocabulary cost its weights
-        return SentencePieceTokenizer.LoadLlama2c(path);
+        return TokenizerLoader.FromFile(path); // a .gguf's vocabulary alone: loading the model (and keeping it) for it cost its weights
     }
 }

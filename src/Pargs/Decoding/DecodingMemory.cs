@@ -38,8 +38,8 @@ public static class DecodingMemory
     public static void Check(ModelConfig? lm, ModelConfig? rm, DecodingOptions options, int prompts, int longestPrompt, long? availableBytes = null,
                              KvCacheType lmCache = KvCacheType.F32, KvCacheType rmCache = KvCacheType.F32)
     {
-        int perBatch = Math.Max(1, Math.Min(prompts, options.Engine == DecodingEngine.Naive ? 1 : options.BatchSize));
-        int atOnce = Math.Max(1, Math.Min(options.Decoders, (prompts + perBatch - 1) / perBatch));
+        int perBatch = Math.Max(1, Math.Min(prompts, TextGenerator.BatchSizeFor(options)));
+        int atOnce = TextGenerator.DecodersFor(options, prompts);
         double need = atOnce * EstimateBytes(lm, rm, options, perBatch, longestPrompt, lmCache, rmCache);
         long have = availableBytes ?? AvailableBytes();
         if (need <= have * 0.8) return;

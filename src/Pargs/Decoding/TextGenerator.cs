@@ -29,6 +29,13 @@ public static class TextGenerator
     /// <summary>Prompts decoded together: the reference engine re-reads every row alone anyway, so one prompt at a time keeps its rows independent.</summary>
     public static int BatchSizeFor(DecodingOptions options) => options.Engine == DecodingEngine.Naive ? 1 : options.BatchSize;
 
+    /// <summary>Batches decoded at once over <paramref name="prompts"/> prompts: <see cref="DecodingOptions.Decoders"/>, at most one per batch (at least one).</summary>
+    public static int DecodersFor(DecodingOptions options, int prompts)
+    {
+        int batchSize = BatchSizeFor(options);
+        return Math.Max(1, Math.Min(options.Decoders, (prompts + batchSize - 1) / batchSize));
+    }
+
     /// <param name="firstPromptIndex">The index of <paramref name="prompts"/>[0] in the whole job: a slice of a larger prompt
     /// list (a shard, or the rows a resumed run has not written yet) draws the same per-row random streams, and so gives
     /// the same outputs, as the whole list would.</param>
@@ -94,7 +101,7 @@ public static class TextGenerator
             return results.AsSpan(start, indices.Length).ToArray();
         }
 
-        int decoders = Math.Min(options.Decoders, batches);
+        int decoders = DecodersFor(options, prompts.Count);
         if (decoders <= 1)
         {
             int done = 0;

@@ -46,20 +46,21 @@ public static class TokenizerLoader
         }
     }
 
-    static ITokenizer FromFile(string path, CheckpointContents contents)
-    {
-        if (!File.Exists(path)) throw new PargsException($"{path}: tokenizer file not found");
-        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return TokenizerJson.Load(path, contents.Config.BosTokenId, contents.Config.EosTokenId);
-        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) return FromGguf(GgufFile.Read(path), contents.Config.BosTokenId, contents.Config.EosTokenId);
-        return SentencePieceTokenizer.LoadLlama2c(path);
-    }
+    static ITokenizer FromFile(string path, CheckpointContents contents) => FromFile(path, contents.Config.BosTokenId, contents.Config.EosTokenId);
 
     /// <summary>
-    /// The vocabulary a GGUF file embeds (its tokenizer.ggml.* metadata), read without its tensors: a tokenizer taken from a
-    /// model file (`--tokenizer model.gguf`, the local copy of what a llama.cpp server serves) costs the metadata, not the
-    /// weights. BOS/EOS from the file's tokenizer.ggml.bos/eos_token_id, else <paramref name="bos"/>, <paramref name="eos"/>.
+    /// A tokenizer file: a tokenizer.json, a GGUF's embedded vocabulary (its tokenizer.ggml.* metadata, read without its
+    /// tensors: a tokenizer taken from a model file — `--tokenizer model.gguf`, the local copy of what a llama.cpp server
+    /// serves — costs the metadata, not the weights), else a llama2.c tokenizer .bin. <paramref name="bos"/> and
+    /// <paramref name="eos"/> stand in where the file names none.
     /// </summary>
-    public static ITokenizer FromGguf(string path) => FromGguf(GgufFile.Read(path), null, null);
+    public static ITokenizer FromFile(string path, int? bos = null, int? eos = null)
+    {
+        if (!File.Exists(path)) throw new PargsException($"{path}: tokenizer file not found");
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return TokenizerJson.Load(path, bos, eos);
+        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) return FromGguf(GgufFile.Read(path), bos, eos);
+        return SentencePieceTokenizer.LoadLlama2c(path);
+    }
 
     static ITokenizer FromGguf(GgufFile gguf, int? bos, int? eos)
     {

@@ -36,7 +36,7 @@ public sealed class GgufVocabularyOnlyTests
         Assert.Empty(GgufFile.Read(path).Tensors);
         using var model = CheckpointLoader.Load(TestPaths.Stories260KGguf);
         var own = TokenizerLoader.ForCheckpoint(model); // the model's own, as loading it finds it
-        var read = TokenizerLoader.FromGguf(path);
+        var read = TokenizerLoader.FromFile(path);
         Assert.Equal(own.VocabSize, read.VocabSize);
         Assert.Equal(own.BosId, read.BosId);
         Assert.Equal(own.EosId, read.EosId);
