@@ -80,44 +80,54 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
     /// <summary>The top-k of each prefix, all concurrently; a failure of any fails the step (no partial step).</summary>
     (float[][] LogProbs, long[][] Ids) Fetch(IReadOnlyList<int[]> prefixes)
     {
-        var tasks = new Task<(float[] LogProbs, long[] Ids)>[prefixes.Count];
-        for (int i = 0; i < tasks.Length; i++) tasks[i] = FetchOne(prefixes[i]);
-        return Gather(tasks);
+        var bodies = new ReadOnlyMemory<byte>[prefixes.Count];
+        for (int i = 0; i < bodies.Length; i++) bodies[i] = StepBody(prefixes[i]);
+        return Exchange(bodies, null);
     }
 
     /// <summary>
     /// As <see cref="Fetch(IReadOnlyList{int[]})"/>, over a session's rows as they are held (no copy of a row per step);
-    /// <paramref name="answered"/> hears each row's answer as it arrives (<see cref="IRowAnswerSource"/>).
+    /// <paramref name="answered"/> hears each row's answer as it is read (<see cref="IRowAnswerSource"/>).
     /// </summary>
     (float[][] LogProbs, long[][] Ids) Fetch(List<List<int>> rows, Action<int, long[]>? answered)
     {
-        var tasks = new Task<(float[] LogProbs, long[] Ids)>[rows.Count];
-        for (int i = 0; i < tasks.Length; i++) tasks[i] = FetchOne(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(rows[i]), i, answered);
-        return Gather(tasks);
+        var bodies = new ReadOnlyMemory<byte>[rows.Count];
+        for (int i = 0; i < bodies.Length; i++) bodies[i] = StepBody(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(rows[i]));
+        return Exchange(bodies, answered);
     }
 
-    static (float[][] LogProbs, long[][] Ids) Gather(Task<(float[] LogProbs, long[] Ids)>[] tasks)
-    {
-        RemoteHttp.WaitAll(tasks);
-        var logProbs = new float[tasks.Length][];
-        var ids = new long[tasks.Length][];
-        for (int i = 0; i < tasks.Length; i++) (logProbs[i], ids[i]) = tasks[i].Result;
-        return (logProbs, ids);
-    }
-
-    /// <summary>Writes the step body here, on the caller's thread (the prefix is not kept), then sends it.</summary>
-    Task<(float[] LogProbs, long[] Ids)> FetchOne(ReadOnlySpan<int> prefix, int row = -1, Action<int, long[]>? answered = null)
+    /// <summary>A step body, written here on the caller's thread (the prefix is not kept); a row past the served context is refused before anything is sent.</summary>
+    ReadOnlyMemory<byte> StepBody(ReadOnlySpan<int> prefix)
     {
         if (prefix.Length >= info.MaxPositions)
-            return Task.FromException<(float[], long[])>(new PargsException($"a row needs {prefix.Length + 1} positions but {info.Source} serves a context of {info.MaxPositions}"));
-        return Send(client.StepBody(prefix, options.TopK), row, answered);
+            throw new PargsException($"a row needs {prefix.Length + 1} positions but {info.Source} serves a context of {info.MaxPositions}");
+        return client.StepBody(prefix, options.TopK);
     }
 
-    async Task<(float[] LogProbs, long[] Ids)> Send(ReadOnlyMemory<byte> body, int row, Action<int, long[]>? answered)
+    /// <summary>
+    /// Sends every row's step request, then reads the answers in row order (the server works on the later rows while the
+    /// earlier are read). The first failure gives the rest up and fails the step.
+    /// </summary>
+    (float[][] LogProbs, long[][] Ids) Exchange(ReadOnlyMemory<byte>[] bodies, Action<int, long[]>? answered)
     {
-        using var doc = await http.PostAsync(client.StepUrl, body).ConfigureAwait(false);
-        var (ids, logProbs) = client.ReadStep(doc.RootElement, options.TopK, info.VocabSize);
-        answered?.Invoke(row, ids); // before this task completes: the decoding thread is still waiting for the step
+        var calls = new RemoteCall[bodies.Length];
+        var logProbs = new float[bodies.Length][];
+        var ids = new long[bodies.Length][];
+        int read = 0;
+        try
+        {
+            for (int i = 0; i < calls.Length; i++) calls[i] = http.Begin(HttpMethod.Post, client.StepUrl, bodies[i]);
+            for (; read < calls.Length; read++)
+            {
+                using var doc = calls[read].Wait();
+                (ids[read], logProbs[read]) = client.ReadStep(doc.RootElement, options.TopK, info.VocabSize);
+                answered?.Invoke(read, ids[read]);
+            }
+        }
+        finally
+        {
+            for (int i = read; i < calls.Length; i++) calls[i]?.Abandon(); // after a failure: the unread rest (the failed call itself is already ended)
+        }
         return (logProbs, ids);
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
@@ -18,9 +19,12 @@ public sealed class RemoteHttp : IDisposable
     readonly int retries;
     readonly TimeSpan retryBase;
     readonly TimeSpan timeout;
+    readonly string? authorization;
+    readonly bool stepsOverSockets;
     long requests, retried;
 
-    public RemoteHttp(int concurrency, TimeSpan timeout, int retries, TimeSpan retryBase, string? apiKey)
+    /// <param name="overSockets">Whether <see cref="Begin"/> uses its own blocking connections for plain http (null: yes, unless PARGS_REMOTE_SOCKETS=0).</param>
+    public RemoteHttp(int concurrency, TimeSpan timeout, int retries, TimeSpan retryBase, string? apiKey, bool? overSockets = null)
     {
         if (concurrency < 1) throw new PargsException($"the remote concurrency must be at least 1, got {concurrency}");
         if (retries < 0) throw new PargsException($"the remote retries must be at least 0, got {retries}");
@@ -34,7 +38,12 @@ public sealed class RemoteHttp : IDisposable
         };
         client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan, MaxResponseContentBufferSize = MaxAnswerBytes }; // timeout per request, below
         client.DefaultRequestHeaders.ExpectContinue = false;
-        if (!string.IsNullOrEmpty(apiKey)) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        if (!string.IsNullOrEmpty(apiKey))
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+            authorization = "Bearer " + apiKey;
+        }
+        stepsOverSockets = overSockets ?? Environment.GetEnvironmentVariable("PARGS_REMOTE_SOCKETS") != "0";
         inFlight = new SemaphoreSlim(concurrency);
         this.retries = retries;
         this.retryBase = retryBase;
@@ -93,17 +102,7 @@ public sealed class RemoteHttp : IDisposable
                 Interlocked.Increment(ref requests);
                 using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead, timer.Token).ConfigureAwait(false);
                 var answer = await response.Content.ReadAsByteArrayAsync(timer.Token).ConfigureAwait(false);
-                int status = (int)response.StatusCode;
-                if (status is >= 200 and < 300)
-                {
-                    try { return JsonDocument.Parse(answer); }
-                    catch (JsonException e) { throw new PargsException($"{url}: the server answered {status} with a body that is not JSON ({e.Message}): {Excerpt(answer)}"); }
-                }
-                if (status == 404 && notFoundIsNull) throw new NotFound();
-                string serverMessage = ServerMessage(answer);
-                string message = $"{url}: HTTP {status} {response.ReasonPhrase}: {serverMessage}";
-                if (status is not (429 or 502 or 503 or 504)) throw new PargsException(message, new RemoteStatusException(status, serverMessage, ErrorParam(answer)));
-                last = message;
+                if (Classify(url, (int)response.StatusCode, response.ReasonPhrase, answer, notFoundIsNull, out last) is { } document) return document;
                 retryAfter = response.Headers.RetryAfter?.Delta;
             }
             catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
@@ -126,6 +125,207 @@ public sealed class RemoteHttp : IDisposable
             if (attempt >= retries)
                 throw new PargsException($"{last} (gave up after {attempt + 1} attempt{(attempt == 0 ? "" : "s")})");
         }
+    }
+
+    /// <summary>
+    /// Sends one request now and returns it in flight; <see cref="RemoteCall.Wait"/> reads its answer (retrying as
+    /// <see cref="PostAsync"/> does). Over a plain <c>http://</c> address with no proxy configured for it, the request goes
+    /// over this object's own blocking keep-alive connections (<see cref="Http1Connection"/>), its answer read on the thread
+    /// that waits for it: a decoder sends its rows' requests, then reads their answers in turn while the server works on the
+    /// rest, with no thread-pool hop per answer. Otherwise (https, a proxy, <c>PARGS_REMOTE_SOCKETS=0</c>) it is
+    /// <see cref="HttpClient"/>'s task. When no request slot is free (<c>--remote-concurrency</c>), the request is sent
+    /// when it is waited for.
+    /// </summary>
+    public RemoteCall Begin(HttpMethod method, Uri url, ReadOnlyMemory<byte>? body)
+    {
+        if (!OverSockets(url)) return new RemoteCall(SendAsync(method, url, body, default));
+        var call = new RemoteCall(this, method, url, body);
+        if (inFlight.Wait(0)) SendNow(call);
+        return call;
+    }
+
+    /// <summary>Whether requests to <paramref name="url"/> go over <see cref="Http1Connection"/>s: plain http, no proxy for it.</summary>
+    internal bool OverSockets(Uri url)
+    {
+        if (!stepsOverSockets || url.Scheme != "http") return false;
+        try { return HttpClient.DefaultProxy.GetProxy(url) is not { } proxy || proxy == url; }
+        catch (Exception) { return false; }
+    }
+
+    readonly System.Collections.Concurrent.ConcurrentStack<Http1Connection> idle = new();
+    /// <summary>Requests that hold a slot and whose answers nobody has read yet, oldest first (what a thread that needs a slot reads ahead).</summary>
+    readonly List<RemoteCall> unread = new();
+    static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(2), Lifetime = TimeSpan.FromMinutes(10), ConnectTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Sends <paramref name="call"/> on a pooled (or new) connection, holding the slot the caller took; a failure is kept for its wait.</summary>
+    internal void SendNow(RemoteCall call)
+    {
+        call.HoldsSlot = true;
+        call.Resent = false;
+        call.Deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        Interlocked.Increment(ref requests);
+        try
+        {
+            call.Connection = TakeConnection(call.Url);
+            try { call.Connection.Send(RequestHead(call), (call.Body ?? ReadOnlyMemory<byte>.Empty).Span, timeout); }
+            catch (Exception e) when (call.Connection.Reused && e is SocketException or IOException)
+            {
+                Resend(call); // the server closed this idle connection as it was taken
+            }
+        }
+        catch (Exception e)
+        {
+            call.Connection?.Dispose();
+            call.Connection = null;
+            call.SendFailure = e; // its wait reports it (or retries); until then it holds its slot like any call unread
+        }
+        lock (unread) unread.Add(call);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="call"/> again on a new connection, once: its pooled connection failed before any byte of an
+    /// answer — the server had closed it while idle (an HTTP/1.1 server may, at any time), so the request never reached
+    /// it. Not a retry (HttpClient does the same); a step request only reads, so a repeat is safe either way.
+    /// </summary>
+    void Resend(RemoteCall call)
+    {
+        call.Connection?.Dispose();
+        call.Connection = null;
+        call.Resent = true;
+        call.Connection = Http1Connection.Open(call.Url, ConnectTimeout);
+        call.Connection.Send(RequestHead(call), (call.Body ?? ReadOnlyMemory<byte>.Empty).Span, timeout);
+    }
+
+    Http1Answer Receive(RemoteCall call)
+    {
+        var connection = call.Connection!;
+        try { return connection.Receive(timeout, call.Deadline, MaxAnswerBytes); }
+        catch (Exception e) when (connection.Reused && !connection.AnswerStarted && !call.Resent
+            && e is IOException or SocketException { SocketErrorCode: not SocketError.TimedOut })
+        {
+            Resend(call);
+            return call.Connection!.Receive(timeout, call.Deadline, MaxAnswerBytes);
+        }
+    }
+
+    Http1Connection TakeConnection(Uri url)
+    {
+        string origin = Http1Connection.OriginOf(url);
+        var skipped = new List<Http1Connection>();
+        try
+        {
+            while (idle.TryPop(out var connection))
+            {
+                if (connection.Origin != origin) { skipped.Add(connection); continue; }
+                if (connection.StillGood(IdleTimeout, Lifetime)) return connection;
+                connection.Dispose();
+            }
+        }
+        finally { foreach (var other in skipped) idle.Push(other); }
+        return Http1Connection.Open(url, ConnectTimeout);
+    }
+
+    string RequestHead(RemoteCall call)
+    {
+        var head = new StringBuilder(160);
+        head.Append(call.Method.Method).Append(' ').Append(call.Url.PathAndQuery).Append(" HTTP/1.1\r\nHost: ").Append(call.Url.Authority).Append("\r\n");
+        if (authorization is not null) head.Append("Authorization: ").Append(authorization).Append("\r\n");
+        if (call.Body is { } body) head.Append("Content-Type: application/json\r\nContent-Length: ").Append(body.Length).Append("\r\n");
+        else if (call.Method != HttpMethod.Get) head.Append("Content-Length: 0\r\n");
+        return head.Append("\r\n").ToString();
+    }
+
+    /// <summary>
+    /// Reads <paramref name="call"/>'s answer on this thread, retrying as <see cref="SendAsync"/> does (the backoff slept
+    /// here). A call that has not been sent takes a slot first — when every slot is held by a request whose answer nobody
+    /// is reading, it reads the oldest such answer ahead (kept for that call's own wait), so that a decoder never waits
+    /// for a slot that only its own later reads would free.
+    /// </summary>
+    internal JsonDocument Read(RemoteCall call)
+    {
+        string last = "";
+        TimeSpan? retryAfter = null;
+        for (int attempt = 0; ; attempt++)
+        {
+            if (attempt > 0)
+            {
+                Interlocked.Increment(ref retried);
+                Thread.Sleep(Backoff(attempt, retryAfter));
+            }
+            retryAfter = null;
+            if (!call.HoldsSlot)
+            {
+                TakeSlot();
+                SendNow(call);
+            }
+            try
+            {
+                if (call.SendFailure is { } failed) throw failed;
+                var answer = Receive(call);
+                if (call.Connection!.Reusable) { idle.Push(call.Connection); call.Connection = null; }
+                if (Classify(call.Url, answer.Status, answer.Reason, answer.Body, false, out last) is { } document) return document;
+                retryAfter = answer.RetryAfter;
+            }
+            catch (Http1TooLargeException e)
+            {
+                throw new PargsException($"{call.Url}: the answer is larger than pargs reads of one ({MaxAnswerBytes >> 20} MiB of body, 64 KiB of headers; a step's answer is a few KB): {e.Message}");
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut)
+            {
+                last = $"{call.Url}: no answer within {timeout.TotalSeconds:G4} s (the per-request timeout)";
+            }
+            catch (Exception e) when (e is SocketException or IOException)
+            {
+                last = $"{call.Url}: {e.Message}"; // refused, reset, closed mid-answer, not HTTP
+            }
+            finally { Settle(call); }
+            if (attempt >= retries)
+                throw new PargsException($"{last} (gave up after {attempt + 1} attempt{(attempt == 0 ? "" : "s")})");
+        }
+    }
+
+    /// <summary>Ends an attempt: its connection closed unless it went back to the pool, its slot released, its failure forgotten.</summary>
+    internal void Settle(RemoteCall call)
+    {
+        call.Connection?.Dispose();
+        call.Connection = null;
+        call.SendFailure = null;
+        lock (unread) unread.Remove(call);
+        if (call.HoldsSlot)
+        {
+            call.HoldsSlot = false;
+            inFlight.Release();
+        }
+    }
+
+    void TakeSlot()
+    {
+        while (!inFlight.Wait(0))
+        {
+            RemoteCall? oldest;
+            lock (unread) oldest = unread.Count > 0 ? unread[0] : null;
+            if (oldest is null) { inFlight.Wait(); return; } // a slot is being released (a call between its read and its settling)
+            oldest.ReadAhead(); // its answer kept for its own wait, its slot freed
+        }
+    }
+
+    /// <summary>
+    /// What an answer means: a 2xx's JSON (returned), a status a retry can fix (null, and <paramref name="retryable"/> says
+    /// what failed), anything else a <see cref="PargsException"/> naming the URL, the status and the server's own message.
+    /// </summary>
+    static JsonDocument? Classify(Uri url, int status, string? reason, byte[] answer, bool notFoundIsNull, out string retryable)
+    {
+        if (status is >= 200 and < 300)
+        {
+            try { retryable = ""; return JsonDocument.Parse(answer); }
+            catch (JsonException e) { throw new PargsException($"{url}: the server answered {status} with a body that is not JSON ({e.Message}): {Excerpt(answer)}"); }
+        }
+        if (status == 404 && notFoundIsNull) throw new NotFound();
+        string serverMessage = ServerMessage(answer);
+        string message = $"{url}: HTTP {status} {reason}: {serverMessage}";
+        if (status is not (429 or 502 or 503 or 504)) throw new PargsException(message, new RemoteStatusException(status, serverMessage, ErrorParam(answer)));
+        retryable = message;
+        return null;
     }
 
     /// <summary>
@@ -194,6 +394,7 @@ public sealed class RemoteHttp : IDisposable
     public void Dispose()
     {
         client.Dispose();
+        while (idle.TryPop(out var connection)) connection.Dispose();
         inFlight.Dispose();
     }
 }

@@ -233,20 +233,28 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         return ReadChecked(doc.RootElement, texts.Count, url, "the answer");
     }
 
-    public float[] Score(IReadOnlyList<string> texts) => ScoreAsync(texts).GetAwaiter().GetResult();
+    public float[] Score(IReadOnlyList<string> texts) => Rewards(BeginTexts(texts), texts.Count);
 
     /// <summary>
     /// The rewards of token-id sequences (<see cref="SendsTokenIds"/>), in one request: sequence j is
     /// <paramref name="prefix"/> followed by <paramref name="tails"/>[j]. The body is written here, on the caller's thread
     /// (the prefix is read where it is held, not copied), then sent as it is.
     /// </summary>
-    Task<float[]> ScoreIds(ReadOnlySpan<int> prefix, IReadOnlyList<int[]> tails)
-        => SendIds(RewardsBody(model, prefix, tails, SendsSharedPrefix && prefix.Length > 0).WrittenMemory, tails.Count);
+    RemoteCall BeginIds(ReadOnlySpan<int> prefix, IReadOnlyList<int[]> tails)
+        => http.Begin(HttpMethod.Post, rewardsUrl, RewardsBody(model, prefix, tails, SendsSharedPrefix && prefix.Length > 0).WrittenMemory);
 
-    async Task<float[]> SendIds(ReadOnlyMemory<byte> body, int count)
+    /// <summary>The rewards of a row's candidates as texts, in one request, sent now (<see cref="RemoteHttp.Begin"/>).</summary>
+    RemoteCall BeginTexts(IReadOnlyList<string> texts)
     {
-        using var doc = await http.PostAsync(rewardsUrl, body).ConfigureAwait(false);
-        return ReadChecked(doc.RootElement, count, rewardsUrl, "the answer");
+        var (url, body) = Request(texts);
+        return http.Begin(HttpMethod.Post, url, body);
+    }
+
+    /// <summary>The <paramref name="count"/> rewards a call begun by <see cref="BeginIds"/> or <see cref="BeginTexts"/> answers.</summary>
+    float[] Rewards(RemoteCall call, int count)
+    {
+        using var doc = call.Wait();
+        return ReadChecked(doc.RootElement, count, call.Url, "the answer");
     }
 
     /// <summary>
@@ -373,7 +381,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             var sequences = Enumerable.Range(0, (int)rows)
                 .Select(b => Enumerable.Range(0, (int)length).Where(t => mask[b * length + t]).Select(t => (int)flat[b * length + t]).ToArray())
                 .ToArray();
-            return tensor(ScoreIds([], sequences).GetAwaiter().GetResult());
+            return tensor(Rewards(BeginIds([], sequences), sequences.Length));
         }
         var texts = Enumerable.Range(0, (int)rows)
             .Select(b => TextOf(Enumerable.Range(0, (int)length).Where(t => mask[b * length + t]).Select(t => (int)flat[b * length + t])))
@@ -399,9 +407,10 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         readonly List<List<int>> rows = new();
         long[] last = [];
         int lastK;
-        // Per row: the candidates and request sent ahead for the coming step; written by the threads that read LM answers
-        // while the decoding thread waits (one writer per row), read by the decoding thread after the wait.
-        (long[] Candidates, int PrefixLength, Task<float[]> Rewards)?[] ahead = [];
+        // Per row: the candidates and request sent ahead for the coming step; written by the thread that reads the row's LM
+        // answer (the decoding thread over sockets, a pool thread over HttpClient; one writer per row), read by the decoding
+        // thread after the step's wait.
+        (long[] Candidates, int PrefixLength, RemoteCall Call)?[] ahead = [];
 
         public int Rows => rows.Count;
 
@@ -409,7 +418,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         {
             DropPrefetches();
             rows.AddRange(prompts.Select(p => p.ToList()));
-            ahead = new (long[], int, Task<float[]>)?[rows.Count];
+            ahead = new (long[], int, RemoteCall)?[rows.Count];
         }
 
         public void KeepRows(int[] keep)
@@ -418,7 +427,7 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             var kept = keep.Select(r => rows[r].ToList()).ToList();
             rows.Clear();
             rows.AddRange(kept);
-            ahead = new (long[], int, Task<float[]>)?[rows.Count];
+            ahead = new (long[], int, RemoteCall)?[rows.Count];
         }
 
         public void Prefetch(int row, long[] candidates)
@@ -429,9 +438,9 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             {
                 var first = candidates[..k];
                 var prefix = rows[row];
-                var task = rm.ScoreIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), OneTokenTails(first));
+                var call = rm.BeginIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), OneTokenTails(first));
                 Interlocked.Increment(ref rm.prefetched);
-                ahead[row] = (first, prefix.Count, task);
+                ahead[row] = (first, prefix.Count, call);
             }
             catch (Exception)
             {
@@ -448,13 +457,13 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
             return tails;
         }
 
-        /// <summary>Unused prefetched requests: their outcome is observed (and dropped) so that a failure is not left unobserved.</summary>
+        /// <summary>Unused prefetched requests, given up (<see cref="RemoteCall.Abandon"/>: a failure is not left unobserved).</summary>
         void DropPrefetches()
         {
             for (int b = 0; b < ahead.Length; b++)
                 if (ahead[b] is { } unused)
                 {
-                    unused.Rewards.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+                    unused.Call.Abandon();
                     ahead[b] = null;
                 }
         }
@@ -463,32 +472,42 @@ public sealed class RemoteRewardModel : IRewardModel, IDisposable
         {
             int columns = (int)candidates.shape[1];
             var ids = candidates.data<long>().ToArray();
-            var tasks = new Task<float[]>?[rows.Count];
-            for (int b = 0; b < rows.Count; b++)
+            var calls = new RemoteCall?[rows.Count];
+            int read = 0;
+            try
             {
-                if (!active[b]) continue;
-                var prefix = rows[b];
-                if (b < ahead.Length && ahead[b] is { } sent && sent.PrefixLength == prefix.Count
-                    && sent.Candidates.AsSpan().SequenceEqual(ids.AsSpan(b * columns, columns)))
+                for (int b = 0; b < rows.Count; b++)
                 {
-                    // Asked ahead for exactly this row, prefix and candidates.
-                    tasks[b] = sent.Rewards;
-                    ahead[b] = null;
-                    Interlocked.Increment(ref rm.prefetchesUsed);
+                    if (!active[b]) continue;
+                    var prefix = rows[b];
+                    if (b < ahead.Length && ahead[b] is { } sent && sent.PrefixLength == prefix.Count
+                        && sent.Candidates.AsSpan().SequenceEqual(ids.AsSpan(b * columns, columns)))
+                    {
+                        // Asked ahead for exactly this row, prefix and candidates.
+                        calls[b] = sent.Call;
+                        ahead[b] = null;
+                        Interlocked.Increment(ref rm.prefetchesUsed);
+                        counts.FullForwards += columns;
+                        continue;
+                    }
+                    calls[b] = rm.SendsTokenIds
+                        ? rm.BeginIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), OneTokenTails(ids.AsSpan(b * columns, columns)))
+                        : rm.BeginTexts(Enumerable.Range(0, columns).Select(j => rm.TextOf(prefix.Append((int)ids[b * columns + j]))).ToArray());
                     counts.FullForwards += columns;
-                    continue;
                 }
-                if (rm.SendsTokenIds)
-                    tasks[b] = rm.ScoreIds(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefix), OneTokenTails(ids.AsSpan(b * columns, columns)));
-                else tasks[b] = rm.ScoreAsync(Enumerable.Range(0, columns).Select(j => rm.TextOf(prefix.Append((int)ids[b * columns + j]))).ToArray());
-                counts.FullForwards += columns;
+                DropPrefetches(); // a prefetch this step did not ask for (other candidates: a miss)
+                var rewards = new float[rows.Count][];
+                // In row order: the server scores the later rows while the earlier answers are read.
+                for (; read < rows.Count; read++)
+                    rewards[read] = calls[read] is { } call ? rm.Rewards(call, columns) : new float[columns];
+                last = ids;
+                lastK = columns;
+                return rewards;
             }
-            DropPrefetches(); // a prefetch this step did not ask for (other candidates: a miss)
-            var running = tasks.Where(t => t is not null).Cast<Task>().ToArray();
-            RemoteHttp.WaitAll(running);
-            last = ids;
-            lastK = columns;
-            return tasks.Select(t => t?.Result ?? new float[columns]).ToArray();
+            finally
+            {
+                for (int b = read; b < calls.Length; b++) calls[b]?.Abandon(); // after a failure: the unread rest
+            }
         }
 
         public void Commit(int[] chosen)
