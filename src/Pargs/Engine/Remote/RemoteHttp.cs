@@ -133,14 +133,16 @@ public sealed class RemoteHttp : IDisposable
     /// over this object's own blocking keep-alive connections (<see cref="Http1Connection"/>), its answer read on the thread
     /// that waits for it: a decoder sends its rows' requests, then reads their answers in turn while the server works on the
     /// rest, with no thread-pool hop per answer. Otherwise (https, a proxy, <c>PARGS_REMOTE_SOCKETS=0</c>) it is
-    /// <see cref="HttpClient"/>'s task. When no request slot is free (<c>--remote-concurrency</c>), the request is sent
-    /// when it is waited for.
+    /// <see cref="HttpClient"/>'s task. When every request slot (<c>--remote-concurrency</c>) is taken, the oldest answer
+    /// nobody is reading yet is read here first (kept for its own wait) — so rows beyond the bound still go out as slots
+    /// free up, as HttpClient's queued requests do, rather than one round trip at a time when waited for.
     /// </summary>
     public RemoteCall Begin(HttpMethod method, Uri url, ReadOnlyMemory<byte>? body)
     {
         if (!OverSockets(url)) return new RemoteCall(SendAsync(method, url, body, default));
         var call = new RemoteCall(this, method, url, body);
-        if (inFlight.Wait(0)) SendNow(call);
+        TakeSlot();
+        SendNow(call);
         return call;
     }
 
@@ -237,9 +239,7 @@ public sealed class RemoteHttp : IDisposable
 
     /// <summary>
     /// Reads <paramref name="call"/>'s answer on this thread, retrying as <see cref="SendAsync"/> does (the backoff slept
-    /// here). A call that has not been sent takes a slot first — when every slot is held by a request whose answer nobody
-    /// is reading, it reads the oldest such answer ahead (kept for that call's own wait), so that a decoder never waits
-    /// for a slot that only its own later reads would free.
+    /// here; a retry takes a slot as <see cref="Begin"/> does).
     /// </summary>
     internal JsonDocument Read(RemoteCall call)
     {
@@ -298,6 +298,11 @@ public sealed class RemoteHttp : IDisposable
         }
     }
 
+    /// <summary>
+    /// Takes a request slot: when every slot is held by a request whose answer nobody is reading, reads the oldest such
+    /// answer ahead (kept for that call's own wait) — so that a thread never waits for a slot that only its own later
+    /// reads would free.
+    /// </summary>
     void TakeSlot()
     {
         while (!inFlight.Wait(0))
@@ -326,19 +331,6 @@ public sealed class RemoteHttp : IDisposable
         if (status is not (429 or 502 or 503 or 504)) throw new PargsException(message, new RemoteStatusException(status, serverMessage, ErrorParam(answer)));
         retryable = message;
         return null;
-    }
-
-    /// <summary>
-    /// Blocks until every task has ended, then throws the first <see cref="PargsException"/> among their failures (else
-    /// the first failure), without <see cref="Task.WaitAll(Task[])"/>'s spinning (<see cref="BlockingWait"/>).
-    /// </summary>
-    public static void WaitAll(Task[] tasks)
-    {
-        var all = Task.WhenAll(tasks);
-        BlockingWait.Until(all);
-        if (all.Exception is { } e)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions.FirstOrDefault(x => x is PargsException) ?? e.InnerExceptions[0]);
-        if (all.IsCanceled) throw new OperationCanceledException();
     }
 
     /// <summary>retryBase · 2^(attempt−1) · U(0.5, 1.5), or the server's Retry-After (at most 30 s) when it sent one.</summary>
