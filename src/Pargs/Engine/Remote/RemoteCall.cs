@@ -48,7 +48,7 @@ public sealed class RemoteCall
         {
             ReadLocked();
             failure?.Throw();
-            var result = answer!;
+            var result = answer ?? throw new InvalidOperationException("this call's answer was already read or abandoned");
             answer = null; // handed over once
             return result;
         }
