@@ -225,4 +225,70 @@ public sealed class RemoteHttpTransportTests
         Assert.Equal("{\"i\":1}", Ask(http, server.Url, "{\"i\":1}")); // a slot was free; the answer read is this request's, not the abandoned one's
         Assert.Equal(2, server.Connections);
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void An_answer_that_arrived_in_time_is_read_even_when_its_wait_starts_late(bool overSockets)
+    {
+        // A decoder reads its rows' answers in turn; one row's retry can hold the next one's read past its deadline.
+        using var server = new RawHttpServer((_, _, body) => Keep(RawHttpServer.Json(200, body)));
+        using var http = Http(overSockets, timeoutSeconds: 0.5);
+        var call = http.Begin(HttpMethod.Post, server.Url, Encoding.UTF8.GetBytes("{\"late\":true}"));
+        Thread.Sleep(800);
+        using var doc = call.Wait();
+        Assert.True(doc.RootElement.GetProperty("late").GetBoolean());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_folded_header_line_is_read_as_part_of_the_field_before_it(bool overSockets)
+    {
+        var answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json;\r\n charset=utf-8\r\nContent-Length: 2\r\n\r\n{}";
+        using var server = new RawHttpServer((_, _, _) => Keep(Encoding.ASCII.GetBytes(answer)));
+        using var http = Http(overSockets);
+        Assert.Equal("{}", Ask(http, server.Url));
+    }
+
+    [Fact]
+    public void An_answer_with_both_framings_is_read_as_chunked_and_its_connection_not_trusted_again()
+    {
+        var answer = "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+        using var server = new RawHttpServer((_, _, _) => Keep(Encoding.ASCII.GetBytes(answer)));
+        using var http = Http(overSockets: true);
+        Assert.Equal("{}", Ask(http, server.Url));
+        Assert.Equal("{}", Ask(http, server.Url));
+        Assert.Equal(2, server.Connections);
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:8000/v1/completions", "127.0.0.1:8000")]
+    [InlineData("http://localhost/v1/completions", "localhost")]
+    [InlineData("http://[::1]:8080/", "[::1]:8080")]
+    [InlineData("http://bücher.example:8080/v1", "xn--bcher-kva.example:8080")]
+    public void The_host_field_is_what_dns_and_rfc_9112_spell(string url, string host)
+        => Assert.Equal(host, RemoteHttp.HostHeader(new Uri(url)));
+
+    [Fact]
+    public void Retries_that_need_a_slot_other_threads_hold_never_hang()
+    {
+        // One slot, two threads, every third answer a 503: a retry (inside its call's read) needs the slot while the other
+        // thread is sending or holds it — it must read that thread's answer ahead or wait for it, never wait for ever.
+        using var server = new RawHttpServer((n, _, body) => Keep(n % 3 == 2
+            ? RawHttpServer.Json(503, "{\"error\":{\"message\":\"busy\"}}", "Retry-After: 0\r\n")
+            : RawHttpServer.Json(200, body)));
+        using var http = Http(overSockets: true, concurrency: 1, retries: 6);
+        var threads = Enumerable.Range(0, 2).Select(t => Task.Run(() =>
+        {
+            for (int i = 0; i < 15; i++)
+            {
+                var calls = Enumerable.Range(0, 2).Select(j => http.Begin(HttpMethod.Post, server.Url, Encoding.UTF8.GetBytes($"{{\"t\":{t},\"j\":{j}}}"))).ToArray();
+                for (int j = 0; j < calls.Length; j++)
+                    using (var d = calls[j].Wait()) Assert.Equal(j, d.RootElement.GetProperty("j").GetInt32());
+            }
+        })).ToArray();
+        Assert.True(Task.WaitAll(threads, TimeSpan.FromSeconds(60)), "a retry waited for a slot for ever");
+        Assert.True(http.Retried > 0);
+    }
 }

@@ -31,8 +31,9 @@ internal sealed class Http1Connection : IDisposable
     byte[] buffer = new byte[16 << 10];
     int start, end; // buffer[start..end) is read from the socket and not yet parsed
     byte[] sendBuffer = new byte[4 << 10];
-    int socketTimeout = -1; // the SO_RCVTIMEO/SO_SNDTIMEO set (ms): set when it changes, not per request (two syscalls)
-    long deadline;          // Environment.TickCount64 past which the current answer is late
+    int sendTimeout = -1, receiveTimeout = -1; // SO_SNDTIMEO / SO_RCVTIMEO as set (ms): set when they change, not per read (a syscall each)
+    long deadline;            // Environment.TickCount64 past which the current answer is late
+    long timeoutGrain = 1;    // ms: the receive timeout is the time left rounded up to this (a sixteenth of the request timeout)
 
     Http1Connection(Socket socket, string origin)
     {
@@ -63,17 +64,18 @@ internal sealed class Http1Connection : IDisposable
     public static Http1Connection Open(Uri url, TimeSpan timeout)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        int timedOut = 0;
+        int state = 0; // 0 connecting, 1 connected, 2 timed out: whoever moves it from 0 decides (the timer only closes a socket still connecting)
         try
         {
             EndPoint endPoint = IPAddress.TryParse(url.IdnHost.Trim('[', ']'), out var address) ? new IPEndPoint(address, url.Port) : new DnsEndPoint(url.IdnHost, url.Port);
-            using (new Timer(_ => { Volatile.Write(ref timedOut, 1); socket.Dispose(); }, null, timeout, Timeout.InfiniteTimeSpan))
+            using (new Timer(_ => { if (Interlocked.CompareExchange(ref state, 2, 0) == 0) socket.Dispose(); }, null, timeout, Timeout.InfiniteTimeSpan))
                 socket.Connect(endPoint);
-            if (Volatile.Read(ref timedOut) == 1) throw new ObjectDisposedException(nameof(Socket)); // closed as it connected
+            if (Interlocked.CompareExchange(ref state, 1, 0) != 0) throw new ObjectDisposedException(nameof(Socket)); // closed as it connected
             return new Http1Connection(socket, OriginOf(url));
         }
-        catch (Exception e) when (Volatile.Read(ref timedOut) == 1 && e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (Volatile.Read(ref state) == 2 && e is SocketException or ObjectDisposedException)
         {
+            socket.Dispose();
             throw new IOException($"no connection within {timeout.TotalSeconds:G4} s");
         }
         catch
@@ -103,7 +105,8 @@ internal sealed class Http1Connection : IDisposable
         if (sendBuffer.Length < total) sendBuffer = new byte[Math.Max(total, sendBuffer.Length * 2)];
         Encoding.ASCII.GetBytes(head, sendBuffer);
         body.CopyTo(sendBuffer.AsSpan(headBytes));
-        SetTimeout(timeout);
+        int ms = TimeoutMilliseconds(timeout);
+        if (ms != sendTimeout) socket.SendTimeout = sendTimeout = ms;
         AnswerStarted = false;
         Reusable = false;
         for (int sent = 0; sent < total;)
@@ -111,14 +114,15 @@ internal sealed class Http1Connection : IDisposable
     }
 
     /// <summary>
-    /// Reads the answer to the request just sent, all of it by <paramref name="deadline"/> (<see cref="Environment.TickCount64"/>):
-    /// each wait for bytes is bounded by the request timeout <paramref name="timeout"/>, and a late answer fails with
-    /// <see cref="SocketError.TimedOut"/> as a silent one does.
+    /// Reads the answer to the request just sent, all of it by <paramref name="deadline"/> (<see cref="Environment.TickCount64"/>,
+    /// the send plus the request timeout <paramref name="timeout"/>): bytes that have arrived are read whenever this is
+    /// called; a wait for more ends at the deadline (give or take a sixteenth of the timeout, so that the socket's receive
+    /// timeout is not set again per read) with <see cref="SocketError.TimedOut"/>.
     /// </summary>
     public Http1Answer Receive(TimeSpan timeout, long deadline, int maxBody)
     {
-        SetTimeout(timeout);
         this.deadline = deadline;
+        timeoutGrain = Math.Max(1, TimeoutMilliseconds(timeout) / 16);
         while (true)
         {
             var (status, reason, version11, headers) = ReadHead();
@@ -137,6 +141,7 @@ internal sealed class Http1Connection : IDisposable
                 if (!coding.Trim().EndsWith("chunked", StringComparison.OrdinalIgnoreCase) || coding.Contains(','))
                     throw new Http1FormatException($"the answer's Transfer-Encoding is '{coding}' (only chunked is read)");
                 body = ReadChunked(maxBody);
+                close |= Header(headers, "content-length") is not null; // both framings: chunked wins, the connection is not trusted again (RFC 9112 §6.3)
             }
             else if (Header(headers, "content-length") is { } lengthText)
             {
@@ -175,9 +180,15 @@ internal sealed class Http1Connection : IDisposable
             || !int.TryParse(statusLine.AsSpan(9, 3), NumberStyles.None, CultureInfo.InvariantCulture, out int status) || status < 100
             || (statusLine.Length > 12 && statusLine[12] != ' '))
             throw new Http1FormatException($"the answer does not start with an HTTP/1.x status line: '{Shorten(statusLine)}'");
-        var headers = new List<(string, string)>(lines.Length - 1);
+        var headers = new List<(string Name, string Value)>(lines.Length - 1);
         for (int i = 1; i < lines.Length; i++)
         {
+            if (lines[i].Length > 0 && (lines[i][0] == ' ' || lines[i][0] == '\t') && headers.Count > 0)
+            {
+                // obs-fold (RFC 9112 §5.2): a line continuing the last field's value, read as one space and the rest.
+                headers[^1] = (headers[^1].Name, headers[^1].Value + " " + lines[i].Trim());
+                continue;
+            }
             int colon = lines[i].IndexOf(':');
             if (colon <= 0) throw new Http1FormatException($"the answer has a header line without a name: '{Shorten(lines[i])}'");
             headers.Add((lines[i][..colon].Trim().ToLowerInvariant(), lines[i][(colon + 1)..].Trim()));
@@ -200,7 +211,7 @@ internal sealed class Http1Connection : IDisposable
     static bool HasToken(List<(string Name, string Value)> headers, string name, string token)
         => Header(headers, name) is { } value && value.Split(',').Any(t => t.Trim().Equals(token, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3); anything else is ignored, as HttpClient ignores it.</summary>
+    /// <summary>Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3), as <see cref="RemoteHttp"/> reads HttpClient's; anything else is ignored.</summary>
     static TimeSpan? RetryAfter(string? value)
     {
         if (value is null) return null;
@@ -290,19 +301,21 @@ internal sealed class Http1Connection : IDisposable
         return n;
     }
 
+    /// <summary>One receive: what has arrived, else a wait for bytes until the deadline (then <see cref="SocketError.TimedOut"/>).</summary>
     int Pull(byte[] into, int offset, int count)
     {
-        int n = socket.Receive(into, offset, count, SocketFlags.None);
-        if (n > 0 && Environment.TickCount64 > deadline) throw new SocketException((int)SocketError.TimedOut);
-        return n;
-    }
-
-    void SetTimeout(TimeSpan timeout)
-    {
-        int ms = TimeoutMilliseconds(timeout);
-        if (ms == socketTimeout) return;
-        socket.ReceiveTimeout = socket.SendTimeout = ms;
-        socketTimeout = ms;
+        long left = deadline - Environment.TickCount64;
+        if (left <= 0)
+        {
+            // Late: what is already here was on time (a read can start late behind another row's retry); nothing more is waited for.
+            if (socket.Available == 0) throw new SocketException((int)SocketError.TimedOut);
+        }
+        else
+        {
+            int wait = (int)Math.Min(int.MaxValue, (left + timeoutGrain - 1) / timeoutGrain * timeoutGrain);
+            if (wait != receiveTimeout) socket.ReceiveTimeout = receiveTimeout = wait;
+        }
+        return socket.Receive(into, offset, count, SocketFlags.None);
     }
 
     static int TimeoutMilliseconds(TimeSpan timeout) => timeout == Timeout.InfiniteTimeSpan ? 0 : (int)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, int.MaxValue);

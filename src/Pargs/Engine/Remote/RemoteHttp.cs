@@ -103,7 +103,7 @@ public sealed class RemoteHttp : IDisposable
                 using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead, timer.Token).ConfigureAwait(false);
                 var answer = await response.Content.ReadAsByteArrayAsync(timer.Token).ConfigureAwait(false);
                 if (Classify(url, (int)response.StatusCode, response.ReasonPhrase, answer, notFoundIsNull, out last) is { } document) return document;
-                retryAfter = response.Headers.RetryAfter?.Delta;
+                retryAfter = response.Headers.RetryAfter is { } after ? after.Delta ?? after.Date - DateTimeOffset.UtcNow : null;
             }
             catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
             {
@@ -164,7 +164,7 @@ public sealed class RemoteHttp : IDisposable
     {
         call.HoldsSlot = true;
         call.Resent = false;
-        call.Deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        call.Deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         Interlocked.Increment(ref requests);
         try
         {
@@ -227,10 +227,17 @@ public sealed class RemoteHttp : IDisposable
         return Http1Connection.Open(url, ConnectTimeout);
     }
 
+    /// <summary>The Host field: the name as DNS spells it (punycode for a non-ASCII one), brackets round IPv6, the port unless the scheme's.</summary>
+    internal static string HostHeader(Uri url)
+    {
+        string host = url.HostNameType == UriHostNameType.IPv6 ? $"[{url.IdnHost}]" : url.IdnHost;
+        return url.IsDefaultPort ? host : $"{host}:{url.Port}";
+    }
+
     string RequestHead(RemoteCall call)
     {
         var head = new StringBuilder(160);
-        head.Append(call.Method.Method).Append(' ').Append(call.Url.PathAndQuery).Append(" HTTP/1.1\r\nHost: ").Append(call.Url.Authority).Append("\r\n");
+        head.Append(call.Method.Method).Append(' ').Append(call.Url.PathAndQuery).Append(" HTTP/1.1\r\nHost: ").Append(HostHeader(call.Url)).Append("\r\n");
         if (authorization is not null) head.Append("Authorization: ").Append(authorization).Append("\r\n");
         if (call.Body is { } body) head.Append("Content-Type: application/json\r\nContent-Length: ").Append(body.Length).Append("\r\n");
         else if (call.Method != HttpMethod.Get) head.Append("Content-Length: 0\r\n");
@@ -274,7 +281,7 @@ public sealed class RemoteHttp : IDisposable
             {
                 last = $"{call.Url}: no answer within {timeout.TotalSeconds:G4} s (the per-request timeout)";
             }
-            catch (Exception e) when (e is SocketException or IOException)
+            catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
             {
                 last = $"{call.Url}: {e.Message}"; // refused, reset, closed mid-answer, not HTTP
             }
@@ -309,7 +316,9 @@ public sealed class RemoteHttp : IDisposable
         {
             RemoteCall? oldest;
             lock (unread) oldest = unread.Count > 0 ? unread[0] : null;
-            if (oldest is null) { inFlight.Wait(); return; } // a slot is being released (a call between its read and its settling)
+            // Every slot held, none by an answer waiting to be read: a call is being sent (it joins the list when sent) or settled.
+            // Wait a little and look again — never without end: the sender may be the thread that will read what frees one.
+            if (oldest is null) { if (inFlight.Wait(5)) return; continue; }
             oldest.ReadAhead(); // its answer kept for its own wait, its slot freed
         }
     }
