@@ -102,7 +102,7 @@ public static class GenerateCommand
             if (remoteLm is not null)
             {
                 int perBatch = TextGenerator.BatchSizeFor(options), atOnce = TextGenerator.DecodersFor(options, promptList.Count);
-                Console.Error.WriteLine($"rows in flight: {atOnce} batch{(atOnce == 1 ? "" : "es")} of up to {perBatch} prompts at once (--decoders {options.Decoders}, --batch-size {perBatch}), at most {remote.Concurrency(result)} requests at once per server (--remote-concurrency)");
+                Console.Error.WriteLine($"rows in flight: {atOnce} batch{(atOnce == 1 ? "" : "es")} of up to {perBatch} prompts at once (--decoders {options.Decoders}, --batch-size {perBatch}), at most {remote.Concurrency(result)} requests at once per server (--remote-concurrency), over {remoteLm.Transport}");
             }
             string? rmPath = result.GetValue(rewardModel) ?? (remoteRm is null ? GenerationRequest.DefaultRewardModel(decodingMethod, onShippedModel: modelPath is null && remoteLm is null) : null);
             if (remoteRm is not null && result.GetValue(rewardModel) is not null) throw new PargsException("give --reward-model or --rm-url, not both");

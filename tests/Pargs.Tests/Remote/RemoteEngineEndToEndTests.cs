@@ -242,7 +242,7 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         PargsCli.Succeeds(Args(alone, "1", "3"));
         Assert.Equal(5, File.ReadAllLines(alone).Length);
         Assert.Equal(File.ReadAllBytes(serial), File.ReadAllBytes(alone));
-        Assert.Contains("rows in flight: 3 batches of up to 2 prompts at once (--decoders 4, --batch-size 2), at most 16 requests at once per server",
+        Assert.Contains("rows in flight: 3 batches of up to 2 prompts at once (--decoders 4, --batch-size 2), at most 16 requests at once per server (--remote-concurrency), over pargs' own HTTP/1.1 connections",
                         PargsCli.Succeeds(Args(byDefault, "2", null)).Stderr);
         Assert.Equal(File.ReadAllBytes(serial), File.ReadAllBytes(byDefault));
         // The local copy of the served tokenizer as a GGUF of the vocabulary alone (no weights to load): the same bytes.

@@ -31,6 +31,9 @@ public sealed class RemoteHttpTransportTests
         Assert.True(sockets.OverSockets(new Uri("http://127.0.0.1:8000/v1/completions")));
         Assert.False(sockets.OverSockets(new Uri("https://127.0.0.1:8000/v1/completions")));
         Assert.False(client.OverSockets(new Uri("http://127.0.0.1:8000/v1/completions")));
+        Assert.Equal("pargs' own HTTP/1.1 connections", sockets.TransportFor(new Uri("http://127.0.0.1:8000/v1/completions")));
+        Assert.Equal("HttpClient (https)", sockets.TransportFor(new Uri("https://127.0.0.1:8000/v1/completions")));
+        Assert.Equal("HttpClient (PARGS_REMOTE_SOCKETS=0)", client.TransportFor(new Uri("http://127.0.0.1:8000/v1/completions")));
     }
 
     [Theory]

@@ -37,6 +37,9 @@ public sealed class RemoteEngine : LanguageModelEngine, IDisposable
     /// <summary>Attempts that were retries.</summary>
     public long Retries => http.Retried;
 
+    /// <summary>How step requests travel (pargs' own HTTP/1.1 connections, or HttpClient and why), for the log.</summary>
+    public string Transport => http.TransportFor(client.StepUrl);
+
     /// <summary>What the tokenizer check compared (for the log).</summary>
     public IReadOnlyList<string> TokenizerChecks { get; private set; } = [];
 

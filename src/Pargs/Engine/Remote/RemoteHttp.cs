@@ -146,6 +146,13 @@ public sealed class RemoteHttp : IDisposable
         return call;
     }
 
+    /// <summary>How <see cref="Begin"/> reaches <paramref name="url"/>, in words (for the command's stderr).</summary>
+    public string TransportFor(Uri url)
+        => OverSockets(url) ? "pargs' own HTTP/1.1 connections"
+            : !stepsOverSockets ? "HttpClient (PARGS_REMOTE_SOCKETS=0)"
+            : url.Scheme != "http" ? $"HttpClient ({url.Scheme})"
+            : "HttpClient (a proxy is set for it)";
+
     /// <summary>Whether requests to <paramref name="url"/> go over <see cref="Http1Connection"/>s: plain http, no proxy for it.</summary>
     internal bool OverSockets(Uri url)
     {
