@@ -57,6 +57,20 @@ public sealed class RemoteHttpTransportTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
+    public void A_call_names_where_it_went(bool overSockets)
+    {
+        // Errors about an answer's contents (a reward model's wrong shape) name the URL the call carries, on either path.
+        using var server = new RawHttpServer((_, _, _) => Keep(RawHttpServer.Json(200, "{}")));
+        using var http = Http(overSockets);
+        var url = new Uri(server.Url, "v1/rewards");
+        var call = http.Begin(HttpMethod.Post, url, Encoding.UTF8.GetBytes("{}"));
+        Assert.Equal(url, call.Url);
+        call.Wait().Dispose();
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
     public void The_api_key_is_sent_as_a_bearer_token(bool overSockets)
     {
         using var server = new RawHttpServer((_, _, _) => Keep(RawHttpServer.Json(200, "{}")));

@@ -16,7 +16,12 @@ public sealed class RemoteCall
     ExceptionDispatchInfo? failure;
     bool ended;
 
-    internal RemoteCall(Task<JsonDocument> task) => this.task = task;
+    internal RemoteCall(Task<JsonDocument> task, HttpMethod method, Uri url)
+    {
+        this.task = task;
+        Method = method;
+        Url = url;
+    }
 
     internal RemoteCall(RemoteHttp http, HttpMethod method, Uri url, ReadOnlyMemory<byte>? body)
     {
@@ -26,8 +31,9 @@ public sealed class RemoteCall
         Body = body;
     }
 
-    internal HttpMethod Method { get; } = HttpMethod.Post;
-    internal Uri Url { get; } = null!;
+    internal HttpMethod Method { get; }
+    /// <summary>Where the request went (named in errors about its answer).</summary>
+    public Uri Url { get; }
     internal ReadOnlyMemory<byte>? Body { get; }
     // The current attempt's state, kept by RemoteHttp (one thread at a time: the call's lock).
     internal Http1Connection? Connection { get; set; }

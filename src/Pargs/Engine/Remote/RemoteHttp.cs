@@ -139,7 +139,7 @@ public sealed class RemoteHttp : IDisposable
     /// </summary>
     public RemoteCall Begin(HttpMethod method, Uri url, ReadOnlyMemory<byte>? body)
     {
-        if (!OverSockets(url)) return new RemoteCall(SendAsync(method, url, body, default));
+        if (!OverSockets(url)) return new RemoteCall(SendAsync(method, url, body, default), method, url);
         var call = new RemoteCall(this, method, url, body);
         TakeSlot();
         SendNow(call);
@@ -220,17 +220,17 @@ public sealed class RemoteHttp : IDisposable
     Http1Connection TakeConnection(Uri url)
     {
         string origin = Http1Connection.OriginOf(url);
-        var skipped = new List<Http1Connection>();
+        List<Http1Connection>? skipped = null; // another server's (rare: one RemoteHttp talks to one server)
         try
         {
             while (idle.TryPop(out var connection))
             {
-                if (connection.Origin != origin) { skipped.Add(connection); continue; }
+                if (connection.Origin != origin) { (skipped ??= new()).Add(connection); continue; }
                 if (connection.StillGood(IdleTimeout, Lifetime)) return connection;
                 connection.Dispose();
             }
         }
-        finally { foreach (var other in skipped) idle.Push(other); }
+        finally { if (skipped is not null) foreach (var other in skipped) idle.Push(other); }
         return Http1Connection.Open(url, ConnectTimeout);
     }
 
