@@ -107,11 +107,11 @@ public sealed class RemoteHttp : IDisposable
             }
             catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
             {
-                last = $"{url}: no answer within {timeout.TotalSeconds:G4} s (the per-request timeout)";
+                last = NoAnswer(url);
             }
             catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.ConfigurationLimitExceeded)
             {
-                throw new PargsException($"{url}: the answer is larger than pargs reads of one ({MaxAnswerBytes >> 20} MiB of body, 64 KiB of headers; a step's answer is a few KB): {e.Message}");
+                throw TooLarge(url, e.Message);
             }
             catch (HttpRequestException e)
             {
@@ -122,8 +122,7 @@ public sealed class RemoteHttp : IDisposable
                 last = $"{url}: {e.Message}";
             }
             finally { inFlight.Release(); }
-            if (attempt >= retries)
-                throw new PargsException($"{last} (gave up after {attempt + 1} attempt{(attempt == 0 ? "" : "s")})");
+            if (attempt >= retries) throw GaveUp(last, attempt);
         }
     }
 
@@ -282,19 +281,18 @@ public sealed class RemoteHttp : IDisposable
             }
             catch (Http1TooLargeException e)
             {
-                throw new PargsException($"{call.Url}: the answer is larger than pargs reads of one ({MaxAnswerBytes >> 20} MiB of body, 64 KiB of headers; a step's answer is a few KB): {e.Message}");
+                throw TooLarge(call.Url, e.Message);
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut)
             {
-                last = $"{call.Url}: no answer within {timeout.TotalSeconds:G4} s (the per-request timeout)";
+                last = NoAnswer(call.Url);
             }
             catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
             {
                 last = $"{call.Url}: {e.Message}"; // refused, reset, closed mid-answer, not HTTP
             }
             finally { Settle(call); }
-            if (attempt >= retries)
-                throw new PargsException($"{last} (gave up after {attempt + 1} attempt{(attempt == 0 ? "" : "s")})");
+            if (attempt >= retries) throw GaveUp(last, attempt);
         }
     }
 
@@ -329,6 +327,14 @@ public sealed class RemoteHttp : IDisposable
             oldest.ReadAhead(); // its answer kept for its own wait, its slot freed
         }
     }
+
+    // The failures both transports report alike (SendAsync over HttpClient, Read over Http1Connection).
+    string NoAnswer(Uri url) => $"{url}: no answer within {timeout.TotalSeconds:G4} s (the per-request timeout)";
+
+    static PargsException TooLarge(Uri url, string detail)
+        => new($"{url}: the answer is larger than pargs reads of one ({MaxAnswerBytes >> 20} MiB of body, 64 KiB of headers; a step's answer is a few KB): {detail}");
+
+    static PargsException GaveUp(string last, int attempt) => new($"{last} (gave up after {attempt + 1} attempt{(attempt == 0 ? "" : "s")})");
 
     /// <summary>
     /// What an answer means: a 2xx's JSON (returned), a status a retry can fix (null, and <paramref name="retryable"/> says
