@@ -12,8 +12,11 @@ namespace Pargs.Tests.Remote;
 /// </summary>
 public sealed class RawHttpServer : IDisposable
 {
-    /// <summary>What to do with one request: the bytes to write (null: write nothing), then close the connection or keep it.</summary>
-    public sealed record Answer(byte[]? Bytes, bool Close = false, TimeSpan Delay = default);
+    /// <summary>
+    /// What to do with one request: the bytes to write (null: write nothing), then close the connection or keep it — or
+    /// reset it (<paramref name="Reset"/>: no answer, an RST, as a server that died).
+    /// </summary>
+    public sealed record Answer(byte[]? Bytes, bool Close = false, TimeSpan Delay = default, bool Reset = false);
 
     readonly TcpListener listener = new(IPAddress.Loopback, 0);
     readonly Func<int, string, string, Answer> script;
@@ -82,6 +85,11 @@ public sealed class RawHttpServer : IDisposable
                 var answer = script(number, headText, Encoding.UTF8.GetString(body));
                 if (answer.Delay > TimeSpan.Zero) await Task.Delay(answer.Delay, stop.Token);
                 Interlocked.Decrement(ref open);
+                if (answer.Reset)
+                {
+                    client.Client.LingerState = new LingerOption(true, 0);
+                    return;
+                }
                 if (answer.Bytes is not null)
                 {
                     await stream.WriteAsync(answer.Bytes);
