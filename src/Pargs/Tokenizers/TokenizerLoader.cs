@@ -64,10 +64,10 @@ public static class TokenizerLoader
 
     static ITokenizer FromGguf(GgufFile gguf, int? bos, int? eos)
     {
-        int? fileBos = gguf.GetInt32("tokenizer.ggml.bos_token_id", 0, int.MaxValue) ?? bos, fileEos = gguf.GetInt32("tokenizer.ggml.eos_token_id", 0, int.MaxValue) ?? eos;
         if (gguf.GetString("tokenizer.ggml.model") == "gpt2")
-            return TokenizerJson.FromOwnedJson(GgufVocabulary.ToTokenizerJson(gguf), $"{gguf.Path} (tokenizer.ggml.*)", fileBos, fileEos);
-        var (pieces, scores, types, vocabBos, vocabEos) = GgufCheckpoint.ReadVocabulary(gguf);
+            return TokenizerJson.FromOwnedJson(GgufVocabulary.ToTokenizerJson(gguf), $"{gguf.Path} (tokenizer.ggml.*)",
+                gguf.GetInt32("tokenizer.ggml.bos_token_id", 0, int.MaxValue) ?? bos, gguf.GetInt32("tokenizer.ggml.eos_token_id", 0, int.MaxValue) ?? eos);
+        var (pieces, scores, types, vocabBos, vocabEos) = GgufCheckpoint.ReadVocabulary(gguf); // reads the same two ids
         return SentencePieceTokenizer.FromVocabulary(pieces, scores, types, vocabBos ?? bos, vocabEos ?? eos);
     }
 }
