@@ -122,7 +122,7 @@ public static class RemoteBenchmark
     /// keep-alive connections, its bound on requests in flight, its read and parse of the answer). WHY:
     /// one remote token costs an LM and an RM request; on stories260K the local engine's whole token (10 reward candidates
     /// and the LM) costs about as much CPU as two such round trips, so where "× local" lands is mostly the HTTP stack's
-    /// cost — this number, measured in the same run, says how much of that is the floor of Kestrel and that client pay.
+    /// cost — this number, measured in the same run, says how much of that is the floor Kestrel and that client pay.
     /// </summary>
     static double HttpFloorMicroseconds(Uri serverUrl, int inFlight, Func<TimeSpan> cpu)
     {
