@@ -84,6 +84,50 @@ public sealed class BatchSession : IDisposable
 
     bool[]? allValid;
 
+    /// <summary>Whether <see cref="SiblingsOfRows"/> takes a forward of <paramref name="tokens"/> candidates (the decode kernel's say; else the caller stacks the rows).</summary>
+    public bool TakesRowSiblings(long tokens) => kernel is not null && backbone.KvCacheType == KvCacheType.F32 && kernel.TakesRows(tokens);
+
+    /// <summary>
+    /// <see cref="Siblings"/> over rows that each live in a one-row cache of their own (not this session's): hidden states
+    /// [B, k, hidden] of k one-token extensions of each row (<paramref name="candidates"/> [B, k]), each candidate seeing its
+    /// row's real slots and itself; their keys/values are written past each row's length, uncommitted (a row keeps one with
+    /// <see cref="KvCache.CommitSibling"/>). The same numbers as <see cref="Siblings"/> over the rows stacked into this
+    /// session's cache, without the stacking. Only when <see cref="TakesRowSiblings"/> said so.
+    /// </summary>
+    public Tensor SiblingsOfRows(IReadOnlyList<KvCache> rows, Tensor candidates)
+    {
+        int b = rows.Count, k = (int)candidates.shape[1];
+        if (candidates.shape[0] != b) throw new ArgumentException($"expected {b} rows of candidates, got {candidates.shape[0]}");
+        if (!TakesRowSiblings((long)b * k)) throw new InvalidOperationException("the decode kernel does not take a forward over separate rows");
+        using var scope = NewDisposeScope(); // see Scoped
+        int length = 0;
+        long furthest = 0;
+        foreach (var row in rows)
+        {
+            row.Reserve(k);
+            length = Math.Max(length, row.Length);
+            furthest = Math.Max(furthest, row.CommittedTokens[0]);
+        }
+        EnsureContext(furthest + 1);
+        int slots = length + k;
+        var positions = new long[b * k];
+        var mask = new bool[(long)b * k * slots];
+        for (int r = 0; r < b; r++)
+        {
+            var row = rows[r];
+            Array.Fill(positions, row.CommittedTokens[0], r * k, k); // every candidate sits at the row's next position
+            for (int i = 0; i < k; i++)
+            {
+                long at = ((long)r * k + i) * slots;
+                Array.Copy(row.ValidSlots, 0, mask, at + length - row.Length, row.Length); // right-aligned: the padding stays masked
+                mask[at + length + i] = true;
+            }
+        }
+        var hidden = kernel!.TryForwardRows(candidates, tensor(positions, b, k), tensor(mask, new long[] { b, 1, k, slots }), rows)
+            ?? throw new InvalidOperationException("the decode kernel declined a forward over separate rows it said it takes");
+        return scope.MoveToOuter(hidden);
+    }
+
     /// <summary>
     /// Hidden states [B, k, hidden] of k one-token extensions per row (<paramref name="candidates"/> [B, k]),
     /// each seeing only the committed prefix and itself. Nothing is committed; call

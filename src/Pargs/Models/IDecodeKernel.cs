@@ -24,4 +24,15 @@ public interface IDecodeKernel
     /// False unless the kernel knows it (then the caller runs the whole forward).
     /// </summary>
     bool RowSplitKeepsBits(long tokens, long fewestTokens) => false;
+
+    /// <summary>
+    /// Hidden states [B, T, hidden] for <paramref name="inputIds"/> [B, T] where row b's keys/values live in a one-row cache
+    /// of its own, <paramref name="rows"/>[b], right-aligned to the longest (L slots): <paramref name="mask"/> [B, 1, T, L + T]
+    /// over those common slots, each row's padding masked; the new keys/values go to each row's own next slots. What a forward
+    /// over the rows stacked into one cache gives, without the stack; null when the kernel does not take it.
+    /// </summary>
+    Tensor? TryForwardRows(Tensor inputIds, Tensor positions, Tensor mask, IReadOnlyList<KvCache> rows) => null;
+
+    /// <summary>Whether <see cref="TryForwardRows"/> takes a forward of <paramref name="tokens"/> new tokens over float32 rows.</summary>
+    bool TakesRows(long tokens) => false;
 }

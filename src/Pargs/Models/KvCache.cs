@@ -146,9 +146,9 @@ public sealed partial class KvCache : IDisposable
         for (int i = 0; i < keys.Length; i++)
         {
             if (keys[i] is null) continue;
-            foreach (var buffer in new[] { keys[i]!, values[i]! })
+            for (int kind = 0; kind < 2; kind++)
             {
-                byte* data = (byte*)Cpu.TensorMemory.Address(buffer);
+                byte* data = BufferAddress(i, kind);
                 for (int b = 0; b < batch; b++)
                 {
                     if (chosen[b] == 0) continue; // already in place
@@ -486,6 +486,13 @@ public sealed partial class KvCache : IDisposable
     // per remote step request) went to those reads (docs/benchmarks.md, "Remote steering, eleventh pass").
     readonly Tensor?[] addressRead;
     readonly nint[] address;
+
+    /// <summary>The first bytes of layer <paramref name="layer"/>'s key and value buffers (allocated on first use), read once per buffer.</summary>
+    internal unsafe (nint Keys, nint Values) Addresses(int layer)
+    {
+        Buffers(layer);
+        return ((nint)BufferAddress(layer, 0), (nint)BufferAddress(layer, 1));
+    }
 
     /// <summary>The first byte of layer <paramref name="layer"/>'s keys (<paramref name="kind"/> 0) or values (1); the buffer must exist.</summary>
     unsafe byte* BufferAddress(int layer, int kind)

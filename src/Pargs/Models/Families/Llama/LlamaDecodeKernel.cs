@@ -134,7 +134,14 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     // The step's attention arguments, read by attentionBody on the workers.
     float* qPtr, attPtr; float*[] keyPtr = [], valuePtr = [];
     float* maskAddPtr;
-    int stepTokens, stepSlots, stepCapacity;
+    int stepTokens, stepSlots, stepRows;
+    // Where each row of the step keeps its keys/values, per layer: layer l's row r starts at rowKeys/rowValues[l · rows + r]
+    // (kv head g at + g · rowCapacity[r] slots). One [B, kvHeads, capacity, D] buffer per layer (ContiguousRows), or a cache
+    // of its own per row (TryForwardRows: each row's start moved left by its padding in the step's common slots, so that
+    // slot s of the step is the row's slot s − padding; the masked padding is never read).
+    nint[] rowKeys = [], rowValues = [];
+    int[] rowCapacity = [];
+    bool rowsSet; // TryForwardRows filled the row arrays for this forward
 
     public LlamaDecodeKernel(LlamaModel model) : this(model.Config, model.Rotary, Parameters(model), (p, layer, kind) =>
         LlamaTensors.Shape(model.Config, kind) is null ? null : (p[LlamaTensors.Name(layer, kind)], 0, 0), keptPanels: KeptPanels.Of(model))
@@ -274,6 +281,92 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
     }
 
     /// <summary>
+    /// The forward of <paramref name="inputIds"/> [B, T] where row b's keys/values live in a cache of its own,
+    /// <paramref name="rows"/>[b] (one row, float32, its real tokens in slots 0 .. Length − 1, room for T more): the step's
+    /// slots are those of the longest row, L = max Length, and a shorter row's are right-aligned to them as a batch's rows are
+    /// (its first L − Length slots padding). <paramref name="mask"/> [B, 1, T, L + T] is over those common slots and must mask
+    /// every row's padding; the new keys/values go to each row's slots Length .. Length + T − 1. The same arithmetic as a
+    /// forward over those rows stacked into one cache (<see cref="KvCache.StackRows"/>), without the stacking: a server keeps
+    /// each client row's cache where it is between requests. Null when the kernel does not take it (the caller stacks).
+    /// </summary>
+    public Tensor? TryForwardRows(Tensor inputIds, Tensor positions, Tensor mask, IReadOnlyList<KvCache> rows)
+    {
+        int b = (int)inputIds.shape[0], t = (int)inputIds.shape[1], nLayers = config.NumLayers;
+        if (!TakesRows((long)b * t) || rows.Count != b || b == 0) return null;
+        int length = 0;
+        foreach (var row in rows)
+        {
+            if (row.BatchSize != 1 || row.Type != KvCacheType.F32) return null; // a float16 row is widened from its slot 0: no padding there
+            if (row.Length + t > row.Capacity) throw new InvalidOperationException("KvCache.Reserve was not called before the forward");
+            length = Math.Max(length, row.Length);
+        }
+        if (mask.dtype != ScalarType.Bool || mask.shape[0] != b || mask.shape[3] != length + t) return null;
+        lock (gate)
+        {
+            using var scope = NewDisposeScope();
+            if (!stored && !WeightsReadable()) return null;
+            using var maskRows = mask.contiguous();
+            long* ids = TensorMemory.Int64s(inputIds.contiguous()), pos = TensorMemory.Int64s(positions.contiguous());
+            bool* allowed = TensorMemory.Bools(maskRows);
+            if (ids == null || pos == null || allowed == null) return null;
+            for (int r = 0; r < b; r++)
+                for (int j = 0; j < t; j++)
+                {
+                    // Reading a row before its slot 0 would leave its buffer: its padding must be masked.
+                    bool* slots = allowed + ((long)r * t + j) * (length + t);
+                    for (int s = 0; s < length - rows[r].Length; s++)
+                        if (slots[s]) throw new ArgumentException($"the mask lets row {r} see slot {s}, before its first ({length - rows[r].Length})");
+                }
+            EnsureRows(b, nLayers);
+            int headDim = config.HeadDim;
+            for (int r = 0; r < b; r++)
+            {
+                long padding = (long)(length - rows[r].Length) * headDim * sizeof(float);
+                rowCapacity[r] = rows[r].Capacity;
+                for (int l = 0; l < nLayers; l++)
+                {
+                    var (keys, values) = rows[r].Addresses(l);
+                    rowKeys[l * b + r] = keys - (nint)padding; // never read below the row's slot 0 (masked)
+                    rowValues[l * b + r] = values - (nint)padding;
+                }
+            }
+            var output = empty(b, t, config.HiddenSize, dtype: ScalarType.Float32);
+            rowsSet = true;
+            try { Forward(ids, pos, allowed, null, b, t, length, 0, false, TensorMemory.Floats(output)); }
+            finally { rowsSet = false; }
+            CpuKernels.CountForward();
+            return output.MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>The forwards <see cref="TryForwardRows"/> takes: those <see cref="TryForward"/> takes, but for a sliding window (its mask is built over one cache).</summary>
+    public bool TakesRows(long tokens)
+        => config.SlidingWindow is null && (stored || (CpuKernels.Enabled && !is_grad_enabled() && Takes(tokens, config)));
+
+    void EnsureRows(int b, int nLayers)
+    {
+        if (rowKeys.Length < b * nLayers) { rowKeys = new nint[b * nLayers]; rowValues = new nint[b * nLayers]; }
+        if (rowCapacity.Length < b) rowCapacity = new int[b];
+    }
+
+    /// <summary>The row arrays of a forward over one [B, kvHeads, capacity, D] buffer per layer (keyPtr, valuePtr).</summary>
+    void ContiguousRows(int b, int capacity, bool half)
+    {
+        int nLayers = config.NumLayers;
+        EnsureRows(b, nLayers);
+        long rowBytes = (long)config.NumKvHeads * capacity * config.HeadDim * (half ? sizeof(ushort) : sizeof(float));
+        for (int r = 0; r < b; r++)
+        {
+            rowCapacity[r] = capacity;
+            for (int l = 0; l < nLayers; l++)
+            {
+                rowKeys[l * b + r] = (nint)((byte*)keyPtr[l] + r * rowBytes);
+                rowValues[l * b + r] = (nint)((byte*)valuePtr[l] + r * rowBytes);
+            }
+        }
+    }
+
+    /// <summary>
     /// The host entry of a stored-precision kernel (<see cref="Engine.HostSession"/>: no torch anywhere): the forward of
     /// <paramref name="ids"/> [rows, perRow] at <paramref name="positions"/> under <paramref name="allowed"/> [rows, perRow,
     /// length + perRow] over a cache whose layer l keys/values are at <paramref name="keys"/>[l] / <paramref name="values"/>[l]
@@ -349,7 +442,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             }
             halfCache = half;
             qPtr = qP; attPtr = attP; maskAddPtr = maskP;
-            (stepTokens, stepSlots, stepCapacity) = (t, slots, capacity);
+            (stepTokens, stepSlots, stepRows) = (t, slots, b);
+            if (!rowsSet) ContiguousRows(b, capacity, half);
 
             for (int l = 0; l < nLayers; l++)
             {
@@ -390,20 +484,21 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                     float* c = layerCosP + pos[i] * rotaryDims, s = layerSinP + pos[i] * rotaryDims;
                     for (int h = 0; h < heads; h++) CpuOps.Rotary(qP + ((long)i * heads + h) * headDim, c, s, rotaryDims);
                     for (int g = 0; g < kvHeads; g++) CpuOps.Rotary(kP + ((long)i * kvHeads + g) * headDim, c, s, rotaryDims);
-                    // Cache layout [B, kvHeads, capacity, D]: token i = (row, j) goes to slot length + j.
+                    // Each row's cache [kvHeads, capacity, D] (rowKeys): token i = (row, j) goes to slot length + j.
                     int row = i / t, j = i % t;
                     for (int g = 0; g < kvHeads; g++)
                     {
-                        long slot = (((long)row * kvHeads + g) * capacity + length + j) * headDim;
+                        long slot = ((long)g * rowCapacity[row] + length + j) * headDim;
+                        nint rowKey = rowKeys[l * b + row], rowValue = rowValues[l * b + row];
                         float* newKey = kP + ((long)i * kvHeads + g) * headDim, newValue = vP + ((long)i * kvHeads + g) * headDim;
                         if (halfCache)
                         {
-                            Float16.FromFloats(new ReadOnlySpan<float>(newKey, headDim), new Span<ushort>((ushort*)keyPtr[l] + slot, headDim));
-                            Float16.FromFloats(new ReadOnlySpan<float>(newValue, headDim), new Span<ushort>((ushort*)valuePtr[l] + slot, headDim));
+                            Float16.FromFloats(new ReadOnlySpan<float>(newKey, headDim), new Span<ushort>((ushort*)rowKey + slot, headDim));
+                            Float16.FromFloats(new ReadOnlySpan<float>(newValue, headDim), new Span<ushort>((ushort*)rowValue + slot, headDim));
                             continue;
                         }
-                        CpuOps.CopyFloats(newKey, keyPtr[l] + slot, headDim);
-                        CpuOps.CopyFloats(newValue, valuePtr[l] + slot, headDim);
+                        CpuOps.CopyFloats(newKey, (float*)rowKey + slot, headDim);
+                        CpuOps.CopyFloats(newValue, (float*)rowValue + slot, headDim);
                     }
                 }
                 attentionLayer = l;
@@ -556,8 +651,9 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                         outputs[i] = (IntPtr)(attPtr + head);
                         masks[i] = (IntPtr)(maskAddPtr + (long)(row * stepTokens + j) * stepSlots);
                     }
-                long cacheHead = ((long)row * kvHeads + g) * stepCapacity * headDim;
-                float* keys = keyPtr[attentionLayer] + cacheHead, values = valuePtr[attentionLayer] + cacheHead;
+                long cacheHead = (long)g * rowCapacity[row] * headDim;
+                nint rowKey = rowKeys[attentionLayer * stepRows + row], rowValue = rowValues[attentionLayer * stepRows + row];
+                float* keys = (float*)rowKey + cacheHead, values = (float*)rowValue + cacheHead;
                 if (halfCache)
                 {
                     // Reads the halves (half the cache bytes of float32) into this thread's float32 scratch of one head.
@@ -567,8 +663,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
                         keyScratch = GC.AllocateUninitializedArray<float>(Math.Max(count, 4096), pinned: true);
                         valueScratch = GC.AllocateUninitializedArray<float>(keyScratch.Length, pinned: true);
                     }
-                    Float16.ToFloats(new ReadOnlySpan<ushort>((ushort*)keyPtr[attentionLayer] + cacheHead, count), keyScratch);
-                    Float16.ToFloats(new ReadOnlySpan<ushort>((ushort*)valuePtr[attentionLayer] + cacheHead, count), valueScratch);
+                    Float16.ToFloats(new ReadOnlySpan<ushort>((ushort*)rowKey + cacheHead, count), keyScratch);
+                    Float16.ToFloats(new ReadOnlySpan<ushort>((ushort*)rowValue + cacheHead, count), valueScratch);
                     keys = (float*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(keyScratch, 0);
                     values = (float*)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(valueScratch!, 0);
                 }

@@ -1,0 +1,73 @@
+using Pargs.Models;
+using static TorchSharp.torch;
+
+namespace Pargs.Tests.Models;
+
+/// <summary>
+/// A sibling forward over rows that each keep their own one-row cache (<see cref="BatchSession.SiblingsOfRows"/>, the
+/// decode kernel reading each row where it lies) gives the bits of the same forward over those rows stacked into one
+/// session cache (<see cref="KvCache.StackRows"/>, then <see cref="BatchSession.Siblings"/>): rows of different lengths,
+/// over two steps with a chosen candidate committed in place in between (<see cref="KvCache.CommitSibling"/>).
+/// </summary>
+public class RowSiblingsTests
+{
+    static readonly ModelConfig Config = TinyModels.LlamaConfig(40);
+    const int K = 4;
+
+    static KvCache Prefilled(TransformerBackbone backbone, int[] prompt)
+    {
+        using var _ = no_grad();
+        using var session = new BatchSession(backbone, 1, prompt.Length + 1);
+        session.Prefill([prompt]).Dispose();
+        return session.Cache.CompactRow(0);
+    }
+
+    [Fact]
+    public void Siblings_over_rows_kept_apart_equal_the_stacked_forward_bit_for_bit_and_commit_in_place()
+    {
+        using var _ = no_grad();
+        var rm = TinyModels.RandomRM(Config, seed: 5);
+        int[][] prompts = [TinyModels.Tokens(7, 40, 1), TinyModels.Tokens(3, 40, 2), TinyModels.Tokens(11, 40, 3)];
+        var rows = prompts.Select(p => Prefilled(rm.Backbone, p)).ToList();
+        using var stacked = new BatchSession(rm.Backbone, 0, 1);
+        Assert.True(stacked.TakesRowSiblings(prompts.Length * K));
+        try
+        {
+            long[][] candidates = [[5, 9, 1, 30], [2, 2, 17, 3], [39, 0, 8, 21]];
+            long[][] chosen = [[2, 0, 3], [1, 3, 0]];
+            stacked.AddCachedRows(KvCache.StackRows(rows.Select(r => ((KvCache?)r, 0, 0, r.Length)).ToArray(), K + 4));
+            for (int step = 0; step < chosen.Length; step++)
+            {
+                using var ids = tensor(candidates.SelectMany(c => c).ToArray(), prompts.Length, K);
+                using var expected = stacked.Siblings(ids).contiguous();
+                using var apart = stacked.SiblingsOfRows(rows, ids).contiguous();
+                Assert.Equal(expected.shape, apart.shape);
+                Assert.True(expected.eq(apart).all().item<bool>(), $"step {step}: the rows kept apart gave other hidden states");
+                stacked.Cache.CommitSibling(chosen[step]);
+                for (int r = 0; r < rows.Count; r++)
+                {
+                    rows[r].CommitSibling([chosen[step][r]]);
+                    Assert.Equal(prompts[r].Length + step + 1, rows[r].Length);
+                    Assert.Equal(stacked.Cache.CommittedTokens[r], rows[r].CommittedTokens[0]);
+                }
+                candidates = candidates.Select(c => c.Select(id => (id * 7 + 3) % 40).ToArray()).ToArray();
+            }
+        }
+        finally { foreach (var row in rows) row.Dispose(); }
+    }
+
+    [Fact]
+    public void A_mask_that_lets_a_row_see_its_padding_is_refused()
+    {
+        using var _ = no_grad();
+        var rm = TinyModels.RandomRM(Config, seed: 5);
+        using var longer = Prefilled(rm.Backbone, TinyModels.Tokens(6, 40, 1));
+        using var shorter = Prefilled(rm.Backbone, TinyModels.Tokens(2, 40, 2));
+        longer.Reserve(1);
+        shorter.Reserve(1);
+        var kernel = Config.Family.CreateDecodeKernel(rm.Backbone)!;
+        var mask = Enumerable.Repeat(true, 2 * 7).ToArray(); // every slot, the shorter row's 4 padding slots too
+        Assert.Throws<ArgumentException>(() => kernel.TryForwardRows(tensor(new long[] { 1, 2 }, 2, 1), tensor(new long[] { 6, 2 }, 2, 1),
+                                                                     tensor(mask, new long[] { 2, 1, 1, 7 }), [longer, shorter]));
+    }
+}
