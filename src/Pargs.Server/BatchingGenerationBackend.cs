@@ -614,6 +614,15 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         int capacity = shared.Max(r => requests[r].Max(s => s.Length)) + 1;
         // One session per reward model, emptied after each use: its decode kernel is built once, not per request.
         if (!rewardSessions.TryGetValue(rm, out var session)) rewardSessions[rm] = session = new BatchSession(rm.Backbone, 0, capacity);
+        int k = requests[shared[0]].Length;
+        bool siblingStep = shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1));
+        if (siblingStep && session.TakesRowSiblings((long)shared.Length * k))
+        {
+            var candidates = shared.SelectMany(r => requests[r].Select(s => (long)s[^1])).ToArray();
+            var rewards = ResidentSiblingRewards(rm, name, session, cache, prefixes, candidates, k, capacity, ref clock);
+            for (int i = 0; i < shared.Length; i++) results[shared[i]] = rewards[(i * k)..((i + 1) * k)];
+            return results;
+        }
         try
         {
             var found = prefixes.Select(cache.Find).ToArray();
@@ -639,8 +648,6 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
             }
             rewardTimes?.Add(RewardPassTimes.Phase.Join, ref clock);
-            int k = requests[shared[0]].Length;
-            bool siblingStep = shared.All(r => requests[r].Length == k && requests[r].All(s => s.Length == common[r] + 1));
             void KeepPrefixes() { for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i)); }
             if (!siblingStep)
             {
@@ -679,6 +686,58 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         }
         finally { session.SelectRows([]); }
     }
+
+    /// <summary>
+    /// The usual step of a steering client, when the reward model's decode kernel reads rows where they lie: each request is
+    /// one row's k one-token candidates (<paramref name="candidates"/>, k per prefix) over its prefix. A row kept from its
+    /// last request (<see cref="ResidentRewardRows"/>) commits its chosen candidate in place; a row seen for the first time
+    /// (or dropped from the budget) starts from the longest prefix the prefix cache holds, the rest prefilled, into a cache
+    /// of its own. Then one sibling forward reads every row's cache in place, and each row is kept with its new candidates.
+    /// </summary>
+    float[] ResidentSiblingRewards(RewardModel rm, string name, BatchSession session, PrefixCache cache, int[][] prefixes, long[] candidates,
+                                   int k, int capacity, ref RewardPassTimes.Stamp clock)
+    {
+        var resident = residentRows.GetOrAdd(name, key => new ResidentRewardRows(Math.Max(limits.PrefixCacheBytes / 2, 1)));
+        var rows = new KvCache?[prefixes.Length];
+        try
+        {
+            for (int i = 0; i < prefixes.Length; i++) rows[i] = resident.Take(prefixes[i]);
+            rewardTimes?.Add(RewardPassTimes.Phase.Find, ref clock);
+            var missing = Enumerable.Range(0, prefixes.Length).Where(i => rows[i] is null).ToArray();
+            if (missing.Length > 0)
+            {
+                try
+                {
+                    var found = missing.Select(i => cache.Find(prefixes[i])).ToArray();
+                    KvCache? kept = found.Any(f => f.Cache is not null) ? KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity) : null;
+                    session.AddRows(missing.Select((i, j) => prefixes[i][found[j].Length..]).ToList(), capacity, kept);
+                    for (int j = 0; j < missing.Length; j++)
+                    {
+                        cache.Add(prefixes[missing[j]], session.Cache.CompactRow(j)); // for other rows over the same prompt
+                        rows[missing[j]] = session.Cache.CompactRow(j);
+                    }
+                }
+                finally { session.SelectRows([]); }
+            }
+            rewardTimes?.Add(RewardPassTimes.Phase.Join, ref clock);
+            var rewards = Scores(rm, session.SiblingsOfRows(rows!, tensor(candidates, prefixes.Length, k)));
+            rewardTimes?.Add(RewardPassTimes.Phase.Forward, ref clock);
+            for (int i = 0; i < prefixes.Length; i++)
+            {
+                var row = rows[i]!;
+                rows[i] = null; // kept's from here on (or disposed by it)
+                resident.Keep(prefixes[i], candidates[(i * k)..((i + 1) * k)], row);
+            }
+            rewardTimes?.Add(RewardPassTimes.Phase.Keep, ref clock);
+            return rewards;
+        }
+        finally
+        {
+            foreach (var row in rows) row?.Dispose(); // a pass that failed: its rows start afresh next time
+        }
+    }
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, ResidentRewardRows> residentRows = new(StringComparer.Ordinal);
 
     /// <summary>
     /// The score head (Linear hidden → 1, no bias) of every row of <paramref name="hidden"/> [..., hidden], computed here:
@@ -753,6 +812,15 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             new BackendMetric("pargs_prefix_cache_shared_rows_total", "Rows kept in the session cache they left with instead of copied out.", true, p.Value.SharedRowsKept, labels),
             new BackendMetric("pargs_prefix_cache_bytes", "Bytes of KV caches kept for prefixes.", false, p.Value.Bytes, labels),
         };
+    })).Concat(residentRows.SelectMany(p => new[]
+    {
+        new BackendMetric("pargs_reward_resident_rows_committed_total",
+            "/v1/rewards rows that continued a row kept from their previous request, its chosen candidate committed in place (no prefix copied or computed).",
+            true, p.Value.CommittedInPlace, $"model=\"{p.Key}\""),
+        new BackendMetric("pargs_reward_resident_reused_tokens_total", "Reward-model prefix tokens read from rows kept between /v1/rewards requests instead of computed.",
+            true, p.Value.ReusedTokens, $"model=\"{p.Key}\""),
+        new BackendMetric("pargs_reward_resident_evictions_total", "Kept /v1/rewards rows dropped to stay within the budget.", true, p.Value.Evictions, $"model=\"{p.Key}\""),
+        new BackendMetric("pargs_reward_resident_bytes", "Bytes of the rows kept between /v1/rewards requests.", false, p.Value.Bytes, $"model=\"{p.Key}\""),
     })).Concat(keptSiblings.Select(p => new BackendMetric("pargs_reward_kept_sibling_tokens_total",
         "Reward-model prefix tokens copied from the candidates the previous /v1/rewards request scored instead of computed (counted as computed by its prefix cache).",
         true, p.Value.AppendedTokens, $"model=\"{p.Key}\""))).ToArray();
@@ -807,6 +875,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
         {
             foreach (var session in rewardSessions.Values) session.Dispose();
             foreach (var kept in keptSiblings.Values) kept.Dispose();
+            foreach (var kept in residentRows.Values) kept.Dispose();
             foreach (var cache in rewardPrefixCaches.Values) cache.Dispose();
         }
     }

@@ -430,7 +430,8 @@ public static class RemoteBenchmark
         {
             double Delta(string key) => Get(key) - before.Get(key);
             double steps = Delta("pargs_decoder_steps_total"), rowSteps = Delta("pargs_decoder_row_steps_total");
-            double reused = models.Sum(m => Delta($"pargs_prefix_cache_reused_tokens_total{{model=\"{m}\"}}"));
+            // A reward model's prefix read from the row kept since its client's last request was not computed either.
+            double reused = models.Sum(m => Delta($"pargs_prefix_cache_reused_tokens_total{{model=\"{m}\"}}") + Delta($"pargs_reward_resident_reused_tokens_total{{model=\"{m}\"}}"));
             // A reward model's prefix token copied from the last request's scored candidates was not computed (its prefix cache counts it).
             double computed = models.Sum(m => Delta($"pargs_prefix_cache_computed_tokens_total{{model=\"{m}\"}}") - Delta($"pargs_reward_kept_sibling_tokens_total{{model=\"{m}\"}}"));
             return [steps == 0 ? "–" : (rowSteps / steps).ToString("F2", CultureInfo.InvariantCulture), $"{reused:F0} / {computed:F0}"];

@@ -70,17 +70,20 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         => ScoresAsTheLocalCachedScorer(Prompts);
 
     /// <summary>
-    /// Long prefixes: the server's reward session is then mostly the rows' own keys/values, so it keeps them as they are
-    /// (PrefixCache.AddShared: no copy out per row) and the next steps start from there — the same rewards.
+    /// Long prefixes: each row's keys/values stay in the server's kept row between requests (ResidentRewardRows), its
+    /// chosen candidate committed where the last sibling forward wrote it — the same rewards.
     /// </summary>
     [Fact]
-    public void Remote_reward_model_over_long_prefixes_keeps_them_uncopied_and_scores_as_the_local_cached_scorer()
+    public void Remote_reward_model_over_long_prefixes_keeps_each_row_where_it_is_and_scores_as_the_local_cached_scorer()
     {
         string[] longPrompts = Prompts.Select(p => p + " in the big green park with her friend and his little red ball, and they ran and ran").ToArray();
-        Assert.True(ScoresAsTheLocalCachedScorer(longPrompts) >= longPrompts.Length, "the reward session's rows were kept as they are");
+        // Steps 2 and 3 read every row's prefix (its prompt and at least one chosen token) from its kept row.
+        int promptTokens = longPrompts.Sum(p => fixture.Lm.Tokenizer!.Encode(p, addBos: true).Length);
+        double reused = ScoresAsTheLocalCachedScorer(longPrompts);
+        Assert.True(reused >= 2 * promptTokens, $"{reused} prefix tokens read from kept rows, expected at least {2 * promptTokens}");
     }
 
-    /// <summary>Three steps of k = 6 candidates, remote against local; returns the reward model's rows kept uncopied meanwhile.</summary>
+    /// <summary>Three steps of k = 6 candidates, remote against local; returns the reward model's prefix tokens read from kept rows meanwhile.</summary>
     double ScoresAsTheLocalCachedScorer(string[] prompts)
     {
         using var rm = new RemoteRewardModel(new RemoteRmOptions { Url = fixture.Server.Url, Concurrency = 4 }, fixture.Lm.Info);
@@ -97,11 +100,11 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         double Metric(string name) => http.GetStringAsync(new Uri(fixture.Server.Url, "metrics")).GetAwaiter().GetResult().Split('\n')
             .Where(l => l.StartsWith($"{name}{{model=\"{ServerFixture.RewardModelName}\"}}", StringComparison.Ordinal))
             .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Single();
-        double KeptSiblingTokens() => Metric("pargs_reward_kept_sibling_tokens_total");
-        double keptBefore = KeptSiblingTokens(), sharedBefore = Metric("pargs_prefix_cache_shared_rows_total");
+        double CommittedInPlace() => Metric("pargs_reward_resident_rows_committed_total");
+        double committedBefore = CommittedInPlace(), reusedBefore = Metric("pargs_reward_resident_reused_tokens_total");
         var random = new Random(5);
         // Three steps: the first scores over prompts the server has not seen, the next extend each row by its chosen
-        // candidate (kept from the last request's sibling forward on the server: no forward for the prefix).
+        // candidate (kept in the row's cache from the last request's sibling forward on the server: no forward for the prefix).
         for (int step = 0; step < 3; step++)
         {
             using var scope = NewDisposeScope();
@@ -120,8 +123,8 @@ public sealed class RemoteEngineEndToEndTests(ServerFixture fixture)
         // Steps 2 and 3: every row's prefix grew by a kept slot (at least 2 × rows). The counter is the shared server's, per
         // model: a request another test of the collection left in the reward worker's queue can land inside this window (seen
         // once in a full run: 7 for 6), so it is bounded, not pinned; the rewards above are checked one by one.
-        Assert.InRange(KeptSiblingTokens() - keptBefore, 2 * prompts.Length, 3 * prompts.Length);
-        return Metric("pargs_prefix_cache_shared_rows_total") - sharedBefore;
+        Assert.InRange(CommittedInPlace() - committedBefore, 2 * prompts.Length, 3 * prompts.Length);
+        return Metric("pargs_reward_resident_reused_tokens_total") - reusedBefore;
     }
 
     [Fact]
