@@ -54,7 +54,17 @@ public sealed partial class KvCache : IDisposable
     public int ElementBytes => Type == KvCacheType.F16 ? 2 : 4;
     ScalarType DType => Type == KvCacheType.F16 ? ScalarType.Float16 : ScalarType.Float32;
     /// <summary>Bytes the key and value buffers hold now (layers allocate on first use; capacity, not length).</summary>
-    public long AllocatedBytes => keys.Concat(values).Sum(t => t is null ? 0L : t.NumberOfElements * ElementBytes);
+    // Every buffer is [B, kvHeads, Capacity, D] (whole, or a view of its storage's first B rows): counted from the shape held
+    // here, not asked of libtorch (a P/Invoke per buffer was ~5 % of a server worker that keeps a row's cache per request).
+    public long AllocatedBytes
+    {
+        get
+        {
+            int buffers = 0;
+            for (int i = 0; i < keys.Length; i++) buffers += (keys[i] is null ? 0 : 1) + (values[i] is null ? 0 : 1);
+            return buffers * (long)batch * kvHeads * Capacity * headDim * ElementBytes;
+        }
+    }
     /// <summary>Bytes of one slot of one row over every layer, keys and values (for memory estimates).</summary>
     public static long BytesPerSlot(ModelConfig config, KvCacheType type) => 2L * config.NumLayers * config.KvDim * (type == KvCacheType.F16 ? 2 : 4);
     /// <summary>Committed key slots (prompt + accepted tokens, padding included).</summary>

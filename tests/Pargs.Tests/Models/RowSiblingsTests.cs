@@ -56,6 +56,30 @@ public class RowSiblingsTests
         finally { foreach (var row in rows) row.Dispose(); }
     }
 
+    /// <summary>KvCache.AllocatedBytes (counted from the shape it holds) against libtorch's own count of every buffer's elements.</summary>
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    public void Allocated_bytes_count_what_libtorch_holds_for_every_kind_of_cache(KvCacheType type)
+    {
+        using var _ = no_grad();
+        var lm = TinyModels.RandomLM(Config, seed: 8);
+        lm.Backbone.KvCacheType = type;
+        using var session = new BatchSession(lm.Backbone, 0, 2);
+        session.AddRows([TinyModels.Tokens(5, 40, 1), TinyModels.Tokens(9, 40, 2), TinyModels.Tokens(3, 40, 3)], 12); // grown past 2 slots
+        static long Counted(KvCache cache) => Enumerable.Range(0, Config.NumLayers)
+            .Sum(l => cache.Buffers(l) is var (k, v) ? (k.NumberOfElements + v.NumberOfElements) * cache.ElementBytes : 0);
+        Assert.Equal(Counted(session.Cache), session.Cache.AllocatedBytes);
+        session.SelectRows([0, 2]); // a row leaves in place: the buffers become views of their storage's first rows
+        Assert.Equal(Counted(session.Cache), session.Cache.AllocatedBytes);
+        using var compact = session.Cache.CompactRow(1);
+        Assert.Equal(Counted(compact), compact.AllocatedBytes);
+        using var stacked = KvCache.StackRows([(session.Cache, 0, 0, session.Cache.Length), (compact, 0, 0, compact.Length)], 3);
+        Assert.Equal(Counted(stacked), stacked.AllocatedBytes);
+        using var empty = new KvCache(Config, 2, 4, type);
+        Assert.Equal(0, empty.AllocatedBytes); // layers allocate on first use
+    }
+
     [Fact]
     public void A_mask_that_lets_a_row_see_its_padding_is_refused()
     {
