@@ -697,7 +697,9 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     float[] ResidentSiblingRewards(RewardModel rm, string name, BatchSession session, PrefixCache cache, int[][] prefixes, long[] candidates,
                                    int k, int capacity, ref RewardPassTimes.Stamp clock)
     {
-        var resident = residentRows.GetOrAdd(name, key => new ResidentRewardRows(Math.Max(limits.PrefixCacheBytes / 2, 1)));
+        // The kept rows are most of what a steering client's reward model holds now (its prefix cache keeps the prompts of
+        // rows seen for the first time): they get a prefix cache's budget of their own.
+        var resident = residentRows.GetOrAdd(name, key => new ResidentRewardRows(limits.PrefixCacheBytes));
         var rows = new KvCache?[prefixes.Length];
         try
         {

@@ -23,7 +23,7 @@ public static class ServeCommand
         var apiKey = new Option<string>("--api-key") { Description = "Require Authorization: Bearer KEY on /v1 and /metrics" };
         var maxQueue = new Option<int>("--max-queue") { Description = "Requests admitted at once (running + waiting); more get 429", DefaultValueFactory = _ => new ServerLimits().MaxQueuedRequests };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Largest max_tokens a request may ask for", DefaultValueFactory = _ => new ServerLimits().MaxTokens };
-        var prefixCache = new Option<double>("--prefix-cache-mb") { Description = "MiB of KV caches each model keeps for its prefix cache (a request extending a kept sequence computes only the new tokens; 0 = off)", DefaultValueFactory = _ => new ServerLimits().PrefixCacheBytes / (double)(1 << 20) };
+        var prefixCache = new Option<double>("--prefix-cache-mb") { Description = "MiB of KV caches each model keeps for its prefix cache (a request extending a kept sequence computes only the new tokens; 0 = off); a causal reward model keeps as much again for steering clients' rows between their /v1/rewards requests", DefaultValueFactory = _ => new ServerLimits().PrefixCacheBytes / (double)(1 << 20) };
         var grace = new Option<double>("--grace-seconds") { Description = "On SIGTERM, how long running requests may finish", DefaultValueFactory = _ => new ServerLimits().ShutdownGrace.TotalSeconds };
         var threads = ModelOptions.Threads();
         var kvCache = ModelOptions.KvCache();

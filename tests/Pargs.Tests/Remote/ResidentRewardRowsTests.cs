@@ -19,7 +19,7 @@ public sealed class ResidentRewardRowsTests
 
     [Theory]
     [InlineData(256L << 20, true)]
-    [InlineData(16L << 10, false)] // a budget smaller than one row: nothing is kept, every request starts afresh
+    [InlineData(4L << 10, false)] // a budget smaller than any row: nothing is kept, every request starts afresh
     public async Task Every_reward_equals_whole_sequence_scoring_as_rows_continue_switch_and_repeat(long prefixCacheBytes, bool keeps)
     {
         using var models = new ServedModels().AddRewardModel("rm", RewardModel.Load(TestPaths.ShippedPartialRm));
