@@ -227,13 +227,35 @@ public sealed class PrefixCache : IDisposable
             recent.AddFirst(covering);
             return false;
         }
-        // Kept sequences this one extends are dropped: it serves every prompt they served.
-        for (int i = 0; i < ids.Length; i++)
+        // A kept sequence this one extends is dropped: it serves every prompt that one served. No kept sequence is a prefix of
+        // another (one a kept sequence covers is not kept, above; one that extends a kept sequence replaces it, here), so at
+        // most one is — looked for from the longest, it is usually found at once: the row's sequence of its last step. Its
+        // index node is reused in place: its prefixes' index entries already lead to it, so only the new tokens' prefixes are
+        // indexed. WHY: re-indexing every prefix of a row at every step (removing the older entry's, adding the new one's) was
+        // ~8 % of pargs serve's generation worker on stories260K (docs/benchmarks.md, "Remote steering, thirteenth pass").
+        LinkedListNode<Entry>? extended = null;
+        for (int i = ids.Length - 1; i >= 0 && extended is null; i--)
             if (byHash.TryGetValue(prefixHashes[i], out var older) && older.Value.Ids.Length == i + 1 && ids.AsSpan().StartsWith(older.Value.Ids))
-                Remove(older);
-        var node = recent.AddFirst(entry);
+                extended = older;
+        LinkedListNode<Entry> node;
+        if (extended is not null)
+        {
+            var older = extended.Value;
+            recent.Remove(extended);
+            if (byHash.TryGetValue(older.Hash, out var whole) && whole == extended) byHash.Remove(older.Hash);
+            Interlocked.Add(ref bytes, -older.Bytes);
+            Release(older);
+            extended.Value = entry;
+            node = extended;
+            recent.AddFirst(node);
+            for (int i = older.Ids.Length; i < ids.Length; i++) byPrefix[prefixHashes[i]] = node;
+        }
+        else
+        {
+            node = recent.AddFirst(entry);
+            foreach (ulong h in prefixHashes) byPrefix[h] = node;
+        }
         byHash[hash] = node;
-        foreach (ulong h in prefixHashes) byPrefix[h] = node;
         Interlocked.Add(ref bytes, entry.Bytes);
         longest = Math.Max(longest, ids.Length);
         if (shared is null) Evict();
@@ -259,7 +281,14 @@ public sealed class PrefixCache : IDisposable
         foreach (ulong h in node.Value.PrefixHashes)
             if (byPrefix.TryGetValue(h, out var holder) && holder == node) byPrefix.Remove(h);
         Interlocked.Add(ref bytes, -node.Value.Bytes);
-        if (node.Value.Shared is { } shared)
+        Release(node.Value);
+        if (recent.Count == 0) longest = 0;
+    }
+
+    /// <summary>Frees an entry's keys/values: its own cache, or its reference to a shared one (freed with the last).</summary>
+    void Release(Entry entry)
+    {
+        if (entry.Shared is { } shared)
         {
             if (--shared.References == 0)
             {
@@ -267,8 +296,7 @@ public sealed class PrefixCache : IDisposable
                 if (!shared.Held) shared.Cache.Dispose();
             }
         }
-        else node.Value.Cache.Dispose();
-        if (recent.Count == 0) longest = 0;
+        else entry.Cache.Dispose();
     }
 
     const ulong Seed = 1469598103934665603UL;

@@ -27,6 +27,42 @@ public class PrefixCacheTests
 
     static float MaxDiff(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max();
 
+    /// <summary>
+    /// Two rows stepped one token a request (a steering client's step requests): each step's sequence replaces its row's last
+    /// one in place (its index entry reused, only the new token's prefix indexed), so two entries stay kept, every step reads
+    /// the whole last sequence, and the prefixes the rows share — and every prefix of each — are still found.
+    /// </summary>
+    [Fact]
+    public void Rows_stepped_a_token_a_request_keep_one_entry_each_and_every_prefix_found()
+    {
+        using var lm = Model("llama");
+        using var cache = new PrefixCache(64 << 20);
+        var engine = LanguageModelEngine.Cached(lm, cache);
+        int vocab = lm.Config.VocabSize;
+        var shared = TinyModels.Tokens(4, vocab, 5);
+        int[][] rows = [[.. shared, 1, 2], [.. shared, 3]];
+        long reused = 0;
+        for (int step = 0; step < 12; step++)
+        {
+            using (var session = engine.OpenSession(32))
+            {
+                using var scope = NewDisposeScope();
+                var logProbs = session.AddRows(rows).LogProbs;
+                var fresh = Fresh(lm, rows);
+                for (int r = 0; r < rows.Length; r++) Assert.True(MaxDiff(fresh[r], logProbs[r].data<float>().ToArray()) <= 1e-5f, $"step {step}, row {r}");
+                session.KeepRows([]);
+            }
+            if (step > 0) reused += rows.Sum(r => r.Length - 1); // the last step's sequences, whole
+            Assert.Equal(reused, cache.ReusedTokens); // the first step's rows join together: neither finds the other
+            Assert.Equal(2, cache.Entries);
+            rows = rows.Select((r, i) => (int[])[.. r, (step * 7 + i) % vocab]).ToArray();
+        }
+        for (int length = 1; length <= rows[0].Length - 1; length++)
+            Assert.Equal(length, cache.KeptLength([.. rows[0][..length], vocab - 1])); // each prefix of a kept row, found whole
+        Assert.Equal(shared.Length, cache.KeptLength([.. shared, vocab - 1]));
+        Assert.True(cache.Bytes <= cache.ByteBudget);
+    }
+
     [Theory, MemberData(nameof(Families))]
     public void A_cached_step_equals_a_fresh_prefill(string family)
     {
