@@ -49,7 +49,8 @@ sealed class ResidentRewardRows(long byteBudget, int maxRows = 4096) : IDisposab
             {
                 Remove(shorter);
                 var cache = shorter.Value.Cache;
-                cache.CommitSibling([slot]);
+                try { cache.CommitSibling([slot]); }
+                catch { cache.Dispose(); throw; } // out of the kept rows already: nobody else frees it
                 Interlocked.Increment(ref committed);
                 Interlocked.Add(ref reused, prefix.Length);
                 return cache;

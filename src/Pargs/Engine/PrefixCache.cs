@@ -227,12 +227,13 @@ public sealed class PrefixCache : IDisposable
             recent.AddFirst(covering);
             return false;
         }
-        // A kept sequence this one extends is dropped: it serves every prompt that one served. No kept sequence is a prefix of
-        // another (one a kept sequence covers is not kept, above; one that extends a kept sequence replaces it, here), so at
-        // most one is — looked for from the longest, it is usually found at once: the row's sequence of its last step. Its
-        // index node is reused in place: its prefixes' index entries already lead to it, so only the new tokens' prefixes are
-        // indexed. WHY: re-indexing every prefix of a row at every step (removing the older entry's, adding the new one's) was
-        // ~8 % of pargs serve's generation worker on stories260K (docs/benchmarks.md, "Remote steering, thirteenth pass").
+        // A kept sequence this one extends is dropped: it serves every prompt that one served. Kept sequences are seldom
+        // prefixes of one another (one a kept sequence covers is not kept, above; one that extends a kept sequence replaces
+        // it, here), so the one looked for, from the longest down, is usually found at once — the row's sequence of its last
+        // step — and the search stops there (a shorter one left by a lost index entry stays until evicted). Its index node
+        // is reused in place. WHY: removing the older entry's index entries prefix by prefix and probing every prefix for
+        // older entries, at every step of every row, was ~8 % of pargs serve's generation worker on stories260K
+        // (docs/benchmarks.md, "Remote steering, thirteenth pass").
         LinkedListNode<Entry>? extended = null;
         for (int i = ids.Length - 1; i >= 0 && extended is null; i--)
             if (byHash.TryGetValue(prefixHashes[i], out var older) && older.Value.Ids.Length == i + 1 && ids.AsSpan().StartsWith(older.Value.Ids))
@@ -248,7 +249,9 @@ public sealed class PrefixCache : IDisposable
             extended.Value = entry;
             node = extended;
             recent.AddFirst(node);
-            for (int i = older.Ids.Length; i < ids.Length; i++) byPrefix[prefixHashes[i]] = node;
+            // Every prefix leads here again, the older ones too: one that another entry indexed since (a row over the same
+            // prompt) would be lost with that entry, though this one still holds it.
+            foreach (ulong h in prefixHashes) byPrefix[h] = node;
         }
         else
         {

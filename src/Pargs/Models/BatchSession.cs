@@ -92,14 +92,15 @@ public sealed class BatchSession : IDisposable
     /// [B, k, hidden] of k one-token extensions of each row (<paramref name="candidates"/> [B, k]), each candidate seeing its
     /// row's real slots and itself; their keys/values are written past each row's length, uncommitted (a row keeps one with
     /// <see cref="KvCache.CommitSibling"/>). The same numbers as <see cref="Siblings"/> over the rows stacked into this
-    /// session's cache, without the stacking. Only when <see cref="TakesRowSiblings"/> said so.
+    /// session's cache, without the stacking — where the decode kernel takes it (<see cref="TakesRowSiblings"/>); else the rows
+    /// are stacked into this session's cache (which must be empty) for the forward and each row's candidate slots copied back.
     /// </summary>
     public Tensor SiblingsOfRows(IReadOnlyList<KvCache> rows, Tensor candidates)
     {
         int b = rows.Count, k = (int)candidates.shape[1];
         if (candidates.shape[0] != b) throw new ArgumentException($"expected {b} rows of candidates, got {candidates.shape[0]}");
-        if (!TakesRowSiblings((long)b * k)) throw new InvalidOperationException("the decode kernel does not take a forward over separate rows");
         using var scope = NewDisposeScope(); // see Scoped
+        if (!TakesRowSiblings((long)b * k)) return scope.MoveToOuter(StackedSiblings(rows, candidates, k));
         int length = 0;
         long furthest = 0;
         foreach (var row in rows)
@@ -124,8 +125,26 @@ public sealed class BatchSession : IDisposable
             }
         }
         var hidden = kernel!.TryForwardRows(candidates, tensor(positions, b, k), tensor(mask, new long[] { b, 1, k, slots }), rows)
-            ?? throw new InvalidOperationException("the decode kernel declined a forward over separate rows it said it takes");
+            ?? StackedSiblings(rows, candidates, k); // declined (e.g. weights it cannot read in place): the forward as it always ran
         return scope.MoveToOuter(hidden);
+    }
+
+    /// <summary><see cref="SiblingsOfRows"/> through this session's cache: the rows stacked, the forward, each row's k slots copied back.</summary>
+    Tensor StackedSiblings(IReadOnlyList<KvCache> rows, Tensor candidates, int k)
+    {
+        if (Cache.BatchSize != 0) throw new InvalidOperationException("siblings over separate rows need the session's own cache empty");
+        AddCachedRows(KvCache.StackRows(rows.Select(r => ((KvCache?)r, 0, 0, r.Length)).ToArray(), k));
+        try
+        {
+            var hidden = Siblings(candidates);
+            for (int r = 0; r < rows.Count; r++)
+            {
+                rows[r].Reserve(k);
+                rows[r].CopySlotsPastLength(Cache, r, k);
+            }
+            return hidden;
+        }
+        finally { SelectRows([]); }
     }
 
     /// <summary>

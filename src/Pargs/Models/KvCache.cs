@@ -236,6 +236,27 @@ public sealed partial class KvCache : IDisposable
         Length += 1;
     }
 
+    /// <summary>
+    /// Writes row <paramref name="sourceRow"/>'s <paramref name="count"/> slots past <paramref name="source"/>'s length (a sibling
+    /// forward's candidates there) into this one-row cache's slots past its length, uncommitted — where a sibling forward over
+    /// this row alone would have written them. <see cref="Reserve"/> first.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public unsafe void CopySlotsPastLength(KvCache source, int sourceRow, int count)
+    {
+        if (batch != 1 || source.Type != Type || source.kvHeads != kvHeads || source.headDim != headDim || source.keys.Length != keys.Length
+            || sourceRow < 0 || sourceRow >= source.batch || source.Length + count > source.Capacity || Length + count > Capacity)
+            throw new ArgumentException("slots past the length of another model's cache, or past either cache's capacity");
+        long bytes = (long)headDim * ElementBytes;
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (source.keys[i] is null) continue;
+            Buffers(i);
+            for (int kind = 0; kind < 2; kind++)
+                KvCacheLayout.CopySlots(source.BufferAddress(i, kind), sourceRow, source.Capacity, source.Length, BufferAddress(i, kind), 0, Capacity, Length, count, kvHeads, bytes);
+        }
+    }
+
     /// <summary>Layer <paramref name="layer"/>'s whole key and value buffers [B, kvHeads, Capacity, D] (allocated on
     /// first use; float32 or float16 as <see cref="Type"/> says), for a kernel that writes slots Length.. in place as
     /// <see cref="Write"/> does.</summary>

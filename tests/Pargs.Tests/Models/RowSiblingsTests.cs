@@ -56,6 +56,40 @@ public class RowSiblingsTests
         finally { foreach (var row in rows) row.Dispose(); }
     }
 
+    /// <summary>
+    /// Where the decode kernel does not take the forward over rows kept apart (here: gradient mode on), SiblingsOfRows stacks
+    /// the rows for it and writes each row's candidate slots back where the kernel would have: the same hidden states (up to
+    /// the torch forward's order of sums), and after a commit in place the next forward over the rows agrees too.
+    /// </summary>
+    [Fact]
+    public void Siblings_over_rows_the_kernel_declines_are_stacked_and_their_slots_written_back()
+    {
+        var rm = TinyModels.RandomRM(Config, seed: 6);
+        int[][] prompts = [TinyModels.Tokens(4, 40, 7), TinyModels.Tokens(8, 40, 8)];
+        var viaKernel = prompts.Select(p => Prefilled(rm.Backbone, p)).ToList();
+        var viaStack = prompts.Select(p => Prefilled(rm.Backbone, p)).ToList();
+        using var session = new BatchSession(rm.Backbone, 0, 1);
+        try
+        {
+            using var ids = tensor(new long[] { 5, 9, 1, 30, 2, 2, 17, 3 }, 2, K);
+            Tensor expected, stacked;
+            using (no_grad()) expected = session.SiblingsOfRows(viaKernel, ids);
+            Assert.True(is_grad_enabled() && !session.TakesRowSiblings(2 * K));
+            stacked = session.SiblingsOfRows(viaStack, ids).detach();
+            Assert.Equal(0, session.BatchSize);
+            Assert.True((expected - stacked).abs().max().item<float>() <= 1e-5f, "the stacked forward gave other hidden states");
+            foreach (var rows in new[] { viaKernel, viaStack }) { rows[0].CommitSibling([3]); rows[1].CommitSibling([1]); }
+            using (no_grad())
+            {
+                using var next = tensor(new long[] { 11, 12, 13, 14, 21, 22, 23, 24 }, 2, K);
+                var a = session.SiblingsOfRows(viaKernel, next);
+                var c = session.SiblingsOfRows(viaStack, next);
+                Assert.True((a - c).abs().max().item<float>() <= 1e-5f, "the candidate slots written back differ from the kernel's");
+            }
+        }
+        finally { foreach (var row in viaKernel.Concat(viaStack)) row.Dispose(); }
+    }
+
     /// <summary>KvCache.AllocatedBytes (counted from the shape it holds) against libtorch's own count of every buffer's elements.</summary>
     [Theory]
     [InlineData(KvCacheType.F32)]

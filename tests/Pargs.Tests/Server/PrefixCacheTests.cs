@@ -63,6 +63,31 @@ public class PrefixCacheTests
         Assert.True(cache.Bytes <= cache.ByteBudget);
     }
 
+    /// <summary>
+    /// A kept sequence extended in place still leads every lookup of its prefixes after another entry that indexed a prefix
+    /// they share (a second row over the same prompt) is evicted. (Found in review: reusing the node without re-claiming its
+    /// older prefixes lost them with the evicted entry.)
+    /// </summary>
+    [Fact]
+    public void An_extended_sequence_keeps_its_shared_prefixes_found_after_another_holder_is_evicted()
+    {
+        static KvCache Holding(int tokens)
+        {
+            var cache = new KvCache(TinyModels.LlamaConfig(), 1, tokens); // no keys/values allocated: only the ids count
+            cache.Advance(Enumerable.Repeat(true, tokens).ToArray(), tokens);
+            return cache;
+        }
+        using var cache = new PrefixCache(400); // 36 bytes a token: [..10, 5] and [..20] fit, one more does not
+        cache.Add([1, 2, 3, 4, 10], Holding(5));
+        cache.Add([1, 2, 3, 4, 20], Holding(5));   // indexes the shared prefixes last
+        cache.Add([1, 2, 3, 4, 10, 5], Holding(6)); // replaces [.., 10] in place
+        cache.Add([9, 9, 9, 9, 9], Holding(5));    // evicts the least recently used: [.., 20]
+        Assert.Equal(1, cache.Evictions);
+        Assert.Equal(2, cache.Entries);
+        Assert.Equal(4, cache.KeptLength([1, 2, 3, 4, 7]));
+        Assert.Equal(6, cache.KeptLength([1, 2, 3, 4, 10, 5, 8]));
+    }
+
     [Theory, MemberData(nameof(Families))]
     public void A_cached_step_equals_a_fresh_prefill(string family)
     {

@@ -300,7 +300,8 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             if (row.Length + t > row.Capacity) throw new InvalidOperationException("KvCache.Reserve was not called before the forward");
             length = Math.Max(length, row.Length);
         }
-        if (mask.dtype != ScalarType.Bool || mask.shape[0] != b || mask.shape[3] != length + t) return null;
+        if (mask.dtype != ScalarType.Bool || mask.dim() != 4 || mask.shape[0] != b || mask.shape[1] != 1 || mask.shape[2] != t || mask.shape[3] != length + t
+            || positions.shape[0] != b || positions.shape[1] != t) return null;
         lock (gate)
         {
             using var scope = NewDisposeScope();
@@ -312,10 +313,12 @@ internal sealed unsafe class LlamaDecodeKernel : IDecodeKernel
             for (int r = 0; r < b; r++)
                 for (int j = 0; j < t; j++)
                 {
-                    // Reading a row before its slot 0 would leave its buffer: its padding must be masked.
+                    // Reading a row before its slot 0 would leave its buffer: its padding must be masked, and each new token
+                    // must see itself (a token that saw nothing would have attention start at slot 0, in the padding).
                     bool* slots = allowed + ((long)r * t + j) * (length + t);
                     for (int s = 0; s < length - rows[r].Length; s++)
                         if (slots[s]) throw new ArgumentException($"the mask lets row {r} see slot {s}, before its first ({length - rows[r].Length})");
+                    if (!slots[length + j]) throw new ArgumentException($"the mask hides row {r}'s new token {j} from itself");
                 }
             EnsureRows(b, nLayers);
             int headDim = config.HeadDim;
