@@ -640,13 +640,7 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
                 session.AddCachedRows(joined);
                 siblingsKept.Used(chosen.Select(c => c!.Value.Entry));
             }
-            else
-            {
-                KvCache? kept = null;
-                if (found.Any(f => f.Cache is not null))
-                    kept = KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity);
-                session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
-            }
+            else AddFromPrefixCache(session, prefixes, found, capacity);
             rewardTimes?.Add(RewardPassTimes.Phase.Join, ref clock);
             void KeepPrefixes() { for (int i = 0; i < prefixes.Length; i++) cache.Add(prefixes[i], session.Cache.CompactRow(i)); }
             if (!siblingStep)
@@ -710,9 +704,8 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
             {
                 try
                 {
-                    var found = missing.Select(i => cache.Find(prefixes[i])).ToArray();
-                    KvCache? kept = found.Any(f => f.Cache is not null) ? KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity) : null;
-                    session.AddRows(missing.Select((i, j) => prefixes[i][found[j].Length..]).ToList(), capacity, kept);
+                    var missingPrefixes = missing.Select(i => prefixes[i]).ToArray();
+                    AddFromPrefixCache(session, missingPrefixes, missingPrefixes.Select(cache.Find).ToArray(), capacity);
                     for (int j = 0; j < missing.Length; j++)
                     {
                         cache.Add(prefixes[missing[j]], session.Cache.CompactRow(j)); // for other rows over the same prompt
@@ -740,6 +733,13 @@ public sealed class BatchingGenerationBackend : IGenerationBackend
     }
 
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, ResidentRewardRows> residentRows = new(StringComparer.Ordinal);
+
+    /// <summary>Rows of <paramref name="prefixes"/> join the empty reward session: each from what the prefix cache found of it (<paramref name="found"/>), the rest prefilled.</summary>
+    static void AddFromPrefixCache(BatchSession session, int[][] prefixes, PrefixCache.Match[] found, int capacity)
+    {
+        KvCache? kept = found.Any(f => f.Cache is not null) ? KvCache.StackRows(found.Select(f => (f.Cache, f.Row, f.FirstSlot, f.Length)).ToArray(), capacity) : null;
+        session.AddRows(prefixes.Select((p, i) => p[found[i].Length..]).ToList(), capacity, kept);
+    }
 
     /// <summary>
     /// The score head (Linear hidden → 1, no bias) of every row of <paramref name="hidden"/> [..., hidden], computed here:

@@ -92,7 +92,8 @@ sealed class KeptRewardSiblings(long byteBudget, int maxEntries = 256) : IDispos
         }
     }
 
-    static ulong Hash(ReadOnlySpan<int> ids)
+    /// <summary>A prefix's key, for this and <see cref="ResidentRewardRows"/> (checked id by id on a match).</summary>
+    internal static ulong Hash(ReadOnlySpan<int> ids)
     {
         ulong h = 14695981039346656037UL; // FNV-1a over the ids' 32-bit values
         foreach (int id in ids) h = (h ^ (uint)id) * 1099511628211UL;

@@ -8,7 +8,7 @@ namespace Pargs.Server;
 /// says which candidate was chosen: that candidate is then committed where it lies (<see cref="KvCache.CommitSibling"/>)
 /// and the row's next sibling forward reads the cache in place (<see cref="BatchSession.SiblingsOfRows"/>). WHY: a remote
 /// steering client sends each row's prefix with every step; stacking every row's cache into a batch (a copy of the whole
-/// prefix per row and step), copying the candidates' slots out and keeping the batch in the prefix cache were a fifth of
+/// prefix per row and step), copying the candidates' slots out and keeping the batch in the prefix cache were a quarter of
 /// the reward worker on stories260K (docs/benchmarks.md, "Remote steering, thirteenth pass") — what the local scorer does
 /// in one process with one cache it keeps.
 /// <para>
@@ -78,7 +78,7 @@ sealed class ResidentRewardRows(long byteBudget, int maxRows = 4096) : IDisposab
         }
         long size = cache.AllocatedBytes + prefix.Length * sizeof(int) + candidates.Length * sizeof(long);
         if (size > byteBudget) { cache.Dispose(); return; }
-        ulong hash = Hash(prefix);
+        ulong hash = KeptRewardSiblings.Hash(prefix);
         if (byPrefix.TryGetValue(hash, out var older)) Remove(older, dispose: true); // the newest scoring of a prefix wins
         byPrefix[hash] = oldestFirst.AddLast(new Row(hash, prefix, candidates, cache, size));
         Interlocked.Add(ref bytes, size);
@@ -90,7 +90,7 @@ sealed class ResidentRewardRows(long byteBudget, int maxRows = 4096) : IDisposab
     }
 
     LinkedListNode<Row>? Find(ReadOnlySpan<int> prefix)
-        => byPrefix.TryGetValue(Hash(prefix), out var node) && prefix.SequenceEqual(node.Value.Prefix) ? node : null;
+        => byPrefix.TryGetValue(KeptRewardSiblings.Hash(prefix), out var node) && prefix.SequenceEqual(node.Value.Prefix) ? node : null;
 
     void Remove(LinkedListNode<Row> node, bool dispose = false)
     {
@@ -98,13 +98,6 @@ sealed class ResidentRewardRows(long byteBudget, int maxRows = 4096) : IDisposab
         if (byPrefix.TryGetValue(node.Value.Hash, out var held) && held == node) byPrefix.Remove(node.Value.Hash);
         Interlocked.Add(ref bytes, -node.Value.Bytes);
         if (dispose) node.Value.Cache.Dispose();
-    }
-
-    static ulong Hash(ReadOnlySpan<int> ids)
-    {
-        ulong h = 14695981039346656037UL; // FNV-1a over the ids' 32-bit values
-        foreach (int id in ids) h = (h ^ (uint)id) * 1099511628211UL;
-        return h;
     }
 
     public void Dispose()

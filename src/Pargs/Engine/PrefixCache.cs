@@ -241,24 +241,17 @@ public sealed class PrefixCache : IDisposable
         LinkedListNode<Entry> node;
         if (extended is not null)
         {
-            var older = extended.Value;
-            recent.Remove(extended);
-            if (byHash.TryGetValue(older.Hash, out var whole) && whole == extended) byHash.Remove(older.Hash);
-            Interlocked.Add(ref bytes, -older.Bytes);
-            Release(older);
+            // Its prefixes are not unindexed one by one: the node takes the new entry, and every prefix leads to it below.
+            Remove(extended, unindexPrefixes: false);
             extended.Value = entry;
+            recent.AddFirst(extended);
             node = extended;
-            recent.AddFirst(node);
-            // Every prefix leads here again, the older ones too: one that another entry indexed since (a row over the same
-            // prompt) would be lost with that entry, though this one still holds it.
-            foreach (ulong h in prefixHashes) byPrefix[h] = node;
         }
-        else
-        {
-            node = recent.AddFirst(entry);
-            foreach (ulong h in prefixHashes) byPrefix[h] = node;
-        }
+        else node = recent.AddFirst(entry);
         byHash[hash] = node;
+        // Every prefix leads here, the extended sequence's too: one that another entry indexed since (a row over the same
+        // prompt) would be lost with that entry, though this one still holds it.
+        foreach (ulong h in prefixHashes) byPrefix[h] = node;
         Interlocked.Add(ref bytes, entry.Bytes);
         longest = Math.Max(longest, ids.Length);
         if (shared is null) Evict();
@@ -275,23 +268,18 @@ public sealed class PrefixCache : IDisposable
         }
     }
 
-    void Remove(LinkedListNode<Entry> node)
+    /// <param name="unindexPrefixes">False: the node's prefix index entries are left to the caller, who reuses the node.</param>
+    void Remove(LinkedListNode<Entry> node, bool unindexPrefixes = true)
     {
         recent.Remove(node);
         if (byHash.TryGetValue(node.Value.Hash, out var whole) && whole == node) byHash.Remove(node.Value.Hash);
         // A prefix another entry also holds may lose its index here (the newest holder had it); lookups then find a
         // shorter match or none — never a wrong one, since every match is checked token by token.
-        foreach (ulong h in node.Value.PrefixHashes)
-            if (byPrefix.TryGetValue(h, out var holder) && holder == node) byPrefix.Remove(h);
+        if (unindexPrefixes)
+            foreach (ulong h in node.Value.PrefixHashes)
+                if (byPrefix.TryGetValue(h, out var holder) && holder == node) byPrefix.Remove(h);
         Interlocked.Add(ref bytes, -node.Value.Bytes);
-        Release(node.Value);
-        if (recent.Count == 0) longest = 0;
-    }
-
-    /// <summary>Frees an entry's keys/values: its own cache, or its reference to a shared one (freed with the last).</summary>
-    void Release(Entry entry)
-    {
-        if (entry.Shared is { } shared)
+        if (node.Value.Shared is { } shared)
         {
             if (--shared.References == 0)
             {
@@ -299,7 +287,8 @@ public sealed class PrefixCache : IDisposable
                 if (!shared.Held) shared.Cache.Dispose();
             }
         }
-        else entry.Cache.Dispose();
+        else node.Value.Cache.Dispose();
+        if (recent.Count == 0) longest = 0;
     }
 
     const ulong Seed = 1469598103934665603UL;
